@@ -1,0 +1,49 @@
+# Two commands for a new user: `make demo` (install + train + evaluate) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DATA   ?= ../shared/datasets/ag_news
+RUN    ?= runs/demo-seed-transformer
+
+.PHONY: install dev demo test test-slow lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch is pinned to exactly 2.13.0 in pyproject.toml: a CPU wheel is served for that pin.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.installed-dev
+
+demo: install
+	$(BIN)/attentext train seed-transformer --data $(DATA) --output $(RUN) --overwrite
+	$(BIN)/attentext evaluate $(RUN) --data $(DATA)
+	$(BIN)/attentext predict $(RUN) \
+		"Oil prices jump as OPEC cuts output and stocks slide on Wall Street" \
+		"The Yankees beat the Red Sox 5-3 to clinch the division title" \
+		"NASA's new telescope spots water vapour on a distant exoplanet"
+
+test: dev
+	$(BIN)/python -m pytest -q
+
+test-slow: dev
+	$(BIN)/python -m pytest -q -m slow
+
+lint: dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python benchmarks/seed_transformer.py --data $(DATA)
+
+clean:
+	rm -rf runs build *.egg-info src/*.egg-info .pytest_cache

@@ -1,0 +1,5 @@
+"""`python -m attentext` (what `torchrun -m attentext train ...` runs)."""
+
+from attentext.cli import main
+
+main()

@@ -1,0 +1,109 @@
+"""The Python API, mirroring the CLI: train, load, evaluate, summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from transformers import TrainerCallback
+
+from attentext import rundir
+from attentext.classifier import Classifier, load
+from attentext.data import TextDataset, load_text_dataset
+from attentext.errors import DataError
+from attentext.evaluation import EvaluationReport, evaluation_report
+from attentext.recipes import Recipe, load_recipe
+from attentext.summary import ModelSummary, summarize
+from attentext.training import TrainResult
+from attentext.training import train as _train
+
+
+def resolve_recipe(
+    recipe: str | Path | Recipe,
+    *,
+    epochs: float | None = None,
+    max_steps: int | None = None,
+    batch_size: int | None = None,
+    precision: str | None = None,
+    class_weight: str | None = None,
+    val_fraction: float | None = None,
+    overrides: list[str] | None = None,
+) -> Recipe:
+    """A recipe by name, path or object, with the common options and `key=value` overrides."""
+    sets = list(overrides or [])
+    named = {
+        "training.epochs": epochs, "training.max_steps": max_steps, "training.batch_size": batch_size,
+        "training.precision": precision, "training.class_weight": class_weight,
+        "data.val_fraction": val_fraction,
+    }
+    sets += [f"{key}={value}" for key, value in named.items() if value is not None]
+    if isinstance(recipe, Recipe):
+        from attentext.recipes import apply_override, recipe_from_dict
+
+        raw = recipe.to_dict()
+        for item in sets:
+            apply_override(raw, item)
+        return recipe_from_dict(raw, recipe.name)
+    return load_recipe(recipe, sets)
+
+
+def train(
+    recipe: str | Path | Recipe,
+    data: str | Path | TextDataset,
+    output: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: list[TrainerCallback] | None = None,
+    **options: Any,
+) -> TrainResult:
+    """Train a recipe (name, YAML path or Recipe) on data and write a run directory at `output`.
+
+    `options` are those of `resolve_recipe`: epochs, max_steps, batch_size, precision,
+    class_weight, val_fraction, overrides.
+    """
+    return _train(resolve_recipe(recipe, **options), data, output, resume=resume, overwrite=overwrite,
+                  callbacks=callbacks)
+
+
+def _labelled_split(run_dir: Path, data: str | Path | TextDataset, labels: list[str], split: str) -> Any:
+    if isinstance(data, TextDataset):
+        dataset = data
+    else:
+        recipe = load_recipe(run_dir / rundir.RECIPE_FILE)
+        dataset = load_text_dataset(
+            data, text_column=recipe.data.text_column, label_column=recipe.data.label_column,
+            val_fraction=0.0, label_names=labels,
+        )
+    if split in dataset.splits:
+        return dataset.splits[split]
+    if len(dataset.splits) == 1:
+        return next(iter(dataset.splits.values()))
+    raise DataError(f"{dataset.source}: no '{split}' split (found: {', '.join(dataset.splits)})")
+
+
+def evaluate(
+    run_dir: str | Path, data: str | Path | TextDataset, split: str = "test", precision: str = "fp32"
+) -> EvaluationReport:
+    """Accuracy, F1 and per-class metrics of a run on labelled data (a folder's test split, or a file)."""
+    run_dir = Path(run_dir)
+    classifier: Classifier = load(run_dir, precision=precision)
+    rows = _labelled_split(run_dir, data, classifier.labels, split)
+    probabilities = classifier.predict_proba(rows["text"])
+    return evaluation_report(np.array(rows["label"]), probabilities.argmax(axis=-1), classifier.labels)
+
+
+def summary(recipe_or_run: str | Path, num_labels: int = 4) -> ModelSummary:
+    """Layers, output shapes and parameter counts of a run directory or of a recipe's fresh model."""
+    from attentext.models.registry import build_config, model_family
+
+    path = Path(recipe_or_run)
+    if (path / rundir.MARKER).exists():
+        classifier = load(path)
+        return summarize(classifier.model, min(classifier.max_length, 256))
+    recipe = load_recipe(recipe_or_run)
+    labels = [str(i) for i in range(num_labels)]
+    config = build_config(recipe.model, recipe.tokenizer.max_tokens, 0, labels, recipe.tokenizer.max_length)
+    model = model_family(recipe.model.type).model_cls(config)
+    return summarize(model, recipe.tokenizer.max_length)

@@ -1,0 +1,84 @@
+"""Load a run directory and classify texts with it.
+
+`Classifier` is the small protocol every model kind follows (the neural models here, the TF-IDF
+baseline later), so that evaluation, comparison and serving treat them alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from attentext import rundir
+from attentext.errors import RunDirError
+from attentext.precision import resolve_precision
+
+
+class Classifier(Protocol):
+    labels: list[str]
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray: ...
+
+    def predict(self, texts: list[str]) -> list[str]: ...
+
+
+class TransformersClassifier:
+    """A Hugging Face sequence-classification model and its tokenizer, from a run directory."""
+
+    def __init__(self, model, tokenizer, max_length: int, precision: str = "fp32", batch_size: int = 64) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.precision = precision
+        self.batch_size = batch_size
+        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+    @classmethod
+    def from_run_dir(cls, run_dir: str | Path, precision: str = "fp32", device: str | None = None) -> TransformersClassifier:
+        run_dir = Path(run_dir)
+        rundir.read_marker(run_dir)
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(str(run_dir))
+            tokenizer = AutoTokenizer.from_pretrained(str(run_dir))
+        except (OSError, ValueError, KeyError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise RunDirError(f"{run_dir}: cannot load the model ({first})") from None
+        if device:
+            model = model.to(device)
+        max_length = min(tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", 10**6))
+        return cls(model, tokenizer, max_length, resolve_precision(precision))
+
+    @torch.inference_mode()
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """Raw logits, computed in length-sorted batches so that little time goes to padding."""
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of strings, not a single string")
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        order = np.argsort([len(ids) for ids in encoded], kind="stable")
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        device = self.model.device
+        for start in range(0, len(order), self.batch_size):
+            index = order[start : start + self.batch_size]
+            batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in index]}, return_tensors="pt")
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                logits = self.model(**batch).logits
+            out[index] = logits.float().cpu().numpy()
+        return out
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities, shape (len(texts), len(labels))."""
+        return torch.softmax(torch.from_numpy(self.logits(texts)), dim=-1).numpy()
+
+    def predict(self, texts: list[str]) -> list[str]:
+        """The most probable label name of each text."""
+        return [self.labels[i] for i in self.predict_proba(texts).argmax(axis=-1)]
+
+
+def load(run_dir: str | Path, precision: str = "fp32", device: str | None = None) -> Classifier:
+    """Load any attentext run directory as a `Classifier`."""
+    return TransformersClassifier.from_run_dir(run_dir, precision=precision, device=device)

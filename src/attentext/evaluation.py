@@ -1,0 +1,67 @@
+"""Metrics of a classifier on labelled texts: accuracy, F1 and a per-class table (scikit-learn)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+
+@dataclass
+class EvaluationReport:
+    accuracy: float
+    macro_f1: float
+    weighted_f1: float
+    per_class: dict[str, dict[str, float]]  # label -> precision, recall, f1, support
+    confusion: list[list[int]]
+    label_names: list[str]
+    n_examples: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "weighted_f1": self.weighted_f1,
+            "n_examples": self.n_examples,
+            "per_class": self.per_class,
+            "confusion_matrix": self.confusion,
+            "label_names": self.label_names,
+            **self.extra,
+        }
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """The two headline numbers, as used for model selection during training."""
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+    }
+
+
+def evaluation_report(y_true: np.ndarray, y_pred: np.ndarray, label_names: list[str]) -> EvaluationReport:
+    """Full report of predictions `y_pred` against `y_true` (label ids)."""
+    labels = list(range(len(label_names)))
+    table = classification_report(
+        y_true, y_pred, labels=labels, target_names=label_names, output_dict=True, zero_division=0
+    )
+    per_class = {
+        name: {
+            "precision": float(table[name]["precision"]),
+            "recall": float(table[name]["recall"]),
+            "f1": float(table[name]["f1-score"]),
+            "support": int(table[name]["support"]),
+        }
+        for name in label_names
+    }
+    return EvaluationReport(
+        accuracy=float(accuracy_score(y_true, y_pred)),
+        macro_f1=float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        weighted_f1=float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+        per_class=per_class,
+        confusion=confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        label_names=list(label_names),
+        n_examples=len(y_true),
+    )

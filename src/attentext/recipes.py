@@ -1,0 +1,209 @@
+"""Recipes: everything a training run needs, as YAML, overridable from the CLI.
+
+A recipe has four sections (`data`, `tokenizer`, `model`, `training`). Unknown keys are errors
+with a did-you-mean, so that a typo never silently trains with a default. The resolved recipe is
+saved in every run directory as `recipe.yaml`, which makes a run reproducible from its own folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from attentext.errors import RecipeError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+CLASS_WEIGHTS = ("none", "balanced")
+
+
+@dataclass
+class DataSpec:
+    text_column: str = "text"
+    label_column: str = "label"
+    val_fraction: float = 0.05
+
+
+@dataclass
+class TokenizerSpec:
+    type: str = "word"  # "word": a WordVectorizer fitted on train
+    max_tokens: int = 20000
+    max_length: int = 256
+
+
+@dataclass
+class ModelSpec:
+    type: str = "seed-transformer"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainingSpec:
+    epochs: float = 3.0
+    max_steps: int = -1  # > 0: stop after this many optimizer steps (the lesson's steps_per_epoch)
+    batch_size: int = 128
+    eval_batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adamw_torch"
+    lr_scheduler: str = "constant"
+    warmup_ratio: float = 0.0
+    max_grad_norm: float = 1.0
+    precision: str = "auto"
+    class_weight: str = "none"
+    group_by_length: bool = True
+    pad_to_max_length: bool = False
+    seed: int = 42
+    logging_steps: int = 50
+
+
+@dataclass
+class Recipe:
+    name: str = "custom"
+    description: str = ""
+    data: DataSpec = field(default_factory=DataSpec)
+    tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    training: TrainingSpec = field(default_factory=TrainingSpec)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+_SECTIONS = {"data": DataSpec, "tokenizer": TokenizerSpec, "model": ModelSpec, "training": TrainingSpec}
+
+
+def _did_you_mean(key: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(key, choices, n=1)
+    return f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(choices)})"
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    """Check a value against the type of its default; ints are accepted where floats are."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise RecipeError(f"{where}: expected true or false, got {value!r}")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise RecipeError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RecipeError(f"{where}: expected an integer, got {value!r}")
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise RecipeError(f"{where}: expected a string, got {value!r}")
+    elif isinstance(default, dict) and not isinstance(value, dict):
+        raise RecipeError(f"{where}: expected a mapping, got {value!r}")
+    return value
+
+
+def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
+    """Build and validate a Recipe from a plain mapping (parsed YAML)."""
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{origin}: expected a mapping at the top level")
+    recipe = Recipe()
+    top_keys = ["name", "description", *_SECTIONS]
+    for key, value in raw.items():
+        if key not in top_keys:
+            raise RecipeError(f"{origin}: unknown key '{key}'{_did_you_mean(key, top_keys)}")
+        if key in ("name", "description"):
+            setattr(recipe, key, str(value))
+            continue
+        if not isinstance(value, dict):
+            raise RecipeError(f"{origin}: section '{key}' must be a mapping")
+        section = getattr(recipe, key)
+        names = [f.name for f in dataclasses.fields(section)]
+        for sub, sub_value in value.items():
+            if sub not in names:
+                raise RecipeError(f"{origin}: unknown key '{key}.{sub}'{_did_you_mean(sub, names)}")
+            default = getattr(section, sub)
+            setattr(section, sub, _coerce(sub_value, default, f"{origin}: {key}.{sub}"))
+    _validate(recipe, origin)
+    return recipe
+
+
+def _validate(recipe: Recipe, origin: str) -> None:
+    t = recipe.training
+    if t.precision not in PRECISIONS:
+        raise RecipeError(f"{origin}: training.precision must be one of {', '.join(PRECISIONS)}")
+    if t.class_weight not in CLASS_WEIGHTS:
+        raise RecipeError(f"{origin}: training.class_weight must be one of {', '.join(CLASS_WEIGHTS)}")
+    if t.batch_size < 1 or t.eval_batch_size < 1:
+        raise RecipeError(f"{origin}: batch sizes must be positive")
+    if t.epochs <= 0 and t.max_steps <= 0:
+        raise RecipeError(f"{origin}: set training.epochs > 0 or training.max_steps > 0")
+    if t.learning_rate <= 0:
+        raise RecipeError(f"{origin}: training.learning_rate must be positive")
+    if not 0.0 <= recipe.data.val_fraction < 1.0:
+        raise RecipeError(f"{origin}: data.val_fraction must be in [0, 1)")
+    if recipe.tokenizer.max_length < 1:
+        raise RecipeError(f"{origin}: tokenizer.max_length must be positive")
+
+
+def builtin_recipe_names() -> list[str]:
+    folder = resources.files("attentext") / "recipes"
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Load a built-in recipe by name or a YAML file by path, then apply `key=value` overrides."""
+    text, origin = _recipe_text(str(name_or_path))
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise RecipeError(f"{origin}:{where} invalid YAML ({getattr(err, 'problem', err)})") from None
+    for override in overrides or []:
+        apply_override(raw, override)
+    return recipe_from_dict(raw, origin)
+
+
+def _recipe_text(name_or_path: str) -> tuple[str, str]:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise RecipeError(f"{path}: recipe file not found")
+        return path.read_text(encoding="utf-8"), str(path)
+    names = builtin_recipe_names()
+    if name_or_path not in names:
+        raise RecipeError(f"unknown recipe '{name_or_path}'{_did_you_mean(name_or_path, names)}")
+    resource = resources.files("attentext") / "recipes" / f"{name_or_path}.yaml"
+    return resource.read_text(encoding="utf-8"), name_or_path
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Apply one `section.key=value` override; the value is parsed as YAML (`3`, `1e-3`, `true`)."""
+    key, sep, value = override.partition("=")
+    if not sep or not key.strip():
+        raise RecipeError(f"--set {override!r}: expected key=value, e.g. training.epochs=5")
+    parts = key.strip().split(".")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        raise RecipeError(f"--set {override!r}: cannot parse the value {value!r}") from None
+    if isinstance(parsed, str) and _looks_numeric(parsed):
+        parsed = float(parsed)  # YAML 1.1 reads '1e-3' as a string
+    node = raw
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise RecipeError(f"--set {override!r}: '{part}' is not a section")
+    node[parts[-1]] = parsed
+
+
+def _looks_numeric(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True

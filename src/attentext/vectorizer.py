@@ -1,0 +1,102 @@
+"""`WordVectorizer`: Keras' TextVectorization rebuilt on the `tokenizers` library.
+
+Keras' defaults are reproduced: lowercase, strip punctuation, split on whitespace, a vocabulary of
+the most frequent words of the training texts, id 0 for padding and id 1 for out-of-vocabulary.
+Built on `tokenizers` (Rust) so that it is fast, saves as `tokenizer.json`, and loads back as a
+`PreTrainedTokenizerFast` that `Trainer`, `pipeline` and the server use like any HF tokenizer.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable
+
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
+
+PAD_TOKEN = "[PAD]"
+UNK_TOKEN = "[UNK]"
+# Keras' DEFAULT_STRIP_REGEX: the ASCII punctuation characters, removed (not replaced by spaces).
+PUNCTUATION_REGEX = "[" + "".join("\\" + c for c in string.punctuation) + "]"
+
+
+def _standardizer() -> normalizers.Normalizer:
+    return normalizers.Sequence(
+        [normalizers.Lowercase(), normalizers.Replace(Regex(PUNCTUATION_REGEX), "")]
+    )
+
+
+def fit_word_vectorizer(
+    texts: Iterable[str], max_tokens: int = 20000, max_length: int = 256
+) -> PreTrainedTokenizerFast:
+    """Learn a word vocabulary from `texts`, like `TextVectorization(max_tokens).adapt(texts)`.
+
+    `max_tokens` counts padding and [UNK], as in Keras. The returned tokenizer truncates to
+    `max_length` tokens and pads with id 0 only when asked (dynamic padding is the collator's job).
+    """
+    if max_tokens < 3:
+        raise ValueError(f"max_tokens must be at least 3 (padding, [UNK] and one word), got {max_tokens}")
+    tokenizer = Tokenizer(models.WordLevel(unk_token=UNK_TOKEN))
+    tokenizer.normalizer = _standardizer()
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.WordLevelTrainer(
+        vocab_size=max_tokens, min_frequency=1, special_tokens=[PAD_TOKEN, UNK_TOKEN],
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    return wrap_word_tokenizer(tokenizer, max_length)
+
+
+def wrap_word_tokenizer(tokenizer: Tokenizer, max_length: int) -> PreTrainedTokenizerFast:
+    """Wrap a `tokenizers.Tokenizer` as the HF fast tokenizer that models and pipelines expect."""
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token=PAD_TOKEN,
+        unk_token=UNK_TOKEN,
+        model_max_length=max_length,
+        model_input_names=["input_ids", "attention_mask"],
+        padding_side="right",
+        truncation_side="right",
+    )
+
+
+class WordVectorizer:
+    """A thin object view of the word tokenizer, for users who think in Keras terms."""
+
+    def __init__(self, max_tokens: int = 20000, output_sequence_length: int = 256) -> None:
+        self.max_tokens = max_tokens
+        self.output_sequence_length = output_sequence_length
+        self.tokenizer: PreTrainedTokenizerFast | None = None
+
+    def adapt(self, texts: Iterable[str]) -> WordVectorizer:
+        """Learn the vocabulary from `texts` (most frequent words first)."""
+        self.tokenizer = fit_word_vectorizer(texts, self.max_tokens, self.output_sequence_length)
+        return self
+
+    def _fitted(self) -> PreTrainedTokenizerFast:
+        if self.tokenizer is None:
+            raise RuntimeError("WordVectorizer is not fitted; call adapt(texts) first")
+        return self.tokenizer
+
+    def get_vocabulary(self) -> list[str]:
+        """Tokens in id order: '[PAD]', '[UNK]', then words by decreasing frequency."""
+        vocab = self._fitted().get_vocab()
+        return sorted(vocab, key=vocab.__getitem__)
+
+    def __call__(self, texts: list[str], pad_to_max: bool = True) -> list[list[int]]:
+        """Token ids per text, truncated, and padded to `output_sequence_length` like Keras."""
+        encoded = self._fitted()(
+            texts, truncation=True, max_length=self.output_sequence_length,
+            padding="max_length" if pad_to_max else False,
+        )
+        return encoded["input_ids"]
+
+    def save(self, directory: str) -> None:
+        self._fitted().save_pretrained(directory)
+
+    @classmethod
+    def load(cls, directory: str) -> WordVectorizer:
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(directory)
+        vectorizer = cls(len(tokenizer), tokenizer.model_max_length)
+        vectorizer.tokenizer = tokenizer
+        return vectorizer
