@@ -15,6 +15,7 @@ from attentext.errors import DataError
 from attentext.evaluation import EvaluationReport, evaluation_report
 from attentext.recipes import Recipe, load_recipe
 from attentext.summary import ModelSummary, summarize
+from attentext.tokenization import build_tokenizer
 from attentext.training import TrainResult
 from attentext.training import train as _train
 
@@ -33,8 +34,11 @@ def resolve_recipe(
     """A recipe by name, path or object, with the common options and `key=value` overrides."""
     sets = list(overrides or [])
     named = {
-        "training.epochs": epochs, "training.max_steps": max_steps, "training.batch_size": batch_size,
-        "training.precision": precision, "training.class_weight": class_weight,
+        "training.epochs": epochs,
+        "training.max_steps": max_steps,
+        "training.batch_size": batch_size,
+        "training.precision": precision,
+        "training.class_weight": class_weight,
         "data.val_fraction": val_fraction,
     }
     sets += [f"{key}={value}" for key, value in named.items() if value is not None]
@@ -63,18 +67,29 @@ def train(
     `options` are those of `resolve_recipe`: epochs, max_steps, batch_size, precision,
     class_weight, val_fraction, overrides.
     """
-    return _train(resolve_recipe(recipe, **options), data, output, resume=resume, overwrite=overwrite,
-                  callbacks=callbacks)
+    return _train(
+        resolve_recipe(recipe, **options),
+        data,
+        output,
+        resume=resume,
+        overwrite=overwrite,
+        callbacks=callbacks,
+    )
 
 
-def _labelled_split(run_dir: Path, data: str | Path | TextDataset, labels: list[str], split: str) -> Any:
+def _labelled_split(
+    run_dir: Path, data: str | Path | TextDataset, labels: list[str], split: str
+) -> Any:
     if isinstance(data, TextDataset):
         dataset = data
     else:
         recipe = load_recipe(run_dir / rundir.RECIPE_FILE)
         dataset = load_text_dataset(
-            data, text_column=recipe.data.text_column, label_column=recipe.data.label_column,
-            val_fraction=0.0, label_names=labels,
+            data,
+            text_column=recipe.data.text_column,
+            label_column=recipe.data.label_column,
+            val_fraction=0.0,
+            label_names=labels,
         )
     if split in dataset.splits:
         return dataset.splits[split]
@@ -84,19 +99,24 @@ def _labelled_split(run_dir: Path, data: str | Path | TextDataset, labels: list[
 
 
 def evaluate(
-    run_dir: str | Path, data: str | Path | TextDataset, split: str = "test", precision: str = "fp32"
+    run_dir: str | Path,
+    data: str | Path | TextDataset,
+    split: str = "test",
+    precision: str = "fp32",
 ) -> EvaluationReport:
     """Accuracy, F1 and per-class metrics of a run on labelled data (a folder's test split, or a file)."""
     run_dir = Path(run_dir)
     classifier: Classifier = load(run_dir, precision=precision)
     rows = _labelled_split(run_dir, data, classifier.labels, split)
     probabilities = classifier.predict_proba(rows["text"])
-    return evaluation_report(np.array(rows["label"]), probabilities.argmax(axis=-1), classifier.labels)
+    return evaluation_report(
+        np.array(rows["label"]), probabilities.argmax(axis=-1), classifier.labels
+    )
 
 
 def summary(recipe_or_run: str | Path, num_labels: int = 4) -> ModelSummary:
     """Layers, output shapes and parameter counts of a run directory or of a recipe's fresh model."""
-    from attentext.models.registry import build_config, model_family
+    from attentext.models.registry import build_model
 
     path = Path(recipe_or_run)
     if (path / rundir.MARKER).exists():
@@ -104,6 +124,19 @@ def summary(recipe_or_run: str | Path, num_labels: int = 4) -> ModelSummary:
         return summarize(classifier.model, min(classifier.max_length, 256))
     recipe = load_recipe(recipe_or_run)
     labels = [str(i) for i in range(num_labels)]
-    config = build_config(recipe.model, recipe.tokenizer.max_tokens, 0, labels, recipe.tokenizer.max_length)
-    model = model_family(recipe.model.type).model_cls(config)
-    return summarize(model, recipe.tokenizer.max_length)
+    if recipe.tokenizer.type == "word":  # the vocabulary is fitted at training time: its size is known
+        tokenizer = _SizedTokenizer(recipe.tokenizer.max_tokens, pad_token_id=0)
+    else:
+        tokenizer = build_tokenizer(recipe, [])
+    model = build_model(recipe.model, tokenizer, labels, recipe.tokenizer.max_length)
+    return summarize(model, min(recipe.tokenizer.max_length, 512))
+
+
+class _SizedTokenizer:
+    """Stands in for a word tokenizer not yet fitted: a model needs only its size and padding id."""
+
+    def __init__(self, size: int, pad_token_id: int) -> None:
+        self.size, self.pad_token_id = size, pad_token_id
+
+    def __len__(self) -> int:
+        return self.size

@@ -18,13 +18,18 @@ from rich.table import Table
 from attentext.errors import AttentextError
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
     help="Attention-based text classification: train, evaluate, predict, summarize.",
 )
 out = Console()
 err = Console(stderr=True)
 
-DataOption = Annotated[str, typer.Option("--data", "-d", help="Folder (train/test files), data file, or HF dataset name.")]
+DataOption = Annotated[
+    str,
+    typer.Option("--data", "-d", help="Folder (train/test files), data file, or HF dataset name."),
+]
 
 
 def _quiet_libraries() -> None:
@@ -43,7 +48,13 @@ def _per_class_table(report: dict, title: str) -> Table:
     for column in ("class", "precision", "recall", "f1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for name, row in report["per_class"].items():
-        table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+        table.add_row(
+            name,
+            f"{row['precision']:.3f}",
+            f"{row['recall']:.3f}",
+            f"{row['f1']:.3f}",
+            str(row["support"]),
+        )
     return table
 
 
@@ -57,17 +68,32 @@ def _show_report(report: dict, title: str) -> None:
 
 @app.command()
 def train(
-    recipe: Annotated[str, typer.Argument(help="Recipe name (see `attentext recipes`) or YAML path.")],
+    recipe: Annotated[
+        str, typer.Argument(help="Recipe name (see `attentext recipes`) or YAML path.")
+    ],
     data: DataOption,
     output: Annotated[Path, typer.Option("--output", "-o", help="Run directory to create.")],
     epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimizer steps.")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Stop after this many optimizer steps.")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Training batch size.")] = None,
-    precision: Annotated[str | None, typer.Option(help="auto, fp32 or bf16 (auto: bf16 where the hardware runs it faster).")] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(help="auto, fp32 or bf16 (auto: bf16 where the hardware runs it faster)."),
+    ] = None,
     class_weight: Annotated[str | None, typer.Option(help="none or balanced.")] = None,
-    val_fraction: Annotated[float | None, typer.Option(help="Share of train held out for validation when no validation file exists.")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Recipe override key=value, e.g. training.learning_rate=3e-4.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")] = False,
+    val_fraction: Annotated[
+        float | None,
+        typer.Option(help="Share of train held out for validation when no validation file exists."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Recipe override key=value, e.g. training.learning_rate=3e-4."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")
+    ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
 ) -> None:
     """Train a recipe on a dataset and write a run directory."""
@@ -76,8 +102,14 @@ def train(
     from attentext.training import train as run_training
 
     resolved = resolve_recipe(
-        recipe, epochs=epochs, max_steps=max_steps, batch_size=batch_size, precision=precision,
-        class_weight=class_weight, val_fraction=val_fraction, overrides=set_,
+        recipe,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        precision=precision,
+        class_weight=class_weight,
+        val_fraction=val_fraction,
+        overrides=set_,
     )
     result = run_training(resolved, data, output, resume=resume, overwrite=overwrite)
     if int(os.environ.get("RANK", "0")) != 0:
@@ -115,7 +147,12 @@ def evaluate(
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
-    input_file: Annotated[Path | None, typer.Option("--input", "-i", help="File of texts: one per line, or a data file with a text column.")] = None,
+    input_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--input", "-i", help="File of texts: one per line, or a data file with a text column."
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     top_k: Annotated[int, typer.Option(help="Labels shown per text.")] = 1,
 ) -> None:
@@ -137,7 +174,16 @@ def predict(
         best = row.argsort()[::-1][:top_k]
         ranked = [{"label": classifier.labels[i], "score": round(float(row[i]), 6)} for i in best]
         if json_output:
-            print(json.dumps({"text": text, "label": ranked[0]["label"], "score": ranked[0]["score"], "top_k": ranked}))
+            print(
+                json.dumps(
+                    {
+                        "text": text,
+                        "label": ranked[0]["label"],
+                        "score": ranked[0]["score"],
+                        "top_k": ranked,
+                    }
+                )
+            )
         else:
             shown = ", ".join(f"{r['label']} {r['score']:.3f}" for r in ranked)
             preview = text if len(text) <= 60 else text[:57] + "..."
@@ -158,8 +204,9 @@ def summary(
     table.add_column("Layer (type)")
     table.add_column("Output Shape")
     table.add_column("Param #", justify="right")
+    table.add_column("Trainable", justify="right")
     for row in result.rows:
-        table.add_row(f"{row.name} ({row.kind})", row.output_shape, f"{row.params:,}")
+        table.add_row(f"{row.name} ({row.kind})", row.output_shape, f"{row.params:,}", f"{row.trainable:,}")
     out.print(table)
     out.print(f"Total params: {result.total:,}")
     out.print(f"Trainable params: {result.trainable:,}")

@@ -88,9 +88,7 @@ def _is_int(value: str) -> bool:
     return True
 
 
-def _read_delimited(
-    path: Path, delimiter: str, text_column: str, label_column: str
-) -> _RawSplit:
+def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: str) -> _RawSplit:
     content = _read_text(path)
     if "\x00" in content:
         raise DataError(f"{path}: contains NUL bytes; is it a binary file?")
@@ -98,7 +96,9 @@ def _read_delimited(
     try:
         rows = list(reader)
     except csv.Error as err:
-        raise DataError(f"{path}: row {reader.line_num}: malformed {delimiter!r} row ({err})") from None
+        raise DataError(
+            f"{path}: row {reader.line_num}: malformed {delimiter!r} row ({err})"
+        ) from None
     numbered = [(i + 1, row) for i, row in enumerate(rows) if any(cell.strip() for cell in row)]
     if not numbered:
         raise DataError(f"{path}: file is empty")
@@ -128,7 +128,9 @@ def _ag_news_rows(path: Path, numbered: list[tuple[int, list[str]]]) -> _RawSpli
     texts, labels, lines = [], [], []
     for line, row in numbered:
         if len(row) != 3:
-            raise DataError(f"{path}: row {line}: {len(row)} fields, expected 3 (class, title, text)")
+            raise DataError(
+                f"{path}: row {line}: {len(row)} fields, expected 3 (class, title, text)"
+            )
         if not _is_int(row[0]):
             raise DataError(f"{path}: row {line}: class index '{row[0]}' is not an integer")
         texts.append(f"{row[1]} {row[2]}".strip())
@@ -186,7 +188,9 @@ def _label_str(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
-def read_file(path: str | Path, text_column: str = "text", label_column: str = "label") -> _RawSplit:
+def read_file(
+    path: str | Path, text_column: str = "text", label_column: str = "label"
+) -> _RawSplit:
     """Read one data file, choosing the parser by its suffix."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -198,7 +202,9 @@ def read_file(path: str | Path, text_column: str = "text", label_column: str = "
         return _read_jsonl(path, text_column, label_column)
     if suffix == ".parquet":
         return _read_parquet(path, text_column, label_column)
-    raise DataError(f"{path}: unsupported file type '{suffix}' (expected one of {', '.join(SUFFIXES)})")
+    raise DataError(
+        f"{path}: unsupported file type '{suffix}' (expected one of {', '.join(SUFFIXES)})"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +266,9 @@ def _check_every_class_trained(raw: _RawSplit, ids: list[int], names: list[str])
             "add examples or remove the class from classes.txt"
         )
     if len(names) < 2:
-        raise DataError(f"{raw.path}: only one class ('{names[0]}'); a classifier needs two or more")
+        raise DataError(
+            f"{raw.path}: only one class ('{names[0]}'); a classifier needs two or more"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,9 +341,13 @@ def load_text_dataset(
         ids = _to_ids(raw, names)
         if split == "train":
             _check_every_class_trained(raw, ids, names)
-        splits[split] = datasets.Dataset.from_dict({"text": raw.texts, "label": ids}, features=features)
+        splits[split] = datasets.Dataset.from_dict(
+            {"text": raw.texts, "label": ids}, features=features
+        )
     if "train" in splits and "validation" not in splits and val_fraction > 0:
-        splits.update(_carve_validation(splits.pop("train"), val_fraction, seed, raws["train"].path))
+        splits.update(
+            _carve_validation(splits.pop("train"), val_fraction, seed, raws["train"].path)
+        )
     return TextDataset(datasets.DatasetDict(splits), names, source_str)
 
 
@@ -352,7 +364,9 @@ def _carve_validation(
     return {"train": parts["train"], "validation": parts["test"]}
 
 
-def _load_hub(name: str, text_column: str, label_column: str) -> tuple[dict[str, _RawSplit], list[str] | None]:
+def _load_hub(
+    name: str, text_column: str, label_column: str
+) -> tuple[dict[str, _RawSplit], list[str] | None]:
     """Load a dataset by hub name or local HF dataset path with `datasets.load_dataset`."""
     try:
         loaded = datasets.load_dataset(name)
@@ -379,7 +393,9 @@ def _load_hub(name: str, text_column: str, label_column: str) -> tuple[dict[str,
             declared = list(feature.names)
         labels = [_label_str(v) for v in split[label_column]]
         raws[split_key] = _RawSplit(
-            list(split[text_column]), labels, Path(f"{name} [{split_name}]"),
+            list(split[text_column]),
+            labels,
+            Path(f"{name} [{split_name}]"),
             list(range(1, len(split) + 1)),
         )
     if not raws:

@@ -41,7 +41,9 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, 
     }
 
 
-def evaluation_report(y_true: np.ndarray, y_pred: np.ndarray, label_names: list[str]) -> EvaluationReport:
+def evaluation_report(
+    y_true: np.ndarray, y_pred: np.ndarray, label_names: list[str]
+) -> EvaluationReport:
     """Full report of predictions `y_pred` against `y_true` (label ids)."""
     labels = list(range(len(label_names)))
     table = classification_report(
@@ -59,7 +61,9 @@ def evaluation_report(y_true: np.ndarray, y_pred: np.ndarray, label_names: list[
     return EvaluationReport(
         accuracy=float(accuracy_score(y_true, y_pred)),
         macro_f1=float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        weighted_f1=float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+        weighted_f1=float(
+            f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
+        ),
         per_class=per_class,
         confusion=confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         label_names=list(label_names),

@@ -19,6 +19,8 @@ import yaml
 from attentext.errors import RecipeError
 
 PRECISIONS = ("auto", "fp32", "bf16")
+TRUNCATIONS = ("head", "tail", "head+tail")
+TOKENIZER_TYPES = ("word", "pretrained")
 CLASS_WEIGHTS = ("none", "balanced")
 
 
@@ -31,14 +33,18 @@ class DataSpec:
 
 @dataclass
 class TokenizerSpec:
-    type: str = "word"  # "word": a WordVectorizer fitted on train
-    max_tokens: int = 20000
+    type: str = "word"  # "word": a WordVectorizer fitted on train; "pretrained": the encoder's own
+    max_tokens: int = 20000  # vocabulary size of a word tokenizer
     max_length: int = 256
+    truncation: str = "head"  # what a text over max_length keeps: head, tail or head+tail
 
 
 @dataclass
 class ModelSpec:
     type: str = "seed-transformer"
+    encoder: str = (
+        "default"  # pretrained families: "default" (packaged MiniLM), a folder or a hub name
+    )
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -60,6 +66,7 @@ class TrainingSpec:
     pad_to_max_length: bool = False
     seed: int = 42
     logging_steps: int = 50
+    feature_cache: bool = True  # frozen encoders: compute features once, cache them on disk
 
 
 @dataclass
@@ -78,7 +85,12 @@ class Recipe:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-_SECTIONS = {"data": DataSpec, "tokenizer": TokenizerSpec, "model": ModelSpec, "training": TrainingSpec}
+_SECTIONS = {
+    "data": DataSpec,
+    "tokenizer": TokenizerSpec,
+    "model": ModelSpec,
+    "training": TrainingSpec,
+}
 
 
 def _did_you_mean(key: str, choices: list[str]) -> str:
@@ -136,7 +148,9 @@ def _validate(recipe: Recipe, origin: str) -> None:
     if t.precision not in PRECISIONS:
         raise RecipeError(f"{origin}: training.precision must be one of {', '.join(PRECISIONS)}")
     if t.class_weight not in CLASS_WEIGHTS:
-        raise RecipeError(f"{origin}: training.class_weight must be one of {', '.join(CLASS_WEIGHTS)}")
+        raise RecipeError(
+            f"{origin}: training.class_weight must be one of {', '.join(CLASS_WEIGHTS)}"
+        )
     if t.batch_size < 1 or t.eval_batch_size < 1:
         raise RecipeError(f"{origin}: batch sizes must be positive")
     if t.epochs <= 0 and t.max_steps <= 0:
@@ -145,13 +159,19 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: training.learning_rate must be positive")
     if not 0.0 <= recipe.data.val_fraction < 1.0:
         raise RecipeError(f"{origin}: data.val_fraction must be in [0, 1)")
+    if recipe.tokenizer.truncation not in TRUNCATIONS:
+        raise RecipeError(f"{origin}: tokenizer.truncation must be one of {', '.join(TRUNCATIONS)}")
+    if recipe.tokenizer.type not in TOKENIZER_TYPES:
+        raise RecipeError(f"{origin}: tokenizer.type must be one of {', '.join(TOKENIZER_TYPES)}")
     if recipe.tokenizer.max_length < 1:
         raise RecipeError(f"{origin}: tokenizer.max_length must be positive")
 
 
 def builtin_recipe_names() -> list[str]:
     folder = resources.files("attentext") / "recipes"
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) -> Recipe:
@@ -162,7 +182,9 @@ def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) ->
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise RecipeError(f"{origin}:{where} invalid YAML ({getattr(err, 'problem', err)})") from None
+        raise RecipeError(
+            f"{origin}:{where} invalid YAML ({getattr(err, 'problem', err)})"
+        ) from None
     for override in overrides or []:
         apply_override(raw, override)
     return recipe_from_dict(raw, origin)

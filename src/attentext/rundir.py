@@ -82,7 +82,9 @@ def read_marker(run_dir: str | Path) -> dict[str, Any]:
         marker = json.loads(marker_path.read_text(encoding="utf-8"))
         version = int(marker["format_version"])
     except (OSError, ValueError, KeyError, TypeError):
-        raise RunDirError(f"{marker_path}: unreadable run marker; the run directory is damaged") from None
+        raise RunDirError(
+            f"{marker_path}: unreadable run marker; the run directory is damaged"
+        ) from None
     if version != FORMAT_VERSION:
         raise RunDirError(
             f"{run_dir}: run format version {version}, this attentext reads version "
@@ -90,7 +92,9 @@ def read_marker(run_dir: str | Path) -> dict[str, Any]:
         )
     missing = [name for name in marker.get("files", []) if not (run_dir / name).exists()]
     if missing:
-        raise RunDirError(f"{run_dir}: missing file(s) {', '.join(missing)}; the run directory is incomplete")
+        raise RunDirError(
+            f"{run_dir}: missing file(s) {', '.join(missing)}; the run directory is incomplete"
+        )
     return marker
 
 

@@ -29,8 +29,10 @@ class ModelSummary:
 
 
 def _shape(output: object) -> str:
-    if hasattr(output, "logits"):
-        output = output.logits
+    for field in ("logits", "last_hidden_state"):
+        if getattr(output, field, None) is not None:
+            output = getattr(output, field)
+            break
     if isinstance(output, tuple):
         output = output[0]
     if isinstance(output, torch.Tensor):
@@ -42,14 +44,18 @@ def summarize(model: nn.Module, seq_len: int, batch: int = 2) -> ModelSummary:
     """Run one dummy batch of `seq_len` tokens and record each top-level layer's output shape."""
     shapes: dict[str, str] = {}
     hooks = [
-        child.register_forward_hook(lambda _m, _i, out, name=name: shapes.__setitem__(name, _shape(out)))
+        child.register_forward_hook(
+            lambda _m, _i, out, name=name: shapes.__setitem__(name, _shape(out))
+        )
         for name, child in model.named_children()
     ]
     try:
         was_training = model.training
         model.eval()
         with torch.no_grad():
-            ids = torch.ones(batch, seq_len, dtype=torch.long, device=next(model.parameters()).device)
+            ids = torch.ones(
+                batch, seq_len, dtype=torch.long, device=next(model.parameters()).device
+            )
             model(input_ids=ids, attention_mask=torch.ones_like(ids))
         model.train(was_training)
     finally:
@@ -57,7 +63,9 @@ def summarize(model: nn.Module, seq_len: int, batch: int = 2) -> ModelSummary:
             hook.remove()
     rows = [
         LayerRow(
-            name, type(child).__name__, shapes.get(name, "-"),
+            name,
+            type(child).__name__,
+            shapes.get(name, "-"),
             sum(p.numel() for p in child.parameters()),
             sum(p.numel() for p in child.parameters() if p.requires_grad),
         )

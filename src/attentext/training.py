@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -28,15 +29,19 @@ from transformers import (
     Trainer,
     TrainerCallback,
     TrainingArguments,
+    default_data_collator,
     set_seed,
 )
 
 from attentext import rundir
 from attentext.data import TextDataset, load_text_dataset
+from attentext.encoders import encoder_fingerprint, resolve_encoder
 from attentext.errors import RecipeError, RunDirError
 from attentext.evaluation import classification_metrics, evaluation_report
+from attentext.features import cache_key, cached_features, compute_features, data_fingerprint
+from attentext.models.encoder_classifier import EncoderClassifierForSequenceClassification
 from attentext.models.registry import build_model
-from attentext.precision import resolve_precision
+from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import Recipe
 from attentext.tokenization import build_tokenizer, load_tokenizer, tokenize_split
 
@@ -58,10 +63,14 @@ def _prepare_work_dir(output_dir: Path, resume: bool, overwrite: bool) -> Path:
     """Check what exists at the destination and return the folder to work in."""
     work = rundir.partial_dir(output_dir)
     if output_dir.exists() and not overwrite and not resume:
-        raise RunDirError(f"{output_dir}: already exists; choose another --output or pass --overwrite")
+        raise RunDirError(
+            f"{output_dir}: already exists; choose another --output or pass --overwrite"
+        )
     if resume:
         if not (work / CHECKPOINT_SUBDIR).exists():
-            raise RunDirError(f"{output_dir}: nothing to resume (no {work.name}/{CHECKPOINT_SUBDIR})")
+            raise RunDirError(
+                f"{output_dir}: nothing to resume (no {work.name}/{CHECKPOINT_SUBDIR})"
+            )
         return work
     if work.exists():
         if not overwrite:
@@ -81,8 +90,26 @@ def _class_weights(dataset: TextDataset, mode: str) -> torch.Tensor | None:
     return torch.tensor(counts.sum() / (len(counts) * counts), dtype=torch.float32)
 
 
+def _sample_batch(
+    recipe: Recipe, tokenizer: PreTrainedTokenizerBase, train_set: Any
+) -> dict[str, torch.Tensor]:
+    """One typical training batch (the first rows, padded as the collator pads) for the probe."""
+    rows = train_set.select(range(min(len(train_set), recipe.training.batch_size)))
+    padding = "max_length" if recipe.training.pad_to_max_length else "longest"
+    return tokenizer.pad(
+        {"input_ids": rows["input_ids"]},
+        padding=padding,
+        max_length=recipe.tokenizer.max_length,
+        return_tensors="pt",
+    )
+
+
 def _compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
-    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    logits = (
+        prediction.predictions[0]
+        if isinstance(prediction.predictions, tuple)
+        else prediction.predictions
+    )
     return classification_metrics(prediction.label_ids, np.argmax(logits, axis=-1))
 
 
@@ -94,15 +121,20 @@ def _schedule(recipe: Recipe, n_train: int, has_validation: bool) -> dict[str, A
     if not has_validation:
         return {"eval_strategy": "no", "save_strategy": "steps", "save_steps": every}
     return {
-        "eval_strategy": "steps", "eval_steps": every, "save_strategy": "steps", "save_steps": every,
-        "load_best_model_at_end": True, "metric_for_best_model": "accuracy", "greater_is_better": True,
+        "eval_strategy": "steps",
+        "eval_steps": every,
+        "save_strategy": "steps",
+        "save_steps": every,
+        "load_best_model_at_end": True,
+        "metric_for_best_model": "accuracy",
+        "greater_is_better": True,
     }
 
 
 def build_trainer(
     recipe: Recipe,
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase | None,
     train_set: Any,
     eval_set: Any | None,
     work_dir: Path,
@@ -110,8 +142,13 @@ def build_trainer(
     class_weights: torch.Tensor | None = None,
     callbacks: list[TrainerCallback] | None = None,
 ) -> Trainer:
-    """A Trainer configured from the recipe: length-grouped batches, dynamic padding, precision."""
+    """A Trainer configured from the recipe: length-grouped batches, dynamic padding, precision.
+
+    Without a tokenizer the datasets hold fixed-size inputs (cached features): batches are
+    stacked as they are and sampled at random.
+    """
     t = recipe.training
+    group = t.group_by_length and tokenizer is not None
     args = TrainingArguments(
         output_dir=str(work_dir / CHECKPOINT_SUBDIR),
         num_train_epochs=t.epochs,
@@ -128,7 +165,7 @@ def build_trainer(
         use_cpu=not torch.cuda.is_available(),
         seed=t.seed,
         data_seed=t.seed,
-        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        train_sampling_strategy="group_by_length" if group else "random",
         length_column_name="length",
         logging_strategy="steps",
         logging_steps=t.logging_steps,
@@ -138,20 +175,27 @@ def build_trainer(
         disable_tqdm=False,
         **_schedule(recipe, len(train_set), eval_set is not None),
     )
-    padding: dict[str, Any] = {"padding": "longest"}
-    if t.pad_to_max_length:
-        padding = {"padding": "max_length", "max_length": recipe.tokenizer.max_length}
+    if tokenizer is None:
+        collator = default_data_collator
+    elif t.pad_to_max_length:
+        collator = DataCollatorWithPadding(
+            tokenizer, padding="max_length", max_length=recipe.tokenizer.max_length
+        )
+    else:
+        collator = DataCollatorWithPadding(tokenizer, padding="longest")
     loss_func = None
     if class_weights is not None:
 
-        def loss_func(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+        def loss_func(
+            outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None
+        ) -> torch.Tensor:
             logits = outputs["logits"].float()
             return F.cross_entropy(logits, labels, weight=class_weights.to(logits.device))
 
     return Trainer(
         model=model,
         args=args,
-        data_collator=DataCollatorWithPadding(tokenizer, **padding),
+        data_collator=collator,
         train_dataset=train_set,
         eval_dataset=eval_set,
         processing_class=tokenizer,
@@ -159,6 +203,58 @@ def build_trainer(
         compute_loss_func=loss_func,
         callbacks=callbacks,
     )
+
+
+def _uses_feature_cache(recipe: Recipe, model: torch.nn.Module) -> bool:
+    return (
+        recipe.training.feature_cache
+        and isinstance(model, EncoderClassifierForSequenceClassification)
+        and model.config.freeze_encoder
+    )
+
+
+def _feature_splits(
+    recipe: Recipe, model: Any, tokenizer: PreTrainedTokenizerBase, tokenized: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Pooled encoder features per split, from the cache or computed once; and cache facts."""
+    precision = resolve_precision(
+        recipe.training.precision,
+        lambda: probe_model(
+            model, _sample_batch(recipe, tokenizer, tokenized["train"]), train=False
+        ),
+    )
+    encoder = encoder_fingerprint(resolve_encoder(recipe.model.encoder))
+    facts: dict[str, Any] = {
+        "extraction_precision": precision,
+        "extraction_seconds": 0.0,
+        "cache_hits": [],
+    }
+    splits = {}
+    for name, split in tokenized.items():
+        ids = split["input_ids"]
+        key = cache_key(
+            encoder=encoder,
+            tokenizer=getattr(tokenizer, "name_or_path", ""),
+            max_length=recipe.tokenizer.max_length,
+            truncation=recipe.tokenizer.truncation,
+            pooling=model.config.pooling,
+            data=data_fingerprint(ids),
+        )
+        start = time.perf_counter()
+        features, hit = cached_features(
+            key,
+            lambda ids=ids, name=name: compute_features(
+                model, ids, tokenizer.pad_token_id, precision, description=f"Encoding {name}"
+            ),
+        )
+        facts["extraction_seconds"] += time.perf_counter() - start
+        if hit:
+            facts["cache_hits"].append(name)
+        splits[name] = datasets.Dataset.from_dict(
+            {"features": features.numpy(), "label": split["label"]}
+        ).with_format("torch")
+    facts["extraction_seconds"] = round(facts["extraction_seconds"], 2)
+    return splits, facts
 
 
 def train(
@@ -172,31 +268,72 @@ def train(
 ) -> TrainResult:
     """Train `recipe` on `data` and write a complete run directory at `output_dir`."""
     output_dir = Path(output_dir)
-    dataset = data if isinstance(data, TextDataset) else load_text_dataset(
-        data, text_column=recipe.data.text_column, label_column=recipe.data.label_column,
-        val_fraction=recipe.data.val_fraction, seed=recipe.training.seed,
+    dataset = (
+        data
+        if isinstance(data, TextDataset)
+        else load_text_dataset(
+            data,
+            text_column=recipe.data.text_column,
+            label_column=recipe.data.label_column,
+            val_fraction=recipe.data.val_fraction,
+            seed=recipe.training.seed,
+        )
     )
     if "train" not in dataset.splits:
         raise RecipeError(f"{dataset.source}: no train split to train on")
     work_dir = _prepare_work_dir(output_dir, resume, overwrite)
-    precision = resolve_precision(recipe.training.precision)
     set_seed(recipe.training.seed)
 
     tokenizer_dir = work_dir / TOKENIZER_SUBDIR
     if resume and tokenizer_dir.exists():
         tokenizer = load_tokenizer(str(tokenizer_dir))
     else:
-        tokenizer = build_tokenizer(recipe.tokenizer, dataset["train"]["text"])
+        tokenizer = build_tokenizer(recipe, dataset["train"]["text"])
         tokenizer.save_pretrained(str(tokenizer_dir))
     (work_dir / rundir.RECIPE_FILE).write_text(recipe.to_yaml(), encoding="utf-8")
 
     max_length = recipe.tokenizer.max_length
-    tokenized = {name: tokenize_split(split, tokenizer, max_length) for name, split in dataset.splits.items()}
+    truncation = recipe.tokenizer.truncation
+    tokenized = {
+        name: tokenize_split(split, tokenizer, max_length, truncation)
+        for name, split in dataset.splits.items()
+    }
     model = build_model(recipe.model, tokenizer, dataset.label_names, max_length)
-    trainer = build_trainer(
-        recipe, model, tokenizer, tokenized["train"], tokenized.get("validation"), work_dir,
-        precision, _class_weights(dataset, recipe.training.class_weight), callbacks,
-    )
+    model.config.attentext_truncation = truncation
+    extra: dict[str, Any] = {}
+    class_weights = _class_weights(dataset, recipe.training.class_weight)
+    if _uses_feature_cache(recipe, model):
+        # Train the head alone on cached features; it is the model's own head module, so the
+        # full model (encoder + trained head) is what gets saved.
+        tokenized, extra = _feature_splits(recipe, model, tokenizer, tokenized)
+        precision = "fp32"  # a linear head on features: nothing for bf16 to speed up
+        trainer = build_trainer(
+            recipe,
+            model.head,
+            None,
+            tokenized["train"],
+            tokenized.get("validation"),
+            work_dir,
+            precision,
+            class_weights,
+            callbacks,
+        )
+    else:
+        precision = resolve_precision(
+            recipe.training.precision,
+            lambda: probe_model(model, _sample_batch(recipe, tokenizer, tokenized["train"])),
+        )
+        trainer = build_trainer(
+            recipe,
+            model,
+            tokenizer,
+            tokenized["train"],
+            tokenized.get("validation"),
+            work_dir,
+            precision,
+            class_weights,
+            callbacks,
+        )
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=True if resume else None)
     train_seconds = time.perf_counter() - start
@@ -209,23 +346,29 @@ def train(
         "global_steps": trainer.state.global_step,
         "epochs": trainer.state.epoch,
         "n_train": len(tokenized["train"]),
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "total_parameters": sum(p.numel() for p in model.parameters()),
+        **extra,
         "best_checkpoint": Path(trainer.state.best_model_checkpoint).name
-        if trainer.state.best_model_checkpoint else None,
+        if trainer.state.best_model_checkpoint
+        else None,
     }
     for split in ("validation", "test"):
         if split in tokenized:
-            logits = trainer.predict(tokenized[split]).predictions
-            y_pred = np.argmax(logits, axis=-1)
+            # The Trainer may reorder evaluation batches by length: take labels from its output.
+            prediction = trainer.predict(tokenized[split])
+            y_pred = np.argmax(prediction.predictions, axis=-1)
             metrics[split] = evaluation_report(
-                np.array(tokenized[split]["label"]), y_pred, dataset.label_names
+                prediction.label_ids, y_pred, dataset.label_names
             ).to_dict()
     if trainer.is_world_process_zero():
-        _publish_run(trainer, tokenizer, recipe, metrics, work_dir, output_dir)
+        _publish_run(trainer, model, tokenizer, recipe, metrics, work_dir, output_dir)
     return TrainResult(output_dir, metrics)
 
 
 def _publish_run(
     trainer: Trainer,
+    model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     recipe: Recipe,
     metrics: dict[str, Any],
@@ -236,8 +379,8 @@ def _publish_run(
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
-    trainer.model.config.attentext_recipe = recipe.name
-    trainer.save_model(str(staging))
+    model.config.attentext_recipe = recipe.name
+    model.save_pretrained(str(staging))
     tokenizer.save_pretrained(str(staging))
     (staging / rundir.RECIPE_FILE).write_text(recipe.to_yaml(), encoding="utf-8")
     rundir.write_json(staging / rundir.METRICS_FILE, metrics)

@@ -35,12 +35,16 @@ def fit_word_vectorizer(
     `max_length` tokens and pads with id 0 only when asked (dynamic padding is the collator's job).
     """
     if max_tokens < 3:
-        raise ValueError(f"max_tokens must be at least 3 (padding, [UNK] and one word), got {max_tokens}")
+        raise ValueError(
+            f"max_tokens must be at least 3 (padding, [UNK] and one word), got {max_tokens}"
+        )
     tokenizer = Tokenizer(models.WordLevel(unk_token=UNK_TOKEN))
     tokenizer.normalizer = _standardizer()
     tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     trainer = trainers.WordLevelTrainer(
-        vocab_size=max_tokens, min_frequency=1, special_tokens=[PAD_TOKEN, UNK_TOKEN],
+        vocab_size=max_tokens,
+        min_frequency=1,
+        special_tokens=[PAD_TOKEN, UNK_TOKEN],
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
@@ -86,7 +90,9 @@ class WordVectorizer:
     def __call__(self, texts: list[str], pad_to_max: bool = True) -> list[list[int]]:
         """Token ids per text, truncated, and padded to `output_sequence_length` like Keras."""
         encoded = self._fitted()(
-            texts, truncation=True, max_length=self.output_sequence_length,
+            texts,
+            truncation=True,
+            max_length=self.output_sequence_length,
             padding="max_length" if pad_to_max else False,
         )
         return encoded["input_ids"]

@@ -119,7 +119,9 @@ class TransformerBlock(nn.Module):
         super().__init__()
         self.attention = MultiHeadSelfAttention(config)
         self.ffn = nn.Sequential(
-            nn.Linear(config.embed_dim, config.ff_dim), nn.ReLU(), nn.Linear(config.ff_dim, config.embed_dim)
+            nn.Linear(config.embed_dim, config.ff_dim),
+            nn.ReLU(),
+            nn.Linear(config.ff_dim, config.embed_dim),
         )
         self.layernorm1 = nn.LayerNorm(config.embed_dim, eps=config.layer_norm_eps)
         self.layernorm2 = nn.LayerNorm(config.embed_dim, eps=config.layer_norm_eps)
@@ -197,4 +199,3 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
         return SequenceClassifierOutput(
             loss=loss, logits=logits, attentions=(weights,) if output_attentions else None
         )
-

@@ -1,0 +1,170 @@
+"""A pretrained encoder with a pooled Dropout + Linear head: the lesson's BERT classifiers.
+
+Used frozen (`encoder-frozen`: only the head trains, on features computed once and cached) and
+fine-tuned (`encoder-finetune`: every weight trains, word embeddings optionally frozen). The
+encoder's own config travels inside this config, so a run directory holds the whole model and
+loads without the original checkpoint.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+POOLINGS = ("mean", "cls", "pooler")
+
+
+class EncoderClassifierConfig(PretrainedConfig):
+    """Configuration of `EncoderClassifierForSequenceClassification`.
+
+    Args:
+        encoder: the encoder's config as a dict (`model_type` included), e.g. a BERT config.
+        pooling: "mean" over real tokens, "cls" (first token) or "pooler" (the encoder's pooler).
+        dropout: dropout before the linear classifier.
+        freeze_encoder: keep every encoder weight fixed (the frozen-feature recipe).
+        freeze_embeddings: keep the word-embedding matrix fixed while fine-tuning (faster).
+    """
+
+    model_type = "attentext-encoder-classifier"
+
+    def __init__(
+        self,
+        encoder: dict | None = None,
+        pooling: str = "mean",
+        dropout: float = 0.1,
+        freeze_encoder: bool = False,
+        freeze_embeddings: bool = False,
+        **kwargs,
+    ) -> None:
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        self.encoder = encoder or {}
+        self.pooling = pooling
+        self.dropout = dropout
+        self.freeze_encoder = freeze_encoder
+        self.freeze_embeddings = freeze_embeddings
+        super().__init__(**kwargs)
+
+    def encoder_config(self) -> PretrainedConfig:
+        options = dict(self.encoder)
+        return AutoConfig.for_model(options.pop("model_type"), **options)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.encoder.get("hidden_size", 0))
+
+
+def pool(
+    hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str, pooler_output=None
+) -> torch.Tensor:
+    """(B, T, H) hidden states -> (B, H) by the chosen pooling."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "pooler":
+        if pooler_output is None:
+            raise ValueError("this encoder has no pooler; use pooling 'mean' or 'cls'")
+        return pooler_output
+    weights = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+class ClassificationHead(nn.Module):
+    """Dropout + Linear on pooled features; trains alone on cached features when the encoder is frozen."""
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden_size, num_labels)
+
+    def forward(
+        self, features: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> SequenceClassifierOutput:
+        logits = self.classifier(self.dropout(features))
+        loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+class EncoderClassifierPreTrainedModel(PreTrainedModel):
+    config_class = EncoderClassifierConfig
+    base_model_prefix = "encoder"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, ClassificationHead):
+            nn.init.normal_(module.classifier.weight, std=0.02)
+            nn.init.zeros_(module.classifier.bias)
+
+
+class EncoderClassifierForSequenceClassification(EncoderClassifierPreTrainedModel):
+    def __init__(self, config: EncoderClassifierConfig) -> None:
+        super().__init__(config)
+        encoder_config = config.encoder_config()
+        self.encoder = (
+            AutoModel.from_config(encoder_config, add_pooling_layer=config.pooling == "pooler")
+            if encoder_config.model_type == "bert"
+            else AutoModel.from_config(encoder_config)
+        )
+        self.head = ClassificationHead(
+            encoder_config.hidden_size, config.num_labels, config.dropout
+        )
+        self.post_init()
+        self.apply_freezing()
+
+    def apply_freezing(self) -> None:
+        """Set requires_grad from the config (after loading weights, too)."""
+        for parameter in self.encoder.parameters():
+            parameter.requires_grad = not self.config.freeze_encoder
+        if self.config.freeze_embeddings and not self.config.freeze_encoder:
+            self.encoder.get_input_embeddings().weight.requires_grad = False
+
+    def load_encoder_weights(self, source: str) -> None:
+        """Copy the weights of a pretrained encoder (folder or hub name) into this model."""
+        pretrained = AutoModel.from_pretrained(source)
+        missing, unexpected = self.encoder.load_state_dict(pretrained.state_dict(), strict=False)
+        real_missing = [k for k in missing if not k.startswith("pooler.")]
+        if real_missing:
+            raise ValueError(f"{source}: encoder weights missing for {', '.join(real_missing[:5])}")
+        self.apply_freezing()
+
+    def pooled(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        **kwargs,
+    ):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        outputs = self.encoder(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            output_attentions=output_attentions,
+            **kwargs,
+        )
+        features = pool(
+            outputs.last_hidden_state,
+            attention_mask,
+            self.config.pooling,
+            getattr(outputs, "pooler_output", None),
+        )
+        return features, outputs
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        features, outputs = self.pooled(input_ids, attention_mask, bool(output_attentions), **extra)
+        result = self.head(features, labels)
+        result.attentions = outputs.attentions if output_attentions else None
+        return result
