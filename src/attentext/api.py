@@ -12,7 +12,7 @@ from attentext import rundir
 from attentext.classifier import Classifier, load
 from attentext.data import TextDataset, load_text_dataset
 from attentext.errors import DataError
-from attentext.evaluation import EvaluationReport, evaluation_report
+from attentext.evaluation import EvaluationReport
 from attentext.recipes import Recipe, load_recipe
 from attentext.summary import ModelSummary, summarize
 from attentext.tokenization import build_tokenizer
@@ -102,16 +102,47 @@ def evaluate(
     run_dir: str | Path,
     data: str | Path | TextDataset,
     split: str = "test",
-    precision: str = "fp32",
+    precision: str = "auto",
+    output: str | Path | None = None,
 ) -> EvaluationReport:
-    """Accuracy, F1 and per-class metrics of a run on labelled data (a folder's test split, or a file)."""
+    """Metrics of a run on labelled data (a folder's test split, or a file).
+
+    Accuracy, macro/weighted F1, per class, confusion matrix, calibration error and the most
+    confident mistakes; with `output`, also report.md, metrics.json, PNGs and mistakes.jsonl there.
+    """
+    from attentext.reports import full_report, write_report
+
     run_dir = Path(run_dir)
     classifier: Classifier = load(run_dir, precision=precision)
     rows = _labelled_split(run_dir, data, classifier.labels, split)
     probabilities = classifier.predict_proba(rows["text"])
-    return evaluation_report(
-        np.array(rows["label"]), probabilities.argmax(axis=-1), classifier.labels
-    )
+    report = full_report(rows["text"], np.array(rows["label"]), probabilities, classifier.labels)
+    if output is not None:
+        write_report(report, output, f"{run_dir.name} on {data}")
+    return report
+
+
+def compare(
+    run_dirs: list[str | Path], data: str | Path | TextDataset, output: str | Path | None = None,
+    split: str = "test",
+) -> list[dict[str, Any]]:
+    """Measure every run on the same labelled texts; with `output`, write the leaderboard there."""
+    from attentext.compare import measure_run, write_leaderboard
+
+    if not run_dirs:
+        raise DataError("compare needs at least one run directory")
+    first = load(run_dirs[0])
+    rows_data = _labelled_split(Path(run_dirs[0]), data, first.labels, split)
+    texts, labels = list(rows_data["text"]), np.array(rows_data["label"])
+    rows = []
+    for run_dir in run_dirs:
+        other = load(run_dir)
+        if other.labels != first.labels:
+            raise DataError(f"{run_dir}: labels {other.labels} differ from {run_dirs[0]}'s {first.labels}")
+        rows.append(measure_run(run_dir, texts, labels))
+    if output is not None:
+        write_leaderboard(rows, output)
+    return sorted(rows, key=lambda r: -r["accuracy"])
 
 
 def summary(recipe_or_run: str | Path, num_labels: int = 4) -> ModelSummary:

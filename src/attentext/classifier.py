@@ -14,9 +14,10 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from attentext import rundir
+from attentext.baseline import BASELINE_TYPE, TfidfLogRegClassifier
 from attentext.errors import RunDirError
-from attentext.tokenization import encode
 from attentext.precision import probe_model, resolve_precision
+from attentext.tokenization import encode
 
 
 class Classifier(Protocol):
@@ -42,7 +43,7 @@ class TransformersClassifier:
 
     @classmethod
     def from_run_dir(
-        cls, run_dir: str | Path, precision: str = "fp32", device: str | None = None
+        cls, run_dir: str | Path, precision: str = "auto", device: str | None = None
     ) -> TransformersClassifier:
         run_dir = Path(run_dir)
         rundir.read_marker(run_dir)
@@ -69,9 +70,10 @@ class TransformersClassifier:
         """Raw logits, computed in length-sorted batches so that little time goes to padding."""
         if isinstance(texts, str):
             raise TypeError("texts must be a list of strings, not a single string")
-        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)[
-            "input_ids"
-        ]
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        truncation = getattr(self.model.config, "attentext_truncation", "head")
+        encoded = encode(self.tokenizer, list(texts), self.max_length, truncation)
         order = np.argsort([len(ids) for ids in encoded], kind="stable")
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         device = self.model.device
@@ -107,4 +109,6 @@ def _probe(model, tokenizer) -> dict[str, float]:
 
 def load(run_dir: str | Path, precision: str = "auto", device: str | None = None) -> Classifier:
     """Load any attentext run directory as a `Classifier`."""
+    if rundir.read_marker(run_dir).get("kind") == BASELINE_TYPE:
+        return TfidfLogRegClassifier.load(run_dir)
     return TransformersClassifier.from_run_dir(run_dir, precision=precision, device=device)

@@ -130,17 +130,22 @@ def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     data: DataOption,
     split: Annotated[str, typer.Option(help="Split of a folder to evaluate on.")] = "test",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder for report.md, metrics.json, PNGs, mistakes.jsonl.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
-    """Accuracy, macro-F1 and a per-class table of a run on labelled data."""
+    """Accuracy, macro-F1 and a per-class table of a run on labelled data (and a report folder)."""
     _quiet_libraries()
     from attentext.api import evaluate as run_evaluation
 
-    report = run_evaluation(run_dir, data, split=split).to_dict()
+    report = run_evaluation(run_dir, data, split=split, output=output).to_dict()
+    report.pop("confident_mistakes", None)
     if json_output:
         print(json.dumps(report, indent=2))
     else:
         _show_report(report, f"{run_dir} on {data}")
+        out.print(f"expected calibration error {report['expected_calibration_error']:.4f}")
+        if output is not None:
+            out.print(f"report written to {output}/report.md")
 
 
 @app.command()
@@ -191,6 +196,28 @@ def predict(
 
 
 @app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to compare.")],
+    data: DataOption,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for leaderboard.md/.csv/.json and plots.")] = Path("leaderboard"),
+    split: Annotated[str, typer.Option(help="Split of a folder to measure on.")] = "test",
+) -> None:
+    """A leaderboard: accuracy, macro-F1, parameters, train time, throughput, latency, size."""
+    _quiet_libraries()
+    from attentext.api import compare as run_compare
+    from attentext.compare import COLUMNS, format_cell
+
+    rows = run_compare(run_dirs, data, output, split=split)
+    table = Table(title=f"Leaderboard on {data}")
+    for _, header in COLUMNS:
+        table.add_column(header, justify="left" if header in ("model", "recipe") else "right")
+    for row in rows:
+        table.add_row(*(format_cell(row.get(key)) for key, _ in COLUMNS))
+    out.print(table)
+    out.print(f"leaderboard written to {output}/")
+
+
+@app.command()
 def summary(
     recipe_or_run: Annotated[str, typer.Argument(help="Recipe name, YAML path or run directory.")],
     num_labels: Annotated[int, typer.Option(help="Classes, for a recipe's fresh model.")] = 4,
@@ -221,6 +248,11 @@ def recipes() -> None:
     for name in builtin_recipe_names():
         description = " ".join(load_recipe(name).description.split())
         out.print(f"[bold]{name}[/bold]: {description}")
+
+
+from attentext.explain_cli import explain as _explain  # noqa: E402
+
+app.command("explain")(_explain)
 
 
 def main() -> None:

@@ -242,11 +242,16 @@ def _infer_label_names(train: _RawSplit) -> list[str]:
 
 
 def _to_ids(raw: _RawSplit, names: list[str]) -> list[int]:
-    """Map raw labels to ids: by name, or by index (1-based in AG News' format, else 0-based)."""
+    """Map raw labels to ids: by name, or by index (1-based in AG News' format, else 0-based).
+
+    Indices are accepted only when the names are words (classes.txt, a ClassLabel): when the
+    names are integers themselves, "0" must mean the class named "0", never the first class.
+    """
     lookup = {name: i for i, name in enumerate(names)}
-    offset = 1 if raw.labels_are_indices else 0
-    for i in range(len(names)):
-        lookup.setdefault(str(i + offset), i)
+    if not any(_is_int(name) for name in names):
+        offset = 1 if raw.labels_are_indices else 0
+        for i in range(len(names)):
+            lookup.setdefault(str(i + offset), i)
     ids = []
     for label, line in zip(raw.labels, raw.rows, strict=True):
         if label not in lookup:
@@ -259,6 +264,8 @@ def _to_ids(raw: _RawSplit, names: list[str]) -> list[int]:
 
 
 def _check_every_class_trained(raw: _RawSplit, ids: list[int], names: list[str]) -> None:
+    if not ids:
+        raise DataError(f"{raw.path}: no data rows (only a header?)")
     missing = [name for i, name in enumerate(names) if i not in set(ids)]
     if missing:
         raise DataError(

@@ -69,3 +69,36 @@ def evaluation_report(
         label_names=list(label_names),
         n_examples=len(y_true),
     )
+
+
+def expected_calibration_error(
+    probabilities: np.ndarray, y_true: np.ndarray, n_bins: int = 15
+) -> tuple[float, list[dict[str, float]]]:
+    """ECE of the top-class confidence (equal-width bins), and the bins for a reliability diagram."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == y_true
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins, ece = [], 0.0
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        inside = (confidence > low) & (confidence <= high)
+        if not inside.any():
+            continue
+        accuracy, mean_conf = float(correct[inside].mean()), float(confidence[inside].mean())
+        ece += inside.mean() * abs(accuracy - mean_conf)
+        bins.append({"low": float(low), "high": float(high), "count": int(inside.sum()),
+                     "accuracy": accuracy, "confidence": mean_conf})
+    return float(ece), bins
+
+
+def confident_mistakes(
+    texts: list[str], y_true: np.ndarray, probabilities: np.ndarray, label_names: list[str], k: int = 50
+) -> list[dict[str, Any]]:
+    """The `k` wrong predictions made with the highest confidence: where to look first."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != y_true)
+    order = wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")][:k]
+    return [
+        {"index": int(i), "text": texts[i], "label": label_names[y_true[i]],
+         "predicted": label_names[predicted[i]], "confidence": round(float(probabilities[i, predicted[i]]), 4)}
+        for i in order
+    ]

@@ -131,7 +131,9 @@ def resolve_precision(
         raise ValueError(f"precision must be auto, fp32 or bf16, got {requested!r}")
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if probe is None:
+    if probe is None or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Several CPU processes would each time themselves, under each other's load, and could
+        # disagree: they take fp32 unless told otherwise.
         return "fp32"
     speeds = probe()
     return "bf16" if speeds["bf16"] >= BF16_MIN_SPEEDUP * speeds["fp32"] else "fp32"

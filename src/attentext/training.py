@@ -34,6 +34,7 @@ from transformers import (
 )
 
 from attentext import rundir
+from attentext.baseline import BASELINE_TYPE, check_baseline_options, train_baseline
 from attentext.data import TextDataset, load_text_dataset
 from attentext.encoders import encoder_fingerprint, resolve_encoder
 from attentext.errors import RecipeError, RunDirError
@@ -59,6 +60,11 @@ def _world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def _is_main_process() -> bool:
+    """Rank 0 of a `torchrun` launch, or a plain process: the one that writes shared files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _prepare_work_dir(output_dir: Path, resume: bool, overwrite: bool) -> Path:
     """Check what exists at the destination and return the folder to work in."""
     work = rundir.partial_dir(output_dir)
@@ -66,18 +72,19 @@ def _prepare_work_dir(output_dir: Path, resume: bool, overwrite: bool) -> Path:
         raise RunDirError(
             f"{output_dir}: already exists; choose another --output or pass --overwrite"
         )
+    has_checkpoint = any((work / CHECKPOINT_SUBDIR).glob("checkpoint-*"))
     if resume:
-        if not (work / CHECKPOINT_SUBDIR).exists():
-            raise RunDirError(
-                f"{output_dir}: nothing to resume (no {work.name}/{CHECKPOINT_SUBDIR})"
-            )
+        if not has_checkpoint:
+            raise RunDirError(f"{output_dir}: nothing to resume (no checkpoint in {work.name})")
         return work
+    if work.exists() and not has_checkpoint and _is_main_process():
+        shutil.rmtree(work, ignore_errors=True)  # it stopped before its first checkpoint: nothing to keep
     if work.exists():
         if not overwrite:
             raise RunDirError(
                 f"{work}: an unfinished run is there; pass --resume to continue it or --overwrite to start over"
             )
-        if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        if _is_main_process():
             shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     return work
@@ -283,14 +290,18 @@ def train(
         raise RecipeError(f"{dataset.source}: no train split to train on")
     work_dir = _prepare_work_dir(output_dir, resume, overwrite)
     set_seed(recipe.training.seed)
+    if recipe.model.type == BASELINE_TYPE:
+        return _train_baseline_run(recipe, dataset, work_dir, output_dir)
 
     tokenizer_dir = work_dir / TOKENIZER_SUBDIR
     if resume and tokenizer_dir.exists():
         tokenizer = load_tokenizer(str(tokenizer_dir))
     else:
         tokenizer = build_tokenizer(recipe, dataset["train"]["text"])
-        tokenizer.save_pretrained(str(tokenizer_dir))
-    (work_dir / rundir.RECIPE_FILE).write_text(recipe.to_yaml(), encoding="utf-8")
+        if _is_main_process():
+            tokenizer.save_pretrained(str(tokenizer_dir))
+    if _is_main_process():
+        (work_dir / rundir.RECIPE_FILE).write_text(recipe.to_yaml(), encoding="utf-8")
 
     max_length = recipe.tokenizer.max_length
     truncation = recipe.tokenizer.truncation
@@ -363,6 +374,20 @@ def train(
             ).to_dict()
     if trainer.is_world_process_zero():
         _publish_run(trainer, model, tokenizer, recipe, metrics, work_dir, output_dir)
+    return TrainResult(output_dir, metrics)
+
+
+def _train_baseline_run(recipe: Recipe, dataset: TextDataset, work_dir: Path, output_dir: Path) -> TrainResult:
+    """The scikit-learn baseline: no Trainer, no checkpoints; the same kind of run directory."""
+    check_baseline_options(recipe.model.options)
+    staging = work_dir / "final"
+    shutil.rmtree(staging, ignore_errors=True)
+    metrics = train_baseline(recipe, dataset, staging)
+    (staging / rundir.RECIPE_FILE).write_text(recipe.to_yaml(), encoding="utf-8")
+    rundir.write_json(staging / rundir.METRICS_FILE, metrics)
+    rundir.write_marker(staging, kind=BASELINE_TYPE)
+    rundir.publish(staging, output_dir)
+    shutil.rmtree(work_dir, ignore_errors=True)
     return TrainResult(output_dir, metrics)
 
 

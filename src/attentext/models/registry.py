@@ -22,6 +22,10 @@ from transformers import (
 
 from attentext.encoders import resolve_encoder
 from attentext.errors import RecipeError
+from attentext.models.attention_rnn import (
+    AttentionRNNConfig,
+    AttentionRNNForSequenceClassification,
+)
 from attentext.models.encoder_classifier import (
     EncoderClassifierConfig,
     EncoderClassifierForSequenceClassification,
@@ -69,6 +73,22 @@ def build_seed_transformer(
     return SeedTransformerForSequenceClassification(config)
 
 
+def build_attention_rnn(
+    spec: ModelSpec, tokenizer: PreTrainedTokenizerBase, label_names: list[str], max_length: int
+) -> PreTrainedModel:
+    try:
+        config = AttentionRNNConfig(
+            **spec.options,
+            vocab_size=len(tokenizer),
+            max_position_embeddings=max_length,
+            pad_token_id=tokenizer.pad_token_id,
+            **_labels(label_names),
+        )
+    except ValueError as err:  # e.g. an unknown cell
+        raise RecipeError(f"model.options of attention-rnn: {err}") from None
+    return AttentionRNNForSequenceClassification(config)
+
+
 def build_encoder_classifier(
     spec: ModelSpec, tokenizer: PreTrainedTokenizerBase, label_names: list[str], max_length: int
 ) -> PreTrainedModel:
@@ -101,6 +121,14 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
         ),
         SeedTransformerConfig,
         SeedTransformerForSequenceClassification,
+    ),
+    "attention-rnn": ModelFamily(
+        build_attention_rnn,
+        _config_options(
+            AttentionRNNConfig, {"vocab_size", "max_position_embeddings", "pad_token_id"}
+        ),
+        AttentionRNNConfig,
+        AttentionRNNForSequenceClassification,
     ),
     "encoder-classifier": ModelFamily(
         build_encoder_classifier,

@@ -179,6 +179,9 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
                 f"input of {input_ids.shape[1]} tokens exceeds max_position_embeddings="
                 f"{self.config.max_position_embeddings}; truncate it in the tokenizer"
             )
+        if input_ids.shape[1] == 0:  # a batch of empty texts: one padding slot each
+            input_ids = input_ids.new_full((input_ids.shape[0], 1), self.config.pad_token_id)
+            attention_mask = torch.zeros_like(input_ids)
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
         real = attention_mask.bool().clone()  # (B, T)

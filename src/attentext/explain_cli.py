@@ -1,0 +1,61 @@
+"""`attentext explain`: the model's attention over each text, as PNG heatmaps and an HTML page.
+
+Registered on the app in `cli.py` (`app.command("explain")(explain)`); kept in its own module so
+that the explanation code loads only when the command runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def explain(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    texts: Annotated[list[str], typer.Argument(help="Texts to explain.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Folder for explanation-<i>.png and explanation.html."
+        ),
+    ] = Path("explanations"),
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format", "-f", help="png (heatmap + bars per text), html (one page) or both."
+        ),
+    ] = "both",
+    layer: Annotated[
+        int, typer.Option(help="Attention layer shown in the heatmap (0 = first, -1 = last).")
+    ] = -1,
+    head: Annotated[
+        int | None,
+        typer.Option(help="Attention head shown in the heatmap (default: the mean over heads)."),
+    ] = None,
+) -> None:
+    """Show which words each prediction attended to: importance per word, attention heatmaps."""
+    from attentext.cli import _quiet_libraries, out
+    from attentext.explain import HTML_FILE
+    from attentext.explain import explain as run_explain
+
+    _quiet_libraries()
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar before the lines
+    explanations = run_explain(run_dir, texts, output, fmt=format, layer=layer, head=head)
+    written = []
+    if format in ("png", "both"):
+        written.append(f"{len(explanations)} PNG file(s) explanation-<i>.png")
+    if format in ("html", "both"):
+        written.append(HTML_FILE)
+    out.print(f"Wrote {' and '.join(written)} to {output}", markup=False, highlight=False)
+    for i, explanation in enumerate(explanations):
+        p = explanation.probabilities[explanation.label]
+        top = ", ".join(f"{token} {weight:.2f}" for token, weight in explanation.top_tokens(5))
+        out.print(
+            f"[{i}] {explanation.label} {p:.3f}\ttop: {top or '(no tokens)'}",
+            markup=False,
+            highlight=False,
+        )

@@ -1,0 +1,191 @@
+"""A bidirectional GRU (or LSTM) with additive attention pooling, as a Hugging Face config/model pair.
+
+The classic pre-transformer attention classifier (Bahdanau et al., 2015; Yang et al., 2016):
+word embedding -> bidirectional GRU -> additive attention over the GRU states -> Dropout ->
+Linear. The attention scores each state with a small MLP, `score_i = v^T tanh(W h_i + b)`, and
+pools the states with `alpha = softmax(score)` over the real tokens; `alpha` is the model's own
+per-token importance, which `attentext explain` shows.
+
+Sequences are packed (`pack_padded_sequence`), so the recurrence never reads padding: the
+backward direction starts at each text's last real token, a text's logits are the same alone or
+in a batch of longer texts, and padded time steps cost nothing. Padding is on the right, as the
+word tokenizer pads.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+CELLS = ("gru", "lstm")
+
+
+class AttentionRNNConfig(PretrainedConfig):
+    """Configuration of `AttentionRNNForSequenceClassification`.
+
+    Args:
+        vocab_size: word vocabulary size, padding (0) and [UNK] (1) included.
+        max_position_embeddings: longest input, in tokens (the RNN has no position embedding;
+            the value is the tokenizer's `max_length`, kept so that every family reports it).
+        embed_dim: word embedding size.
+        hidden_size: RNN state size per direction.
+        cell: the recurrent cell, "gru" or "lstm".
+        bidirectional: read the text both ways (the states are then 2 * hidden_size wide).
+        attention_dim: width of the additive attention's hidden layer (W's output size).
+        dropout: dropout rate on the word embeddings and before the classifier.
+        pad_token_id: the padding id; the embedding keeps its row at zero.
+    """
+
+    model_type = "attentext-attention-rnn"
+
+    def __init__(
+        self,
+        vocab_size: int = 20000,
+        max_position_embeddings: int = 256,
+        embed_dim: int = 128,
+        hidden_size: int = 128,
+        cell: str = "gru",
+        bidirectional: bool = True,
+        attention_dim: int = 128,
+        dropout: float = 0.3,
+        pad_token_id: int = 0,
+        **kwargs,
+    ) -> None:
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
+        self.vocab_size = vocab_size
+        self.max_position_embeddings = max_position_embeddings
+        self.embed_dim = embed_dim
+        self.hidden_size = hidden_size
+        self.cell = cell
+        self.bidirectional = bidirectional
+        self.attention_dim = attention_dim
+        self.dropout = dropout
+        super().__init__(pad_token_id=pad_token_id, **kwargs)
+
+    @property
+    def state_size(self) -> int:
+        """Width of the RNN states the attention reads: hidden_size per direction."""
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+
+class RNNEncoder(nn.Module):
+    """A (bi)GRU/LSTM over packed sequences: (B, T, E) embeddings + lengths -> (B, T, D) states."""
+
+    def __init__(self, config: AttentionRNNConfig) -> None:
+        super().__init__()
+        rnn_cls = nn.GRU if config.cell == "gru" else nn.LSTM
+        self.rnn = rnn_cls(
+            config.embed_dim,
+            config.hidden_size,
+            batch_first=True,
+            bidirectional=config.bidirectional,
+        )
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        T = x.shape[1]
+        # Packing: each direction runs over exactly `lengths[b]` steps, never over padding.
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        states, _ = self.rnn(packed)
+        states, _ = pad_packed_sequence(states, batch_first=True, total_length=T)
+        return states  # (B, T, D), zeros at padded steps
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau attention pooling: score_i = v^T tanh(W h_i + b), alpha = softmax over real tokens."""
+
+    def __init__(self, input_dim: int, attention_dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(input_dim, attention_dim)  # W, b
+        self.v = nn.Linear(attention_dim, 1, bias=False)  # v
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, D) states and a (B, T) bool mask of real tokens -> (B, D) context, (B, T) alpha.
+
+        Every row needs at least one real token; padding gets exactly zero weight.
+        """
+        scores = self.v(torch.tanh(self.proj(h))).squeeze(-1)  # (B, T)
+        scores = scores.float().masked_fill(~mask, float("-inf"))  # softmax in fp32 under bf16
+        alpha = scores.softmax(dim=-1)  # (B, T); exp(-inf) = 0 for padding
+        context = torch.bmm(alpha.unsqueeze(1).to(h.dtype), h).squeeze(1)  # (B, 1, T) @ (B, T, D)
+        return context, alpha  # (B, D), (B, T)
+
+
+class AttentionRNNPreTrainedModel(PreTrainedModel):
+    config_class = AttentionRNNConfig
+    base_model_prefix = "attention_rnn"
+    main_input_name = "input_ids"
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # Glorot for the input and dense weights, orthogonal recurrent weights (stable early
+        # gradients through time), zero biases except the LSTM forget gate at 1 (remember at first).
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.uniform_(module.weight, -0.05, 0.05)
+            if module.padding_idx is not None:
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.GRU | nn.LSTM):
+            H = module.hidden_size
+            for name, param in module.named_parameters():
+                if name.startswith("weight_ih"):
+                    for gate in param.data.split(H):
+                        nn.init.xavier_uniform_(gate)
+                elif name.startswith("weight_hh"):
+                    for gate in param.data.split(H):
+                        nn.init.orthogonal_(gate)
+                elif name.startswith("bias"):
+                    nn.init.zeros_(param)
+                    if isinstance(module, nn.LSTM) and name.startswith("bias_ih"):
+                        nn.init.ones_(param.data[H : 2 * H])  # gates are ordered i, f, g, o
+
+
+class AttentionRNNForSequenceClassification(AttentionRNNPreTrainedModel):
+    def __init__(self, config: AttentionRNNConfig) -> None:
+        super().__init__(config)
+        self.embedding = nn.Embedding(
+            config.vocab_size, config.embed_dim, padding_idx=config.pad_token_id
+        )
+        self.embedding_dropout = nn.Dropout(config.dropout)
+        self.encoder = RNNEncoder(config)
+        self.attention = AdditiveAttention(config.state_size, config.attention_dim)
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(config.state_size, config.num_labels)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
+        if input_ids.shape[1] == 0:  # a batch of empty texts: give each one padding slot
+            input_ids = F.pad(input_ids, (0, 1), value=self.config.pad_token_id)
+            attention_mask = None
+        if attention_mask is None:
+            attention_mask = (input_ids != self.config.pad_token_id).long()
+        B, T = input_ids.shape
+        # Right padding: a text's real tokens are its first `length` slots. An empty text
+        # counts its first slot as real, so that it gets a defined (not NaN) prediction.
+        lengths = attention_mask.sum(dim=1).clamp(min=1)  # (B,)
+        real = torch.arange(T, device=input_ids.device)[None, :] < lengths[:, None]  # (B, T)
+        x = self.embedding_dropout(self.embedding(input_ids))  # (B, T, E)
+        h = self.encoder(x, lengths)  # (B, T, D)
+        context, alpha = self.attention(h, real)  # (B, D), (B, T)
+        logits = self.classifier(self.dropout(context))  # (B, num_labels)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.float(), labels)
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, attentions=(alpha,) if output_attentions else None
+        )

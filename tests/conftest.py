@@ -1,0 +1,84 @@
+"""Shared fixtures: the tiny AG News dataset, one trained run reused by many tests, file helpers.
+
+Everything runs offline: the hub variables are set here, before transformers or datasets are
+imported, and the caches those libraries (and attentext's precision probe) write go to a
+temporary folder, not the user's home.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+_CACHE_ROOT = tempfile.mkdtemp(prefix="attentext-tests-")
+atexit.register(shutil.rmtree, _CACHE_ROOT, ignore_errors=True)
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_DATASETS_CACHE", str(Path(_CACHE_ROOT) / "hf-datasets"))
+os.environ.setdefault("ATTENTEXT_CACHE", str(Path(_CACHE_ROOT) / "attentext"))
+# fp32 everywhere, also where code defaults to precision "auto" (and in CLI subprocesses):
+# deterministic, fast on any CPU, and no timing probe.
+os.environ["ATTENTEXT_PRECISION"] = "fp32"
+
+import pytest  # noqa: E402
+
+AG_NEWS_TINY = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "ag_news_tiny"
+AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
+
+
+@pytest.fixture(scope="session")
+def ag_news_dir() -> Path:
+    """The shared 200/80-row AG News sample in its original CSV format (next to the repo)."""
+    if not (AG_NEWS_TINY / "train.csv").exists():
+        pytest.skip(f"shared dataset not found at {AG_NEWS_TINY} (clone ../shared beside the repo)")
+    return AG_NEWS_TINY
+
+
+@pytest.fixture(scope="session")
+def trained(ag_news_dir, tmp_path_factory):
+    """ONE seed-transformer run on ag_news_tiny (2 epochs, fp32), shared by the whole session."""
+    import attentext
+
+    out = tmp_path_factory.mktemp("session-run") / "seed"
+    return attentext.train("seed-transformer", ag_news_dir, out, epochs=2, precision="fp32")
+
+
+@pytest.fixture(scope="session")
+def run_dir(trained) -> Path:
+    return Path(trained.run_dir)
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write("name.csv", "text") -> the path of a new file in tmp_path (str as UTF-8, or bytes)."""
+
+    def _write(name: str, content: str | bytes) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        return path
+
+    return _write
+
+
+def labelled_csv(rows: list[tuple[str, str]], header: str = "text,label") -> str:
+    """A small header CSV from (text, label) pairs."""
+    return header + "\n" + "".join(f"{text},{label}\n" for text, label in rows)
+
+
+SENTIMENT_ROWS = [
+    ("a great film", "pos"),
+    ("truly wonderful acting", "pos"),
+    ("loved every minute", "pos"),
+    ("a dull mess", "neg"),
+    ("boring and far too long", "neg"),
+    ("I hated it", "neg"),
+]

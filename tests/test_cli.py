@@ -1,0 +1,184 @@
+"""The real command line, in subprocesses: `python -m attentext ...` on tiny data."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import AG_NEWS_LABELS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "attentext", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd or REPO,
+        timeout=300,
+    )
+
+
+def ok(*args: str | Path) -> str:
+    result = cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def test_train_writes_a_run_directory(ag_news_dir, tmp_path):
+    out = tmp_path / "run"
+
+    stdout = ok(
+        "train",
+        "seed-transformer",
+        "--data",
+        ag_news_dir,
+        "--output",
+        out,
+        "--epochs",
+        "1",
+        "--precision",
+        "fp32",
+        "--set",
+        "training.batch_size=64",
+    )
+
+    assert (out / "attentext.json").exists()
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["epochs"] == 1.0 and metrics["precision"] == "fp32"
+    assert metrics["global_steps"] == 3  # --set took effect: ceil(190 / 64) steps in one epoch
+    assert "batch_size: 64" in (out / "recipe.yaml").read_text(encoding="utf-8")
+    assert "Trained seed-transformer" in stdout
+    assert f"{metrics['test']['accuracy']:.4f}" in stdout
+    assert all(name in stdout for name in AG_NEWS_LABELS)
+
+
+def test_evaluate_prints_accuracy_and_class_names(trained, run_dir, ag_news_dir):
+    stdout = ok("evaluate", run_dir, "--data", ag_news_dir)
+
+    assert f"accuracy {trained.metrics['test']['accuracy']:.4f}" in stdout
+    assert "80 examples" in stdout
+    assert all(name in stdout for name in AG_NEWS_LABELS)
+
+
+def test_predict_texts(run_dir):
+    stdout = ok("predict", run_dir, "Stocks rallied on Wall Street", "The Lakers won again")
+
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 2
+    for line, text in zip(
+        lines, ["Stocks rallied on Wall Street", "The Lakers won again"], strict=True
+    ):
+        match = re.fullmatch(r"(\S+) (\d\.\d{3})\s+(.*)", line)
+        assert match, line
+        assert match[1] in AG_NEWS_LABELS
+        assert 0.0 < float(match[2]) <= 1.0
+        assert match[3] == text
+
+
+def test_predict_input_file(run_dir, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text(
+        "Oil prices jump as OPEC cuts output\n\nNASA launches a new probe\n", encoding="utf-8"
+    )
+
+    lines = ok("predict", run_dir, "--input", texts).strip().splitlines()
+
+    assert len(lines) == 2
+    assert lines[1].endswith("NASA launches a new probe")
+
+
+def test_predict_json_lines(run_dir, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Oil prices jump as OPEC cuts output\n", encoding="utf-8")
+
+    stdout = ok(
+        "predict", run_dir, "The Lakers won again", "--input", texts, "--json", "--top-k", "2"
+    )
+
+    records = [json.loads(line) for line in stdout.strip().splitlines()]
+    assert [r["text"] for r in records] == [
+        "The Lakers won again",
+        "Oil prices jump as OPEC cuts output",
+    ]
+    for record in records:
+        assert record["label"] in AG_NEWS_LABELS
+        assert 0.0 < record["score"] <= 1.0
+        assert [k["label"] for k in record["top_k"]][0] == record["label"]
+        assert len(record["top_k"]) == 2
+        assert record["top_k"][0]["score"] >= record["top_k"][1]["score"]
+
+
+def test_summary_prints_the_keras_parameter_count():
+    stdout = ok("summary", "seed-transformer")
+
+    assert "659,592" in stdout
+    assert "648,192" in stdout and "10,656" in stdout
+    assert "(None, 256, 32)" in stdout
+
+
+def test_recipes_lists_seed_transformer():
+    assert "seed-transformer:" in ok("recipes")
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing_data", "unknown_recipe", "bad_set", "evaluate_non_run", "predict_no_texts"],
+)
+def test_user_errors_are_one_line_without_traceback(case, ag_news_dir, run_dir, tmp_path):
+    args = {
+        "missing_data": [
+            "train",
+            "seed-transformer",
+            "--data",
+            tmp_path / "nope",
+            "--output",
+            tmp_path / "o",
+        ],
+        "unknown_recipe": [
+            "train",
+            "seed-transfomer",
+            "--data",
+            ag_news_dir,
+            "--output",
+            tmp_path / "o",
+        ],
+        "bad_set": [
+            "train",
+            "seed-transformer",
+            "--data",
+            ag_news_dir,
+            "--output",
+            tmp_path / "o",
+            "--set",
+            "training.epoch=3",
+        ],
+        "evaluate_non_run": ["evaluate", tmp_path, "--data", ag_news_dir],
+        "predict_no_texts": ["predict", run_dir],
+    }[case]
+    expected = {
+        "missing_data": "not found",
+        "unknown_recipe": "did you mean 'seed-transformer'",
+        "bad_set": "did you mean 'epochs'",
+        "evaluate_non_run": "not a finished attentext run",
+        "predict_no_texts": "no texts",
+    }[case]
+
+    result = cli(*args)
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:")
+    assert expected in lines[0]
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()

@@ -1,0 +1,225 @@
+"""Recipes: built-in names, YAML files, --set overrides, and errors that say what to fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+import attentext
+from attentext.errors import RecipeError
+from attentext.recipes import TrainingSpec, builtin_recipe_names, load_recipe
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_builtin_seed_transformer_recipe():
+    recipe = load_recipe("seed-transformer")
+
+    assert "seed-transformer" in builtin_recipe_names()
+    assert recipe.name == "seed-transformer"
+    assert recipe.tokenizer.type == "word"
+    assert recipe.tokenizer.max_tokens == 20000
+    assert recipe.tokenizer.max_length == 256
+    assert recipe.model.type == "seed-transformer"
+    assert recipe.model.options["embed_dim"] == 32
+    assert recipe.model.options["mask_padding"] is True
+    assert {
+        k: recipe.model.options[k]
+        for k in ("num_heads", "key_dim", "ff_dim", "classifier_hidden_dim")
+    } == {
+        "num_heads": 2,
+        "key_dim": 32,
+        "ff_dim": 32,
+        "classifier_hidden_dim": 20,
+    }
+    assert recipe.training.batch_size == 128
+    assert recipe.data.val_fraction == pytest.approx(0.05)
+
+
+def test_recipe_from_a_yaml_path(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "name: mine\nmodel:\n  type: seed-transformer\n  options: {embed_dim: 16}\n"
+        "training:\n  epochs: 1\n  batch_size: 8\n",
+        encoding="utf-8",
+    )
+
+    recipe = load_recipe(path)
+
+    assert recipe.name == "mine"
+    assert recipe.model.options == {"embed_dim": 16}
+    assert recipe.training.epochs == 1.0 and isinstance(recipe.training.epochs, float)
+    assert recipe.training.batch_size == 8
+    assert recipe.training.learning_rate == TrainingSpec().learning_rate  # default kept
+
+
+def test_the_repo_recipe_file_equals_the_builtin_name():
+    assert (
+        load_recipe(REPO / "recipes" / "seed-transformer.yaml").to_dict()
+        == load_recipe("seed-transformer").to_dict()
+    )
+
+
+def test_yaml_round_trip_of_a_resolved_recipe(tmp_path):
+    recipe = load_recipe("seed-transformer", ["training.epochs=2", "model.options.embed_dim=8"])
+    path = tmp_path / "saved.yaml"
+    path.write_text(recipe.to_yaml(), encoding="utf-8")
+
+    assert load_recipe(path).to_dict() == recipe.to_dict()
+
+
+def test_overrides_parse_types():
+    recipe = load_recipe(
+        "seed-transformer",
+        [
+            "training.epochs=3",
+            "training.learning_rate=1e-3",  # YAML 1.1 reads this as a string
+            "training.group_by_length=false",
+            "training.max_steps=7",
+            "training.precision=fp32",
+            "model.options.mask_padding=false",
+        ],
+    )
+
+    assert recipe.training.epochs == 3.0 and isinstance(recipe.training.epochs, float)
+    assert recipe.training.learning_rate == 0.001 and isinstance(
+        recipe.training.learning_rate, float
+    )
+    assert recipe.training.group_by_length is False
+    assert recipe.training.max_steps == 7
+    assert recipe.training.precision == "fp32"
+    assert recipe.model.options["mask_padding"] is False
+
+
+def test_scientific_notation_with_mantissa_dot():
+    assert (
+        load_recipe("seed-transformer", ["training.learning_rate=3.0e-4"]).training.learning_rate
+        == 3e-4
+    )
+
+
+def test_resolve_recipe_named_options_become_overrides():
+    recipe = attentext.resolve_recipe(
+        "seed-transformer",
+        epochs=2,
+        max_steps=9,
+        batch_size=16,
+        precision="fp32",
+        class_weight="balanced",
+        val_fraction=0.0,
+        overrides=["training.logging_steps=1"],
+    )
+
+    t = recipe.training
+    assert (t.epochs, t.max_steps, t.batch_size, t.precision, t.class_weight, t.logging_steps) == (
+        2.0,
+        9,
+        16,
+        "fp32",
+        "balanced",
+        1,
+    )
+    assert recipe.data.val_fraction == 0.0
+
+
+def test_resolve_recipe_applies_options_to_a_recipe_object():
+    base = load_recipe("seed-transformer")
+    epochs = base.training.epochs
+    recipe = attentext.resolve_recipe(base, epochs=epochs + 1)
+    assert recipe.training.epochs == epochs + 1
+    assert base.training.epochs == epochs  # the original is untouched
+
+
+def _recipe_error(*args) -> str:
+    with pytest.raises(RecipeError) as info:
+        load_recipe(*args)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_unknown_key_suggests_the_right_one():
+    message = _recipe_error("seed-transformer", ["training.epoch=3"])
+    assert "training.epoch" in message and "did you mean 'epochs'" in message
+
+
+def test_unknown_section_suggests_the_right_one():
+    assert "did you mean 'training'" in _recipe_error("seed-transformer", ["trainig.epochs=3"])
+
+
+def test_bad_type_is_a_recipe_error():
+    message = _recipe_error("seed-transformer", ["training.epochs=many"])
+    assert "training.epochs" in message and "number" in message
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["training.batch_size=1.5", "training.group_by_length=maybe", "training.max_steps=true"],
+)
+def test_other_bad_types_are_recipe_errors(override):
+    _recipe_error("seed-transformer", [override])
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "training.precision=fp16",
+        "training.class_weight=auto",
+        "training.batch_size=0",
+        "training.learning_rate=0",
+        "data.val_fraction=1.0",
+        "tokenizer.max_length=0",
+    ],
+)
+def test_invalid_values_are_recipe_errors(override):
+    _recipe_error("seed-transformer", [override])
+
+
+@pytest.mark.parametrize("override", ["training.epochs", "=3", "training"])
+def test_malformed_override_without_key_or_equals(override):
+    assert "key=value" in _recipe_error("seed-transformer", [override])
+
+
+def test_override_into_a_value_that_is_not_a_section():
+    assert "not a section" in _recipe_error("seed-transformer", ["training.epochs.x=3"])
+
+
+def test_unknown_recipe_name_suggests_the_right_one():
+    message = _recipe_error("seed-transfomer")
+    assert "unknown recipe 'seed-transfomer'" in message
+    assert "did you mean 'seed-transformer'" in message
+
+
+def test_missing_recipe_file(tmp_path):
+    assert "not found" in _recipe_error(tmp_path / "missing.yaml")
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: broken\ntraining:\n  epochs: [1, 2\n  batch_size: 8\n", encoding="utf-8")
+
+    message = _recipe_error(path)
+
+    assert str(path) in message
+    assert "line" in message
+    line = int(message.split("line", 1)[1].split()[0])
+    assert 3 <= line <= 5
+
+
+def test_top_level_must_be_a_mapping(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text(yaml.safe_dump([1, 2]), encoding="utf-8")
+    assert "mapping" in _recipe_error(path)
+
+
+def test_unknown_model_option_fails_when_the_model_is_built(ag_news_dir, tmp_path):
+    recipe = load_recipe(
+        "seed-transformer", ["model.options.embed_dm=64"]
+    )  # loads: options are free
+    assert recipe.model.options["embed_dm"] == 64
+
+    with pytest.raises(RecipeError, match="model.options.embed_dm.*did you mean 'embed_dim'"):
+        attentext.train(recipe, ag_news_dir, tmp_path / "run", precision="fp32", max_steps=1)
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,191 @@
+"""The seed transformer: the lesson's Keras model as a Hugging Face config/model pair."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForSequenceClassification
+
+import attentext  # noqa: F401  (registers the Auto classes)
+from attentext.errors import RecipeError
+from attentext.models.registry import MODEL_FAMILIES, build_model
+from attentext.recipes import ModelSpec
+from attentext.vectorizer import fit_word_vectorizer
+
+FAMILY = MODEL_FAMILIES["seed-transformer"]
+WORD_TOKENIZER = fit_word_vectorizer(["a b c d e f", "a b c"], max_tokens=100, max_length=16)
+
+
+def make_model(seed: int = 0, **options):
+    torch.manual_seed(seed)
+    config = FAMILY.config_cls(
+        vocab_size=20000, max_position_embeddings=256, num_labels=4, **options
+    )
+    return FAMILY.model_cls(config).eval()
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_parameter_counts_match_the_lessons_keras_model():
+    model = make_model()
+
+    assert n_params(model.embedding) == 648_192
+    assert n_params(model.transformer_block) == 10_656
+    assert n_params(model.dense) == 660
+    assert n_params(model.classifier) == 84
+    assert n_params(model) == 659_592
+
+
+def test_logits_shape_and_loss():
+    model = make_model()
+    ids = torch.randint(2, 20000, (3, 10))
+
+    out = model(input_ids=ids, labels=torch.tensor([0, 1, 3]))
+
+    assert out.logits.shape == (3, 4)
+    assert out.loss is not None and out.loss.ndim == 0 and torch.isfinite(out.loss)
+
+
+def _padded(ids: torch.Tensor, extra: int) -> tuple[torch.Tensor, torch.Tensor]:
+    pad = torch.zeros(ids.shape[0], extra, dtype=ids.dtype)
+    mask = torch.cat([torch.ones_like(ids), torch.zeros_like(pad)], dim=1)
+    return torch.cat([ids, pad], dim=1), mask
+
+
+@torch.no_grad()
+def test_padding_does_not_change_logits_when_masked():
+    model = make_model(mask_padding=True)
+    ids = torch.randint(2, 20000, (2, 12))
+
+    plain = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+    padded_ids, mask = _padded(ids, 30)
+    padded = model(input_ids=padded_ids, attention_mask=mask).logits
+
+    torch.testing.assert_close(padded, plain, atol=1e-5, rtol=0)
+
+
+@torch.no_grad()
+def test_padding_changes_logits_without_masking_like_the_lesson():
+    model = make_model(mask_padding=False)
+    ids = torch.randint(2, 20000, (2, 12))
+
+    plain = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+    padded_ids, mask = _padded(ids, 30)
+    padded = model(input_ids=padded_ids, attention_mask=mask).logits
+
+    assert not torch.allclose(padded, plain, atol=1e-4)
+
+
+@torch.no_grad()
+def test_missing_attention_mask_is_derived_from_pad_ids():
+    model = make_model()
+    ids = torch.randint(2, 20000, (1, 8))
+    padded_ids, mask = _padded(ids, 5)
+
+    torch.testing.assert_close(
+        model(input_ids=padded_ids).logits, model(input_ids=padded_ids, attention_mask=mask).logits
+    )
+
+
+@torch.no_grad()
+def test_attention_weights_are_rows_of_probabilities_with_padding_masked():
+    model = make_model()
+    ids = torch.randint(2, 20000, (2, 6))
+    padded_ids, mask = _padded(ids, 3)
+    mask[1, 4:] = 0  # the second text is shorter: 4 real tokens, 5 padding
+
+    out = model(input_ids=padded_ids, attention_mask=mask, output_attentions=True)
+    (weights,) = out.attentions
+
+    assert weights.shape == (2, 2, 9, 9)  # (B, heads, T, T)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 2, 9))
+    assert torch.all(weights[0, :, :, 6:] == 0)
+    assert torch.all(weights[1, :, :, 4:] == 0)
+    assert torch.all(weights[1, :, :, :4] > 0)
+
+
+@torch.no_grad()
+def test_explicit_attention_path_equals_the_fused_kernel():
+    model = make_model()
+    padded_ids, mask = _padded(torch.randint(2, 20000, (2, 7)), 4)
+
+    fused = model(input_ids=padded_ids, attention_mask=mask).logits
+    explicit = model(input_ids=padded_ids, attention_mask=mask, output_attentions=True).logits
+
+    torch.testing.assert_close(explicit, fused, atol=1e-5, rtol=1e-5)
+
+
+def test_input_longer_than_max_position_embeddings_raises():
+    model = make_model()
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        model(input_ids=torch.ones(1, 257, dtype=torch.long))
+
+
+@torch.no_grad()
+def test_a_batch_of_empty_texts_gives_logits():
+    model = make_model()
+    ids = torch.zeros(2, 0, dtype=torch.long)
+
+    assert model(input_ids=ids, attention_mask=torch.zeros_like(ids)).logits.shape == (2, 4)
+
+
+@torch.no_grad()
+def test_an_all_padding_row_gives_finite_logits():
+    model = make_model()
+    ids = torch.tensor([[5, 6, 7], [0, 0, 0]])
+
+    logits = model(input_ids=ids, attention_mask=(ids != 0).long()).logits
+
+    assert torch.isfinite(logits).all()
+
+
+@torch.no_grad()
+def test_auto_classes_load_a_saved_model(tmp_path):
+    model = make_model(seed=3)
+    model.save_pretrained(tmp_path)
+    ids = torch.randint(2, 20000, (2, 9))
+
+    config = AutoConfig.from_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+
+    assert config.model_type == "attentext-seed-transformer"
+    assert type(loaded) is FAMILY.model_cls
+    assert (tmp_path / "model.safetensors").exists()
+    torch.testing.assert_close(
+        loaded(input_ids=ids).logits, model(input_ids=ids).logits, atol=0, rtol=0
+    )
+
+
+def test_build_model_sizes_the_model_for_tokenizer_and_labels():
+    spec = ModelSpec(
+        type="seed-transformer", options={"embed_dim": 8, "num_heads": 1, "key_dim": 8}
+    )
+
+    model = build_model(spec, WORD_TOKENIZER, ["neg", "pos"], max_length=16)
+
+    assert model.config.vocab_size == len(WORD_TOKENIZER) == 8
+    assert model.config.max_position_embeddings == 16
+    assert model.config.num_labels == 2
+    assert model.config.id2label == {0: "neg", 1: "pos"}
+    assert model.config.label2id == {"neg": 0, "pos": 1}
+    assert model.embedding.token_emb.weight.shape == (8, 8)
+
+
+def test_unknown_model_option_is_a_recipe_error_with_suggestion():
+    spec = ModelSpec(type="seed-transformer", options={"embed_dm": 64})
+    with pytest.raises(RecipeError, match="model.options.embed_dm.*did you mean 'embed_dim'"):
+        build_model(spec, WORD_TOKENIZER, ["a", "b"], 16)
+
+
+def test_unknown_model_type_is_a_recipe_error_with_suggestion():
+    with pytest.raises(RecipeError, match="did you mean 'seed-transformer'"):
+        build_model(ModelSpec(type="seed-transfomer"), WORD_TOKENIZER, ["a", "b"], 16)
+
+
+@pytest.mark.parametrize("option", ["vocab_size", "max_position_embeddings", "pad_token_id"])
+def test_options_that_come_from_tokenizer_and_recipe_are_recipe_errors(option):
+    spec = ModelSpec(type="seed-transformer", options={option: 128})
+    with pytest.raises(RecipeError, match=f"model.options.{option}"):
+        build_model(spec, WORD_TOKENIZER, ["a", "b"], 16)
