@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DATA   ?= ../shared/datasets/ag_news
 RUN    ?= runs/demo-seed-transformer
 
-.PHONY: install dev demo test test-slow lint bench clean
+.PHONY: install dev demo test test-slow lint bench leaderboard clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,20 @@ lint: dev
 	$(BIN)/ruff format --check .
 
 bench: install
-	$(BIN)/python benchmarks/seed_transformer.py --data $(DATA)
+	$(BIN)/python benchmarks/seed_transformer.py --data $(DATA) --epochs 10
+	$(BIN)/python benchmarks/encoders.py frozen --data $(DATA)
+	$(BIN)/python benchmarks/encoders.py hf --data $(DATA)
+
+# Train every recipe on AG News with its documented budget, then compare them in one process.
+LB := runs/leaderboard
+leaderboard: install
+	$(BIN)/attentext train tfidf-logreg     --data $(DATA) --output $(LB)/tfidf-logreg --overwrite
+	$(BIN)/attentext train seed-transformer --data $(DATA) --output $(LB)/seed-transformer --overwrite
+	$(BIN)/attentext train encoder-frozen   --data $(DATA) --output $(LB)/encoder-frozen --overwrite
+	$(BIN)/attentext train hf-frozen-base   --data $(DATA) --output $(LB)/hf-frozen-base --overwrite
+	$(BIN)/attentext train encoder-finetune --data $(DATA) --output $(LB)/encoder-finetune --overwrite --epochs 1
+	$(BIN)/attentext compare $(LB)/tfidf-logreg $(LB)/seed-transformer $(LB)/encoder-frozen \
+		$(LB)/hf-frozen-base $(LB)/encoder-finetune --data $(DATA) --output benchmarks/results/leaderboard
 
 clean:
 	rm -rf runs build *.egg-info src/*.egg-info .pytest_cache
