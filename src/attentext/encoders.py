@@ -61,10 +61,10 @@ def encoder_fingerprint(source: str) -> str:
             if (path / name).exists():
                 digest.update((path / name).read_bytes())
         for weights in sorted(path.glob("*.safetensors")):
-            stat = weights.stat()
-            digest.update(f"{weights.name}:{stat.st_size}".encode())
-            with open(weights, "rb") as handle:  # the safetensors header lists every tensor
-                digest.update(handle.read(1 << 20))
+            digest.update(weights.name.encode())
+            with open(weights, "rb") as handle:  # every byte: a change deep in a layer counts too
+                for block in iter(lambda handle=handle: handle.read(1 << 24), b""):
+                    digest.update(block)
     else:
         digest.update(json.dumps({"hub": source}).encode())
     return digest.hexdigest()[:16]

@@ -241,11 +241,11 @@ def _feature_splits(
         ids = split["input_ids"]
         key = cache_key(
             encoder=encoder,
-            tokenizer=getattr(tokenizer, "name_or_path", ""),
             max_length=recipe.tokenizer.max_length,
             truncation=recipe.tokenizer.truncation,
             pooling=model.config.pooling,
-            data=data_fingerprint(ids),
+            precision=precision,
+            data=data_fingerprint(ids),  # the token ids: they change with the texts and the tokenizer
         )
         start = time.perf_counter()
         features, hit = cached_features(

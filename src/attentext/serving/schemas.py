@@ -1,0 +1,97 @@
+"""The HTTP API's request and response bodies (pydantic), as they appear in the OpenAPI schema.
+
+Requests forbid unknown fields, so a typo (`"text"` sent to /v1/predict) is a 422 that names the
+field rather than a silent empty request. Limits that depend on the server's settings (texts per
+request, characters per text) are checked in the app, where the message can quote them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PredictRequest(_Request):
+    texts: list[str] = Field(description="Texts to classify.", examples=[["Stocks rally on Wall Street"]])
+    top_k: int = Field(1, ge=1, description="Labels ranked per text (capped at the label count).")
+    model: str | None = Field(None, description="Served model name; the default model if omitted.")
+
+
+class ExplainRequest(_Request):
+    text: str | None = Field(None, description="One text to explain (or use `texts`).")
+    texts: list[str] | None = Field(None, description="Several texts to explain.")
+    model: str | None = Field(None, description="Served model name; the default model if omitted.")
+
+    @model_validator(mode="after")
+    def _one_of_text_or_texts(self) -> ExplainRequest:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError('send exactly one of "text" (a string) or "texts" (a list of strings)')
+        return self
+
+    def all_texts(self) -> list[str]:
+        return [self.text] if self.text is not None else list(self.texts or [])
+
+
+class LabelScore(BaseModel):
+    label: str
+    score: float
+
+
+class Prediction(BaseModel):
+    label: str = Field(description="The most probable label.")
+    score: float = Field(description="Its probability.")
+    top_k: list[LabelScore] = Field(description="The top_k labels, most probable first.")
+    truncated: bool = Field(False, description="The text was cut to the server's max_chars.")
+
+
+class PredictResponse(BaseModel):
+    model: str
+    predictions: list[Prediction]
+
+
+class TokenExplanation(BaseModel):
+    text: str
+    label: str
+    probabilities: dict[str, float] = Field(description="Probability of every label.")
+    tokens: list[str] = Field(description="The words the model read, in order.")
+    importances: list[float] = Field(description="Attention importance per token; sums to 1.")
+    offsets: list[tuple[int, int]] | None = Field(
+        None, description="Character span of each token in `text`, where the tokenizer has them."
+    )
+    method: str = Field("", description="How the importances were computed.")
+    truncated: bool = Field(False, description="The model read only the start of the text.")
+
+
+class ExplainResponse(BaseModel):
+    model: str
+    explanations: list[TokenExplanation]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    default: bool
+    kind: str = Field(description="transformers (a neural model) or tfidf-logreg.")
+    recipe: str | None
+    labels: list[str]
+    explainable: bool = Field(description="Whether /v1/explain works for this model.")
+    metrics: dict[str, Any] = Field(
+        description="From the run's metrics.json: scalars, and accuracy/F1 per split."
+    )
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
