@@ -49,9 +49,20 @@ def bench_frozen(dataset, args) -> dict[str, Any]:
     recipe = load_recipe("encoder-frozen")
     tokenizer = build_tokenizer(recipe, [])
     model = build_model(recipe.model, tokenizer, dataset.label_names, recipe.tokenizer.max_length)
-    ids = encode(tokenizer, dataset["train"]["text"], recipe.tokenizer.max_length, recipe.tokenizer.truncation)
+    ids = encode(
+        tokenizer,
+        dataset["train"]["text"],
+        recipe.tokenizer.max_length,
+        recipe.tokenizer.truncation,
+    )
     start = time.perf_counter()
-    compute_features(model, ids, tokenizer.pad_token_id, cold.metrics["extraction_precision"], description="Recompute epoch")
+    compute_features(
+        model,
+        ids,
+        tokenizer.pad_token_id,
+        cold.metrics["extraction_precision"],
+        description="Recompute epoch",
+    )
     recompute_epoch = time.perf_counter() - start
     return {
         "recipe": "encoder-frozen",
@@ -71,13 +82,21 @@ def bench_frozen(dataset, args) -> dict[str, Any]:
 def bench_hf(dataset, args) -> list[dict[str, Any]]:
     rows = []
     for label, options in (("32 steps (lesson)", {"max_steps": 32}), ("1 epoch", {"epochs": 1})):
-        result = attentext.train("hf-frozen-base", dataset, "runs/bench-hf-frozen-base", overwrite=True, **options)
+        result = attentext.train(
+            "hf-frozen-base", dataset, "runs/bench-hf-frozen-base", overwrite=True, **options
+        )
         m = result.metrics
-        rows.append({
-            "recipe": f"hf-frozen-base, {label}", "test_accuracy": m["test"]["accuracy"],
-            "train_seconds": m["train_seconds"], "samples_per_second": m["train_samples_per_second"],
-            "precision": m["precision"], "trainable": m["trainable_parameters"], "total": m["total_parameters"],
-        })
+        rows.append(
+            {
+                "recipe": f"hf-frozen-base, {label}",
+                "test_accuracy": m["test"]["accuracy"],
+                "train_seconds": m["train_seconds"],
+                "samples_per_second": m["train_samples_per_second"],
+                "precision": m["precision"],
+                "trainable": m["trainable_parameters"],
+                "total": m["total_parameters"],
+            }
+        )
     return rows
 
 
@@ -100,9 +119,17 @@ class TestProbe(TrainerCallback):
         self.clock += now - self.last
         if self.clock >= self.next_eval or self.clock >= self.budget:
             accuracy = self._accuracy(model)
-            self.points.append({"minutes": round(self.clock / 60, 2), "step": state.global_step,
-                                "test_subset_accuracy": round(accuracy, 4)})
-            print(f"  {self.clock / 60:.1f} min, step {state.global_step}: test subset accuracy {accuracy:.4f}", flush=True)
+            self.points.append(
+                {
+                    "minutes": round(self.clock / 60, 2),
+                    "step": state.global_step,
+                    "test_subset_accuracy": round(accuracy, 4),
+                }
+            )
+            print(
+                f"  {self.clock / 60:.1f} min, step {state.global_step}: test subset accuracy {accuracy:.4f}",
+                flush=True,
+            )
             self.next_eval += self.every
             if self.clock >= self.budget:
                 control.should_training_stop = True
@@ -120,18 +147,40 @@ class TestProbe(TrainerCallback):
 def bench_finetune(dataset, args) -> dict[str, Any]:
     speeds = {}
     for precision in ("fp32", "bf16"):
-        result = attentext.train("encoder-finetune", dataset, f"runs/bench-finetune-{precision}", overwrite=True,
-                                 max_steps=args.speed_steps, precision=precision, val_fraction=0.0)
+        result = attentext.train(
+            "encoder-finetune",
+            dataset,
+            f"runs/bench-finetune-{precision}",
+            overwrite=True,
+            max_steps=args.speed_steps,
+            precision=precision,
+            val_fraction=0.0,
+        )
         speeds[precision] = result.metrics["train_samples_per_second"]
     subset = dataset["test"].shuffle(seed=0).select(range(1000))
-    probe = TestProbe(subset["text"], np.array(subset["label"]), args.eval_minutes * 60, args.minutes * 60)
+    probe = TestProbe(
+        subset["text"], np.array(subset["label"]), args.eval_minutes * 60, args.minutes * 60
+    )
     best = "bf16" if speeds["bf16"] > speeds["fp32"] else "fp32"
-    result = attentext.train("encoder-finetune", dataset, "runs/bench-encoder-finetune", overwrite=True,
-                             precision=best, epochs=args.epochs, callbacks=[probe])
-    return {"recipe": "encoder-finetune", "samples_per_second_fp32": speeds["fp32"],
-            "samples_per_second_bf16": speeds["bf16"], "precision": best,
-            "test_accuracy": result.metrics["test"]["accuracy"], "train_seconds": result.metrics["train_seconds"],
-            "epochs": result.metrics["epochs"], "curve": probe.points}
+    result = attentext.train(
+        "encoder-finetune",
+        dataset,
+        "runs/bench-encoder-finetune",
+        overwrite=True,
+        precision=best,
+        epochs=args.epochs,
+        callbacks=[probe],
+    )
+    return {
+        "recipe": "encoder-finetune",
+        "samples_per_second_fp32": speeds["fp32"],
+        "samples_per_second_bf16": speeds["bf16"],
+        "precision": best,
+        "test_accuracy": result.metrics["test"]["accuracy"],
+        "train_seconds": result.metrics["train_seconds"],
+        "epochs": result.metrics["epochs"],
+        "curve": probe.points,
+    }
 
 
 def main() -> None:
@@ -146,34 +195,69 @@ def main() -> None:
     transformers.logging.set_verbosity_error()
     datasets.disable_progress_bars()
     dataset = load_text_dataset(args.data, val_fraction=0.05, seed=42)
-    payload: dict[str, Any] = {"benchmark": f"encoders_{args.which}", "machine": machine(), "data": args.data,
-                               "n_train": len(dataset["train"]), "n_test": len(dataset["test"])}
+    payload: dict[str, Any] = {
+        "benchmark": f"encoders_{args.which}",
+        "machine": machine(),
+        "data": args.data,
+        "n_train": len(dataset["train"]),
+        "n_test": len(dataset["test"]),
+    }
     m = payload["machine"]
-    header = (f"Machine: {m['cpu']}, {m['torch_threads']} threads; matmul peak {m['matmul_gflops_fp32']} GFLOP/s "
-              f"fp32, {m['matmul_gflops_bf16']} bf16. Train {payload['n_train']} rows, test {payload['n_test']}.\n\n"
-              f"Command: `python benchmarks/encoders.py {args.which} --data {args.data}`\n\n")
+    header = (
+        f"Machine: {m['cpu']}, {m['torch_threads']} threads; matmul peak {m['matmul_gflops_fp32']} GFLOP/s "
+        f"fp32, {m['matmul_gflops_bf16']} bf16. Train {payload['n_train']} rows, test {payload['n_test']}.\n\n"
+        f"Command: `python benchmarks/encoders.py {args.which} --data {args.data}`\n\n"
+    )
     if args.which == "frozen":
         row = bench_frozen(dataset, args)
         payload["results"] = [row]
-        table = markdown_table([row], [
-            ("test_accuracy", "test acc"), ("extraction_seconds_cold", "extraction s (cold)"),
-            ("extraction_seconds_warm", "extraction s (warm)"), ("head_train_seconds", "head training s"),
-            ("head_epoch_seconds", "s per head epoch"), ("recompute_epoch_seconds", "s per recompute epoch"),
-            ("recompute_over_cached_epoch", "ratio")])
+        table = markdown_table(
+            [row],
+            [
+                ("test_accuracy", "test acc"),
+                ("extraction_seconds_cold", "extraction s (cold)"),
+                ("extraction_seconds_warm", "extraction s (warm)"),
+                ("head_train_seconds", "head training s"),
+                ("head_epoch_seconds", "s per head epoch"),
+                ("recompute_epoch_seconds", "s per recompute epoch"),
+                ("recompute_over_cached_epoch", "ratio"),
+            ],
+        )
     elif args.which == "hf":
         payload["results"] = bench_hf(dataset, args)
-        table = markdown_table(payload["results"], [
-            ("recipe", "run"), ("test_accuracy", "test acc"), ("train_seconds", "train s"),
-            ("samples_per_second", "samples/s"), ("precision", "precision"), ("trainable", "trainable"),
-            ("total", "total params")])
+        table = markdown_table(
+            payload["results"],
+            [
+                ("recipe", "run"),
+                ("test_accuracy", "test acc"),
+                ("train_seconds", "train s"),
+                ("samples_per_second", "samples/s"),
+                ("precision", "precision"),
+                ("trainable", "trainable"),
+                ("total", "total params"),
+            ],
+        )
     else:
         row = bench_finetune(dataset, args)
         payload["results"] = [row]
-        table = markdown_table([row], [
-            ("test_accuracy", "test acc"), ("train_seconds", "train s"), ("epochs", "epochs"),
-            ("samples_per_second_fp32", "samples/s fp32"), ("samples_per_second_bf16", "samples/s bf16")])
-        table += "\n\n" + markdown_table(row["curve"], [("minutes", "minutes"), ("step", "step"),
-                                                        ("test_subset_accuracy", "test acc (1,000-text subset)")])
+        table = markdown_table(
+            [row],
+            [
+                ("test_accuracy", "test acc"),
+                ("train_seconds", "train s"),
+                ("epochs", "epochs"),
+                ("samples_per_second_fp32", "samples/s fp32"),
+                ("samples_per_second_bf16", "samples/s bf16"),
+            ],
+        )
+        table += "\n\n" + markdown_table(
+            row["curve"],
+            [
+                ("minutes", "minutes"),
+                ("step", "step"),
+                ("test_subset_accuracy", "test acc (1,000-text subset)"),
+            ],
+        )
     save_results(payload["benchmark"], payload)
     replace_section(payload["benchmark"], header + table)
     print(header + table)

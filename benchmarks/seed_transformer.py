@@ -116,7 +116,9 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/datasets/ag_news")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--variants", default="dynamic-fp32,dynamic-bf16,padded-fp32")
-    parser.add_argument("--padded-epochs", type=int, default=2, help="epochs of the padded variants (slow)")
+    parser.add_argument(
+        "--padded-epochs", type=int, default=2, help="epochs of the padded variants (slow)"
+    )
     args = parser.parse_args()
     transformers.logging.set_verbosity_error()
     datasets.disable_progress_bars()
@@ -152,8 +154,7 @@ def main() -> None:
         f"Train {payload['n_train']} rows, test {payload['n_test']}; {args.epochs} epochs "
         f"({args.padded_epochs} for the padded variants).\n\n"
         f"Command: `python benchmarks/seed_transformer.py --data {args.data} --epochs {args.epochs} "
-        f"--padded-epochs {args.padded_epochs}`\n\n"
-        + markdown_table(rows, columns)
+        f"--padded-epochs {args.padded_epochs}`\n\n" + markdown_table(rows, columns)
     )
     replace_section("seed_transformer", table)
     print(table)

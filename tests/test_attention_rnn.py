@@ -54,7 +54,10 @@ def test_additive_attention_equals_a_hand_computation():
 
     exps = [math.exp(score(state)) for state in h[:3]]
     expected_alpha = [e / sum(exps) for e in exps] + [0.0]
-    expected_context = [sum(a * state[c] for a, state in zip(expected_alpha, h[:3])) for c in range(2)]
+    expected_context = [
+        sum(a * state[c] for a, state in zip(expected_alpha[:3], h[:3], strict=True))
+        for c in range(2)
+    ]
     assert alpha[0].tolist() == pytest.approx(expected_alpha, abs=1e-6)
     assert alpha[0, 3].item() == 0.0  # padding gets exactly nothing
     assert context[0].tolist() == pytest.approx(expected_context, abs=1e-6)

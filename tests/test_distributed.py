@@ -25,9 +25,27 @@ def test_torchrun_two_processes_writes_one_complete_run(ag_news_dir, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [str(torchrun), "--nproc_per_node", "2", "-m", "attentext", "train", "seed-transformer",
-         "--data", str(ag_news_dir), "--output", str(out), "--epochs", "2", "--precision", "fp32"],
-        capture_output=True, text=True, timeout=600, env=env,
+        [
+            str(torchrun),
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "attentext",
+            "train",
+            "seed-transformer",
+            "--data",
+            str(ag_news_dir),
+            "--output",
+            str(out),
+            "--epochs",
+            "2",
+            "--precision",
+            "fp32",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert not (tmp_path / "ddp.partial").exists()
@@ -40,5 +58,7 @@ def test_torchrun_two_processes_writes_one_complete_run(ag_news_dir, tmp_path):
 
     import attentext
 
-    predictions = attentext.load(out, precision="fp32").predict(["Stocks fell sharply on Wall Street"])
+    predictions = attentext.load(out, precision="fp32").predict(
+        ["Stocks fell sharply on Wall Street"]
+    )
     assert predictions[0] in {"World", "Sports", "Business", "Sci/Tech"}

@@ -22,9 +22,11 @@ from attentext.explain import (
     RNN_FIGSIZE,
     TRANSFORMER_FIGSIZE,
     ExplainError,
+    _encode,
     attention_rollout,
     explain,
 )
+from attentext.tokenization import encode
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT = "Oil prices jump"
@@ -111,7 +113,9 @@ def test_seed_transformer_explanation(seed_run):
     assert sum(explanation.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
     assert_rows_sum_to_one(explanation)
     # Mean attention received: the column means of the shown (head-averaged) matrix.
-    np.testing.assert_allclose(explanation.importances, explanation.attention.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(
+        explanation.importances, explanation.attention.mean(axis=0), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("run", ["seed_run", "rnn_run"])
@@ -154,6 +158,16 @@ def test_multi_layer_encoder_merges_word_pieces_and_rolls_out(minilm):
     assert not np.allclose(last_layer.attention, explanation.attention)
     # Rollout uses every layer (heads averaged), whatever the layer/head shown.
     np.testing.assert_allclose(last_layer.importances, explanation.importances, atol=1e-6)
+
+
+@pytest.mark.parametrize("truncation", ["head", "tail", "head+tail"])
+def test_explained_tokens_are_the_ones_the_model_reads(minilm, truncation):
+    text = " ".join(f"word{i}" for i in range(80))
+
+    explained = _encode(minilm.tokenizer, text, 32, truncation)
+
+    assert explained.ids == encode(minilm.tokenizer, [text], 32, truncation)[0]
+    assert explained.truncated
 
 
 def test_empty_and_truncated_texts(seed_run, tmp_path):
@@ -219,7 +233,11 @@ def cli(*args: str | Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "attentext", "explain", *map(str, args)],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
     )
 
 

@@ -251,7 +251,7 @@ def test_overwrite_replaces_an_existing_folder(ag_news_dir, tmp_path):
 
 
 def test_unfinished_run_without_resume_or_overwrite_is_a_run_dir_error(ag_news_dir, tmp_path):
-    (tmp_path / "run.partial" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run.partial" / "checkpoints" / "checkpoint-3").mkdir(parents=True)
     with pytest.raises(RunDirError, match="unfinished run.*--resume"):
         attentext.train(
             "seed-transformer", ag_news_dir, tmp_path / "run", max_steps=1, precision="fp32"

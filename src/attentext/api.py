@@ -123,7 +123,9 @@ def evaluate(
 
 
 def compare(
-    run_dirs: list[str | Path], data: str | Path | TextDataset, output: str | Path | None = None,
+    run_dirs: list[str | Path],
+    data: str | Path | TextDataset,
+    output: str | Path | None = None,
     split: str = "test",
 ) -> list[dict[str, Any]]:
     """Measure every run on the same labelled texts; with `output`, write the leaderboard there."""
@@ -138,7 +140,9 @@ def compare(
     for run_dir in run_dirs:
         other = load(run_dir)
         if other.labels != first.labels:
-            raise DataError(f"{run_dir}: labels {other.labels} differ from {run_dirs[0]}'s {first.labels}")
+            raise DataError(
+                f"{run_dir}: labels {other.labels} differ from {run_dirs[0]}'s {first.labels}"
+            )
         rows.append(measure_run(run_dir, texts, labels))
     if output is not None:
         write_leaderboard(rows, output)
@@ -155,7 +159,9 @@ def summary(recipe_or_run: str | Path, num_labels: int = 4) -> ModelSummary:
         return summarize(classifier.model, min(classifier.max_length, 256))
     recipe = load_recipe(recipe_or_run)
     labels = [str(i) for i in range(num_labels)]
-    if recipe.tokenizer.type == "word":  # the vocabulary is fitted at training time: its size is known
+    if (
+        recipe.tokenizer.type == "word"
+    ):  # the vocabulary is fitted at training time: its size is known
         tokenizer = _SizedTokenizer(recipe.tokenizer.max_tokens, pad_token_id=0)
     else:
         tokenizer = build_tokenizer(recipe, [])

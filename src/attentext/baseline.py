@@ -41,12 +41,20 @@ class TfidfLogRegClassifier:
     ) -> None:
         self.labels = list(labels)
         self.params = {
-            "C": C, "ngram_max": ngram_max, "min_df": min_df, "max_features": max_features,
-            "sublinear_tf": sublinear_tf, "max_iter": max_iter,
+            "C": C,
+            "ngram_max": ngram_max,
+            "min_df": min_df,
+            "max_features": max_features,
+            "sublinear_tf": sublinear_tf,
+            "max_iter": max_iter,
         }
         self.vectorizer = TfidfVectorizer(
-            ngram_range=(1, ngram_max), min_df=min_df, max_features=max_features,
-            sublinear_tf=sublinear_tf, lowercase=True, dtype=np.float32,
+            ngram_range=(1, ngram_max),
+            min_df=min_df,
+            max_features=max_features,
+            sublinear_tf=sublinear_tf,
+            lowercase=True,
+            dtype=np.float32,
         )
         self.model = LogisticRegression(C=C, max_iter=max_iter)
 
@@ -73,7 +81,10 @@ class TfidfLogRegClassifier:
         row = self.vectorizer.transform([text]).tocoo()
         class_row = list(self.model.classes_).index(label_id)
         names = self.vectorizer.get_feature_names_out()
-        scored = [(names[j], float(v * self.model.coef_[class_row, j])) for j, v in zip(row.col, row.data, strict=True)]
+        scored = [
+            (names[j], float(v * self.model.coef_[class_row, j]))
+            for j, v in zip(row.col, row.data, strict=True)
+        ]
         return sorted(scored, key=lambda item: -item[1])[:k]
 
     @property
@@ -84,7 +95,9 @@ class TfidfLogRegClassifier:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         vocabulary = {term: int(index) for term, index in self.vectorizer.vocabulary_.items()}
-        (directory / VOCAB_FILE).write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
+        (directory / VOCAB_FILE).write_text(
+            json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8"
+        )
         arrays = {
             "idf": self.vectorizer.idf_,  # dtypes kept as fitted, so predictions round-trip exactly
             "coef": self.model.coef_,  # scikit-learn keeps it Fortran-ordered
@@ -92,7 +105,9 @@ class TfidfLogRegClassifier:
             "classes": self.model.classes_.astype(np.int64),
         }
         # safetensors writes raw memory: every array must be C-contiguous or it comes back scrambled.
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(directory / WEIGHTS_FILE))
+        save_file(
+            {k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(directory / WEIGHTS_FILE)
+        )
         config = {"labels": self.labels, "params": self.params}
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
 
@@ -109,8 +124,14 @@ class TfidfLogRegClassifier:
         classifier = cls(config["labels"], **config["params"])
         n_terms, n_classes = len(vocabulary), len(arrays["classes"])
         coef = arrays["coef"]
-        if arrays["idf"].shape != (n_terms,) or coef.shape[1] != n_terms or coef.shape[0] not in (1, n_classes):
-            raise RunDirError(f"{directory}: TF-IDF files disagree in size; the run directory is damaged")
+        if (
+            arrays["idf"].shape != (n_terms,)
+            or coef.shape[1] != n_terms
+            or coef.shape[0] not in (1, n_classes)
+        ):
+            raise RunDirError(
+                f"{directory}: TF-IDF files disagree in size; the run directory is damaged"
+            )
         classifier.vectorizer.vocabulary_ = vocabulary
         classifier.vectorizer.idf_ = arrays["idf"]
         classifier.model.coef_ = coef
@@ -125,7 +146,11 @@ def check_baseline_options(options: dict[str, Any]) -> None:
     for key in options:
         if key not in BASELINE_OPTIONS:
             close = difflib.get_close_matches(key, BASELINE_OPTIONS, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(BASELINE_OPTIONS)})"
+            hint = (
+                f"; did you mean '{close[0]}'?"
+                if close
+                else f" (known: {', '.join(BASELINE_OPTIONS)})"
+            )
             raise RecipeError(f"unknown option 'model.options.{key}' for {BASELINE_TYPE}{hint}")
 
 
@@ -139,14 +164,19 @@ def train_baseline(recipe: Any, dataset: Any, staging: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     classifier.save(staging)
     metrics: dict[str, Any] = {
-        "recipe": recipe.name, "precision": "fp64", "train_seconds": round(seconds, 2),
+        "recipe": recipe.name,
+        "precision": "fp64",
+        "train_seconds": round(seconds, 2),
         "train_samples_per_second": round(len(dataset["train"]) / seconds, 1),
         "n_train": len(dataset["train"]),
-        "trainable_parameters": classifier.n_parameters, "total_parameters": classifier.n_parameters,
+        "trainable_parameters": classifier.n_parameters,
+        "total_parameters": classifier.n_parameters,
     }
     for split in ("validation", "test"):
         if split in dataset.splits:
             rows = dataset[split]
             predicted = classifier.predict_proba(rows["text"]).argmax(axis=-1)
-            metrics[split] = evaluation_report(np.array(rows["label"]), predicted, dataset.label_names).to_dict()
+            metrics[split] = evaluation_report(
+                np.array(rows["label"]), predicted, dataset.label_names
+            ).to_dict()
     return metrics

@@ -130,7 +130,12 @@ def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     data: DataOption,
     split: Annotated[str, typer.Option(help="Split of a folder to evaluate on.")] = "test",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder for report.md, metrics.json, PNGs, mistakes.jsonl.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Folder for report.md, metrics.json, PNGs, mistakes.jsonl."
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Accuracy, macro-F1 and a per-class table of a run on labelled data (and a report folder)."""
@@ -199,7 +204,9 @@ def predict(
 def compare(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to compare.")],
     data: DataOption,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for leaderboard.md/.csv/.json and plots.")] = Path("leaderboard"),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder for leaderboard.md/.csv/.json and plots.")
+    ] = Path("leaderboard"),
     split: Annotated[str, typer.Option(help="Split of a folder to measure on.")] = "test",
 ) -> None:
     """A leaderboard: accuracy, macro-F1, parameters, train time, throughput, latency, size."""
@@ -233,7 +240,9 @@ def summary(
     table.add_column("Param #", justify="right")
     table.add_column("Trainable", justify="right")
     for row in result.rows:
-        table.add_row(f"{row.name} ({row.kind})", row.output_shape, f"{row.params:,}", f"{row.trainable:,}")
+        table.add_row(
+            f"{row.name} ({row.kind})", row.output_shape, f"{row.params:,}", f"{row.trainable:,}"
+        )
     out.print(table)
     out.print(f"Total params: {result.total:,}")
     out.print(f"Trainable params: {result.trainable:,}")
@@ -253,6 +262,10 @@ def recipes() -> None:
 from attentext.explain_cli import explain as _explain  # noqa: E402
 
 app.command("explain")(_explain)
+
+from attentext.serve_cli import serve as _serve  # noqa: E402
+
+app.command("serve")(_serve)
 
 
 def main() -> None:

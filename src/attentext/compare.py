@@ -22,19 +22,35 @@ from attentext.classifier import Classifier, load  # noqa: E402
 from attentext.evaluation import classification_metrics  # noqa: E402
 
 COLUMNS = [
-    ("model", "model"), ("recipe", "recipe"), ("trainable_parameters", "trainable params"),
-    ("total_parameters", "total params"), ("train_seconds", "train s"), ("accuracy", "test acc"),
-    ("macro_f1", "macro-F1"), ("texts_per_second", "texts/s (batch 32)"), ("latency_p50_ms", "p50 ms (batch 1)"),
-    ("latency_p95_ms", "p95 ms (batch 1)"), ("size_mb", "size MB"),
+    ("model", "model"),
+    ("recipe", "recipe"),
+    ("trainable_parameters", "trainable params"),
+    ("total_parameters", "total params"),
+    ("train_seconds", "train s"),
+    ("accuracy", "test acc"),
+    ("macro_f1", "macro-F1"),
+    ("texts_per_second", "texts/s (batch 32)"),
+    ("latency_p50_ms", "p50 ms (batch 1)"),
+    ("latency_p95_ms", "p95 ms (batch 1)"),
+    ("size_mb", "size MB"),
 ]
 
 
 def _predict_in_batches(classifier: Classifier, texts: list[str], batch_size: int) -> np.ndarray:
-    return np.concatenate([classifier.predict_proba(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)])
+    return np.concatenate(
+        [
+            classifier.predict_proba(texts[i : i + batch_size])
+            for i in range(0, len(texts), batch_size)
+        ]
+    )
 
 
 def measure_run(
-    run_dir: str | Path, texts: list[str], labels: np.ndarray, throughput_texts: int = 512, latency_calls: int = 50
+    run_dir: str | Path,
+    texts: list[str],
+    labels: np.ndarray,
+    throughput_texts: int = 512,
+    latency_calls: int = 50,
 ) -> dict[str, Any]:
     """Accuracy on all `texts`, throughput at batch 32, latency at batch 1, and the run's own facts."""
     run_dir = Path(run_dir)
@@ -54,9 +70,12 @@ def measure_run(
         latencies.append((time.perf_counter() - start) * 1000)
     size = sum(p.stat().st_size for p in run_dir.iterdir() if p.is_file())
     return {
-        "model": run_dir.name, "recipe": trained.get("recipe", "?"),
-        "trainable_parameters": trained.get("trainable_parameters"), "total_parameters": trained.get("total_parameters"),
-        "train_seconds": trained.get("train_seconds"), **scores,
+        "model": run_dir.name,
+        "recipe": trained.get("recipe", "?"),
+        "trainable_parameters": trained.get("trainable_parameters"),
+        "total_parameters": trained.get("total_parameters"),
+        "train_seconds": trained.get("train_seconds"),
+        **scores,
         "texts_per_second": round(throughput, 1),
         "latency_p50_ms": round(float(np.percentile(latencies, 50)), 2),
         "latency_p95_ms": round(float(np.percentile(latencies, 95)), 2),
@@ -84,7 +103,13 @@ def _scatter(rows: list[dict[str, Any]], x_key: str, x_label: str, path: Path, l
     for row in rows:
         if row.get(x_key):
             ax.scatter(row[x_key], row["accuracy"], s=40)
-            ax.annotate(row["model"], (row[x_key], row["accuracy"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+            ax.annotate(
+                row["model"],
+                (row[x_key], row["accuracy"]),
+                textcoords="offset points",
+                xytext=(5, 4),
+                fontsize=8,
+            )
     if log:
         ax.set_xscale("log")
     ax.set_xlabel(x_label)
@@ -105,7 +130,18 @@ def write_leaderboard(rows: list[dict[str, Any]], output_dir: str | Path) -> Pat
         writer = csv.DictWriter(handle, fieldnames=[k for k, _ in COLUMNS], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    _scatter(rows, "train_seconds", "training time (s, log scale)", output_dir / "accuracy_vs_train_time.png", log=True)
-    _scatter(rows, "texts_per_second", "throughput (texts/s at batch 32, log scale)",
-             output_dir / "accuracy_vs_throughput.png", log=True)
+    _scatter(
+        rows,
+        "train_seconds",
+        "training time (s, log scale)",
+        output_dir / "accuracy_vs_train_time.png",
+        log=True,
+    )
+    _scatter(
+        rows,
+        "texts_per_second",
+        "throughput (texts/s at batch 32, log scale)",
+        output_dir / "accuracy_vs_throughput.png",
+        log=True,
+    )
     return output_dir

@@ -85,20 +85,36 @@ def expected_calibration_error(
             continue
         accuracy, mean_conf = float(correct[inside].mean()), float(confidence[inside].mean())
         ece += inside.mean() * abs(accuracy - mean_conf)
-        bins.append({"low": float(low), "high": float(high), "count": int(inside.sum()),
-                     "accuracy": accuracy, "confidence": mean_conf})
+        bins.append(
+            {
+                "low": float(low),
+                "high": float(high),
+                "count": int(inside.sum()),
+                "accuracy": accuracy,
+                "confidence": mean_conf,
+            }
+        )
     return float(ece), bins
 
 
 def confident_mistakes(
-    texts: list[str], y_true: np.ndarray, probabilities: np.ndarray, label_names: list[str], k: int = 50
+    texts: list[str],
+    y_true: np.ndarray,
+    probabilities: np.ndarray,
+    label_names: list[str],
+    k: int = 50,
 ) -> list[dict[str, Any]]:
     """The `k` wrong predictions made with the highest confidence: where to look first."""
     predicted = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predicted != y_true)
     order = wrong[np.argsort(-probabilities[wrong, predicted[wrong]], kind="stable")][:k]
     return [
-        {"index": int(i), "text": texts[i], "label": label_names[y_true[i]],
-         "predicted": label_names[predicted[i]], "confidence": round(float(probabilities[i, predicted[i]]), 4)}
+        {
+            "index": int(i),
+            "text": texts[i],
+            "label": label_names[y_true[i]],
+            "predicted": label_names[predicted[i]],
+            "confidence": round(float(probabilities[i, predicted[i]]), 4),
+        }
         for i in order
     ]

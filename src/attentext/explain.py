@@ -355,7 +355,9 @@ def _explanation(
         tokens = [text[start:end] for start, end in spans]
     else:
         pieces = classifier.tokenizer.convert_ids_to_tokens(encoded.ids)
-        tokens = [classifier.tokenizer.convert_tokens_to_string([pieces[i] for i in g]) for g in groups]
+        tokens = [
+            classifier.tokenizer.convert_tokens_to_string([pieces[i] for i in g]) for g in groups
+        ]
     labels = classifier.labels
     best = int(np.argmax(probabilities))
     return Explanation(
@@ -386,8 +388,10 @@ def _title(explanation: Explanation) -> str:
     preview = " ".join(explanation.text.split())
     preview = preview if len(preview) <= 160 else preview[:157] + "..."
     head = f"{explanation.label} ({p:.3f}) - {explanation.method}"
-    return _tick_label(head, 200) + "\n" + "\n".join(
-        _tick_label(line, 200) for line in textwrap.wrap(preview, 100)
+    return (
+        _tick_label(head, 200)
+        + "\n"
+        + "\n".join(_tick_label(line, 200) for line in textwrap.wrap(preview, 100))
     )
 
 
@@ -419,9 +423,9 @@ def render_png(explanation: Explanation, path: str | Path) -> Path:
         warnings.filterwarnings("ignore", message="Glyph .* missing")  # e.g. CJK in DejaVu Sans
         if with_matrix:
             if n:
-                image = heat_ax.imshow(
-                    explanation.attention[:n, :n], cmap="viridis", vmin=0.0, aspect="auto"
-                )
+                # Colours span the matrix's own range (the colorbar gives the values): small
+                # models attend almost uniformly, and a 0..max scale would show one flat colour.
+                image = heat_ax.imshow(explanation.attention[:n, :n], cmap="viridis", aspect="auto")
                 heat_ax.set_xticks(range(n), labels, rotation=90, fontsize=fontsize)
                 heat_ax.set_yticks(range(n), labels, fontsize=fontsize)
                 figure.colorbar(image, ax=heat_ax, shrink=0.8, label="attention")
@@ -430,6 +434,11 @@ def render_png(explanation: Explanation, path: str | Path) -> Path:
             heat_ax.set_title(f"attention, {explanation.attention_source}{shown}", fontsize=9)
         if n:
             bar_ax.bar(range(n), explanation.importances[:n], color="tab:orange")
+            uniform = 1.0 / len(explanation.tokens)
+            bar_ax.axhline(uniform, color="gray", linestyle="--", linewidth=0.8)
+            bar_ax.text(
+                n - 0.5, uniform, " uniform", color="gray", fontsize=7, va="bottom", ha="right"
+            )
             bar_ax.set_xticks(range(n), labels, rotation=90, fontsize=fontsize)
             bar_ax.set_xlim(-0.5, n - 0.5)
         else:
@@ -489,7 +498,11 @@ def _highlight(explanation: Explanation) -> str:
         cursor = end
     if cursor < len(text):
         rest = text[cursor:]
-        css = ' class="cut" title="not read by the model (truncated)"' if explanation.truncated else ""
+        css = (
+            ' class="cut" title="not read by the model (truncated)"'
+            if explanation.truncated
+            else ""
+        )
         parts.append(f"<span{css}>{html.escape(rest)}</span>")
     return "".join(parts)
 

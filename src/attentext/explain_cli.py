@@ -17,9 +17,7 @@ def explain(
     texts: Annotated[list[str], typer.Argument(help="Texts to explain.")],
     output: Annotated[
         Path,
-        typer.Option(
-            "--output", "-o", help="Folder for explanation-<i>.png and explanation.html."
-        ),
+        typer.Option("--output", "-o", help="Folder for explanation-<i>.png and explanation.html."),
     ] = Path("explanations"),
     format: Annotated[
         str,
@@ -50,7 +48,9 @@ def explain(
         written.append(f"{len(explanations)} PNG file(s) explanation-<i>.png")
     if format in ("html", "both"):
         written.append(HTML_FILE)
-    out.print(f"Wrote {' and '.join(written)} to {output}", markup=False, highlight=False)
+    out.print(
+        f"Wrote {' and '.join(written)} to {output}", markup=False, highlight=False, soft_wrap=True
+    )
     for i, explanation in enumerate(explanations):
         p = explanation.probabilities[explanation.label]
         top = ", ".join(f"{token} {weight:.2f}" for token, weight in explanation.top_tokens(5))
@@ -58,4 +58,5 @@ def explain(
             f"[{i}] {explanation.label} {p:.3f}\ttop: {top or '(no tokens)'}",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )

@@ -78,7 +78,9 @@ def _prepare_work_dir(output_dir: Path, resume: bool, overwrite: bool) -> Path:
             raise RunDirError(f"{output_dir}: nothing to resume (no checkpoint in {work.name})")
         return work
     if work.exists() and not has_checkpoint and _is_main_process():
-        shutil.rmtree(work, ignore_errors=True)  # it stopped before its first checkpoint: nothing to keep
+        shutil.rmtree(
+            work, ignore_errors=True
+        )  # it stopped before its first checkpoint: nothing to keep
     if work.exists():
         if not overwrite:
             raise RunDirError(
@@ -245,7 +247,9 @@ def _feature_splits(
             truncation=recipe.tokenizer.truncation,
             pooling=model.config.pooling,
             precision=precision,
-            data=data_fingerprint(ids),  # the token ids: they change with the texts and the tokenizer
+            data=data_fingerprint(
+                ids
+            ),  # the token ids: they change with the texts and the tokenizer
         )
         start = time.perf_counter()
         features, hit = cached_features(
@@ -377,7 +381,9 @@ def train(
     return TrainResult(output_dir, metrics)
 
 
-def _train_baseline_run(recipe: Recipe, dataset: TextDataset, work_dir: Path, output_dir: Path) -> TrainResult:
+def _train_baseline_run(
+    recipe: Recipe, dataset: TextDataset, work_dir: Path, output_dir: Path
+) -> TrainResult:
     """The scikit-learn baseline: no Trainer, no checkpoints; the same kind of run directory."""
     check_baseline_options(recipe.model.options)
     staging = work_dir / "final"

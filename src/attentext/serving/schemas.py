@@ -17,7 +17,9 @@ class _Request(BaseModel):
 
 
 class PredictRequest(_Request):
-    texts: list[str] = Field(description="Texts to classify.", examples=[["Stocks rally on Wall Street"]])
+    texts: list[str] = Field(
+        description="Texts to classify.", examples=[["Stocks rally on Wall Street"]]
+    )
     top_k: int = Field(1, ge=1, description="Labels ranked per text (capped at the label count).")
     model: str | None = Field(None, description="Served model name; the default model if omitted.")
 

@@ -1,0 +1,109 @@
+"""`attentext serve`: run the HTTP service (predict, explain, a try-it page) over run directories."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attentext.errors import AttentextError
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Bind `host:port` once and release it, so a busy port is a one-line error, not a traceback."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise AttentextError(f"cannot resolve host '{host}' ({error.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        # As uvicorn sets it: a port left in TIME_WAIT by a previous server counts as free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise AttentextError(f"port {port} is already in use; pass --port") from None
+            if error.errno in (errno.EACCES, errno.EPERM):
+                raise AttentextError(
+                    f"no permission to listen on port {port}; pass --port with a port above 1023"
+                ) from None
+            raise AttentextError(f"cannot listen on {host}:{port} ({error.strerror})") from None
+
+
+def serve(
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Run directories to serve, each under its folder name; the first is the default."
+        ),
+    ],
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0 to accept other machines).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8000,
+    max_batch_size: Annotated[
+        int, typer.Option(help="Most texts the micro-batcher runs through a model at once.")
+    ] = 32,
+    max_wait_ms: Annotated[
+        float,
+        typer.Option(
+            help="Longest a request waits for others to share its batch, in milliseconds."
+        ),
+    ] = 5.0,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="Refuse texts over the character limit (422) instead of truncating them."
+        ),
+    ] = False,
+    torch_threads: Annotated[
+        int,
+        typer.Option(
+            help="CPU threads of each model call. 1 leaves the other cores to HTTP and JSON; "
+            "0 keeps torch's default (all cores)."
+        ),
+    ] = 1,
+) -> None:
+    """Serve run directories over HTTP: /v1/predict, /v1/explain, /v1/models and a try-it page."""
+    from attentext import rundir
+
+    for run_dir in run_dirs:  # cheap checks first: a typo fails before anything loads or binds
+        rundir.read_marker(run_dir)
+    if torch_threads < 0:
+        raise AttentextError(
+            f"--torch-threads must be 0 (torch's default) or more, got {torch_threads}"
+        )
+    check_port_free(host, port)
+    if torch_threads:
+        # Micro-batches are small: a second intra-op thread gains little on them and takes the
+        # core the event loop needs (on a busy 2-core machine it made batches many times slower).
+        import torch
+
+        torch.set_num_threads(torch_threads)
+
+    from attentext.cli import _quiet_libraries
+
+    _quiet_libraries()
+    import uvicorn
+
+    # The server's own messages (startup, drained queues, unexpected errors) beside uvicorn's.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    logger = logging.getLogger("attentext.serving")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+    from attentext.serving import create_app
+
+    app = create_app(
+        run_dirs, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, strict=strict
+    )
+    typer.echo(f"attentext: serving on http://{host}:{port}/ (API schema at /docs)")
+    # On Ctrl+C / SIGTERM uvicorn stops accepting, finishes open requests (up to 30 s), then the
+    # app's shutdown drains the micro-batchers.
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=30)

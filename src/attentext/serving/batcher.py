@@ -1,0 +1,171 @@
+"""Micro-batching: many concurrent requests, one model call.
+
+A model runs a batch of 32 texts in little more time than one text, so the server groups
+concurrent requests: each request's texts wait in a queue (at most `max_wait_ms`) until up to
+`max_batch_size` texts are there, one `predict_proba` call runs them in the inference thread, and
+each request gets back exactly its own rows. The queue is bounded (`max_queue` texts): when it is
+full the request is refused at once (the server answers 503 with Retry-After) instead of letting
+latency grow without limit.
+
+A request larger than `max_batch_size` runs as a batch of its own (the classifier batches
+internally); requests are never split, so a request's rows always come from one call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger("attentext.serving")
+
+
+class QueueFull(Exception):
+    """The queue holds `max_queue` texts already: try again later."""
+
+
+class ShuttingDown(Exception):
+    """The batcher has stopped accepting work."""
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    future: asyncio.Future[np.ndarray]
+
+
+class MicroBatcher:
+    """Groups `predict(texts)` calls into batched `predict_proba` calls in one executor."""
+
+    def __init__(
+        self,
+        predict_proba: Callable[[list[str]], np.ndarray],
+        executor: Executor,
+        max_batch_size: int = 32,
+        max_wait_ms: float = 5.0,
+        max_queue: int = 1024,
+        name: str = "model",
+    ) -> None:
+        assert max_batch_size >= 1 and max_wait_ms >= 0 and max_queue >= 1
+        self.predict_proba = predict_proba
+        self.executor = executor
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000.0
+        self.max_queue = max_queue
+        self.name = name
+        self._jobs: deque[_Job] = deque()
+        self._queued_texts = 0
+        self._wakeup = asyncio.Event()
+        self._accepting = False
+        self._task: asyncio.Task | None = None
+        self.batches = 0  # model calls made, for tests and logs
+
+    @property
+    def queued_texts(self) -> int:
+        return self._queued_texts
+
+    @property
+    def running(self) -> bool:
+        return self._accepting and self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start the worker task (call from the running event loop)."""
+        self._accepting = True
+        self._task = asyncio.get_running_loop().create_task(
+            self._worker(), name=f"batcher-{self.name}"
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting requests, finish every queued one, then end the worker."""
+        self._accepting = False
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+
+    async def predict(self, texts: list[str]) -> np.ndarray:
+        """Probabilities of `texts`, shape (len(texts), n_labels), computed in a shared batch."""
+        if not self._accepting:
+            raise ShuttingDown(f"model '{self.name}' is not accepting requests")
+        if self._queued_texts + len(texts) > self.max_queue:
+            raise QueueFull(
+                f"model '{self.name}' has {self._queued_texts} texts queued "
+                f"(limit {self.max_queue}); retry shortly"
+            )
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        self._jobs.append(_Job(list(texts), future))
+        self._queued_texts += len(texts)
+        self._wakeup.set()
+        return await future
+
+    def _take(self) -> _Job:
+        job = self._jobs.popleft()
+        self._queued_texts -= len(job.texts)
+        return job
+
+    async def _wait_for_work(self, timeout: float | None) -> bool:
+        """Wait until a job arrives or `stop` is called; False on timeout."""
+        self._wakeup.clear()
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._jobs:
+                if not self._accepting:
+                    return
+                await self._wait_for_work(None)
+            batch = [self._take()]
+            size = len(batch[0].texts)
+            deadline = loop.time() + self.max_wait
+            while size < self.max_batch_size:
+                if self._jobs:
+                    if size + len(self._jobs[0].texts) > self.max_batch_size:
+                        break
+                    job = self._take()
+                    batch.append(job)
+                    size += len(job.texts)
+                    continue
+                remaining = deadline - loop.time()
+                # While draining at shutdown nothing new arrives: run what is there now.
+                if remaining <= 0 or not self._accepting:
+                    break
+                if not await self._wait_for_work(remaining):
+                    break
+            await self._run(batch)
+
+    async def _run(self, batch: list[_Job]) -> None:
+        # A client that went away cancelled its future: its texts are not computed.
+        batch = [job for job in batch if not job.future.done()]
+        if not batch:
+            return
+        texts = [text for job in batch for text in job.texts]
+        loop = asyncio.get_running_loop()
+        try:
+            probabilities = await loop.run_in_executor(self.executor, self.predict_proba, texts)
+            probabilities = np.asarray(probabilities)
+            if probabilities.shape[0] != len(texts):
+                raise RuntimeError(
+                    f"predict_proba returned {probabilities.shape[0]} rows for {len(texts)} texts"
+                )
+        except Exception as error:  # every waiting request learns of it; the worker goes on
+            log.exception("model '%s' failed on a batch of %d texts", self.name, len(texts))
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(error)
+            return
+        self.batches += 1
+        start = 0
+        for job in batch:
+            rows = probabilities[start : start + len(job.texts)]
+            start += len(job.texts)
+            if not job.future.done():
+                job.future.set_result(rows)

@@ -1,0 +1,149 @@
+// The try-it page: classify a text with /v1/predict, highlight its words with /v1/explain.
+// Plain DOM, no framework, no network beyond this server. User text only ever goes through
+// textContent, never innerHTML.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let models = [];
+
+async function api(path, body) {
+  const response = await fetch(path, body === undefined ? {} : {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  let payload = null;
+  try { payload = await response.json(); } catch (_) { /* not JSON */ }
+  if (!response.ok) {
+    const message = payload && payload.error ? payload.error.message : `HTTP ${response.status}`;
+    const error = new Error(message);
+    error.status = response.status;
+    throw error;
+  }
+  return payload;
+}
+
+function percent(x) { return `${(100 * x).toFixed(1)}%`; }
+
+function currentModel() { return models.find((m) => m.name === $("model").value) || models[0]; }
+
+function showModelInfo() {
+  const model = currentModel();
+  if (!model) return;
+  const test = model.metrics && model.metrics.test;
+  const bits = [model.recipe || model.kind];
+  if (test && typeof test.accuracy === "number") bits.push(`test accuracy ${percent(test.accuracy)}`);
+  $("model-info").textContent = bits.join(" · ");
+}
+
+async function loadModels() {
+  try {
+    models = (await api("/v1/models")).models;
+  } catch (error) {
+    showError(`cannot list models: ${error.message}`);
+    return;
+  }
+  const select = $("model");
+  for (const model of models) {
+    const option = document.createElement("option");
+    option.value = model.name;
+    option.textContent = model.name + (model.default ? " (default)" : "");
+    select.appendChild(option);
+  }
+  showModelInfo();
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+function renderBars(ranked, labels) {
+  const scores = Object.fromEntries(ranked.map((r) => [r.label, r.score]));
+  const container = $("probs");
+  container.replaceChildren();
+  for (const label of labels) {
+    const score = scores[label] || 0;
+    const name = document.createElement("span");
+    name.className = "bar-name";
+    name.textContent = label;
+    const track = document.createElement("div");
+    track.className = "bar-track";
+    const fill = document.createElement("div");
+    fill.className = "bar-fill" + (label === ranked[0].label ? " best" : "");
+    fill.style.width = percent(score);
+    track.appendChild(fill);
+    const value = document.createElement("span");
+    value.className = "bar-value";
+    value.textContent = percent(score);
+    container.append(name, track, value);
+  }
+}
+
+function renderTokens(explanation) {
+  const container = $("tokens");
+  container.replaceChildren();
+  // Shade relative to an even share (1/n): a word with 3x its share or more is fully coloured,
+  // so evenly spread attention reads as pale rather than as everything being important.
+  const n = Math.max(explanation.tokens.length, 1);
+  explanation.tokens.forEach((token, i) => {
+    const span = document.createElement("span");
+    span.className = "token";
+    const weight = explanation.importances[i];
+    span.style.setProperty("--alpha", (0.9 * Math.min(1, (weight * n) / 3)).toFixed(3));
+    span.title = `importance ${percent(weight)}`;
+    span.textContent = token;
+    container.append(span, " ");
+  });
+  const strongest = explanation.tokens
+    .map((t, i) => [t, explanation.importances[i]])
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([t, w]) => `${t} (${percent(w)})`);
+  $("tokens-note").textContent =
+    `Most attended: ${strongest.join(", ")}. Method: ${explanation.method}` +
+    (explanation.truncated ? "; the model read only the start of the text." : ".");
+}
+
+async function classify() {
+  const text = $("text").value;
+  const model = currentModel();
+  if (!text.trim()) { showError("Type or paste a text first."); return; }
+  showError("");
+  $("submit").disabled = true;
+  $("status").textContent = "Classifying…";
+  try {
+    const labels = model ? model.labels : [];
+    const predicted = api("/v1/predict", { texts: [text], top_k: Math.max(labels.length, 1), model: model && model.name });
+    const explained = model && model.explainable
+      ? api("/v1/explain", { text, model: model.name }).catch((error) => error)
+      : Promise.resolve(null);
+    const prediction = (await predicted).predictions[0];
+    $("label").textContent = prediction.label;
+    $("score").textContent = percent(prediction.score);
+    renderBars(prediction.top_k, labels.length ? labels : prediction.top_k.map((r) => r.label));
+    $("result").hidden = false;
+    const explanation = await explained;
+    if (explanation && !(explanation instanceof Error)) {
+      renderTokens(explanation.explanations[0]);
+    } else {
+      $("tokens").replaceChildren();
+      $("tokens-note").textContent = explanation instanceof Error
+        ? `Word importances unavailable: ${explanation.message}`
+        : "This model has no attention to show (word importances come from neural models).";
+    }
+    $("status").textContent = "";
+  } catch (error) {
+    $("status").textContent = "";
+    showError(error.message);
+  } finally {
+    $("submit").disabled = false;
+  }
+}
+
+$("submit").addEventListener("click", classify);
+$("text").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) classify();
+});
+$("model").addEventListener("change", showModelInfo);
+loadModels();
