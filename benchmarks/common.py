@@ -18,7 +18,7 @@ README = Path(__file__).parent / "README.md"
 
 
 def machine() -> dict[str, Any]:
-    """What the figures depend on: CPU, threads, torch, and the measured matmul peaks."""
+    """What the figures depend on: CPU, threads, torch, the matmul peaks measured now, the load."""
     peaks = matmul_peaks()
     return {
         "cpu": cpu_model(),
@@ -28,6 +28,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "matmul_gflops_fp32": round(peaks["fp32"], 1),
         "matmul_gflops_bf16": round(peaks["bf16"], 1),
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
 
 
@@ -44,14 +45,19 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -
     for row in rows:
         cells = []
         for key, _ in columns:
-            value = row.get(key, "")
-            cells.append(
-                f"{value:,.3f}"
-                if isinstance(value, float) and value < 10
-                else f"{value:,.0f}"
-                if isinstance(value, float)
-                else str(value)
-            )
+            value = row.get(key)
+            if value is None:
+                cells.append("-")
+            elif isinstance(value, float):
+                cells.append(
+                    f"{value:.4f}"
+                    if value < 1
+                    else f"{value:,.2f}"
+                    if value < 100
+                    else f"{value:,.0f}"
+                )
+            else:
+                cells.append(str(value))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

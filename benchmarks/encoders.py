@@ -205,7 +205,7 @@ def main() -> None:
     m = payload["machine"]
     header = (
         f"Machine: {m['cpu']}, {m['torch_threads']} threads; matmul peak {m['matmul_gflops_fp32']} GFLOP/s "
-        f"fp32, {m['matmul_gflops_bf16']} bf16. Train {payload['n_train']} rows, test {payload['n_test']}.\n\n"
+        f"fp32, {m['matmul_gflops_bf16']} bf16; load average {m['load_average_1min']}. Train {payload['n_train']} rows, test {payload['n_test']}.\n\n"
         f"Command: `python benchmarks/encoders.py {args.which} --data {args.data}`\n\n"
     )
     if args.which == "frozen":

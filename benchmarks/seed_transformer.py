@@ -140,6 +140,7 @@ def main() -> None:
     path = save_results("seed_transformer", payload)
     columns = [
         ("variant", "variant"),
+        ("epochs", "epochs"),
         ("samples_per_second", "samples/s"),
         ("epoch_seconds", "s/epoch"),
         ("final_test_accuracy", "test acc (best val ckpt)"),
@@ -150,7 +151,7 @@ def main() -> None:
     m = payload["machine"]
     table = (
         f"Machine: {m['cpu']}, {m['torch_threads']} threads, torch {m['torch']}; matmul peak "
-        f"{m['matmul_gflops_fp32']} GFLOP/s fp32, {m['matmul_gflops_bf16']} bf16. "
+        f"{m['matmul_gflops_fp32']} GFLOP/s fp32, {m['matmul_gflops_bf16']} bf16; load average {m['load_average_1min']}. "
         f"Train {payload['n_train']} rows, test {payload['n_test']}; {args.epochs} epochs "
         f"({args.padded_epochs} for the padded variants).\n\n"
         f"Command: `python benchmarks/seed_transformer.py --data {args.data} --epochs {args.epochs} "

@@ -140,10 +140,8 @@ def resolve_precision(
 
 
 def matmul_peaks() -> dict[str, float]:
-    """The machine's fp32 and bf16 square-matmul GFLOP/s (cached), for benchmarks' shares of peak."""
-    key = f"{cpu_model()}|torch {torch.__version__}|threads {torch.get_num_threads()}|peak"
-    if key in (cache := _load_cache()):
-        return cache[key]
-    result = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
-    _store_cache(key, result)
-    return result
+    """The machine's fp32 and bf16 square-matmul GFLOP/s, measured now (for shares of peak).
+
+    Not cached: on a shared machine the peak of the moment is the honest denominator.
+    """
+    return {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
