@@ -127,14 +127,27 @@ def compare(
     data: str | Path | TextDataset,
     output: str | Path | None = None,
     split: str = "test",
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Measure every run on the same labelled texts; with `output`, write the leaderboard there."""
+    """Measure every run on the same labelled texts; with `output`, write the leaderboard there.
+
+    `limit` measures accuracy on a fixed, stratified sample of that many texts (seed 0) instead of
+    the whole split, for quick comparisons of slow models.
+    """
     from attentext.compare import measure_run, write_leaderboard
 
     if not run_dirs:
         raise DataError("compare needs at least one run directory")
     first = load(run_dirs[0])
     rows_data = _labelled_split(Path(run_dirs[0]), data, first.labels, split)
+    if limit is not None and limit < len(rows_data):
+        if limit < len(first.labels):
+            raise DataError(
+                f"--limit {limit}: needs at least one text per class ({len(first.labels)})"
+            )
+        rows_data = rows_data.train_test_split(test_size=limit, seed=0, stratify_by_column="label")[
+            "test"
+        ]
     texts, labels = list(rows_data["text"]), np.array(rows_data["label"])
     rows = []
     for run_dir in run_dirs:

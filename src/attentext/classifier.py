@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from attentext import rundir
@@ -18,6 +19,8 @@ from attentext.baseline import BASELINE_TYPE, TfidfLogRegClassifier
 from attentext.errors import RunDirError
 from attentext.precision import probe_model, resolve_precision
 from attentext.tokenization import encode
+
+WEIGHTS_FILE = "model.safetensors"
 
 
 class Classifier(Protocol):
@@ -47,9 +50,30 @@ class TransformersClassifier:
     ) -> TransformersClassifier:
         run_dir = Path(run_dir)
         rundir.read_marker(run_dir)
+        if not (run_dir / WEIGHTS_FILE).is_file():
+            # Never fall back to pytorch_model.bin: that is a pickle, and loading runs no pickle.
+            raise RunDirError(
+                f"{run_dir}: no {WEIGHTS_FILE}; attentext loads safetensors weights only "
+                "(retrain, or restore the file from a backup)"
+            )
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(str(run_dir))
-            tokenizer = AutoTokenizer.from_pretrained(str(run_dir))
+            # use_safetensors: only the safetensors file is read; no remote code, ever.
+            model = AutoModelForSequenceClassification.from_pretrained(
+                str(run_dir), use_safetensors=True, trust_remote_code=False
+            )
+            tokenizer = AutoTokenizer.from_pretrained(str(run_dir), trust_remote_code=False)
+        except SafetensorError as err:
+            raise RunDirError(
+                f"{run_dir}: {WEIGHTS_FILE} is damaged ({str(err).splitlines()[0]}); "
+                "retrain or restore the file from a backup"
+            ) from None
+        except RuntimeError as err:  # transformers: weight shapes that do not match config.json
+            if "mismatched_sizes" not in str(err) and "size mismatch" not in str(err):
+                raise
+            raise RunDirError(
+                f"{run_dir}: the weights in {WEIGHTS_FILE} do not match config.json; the run "
+                "directory was modified or damaged (retrain or restore it from a backup)"
+            ) from None
         except (OSError, ValueError, KeyError) as err:
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise RunDirError(f"{run_dir}: cannot load the model ({first})") from None
@@ -107,8 +131,26 @@ def _probe(model, tokenizer) -> dict[str, float]:
     )
 
 
-def load(run_dir: str | Path, precision: str = "auto", device: str | None = None) -> Classifier:
-    """Load any attentext run directory as a `Classifier`."""
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def load(
+    run_dir: str | Path, precision: str = "auto", device: str | None = None, backend: str = "torch"
+) -> Classifier:
+    """Load any attentext run directory as a `Classifier`.
+
+    `backend`: "torch" (PyTorch), "onnx" or "onnx-int8" (ONNX Runtime on the CPU, on the files
+    `attentext export RUN_DIR --format onnx [--int8]` wrote; precision and device do not apply).
+    A TF-IDF run has its own engine and loads the same with every backend.
+    """
+    if backend not in BACKENDS:
+        from attentext.errors import AttentextError
+
+        raise AttentextError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
     if rundir.read_marker(run_dir).get("kind") == BASELINE_TYPE:
         return TfidfLogRegClassifier.load(run_dir)
+    if backend != "torch":
+        from attentext.export import OnnxClassifier
+
+        return OnnxClassifier.from_run_dir(run_dir, int8=backend == "onnx-int8")
     return TransformersClassifier.from_run_dir(run_dir, precision=precision, device=device)

@@ -30,6 +30,13 @@ DataOption = Annotated[
     str,
     typer.Option("--data", "-d", help="Folder (train/test files), data file, or HF dataset name."),
 ]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        help="Inference engine: torch, onnx or onnx-int8 (ONNX Runtime on the files "
+        "`attentext export RUN_DIR --format onnx [--int8]` wrote)."
+    ),
+]
 
 
 def _quiet_libraries() -> None:
@@ -137,12 +144,30 @@ def evaluate(
         ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    backend: BackendOption = "torch",
 ) -> None:
     """Accuracy, macro-F1 and a per-class table of a run on labelled data (and a report folder)."""
     _quiet_libraries()
     from attentext.api import evaluate as run_evaluation
 
-    report = run_evaluation(run_dir, data, split=split, output=output).to_dict()
+    if backend == "torch":
+        report = run_evaluation(run_dir, data, split=split, output=output).to_dict()
+    else:  # api.evaluate's steps with the classifier of another backend
+        import numpy as np
+
+        from attentext.api import _labelled_split
+        from attentext.classifier import load
+        from attentext.reports import full_report, write_report
+
+        classifier = load(run_dir, backend=backend)
+        rows = _labelled_split(run_dir, data, classifier.labels, split)
+        probabilities = classifier.predict_proba(rows["text"])
+        result = full_report(
+            rows["text"], np.array(rows["label"]), probabilities, classifier.labels
+        )
+        if output is not None:
+            write_report(result, output, f"{run_dir.name} on {data}")
+        report = result.to_dict()
     report.pop("confident_mistakes", None)
     if json_output:
         print(json.dumps(report, indent=2))
@@ -165,6 +190,7 @@ def predict(
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     top_k: Annotated[int, typer.Option(help="Labels shown per text.")] = 1,
+    backend: BackendOption = "torch",
 ) -> None:
     """Classify texts: the label name and its probability for each."""
     _quiet_libraries()
@@ -178,7 +204,7 @@ def predict(
         raise AttentextError("no texts to classify; pass TEXT arguments or --input FILE")
     if top_k < 1:
         raise AttentextError(f"--top-k must be at least 1, got {top_k}")
-    classifier = load(run_dir)
+    classifier = load(run_dir, backend=backend)
     probabilities = classifier.predict_proba(items)
     for text, row in zip(items, probabilities, strict=True):
         best = row.argsort()[::-1][:top_k]
@@ -208,13 +234,16 @@ def compare(
         Path, typer.Option("--output", "-o", help="Folder for leaderboard.md/.csv/.json and plots.")
     ] = Path("leaderboard"),
     split: Annotated[str, typer.Option(help="Split of a folder to measure on.")] = "test",
+    limit: Annotated[
+        int | None, typer.Option(help="Measure on a fixed stratified sample of N texts.")
+    ] = None,
 ) -> None:
     """A leaderboard: accuracy, macro-F1, parameters, train time, throughput, latency, size."""
     _quiet_libraries()
     from attentext.api import compare as run_compare
     from attentext.compare import COLUMNS, format_cell
 
-    rows = run_compare(run_dirs, data, output, split=split)
+    rows = run_compare(run_dirs, data, output, split=split, limit=limit)
     table = Table(title=f"Leaderboard on {data}")
     for _, header in COLUMNS:
         table.add_column(header, justify="left" if header in ("model", "recipe") else "right")
@@ -267,14 +296,31 @@ from attentext.serve_cli import serve as _serve  # noqa: E402
 
 app.command("serve")(_serve)
 
+from attentext.export_cli import export as _export  # noqa: E402
+
+app.command("export")(_export)
+
 
 def main() -> None:
     """Entry point: run the app; show user errors as one line, without a traceback."""
     try:
-        app()
+        code = app(standalone_mode=False)
     except AttentextError as error:
         err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
+    except typer.TyperException as error:  # a usage error: one line, not typer's boxed panel
+        ctx = getattr(error, "ctx", None)
+        if type(error).__name__ != "NoArgsIsHelpError":  # bare `attentext`: help was shown
+            message = " ".join(error.format_message().split()).rstrip(".")
+            command = f"{ctx.command_path} --help" if ctx is not None else "attentext --help"
+            err.print(
+                f"error: {message}; see `{command}`", markup=False, highlight=False, soft_wrap=True
+            )
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted; `attentext train ... --resume` continues a training run")
         sys.exit(130)
+    if isinstance(code, int) and code:  # typer.Exit(code) in non-standalone mode
+        sys.exit(code)

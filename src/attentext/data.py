@@ -25,6 +25,8 @@ SPLIT_ALIASES = {
 }
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 HUB_PREFIX = "hf:"
+SNIFF_BYTES = 8192  # read first, so that a binary file is refused before it is read whole
+MAX_FIELD_CHARS = 2**31 - 1  # csv's default limit (128 KiB) would refuse a 1 MB text
 
 
 @dataclass
@@ -68,6 +70,12 @@ def _read_text(path: Path) -> str:
         raise DataError(f"{path}: file not found")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a data file")
+    with open(path, "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if b"\x00" in head:
+        raise DataError(
+            f"{path}: contains NUL bytes; is it a binary or UTF-16 file? save it as UTF-8 text"
+        )
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError(f"{path}: file is empty")
@@ -92,6 +100,7 @@ def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: 
     content = _read_text(path)
     if "\x00" in content:
         raise DataError(f"{path}: contains NUL bytes; is it a binary file?")
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter, strict=True)
     try:
         rows = list(reader)
@@ -108,6 +117,15 @@ def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: 
     header = [name.strip() for name in first]
     for column in (text_column, label_column):
         if column not in header:
+            other = next(
+                (d for d in ("\t", ";", "|", ",") if d != delimiter and d in first[0]), None
+            )
+            if len(header) == 1 and other is not None:
+                raise DataError(
+                    f"{path}: the header {first[0]!r} is one column; the file looks "
+                    f"{other!r}-separated, expected {delimiter!r} (use .tsv for tabs, "
+                    "or re-save it with commas)"
+                )
             raise DataError(
                 f"{path}: no column '{column}' (columns: {', '.join(header)}); "
                 "choose columns with --text-column/--label-column"
@@ -142,7 +160,8 @@ def _ag_news_rows(path: Path, numbered: list[tuple[int, list[str]]]) -> _RawSpli
 def _read_jsonl(path: Path, text_column: str, label_column: str) -> _RawSplit:
     content = _read_text(path)
     texts, labels, lines = [], [], []
-    for line, raw in enumerate(content.splitlines(), start=1):
+    # split on newlines only: str.splitlines() also splits on \x0c, \x85, \u2028 inside a text
+    for line, raw in enumerate(content.split("\n"), start=1):
         if not raw.strip():
             continue
         try:
@@ -154,6 +173,10 @@ def _read_jsonl(path: Path, text_column: str, label_column: str) -> _RawSplit:
         for column in (text_column, label_column):
             if column not in record:
                 raise DataError(f"{path}: row {line}: no field '{column}'")
+        if isinstance(record[label_column], list | dict):
+            raise DataError(
+                f"{path}: row {line}: label {record[label_column]!r} is not a string or a number"
+            )
         texts.append(record[text_column])
         labels.append(_label_str(record[label_column]))
         lines.append(line)
@@ -228,6 +251,8 @@ def _check_texts(raw: _RawSplit) -> None:
             raise DataError(f"{raw.path}: row {line}: text is missing")
         if not isinstance(text, str):
             raise DataError(f"{raw.path}: row {line}: text is not a string ({text!r})")
+        if not text.strip():
+            raise DataError(f"{raw.path}: row {line}: text is empty; fill it in or remove the row")
     for label, line in zip(raw.labels, raw.rows, strict=True):
         if label in ("", "nan", "None"):
             raise DataError(f"{raw.path}: row {line}: label is missing")
@@ -415,7 +440,8 @@ def load_texts(path: str | Path) -> list[str]:
     path = Path(path)
     if path.suffix.lower() in SUFFIXES:
         return read_file(path, "text", "text").texts
-    texts = [line for line in _read_text(path).splitlines() if line.strip()]
+    lines = _read_text(path).split("\n")  # not splitlines(): a form feed is part of a text
+    texts = [line.removesuffix("\r") for line in lines if line.strip()]
     if not texts:
         raise DataError(f"{path}: no texts (one text per line expected)")
     return texts

@@ -185,6 +185,8 @@ def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) ->
         raise RecipeError(
             f"{origin}:{where} invalid YAML ({getattr(err, 'problem', err)})"
         ) from None
+    if not isinstance(raw, dict):  # before the overrides, which write into it
+        raise RecipeError(f"{origin}: expected a mapping at the top level")
     for override in overrides or []:
         apply_override(raw, override)
     return recipe_from_dict(raw, origin)

@@ -81,7 +81,10 @@ def read_marker(run_dir: str | Path) -> dict[str, Any]:
     try:
         marker = json.loads(marker_path.read_text(encoding="utf-8"))
         version = int(marker["format_version"])
-    except (OSError, ValueError, KeyError, TypeError):
+        files = marker.get("files", [])
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise TypeError("files must be a list of names")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise RunDirError(
             f"{marker_path}: unreadable run marker; the run directory is damaged"
         ) from None
@@ -90,7 +93,7 @@ def read_marker(run_dir: str | Path) -> dict[str, Any]:
             f"{run_dir}: run format version {version}, this attentext reads version "
             f"{FORMAT_VERSION}; use the attentext version that wrote it"
         )
-    missing = [name for name in marker.get("files", []) if not (run_dir / name).exists()]
+    missing = [name for name in files if not (run_dir / name).exists()]
     if missing:
         raise RunDirError(
             f"{run_dir}: missing file(s) {', '.join(missing)}; the run directory is incomplete"
@@ -102,4 +105,10 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise RunDirError(f"{path}: unreadable metrics; the run directory is damaged") from None
+    if not isinstance(metrics, dict):
+        raise RunDirError(f"{path}: expected a JSON object; the run directory is damaged")
+    return metrics

@@ -65,15 +65,30 @@ def serve(
         int,
         typer.Option(
             help="CPU threads of each model call. 1 leaves the other cores to HTTP and JSON; "
-            "0 keeps torch's default (all cores)."
+            "0 keeps torch's default (all cores). ONNX Runtime gets the same number."
         ),
     ] = 1,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="Inference engine: torch, onnx or onnx-int8 (ONNX Runtime on the files "
+            "`attentext export RUN_DIR --format onnx [--int8]` wrote)."
+        ),
+    ] = "torch",
 ) -> None:
     """Serve run directories over HTTP: /v1/predict, /v1/explain, /v1/models and a try-it page."""
     from attentext import rundir
+    from attentext.baseline import BASELINE_TYPE
+    from attentext.classifier import BACKENDS
 
+    if backend not in BACKENDS:
+        raise AttentextError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
     for run_dir in run_dirs:  # cheap checks first: a typo fails before anything loads or binds
-        rundir.read_marker(run_dir)
+        marker = rundir.read_marker(run_dir)
+        if backend != "torch" and marker.get("kind") != BASELINE_TYPE:
+            from attentext.export import onnx_file
+
+            onnx_file(run_dir, int8=backend == "onnx-int8")
     if torch_threads < 0:
         raise AttentextError(
             f"--torch-threads must be 0 (torch's default) or more, got {torch_threads}"
@@ -98,10 +113,17 @@ def serve(
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
 
+    from functools import partial
+
+    from attentext.classifier import load
     from attentext.serving import create_app
 
     app = create_app(
-        run_dirs, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, strict=strict
+        run_dirs,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        strict=strict,
+        loader=partial(load, backend=backend),
     )
     typer.echo(f"attentext: serving on http://{host}:{port}/ (API schema at /docs)")
     # On Ctrl+C / SIGTERM uvicorn stops accepting, finishes open requests (up to 30 s), then the

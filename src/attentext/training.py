@@ -9,6 +9,8 @@ an atomic run directory.
 
 from __future__ import annotations
 
+import errno
+import json
 import math
 import os
 import shutil
@@ -65,6 +67,28 @@ def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def last_complete_checkpoint(work: Path, prune: bool = False) -> Path | None:
+    """The newest checkpoint the Trainer finished writing, or None.
+
+    transformers writes `checkpoint-N/` in place, file by file, `trainer_state.json` last: a run
+    killed while saving leaves a folder without that file (or with it cut short). Such a folder is
+    never resumed from; with `prune` (the main process, on resume) it is removed.
+    """
+    complete = []
+    for folder in (work / CHECKPOINT_SUBDIR).glob("checkpoint-*"):
+        step = folder.name.removeprefix("checkpoint-")
+        if not step.isdigit() or not folder.is_dir():
+            continue
+        try:
+            json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            if prune:
+                shutil.rmtree(folder, ignore_errors=True)
+            continue
+        complete.append((int(step), folder))
+    return max(complete)[1] if complete else None
+
+
 def _prepare_work_dir(output_dir: Path, resume: bool, overwrite: bool) -> Path:
     """Check what exists at the destination and return the folder to work in."""
     work = rundir.partial_dir(output_dir)
@@ -74,8 +98,11 @@ def _prepare_work_dir(output_dir: Path, resume: bool, overwrite: bool) -> Path:
         )
     has_checkpoint = any((work / CHECKPOINT_SUBDIR).glob("checkpoint-*"))
     if resume:
-        if not has_checkpoint:
-            raise RunDirError(f"{output_dir}: nothing to resume (no checkpoint in {work.name})")
+        if last_complete_checkpoint(work) is None:
+            hint = "; pass --overwrite to start over" if has_checkpoint else ""
+            raise RunDirError(
+                f"{output_dir}: nothing to resume (no complete checkpoint in {work.name}){hint}"
+            )
         return work
     if work.exists() and not has_checkpoint and _is_main_process():
         shutil.rmtree(
@@ -349,8 +376,16 @@ def train(
             class_weights,
             callbacks,
         )
+    checkpoint = last_complete_checkpoint(work_dir, prune=_is_main_process()) if resume else None
     start = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=True if resume else None)
+    try:
+        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except OSError as error:  # a checkpoint that could not be written: a full disk, a quota
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        resumable = last_complete_checkpoint(work_dir, prune=_is_main_process())
+        then = "run again with --resume" if resumable else "run it again"
+        raise _write_error(error, work_dir, output_dir, then) from None
     train_seconds = time.perf_counter() - start
 
     metrics: dict[str, Any] = {
@@ -377,7 +412,10 @@ def train(
                 prediction.label_ids, y_pred, dataset.label_names
             ).to_dict()
     if trainer.is_world_process_zero():
-        _publish_run(trainer, model, tokenizer, recipe, metrics, work_dir, output_dir)
+        try:
+            _publish_run(trainer, model, tokenizer, recipe, metrics, work_dir, output_dir)
+        except OSError as error:  # a full disk, a read-only or vanished folder
+            raise _write_error(error, work_dir, output_dir, "run again with --resume") from None
     return TrainResult(output_dir, metrics)
 
 
@@ -389,12 +427,25 @@ def _train_baseline_run(
     staging = work_dir / "final"
     shutil.rmtree(staging, ignore_errors=True)
     metrics = train_baseline(recipe, dataset, staging)
-    (staging / rundir.RECIPE_FILE).write_text(recipe.to_yaml(), encoding="utf-8")
-    rundir.write_json(staging / rundir.METRICS_FILE, metrics)
-    rundir.write_marker(staging, kind=BASELINE_TYPE)
-    rundir.publish(staging, output_dir)
+    try:
+        (staging / rundir.RECIPE_FILE).write_text(recipe.to_yaml(), encoding="utf-8")
+        rundir.write_json(staging / rundir.METRICS_FILE, metrics)
+        rundir.write_marker(staging, kind=BASELINE_TYPE)
+        rundir.publish(staging, output_dir)
+    except OSError as error:
+        raise _write_error(error, work_dir, output_dir, "run the command again") from None
     shutil.rmtree(work_dir, ignore_errors=True)
     return TrainResult(output_dir, metrics)
+
+
+def _write_error(error: OSError, work_dir: Path, output_dir: Path, then: str) -> RunDirError:
+    """One line for a failed write of the run directory; the half-written final/ is removed."""
+    shutil.rmtree(work_dir / "final", ignore_errors=True)
+    reason = error.strerror or str(error) or type(error).__name__
+    return RunDirError(
+        f"{output_dir}: could not write the run directory ({reason}); free space "
+        f"(or fix the folder's permissions) and {then}"
+    )
 
 
 def _publish_run(

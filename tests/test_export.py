@@ -1,0 +1,315 @@
+"""ONNX export and the ONNX Runtime backend: parity with PyTorch, int8, load/CLI/serve, errors.
+
+Tolerances: fp32 ONNX logits match PyTorch's within atol 1e-4 for the seed transformer and the
+attention RNN, 1e-3 for the MiniLM encoders (six layers of float32 reassociation); int8 labels
+agree with fp32 on >= 90% of ag_news_tiny's 80 test texts (the >= 99% target is for the full
+AG News test set, measured outside the test suite). Models are tiny or built from the packaged
+MiniLM without training, inputs at most 32 tokens for the encoders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import AG_NEWS_LABELS
+from fastapi.testclient import TestClient
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+import attentext
+from attentext import rundir
+from attentext.classifier import TransformersClassifier
+from attentext.encoders import resolve_encoder
+from attentext.errors import AttentextError, RunDirError
+from attentext.export import INFO_FILE, INT8_FILE, OnnxClassifier, export_onnx
+from attentext.models.attention_rnn import (
+    AttentionRNNConfig,
+    AttentionRNNForSequenceClassification,
+)
+from attentext.models.registry import build_model
+from attentext.recipes import ModelSpec
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+REPO = Path(__file__).resolve().parents[1]
+LONG = " ".join(["Stocks fell as oil prices rose and investors worried about rates."] * 40)
+TEXTS = [  # different lengths in one batch: empty, one word, sentences, one past max_length
+    "",
+    "Oil",
+    "Oil prices jump as OPEC cuts output",
+    "The Yankees beat the Red Sox 5-3 in a long game that went to extra innings on Sunday night",
+    "NASA telescope spots water on a distant planet",
+    LONG,
+]
+
+
+def _parity(run: Path, atol: float, texts: list[str] = TEXTS) -> float:
+    torch_logits = TransformersClassifier.from_run_dir(run, precision="fp32").logits(texts)
+    onnx_logits = OnnxClassifier.from_run_dir(run).logits(texts)
+    np.testing.assert_allclose(onnx_logits, torch_logits, rtol=0, atol=atol)
+    return float(np.abs(onnx_logits - torch_logits).max())
+
+
+def _save_run(model, tokenizer, folder: Path) -> Path:
+    """A run directory from an untrained model: weights, tokenizer, the marker last."""
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    rundir.write_marker(folder, "transformers")
+    return folder
+
+
+def cli(*args: str | Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "attentext", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def seed_run(ag_news_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "seed"
+    result = attentext.train("seed-transformer", ag_news_dir, out, epochs=1, precision="fp32")
+    return Path(result.run_dir)
+
+
+@pytest.fixture(scope="module")
+def exported(seed_run) -> Path:
+    return export_onnx(seed_run, int8=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_test_texts(ag_news_dir) -> list[str]:
+    dataset = attentext.load_text_dataset(ag_news_dir, val_fraction=0.0)
+    return list(dataset.splits["test"]["text"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Seed transformer: files, parity, int8, load
+# ---------------------------------------------------------------------------------------------
+
+
+def test_export_writes_models_and_info_atomically(seed_run, exported):
+    assert exported == seed_run / "onnx"
+    names = sorted(p.name for p in exported.iterdir())
+    assert names == [INFO_FILE, "model.int8.onnx", "model.onnx"]  # no temporary files left
+    info = json.loads((exported / INFO_FILE).read_text(encoding="utf-8"))
+    assert info["files"] == ["model.onnx", "model.int8.onnx"]
+    assert info["inputs"] == ["input_ids", "attention_mask"] and info["output"] == "logits"
+    assert info["parity_max_abs_diff"] < 1e-4
+    assert (exported / "model.int8.onnx").stat().st_size < (exported / "model.onnx").stat().st_size
+    rundir.read_marker(seed_run)  # the run directory is still complete
+
+
+def test_onnx_graph_has_dynamic_batch_and_sequence_axes(exported):
+    import onnx
+
+    graph = onnx.load(str(exported / "model.onnx")).graph
+    for value in graph.input:
+        dims = value.type.tensor_type.shape.dim
+        assert [d.dim_param for d in dims] == ["batch", "sequence"], value.name
+    assert [i.name for i in graph.input] == ["input_ids", "attention_mask"]
+    assert [o.name for o in graph.output] == ["logits"]
+
+
+def test_onnx_logits_match_pytorch_within_1e_4(exported, seed_run):
+    """Texts of 0 to 300+ tokens in one batch (the longest truncated to max_length): atol 1e-4."""
+    _parity(seed_run, atol=1e-4)
+
+
+def test_onnx_logits_do_not_depend_on_the_batch(exported, seed_run):
+    classifier = OnnxClassifier.from_run_dir(seed_run)
+    together = classifier.logits(TEXTS)
+    alone = np.concatenate([classifier.logits([text]) for text in TEXTS])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-5)
+
+
+def test_int8_labels_agree_with_fp32(exported, seed_run, tiny_test_texts):
+    fp32 = OnnxClassifier.from_run_dir(seed_run).predict(tiny_test_texts)
+    int8 = OnnxClassifier.from_run_dir(seed_run, int8=True).predict(tiny_test_texts)
+    agreement = np.mean([a == b for a, b in zip(fp32, int8, strict=True)])
+    assert agreement >= 0.9, agreement
+
+
+def test_load_with_the_onnx_backends(exported, seed_run):
+    for backend in ("onnx", "onnx-int8"):
+        classifier = attentext.load(seed_run, backend=backend)
+        assert isinstance(classifier, OnnxClassifier)
+        assert classifier.labels == AG_NEWS_LABELS
+        labels = classifier.predict(TEXTS)
+        assert len(labels) == len(TEXTS) and set(labels) <= set(AG_NEWS_LABELS)
+        np.testing.assert_allclose(classifier.predict_proba(TEXTS).sum(axis=1), 1.0, atol=1e-5)
+    assert classifier.predict([]) == []
+    with pytest.raises(TypeError):
+        classifier.predict("one string")
+
+
+def test_unknown_backend_is_a_one_line_error(seed_run):
+    with pytest.raises(AttentextError, match="unknown backend 'tensorrt'; choose one of torch"):
+        attentext.load(seed_run, backend="tensorrt")
+
+
+def test_served_with_the_onnx_backend(exported, seed_run):
+    from attentext.serving import create_app
+
+    app = create_app([seed_run], loader=partial(attentext.load, backend="onnx"))
+    with TestClient(app) as client:
+        response = client.post("/v1/predict", json={"texts": ["Oil prices jump", "Yankees win"]})
+    assert response.status_code == 200, response.text
+    assert [p["label"] in AG_NEWS_LABELS for p in response.json()["predictions"]] == [True, True]
+
+
+def test_evaluate_command_with_the_onnx_backend(exported, seed_run, ag_news_dir, capsys):
+    from attentext.cli import evaluate
+
+    evaluate(seed_run, str(ag_news_dir), json_output=True, backend="onnx")
+    onnx_report = json.loads(capsys.readouterr().out)
+    evaluate(seed_run, str(ag_news_dir), json_output=True, backend="torch")
+    torch_report = json.loads(capsys.readouterr().out)
+    assert onnx_report["n_examples"] == 80
+    assert onnx_report["accuracy"] == torch_report["accuracy"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The other families: attention RNN (exported without packing) and MiniLM encoders
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_attention_rnn_exports_with_the_packed_models_results(cell, seed_run, tmp_path):
+    tokenizer = AutoTokenizer.from_pretrained(str(seed_run))
+    config = AttentionRNNConfig(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=64,
+        embed_dim=16,
+        hidden_size=12,
+        attention_dim=8,
+        cell=cell,
+        num_labels=4,
+        id2label=dict(enumerate(AG_NEWS_LABELS)),
+        label2id={name: i for i, name in enumerate(AG_NEWS_LABELS)},
+    )
+    tokenizer.model_max_length = 64
+    run = _save_run(AttentionRNNForSequenceClassification(config), tokenizer, tmp_path / cell)
+    export_onnx(run)
+    _parity(run, atol=1e-4)
+    alone = OnnxClassifier.from_run_dir(run).logits([TEXTS[3]])
+    batched = OnnxClassifier.from_run_dir(run).logits(TEXTS)[3:4]
+    np.testing.assert_allclose(alone, batched, rtol=0, atol=1e-5)  # padding never read
+
+
+def _minilm_tokenizer():
+    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder("default"))
+    tokenizer.model_max_length = 32
+    return tokenizer
+
+
+def test_encoder_classifier_exports_within_1e_3(tmp_path):
+    """The packaged MiniLM (6 layers, its weights) with a pooled head, as encoder recipes build it."""
+    tokenizer = _minilm_tokenizer()
+    model = build_model(ModelSpec(type="encoder-classifier"), tokenizer, AG_NEWS_LABELS, 32)
+    run = _save_run(model.eval(), tokenizer, tmp_path / "encoder")
+    export_onnx(run)
+    assert _parity(run, atol=1e-3) < 1e-3
+
+
+def test_hf_bert_for_sequence_classification_exports_within_1e_3(tmp_path):
+    """transformers' own BertForSequenceClassification (MiniLM's config cut to 2 layers: cheap)."""
+    config = AutoConfig.from_pretrained(
+        resolve_encoder("default"),
+        num_hidden_layers=2,
+        num_labels=4,
+        id2label=dict(enumerate(AG_NEWS_LABELS)),
+        label2id={name: i for i, name in enumerate(AG_NEWS_LABELS)},
+    )
+    model = AutoModelForSequenceClassification.from_config(config)
+    assert type(model).__name__ == "BertForSequenceClassification"
+    run = _save_run(model.eval(), _minilm_tokenizer(), tmp_path / "bert")
+    export_onnx(run)
+    assert _parity(run, atol=1e-3) < 1e-3
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors and the command line
+# ---------------------------------------------------------------------------------------------
+
+
+def test_onnx_backend_without_an_export_names_the_command(seed_run, tmp_path):
+    copy = tmp_path / "seed"
+    shutil.copytree(seed_run, copy, ignore=shutil.ignore_patterns("onnx"))
+    with pytest.raises(RunDirError, match="attentext export .* --format onnx"):
+        attentext.load(copy, backend="onnx")
+    with pytest.raises(RunDirError, match="--format onnx --int8"):
+        attentext.load(copy, backend="onnx-int8")
+
+
+def test_serve_checks_the_export_before_starting(seed_run, tmp_path):
+    from attentext.serve_cli import serve
+
+    copy = tmp_path / "seed"
+    shutil.copytree(seed_run, copy, ignore=shutil.ignore_patterns("onnx"))
+    with pytest.raises(RunDirError, match="no ONNX export"):
+        serve([copy], port=1, backend="onnx")
+
+
+def test_reexport_without_int8_removes_the_old_int8_file(seed_run, tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / INT8_FILE).write_bytes(b"stale")
+    assert export_onnx(seed_run, output=folder) == folder
+    assert sorted(p.name for p in folder.iterdir()) == [INFO_FILE, "model.onnx"]
+    classifier = OnnxClassifier.from_run_dir(seed_run, model_path=folder / "model.onnx")
+    assert len(classifier.predict(TEXTS)) == len(TEXTS)
+
+
+def test_cli_export_then_predict_with_the_onnx_backend(seed_run, tmp_path):
+    run = tmp_path / "seed"
+    shutil.copytree(seed_run, run, ignore=shutil.ignore_patterns("onnx"))
+
+    before = cli("predict", run, "Oil prices jump", "--backend", "onnx")
+    assert_one_line_error(before, "no ONNX export", f"attentext export {run} --format onnx")
+
+    export = cli("export", run, "--format", "onnx", "--int8")
+    assert export.returncode == 0, export.stderr
+    assert "Traceback" not in export.stderr
+    assert f"wrote {run / 'onnx' / 'model.onnx'}" in export.stdout
+    assert f"wrote {run / 'onnx' / 'model.int8.onnx'}" in export.stdout
+    assert "max |ONNX - PyTorch|" in export.stdout
+
+    predict = cli("predict", run, "Oil prices jump", "Yankees win", "--backend", "onnx", "--json")
+    assert predict.returncode == 0, predict.stderr
+    rows = [json.loads(line) for line in predict.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["Oil prices jump", "Yankees win"]
+    assert all(r["label"] in AG_NEWS_LABELS for r in rows)
+
+
+def test_cli_export_of_a_tfidf_run_is_a_one_line_error(ag_news_dir, tmp_path):
+    run = attentext.train("tfidf-logreg", ag_news_dir, tmp_path / "tfidf").run_dir
+    with pytest.raises(AttentextError, match="TF-IDF run has no neural network"):
+        export_onnx(run)
+    assert_one_line_error(
+        cli("export", run, "--format", "onnx"), "TF-IDF run has no neural network"
+    )
+    assert not (Path(run) / "onnx").exists()
