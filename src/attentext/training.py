@@ -349,33 +349,24 @@ def train(
         # full model (encoder + trained head) is what gets saved.
         tokenized, extra = _feature_splits(recipe, model, tokenizer, tokenized)
         precision = "fp32"  # a linear head on features: nothing for bf16 to speed up
-        trainer = build_trainer(
-            recipe,
-            model.head,
-            None,
-            tokenized["train"],
-            tokenized.get("validation"),
-            work_dir,
-            precision,
-            class_weights,
-            callbacks,
-        )
+        trained_module, trainer_tokenizer = model.head, None
     else:
         precision = resolve_precision(
             recipe.training.precision,
             lambda: probe_model(model, _sample_batch(recipe, tokenizer, tokenized["train"])),
         )
-        trainer = build_trainer(
-            recipe,
-            model,
-            tokenizer,
-            tokenized["train"],
-            tokenized.get("validation"),
-            work_dir,
-            precision,
-            class_weights,
-            callbacks,
-        )
+        trained_module, trainer_tokenizer = model, tokenizer
+    trainer = build_trainer(
+        recipe,
+        trained_module,
+        trainer_tokenizer,
+        tokenized["train"],
+        tokenized.get("validation"),
+        work_dir,
+        precision,
+        class_weights,
+        callbacks,
+    )
     checkpoint = last_complete_checkpoint(work_dir, prune=_is_main_process()) if resume else None
     start = time.perf_counter()
     try:
