@@ -265,3 +265,16 @@ def test_cli_bad_layer_is_one_line_without_traceback(seed_run, tmp_path):
         "error: layer 3 is out of range: this model has 1 attention layer (use 0, or -1 for the last)"
     ]
     assert not (tmp_path / "explanation.html").exists()
+
+
+def test_the_tfidf_baseline_explains_itself_with_ngrams(ag_news_dir, tmp_path):
+    """Every model explains itself: the baseline by the n-grams pushing toward its prediction."""
+    run = attentext.train("tfidf-logreg", ag_news_dir, tmp_path / "tfidf").run_dir
+    text = "Stocks fell on Wall Street as oil prices rose"
+    (explanation,) = explain(run, [text], output_dir=tmp_path / "out")
+    assert explanation.label == attentext.load(run).predict([text])[0]
+    assert explanation.tokens and all(token in text.lower() for token in explanation.tokens)
+    assert explanation.importances.sum() == pytest.approx(1.0)
+    assert (tmp_path / "out" / "explanation-0.png").exists()
+    html = (tmp_path / "out" / "explanation.html").read_text()
+    assert explanation.label in html and explanation.tokens[0] in html

@@ -207,14 +207,17 @@ def _check_index(value: int | None, count: int, what: str) -> None:
 
 
 def _load(run_dir_or_classifier):
+    from attentext.baseline import BASELINE_TYPE, TfidfLogRegClassifier
     from attentext.classifier import TransformersClassifier
 
-    if isinstance(run_dir_or_classifier, TransformersClassifier):
+    if isinstance(run_dir_or_classifier, TransformersClassifier | TfidfLogRegClassifier):
         return run_dir_or_classifier
     if isinstance(run_dir_or_classifier, str | Path):
         from attentext import rundir
 
         kind = rundir.read_marker(run_dir_or_classifier).get("kind", "transformers")
+        if kind == BASELINE_TYPE:
+            return TfidfLogRegClassifier.load(run_dir_or_classifier)
         if kind != "transformers":
             raise ExplainError(
                 f"{run_dir_or_classifier}: a '{kind}' run has no attention to explain; "
@@ -250,7 +253,12 @@ def explain(
     if not texts:
         raise ExplainError("no texts to explain")
     classifier = _load(run_dir_or_classifier)
-    explanations = _explain(classifier, texts, layer, head)
+    from attentext.baseline import TfidfLogRegClassifier
+
+    if isinstance(classifier, TfidfLogRegClassifier):
+        explanations = [_explain_tfidf(classifier, text) for text in texts]
+    else:
+        explanations = _explain(classifier, texts, layer, head)
     if output_dir is not None:
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -307,6 +315,25 @@ def _explain(classifier, texts: list[str], layer: int, head: int | None) -> list
                 classifier, texts[i], encoded[i], probabilities[row], per_layer, is_rnn, layer, head
             )
     return [r for r in results if r is not None]
+
+
+def _explain_tfidf(classifier, text: str, k: int = 15) -> Explanation:
+    """The TF-IDF baseline explains itself by the n-grams that push toward the predicted class:
+    tf-idf value x that class's coefficient, the positive ones, normalized to sum to 1."""
+    probabilities = classifier.predict_proba([text])[0]
+    best = int(np.argmax(probabilities))
+    top = [(gram, weight) for gram, weight in classifier.top_ngrams(text, best, k) if weight > 0]
+    weights = np.array([w for _, w in top], dtype=np.float64)
+    return Explanation(
+        text=text,
+        tokens=[gram for gram, _ in top],
+        label=classifier.labels[best],
+        probabilities={
+            name: float(p) for name, p in zip(classifier.labels, probabilities, strict=True)
+        },
+        importances=weights / weights.sum() if weights.size else weights,
+        method="TF-IDF x coefficient of the predicted class (top n-grams)",
+    )
 
 
 def _explanation(

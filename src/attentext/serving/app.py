@@ -91,9 +91,10 @@ class ServedModel:
 
     @property
     def explainable(self) -> bool:
+        from attentext.baseline import TfidfLogRegClassifier
         from attentext.classifier import TransformersClassifier
 
-        return isinstance(self.classifier, TransformersClassifier)
+        return isinstance(self.classifier, TransformersClassifier | TfidfLogRegClassifier)
 
     def info(self, default: bool) -> ModelInfo:
         return ModelInfo(
