@@ -1,0 +1,203 @@
+"""Evaluation reports, the TF-IDF baseline and the `compare` leaderboard."""
+
+from __future__ import annotations
+
+import csv
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
+
+import attentext
+from attentext.baseline import TfidfLogRegClassifier
+from attentext.evaluation import confident_mistakes, evaluation_report, expected_calibration_error
+from attentext.reports import full_report, write_report
+
+LABELS = ["World", "Sports", "Business", "Sci/Tech"]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk (and a check that it is a PNG at all)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tfidf") / "tfidf"
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, out).run_dir)
+
+
+def test_metrics_equal_scikit_learn_on_known_inputs():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 4, 200)
+    y_pred = np.where(rng.random(200) < 0.7, y_true, rng.integers(0, 4, 200))
+    report = evaluation_report(y_true, y_pred, LABELS)
+    assert report.accuracy == pytest.approx(accuracy_score(y_true, y_pred))
+    assert report.macro_f1 == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    assert report.weighted_f1 == pytest.approx(f1_score(y_true, y_pred, average="weighted"))
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred)
+    for i, name in enumerate(LABELS):
+        row = report.per_class[name]
+        assert (row["precision"], row["recall"], row["f1"], row["support"]) == pytest.approx(
+            (precision[i], recall[i], f1[i], support[i])
+        )
+    assert report.confusion == confusion_matrix(y_true, y_pred).tolist()
+
+
+def test_calibration_error_of_a_calibrated_and_an_overconfident_model():
+    y_true = np.array([0, 0, 0, 1])  # the top class is right 3 times in 4
+    confident = np.array([[1.0, 0.0]] * 4)
+    ece, bins = expected_calibration_error(confident, y_true)
+    assert ece == pytest.approx(0.25)  # confidence 1.0, accuracy 0.75
+    assert bins == [
+        {
+            "low": pytest.approx(14 / 15),
+            "high": 1.0,
+            "count": 4,
+            "accuracy": 0.75,
+            "confidence": 1.0,
+        }
+    ]
+    calibrated = np.array([[0.75, 0.25]] * 4)
+    assert expected_calibration_error(calibrated, y_true)[0] == pytest.approx(0.0)
+
+
+def test_confident_mistakes_come_most_confident_first():
+    probabilities = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.99, 0.01]])
+    mistakes = confident_mistakes(
+        ["a", "b", "c", "d"], np.array([1, 1, 1, 0]), probabilities, ["x", "y"]
+    )
+    assert [m["text"] for m in mistakes] == ["a", "b"]
+    assert mistakes[0] == {
+        "index": 0,
+        "text": "a",
+        "label": "y",
+        "predicted": "x",
+        "confidence": 0.9,
+    }
+
+
+def test_report_folder_holds_metrics_markdown_pngs_and_mistakes(tmp_path):
+    rng = np.random.default_rng(1)
+    y_true = rng.integers(0, 4, 100)
+    probabilities = rng.dirichlet(np.ones(4), 100)
+    report = full_report([f"text {i}" for i in range(100)], y_true, probabilities, LABELS)
+    write_report(report, tmp_path, "a test")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(report.accuracy)
+    assert "expected_calibration_error" in metrics
+    width, height = png_size(tmp_path / "confusion_matrix.png")
+    assert width > height > 200  # two matrices side by side
+    assert png_size(tmp_path / "reliability.png")[0] > 200
+    markdown = (tmp_path / "report.md").read_text()
+    assert all(name in markdown for name in LABELS)
+    lines = (tmp_path / "mistakes.jsonl").read_text().splitlines()
+    assert len(lines) == min(50, int((probabilities.argmax(1) != y_true).sum()))
+
+
+def test_tfidf_baseline_round_trips_predictions_exactly_without_pickle(tfidf_run, ag_news_dir):
+    files = sorted(p.name for p in tfidf_run.iterdir())
+    assert not any(name.endswith((".pkl", ".joblib", ".bin", ".pt")) for name in files)
+    texts = [
+        line.split('","')[1] for line in (ag_news_dir / "test.csv").read_text().splitlines()[:40]
+    ]
+    loaded = attentext.load(tfidf_run)
+    assert isinstance(loaded, TfidfLogRegClassifier)
+    metrics = json.loads((tfidf_run / "metrics.json").read_text())
+    report = attentext.evaluate(tfidf_run, ag_news_dir)
+    assert report.accuracy == pytest.approx(
+        metrics["test"]["accuracy"]
+    )  # same predictions as at training
+    again = TfidfLogRegClassifier.load(tfidf_run)
+    assert np.array_equal(loaded.predict_proba(texts), again.predict_proba(texts))
+    assert set(loaded.predict(texts)) <= set(LABELS)
+
+
+def test_tfidf_loading_refuses_files_that_disagree(tfidf_run, tmp_path):
+    import shutil
+
+    from attentext.errors import RunDirError
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tfidf_run, broken)
+    vocabulary = json.loads((broken / "vocabulary.json").read_text())
+    vocabulary["an extra term"] = len(vocabulary)
+    (broken / "vocabulary.json").write_text(json.dumps(vocabulary))
+    with pytest.raises(RunDirError, match="disagree"):
+        attentext.load(broken)
+
+
+def test_compare_two_runs_writes_a_leaderboard_with_both_rows_and_plots(
+    tfidf_run, run_dir, ag_news_dir, tmp_path
+):
+    out = tmp_path / "leaderboard"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attentext",
+            "compare",
+            str(tfidf_run),
+            str(run_dir),
+            "--data",
+            str(ag_news_dir),
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads((out / "leaderboard.json").read_text())
+    assert {row["model"] for row in rows} == {tfidf_run.name, run_dir.name}
+    for row in rows:
+        assert 0.0 <= row["accuracy"] <= 1.0 and row["texts_per_second"] > 0 and row["size_mb"] > 0
+        assert row["latency_p95_ms"] >= row["latency_p50_ms"] > 0
+    assert rows[0]["accuracy"] >= rows[1]["accuracy"]  # sorted best first
+    with open(out / "leaderboard.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 2
+    assert tfidf_run.name in (out / "leaderboard.md").read_text()
+    for plot in ("accuracy_vs_train_time.png", "accuracy_vs_throughput.png"):
+        assert png_size(out / plot)[0] > 200
+
+
+def test_evaluate_cli_writes_the_report(run_dir, ag_news_dir, tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attentext",
+            "evaluate",
+            str(run_dir),
+            "--data",
+            str(ag_news_dir),
+            "--output",
+            str(tmp_path / "report"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "accuracy" in result.stdout
+    for name in (
+        "report.md",
+        "metrics.json",
+        "confusion_matrix.png",
+        "reliability.png",
+        "mistakes.jsonl",
+    ):
+        assert (tmp_path / "report" / name).exists(), name
