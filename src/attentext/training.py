@@ -92,6 +92,11 @@ def last_complete_checkpoint(work: Path, prune: bool = False) -> Path | None:
 def _prepare_work_dir(output_dir: Path, resume: bool, overwrite: bool) -> Path:
     """Check what exists at the destination and return the folder to work in."""
     work = rundir.partial_dir(output_dir)
+    if not _is_main_process():
+        # Under torchrun only rank 0 checks and cleans the destination (the others would race
+        # with it and see its fresh folder as an unfinished run); it alone writes there.
+        work.mkdir(parents=True, exist_ok=True)
+        return work
     if output_dir.exists() and not overwrite and not resume:
         raise RunDirError(
             f"{output_dir}: already exists; choose another --output or pass --overwrite"
