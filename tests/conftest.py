@@ -10,6 +10,8 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -58,15 +60,36 @@ def write(tmp_path):
     """write("name.csv", "text") -> the path of a new file in tmp_path (str as UTF-8, or bytes)."""
 
     def _write(name: str, content: str | bytes) -> Path:
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-        return path
+        return write_file(tmp_path, name, content)
 
     return _write
+
+
+def write_file(folder: Path, name: str, content: str | bytes) -> Path:
+    """A new file `name` under `folder` (str written as UTF-8, bytes as they are)."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`python -m attentext ARGS` in a subprocess, offline, with a wide terminal."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "attentext", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd or REPO,
+        timeout=300,
+    )
 
 
 def labelled_csv(rows: list[tuple[str, str]], header: str = "text,label") -> str:

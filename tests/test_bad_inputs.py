@@ -19,14 +19,14 @@ import pickle
 import re
 import shutil
 import socket
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import SENTIMENT_ROWS, labelled_csv
+from conftest import SENTIMENT_ROWS, labelled_csv, write_file
+from conftest import run_cli as run_cli_subprocess
 from fastapi.testclient import TestClient
 
 import attentext
@@ -99,16 +99,6 @@ class Case:
     extra: dict = field(default_factory=dict)
 
 
-def _w(tmp: Path, name: str, content: str | bytes) -> Path:
-    path = tmp / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
-
-
 def _train_case(data_of: Callable[[Path], Path], *cli_extra: str, **api_extra):
     """A `train` on the data that `data_of(tmp)` writes: CLI args and the API call."""
 
@@ -125,10 +115,10 @@ def _train_case(data_of: Callable[[Path], Path], *cli_extra: str, **api_extra):
 
 def _recipe_case(text: str):
     def build(tmp: Path, run_dir: Path):
-        recipe = _w(tmp, "recipe.yaml", text)
+        recipe = write_file(tmp, "recipe.yaml", text)
         out = tmp / "out"
         data = tmp / "d.csv"
-        _w(tmp, "d.csv", ROWS)
+        write_file(tmp, "d.csv", ROWS)
         args = ["train", recipe, "--data", data, "--output", out, "--precision", "fp32"]
         return args, lambda: attentext.train(recipe, data, out, precision="fp32")
 
@@ -137,7 +127,7 @@ def _recipe_case(text: str):
 
 def _set_case(*overrides: str):
     def build(tmp: Path, run_dir: Path):
-        data = _w(tmp, "d.csv", ROWS)
+        data = write_file(tmp, "d.csv", ROWS)
         out = tmp / "out"
         args = ["train", "seed-transformer", "--data", data, "--output", out]
         for item in overrides:
@@ -197,7 +187,9 @@ def _sparse_huge(tmp: Path) -> Path:
 
 
 def _unseen_label(tmp: Path, run_dir: Path):
-    data = _w(tmp, "new.csv", labelled_csv([("Stocks rally", "World"), ("a goal", "Weather")]))
+    data = write_file(
+        tmp, "new.csv", labelled_csv([("Stocks rally", "World"), ("a goal", "Weather")])
+    )
     return (
         ["evaluate", run_dir, "--data", data],
         lambda: attentext.evaluate(run_dir, data, precision="fp32"),
@@ -224,7 +216,7 @@ def _serve_busy_port(tmp: Path, run_dir: Path):
 
 
 def _existing_output(tmp: Path, run_dir: Path):
-    data = _w(tmp, "d.csv", ROWS)
+    data = write_file(tmp, "d.csv", ROWS)
     out = tmp / "out"
     out.mkdir()
     args = ["train", "seed-transformer", "--data", data, "--output", out]
@@ -236,33 +228,33 @@ CASES = [
     Case("data-missing", "data", "a --data path that does not exist", "not found", DataError,
          _train_case(lambda t: t / "nope.csv")),
     Case("data-empty", "data", "an empty file", "file is empty", DataError,
-         _train_case(lambda t: _w(t, "e.csv", ""))),
+         _train_case(lambda t: write_file(t, "e.csv", ""))),
     Case("data-header-only", "data", "a header and no rows", "no data rows", DataError,
-         _train_case(lambda t: _w(t, "h.csv", "text,label\n"))),
+         _train_case(lambda t: write_file(t, "h.csv", "text,label\n"))),
     Case("data-binary", "data", "a binary file (random bytes with NULs)", "NUL bytes", DataError,
-         _train_case(lambda t: _w(t, "b.csv", bytes(range(256)) * 40))),
+         _train_case(lambda t: write_file(t, "b.csv", bytes(range(256)) * 40))),
     Case("data-huge-binary", "data", "a 4 GiB file of NULs (sparse)", "NUL bytes", DataError,
          _train_case(_sparse_huge)),
     Case("data-wrong-delimiter", "data", "a ';'-separated .csv", "';'-separated", DataError,
-         _train_case(lambda t: _w(t, "s.csv", ROWS.replace(",", ";")))),
+         _train_case(lambda t: write_file(t, "s.csv", ROWS.replace(",", ";")))),
     Case("data-header-mismatch", "data", "columns review,sentiment", "no column 'text'",
-         DataError, _train_case(lambda t: _w(t, "r.csv", ROWS.replace("text,label", "review,sentiment")))),
+         DataError, _train_case(lambda t: write_file(t, "r.csv", ROWS.replace("text,label", "review,sentiment")))),
     Case("data-ragged-row", "data", "a row with an extra field", "row 3: 3 fields", DataError,
-         _train_case(lambda t: _w(t, "x.csv", "text,label\na,pos\nb,neg,x\n"))),
+         _train_case(lambda t: write_file(t, "x.csv", "text,label\na,pos\nb,neg,x\n"))),
     Case("data-single-class", "data", "every row has the same label", "only one class", DataError,
-         _train_case(lambda t: _w(t, "one.csv", labelled_csv([("a", "pos"), ("b", "pos")])))),
+         _train_case(lambda t: write_file(t, "one.csv", labelled_csv([("a", "pos"), ("b", "pos")])))),
     Case("data-empty-text", "data", "a row whose text is empty", "row 20: text is empty",
-         DataError, _train_case(lambda t: _w(t, "et.csv", ROWS + ",pos\n"))),
+         DataError, _train_case(lambda t: write_file(t, "et.csv", ROWS + ",pos\n"))),
     Case("data-nan-text", "data", "a JSONL row with text NaN", "row 2: text is missing", DataError,
-         _train_case(lambda t: _w(t, "n.jsonl", '{"text": "a", "label": "x"}\n{"text": NaN, "label": "y"}\n'))),
+         _train_case(lambda t: write_file(t, "n.jsonl", '{"text": "a", "label": "x"}\n{"text": NaN, "label": "y"}\n'))),
     Case("data-list-label", "data", "a JSONL label that is a list", "row 1: label", DataError,
-         _train_case(lambda t: _w(t, "l.jsonl", '{"text": "a", "label": [1]}\n{"text": "b", "label": "y"}\n'))),
+         _train_case(lambda t: write_file(t, "l.jsonl", '{"text": "a", "label": [1]}\n{"text": "b", "label": "y"}\n'))),
     Case("data-mixed-encoding", "data", "UTF-8 file with a Latin-1 row", "row 20: not valid UTF-8",
-         DataError, _train_case(lambda t: _w(t, "m.csv", ROWS.encode() + "café,pos\n".encode("latin-1")))),
+         DataError, _train_case(lambda t: write_file(t, "m.csv", ROWS.encode() + "café,pos\n".encode("latin-1")))),
     Case("data-utf16", "data", "a UTF-16 file", "UTF-16", DataError,
-         _train_case(lambda t: _w(t, "u.csv", ROWS.encode("utf-16")))),
+         _train_case(lambda t: write_file(t, "u.csv", ROWS.encode("utf-16")))),
     Case("data-unsupported-type", "data", "a .xlsx file", "unsupported file type", DataError,
-         _train_case(lambda t: _w(t, "d.xlsx", b"PK\x03\x04"))),
+         _train_case(lambda t: write_file(t, "d.xlsx", b"PK\x03\x04"))),
     Case("data-unseen-label", "data", "evaluate on labels unseen at training", "unknown label 'Weather'",
          DataError, _unseen_label),
     # --- recipes and --set --------------------------------------------------------------------
@@ -391,16 +383,7 @@ SUBPROCESS_CASES = ["data-binary", "run-truncated-weights", "cli-bad-option-valu
 def test_subprocess_one_line_error(case_id, run_dir, tmp_path):
     case = next(c for c in CASES if c.id == case_id)
     args, _ = case.build(tmp_path, run_dir)
-    env = {**os.environ, "COLUMNS": "200"}
-
-    result = subprocess.run(
-        [sys.executable, "-m", "attentext", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=300,
-    )
+    result = run_cli_subprocess(*args)
 
     assert_one_line_error(result.returncode, result.stderr, case.expect)
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
@@ -435,7 +418,7 @@ def test_full_disk_on_save_is_one_line_and_publishes_nothing(where, monkeypatch,
         monkeypatch.setattr(rundir, "publish", _disk_full)
     else:
         monkeypatch.setattr(PreTrainedModel, "save_pretrained", save_until_full)
-    data = _w(tmp_path, "d.csv", ROWS)
+    data = write_file(tmp_path, "d.csv", ROWS)
     out = tmp_path / "out"
     # 15 train rows, batch 8: checkpoints at steps 1 and 2
     args = ["train", "seed-transformer", "--data", data, "--output", out, "--max-steps", "2"]
@@ -467,7 +450,7 @@ ONE_MB = "word " * 200_000
 def test_control_characters_and_a_1mb_text_train_and_predict(tmp_path):
     rows = SENTIMENT_ROWS * 3 + [(CONTROL, "pos"), (ONE_MB.strip(), "neg")]
     body = "text,label\n" + "".join(f'"{t}",{label}\n' for t, label in rows)
-    data = _w(tmp_path, "d.csv", body)
+    data = write_file(tmp_path, "d.csv", body)
 
     result = attentext.train(
         "seed-transformer", data, tmp_path / "out", max_steps=1, precision="fp32"
@@ -478,7 +461,7 @@ def test_control_characters_and_a_1mb_text_train_and_predict(tmp_path):
 
 
 def test_predict_cli_accepts_control_characters_and_a_1mb_input_file(run_dir, tmp_path, capsys):
-    texts = _w(tmp_path, "t.txt", f"{CONTROL}\n{ONE_MB}\n")
+    texts = write_file(tmp_path, "t.txt", f"{CONTROL}\n{ONE_MB}\n")
 
     code, stdout, stderr = run_cli(capsys, "predict", run_dir, "--input", texts, "--json")
 

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import AG_NEWS_LABELS
+from conftest import run_cli as cli
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "attentext", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd or REPO,
-        timeout=300,
-    )
 
 
 def ok(*args: str | Path) -> str:

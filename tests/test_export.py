@@ -10,16 +10,15 @@ MiniLM without training, inputs at most 32 tokens for the encoders.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import AG_NEWS_LABELS
+from conftest import run_cli as cli
 from fastapi.testclient import TestClient
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -64,18 +63,6 @@ def _save_run(model, tokenizer, folder: Path) -> Path:
     tokenizer.save_pretrained(folder)
     rundir.write_marker(folder, "transformers")
     return folder
-
-
-def cli(*args: str | Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "attentext", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=300,
-    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
