@@ -55,6 +55,7 @@ def start_server(
         sys.executable, "-m", "attentext", "serve", str(run_dir), "--host", HOST,
         "--port", str(port), "--max-batch-size", str(args.max_batch_size),
         "--max-wait-ms", str(args.max_wait_ms), "--torch-threads", str(args.torch_threads),
+        "--backend", args.backend,
     ]  # fmt: skip
     # The server's log goes to a file: a pipe nobody reads would fill up and stall the server.
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
@@ -146,9 +147,9 @@ async def load(url: str, texts: list[str], args: argparse.Namespace) -> dict[str
     }
 
 
-def offline_rates(run_dir: Path, texts: list[str], precision: str) -> dict[str, Any]:
-    """texts/s of pipeline(batch_size=32) and of attentext's predict_proba on `texts`."""
-    classifier = attentext.load(run_dir, precision=precision)
+def offline_rates(run_dir: Path, texts: list[str], precision: str, backend: str) -> dict[str, Any]:
+    """texts/s of pipeline(batch_size=32, fp32 as users run it) and of attentext's predict_proba."""
+    classifier = attentext.load(run_dir, precision=precision, backend=backend)
     classifier.predict_proba(texts[:64])  # warm-up
     start = time.perf_counter()
     classifier.predict_proba(texts)
@@ -181,6 +182,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="Concurrent clients.")
     parser.add_argument("--texts-per-request", type=int, default=1)
     parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument(
+        "--backend", default="torch", help="torch, onnx or onnx-int8 (the server's; export first)."
+    )
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument(
         "--precision", default="fp32", help="fp32 or bf16, server and offline alike."
@@ -208,8 +212,16 @@ def main() -> None:
             if served["errors"]:
                 print(f"{run_dir}: {served['error_kinds']}; server log:\n{log_tail(log)}")
         sent = min(served["requests"] * args.texts_per_request, len(all_texts))
-        offline = offline_rates(run_dir, all_texts[: max(sent, 256)], args.precision)
-        rows.append({"run": str(run_dir), **served, **offline})
+        offline = offline_rates(run_dir, all_texts[: max(sent, 256)], args.precision, args.backend)
+        rows.append(
+            {
+                "run": str(run_dir),
+                "backend": args.backend,
+                "precision": args.precision,
+                **served,
+                **offline,
+            }
+        )
 
     payload = {
         "machine": {
@@ -229,6 +241,8 @@ def main() -> None:
             rows,
             [
                 ("run", "run"),
+                ("backend", "backend"),
+                ("precision", "precision"),
                 ("requests", "requests"),
                 ("errors", "errors"),
                 ("req_per_s", "req/s"),
@@ -241,7 +255,9 @@ def main() -> None:
             ],
         )
     )
-    print(f"\nresults written to {save_results('serve_load', payload)}")
+    print(
+        f"\nresults written to {save_results(f'serve_load_{args.backend}_{args.precision}', payload)}"
+    )
 
 
 if __name__ == "__main__":

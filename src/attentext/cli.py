@@ -40,12 +40,13 @@ BackendOption = Annotated[
 
 
 def _quiet_libraries() -> None:
-    """Keep transformers/datasets chatter out of the user's terminal (progress bars stay)."""
+    """Keep transformers/datasets chatter out of the user's terminal (training progress stays)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import datasets
     import transformers
 
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()  # "Loading weights" bars; the Trainer keeps its own
     datasets.logging.set_verbosity_error()
     datasets.disable_progress_bars()
 
