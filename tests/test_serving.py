@@ -478,3 +478,16 @@ def test_two_runs_with_the_same_name_are_refused(runs, tmp_path):
     copy = shutil.copytree(runs["tfidf"], tmp_path / "tfidf")
     with pytest.raises(AttentextError, match="named 'tfidf'"):
         create_app([runs["tfidf"], copy])
+
+
+def test_docs_page_works_offline(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert (
+        "cdn" not in page.text.lower()
+        and "http://" not in page.text
+        and "https://" not in page.text
+    )
+    for asset in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"):
+        assert asset in page.text
+        assert client.get(asset).status_code == 200

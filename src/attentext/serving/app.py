@@ -402,6 +402,7 @@ def create_app(
         version=_version(),
         summary="Attention-based text classification: predictions and token importances.",
         lifespan=lifespan,
+        docs_url=None,  # served below from local files: FastAPI's default loads them from a CDN
     )
     app.state.service = service
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
@@ -526,6 +527,7 @@ def create_app(
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _mount_offline_docs(app)
     return app
 
 
@@ -578,4 +580,24 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
         return error_response(
             500, "internal_error", "the server failed on this request; the error is in its log"
+        )
+
+
+def _mount_offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the swagger-ui-py package's files, so it works offline."""
+    import swagger_ui
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+
+    assets = Path(swagger_ui.__file__).parent / "static"  # Swagger UI 5: reads OpenAPI 3.1
+    app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="attentext API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.ico",
         )
