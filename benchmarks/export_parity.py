@@ -1,0 +1,98 @@
+"""Benchmark: ONNX export parity, int8 label agreement and throughput on the AG News test set.
+
+For each run directory: export ONNX fp32 + int8 (`attentext.export.export_onnx`), then classify
+the whole test set with torch fp32, ONNX fp32, ONNX int8 and PyTorch dynamic int8; report
+accuracy, the largest logit difference to torch fp32, label agreement with torch fp32, and
+texts/s on 1,000 texts at batch 32 (1 thread; interleaved rounds, best of 3).
+
+    python benchmarks/export_parity.py runs/seed runs/rnn --data ../shared/datasets/ag_news
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import machine, markdown_table, save_results
+from torch import nn
+
+import attentext
+from attentext.classifier import TransformersClassifier
+from attentext.export import OnnxClassifier, export_onnx
+
+
+def backends_of(run: Path) -> dict[str, object]:
+    torch_int8 = TransformersClassifier.from_run_dir(run, precision="fp32")
+    torch_int8.model = torch.ao.quantization.quantize_dynamic(
+        torch_int8.model, {nn.Linear, nn.GRU, nn.LSTM}, dtype=torch.qint8
+    )
+    return {
+        "torch fp32": TransformersClassifier.from_run_dir(run, precision="fp32"),
+        "onnx fp32": OnnxClassifier.from_run_dir(run, threads=1),
+        "onnx int8": OnnxClassifier.from_run_dir(run, int8=True, threads=1),
+        "torch dynamic int8": torch_int8,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dirs", nargs="+", type=Path)
+    parser.add_argument("--data", default="../shared/datasets/ag_news")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    test = attentext.load_text_dataset(args.data, val_fraction=0.0)["test"]
+    texts, gold = list(test["text"]), np.array(test["label"])
+    rows = []
+    for run in args.run_dirs:
+        export_onnx(run, int8=True)
+        backends = backends_of(run)
+        logits = {name: c.logits(texts) for name, c in backends.items()}
+        reference = logits["torch fp32"].argmax(1)
+        sample = texts[:1000]
+        times: dict[str, list[float]] = {name: [] for name in backends}
+        for c in backends.values():
+            c.batch_size = 32
+            c.logits(sample[:64])  # warm up
+        for _ in range(3):  # interleaved: a change of load hits every backend alike
+            for name, c in backends.items():
+                start = time.perf_counter()
+                c.logits(sample)
+                times[name].append(time.perf_counter() - start)
+        for name, values in logits.items():
+            rows.append(
+                {
+                    "run": run.name,
+                    "backend": name,
+                    "test_accuracy": float((values.argmax(1) == gold).mean()),
+                    "max_logit_diff": f"{np.abs(values - logits['torch fp32']).max():.1e}",
+                    "label_agreement": float((values.argmax(1) == reference).mean()),
+                    "texts_per_second": len(sample) / min(times[name]),
+                }
+            )
+    payload = {
+        "benchmark": "export_parity",
+        "machine": machine(),
+        "n_test": len(texts),
+        "results": rows,
+    }
+    save_results("export_parity", payload)
+    print(
+        markdown_table(
+            rows,
+            [
+                ("run", "run"),
+                ("backend", "backend"),
+                ("test_accuracy", "test acc"),
+                ("max_logit_diff", "max |logit diff|"),
+                ("label_agreement", "labels = torch fp32"),
+                ("texts_per_second", "texts/s (1 thread)"),
+            ],
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
