@@ -157,6 +157,16 @@ def main() -> None:
         f"Command: `python benchmarks/seed_transformer.py --data {args.data} --epochs {args.epochs} "
         f"--padded-epochs {args.padded_epochs}`\n\n" + markdown_table(rows, columns)
     )
+    epochs_header = " | ".join(f"epoch {i}" for i in range(1, args.epochs + 1))
+    per_epoch = [f"| variant | {epochs_header} |", "|---|" + "---|" * args.epochs]
+    for row in rows:
+        accuracies = [f"{e['test_accuracy']:.4f}" for e in row["per_epoch"]]
+        per_epoch.append(
+            f"| {row['variant']} | "
+            + " | ".join(accuracies + ["-"] * (args.epochs - len(accuracies)))
+            + " |"
+        )
+    table += "\n\nTest accuracy after each epoch:\n\n" + "\n".join(per_epoch)
     replace_section("seed_transformer", table)
     print(table)
     print(f"results: {path}")
