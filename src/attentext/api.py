@@ -151,12 +151,12 @@ def compare(
     texts, labels = list(rows_data["text"]), np.array(rows_data["label"])
     rows = []
     for run_dir in run_dirs:
-        other = load(run_dir)
+        other = first if run_dir == run_dirs[0] else load(run_dir)
         if other.labels != first.labels:
             raise DataError(
                 f"{run_dir}: labels {other.labels} differ from {run_dirs[0]}'s {first.labels}"
             )
-        rows.append(measure_run(run_dir, texts, labels))
+        rows.append(measure_run(run_dir, texts, labels, classifier=other))
     if output is not None:
         write_leaderboard(rows, output)
     return sorted(rows, key=lambda r: -r["accuracy"])

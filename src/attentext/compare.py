@@ -51,10 +51,14 @@ def measure_run(
     labels: np.ndarray,
     throughput_texts: int = 512,
     latency_calls: int = 50,
+    classifier: Classifier | None = None,
 ) -> dict[str, Any]:
-    """Accuracy on all `texts`, throughput at batch 32, latency at batch 1, and the run's own facts."""
+    """Accuracy on all `texts`, throughput at batch 32, latency at batch 1, and the run's own facts.
+
+    `classifier` is the run already loaded, when the caller has it (loading a run costs seconds).
+    """
     run_dir = Path(run_dir)
-    classifier = load(run_dir)
+    classifier = classifier if classifier is not None else load(run_dir)
     trained = rundir.read_metrics(run_dir)
     probabilities = classifier.predict_proba(texts)
     scores = classification_metrics(labels, probabilities.argmax(axis=1))
