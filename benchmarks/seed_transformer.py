@@ -23,6 +23,7 @@ from transformers import TrainerCallback
 import attentext
 from attentext.data import load_text_dataset
 
+SECTION = "seed_transformer"
 TARGET = 0.88
 
 
@@ -75,7 +76,9 @@ class EpochProbe(TrainerCallback):
         return float((predictions == self.labels).mean())
 
 
-def run_variant(name: str, dataset, epochs: int, precision: str, padded: bool) -> dict[str, Any]:
+def run_variant(
+    name: str, dataset, epochs: int, precision: str, padded: bool, run_dir: str | None = None
+) -> dict[str, Any]:
     print(
         f"{name}: training {epochs} epochs ({precision}, {'padded to 256' if padded else 'dynamic padding'})"
     )
@@ -84,7 +87,7 @@ def run_variant(name: str, dataset, epochs: int, precision: str, padded: bool) -
     result = attentext.train(
         "seed-transformer",
         dataset,
-        f"runs/bench-seed-{name}",
+        run_dir or f"runs/bench-seed-{name}",
         overwrite=True,
         epochs=epochs,
         precision=precision,
@@ -111,6 +114,47 @@ def run_variant(name: str, dataset, epochs: int, precision: str, padded: bool) -
     }
 
 
+COLUMNS = [
+    ("variant", "variant"),
+    ("epochs", "epochs"),
+    ("samples_per_second", "samples/s"),
+    ("epoch_seconds", "s/epoch"),
+    ("final_test_accuracy", "test acc (best val ckpt)"),
+    ("best_epoch_test_accuracy", "best epoch test acc"),
+    ("seconds_to_target", f"s to {TARGET}"),
+    ("epoch_to_target", f"epoch to {TARGET}"),
+]
+
+
+def render(payload: dict[str, Any]) -> str:
+    """The README section: machine, command, the variants' table and test accuracy per epoch."""
+    rows = payload["results"]
+    # Results written before the payload recorded the epoch options: read them off the rows.
+    dynamic = [r["epochs"] for r in rows if r["padding"] == "dynamic"]
+    padded = [r["epochs"] for r in rows if r["padding"] != "dynamic"]
+    epochs = payload.get("epochs") or max(dynamic or padded)
+    padded_epochs = payload.get("padded_epochs") or max(padded or [2])
+    m = payload["machine"]
+    table = (
+        f"Machine: {m['cpu']}, {m['torch_threads']} threads, torch {m['torch']}; matmul peak "
+        f"{m['matmul_gflops_fp32']} GFLOP/s fp32, {m['matmul_gflops_bf16']} bf16; load average {m['load_average_1min']}. "
+        f"Train {payload['n_train']} rows, test {payload['n_test']}; {epochs} epochs "
+        f"({padded_epochs} for the padded variants).\n\n"
+        f"Command: `python benchmarks/seed_transformer.py --data {payload['data']} --epochs {epochs} "
+        f"--padded-epochs {padded_epochs}`\n\n" + markdown_table(rows, COLUMNS)
+    )
+    epochs_header = " | ".join(f"epoch {i}" for i in range(1, epochs + 1))
+    per_epoch = [f"| variant | {epochs_header} |", "|---|" + "---|" * epochs]
+    for row in rows:
+        accuracies = [f"{e['test_accuracy']:.4f}" for e in row["per_epoch"]]
+        per_epoch.append(
+            f"| {row['variant']} | "
+            + " | ".join(accuracies + ["-"] * (epochs - len(accuracies)))
+            + " |"
+        )
+    return table + "\n\nTest accuracy after each epoch:\n\n" + "\n".join(per_epoch)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/datasets/ag_news")
@@ -129,45 +173,19 @@ def main() -> None:
         epochs = args.padded_epochs if padding == "padded" else args.epochs
         rows.append(run_variant(name, dataset, epochs, precision, padding == "padded"))
     payload = {
-        "benchmark": "seed_transformer",
+        "benchmark": SECTION,
         "machine": machine(),
         "data": args.data,
         "n_train": len(dataset["train"]),
         "n_test": len(dataset["test"]),
         "target": TARGET,
+        "epochs": args.epochs,
+        "padded_epochs": args.padded_epochs,
         "results": rows,
     }
-    path = save_results("seed_transformer", payload)
-    columns = [
-        ("variant", "variant"),
-        ("epochs", "epochs"),
-        ("samples_per_second", "samples/s"),
-        ("epoch_seconds", "s/epoch"),
-        ("final_test_accuracy", "test acc (best val ckpt)"),
-        ("best_epoch_test_accuracy", "best epoch test acc"),
-        ("seconds_to_target", f"s to {TARGET}"),
-        ("epoch_to_target", f"epoch to {TARGET}"),
-    ]
-    m = payload["machine"]
-    table = (
-        f"Machine: {m['cpu']}, {m['torch_threads']} threads, torch {m['torch']}; matmul peak "
-        f"{m['matmul_gflops_fp32']} GFLOP/s fp32, {m['matmul_gflops_bf16']} bf16; load average {m['load_average_1min']}. "
-        f"Train {payload['n_train']} rows, test {payload['n_test']}; {args.epochs} epochs "
-        f"({args.padded_epochs} for the padded variants).\n\n"
-        f"Command: `python benchmarks/seed_transformer.py --data {args.data} --epochs {args.epochs} "
-        f"--padded-epochs {args.padded_epochs}`\n\n" + markdown_table(rows, columns)
-    )
-    epochs_header = " | ".join(f"epoch {i}" for i in range(1, args.epochs + 1))
-    per_epoch = [f"| variant | {epochs_header} |", "|---|" + "---|" * args.epochs]
-    for row in rows:
-        accuracies = [f"{e['test_accuracy']:.4f}" for e in row["per_epoch"]]
-        per_epoch.append(
-            f"| {row['variant']} | "
-            + " | ".join(accuracies + ["-"] * (args.epochs - len(accuracies)))
-            + " |"
-        )
-    table += "\n\nTest accuracy after each epoch:\n\n" + "\n".join(per_epoch)
-    replace_section("seed_transformer", table)
+    path = save_results(SECTION, payload)
+    table = render(payload)
+    replace_section(SECTION, table)
     print(table)
     print(f"results: {path}")
 

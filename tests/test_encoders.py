@@ -29,7 +29,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 import attentext
 import attentext.features
 from attentext.encoders import encoder_fingerprint, resolve_encoder
-from attentext.errors import ModelSourceError
+from attentext.errors import ModelSourceError, RecipeError
 from attentext.features import cache_key
 from attentext.tokenization import encode
 
@@ -313,6 +313,7 @@ def _modified_copy(source: Path, destination: Path) -> Path:
     [
         ("max_length", ["tokenizer.max_length=48"], []),
         ("pooling", ["model.options.pooling=cls"], []),
+        ("pooling_layers", ["model.options.pooling_layers=2"], []),
         ("truncation", ["tokenizer.truncation=head"], []),
         ("data", [], ["test"]),
     ],
@@ -401,14 +402,14 @@ def _assert_encoder_unchanged(saved: dict, prefix: str, expected_keys: set[str])
         assert torch.equal(saved[prefix + key], packaged[key]), key
 
 
-def _fresh_model(recipe_name: str):
+def _fresh_model(recipe_name: str, overrides: list[str] = ()):
     """The model `train` builds for this recipe, before any step (same seed)."""
     from transformers import set_seed
 
     from attentext.models.registry import build_model
     from attentext.tokenization import build_tokenizer
 
-    recipe = attentext.resolve_recipe(recipe_name, overrides=SHORT)
+    recipe = attentext.resolve_recipe(recipe_name, overrides=[*SHORT, *overrides])
     set_seed(recipe.training.seed)
     tokenizer = build_tokenizer(recipe, [])
     return build_model(recipe.model, tokenizer, AG_NEWS_LABELS, recipe.tokenizer.max_length)
@@ -643,3 +644,46 @@ def test_summary_counts_only_the_head_as_trainable(recipe, pooler):
     )
     assert summary.total == encoder + HEAD_PARAMETERS
     assert summary.non_trainable == encoder
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. Pooling several layers
+# ---------------------------------------------------------------------------------------------
+
+
+def test_pooling_layers_concatenates_each_layers_mean_pooled_states():
+    from attentext.models.encoder_classifier import pool
+
+    one = _fresh_model("encoder-frozen", ["model.options.pooling_layers=1"]).eval()
+    three = _fresh_model("encoder-frozen", ["model.options.pooling_layers=3"]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder("default"))
+    batch = tokenizer(TEXTS[:2], padding=True, return_tensors="pt")  # two lengths: padding counts
+
+    with torch.no_grad():
+        last, _ = one.pooled(batch["input_ids"], batch["attention_mask"])
+        features, outputs = three.pooled(batch["input_ids"], batch["attention_mask"])
+
+    assert three.head.classifier.in_features == 3 * 384
+    assert features.shape == (2, 3 * 384)
+    torch.testing.assert_close(features[:, -384:], last)  # the same encoder: its last layer
+    third_from_last = pool(outputs.hidden_states[-3], batch["attention_mask"], "mean")
+    torch.testing.assert_close(features[:, :384], third_from_last)
+    assert not torch.allclose(features[:, :384], features[:, -384:])
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["model.options.pooling_layers=7"], "pooling_layers is 7 but the encoder has 6 layers"),
+        (["model.options.pooling_layers=0"], "pooling_layers must be a positive integer"),
+        (
+            ["model.options.pooling=pooler", "model.options.pooling_layers=2"],
+            "'pooler' reads the last layer only",
+        ),
+    ],
+)
+def test_bad_pooling_layers_is_a_one_line_recipe_error(options, expected):
+    with pytest.raises(RecipeError, match=expected) as error:
+        _fresh_model("encoder-frozen", options)
+    assert "model.options of encoder-classifier" in str(error.value)
+    assert "\n" not in str(error.value)

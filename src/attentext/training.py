@@ -278,6 +278,7 @@ def _feature_splits(
             max_length=recipe.tokenizer.max_length,
             truncation=recipe.tokenizer.truncation,
             pooling=model.config.pooling,
+            pooling_layers=model.config.pooling_layers,
             precision=precision,
             data=data_fingerprint(
                 ids

@@ -95,7 +95,12 @@ def build_encoder_classifier(
     """A pretrained encoder (its weights loaded) with a fresh pooled head."""
     source = resolve_encoder(spec.encoder)
     encoder_config = AutoConfig.from_pretrained(source).to_dict()
-    config = EncoderClassifierConfig(encoder=encoder_config, **spec.options, **_labels(label_names))
+    try:
+        config = EncoderClassifierConfig(
+            encoder=encoder_config, **spec.options, **_labels(label_names)
+        )
+    except ValueError as err:  # e.g. more pooling layers than the encoder has
+        raise RecipeError(f"model.options of encoder-classifier: {err}") from None
     model = EncoderClassifierForSequenceClassification(config)
     model.load_encoder_weights(source)
     return model
