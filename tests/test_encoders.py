@@ -36,7 +36,9 @@ from attentext.tokenization import encode
 REPO = Path(__file__).resolve().parents[1]
 SHORT = ["tokenizer.max_length=32"]  # 32-token inputs keep MiniLM fast on a small CPU
 MISSING_HUB_NAME = "some-org/not-a-model-xyz"
-HEAD_PARAMETERS = 384 * 4 + 4  # Linear(384 -> 4): the only trainable weights of a frozen encoder
+HEAD_PARAMETERS = 384 * 4 + 4  # Linear(384 -> 4): the only trainable weights of hf-frozen-base
+# encoder-frozen's head reads the mean-pooled states of the last 4 layers: Linear(4 * 384 -> 4)
+FROZEN_HEAD_PARAMETERS = 4 * 384 * 4 + 4
 
 TEXTS = [  # all well under 32 tokens, so truncation plays no part in the round trip
     "Oil prices jump as OPEC cuts output",
@@ -433,7 +435,7 @@ def test_encoder_frozen_keeps_encoder_weights_and_trains_the_head(frozen_run, fr
         assert torch.equal(fresh[key], again[key])  # the comparison below means something
         assert not torch.equal(saved[key], fresh[key]), key
     assert saved["head.classifier.bias"].abs().sum() > 0  # initialized at zero, then trained
-    assert frozen_first.metrics["trainable_parameters"] == HEAD_PARAMETERS
+    assert frozen_first.metrics["trainable_parameters"] == FROZEN_HEAD_PARAMETERS
 
 
 def test_hf_frozen_base_keeps_base_weights_and_trains_the_classifier(hf_frozen_run):
@@ -630,19 +632,21 @@ def test_short_texts_are_not_truncated(bert_tokenizer, words):
 
 
 @pytest.mark.parametrize(
-    ("recipe", "pooler"), [("hf-frozen-base", True), ("encoder-frozen", False)]
+    ("recipe", "pooler", "head"),
+    [("hf-frozen-base", True, HEAD_PARAMETERS), ("encoder-frozen", False, FROZEN_HEAD_PARAMETERS)],
 )
-def test_summary_counts_only_the_head_as_trainable(recipe, pooler):
+def test_summary_counts_only_the_head_as_trainable(recipe, pooler, head):
     summary = attentext.summary(recipe)
 
-    assert summary.trainable == HEAD_PARAMETERS == 1540
+    assert summary.trainable == head
+    assert (HEAD_PARAMETERS, FROZEN_HEAD_PARAMETERS) == (1540, 6148)
     assert summary.total > 22_000_000
     encoder = sum(
         t.numel()
         for k, t in _packaged_weights().items()
         if k != "embeddings.position_ids" and (pooler or not k.startswith("pooler."))
     )
-    assert summary.total == encoder + HEAD_PARAMETERS
+    assert summary.total == encoder + head
     assert summary.non_trainable == encoder
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -235,6 +236,25 @@ def test_a_text_that_is_not_a_string_is_a_422_naming_its_index(client):
     assert "texts[1]" in message and "string" in message
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/predict", b'{"texts": ["ok", "a\\ud800b"]}'),
+        ("/v1/predict", b'{"texts": ["ok"], "model": "\\udfff"}'),
+        ("/v1/explain", b'{"text": "\\ud800"}'),
+        ("/v1/explain", b'{"texts": ["\\ud800"], "model": "tfidf"}'),
+    ],
+    ids=["predict-text", "predict-model", "explain-text", "explain-tfidf"],
+)
+def test_a_lone_surrogate_is_a_422_not_a_500(client, path, body):
+    # Valid JSON ("\ud800" is a legal escape) but not Unicode: the tokenizer and the JSON encoder
+    # of the answer both failed on it (500). schemathesis never generates surrogates, so this case
+    # is written out here beside the fuzzing (test_server_fuzz.py).
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+    message = assert_client_error(response, 422, "invalid_request")
+    assert "unpaired surrogate" in message
+
+
 def test_a_bad_top_k_is_a_422(client):
     message = assert_client_error(
         client.post("/v1/predict", json={"texts": ["a"], "top_k": 0}), 422
@@ -455,6 +475,73 @@ def test_the_batcher_refuses_work_after_stop_and_runs_large_requests_alone():
     assert sorted(calls) == [1, 7]  # 7 texts > max_batch_size: a batch of its own, never split
 
 
+def test_a_request_over_the_time_limit_is_a_504_and_the_batcher_goes_on(runs, classifiers):
+    slow = Counting(classifiers["tfidf"], delay=1.5)
+    app = create_app(
+        [runs["tfidf"]],
+        max_batch_size=1,
+        max_wait_ms=0,
+        request_timeout_s=0.5,
+        loader=lambda run_dir: slow,
+    )
+
+    async def scenario():
+        async with app.router.lifespan_context(app):
+            batcher = app.state.service.batchers["tfidf"]
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                # One request runs (1.5 s, past the 0.5 s limit), the other waits behind it.
+                late = await asyncio.gather(
+                    *(http.post("/v1/predict", json={"texts": [t]}) for t in ("one", "two"))
+                )
+                queued_after_504 = batcher.queued_texts
+                for _ in range(300):  # until the inference thread is done with the slow call
+                    if batcher.batches:
+                        break
+                    await asyncio.sleep(0.01)
+                slow.delay = 0.0
+                after = await http.post("/v1/predict", json={"texts": ["Stocks rally"]})
+            return late, queued_after_504, after, batcher.running
+
+    late, queued_after_504, after, running = asyncio.run(scenario())
+    for response in late:
+        message = assert_client_error(response, 504, "timeout")
+        assert "0.5 s" in message
+    assert queued_after_504 == 0  # the waiting request left the queue when it was cancelled
+    assert after.status_code == 200, after.text  # the batcher is not poisoned
+    assert after.json()["predictions"][0]["label"] in AG_NEWS_LABELS
+    assert running
+    assert slow.calls == [1, 1]  # the slow call and the last one: the queued text never ran
+
+
+def test_a_body_still_arriving_at_the_time_limit_is_a_408(runs, classifiers):
+    app = create_app([runs["tfidf"]], request_timeout_s=0.3, loader=loader_of(classifiers))
+
+    async def slow_body():
+        yield b'{"texts": ['
+        await asyncio.sleep(2.0)
+        yield b'"late"]}'
+
+    async def scenario():
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                headers = {"content-type": "application/json"}
+                slow = await http.post("/v1/predict", content=slow_body(), headers=headers)
+                after = await http.post("/v1/predict", json={"texts": ["Stocks rally"]})
+            return slow, after
+
+    slow, after = asyncio.run(scenario())
+    assert "did not arrive" in assert_client_error(slow, 408, "request_timeout")
+    assert after.status_code == 200, after.text
+
+
+@pytest.mark.parametrize("seconds", [0, -1.0, float("nan"), float("inf")])
+def test_create_app_refuses_a_time_limit_of_0_negative_nan_or_inf(runs, classifiers, seconds):
+    with pytest.raises(AttentextError, match="request_timeout_s must be a number of seconds"):
+        create_app([runs["tfidf"]], request_timeout_s=seconds, loader=loader_of(classifiers))
+
+
 # --- the CLI checks before it binds -----------------------------------------------------------
 
 
@@ -470,6 +557,21 @@ def test_serve_refuses_a_port_in_use(runs):
         port = busy.getsockname()[1]
         with pytest.raises(AttentextError, match=f"port {port} is already in use; pass --port"):
             serve([runs["tfidf"]], port=port)
+
+
+def test_serve_cli_refuses_a_request_timeout_of_0_in_one_line(runs, capsys, monkeypatch):
+    from attentext import cli
+
+    monkeypatch.setattr(
+        sys, "argv", ["attentext", "serve", str(runs["tfidf"]), "--request-timeout", "0"]
+    )
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    stderr = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert stderr.strip().splitlines() == [
+        "error: --request-timeout must be a number of seconds more than 0, got 0"
+    ]
 
 
 def test_two_runs_with_the_same_name_are_refused(runs, tmp_path):

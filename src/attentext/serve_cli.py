@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
+import signal
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from attentext.errors import AttentextError
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -61,6 +68,12 @@ def serve(
             help="Refuse texts over the character limit (422) instead of truncating them."
         ),
     ] = False,
+    request_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a request may take before the client gets a 504 (the work is dropped)."
+        ),
+    ] = 30.0,
     torch_threads: Annotated[
         int,
         typer.Option(
@@ -83,6 +96,10 @@ def serve(
 
     if backend not in BACKENDS:
         raise AttentextError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
+    if not 0 < request_timeout < math.inf:  # also refuses nan
+        raise AttentextError(
+            f"--request-timeout must be a number of seconds more than 0, got {request_timeout:g}"
+        )
     for run_dir in run_dirs:  # cheap checks first: a typo fails before anything loads or binds
         marker = rundir.read_marker(run_dir)
         if backend != "torch" and marker.get("kind") != BASELINE_TYPE:
@@ -123,9 +140,40 @@ def serve(
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
         strict=strict,
+        request_timeout_s=request_timeout,
         loader=partial(load, backend=backend),
     )
     typer.echo(f"attentext: serving on http://{host}:{port}/ (API schema at /docs)")
-    # On Ctrl+C / SIGTERM uvicorn stops accepting, finishes open requests (up to 30 s), then the
-    # app's shutdown drains the micro-batchers.
-    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=30)
+    # On Ctrl+C / SIGTERM uvicorn stops accepting, finishes open requests, then the app's shutdown
+    # drains the micro-batchers. Every open request ends within the time limit (200 or 504), so
+    # the grace period only has to outlast it.
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=host, port=port, timeout_graceful_shutdown=math.ceil(request_timeout) + 5
+        )
+    )
+    with _stops_cleanly(server):
+        server.run()
+    if not server.started:
+        raise AttentextError(f"the server on {host}:{port} did not start; see the log above")
+
+
+@contextmanager
+def _stops_cleanly(server: uvicorn.Server) -> Iterator[None]:
+    """Make a SIGTERM or Ctrl+C that uvicorn handled (drained, then stopped) an exit status 0.
+
+    uvicorn restores the handlers it found and re-raises the signal once it has shut down, which
+    would kill the process with SIGTERM (or raise KeyboardInterrupt) after a clean drain. The
+    handlers it finds here only ask it to stop: that re-raise then does nothing, and a signal that
+    comes before uvicorn has installed its own handlers still stops the server.
+    """
+
+    def stop(signum, frame) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

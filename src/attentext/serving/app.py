@@ -12,13 +12,15 @@ runs in ONE inference thread, so concurrent requests never oversubscribe torch's
 
 Every client mistake is a 4xx with the body {"error": {"type": ..., "message": ...}} saying what
 was wrong; an unexpected failure is logged here and answered with a generic 500, never a
-traceback.
+traceback. Limits: a body over `max_body_bytes` is a 413, a full queue a 503 with Retry-After, and
+a request not answered within `request_timeout_s` a 504 (408 if its body is still arriving).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -56,7 +58,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 RETRY_AFTER_S = 1  # what a 503 tells the client to wait: a full queue drains in well under that
 SCORE_DECIMALS = 6
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 404, 413, 415, 422, 503)
+    code: {"model": ErrorResponse} for code in (400, 404, 408, 413, 415, 422, 503, 504)
 }
 
 
@@ -180,6 +182,9 @@ class _Service:
         self.executor: ThreadPoolExecutor | None = None
         self.ready = False
         self.explaining = 0  # texts being explained or waiting for the thread
+
+    def explained(self, n_texts: int) -> None:
+        self.explaining -= n_texts
 
     def model(self, name: str | None) -> ServedModel:
         name = name or self.default
@@ -350,6 +355,66 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+class TimeLimit:
+    """ASGI middleware: a request not answered within `seconds` gets a 504 (a 408 if the client
+    is still sending its body), and its handler is cancelled.
+
+    The limit runs until the response starts. Cancelling a prediction cancels its place in the
+    micro-batcher's queue (its texts are skipped, or its rows dropped if the batch already runs);
+    the inference thread and every other request go on.
+    """
+
+    def __init__(self, app, seconds: float) -> None:
+        self.app, self.seconds = app, seconds
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_received = response_started = False
+
+        async def receive_tracked():
+            nonlocal body_received
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_received = True
+            return message
+
+        async def send_tracked(message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                limit.reschedule(None)  # answered in time: sending the body is not limited
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.seconds) as limit:
+                await self.app(scope, receive_tracked, send_tracked)
+        except TimeoutError:
+            # Only our own deadline is answered here: a TimeoutError raised inside the handler
+            # is an unexpected failure (500), and one after the response started cannot be.
+            if response_started or not limit.expired():
+                raise
+            if scope["method"] in ("POST", "PUT", "PATCH") and not body_received:
+                response = error_response(
+                    408,
+                    "request_timeout",
+                    f"the request body did not arrive within the server's {self.seconds:g} s "
+                    "limit; send it at once (check the client's connection)",
+                )
+            else:
+                log.warning(
+                    "%s %s passed the %g s time limit", scope["method"], scope["path"], self.seconds
+                )
+                response = error_response(
+                    504,
+                    "timeout",
+                    f"the request was not answered within the server's {self.seconds:g} s limit; "
+                    "retry later, or send fewer or shorter texts",
+                )
+            await response(scope, receive, send)
+
+
 def create_app(
     run_dirs: Sequence[str | Path],
     max_batch_size: int = 32,
@@ -359,6 +424,7 @@ def create_app(
     max_chars: int = 10_000,
     strict: bool = False,
     max_body_bytes: int = 1_000_000,
+    request_timeout_s: float = 30.0,
     loader: Callable[[Path], Any] | None = None,
 ) -> FastAPI:
     """A FastAPI app serving `run_dirs` (loaded now; the first is the default model).
@@ -377,6 +443,10 @@ def create_app(
             raise AttentextError(f"{name} must be at least 1, got {value}")
     if max_wait_ms < 0:
         raise AttentextError(f"max_wait_ms must be 0 or more, got {max_wait_ms}")
+    if not 0 < request_timeout_s < math.inf:  # also refuses nan
+        raise AttentextError(
+            f"request_timeout_s must be a number of seconds more than 0, got {request_timeout_s}"
+        )
     service = _Service(
         load_models(run_dirs, loader),
         dict(
@@ -406,6 +476,7 @@ def create_app(
     )
     app.state.service = service
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(TimeLimit, seconds=request_timeout_s)  # outermost: it also times the body
     _install_error_handlers(app)
 
     @app.post("/v1/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
@@ -475,17 +546,17 @@ def create_app(
                 "retry shortly",
                 _retry_after(),
             )
+        loop = asyncio.get_running_loop()
+        work = service.executor.submit(partial(explain_texts, served.classifier, texts))
         service.explaining += len(texts)
+        # Counted until the thread is done with them, also after a 504 stopped the waiting here.
+        work.add_done_callback(lambda _: loop.call_soon_threadsafe(service.explained, len(texts)))
         try:
-            explanations = await asyncio.get_running_loop().run_in_executor(
-                service.executor, partial(explain_texts, served.classifier, texts)
-            )
+            explanations = await asyncio.wrap_future(work)
         except ImportError as error:
             raise _explain_unavailable(error) from None
         except AttentextError as error:
             raise ApiError(422, "explain_error", str(error)) from None
-        finally:
-            service.explaining -= len(texts)
         return ExplainResponse(
             model=served.name,
             explanations=[

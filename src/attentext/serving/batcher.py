@@ -9,6 +9,10 @@ latency grow without limit.
 
 A request larger than `max_batch_size` runs as a batch of its own (the classifier batches
 internally); requests are never split, so a request's rows always come from one call.
+
+A cancelled request (the client went away, or the server's time limit answered 504) leaves the
+queue at once; if its batch is already running, its rows are dropped. The other requests in that
+batch, and the worker, go on.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ class ShuttingDown(Exception):
     """The batcher has stopped accepting work."""
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: a job is removed from the queue as itself
 class _Job:
     texts: list[str]
     future: asyncio.Future[np.ndarray]
@@ -97,10 +101,19 @@ class MicroBatcher:
                 f"(limit {self.max_queue}); retry shortly"
             )
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-        self._jobs.append(_Job(list(texts), future))
+        job = _Job(list(texts), future)
+        self._jobs.append(job)
         self._queued_texts += len(texts)
         self._wakeup.set()
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # The client went away or the request passed its time limit: its place in the queue
+            # is freed now. A job already taken into a batch is skipped there, or its rows dropped.
+            if job in self._jobs:
+                self._jobs.remove(job)
+                self._queued_texts -= len(job.texts)
+            raise
 
     def _take(self) -> _Job:
         job = self._jobs.popleft()

@@ -7,9 +7,25 @@ request, characters per text) are checked in the app, where the message can quot
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+def _valid_unicode(text: str) -> str:
+    """Refuse a lone surrogate (JSON can escape one: "\\ud800"); no tokenizer or encoder takes it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        code = ord(text[error.start])
+        raise ValueError(
+            f"not valid Unicode: character {error.start} is an unpaired surrogate (U+{code:04X}); "
+            "send the text as UTF-8"
+        ) from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_valid_unicode)]
 
 
 class _Request(BaseModel):
@@ -17,17 +33,17 @@ class _Request(BaseModel):
 
 
 class PredictRequest(_Request):
-    texts: list[str] = Field(
+    texts: list[Text] = Field(
         description="Texts to classify.", examples=[["Stocks rally on Wall Street"]]
     )
     top_k: int = Field(1, ge=1, description="Labels ranked per text (capped at the label count).")
-    model: str | None = Field(None, description="Served model name; the default model if omitted.")
+    model: Text | None = Field(None, description="Served model name; the default model if omitted.")
 
 
 class ExplainRequest(_Request):
-    text: str | None = Field(None, description="One text to explain (or use `texts`).")
-    texts: list[str] | None = Field(None, description="Several texts to explain.")
-    model: str | None = Field(None, description="Served model name; the default model if omitted.")
+    text: Text | None = Field(None, description="One text to explain (or use `texts`).")
+    texts: list[Text] | None = Field(None, description="Several texts to explain.")
+    model: Text | None = Field(None, description="Served model name; the default model if omitted.")
 
     @model_validator(mode="after")
     def _one_of_text_or_texts(self) -> ExplainRequest:
