@@ -17,7 +17,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from attentext import rundir
 from attentext.baseline import BASELINE_TYPE, TfidfLogRegClassifier
 from attentext.errors import RunDirError
-from attentext.precision import probe_model, resolve_precision
+from attentext.precision import inference_model, probe_model, resolve_precision
 from attentext.tokenization import encode
 
 WEIGHTS_FILE = "model.safetensors"
@@ -41,6 +41,7 @@ class TransformersClassifier:
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.precision = precision
+        self.runner = inference_model(self.model, precision)  # a bf16 copy in bf16
         self.batch_size = batch_size
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
 
@@ -107,10 +108,7 @@ class TransformersClassifier:
                 {"input_ids": [encoded[i] for i in index]}, return_tensors="pt"
             )
             batch = {k: v.to(device) for k, v in batch.items()}
-            with torch.autocast(
-                device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
-            ):
-                logits = self.model(**batch).logits
+            logits = self.runner(**batch).logits
             out[index] = logits.float().cpu().numpy()
         return out
 

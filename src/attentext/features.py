@@ -19,6 +19,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from attentext.precision import inference_model
+
 CACHE_DIR = (
     Path(os.environ.get("ATTENTEXT_CACHE", Path.home() / ".cache" / "attentext")) / "features"
 )
@@ -47,8 +49,12 @@ def compute_features(
     batch_size: int = 64,
     description: str = "Encoding",
 ) -> torch.Tensor:
-    """Pooled encoder features (N, H), float32, in length-sorted batches with a progress bar."""
+    """Pooled encoder features (N, H), float32, in length-sorted batches with a progress bar.
+
+    In bf16 the encoder runs as a bf16 copy (`inference_model`); `model` is left as it was.
+    """
     model.eval()
+    runner = inference_model(model, precision)
     order = np.argsort([len(ids) for ids in input_ids], kind="stable")
     features: torch.Tensor | None = None
     device = next(model.parameters()).device
@@ -61,8 +67,7 @@ def compute_features(
             for row, i in enumerate(index):
                 ids[row, : len(input_ids[i])] = torch.tensor(input_ids[i])
                 mask[row, : len(input_ids[i])] = 1
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                pooled, _ = model.pooled(ids.to(device), mask.to(device))
+            pooled, _ = runner.pooled(ids.to(device), mask.to(device))
             if features is None:
                 features = torch.empty(len(order), pooled.shape[-1], dtype=torch.float32)
             features[torch.from_numpy(index)] = pooled.float().cpu()

@@ -9,6 +9,7 @@ Zen5 machine: bf16 wins for 384-wide encoders, loses for the 32-wide seed transf
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import platform
@@ -64,12 +65,29 @@ def _store_cache(key: str, value: dict[str, float]) -> None:
         pass  # a read-only home only costs a new probe next time
 
 
+def inference_model(model: torch.nn.Module, precision: str) -> torch.nn.Module:
+    """The model that inference runs: `model` itself in fp32, a bf16 copy of it in bf16.
+
+    Inference has no optimizer and no gradients, so bf16 needs no fp32 master weights: a copy in
+    bf16 does every op in bf16 without the casts autocast adds around each one. On a CPU with AMX
+    that is about 3x autocast's speed for MiniLM (2 cores, batch 128 x 128 tokens: fp32 4.4 s,
+    autocast 2.2 s, bf16 weights 0.76 s). A copy, not a cast in place: the fp32 weights stay the
+    ones saved, trained and explained.
+    """
+    if precision != "bf16":
+        return model
+    return copy.deepcopy(model).to(torch.bfloat16).eval()
+
+
 def _steps_per_second(
     model: torch.nn.Module, batch: dict[str, torch.Tensor], bf16: bool, train: bool, repeats: int
 ) -> float:
+    # Time what runs for real: autocast for training, a bf16 copy for inference.
+    runner = model if train else inference_model(model, "bf16" if bf16 else "fp32")
+
     def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model(**batch).logits
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and train):
+            logits = runner(**batch).logits
         if train:
             logits.float().sum().backward()
 
@@ -98,7 +116,7 @@ def probe_model(
     shape = tuple(batch["input_ids"].shape)
     key = (
         f"{cpu_model()}|torch {torch.__version__}|threads {torch.get_num_threads()}|"
-        f"{type(model).__name__} {n_params}|batch {shape}|{'train' if train else 'infer'}"
+        f"{type(model).__name__} {n_params}|batch {shape}|{'train' if train else 'infer bf16 weights'}"
     )
     if not refresh and key in (cache := _load_cache()):
         return cache[key]

@@ -82,8 +82,10 @@ def pool(
         if pooler_output is None:
             raise ValueError("this encoder has no pooler; use pooling 'mean' or 'cls'")
         return pooler_output
-    weights = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+    # A bf16 model's states are summed over up to 512 tokens in fp32, then given back in bf16.
+    weights = attention_mask.unsqueeze(-1).float()  # (B, T, 1)
+    mean = (hidden.float() * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+    return mean.to(hidden.dtype)
 
 
 class ClassificationHead(nn.Module):

@@ -1,0 +1,126 @@
+"""Precision: `auto` follows what the hardware does (probe), explicit choices win, and bf16
+inference runs a bf16 copy of the model while the fp32 weights stay untouched.
+
+The probe's timings are replaced by fixed figures here: the rule is tested, not this machine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+from attentext.classifier import TransformersClassifier
+from attentext.encoders import resolve_encoder
+from attentext.features import compute_features
+from attentext.precision import BF16_MIN_SPEEDUP, inference_model, resolve_precision
+
+TEXTS = [
+    "Oil prices jump as OPEC cuts output and stocks slide on Wall Street",
+    "The Yankees beat the Red Sox 5-3 to clinch the division title",
+    "NASA's new telescope spots water vapour on a distant exoplanet",
+    "Rebels attack an army base near the capital, officials say",
+]
+
+
+@pytest.fixture
+def auto(monkeypatch):
+    """`auto` left to the probe (conftest pins ATTENTEXT_PRECISION=fp32 for everything else)."""
+    monkeypatch.delenv("ATTENTEXT_PRECISION", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+
+
+@pytest.mark.parametrize(
+    ("speedup", "expected"),
+    [(BF16_MIN_SPEEDUP, "bf16"), (5.0, "bf16"), (BF16_MIN_SPEEDUP - 0.01, "fp32"), (0.5, "fp32")],
+)
+def test_auto_picks_bf16_only_when_the_probe_finds_it_clearly_faster(auto, speedup, expected):
+    assert resolve_precision("auto", lambda: {"fp32": 1.0, "bf16": speedup}) == expected
+
+
+def test_auto_without_a_probe_is_fp32(auto):
+    assert resolve_precision("auto") == "fp32"
+
+
+def test_several_processes_take_fp32_without_probing(auto, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+
+    def probe():
+        raise AssertionError("each process would time itself under the others' load")
+
+    assert resolve_precision("auto", probe) == "fp32"
+
+
+@pytest.mark.parametrize("explicit", ["fp32", "bf16"])
+def test_an_explicit_precision_wins_over_the_probe(auto, explicit):
+    def probe():
+        raise AssertionError("an explicit precision needs no probe")
+
+    assert resolve_precision(explicit, probe) == explicit
+
+
+def test_the_environment_variable_overrides_auto(auto, monkeypatch):
+    monkeypatch.setenv("ATTENTEXT_PRECISION", "bf16")
+    assert resolve_precision("auto", lambda: {"fp32": 10.0, "bf16": 1.0}) == "bf16"
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="precision must be auto, fp32 or bf16"):
+        resolve_precision("fp16")
+
+
+def test_bf16_inference_runs_a_copy_and_leaves_the_fp32_model_alone():
+    model = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.LayerNorm(4))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    assert inference_model(model, "fp32") is model
+    copy = inference_model(model, "bf16")
+
+    assert copy is not model
+    assert {p.dtype for p in copy.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key])
+    torch.testing.assert_close(
+        copy(torch.ones(2, 8, dtype=torch.bfloat16)).float(),
+        model(torch.ones(2, 8)),
+        atol=0.05,
+        rtol=0.05,
+    )
+
+
+def test_bf16_predictions_agree_with_fp32(run_dir):
+    fp32 = TransformersClassifier.from_run_dir(run_dir, precision="fp32")
+    bf16 = TransformersClassifier.from_run_dir(run_dir, precision="bf16")
+
+    probabilities = fp32.predict_proba(TEXTS)
+    assert {p.dtype for p in bf16.model.parameters()} == {torch.float32}  # the loaded weights
+    assert {p.dtype for p in bf16.runner.parameters()} == {torch.bfloat16}
+    assert bf16.predict_proba(TEXTS).dtype == np.float32
+    np.testing.assert_allclose(bf16.predict_proba(TEXTS), probabilities, atol=0.05)
+
+
+def test_bf16_encoder_features_match_fp32_features():
+    """The frozen-encoder recipe's extraction in bf16: same pooled features up to bf16 rounding."""
+    from attentext.models.encoder_classifier import (
+        EncoderClassifierConfig,
+        EncoderClassifierForSequenceClassification,
+    )
+
+    source = resolve_encoder("default")
+    encoder = AutoModel.from_pretrained(source)
+    config = EncoderClassifierConfig(encoder=encoder.config.to_dict(), pooling_layers=2)
+    model = EncoderClassifierForSequenceClassification(config)
+    model.load_encoder_weights(source)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    ids = tokenizer(TEXTS)["input_ids"]
+
+    fp32 = compute_features(model, ids, tokenizer.pad_token_id, "fp32")
+    bf16 = compute_features(model, ids, tokenizer.pad_token_id, "bf16")
+
+    assert fp32.dtype == bf16.dtype == torch.float32
+    assert fp32.shape == bf16.shape == (len(TEXTS), 2 * 384)
+    similarity = torch.nn.functional.cosine_similarity(fp32, bf16)
+    assert similarity.min() > 0.99, similarity
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
