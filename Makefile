@@ -42,10 +42,33 @@ lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: install
-	$(BIN)/python benchmarks/seed_transformer.py --data $(DATA) --epochs 10
+# The benchmark suite (hours on 2 cores), then every README table again from benchmarks/results/.
+# serve_load and export_parity measure the leaderboard's runs: `make leaderboard` first if absent.
+# seed_keras runs only where TensorFlow/Keras are installed (pip install -e '.[keras-bench]').
+SERVE_LOAD = $(BIN)/python benchmarks/serve_load.py $(LB)/encoder-finetune --data $(DATA) \
+	--requests 150 --texts-per-request 8 --concurrency 8 --time-limit 90 --torch-threads 2
+bench: dev
+	$(BIN)/python benchmarks/seed_transformer.py --data $(DATA) --epochs 10 --padded-epochs 2
+	@if $(BIN)/python -c "import importlib.util as u, sys; \
+		sys.exit(not all(u.find_spec(m) for m in ('tensorflow', 'keras')))"; then \
+		$(BIN)/python benchmarks/seed_keras.py --data $(DATA) --epochs 10; \
+	else echo "seed_keras: skipped, TensorFlow/Keras not installed"; fi
+	$(BIN)/python benchmarks/breakdown.py --data $(DATA)
 	$(BIN)/python benchmarks/encoders.py frozen --data $(DATA)
 	$(BIN)/python benchmarks/encoders.py hf --data $(DATA)
+	$(BIN)/python benchmarks/encoders.py finetune --data $(DATA) --minutes 18 --eval-minutes 3 \
+		--epochs 3 --speed-steps 10
+	test -f $(LB)/encoder-finetune/attentext.json -a -f $(LB)/seed-transformer/attentext.json \
+		-a -f $(LB)/attention-rnn/attentext.json || $(MAKE) leaderboard
+	$(BIN)/attentext export $(LB)/encoder-finetune --format onnx --int8
+	$(SERVE_LOAD) --backend torch --precision fp32
+	$(SERVE_LOAD) --backend torch --precision bf16
+	$(SERVE_LOAD) --backend onnx-int8 --precision fp32
+	$(BIN)/python benchmarks/export_parity.py $(LB)/seed-transformer $(LB)/attention-rnn --data $(DATA)
+	$(BIN)/python benchmarks/memory.py --data $(DATA)
+	$(BIN)/python benchmarks/growth.py --data $(DATA)
+	$(BIN)/python benchmarks/distributed.py --data $(DATA)
+	$(BIN)/python benchmarks/tables.py
 
 # Train every recipe on AG News with its budget, then compare them in one process. Budgets on a
 # 2-core CPU: the recipes' defaults, except hf-frozen-base (the lesson's 32 steps) and

@@ -183,6 +183,60 @@ def bench_finetune(dataset, args) -> dict[str, Any]:
     }
 
 
+SECTIONS = ("encoders_frozen", "encoders_hf", "encoders_finetune")
+COLUMNS = {
+    "frozen": [
+        ("test_accuracy", "test acc"),
+        ("extraction_seconds_cold", "extraction s (cold)"),
+        ("extraction_seconds_warm", "extraction s (warm)"),
+        ("head_train_seconds", "head training s"),
+        ("head_epoch_seconds", "s per head epoch"),
+        ("recompute_epoch_seconds", "s per recompute epoch"),
+        ("recompute_over_cached_epoch", "ratio"),
+    ],
+    "hf": [
+        ("recipe", "run"),
+        ("test_accuracy", "test acc"),
+        ("train_seconds", "train s"),
+        ("samples_per_second", "samples/s"),
+        ("precision", "precision"),
+        ("trainable", "trainable"),
+        ("total", "total params"),
+    ],
+    "finetune": [
+        ("test_accuracy", "test acc"),
+        ("train_seconds", "train s"),
+        ("epochs", "epochs"),
+        ("samples_per_second_fp32", "samples/s fp32"),
+        ("samples_per_second_bf16", "samples/s bf16"),
+    ],
+}
+
+
+def render(payload: dict[str, Any]) -> str:
+    """The README section of one of the three benchmarks (`payload["benchmark"]` says which)."""
+    which = payload["benchmark"].removeprefix("encoders_")
+    m = payload["machine"]
+    # Results from before machine() recorded the load average have none to show.
+    load = f"; load average {m['load_average_1min']}" if "load_average_1min" in m else ""
+    header = (
+        f"Machine: {m['cpu']}, {m['torch_threads']} threads; matmul peak {m['matmul_gflops_fp32']} GFLOP/s "
+        f"fp32, {m['matmul_gflops_bf16']} bf16{load}. Train {payload['n_train']} rows, test {payload['n_test']}.\n\n"
+        f"Command: `python benchmarks/encoders.py {which} --data {payload['data']}`\n\n"
+    )
+    table = markdown_table(payload["results"], COLUMNS[which])
+    if which == "finetune":
+        table += "\n\n" + markdown_table(
+            payload["results"][0]["curve"],
+            [
+                ("minutes", "minutes"),
+                ("step", "step"),
+                ("test_subset_accuracy", "test acc (1,000-text subset)"),
+            ],
+        )
+    return header + table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("which", choices=["frozen", "hf", "finetune"])
@@ -202,65 +256,16 @@ def main() -> None:
         "n_train": len(dataset["train"]),
         "n_test": len(dataset["test"]),
     }
-    m = payload["machine"]
-    header = (
-        f"Machine: {m['cpu']}, {m['torch_threads']} threads; matmul peak {m['matmul_gflops_fp32']} GFLOP/s "
-        f"fp32, {m['matmul_gflops_bf16']} bf16; load average {m['load_average_1min']}. Train {payload['n_train']} rows, test {payload['n_test']}.\n\n"
-        f"Command: `python benchmarks/encoders.py {args.which} --data {args.data}`\n\n"
-    )
     if args.which == "frozen":
-        row = bench_frozen(dataset, args)
-        payload["results"] = [row]
-        table = markdown_table(
-            [row],
-            [
-                ("test_accuracy", "test acc"),
-                ("extraction_seconds_cold", "extraction s (cold)"),
-                ("extraction_seconds_warm", "extraction s (warm)"),
-                ("head_train_seconds", "head training s"),
-                ("head_epoch_seconds", "s per head epoch"),
-                ("recompute_epoch_seconds", "s per recompute epoch"),
-                ("recompute_over_cached_epoch", "ratio"),
-            ],
-        )
+        payload["results"] = [bench_frozen(dataset, args)]
     elif args.which == "hf":
         payload["results"] = bench_hf(dataset, args)
-        table = markdown_table(
-            payload["results"],
-            [
-                ("recipe", "run"),
-                ("test_accuracy", "test acc"),
-                ("train_seconds", "train s"),
-                ("samples_per_second", "samples/s"),
-                ("precision", "precision"),
-                ("trainable", "trainable"),
-                ("total", "total params"),
-            ],
-        )
     else:
-        row = bench_finetune(dataset, args)
-        payload["results"] = [row]
-        table = markdown_table(
-            [row],
-            [
-                ("test_accuracy", "test acc"),
-                ("train_seconds", "train s"),
-                ("epochs", "epochs"),
-                ("samples_per_second_fp32", "samples/s fp32"),
-                ("samples_per_second_bf16", "samples/s bf16"),
-            ],
-        )
-        table += "\n\n" + markdown_table(
-            row["curve"],
-            [
-                ("minutes", "minutes"),
-                ("step", "step"),
-                ("test_subset_accuracy", "test acc (1,000-text subset)"),
-            ],
-        )
+        payload["results"] = [bench_finetune(dataset, args)]
     save_results(payload["benchmark"], payload)
-    replace_section(payload["benchmark"], header + table)
-    print(header + table)
+    text = render(payload)
+    replace_section(payload["benchmark"], text)
+    print(text)
 
 
 if __name__ == "__main__":

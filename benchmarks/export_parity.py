@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +23,8 @@ from torch import nn
 import attentext
 from attentext.classifier import TransformersClassifier
 from attentext.export import OnnxClassifier, export_onnx
+
+SECTION = "export_parity"
 
 
 def backends_of(run: Path) -> dict[str, object]:
@@ -35,6 +38,21 @@ def backends_of(run: Path) -> dict[str, object]:
         "onnx int8": OnnxClassifier.from_run_dir(run, int8=True, threads=1),
         "torch dynamic int8": torch_int8,
     }
+
+
+COLUMNS = [
+    ("run", "run"),
+    ("backend", "backend"),
+    ("test_accuracy", "test acc"),
+    ("max_logit_diff", "max |logit diff|"),
+    ("label_agreement", "labels = torch fp32"),
+    ("texts_per_second", "texts/s (1 thread)"),
+]
+
+
+def render(payload: dict[str, Any]) -> str:
+    """The README table: accuracy, logit difference, agreement and texts/s per backend."""
+    return markdown_table(payload["results"], COLUMNS)
 
 
 def main() -> None:
@@ -73,25 +91,13 @@ def main() -> None:
                 }
             )
     payload = {
-        "benchmark": "export_parity",
+        "benchmark": SECTION,
         "machine": machine(),
         "n_test": len(texts),
         "results": rows,
     }
-    save_results("export_parity", payload)
-    print(
-        markdown_table(
-            rows,
-            [
-                ("run", "run"),
-                ("backend", "backend"),
-                ("test_accuracy", "test acc"),
-                ("max_logit_diff", "max |logit diff|"),
-                ("label_agreement", "labels = torch fp32"),
-                ("texts_per_second", "texts/s (1 thread)"),
-            ],
-        )
-    )
+    save_results(SECTION, payload)
+    print(render(payload))
 
 
 if __name__ == "__main__":

@@ -30,13 +30,14 @@ from typing import IO, Any
 import httpx
 import numpy as np
 import torch
-from common import markdown_table, save_results
+from common import RESULTS, markdown_table, save_results
 
 import attentext  # registers the Auto classes, so pipeline() loads attentext runs
 from attentext.data import load_text_dataset
 from attentext.precision import cpu_model
 from attentext.rundir import read_marker
 
+SECTION = "serve_load"
 HOST = "127.0.0.1"  # loopback only: this benchmark never sends traffic anywhere else
 PIPELINE_BATCH = 32
 
@@ -169,6 +170,70 @@ def offline_rates(run_dir: Path, texts: list[str], precision: str, backend: str)
     pipe(texts, truncation=True)
     rates["pipeline_texts_per_s"] = len(texts) / (time.perf_counter() - start)
     return rates
+
+
+BACKEND_ORDER = ("torch", "onnx", "onnx-int8")
+PRECISION_ORDER = ("fp32", "bf16")
+
+
+def payload_for(section: str = SECTION) -> dict[str, Any] | None:
+    """The README's payload: the rows of every results/serve_load_<backend>_<precision>.json."""
+    paths = sorted(RESULTS.glob("serve_load_*_*.json"))
+    if not paths:
+        return None
+    payloads = [json.loads(path.read_text()) for path in paths]
+    rows = [row for payload in payloads for row in payload["results"]]
+
+    def order(row: dict[str, Any]) -> tuple:
+        backend, precision = row.get("backend", "torch"), row.get("precision", "fp32")
+        return (
+            row["run"],
+            BACKEND_ORDER.index(backend) if backend in BACKEND_ORDER else len(BACKEND_ORDER),
+            PRECISION_ORDER.index(precision) if precision in PRECISION_ORDER else 2,
+        )
+
+    return {"machine": payloads[0]["machine"], "results": sorted(rows, key=order)}
+
+
+def render(payload: dict[str, Any]) -> str:
+    """The README table: one row per backend and precision, served texts/s against pipeline()."""
+    rows = []
+    for r in payload["results"]:
+        pipeline = r.get("pipeline_texts_per_s")
+        rows.append(
+            {
+                "run": r["run"],
+                "backend": r.get("backend", "torch"),
+                "precision": r.get("precision", "fp32"),
+                "requests": r["requests"],
+                "errors": r["errors"],
+                "req_per_s": f"{r['req_per_s']:.1f}",
+                "texts_per_s": f"{r['texts_per_s']:,.0f}",
+                "p50_ms": f"{r['p50_ms']:,.0f}",
+                "p95_ms": f"{r['p95_ms']:,.0f}",
+                "p99_ms": f"{r['p99_ms']:,.0f}",
+                "pipeline": f"{pipeline:,.0f}" if pipeline else None,
+                "served_over_pipeline": f"{r['texts_per_s'] / pipeline:.2f}" if pipeline else None,
+                "predict_proba": f"{r['predict_proba_texts_per_s']:,.0f}",
+            }
+        )
+    columns = [
+        ("backend", "backend"),
+        ("precision", "precision"),
+        ("requests", "requests"),
+        ("errors", "errors"),
+        ("req_per_s", "req/s"),
+        ("texts_per_s", "served texts/s"),
+        ("p50_ms", "p50 ms"),
+        ("p95_ms", "p95 ms"),
+        ("p99_ms", "p99 ms"),
+        ("pipeline", "pipeline texts/s"),
+        ("served_over_pipeline", "served / pipeline"),
+        ("predict_proba", "predict_proba texts/s"),
+    ]
+    if len({row["run"] for row in rows}) > 1:
+        columns.insert(0, ("run", "run"))
+    return markdown_table(rows, columns)
 
 
 def main() -> None:
