@@ -66,7 +66,7 @@ def lesson_model(vocab_size: int = 20000, maxlen: int = 256):
             self.dropout1 = keras.layers.Dropout(rate)
             self.dropout2 = keras.layers.Dropout(rate)
 
-        def call(self, inputs, training):
+        def call(self, inputs, training=None):  # Keras 3: `training` must have a default
             attn_output = self.att(inputs, inputs)
             attn_output = self.dropout1(attn_output, training=training)
             out1 = self.layernorm1(inputs + attn_output)
@@ -253,7 +253,11 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return round(numerator / denominator, 2) if numerator and denominator else None
 
 
-def report(payload: dict[str, Any], args: argparse.Namespace) -> str:
+SECTION = "seed_keras"
+
+
+def render(payload: dict[str, Any]) -> str:
+    """The README section: both sides' rows, the ratios, and test accuracy after each epoch."""
     from common import markdown_table
 
     columns = [
@@ -271,14 +275,15 @@ def report(payload: dict[str, Any], args: argparse.Namespace) -> str:
     versions = f"torch {m['torch']}" + (
         f", TensorFlow {keras_row['tensorflow']}, Keras {keras_row['keras']}" if keras_row else ""
     )
-    limit = f" --limit {args.limit}" if args.limit else ""
+    limit = f" --limit {payload['limit']}" if payload.get("limit") else ""
     loads = ", ".join(f"{row['load_average_1min_at_start']}" for row in rows)
     text = (
         f"Machine: {m['cpu']}, {m['cores']} cores, 2 threads per side; {versions}; matmul peak "
         f"{m['matmul_gflops_fp32']} GFLOP/s fp32; load average {m['load_average_1min']} at the "
         f"start ({loads} as each side started). Train {payload['n_train']} rows, validation "
         f"{payload['n_validation']}, test {payload['n_test']}.\n\n"
-        f"Command: `python benchmarks/seed_keras.py --data {args.data} --epochs {args.epochs}{limit}`"
+        f"Command: `python benchmarks/seed_keras.py --data {payload['data']} "
+        f"--epochs {payload['epochs']}{limit}`"
         "\n\n" + markdown_table(rows, columns)
     )
     if r["samples_per_second"] is not None:
@@ -349,6 +354,7 @@ def main() -> None:
         "n_test": len(dataset["test"]),
         "target": TARGET,
         "epochs": args.epochs,
+        "limit": args.limit,
     }
     rows = []
     if not args.skip_torch:
@@ -367,10 +373,10 @@ def main() -> None:
         ),
     }
     payload["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
-    path = save_results("seed_keras", payload)
-    table = report(payload, args)
+    path = save_results(SECTION, payload)
+    table = render(payload)
     if not args.limit and not args.skip_torch and not args.skip_keras:
-        replace_section("seed_keras", table)  # a smoke run does not overwrite the README
+        replace_section(SECTION, table)  # a smoke run does not overwrite the README
     print(json.dumps({k: v for k, v in payload.items() if k != "results"}, indent=2))
     print(
         json.dumps([{k: v for k, v in row.items() if k != "per_epoch"} for row in rows], indent=2)
