@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import datasets
+import numpy as np
+import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from attentext.encoders import resolve_encoder
@@ -77,3 +82,48 @@ def tokenize_split(
     return split.map(
         batch_encode, batched=True, batch_size=2048, remove_columns=["text"], desc="Tokenizing"
     )
+
+
+@dataclass
+class PadCollator:
+    """Pads rows of `tokenize_split` into a batch: what `DataCollatorWithPadding` returns, faster.
+
+    transformers' collator goes through `tokenizer.pad`, which converts every row in Python: 4.4 ms
+    for a batch of 128 AG News rows, about a fifth of a seed-transformer training step on 2 cores.
+    Filling one numpy array per column takes 0.2 ms. Columns: input_ids (padded with
+    `pad_token_id`), attention_mask (0), label -> labels; other columns (length) are dropped.
+
+    Args:
+        pad_token_id: the tokenizer's padding id.
+        max_length: pad every batch to this width (fixed padding) instead of its longest row.
+        padding_side: "right" (BERT, the word vectorizer) or "left".
+    """
+
+    pad_token_id: int
+    max_length: int | None = None
+    padding_side: str = "right"
+
+    @classmethod
+    def for_tokenizer(
+        cls, tokenizer: PreTrainedTokenizerBase, max_length: int | None = None
+    ) -> PadCollator:
+        return cls(tokenizer.pad_token_id or 0, max_length, tokenizer.padding_side)
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        lengths = [len(row["input_ids"]) for row in rows]
+        width = max([*lengths, self.max_length or 0])
+        input_ids = np.full((len(rows), width), self.pad_token_id, dtype=np.int64)
+        attention_mask = np.zeros((len(rows), width), dtype=np.int64)
+        left = self.padding_side == "left"
+        for i, (row, length) in enumerate(zip(rows, lengths, strict=True)):
+            cells = slice(width - length, width) if left else slice(0, length)
+            input_ids[i, cells] = row["input_ids"]
+            attention_mask[i, cells] = row["attention_mask"]
+        batch = {
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy(attention_mask),
+        }
+        key = "label" if "label" in rows[0] else "labels" if "labels" in rows[0] else None
+        if key is not None:
+            batch["labels"] = torch.tensor([row[key] for row in rows], dtype=torch.long)
+        return batch

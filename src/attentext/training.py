@@ -24,7 +24,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers import (
-    DataCollatorWithPadding,
     EvalPrediction,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -46,7 +45,7 @@ from attentext.models.encoder_classifier import EncoderClassifierForSequenceClas
 from attentext.models.registry import build_model
 from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import Recipe
-from attentext.tokenization import build_tokenizer, load_tokenizer, tokenize_split
+from attentext.tokenization import PadCollator, build_tokenizer, load_tokenizer, tokenize_split
 
 TOKENIZER_SUBDIR = "tokenizer"
 CHECKPOINT_SUBDIR = "checkpoints"
@@ -136,13 +135,12 @@ def _sample_batch(
 ) -> dict[str, torch.Tensor]:
     """One typical training batch (the first rows, padded as the collator pads) for the probe."""
     rows = train_set.select(range(min(len(train_set), recipe.training.batch_size)))
-    padding = "max_length" if recipe.training.pad_to_max_length else "longest"
-    return tokenizer.pad(
-        {"input_ids": rows["input_ids"]},
-        padding=padding,
-        max_length=recipe.tokenizer.max_length,
-        return_tensors="pt",
+    collator = PadCollator.for_tokenizer(
+        tokenizer, recipe.tokenizer.max_length if recipe.training.pad_to_max_length else None
     )
+    batch = collator(list(rows))
+    batch.pop("labels", None)
+    return batch
 
 
 def _compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
@@ -218,12 +216,10 @@ def build_trainer(
     )
     if tokenizer is None:
         collator = default_data_collator
-    elif t.pad_to_max_length:
-        collator = DataCollatorWithPadding(
-            tokenizer, padding="max_length", max_length=recipe.tokenizer.max_length
-        )
     else:
-        collator = DataCollatorWithPadding(tokenizer, padding="longest")
+        collator = PadCollator.for_tokenizer(
+            tokenizer, recipe.tokenizer.max_length if t.pad_to_max_length else None
+        )
     loss_func = None
     if class_weights is not None:
 

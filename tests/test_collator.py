@@ -1,0 +1,61 @@
+"""PadCollator gives exactly the batches transformers' DataCollatorWithPadding gives."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoTokenizer, DataCollatorWithPadding
+
+from attentext.data import load_text_dataset
+from attentext.encoders import resolve_encoder
+from attentext.tokenization import PadCollator, tokenize_split
+from attentext.vectorizer import fit_word_vectorizer
+
+
+@pytest.fixture(scope="module")
+def train_split(ag_news_dir):
+    return load_text_dataset(ag_news_dir, val_fraction=0.0)["train"]
+
+
+@pytest.fixture(scope="module", params=["word", "minilm"])
+def tokenizer(request, train_split):
+    if request.param == "word":
+        return fit_word_vectorizer(train_split["text"], 2000, 64)
+    return AutoTokenizer.from_pretrained(resolve_encoder("default"))
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("max_length", [None, 64])
+def test_batches_equal_transformers_collator(tokenizer, train_split, side, max_length):
+    tokenizer.padding_side = side
+    try:
+        rows = list(tokenize_split(train_split.select(range(24)), tokenizer, 48))
+        assert len({len(row["input_ids"]) for row in rows}) > 1  # the padding matters
+        reference = DataCollatorWithPadding(
+            tokenizer,
+            padding="max_length" if max_length else "longest",
+            max_length=max_length,
+        )([{k: v for k, v in row.items() if k != "length"} for row in rows])
+
+        batch = PadCollator.for_tokenizer(tokenizer, max_length)(rows)
+    finally:
+        tokenizer.padding_side = "right"
+
+    assert set(batch) == {"input_ids", "attention_mask", "labels"}
+    for key, value in batch.items():
+        assert value.dtype == torch.long, key
+        assert torch.equal(value, reference[key]), key
+    assert batch["input_ids"].shape[1] == (max_length or max(len(r["input_ids"]) for r in rows))
+
+
+def test_rows_without_labels_give_no_labels():
+    batch = PadCollator(pad_token_id=9)(
+        [
+            {"input_ids": [1, 2, 3], "attention_mask": [1, 1, 1]},
+            {"input_ids": [4], "attention_mask": [1]},
+        ]
+    )
+
+    assert set(batch) == {"input_ids", "attention_mask"}
+    assert batch["input_ids"].tolist() == [[1, 2, 3], [4, 9, 9]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
