@@ -65,6 +65,7 @@ bench: dev
 	$(SERVE_LOAD) --backend torch --precision bf16
 	$(SERVE_LOAD) --backend onnx-int8 --precision fp32
 	$(BIN)/python benchmarks/export_parity.py $(LB)/seed-transformer $(LB)/attention-rnn --data $(DATA)
+	$(BIN)/python benchmarks/serve_soak.py $(LB)/seed-transformer --data $(DATA)
 	$(BIN)/python benchmarks/memory.py --data $(DATA)
 	$(BIN)/python benchmarks/growth.py --data $(DATA)
 	$(BIN)/python benchmarks/distributed.py --data $(DATA)
