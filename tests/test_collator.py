@@ -1,4 +1,5 @@
-"""PadCollator gives exactly the batches transformers' DataCollatorWithPadding gives."""
+"""Batching: PadCollator gives exactly the batches transformers' DataCollatorWithPadding gives, and
+the length-grouped sampler gets the lengths from the `length` column, as a list."""
 
 from __future__ import annotations
 
@@ -59,3 +60,25 @@ def test_rows_without_labels_give_no_labels():
     assert set(batch) == {"input_ids", "attention_mask"}
     assert batch["input_ids"].tolist() == [[1, 2, 3], [4, 9, 9]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_length_grouped_sampler_reads_the_length_column_as_a_list(train_split, tmp_path):
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from attentext.models.registry import build_model
+    from attentext.recipes import load_recipe
+    from attentext.tokenization import build_tokenizer
+    from attentext.training import build_trainer
+
+    recipe = load_recipe("seed-transformer")
+    tokenizer = build_tokenizer(recipe, train_split["text"])
+    tokenized = tokenize_split(train_split, tokenizer, recipe.tokenizer.max_length)
+    model = build_model(recipe.model, tokenizer, ["a", "b", "c", "d"], recipe.tokenizer.max_length)
+    trainer = build_trainer(recipe, model, tokenizer, tokenized, tokenized, tmp_path, "fp32")
+
+    for sampler in (trainer._get_train_sampler(), trainer._get_eval_sampler(tokenized)):
+        assert isinstance(sampler, LengthGroupedSampler)
+        assert isinstance(sampler.lengths, list)  # not a lazy datasets Column, read row by row
+        assert sampler.lengths == [len(ids) for ids in tokenized["input_ids"]]
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert set(batch) == {"input_ids", "attention_mask", "labels"}
