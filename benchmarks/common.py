@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +73,12 @@ def replace_section(name: str, content: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     README.write_text(text)
+
+
+def publish(section: str, payload: dict[str, Any], render: Callable[[dict[str, Any]], str]) -> None:
+    """Save `payload` as results/<section>.json, rewrite the README section, print the table."""
+    path = save_results(section, payload)
+    table = render(payload)
+    replace_section(section, table)
+    print(table)
+    print(f"results: {path}")

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import machine, markdown_table, replace_section, save_results
+from common import machine, markdown_table, publish
+from loopback import free_port
 
 SECTION = "distributed"
 
@@ -42,12 +42,6 @@ def torchrun() -> str:
     if not found:
         raise SystemExit("torchrun not found: it comes with torch, next to the Python interpreter")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # name: (processes, threads per process, extra environment)
@@ -213,11 +207,7 @@ def main() -> None:
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
     }
     payload["machine"]["load_average_1min"] = load_at_start
-    path = save_results(SECTION, payload)
-    table = render(payload)
-    replace_section(SECTION, table)
-    print(table)
-    print(f"results: {path}")
+    publish(SECTION, payload, render)
 
 
 if __name__ == "__main__":

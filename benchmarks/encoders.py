@@ -222,7 +222,8 @@ def render(payload: dict[str, Any]) -> str:
     header = (
         f"Machine: {m['cpu']}, {m['torch_threads']} threads; matmul peak {m['matmul_gflops_fp32']} GFLOP/s "
         f"fp32, {m['matmul_gflops_bf16']} bf16{load}. Train {payload['n_train']} rows, test {payload['n_test']}.\n\n"
-        f"Command: `python benchmarks/encoders.py {which} --data {payload['data']}`\n\n"
+        f"Command: `python benchmarks/encoders.py {which} --data {payload['data']}"
+        f"{payload.get('options', '')}`\n\n"
     )
     table = markdown_table(payload["results"], COLUMNS[which])
     if which == "finetune":
@@ -256,6 +257,11 @@ def main() -> None:
         "n_train": len(dataset["train"]),
         "n_test": len(dataset["test"]),
     }
+    if args.which == "finetune":  # the options that shape its figures, for the README's command
+        payload["options"] = (
+            f" --minutes {args.minutes:g} --eval-minutes {args.eval_minutes:g}"
+            f" --epochs {args.epochs:g} --speed-steps {args.speed_steps}"
+        )
     if args.which == "frozen":
         payload["results"] = [bench_frozen(dataset, args)]
     elif args.which == "hf":

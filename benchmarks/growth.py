@@ -31,7 +31,7 @@ from typing import Any
 import datasets
 import torch
 import transformers
-from common import machine, markdown_table, replace_section, save_results
+from common import machine, markdown_table, publish
 from transformers import TrainerCallback
 
 import attentext
@@ -274,11 +274,7 @@ def main() -> None:
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
     }
     payload["machine"]["load_average_1min"] = load_at_start
-    path = save_results(SECTION, payload)
-    table = render(payload)
-    replace_section(SECTION, table)
-    print(table)
-    print(f"results: {path}")
+    publish(SECTION, payload, render)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,9 +28,9 @@ from typing import Any
 
 import httpx
 from common import machine, markdown_table, replace_section, save_results
+from loopback import HOST, free_port
 
 SECTION = "memory"
-HOST = "127.0.0.1"  # loopback only
 RECIPES = [
     "tfidf-logreg",
     "seed-transformer",
@@ -94,12 +93,6 @@ def run_child(command: list[str], env: dict[str, str], log: Path, timeout: float
     if code != 0:
         raise SystemExit(f"{' '.join(command)} exited {code}:\n{log.read_text()[-3000:]}")
     return {"peak_rss_mb": round(rss, 1), "seconds": round(seconds, 1)}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def serve_peak(

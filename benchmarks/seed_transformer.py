@@ -17,7 +17,7 @@ import datasets
 import numpy as np
 import torch
 import transformers
-from common import machine, markdown_table, replace_section, save_results
+from common import machine, markdown_table, publish
 from transformers import TrainerCallback
 
 import attentext
@@ -183,11 +183,7 @@ def main() -> None:
         "padded_epochs": args.padded_epochs,
         "results": rows,
     }
-    path = save_results(SECTION, payload)
-    table = render(payload)
-    replace_section(SECTION, table)
-    print(table)
-    print(f"results: {path}")
+    publish(SECTION, payload, render)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ import httpx
 import numpy as np
 import torch
 from common import RESULTS, markdown_table, save_results
+from loopback import HOST, free_port, log_tail, wait_ready
 
 import attentext  # registers the Auto classes, so pipeline() loads attentext runs
 from attentext.data import load_text_dataset
@@ -38,14 +38,7 @@ from attentext.precision import cpu_model
 from attentext.rundir import read_marker
 
 SECTION = "serve_load"
-HOST = "127.0.0.1"  # loopback only: this benchmark never sends traffic anywhere else
 PIPELINE_BATCH = 32
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def start_server(
@@ -60,25 +53,6 @@ def start_server(
     ]  # fmt: skip
     # The server's log goes to a file: a pipe nobody reads would fill up and stall the server.
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
-
-
-def log_tail(log: IO[bytes]) -> str:
-    log.seek(0)
-    return log.read().decode(errors="replace")[-3000:]
-
-
-def wait_ready(server: subprocess.Popen, url: str, log: IO[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited:\n{log_tail(log)}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the server was not ready within {timeout:.0f} s")
 
 
 def stop_server(server: subprocess.Popen) -> None:

@@ -25,7 +25,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,10 +37,10 @@ import httpx
 import numpy as np
 import psutil
 from common import machine, markdown_table, replace_section, save_results
+from loopback import HOST, free_port, log_tail, wait_ready
 
 from attentext.data import load_text_dataset
 
-HOST = "127.0.0.1"
 MB = 1024 * 1024
 BODY_LIMIT = 1_000_000  # the server's default max_body_bytes
 MAX_TEXTS = 64  # the server's default texts per request
@@ -60,37 +59,12 @@ MIX = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def start_server(run_dirs: list[Path], port: int, args: argparse.Namespace, log: IO[bytes]):
     command = [sys.executable, "-m", "attentext", "serve", *map(str, run_dirs)]
     command += ["--host", HOST, "--port", str(port), "--torch-threads", str(args.torch_threads)]
     env = {**os.environ, "ATTENTEXT_PRECISION": args.precision, "TOKENIZERS_PARALLELISM": "false"}
     # The server's log goes to a file: a pipe nobody reads would fill up and stall the server.
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def log_tail(log: IO[bytes]) -> str:
-    log.seek(0)
-    return log.read().decode(errors="replace")[-3000:]
-
-
-def wait_ready(server: subprocess.Popen, url: str, log: IO[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited:\n{log_tail(log)}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the server was not ready within {timeout:.0f} s")
 
 
 def plan(n: int, texts: list[str], seed: int) -> list[tuple[str, int, dict[str, Any]]]:
