@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 from common import machine, markdown_table, replace_section, save_results
-from loopback import HOST, free_port
+from loopback import HOST, free_port, wait_ready
 
 SECTION = "memory"
 RECIPES = [
@@ -109,21 +109,10 @@ def serve_peak(
         for i in range(args.requests)
     ]
     start = time.perf_counter()
-    with open(log, "wb") as out:
+    with open(log, "w+b") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + args.timeout
-            while True:
-                if process.poll() is not None:
-                    raise SystemExit(f"the server exited:\n{log.read_text()[-3000:]}")
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"the server was not ready:\n{log.read_text()[-3000:]}")
-                time.sleep(0.2)
+            wait_ready(process, url, out, args.timeout)
             ready = time.perf_counter() - start
             with httpx.Client(base_url=url, timeout=60.0) as client:
 
