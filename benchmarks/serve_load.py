@@ -275,25 +275,7 @@ def main() -> None:
     }
     print(json.dumps(payload, indent=2))
     print()
-    print(
-        markdown_table(
-            rows,
-            [
-                ("run", "run"),
-                ("backend", "backend"),
-                ("precision", "precision"),
-                ("requests", "requests"),
-                ("errors", "errors"),
-                ("req_per_s", "req/s"),
-                ("texts_per_s", "served texts/s"),
-                ("p50_ms", "p50 ms"),
-                ("p95_ms", "p95 ms"),
-                ("p99_ms", "p99 ms"),
-                ("pipeline_texts_per_s", "pipeline texts/s"),
-                ("predict_proba_texts_per_s", "predict_proba texts/s"),
-            ],
-        )
-    )
+    print(render(payload))  # the README's table, for this run's rows
     print(
         f"\nresults written to {save_results(f'serve_load_{args.backend}_{args.precision}', payload)}"
     )
