@@ -1,5 +1,6 @@
-"""Batching: PadCollator gives exactly the batches transformers' DataCollatorWithPadding gives, and
-the length-grouped sampler gets the lengths from the `length` column, as a list."""
+"""Batching: PadCollator gives exactly the batches transformers' DataCollatorWithPadding gives,
+PackedRows holds the same rows as the tokenized split, and the Trainer's length-grouped sampler
+gets the rows' true lengths from it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from transformers import AutoTokenizer, DataCollatorWithPadding
 
 from attentext.data import load_text_dataset
 from attentext.encoders import resolve_encoder
-from attentext.tokenization import PadCollator, tokenize_split
+from attentext.tokenization import PackedRows, PadCollator, tokenize_split
 from attentext.vectorizer import fit_word_vectorizer
 
 
@@ -62,7 +63,49 @@ def test_rows_without_labels_give_no_labels():
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
 
 
-def test_length_grouped_sampler_reads_the_length_column_as_a_list(train_split, tmp_path):
+def test_packed_rows_hold_the_split_rows_in_its_order(tokenizer, train_split):
+    tokenized = tokenize_split(train_split, tokenizer, 48).shuffle(seed=3).select(range(40))
+
+    rows = PackedRows.from_dataset(tokenized)
+
+    assert len(rows) == 40
+    assert rows.lengths == tokenized["length"][:]
+    for i, expected in enumerate(tokenized):
+        assert rows[i]["input_ids"].tolist() == expected["input_ids"]
+        assert rows[i]["label"] == expected["label"]
+    assert rows[-1]["input_ids"].tolist() == tokenized[39]["input_ids"]
+    with pytest.raises(IndexError):
+        rows[40]
+    assert [len(row["input_ids"]) for row in rows] == rows.lengths  # iteration stops at the end
+
+
+def test_packed_rows_collate_like_the_dataset_rows(tokenizer, train_split):
+    tokenized = tokenize_split(train_split.select(range(30)), tokenizer, 48)
+    rows = PackedRows.from_dataset(tokenized)
+    collator = PadCollator.for_tokenizer(tokenizer)
+    indices = [5, 0, 29, 17]
+
+    packed = collator(rows.__getitems__(indices))
+    reference = collator([tokenized[i] for i in indices])
+
+    assert set(packed) == set(reference) == {"input_ids", "attention_mask", "labels"}
+    for key in packed:
+        assert torch.equal(packed[key], reference[key]), key
+
+
+def test_packed_rows_without_labels_and_bad_offsets(tokenizer, train_split):
+    tokenized = tokenize_split(train_split.select(range(5)), tokenizer, 48).remove_columns("label")
+
+    rows = PackedRows.from_dataset(tokenized)
+
+    assert set(rows[0]) == {"input_ids"}
+    with pytest.raises(ValueError, match="offsets"):
+        PackedRows(rows.ids, rows.offsets[:-1], None)
+    with pytest.raises(ValueError, match="labels"):
+        PackedRows(rows.ids, rows.offsets, rows.offsets)
+
+
+def test_length_grouped_sampler_gets_true_lengths_from_packed_rows(train_split, tmp_path):
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
     from attentext.models.registry import build_model
@@ -73,12 +116,12 @@ def test_length_grouped_sampler_reads_the_length_column_as_a_list(train_split, t
     recipe = load_recipe("seed-transformer")
     tokenizer = build_tokenizer(recipe, train_split["text"])
     tokenized = tokenize_split(train_split, tokenizer, recipe.tokenizer.max_length)
+    rows = PackedRows.from_dataset(tokenized)
     model = build_model(recipe.model, tokenizer, ["a", "b", "c", "d"], recipe.tokenizer.max_length)
-    trainer = build_trainer(recipe, model, tokenizer, tokenized, tokenized, tmp_path, "fp32")
+    trainer = build_trainer(recipe, model, tokenizer, rows, rows, tmp_path, "fp32")
 
-    for sampler in (trainer._get_train_sampler(), trainer._get_eval_sampler(tokenized)):
+    for sampler in (trainer._get_train_sampler(), trainer._get_eval_sampler(rows)):
         assert isinstance(sampler, LengthGroupedSampler)
-        assert isinstance(sampler.lengths, list)  # not a lazy datasets Column, read row by row
-        assert sampler.lengths == [len(ids) for ids in tokenized["input_ids"]]
+        assert sampler.lengths == tokenized["length"][:]
     batch = next(iter(trainer.get_train_dataloader()))
     assert set(batch) == {"input_ids", "attention_mask", "labels"}
