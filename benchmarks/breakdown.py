@@ -16,9 +16,11 @@ and the server use). For each variant:
 - the matmul FLOPs of a step (the profiler's count) divided by the unprofiled step time: the
   achieved GFLOP/s, as a share of this machine's best matmul peak (fp32 or bf16, measured now).
 
-Training variants weigh two levers: the fused AdamW of the recipes against the unfused (foreach)
-one, and frozen word embeddings (the 30522 x 384 embedding is half of MiniLM's weights; its
-gradient and AdamW update are dense).
+Training variants weigh the levers one at a time against attentext's defaults: the fused AdamW of
+the recipes against the unfused (foreach) one; `CPUDropout` against torch's `nn.Dropout`;
+`PackedRows` against reading batches from the tokenized `datasets.Dataset`; frozen word
+embeddings (the 30522 x 384 embedding is half of MiniLM's weights; its gradient and AdamW update
+are dense).
 """
 
 from __future__ import annotations
@@ -40,22 +42,30 @@ from attentext.data import load_text_dataset
 from attentext.models.registry import build_model
 from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import load_recipe
-from attentext.tokenization import build_tokenizer, encode, tokenize_split
+from attentext.models.dropout import use_cpu_dropout
+from attentext.tokenization import PackedRows, build_tokenizer, encode, tokenize_split
 from attentext.training import _sample_batch, build_trainer
 
 SECTION = "breakdown"
 MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_addmm_activation"}
 
-# (name, recipe, overrides): the training variants, side by side in one run.
+UNFUSED = ["training.optimizer=adamw_torch"]
+# (name, recipe, overrides, levers turned off): the training variants, side by side in one run.
+# The levers are what `attentext.training.train` does by default: "cpu_dropout" (swap nn.Dropout
+# for CPUDropout) and "packed_rows" (the Trainer reads PackedRows, not the datasets.Dataset).
 TRAIN_VARIANTS = [
-    ("seed-transformer", "seed-transformer", []),
-    ("seed-transformer, unfused AdamW", "seed-transformer", ["training.optimizer=adamw_torch"]),
-    ("encoder-finetune", "encoder-finetune", []),
-    ("encoder-finetune, unfused AdamW", "encoder-finetune", ["training.optimizer=adamw_torch"]),
+    ("seed-transformer", "seed-transformer", [], ()),
+    ("seed-transformer, nn.Dropout", "seed-transformer", [], ("cpu_dropout",)),
+    ("seed-transformer, datasets rows", "seed-transformer", [], ("packed_rows",)),
+    ("seed-transformer, unfused AdamW", "seed-transformer", UNFUSED, ()),
+    ("encoder-finetune", "encoder-finetune", [], ()),
+    ("encoder-finetune, nn.Dropout", "encoder-finetune", [], ("cpu_dropout",)),
+    ("encoder-finetune, unfused AdamW", "encoder-finetune", UNFUSED, ()),
     (
         "encoder-finetune + frozen embeddings",
         "encoder-finetune",
         ["model.options.freeze_embeddings=true"],
+        (),
     ),
 ]
 # (name, recipe, precision, texts): the inference variants. "bf16 autocast" is how inference ran
@@ -121,13 +131,20 @@ class _StepProfiler(TrainerCallback):
         self.prof.stop()
 
 
-def bench_training(name: str, recipe_name: str, overrides: list[str], dataset, args) -> dict:
+def bench_training(
+    name: str, recipe_name: str, overrides: list[str], off: tuple[str, ...], dataset, args
+) -> dict:
     recipe = load_recipe(recipe_name, overrides=overrides)
     tokenizer = build_tokenizer(recipe, dataset["train"]["text"])
     train_set = tokenize_split(
         dataset["train"], tokenizer, recipe.tokenizer.max_length, recipe.tokenizer.truncation
     )
+    lengths = train_set["length"][:]
+    if "packed_rows" not in off:
+        train_set = PackedRows.from_dataset(train_set)
     model = build_model(recipe.model, tokenizer, dataset.label_names, recipe.tokenizer.max_length)
+    if "cpu_dropout" not in off:
+        use_cpu_dropout(model)
     precision = resolve_precision(
         recipe.training.precision,
         lambda: probe_model(model, _sample_batch(recipe, tokenizer, train_set)),
@@ -149,7 +166,7 @@ def bench_training(name: str, recipe_name: str, overrides: list[str], dataset, a
         "mode": "train",
         "precision": precision,
         "batch_size": recipe.training.batch_size,
-        "mean_tokens": round(sum(map(len, train_set["input_ids"])) / len(train_set), 1),
+        "mean_tokens": round(sum(lengths) / len(lengths), 1),
         "step_ms": step_s * 1000,
         "samples_per_second": recipe.training.batch_size / step_s,
         **_categories(timer.prof, args.profiled_steps),
@@ -259,8 +276,8 @@ def main() -> None:
     dataset = load_text_dataset(args.data, val_fraction=0.0)
     PEAKS.update(machine())
     rows = []
-    for name, recipe_name, overrides in TRAIN_VARIANTS:
-        rows.append(bench_training(name, recipe_name, overrides, dataset, args))
+    for name, recipe_name, overrides, off in TRAIN_VARIANTS:
+        rows.append(bench_training(name, recipe_name, overrides, off, dataset, args))
         print(rows[-1])
     for name, recipe_name, precision, n_texts in INFER_VARIANTS:
         rows.append(bench_inference(name, recipe_name, precision, n_texts, dataset))
