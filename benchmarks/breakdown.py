@@ -39,10 +39,10 @@ from transformers import TrainerCallback
 
 from attentext.classifier import TransformersClassifier
 from attentext.data import load_text_dataset
+from attentext.models.dropout import use_cpu_dropout
 from attentext.models.registry import build_model
 from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import load_recipe
-from attentext.models.dropout import use_cpu_dropout
 from attentext.tokenization import PackedRows, build_tokenizer, encode, tokenize_split
 from attentext.training import _sample_batch, build_trainer
 

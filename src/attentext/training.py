@@ -41,11 +41,11 @@ from attentext.encoders import encoder_fingerprint, resolve_encoder
 from attentext.errors import RecipeError, RunDirError
 from attentext.evaluation import classification_metrics, evaluation_report
 from attentext.features import cache_key, cached_features, compute_features, data_fingerprint
+from attentext.models.dropout import use_cpu_dropout
 from attentext.models.encoder_classifier import EncoderClassifierForSequenceClassification
 from attentext.models.registry import build_model
 from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import Recipe
-from attentext.models.dropout import use_cpu_dropout
 from attentext.tokenization import (
     PackedRows,
     PadCollator,
