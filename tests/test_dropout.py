@@ -98,3 +98,18 @@ def test_swap_into_a_hugging_face_bert():
     model.eval()
     with torch.no_grad():  # eval: no dropout anywhere, so two passes agree exactly
         assert torch.equal(model(input_ids=ids).logits, model(input_ids=ids).logits)
+
+
+def test_other_devices_use_torch_dropout(monkeypatch):
+    # CUDA's fused dropout beats a hand-written one: anything not on the CPU goes to nn.Dropout.
+    # A meta tensor stands in for a GPU one here (no GPU on CI).
+    calls = []
+    original = nn.Dropout.forward
+    monkeypatch.setattr(nn.Dropout, "forward", lambda self, x: calls.append(x) or original(self, x))
+    dropout = CPUDropout(0.3).train()
+
+    out = dropout(torch.empty(4, 8, device="meta"))
+    dropout(torch.ones(4, 8))
+
+    assert out.device.type == "meta" and out.shape == (4, 8)
+    assert len(calls) == 1 and calls[0].device.type == "meta"
