@@ -287,13 +287,14 @@ def render(payload: dict[str, Any]) -> str:
         "\n\n" + markdown_table(rows, columns)
     )
     if r["samples_per_second"] is not None:
+        missed = [row["side"] for row in rows if row["seconds_to_target"] is None]
         text += (
             f"\n\nattentext / Keras: **{r['samples_per_second']}x** the samples/s; time to "
             f"{TARGET}: "
             + (
                 f"**{r['seconds_to_target']}x** faster."
                 if r["seconds_to_target"]
-                else "not reached by both sides, no ratio."
+                else f"no ratio ({' and '.join(missed)}: not reached in {payload['epochs']} epochs)."
             )
         )
     epochs = max(row["epochs"] for row in rows)
