@@ -1,10 +1,14 @@
 """Precision: `auto` follows what the hardware does (probe), explicit choices win, and bf16
 inference runs a bf16 copy of the model while the fp32 weights stay untouched.
 
-The probe's timings are replaced by fixed figures here: the rule is tested, not this machine.
+The rule is tested with fixed figures, not this machine's timings; the probe itself is tested for
+what it must survive (one stalled step).
 """
 
 from __future__ import annotations
+
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +18,7 @@ from transformers import AutoModel, AutoTokenizer
 from attentext.classifier import TransformersClassifier
 from attentext.encoders import resolve_encoder
 from attentext.features import compute_features
-from attentext.precision import BF16_MIN_SPEEDUP, inference_model, resolve_precision
+from attentext.precision import BF16_MIN_SPEEDUP, inference_model, probe_model, resolve_precision
 
 TEXTS = [
     "Oil prices jump as OPEC cuts output and stocks slide on Wall Street",
@@ -68,6 +72,34 @@ def test_the_environment_variable_overrides_auto(auto, monkeypatch):
 def test_an_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="precision must be auto, fp32 or bf16"):
         resolve_precision("fp16")
+
+
+class _SpikyModel(torch.nn.Module):
+    """A tiny classifier whose `spike_at`-th forward stalls, as under another process's load."""
+
+    def __init__(self, spike_at: int) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 2)
+        self.calls, self.spike_at = 0, spike_at
+
+    def forward(self, input_ids: torch.Tensor, **kwargs):
+        self.calls += 1
+        if self.calls == self.spike_at:
+            time.sleep(0.3)
+        return SimpleNamespace(logits=self.linear(input_ids.float()))
+
+
+@pytest.mark.parametrize("spike_at", [1, 3])  # the fp32 warm-up, the first timed fp32 step
+def test_one_stalled_step_does_not_decide_the_probe(spike_at):
+    model = _SpikyModel(spike_at)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    speeds = probe_model(model, {"input_ids": torch.ones(8, 4)}, refresh=True)
+
+    assert model.calls == 2 + 2 * 3  # a warm-up and 3 timed steps per precision, alternating
+    assert speeds["fp32"] > 50  # a 4 x 2 linear layer: thousands of steps/s; a 0.3 s stall: 3.3
+    assert model.linear.weight.grad is None  # gradients cleared
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 
 def test_bf16_inference_runs_a_copy_and_leaves_the_fp32_model_alone():

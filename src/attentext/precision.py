@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import platform
 import time
@@ -23,6 +24,7 @@ CACHE_PATH = (
     Path(os.environ.get("ATTENTEXT_CACHE", Path.home() / ".cache" / "attentext")) / "precision.json"
 )
 BF16_MIN_SPEEDUP = 1.2  # below this, bf16's rounding is not worth it
+PROBE_VERSION = 2  # part of the cache key: answers of an older probe are measured again
 
 
 def cpu_model() -> str:
@@ -79,24 +81,27 @@ def inference_model(model: torch.nn.Module, precision: str) -> torch.nn.Module:
     return copy.deepcopy(model).to(torch.bfloat16).eval()
 
 
-def _steps_per_second(
-    model: torch.nn.Module, batch: dict[str, torch.Tensor], bf16: bool, train: bool, repeats: int
-) -> float:
-    # Time what runs for real: autocast for training, a bf16 copy for inference.
+def _timed_step(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], bf16: bool, train: bool
+) -> Callable[[], float]:
+    """A function that runs one step of what runs for real and returns its seconds.
+
+    Training is autocast over the model; inference runs a bf16 copy (made once, here).
+    """
     runner = model if train else inference_model(model, "bf16" if bf16 else "fp32")
 
-    def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and train):
+    def step() -> float:
+        start = time.perf_counter()
+        with (
+            torch.set_grad_enabled(train),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and train),
+        ):
             logits = runner(**batch).logits
         if train:
             logits.float().sum().backward()
+        return time.perf_counter() - start
 
-    with torch.set_grad_enabled(train):
-        step()  # warm up: kernel selection, allocation
-        start = time.perf_counter()
-        for _ in range(repeats):
-            step()
-        return repeats / (time.perf_counter() - start)
+    return step
 
 
 def probe_model(
@@ -106,29 +111,39 @@ def probe_model(
     repeats: int = 3,
     refresh: bool = False,
 ) -> dict[str, float]:
-    """Steps/s of `model` on `batch` in fp32 and in bf16 autocast on this CPU (cached).
+    """Steps/s of `model` on `batch` in fp32 and in bf16 on this CPU (cached).
 
     The real model on a real batch, not a bare matmul: autocast adds casts around every op, which
     wide matmuls repay on CPUs with fast bf16 but narrow ones (the seed transformer's 32) do not.
-    Gradients are cleared and the RNG restored, so the probe leaves training unchanged.
+    The two precisions alternate step by step and each keeps its fastest step: the answer is
+    cached for good, so one step slowed by another process (or a first call's set-up) must not
+    decide it; that happened with a mean of 3 steps in a row (fp32 timed 27x too slow, bf16
+    chosen for a model it halves). Gradients are cleared and the RNG restored, so the probe
+    leaves training unchanged.
     """
     n_params = sum(p.numel() for p in model.parameters())
     shape = tuple(batch["input_ids"].shape)
     key = (
         f"{cpu_model()}|torch {torch.__version__}|threads {torch.get_num_threads()}|"
         f"{type(model).__name__} {n_params}|batch {shape}|{'train' if train else 'infer bf16 weights'}"
+        f"|probe {PROBE_VERSION}"
     )
     if not refresh and key in (cache := _load_cache()):
         return cache[key]
     was_training = model.training
     model.train(train)
     with torch.random.fork_rng():
-        result = {
-            "fp32": _steps_per_second(model, batch, False, train, repeats),
-            "bf16": _steps_per_second(model, batch, True, train, repeats),
-        }
+        steps = {"fp32": _timed_step(model, batch, False, train)}
+        steps["bf16"] = _timed_step(model, batch, True, train)
+        for step in steps.values():  # warm up: kernel selection, allocation
+            step()
+        fastest = {name: math.inf for name in steps}
+        for _ in range(repeats):
+            for name, step in steps.items():
+                fastest[name] = min(fastest[name], step())
     model.zero_grad(set_to_none=True)
     model.train(was_training)
+    result = {name: 1.0 / seconds for name, seconds in fastest.items()}
     _store_cache(key, result)
     return result
 
