@@ -133,8 +133,7 @@ def probe_model(
     was_training = model.training
     model.train(train)
     with torch.random.fork_rng():
-        steps = {"fp32": _timed_step(model, batch, False, train)}
-        steps["bf16"] = _timed_step(model, batch, True, train)
+        steps = {name: _timed_step(model, batch, name == "bf16", train) for name in ("fp32", "bf16")}
         for step in steps.values():  # warm up: kernel selection, allocation
             step()
         fastest = {name: math.inf for name in steps}
