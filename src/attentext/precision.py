@@ -133,7 +133,9 @@ def probe_model(
     was_training = model.training
     model.train(train)
     with torch.random.fork_rng():
-        steps = {name: _timed_step(model, batch, name == "bf16", train) for name in ("fp32", "bf16")}
+        steps = {
+            name: _timed_step(model, batch, name == "bf16", train) for name in ("fp32", "bf16")
+        }
         for step in steps.values():  # warm up: kernel selection, allocation
             step()
         fastest = {name: math.inf for name in steps}
