@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from attentext.precision import cpu_model, matmul_peaks
+from attentext.precision import cpu_capabilities, cpu_model, matmul_peaks
 
 RESULTS = Path(__file__).parent / "results"
 README = Path(__file__).parent / "README.md"
@@ -23,6 +23,7 @@ def machine() -> dict[str, Any]:
     peaks = matmul_peaks()
     return {
         "cpu": cpu_model(),
+        "cpu_capabilities": cpu_capabilities().split("|", 1)[1],  # torch's level and the flags
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,

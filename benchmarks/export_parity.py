@@ -1,6 +1,7 @@
 """Benchmark: ONNX export parity, int8 label agreement and throughput on the AG News test set.
 
-For each run directory: export ONNX fp32 + int8 (`attentext.export.export_onnx`), then classify
+For each run directory: export ONNX fp32 + int8 (`attentext.export.export_onnx`, the int8 settings
+chosen on 1,024 texts of the train split, as `attentext export RUN --int8 --data DATA` does), then classify
 the whole test set with torch fp32, ONNX fp32, ONNX int8 and PyTorch dynamic int8; report
 accuracy, the largest logit difference to torch fp32, label agreement with torch fp32, and
 texts/s on 1,000 texts at batch 32 (1 thread; interleaved rounds, best of 3).
@@ -11,6 +12,7 @@ texts/s on 1,000 texts at batch 32 (1 thread; interleaved rounds, best of 3).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,8 @@ from torch import nn
 
 import attentext
 from attentext.classifier import TransformersClassifier
-from attentext.export import OnnxClassifier, export_onnx
+from attentext.data import sample_texts
+from attentext.export import INFO_FILE, OnnxClassifier, export_onnx
 
 SECTION = "export_parity"
 
@@ -47,12 +50,15 @@ COLUMNS = [
     ("max_logit_diff", "max |logit diff|"),
     ("label_agreement", "labels = torch fp32"),
     ("texts_per_second", "texts/s (1 thread)"),
+    ("int8_settings", "int8 settings chosen"),
 ]
 
 
 def render(payload: dict[str, Any]) -> str:
     """The README table: accuracy, logit difference, agreement and texts/s per backend."""
-    return markdown_table(payload["results"], COLUMNS)
+    m = payload["machine"]
+    head = f"{m['cpu']} ({m.get('cpu_capabilities', 'flags not recorded')}), {payload['n_test']:,} test texts.\n\n"
+    return head + markdown_table(payload["results"], COLUMNS)
 
 
 def main() -> None:
@@ -63,9 +69,12 @@ def main() -> None:
     torch.set_num_threads(1)
     test = attentext.load_text_dataset(args.data, val_fraction=0.0)["test"]
     texts, gold = list(test["text"]), np.array(test["label"])
+    check = sample_texts(args.data, 1024, split="train")
     rows = []
     for run in args.run_dirs:
-        export_onnx(run, int8=True)
+        folder = export_onnx(run, int8=True, check_texts=check)
+        int8 = json.loads((folder / INFO_FILE).read_text())["int8"]
+        settings = "+".join(k for k, v in int8["settings"].items() if v) or "per-tensor 8-bit"
         backends = backends_of(run)
         logits = {name: c.logits(texts) for name, c in backends.items()}
         reference = logits["torch fp32"].argmax(1)
@@ -88,6 +97,7 @@ def main() -> None:
                     "max_logit_diff": f"{np.abs(values - logits['torch fp32']).max():.1e}",
                     "label_agreement": float((values.argmax(1) == reference).mean()),
                     "texts_per_second": len(sample) / min(times[name]),
+                    "int8_settings": settings if name == "onnx int8" else None,
                 }
             )
     payload = {

@@ -26,6 +26,7 @@ from common import README, RESULTS, replace_section
 
 # In the order of the README and of `make bench`.
 MODULES = [
+    "startup",
     "seed_transformer",
     "seed_keras",
     "breakdown",
@@ -35,6 +36,7 @@ MODULES = [
     "memory",
     "growth",
     "distributed",
+    "gpu_check",
 ]
 
 

@@ -18,6 +18,7 @@ from transformers import AutoModel, AutoTokenizer
 from attentext.classifier import TransformersClassifier
 from attentext.encoders import resolve_encoder
 from attentext.features import compute_features
+from attentext import precision
 from attentext.precision import BF16_MIN_SPEEDUP, inference_model, probe_model, resolve_precision
 
 TEXTS = [
@@ -30,9 +31,11 @@ TEXTS = [
 
 @pytest.fixture
 def auto(monkeypatch):
-    """`auto` left to the probe (conftest pins ATTENTEXT_PRECISION=fp32 for everything else)."""
+    """`auto` left to the probe (conftest pins ATTENTEXT_PRECISION=fp32 for everything else), on
+    a CPU said to have native bf16, whatever this machine has."""
     monkeypatch.delenv("ATTENTEXT_PRECISION", raising=False)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
 
 
 @pytest.mark.parametrize(
@@ -69,23 +72,79 @@ def test_the_environment_variable_overrides_auto(auto, monkeypatch):
     assert resolve_precision("auto", lambda: {"fp32": 10.0, "bf16": 1.0}) == "bf16"
 
 
+def test_a_cpu_without_native_bf16_takes_fp32_without_probing(auto, monkeypatch):
+    """AVX2-only CPUs emulate bf16 (~100x slower matmuls): timing it would cost minutes."""
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)
+
+    def probe():
+        raise AssertionError("no probe where bf16 cannot be fast")
+
+    assert resolve_precision("auto", probe) == "fp32"
+
+
+@pytest.mark.parametrize(
+    ("flags", "fast"),
+    [
+        ({"avx2", "fma"}, False),  # AMD EPYC, AVX2 only
+        ({"avx2", "avx512f", "avx512_vnni"}, False),  # AVX-512 without its bf16 part
+        ({"avx2", "avx512f", "avx512_bf16"}, True),  # AMD Zen5
+        ({"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}, True),  # Xeon with AMX
+    ],
+)
+def test_native_bf16_is_read_from_the_cpu_flags(monkeypatch, flags, fast):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset(flags))
+    assert precision.cpu_has_fast_bf16() is fast
+
+
+def test_the_probe_cache_is_keyed_by_the_cpu_capabilities_not_only_its_name(monkeypatch):
+    """Two AMD EPYC generations print the same model name; one has native bf16, one has not."""
+    monkeypatch.setattr(precision, "cpu_model", lambda: "AMD EPYC")
+    model = _SpikyModel(spike_at=0)
+    batch = {"input_ids": torch.ones(8, 4)}
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2"}))
+    probe_model(model, batch)
+    calls = model.calls
+    probe_model(model, batch)
+    assert model.calls == calls  # the same CPU: the cached answer
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    probe_model(model, batch)
+    assert model.calls > calls  # another CPU kind under the same name: measured again
+
+
+def test_the_probe_stops_its_timed_rounds_at_its_budget():
+    """A slow model (0.3 s a step here) gets its warm-ups and one timed round, not three."""
+    model = _SpikyModel(spike_at=0, every_step_s=0.3)
+    speeds = probe_model(model, {"input_ids": torch.ones(8, 4)}, refresh=True, budget_s=0.5)
+    assert model.calls == 2 + 2  # a warm-up and one timed step per precision
+    assert 0 < speeds["fp32"] < 4
+
+
 def test_an_unknown_precision_is_refused():
-    with pytest.raises(ValueError, match="precision must be auto, fp32 or bf16"):
+    with pytest.raises(ValueError, match="precision must be auto, fp32, bf16 or fp16"):
+        resolve_precision("int4")
+
+
+def test_fp16_without_a_gpu_is_a_one_line_error(monkeypatch):
+    from attentext.errors import AttentextError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(AttentextError, match="fp16 needs a CUDA GPU"):
         resolve_precision("fp16")
 
 
 class _SpikyModel(torch.nn.Module):
     """A tiny classifier whose `spike_at`-th forward stalls, as under another process's load."""
 
-    def __init__(self, spike_at: int) -> None:
+    def __init__(self, spike_at: int, every_step_s: float = 0.0) -> None:
         super().__init__()
         self.linear = torch.nn.Linear(4, 2)
-        self.calls, self.spike_at = 0, spike_at
+        self.calls, self.spike_at, self.every_step_s = 0, spike_at, every_step_s
 
     def forward(self, input_ids: torch.Tensor, **kwargs):
         self.calls += 1
         if self.calls == self.spike_at:
             time.sleep(0.3)
+        time.sleep(self.every_step_s)
         return SimpleNamespace(logits=self.linear(input_ids.float()))
 
 

@@ -13,8 +13,8 @@ from attentext.classifier import Classifier, load
 from attentext.data import TextDataset, load_text_dataset
 from attentext.errors import DataError
 from attentext.evaluation import EvaluationReport
+from attentext.models.summary import ModelSummary, summarize
 from attentext.recipes import Recipe, load_recipe
-from attentext.summary import ModelSummary, summarize
 from attentext.tokenization import build_tokenizer
 from attentext.training import TrainResult
 from attentext.training import train as _train
@@ -134,7 +134,7 @@ def compare(
     `limit` measures accuracy on a fixed, stratified sample of that many texts (seed 0) instead of
     the whole split, for quick comparisons of slow models.
     """
-    from attentext.compare import measure_run, write_leaderboard
+    from attentext.leaderboard import measure_run, write_leaderboard
 
     if not run_dirs:
         raise DataError("compare needs at least one run directory")

@@ -23,6 +23,11 @@ from attentext.tokenization import encode
 WEIGHTS_FILE = "model.safetensors"
 
 
+def default_device() -> str:
+    """Where inference runs when no device is named: the GPU if there is one."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class Classifier(Protocol):
     labels: list[str]
 
@@ -78,8 +83,7 @@ class TransformersClassifier:
         except (OSError, ValueError, KeyError) as err:
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise RunDirError(f"{run_dir}: cannot load the model ({first})") from None
-        if device:
-            model = model.to(device)
+        model = model.to(device or default_device())
         max_length = min(
             tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", 10**6)
         )

@@ -88,7 +88,10 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="Training batch size.")] = None,
     precision: Annotated[
         str | None,
-        typer.Option(help="auto, fp32 or bf16 (auto: bf16 where the hardware runs it faster)."),
+        typer.Option(
+            help="auto, fp32, bf16 or fp16 (GPU only); auto: bf16 where the hardware runs it "
+            "faster (a GPU, or a CPU with native bf16 where the model gains), else fp32."
+        ),
     ] = None,
     class_weight: Annotated[str | None, typer.Option(help="none or balanced.")] = None,
     val_fraction: Annotated[
@@ -242,7 +245,7 @@ def compare(
     """A leaderboard: accuracy, macro-F1, parameters, train time, throughput, latency, size."""
     _quiet_libraries()
     from attentext.api import compare as run_compare
-    from attentext.compare import COLUMNS, format_cell
+    from attentext.leaderboard import COLUMNS, format_cell
 
     rows = run_compare(run_dirs, data, output, split=split, limit=limit)
     table = Table(title=f"Leaderboard on {data}")

@@ -435,6 +435,28 @@ def _load_hub(
     return raws, declared
 
 
+def sample_texts(
+    source: str | Path, limit: int, seed: int = 0, split: str | None = None
+) -> list[str]:
+    """Up to `limit` texts of a data folder (`split`, or its test split, else validation, else
+    train), a data file or a text file, drawn with a fixed seed: a sample of the user's own texts
+    to check a model against (int8 export)."""
+    path = Path(source)
+    if path.is_dir():
+        files = _find_split_files(path)
+        order = (split,) if split else ("test", "validation", "train")
+        chosen = next((files[s] for s in order if s in files), None)
+        if chosen is None:
+            raise DataError(f"{path}: no train.*, validation.* or test.* data file")
+        path = chosen
+    texts = load_texts(path)
+    if len(texts) <= limit:
+        return texts
+    import random
+
+    return random.Random(seed).sample(texts, limit)
+
+
 def load_texts(path: str | Path) -> list[str]:
     """Read texts to classify: one per line of a .txt file, or the `text` column of a data file."""
     path = Path(path)

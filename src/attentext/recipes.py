@@ -18,7 +18,7 @@ import yaml
 
 from attentext.errors import RecipeError
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # fp16: CUDA GPUs only
 TRUNCATIONS = ("head", "tail", "head+tail")
 TOKENIZER_TYPES = ("word", "pretrained")
 CLASS_WEIGHTS = ("none", "balanced")

@@ -208,6 +208,7 @@ def build_trainer(
         warmup_steps=t.warmup_ratio,
         max_grad_norm=t.max_grad_norm,
         bf16=precision == "bf16",
+        fp16=precision == "fp16",
         use_cpu=not torch.cuda.is_available(),
         seed=t.seed,
         data_seed=t.seed,
