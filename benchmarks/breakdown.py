@@ -5,7 +5,7 @@
         --timed-steps 3 --profiled-steps 2 --no-readme    # a smoke run
 
 For seed-transformer and encoder-finetune (the MiniLM encoder), training runs through attentext's
-own Trainer (`attentext.training.build_trainer`: dynamic padding, length grouping, the recipe's
+own Trainer (`attentext.training.trainer.build_trainer`: dynamic padding, length grouping, the recipe's
 optimizer) and inference through `TransformersClassifier.logits` (the path `predict`, `evaluate`
 and the server use). For each variant:
 
@@ -37,14 +37,17 @@ from common import machine, markdown_table, replace_section, save_results
 from torch.profiler import ProfilerActivity, profile, schedule
 from transformers import TrainerCallback
 
-from attentext.classifier import TransformersClassifier
-from attentext.data import load_text_dataset
+from attentext.data.dataset import load_text_dataset
+from attentext.inference.torch_backend import TransformersClassifier
 from attentext.models.dropout import use_cpu_dropout
 from attentext.models.registry import build_model
 from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import load_recipe
-from attentext.tokenization import PackedRows, build_tokenizer, encode, tokenize_split
-from attentext.training import _sample_batch, build_trainer
+from attentext.text.encoding import encode
+from attentext.text.tokenizers import build_tokenizer
+from attentext.training.trainer import build_trainer
+from attentext.training.trainer import sample_batch as _sample_batch
+from attentext.training.tokenized import PackedRows, tokenize_split
 
 SECTION = "breakdown"
 MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_addmm_activation"}

@@ -27,12 +27,13 @@ from common import machine, markdown_table, replace_section, save_results
 from transformers import TrainerCallback
 
 import attentext
-from attentext.classifier import TransformersClassifier
-from attentext.data import load_text_dataset
-from attentext.features import CACHE_DIR, compute_features
+from attentext.data.dataset import load_text_dataset
+from attentext.inference.torch_backend import TransformersClassifier
 from attentext.models.registry import build_model
 from attentext.recipes import load_recipe
-from attentext.tokenization import build_tokenizer, encode
+from attentext.text.encoding import encode
+from attentext.text.tokenizers import build_tokenizer
+from attentext.training.features import CACHE_DIR, compute_features
 
 
 def _fresh_cache() -> None:

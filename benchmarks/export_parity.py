@@ -23,9 +23,11 @@ from common import machine, markdown_table, save_results
 from torch import nn
 
 import attentext
-from attentext.classifier import TransformersClassifier
-from attentext.data import sample_texts
-from attentext.export import INFO_FILE, OnnxClassifier, export_onnx
+from attentext.data.texts import sample_texts
+from attentext.export.onnx import export_onnx
+from attentext.inference.onnx_backend import OnnxClassifier
+from attentext.inference.torch_backend import TransformersClassifier
+from attentext.rundir import ONNX_INFO_FILE as INFO_FILE
 
 SECTION = "export_parity"
 

@@ -108,7 +108,8 @@ def predict_step(run: Path, texts: list[str]) -> dict[str, Any]:
 
 
 def export_step(run: Path, texts: list[str]) -> dict[str, Any]:
-    from attentext.export import INFO_FILE, export_onnx
+    from attentext.export.onnx import export_onnx
+    from attentext.rundir import ONNX_INFO_FILE as INFO_FILE
 
     folder = export_onnx(run, int8=True, check_texts=texts[:512])
     info = json.loads((folder / INFO_FILE).read_text())

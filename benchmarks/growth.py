@@ -35,7 +35,7 @@ from common import machine, markdown_table, publish
 from transformers import TrainerCallback
 
 import attentext
-from attentext.data import TextDataset, load_text_dataset
+from attentext.data.dataset import TextDataset, load_text_dataset
 
 SECTION = "growth"
 MAX_LENGTH = 256  # the recipe's tokenizer.max_length, the length the padded variant pads to

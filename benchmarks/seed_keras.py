@@ -338,7 +338,7 @@ def main() -> None:
     import transformers
     from common import machine, replace_section, save_results
 
-    from attentext.data import load_text_dataset
+    from attentext.data.dataset import load_text_dataset
 
     transformers.logging.set_verbosity_error()
     datasets.disable_progress_bars()

@@ -21,7 +21,8 @@ from common import machine, markdown_table, publish
 from transformers import TrainerCallback
 
 import attentext
-from attentext.data import load_text_dataset
+from attentext.data.dataset import load_text_dataset
+from attentext.inference.torch_backend import TransformersClassifier
 
 SECTION = "seed_transformer"
 TARGET = 0.88
@@ -68,9 +69,7 @@ class EpochProbe(TrainerCallback):
     def _accuracy(self, model) -> float:
         was_training = model.training
         model.eval()
-        classifier = attentext.classifier.TransformersClassifier(
-            model, self.tokenizer, 256, "fp32", batch_size=256
-        )
+        classifier = TransformersClassifier(model, self.tokenizer, 256, "fp32", batch_size=256)
         predictions = classifier.logits(self.texts).argmax(axis=-1)
         model.train(was_training)
         return float((predictions == self.labels).mean())

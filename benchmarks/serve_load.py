@@ -33,7 +33,7 @@ from common import RESULTS, markdown_table, save_results
 from loopback import HOST, free_port, log_tail, wait_ready
 
 import attentext  # registers the Auto classes, so pipeline() loads attentext runs
-from attentext.data import load_text_dataset
+from attentext.data.dataset import load_text_dataset
 from attentext.precision import cpu_model
 from attentext.rundir import read_marker
 

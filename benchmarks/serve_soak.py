@@ -39,7 +39,7 @@ import psutil
 from common import machine, markdown_table, replace_section, save_results
 from loopback import HOST, free_port, log_tail, wait_ready
 
-from attentext.data import load_text_dataset
+from attentext.data.dataset import load_text_dataset
 
 MB = 1024 * 1024
 BODY_LIMIT = 1_000_000  # the server's default max_body_bytes

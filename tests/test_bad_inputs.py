@@ -32,7 +32,7 @@ from fastapi.testclient import TestClient
 import attentext
 from attentext import cli
 from attentext.errors import AttentextError, DataError, RecipeError, RunDirError
-from attentext.training import last_complete_checkpoint
+from attentext.training.workdir import last_complete_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS = labelled_csv(SENTIMENT_ROWS * 3)  # 18 rows, two classes: enough to train a step

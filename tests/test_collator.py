@@ -8,10 +8,11 @@ import pytest
 import torch
 from transformers import AutoTokenizer, DataCollatorWithPadding
 
-from attentext.data import load_text_dataset
+from attentext.data.dataset import load_text_dataset
 from attentext.encoders import resolve_encoder
-from attentext.tokenization import PackedRows, PadCollator, tokenize_split
-from attentext.vectorizer import fit_word_vectorizer
+from attentext.text.vectorizer import fit_word_vectorizer
+from attentext.training.collator import PadCollator
+from attentext.training.tokenized import PackedRows, tokenize_split
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_packed_rows_hold_the_split_rows_in_its_order(tokenizer, train_split):
     rows = PackedRows.from_dataset(tokenized)
 
     assert len(rows) == 40
-    assert rows.lengths == tokenized["length"][:]
+    assert rows.lengths == [len(ids) for ids in tokenized["input_ids"]]
     for i, expected in enumerate(tokenized):
         assert rows[i]["input_ids"].tolist() == expected["input_ids"]
         assert rows[i]["label"] == expected["label"]
@@ -110,8 +111,8 @@ def test_length_grouped_sampler_gets_true_lengths_from_packed_rows(train_split, 
 
     from attentext.models.registry import build_model
     from attentext.recipes import load_recipe
-    from attentext.tokenization import build_tokenizer
-    from attentext.training import build_trainer
+    from attentext.text.tokenizers import build_tokenizer
+    from attentext.training.trainer import build_trainer
 
     recipe = load_recipe("seed-transformer")
     tokenizer = build_tokenizer(recipe, train_split["text"])
@@ -122,6 +123,6 @@ def test_length_grouped_sampler_gets_true_lengths_from_packed_rows(train_split, 
 
     for sampler in (trainer._get_train_sampler(), trainer._get_eval_sampler(rows)):
         assert isinstance(sampler, LengthGroupedSampler)
-        assert sampler.lengths == tokenized["length"][:]
+        assert sampler.lengths == [len(ids) for ids in tokenized["input_ids"]]
     batch = next(iter(trainer.get_train_dataloader()))
     assert set(batch) == {"input_ids", "attention_mask", "labels"}

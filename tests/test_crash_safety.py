@@ -23,7 +23,7 @@ import pytest
 
 import attentext
 from attentext.errors import RunDirError
-from attentext.training import last_complete_checkpoint
+from attentext.training.workdir import last_complete_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = [

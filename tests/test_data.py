@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import AG_NEWS_LABELS, SENTIMENT_ROWS, labelled_csv
 
-from attentext.data import load_text_dataset, load_texts
+from attentext.data.dataset import load_text_dataset
+from attentext.data.texts import load_texts
 from attentext.errors import DataError
 
 # ---------------------------------------------------------------------------------------------

@@ -27,11 +27,11 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 import attentext
-import attentext.features
+import attentext.training.features
 from attentext.encoders import encoder_fingerprint, resolve_encoder
 from attentext.errors import ModelSourceError, RecipeError
-from attentext.features import cache_key
-from attentext.tokenization import encode
+from attentext.text.encoding import encode
+from attentext.training.features import cache_key
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT = ["tokenizer.max_length=32"]  # 32-token inputs keep MiniLM fast on a small CPU
@@ -80,10 +80,10 @@ def _softmax_logits(run: Path, texts: list[str]) -> np.ndarray:
 @pytest.fixture(scope="module", autouse=True)
 def feature_cache(tmp_path_factory):
     """attentext's feature cache in a fresh folder for this module (cached_features reads
-    `attentext.features.CACHE_DIR` at call time when no cache_dir is given)."""
+    `attentext.training.features.CACHE_DIR` at call time when no cache_dir is given)."""
     folder = tmp_path_factory.mktemp("feature-cache")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(attentext.features, "CACHE_DIR", folder)
+        patch.setattr(attentext.training.features, "CACHE_DIR", folder)
         yield folder
 
 
@@ -409,7 +409,7 @@ def _fresh_model(recipe_name: str, overrides: list[str] = ()):
     from transformers import set_seed
 
     from attentext.models.registry import build_model
-    from attentext.tokenization import build_tokenizer
+    from attentext.text.tokenizers import build_tokenizer
 
     recipe = attentext.resolve_recipe(recipe_name, overrides=[*SHORT, *overrides])
     set_seed(recipe.training.seed)
@@ -533,7 +533,7 @@ def test_loaded_run_truncates_long_texts_as_in_training(frozen_run, ag_news_dir)
     tokenizer = classifier.tokenizer
     texts = [t for t in texts if len(tokenizer(t)["input_ids"]) > 48][:8]  # cut at 32 tokens
     assert len(texts) == 8
-    truncation = classifier.model.config.attentext_truncation
+    truncation = classifier.truncation  # from the run's recipe.yaml
     assert truncation == "head+tail"
     ids = encode(tokenizer, texts, 32, truncation)
     assert all(len(x) == 32 for x in ids)

@@ -19,9 +19,13 @@ from sklearn.metrics import (
 )
 
 import attentext
-from attentext.baseline import TfidfLogRegClassifier
-from attentext.evaluation import confident_mistakes, evaluation_report, expected_calibration_error
-from attentext.reports import full_report, write_report
+from attentext.evaluation.metrics import (
+    confident_mistakes,
+    evaluation_report,
+    expected_calibration_error,
+)
+from attentext.evaluation.reports import full_report, write_report
+from attentext.models.tfidf_logreg import TfidfLogRegClassifier
 
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 

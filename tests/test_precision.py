@@ -15,11 +15,11 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from attentext.classifier import TransformersClassifier
-from attentext.encoders import resolve_encoder
-from attentext.features import compute_features
 from attentext import precision
+from attentext.encoders import resolve_encoder
+from attentext.inference.torch_backend import TransformersClassifier
 from attentext.precision import BF16_MIN_SPEEDUP, inference_model, probe_model, resolve_precision
+from attentext.training.features import compute_features
 
 TEXTS = [
     "Oil prices jump as OPEC cuts output and stocks slide on Wall Street",

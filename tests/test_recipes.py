@@ -165,7 +165,8 @@ def test_other_bad_types_are_recipe_errors(override):
 @pytest.mark.parametrize(
     "override",
     [
-        "training.precision=fp16",
+        "training.precision=int8",
+        "training.warmup_ratio=5",  # a share of the steps: 5 is not one (it once meant 5 steps)
         "training.class_weight=auto",
         "training.batch_size=0",
         "training.learning_rate=0",

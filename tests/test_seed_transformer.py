@@ -8,20 +8,23 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 
 import attentext  # noqa: F401  (registers the Auto classes)
 from attentext.errors import RecipeError
-from attentext.models.registry import MODEL_FAMILIES, build_model
+from attentext.models.registry import build_model
+from attentext.models.seed_transformer import (
+    SeedTransformerConfig,
+    SeedTransformerForSequenceClassification,
+)
 from attentext.recipes import ModelSpec
-from attentext.vectorizer import fit_word_vectorizer
+from attentext.text.vectorizer import fit_word_vectorizer
 
-FAMILY = MODEL_FAMILIES["seed-transformer"]
 WORD_TOKENIZER = fit_word_vectorizer(["a b c d e f", "a b c"], max_tokens=100, max_length=16)
 
 
 def make_model(seed: int = 0, **options):
     torch.manual_seed(seed)
-    config = FAMILY.config_cls(
+    config = SeedTransformerConfig(
         vocab_size=20000, max_position_embeddings=256, num_labels=4, **options
     )
-    return FAMILY.model_cls(config).eval()
+    return SeedTransformerForSequenceClassification(config).eval()
 
 
 def n_params(module: torch.nn.Module) -> int:
@@ -147,7 +150,7 @@ def test_auto_classes_load_a_saved_model(tmp_path):
     loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
 
     assert config.model_type == "attentext-seed-transformer"
-    assert type(loaded) is FAMILY.model_cls
+    assert type(loaded) is SeedTransformerForSequenceClassification
     assert (tmp_path / "model.safetensors").exists()
     torch.testing.assert_close(
         loaded(input_ids=ids).logits, model(input_ids=ids).logits, atol=0, rtol=0

@@ -16,12 +16,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from attentext.cli.serve import serve_command as serve
 from conftest import AG_NEWS_LABELS
 from fastapi.testclient import TestClient
 
 import attentext
 from attentext.errors import AttentextError
-from attentext.serve_cli import serve
 from attentext.serving import create_app
 from attentext.serving.batcher import MicroBatcher, ShuttingDown
 
@@ -200,7 +200,7 @@ def test_explain_of_the_tfidf_baseline_gives_its_ngrams(client):
 def test_explain_answers_501_when_the_explain_module_is_missing(client, monkeypatch):
     import sys
 
-    monkeypatch.setitem(sys.modules, "attentext.explain", None)  # makes the import fail
+    monkeypatch.setitem(sys.modules, "attentext.interpret.explain", None)  # makes the import fail
     message = assert_client_error(client.post("/v1/explain", json={"text": "Stocks rally"}), 501)
     assert "explanations are unavailable" in message
 

@@ -18,7 +18,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trai
 
 import attentext
 from attentext.errors import DataError, RunDirError
-from attentext.training import _class_weights
+from attentext.training.trainer import class_weights
 
 TEXTS = [
     "Oil prices jump as OPEC cuts output and stocks slide on Wall Street",
@@ -398,11 +398,11 @@ def test_balanced_class_weights_are_inverse_frequencies(write, tmp_path):
     ]
     dataset = attentext.load_text_dataset(write("skewed.csv", labelled_csv(rows)), val_fraction=0)
 
-    weights = _class_weights(dataset, "balanced")
+    weights = class_weights(dataset["train"]["label"], 2, "balanced")
 
     assert dataset.label_names == ["neg", "pos"]
     torch.testing.assert_close(weights, torch.tensor([36 / (2 * 6), 36 / (2 * 30)]))
-    assert _class_weights(dataset, "none") is None
+    assert class_weights(dataset["train"]["label"], 2, "none") is None
 
 
 def test_class_weight_balanced_trains_with_a_weighted_loss(write, tmp_path):

@@ -6,7 +6,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from attentext import WordVectorizer
-from attentext.vectorizer import fit_word_vectorizer
+from attentext.text.vectorizer import fit_word_vectorizer
 
 # word frequencies: the 5, quick 4, fox 3, jumps 2, lazy 1 (no ties, so the order is unambiguous)
 CORPUS = [

@@ -21,18 +21,19 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _PUBLIC = {
     "AttentextError": "attentext.errors",
-    "Classifier": "attentext.classifier",
+    "Classifier": "attentext.inference.classifier",
     "Recipe": "attentext.recipes",
-    "TextDataset": "attentext.data",
-    "WordVectorizer": "attentext.vectorizer",
-    "compare": "attentext.api",
-    "evaluate": "attentext.api",
-    "load": "attentext.classifier",
+    "TextDataset": "attentext.data.dataset",
+    "WordVectorizer": "attentext.text.vectorizer",
+    "compare": "attentext.evaluation.evaluate",
+    "evaluate": "attentext.evaluation.evaluate",
+    "explain": "attentext.interpret.explain",
+    "load": "attentext.inference.classifier",
     "load_recipe": "attentext.recipes",
-    "load_text_dataset": "attentext.data",
-    "resolve_recipe": "attentext.api",
+    "load_text_dataset": "attentext.data.dataset",
+    "resolve_recipe": "attentext.recipes",
     "summary": "attentext.api",
-    "train": "attentext.api",
+    "train": "attentext.training.run",
 }
 __all__ = [
     "AttentextError",
@@ -42,6 +43,7 @@ __all__ = [
     "WordVectorizer",
     "compare",
     "evaluate",
+    "explain",
     "load",
     "load_recipe",
     "load_text_dataset",
@@ -51,12 +53,15 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on demand
-    from attentext.api import compare, evaluate, resolve_recipe, summary, train
-    from attentext.classifier import Classifier, load
-    from attentext.data import TextDataset, load_text_dataset
+    from attentext.api import summary
+    from attentext.data.dataset import TextDataset, load_text_dataset
     from attentext.errors import AttentextError
-    from attentext.recipes import Recipe, load_recipe
-    from attentext.vectorizer import WordVectorizer
+    from attentext.evaluation.evaluate import compare, evaluate
+    from attentext.inference.classifier import Classifier, load
+    from attentext.interpret.explain import explain
+    from attentext.recipes import Recipe, load_recipe, resolve_recipe
+    from attentext.text.vectorizer import WordVectorizer
+    from attentext.training.run import train
 
 
 def __getattr__(name: str) -> Any:

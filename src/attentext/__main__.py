@@ -1,5 +1,5 @@
 """`python -m attentext` (what `torchrun -m attentext train ...` runs)."""
 
-from attentext.cli import main
+from attentext.cli.app import main
 
 main()

@@ -7,6 +7,8 @@ traceback.
 
 from __future__ import annotations
 
+import difflib
+
 
 class AttentextError(Exception):
     """Base class of every user-facing attentext error."""
@@ -26,3 +28,25 @@ class RunDirError(AttentextError):
 
 class ModelSourceError(AttentextError):
     """A pretrained checkpoint cannot be found or fetched."""
+
+
+def did_you_mean(value: str, choices: list[str] | tuple[str, ...], limit: int = 12) -> str:
+    """'; did you mean 'x'?' for a close choice, else ' (known: a, b, ...)', kept short.
+
+    Messages that list known values must stay one readable line: past `limit` choices the list
+    ends with '... (N in all)'.
+    """
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f" (known: {short_list(choices, limit)})"
+
+
+def short_list(items: list[str] | tuple[str, ...], limit: int = 12, width: int = 40) -> str:
+    """'a, b, c' for a few items; the first `limit` (each cut to `width` chars) and a count else."""
+    shown = [
+        str(item) if len(str(item)) <= width else str(item)[: width - 1] + "…" for item in items
+    ]
+    if len(shown) <= limit:
+        return ", ".join(shown)
+    return ", ".join(shown[:limit]) + f", ... ({len(shown)} in all)"

@@ -8,7 +8,6 @@ saved in every run directory as `recipe.yaml`, which makes a run reproducible fr
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from attentext.errors import RecipeError
+from attentext.errors import RecipeError, did_you_mean
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # fp16: CUDA GPUs only
 TRUNCATIONS = ("head", "tail", "head+tail")
@@ -61,7 +60,7 @@ class TrainingSpec:
     # step to 6% and from 17% of an encoder-finetune step to 4% (benchmarks/breakdown.py).
     optimizer: str = "adamw_torch_fused"
     lr_scheduler: str = "constant"
-    warmup_ratio: float = 0.0
+    warmup_ratio: float = 0.0  # share of all steps with a linear warmup, in [0, 1)
     max_grad_norm: float = 1.0
     precision: str = "auto"
     class_weight: str = "none"
@@ -96,11 +95,6 @@ _SECTIONS = {
 }
 
 
-def _did_you_mean(key: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(key, choices, n=1)
-    return f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(choices)})"
-
-
 def _coerce(value: Any, default: Any, where: str) -> Any:
     """Check a value against the type of its default; ints are accepted where floats are."""
     if isinstance(default, bool):
@@ -129,7 +123,7 @@ def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
     top_keys = ["name", "description", *_SECTIONS]
     for key, value in raw.items():
         if key not in top_keys:
-            raise RecipeError(f"{origin}: unknown key '{key}'{_did_you_mean(key, top_keys)}")
+            raise RecipeError(f"{origin}: unknown key '{key}'{did_you_mean(key, top_keys)}")
         if key in ("name", "description"):
             setattr(recipe, key, str(value))
             continue
@@ -139,7 +133,7 @@ def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
         names = [f.name for f in dataclasses.fields(section)]
         for sub, sub_value in value.items():
             if sub not in names:
-                raise RecipeError(f"{origin}: unknown key '{key}.{sub}'{_did_you_mean(sub, names)}")
+                raise RecipeError(f"{origin}: unknown key '{key}.{sub}'{did_you_mean(sub, names)}")
             default = getattr(section, sub)
             setattr(section, sub, _coerce(sub_value, default, f"{origin}: {key}.{sub}"))
     _validate(recipe, origin)
@@ -160,6 +154,11 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: set training.epochs > 0 or training.max_steps > 0")
     if t.learning_rate <= 0:
         raise RecipeError(f"{origin}: training.learning_rate must be positive")
+    if not 0.0 <= t.warmup_ratio < 1.0:
+        raise RecipeError(
+            f"{origin}: training.warmup_ratio is the share of all steps spent warming up, in "
+            f"[0, 1); got {t.warmup_ratio:g}"
+        )
     if not 0.0 <= recipe.data.val_fraction < 1.0:
         raise RecipeError(f"{origin}: data.val_fraction must be in [0, 1)")
     if recipe.tokenizer.truncation not in TRUNCATIONS:
@@ -203,7 +202,7 @@ def _recipe_text(name_or_path: str) -> tuple[str, str]:
         return path.read_text(encoding="utf-8"), str(path)
     names = builtin_recipe_names()
     if name_or_path not in names:
-        raise RecipeError(f"unknown recipe '{name_or_path}'{_did_you_mean(name_or_path, names)}")
+        raise RecipeError(f"unknown recipe '{name_or_path}'{did_you_mean(name_or_path, names)}")
     resource = resources.files("attentext") / "recipes" / f"{name_or_path}.yaml"
     return resource.read_text(encoding="utf-8"), name_or_path
 
@@ -234,3 +233,33 @@ def _looks_numeric(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def resolve_recipe(
+    recipe: str | Path | Recipe,
+    *,
+    epochs: float | None = None,
+    max_steps: int | None = None,
+    batch_size: int | None = None,
+    precision: str | None = None,
+    class_weight: str | None = None,
+    val_fraction: float | None = None,
+    overrides: list[str] | None = None,
+) -> Recipe:
+    """A recipe by name, path or object, with the common options and `key=value` overrides."""
+    sets = list(overrides or [])
+    named = {
+        "training.epochs": epochs,
+        "training.max_steps": max_steps,
+        "training.batch_size": batch_size,
+        "training.precision": precision,
+        "training.class_weight": class_weight,
+        "data.val_fraction": val_fraction,
+    }
+    sets += [f"{key}={value}" for key, value in named.items() if value is not None]
+    if isinstance(recipe, Recipe):
+        raw = recipe.to_dict()
+        for item in sets:
+            apply_override(raw, item)
+        return recipe_from_dict(raw, recipe.name)
+    return load_recipe(recipe, sets)

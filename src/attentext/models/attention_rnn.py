@@ -14,12 +14,19 @@ word tokenizer pads.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
+
+from attentext.errors import RecipeError
+from attentext.models.auto import register
+from attentext.models.labels import label_config
+from attentext.recipes import ModelSpec
 
 CELLS = ("gru", "lstm")
 
@@ -189,3 +196,23 @@ class AttentionRNNForSequenceClassification(AttentionRNNPreTrainedModel):
         return SequenceClassifierOutput(
             loss=loss, logits=logits, attentions=(alpha,) if output_attentions else None
         )
+
+
+def build(
+    spec: ModelSpec, tokenizer: Any, label_names: list[str], max_length: int
+) -> AttentionRNNForSequenceClassification:
+    """A fresh model for a recipe: the recipe's options, sized for the vocabulary and labels."""
+    try:
+        config = AttentionRNNConfig(
+            **spec.options,
+            vocab_size=len(tokenizer),
+            max_position_embeddings=max_length,
+            pad_token_id=tokenizer.pad_token_id,
+            **label_config(label_names),
+        )
+    except ValueError as err:  # e.g. an unknown cell
+        raise RecipeError(f"model.options of attention-rnn: {err}") from None
+    return AttentionRNNForSequenceClassification(config)
+
+
+register(AttentionRNNConfig, AttentionRNNForSequenceClassification)

@@ -8,11 +8,19 @@ loads without the original checkpoint.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
+
+from attentext.encoders import resolve_encoder
+from attentext.errors import RecipeError
+from attentext.models.auto import register
+from attentext.models.labels import label_config
+from attentext.recipes import ModelSpec
 
 POOLINGS = ("mean", "cls", "pooler")
 
@@ -191,3 +199,23 @@ class EncoderClassifierForSequenceClassification(EncoderClassifierPreTrainedMode
         result = self.head(features, labels)
         result.attentions = outputs.attentions if output_attentions else None
         return result
+
+
+def build(
+    spec: ModelSpec, tokenizer: Any, label_names: list[str], max_length: int
+) -> EncoderClassifierForSequenceClassification:
+    """A pretrained encoder (its weights loaded) with a fresh pooled head."""
+    source = resolve_encoder(spec.encoder)
+    encoder_config = AutoConfig.from_pretrained(source).to_dict()
+    try:
+        config = EncoderClassifierConfig(
+            encoder=encoder_config, **spec.options, **label_config(label_names)
+        )
+    except ValueError as err:  # e.g. more pooling layers than the encoder has
+        raise RecipeError(f"model.options of encoder-classifier: {err}") from None
+    model = EncoderClassifierForSequenceClassification(config)
+    model.load_encoder_weights(source)
+    return model
+
+
+register(EncoderClassifierConfig, EncoderClassifierForSequenceClassification)

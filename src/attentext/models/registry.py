@@ -1,182 +1,141 @@
-"""Model families: recipe `model.type` -> how to build a model, and Auto-class registration.
+"""Model families: recipe `model.type` -> the code that builds, trains and loads it.
 
-Registering the configs and models with the Auto classes is what lets
-`AutoModelForSequenceClassification.from_pretrained(run_dir)` and
-`transformers.pipeline("text-classification", model=run_dir)` load any attentext run.
+The registry knows every model type, the scikit-learn baseline included, and imports a family's
+module only when it is used: `import attentext` imports none of them, and loading a TF-IDF run
+never imports torch. Registering attentext's configs and models with the Auto classes
+(`register_auto_classes`) is what lets `AutoModelForSequenceClassification.from_pretrained(run_dir)`
+and `transformers.pipeline("text-classification", model=run_dir)` load any attentext run.
+
+A neural family's module has `build(spec, tokenizer, label_names, max_length)` returning a Hugging
+Face `PreTrainedModel`; a non-neural family's module has `new_classifier(label_names, options)`
+and `load_classifier(folder)` returning objects with `fit`, `predict_proba` and `save`.
 """
 
 from __future__ import annotations
 
-import difflib
+import importlib
 import inspect
-from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
-from transformers import (
-    AutoConfig,
-    AutoModelForSequenceClassification,
-    PretrainedConfig,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
-
-from attentext.encoders import resolve_encoder
-from attentext.errors import RecipeError
-from attentext.models.attention_rnn import (
-    AttentionRNNConfig,
-    AttentionRNNForSequenceClassification,
-)
-from attentext.models.encoder_classifier import (
-    EncoderClassifierConfig,
-    EncoderClassifierForSequenceClassification,
-)
-from attentext.models.seed_transformer import (
-    SeedTransformerConfig,
-    SeedTransformerForSequenceClassification,
-)
+from attentext.errors import RecipeError, did_you_mean
 from attentext.recipes import ModelSpec
-
-Builder = Callable[[ModelSpec, PreTrainedTokenizerBase, list[str], int], PreTrainedModel]
+from attentext.rundir import TRANSFORMERS_KIND
 
 
 @dataclass(frozen=True)
 class ModelFamily:
-    build: Builder
-    options: tuple[str, ...]  # the keys `model.options` accepts
-    config_cls: type[PretrainedConfig] | None = None  # attentext's own families
-    model_cls: type[PreTrainedModel] | None = None
+    """One model type of recipes, and where its code lives (imported on first use)."""
+
+    name: str
+    module: str
+    neural: bool = True  # a Hugging Face model trained by the Trainer
+    config_class: str | None = None  # attentext's own families: registered with the Auto classes
+    model_class: str | None = None
+    computed: tuple[str, ...] = ()  # config arguments set from the data, not from the recipe
+    fixed_options: tuple[str, ...] = ()  # the options of a family without a config class
+
+    def code(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+    @property
+    def run_kind(self) -> str:
+        """What a run's marker says for this family: one kind for all Hugging Face models."""
+        return TRANSFORMERS_KIND if self.neural else self.name
+
+    def options(self) -> tuple[str, ...]:
+        """The keys `model.options` accepts: the config's arguments, or the fixed list."""
+        if self.config_class is None:
+            return self.fixed_options
+        config_cls = getattr(self.code(), self.config_class)
+        params = inspect.signature(config_cls.__init__).parameters
+        return tuple(n for n in params if n not in {"self", "kwargs", *self.computed})
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """A one-line error for an unknown key of `model.options`, with a did-you-mean."""
+        known = self.options()
+        for key in options:
+            if key not in known:
+                raise RecipeError(
+                    f"unknown option 'model.options.{key}' for {self.name}{did_you_mean(key, known)}"
+                )
 
 
-def _config_options(config_cls: type[PretrainedConfig], computed: set[str]) -> tuple[str, ...]:
-    params = inspect.signature(config_cls.__init__).parameters
-    return tuple(n for n in params if n not in {"self", "kwargs", *computed})
-
-
-def _labels(label_names: list[str]) -> dict:
-    return {
-        "num_labels": len(label_names),
-        "id2label": dict(enumerate(label_names)),
-        "label2id": {name: i for i, name in enumerate(label_names)},
-    }
-
-
-def build_seed_transformer(
-    spec: ModelSpec, tokenizer: PreTrainedTokenizerBase, label_names: list[str], max_length: int
-) -> PreTrainedModel:
-    config = SeedTransformerConfig(
-        **spec.options,
-        vocab_size=len(tokenizer),
-        max_position_embeddings=max_length,
-        pad_token_id=tokenizer.pad_token_id,
-        **_labels(label_names),
-    )
-    return SeedTransformerForSequenceClassification(config)
-
-
-def build_attention_rnn(
-    spec: ModelSpec, tokenizer: PreTrainedTokenizerBase, label_names: list[str], max_length: int
-) -> PreTrainedModel:
-    try:
-        config = AttentionRNNConfig(
-            **spec.options,
-            vocab_size=len(tokenizer),
-            max_position_embeddings=max_length,
-            pad_token_id=tokenizer.pad_token_id,
-            **_labels(label_names),
-        )
-    except ValueError as err:  # e.g. an unknown cell
-        raise RecipeError(f"model.options of attention-rnn: {err}") from None
-    return AttentionRNNForSequenceClassification(config)
-
-
-def build_encoder_classifier(
-    spec: ModelSpec, tokenizer: PreTrainedTokenizerBase, label_names: list[str], max_length: int
-) -> PreTrainedModel:
-    """A pretrained encoder (its weights loaded) with a fresh pooled head."""
-    source = resolve_encoder(spec.encoder)
-    encoder_config = AutoConfig.from_pretrained(source).to_dict()
-    try:
-        config = EncoderClassifierConfig(
-            encoder=encoder_config, **spec.options, **_labels(label_names)
-        )
-    except ValueError as err:  # e.g. more pooling layers than the encoder has
-        raise RecipeError(f"model.options of encoder-classifier: {err}") from None
-    model = EncoderClassifierForSequenceClassification(config)
-    model.load_encoder_weights(source)
-    return model
-
-
-def build_hf_sequence_classification(
-    spec: ModelSpec, tokenizer: PreTrainedTokenizerBase, label_names: list[str], max_length: int
-) -> PreTrainedModel:
-    """`AutoModelForSequenceClassification` from a checkpoint, the base frozen unless told not to."""
-    source = resolve_encoder(spec.encoder)
-    model = AutoModelForSequenceClassification.from_pretrained(source, **_labels(label_names))
-    if spec.options.get("freeze_base", True):
-        for parameter in model.base_model.parameters():
-            parameter.requires_grad = False
-    return model
-
-
+_WORD_MODEL_COMPUTED = ("vocab_size", "max_position_embeddings", "pad_token_id")
 MODEL_FAMILIES: dict[str, ModelFamily] = {
-    "seed-transformer": ModelFamily(
-        build_seed_transformer,
-        _config_options(
-            SeedTransformerConfig, {"vocab_size", "max_position_embeddings", "pad_token_id"}
+    family.name: family
+    for family in (
+        ModelFamily(
+            "seed-transformer",
+            "attentext.models.seed_transformer",
+            config_class="SeedTransformerConfig",
+            model_class="SeedTransformerForSequenceClassification",
+            computed=_WORD_MODEL_COMPUTED,
         ),
-        SeedTransformerConfig,
-        SeedTransformerForSequenceClassification,
-    ),
-    "attention-rnn": ModelFamily(
-        build_attention_rnn,
-        _config_options(
-            AttentionRNNConfig, {"vocab_size", "max_position_embeddings", "pad_token_id"}
+        ModelFamily(
+            "attention-rnn",
+            "attentext.models.attention_rnn",
+            config_class="AttentionRNNConfig",
+            model_class="AttentionRNNForSequenceClassification",
+            computed=_WORD_MODEL_COMPUTED,
         ),
-        AttentionRNNConfig,
-        AttentionRNNForSequenceClassification,
-    ),
-    "encoder-classifier": ModelFamily(
-        build_encoder_classifier,
-        _config_options(EncoderClassifierConfig, {"encoder"}),
-        EncoderClassifierConfig,
-        EncoderClassifierForSequenceClassification,
-    ),
-    "hf-sequence-classification": ModelFamily(build_hf_sequence_classification, ("freeze_base",)),
+        ModelFamily(
+            "encoder-classifier",
+            "attentext.models.encoder_classifier",
+            config_class="EncoderClassifierConfig",
+            model_class="EncoderClassifierForSequenceClassification",
+            computed=("encoder",),
+        ),
+        ModelFamily(
+            "hf-sequence-classification",
+            "attentext.models.hf_sequence_classification",
+            fixed_options=("freeze_base",),
+        ),
+        ModelFamily(
+            "tfidf-logreg",
+            "attentext.models.tfidf_logreg",
+            neural=False,
+            fixed_options=("C", "ngram_max", "min_df", "max_features", "sublinear_tf", "max_iter"),
+        ),
+    )
 }
 
 
-def register_auto_classes() -> None:
-    """Make attentext's model types known to transformers' Auto classes (idempotent)."""
-    for family in MODEL_FAMILIES.values():
-        if family.config_cls is not None:
-            AutoConfig.register(family.config_cls.model_type, family.config_cls, exist_ok=True)
-            AutoModelForSequenceClassification.register(
-                family.config_cls, family.model_cls, exist_ok=True
-            )
-
-
 def model_family(model_type: str) -> ModelFamily:
+    """The family of a recipe's `model.type`; a one-line error with a did-you-mean if unknown."""
     if model_type not in MODEL_FAMILIES:
-        close = difflib.get_close_matches(model_type, list(MODEL_FAMILIES), n=1)
-        hint = (
-            f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(MODEL_FAMILIES)})"
+        raise RecipeError(
+            f"unknown model type '{model_type}'{did_you_mean(model_type, list(MODEL_FAMILIES))}"
         )
-        raise RecipeError(f"unknown model type '{model_type}'{hint}")
     return MODEL_FAMILIES[model_type]
 
 
-def build_model(
-    spec: ModelSpec, tokenizer: PreTrainedTokenizerBase, label_names: list[str], max_length: int
-) -> PreTrainedModel:
-    """A model for recipe `spec`, sized for the tokenizer and the labels, its options checked."""
+def family_of_run(kind: str) -> ModelFamily | None:
+    """The non-neural family whose runs carry marker kind `kind`; None for Hugging Face runs."""
+    if kind == TRANSFORMERS_KIND:
+        return None
+    for family in MODEL_FAMILIES.values():
+        if not family.neural and family.name == kind:
+            return family
+    raise RecipeError(f"unknown run kind '{kind}'{did_you_mean(kind, list(MODEL_FAMILIES))}")
+
+
+def build_model(spec: ModelSpec, tokenizer: Any, label_names: list[str], max_length: int) -> Any:
+    """A neural model for recipe `spec`, sized for the tokenizer and the labels, options checked."""
     family = model_family(spec.type)
-    for key in spec.options:
-        if key not in family.options:
-            close = difflib.get_close_matches(key, family.options, n=1)
-            hint = (
-                f"; did you mean '{close[0]}'?"
-                if close
-                else f" (known: {', '.join(family.options)})"
-            )
-            raise RecipeError(f"unknown option 'model.options.{key}' for {spec.type}{hint}")
-    return family.build(spec, tokenizer, label_names, max_length)
+    family.check_options(spec.options)
+    if not family.neural:
+        raise RecipeError(f"{spec.type} is not a neural model; it has no Hugging Face model")
+    return family.code().build(spec, tokenizer, label_names, max_length)
+
+
+def register_auto_classes() -> None:
+    """Make attentext's model types known to transformers' Auto classes (idempotent).
+
+    Importing a family's module registers it (`models/auto.py`); a module being imported right
+    now (transformers first imported from inside it) registers itself when it finishes.
+    """
+    for family in MODEL_FAMILIES.values():
+        if family.config_class is not None:
+            family.code()

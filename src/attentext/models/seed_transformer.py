@@ -11,12 +11,17 @@ needed; `mask_padding=False` reproduces the lesson's behaviour.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
+
+from attentext.models.auto import register
+from attentext.models.labels import label_config
+from attentext.recipes import ModelSpec
 
 
 class SeedTransformerConfig(PretrainedConfig):
@@ -202,3 +207,20 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
         return SequenceClassifierOutput(
             loss=loss, logits=logits, attentions=(weights,) if output_attentions else None
         )
+
+
+def build(
+    spec: ModelSpec, tokenizer: Any, label_names: list[str], max_length: int
+) -> SeedTransformerForSequenceClassification:
+    """A fresh model for a recipe: the recipe's options, sized for the vocabulary and labels."""
+    config = SeedTransformerConfig(
+        **spec.options,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=max_length,
+        pad_token_id=tokenizer.pad_token_id,
+        **label_config(label_names),
+    )
+    return SeedTransformerForSequenceClassification(config)
+
+
+register(SeedTransformerConfig, SeedTransformerForSequenceClassification)

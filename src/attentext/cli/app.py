@@ -1,0 +1,70 @@
+"""The `attentext` command line: one Typer app, its commands registered here and nowhere else.
+
+User mistakes raise `AttentextError`; `main` shows them as one line on stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from attentext.cli.common import err
+from attentext.cli.compare import compare_command
+from attentext.cli.evaluate import evaluate_command
+from attentext.cli.explain import explain_command
+from attentext.cli.export import export_command
+from attentext.cli.predict import predict_command
+from attentext.cli.serve import serve_command
+from attentext.cli.summary import recipes_command, summary_command
+from attentext.cli.train import train_command
+from attentext.errors import AttentextError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Attention-based text classification: train, evaluate, predict, explain, compare, "
+    "serve and export.",
+)
+for name, command in (
+    ("train", train_command),
+    ("evaluate", evaluate_command),
+    ("predict", predict_command),
+    ("compare", compare_command),
+    ("summary", summary_command),
+    ("recipes", recipes_command),
+    ("explain", explain_command),
+    ("serve", serve_command),
+    ("export", export_command),
+):
+    app.command(name)(command)
+
+
+def _usage_error(error: typer.TyperException) -> None:
+    """A usage error as one line, not Typer's boxed panel (bare `attentext` shows the help)."""
+    if type(error).__name__ == "NoArgsIsHelpError":
+        return
+    ctx = getattr(error, "ctx", None)
+    message = " ".join(error.format_message().split()).rstrip(".")
+    command = f"{ctx.command_path} --help" if ctx is not None else "attentext --help"
+    err.print(f"error: {message}; see `{command}`", markup=False, highlight=False, soft_wrap=True)
+
+
+def main() -> None:
+    """Entry point: run the app; show user errors as one line, without a traceback."""
+    try:
+        code = app(standalone_mode=False)
+    except AttentextError as error:
+        err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.TyperException as error:
+        _usage_error(error)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted; `attentext train ... --resume` continues a training run")
+        sys.exit(130)
+    if isinstance(code, int) and code:  # typer.Exit(code) in non-standalone mode
+        sys.exit(code)

@@ -1,0 +1,82 @@
+"""What the commands share: the consoles, common options, quieting libraries, report tables.
+
+Command modules import their heavy libraries inside the command, so `attentext --help` and a
+mistyped option answer at once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+out = Console()
+err = Console(stderr=True)
+
+DataOption = Annotated[
+    str,
+    typer.Option("--data", "-d", help="Folder (train/test files), data file, or HF dataset name."),
+]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        help="Inference engine: torch, onnx or onnx-int8 (ONNX Runtime on the files "
+        "`attentext export RUN_DIR --format onnx [--int8]` wrote)."
+    ),
+]
+
+
+# Read by the libraries when they are imported: their warnings and bars ("Loading weights",
+# "Map") stay off the user's terminal; the Trainer's and attentext's own progress bars stay.
+QUIET_ENVIRONMENT = {
+    "TOKENIZERS_PARALLELISM": "false",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "DATASETS_VERBOSITY": "error",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}
+
+
+def quiet_libraries() -> None:
+    """Keep transformers/datasets chatter out of the user's terminal, without importing them.
+
+    Libraries imported later read the environment; ones already imported (a command run in-process
+    by a test or a notebook) are told directly.
+    """
+    for name, value in QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    if "transformers" in sys.modules:
+        transformers = sys.modules["transformers"]
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    if "datasets" in sys.modules:
+        datasets = sys.modules["datasets"]
+        datasets.logging.set_verbosity_error()
+        datasets.disable_progress_bars()
+
+
+def per_class_table(report: dict[str, Any], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, row in report["per_class"].items():
+        table.add_row(
+            name,
+            f"{row['precision']:.3f}",
+            f"{row['recall']:.3f}",
+            f"{row['f1']:.3f}",
+            str(row["support"]),
+        )
+    return table
+
+
+def show_report(report: dict[str, Any], title: str) -> None:
+    out.print(
+        f"[bold]{title}[/bold]: accuracy [bold]{report['accuracy']:.4f}[/bold], "
+        f"macro-F1 {report['macro_f1']:.4f}, {report['n_examples']} examples"
+    )
+    out.print(per_class_table(report, title))

@@ -1,0 +1,39 @@
+"""`attentext evaluate`: a run's metrics on labelled data, and a report folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attentext.cli.common import BackendOption, DataOption, out, quiet_libraries, show_report
+
+
+def evaluate_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    data: DataOption,
+    split: Annotated[str, typer.Option(help="Split of a folder to evaluate on.")] = "test",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Folder for report.md, metrics.json, PNGs, mistakes.jsonl."
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    backend: BackendOption = "torch",
+) -> None:
+    """Accuracy, macro-F1 and a per-class table of a run on labelled data (and a report folder)."""
+    quiet_libraries()
+    from attentext.evaluation.evaluate import evaluate
+
+    report = evaluate(run_dir, data, split=split, output=output, backend=backend).to_dict()
+    report.pop("confident_mistakes", None)
+    if json_output:
+        print(json.dumps(report, indent=2))
+        return
+    show_report(report, f"{run_dir} on {data}")
+    out.print(f"expected calibration error {report['expected_calibration_error']:.4f}")
+    if output is not None:
+        out.print(f"report written to {output}/report.md")

@@ -1,0 +1,55 @@
+"""`attentext explain`: the model's attention over each text, as PNG heatmaps and an HTML page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attentext.cli.common import out, quiet_libraries
+
+
+def explain_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    texts: Annotated[list[str], typer.Argument(help="Texts to explain.")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Folder for explanation-<i>.png and explanation.html."),
+    ] = Path("explanations"),
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format", "-f", help="png (heatmap + bars per text), html (one page) or both."
+        ),
+    ] = "both",
+    layer: Annotated[
+        int, typer.Option(help="Attention layer shown in the heatmap (0 = first, -1 = last).")
+    ] = -1,
+    head: Annotated[
+        int | None,
+        typer.Option(help="Attention head shown in the heatmap (default: the mean over heads)."),
+    ] = None,
+) -> None:
+    """Show which words each prediction attended to: importance per word, attention heatmaps."""
+    quiet_libraries()
+    from attentext.interpret.explain import HTML_FILE, explain
+
+    explanations = explain(run_dir, texts, output, fmt=format, layer=layer, head=head)
+    written = []
+    if format in ("png", "both"):
+        written.append(f"{len(explanations)} PNG file(s) explanation-<i>.png")
+    if format in ("html", "both"):
+        written.append(HTML_FILE)
+    out.print(
+        f"Wrote {' and '.join(written)} to {output}", markup=False, highlight=False, soft_wrap=True
+    )
+    for i, explanation in enumerate(explanations):
+        p = explanation.probabilities[explanation.label]
+        top = ", ".join(f"{token} {weight:.2f}" for token, weight in explanation.top_tokens(5))
+        out.print(
+            f"[{i}] {explanation.label} {p:.3f}\ttop: {top or '(no tokens)'}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )

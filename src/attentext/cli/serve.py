@@ -1,0 +1,183 @@
+"""`attentext serve`: run the HTTP service (predict, explain, a try-it page) over run directories."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import math
+import signal
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from attentext.cli.common import BackendOption, quiet_libraries
+from attentext.errors import AttentextError
+
+if TYPE_CHECKING:
+    import uvicorn
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Bind `host:port` once and release it, so a busy port is a one-line error, not a traceback."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise AttentextError(f"cannot resolve host '{host}' ({error.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        # As uvicorn sets it: a port left in TIME_WAIT by a previous server counts as free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise AttentextError(f"port {port} is already in use; pass --port") from None
+            if error.errno in (errno.EACCES, errno.EPERM):
+                raise AttentextError(
+                    f"no permission to listen on port {port}; pass --port with a port above 1023"
+                ) from None
+            raise AttentextError(f"cannot listen on {host}:{port} ({error.strerror})") from None
+
+
+def serve_command(
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Run directories to serve, each under its folder name; the first is the default."
+        ),
+    ],
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0 to accept other machines).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8000,
+    max_batch_size: Annotated[
+        int, typer.Option(help="Most texts the micro-batcher runs through a model at once.")
+    ] = 32,
+    max_wait_ms: Annotated[
+        float,
+        typer.Option(
+            help="Longest a request waits for others to share its batch, in milliseconds."
+        ),
+    ] = 5.0,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="Refuse texts over the character limit (422) instead of truncating them."
+        ),
+    ] = False,
+    request_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a request may take before the client gets a 504 (the work is dropped)."
+        ),
+    ] = 30.0,
+    torch_threads: Annotated[
+        int,
+        typer.Option(
+            help="CPU threads of each model call. 1 leaves the other cores to HTTP and JSON; "
+            "0 keeps torch's default (all cores). ONNX Runtime gets the same number."
+        ),
+    ] = 1,
+    backend: BackendOption = "torch",
+) -> None:
+    """Serve run directories over HTTP: /v1/predict, /v1/explain, /v1/models and a try-it page."""
+    _check_options(run_dirs, backend, request_timeout, torch_threads)
+    check_port_free(host, port)
+    if torch_threads:
+        # Micro-batches are small: a second intra-op thread gains little on them and takes the
+        # core the event loop needs (on a busy 2-core machine it made batches many times slower).
+        import torch
+
+        torch.set_num_threads(torch_threads)
+    quiet_libraries()
+    _log_to_console()
+    from attentext.inference.classifier import load
+    from attentext.serving import ServerSettings, create_app
+
+    settings = ServerSettings(
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        strict=strict,
+        request_timeout_s=request_timeout,
+    )
+    app = create_app(run_dirs, loader=partial(load, backend=backend), settings=settings)
+    typer.echo(f"attentext: serving on http://{host}:{port}/ (API schema at /docs)")
+    _run(app, host, port, request_timeout)
+
+
+def _check_options(
+    run_dirs: list[Path], backend: str, request_timeout: float, torch_threads: int
+) -> None:
+    """Cheap checks first: a typo fails before anything loads or binds."""
+    from attentext.inference.classifier import check_backend
+    from attentext.inference.onnx_backend import onnx_file
+    from attentext.rundir import TRANSFORMERS_KIND, open_run
+
+    check_backend(backend)
+    if not 0 < request_timeout < math.inf:  # also refuses nan
+        raise AttentextError(
+            f"--request-timeout must be a number of seconds more than 0, got {request_timeout:g}"
+        )
+    for run_dir in run_dirs:
+        run = open_run(run_dir)
+        if backend != "torch" and run.kind == TRANSFORMERS_KIND:
+            onnx_file(run_dir, int8=backend == "onnx-int8")
+    if torch_threads < 0:
+        raise AttentextError(
+            f"--torch-threads must be 0 (torch's default) or more, got {torch_threads}"
+        )
+
+
+def _log_to_console() -> None:
+    """The server's own messages (startup, drained queues, unexpected errors) beside uvicorn's."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    logger = logging.getLogger("attentext.serving")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def _run(app: object, host: str, port: int, request_timeout: float) -> None:
+    """Run uvicorn until Ctrl+C or SIGTERM, then drain.
+
+    On a stop signal uvicorn stops accepting, finishes open requests, then the app's shutdown
+    drains the micro-batchers. Every open request ends within the time limit (200 or 504), so
+    the grace period only has to outlast it.
+    """
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=host, port=port, timeout_graceful_shutdown=math.ceil(request_timeout) + 5
+        )
+    )
+    with _stops_cleanly(server):
+        server.run()
+    if not server.started:
+        raise AttentextError(f"the server on {host}:{port} did not start; see the log above")
+
+
+@contextmanager
+def _stops_cleanly(server: uvicorn.Server) -> Iterator[None]:
+    """Make a SIGTERM or Ctrl+C that uvicorn handled (drained, then stopped) an exit status 0.
+
+    uvicorn restores the handlers it found and re-raises the signal once it has shut down, which
+    would kill the process with SIGTERM (or raise KeyboardInterrupt) after a clean drain. The
+    handlers it finds here only ask it to stop: that re-raise then does nothing, and a signal that
+    comes before uvicorn has installed its own handlers still stops the server.
+    """
+
+    def stop(signum, frame) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

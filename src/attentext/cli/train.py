@@ -1,0 +1,74 @@
+"""`attentext train`: a recipe on a dataset, into a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attentext.cli.common import DataOption, out, quiet_libraries, show_report
+
+
+def train_command(
+    recipe: Annotated[
+        str, typer.Argument(help="Recipe name (see `attentext recipes`) or YAML path.")
+    ],
+    data: DataOption,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Run directory to create.")],
+    epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Stop after this many optimizer steps.")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Training batch size.")] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="auto, fp32, bf16 or fp16 (GPU only); auto: bf16 where the hardware runs it "
+            "faster (a GPU, or a CPU with native bf16 where the model gains), else fp32."
+        ),
+    ] = None,
+    class_weight: Annotated[str | None, typer.Option(help="none or balanced.")] = None,
+    val_fraction: Annotated[
+        float | None,
+        typer.Option(help="Share of train held out for validation when no validation file exists."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Recipe override key=value, e.g. training.learning_rate=3e-4."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
+) -> None:
+    """Train a recipe on a dataset and write a run directory."""
+    quiet_libraries()
+    from attentext.training.run import train
+    from attentext.training.workdir import is_main_process
+
+    result = train(
+        recipe,
+        data,
+        output,
+        resume=resume,
+        overwrite=overwrite,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        precision=precision,
+        class_weight=class_weight,
+        val_fraction=val_fraction,
+        overrides=set_,
+    )
+    if not is_main_process():
+        return
+    metrics = result.metrics
+    out.print(
+        f"Trained [bold]{metrics['recipe']}[/bold] in {metrics['train_seconds']:.1f} s "
+        f"({metrics['train_samples_per_second'] or 0:.0f} samples/s, {metrics['precision']}); "
+        f"run directory: [bold]{result.run_dir}[/bold]"
+    )
+    for split in ("validation", "test"):
+        if split in metrics:
+            show_report(metrics[split], split)

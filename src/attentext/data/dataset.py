@@ -1,0 +1,170 @@
+"""Load text-classification data from files or the Hugging Face hub into one shape.
+
+Whatever the source, the result is a `TextDataset`: a `datasets.DatasetDict` whose splits have a
+`text` (str) and a `label` (int) column, plus the label names in id order. Validation happens here,
+at the boundary, so that everything downstream can trust the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+
+from attentext.data.labels import (
+    check_every_class_trained,
+    check_texts,
+    infer_label_names,
+    read_classes,
+    to_ids,
+)
+from attentext.data.readers import (
+    SPLIT_ALIASES,
+    SUFFIXES,
+    RawSplit,
+    find_split_files,
+    label_str,
+    read_file,
+)
+from attentext.errors import DataError
+
+HUB_PREFIX = "hf:"
+
+
+@dataclass
+class TextDataset:
+    """Splits with `text`/`label` columns and the label names, in id order."""
+
+    splits: datasets.DatasetDict
+    label_names: list[str]
+    source: str
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.label_names))
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.label_names)}
+
+    def __getitem__(self, split: str) -> datasets.Dataset:
+        if split not in self.splits:
+            raise DataError(f"{self.source}: no '{split}' split (found: {', '.join(self.splits)})")
+        return self.splits[split]
+
+
+def load_text_dataset(
+    source: str | Path,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    val_fraction: float = 0.05,
+    seed: int = 42,
+    label_names: list[str] | None = None,
+) -> TextDataset:
+    """Load train/validation/test splits from a folder, a file or a Hugging Face dataset name.
+
+    A folder holds `train.*` and optionally `test.*` and `validation.*` (csv, tsv, jsonl,
+    parquet) and `classes.txt`. A single file is the train split. A name that is not a local path
+    (or starts with `hf:`) goes to `datasets.load_dataset`. When no validation split exists,
+    `val_fraction` of train is carved out with `seed`, stratified by label. `label_names` fixes
+    the label set, as when evaluating a trained model on new data.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise DataError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    source_str = str(source)
+    path = Path(source_str)
+    if source_str.startswith(HUB_PREFIX) or not path.exists():
+        looks_local = path.suffix.lower() in SUFFIXES or source_str.startswith((".", "/", "~"))
+        if looks_local and not source_str.startswith(HUB_PREFIX):
+            raise DataError(f"{path}: file or folder not found")
+        raws, declared = _load_hub(source_str.removeprefix(HUB_PREFIX), text_column, label_column)
+    elif path.is_dir():
+        files = find_split_files(path)
+        if "train" not in files and "test" not in files:
+            raise DataError(
+                f"{path}: no train.* or test.* data file (expected train.csv, train.jsonl, ...)"
+            )
+        raws = {split: read_file(f, text_column, label_column) for split, f in files.items()}
+        declared = read_classes(path)
+    else:
+        raws = {"train": read_file(path, text_column, label_column)}
+        declared = read_classes(path.parent)
+    for raw in raws.values():
+        check_texts(raw)
+
+    if label_names is not None:
+        names = list(label_names)
+    elif declared is not None:
+        names = declared
+    else:
+        names = infer_label_names(raws.get("train") or raws["test"])
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)}
+    )
+    splits = {}
+    for split, raw in raws.items():
+        ids = to_ids(raw, names)
+        if split == "train":
+            check_every_class_trained(raw, ids, names)
+        splits[split] = datasets.Dataset.from_dict(
+            {"text": raw.texts, "label": ids}, features=features
+        )
+    if "train" in splits and "validation" not in splits and val_fraction > 0:
+        splits.update(
+            _carve_validation(splits.pop("train"), val_fraction, seed, raws["train"].path)
+        )
+    return TextDataset(datasets.DatasetDict(splits), names, source_str)
+
+
+def _carve_validation(
+    train: datasets.Dataset, val_fraction: float, seed: int, path: Path
+) -> dict[str, datasets.Dataset]:
+    n_val = max(1, round(len(train) * val_fraction))
+    if len(train) - n_val < 1:
+        raise DataError(f"{path}: too few rows ({len(train)}) to carve a validation split")
+    try:
+        parts = train.train_test_split(test_size=n_val, seed=seed, stratify_by_column="label")
+    except ValueError:  # a class too small to stratify: fall back to a plain random split
+        parts = train.train_test_split(test_size=n_val, seed=seed)
+    return {"train": parts["train"], "validation": parts["test"]}
+
+
+def _load_hub(
+    name: str, text_column: str, label_column: str
+) -> tuple[dict[str, RawSplit], list[str] | None]:
+    """Load a dataset by hub name or local HF dataset path with `datasets.load_dataset`."""
+    try:
+        loaded = datasets.load_dataset(name)
+    except Exception as err:  # datasets raises many types: offline, not found, bad config
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(
+            f"{name}: not a local file or folder, and loading it as a Hugging Face dataset "
+            f"failed ({message})"
+        ) from None
+    raws: dict[str, RawSplit] = {}
+    declared: list[str] | None = None
+    for split_name, split in loaded.items():
+        split_key = next((k for k, v in SPLIT_ALIASES.items() if split_name in v), None)
+        if split_key is None:
+            continue
+        for column in (text_column, label_column):
+            if column not in split.column_names:
+                raise DataError(
+                    f"{name} [{split_name}]: no column '{column}' (columns: "
+                    f"{', '.join(split.column_names)}); choose columns with --set data.text_column=NAME --set data.label_column=NAME"
+                )
+        feature = split.features[label_column]
+        if isinstance(feature, datasets.ClassLabel):
+            declared = list(feature.names)
+        labels = [label_str(v) for v in split[label_column]]
+        raws[split_key] = RawSplit(
+            list(split[text_column]),
+            labels,
+            Path(f"{name} [{split_name}]"),
+            list(range(1, len(split) + 1)),
+        )
+    if not raws:
+        raise DataError(f"{name}: no train/validation/test split (found: {', '.join(loaded)})")
+    return raws, declared

@@ -1,0 +1,101 @@
+"""`evaluate` one run and `compare` several, on the same labelled texts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attentext.data.dataset import TextDataset, load_text_dataset
+from attentext.errors import DataError
+from attentext.evaluation.leaderboard import measure_run, write_leaderboard
+from attentext.evaluation.metrics import EvaluationReport
+from attentext.evaluation.reports import full_report, write_report
+from attentext.inference.classifier import Classifier, load
+from attentext.recipes import Recipe
+from attentext.rundir import open_run
+
+
+def labelled_split(
+    run_dir: str | Path, data: str | Path | TextDataset, labels: list[str], split: str
+) -> Any:
+    """A labelled split to measure a run on, read with the run's columns and label names."""
+    if isinstance(data, TextDataset):
+        dataset = data
+    else:
+        recipe = open_run(run_dir).recipe or Recipe()
+        dataset = load_text_dataset(
+            data,
+            text_column=recipe.data.text_column,
+            label_column=recipe.data.label_column,
+            val_fraction=0.0,
+            label_names=labels,
+        )
+    if split in dataset.splits:
+        return dataset.splits[split]
+    if len(dataset.splits) == 1:
+        return next(iter(dataset.splits.values()))
+    raise DataError(f"{dataset.source}: no '{split}' split (found: {', '.join(dataset.splits)})")
+
+
+def evaluate(
+    run_dir: str | Path,
+    data: str | Path | TextDataset,
+    split: str = "test",
+    precision: str = "auto",
+    output: str | Path | None = None,
+    backend: str = "torch",
+) -> EvaluationReport:
+    """Metrics of a run on labelled data (a folder's test split, or a file).
+
+    Accuracy, macro/weighted F1, per class, confusion matrix, calibration error and the most
+    confident mistakes; with `output`, also report.md, metrics.json, PNGs and mistakes.jsonl there.
+    `backend` as in `load` (torch, onnx, onnx-int8).
+    """
+    run_dir = Path(run_dir)
+    classifier: Classifier = load(run_dir, precision=precision, backend=backend)
+    rows = labelled_split(run_dir, data, classifier.labels, split)
+    probabilities = classifier.predict_proba(rows["text"])
+    report = full_report(rows["text"], np.array(rows["label"]), probabilities, classifier.labels)
+    if output is not None:
+        write_report(report, output, f"{run_dir.name} on {data}")
+    return report
+
+
+def compare(
+    run_dirs: list[str | Path],
+    data: str | Path | TextDataset,
+    output: str | Path | None = None,
+    split: str = "test",
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Measure every run on the same labelled texts; with `output`, write the leaderboard there.
+
+    `limit` measures accuracy on a fixed, stratified sample of that many texts (seed 0) instead of
+    the whole split, for quick comparisons of slow models.
+    """
+    if not run_dirs:
+        raise DataError("compare needs at least one run directory")
+    first = load(run_dirs[0])
+    rows_data = labelled_split(Path(run_dirs[0]), data, first.labels, split)
+    if limit is not None and limit < len(rows_data):
+        if limit < len(first.labels):
+            raise DataError(
+                f"--limit {limit}: needs at least one text per class ({len(first.labels)})"
+            )
+        rows_data = rows_data.train_test_split(test_size=limit, seed=0, stratify_by_column="label")[
+            "test"
+        ]
+    texts, labels = list(rows_data["text"]), np.array(rows_data["label"])
+    rows = []
+    for run_dir in run_dirs:
+        other = first if run_dir == run_dirs[0] else load(run_dir)
+        if other.labels != first.labels:
+            raise DataError(
+                f"{run_dir}: labels {other.labels} differ from {run_dirs[0]}'s {first.labels}"
+            )
+        rows.append(measure_run(run_dir, texts, labels, classifier=other))
+    if output is not None:
+        write_leaderboard(rows, output)
+    return sorted(rows, key=lambda r: -r["accuracy"])

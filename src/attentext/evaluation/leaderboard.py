@@ -1,0 +1,149 @@
+"""`attentext compare`: a leaderboard of runs measured in one process on the same data.
+
+Accuracy alone does not choose a model: the table puts it beside training cost, parameters,
+throughput, latency and artifact size, all measured here, now, on the same texts.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure  # drawing to files only: no pyplot, no GUI backend
+
+from attentext import rundir
+from attentext.evaluation.metrics import classification_metrics
+from attentext.files import write_json
+from attentext.inference.classifier import Classifier, load
+
+COLUMNS = [
+    ("model", "model"),
+    ("recipe", "recipe"),
+    ("trainable_parameters", "trainable params"),
+    ("total_parameters", "total params"),
+    ("train_seconds", "train s"),
+    ("accuracy", "test acc"),
+    ("macro_f1", "macro-F1"),
+    ("texts_per_second", "texts/s (batch 32)"),
+    ("latency_p50_ms", "p50 ms (batch 1)"),
+    ("latency_p95_ms", "p95 ms (batch 1)"),
+    ("size_mb", "size MB"),
+]
+
+
+def _predict_in_batches(classifier: Classifier, texts: list[str], batch_size: int) -> np.ndarray:
+    return np.concatenate(
+        [
+            classifier.predict_proba(texts[i : i + batch_size])
+            for i in range(0, len(texts), batch_size)
+        ]
+    )
+
+
+def measure_run(
+    run_dir: str | Path,
+    texts: list[str],
+    labels: np.ndarray,
+    throughput_texts: int = 512,
+    latency_calls: int = 50,
+    classifier: Classifier | None = None,
+) -> dict[str, Any]:
+    """Accuracy on all `texts`, throughput at batch 32, latency at batch 1, and the run's own facts.
+
+    `classifier` is the run already loaded, when the caller has it (loading a run costs seconds).
+    """
+    run_dir = Path(run_dir)
+    classifier = classifier if classifier is not None else load(run_dir)
+    trained = rundir.read_metrics(run_dir)
+    probabilities = classifier.predict_proba(texts)
+    scores = classification_metrics(labels, probabilities.argmax(axis=1))
+    sample = texts[: min(throughput_texts, len(texts))]
+    _predict_in_batches(classifier, sample[:32], 32)  # warm up
+    start = time.perf_counter()
+    _predict_in_batches(classifier, sample, 32)
+    throughput = len(sample) / (time.perf_counter() - start)
+    latencies = []
+    for text in texts[:latency_calls]:
+        start = time.perf_counter()
+        classifier.predict_proba([text])
+        latencies.append((time.perf_counter() - start) * 1000)
+    size = sum(p.stat().st_size for p in run_dir.iterdir() if p.is_file())
+    return {
+        "model": run_dir.name,
+        "recipe": trained.get("recipe", "?"),
+        "trainable_parameters": trained.get("trainable_parameters"),
+        "total_parameters": trained.get("total_parameters"),
+        "train_seconds": trained.get("train_seconds"),
+        **scores,
+        "texts_per_second": round(throughput, 1),
+        "latency_p50_ms": round(float(np.percentile(latencies, 50)), 2),
+        "latency_p95_ms": round(float(np.percentile(latencies, 95)), 2),
+        "size_mb": round(size / 1e6, 2),
+    }
+
+
+def format_cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if value < 1 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return "" if value is None else str(value)
+
+
+def leaderboard_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(format_cell(row.get(k)) for k, _ in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def _scatter(rows: list[dict[str, Any]], x_key: str, x_label: str, path: Path, log: bool) -> None:
+    fig = Figure(figsize=(6, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for row in rows:
+        if row.get(x_key):
+            ax.scatter(row[x_key], row["accuracy"], s=40)
+            ax.annotate(
+                row["model"],
+                (row[x_key], row["accuracy"]),
+                textcoords="offset points",
+                xytext=(5, 4),
+                fontsize=8,
+            )
+    if log:
+        ax.set_xscale("log")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=100)
+
+
+def write_leaderboard(rows: list[dict[str, Any]], output_dir: str | Path) -> Path:
+    """leaderboard.md/.csv/.json and the two plots, in `output_dir`."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    rows = sorted(rows, key=lambda r: -r["accuracy"])
+    (output_dir / "leaderboard.md").write_text(leaderboard_markdown(rows) + "\n", encoding="utf-8")
+    write_json(output_dir / "leaderboard.json", rows)
+    with open(output_dir / "leaderboard.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[k for k, _ in COLUMNS], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    _scatter(
+        rows,
+        "train_seconds",
+        "training time (s, log scale)",
+        output_dir / "accuracy_vs_train_time.png",
+        log=True,
+    )
+    _scatter(
+        rows,
+        "texts_per_second",
+        "throughput (texts/s at batch 32, log scale)",
+        output_dir / "accuracy_vs_throughput.png",
+        log=True,
+    )
+    return output_dir

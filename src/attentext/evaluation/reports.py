@@ -1,0 +1,143 @@
+"""Evaluation reports on disk: metrics.json, report.md, confusion-matrix and reliability PNGs,
+and the most confident mistakes as JSON lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure  # drawing to files only: no pyplot, no GUI backend
+
+from attentext.evaluation.metrics import (
+    EvaluationReport,
+    confident_mistakes,
+    evaluation_report,
+    expected_calibration_error,
+)
+from attentext.files import write_json
+
+
+def plot_confusion(confusion: np.ndarray, label_names: list[str], path: Path) -> None:
+    """Counts and row-normalized rates side by side, label names on both axes."""
+    confusion = np.asarray(confusion)
+    rates = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.7 * len(label_names) + 2)
+    fig = Figure(figsize=(2 * size + 1, size), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, values, title, fmt in (
+        (axes[0], confusion, "counts", "d"),
+        (axes[1], rates, "row-normalized", ".2f"),
+    ):
+        image = ax.imshow(values, cmap="Blues")
+        ax.set_title(f"Confusion matrix ({title})")
+        ax.set_xticks(range(len(label_names)), label_names, rotation=45, ha="right")
+        ax.set_yticks(range(len(label_names)), label_names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        threshold = values.max() / 2 if values.size else 0
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                ax.text(
+                    j,
+                    i,
+                    format(values[i, j], fmt),
+                    ha="center",
+                    va="center",
+                    color="white" if values[i, j] > threshold else "black",
+                    fontsize=8,
+                )
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.savefig(path, dpi=100)
+
+
+def plot_reliability(bins: list[dict[str, float]], ece: float, path: Path) -> None:
+    """Accuracy against confidence per bin; the diagonal is perfect calibration."""
+    fig = Figure(figsize=(5, 5), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect calibration")
+    centers = [(b["low"] + b["high"]) / 2 for b in bins]
+    widths = [b["high"] - b["low"] for b in bins]
+    ax.bar(
+        centers,
+        [b["accuracy"] for b in bins],
+        width=widths,
+        edgecolor="black",
+        alpha=0.7,
+        label="accuracy",
+    )
+    ax.plot(
+        [b["confidence"] for b in bins],
+        [b["accuracy"] for b in bins],
+        "o",
+        color="C3",
+        label="mean confidence",
+    )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"Reliability diagram (ECE {ece:.3f})")
+    ax.legend(loc="upper left")
+    fig.savefig(path, dpi=100)
+
+
+def full_report(
+    texts: list[str], y_true: np.ndarray, probabilities: np.ndarray, label_names: list[str]
+) -> EvaluationReport:
+    """Metrics, calibration and confident mistakes of `probabilities` against `y_true`."""
+    report = evaluation_report(y_true, probabilities.argmax(axis=1), label_names)
+    ece, bins = expected_calibration_error(probabilities, y_true)
+    report.extra.update(
+        expected_calibration_error=ece,
+        reliability_bins=bins,
+        confident_mistakes=confident_mistakes(texts, y_true, probabilities, label_names),
+    )
+    return report
+
+
+def write_report(report: EvaluationReport, output_dir: str | Path, title: str) -> Path:
+    """metrics.json, report.md, confusion_matrix.png, reliability.png, mistakes.jsonl in `output_dir`."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    payload = report.to_dict()
+    mistakes = payload.pop("confident_mistakes", [])
+    write_json(output_dir / "metrics.json", payload)
+    with open(output_dir / "mistakes.jsonl", "w", encoding="utf-8") as handle:
+        for mistake in mistakes:
+            handle.write(json.dumps(mistake, ensure_ascii=False) + "\n")
+    plot_confusion(
+        np.array(report.confusion), report.label_names, output_dir / "confusion_matrix.png"
+    )
+    plot_reliability(
+        payload.get("reliability_bins", []),
+        payload.get("expected_calibration_error", 0.0),
+        output_dir / "reliability.png",
+    )
+    lines = [
+        f"# {title}",
+        "",
+        f"- examples: {report.n_examples}",
+        f"- accuracy: {report.accuracy:.4f}",
+        f"- macro-F1: {report.macro_f1:.4f}",
+        f"- weighted-F1: {report.weighted_f1:.4f}",
+        f"- expected calibration error: {payload.get('expected_calibration_error', float('nan')):.4f}",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in report.per_class.items():
+        lines.append(
+            f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |"
+        )
+    lines += [
+        "",
+        "![confusion matrix](confusion_matrix.png)",
+        "",
+        "![reliability diagram](reliability.png)",
+        "",
+        f"The {len(mistakes)} most confident mistakes are in `mistakes.jsonl`.",
+        "",
+    ]
+    (output_dir / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    return output_dir

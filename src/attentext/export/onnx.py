@@ -1,0 +1,244 @@
+"""Export a run directory's model to ONNX, checked against PyTorch before anything is written.
+
+    attentext export RUN_DIR --format onnx [--int8] [--data TEXTS]
+
+writes `RUN_DIR/onnx/model.onnx` (inputs `input_ids` and `attention_mask`, int64, both
+(batch, sequence); output `logits`, (batch, num_labels); batch and sequence are dynamic axes)
+and, with `--int8`, `model.int8.onnx` (see `export.int8`). Then `attentext.load(run_dir,
+backend="onnx")` (or "onnx-int8"), `predict --backend onnx` and `serve --backend onnx` run it with
+ONNX Runtime (`inference.onnx_backend`).
+
+The graph comes from the torch.export-based exporter (`torch.onnx.export(dynamo=True)`, which
+needs onnxscript). Every neural family exports: seed-transformer, encoder-classifier (frozen or
+fine-tuned encoders) and `hf-sequence-classification` checkpoints as they are; the attention RNN
+through `UnpackedRNN`, an equivalent forward pass without packed sequences (torch.export cannot
+trace `pack_padded_sequence`). The older TorchScript exporter (`dynamo=False`) is no option:
+it rejects the seed transformer's in-place mask update and bakes the example's lengths into
+packed sequences (wrong logits for other inputs). ONNX Runtime's logits must match PyTorch's
+within `PARITY_ATOL` + `PARITY_RTOL` * |logit| on a padded batch of random token sequences of
+different lengths, or nothing is written; the largest difference is recorded in export.json.
+Files are written atomically (a temporary file in the same folder, then a rename), export.json
+last; temporaries a killed export left are removed by the next one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from attentext.errors import AttentextError
+from attentext.export.int8 import (
+    RANDOM_CHECK_ROWS,
+    choose_int8,
+    int8_report,
+    probabilities,
+    quiet_exporter,
+    random_sequences,
+)
+from attentext.export.unpacked_rnn import UnpackedRNN
+from attentext.files import remove_stale_temporaries, temporary_beside, write_json
+from attentext.inference.onnx_backend import INSTALL_HINT, run_session, session
+from attentext.inference.torch_backend import TransformersClassifier
+from attentext.models.attention_rnn import AttentionRNNForSequenceClassification
+from attentext.rundir import (
+    ONNX_DIR,
+    ONNX_FP32_FILE,
+    ONNX_INFO_FILE,
+    ONNX_INT8_FILE,
+    TRANSFORMERS_KIND,
+    open_run,
+)
+
+INPUT_NAMES = ("input_ids", "attention_mask")
+# Export gate: |ONNX - PyTorch| <= atol + rtol * |PyTorch| on every logit of a check batch, or
+# nothing is written. Loose enough for deep encoders (ORT fuses and reorders float32 sums); the
+# small models here land near 1e-6 (the measured value is in export.json).
+PARITY_ATOL = 1e-3
+PARITY_RTOL = 1e-3
+EXPORTABLE = "seed-transformer, attention-rnn, encoder-classifier and Hugging Face runs"
+
+
+class _Logits(nn.Module):
+    """(input_ids, attention_mask) -> logits: the signature the ONNX graph gets."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+
+def _exportable(model: nn.Module) -> nn.Module:
+    if isinstance(model, AttentionRNNForSequenceClassification):
+        return UnpackedRNN(model).eval()
+    return _Logits(model).eval()
+
+
+def _check_batch(vocab_size: int, pad_id: int, max_length: int, seed: int) -> dict[str, np.ndarray]:
+    """A right-padded batch of 4 random texts of different lengths (1 to max_length tokens)."""
+    generator = np.random.default_rng(seed)
+    width = max(2, min(max_length, 24))
+    lengths = sorted({width, max(1, width // 2), min(3, width), 1}, reverse=True)
+    while len(lengths) < 4:
+        lengths.append(lengths[-1])
+    ids = np.full((len(lengths), width), pad_id, dtype=np.int64)
+    mask = np.zeros_like(ids)
+    low = min(2, vocab_size - 1)  # above padding/[UNK] where the vocabulary allows
+    for row, length in enumerate(lengths):
+        ids[row, :length] = generator.integers(low, vocab_size, size=length)
+        mask[row, :length] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def _torch_logits(model: nn.Module):
+    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            return model(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits.numpy()
+
+    return run
+
+
+def _export_graph(model: nn.Module, run_dir: Path, sample: dict[str, np.ndarray], path: Path):
+    """The ONNX graph of `model` written to `path`; the exporter's program is returned."""
+    args = tuple(torch.from_numpy(sample[name]) for name in INPUT_NAMES)
+    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    try:
+        with quiet_exporter(), torch.no_grad():
+            program = torch.onnx.export(
+                _exportable(model),
+                args,
+                input_names=list(INPUT_NAMES),
+                output_names=["logits"],
+                dynamic_shapes={name: {0: batch, 1: sequence} for name in INPUT_NAMES},
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
+            program.save(str(path), external_data=False)
+    except AttentextError:
+        raise
+    except Exception as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise AttentextError(
+            f"{run_dir}: ONNX export of {type(model).__name__} failed ({first}); "
+            f"exportable: {EXPORTABLE}"
+        ) from err
+    return program
+
+
+def _check_parity(
+    model: nn.Module, run_dir: Path, path: Path, check: dict[str, np.ndarray]
+) -> float:
+    """The largest |ONNX - PyTorch| logit on `check`; an error past the tolerance."""
+    expected = _torch_logits(model)(check)
+    got = run_session(session(path, threads=1), check)
+    diff = float(np.abs(got - expected).max())
+    if not np.allclose(got, expected, atol=PARITY_ATOL, rtol=PARITY_RTOL):
+        raise AttentextError(
+            f"{run_dir}: the ONNX model's logits differ from PyTorch's by up to {diff:.2g} "
+            f"(tolerance {PARITY_ATOL:g} + {PARITY_RTOL:g} * |logit|); nothing was written"
+        )
+    return diff
+
+
+def _check_inputs(
+    classifier: TransformersClassifier, texts: list[str] | None
+) -> tuple[list[list[int]], str]:
+    """Token ids that judge int8 against fp32, and how to name them in export.json."""
+    if texts:
+        return classifier.encode(texts), f"{len(texts)} texts given at export"
+    rows = random_sequences(len(classifier.tokenizer), classifier.max_length, RANDOM_CHECK_ROWS, 2)
+    return rows, f"{len(rows)} random token sequences (pass texts for a real check)"
+
+
+def _require_onnx_tools() -> None:
+    try:
+        import onnxruntime.quantization  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as error:
+        raise AttentextError(f"ONNX export needs {error.name}; {INSTALL_HINT}") from None
+
+
+def export_onnx(
+    run_dir: str | Path,
+    output: str | Path | None = None,
+    int8: bool = False,
+    check_texts: list[str] | None = None,
+    force_int8: bool = False,
+) -> Path:
+    """Export a run directory's model to ONNX; returns the folder written (`<run_dir>/onnx/`).
+
+    Writes `model.onnx` (fp32), with `int8` also `model.int8.onnx`, and `export.json` (opset,
+    versions, files, the measured parity and int8 agreement). The int8 settings are chosen on
+    `check_texts` (the user's own texts: the honest check) or, without them, on random token
+    sequences; an agreement under the floor is recorded as not accepted unless `force_int8`.
+    An int8 file from an earlier export is removed when `int8` is False, so the folder never
+    mixes two exports. Raises `AttentextError` (one line) for a TF-IDF run, an incomplete run or
+    a failed export.
+    """
+    run = open_run(run_dir)
+    if run.kind != TRANSFORMERS_KIND:
+        raise AttentextError(
+            f"{run.path}: a TF-IDF run has no neural network to export; ONNX export is for "
+            f"{EXPORTABLE}"
+        )
+    _require_onnx_tools()
+    # Loaded as for inference (safetensors only, the same checks and max length), in fp32.
+    classifier = TransformersClassifier.from_run(run, precision="fp32", device="cpu")
+    model = classifier.model.float().eval()
+    vocab_size, pad_id = len(classifier.tokenizer), classifier.pad_id
+    folder = Path(output) if output is not None else run.path / ONNX_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (ONNX_FP32_FILE, ONNX_INT8_FILE, ONNX_INFO_FILE):
+        remove_stale_temporaries(folder / name)
+    fp32_tmp = temporary_beside(folder / ONNX_FP32_FILE)
+    int8_tmp: Path | None = None
+    try:
+        sample = _check_batch(vocab_size, pad_id, classifier.max_length, seed=0)
+        program = _export_graph(model, run.path, sample, fp32_tmp)
+        check = _check_batch(vocab_size, pad_id, classifier.max_length, seed=1)
+        diff = _check_parity(model, run.path, fp32_tmp, check)
+        report = None
+        if int8:
+            encoded, source = _check_inputs(classifier, check_texts)
+            reference = probabilities(_torch_logits(model), encoded, pad_id)
+            int8_tmp, choice = choose_int8(fp32_tmp, encoded, reference, pad_id)
+            report = int8_report(choice, source, force_int8)
+        else:
+            (folder / ONNX_INT8_FILE).unlink(missing_ok=True)
+        os.replace(fp32_tmp, folder / ONNX_FP32_FILE)
+        if int8_tmp is not None:
+            os.replace(int8_tmp, folder / ONNX_INT8_FILE)
+    finally:
+        fp32_tmp.unlink(missing_ok=True)
+        if int8_tmp is not None:
+            int8_tmp.unlink(missing_ok=True)
+    write_json(folder / ONNX_INFO_FILE, _export_record(run.path, model, program, diff, report))
+    return folder
+
+
+def _export_record(
+    run_dir: Path, model: nn.Module, program: Any, diff: float, int8: dict[str, Any] | None
+) -> dict[str, Any]:
+    import onnxruntime  # deferred: an optional dependency, checked present by the export
+
+    files = [ONNX_FP32_FILE] + ([ONNX_INT8_FILE] if int8 is not None else [])
+    return {
+        "source": str(run_dir.resolve()),
+        "model_type": model.config.model_type,
+        "files": files,
+        "inputs": list(INPUT_NAMES),
+        "output": "logits",
+        "opset": next(o.version for o in program.model_proto.opset_import if not o.domain),
+        "int8": int8,
+        "parity_max_abs_diff": diff,
+        "parity_tolerance": {"atol": PARITY_ATOL, "rtol": PARITY_RTOL},
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }

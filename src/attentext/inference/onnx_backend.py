@@ -1,0 +1,149 @@
+"""`OnnxClassifier`: an exported run directory on ONNX Runtime (CPU).
+
+`attentext export RUN_DIR --format onnx [--int8]` writes `RUN_DIR/onnx/model.onnx` (inputs
+`input_ids` and `attention_mask`, int64, (batch, sequence); output `logits`) and, with `--int8`,
+`model.int8.onnx`, and records in `export.json` what was measured (parity, int8 agreement). The
+classifier tokenizes like the PyTorch one (the run's tokenizer, max length and truncation), so its
+logits match PyTorch's within the export tolerance (fp32) and its labels nearly always (int8);
+an int8 export whose measured agreement was too low is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attentext.errors import AttentextError, RunDirError
+from attentext.inference.tokens import TokenClassifier, model_max_length
+from attentext.rundir import (
+    ONNX_DIR,
+    ONNX_FP32_FILE,
+    ONNX_INFO_FILE,
+    ONNX_INT8_FILE,
+    Run,
+    open_run,
+)
+
+INSTALL_HINT = "pip install 'attentext[onnx]'"
+
+
+def onnx_file(run_dir: str | Path, int8: bool = False) -> Path:
+    """The exported model of a run (`<run_dir>/onnx/model[.int8].onnx`); a one-line error if absent."""
+    path = Path(run_dir) / ONNX_DIR / (ONNX_INT8_FILE if int8 else ONNX_FP32_FILE)
+    if not path.exists():
+        flag = " --int8" if int8 else ""
+        raise RunDirError(
+            f"{run_dir}: no ONNX export ({ONNX_DIR}/{path.name}); run "
+            f"`attentext export {run_dir} --format onnx{flag}` first"
+        )
+    return path
+
+
+def check_int8_accepted(run_dir: str | Path) -> None:
+    """Refuse (one line) an int8 export whose labels agreed too rarely with fp32 at export.
+
+    Exports made before the agreement was measured carry no figure and load as they are.
+    """
+    info_path = Path(run_dir) / ONNX_DIR / ONNX_INFO_FILE
+    try:
+        report = json.loads(info_path.read_text(encoding="utf-8")).get("int8")
+    except (OSError, ValueError, AttributeError):
+        raise RunDirError(f"{info_path}: unreadable export record; export again") from None
+    if not isinstance(report, dict) or report.get("accepted", True):
+        return
+    raise RunDirError(
+        f"{run_dir}: the int8 export's labels agreed with fp32 on "
+        f"{100 * report.get('label_agreement', 0):.1f} % of its check ({report.get('check')}), "
+        f"under the {100 * report.get('min_agreement', 0):.1f} % required; use --backend onnx, "
+        "or export again with --int8 --data YOUR_TEXTS (or --force-int8 to accept it)"
+    )
+
+
+def session(path: Path, threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session; `threads` None follows torch's thread setting."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise AttentextError(f"the onnx backend needs ONNX Runtime; {INSTALL_HINT}") from None
+    if threads is None:
+        import torch  # deferred: `serve --torch-threads` sets it; read it without loading models
+
+        threads = torch.get_num_threads()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_session(onnx_session: Any, batch: dict[str, np.ndarray]) -> np.ndarray:
+    """Logits of one padded batch; inputs the graph does not have (pruned at export) are left out."""
+    names = {i.name for i in onnx_session.get_inputs()}
+    return onnx_session.run(["logits"], {k: v for k, v in batch.items() if k in names})[0]
+
+
+class OnnxClassifier(TokenClassifier):
+    """An exported run directory on ONNX Runtime, behind the `Classifier` protocol."""
+
+    def __init__(
+        self,
+        onnx_session: Any,
+        tokenizer: Any,
+        max_length: int,
+        labels: list[str],
+        truncation: str = "head",
+        batch_size: int = 64,
+    ) -> None:
+        super().__init__(tokenizer, labels, max_length, truncation, batch_size)
+        self.session = onnx_session
+
+    @classmethod
+    def from_run(
+        cls,
+        run: Run,
+        int8: bool = False,
+        model_path: str | Path | None = None,
+        threads: int | None = None,
+    ) -> OnnxClassifier:
+        """Load `<run>/onnx/model[.int8].onnx` (or `model_path`) with the run's tokenizer.
+
+        `threads`: ONNX Runtime intra-op threads; None follows torch's setting
+        (`torch.get_num_threads()`, which `serve --torch-threads` sets), 0 is ORT's default.
+        """
+        path = Path(model_path) if model_path is not None else onnx_file(run.path, int8)
+        if int8 and model_path is None:
+            check_int8_accepted(run.path)
+        from transformers import AutoConfig, AutoTokenizer  # deferred: a heavy import
+
+        try:
+            config = AutoConfig.from_pretrained(str(run.path), trust_remote_code=False)
+            tokenizer = AutoTokenizer.from_pretrained(str(run.path), trust_remote_code=False)
+        except (OSError, ValueError, KeyError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise RunDirError(f"{run.path}: cannot load the tokenizer ({first})") from None
+        try:
+            onnx_session = session(path, threads)
+        except AttentextError:
+            raise
+        except Exception as err:  # onnxruntime's own error types
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise RunDirError(f"{path}: cannot load the ONNX model ({first})") from None
+        max_length = model_max_length(tokenizer, config)
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        return cls(onnx_session, tokenizer, max_length, labels, truncation=run.truncation)
+
+    @classmethod
+    def from_run_dir(
+        cls,
+        run_dir: str | Path,
+        int8: bool = False,
+        model_path: str | Path | None = None,
+        threads: int | None = None,
+    ) -> OnnxClassifier:
+        return cls.from_run(open_run(run_dir), int8=int8, model_path=model_path, threads=threads)
+
+    def run_batch(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return run_session(self.session, batch)

@@ -1,0 +1,86 @@
+"""`explain`: predict texts and show what each model looked at, as data, PNG and HTML.
+
+Which explanation a model gets depends on what it is: a PyTorch model its own attention
+(`attention.py`), the TF-IDF baseline its n-grams (`ngrams.py`); an ONNX Runtime model has no
+attention to read. This module is the one place that decides.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from attentext.inference.torch_backend import TransformersClassifier
+from attentext.interpret.attention import explain_attention
+from attentext.interpret.explanation import ExplainError, Explanation
+from attentext.interpret.ngrams import explain_ngrams
+from attentext.interpret.render import render_html, render_png
+from attentext.models.registry import family_of_run
+from attentext.models.tfidf_logreg import TfidfLogRegClassifier
+from attentext.rundir import open_run
+
+FORMATS = ("png", "html", "both")
+HTML_FILE = "explanation.html"
+
+
+def can_explain(classifier: Any) -> bool:
+    """Whether `explain` has something to show for this classifier (its attention or n-grams)."""
+    return isinstance(classifier, TransformersClassifier | TfidfLogRegClassifier)
+
+
+def _classifier(run_dir_or_classifier: Any) -> Any:
+    """The classifier to explain: as given, or loaded from a run directory in fp32 on PyTorch."""
+    if can_explain(run_dir_or_classifier):
+        return run_dir_or_classifier
+    if not isinstance(run_dir_or_classifier, str | Path):
+        raise ExplainError(
+            f"cannot explain a {type(run_dir_or_classifier).__name__}: pass a run directory, a "
+            "TransformersClassifier or a TF-IDF classifier"
+        )
+    run = open_run(run_dir_or_classifier)
+    family = family_of_run(run.kind)
+    if family is not None:
+        return family.code().load_classifier(run.path)
+    return TransformersClassifier.from_run(run, precision="fp32")
+
+
+def explain(
+    run_dir_or_classifier: Any,
+    texts: list[str],
+    output_dir: str | Path | None = None,
+    fmt: str = "both",
+    layer: int = -1,
+    head: int | None = None,
+) -> list[Explanation]:
+    """Predict each text and explain it with the model's attention; write PNG/HTML if asked.
+
+    `layer`/`head` choose the attention matrix shown (head None: the mean over heads); the
+    importances do not depend on them for multi-layer encoders (rollout uses every layer, heads
+    averaged). With `output_dir`, writes `explanation-<i>.png` per text and/or `explanation.html`.
+    The model runs in fp32; HF encoders are switched to eager attention to return the weights.
+    """
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings, not a single string")
+    texts = list(texts)
+    if fmt not in FORMATS:
+        raise ExplainError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
+    if not texts:
+        raise ExplainError("no texts to explain")
+    classifier = _classifier(run_dir_or_classifier)
+    if isinstance(classifier, TfidfLogRegClassifier):
+        explanations = explain_ngrams(classifier, texts)
+    else:
+        explanations = explain_attention(classifier, texts, layer, head)
+    if output_dir is not None:
+        write_explanations(explanations, Path(output_dir), fmt)
+    return explanations
+
+
+def write_explanations(explanations: list[Explanation], folder: Path, fmt: str = "both") -> None:
+    """`explanation-<i>.png` per text and/or one `explanation.html` in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if fmt in ("png", "both"):
+        for i, explanation in enumerate(explanations):
+            render_png(explanation, folder / f"explanation-{i}.png")
+    if fmt in ("html", "both"):
+        (folder / HTML_FILE).write_text(render_html(explanations), encoding="utf-8")

@@ -1,0 +1,56 @@
+"""`Explanation`: one text's prediction and the attention behind it, word by word."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from attentext.errors import AttentextError
+
+
+class ExplainError(AttentextError):
+    """An explanation was asked for with a bad layer, head or format, or of a model without attention."""
+
+
+@dataclass
+class Explanation:
+    """One text's prediction and the attention behind it, word by word.
+
+    `tokens` are the words the model read (word pieces merged, special tokens dropped, cut at the
+    model's max_length), `offsets` their character spans in `text` (None when the tokenizer has
+    no offsets), `importances` sum to 1 over `tokens`, and `attention` is the word x word
+    attention of the chosen layer/head (rows: the attending word), None for the attention RNN.
+    """
+
+    text: str
+    tokens: list[str]
+    label: str
+    probabilities: dict[str, float]
+    importances: np.ndarray
+    attention: np.ndarray | None = None
+    offsets: list[tuple[int, int]] | None = None
+    method: str = ""  # how the importances were computed
+    attention_source: str = ""  # which layer/head `attention` shows
+    truncated: bool = False
+
+    def top_tokens(self, k: int = 5) -> list[tuple[str, float]]:
+        """The k most important words with their importance, most important first."""
+        order = np.argsort(-self.importances, kind="stable")[:k]
+        return [(self.tokens[i], float(self.importances[i])) for i in order]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (arrays as lists)."""
+        return {
+            "text": self.text,
+            "tokens": self.tokens,
+            "label": self.label,
+            "probabilities": self.probabilities,
+            "importances": self.importances.tolist(),
+            "attention": None if self.attention is None else self.attention.tolist(),
+            "offsets": self.offsets,
+            "method": self.method,
+            "attention_source": self.attention_source,
+            "truncated": self.truncated,
+        }

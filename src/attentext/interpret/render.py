@@ -1,0 +1,178 @@
+"""Explanations as pictures: a PNG per text (attention heatmap and word-importance bars) and one
+self-contained HTML page (inline CSS, no scripts, no external resources)."""
+
+from __future__ import annotations
+
+import html
+import textwrap
+import warnings
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from attentext.interpret.explanation import Explanation
+
+MAX_PLOT_TOKENS = 64  # heatmap and bar chart show the first 64 words, so labels stay readable
+PNG_DPI = 100
+TRANSFORMER_FIGSIZE = (10.0, 12.0)  # inches: heatmap above, importance bars below
+RNN_FIGSIZE = (10.0, 4.0)  # inches: importance bars only
+
+
+def _tick_label(token: str, width: int = 18) -> str:
+    """A token as a safe axis label: shortened, and `$` escaped so matplotlib does no mathtext."""
+    token = token if len(token) <= width else token[: width - 1] + "…"
+    return token.replace("$", r"\$")
+
+
+def _title(explanation: Explanation) -> str:
+    p = explanation.probabilities[explanation.label]
+    preview = " ".join(explanation.text.split())
+    preview = preview if len(preview) <= 160 else preview[:157] + "..."
+    head = f"{explanation.label} ({p:.3f}) - {explanation.method}"
+    return (
+        _tick_label(head, 200)
+        + "\n"
+        + "\n".join(_tick_label(line, 200) for line in textwrap.wrap(preview, 100))
+    )
+
+
+def render_png(explanation: Explanation, path: str | Path) -> Path:
+    """One PNG: the word x word attention heatmap (transformers) and the word-importance bars.
+
+    The figure size is fixed (TRANSFORMER_FIGSIZE or RNN_FIGSIZE at PNG_DPI) and only the first
+    MAX_PLOT_TOKENS words are drawn.
+    """
+    path = Path(path)
+    n = min(len(explanation.tokens), MAX_PLOT_TOKENS)
+    labels = [_tick_label(t) for t in explanation.tokens[:n]]
+    fontsize = 9 if n <= 24 else 7 if n <= 40 else 5.5
+    with_matrix = explanation.attention is not None
+    figure = Figure(
+        figsize=TRANSFORMER_FIGSIZE if with_matrix else RNN_FIGSIZE,
+        dpi=PNG_DPI,
+        layout="constrained",
+    )
+    figure.suptitle(_title(explanation), fontsize=9)
+    if with_matrix:
+        heat_ax, bar_ax = figure.subplots(2, 1, height_ratios=[3, 1])
+    else:
+        bar_ax = figure.subplots(1, 1)
+    shown = "" if n == len(explanation.tokens) else f" (first {n} of {len(explanation.tokens)})"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing")  # e.g. CJK in DejaVu Sans
+        if with_matrix:
+            if n:
+                # Colours span the matrix's own range (the colorbar gives the values): small
+                # models attend almost uniformly, and a 0..max scale would show one flat colour.
+                image = heat_ax.imshow(explanation.attention[:n, :n], cmap="viridis", aspect="auto")
+                heat_ax.set_xticks(range(n), labels, rotation=90, fontsize=fontsize)
+                heat_ax.set_yticks(range(n), labels, fontsize=fontsize)
+                figure.colorbar(image, ax=heat_ax, shrink=0.8, label="attention")
+            heat_ax.set_xlabel("attended word (key)")
+            heat_ax.set_ylabel("attending word (query)")
+            heat_ax.set_title(f"attention, {explanation.attention_source}{shown}", fontsize=9)
+        if n:
+            bar_ax.bar(range(n), explanation.importances[:n], color="tab:orange")
+            uniform = 1.0 / len(explanation.tokens)
+            bar_ax.axhline(uniform, color="gray", linestyle="--", linewidth=0.8)
+            bar_ax.text(
+                n - 0.5, uniform, " uniform", color="gray", fontsize=7, va="bottom", ha="right"
+            )
+            bar_ax.set_xticks(range(n), labels, rotation=90, fontsize=fontsize)
+            bar_ax.set_xlim(-0.5, n - 0.5)
+        else:
+            bar_ax.text(0.5, 0.5, "no tokens", ha="center", va="center")
+            bar_ax.set_xticks([])
+        bar_ax.set_ylabel("importance")
+        bar_ax.set_title(f"word importance{shown}", fontsize=9)
+        figure.savefig(path, format="png", dpi=PNG_DPI)
+    return path
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
+       max-width: 60em; padding: 0 1em; color: #222; }
+section { border: 1px solid #ddd; border-radius: 6px; padding: 1em; margin-bottom: 1.5em; }
+h2 { font-size: 1.1em; margin: 0 0 0.5em 0; }
+.method { color: #666; font-size: 0.85em; }
+.text { line-height: 2; white-space: pre-wrap; overflow-wrap: anywhere; max-height: 24em;
+        overflow-y: auto; border-top: 1px solid #eee; padding-top: 0.5em; }
+.tok { border-radius: 3px; padding: 0.1em 0.05em; }
+.cut { color: #aaa; }
+table.probs { border-collapse: collapse; margin: 0.5em 0; }
+table.probs td { padding: 0.1em 0.5em; font-size: 0.9em; }
+.bar { background: #eee; width: 16em; height: 0.9em; }
+.bar div { background: #4a7bd0; height: 100%; }
+.best td { font-weight: bold; }
+"""
+
+
+def _highlight(explanation: Explanation) -> str:
+    """The text with each word's background proportional to its importance (max = opaque)."""
+    top = float(explanation.importances.max()) if len(explanation.importances) else 0.0
+
+    def span(token: str, importance: float) -> str:
+        alpha = importance / top if top > 0 else 0.0
+        return (
+            f'<span class="tok" style="background: rgba(255, 140, 0, {alpha:.3f})" '
+            f'title="{importance:.4f}">{html.escape(token)}</span>'
+        )
+
+    if not explanation.tokens:
+        return f'<span class="cut">{html.escape(explanation.text) or "(empty text)"}</span>'
+    if explanation.offsets is None:
+        return " ".join(
+            span(t, float(w))
+            for t, w in zip(explanation.tokens, explanation.importances, strict=True)
+        )
+    parts, cursor = [], 0
+    text = explanation.text
+    for (start, end), importance in zip(explanation.offsets, explanation.importances, strict=True):
+        if start < cursor:  # head+tail truncation jumps over the middle: mark the gap
+            continue
+        parts.append(html.escape(text[cursor:start]))
+        parts.append(span(text[start:end], float(importance)))
+        cursor = end
+    if cursor < len(text):
+        rest = text[cursor:]
+        css = (
+            ' class="cut" title="not read by the model (truncated)"'
+            if explanation.truncated
+            else ""
+        )
+        parts.append(f"<span{css}>{html.escape(rest)}</span>")
+    return "".join(parts)
+
+
+def _probability_table(explanation: Explanation) -> str:
+    rows = []
+    for name, p in sorted(explanation.probabilities.items(), key=lambda item: -item[1]):
+        best = ' class="best"' if name == explanation.label else ""
+        rows.append(
+            f"<tr{best}><td>{html.escape(name)}</td>"
+            f'<td><div class="bar"><div style="width: {100 * p:.1f}%"></div></div></td>'
+            f"<td>{p:.3f}</td></tr>"
+        )
+    return '<table class="probs">' + "".join(rows) + "</table>"
+
+
+def render_html(explanations: list[Explanation]) -> str:
+    """One self-contained page (inline CSS, no scripts, no external resources) for all texts."""
+    sections = []
+    for i, explanation in enumerate(explanations):
+        p = explanation.probabilities[explanation.label]
+        sections.append(
+            f'<section id="text-{i}">'
+            f"<h2>Text {i}: {html.escape(explanation.label)} ({p:.3f})</h2>"
+            f"{_probability_table(explanation)}"
+            f'<p class="method">Importance: {html.escape(explanation.method)}'
+            f"{' (text truncated)' if explanation.truncated else ''}</p>"
+            f'<div class="text">{_highlight(explanation)}</div>'
+            "</section>"
+        )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>attentext explanations</title><style>{_CSS}</style></head><body>"
+        "<h1>attentext explanations</h1>" + "".join(sections) + "</body></html>\n"
+    )

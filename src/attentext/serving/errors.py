@@ -1,0 +1,131 @@
+"""Errors as the client sees them: `{"error": {"type": ..., "message": ...}}` with a 4xx status
+that says what was wrong; an unexpected failure is logged and answered with a generic 500."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from attentext.serving.schemas import ErrorResponse
+
+log = logging.getLogger("attentext.serving")
+
+RETRY_AFTER_S = 1  # what a 503 tells the client to wait: a full queue drains in well under that
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 404, 408, 413, 415, 422, 503, 504)
+}
+
+
+class ApiError(Exception):
+    """A request the server refuses: status code, error type and a message for the client."""
+
+    def __init__(
+        self, status: int, type_: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.type, self.message, self.headers = status, type_, message, headers
+
+
+def retry_after() -> dict[str, str]:
+    return {"Retry-After": str(RETRY_AFTER_S)}
+
+
+def unavailable(type_: str = "unavailable", message: str = "") -> ApiError:
+    """A 503 with Retry-After: the server is starting, stopping, or its queue is full."""
+    return ApiError(503, type_, message or "the server is starting or shutting down", retry_after())
+
+
+def error_response(
+    status: int, type_: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"type": type_, "message": message}}, status_code=status, headers=headers
+    )
+
+
+def _field_path(loc: Sequence[Any]) -> str:
+    """('body', 'texts', 0) -> 'texts[0]'."""
+    path = ""
+    for part in loc[1:] if loc and loc[0] == "body" else loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _one_message(error: dict[str, Any]) -> str | tuple[int, str, str]:
+    """One pydantic error as a sentence, or (status, type, message) when it decides the answer."""
+    where, kind = _field_path(error.get("loc", ())), error.get("type")
+    msg = error.get("msg", "").removeprefix("Value error, ")
+    if kind == "missing" and not where:
+        return 'the request body is missing; send a JSON object, e.g. {"texts": ["..."]}'
+    if kind == "missing":
+        return f"{where}: required field is missing"
+    if kind == "extra_forbidden":
+        return f"{where}: unknown field"
+    if kind == "model_attributes_type" and not where:
+        if isinstance(error.get("input"), bytes):  # FastAPI did not parse it: not JSON
+            return (
+                415,
+                "unsupported_media_type",
+                "send the request body as JSON with the header Content-Type: application/json",
+            )
+        return f"the request body must be a JSON object, got {type(error.get('input')).__name__}"
+    got = error.get("input")
+    shown = f" (got {type(got).__name__})" if kind and kind.endswith("_type") else ""
+    return f"{where}: {msg}{shown}" if where else f"{msg}{shown}"
+
+
+def validation_message(errors: Sequence[dict[str, Any]]) -> tuple[int, str, str]:
+    """Status, type and one readable message from pydantic's error list."""
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "malformed JSON")
+            return 400, "invalid_json", f"the request body is not valid JSON ({reason})"
+    messages = []
+    for error in errors[:5]:
+        message = _one_message(error)
+        if isinstance(message, tuple):
+            return message
+        messages.append(message)
+    if len(errors) > 5:
+        messages.append(f"and {len(errors) - 5} more")
+    return 422, "invalid_request", "; ".join(messages)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error, the app's own and FastAPI's, answered in the same JSON shape."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError) -> JSONResponse:
+        return error_response(error.status, error.type, error.message, error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        return error_response(*validation_message(error.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        types = {404: "not_found", 405: "method_not_allowed"}
+        message = error.detail if isinstance(error.detail, str) else "request refused"
+        if error.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path}; see /docs"
+        elif error.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}; see /docs"
+        return error_response(
+            error.status_code,
+            types.get(error.status_code, "http_error"),
+            message,
+            getattr(error, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
+        return error_response(
+            500, "internal_error", "the server failed on this request; the error is in its log"
+        )

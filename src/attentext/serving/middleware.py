@@ -1,0 +1,126 @@
+"""ASGI middleware: a cap on the request body (413) and a time limit on the answer (504/408)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi.responses import JSONResponse
+
+from attentext.serving.errors import error_response, log
+
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over `max_bytes` with 413, by Content-Length and as read.
+
+    A request that declares a small Content-Length (or none, chunked) but sends more is cut off
+    when the bytes actually received pass the limit, so the declared size is never trusted alone.
+    """
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    def _too_large(self, size: str) -> JSONResponse:
+        return error_response(
+            413,
+            "body_too_large",
+            f"the request body is {size}; this server accepts at most {self.max_bytes:,} bytes",
+        )
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                await error_response(400, "bad_request", "invalid Content-Length header")(
+                    scope, receive, send
+                )
+                return
+            if length > self.max_bytes:
+                await self._too_large(f"{length:,} bytes")(scope, receive, send)
+                return
+        chunks, total, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > self.max_bytes:
+                await self._too_large(f"over {self.max_bytes:,} bytes")(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class TimeLimit:
+    """ASGI middleware: a request not answered within `seconds` gets a 504 (a 408 if the client
+    is still sending its body), and its handler is cancelled.
+
+    The limit runs until the response starts. Cancelling a prediction cancels its place in the
+    micro-batcher's queue (its texts are skipped, or its rows dropped if the batch already runs);
+    the inference thread and every other request go on.
+    """
+
+    def __init__(self, app, seconds: float) -> None:
+        self.app, self.seconds = app, seconds
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_received = response_started = False
+
+        async def receive_tracked():
+            nonlocal body_received
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_received = True
+            return message
+
+        async def send_tracked(message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                limit.reschedule(None)  # answered in time: sending the body is not limited
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.seconds) as limit:
+                await self.app(scope, receive_tracked, send_tracked)
+        except TimeoutError:
+            # Only our own deadline is answered here: a TimeoutError raised inside the handler
+            # is an unexpected failure (500), and one after the response started cannot be.
+            if response_started or not limit.expired():
+                raise
+            if scope["method"] in ("POST", "PUT", "PATCH") and not body_received:
+                response = error_response(
+                    408,
+                    "request_timeout",
+                    f"the request body did not arrive within the server's {self.seconds:g} s "
+                    "limit; send it at once (check the client's connection)",
+                )
+            else:
+                log.warning(
+                    "%s %s passed the %g s time limit", scope["method"], scope["path"], self.seconds
+                )
+                response = error_response(
+                    504,
+                    "timeout",
+                    f"the request was not answered within the server's {self.seconds:g} s limit; "
+                    "retry later, or send fewer or shorter texts",
+                )
+            await response(scope, receive, send)

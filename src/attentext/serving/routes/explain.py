@@ -1,0 +1,113 @@
+"""POST /v1/explain: per-word importances from the model's attention, with the prediction.
+
+The explanation code (and matplotlib behind it) is imported when the app is made; if it cannot
+be, the server still serves predictions and answers this route with 501.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from functools import partial
+from types import ModuleType
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from attentext.errors import AttentextError
+from attentext.serving.dependencies import get_service
+from attentext.serving.errors import ERROR_RESPONSES, ApiError, unavailable
+from attentext.serving.schemas import (
+    ErrorResponse,
+    ExplainRequest,
+    ExplainResponse,
+    TokenExplanation,
+)
+from attentext.serving.state import ModelService
+
+log = logging.getLogger("attentext.serving")
+router = APIRouter()
+SCORE_DECIMALS = 6
+EXPLAIN_MODULE = "attentext.interpret.explain"
+
+
+def load_explainer() -> ModuleType | None:
+    """The explain module, or None when it cannot be imported (logged; the route answers 501)."""
+    try:
+        return importlib.import_module(EXPLAIN_MODULE)
+    except ImportError as error:
+        log.warning("explanations unavailable: %s", error)
+        return None
+
+
+def _unavailable() -> ApiError:
+    return ApiError(
+        501,
+        "explain_unavailable",
+        f"explanations are unavailable on this server ({EXPLAIN_MODULE} cannot be imported)",
+    )
+
+
+def _response(model: str, explanations: list) -> ExplainResponse:
+    return ExplainResponse(
+        model=model,
+        explanations=[
+            TokenExplanation(
+                text=e.text,
+                label=e.label,
+                probabilities={k: round(v, SCORE_DECIMALS) for k, v in e.probabilities.items()},
+                tokens=list(e.tokens),
+                importances=[round(float(x), SCORE_DECIMALS) for x in e.importances],
+                offsets=e.offsets,
+                method=e.method,
+                truncated=e.truncated,
+            )
+            for e in explanations
+        ],
+    )
+
+
+@router.post(
+    "/v1/explain",
+    response_model=ExplainResponse,
+    responses={**ERROR_RESPONSES, 501: {"model": ErrorResponse}},
+)
+async def explain(
+    body: ExplainRequest, service: Annotated[ModelService, Depends(get_service)]
+) -> ExplainResponse:
+    """Per-token importances from the model's attention, with the prediction."""
+    served = service.model(body.model)
+    field_name = "text" if body.text is not None else "texts"
+    texts, _ = service.check_texts(body.all_texts(), field_name)
+    explainer = load_explainer()
+    if explainer is None:
+        raise _unavailable()
+    if not served.explainable:
+        raise ApiError(
+            422,
+            "not_explainable",
+            f"model '{served.name}' ({served.kind}) has no attention to explain; "
+            "explanations work on the neural models",
+        )
+    if not service.ready or service.executor is None:
+        raise unavailable()
+    limit = service.settings.max_queue
+    if service.explaining + len(texts) > limit:
+        raise unavailable(
+            "queue_full",
+            f"{service.explaining} texts are waiting for explanations (limit {limit}); "
+            "retry shortly",
+        )
+    loop = asyncio.get_running_loop()
+    work = service.executor.submit(partial(explainer.explain, served.classifier, texts))
+    service.explaining += len(texts)
+    # Counted until the thread is done with them, also after a 504 stopped the waiting here.
+    work.add_done_callback(lambda _: loop.call_soon_threadsafe(service.explained, len(texts)))
+    try:
+        explanations = await asyncio.wrap_future(work)
+    except ImportError:
+        raise _unavailable() from None
+    except AttentextError as error:
+        raise ApiError(422, "explain_error", str(error)) from None
+    return _response(served.name, explanations)

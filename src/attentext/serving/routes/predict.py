@@ -1,0 +1,44 @@
+"""POST /v1/predict: the labels and scores of texts, through the model's micro-batcher."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from attentext.inference.ranking import top_labels
+from attentext.serving.batcher import QueueFull, ShuttingDown
+from attentext.serving.dependencies import get_service
+from attentext.serving.errors import ERROR_RESPONSES, unavailable
+from attentext.serving.schemas import LabelScore, Prediction, PredictRequest, PredictResponse
+from attentext.serving.state import ModelService
+
+router = APIRouter()
+
+
+@router.post("/v1/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
+async def predict(
+    body: PredictRequest, service: Annotated[ModelService, Depends(get_service)]
+) -> PredictResponse:
+    """Classify texts: the best label, its score, and the top_k labels of each text."""
+    served = service.model(body.model)
+    texts, truncated = service.check_texts(body.texts, "texts")
+    batcher = service.batchers.get(served.name)
+    if batcher is None or not service.ready:
+        raise unavailable()
+    try:
+        probabilities = await batcher.predict(texts)
+    except QueueFull as full:
+        raise unavailable("queue_full", str(full)) from None
+    except ShuttingDown:
+        raise unavailable("shutting_down", "the server is shutting down") from None
+    predictions = []
+    for row, cut in zip(probabilities, truncated, strict=True):
+        ranked = [
+            LabelScore(label=label, score=score)
+            for label, score in top_labels(row, served.classifier.labels, body.top_k)
+        ]
+        predictions.append(
+            Prediction(label=ranked[0].label, score=ranked[0].score, top_k=ranked, truncated=cut)
+        )
+    return PredictResponse(model=served.name, predictions=predictions)

@@ -1,0 +1,175 @@
+"""What a running server holds: the served models, their micro-batchers and the one inference
+thread; loading and checking the run directories before anything starts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attentext.errors import AttentextError
+from attentext.inference.classifier import load
+from attentext.rundir import open_run
+from attentext.serving.batcher import MicroBatcher
+from attentext.serving.errors import ApiError
+from attentext.serving.schemas import ModelInfo
+from attentext.serving.settings import ServerSettings
+
+log = logging.getLogger("attentext.serving")
+HEADLINE_METRICS = ("accuracy", "macro_f1", "weighted_f1", "n_examples")
+
+
+@dataclass
+class ServedModel:
+    """A loaded run directory and what /v1/models tells about it."""
+
+    name: str
+    run_dir: Path
+    classifier: Any  # attentext.inference.classifier.Classifier
+    kind: str
+    recipe: str | None
+    explainable: bool = False
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def info(self, default: bool) -> ModelInfo:
+        return ModelInfo(
+            name=self.name,
+            default=default,
+            kind=self.kind,
+            recipe=self.recipe,
+            labels=list(self.classifier.labels),
+            explainable=self.explainable,
+            metrics=self.metrics,
+        )
+
+
+def metrics_summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Scalars of metrics.json, and per split only its headline numbers (not per class)."""
+    summary: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            summary[key] = {k: value[k] for k in HEADLINE_METRICS if k in value}
+        elif isinstance(value, int | float | str | bool) or value is None:
+            summary[key] = value
+    return summary
+
+
+def load_models(
+    run_dirs: Sequence[str | Path],
+    loader: Callable[[Path], Any] | None = None,
+    explainable: Callable[[Any], bool] = lambda classifier: False,
+) -> list[ServedModel]:
+    """Check every run directory first (a bad one fails before any loading), then load each."""
+    if not run_dirs:
+        raise AttentextError("no run directory to serve; pass at least one")
+    runs = []
+    for run_dir in run_dirs:
+        run = open_run(run_dir)
+        if any(run.name == other.name for other in runs):
+            raise AttentextError(
+                f"two run directories are named '{run.name}'; models are served under their "
+                "directory names, so rename or copy one"
+            )
+        runs.append(run)
+    models = []
+    for run in runs:
+        classifier = (loader or load)(run.path)
+        models.append(
+            ServedModel(
+                name=run.name,
+                run_dir=run.path,
+                classifier=classifier,
+                kind=run.kind,
+                recipe=run.recipe_name,
+                explainable=explainable(classifier),
+                metrics=metrics_summary(run.metrics),
+            )
+        )
+    return models
+
+
+class ModelService:
+    """The app's state: models, settings, and (while running) the batchers and the thread.
+
+    Every model call, predictions and explanations, runs in ONE inference thread, so concurrent
+    requests never oversubscribe torch's own threads.
+    """
+
+    def __init__(self, models: list[ServedModel], settings: ServerSettings) -> None:
+        self.models = {m.name: m for m in models}
+        self.default = models[0].name
+        self.settings = settings
+        self.batchers: dict[str, MicroBatcher] = {}
+        self.executor: ThreadPoolExecutor | None = None
+        self.ready = False
+        self.explaining = 0  # texts being explained or waiting for the thread
+
+    def explained(self, n_texts: int) -> None:
+        self.explaining -= n_texts
+
+    def model(self, name: str | None) -> ServedModel:
+        name = self.default if name is None else name
+        if name not in self.models:
+            raise ApiError(
+                404,
+                "unknown_model",
+                f"no model named '{name}'; this server serves: {', '.join(self.models)}",
+            )
+        return self.models[name]
+
+    def check_texts(self, texts: list[str], field_name: str) -> tuple[list[str], list[bool]]:
+        """Apply the per-request limits; long texts are cut to max_chars (or refused if strict)."""
+        max_texts, max_chars = self.settings.max_texts, self.settings.max_chars
+        if not texts:
+            raise ApiError(
+                422, "empty_texts", f"{field_name} is empty; send at least one text to classify"
+            )
+        if len(texts) > max_texts:
+            raise ApiError(
+                422,
+                "too_many_texts",
+                f"{field_name} has {len(texts)} texts; this server takes at most {max_texts} per "
+                "request: split them over several requests",
+            )
+        truncated = [len(text) > max_chars for text in texts]
+        if any(truncated):
+            if self.settings.strict:
+                i = truncated.index(True)
+                where = f"{field_name}[{i}]" if field_name == "texts" else field_name
+                raise ApiError(
+                    422,
+                    "text_too_long",
+                    f"{where} has {len(texts[i]):,} characters; the limit is {max_chars:,} "
+                    "(this server is strict: shorten the text)",
+                )
+            texts = [text[:max_chars] for text in texts]
+        return texts, truncated
+
+    async def start(self) -> None:
+        s = self.settings
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attentext-model")
+        for name, served in self.models.items():
+            batcher = MicroBatcher(
+                served.classifier.predict_proba,
+                self.executor,
+                max_batch_size=s.max_batch_size,
+                max_wait_ms=s.max_wait_ms,
+                max_queue=s.max_queue,
+                name=name,
+            )
+            batcher.start()
+            self.batchers[name] = batcher
+        self.ready = True
+        log.info("serving %s (default %s)", ", ".join(self.models), self.default)
+
+    async def stop(self) -> None:
+        """Refuse new requests, finish the queued ones, then end the inference thread."""
+        self.ready = False
+        await asyncio.gather(*(b.stop() for b in self.batchers.values()))
+        if self.executor is not None:
+            await asyncio.to_thread(self.executor.shutdown, True)
+        log.info("stopped: queued requests finished")

@@ -1,0 +1,82 @@
+"""Token ids of texts, cut to a model's length by a truncation strategy.
+
+"head" keeps the start (the usual way), "tail" the end, "head+tail" half of each: for long news
+items and reviews the opening and the conclusion carry most of the label (Sun et al., "How to
+Fine-Tune BERT for Text Classification?", 2019). Training, inference, export and explain all
+encode through here, so a text is cut the same way wherever it goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+TRUNCATIONS = ("head", "tail", "head+tail")
+
+
+def special_tokens_around(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The special tokens a tokenizer puts before and after one sequence ([CLS] / [SEP] for BERT)."""
+    content = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a")["input_ids"]
+    for start in range(len(full) - len(content) + 1):
+        if full[start : start + len(content)] == content:
+            return full[:start], full[start + len(content) :]
+    return [], []
+
+
+def kept_positions(n_tokens: int, budget: int, truncation: str) -> list[int] | None:
+    """Which of `n_tokens` content tokens a text keeps within `budget`; None when all fit."""
+    if n_tokens <= budget:
+        return None
+    head = {"head": budget, "tail": 0, "head+tail": budget // 2}[truncation]
+    return list(range(head)) + list(range(n_tokens - (budget - head), n_tokens))
+
+
+def encode(
+    tokenizer: Any, texts: Sequence[str], max_length: int, truncation: str = "head"
+) -> list[list[int]]:
+    """Token ids of each text with special tokens, at most `max_length`, cut by `truncation`."""
+    if truncation == "head":
+        return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+    prefix, suffix = special_tokens_around(tokenizer)
+    budget = max_length - len(prefix) - len(suffix)
+    encoded = []
+    for ids in pieces:
+        keep = kept_positions(len(ids), budget, truncation)
+        if keep is not None:
+            ids = [ids[i] for i in keep]
+        encoded.append(prefix + ids + suffix)
+    return encoded
+
+
+@dataclass
+class EncodedText:
+    """One text's ids with what explanations need: word ids and character offsets per token."""
+
+    ids: list[int]
+    word_ids: list[int | None]  # None for special tokens
+    offsets: list[tuple[int, int]]
+    truncated: bool
+
+
+def encode_with_offsets(
+    tokenizer: Any, text: str, max_length: int, truncation: str = "head"
+) -> EncodedText:
+    """`encode` of one text, keeping each token's word id and character span (same ids)."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+    word_ids = list(enc.word_ids()) if hasattr(enc, "word_ids") else list(range(len(ids)))
+    prefix, suffix = special_tokens_around(tokenizer)
+    keep = kept_positions(len(ids), max_length - len(prefix) - len(suffix), truncation)
+    if keep is not None:
+        ids = [ids[i] for i in keep]
+        offsets = [offsets[i] for i in keep]
+        word_ids = [word_ids[i] for i in keep]
+    return EncodedText(
+        prefix + ids + suffix,
+        [None] * len(prefix) + word_ids + [None] * len(suffix),
+        [(0, 0)] * len(prefix) + offsets + [(0, 0)] * len(suffix),
+        keep is not None,
+    )

@@ -1,0 +1,292 @@
+"""`train`: a recipe and data in, a complete run directory out.
+
+The steps: load and check the data, prepare the work folder (`<output>.partial/`), build the
+tokenizer and the model, tokenize once, train with the Trainer (or, for a frozen encoder, train
+its head on features computed once; for the baseline, one fit), measure every split, and publish
+the run directory by one rename.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, set_seed
+
+from attentext import rundir
+from attentext.data.dataset import TextDataset, load_text_dataset
+from attentext.errors import RecipeError, RunDirError
+from attentext.evaluation.metrics import evaluation_report
+from attentext.files import write_json, write_text
+from attentext.models.dropout import use_cpu_dropout
+from attentext.models.registry import ModelFamily, build_model, model_family
+from attentext.precision import probe_model, resolve_precision
+from attentext.recipes import Recipe, resolve_recipe
+from attentext.text.tokenizers import build_tokenizer, load_tokenizer
+from attentext.training.baseline import fit_classifier
+from attentext.training.features import feature_splits
+from attentext.training.tokenized import PackedRows, tokenize_split
+from attentext.training.trainer import build_trainer, class_weights, sample_batch
+from attentext.training.workdir import is_main_process, last_complete_checkpoint, prepare_work_dir
+
+EVALUATED_SPLITS = ("validation", "test")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+
+
+def _load_dataset(recipe: Recipe, data: str | Path | TextDataset) -> TextDataset:
+    dataset = (
+        data
+        if isinstance(data, TextDataset)
+        else load_text_dataset(
+            data,
+            text_column=recipe.data.text_column,
+            label_column=recipe.data.label_column,
+            val_fraction=recipe.data.val_fraction,
+            seed=recipe.training.seed,
+        )
+    )
+    if "train" not in dataset.splits:
+        raise RecipeError(f"{dataset.source}: no train split to train on")
+    return dataset
+
+
+def train(
+    recipe: str | Path | Recipe,
+    data: str | Path | TextDataset,
+    output: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: list[TrainerCallback] | None = None,
+    **options: Any,
+) -> TrainResult:
+    """Train a recipe (name, YAML path or Recipe) on data and write a run directory at `output`.
+
+    `options` are those of `resolve_recipe`: epochs, max_steps, batch_size, precision,
+    class_weight, val_fraction, overrides (a list of `key=value`).
+    """
+    recipe = resolve_recipe(recipe, **options)
+    output_dir = Path(output)
+    dataset = _load_dataset(recipe, data)
+    family = model_family(recipe.model.type)
+    family.check_options(recipe.model.options)
+    work_dir = prepare_work_dir(output_dir, resume, overwrite)
+    set_seed(recipe.training.seed)
+    if not family.neural:
+        return _train_classifier(family, recipe, dataset, work_dir, output_dir)
+    return _train_model(recipe, dataset, work_dir, output_dir, resume, callbacks)
+
+
+def _split_reports(
+    label_names: list[str], results: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> dict[str, Any]:
+    """The evaluation report of each split, from its (true labels, predicted labels)."""
+    return {
+        split: evaluation_report(y_true, y_pred, label_names).to_dict()
+        for split, (y_true, y_pred) in results.items()
+    }
+
+
+def _train_classifier(
+    family: ModelFamily, recipe: Recipe, dataset: TextDataset, work_dir: Path, output_dir: Path
+) -> TrainResult:
+    """A non-neural family: one fit, the same kind of run directory."""
+    classifier, facts = fit_classifier(family, recipe, dataset)
+    results = {}
+    for split in EVALUATED_SPLITS:
+        if split in dataset.splits:
+            rows = dataset[split]
+            predicted = classifier.predict_proba(rows["text"]).argmax(axis=-1)
+            results[split] = (np.array(rows["label"]), predicted)
+    metrics = {"recipe": recipe.name, **facts, **_split_reports(dataset.label_names, results)}
+    _publish(
+        work_dir,
+        output_dir,
+        family.run_kind,
+        recipe,
+        metrics,
+        classifier.save,
+        "run the command again",
+    )
+    return TrainResult(output_dir, metrics)
+
+
+def _tokenizer(recipe: Recipe, dataset: TextDataset, work_dir: Path, resume: bool):
+    """The run's tokenizer: the one saved in the work folder when resuming, else a fresh one."""
+    folder = rundir.tokenizer_dir(work_dir)
+    if resume and folder.exists():
+        return load_tokenizer(str(folder))
+    tokenizer = build_tokenizer(recipe, dataset["train"]["text"])
+    if is_main_process():
+        tokenizer.save_pretrained(str(folder))
+    return tokenizer
+
+
+def _train_model(
+    recipe: Recipe,
+    dataset: TextDataset,
+    work_dir: Path,
+    output_dir: Path,
+    resume: bool,
+    callbacks: list[TrainerCallback] | None,
+) -> TrainResult:
+    """A Hugging Face model trained by the Trainer (its head alone when the encoder is frozen)."""
+    tokenizer = _tokenizer(recipe, dataset, work_dir, resume)
+    if is_main_process():
+        write_text(work_dir / rundir.RECIPE_FILE, recipe.to_yaml())
+    max_length = recipe.tokenizer.max_length
+    tokenized = {
+        name: PackedRows.from_dataset(
+            tokenize_split(split, tokenizer, max_length, recipe.tokenizer.truncation)
+        )
+        for name, split in dataset.splits.items()
+    }
+    model = build_model(recipe.model, tokenizer, dataset.label_names, max_length)
+    trained, rows, facts, precision = _what_trains(recipe, model, tokenizer, tokenized)
+    trainer = build_trainer(
+        recipe,
+        trained,
+        tokenizer if trained is model else None,
+        rows["train"],
+        rows.get("validation"),
+        work_dir,
+        precision,
+        class_weights(
+            dataset["train"]["label"], len(dataset.label_names), recipe.training.class_weight
+        ),
+        callbacks,
+    )
+    output, seconds = _fit(trainer, work_dir, output_dir, resume)
+    metrics: dict[str, Any] = {
+        "recipe": recipe.name,
+        "precision": precision,
+        "train_seconds": round(seconds, 2),
+        "train_samples_per_second": output.metrics.get("train_samples_per_second"),
+        "global_steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "n_train": len(rows["train"]),
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "total_parameters": sum(p.numel() for p in model.parameters()),
+        **facts,
+        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name
+        if trainer.state.best_model_checkpoint
+        else None,
+    }
+    results = {}
+    for split in EVALUATED_SPLITS:
+        if split in rows:
+            # The Trainer may reorder evaluation batches by length: take labels from its output.
+            prediction = trainer.predict(rows[split])
+            results[split] = (prediction.label_ids, np.argmax(prediction.predictions, axis=-1))
+    metrics.update(_split_reports(dataset.label_names, results))
+    if trainer.is_world_process_zero():
+        _publish(
+            work_dir,
+            output_dir,
+            rundir.TRANSFORMERS_KIND,
+            recipe,
+            metrics,
+            _model_writer(model, tokenizer, trainer.state.log_history),
+            "run again with --resume",
+        )
+    return TrainResult(output_dir, metrics)
+
+
+def _what_trains(
+    recipe: Recipe, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokenized: dict
+) -> tuple[Any, dict[str, Any], dict[str, Any], str]:
+    """The module the Trainer trains, its rows, facts for metrics.json, and its precision.
+
+    A frozen encoder's output never changes: its features are computed once (cached on disk) and
+    the head, the model's own submodule, trains on them; the saved model is the whole one.
+    """
+    frozen = getattr(model.config, "freeze_encoder", False) and hasattr(model, "head")
+    if recipe.training.feature_cache and frozen:
+        precision = resolve_precision(
+            recipe.training.precision,
+            lambda: probe_model(
+                model, sample_batch(recipe, tokenizer, tokenized["train"]), train=False
+            ),
+        )
+        rows, facts = feature_splits(recipe, model, tokenized, precision, tokenizer.pad_token_id)
+        return model.head, rows, facts, "fp32"  # a linear head: nothing for bf16 to speed up
+    use_cpu_dropout(model)  # no weights in dropout: the saved model is the same
+    precision = resolve_precision(
+        recipe.training.precision,
+        lambda: probe_model(model, sample_batch(recipe, tokenizer, tokenized["train"])),
+    )
+    return model, tokenized, {}, precision
+
+
+def _fit(trainer: Any, work_dir: Path, output_dir: Path, resume: bool) -> tuple[Any, float]:
+    """Run the Trainer (from the last checkpoint when resuming); its output and seconds."""
+    checkpoint = last_complete_checkpoint(work_dir, prune=is_main_process()) if resume else None
+    start = time.perf_counter()
+    try:
+        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except OSError as error:  # a checkpoint that could not be written: a full disk, a quota
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        resumable = last_complete_checkpoint(work_dir, prune=is_main_process())
+        then = "run again with --resume" if resumable else "run it again"
+        raise _write_error(error, work_dir, output_dir, then) from None
+    return output, time.perf_counter() - start
+
+
+def _model_writer(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, log_history: list[dict]
+) -> Callable[[Path], None]:
+    def write(staging: Path) -> None:
+        model.save_pretrained(str(staging))
+        tokenizer.save_pretrained(str(staging))
+        lines = "".join(json.dumps(entry) + "\n" for entry in log_history)
+        write_text(staging / rundir.LOG_FILE, lines)
+
+    return write
+
+
+def _publish(
+    work_dir: Path,
+    output_dir: Path,
+    kind: str,
+    recipe: Recipe,
+    metrics: dict[str, Any],
+    write_model: Callable[[Path], None],
+    then: str,
+) -> None:
+    """Assemble the run in the work folder's staging folder, marker last, and rename it into
+    place; the work folder goes. A failed write is one line saying what to do next."""
+    staging = rundir.staging_dir(work_dir)
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        write_model(staging)
+        write_text(staging / rundir.RECIPE_FILE, recipe.to_yaml())
+        write_json(staging / rundir.METRICS_FILE, metrics)
+        rundir.write_marker(staging, kind=kind)
+        rundir.publish(staging, output_dir)
+    except OSError as error:  # a full disk, a read-only or vanished folder
+        raise _write_error(error, work_dir, output_dir, then) from None
+    shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _write_error(error: OSError, work_dir: Path, output_dir: Path, then: str) -> RunDirError:
+    """One line for a failed write of the run directory; the half-written staging is removed."""
+    shutil.rmtree(rundir.staging_dir(work_dir), ignore_errors=True)
+    reason = error.strerror or str(error) or type(error).__name__
+    return RunDirError(
+        f"{output_dir}: could not write the run directory ({reason}); free space "
+        f"(or fix the folder's permissions) and {then}"
+    )
