@@ -45,9 +45,9 @@ from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import load_recipe
 from attentext.text.encoding import encode
 from attentext.text.tokenizers import build_tokenizer
+from attentext.training.tokenized import PackedRows, tokenize_split
 from attentext.training.trainer import build_trainer
 from attentext.training.trainer import sample_batch as _sample_batch
-from attentext.training.tokenized import PackedRows, tokenize_split
 
 SECTION = "breakdown"
 MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_addmm_activation"}

@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from attentext.cli.serve import serve_command as serve
 from conftest import AG_NEWS_LABELS
 from fastapi.testclient import TestClient
 
 import attentext
+from attentext.cli.serve import serve_command as serve
 from attentext.errors import AttentextError
 from attentext.serving import create_app
 from attentext.serving.batcher import MicroBatcher, ShuttingDown

@@ -30,6 +30,10 @@ class ModelSourceError(AttentextError):
     """A pretrained checkpoint cannot be found or fetched."""
 
 
+class AttentextWarning(UserWarning):
+    """Something the user should know that does not stop the work (the CLI shows one line)."""
+
+
 def did_you_mean(value: str, choices: list[str] | tuple[str, ...], limit: int = 12) -> str:
     """'; did you mean 'x'?' for a close choice, else ' (known: a, b, ...)', kept short.
 

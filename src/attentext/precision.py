@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from attentext.errors import AttentextError
+from attentext.files import write_json
 
 CACHE_PATH = (
     Path(os.environ.get("ATTENTEXT_CACHE", Path.home() / ".cache" / "attentext")) / "precision.json"
@@ -121,9 +122,7 @@ def _store_cache(key: str, value: dict[str, float]) -> None:
     cache[key] = value
     try:
         CACHE_PATH.parent.mkdir(parents=True, exist_ok=True)
-        tmp = CACHE_PATH.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache, indent=2))
-        tmp.replace(CACHE_PATH)
+        write_json(CACHE_PATH, cache)
     except OSError:
         pass  # a read-only home only costs a new probe next time
 

@@ -6,6 +6,7 @@ User mistakes raise `AttentextError`; `main` shows them as one line on stderr an
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -18,7 +19,7 @@ from attentext.cli.predict import predict_command
 from attentext.cli.serve import serve_command
 from attentext.cli.summary import recipes_command, summary_command
 from attentext.cli.train import train_command
-from attentext.errors import AttentextError
+from attentext.errors import AttentextError, AttentextWarning
 
 app = typer.Typer(
     add_completion=False,
@@ -51,8 +52,20 @@ def _usage_error(error: typer.TyperException) -> None:
     err.print(f"error: {message}; see `{command}`", markup=False, highlight=False, soft_wrap=True)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """attentext's own warnings as one line `warning: ...`; others as Python shows them."""
+    if issubclass(category, AttentextWarning):
+        err.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
+
 def main() -> None:
     """Entry point: run the app; show user errors as one line, without a traceback."""
+    warnings.showwarning = _show_warning
     try:
         code = app(standalone_mode=False)
     except AttentextError as error:

@@ -23,9 +23,9 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from attentext.errors import RecipeError
 from attentext.models.auto import register
-from attentext.models.labels import label_config
+from attentext.models.config_args import word_model_config
+from attentext.models.outputs import classification_output
 from attentext.recipes import ModelSpec
 
 CELLS = ("gru", "lstm")
@@ -190,28 +190,14 @@ class AttentionRNNForSequenceClassification(AttentionRNNPreTrainedModel):
         h = self.encoder(x, lengths)  # (B, T, D)
         context, alpha = self.attention(h, real)  # (B, D), (B, T)
         logits = self.classifier(self.dropout(context))  # (B, num_labels)
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits.float(), labels)
-        return SequenceClassifierOutput(
-            loss=loss, logits=logits, attentions=(alpha,) if output_attentions else None
-        )
+        return classification_output(logits, labels, (alpha,) if output_attentions else None)
 
 
 def build(
     spec: ModelSpec, tokenizer: Any, label_names: list[str], max_length: int
 ) -> AttentionRNNForSequenceClassification:
     """A fresh model for a recipe: the recipe's options, sized for the vocabulary and labels."""
-    try:
-        config = AttentionRNNConfig(
-            **spec.options,
-            vocab_size=len(tokenizer),
-            max_position_embeddings=max_length,
-            pad_token_id=tokenizer.pad_token_id,
-            **label_config(label_names),
-        )
-    except ValueError as err:  # e.g. an unknown cell
-        raise RecipeError(f"model.options of attention-rnn: {err}") from None
+    config = word_model_config(AttentionRNNConfig, spec, tokenizer, label_names, max_length)
     return AttentionRNNForSequenceClassification(config)
 
 

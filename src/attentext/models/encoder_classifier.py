@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -19,7 +18,8 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from attentext.encoders import resolve_encoder
 from attentext.errors import RecipeError
 from attentext.models.auto import register
-from attentext.models.labels import label_config
+from attentext.models.config_args import label_config
+from attentext.models.outputs import classification_output
 from attentext.recipes import ModelSpec
 
 POOLINGS = ("mean", "cls", "pooler")
@@ -107,9 +107,7 @@ class ClassificationHead(nn.Module):
     def forward(
         self, features: torch.Tensor, labels: torch.Tensor | None = None
     ) -> SequenceClassifierOutput:
-        logits = self.classifier(self.dropout(features))
-        loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        return classification_output(self.classifier(self.dropout(features)), labels)
 
 
 class EncoderClassifierPreTrainedModel(PreTrainedModel):

@@ -8,7 +8,7 @@ from typing import Any
 from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from attentext.encoders import resolve_encoder
-from attentext.models.labels import label_config
+from attentext.models.config_args import label_config
 from attentext.recipes import ModelSpec
 
 

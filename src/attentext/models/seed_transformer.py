@@ -20,7 +20,8 @@ from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from attentext.models.auto import register
-from attentext.models.labels import label_config
+from attentext.models.config_args import word_model_config
+from attentext.models.outputs import classification_output
 from attentext.recipes import ModelSpec
 
 
@@ -201,25 +202,14 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
             pooled = x.mean(1)
         hidden = self.dropout2(F.relu(self.dense(self.dropout1(pooled))))
         logits = self.classifier(hidden)  # (B, num_labels)
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits.float(), labels)
-        return SequenceClassifierOutput(
-            loss=loss, logits=logits, attentions=(weights,) if output_attentions else None
-        )
+        return classification_output(logits, labels, (weights,) if output_attentions else None)
 
 
 def build(
     spec: ModelSpec, tokenizer: Any, label_names: list[str], max_length: int
 ) -> SeedTransformerForSequenceClassification:
     """A fresh model for a recipe: the recipe's options, sized for the vocabulary and labels."""
-    config = SeedTransformerConfig(
-        **spec.options,
-        vocab_size=len(tokenizer),
-        max_position_embeddings=max_length,
-        pad_token_id=tokenizer.pad_token_id,
-        **label_config(label_names),
-    )
+    config = word_model_config(SeedTransformerConfig, spec, tokenizer, label_names, max_length)
     return SeedTransformerForSequenceClassification(config)
 
 

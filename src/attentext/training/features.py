@@ -12,16 +12,20 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import datasets
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from attentext.encoders import encoder_fingerprint, resolve_encoder
+from attentext.errors import AttentextWarning
+from attentext.files import write_atomic
 from attentext.precision import inference_model
 from attentext.recipes import Recipe
 from attentext.text.batching import run_in_batches
@@ -74,22 +78,64 @@ def compute_features(
     return torch.from_numpy(features)
 
 
+def _checksum(features: torch.Tensor) -> str:
+    return hashlib.sha256(features.contiguous().numpy().tobytes()).hexdigest()
+
+
+def _mismatch(features: torch.Tensor, metadata: dict[str, str], rows: int, data: str) -> str | None:
+    """Why a cache entry is not the one expected, or None when it is."""
+    if "sha256" not in metadata:
+        return "no checksum"
+    if features.shape[0] != rows or metadata.get("rows") != str(rows):
+        return f"{features.shape[0]} rows for {rows}"
+    if metadata.get("data") != data:
+        return "made from other data"
+    if _checksum(features) != metadata["sha256"]:
+        return "its values do not match their checksum"
+    return None
+
+
+def _cached(path: Path, rows: int, data: str) -> torch.Tensor | None:
+    """The cached features at `path` if they are what was stored for these rows and data.
+
+    safetensors parses any well-formed file, zeroed data included: the row count, the data
+    fingerprint and a checksum of the values, stored beside them, must all match. A bad entry
+    is removed with a warning and computed again.
+    """
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            features = handle.get_tensor("features")
+        problem = _mismatch(features, metadata, rows, data)
+    except Exception as error:  # safetensors raises several types for a damaged file
+        problem = f"unreadable ({type(error).__name__})"
+    if problem is None:
+        return features
+    warnings.warn(
+        f"feature cache entry {path.name} is damaged ({problem}); computing it again",
+        AttentextWarning,
+        stacklevel=3,
+    )
+    path.unlink(missing_ok=True)
+    return None
+
+
 def cached_features(
-    key: str, compute: Any, cache_dir: Path | None = None
+    key: str, compute: Any, rows: int, data: str, cache_dir: Path | None = None
 ) -> tuple[torch.Tensor, bool]:
-    """Features from the cache under `key`, or `compute()`d and stored; returns (features, hit)."""
+    """Features from the cache under `key`, or `compute()`d and stored; returns (features, hit).
+
+    `rows` and `data` (the token ids' fingerprint) are what the entry must hold; they are stored
+    with a checksum of the values and checked on every read.
+    """
     folder = cache_dir or CACHE_DIR
     path = folder / f"{key}.safetensors"
-    if path.exists():
-        try:
-            return load_file(str(path))["features"], True
-        except Exception:  # a damaged cache file is recomputed, never trusted
-            path.unlink(missing_ok=True)
-    features = compute()
+    if path.exists() and (features := _cached(path, rows, data)) is not None:
+        return features, True
+    features = compute().contiguous()
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    save_file({"features": features.contiguous()}, str(tmp))
-    os.replace(tmp, path)
+    metadata = {"rows": str(len(features)), "data": data, "sha256": _checksum(features)}
+    write_atomic(path, lambda tmp: save_file({"features": features}, str(tmp), metadata=metadata))
     return features, False
 
 
@@ -110,6 +156,7 @@ def feature_splits(
     splits = {}
     for name, split in tokenized.items():
         ids = split.id_lists()
+        fingerprint = data_fingerprint(ids)
         key = cache_key(
             encoder=encoder,
             max_length=recipe.tokenizer.max_length,
@@ -117,7 +164,7 @@ def feature_splits(
             pooling=model.config.pooling,
             pooling_layers=model.config.pooling_layers,
             precision=precision,
-            data=data_fingerprint(ids),  # the token ids: they change with texts and tokenizer
+            data=fingerprint,  # the token ids: they change with texts and tokenizer
         )
         start = time.perf_counter()
         features, hit = cached_features(
@@ -125,6 +172,8 @@ def feature_splits(
             lambda ids=ids, name=name: compute_features(
                 model, ids, pad_id, precision, description=f"Encoding {name}"
             ),
+            rows=len(ids),
+            data=fingerprint,
         )
         facts["extraction_seconds"] += time.perf_counter() - start
         if hit:

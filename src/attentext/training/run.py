@@ -134,6 +134,19 @@ def _tokenizer(recipe: Recipe, dataset: TextDataset, work_dir: Path, resume: boo
     return tokenizer
 
 
+def _tokenized(
+    dataset: TextDataset, tokenizer: PreTrainedTokenizerBase, recipe: Recipe
+) -> dict[str, PackedRows]:
+    """Every split tokenized once (truncated as the recipe says, unpadded), held in memory."""
+    spec = recipe.tokenizer
+    return {
+        name: PackedRows.from_dataset(
+            tokenize_split(split, tokenizer, spec.max_length, spec.truncation)
+        )
+        for name, split in dataset.splits.items()
+    }
+
+
 def _train_model(
     recipe: Recipe,
     dataset: TextDataset,
@@ -146,14 +159,8 @@ def _train_model(
     tokenizer = _tokenizer(recipe, dataset, work_dir, resume)
     if is_main_process():
         write_text(work_dir / rundir.RECIPE_FILE, recipe.to_yaml())
-    max_length = recipe.tokenizer.max_length
-    tokenized = {
-        name: PackedRows.from_dataset(
-            tokenize_split(split, tokenizer, max_length, recipe.tokenizer.truncation)
-        )
-        for name, split in dataset.splits.items()
-    }
-    model = build_model(recipe.model, tokenizer, dataset.label_names, max_length)
+    tokenized = _tokenized(dataset, tokenizer, recipe)
+    model = build_model(recipe.model, tokenizer, dataset.label_names, recipe.tokenizer.max_length)
     trained, rows, facts, precision = _what_trains(recipe, model, tokenizer, tokenized)
     trainer = build_trainer(
         recipe,
@@ -169,16 +176,10 @@ def _train_model(
         callbacks,
     )
     output, seconds = _fit(trainer, work_dir, output_dir, resume)
-    metrics: dict[str, Any] = {
+    metrics = {
         "recipe": recipe.name,
         "precision": precision,
-        "train_seconds": round(seconds, 2),
-        "train_samples_per_second": output.metrics.get("train_samples_per_second"),
-        "global_steps": trainer.state.global_step,
-        "epochs": trainer.state.epoch,
-        "n_train": len(rows["train"]),
-        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "total_parameters": sum(p.numel() for p in model.parameters()),
+        **_training_facts(trainer, output, seconds, model, len(rows["train"])),
         **facts,
         "best_checkpoint": Path(trainer.state.best_model_checkpoint).name
         if trainer.state.best_model_checkpoint
@@ -202,6 +203,21 @@ def _train_model(
             "run again with --resume",
         )
     return TrainResult(output_dir, metrics)
+
+
+def _training_facts(
+    trainer: Any, output: Any, seconds: float, model: PreTrainedModel, n_train: int
+) -> dict[str, Any]:
+    """How the training went, for metrics.json: time, speed, steps, sizes."""
+    return {
+        "train_seconds": round(seconds, 2),
+        "train_samples_per_second": output.metrics.get("train_samples_per_second"),
+        "global_steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "n_train": n_train,
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "total_parameters": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def _what_trains(
