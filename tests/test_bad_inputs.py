@@ -206,6 +206,50 @@ def _input_file(content: bytes | None):
     return build
 
 
+def _input_data(name: str, content: str):
+    """predict --input of a data file (JSONL, CSV) whose texts are read without labels."""
+
+    def build(tmp: Path, run_dir: Path):
+        return ["predict", run_dir, "--input", write_file(tmp, name, content)], None
+
+    return build
+
+
+def _parquet_input(tmp: Path, run_dir: Path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp / "texts.parquet"
+    pq.write_table(pa.table({"text": ["fine", None]}), path)
+    return ["predict", run_dir, "--input", path], None
+
+
+def _output_file(command: str, inside: bool = False):
+    """`evaluate|explain|export --output` naming an existing file (or a folder inside one)."""
+
+    def build(tmp: Path, run_dir: Path):
+        target = write_file(tmp, "report.txt", "not a folder\n")
+        args = {
+            "evaluate": ["evaluate", run_dir, "--data", write_file(tmp, "d.csv", ROWS)],
+            "explain": ["explain", run_dir, "stocks rally"],
+            "export": ["export", run_dir],
+        }[command]
+        return [*args, "--output", target / "sub" if inside else target], None
+
+    return build
+
+
+def _long_unseen_label(tmp: Path, run_dir: Path):
+    data = write_file(tmp, "new.csv", labelled_csv([("Stocks rally", "x" * 10_000)]))
+    return (
+        ["evaluate", run_dir, "--data", data],
+        lambda: attentext.evaluate(run_dir, data, precision="fp32"),
+    )
+
+
+TEXT_AS_LABEL = labelled_csv([(f"review number {i}", f"review number {i}") for i in range(24)])
+
+
 def _serve_busy_port(tmp: Path, run_dir: Path):
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
@@ -257,6 +301,11 @@ CASES = [
          _train_case(lambda t: write_file(t, "d.xlsx", b"PK\x03\x04"))),
     Case("data-unseen-label", "data", "evaluate on labels unseen at training", "unknown label 'Weather'",
          DataError, _unseen_label),
+    Case("data-long-unseen-label", "data", "evaluate on an unseen label of 10,000 characters",
+         r"unknown label 'x{59}…' \(known: ", DataError, _long_unseen_label),
+    Case("data-label-is-text", "data", "a label column with a different value in every row",
+         "has 24 different values in 24 rows, so it looks like text, not labels", DataError,
+         _train_case(lambda t: write_file(t, "t.csv", TEXT_AS_LABEL))),
     # --- recipes and --set --------------------------------------------------------------------
     Case("recipe-invalid-yaml", "recipe", "a YAML syntax error", r"line \d+ invalid YAML",
          RecipeError, _recipe_case("training: [epochs\n")),
@@ -316,6 +365,29 @@ CASES = [
          _input_file(b"\x00\x01\x02" * 100)),
     Case("predict-input-blank", "data", "predict --input a file of blank lines", "file is empty",
          DataError, _input_file(b"\n  \n")),
+    Case("predict-input-null-text", "data", "predict --input a JSONL text that is null",
+         "texts.jsonl: row 2: text is missing", DataError,
+         _input_data("texts.jsonl", '{"text": "fine"}\n{"text": null}\n')),
+    Case("predict-input-list-text", "data", "predict --input a JSONL text that is a list",
+         "texts.jsonl: row 2: text is a list, not a string$", DataError,
+         _input_data("texts.jsonl", '{"text": "fine"}\n{"text": ["a", "list"]}\n')),
+    Case("predict-input-number-text", "data", "predict --input a JSONL text that is a number",
+         r"texts.jsonl: row 2: text is a number \(42\), not a string", DataError,
+         _input_data("texts.jsonl", '{"text": "fine"}\n{"text": 42}\n')),
+    Case("predict-input-parquet-null", "data", "predict --input a Parquet text that is null",
+         "texts.parquet: row 2: text is missing", DataError, _parquet_input),
+    Case("predict-input-no-text-column", "data", "predict --input a CSV without a text column",
+         "no column 'text' \\(columns: review\\); name the column of texts 'text'", DataError,
+         _input_data("texts.csv", "review\ngood\n")),
+    Case("evaluate-output-file", "save", "evaluate --output naming an existing file",
+         "--output names a file, not a folder", AttentextError, _output_file("evaluate")),
+    Case("explain-output-file", "save", "explain --output naming an existing file",
+         "--output names a file, not a folder", AttentextError, _output_file("explain")),
+    Case("export-output-file", "save", "export --output naming an existing file",
+         "--output names a file, not a folder", AttentextError, _output_file("export")),
+    Case("output-inside-a-file", "save", "evaluate --output FILE/sub (a folder inside a file)",
+         "--output is inside .*report.txt, which is a file", AttentextError,
+         _output_file("evaluate", inside=True)),
     Case("cli-bad-option-value", "set", "--epochs abc", "Invalid value for '--epochs'",
          AttentextError,
          lambda t, r: (["train", "seed-transformer", "--data", t, "--output", t / "out",
@@ -328,6 +400,15 @@ CLI_ONLY = {  # inputs that exist only on the command line: argv parsing, --inpu
     "predict-input-missing",
     "predict-input-binary",
     "predict-input-blank",
+    "predict-input-null-text",
+    "predict-input-list-text",
+    "predict-input-number-text",
+    "predict-input-parquet-null",
+    "predict-input-no-text-column",
+    "evaluate-output-file",  # the --output check is the CLI's, before any work
+    "explain-output-file",
+    "export-output-file",
+    "output-inside-a-file",
     "cli-bad-option-value",
     "serve-port-in-use",
 }

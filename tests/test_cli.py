@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import AG_NEWS_LABELS
+from conftest import AG_NEWS_LABELS, labelled_csv
 from conftest import run_cli as cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,8 +79,40 @@ def test_predict_input_file(run_dir, tmp_path):
 
     lines = ok("predict", run_dir, "--input", texts).strip().splitlines()
 
-    assert len(lines) == 2
-    assert lines[1].endswith("NASA launches a new probe")
+    assert len(lines) == 3  # one per input line: the blank one says so
+    assert re.fullmatch(r"-\s+\(row 2 is empty: not classified\)", lines[1]), lines[1]
+    assert lines[2].endswith("NASA launches a new probe")
+
+
+def test_predict_input_lines_line_up_with_any_line_end(run_dir, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_bytes(b"Oil prices jump\r\r  \rNASA launches a probe\r\nThe Lakers won\n")
+
+    stdout = ok("predict", run_dir, "--input", texts, "--json")
+
+    records = [json.loads(line) for line in stdout.strip().splitlines()]
+    assert [r["text"] for r in records] == [
+        "Oil prices jump",
+        "",
+        "  ",
+        "NASA launches a probe",
+        "The Lakers won",
+    ]
+    for record in records[1:3]:
+        assert record["label"] is None and record["score"] is None and record["top_k"] == []
+    assert all(r["label"] in AG_NEWS_LABELS for r in records[::3])
+
+
+def test_train_warns_in_one_line_about_label_case_variants(tmp_path):
+    data = tmp_path / "d.csv"
+    rows = [("a goal in extra time", "Sports"), ("the match", "sports"), ("a vote", "World")]
+    data.write_text(labelled_csv(rows * 4), encoding="utf-8")
+
+    result = cli("train", "tfidf-logreg", "--data", data, "--output", tmp_path / "out")
+
+    assert result.returncode == 0, result.stderr
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "'Sports' / 'sports'" in warning[0], result.stderr
 
 
 def test_predict_json_lines(run_dir, tmp_path):

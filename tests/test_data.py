@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 
 import datasets
 import pyarrow as pa
@@ -12,8 +13,8 @@ import pytest
 from conftest import AG_NEWS_LABELS, SENTIMENT_ROWS, labelled_csv
 
 from attentext.data.dataset import load_text_dataset
-from attentext.data.texts import load_texts
-from attentext.errors import DataError
+from attentext.data.texts import load_texts, sample_texts
+from attentext.errors import AttentextWarning, DataError
 
 # ---------------------------------------------------------------------------------------------
 # AG News' original format
@@ -221,7 +222,7 @@ def test_label_names_argument_fixes_the_label_set(write):
 
 
 def test_load_texts_reads_lines_and_data_files(write, ag_news_dir):
-    assert load_texts(write("in.txt", "first text\n\nsecond text\n")) == [
+    assert load_texts(write("in.txt", "first text\nsecond text\n")) == [
         "first text",
         "second text",
     ]
@@ -237,6 +238,188 @@ def test_load_texts_with_no_text_is_a_data_error(write):
         load_texts(write("blank.txt", "\n   \n"))
     with pytest.raises(DataError, match="missing.txt.*not found"):
         load_texts(write("x.txt", "x").with_name("missing.txt"))
+    with pytest.raises(DataError, match="header.csv: no texts"):
+        load_texts(write("header.csv", "text\n"))
+
+
+# ---------------------------------------------------------------------------------------------
+# load_texts: one text per input line or row (#23 findings 9 and 11)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["a\n\nc\n", "a\r\n\r\nc\r\n", "a\r\rc\r", "a\n\r\nc", "a\r\n\rc\n"],
+    ids=["lf", "crlf", "cr", "mixed-no-final", "mixed"],
+)
+def test_load_texts_keeps_blank_lines_with_any_line_end(content, write):
+    assert load_texts(write("in.txt", content)) == ["a", "", "c"]
+
+
+def test_load_texts_keeps_form_feeds_and_unicode_separators_in_a_line(write):
+    texts = load_texts(write("in.txt", "page\x0cbreak\nline\u2028sep\x85nel\n"))
+
+    assert texts == ["page\x0cbreak", "line\u2028sep\x85nel"]
+
+
+def test_load_texts_keeps_blank_lines_as_read_and_empty_rows(write):
+    assert load_texts(write("in.txt", "a\n   \nb")) == ["a", "   ", "b"]
+    assert load_texts(write("in.csv", "id,text\n1,hello\n2,\n3,bye\n")) == ["hello", "", "bye"]
+    assert load_texts(write("in.jsonl", '{"text": "a"}\n{"text": ""}\n')) == ["a", ""]
+
+
+def test_load_texts_needs_no_label_column(write, tmp_path):
+    assert load_texts(write("in.csv", "id,text\n1,hello\n2,bye\n")) == ["hello", "bye"]
+    assert load_texts(write("in.tsv", "id\ttext\n7\thello there\n")) == ["hello there"]
+    assert load_texts(write("in.jsonl", '{"text": "a", "label": [1, 2]}\n')) == ["a"]
+    pq.write_table(pa.table({"text": ["x", "y"]}), tmp_path / "in.parquet")
+    assert load_texts(tmp_path / "in.parquet") == ["x", "y"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("null", "row 2: text is missing"),
+        ("NaN", "row 2: text is missing"),
+        ("42", r"row 2: text is a number \(42\), not a string"),
+        ("true", r"row 2: text is a boolean \(true\), not a string"),
+        ('["a", "list"]', "row 2: text is a list, not a string"),
+        ('{"a": "b"}', "row 2: text is an object, not a string"),
+    ],
+)
+def test_load_texts_refuses_a_text_that_is_not_a_string(value, expected, write):
+    path = write("in.jsonl", f'{{"text": "fine"}}\n{{"text": {value}}}\n')
+
+    with pytest.raises(DataError, match=expected) as info:
+        load_texts(path)
+
+    assert "label" not in str(info.value).replace(str(path), "")
+
+
+def test_load_texts_refuses_a_parquet_null_or_number_naming_the_row(tmp_path):
+    pq.write_table(pa.table({"text": ["a", None]}), tmp_path / "n.parquet")
+    pq.write_table(pa.table({"text": [1, 2]}), tmp_path / "i.parquet")
+
+    with pytest.raises(DataError, match="n.parquet: row 2: text is missing"):
+        load_texts(tmp_path / "n.parquet")
+    with pytest.raises(DataError, match="i.parquet: row 1: text is a number"):
+        load_texts(tmp_path / "i.parquet")
+
+
+def test_load_texts_missing_text_column_says_how_to_name_it(write):
+    with pytest.raises(DataError, match="no column 'text' \\(columns: review\\); name the column"):
+        load_texts(write("in.csv", "review\ngood\n"))
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["[" * 100_000 + "]" * 100_000, '{"text": ' + "9" * 5000 + "}"],
+    ids=["deeply-nested", "huge-number"],
+)
+def test_jsonl_python_cannot_parse_is_a_data_error(line, write):
+    path = write("in.jsonl", line + "\n")
+
+    with pytest.raises(DataError, match="row 1: invalid JSON"):
+        load_texts(path)
+
+
+def test_sample_texts_leaves_out_empty_texts(write):
+    assert sample_texts(write("in.txt", "a\n\n  \nb\n"), 10) == ["a", "b"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels that are silently separate classes, and messages that list labels (#23 finding 10)
+# ---------------------------------------------------------------------------------------------
+
+
+def _warnings_of(path, **kwargs) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_text_dataset(path, val_fraction=0, **kwargs)
+    return [str(w.message) for w in caught if issubclass(w.category, AttentextWarning)]
+
+
+def test_case_variants_of_a_label_are_warned_about(write):
+    rows = [("a goal", "Sports"), ("the match", "sports"), ("a vote", "World")] * 3
+
+    (message,) = _warnings_of(write("d.csv", labelled_csv(rows)))
+
+    assert "'Sports' / 'sports'" in message and "differ only in case" in message
+    assert "write them the same way" in message and "World" not in message
+
+
+def test_numbers_written_differently_are_warned_about(write):
+    rows = [("a", "1"), ("b", "01"), ("c", "2")] * 3
+
+    (message,) = _warnings_of(write("d.csv", labelled_csv(rows)))
+
+    assert "'01' / '1'" in message
+
+
+def test_numbers_mixed_with_names_are_warned_about(write):
+    rows = [("stocks", "1"), ("profits", "Business"), ("a vote", "World")] * 3
+
+    (message,) = _warnings_of(write("d.csv", labelled_csv(rows)))
+
+    assert "mix numbers (1) and names (Business, World)" in message
+    assert "classes.txt" in message
+
+
+def test_clean_or_declared_labels_give_no_warning(write, tmp_path):
+    assert _warnings_of(write("d.csv", labelled_csv(SENTIMENT_ROWS))) == []
+    rows = [("a", "pos"), ("b", "Pos"), ("c", "2")]  # 2: the index of neg
+    folder = tmp_path / "declared"
+    write("declared/train.csv", labelled_csv(rows * 3))
+    write("declared/classes.txt", "pos\nPos\nneg\n")
+    assert _warnings_of(folder) == []
+
+
+def test_a_label_column_that_looks_like_text_is_refused(write):
+    rows = [(f"text number {i}", f"text number {i}") for i in range(30)]
+    path = write("d.csv", labelled_csv(rows))
+
+    message = _data_error(path)
+
+    assert "column 'label' has 30 different values in 30 rows" in message
+    assert "looks like text" in message and "--set data.label_column" in message
+    assert len(message.replace(str(path), "")) < 200
+
+
+def test_a_small_data_set_with_a_label_per_row_is_not_refused(write):
+    rows = [(f"text {i}", f"class {i}") for i in range(6)]
+
+    ds = load_text_dataset(write("d.csv", labelled_csv(rows)), val_fraction=0)
+
+    assert len(ds.label_names) == 6
+
+
+def test_an_unknown_label_message_stays_short_with_many_labels(write):
+    path = write("d.csv", labelled_csv([("some words", "Weather")]))
+    names = [f"label-{i:03d}" for i in range(300)]
+
+    message = _data_error(path, label_names=names)
+
+    assert "unknown label 'Weather'" in message and "(300 in all)" in message
+    assert len(message.replace(str(path), "")) < 250
+
+
+def test_a_long_or_multiline_label_is_cut_in_the_message(write):
+    long = "x" * 10_000
+    path = write("d.csv", f'text,label\na,"{long}"\nb,"two\nlines"\n')
+
+    message = _data_error(path, label_names=["pos", "neg"])
+    assert "unknown label 'xxx" in message and len(message) < len(str(path)) + 150
+
+    path = write("e.csv", 'text,label\nb,"two\nlines"\n')
+    assert "unknown label 'two\\nlines'" in _data_error(path, label_names=["pos", "neg"])
+
+
+def test_a_close_unknown_label_gets_did_you_mean(write):
+    path = write("d.csv", labelled_csv([("a goal", "sports")]))
+
+    message = _data_error(path, label_names=["World", "Sports"])
+
+    assert "unknown label 'sports'; did you mean 'Sports'?" in message
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,7 +607,8 @@ def test_duplicate_class_names(ag_news_dir, tmp_path):
     (folder / "train.csv").write_bytes((ag_news_dir / "train.csv").read_bytes())
     (folder / "classes.txt").write_text("World\nSports\nWorld\nSci/Tech\n", encoding="utf-8")
 
-    assert "classes.txt" in _data_error(folder)
+    message = _data_error(folder)
+    assert "classes.txt" in message and "duplicate class names (World)" in message
 
 
 def test_only_one_class(write):

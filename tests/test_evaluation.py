@@ -125,6 +125,7 @@ def test_tfidf_baseline_round_trips_predictions_exactly_without_pickle(tfidf_run
         metrics["test"]["accuracy"]
     )  # same predictions as at training
     again = TfidfLogRegClassifier.load(tfidf_run)
+    again.temperature = loaded.temperature  # the run's calibration, applied by attentext.load
     assert np.array_equal(loaded.predict_proba(texts), again.predict_proba(texts))
     assert set(loaded.predict(texts)) <= set(LABELS)
 

@@ -1,11 +1,8 @@
 """Issue #23, "Nothing lost, nothing leaked, nothing wedged": what a hostile user still breaks.
 
-Each test reproduces one finding of the issue as it describes it and asserts the FIXED behaviour
-the issue asks for. A test that fails today carries
-`@pytest.mark.xfail(reason="#23 finding N: ...", strict=True)`: the file passes now, and the
-marker must be removed when that fix lands (strict: an unexpected pass fails the run). A test
-without the marker already passes today; it guards behaviour a fix must keep (noted in its
-docstring).
+Each test reproduces one finding of the issue as it describes it and asserts the fixed behaviour
+the issue asks for (every one of them failed before the fixes; a few "guard" tests check what a
+fix had to keep). docs/reliability.md lists the findings with their fixes.
 
 Only stable public surfaces are used, since internal modules are being moved: the CLI as a
 subprocess (`python -m attentext ...`), the Python API (`attentext.train/load/evaluate`,
@@ -24,7 +21,7 @@ Findings -> tests
       test_overwrite_refuses_a_folder_that_is_not_a_run, test_overwrite_refuses_a_file,
       test_output_dot_is_a_one_line_error[plain|overwrite],
       test_a_crash_between_the_renames_of_an_overwrite_leaves_a_run_at_output,
-      test_overwrite_still_replaces_a_finished_run (passes today: guard)
+      test_overwrite_still_replaces_a_finished_run (guard)
  3. symlinks, special files and unbounded reads in run directories:
       test_a_symlinked_metrics_json_is_not_published_over_http,
       test_a_run_file_linked_to_dev_zero_is_a_one_line_error,
@@ -35,7 +32,7 @@ Findings -> tests
       test_an_alias_bomb_in_a_served_run_does_not_wedge_the_server,
       test_a_large_non_scalar_recipe_value_is_not_formatted_into_the_message
  5. silent and slow connections:
-      test_healthz_answers_while_connections_stay_silent (passes today: guard),
+      test_healthz_answers_while_connections_stay_silent (guard),
       test_silent_and_trickling_connections_are_closed_within_the_header_timeout
  6. tokenizer bigger than the model; one failing row fails a whole micro-batch:
       test_a_tokenizer_bigger_than_the_model_is_refused_at_load,
@@ -44,7 +41,7 @@ Findings -> tests
  7. --resume with other data, labels, recipe or class count:
       test_resume_refuses_what_is_not_the_same_run[other-texts|relabelled|other-class-count|
       other-recipe-options], test_tfidf_resume_refuses_and_keeps_a_seed_transformer_checkpoint,
-      test_resume_with_the_same_data_and_recipe_still_works (passes today: guard)
+      test_resume_with_the_same_data_and_recipe_still_works (guard)
  8. frozen-feature cache trusted blindly:
       test_a_zeroed_feature_cache_entry_is_recomputed_with_a_warning,
       test_a_feature_cache_entry_with_the_wrong_row_count_is_recomputed
@@ -59,7 +56,7 @@ Findings -> tests
 11. predict --input: blank lines and CR-only line ends:
       test_predict_input_keeps_one_output_per_line_with_blank_lines,
       test_predict_input_with_cr_only_line_ends_is_not_one_text,
-      test_predict_input_crlf_and_a_final_newline_still_work (passes today: guard)
+      test_predict_input_crlf_and_a_final_newline_still_work (guard)
 12. stale ONNX temporaries after kill -9:
       test_export_cleans_the_temporaries_a_killed_export_left (passes on the current working
       tree, which cleans them; failed at 52f28ee)
@@ -107,10 +104,6 @@ SEED_OPTIONS = {"max_steps": 16, "precision": "fp32"}
 SEED_CLI = ["--max-steps", "16", "--precision", "fp32"]  # the same run from the command line
 MEMORY_LIMIT = 3 * 2**30  # address space of a subprocess expected to blow up its memory
 SECRET = "s3cr3t-TOKEN-23-do-not-leak"
-
-
-def xfail(finding: int, short: str):
-    return pytest.mark.xfail(reason=f"#23 finding {finding}: {short}", strict=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,7 +236,6 @@ def http(seed_run):
 # =============================================================================================
 
 
-@xfail(1, "nothing locks --output; both runs publish, the survivor is contaminated")
 def test_two_trains_into_one_output_one_wins_and_the_other_names_the_holder(
     seed_run, ag_news_dir, tmp_path
 ):
@@ -301,7 +293,6 @@ def test_two_trains_into_one_output_one_wins_and_the_other_names_the_holder(
 # =============================================================================================
 
 
-@xfail(2, "--overwrite deletes a data folder given as --output")
 def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path):
     """#23 finding 2: `train tfidf-logreg --data runs/mydata --output runs/mydata --overwrite`.
 
@@ -320,7 +311,6 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path):
     assert listing(tmp_path) == ["mydata"]
 
 
-@xfail(2, "--overwrite replaces a file given as --output")
 def test_overwrite_refuses_a_file(tmp_path):
     """#23 finding 2: --output names a regular file, with --overwrite: refused in one line, the
     file unchanged, nothing left beside it (no `.NAME.old-PID`, no `.partial`)."""
@@ -334,7 +324,6 @@ def test_overwrite_refuses_a_file(tmp_path):
     assert listing(tmp_path) == ["d.csv", "thesis.txt"]
 
 
-@xfail(2, "--output . is a ValueError traceback")
 @pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])
 def test_output_dot_is_a_one_line_error(overwrite, tmp_path):
     """#23 finding 2: `train ... --output .` (with and without --overwrite) is a one-line error,
@@ -383,11 +372,10 @@ runpy.run_module("attentext", run_name="__main__", alter_sys=True)
 """
 
 
-@xfail(2, "a crash between the two renames of an overwrite leaves no run at <out>")
 def test_a_crash_between_the_renames_of_an_overwrite_leaves_a_run_at_output(tmp_path):
     """#23 finding 2: `train --overwrite` over a finished run, killed (SIGKILL) at the moment the
     old run has left <out> and the new one is not there yet. Afterwards <out> loads, as the old
-    run or the new one; never neither (today the old one hides in `.NAME.old-PID`)."""
+    run or the new one; never neither (before the fix the old one hid in `.NAME.old-PID`)."""
     out = tmp_path / "run"
     old_data = write_file(tmp_path, "old.csv", ROWS)
     new_data = write_file(
@@ -406,12 +394,12 @@ def test_a_crash_between_the_renames_of_an_overwrite_leaves_a_run_at_output(tmp_
     )
 
     assert result.returncode in (0, -signal.SIGKILL), result.stderr[-3000:]
-    labels = attentext.load(out).labels  # RunDirError today: <out> is gone
+    labels = attentext.load(out).labels  # before the fix: RunDirError, <out> was gone
     assert sorted(labels) in (["neg", "pos"], ["bad", "good"])
 
 
 def test_overwrite_still_replaces_a_finished_run(tmp_path):
-    """#23 finding 2 (guard, passes today): --overwrite of a finished run directory replaces it
+    """#23 finding 2 (guard): --overwrite of a finished run directory replaces it
     with the new run and leaves nothing beside it."""
     out = tmp_path / "run"
     data = write_file(tmp_path, "d.csv", ROWS)
@@ -431,7 +419,6 @@ def test_overwrite_still_replaces_a_finished_run(tmp_path):
 # =============================================================================================
 
 
-@xfail(3, "a symlinked metrics.json is published by GET /v1/models")
 def test_a_symlinked_metrics_json_is_not_published_over_http(seed_run, tmp_path):
     """#23 finding 3: metrics.json is a symlink to another JSON file the server can read. The
     server refuses the run directory (RunDirError, one line) or serves it without that content;
@@ -451,7 +438,6 @@ def test_a_symlinked_metrics_json_is_not_published_over_http(seed_run, tmp_path)
     assert SECRET not in response.text
 
 
-@xfail(3, "attentext.json -> /dev/zero is read without limit (MemoryError traceback)")
 def test_a_run_file_linked_to_dev_zero_is_a_one_line_error(seed_run, tmp_path):
     """#23 finding 3: attentext.json is a symlink to /dev/zero. `predict` refuses it in one line
     (no MemoryError), under a 3 GiB address-space cap, within 60 s."""
@@ -464,7 +450,6 @@ def test_a_run_file_linked_to_dev_zero_is_a_one_line_error(seed_run, tmp_path):
     one_line_error(result)
 
 
-@xfail(3, "a FIFO in a run directory blocks create_app forever")
 def test_a_fifo_in_a_run_directory_does_not_wedge_the_server(seed_run, tmp_path):
     """#23 finding 3 (special files): metrics.json is a FIFO nobody writes to. `create_app`
     refuses the run directory (RunDirError) or serves it, within 15 s; it never waits on it."""
@@ -511,7 +496,6 @@ def alias_bomb(prefix: str, suffix: str) -> str:
     return f"{prefix}[{', '.join(nodes)}]{suffix}"
 
 
-@xfail(4, "an alias bomb in a run's recipe.yaml hangs evaluate (MemoryError traceback when capped)")
 def test_an_alias_bomb_in_a_run_directory_recipe_is_a_one_line_error(
     seed_run, ag_news_dir, tmp_path
 ):
@@ -526,7 +510,6 @@ def test_an_alias_bomb_in_a_run_directory_recipe_is_a_one_line_error(
     assert len(line) < 1000
 
 
-@xfail(4, "an alias bomb recipe is expanded into the error message")
 def test_an_alias_bomb_recipe_is_a_one_line_error(tmp_path):
     """#23 finding 4: `train BOMB.yaml` (a recipe whose training.epochs is an alias bomb) is
     refused in one short line within 60 s (under a 3 GiB cap)."""
@@ -560,11 +543,10 @@ print(json.dumps({"status": status, "seconds": seconds, "healthz": healthz}))
 """
 
 
-@xfail(4, "an alias bomb in a served run's recipe.yaml blocks the event loop, then a 500")
 def test_an_alias_bomb_in_a_served_run_does_not_wedge_the_server(seed_run, tmp_path):
     """#23 finding 4: a served run directory whose metrics.json names no recipe and whose
     recipe.yaml `name` is an alias bomb. `create_app` refuses it (RunDirError, one short line),
-    or GET /v1/models answers 200 within 3 s (today: the event loop is blocked for seconds,
+    or GET /v1/models answers 200 within 3 s (before the fix: the event loop was blocked for seconds,
     then a 500). Run in a subprocess under a 3 GiB cap."""
     run = copy_run(seed_run, tmp_path)
     metrics = metrics_of(run)
@@ -584,7 +566,6 @@ def test_an_alias_bomb_in_a_served_run_does_not_wedge_the_server(seed_run, tmp_p
         assert outcome["healthz"] == 200
 
 
-@xfail(4, "a parsed non-scalar value is formatted into the error message")
 def test_a_large_non_scalar_recipe_value_is_not_formatted_into_the_message(tmp_path):
     """#23 finding 4 ("never format a parsed non-scalar value into a message"): a recipe whose
     training.epochs is a list of 100,000 numbers (no aliases) raises a RecipeError whose one
@@ -671,7 +652,7 @@ def closed_by_peer(sock: socket.socket) -> bool:
 
 
 def test_healthz_answers_while_connections_stay_silent(server):
-    """#23 finding 5 (guard, passes today): with 30 connections that never send a byte and 3
+    """#23 finding 5 (guard): with 30 connections that never send a byte and 3
     that sent one byte of a request, GET /healthz still answers 200 within 5 s."""
     sockets = [socket.create_connection((HOST, server), timeout=5) for _ in range(33)]
     try:
@@ -685,7 +666,6 @@ def test_healthz_answers_while_connections_stay_silent(server):
             sock.close()
 
 
-@xfail(5, "no header-read timeout: silent and trickling connections are held forever")
 def test_silent_and_trickling_connections_are_closed_within_the_header_timeout(server):
     """#23 finding 5: 5 connections that never send a byte and 1 that sends one byte of a request
     every 0.5 s (never finishing its headers) are all closed by the server within
@@ -734,7 +714,6 @@ def frankenrun(small_run, seed_run, tmp_path) -> Path:
 RARE_WORDS = "Oil prices surged to a new high on Wednesday after a threat by rebel militia"
 
 
-@xfail(6, "a tokenizer bigger than the model's embedding loads")
 def test_a_tokenizer_bigger_than_the_model_is_refused_at_load(frankenrun):
     """#23 finding 6: a run whose tokenizer.json comes from a bigger run (more token ids than the
     model's embedding has rows) is refused by `attentext.load` with a one-line RunDirError."""
@@ -744,7 +723,6 @@ def test_a_tokenizer_bigger_than_the_model_is_refused_at_load(frankenrun):
     one_line(info.value)
 
 
-@xfail(6, "a tokenizer bigger than the model: IndexError traceback on rare words")
 def test_predict_with_a_tokenizer_bigger_than_the_model_is_a_one_line_error(frankenrun):
     """#23 finding 6: `predict` on that run with words only the bigger vocabulary knows is a
     one-line error, not an IndexError traceback."""
@@ -769,7 +747,6 @@ class FailsOn:
         return self.classifier.predict(texts)
 
 
-@xfail(6, "one failing text gives a 500 to every request sharing its micro-batch")
 def test_one_failing_text_does_not_fail_the_others_in_its_micro_batch(seed_run):
     """#23 finding 6: requests that share a micro-batch with a text the model fails on get their
     200; only the failing request gets an error (JSON body). The micro-batcher waits 500 ms so
@@ -854,7 +831,6 @@ RESUME_CASES = {
 }
 
 
-@xfail(7, "--resume mixes other data/labels/recipe silently or ends in a traceback")
 @pytest.mark.parametrize("case", list(RESUME_CASES))
 def test_resume_refuses_what_is_not_the_same_run(case, ag_news_dir, tmp_path):
     """#23 finding 7: an interrupted seed-transformer run on ag_news_tiny, resumed with other
@@ -876,7 +852,6 @@ def test_resume_refuses_what_is_not_the_same_run(case, ag_news_dir, tmp_path):
     assert set(left) <= set(partial), "files of the unfinished run were removed"
 
 
-@xfail(7, "tfidf-logreg --resume deletes a seed-transformer's checkpoints")
 def test_tfidf_resume_refuses_and_keeps_a_seed_transformer_checkpoint(ag_news_dir, tmp_path):
     """#23 finding 7: `train tfidf-logreg --resume` on a seed-transformer's unfinished run is
     refused in one line; the checkpoints are all still there and no run is published."""
@@ -891,7 +866,7 @@ def test_tfidf_resume_refuses_and_keeps_a_seed_transformer_checkpoint(ag_news_di
 
 
 def test_resume_with_the_same_data_and_recipe_still_works(ag_news_dir, tmp_path):
-    """#23 finding 7 (guard, passes today): resuming with the same data and recipe finishes the
+    """#23 finding 7 (guard): resuming with the same data and recipe finishes the
     run (6 steps) and publishes it."""
     out = tmp_path / "run"
     interrupted_run(ag_news_dir, out)
@@ -943,7 +918,6 @@ def run_frozen_on(cache: Path, frozen, out: Path, monkeypatch) -> subprocess.Com
     return run_cli("train", "encoder-frozen", "--data", frozen.data, "--output", out, *FROZEN_CLI)
 
 
-@xfail(8, "a zeroed feature-cache file is trusted silently")
 def test_a_zeroed_feature_cache_entry_is_recomputed_with_a_warning(frozen, tmp_path, monkeypatch):
     """#23 finding 8: every feature-cache file keeps its header and has its data zeroed. The
     next identical run recomputes the features (a warning on stderr mentions the cache) and
@@ -966,7 +940,6 @@ def test_a_zeroed_feature_cache_entry_is_recomputed_with_a_warning(frozen, tmp_p
     )
 
 
-@xfail(8, "a feature-cache file with the wrong row count: traceback, .partial left")
 def test_a_feature_cache_entry_with_the_wrong_row_count_is_recomputed(
     frozen, tmp_path, monkeypatch
 ):
@@ -999,7 +972,6 @@ def without_paths(line: str, *folders: Path) -> str:
     return line
 
 
-@xfail(9, "predict --input: a JSONL text that is null/a number/a list is a traceback")
 @pytest.mark.parametrize("value", ["null", "42", '["a", "list"]'], ids=["null", "number", "list"])
 def test_predict_input_jsonl_text_that_is_not_a_string(value, seed_run, tmp_path):
     """#23 finding 9: `predict --input texts.jsonl` where row 2's text is null, a number or a
@@ -1013,7 +985,6 @@ def test_predict_input_jsonl_text_that_is_not_a_string(value, seed_run, tmp_path
     assert "label" not in line.lower(), line
 
 
-@xfail(9, "predict --input: a Parquet null text is a traceback")
 def test_predict_input_parquet_null_text(seed_run, tmp_path):
     """#23 finding 9: `predict --input texts.parquet` whose second text is null: one line
     naming row 2."""
@@ -1029,7 +1000,6 @@ def test_predict_input_parquet_null_text(seed_run, tmp_path):
     assert re.search(r"\b2\b", line), line
 
 
-@xfail(9, "evaluate/explain/export --output naming a file is a traceback")
 @pytest.mark.parametrize("command", ["evaluate", "explain", "export"])
 def test_output_naming_a_file_is_a_one_line_error(command, seed_run, ag_news_dir, tmp_path):
     """#23 finding 9: `evaluate|explain|export --output FILE` where FILE is an existing regular
@@ -1047,7 +1017,6 @@ def test_output_naming_a_file_is_a_one_line_error(command, seed_run, ag_news_dir
     assert target.read_text(encoding="utf-8") == "not a folder\n"
 
 
-@xfail(9, "a malformed or deeply nested tokenizer.json is a RecursionError/TypeError traceback")
 @pytest.mark.parametrize(
     "content", ["[" * 100_000 + "]" * 100_000, "[1, 2, 3]"], ids=["deeply-nested", "a-list"]
 )
@@ -1080,7 +1049,6 @@ def reported(result: subprocess.CompletedProcess, *names: str) -> bool:
     )
 
 
-@xfail(10, "label case variants become separate classes silently")
 def test_label_case_variants_are_reported(tmp_path):
     """#23 finding 10: train labels `Sports` and `sports` (and `World`): a warning naming both
     variants, or a one-line refusal naming them; never two silent classes."""
@@ -1094,7 +1062,6 @@ def test_label_case_variants_are_reported(tmp_path):
     assert reported(result, "Sports", "sports"), result.stderr[-3000:]
 
 
-@xfail(10, "numeric labels mixed with names become separate classes silently")
 def test_numeric_labels_mixed_with_names_are_reported(tmp_path):
     """#23 finding 10: train labels `1`, `Business` and `World` (an index mixed with names): a
     warning naming `1` and `Business`, or a one-line refusal naming them."""
@@ -1107,7 +1074,6 @@ def test_numeric_labels_mixed_with_names_are_reported(tmp_path):
     assert reported(result, "1", "Business"), result.stderr[-3000:]
 
 
-@xfail(10, "an error listing the known labels grows with the label count (3.3 KB here)")
 def test_an_unknown_label_error_stays_short(tmp_path):
     """#23 finding 10: a run with 300 labels evaluated on a file with an unseen label: the
     one-line DataError, paths aside, stays under 300 characters."""
@@ -1135,7 +1101,6 @@ def predictions(result: subprocess.CompletedProcess) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
-@xfail(11, "blank lines in predict --input are dropped: outputs no longer line up")
 def test_predict_input_keeps_one_output_per_line_with_blank_lines(seed_run, tmp_path):
     """#23 finding 11: `predict --input` of "first\\n\\nthird\\n": one output per input line
     (3, the blank one with an empty text), or a one-line error naming line 2."""
@@ -1153,7 +1118,6 @@ def test_predict_input_keeps_one_output_per_line_with_blank_lines(seed_run, tmp_
     assert not (records[1].get("text") or "").strip()
 
 
-@xfail(11, "CR-only line ends make a whole predict --input file one text")
 def test_predict_input_with_cr_only_line_ends_is_not_one_text(seed_run, tmp_path):
     """#23 finding 11: `predict --input` of a file with CR-only line ends (old Mac style): one
     output per line (3), or a one-line error; never one text holding the whole file."""
@@ -1169,7 +1133,7 @@ def test_predict_input_with_cr_only_line_ends_is_not_one_text(seed_run, tmp_path
 
 
 def test_predict_input_crlf_and_a_final_newline_still_work(seed_run, tmp_path):
-    """#23 finding 11 (guard, passes today): CRLF line ends and a final newline give one output
+    """#23 finding 11 (guard): CRLF line ends and a final newline give one output
     per line, without the CR."""
     path = write_file(tmp_path, "texts.txt", "stocks rally\r\nprofits fall\r\n")
 
@@ -1185,13 +1149,10 @@ def test_predict_input_crlf_and_a_final_newline_still_work(seed_run, tmp_path):
 EXPORT_FINAL = {"model.onnx", "model.int8.onnx", "export.json"}
 
 
-# No xfail marker: this passes on the current working tree (the package restructure brought
-# `remove_stale_temporaries`, called before each export); it failed at commit 52f28ee, where the
-# killed export's `.model.onnx.*.tmp` stayed.
 def test_export_cleans_the_temporaries_a_killed_export_left(seed_run, tmp_path):
     """#23 finding 12: `export --output DIR` is SIGKILLed as soon as a temporary file appears in
     DIR; the temporaries it left (aged by an hour, so an age-based check counts them stale too)
-    are gone after the next `export` to the same DIR, which succeeds. (Passes today.)"""
+    are gone after the next `export` to the same DIR, which succeeds."""
     target = tmp_path / "exported"
     proc = subprocess.Popen(
         [sys.executable, "-m", "attentext", "export", str(seed_run), "--output", str(target)],
@@ -1237,7 +1198,6 @@ def test_export_cleans_the_temporaries_a_killed_export_left(seed_run, tmp_path):
 # =============================================================================================
 
 
-@xfail(13, "format_version 1.9 or true is read as version 1")
 @pytest.mark.parametrize("version", [1.9, True], ids=["1.9", "true"])
 def test_a_format_version_that_is_not_the_integer_1_is_refused(version, seed_run, tmp_path):
     """#23 finding 13: attentext.json's format_version is 1.9 or `true`: `attentext.load`
@@ -1253,11 +1213,10 @@ def test_a_format_version_that_is_not_the_integer_1_is_refused(version, seed_run
     one_line(info.value)
 
 
-@xfail(13, "uvicorn answers a bad Content-Length in plain text")
 @pytest.mark.parametrize("value", ["abc", "-1"])
 def test_a_bad_content_length_gets_a_json_error_body(value, server):
     """#23 finding 13: POST /v1/predict with `Content-Length: <value>` to the real server: a 400
-    whose body is the JSON error of the contract (today: uvicorn's empty text/plain 400)."""
+    whose body is the JSON error of the contract (before the fix: uvicorn's text/plain 400)."""
     request = (
         "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         f"Content-Length: {value}\r\nConnection: close\r\n\r\n"
@@ -1275,7 +1234,6 @@ def test_a_bad_content_length_gets_a_json_error_body(value, server):
     assert error["type"] and error["message"]
 
 
-@xfail(13, "a 900 KB model name is echoed back whole in the 404")
 def test_a_huge_unknown_model_name_is_not_echoed_in_full(http):
     """#23 finding 13: POST /v1/predict with a 900 KB unknown model name: a 404 whose body
     stays under 2 KB (the name is truncated)."""
@@ -1286,7 +1244,6 @@ def test_a_huge_unknown_model_name_is_not_echoed_in_full(http):
     assert len(response.content) < 2000, f"{len(response.content):,} bytes"
 
 
-@xfail(13, '"model": "" silently picks the default model')
 def test_an_empty_model_name_is_a_422(http):
     """#23 finding 13: POST /v1/predict with `"model": ""` is a 422 naming the field, not a
     prediction of the default model."""

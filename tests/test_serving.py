@@ -316,6 +316,37 @@ def test_an_unknown_model_is_a_404_listing_the_served_ones(client):
     assert "'bert'" in message and "seed, tfidf" in message
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/predict", {"texts": ["a"], "model": ""}),
+        ("/v1/explain", {"text": "a", "model": ""}),
+        ("/v1/explain", {"texts": ["a"], "model": ""}),
+    ],
+)
+def test_an_empty_model_name_is_a_422_not_the_default_model(client, path, body):
+    message = assert_client_error(client.post(path, json=body), 422, "invalid_request")
+    assert message.startswith("model: must not be empty")
+
+
+def test_values_the_client_sent_are_echoed_cut(client):
+    response = client.post("/v1/predict", json={"texts": ["a"], "model": "m" * 15_000})
+    assert len(assert_client_error(response, 404, "unknown_model")) < 200
+    response = client.post("/v1/predict", json={"texts": ["a"], "f" * 15_000: 1})
+    assert len(assert_client_error(response, 422, "invalid_request")) < 200
+    assert len(assert_client_error(client.get("/" + "p" * 10_000), 404, "not_found")) < 200
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "+5"])
+def test_a_content_length_that_is_not_a_byte_count_is_a_400(client, value):
+    response = client.post(
+        "/v1/predict",
+        content=b'{"texts": ["a"]}',
+        headers={"Content-Type": "application/json", "Content-Length": value},
+    )
+    assert_client_error(response, 400, "bad_request")
+
+
 def test_explain_with_both_text_and_texts_is_a_422(client):
     response = client.post("/v1/explain", json={"text": "a", "texts": ["b"]})
     assert "exactly one" in assert_client_error(response, 422)

@@ -236,16 +236,24 @@ def test_existing_output_without_overwrite_is_a_run_dir_error(run_dir, ag_news_d
     assert not run_dir.with_name(run_dir.name + ".partial").exists()
 
 
-def test_overwrite_replaces_an_existing_folder(ag_news_dir, tmp_path):
+def test_overwrite_replaces_a_finished_run_and_never_another_folder(ag_news_dir, tmp_path):
+    """--overwrite replaces a finished run; a folder of other files is refused and kept
+    (issue #23: it once deleted a data folder given as --output)."""
     out = tmp_path / "run"
     out.mkdir()
     (out / "stale.txt").write_text("old", encoding="utf-8")
+    with pytest.raises(RunDirError, match="not an attentext run"):
+        attentext.train("seed-transformer", ag_news_dir, out, max_steps=1, overwrite=True)
+    assert (out / "stale.txt").read_text(encoding="utf-8") == "old"
 
+    (out / "stale.txt").unlink()  # an empty folder may be replaced
+    attentext.train(
+        "seed-transformer", ag_news_dir, out, max_steps=1, precision="fp32", overwrite=True
+    )
     attentext.train(
         "seed-transformer", ag_news_dir, out, max_steps=1, precision="fp32", overwrite=True
     )
 
-    assert not (out / "stale.txt").exists()
     assert (out / "attentext.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 

@@ -54,3 +54,19 @@ def short_list(items: list[str] | tuple[str, ...], limit: int = 12, width: int =
     if len(shown) <= limit:
         return ", ".join(shown)
     return ", ".join(shown[:limit]) + f", ... ({len(shown)} in all)"
+
+
+def shown(value: object, width: int = 60) -> str:
+    """A user's value as a message may show it: control characters escaped, cut to `width`,
+    containers described.
+
+    Messages are one line: a 700 KB value parsed from a file, a label holding a line break, or a
+    mapping, is never formatted into one whole.
+    """
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} key(s)"
+    if isinstance(value, list | tuple | set):
+        return f"a list of {len(value)} item(s)"
+    head = (value if isinstance(value, str) else repr(value))[: width + 1]
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in head)  # one line
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,19 +1,27 @@
-"""Files written whole or not at all, and read with limits.
+"""Files written whole or not at all, read with limits, and held by one process at a time.
 
 Every file attentext writes (run directories, caches, exports, reports) is written to a temporary
 file in the same folder and renamed over its target: a crash leaves the old file or the new one,
 never half of one. Temporaries are named `.<target name>.<random>.tmp`, so that a later write of
 the same target can find and remove those a killed process left (`remove_stale_temporaries`).
+Files that others may have made (run directories) are read as plain files only, up to a cap.
+A finished folder replaces an old one in one atomic exchange where the system can. A path that
+one process writes (a run being trained, an export) is held with an advisory lock.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import fcntl
 import json
 import os
+import socket
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +82,125 @@ def remove_stale_temporaries(target: Path, max_age_s: float = 0.0) -> list[Path]
         except OSError:
             continue
     return removed
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading files others may have made: plain files only, and never more than a cap
+# ---------------------------------------------------------------------------------------------
+
+
+class UnsafeFileError(OSError):
+    """A file that is a link, a device, a FIFO, or bigger than its cap: not read."""
+
+
+def check_plain_file(path: Path) -> os.stat_result:
+    """The file's stat, if it is a regular file and not a symbolic link; else UnsafeFileError."""
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeFileError(f"{path.name} is a symbolic link")
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeFileError(f"{path.name} is not a regular file")
+    return info
+
+
+def read_bytes_capped(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file (no symlink, FIFO or device), refusing more than `max_bytes`.
+
+    The file is opened without following links and without blocking, then checked again on the
+    open descriptor, so a file swapped for a FIFO or a link between check and open is refused
+    too.
+    """
+    check_plain_file(path)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeFileError(f"{path.name} is not a regular file")
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise UnsafeFileError(f"{path.name} is over {max_bytes:,} bytes")
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Replacing a folder in one step, and holding a path for one process
+# ---------------------------------------------------------------------------------------------
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def _renameat2() -> Any:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    return function
+
+
+def exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one atomic step (Linux `renameat2(RENAME_EXCHANGE)`); False where the
+    system or the file system cannot, so that the caller falls back to two renames."""
+    function = _renameat2()
+    if function is None:
+        return False
+    at_cwd = -100  # AT_FDCWD
+    if function(at_cwd, os.fsencode(first), at_cwd, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EXDEV):
+        return False
+    raise OSError(code, os.strerror(code), str(first))
+
+
+class LockHeld(Exception):
+    """Another process holds the lock; `holder` says who (pid, host, since when, what)."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
+@contextmanager
+def exclusive_lock(lock_path: Path, purpose: str) -> Iterator[None]:
+    """Hold `lock_path` for this process while the block runs; `LockHeld` if another has it.
+
+    An advisory `flock` on a small file that names its holder: the kernel releases it when the
+    process ends, kill -9 included, so a crashed holder never blocks the next run. The file is
+    removed on release, under the lock; a process that locked a file just removed retries on the
+    new one (the inode check), so two holders can never coexist.
+    """
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown"
+            os.close(fd)
+            raise LockHeld(holder) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder removed this file as we took it: lock the new one
+    try:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        note = f"pid {os.getpid()} on {socket.gethostname()} since {stamp} ({purpose})"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, note.encode("utf-8"), 0)
+        yield
+    finally:
+        with suppress(OSError):
+            os.unlink(lock_path)
+        os.close(fd)

@@ -44,6 +44,11 @@ class PrecisionError(AttentextError, ValueError):
     """A precision this machine cannot run (fp16 without a GPU)."""
 
 
+def default_device() -> str:
+    """Where models run when no device is named: the GPU if there is one."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

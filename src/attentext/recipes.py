@@ -15,8 +15,9 @@ from typing import Any
 
 import yaml
 
-from attentext.errors import RecipeError, did_you_mean
+from attentext.errors import RecipeError, did_you_mean, shown
 
+MAX_RECIPE_BYTES = 1 << 20
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # fp16: CUDA GPUs only
 TRUNCATIONS = ("head", "tail", "head+tail")
 TOKENIZER_TYPES = ("word", "pretrained")
@@ -69,6 +70,21 @@ class TrainingSpec:
     seed: int = 42
     logging_steps: int = 50
     feature_cache: bool = True  # frozen encoders: compute features once, cache them on disk
+    calibrate: bool = (
+        True  # fit a temperature on validation so that probabilities mean what they say
+    )
+
+
+@dataclass
+class DistillSpec:
+    """Knowledge distillation: the student learns the teacher's probabilities (Hinton et al.,
+    "Distilling the Knowledge in a Neural Network", 2015) on the training texts and, where given,
+    unlabeled ones. Off while `teacher` is empty."""
+
+    teacher: str = ""  # a run directory: its logits are the soft targets
+    temperature: float = 2.0  # softens both distributions; the KL term is scaled by its square
+    alpha: float = 0.5  # weight of the gold labels' cross-entropy; 1 - alpha on the teacher's KL
+    unlabeled: str = ""  # a file of more texts (one per line, or a data file) for the transfer set
 
 
 @dataclass
@@ -79,6 +95,7 @@ class Recipe:
     tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)
     model: ModelSpec = field(default_factory=ModelSpec)
     training: TrainingSpec = field(default_factory=TrainingSpec)
+    distill: DistillSpec = field(default_factory=DistillSpec)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -92,6 +109,7 @@ _SECTIONS = {
     "tokenizer": TokenizerSpec,
     "model": ModelSpec,
     "training": TrainingSpec,
+    "distill": DistillSpec,
 }
 
 
@@ -99,19 +117,19 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
     """Check a value against the type of its default; ints are accepted where floats are."""
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise RecipeError(f"{where}: expected true or false, got {value!r}")
+            raise RecipeError(f"{where}: expected true or false, got {shown(value)}")
     elif isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise RecipeError(f"{where}: expected a number, got {value!r}")
+            raise RecipeError(f"{where}: expected a number, got {shown(value)}")
         return float(value)
     elif isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise RecipeError(f"{where}: expected an integer, got {value!r}")
+            raise RecipeError(f"{where}: expected an integer, got {shown(value)}")
     elif isinstance(default, str):
         if not isinstance(value, str):
-            raise RecipeError(f"{where}: expected a string, got {value!r}")
+            raise RecipeError(f"{where}: expected a string, got {shown(value)}")
     elif isinstance(default, dict) and not isinstance(value, dict):
-        raise RecipeError(f"{where}: expected a mapping, got {value!r}")
+        raise RecipeError(f"{where}: expected a mapping, got {shown(value)}")
     return value
 
 
@@ -123,17 +141,23 @@ def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
     top_keys = ["name", "description", *_SECTIONS]
     for key, value in raw.items():
         if key not in top_keys:
-            raise RecipeError(f"{origin}: unknown key '{key}'{did_you_mean(key, top_keys)}")
+            raise RecipeError(
+                f"{origin}: unknown key '{shown(key)}'{did_you_mean(str(key), top_keys)}"
+            )
         if key in ("name", "description"):
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                raise RecipeError(f"{origin}: {key} must be text, got {shown(value)}")
             setattr(recipe, key, str(value))
             continue
         if not isinstance(value, dict):
-            raise RecipeError(f"{origin}: section '{key}' must be a mapping")
+            raise RecipeError(f"{origin}: section '{key}' must be a mapping, got {shown(value)}")
         section = getattr(recipe, key)
         names = [f.name for f in dataclasses.fields(section)]
         for sub, sub_value in value.items():
             if sub not in names:
-                raise RecipeError(f"{origin}: unknown key '{key}.{sub}'{did_you_mean(sub, names)}")
+                raise RecipeError(
+                    f"{origin}: unknown key '{key}.{shown(sub)}'{did_you_mean(str(sub), names)}"
+                )
             default = getattr(section, sub)
             setattr(section, sub, _coerce(sub_value, default, f"{origin}: {key}.{sub}"))
     _validate(recipe, origin)
@@ -165,6 +189,13 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: tokenizer.truncation must be one of {', '.join(TRUNCATIONS)}")
     if recipe.tokenizer.type not in TOKENIZER_TYPES:
         raise RecipeError(f"{origin}: tokenizer.type must be one of {', '.join(TOKENIZER_TYPES)}")
+    d = recipe.distill
+    if not d.temperature > 0:
+        raise RecipeError(f"{origin}: distill.temperature must be positive")
+    if not 0.0 <= d.alpha <= 1.0:
+        raise RecipeError(f"{origin}: distill.alpha must be in [0, 1]")
+    if d.unlabeled and not d.teacher:
+        raise RecipeError(f"{origin}: distill.unlabeled needs distill.teacher (a run directory)")
     if recipe.tokenizer.max_length < 1:
         raise RecipeError(f"{origin}: tokenizer.max_length must be positive")
 
@@ -176,17 +207,39 @@ def builtin_recipe_names() -> list[str]:
     )
 
 
-def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    """Load a built-in recipe by name or a YAML file by path, then apply `key=value` overrides."""
-    text, origin = _recipe_text(str(name_or_path))
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a recipe never needs them, and a few hundred bytes of
+    nested aliases expand to billions of nodes (the "billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise RecipeError(
+                f"line {mark.line + 1}: YAML aliases (*name) are not allowed in recipes; write "
+                "the value out"
+            )
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str, origin: str) -> Any:
+    """Parse recipe YAML (no aliases); a one-line RecipeError naming the line on a mistake."""
     try:
-        raw = yaml.safe_load(text) or {}
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
+    except RecipeError as err:
+        raise RecipeError(f"{origin}: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise RecipeError(
             f"{origin}:{where} invalid YAML ({getattr(err, 'problem', err)})"
         ) from None
+    except RecursionError:
+        raise RecipeError(f"{origin}: YAML nested too deeply for a recipe") from None
+
+
+def recipe_from_text(text: str, origin: str, overrides: list[str] | None = None) -> Recipe:
+    """A Recipe from YAML text, with `key=value` overrides applied."""
+    raw = parse_yaml(text, origin) or {}
     if not isinstance(raw, dict):  # before the overrides, which write into it
         raise RecipeError(f"{origin}: expected a mapping at the top level")
     for override in overrides or []:
@@ -194,15 +247,25 @@ def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) ->
     return recipe_from_dict(raw, origin)
 
 
+def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Load a built-in recipe by name or a YAML file by path, then apply `key=value` overrides."""
+    text, origin = _recipe_text(str(name_or_path))
+    return recipe_from_text(text, origin, overrides)
+
+
 def _recipe_text(name_or_path: str) -> tuple[str, str]:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise RecipeError(f"{path}: recipe file not found")
+        if path.stat().st_size > MAX_RECIPE_BYTES:
+            raise RecipeError(f"{path}: over {MAX_RECIPE_BYTES:,} bytes; not a recipe")
         return path.read_text(encoding="utf-8"), str(path)
     names = builtin_recipe_names()
     if name_or_path not in names:
-        raise RecipeError(f"unknown recipe '{name_or_path}'{did_you_mean(name_or_path, names)}")
+        raise RecipeError(
+            f"unknown recipe '{shown(name_or_path)}'{did_you_mean(name_or_path, names)}"
+        )
     resource = resources.files("attentext") / "recipes" / f"{name_or_path}.yaml"
     return resource.read_text(encoding="utf-8"), name_or_path
 
@@ -211,19 +274,19 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     """Apply one `section.key=value` override; the value is parsed as YAML (`3`, `1e-3`, `true`)."""
     key, sep, value = override.partition("=")
     if not sep or not key.strip():
-        raise RecipeError(f"--set {override!r}: expected key=value, e.g. training.epochs=5")
+        raise RecipeError(f"--set {shown(override)}: expected key=value, e.g. training.epochs=5")
     parts = key.strip().split(".")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
-        raise RecipeError(f"--set {override!r}: cannot parse the value {value!r}") from None
+        parsed = parse_yaml(value, "--set") if value.strip() else ""
+    except RecipeError:
+        raise RecipeError(f"--set {shown(override)}: cannot parse the value") from None
     if isinstance(parsed, str) and _looks_numeric(parsed):
         parsed = float(parsed)  # YAML 1.1 reads '1e-3' as a string
     node = raw
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise RecipeError(f"--set {override!r}: '{part}' is not a section")
+            raise RecipeError(f"--set {shown(override)}: '{shown(part)}' is not a section")
     node[parts[-1]] = parsed
 
 

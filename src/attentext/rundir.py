@@ -5,13 +5,14 @@ knows its layout.
     model.safetensors    weights (safetensors only: loading never executes code)
     tokenizer.json, tokenizer_config.json
     recipe.yaml          the resolved recipe that produced it
+    calibration.json     the temperature that calibrates the probabilities (fitted on validation)
     metrics.json         validation/test metrics and training time
     training_log.jsonl   the Trainer's log history
     onnx/                what `attentext export` wrote (model.onnx, model.int8.onnx, export.json)
     attentext.json       format version, kind and the files above; written last
 
-A run is built in `<dir>.partial/` (the work folder: `tokenizer/`, `checkpoints/checkpoint-N/`,
-and at the end `final/`, the finished run staged) and moved into place by one rename, so a crash
+A run is built in `<dir>.partial/` (the work folder: `run.json`, `tokenizer/`,
+`checkpoints/checkpoint-N/`, and at the end `final/`, the finished run staged) and moved into place by one rename, so a crash
 never leaves a half-written folder that looks finished; `<dir>.partial/` keeps the checkpoints
 `--resume` needs. Readers open a run once (`open_run`) and read its recipe and metrics from the
 `Run` object.
@@ -22,13 +23,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from attentext.errors import RecipeError, RunDirError
-from attentext.files import write_json
-from attentext.recipes import Recipe, load_recipe
+from attentext.errors import RecipeError, RunDirError, short_list
+from attentext.files import (
+    LockHeld,
+    UnsafeFileError,
+    exchange,
+    exclusive_lock,
+    read_bytes_capped,
+    write_json,
+)
+from attentext.recipes import Recipe, recipe_from_text
 
 FORMAT_VERSION = 1
 MARKER = "attentext.json"
@@ -37,6 +48,9 @@ WEIGHTS_FILE = "model.safetensors"
 RECIPE_FILE = "recipe.yaml"
 METRICS_FILE = "metrics.json"
 LOG_FILE = "training_log.jsonl"
+CALIBRATION_FILE = (
+    "calibration.json"  # the temperature fitted on validation; every reader applies it
+)
 ONNX_DIR = "onnx"  # inside it: ONNX_FP32_FILE, ONNX_INT8_FILE, ONNX_INFO_FILE (written last)
 ONNX_FP32_FILE = "model.onnx"
 ONNX_INT8_FILE = "model.int8.onnx"
@@ -46,6 +60,7 @@ PARTIAL_SUFFIX = ".partial"
 TOKENIZER_SUBDIR = "tokenizer"
 CHECKPOINT_SUBDIR = "checkpoints"
 STAGING_SUBDIR = "final"
+MANIFEST_FILE = "run.json"  # what defines the run (recipe, labels, data): --resume checks it
 # what the marker's "kind" says: a Hugging Face model, or the scikit-learn baseline
 TRANSFORMERS_KIND = "transformers"
 
@@ -68,26 +83,109 @@ def tokenizer_dir(work_dir: Path) -> Path:
     return work_dir / TOKENIZER_SUBDIR
 
 
+MAX_MARKER_BYTES = 1 << 20
+MAX_METRICS_BYTES = 64 << 20  # per-class tables of thousands of classes stay far under it
+MAX_RECIPE_BYTES = 1 << 20
+
+
+def lock_path(output_dir: Path) -> Path:
+    """The lock file of a run being written to `output_dir` (hidden, beside it)."""
+    return output_dir.with_name(f".{output_dir.name}.lock")
+
+
+@contextmanager
+def writing(output_dir: Path, purpose: str) -> Iterator[None]:
+    """Hold `output_dir` (and its work folder) for this process: a second writer is refused in
+    one line that names the holder."""
+    try:
+        with exclusive_lock(lock_path(output_dir), f"{purpose} {output_dir}"):
+            yield
+    except LockHeld as held:
+        raise RunDirError(
+            f"{output_dir}: another attentext process is writing it ({held.holder}); wait for "
+            "it to finish or choose another --output"
+        ) from None
+
+
 def write_marker(run_dir: Path, kind: str) -> None:
     """Record the format version and the files of a complete run; the last file written."""
     files = sorted(p.name for p in run_dir.iterdir() if p.is_file() and p.name != MARKER)
     write_json(run_dir / MARKER, {"format_version": FORMAT_VERSION, "kind": kind, "files": files})
 
 
+def _hidden_old(output_dir: Path) -> Path:
+    return output_dir.with_name(f".{output_dir.name}.old-{os.getpid()}")
+
+
 def publish(staging: Path, output_dir: Path) -> None:
-    """Move a finished staging folder to `output_dir` in one rename (replacing an old run)."""
+    """Move a finished staging folder to `output_dir`, replacing an old run in one step.
+
+    The old run and the new one are exchanged atomically (Linux `renameat2`), so `output_dir`
+    always holds a complete run; where the file system cannot exchange, two renames, and a crash
+    between them is repaired by the next reader (`restore_interrupted_publish`).
+    """
+    if not output_dir.exists():
+        os.replace(staging, output_dir)
+        return
+    if exchange(staging, output_dir):
+        shutil.rmtree(staging, ignore_errors=True)  # the old run, now at the staging path
+        return
+    old = _hidden_old(output_dir)
+    os.replace(output_dir, old)
+    os.replace(staging, output_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def restore_interrupted_publish(output_dir: Path) -> bool:
+    """Put back an old run a crash left hidden between the two renames of `publish`."""
     if output_dir.exists():
-        old = output_dir.with_name(f".{output_dir.name}.old-{os.getpid()}")
-        os.replace(output_dir, old)
-        os.replace(staging, output_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, output_dir)
+        return False
+    for old in sorted(output_dir.parent.glob(f".{output_dir.name}.old-*")):
+        if (old / MARKER).is_file():
+            os.replace(old, output_dir)
+            return True
+    return False
+
+
+def check_plain_files(run_dir: Path) -> None:
+    """Every entry of a run directory is a plain file or folder: a symbolic link could make a
+    server publish any file it can read, a FIFO or a device could wedge or flood a reader."""
+    for folder in (run_dir, run_dir / ONNX_DIR):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for entry in folder.iterdir():
+            info = entry.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                raise RunDirError(
+                    f"{entry}: is a symbolic link; a run directory holds plain files only "
+                    "(copy the file in)"
+                )
+            if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+                raise RunDirError(f"{entry}: is not a regular file; remove it from the run")
+
+
+def read_run_file(run_dir: Path, name: str, max_bytes: int) -> str:
+    """The text of a plain file of a run directory, at most `max_bytes`, as UTF-8."""
+    path = Path(run_dir) / name
+    try:
+        return read_bytes_capped(path, max_bytes).decode("utf-8")
+    except UnsafeFileError as error:
+        raise RunDirError(f"{path}: {error}; the run directory is damaged") from None
+    except (OSError, UnicodeDecodeError):
+        raise RunDirError(f"{path}: unreadable; the run directory is damaged") from None
+
+
+def _format_version(marker: Any) -> int:
+    version = marker.get("format_version") if isinstance(marker, dict) else None
+    if type(version) is not int:  # not a bool, not 1.9, not "1"
+        raise ValueError("format_version must be an integer")
+    return version
 
 
 def read_marker(run_dir: str | Path) -> dict[str, Any]:
     """Check that `run_dir` is a complete attentext run of a readable format; return its marker."""
     run_dir = Path(run_dir)
+    restore_interrupted_publish(run_dir)
     if not run_dir.exists():
         hint = ""
         if partial_dir(run_dir).exists():
@@ -98,13 +196,14 @@ def read_marker(run_dir: str | Path) -> dict[str, Any]:
     marker_path = run_dir / MARKER
     if not marker_path.exists():
         raise RunDirError(f"{run_dir}: not a finished attentext run (no {MARKER})")
+    check_plain_files(run_dir)
     try:
-        marker = json.loads(marker_path.read_text(encoding="utf-8"))
-        version = int(marker["format_version"])
+        marker = json.loads(read_run_file(run_dir, MARKER, MAX_MARKER_BYTES))
+        version = _format_version(marker)
         files = marker.get("files", [])
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
             raise TypeError("files must be a list of names")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise RunDirError(
             f"{marker_path}: unreadable run marker; the run directory is damaged"
         ) from None
@@ -116,18 +215,18 @@ def read_marker(run_dir: str | Path) -> dict[str, Any]:
     missing = [name for name in files if not (run_dir / name).exists()]
     if missing:
         raise RunDirError(
-            f"{run_dir}: missing file(s) {', '.join(missing)}; the run directory is incomplete"
+            f"{run_dir}: missing file(s) {short_list(missing)}; the run directory is incomplete"
         )
     return marker
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
+    if not os.path.lexists(path):
         return {}
     try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        metrics = json.loads(read_run_file(Path(run_dir), METRICS_FILE, MAX_METRICS_BYTES))
+    except (ValueError, RecursionError):
         raise RunDirError(f"{path}: unreadable metrics; the run directory is damaged") from None
     if not isinstance(metrics, dict):
         raise RunDirError(f"{path}: expected a JSON object; the run directory is damaged")
@@ -158,11 +257,11 @@ class Run:
     @cached_property
     def recipe(self) -> Recipe | None:
         """The resolved recipe the run was trained with (None for a folder made without one)."""
-        path = self.path / RECIPE_FILE
-        if not path.exists():
+        if not os.path.lexists(self.path / RECIPE_FILE):
             return None
+        text = read_run_file(self.path, RECIPE_FILE, MAX_RECIPE_BYTES)
         try:
-            return load_recipe(path)
+            return recipe_from_text(text, str(self.path / RECIPE_FILE))
         except RecipeError as error:
             raise RunDirError(f"{self.path}: its {RECIPE_FILE} is not valid ({error})") from None
 
@@ -172,6 +271,23 @@ class Run:
         if isinstance(name, str):
             return name
         return self.recipe.name if self.recipe is not None else None
+
+    @cached_property
+    def temperature(self) -> float:
+        """What divides the logits before the softmax (1.0 for a run without calibration)."""
+        if not os.path.lexists(self.path / CALIBRATION_FILE):
+            return 1.0
+        try:
+            text = read_run_file(self.path, CALIBRATION_FILE, MAX_MARKER_BYTES)
+            value = json.loads(text)["temperature"]
+            if type(value) not in (int, float) or not 0 < value < float("inf"):
+                raise ValueError(value)
+        except (ValueError, KeyError, TypeError):
+            raise RunDirError(
+                f"{self.path / CALIBRATION_FILE}: not a positive temperature; the run directory "
+                "is damaged"
+            ) from None
+        return float(value)
 
     @property
     def truncation(self) -> str:

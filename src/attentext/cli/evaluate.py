@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from attentext.cli.common import BackendOption, DataOption, out, quiet_libraries, show_report
+from attentext.outputs import check_output_folder
 
 
 def evaluate_command(
@@ -25,6 +26,8 @@ def evaluate_command(
     backend: BackendOption = "torch",
 ) -> None:
     """Accuracy, macro-F1 and a per-class table of a run on labelled data (and a report folder)."""
+    if output is not None:
+        check_output_folder(output)
     quiet_libraries()
     from attentext.evaluation.evaluate import evaluate
 

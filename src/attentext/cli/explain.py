@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from attentext.cli.common import out, quiet_libraries
+from attentext.outputs import check_output_folder
 
 
 def explain_command(
@@ -32,6 +33,7 @@ def explain_command(
     ] = None,
 ) -> None:
     """Show which words each prediction attended to: importance per word, attention heatmaps."""
+    check_output_folder(output)
     quiet_libraries()
     from attentext.interpret.explain import HTML_FILE, explain
 

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from attentext.cli.common import quiet_libraries
-from attentext.errors import AttentextError
+from attentext.errors import AttentextError, did_you_mean, shown
+from attentext.outputs import check_output_folder
 
 FORMATS = ("onnx",)
 
@@ -62,8 +63,10 @@ def export_command(
     """Export a run's model to ONNX, checked against PyTorch, for `--backend onnx` / `onnx-int8`."""
     if format not in FORMATS:
         raise AttentextError(
-            f"unknown export format '{format}'; choose one of {', '.join(FORMATS)}"
+            f"unknown export format '{shown(format)}'{did_you_mean(shown(format), FORMATS)}"
         )
+    if output is not None:
+        check_output_folder(output)
     quiet_libraries()
     from attentext.data.texts import sample_texts
     from attentext.export.onnx import export_onnx

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +20,18 @@ from attentext.errors import AttentextError
 
 if TYPE_CHECKING:
     import uvicorn
+
+    from attentext.serving.settings import ServerSettings
+
+# The options of `serve` that are fields of ServerSettings: a bad value is named as typed.
+OPTION_NAMES = {
+    "request_timeout_s": "--request-timeout",
+    "header_timeout_s": "--header-timeout",
+    "keep_alive_timeout_s": "--keep-alive-timeout",
+    "max_connections": "--max-connections",
+    "max_batch_size": "--max-batch-size",
+    "max_wait_ms": "--max-wait-ms",
+}
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -76,6 +88,23 @@ def serve_command(
             help="Seconds a request may take before the client gets a 504 (the work is dropped)."
         ),
     ] = 30.0,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a connection may take to send a complete request line and headers "
+            "(from opening, or from its previous response); then it gets a 408 or is closed."
+        ),
+    ] = 10.0,
+    keep_alive_timeout: Annotated[
+        float, typer.Option(help="Seconds an idle keep-alive connection stays open.")
+    ] = 5.0,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            help="Open connections at most; past it a new one closes the connection that has "
+            "waited longest for a request (lowered to fit the file limit, ulimit -n)."
+        ),
+    ] = 1000,
     torch_threads: Annotated[
         int,
         typer.Option(
@@ -86,7 +115,16 @@ def serve_command(
     backend: BackendOption = "torch",
 ) -> None:
     """Serve run directories over HTTP: /v1/predict, /v1/explain, /v1/models and a try-it page."""
-    _check_options(run_dirs, backend, request_timeout, torch_threads)
+    settings = _settings(
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        strict=strict,
+        request_timeout_s=request_timeout,
+        header_timeout_s=header_timeout,
+        keep_alive_timeout_s=keep_alive_timeout,
+        max_connections=max_connections,
+    )
+    _check_options(run_dirs, backend, torch_threads)
     check_port_free(host, port)
     if torch_threads:
         # Micro-batches are small: a second intra-op thread gains little on them and takes the
@@ -97,32 +135,35 @@ def serve_command(
     quiet_libraries()
     _log_to_console()
     from attentext.inference.classifier import load
-    from attentext.serving import ServerSettings, create_app
+    from attentext.serving import create_app
 
-    settings = ServerSettings(
-        max_batch_size=max_batch_size,
-        max_wait_ms=max_wait_ms,
-        strict=strict,
-        request_timeout_s=request_timeout,
-    )
-    app = create_app(run_dirs, loader=partial(load, backend=backend), settings=settings)
+    loader = partial(load, backend=backend, threads=torch_threads or None)
+    app = create_app(run_dirs, loader=loader, settings=settings)
     typer.echo(f"attentext: serving on http://{host}:{port}/ (API schema at /docs)")
-    _run(app, host, port, request_timeout)
+    _run(app, host, port, settings)
 
 
-def _check_options(
-    run_dirs: list[Path], backend: str, request_timeout: float, torch_threads: int
-) -> None:
+def _settings(**values: Any) -> ServerSettings:
+    """The server's settings from the options; a bad one is a one-line error naming its option."""
+    from attentext.serving.settings import ServerSettings
+
+    try:
+        return ServerSettings(**values)
+    except AttentextError as error:
+        message = str(error)
+        for field, option in OPTION_NAMES.items():
+            if message.startswith(f"{field} "):
+                message = option + message.removeprefix(field)
+        raise AttentextError(message) from None
+
+
+def _check_options(run_dirs: list[Path], backend: str, torch_threads: int) -> None:
     """Cheap checks first: a typo fails before anything loads or binds."""
     from attentext.inference.classifier import check_backend
     from attentext.inference.onnx_backend import onnx_file
     from attentext.rundir import TRANSFORMERS_KIND, open_run
 
     check_backend(backend)
-    if not 0 < request_timeout < math.inf:  # also refuses nan
-        raise AttentextError(
-            f"--request-timeout must be a number of seconds more than 0, got {request_timeout:g}"
-        )
     for run_dir in run_dirs:
         run = open_run(run_dir)
         if backend != "torch" and run.kind == TRANSFORMERS_KIND:
@@ -142,20 +183,30 @@ def _log_to_console() -> None:
     logger.setLevel(logging.INFO)
 
 
-def _run(app: object, host: str, port: int, request_timeout: float) -> None:
+def _run(app: object, host: str, port: int, settings: ServerSettings) -> None:
     """Run uvicorn until Ctrl+C or SIGTERM, then drain.
 
     On a stop signal uvicorn stops accepting, finishes open requests, then the app's shutdown
     drains the micro-batchers. Every open request ends within the time limit (200 or 504), so
-    the grace period only has to outlast it.
+    the grace period only has to outlast it. Connections get the limits of
+    `serving.connections` (header timeout, connection cap, JSON errors), and the log lines a
+    client can cause are rate-limited (`serving.logs`).
     """
     import uvicorn
 
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host=host, port=port, timeout_graceful_shutdown=math.ceil(request_timeout) + 5
-        )
+    from attentext.serving.connections import uvicorn_options
+    from attentext.serving.logs import limit_server_logs
+
+    grace = math.ceil(settings.request_timeout_s) + 5
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        timeout_graceful_shutdown=grace,
+        **uvicorn_options(settings),
     )
+    limit_server_logs()  # after uvicorn.Config, which configures logging
+    server = uvicorn.Server(config)
     with _stops_cleanly(server):
         server.run()
     if not server.started:

@@ -14,20 +14,22 @@ import datasets
 
 from attentext.data.labels import (
     check_every_class_trained,
-    check_texts,
+    check_labels,
     infer_label_names,
     read_classes,
     to_ids,
 )
 from attentext.data.readers import (
+    COLUMN_HINT,
     SPLIT_ALIASES,
     SUFFIXES,
     RawSplit,
+    check_texts,
     find_split_files,
     label_str,
     read_file,
 )
-from attentext.errors import DataError
+from attentext.errors import DataError, short_list, shown
 
 HUB_PREFIX = "hf:"
 
@@ -50,7 +52,9 @@ class TextDataset:
 
     def __getitem__(self, split: str) -> datasets.Dataset:
         if split not in self.splits:
-            raise DataError(f"{self.source}: no '{split}' split (found: {', '.join(self.splits)})")
+            raise DataError(
+                f"{self.source}: no '{shown(split)}' split (found: {short_list(list(self.splits))})"
+            )
         return self.splits[split]
 
 
@@ -93,13 +97,14 @@ def load_text_dataset(
         declared = read_classes(path.parent)
     for raw in raws.values():
         check_texts(raw)
+        check_labels(raw)
 
     if label_names is not None:
         names = list(label_names)
     elif declared is not None:
         names = declared
     else:
-        names = infer_label_names(raws.get("train") or raws["test"])
+        names = infer_label_names(raws.get("train") or raws["test"], label_column)
     features = datasets.Features(
         {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)}
     )
@@ -138,7 +143,7 @@ def _load_hub(
     try:
         loaded = datasets.load_dataset(name)
     except Exception as err:  # datasets raises many types: offline, not found, bad config
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        message = shown(str(err).splitlines()[0] if str(err) else type(err).__name__, 160)
         raise DataError(
             f"{name}: not a local file or folder, and loading it as a Hugging Face dataset "
             f"failed ({message})"
@@ -152,19 +157,21 @@ def _load_hub(
         for column in (text_column, label_column):
             if column not in split.column_names:
                 raise DataError(
-                    f"{name} [{split_name}]: no column '{column}' (columns: "
-                    f"{', '.join(split.column_names)}); choose columns with --set data.text_column=NAME --set data.label_column=NAME"
+                    f"{name} [{split_name}]: no column '{shown(column)}' (columns: "
+                    f"{short_list(split.column_names)}); {COLUMN_HINT}"
                 )
         feature = split.features[label_column]
         if isinstance(feature, datasets.ClassLabel):
             declared = list(feature.names)
         labels = [label_str(v) for v in split[label_column]]
         raws[split_key] = RawSplit(
-            list(split[text_column]),
-            labels,
-            Path(f"{name} [{split_name}]"),
-            list(range(1, len(split) + 1)),
+            texts=list(split[text_column]),
+            path=Path(f"{name} [{split_name}]"),
+            rows=list(range(1, len(split) + 1)),
+            labels=labels,
         )
     if not raws:
-        raise DataError(f"{name}: no train/validation/test split (found: {', '.join(loaded)})")
+        raise DataError(
+            f"{name}: no train/validation/test split (found: {short_list(list(loaded))})"
+        )
     return raws, declared

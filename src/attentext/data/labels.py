@@ -1,43 +1,100 @@
-"""Label names and ids: declared (classes.txt, a ClassLabel) or inferred from train, and checked."""
+"""Label names and ids: declared (classes.txt, a ClassLabel) or inferred from train, and checked.
+
+Inferred names are where a data mistake turns silently into extra classes (`Sports`/`sports`, an
+index `1` beside `Business`, a text column read as labels): they are checked here, once.
+"""
 
 from __future__ import annotations
 
-import math
+import warnings
 from pathlib import Path
 
-from attentext.data.readers import RawSplit, is_int, read_text
-from attentext.errors import DataError
+from attentext.data.readers import RawSplit, is_int, read_text, split_lines
+from attentext.errors import AttentextWarning, DataError, did_you_mean, short_list, shown
+
+# A label column with (nearly) a value per row is a text or an id column, not labels. Below this
+# many rows a label per row can still be a toy data set, so it is not refused.
+TEXT_LIKE_MIN_ROWS = 20
+TEXT_LIKE_SHARE = 0.9  # distinct values / rows at or above which the column looks like text
+MISSING_LABELS = ("", "nan", "None")
 
 
 def read_classes(folder: Path) -> list[str] | None:
     classes = folder / "classes.txt"
     if not classes.exists():
         return None
-    names = [line.strip() for line in read_text(classes).splitlines() if line.strip()]
-    if len(set(names)) != len(names):
-        raise DataError(f"{classes}: duplicate class names")
+    names = [line.strip() for line in split_lines(read_text(classes)) if line.strip()]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise DataError(f"{classes}: duplicate class names ({short_list(duplicates)})")
     return names
 
 
-def check_texts(raw: RawSplit) -> None:
-    for text, line in zip(raw.texts, raw.rows, strict=True):
-        if text is None or (isinstance(text, float) and math.isnan(text)):
-            raise DataError(f"{raw.path}: row {line}: text is missing")
-        if not isinstance(text, str):
-            raise DataError(f"{raw.path}: row {line}: text is not a string ({text!r})")
-        if not text.strip():
-            raise DataError(f"{raw.path}: row {line}: text is empty; fill it in or remove the row")
-    for label, line in zip(raw.labels, raw.rows, strict=True):
-        if label in ("", "nan", "None"):
-            raise DataError(f"{raw.path}: row {line}: label is missing")
+def check_labels(raw: RawSplit) -> None:
+    for label, row in zip(raw.labels, raw.rows, strict=True):
+        if label in MISSING_LABELS:
+            raise DataError(f"{raw.path}: row {row}: label is missing")
 
 
-def infer_label_names(train: RawSplit) -> list[str]:
-    """Label names when none are declared: the sorted labels of train (numerically if integers)."""
+def infer_label_names(train: RawSplit, label_column: str = "label") -> list[str]:
+    """Label names when none are declared: the sorted labels of train (numerically if integers).
+
+    A column that looks like text is refused; variants (`Sports`/`sports`, `1`/`01`) and numbers
+    mixed with names are kept as separate classes (some data sets mean them so), with an
+    `AttentextWarning` that names them and the fix.
+    """
     present = set(train.labels)
+    rows = len(train.labels)
+    if rows >= TEXT_LIKE_MIN_ROWS and len(present) >= TEXT_LIKE_SHARE * rows:
+        raise DataError(
+            f"{train.path}: column '{shown(label_column)}' has {len(present)} different values "
+            f"in {rows} rows, so it looks like text, not labels; choose the label column with "
+            "--set data.label_column=NAME"
+        )
+    _warn_variants(train.path, present)
     if all(is_int(label) for label in present):
-        return [str(v) for v in sorted(int(label) for label in present)]
+        return sorted(present, key=lambda label: (int(label), label))
+    _warn_numbers_with_names(train.path, present)
     return sorted(present)
+
+
+def _same_label(name: str) -> str | int:
+    """What two spellings of one label share: the number, or the case-folded name."""
+    return int(name) if is_int(name) else name.casefold()
+
+
+def _warn_variants(path: Path, names: set[str]) -> None:
+    groups: dict[str | int, list[str]] = {}
+    for name in sorted(names):
+        groups.setdefault(_same_label(name), []).append(name)
+    variants = [
+        " / ".join(f"'{shown(name, 30)}'" for name in group[:3])
+        + (" / ..." if len(group) > 3 else "")
+        for group in groups.values()
+        if len(group) > 1
+    ]
+    if variants:
+        warnings.warn(
+            f"{path}: labels that differ only in case or in how a number is written become "
+            f"separate classes: {short_list(variants, limit=4, width=80)}; if they are one "
+            "class, write them the same way in the data",
+            AttentextWarning,
+            stacklevel=3,
+        )
+
+
+def _warn_numbers_with_names(path: Path, names: set[str]) -> None:
+    numbers = sorted((name for name in names if is_int(name)), key=int)
+    words = sorted(name for name in names if not is_int(name))
+    if numbers and words:
+        warnings.warn(
+            f"{path}: labels mix numbers ({short_list(numbers, limit=6)}) and names "
+            f"({short_list(words, limit=6)}), so each number is a class of its own; if a number "
+            "stands for a named class, write the name instead (or list the class names in order "
+            "in classes.txt beside the data: numbers are then read as 0-based indices)",
+            AttentextWarning,
+            stacklevel=3,
+        )
 
 
 def to_ids(raw: RawSplit, names: list[str]) -> list[int]:
@@ -54,10 +111,8 @@ def to_ids(raw: RawSplit, names: list[str]) -> list[int]:
     ids = []
     for label, line in zip(raw.labels, raw.rows, strict=True):
         if label not in lookup:
-            raise DataError(
-                f"{raw.path}: row {line}: unknown label '{label}' (known labels: "
-                f"{', '.join(names)})"
-            )
+            known = did_you_mean(shown(label), [shown(name) for name in names])
+            raise DataError(f"{raw.path}: row {line}: unknown label '{shown(label)}'{known}")
         ids.append(lookup[label])
     return ids
 
@@ -65,13 +120,14 @@ def to_ids(raw: RawSplit, names: list[str]) -> list[int]:
 def check_every_class_trained(raw: RawSplit, ids: list[int], names: list[str]) -> None:
     if not ids:
         raise DataError(f"{raw.path}: no data rows (only a header?)")
-    missing = [name for i, name in enumerate(names) if i not in set(ids)]
+    trained = set(ids)
+    missing = [shown(name) for i, name in enumerate(names) if i not in trained]
     if missing:
         raise DataError(
-            f"{raw.path}: no training examples for class(es) {', '.join(missing)}; "
+            f"{raw.path}: no training examples for class(es) {short_list(missing)}; "
             "add examples or remove the class from classes.txt"
         )
     if len(names) < 2:
         raise DataError(
-            f"{raw.path}: only one class ('{names[0]}'); a classifier needs two or more"
+            f"{raw.path}: only one class ('{shown(names[0])}'); a classifier needs two or more"
         )

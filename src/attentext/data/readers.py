@@ -1,15 +1,18 @@
 """Reading one data file (CSV, TSV, JSONL, Parquet, AG News' original CSV) into texts and raw
-labels, with the file and row of every problem in its message."""
+labels (`read_file`), or into texts alone (`read_texts`: what is classified needs no label column),
+with the file and row of every problem in its message."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from attentext.errors import DataError
+from attentext.errors import DataError, short_list, shown
 
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 SPLIT_ALIASES = {
@@ -19,17 +22,35 @@ SPLIT_ALIASES = {
 }
 SNIFF_BYTES = 8192  # read first, so that a binary file is refused before it is read whole
 MAX_FIELD_CHARS = 2**31 - 1  # csv's default limit (128 KiB) would refuse a 1 MB text
+# A line ends with \n, \r\n or a lone \r (old Mac files), and with nothing else: str.splitlines()
+# would also split on a form feed, \x1c-\x1e, \x85 or U+2028, which are characters of a text.
+LINE_END = re.compile(r"\r\n|\r|\n")
+COLUMN_HINT = "choose columns with --set data.text_column=NAME --set data.label_column=NAME"
 
 
 @dataclass
-class RawSplit:
-    """One file's rows: texts, raw labels, and where each came from."""
+class RawTexts:
+    """One file's texts, as read (checked by `check_texts`), and the file row of each."""
 
     texts: list[str]
-    labels: list[str]  # raw label values, as strings; mapped to ids later
     path: Path
-    rows: list[int]  # the file row (1-based) of each example, for error messages
+    rows: list[int]  # the file row (1-based) of each text, for error messages
+
+
+@dataclass
+class RawSplit(RawTexts):
+    """One file's rows with their raw labels, as strings (mapped to ids by `labels.to_ids`)."""
+
+    labels: list[str]
     labels_are_indices: bool = False  # AG News format: 1-based class indices
+
+
+def split_lines(content: str) -> list[str]:
+    """The lines of `content` (see LINE_END); a final line end adds no line."""
+    lines = LINE_END.split(content)
+    if lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def read_text(path: Path) -> str:
@@ -49,7 +70,7 @@ def read_text(path: Path) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        row = raw[: err.start].count(b"\n") + 1
+        row = len(re.findall(rb"\r\n|\r|\n", raw[: err.start])) + 1
         raise DataError(
             f"{path}: row {row}: not valid UTF-8 (byte {err.start}); re-save the file as UTF-8"
         ) from None
@@ -63,7 +84,57 @@ def is_int(value: str) -> bool:
     return True
 
 
-def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: str) -> RawSplit:
+def _kind(value: object) -> str:
+    """What a value that is not a string is, for a message (never the value itself when it is a
+    list or an object: it could be any size)."""
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int | float):
+        return f"a number ({shown(value)})"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return f"of type {type(value).__name__}"
+
+
+def check_texts(raw: RawTexts, empty_ok: bool = False) -> None:
+    """Every text is a string; with `empty_ok` False (training data) none is empty either.
+
+    Texts to classify keep their empty rows (`empty_ok`): an output per input row must line up.
+    """
+    for text, row in zip(raw.texts, raw.rows, strict=True):
+        if text is None or (isinstance(text, float) and math.isnan(text)):
+            raise DataError(f"{raw.path}: row {row}: text is missing")
+        if not isinstance(text, str):
+            raise DataError(f"{raw.path}: row {row}: text is {_kind(text)}, not a string")
+        if not empty_ok and not text.strip():
+            raise DataError(f"{raw.path}: row {row}: text is empty; fill it in or remove the row")
+
+
+def _missing_column(path: Path, column: str, columns: list[str], labelled: bool) -> DataError:
+    """No `column`: the columns there are, and how to choose (texts to classify: by name)."""
+    hint = COLUMN_HINT if labelled else f"name the column of texts '{shown(column)}'"
+    return DataError(
+        f"{path}: no column '{shown(column)}' (columns: {short_list(columns)}); {hint}"
+    )
+
+
+def _raw(
+    path: Path,
+    texts: list,
+    rows: list[int],
+    labels: list[str] | None,
+    indices: bool = False,
+) -> RawTexts:
+    """A RawSplit when labels were read, else RawTexts."""
+    if labels is None:
+        return RawTexts(texts, path, rows)
+    return RawSplit(texts, path, rows, labels, indices)
+
+
+def _csv_rows(path: Path, delimiter: str) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a delimited file, numbered from 1."""
     content = read_text(path)
     if "\x00" in content:
         raise DataError(f"{path}: contains NUL bytes; is it a binary file?")
@@ -78,37 +149,49 @@ def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: 
     numbered = [(i + 1, row) for i, row in enumerate(rows) if any(cell.strip() for cell in row)]
     if not numbered:
         raise DataError(f"{path}: file is empty")
+    return numbered
+
+
+def _read_delimited(
+    path: Path, delimiter: str, text_column: str, label_column: str | None
+) -> RawTexts:
+    numbered = _csv_rows(path, delimiter)
     first = numbered[0][1]
     if delimiter == "," and len(first) == 3 and is_int(first[0]) and text_column not in first:
-        return _ag_news_rows(path, numbered)
+        return _ag_news_rows(path, numbered, labelled=label_column is not None)
     header = [name.strip() for name in first]
     for column in (text_column, label_column):
-        if column not in header:
-            other = next(
-                (d for d in ("\t", ";", "|", ",") if d != delimiter and d in first[0]), None
-            )
-            if len(header) == 1 and other is not None:
-                raise DataError(
-                    f"{path}: the header {first[0]!r} is one column; the file looks "
-                    f"{other!r}-separated, expected {delimiter!r} (use .tsv for tabs, "
-                    "or re-save it with commas)"
-                )
-            raise DataError(
-                f"{path}: no column '{column}' (columns: {', '.join(header)}); "
-                "choose columns with --set data.text_column=NAME --set data.label_column=NAME"
-            )
-    t, lab = header.index(text_column), header.index(label_column)
+        if column is not None and column not in header:
+            _refuse_header(path, delimiter, first, column, label_column is not None)
+    t = header.index(text_column)
+    lab = header.index(label_column) if label_column is not None else None
     texts, labels, lines = [], [], []
     for line, row in numbered[1:]:
         if len(row) != len(header):
             raise DataError(f"{path}: row {line}: {len(row)} fields, expected {len(header)}")
         texts.append(row[t])
-        labels.append(row[lab].strip())
+        if lab is not None:
+            labels.append(row[lab].strip())
         lines.append(line)
-    return RawSplit(texts, labels, path, lines)
+    return _raw(path, texts, lines, labels if lab is not None else None)
 
 
-def _ag_news_rows(path: Path, numbered: list[tuple[int, list[str]]]) -> RawSplit:
+def _refuse_header(
+    path: Path, delimiter: str, first: list[str], column: str, labelled: bool
+) -> None:
+    """The header lacks `column`: say so, or that the file has another delimiter."""
+    header = [name.strip() for name in first]
+    other = next((d for d in ("\t", ";", "|", ",") if d != delimiter and d in first[0]), None)
+    if len(header) == 1 and other is not None:
+        raise DataError(
+            f"{path}: the header '{shown(first[0])}' is one column; the file looks "
+            f"{other!r}-separated, expected {delimiter!r} (use .tsv for tabs, "
+            "or re-save it with commas)"
+        )
+    raise _missing_column(path, column, header, labelled)
+
+
+def _ag_news_rows(path: Path, numbered: list[tuple[int, list[str]]], labelled: bool) -> RawTexts:
     """AG News' original format: class index (1-based), title, description; no header."""
     texts, labels, lines = [], [], []
     for line, row in numbered:
@@ -116,41 +199,45 @@ def _ag_news_rows(path: Path, numbered: list[tuple[int, list[str]]]) -> RawSplit
             raise DataError(
                 f"{path}: row {line}: {len(row)} fields, expected 3 (class, title, text)"
             )
-        if not is_int(row[0]):
-            raise DataError(f"{path}: row {line}: class index '{row[0]}' is not an integer")
+        if labelled and not is_int(row[0]):
+            raise DataError(f"{path}: row {line}: class index '{shown(row[0])}' is not an integer")
         texts.append(f"{row[1]} {row[2]}".strip())
         labels.append(row[0].strip())
         lines.append(line)
-    return RawSplit(texts, labels, path, lines, labels_are_indices=True)
+    return _raw(path, texts, lines, labels if labelled else None, indices=True)
 
 
-def _read_jsonl(path: Path, text_column: str, label_column: str) -> RawSplit:
+def _read_jsonl(path: Path, text_column: str, label_column: str | None) -> RawTexts:
     content = read_text(path)
     texts, labels, lines = [], [], []
-    # split on newlines only: str.splitlines() also splits on \x0c, \x85, \u2028 inside a text
-    for line, raw in enumerate(content.split("\n"), start=1):
+    for line, raw in enumerate(split_lines(content), start=1):
         if not raw.strip():
             continue
         try:
             record = json.loads(raw)
         except json.JSONDecodeError as err:
             raise DataError(f"{path}: row {line}: invalid JSON ({err.msg})") from None
+        except RecursionError:
+            raise DataError(f"{path}: row {line}: invalid JSON (nested too deeply)") from None
+        except ValueError:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
+            raise DataError(f"{path}: row {line}: invalid JSON (a number too long)") from None
         if not isinstance(record, dict):
             raise DataError(f"{path}: row {line}: expected a JSON object per line")
         for column in (text_column, label_column):
-            if column not in record:
-                raise DataError(f"{path}: row {line}: no field '{column}'")
-        if isinstance(record[label_column], list | dict):
-            raise DataError(
-                f"{path}: row {line}: label {record[label_column]!r} is not a string or a number"
-            )
+            if column is not None and column not in record:
+                raise DataError(f"{path}: row {line}: no field '{shown(column)}'")
         texts.append(record[text_column])
-        labels.append(label_str(record[label_column]))
         lines.append(line)
-    return RawSplit(texts, labels, path, lines)
+        if label_column is None:
+            continue
+        if isinstance(record[label_column], list | dict):
+            kind = _kind(record[label_column])
+            raise DataError(f"{path}: row {line}: label is {kind}, not a string or a number")
+        labels.append(label_str(record[label_column]))
+    return _raw(path, texts, lines, labels if label_column is not None else None)
 
 
-def _read_parquet(path: Path, text_column: str, label_column: str) -> RawSplit:
+def _read_parquet(path: Path, text_column: str, label_column: str | None) -> RawTexts:
     if not path.exists():
         raise DataError(f"{path}: file not found")
     import pyarrow.parquet as pq
@@ -158,18 +245,18 @@ def _read_parquet(path: Path, text_column: str, label_column: str) -> RawSplit:
     try:
         table = pq.read_table(path)
     except Exception as err:  # pyarrow raises several types for a bad file
-        raise DataError(f"{path}: not a readable Parquet file ({err})") from None
+        reason = shown(str(err).splitlines()[0] if str(err) else type(err).__name__, 120)
+        raise DataError(f"{path}: not a readable Parquet file ({reason})") from None
     for column in (text_column, label_column):
-        if column not in table.column_names:
-            raise DataError(
-                f"{path}: no column '{column}' (columns: {', '.join(table.column_names)}); "
-                "choose columns with --set data.text_column=NAME --set data.label_column=NAME"
-            )
+        if column is not None and column not in table.column_names:
+            raise _missing_column(path, column, table.column_names, label_column is not None)
     texts = table.column(text_column).to_pylist()
-    labels = [label_str(v) for v in table.column(label_column).to_pylist()]
     if not texts:
         raise DataError(f"{path}: file is empty")
-    return RawSplit(texts, labels, path, list(range(1, len(texts) + 1)))
+    labels = None
+    if label_column is not None:
+        labels = [label_str(v) for v in table.column(label_column).to_pylist()]
+    return _raw(path, texts, list(range(1, len(texts) + 1)), labels)
 
 
 def label_str(value: object) -> str:
@@ -178,9 +265,8 @@ def label_str(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
-def read_file(path: str | Path, text_column: str = "text", label_column: str = "label") -> RawSplit:
-    """Read one data file, choosing the parser by its suffix."""
-    path = Path(path)
+def _read_any(path: Path, text_column: str, label_column: str | None) -> RawTexts:
+    """Read one data file, choosing the parser by its suffix (labels only when `label_column`)."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _read_delimited(path, ",", text_column, label_column)
@@ -191,8 +277,20 @@ def read_file(path: str | Path, text_column: str = "text", label_column: str = "
     if suffix == ".parquet":
         return _read_parquet(path, text_column, label_column)
     raise DataError(
-        f"{path}: unsupported file type '{suffix}' (expected one of {', '.join(SUFFIXES)})"
+        f"{path}: unsupported file type '{shown(suffix)}' (expected one of {', '.join(SUFFIXES)})"
     )
+
+
+def read_file(path: str | Path, text_column: str = "text", label_column: str = "label") -> RawSplit:
+    """Read one labelled data file: texts and raw labels (unchecked: see `check_texts`)."""
+    raw = _read_any(Path(path), text_column, label_column)
+    assert isinstance(raw, RawSplit)  # a label column was asked for
+    return raw
+
+
+def read_texts(path: str | Path, text_column: str = "text") -> RawTexts:
+    """Read the texts of one data file, whatever other columns it has (none need be labels)."""
+    return _read_any(Path(path), text_column, None)
 
 
 def find_split_files(folder: Path) -> dict[str, Path]:

@@ -1,20 +1,33 @@
-"""Texts without labels: what `predict --input` classifies and what an int8 export is checked on."""
+"""Texts without labels: what `predict --input` classifies and what an int8 export is checked on.
+
+They are read without a label column (`readers.read_texts`) and checked like training texts (each
+a string, file and row named otherwise), except that an empty text is kept: the caller shows it
+as empty, so that outputs stay one per input line or row.
+"""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
 
-from attentext.data.readers import SUFFIXES, find_split_files, read_file, read_text
+from attentext.data.readers import (
+    SUFFIXES,
+    RawTexts,
+    check_texts,
+    find_split_files,
+    read_text,
+    read_texts,
+    split_lines,
+)
 from attentext.errors import DataError
 
 
 def sample_texts(
     source: str | Path, limit: int, seed: int = 0, split: str | None = None
 ) -> list[str]:
-    """Up to `limit` texts of a data folder (`split`, or its test split, else validation, else
-    train), a data file or a text file, drawn with a fixed seed: a sample of the user's own texts
-    to check a model against (int8 export)."""
+    """Up to `limit` non-empty texts of a data folder (`split`, or its test split, else
+    validation, else train), a data file or a text file, drawn with a fixed seed: a sample of the
+    user's own texts to check a model against (int8 export)."""
     path = Path(source)
     if path.is_dir():
         files = find_split_files(path)
@@ -23,19 +36,35 @@ def sample_texts(
         if chosen is None:
             raise DataError(f"{path}: no train.*, validation.* or test.* data file")
         path = chosen
-    texts = load_texts(path)
+    texts = [text for text in load_texts(path) if text.strip()]
     if len(texts) <= limit:
         return texts
     return random.Random(seed).sample(texts, limit)
 
 
 def load_texts(path: str | Path) -> list[str]:
-    """Read texts to classify: one per line of a .txt file, or the `text` column of a data file."""
+    """Read texts to classify, one per input line or row, in order: each line of a text file, or
+    the `text` column of a data file (.csv, .tsv, .jsonl, .parquet; other columns are ignored;
+    a blank line between its rows or records is not a row).
+
+    A line ends with \\n, \\r\\n or a lone \\r, and with nothing else (a form feed or U+2028 is
+    part of its text); a final line end adds no line. Blank lines and empty rows are kept, as read
+    ("" or only spaces), so that results line up with the input: callers decide what an empty
+    text gets (`predict` shows it as empty, unclassified). A text that is not a string (null, a
+    number, a list) is a DataError naming the file and row; so is a file without any text.
+    """
+    return read_input(path).texts
+
+
+def read_input(path: str | Path) -> RawTexts:
+    """`load_texts` with the file row of each text (the line, in a text file), for messages."""
     path = Path(path)
     if path.suffix.lower() in SUFFIXES:
-        return read_file(path, "text", "text").texts
-    lines = read_text(path).split("\n")  # not splitlines(): a form feed is part of a text
-    texts = [line.removesuffix("\r") for line in lines if line.strip()]
-    if not texts:
-        raise DataError(f"{path}: no texts (one text per line expected)")
-    return texts
+        raw = read_texts(path, "text")
+        check_texts(raw, empty_ok=True)
+    else:
+        lines = split_lines(read_text(path))
+        raw = RawTexts(lines, path, list(range(1, len(lines) + 1)))
+    if not any(text.strip() for text in raw.texts):
+        raise DataError(f"{path}: no texts to classify (only blank lines or empty rows)")
+    return raw

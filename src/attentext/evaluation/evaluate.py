@@ -13,6 +13,7 @@ from attentext.evaluation.leaderboard import measure_run, write_leaderboard
 from attentext.evaluation.metrics import EvaluationReport
 from attentext.evaluation.reports import full_report, write_report
 from attentext.inference.classifier import Classifier, load
+from attentext.outputs import check_output_folder
 from attentext.recipes import Recipe
 from attentext.rundir import open_run
 
@@ -54,6 +55,8 @@ def evaluate(
     `backend` as in `load` (torch, onnx, onnx-int8).
     """
     run_dir = Path(run_dir)
+    if output is not None:
+        check_output_folder(output)
     classifier: Classifier = load(run_dir, precision=precision, backend=backend)
     rows = labelled_split(run_dir, data, classifier.labels, split)
     probabilities = classifier.predict_proba(rows["text"])
@@ -77,6 +80,8 @@ def compare(
     """
     if not run_dirs:
         raise DataError("compare needs at least one run directory")
+    if output is not None:
+        check_output_folder(output)
     first = load(run_dirs[0])
     rows_data = labelled_split(Path(run_dirs[0]), data, first.labels, split)
     if limit is not None and limit < len(rows_data):

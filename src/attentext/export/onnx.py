@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from attentext import rundir
 from attentext.errors import AttentextError
 from attentext.export.int8 import (
     RANDOM_CHECK_ROWS,
@@ -45,6 +46,7 @@ from attentext.files import remove_stale_temporaries, temporary_beside, write_js
 from attentext.inference.onnx_backend import INSTALL_HINT, run_session, session
 from attentext.inference.torch_backend import TransformersClassifier
 from attentext.models.attention_rnn import AttentionRNNForSequenceClassification
+from attentext.outputs import check_output_folder
 from attentext.rundir import (
     ONNX_DIR,
     ONNX_FP32_FILE,
@@ -183,6 +185,8 @@ def export_onnx(
     a failed export.
     """
     run = open_run(run_dir)
+    if output is not None:
+        check_output_folder(output)
     if run.kind != TRANSFORMERS_KIND:
         raise AttentextError(
             f"{run.path}: a TF-IDF run has no neural network to export; ONNX export is for "
@@ -191,19 +195,33 @@ def export_onnx(
     _require_onnx_tools()
     # Loaded as for inference (safetensors only, the same checks and max length), in fp32.
     classifier = TransformersClassifier.from_run(run, precision="fp32", device="cpu")
-    model = classifier.model.float().eval()
-    vocab_size, pad_id = len(classifier.tokenizer), classifier.pad_id
     folder = Path(output) if output is not None else run.path / ONNX_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    with rundir.writing(folder, "export"):
+        _write_export(classifier, run.path, folder, int8, check_texts, force_int8)
+    return folder
+
+
+def _write_export(
+    classifier: TransformersClassifier,
+    run_dir: Path,
+    folder: Path,
+    int8: bool,
+    check_texts: list[str] | None,
+    force_int8: bool,
+) -> None:
+    """The files of an export, each written whole, export.json last (the folder is held)."""
+    model = classifier.model.float().eval()
+    vocab_size, pad_id = len(classifier.tokenizer), classifier.pad_id
     for name in (ONNX_FP32_FILE, ONNX_INT8_FILE, ONNX_INFO_FILE):
-        remove_stale_temporaries(folder / name)
+        remove_stale_temporaries(folder / name)  # a killed export's: none is being written now
     fp32_tmp = temporary_beside(folder / ONNX_FP32_FILE)
     int8_tmp: Path | None = None
     try:
         sample = _check_batch(vocab_size, pad_id, classifier.max_length, seed=0)
-        program = _export_graph(model, run.path, sample, fp32_tmp)
+        program = _export_graph(model, run_dir, sample, fp32_tmp)
         check = _check_batch(vocab_size, pad_id, classifier.max_length, seed=1)
-        diff = _check_parity(model, run.path, fp32_tmp, check)
+        diff = _check_parity(model, run_dir, fp32_tmp, check)
         report = None
         if int8:
             encoded, source = _check_inputs(classifier, check_texts)
@@ -219,8 +237,7 @@ def export_onnx(
         fp32_tmp.unlink(missing_ok=True)
         if int8_tmp is not None:
             int8_tmp.unlink(missing_ok=True)
-    write_json(folder / ONNX_INFO_FILE, _export_record(run.path, model, program, diff, report))
-    return folder
+    write_json(folder / ONNX_INFO_FILE, _export_record(run_dir, model, program, diff, report))
 
 
 def _export_record(

@@ -34,20 +34,27 @@ def check_backend(backend: str) -> None:
 
 
 def load(
-    run_dir: str | Path, precision: str = "auto", device: str | None = None, backend: str = "torch"
+    run_dir: str | Path,
+    precision: str = "auto",
+    device: str | None = None,
+    backend: str = "torch",
+    threads: int | None = None,
 ) -> Classifier:
     """Load any attentext run directory as a `Classifier`.
 
     `backend`: "torch" (PyTorch; `device` None means the GPU if there is one), "onnx" or
     "onnx-int8" (ONNX Runtime on the CPU, on the files `attentext export RUN_DIR --format onnx
-    [--int8]` wrote; precision and device do not apply). A TF-IDF run has its own engine and
-    loads the same with every backend.
+    [--int8]` wrote; precision and device do not apply; `threads` is ONNX Runtime's thread
+    count, None its default). A TF-IDF run has its own engine and loads the same with every
+    backend.
     """
     check_backend(backend)
     run = open_run(run_dir)
     family = family_of_run(run.kind)
     if family is not None:
-        return family.code().load_classifier(run.path)
+        classifier = family.code().load_classifier(run.path)
+        classifier.temperature = run.temperature
+        return classifier
     # Each engine is imported only when asked for: ONNX Runtime users never import torch's
     # models, and PyTorch users never import ONNX Runtime.
     if backend == "torch":
@@ -56,4 +63,4 @@ def load(
         return TransformersClassifier.from_run(run, precision=precision, device=device)
     from attentext.inference.onnx_backend import OnnxClassifier
 
-    return OnnxClassifier.from_run(run, int8=backend == "onnx-int8")
+    return OnnxClassifier.from_run(run, int8=backend == "onnx-int8", threads=threads)

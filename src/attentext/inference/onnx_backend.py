@@ -16,8 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from attentext.errors import AttentextError, RunDirError
-from attentext.inference.tokens import TokenClassifier, model_max_length
+from attentext.errors import AttentextError, RunDirError, shown
+from attentext.inference.tokens import (
+    TokenClassifier,
+    check_vocabulary,
+    config_vocab_rows,
+    first_line,
+    load_tokenizer,
+    model_max_length,
+)
 from attentext.rundir import (
     ONNX_DIR,
     ONNX_FP32_FILE,
@@ -25,9 +32,11 @@ from attentext.rundir import (
     ONNX_INT8_FILE,
     Run,
     open_run,
+    read_run_file,
 )
 
 INSTALL_HINT = "pip install 'attentext[onnx]'"
+MAX_EXPORT_RECORD_BYTES = 1_000_000  # export.json is a few hundred bytes
 
 
 def onnx_file(run_dir: str | Path, int8: bool = False) -> Path:
@@ -47,33 +56,49 @@ def check_int8_accepted(run_dir: str | Path) -> None:
 
     Exports made before the agreement was measured carry no figure and load as they are.
     """
-    info_path = Path(run_dir) / ONNX_DIR / ONNX_INFO_FILE
-    try:
-        report = json.loads(info_path.read_text(encoding="utf-8")).get("int8")
-    except (OSError, ValueError, AttributeError):
-        raise RunDirError(f"{info_path}: unreadable export record; export again") from None
+    report = _int8_report(Path(run_dir))
     if not isinstance(report, dict) or report.get("accepted", True):
         return
+    agreement, required = report.get("label_agreement", 0), report.get("min_agreement", 0)
+    if not all(isinstance(x, int | float) for x in (agreement, required)):
+        raise RunDirError(f"{run_dir}: unreadable export record; export again")
     raise RunDirError(
-        f"{run_dir}: the int8 export's labels agreed with fp32 on "
-        f"{100 * report.get('label_agreement', 0):.1f} % of its check ({report.get('check')}), "
-        f"under the {100 * report.get('min_agreement', 0):.1f} % required; use --backend onnx, "
-        "or export again with --int8 --data YOUR_TEXTS (or --force-int8 to accept it)"
+        f"{run_dir}: the int8 export's labels agreed with fp32 on {100 * agreement:.1f} % of "
+        f"its check ({shown(report.get('check'))}), under the {100 * required:.1f} % required; "
+        "use --backend onnx, or export again with --int8 --data YOUR_TEXTS (or --force-int8 to "
+        "accept it)"
     )
 
 
+def _int8_report(run_dir: Path) -> Any:
+    """The "int8" entry of the export record, read through `rundir` (plain file, size capped)."""
+    text = read_run_file(run_dir, f"{ONNX_DIR}/{ONNX_INFO_FILE}", MAX_EXPORT_RECORD_BYTES)
+    try:
+        return json.loads(text).get("int8")
+    except (ValueError, AttributeError, RecursionError):
+        raise RunDirError(
+            f"{run_dir / ONNX_DIR / ONNX_INFO_FILE}: unreadable export record; export again"
+        ) from None
+
+
+def load_config(run_path: Path) -> Any:
+    """The run's config.json (labels, positions, vocabulary size); a one-line error if damaged."""
+    from transformers import AutoConfig  # deferred: a heavy import
+
+    try:
+        return AutoConfig.from_pretrained(str(run_path), trust_remote_code=False)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
+        raise RunDirError(f"{run_path}: cannot load config.json ({first_line(err)})") from None
+
+
 def session(path: Path, threads: int | None = None) -> Any:
-    """An ONNX Runtime CPU session; `threads` None follows torch's thread setting."""
+    """An ONNX Runtime CPU session with `threads` intra-op threads (None or 0: ORT's default)."""
     try:
         import onnxruntime as ort
     except ImportError:
         raise AttentextError(f"the onnx backend needs ONNX Runtime; {INSTALL_HINT}") from None
-    if threads is None:
-        import torch  # deferred: `serve --torch-threads` sets it; read it without loading models
-
-        threads = torch.get_num_threads()
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = threads or 0
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -96,8 +121,9 @@ class OnnxClassifier(TokenClassifier):
         labels: list[str],
         truncation: str = "head",
         batch_size: int = 64,
+        temperature: float = 1.0,
     ) -> None:
-        super().__init__(tokenizer, labels, max_length, truncation, batch_size)
+        super().__init__(tokenizer, labels, max_length, truncation, batch_size, temperature)
         self.session = onnx_session
 
     @classmethod
@@ -110,30 +136,31 @@ class OnnxClassifier(TokenClassifier):
     ) -> OnnxClassifier:
         """Load `<run>/onnx/model[.int8].onnx` (or `model_path`) with the run's tokenizer.
 
-        `threads`: ONNX Runtime intra-op threads; None follows torch's setting
-        (`torch.get_num_threads()`, which `serve --torch-threads` sets), 0 is ORT's default.
+        `threads`: ONNX Runtime intra-op threads; None or 0 is ORT's default (every core).
         """
         path = Path(model_path) if model_path is not None else onnx_file(run.path, int8)
         if int8 and model_path is None:
             check_int8_accepted(run.path)
-        from transformers import AutoConfig, AutoTokenizer  # deferred: a heavy import
-
-        try:
-            config = AutoConfig.from_pretrained(str(run.path), trust_remote_code=False)
-            tokenizer = AutoTokenizer.from_pretrained(str(run.path), trust_remote_code=False)
-        except (OSError, ValueError, KeyError) as err:
-            first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise RunDirError(f"{run.path}: cannot load the tokenizer ({first})") from None
+        config = load_config(run.path)
+        tokenizer = load_tokenizer(run.path)
+        # The graph was exported from the model config.json describes: its embedding rows.
+        check_vocabulary(run.path, tokenizer, config_vocab_rows(config))
         try:
             onnx_session = session(path, threads)
         except AttentextError:
             raise
         except Exception as err:  # onnxruntime's own error types
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise RunDirError(f"{path}: cannot load the ONNX model ({first})") from None
+            raise RunDirError(f"{path}: cannot load the ONNX model ({first_line(err)})") from None
         max_length = model_max_length(tokenizer, config)
         labels = [config.id2label[i] for i in range(config.num_labels)]
-        return cls(onnx_session, tokenizer, max_length, labels, truncation=run.truncation)
+        return cls(
+            onnx_session,
+            tokenizer,
+            max_length,
+            labels,
+            truncation=run.truncation,
+            temperature=run.temperature,
+        )
 
     @classmethod
     def from_run_dir(

@@ -4,12 +4,16 @@ padded batches -> logits, in input order; probabilities and labels from the logi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from attentext.errors import RunDirError, shown
 from attentext.text.batching import run_in_batches
 from attentext.text.encoding import encode
+
+TOKENIZER_FILE = "tokenizer.json"
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -25,6 +29,63 @@ def model_max_length(tokenizer: Any, config: Any) -> int:
     return min(tokenizer.model_max_length, getattr(config, "max_position_embeddings", 10**6))
 
 
+def first_line(error: BaseException) -> str:
+    """An exception as a short clause for a one-line message: its first line, cut."""
+    text = str(error).strip()
+    return shown(text.splitlines()[0] if text else type(error).__name__, width=160)
+
+
+def load_tokenizer(run_path: Path) -> Any:
+    """The run's fast tokenizer; a one-line `RunDirError` when its files cannot be loaded.
+
+    This is the loading boundary for tokenizer.json: a file of the wrong shape makes the
+    `tokenizers` library raise a bare `Exception`, a deeply nested one a `RecursionError`, and
+    transformers a `TypeError`, `KeyError` or `AttributeError`; all say the same thing to the
+    user: the run directory's tokenizer is damaged.
+    """
+    from transformers import AutoTokenizer  # deferred: a heavy import
+
+    try:
+        return AutoTokenizer.from_pretrained(str(run_path), trust_remote_code=False)
+    except ImportError:
+        raise
+    except Exception as error:  # the tokenizers library raises a bare Exception
+        raise RunDirError(
+            f"{run_path}: cannot load the model's tokenizer ({first_line(error)}); restore "
+            f"the run's {TOKENIZER_FILE} from a backup, or retrain"
+        ) from None
+
+
+def token_id_count(tokenizer: Any) -> int:
+    """How many token ids the tokenizer can produce: its largest id + 1, added tokens included."""
+    ids = tokenizer.get_vocab().values()
+    return max(ids) + 1 if ids else 0
+
+
+def check_vocabulary(run_path: Path, tokenizer: Any, model_rows: int | None) -> None:
+    """Refuse a tokenizer that can produce ids the model has no embedding for.
+
+    A tokenizer.json copied from a bigger run loads and classifies common words, then fails
+    with an IndexError on the first rare word: refuse it at load, in one line, instead.
+    `model_rows` None (the model does not say) skips the check.
+    """
+    if model_rows is None:
+        return
+    ids = token_id_count(tokenizer)
+    if ids > model_rows:
+        raise RunDirError(
+            f"{run_path}: its {TOKENIZER_FILE} has {ids:,} token ids but the model has "
+            f"embeddings for {model_rows:,}; the tokenizer belongs to another run (restore this "
+            "run's own tokenizer, or retrain)"
+        )
+
+
+def config_vocab_rows(config: Any) -> int | None:
+    """The model's embedding rows as its config.json records them (None if it does not)."""
+    rows = getattr(config, "vocab_size", None)
+    return rows if isinstance(rows, int) and not isinstance(rows, bool) else None
+
+
 class TokenClassifier:
     """A model reading token ids, with the run's tokenizer, max length and truncation.
 
@@ -33,13 +94,20 @@ class TokenClassifier:
     """
 
     def __init__(
-        self, tokenizer: Any, labels: list[str], max_length: int, truncation: str, batch_size: int
+        self,
+        tokenizer: Any,
+        labels: list[str],
+        max_length: int,
+        truncation: str,
+        batch_size: int,
+        temperature: float = 1.0,
     ) -> None:
         self.tokenizer = tokenizer
         self.labels = labels
         self.max_length = max_length
         self.truncation = truncation
         self.batch_size = batch_size
+        self.temperature = temperature  # the run's calibration: logits / T before the softmax
 
     @property
     def pad_id(self) -> int:
@@ -66,8 +134,8 @@ class TokenClassifier:
         ).astype(np.float32)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """Class probabilities, shape (len(texts), len(labels))."""
-        return softmax(self.logits(texts))
+        """Calibrated class probabilities, shape (len(texts), len(labels))."""
+        return softmax(self.logits(texts) / self.temperature)
 
     def predict(self, texts: list[str]) -> list[str]:
         """The most probable label name of each text."""

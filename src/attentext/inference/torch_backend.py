@@ -8,21 +8,32 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification
 
 from attentext.errors import RunDirError
-from attentext.inference.tokens import TokenClassifier, model_max_length
-from attentext.precision import inference_model, probe_model, resolve_precision
+from attentext.inference.tokens import (
+    TokenClassifier,
+    check_vocabulary,
+    config_vocab_rows,
+    first_line,
+    load_tokenizer,
+    model_max_length,
+)
+from attentext.precision import default_device, inference_model, probe_model, resolve_precision
 from attentext.rundir import WEIGHTS_FILE, Run, open_run
 
 
-def default_device() -> str:
-    """Where inference runs when no device is named: the GPU if there is one."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def load_hf_model(run: Run) -> tuple[Any, Any]:
-    """The model and tokenizer of a run, from safetensors only; a one-line error when damaged."""
+    """The model and tokenizer of a run, from safetensors only; a one-line error when damaged or
+    when the tokenizer can produce ids the model has no embedding for."""
+    model = _load_model(run)
+    tokenizer = load_tokenizer(run.path)
+    check_vocabulary(run.path, tokenizer, embedding_rows(model))
+    return model, tokenizer
+
+
+def _load_model(run: Run) -> Any:
+    """The run's model; what transformers raises on a damaged file becomes one `RunDirError`."""
     if not (run.path / WEIGHTS_FILE).is_file():
         # Never fall back to pytorch_model.bin: that is a pickle, and loading runs no pickle.
         raise RunDirError(
@@ -31,15 +42,16 @@ def load_hf_model(run: Run) -> tuple[Any, Any]:
         )
     try:
         # use_safetensors: only the safetensors file is read; no remote code, ever.
-        model = AutoModelForSequenceClassification.from_pretrained(
+        return AutoModelForSequenceClassification.from_pretrained(
             str(run.path), use_safetensors=True, trust_remote_code=False
         )
-        tokenizer = AutoTokenizer.from_pretrained(str(run.path), trust_remote_code=False)
     except SafetensorError as err:
         raise RunDirError(
-            f"{run.path}: {WEIGHTS_FILE} is damaged ({str(err).splitlines()[0]}); "
+            f"{run.path}: {WEIGHTS_FILE} is damaged ({first_line(err)}); "
             "retrain or restore the file from a backup"
         ) from None
+    except RecursionError:  # a deeply nested config.json (before RuntimeError: a subclass)
+        raise RunDirError(f"{run.path}: cannot load the model (config.json is damaged)") from None
     except RuntimeError as err:  # transformers: weight shapes that do not match config.json
         if "mismatched_sizes" not in str(err) and "size mismatch" not in str(err):
             raise
@@ -47,10 +59,16 @@ def load_hf_model(run: Run) -> tuple[Any, Any]:
             f"{run.path}: the weights in {WEIGHTS_FILE} do not match config.json; the run "
             "directory was modified or damaged (retrain or restore it from a backup)"
         ) from None
-    except (OSError, ValueError, KeyError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise RunDirError(f"{run.path}: cannot load the model ({first})") from None
-    return model, tokenizer
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise RunDirError(f"{run.path}: cannot load the model ({first_line(err)})") from None
+
+
+def embedding_rows(model: Any) -> int | None:
+    """Token ids the model has embeddings for: its input embedding, else config.vocab_size."""
+    try:
+        return model.get_input_embeddings().num_embeddings
+    except (NotImplementedError, AttributeError):  # the word models do not expose it
+        return config_vocab_rows(model.config)
 
 
 class TransformersClassifier(TokenClassifier):
@@ -68,9 +86,10 @@ class TransformersClassifier(TokenClassifier):
         precision: str = "fp32",
         batch_size: int = 64,
         truncation: str = "head",
+        temperature: float = 1.0,
     ) -> None:
         labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        super().__init__(tokenizer, labels, max_length, truncation, batch_size)
+        super().__init__(tokenizer, labels, max_length, truncation, batch_size, temperature)
         self.model = model.eval()
         self.precision = precision
         self.runner = inference_model(self.model, precision)
@@ -87,6 +106,7 @@ class TransformersClassifier(TokenClassifier):
             model_max_length(tokenizer, model.config),
             resolve_precision(precision, lambda: _probe(model, tokenizer)),
             truncation=run.truncation,
+            temperature=run.temperature,
         )
 
     @classmethod

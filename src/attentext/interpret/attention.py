@@ -118,9 +118,14 @@ def _check_index(value: int | None, count: int, what: str) -> None:
 
 
 def _batch_attentions(
-    model: torch.nn.Module, batch: dict[str, np.ndarray], is_rnn: bool, layer: int, head: int | None
+    classifier: TransformersClassifier,
+    batch: dict[str, np.ndarray],
+    is_rnn: bool,
+    layer: int,
+    head: int | None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Every layer's attention (as numpy) and the class probabilities of one padded batch."""
+    """Every layer's attention (as numpy) and the (calibrated) class probabilities of a batch."""
+    model = classifier.model
     output = model(
         **{name: torch.from_numpy(array).to(model.device) for name, array in batch.items()},
         output_attentions=True,
@@ -134,7 +139,7 @@ def _batch_attentions(
     attentions = [a.float().cpu().numpy() for a in attentions]
     _check_index(layer, len(attentions), "layer")
     _check_index(head, 1 if is_rnn else attentions[0].shape[1], "head")
-    return attentions, softmax(output.logits.float().cpu().numpy())
+    return attentions, softmax(output.logits.float().cpu().numpy() / classifier.temperature)
 
 
 @torch.inference_mode()
@@ -153,7 +158,7 @@ def explain_attention(
     results: list[Explanation | None] = [None] * len(texts)
     for index in length_sorted_batches([len(e.ids) for e in encoded], classifier.batch_size):
         batch = pad_rows([encoded[i].ids for i in index], classifier.pad_id)
-        attentions, probabilities = _batch_attentions(model, batch, is_rnn, layer, head)
+        attentions, probabilities = _batch_attentions(classifier, batch, is_rnn, layer, head)
         for row, i in enumerate(index):
             per_layer = [a[row] for a in attentions]  # (T,) for the RNN, else (nh, T, T) each
             results[i] = _explanation(

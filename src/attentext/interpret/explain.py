@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from attentext.inference.classifier import load
 from attentext.inference.torch_backend import TransformersClassifier
 from attentext.interpret.attention import explain_attention
 from attentext.interpret.explanation import ExplainError, Explanation
@@ -17,6 +18,7 @@ from attentext.interpret.ngrams import explain_ngrams
 from attentext.interpret.render import render_html, render_png
 from attentext.models.registry import family_of_run
 from attentext.models.tfidf_logreg import TfidfLogRegClassifier
+from attentext.outputs import check_output_folder
 from attentext.rundir import open_run
 
 FORMATS = ("png", "html", "both")
@@ -38,9 +40,8 @@ def _classifier(run_dir_or_classifier: Any) -> Any:
             "TransformersClassifier or a TF-IDF classifier"
         )
     run = open_run(run_dir_or_classifier)
-    family = family_of_run(run.kind)
-    if family is not None:
-        return family.code().load_classifier(run.path)
+    if family_of_run(run.kind) is not None:
+        return load(run.path)
     return TransformersClassifier.from_run(run, precision="fp32")
 
 
@@ -66,6 +67,8 @@ def explain(
         raise ExplainError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
     if not texts:
         raise ExplainError("no texts to explain")
+    if output_dir is not None:
+        check_output_folder(output_dir)
     classifier = _classifier(run_dir_or_classifier)
     if isinstance(classifier, TfidfLogRegClassifier):
         explanations = explain_ngrams(classifier, texts)

@@ -54,13 +54,14 @@ class TfidfLogRegClassifier:
             dtype=np.float32,
         )
         self.model = LogisticRegression(C=C, max_iter=max_iter)
+        self.temperature = 1.0  # the run's calibration, set by the loader
 
     def fit(self, texts: list[str], labels: np.ndarray) -> TfidfLogRegClassifier:
         self.model.fit(self.vectorizer.fit_transform(texts), labels)
         return self
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """Class probabilities, shape (len(texts), len(labels)), columns in label-id order."""
+        """Calibrated class probabilities, (len(texts), len(labels)), columns in label-id order."""
         if isinstance(texts, str):
             raise TypeError("texts must be a list of strings, not a single string")
         if not texts:
@@ -68,7 +69,12 @@ class TfidfLogRegClassifier:
         probabilities = self.model.predict_proba(self.vectorizer.transform(list(texts)))
         full = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         full[:, self.model.classes_] = probabilities
-        return full
+        if self.temperature == 1.0:
+            return full
+        # temperature scaling of a softmax model: log-probabilities are its logits up to a shift
+        scaled = np.log(np.clip(full, 1e-12, None)) / self.temperature
+        scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+        return scaled / scaled.sum(axis=1, keepdims=True)
 
     def predict(self, texts: list[str]) -> list[str]:
         """The most probable label name of each text."""

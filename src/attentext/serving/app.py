@@ -11,7 +11,9 @@ through a micro-batcher per model (`batcher.py`); every model call runs in one i
 (`state.py`). Every client mistake is a 4xx with the body {"error": {"type", "message"}}
 (`errors.py`); limits (`settings.py`): a body over `max_body_bytes` is a 413, a full queue a 503
 with Retry-After, and a request not answered within `request_timeout_s` a 504 (408 if its body
-is still arriving) (`middleware.py`).
+is still arriving) (`middleware.py`). Below the app, `attentext serve` runs uvicorn with a header
+timeout, a connection cap and JSON errors for requests h11 cannot parse (`connections.py`), and
+rate-limits the log lines a client can cause (`logs.py`).
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ internally); requests are never split, so a request's rows always come from one 
 A cancelled request (the client went away, or the server's time limit answered 504) leaves the
 queue at once; if its batch is already running, its rows are dropped. The other requests in that
 batch, and the worker, go on.
+
+A batch the model fails on (a text it cannot take, memory) is run again request by request, and a
+failing request text by text, so that only the request holding the failing text gets the error
+(the server answers it with a generic 500 and logs it); the others get their rows.
 """
 
 from __future__ import annotations
@@ -155,30 +159,68 @@ class MicroBatcher:
                     break
             await self._run(batch)
 
+    async def _rows(self, texts: list[str]) -> np.ndarray:
+        """One `predict_proba` call in the executor, its row count checked."""
+        loop = asyncio.get_running_loop()
+        probabilities = await loop.run_in_executor(self.executor, self.predict_proba, texts)
+        probabilities = np.asarray(probabilities)
+        if probabilities.shape[0] != len(texts):
+            raise RuntimeError(
+                f"predict_proba returned {probabilities.shape[0]} rows for {len(texts)} texts"
+            )
+        self.batches += 1
+        return probabilities
+
     async def _run(self, batch: list[_Job]) -> None:
         # A client that went away cancelled its future: its texts are not computed.
         batch = [job for job in batch if not job.future.done()]
         if not batch:
             return
         texts = [text for job in batch for text in job.texts]
-        loop = asyncio.get_running_loop()
         try:
-            probabilities = await loop.run_in_executor(self.executor, self.predict_proba, texts)
-            probabilities = np.asarray(probabilities)
-            if probabilities.shape[0] != len(texts):
-                raise RuntimeError(
-                    f"predict_proba returned {probabilities.shape[0]} rows for {len(texts)} texts"
-                )
-        except Exception as error:  # every waiting request learns of it; the worker goes on
-            log.exception("model '%s' failed on a batch of %d texts", self.name, len(texts))
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(error)
+            probabilities = await self._rows(texts)
+        except Exception as error:  # the worker goes on; which requests fail is found below
+            if len(texts) == 1:
+                batch[0].future.set_exception(error)
+                return
+            log.warning(
+                "model '%s' failed on a batch of %d texts (%s); running its %d request(s) apart",
+                self.name,
+                len(texts),
+                type(error).__name__,
+                len(batch),
+            )
+            await self._isolate(batch)
             return
-        self.batches += 1
         start = 0
         for job in batch:
             rows = probabilities[start : start + len(job.texts)]
             start += len(job.texts)
             if not job.future.done():
                 job.future.set_result(rows)
+
+    async def _isolate(self, batch: list[_Job]) -> None:
+        """Run the jobs of a failed batch one by one (a failing job's texts one by one), so that
+        only the request holding the text the model fails on gets the error."""
+        for job in batch:
+            if job.future.done():  # cancelled meanwhile
+                continue
+            try:
+                rows = await self._job_rows(job, tried_alone=len(batch) == 1)
+            except Exception as error:
+                if not job.future.done():
+                    job.future.set_exception(error)
+                continue
+            if not job.future.done():
+                job.future.set_result(rows)
+
+    async def _job_rows(self, job: _Job, tried_alone: bool) -> np.ndarray:
+        """A job's rows: in one call, else text by text (a batch too large for memory, or one
+        text the model fails on: the error of the first failing text is raised)."""
+        if not tried_alone:
+            try:
+                return await self._rows(job.texts)
+            except Exception:
+                if len(job.texts) == 1:
+                    raise
+        return np.concatenate([await self._rows([text]) for text in job.texts])

@@ -12,11 +12,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from attentext.errors import shown
 from attentext.serving.schemas import ErrorResponse
 
 log = logging.getLogger("attentext.serving")
 
 RETRY_AFTER_S = 1  # what a 503 tells the client to wait: a full queue drains in well under that
+# Messages stay short whatever a client sent: a value it sent is echoed cut to ECHO_CHARS (a model
+# name, a field name, a path), and a whole message never passes MAX_MESSAGE_CHARS.
+ECHO_CHARS = 60
+MAX_MESSAGE_CHARS = 1000
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 404, 408, 413, 415, 422, 503, 504)
 }
@@ -41,19 +46,28 @@ def unavailable(type_: str = "unavailable", message: str = "") -> ApiError:
     return ApiError(503, type_, message or "the server is starting or shutting down", retry_after())
 
 
+def error_content(type_: str, message: str) -> dict[str, Any]:
+    """The body of every error the server answers: {"error": {"type", "message"}}."""
+    return {"error": {"type": type_, "message": shown(message, MAX_MESSAGE_CHARS)}}
+
+
 def error_response(
     status: int, type_: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"type": type_, "message": message}}, status_code=status, headers=headers
-    )
+    return JSONResponse(error_content(type_, message), status_code=status, headers=headers)
+
+
+def echo(value: object) -> str:
+    """A value the client sent, as a message may quote it: cut to ECHO_CHARS."""
+    return shown(str(value), ECHO_CHARS)
 
 
 def _field_path(loc: Sequence[Any]) -> str:
     """('body', 'texts', 0) -> 'texts[0]'."""
     path = ""
     for part in loc[1:] if loc and loc[0] == "body" else loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        name = echo(part)  # a field name is the client's: an unknown one may be 900 KB long
+        path += f"[{part}]" if isinstance(part, int) else (f".{name}" if path else name)
     return path
 
 
@@ -67,6 +81,9 @@ def _one_message(error: dict[str, Any]) -> str | tuple[int, str, str]:
         return f"{where}: required field is missing"
     if kind == "extra_forbidden":
         return f"{where}: unknown field"
+    if kind in ("too_short", "string_too_short") and error.get("input") == "":
+        default = "; leave it out for the default model" if where == "model" else ""
+        return f"{where}: must not be empty{default}"
     if kind == "model_attributes_type" and not where:
         if isinstance(error.get("input"), bytes):  # FastAPI did not parse it: not JSON
             return (
@@ -76,8 +93,8 @@ def _one_message(error: dict[str, Any]) -> str | tuple[int, str, str]:
             )
         return f"the request body must be a JSON object, got {type(error.get('input')).__name__}"
     got = error.get("input")
-    shown = f" (got {type(got).__name__})" if kind and kind.endswith("_type") else ""
-    return f"{where}: {msg}{shown}" if where else f"{msg}{shown}"
+    got_type = f" (got {type(got).__name__})" if kind and kind.endswith("_type") else ""
+    return f"{where}: {msg}{got_type}" if where else f"{msg}{got_type}"
 
 
 def validation_message(errors: Sequence[dict[str, Any]]) -> tuple[int, str, str]:
@@ -113,9 +130,13 @@ def install_error_handlers(app: FastAPI) -> None:
         types = {404: "not_found", 405: "method_not_allowed"}
         message = error.detail if isinstance(error.detail, str) else "request refused"
         if error.status_code == 404:
-            message = f"no such endpoint: {request.method} {request.url.path}; see /docs"
+            message = (
+                f"no such endpoint: {echo(request.method)} {echo(request.url.path)}; see /docs"
+            )
         elif error.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path}; see /docs"
+            message = (
+                f"{echo(request.method)} is not allowed on {echo(request.url.path)}; see /docs"
+            )
         return error_response(
             error.status_code,
             types.get(error.status_code, "http_error"),
@@ -125,7 +146,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
+        log.error(
+            "unexpected error on %s %s", request.method, echo(request.url.path), exc_info=error
+        )
         return error_response(
             500, "internal_error", "the server failed on this request; the error is in its log"
         )

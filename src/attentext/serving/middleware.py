@@ -9,6 +9,12 @@ from fastapi.responses import JSONResponse
 from attentext.serving.errors import error_response, log
 
 
+def _content_length(declared: bytes) -> int | None:
+    """A Content-Length header as a byte count; None unless it is all digits (no sign, no space:
+    `int` would take "-1", " 1" and "1_0")."""
+    return int(declared) if declared.isdigit() else None
+
+
 class BodyLimit:
     """ASGI middleware: refuse bodies over `max_bytes` with 413, by Content-Length and as read.
 
@@ -32,12 +38,11 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
-            try:
-                length = int(declared)
-            except ValueError:
-                await error_response(400, "bad_request", "invalid Content-Length header")(
-                    scope, receive, send
-                )
+            length = _content_length(declared)
+            if length is None:
+                await error_response(
+                    400, "bad_request", "invalid Content-Length header: expected a byte count"
+                )(scope, receive, send)
                 return
             if length > self.max_bytes:
                 await self._too_large(f"{length:,} bytes")(scope, receive, send)

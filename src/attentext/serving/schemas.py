@@ -26,6 +26,10 @@ def _valid_unicode(text: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_valid_unicode)]
+# "" is no name: a 422, never a silent fall back to the default model (leave the field out).
+# (The length is checked after the Unicode check: before it, pydantic's own message for a lone
+# surrogate would replace the one that says what is wrong.)
+ModelName = Annotated[str, AfterValidator(_valid_unicode), Field(min_length=1)]
 
 
 class _Request(BaseModel):
@@ -37,13 +41,17 @@ class PredictRequest(_Request):
         description="Texts to classify.", examples=[["Stocks rally on Wall Street"]]
     )
     top_k: int = Field(1, ge=1, description="Labels ranked per text (capped at the label count).")
-    model: Text | None = Field(None, description="Served model name; the default model if omitted.")
+    model: ModelName | None = Field(
+        None, description="Served model name; the default model if omitted."
+    )
 
 
 class ExplainRequest(_Request):
     text: Text | None = Field(None, description="One text to explain (or use `texts`).")
     texts: list[Text] | None = Field(None, description="Several texts to explain.")
-    model: Text | None = Field(None, description="Served model name; the default model if omitted.")
+    model: ModelName | None = Field(
+        None, description="Served model name; the default model if omitted."
+    )
 
     @model_validator(mode="after")
     def _one_of_text_or_texts(self) -> ExplainRequest:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, fields
 
 from attentext.errors import AttentextError
 
+SECONDS = ("request_timeout_s", "header_timeout_s", "keep_alive_timeout_s")
+
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -21,6 +23,16 @@ class ServerSettings:
         strict: refuse texts over `max_chars` (422) instead of cutting them.
         max_body_bytes: request body size; past it, 413.
         request_timeout_s: a request not answered in time gets a 504 (408 if its body is late).
+
+    The connection limits below apply where `attentext serve` runs the app (uvicorn, through
+    `serving.connections`); an app run by another server gets that server's limits.
+
+        header_timeout_s: a connection must send a complete request head (request line and
+            headers) within this long of opening, or of its previous response; more data does
+            not extend it, so a client trickling bytes is cut off too (408, or closed if silent).
+        keep_alive_timeout_s: an idle keep-alive connection is closed after this long.
+        max_connections: open connections; past it a new one closes the connection that has
+            waited longest for a request, or gets a 503 if every one is being answered.
     """
 
     max_batch_size: int = 32
@@ -31,6 +43,9 @@ class ServerSettings:
     strict: bool = False
     max_body_bytes: int = 1_000_000
     request_timeout_s: float = 30.0
+    header_timeout_s: float = 10.0
+    keep_alive_timeout_s: float = 5.0
+    max_connections: int = 1000
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -39,8 +54,9 @@ class ServerSettings:
                 raise AttentextError(f"{field.name} must be at least 1, got {value}")
         if not self.max_wait_ms >= 0:
             raise AttentextError(f"max_wait_ms must be 0 or more, got {self.max_wait_ms}")
-        if not 0 < self.request_timeout_s < math.inf:  # also refuses nan
-            raise AttentextError(
-                "request_timeout_s must be a number of seconds more than 0, got "
-                f"{self.request_timeout_s}"
-            )
+        for name in SECONDS:
+            value = getattr(self, name)
+            if not 0 < value < math.inf:  # also refuses nan
+                raise AttentextError(
+                    f"{name} must be a number of seconds more than 0, got {value:g}"
+                )

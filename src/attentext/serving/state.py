@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attentext.errors import AttentextError
+from attentext.errors import AttentextError, short_list
 from attentext.inference.classifier import load
 from attentext.rundir import open_run
 from attentext.serving.batcher import MicroBatcher
-from attentext.serving.errors import ApiError
+from attentext.serving.errors import ApiError, echo
 from attentext.serving.schemas import ModelInfo
 from attentext.serving.settings import ServerSettings
 
@@ -117,7 +117,8 @@ class ModelService:
             raise ApiError(
                 404,
                 "unknown_model",
-                f"no model named '{name}'; this server serves: {', '.join(self.models)}",
+                f"no model named '{echo(name)}'; this server serves: "
+                f"{short_list(list(self.models))}",
             )
         return self.models[name]
 

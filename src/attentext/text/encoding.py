@@ -39,7 +39,10 @@ def encode(
     """Token ids of each text with special tokens, at most `max_length`, cut by `truncation`."""
     if truncation == "head":
         return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+    # verbose=False: texts longer than the model are expected here, they are cut just below
+    pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)[
+        "input_ids"
+    ]
     prefix, suffix = special_tokens_around(tokenizer)
     budget = max_length - len(prefix) - len(suffix)
     encoded = []
@@ -65,7 +68,7 @@ def encode_with_offsets(
     tokenizer: Any, text: str, max_length: int, truncation: str = "head"
 ) -> EncodedText:
     """`encode` of one text, keeping each token's word id and character span (same ids)."""
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
     word_ids = list(enc.word_ids()) if hasattr(enc, "word_ids") else list(range(len(ids)))
     prefix, suffix = special_tokens_around(tokenizer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
@@ -18,7 +19,8 @@ class PadCollator:
     transformers' collator goes through `tokenizer.pad`, which converts every row in Python: 4.4 ms
     for a batch of 128 AG News rows, about a fifth of a seed-transformer training step on 2 cores.
     Filling one numpy array per column takes 0.2 ms. Columns: input_ids (padded with
-    `pad_token_id`), attention_mask (1 on tokens), label -> labels; other columns are dropped.
+    `pad_token_id`), attention_mask (1 on tokens), label -> labels; other per-row arrays
+    (the teacher's logits when distilling) stacked as they are.
 
     Args:
         pad_token_id: the tokenizer's padding id.
@@ -47,4 +49,6 @@ class PadCollator:
         key = "label" if "label" in rows[0] else "labels" if "labels" in rows[0] else None
         if key is not None:
             batch["labels"] = torch.tensor([row[key] for row in rows], dtype=torch.long)
+        for name in rows[0].keys() - {"input_ids", "attention_mask", "label", "labels"}:
+            batch[name] = torch.from_numpy(np.stack([row[name] for row in rows]))
         return batch

@@ -26,14 +26,13 @@ from tqdm.auto import tqdm
 from attentext.encoders import encoder_fingerprint, resolve_encoder
 from attentext.errors import AttentextWarning
 from attentext.files import write_atomic
-from attentext.precision import inference_model
+from attentext.precision import default_device, inference_model
 from attentext.recipes import Recipe
 from attentext.text.batching import run_in_batches
 from attentext.training.tokenized import PackedRows
 
-CACHE_DIR = (
-    Path(os.environ.get("ATTENTEXT_CACHE", Path.home() / ".cache" / "attentext")) / "features"
-)
+CACHE_ROOT = Path(os.environ.get("ATTENTEXT_CACHE", Path.home() / ".cache" / "attentext"))
+CACHE_DIR = CACHE_ROOT / "features"
 
 
 def data_fingerprint(input_ids: list[list[int]]) -> str:
@@ -63,7 +62,7 @@ def compute_features(
 
     In bf16 the encoder runs as a bf16 copy (`inference_model`); `model` is left as it was.
     """
-    model.eval()
+    model.eval().to(default_device())  # the GPU if there is one; the Trainer keeps it there
     runner = inference_model(model, precision)
     device = next(model.parameters()).device
 

@@ -10,19 +10,30 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, set_seed
+from transformers import (
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainerCallback,
+    set_seed,
+)
 
 from attentext import rundir
 from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.errors import RecipeError, RunDirError
+from attentext.evaluation.calibration import Calibration, calibrate, measure_calibration
 from attentext.evaluation.metrics import evaluation_report
 from attentext.files import write_json, write_text
 from attentext.models.dropout import use_cpu_dropout
@@ -31,10 +42,18 @@ from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import Recipe, resolve_recipe
 from attentext.text.tokenizers import build_tokenizer, load_tokenizer
 from attentext.training.baseline import fit_classifier
+from attentext.training.distill import IGNORE, DistillationTrainer, teacher_logits, unlabeled_texts
 from attentext.training.features import feature_splits
 from attentext.training.tokenized import PackedRows, tokenize_split
 from attentext.training.trainer import build_trainer, class_weights, sample_batch
-from attentext.training.workdir import is_main_process, last_complete_checkpoint, prepare_work_dir
+from attentext.training.workdir import (
+    check_resumable,
+    is_main_process,
+    last_complete_checkpoint,
+    prepare_work_dir,
+    run_manifest,
+    write_manifest,
+)
 
 EVALUATED_SPLITS = ("validation", "test")
 
@@ -79,24 +98,54 @@ def train(
     """
     recipe = resolve_recipe(recipe, **options)
     output_dir = Path(output)
+    if output_dir.name in ("", ".", ".."):  # `--output .`: the folder it names, by its name
+        output_dir = Path(os.path.abspath(output_dir))
     dataset = _load_dataset(recipe, data)
     family = model_family(recipe.model.type)
     family.check_options(recipe.model.options)
-    work_dir = prepare_work_dir(output_dir, resume, overwrite)
-    set_seed(recipe.training.seed)
-    if not family.neural:
-        return _train_classifier(family, recipe, dataset, work_dir, output_dir)
-    return _train_model(recipe, dataset, work_dir, output_dir, resume, callbacks)
+    if resume and not family.neural:
+        raise RecipeError(
+            f"{recipe.model.type} trains in one fit and keeps no checkpoints: there is nothing "
+            "to --resume; run it without --resume"
+        )
+    with _held(output_dir):
+        work_dir = prepare_work_dir(output_dir, resume, overwrite)
+        set_seed(recipe.training.seed)
+        if not family.neural:
+            return _train_classifier(family, recipe, dataset, work_dir, output_dir)
+        manifest = run_manifest(recipe, dataset)
+        if resume:
+            check_resumable(work_dir, manifest)
+        elif is_main_process():
+            write_manifest(work_dir, manifest)
+        return _train_model(recipe, dataset, work_dir, output_dir, resume, callbacks)
 
 
-def _split_reports(
-    label_names: list[str], results: dict[str, tuple[np.ndarray, np.ndarray]]
-) -> dict[str, Any]:
-    """The evaluation report of each split, from its (true labels, predicted labels)."""
-    return {
-        split: evaluation_report(y_true, y_pred, label_names).to_dict()
-        for split, (y_true, y_pred) in results.items()
+def _held(output_dir: Path) -> AbstractContextManager:
+    """The destination's lock, held by the process that writes it (rank 0 under torchrun)."""
+    return rundir.writing(output_dir, "train") if is_main_process() else nullcontext()
+
+
+def _measured(
+    label_names: list[str], recipe: Recipe, results: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> tuple[dict[str, Any], Calibration | None]:
+    """Each split's evaluation report from its (true labels, logits), and the temperature
+    fitted on validation (with what it does on test), when the recipe calibrates."""
+    reports: dict[str, Any] = {
+        split: evaluation_report(y_true, logits.argmax(axis=-1), label_names).to_dict()
+        for split, (y_true, logits) in results.items()
     }
+    if not recipe.training.calibrate or "validation" not in results:
+        return reports, None
+    y_validation, logits_validation = results["validation"]
+    calibration = calibrate(y_validation, logits_validation, "validation")
+    reports["calibration"] = calibration.to_dict()
+    if "test" in results:
+        y_test, logits_test = results["test"]
+        reports["calibration"]["test"] = measure_calibration(
+            logits_test, y_test, calibration.temperature
+        )
+    return reports, calibration
 
 
 def _train_classifier(
@@ -108,27 +157,32 @@ def _train_classifier(
     for split in EVALUATED_SPLITS:
         if split in dataset.splits:
             rows = dataset[split]
-            predicted = classifier.predict_proba(rows["text"]).argmax(axis=-1)
-            results[split] = (np.array(rows["label"]), predicted)
-    metrics = {"recipe": recipe.name, **facts, **_split_reports(dataset.label_names, results)}
+            # log-probabilities as logits: temperature scaling of a softmax model, exactly
+            logits = np.log(np.clip(classifier.predict_proba(rows["text"]), 1e-12, None))
+            results[split] = (np.array(rows["label"]), logits)
+    reports, calibration = _measured(dataset.label_names, recipe, results)
+    metrics = {"recipe": recipe.name, **facts, **reports}
     _publish(
         work_dir,
         output_dir,
         family.run_kind,
         recipe,
         metrics,
-        classifier.save,
+        _with_calibration(classifier.save, calibration),
         "run the command again",
     )
     return TrainResult(output_dir, metrics)
 
 
-def _tokenizer(recipe: Recipe, dataset: TextDataset, work_dir: Path, resume: bool):
-    """The run's tokenizer: the one saved in the work folder when resuming, else a fresh one."""
+def _tokenizer(
+    recipe: Recipe, dataset: TextDataset, unlabeled: list[str], work_dir: Path, resume: bool
+):
+    """The run's tokenizer: the one saved in the work folder when resuming, else a fresh one
+    (a word vocabulary is fitted on the training texts and the unlabeled ones)."""
     folder = rundir.tokenizer_dir(work_dir)
     if resume and folder.exists():
         return load_tokenizer(str(folder))
-    tokenizer = build_tokenizer(recipe, dataset["train"]["text"])
+    tokenizer = build_tokenizer(recipe, list(dataset["train"]["text"]) + unlabeled)
     if is_main_process():
         tokenizer.save_pretrained(str(folder))
     return tokenizer
@@ -156,12 +210,18 @@ def _train_model(
     callbacks: list[TrainerCallback] | None,
 ) -> TrainResult:
     """A Hugging Face model trained by the Trainer (its head alone when the encoder is frozen)."""
-    tokenizer = _tokenizer(recipe, dataset, work_dir, resume)
+    unlabeled = unlabeled_texts(recipe.distill)
+    tokenizer = _tokenizer(recipe, dataset, unlabeled, work_dir, resume)
     if is_main_process():
         write_text(work_dir / rundir.RECIPE_FILE, recipe.to_yaml())
     tokenized = _tokenized(dataset, tokenizer, recipe)
     model = build_model(recipe.model, tokenizer, dataset.label_names, recipe.tokenizer.max_length)
     trained, rows, facts, precision = _what_trains(recipe, model, tokenizer, tokenized)
+    trainer_class: Any = Trainer
+    if recipe.distill.teacher:
+        rows["train"], distilled = _transfer_set(recipe, dataset, tokenizer, rows, unlabeled)
+        facts = {**facts, "distillation": distilled}
+        trainer_class = partial(DistillationTrainer, spec=recipe.distill)
     trainer = build_trainer(
         recipe,
         trained,
@@ -174,6 +234,7 @@ def _train_model(
             dataset["train"]["label"], len(dataset.label_names), recipe.training.class_weight
         ),
         callbacks,
+        trainer_class,
     )
     output, seconds = _fit(trainer, work_dir, output_dir, resume)
     metrics = {
@@ -185,24 +246,33 @@ def _train_model(
         if trainer.state.best_model_checkpoint
         else None,
     }
-    results = {}
-    for split in EVALUATED_SPLITS:
-        if split in rows:
-            # The Trainer may reorder evaluation batches by length: take labels from its output.
-            prediction = trainer.predict(rows[split])
-            results[split] = (prediction.label_ids, np.argmax(prediction.predictions, axis=-1))
-    metrics.update(_split_reports(dataset.label_names, results))
+    reports, calibration = _measured(dataset.label_names, recipe, _logits_per_split(trainer, rows))
+    metrics.update(reports)
     if trainer.is_world_process_zero():
+        write_model = _model_writer(model, tokenizer, trainer.state.log_history)
         _publish(
             work_dir,
             output_dir,
             rundir.TRANSFORMERS_KIND,
             recipe,
             metrics,
-            _model_writer(model, tokenizer, trainer.state.log_history),
+            _with_calibration(write_model, calibration),
             "run again with --resume",
         )
     return TrainResult(output_dir, metrics)
+
+
+def _logits_per_split(
+    trainer: Any, rows: dict[str, Any]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(true labels, logits) of the validation and test splits, by the trained model."""
+    results = {}
+    for split in EVALUATED_SPLITS:
+        if split in rows:
+            # The Trainer may reorder evaluation batches by length: take labels from its output.
+            prediction = trainer.predict(rows[split])
+            results[split] = (prediction.label_ids, np.asarray(prediction.predictions))
+    return results
 
 
 def _training_facts(
@@ -220,6 +290,37 @@ def _training_facts(
     }
 
 
+def _transfer_set(
+    recipe: Recipe,
+    dataset: TextDataset,
+    tokenizer: PreTrainedTokenizerBase,
+    rows: dict[str, PackedRows],
+    unlabeled: list[str],
+) -> tuple[PackedRows, dict[str, Any]]:
+    """The training rows the student learns from: the train split and the unlabeled texts
+    (label IGNORE), each with the teacher's logits; and what the run records of it."""
+    texts = list(dataset["train"]["text"]) + unlabeled
+    start = time.perf_counter()
+    logits, cached = teacher_logits(recipe.distill, texts, dataset.label_names)
+    train = rows["train"]
+    if unlabeled:
+        spec = recipe.tokenizer
+        extra = datasets.Dataset.from_dict({"text": unlabeled, "label": [IGNORE] * len(unlabeled)})
+        extra_rows = PackedRows.from_dataset(
+            tokenize_split(extra, tokenizer, spec.max_length, spec.truncation)
+        )
+        train = PackedRows.concatenate(train, extra_rows)
+    return train.with_column("teacher_logits", logits.astype(np.float32)), {
+        "teacher": str(recipe.distill.teacher),
+        "temperature": recipe.distill.temperature,
+        "alpha": recipe.distill.alpha,
+        "n_labelled": len(rows["train"]),
+        "n_unlabeled": len(unlabeled),
+        "teacher_seconds": round(time.perf_counter() - start, 2),
+        "teacher_logits_cached": cached,
+    }
+
+
 def _what_trains(
     recipe: Recipe, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tokenized: dict
 ) -> tuple[Any, dict[str, Any], dict[str, Any], str]:
@@ -230,6 +331,11 @@ def _what_trains(
     """
     frozen = getattr(model.config, "freeze_encoder", False) and hasattr(model, "head")
     if recipe.training.feature_cache and frozen:
+        if recipe.distill.teacher:
+            raise RecipeError(
+                "distillation trains the whole student; choose a student recipe without a "
+                "frozen encoder (seed-transformer, attention-rnn, encoder-finetune)"
+            )
         precision = resolve_precision(
             recipe.training.precision,
             lambda: probe_model(
@@ -269,6 +375,19 @@ def _model_writer(
         tokenizer.save_pretrained(str(staging))
         lines = "".join(json.dumps(entry) + "\n" for entry in log_history)
         write_text(staging / rundir.LOG_FILE, lines)
+
+    return write
+
+
+def _with_calibration(
+    write_model: Callable[[Path], None], calibration: Calibration | None
+) -> Callable[[Path], None]:
+    """The model's files, and the fitted temperature beside them (read by every loader)."""
+
+    def write(staging: Path) -> None:
+        write_model(staging)
+        if calibration is not None:
+            write_json(staging / rundir.CALIBRATION_FILE, calibration.to_dict())
 
     return write
 

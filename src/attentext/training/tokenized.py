@@ -39,12 +39,22 @@ class PackedRows(torch.utils.data.Dataset):
     ones, which `PadCollator` fills in.
     """
 
-    def __init__(self, ids: np.ndarray, offsets: np.ndarray, labels: np.ndarray | None) -> None:
+    def __init__(
+        self,
+        ids: np.ndarray,
+        offsets: np.ndarray,
+        labels: np.ndarray | None,
+        extra: dict[str, np.ndarray] | None = None,
+    ) -> None:
         if len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != len(ids):
             raise ValueError("offsets must start at 0 and end at len(ids)")
         if labels is not None and len(labels) != len(offsets) - 1:
             raise ValueError(f"{len(labels)} labels for {len(offsets) - 1} rows")
+        for name, values in (extra or {}).items():
+            if len(values) != len(offsets) - 1:
+                raise ValueError(f"{len(values)} rows of {name} for {len(offsets) - 1} rows")
         self.ids, self.offsets, self.labels = ids, offsets, labels
+        self.extra = dict(extra or {})  # per-row arrays the batches carry (teacher logits)
 
     @classmethod
     def from_dataset(cls, split: datasets.Dataset) -> PackedRows:
@@ -70,10 +80,28 @@ class PackedRows(torch.utils.data.Dataset):
         row: dict[str, Any] = {"input_ids": self.ids[self.offsets[index] : self.offsets[index + 1]]}
         if self.labels is not None:
             row["label"] = int(self.labels[index])
+        for name, values in self.extra.items():
+            row[name] = values[index]
         return row
 
     def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
         return [self[index] for index in indices]
+
+    def with_column(self, name: str, values: np.ndarray) -> PackedRows:
+        """The same rows, each also carrying `values[row]` as `name`."""
+        return PackedRows(self.ids, self.offsets, self.labels, {**self.extra, name: values})
+
+    @classmethod
+    def concatenate(cls, first: PackedRows, second: PackedRows) -> PackedRows:
+        """`first`'s rows then `second`'s (both labelled; the same extra columns)."""
+        if first.labels is None or second.labels is None or set(first.extra) != set(second.extra):
+            raise ValueError("rows to concatenate need labels and the same extra columns")
+        return cls(
+            np.concatenate([first.ids, second.ids.astype(first.ids.dtype)]),
+            np.concatenate([first.offsets, second.offsets[1:] + first.offsets[-1]]),
+            np.concatenate([first.labels, second.labels.astype(first.labels.dtype)]),
+            {k: np.concatenate([first.extra[k], second.extra[k]]) for k in first.extra},
+        )
 
     @property
     def lengths(self) -> list[int]:

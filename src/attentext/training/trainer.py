@@ -129,11 +129,13 @@ def build_trainer(
     precision: str,
     weights: torch.Tensor | None = None,
     callbacks: list[TrainerCallback] | None = None,
+    trainer_class: Any = Trainer,
 ) -> Trainer:
     """A Trainer configured from the recipe: length-grouped batches, dynamic padding, precision.
 
     Without a tokenizer the datasets hold fixed-size inputs (cached features): batches are
-    stacked as they are and sampled at random.
+    stacked as they are and sampled at random. `trainer_class` makes another Trainer (the
+    distillation one) from the same arguments.
     """
     args = training_arguments(
         recipe, work_dir, precision, tokenizer is not None, len(train_set), eval_set is not None
@@ -145,7 +147,7 @@ def build_trainer(
             logits = outputs["logits"].float()
             return F.cross_entropy(logits, labels, weight=weights.to(logits.device))
 
-    return Trainer(
+    return trainer_class(
         model=model,
         args=args,
         data_collator=default_data_collator

@@ -7,13 +7,24 @@ and finding the last checkpoint the Trainer finished writing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
-from attentext.errors import RunDirError
-from attentext.rundir import checkpoint_dir, partial_dir
+from attentext.data.dataset import TextDataset
+from attentext.errors import RunDirError, shown
+from attentext.files import read_bytes_capped, write_json
+from attentext.recipes import Recipe
+from attentext.rundir import (
+    MANIFEST_FILE,
+    MARKER,
+    checkpoint_dir,
+    partial_dir,
+    restore_interrupted_publish,
+)
 
 
 def world_size() -> int:
@@ -47,18 +58,42 @@ def last_complete_checkpoint(work: Path, prune: bool = False) -> Path | None:
     return max(complete)[1] if complete else None
 
 
+def _check_destination(output_dir: Path, resume: bool, overwrite: bool) -> None:
+    """What may be at `output_dir`: nothing, or (with --overwrite) a finished run or an empty
+    folder to replace; never a file or a folder of other files."""
+    if not (output_dir.exists() or output_dir.is_symlink()):
+        return
+    if not output_dir.is_dir() or output_dir.is_symlink():
+        raise RunDirError(f"{output_dir}: is a file, not a run directory; choose another --output")
+    if not overwrite and not resume:
+        raise RunDirError(
+            f"{output_dir}: already exists; choose another --output or pass --overwrite"
+        )
+    if overwrite and not (output_dir / MARKER).is_file() and any(output_dir.iterdir()):
+        raise RunDirError(
+            f"{output_dir}: is a folder with other files, not an attentext run; --overwrite "
+            "replaces only a finished run: choose another --output"
+        )
+
+
 def prepare_work_dir(output_dir: Path, resume: bool, overwrite: bool) -> Path:
-    """Check what exists at the destination and return the folder to work in."""
+    """Check what exists at the destination and return the folder to work in.
+
+    The caller holds the destination's lock (`rundir.writing`), so what is found here is not
+    being written by another process.
+    """
+    if not output_dir.name:
+        raise RunDirError(
+            f"{output_dir}: name the run directory to create, e.g. --output runs/seed"
+        )
     work = partial_dir(output_dir)
     if not is_main_process():
         # Under torchrun only rank 0 checks and cleans the destination (the others would race
         # with it and see its fresh folder as an unfinished run); it alone writes there.
         work.mkdir(parents=True, exist_ok=True)
         return work
-    if output_dir.exists() and not overwrite and not resume:
-        raise RunDirError(
-            f"{output_dir}: already exists; choose another --output or pass --overwrite"
-        )
+    restore_interrupted_publish(output_dir)
+    _check_destination(output_dir, resume, overwrite)
     has_checkpoint = any(checkpoint_dir(work).glob("checkpoint-*"))
     if resume:
         if last_complete_checkpoint(work) is None:
@@ -78,3 +113,57 @@ def prepare_work_dir(output_dir: Path, resume: bool, overwrite: bool) -> Path:
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     return work
+
+
+def _fingerprint(dataset: TextDataset) -> dict[str, str]:
+    """A hash of each split's texts and labels: what a resumed run must train on again."""
+    prints = {}
+    for name, split in dataset.splits.items():
+        digest = hashlib.sha256()
+        for text, label in zip(split["text"], split["label"], strict=True):
+            digest.update(text.encode("utf-8", "surrogatepass") + b"\0" + str(label).encode())
+        prints[name] = digest.hexdigest()[:32]
+    return prints
+
+
+def run_manifest(recipe: Recipe, dataset: TextDataset) -> dict[str, Any]:
+    """What defines a run, stored in its work folder so that `--resume` continues only it."""
+    return {
+        "recipe": recipe.to_dict(),
+        "labels": dataset.label_names,
+        "data": _fingerprint(dataset),
+    }
+
+
+def _first_difference(then: Any, now: Any, path: str = "") -> str | None:
+    if isinstance(then, dict) and isinstance(now, dict):
+        for key in sorted(set(then) | set(now), key=str):
+            found = _first_difference(then.get(key), now.get(key), f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return None
+    return None if then == now else f"{path}: {shown(then)} then, {shown(now)} now"
+
+
+def check_resumable(work: Path, manifest: dict[str, Any]) -> None:
+    """Refuse (one line) to resume an unfinished run with other data, labels or recipe."""
+    path = work / MANIFEST_FILE
+    try:
+        stored = json.loads(read_bytes_capped(path, 16 << 20))
+    except (OSError, ValueError):
+        raise RunDirError(
+            f"{work}: cannot tell what this unfinished run was ({MANIFEST_FILE} missing or "
+            "damaged); pass --overwrite to start over"
+        ) from None
+    for part, what in (("recipe", "recipe"), ("labels", "label names"), ("data", "data")):
+        difference = _first_difference(stored.get(part), manifest[part])
+        if difference:
+            raise RunDirError(
+                f"{work.name}: --resume continues the same run, but the {what} differ "
+                f"({difference}); resume with the same data and recipe, or pass --overwrite "
+                "to start over"
+            )
+
+
+def write_manifest(work: Path, manifest: dict[str, Any]) -> None:
+    write_json(work / MANIFEST_FILE, manifest)

@@ -1,0 +1,40 @@
+"""Output folders that commands write their files into (`evaluate`, `explain`, `export`).
+
+A folder that cannot be one (an existing file, a path through a file, a broken link, a folder
+without write permission) is refused before any work, in one line: found later, it would be a
+traceback from `mkdir` or `open` after minutes of evaluation or export. Run directories have their
+own, stricter checks (`training.workdir`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from attentext.errors import AttentextError
+
+
+def check_output_folder(path: str | Path, option: str = "--output") -> Path:
+    """`path` if it is a folder or can be created as one (with its parents); else an error.
+
+    Only checks: the caller's writer creates the folder, so that a refused or failed command
+    leaves nothing behind.
+    """
+    path = Path(path)
+    for existing in (path, *path.parents):
+        if os.path.lexists(existing):
+            break
+    else:  # pragma: no cover - a relative path ends at ".", an absolute one at "/"
+        return path
+    if existing.is_symlink() and not existing.exists():
+        raise AttentextError(f"{path}: {option}: {existing} is a broken link; remove it or fix it")
+    if not existing.is_dir():
+        where = "names a file" if existing == path else f"is inside {existing}, which is a file"
+        raise AttentextError(
+            f"{path}: {option} {where}, not a folder; choose a folder (it is created if missing)"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise AttentextError(
+            f"{path}: {option}: no permission to write in {existing}; choose another folder"
+        )
+    return path

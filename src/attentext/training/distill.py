@@ -1,0 +1,132 @@
+"""Knowledge distillation: a small student trained on a big teacher's probabilities.
+
+The teacher (any run directory: the fine-tuned MiniLM, say) classifies the transfer set once:
+the training texts and, where given, unlabeled in-domain texts; its logits are cached on disk,
+keyed by its weights and the texts, so a second student never reruns it. The student (any
+neural recipe) then trains with the Trainer on
+
+    alpha * CE(student, gold label)  +  (1 - alpha) * T^2 * KL(teacher_T || student_T)
+
+where `_T` is a softmax at temperature T (the T^2 keeps the soft term's gradients at the scale of
+the hard one; Hinton et al., 2015). Unlabeled texts carry no gold label (-100) and learn from the
+teacher alone. Validation and test stay gold-only, so the best checkpoint is the best student.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import Trainer
+
+from attentext.data.texts import load_texts
+from attentext.errors import RecipeError
+from attentext.inference.classifier import load
+from attentext.recipes import DistillSpec
+from attentext.rundir import WEIGHTS_FILE, open_run
+from attentext.training.features import CACHE_ROOT, cached_features
+
+IGNORE = -100  # the label of a text without one: the cross-entropy skips it
+TEACHER_CACHE = CACHE_ROOT / "teacher"
+
+
+def distillation_loss(
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    labels: torch.Tensor | None,
+    temperature: float,
+    alpha: float,
+) -> torch.Tensor:
+    """alpha * CE on the labelled rows + (1 - alpha) * T^2 * KL(teacher_T || student_T), in fp32.
+
+    A batch without labelled rows (unlabeled texts) has the teacher's term alone.
+    """
+    student = student.float()
+    soft = F.kl_div(
+        F.log_softmax(student / temperature, dim=-1),
+        F.log_softmax(teacher.float() / temperature, dim=-1),
+        reduction="batchmean",
+        log_target=True,
+    ) * (temperature**2)
+    loss = (1 - alpha) * soft
+    if labels is not None and alpha > 0 and bool((labels != IGNORE).any()):
+        loss = loss + alpha * F.cross_entropy(student, labels, ignore_index=IGNORE)
+    return loss
+
+
+class DistillationTrainer(Trainer):
+    """The Trainer, with the teacher's logits in each training batch and the loss above.
+
+    Evaluation batches have no teacher logits: their loss is the plain cross-entropy.
+    """
+
+    def __init__(self, *args: Any, spec: DistillSpec, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spec = spec
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ANN201 (Trainer's signature)
+        teacher = inputs.pop("teacher_logits", None)
+        labels = inputs.pop("labels", None)
+        outputs = model(**inputs)
+        logits = outputs["logits"]
+        if teacher is None:
+            loss = F.cross_entropy(logits.float(), labels, ignore_index=IGNORE)
+        else:
+            loss = distillation_loss(
+                logits, teacher, labels, self.spec.temperature, self.spec.alpha
+            )
+        return (loss, outputs) if return_outputs else loss
+
+
+def unlabeled_texts(spec: DistillSpec) -> list[str]:
+    """The extra texts of the transfer set (none when not asked for)."""
+    return load_texts(spec.unlabeled) if spec.unlabeled else []
+
+
+def _teacher_fingerprint(teacher: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(teacher.iterdir()):
+        if path.is_file() and path.suffix in (".safetensors", ".json"):
+            digest.update(path.name.encode())
+            with open(path, "rb") as handle:
+                for block in iter(lambda handle=handle: handle.read(1 << 24), b""):
+                    digest.update(block)
+    return digest.hexdigest()[:32]
+
+
+def _texts_fingerprint(texts: list[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()
+
+
+def teacher_logits(
+    spec: DistillSpec, texts: list[str], label_names: list[str]
+) -> tuple[np.ndarray, bool]:
+    """The teacher's logits of `texts` (N, classes), from the cache or computed once; and
+    whether they came from the cache. The teacher must know the same labels, in order."""
+    run = open_run(spec.teacher)
+    if run.kind == "transformers" and not (run.path / WEIGHTS_FILE).is_file():
+        raise RecipeError(f"{spec.teacher}: the teacher run has no {WEIGHTS_FILE}")
+    teacher = load(run.path)
+    if list(teacher.labels) != list(label_names):
+        raise RecipeError(
+            f"{spec.teacher}: the teacher's labels ({len(teacher.labels)}) differ from the "
+            f"data's ({len(label_names)}); distill a teacher trained on the same labels"
+        )
+
+    def compute() -> torch.Tensor:
+        if hasattr(teacher, "logits"):
+            return torch.from_numpy(teacher.logits(texts))
+        probabilities = np.clip(teacher.predict_proba(texts), 1e-12, None)
+        return torch.from_numpy(np.log(probabilities).astype(np.float32))
+
+    data = _texts_fingerprint(texts)
+    key = hashlib.sha256(f"{_teacher_fingerprint(run.path)}|{data}".encode()).hexdigest()[:32]
+    logits, hit = cached_features(key, compute, rows=len(texts), data=data, cache_dir=TEACHER_CACHE)
+    return logits.numpy(), hit

@@ -1,0 +1,123 @@
+"""Distillation: the student learns the teacher's probabilities (cached once) on the training
+texts and unlabeled ones; the loss is the one written in the docs; the student is a normal run."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import attentext
+from attentext.errors import RecipeError
+from attentext.training.distill import IGNORE, distillation_loss
+
+
+def test_the_loss_is_alpha_ce_plus_t2_kl_by_hand():
+    student = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
+    teacher = torch.tensor([[1.0, 2.0, 0.0], [0.0, 3.0, 0.0]])
+    labels = torch.tensor([0, IGNORE])
+    t, alpha = 2.0, 0.3
+
+    def softmax(row):
+        e = [math.exp(x / t) for x in row]
+        return [v / sum(e) for v in e]
+
+    kl = 0.0
+    for s_row, t_row in zip(student.tolist(), teacher.tolist(), strict=True):
+        p, q = softmax(t_row), softmax(s_row)
+        kl += sum(pi * math.log(pi / qi) for pi, qi in zip(p, q, strict=True))
+    kl /= 2  # batchmean
+    first = student[0].tolist()
+    ce = -(first[0] - math.log(sum(math.exp(x) for x in first)))  # only row 0 is labelled
+    expected = alpha * ce + (1 - alpha) * t * t * kl
+
+    got = distillation_loss(student, teacher, labels, t, alpha)
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_batch_of_unlabeled_texts_learns_from_the_teacher_alone():
+    student, teacher = torch.randn(3, 4), torch.randn(3, 4)
+    unlabeled = torch.full((3,), IGNORE)
+    soft = distillation_loss(student, teacher, None, 2.0, 0.0)
+    assert distillation_loss(student, teacher, unlabeled, 2.0, 0.5).item() == pytest.approx(
+        0.5 * soft.item(), rel=1e-6
+    )
+
+
+@pytest.fixture(scope="module")
+def teacher(ag_news_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("distill") / "teacher"
+    attentext.train("seed-transformer", ag_news_dir, out, epochs=4, precision="fp32")
+    return out
+
+
+@pytest.fixture(scope="module")
+def unlabeled(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("unlabeled") / "unlabeled.txt"
+    lines = [f"Stocks and markets report number {i} on shares and oil" for i in range(30)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _distill(teacher: Path, data: Path, out: Path, unlabeled: Path | None = None, **extra):
+    sets = [f"distill.teacher={teacher}"]
+    if unlabeled is not None:
+        sets.append(f"distill.unlabeled={unlabeled}")
+    return attentext.train(
+        "seed-transformer", data, out, epochs=2, precision="fp32", overrides=sets, **extra
+    )
+
+
+def test_a_student_is_a_normal_run_that_records_its_teacher(
+    teacher, unlabeled, ag_news_dir, tmp_path
+):
+    result = _distill(teacher, ag_news_dir, tmp_path / "student", unlabeled)
+
+    facts = result.metrics["distillation"]
+    assert facts["teacher"] == str(teacher) and facts["n_unlabeled"] == 30
+    recipe = yaml.safe_load((tmp_path / "student" / "recipe.yaml").read_text())
+    assert recipe["distill"]["teacher"] == str(teacher)
+    student = attentext.load(tmp_path / "student", precision="fp32")
+    assert student.predict(["Oil prices jump"])[0] in student.labels
+
+
+def test_the_teacher_runs_once_for_the_same_texts(teacher, unlabeled, ag_news_dir, tmp_path):
+    first = _distill(teacher, ag_news_dir, tmp_path / "a", unlabeled).metrics["distillation"]
+    second = _distill(teacher, ag_news_dir, tmp_path / "b", unlabeled).metrics["distillation"]
+    assert second["teacher_logits_cached"] is True
+    assert first["n_labelled"] == second["n_labelled"]
+
+
+def test_a_teacher_with_other_labels_is_refused(teacher, write, tmp_path):
+    from conftest import SENTIMENT_ROWS, labelled_csv
+
+    data = write("two.csv", labelled_csv(SENTIMENT_ROWS * 3))
+    with pytest.raises(RecipeError, match="teacher's labels"):
+        _distill(teacher, data, tmp_path / "student")
+
+
+def test_a_frozen_encoder_student_is_refused(teacher, ag_news_dir, tmp_path):
+    with pytest.raises(RecipeError, match="trains the whole student"):
+        attentext.train(
+            "encoder-frozen",
+            ag_news_dir,
+            tmp_path / "frozen",
+            max_steps=1,
+            precision="fp32",
+            overrides=[f"distill.teacher={teacher}"],
+        )
+
+
+def test_unlabeled_texts_need_a_teacher():
+    with pytest.raises(RecipeError, match="needs distill.teacher"):
+        attentext.resolve_recipe("seed-transformer", overrides=["distill.unlabeled=x.txt"])
+
+
+def test_distill_settings_are_checked():
+    with pytest.raises(RecipeError, match="distill.alpha"):
+        attentext.resolve_recipe("seed-transformer", overrides=["distill.alpha=2"])
+    json.dumps(attentext.resolve_recipe("seed-transformer").to_dict())  # still plain data
