@@ -35,7 +35,7 @@ SECTION = "export_parity"
 
 def backends_of(run: Path) -> dict[str, object]:
     torch_int8 = TransformersClassifier.from_run_dir(run, precision="fp32")
-    torch_int8.model = torch.ao.quantization.quantize_dynamic(
+    torch_int8.model = torch_int8.runner = torch.ao.quantization.quantize_dynamic(
         torch_int8.model, {nn.Linear, nn.GRU, nn.LSTM}, dtype=torch.qint8
     )
     return {

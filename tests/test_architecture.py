@@ -22,6 +22,7 @@ DEFERRED_IMPORTS = {
         f"attentext.cli.{name}": "a command imports what it needs only when it runs"
         for name in (
             "compare",
+            "distill",
             "evaluate",
             "explain",
             "export",

@@ -120,3 +120,16 @@ def test_the_server_answers_calibrated_scores(calibrated_run):
     with TestClient(create_app([calibrated_run])) as client:
         answer = client.post("/v1/predict", json={"texts": [text]}).json()
     assert answer["predictions"][0]["score"] == pytest.approx(float(expected), abs=1e-4)
+
+
+def test_evaluate_reports_ece_and_nll_with_and_without_the_temperature(
+    calibrated_run, ag_news_dir, tmp_path
+):
+    report = attentext.evaluate(calibrated_run, ag_news_dir, output=tmp_path / "report").to_dict()
+    calibration = report["calibration"]
+    temperature = json.loads((calibrated_run / CALIBRATION_FILE).read_text())["temperature"]
+    assert calibration["temperature"] == pytest.approx(temperature)
+    assert calibration["ece_after"] == pytest.approx(report["expected_calibration_error"])
+    assert {"nll_before", "nll_after", "ece_before"} <= set(calibration)
+    assert "calibration: temperature" in (tmp_path / "report" / "report.md").read_text()
+    assert (tmp_path / "report" / "reliability.png").stat().st_size > 0

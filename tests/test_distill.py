@@ -121,3 +121,17 @@ def test_distill_settings_are_checked():
     with pytest.raises(RecipeError, match="distill.alpha"):
         attentext.resolve_recipe("seed-transformer", overrides=["distill.alpha=2"])
     json.dumps(attentext.resolve_recipe("seed-transformer").to_dict())  # still plain data
+
+
+def test_the_distill_command_writes_a_student_run(teacher, unlabeled, ag_news_dir, tmp_path):
+    from conftest import run_cli
+
+    out = tmp_path / "student"
+    result = run_cli(
+        "distill", teacher, "--student", "seed-transformer", "--data", ag_news_dir,
+        "--output", out, "--unlabeled", unlabeled, "--max-steps", "4", "--set",
+        "training.precision=fp32",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"Distilled {teacher} into seed-transformer" in " ".join(result.stdout.split())
+    assert attentext.load(out).predict(["Oil prices jump"])

@@ -26,6 +26,7 @@ _PUBLIC = {
     "TextDataset": "attentext.data.dataset",
     "WordVectorizer": "attentext.text.vectorizer",
     "compare": "attentext.evaluation.evaluate",
+    "distill": "attentext.api",
     "evaluate": "attentext.evaluation.evaluate",
     "explain": "attentext.interpret.explain",
     "load": "attentext.inference.classifier",
@@ -42,6 +43,7 @@ __all__ = [
     "TextDataset",
     "WordVectorizer",
     "compare",
+    "distill",
     "evaluate",
     "explain",
     "load",
@@ -53,7 +55,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on demand
-    from attentext.api import summary
+    from attentext.api import distill, summary
     from attentext.data.dataset import TextDataset, load_text_dataset
     from attentext.errors import AttentextError
     from attentext.evaluation.evaluate import compare, evaluate

@@ -1,6 +1,6 @@
 """The Python API in one place, mirroring the CLI.
 
-    train, evaluate, compare, explain, load, summary, resolve_recipe, load_text_dataset
+    train, distill, evaluate, compare, explain, load, summary, resolve_recipe, load_text_dataset
 
 `import attentext` gives the same names, each imported on first use; importing this module
 imports them all.
@@ -9,6 +9,7 @@ imports them all.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.evaluation.evaluate import compare, evaluate
@@ -28,6 +29,7 @@ __all__ = [
     "TextDataset",
     "TrainResult",
     "compare",
+    "distill",
     "evaluate",
     "explain",
     "load",
@@ -62,3 +64,30 @@ class _SizedTokenizer:
 
     def __len__(self) -> int:
         return self.size
+
+
+def distill(
+    teacher: str | Path,
+    student: str | Path | Recipe,
+    data: str | Path | TextDataset,
+    output: str | Path,
+    *,
+    unlabeled: str | Path | None = None,
+    temperature: float = 2.0,
+    alpha: float = 0.5,
+    **options: Any,
+) -> TrainResult:
+    """Train `student` (a recipe) to match `teacher`'s probabilities (a run directory) on the
+    training texts and `unlabeled` ones; the result is a normal run directory.
+
+    `options` are those of `train` (epochs, max_steps, overrides, overwrite, ...).
+    """
+    sets = [
+        f"distill.teacher={teacher}",
+        f"distill.temperature={temperature}",
+        f"distill.alpha={alpha}",
+    ]
+    if unlabeled is not None:
+        sets.append(f"distill.unlabeled={unlabeled}")
+    overrides = [*sets, *(options.pop("overrides", None) or [])]
+    return train(student, data, output, overrides=overrides, **options)

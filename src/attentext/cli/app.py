@@ -12,6 +12,7 @@ import typer
 
 from attentext.cli.common import err
 from attentext.cli.compare import compare_command
+from attentext.cli.distill import distill_command
 from attentext.cli.evaluate import evaluate_command
 from attentext.cli.explain import explain_command
 from attentext.cli.export import export_command
@@ -38,6 +39,7 @@ for name, command in (
     ("explain", explain_command),
     ("serve", serve_command),
     ("export", export_command),
+    ("distill", distill_command),
 ):
     app.command(name)(command)
 

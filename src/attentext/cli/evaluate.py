@@ -32,11 +32,18 @@ def evaluate_command(
     from attentext.evaluation.evaluate import evaluate
 
     report = evaluate(run_dir, data, split=split, output=output, backend=backend).to_dict()
-    report.pop("confident_mistakes", None)
+    for bulky in ("confident_mistakes", "reliability_bins_before"):
+        report.pop(bulky, None)
     if json_output:
         print(json.dumps(report, indent=2))
         return
     show_report(report, f"{run_dir} on {data}")
     out.print(f"expected calibration error {report['expected_calibration_error']:.4f}")
+    if "calibration" in report:
+        c = report["calibration"]
+        out.print(
+            f"calibrated by temperature {c['temperature']:.3f}: ECE {c['ece_before']:.4f} "
+            f"without it; NLL {c['nll_before']:.4f} without, {c['nll_after']:.4f} with"
+        )
     if output is not None:
         out.print(f"report written to {output}/report.md")

@@ -60,7 +60,10 @@ def evaluate(
     classifier: Classifier = load(run_dir, precision=precision, backend=backend)
     rows = labelled_split(run_dir, data, classifier.labels, split)
     probabilities = classifier.predict_proba(rows["text"])
-    report = full_report(rows["text"], np.array(rows["label"]), probabilities, classifier.labels)
+    temperature = float(getattr(classifier, "temperature", 1.0))
+    report = full_report(
+        rows["text"], np.array(rows["label"]), probabilities, classifier.labels, temperature
+    )
     if output is not None:
         write_report(report, output, f"{run_dir.name} on {data}")
     return report

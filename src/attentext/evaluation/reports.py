@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure  # drawing to files only: no pyplot, no GUI backend
 
+from attentext.evaluation.calibration import log_softmax, measure_calibration
 from attentext.evaluation.metrics import (
     EvaluationReport,
     confident_mistakes,
@@ -51,41 +52,53 @@ def plot_confusion(confusion: np.ndarray, label_names: list[str], path: Path) ->
     fig.savefig(path, dpi=100)
 
 
-def plot_reliability(bins: list[dict[str, float]], ece: float, path: Path) -> None:
-    """Accuracy against confidence per bin; the diagonal is perfect calibration."""
-    fig = Figure(figsize=(5, 5), layout="constrained")
-    ax = fig.subplots()
+def _reliability_axes(ax, bins: list[dict[str, float]], ece: float, title: str) -> None:
+    """Accuracy against confidence per bin on one axes; the diagonal is perfect calibration."""
     ax.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect calibration")
     centers = [(b["low"] + b["high"]) / 2 for b in bins]
     widths = [b["high"] - b["low"] for b in bins]
-    ax.bar(
-        centers,
-        [b["accuracy"] for b in bins],
-        width=widths,
-        edgecolor="black",
-        alpha=0.7,
-        label="accuracy",
-    )
-    ax.plot(
-        [b["confidence"] for b in bins],
-        [b["accuracy"] for b in bins],
-        "o",
-        color="C3",
-        label="mean confidence",
-    )
+    accuracy = [b["accuracy"] for b in bins]
+    ax.bar(centers, accuracy, width=widths, edgecolor="black", alpha=0.7, label="accuracy")
+    ax.plot([b["confidence"] for b in bins], accuracy, "o", color="C3", label="mean confidence")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
-    ax.set_title(f"Reliability diagram (ECE {ece:.3f})")
+    ax.set_title(f"{title} (ECE {ece:.3f})")
     ax.legend(loc="upper left")
+
+
+def plot_reliability(
+    bins: list[dict[str, float]],
+    ece: float,
+    path: Path,
+    before: tuple[list[dict[str, float]], float] | None = None,
+) -> None:
+    """The reliability diagram; with `before` (bins, ECE without the run's temperature), the
+    uncalibrated one on its left."""
+    panels = ([(*before, "Before calibration")] if before else []) + [
+        (bins, ece, "Calibrated" if before else "Reliability diagram")
+    ]
+    fig = Figure(figsize=(5 * len(panels), 5), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (panel_bins, panel_ece, title) in zip(axes, panels, strict=True):
+        _reliability_axes(ax, panel_bins, panel_ece, title)
     fig.savefig(path, dpi=100)
 
 
 def full_report(
-    texts: list[str], y_true: np.ndarray, probabilities: np.ndarray, label_names: list[str]
+    texts: list[str],
+    y_true: np.ndarray,
+    probabilities: np.ndarray,
+    label_names: list[str],
+    temperature: float = 1.0,
 ) -> EvaluationReport:
-    """Metrics, calibration and confident mistakes of `probabilities` against `y_true`."""
+    """Metrics, calibration and confident mistakes of `probabilities` against `y_true`.
+
+    `probabilities` are the run's calibrated ones (softmax(logits / temperature)); with a
+    temperature other than 1, the report also gives ECE and NLL without it (softmax(logits) is
+    softmax(temperature * log p)).
+    """
     report = evaluation_report(y_true, probabilities.argmax(axis=1), label_names)
     ece, bins = expected_calibration_error(probabilities, y_true)
     report.extra.update(
@@ -93,7 +106,25 @@ def full_report(
         reliability_bins=bins,
         confident_mistakes=confident_mistakes(texts, y_true, probabilities, label_names),
     )
+    if temperature != 1.0 and len(y_true):
+        log_p = np.log(np.clip(probabilities, 1e-12, None))
+        report.extra["calibration"] = {
+            "temperature": temperature,
+            **measure_calibration(temperature * log_p, y_true, temperature),
+        }
+        before = np.exp(log_softmax(temperature * log_p))
+        report.extra["reliability_bins_before"] = expected_calibration_error(before, y_true)[1]
     return report
+
+
+def _calibration_lines(calibration: dict | None) -> list[str]:
+    if not calibration:
+        return []
+    c = calibration
+    return [
+        f"- calibration: temperature {c['temperature']:.3f}; ECE {c['ece_before']:.4f} without it, "
+        f"{c['ece_after']:.4f} with it; NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}"
+    ]
 
 
 def write_report(report: EvaluationReport, output_dir: str | Path, title: str) -> Path:
@@ -109,10 +140,12 @@ def write_report(report: EvaluationReport, output_dir: str | Path, title: str) -
     plot_confusion(
         np.array(report.confusion), report.label_names, output_dir / "confusion_matrix.png"
     )
+    calibration = payload.get("calibration")
     plot_reliability(
         payload.get("reliability_bins", []),
         payload.get("expected_calibration_error", 0.0),
         output_dir / "reliability.png",
+        (payload["reliability_bins_before"], calibration["ece_before"]) if calibration else None,
     )
     lines = [
         f"# {title}",
@@ -122,6 +155,7 @@ def write_report(report: EvaluationReport, output_dir: str | Path, title: str) -
         f"- macro-F1: {report.macro_f1:.4f}",
         f"- weighted-F1: {report.weighted_f1:.4f}",
         f"- expected calibration error: {payload.get('expected_calibration_error', float('nan')):.4f}",
+        *_calibration_lines(payload.get("calibration")),
         "",
         "| class | precision | recall | F1 | support |",
         "|---|---|---|---|---|",

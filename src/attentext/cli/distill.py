@@ -1,0 +1,63 @@
+"""`attentext distill`: a small student trained on a teacher run's probabilities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attentext.cli.common import DataOption, out, quiet_libraries, show_report
+
+
+def distill_command(
+    teacher: Annotated[Path, typer.Argument(help="The teacher: a run directory.")],
+    student: Annotated[
+        str, typer.Option(help="The student's recipe (name or YAML), e.g. seed-transformer.")
+    ],
+    data: DataOption,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Run directory to create.")],
+    unlabeled: Annotated[
+        Path | None,
+        typer.Option(help="More texts for the teacher to label (one per line, or a data file)."),
+    ] = None,
+    temperature: Annotated[
+        float, typer.Option(help="Softens both distributions (the KL is scaled by its square).")
+    ] = 2.0,
+    alpha: Annotated[
+        float, typer.Option(help="Weight of the gold labels; 1 - alpha on the teacher.")
+    ] = 0.5,
+    epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Recipe override key=value.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
+) -> None:
+    """Distill a teacher run into a faster student: a normal run directory every command takes."""
+    quiet_libraries()
+    from attentext.api import distill
+
+    result = distill(
+        teacher,
+        student,
+        data,
+        output,
+        unlabeled=unlabeled,
+        temperature=temperature,
+        alpha=alpha,
+        epochs=epochs,
+        max_steps=max_steps,
+        overrides=set_,
+        overwrite=overwrite,
+    )
+    metrics = result.metrics
+    facts = metrics["distillation"]
+    out.print(
+        f"Distilled {teacher} into [bold]{metrics['recipe']}[/bold] in "
+        f"{metrics['train_seconds']:.1f} s ({facts['n_labelled']} labelled + "
+        f"{facts['n_unlabeled']} unlabeled texts); run directory: [bold]{result.run_dir}[/bold]"
+    )
+    for split in ("validation", "test"):
+        if split in metrics:
+            show_report(metrics[split], split)
