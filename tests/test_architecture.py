@@ -21,6 +21,7 @@ DEFERRED_IMPORTS = {
     **{
         f"attentext.cli.{name}": "a command imports what it needs only when it runs"
         for name in (
+            "card",
             "compare",
             "distill",
             "evaluate",

@@ -71,6 +71,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'attentext' has no attribute '{name}'")
     value = getattr(importlib.import_module(_PUBLIC[name]), name)
     globals()[name] = value  # the next access is a plain attribute
+    register_when_transformers_loads()  # if that import brought transformers in
     return value
 
 

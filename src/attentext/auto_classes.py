@@ -19,11 +19,30 @@ from types import ModuleType
 TRANSFORMERS = "transformers"
 
 
+_registered = False
+
+
+def _attentext_initializing() -> bool:
+    """Whether an attentext module is being imported right now (transformers first imported from
+    inside it): registering then would import modules that are only half made."""
+    return any(
+        getattr(getattr(module, "__spec__", None), "_initializing", False)
+        for name, module in list(sys.modules.items())
+        if name.startswith("attentext.")
+    )
+
+
 def _register() -> None:
+    """Register the families, unless attentext itself is mid-import: then attentext's loaders
+    register before they load a run, and the next public name used registers too."""
+    global _registered
+    if _registered or _attentext_initializing():
+        return
     try:
         from attentext.models.registry import register_auto_classes
 
         register_auto_classes()
+        _registered = True
     except Exception as error:  # never break the user's `import transformers`
         warnings.warn(
             f"attentext could not register its models with transformers' Auto classes ({error})",
@@ -56,7 +75,10 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 
 
 def register_when_transformers_loads() -> None:
-    """Register now if transformers is imported, else as soon as it is (idempotent)."""
+    """Register now if transformers is imported, else as soon as it is (idempotent, cheap once
+    done: `attentext.__getattr__` calls it after each public name it loads)."""
+    if _registered:
+        return
     if TRANSFORMERS in sys.modules:
         _register()
     elif not any(isinstance(f, _AfterImport) for f in sys.meta_path):

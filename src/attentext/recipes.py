@@ -29,6 +29,10 @@ class DataSpec:
     text_column: str = "text"
     label_column: str = "label"
     val_fraction: float = 0.05
+    multi_label: bool = (
+        False  # several labels per text: sigmoid + BCE, thresholds tuned on validation
+    )
+    label_separator: str = "|"  # what joins a text's labels in one cell (multi-label)
 
 
 @dataclass
@@ -307,11 +311,13 @@ def resolve_recipe(
     precision: str | None = None,
     class_weight: str | None = None,
     val_fraction: float | None = None,
+    multi_label: bool | None = None,
     overrides: list[str] | None = None,
 ) -> Recipe:
     """A recipe by name, path or object, with the common options and `key=value` overrides."""
     sets = list(overrides or [])
     named = {
+        "data.multi_label": None if multi_label is None else str(multi_label).lower(),
         "training.epochs": epochs,
         "training.max_steps": max_steps,
         "training.batch_size": batch_size,

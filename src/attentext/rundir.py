@@ -6,7 +6,9 @@ knows its layout.
     tokenizer.json, tokenizer_config.json
     recipe.yaml          the resolved recipe that produced it
     calibration.json     the temperature that calibrates the probabilities (fitted on validation)
+    thresholds.json      several labels per text: each label's decision threshold (tuned on validation)
     metrics.json         validation/test metrics and training time
+    README.md            the model card (Hugging Face format): what it is, its data, how well it does
     training_log.jsonl   the Trainer's log history
     onnx/                what `attentext export` wrote (model.onnx, model.int8.onnx, export.json)
     attentext.json       format version, kind and the files above; written last
@@ -48,9 +50,9 @@ WEIGHTS_FILE = "model.safetensors"
 RECIPE_FILE = "recipe.yaml"
 METRICS_FILE = "metrics.json"
 LOG_FILE = "training_log.jsonl"
-CALIBRATION_FILE = (
-    "calibration.json"  # the temperature fitted on validation; every reader applies it
-)
+CALIBRATION_FILE = "calibration.json"  # the temperature fitted on validation, applied by readers
+THRESHOLDS_FILE = "thresholds.json"  # multi-label: decision thresholds tuned on validation
+CARD_FILE = "README.md"
 ONNX_DIR = "onnx"  # inside it: ONNX_FP32_FILE, ONNX_INT8_FILE, ONNX_INFO_FILE (written last)
 ONNX_FP32_FILE = "model.onnx"
 ONNX_INT8_FILE = "model.int8.onnx"
@@ -288,6 +290,27 @@ class Run:
                 "is damaged"
             ) from None
         return float(value)
+
+    @cached_property
+    def multi_label(self) -> bool:
+        """Whether the run gives several labels per text (sigmoid outputs, thresholds)."""
+        return bool(self.recipe is not None and self.recipe.data.multi_label)
+
+    @cached_property
+    def thresholds(self) -> dict[str, Any] | None:
+        """The decision thresholds tuned on validation (multi-label runs), or None."""
+        if not os.path.lexists(self.path / THRESHOLDS_FILE):
+            return None
+        try:
+            value = json.loads(read_run_file(self.path, THRESHOLDS_FILE, MAX_MARKER_BYTES))
+            if not isinstance(value, dict) or not 0 < float(value["global"]) < 1:
+                raise ValueError(value)
+        except (ValueError, KeyError, TypeError):
+            raise RunDirError(
+                f"{self.path / THRESHOLDS_FILE}: not decision thresholds; the run directory is "
+                "damaged"
+            ) from None
+        return value
 
     @property
     def truncation(self) -> str:

@@ -10,6 +10,7 @@ import warnings
 
 import typer
 
+from attentext.cli.card import card_command
 from attentext.cli.common import err
 from attentext.cli.compare import compare_command
 from attentext.cli.distill import distill_command
@@ -40,6 +41,7 @@ for name, command in (
     ("serve", serve_command),
     ("export", export_command),
     ("distill", distill_command),
+    ("card", card_command),
 ):
     app.command(name)(command)
 

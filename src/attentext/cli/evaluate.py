@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from attentext.cli.common import BackendOption, DataOption, out, quiet_libraries, show_report
+from attentext.cli.common import (
+    BackendOption,
+    DataOption,
+    err,
+    out,
+    quiet_libraries,
+    show_report,
+)
 from attentext.outputs import check_output_folder
 
 
@@ -24,6 +31,13 @@ def evaluate_command(
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     backend: BackendOption = "torch",
+    card: Annotated[
+        bool,
+        typer.Option(
+            "--card",
+            help="Also refresh the run's model card (RUN_DIR/README.md) with this evaluation.",
+        ),
+    ] = False,
 ) -> None:
     """Accuracy, macro-F1 and a per-class table of a run on labelled data (and a report folder)."""
     if output is not None:
@@ -34,6 +48,8 @@ def evaluate_command(
     report = evaluate(run_dir, data, split=split, output=output, backend=backend).to_dict()
     for bulky in ("confident_mistakes", "reliability_bins_before"):
         report.pop(bulky, None)
+    if card:
+        _refresh_card(run_dir, data, split, report)
     if json_output:
         print(json.dumps(report, indent=2))
         return
@@ -47,3 +63,13 @@ def evaluate_command(
         )
     if output is not None:
         out.print(f"report written to {output}/report.md")
+
+
+def _refresh_card(run_dir: Path, data: str, split: str, report: dict) -> None:
+    """The run's README.md rebuilt with this evaluation first (`--card`)."""
+    from attentext.evaluation.card import Evaluation, short_data_name, write_card
+    from attentext.rundir import open_run
+
+    evaluation = Evaluation(short_data_name(data), split, report)
+    written = write_card(open_run(run_dir), evaluation)
+    err.print(f"model card refreshed: {written}", markup=False, highlight=False)

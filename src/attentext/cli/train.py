@@ -33,6 +33,13 @@ def train_command(
         float | None,
         typer.Option(help="Share of train held out for validation when no validation file exists."),
     ] = None,
+    multi_label: Annotated[
+        bool,
+        typer.Option(
+            "--multi-label",
+            help="Several labels per text: a label cell holds names joined by '|' (or a list).",
+        ),
+    ] = False,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Recipe override key=value, e.g. training.learning_rate=3e-4."),
@@ -59,6 +66,7 @@ def train_command(
         precision=precision,
         class_weight=class_weight,
         val_fraction=val_fraction,
+        multi_label=True if multi_label else None,
         overrides=set_,
     )
     if not is_main_process():

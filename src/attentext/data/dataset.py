@@ -19,6 +19,13 @@ from attentext.data.labels import (
     read_classes,
     to_ids,
 )
+from attentext.data.multilabel import (
+    check_every_label_trained,
+    infer_multi_label_names,
+    label_sets,
+    refuse_sets_read_as_classes,
+    to_id_lists,
+)
 from attentext.data.readers import (
     COLUMN_HINT,
     SPLIT_ALIASES,
@@ -36,11 +43,16 @@ HUB_PREFIX = "hf:"
 
 @dataclass
 class TextDataset:
-    """Splits with `text`/`label` columns and the label names, in id order."""
+    """Splits with `text`/`label` columns and the label names, in id order.
+
+    Single-label data has one label id per row; multi-label data (`multi_label`) a list of ids
+    per row, possibly empty.
+    """
 
     splits: datasets.DatasetDict
     label_names: list[str]
     source: str
+    multi_label: bool = False
 
     @property
     def id2label(self) -> dict[int, str]:
@@ -66,6 +78,8 @@ def load_text_dataset(
     val_fraction: float = 0.05,
     seed: int = 42,
     label_names: list[str] | None = None,
+    multi_label: bool = False,
+    label_separator: str = "|",
 ) -> TextDataset:
     """Load train/validation/test splits from a folder, a file or a Hugging Face dataset name.
 
@@ -73,54 +87,68 @@ def load_text_dataset(
     parquet) and `classes.txt`. A single file is the train split. A name that is not a local path
     (or starts with `hf:`) goes to `datasets.load_dataset`. When no validation split exists,
     `val_fraction` of train is carved out with `seed`, stratified by label. `label_names` fixes
-    the label set, as when evaluating a trained model on new data.
+    the label set, as when evaluating a trained model on new data. With `multi_label`, a label
+    cell holds several names joined by `label_separator` (or a list), and each row gets a list.
     """
     if not 0.0 <= val_fraction < 1.0:
         raise DataError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    source_str = str(source)
-    path = Path(source_str)
-    if source_str.startswith(HUB_PREFIX) or not path.exists():
-        looks_local = path.suffix.lower() in SUFFIXES or source_str.startswith((".", "/", "~"))
-        if looks_local and not source_str.startswith(HUB_PREFIX):
+    raws, declared = _read_sources(str(source), text_column, label_column)
+    for raw in raws.values():
+        check_texts(raw)
+        if not multi_label:
+            check_labels(raw)
+            refuse_sets_read_as_classes(raw, label_separator)
+    first = raws.get("train") or raws["test"]
+    if multi_label:
+        sets = {split: label_sets(raw, label_separator) for split, raw in raws.items()}
+        names = (
+            label_names
+            or declared
+            or infer_multi_label_names(sets.get("train") or sets["test"], first.path)
+        )
+        ids = {split: to_id_lists(raw, sets[split], names) for split, raw in raws.items()}
+        if "train" in raws:
+            check_every_label_trained(raws["train"], ids["train"], names)
+        label_feature = datasets.Sequence(datasets.ClassLabel(names=names))
+    else:
+        names = list(label_names or declared or infer_label_names(first, label_column))
+        ids = {split: to_ids(raw, names) for split, raw in raws.items()}
+        if "train" in raws:
+            check_every_class_trained(raws["train"], ids["train"], names)
+        label_feature = datasets.ClassLabel(names=names)
+    features = datasets.Features({"text": datasets.Value("string"), "label": label_feature})
+    splits = {
+        split: datasets.Dataset.from_dict(
+            {"text": raw.texts, "label": ids[split]}, features=features
+        )
+        for split, raw in raws.items()
+    }
+    if "train" in splits and "validation" not in splits and val_fraction > 0:
+        splits.update(
+            _carve_validation(splits.pop("train"), val_fraction, seed, raws["train"].path)
+        )
+    return TextDataset(datasets.DatasetDict(splits), list(names), str(source), multi_label)
+
+
+def _read_sources(
+    source: str, text_column: str, label_column: str
+) -> tuple[dict[str, RawSplit], list[str] | None]:
+    """Every split's raw rows, and label names declared beside them (classes.txt, a ClassLabel)."""
+    path = Path(source)
+    if source.startswith(HUB_PREFIX) or not path.exists():
+        looks_local = path.suffix.lower() in SUFFIXES or source.startswith((".", "/", "~"))
+        if looks_local and not source.startswith(HUB_PREFIX):
             raise DataError(f"{path}: file or folder not found")
-        raws, declared = _load_hub(source_str.removeprefix(HUB_PREFIX), text_column, label_column)
-    elif path.is_dir():
+        return _load_hub(source.removeprefix(HUB_PREFIX), text_column, label_column)
+    if path.is_dir():
         files = find_split_files(path)
         if "train" not in files and "test" not in files:
             raise DataError(
                 f"{path}: no train.* or test.* data file (expected train.csv, train.jsonl, ...)"
             )
         raws = {split: read_file(f, text_column, label_column) for split, f in files.items()}
-        declared = read_classes(path)
-    else:
-        raws = {"train": read_file(path, text_column, label_column)}
-        declared = read_classes(path.parent)
-    for raw in raws.values():
-        check_texts(raw)
-        check_labels(raw)
-
-    if label_names is not None:
-        names = list(label_names)
-    elif declared is not None:
-        names = declared
-    else:
-        names = infer_label_names(raws.get("train") or raws["test"], label_column)
-    features = datasets.Features(
-        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)}
-    )
-    splits = {}
-    for split, raw in raws.items():
-        ids = to_ids(raw, names)
-        if split == "train":
-            check_every_class_trained(raw, ids, names)
-        splits[split] = datasets.Dataset.from_dict(
-            {"text": raw.texts, "label": ids}, features=features
-        )
-    if "train" in splits and "validation" not in splits and val_fraction > 0:
-        splits.update(
-            _carve_validation(splits.pop("train"), val_fraction, seed, raws["train"].path)
-        )
-    return TextDataset(datasets.DatasetDict(splits), names, source_str)
+        return raws, read_classes(path)
+    return {"train": read_file(path, text_column, label_column)}, read_classes(path.parent)
 
 
 def _carve_validation(
@@ -131,7 +159,7 @@ def _carve_validation(
         raise DataError(f"{path}: too few rows ({len(train)}) to carve a validation split")
     try:
         parts = train.train_test_split(test_size=n_val, seed=seed, stratify_by_column="label")
-    except ValueError:  # a class too small to stratify: fall back to a plain random split
+    except ValueError:  # a class too small to stratify, or label sets: a plain random split
         parts = train.train_test_split(test_size=n_val, seed=seed)
     return {"train": parts["train"], "validation": parts["test"]}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from attentext.data.readers import RawSplit, is_int, read_text, split_lines
+from attentext.data.readers import LIST_MARK, RawSplit, is_int, read_text, split_lines
 from attentext.errors import AttentextWarning, DataError, did_you_mean, short_list, shown
 
 # A label column with (nearly) a value per row is a text or an id column, not labels. Below this
@@ -31,9 +31,15 @@ def read_classes(folder: Path) -> list[str] | None:
 
 
 def check_labels(raw: RawSplit) -> None:
+    """Every row of single-label data has one label."""
     for label, row in zip(raw.labels, raw.rows, strict=True):
         if label in MISSING_LABELS:
             raise DataError(f"{raw.path}: row {row}: label is missing")
+        if LIST_MARK in label:
+            raise DataError(
+                f"{raw.path}: row {row}: label is a list of labels; for several labels per "
+                "text pass --multi-label (or --set data.multi_label=true)"
+            )
 
 
 def infer_label_names(train: RawSplit, label_column: str = "label") -> list[str]:

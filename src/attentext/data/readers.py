@@ -26,6 +26,9 @@ MAX_FIELD_CHARS = 2**31 - 1  # csv's default limit (128 KiB) would refuse a 1 MB
 # would also split on a form feed, \x1c-\x1e, \x85 or U+2028, which are characters of a text.
 LINE_END = re.compile(r"\r\n|\r|\n")
 COLUMN_HINT = "choose columns with --set data.text_column=NAME --set data.label_column=NAME"
+# A list of labels in one cell (JSONL/Parquet list values) is kept as one string joined by this
+# unit separator, a character no label holds: multi-label data splits on it.
+LIST_MARK = "\x1f"
 
 
 @dataclass
@@ -96,6 +99,17 @@ def _kind(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
     return f"of type {type(value).__name__}"
+
+
+def text_problem(value: object) -> str | None:
+    """Why `value` cannot be classified ("text is missing", "text is empty", "text is a number
+    (3), not a string"), or None for a non-blank string: a streamed row is reported, not read
+    whole first (`check_texts` refuses the file instead)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "text is missing"
+    if not isinstance(value, str):
+        return f"text is {_kind(value)}, not a string"
+    return None if value.strip() else "text is empty"
 
 
 def check_texts(raw: RawTexts, empty_ok: bool = False) -> None:
@@ -230,7 +244,7 @@ def _read_jsonl(path: Path, text_column: str, label_column: str | None) -> RawTe
         lines.append(line)
         if label_column is None:
             continue
-        if isinstance(record[label_column], list | dict):
+        if isinstance(record[label_column], dict):
             kind = _kind(record[label_column])
             raise DataError(f"{path}: row {line}: label is {kind}, not a string or a number")
         labels.append(label_str(record[label_column]))
@@ -260,6 +274,10 @@ def _read_parquet(path: Path, text_column: str, label_column: str | None) -> Raw
 
 
 def label_str(value: object) -> str:
+    """A raw label as a string; a list of labels (JSONL, Parquet) joined by LIST_MARK, which also
+    starts it, so that a list of one label is still known for a list."""
+    if isinstance(value, list | tuple):
+        return LIST_MARK + LIST_MARK.join(label_str(item) for item in value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return "" if value is None else str(value).strip()

@@ -56,11 +56,12 @@ def load_texts(path: str | Path) -> list[str]:
     return read_input(path).texts
 
 
-def read_input(path: str | Path) -> RawTexts:
-    """`load_texts` with the file row of each text (the line, in a text file), for messages."""
+def read_input(path: str | Path, text_column: str = "text") -> RawTexts:
+    """`load_texts` with the file row of each text (the line, in a text file), for messages;
+    `text_column` names the column of texts in a data file."""
     path = Path(path)
     if path.suffix.lower() in SUFFIXES:
-        raw = read_texts(path, "text")
+        raw = read_texts(path, text_column)
         check_texts(raw, empty_ok=True)
     else:
         lines = split_lines(read_text(path))

@@ -9,8 +9,13 @@ import numpy as np
 
 from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.errors import DataError
-from attentext.evaluation.leaderboard import measure_run, write_leaderboard
+from attentext.evaluation.leaderboard import measure_run, rank_key, write_leaderboard
 from attentext.evaluation.metrics import EvaluationReport
+from attentext.evaluation.multilabel_report import (
+    MultiLabelReport,
+    full_multilabel_report,
+    write_multilabel_report,
+)
 from attentext.evaluation.reports import full_report, write_report
 from attentext.inference.classifier import Classifier, load
 from attentext.outputs import check_output_folder
@@ -32,6 +37,8 @@ def labelled_split(
             label_column=recipe.data.label_column,
             val_fraction=0.0,
             label_names=labels,
+            multi_label=recipe.data.multi_label,
+            label_separator=recipe.data.label_separator,
         )
     if split in dataset.splits:
         return dataset.splits[split]
@@ -47,12 +54,13 @@ def evaluate(
     precision: str = "auto",
     output: str | Path | None = None,
     backend: str = "torch",
-) -> EvaluationReport:
+) -> EvaluationReport | MultiLabelReport:
     """Metrics of a run on labelled data (a folder's test split, or a file).
 
     Accuracy, macro/weighted F1, per class, confusion matrix, calibration error and the most
     confident mistakes; with `output`, also report.md, metrics.json, PNGs and mistakes.jsonl there.
-    `backend` as in `load` (torch, onnx, onnx-int8).
+    A multi-label run gets micro/macro/samples F1, subset accuracy, Hamming loss and a per-label
+    table (at its tuned thresholds). `backend` as in `load` (torch, onnx, onnx-int8).
     """
     run_dir = Path(run_dir)
     if output is not None:
@@ -60,6 +68,14 @@ def evaluate(
     classifier: Classifier = load(run_dir, precision=precision, backend=backend)
     rows = labelled_split(run_dir, data, classifier.labels, split)
     probabilities = classifier.predict_proba(rows["text"])
+    if getattr(classifier, "multi_label", False):
+        labels = classifier.labels
+        multi = full_multilabel_report(
+            list(rows["label"]), probabilities, labels, classifier.thresholds
+        )
+        if output is not None:
+            write_multilabel_report(multi, Path(output), f"{run_dir.name} on {data}")
+        return multi
     temperature = float(getattr(classifier, "temperature", 1.0))
     report = full_report(
         rows["text"], np.array(rows["label"]), probabilities, classifier.labels, temperature
@@ -67,6 +83,15 @@ def evaluate(
     if output is not None:
         write_report(report, output, f"{run_dir.name} on {data}")
     return report
+
+
+def _fixed_sample(rows: Any, limit: int) -> Any:
+    """`limit` rows drawn with seed 0, stratified by label where there is one label per text."""
+    try:
+        sample = rows.train_test_split(test_size=limit, seed=0, stratify_by_column="label")
+    except ValueError:  # label sets cannot be stratified: a plain draw
+        sample = rows.train_test_split(test_size=limit, seed=0)
+    return sample["test"]
 
 
 def compare(
@@ -92,10 +117,8 @@ def compare(
             raise DataError(
                 f"--limit {limit}: needs at least one text per class ({len(first.labels)})"
             )
-        rows_data = rows_data.train_test_split(test_size=limit, seed=0, stratify_by_column="label")[
-            "test"
-        ]
-    texts, labels = list(rows_data["text"]), np.array(rows_data["label"])
+        rows_data = _fixed_sample(rows_data, limit)
+    texts, labels = list(rows_data["text"]), list(rows_data["label"])
     rows = []
     for run_dir in run_dirs:
         other = first if run_dir == run_dirs[0] else load(run_dir)
@@ -106,4 +129,4 @@ def compare(
         rows.append(measure_run(run_dir, texts, labels, classifier=other))
     if output is not None:
         write_leaderboard(rows, output)
-    return sorted(rows, key=lambda r: -r["accuracy"])
+    return sorted(rows, key=lambda r: -r[rank_key(rows)])

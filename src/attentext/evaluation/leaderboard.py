@@ -16,6 +16,7 @@ from matplotlib.figure import Figure  # drawing to files only: no pyplot, no GUI
 
 from attentext import rundir
 from attentext.evaluation.metrics import classification_metrics
+from attentext.evaluation.multilabel import multi_hot, multilabel_metrics
 from attentext.files import write_json
 from attentext.inference.classifier import Classifier, load
 
@@ -46,7 +47,7 @@ def _predict_in_batches(classifier: Classifier, texts: list[str], batch_size: in
 def measure_run(
     run_dir: str | Path,
     texts: list[str],
-    labels: np.ndarray,
+    labels: Any,
     throughput_texts: int = 512,
     latency_calls: int = 50,
     classifier: Classifier | None = None,
@@ -59,7 +60,11 @@ def measure_run(
     classifier = classifier if classifier is not None else load(run_dir)
     trained = rundir.read_metrics(run_dir)
     probabilities = classifier.predict_proba(texts)
-    scores = classification_metrics(labels, probabilities.argmax(axis=1))
+    if getattr(classifier, "multi_label", False):  # label ids per text, at the run's thresholds
+        y_true = multi_hot(labels, len(classifier.labels))
+        scores = multilabel_metrics(y_true, (probabilities >= classifier.thresholds).astype(int))
+    else:
+        scores = classification_metrics(np.asarray(labels), probabilities.argmax(axis=1))
     sample = texts[: min(throughput_texts, len(texts))]
     _predict_in_batches(classifier, sample[:32], 32)  # warm up
     start = time.perf_counter()
@@ -121,11 +126,17 @@ def _scatter(rows: list[dict[str, Any]], x_key: str, x_label: str, path: Path, l
     fig.savefig(path, dpi=100)
 
 
+def rank_key(rows: list[dict[str, Any]]) -> str:
+    """What ranks runs: accuracy, or macro-F1 for multi-label runs (their rows have micro-F1;
+    subset accuracy is too strict, macro-F1 weighs every label)."""
+    return "macro_f1" if rows and "micro_f1" in rows[0] else "accuracy"
+
+
 def write_leaderboard(rows: list[dict[str, Any]], output_dir: str | Path) -> Path:
     """leaderboard.md/.csv/.json and the two plots, in `output_dir`."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    rows = sorted(rows, key=lambda r: -r["accuracy"])
+    rows = sorted(rows, key=lambda r: -r[rank_key(rows)])
     (output_dir / "leaderboard.md").write_text(leaderboard_markdown(rows) + "\n", encoding="utf-8")
     write_json(output_dir / "leaderboard.json", rows)
     with open(output_dir / "leaderboard.csv", "w", newline="", encoding="utf-8") as handle:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from attentext.decisions import sigmoid
 from attentext.files import temporary_beside
 from attentext.inference.onnx_backend import run_session, session
 from attentext.inference.tokens import softmax
@@ -70,10 +71,21 @@ def random_sequences(vocab_size: int, max_length: int, rows: int, seed: int) -> 
 
 
 def probabilities(
-    run: Callable[[dict[str, np.ndarray]], np.ndarray], encoded: list[list[int]], pad_id: int
+    run: Callable[[dict[str, np.ndarray]], np.ndarray],
+    encoded: list[list[int]],
+    pad_id: int,
+    multi_label: bool = False,
 ) -> np.ndarray:
-    """Softmax of `run(padded batch) -> logits` over `encoded`, in input order."""
-    return softmax(run_in_batches(encoded, run, pad_id)).astype(np.float64)
+    """Softmax (multi-label: sigmoid) of `run(padded batch) -> logits` over `encoded`."""
+    logits = run_in_batches(encoded, run, pad_id)
+    return sigmoid(logits) if multi_label else softmax(logits).astype(np.float64)
+
+
+def decisions(probabilities: np.ndarray, multi_label: bool) -> np.ndarray:
+    """What must agree: the top label, or (multi-label) the set of labels at 0.5, per row."""
+    if multi_label:
+        return np.packbits(probabilities >= 0.5, axis=1)
+    return probabilities.argmax(axis=-1)[:, None]
 
 
 def nodes_after(model_path: Path, op_type: str | None) -> list[str]:
@@ -106,13 +118,18 @@ def _quantize(fp32_path: Path, target: Path, settings: dict[str, Any], excluded:
 
 
 def choose_int8(
-    fp32_path: Path, encoded: list[list[int]], reference: np.ndarray, pad_id: int
+    fp32_path: Path,
+    encoded: list[list[int]],
+    reference: np.ndarray,
+    pad_id: int,
+    multi_label: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
-    """Quantize with each applicable candidate, keep the file whose labels agree best with fp32.
+    """Quantize with each applicable candidate, keep the file whose labels agree best with fp32
+    (multi-label: whose label sets are the same).
 
     Returns the kept temporary file (beside `fp32_path`) and what was measured per candidate.
     """
-    labels = reference.argmax(axis=-1)
+    labels = decisions(reference, multi_label)
     measured: list[dict[str, Any]] = []
     kept: Path | None = None
     chosen: dict[str, Any] = {}
@@ -124,10 +141,12 @@ def choose_int8(
         tmp = temporary_beside(fp32_path)
         _quantize(fp32_path, tmp, settings, excluded)
         int8_session = session(tmp, threads=1)
-        got = probabilities(lambda batch, s=int8_session: run_session(s, batch), encoded, pad_id)
+        got = probabilities(
+            lambda batch, s=int8_session: run_session(s, batch), encoded, pad_id, multi_label
+        )
         row = {
             **settings,
-            "label_agreement": float((got.argmax(axis=-1) == labels).mean()),
+            "label_agreement": float((decisions(got, multi_label) == labels).all(axis=1).mean()),
             "max_probability_diff": float(np.abs(got - reference).max()),
         }
         measured.append(row)

@@ -225,8 +225,9 @@ def _write_export(
         report = None
         if int8:
             encoded, source = _check_inputs(classifier, check_texts)
-            reference = probabilities(_torch_logits(model), encoded, pad_id)
-            int8_tmp, choice = choose_int8(fp32_tmp, encoded, reference, pad_id)
+            multi = classifier.multi_label
+            reference = probabilities(_torch_logits(model), encoded, pad_id, multi)
+            int8_tmp, choice = choose_int8(fp32_tmp, encoded, reference, pad_id, multi)
             report = int8_report(choice, source, force_int8)
         else:
             (folder / ONNX_INT8_FILE).unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from attentext.decisions import threshold_vector
 from attentext.errors import AttentextError
 from attentext.models.registry import family_of_run
 from attentext.rundir import open_run
@@ -54,6 +55,8 @@ def load(
     if family is not None:
         classifier = family.code().load_classifier(run.path)
         classifier.temperature = run.temperature
+        if classifier.multi_label:
+            classifier.thresholds = threshold_vector(run.thresholds, classifier.labels)
         return classifier
     # Each engine is imported only when asked for: ONNX Runtime users never import torch's
     # models, and PyTorch users never import ONNX Runtime.

@@ -153,14 +153,8 @@ class OnnxClassifier(TokenClassifier):
             raise RunDirError(f"{path}: cannot load the ONNX model ({first_line(err)})") from None
         max_length = model_max_length(tokenizer, config)
         labels = [config.id2label[i] for i in range(config.num_labels)]
-        return cls(
-            onnx_session,
-            tokenizer,
-            max_length,
-            labels,
-            truncation=run.truncation,
-            temperature=run.temperature,
-        )
+        classifier = cls(onnx_session, tokenizer, max_length, labels, truncation=run.truncation)
+        return classifier.apply_run(run, config)
 
     @classmethod
     def from_run_dir(

@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from attentext.decisions import MULTI_LABEL, decide, sigmoid, threshold_vector
 from attentext.errors import RunDirError, shown
+from attentext.rundir import Run
 from attentext.text.batching import run_in_batches
 from attentext.text.encoding import encode
 
@@ -108,6 +110,8 @@ class TokenClassifier:
         self.truncation = truncation
         self.batch_size = batch_size
         self.temperature = temperature  # the run's calibration: logits / T before the softmax
+        self.multi_label = False  # several labels per text: sigmoid per label, thresholds
+        self.thresholds: np.ndarray | None = None  # multi-label: each label's threshold
 
     @property
     def pad_id(self) -> int:
@@ -134,9 +138,21 @@ class TokenClassifier:
         ).astype(np.float32)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """Calibrated class probabilities, shape (len(texts), len(labels))."""
+        """Calibrated class probabilities, shape (len(texts), len(labels)); for a multi-label run
+        each label's own probability (sigmoid)."""
+        if self.multi_label:
+            return sigmoid(self.logits(texts)).astype(np.float32)
         return softmax(self.logits(texts) / self.temperature)
 
-    def predict(self, texts: list[str]) -> list[str]:
-        """The most probable label name of each text."""
-        return [self.labels[i] for i in self.predict_proba(texts).argmax(axis=-1)]
+    def predict(self, texts: list[str]) -> list[str] | list[list[str]]:
+        """The most probable label name of each text (multi-label: the labels over threshold)."""
+        return decide(self.predict_proba(texts), self.labels, self.multi_label, self.thresholds)
+
+    def apply_run(self, run: Run, config: Any) -> TokenClassifier:
+        """What the run fitted after training: its temperature, or its problem type and
+        thresholds (several labels per text)."""
+        self.temperature = run.temperature
+        self.multi_label = run.multi_label or getattr(config, "problem_type", "") == MULTI_LABEL
+        if self.multi_label:
+            self.thresholds = threshold_vector(run.thresholds, self.labels)
+        return self

@@ -19,6 +19,7 @@ from attentext.inference.tokens import (
     load_tokenizer,
     model_max_length,
 )
+from attentext.models.registry import register_auto_classes
 from attentext.precision import default_device, inference_model, probe_model, resolve_precision
 from attentext.rundir import WEIGHTS_FILE, Run, open_run
 
@@ -40,6 +41,7 @@ def _load_model(run: Run) -> Any:
             f"{run.path}: no {WEIGHTS_FILE}; attentext loads safetensors weights only "
             "(retrain, or restore the file from a backup)"
         )
+    register_auto_classes()  # attentext's own model types, whatever imported transformers first
     try:
         # use_safetensors: only the safetensors file is read; no remote code, ever.
         return AutoModelForSequenceClassification.from_pretrained(
@@ -100,14 +102,14 @@ class TransformersClassifier(TokenClassifier):
     ) -> TransformersClassifier:
         model, tokenizer = load_hf_model(run)
         model = model.to(device or default_device())
-        return cls(
+        classifier = cls(
             model,
             tokenizer,
             model_max_length(tokenizer, model.config),
             resolve_precision(precision, lambda: _probe(model, tokenizer)),
             truncation=run.truncation,
-            temperature=run.temperature,
         )
+        return classifier.apply_run(run, model.config)
 
     @classmethod
     def from_run_dir(

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel
 
+from attentext.decisions import sigmoid
 from attentext.inference.tokens import softmax
 from attentext.inference.torch_backend import TransformersClassifier
 from attentext.interpret.explanation import ExplainError, Explanation
@@ -139,7 +140,10 @@ def _batch_attentions(
     attentions = [a.float().cpu().numpy() for a in attentions]
     _check_index(layer, len(attentions), "layer")
     _check_index(head, 1 if is_rnn else attentions[0].shape[1], "head")
-    return attentions, softmax(output.logits.float().cpu().numpy() / classifier.temperature)
+    logits = output.logits.float().cpu().numpy()
+    if classifier.multi_label:  # each label's own probability
+        return attentions, sigmoid(logits)
+    return attentions, softmax(logits / classifier.temperature)
 
 
 @torch.inference_mode()

@@ -23,6 +23,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from attentext.decisions import MULTI_LABEL
 from attentext.models.auto import register
 from attentext.models.config_args import word_model_config
 from attentext.models.outputs import classification_output
@@ -190,14 +191,22 @@ class AttentionRNNForSequenceClassification(AttentionRNNPreTrainedModel):
         h = self.encoder(x, lengths)  # (B, T, D)
         context, alpha = self.attention(h, real)  # (B, D), (B, T)
         logits = self.classifier(self.dropout(context))  # (B, num_labels)
-        return classification_output(logits, labels, (alpha,) if output_attentions else None)
+        attentions = (alpha,) if output_attentions else None
+        multi_label = self.config.problem_type == MULTI_LABEL
+        return classification_output(logits, labels, attentions, multi_label)
 
 
 def build(
-    spec: ModelSpec, tokenizer: Any, label_names: list[str], max_length: int
+    spec: ModelSpec,
+    tokenizer: Any,
+    label_names: list[str],
+    max_length: int,
+    multi_label: bool = False,
 ) -> AttentionRNNForSequenceClassification:
     """A fresh model for a recipe: the recipe's options, sized for the vocabulary and labels."""
-    config = word_model_config(AttentionRNNConfig, spec, tokenizer, label_names, max_length)
+    config = word_model_config(
+        AttentionRNNConfig, spec, tokenizer, label_names, max_length, multi_label
+    )
     return AttentionRNNForSequenceClassification(config)
 
 

@@ -7,16 +7,18 @@ from typing import Any
 
 from transformers import PretrainedConfig
 
+from attentext.decisions import MULTI_LABEL, SINGLE_LABEL
 from attentext.errors import RecipeError
 from attentext.recipes import ModelSpec
 
 
-def label_config(label_names: list[str]) -> dict[str, Any]:
-    """num_labels, id2label and label2id for a model classifying into `label_names`."""
+def label_config(label_names: list[str], multi_label: bool = False) -> dict[str, Any]:
+    """num_labels, id2label, label2id and problem_type for a model over `label_names`."""
     return {
         "num_labels": len(label_names),
         "id2label": dict(enumerate(label_names)),
         "label2id": {name: i for i, name in enumerate(label_names)},
+        "problem_type": MULTI_LABEL if multi_label else SINGLE_LABEL,
     }
 
 
@@ -26,6 +28,7 @@ def word_model_config(
     tokenizer: Any,
     label_names: list[str],
     max_length: int,
+    multi_label: bool = False,
 ) -> PretrainedConfig:
     """A word model's config: the recipe's options, sized for the fitted vocabulary and labels.
 
@@ -37,7 +40,7 @@ def word_model_config(
             vocab_size=len(tokenizer),
             max_position_embeddings=max_length,
             pad_token_id=tokenizer.pad_token_id,
-            **label_config(label_names),
+            **label_config(label_names, multi_label),
         )
     except ValueError as err:
         raise RecipeError(f"model.options of {spec.type}: {err}") from None

@@ -15,6 +15,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from attentext.decisions import MULTI_LABEL
 from attentext.encoders import resolve_encoder
 from attentext.errors import RecipeError
 from attentext.models.auto import register
@@ -69,7 +70,7 @@ class EncoderClassifierConfig(PretrainedConfig):
         self.dropout = dropout
         self.freeze_encoder = freeze_encoder
         self.freeze_embeddings = freeze_embeddings
-        super().__init__(**kwargs)
+        super().__init__(**kwargs)  # sets problem_type among the label arguments
 
     def encoder_config(self) -> PretrainedConfig:
         options = dict(self.encoder)
@@ -99,15 +100,19 @@ def pool(
 class ClassificationHead(nn.Module):
     """Dropout + Linear on pooled features; trains alone on cached features when the encoder is frozen."""
 
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float) -> None:
+    def __init__(
+        self, hidden_size: int, num_labels: int, dropout: float, multi_label: bool = False
+    ) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden_size, num_labels)
+        self.multi_label = multi_label
 
     def forward(
         self, features: torch.Tensor, labels: torch.Tensor | None = None
     ) -> SequenceClassifierOutput:
-        return classification_output(self.classifier(self.dropout(features)), labels)
+        logits = self.classifier(self.dropout(features))
+        return classification_output(logits, labels, multi_label=self.multi_label)
 
 
 class EncoderClassifierPreTrainedModel(PreTrainedModel):
@@ -132,7 +137,10 @@ class EncoderClassifierForSequenceClassification(EncoderClassifierPreTrainedMode
             else AutoModel.from_config(encoder_config)
         )
         self.head = ClassificationHead(
-            encoder_config.hidden_size * config.pooling_layers, config.num_labels, config.dropout
+            encoder_config.hidden_size * config.pooling_layers,
+            config.num_labels,
+            config.dropout,
+            config.problem_type == MULTI_LABEL,
         )
         self.post_init()
         self.apply_freezing()
@@ -200,14 +208,18 @@ class EncoderClassifierForSequenceClassification(EncoderClassifierPreTrainedMode
 
 
 def build(
-    spec: ModelSpec, tokenizer: Any, label_names: list[str], max_length: int
+    spec: ModelSpec,
+    tokenizer: Any,
+    label_names: list[str],
+    max_length: int,
+    multi_label: bool = False,
 ) -> EncoderClassifierForSequenceClassification:
     """A pretrained encoder (its weights loaded) with a fresh pooled head."""
     source = resolve_encoder(spec.encoder)
     encoder_config = AutoConfig.from_pretrained(source).to_dict()
     try:
         config = EncoderClassifierConfig(
-            encoder=encoder_config, **spec.options, **label_config(label_names)
+            encoder=encoder_config, **spec.options, **label_config(label_names, multi_label)
         )
     except ValueError as err:  # e.g. more pooling layers than the encoder has
         raise RecipeError(f"model.options of encoder-classifier: {err}") from None

@@ -13,11 +13,17 @@ from attentext.recipes import ModelSpec
 
 
 def build(
-    spec: ModelSpec, tokenizer: Any, label_names: list[str], max_length: int
+    spec: ModelSpec,
+    tokenizer: Any,
+    label_names: list[str],
+    max_length: int,
+    multi_label: bool = False,
 ) -> PreTrainedModel:
     """The checkpoint `spec.encoder` with a fresh classifier for `label_names`."""
     source = resolve_encoder(spec.encoder)
-    model = AutoModelForSequenceClassification.from_pretrained(source, **label_config(label_names))
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, **label_config(label_names, multi_label)
+    )
     if spec.options.get("freeze_base", True):
         for parameter in model.base_model.parameters():
             parameter.requires_grad = False

@@ -6,9 +6,10 @@ never imports torch. Registering attentext's configs and models with the Auto cl
 (`register_auto_classes`) is what lets `AutoModelForSequenceClassification.from_pretrained(run_dir)`
 and `transformers.pipeline("text-classification", model=run_dir)` load any attentext run.
 
-A neural family's module has `build(spec, tokenizer, label_names, max_length)` returning a Hugging
-Face `PreTrainedModel`; a non-neural family's module has `new_classifier(label_names, options)`
-and `load_classifier(folder)` returning objects with `fit`, `predict_proba` and `save`.
+A neural family's module has `build(spec, tokenizer, label_names, max_length, multi_label)`
+returning a Hugging Face `PreTrainedModel`; a non-neural family's module has
+`new_classifier(label_names, options, multi_label)` and `load_classifier(folder)` returning objects
+with `fit`, `predict_proba` and `save`.
 """
 
 from __future__ import annotations
@@ -121,13 +122,20 @@ def family_of_run(kind: str) -> ModelFamily | None:
     raise RecipeError(f"unknown run kind '{kind}'{did_you_mean(kind, list(MODEL_FAMILIES))}")
 
 
-def build_model(spec: ModelSpec, tokenizer: Any, label_names: list[str], max_length: int) -> Any:
-    """A neural model for recipe `spec`, sized for the tokenizer and the labels, options checked."""
+def build_model(
+    spec: ModelSpec,
+    tokenizer: Any,
+    label_names: list[str],
+    max_length: int,
+    multi_label: bool = False,
+) -> Any:
+    """A neural model for recipe `spec`, sized for the tokenizer and the labels, options checked;
+    with `multi_label`, sigmoid outputs trained with binary cross-entropy per label."""
     family = model_family(spec.type)
     family.check_options(spec.options)
     if not family.neural:
         raise RecipeError(f"{spec.type} is not a neural model; it has no Hugging Face model")
-    return family.code().build(spec, tokenizer, label_names, max_length)
+    return family.code().build(spec, tokenizer, label_names, max_length, multi_label)
 
 
 def register_auto_classes() -> None:

@@ -19,6 +19,7 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from attentext.decisions import MULTI_LABEL
 from attentext.models.auto import register
 from attentext.models.config_args import word_model_config
 from attentext.models.outputs import classification_output
@@ -202,14 +203,22 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
             pooled = x.mean(1)
         hidden = self.dropout2(F.relu(self.dense(self.dropout1(pooled))))
         logits = self.classifier(hidden)  # (B, num_labels)
-        return classification_output(logits, labels, (weights,) if output_attentions else None)
+        attentions = (weights,) if output_attentions else None
+        multi_label = self.config.problem_type == MULTI_LABEL
+        return classification_output(logits, labels, attentions, multi_label)
 
 
 def build(
-    spec: ModelSpec, tokenizer: Any, label_names: list[str], max_length: int
+    spec: ModelSpec,
+    tokenizer: Any,
+    label_names: list[str],
+    max_length: int,
+    multi_label: bool = False,
 ) -> SeedTransformerForSequenceClassification:
     """A fresh model for a recipe: the recipe's options, sized for the vocabulary and labels."""
-    config = word_model_config(SeedTransformerConfig, spec, tokenizer, label_names, max_length)
+    config = word_model_config(
+        SeedTransformerConfig, spec, tokenizer, label_names, max_length, multi_label
+    )
     return SeedTransformerForSequenceClassification(config)
 
 

@@ -16,6 +16,7 @@ from safetensors.numpy import load_file, save_file
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from attentext.decisions import decide, sigmoid
 from attentext.errors import RunDirError
 
 CONFIG_FILE = "tfidf_config.json"
@@ -23,12 +24,41 @@ VOCAB_FILE = "vocabulary.json"
 WEIGHTS_FILE = "tfidf_logreg.safetensors"
 
 
+class OneVsRestLogReg:
+    """One binary logistic regression per label (several labels per text), with the attributes
+    of scikit-learn's `LogisticRegression` that saving and explaining read (`coef_`,
+    `intercept_`, `classes_`). A label present in every training row (or none) gets a constant."""
+
+    def __init__(self, C: float, max_iter: int) -> None:
+        self.C, self.max_iter = C, max_iter
+
+    def fit(self, features, targets: np.ndarray) -> OneVsRestLogReg:  # noqa: ANN001 (sparse)
+        n_labels = targets.shape[1]
+        self.coef_ = np.zeros((n_labels, features.shape[1]), dtype=np.float64)
+        self.intercept_ = np.zeros(n_labels, dtype=np.float64)
+        self.classes_ = np.arange(n_labels)
+        for j in range(n_labels):
+            column = targets[:, j]
+            if column.min() == column.max():  # constant: its log-odds, clipped
+                p = float(np.clip(column.mean(), 1e-4, 1 - 1e-4))
+                self.intercept_[j] = np.log(p / (1 - p))
+                continue
+            model = LogisticRegression(C=self.C, max_iter=self.max_iter).fit(features, column)
+            self.coef_[j], self.intercept_[j] = model.coef_[0], model.intercept_[0]
+        return self
+
+    def predict_proba(self, features) -> np.ndarray:  # noqa: ANN001 (sparse)
+        return sigmoid(features @ self.coef_.T + self.intercept_)
+
+
 class TfidfLogRegClassifier:
-    """TF-IDF features + multinomial logistic regression behind the `Classifier` protocol."""
+    """TF-IDF features + multinomial (or, multi-label, one-vs-rest) logistic regression behind
+    the `Classifier` protocol."""
 
     def __init__(
         self,
         labels: list[str],
+        multi_label: bool = False,
         C: float = 10.0,
         ngram_max: int = 2,
         min_df: int = 1,
@@ -53,11 +83,25 @@ class TfidfLogRegClassifier:
             lowercase=True,
             dtype=np.float32,
         )
-        self.model = LogisticRegression(C=C, max_iter=max_iter)
+        self.multi_label = multi_label
+        self.model = (
+            OneVsRestLogReg(C, max_iter)
+            if multi_label
+            else LogisticRegression(C=C, max_iter=max_iter)
+        )
         self.temperature = 1.0  # the run's calibration, set by the loader
+        self.thresholds: np.ndarray | None = None  # multi-label decision thresholds, likewise
 
-    def fit(self, texts: list[str], labels: np.ndarray) -> TfidfLogRegClassifier:
-        self.model.fit(self.vectorizer.fit_transform(texts), labels)
+    def fit(self, texts: list[str], labels: list) -> TfidfLogRegClassifier:
+        """Fit on texts and their label ids (multi-label: a list of ids per text)."""
+        features = self.vectorizer.fit_transform(texts)
+        if self.multi_label:
+            targets = np.zeros((len(labels), len(self.labels)), dtype=np.int64)
+            for row, ids in enumerate(labels):
+                targets[row, list(ids)] = 1
+            self.model.fit(features, targets)
+        else:
+            self.model.fit(features, np.asarray(labels))
         return self
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
@@ -69,16 +113,16 @@ class TfidfLogRegClassifier:
         probabilities = self.model.predict_proba(self.vectorizer.transform(list(texts)))
         full = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         full[:, self.model.classes_] = probabilities
-        if self.temperature == 1.0:
+        if self.temperature == 1.0 or self.multi_label:
             return full
         # temperature scaling of a softmax model: log-probabilities are its logits up to a shift
         scaled = np.log(np.clip(full, 1e-12, None)) / self.temperature
         scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
         return scaled / scaled.sum(axis=1, keepdims=True)
 
-    def predict(self, texts: list[str]) -> list[str]:
-        """The most probable label name of each text."""
-        return [self.labels[i] for i in self.predict_proba(texts).argmax(axis=-1)]
+    def predict(self, texts: list[str]) -> list[str] | list[list[str]]:
+        """The most probable label name of each text (multi-label: the labels over threshold)."""
+        return decide(self.predict_proba(texts), self.labels, self.multi_label, self.thresholds)
 
     def top_ngrams(self, text: str, label_id: int, k: int = 10) -> list[tuple[str, float]]:
         """The n-grams of `text` that push hardest toward `label_id`: tf-idf value x coefficient."""
@@ -114,7 +158,7 @@ class TfidfLogRegClassifier:
         save_file(
             {k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(directory / WEIGHTS_FILE)
         )
-        config = {"labels": self.labels, "params": self.params}
+        config = {"labels": self.labels, "multi_label": self.multi_label, "params": self.params}
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
 
     @classmethod
@@ -127,7 +171,7 @@ class TfidfLogRegClassifier:
             arrays = load_file(str(directory / WEIGHTS_FILE))
         except (OSError, ValueError) as err:
             raise RunDirError(f"{directory}: cannot read the TF-IDF model ({err})") from None
-        classifier = cls(config["labels"], **config["params"])
+        classifier = cls(config["labels"], bool(config.get("multi_label")), **config["params"])
         n_terms, n_classes = len(vocabulary), len(arrays["classes"])
         coef = arrays["coef"]
         if (
@@ -146,9 +190,11 @@ class TfidfLogRegClassifier:
         return classifier
 
 
-def new_classifier(label_names: list[str], options: dict[str, Any]) -> TfidfLogRegClassifier:
+def new_classifier(
+    label_names: list[str], options: dict[str, Any], multi_label: bool = False
+) -> TfidfLogRegClassifier:
     """An unfitted baseline for `label_names` with a recipe's `model.options` (checked before)."""
-    return TfidfLogRegClassifier(label_names, **options)
+    return TfidfLogRegClassifier(label_names, multi_label, **options)
 
 
 def load_classifier(folder: str | Path) -> TfidfLogRegClassifier:

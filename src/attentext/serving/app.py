@@ -6,6 +6,14 @@
     GET  /healthz      the process is alive;  GET /readyz: models loaded, accepting requests
     GET  /             a small page to try a model;  /docs: the OpenAPI schema
 
+Beside /v1, the protocols that clients already speak (each in `routes/`, bodies in
+`<protocol>_schemas.py`, errors in the protocol's own shape):
+
+    POST /models/{name}, POST /   the Hugging Face inference shape (huggingface_hub's
+                                  InferenceClient.text_classification)
+    POST /predict                 text-embeddings-inference's predict route (default model)
+    /v2/...                       the Open Inference Protocol v2 (tritonclient, KServe)
+
 Each run directory is served under its directory name; the first is the default. Predictions go
 through a micro-batcher per model (`batcher.py`); every model call runs in one inference thread
 (`state.py`). Every client mistake is a 4xx with the body {"error": {"type", "message"}}
@@ -28,7 +36,7 @@ from fastapi import FastAPI
 from attentext import __version__
 from attentext.serving.errors import install_error_handlers
 from attentext.serving.middleware import BodyLimit, TimeLimit
-from attentext.serving.routes import explain, models, predict
+from attentext.serving.routes import explain, huggingface, models, predict, tei, v2
 from attentext.serving.routes.pages import mount_pages
 from attentext.serving.settings import ServerSettings
 from attentext.serving.state import ModelService, load_models
@@ -70,7 +78,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(TimeLimit, seconds=settings.request_timeout_s)  # outermost: times the body
     install_error_handlers(app)
-    for module in (predict, explain, models):
+    for module in (predict, explain, models, huggingface, tei, v2):
         app.include_router(module.router)
     mount_pages(app)
     return app

@@ -14,6 +14,11 @@ A cancelled request (the client went away, or the server's time limit answered 5
 queue at once; if its batch is already running, its rows are dropped. The other requests in that
 batch, and the worker, go on.
 
+A job asks for probabilities (what /v1 answers) or for the calibrated logits (the scores before
+the softmax, for the protocols' `function_to_apply: none|sigmoid` and `raw_scores`); a batch holds
+jobs of one kind only, so each batch is still one model call. It starts with the oldest job and
+takes the following jobs of its kind; jobs of the other kind keep their places for the next one.
+
 A batch the model fails on (a text it cannot take, memory) is run again request by request, and a
 failing request text by text, so that only the request holding the failing text gets the error
 (the server answers it with a generic 500 and logs it); the others get their rows.
@@ -31,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 
 log = logging.getLogger("attentext.serving")
+PROBABILITIES = "probabilities"  # what `predict` answers by default: calibrated probabilities
+LOGITS = "logits"  # the calibrated logits: their softmax is the probabilities
 
 
 class QueueFull(Exception):
@@ -45,10 +52,14 @@ class ShuttingDown(Exception):
 class _Job:
     texts: list[str]
     future: asyncio.Future[np.ndarray]
+    output: str = PROBABILITIES
 
 
 class MicroBatcher:
-    """Groups `predict(texts)` calls into batched `predict_proba` calls in one executor."""
+    """Groups `predict(texts)` calls into batched `predict_proba` calls in one executor.
+
+    `logits(texts)`, when given, answers the jobs that ask for LOGITS (in batches of their own).
+    """
 
     def __init__(
         self,
@@ -58,9 +69,13 @@ class MicroBatcher:
         max_wait_ms: float = 5.0,
         max_queue: int = 1024,
         name: str = "model",
+        logits: Callable[[list[str]], np.ndarray] | None = None,
     ) -> None:
         assert max_batch_size >= 1 and max_wait_ms >= 0 and max_queue >= 1
         self.predict_proba = predict_proba
+        self.functions = {PROBABILITIES: predict_proba}
+        if logits is not None:
+            self.functions[LOGITS] = logits
         self.executor = executor
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
@@ -95,8 +110,11 @@ class MicroBatcher:
         if self._task is not None:
             await self._task
 
-    async def predict(self, texts: list[str]) -> np.ndarray:
-        """Probabilities of `texts`, shape (len(texts), n_labels), computed in a shared batch."""
+    async def predict(self, texts: list[str], output: str = PROBABILITIES) -> np.ndarray:
+        """Probabilities (or, `output=LOGITS`, the calibrated logits) of `texts`, shape
+        (len(texts), n_labels), computed in a shared batch."""
+        if output not in self.functions:
+            raise ValueError(f"model '{self.name}' gives no {output}")
         if not self._accepting:
             raise ShuttingDown(f"model '{self.name}' is not accepting requests")
         if self._queued_texts + len(texts) > self.max_queue:
@@ -105,7 +123,7 @@ class MicroBatcher:
                 f"(limit {self.max_queue}); retry shortly"
             )
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-        job = _Job(list(texts), future)
+        job = _Job(list(texts), future, output)
         self._jobs.append(job)
         self._queued_texts += len(texts)
         self._wakeup.set()
@@ -119,10 +137,19 @@ class MicroBatcher:
                 self._queued_texts -= len(job.texts)
             raise
 
-    def _take(self) -> _Job:
-        job = self._jobs.popleft()
+    def _take(self, job: _Job | None = None) -> _Job:
+        """The oldest job, or `job`, out of the queue."""
+        if job is None:
+            job = self._jobs.popleft()
+        else:
+            self._jobs.remove(job)
         self._queued_texts -= len(job.texts)
         return job
+
+    def _following(self, output: str) -> _Job | None:
+        """The oldest queued job that asks for `output`: what may join a batch of that kind
+        (jobs of the other kind keep their places for the next batch)."""
+        return next((job for job in self._jobs if job.output == output), None)
 
     async def _wait_for_work(self, timeout: float | None) -> bool:
         """Wait until a job arrives or `stop` is called; False on timeout."""
@@ -144,12 +171,12 @@ class MicroBatcher:
             size = len(batch[0].texts)
             deadline = loop.time() + self.max_wait
             while size < self.max_batch_size:
-                if self._jobs:
-                    if size + len(self._jobs[0].texts) > self.max_batch_size:
+                following = self._following(batch[0].output)
+                if following is not None:
+                    if size + len(following.texts) > self.max_batch_size:
                         break
-                    job = self._take()
-                    batch.append(job)
-                    size += len(job.texts)
+                    batch.append(self._take(following))
+                    size += len(following.texts)
                     continue
                 remaining = deadline - loop.time()
                 # While draining at shutdown nothing new arrives: run what is there now.
@@ -159,10 +186,10 @@ class MicroBatcher:
                     break
             await self._run(batch)
 
-    async def _rows(self, texts: list[str]) -> np.ndarray:
-        """One `predict_proba` call in the executor, its row count checked."""
+    async def _rows(self, texts: list[str], output: str = PROBABILITIES) -> np.ndarray:
+        """One model call (`predict_proba`, or `logits`) in the executor, its row count checked."""
         loop = asyncio.get_running_loop()
-        probabilities = await loop.run_in_executor(self.executor, self.predict_proba, texts)
+        probabilities = await loop.run_in_executor(self.executor, self.functions[output], texts)
         probabilities = np.asarray(probabilities)
         if probabilities.shape[0] != len(texts):
             raise RuntimeError(
@@ -178,7 +205,7 @@ class MicroBatcher:
             return
         texts = [text for job in batch for text in job.texts]
         try:
-            probabilities = await self._rows(texts)
+            probabilities = await self._rows(texts, batch[0].output)
         except Exception as error:  # the worker goes on; which requests fail is found below
             if len(texts) == 1:
                 batch[0].future.set_exception(error)
@@ -219,8 +246,8 @@ class MicroBatcher:
         text the model fails on: the error of the first failing text is raised)."""
         if not tried_alone:
             try:
-                return await self._rows(job.texts)
+                return await self._rows(job.texts, job.output)
             except Exception:
                 if len(job.texts) == 1:
                     raise
-        return np.concatenate([await self._rows([text]) for text in job.texts])
+        return np.concatenate([await self._rows([text], job.output) for text in job.texts])

@@ -1,5 +1,12 @@
 """Errors as the client sees them: `{"error": {"type": ..., "message": ...}}` with a 4xx status
-that says what was wrong; an unexpected failure is logged and answered with a generic 500."""
+that says what was wrong; an unexpected failure is logged and answered with a generic 500.
+
+The protocols served beside /v1 answer in the shape their clients parse, chosen by the path (so
+that the middleware's 413/408/504 and FastAPI's 404/405 take it too): the Hugging Face inference
+shape (`POST /`, `/models/...`) and the Open Inference Protocol (`/v2...`) `{"error": "..."}`,
+text-embeddings-inference (`/predict`) `{"error": "...", "error_type": "Validation"}` with TEI's
+error types.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +31,15 @@ ECHO_CHARS = 60
 MAX_MESSAGE_CHARS = 1000
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 404, 408, 413, 415, 422, 503, 504)
+}
+# The protocols beside /v1, each with its own error shape.
+HF, TEI, V2 = "huggingface", "tei", "v2"
+# What a request body looks like, for the message that says it is missing.
+BODY_EXAMPLES = {
+    None: '{"texts": ["..."]}',
+    HF: '{"inputs": "..."}',
+    TEI: '{"inputs": "..."}',
+    V2: '{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["..."]}]}',
 }
 
 
@@ -51,10 +67,51 @@ def error_content(type_: str, message: str) -> dict[str, Any]:
     return {"error": {"type": type_, "message": shown(message, MAX_MESSAGE_CHARS)}}
 
 
+def protocol_of(path: str) -> str | None:
+    """Which protocol a path belongs to (None: attentext's own API, /v1 and the rest)."""
+    if path == "/v2" or path.startswith("/v2/"):
+        return V2
+    if path == "/predict":
+        return TEI
+    if path == "/" or path.startswith("/models/"):
+        return HF
+    return None
+
+
+def tei_error_type(status: int, type_: str) -> str:
+    """TEI's `error_type` for an error: Overloaded (429), Empty (400), Unhealthy (503), Backend
+    (other 5xx), else Validation (TEI's own values, capitalized as its server sends them)."""
+    if type_ == "queue_full":
+        return "Overloaded"
+    if type_ == "empty":
+        return "Empty"
+    if status == 503:
+        return "Unhealthy"
+    return "Backend" if status >= 500 else "Validation"
+
+
+def shaped_content(path: str, status: int, type_: str, message: str) -> dict[str, Any]:
+    """The error body in the shape of the protocol `path` belongs to."""
+    protocol = protocol_of(path)
+    if protocol is None:
+        return error_content(type_, message)
+    content: dict[str, Any] = {"error": shown(message, MAX_MESSAGE_CHARS)}
+    if protocol == TEI:
+        content["error_type"] = tei_error_type(status, type_)
+    return content
+
+
 def error_response(
-    status: int, type_: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    type_: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    path: str = "",
 ) -> JSONResponse:
-    return JSONResponse(error_content(type_, message), status_code=status, headers=headers)
+    """The JSON error answer; `path` chooses the protocol's shape (none: /v1's)."""
+    return JSONResponse(
+        shaped_content(path, status, type_, message), status_code=status, headers=headers
+    )
 
 
 def echo(value: object) -> str:
@@ -71,12 +128,12 @@ def _field_path(loc: Sequence[Any]) -> str:
     return path
 
 
-def _one_message(error: dict[str, Any]) -> str | tuple[int, str, str]:
+def _one_message(error: dict[str, Any], example: str) -> str | tuple[int, str, str]:
     """One pydantic error as a sentence, or (status, type, message) when it decides the answer."""
     where, kind = _field_path(error.get("loc", ())), error.get("type")
     msg = error.get("msg", "").removeprefix("Value error, ")
     if kind == "missing" and not where:
-        return 'the request body is missing; send a JSON object, e.g. {"texts": ["..."]}'
+        return f"the request body is missing; send a JSON object, e.g. {example}"
     if kind == "missing":
         return f"{where}: required field is missing"
     if kind == "extra_forbidden":
@@ -97,15 +154,18 @@ def _one_message(error: dict[str, Any]) -> str | tuple[int, str, str]:
     return f"{where}: {msg}{got_type}" if where else f"{msg}{got_type}"
 
 
-def validation_message(errors: Sequence[dict[str, Any]]) -> tuple[int, str, str]:
-    """Status, type and one readable message from pydantic's error list."""
+def validation_message(
+    errors: Sequence[dict[str, Any]], example: str = BODY_EXAMPLES[None]
+) -> tuple[int, str, str]:
+    """Status, type and one readable message from pydantic's error list (`example`: a body of
+    the route, for the message that says the body is missing)."""
     for error in errors:
         if error.get("type") == "json_invalid":
             reason = (error.get("ctx") or {}).get("error", "malformed JSON")
             return 400, "invalid_json", f"the request body is not valid JSON ({reason})"
     messages = []
     for error in errors[:5]:
-        message = _one_message(error)
+        message = _one_message(error, example)
         if isinstance(message, tuple):
             return message
         messages.append(message)
@@ -119,11 +179,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> JSONResponse:
-        return error_response(error.status, error.type, error.message, error.headers)
+        return error_response(
+            error.status, error.type, error.message, error.headers, request.url.path
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        return error_response(*validation_message(error.errors()))
+        path = request.url.path
+        example = BODY_EXAMPLES[protocol_of(path)]
+        return error_response(*validation_message(error.errors(), example), path=path)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -142,6 +206,7 @@ def install_error_handlers(app: FastAPI) -> None:
             types.get(error.status_code, "http_error"),
             message,
             getattr(error, "headers", None),
+            request.url.path,
         )
 
     @app.exception_handler(Exception)
@@ -150,5 +215,8 @@ def install_error_handlers(app: FastAPI) -> None:
             "unexpected error on %s %s", request.method, echo(request.url.path), exc_info=error
         )
         return error_response(
-            500, "internal_error", "the server failed on this request; the error is in its log"
+            500,
+            "internal_error",
+            "the server failed on this request; the error is in its log",
+            path=request.url.path,
         )

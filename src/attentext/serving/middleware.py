@@ -25,11 +25,12 @@ class BodyLimit:
     def __init__(self, app, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
-    def _too_large(self, size: str) -> JSONResponse:
+    def _too_large(self, size: str, path: str) -> JSONResponse:
         return error_response(
             413,
             "body_too_large",
             f"the request body is {size}; this server accepts at most {self.max_bytes:,} bytes",
+            path=path,
         )
 
     async def __call__(self, scope, receive, send) -> None:
@@ -41,11 +42,14 @@ class BodyLimit:
             length = _content_length(declared)
             if length is None:
                 await error_response(
-                    400, "bad_request", "invalid Content-Length header: expected a byte count"
+                    400,
+                    "bad_request",
+                    "invalid Content-Length header: expected a byte count",
+                    path=scope["path"],
                 )(scope, receive, send)
                 return
             if length > self.max_bytes:
-                await self._too_large(f"{length:,} bytes")(scope, receive, send)
+                await self._too_large(f"{length:,} bytes", scope["path"])(scope, receive, send)
                 return
         chunks, total, more = [], 0, True
         while more:
@@ -55,7 +59,9 @@ class BodyLimit:
             chunk = message.get("body", b"")
             total += len(chunk)
             if total > self.max_bytes:
-                await self._too_large(f"over {self.max_bytes:,} bytes")(scope, receive, send)
+                await self._too_large(f"over {self.max_bytes:,} bytes", scope["path"])(
+                    scope, receive, send
+                )
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -117,6 +123,7 @@ class TimeLimit:
                     "request_timeout",
                     f"the request body did not arrive within the server's {self.seconds:g} s "
                     "limit; send it at once (check the client's connection)",
+                    path=scope["path"],
                 )
             else:
                 log.warning(
@@ -127,5 +134,6 @@ class TimeLimit:
                     "timeout",
                     f"the request was not answered within the server's {self.seconds:g} s limit; "
                     "retry later, or send fewer or shorter texts",
+                    path=scope["path"],
                 )
             await response(scope, receive, send)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
-def _valid_unicode(text: str) -> str:
+def valid_unicode(text: str) -> str:
     """Refuse a lone surrogate (JSON can escape one: "\\ud800"); no tokenizer or encoder takes it."""
     try:
         text.encode("utf-8")
@@ -25,11 +25,11 @@ def _valid_unicode(text: str) -> str:
     return text
 
 
-Text = Annotated[str, AfterValidator(_valid_unicode)]
+Text = Annotated[str, AfterValidator(valid_unicode)]
 # "" is no name: a 422, never a silent fall back to the default model (leave the field out).
 # (The length is checked after the Unicode check: before it, pydantic's own message for a lone
 # surrogate would replace the one that says what is wrong.)
-ModelName = Annotated[str, AfterValidator(_valid_unicode), Field(min_length=1)]
+ModelName = Annotated[str, AfterValidator(valid_unicode), Field(min_length=1)]
 
 
 class _Request(BaseModel):
@@ -72,6 +72,14 @@ class Prediction(BaseModel):
     label: str = Field(description="The most probable label.")
     score: float = Field(description="Its probability.")
     top_k: list[LabelScore] = Field(description="The top_k labels, most probable first.")
+    labels: list[str] | None = Field(
+        None,
+        description="Multi-label models: every label at or over its threshold (possibly none); "
+        "their scores are each label's own probability.",
+    )
+    scores: dict[str, float] | None = Field(
+        None, description="Multi-label models: every label's probability."
+    )
     truncated: bool = Field(False, description="The text was cut to the server's max_chars.")
 
 

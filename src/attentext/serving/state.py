@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from attentext.errors import AttentextError, short_list
 from attentext.inference.classifier import load
 from attentext.rundir import open_run
-from attentext.serving.batcher import MicroBatcher
-from attentext.serving.errors import ApiError, echo
+from attentext.serving.batcher import PROBABILITIES, MicroBatcher, QueueFull, ShuttingDown
+from attentext.serving.errors import ApiError, echo, retry_after, unavailable
 from attentext.serving.schemas import ModelInfo
 from attentext.serving.settings import ServerSettings
 
@@ -56,6 +58,23 @@ def metrics_summary(metrics: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, int | float | str | bool) or value is None:
             summary[key] = value
     return summary
+
+
+def calibrated_logits(classifier: Any) -> Callable[[list[str]], np.ndarray]:
+    """The scores before the softmax, as the protocols' `none` / `raw_scores` answer them.
+
+    A neural classifier gives its logits divided by the run's temperature: their softmax is
+    exactly the probabilities the server answers. The TF-IDF baseline has no `logits`: its
+    log-probabilities stand in, which are its (calibrated) logits shifted by a constant per text,
+    so their softmax is the probabilities too; a sigmoid of them is not a per-label probability.
+    """
+    logits = getattr(classifier, "logits", None)
+    if callable(logits):
+        temperature = float(getattr(classifier, "temperature", 1.0))
+        return lambda texts: np.asarray(logits(texts), dtype=np.float32) / temperature
+    return lambda texts: np.log(
+        np.clip(np.asarray(classifier.predict_proba(texts), dtype=np.float64), 1e-12, None)
+    )
 
 
 def load_models(
@@ -150,6 +169,24 @@ class ModelService:
             texts = [text[:max_chars] for text in texts]
         return texts, truncated
 
+    async def classify(
+        self, served: ServedModel, texts: list[str], output: str = PROBABILITIES, full: int = 503
+    ) -> np.ndarray:
+        """Rows of `texts` (probabilities, or calibrated logits) through the model's batcher.
+
+        A full queue is answered with status `full` (503 as /v1 does, 429 where the protocol says
+        so), with Retry-After either way.
+        """
+        batcher = self.batchers.get(served.name)
+        if batcher is None or not self.ready:
+            raise unavailable()
+        try:
+            return await batcher.predict(texts, output)
+        except QueueFull as error:
+            raise ApiError(full, "queue_full", str(error), retry_after()) from None
+        except ShuttingDown:
+            raise unavailable("shutting_down", "the server is shutting down") from None
+
     async def start(self) -> None:
         s = self.settings
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attentext-model")
@@ -161,6 +198,7 @@ class ModelService:
                 max_wait_ms=s.max_wait_ms,
                 max_queue=s.max_queue,
                 name=name,
+                logits=calibrated_logits(served.classifier),
             )
             batcher.start()
             self.batchers[name] = batcher

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
-
 from attentext.data.dataset import TextDataset
 from attentext.models.registry import ModelFamily
 from attentext.recipes import Recipe
@@ -16,10 +14,11 @@ def fit_classifier(
     family: ModelFamily, recipe: Recipe, dataset: TextDataset
 ) -> tuple[Any, dict[str, Any]]:
     """The family's classifier fitted on the train split, and how the fit went."""
-    classifier = family.code().new_classifier(dataset.label_names, recipe.model.options)
+    options = recipe.model.options
+    classifier = family.code().new_classifier(dataset.label_names, options, dataset.multi_label)
     train = dataset["train"]
     start = time.perf_counter()
-    classifier.fit(train["text"], np.array(train["label"]))
+    classifier.fit(train["text"], list(train["label"]))
     seconds = time.perf_counter() - start
     return classifier, {
         "precision": "fp64",

@@ -47,7 +47,9 @@ class PadCollator:
         )
         batch = {name: torch.from_numpy(array) for name, array in padded.items()}
         key = "label" if "label" in rows[0] else "labels" if "labels" in rows[0] else None
-        if key is not None:
+        if key is not None and isinstance(rows[0][key], np.ndarray):  # multi-hot rows
+            batch["labels"] = torch.from_numpy(np.stack([row[key] for row in rows]))
+        elif key is not None:
             batch["labels"] = torch.tensor([row[key] for row in rows], dtype=torch.long)
         for name in rows[0].keys() - {"input_ids", "attention_mask", "label", "labels"}:
             batch[name] = torch.from_numpy(np.stack([row[name] for row in rows]))

@@ -178,7 +178,7 @@ def feature_splits(
         if hit:
             facts["cache_hits"].append(name)
         splits[name] = datasets.Dataset.from_dict(
-            {"features": features.numpy(), "label": split.labels}
+            {"features": features.numpy(), "labels": split.labels}  # default_data_collator stacks
         ).with_format("torch")
     facts["extraction_seconds"] = round(facts["extraction_seconds"], 2)
     return splits, facts

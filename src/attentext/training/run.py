@@ -32,9 +32,16 @@ from transformers import (
 
 from attentext import rundir
 from attentext.data.dataset import TextDataset, load_text_dataset
+from attentext.decisions import sigmoid, threshold_vector
 from attentext.errors import RecipeError, RunDirError
-from attentext.evaluation.calibration import Calibration, calibrate, measure_calibration
+from attentext.evaluation.calibration import calibrate, measure_calibration
+from attentext.evaluation.card import model_card
 from attentext.evaluation.metrics import evaluation_report
+from attentext.evaluation.multilabel import (
+    multi_hot,
+    multilabel_report,
+    tune_thresholds,
+)
 from attentext.files import write_json, write_text
 from attentext.models.dropout import use_cpu_dropout
 from attentext.models.registry import ModelFamily, build_model, model_family
@@ -74,6 +81,8 @@ def _load_dataset(recipe: Recipe, data: str | Path | TextDataset) -> TextDataset
             label_column=recipe.data.label_column,
             val_fraction=recipe.data.val_fraction,
             seed=recipe.training.seed,
+            multi_label=recipe.data.multi_label,
+            label_separator=recipe.data.label_separator,
         )
     )
     if "train" not in dataset.splits:
@@ -127,25 +136,48 @@ def _held(output_dir: Path) -> AbstractContextManager:
 
 
 def _measured(
-    label_names: list[str], recipe: Recipe, results: dict[str, tuple[np.ndarray, np.ndarray]]
-) -> tuple[dict[str, Any], Calibration | None]:
-    """Each split's evaluation report from its (true labels, logits), and the temperature
-    fitted on validation (with what it does on test), when the recipe calibrates."""
+    dataset: TextDataset, recipe: Recipe, results: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Each split's report from its (true labels, logits), and the post-training files to save:
+    the temperature fitted on validation (one label per text, when the recipe calibrates) or
+    the decision thresholds tuned on validation (several labels per text)."""
+    if dataset.multi_label:
+        return _measured_multi_label(dataset.label_names, results)
     reports: dict[str, Any] = {
-        split: evaluation_report(y_true, logits.argmax(axis=-1), label_names).to_dict()
+        split: evaluation_report(y_true, logits.argmax(axis=-1), dataset.label_names).to_dict()
         for split, (y_true, logits) in results.items()
     }
     if not recipe.training.calibrate or "validation" not in results:
-        return reports, None
+        return reports, {}
     y_validation, logits_validation = results["validation"]
-    calibration = calibrate(y_validation, logits_validation, "validation")
-    reports["calibration"] = calibration.to_dict()
+    calibration = calibrate(y_validation, logits_validation, "validation").to_dict()
     if "test" in results:
         y_test, logits_test = results["test"]
-        reports["calibration"]["test"] = measure_calibration(
-            logits_test, y_test, calibration.temperature
+        calibration["test"] = measure_calibration(logits_test, y_test, calibration["temperature"])
+    reports["calibration"] = calibration
+    return reports, {rundir.CALIBRATION_FILE: calibration}
+
+
+def _measured_multi_label(
+    label_names: list[str], results: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Thresholds tuned on validation (0.5 without one), then every split's multi-label report."""
+    probabilities = {split: sigmoid(logits) for split, (_, logits) in results.items()}
+    targets = {split: (y > 0.5).astype(np.int64) for split, (y, _) in results.items()}
+    thresholds = None
+    if "validation" in results:
+        thresholds = tune_thresholds(
+            targets["validation"], probabilities["validation"], label_names
         )
-    return reports, calibration
+    cut = threshold_vector(thresholds, label_names)
+    reports: dict[str, Any] = {
+        split: multilabel_report(targets[split], probabilities[split], label_names, cut)
+        for split in results
+    }
+    if thresholds is None:
+        return reports, {}
+    reports["thresholds"] = thresholds
+    return reports, {rundir.THRESHOLDS_FILE: thresholds}
 
 
 def _train_classifier(
@@ -157,18 +189,21 @@ def _train_classifier(
     for split in EVALUATED_SPLITS:
         if split in dataset.splits:
             rows = dataset[split]
-            # log-probabilities as logits: temperature scaling of a softmax model, exactly
-            logits = np.log(np.clip(classifier.predict_proba(rows["text"]), 1e-12, None))
-            results[split] = (np.array(rows["label"]), logits)
-    reports, calibration = _measured(dataset.label_names, recipe, results)
-    metrics = {"recipe": recipe.name, **facts, **reports}
+            probabilities = np.clip(classifier.predict_proba(rows["text"]), 1e-7, 1 - 1e-7)
+            if dataset.multi_label:  # per-label probabilities: their log-odds are the logits
+                y = multi_hot(rows["label"], len(dataset.label_names))
+                results[split] = (y, np.log(probabilities / (1 - probabilities)))
+            else:  # log-probabilities as logits: temperature scaling of a softmax model, exactly
+                results[split] = (np.array(rows["label"]), np.log(probabilities))
+    reports, extra_files = _measured(dataset, recipe, results)
+    metrics = {"recipe": recipe.name, "data": dataset.source, **facts, **reports}
     _publish(
         work_dir,
         output_dir,
         family.run_kind,
         recipe,
         metrics,
-        _with_calibration(classifier.save, calibration),
+        _with_files(classifier.save, extra_files),
         "run the command again",
     )
     return TrainResult(output_dir, metrics)
@@ -215,13 +250,15 @@ def _train_model(
     if is_main_process():
         write_text(work_dir / rundir.RECIPE_FILE, recipe.to_yaml())
     tokenized = _tokenized(dataset, tokenizer, recipe)
-    model = build_model(recipe.model, tokenizer, dataset.label_names, recipe.tokenizer.max_length)
+    model = build_model(
+        recipe.model,
+        tokenizer,
+        dataset.label_names,
+        recipe.tokenizer.max_length,
+        dataset.multi_label,
+    )
     trained, rows, facts, precision = _what_trains(recipe, model, tokenizer, tokenized)
-    trainer_class: Any = Trainer
-    if recipe.distill.teacher:
-        rows["train"], distilled = _transfer_set(recipe, dataset, tokenizer, rows, unlabeled)
-        facts = {**facts, "distillation": distilled}
-        trainer_class = partial(DistillationTrainer, spec=recipe.distill)
+    trainer_class, facts = _with_teacher(recipe, dataset, tokenizer, rows, unlabeled, facts)
     trainer = build_trainer(
         recipe,
         trained,
@@ -239,14 +276,12 @@ def _train_model(
     output, seconds = _fit(trainer, work_dir, output_dir, resume)
     metrics = {
         "recipe": recipe.name,
+        "data": dataset.source,
         "precision": precision,
         **_training_facts(trainer, output, seconds, model, len(rows["train"])),
         **facts,
-        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name
-        if trainer.state.best_model_checkpoint
-        else None,
     }
-    reports, calibration = _measured(dataset.label_names, recipe, _logits_per_split(trainer, rows))
+    reports, extra_files = _measured(dataset, recipe, _logits_per_split(trainer, rows))
     metrics.update(reports)
     if trainer.is_world_process_zero():
         write_model = _model_writer(model, tokenizer, trainer.state.log_history)
@@ -256,7 +291,7 @@ def _train_model(
             rundir.TRANSFORMERS_KIND,
             recipe,
             metrics,
-            _with_calibration(write_model, calibration),
+            _with_files(write_model, extra_files),
             "run again with --resume",
         )
     return TrainResult(output_dir, metrics)
@@ -287,7 +322,28 @@ def _training_facts(
         "n_train": n_train,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "total_parameters": sum(p.numel() for p in model.parameters()),
+        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name
+        if trainer.state.best_model_checkpoint
+        else None,
     }
+
+
+def _with_teacher(
+    recipe: Recipe,
+    dataset: TextDataset,
+    tokenizer: PreTrainedTokenizerBase,
+    rows: dict[str, Any],
+    unlabeled: list[str],
+    facts: dict[str, Any],
+) -> tuple[Any, dict[str, Any]]:
+    """The Trainer class to use, and the facts to record: a distilling one when the recipe names
+    a teacher (the training rows then carry its logits)."""
+    if not recipe.distill.teacher:
+        return Trainer, facts
+    if dataset.multi_label:
+        raise RecipeError("distillation is for one label per text; train the student directly")
+    rows["train"], distilled = _transfer_set(recipe, dataset, tokenizer, rows, unlabeled)
+    return partial(DistillationTrainer, spec=recipe.distill), {**facts, "distillation": distilled}
 
 
 def _transfer_set(
@@ -379,15 +435,16 @@ def _model_writer(
     return write
 
 
-def _with_calibration(
-    write_model: Callable[[Path], None], calibration: Calibration | None
+def _with_files(
+    write_model: Callable[[Path], None], files: dict[str, dict[str, Any]]
 ) -> Callable[[Path], None]:
-    """The model's files, and the fitted temperature beside them (read by every loader)."""
+    """The model's files, and beside them what post-training fitted (a temperature, thresholds),
+    which every loader applies."""
 
     def write(staging: Path) -> None:
         write_model(staging)
-        if calibration is not None:
-            write_json(staging / rundir.CALIBRATION_FILE, calibration.to_dict())
+        for name, payload in files.items():
+            write_json(staging / name, payload)
 
     return write
 
@@ -410,6 +467,9 @@ def _publish(
         write_model(staging)
         write_text(staging / rundir.RECIPE_FILE, recipe.to_yaml())
         write_json(staging / rundir.METRICS_FILE, metrics)
+        # the model card, from the files just staged; before the marker, which lists it
+        card = model_card(rundir.Run(staging, {"kind": kind}), name=output_dir.name)
+        write_text(staging / rundir.CARD_FILE, card)
         rundir.write_marker(staging, kind=kind)
         rundir.publish(staging, output_dir)
     except OSError as error:  # a full disk, a read-only or vanished folder

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from attentext.evaluation.multilabel import multi_hot
 from attentext.text.encoding import encode
 
 
@@ -58,7 +59,10 @@ class PackedRows(torch.utils.data.Dataset):
 
     @classmethod
     def from_dataset(cls, split: datasets.Dataset) -> PackedRows:
-        """Read a `tokenize_split` result (any selection or order of it) into memory, once."""
+        """Read a `tokenize_split` result (any selection or order of it) into memory, once.
+
+        Multi-label splits (a list of label ids per row) become multi-hot float32 rows.
+        """
         table = split.with_format("arrow")[:]  # applies the split's index mapping, if any
         column = table.column("input_ids").combine_chunks()
         lengths = column.value_lengths().to_numpy(zero_copy_only=False)
@@ -67,7 +71,12 @@ class PackedRows(torch.utils.data.Dataset):
         ids = column.flatten().to_numpy(zero_copy_only=False)
         labels = None
         if "label" in table.column_names:
-            labels = table.column("label").to_numpy(zero_copy_only=False)
+            feature = split.features["label"]
+            if isinstance(feature, datasets.Sequence):
+                id_lists = table.column("label").to_pylist()
+                labels = multi_hot(id_lists, feature.feature.num_classes, np.float32)
+            else:
+                labels = table.column("label").to_numpy(zero_copy_only=False)
         return cls(ids, offsets, labels)
 
     def __len__(self) -> int:
@@ -79,7 +88,8 @@ class PackedRows(torch.utils.data.Dataset):
         index %= len(self)
         row: dict[str, Any] = {"input_ids": self.ids[self.offsets[index] : self.offsets[index + 1]]}
         if self.labels is not None:
-            row["label"] = int(self.labels[index])
+            label = self.labels[index]
+            row["label"] = label if self.labels.ndim == 2 else int(label)
         for name, values in self.extra.items():
             row[name] = values[index]
         return row

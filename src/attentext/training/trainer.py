@@ -25,16 +25,22 @@ from transformers import (
 )
 
 from attentext.evaluation.metrics import classification_metrics
+from attentext.evaluation.multilabel import multi_hot, multilabel_metrics
 from attentext.recipes import Recipe
 from attentext.rundir import checkpoint_dir
 from attentext.training.collator import PadCollator
 from attentext.training.workdir import world_size
 
 
-def class_weights(labels: list[int], n_classes: int, mode: str) -> torch.Tensor | None:
-    """Per-class loss weights: None, or "balanced" (n / (k * count), as scikit-learn's)."""
+def class_weights(labels: list, n_classes: int, mode: str) -> torch.Tensor | None:
+    """Loss weights: None, or "balanced": per class n / (k * count) as scikit-learn's; with
+    several labels per text (lists of ids), per label the positive weight negatives / positives."""
     if mode == "none":
         return None
+    labels = list(labels)
+    if labels and isinstance(labels[0], list | tuple):
+        positives = multi_hot(labels, n_classes).sum(axis=0).clip(min=1)
+        return torch.tensor((len(labels) - positives) / positives, dtype=torch.float32)
     counts = np.bincount(labels, minlength=n_classes)
     return torch.tensor(counts.sum() / (len(counts) * counts), dtype=torch.float32)
 
@@ -60,6 +66,8 @@ def _compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
         if isinstance(prediction.predictions, tuple)
         else prediction.predictions
     )
+    if np.ndim(prediction.label_ids) == 2:  # multi-hot: several labels per text, at 0.5
+        return multilabel_metrics(prediction.label_ids.astype(int), (logits >= 0).astype(int))
     return classification_metrics(prediction.label_ids, np.argmax(logits, axis=-1))
 
 
@@ -76,7 +84,8 @@ def _schedule(recipe: Recipe, n_train: int, has_validation: bool) -> dict[str, A
         "save_strategy": "steps",
         "save_steps": every,
         "load_best_model_at_end": True,
-        "metric_for_best_model": "accuracy",
+        # several labels per text: subset accuracy is too strict to choose by
+        "metric_for_best_model": "micro_f1" if recipe.data.multi_label else "accuracy",
         "greater_is_better": True,
     }
 
@@ -145,6 +154,10 @@ def build_trainer(
 
         def loss_func(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None):
             logits = outputs["logits"].float()
+            if labels.ndim == 2:  # several labels per text: BCE, positives weighted per label
+                return F.binary_cross_entropy_with_logits(
+                    logits, labels.float(), pos_weight=weights.to(logits.device)
+                )
             return F.cross_entropy(logits, labels, weight=weights.to(logits.device))
 
     return trainer_class(

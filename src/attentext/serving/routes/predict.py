@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from attentext.decisions import decide
 from attentext.inference.ranking import top_labels
 from attentext.serving.batcher import QueueFull, ShuttingDown
 from attentext.serving.dependencies import get_service
@@ -16,7 +17,12 @@ from attentext.serving.state import ModelService
 router = APIRouter()
 
 
-@router.post("/v1/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
+@router.post(
+    "/v1/predict",
+    response_model=PredictResponse,
+    response_model_exclude_none=True,  # labels/scores: multi-label models only
+    responses=ERROR_RESPONSES,
+)
 async def predict(
     body: PredictRequest, service: Annotated[ModelService, Depends(get_service)]
 ) -> PredictResponse:
@@ -32,13 +38,26 @@ async def predict(
         raise unavailable("queue_full", str(full)) from None
     except ShuttingDown:
         raise unavailable("shutting_down", "the server is shutting down") from None
+    classifier = served.classifier
+    multi_label = getattr(classifier, "multi_label", False)
+    label_sets = (
+        decide(probabilities, classifier.labels, True, classifier.thresholds)
+        if multi_label
+        else None
+    )
     predictions = []
-    for row, cut in zip(probabilities, truncated, strict=True):
+    for i, (row, cut) in enumerate(zip(probabilities, truncated, strict=True)):
         ranked = [
             LabelScore(label=label, score=score)
-            for label, score in top_labels(row, served.classifier.labels, body.top_k)
+            for label, score in top_labels(row, classifier.labels, body.top_k)
         ]
+        extra = {}
+        if label_sets is not None:
+            scores = top_labels(row, classifier.labels, len(classifier.labels))
+            extra = {"labels": label_sets[i], "scores": dict(scores)}
         predictions.append(
-            Prediction(label=ranked[0].label, score=ranked[0].score, top_k=ranked, truncated=cut)
+            Prediction(
+                label=ranked[0].label, score=ranked[0].score, top_k=ranked, truncated=cut, **extra
+            )
         )
     return PredictResponse(model=served.name, predictions=predictions)

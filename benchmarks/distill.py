@@ -1,0 +1,112 @@
+"""Benchmark: distillation of a fine-tuned teacher into small students, and calibration.
+
+For each student recipe, three runs on the same data: trained from scratch, distilled from the
+teacher on the training texts, and distilled with the unlabeled pool too. Reported per run: test
+accuracy, macro-F1, expected calibration error after temperature scaling (and before), train
+seconds, texts/s of `predict_proba` on 1,000 test texts (batch 64, the machine's threads), size,
+and the gap closed: (student - scratch) / (teacher - scratch).
+
+    python benchmarks/distill.py runs/teacher --data ../shared/datasets/ag_news \
+        --unlabeled ../shared/datasets/ag_news_unlabeled/unlabeled.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from common import machine, markdown_table, publish
+
+import attentext
+from attentext.data.dataset import load_text_dataset
+from attentext.rundir import open_run
+
+SECTION = "distill"
+
+
+def speed(run: Path, texts: list[str]) -> float:
+    classifier = attentext.load(run)
+    classifier.predict_proba(texts[:64])  # warm up
+    start = time.perf_counter()
+    classifier.predict_proba(texts)
+    return len(texts) / (time.perf_counter() - start)
+
+
+def row_of(name: str, run: Path, texts: list[str]) -> dict[str, Any]:
+    metrics = open_run(run).metrics
+    calibration = metrics.get("calibration", {}).get("test", {})
+    size = sum(p.stat().st_size for p in run.iterdir() if p.is_file())
+    return {
+        "run": name,
+        "test_accuracy": metrics["test"]["accuracy"],
+        "macro_f1": metrics["test"]["macro_f1"],
+        "ece_before": calibration.get("ece_before"),
+        "ece_after": calibration.get("ece_after"),
+        "train_seconds": metrics["train_seconds"],
+        "texts_per_second": speed(run, texts),
+        "size_mb": round(size / 1e6, 1),
+    }
+
+
+COLUMNS = [
+    ("run", "run"),
+    ("test_accuracy", "test acc"),
+    ("macro_f1", "macro-F1"),
+    ("gap_closed", "gap closed"),
+    ("ece_before", "ECE raw"),
+    ("ece_after", "ECE calibrated"),
+    ("train_seconds", "train s"),
+    ("texts_per_second", "texts/s"),
+    ("size_mb", "MB"),
+]
+
+
+def render(payload: dict[str, Any]) -> str:
+    m = payload["machine"]
+    return (
+        f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores, load "
+        f"{m['load_average_1min']}; teacher `{payload['teacher']}`; unlabeled pool "
+        f"{payload['n_unlabeled']:,} texts.\n\n" + markdown_table(payload["results"], COLUMNS)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("teacher", type=Path)
+    parser.add_argument("--data", default="../shared/datasets/ag_news")
+    parser.add_argument("--unlabeled", default="../shared/datasets/ag_news_unlabeled/unlabeled.txt")
+    parser.add_argument("--students", default="seed-transformer,attention-rnn")
+    parser.add_argument("--output", type=Path, default=Path("runs/distill"))
+    args = parser.parse_args()
+    texts = list(load_text_dataset(args.data, val_fraction=0.0)["test"]["text"])[:1000]
+    rows = [row_of("teacher", args.teacher, texts)]
+    teacher_accuracy = rows[0]["test_accuracy"]
+    n_unlabeled = len(Path(args.unlabeled).read_text(encoding="utf-8").splitlines())
+    for student in args.students.split(","):
+        scratch = args.output / f"{student}-scratch"
+        attentext.train(student, args.data, scratch, overwrite=True)
+        rows.append(row_of(f"{student} (scratch)", scratch, texts))
+        for name, unlabeled in (("distilled", None), ("distilled + unlabeled", args.unlabeled)):
+            out = args.output / f"{student}-{name.replace(' + ', '-')}"
+            attentext.distill(
+                args.teacher, student, args.data, out, unlabeled=unlabeled, overwrite=True
+            )
+            row = row_of(f"{student} ({name})", out, texts)
+            base = [r for r in rows if r["run"] == f"{student} (scratch)"][0]["test_accuracy"]
+            gap = teacher_accuracy - base
+            row["gap_closed"] = round((row["test_accuracy"] - base) / gap, 3) if gap > 0 else None
+            rows.append(row)
+    payload = {
+        "benchmark": SECTION,
+        "machine": machine(),
+        "teacher": str(args.teacher),
+        "n_unlabeled": n_unlabeled,
+        "results": rows,
+    }
+    publish(SECTION, payload, render)
+
+
+if __name__ == "__main__":
+    main()

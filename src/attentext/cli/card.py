@@ -1,0 +1,32 @@
+"""`attentext card`: a run's model card, the README.md in the Hugging Face model-card format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attentext.cli.common import err
+
+
+def card_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="Also write the card into the run as README.md, built from the run's files "
+            "(for a run made before cards; an evaluation `evaluate --card` added is dropped).",
+        ),
+    ] = False,
+) -> None:
+    """Print a run's model card: its README.md, or one built from the run when it has none."""
+    from attentext.evaluation.card import model_card, read_card, write_card
+    from attentext.rundir import open_run
+
+    run = open_run(run_dir)
+    if write:
+        err.print(f"model card written to {write_card(run)}", markup=False, highlight=False)
+    text = read_card(run)
+    typer.echo(text if text is not None else model_card(run), nl=False)

@@ -1,0 +1,89 @@
+"""Several labels per text: a label cell split into a set of names, mapped to ids, checked.
+
+A cell holds names joined by a separator (`joy|love`, `|` by default) or a list (JSONL,
+Parquet); an empty cell is a text with no label, which multi-label data allows. The label set is
+the union seen in training (or classes.txt). Without `--multi-label`, a label column that looks
+like sets (many cells split into a few shared names) is refused with the flag to use: read as
+single labels, every combination would become a class of its own.
+"""
+
+from __future__ import annotations
+
+from attentext.data.readers import LIST_MARK, RawSplit
+from attentext.errors import DataError, did_you_mean, short_list, shown
+
+MULTI_LABEL_HINT = "pass --multi-label (or --set data.multi_label=true)"
+LOOKS_MULTI_SHARE = 0.05  # share of cells holding the separator from which a column looks multi
+
+
+def label_sets(raw: RawSplit, separator: str) -> list[list[str]]:
+    """Each row's label names: split on `separator` (or a list's mark), stripped, de-duplicated."""
+    sets = []
+    for label in raw.labels:
+        parts = label.split(LIST_MARK) if LIST_MARK in label else label.split(separator)
+        names = []
+        for part in (p.strip() for p in parts):
+            if part and part not in names:
+                names.append(part)
+        sets.append(names)
+    return sets
+
+
+def infer_multi_label_names(sets: list[list[str]], path: object) -> list[str]:
+    """The union of the training rows' labels, sorted; two or more are needed."""
+    names = sorted({name for row in sets for name in row})
+    if len(names) < 2:
+        raise DataError(
+            f"{path}: {len(names)} label(s) in all of train; a classifier needs two or more"
+        )
+    return names
+
+
+def to_id_lists(raw: RawSplit, sets: list[list[str]], names: list[str]) -> list[list[int]]:
+    """Each row's label ids; an unknown label is one short line naming its row."""
+    lookup = {name: i for i, name in enumerate(names)}
+    ids = []
+    for row_names, row in zip(sets, raw.rows, strict=True):
+        for name in row_names:
+            if name not in lookup:
+                known = did_you_mean(shown(name), [shown(n) for n in names])
+                raise DataError(
+                    f"{raw.path}: row {row}: unknown label '{shown(name)}' "
+                    f"({len(names)} known labels){known}"
+                )
+        ids.append(sorted(lookup[name] for name in row_names))
+    return ids
+
+
+def check_every_label_trained(raw: RawSplit, ids: list[list[int]], names: list[str]) -> None:
+    if not ids:
+        raise DataError(f"{raw.path}: no data rows (only a header?)")
+    seen = {i for row in ids for i in row}
+    missing = [shown(name) for i, name in enumerate(names) if i not in seen]
+    if missing:
+        raise DataError(
+            f"{raw.path}: no training examples for label(s) {short_list(missing)}; add examples "
+            "or remove the label from classes.txt"
+        )
+
+
+def refuse_sets_read_as_classes(raw: RawSplit, separator: str) -> None:
+    """Single-label mode: a column whose cells are label sets is refused with the flag to use.
+
+    It looks like sets when enough cells hold the separator and their parts are fewer names than
+    the distinct cells (`joy|love`, `joy`, `love`: three cells, two names).
+    """
+    if not separator or not raw.labels:
+        return
+    joined = [label for label in raw.labels if separator in label]
+    if len(joined) < max(2, LOOKS_MULTI_SHARE * len(raw.labels)):
+        return
+    cells = set(raw.labels)
+    parts = {part.strip() for label in cells for part in label.split(separator) if part.strip()}
+    if len(parts) < len(cells):
+        example = shown(joined[0], 40)
+        raise DataError(
+            f"{raw.path}: the label column holds sets of labels ('{example}': {len(cells)} "
+            f"combinations of {len(parts)} names); {MULTI_LABEL_HINT}, or set "
+            "data.label_separator to another character if '|' is part of your label names"
+        )

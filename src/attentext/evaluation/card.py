@@ -1,0 +1,386 @@
+"""The model card of a run: `README.md` in the Hugging Face model-card format, so that a run
+directory pushed to the Hub (or read by anyone) says what the model is and how well it does.
+
+YAML metadata first (`pipeline_tag`, `library_name`, `labels`, and a `model-index` holding the
+evaluation's metrics, which `huggingface_hub.ModelCard` parses into `eval_results`), then what
+the model is, its recipe, its training data, its evaluation per class, its calibration, what it
+is for and where it stops, and how to load it with attentext and with `transformers.pipeline`.
+
+Everything comes from the `Run` (metrics.json, recipe.yaml, calibration.json), so a run written
+before cards existed gets one on the fly (`attentext card RUN`). Training writes the card when it
+publishes a run; `evaluate --card` refreshes it with an evaluation on other data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from attentext import rundir
+from attentext.errors import RunDirError
+from attentext.files import write_text
+from attentext.rundir import CARD_FILE, Run
+
+MAX_CARD_BYTES = 4 << 20
+SPLITS = ("test", "validation")  # the splits training measures, the one reported first first
+UNRECORDED = "training data"  # what the card calls data whose name the run does not record
+
+
+@dataclass
+class Evaluation:
+    """A report of `evaluate` (its dictionary), on `data`'s `split`: what `evaluate --card`
+    adds to the card before the training run's own splits."""
+
+    data: str
+    split: str
+    report: dict[str, Any]
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _cell(value: Any) -> str:
+    """A value in a Markdown table cell (a label may hold a `|`)."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def short_data_name(data: str) -> str:
+    """What a card calls data: a local folder or file by its name, a hub dataset by its id."""
+    path = Path(data)
+    return path.resolve().name if path.exists() and path.resolve().name else data
+
+
+def data_name(run: Run) -> str | None:
+    """The training data's name where metrics.json records it (`data`), else None."""
+    name = run.metrics.get("data")
+    return short_data_name(name) if isinstance(name, str) and name else None
+
+
+def card_labels(run: Run) -> list[str]:
+    """The label names, from the metrics' reports, else the model's config.json."""
+    for split in SPLITS:
+        report = run.metrics.get(split)
+        if isinstance(report, dict) and isinstance(report.get("label_names"), list):
+            return [str(label) for label in report["label_names"]]
+    try:
+        text = rundir.read_run_file(run.path, rundir.CONFIG_FILE, rundir.MAX_MARKER_BYTES)
+        id2label = json.loads(text).get("id2label", {})
+        return [str(id2label[key]) for key in sorted(id2label, key=int)]
+    except (RunDirError, ValueError, AttributeError, TypeError, KeyError):
+        return []
+
+
+def _reports(run: Run, evaluation: Evaluation | None) -> list[tuple[str, str, dict[str, Any]]]:
+    """(data, split, report) of each evaluation the card shows: `evaluation` first."""
+    found = [(evaluation.data, evaluation.split, evaluation.report)] if evaluation else []
+    for split in SPLITS:
+        report = run.metrics.get(split)
+        if isinstance(report, dict) and _number(report.get("accuracy")) is not None:
+            found.append((data_name(run) or UNRECORDED, split, report))
+    return found
+
+
+def _multi_label(report: dict[str, Any]) -> bool:
+    return report.get("problem_type") == "multi_label"
+
+
+def _metric_list(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """A report's headline numbers as model-index metrics."""
+    accuracy = "Subset accuracy" if _multi_label(report) else "Accuracy"
+    wanted = [
+        ("accuracy", "accuracy", accuracy, None),
+        ("micro_f1", "f1", "Micro F1", "micro"),
+        ("macro_f1", "f1", "Macro F1", "macro"),
+        ("weighted_f1", "f1", "Weighted F1", "weighted"),
+    ]
+    metrics = []
+    for key, kind, title, average in wanted:
+        value = _number(report.get(key))
+        if value is not None:
+            metric: dict[str, Any] = {"type": kind, "value": round(value, 4), "name": title}
+            if average:
+                metric["args"] = {"average": average}
+            metrics.append(metric)
+    return metrics
+
+
+def _model_index(name: str, reports: list[tuple[str, str, dict[str, Any]]]) -> list[dict]:
+    results = [
+        {
+            "task": {"type": "text-classification", "name": "Text Classification"},
+            "dataset": {"type": data, "name": data, "split": split},
+            "metrics": _metric_list(report),
+        }
+        for data, split, report in reports
+    ]
+    return [{"name": name, "results": results}] if results else []
+
+
+def _metadata(run: Run, name: str, reports: list[tuple[str, str, dict[str, Any]]]) -> str:
+    """The card's YAML front matter."""
+    recipe = run.recipe
+    tags = ["attentext", "text-classification", run.kind]
+    if recipe is not None:
+        tags += [recipe.name, recipe.model.type]
+    metadata: dict[str, Any] = {
+        "library_name": "attentext",
+        "pipeline_tag": "text-classification",
+        "tags": list(dict.fromkeys(tags)),
+        "labels": card_labels(run),
+        "metrics": ["accuracy", "f1"],
+    }
+    if run.kind == rundir.TRANSFORMERS_KIND:
+        metadata["inference"] = False  # a custom architecture: attentext registers it
+    index = _model_index(name, reports)
+    if index:
+        metadata["model-index"] = index
+    dumped = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True, width=100)
+    return f"---\n{dumped}---\n"
+
+
+def _description(run: Run, name: str) -> list[str]:
+    recipe = run.recipe
+    labels = card_labels(run)
+    what = (
+        "a Hugging Face model (config.json, model.safetensors, tokenizer.json)"
+        if run.kind == rundir.TRANSFORMERS_KIND
+        else f"attentext's non-neural baseline ({run.kind})"
+    )
+    lines = [f"# {name}", ""]
+    if recipe is not None and recipe.description.strip():
+        lines += [" ".join(recipe.description.split()), ""]
+    several = recipe is not None and getattr(recipe.data, "multi_label", False)
+    sorts = "gives a text every label that applies, of" if several else "sorts a text into one of"
+    lines += [
+        f"A text classifier trained with attentext from the recipe "
+        f"`{run.recipe_name or 'custom'}`: {what}. It {sorts} {len(labels)} labels: "
+        f"{', '.join(f'`{_cell(label)}`' for label in labels)}.",
+        "",
+    ]
+    return lines
+
+
+def _recipe_rows(run: Run) -> list[tuple[str, Any]]:
+    """The recipe settings worth a table row: a neural model's training, or the baseline's
+    options (the rest of its recipe does not apply to it)."""
+    recipe = run.recipe
+    assert recipe is not None
+    rows: list[tuple[str, Any]] = [("recipe", recipe.name), ("model", recipe.model.type)]
+    if run.kind != rundir.TRANSFORMERS_KIND:
+        return rows + [(f"option {key}", value) for key, value in recipe.model.options.items()]
+    if recipe.tokenizer.type == "pretrained" or "encoder" in recipe.model.type:
+        rows.append(("encoder", recipe.model.encoder))
+    return rows + [
+        ("tokenizer", recipe.tokenizer.type),
+        ("max length (tokens)", recipe.tokenizer.max_length),
+        ("truncation", recipe.tokenizer.truncation),
+        ("epochs", recipe.training.epochs),
+        ("batch size", recipe.training.batch_size),
+        ("learning rate", recipe.training.learning_rate),
+        ("precision", run.metrics.get("precision", recipe.training.precision)),
+        ("seed", recipe.training.seed),
+    ]
+
+
+def _recipe_section(run: Run) -> list[str]:
+    recipe = run.recipe
+    if recipe is None:
+        return ["## Recipe", "", "This run has no recipe.yaml.", ""]
+    lines = ["## Recipe", "", "| setting | value |", "|---|---|"]
+    lines += [f"| {key} | {_cell(value)} |" for key, value in _recipe_rows(run)]
+    lines += [
+        "",
+        "<details><summary>recipe.yaml (the resolved recipe, as trained)</summary>",
+        "",
+        "```yaml",
+        recipe.to_yaml().rstrip(),
+        "```",
+        "",
+        "</details>",
+        "",
+    ]
+    return lines
+
+
+def _data_section(run: Run) -> list[str]:
+    metrics = run.metrics
+    sizes = [("train", metrics.get("n_train"))]
+    for split in ("validation", "test"):
+        report = metrics.get(split)
+        sizes.append((split, report.get("n_examples") if isinstance(report, dict) else None))
+    name = data_name(run)
+    lines = [
+        "## Training data",
+        "",
+        f"Data: `{name}`." if name else "Data: its name is not recorded in this run.",
+        "",
+        "| split | texts |",
+        "|---|---|",
+    ]
+    lines += [f"| {split} | {size:,} |" for split, size in sizes if isinstance(size, int)]
+    return [*lines, ""]
+
+
+def _report_lines(data: str, split: str, report: dict[str, Any]) -> list[str]:
+    """One evaluation: its headline numbers, then precision, recall, F1 and support per class."""
+    headline = ", ".join(f"{m['name']} {m['value']:.4f}" for m in _metric_list(report))
+    n = report.get("n_examples")
+    lines = [f"### {split} split of {data}", ""]
+    lines += [f"{headline}" + (f" on {n:,} texts." if isinstance(n, int) else "."), ""]
+    ece = _number(report.get("expected_calibration_error"))
+    if ece is not None:
+        lines += [f"Expected calibration error: {ece:.4f}.", ""]
+    per_class = report.get("per_class")
+    if isinstance(per_class, dict) and per_class:
+        lines += ["| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        for label, row in per_class.items():
+            if isinstance(row, dict):
+                cells = [_number(row.get(key)) for key in ("precision", "recall", "f1")]
+                shown = " | ".join("" if v is None else f"{v:.3f}" for v in cells)
+                lines.append(f"| {_cell(label)} | {shown} | {row.get('support', '')} |")
+        lines.append("")
+    return lines
+
+
+def _evaluation_section(reports: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+    lines = ["## Evaluation", ""]
+    if not reports:
+        return [*lines, "This run records no evaluation.", ""]
+    for data, split, report in reports:
+        lines += _report_lines(data, split, report)
+    return lines
+
+
+def _calibration_section(run: Run) -> list[str]:
+    lines = ["## Calibration", ""]
+    calibration = run.metrics.get("calibration")
+    if not isinstance(calibration, dict) or _number(calibration.get("temperature")) is None:
+        if isinstance(run.metrics.get("thresholds"), dict):
+            return [
+                *lines,
+                "Several labels per text: each label's decision threshold was tuned on the "
+                "validation split (thresholds.json); every reader applies them.",
+                "",
+            ]
+        return [*lines, f"Not calibrated: temperature {run.temperature:g} (none fitted).", ""]
+    lines += [
+        f"Temperature scaling: the logits are divided by T = {run.temperature:.4f} before the "
+        f"softmax, fitted on the {calibration.get('fitted_on', 'validation')} split "
+        "(calibration.json; attentext applies it wherever the run is loaded). It never changes "
+        "the predicted label, only how sure the model says it is.",
+        "",
+        "| split | ECE before | ECE after | NLL before | NLL after |",
+        "|---|---|---|---|---|",
+    ]
+    for split, numbers in (
+        (calibration.get("fitted_on", "validation"), calibration),
+        ("test", calibration.get("test")),
+    ):
+        if isinstance(numbers, dict):
+            keys = ("ece_before", "ece_after", "nll_before", "nll_after")
+            values = [_number(numbers.get(key)) for key in keys]
+            shown = " | ".join("" if v is None else f"{v:.4f}" for v in values)
+            lines.append(f"| {split} | {shown} |")
+    return [*lines, ""]
+
+
+def _use_section(run: Run) -> list[str]:
+    recipe = run.recipe
+    limit = (
+        f"Texts longer than {recipe.tokenizer.max_length} tokens are cut "
+        f"({recipe.tokenizer.truncation}, as at training), so the model reads only that part."
+        if recipe is not None and run.kind == rundir.TRANSFORMERS_KIND
+        else "The TF-IDF baseline reads every word, but knows only its training vocabulary."
+    )
+    n_train = run.metrics.get("n_train")
+    size = f"{n_train:,} texts" if isinstance(n_train, int) else "its training texts"
+    return [
+        "## Intended use and limits",
+        "",
+        "Intended for sorting texts like its training data into the labels above: routing, "
+        "tagging, analytics, and as a baseline to compare other models with.",
+        "",
+        f"- It learned from {size}: texts of another domain, language or time, and labels it "
+        "never saw, get confident answers that can be wrong; measure it on your own data "
+        "(`attentext evaluate`).",
+        f"- {limit}",
+        "- Its probabilities are calibrated on the validation split; they are estimates, not "
+        "guarantees, and drift with the data.",
+        "- It carries the biases of its training data. Do not use it alone for decisions about "
+        "people.",
+        "",
+    ]
+
+
+def _loading_section(run: Run, name: str) -> list[str]:
+    lines = [
+        "## How to use",
+        "",
+        "With attentext (calibrated probabilities):",
+        "",
+        "```python",
+        "import attentext",
+        "",
+        f'classifier = attentext.load("{name}")',
+        'classifier.predict(["Stocks rally as oil prices fall"])',
+        'classifier.predict_proba(["Stocks rally as oil prices fall"])',
+        "```",
+        "",
+        f"Served over HTTP (`attentext serve {name}`): attentext's /v1 API, the Hugging Face "
+        "inference shape, TEI's /predict and the Open Inference Protocol v2.",
+        "",
+    ]
+    if run.kind != rundir.TRANSFORMERS_KIND:
+        return [*lines, "This non-neural baseline loads with attentext only.", ""]
+    return [
+        *lines,
+        "With transformers (importing attentext registers its model types with the Auto "
+        "classes; the pipeline's softmax does not apply the run's temperature):",
+        "",
+        "```python",
+        "import attentext  # noqa: F401",
+        "from transformers import pipeline",
+        "",
+        f'classify = pipeline("text-classification", model="{name}")',
+        'classify("Stocks rally as oil prices fall", top_k=None)',
+        "```",
+        "",
+    ]
+
+
+def model_card(run: Run, name: str | None = None, evaluation: Evaluation | None = None) -> str:
+    """The README.md of `run` (`name`: what to call it, its folder's name by default)."""
+    name = name or run.name
+    reports = _reports(run, evaluation)
+    sections = [
+        _description(run, name),
+        _recipe_section(run),
+        _data_section(run),
+        _evaluation_section(reports),
+        _calibration_section(run),
+        _use_section(run),
+        _loading_section(run, name),
+    ]
+    body = "\n".join(line for section in sections for line in section)
+    return _metadata(run, name, reports) + "\n" + body.rstrip() + "\n"
+
+
+def read_card(run: Run) -> str | None:
+    """The run's README.md as written, or None for a run made before cards."""
+    if not (run.path / CARD_FILE).exists():
+        return None
+    return rundir.read_run_file(run.path, CARD_FILE, MAX_CARD_BYTES)
+
+
+def write_card(run: Run, evaluation: Evaluation | None = None) -> Path:
+    """(Re)write the run's README.md, holding the run's lock like every writer of a run."""
+    target = run.path / CARD_FILE
+    text = model_card(run, evaluation=evaluation)
+    with rundir.writing(run.path, "card"):
+        write_text(target, text)
+    return target

@@ -1,0 +1,79 @@
+"""Bodies of text-embeddings-inference's `POST /predict`, with TEI's input grammar.
+
+`inputs` is one text (`"a"`), one sequence (`["a"]`, or a pair `["a", "b"]`), or a batch of
+sequences (`[["a"], ["b"]]`). A single text or sequence is answered with a flat list of
+`{"score", "label"}`, a batch with one list per sequence; every label, best first.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+
+from attentext.serving.schemas import valid_unicode
+
+ERROR_TYPES = ("Unhealthy", "Backend", "Overloaded", "Validation", "Tokenizer", "Empty")
+GRAMMAR = (
+    "expected a string, a pair of strings [string, string] or a batch of single strings and "
+    "pairs [[string], [string, string], ...]"
+)
+
+_Sequence = Annotated[list[str], Field(min_length=1, max_length=2)]
+
+
+def _is_sequence(value: Any) -> bool:
+    return (
+        isinstance(value, list) and 1 <= len(value) <= 2 and all(isinstance(v, str) for v in value)
+    )
+
+
+def tei_inputs(value: Any) -> str | list[str] | list[list[str]]:
+    """TEI's grammar, checked in one step so that a mistake gets TEI's one sentence instead of
+    one pydantic message per member of the union."""
+    if isinstance(value, str):
+        return valid_unicode(value)
+    if _is_sequence(value):
+        return [valid_unicode(text) for text in value]
+    if isinstance(value, list) and value and all(_is_sequence(item) for item in value):
+        return [[valid_unicode(text) for text in item] for item in value]
+    raise ValueError(GRAMMAR)
+
+
+TeiInputs = Annotated[
+    str | list[str] | list[list[str]],
+    PlainValidator(
+        tei_inputs,
+        json_schema_input_type=str | _Sequence | Annotated[list[_Sequence], Field(min_length=1)],
+    ),
+]
+
+
+class TeiRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: TeiInputs = Field(
+        description="A string; a sequence [string] (a pair [string, string] is refused: these "
+        "models classify single texts); or a batch [[string], [string], ...].",
+        examples=["I like you."],
+    )
+    truncate: bool | None = Field(
+        None,
+        description="true or null: texts longer than the model reads are cut as at training. "
+        "false: such a text is refused (422).",
+    )
+    truncation_direction: Literal["Left", "Right", "left", "right"] = Field(
+        "Right",
+        description="Accepted for TEI's clients; texts are cut the way the model was trained "
+        "(the run's recipe).",
+    )
+    raw_scores: bool = Field(
+        False,
+        description="true: the calibrated logits (logits / the run's temperature) instead of "
+        "probabilities.",
+    )
+
+
+class TeiError(BaseModel):
+    error: str
+    error_type: Literal["Unhealthy", "Backend", "Overloaded", "Validation", "Tokenizer", "Empty"]

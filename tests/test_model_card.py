@@ -1,0 +1,122 @@
+"""The model card every run directory carries (issue #21): README.md in the Hugging Face
+model-card format, written when a run is published (listed in its marker), parsed by
+`huggingface_hub.ModelCard` with its metrics; `attentext card` prints it, builds it for a run
+made before cards, and `evaluate --card` refreshes it with an evaluation on other data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import AG_NEWS_LABELS, run_cli
+
+import attentext
+from attentext.evaluation.card import CARD_FILE, model_card
+from attentext.rundir import MARKER, open_run
+
+huggingface_hub = pytest.importorskip("huggingface_hub")
+from huggingface_hub import ModelCard  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("card") / "tfidf"
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, out).run_dir)
+
+
+def results(card: ModelCard) -> dict[tuple[str, str, str], float]:
+    """(dataset, split, metric name) -> value of the card's model-index."""
+    return {
+        (r.dataset_name, r.dataset_split, r.metric_name): r.metric_value
+        for r in card.data.eval_results
+    }
+
+
+def test_a_published_run_has_a_card_listed_in_its_marker(run_dir):
+    marker = json.loads((run_dir / MARKER).read_text())
+    assert CARD_FILE in marker["files"]
+    card = ModelCard((run_dir / CARD_FILE).read_text(encoding="utf-8"))
+    assert card.data.pipeline_tag == "text-classification"
+    assert card.data.library_name == "attentext"
+    assert card.data.to_dict()["labels"] == AG_NEWS_LABELS
+    assert card.data.model_name == run_dir.name
+
+
+def test_the_card_holds_the_metrics_and_the_calibration(run_dir):
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    text = (run_dir / CARD_FILE).read_text(encoding="utf-8")
+    found = results(ModelCard(text))
+    for split in ("test", "validation"):
+        assert found[("training data", split, "Accuracy")] == round(metrics[split]["accuracy"], 4)
+        assert found[("training data", split, "Macro F1")] == round(metrics[split]["macro_f1"], 4)
+    calibration = metrics["calibration"]
+    assert f"T = {calibration['temperature']:.4f}" in text
+    assert f"| {calibration['ece_before']:.4f} | {calibration['ece_after']:.4f} |" in text
+    for label in AG_NEWS_LABELS:
+        assert f"| {label} | " in text  # a row of the per-class table
+    for section in ("## Recipe", "## Training data", "## Intended use and limits"):
+        assert section in text
+    assert 'pipeline("text-classification", model="seed")' in text
+    assert f"| train | {metrics['n_train']:,} |" in text
+
+
+def test_the_baseline_card_says_it_loads_with_attentext_only(tfidf_run):
+    text = (tfidf_run / CARD_FILE).read_text(encoding="utf-8")
+    assert "pipeline(" not in text and "loads with attentext only" in text
+    assert results(ModelCard(text))[("training data", "test", "Accuracy")] > 0
+
+
+def test_attentext_card_prints_the_card(run_dir):
+    result = run_cli("card", run_dir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (run_dir / CARD_FILE).read_text(encoding="utf-8")
+
+
+def made_before_cards(run: Path, folder: Path) -> Path:
+    """A copy of `run` as runs were written before cards: no README.md, not in the marker."""
+    old = folder / run.name
+    shutil.copytree(run, old)
+    (old / CARD_FILE).unlink()
+    marker = json.loads((old / MARKER).read_text())
+    marker["files"].remove(CARD_FILE)
+    (old / MARKER).write_text(json.dumps(marker))
+    return old
+
+
+def test_a_run_made_before_cards_loads_and_gets_its_card_on_the_fly(tfidf_run, tmp_path):
+    old = made_before_cards(tfidf_run, tmp_path)
+    assert attentext.load(old).predict(["Stocks rally"])
+    printed = run_cli("card", old)
+    assert printed.returncode == 0, printed.stderr
+    assert not (old / CARD_FILE).exists()
+    assert printed.stdout == model_card(open_run(old))
+    assert results(ModelCard(printed.stdout))
+    written = run_cli("card", old, "--write")
+    assert written.returncode == 0, written.stderr
+    assert (old / CARD_FILE).read_text(encoding="utf-8") == printed.stdout
+
+
+def test_evaluate_card_refreshes_it_with_the_evaluation(tfidf_run, ag_news_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tfidf_run, run)
+    result = run_cli("evaluate", run, "--data", ag_news_dir, "--output", tmp_path / "r", "--card")
+    assert result.returncode == 0, result.stderr
+    assert "model card refreshed" in result.stderr
+    text = (run / CARD_FILE).read_text(encoding="utf-8")
+    assert "### test split of ag_news_tiny" in text
+    first = ModelCard(text).data.eval_results[0]
+    assert (first.dataset_name, first.dataset_split) == ("ag_news_tiny", "test")
+    report = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert first.metric_value == round(report["accuracy"], 4)
+    assert attentext.load(run).predict(["Stocks rally"])  # the run is still whole
+
+
+def test_evaluate_without_the_flag_leaves_the_card(tfidf_run, ag_news_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tfidf_run, run)
+    before = (run / CARD_FILE).read_text(encoding="utf-8")
+    result = run_cli("evaluate", run, "--data", ag_news_dir, "--output", tmp_path / "r")
+    assert result.returncode == 0, result.stderr
+    assert (run / CARD_FILE).read_text(encoding="utf-8") == before

@@ -1,0 +1,198 @@
+"""Several labels per text, end to end: reading label sets, the loss, thresholds tuned on
+validation, training every kind of recipe, loading, evaluating and exporting."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import attentext
+from attentext.errors import DataError
+from attentext.evaluation.multilabel import multilabel_metrics, tune_thresholds
+from attentext.models.outputs import classification_loss
+from attentext.rundir import THRESHOLDS_FILE
+
+TOPICS = {
+    "markets": ["stocks", "shares", "investors", "bonds"],
+    "sports": ["match", "goal", "coach", "league"],
+    "science": ["telescope", "physics", "lab", "genome"],
+}
+
+
+def _rows(n: int, seed: int) -> list[tuple[str, list[str]]]:
+    """Texts about one to three topics, made of each topic's words: a learnable set of labels."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        topics = sorted(rng.sample(list(TOPICS), rng.choice([1, 1, 2, 3])))
+        words = [rng.choice(TOPICS[t]) for t in topics for _ in range(3)] + ["the", "news"]
+        rng.shuffle(words)
+        rows.append((" ".join(words), topics))
+    return rows
+
+
+def _csv(rows: list[tuple[str, list[str]]]) -> str:
+    return "text,label\n" + "".join(f"{text},{'|'.join(labels)}\n" for text, labels in rows)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("multilabel") / "data"
+    folder.mkdir()
+    (folder / "train.csv").write_text(_csv(_rows(160, 0)), encoding="utf-8")
+    (folder / "test.csv").write_text(_csv(_rows(40, 1)), encoding="utf-8")
+    return folder
+
+
+def test_label_sets_are_read_from_separated_cells_lists_and_empty_cells(tmp_path):
+    (tmp_path / "train.csv").write_text(
+        "text,label\nstocks up,markets|sports\ngoal scored,sports\nquiet day,\n", encoding="utf-8"
+    )
+    (tmp_path / "test.jsonl").write_text(
+        '{"text": "big match", "label": ["sports"]}\n'
+        '{"text": "lab bonds", "label": ["markets", "sports"]}\n',
+        encoding="utf-8",
+    )
+    dataset = attentext.load_text_dataset(tmp_path, multi_label=True, val_fraction=0)
+    assert dataset.multi_label and dataset.label_names == ["markets", "sports"]
+    assert list(dataset["train"]["label"]) == [[0, 1], [1], []]
+    assert list(dataset["test"]["label"]) == [[1], [0, 1]]
+
+
+def test_parquet_list_columns_are_label_sets(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"text": ["a b", "c d"], "label": [["x", "y"], ["y"]]})
+    pq.write_table(table, tmp_path / "train.parquet")
+    dataset = attentext.load_text_dataset(tmp_path, multi_label=True, val_fraction=0)
+    assert list(dataset["train"]["label"]) == [[0, 1], [1]]
+
+
+def test_label_sets_read_without_the_flag_are_refused_with_the_flag_to_use(data):
+    with pytest.raises(DataError, match="holds sets of labels.*--multi-label"):
+        attentext.load_text_dataset(data)
+
+
+def test_a_label_only_in_test_is_one_short_line(tmp_path):
+    many = "|".join(f"label{i:03d}" for i in range(300))
+    (tmp_path / "train.csv").write_text(f"text,label\na,{many}\nb,label001\n", encoding="utf-8")
+    (tmp_path / "test.csv").write_text("text,label\nc,nowhere\n", encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        attentext.load_text_dataset(tmp_path, multi_label=True, val_fraction=0)
+    message = str(error.value)
+    assert "unknown label 'nowhere'" in message and "(300 known labels)" in message
+    assert "\n" not in message and len(message) < 400, len(message)
+
+
+def test_binary_cross_entropy_matches_a_hand_computation():
+    logits = torch.tensor([[2.0, -1.0], [0.0, 3.0]])
+    targets = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+
+    def bce(z: float, y: float) -> float:
+        p = 1 / (1 + np.exp(-z))
+        return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+    expected = np.mean([bce(2, 1), bce(-1, 0), bce(0, 1), bce(3, 1)])
+    got = classification_loss(logits, targets, multi_label=True)
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_thresholds_tuned_on_validation_beat_one_half_where_scores_run_low():
+    rng = np.random.default_rng(0)
+    y = (rng.random((400, 3)) < 0.3).astype(int)
+    scores = np.clip(0.35 * y + 0.1 * rng.random((400, 3)), 0, 1)  # positives ~0.35-0.45
+    tuned = tune_thresholds(y, scores, ["a", "b", "c"])
+    at_half = multilabel_metrics(y, (scores >= 0.5).astype(int))["micro_f1"]
+    at_tuned = multilabel_metrics(y, (scores >= tuned["global"]).astype(int))["micro_f1"]
+    assert tuned["global"] < 0.5 and at_tuned > at_half + 0.5
+
+
+@pytest.mark.parametrize("recipe", ["tfidf-logreg", "seed-transformer"])
+def test_a_multi_label_run_trains_saves_and_loads(recipe, data, tmp_path):
+    out = tmp_path / recipe
+    result = attentext.train(
+        recipe, data, out, multi_label=True, epochs=30, precision="fp32", val_fraction=0.2
+    )
+    thresholds = json.loads((out / THRESHOLDS_FILE).read_text())
+    assert 0 < thresholds["global"] < 1
+    assert {"micro_f1", "macro_f1", "samples_f1", "hamming_loss"} <= set(result.metrics["test"])
+    assert result.metrics["test"]["micro_f1"] > 0.7, result.metrics["test"]
+
+    classifier = attentext.load(out, precision="fp32")
+    texts = ["stocks investors goal match the news", "telescope physics the news"]
+    probabilities = classifier.predict_proba(texts)
+    assert probabilities.shape == (2, 3) and not np.allclose(probabilities.sum(1), 1.0)
+    labels = classifier.predict(texts)
+    assert all(isinstance(row, list) for row in labels)
+    assert set(labels[0]) >= {"markets", "sports"} or recipe == "seed-transformer"
+    again = attentext.load(out, precision="fp32")
+    np.testing.assert_allclose(again.predict_proba(texts), probabilities, atol=1e-6)
+
+    report = attentext.evaluate(out, data)
+    assert report.micro_f1 == pytest.approx(result.metrics["test"]["micro_f1"], abs=1e-6)
+
+
+def test_the_frozen_encoder_and_the_hf_recipe_train_with_several_labels(data, tmp_path):
+    for recipe in ("encoder-frozen", "hf-frozen-base"):
+        result = attentext.train(
+            recipe, data, tmp_path / recipe, multi_label=True, max_steps=2, precision="fp32"
+        )
+        assert "micro_f1" in result.metrics["test"]
+        predicted = attentext.load(tmp_path / recipe, precision="fp32").predict(["stocks goal"])
+        assert isinstance(predicted[0], list)
+
+
+def test_evaluate_writes_a_per_label_report(data, tmp_path):
+    out = attentext.train("tfidf-logreg", data, tmp_path / "run", multi_label=True).run_dir
+    attentext.evaluate(out, data, output=tmp_path / "report")
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "micro-F1" in report and "Hamming loss" in report
+    assert (tmp_path / "report" / "per_label_f1.png").stat().st_size > 0
+
+
+def test_onnx_export_of_a_multi_label_run_keeps_its_sigmoid_outputs(data, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from attentext.export.onnx import export_onnx
+
+    out = tmp_path / "seed"
+    attentext.train("seed-transformer", data, out, multi_label=True, epochs=3, precision="fp32")
+    export_onnx(out, int8=True)
+    texts = ["stocks goal the news", "lab genome physics"]
+    torch_side = attentext.load(out, precision="fp32").predict_proba(texts)
+    onnx_side = attentext.load(out, backend="onnx").predict_proba(texts)
+    np.testing.assert_allclose(onnx_side, torch_side, atol=1e-4)
+    assert attentext.load(out, backend="onnx").predict(texts) == attentext.load(
+        out, precision="fp32"
+    ).predict(texts)
+
+
+def test_the_server_answers_the_label_set_with_every_score(data, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from attentext.serving import create_app
+
+    out = attentext.train("tfidf-logreg", data, tmp_path / "tags", multi_label=True).run_dir
+    expected = attentext.load(out).predict(["stocks goal the news"])[0]
+    with TestClient(create_app([out])) as client:
+        answer = client.post("/v1/predict", json={"texts": ["stocks goal the news"]}).json()
+    prediction = answer["predictions"][0]
+    assert prediction["labels"] == expected
+    assert set(prediction["scores"]) == {"markets", "science", "sports"}
+    assert prediction["label"] == max(prediction["scores"], key=prediction["scores"].get)
+
+
+def test_a_single_label_answer_keeps_its_shape(tmp_path, ag_news_dir):
+    from fastapi.testclient import TestClient
+
+    from attentext.serving import create_app
+
+    out = attentext.train("tfidf-logreg", ag_news_dir, tmp_path / "single").run_dir
+    with TestClient(create_app([out])) as client:
+        prediction = client.post("/v1/predict", json={"texts": ["a"]}).json()["predictions"][0]
+    assert set(prediction) == {"label", "score", "top_k", "truncated"}
