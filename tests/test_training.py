@@ -444,3 +444,34 @@ def test_class_weight_balanced_trains_with_a_weighted_loss(write, tmp_path):
     assert attentext.load(tmp_path / "weighted", precision="fp32").predict(["good fine thing"])[
         0
     ] in {"neg", "pos"}
+
+
+def test_early_stopping_stops_when_validation_stalls_and_keeps_the_best(ag_news_dir, tmp_path):
+    """30 epochs asked, patience 2: the run stops once validation accuracy has not improved for
+    2 evaluations, and the saved model is the best checkpoint's."""
+    result = attentext.train(
+        "seed-transformer",
+        ag_news_dir,
+        tmp_path / "early",
+        epochs=30,
+        precision="fp32",
+        overrides=["training.early_stopping_patience=2", "training.learning_rate=0.01"],
+    )
+    metrics = result.metrics
+    assert metrics["epochs"] < 30, metrics["epochs"]
+    evaluations = [e for e in _log_entries(tmp_path / "early") if "eval_accuracy" in e]
+    best = max(e["eval_accuracy"] for e in evaluations)
+    assert metrics["validation"]["accuracy"] == pytest.approx(best)
+    assert all(e["eval_accuracy"] <= best for e in evaluations[-2:])
+
+
+def test_early_stopping_can_be_turned_off(ag_news_dir, tmp_path):
+    result = attentext.train(
+        "seed-transformer",
+        ag_news_dir,
+        tmp_path / "all",
+        epochs=4,
+        precision="fp32",
+        overrides=["training.early_stopping_patience=0"],
+    )
+    assert result.metrics["epochs"] == pytest.approx(4)

@@ -74,9 +74,10 @@ class TrainingSpec:
     seed: int = 42
     logging_steps: int = 50
     feature_cache: bool = True  # frozen encoders: compute features once, cache them on disk
-    calibrate: bool = (
-        True  # fit a temperature on validation so that probabilities mean what they say
-    )
+    calibrate: bool = True  # a temperature fitted on validation: probabilities mean what they say
+    # stop when the validation metric has not improved for this many evaluations (one per epoch);
+    # the best checkpoint is kept either way; 0 trains every epoch asked for
+    early_stopping_patience: int = 3
 
 
 @dataclass
@@ -182,6 +183,8 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: set training.epochs > 0 or training.max_steps > 0")
     if t.learning_rate <= 0:
         raise RecipeError(f"{origin}: training.learning_rate must be positive")
+    if t.early_stopping_patience < 0:
+        raise RecipeError(f"{origin}: training.early_stopping_patience must be 0 (off) or more")
     if not 0.0 <= t.warmup_ratio < 1.0:
         raise RecipeError(
             f"{origin}: training.warmup_ratio is the share of all steps spent warming up, in "

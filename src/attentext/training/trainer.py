@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from transformers import (
+    EarlyStoppingCallback,
     EvalPrediction,
     PreTrainedTokenizerBase,
     Trainer,
@@ -160,6 +161,10 @@ def build_trainer(
                 )
             return F.cross_entropy(logits, labels, weight=weights.to(logits.device))
 
+    callbacks = list(callbacks or [])
+    patience = recipe.training.early_stopping_patience
+    if patience and eval_set is not None:  # needs the per-epoch validation and the best model
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=patience))
     return trainer_class(
         model=model,
         args=args,
