@@ -36,6 +36,8 @@ MODULES = [
     "memory",
     "growth",
     "distributed",
+    "distill",
+    "multilabel",
     "gpu_check",
 ]
 
