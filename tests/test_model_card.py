@@ -13,7 +13,7 @@ import pytest
 from conftest import AG_NEWS_LABELS, run_cli
 
 import attentext
-from attentext.evaluation.card import CARD_FILE, model_card
+from attentext.evaluation.card import CARD_FILE, data_name, model_card
 from attentext.rundir import MARKER, open_run
 
 huggingface_hub = pytest.importorskip("huggingface_hub")
@@ -48,9 +48,11 @@ def test_the_card_holds_the_metrics_and_the_calibration(run_dir):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     text = (run_dir / CARD_FILE).read_text(encoding="utf-8")
     found = results(ModelCard(text))
+    data = data_name(open_run(run_dir))
+    assert data == "ag_news_tiny"  # the training data by its folder's name, as recorded
     for split in ("test", "validation"):
-        assert found[("training data", split, "Accuracy")] == round(metrics[split]["accuracy"], 4)
-        assert found[("training data", split, "Macro F1")] == round(metrics[split]["macro_f1"], 4)
+        assert found[(data, split, "Accuracy")] == round(metrics[split]["accuracy"], 4)
+        assert found[(data, split, "Macro F1")] == round(metrics[split]["macro_f1"], 4)
     calibration = metrics["calibration"]
     assert f"T = {calibration['temperature']:.4f}" in text
     assert f"| {calibration['ece_before']:.4f} | {calibration['ece_after']:.4f} |" in text
@@ -65,7 +67,7 @@ def test_the_card_holds_the_metrics_and_the_calibration(run_dir):
 def test_the_baseline_card_says_it_loads_with_attentext_only(tfidf_run):
     text = (tfidf_run / CARD_FILE).read_text(encoding="utf-8")
     assert "pipeline(" not in text and "loads with attentext only" in text
-    assert results(ModelCard(text))[("training data", "test", "Accuracy")] > 0
+    assert results(ModelCard(text))[("ag_news_tiny", "test", "Accuracy")] > 0
 
 
 def test_attentext_card_prints_the_card(run_dir):
