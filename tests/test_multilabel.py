@@ -196,3 +196,26 @@ def test_a_single_label_answer_keeps_its_shape(tmp_path, ag_news_dir):
     with TestClient(create_app([out])) as client:
         prediction = client.post("/v1/predict", json={"texts": ["a"]}).json()["predictions"][0]
     assert set(prediction) == {"label", "score", "top_k", "truncated"}
+
+
+def test_predict_prints_the_label_set_and_every_score(data, tmp_path):
+    from conftest import run_cli
+
+    out = attentext.train("tfidf-logreg", data, tmp_path / "tags", multi_label=True).run_dir
+    expected = attentext.load(out).predict(["stocks goal the news"])[0]
+    result = run_cli("predict", out, "stocks goal the news", "--json")
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stdout.splitlines()[0])
+    assert line["labels"] == expected and set(line["scores"]) == {"markets", "science", "sports"}
+
+
+def test_batch_prediction_writes_the_label_sets(data, tmp_path):
+    from attentext.scoring.engine import BatchOptions, predict_file
+
+    out = attentext.train("tfidf-logreg", data, tmp_path / "tags", multi_label=True).run_dir
+    texts = tmp_path / "texts.txt"
+    texts.write_text("stocks goal the news\ntelescope lab\n", encoding="utf-8")
+    predict_file(out, texts, tmp_path / "scored.jsonl", BatchOptions())
+    rows = [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
+    expected = attentext.load(out).predict(["stocks goal the news", "telescope lab"])
+    assert [row["labels"].split("|") if row["labels"] else [] for row in rows] == expected

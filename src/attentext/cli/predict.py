@@ -1,49 +1,192 @@
 """`attentext predict`: labels and probabilities of texts, from arguments or a file.
 
-One output per text, in order. A blank line (or an empty text) of `--input` is not classified: it
-gets an explicit empty result (JSON `"label": null, "score": null, "top_k": []`; in plain text
-`-<TAB>(row N is empty: not classified)`), so that outputs line up with the input's lines. A text
-given as an argument is always classified, even empty: the user asked for it.
+Printed (without `--output`): one output per text, in order. A blank line (or an empty text) of
+`--input` is not classified: it gets an explicit empty result (JSON `"label": null, "score":
+null, "top_k": []`; in plain text `-<TAB>(row N is empty: not classified)`), so that outputs line
+up with the input's lines. A text given as an argument is always classified, even empty: the
+user asked for it. This reads the whole input: it is for small inputs.
+
+Written (`--output FILE`): the input is streamed, a chunk at a time, into a JSONL, CSV, TSV or
+Parquet file, resumable after a crash (`--resume`), on several processes (`--workers`); rows
+that cannot be classified keep their place with empty results and are listed in
+`FILE.errors.jsonl`. The work is `attentext.scoring`'s; this module only reads the options.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from attentext.cli.common import BackendOption, out, quiet_libraries
+from attentext.cli.common import BackendOption, err, out, quiet_libraries
 from attentext.errors import AttentextError
+
+if TYPE_CHECKING:
+    from attentext.scoring.engine import BatchOptions
+
+InputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--input",
+        "-i",
+        help="File of texts: one per line (\\n, \\r\\n or \\r line ends), or a data file "
+        "(.csv, .tsv, .jsonl, .parquet) with a text column. A blank line gets an empty, "
+        "unclassified result.",
+    ),
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write the predictions of --input to this .jsonl, .csv, .tsv or .parquet file, "
+        "streaming the input a chunk at a time (any size), with a progress bar; rows that cannot "
+        "be classified are listed in OUTPUT.errors.jsonl.",
+    ),
+]
+TextColumnOption = Annotated[str, typer.Option(help="The column (field) of texts in a data file.")]
+IdColumnOption = Annotated[
+    str | None, typer.Option(help="A column copied to the output first, to join results back.")
+]
+ColumnsOption = Annotated[
+    str | None, typer.Option(help="Other columns copied to the output, comma-separated: a,b.")
+]
+AllScoresOption = Annotated[
+    bool, typer.Option("--all-scores", help="Also the probability of every label: prob_<label>.")
+]
+ChunkRowsOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Rows read, scored and committed at a time (default 5000); memory grows "
+        "with it. A --resume needs the same value."
+    ),
+]
+WorkersOption = Annotated[
+    int, typer.Option(help="Processes scoring chunks, each with cores/N threads; order is kept.")
+]
+ResumeOption = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Continue an interrupted --output run: committed chunks are kept, the rest scored; "
+        "refused if the model, the input or an option changed.",
+    ),
+]
+OverwriteOption = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite", help="Replace an existing --output (once the new one is complete)."
+    ),
+]
 
 
 def predict_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.")] = None,
-    input_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--input",
-            "-i",
-            help="File of texts: one per line (\\n, \\r\\n or \\r line ends), or a data file with "
-            "a text column. A blank line gets an empty, unclassified result.",
-        ),
-    ] = None,
+    input_file: InputOption = None,
+    output: OutputOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-    top_k: Annotated[int, typer.Option(help="Labels shown per text.")] = 1,
+    top_k: Annotated[int, typer.Option(help="Labels shown (written) per text.")] = 1,
     backend: BackendOption = "torch",
+    text_column: TextColumnOption = "text",
+    id_column: IdColumnOption = None,
+    columns: ColumnsOption = None,
+    all_scores: AllScoresOption = False,
+    chunk_rows: ChunkRowsOption = None,
+    workers: WorkersOption = 1,
+    resume: ResumeOption = False,
+    overwrite: OverwriteOption = False,
 ) -> None:
-    """Classify texts: the label name and its probability for each."""
+    """Classify texts: the label name and its probability for each; with --output, a file of
+    any size, streamed and resumable."""
     quiet_libraries()
+    if output is None:
+        file_only = {
+            "--id-column": id_column is not None,
+            "--columns": columns is not None,
+            "--all-scores": all_scores,
+            "--chunk-rows": chunk_rows is not None,
+            "--workers": workers != 1,
+            "--resume": resume,
+            "--overwrite": overwrite,
+        }
+        if given := [name for name, used in file_only.items() if used]:
+            raise AttentextError(f"{given[0]} applies to --output FILE; add --output")
+        _print_predictions(run_dir, texts, input_file, json_output, top_k, backend, text_column)
+        return
+    if texts or input_file is None or json_output:
+        raise AttentextError(
+            "--output writes the predictions of --input FILE (no TEXT arguments; the format "
+            "comes from the output's extension, not --json)"
+        )
+    from attentext.scoring.engine import DEFAULT_CHUNK_ROWS, BatchOptions
+
+    options = BatchOptions(
+        text_column=text_column,
+        id_column=id_column,
+        columns=tuple(c.strip() for c in (columns or "").split(",") if c.strip()),
+        top_k=top_k,
+        all_scores=all_scores,
+        chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
+        workers=workers,
+        backend=backend,
+        resume=resume,
+        overwrite=overwrite,
+    )
+    _write_predictions(run_dir, input_file, output, options)
+
+
+def _write_predictions(
+    run_dir: Path, input_file: Path, output: Path, options: BatchOptions
+) -> None:
+    """`scoring.engine.predict_file`, and one line saying what it wrote."""
+    from attentext.scoring.engine import predict_file
+
+    try:
+        summary = predict_file(run_dir, input_file, output, options)
+    except KeyboardInterrupt:
+        err.print(
+            f"interrupted; the chunks committed so far are kept: the same command with --resume "
+            f"continues {output}",
+            markup=False,
+            highlight=False,
+        )
+        raise
+    resumed = (
+        f", {summary.resumed_rows:,} of them from the interrupted run"
+        if summary.resumed_rows
+        else ""
+    )
+    out.print(
+        f"wrote {summary.output}: {summary.rows:,} rows{resumed} in {summary.seconds:.1f} s; "
+        f"{summary.not_classified:,} not classified (listed in {summary.errors})",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _print_predictions(
+    run_dir: Path,
+    texts: list[str] | None,
+    input_file: Path | None,
+    json_output: bool,
+    top_k: int,
+    backend: str,
+    text_column: str,
+) -> None:
+    """Classify the TEXT arguments and the --input texts (read whole), and print each."""
     from attentext.data.texts import read_input
+    from attentext.decisions import decide
     from attentext.inference.classifier import load
     from attentext.inference.ranking import top_labels
 
     items = list(texts or [])
     skipped: dict[int, int] = {}  # index in items -> row of --input, for texts not classified
     if input_file is not None:
-        raw = read_input(input_file)
+        raw = read_input(input_file, text_column)
         skipped = {
             len(items) + i: row
             for i, (text, row) in enumerate(zip(raw.texts, raw.rows, strict=True))
@@ -56,14 +199,25 @@ def predict_command(
         raise AttentextError(f"--top-k must be at least 1, got {top_k}")
     classifier = load(run_dir, backend=backend)
     wanted = [text for i, text in enumerate(items) if i not in skipped]
-    rows = iter(classifier.predict_proba(wanted))
+    probabilities = classifier.predict_proba(wanted)
+    multi_label = getattr(classifier, "multi_label", False)
+    sets = iter(
+        decide(probabilities, classifier.labels, True, classifier.thresholds) if multi_label else []
+    )
+    rows = iter(probabilities)
     for i, text in enumerate(items):
         if i in skipped:
             _show_empty(text, skipped[i], json_output)
             continue
+        row = next(rows)
+        if multi_label:
+            _show_set(
+                text, next(sets), dict(top_labels(row, classifier.labels, len(row))), json_output
+            )
+            continue
         ranked = [
             {"label": label, "score": score}
-            for label, score in top_labels(next(rows), classifier.labels, top_k)
+            for label, score in top_labels(row, classifier.labels, top_k)
         ]
         _show(text, ranked, json_output)
 
@@ -74,6 +228,16 @@ def _show(text: str, ranked: list[dict], json_output: bool) -> None:
         print(json.dumps({**line, "top_k": ranked}))
     else:
         shown = ", ".join(f"{r['label']} {r['score']:.3f}" for r in ranked)
+        preview = text if len(text) <= 60 else text[:57] + "..."
+        out.print(f"{shown}\t{preview}", markup=False, highlight=False)
+
+
+def _show_set(text: str, labels: list[str], scores: dict[str, float], json_output: bool) -> None:
+    """A multi-label prediction: the labels at or over their thresholds, and every score."""
+    if json_output:
+        print(json.dumps({"text": text, "labels": labels, "scores": scores}))
+    else:
+        shown = ", ".join(f"{label} {scores[label]:.3f}" for label in labels) or "(no label)"
         preview = text if len(text) <= 60 else text[:57] + "..."
         out.print(f"{shown}\t{preview}", markup=False, highlight=False)
 

@@ -1,0 +1,119 @@
+"""Ray Data: `Predictor`, a callable class that `Dataset.map_batches` runs in its actors.
+
+    import ray
+    from attentext.integrations.ray import Predictor
+
+    ds = ray.data.read_parquet("s3://bucket/corpus/")
+    ds.map_batches(
+        Predictor,
+        fn_constructor_kwargs={"run_dir": "runs/best", "id_column": "id"},
+        concurrency=8,  # actors, each loading the model once
+        batch_size=256,
+    ).write_parquet("s3://bucket/scored/")
+
+Each actor loads the run directory once (in `__init__`), then maps every batch it is given to
+the columns `attentext predict --output` writes for the same rows: the id and passed-through
+columns, `label`, `score`, and with `top_k` / `all_scores` the same extra columns, computed by
+the same code (`attentext.scoring.results`). A row whose text is missing, empty or not a string
+gets null labels and scores (NaN in numpy and pandas batches): filter on `label` to find them.
+The batch comes back in the format it came in: a pandas DataFrame, a pyarrow Table, or a dict
+of numpy arrays (Ray Data's default).
+
+This module does not import Ray: the Predictor is plain Python that Ray calls, so it loads
+(and is tested) without Ray too; `pip install 'attentext[ray]'` installs Ray Data for the
+pipelines that use it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from attentext.errors import DataError, short_list, shown
+from attentext.inference.classifier import check_backend
+from attentext.scoring.results import (
+    ResultSpec,
+    check_names,
+    passthrough_names,
+    score_texts,
+)
+from attentext.scoring.workers import load_classifier
+
+
+class Predictor:
+    """Classify the `text_column` of Ray Data batches with an attentext run directory.
+
+    `backend`: torch, onnx or onnx-int8, as for `attentext predict`. `threads` caps torch's and
+    ONNX Runtime's threads in the actor (None: their defaults; Ray sets OMP_NUM_THREADS to the
+    actor's `num_cpus`, which torch follows).
+    """
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        *,
+        backend: str = "torch",
+        text_column: str = "text",
+        id_column: str | None = None,
+        columns: list[str] | tuple[str, ...] = (),
+        top_k: int = 1,
+        all_scores: bool = False,
+        threads: int | None = None,
+    ) -> None:
+        check_backend(backend)
+        self.classifier = load_classifier(run_dir, backend, threads)
+        thresholds = getattr(self.classifier, "thresholds", None)
+        multi = getattr(self.classifier, "multi_label", False) and thresholds is not None
+        self.spec = ResultSpec(
+            tuple(self.classifier.labels),
+            top_k,
+            all_scores,
+            tuple(float(t) for t in thresholds) if multi else None,
+        )
+        self.text_column = text_column
+        self.passthrough = passthrough_names(id_column, list(columns))
+        check_names(self.passthrough, self.spec)
+
+    def __call__(self, batch: Any) -> Any:
+        """The batch's passed-through columns and result columns, in the batch's format."""
+        names = list(batch.column_names if isinstance(batch, pa.Table) else batch.keys())
+        missing = [c for c in (self.text_column, *self.passthrough) if c not in names]
+        if missing:
+            raise DataError(
+                f"the batch has no column '{shown(missing[0])}' (columns: {short_list(names)})"
+            )
+        texts = values_of(batch, self.text_column)
+        results, _ = score_texts(self.classifier, texts, self.spec)
+        columns = {name: column_of(batch, name) for name in self.passthrough}
+        return like(batch, pa.table({**columns, **results}))
+
+
+def values_of(batch: Any, name: str) -> list[Any]:
+    """A column of a batch (pyarrow Table, pandas DataFrame, dict of numpy arrays) as Python
+    values: a text that is not a string stays what it is, and is reported as such."""
+    if isinstance(batch, pa.Table):
+        return batch.column(name).to_pylist()
+    column = batch[name]
+    return column.tolist() if hasattr(column, "tolist") else list(column)
+
+
+def column_of(batch: Any, name: str) -> Any:
+    """A passed-through column as Arrow (a pandas or numpy NaN is a null)."""
+    if isinstance(batch, pa.Table):
+        return batch.column(name)
+    return pa.array(np.asarray(batch[name]), from_pandas=True)
+
+
+def like(batch: Any, table: pa.Table) -> Any:
+    """`table` in the format of `batch`."""
+    if isinstance(batch, pa.Table):
+        return table
+    if isinstance(batch, dict):
+        return {
+            name: column.to_numpy(zero_copy_only=False)
+            for name, column in zip(table.column_names, table.columns, strict=True)
+        }
+    return table.to_pandas()

@@ -1,0 +1,231 @@
+"""`predict_file`: an input file of any size scored into an output file, chunk by chunk, each
+chunk committed atomically, resumable after a crash (the design is in `attentext.scoring`)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from attentext.decisions import threshold_vector
+from attentext.errors import AttentextError, DataError
+from attentext.inference.classifier import check_backend
+from attentext.rundir import open_run
+from attentext.scoring.results import (
+    ResultSpec,
+    check_names,
+    passthrough_names,
+    result_columns,
+    row_problems,
+    split_rows,
+)
+from attentext.scoring.sinks import output_format, write_part
+from attentext.scoring.sources import Chunk, Source, open_source
+from attentext.scoring.workdir import (
+    MANIFEST_FORMAT,
+    WorkDir,
+    at_stage,
+    errors_path,
+    holding,
+    input_identity,
+    open_work,
+    run_identity,
+)
+from attentext.scoring.workers import start_scorer
+
+DEFAULT_CHUNK_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How to read, score and write (see `attentext predict --help`)."""
+
+    text_column: str = "text"
+    id_column: str | None = None
+    columns: tuple[str, ...] = ()
+    top_k: int = 1
+    all_scores: bool = False
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    workers: int = 1
+    backend: str = "torch"
+    resume: bool = False
+    overwrite: bool = False
+    progress: bool = True
+
+    @property
+    def passthrough(self) -> list[str]:
+        return passthrough_names(self.id_column, self.columns)
+
+    def shaping(self) -> dict[str, Any]:
+        """The options an output's rows depend on: a resumed run must have the same ones
+        (--workers is not one: any number of workers writes the same rows)."""
+        kept = ("text_column", "id_column", "columns", "top_k", "all_scores", "chunk_rows")
+        found = {name: value for name, value in asdict(self).items() if name in kept}
+        return {**found, "columns": list(self.columns), "backend": self.backend}
+
+
+@dataclass
+class BatchSummary:
+    """What a batch prediction wrote."""
+
+    output: Path
+    errors: Path  # the side file of the rows not classified
+    rows: int
+    not_classified: int
+    resumed_rows: int  # rows found committed by an interrupted run, not scored again
+    seconds: float
+
+
+@dataclass
+class _Pending:
+    chunk: Chunk
+    bad: dict[int, str]
+    mask: np.ndarray
+    future: Any
+
+
+def check_options(options: BatchOptions) -> None:
+    check_backend(options.backend)
+    for name, value in (
+        ("--top-k", options.top_k),
+        ("--chunk-rows", options.chunk_rows),
+        ("--workers", options.workers),
+    ):
+        if value < 1:
+            raise AttentextError(f"{name} must be at least 1, got {value}")
+
+
+def _check_paths(input_path: Path, output: Path) -> None:
+    if output.is_dir():
+        raise DataError(f"{output}: is a directory; --output names the file to write")
+    if output.exists() and output.resolve() == input_path.resolve():
+        raise DataError(f"{output}: is the input; write the predictions to another file")
+
+
+def predict_file(
+    run_dir: str | Path,
+    input_path: str | Path,
+    output: str | Path,
+    options: BatchOptions | None = None,
+) -> BatchSummary:
+    """Score every row of `input_path` with the run into `output` (format by its extension),
+    a chunk at a time; rows that cannot be classified go to `<output>.errors.jsonl`."""
+    options = options or BatchOptions()
+    started = time.perf_counter()
+    run_dir, input_path, output = Path(run_dir), Path(input_path), Path(output)
+    check_options(options)
+    fmt = output_format(output)
+    _check_paths(input_path, output)
+    source = open_source(input_path, options.text_column, options.passthrough)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with holding(output):
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "output": fmt,
+            "run": run_identity(run_dir, options.backend),
+            "input": input_identity(input_path),
+            "options": options.shaping(),
+        }
+        work = open_work(output, manifest, options.resume, options.overwrite, fmt)
+        with start_scorer(run_dir, options.backend, options.workers) as scorer:
+            labels = tuple(scorer.labels)
+            spec = ResultSpec(
+                labels, options.top_k, options.all_scores, thresholds_of(run_dir, labels)
+            )
+            check_names(options.passthrough, spec)
+            rows, chunks, resumed = _score_chunks(source, work, scorer, spec, options)
+        if rows == 0:
+            work.discard()
+            raise DataError(f"{input_path}: no rows to classify")
+        bad = work.finish(output, chunks)
+    seconds = time.perf_counter() - started
+    return BatchSummary(output, errors_path(output), rows, bad, resumed, seconds)
+
+
+def thresholds_of(run_dir: Path, labels: tuple[str, ...]) -> tuple[float, ...] | None:
+    """A multi-label run's decision thresholds in label order; None for one label per text."""
+    run = open_run(run_dir)
+    if not run.multi_label:
+        return None
+    return tuple(float(t) for t in threshold_vector(run.thresholds, list(labels)))
+
+
+def _score_chunks(
+    source: Source, work: WorkDir, scorer: Any, spec: ResultSpec, options: BatchOptions
+) -> tuple[int, int, int]:
+    """Score and commit every chunk not committed yet, in order, with up to
+    `scorer.in_flight` chunks waiting for workers; (rows, chunks, rows resumed)."""
+    pending: deque[_Pending] = deque()
+    rows = chunks = resumed = 0
+    with _progress(source.total, options.progress) as bar:
+        for chunk in source.chunks(options.chunk_rows):
+            rows, chunks = rows + len(chunk), chunks + 1
+            if chunk.index in work.committed:
+                resumed += len(chunk)
+                bar.update(len(chunk))
+                continue
+            at_stage("read", chunk.index)
+            bad = row_problems(chunk.texts, chunk.problems)
+            texts, mask = split_rows(chunk.texts, bad)
+            pending.append(_Pending(chunk, bad, mask, scorer.submit(texts)))
+            while pending and (len(pending) > scorer.in_flight or pending[0].future.done()):
+                _commit(work, scorer, pending.popleft(), spec, options, bar)
+        while pending:
+            _commit(work, scorer, pending.popleft(), spec, options, bar)
+    return rows, chunks, resumed
+
+
+def _progress(total: int | None, enabled: bool) -> tqdm:
+    """A bar on stderr with texts/s, and an ETA when the row count is known (shown on a
+    terminal only)."""
+    return tqdm(
+        total=total,
+        desc="scoring",
+        unit=" texts",
+        unit_scale=True,
+        dynamic_ncols=True,
+        smoothing=0.1,
+        disable=None if enabled else True,
+    )
+
+
+def _commit(
+    work: WorkDir,
+    scorer: Any,
+    item: _Pending,
+    spec: ResultSpec,
+    options: BatchOptions,
+    bar: tqdm,
+) -> None:
+    """Wait for a chunk's probabilities, write its rows and errors, commit it."""
+    probabilities = scorer.result(item.future)
+    chunk = item.chunk
+    at_stage("scored", chunk.index)
+    columns = {name: chunk.columns[name] for name in options.passthrough}
+    columns.update(result_columns(probabilities, item.mask, spec))
+    errors = [
+        _error(chunk, position, reason, options.id_column)
+        for position, reason in sorted(item.bad.items())
+    ]
+    work.commit(
+        chunk.index, lambda path: write_part(work.fmt, columns, path, chunk.index == 0), errors
+    )
+    bar.update(len(chunk))
+
+
+def _error(chunk: Chunk, position: int, reason: str, id_column: str | None) -> dict[str, Any]:
+    """A row not classified, for the side file: its row (1-based, as in the output), its file
+    line where the input has lines, its id, and why."""
+    record: dict[str, Any] = {"row": chunk.start + position + 1}
+    if chunk.lines is not None:
+        record["line"] = chunk.lines[position]
+    if id_column is not None:
+        value = chunk.columns[id_column][position]
+        record["id"] = value.as_py() if hasattr(value, "as_py") else value
+    record["error"] = reason
+    return record

@@ -1,0 +1,98 @@
+"""Writing result columns in the output's format, one part per chunk, and joining the parts.
+
+The format is the output's extension: .jsonl (one object per row, UTF-8), .csv and .tsv (a
+header, then rows; nulls are empty cells), .parquet. Parts of the text formats are joined by
+concatenating their bytes (only the first part has the CSV header); Parquet parts are copied row
+group by row group into one file whose schema unifies theirs (a column that is null in a whole
+chunk is typed by the others).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from attentext.errors import DataError, shown
+
+FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
+JSON = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
+def output_format(path: Path) -> str:
+    """The format of an output file, from its extension; one line naming those there are."""
+    found = FORMATS.get(path.suffix.lower())
+    if found is None:
+        raise DataError(
+            f"{path}: cannot tell the output format from '{shown(path.suffix or path.name)}'; "
+            f"name the output with one of {', '.join(FORMATS)}"
+        )
+    return found
+
+
+def part_suffix(fmt: str) -> str:
+    return next(suffix for suffix, name in FORMATS.items() if name == fmt)
+
+
+def _values(column: Any) -> list[Any]:
+    return column.to_pylist() if hasattr(column, "to_pylist") else list(column)
+
+
+def _table(columns: dict[str, Any], fmt: str) -> pa.Table:
+    try:
+        return pa.table(columns)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise DataError(
+            f"a passed-through column has values of mixed types ({shown(str(error), 100)}); a "
+            f"{fmt} output needs one type per column: write .jsonl, or pass other columns"
+        ) from None
+
+
+def write_part(fmt: str, columns: dict[str, Any], path: Path, header: bool) -> None:
+    """Write one chunk's columns to `path` in `fmt` (the CSV header only when `header`)."""
+    if fmt == "jsonl":
+        names = list(columns)
+        rows = zip(*(_values(column) for column in columns.values()), strict=True)
+        with open(path, "w", encoding="utf-8", newline="\n") as handle:
+            handle.writelines(
+                JSON.encode(dict(zip(names, row, strict=True))) + "\n" for row in rows
+            )
+        return
+    table = _table(columns, fmt)
+    if fmt == "parquet":
+        pq.write_table(table, path)
+        return
+    delimiter = "\t" if fmt == "tsv" else ","
+    try:
+        pacsv.write_csv(table, path, pacsv.WriteOptions(include_header=header, delimiter=delimiter))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        raise DataError(
+            f"a passed-through column holds lists or objects, which a {fmt} file cannot; write "
+            ".jsonl or .parquet, or pass other columns"
+        ) from None
+
+
+def assemble(fmt: str, parts: list[Path], target: Path) -> None:
+    """Join the parts, in order, into `target` (a temporary the caller renames)."""
+    if fmt != "parquet":
+        with open(target, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as handle:
+                    shutil.copyfileobj(handle, out, 1 << 20)
+        return
+    schemas = [pq.read_schema(part) for part in parts]
+    try:
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise DataError(
+            f"a passed-through column changes type between chunks ({shown(str(error), 100)}); "
+            "write .jsonl, or pass other columns"
+        ) from None
+    with pq.ParquetWriter(target, schema) as writer:
+        for part in parts:
+            writer.write_table(pq.read_table(part).cast(schema))

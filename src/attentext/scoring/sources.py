@@ -1,0 +1,336 @@
+"""Input files read in chunks of rows, never whole.
+
+Parquet and CSV/TSV go through pyarrow's streaming readers, rebatched so that chunk `i` is
+exactly rows `[i*N, (i+1)*N)` whatever the file's row groups or blocks (resume depends on it).
+JSONL and plain text are read a block of bytes at a time and split into lines here: a line that
+is not valid UTF-8 or JSON is then one bad row of the output, not a failed file. Line ends are
+those of `data.readers.split_lines` (\\n, \\r\\n, a lone \\r), so that a streamed text file has
+the lines `predict --input` always saw. A row's text is kept as read; `results.row_problems`
+decides which rows are classified.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from attentext.data.readers import SNIFF_BYTES, SUFFIXES, is_int
+from attentext.errors import DataError, short_list, shown
+
+BLOCK_BYTES = 1 << 20  # read size of text and JSONL files, and pyarrow's CSV block
+LINE_END = re.compile(rb"\r\n|\r|\n")
+BOM = b"\xef\xbb\xbf"
+# AG News' original CSV (no header: class index, title, description): its text is title + " " +
+# description, as `data.readers` reads it; the three columns can be passed through by these names
+AG_NEWS_COLUMNS = ("class", "title", "description")
+
+
+@dataclass
+class Chunk:
+    """Rows `start .. start + len(texts) - 1` (0-based) of the input, as read."""
+
+    index: int
+    start: int
+    texts: list[Any]  # the text of each row as read (None when missing); checked later
+    columns: dict[str, Any]  # passed-through columns: name -> pyarrow array or list of values
+    problems: dict[int, str] = field(default_factory=dict)  # row in chunk -> why unreadable
+    lines: list[int] | None = None  # the file line of each row (line-based files)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+class Source:
+    """An input file and the columns read from it; `chunks(n)` yields it n rows at a time."""
+
+    total: int | None = None  # rows, where known without reading the file (Parquet)
+
+    def __init__(self, path: Path, text_column: str, columns: list[str]) -> None:
+        self.path = path
+        self.text_column = text_column
+        self.columns = columns
+
+    def chunks(self, rows: int) -> Iterator[Chunk]:
+        raise NotImplementedError
+
+    def _check_columns(self, names: list[str], what: str = "column") -> None:
+        """Every column asked for is in `names`; else one line that lists those there are."""
+        for name in (self.text_column, *self.columns):
+            if name not in names:
+                option = "--text-column" if name == self.text_column else "--id-column/--columns"
+                raise DataError(
+                    f"{self.path}: no {what} '{shown(name)}' ({what}s: {short_list(names)}); "
+                    f"choose it with {option}"
+                )
+
+
+def open_source(path: str | Path, text_column: str, columns: list[str]) -> Source:
+    """The input `path` as a `Source`, by its extension (.parquet, .csv, .tsv, .jsonl/.json;
+    anything else is plain text, one text per line), its columns checked where it has a header."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file; expected a data file or a text file")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return ParquetSource(path, text_column, columns)
+    if suffix in (".csv", ".tsv"):
+        return DelimitedSource(path, text_column, columns, "," if suffix == ".csv" else "\t")
+    if suffix in (".jsonl", ".json"):
+        return JsonlSource(path, text_column, columns)
+    if columns:
+        raise DataError(
+            f"{path}: a text file has one text per line and no columns; --id-column and "
+            f"--columns need a data file ({', '.join(SUFFIXES)})"
+        )
+    return TextSource(path, text_column, columns)
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Lists of `size` items (the last one shorter): itertools.batched before Python 3.12."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def iter_lines(path: Path) -> Iterator[bytes]:
+    """The lines of a file as bytes, a block at a time; a UTF-8 BOM is dropped, a final line end
+    adds no line. A \\r at the end of a block waits for the next one: it may start a \\r\\n."""
+    rest = b""
+    with open(path, "rb") as handle:
+        first = handle.read(BLOCK_BYTES)
+        if b"\x00" in first[:SNIFF_BYTES]:
+            raise DataError(
+                f"{path}: contains NUL bytes; is it a binary or UTF-16 file? save it as UTF-8 text"
+            )
+        block = first.removeprefix(BOM)
+        while block:
+            data = rest + block
+            hold = b"\r" if data.endswith(b"\r") else b""
+            parts = LINE_END.split(data[: len(data) - len(hold)])
+            rest = parts.pop() + hold
+            yield from parts
+            block = handle.read(BLOCK_BYTES)
+    if rest:
+        parts = LINE_END.split(rest)
+        yield from parts[:-1] if parts[-1] == b"" else parts
+
+
+class TextSource(Source):
+    """A plain text file: each line one text (blank lines are rows, with an empty text)."""
+
+    def chunks(self, rows: int) -> Iterator[Chunk]:
+        numbered = enumerate(iter_lines(self.path), start=1)
+        for index, batch in enumerate(batched(numbered, rows)):
+            texts: list[Any] = []
+            problems: dict[int, str] = {}
+            for position, (_, raw) in enumerate(batch):
+                try:
+                    texts.append(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    texts.append(None)
+                    problems[position] = "not valid UTF-8"
+            lines = [line for line, _ in batch]
+            yield Chunk(index, index * rows, texts, {}, problems, lines)
+
+
+def parse_record(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """A JSONL line as an object, or None and why not (invalid UTF-8 or JSON, not an object)."""
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "not valid UTF-8"
+    except json.JSONDecodeError as error:
+        return None, f"invalid JSON ({error.msg})"
+    except RecursionError:
+        return None, "invalid JSON (nested too deeply)"
+    except ValueError:  # an integer of more than 4300 digits
+        return None, "invalid JSON (a number too long)"
+    if not isinstance(record, dict):
+        return None, "not a JSON object"
+    return record, None
+
+
+class JsonlSource(Source):
+    """JSON Lines: one object per non-blank line (a blank line is not a row, as in training
+    data); a field missing from a record reads as null."""
+
+    def __init__(self, path: Path, text_column: str, columns: list[str]) -> None:
+        super().__init__(path, text_column, columns)
+        for raw in iter_lines(path):  # the first record names the fields, as a header would
+            record, _ = parse_record(raw) if raw.strip() else (None, None)
+            if record is not None:
+                self._check_columns(list(record), what="field")
+                break
+
+    def chunks(self, rows: int) -> Iterator[Chunk]:
+        numbered = ((n, raw) for n, raw in enumerate(iter_lines(self.path), 1) if raw.strip())
+        for index, batch in enumerate(batched(numbered, rows)):
+            texts: list[Any] = []
+            columns: dict[str, list[Any]] = {name: [] for name in self.columns}
+            problems: dict[int, str] = {}
+            for position, (_, raw) in enumerate(batch):
+                record, problem = parse_record(raw)
+                record = record or {}
+                if problem is None and self.text_column not in record:
+                    problem = f"no field '{shown(self.text_column)}'"
+                if problem is not None:
+                    problems[position] = problem
+                texts.append(record.get(self.text_column))
+                for name, values in columns.items():
+                    values.append(record.get(name))
+            lines = [line for line, _ in batch]
+            yield Chunk(index, index * rows, texts, dict(columns), problems, lines)
+
+
+def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """Tables of exactly `rows` rows (the last one shorter) from batches of any sizes."""
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        held.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(held)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            held, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(held)
+
+
+def decode_texts(values: list[bytes | None]) -> tuple[list[Any], dict[int, str]]:
+    """Texts read as bytes, decoded one by one: a row that is not UTF-8 is a bad row."""
+    texts: list[Any] = []
+    problems: dict[int, str] = {}
+    for position, value in enumerate(values):
+        try:
+            texts.append(value.decode("utf-8") if value is not None else None)
+        except UnicodeDecodeError:
+            texts.append(None)
+            problems[position] = "not valid UTF-8"
+    return texts, problems
+
+
+class TableSource(Source):
+    """A file pyarrow reads as record batches: the chunk's texts and passed-through columns."""
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        raise NotImplementedError
+
+    def texts_of(self, table: pa.Table) -> tuple[list[Any], dict[int, str]]:
+        return table.column(self.text_column).to_pylist(), {}
+
+    def chunks(self, rows: int) -> Iterator[Chunk]:
+        for index, table in enumerate(rebatch(self.batches(), rows)):
+            texts, problems = self.texts_of(table)
+            columns = {name: table.column(name).combine_chunks() for name in self.columns}
+            yield Chunk(index, index * rows, texts, columns, problems)
+
+    @property
+    def needed(self) -> list[str]:
+        return list(dict.fromkeys([self.text_column, *self.columns]))
+
+
+class ParquetSource(TableSource):
+    """A Parquet file, read a buffered page at a time (never a whole row group's column)."""
+
+    def __init__(self, path: Path, text_column: str, columns: list[str]) -> None:
+        super().__init__(path, text_column, columns)
+        try:
+            self.file = pq.ParquetFile(path, buffer_size=BLOCK_BYTES)
+        except Exception as error:  # pyarrow raises several types for a bad file
+            reason = shown(str(error).splitlines()[0] if str(error) else type(error).__name__, 120)
+            raise DataError(f"{path}: not a readable Parquet file ({reason})") from None
+        self._check_columns(self.file.schema_arrow.names)
+        self.total = self.file.metadata.num_rows
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The file's batches, one reader per row group: a single reader over the whole file
+        keeps Arrow memory of each row group it has passed until the end (pyarrow 26: 37 MB to
+        164 MB over ten row groups of 100,000 texts), one per group stays flat."""
+        for group in range(self.file.metadata.num_row_groups):
+            yield from self.file.iter_batches(
+                batch_size=8192, row_groups=[group], columns=self.needed, use_threads=False
+            )
+
+
+def first_row(path: Path, delimiter: str) -> list[str]:
+    """The first row of a delimited file (its header), parsed as `csv` would."""
+    for raw in iter_lines(path):
+        try:
+            return next(csv.reader([raw.decode("utf-8")], delimiter=delimiter))
+        except (UnicodeDecodeError, csv.Error, StopIteration):
+            raise DataError(f"{path}: row 1: not a readable header") from None
+    raise DataError(f"{path}: file is empty")
+
+
+class DelimitedSource(TableSource):
+    """CSV or TSV with a header (every column read as text, so that no type is guessed from
+    the first block), or AG News' original headerless CSV."""
+
+    def __init__(self, path: Path, text_column: str, columns: list[str], delimiter: str) -> None:
+        super().__init__(path, text_column, columns)
+        self.delimiter = delimiter
+        header = first_row(path, delimiter)
+        self.ag_news = (
+            delimiter == ","
+            and len(header) == 3
+            and is_int(header[0])
+            and text_column not in header
+        )
+        self.names = list(AG_NEWS_COLUMNS) if self.ag_news else [h.strip() for h in header]
+        if not self.ag_news:
+            self._check_columns(self.names)
+        elif any(name not in AG_NEWS_COLUMNS for name in columns):
+            self._check_columns(list(AG_NEWS_COLUMNS))
+
+    def _reader(self) -> Any:
+        text_columns = ["title", "description"] if self.ag_news else [self.text_column]
+        include = list(dict.fromkeys([*text_columns, *self.columns]))
+        types = {name: pa.string() for name in include}
+        types.update({name: pa.binary() for name in text_columns})  # decoded row by row
+        return pacsv.open_csv(
+            self.path,
+            read_options=pacsv.ReadOptions(
+                column_names=self.names, skip_rows=0 if self.ag_news else 1, block_size=BLOCK_BYTES
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=include,
+                column_types=types,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._reader()
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise DataError(f"{self.path}: malformed file ({shown(message, 160)})") from None
+
+    def texts_of(self, table: pa.Table) -> tuple[list[Any], dict[int, str]]:
+        if not self.ag_news:
+            return decode_texts(table.column(self.text_column).to_pylist())
+        titles, problems = decode_texts(table.column("title").to_pylist())
+        bodies, more = decode_texts(table.column("description").to_pylist())
+        texts = [
+            f"{t} {b}".strip() if t is not None and b is not None else None
+            for t, b in zip(titles, bodies, strict=True)
+        ]
+        return texts, {**problems, **more}

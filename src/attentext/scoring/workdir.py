@@ -1,0 +1,266 @@
+"""The work folder `OUT.parts/` of a batch prediction: chunks committed one by one, resumed
+after a crash, joined into OUT at the end (the design is in `attentext.scoring`).
+
+    OUT.parts/manifest.json          what the parts are made from: run, input, options
+    OUT.parts/errors-00000003.jsonl  chunk 3's rows that were not classified (renamed first)
+    OUT.parts/part-00000003.jsonl    chunk 3's output rows (renamed last: the commit)
+
+A chunk is committed when its part exists; its errors file was renamed before it, so a
+committed chunk always has one. Every file is written to a temporary beside it and renamed, so
+a kill -9 leaves whole files and temporaries, which the next run removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from attentext.errors import AttentextError, DataError
+from attentext.files import (
+    TMP_SUFFIX,
+    LockHeld,
+    atomic_path,
+    exclusive_lock,
+    remove_stale_temporaries,
+    temporary_beside,
+    write_json,
+)
+from attentext.rundir import (
+    LOG_FILE,
+    MARKER,
+    METRICS_FILE,
+    ONNX_DIR,
+    ONNX_FP32_FILE,
+    ONNX_INFO_FILE,
+    ONNX_INT8_FILE,
+    read_marker,
+)
+from attentext.scoring.sinks import assemble, part_suffix
+
+PARTS_SUFFIX = ".parts"
+ERRORS_SUFFIX = ".errors.jsonl"
+MANIFEST_FILE = "manifest.json"
+MANIFEST_FORMAT = 1
+FULL_HASH_BYTES = 4 << 30  # inputs up to this size are hashed whole (about 1 s per GB)
+EDGE_BYTES = 4 << 20  # larger ones: size, mtime and the first and last 4 MiB
+
+# Tests set this to stop the process at a stage ("read", "scored", "written",
+# "errors-committed", "committed", "errors-assembled", "assembled"), as a crash would there.
+fault_hook: Callable[[str, int], None] | None = None
+
+
+def at_stage(stage: str, chunk: int = -1) -> None:
+    if fault_hook is not None:
+        fault_hook(stage, chunk)
+
+
+def parts_dir(output: Path) -> Path:
+    return output.with_name(output.name + PARTS_SUFFIX)
+
+
+def errors_path(output: Path) -> Path:
+    return output.with_name(output.name + ERRORS_SUFFIX)
+
+
+@contextmanager
+def holding(output: Path) -> Iterator[None]:
+    """Hold `output` for this process; a second run writing it is refused in one line."""
+    try:
+        with exclusive_lock(output.with_name(f".{output.name}.lock"), f"predict {output}"):
+            yield
+    except LockHeld as held:
+        raise AttentextError(
+            f"{output}: another attentext process is writing it ({held.holder}); wait for it "
+            "to finish or choose another --output"
+        ) from None
+
+
+def _digest(path: Path, start: int = 0, length: float = float("inf")) -> str:
+    """blake2b of `length` bytes of a file from `start` (to its end by default)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        while length > 0 and (block := handle.read(int(min(1 << 20, length)))):
+            digest.update(block)
+            length -= len(block)
+    return digest.hexdigest()
+
+
+def input_identity(path: Path) -> dict[str, Any]:
+    """What identifies the input's contents: its size and digest (whole up to 4 GiB; beyond,
+    its mtime and first and last 4 MiB)."""
+    size = path.stat().st_size
+    if size <= FULL_HASH_BYTES:
+        return {"size": size, "blake2b": _digest(path)}
+    return {
+        "size": size,
+        "mtime_ns": path.stat().st_mtime_ns,
+        "head": _digest(path, 0, EDGE_BYTES),
+        "tail": _digest(path, size - EDGE_BYTES),
+    }
+
+
+def run_identity(run_dir: Path, backend: str) -> str:
+    """A digest of the files that make the run's predictions: the marker and its files (not
+    metrics or logs), and the ONNX files where an ONNX backend reads them."""
+    marker = read_marker(run_dir)
+    names = sorted(set(marker.get("files", [])) - {METRICS_FILE, LOG_FILE}) + [MARKER]
+    if backend.startswith("onnx"):
+        model = ONNX_INT8_FILE if backend == "onnx-int8" else ONNX_FP32_FILE
+        names += [f"{ONNX_DIR}/{ONNX_INFO_FILE}", f"{ONNX_DIR}/{model}"]
+    digest = hashlib.blake2b(digest_size=16)
+    for name in names:
+        path = run_dir / name
+        if path.is_file():
+            digest.update(f"{name}\0{_digest(path)}\0".encode())
+    return digest.hexdigest()
+
+
+def new_file_mode() -> int:
+    """The mode `open()` gives a new file (0o666 less the umask): the outputs are the user's
+    files, readable as theirs are, not the 0o600 of a temporary."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _changed(found: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+    """What differs between the manifest found and this run's, as a clause (None: nothing)."""
+    if found.get("format") != wanted["format"] or found.get("output") != wanted["output"]:
+        return "it was written by another attentext version or for another output format"
+    if found.get("run") != wanted["run"]:
+        return "the model changed (its run directory's files differ)"
+    if found.get("input") != wanted["input"]:
+        before, now = found.get("input", {}).get("size"), wanted["input"]["size"]
+        sizes = f" ({before:,} bytes then, {now:,} now)" if before != now else ""
+        return f"the input file changed{sizes}"
+    options = [
+        f"--{name.replace('_', '-')}"
+        for name, value in wanted["options"].items()
+        if found.get("options", {}).get(name) != value
+    ]
+    return f"options changed ({', '.join(options)})" if options else None
+
+
+class WorkDir:
+    """`OUT.parts/`: the committed chunks of one output, and how to commit and join them."""
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path = path
+        self.fmt = fmt
+        self.committed = {
+            int(p.name.split("-")[1].split(".")[0]) for p in path.glob(f"part-*{part_suffix(fmt)}")
+        }
+
+    def part(self, index: int) -> Path:
+        return self.path / f"part-{index:08d}{part_suffix(self.fmt)}"
+
+    def errors_part(self, index: int) -> Path:
+        return self.path / f"errors-{index:08d}.jsonl"
+
+    def commit(self, index: int, write: Callable[[Path], None], errors: list[dict]) -> None:
+        """Write chunk `index`'s part (`write(path)`) and its errors; the part's rename, last,
+        commits it."""
+        part, errors_file = self.part(index), self.errors_part(index)
+        data_tmp, errors_tmp = temporary_beside(part), temporary_beside(errors_file)
+        try:
+            write(data_tmp)
+            lines = "".join(json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in errors)
+            errors_tmp.write_text(lines, encoding="utf-8")
+            at_stage("written", index)
+            os.replace(errors_tmp, errors_file)
+            at_stage("errors-committed", index)
+            os.replace(data_tmp, part)
+        finally:
+            data_tmp.unlink(missing_ok=True)
+            errors_tmp.unlink(missing_ok=True)
+        self.committed.add(index)
+        at_stage("committed", index)
+
+    def finish(self, output: Path, chunks: int) -> int:
+        """Join the errors parts into OUT.errors.jsonl and the parts into OUT (each by one
+        rename), remove the work folder; the number of rows not classified."""
+        if sorted(self.committed) != list(range(chunks)):
+            missing = sorted(set(range(chunks)) - self.committed)[:3]
+            raise AttentextError(f"{self.path}: chunks {missing} are not committed (a bug)")
+        bad = 0
+        with atomic_path(errors_path(output)) as tmp:
+            with open(tmp, "wb") as out:
+                for index in range(chunks):
+                    data = self.errors_part(index).read_bytes()
+                    bad += data.count(b"\n")
+                    out.write(data)
+            os.chmod(tmp, new_file_mode())
+        at_stage("errors-assembled")
+        with atomic_path(output) as tmp:
+            assemble(self.fmt, [self.part(i) for i in range(chunks)], tmp)
+            os.chmod(tmp, new_file_mode())
+        at_stage("assembled")
+        shutil.rmtree(self.path, ignore_errors=True)
+        return bad
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _clean(output: Path, work: Path) -> None:
+    """Remove what a killed run left half-written: temporaries of parts, of OUT and its errors."""
+    for target in (output, errors_path(output)):
+        remove_stale_temporaries(target)
+    if work.is_dir():
+        for leftover in work.glob(f".*{TMP_SUFFIX}"):
+            with suppress(OSError):
+                leftover.unlink()
+
+
+def open_work(
+    output: Path, manifest: dict[str, Any], resume: bool, overwrite: bool, fmt: str
+) -> WorkDir:
+    """The work folder for `output`: the interrupted run's (with `resume`, if its manifest
+    matches), else a new one. Refuses, in one line, to replace a finished output without
+    `overwrite` or an interrupted run without `resume` or `overwrite`."""
+    work = parts_dir(output)
+    _clean(output, work)
+    # a work folder without a committed chunk holds nothing to keep (a run that failed to load
+    # its model, say): it is started over, whatever the options
+    interrupted = (work / MANIFEST_FILE).is_file() and bool(WorkDir(work, fmt).committed)
+    if interrupted and resume:
+        found = _read_manifest(work)
+        if (change := _changed(found, manifest)) is not None:
+            raise DataError(
+                f"{work}: cannot resume: {change}; to start over, run the same command without "
+                "--resume and with --overwrite"
+            )
+        return WorkDir(work, fmt)
+    if interrupted and not overwrite:
+        count = len(WorkDir(work, fmt).committed)
+        raise DataError(
+            f"{work}: an interrupted run left {count} committed chunk(s) here; add --resume to "
+            "continue it, or --overwrite to start over"
+        )
+    if output.exists() and not overwrite:
+        raise DataError(
+            f"{output}: exists; add --overwrite to replace it (once the new one is complete)"
+        )
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    write_json(work / MANIFEST_FILE, manifest)
+    return WorkDir(work, fmt)
+
+
+def _read_manifest(work: Path) -> dict[str, Any]:
+    try:
+        found = json.loads((work / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        found = None
+    if not isinstance(found, dict):
+        raise DataError(
+            f"{work / MANIFEST_FILE}: unreadable; start over without --resume (with --overwrite)"
+        )
+    return found
