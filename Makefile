@@ -69,6 +69,12 @@ bench: dev
 	$(BIN)/python benchmarks/memory.py --data $(DATA)
 	$(BIN)/python benchmarks/growth.py --data $(DATA)
 	$(BIN)/python benchmarks/distributed.py --data $(DATA)
+	$(BIN)/python benchmarks/startup.py --seed-run $(LB)/seed-transformer --tfidf-run $(LB)/tfidf-logreg
+	$(BIN)/python benchmarks/batch_predict.py --tfidf-run $(LB)/tfidf-logreg --seed-run $(LB)/seed-transformer
+	$(BIN)/python benchmarks/distill.py $(LB)/encoder-finetune --data $(DATA) \
+		--unlabeled ../shared/datasets/ag_news_unlabeled/unlabeled.txt
+	$(BIN)/python benchmarks/multilabel.py --data ../shared/datasets/reuters_modapte
+	$(BIN)/python benchmarks/gpu_check.py --data $(DATA)
 	$(BIN)/python benchmarks/tables.py
 
 # Train every recipe on AG News with its budget, then compare them in one process. Budgets on a

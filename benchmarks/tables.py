@@ -38,6 +38,7 @@ MODULES = [
     "distributed",
     "distill",
     "multilabel",
+    "batch_predict",
     "gpu_check",
 ]
 

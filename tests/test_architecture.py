@@ -31,6 +31,8 @@ DEFERRED_IMPORTS = {
             "serve",
             "summary",
             "train",
+            "tune",
+            "auto",
         )
     },
     # loading one engine never imports the other (torch models vs ONNX Runtime)

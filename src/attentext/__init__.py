@@ -25,6 +25,7 @@ _PUBLIC = {
     "Recipe": "attentext.recipes",
     "TextDataset": "attentext.data.dataset",
     "WordVectorizer": "attentext.text.vectorizer",
+    "auto": "attentext.automl.auto",
     "compare": "attentext.evaluation.evaluate",
     "distill": "attentext.api",
     "evaluate": "attentext.evaluation.evaluate",
@@ -35,6 +36,7 @@ _PUBLIC = {
     "resolve_recipe": "attentext.recipes",
     "summary": "attentext.api",
     "train": "attentext.training.run",
+    "tune": "attentext.automl.tune",
 }
 __all__ = [
     "AttentextError",
@@ -42,6 +44,7 @@ __all__ = [
     "Recipe",
     "TextDataset",
     "WordVectorizer",
+    "auto",
     "compare",
     "distill",
     "evaluate",
@@ -52,10 +55,13 @@ __all__ = [
     "resolve_recipe",
     "summary",
     "train",
+    "tune",
 ]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on demand
     from attentext.api import distill, summary
+    from attentext.automl.auto import auto
+    from attentext.automl.tune import tune
     from attentext.data.dataset import TextDataset, load_text_dataset
     from attentext.errors import AttentextError
     from attentext.evaluation.evaluate import compare, evaluate

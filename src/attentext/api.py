@@ -1,6 +1,7 @@
 """The Python API in one place, mirroring the CLI.
 
-    train, distill, evaluate, compare, explain, load, summary, resolve_recipe, load_text_dataset
+    train, distill, evaluate, compare, explain, load, summary, resolve_recipe, load_text_dataset,
+    tune (a hyperparameter search; the `tune` extra), auto (the best recipe within a time budget)
 
 `import attentext` gives the same names, each imported on first use; importing this module
 imports them all.
@@ -11,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from attentext.automl.auto import AutoResult, auto
+from attentext.automl.tune import TuneResult, tune
 from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.evaluation.evaluate import compare, evaluate
 from attentext.inference.classifier import Classifier, load
@@ -23,11 +26,14 @@ from attentext.text.tokenizers import build_tokenizer
 from attentext.training.run import TrainResult, train
 
 __all__ = [
+    "AutoResult",
     "Classifier",
     "ModelSummary",
     "Recipe",
     "TextDataset",
     "TrainResult",
+    "TuneResult",
+    "auto",
     "compare",
     "distill",
     "evaluate",
@@ -37,6 +43,7 @@ __all__ = [
     "resolve_recipe",
     "summary",
     "train",
+    "tune",
 ]
 
 

@@ -20,6 +20,9 @@ from attentext.errors import RecipeError, did_you_mean, shown
 MAX_RECIPE_BYTES = 1 << 20
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # fp16: CUDA GPUs only
 TRUNCATIONS = ("head", "tail", "head+tail")
+LONG_TEXTS = ("truncate", "chunks")  # a text over max_length: cut it, or read it in windows
+CHUNKS_KEPT = ("head", "tail", "spread")  # which windows max_chunks keeps
+AGGREGATIONS = ("mean", "max", "attention")  # window logits -> one document's (model.options)
 TOKENIZER_TYPES = ("word", "pretrained")
 CLASS_WEIGHTS = ("none", "balanced")
 
@@ -41,6 +44,12 @@ class TokenizerSpec:
     max_tokens: int = 20000  # vocabulary size of a word tokenizer
     max_length: int = 256
     truncation: str = "head"  # what a text over max_length keeps: head, tail or head+tail
+    # "chunks": a text over max_length is read as windows of max_length tokens (special tokens
+    # in each), whose outputs the model's `aggregation` option combines into one prediction
+    long_text: str = "truncate"
+    stride: int = 0  # chunks: tokens each window shares with the one before it
+    max_chunks: int = 0  # chunks: at most this many windows per text (0: every window)
+    chunks_kept: str = "head"  # chunks over max_chunks: the first, the last, or evenly spread
 
 
 @dataclass
@@ -92,6 +101,32 @@ class DistillSpec:
     unlabeled: str = ""  # a file of more texts (one per line, or a data file) for the transfer set
 
 
+@dataclass(frozen=True)
+class SearchParam:
+    """One setting `attentext tune` varies: a range from `low` to `high` (on a log scale with
+    `log`, in steps of `step`; whole numbers where the recipe's setting is one) or a list of
+    `choices`. Declared in a recipe's `search:` section, checked when the recipe loads."""
+
+    path: str  # e.g. training.learning_rate, model.options.dropout
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    integer: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML form, as written in a recipe."""
+        if self.choices:
+            return {"choices": list(self.choices)}
+        raw: dict[str, Any] = {"low": self.low, "high": self.high}
+        if self.log:
+            raw["log"] = True
+        if self.step is not None:
+            raw["step"] = self.step
+        return raw
+
+
 @dataclass
 class Recipe:
     name: str = "custom"
@@ -101,12 +136,25 @@ class Recipe:
     model: ModelSpec = field(default_factory=ModelSpec)
     training: TrainingSpec = field(default_factory=TrainingSpec)
     distill: DistillSpec = field(default_factory=DistillSpec)
+    # How `attentext tune` searches this recipe: setting path -> range or choices. Not part of
+    # what a run trains with, so a run's recipe.yaml leaves it out (`to_dict(search=True)` keeps it).
+    search: dict[str, SearchParam] = field(default_factory=dict, compare=False, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def to_dict(self, search: bool = False) -> dict[str, Any]:
+        raw = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "search"
+        }
+        raw = {key: dataclasses.asdict(v) if key in _SECTIONS else v for key, v in raw.items()}
+        if search and self.search:
+            raw["search"] = {path: param.to_dict() for path, param in self.search.items()}
+        return raw
 
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+    def to_yaml(self, search: bool = False) -> str:
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        if not (search and self.search):
+            return text
+        searched = {"search": self.to_dict(search=True)["search"]}  # one line per setting
+        return text + yaml.safe_dump(searched, sort_keys=False, default_flow_style=None)
 
 
 _SECTIONS = {
@@ -143,8 +191,10 @@ def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
     if not isinstance(raw, dict):
         raise RecipeError(f"{origin}: expected a mapping at the top level")
     recipe = Recipe()
-    top_keys = ["name", "description", *_SECTIONS]
+    top_keys = ["name", "description", *_SECTIONS, "search"]
     for key, value in raw.items():
+        if key == "search":  # read last: its settings are checked against the recipe's values
+            continue
         if key not in top_keys:
             raise RecipeError(
                 f"{origin}: unknown key '{shown(key)}'{did_you_mean(str(key), top_keys)}"
@@ -166,7 +216,102 @@ def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
             default = getattr(section, sub)
             setattr(section, sub, _coerce(sub_value, default, f"{origin}: {key}.{sub}"))
     _validate(recipe, origin)
+    if raw.get("search") is not None:
+        recipe.search = _search_section(raw["search"], recipe, origin)
     return recipe
+
+
+SEARCHED_SECTIONS = ("tokenizer", "model", "training")
+_RANGE_KEYS = ("low", "high", "log", "step")
+
+
+def _search_section(raw: Any, recipe: Recipe, origin: str) -> dict[str, SearchParam]:
+    """The `search:` section: each key a setting of the recipe, each value a range or choices."""
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{origin}: section 'search' must be a mapping, got {shown(raw)}")
+    return {
+        str(path): _search_param(str(path), spec, recipe, f"{origin}: search.{shown(path)}")
+        for path, spec in raw.items()
+    }
+
+
+def _searched_value(path: str, recipe: Recipe, where: str) -> Any:
+    """The recipe's current value at `path` (None for a model option it leaves to the family);
+    an error for a path that names no setting trials may vary."""
+    parts = path.split(".")
+    if parts[0] in ("data", "distill"):
+        raise RecipeError(
+            f"{where}: {parts[0]} settings are not searched: every trial reads the same split"
+        )
+    if parts[0] not in SEARCHED_SECTIONS:
+        raise RecipeError(
+            f"{where}: not in tokenizer, model or training{did_you_mean(parts[0], SEARCHED_SECTIONS)}"
+        )
+    section = getattr(recipe, parts[0])
+    if parts[:2] == ["model", "options"] and len(parts) == 3:
+        return section.options.get(parts[2])  # the family checks the name when tune starts
+    names = [f.name for f in dataclasses.fields(section) if f.name not in ("options", "type")]
+    if len(parts) != 2 or parts[1] not in names:
+        raise RecipeError(
+            f"{where}: not a setting{did_you_mean(parts[-1], [*names, 'options.NAME'])}"
+        )
+    return getattr(section, parts[1])
+
+
+def _search_param(path: str, spec: Any, recipe: Recipe, where: str) -> SearchParam:
+    """One searched setting, its bounds or choices of the setting's type."""
+    current = _searched_value(path, recipe, where)
+    if not isinstance(spec, dict) or not spec:
+        raise RecipeError(f"{where}: expected {{low: A, high: B}} or {{choices: [...]}}")
+    for key in spec:
+        if key not in ("choices", *_RANGE_KEYS):
+            raise RecipeError(
+                f"{where}: unknown key '{shown(key)}'{did_you_mean(str(key), ('choices', *_RANGE_KEYS))}"
+            )
+    if "choices" in spec:
+        choices = spec["choices"]
+        if len(spec) > 1 or not isinstance(choices, list) or not choices:
+            raise RecipeError(f"{where}: choices is a non-empty list, alone")
+        values = [
+            _numeric(c) if current is not None and not isinstance(current, str) else c
+            for c in choices
+        ]
+        if current is not None:
+            values = [_coerce(value, current, where) for value in values]
+        return SearchParam(path, choices=tuple(values))
+    return _search_range(path, spec, current, where)
+
+
+def _search_range(path: str, spec: dict[str, Any], current: Any, where: str) -> SearchParam:
+    """A range: numbers low < high (low > 0 on a log scale), an optional positive step."""
+    if "low" not in spec or "high" not in spec:
+        raise RecipeError(f"{where}: a range needs low and high")
+    low, high, step = (_numeric(spec.get(key)) for key in ("low", "high", "step"))
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise RecipeError(f"{where}: log: expected true or false, got {shown(log)}")
+    numbers = [v for v in (low, high, step) if v is not None]
+    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in numbers):
+        raise RecipeError(f"{where}: low, high and step are numbers")
+    if current is not None and (isinstance(current, bool) or not isinstance(current, int | float)):
+        raise RecipeError(f"{where}: {path} is not a number; search it with choices: [...]")
+    integer = (
+        isinstance(current, int)
+        if current is not None
+        else all(isinstance(v, int) for v in numbers)
+    )
+    if integer and not all(isinstance(v, int) for v in numbers):
+        raise RecipeError(f"{where}: {path} is a whole number; give whole low, high and step")
+    if not low < high or (log and low <= 0) or (step is not None and step <= 0):
+        raise RecipeError(f"{where}: needs low < high, low > 0 with log, step > 0")
+    if log and step is not None:
+        raise RecipeError(f"{where}: a range has log or step, not both")
+    return SearchParam(path, low, high, log, step, integer=integer)
+
+
+def _numeric(value: Any) -> Any:
+    """A number written as YAML 1.1 reads it ('1e-3' is a string there) made a float."""
+    return float(value) if isinstance(value, str) and _looks_numeric(value) else value
 
 
 def _validate(recipe: Recipe, origin: str) -> None:
@@ -205,6 +350,36 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: distill.unlabeled needs distill.teacher (a run directory)")
     if recipe.tokenizer.max_length < 1:
         raise RecipeError(f"{origin}: tokenizer.max_length must be positive")
+    _validate_long_text(recipe, origin)
+
+
+def _one_of(value: Any, choices: tuple[str, ...], where: str) -> None:
+    """A one-line error for a value not among `choices`, with a did-you-mean."""
+    if value not in choices:
+        raise RecipeError(f"{where} is '{shown(value)}'{did_you_mean(str(value), choices)}")
+
+
+def _validate_long_text(recipe: Recipe, origin: str) -> None:
+    """The chunking settings: known values, a stride shorter than a window, a cap of 0 or more;
+    and the aggregation option, when given, a known one (its model family checks the rest)."""
+    spec = recipe.tokenizer
+    _one_of(spec.long_text, LONG_TEXTS, f"{origin}: tokenizer.long_text")
+    _one_of(spec.chunks_kept, CHUNKS_KEPT, f"{origin}: tokenizer.chunks_kept")
+    if spec.max_chunks < 0:
+        raise RecipeError(f"{origin}: tokenizer.max_chunks must be 0 (every window) or more")
+    if not 0 <= spec.stride < spec.max_length:
+        raise RecipeError(
+            f"{origin}: tokenizer.stride is the overlap of two windows, in [0, max_length "
+            f"{spec.max_length}); got {spec.stride}"
+        )
+    aggregation = recipe.model.options.get("aggregation")
+    if aggregation is not None:
+        _one_of(aggregation, AGGREGATIONS, f"{origin}: model.options.aggregation")
+        if aggregation == "attention" and spec.long_text != "chunks":
+            raise RecipeError(
+                f"{origin}: model.options.aggregation attention weighs a text's windows; set "
+                "tokenizer.long_text=chunks too"
+            )
 
 
 def builtin_recipe_names() -> list[str]:
@@ -330,7 +505,7 @@ def resolve_recipe(
     }
     sets += [f"{key}={value}" for key, value in named.items() if value is not None]
     if isinstance(recipe, Recipe):
-        raw = recipe.to_dict()
+        raw = recipe.to_dict(search=True)
         for item in sets:
             apply_override(raw, item)
         return recipe_from_dict(raw, recipe.name)

@@ -41,7 +41,7 @@ from attentext.files import (
     read_bytes_capped,
     write_json,
 )
-from attentext.recipes import Recipe, recipe_from_text
+from attentext.recipes import Recipe, TokenizerSpec, recipe_from_text
 
 FORMAT_VERSION = 1
 MARKER = "attentext.json"
@@ -316,6 +316,12 @@ class Run:
     def truncation(self) -> str:
         """How texts over the model's length were cut at training: inference cuts them alike."""
         return self.recipe.tokenizer.truncation if self.recipe is not None else "head"
+
+    @property
+    def tokenizer_spec(self) -> TokenizerSpec:
+        """How the run read texts at training (truncation, or windows: `long_text`, stride,
+        cap): inference reads them alike. A run made before chunking existed truncates."""
+        return self.recipe.tokenizer if self.recipe is not None else TokenizerSpec()
 
 
 def open_run(run_dir: str | Path) -> Run:

@@ -10,6 +10,7 @@ import warnings
 
 import typer
 
+from attentext.cli.auto import auto_command
 from attentext.cli.card import card_command
 from attentext.cli.common import err
 from attentext.cli.compare import compare_command
@@ -21,6 +22,7 @@ from attentext.cli.predict import predict_command
 from attentext.cli.serve import serve_command
 from attentext.cli.summary import recipes_command, summary_command
 from attentext.cli.train import train_command
+from attentext.cli.tune import tune_command
 from attentext.errors import AttentextError, AttentextWarning
 
 app = typer.Typer(
@@ -42,6 +44,8 @@ for name, command in (
     ("export", export_command),
     ("distill", distill_command),
     ("card", card_command),
+    ("tune", tune_command),
+    ("auto", auto_command),
 ):
     app.command(name)(command)
 

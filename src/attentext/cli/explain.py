@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -50,8 +50,21 @@ def explain_command(
         p = explanation.probabilities[explanation.label]
         top = ", ".join(f"{token} {weight:.2f}" for token, weight in explanation.top_tokens(5))
         out.print(
-            f"[{i}] {explanation.label} {p:.3f}\ttop: {top or '(no tokens)'}",
+            f"[{i}] {explanation.label} {p:.3f}\ttop: {top or '(no tokens)'}{_windows(explanation)}",
             markup=False,
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _windows(explanation: Any) -> str:
+    """For a text read in several windows: how many, and the one that weighed most."""
+    windows = explanation.windows() or []
+    if len(windows) < 2:
+        return ""
+    best = max(range(len(windows)), key=lambda k: windows[k]["weight"])
+    chosen = windows[best]
+    return (
+        f"\t{len(windows)} windows, heaviest #{best} (characters {chosen['start']}-"
+        f"{chosen['end']}, weight {chosen['weight']:.2f})"
+    )

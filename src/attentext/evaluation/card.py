@@ -178,13 +178,22 @@ def _recipe_rows(run: Run) -> list[tuple[str, Any]]:
     return rows + [
         ("tokenizer", recipe.tokenizer.type),
         ("max length (tokens)", recipe.tokenizer.max_length),
-        ("truncation", recipe.tokenizer.truncation),
+        ("truncation", recipe.tokenizer.truncation)
+        if recipe.tokenizer.long_text != "chunks"
+        else ("long texts", _windows_row(recipe)),
         ("epochs", recipe.training.epochs),
         ("batch size", recipe.training.batch_size),
         ("learning rate", recipe.training.learning_rate),
         ("precision", run.metrics.get("precision", recipe.training.precision)),
         ("seed", recipe.training.seed),
     ]
+
+
+def _windows_row(recipe: Any) -> str:
+    spec = recipe.tokenizer
+    cap = f", max {spec.max_chunks} ({spec.chunks_kept})" if spec.max_chunks else ""
+    how = recipe.model.options.get("aggregation", "mean")
+    return f"windows, stride {spec.stride}{cap}, {how}"
 
 
 def _recipe_section(run: Run) -> list[str]:
@@ -289,11 +298,29 @@ def _calibration_section(run: Run) -> list[str]:
     return [*lines, ""]
 
 
+def _length_limit(recipe: Any) -> str:
+    """What the model reads of a long text: its cut part, or its windows and how they combine."""
+    spec = recipe.tokenizer
+    if spec.long_text != "chunks":
+        return (
+            f"Texts longer than {spec.max_length} tokens are cut ({spec.truncation}, as at "
+            "training), so the model reads only that part."
+        )
+    cap = (
+        f", at most {spec.max_chunks} per text ({spec.chunks_kept} kept)" if spec.max_chunks else ""
+    )
+    how = recipe.model.options.get("aggregation", "mean")
+    return (
+        f"Texts longer than {spec.max_length} tokens are read in windows of {spec.max_length} "
+        f"tokens overlapping by {spec.stride}{cap}; the windows' predictions are combined by "
+        f"{how}, as at training."
+    )
+
+
 def _use_section(run: Run) -> list[str]:
     recipe = run.recipe
     limit = (
-        f"Texts longer than {recipe.tokenizer.max_length} tokens are cut "
-        f"({recipe.tokenizer.truncation}, as at training), so the model reads only that part."
+        _length_limit(recipe)
         if recipe is not None and run.kind == rundir.TRANSFORMERS_KIND
         else "The TF-IDF baseline reads every word, but knows only its training vocabulary."
     )

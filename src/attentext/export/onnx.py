@@ -19,6 +19,15 @@ within `PARITY_ATOL` + `PARITY_RTOL` * |logit| on a padded batch of random token
 different lengths, or nothing is written; the largest difference is recorded in export.json.
 Files are written atomically (a temporary file in the same folder, then a rename), export.json
 last; temporaries a killed export left are removed by the next one.
+
+A run that reads long texts in chunks exports its window model: the graph classifies windows
+(rows of at most max_length tokens), and a model with attention over windows has a second
+output, `window_scores` (batch,). The aggregation stays outside the graph, in
+`text.windows.combine_windows` (mean or max of a text's window logits, or their softmax-of-scores
+weighted sum): a document has any number of windows, batched with other documents' windows, and
+that grouping is data, not a shape ONNX can fix. The ONNX classifier aggregates exactly as the
+PyTorch one does; both outputs pass the parity gate, and export.json records the chunking and
+the aggregation a reader must apply.
 """
 
 from __future__ import annotations
@@ -43,7 +52,12 @@ from attentext.export.int8 import (
 )
 from attentext.export.unpacked_rnn import UnpackedRNN
 from attentext.files import remove_stale_temporaries, temporary_beside, write_json
-from attentext.inference.onnx_backend import INSTALL_HINT, run_session, session
+from attentext.inference.onnx_backend import (
+    INSTALL_HINT,
+    WINDOW_SCORES,
+    run_session_windows,
+    session,
+)
 from attentext.inference.torch_backend import TransformersClassifier
 from attentext.models.attention_rnn import AttentionRNNForSequenceClassification
 from attentext.outputs import check_output_folder
@@ -76,10 +90,28 @@ class _Logits(nn.Module):
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
 
 
+class _LogitsAndScores(_Logits):
+    """(input_ids, attention_mask) -> (logits, window_scores): a model with attention over the
+    windows of long texts; the windows are combined outside the graph."""
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        output = self.model(input_ids=input_ids, attention_mask=attention_mask)
+        return output.logits, output.window_scores
+
+
+def _output_names(model: nn.Module) -> list[str]:
+    """The graph's outputs: logits, and window scores where the model learned them."""
+    return ["logits", WINDOW_SCORES] if _has_window_attention(model) else ["logits"]
+
+
+def _has_window_attention(model: nn.Module) -> bool:
+    return getattr(model, "window_attention", None) is not None
+
+
 def _exportable(model: nn.Module) -> nn.Module:
     if isinstance(model, AttentionRNNForSequenceClassification):
         return UnpackedRNN(model).eval()
-    return _Logits(model).eval()
+    return (_LogitsAndScores if _has_window_attention(model) else _Logits)(model).eval()
 
 
 def _check_batch(vocab_size: int, pad_id: int, max_length: int, seed: int) -> dict[str, np.ndarray]:
@@ -106,6 +138,15 @@ def _torch_logits(model: nn.Module):
     return run
 
 
+def _torch_windows(model: nn.Module, batch: dict[str, np.ndarray]) -> np.ndarray:
+    """(B, C + 1) logits and window scores by PyTorch (scores 0 without window attention)."""
+    with torch.no_grad():
+        output = model(**{k: torch.from_numpy(v) for k, v in batch.items()})
+    scores = getattr(output, "window_scores", None)
+    column = torch.zeros(len(output.logits)) if scores is None else scores
+    return torch.cat([output.logits, column[:, None]], dim=1).numpy()
+
+
 def _export_graph(model: nn.Module, run_dir: Path, sample: dict[str, np.ndarray], path: Path):
     """The ONNX graph of `model` written to `path`; the exporter's program is returned."""
     args = tuple(torch.from_numpy(sample[name]) for name in INPUT_NAMES)
@@ -116,7 +157,7 @@ def _export_graph(model: nn.Module, run_dir: Path, sample: dict[str, np.ndarray]
                 _exportable(model),
                 args,
                 input_names=list(INPUT_NAMES),
-                output_names=["logits"],
+                output_names=_output_names(model),
                 dynamic_shapes={name: {0: batch, 1: sequence} for name in INPUT_NAMES},
                 dynamo=True,
                 external_data=False,
@@ -137,9 +178,10 @@ def _export_graph(model: nn.Module, run_dir: Path, sample: dict[str, np.ndarray]
 def _check_parity(
     model: nn.Module, run_dir: Path, path: Path, check: dict[str, np.ndarray]
 ) -> float:
-    """The largest |ONNX - PyTorch| logit on `check`; an error past the tolerance."""
-    expected = _torch_logits(model)(check)
-    got = run_session(session(path, threads=1), check)
+    """The largest |ONNX - PyTorch| logit (or window score) on `check`; an error past the
+    tolerance."""
+    expected = _torch_windows(model, check)
+    got = run_session_windows(session(path, threads=1), check)
     diff = float(np.abs(got - expected).max())
     if not np.allclose(got, expected, atol=PARITY_ATOL, rtol=PARITY_RTOL):
         raise AttentextError(
@@ -238,7 +280,8 @@ def _write_export(
         fp32_tmp.unlink(missing_ok=True)
         if int8_tmp is not None:
             int8_tmp.unlink(missing_ok=True)
-    write_json(folder / ONNX_INFO_FILE, _export_record(run_dir, model, program, diff, report))
+    record = _export_record(run_dir, model, program, diff, report)
+    write_json(folder / ONNX_INFO_FILE, {**record, **_windows_record(classifier)})
 
 
 def _export_record(
@@ -253,10 +296,26 @@ def _export_record(
         "files": files,
         "inputs": list(INPUT_NAMES),
         "output": "logits",
+        "outputs": _output_names(model),
         "opset": next(o.version for o in program.model_proto.opset_import if not o.domain),
         "int8": int8,
         "parity_max_abs_diff": diff,
         "parity_tolerance": {"atol": PARITY_ATOL, "rtol": PARITY_RTOL},
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def _windows_record(classifier: TransformersClassifier) -> dict[str, Any]:
+    """What a reader of the graph must do for long texts: the run's chunking and aggregation
+    (applied outside the graph), or nothing for a run that truncates."""
+    if classifier.chunking is None:
+        return {}
+    return {
+        "long_text": {
+            "chunking": classifier.chunking.to_dict(),
+            "window_length": classifier.max_length,
+            "aggregation": classifier.aggregation,
+            "aggregated": "outside the graph (attentext.text.windows.combine_windows)",
+        }
     }

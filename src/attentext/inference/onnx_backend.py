@@ -2,7 +2,9 @@
 
 `attentext export RUN_DIR --format onnx [--int8]` writes `RUN_DIR/onnx/model.onnx` (inputs
 `input_ids` and `attention_mask`, int64, (batch, sequence); output `logits`) and, with `--int8`,
-`model.int8.onnx`, and records in `export.json` what was measured (parity, int8 agreement). The
+`model.int8.onnx`, and records in `export.json` what was measured (parity, int8 agreement). A run
+with window attention (long texts in chunks) has a second output, `window_scores` (batch,); the
+windows' logits are combined into a text's outside the graph, as for PyTorch (`inference.tokens`). The
 classifier tokenizes like the PyTorch one (the run's tokenizer, max length and truncation), so its
 logits match PyTorch's within the export tolerance (fp32) and its labels nearly always (int8);
 an int8 export whose measured agreement was too low is refused.
@@ -24,6 +26,7 @@ from attentext.inference.tokens import (
     first_line,
     load_tokenizer,
     model_max_length,
+    with_scores,
 )
 from attentext.rundir import (
     ONNX_DIR,
@@ -104,10 +107,22 @@ def session(path: Path, threads: int | None = None) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+WINDOW_SCORES = "window_scores"  # the second output of a model with attention over windows
+
+
 def run_session(onnx_session: Any, batch: dict[str, np.ndarray]) -> np.ndarray:
     """Logits of one padded batch; inputs the graph does not have (pruned at export) are left out."""
     names = {i.name for i in onnx_session.get_inputs()}
     return onnx_session.run(["logits"], {k: v for k, v in batch.items() if k in names})[0]
+
+
+def run_session_windows(onnx_session: Any, batch: dict[str, np.ndarray]) -> np.ndarray:
+    """(B, C + 1): logits and the window scores of a graph that has them (else zeros)."""
+    names = {i.name for i in onnx_session.get_inputs()}
+    outputs = [o.name for o in onnx_session.get_outputs()]
+    wanted = ["logits", WINDOW_SCORES] if WINDOW_SCORES in outputs else ["logits"]
+    found = onnx_session.run(wanted, {k: v for k, v in batch.items() if k in names})
+    return with_scores(found[0], found[1] if len(found) > 1 else None)
 
 
 class OnnxClassifier(TokenClassifier):
@@ -168,3 +183,6 @@ class OnnxClassifier(TokenClassifier):
 
     def run_batch(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         return run_session(self.session, batch)
+
+    def run_window_batch(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return run_session_windows(self.session, batch)

@@ -1,5 +1,11 @@
 """What the PyTorch and ONNX Runtime classifiers share: texts -> token ids -> length-sorted,
-padded batches -> logits, in input order; probabilities and labels from the logits."""
+padded batches -> logits, in input order; probabilities and labels from the logits.
+
+A run that reads long texts in chunks (`tokenizer.long_text: chunks` in its recipe) goes the same
+way with windows for rows: every text's windows (`text.windows`) are batched together by length,
+each batch gives its windows' logits (and learned scores, for attention aggregation), and
+`combine_windows` makes one text's logits of its windows', outside the model, for both engines.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,11 @@ import numpy as np
 
 from attentext.decisions import MULTI_LABEL, decide, sigmoid, threshold_vector
 from attentext.errors import RunDirError, shown
+from attentext.recipes import AGGREGATIONS
 from attentext.rundir import Run
 from attentext.text.batching import run_in_batches
 from attentext.text.encoding import encode
+from attentext.text.windows import Chunking, combine_windows, encode_windows, flatten
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -82,6 +90,13 @@ def check_vocabulary(run_path: Path, tokenizer: Any, model_rows: int | None) -> 
         )
 
 
+def with_scores(logits: np.ndarray, scores: np.ndarray | None) -> np.ndarray:
+    """(B, C + 1): logits and, last, each row's window score (zeros when the model has none)."""
+    logits = np.asarray(logits, dtype=np.float32)
+    column = np.zeros(len(logits), np.float32) if scores is None else np.asarray(scores, np.float32)
+    return np.concatenate([logits, column.reshape(-1, 1)], axis=1)
+
+
 def config_vocab_rows(config: Any) -> int | None:
     """The model's embedding rows as its config.json records them (None if it does not)."""
     rows = getattr(config, "vocab_size", None)
@@ -89,10 +104,12 @@ def config_vocab_rows(config: Any) -> int | None:
 
 
 class TokenClassifier:
-    """A model reading token ids, with the run's tokenizer, max length and truncation.
+    """A model reading token ids, with the run's tokenizer, max length and truncation (or
+    chunking: `chunking` and `aggregation`, set from the run by `apply_run`).
 
-    Subclasses give `run_batch(padded) -> logits` for one padded batch; texts are encoded as at
-    training and batched by length so that little time goes to padding.
+    Subclasses give `run_batch(padded) -> logits` for one padded batch, and `run_window_batch`
+    (logits and window scores) where the model learned attention over windows; texts are
+    encoded as at training and batched by length so that little time goes to padding.
     """
 
     def __init__(
@@ -112,6 +129,8 @@ class TokenClassifier:
         self.temperature = temperature  # the run's calibration: logits / T before the softmax
         self.multi_label = False  # several labels per text: sigmoid per label, thresholds
         self.thresholds: np.ndarray | None = None  # multi-label: each label's threshold
+        self.chunking: Chunking | None = None  # long texts: read in windows (else truncated)
+        self.aggregation = "mean"  # how a text's windows make its prediction
 
     @property
     def pad_id(self) -> int:
@@ -123,12 +142,18 @@ class TokenClassifier:
     def run_batch(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
+    def run_window_batch(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """(B, C + 1): each window's logits and, last, its learned score (0 without one)."""
+        return with_scores(self.run_batch(batch), None)
+
     def logits(self, texts: list[str]) -> np.ndarray:
         """Raw logits, (len(texts), len(labels)), float32."""
         if isinstance(texts, str):
             raise TypeError("texts must be a list of strings, not a single string")
         if not len(texts):
             return np.zeros((0, len(self.labels)), dtype=np.float32)
+        if self.chunking is not None:
+            return self.document_logits(texts)[0]
         return run_in_batches(
             self.encode(texts),
             self.run_batch,
@@ -137,12 +162,40 @@ class TokenClassifier:
             self.tokenizer.padding_side,
         ).astype(np.float32)
 
+    def encode_windows(self, texts: Sequence[str]) -> list[list[list[int]]]:
+        """Each text's windows as the run reads them (the run's chunking, or one window each)."""
+        if self.chunking is None:
+            return [[ids] for ids in self.encode(texts)]
+        return encode_windows(self.tokenizer, list(texts), self.max_length, self.chunking)
+
+    def window_outputs(self, windows: Sequence[Sequence[int]]) -> np.ndarray:
+        """(N, C + 1) logits and learned score of each window, through the one batching path."""
+        return run_in_batches(
+            windows,
+            self.run_window_batch,
+            self.pad_id,
+            self.batch_size,
+            self.tokenizer.padding_side,
+        )
+
+    def document_logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each text's logits from its windows', each window's weight in them, and the windows
+        per text. A text is never one tensor: its windows run a batch at a time."""
+        windows, counts = flatten(self.encode_windows(texts))
+        outputs = self.window_outputs(windows)
+        logits, weights = combine_windows(outputs[:, :-1], outputs[:, -1], counts, self.aggregation)
+        return logits, weights, counts
+
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Calibrated class probabilities, shape (len(texts), len(labels)); for a multi-label run
         each label's own probability (sigmoid)."""
+        return self.probabilities_of(self.logits(texts))
+
+    def probabilities_of(self, logits: np.ndarray) -> np.ndarray:
+        """What `predict_proba` makes of logits: the calibrated softmax, or a sigmoid per label."""
         if self.multi_label:
-            return sigmoid(self.logits(texts)).astype(np.float32)
-        return softmax(self.logits(texts) / self.temperature)
+            return sigmoid(logits).astype(np.float32)
+        return softmax(logits / self.temperature)
 
     def predict(self, texts: list[str]) -> list[str] | list[list[str]]:
         """The most probable label name of each text (multi-label: the labels over threshold)."""
@@ -155,4 +208,11 @@ class TokenClassifier:
         self.multi_label = run.multi_label or getattr(config, "problem_type", "") == MULTI_LABEL
         if self.multi_label:
             self.thresholds = threshold_vector(run.thresholds, self.labels)
+        self.chunking = Chunking.of(run.tokenizer_spec)
+        self.aggregation = getattr(config, "aggregation", "mean")
+        if self.aggregation not in AGGREGATIONS:
+            raise RunDirError(
+                f"{run.path}: config.json's aggregation is '{shown(self.aggregation)}', not one "
+                f"of {', '.join(AGGREGATIONS)}; the run directory is damaged"
+            )
         return self

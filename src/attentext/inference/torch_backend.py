@@ -18,6 +18,7 @@ from attentext.inference.tokens import (
     first_line,
     load_tokenizer,
     model_max_length,
+    with_scores,
 )
 from attentext.models.registry import register_auto_classes
 from attentext.precision import default_device, inference_model, probe_model, resolve_precision
@@ -122,6 +123,18 @@ class TransformersClassifier(TokenClassifier):
         device = self.model.device
         inputs = {name: torch.from_numpy(array).to(device) for name, array in batch.items()}
         return self.runner(**inputs).logits.float().cpu().numpy()
+
+    @torch.inference_mode()
+    def run_window_batch(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """Each window's logits and its learned score (a model with window attention), (B, C + 1)."""
+        device = self.model.device
+        inputs = {name: torch.from_numpy(array).to(device) for name, array in batch.items()}
+        output = self.runner(**inputs)
+        scores = getattr(output, "window_scores", None)
+        return with_scores(
+            output.logits.float().cpu().numpy(),
+            None if scores is None else scores.float().cpu().numpy(),
+        )
 
 
 def _probe(model: Any, tokenizer: Any) -> dict[str, float]:

@@ -25,8 +25,6 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel
 
-from attentext.decisions import sigmoid
-from attentext.inference.tokens import softmax
 from attentext.inference.torch_backend import TransformersClassifier
 from attentext.interpret.explanation import ExplainError, Explanation
 from attentext.models.attention_rnn import AttentionRNNForSequenceClassification
@@ -51,7 +49,7 @@ def attention_rollout(layers: list[np.ndarray]) -> np.ndarray:
     return rollout
 
 
-def _word_groups(encoded: EncodedText) -> list[list[int]]:
+def word_groups(encoded: EncodedText) -> list[list[int]]:
     """Token positions of each word, in order (consecutive pieces with the same word id)."""
     groups: list[list[int]] = []
     previous = None
@@ -72,7 +70,7 @@ def _normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.divide(x, total, out=np.zeros_like(x), where=total > 0)
 
 
-def _to_words(
+def to_words(
     groups: list[list[int]], importance: np.ndarray, matrix: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Token-level importance/attention -> word level: importance and attention received summed
@@ -118,14 +116,15 @@ def _check_index(value: int | None, count: int, what: str) -> None:
         )
 
 
-def _batch_attentions(
+def batch_outputs(
     classifier: TransformersClassifier,
     batch: dict[str, np.ndarray],
     is_rnn: bool,
     layer: int,
     head: int | None,
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """Every layer's attention (as numpy) and the (calibrated) class probabilities of a batch."""
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | None]:
+    """Every layer's attention (as numpy), the raw logits of a batch and, for a model with
+    attention over windows, each row's window score."""
     model = classifier.model
     output = model(
         **{name: torch.from_numpy(array).to(model.device) for name, array in batch.items()},
@@ -140,10 +139,31 @@ def _batch_attentions(
     attentions = [a.float().cpu().numpy() for a in attentions]
     _check_index(layer, len(attentions), "layer")
     _check_index(head, 1 if is_rnn else attentions[0].shape[1], "head")
-    logits = output.logits.float().cpu().numpy()
-    if classifier.multi_label:  # each label's own probability
-        return attentions, sigmoid(logits)
-    return attentions, softmax(logits / classifier.temperature)
+    scores = getattr(output, "window_scores", None)
+    scores = None if scores is None else scores.float().cpu().numpy()
+    return attentions, output.logits.float().cpu().numpy(), scores
+
+
+def _batch_attentions(
+    classifier: TransformersClassifier,
+    batch: dict[str, np.ndarray],
+    is_rnn: bool,
+    layer: int,
+    head: int | None,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Every layer's attention (as numpy) and the (calibrated) class probabilities of a batch."""
+    attentions, logits, _ = batch_outputs(classifier, batch, is_rnn, layer, head)
+    return attentions, classifier.probabilities_of(logits)
+
+
+def prepare_model(classifier: TransformersClassifier) -> bool:
+    """The model in eval mode, with eager attention where it has fused kernels; whether it is
+    the attention RNN (whose importances are its own weights)."""
+    model = classifier.model.eval()
+    is_rnn = isinstance(model, AttentionRNNForSequenceClassification)
+    if not is_rnn:
+        _use_eager_attention(model)
+    return is_rnn
 
 
 @torch.inference_mode()
@@ -151,10 +171,8 @@ def explain_attention(
     classifier: TransformersClassifier, texts: list[str], layer: int = -1, head: int | None = None
 ) -> list[Explanation]:
     """Each text's prediction and its model's attention over its words (fp32, eager attention)."""
-    model, tokenizer = classifier.model.eval(), classifier.tokenizer
-    is_rnn = isinstance(model, AttentionRNNForSequenceClassification)
-    if not is_rnn:
-        _use_eager_attention(model)
+    tokenizer = classifier.tokenizer
+    is_rnn = prepare_model(classifier)
     encoded = [
         encode_with_offsets(tokenizer, text, classifier.max_length, classifier.truncation)
         for text in texts
@@ -165,13 +183,13 @@ def explain_attention(
         attentions, probabilities = _batch_attentions(classifier, batch, is_rnn, layer, head)
         for row, i in enumerate(index):
             per_layer = [a[row] for a in attentions]  # (T,) for the RNN, else (nh, T, T) each
-            results[i] = _explanation(
+            results[i] = explanation_of(
                 classifier, texts[i], encoded[i], probabilities[row], per_layer, is_rnn, layer, head
             )
     return [r for r in results if r is not None]
 
 
-def _token_importance(
+def token_importance(
     classifier: TransformersClassifier,
     encoded: EncodedText,
     per_layer: list[np.ndarray],
@@ -216,7 +234,7 @@ def _word_texts(
     return words, None
 
 
-def _explanation(
+def explanation_of(
     classifier: TransformersClassifier,
     text: str,
     encoded: EncodedText,
@@ -226,12 +244,12 @@ def _explanation(
     layer: int,
     head: int | None,
 ) -> Explanation:
-    importance, matrix, method, source = _token_importance(
+    importance, matrix, method, source = token_importance(
         classifier, encoded, per_layer, is_rnn, layer, head
     )
-    groups = _word_groups(encoded)
+    groups = word_groups(encoded)
     if groups:
-        words_importance, words_matrix = _to_words(groups, np.asarray(importance), matrix)
+        words_importance, words_matrix = to_words(groups, np.asarray(importance), matrix)
     else:
         words_importance = np.zeros(0)
         words_matrix = None if is_rnn else np.zeros((0, 0))

@@ -1,8 +1,9 @@
 """`explain`: predict texts and show what each model looked at, as data, PNG and HTML.
 
 Which explanation a model gets depends on what it is: a PyTorch model its own attention
-(`attention.py`), the TF-IDF baseline its n-grams (`ngrams.py`); an ONNX Runtime model has no
-attention to read. This module is the one place that decides.
+(`attention.py`; over each window and the windows' weights, `windows.py`, for a run that reads
+long texts in chunks), the TF-IDF baseline its n-grams (`ngrams.py`); an ONNX Runtime model has
+no attention to read. This module is the one place that decides.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from attentext.interpret.attention import explain_attention
 from attentext.interpret.explanation import ExplainError, Explanation
 from attentext.interpret.ngrams import explain_ngrams
 from attentext.interpret.render import render_html, render_png
+from attentext.interpret.windows import explain_windows
 from attentext.models.registry import family_of_run
 from attentext.models.tfidf_logreg import TfidfLogRegClassifier
 from attentext.outputs import check_output_folder
@@ -72,6 +74,8 @@ def explain(
     classifier = _classifier(run_dir_or_classifier)
     if isinstance(classifier, TfidfLogRegClassifier):
         explanations = explain_ngrams(classifier, texts)
+    elif classifier.chunking is not None:  # a run that reads long texts in windows
+        explanations = explain_windows(classifier, texts, layer, head)
     else:
         explanations = explain_attention(classifier, texts, layer, head)
     if output_dir is not None:

@@ -22,6 +22,10 @@ class Explanation:
     model's max_length), `offsets` their character spans in `text` (None when the tokenizer has
     no offsets), `importances` sum to 1 over `tokens`, and `attention` is the word x word
     attention of the chosen layer/head (rows: the attending word), None for the attention RNN.
+
+    A run that reads long texts in windows also gives each window's character span and weight
+    in the decision (`window_spans`, `window_weights`, summing to 1); the words then cover every
+    window read, and `attention` is None for a text of several windows.
     """
 
     text: str
@@ -34,6 +38,17 @@ class Explanation:
     method: str = ""  # how the importances were computed
     attention_source: str = ""  # which layer/head `attention` shows
     truncated: bool = False
+    window_spans: list[tuple[int, int]] | None = None
+    window_weights: np.ndarray | None = None
+
+    def windows(self) -> list[dict[str, Any]] | None:
+        """Each window read as {"start", "end" (characters), "weight"}; None without windows."""
+        if self.window_spans is None or self.window_weights is None:
+            return None
+        return [
+            {"start": int(start), "end": int(end), "weight": float(weight)}
+            for (start, end), weight in zip(self.window_spans, self.window_weights, strict=True)
+        ]
 
     def top_tokens(self, k: int = 5) -> list[tuple[str, float]]:
         """The k most important words with their importance, most important first."""
@@ -53,4 +68,5 @@ class Explanation:
             "method": self.method,
             "attention_source": self.attention_source,
             "truncated": self.truncated,
+            "windows": self.windows(),
         }

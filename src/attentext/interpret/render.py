@@ -7,6 +7,7 @@ import html
 import textwrap
 import warnings
 from pathlib import Path
+from typing import Any
 
 from matplotlib.figure import Figure
 
@@ -16,6 +17,7 @@ MAX_PLOT_TOKENS = 64  # heatmap and bar chart show the first 64 words, so labels
 PNG_DPI = 100
 TRANSFORMER_FIGSIZE = (10.0, 12.0)  # inches: heatmap above, importance bars below
 RNN_FIGSIZE = (10.0, 4.0)  # inches: importance bars only
+WINDOWS_FIGSIZE = (10.0, 7.0)  # inches: window weights above, importance bars below
 
 
 def _tick_label(token: str, width: int = 18) -> str:
@@ -47,14 +49,18 @@ def render_png(explanation: Explanation, path: str | Path) -> Path:
     labels = [_tick_label(t) for t in explanation.tokens[:n]]
     fontsize = 9 if n <= 24 else 7 if n <= 40 else 5.5
     with_matrix = explanation.attention is not None
+    windows = explanation.windows() or []
+    with_windows = not with_matrix and len(windows) > 1
+    size = WINDOWS_FIGSIZE if with_windows else RNN_FIGSIZE
     figure = Figure(
-        figsize=TRANSFORMER_FIGSIZE if with_matrix else RNN_FIGSIZE,
-        dpi=PNG_DPI,
-        layout="constrained",
+        figsize=TRANSFORMER_FIGSIZE if with_matrix else size, dpi=PNG_DPI, layout="constrained"
     )
     figure.suptitle(_title(explanation), fontsize=9)
     if with_matrix:
         heat_ax, bar_ax = figure.subplots(2, 1, height_ratios=[3, 1])
+    elif with_windows:
+        window_ax, bar_ax = figure.subplots(2, 1)
+        _plot_windows(window_ax, windows)
     else:
         bar_ax = figure.subplots(1, 1)
     shown = "" if n == len(explanation.tokens) else f" (first {n} of {len(explanation.tokens)})"
@@ -89,6 +95,32 @@ def render_png(explanation: Explanation, path: str | Path) -> Path:
     return path
 
 
+def _plot_windows(axes: Any, windows: list[dict[str, Any]]) -> None:
+    """Each window's weight in the decision, in reading order."""
+    axes.bar(range(len(windows)), [w["weight"] for w in windows], color="tab:blue")
+    axes.axhline(1.0 / len(windows), color="gray", linestyle="--", linewidth=0.8)
+    axes.set_xlabel("window (in reading order)")
+    axes.set_ylabel("weight")
+    axes.set_title(f"which of the {len(windows)} windows decided", fontsize=9)
+
+
+def _window_strip(explanation: Explanation) -> str:
+    """A strip of the windows a long text was read as, darker where the window weighed more."""
+    windows = explanation.windows() or []
+    if len(windows) < 2:
+        return ""
+    top = max(w["weight"] for w in windows) or 1.0
+    cells = "".join(
+        f'<span class="win" style="background: rgba(74, 123, 208, {w["weight"] / top:.3f})" '
+        f'title="characters {w["start"]}-{w["end"]}: weight {w["weight"]:.4f}"></span>'
+        for w in windows
+    )
+    return (
+        f'<p class="method">Read as {len(windows)} windows (darker: more weight in the '
+        f'decision)</p><div class="windows">{cells}</div>'
+    )
+
+
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
        max-width: 60em; padding: 0 1em; color: #222; }
@@ -104,6 +136,8 @@ table.probs td { padding: 0.1em 0.5em; font-size: 0.9em; }
 .bar { background: #eee; width: 16em; height: 0.9em; }
 .bar div { background: #4a7bd0; height: 100%; }
 .best td { font-weight: bold; }
+.windows { display: flex; gap: 1px; margin: 0.3em 0 0.8em 0; }
+.win { flex: 1; min-width: 2px; height: 1.2em; border: 1px solid #ccd; }
 """
 
 
@@ -167,6 +201,7 @@ def render_html(explanations: list[Explanation]) -> str:
             f"{_probability_table(explanation)}"
             f'<p class="method">Importance: {html.escape(explanation.method)}'
             f"{' (text truncated)' if explanation.truncated else ''}</p>"
+            f"{_window_strip(explanation)}"
             f'<div class="text">{_highlight(explanation)}</div>'
             "</section>"
         )

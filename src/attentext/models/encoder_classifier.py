@@ -4,6 +4,11 @@ Used frozen (`encoder-frozen`: only the head trains, on features computed once a
 fine-tuned (`encoder-finetune`: every weight trains, word embeddings optionally frozen). The
 encoder's own config travels inside this config, so a run directory holds the whole model and
 loads without the original checkpoint.
+
+Long documents read in windows (`tokenizer.long_text: chunks`) get one prediction from their
+windows' by the config's `aggregation`: "mean" or "max" of the window logits, or "attention", a
+learned additive attention over the windows' pooled features (`window_attention`, saved with the
+model; its forward then also returns each window's score).
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from attentext.decisions import MULTI_LABEL
 from attentext.encoders import resolve_encoder
 from attentext.errors import RecipeError
+from attentext.models.aggregation import WindowAttention
 from attentext.models.auto import register
 from attentext.models.config_args import label_config
-from attentext.models.outputs import classification_output
-from attentext.recipes import ModelSpec
+from attentext.models.outputs import WindowClassifierOutput, classification_output
+from attentext.recipes import AGGREGATIONS, ModelSpec
 
 POOLINGS = ("mean", "cls", "pooler")
 
@@ -39,6 +45,9 @@ class EncoderClassifierConfig(PretrainedConfig):
         dropout: dropout before the linear classifier.
         freeze_encoder: keep every encoder weight fixed (the frozen-feature recipe).
         freeze_embeddings: keep the word-embedding matrix fixed while fine-tuning (faster).
+        aggregation: how a document read in windows gets one prediction: "mean" or "max" of the
+            windows' logits, or "attention" (learned weights over the windows' features).
+        aggregation_hidden: the size of the window attention's hidden layer.
     """
 
     model_type = "attentext-encoder-classifier"
@@ -51,6 +60,8 @@ class EncoderClassifierConfig(PretrainedConfig):
         dropout: float = 0.1,
         freeze_encoder: bool = False,
         freeze_embeddings: bool = False,
+        aggregation: str = "mean",
+        aggregation_hidden: int = 128,
         **kwargs,
     ) -> None:
         if pooling not in POOLINGS:
@@ -59,6 +70,12 @@ class EncoderClassifierConfig(PretrainedConfig):
             raise ValueError(f"pooling_layers must be a positive integer, got {pooling_layers!r}")
         if pooling == "pooler" and pooling_layers != 1:
             raise ValueError("pooling 'pooler' reads the last layer only; use pooling_layers: 1")
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}")
+        if not isinstance(aggregation_hidden, int) or aggregation_hidden < 1:
+            raise ValueError(
+                f"aggregation_hidden must be a positive integer, got {aggregation_hidden!r}"
+            )
         layers = (encoder or {}).get("num_hidden_layers")
         if layers is not None and pooling_layers > layers:
             raise ValueError(
@@ -70,6 +87,8 @@ class EncoderClassifierConfig(PretrainedConfig):
         self.dropout = dropout
         self.freeze_encoder = freeze_encoder
         self.freeze_embeddings = freeze_embeddings
+        self.aggregation = aggregation
+        self.aggregation_hidden = aggregation_hidden
         super().__init__(**kwargs)  # sets problem_type among the label arguments
 
     def encoder_config(self) -> PretrainedConfig:
@@ -125,6 +144,8 @@ class EncoderClassifierPreTrainedModel(PreTrainedModel):
         if isinstance(module, ClassificationHead):
             nn.init.normal_(module.classifier.weight, std=0.02)
             nn.init.zeros_(module.classifier.bias)
+        elif isinstance(module, WindowAttention):
+            module.reset_parameters()
 
 
 class EncoderClassifierForSequenceClassification(EncoderClassifierPreTrainedModel):
@@ -141,6 +162,13 @@ class EncoderClassifierForSequenceClassification(EncoderClassifierPreTrainedMode
             config.num_labels,
             config.dropout,
             config.problem_type == MULTI_LABEL,
+        )
+        self.window_attention = (
+            WindowAttention(
+                encoder_config.hidden_size * config.pooling_layers, config.aggregation_hidden
+            )
+            if config.aggregation == "attention"
+            else None
         )
         self.post_init()
         self.apply_freezing()
@@ -204,7 +232,14 @@ class EncoderClassifierForSequenceClassification(EncoderClassifierPreTrainedMode
         features, outputs = self.pooled(input_ids, attention_mask, bool(output_attentions), **extra)
         result = self.head(features, labels)
         result.attentions = outputs.attentions if output_attentions else None
-        return result
+        if self.window_attention is None:
+            return result
+        return WindowClassifierOutput(
+            loss=result.loss,
+            logits=result.logits,
+            attentions=result.attentions,
+            window_scores=self.window_attention(features),
+        )
 
 
 def build(

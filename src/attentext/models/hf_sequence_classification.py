@@ -27,4 +27,6 @@ def build(
     if spec.options.get("freeze_base", True):
         for parameter in model.base_model.parameters():
             parameter.requires_grad = False
+    if "aggregation" in spec.options:  # long documents in windows: mean or max of their logits
+        model.config.aggregation = spec.options["aggregation"]
     return model

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -26,3 +28,11 @@ def classification_output(
     """Logits, the loss when labels are given, and the attentions when asked for."""
     loss = classification_loss(logits, labels, multi_label) if labels is not None else None
     return SequenceClassifierOutput(loss=loss, logits=logits, attentions=attentions)
+
+
+@dataclass
+class WindowClassifierOutput(SequenceClassifierOutput):
+    """A classifier's output with one learned score per input row: how much that row (a window
+    of a long document) should weigh in its document's prediction (`models/aggregation.py`)."""
+
+    window_scores: torch.FloatTensor | None = None

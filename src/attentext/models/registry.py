@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from attentext.errors import RecipeError, did_you_mean
-from attentext.recipes import ModelSpec
+from attentext.errors import RecipeError, did_you_mean, shown
+from attentext.recipes import AGGREGATIONS, ModelSpec
 from attentext.rundir import TRANSFORMERS_KIND
 
 
@@ -36,6 +36,8 @@ class ModelFamily:
     model_class: str | None = None
     computed: tuple[str, ...] = ()  # config arguments set from the data, not from the recipe
     fixed_options: tuple[str, ...] = ()  # the options of a family without a config class
+    # long documents: whether the family learns attention over windows (else mean or max only)
+    learned_aggregation: bool = False
 
     def code(self) -> ModuleType:
         return importlib.import_module(self.module)
@@ -51,16 +53,31 @@ class ModelFamily:
             return self.fixed_options
         config_cls = getattr(self.code(), self.config_class)
         params = inspect.signature(config_cls.__init__).parameters
-        return tuple(n for n in params if n not in {"self", "kwargs", *self.computed})
+        found = tuple(n for n in params if n not in {"self", "kwargs", *self.computed})
+        # every neural family reads long documents in windows: how it combines them is a config
+        # attribute (config.json), a declared argument where the family learns it
+        return found if "aggregation" in found or not self.neural else (*found, "aggregation")
 
     def check_options(self, options: dict[str, Any]) -> None:
-        """A one-line error for an unknown key of `model.options`, with a did-you-mean."""
+        """A one-line error for an unknown key of `model.options`, with a did-you-mean, or for
+        an aggregation this family cannot do."""
         known = self.options()
         for key in options:
             if key not in known:
                 raise RecipeError(
                     f"unknown option 'model.options.{key}' for {self.name}{did_you_mean(key, known)}"
                 )
+        aggregation = options.get("aggregation", "mean")
+        if aggregation not in AGGREGATIONS:
+            raise RecipeError(
+                f"model.options.aggregation is '{shown(aggregation)}'"
+                f"{did_you_mean(str(aggregation), AGGREGATIONS)}"
+            )
+        if aggregation == "attention" and not self.learned_aggregation:
+            raise RecipeError(
+                f"{self.name} combines windows by mean or max; attention over windows is "
+                "learned by encoder-classifier (encoder-frozen, encoder-finetune)"
+            )
 
 
 _WORD_MODEL_COMPUTED = ("vocab_size", "max_position_embeddings", "pad_token_id")
@@ -87,11 +104,12 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             config_class="EncoderClassifierConfig",
             model_class="EncoderClassifierForSequenceClassification",
             computed=("encoder",),
+            learned_aggregation=True,
         ),
         ModelFamily(
             "hf-sequence-classification",
             "attentext.models.hf_sequence_classification",
-            fixed_options=("freeze_base",),
+            fixed_options=("freeze_base", "aggregation"),
         ),
         ModelFamily(
             "tfidf-logreg",

@@ -88,6 +88,12 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
+class WindowWeight(BaseModel):
+    start: int = Field(description="First character the window read.")
+    end: int = Field(description="Character after the last one the window read.")
+    weight: float = Field(description="The window's weight in the text's prediction.")
+
+
 class TokenExplanation(BaseModel):
     text: str
     label: str
@@ -99,6 +105,11 @@ class TokenExplanation(BaseModel):
     )
     method: str = Field("", description="How the importances were computed.")
     truncated: bool = Field(False, description="The model read only the start of the text.")
+    windows: list[WindowWeight] | None = Field(
+        None,
+        description="A model that reads long texts in windows: each window's character span "
+        "and its weight in the decision (they sum to 1).",
+    )
 
 
 class ExplainResponse(BaseModel):

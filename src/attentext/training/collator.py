@@ -1,4 +1,5 @@
-"""`PadCollator`: the Trainer's batches, padded by the shared batching path."""
+"""`PadCollator`: the Trainer's batches, padded by the shared batching path; `WindowCollator`
+the same for documents read in windows, and `WindowFeatureCollator` for their cached features."""
 
 from __future__ import annotations
 
@@ -46,11 +47,54 @@ class PadCollator:
             self.max_length,
         )
         batch = {name: torch.from_numpy(array) for name, array in padded.items()}
-        key = "label" if "label" in rows[0] else "labels" if "labels" in rows[0] else None
-        if key is not None and isinstance(rows[0][key], np.ndarray):  # multi-hot rows
-            batch["labels"] = torch.from_numpy(np.stack([row[key] for row in rows]))
-        elif key is not None:
-            batch["labels"] = torch.tensor([row[key] for row in rows], dtype=torch.long)
+        batch.update(stacked_labels(rows))
         for name in rows[0].keys() - {"input_ids", "attention_mask", "label", "labels"}:
             batch[name] = torch.from_numpy(np.stack([row[name] for row in rows]))
+        return batch
+
+
+def stacked_labels(rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """{"labels": ...} from rows' `label` (or `labels`): ids, or multi-hot rows; {} unlabelled."""
+    key = "label" if "label" in rows[0] else "labels" if "labels" in rows[0] else None
+    if key is None:
+        return {}
+    if isinstance(rows[0][key], np.ndarray) and rows[0][key].ndim == 1:  # multi-hot rows
+        return {"labels": torch.from_numpy(np.stack([row[key] for row in rows]))}
+    return {"labels": torch.tensor([int(row[key]) for row in rows], dtype=torch.long)}
+
+
+def window_document(counts: list[int]) -> torch.Tensor:
+    """(N,) the batch row of each window, for documents of `counts` windows (in order)."""
+    return torch.repeat_interleave(
+        torch.arange(len(counts)), torch.tensor(counts, dtype=torch.long)
+    )
+
+
+@dataclass
+class WindowCollator(PadCollator):
+    """Documents of windows (`WindowRows`) into one batch: every window of every document is a
+    row of `input_ids` / `attention_mask` (padded to the batch's longest window), and
+    `window_document` says whose it is; `labels` one per document."""
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        windows = [window for row in rows for window in row["input_ids"]]
+        padded = pad_rows(windows, self.pad_token_id, self.padding_side, self.max_length)
+        batch = {name: torch.from_numpy(array) for name, array in padded.items()}
+        batch["window_document"] = window_document([len(row["input_ids"]) for row in rows])
+        batch.update(stacked_labels(rows))
+        return batch
+
+
+@dataclass
+class WindowFeatureCollator:
+    """Documents of cached window features into one batch: `features` (N, F) of every window,
+    `window_document` (N,), `labels` one per document."""
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        features = torch.cat([torch.as_tensor(row["features"]) for row in rows])
+        batch = {
+            "features": features,
+            "window_document": window_document([len(row["features"]) for row in rows]),
+        }
+        batch.update(stacked_labels(rows))
         return batch

@@ -29,7 +29,9 @@ from attentext.files import write_atomic
 from attentext.precision import default_device, inference_model
 from attentext.recipes import Recipe
 from attentext.text.batching import run_in_batches
-from attentext.training.tokenized import PackedRows
+from attentext.text.windows import Chunking
+from attentext.training.collator import WindowFeatureCollator
+from attentext.training.tokenized import PackedRows, WindowRows
 
 CACHE_ROOT = Path(os.environ.get("ATTENTEXT_CACHE", Path.home() / ".cache" / "attentext"))
 CACHE_DIR = CACHE_ROOT / "features"
@@ -138,15 +140,60 @@ def cached_features(
     return features, False
 
 
+class DocumentFeatures(torch.utils.data.Dataset):
+    """Cached window features grouped by document: row i is document i's (windows, F) features
+    and its label; `collator` batches them for `WindowFeatureHead`."""
+
+    collator = WindowFeatureCollator()
+
+    def __init__(self, features: torch.Tensor, starts: np.ndarray, labels: np.ndarray | None):
+        self.features, self.starts, self.labels = features, starts, labels
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "features": self.features[self.starts[index] : self.starts[index + 1]]
+        }
+        if self.labels is not None:
+            label = self.labels[index]
+            row["labels"] = label if self.labels.ndim == 2 else int(label)
+        return row
+
+
+def _split_rows(split: PackedRows | WindowRows, features: torch.Tensor) -> Any:
+    """What the head trains on: one row of features per text, or per document its windows'."""
+    if isinstance(split, WindowRows):
+        return DocumentFeatures(features, split.starts, split.labels)
+    return datasets.Dataset.from_dict(
+        {"features": features.numpy(), "labels": split.labels}  # default_data_collator stacks
+    ).with_format("torch")
+
+
+def _window_ids(split: PackedRows | WindowRows) -> tuple[list[list[int]], list[int] | None]:
+    """The rows the encoder reads (texts, or every window of every document) and, for
+    documents, their window counts (part of what the cached features mean)."""
+    if isinstance(split, WindowRows):
+        return split.windows.id_lists(), split.lengths
+    return split.id_lists(), None
+
+
 def feature_splits(
-    recipe: Recipe, model: Any, tokenized: dict[str, PackedRows], precision: str, pad_id: int
-) -> tuple[dict[str, datasets.Dataset], dict[str, Any]]:
+    recipe: Recipe,
+    model: Any,
+    tokenized: dict[str, PackedRows | WindowRows],
+    precision: str,
+    pad_id: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Pooled encoder features per split, from the cache or computed once; and cache facts.
 
     The key holds everything the features depend on: the encoder's exact weights, the
-    tokenizer's settings, pooling, precision and the token ids themselves.
+    tokenizer's settings (chunking included: windows are cached one row each), pooling,
+    precision and the token ids themselves.
     """
     encoder = encoder_fingerprint(resolve_encoder(recipe.model.encoder))
+    chunking = Chunking.of(recipe.tokenizer)
     facts: dict[str, Any] = {
         "extraction_precision": precision,
         "extraction_seconds": 0.0,
@@ -154,8 +201,9 @@ def feature_splits(
     }
     splits = {}
     for name, split in tokenized.items():
-        ids = split.id_lists()
-        fingerprint = data_fingerprint(ids)
+        ids, counts = _window_ids(split)
+        fingerprint = data_fingerprint(ids if counts is None else [*ids, counts])
+        parts: dict[str, Any] = {"chunking": chunking.to_dict()} if chunking is not None else {}
         key = cache_key(
             encoder=encoder,
             max_length=recipe.tokenizer.max_length,
@@ -164,6 +212,7 @@ def feature_splits(
             pooling_layers=model.config.pooling_layers,
             precision=precision,
             data=fingerprint,  # the token ids: they change with texts and tokenizer
+            **parts,
         )
         start = time.perf_counter()
         features, hit = cached_features(
@@ -177,8 +226,6 @@ def feature_splits(
         facts["extraction_seconds"] += time.perf_counter() - start
         if hit:
             facts["cache_hits"].append(name)
-        splits[name] = datasets.Dataset.from_dict(
-            {"features": features.numpy(), "labels": split.labels}  # default_data_collator stacks
-        ).with_format("torch")
+        splits[name] = _split_rows(split, features)
     facts["extraction_seconds"] = round(facts["extraction_seconds"], 2)
     return splits, facts

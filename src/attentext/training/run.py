@@ -32,6 +32,7 @@ from transformers import (
 
 from attentext import rundir
 from attentext.data.dataset import TextDataset, load_text_dataset
+from attentext.data.profile import advise, profile
 from attentext.decisions import sigmoid, threshold_vector
 from attentext.errors import RecipeError, RunDirError
 from attentext.evaluation.calibration import calibrate, measure_calibration
@@ -43,15 +44,17 @@ from attentext.evaluation.multilabel import (
     tune_thresholds,
 )
 from attentext.files import write_json, write_text
+from attentext.models.aggregation import WindowedClassifier, WindowFeatureHead
 from attentext.models.dropout import use_cpu_dropout
 from attentext.models.registry import ModelFamily, build_model, model_family
 from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import Recipe, resolve_recipe
 from attentext.text.tokenizers import build_tokenizer, load_tokenizer
+from attentext.text.windows import Chunking
 from attentext.training.baseline import fit_classifier
 from attentext.training.distill import IGNORE, DistillationTrainer, teacher_logits, unlabeled_texts
 from attentext.training.features import feature_splits
-from attentext.training.tokenized import PackedRows, tokenize_split
+from attentext.training.tokenized import PackedRows, WindowRows, tokenize_split, tokenize_windows
 from attentext.training.trainer import build_trainer, class_weights, sample_batch
 from attentext.training.workdir import (
     check_resumable,
@@ -180,10 +183,23 @@ def _measured_multi_label(
     return reports, {rundir.THRESHOLDS_FILE: thresholds}
 
 
+def _profile(recipe: Recipe, dataset: TextDataset, tokenizer: Any = None) -> dict[str, Any]:
+    """The training split's profile, and a one-line warning for what the recipe does not fit
+    (imbalanced classes without class weights, a pretrained vocabulary of another language)."""
+    pretrained = tokenizer is not None and recipe.tokenizer.type == "pretrained"
+    vocabulary = tokenizer.get_vocab() if pretrained else None
+    train = dataset["train"]
+    facts = profile(list(train["text"]), list(train["label"]), dataset.label_names, vocabulary)
+    if is_main_process():
+        advise(facts, recipe.training.class_weight, dataset.source, recipe.model.encoder)
+    return facts
+
+
 def _train_classifier(
     family: ModelFamily, recipe: Recipe, dataset: TextDataset, work_dir: Path, output_dir: Path
 ) -> TrainResult:
     """A non-neural family: one fit, the same kind of run directory."""
+    profile_facts = _profile(recipe, dataset)
     classifier, facts = fit_classifier(family, recipe, dataset)
     results = {}
     for split in EVALUATED_SPLITS:
@@ -196,7 +212,13 @@ def _train_classifier(
             else:  # log-probabilities as logits: temperature scaling of a softmax model, exactly
                 results[split] = (np.array(rows["label"]), np.log(probabilities))
     reports, extra_files = _measured(dataset, recipe, results)
-    metrics = {"recipe": recipe.name, "data": dataset.source, **facts, **reports}
+    metrics = {
+        "recipe": recipe.name,
+        "data": dataset.source,
+        "data_profile": profile_facts,
+        **facts,
+        **reports,
+    }
     _publish(
         work_dir,
         output_dir,
@@ -225,15 +247,31 @@ def _tokenizer(
 
 def _tokenized(
     dataset: TextDataset, tokenizer: PreTrainedTokenizerBase, recipe: Recipe
-) -> dict[str, PackedRows]:
-    """Every split tokenized once (truncated as the recipe says, unpadded), held in memory."""
+) -> dict[str, PackedRows | WindowRows]:
+    """Every split tokenized once (truncated as the recipe says, or as documents of windows
+    when it reads long texts in chunks; unpadded), held in memory."""
     spec = recipe.tokenizer
+    chunking = Chunking.of(spec)
+    if chunking is not None:
+        return {
+            name: WindowRows.from_dataset(
+                tokenize_windows(split, tokenizer, spec.max_length, chunking)
+            )
+            for name, split in dataset.splits.items()
+        }
     return {
         name: PackedRows.from_dataset(
             tokenize_split(split, tokenizer, spec.max_length, spec.truncation)
         )
         for name, split in dataset.splits.items()
     }
+
+
+def _window_facts(tokenized: dict[str, Any]) -> dict[str, Any]:
+    """How many windows each split's documents were read as (long texts in chunks), or {}."""
+    if not all(isinstance(rows, WindowRows) for rows in tokenized.values()):
+        return {}
+    return {"windows": {name: rows.window_summary() for name, rows in tokenized.items()}}
 
 
 def _train_model(
@@ -247,6 +285,7 @@ def _train_model(
     """A Hugging Face model trained by the Trainer (its head alone when the encoder is frozen)."""
     unlabeled = unlabeled_texts(recipe.distill)
     tokenizer = _tokenizer(recipe, dataset, unlabeled, work_dir, resume)
+    profile_facts = _profile(recipe, dataset, tokenizer)
     if is_main_process():
         write_text(work_dir / rundir.RECIPE_FILE, recipe.to_yaml())
     tokenized = _tokenized(dataset, tokenizer, recipe)
@@ -262,7 +301,7 @@ def _train_model(
     trainer = build_trainer(
         recipe,
         trained,
-        tokenizer if trained is model else None,
+        tokenizer if isinstance(rows["train"], PackedRows | WindowRows) else None,
         rows["train"],
         rows.get("validation"),
         work_dir,
@@ -277,6 +316,7 @@ def _train_model(
     metrics = {
         "recipe": recipe.name,
         "data": dataset.source,
+        "data_profile": profile_facts,
         "precision": precision,
         **_training_facts(trainer, output, seconds, model, len(rows["train"])),
         **facts,
@@ -342,6 +382,11 @@ def _with_teacher(
         return Trainer, facts
     if dataset.multi_label:
         raise RecipeError("distillation is for one label per text; train the student directly")
+    if recipe.tokenizer.long_text == "chunks":
+        raise RecipeError(
+            "distillation reads each text in one piece; train the student with "
+            "tokenizer.long_text=truncate"
+        )
     rows["train"], distilled = _transfer_set(recipe, dataset, tokenizer, rows, unlabeled)
     return partial(DistillationTrainer, spec=recipe.distill), {**facts, "distillation": distilled}
 
@@ -399,13 +444,27 @@ def _what_trains(
             ),
         )
         rows, facts = feature_splits(recipe, model, tokenized, precision, tokenizer.pad_token_id)
-        return model.head, rows, facts, "fp32"  # a linear head: nothing for bf16 to speed up
+        facts.update(_window_facts(tokenized))
+        # a linear head: nothing for bf16 to speed up
+        return _head_of(model, recipe), rows, facts, "fp32"
     use_cpu_dropout(model)  # no weights in dropout: the saved model is the same
     precision = resolve_precision(
         recipe.training.precision,
         lambda: probe_model(model, sample_batch(recipe, tokenizer, tokenized["train"])),
     )
+    if recipe.tokenizer.long_text == "chunks":  # documents of windows, one loss per document
+        aggregation = getattr(model.config, "aggregation", "mean")
+        trained = WindowedClassifier(model, aggregation)
+        return trained, tokenized, _window_facts(tokenized), precision
     return model, tokenized, {}, precision
+
+
+def _head_of(model: PreTrainedModel, recipe: Recipe) -> Any:
+    """What trains on a frozen encoder's cached features: the head, or for documents of windows
+    the head with the window attention (`WindowFeatureHead`)."""
+    if recipe.tokenizer.long_text != "chunks":
+        return model.head
+    return WindowFeatureHead(model.head, model.window_attention, model.config.aggregation)
 
 
 def _fit(trainer: Any, work_dir: Path, output_dir: Path, resume: bool) -> tuple[Any, float]:

@@ -29,7 +29,7 @@ from attentext.evaluation.metrics import classification_metrics
 from attentext.evaluation.multilabel import multi_hot, multilabel_metrics
 from attentext.recipes import Recipe
 from attentext.rundir import checkpoint_dir
-from attentext.training.collator import PadCollator
+from attentext.training.collator import PadCollator, WindowCollator
 from attentext.training.workdir import world_size
 
 
@@ -47,17 +47,25 @@ def class_weights(labels: list, n_classes: int, mode: str) -> torch.Tensor | Non
 
 
 def collator_for(recipe: Recipe, tokenizer: PreTrainedTokenizerBase) -> PadCollator:
+    """Padded token rows; documents of windows when the recipe reads long texts in chunks."""
     fixed = recipe.tokenizer.max_length if recipe.training.pad_to_max_length else None
-    return PadCollator.for_tokenizer(tokenizer, fixed)
+    collator = PadCollator.for_tokenizer(tokenizer, fixed)
+    if recipe.tokenizer.long_text == "chunks":
+        return WindowCollator(collator.pad_token_id, fixed, collator.padding_side)
+    return collator
 
 
 def sample_batch(
     recipe: Recipe, tokenizer: PreTrainedTokenizerBase, train_set: Any
 ) -> dict[str, torch.Tensor]:
-    """One typical training batch (the first rows, padded as the collator pads), for the probe."""
-    rows = [train_set[i] for i in range(min(len(train_set), recipe.training.batch_size))]
+    """One typical training batch (the first rows, padded as the collator pads), for the probe;
+    for documents in windows, at most a batch size of their windows, as the model reads them."""
+    size = recipe.training.batch_size
+    rows = [train_set[i] for i in range(min(len(train_set), size))]
     batch = collator_for(recipe, tokenizer)(rows)
     batch.pop("labels", None)
+    if batch.pop("window_document", None) is not None:
+        batch = {name: tensor[:size] for name, tensor in batch.items()}
     return batch
 
 
@@ -143,9 +151,9 @@ def build_trainer(
 ) -> Trainer:
     """A Trainer configured from the recipe: length-grouped batches, dynamic padding, precision.
 
-    Without a tokenizer the datasets hold fixed-size inputs (cached features): batches are
-    stacked as they are and sampled at random. `trainer_class` makes another Trainer (the
-    distillation one) from the same arguments.
+    Without a tokenizer the datasets hold cached features: batches are stacked as they are (or
+    by the dataset's own `collator`: documents of window features) and sampled at random.
+    `trainer_class` makes another Trainer (the distillation one) from the same arguments.
     """
     args = training_arguments(
         recipe, work_dir, precision, tokenizer is not None, len(train_set), eval_set is not None
@@ -168,7 +176,7 @@ def build_trainer(
     return trainer_class(
         model=model,
         args=args,
-        data_collator=default_data_collator
+        data_collator=getattr(train_set, "collator", default_data_collator)
         if tokenizer is None
         else collator_for(recipe, tokenizer),
         train_dataset=train_set,

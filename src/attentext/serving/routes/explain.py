@@ -11,7 +11,7 @@ import importlib
 import logging
 from functools import partial
 from types import ModuleType
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
@@ -23,6 +23,7 @@ from attentext.serving.schemas import (
     ExplainRequest,
     ExplainResponse,
     TokenExplanation,
+    WindowWeight,
 )
 from attentext.serving.state import ModelService
 
@@ -49,6 +50,17 @@ def _unavailable() -> ApiError:
     )
 
 
+def _windows(explanation: Any) -> list[WindowWeight] | None:
+    """The windows a long text was read as, with their weights (None for a text model)."""
+    windows = explanation.windows()
+    if windows is None:
+        return None
+    return [
+        WindowWeight(start=w["start"], end=w["end"], weight=round(w["weight"], SCORE_DECIMALS))
+        for w in windows
+    ]
+
+
 def _response(model: str, explanations: list) -> ExplainResponse:
     return ExplainResponse(
         model=model,
@@ -62,6 +74,7 @@ def _response(model: str, explanations: list) -> ExplainResponse:
                 offsets=e.offsets,
                 method=e.method,
                 truncated=e.truncated,
+                windows=_windows(e),
             )
             for e in explanations
         ],

@@ -24,6 +24,7 @@ from attentext.serving.errors import ApiError, unavailable
 from attentext.serving.schemas import LabelScore
 from attentext.serving.state import ModelService, ServedModel
 from attentext.serving.tei_schemas import TeiError, TeiRequest
+from attentext.text.windows import longest_read
 
 router = APIRouter(tags=["text-embeddings-inference"])
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -57,6 +58,15 @@ def _token_counts(classifier: Any, texts: list[str]) -> list[int]:
     return [len(ids) for ids in classifier.tokenizer(texts, verbose=False)["input_ids"]]
 
 
+def _token_limit(classifier: Any, max_length: int) -> int | None:
+    """The most tokens the model reads of a text: its max_length, or for a run that reads long
+    texts in windows what its cap of windows holds (None: no cap)."""
+    chunking = getattr(classifier, "chunking", None)
+    if chunking is None:
+        return max_length
+    return longest_read(classifier.tokenizer, max_length, chunking)
+
+
 async def refuse_long(service: ModelService, served: ServedModel, texts: list[str]) -> None:
     """`truncate: false`: a text the server would cut (over max_chars) or the model would cut
     (over its max_length tokens) is a 422, as TEI refuses an input over its model's length."""
@@ -73,16 +83,19 @@ async def refuse_long(service: ModelService, served: ServedModel, texts: list[st
     max_length = getattr(classifier, "max_length", None)
     if max_length is None or not hasattr(classifier, "tokenizer"):
         return  # the TF-IDF baseline reads every word
+    limit = _token_limit(classifier, max_length)
+    if limit is None:
+        return  # a run that reads every window of a long text cuts none
     if service.executor is None:
         raise unavailable()
     loop = asyncio.get_running_loop()
     counts = await loop.run_in_executor(service.executor, _token_counts, classifier, texts)
     for count in counts:
-        if count > max_length:
+        if count > limit:
             raise ApiError(
                 422,
                 "text_too_long",
-                f"Input validation error: `inputs` must have less than {max_length} tokens. "
+                f"Input validation error: `inputs` must have less than {limit} tokens. "
                 f"Given: {count}",
             )
 

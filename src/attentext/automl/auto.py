@@ -1,0 +1,498 @@
+"""`auto`: the best model a time budget buys on a user's data, never worse than the baseline.
+
+tfidf-logreg trains first (seconds, and the floor every other recipe must beat). The others are
+planned from their estimated cost on this data and this machine (`costs.py`): in priority order
+each gets at least its minimum (a useful run), then the rest of the time fills them up to their
+full default training, higher priority first; a recipe whose share is under its default is capped
+by `training.max_steps` (so its learning-rate schedule ends at the cap) and every run is stopped
+at its share anyway (`callbacks.Deadline`), early stopping on as in the recipes. After each run
+the plan is made again with the time left and the estimates corrected by what the runs took.
+Every run is measured on the same validation split with `compare` (the leaderboard), the best
+is kept as `best/`, a normal run directory, and the others are removed unless asked to keep them.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import DatasetDict
+from threadpoolctl import threadpool_limits
+
+from attentext import rundir
+from attentext.automl.budget import BudgetError, compact_duration, format_duration
+from attentext.automl.callbacks import Deadline
+from attentext.automl.costs import (
+    COSTS,
+    REFERENCE_MACHINE,
+    DataProfile,
+    Estimate,
+    Speed,
+    estimate,
+)
+from attentext.automl.dataset import shared_dataset
+from attentext.automl.folders import prepare_output
+from attentext.data.dataset import TextDataset
+from attentext.errors import AttentextError, RecipeError, did_you_mean, shown
+from attentext.evaluation.evaluate import compare, evaluate
+from attentext.files import write_json, write_text
+from attentext.recipes import Recipe, resolve_recipe
+from attentext.training.run import train
+
+BASELINE = "tfidf-logreg"
+METRICS = ("accuracy", "macro_f1")
+# The order recipes get the budget in: the frozen encoder is cheap once its features are
+# computed and beat the baseline on every English set tried; fine-tuning is the strongest and
+# the slowest; the two models trained from scratch come last (they lost to the baseline there).
+PRIORITY = ("encoder-frozen", "encoder-finetune", "seed-transformer", "attention-rnn")
+NOT_TRIED = {
+    "hf-frozen-base": "the lesson's linear probe on the same frozen encoder; encoder-frozen "
+    "trains a better head on richer features of it",
+}
+AUTO_JSON = "auto.json"  # the record: written at the start and after each step
+AUTO_MD = "auto.md"
+BEST_RUN = "best"
+RUNS_DIR = "runs"
+LEADERBOARD_DIR = "leaderboard"
+TEST_DIR = "test"  # the best run's report on the test split
+_LOAD_SECONDS = 3.0  # loading a run to measure it, at the reference speed
+END_SECONDS = 3.0  # the leaderboard's plots and the last moves, at the reference speed
+# The share of the budget kept back from the plan: estimates are good to a factor of ~2, and a
+# run stopped by the clock still evaluates, predicts and saves (3 min on ag_news overran by 9%
+# without it).
+MARGIN = 0.1
+
+
+@dataclass
+class Candidate:
+    """One recipe's part in the search: planned, trained, skipped or failed, and how it went."""
+
+    recipe: str
+    status: str = "planned"
+    reason: str = ""
+    estimated_seconds: float | None = None
+    allocated_seconds: float | None = None
+    max_steps: int | None = None
+    seconds: float | None = None
+    stopped_by_deadline: bool = False
+    validation: dict[str, float] = field(default_factory=dict)
+    test: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class AutoResult:
+    """The best run (`run_dir`, a normal run directory), its recipe name and validation metric,
+    the leaderboard's folder and rows, and every candidate's record."""
+
+    run_dir: Path
+    recipe: str
+    metric: str
+    value: float
+    leaderboard: Path
+    rows: list[dict[str, Any]]
+    candidates: list[Candidate]
+
+
+def auto(
+    data: str | Path | TextDataset,
+    output: str | Path,
+    budget: float,
+    *,
+    recipes: list[str] | None = None,
+    metric: str = "accuracy",
+    multi_label: bool = False,
+    keep_all: bool = False,
+    overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> AutoResult:
+    """Train the baseline, then what fits in `budget` seconds (from this call), and keep the best
+    on validation as `output/best`; the leaderboard in `output/leaderboard`.
+
+    `recipes` narrows the candidates (built-in names; the baseline is always trained);
+    `keep_all` keeps every run in `output/runs/`; `progress` receives one line per step.
+    """
+    started = time.monotonic()
+    if metric not in METRICS:
+        raise AttentextError(f"--metric {shown(metric)}: choose {' or '.join(METRICS)}")
+    names = _candidates(recipes)
+    overrides = ["data.multi_label=true"] if multi_label else []
+    dataset = shared_dataset(resolve_recipe(BASELINE, overrides=overrides), data, "auto")
+    search = _Auto(dataset, started, budget, metric, overrides, progress or (lambda _: None))
+    search.refuse_if_too_small()
+    folder = prepare_output(output, AUTO_JSON, "auto", overwrite)
+    with rundir.writing(folder, "auto"), numeric_threads(search.speed.threads):
+        search.folder = folder
+        search.say_data(names)
+        search.run_baseline()
+        search.run_others([name for name in names if name != BASELINE])
+        return search.finish(keep_all)
+
+
+@contextmanager
+def numeric_threads(count: int) -> Iterator[None]:
+    """torch and scikit-learn's BLAS on `count` threads while auto runs (the probe's faster
+    count), then as they were."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        with threadpool_limits(limits=count):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _candidates(recipes: list[str] | None) -> list[str]:
+    """The recipes to try, the baseline first; a one-line error for a name with no cost."""
+    names = list(recipes) if recipes else [BASELINE, *PRIORITY]
+    for name in names:
+        if name not in COSTS:
+            raise RecipeError(
+                f"--recipe {name}: auto plans the built-in recipes it knows the cost of"
+                f"{did_you_mean(name, list(COSTS))}"
+            )
+    ordered = [BASELINE, *(n for n in PRIORITY if n in names)]
+    return ordered + [n for n in names if n not in ordered]
+
+
+class _Auto:
+    """The state of one `auto` call: the data, the clock, the estimates' correction, the runs."""
+
+    def __init__(
+        self,
+        dataset: TextDataset,
+        started: float,
+        budget: float,
+        metric: str,
+        overrides: list[str],
+        say: Callable[[str], None],
+    ) -> None:
+        # Candidates train and are compared without the test split (each would predict it, for
+        # nothing: the choice is made on validation); the best alone is measured on it.
+        self.dataset, self.metric = dataset, metric
+        self.train_data = _without_test(dataset)
+        self.started, self.budget, self.deadline = started, budget, started + budget
+        self.overrides, self.say = overrides, say
+        self.profile = DataProfile.of(self.train_data)
+        self.speed = Speed.measure()
+        self.correction = 1.0  # what runs took / what they were estimated to take
+        self.spent = self.expected = 0.0  # the numeric work of the runs so far, and estimates
+        self.compare_seconds: float | None = None
+        self.candidates: list[Candidate] = []
+        self.runs: dict[str, Path] = {}
+        self.folder = Path(".")
+
+    def left(self) -> float:
+        """Seconds the plan may still give out."""
+        reserve = END_SECONDS * self.speed.serial + MARGIN * self.budget
+        return self.deadline - time.monotonic() - reserve
+
+    def estimate(self, name: str) -> Estimate:
+        recipe = resolve_recipe(name, overrides=self.overrides)
+        return estimate(recipe, self.profile, self.speed.scaled(self.correction))
+
+    def refuse_if_too_small(self) -> None:
+        """One line when even the baseline does not fit: what it needs, and a budget that fits."""
+        needed = self.estimate(BASELINE).seconds
+        if needed <= self.left():
+            return
+        spent_loading = time.monotonic() - self.started
+        enough = _round_up(
+            (1.5 * (needed + END_SECONDS * self.speed.serial) + spent_loading) / (1 - MARGIN)
+        )
+        raise BudgetError(
+            f"--budget {compact_duration(self.budget)} is too small for even the baseline: "
+            f"{BASELINE} needs about {format_duration(needed)} on these "
+            f"{self.profile.n_train:,} texts (~{self.profile.mean_words:.0f} words each) on this "
+            f"machine now; give --budget {enough} or more"
+        )
+
+    def say_data(self, names: list[str]) -> None:
+        """The data, the budget and the machine's speed; the recipes left out, one line each."""
+        p = self.profile
+        self.say(
+            f"data: {p.n_train:,} training texts, {p.n_validation:,} validation, "
+            f"{len(self.dataset.splits.get('test', [])):,} test (for the best run only), "
+            f"~{p.mean_words:.0f} words each; budget {format_duration(self.budget)}; this "
+            f"machine now takes {self.speed.serial:.2g}x the reference times on one thread, "
+            f"{self.speed.torch:.2g}x for the models, on {self.speed.threads} thread(s) "
+            f"(reference: {REFERENCE_MACHINE})"
+        )
+        for name in COSTS:
+            if name not in names:
+                self._skip(name, NOT_TRIED.get(name, "not among the --recipe asked for"))
+        self.save()
+
+    def run_baseline(self) -> None:
+        """The baseline, whatever the time: it is the floor, and the budget was checked for it."""
+        candidate = Candidate(BASELINE, estimated_seconds=round(self.estimate(BASELINE).seconds, 1))
+        self.candidates.append(candidate)
+        self._train(candidate, resolve_recipe(BASELINE, overrides=self.overrides), None)
+        if candidate.status != "trained":
+            raise AttentextError(f"the baseline failed: {candidate.reason}")
+
+    def run_others(self, names: list[str]) -> None:
+        """Plan, run the planned recipe with the smallest share, plan again with the time left
+        and corrected estimates, until none is left; one that no longer fits even alone is
+        skipped (the time only shrinks)."""
+        waiting = list(names)
+        while waiting:
+            available = self.left()
+            estimates = []
+            for planned in map(self.estimate, list(waiting)):
+                if _minimum(planned) > available:
+                    waiting.remove(planned.recipe)
+                    self._skip(planned.recipe, _too_long(planned, available))
+                else:
+                    estimates.append(planned)
+            if not estimates:
+                break
+            plan = _plan(estimates, available)
+            name = min(plan, key=lambda n: plan[n][0])
+            waiting.remove(name)
+            spare = available - sum(seconds for seconds, _ in plan.values())
+            self._run_planned(name, *plan[name], spare)
+        self.save()
+
+    def _skip(self, name: str, reason: str) -> None:
+        self.candidates.append(Candidate(name, status="skipped", reason=reason))
+        self.say(f"skipped {name}: {reason}")
+
+    def _run_planned(self, name: str, seconds: float, planned: Estimate, spare: float) -> None:
+        """Train one recipe within `seconds`: capped by max_steps where its full default does not
+        fit, and stopped by the clock a little after its share, or later where time is `spare`
+        (time nobody was given is better spent)."""
+        overrides = list(self.overrides)
+        candidate = Candidate(name, estimated_seconds=round(planned.seconds, 1))
+        candidate.allocated_seconds = round(seconds, 1)
+        if seconds < planned.seconds:
+            steps = max(1, math.floor(planned.epochs_within(seconds) * planned.steps_per_epoch))
+            candidate.max_steps = steps
+            overrides.append(f"training.max_steps={steps}")
+        self.candidates.append(candidate)
+        # an estimate is good to a factor of ~2: a quarter more, or the spare time, before the
+        # clock stops it, never past the budget (MARGIN keeps room for the overshoot)
+        longest = self.deadline - time.monotonic() - END_SECONDS * self.speed.serial
+        share = min(max(1.25 * seconds, seconds + spare), longest)
+        guard = Deadline(time.monotonic() + max(1.0, share - planned.after))
+        self._train(candidate, resolve_recipe(name, overrides=overrides), guard, planned)
+
+    def _train(
+        self,
+        candidate: Candidate,
+        recipe: Recipe,
+        guard: Deadline | None,
+        planned: Estimate | None = None,
+    ) -> None:
+        """Train, record the outcome (a failure is one line and the search goes on)."""
+        run_dir = self.folder / RUNS_DIR / candidate.recipe
+        start = time.monotonic()
+        try:
+            result = train(
+                recipe,
+                self.train_data,
+                run_dir,
+                overwrite=True,
+                callbacks=[guard] if guard else None,
+            )
+        except AttentextError as error:
+            candidate.status, candidate.reason = "failed", str(error)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(rundir.partial_dir(run_dir), ignore_errors=True)
+            self.say(f"{candidate.recipe}: failed: {error}")
+            return
+        candidate.seconds = round(time.monotonic() - start, 1)
+        candidate.status = "trained"
+        candidate.stopped_by_deadline = bool(guard and guard.stopped)
+        candidate.validation = _scores(result.metrics.get("validation", {}))
+        self.runs[candidate.recipe] = run_dir
+        if planned is not None:
+            spent, expected = _measured(planned, result.metrics)
+            self.spent += spent
+            self.expected += expected / self.correction  # at the reference figures
+            self.correction = _correction(self.spent, self.expected)
+        self.say(_trained_line(candidate, self.metric))
+        self.save()
+
+    def finish(self, keep_all: bool) -> AutoResult:
+        """Compare every run on validation, keep the best as best/, write the record."""
+        board = self.folder / LEADERBOARD_DIR
+        names = list(self.runs)
+        start = time.monotonic()
+        rows = compare([self.runs[n] for n in names], self.train_data, board, split="validation")
+        self.compare_seconds = round(time.monotonic() - start, 1)
+        by_name = {row["model"]: row for row in rows}
+        best = max(names, key=lambda n: (by_name[n][self.metric], -names.index(n)))
+        best_dir = self.folder / BEST_RUN
+        self.runs[best].rename(best_dir)
+        if not keep_all:
+            shutil.rmtree(self.folder / RUNS_DIR, ignore_errors=True)
+        value, floor = by_name[best][self.metric], by_name[BASELINE][self.metric]
+        self.say(
+            f"best: {best}, validation {self.metric} {value:.4f} ({BASELINE}: {floor:.4f}); "
+            f"run directory {best_dir}; leaderboard {board / 'leaderboard.md'}"
+        )
+        self._measure_test(best, best_dir)
+        self.save(best)
+        return AutoResult(best_dir, best, self.metric, value, board, rows, self.candidates)
+
+    def _measure_test(self, name: str, run_dir: Path) -> None:
+        """The best run on the test split, into OUTPUT/test/, when the budget still allows it."""
+        if "test" not in self.dataset.splits:
+            return
+        n_test = len(self.dataset["test"])
+        needed = self.estimate(name).per_text * n_test + _LOAD_SECONDS * self.speed.serial
+        if needed > self.deadline - time.monotonic():
+            self.say(
+                f"test split not measured: ~{format_duration(needed)} for {n_test:,} texts, "
+                f"over the budget; run `attentext evaluate {run_dir} --data "
+                f"{self.dataset.source}`"
+            )
+            return
+        report = evaluate(run_dir, self.dataset, split="test", output=self.folder / TEST_DIR)
+        candidate = next(c for c in self.candidates if c.recipe == name)
+        candidate.test = _scores(report.to_dict())
+        scores = ", ".join(f"{key} {value:.4f}" for key, value in candidate.test.items())
+        self.say(f"test ({name}, {n_test:,} texts): {scores}; report {self.folder / TEST_DIR}")
+
+    def save(self, best: str | None = None) -> None:
+        """auto.json and auto.md: the data, the machine, every candidate, the best."""
+        facts = {
+            "data": self.dataset.source,
+            "metric": self.metric,
+            "n_train": self.profile.n_train,
+            "n_validation": self.profile.n_validation,
+            "mean_words": round(self.profile.mean_words, 1),
+            "speed": asdict(self.speed),
+            "correction": round(self.correction, 3),
+            "budget_seconds": self.budget,
+            "seconds": round(time.monotonic() - self.started, 1),
+            "compare_seconds": self.compare_seconds,
+            "reference_machine": REFERENCE_MACHINE,
+            "best": best,
+            "candidates": [asdict(c) for c in self.candidates],
+        }
+        write_json(self.folder / AUTO_JSON, facts)
+        write_text(self.folder / AUTO_MD, _markdown(self.candidates, self.metric, best))
+
+
+def _without_test(dataset: TextDataset) -> TextDataset:
+    splits = DatasetDict({name: rows for name, rows in dataset.splits.items() if name != "test"})
+    return TextDataset(splits, dataset.label_names, dataset.source, dataset.multi_label)
+
+
+def _scores(report: dict[str, Any]) -> dict[str, float]:
+    return {key: float(report[key]) for key in ("accuracy", "macro_f1") if key in report}
+
+
+def _plan(estimates: list[Estimate], available: float) -> dict[str, tuple[float, Estimate]]:
+    """Seconds for each recipe that gets some: in the given (priority) order each is taken if its
+    minimum fits beside those before it; the time left then fills them, in the same order, up to
+    their full default."""
+    chosen: dict[str, tuple[float, Estimate]] = {}
+    used = 0.0
+    for planned in estimates:
+        minimum = _minimum(planned)
+        if used + minimum <= available:
+            chosen[planned.recipe] = (minimum, planned)
+            used += minimum
+    spare = available - used
+    for name, (minimum, planned) in chosen.items():
+        extra = min(max(0.0, planned.seconds - minimum), spare)
+        chosen[name] = (minimum + extra, planned)
+        spare -= extra
+    return chosen
+
+
+def _too_long(planned: Estimate, available: float) -> str:
+    epochs = min(COSTS[planned.recipe].min_epochs, planned.epochs)
+    return (
+        f"needs ~{format_duration(_minimum(planned))} for {epochs:g} epoch(s) on this data, "
+        f"{format_duration(max(0.0, available))} left"
+    )
+
+
+def _minimum(planned: Estimate) -> float:
+    """The shortest run worth its time: the recipe's minimum epochs (its default, if fewer)."""
+    epochs = min(COSTS[planned.recipe].min_epochs, planned.epochs)
+    return planned.fixed + planned.per_epoch * epochs
+
+
+PRIOR_SECONDS = 30.0  # how much evidence the reference figures count as, against the runs'
+
+
+def _measured(planned: Estimate, metrics: dict[str, Any]) -> tuple[float, float]:
+    """(seconds a run's numeric work took, seconds it was estimated to take) for the epochs it
+    trained: early stopping and the deadline shorten a run, not its speed. Features read from
+    the cache are left out of both."""
+    epochs = float(metrics.get("epochs") or 0.0)
+    spent = float(metrics.get("train_seconds") or 0.0)
+    expected = planned.per_epoch * epochs
+    if planned.features and not metrics.get("cache_hits"):
+        spent += float(metrics.get("extraction_seconds") or 0.0)
+        expected += planned.features
+    return spent, expected
+
+
+def _correction(spent: float, expected: float) -> float:
+    """What runs took over their estimates, weighted by time (a 3 s run says little about a
+    3 min one) and drawn toward 1 by PRIOR_SECONDS of the reference figures; within [0.25, 4]."""
+    return min(4.0, max(0.25, (spent + PRIOR_SECONDS) / (expected + PRIOR_SECONDS)))
+
+
+def _round_up(seconds: float) -> str:
+    """A budget a user would type, at least `seconds`: 20s, 45s, 2m, 10m ..."""
+    if seconds <= 60:
+        return f"{math.ceil(seconds / 5) * 5}s"
+    return f"{math.ceil(seconds / 60)}m"
+
+
+def _trained_line(candidate: Candidate, metric: str) -> str:
+    value = candidate.validation.get(metric)
+    figure = "-" if value is None else f"{value:.4f}"
+    cap = f", capped at {candidate.max_steps:,} steps" if candidate.max_steps else ""
+    stopped = ", stopped at its share of the budget" if candidate.stopped_by_deadline else ""
+    estimated = candidate.estimated_seconds or 0.0
+    return (
+        f"{candidate.recipe}: trained in {format_duration(candidate.seconds or 0.0)} (estimated "
+        f"{format_duration(estimated)}{cap}{stopped}), validation {metric} {figure}"
+    )
+
+
+def _markdown(candidates: list[Candidate], metric: str, best: str | None) -> str:
+    lines = [
+        "# attentext auto",
+        "",
+        f"| recipe | status | validation {metric} | test {metric} | seconds | estimated s | "
+        "allocated s | max steps | note |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in candidates:
+        name = f"**{c.recipe}** (best)" if c.recipe == best else c.recipe
+        cells = [
+            name,
+            c.status,
+            _num(c.validation.get(metric)),
+            _num(c.test.get(metric)),
+            _seconds(c.seconds),
+            _seconds(c.estimated_seconds),
+            _seconds(c.allocated_seconds),
+            "" if c.max_steps is None else f"{c.max_steps:,}",
+            c.reason or ("stopped at its share" if c.stopped_by_deadline else ""),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:,.1f}"

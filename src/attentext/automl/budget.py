@@ -1,0 +1,66 @@
+"""Durations as users write them (`90s`, `10m`, `1h`, `1h30m`) and as attentext prints them.
+
+Light on purpose: the CLI parses `--budget` and `--timeout` before importing anything heavy, so a
+typo is answered at once.
+"""
+
+from __future__ import annotations
+
+import re
+
+from attentext.errors import AttentextError, shown
+
+UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smh])")
+
+
+class BudgetError(AttentextError):
+    """A time budget that cannot be read, or that is too small for the work asked."""
+
+
+def parse_duration(text: str, option: str = "--budget", bare_seconds: bool = False) -> float:
+    """Seconds in `text`: numbers with units s, m, h (`90s`, `10m`, `1.5h`, `1h30m`); a bare
+    number is seconds only where `bare_seconds` says so (a bare `10` budget is ambiguous)."""
+    value = text.strip().lower().replace(" ", "")
+    if bare_seconds and _is_number(value):
+        seconds = float(value)
+    else:
+        parts = _PART.findall(value)
+        if not parts or "".join(n + u for n, u in parts) != value:
+            raise BudgetError(
+                f"{option} {shown(text)}: expected a duration such as 90s, 10m or 1h"
+                + (" (or seconds)" if bare_seconds else "")
+            )
+        seconds = sum(float(number) * UNITS[unit] for number, unit in parts)
+    if seconds <= 0:
+        raise BudgetError(f"{option} {shown(text)}: a duration must be more than 0 seconds")
+    return seconds
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def format_duration(seconds: float) -> str:
+    """`42 s`, `4 min 10 s`, `1 h 05 min`: what a progress line shows."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if seconds < 3600:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest:02d} s"
+    hours, rest = divmod(round(seconds), 3600)
+    return f"{hours} h {rest // 60:02d} min"
+
+
+def compact_duration(seconds: float) -> str:
+    """A duration as a user would type it back: `1s`, `90s`, `10m`, `1h30m`, `2.5s`."""
+    if seconds < 60 or seconds % 60:
+        return f"{seconds:g}s"
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")

@@ -1,0 +1,271 @@
+"""`tune`: a hyperparameter search of one recipe with Optuna, the only module that imports it.
+
+Each trial trains the recipe with settings drawn from its search space (`spaces.py`) by a TPE
+sampler, on one data split loaded once, so every trial is measured on the same validation
+texts. After each evaluation (one per epoch) the validation metric is reported to the trial, and
+a median pruner stops a trial below the median of earlier trials at the same epoch: the budget
+goes to promising settings. Early stopping stays on inside each trial. The best trial's run
+directory is kept (`best/`), the others removed as they end; its recipe is written as
+`best.yaml`, which `attentext train` takes, with the search section kept so it can be tuned
+again; `trials.md` and `trials.json` hold the table.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from attentext import rundir
+from attentext.automl.callbacks import Deadline
+from attentext.automl.dataset import shared_dataset
+from attentext.automl.folders import prepare_output
+from attentext.automl.spaces import search_space, suggest, with_values
+from attentext.automl.trials import (
+    COMPLETE,
+    FAILED,
+    PRUNED,
+    TRIALS_JSON,
+    TrialRecord,
+    progress_line,
+    write_trials,
+)
+from attentext.data.dataset import TextDataset
+from attentext.errors import AttentextError, shown
+from attentext.files import write_text
+from attentext.recipes import Recipe, SearchParam, resolve_recipe
+from attentext.training.run import train
+
+INSTALL_HINT = "pip install 'attentext[tune]'"
+METRICS = ("accuracy", "macro_f1")
+BEST_RUN = "best"  # the best trial's run directory, in the output folder
+BEST_RECIPE = "best.yaml"
+TRIALS_DIR = "trials"  # trials being trained; emptied as they end
+# A trial under the median of the complete trials at the same evaluation (epoch) stops there:
+# from its 2nd evaluation on (the first epoch of a model trained from scratch says little), once
+# 3 trials have completed (a median of fewer is noise).
+MEDIAN_PRUNER = "median, from the 2nd evaluation, after 3 complete trials"
+
+
+class TuneError(AttentextError):
+    """A search that cannot start (Optuna missing, no search space, no validation split) or
+    in which no trial completed."""
+
+
+@dataclass
+class TuneResult:
+    """The best trial's recipe (its YAML at `recipe_path`), run directory, validation metric
+    and metrics.json, and every trial's record."""
+
+    recipe: Recipe
+    recipe_path: Path
+    run_dir: Path
+    metric: str
+    value: float
+    trials: list[TrialRecord]
+    metrics: dict[str, Any]
+
+
+def _optuna() -> Any:
+    """Optuna, or a one-line error naming the extra that installs it."""
+    try:
+        import optuna
+    except ImportError:
+        raise TuneError(f"attentext tune needs Optuna; install it with {INSTALL_HINT}") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+class _Reporter(TrainerCallback):
+    """Hands the validation metric of each evaluation to the trial, and stops a trial the
+    pruner judges hopeless (Optuna's TrialPruned, raised out of the Trainer)."""
+
+    def __init__(self, trial: Any, metric: str, pruned: type[Exception]) -> None:
+        self.trial, self.key, self.pruned = trial, f"eval_{metric}", pruned
+        self.reports = 0
+        self.last: float | None = None
+        self.epoch: float | None = None
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None, **_: Any):
+        value = (metrics or {}).get(self.key)
+        if value is None:
+            return control
+        self.reports += 1
+        self.last, self.epoch = float(value), round(float(state.epoch or 0), 2)
+        self.trial.report(self.last, self.reports)
+        if self.trial.should_prune():
+            raise self.pruned(f"at epoch {self.epoch:g}")
+        return control
+
+
+def tune(
+    recipe: str | Path | Recipe,
+    data: str | Path | TextDataset,
+    output: str | Path,
+    *,
+    trials: int = 20,
+    timeout: float | None = None,
+    metric: str = "accuracy",
+    overwrite: bool = False,
+    overrides: list[str] | None = None,
+    precision: str | None = None,
+    pruner: Any = None,
+    progress: Callable[[str], None] | None = None,
+) -> TuneResult:
+    """Search `recipe`'s settings on `data` for up to `trials` trials or `timeout` seconds
+    (a trial running at the timeout ends at its next step, evaluated); write the best recipe,
+    its run directory and the table of trials in `output`.
+
+    `overrides` (`key=value`) fix settings for every trial; a searched setting they name is no
+    longer searched. `pruner` replaces the median pruner (any Optuna pruner); `progress`
+    receives one line per trial.
+    """
+    _check_request(metric, trials, timeout)
+    optuna = _optuna()
+    base = resolve_recipe(recipe, precision=precision, overrides=overrides)
+    fixed = {item.partition("=")[0].strip() for item in overrides or []}
+    space = {path: p for path, p in search_space(base).items() if path not in fixed}
+    if not space:
+        raise TuneError(f"--set fixes every searched setting of {base.name}: nothing to search")
+    dataset = shared_dataset(base, data, "tune")
+    folder = prepare_output(output, TRIALS_JSON, "tune", overwrite)
+    with rundir.writing(folder, "tune"):
+        search = _Search(base, space, dataset, folder, metric, trials, progress, optuna)
+        search.deadline = None if timeout is None else time.monotonic() + timeout
+        search.pruner = type(pruner).__name__ if pruner is not None else MEDIAN_PRUNER
+        study = optuna.create_study(
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(
+                seed=base.training.seed, n_startup_trials=max(2, min(10, trials // 3))
+            ),
+            pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
+        )
+        search.save()
+        study.optimize(search.objective, n_trials=trials, timeout=timeout, catch=(AttentextError,))
+        return search.finish()
+
+
+def _check_request(metric: str, trials: int, timeout: float | None) -> None:
+    if metric not in METRICS:
+        raise TuneError(f"--metric {shown(metric)}: choose {' or '.join(METRICS)}")
+    if trials < 1:
+        raise TuneError(f"--trials {trials}: run at least one trial")
+    if timeout is not None and timeout <= 0:
+        raise TuneError(f"--timeout {timeout:g}: give a positive number of seconds")
+
+
+class _Search:
+    """What the study's objective needs between trials: the base recipe and its space, the data,
+    the records, and which trial's run directory is kept (the best so far)."""
+
+    def __init__(
+        self,
+        base: Recipe,
+        space: dict[str, SearchParam],
+        dataset: TextDataset,
+        folder: Path,
+        metric: str,
+        total: int,
+        progress: Callable[[str], None] | None,
+        optuna: Any,
+    ) -> None:
+        self.base, self.space, self.dataset, self.folder = base, space, dataset, folder
+        self.metric, self.total, self.progress, self.optuna = metric, total, progress, optuna
+        self.records: list[TrialRecord] = []
+        self.best: tuple[float, Recipe, Path, dict[str, Any]] | None = None
+        self.deadline: float | None = None
+        self.pruner = MEDIAN_PRUNER
+        self.started = time.monotonic()
+
+    def objective(self, trial: Any) -> float:
+        """One trial: train the drawn recipe, record how it ended, keep its run if best."""
+        values = suggest(trial, self.space)
+        record = TrialRecord(trial.number + 1, values, FAILED, None, 0.0)
+        run_dir = self.folder / TRIALS_DIR / f"trial-{record.number:03d}"
+        reporter = _Reporter(trial, self.metric, self.optuna.TrialPruned)
+        deadline = Deadline(self.deadline) if self.deadline is not None else None
+        callbacks: list[TrainerCallback] = [reporter, *([deadline] if deadline else [])]
+        start = time.perf_counter()
+        try:
+            recipe = with_values(self.base, values)
+            result = train(recipe, self.dataset, run_dir, overwrite=True, callbacks=callbacks)
+        except self.optuna.TrialPruned as pruned:
+            record.state, record.note = PRUNED, str(pruned)
+            raise
+        except AttentextError as error:
+            record.note = str(error)
+            raise
+        else:
+            record.state = COMPLETE
+            record.metric = float(result.metrics["validation"][self.metric])
+            record.note = "cut at the timeout" if deadline and deadline.stopped else ""
+            self._keep_if_best(record.metric, recipe, result.run_dir, result.metrics)
+            return record.metric
+        finally:
+            record.seconds = round(time.perf_counter() - start, 2)
+            record.metric = reporter.last if record.metric is None else record.metric
+            record.epochs = reporter.epoch
+            self._ended(record, run_dir)
+
+    def _keep_if_best(
+        self, value: float, recipe: Recipe, run_dir: Path, metrics: dict[str, Any]
+    ) -> None:
+        """The first trial with the highest value keeps its run directory."""
+        if self.best is not None and value <= self.best[0]:
+            return
+        if self.best is not None:
+            shutil.rmtree(self.best[2], ignore_errors=True)
+        self.best = (value, recipe, run_dir, metrics)
+
+    def _ended(self, record: TrialRecord, run_dir: Path) -> None:
+        """Remove what the trial left unless it is the best so far; record and show it."""
+        if self.best is None or self.best[2] != run_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(rundir.partial_dir(run_dir), ignore_errors=True)
+        self.records.append(record)
+        self.save()
+        if self.progress is not None:
+            self.progress(progress_line(record, self.total, self.metric))
+
+    def save(self, best: int | None = None) -> None:
+        for record in self.records:
+            record.best = record.number == best
+        facts = {
+            "recipe": self.base.name,
+            "data": self.dataset.source,
+            "metric": self.metric,
+            "sampler": "TPE",
+            "pruner": self.pruner,
+            "best_trial": best,
+            "seconds": round(time.monotonic() - self.started, 1),
+        }
+        write_trials(self.folder, self.records, self.metric, facts)
+
+    def finish(self) -> TuneResult:
+        """The best trial's run moved to `best/`, its recipe to best.yaml; the table written."""
+        if self.best is None:
+            shutil.rmtree(self.folder / TRIALS_DIR, ignore_errors=True)
+            self.save()
+            counts = {s: sum(r.state == s for r in self.records) for s in (PRUNED, FAILED)}
+            raise TuneError(
+                f"no trial completed ({counts[PRUNED]} pruned, {counts[FAILED]} failed; see "
+                f"{self.folder / 'trials.md'}); give more --trials or a longer --timeout"
+            )
+        value, recipe, run_dir, metrics = self.best
+        best_dir = self.folder / BEST_RUN
+        run_dir.rename(best_dir)
+        shutil.rmtree(self.folder / TRIALS_DIR, ignore_errors=True)
+        recipe_path = self.folder / BEST_RECIPE
+        number = int(run_dir.name.rsplit("-", 1)[1])
+        recipe.description = (
+            f"{recipe.description.rstrip()} Tuned by `attentext tune` on {self.dataset.source}: "
+            f"trial {number} of {len(self.records)}, validation {self.metric} {value:.4f}."
+        ).strip()
+        write_text(recipe_path, recipe.to_yaml(search=True))
+        self.save(best=number)
+        return TuneResult(recipe, recipe_path, best_dir, self.metric, value, self.records, metrics)

@@ -1,0 +1,101 @@
+"""What the training data is like, measured before training, and what it means for the recipe.
+
+A default tuned on one data set (AG News: English news, 4 balanced classes, ~40 words) does not
+fit every data set. Two mismatches cost the most and are cheap to see before training:
+- imbalanced classes (the largest class many times the smallest): accuracy then rewards ignoring
+  the small classes; `--class-weight balanced` weighs the loss against that;
+- a pretrained vocabulary that does not fit the texts' language: the default encoder is English;
+  on French product reviews it lost 14 points to TF-IDF. Measured on the suite: 86-95 % of the
+  words (3+ letters) of the English data sets are whole words of MiniLM's vocabulary, 41 % of the
+  French tweets'.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Any
+
+import numpy as np
+
+from attentext.errors import AttentextWarning
+
+IMBALANCE_WARNING = 5.0  # largest / smallest class count from which the user is told
+WHOLE_WORD_WARNING = 0.7  # share of words the vocabulary holds whole under which it is told
+PROFILE_SAMPLE = 3000  # training texts read for the profile
+WORD = re.compile(r"[^\W\d_]{3,}")
+
+
+def class_counts(labels: list[Any], n_classes: int) -> np.ndarray:
+    """Training examples per class (per label for multi-label data)."""
+    counts = np.zeros(n_classes, dtype=np.int64)
+    for label in labels:
+        for i in label if isinstance(label, list | tuple) else [label]:
+            counts[i] += 1
+    return counts
+
+
+def word_lengths(texts: list[str]) -> dict[str, float]:
+    """Words per text: median, 95th and 99th percentiles."""
+    lengths = np.array([len(text.split()) for text in texts]) if texts else np.zeros(1)
+    return {f"p{q}": float(np.percentile(lengths, q)) for q in (50, 95, 99)}
+
+
+def whole_word_share(texts: list[str], vocabulary: dict[str, int]) -> float | None:
+    """The share of words (3+ letters, lowercased) that a pretrained vocabulary holds whole."""
+    words = [word.lower() for text in texts for word in WORD.findall(text)]
+    if not words:
+        return None
+    return sum(word in vocabulary for word in words) / len(words)
+
+
+def profile(
+    train_texts: list[str],
+    train_labels: list[Any],
+    label_names: list[str],
+    vocabulary: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """The training split's profile (for metrics.json): size, classes, imbalance, lengths, and
+    how well a pretrained vocabulary fits (when one is given)."""
+    counts = class_counts(train_labels, len(label_names))
+    present = counts[counts > 0]
+    sample = list(train_texts[:PROFILE_SAMPLE])
+    facts: dict[str, Any] = {
+        "n_train": len(train_texts),
+        "n_classes": len(label_names),
+        "imbalance": round(float(present.max() / present.min()), 2) if len(present) else 1.0,
+        "words_per_text": word_lengths(sample),
+    }
+    if vocabulary is not None:
+        share = whole_word_share(sample, vocabulary)
+        facts["whole_word_share"] = None if share is None else round(share, 3)
+    return facts
+
+
+def _encoder_name(encoder: str) -> str:
+    if encoder in ("default", ""):
+        return "the default encoder (all-MiniLM-L6-v2, English)"
+    return f"the encoder '{encoder}'"
+
+
+def advise(facts: dict[str, Any], class_weight: str, source: str, encoder: str) -> None:
+    """One-line warnings for what the profile says the recipe does not fit."""
+    if facts["imbalance"] >= IMBALANCE_WARNING and class_weight == "none":
+        warnings.warn(
+            f"{source}: the classes are imbalanced (the largest has {facts['imbalance']:g} times "
+            "the examples of the smallest); --class-weight balanced weighs the loss so that small "
+            "classes count, and macro-F1 tells how they fare",
+            AttentextWarning,
+            stacklevel=2,
+        )
+    share = facts.get("whole_word_share")
+    if share is not None and share < WHOLE_WORD_WARNING:
+        warnings.warn(
+            f"{source}: {_encoder_name(encoder)} knows only {100 * share:.0f} % of these texts' "
+            "words whole (English text: 86-95 %): it likely does not fit their language; use a "
+            "checkpoint of that language or a multilingual one (--set model.encoder=NAME, e.g. "
+            "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2 online), or a recipe "
+            "without a pretrained vocabulary (tfidf-logreg, attention-rnn)",
+            AttentextWarning,
+            stacklevel=2,
+        )

@@ -1,0 +1,220 @@
+"""`attentext tune` and `attentext auto` on ag_news_tiny: the search writes a recipe that trains
+and a table of trials, a pruned trial is recorded as pruned, auto keeps a run at least as good as
+the baseline on validation and refuses a budget too small for it; budgets and search sections
+are read strictly, every mistake in one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from conftest import run_cli
+
+from attentext.automl.budget import (
+    BudgetError,
+    compact_duration,
+    format_duration,
+    parse_duration,
+)
+from attentext.errors import RecipeError
+from attentext.recipes import load_recipe, recipe_from_text
+
+# --- budgets ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("10m", 600), ("1h", 3600), ("1h30m", 5400), ("1.5m", 90), (" 2M ", 120)],
+)
+def test_durations_are_read_with_their_unit(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["10", "ten minutes", "10x", "m", "0s", "5m10", "-1m", ""])
+def test_a_budget_that_cannot_be_read_is_one_line(text):
+    with pytest.raises(BudgetError) as caught:
+        parse_duration(text)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("--budget")
+
+
+def test_a_timeout_may_be_bare_seconds():
+    assert parse_duration("45", "--timeout", bare_seconds=True) == 45
+    assert parse_duration("2m", "--timeout", bare_seconds=True) == 120
+    assert format_duration(250) == "4 min 10 s" and format_duration(4.24) == "4.2 s"
+    assert [compact_duration(s) for s in (1, 90, 600, 5400, 2.5)] == [
+        "1s",
+        "90s",
+        "10m",
+        "1h30m",
+        "2.5s",
+    ]
+
+
+def test_the_cli_answers_a_bad_budget_in_one_line(tmp_path):
+    result = run_cli("auto", "--data", tmp_path, "--budget", "10x", "--output", tmp_path / "o")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --budget 10x"), result.stderr
+
+
+# --- search sections ---------------------------------------------------------------------------
+
+BASE = "name: mine\nmodel:\n  type: seed-transformer\n  options: {dropout: 0.3}\n"
+
+
+def _search_error(section: str) -> str:
+    with pytest.raises(RecipeError) as caught:
+        recipe_from_text(BASE + "search:\n" + section, "mine.yaml")
+    assert "\n" not in str(caught.value)
+    return str(caught.value)
+
+
+def test_every_builtin_recipe_declares_a_search_space_beside_it():
+    space = load_recipe("attention-rnn").search
+    assert space["training.learning_rate"].log
+    assert space["model.options.cell"].choices == ("gru", "lstm")
+    assert load_recipe("tfidf-logreg").search["model.options.C"].low == pytest.approx(0.1)
+    assert load_recipe("seed-transformer").search["tokenizer.max_tokens"].choices[0] == 10000
+
+
+def test_a_search_section_is_checked_like_the_rest_of_the_recipe():
+    assert "did you mean 'learning_rate'" in _search_error(
+        "  training.lerning_rate: {low: 1.0e-4, high: 1.0e-2}\n"
+    )
+    assert "did you mean 'high'" in _search_error("  training.learning_rate: {low: 1, hihg: 2}\n")
+    assert "not searched" in _search_error("  data.val_fraction: {low: 0.1, high: 0.2}\n")
+    assert "whole number" in _search_error("  training.batch_size: {low: 8.5, high: 64}\n")
+    assert "low < high" in _search_error("  training.learning_rate: {low: 0.1, high: 0.01}\n")
+    assert "expected an integer" in _search_error("  training.batch_size: {choices: [8, many]}\n")
+    assert "choices: [...]" in _search_error("  training.optimizer: {low: 1, high: 2}\n")
+
+
+def test_the_search_section_stays_out_of_a_runs_recipe_and_survives_overrides():
+    recipe = recipe_from_text(
+        BASE + "search:\n  training.learning_rate: {low: 1e-4, high: 1e-2, log: true}\n", "m"
+    )
+    assert recipe.search["training.learning_rate"].low == pytest.approx(1e-4)  # YAML 1.1 '1e-4'
+    assert "search" not in recipe.to_yaml()
+    again = recipe_from_text(recipe.to_yaml(search=True), "again")
+    assert again.search == recipe.search
+
+
+def test_a_recipe_without_a_search_section_takes_its_builtin_namesakes():
+    from attentext.automl.spaces import search_space
+
+    run_recipe = recipe_from_text(load_recipe("tfidf-logreg").to_yaml(), "run/recipe.yaml")
+    assert set(search_space(run_recipe)) == set(load_recipe("tfidf-logreg").search)
+    with pytest.raises(RecipeError, match="declares no search: section"):
+        search_space(recipe_from_text(BASE, "mine.yaml"))
+
+
+# --- tune ----------------------------------------------------------------------------------------
+
+
+def test_tune_writes_a_recipe_that_train_takes_and_a_table_of_trials(ag_news_dir, tmp_path):
+    out = tmp_path / "tune"
+    result = run_cli("tune", "tfidf-logreg", "--data", ag_news_dir, "--trials", "2", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "trial 1/2" in result.stdout and "trial 2/2" in result.stdout
+    table = json.loads((out / "trials.json").read_text(encoding="utf-8"))
+    assert [t["state"] for t in table["trials"]] == ["complete", "complete"]
+    assert sum(t["best"] for t in table["trials"]) == 1
+    assert "| trial |" in (out / "trials.md").read_text(encoding="utf-8")
+    assert (out / "best" / "attentext.json").exists() and not (out / "trials").exists()
+
+    trained = run_cli("train", out / "best.yaml", "--data", ag_news_dir, "-o", tmp_path / "run")
+    assert trained.returncode == 0, trained.stderr
+    assert (tmp_path / "run" / "attentext.json").exists()
+
+
+def test_a_pruned_trial_is_recorded_as_pruned(ag_news_dir, tmp_path):
+    import optuna
+
+    from attentext.automl.tune import tune
+
+    class PruneTheFirst(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return trial.number == 0
+
+    lines: list[str] = []
+    result = tune(
+        "seed-transformer",
+        ag_news_dir,
+        tmp_path / "tune",
+        trials=2,
+        overrides=["training.epochs=1", "training.batch_size=64"],
+        precision="fp32",
+        pruner=PruneTheFirst(),
+        progress=lines.append,
+    )
+    first, second = result.trials
+    assert (first.state, second.state) == ("pruned", "complete")
+    assert first.note == "at epoch 1" and first.metric is not None
+    assert "pruned" in lines[0] and second.best
+    assert "epochs" not in " ".join(second.values)  # --set fixed it: no longer searched
+    assert result.run_dir.name == "best" and (result.run_dir / "attentext.json").exists()
+    assert "pruned" in (tmp_path / "tune" / "trials.md").read_text(encoding="utf-8")
+
+
+def test_tune_without_optuna_names_the_extra(ag_news_dir, tmp_path, monkeypatch):
+    from attentext.automl.tune import TuneError, tune
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` raises ImportError
+    with pytest.raises(TuneError, match=r"pip install 'attentext\[tune\]'"):
+        tune("tfidf-logreg", ag_news_dir, tmp_path / "t", trials=1)
+
+
+# --- auto -----------------------------------------------------------------------------------------
+
+
+def test_auto_keeps_a_run_at_least_as_good_as_the_baseline(ag_news_dir, tmp_path):
+    from attentext.automl.auto import auto
+
+    lines: list[str] = []
+    result = auto(
+        ag_news_dir,
+        tmp_path / "auto",
+        90,
+        recipes=["tfidf-logreg", "seed-transformer"],
+        progress=lines.append,
+    )
+    assert (result.run_dir / "attentext.json").exists() and result.run_dir.name == "best"
+    assert (result.leaderboard / "leaderboard.md").exists()
+    rows = {row["model"]: row for row in result.rows}
+    assert result.value >= rows["tfidf-logreg"]["accuracy"]
+    assert any(line.startswith("tfidf-logreg: trained") for line in lines)
+    assert any(line.startswith("skipped hf-frozen-base:") for line in lines)
+    record = json.loads((tmp_path / "auto" / "auto.json").read_text(encoding="utf-8"))
+    assert record["best"] == result.recipe
+    assert not (tmp_path / "auto" / "runs").exists()  # only the best is kept
+    assert (tmp_path / "auto" / "test" / "report.md").exists()  # the best alone, on test
+    assert set(record["candidates"][-1]["validation"]) == {"accuracy", "macro_f1"}
+
+
+def test_auto_refuses_a_budget_too_small_for_the_baseline(ag_news_dir, tmp_path):
+    out = tmp_path / "auto"
+    result = run_cli("auto", "--data", ag_news_dir, "--budget", "1s", "--output", out)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: --budget 1s is too small for even the baseline")
+    assert "give --budget" in lines[0] and not out.exists()
+
+
+def test_the_plan_gives_minimums_first_then_fills_in_priority_order():
+    from attentext.automl.auto import _plan
+    from attentext.automl.costs import Estimate
+
+    frozen = Estimate("encoder-frozen", 10, 0, 1, 30, 10, 5)  # 45 s in full, 20 s at 5 epochs
+    finetune = Estimate("encoder-finetune", 10, 0, 100, 3, 10, 5)  # 315 s, 65 s at 0.5 epoch
+    seed = Estimate("seed-transformer", 2, 0, 5, 10, 10, 1)  # 53 s, 13 s at 2 epochs
+
+    plan = _plan([frozen, finetune, seed], 150)
+    assert {name: round(seconds) for name, (seconds, _) in plan.items()} == {
+        "encoder-frozen": 45,  # filled first: its full default
+        "encoder-finetune": 92,  # the rest
+        "seed-transformer": 13,  # its minimum
+    }
+    assert set(_plan([frozen, finetune, seed], 60)) == {"encoder-frozen", "seed-transformer"}

@@ -1,0 +1,70 @@
+"""The data profile: measured before training, recorded in metrics.json, and a one-line warning
+where the recipe does not fit the data (imbalanced classes, another language)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from conftest import labelled_csv
+
+import attentext
+from attentext.data.profile import advise, profile, whole_word_share
+from attentext.errors import AttentextWarning
+
+FRENCH = [
+    "Le produit est arrivé en retard et abîmé et je suis très déçu",
+    "Service client formidable je recommande vivement cette boutique",
+    "Qualité médiocre qui ne fonctionne plus après deux jours",
+]
+
+
+def test_whole_word_share_tells_english_from_french():
+    vocabulary = {
+        w: i for i, w in enumerate(["the", "product", "arrived", "late", "and", "broken", "very"])
+    }
+    assert whole_word_share(["The product arrived late and broken"], vocabulary) == 1.0
+    assert whole_word_share(FRENCH, vocabulary) < 0.1
+    assert whole_word_share(["12 34"], vocabulary) is None
+
+
+def test_the_profile_measures_size_classes_imbalance_and_lengths():
+    facts = profile(["a b c", "d e", "f"], [0, 0, 1], ["x", "y"])
+    assert facts["n_train"] == 3 and facts["n_classes"] == 2
+    assert facts["imbalance"] == 2.0
+    assert facts["words_per_text"]["p50"] == 2.0
+    assert "whole_word_share" not in facts
+
+
+def test_multi_label_counts_every_label():
+    assert profile(["a", "b"], [[0, 1], [1]], ["x", "y"])["imbalance"] == 2.0
+
+
+def test_imbalance_is_said_once_in_one_line_unless_class_weights_are_on():
+    facts = {"imbalance": 9.0}
+    with pytest.warns(AttentextWarning, match="imbalanced.*--class-weight balanced") as caught:
+        advise(facts, "none", "data", "default")
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        advise(facts, "balanced", "data", "default")  # already weighted: nothing to say
+
+
+def test_training_on_imbalanced_data_warns_and_records_the_profile(write, tmp_path):
+    rows = [(f"good thing {i}", "pos") for i in range(30)] + [(f"bad {i}", "neg") for i in range(5)]
+    data = write("skewed.csv", labelled_csv(rows))
+    with pytest.warns(AttentextWarning, match="imbalanced"):
+        result = attentext.train("tfidf-logreg", data, tmp_path / "run")
+    assert result.metrics["data_profile"]["imbalance"] >= 5  # 30:5, less what validation took
+
+
+def test_the_default_encoder_on_french_text_says_it_does_not_fit(write, tmp_path):
+    rows = [
+        (text, label) for text, label in zip(FRENCH * 4, ["neg", "pos", "neg"] * 4, strict=True)
+    ]
+    data = write("fr.csv", labelled_csv(rows))
+    with pytest.warns(AttentextWarning, match="default encoder.*English.*multilingual"):
+        result = attentext.train(
+            "encoder-frozen", data, tmp_path / "fr", max_steps=1, precision="fp32"
+        )
+    assert result.metrics["data_profile"]["whole_word_share"] < 0.7
