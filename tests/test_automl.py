@@ -218,3 +218,25 @@ def test_the_plan_gives_minimums_first_then_fills_in_priority_order():
         "seed-transformer": 13,  # its minimum
     }
     assert set(_plan([frozen, finetune, seed], 60)) == {"encoder-frozen", "seed-transformer"}
+
+
+# --- language ----------------------------------------------------------------------------------
+
+
+def test_auto_puts_the_encoder_recipes_last_on_text_its_vocabulary_does_not_know(ag_news_dir):
+    from types import SimpleNamespace
+
+    from attentext.automl.auto import _Auto
+    from attentext.data.dataset import load_text_dataset
+
+    names = ["encoder-frozen", "encoder-finetune", "seed-transformer", "attention-rnn"]
+    french = ag_news_dir.parent / "french_tweets_sentiment"  # the shared suite, beside it
+    said: list[str] = []
+    for data, expected in (
+        (ag_news_dir, names),
+        (french, ["seed-transformer", "attention-rnn", "encoder-frozen", "encoder-finetune"]),
+    ):
+        dataset = load_text_dataset(data)
+        search = SimpleNamespace(train_data=dataset, overrides=[], say=said.append)
+        assert _Auto.by_fit(search, names) == expected
+    assert len(said) == 1 and "encoder-frozen, encoder-finetune come last" in said[0]
