@@ -4,7 +4,11 @@ Start `attentext serve RUN_DIR...` on 127.0.0.1 in a subprocess, send a fixed bu
 (--requests) from --concurrency clients, sample the server's resident memory (RSS) as they run,
 then stop it with SIGTERM. The requests are a fixed mix (the same sequence every run, by --seed):
 predictions of 1, 8 and 32 texts, explanations, and bad requests that must get their 4xx (invalid
-JSON 400, an empty list 422, too many texts 422, an unknown model 404, a body over the limit 413).
+JSON 400, an empty list 422, too many texts 422, an unknown model 404, a body over the limit 413),
+on /v1; and predictions through the protocols served beside it, on the first run (the default
+model): the Hugging Face inference shape (`POST /models/{name}`, 1 text), text-embeddings-
+inference (`POST /predict`, a batch of 8) and the Open Inference Protocol v2 (`POST
+/v2/models/{name}/infer`, 8 texts as JSON).
 
 An error is any answer other than the one expected for that request, a transport error, or a
 server that does not exit 0 on SIGTERM. The memory check compares the RSS when the warm-up share
@@ -47,10 +51,13 @@ MAX_TEXTS = 64  # the server's default texts per request
 
 # (kind, share of the budget, expected status)
 MIX = [
-    ("predict-1", 0.40, 200),
-    ("predict-8", 0.25, 200),
+    ("predict-1", 0.27, 200),
+    ("predict-8", 0.20, 200),
     ("predict-32", 0.10, 200),
     ("explain-1", 0.08, 200),
+    ("huggingface-1", 0.06, 200),
+    ("tei-8", 0.06, 200),
+    ("v2-8", 0.06, 200),
     ("bad-json", 0.04, 400),
     ("empty-texts", 0.04, 422),
     ("too-many-texts", 0.03, 422),
@@ -67,8 +74,9 @@ def start_server(run_dirs: list[Path], port: int, args: argparse.Namespace, log:
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def plan(n: int, texts: list[str], seed: int) -> list[tuple[str, int, dict[str, Any]]]:
-    """The request sequence: (kind, expected status, httpx keyword arguments), `n` of them."""
+def plan(n: int, texts: list[str], seed: int, model: str) -> list[tuple[str, int, dict[str, Any]]]:
+    """The request sequence: (kind, expected status, httpx keyword arguments), `n` of them;
+    the protocols' requests name `model` (the default model)."""
     rng = random.Random(seed)
     kinds = rng.choices([k for k, _, _ in MIX], weights=[w for _, w, _ in MIX], k=n)
     expected = {k: status for k, _, status in MIX}
@@ -79,10 +87,18 @@ def plan(n: int, texts: list[str], seed: int) -> list[tuple[str, int, dict[str, 
 
     requests = []
     for kind in kinds:
+        path = "/v1/predict"
         if kind.startswith("predict-"):
             kwargs: dict[str, Any] = {"json": {"texts": sample(int(kind.split("-")[1]))}}
+        elif kind == "huggingface-1":
+            path, kwargs = f"/models/{model}", {"json": {"inputs": sample(1)[0]}}
+        elif kind == "tei-8":
+            path, kwargs = "/predict", {"json": {"inputs": [[text] for text in sample(8)]}}
+        elif kind == "v2-8":
+            tensor = {"name": "text", "shape": [8], "datatype": "BYTES", "data": sample(8)}
+            path, kwargs = f"/v2/models/{model}/infer", {"json": {"inputs": [tensor]}}
         elif kind == "explain-1":
-            kwargs = {"json": {"text": sample(1)[0]}}
+            path, kwargs = "/v1/explain", {"json": {"text": sample(1)[0]}}
         elif kind == "bad-json":
             kwargs = {"content": b'{"texts": ["unfinished', "headers": json_headers}
         elif kind == "empty-texts":
@@ -93,7 +109,6 @@ def plan(n: int, texts: list[str], seed: int) -> list[tuple[str, int, dict[str, 
             kwargs = {"json": {"texts": sample(1), "model": "no-such-model"}}
         else:  # body-too-large
             kwargs = {"json": {"texts": ["x" * (BODY_LIMIT + 1000)]}}
-        path = "/v1/explain" if kind == "explain-1" else "/v1/predict"
         requests.append((kind, expected[kind], {"url": path, **kwargs}))
     return requests
 
@@ -224,7 +239,7 @@ def main() -> None:
     assert args.requests > 0 and args.concurrency > 0 and 0 < args.warmup < 1
 
     texts = list(load_text_dataset(args.data)["test"]["text"])
-    requests = plan(args.requests, texts, args.seed)
+    requests = plan(args.requests, texts, args.seed, args.run_dirs[0].name)
     port = free_port()
     url = f"http://{HOST}:{port}"
     with tempfile.TemporaryFile() as log:

@@ -215,3 +215,21 @@ def test_bf16_encoder_features_match_fp32_features():
     similarity = torch.nn.functional.cosine_similarity(fp32, bf16)
     assert similarity.min() > 0.99, similarity
     assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def test_the_inference_probe_fits_a_model_shorter_than_its_batch(auto, ag_news_dir, tmp_path):
+    """A word model whose length was chosen from short texts (fewer than the probe's 64 tokens)
+    loads with `auto`: the probe's batch is cut to the model's longest input."""
+    import attentext
+
+    out = tmp_path / "short"
+    attentext.train(
+        "seed-transformer",
+        ag_news_dir,
+        out,
+        max_steps=2,
+        overrides=["tokenizer.max_length=16"],
+    )
+    classifier = TransformersClassifier.from_run_dir(out, precision="auto")
+    assert classifier.model.config.max_position_embeddings == 16
+    assert classifier.predict_proba(TEXTS).shape == (len(TEXTS), 4)

@@ -221,7 +221,7 @@ def test_tei_a_batch_gets_a_nested_list_and_raw_scores_the_logits(server, classi
         ({"inputs": []}, 422, "Validation", "a batch of single strings"),
         ({"inputs": ""}, 400, "Empty", "cannot be empty"),
         ({"inputs": [["a"]] * (MAX_TEXTS + 1)}, 413, "Validation", "maximum allowed batch size 8"),
-        ({"inputs": "word " * 400, "truncate": False}, 422, "Validation", "less than 256 tokens"),
+        ({"inputs": "word " * 400, "truncate": False}, 422, "Validation", "tokens. Given:"),
         ({"text": "a"}, 422, "Validation", "inputs: required field is missing"),
     ],
 )
@@ -272,6 +272,67 @@ def test_tei_a_full_queue_is_a_429_overloaded(runs, classifiers):
         if response.status_code == 429:
             assert response.json()["error_type"] == "Overloaded"
             assert response.headers["retry-after"] == "1"
+
+
+def test_tei_health_is_an_empty_200_when_ready_and_a_503_unhealthy_before(
+    server, runs, classifiers
+):
+    response = httpx.get(f"{server}/health")
+    assert (response.status_code, response.content) == (200, b"")
+    app = create_app([runs["tfidf"]], loader=lambda run_dir: classifiers["tfidf"])
+
+    async def before_start() -> httpx.Response:  # no lifespan: the model is not being served
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            return await http.get("/health")
+
+    starting = asyncio.run(before_start())
+    assert starting.status_code == 503
+    assert starting.json() == {
+        "error": "the server is starting or shutting down",
+        "error_type": "Unhealthy",
+    }
+
+
+def test_tei_info_describes_the_default_model_and_the_limits(server, classifiers):
+    response = httpx.get(f"{server}/info")
+    assert response.status_code == 200, response.text
+    info = response.json()
+    # every field of TEI's Info (router/src/lib.rs), no other
+    assert set(info) == {
+        "model_id",
+        "model_sha",
+        "model_dtype",
+        "served_model_name",
+        "model_type",
+        "max_concurrent_requests",
+        "max_input_length",
+        "max_batch_tokens",
+        "max_batch_requests",
+        "max_client_batch_size",
+        "auto_truncate",
+        "tokenization_workers",
+        "version",
+        "sha",
+        "docker_label",
+    }
+    assert (info["model_id"], info["served_model_name"]) == ("seed", "seed")
+    assert info["model_dtype"] == "float32"  # the runs are loaded in fp32 here
+    assert info["model_type"] == {
+        "classifier": {
+            "id2label": {str(i): label for i, label in enumerate(AG_NEWS_LABELS)},
+            "label2id": {label: i for i, label in enumerate(AG_NEWS_LABELS)},
+        }
+    }
+    settings = ServerSettings(max_texts=MAX_TEXTS)
+    assert info["max_client_batch_size"] == MAX_TEXTS
+    max_length = classifiers["seed"].max_length  # the tokens it reads: truncate: false refuses more
+    assert info["max_input_length"] == max_length
+    assert info["max_batch_tokens"] == max_length * max(settings.max_batch_size, MAX_TEXTS)
+    assert info["max_batch_requests"] == settings.max_batch_size
+    assert info["max_concurrent_requests"] == settings.max_queue
+    assert info["auto_truncate"] is True and info["tokenization_workers"] == 1
+    assert info["version"] == attentext.__version__
 
 
 # --- the Open Inference Protocol v2, through tritonclient.http ------------------------------
@@ -340,6 +401,20 @@ def test_triton_client_errors_carry_the_message(triton):
         triton.infer("seed", [too_many])
 
 
+def test_triton_client_names_version_1_of_a_model(triton, classifiers):
+    assert triton.get_model_metadata("seed", model_version="1") == triton.get_model_metadata("seed")
+    assert triton.is_model_ready("tfidf", model_version="1")
+    result = triton.infer("seed", [texts_input(TEXTS, True)], model_version="1")
+    assert result.get_response()["model_version"] == "1"
+    np.testing.assert_allclose(
+        result.as_numpy("scores"), classifiers["seed"].predict_proba(TEXTS), atol=1e-6
+    )
+    with pytest.raises(InferenceServerException, match="has no version '2'; its versions: 1"):
+        triton.get_model_metadata("seed", model_version="2")
+    with pytest.raises(InferenceServerException, match="no model named 'nope'"):
+        triton.infer("nope", [texts_input(TEXTS, True)], model_version="1")
+
+
 def test_v2_json_request_as_kserve_sends_it(server, classifiers):
     body = {
         "id": "42",
@@ -369,6 +444,9 @@ def test_the_openapi_schema_documents_every_protocol(server):
         ("/v2/models/{name}/infer", "post"),
         ("/v2/models/{name}", "get"),
         ("/v2/health/ready", "get"),
+        ("/v2/models/{name}/versions/{version}/infer", "post"),
+        ("/health", "get"),
+        ("/info", "get"),
         ("/v1/predict", "post"),
     ]:
         assert method in paths[path], path

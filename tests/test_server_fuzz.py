@@ -4,9 +4,9 @@ schemathesis reads /openapi.json of an app serving two real runs (the seed trans
 TF-IDF baseline) and calls each operation in-process (ASGI) with requests generated from the
 schema: valid ones (positive) and, for the operations that take a body, invalid ones (negative).
 Every answer must be under 500; the 4xx bodies are checked elsewhere (`test_serving.py`,
-`test_bad_inputs.py`, `test_protocols.py`). A random model name is a 404: for the operations
-that name a model in their path, half the cases name a served one, so that the bodies reach the
-model. The example budget keeps the file around a minute.
+`test_bad_inputs.py`, `test_protocols.py`). A random model name (or version) is a 404: for the
+operations that name a model in their path, half the cases name a served one (and its version
+1), so that the bodies reach the model. The example budget keeps the file around a minute.
 
 The cases come from `operation.as_strategy()` under hypothesis' own `@given`: schemathesis'
 `from_fixture` loader does not run under pytest 9 (it sets `node._nodeid`, which pytest removed).
@@ -38,12 +38,17 @@ OPERATIONS = [
     ("POST", "/models/{name}"),
     ("POST", "/"),
     ("POST", "/predict"),
+    ("GET", "/health"),
+    ("GET", "/info"),
     ("GET", "/v2"),
     ("GET", "/v2/health/live"),
     ("GET", "/v2/health/ready"),
     ("GET", "/v2/models/{name}"),
     ("GET", "/v2/models/{name}/ready"),
     ("POST", "/v2/models/{name}/infer"),
+    ("GET", "/v2/models/{name}/versions/{version}"),
+    ("GET", "/v2/models/{name}/versions/{version}/ready"),
+    ("POST", "/v2/models/{name}/versions/{version}/infer"),
 ]
 CASES = [(method, path, GenerationMode.POSITIVE) for method, path in OPERATIONS] + [
     (method, path, GenerationMode.NEGATIVE) for method, path in OPERATIONS if method == "POST"
@@ -58,7 +63,9 @@ def api_schema(run_dir, ag_news_dir, tmp_path_factory):
 
 
 def naming_a_served_model(case: schemathesis.Case) -> schemathesis.Case:
-    case.path_parameters = {**(case.path_parameters or {}), "name": "seed"}
+    """The case naming a served model (and, in a versioned path, its version 1)."""
+    served = {"name": "seed"} | ({"version": "1"} if "{version}" in case.path else {})
+    case.path_parameters = {**(case.path_parameters or {}), **served}
     return case
 
 

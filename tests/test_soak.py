@@ -1,8 +1,9 @@
 """A short loopback soak of a real server (benchmarks/serve_soak.py with a small budget).
 
 400 requests of the soak's fixed mix (predictions of 1-32 texts, explanations, and bad requests
-that must get their 4xx) from 4 clients to `attentext serve` on 127.0.0.1, then SIGTERM. Marked
-slow: a server process and a few hundred requests (about 30 s on 2 busy cores). The full soak
+that must get their 4xx, on /v1; predictions through the Hugging Face, TEI and v2 routes) from 4
+clients to `attentext serve` on 127.0.0.1, then SIGTERM. Marked slow: a server process and a few
+hundred requests (about 30 s on 2 busy cores). The full soak
 (3,000+ requests, with the memory check) is `python benchmarks/serve_soak.py RUN_DIR`.
 """
 
@@ -37,3 +38,4 @@ def test_a_short_soak_has_no_errors_and_a_clean_exit(run_dir, ag_news_dir):
     assert soak["server_exit_code"] == 0
     # Every kind of request of the mix was sent (errors == 0: the bad ones got their 4xx).
     assert set(soak["statuses"]) >= {"predict-1", "explain-1", "bad-json", "body-too-large"}
+    assert set(soak["statuses"]) >= {"huggingface-1", "tei-8", "v2-8"}

@@ -137,9 +137,17 @@ class TransformersClassifier(TokenClassifier):
         )
 
 
+PROBE_TOKENS = 64
+
+
 def _probe(model: Any, tokenizer: Any) -> dict[str, float]:
-    """Inference speed of `model` in fp32 and bf16 on a batch of 32 texts of 64 tokens."""
-    ids = torch.full((32, 64), tokenizer.unk_token_id or 1, dtype=torch.long, device=model.device)
+    """Inference speed of `model` in fp32 and bf16 on a batch of 32 texts of 64 tokens, or of
+    the model's longest input where that is shorter (a length chosen from short training texts)."""
+    longest = getattr(model.config, "max_position_embeddings", None) or PROBE_TOKENS
+    length = min(PROBE_TOKENS, longest)
+    ids = torch.full(
+        (32, length), tokenizer.unk_token_id or 1, dtype=torch.long, device=model.device
+    )
     return probe_model(
         model, {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, train=False
     )

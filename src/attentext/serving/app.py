@@ -11,7 +11,8 @@ Beside /v1, the protocols that clients already speak (each in `routes/`, bodies 
 
     POST /models/{name}, POST /   the Hugging Face inference shape (huggingface_hub's
                                   InferenceClient.text_classification)
-    POST /predict                 text-embeddings-inference's predict route (default model)
+    POST /predict, GET /health, GET /info
+                                  text-embeddings-inference's routes (default model)
     /v2/...                       the Open Inference Protocol v2 (tritonclient, KServe)
 
 Each run directory is served under its directory name; the first is the default. Predictions go

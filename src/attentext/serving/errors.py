@@ -4,8 +4,8 @@ that says what was wrong; an unexpected failure is logged and answered with a ge
 The protocols served beside /v1 answer in the shape their clients parse, chosen by the path (so
 that the middleware's 413/408/504 and FastAPI's 404/405 take it too): the Hugging Face inference
 shape (`POST /`, `/models/...`) and the Open Inference Protocol (`/v2...`) `{"error": "..."}`,
-text-embeddings-inference (`/predict`) `{"error": "...", "error_type": "Validation"}` with TEI's
-error types.
+text-embeddings-inference (`/predict`, `/health`, `/info`) `{"error": "...", "error_type":
+"Validation"}` with TEI's error types.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 # The protocols beside /v1, each with its own error shape.
 HF, TEI, V2 = "huggingface", "tei", "v2"
+TEI_PATHS = ("/predict", "/health", "/info")
 # What a request body looks like, for the message that says it is missing.
 BODY_EXAMPLES = {
     None: '{"texts": ["..."]}',
@@ -71,7 +72,7 @@ def protocol_of(path: str) -> str | None:
     """Which protocol a path belongs to (None: attentext's own API, /v1 and the rest)."""
     if path == "/v2" or path.startswith("/v2/"):
         return V2
-    if path == "/predict":
+    if path in TEI_PATHS:
         return TEI
     if path == "/" or path.startswith("/models/"):
         return HF

@@ -130,6 +130,12 @@ class ModelService:
     def explained(self, n_texts: int) -> None:
         self.explaining -= n_texts
 
+    def accepting(self, name: str | None = None) -> bool:
+        """Readiness: started and not stopping, and the micro-batcher of model `name` (None:
+        of every model) running."""
+        batchers = [self.batchers.get(n) for n in (self.models if name is None else [name])]
+        return self.ready and all(b is not None and b.running for b in batchers)
+
     def model(self, name: str | None) -> ServedModel:
         name = self.default if name is None else name
         if name not in self.models:

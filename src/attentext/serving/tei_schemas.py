@@ -1,4 +1,5 @@
-"""Bodies of text-embeddings-inference's `POST /predict`, with TEI's input grammar.
+"""Bodies of text-embeddings-inference's `POST /predict`, with TEI's input grammar, and of its
+`GET /info`.
 
 `inputs` is one text (`"a"`), one sequence (`["a"]`, or a pair `["a", "b"]`), or a batch of
 sequences (`[["a"], ["b"]]`). A single text or sequence is answered with a flat list of
@@ -77,3 +78,54 @@ class TeiRequest(BaseModel):
 class TeiError(BaseModel):
     error: str
     error_type: Literal["Unhealthy", "Backend", "Overloaded", "Validation", "Tokenizer", "Empty"]
+
+
+class TeiClassifier(BaseModel):
+    id2label: dict[str, str] = Field(description="Each label by its column, as config.json.")
+    label2id: dict[str, int]
+
+
+class TeiModelType(BaseModel):
+    classifier: TeiClassifier
+
+
+class TeiInfo(BaseModel):
+    """TEI's Info, filled from the default model and the server's settings."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_id: str = Field(description="The default model: its run directory's name.")
+    model_sha: str | None = None
+    model_dtype: str = Field(
+        description="What the model computes in: float32, bfloat16 or float16 (PyTorch), int8 "
+        "(an ONNX int8 export), float64 (the TF-IDF baseline).",
+        examples=["float32"],
+    )
+    served_model_name: str
+    model_type: TeiModelType
+    max_concurrent_requests: int = Field(
+        description="Texts the model's queue holds (every request has one at least); past it, "
+        "429 Overloaded."
+    )
+    max_input_length: int = Field(
+        description="Tokens the model reads of a text (for a model without a token limit, the "
+        "server's max_chars: a text is cut there, and has no more tokens than characters)."
+    )
+    max_batch_tokens: int = Field(
+        description="max_input_length times the texts one model call of the micro-batcher "
+        "takes (max_batch_size, or a request's max_client_batch_size run on its own)."
+    )
+    max_batch_requests: int | None = Field(
+        description="Requests one model call joins at most (the micro-batcher's max_batch_size)."
+    )
+    max_client_batch_size: int = Field(description="Texts per request (the server's max_texts).")
+    auto_truncate: bool = Field(
+        description="With `truncate` null a text over the limits is cut; false on a strict "
+        "server, which refuses a text over max_chars (and cuts one over the model's tokens)."
+    )
+    tokenization_workers: int = Field(
+        description="Texts are tokenized in the one inference thread."
+    )
+    version: str = Field(description="attentext's version.")
+    sha: str | None = None
+    docker_label: str | None = None

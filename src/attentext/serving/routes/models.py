@@ -31,6 +31,6 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", responses={503: {"model": ErrorResponse}})
 async def readyz(service: Annotated[ModelService, Depends(get_service)]):
     """Readiness: models loaded and their batchers accepting requests."""
-    if not service.ready or not all(b.running for b in service.batchers.values()):
+    if not service.accepting():
         return error_response(503, "not_ready", "the server is starting or shutting down")
     return {"status": "ready", "models": list(service.models)}

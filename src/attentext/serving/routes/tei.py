@@ -1,5 +1,7 @@
-"""text-embeddings-inference's `POST /predict` for the default model, in TEI's grammar and
-shapes (`tei_schemas.py`), with TEI's error codes and body `{"error", "error_type"}`:
+"""text-embeddings-inference's routes for the default model: `POST /predict` in TEI's grammar
+and shapes (`tei_schemas.py`), `GET /health` (200 with an empty body when the model takes
+requests, 503 Unhealthy while the server starts or stops) and `GET /info` (TEI's Info, from the
+model and the server's settings), with TEI's error codes and body `{"error", "error_type"}`:
 
     413 Validation   a batch over the server's max_texts (TEI's max_client_batch_size)
     429 Overloaded   the model's queue is full
@@ -15,21 +17,30 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
+from attentext import __version__
 from attentext.inference.ranking import top_labels
+from attentext.rundir import ONNX_INT8_FILE
 from attentext.serving.batcher import LOGITS, PROBABILITIES
 from attentext.serving.dependencies import get_service
 from attentext.serving.errors import ApiError, unavailable
 from attentext.serving.schemas import LabelScore
 from attentext.serving.state import ModelService, ServedModel
-from attentext.serving.tei_schemas import TeiError, TeiRequest
+from attentext.serving.tei_schemas import (
+    TeiClassifier,
+    TeiError,
+    TeiInfo,
+    TeiModelType,
+    TeiRequest,
+)
 from attentext.text.windows import longest_read
 
 router = APIRouter(tags=["text-embeddings-inference"])
 RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": TeiError} for code in (400, 408, 413, 415, 422, 429, 503, 504)
 }
+DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # attentext's precisions
 PAIR = (
     'is a pair of texts; these models classify single texts: send one text as "text" or '
     '["text"], several as a batch [["text"], ["text"], ...]'
@@ -58,9 +69,13 @@ def _token_counts(classifier: Any, texts: list[str]) -> list[int]:
     return [len(ids) for ids in classifier.tokenizer(texts, verbose=False)["input_ids"]]
 
 
-def _token_limit(classifier: Any, max_length: int) -> int | None:
+def token_limit(classifier: Any) -> int | None:
     """The most tokens the model reads of a text: its max_length, or for a run that reads long
-    texts in windows what its cap of windows holds (None: no cap)."""
+    texts in windows what its cap of windows holds (None: it reads every word, as the TF-IDF
+    baseline and windows without a cap do)."""
+    max_length = getattr(classifier, "max_length", None)
+    if max_length is None or not hasattr(classifier, "tokenizer"):
+        return None
     chunking = getattr(classifier, "chunking", None)
     if chunking is None:
         return max_length
@@ -80,12 +95,9 @@ async def refuse_long(service: ModelService, served: ServedModel, texts: list[st
                 f"characters. Given: {len(text):,}",
             )
     classifier = served.classifier
-    max_length = getattr(classifier, "max_length", None)
-    if max_length is None or not hasattr(classifier, "tokenizer"):
-        return  # the TF-IDF baseline reads every word
-    limit = _token_limit(classifier, max_length)
+    limit = token_limit(classifier)
     if limit is None:
-        return  # a run that reads every window of a long text cuts none
+        return  # the model cuts no text
     if service.executor is None:
         raise unavailable()
     loop = asyncio.get_running_loop()
@@ -131,3 +143,57 @@ async def predict(
         for row in rows
     ]
     return ranked if batch else ranked[0]
+
+
+@router.get(
+    "/health",
+    response_class=Response,
+    responses={200: {"description": "The model takes requests (an empty body)."}, **RESPONSES},
+)
+async def health(service: Annotated[ModelService, Depends(get_service)]) -> Response:
+    """200 with an empty body while the default model takes requests; 503 Unhealthy while the
+    server starts or stops (TEI's health route)."""
+    if not service.accepting(service.default):
+        raise unavailable()
+    return Response()
+
+
+def model_dtype(classifier: Any) -> str:
+    """What the model computes in, as TEI names it: the PyTorch run's precision, int8 for an
+    ONNX int8 export (float32 for the other), float64 for the TF-IDF baseline."""
+    precision = getattr(classifier, "precision", None)
+    if precision in DTYPES:
+        return DTYPES[precision]
+    session = getattr(classifier, "session", None)
+    if session is not None:  # ONNX Runtime keeps the path of the file it loaded
+        path = str(getattr(session, "_model_path", ""))
+        return "int8" if path.endswith(ONNX_INT8_FILE) else "float32"
+    return "float64"
+
+
+@router.get("/info", response_model=TeiInfo, responses=RESPONSES)
+async def info(service: Annotated[ModelService, Depends(get_service)]) -> TeiInfo:
+    """The default model and the server's limits, in TEI's Info shape."""
+    served = service.model(None)
+    settings = service.settings
+    labels = list(served.classifier.labels)
+    max_input_length = token_limit(served.classifier) or settings.max_chars
+    return TeiInfo(
+        model_id=served.name,
+        model_dtype=model_dtype(served.classifier),
+        served_model_name=served.name,
+        model_type=TeiModelType(
+            classifier=TeiClassifier(
+                id2label={str(i): label for i, label in enumerate(labels)},
+                label2id={label: i for i, label in enumerate(labels)},
+            )
+        ),
+        max_concurrent_requests=settings.max_queue,
+        max_input_length=max_input_length,
+        max_batch_tokens=max_input_length * max(settings.max_batch_size, settings.max_texts),
+        max_batch_requests=settings.max_batch_size,
+        max_client_batch_size=settings.max_texts,
+        auto_truncate=not settings.strict,
+        tokenization_workers=1,
+        version=__version__,
+    )

@@ -7,6 +7,7 @@ that `tritonclient.http` and KServe's clients work unchanged.
                                       (BYTES [-1]) and `scores` (FP32 [-1, n_labels]), `labels`
     GET  /v2/models/{name}/ready      {"name", "ready"} (503 while not ready)
     POST /v2/models/{name}/infer      one BYTES input of texts -> `label` and `scores`
+    .../models/{name}/versions/1/...  the same three: a run directory is version 1 of its model
 
 Inputs and outputs come as JSON or in Triton's binary tensor data extension (`tensors.py`);
 `scores` with the `classification` parameter answers the k best as `score:index:label` (Triton's
@@ -71,10 +72,6 @@ class Wanted:
     classification: int | None = None
 
 
-def _accepting(service: ModelService) -> bool:
-    return service.ready and all(b.running for b in service.batchers.values())
-
-
 @router.get("/v2", response_model=V2ServerMetadata, responses=RESPONSES)
 async def server_metadata() -> V2ServerMetadata:
     """The server's name, version and protocol extensions."""
@@ -90,7 +87,7 @@ async def live() -> V2Live:
 @router.get("/v2/health/ready", response_model=V2Ready, responses={503: {"model": V2Ready}})
 async def ready(service: Annotated[ModelService, Depends(get_service)]):
     """Readiness: models loaded and their batchers accepting requests."""
-    if not _accepting(service):
+    if not service.accepting():
         return JSONResponse({"ready": False, "error": NOT_READY}, status_code=503)
     return V2Ready(ready=True)
 
@@ -123,7 +120,7 @@ async def model_metadata(
 async def model_ready(name: str, service: Annotated[ModelService, Depends(get_service)]):
     """Whether the model takes requests (503 while the server starts or stops)."""
     served = service.model(name)
-    if not _accepting(service):
+    if not service.accepting(served.name):
         return JSONResponse(
             {"name": served.name, "ready": False, "error": NOT_READY}, status_code=503
         )
@@ -312,3 +309,59 @@ async def infer(
     _wanted(body)  # a bad output request is refused before the model runs
     rows = await service.classify(served, texts)
     return _answer(served, body, rows)
+
+
+# The same routes for one version of a model: a run directory is version VERSION of its model.
+
+
+def check_version(service: ModelService, name: str, version: str) -> None:
+    """A 404 naming the versions there are, for a version the model does not have."""
+    served = service.model(name)  # an unknown model is its own 404
+    if version != VERSION:
+        raise ApiError(
+            404,
+            "unknown_version",
+            f"model '{served.name}' has no version '{echo(version)}'; its versions: {VERSION}",
+        )
+
+
+@router.get(
+    "/v2/models/{name}/versions/{version}", response_model=V2ModelMetadata, responses=RESPONSES
+)
+async def version_metadata(
+    name: str, version: str, service: Annotated[ModelService, Depends(get_service)]
+) -> V2ModelMetadata:
+    """The metadata of the model's version (as `GET /v2/models/{name}`)."""
+    check_version(service, name, version)
+    return await model_metadata(name, service)
+
+
+@router.get(
+    "/v2/models/{name}/versions/{version}/ready",
+    response_model=V2ModelReady,
+    responses={**RESPONSES, 503: {"model": V2ModelReady}},
+)
+async def version_ready(
+    name: str, version: str, service: Annotated[ModelService, Depends(get_service)]
+):
+    """Whether the model's version takes requests (as `GET /v2/models/{name}/ready`)."""
+    check_version(service, name, version)
+    return await model_ready(name, service)
+
+
+@router.post(
+    "/v2/models/{name}/versions/{version}/infer",
+    response_model=V2InferResponse,
+    response_model_exclude_none=True,
+    responses=RESPONSES,
+)
+async def version_infer(
+    name: str,
+    version: str,
+    body: V2InferRequest,
+    request: Request,
+    service: Annotated[ModelService, Depends(get_service)],
+) -> Response:
+    """Classify with the model's version (as `POST /v2/models/{name}/infer`)."""
+    check_version(service, name, version)
+    return await infer(name, body, request, service)
