@@ -39,7 +39,11 @@ MODULES = [
     "distill",
     "multilabel",
     "batch_predict",
+    "long_documents",
+    "train_scale",
     "gpu_check",
+    "fewshot",
+    "suite",
 ]
 
 
