@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DATA   ?= ../shared/datasets/ag_news
 RUN    ?= runs/demo-seed-transformer
 
-.PHONY: install dev demo test test-slow lint bench leaderboard clean
+.PHONY: install dev demo test test-slow lint bench leaderboard suite clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +92,20 @@ leaderboard: install
 	$(BIN)/attentext compare $(LB)/tfidf-logreg $(LB)/seed-transformer $(LB)/attention-rnn \
 		$(LB)/encoder-frozen $(LB)/hf-frozen-base $(LB)/encoder-finetune \
 		--data $(DATA) --limit 2000 --output benchmarks/results/leaderboard
+
+# Every recipe with its defaults on every single-label dataset of ../shared/datasets, beside
+# tfidf-logreg (benchmarks/suite.py; the table in benchmarks/README.md, JSON in results/suite.json).
+# Hours on 2 cores at full size, so rows are capped (SUITE_CAPS, stratified with seed 0), every run
+# has one torch thread, encoder-finetune and attention-rnn have a training-time cap, and `before`
+# rows train the scratch recipes with their values before data-aware defaults. All in the table.
+SUITE_CAPS ?= --max-train 2000 --max-test 1000
+SUITE      := cd benchmarks && OMP_NUM_THREADS=1 ../$(BIN)/python suite.py $(SUITE_CAPS)
+suite: install
+	$(SUITE) --recipes seed-transformer,attention-rnn --variant fixed
+	$(SUITE) --recipes tfidf-logreg,encoder-frozen,seed-transformer,attention-rnn,hf-frozen-base \
+		--time-cap attention-rnn=600
+	$(SUITE) --recipes encoder-frozen --variant fixed --datasets newsgroups20
+	$(SUITE) --recipes encoder-finetune --time-cap encoder-finetune=240
 
 clean:
 	rm -rf runs build *.egg-info src/*.egg-info .pytest_cache

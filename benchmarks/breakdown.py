@@ -38,6 +38,7 @@ from torch.profiler import ProfilerActivity, profile, schedule
 from transformers import TrainerCallback
 
 from attentext.data.dataset import load_text_dataset
+from attentext.data.defaults import planned
 from attentext.inference.torch_backend import TransformersClassifier
 from attentext.models.dropout import use_cpu_dropout
 from attentext.models.registry import build_model
@@ -137,7 +138,7 @@ class _StepProfiler(TrainerCallback):
 def bench_training(
     name: str, recipe_name: str, overrides: list[str], off: tuple[str, ...], dataset, args
 ) -> dict:
-    recipe = load_recipe(recipe_name, overrides=overrides)
+    recipe = planned(load_recipe(recipe_name, overrides=overrides))  # `auto` settings: caps
     tokenizer = build_tokenizer(recipe, dataset["train"]["text"])
     train_set = tokenize_split(
         dataset["train"], tokenizer, recipe.tokenizer.max_length, recipe.tokenizer.truncation
@@ -178,7 +179,7 @@ def bench_training(
 
 
 def bench_inference(name: str, recipe_name: str, precision: str, n_texts: int, dataset) -> dict:
-    recipe = load_recipe(recipe_name)
+    recipe = planned(load_recipe(recipe_name))  # `auto` settings at their caps
     tokenizer = build_tokenizer(recipe, dataset["train"]["text"])
     model = build_model(recipe.model, tokenizer, dataset.label_names, recipe.tokenizer.max_length)
     model.config.attentext_truncation = recipe.tokenizer.truncation

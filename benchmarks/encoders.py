@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -47,7 +48,7 @@ def bench_frozen(dataset, args) -> dict[str, Any]:
     epochs = cold.metrics["epochs"]
     head_epoch = warm.metrics["train_seconds"] / epochs
     # One epoch the lesson's way: the frozen encoder forward over every training text.
-    recipe = load_recipe("encoder-frozen")
+    recipe = load_recipe(Path(cold.run_dir) / "recipe.yaml")  # the length the run chose
     tokenizer = build_tokenizer(recipe, [])
     model = build_model(recipe.model, tokenizer, dataset.label_names, recipe.tokenizer.max_length)
     ids = encode(

@@ -35,6 +35,7 @@ from common import machine, markdown_table, publish
 
 import attentext
 import attentext.training.features
+from attentext.data.defaults import planned
 from attentext.inference.torch_backend import TransformersClassifier
 from attentext.models.registry import build_model
 from attentext.precision import resolve_precision
@@ -133,7 +134,7 @@ def cost_per_1000_words(
     recipe_name: str, train_texts: list[str], text: str, n_words: int, precision: str
 ) -> dict[str, Any]:
     """Seconds and windows per 1,000 words for a recipe's architecture read in windows."""
-    recipe = load_recipe(recipe_name, ["tokenizer.long_text=chunks"])
+    recipe = planned(load_recipe(recipe_name, ["tokenizer.long_text=chunks"]))  # `auto`: caps
     tokenizer = build_tokenizer(recipe, train_texts)
     labels = [f"label{i}" for i in range(20)]
     model = build_model(recipe.model, tokenizer, labels, recipe.tokenizer.max_length)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
+from attentext.data.defaults import planned
 from attentext.errors import RecipeError
 from attentext.models.attention_rnn import (
     AdditiveAttention,
@@ -131,7 +132,7 @@ def test_save_and_load_through_the_auto_classes(tmp_path):
 
 
 def test_recipe_builds_the_documented_model():
-    recipe = load_recipe("attention-rnn")
+    recipe = planned(load_recipe("attention-rnn"))  # `auto` settings at their caps
     tokenizer = type("Sized", (), {"__len__": lambda self: 20000, "pad_token_id": 0})()
 
     model = build_model(recipe.model, tokenizer, ["a", "b", "c", "d"], recipe.tokenizer.max_length)

@@ -68,7 +68,12 @@ def assert_one_line_error(code: int, stderr: str, expect: str) -> str:
     # Progress bars (transformers' "Loading weights") redraw with \r and are not messages.
     stderr = ANSI_CURSOR("", stderr)
     parts = re.split(r"[\r\n]", stderr)  # an interrupted bar leaves blanks a terminal overwrites
-    lines = [line.strip() for line in parts if line.strip() and not PROGRESS(line)]
+    # `note:` lines say what a run decided (data-aware defaults) before the error came
+    lines = [
+        line.strip()
+        for line in parts
+        if line.strip() and not PROGRESS(line) and not line.strip().startswith("note: ")
+    ]
     assert len(lines) == 1, stderr
     assert lines[0].startswith("error:"), lines[0]
     assert re.search(expect, lines[0]), f"{expect!r} not in {lines[0]!r}"

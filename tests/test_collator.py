@@ -109,12 +109,13 @@ def test_packed_rows_without_labels_and_bad_offsets(tokenizer, train_split):
 def test_length_grouped_sampler_gets_true_lengths_from_packed_rows(train_split, tmp_path):
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
+    from attentext.data.defaults import planned
     from attentext.models.registry import build_model
     from attentext.recipes import load_recipe
     from attentext.text.tokenizers import build_tokenizer
     from attentext.training.trainer import build_trainer
 
-    recipe = load_recipe("seed-transformer")
+    recipe = planned(load_recipe("seed-transformer"))  # `auto` settings at their caps
     tokenizer = build_tokenizer(recipe, train_split["text"])
     tokenized = tokenize_split(train_split, tokenizer, recipe.tokenizer.max_length)
     rows = PackedRows.from_dataset(tokenized)

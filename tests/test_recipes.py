@@ -20,8 +20,9 @@ def test_builtin_seed_transformer_recipe():
     assert "seed-transformer" in builtin_recipe_names()
     assert recipe.name == "seed-transformer"
     assert recipe.tokenizer.type == "word"
-    assert recipe.tokenizer.max_tokens == 20000
-    assert recipe.tokenizer.max_length == 256
+    # decided from the training data (data/defaults.py), within the lesson's sizes
+    assert recipe.tokenizer.max_tokens == recipe.tokenizer.max_length == "auto"
+    assert recipe.tokenizer.length_cap == 256
     assert recipe.model.type == "seed-transformer"
     assert recipe.model.options["embed_dim"] == 32
     assert recipe.model.options["mask_padding"] is True
@@ -125,11 +126,14 @@ def test_resolve_recipe_named_options_become_overrides():
 
 
 def test_resolve_recipe_applies_options_to_a_recipe_object():
-    base = load_recipe("seed-transformer")
+    base = load_recipe("encoder-finetune")
     epochs = base.training.epochs
     recipe = attentext.resolve_recipe(base, epochs=epochs + 1)
     assert recipe.training.epochs == epochs + 1
     assert base.training.epochs == epochs  # the original is untouched
+    data_aware = load_recipe("seed-transformer")  # epochs: auto, until a number is given
+    assert attentext.resolve_recipe(data_aware, epochs=5).training.epochs == 5.0
+    assert data_aware.training.epochs == "auto"
 
 
 def _recipe_error(*args) -> str:

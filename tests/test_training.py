@@ -76,7 +76,9 @@ def test_config_has_the_ag_news_label_names(run_dir):
     assert config["model_type"] == "attentext-seed-transformer"
     assert config["id2label"] == {"0": "World", "1": "Sports", "2": "Business", "3": "Sci/Tech"}
     assert config["label2id"] == {name: i for i, name in enumerate(AG_NEWS_LABELS)}
-    assert config["max_position_embeddings"] == 256
+    # tokenizer.max_length: auto, decided from the training texts and saved in recipe.yaml
+    saved = attentext.load_recipe(run_dir / "recipe.yaml").tokenizer.max_length
+    assert config["max_position_embeddings"] == saved < 256
 
 
 def test_recipe_yaml_is_the_resolved_recipe(run_dir):

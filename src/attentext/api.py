@@ -15,6 +15,7 @@ from typing import Any
 from attentext.automl.auto import AutoResult, auto
 from attentext.automl.tune import TuneResult, tune
 from attentext.data.dataset import TextDataset, load_text_dataset
+from attentext.data.defaults import planned
 from attentext.evaluation.evaluate import compare, evaluate
 from attentext.inference.classifier import Classifier, load
 from attentext.interpret.explain import explain
@@ -53,7 +54,7 @@ def summary(recipe_or_run: str | Path, num_labels: int = 4) -> ModelSummary:
     if (path / MARKER).exists():
         classifier = load(path)
         return summarize(classifier.model, min(classifier.max_length, 256))
-    recipe = load_recipe(recipe_or_run)
+    recipe = planned(load_recipe(recipe_or_run))  # `auto` settings at their caps: no data yet
     labels = [str(i) for i in range(num_labels)]
     if recipe.tokenizer.type == "word":  # fitted at training time: only its size is known
         tokenizer = _SizedTokenizer(recipe.tokenizer.max_tokens, pad_token_id=0)

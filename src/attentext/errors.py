@@ -34,6 +34,10 @@ class AttentextWarning(UserWarning):
     """Something the user should know that does not stop the work (the CLI shows one line)."""
 
 
+class AttentextNote(AttentextWarning):
+    """What a run decided for the user (data-aware defaults): shown as one line `note: ...`."""
+
+
 def did_you_mean(value: str, choices: list[str] | tuple[str, ...], limit: int = 12) -> str:
     """'; did you mean 'x'?' for a close choice, else ' (known: a, b, ...)', kept short.
 

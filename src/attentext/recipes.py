@@ -25,6 +25,10 @@ CHUNKS_KEPT = ("head", "tail", "spread")  # which windows max_chunks keeps
 AGGREGATIONS = ("mean", "max", "attention")  # window logits -> one document's (model.options)
 TOKENIZER_TYPES = ("word", "pretrained")
 CLASS_WEIGHTS = ("none", "balanced")
+# `auto`: a setting decided from the training split when a run starts (data/defaults.py); the
+# run's recipe.yaml holds the value chosen, and an explicit value (`--set`) always wins
+AUTO = "auto"
+AUTO_SETTINGS = {"tokenizer": ("max_length", "max_tokens"), "training": ("epochs",)}
 
 
 @dataclass
@@ -36,13 +40,22 @@ class DataSpec:
         False  # several labels per text: sigmoid + BCE, thresholds tuned on validation
     )
     label_separator: str = "|"  # what joins a text's labels in one cell (multi-label)
+    # > 0: train on this many examples per class, drawn from the training split with
+    # training.seed (stratified); the run then has no validation split (data/shots.py)
+    shots: int = 0
 
 
 @dataclass
 class TokenizerSpec:
     type: str = "word"  # "word": a WordVectorizer fitted on train; "pretrained": the encoder's own
-    max_tokens: int = 20000  # vocabulary size of a word tokenizer
-    max_length: int = 256
+    # vocabulary size of a word tokenizer; auto: the words seen at least twice in train (at most
+    # 20,000)
+    max_tokens: int | str = 20000
+    # auto: the length_percentile-th percentile of the training texts' token counts, at most
+    # length_cap (and the encoder's own limit)
+    max_length: int | str = 256
+    length_percentile: float = 95.0
+    length_cap: int = 512
     truncation: str = "head"  # what a text over max_length keeps: head, tail or head+tail
     # "chunks": a text over max_length is read as windows of max_length tokens (special tokens
     # in each), whose outputs the model's `aggregation` option combines into one prediction
@@ -63,7 +76,10 @@ class ModelSpec:
 
 @dataclass
 class TrainingSpec:
-    epochs: float = 3.0
+    # auto: whole epochs making about auto_steps optimizer steps on the training split (2 to 40);
+    # early stopping ends the run sooner
+    epochs: float | str = 3.0
+    auto_steps: int = 1000
     max_steps: int = -1  # > 0: stop after this many optimizer steps (the lesson's steps_per_epoch)
     batch_size: int = 128
     eval_batch_size: int = 256
@@ -101,6 +117,25 @@ class DistillSpec:
     unlabeled: str = ""  # a file of more texts (one per line, or a data file) for the transfer set
 
 
+@dataclass
+class FewShotSpec:
+    """SetFit-style few-shot training (Tunstall et al., "Efficient Few-Shot Learning Without
+    Prompts", 2022): the encoder is tuned on pairs of labelled texts (cosine similarity against
+    1 for a pair of one class, 0 across), then a logistic regression on its embeddings becomes
+    the head; optionally self-trained on unlabeled texts. Off while `pair_iterations` is 0."""
+
+    pair_iterations: int = 0  # each round gives every labelled text one positive and one negative
+    pair_batch_size: int = 16
+    pair_epochs: int = 1
+    pair_learning_rate: float = 2e-5
+    head_c: float = 1.0  # inverse L2 strength of the logistic-regression head
+    unlabeled: str = ""  # self-training: a file of texts (one per line, or a data file)
+    self_training_rounds: int = 1
+    self_training_threshold: float = 0.9  # the least probability a pseudo-label is taken at
+    self_training_per_class: int = 0  # at most this many pseudo-labels per class (0: no cap)
+    self_training_max_texts: int = 2000  # unlabeled texts read (a seeded sample of the file)
+
+
 @dataclass(frozen=True)
 class SearchParam:
     """One setting `attentext tune` varies: a range from `low` to `high` (on a log scale with
@@ -136,6 +171,7 @@ class Recipe:
     model: ModelSpec = field(default_factory=ModelSpec)
     training: TrainingSpec = field(default_factory=TrainingSpec)
     distill: DistillSpec = field(default_factory=DistillSpec)
+    fewshot: FewShotSpec = field(default_factory=FewShotSpec)
     # How `attentext tune` searches this recipe: setting path -> range or choices. Not part of
     # what a run trains with, so a run's recipe.yaml leaves it out (`to_dict(search=True)` keeps it).
     search: dict[str, SearchParam] = field(default_factory=dict, compare=False, repr=False)
@@ -163,6 +199,7 @@ _SECTIONS = {
     "model": ModelSpec,
     "training": TrainingSpec,
     "distill": DistillSpec,
+    "fewshot": FewShotSpec,
 }
 
 
@@ -214,6 +251,9 @@ def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
                     f"{origin}: unknown key '{key}.{shown(sub)}'{did_you_mean(str(sub), names)}"
                 )
             default = getattr(section, sub)
+            if sub_value == AUTO and sub in AUTO_SETTINGS.get(key, ()):
+                setattr(section, sub, AUTO)
+                continue
             setattr(section, sub, _coerce(sub_value, default, f"{origin}: {key}.{sub}"))
     _validate(recipe, origin)
     if raw.get("search") is not None:
@@ -255,7 +295,9 @@ def _searched_value(path: str, recipe: Recipe, where: str) -> Any:
         raise RecipeError(
             f"{where}: not a setting{did_you_mean(parts[-1], [*names, 'options.NAME'])}"
         )
-    return getattr(section, parts[1])
+    value = getattr(section, parts[1])
+    # an `auto` setting is searched as the number it stands for: the type of its default
+    return getattr(type(section)(), parts[1]) if value == AUTO else value
 
 
 def _search_param(path: str, spec: Any, recipe: Recipe, where: str) -> SearchParam:
@@ -324,8 +366,10 @@ def _validate(recipe: Recipe, origin: str) -> None:
         )
     if t.batch_size < 1 or t.eval_batch_size < 1:
         raise RecipeError(f"{origin}: batch sizes must be positive")
-    if t.epochs <= 0 and t.max_steps <= 0:
+    if t.epochs != AUTO and t.epochs <= 0 and t.max_steps <= 0:
         raise RecipeError(f"{origin}: set training.epochs > 0 or training.max_steps > 0")
+    if t.auto_steps < 1:
+        raise RecipeError(f"{origin}: training.auto_steps must be positive")
     if t.learning_rate <= 0:
         raise RecipeError(f"{origin}: training.learning_rate must be positive")
     if t.early_stopping_patience < 0:
@@ -348,9 +392,42 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: distill.alpha must be in [0, 1]")
     if d.unlabeled and not d.teacher:
         raise RecipeError(f"{origin}: distill.unlabeled needs distill.teacher (a run directory)")
-    if recipe.tokenizer.max_length < 1:
-        raise RecipeError(f"{origin}: tokenizer.max_length must be positive")
+    _validate_lengths(recipe.tokenizer, origin)
     _validate_long_text(recipe, origin)
+    _validate_fewshot(recipe, origin)
+
+
+def _validate_fewshot(recipe: Recipe, origin: str) -> None:
+    """Shots and the few-shot settings: counts of 0 or more, a threshold that is a probability."""
+    f = recipe.fewshot
+    if recipe.data.shots < 0:
+        raise RecipeError(f"{origin}: data.shots must be 0 (every example) or more")
+    if min(f.pair_iterations, f.self_training_per_class) < 0:
+        raise RecipeError(f"{origin}: fewshot counts must be 0 or more")
+    if min(f.pair_batch_size, f.pair_epochs, f.self_training_rounds, f.self_training_max_texts) < 1:
+        raise RecipeError(
+            f"{origin}: fewshot pair_batch_size, pair_epochs, self_training_rounds and "
+            "self_training_max_texts must be positive"
+        )
+    if f.pair_learning_rate <= 0 or f.head_c <= 0:
+        raise RecipeError(f"{origin}: fewshot.pair_learning_rate and head_c must be positive")
+    if not 0.0 < f.self_training_threshold <= 1.0:
+        raise RecipeError(f"{origin}: fewshot.self_training_threshold must be in (0, 1]")
+
+
+def _validate_lengths(spec: TokenizerSpec, origin: str) -> None:
+    """A positive length and vocabulary, or `auto` with a percentile and a cap that make sense."""
+    if spec.max_length != AUTO and spec.max_length < 1:
+        raise RecipeError(f"{origin}: tokenizer.max_length must be positive (or auto)")
+    if spec.max_tokens != AUTO and spec.max_tokens < 3:
+        raise RecipeError(
+            f"{origin}: tokenizer.max_tokens counts padding, [UNK] and the words: 3 or more "
+            "(or auto)"
+        )
+    if not 0.0 < spec.length_percentile <= 100.0:
+        raise RecipeError(f"{origin}: tokenizer.length_percentile must be in (0, 100]")
+    if spec.length_cap < 1:
+        raise RecipeError(f"{origin}: tokenizer.length_cap must be positive")
 
 
 def _one_of(value: Any, choices: tuple[str, ...], where: str) -> None:
@@ -367,10 +444,11 @@ def _validate_long_text(recipe: Recipe, origin: str) -> None:
     _one_of(spec.chunks_kept, CHUNKS_KEPT, f"{origin}: tokenizer.chunks_kept")
     if spec.max_chunks < 0:
         raise RecipeError(f"{origin}: tokenizer.max_chunks must be 0 (every window) or more")
-    if not 0 <= spec.stride < spec.max_length:
+    window = spec.length_cap if spec.max_length == AUTO else spec.max_length
+    if not 0 <= spec.stride < window:
         raise RecipeError(
             f"{origin}: tokenizer.stride is the overlap of two windows, in [0, max_length "
-            f"{spec.max_length}); got {spec.stride}"
+            f"{window}); got {spec.stride}"
         )
     aggregation = recipe.model.options.get("aggregation")
     if aggregation is not None:
@@ -490,6 +568,7 @@ def resolve_recipe(
     class_weight: str | None = None,
     val_fraction: float | None = None,
     multi_label: bool | None = None,
+    shots: int | None = None,
     overrides: list[str] | None = None,
 ) -> Recipe:
     """A recipe by name, path or object, with the common options and `key=value` overrides."""
@@ -502,6 +581,7 @@ def resolve_recipe(
         "training.precision": precision,
         "training.class_weight": class_weight,
         "data.val_fraction": val_fraction,
+        "data.shots": shots,
     }
     sets += [f"{key}={value}" for key, value in named.items() if value is not None]
     if isinstance(recipe, Recipe):

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from attentext.data.dataset import TextDataset
+from attentext.data.defaults import planned
 from attentext.recipes import Recipe
 
 # Where COSTS were measured: each recipe trained for a few steps (seed-transformer 40,
@@ -134,6 +135,7 @@ COMPARED_TEXTS = 512 + 50  # compare's throughput sample and latency calls, per 
 def estimate(recipe: Recipe, profile: DataProfile, speed: Speed) -> Estimate:
     """The recipe's time on data of `profile` at `speed`."""
     cost = COSTS[recipe.name]
+    recipe = planned(recipe, profile.n_train)  # `auto` settings: epochs from the size, caps
     baseline = recipe.model.type == "tfidf-logreg"
     cap = 10**6 if baseline else recipe.tokenizer.max_length  # TF-IDF reads every word
     tokens = profile.tokens(cost.tokens_per_word, cap)

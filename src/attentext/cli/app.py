@@ -23,7 +23,7 @@ from attentext.cli.serve import serve_command
 from attentext.cli.summary import recipes_command, summary_command
 from attentext.cli.train import train_command
 from attentext.cli.tune import tune_command
-from attentext.errors import AttentextError, AttentextWarning
+from attentext.errors import AttentextError, AttentextNote, AttentextWarning
 
 app = typer.Typer(
     add_completion=False,
@@ -61,9 +61,11 @@ def _usage_error(error: typer.TyperException) -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-    """attentext's own warnings as one line `warning: ...`; others as Python shows them."""
+    """attentext's own warnings as one line `warning: ...` (`note: ...` for what a run decided
+    for the user); others as Python shows them."""
     if issubclass(category, AttentextWarning):
-        err.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+        kind = "note" if issubclass(category, AttentextNote) else "warning"
+        err.print(f"{kind}: {message}", markup=False, highlight=False, soft_wrap=True)
     else:
         _python_showwarning(message, category, filename, lineno, file, line)
 

@@ -40,6 +40,13 @@ def train_command(
             help="Several labels per text: a label cell holds names joined by '|' (or a list).",
         ),
     ] = False,
+    shots: Annotated[
+        int | None,
+        typer.Option(
+            help="Train on N examples per class drawn from train with the recipe's seed "
+            "(stratified; no validation split); data.shots in recipes."
+        ),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Recipe override key=value, e.g. training.learning_rate=3e-4."),
@@ -67,6 +74,7 @@ def train_command(
         class_weight=class_weight,
         val_fraction=val_fraction,
         multi_label=True if multi_label else None,
+        shots=shots,
         overrides=set_,
     )
     if not is_main_process():

@@ -48,6 +48,10 @@ class EncoderClassifierConfig(PretrainedConfig):
         aggregation: how a document read in windows gets one prediction: "mean" or "max" of the
             windows' logits, or "attention" (learned weights over the windows' features).
         aggregation_hidden: the size of the window attention's hidden layer.
+        normalize: scale each pooled layer's features to unit length (sentence-transformers'
+            `Normalize`): a pair-tuned encoder is trained on cosines, so its direction is what
+            carries the class, and a logistic-regression head reads unit vectors best
+            (`encoder-fewshot`).
     """
 
     model_type = "attentext-encoder-classifier"
@@ -62,6 +66,7 @@ class EncoderClassifierConfig(PretrainedConfig):
         freeze_embeddings: bool = False,
         aggregation: str = "mean",
         aggregation_hidden: int = 128,
+        normalize: bool = False,
         **kwargs,
     ) -> None:
         if pooling not in POOLINGS:
@@ -89,6 +94,7 @@ class EncoderClassifierConfig(PretrainedConfig):
         self.freeze_embeddings = freeze_embeddings
         self.aggregation = aggregation
         self.aggregation_hidden = aggregation_hidden
+        self.normalize = normalize
         super().__init__(**kwargs)  # sets problem_type among the label arguments
 
     def encoder_config(self) -> PretrainedConfig:
@@ -208,15 +214,22 @@ class EncoderClassifierForSequenceClassification(EncoderClassifierPreTrainedMode
             **kwargs,
         )
         if layers == 1:
-            return pool(
+            pooled = pool(
                 outputs.last_hidden_state,
                 attention_mask,
                 self.config.pooling,
                 getattr(outputs, "pooler_output", None),
-            ), outputs
+            )
+            return self._normalized(pooled), outputs
         hidden = outputs.hidden_states[-layers:]  # hidden_states[0] is the embedding output
-        features = torch.cat([pool(h, attention_mask, self.config.pooling) for h in hidden], -1)
-        return features, outputs
+        pooled = [self._normalized(pool(h, attention_mask, self.config.pooling)) for h in hidden]
+        return torch.cat(pooled, -1), outputs
+
+    def _normalized(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, H) features at unit length when the config says so (in fp32, as `pool` sums)."""
+        if not self.config.normalize:
+            return features
+        return nn.functional.normalize(features.float(), dim=-1).to(features.dtype)
 
     def forward(
         self,

@@ -7,7 +7,10 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from attentext.encoders import resolve_encoder
 from attentext.recipes import Recipe
-from attentext.text.vectorizer import fit_word_vectorizer
+from attentext.text.vectorizer import fit_word_vectorizer, word_counts
+
+# transformers' model_max_length when a checkpoint states none (int(1e30))
+MODEL_LIMIT_UNSET = 10**9
 
 
 def build_tokenizer(recipe: Recipe, train_texts: list[str]) -> PreTrainedTokenizerBase:
@@ -18,6 +21,18 @@ def build_tokenizer(recipe: Recipe, train_texts: list[str]) -> PreTrainedTokeniz
     tokenizer = AutoTokenizer.from_pretrained(resolve_encoder(recipe.model.encoder))
     tokenizer.model_max_length = spec.max_length
     return tokenizer
+
+
+def token_counts(recipe: Recipe, texts: list[str]) -> tuple[list[int], int | None]:
+    """Tokens per text as the recipe's tokenizer counts them (words for the word vectorizer,
+    pieces with the special tokens for an encoder's), and the most its model reads (None: the
+    word models size their positions by the recipe, there is no limit to respect)."""
+    if recipe.tokenizer.type == "word":
+        return word_counts(texts), None
+    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder(recipe.model.encoder))
+    ids = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
+    limit = tokenizer.model_max_length
+    return [len(row) for row in ids], limit if limit < MODEL_LIMIT_UNSET else None
 
 
 def load_tokenizer(path: str) -> PreTrainedTokenizerBase:

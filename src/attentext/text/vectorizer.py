@@ -9,6 +9,7 @@ Built on `tokenizers` (Rust) so that it is fast, saves as `tokenizer.json`, and 
 from __future__ import annotations
 
 import string
+from collections import Counter
 from collections.abc import Iterable
 
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
@@ -24,6 +25,18 @@ def _standardizer() -> normalizers.Normalizer:
     return normalizers.Sequence(
         [normalizers.Lowercase(), normalizers.Replace(Regex(PUNCTUATION_REGEX), "")]
     )
+
+
+def word_frequencies(texts: Iterable[str]) -> Counter:
+    """How often each word occurs in `texts`, standardized as the vectorizer reads them."""
+    standardize = _standardizer().normalize_str
+    return Counter(word for text in texts for word in standardize(text).split())
+
+
+def word_counts(texts: Iterable[str]) -> list[int]:
+    """Words per text, standardized as the vectorizer reads them (its token counts)."""
+    standardize = _standardizer().normalize_str
+    return [len(standardize(text).split()) for text in texts]
 
 
 def fit_word_vectorizer(

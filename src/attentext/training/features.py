@@ -204,6 +204,8 @@ def feature_splits(
         ids, counts = _window_ids(split)
         fingerprint = data_fingerprint(ids if counts is None else [*ids, counts])
         parts: dict[str, Any] = {"chunking": chunking.to_dict()} if chunking is not None else {}
+        if getattr(model.config, "normalize", False):  # only then: other keys stay as they were
+            parts["normalize"] = True
         key = cache_key(
             encoder=encoder,
             max_length=recipe.tokenizer.max_length,

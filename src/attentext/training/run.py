@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -32,9 +33,11 @@ from transformers import (
 
 from attentext import rundir
 from attentext.data.dataset import TextDataset, load_text_dataset
+from attentext.data.defaults import auto_settings, data_aware, describe, length_sample
 from attentext.data.profile import advise, profile
+from attentext.data.shots import sample_shots
 from attentext.decisions import sigmoid, threshold_vector
-from attentext.errors import RecipeError, RunDirError
+from attentext.errors import AttentextNote, RecipeError, RunDirError
 from attentext.evaluation.calibration import calibrate, measure_calibration
 from attentext.evaluation.card import model_card
 from attentext.evaluation.metrics import evaluation_report
@@ -49,11 +52,13 @@ from attentext.models.dropout import use_cpu_dropout
 from attentext.models.registry import ModelFamily, build_model, model_family
 from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import Recipe, resolve_recipe
-from attentext.text.tokenizers import build_tokenizer, load_tokenizer
+from attentext.text.tokenizers import build_tokenizer, load_tokenizer, token_counts
+from attentext.text.vectorizer import word_frequencies
 from attentext.text.windows import Chunking
 from attentext.training.baseline import fit_classifier
 from attentext.training.distill import IGNORE, DistillationTrainer, teacher_logits, unlabeled_texts
 from attentext.training.features import feature_splits
+from attentext.training.fewshot import fit_fewshot
 from attentext.training.tokenized import PackedRows, WindowRows, tokenize_split, tokenize_windows
 from attentext.training.trainer import build_trainer, class_weights, sample_batch
 from attentext.training.workdir import (
@@ -90,7 +95,26 @@ def _load_dataset(recipe: Recipe, data: str | Path | TextDataset) -> TextDataset
     )
     if "train" not in dataset.splits:
         raise RecipeError(f"{dataset.source}: no train split to train on")
+    if recipe.data.shots:  # N per class, drawn with the run's seed (recipe.yaml states both)
+        return sample_shots(dataset, recipe.data.shots, recipe.training.seed)
     return dataset
+
+
+def _data_aware(recipe: Recipe, dataset: TextDataset) -> Recipe:
+    """The recipe with its `auto` settings decided from the training split (data/defaults.py),
+    said in one line; a recipe without any is returned as it is."""
+    wanted = auto_settings(recipe)
+    if not wanted:
+        return recipe
+    texts = list(dataset["train"]["text"])
+    lengths, limit = None, None
+    if "tokenizer.max_length" in wanted:
+        lengths, limit = token_counts(recipe, length_sample(texts, recipe.training.seed))
+    frequencies = word_frequencies(texts) if "tokenizer.max_tokens" in wanted else None
+    resolved, choices = data_aware(recipe, len(texts), lengths, limit, frequencies)
+    if is_main_process():
+        warnings.warn(describe(dataset.source, choices), AttentextNote, stacklevel=2)
+    return resolved
 
 
 def train(
@@ -115,16 +139,19 @@ def train(
     dataset = _load_dataset(recipe, data)
     family = model_family(recipe.model.type)
     family.check_options(recipe.model.options)
-    if resume and not family.neural:
+    if resume and (not family.neural or recipe.fewshot.pair_iterations):
         raise RecipeError(
-            f"{recipe.model.type} trains in one fit and keeps no checkpoints: there is nothing "
+            f"{recipe.name} trains in one go and keeps no checkpoints: there is nothing "
             "to --resume; run it without --resume"
         )
     with _held(output_dir):
         work_dir = prepare_work_dir(output_dir, resume, overwrite)
+        recipe = _data_aware(recipe, dataset)  # after the destination's checks: no note first
         set_seed(recipe.training.seed)
         if not family.neural:
             return _train_classifier(family, recipe, dataset, work_dir, output_dir)
+        if recipe.fewshot.pair_iterations:
+            return _train_fewshot(recipe, dataset, work_dir, output_dir)
         manifest = run_manifest(recipe, dataset)
         if resume:
             check_resumable(work_dir, manifest)
@@ -226,6 +253,43 @@ def _train_classifier(
         recipe,
         metrics,
         _with_files(classifier.save, extra_files),
+        "run the command again",
+    )
+    return TrainResult(output_dir, metrics)
+
+
+def _train_fewshot(
+    recipe: Recipe, dataset: TextDataset, work_dir: Path, output_dir: Path
+) -> TrainResult:
+    """The few-shot recipe: the encoder tuned on pairs, a logistic-regression head, in one go
+    (no Trainer, no checkpoints); a run directory like any encoder-classifier's."""
+    if recipe.model.type != "encoder-classifier" or recipe.tokenizer.long_text == "chunks":
+        raise RecipeError(
+            "fewshot.pair_iterations tunes an encoder-classifier reading each text in one "
+            "piece; set model.type=encoder-classifier and tokenizer.long_text=truncate"
+        )
+    tokenizer = build_tokenizer(recipe, [])
+    profile_facts = _profile(recipe, dataset, tokenizer)
+    model = build_model(
+        recipe.model, tokenizer, dataset.label_names, recipe.tokenizer.max_length, False
+    )
+    facts, results = fit_fewshot(recipe, model, tokenizer, dataset)
+    reports, extra_files = _measured(dataset, recipe, results)
+    metrics = {
+        "recipe": recipe.name,
+        "data": dataset.source,
+        "data_profile": profile_facts,
+        **facts,
+        **reports,
+    }
+    write_model = _model_writer(model, tokenizer, [])
+    _publish(
+        work_dir,
+        output_dir,
+        rundir.TRANSFORMERS_KIND,
+        recipe,
+        metrics,
+        _with_files(write_model, extra_files),
         "run the command again",
     )
     return TrainResult(output_dir, metrics)

@@ -1,0 +1,155 @@
+"""Data-aware defaults: the recipe settings left to the data (`auto`), decided from the training split.
+
+Every default of the recipes was first tuned on AG News (15k news items of ~40 words). Three of
+them depend on the data more than on the model, so a recipe may write `auto` for them and the run
+decides when it starts, from the training split alone:
+- `tokenizer.max_length`: the `length_percentile`-th percentile of the texts' token counts (as the
+  recipe's own tokenizer counts them), rounded up to a multiple of 8, at most `length_cap` and the
+  encoder's own limit: short texts are not padded to a length nobody reaches, long ones are read
+  as far as the recipe affords;
+- `tokenizer.max_tokens` (the word vectorizer): the words seen at least twice in train, at most
+  20,000: a word seen once gets an embedding trained on one example, which is how the 20,000 x 32
+  table of the seed transformer overfit small data sets;
+- `training.epochs`: whole epochs making about `training.auto_steps` optimizer steps (2 to 40):
+  10 epochs of AG News are 1,130 steps, 10 epochs of 3,000 texts only 230, too few for a model
+  trained from scratch, while on large data 2 epochs already make thousands; early stopping on the
+  validation metric (on by default) ends a run that stops improving.
+
+The values chosen are written into the resolved recipe (the run's recipe.yaml has numbers, never
+`auto`), and `describe` says in one line what was chosen and why. An explicit value always wins:
+`auto` is only what the recipe says when the user says nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from attentext.recipes import AUTO, AUTO_SETTINGS, Recipe, resolve_recipe
+
+LENGTH_MULTIPLE = 8  # lengths rounded up to a multiple of 8 (tensor shapes kernels like)
+MIN_WORD_COUNT = 2  # a word enters the vocabulary when seen at least this often in train
+VOCABULARY_CAP = 20000  # the lesson's vocabulary; a larger one did not help on the suite's data
+SPECIAL_WORDS = 2  # padding and [UNK] count in max_tokens, as in Keras
+MIN_EPOCHS, MAX_EPOCHS = 2, 40
+LENGTH_SAMPLE = 3000  # training texts whose token counts are measured (seeded sample)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One setting decided from the data: its path, the value, and why, in a few words."""
+
+    setting: str
+    value: int | float
+    why: str
+
+
+def auto_settings(recipe: Recipe) -> list[str]:
+    """The paths of the recipe's settings left to the data (`auto`)."""
+    return [
+        f"{section}.{name}"
+        for section, names in AUTO_SETTINGS.items()
+        for name in names
+        if getattr(getattr(recipe, section), name) == AUTO
+    ]
+
+
+def length_sample(texts: list[str], seed: int) -> list[str]:
+    """At most LENGTH_SAMPLE of the texts, drawn with `seed`: enough for a 99th percentile."""
+    if len(texts) <= LENGTH_SAMPLE:
+        return list(texts)
+    keep = np.random.default_rng(seed).choice(len(texts), LENGTH_SAMPLE, replace=False)
+    return [texts[i] for i in sorted(keep)]
+
+
+def auto_max_length(
+    lengths: list[int], percentile: float, cap: int, limit: int | None = None, least: int = 1
+) -> Choice:
+    """The percentile of token counts, rounded up to a multiple of 8, within [least, cap, limit]."""
+    top = min(cap, limit) if limit else cap
+    found = float(np.percentile(lengths, percentile)) if lengths else 1.0
+    rounded = LENGTH_MULTIPLE * math.ceil(max(found, 1.0) / LENGTH_MULTIPLE)
+    value = max(least, min(rounded, top))
+    why = f"{percentile:g}th percentile of the training texts' tokens {found:.0f}"
+    if rounded > top:
+        limited = "the encoder's limit" if limit and limit <= cap else "tokenizer.length_cap"
+        why += f", cut to {limited} {top}"
+    return Choice("tokenizer.max_length", int(value), why)
+
+
+def auto_max_tokens(frequencies: Counter) -> Choice:
+    """The words seen at least MIN_WORD_COUNT times, with padding and [UNK], at most the cap."""
+    seen = sum(1 for count in frequencies.values() if count >= MIN_WORD_COUNT)
+    value = max(SPECIAL_WORDS + 1, min(VOCABULARY_CAP, seen + SPECIAL_WORDS))
+    why = f"{seen:,} of {len(frequencies):,} words seen {MIN_WORD_COUNT}+ times"
+    if seen + SPECIAL_WORDS > VOCABULARY_CAP:
+        why += f", cut to {VOCABULARY_CAP:,}"
+    return Choice("tokenizer.max_tokens", int(value), why)
+
+
+def auto_epochs(n_train: int, batch_size: int, target_steps: int, patience: int) -> Choice:
+    """Whole epochs making about `target_steps` optimizer steps, within MIN_EPOCHS..MAX_EPOCHS."""
+    per_epoch = max(1, math.ceil(n_train / batch_size))
+    wanted = math.ceil(target_steps / per_epoch)
+    value = min(MAX_EPOCHS, max(MIN_EPOCHS, wanted))
+    why = f"~{target_steps:,} steps at {per_epoch:,} an epoch on {n_train:,} texts"
+    if value != wanted:
+        why += f", kept within {MIN_EPOCHS}-{MAX_EPOCHS} epochs"
+    if patience:
+        why += f"; early stopping after {patience} epochs without gain"
+    return Choice("training.epochs", float(value), why)
+
+
+def data_aware(
+    recipe: Recipe,
+    n_train: int,
+    lengths: list[int] | None = None,
+    limit: int | None = None,
+    frequencies: Counter | None = None,
+) -> tuple[Recipe, list[Choice]]:
+    """The recipe with each `auto` setting decided from the training split's facts: its size,
+    the token counts of its texts (and the encoder's limit), its word frequencies; and what was
+    chosen. Settings the recipe states are kept as they are."""
+    wanted = auto_settings(recipe)
+    choices = []
+    if "tokenizer.max_length" in wanted:
+        spec = recipe.tokenizer
+        least = spec.stride + 1 if spec.long_text == "chunks" else 1
+        choices.append(
+            auto_max_length(lengths or [], spec.length_percentile, spec.length_cap, limit, least)
+        )
+    if "tokenizer.max_tokens" in wanted:
+        choices.append(auto_max_tokens(frequencies or Counter()))
+    if "training.epochs" in wanted:
+        t = recipe.training
+        choices.append(auto_epochs(n_train, t.batch_size, t.auto_steps, t.early_stopping_patience))
+    return _with(recipe, choices), choices
+
+
+def planned(recipe: Recipe, n_train: int | None = None) -> Recipe:
+    """The recipe as it would run before its data is read (a summary, a cost estimate): a length
+    left to the data at its cap, a vocabulary at its cap, epochs from `n_train` when known."""
+    choices = []
+    if recipe.tokenizer.max_length == AUTO:
+        choices.append(Choice("tokenizer.max_length", recipe.tokenizer.length_cap, "cap"))
+    if recipe.tokenizer.max_tokens == AUTO:
+        choices.append(Choice("tokenizer.max_tokens", VOCABULARY_CAP, "cap"))
+    if recipe.training.epochs == AUTO and n_train is not None:
+        t = recipe.training
+        choices.append(auto_epochs(n_train, t.batch_size, t.auto_steps, 0))
+    return _with(recipe, choices)
+
+
+def _with(recipe: Recipe, choices: list[Choice]) -> Recipe:
+    if not choices:
+        return recipe
+    return resolve_recipe(recipe, overrides=[f"{c.setting}={c.value}" for c in choices])
+
+
+def describe(source: str, choices: list[Choice]) -> str:
+    """One line: what the data decided, and why."""
+    said = "; ".join(f"{c.setting}={c.value:g} ({c.why})" for c in choices)
+    return f"{source}: data-aware defaults: {said}; --set SETTING=VALUE to choose otherwise"

@@ -1,0 +1,274 @@
+"""Few-shot training, SetFit's way (Tunstall et al., "Efficient Few-Shot Learning Without Prompts").
+
+With eight examples per class a classifier head has too little to learn from, but pairs of
+examples are plenty: 32 texts make 496 distinct pairs. So the encoder is tuned first, on pairs
+(cosine similarity of the two pooled embeddings against 1 for a pair of one class and 0 across,
+mean squared error: sentence-transformers' `CosineSimilarityLoss`), which pulls each class into
+its own region of the embedding space; then a logistic regression on the tuned embeddings becomes
+the model's linear head. The result is an ordinary `encoder-classifier`: its run directory loads,
+predicts, serves and exports like any other.
+
+Self-training (optional): the trained model labels unlabeled texts, those it labels with at
+least `self_training_threshold` probability join the labelled ones, and the head is fitted again.
+The encoder is not tuned again on them: one pass of pairs is the expensive step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from attentext.data.dataset import TextDataset
+from attentext.data.texts import sample_texts
+from attentext.errors import RecipeError
+from attentext.models.dropout import use_cpu_dropout
+from attentext.precision import probe_model, resolve_precision
+from attentext.recipes import FewShotSpec, Recipe
+from attentext.text.batching import pad_rows
+from attentext.text.encoding import encode
+from attentext.training.features import compute_features
+
+WARMUP_SHARE = 0.1  # of the pair steps: sentence-transformers' (and SetFit's) default
+WEIGHT_DECAY = 0.01  # AdamW's, as sentence-transformers trains
+EVALUATED_SPLITS = ("validation", "test")
+
+
+def sample_pairs(labels: list[int] | np.ndarray, iterations: int, seed: int) -> np.ndarray:
+    """(P, 3) int64 rows (first, second, 1 when they share a class else 0), shuffled.
+
+    Each iteration gives every text one partner of its class (never itself) and one of another
+    class, so positives and negatives are equal in number; a class with a single text has no
+    positive partner, and its texts get no negative either, to keep the balance.
+    """
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise RecipeError("few-shot pairs need texts of two classes or more")
+    rng = np.random.default_rng(seed)
+    rows = np.arange(len(labels))
+    same = {c: rows[labels == c] for c in classes}
+    other = {c: rows[labels != c] for c in classes}
+    pairs = []
+    for _ in range(iterations):
+        for i, label in enumerate(labels):
+            partners = same[label]
+            if len(partners) < 2:
+                continue
+            j = partners[rng.integers(len(partners) - 1)]
+            j = partners[-1] if j == i else j  # one draw among the partners other than i
+            pairs.append((i, j, 1))
+            pairs.append((i, other[label][rng.integers(len(other[label]))], 0))
+    return rng.permutation(np.asarray(pairs, dtype=np.int64).reshape(-1, 3))
+
+
+def _pair_loss(model: Any, ids: list[list[int]], batch: np.ndarray, pad_id: int, bf16: bool):
+    """Mean squared error of the pairs' cosine similarity against 1 (one class) or 0.
+
+    A text in several pairs of the batch is encoded once: with 32 labelled texts, a batch of 16
+    pairs holds ~20 distinct ones, not 32.
+    """
+    unique, where = np.unique(batch[:, :2], return_inverse=True)
+    padded = pad_rows([ids[i] for i in unique], pad_id)
+    tensors = {k: torch.from_numpy(v).to(model.device) for k, v in padded.items()}
+    with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
+        features, _ = model.pooled(tensors["input_ids"], tensors["attention_mask"])  # (U, F)
+    where = torch.from_numpy(where.reshape(-1, 2)).to(model.device)
+    first, second = features.float()[where[:, 0]], features.float()[where[:, 1]]  # (B, F) each
+    target = torch.from_numpy(batch[:, 2]).to(model.device, torch.float32)
+    return F.mse_loss(F.cosine_similarity(first, second), target)
+
+
+def tune_encoder(
+    model: Any,
+    ids: list[list[int]],
+    labels: np.ndarray,
+    spec: FewShotSpec,
+    seed: int,
+    precision: str,
+    pad_id: int,
+) -> dict[str, Any]:
+    """Tune the model's encoder on pairs of the labelled texts (AdamW, linear warmup and decay);
+    what the run records of it."""
+    pairs = sample_pairs(labels, spec.pair_iterations, seed)
+    steps = spec.pair_epochs * math.ceil(len(pairs) / spec.pair_batch_size)
+    params = list(model.encoder.requires_grad_(True).parameters())
+    optimizer = torch.optim.AdamW(params, lr=spec.pair_learning_rate, weight_decay=WEIGHT_DECAY)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(WARMUP_SHARE * steps), steps)
+    use_cpu_dropout(model)  # no weights in dropout: the saved model is the same
+    model.train()
+    rng = np.random.default_rng(seed)
+    losses = []
+    with tqdm(total=steps, desc="Tuning on pairs", unit="step") as bar:
+        for epoch in range(spec.pair_epochs):
+            order = pairs if epoch == 0 else rng.permutation(pairs)
+            for start in range(0, len(order), spec.pair_batch_size):
+                batch = order[start : start + spec.pair_batch_size]
+                loss = _pair_loss(model, ids, batch, pad_id, precision == "bf16")
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                losses.append(loss.item())
+                bar.update()
+    model.eval()
+    model.apply_freezing()  # requires_grad as the config says, as a loaded model has it
+    return {
+        "pairs": len(pairs),
+        "pair_steps": steps,
+        "pair_loss_first": round(float(np.mean(losses[:10])), 4),
+        "pair_loss_last": round(float(np.mean(losses[-10:])), 4),
+    }
+
+
+def fit_head(
+    model: Any, features: np.ndarray, labels: np.ndarray, spec: FewShotSpec, seed: int
+) -> LogisticRegression:
+    """A logistic regression on the embeddings, copied into the model's linear head (so the
+    saved model's softmax is the regression's probabilities)."""
+    regression = LogisticRegression(C=spec.head_c, max_iter=1000, random_state=seed)
+    regression.fit(features, labels)
+    weight, bias = regression.coef_, regression.intercept_
+    if weight.shape[0] == 1:  # two classes: softmax([-z/2, z/2]) is sigmoid(z) for class 1
+        weight, bias = np.concatenate([-weight, weight]) / 2, np.concatenate([-bias, bias]) / 2
+    linear = model.head.classifier
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(weight).to(linear.weight.dtype))
+        linear.bias.copy_(torch.from_numpy(bias).to(linear.bias.dtype))
+    return regression
+
+
+def select_pseudo_labels(
+    probabilities: np.ndarray, threshold: float, per_class: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row indices, labels) of the rows whose most probable label has at least `threshold`
+    probability; with `per_class`, at most that many per label, the most confident first."""
+    confidence = probabilities.max(axis=1)
+    predicted = probabilities.argmax(axis=1)
+    kept = np.flatnonzero(confidence >= threshold)
+    if per_class:
+        kept = np.concatenate(
+            [
+                rows[np.argsort(-confidence[rows], kind="stable")[:per_class]]
+                for label in np.unique(predicted[kept])
+                if len(rows := kept[predicted[kept] == label])
+            ]
+            or [np.empty(0, dtype=np.int64)]
+        )
+    kept = np.sort(kept)
+    return kept, predicted[kept]
+
+
+def self_train(
+    model: Any,
+    tokenizer: Any,
+    recipe: Recipe,
+    labelled: tuple[np.ndarray, np.ndarray],
+    precision: str,
+    label_names: list[str],
+) -> dict[str, Any]:
+    """Rounds of: label the unlabeled texts, keep the confident ones, fit the head again on the
+    labelled and pseudo-labelled embeddings. Returns what the last round took."""
+    spec, features, labels = recipe.fewshot, *labelled
+    texts = sample_texts(spec.unlabeled, spec.self_training_max_texts, recipe.training.seed)
+    ids = encode(tokenizer, texts, recipe.tokenizer.max_length, recipe.tokenizer.truncation)
+    unlabeled = compute_features(
+        model, ids, tokenizer.pad_token_id, precision, description="Encoding unlabeled"
+    ).numpy()
+    regression = fit_head(model, features, labels, spec, recipe.training.seed)
+    kept, pseudo = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    for _ in range(spec.self_training_rounds):
+        probabilities = regression.predict_proba(unlabeled)
+        kept, pseudo = select_pseudo_labels(
+            probabilities, spec.self_training_threshold, spec.self_training_per_class
+        )
+        regression = fit_head(
+            model,
+            np.concatenate([features, unlabeled[kept]]),
+            np.concatenate([labels, pseudo]),
+            spec,
+            recipe.training.seed,
+        )
+    confidence = probabilities.max(axis=1)[kept] if len(kept) else np.empty(0)
+    counts = np.bincount(pseudo, minlength=len(label_names))
+    return {
+        "unlabeled": spec.unlabeled,
+        "unlabeled_read": len(texts),
+        "threshold": spec.self_training_threshold,
+        "rounds": spec.self_training_rounds,
+        "pseudo_labels": {name: int(n) for name, n in zip(label_names, counts, strict=True)},
+        "min_confidence": round(float(confidence.min()), 4) if len(kept) else None,
+    }
+
+
+def _precision(recipe: Recipe, model: Any, ids: list[list[int]], pad_id: int) -> str:
+    """fp32 or bf16 for the pair steps (a probe on a batch of the texts where bf16 is native)."""
+    size = 2 * recipe.fewshot.pair_batch_size
+    rows = pad_rows(ids[:size], pad_id)
+    batch = {k: torch.from_numpy(v) for k, v in rows.items()}
+    return resolve_precision(recipe.training.precision, lambda: probe_model(model, batch))
+
+
+def fit_fewshot(
+    recipe: Recipe, model: Any, tokenizer: Any, dataset: TextDataset
+) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Tune the encoder on pairs, fit the head (and self-train where asked): the run's facts,
+    and (true labels, logits) of its validation and test splits."""
+    if dataset.multi_label:
+        raise RecipeError("the few-shot recipe learns one label per text; not for multi-label data")
+    spec, t = recipe.fewshot, recipe.tokenizer
+    pad_id = tokenizer.pad_token_id
+    train = dataset["train"]
+    ids = encode(tokenizer, train["text"], t.max_length, t.truncation)
+    labels = np.asarray(train["label"])
+    model.encoder.requires_grad_(True)  # the probe times what the pair steps train
+    precision = _precision(recipe, model, ids, pad_id)
+    start = time.perf_counter()
+    facts = tune_encoder(model, ids, labels, spec, recipe.training.seed, precision, pad_id)
+    features = compute_features(model, ids, pad_id, precision, description="Encoding train")
+    if spec.unlabeled:
+        labelled = (features.numpy(), labels)
+        facts["self_training"] = self_train(
+            model, tokenizer, recipe, labelled, precision, dataset.label_names
+        )
+    else:
+        fit_head(model, features.numpy(), labels, spec, recipe.training.seed)
+    seconds = time.perf_counter() - start
+    facts = {
+        "precision": precision,
+        "train_seconds": round(seconds, 2),
+        "train_samples_per_second": round(facts["pairs"] * spec.pair_epochs / seconds, 1),
+        "n_train": len(labels),
+        "trainable_parameters": sum(p.numel() for p in model.parameters()),
+        "total_parameters": sum(p.numel() for p in model.parameters()),
+        "fewshot": facts,
+    }
+    return facts, _logits_per_split(model, tokenizer, recipe, dataset, precision)
+
+
+@torch.inference_mode()
+def _logits_per_split(
+    model: Any, tokenizer: Any, recipe: Recipe, dataset: TextDataset, precision: str
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(true labels, logits) of the validation and test splits, by the tuned model."""
+    results = {}
+    for split in EVALUATED_SPLITS:
+        if split in dataset.splits:
+            rows = dataset[split]
+            ids = encode(
+                tokenizer, rows["text"], recipe.tokenizer.max_length, recipe.tokenizer.truncation
+            )
+            features = compute_features(
+                model, ids, tokenizer.pad_token_id, precision, description=f"Encoding {split}"
+            )
+            logits = model.head(features.to(model.device)).logits.float().cpu().numpy()
+            results[split] = (np.asarray(rows["label"]), logits)
+    return results

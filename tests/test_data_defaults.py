@@ -1,0 +1,151 @@
+"""Data-aware defaults: `auto` settings decided from the training split, on known inputs; an
+explicit value always wins; the run's recipe.yaml holds the values chosen, and one line says so."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections import Counter
+
+import pytest
+
+import attentext
+from attentext.data.defaults import (
+    MAX_EPOCHS,
+    MIN_EPOCHS,
+    VOCABULARY_CAP,
+    auto_epochs,
+    auto_max_length,
+    auto_max_tokens,
+    auto_settings,
+    data_aware,
+    describe,
+    planned,
+)
+from attentext.errors import AttentextNote, RecipeError
+from attentext.recipes import AUTO, load_recipe
+from attentext.text.tokenizers import build_tokenizer, token_counts
+from attentext.text.vectorizer import word_counts, word_frequencies
+
+
+def test_max_length_is_a_percentile_of_token_counts_rounded_up_to_8():
+    lengths = list(range(1, 101))  # the 95th percentile is 95.05
+    choice = auto_max_length(lengths, 95.0, cap=512)
+    assert choice.setting == "tokenizer.max_length" and choice.value == 96
+    assert "95th percentile" in choice.why
+    assert auto_max_length([3, 5, 7], 100.0, cap=512).value == 8
+
+
+def test_max_length_is_capped_by_the_recipe_and_by_the_encoder():
+    lengths = [1000] * 10
+    assert auto_max_length(lengths, 95.0, cap=256).value == 256
+    assert "length_cap 256" in auto_max_length(lengths, 95.0, cap=256).why
+    by_encoder = auto_max_length(lengths, 95.0, cap=1024, limit=512)
+    assert by_encoder.value == 512 and "encoder's limit 512" in by_encoder.why
+    assert auto_max_length([2], 50.0, cap=256, least=17).value == 17  # a window over its stride
+
+
+def test_vocabulary_is_the_words_seen_twice_with_padding_and_unknown():
+    frequencies = Counter({"the": 5, "cat": 2, "sat": 1, "mat": 1})
+    choice = auto_max_tokens(frequencies)
+    assert choice.value == 2 + 2  # "the", "cat", padding, [UNK]
+    assert "2 of 4 words" in choice.why
+    many = Counter({f"w{i}": 3 for i in range(VOCABULARY_CAP + 10)})
+    assert auto_max_tokens(many).value == VOCABULARY_CAP
+    assert auto_max_tokens(Counter()).value == 3  # the vectorizer's least
+
+
+def test_epochs_make_about_the_target_steps_within_bounds():
+    assert auto_epochs(1000, 100, 200, 3).value == 20  # 10 steps an epoch
+    assert auto_epochs(1001, 100, 200, 3).value == 19  # 11 steps an epoch: ceil(200 / 11)
+    assert auto_epochs(50, 128, 1200, 3).value == MAX_EPOCHS
+    assert auto_epochs(1_000_000, 128, 1200, 3).value == MIN_EPOCHS
+    assert "early stopping after 3 epochs" in auto_epochs(1000, 100, 200, 3).why
+    assert "early stopping" not in auto_epochs(1000, 100, 200, 0).why
+
+
+def test_word_counts_are_the_vectorizers_token_counts():
+    texts = ["Hello, world!  It's   a test.", "one"]
+    tokenizer = build_tokenizer(planned(load_recipe("seed-transformer")), texts)
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    assert word_counts(texts) == [len(row) for row in ids] == [5, 1]
+    assert word_frequencies(["A a b", "b, c"]) == Counter({"a": 2, "b": 2, "c": 1})
+
+
+def test_the_scratch_recipes_leave_length_vocabulary_and_epochs_to_the_data():
+    for name in ("seed-transformer", "attention-rnn"):
+        assert auto_settings(load_recipe(name)) == [
+            "tokenizer.max_length",
+            "tokenizer.max_tokens",
+            "training.epochs",
+        ]
+    assert auto_settings(load_recipe("encoder-frozen")) == ["tokenizer.max_length"]
+    assert auto_settings(load_recipe("tfidf-logreg")) == []
+
+
+def test_an_explicit_value_wins_over_auto():
+    recipe = load_recipe("seed-transformer", ["tokenizer.max_length=100", "training.epochs=4"])
+    assert auto_settings(recipe) == ["tokenizer.max_tokens"]
+    resolved, choices = data_aware(recipe, 1000, [10] * 10, None, Counter({"a": 2}))
+    assert [c.setting for c in choices] == ["tokenizer.max_tokens"]
+    assert resolved.tokenizer.max_length == 100 and resolved.training.epochs == 4.0
+    assert resolved.tokenizer.max_tokens == 3
+
+
+def test_data_aware_resolves_every_auto_setting_to_a_number():
+    recipe = load_recipe("seed-transformer")
+    resolved, choices = data_aware(recipe, 2850, [20] * 99 + [300], None, Counter({"a": 9}))
+    assert resolved.tokenizer.max_length == 24  # 95th percentile 20, rounded up to 24
+    assert resolved.tokenizer.max_tokens == 3
+    assert resolved.training.epochs == 40.0  # 1,200 steps at 23 an epoch: 53, kept to 40
+    assert not re.search(r"(max_length|max_tokens|epochs): auto", resolved.to_yaml())
+    line = describe("data.csv", choices)
+    assert "\n" not in line and "tokenizer.max_length=24" in line and "--set" in line
+
+
+def test_auto_is_taken_only_where_the_data_can_decide():
+    with pytest.raises(RecipeError, match="training.batch_size: expected an integer"):
+        load_recipe("seed-transformer", ["training.batch_size=auto"])
+    recipe = load_recipe("encoder-finetune", ["tokenizer.max_length=auto"])
+    assert recipe.tokenizer.max_length == AUTO
+    with pytest.raises(RecipeError, match="length_percentile"):
+        load_recipe("seed-transformer", ["tokenizer.length_percentile=0"])
+
+
+def test_a_recipe_before_its_data_plans_with_its_caps():
+    recipe = planned(load_recipe("seed-transformer"), n_train=2850)
+    assert recipe.tokenizer.max_length == 256 and recipe.tokenizer.max_tokens == VOCABULARY_CAP
+    assert recipe.training.epochs == 40.0
+    assert attentext.summary("seed-transformer").total == 659_592  # the lesson's model
+
+
+def test_an_encoder_counts_its_own_pieces_and_respects_its_limit():
+    recipe = load_recipe("encoder-frozen")
+    lengths, limit = token_counts(recipe, ["a short text", "another one here"])
+    assert limit == 512 and all(n >= 4 for n in lengths)  # [CLS] ... [SEP]
+
+
+def test_the_run_records_the_values_chosen_and_says_so_in_one_line(ag_news_dir, tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = attentext.train(
+            "seed-transformer",
+            ag_news_dir,
+            tmp_path / "run",
+            max_steps=2,
+            precision="fp32",
+            overrides=["tokenizer.max_length=40"],
+        )
+    notes = [str(w.message) for w in caught if issubclass(w.category, AttentextNote)]
+    assert len(notes) == 1 and "\n" not in notes[0]
+    assert "tokenizer.max_tokens=" in notes[0] and "training.epochs=" in notes[0]
+    assert "tokenizer.max_length" not in notes[0]  # given: nothing to decide
+    saved = load_recipe(tmp_path / "run" / "recipe.yaml")
+    assert saved.tokenizer.max_length == 40
+    assert isinstance(saved.tokenizer.max_tokens, int) and saved.tokenizer.max_tokens < 20000
+    assert saved.training.epochs == MAX_EPOCHS  # 190 training rows: 2 steps an epoch
+    saved_text = (tmp_path / "run" / "recipe.yaml").read_text()
+    assert not re.search(r"(max_length|max_tokens|epochs): auto", saved_text)
+    classifier = attentext.load(tmp_path / "run")  # the run directory reads as before
+    assert len(classifier.tokenizer) == saved.tokenizer.max_tokens
+    assert result.metrics["global_steps"] == 2

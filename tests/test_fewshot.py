@@ -1,0 +1,206 @@
+"""Few labels: the N-per-class draw (`--shots`), pairs for the encoder, the `encoder-fewshot`
+recipe trained on ag_news_tiny and read back, and self-training's threshold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+import attentext
+from attentext.data.dataset import load_text_dataset
+from attentext.data.shots import sample_shots, shot_indices
+from attentext.errors import DataError, RecipeError
+from attentext.recipes import load_recipe
+from attentext.rundir import open_run
+from attentext.training.fewshot import sample_pairs, select_pseudo_labels
+
+LABELS = np.array([0] * 5 + [1] * 3 + [2] * 4)
+
+
+def test_pairs_are_balanced_labelled_by_class_and_never_a_text_with_itself():
+    pairs = sample_pairs(LABELS, iterations=3, seed=7)
+
+    first, second, target = pairs.T
+    assert len(pairs) == 2 * 3 * len(LABELS)  # one positive and one negative per text and round
+    assert (target == 1).sum() == (target == 0).sum()
+    assert not np.any(first == second)
+    np.testing.assert_array_equal(target, (LABELS[first] == LABELS[second]).astype(int))
+    # every text leads the same number of pairs: the classes weigh by their texts
+    assert set(np.bincount(first, minlength=len(LABELS))) == {6}
+
+
+def test_pairs_are_deterministic_by_seed():
+    again = sample_pairs(LABELS, iterations=3, seed=7)
+
+    np.testing.assert_array_equal(sample_pairs(LABELS, iterations=3, seed=7), again)
+    assert not np.array_equal(sample_pairs(LABELS, iterations=3, seed=8), again)
+
+
+def test_a_class_of_one_text_has_no_positive_so_its_text_leads_no_pair():
+    labels = np.array([0, 0, 0, 1])
+
+    pairs = sample_pairs(labels, iterations=4, seed=0)
+
+    assert 3 not in pairs[:, 0]
+    assert (pairs[:, 2] == 1).sum() == (pairs[:, 2] == 0).sum() == 12
+    with pytest.raises(RecipeError, match="two classes"):
+        sample_pairs(np.array([1, 1, 1]), iterations=1, seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny(ag_news_dir):
+    return load_text_dataset(ag_news_dir, seed=0)
+
+
+def test_shots_are_stratified_seeded_and_the_validation_split_goes(tiny):
+    sampled = sample_shots(tiny, 5, seed=3)
+
+    train = sampled["train"]
+    assert np.bincount(train["label"]).tolist() == [5, 5, 5, 5]
+    assert set(train["text"]) <= set(tiny["train"]["text"])
+    assert "validation" not in sampled.splits
+    assert len(sampled["test"]) == len(tiny["test"])
+    assert list(sample_shots(tiny, 5, seed=3)["train"]["text"]) == list(train["text"])
+    assert set(sample_shots(tiny, 5, seed=4)["train"]["text"]) != set(train["text"])
+
+
+def test_the_draw_of_a_class_does_not_depend_on_the_others():
+    labels = np.array([0, 1] * 20)
+
+    rows = shot_indices(labels, 3, seed=1)
+
+    assert sorted(labels[rows].tolist()) == [0, 0, 0, 1, 1, 1]
+    assert len(set(rows.tolist())) == 6
+
+
+def test_a_class_with_fewer_than_n_examples_is_refused_in_one_line(tiny):
+    fewest = int(np.bincount(tiny["train"]["label"]).min())
+
+    with pytest.raises(DataError) as error:
+        sample_shots(tiny, fewest + 1, seed=0)
+
+    message = str(error.value)
+    assert "\n" not in message
+    assert f"--shots {fewest + 1}" in message and f"use --shots {fewest} or fewer" in message
+
+
+def test_shots_through_the_cli_train_on_n_per_class_and_the_run_says_so(ag_news_dir, tmp_path):
+    out = tmp_path / "tfidf"
+
+    result = run_cli(
+        "train", "tfidf-logreg", "--data", ag_news_dir, "--output", out, "--shots", "6"
+    )
+
+    assert result.returncode == 0, result.stderr
+    run = open_run(out)
+    assert run.recipe.data.shots == 6
+    assert run.metrics["n_train"] == 24
+    assert "validation" not in run.metrics and "test" in run.metrics
+    too_many = run_cli(
+        "train",
+        "tfidf-logreg",
+        "--data",
+        ag_news_dir,
+        "--output",
+        tmp_path / "no",
+        "--shots",
+        "999",
+    )
+    assert too_many.returncode != 0
+    assert "Traceback" not in too_many.stderr
+    assert "--shots 999" in too_many.stderr
+
+
+THRESHOLD = 0.3  # low enough for a 4-class head trained one pair step to pass on some texts
+
+
+@pytest.fixture(scope="module")
+def fewshot_run(ag_news_dir, tmp_path_factory):
+    """encoder-fewshot on 4 texts per class, one round of pairs (2 steps), self-trained on 40
+    unlabeled texts."""
+    folder = tmp_path_factory.mktemp("fewshot")
+    unlabeled = folder / "unlabeled.txt"
+    texts = list(load_text_dataset(ag_news_dir)["test"]["text"])[:40]
+    unlabeled.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    return attentext.train(
+        "encoder-fewshot",
+        ag_news_dir,
+        folder / "run",
+        shots=4,
+        precision="fp32",
+        overrides=[
+            "fewshot.pair_iterations=1",
+            f"fewshot.unlabeled={unlabeled}",
+            f"fewshot.self_training_threshold={THRESHOLD}",
+            "fewshot.self_training_per_class=0",
+        ],
+    )
+
+
+def test_the_fewshot_recipe_trains_and_round_trips(fewshot_run, ag_news_dir):
+    run_dir = Path(fewshot_run.run_dir)
+    metrics = fewshot_run.metrics
+    test = load_text_dataset(ag_news_dir)["test"]
+
+    assert metrics["n_train"] == 16
+    assert metrics["fewshot"]["pairs"] == 32 and metrics["fewshot"]["pair_steps"] == 2
+    classifier = attentext.load(run_dir)
+    probabilities = classifier.predict_proba(list(test["text"]))
+    accuracy = float((probabilities.argmax(axis=1) == np.asarray(test["label"])).mean())
+    assert accuracy == pytest.approx(metrics["test"]["accuracy"])
+    assert accuracy > 0.35  # 4 classes (chance 0.25): a head that learnt, after 2 pair steps
+
+
+def test_the_saved_encoder_is_the_tuned_one(fewshot_run):
+    import torch
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    from attentext.encoders import default_encoder_path
+
+    saved = AutoModelForSequenceClassification.from_pretrained(fewshot_run.run_dir)
+    original = AutoModel.from_pretrained(default_encoder_path())
+    name = "encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(saved.encoder.state_dict()[name], original.state_dict()[name])
+    # the head reads unit vectors, as the logistic regression was fitted on
+    assert saved.config.normalize is True
+    features, _ = saved.pooled(torch.tensor([[101, 7592, 2088, 102], [101, 2088, 102, 0]]))
+    torch.testing.assert_close(features.norm(dim=-1), torch.ones(2))
+
+
+def test_self_training_never_takes_a_pseudo_label_below_its_threshold(fewshot_run):
+    taken = fewshot_run.metrics["fewshot"]["self_training"]
+    probabilities = np.array(
+        [[0.9, 0.05, 0.05], [0.5, 0.49, 0.01], [0.2, 0.79999, 0.00001], [0.1, 0.1, 0.8]]
+    )
+
+    rows, labels = select_pseudo_labels(probabilities, threshold=0.8)
+
+    assert rows.tolist() == [0, 3] and labels.tolist() == [0, 2]
+    assert taken["unlabeled_read"] == 40 and taken["threshold"] == THRESHOLD
+    assert sum(taken["pseudo_labels"].values()) > 0
+    assert taken["min_confidence"] >= THRESHOLD
+
+
+def test_self_training_per_class_keeps_the_most_confident():
+    probabilities = np.array([[0.95, 0.05], [0.85, 0.15], [0.99, 0.01], [0.1, 0.9], [0.3, 0.7]])
+
+    rows, labels = select_pseudo_labels(probabilities, threshold=0.8, per_class=1)
+
+    assert rows.tolist() == [2, 3] and labels.tolist() == [0, 1]
+
+
+def test_fewshot_settings_are_checked(ag_news_dir, tmp_path):
+    with pytest.raises(RecipeError, match="self_training_threshold"):
+        load_recipe("encoder-fewshot", ["fewshot.self_training_threshold=1.5"])
+    with pytest.raises(RecipeError, match="data.shots"):
+        load_recipe("tfidf-logreg", ["data.shots=-1"])
+    with pytest.raises(RecipeError, match="encoder-classifier"):
+        attentext.train(
+            "seed-transformer",
+            ag_news_dir,
+            tmp_path / "o",
+            overrides=["fewshot.pair_iterations=1"],
+        )
