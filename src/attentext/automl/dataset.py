@@ -5,27 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attentext.data.dataset import TextDataset, load_text_dataset
+from attentext.data.dataset import TextDataset
 from attentext.errors import DataError
 from attentext.recipes import Recipe
+from attentext.training.run import recipe_dataset
 
 
 def shared_dataset(recipe: Recipe, data: str | Path | TextDataset, command: str) -> TextDataset:
     """`data` as the recipe reads it (columns, validation share, seed), with a train and a
     validation split; a one-line error without them."""
-    dataset = (
-        data
-        if isinstance(data, TextDataset)
-        else load_text_dataset(
-            data,
-            text_column=recipe.data.text_column,
-            label_column=recipe.data.label_column,
-            val_fraction=recipe.data.val_fraction,
-            seed=recipe.training.seed,
-            multi_label=recipe.data.multi_label,
-            label_separator=recipe.data.label_separator,
-        )
-    )
+    dataset = recipe_dataset(recipe, data)
     if "train" not in dataset.splits:
         raise DataError(f"{dataset.source}: no train split for {command}")
     if "validation" not in dataset.splits:

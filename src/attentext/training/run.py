@@ -79,20 +79,24 @@ class TrainResult:
     metrics: dict[str, Any]
 
 
-def _load_dataset(recipe: Recipe, data: str | Path | TextDataset) -> TextDataset:
-    dataset = (
-        data
-        if isinstance(data, TextDataset)
-        else load_text_dataset(
-            data,
-            text_column=recipe.data.text_column,
-            label_column=recipe.data.label_column,
-            val_fraction=recipe.data.val_fraction,
-            seed=recipe.training.seed,
-            multi_label=recipe.data.multi_label,
-            label_separator=recipe.data.label_separator,
-        )
+def recipe_dataset(recipe: Recipe, data: str | Path | TextDataset) -> TextDataset:
+    """`data` as the recipe reads it: its columns, label separator, validation share and seed
+    (a TextDataset as it is)."""
+    if isinstance(data, TextDataset):
+        return data
+    return load_text_dataset(
+        data,
+        text_column=recipe.data.text_column,
+        label_column=recipe.data.label_column,
+        val_fraction=recipe.data.val_fraction,
+        seed=recipe.training.seed,
+        multi_label=recipe.data.multi_label,
+        label_separator=recipe.data.label_separator,
     )
+
+
+def _load_dataset(recipe: Recipe, data: str | Path | TextDataset) -> TextDataset:
+    dataset = recipe_dataset(recipe, data)
     if "train" not in dataset.splits:
         raise RecipeError(f"{dataset.source}: no train split to train on")
     if recipe.data.shots:  # N per class, drawn with the run's seed (recipe.yaml states both)
