@@ -13,7 +13,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 _CACHE_ROOT = tempfile.mkdtemp(prefix="attentext-tests-")
 atexit.register(shutil.rmtree, _CACHE_ROOT, ignore_errors=True)
@@ -105,3 +108,52 @@ SENTIMENT_ROWS = [
     ("boring and far too long", "neg"),
     ("I hated it", "neg"),
 ]
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def uvicorn_in_thread(
+    app: Any, settings: Any, lifespan: str = "auto", start_timeout: float = 30.0
+) -> Iterator[int]:
+    """`app` under uvicorn with `attentext serve`'s connection options for `settings`, in a
+    thread on the loopback: yields its port once it accepts, stops it after."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from attentext.serving import connections
+
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host=LOOPBACK,
+        port=port,
+        lifespan=lifespan,
+        log_config=None,
+        access_log=False,
+        **connections.uvicorn_options(settings),
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)

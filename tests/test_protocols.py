@@ -10,8 +10,6 @@ TF-IDF baseline. Expected scores come from the same runs loaded in the test.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,11 +18,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import uvicorn
-from conftest import AG_NEWS_LABELS
+from conftest import AG_NEWS_LABELS, uvicorn_in_thread
 
 import attentext
-from attentext.serving import ServerSettings, connections, create_app
+from attentext.serving import ServerSettings, create_app
 from attentext.serving.batcher import LOGITS, MicroBatcher
 
 huggingface_hub = pytest.importorskip("huggingface_hub")
@@ -36,12 +33,6 @@ from tritonclient.utils import InferenceServerException  # noqa: E402
 HOST = "127.0.0.1"
 TEXTS = ["Stocks rally as oil prices fall", "The striker scored twice in the final", "New chip"]
 MAX_TEXTS = 8
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -64,27 +55,8 @@ def server(runs, classifiers) -> Iterator[str]:
         loader=lambda run_dir: classifiers[run_dir.name],
         settings=settings,
     )
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host=HOST,
-        port=port,
-        log_config=None,
-        access_log=False,
-        **connections.uvicorn_options(settings),
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    try:
+    with uvicorn_in_thread(app, settings) as port:
         yield f"http://{HOST}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture

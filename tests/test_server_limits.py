@@ -14,7 +14,6 @@ import json
 import logging
 import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
-import uvicorn
+from conftest import uvicorn_in_thread
 
 from attentext.errors import AttentextError
 from attentext.serving import connections
@@ -45,32 +44,11 @@ async def tiny_app(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def serving(**limits) -> Iterator[int]:
     """uvicorn with the options of `attentext serve` for `limits`, in a thread: yields its port."""
-    port = free_port()
-    options = connections.uvicorn_options(ServerSettings(**limits))
-    config = uvicorn.Config(
-        tiny_app, host=HOST, port=port, lifespan="off", log_config=None, access_log=False, **options
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    try:
+    with uvicorn_in_thread(tiny_app, ServerSettings(**limits), "off", 10.0) as port:
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def connect(port: int) -> socket.socket:
