@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import attentext
 from attentext.errors import DataError
 from attentext.evaluation.multilabel import multilabel_metrics, tune_thresholds
-from attentext.models.outputs import classification_loss
+from attentext.models.outputs import classification_loss, initialize_label_priors
 from attentext.rundir import THRESHOLDS_FILE
 
 TOPICS = {
@@ -219,3 +220,40 @@ def test_batch_prediction_writes_the_label_sets(data, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
     expected = attentext.load(out).predict(["stocks goal the news", "telescope lab"])
     assert [row["labels"].split("|") if row["labels"] else [] for row in rows] == expected
+
+
+def test_each_labels_output_bias_starts_at_its_log_odds_in_train():
+    model = torch.nn.Module()
+    model.head = torch.nn.Module()
+    model.head.classifier = torch.nn.Linear(4, 3)
+    model.dense = torch.nn.Linear(4, 3)  # the same shape, another name: left as it is
+    before = model.dense.bias.detach().clone()
+    targets = np.array([[1, 0, 0]] * 9 + [[1, 1, 0]])  # shares 10/10, 1/10, 0/10 (smoothed)
+
+    assert initialize_label_priors(model, targets) == 1
+    share = (targets.sum(0) + 0.5) / (len(targets) + 1)
+    np.testing.assert_allclose(
+        model.head.classifier.bias.detach().numpy(), np.log(share / (1 - share)), rtol=1e-6
+    )
+    assert torch.equal(model.dense.bias, before)
+
+
+def test_a_multi_label_run_starts_from_the_label_priors_and_a_weighted_one_does_not(data, tmp_path):
+    overrides = ["training.learning_rate=1e-12"]  # one step that moves nothing
+    plain = attentext.train(
+        "seed-transformer", data, tmp_path / "plain", multi_label=True, max_steps=1,
+        precision="fp32", overrides=overrides,
+    )  # fmt: skip
+    weighted = attentext.train(
+        "seed-transformer", data, tmp_path / "weighted", multi_label=True, max_steps=1,
+        precision="fp32", class_weight="balanced", overrides=overrides,
+    )  # fmt: skip
+
+    def output_bias(run_dir: Path) -> np.ndarray:
+        weights = load_file(run_dir / "model.safetensors")
+        return next(v for k, v in weights.items() if k.endswith("classifier.bias")).numpy()
+
+    # about half the texts carry each topic: the prior start is near log-odds 0 but not at it
+    share = 1 / (1 + np.exp(-output_bias(plain.run_dir)))
+    assert np.all((share > 0.3) & (share < 0.8)) and np.all(share != 0.5), share
+    np.testing.assert_allclose(output_bias(weighted.run_dir), 0.0, atol=1e-6)  # sigmoid 0.5

@@ -49,6 +49,7 @@ from attentext.evaluation.multilabel import (
 from attentext.files import write_json, write_text
 from attentext.models.aggregation import WindowedClassifier, WindowFeatureHead
 from attentext.models.dropout import use_cpu_dropout
+from attentext.models.outputs import initialize_label_priors
 from attentext.models.registry import ModelFamily, build_model, model_family
 from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import Recipe, resolve_recipe
@@ -364,6 +365,11 @@ def _train_model(
         recipe.tokenizer.max_length,
         dataset.multi_label,
     )
+    if dataset.multi_label and recipe.training.class_weight == "none":
+        # weighted positives aim at 0.5 for every label: the prior start fits unweighted BCE
+        initialize_label_priors(
+            model, multi_hot(dataset["train"]["label"], len(dataset.label_names))
+        )
     trained, rows, facts, precision = _what_trains(recipe, model, tokenizer, tokenized)
     trainer_class, facts = _with_teacher(recipe, dataset, tokenizer, rows, unlabeled, facts)
     trainer = build_trainer(
