@@ -477,3 +477,38 @@ def test_early_stopping_can_be_turned_off(ag_news_dir, tmp_path):
         overrides=["training.early_stopping_patience=0"],
     )
     assert result.metrics["epochs"] == pytest.approx(4)
+
+
+def test_the_head_learning_rate_puts_the_classifier_in_groups_of_its_own(tmp_path):
+    from transformers import TrainingArguments
+
+    from attentext.training.trainer import head_rate_optimizer
+
+    model = torch.nn.Module()
+    model.encoder = torch.nn.Linear(4, 4)
+    model.norm = torch.nn.LayerNorm(4)
+    model.head = torch.nn.Module()
+    model.head.classifier = torch.nn.Linear(4, 3)
+    args = TrainingArguments(
+        output_dir=str(tmp_path), learning_rate=3e-5, weight_decay=0.01, use_cpu=True,
+        optim="adamw_torch", report_to="none",
+    )  # fmt: skip
+    optimizer = head_rate_optimizer(model, args, head_learning_rate=1e-3)
+    rate = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    decay = {
+        id(p): group["weight_decay"] for group in optimizer.param_groups for p in group["params"]
+    }
+    assert rate[id(model.head.classifier.weight)] == rate[id(model.head.classifier.bias)] == 1e-3
+    assert rate[id(model.encoder.weight)] == rate[id(model.norm.weight)] == 3e-5
+    # the Trainer's decay rules hold in both: biases and norms never decay
+    assert decay[id(model.head.classifier.weight)] == decay[id(model.encoder.weight)] == 0.01
+    assert decay[id(model.head.classifier.bias)] == decay[id(model.norm.weight)] == 0.0
+    assert len(rate) == len(list(model.parameters()))
+
+
+def test_a_recipe_refuses_a_negative_head_learning_rate(ag_news_dir, tmp_path):
+    with pytest.raises(attentext.errors.RecipeError, match="head_learning_rate"):
+        attentext.train(
+            "seed-transformer", ag_news_dir, tmp_path / "run",
+            overrides=["training.head_learning_rate=-1"],
+        )  # fmt: skip

@@ -84,6 +84,9 @@ class TrainingSpec:
     batch_size: int = 128
     eval_batch_size: int = 256
     learning_rate: float = 1e-3
+    # > 0: the learning rate of the output layer (the `classifier`), which starts from nothing,
+    # when the rest is pretrained and moves at `learning_rate`; 0: one rate for every weight
+    head_learning_rate: float = 0.0
     weight_decay: float = 0.0
     # Any `optim` of transformers' TrainingArguments. The fused AdamW updates every tensor in one
     # kernel: the same maths, and on 2 CPU cores it took the optimizer from 16% of a seed-transformer
@@ -372,6 +375,8 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: training.auto_steps must be positive")
     if t.learning_rate <= 0:
         raise RecipeError(f"{origin}: training.learning_rate must be positive")
+    if t.head_learning_rate < 0:
+        raise RecipeError(f"{origin}: training.head_learning_rate must be 0 (off) or positive")
     if t.early_stopping_patience < 0:
         raise RecipeError(f"{origin}: training.early_stopping_patience must be 0 (off) or more")
     if not 0.0 <= t.warmup_ratio < 1.0:

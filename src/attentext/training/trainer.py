@@ -137,6 +137,36 @@ def training_arguments(
     )
 
 
+def head_rate_optimizer(
+    model: torch.nn.Module, args: TrainingArguments, head_learning_rate: float
+) -> torch.optim.Optimizer:
+    """The Trainer's own optimizer (its class, decay rules and arguments) with the output layer
+    (every `classifier` module's weights) in groups of their own at `head_learning_rate`.
+
+    A fine-tuned encoder moves at a small rate so as not to forget what it knows; its head starts
+    from nothing and, at that rate, many-label heads learn rare labels last (Reuters' 90 topics).
+    The scheduler scales every group alike, so warmup and decay keep their shape.
+    """
+    optimizer_class, kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    decay = set(Trainer.get_decay_parameter_names(None, model))  # reads the model alone
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            head = ".classifier." in f".{name}"
+            groups.setdefault((head, name in decay), []).append(parameter)
+    return optimizer_class(
+        [
+            {
+                "params": params,
+                "weight_decay": args.weight_decay if decays else 0.0,
+                **({"lr": head_learning_rate} if head else {}),
+            }
+            for (head, decays), params in groups.items()
+        ],
+        **kwargs,
+    )
+
+
 def build_trainer(
     recipe: Recipe,
     model: torch.nn.Module,
@@ -173,9 +203,12 @@ def build_trainer(
     patience = recipe.training.early_stopping_patience
     if patience and eval_set is not None:  # needs the per-epoch validation and the best model
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=patience))
+    head_rate = recipe.training.head_learning_rate
+    optimizer = head_rate_optimizer(model, args, head_rate) if head_rate > 0 else None
     return trainer_class(
         model=model,
         args=args,
+        optimizers=(optimizer, None),
         data_collator=getattr(train_set, "collator", default_data_collator)
         if tokenizer is None
         else collator_for(recipe, tokenizer),
