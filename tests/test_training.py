@@ -512,3 +512,15 @@ def test_a_recipe_refuses_a_negative_head_learning_rate(ag_news_dir, tmp_path):
             "seed-transformer", ag_news_dir, tmp_path / "run",
             overrides=["training.head_learning_rate=-1"],
         )  # fmt: skip
+
+
+def test_a_run_without_log_lines_prints_none_and_keeps_its_history(ag_news_dir, tmp_path, capfd):
+    options = {"max_steps": 2, "precision": "fp32", "overrides": ["training.logging_steps=1"]}
+    attentext.train("seed-transformer", ag_news_dir, tmp_path / "loud", **options)
+    assert "'loss'" in "".join(capfd.readouterr())  # the Trainer's own log lines, by default
+    result = attentext.train(
+        "seed-transformer", ag_news_dir, tmp_path / "quiet", log_lines=False, **options
+    )
+    assert "'loss'" not in "".join(capfd.readouterr())
+    history = (result.run_dir / "training_log.jsonl").read_text().splitlines()
+    assert any("loss" in json.loads(line) for line in history)

@@ -322,6 +322,7 @@ class _Auto:
                 run_dir,
                 overwrite=True,
                 callbacks=[guard] if guard else None,
+                log_lines=False,  # one line per run from `say`
             )
         except AttentextError as error:
             candidate.status, candidate.reason = "failed", str(error)

@@ -193,7 +193,9 @@ class _Search:
         start = time.perf_counter()
         try:
             recipe = with_values(self.base, values)
-            result = train(recipe, self.dataset, run_dir, overwrite=True, callbacks=callbacks)
+            result = train(
+                recipe, self.dataset, run_dir, overwrite=True, callbacks=callbacks, log_lines=False
+            )
         except self.optuna.TrialPruned as pruned:
             record.state, record.note = PRUNED, str(pruned)
             raise

@@ -130,12 +130,14 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     callbacks: list[TrainerCallback] | None = None,
+    log_lines: bool = True,
     **options: Any,
 ) -> TrainResult:
     """Train a recipe (name, YAML path or Recipe) on data and write a run directory at `output`.
 
     `options` are those of `resolve_recipe`: epochs, max_steps, batch_size, precision,
-    class_weight, val_fraction, overrides (a list of `key=value`).
+    class_weight, val_fraction, overrides (a list of `key=value`). `log_lines=False` keeps the
+    Trainer's step bar but not its printed log lines (`auto` and `tune` print one per run).
     """
     recipe = resolve_recipe(recipe, **options)
     output_dir = Path(output)
@@ -162,7 +164,7 @@ def train(
             check_resumable(work_dir, manifest)
         elif is_main_process():
             write_manifest(work_dir, manifest)
-        return _train_model(recipe, dataset, work_dir, output_dir, resume, callbacks)
+        return _train_model(recipe, dataset, work_dir, output_dir, resume, callbacks, log_lines)
 
 
 def _held(output_dir: Path) -> AbstractContextManager:
@@ -350,6 +352,7 @@ def _train_model(
     output_dir: Path,
     resume: bool,
     callbacks: list[TrainerCallback] | None,
+    log_lines: bool = True,
 ) -> TrainResult:
     """A Hugging Face model trained by the Trainer (its head alone when the encoder is frozen)."""
     unlabeled = unlabeled_texts(recipe.distill)
@@ -385,6 +388,7 @@ def _train_model(
         ),
         callbacks,
         trainer_class,
+        log_lines,
     )
     output, seconds = _fit(trainer, work_dir, output_dir, resume)
     metrics = {

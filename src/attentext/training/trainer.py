@@ -19,6 +19,7 @@ from transformers import (
     EarlyStoppingCallback,
     EvalPrediction,
     PreTrainedTokenizerBase,
+    ProgressCallback,
     Trainer,
     TrainerCallback,
     TrainingArguments,
@@ -137,6 +138,13 @@ def training_arguments(
     )
 
 
+class StepBar(ProgressCallback):
+    """The Trainer's progress bars without the dict of each log it prints under them."""
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        pass
+
+
 def head_rate_optimizer(
     model: torch.nn.Module, args: TrainingArguments, head_learning_rate: float
 ) -> torch.optim.Optimizer:
@@ -178,12 +186,14 @@ def build_trainer(
     weights: torch.Tensor | None = None,
     callbacks: list[TrainerCallback] | None = None,
     trainer_class: Any = Trainer,
+    log_lines: bool = True,
 ) -> Trainer:
     """A Trainer configured from the recipe: length-grouped batches, dynamic padding, precision.
 
     Without a tokenizer the datasets hold cached features: batches are stacked as they are (or
     by the dataset's own `collator`: documents of window features) and sampled at random.
-    `trainer_class` makes another Trainer (the distillation one) from the same arguments.
+    `trainer_class` makes another Trainer (the distillation one) from the same arguments;
+    `log_lines=False` keeps the step bar, not the log lines it prints (the history is kept).
     """
     args = training_arguments(
         recipe, work_dir, precision, tokenizer is not None, len(train_set), eval_set is not None
@@ -205,7 +215,7 @@ def build_trainer(
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=patience))
     head_rate = recipe.training.head_learning_rate
     optimizer = head_rate_optimizer(model, args, head_rate) if head_rate > 0 else None
-    return trainer_class(
+    trainer = trainer_class(
         model=model,
         args=args,
         optimizers=(optimizer, None),
@@ -219,3 +229,7 @@ def build_trainer(
         compute_loss_func=loss_func,
         callbacks=callbacks,
     )
+    if not log_lines:
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(StepBar())
+    return trainer
