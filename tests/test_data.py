@@ -76,6 +76,18 @@ def test_validation_and_train_partition_the_train_file(ag_news_dir):
     assert sorted(carved) == sorted(all_train["train"]["text"])
 
 
+def test_validation_is_stratified_and_the_rows_datasets_own_split_chooses(ag_news_dir):
+    # the same rows as Dataset.train_test_split(stratify_by_column="label") with the same seed:
+    # runs made before the faster carving keep their splits
+    carved = load_text_dataset(ag_news_dir, seed=7)
+    whole = load_text_dataset(ag_news_dir, val_fraction=0)["train"]
+    reference = whole.train_test_split(test_size=10, seed=7, stratify_by_column="label")
+
+    assert list(carved["validation"]["text"]) == list(reference["test"]["text"])
+    assert list(carved["train"]["text"]) == list(reference["train"]["text"])
+    assert sorted(set(carved["validation"]["label"])) == [0, 1, 2, 3]  # 10 rows, 4 classes
+
+
 def test_val_fraction_zero_gives_no_validation_split(ag_news_dir):
     ds = load_text_dataset(ag_news_dir, val_fraction=0)
 
