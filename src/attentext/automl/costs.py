@@ -76,7 +76,7 @@ class DataProfile:
 
     @classmethod
     def of(cls, dataset: TextDataset) -> DataProfile:
-        texts = dataset["train"]["text"]
+        texts = dataset.texts("train")
         rows = range(len(texts))
         if len(texts) > SAMPLED_TEXTS:
             rows = sorted(random.Random(0).sample(rows, SAMPLED_TEXTS))

@@ -36,7 +36,7 @@ def sample_shots(dataset: TextDataset, shots: int, seed: int) -> TextDataset:
             "multi-label data has no such draw"
         )
     train = dataset["train"]
-    labels = np.asarray(train["label"])
+    labels = np.asarray(dataset.labels("train"))
     counts = np.bincount(labels, minlength=len(dataset.label_names))
     short = [i for i, count in enumerate(counts) if count < shots]
     if short:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from attentext.data.dataset import TextDataset, load_text_dataset
+from attentext.data.dataset import TextDataset, column_values, load_text_dataset
 from attentext.errors import DataError
 from attentext.evaluation.leaderboard import measure_run, rank_key, write_leaderboard
 from attentext.evaluation.metrics import EvaluationReport
@@ -67,19 +67,16 @@ def evaluate(
         check_output_folder(output)
     classifier: Classifier = load(run_dir, precision=precision, backend=backend)
     rows = labelled_split(run_dir, data, classifier.labels, split)
-    probabilities = classifier.predict_proba(rows["text"])
+    texts, gold = column_values(rows, "text"), column_values(rows, "label")
+    probabilities = classifier.predict_proba(texts)
     if getattr(classifier, "multi_label", False):
         labels = classifier.labels
-        multi = full_multilabel_report(
-            list(rows["label"]), probabilities, labels, classifier.thresholds
-        )
+        multi = full_multilabel_report(gold, probabilities, labels, classifier.thresholds)
         if output is not None:
             write_multilabel_report(multi, Path(output), f"{run_dir.name} on {data}")
         return multi
     temperature = float(getattr(classifier, "temperature", 1.0))
-    report = full_report(
-        rows["text"], np.array(rows["label"]), probabilities, classifier.labels, temperature
-    )
+    report = full_report(texts, np.array(gold), probabilities, classifier.labels, temperature)
     if output is not None:
         write_report(report, output, f"{run_dir.name} on {data}")
     return report
@@ -118,7 +115,7 @@ def compare(
                 f"--limit {limit}: needs at least one text per class ({len(first.labels)})"
             )
         rows_data = _fixed_sample(rows_data, limit)
-    texts, labels = list(rows_data["text"]), list(rows_data["label"])
+    texts, labels = column_values(rows_data, "text"), column_values(rows_data, "label")
     rows = []
     for run_dir in run_dirs:
         other = first if run_dir == run_dirs[0] else load(run_dir)

@@ -18,7 +18,7 @@ def fit_classifier(
     classifier = family.code().new_classifier(dataset.label_names, options, dataset.multi_label)
     train = dataset["train"]
     start = time.perf_counter()
-    classifier.fit(train["text"], list(train["label"]))
+    classifier.fit(dataset.texts("train"), dataset.labels("train"))
     seconds = time.perf_counter() - start
     return classifier, {
         "precision": "fp64",

@@ -111,7 +111,7 @@ def _data_aware(recipe: Recipe, dataset: TextDataset) -> Recipe:
     wanted = auto_settings(recipe)
     if not wanted:
         return recipe
-    texts = list(dataset["train"]["text"])
+    texts = dataset.texts("train")
     lengths, limit = None, None
     if "tokenizer.max_length" in wanted:
         lengths, limit = token_counts(recipe, length_sample(texts, recipe.training.seed))
@@ -222,8 +222,9 @@ def _profile(recipe: Recipe, dataset: TextDataset, tokenizer: Any = None) -> dic
     (imbalanced classes without class weights, a pretrained vocabulary of another language)."""
     pretrained = tokenizer is not None and recipe.tokenizer.type == "pretrained"
     vocabulary = tokenizer.get_vocab() if pretrained else None
-    train = dataset["train"]
-    facts = profile(list(train["text"]), list(train["label"]), dataset.label_names, vocabulary)
+    facts = profile(
+        dataset.texts("train"), dataset.labels("train"), dataset.label_names, vocabulary
+    )
     if is_main_process():
         advise(facts, recipe.training.class_weight, dataset.source, recipe.model.encoder)
     return facts
@@ -238,13 +239,14 @@ def _train_classifier(
     results = {}
     for split in EVALUATED_SPLITS:
         if split in dataset.splits:
-            rows = dataset[split]
-            probabilities = np.clip(classifier.predict_proba(rows["text"]), 1e-7, 1 - 1e-7)
+            labels = dataset.labels(split)
+            probabilities = classifier.predict_proba(dataset.texts(split))
+            probabilities = np.clip(probabilities, 1e-7, 1 - 1e-7)
             if dataset.multi_label:  # per-label probabilities: their log-odds are the logits
-                y = multi_hot(rows["label"], len(dataset.label_names))
+                y = multi_hot(labels, len(dataset.label_names))
                 results[split] = (y, np.log(probabilities / (1 - probabilities)))
             else:  # log-probabilities as logits: temperature scaling of a softmax model, exactly
-                results[split] = (np.array(rows["label"]), np.log(probabilities))
+                results[split] = (np.array(labels), np.log(probabilities))
     reports, extra_files = _measured(dataset, recipe, results)
     metrics = {
         "recipe": recipe.name,
@@ -310,7 +312,7 @@ def _tokenizer(
     folder = rundir.tokenizer_dir(work_dir)
     if resume and folder.exists():
         return load_tokenizer(str(folder))
-    tokenizer = build_tokenizer(recipe, list(dataset["train"]["text"]) + unlabeled)
+    tokenizer = build_tokenizer(recipe, dataset.texts("train") + unlabeled)
     if is_main_process():
         tokenizer.save_pretrained(str(folder))
     return tokenizer
@@ -370,9 +372,7 @@ def _train_model(
     )
     if dataset.multi_label and recipe.training.class_weight == "none":
         # weighted positives aim at 0.5 for every label: the prior start fits unweighted BCE
-        initialize_label_priors(
-            model, multi_hot(dataset["train"]["label"], len(dataset.label_names))
-        )
+        initialize_label_priors(model, multi_hot(dataset.labels("train"), len(dataset.label_names)))
     trained, rows, facts, precision = _what_trains(recipe, model, tokenizer, tokenized)
     trainer_class, facts = _with_teacher(recipe, dataset, tokenizer, rows, unlabeled, facts)
     trainer = build_trainer(
@@ -384,7 +384,7 @@ def _train_model(
         work_dir,
         precision,
         class_weights(
-            dataset["train"]["label"], len(dataset.label_names), recipe.training.class_weight
+            dataset.labels("train"), len(dataset.label_names), recipe.training.class_weight
         ),
         callbacks,
         trainer_class,
@@ -478,7 +478,7 @@ def _transfer_set(
 ) -> tuple[PackedRows, dict[str, Any]]:
     """The training rows the student learns from: the train split and the unlabeled texts
     (label IGNORE), each with the teacher's logits; and what the run records of it."""
-    texts = list(dataset["train"]["text"]) + unlabeled
+    texts = dataset.texts("train") + unlabeled
     start = time.perf_counter()
     logits, cached = teacher_logits(recipe.distill, texts, dataset.label_names)
     train = rows["train"]

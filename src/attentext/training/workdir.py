@@ -118,9 +118,9 @@ def prepare_work_dir(output_dir: Path, resume: bool, overwrite: bool) -> Path:
 def _fingerprint(dataset: TextDataset) -> dict[str, str]:
     """A hash of each split's texts and labels: what a resumed run must train on again."""
     prints = {}
-    for name, split in dataset.splits.items():
+    for name in dataset.splits:
         digest = hashlib.sha256()
-        for text, label in zip(split["text"], split["label"], strict=True):
+        for text, label in zip(dataset.texts(name), dataset.labels(name), strict=True):
             digest.update(text.encode("utf-8", "surrogatepass") + b"\0" + str(label).encode())
         prints[name] = digest.hexdigest()[:32]
     return prints
