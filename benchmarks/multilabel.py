@@ -53,15 +53,22 @@ def render(payload: dict[str, Any]) -> str:
     )
 
 
-def kept_rows(data: str, recipes: list[str]) -> list[dict[str, Any]]:
-    """The earlier run's rows of the recipes not run now; none when it read other data."""
+def kept_rows(data: str, runs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The earlier run's rows but those of the (recipe, budget) pairs run now; none when it
+    read other data."""
     path = RESULTS / f"{SECTION}.json"
     if not path.exists():
         return []
     earlier = json.loads(path.read_text())
     if Path(earlier["data"]).name != Path(data).name:
         return []
-    return [row for row in earlier["results"] if row["recipe"] not in recipes]
+    return [row for row in earlier["results"] if (row["recipe"], row["budget"]) not in runs]
+
+
+def budget(max_steps: int | None, overrides: list[str]) -> str:
+    """What a row changed from the recipe's defaults, in words."""
+    changed = ([f"{max_steps} steps"] if max_steps else []) + overrides
+    return ", ".join(changed) or "defaults"
 
 
 def main() -> None:
@@ -75,18 +82,27 @@ def main() -> None:
         metavar="RECIPE=STEPS",
         help="cap a recipe's training at STEPS optimizer steps (repeatable)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a recipe setting for every recipe run (repeatable), shown in the budget column",
+    )
     parser.add_argument("--output", type=Path, default=Path("runs/multilabel"))
     parser.add_argument(
         "--keep",
         action="store_true",
-        help="keep results/multilabel.json's rows of the recipes not run now (same data)",
+        help="keep results/multilabel.json's other rows (same data; a row is a recipe and "
+        "its budget)",
     )
     args = parser.parse_args()
     caps = dict(cap.split("=", 1) for cap in args.cap)
     recipes = args.recipes.split(",")
-    rows = kept_rows(args.data, recipes) if args.keep else []
+    budgets = {r: budget(int(caps[r]) if r in caps else None, args.set) for r in recipes}
+    rows = kept_rows(args.data, list(budgets.items())) if args.keep else []
     for recipe in recipes:
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"overrides": args.set}
         if recipe in caps:
             options["max_steps"] = int(caps[recipe])
         result = attentext.train(
@@ -98,7 +114,7 @@ def main() -> None:
                 "recipe": recipe,
                 **{key: test[key] for key, _ in COLUMNS[1:6]},
                 "train_seconds": result.metrics["train_seconds"],
-                "budget": f"{options['max_steps']} steps" if options else "defaults",
+                "budget": budgets[recipe],
                 "n_test": test["n_examples"],
                 "load_1min": round(os.getloadavg()[0], 1),
             }
