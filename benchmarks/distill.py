@@ -1,13 +1,16 @@
 """Benchmark: distillation of a fine-tuned teacher into small students, and calibration.
 
 For each student recipe, three runs on the same data: trained from scratch, distilled from the
-teacher on the training texts, and distilled with the unlabeled pool too. Reported per run: test
+teacher on the training texts, and distilled with the unlabeled pool too (skipped with
+`--unlabeled ""`, for a data set without one). Reported per run: test
 accuracy, macro-F1, expected calibration error after temperature scaling (and before), train
 seconds, texts/s of `predict_proba` on 1,000 test texts (batch 64, the machine's threads), size,
-and the gap closed: (student - scratch) / (teacher - scratch).
+and the gap closed: (student - scratch) / (teacher - scratch). Results go to the section
+`distill` for ag_news and `distill_<data set>` for another (e.g. `distill_trec`).
 
     python benchmarks/distill.py runs/teacher --data ../shared/datasets/ag_news \
         --unlabeled ../shared/datasets/ag_news_unlabeled/unlabeled.txt
+    python benchmarks/distill.py runs/teacher-trec --data ../shared/datasets/trec --unlabeled ""
 """
 
 from __future__ import annotations
@@ -22,8 +25,6 @@ from common import machine, markdown_table, publish
 import attentext
 from attentext.data.dataset import load_text_dataset
 from attentext.rundir import open_run
-
-SECTION = "distill"
 
 
 def speed(run: Path, texts: list[str]) -> float:
@@ -65,10 +66,12 @@ COLUMNS = [
 
 def render(payload: dict[str, Any]) -> str:
     m = payload["machine"]
+    n = payload["n_unlabeled"]
+    pool = f"unlabeled pool {n:,} texts" if n else "no unlabeled pool"
     return (
         f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores, load "
-        f"{m['load_average_1min']}; teacher `{payload['teacher']}`; unlabeled pool "
-        f"{payload['n_unlabeled']:,} texts.\n\n" + markdown_table(payload["results"], COLUMNS)
+        f"{m['load_average_1min']}; {payload['data']}; teacher `{payload['teacher']}`; "
+        f"{pool}.\n\n" + markdown_table(payload["results"], COLUMNS)
     )
 
 
@@ -76,36 +79,47 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("teacher", type=Path)
     parser.add_argument("--data", default="../shared/datasets/ag_news")
-    parser.add_argument("--unlabeled", default="../shared/datasets/ag_news_unlabeled/unlabeled.txt")
+    parser.add_argument(
+        "--unlabeled",
+        default="../shared/datasets/ag_news_unlabeled/unlabeled.txt",
+        help='texts for the teacher to label; "" skips the "distilled + unlabeled" runs',
+    )
     parser.add_argument("--students", default="seed-transformer,attention-rnn")
     parser.add_argument("--output", type=Path, default=Path("runs/distill"))
     args = parser.parse_args()
+    name = Path(args.data).name
+    section = "distill" if name == "ag_news" else f"distill_{name}"
     texts = list(load_text_dataset(args.data, val_fraction=0.0)["test"]["text"])[:1000]
     rows = [row_of("teacher", args.teacher, texts)]
     teacher_accuracy = rows[0]["test_accuracy"]
-    n_unlabeled = len(Path(args.unlabeled).read_text(encoding="utf-8").splitlines())
+    runs: list[tuple[str, str | None]] = [("distilled", None)]
+    n_unlabeled = 0
+    if args.unlabeled:
+        n_unlabeled = len(Path(args.unlabeled).read_text(encoding="utf-8").splitlines())
+        runs.append(("distilled + unlabeled", args.unlabeled))
     for student in args.students.split(","):
         scratch = args.output / f"{student}-scratch"
         attentext.train(student, args.data, scratch, overwrite=True)
         rows.append(row_of(f"{student} (scratch)", scratch, texts))
-        for name, unlabeled in (("distilled", None), ("distilled + unlabeled", args.unlabeled)):
-            out = args.output / f"{student}-{name.replace(' + ', '-')}"
+        for run, unlabeled in runs:
+            out = args.output / f"{student}-{run.replace(' + ', '-')}"
             attentext.distill(
                 args.teacher, student, args.data, out, unlabeled=unlabeled, overwrite=True
             )
-            row = row_of(f"{student} ({name})", out, texts)
+            row = row_of(f"{student} ({run})", out, texts)
             base = [r for r in rows if r["run"] == f"{student} (scratch)"][0]["test_accuracy"]
             gap = teacher_accuracy - base
             row["gap_closed"] = round((row["test_accuracy"] - base) / gap, 3) if gap > 0 else None
             rows.append(row)
     payload = {
-        "benchmark": SECTION,
+        "benchmark": section,
         "machine": machine(),
+        "data": str(args.data),
         "teacher": str(args.teacher),
         "n_unlabeled": n_unlabeled,
         "results": rows,
     }
-    publish(SECTION, payload, render)
+    publish(section, payload, render)
 
 
 if __name__ == "__main__":
