@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
+import json
 import os
 import shutil
 import sys
@@ -24,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import machine, markdown_table, publish
+from common import RESULTS, machine, markdown_table, publish
 from memory import run_child
 
 SECTION = "train_scale"
@@ -71,6 +72,7 @@ def render(payload: dict[str, Any]) -> str:
             ("seconds", "train s (process)"),
             ("seconds_per_million", "s per 1M rows"),
             ("peak_rss_mb", "peak RSS MB"),
+            ("load_1min", "load"),
         ],
     )
     return (
@@ -79,8 +81,21 @@ def render(payload: dict[str, Any]) -> str:
         "GFLOP/s when it ended: seconds scale with what the cores had free. "
         "One epoch (tfidf-logreg: one fit) on AG News train rows cycled to the size, test "
         f"{TEST_ROWS:,} rows; time of the whole `attentext train` process, peak RSS from "
-        "`ru_maxrss`.\n\n" + table
+        "`ru_maxrss`; load: the 1-minute load average when each training ended (a row kept "
+        "from an earlier run by --keep was measured then).\n\n" + table
     )
+
+
+def kept_rows(sizes: list[int], recipes: list[str]) -> list[dict[str, Any]]:
+    """results/train_scale.json's rows of the (recipe, size) pairs not measured now."""
+    path = RESULTS / f"{SECTION}.json"
+    if not path.exists():
+        return []
+    return [
+        row
+        for row in json.loads(path.read_text())["rows"]
+        if not (row["recipe"] in recipes and row["rows"] in sizes)
+    ]
 
 
 def main() -> None:
@@ -89,8 +104,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--recipes", nargs="+", default=RECIPES)
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per training")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the earlier results' rows not measured now"
+    )
     args = parser.parse_args()
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = kept_rows(args.rows, args.recipes) if args.keep else []
     with tempfile.TemporaryDirectory(prefix="train-scale-") as tmp:
         work = Path(tmp)
         for size in args.rows:
@@ -100,9 +118,12 @@ def main() -> None:
                 result = measure(recipe, data, work, args)
                 seconds_per_million = round(result["seconds"] * 1_000_000 / size, 1)
                 rows.append({"recipe": recipe, "rows": size, **result,
-                             "seconds_per_million": seconds_per_million})  # fmt: skip
+                             "seconds_per_million": seconds_per_million,
+                             "load_1min": round(os.getloadavg()[0], 2)})  # fmt: skip
                 print(rows[-1], flush=True)
             shutil.rmtree(data)
+    rows.sort(key=lambda row: (RECIPES.index(row["recipe"]) if row["recipe"] in RECIPES else 9,
+                               row["rows"]))  # fmt: skip
     publish(SECTION, {"machine": machine(), "rows": rows}, render)
 
 

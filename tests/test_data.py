@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import AG_NEWS_LABELS, SENTIMENT_ROWS, labelled_csv
 
-from attentext.data.dataset import load_text_dataset
+from attentext.data.dataset import iter_column, load_text_dataset
 from attentext.data.texts import load_texts, sample_texts
 from attentext.errors import AttentextWarning, DataError
 
@@ -645,3 +645,13 @@ def test_missing_text_in_parquet_names_the_row(tmp_path):
 def test_unsupported_suffix(write):
     path = write("r.xlsx", "whatever")
     assert ".xlsx" in _data_error(path)
+
+
+def test_columns_read_at_once_or_in_batches_are_the_rows_in_order(ag_news_dir):
+    ds = load_text_dataset(ag_news_dir)  # train is a selection of the file's rows (carved)
+    split = ds["train"]
+    expected = [split[i]["text"] for i in range(len(split))]
+
+    assert ds.texts("train") == expected
+    assert list(iter_column(split, "text", batch_size=7)) == expected
+    assert ds.labels("train") == [split[i]["label"] for i in range(len(split))]

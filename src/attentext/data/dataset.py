@@ -7,8 +7,10 @@ at the boundary, so that everything downstream can trust the data.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import datasets
 import numpy as np
@@ -51,6 +53,13 @@ def column_values(split: datasets.Dataset, name: str) -> list:
     well under a second here.
     """
     return split.with_format("arrow")[name].to_pylist()
+
+
+def iter_column(split: datasets.Dataset, name: str, batch_size: int = 10_000) -> Iterator[Any]:
+    """A column's values one by one, converted a batch at a time: for one pass over a large
+    split without a list of all of it (a million texts as Python strings are ~0.4 GB)."""
+    for batch in split.select_columns([name]).with_format("arrow").iter(batch_size):
+        yield from batch[name].to_pylist()
 
 
 @dataclass

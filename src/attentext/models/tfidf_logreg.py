@@ -8,6 +8,7 @@ coefficients as safetensors, so loading a run never executes code from the file.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ class TfidfLogRegClassifier:
         self.temperature = 1.0  # the run's calibration, set by the loader
         self.thresholds: np.ndarray | None = None  # multi-label decision thresholds, likewise
 
-    def fit(self, texts: list[str], labels: list) -> TfidfLogRegClassifier:
+    def fit(self, texts: Iterable[str], labels: list) -> TfidfLogRegClassifier:
         """Fit on texts and their label ids (multi-label: a list of ids per text)."""
         features = self.vectorizer.fit_transform(texts)
         if self.multi_label:
