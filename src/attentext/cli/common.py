@@ -32,8 +32,11 @@ BackendOption = Annotated[
 
 # Read by the libraries when they are imported: their warnings and bars ("Loading weights",
 # "Map") stay off the user's terminal; the Trainer's and attentext's own progress bars stay.
+# The Rust tokenizer keeps its threads (TOKENIZERS_PARALLELISM unset): with them off, tokenizing
+# was about half of a seed transformer's `predict` time on 2 cores, and the command ran at 0.76x
+# the in-process speed measured with them on (benchmarks/batch_predict.py). attentext forks no
+# process after tokenizing (its workers are spawned), so the library's fork warning stays away.
 QUIET_ENVIRONMENT = {
-    "TOKENIZERS_PARALLELISM": "false",
     "TRANSFORMERS_VERBOSITY": "error",
     "DATASETS_VERBOSITY": "error",
     "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import math
+import os
 import signal
 import socket
 from collections.abc import Iterator
@@ -133,6 +134,9 @@ def serve_command(
 
         torch.set_num_threads(torch_threads)
     quiet_libraries()
+    # the micro-batcher tokenizes while the event loop and the model share the cores: the
+    # server's figures (benchmarks/serve_load.py) are measured with the tokenizer's threads off
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _log_to_console()
     from attentext.inference.classifier import load
     from attentext.serving import create_app
