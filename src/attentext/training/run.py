@@ -363,16 +363,7 @@ def _train_model(
     if is_main_process():
         write_text(work_dir / rundir.RECIPE_FILE, recipe.to_yaml())
     tokenized = _tokenized(dataset, tokenizer, recipe)
-    model = build_model(
-        recipe.model,
-        tokenizer,
-        dataset.label_names,
-        recipe.tokenizer.max_length,
-        dataset.multi_label,
-    )
-    if dataset.multi_label and recipe.training.class_weight == "none":
-        # weighted positives aim at 0.5 for every label: the prior start fits unweighted BCE
-        initialize_label_priors(model, multi_hot(dataset.labels("train"), len(dataset.label_names)))
+    model = _new_model(recipe, tokenizer, dataset)
     trained, rows, facts, precision = _what_trains(recipe, model, tokenizer, tokenized)
     trainer_class, facts = _with_teacher(recipe, dataset, tokenizer, rows, unlabeled, facts)
     trainer = build_trainer(
@@ -413,6 +404,24 @@ def _train_model(
             "run again with --resume",
         )
     return TrainResult(output_dir, metrics)
+
+
+def _new_model(
+    recipe: Recipe, tokenizer: PreTrainedTokenizerBase, dataset: TextDataset
+) -> PreTrainedModel:
+    """The recipe's model, sized for the tokenizer and labels; several labels per text start
+    from their shares of the training texts (`initialize_label_priors`)."""
+    model = build_model(
+        recipe.model,
+        tokenizer,
+        dataset.label_names,
+        recipe.tokenizer.max_length,
+        dataset.multi_label,
+    )
+    if dataset.multi_label and recipe.training.class_weight == "none":
+        # weighted positives aim at 0.5 for every label: the prior start fits unweighted BCE
+        initialize_label_priors(model, multi_hot(dataset.labels("train"), len(dataset.label_names)))
+    return model
 
 
 def _logits_per_split(
