@@ -13,6 +13,7 @@ import attentext
 from attentext.data.defaults import (
     MAX_EPOCHS,
     MIN_EPOCHS,
+    MULTI_LABEL_HEAD_RATE,
     VOCABULARY_CAP,
     auto_epochs,
     auto_max_length,
@@ -81,6 +82,23 @@ def test_the_scratch_recipes_leave_length_vocabulary_and_epochs_to_the_data():
         ]
     assert auto_settings(load_recipe("encoder-frozen")) == ["tokenizer.max_length"]
     assert auto_settings(load_recipe("tfidf-logreg")) == []
+
+
+def test_the_fine_tuned_head_has_its_own_rate_only_with_several_labels_per_text():
+    recipe = load_recipe("encoder-finetune")
+    assert "training.head_learning_rate" in auto_settings(recipe)
+    one, _ = data_aware(recipe, 1000, [30] * 10, 512, multi_label=False)
+    several, choices = data_aware(recipe, 1000, [30] * 10, 512, multi_label=True)
+    assert one.training.head_learning_rate == 0.0
+    assert several.training.head_learning_rate == MULTI_LABEL_HEAD_RATE > 0
+    assert "several labels" in describe("data.csv", choices)
+    # without the dataset's word, the recipe's data.multi_label decides; before the data, too
+    flagged = load_recipe("encoder-finetune", ["data.multi_label=true"])
+    assert data_aware(flagged, 1000)[0].training.head_learning_rate == MULTI_LABEL_HEAD_RATE
+    assert planned(flagged).training.head_learning_rate == MULTI_LABEL_HEAD_RATE
+    assert planned(recipe).training.head_learning_rate == 0.0
+    given = load_recipe("encoder-finetune", ["training.head_learning_rate=0.01"])
+    assert data_aware(given, 1000, multi_label=True)[0].training.head_learning_rate == 0.01
 
 
 def test_an_explicit_value_wins_over_auto():

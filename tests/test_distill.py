@@ -13,7 +13,7 @@ import yaml
 
 import attentext
 from attentext.errors import RecipeError
-from attentext.training.distill import IGNORE, distillation_loss
+from attentext.training.distill import IGNORE, MASK, augmented_texts, distillation_loss
 
 
 def test_the_loss_is_alpha_ce_plus_t2_kl_by_hand():
@@ -63,8 +63,10 @@ def unlabeled(tmp_path_factory) -> Path:
     return path
 
 
-def _distill(teacher: Path, data: Path, out: Path, unlabeled: Path | None = None, **extra):
-    sets = [f"distill.teacher={teacher}"]
+def _distill(
+    teacher: Path, data: Path, out: Path, unlabeled: Path | None = None, augment: int = 0, **extra
+):
+    sets = [f"distill.teacher={teacher}", f"distill.augment={augment}"]
     if unlabeled is not None:
         sets.append(f"distill.unlabeled={unlabeled}")
     return attentext.train(
@@ -110,6 +112,39 @@ def test_a_frozen_encoder_student_is_refused(teacher, ag_news_dir, tmp_path):
             precision="fp32",
             overrides=[f"distill.teacher={teacher}"],
         )
+
+
+def test_noisy_copies_mask_words_or_keep_an_ngram_and_repeat_for_a_seed():
+    texts = [" ".join(f"w{i}" for i in range(40)), "one", "a short headline here"] * 50
+    noisy = augmented_texts(texts, 2, seed=3)
+    assert len(noisy) == 2 * len(texts) and noisy == augmented_texts(texts, 2, seed=3)
+    assert noisy != augmented_texts(texts, 2, seed=4)
+    words = [w for copy in noisy[0::3] for w in copy.split()]  # the 40-word texts' copies
+    assert 0.05 < words.count(MASK) / len(words) < 0.15  # each word masked with p = 0.1
+    for original, copy in zip(texts * 2, noisy, strict=True):
+        kept = copy.split()
+        assert kept, "a copy is never empty"
+        source = original.split()
+        # the copy is a run of the original's words, some masked: no word moved or invented
+        assert any(
+            all(k in (MASK, w) for k, w in zip(kept, source[i:], strict=False))
+            for i in range(len(source) - len(kept) + 1)
+        ), (original, copy)
+    shorter = sum(len(c.split()) < 40 for c in noisy[0::3])
+    assert 0.1 < shorter / 100 < 0.4  # an n-gram kept in ~25 % of the copies
+    assert augmented_texts(texts, 0, seed=3) == []
+
+
+def test_a_student_learns_from_the_teachers_answers_on_noisy_copies(teacher, ag_news_dir, tmp_path):
+    result = _distill(teacher, ag_news_dir, tmp_path / "noisy", augment=2, max_steps=2)
+    facts = result.metrics["distillation"]
+    assert facts["n_augmented"] == 2 * facts["n_labelled"]
+    saved = yaml.safe_load((tmp_path / "noisy" / "recipe.yaml").read_text())
+    assert saved["distill"]["augment"] == 2
+    with pytest.raises(RecipeError, match="distill.augment needs distill.teacher"):
+        attentext.resolve_recipe("seed-transformer", overrides=["distill.augment=1"])
+    with pytest.raises(RecipeError, match="number of copies"):
+        attentext.resolve_recipe("seed-transformer", overrides=["distill.augment=-1"])
 
 
 def test_unlabeled_texts_need_a_teacher():

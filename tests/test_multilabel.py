@@ -13,9 +13,11 @@ import torch
 from safetensors.torch import load_file
 
 import attentext
+from attentext.data.defaults import MULTI_LABEL_HEAD_RATE
 from attentext.errors import DataError
 from attentext.evaluation.multilabel import multilabel_metrics, tune_thresholds
 from attentext.models.outputs import classification_loss, initialize_label_priors
+from attentext.recipes import load_recipe
 from attentext.rundir import THRESHOLDS_FILE
 
 TOPICS = {
@@ -147,6 +149,14 @@ def test_the_frozen_encoder_and_the_hf_recipe_train_with_several_labels(data, tm
         assert "micro_f1" in result.metrics["test"]
         predicted = attentext.load(tmp_path / recipe, precision="fp32").predict(["stocks goal"])
         assert isinstance(predicted[0], list)
+
+
+def test_the_fine_tuned_encoders_head_gets_its_own_rate_with_several_labels(data, tmp_path):
+    attentext.train(
+        "encoder-finetune", data, tmp_path / "tags", multi_label=True, max_steps=1, precision="fp32"
+    )
+    saved = load_recipe(tmp_path / "tags" / "recipe.yaml")
+    assert saved.training.head_learning_rate == MULTI_LABEL_HEAD_RATE  # `auto`, decided
 
 
 def test_evaluate_writes_a_per_label_report(data, tmp_path):

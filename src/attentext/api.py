@@ -83,10 +83,12 @@ def distill(
     unlabeled: str | Path | None = None,
     temperature: float = 2.0,
     alpha: float = 0.5,
+    augment: int = 0,
     **options: Any,
 ) -> TrainResult:
     """Train `student` (a recipe) to match `teacher`'s probabilities (a run directory) on the
-    training texts and `unlabeled` ones; the result is a normal run directory.
+    training texts and `unlabeled` ones, and on `augment` noisy copies of each (words masked,
+    n-grams sampled); the result is a normal run directory.
 
     `options` are those of `train` (epochs, max_steps, overrides, overwrite, ...).
     """
@@ -94,6 +96,7 @@ def distill(
         f"distill.teacher={teacher}",
         f"distill.temperature={temperature}",
         f"distill.alpha={alpha}",
+        f"distill.augment={augment}",
     ]
     if unlabeled is not None:
         sets.append(f"distill.unlabeled={unlabeled}")

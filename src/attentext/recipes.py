@@ -28,7 +28,10 @@ CLASS_WEIGHTS = ("none", "balanced")
 # `auto`: a setting decided from the training split when a run starts (data/defaults.py); the
 # run's recipe.yaml holds the value chosen, and an explicit value (`--set`) always wins
 AUTO = "auto"
-AUTO_SETTINGS = {"tokenizer": ("max_length", "max_tokens"), "training": ("epochs",)}
+AUTO_SETTINGS = {
+    "tokenizer": ("max_length", "max_tokens"),
+    "training": ("epochs", "head_learning_rate"),
+}
 
 
 @dataclass
@@ -85,8 +88,9 @@ class TrainingSpec:
     eval_batch_size: int = 256
     learning_rate: float = 1e-3
     # > 0: the learning rate of the output layer (the `classifier`), which starts from nothing,
-    # when the rest is pretrained and moves at `learning_rate`; 0: one rate for every weight
-    head_learning_rate: float = 0.0
+    # when the rest is pretrained and moves at `learning_rate`; 0: one rate for every weight;
+    # auto: on for several labels per text, off otherwise (data/defaults.py)
+    head_learning_rate: float | str = 0.0
     weight_decay: float = 0.0
     # Any `optim` of transformers' TrainingArguments. The fused AdamW updates every tensor in one
     # kernel: the same maths, and on 2 CPU cores it took the optimizer from 16% of a seed-transformer
@@ -118,6 +122,9 @@ class DistillSpec:
     temperature: float = 2.0  # softens both distributions; the KL term is scaled by its square
     alpha: float = 0.5  # weight of the gold labels' cross-entropy; 1 - alpha on the teacher's KL
     unlabeled: str = ""  # a file of more texts (one per line, or a data file) for the transfer set
+    # > 0: this many noisy copies of every transfer text (words masked, n-grams sampled; Tang et
+    # al. 2019) for the teacher to label: more of what the teacher knows, at the teacher's cost
+    augment: int = 0
 
 
 @dataclass
@@ -375,7 +382,7 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: training.auto_steps must be positive")
     if t.learning_rate <= 0:
         raise RecipeError(f"{origin}: training.learning_rate must be positive")
-    if t.head_learning_rate < 0:
+    if t.head_learning_rate != AUTO and t.head_learning_rate < 0:
         raise RecipeError(f"{origin}: training.head_learning_rate must be 0 (off) or positive")
     if t.early_stopping_patience < 0:
         raise RecipeError(f"{origin}: training.early_stopping_patience must be 0 (off) or more")
@@ -397,6 +404,10 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: distill.alpha must be in [0, 1]")
     if d.unlabeled and not d.teacher:
         raise RecipeError(f"{origin}: distill.unlabeled needs distill.teacher (a run directory)")
+    if d.augment < 0:
+        raise RecipeError(f"{origin}: distill.augment is a number of copies: 0 (off) or more")
+    if d.augment and not d.teacher:
+        raise RecipeError(f"{origin}: distill.augment needs distill.teacher (a run directory)")
     _validate_lengths(recipe.tokenizer, origin)
     _validate_long_text(recipe, origin)
     _validate_fewshot(recipe, origin)

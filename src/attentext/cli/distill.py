@@ -27,6 +27,10 @@ def distill_command(
     alpha: Annotated[
         float, typer.Option(help="Weight of the gold labels; 1 - alpha on the teacher.")
     ] = 0.5,
+    augment: Annotated[
+        int,
+        typer.Option(help="Noisy copies of each text for the teacher to label (words masked)."),
+    ] = 0,
     epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
     set_: Annotated[
@@ -46,6 +50,7 @@ def distill_command(
         unlabeled=unlabeled,
         temperature=temperature,
         alpha=alpha,
+        augment=augment,
         epochs=epochs,
         max_steps=max_steps,
         overrides=set_,
@@ -56,7 +61,8 @@ def distill_command(
     out.print(
         f"Distilled {teacher} into [bold]{metrics['recipe']}[/bold] in "
         f"{metrics['train_seconds']:.1f} s ({facts['n_labelled']} labelled + "
-        f"{facts['n_unlabeled']} unlabeled texts); run directory: [bold]{result.run_dir}[/bold]"
+        f"{facts['n_unlabeled']} unlabeled + {facts['n_augmented']} noisy copies); "
+        f"run directory: [bold]{result.run_dir}[/bold]"
     )
     for split in ("validation", "test"):
         if split in metrics:

@@ -10,11 +10,17 @@ neural recipe) then trains with the Trainer on
 where `_T` is a softmax at temperature T (the T^2 keeps the soft term's gradients at the scale of
 the hard one; Hinton et al., 2015). Unlabeled texts carry no gold label (-100) and learn from the
 teacher alone. Validation and test stay gold-only, so the best checkpoint is the best student.
+
+A small transfer set leaves most of what the teacher knows untold: `distill.augment` adds noisy
+copies of every transfer text (Tang et al., "Distilling Task-Specific Knowledge from BERT into
+Simple Neural Networks", 2019: words masked, or an n-gram sampled), each labelled by the teacher
+alone; the student sees the teacher's answer on texts near the data, not only on the data.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,10 @@ from attentext.training.features import CACHE_ROOT, cached_features
 
 IGNORE = -100  # the label of a text without one: the cross-entropy skips it
 TEACHER_CACHE = CACHE_ROOT / "teacher"
+MASK = "[MASK]"  # a masked word: the pretrained teacher's own mask token; a word to the student
+MASK_RATE = 0.1  # Tang et al.'s p_mask: each word masked with this probability
+NGRAM_RATE = 0.25  # their p_ng: a copy kept as one n-gram of its words with this probability
+MAX_NGRAM = 5  # n drawn from 1..5
 
 
 def distillation_loss(
@@ -85,6 +95,24 @@ class DistillationTrainer(Trainer):
 def unlabeled_texts(spec: DistillSpec) -> list[str]:
     """The extra texts of the transfer set (none when not asked for)."""
     return load_texts(spec.unlabeled) if spec.unlabeled else []
+
+
+def augmented_texts(texts: list[str], copies: int, seed: int) -> list[str]:
+    """`copies` noisy versions of every text, copy by copy (Tang et al. 2019, without their
+    part-of-speech replacement): each word masked with probability MASK_RATE, then, with
+    probability NGRAM_RATE, only a random n-gram (n in 1..MAX_NGRAM) of the words kept.
+    Deterministic for a seed, so the teacher's logits of them are cached like the rest."""
+    rng = random.Random(seed)
+    noisy = []
+    for _ in range(copies):
+        for text in texts:
+            words = [MASK if rng.random() < MASK_RATE else word for word in text.split()]
+            if len(words) > 1 and rng.random() < NGRAM_RATE:
+                n = rng.randint(1, min(MAX_NGRAM, len(words)))
+                start = rng.randrange(len(words) - n + 1)
+                words = words[start : start + n]
+            noisy.append(" ".join(words))
+    return noisy
 
 
 def _teacher_fingerprint(teacher: Path) -> str:

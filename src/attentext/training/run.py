@@ -57,7 +57,13 @@ from attentext.text.tokenizers import build_tokenizer, load_tokenizer, token_cou
 from attentext.text.vectorizer import word_frequencies
 from attentext.text.windows import Chunking
 from attentext.training.baseline import fit_classifier
-from attentext.training.distill import IGNORE, DistillationTrainer, teacher_logits, unlabeled_texts
+from attentext.training.distill import (
+    IGNORE,
+    DistillationTrainer,
+    augmented_texts,
+    teacher_logits,
+    unlabeled_texts,
+)
 from attentext.training.features import feature_splits
 from attentext.training.fewshot import fit_fewshot
 from attentext.training.tokenized import PackedRows, WindowRows, tokenize_split, tokenize_windows
@@ -116,7 +122,9 @@ def _data_aware(recipe: Recipe, dataset: TextDataset) -> Recipe:
     if "tokenizer.max_length" in wanted:
         lengths, limit = token_counts(recipe, length_sample(texts, recipe.training.seed))
     frequencies = word_frequencies(texts) if "tokenizer.max_tokens" in wanted else None
-    resolved, choices = data_aware(recipe, len(texts), lengths, limit, frequencies)
+    resolved, choices = data_aware(
+        recipe, len(texts), lengths, limit, frequencies, dataset.multi_label
+    )
     if is_main_process():
         warnings.warn(describe(dataset.source, choices), AttentextNote, stacklevel=2)
     return resolved
@@ -485,25 +493,31 @@ def _transfer_set(
     rows: dict[str, PackedRows],
     unlabeled: list[str],
 ) -> tuple[PackedRows, dict[str, Any]]:
-    """The training rows the student learns from: the train split and the unlabeled texts
-    (label IGNORE), each with the teacher's logits; and what the run records of it."""
+    """The training rows the student learns from: the train split, the unlabeled texts and the
+    noisy copies of both (`distill.augment`; label IGNORE), each with the teacher's logits; and
+    what the run records of it."""
+    spec = recipe.distill
     texts = dataset.texts("train") + unlabeled
+    noisy = augmented_texts(texts, spec.augment, recipe.training.seed)
     start = time.perf_counter()
-    logits, cached = teacher_logits(recipe.distill, texts, dataset.label_names)
+    logits, cached = teacher_logits(spec, texts + noisy, dataset.label_names)
     train = rows["train"]
-    if unlabeled:
-        spec = recipe.tokenizer
-        extra = datasets.Dataset.from_dict({"text": unlabeled, "label": [IGNORE] * len(unlabeled)})
+    if unlabeled or noisy:
+        extra = datasets.Dataset.from_dict(
+            {"text": unlabeled + noisy, "label": [IGNORE] * (len(unlabeled) + len(noisy))}
+        )
+        t = recipe.tokenizer
         extra_rows = PackedRows.from_dataset(
-            tokenize_split(extra, tokenizer, spec.max_length, spec.truncation)
+            tokenize_split(extra, tokenizer, t.max_length, t.truncation)
         )
         train = PackedRows.concatenate(train, extra_rows)
     return train.with_column("teacher_logits", logits.astype(np.float32)), {
-        "teacher": str(recipe.distill.teacher),
-        "temperature": recipe.distill.temperature,
-        "alpha": recipe.distill.alpha,
+        "teacher": str(spec.teacher),
+        "temperature": spec.temperature,
+        "alpha": spec.alpha,
         "n_labelled": len(rows["train"]),
         "n_unlabeled": len(unlabeled),
+        "n_augmented": len(noisy),
         "teacher_seconds": round(time.perf_counter() - start, 2),
         "teacher_logits_cached": cached,
     }
