@@ -12,6 +12,9 @@ process classifying one 100,000-word document with the chunked run.
 
     python benchmarks/long_documents.py --data ../shared/datasets/newsgroups20 --out runs/long
 
+`--finetune` adds encoder-finetune read the same two ways (cut to the window, and in windows
+with learned attention over them, trained end to end): minutes per epoch on 2 cores.
+
 Targets (issue #18): chunking beats head+tail truncation by >= 2 points of accuracy or macro-F1
 and its best aggregation beats tfidf-logreg; a 100,000-word document's peak RSS under 2x the
 model's resident size.
@@ -274,20 +277,34 @@ def arguments() -> argparse.Namespace:
         "--cache", type=Path, help="feature cache folder (default: a fresh one: cold extraction)"
     )
     parser.add_argument("--note", default="", help="a sentence printed under the tables")
+    parser.add_argument(
+        "--finetune",
+        action="store_true",
+        help="also fine-tune the encoder, truncated and in windows with attention (slow)",
+    )
     return parser.parse_args()
 
 
 def accuracy_runs(args: argparse.Namespace, data: Path, texts: list[str]) -> list[dict]:
-    """tfidf-logreg, encoder-frozen truncated, and encoder-frozen in windows by aggregation."""
+    """tfidf-logreg, encoder-frozen truncated, and encoder-frozen in windows by aggregation;
+    with --finetune, encoder-finetune truncated and in windows with attention."""
     windows = chunk_settings(args.window, args.max_chunks, args.kept)
+    cut = f"{args.window} tokens, head+tail"
     plans = [
         ("tfidf-logreg", "tfidf-logreg", "every word", []),
-        ("encoder-frozen", "encoder-frozen", f"{args.window} tokens, head+tail", []),
+        ("encoder-frozen", "encoder-frozen", cut, []),
     ] + [
         (f"encoder-frozen chunks {how}", "encoder-frozen", f"windows, {how}", [*windows, agg])
         for how in AGGREGATIONS
         if (agg := f"model.options.aggregation={how}")
     ]
+    if args.finetune:
+        attention = "model.options.aggregation=attention"
+        plans += [
+            ("encoder-finetune", "encoder-finetune", cut, [f"tokenizer.max_length={args.window}"]),
+            ("encoder-finetune chunks attention", "encoder-finetune", "windows, attention, "
+             "end to end", [*windows, attention]),
+        ]  # fmt: skip
     rows = []
     for name, recipe, reads, sets in plans:
         out = args.out / name.replace(" ", "-")
@@ -310,7 +327,7 @@ def main() -> None:
         test_texts = list(dataset["test"]["text"])
         train_texts = list(dataset["train"]["text"])
         rows = accuracy_runs(args, data, test_texts[: args.speed_texts])
-        chunked = rows[-1]["run_dir"]
+        chunked = next(r for r in rows if r["run"] == "encoder-frozen chunks attention")["run_dir"]
         text = long_text(test_texts, args.long_words)
         sample = long_text(test_texts, COST_WORDS)
         cost = [

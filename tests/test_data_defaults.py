@@ -84,6 +84,20 @@ def test_the_scratch_recipes_leave_length_vocabulary_and_epochs_to_the_data():
     assert auto_settings(load_recipe("tfidf-logreg")) == []
 
 
+def test_a_floor_keeps_short_texts_whole_where_padding_is_per_batch():
+    assert auto_max_length([20] * 50, 95.0, cap=128, least=64).value == 64
+    assert "raised to 64" in auto_max_length([20] * 50, 95.0, cap=128, least=64).why
+    assert auto_max_length([80] * 50, 95.0, cap=128, least=64).value == 80
+    assert auto_max_length([900] * 50, 95.0, cap=128, least=64).value == 128
+    recipe = load_recipe("encoder-finetune")  # 64 to 128 tokens, from the texts
+    assert recipe.tokenizer.max_length == AUTO and recipe.tokenizer.length_floor == 64
+    short, _ = data_aware(recipe, 1000, [15] * 100, 512)
+    long, _ = data_aware(recipe, 1000, [600] * 100, 512)
+    assert (short.tokenizer.max_length, long.tokenizer.max_length) == (64, 128)
+    with pytest.raises(RecipeError, match="length_floor"):
+        load_recipe("encoder-finetune", ["tokenizer.length_floor=200"])
+
+
 def test_the_fine_tuned_head_has_its_own_rate_only_with_several_labels_per_text():
     recipe = load_recipe("encoder-finetune")
     assert "training.head_learning_rate" in auto_settings(recipe)

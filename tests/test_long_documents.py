@@ -229,7 +229,8 @@ def test_a_long_text_never_becomes_one_tensor(tokenizer, monkeypatch):
     [
         (["tokenizer.long_text=chunk"], "did you mean 'chunks'"),
         (["tokenizer.chunks_kept=spred"], "did you mean 'spread'"),
-        (["tokenizer.stride=64"], "tokenizer.stride is the overlap"),
+        (["tokenizer.max_length=64", "tokenizer.stride=64"], "tokenizer.stride is the overlap"),
+        (["tokenizer.stride=128"], "tokenizer.stride is the overlap"),  # auto: at most 128
         (["tokenizer.max_chunks=-1"], "tokenizer.max_chunks must be 0"),
         (["model.options.aggregation=mena"], "did you mean 'mean'"),
         (["model.options.aggregation=attention"], "set tokenizer.long_text=chunks too"),

@@ -54,10 +54,11 @@ class TokenizerSpec:
     # vocabulary size of a word tokenizer; auto: the words seen at least twice in train (at most
     # 20,000)
     max_tokens: int | str = 20000
-    # auto: the length_percentile-th percentile of the training texts' token counts, at most
-    # length_cap (and the encoder's own limit)
+    # auto: the length_percentile-th percentile of the training texts' token counts, at least
+    # length_floor, at most length_cap (and the encoder's own limit)
     max_length: int | str = 256
     length_percentile: float = 95.0
+    length_floor: int = 1
     length_cap: int = 512
     truncation: str = "head"  # what a text over max_length keeps: head, tail or head+tail
     # "chunks": a text over max_length is read as windows of max_length tokens (special tokens
@@ -444,6 +445,11 @@ def _validate_lengths(spec: TokenizerSpec, origin: str) -> None:
         raise RecipeError(f"{origin}: tokenizer.length_percentile must be in (0, 100]")
     if spec.length_cap < 1:
         raise RecipeError(f"{origin}: tokenizer.length_cap must be positive")
+    if not 1 <= spec.length_floor <= spec.length_cap:
+        raise RecipeError(
+            f"{origin}: tokenizer.length_floor must be between 1 and tokenizer.length_cap "
+            f"({spec.length_cap}); got {spec.length_floor}"
+        )
 
 
 def _one_of(value: Any, choices: tuple[str, ...], where: str) -> None:

@@ -1,12 +1,14 @@
 """Data-aware defaults: the recipe settings left to the data (`auto`), decided from the training split.
 
-Every default of the recipes was first tuned on AG News (15k news items of ~40 words). Three of
+Every default of the recipes was first tuned on AG News (15k news items of ~40 words). Some of
 them depend on the data more than on the model, so a recipe may write `auto` for them and the run
 decides when it starts, from the training split alone:
 - `tokenizer.max_length`: the `length_percentile`-th percentile of the texts' token counts (as the
-  recipe's own tokenizer counts them), rounded up to a multiple of 8, at most `length_cap` and the
-  encoder's own limit: short texts are not padded to a length nobody reaches, long ones are read
-  as far as the recipe affords;
+  recipe's own tokenizer counts them), rounded up to a multiple of 8, at least `length_floor`, at
+  most `length_cap` and the encoder's own limit: short texts are not padded to a length nobody
+  reaches, long ones are read as far as the recipe affords. A recipe that pads each batch to its
+  longest text (the fine-tuned encoder) pays nothing for a window longer than short texts: its
+  floor keeps them whole instead of cutting their longest 5 %;
 - `tokenizer.max_tokens` (the word vectorizer): the words seen at least twice in train, at most
   20,000: a word seen once gets an embedding trained on one example, which is how the 20,000 x 32
   table of the seed transformer overfit small data sets;
@@ -84,6 +86,8 @@ def auto_max_length(
     if rounded > top:
         limited = "the encoder's limit" if limit and limit <= cap else "tokenizer.length_cap"
         why += f", cut to {limited} {top}"
+    elif rounded < least:
+        why += f", raised to {least}"
     return Choice("tokenizer.max_length", int(value), why)
 
 
@@ -137,7 +141,7 @@ def data_aware(
     choices = []
     if "tokenizer.max_length" in wanted:
         spec = recipe.tokenizer
-        least = spec.stride + 1 if spec.long_text == "chunks" else 1
+        least = max(spec.length_floor, spec.stride + 1 if spec.long_text == "chunks" else 1)
         choices.append(
             auto_max_length(lengths or [], spec.length_percentile, spec.length_cap, limit, least)
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from attentext.encoders import resolve_encoder
-from attentext.recipes import Recipe
+from attentext.recipes import AUTO, Recipe
 from attentext.text.vectorizer import fit_word_vectorizer, word_counts
 
 # transformers' model_max_length when a checkpoint states none (int(1e30))
@@ -19,7 +19,8 @@ def build_tokenizer(recipe: Recipe, train_texts: list[str]) -> PreTrainedTokeniz
     if spec.type == "word":
         return fit_word_vectorizer(train_texts, spec.max_tokens, spec.max_length)
     tokenizer = AutoTokenizer.from_pretrained(resolve_encoder(recipe.model.encoder))
-    tokenizer.model_max_length = spec.max_length
+    if spec.max_length != AUTO:  # `auto` is decided from the data when a run starts
+        tokenizer.model_max_length = spec.max_length
     return tokenizer
 
 
