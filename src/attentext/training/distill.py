@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 from transformers import Trainer
 
 from attentext.data.texts import load_texts
@@ -38,6 +39,7 @@ from attentext.training.features import CACHE_ROOT, cached_features
 
 IGNORE = -100  # the label of a text without one: the cross-entropy skips it
 TEACHER_CACHE = CACHE_ROOT / "teacher"
+TEACHER_SLICE = 2048  # texts the teacher labels between two updates of the progress bar
 MASK = "[MASK]"  # a masked word: the pretrained teacher's own mask token; a word to the student
 MASK_RATE = 0.1  # Tang et al.'s p_mask: each word masked with this probability
 NGRAM_RATE = 0.25  # their p_ng: a copy kept as one n-gram of its words with this probability
@@ -133,6 +135,14 @@ def _texts_fingerprint(texts: list[str]) -> str:
     return digest.hexdigest()
 
 
+def _logits_of(teacher: Any, texts: list[str]) -> np.ndarray:
+    """A teacher's logits (a neural run's own; log-probabilities of the others)."""
+    if hasattr(teacher, "logits"):
+        return teacher.logits(texts).astype(np.float32)
+    probabilities = np.clip(teacher.predict_proba(texts), 1e-12, None)
+    return np.log(probabilities).astype(np.float32)
+
+
 def teacher_logits(
     spec: DistillSpec, texts: list[str], label_names: list[str]
 ) -> tuple[np.ndarray, bool]:
@@ -149,10 +159,13 @@ def teacher_logits(
         )
 
     def compute() -> torch.Tensor:
-        if hasattr(teacher, "logits"):
-            return torch.from_numpy(teacher.logits(texts))
-        probabilities = np.clip(teacher.predict_proba(texts), 1e-12, None)
-        return torch.from_numpy(np.log(probabilities).astype(np.float32))
+        parts = []
+        with tqdm(total=len(texts), desc="Teacher labelling", unit="text") as bar:
+            for start in range(0, len(texts), TEACHER_SLICE):
+                part = texts[start : start + TEACHER_SLICE]
+                parts.append(_logits_of(teacher, part))
+                bar.update(len(part))
+        return torch.from_numpy(np.concatenate(parts) if parts else _logits_of(teacher, []))
 
     data = _texts_fingerprint(texts)
     key = hashlib.sha256(f"{_teacher_fingerprint(run.path)}|{data}".encode()).hexdigest()[:32]
