@@ -157,15 +157,22 @@ def render(payload: dict[str, Any]) -> str:
         if row["shots"] in payload["shots"]
     ]
     rows.sort(key=lambda row: row["shots"])
+    iterations = (
+        "pair iterations as each pass below says"
+        if payload.get("passes")
+        else f"{payload['pair_iterations']} pair iterations"
+    )
     return (
         f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores, torch threads "
         f"{m['torch_threads']}; `{payload['data']}`, test split {payload['n_test']:,} texts; "
-        f"{payload['pair_iterations']} pair iterations (encoder-fewshot and setfit alike); "
+        f"{iterations} (encoder-fewshot and setfit alike); "
         f"setfit: {payload.get('setfit_versions') or 'not run'}.\n\n"
         + markdown_table(rows, COLUMNS)
         + "".join(
             f"\n\nPass {i} (`results/{p.get('results') or SECTION}.json`, started "
             f"{p['started']}, {p['machine']['cpu']}, torch threads {p['machine']['torch_threads']}): "
+            f"shots {', '.join(map(str, p.get('shots') or payload['shots']))}, "
+            f"{p.get('pair_iterations') or payload['pair_iterations']} pair iterations; "
             f"encoder-fewshot settings {', '.join(p.get('fewshot_set') or []) or 'as the recipe was'}."
             for i, p in enumerate(payload.get("passes", []), 1)
         )
@@ -228,12 +235,12 @@ def merged(name: str, relabel: list[str], merge_relabel: list[str]) -> dict[str,
     renamed(second["runs"], merge_relabel)
     first["runs"] += second["runs"]
     first["summary"] = summary(first["runs"])
-    first["shots"] = sorted(set(first["shots"]) | set(second["shots"]))
-    keys = ("machine", "started", "self_train_seeds", "fewshot_set")
+    keys = ("machine", "started", "self_train_seeds", "fewshot_set", "shots", "pair_iterations")
     first["passes"] = [
         *first.get("passes", [{k: first.get(k) for k in keys}]),
         {"results": name, **{k: second.get(k) for k in keys}},
     ]
+    first["shots"] = sorted(set(first["shots"]) | set(second["shots"]))
     return first
 
 

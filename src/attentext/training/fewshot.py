@@ -8,9 +8,11 @@ its own region of the embedding space; then a logistic regression on the tuned e
 the model's linear head. The result is an ordinary `encoder-classifier`: its run directory loads,
 predicts, serves and exports like any other.
 
-Self-training (optional): the trained model labels unlabeled texts, those it labels with at
-least `self_training_threshold` probability join the labelled ones, and the head is fitted again.
-The encoder is not tuned again on them: one pass of pairs is the expensive step.
+Self-training (optional): the trained model labels unlabeled texts, the most confident of each
+class (at least `self_training_threshold` probability, at most `self_training_per_class`) join the
+labelled ones, and the head is fitted again; `self_training_rounds` times, each round labelling
+with the head the last one fitted. The encoder is not tuned again on them: one pass of pairs is
+the expensive step, and the rounds cost a regression each on embeddings computed once.
 """
 
 from __future__ import annotations
