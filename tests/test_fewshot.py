@@ -3,6 +3,7 @@ recipe trained on ag_news_tiny and read back, and self-training's threshold."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from attentext.data.shots import sample_shots, shot_indices
 from attentext.errors import DataError, RecipeError
 from attentext.recipes import load_recipe
 from attentext.rundir import open_run
-from attentext.training.fewshot import sample_pairs, select_pseudo_labels
+from attentext.training.fewshot import sample_pairs, select_pseudo_labels, self_training_rounds
 
 LABELS = np.array([0] * 5 + [1] * 3 + [2] * 4)
 
@@ -190,6 +191,31 @@ def test_self_training_per_class_keeps_the_most_confident():
     rows, labels = select_pseudo_labels(probabilities, threshold=0.8, per_class=1)
 
     assert rows.tolist() == [2, 3] and labels.tolist() == [0, 1]
+
+
+def test_self_training_rounds_grow_from_the_labelled_texts_within_their_caps():
+    """Two well-apart clusters, two labels each and 300 unlabeled points each: the rounds label
+    them all right, never more than `per_class` a class nor below the threshold."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[3.0, 0.0], [-3.0, 0.0]])
+    truth = np.repeat([0, 1], 300)
+    unlabeled = centres[truth] + rng.normal(size=(600, 2))
+    labelled = centres[[0, 0, 1, 1]] + rng.normal(size=(4, 2))
+    spec = dataclasses.replace(
+        load_recipe("encoder-fewshot").fewshot,
+        self_training_threshold=0.6,
+        self_training_per_class=250,
+        self_training_rounds=3,
+    )
+
+    regression, kept, pseudo, probabilities = self_training_rounds(
+        labelled, np.array([0, 0, 1, 1]), unlabeled, spec, seed=0
+    )
+
+    assert np.bincount(pseudo).tolist() == [250, 250]  # the cap, reached in each class
+    assert probabilities[kept].max(axis=1).min() >= 0.6
+    assert (pseudo == truth[kept]).all()
+    assert (regression.predict(unlabeled) == truth).mean() > 0.99
 
 
 def test_fewshot_settings_are_checked(ag_news_dir, tmp_path):

@@ -131,13 +131,16 @@ def tune_encoder(
     }
 
 
-def fit_head(
-    model: Any, features: np.ndarray, labels: np.ndarray, spec: FewShotSpec, seed: int
+def fit_regression(
+    features: np.ndarray, labels: np.ndarray, spec: FewShotSpec, seed: int
 ) -> LogisticRegression:
-    """A logistic regression on the embeddings, copied into the model's linear head (so the
-    saved model's softmax is the regression's probabilities)."""
-    regression = LogisticRegression(C=spec.head_c, max_iter=1000, random_state=seed)
-    regression.fit(features, labels)
+    """The logistic regression the head becomes, fitted on the embeddings."""
+    return LogisticRegression(C=spec.head_c, max_iter=1000, random_state=seed).fit(features, labels)
+
+
+def copy_into_head(model: Any, regression: LogisticRegression) -> None:
+    """The regression's weights into the model's linear head (so the saved model's softmax is
+    the regression's probabilities)."""
     weight, bias = regression.coef_, regression.intercept_
     if weight.shape[0] == 1:  # two classes: softmax([-z/2, z/2]) is sigmoid(z) for class 1
         weight, bias = np.concatenate([-weight, weight]) / 2, np.concatenate([-bias, bias]) / 2
@@ -145,7 +148,6 @@ def fit_head(
     with torch.no_grad():
         linear.weight.copy_(torch.from_numpy(weight).to(linear.weight.dtype))
         linear.bias.copy_(torch.from_numpy(bias).to(linear.bias.dtype))
-    return regression
 
 
 def select_pseudo_labels(
@@ -169,6 +171,29 @@ def select_pseudo_labels(
     return kept, predicted[kept]
 
 
+def self_training_rounds(
+    features: np.ndarray, labels: np.ndarray, unlabeled: np.ndarray, spec: FewShotSpec, seed: int
+) -> tuple[LogisticRegression, np.ndarray, np.ndarray, np.ndarray]:
+    """Rounds of: label the unlabeled embeddings, keep the confident ones, fit the regression
+    again on the labelled and pseudo-labelled ones. The last regression, and the last round's
+    kept rows, their labels and the probabilities they were chosen by."""
+    regression = fit_regression(features, labels, spec, seed)
+    kept, pseudo = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    probabilities = np.empty((0, 0))
+    for _ in range(spec.self_training_rounds):
+        probabilities = regression.predict_proba(unlabeled)
+        kept, pseudo = select_pseudo_labels(
+            probabilities, spec.self_training_threshold, spec.self_training_per_class
+        )
+        regression = fit_regression(
+            np.concatenate([features, unlabeled[kept]]),
+            np.concatenate([labels, pseudo]),
+            spec,
+            seed,
+        )
+    return regression, kept, pseudo, probabilities
+
+
 def self_train(
     model: Any,
     tokenizer: Any,
@@ -177,28 +202,18 @@ def self_train(
     precision: str,
     label_names: list[str],
 ) -> dict[str, Any]:
-    """Rounds of: label the unlabeled texts, keep the confident ones, fit the head again on the
-    labelled and pseudo-labelled embeddings. Returns what the last round took."""
+    """Self-training on the recipe's unlabeled texts, embedded once by the tuned encoder; the
+    last regression becomes the head. Returns what the last round took."""
     spec, features, labels = recipe.fewshot, *labelled
     texts = sample_texts(spec.unlabeled, spec.self_training_max_texts, recipe.training.seed)
     ids = encode(tokenizer, texts, recipe.tokenizer.max_length, recipe.tokenizer.truncation)
     unlabeled = compute_features(
         model, ids, tokenizer.pad_token_id, precision, description="Encoding unlabeled"
     ).numpy()
-    regression = fit_head(model, features, labels, spec, recipe.training.seed)
-    kept, pseudo = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    for _ in range(spec.self_training_rounds):
-        probabilities = regression.predict_proba(unlabeled)
-        kept, pseudo = select_pseudo_labels(
-            probabilities, spec.self_training_threshold, spec.self_training_per_class
-        )
-        regression = fit_head(
-            model,
-            np.concatenate([features, unlabeled[kept]]),
-            np.concatenate([labels, pseudo]),
-            spec,
-            recipe.training.seed,
-        )
+    regression, kept, pseudo, probabilities = self_training_rounds(
+        features, labels, unlabeled, spec, recipe.training.seed
+    )
+    copy_into_head(model, regression)
     confidence = probabilities.max(axis=1)[kept] if len(kept) else np.empty(0)
     counts = np.bincount(pseudo, minlength=len(label_names))
     return {
@@ -242,7 +257,7 @@ def fit_fewshot(
             model, tokenizer, recipe, labelled, precision, dataset.label_names
         )
     else:
-        fit_head(model, features.numpy(), labels, spec, recipe.training.seed)
+        copy_into_head(model, fit_regression(features.numpy(), labels, spec, recipe.training.seed))
     seconds = time.perf_counter() - start
     facts = {
         "precision": precision,
