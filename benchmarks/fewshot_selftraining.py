@@ -124,7 +124,8 @@ COLUMNS = [
 def render(payload: dict[str, Any]) -> str:
     m = payload["machine"]
     return (
-        f"{m['cpu']}, {m['cores']} cores; `{payload['data']}`, {payload['shots']} shots/class, "
+        f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores; `{payload['data']}`, "
+        f"{payload['shots']} shots/class, "
         f"seeds {', '.join(map(str, payload['seeds']))}, unlabeled `{payload['unlabeled']}`; "
         f"started {payload['started']}.\n\n" + markdown_table(payload["rows"], COLUMNS)
     )
