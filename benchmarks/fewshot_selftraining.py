@@ -32,7 +32,7 @@ from attentext.data.dataset import load_text_dataset
 from attentext.data.shots import sample_shots
 from attentext.data.texts import sample_texts
 from attentext.inference.torch_backend import load_hf_model
-from attentext.recipes import DataSpec, load_recipe
+from attentext.recipes import DataSpec, FewShotSpec, load_recipe
 from attentext.rundir import open_run
 from attentext.text.encoding import encode
 from attentext.training.features import compute_features
@@ -78,12 +78,14 @@ def embeddings(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     return data
 
 
-def accuracies(data: dict[str, Any], setting: tuple[int, int, int], seed: int) -> dict[str, float]:
+def accuracies(
+    data: dict[str, Any], base: FewShotSpec, setting: tuple[int, int, int], seed: int
+) -> dict[str, float]:
     """Validation and test accuracy of the head self-trained with one grid setting."""
     size, per_class, rounds = setting
     features, labels = data["train"]
     spec = dataclasses.replace(
-        load_recipe("encoder-fewshot").fewshot,
+        base,
         self_training_per_class=per_class,
         self_training_rounds=max(rounds, 1),
     )
@@ -140,11 +142,12 @@ def main() -> None:
     parser.add_argument("--unlabeled", default="../shared/datasets/ag_news_unlabeled/unlabeled.txt")
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    base = load_recipe("encoder-fewshot").fewshot  # the recipe's settings; the grid varies three
     scores: dict[tuple[int, int, int], list[dict[str, float]]] = {s: [] for s in GRID}
     for seed in range(args.seeds):
         data = embeddings(args, seed)
         for setting in GRID:
-            scores[setting].append(accuracies(data, setting, seed))
+            scores[setting].append(accuracies(data, base, setting, seed))
     payload = {
         "benchmark": SECTION,
         "machine": machine(),
