@@ -42,6 +42,7 @@ from attentext.encoders import default_encoder_path
 from attentext.recipes import DataSpec
 
 SECTION = "fewshot"
+FINETUNED = "encoder-fewshot + self-training + fine-tuning"  # every weight on the pseudo-labels
 # Published (Tunstall et al. 2022, table 2/3; AG News test accuracy): not measured here
 PUBLISHED = [
     {"shots": 8, "method": "SetFit, MiniLM-L6 (published)", "accuracy": 0.831, "std": 0.023},
@@ -188,17 +189,19 @@ def measure(args: argparse.Namespace, payload: dict[str, Any], shots: int, seed:
         ("encoder-fewshot", "encoder-fewshot", sets),
     ]
     if args.unlabeled and seed in payload["self_train_seeds"]:
-        methods.append(
+        self_training = [*sets, f"fewshot.unlabeled={args.unlabeled}"]
+        methods += [
+            ("encoder-fewshot + self-training", "encoder-fewshot", self_training),
             (
-                "encoder-fewshot + self-training",
+                FINETUNED,
                 "encoder-fewshot",
-                [*sets, f"fewshot.unlabeled={args.unlabeled}"],
-            )
-        )
+                [*self_training, "fewshot.self_training_finetune_epochs=1"],
+            ),
+        ]
     for method, recipe, extra in methods:
         if method not in args.methods:
             continue
-        out = args.output / f"{recipe}-{shots}shot-seed{seed}"
+        out = args.output / f"{method.replace(' + ', '-')}-{shots}shot-seed{seed}"
         row = attentext_run(recipe, args.data, shots, seed, out, extra)
         record(payload, {"shots": shots, "seed": seed, "method": method, **row})
     if args.setfit_python and "setfit" in args.methods:

@@ -245,7 +245,11 @@ def arguments() -> argparse.Namespace:
 def main() -> None:
     args = arguments()
     payload = load_payload()
+    machines = payload.setdefault("machines", {})
+    if "machine" in payload:  # the rows saved before machines were kept per CPU
+        machines.setdefault(payload["machine"]["cpu"], payload["machine"])
     payload["machine"] = machine()
+    machines[payload["machine"]["cpu"]] = payload["machine"]
     caps = {"train": args.max_train, "test": args.max_test, "validation": args.max_validation}
     command = " ".join(["python benchmarks/suite.py", *sys.argv[1:]])
     for name in filter(None, args.datasets.split(",")):
@@ -345,6 +349,22 @@ def _pivot(payload: dict[str, Any]) -> str:
     return markdown_table(rows, [("dataset", "dataset"), *((r, r) for r in recipes)])
 
 
+def _machines(payload: dict[str, Any]) -> str:
+    """Which CPU measured which rows: one machine, or each with the recipes it ran."""
+    known = payload.get("machines") or {payload["machine"]["cpu"]: payload["machine"]}
+    ran: dict[str, set[str]] = {}
+    for r in payload["rows"]:
+        ran.setdefault(r.get("cpu", payload["machine"]["cpu"]), set()).add(r["recipe"])
+    described = []
+    for cpu, recipes in ran.items():
+        m = known.get(cpu, {"cpu": cpu})
+        flags = f" ({m['cpu_capabilities']})" if m.get("cpu_capabilities") else ""
+        threads = f", {m['torch_threads']} torch thread(s) per run" if "torch_threads" in m else ""
+        which = "" if len(ran) == 1 else ": " + ", ".join(sorted(recipes, key=RECIPES.index))
+        described.append(f"{cpu}{flags}, {m.get('cores', '?')} cores{threads}{which}")
+    return "Machine" + ("s" if len(ran) > 1 else "") + ": " + "; ".join(described)
+
+
 def render(payload: dict[str, Any]) -> str:
     m = payload["machine"]
     datasets = payload.get("datasets", {})
@@ -373,13 +393,12 @@ def render(payload: dict[str, Any]) -> str:
         filter(
             None,
             [
-                f"Machine: {m['cpu']} ({m['cpu_capabilities']}), {m['cores']} cores, "
-                f"{m['torch_threads']} torch thread(s) per run, torch {m['torch']}, no GPU, "
-                "shared with other work: train s and texts/s vary with the load (each row's "
-                "1-minute load average before and after it is in results/suite.json). Rows sampled stratified (seed "
-                f"{next(iter(datasets.values()), {}).get('seed', 0)}) where a split was capped; "
-                "5 % of train held out for validation where the dataset has no validation file. "
-                "Every figure below is from one run on this machine.",
+                f"{_machines(payload)}; torch {m['torch']}, no GPU, shared with other work: "
+                "train s and texts/s vary with the load (each row's 1-minute load average before "
+                "and after it, and its CPU, are in results/suite.json). Rows sampled stratified "
+                f"(seed {next(iter(datasets.values()), {}).get('seed', 0)}) where a split was "
+                "capped; 5 % of train held out for validation where the dataset has no "
+                "validation file. Every figure below is from one run.",
                 "Rows per dataset: " + "; ".join(sizes) + ".",
                 "`before`: the recipe's values before data-aware defaults ("
                 + "; ".join(f"{name}: --set {' '.join(sets)}" for name, sets in before.items())

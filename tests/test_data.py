@@ -13,7 +13,7 @@ import pytest
 from conftest import AG_NEWS_LABELS, SENTIMENT_ROWS, labelled_csv
 
 from attentext.data.dataset import iter_column, load_text_dataset
-from attentext.data.texts import load_texts, sample_texts
+from attentext.data.texts import load_texts, sample_texts, without_evaluation_texts
 from attentext.errors import AttentextWarning, DataError
 
 # ---------------------------------------------------------------------------------------------
@@ -655,3 +655,15 @@ def test_columns_read_at_once_or_in_batches_are_the_rows_in_order(ag_news_dir):
     assert ds.texts("train") == expected
     assert list(iter_column(split, "text", batch_size=7)) == expected
     assert ds.labels("train") == [split[i]["label"] for i in range(len(split))]
+
+
+def test_evaluation_texts_are_left_out_of_unlabeled_ones_whatever_their_case_and_spacing(
+    ag_news_dir,
+):
+    dataset = load_text_dataset(ag_news_dir)
+    test, validation = dataset.texts("test"), dataset.texts("validation")
+    texts = ["an unseen text", test[0].upper(), " " + validation[0].replace(" ", "\t "), "x"]
+
+    kept, left_out = without_evaluation_texts(texts, dataset)
+
+    assert kept == ["an unseen text", "x"] and left_out == 2

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 import attentext
-from attentext.errors import RecipeError
+from attentext.errors import AttentextNote, RecipeError
 from attentext.training.distill import IGNORE, MASK, augmented_texts, distillation_loss
 
 
@@ -85,6 +85,23 @@ def test_a_student_is_a_normal_run_that_records_its_teacher(
     assert recipe["distill"]["teacher"] == str(teacher)
     student = attentext.load(tmp_path / "student", precision="fp32")
     assert student.predict(["Oil prices jump"])[0] in student.labels
+
+
+def test_unlabeled_texts_that_are_validation_or_test_texts_are_left_out(
+    teacher, unlabeled, ag_news_dir, tmp_path
+):
+    dataset = attentext.load_text_dataset(ag_news_dir)
+    copies = [t.upper() for t in dataset.texts("test")[:3]] + [
+        "  " + t.replace(" ", "   ") for t in dataset.texts("validation")[:2]
+    ]
+    pool = tmp_path / "pool.txt"
+    pool.write_text(unlabeled.read_text(encoding="utf-8") + "\n".join(copies) + "\n", "utf-8")
+
+    with pytest.warns(AttentextNote, match="5 unlabeled texts are also validation or test"):
+        result = _distill(teacher, ag_news_dir, tmp_path / "student", pool)
+
+    facts = result.metrics["distillation"]
+    assert facts["n_unlabeled"] == 30 and facts["unlabeled_left_out"] == 5
 
 
 def test_the_teacher_runs_once_for_the_same_texts(teacher, unlabeled, ag_news_dir, tmp_path):

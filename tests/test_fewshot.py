@@ -4,6 +4,7 @@ recipe trained on ag_news_tiny and read back, and self-training's threshold."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from attentext.errors import DataError, RecipeError
 from attentext.recipes import load_recipe
 from attentext.rundir import open_run
 from attentext.training.fewshot import sample_pairs, select_pseudo_labels, self_training_rounds
+from attentext.training.fewshot_finetune import length_grouped_batches
 
 LABELS = np.array([0] * 5 + [1] * 3 + [2] * 4)
 
@@ -121,10 +123,11 @@ THRESHOLD = 0.3  # low enough for a 4-class head trained one pair step to pass o
 @pytest.fixture(scope="module")
 def fewshot_run(ag_news_dir, tmp_path_factory):
     """encoder-fewshot on 4 texts per class, one round of pairs (2 steps), self-trained on 40
-    unlabeled texts."""
+    unlabeled texts (and 5 test texts, which it must leave out), then one epoch of every weight on the labelled and pseudo-labelled ones."""
     folder = tmp_path_factory.mktemp("fewshot")
     unlabeled = folder / "unlabeled.txt"
-    texts = list(load_text_dataset(ag_news_dir)["test"]["text"])[:40]
+    dataset = load_text_dataset(ag_news_dir)
+    texts = dataset.texts("train")[-40:] + dataset.texts("test")[:5]  # 5 left out: test texts
     unlabeled.write_text("\n".join(texts) + "\n", encoding="utf-8")
     return attentext.train(
         "encoder-fewshot",
@@ -137,6 +140,8 @@ def fewshot_run(ag_news_dir, tmp_path_factory):
             f"fewshot.unlabeled={unlabeled}",
             f"fewshot.self_training_threshold={THRESHOLD}",
             "fewshot.self_training_per_class=0",
+            "fewshot.self_training_finetune_epochs=1",
+            "fewshot.self_training_finetune_batch_size=8",
         ],
     )
 
@@ -181,8 +186,38 @@ def test_self_training_never_takes_a_pseudo_label_below_its_threshold(fewshot_ru
 
     assert rows.tolist() == [0, 3] and labels.tolist() == [0, 2]
     assert taken["unlabeled_read"] == 40 and taken["threshold"] == THRESHOLD
+    assert taken["unlabeled_left_out"] == 5
     assert sum(taken["pseudo_labels"].values()) > 0
     assert taken["min_confidence"] >= THRESHOLD
+
+
+def test_the_finetuning_after_self_training_reads_the_labelled_and_pseudo_labelled_texts(
+    fewshot_run,
+):
+    taken = fewshot_run.metrics["fewshot"]["self_training"]
+    texts = 16 + sum(taken["pseudo_labels"].values())
+
+    assert taken["finetune_texts"] == texts
+    assert taken["finetune_steps"] == math.ceil(texts / 8)
+    assert math.isfinite(taken["finetune_loss_last"])
+
+
+def test_length_grouped_batches_hold_every_row_once_in_batches_of_like_lengths():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 200, size=1000).tolist()
+
+    batches = length_grouped_batches(lengths, batch_size=8, seed=3)
+
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(1000))
+    assert [b.tolist() for b in batches] == [
+        b.tolist() for b in length_grouped_batches(lengths, batch_size=8, seed=3)
+    ]
+    spread = np.mean([np.ptp(np.asarray(lengths)[b]) for b in batches])
+    assert spread < 20  # random batches of 8 spread ~150 tokens; sorted groups a few
+    assert rows[:8].tolist() != sorted(rows[:8].tolist()) or rows[8:16].tolist() != sorted(
+        rows[8:16].tolist()
+    )  # the order is shuffled, not sorted
 
 
 def test_self_training_per_class_keeps_the_most_confident():
@@ -221,6 +256,10 @@ def test_self_training_rounds_grow_from_the_labelled_texts_within_their_caps():
 def test_fewshot_settings_are_checked(ag_news_dir, tmp_path):
     with pytest.raises(RecipeError, match="self_training_threshold"):
         load_recipe("encoder-fewshot", ["fewshot.self_training_threshold=1.5"])
+    with pytest.raises(RecipeError, match="counts"):
+        load_recipe("encoder-fewshot", ["fewshot.self_training_finetune_epochs=-1"])
+    with pytest.raises(RecipeError, match="self_training_finetune"):
+        load_recipe("encoder-fewshot", ["fewshot.self_training_finetune_learning_rate=0"])
     with pytest.raises(RecipeError, match="data.shots"):
         load_recipe("tfidf-logreg", ["data.shots=-1"])
     with pytest.raises(RecipeError, match="encoder-classifier"):

@@ -145,6 +145,11 @@ class FewShotSpec:
     self_training_threshold: float = 0.9  # the least probability a pseudo-label is taken at
     self_training_per_class: int = 0  # at most this many pseudo-labels per class (0: no cap)
     self_training_max_texts: int = 2000  # unlabeled texts read (a seeded sample of the file)
+    # after the rounds, every weight trained on the labelled and pseudo-labelled texts (0: off)
+    self_training_finetune_epochs: int = 0
+    self_training_finetune_batch_size: int = 32
+    self_training_finetune_learning_rate: float = 3e-5
+    self_training_finetune_head_learning_rate: float = 1e-3
 
 
 @dataclass(frozen=True)
@@ -419,15 +424,25 @@ def _validate_fewshot(recipe: Recipe, origin: str) -> None:
     f = recipe.fewshot
     if recipe.data.shots < 0:
         raise RecipeError(f"{origin}: data.shots must be 0 (every example) or more")
-    if min(f.pair_iterations, f.self_training_per_class) < 0:
+    if min(f.pair_iterations, f.self_training_per_class, f.self_training_finetune_epochs) < 0:
         raise RecipeError(f"{origin}: fewshot counts must be 0 or more")
     if min(f.pair_batch_size, f.pair_epochs, f.self_training_rounds, f.self_training_max_texts) < 1:
         raise RecipeError(
             f"{origin}: fewshot pair_batch_size, pair_epochs, self_training_rounds and "
             "self_training_max_texts must be positive"
         )
-    if f.pair_learning_rate <= 0 or f.head_c <= 0:
-        raise RecipeError(f"{origin}: fewshot.pair_learning_rate and head_c must be positive")
+    rates = (
+        f.pair_learning_rate,
+        f.head_c,
+        f.self_training_finetune_learning_rate,
+        f.self_training_finetune_head_learning_rate,
+        f.self_training_finetune_batch_size,
+    )
+    if min(rates) <= 0:
+        raise RecipeError(
+            f"{origin}: fewshot.pair_learning_rate, head_c and the self_training_finetune "
+            "rates and batch size must be positive"
+        )
     if not 0.0 < f.self_training_threshold <= 1.0:
         raise RecipeError(f"{origin}: fewshot.self_training_threshold must be in (0, 1]")
 

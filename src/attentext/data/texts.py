@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from attentext.data.dataset import TextDataset
 from attentext.data.readers import (
     SUFFIXES,
     RawTexts,
@@ -69,3 +70,30 @@ def read_input(path: str | Path, text_column: str = "text") -> RawTexts:
     if not any(text.strip() for text in raw.texts):
         raise DataError(f"{path}: no texts to classify (only blank lines or empty rows)")
     return raw
+
+
+EVALUATION_SPLITS = ("validation", "test")
+
+
+def normalized(text: str) -> str:
+    """A text compared with case and spacing ignored (how a copy of a text is recognised)."""
+    return " ".join(text.lower().split())
+
+
+def without_evaluation_texts(texts: list[str], dataset: TextDataset) -> tuple[list[str], int]:
+    """`texts` without those that are also validation or test texts of `dataset` (case and
+    spacing ignored), in order; and how many were left out.
+
+    Unlabeled texts come from wherever the user kept them, often the same source as the labelled
+    ones: ag_news_unlabeled holds 80 of the 759 validation texts of ag_news. A text trained on
+    (with the teacher's or the model's own label) and then scored makes validation read high,
+    which picks the checkpoint and fits the temperature, and test no longer held out.
+    """
+    held_out = {
+        normalized(text)
+        for split in EVALUATION_SPLITS
+        if split in dataset.splits
+        for text in dataset.texts(split)
+    }
+    kept = [text for text in texts if normalized(text) not in held_out]
+    return kept, len(texts) - len(kept)

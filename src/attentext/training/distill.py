@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import Trainer
 
-from attentext.data.texts import load_texts
-from attentext.errors import RecipeError
+from attentext.data.dataset import TextDataset
+from attentext.data.texts import load_texts, without_evaluation_texts
+from attentext.errors import AttentextNote, RecipeError
 from attentext.inference.classifier import load
 from attentext.recipes import DistillSpec
 from attentext.rundir import WEIGHTS_FILE, open_run
 from attentext.training.features import CACHE_ROOT, cached_features
+from attentext.training.workdir import is_main_process
 
 IGNORE = -100  # the label of a text without one: the cross-entropy skips it
 TEACHER_CACHE = CACHE_ROOT / "teacher"
@@ -94,9 +97,25 @@ class DistillationTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
-def unlabeled_texts(spec: DistillSpec) -> list[str]:
-    """The extra texts of the transfer set (none when not asked for)."""
-    return load_texts(spec.unlabeled) if spec.unlabeled else []
+def unlabeled_texts(spec: DistillSpec, dataset: TextDataset) -> tuple[list[str], int]:
+    """The extra texts of the transfer set (none when not asked for) without those that are
+    also validation or test texts, which must stay held out; and how many were left out (said
+    in one line)."""
+    if not spec.unlabeled:
+        return [], 0
+    texts, left_out = without_evaluation_texts(load_texts(spec.unlabeled), dataset)
+    if left_out and is_main_process():
+        warnings.warn(left_out_note(spec.unlabeled, left_out, dataset), AttentextNote, stacklevel=2)
+    return texts, left_out
+
+
+def left_out_note(source: str, left_out: int, dataset: TextDataset) -> str:
+    """The line that says unlabeled texts were left out for being evaluation texts."""
+    return (
+        f"{source}: {left_out:,} unlabeled texts are also validation or test texts of "
+        f"{dataset.source}; left out, so that validation (checkpoint, temperature) and test "
+        "stay held out"
+    )
 
 
 def augmented_texts(texts: list[str], copies: int, seed: int) -> list[str]:

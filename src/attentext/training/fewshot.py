@@ -11,14 +11,16 @@ predicts, serves and exports like any other.
 Self-training (optional): the trained model labels unlabeled texts, the most confident of each
 class (at least `self_training_threshold` probability, at most `self_training_per_class`) join the
 labelled ones, and the head is fitted again; `self_training_rounds` times, each round labelling
-with the head the last one fitted. The encoder is not tuned again on them: one pass of pairs is
-the expensive step, and the rounds cost a regression each on embeddings computed once.
+with the head the last one fitted. The rounds cost a regression each on embeddings computed once;
+with `self_training_finetune_epochs`, the whole model then trains on the labelled texts and the
+last round's pseudo-labelled ones (training/fewshot_finetune.py).
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -29,14 +31,16 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from attentext.data.dataset import TextDataset
-from attentext.data.texts import sample_texts
-from attentext.errors import RecipeError
+from attentext.data.texts import sample_texts, without_evaluation_texts
+from attentext.errors import AttentextNote, RecipeError
 from attentext.models.dropout import use_cpu_dropout
 from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import FewShotSpec, Recipe
 from attentext.text.batching import pad_rows
 from attentext.text.encoding import encode
+from attentext.training.distill import left_out_note
 from attentext.training.features import compute_features
+from attentext.training.fewshot_finetune import finetune_on_labels
 
 WARMUP_SHARE = 0.1  # of the pair steps: sentence-transformers' (and SetFit's) default
 WEIGHT_DECAY = 0.01  # AdamW's, as sentence-transformers trains
@@ -198,32 +202,45 @@ def self_train(
     model: Any,
     tokenizer: Any,
     recipe: Recipe,
-    labelled: tuple[np.ndarray, np.ndarray],
+    labelled: tuple[list[list[int]], np.ndarray, np.ndarray],
     precision: str,
-    label_names: list[str],
+    dataset: TextDataset,
 ) -> dict[str, Any]:
     """Self-training on the recipe's unlabeled texts, embedded once by the tuned encoder; the
-    last regression becomes the head. Returns what the last round took."""
-    spec, features, labels = recipe.fewshot, *labelled
-    texts = sample_texts(spec.unlabeled, spec.self_training_max_texts, recipe.training.seed)
+    last regression becomes the head (and the whole model trains on the pseudo-labels where the
+    recipe says so). `labelled` is the labelled texts' ids, embeddings and labels. Returns what
+    the last round took."""
+    spec, seed, pad_id = recipe.fewshot, recipe.training.seed, tokenizer.pad_token_id
+    labelled_ids, features, labels = labelled
+    texts = sample_texts(spec.unlabeled, spec.self_training_max_texts, seed)
+    texts, left_out = without_evaluation_texts(texts, dataset)  # the test split stays held out
+    if left_out:
+        warnings.warn(left_out_note(spec.unlabeled, left_out, dataset), AttentextNote, stacklevel=2)
     ids = encode(tokenizer, texts, recipe.tokenizer.max_length, recipe.tokenizer.truncation)
     unlabeled = compute_features(
-        model, ids, tokenizer.pad_token_id, precision, description="Encoding unlabeled"
+        model, ids, pad_id, precision, description="Encoding unlabeled"
     ).numpy()
     regression, kept, pseudo, probabilities = self_training_rounds(
-        features, labels, unlabeled, spec, recipe.training.seed
+        features, labels, unlabeled, spec, seed
     )
     copy_into_head(model, regression)
     confidence = probabilities.max(axis=1)[kept] if len(kept) else np.empty(0)
+    label_names = dataset.label_names
     counts = np.bincount(pseudo, minlength=len(label_names))
-    return {
+    facts = {
         "unlabeled": spec.unlabeled,
         "unlabeled_read": len(texts),
+        "unlabeled_left_out": left_out,
         "threshold": spec.self_training_threshold,
         "rounds": spec.self_training_rounds,
         "pseudo_labels": {name: int(n) for name, n in zip(label_names, counts, strict=True)},
         "min_confidence": round(float(confidence.min()), 4) if len(kept) else None,
     }
+    if spec.self_training_finetune_epochs:
+        chosen = labelled_ids + [ids[i] for i in kept]
+        targets = np.concatenate([labels, pseudo])
+        facts |= finetune_on_labels(model, chosen, targets, spec, seed, precision, pad_id)
+    return facts
 
 
 def _precision(recipe: Recipe, model: Any, ids: list[list[int]], pad_id: int) -> str:
@@ -252,10 +269,8 @@ def fit_fewshot(
     facts = tune_encoder(model, ids, labels, spec, recipe.training.seed, precision, pad_id)
     features = compute_features(model, ids, pad_id, precision, description="Encoding train")
     if spec.unlabeled:
-        labelled = (features.numpy(), labels)
-        facts["self_training"] = self_train(
-            model, tokenizer, recipe, labelled, precision, dataset.label_names
-        )
+        labelled = (ids, features.numpy(), labels)
+        facts["self_training"] = self_train(model, tokenizer, recipe, labelled, precision, dataset)
     else:
         copy_into_head(model, fit_regression(features.numpy(), labels, spec, recipe.training.seed))
     seconds = time.perf_counter() - start

@@ -365,7 +365,7 @@ def _train_model(
     log_lines: bool = True,
 ) -> TrainResult:
     """A Hugging Face model trained by the Trainer (its head alone when the encoder is frozen)."""
-    unlabeled = unlabeled_texts(recipe.distill)
+    unlabeled, left_out = unlabeled_texts(recipe.distill, dataset)
     tokenizer = _tokenizer(recipe, dataset, unlabeled, work_dir, resume)
     profile_facts = _profile(recipe, dataset, tokenizer)
     if is_main_process():
@@ -374,6 +374,8 @@ def _train_model(
     model = _new_model(recipe, tokenizer, dataset)
     trained, rows, facts, precision = _what_trains(recipe, model, tokenizer, tokenized)
     trainer_class, facts = _with_teacher(recipe, dataset, tokenizer, rows, unlabeled, facts)
+    if left_out:
+        facts["distillation"]["unlabeled_left_out"] = left_out  # also validation or test texts
     trainer = build_trainer(
         recipe,
         trained,

@@ -1,0 +1,105 @@
+"""Self-training's optional last step: every weight trained on the labelled and pseudo-labelled texts.
+
+The rounds of self-training (training/fewshot.py) refit the head alone, on embeddings of an
+encoder that was tuned on pairs of the few labelled texts: it has seen a few hundred texts of the
+domain at most. Once the rounds have taken thousands of confident pseudo-labels, the encoder can
+learn from them too: one pass of cross-entropy over the labelled and pseudo-labelled texts, every
+weight trained (the head from the last regression, at a rate of its own: it reads unit-length
+embeddings, on which the encoder's small rate would barely move it). Self-training with the whole
+model fine-tuned on the teacher's confident labels is how Du et al. ("Self-training Improves
+Pre-training for Natural Language Understanding", 2021) used in-domain unlabeled text.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from attentext.models.dropout import use_cpu_dropout
+from attentext.recipes import FewShotSpec
+from attentext.text.batching import pad_rows
+
+WARMUP_SHARE = 0.1  # of the steps, as the fine-tuned encoder recipe warms up
+WEIGHT_DECAY = 0.01
+LENGTH_GROUP = 50  # batches per group of shuffled texts sorted by length (the Trainer's choice)
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, seed: int) -> list[np.ndarray]:
+    """Shuffled batches of row indices, each of texts of similar length: the rows shuffled, cut
+    into groups of LENGTH_GROUP batches, each group sorted by length and cut into batches, the
+    batches shuffled. Padding stays short and the order still random (the Trainer's
+    `group_by_length`); every row in exactly one batch."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    group = batch_size * LENGTH_GROUP
+    sizes = np.asarray(lengths)
+    batches = []
+    for start in range(0, len(order), group):
+        rows = order[start : start + group]
+        rows = rows[np.argsort(-sizes[rows], kind="stable")]
+        batches += [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def finetune_on_labels(
+    model: Any,
+    ids: list[list[int]],
+    labels: np.ndarray,
+    spec: FewShotSpec,
+    seed: int,
+    precision: str,
+    pad_id: int,
+) -> dict[str, Any]:
+    """Train encoder and head with cross-entropy on `ids` and `labels` for
+    `self_training_finetune_epochs` (AdamW, linear warmup and decay); what the run records."""
+    size = spec.self_training_finetune_batch_size
+    epochs = spec.self_training_finetune_epochs
+    steps = epochs * math.ceil(len(ids) / size)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": list(model.encoder.requires_grad_(True).parameters())},
+            {
+                "params": list(model.head.requires_grad_(True).parameters()),
+                "lr": spec.self_training_finetune_head_learning_rate,
+            },
+        ],
+        lr=spec.self_training_finetune_learning_rate,
+        weight_decay=WEIGHT_DECAY,
+    )
+    schedule = get_linear_schedule_with_warmup(optimizer, int(WARMUP_SHARE * steps), steps)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    targets = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    lengths = [len(row) for row in ids]
+    use_cpu_dropout(model)
+    model.train()
+    losses = []
+    with tqdm(total=steps, desc="Fine-tuning on pseudo-labels", unit="step") as bar:
+        for epoch in range(epochs):
+            for batch in length_grouped_batches(lengths, size, seed + epoch):
+                padded = pad_rows([ids[i] for i in batch], pad_id)
+                tensors = {k: torch.from_numpy(v).to(model.device) for k, v in padded.items()}
+                with torch.autocast(model.device.type, torch.bfloat16, enabled=precision == "bf16"):
+                    features, _ = model.pooled(tensors["input_ids"], tensors["attention_mask"])
+                    logits = model.head(features).logits  # (B, classes)
+                loss = F.cross_entropy(logits.float(), targets[batch].to(model.device))
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                losses.append(loss.item())
+                bar.update()
+    model.eval()
+    model.apply_freezing()
+    return {
+        "finetune_texts": len(ids),
+        "finetune_steps": steps,
+        "finetune_loss_first": round(float(np.mean(losses[:10])), 4),
+        "finetune_loss_last": round(float(np.mean(losses[-10:])), 4),
+    }
