@@ -30,7 +30,7 @@ from common import machine, markdown_table, publish
 
 from attentext.data.dataset import load_text_dataset
 from attentext.data.shots import sample_shots
-from attentext.data.texts import sample_texts
+from attentext.data.texts import sample_texts, without_evaluation_texts
 from attentext.inference.torch_backend import load_hf_model
 from attentext.recipes import DataSpec, FewShotSpec, load_recipe
 from attentext.rundir import open_run
@@ -74,7 +74,9 @@ def embeddings(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         for name, split in splits.items()
     }
     for size in sorted({size for size, _, _ in GRID if size}):
-        data[size] = embed(sample_texts(args.unlabeled, size, seed))
+        # as the recipe reads them, without validation and test texts (`full` holds both)
+        texts, _ = without_evaluation_texts(sample_texts(args.unlabeled, size, seed), full)
+        data[size] = embed(texts)
     return data
 
 
