@@ -228,12 +228,17 @@ def renamed(runs: list[dict[str, Any]], relabels: list[str]) -> None:
         run["method"] = names.get(run["method"], run["method"])
 
 
-def merged(name: str, relabel: list[str], merge_relabel: list[str]) -> dict[str, Any]:
+def merged(
+    name: str, relabel: list[str], merge_relabel: list[str], methods: list[str]
+) -> dict[str, Any]:
     """results/fewshot.json with the runs of results/NAME.json added (each pass's machine and
-    settings kept under `passes`), methods renamed by `relabel` (its own runs) and
-    `merge_relabel` (the added ones)."""
+    settings kept under `passes`; only those of `methods` where given: a method the table
+    already has for the same seeds is not added twice), methods renamed by `relabel` (its own
+    runs) and `merge_relabel` (the added ones)."""
     first = json.loads((RESULTS / f"{SECTION}.json").read_text())
     second = json.loads((RESULTS / f"{name}.json").read_text())
+    if methods:
+        second["runs"] = [run for run in second["runs"] if run["method"] in methods]
     renamed(first["runs"], relabel)
     renamed(second["runs"], merge_relabel)
     first["runs"] += second["runs"]
@@ -296,9 +301,16 @@ def main() -> None:
         default=[],
         help="OLD=NEW, with --merge: rename a method of the runs added",
     )
+    parser.add_argument(
+        "--merge-method",
+        action="append",
+        default=[],
+        help="with --merge: add only the runs of this method (repeatable)",
+    )
     args = parser.parse_args()
     if args.merge:
-        publish(SECTION, merged(args.merge, args.relabel, args.merge_relabel), render)
+        found = merged(args.merge, args.relabel, args.merge_relabel, args.merge_method)
+        publish(SECTION, found, render)
         return
     args.methods = args.methods.split(",")
     shots = [int(n) for n in args.shots.split(",")]

@@ -67,6 +67,7 @@ FIXED = {
         "training.epochs=3",
     ],
     "encoder-frozen": ["tokenizer.max_length=128"],
+    "encoder-finetune": ["training.epochs=3"],
 }
 SPEED_TEXTS = 1000  # test texts the trained run classifies for texts/s
 

@@ -104,6 +104,28 @@ def test_unlabeled_texts_that_are_validation_or_test_texts_are_left_out(
     assert facts["n_unlabeled"] == 30 and facts["unlabeled_left_out"] == 5
 
 
+def test_a_students_epochs_count_every_text_of_its_transfer_set(
+    teacher, unlabeled, ag_news_dir, tmp_path
+):
+    sets = [
+        f"distill.teacher={teacher}",
+        f"distill.unlabeled={unlabeled}",
+        "distill.augment=1",
+        "training.auto_steps=20",
+    ]
+    result = attentext.train(
+        "seed-transformer", ag_news_dir, tmp_path / "s", precision="fp32", overrides=sets
+    )
+
+    facts = result.metrics["distillation"]
+    texts = facts["n_labelled"] + facts["n_unlabeled"] + facts["n_augmented"]
+    assert texts == 2 * (facts["n_labelled"] + 30)
+    steps_per_epoch = math.ceil(texts / 128)
+    expected = max(2, math.ceil(20 / steps_per_epoch))
+    assert expected < math.ceil(20 / math.ceil(facts["n_labelled"] / 128))  # not the labelled's
+    assert attentext.resolve_recipe(str(tmp_path / "s" / "recipe.yaml")).training.epochs == expected
+
+
 def test_the_teacher_runs_once_for_the_same_texts(teacher, unlabeled, ag_news_dir, tmp_path):
     first = _distill(teacher, ag_news_dir, tmp_path / "a", unlabeled).metrics["distillation"]
     second = _distill(teacher, ag_news_dir, tmp_path / "b", unlabeled).metrics["distillation"]

@@ -15,7 +15,8 @@ decides when it starts, from the training split alone:
 - `training.epochs`: whole epochs making about `training.auto_steps` optimizer steps (2 to 40):
   10 epochs of AG News are 1,130 steps, 10 epochs of 3,000 texts only 230, too few for a model
   trained from scratch, while on large data 2 epochs already make thousands; early stopping on the
-  validation metric (on by default) ends a run that stops improving;
+  validation metric (on by default) ends a run that stops improving. A distilled student counts
+  every text it trains on (training split, unlabeled texts, noisy copies: training/run.py);
 - `training.head_learning_rate` (the fine-tuned encoder): its output layer at a rate of its own
   when a text carries several labels, one rate for every weight otherwise. A multi-label head
   starts from nothing and learns its rare labels last: on Reuters' 90 topics, 3 epochs at the
