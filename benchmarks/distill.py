@@ -72,7 +72,14 @@ def render(payload: dict[str, Any]) -> str:
     return (
         f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores, load "
         f"{m['load_average_1min']}; {payload['data']}; teacher `{payload['teacher']}`; "
-        f"{pool}.\n\n" + markdown_table(payload["results"], COLUMNS)
+        f"{pool}"
+        + (
+            f"; students with --set {' '.join(sets)}"
+            if (sets := payload.get("student_sets"))
+            else ""
+        )
+        + ".\n\n"
+        + markdown_table(payload["results"], COLUMNS)
     )
 
 
@@ -93,9 +100,16 @@ def main() -> None:
     )
     parser.add_argument("--students", default="seed-transformer,attention-rnn")
     parser.add_argument("--output", type=Path, default=Path("runs/distill"))
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        help="KEY=VALUE for every student run, scratch and distilled (e.g. training.epochs=10)",
+    )
+    parser.add_argument("--section", default="", help="results and README section name")
     args = parser.parse_args()
     name = Path(args.data).name
-    section = "distill" if name == "ag_news" else f"distill_{name}"
+    section = args.section or ("distill" if name == "ag_news" else f"distill_{name}")
     texts = list(load_text_dataset(args.data, val_fraction=0.0)["test"]["text"])[:1000]
     rows = [row_of("teacher", args.teacher, texts)]
     teacher_accuracy = rows[0]["test_accuracy"]
@@ -110,7 +124,7 @@ def main() -> None:
         runs.append((noisy, args.unlabeled or None, args.augment))
     for student in args.students.split(","):
         scratch = args.output / f"{student}-scratch"
-        attentext.train(student, args.data, scratch, overwrite=True)
+        attentext.train(student, args.data, scratch, overwrite=True, overrides=args.set)
         rows.append(row_of(f"{student} (scratch)", scratch, texts))
         for run, unlabeled, augment in runs:
             out = args.output / f"{student}-{run.replace(' + ', '-').replace(' ', '-')}"
@@ -122,6 +136,7 @@ def main() -> None:
                 unlabeled=unlabeled,
                 augment=augment,
                 overwrite=True,
+                overrides=args.set,
             )
             row = row_of(f"{student} ({run})", out, texts)
             base = [r for r in rows if r["run"] == f"{student} (scratch)"][0]["test_accuracy"]
@@ -134,6 +149,7 @@ def main() -> None:
         "data": str(args.data),
         "teacher": str(args.teacher),
         "n_unlabeled": n_unlabeled,
+        "student_sets": args.set,
         "results": rows,
     }
     publish(section, payload, render)
