@@ -52,6 +52,8 @@ def row_of(name: str, run: Path, texts: list[str]) -> dict[str, Any]:
     }
 
 
+# the README sections (benchmarks/tables.py rewrites each from results/<section>.json)
+SECTIONS = ["distill", "distill_epochs10", "distill_trec", "distill_emotion"]
 COLUMNS = [
     ("run", "run"),
     ("test_accuracy", "test acc"),

@@ -42,6 +42,7 @@ from attentext.encoders import default_encoder_path
 from attentext.recipes import DataSpec
 
 SECTION = "fewshot"
+SECTIONS = [SECTION, "fewshot_emotion", "fewshot_customer_reviews"]  # other data sets' tables
 FINETUNED = "encoder-fewshot + self-training + fine-tuning"  # every weight on the pseudo-labels
 # Published (Tunstall et al. 2022, table 2/3; AG News test accuracy): not measured here
 PUBLISHED = [

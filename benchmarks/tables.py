@@ -43,7 +43,9 @@ MODULES = [
     "train_scale",
     "gpu_check",
     "fewshot",
+    "fewshot_selftraining",
     "suite",
+    "stability",
 ]
 
 
