@@ -65,6 +65,8 @@ def summary(name: str, sets: list[str], runs: list[dict[str, Any]]) -> dict[str,
     }
 
 
+# the README sections (benchmarks/tables.py rewrites each from results/<section>.json)
+SECTIONS = ["stability", "stability_customer_reviews", "stability_ag_news"]
 COLUMNS = [
     ("variant", "variant"),
     ("sets", "--set"),
