@@ -378,17 +378,16 @@ def _train_model(
 ) -> TrainResult:
     """A Hugging Face model trained by the Trainer (its head alone when the encoder is frozen);
     a distilled student's transfer set holds the unlabeled texts (and how many were left out)."""
-    unlabeled, left_out = unlabeled_left_out
-    tokenizer = _tokenizer(recipe, dataset, unlabeled, work_dir, resume)
+    tokenizer = _tokenizer(recipe, dataset, unlabeled_left_out[0], work_dir, resume)
     profile_facts = _profile(recipe, dataset, tokenizer)
     if is_main_process():
         write_text(work_dir / rundir.RECIPE_FILE, recipe.to_yaml())
     tokenized = _tokenized(dataset, tokenizer, recipe)
     model = _new_model(recipe, tokenizer, dataset)
     trained, rows, facts, precision = _what_trains(recipe, model, tokenizer, tokenized)
-    trainer_class, facts = _with_teacher(recipe, dataset, tokenizer, rows, unlabeled, facts)
-    if left_out:
-        facts["distillation"]["unlabeled_left_out"] = left_out  # also validation or test texts
+    trainer_class, facts = _with_teacher(
+        recipe, dataset, tokenizer, rows, unlabeled_left_out, facts
+    )
     trainer = build_trainer(
         recipe,
         trained,
@@ -483,11 +482,13 @@ def _with_teacher(
     dataset: TextDataset,
     tokenizer: PreTrainedTokenizerBase,
     rows: dict[str, Any],
-    unlabeled: list[str],
+    unlabeled_left_out: tuple[list[str], int],
     facts: dict[str, Any],
 ) -> tuple[Any, dict[str, Any]]:
     """The Trainer class to use, and the facts to record: a distilling one when the recipe names
-    a teacher (the training rows then carry its logits)."""
+    a teacher (the training rows then carry its logits; the facts count the unlabeled texts
+    left out for being validation or test texts)."""
+    unlabeled, left_out = unlabeled_left_out
     if not recipe.distill.teacher:
         return Trainer, facts
     if dataset.multi_label:
@@ -498,6 +499,8 @@ def _with_teacher(
             "tokenizer.long_text=truncate"
         )
     rows["train"], distilled = _transfer_set(recipe, dataset, tokenizer, rows, unlabeled)
+    if left_out:
+        distilled["unlabeled_left_out"] = left_out
     return partial(DistillationTrainer, spec=recipe.distill), {**facts, "distillation": distilled}
 
 
