@@ -126,7 +126,7 @@ def test_resolve_recipe_named_options_become_overrides():
 
 
 def test_resolve_recipe_applies_options_to_a_recipe_object():
-    base = load_recipe("encoder-finetune")
+    base = load_recipe("encoder-finetune", ["training.epochs=3"])
     epochs = base.training.epochs
     recipe = attentext.resolve_recipe(base, epochs=epochs + 1)
     assert recipe.training.epochs == epochs + 1
