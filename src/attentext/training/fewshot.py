@@ -40,7 +40,7 @@ from attentext.text.batching import pad_rows
 from attentext.text.encoding import encode
 from attentext.training.distill import left_out_note
 from attentext.training.features import compute_features
-from attentext.training.fewshot_finetune import finetune_on_labels
+from attentext.training.fewshot_finetune import finetune_on_labels, optimizer_step
 
 WARMUP_SHARE = 0.1  # of the pair steps: sentence-transformers' (and SetFit's) default
 WEIGHT_DECAY = 0.01  # AdamW's, as sentence-transformers trains
@@ -118,12 +118,7 @@ def tune_encoder(
             for start in range(0, len(order), spec.pair_batch_size):
                 batch = order[start : start + spec.pair_batch_size]
                 loss = _pair_loss(model, ids, batch, pad_id, precision == "bf16")
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                losses.append(loss.item())
+                losses.append(optimizer_step(loss, optimizer, schedule))
                 bar.update()
     model.eval()
     model.apply_freezing()  # requires_grad as the config says, as a loaded model has it

@@ -47,6 +47,18 @@ def length_grouped_batches(lengths: list[int], batch_size: int, seed: int) -> li
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, schedule: Any) -> float:
+    """One step of the few-shot loops (pairs, and this fine-tuning): backward, gradients clipped
+    to norm 1, the optimizer and its schedule; the loss, as a number."""
+    loss.backward()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    optimizer.step()
+    schedule.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
 def finetune_on_labels(
     model: Any,
     ids: list[list[int]],
@@ -73,7 +85,6 @@ def finetune_on_labels(
         weight_decay=WEIGHT_DECAY,
     )
     schedule = get_linear_schedule_with_warmup(optimizer, int(WARMUP_SHARE * steps), steps)
-    params = [p for group in optimizer.param_groups for p in group["params"]]
     targets = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     lengths = [len(row) for row in ids]
     use_cpu_dropout(model)
@@ -88,12 +99,7 @@ def finetune_on_labels(
                     features, _ = model.pooled(tensors["input_ids"], tensors["attention_mask"])
                     logits = model.head(features).logits  # (B, classes)
                 loss = F.cross_entropy(logits.float(), targets[batch].to(model.device))
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                losses.append(loss.item())
+                losses.append(optimizer_step(loss, optimizer, schedule))
                 bar.update()
     model.eval()
     model.apply_freezing()
