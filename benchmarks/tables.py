@@ -37,6 +37,7 @@ MODULES = [
     "growth",
     "distributed",
     "distill",
+    "calibration_bound",
     "multilabel",
     "batch_predict",
     "long_documents",

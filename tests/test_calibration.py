@@ -133,3 +133,71 @@ def test_evaluate_reports_ece_and_nll_with_and_without_the_temperature(
     assert {"nll_before", "nll_after", "ece_before"} <= set(calibration)
     assert "calibration: temperature" in (tmp_path / "report" / "report.md").read_text()
     assert (tmp_path / "report" / "reliability.png").stat().st_size > 0
+
+
+def _copy(run: Path, target: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(run, target))
+
+
+def test_recalibrate_fits_the_temperature_on_the_given_texts_and_saves_it(
+    calibrated_run, ag_news_dir, tmp_path
+):
+    from attentext.data.dataset import load_text_dataset
+
+    run = _copy(calibrated_run, tmp_path / "run")
+    before = attentext.load(run, precision="fp32")
+    test = load_text_dataset(ag_news_dir, val_fraction=0.0, label_names=before.labels)["test"]
+    texts, labels = list(test["text"]), np.asarray(test["label"])
+    expected = fit_temperature(before.logits(texts).astype(np.float64), labels)
+    old = json.loads((run / CALIBRATION_FILE).read_text())["temperature"]
+
+    calibration, previous = attentext.recalibrate(run, ag_news_dir, split="test")
+
+    assert previous == pytest.approx(old)
+    assert calibration.temperature == pytest.approx(expected, rel=1e-3)
+    assert calibration.n_examples == len(texts) and "test" in calibration.fitted_on
+    saved = json.loads((run / CALIBRATION_FILE).read_text())
+    assert saved["temperature"] == calibration.temperature
+    assert saved["replaces_temperature"] == pytest.approx(old)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["calibration"]["temperature"] == calibration.temperature
+    after = attentext.load(run, precision="fp32")
+    assert after.temperature == pytest.approx(calibration.temperature)
+    assert after.predict(texts) == before.predict(texts)  # labels never change
+    assert calibration.nll_after <= calibration.nll_before + 1e-9
+
+
+def test_recalibrate_gives_a_run_trained_without_calibration_its_file(ag_news_dir, tmp_path):
+    run = attentext.train(
+        "tfidf-logreg", ag_news_dir, tmp_path / "raw", overrides=["training.calibrate=false"]
+    ).run_dir
+    calibration, previous = attentext.recalibrate(run, ag_news_dir, split="test")
+    assert previous == 1.0 and calibration.temperature != 1.0
+    marker = json.loads((Path(run) / "attentext.json").read_text())
+    assert CALIBRATION_FILE in marker["files"]
+    assert attentext.load(run).temperature == pytest.approx(calibration.temperature)
+
+
+def test_recalibrate_refuses_too_few_texts_in_one_line(calibrated_run, tmp_path):
+    from conftest import labelled_csv, run_cli
+
+    run = _copy(calibrated_run, tmp_path / "run")
+    few = tmp_path / "few.csv"
+    few.write_text(labelled_csv([("Stocks fell today", "Business")] * 10), encoding="utf-8")
+    result = run_cli("recalibrate", run, "--data", few)
+    assert result.returncode == 2
+    assert "at least 50" in result.stderr and "Traceback" not in result.stderr
+    saved = json.loads((run / CALIBRATION_FILE).read_text())
+    assert saved["fitted_on"] == "validation"  # untouched
+
+
+def test_recalibrate_cli_says_what_it_changed(calibrated_run, ag_news_dir, tmp_path):
+    from conftest import run_cli
+
+    run = _copy(calibrated_run, tmp_path / "run")
+    result = run_cli("recalibrate", run, "--data", ag_news_dir, "--split", "test")
+    assert result.returncode == 0, result.stderr
+    new = json.loads((run / CALIBRATION_FILE).read_text())["temperature"]
+    assert f"-> {new:.4f}" in result.stdout and "80 texts" in result.stdout

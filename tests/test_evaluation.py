@@ -206,3 +206,14 @@ def test_evaluate_cli_writes_the_report(run_dir, ag_news_dir, tmp_path):
         "mistakes.jsonl",
     ):
         assert (tmp_path / "report" / name).exists(), name
+
+
+def test_evaluate_takes_a_file_that_holds_only_some_of_the_classes(run_dir, tmp_path):
+    """Data to measure a trained run on need not hold every class (training data must)."""
+    from conftest import labelled_csv
+
+    rows = [("Stocks fell as oil prices rose", "Business"), ("The team won the cup", "Sports")]
+    path = tmp_path / "two_classes.csv"
+    path.write_text(labelled_csv(rows * 5), encoding="utf-8")
+    report = attentext.evaluate(run_dir, path).to_dict()
+    assert report["n_examples"] == 10 and 0.0 <= report["accuracy"] <= 1.0

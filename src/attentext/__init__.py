@@ -33,6 +33,7 @@ _PUBLIC = {
     "load": "attentext.inference.classifier",
     "load_recipe": "attentext.recipes",
     "load_text_dataset": "attentext.data.dataset",
+    "recalibrate": "attentext.evaluation.recalibrate",
     "resolve_recipe": "attentext.recipes",
     "summary": "attentext.api",
     "train": "attentext.training.run",
@@ -52,6 +53,7 @@ __all__ = [
     "load",
     "load_recipe",
     "load_text_dataset",
+    "recalibrate",
     "resolve_recipe",
     "summary",
     "train",
@@ -65,6 +67,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from attentext.data.dataset import TextDataset, load_text_dataset
     from attentext.errors import AttentextError
     from attentext.evaluation.evaluate import compare, evaluate
+    from attentext.evaluation.recalibrate import recalibrate
     from attentext.inference.classifier import Classifier, load
     from attentext.interpret.explain import explain
     from attentext.recipes import Recipe, load_recipe, resolve_recipe

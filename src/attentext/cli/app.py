@@ -19,6 +19,7 @@ from attentext.cli.evaluate import evaluate_command
 from attentext.cli.explain import explain_command
 from attentext.cli.export import export_command
 from attentext.cli.predict import predict_command
+from attentext.cli.recalibrate import recalibrate_command
 from attentext.cli.serve import serve_command
 from attentext.cli.summary import recipes_command, summary_command
 from attentext.cli.train import train_command
@@ -35,6 +36,7 @@ app = typer.Typer(
 for name, command in (
     ("train", train_command),
     ("evaluate", evaluate_command),
+    ("recalibrate", recalibrate_command),
     ("predict", predict_command),
     ("compare", compare_command),
     ("summary", summary_command),

@@ -1,0 +1,118 @@
+"""Benchmark: the temperature a run fits on validation against one fitted where it is scored.
+
+Every run fits its temperature on the validation split (carved from train when the data set has
+none) and is scored on test. When validation and test differ (AG News: validation accuracy runs
+about a point above test's), the temperature fitted on validation leaves the model a little sure
+of itself on test. For each run: accuracy on both splits; the test ECE and NLL with the
+temperature the run saved; with the temperature `attentext recalibrate` fits on held-out texts of
+the scoring distribution, measured two-fold (fitted on one half of test, scored on the other,
+and the other way round: no text scores the temperature it helped fit); and with the temperature
+fitted on the whole test split itself, a bound on what temperature scaling can reach on the model
+(a diagnostic, never saved).
+
+    python benchmarks/calibration_bound.py runs/teacher runs/distill/* --data ../shared/datasets/ag_news
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from common import machine, markdown_table, publish
+
+import attentext
+from attentext.evaluation.calibration import fit_temperature, measure_calibration
+from attentext.evaluation.recalibrate import raw_logits
+from attentext.recipes import load_recipe
+from attentext.rundir import open_run
+from attentext.training.run import recipe_dataset
+
+SECTION = "calibration_bound"
+COLUMNS = [
+    ("run", "run"),
+    ("validation_accuracy", "validation acc"),
+    ("test_accuracy", "test acc"),
+    ("temperature", "T (validation)"),
+    ("ece", "test ECE"),
+    ("half_temperatures", "T (test halves)"),
+    ("ece_recalibrated", "test ECE recalibrated (2-fold)"),
+    ("ece_at_test_temperature", "test ECE at test's own T"),
+    ("nll", "test NLL"),
+    ("nll_recalibrated", "test NLL recalibrated (2-fold)"),
+]
+
+
+def split_logits(run: Path, data: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The run's raw logits and the gold labels on its validation and test splits (validation
+    carved as the run carved it: its recipe's fraction and seed)."""
+    dataset = recipe_dataset(load_recipe(run / "recipe.yaml"), data)
+    classifier = attentext.load(run)
+    return {
+        split: (
+            raw_logits(classifier, list(dataset[split]["text"])),
+            np.asarray(dataset[split]["label"]),
+        )
+        for split in ("validation", "test")
+    }
+
+
+def two_fold(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    """Test ECE and NLL with a temperature fitted on the other half (both ways, each half
+    scored with the temperature fitted on the other; ECE and NLL averaged over the halves)."""
+    order = np.random.default_rng(seed).permutation(len(y))
+    halves = (order[: len(y) // 2], order[len(y) // 2 :])
+    temperatures, scores = [], []
+    for fit, score in (halves, halves[::-1]):
+        t = fit_temperature(x[fit], y[fit])
+        temperatures.append(round(t, 3))
+        scores.append(measure_calibration(x[score], y[score], t))
+    return {
+        "half_temperatures": " / ".join(f"{t:.3f}" for t in temperatures),
+        "ece_recalibrated": float(np.mean([s["ece_after"] for s in scores])),
+        "nll_recalibrated": float(np.mean([s["nll_after"] for s in scores])),
+    }
+
+
+def row_of(run: Path, data: str) -> dict[str, Any]:
+    logits = split_logits(run, data)
+    x, y = logits["test"]
+    temperature = open_run(run).temperature
+    fitted = measure_calibration(x, y, temperature)
+    best = measure_calibration(x, y, fit_temperature(x, y))
+    vx, vy = logits["validation"]
+    return {
+        "run": run.name,
+        "validation_accuracy": float((vx.argmax(1) == vy).mean()),
+        "test_accuracy": float((x.argmax(1) == y).mean()),
+        "temperature": temperature,
+        "ece": fitted["ece_after"],
+        "nll": fitted["nll_after"],
+        **two_fold(x, y),
+        "ece_at_test_temperature": best["ece_after"],
+    }
+
+
+def render(payload: dict[str, Any]) -> str:
+    m = payload["machine"]
+    return (
+        f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores; {payload['data']}.\n\n"
+        + markdown_table(payload["results"], COLUMNS)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, nargs="+")
+    parser.add_argument("--data", default="../shared/datasets/ag_news")
+    args = parser.parse_args()
+    rows = []
+    for run in args.runs:
+        rows.append(row_of(run, args.data))
+        print(rows[-1], flush=True)
+    publish(SECTION, {"machine": machine(), "data": args.data, "results": rows}, render)
+
+
+if __name__ == "__main__":
+    main()

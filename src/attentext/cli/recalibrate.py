@@ -1,0 +1,36 @@
+"""`attentext recalibrate`: refit a run's temperature on labelled texts like those it will score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attentext.cli.common import BackendOption, DataOption, out, quiet_libraries
+
+
+def recalibrate_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (rewritten in place).")],
+    data: DataOption,
+    split: Annotated[
+        str, typer.Option(help="Split of a folder to fit on (a single file: all its rows).")
+    ] = "validation",
+    backend: BackendOption = "torch",
+) -> None:
+    """Fit the run's temperature on held-out labelled texts (never trained on) and save it.
+
+    Training fits it on the validation split carved from the training data; texts from where the
+    model will be used calibrate it for there. Predicted labels never change.
+    """
+    quiet_libraries()
+    from attentext.evaluation.recalibrate import recalibrate
+
+    calibration, previous = recalibrate(run_dir, data, split=split, backend=backend)
+    c = calibration
+    out.print(
+        f"{run_dir}: temperature {previous:.4f} -> {c.temperature:.4f}, fitted on "
+        f"{c.n_examples:,} texts ({c.fitted_on}); there ECE {c.ece_before:.4f} -> "
+        f"{c.ece_after:.4f} and NLL {c.nll_before:.4f} -> {c.nll_after:.4f} (without a "
+        "temperature -> with the new one)"
+    )
