@@ -28,6 +28,7 @@ DEFERRED_IMPORTS = {
             "explain",
             "export",
             "predict",
+            "recalibrate",
             "serve",
             "summary",
             "train",
