@@ -116,7 +116,8 @@ def load_text_dataset(
     parquet) and `classes.txt`. A single file is the train split. A name that is not a local path
     (or starts with `hf:`) goes to `datasets.load_dataset`. When no validation split exists,
     `val_fraction` of train is carved out with `seed`, stratified by label. `label_names` fixes
-    the label set, as when evaluating a trained model on new data. With `multi_label`, a label
+    the label set, as when evaluating a trained model on new data (which, being
+    measured and not trained on, need not hold every class). With `multi_label`, a label
     cell holds several names joined by `label_separator` (or a list), and each row gets a list.
     """
     if not 0.0 <= val_fraction < 1.0:
