@@ -86,7 +86,4 @@ def _save(run: rundir.Run, calibration: Calibration, previous: float) -> None:
         metrics["calibration"] = record
         write_json(run.path / rundir.METRICS_FILE, metrics)
         write_json(run.path / rundir.CALIBRATION_FILE, record)
-        if set(run.marker.get("files", [])) != {
-            p.name for p in run.path.iterdir() if p.is_file() and p.name != rundir.MARKER
-        }:  # a run trained without calibration, or without metrics.json, gains a file
-            rundir.write_marker(run.path, run.kind)
+        rundir.write_marker(run.path, run.kind)  # lists a file a run without calibration gains
