@@ -24,7 +24,7 @@ from common import machine, markdown_table, publish
 
 import attentext
 from attentext.evaluation.calibration import fit_temperature, measure_calibration
-from attentext.evaluation.recalibrate import raw_logits
+from attentext.evaluation.evaluate import raw_logits
 from attentext.recipes import load_recipe
 from attentext.rundir import open_run
 from attentext.training.run import recipe_dataset

@@ -32,6 +32,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from attentext.confidence import ConfidenceMap
 from attentext.errors import RecipeError, RunDirError, short_list
 from attentext.files import (
     LockHeld,
@@ -275,21 +276,47 @@ class Run:
         return self.recipe.name if self.recipe is not None else None
 
     @cached_property
+    def calibration_record(self) -> dict[str, Any]:
+        """calibration.json as written (empty for a run without calibration)."""
+        if not os.path.lexists(self.path / CALIBRATION_FILE):
+            return {}
+        try:
+            record = json.loads(read_run_file(self.path, CALIBRATION_FILE, MAX_MARKER_BYTES))
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise RunDirError(
+                f"{self.path / CALIBRATION_FILE}: not a JSON object; the run directory is damaged"
+            )
+        return record
+
+    @cached_property
     def temperature(self) -> float:
         """What divides the logits before the softmax (1.0 for a run without calibration)."""
-        if not os.path.lexists(self.path / CALIBRATION_FILE):
+        if not self.calibration_record:
             return 1.0
-        try:
-            text = read_run_file(self.path, CALIBRATION_FILE, MAX_MARKER_BYTES)
-            value = json.loads(text)["temperature"]
-            if type(value) not in (int, float) or not 0 < value < float("inf"):
-                raise ValueError(value)
-        except (ValueError, KeyError, TypeError):
+        value = self.calibration_record.get("temperature")
+        if type(value) not in (int, float) or not 0 < value < float("inf"):
             raise RunDirError(
                 f"{self.path / CALIBRATION_FILE}: not a positive temperature; the run directory "
                 "is damaged"
-            ) from None
+            )
         return float(value)
+
+    @cached_property
+    def confidence_map(self) -> ConfidenceMap | None:
+        """The map of the top label's probability `recalibrate --method isotonic` fitted after
+        the temperature (None: the temperature alone)."""
+        value = self.calibration_record.get("confidence_map")
+        if value is None:
+            return None
+        try:
+            return ConfidenceMap.from_dict(value)
+        except ValueError as error:
+            raise RunDirError(
+                f"{self.path / CALIBRATION_FILE}: its confidence_map is not valid ({error}); the "
+                "run directory is damaged"
+            ) from None
 
     @cached_property
     def multi_label(self) -> bool:

@@ -58,8 +58,9 @@ def evaluate_command(
     if "calibration" in report:
         c = report["calibration"]
         out.print(
-            f"calibrated by temperature {c['temperature']:.3f}: ECE {c['ece_before']:.4f} "
-            f"without it; NLL {c['nll_before']:.4f} without, {c['nll_after']:.4f} with"
+            f"calibrated by temperature {c['temperature']:.3f}"
+            f"{' and a confidence map' if c.get('method') == 'isotonic' else ''}: ECE "
+            f"{c['ece_before']:.4f} without it; NLL {c['nll_before']:.4f} without, {c['nll_after']:.4f} with"
         )
     if output is not None:
         out.print(f"report written to {output}/report.md")

@@ -17,20 +17,28 @@ def recalibrate_command(
         str, typer.Option(help="Split of a folder to fit on (a single file: all its rows).")
     ] = "validation",
     backend: BackendOption = "torch",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="temperature (one scalar), or isotonic (the temperature, then a monotone map "
+            "of the top label's probability; needs 1,000+ texts)."
+        ),
+    ] = "temperature",
 ) -> None:
-    """Fit the run's temperature on held-out labelled texts (never trained on) and save it.
+    """Fit the run's calibration on held-out labelled texts (never trained on) and save it.
 
-    Training fits it on the validation split carved from the training data; texts from where the
-    model will be used calibrate it for there. Predicted labels never change.
+    Training fits a temperature on the validation split carved from the training data; texts
+    from where the model will be used calibrate it for there. Predicted labels never change.
     """
     quiet_libraries()
     from attentext.evaluation.recalibrate import recalibrate
 
-    calibration, previous = recalibrate(run_dir, data, split=split, backend=backend)
-    c = calibration
+    c, previous = recalibrate(run_dir, data, split=split, backend=backend, method=method)
+    mapped = c.confidence_map is not None
     out.print(
-        f"{run_dir}: temperature {previous:.4f} -> {c.temperature:.4f}, fitted on "
-        f"{c.n_examples:,} texts ({c.fitted_on}); there ECE {c.ece_before:.4f} -> "
-        f"{c.ece_after:.4f} and NLL {c.nll_before:.4f} -> {c.nll_after:.4f} (without a "
-        "temperature -> with the new one)"
+        f"{run_dir}: temperature {previous:.4f} -> {c.temperature:.4f}"
+        f"{' and a confidence map' if mapped else ''}, fitted on {c.n_examples:,} texts "
+        f"({c.fitted_on}); there ECE {c.ece_before:.4f} -> {c.ece_after:.4f} and NLL "
+        f"{c.nll_before:.4f} -> {c.nll_after:.4f} (without calibration -> with the new one"
+        f"{', each half scored by a map fitted on the other' if mapped else ''})"
     )

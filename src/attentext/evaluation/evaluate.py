@@ -9,6 +9,7 @@ import numpy as np
 
 from attentext.data.dataset import TextDataset, column_values, load_text_dataset
 from attentext.errors import DataError
+from attentext.evaluation.calibration import log_softmax
 from attentext.evaluation.leaderboard import measure_run, rank_key, write_leaderboard
 from attentext.evaluation.metrics import EvaluationReport
 from attentext.evaluation.multilabel_report import (
@@ -21,6 +22,33 @@ from attentext.inference.classifier import Classifier, load
 from attentext.outputs import check_output_folder
 from attentext.recipes import Recipe
 from attentext.rundir import open_run
+
+LOG_FLOOR = 1e-12  # the smallest probability taken for a log (float32 softmax underflows to 0)
+
+
+def raw_logits(classifier: Any, texts: list[str]) -> np.ndarray:
+    """Logits before any calibration, up to a per-row shift (which no softmax sees): a neural
+    model's own, or the log-probabilities of a model that has none (the TF-IDF baseline)."""
+    if hasattr(classifier, "logits"):
+        return np.asarray(classifier.logits(texts), dtype=np.float64)
+    saved = classifier.temperature, classifier.confidence_map
+    classifier.temperature, classifier.confidence_map = 1.0, None
+    try:
+        probabilities = np.asarray(classifier.predict_proba(texts), dtype=np.float64)
+    finally:
+        classifier.temperature, classifier.confidence_map = saved
+    return np.log(np.clip(probabilities, LOG_FLOOR, None))
+
+
+def _calibrated_and_raw(classifier: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The run's probabilities, and (only for a run with a confidence map, whose probabilities
+    cannot be undone into logits) the same texts' probabilities without any calibration."""
+    mapping = getattr(classifier, "confidence_map", None)
+    if mapping is None:
+        return classifier.predict_proba(texts), None
+    logits = raw_logits(classifier, texts)
+    scaled = np.exp(log_softmax(logits, float(classifier.temperature)))
+    return mapping.apply(scaled), np.exp(log_softmax(logits))
 
 
 def labelled_split(
@@ -68,7 +96,7 @@ def evaluate(
     classifier: Classifier = load(run_dir, precision=precision, backend=backend)
     rows = labelled_split(run_dir, data, classifier.labels, split)
     texts, gold = column_values(rows, "text"), column_values(rows, "label")
-    probabilities = classifier.predict_proba(texts)
+    probabilities, uncalibrated = _calibrated_and_raw(classifier, texts)
     if getattr(classifier, "multi_label", False):
         labels = classifier.labels
         multi = full_multilabel_report(gold, probabilities, labels, classifier.thresholds)
@@ -76,7 +104,9 @@ def evaluate(
             write_multilabel_report(multi, Path(output), f"{run_dir.name} on {data}")
         return multi
     temperature = float(getattr(classifier, "temperature", 1.0))
-    report = full_report(texts, np.array(gold), probabilities, classifier.labels, temperature)
+    report = full_report(
+        texts, np.array(gold), probabilities, classifier.labels, temperature, uncalibrated
+    )
     if output is not None:
         write_report(report, output, f"{run_dir.name} on {data}")
     return report

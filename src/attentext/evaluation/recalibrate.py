@@ -19,41 +19,45 @@ import numpy as np
 from attentext import rundir
 from attentext.data.dataset import column_values
 from attentext.errors import DataError, RecipeError
-from attentext.evaluation.calibration import Calibration, calibrate
-from attentext.evaluation.card import short_data_name
-from attentext.evaluation.evaluate import labelled_split
-from attentext.files import write_json
+from attentext.evaluation.calibration import Calibration, calibrate, calibrate_isotonic
+from attentext.evaluation.card import model_card, short_data_name
+from attentext.evaluation.evaluate import labelled_split, raw_logits
+from attentext.files import write_json, write_text
 from attentext.inference.classifier import load
 from attentext.rundir import open_run
 
 MIN_TEXTS = 50  # fewer held-out texts give a temperature that is mostly noise
-FLOOR = 1e-12  # the smallest probability taken for a log (float32 softmax underflows to 0)
-
-
-def raw_logits(classifier: object, texts: list[str]) -> np.ndarray:
-    """Logits before any temperature, up to a per-row shift (which no softmax sees): a neural
-    model's own, or the log-probabilities of a model that has none (the TF-IDF baseline)."""
-    if hasattr(classifier, "logits"):
-        return np.asarray(classifier.logits(texts), dtype=np.float64)
-    saved = classifier.temperature
-    classifier.temperature = 1.0
-    try:
-        probabilities = np.asarray(classifier.predict_proba(texts), dtype=np.float64)
-    finally:
-        classifier.temperature = saved
-    return np.log(np.clip(probabilities, FLOOR, None))
+# a confidence map has a step per change of accuracy: with fewer held-out texts it was noisier
+# than the temperature alone on AG News test (benchmarks/README.md, "Where the temperature ...")
+MIN_TEXTS_ISOTONIC = 1000
+METHODS = {
+    "temperature": (calibrate, MIN_TEXTS),
+    "isotonic": (calibrate_isotonic, MIN_TEXTS_ISOTONIC),
+}
 
 
 def recalibrate(
-    run_dir: str | Path, data: str | Path, split: str = "validation", backend: str = "torch"
+    run_dir: str | Path,
+    data: str | Path,
+    split: str = "validation",
+    backend: str = "torch",
+    method: str = "temperature",
 ) -> tuple[Calibration, float]:
-    """Fit the run's temperature on `data` (a folder's `split`, or a file's rows) and save it.
+    """Fit the run's calibration on `data` (a folder's `split`, or a file's rows) and save it.
 
-    Returns the new calibration (NLL and ECE on `data` without any temperature and with the new
-    one) and the temperature it replaced. The texts must be labelled with the run's label names
-    and must not be texts the model trained on (its confidence there is no guide). Refused in one
-    line for a multi-label run (its decisions are thresholds) and for fewer than MIN_TEXTS texts.
+    `method`: "temperature" (one scalar), or "isotonic" (the temperature, then a monotone map of
+    the top label's probability; attentext.confidence), which needs MIN_TEXTS_ISOTONIC texts.
+    Returns the new calibration (NLL and ECE on `data` without any calibration and with the new
+    one; out of fold for isotonic) and the temperature it replaced. The texts must be labelled
+    with the run's label names and must not be texts the model trained on (its confidence there
+    is no guide). Refused in one line for a multi-label run (its decisions are thresholds) and
+    for too few texts. Predicted labels never change.
     """
+    if method not in METHODS:
+        raise RecipeError(
+            f"unknown calibration method '{method}'; choose one of {', '.join(METHODS)}"
+        )
+    fit, min_texts = METHODS[method]
     run_dir = Path(run_dir)
     run = open_run(run_dir)
     if run.multi_label:
@@ -63,15 +67,20 @@ def recalibrate(
         )
     classifier = load(run_dir, backend=backend)
     rows = labelled_split(run_dir, data, classifier.labels, split)
-    if len(rows) < MIN_TEXTS:
+    if len(rows) < min_texts:
+        advice = (
+            "a few hundred give a steady one"
+            if method == "temperature"
+            else "or use --method temperature"
+        )
         raise DataError(
-            f"{data}: {len(rows)} labelled texts; a temperature needs at least {MIN_TEXTS} "
-            "(a few hundred give a steady one)"
+            f"{data}: {len(rows)} labelled texts; {method} calibration needs at least "
+            f"{min_texts:,} ({advice})"
         )
     logits = raw_logits(classifier, column_values(rows, "text"))
     labels = np.asarray(column_values(rows, "label"), dtype=np.int64)
-    fitted_on = f"{short_data_name(str(data))} {split}"
-    calibration = calibrate(labels, logits, fitted_on)
+    fitted_on = short_data_name(str(data)) + ("" if Path(data).is_file() else f" {split}")
+    calibration = fit(labels, logits, fitted_on)
     previous = run.temperature
     _save(run, calibration, previous)
     return calibration, previous
@@ -79,7 +88,9 @@ def recalibrate(
 
 def _save(run: rundir.Run, calibration: Calibration, previous: float) -> None:
     """calibration.json and metrics.json's record of it, under the run's lock; calibration.json,
-    which readers apply, last (each file is replaced atomically)."""
+    which readers apply, last (each file is replaced atomically); then the model card, rebuilt
+    from the run's files (an evaluation `evaluate --card` added is dropped: its probabilities
+    were the old calibration's)."""
     record = {**calibration.to_dict(), "replaces_temperature": previous}
     with rundir.writing(run.path, "recalibrate"):
         metrics = dict(run.metrics)
@@ -87,3 +98,5 @@ def _save(run: rundir.Run, calibration: Calibration, previous: float) -> None:
         write_json(run.path / rundir.METRICS_FILE, metrics)
         write_json(run.path / rundir.CALIBRATION_FILE, record)
         rundir.write_marker(run.path, run.kind)  # lists a file a run without calibration gains
+        if (run.path / rundir.CARD_FILE).exists():
+            write_text(run.path / rundir.CARD_FILE, model_card(open_run(run.path)))

@@ -9,7 +9,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure  # drawing to files only: no pyplot, no GUI backend
 
-from attentext.evaluation.calibration import log_softmax, measure_calibration
+from attentext.evaluation.calibration import (
+    compare_probabilities,
+    log_softmax,
+    measure_calibration,
+)
 from attentext.evaluation.metrics import (
     EvaluationReport,
     confident_mistakes,
@@ -92,12 +96,14 @@ def full_report(
     probabilities: np.ndarray,
     label_names: list[str],
     temperature: float = 1.0,
+    uncalibrated: np.ndarray | None = None,
 ) -> EvaluationReport:
     """Metrics, calibration and confident mistakes of `probabilities` against `y_true`.
 
     `probabilities` are the run's calibrated ones (softmax(logits / temperature)); with a
     temperature other than 1, the report also gives ECE and NLL without it (softmax(logits) is
-    softmax(temperature * log p)).
+    softmax(temperature * log p)). A run with a confidence map after its temperature passes
+    `uncalibrated` (softmax(logits)), which no temperature can recover from its probabilities.
     """
     report = evaluation_report(y_true, probabilities.argmax(axis=1), label_names)
     ece, bins = expected_calibration_error(probabilities, y_true)
@@ -106,7 +112,16 @@ def full_report(
         reliability_bins=bins,
         confident_mistakes=confident_mistakes(texts, y_true, probabilities, label_names),
     )
-    if temperature != 1.0 and len(y_true):
+    if uncalibrated is not None and len(y_true):
+        report.extra["calibration"] = {
+            "temperature": temperature,
+            "method": "isotonic",
+            **compare_probabilities(uncalibrated, probabilities, y_true),
+        }
+        report.extra["reliability_bins_before"] = expected_calibration_error(uncalibrated, y_true)[
+            1
+        ]
+    elif temperature != 1.0 and len(y_true):
         log_p = np.log(np.clip(probabilities, 1e-12, None))
         report.extra["calibration"] = {
             "temperature": temperature,
@@ -122,7 +137,8 @@ def _calibration_lines(calibration: dict | None) -> list[str]:
         return []
     c = calibration
     return [
-        f"- calibration: temperature {c['temperature']:.3f}; ECE {c['ece_before']:.4f} without it, "
+        f"- calibration: temperature {c['temperature']:.3f}"
+        f"{' and a confidence map' if c.get('method') == 'isotonic' else ''}; ECE {c['ece_before']:.4f} without it, "
         f"{c['ece_after']:.4f} with it; NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}"
     ]
 

@@ -55,6 +55,7 @@ def load(
     if family is not None:
         classifier = family.code().load_classifier(run.path)
         classifier.temperature = run.temperature
+        classifier.confidence_map = run.confidence_map
         if classifier.multi_label:
             classifier.thresholds = threshold_vector(run.thresholds, classifier.labels)
         return classifier

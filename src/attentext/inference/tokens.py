@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from attentext.confidence import ConfidenceMap
 from attentext.decisions import MULTI_LABEL, decide, sigmoid, threshold_vector
 from attentext.errors import RunDirError, shown
 from attentext.recipes import AGGREGATIONS
@@ -127,6 +128,7 @@ class TokenClassifier:
         self.truncation = truncation
         self.batch_size = batch_size
         self.temperature = temperature  # the run's calibration: logits / T before the softmax
+        self.confidence_map: ConfidenceMap | None = None  # and after it, where one was fitted
         self.multi_label = False  # several labels per text: sigmoid per label, thresholds
         self.thresholds: np.ndarray | None = None  # multi-label: each label's threshold
         self.chunking: Chunking | None = None  # long texts: read in windows (else truncated)
@@ -195,7 +197,10 @@ class TokenClassifier:
         """What `predict_proba` makes of logits: the calibrated softmax, or a sigmoid per label."""
         if self.multi_label:
             return sigmoid(logits).astype(np.float32)
-        return softmax(logits / self.temperature)
+        probabilities = softmax(logits / self.temperature)
+        if self.confidence_map is None:
+            return probabilities
+        return self.confidence_map.apply(probabilities).astype(probabilities.dtype)
 
     def predict(self, texts: list[str]) -> list[str] | list[list[str]]:
         """The most probable label name of each text (multi-label: the labels over threshold)."""
@@ -205,6 +210,7 @@ class TokenClassifier:
         """What the run fitted after training: its temperature, or its problem type and
         thresholds (several labels per text)."""
         self.temperature = run.temperature
+        self.confidence_map = run.confidence_map
         self.multi_label = run.multi_label or getattr(config, "problem_type", "") == MULTI_LABEL
         if self.multi_label:
             self.thresholds = threshold_vector(run.thresholds, self.labels)

@@ -17,6 +17,7 @@ from safetensors.numpy import load_file, save_file
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from attentext.confidence import ConfidenceMap
 from attentext.decisions import decide, sigmoid
 from attentext.errors import RunDirError
 
@@ -91,6 +92,7 @@ class TfidfLogRegClassifier:
             else LogisticRegression(C=C, max_iter=max_iter)
         )
         self.temperature = 1.0  # the run's calibration, set by the loader
+        self.confidence_map: ConfidenceMap | None = None
         self.thresholds: np.ndarray | None = None  # multi-label decision thresholds, likewise
 
     def fit(self, texts: Iterable[str], labels: list) -> TfidfLogRegClassifier:
@@ -114,12 +116,14 @@ class TfidfLogRegClassifier:
         probabilities = self.model.predict_proba(self.vectorizer.transform(list(texts)))
         full = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         full[:, self.model.classes_] = probabilities
-        if self.temperature == 1.0 or self.multi_label:
+        if self.multi_label:
             return full
-        # temperature scaling of a softmax model: log-probabilities are its logits up to a shift
-        scaled = np.log(np.clip(full, 1e-12, None)) / self.temperature
-        scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
-        return scaled / scaled.sum(axis=1, keepdims=True)
+        if self.temperature != 1.0:
+            # temperature scaling of a softmax model: log-probabilities are its logits up to a shift
+            scaled = np.log(np.clip(full, 1e-12, None)) / self.temperature
+            scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+            full = scaled / scaled.sum(axis=1, keepdims=True)
+        return full if self.confidence_map is None else self.confidence_map.apply(full)
 
     def predict(self, texts: list[str]) -> list[str] | list[list[str]]:
         """The most probable label name of each text (multi-label: the labels over threshold)."""

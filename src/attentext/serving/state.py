@@ -67,9 +67,11 @@ def calibrated_logits(classifier: Any) -> Callable[[list[str]], np.ndarray]:
     exactly the probabilities the server answers. The TF-IDF baseline has no `logits`: its
     log-probabilities stand in, which are its (calibrated) logits shifted by a constant per text,
     so their softmax is the probabilities too; a sigmoid of them is not a per-label probability.
+    A run recalibrated with a confidence map (`recalibrate --method isotonic`) answers the log of
+    its probabilities the same way: logits / T no longer softmax to them.
     """
     logits = getattr(classifier, "logits", None)
-    if callable(logits):
+    if callable(logits) and getattr(classifier, "confidence_map", None) is None:
         temperature = float(getattr(classifier, "temperature", 1.0))
         return lambda texts: np.asarray(logits(texts), dtype=np.float32) / temperature
     return lambda texts: np.log(
