@@ -8,7 +8,9 @@ temperature the run saved; with the temperature `attentext recalibrate` fits on 
 the scoring distribution, measured two-fold (fitted on one half of test, scored on the other,
 and the other way round: no text scores the temperature it helped fit); and with the temperature
 fitted on the whole test split itself, a bound on what temperature scaling can reach on the model
-(a diagnostic, never saved).
+(a diagnostic, never saved). Then the same with `recalibrate --method isotonic` (the temperature,
+then a monotone map of the top label's probability): fitted on validation and scored on test, and
+two-fold on test (each half scored by a map fitted on the other, the ECE of the pooled halves).
 
     python benchmarks/calibration_bound.py runs/teacher runs/distill/* --data ../shared/datasets/ag_news
 """
@@ -23,8 +25,15 @@ import numpy as np
 from common import machine, markdown_table, publish
 
 import attentext
-from attentext.evaluation.calibration import fit_temperature, measure_calibration
+from attentext.confidence import ConfidenceMap
+from attentext.evaluation.calibration import (
+    calibrate_isotonic,
+    fit_temperature,
+    log_softmax,
+    measure_calibration,
+)
 from attentext.evaluation.evaluate import raw_logits
+from attentext.evaluation.metrics import expected_calibration_error
 from attentext.recipes import load_recipe
 from attentext.rundir import open_run
 from attentext.training.run import recipe_dataset
@@ -41,6 +50,9 @@ COLUMNS = [
     ("ece_at_test_temperature", "test ECE at test's own T"),
     ("nll", "test NLL"),
     ("nll_recalibrated", "test NLL recalibrated (2-fold)"),
+    ("ece_isotonic_validation", "test ECE, T + map from validation"),
+    ("ece_isotonic_recalibrated", "test ECE, T + map recalibrated (2-fold)"),
+    ("nll_isotonic_recalibrated", "test NLL, T + map recalibrated (2-fold)"),
 ]
 
 
@@ -75,6 +87,21 @@ def two_fold(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, Any]:
     }
 
 
+def isotonic(logits: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+    """Test ECE with the temperature and map fitted on validation, and recalibrated two-fold on
+    test (calibrate_isotonic's out-of-fold figures)."""
+    (vx, vy), (x, y) = logits["validation"], logits["test"]
+    from_validation = calibrate_isotonic(vy, vx, "validation")
+    mapping = ConfidenceMap.from_dict(from_validation.confidence_map)
+    mapped = mapping.apply(np.exp(log_softmax(x, from_validation.temperature)))
+    recalibrated = calibrate_isotonic(y, x, "test")
+    return {
+        "ece_isotonic_validation": expected_calibration_error(mapped, y)[0],
+        "ece_isotonic_recalibrated": recalibrated.ece_after,
+        "nll_isotonic_recalibrated": recalibrated.nll_after,
+    }
+
+
 def row_of(run: Path, data: str) -> dict[str, Any]:
     logits = split_logits(run, data)
     x, y = logits["test"]
@@ -91,6 +118,7 @@ def row_of(run: Path, data: str) -> dict[str, Any]:
         "nll": fitted["nll_after"],
         **two_fold(x, y),
         "ece_at_test_temperature": best["ece_after"],
+        **isotonic(logits),
     }
 
 
