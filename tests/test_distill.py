@@ -209,3 +209,48 @@ def test_the_distill_command_writes_a_student_run(teacher, unlabeled, ag_news_di
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"Distilled {teacher} into seed-transformer" in " ".join(result.stdout.split())
     assert attentext.load(out).predict(["Oil prices jump"])
+
+
+@pytest.fixture(scope="module")
+def second_teacher(ag_news_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("distill") / "teacher2"
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, out).run_dir)
+
+
+def test_an_ensemble_teaches_the_mean_of_its_teachers_logits(teacher, second_teacher, ag_news_dir):
+    from attentext.recipes import DistillSpec
+    from attentext.training.distill import teacher_logits
+
+    texts = ["Oil prices jump as OPEC cuts output", "The Yankees win again", "A new chip"]
+    labels = attentext.load(teacher).labels
+    one, _ = teacher_logits(DistillSpec(teacher=str(teacher)), texts, labels)
+    two, _ = teacher_logits(DistillSpec(teacher=str(second_teacher)), texts, labels)
+    both, cached = teacher_logits(
+        DistillSpec(teacher=str(teacher), ensemble=[str(second_teacher)]), texts, labels
+    )
+    assert cached is True  # each teacher's logits were cached on their own
+    torch.testing.assert_close(torch.from_numpy(both), torch.from_numpy((one + two) / 2))
+
+
+def test_the_distill_command_takes_an_ensemble(teacher, second_teacher, ag_news_dir, tmp_path):
+    from conftest import run_cli
+
+    out = tmp_path / "student"
+    result = run_cli(
+        "distill", teacher, "--ensemble", second_teacher, "--student", "seed-transformer",
+        "--data", ag_news_dir, "--output", out, "--max-steps", "2", "--set",
+        "training.precision=fp32",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"Distilled {teacher} + {second_teacher} into" in " ".join(result.stdout.split())
+    facts = json.loads((out / "metrics.json").read_text())["distillation"]
+    assert facts["ensemble"] == [str(second_teacher)]
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    assert recipe["distill"]["ensemble"] == [str(second_teacher)]
+
+
+def test_an_ensemble_is_a_list_of_runs_beside_a_teacher():
+    with pytest.raises(RecipeError, match="expected a list of strings"):
+        attentext.resolve_recipe("seed-transformer", overrides=["distill.ensemble=3"])
+    with pytest.raises(RecipeError, match="distill.ensemble needs distill.teacher"):
+        attentext.resolve_recipe("seed-transformer", overrides=["distill.ensemble=[a]"])

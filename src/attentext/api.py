@@ -9,6 +9,8 @@ imports them all.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +86,13 @@ def distill(
     temperature: float = 2.0,
     alpha: float = 0.5,
     augment: int = 0,
+    ensemble: Sequence[str | Path] = (),
     **options: Any,
 ) -> TrainResult:
     """Train `student` (a recipe) to match `teacher`'s probabilities (a run directory) on the
     training texts and `unlabeled` ones, and on `augment` noisy copies of each (words masked,
-    n-grams sampled); the result is a normal run directory.
+    n-grams sampled); the result is a normal run directory. `ensemble`: more teacher runs; the
+    student then learns the mean of every teacher's logits.
 
     `options` are those of `train` (epochs, max_steps, overrides, overwrite, ...).
     """
@@ -100,5 +104,7 @@ def distill(
     ]
     if unlabeled is not None:
         sets.append(f"distill.unlabeled={unlabeled}")
+    if ensemble:  # a JSON list is YAML: paths with any character survive the override
+        sets.append(f"distill.ensemble={json.dumps([str(run) for run in ensemble])}")
     overrides = [*sets, *(options.pop("overrides", None) or [])]
     return train(student, data, output, overrides=overrides, **options)

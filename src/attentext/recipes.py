@@ -126,6 +126,9 @@ class DistillSpec:
     # > 0: this many noisy copies of every transfer text (words masked, n-grams sampled; Tang et
     # al. 2019) for the teacher to label: more of what the teacher knows, at the teacher's cost
     augment: int = 0
+    # more teacher runs (trained on the same labels): the soft targets are the mean of every
+    # teacher's logits (each teacher's cached on its own), an ensemble no single teacher matches
+    ensemble: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -236,6 +239,10 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
             raise RecipeError(f"{where}: expected a string, got {shown(value)}")
     elif isinstance(default, dict) and not isinstance(value, dict):
         raise RecipeError(f"{where}: expected a mapping, got {shown(value)}")
+    elif isinstance(default, list) and not (
+        isinstance(value, list) and all(isinstance(item, str) for item in value)
+    ):
+        raise RecipeError(f"{where}: expected a list of strings, got {shown(value)}")
     return value
 
 
@@ -414,6 +421,8 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: distill.augment is a number of copies: 0 (off) or more")
     if d.augment and not d.teacher:
         raise RecipeError(f"{origin}: distill.augment needs distill.teacher (a run directory)")
+    if d.ensemble and not d.teacher:
+        raise RecipeError(f"{origin}: distill.ensemble needs distill.teacher (a run directory)")
     _validate_lengths(recipe.tokenizer, origin)
     _validate_long_text(recipe, origin)
     _validate_fewshot(recipe, origin)

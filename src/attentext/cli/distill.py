@@ -31,6 +31,13 @@ def distill_command(
         int,
         typer.Option(help="Noisy copies of each text for the teacher to label (words masked)."),
     ] = 0,
+    ensemble: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Another teacher run (repeatable); the student learns the mean of every "
+            "teacher's logits."
+        ),
+    ] = None,
     epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
     set_: Annotated[
@@ -51,6 +58,7 @@ def distill_command(
         temperature=temperature,
         alpha=alpha,
         augment=augment,
+        ensemble=ensemble or [],
         epochs=epochs,
         max_steps=max_steps,
         overrides=set_,
@@ -59,7 +67,7 @@ def distill_command(
     metrics = result.metrics
     facts = metrics["distillation"]
     out.print(
-        f"Distilled {teacher} into [bold]{metrics['recipe']}[/bold] in "
+        f"Distilled {' + '.join(map(str, [teacher, *(ensemble or [])]))} into [bold]{metrics['recipe']}[/bold] in "
         f"{metrics['train_seconds']:.1f} s ({facts['n_labelled']} labelled + "
         f"{facts['n_unlabeled']} unlabeled + {facts['n_augmented']} noisy copies); "
         f"run directory: [bold]{result.run_dir}[/bold]"

@@ -15,6 +15,10 @@ A small transfer set leaves most of what the teacher knows untold: `distill.augm
 copies of every transfer text (Tang et al., "Distilling Task-Specific Knowledge from BERT into
 Simple Neural Networks", 2019: words masked, or an n-gram sampled), each labelled by the teacher
 alone; the student sees the teacher's answer on texts near the data, not only on the data.
+
+Several teachers (`distill.ensemble`: more runs on the same labels) teach as one: the soft
+targets are the mean of their logits (Hinton et al. distilled an ensemble the same way), each
+teacher's logits cached on their own.
 """
 
 from __future__ import annotations
@@ -165,21 +169,33 @@ def _logits_of(teacher: Any, texts: list[str]) -> np.ndarray:
 def teacher_logits(
     spec: DistillSpec, texts: list[str], label_names: list[str]
 ) -> tuple[np.ndarray, bool]:
-    """The teacher's logits of `texts` (N, classes), from the cache or computed once; and
-    whether they came from the cache. The teacher must know the same labels, in order."""
-    run = open_run(spec.teacher)
+    """The soft targets of `texts` (N, classes): the teacher's logits, or with `spec.ensemble`
+    the mean of every teacher's; and whether they all came from the cache. Each teacher's logits
+    are cached on their own, so a teacher labels a transfer set once whatever it is paired with."""
+    runs = [spec.teacher, *spec.ensemble]
+    computed = [_one_teacher_logits(Path(run), texts, label_names) for run in runs]
+    logits = np.mean([values for values, _ in computed], axis=0, dtype=np.float64)
+    return logits.astype(np.float32), all(hit for _, hit in computed)
+
+
+def _one_teacher_logits(
+    teacher_dir: Path, texts: list[str], label_names: list[str]
+) -> tuple[np.ndarray, bool]:
+    """One teacher run's logits of `texts`, from the cache or computed once. The teacher must
+    know the same labels, in order."""
+    run = open_run(teacher_dir)
     if run.kind == "transformers" and not (run.path / WEIGHTS_FILE).is_file():
-        raise RecipeError(f"{spec.teacher}: the teacher run has no {WEIGHTS_FILE}")
+        raise RecipeError(f"{teacher_dir}: the teacher run has no {WEIGHTS_FILE}")
     teacher = load(run.path)
     if list(teacher.labels) != list(label_names):
         raise RecipeError(
-            f"{spec.teacher}: the teacher's labels ({len(teacher.labels)}) differ from the "
+            f"{teacher_dir}: the teacher's labels ({len(teacher.labels)}) differ from the "
             f"data's ({len(label_names)}); distill a teacher trained on the same labels"
         )
 
     def compute() -> torch.Tensor:
         parts = []
-        with tqdm(total=len(texts), desc="Teacher labelling", unit="text") as bar:
+        with tqdm(total=len(texts), desc=f"Teacher {run.name} labelling", unit="text") as bar:
             for start in range(0, len(texts), TEACHER_SLICE):
                 part = texts[start : start + TEACHER_SLICE]
                 parts.append(_logits_of(teacher, part))

@@ -531,6 +531,7 @@ def _transfer_set(
         train = PackedRows.concatenate(train, extra_rows)
     return train.with_column("teacher_logits", logits.astype(np.float32)), {
         "teacher": str(spec.teacher),
+        **({"ensemble": list(spec.ensemble)} if spec.ensemble else {}),
         "temperature": spec.temperature,
         "alpha": spec.alpha,
         "n_labelled": len(rows["train"]),
