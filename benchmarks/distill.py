@@ -12,6 +12,10 @@ and the gap closed: (student - scratch) / (teacher - scratch). Results go to the
     python benchmarks/distill.py runs/teacher --data ../shared/datasets/ag_news \
         --unlabeled ../shared/datasets/ag_news_unlabeled/unlabeled.txt
     python benchmarks/distill.py runs/teacher-trec --data ../shared/datasets/trec --unlabeled ""
+
+`--ensemble RUN` (repeatable) adds teachers: every distilled student learns the mean of their
+logits (`attentext distill --ensemble`), and a row gives that mean's own test accuracy (every
+teacher classifying every text). `--variants` keeps some of the distilled runs (e.g. `noisy`).
 """
 
 from __future__ import annotations
@@ -21,11 +25,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from common import machine, markdown_table, publish
 
 import attentext
 from attentext.data.dataset import load_text_dataset
+from attentext.evaluation.evaluate import raw_logits
 from attentext.rundir import open_run
+
+VARIANTS = ("distilled", "unlabeled", "noisy")
 
 
 def speed(run: Path, texts: list[str]) -> float:
@@ -52,8 +60,27 @@ def row_of(name: str, run: Path, texts: list[str]) -> dict[str, Any]:
     }
 
 
+def ensemble_row(teachers: list[Path], data: str) -> dict[str, Any]:
+    """The teachers' mean logits on the whole test split: accuracy, macro-F1, texts/s of all the
+    teachers in turn (an ensemble classifies a text once per teacher)."""
+    from sklearn.metrics import f1_score
+
+    test = load_text_dataset(data, val_fraction=0.0, label_names=attentext.load(teachers[0]).labels)
+    texts, gold = list(test["test"]["text"]), np.asarray(test["test"]["label"])
+    start, logits = time.perf_counter(), []
+    for teacher in teachers:
+        logits.append(raw_logits(attentext.load(teacher), texts))
+    predicted = np.mean(logits, axis=0).argmax(axis=1)
+    return {
+        "run": f"ensemble of {len(teachers)} teachers (mean logits)",
+        "test_accuracy": float((predicted == gold).mean()),
+        "macro_f1": float(f1_score(gold, predicted, average="macro")),
+        "texts_per_second": len(texts) / (time.perf_counter() - start),
+    }
+
+
 # the README sections (benchmarks/tables.py rewrites each from results/<section>.json)
-SECTIONS = ["distill", "distill_epochs10", "distill_trec", "distill_emotion"]
+SECTIONS = ["distill", "distill_epochs10", "distill_ensemble", "distill_trec", "distill_emotion"]
 COLUMNS = [
     ("run", "run"),
     ("test_accuracy", "test acc"),
@@ -73,7 +100,9 @@ def render(payload: dict[str, Any]) -> str:
     pool = f"unlabeled pool {n:,} texts" if n else "no unlabeled pool"
     return (
         f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores, load "
-        f"{m['load_average_1min']}; {payload['data']}; teacher `{payload['teacher']}`; "
+        f"{m['load_average_1min']}; {payload['data']}; teacher `{payload['teacher']}`"
+        + "".join(f" + `{run}`" for run in payload.get("ensemble", []))
+        + "; "
         f"{pool}"
         + (
             f"; students with --set {' '.join(sets)}"
@@ -109,18 +138,29 @@ def main() -> None:
         help="KEY=VALUE for every student run, scratch and distilled (e.g. training.epochs=10)",
     )
     parser.add_argument("--section", default="", help="results and README section name")
+    parser.add_argument(
+        "--ensemble", type=Path, action="append", default=[], help="another teacher run"
+    )
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="distilled runs to make")
     args = parser.parse_args()
+    variants = set(args.variants.split(","))
     name = Path(args.data).name
     section = args.section or ("distill" if name == "ag_news" else f"distill_{name}")
     texts = list(load_text_dataset(args.data, val_fraction=0.0)["test"]["text"])[:1000]
     rows = [row_of("teacher", args.teacher, texts)]
-    teacher_accuracy = rows[0]["test_accuracy"]
-    runs: list[tuple[str, str | None, int]] = [("distilled", None, 0)]
+    rows += [row_of(f"teacher {i + 2}", run, texts) for i, run in enumerate(args.ensemble)]
+    if args.ensemble:
+        rows.append(ensemble_row([args.teacher, *args.ensemble], args.data))
+    teacher_accuracy = rows[-1]["test_accuracy"]
+    runs: list[tuple[str, str | None, int]] = []
+    if "distilled" in variants:
+        runs.append(("distilled", None, 0))
     n_unlabeled = 0
     if args.unlabeled:
         n_unlabeled = len(Path(args.unlabeled).read_text(encoding="utf-8").splitlines())
-        runs.append(("distilled + unlabeled", args.unlabeled, 0))
-    if args.augment:
+        if "unlabeled" in variants:
+            runs.append(("distilled + unlabeled", args.unlabeled, 0))
+    if args.augment and "noisy" in variants:
         pool = " + unlabeled" if args.unlabeled else ""
         noisy = f"distilled{pool} + {args.augment} noisy copies"
         runs.append((noisy, args.unlabeled or None, args.augment))
@@ -137,6 +177,7 @@ def main() -> None:
                 out,
                 unlabeled=unlabeled,
                 augment=augment,
+                ensemble=args.ensemble,
                 overwrite=True,
                 overrides=args.set,
             )
@@ -150,6 +191,7 @@ def main() -> None:
         "machine": machine(),
         "data": str(args.data),
         "teacher": str(args.teacher),
+        "ensemble": [str(run) for run in args.ensemble],
         "n_unlabeled": n_unlabeled,
         "student_sets": args.set,
         "results": rows,
