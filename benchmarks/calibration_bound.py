@@ -12,6 +12,10 @@ fitted on the whole test split itself, a bound on what temperature scaling can r
 then a monotone map of the top label's probability): fitted on validation and scored on test, and
 two-fold on test (each half scored by a map fitted on the other, the ECE of the pooled halves).
 
+A second table (`--sizes`) asks how many held-out texts each needs: for each size n, n test
+texts drawn at random (`--draws` times) fit the temperature, or the temperature and the map, and
+the other test texts score it; the mean test ECE over the draws.
+
     python benchmarks/calibration_bound.py runs/teacher runs/distill/* --data ../shared/datasets/ag_news
 """
 
@@ -38,7 +42,7 @@ from attentext.recipes import load_recipe
 from attentext.rundir import open_run
 from attentext.training.run import recipe_dataset
 
-SECTION = "calibration_bound"
+SECTIONS = ["calibration_bound", "calibration_sizes"]
 COLUMNS = [
     ("run", "run"),
     ("validation_accuracy", "validation acc"),
@@ -102,7 +106,30 @@ def isotonic(logits: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]
     }
 
 
-def row_of(run: Path, data: str) -> dict[str, Any]:
+def by_size(
+    name: str, x: np.ndarray, y: np.ndarray, sizes: list[int], draws: int
+) -> dict[str, Any]:
+    """Mean test ECE over `draws` random draws of n fitting texts, each scored on the rest: with
+    the temperature alone (`T n=`) and with the temperature and the map (`map n=`)."""
+    rng = np.random.default_rng(0)
+    row: dict[str, Any] = {"run": name}
+    for n in sizes:
+        temperature, mapped = [], []
+        for _ in range(draws):
+            order = rng.permutation(len(y))
+            fit, score = order[:n], order[n:]
+            t = fit_temperature(x[fit], y[fit])
+            temperature.append(measure_calibration(x[score], y[score], t)["ece_after"])
+            iso = calibrate_isotonic(y[fit], x[fit], "draw")
+            probabilities = np.exp(log_softmax(x[score], iso.temperature))
+            probabilities = ConfidenceMap.from_dict(iso.confidence_map).apply(probabilities)
+            mapped.append(expected_calibration_error(probabilities, y[score])[0])
+        row[f"T n={n}"], row[f"map n={n}"] = float(np.mean(temperature)), float(np.mean(mapped))
+    return row
+
+
+def row_of(run: Path, data: str, sizes: list[int], draws: int) -> tuple[dict, dict]:
+    """The run's row of each table."""
     logits = split_logits(run, data)
     x, y = logits["test"]
     temperature = open_run(run).temperature
@@ -119,14 +146,20 @@ def row_of(run: Path, data: str) -> dict[str, Any]:
         **two_fold(x, y),
         "ece_at_test_temperature": best["ece_after"],
         **isotonic(logits),
-    }
+    }, by_size(run.name, x, y, sizes, draws)
 
 
 def render(payload: dict[str, Any]) -> str:
     m = payload["machine"]
+    head = f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores; {payload['data']}"
+    if "sizes" not in payload:
+        return head + ".\n\n" + markdown_table(payload["results"], COLUMNS)
+    columns = [("run", "run")]
+    for n in payload["sizes"]:
+        columns += [(f"T n={n}", f"T, {n:,} texts"), (f"map n={n}", f"T + map, {n:,} texts")]
     return (
-        f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores; {payload['data']}.\n\n"
-        + markdown_table(payload["results"], COLUMNS)
+        f"{head}; mean test ECE over {payload['draws']} draws of the fitting texts from test, "
+        "each scored on the rest.\n\n" + markdown_table(payload["results"], columns)
     )
 
 
@@ -134,12 +167,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--data", default="../shared/datasets/ag_news")
+    parser.add_argument("--sizes", default="300,500,1000,2000", help="fitting texts per draw")
+    parser.add_argument("--draws", type=int, default=8)
     args = parser.parse_args()
-    rows = []
+    sizes = [int(n) for n in args.sizes.split(",")]
+    rows, size_rows = [], []
     for run in args.runs:
-        rows.append(row_of(run, args.data))
-        print(rows[-1], flush=True)
-    publish(SECTION, {"machine": machine(), "data": args.data, "results": rows}, render)
+        row, size_row = row_of(run, args.data, sizes, args.draws)
+        rows.append(row)
+        size_rows.append(size_row)
+        print(row, size_row, flush=True)
+    common = {"machine": machine(), "data": args.data}
+    publish(SECTIONS[0], {**common, "results": rows}, render)
+    sized = {**common, "sizes": sizes, "draws": args.draws, "results": size_rows}
+    publish(SECTIONS[1], sized, render)
 
 
 if __name__ == "__main__":
