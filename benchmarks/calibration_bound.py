@@ -6,7 +6,8 @@ about a point above test's), the temperature fitted on validation leaves the mod
 of itself on test. For each run: accuracy on both splits; the test ECE and NLL with the
 temperature the run saved; with the temperature `attentext recalibrate` fits on held-out texts of
 the scoring distribution, measured two-fold (fitted on one half of test, scored on the other,
-and the other way round: no text scores the temperature it helped fit); and with the temperature
+and the other way round: no text scores the temperature it helped fit; the ECE of the
+pooled halves); and with the temperature
 fitted on the whole test split itself, a bound on what temperature scaling can reach on the model
 (a diagnostic, never saved). Then the same with `recalibrate --method isotonic` (the temperature,
 then a monotone map of the top label's probability): fitted on validation and scored on test, and
@@ -32,6 +33,7 @@ import attentext
 from attentext.confidence import ConfidenceMap
 from attentext.evaluation.calibration import (
     calibrate_isotonic,
+    compare_probabilities,
     fit_temperature,
     log_softmax,
     measure_calibration,
@@ -50,10 +52,10 @@ COLUMNS = [
     ("temperature", "T (validation)"),
     ("ece", "test ECE"),
     ("half_temperatures", "T (test halves)"),
-    ("ece_recalibrated", "test ECE recalibrated (2-fold)"),
+    ("ece_recalibrated", "test ECE recalibrated (2-fold, pooled)"),
     ("ece_at_test_temperature", "test ECE at test's own T"),
     ("nll", "test NLL"),
-    ("nll_recalibrated", "test NLL recalibrated (2-fold)"),
+    ("nll_recalibrated", "test NLL recalibrated (2-fold, pooled)"),
     ("ece_isotonic_validation", "test ECE, T + map from validation"),
     ("ece_isotonic_recalibrated", "test ECE, T + map recalibrated (2-fold)"),
     ("nll_isotonic_recalibrated", "test NLL, T + map recalibrated (2-fold)"),
@@ -75,19 +77,21 @@ def split_logits(run: Path, data: str) -> dict[str, tuple[np.ndarray, np.ndarray
 
 
 def two_fold(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, Any]:
-    """Test ECE and NLL with a temperature fitted on the other half (both ways, each half
-    scored with the temperature fitted on the other; ECE and NLL averaged over the halves)."""
+    """Test ECE and NLL with a temperature fitted on the other half: each half scored with the
+    temperature fitted on the other, ECE and NLL of the pooled halves (the same halves and the
+    same pooling as calibrate_isotonic's out-of-fold figures, so the columns compare)."""
     order = np.random.default_rng(seed).permutation(len(y))
     halves = (order[: len(y) // 2], order[len(y) // 2 :])
-    temperatures, scores = [], []
+    temperatures, pooled = [], np.zeros(np.shape(x), dtype=np.float64)
     for fit, score in (halves, halves[::-1]):
         t = fit_temperature(x[fit], y[fit])
         temperatures.append(round(t, 3))
-        scores.append(measure_calibration(x[score], y[score], t))
+        pooled[score] = np.exp(log_softmax(x[score], t))
+    measured = compare_probabilities(np.exp(log_softmax(x)), pooled, y)
     return {
         "half_temperatures": " / ".join(f"{t:.3f}" for t in temperatures),
-        "ece_recalibrated": float(np.mean([s["ece_after"] for s in scores])),
-        "nll_recalibrated": float(np.mean([s["nll_after"] for s in scores])),
+        "ece_recalibrated": measured["ece_after"],
+        "nll_recalibrated": measured["nll_after"],
     }
 
 
@@ -128,7 +132,7 @@ def by_size(
     return row
 
 
-def row_of(run: Path, data: str, sizes: list[int], draws: int) -> tuple[dict, dict]:
+def row_of(run: Path, name: str, data: str, sizes: list[int], draws: int) -> tuple[dict, dict]:
     """The run's row of each table."""
     logits = split_logits(run, data)
     x, y = logits["test"]
@@ -137,7 +141,7 @@ def row_of(run: Path, data: str, sizes: list[int], draws: int) -> tuple[dict, di
     best = measure_calibration(x, y, fit_temperature(x, y))
     vx, vy = logits["validation"]
     return {
-        "run": run.name,
+        "run": name,
         "validation_accuracy": float((vx.argmax(1) == vy).mean()),
         "test_accuracy": float((x.argmax(1) == y).mean()),
         "temperature": temperature,
@@ -146,7 +150,7 @@ def row_of(run: Path, data: str, sizes: list[int], draws: int) -> tuple[dict, di
         **two_fold(x, y),
         "ece_at_test_temperature": best["ece_after"],
         **isotonic(logits),
-    }, by_size(run.name, x, y, sizes, draws)
+    }, by_size(name, x, y, sizes, draws)
 
 
 def render(payload: dict[str, Any]) -> str:
@@ -172,8 +176,10 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(n) for n in args.sizes.split(",")]
     rows, size_rows = [], []
-    for run in args.runs:
-        row, size_row = row_of(run, args.data, sizes, args.draws)
+    names = [run.name for run in args.runs]
+    for run in args.runs:  # a folder name two runs share is told apart by its parent's
+        name = run.name if names.count(run.name) == 1 else f"{run.parent.name}/{run.name}"
+        row, size_row = row_of(run, name, args.data, sizes, args.draws)
         rows.append(row)
         size_rows.append(size_row)
         print(row, size_row, flush=True)
