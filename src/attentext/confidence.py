@@ -7,7 +7,7 @@ temperature; benchmarks/README.md, "Where the temperature is fitted"). Isotonic 
 "was the top label right" on the top label's probability, after the temperature, fits any
 monotone shape; the other labels share what is left in their old proportions. The top label
 stays the top label, so predicted labels never change. It has many more degrees of freedom than
-a temperature: it needs about a thousand held-out texts to beat one (fewer make it noisier).
+a temperature: it needs about two thousand held-out texts to beat one (fewer make it noisier).
 
 Numpy only: every reader of a run (the ONNX backend too) applies it without torch or sklearn.
 """

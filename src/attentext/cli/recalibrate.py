@@ -21,7 +21,7 @@ def recalibrate_command(
         str,
         typer.Option(
             help="temperature (one scalar), or isotonic (the temperature, then a monotone map "
-            "of the top label's probability; needs 1,000+ texts)."
+            "of the top label's probability; needs 2,000+ texts)."
         ),
     ] = "temperature",
 ) -> None:
