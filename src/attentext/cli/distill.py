@@ -64,13 +64,16 @@ def distill_command(
         overrides=set_,
         overwrite=overwrite,
     )
-    metrics = result.metrics
+    _say_what_was_distilled([teacher, *(ensemble or [])], result.metrics, result.run_dir)
+
+
+def _say_what_was_distilled(teachers: list[Path], metrics: dict, run_dir: Path) -> None:
     facts = metrics["distillation"]
     out.print(
-        f"Distilled {' + '.join(map(str, [teacher, *(ensemble or [])]))} into [bold]{metrics['recipe']}[/bold] in "
+        f"Distilled {' + '.join(map(str, teachers))} into [bold]{metrics['recipe']}[/bold] in "
         f"{metrics['train_seconds']:.1f} s ({facts['n_labelled']} labelled + "
         f"{facts['n_unlabeled']} unlabeled + {facts['n_augmented']} noisy copies); "
-        f"run directory: [bold]{result.run_dir}[/bold]"
+        f"run directory: [bold]{run_dir}[/bold]"
     )
     for split in ("validation", "test"):
         if split in metrics:
