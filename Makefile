@@ -33,7 +33,7 @@ demo: install
 		"NASA's new telescope spots water vapour on a distant exoplanet"
 
 test: dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test-slow: dev
 	$(BIN)/python -m pytest -q -m slow
