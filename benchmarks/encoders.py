@@ -34,11 +34,11 @@ from attentext.models.registry import build_model
 from attentext.recipes import load_recipe
 from attentext.text.encoding import encode
 from attentext.text.tokenizers import build_tokenizer
-from attentext.training.features import CACHE_DIR, compute_features
+from attentext.training.features import compute_features, features_dir
 
 
 def _fresh_cache() -> None:
-    shutil.rmtree(CACHE_DIR, ignore_errors=True)
+    shutil.rmtree(features_dir(), ignore_errors=True)
 
 
 def bench_frozen(dataset, args) -> dict[str, Any]:

@@ -29,6 +29,9 @@ os.environ.setdefault("ATTENTEXT_CACHE", str(Path(_CACHE_ROOT) / "attentext"))
 # fp32 everywhere, also where code defaults to precision "auto" (and in CLI subprocesses):
 # deterministic, fast on any CPU, and no timing probe.
 os.environ["ATTENTEXT_PRECISION"] = "fp32"
+# Rich sizes its consoles from COLUMNS when they are made: commands run in this process
+# (`run_cli_here`) print tables as wide as in a subprocess (`run_cli`).
+os.environ["COLUMNS"] = "200"
 
 import pytest  # noqa: E402
 
@@ -83,7 +86,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """`python -m attentext ARGS` in a subprocess, offline, with a wide terminal."""
+    """`python -m attentext ARGS` in a subprocess, offline, with a wide terminal.
+
+    For tests of the process itself (the entry point, import-time failures, signals, exit on a
+    crash); a test of what a command does uses `run_cli_here`, about 5 s quicker a call."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "attentext", *map(str, args)],
@@ -93,6 +99,37 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
         cwd=cwd or REPO,
         timeout=300,
     )
+
+
+def run_cli_here(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`attentext ARGS` in this process through `attentext.cli.main`, as `run_cli` returns it.
+
+    The same code path as the command minus the interpreter start and the imports (~5 s a call
+    on 2 cores). Warnings show as if for the first time (fresh filters), and argv, the working
+    folder and `warnings.showwarning` (which `main` sets) are restored after."""
+    import io
+    import warnings
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from attentext import cli
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    argv, here = sys.argv, os.getcwd()
+    sys.argv = ["attentext", *map(str, args)]
+    code = 0  # `main` returns on success
+    try:
+        os.chdir(cwd or REPO)
+        with warnings.catch_warnings(), redirect_stdout(stdout), redirect_stderr(stderr):
+            warnings.simplefilter("default")
+            try:
+                cli.main()
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    finally:
+        sys.argv = argv
+        os.chdir(here)
+    command = ["attentext", *map(str, args)]
+    return subprocess.CompletedProcess(command, code, stdout.getvalue(), stderr.getvalue())
 
 
 def labelled_csv(rows: list[tuple[str, str]], header: str = "text,label") -> str:

@@ -9,7 +9,7 @@ import json
 import sys
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli_here
 
 from attentext.automl.budget import (
     BudgetError,
@@ -53,7 +53,7 @@ def test_a_timeout_may_be_bare_seconds():
 
 
 def test_the_cli_answers_a_bad_budget_in_one_line(tmp_path):
-    result = run_cli("auto", "--data", tmp_path, "--budget", "10x", "--output", tmp_path / "o")
+    result = run_cli_here("auto", "--data", tmp_path, "--budget", "10x", "--output", tmp_path / "o")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --budget 10x"), result.stderr
@@ -115,7 +115,7 @@ def test_a_recipe_without_a_search_section_takes_its_builtin_namesakes():
 
 def test_tune_writes_a_recipe_that_train_takes_and_a_table_of_trials(ag_news_dir, tmp_path):
     out = tmp_path / "tune"
-    result = run_cli("tune", "tfidf-logreg", "--data", ag_news_dir, "--trials", "2", "-o", out)
+    result = run_cli_here("tune", "tfidf-logreg", "--data", ag_news_dir, "--trials", "2", "-o", out)
     assert result.returncode == 0, result.stderr
     assert "trial 1/2" in result.stdout and "trial 2/2" in result.stdout
     table = json.loads((out / "trials.json").read_text(encoding="utf-8"))
@@ -124,7 +124,9 @@ def test_tune_writes_a_recipe_that_train_takes_and_a_table_of_trials(ag_news_dir
     assert "| trial |" in (out / "trials.md").read_text(encoding="utf-8")
     assert (out / "best" / "attentext.json").exists() and not (out / "trials").exists()
 
-    trained = run_cli("train", out / "best.yaml", "--data", ag_news_dir, "-o", tmp_path / "run")
+    trained = run_cli_here(
+        "train", out / "best.yaml", "--data", ag_news_dir, "-o", tmp_path / "run"
+    )
     assert trained.returncode == 0, trained.stderr
     assert (tmp_path / "run" / "attentext.json").exists()
 
@@ -195,7 +197,7 @@ def test_auto_keeps_a_run_at_least_as_good_as_the_baseline(ag_news_dir, tmp_path
 
 def test_auto_refuses_a_budget_too_small_for_the_baseline(ag_news_dir, tmp_path):
     out = tmp_path / "auto"
-    result = run_cli("auto", "--data", ag_news_dir, "--budget", "1s", "--output", out)
+    result = run_cli_here("auto", "--data", ag_news_dir, "--budget", "1s", "--output", out)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import AG_NEWS_LABELS, run_cli
+from conftest import AG_NEWS_LABELS, run_cli_here
 
 import attentext
 from attentext.errors import AttentextError, DataError
@@ -334,7 +334,7 @@ def test_kill_9_of_the_command_then_resume_gives_the_uninterrupted_output(
         "50",
     ]
     whole = tmp_path / "whole.jsonl"
-    assert run_cli(*args, "-o", whole).returncode == 0
+    assert run_cli_here(*args, "-o", whole).returncode == 0
     output = tmp_path / "out.jsonl"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "attentext", *map(str, args), "-o", str(output)]
@@ -354,7 +354,7 @@ def test_kill_9_of_the_command_then_resume_gives_the_uninterrupted_output(
     if not parts.exists():
         pytest.skip("the run finished before it could be killed")
 
-    resumed = run_cli(*args, "-o", output, "--resume")
+    resumed = run_cli_here(*args, "-o", output, "--resume")
 
     assert resumed.returncode == 0, resumed.stderr
     assert "from the interrupted run" in resumed.stdout
@@ -442,7 +442,7 @@ def test_the_command_writes_a_file_and_says_so_in_one_line(tfidf_run, rows, tmp_
     source = write_input(rows, tmp_path / "in.tsv")
     output = tmp_path / "scored.parquet"
 
-    result = run_cli(
+    result = run_cli_here(
         "predict",
         tfidf_run,
         "-i",
@@ -478,7 +478,9 @@ def test_option_mistakes_are_one_line(extra, message, tfidf_run, tmp_path):
         pd.DataFrame({"text": ["a", "b"], "label": ["x", "y"]}), tmp_path / "in.csv"
     )
 
-    result = run_cli("predict", tfidf_run, "-i", source, *(e.format(tmp=tmp_path) for e in extra))
+    result = run_cli_here(
+        "predict", tfidf_run, "-i", source, *(e.format(tmp=tmp_path) for e in extra)
+    )
 
     assert result.returncode == 2, result.stdout
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr

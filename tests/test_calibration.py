@@ -181,12 +181,12 @@ def test_recalibrate_gives_a_run_trained_without_calibration_its_file(ag_news_di
 
 
 def test_recalibrate_refuses_too_few_texts_in_one_line(calibrated_run, tmp_path):
-    from conftest import labelled_csv, run_cli
+    from conftest import labelled_csv, run_cli_here
 
     run = _copy(calibrated_run, tmp_path / "run")
     few = tmp_path / "few.csv"
     few.write_text(labelled_csv([("Stocks fell today", "Business")] * 10), encoding="utf-8")
-    result = run_cli("recalibrate", run, "--data", few)
+    result = run_cli_here("recalibrate", run, "--data", few)
     assert result.returncode == 2
     assert "at least 50" in result.stderr and "Traceback" not in result.stderr
     saved = json.loads((run / CALIBRATION_FILE).read_text())
@@ -194,10 +194,10 @@ def test_recalibrate_refuses_too_few_texts_in_one_line(calibrated_run, tmp_path)
 
 
 def test_recalibrate_cli_says_what_it_changed(calibrated_run, ag_news_dir, tmp_path):
-    from conftest import run_cli
+    from conftest import run_cli_here
 
     run = _copy(calibrated_run, tmp_path / "run")
-    result = run_cli("recalibrate", run, "--data", ag_news_dir, "--split", "test")
+    result = run_cli_here("recalibrate", run, "--data", ag_news_dir, "--split", "test")
     assert result.returncode == 0, result.stderr
     new = json.loads((run / CALIBRATION_FILE).read_text())["temperature"]
     assert f"-> {new:.4f}" in result.stdout and "80 texts" in result.stdout

@@ -1,4 +1,5 @@
-"""The real command line, in subprocesses: `python -m attentext ...` on tiny data."""
+"""The command line on tiny data: `attentext ...` in this process (`run_cli_here`), and its entry
+point as a real subprocess (`python -m attentext`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import AG_NEWS_LABELS, labelled_csv
-from conftest import run_cli as cli
+from conftest import AG_NEWS_LABELS, labelled_csv, run_cli
+from conftest import run_cli_here as cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,6 +70,17 @@ def test_predict_texts(run_dir):
         assert match[1] in AG_NEWS_LABELS
         assert 0.0 < float(match[2]) <= 1.0
         assert match[3] == text
+
+
+def test_the_entry_point_prints_what_the_command_in_this_process_prints(run_dir):
+    """`python -m attentext` (the installed command's code path, a fresh interpreter) and the
+    in-process runner the other tests use give the same output."""
+    texts = ["Stocks rallied on Wall Street", "The Lakers won again"]
+    process = run_cli("predict", run_dir, *texts)
+
+    assert process.returncode == 0, process.stderr
+    assert "Traceback" not in process.stderr
+    assert process.stdout == ok("predict", run_dir, *texts)
 
 
 def test_predict_input_file(run_dir, tmp_path):

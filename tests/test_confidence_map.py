@@ -169,15 +169,15 @@ def test_the_baseline_takes_a_map_too(ag_news_dir, tmp_path, monkeypatch):
 
 
 def test_isotonic_needs_two_thousand_texts_and_says_so_in_one_line(isotonic_run, tmp_path):
-    from conftest import AG_NEWS_TINY, run_cli
+    from conftest import AG_NEWS_TINY, run_cli_here
 
     run = Path(shutil.copytree(isotonic_run, tmp_path / "run"))
     before = (run / CALIBRATION_FILE).read_text()
-    result = run_cli(
+    result = run_cli_here(
         "recalibrate", run, "--data", AG_NEWS_TINY, "--split", "test", "--method", "isotonic"
     )
     assert result.returncode == 2
     assert "at least 2,000" in result.stderr and "Traceback" not in result.stderr
     assert (run / CALIBRATION_FILE).read_text() == before
-    unknown = run_cli("recalibrate", run, "--data", "x.csv", "--method", "platt")
+    unknown = run_cli_here("recalibrate", run, "--data", "x.csv", "--method", "platt")
     assert unknown.returncode == 2 and "choose one of temperature, isotonic" in unknown.stderr

@@ -198,10 +198,10 @@ def test_distill_settings_are_checked():
 
 
 def test_the_distill_command_writes_a_student_run(teacher, unlabeled, ag_news_dir, tmp_path):
-    from conftest import run_cli
+    from conftest import run_cli_here
 
     out = tmp_path / "student"
-    result = run_cli(
+    result = run_cli_here(
         "distill", teacher, "--student", "seed-transformer", "--data", ag_news_dir,
         "--output", out, "--unlabeled", unlabeled, "--max-steps", "4", "--set",
         "training.precision=fp32",
@@ -233,10 +233,10 @@ def test_an_ensemble_teaches_the_mean_of_its_teachers_logits(teacher, second_tea
 
 
 def test_the_distill_command_takes_an_ensemble(teacher, second_teacher, ag_news_dir, tmp_path):
-    from conftest import run_cli
+    from conftest import run_cli_here
 
     out = tmp_path / "student"
-    result = run_cli(
+    result = run_cli_here(
         "distill", teacher, "--ensemble", second_teacher, "--student", "seed-transformer",
         "--data", ag_news_dir, "--output", out, "--max-steps", "2", "--set",
         "training.precision=fp32",

@@ -14,8 +14,6 @@ import math
 import os
 import shutil
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +78,8 @@ def _softmax_logits(run: Path, texts: list[str]) -> np.ndarray:
 @pytest.fixture(scope="module", autouse=True)
 def feature_cache(tmp_path_factory):
     """attentext's feature cache in a fresh folder for this module (cached_features reads
-    `attentext.training.features.CACHE_DIR` at call time when no cache_dir is given)."""
+    `attentext.training.features.CACHE_DIR` at call time when no cache_dir is given; setting
+    ATTENTEXT_CACHE instead moves the other caches too)."""
     folder = tmp_path_factory.mktemp("feature-cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(attentext.training.features, "CACHE_DIR", folder)
@@ -247,11 +246,11 @@ def test_folder_without_config_is_not_a_checkpoint(tmp_path):
 
 
 def test_cli_reports_an_unknown_encoder_in_one_line(ag_news_dir, tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "COLUMNS": "400"}
-    result = subprocess.run(
-        [sys.executable, "-m", "attentext", "train", "encoder-frozen", "--data", str(ag_news_dir),
-         "--output", str(tmp_path / "run"), "--set", f"model.encoder={MISSING_HUB_NAME}"],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
+    from conftest import run_cli_here
+
+    result = run_cli_here(
+        "train", "encoder-frozen", "--data", ag_news_dir, "--output", tmp_path / "run",
+        "--set", f"model.encoder={MISSING_HUB_NAME}",
     )  # fmt: skip
 
     assert result.returncode != 0

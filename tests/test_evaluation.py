@@ -5,12 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli_here
 from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
@@ -148,23 +147,7 @@ def test_compare_two_runs_writes_a_leaderboard_with_both_rows_and_plots(
     tfidf_run, run_dir, ag_news_dir, tmp_path
 ):
     out = tmp_path / "leaderboard"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "attentext",
-            "compare",
-            str(tfidf_run),
-            str(run_dir),
-            "--data",
-            str(ag_news_dir),
-            "--output",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_cli_here("compare", tfidf_run, run_dir, "--data", ag_news_dir, "--output", out)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = json.loads((out / "leaderboard.json").read_text())
     assert {row["model"] for row in rows} == {tfidf_run.name, run_dir.name}
@@ -180,21 +163,8 @@ def test_compare_two_runs_writes_a_leaderboard_with_both_rows_and_plots(
 
 
 def test_evaluate_cli_writes_the_report(run_dir, ag_news_dir, tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "attentext",
-            "evaluate",
-            str(run_dir),
-            "--data",
-            str(ag_news_dir),
-            "--output",
-            str(tmp_path / "report"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_cli_here(
+        "evaluate", run_dir, "--data", ag_news_dir, "--output", tmp_path / "report"
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "accuracy" in result.stdout

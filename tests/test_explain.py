@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import html
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -228,15 +226,9 @@ def test_user_mistakes_are_one_line_errors(seed_run, options, message):
 
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "attentext", "explain", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=300,
-    )
+    from conftest import run_cli_here
+
+    return run_cli_here("explain", *args)
 
 
 def test_cli_explain_end_to_end(rnn_run, tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import AG_NEWS_LABELS
-from conftest import run_cli as cli
+from conftest import run_cli_here as cli
 from fastapi.testclient import TestClient
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 

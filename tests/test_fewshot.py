@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run_cli_here
 
 import attentext
 from attentext.data.dataset import load_text_dataset
@@ -93,7 +93,7 @@ def test_a_class_with_fewer_than_n_examples_is_refused_in_one_line(tiny):
 def test_shots_through_the_cli_train_on_n_per_class_and_the_run_says_so(ag_news_dir, tmp_path):
     out = tmp_path / "tfidf"
 
-    result = run_cli(
+    result = run_cli_here(
         "train", "tfidf-logreg", "--data", ag_news_dir, "--output", out, "--shots", "6"
     )
 
@@ -102,7 +102,7 @@ def test_shots_through_the_cli_train_on_n_per_class_and_the_run_says_so(ag_news_
     assert run.recipe.data.shots == 6
     assert run.metrics["n_train"] == 24
     assert "validation" not in run.metrics and "test" in run.metrics
-    too_many = run_cli(
+    too_many = run_cli_here(
         "train",
         "tfidf-logreg",
         "--data",

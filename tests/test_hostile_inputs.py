@@ -87,7 +87,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import SENTIMENT_ROWS, labelled_csv, run_cli, write_file
+from conftest import SENTIMENT_ROWS, labelled_csv, run_cli_here, write_file
 from fastapi.testclient import TestClient
 from transformers import TrainerCallback
 
@@ -304,7 +304,7 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path):
     write_file(data, "notes.txt", "my own notes\n")
     before = snapshot(data)
 
-    result = run_cli("train", "tfidf-logreg", "--data", data, "--output", data, "--overwrite")
+    result = run_cli_here("train", "tfidf-logreg", "--data", data, "--output", data, "--overwrite")
 
     one_line_error(result)
     assert snapshot(data) == before
@@ -317,7 +317,9 @@ def test_overwrite_refuses_a_file(tmp_path):
     data = write_file(tmp_path, "d.csv", ROWS)
     precious = write_file(tmp_path, "thesis.txt", "three years of work\n")
 
-    result = run_cli("train", "tfidf-logreg", "--data", data, "--output", precious, "--overwrite")
+    result = run_cli_here(
+        "train", "tfidf-logreg", "--data", data, "--output", precious, "--overwrite"
+    )
 
     one_line_error(result)
     assert precious.read_text(encoding="utf-8") == "three years of work\n"
@@ -332,7 +334,7 @@ def test_output_dot_is_a_one_line_error(overwrite, tmp_path):
     work = tmp_path / "work"
     keep = write_file(work, "keep.txt", "keep me\n")
 
-    result = run_cli(
+    result = run_cli_here(
         "train",
         "tfidf-logreg",
         "--data",
@@ -726,7 +728,7 @@ def test_a_tokenizer_bigger_than_the_model_is_refused_at_load(frankenrun):
 def test_predict_with_a_tokenizer_bigger_than_the_model_is_a_one_line_error(frankenrun):
     """#23 finding 6: `predict` on that run with words only the bigger vocabulary knows is a
     one-line error, not an IndexError traceback."""
-    result = run_cli("predict", frankenrun, "a great film", RARE_WORDS)
+    result = run_cli_here("predict", frankenrun, "a great film", RARE_WORDS)
 
     one_line_error(result)
 
@@ -858,7 +860,9 @@ def test_tfidf_resume_refuses_and_keeps_a_seed_transformer_checkpoint(ag_news_di
     out = tmp_path / "run"
     left = interrupted_run(ag_news_dir, out)
 
-    result = run_cli("train", "tfidf-logreg", "--data", ag_news_dir, "--output", out, "--resume")
+    result = run_cli_here(
+        "train", "tfidf-logreg", "--data", ag_news_dir, "--output", out, "--resume"
+    )
 
     one_line_error(result)
     assert not out.exists()
@@ -895,7 +899,7 @@ def frozen(tmp_path_factory):
     cache = root / "cache"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ATTENTEXT_CACHE", str(cache))
-        result = run_cli(
+        result = run_cli_here(
             "train", "encoder-frozen", "--data", data, "--output", root / "clean", *FROZEN_CLI
         )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -915,7 +919,9 @@ def safetensors_rows(path: Path) -> tuple[int, int]:
 
 def run_frozen_on(cache: Path, frozen, out: Path, monkeypatch) -> subprocess.CompletedProcess:
     monkeypatch.setenv("ATTENTEXT_CACHE", str(cache))
-    return run_cli("train", "encoder-frozen", "--data", frozen.data, "--output", out, *FROZEN_CLI)
+    return run_cli_here(
+        "train", "encoder-frozen", "--data", frozen.data, "--output", out, *FROZEN_CLI
+    )
 
 
 def test_a_zeroed_feature_cache_entry_is_recomputed_with_a_warning(frozen, tmp_path, monkeypatch):
@@ -978,7 +984,7 @@ def test_predict_input_jsonl_text_that_is_not_a_string(value, seed_run, tmp_path
     list: one line naming row 2 and not calling the text a label."""
     path = write_file(tmp_path, "texts.jsonl", f'{{"text": "fine"}}\n{{"text": {value}}}\n')
 
-    result = run_cli("predict", seed_run, "--input", path)
+    result = run_cli_here("predict", seed_run, "--input", path)
 
     line = without_paths(one_line_error(result), tmp_path, seed_run)
     assert re.search(r"\b2\b", line), line
@@ -994,7 +1000,7 @@ def test_predict_input_parquet_null_text(seed_run, tmp_path):
     path = tmp_path / "texts.parquet"
     pq.write_table(pa.table({"text": ["fine", None, "also fine"]}), path)
 
-    result = run_cli("predict", seed_run, "--input", path)
+    result = run_cli_here("predict", seed_run, "--input", path)
 
     line = without_paths(one_line_error(result), tmp_path, seed_run)
     assert re.search(r"\b2\b", line), line
@@ -1011,7 +1017,7 @@ def test_output_naming_a_file_is_a_one_line_error(command, seed_run, ag_news_dir
         "export": ["export", seed_run],
     }[command]
 
-    result = run_cli(*args, "--output", target)
+    result = run_cli_here(*args, "--output", target)
 
     one_line_error(result)
     assert target.read_text(encoding="utf-8") == "not a folder\n"
@@ -1056,7 +1062,7 @@ def test_label_case_variants_are_reported(tmp_path):
     rows += [("an election was held", "World")]
     data = write_file(tmp_path, "d.csv", labelled_csv(rows * 4))
 
-    result = run_cli("train", "tfidf-logreg", "--data", data, "--output", tmp_path / "out")
+    result = run_cli_here("train", "tfidf-logreg", "--data", data, "--output", tmp_path / "out")
 
     assert "Traceback" not in result.stderr
     assert reported(result, "Sports", "sports"), result.stderr[-3000:]
@@ -1068,7 +1074,7 @@ def test_numeric_labels_mixed_with_names_are_reported(tmp_path):
     rows = [("stocks rally", "1"), ("profits fall", "Business"), ("an election", "World")]
     data = write_file(tmp_path, "d.csv", labelled_csv(rows * 4))
 
-    result = run_cli("train", "tfidf-logreg", "--data", data, "--output", tmp_path / "out")
+    result = run_cli_here("train", "tfidf-logreg", "--data", data, "--output", tmp_path / "out")
 
     assert "Traceback" not in result.stderr
     assert reported(result, "1", "Business"), result.stderr[-3000:]
@@ -1106,7 +1112,7 @@ def test_predict_input_keeps_one_output_per_line_with_blank_lines(seed_run, tmp_
     (3, the blank one with an empty text), or a one-line error naming line 2."""
     path = write_file(tmp_path, "texts.txt", "stocks rally\n\na goal in extra time\n")
 
-    result = run_cli("predict", seed_run, "--input", path, "--json")
+    result = run_cli_here("predict", seed_run, "--input", path, "--json")
 
     if result.returncode != 0:
         line = without_paths(one_line_error(result), tmp_path, seed_run)
@@ -1123,7 +1129,7 @@ def test_predict_input_with_cr_only_line_ends_is_not_one_text(seed_run, tmp_path
     output per line (3), or a one-line error; never one text holding the whole file."""
     path = write_file(tmp_path, "texts.txt", "stocks rally\rprofits fall\ra goal in extra time\r")
 
-    result = run_cli("predict", seed_run, "--input", path, "--json")
+    result = run_cli_here("predict", seed_run, "--input", path, "--json")
 
     if result.returncode != 0:
         one_line_error(result)
@@ -1137,7 +1143,7 @@ def test_predict_input_crlf_and_a_final_newline_still_work(seed_run, tmp_path):
     per line, without the CR."""
     path = write_file(tmp_path, "texts.txt", "stocks rally\r\nprofits fall\r\n")
 
-    result = run_cli("predict", seed_run, "--input", path, "--json")
+    result = run_cli_here("predict", seed_run, "--input", path, "--json")
 
     assert [r["text"] for r in predictions(result)] == ["stocks rally", "profits fall"]
 
@@ -1185,7 +1191,7 @@ def test_export_cleans_the_temporaries_a_killed_export_left(seed_run, tmp_path):
     for name in stale:
         os.utime(target / name, (hour_ago, hour_ago))
 
-    result = run_cli("export", seed_run, "--output", target)
+    result = run_cli_here("export", seed_run, "--output", target)
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert (target / "model.onnx").is_file()

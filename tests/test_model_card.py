@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import AG_NEWS_LABELS, run_cli
+from conftest import AG_NEWS_LABELS, run_cli_here
 
 import attentext
 from attentext.evaluation.card import CARD_FILE, data_name, model_card
@@ -71,7 +71,7 @@ def test_the_baseline_card_says_it_loads_with_attentext_only(tfidf_run):
 
 
 def test_attentext_card_prints_the_card(run_dir):
-    result = run_cli("card", run_dir)
+    result = run_cli_here("card", run_dir)
     assert result.returncode == 0, result.stderr
     assert result.stdout == (run_dir / CARD_FILE).read_text(encoding="utf-8")
 
@@ -90,12 +90,12 @@ def made_before_cards(run: Path, folder: Path) -> Path:
 def test_a_run_made_before_cards_loads_and_gets_its_card_on_the_fly(tfidf_run, tmp_path):
     old = made_before_cards(tfidf_run, tmp_path)
     assert attentext.load(old).predict(["Stocks rally"])
-    printed = run_cli("card", old)
+    printed = run_cli_here("card", old)
     assert printed.returncode == 0, printed.stderr
     assert not (old / CARD_FILE).exists()
     assert printed.stdout == model_card(open_run(old))
     assert results(ModelCard(printed.stdout))
-    written = run_cli("card", old, "--write")
+    written = run_cli_here("card", old, "--write")
     assert written.returncode == 0, written.stderr
     assert (old / CARD_FILE).read_text(encoding="utf-8") == printed.stdout
 
@@ -103,7 +103,9 @@ def test_a_run_made_before_cards_loads_and_gets_its_card_on_the_fly(tfidf_run, t
 def test_evaluate_card_refreshes_it_with_the_evaluation(tfidf_run, ag_news_dir, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tfidf_run, run)
-    result = run_cli("evaluate", run, "--data", ag_news_dir, "--output", tmp_path / "r", "--card")
+    result = run_cli_here(
+        "evaluate", run, "--data", ag_news_dir, "--output", tmp_path / "r", "--card"
+    )
     assert result.returncode == 0, result.stderr
     assert "model card refreshed" in result.stderr
     text = (run / CARD_FILE).read_text(encoding="utf-8")
@@ -119,6 +121,6 @@ def test_evaluate_without_the_flag_leaves_the_card(tfidf_run, ag_news_dir, tmp_p
     run = tmp_path / "run"
     shutil.copytree(tfidf_run, run)
     before = (run / CARD_FILE).read_text(encoding="utf-8")
-    result = run_cli("evaluate", run, "--data", ag_news_dir, "--output", tmp_path / "r")
+    result = run_cli_here("evaluate", run, "--data", ag_news_dir, "--output", tmp_path / "r")
     assert result.returncode == 0, result.stderr
     assert (run / CARD_FILE).read_text(encoding="utf-8") == before

@@ -210,11 +210,11 @@ def test_a_single_label_answer_keeps_its_shape(tmp_path, ag_news_dir):
 
 
 def test_predict_prints_the_label_set_and_every_score(data, tmp_path):
-    from conftest import run_cli
+    from conftest import run_cli_here
 
     out = attentext.train("tfidf-logreg", data, tmp_path / "tags", multi_label=True).run_dir
     expected = attentext.load(out).predict(["stocks goal the news"])[0]
-    result = run_cli("predict", out, "stocks goal the news", "--json")
+    result = run_cli_here("predict", out, "stocks goal the news", "--json")
     assert result.returncode == 0, result.stderr
     line = json.loads(result.stdout.splitlines()[0])
     assert line["labels"] == expected and set(line["scores"]) == {"markets", "science", "sports"}

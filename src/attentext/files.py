@@ -28,6 +28,13 @@ from typing import Any
 TMP_SUFFIX = ".tmp"
 
 
+def cache_root() -> Path:
+    """attentext's cache folder (features, teacher logits, precision probes): $ATTENTEXT_CACHE,
+    else ~/.cache/attentext. Read at each call, so that setting the variable after `import
+    attentext` (a notebook, a test running commands in its own process) counts."""
+    return Path(os.environ.get("ATTENTEXT_CACHE") or Path.home() / ".cache" / "attentext")
+
+
 def temporary_beside(target: Path) -> Path:
     """A new empty file in `target`'s folder, named after it: where `target` is written first."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TMP_SUFFIX)

@@ -26,11 +26,8 @@ from pathlib import Path
 import torch
 
 from attentext.errors import AttentextError
-from attentext.files import write_json
+from attentext.files import cache_root, write_json
 
-CACHE_PATH = (
-    Path(os.environ.get("ATTENTEXT_CACHE", Path.home() / ".cache" / "attentext")) / "precision.json"
-)
 BF16_MIN_SPEEDUP = 1.2  # below this, bf16's rounding is not worth it
 PROBE_VERSION = 3  # part of the cache key: answers of an older probe are measured again
 PROBE_BUDGET_S = 2.0  # the timed steps of a probe stop once they have taken this long
@@ -115,9 +112,13 @@ def matmul_gflops(dtype: torch.dtype, size: int = 1024, seconds: float = 0.25) -
     return 2 * size**3 * runs / elapsed / 1e9
 
 
+def _cache_path() -> Path:
+    return cache_root() / "precision.json"
+
+
 def _load_cache() -> dict[str, dict[str, float]]:
     try:
-        return json.loads(CACHE_PATH.read_text())
+        return json.loads(_cache_path().read_text())
     except (OSError, json.JSONDecodeError):
         return {}
 
@@ -126,8 +127,9 @@ def _store_cache(key: str, value: dict[str, float]) -> None:
     cache = _load_cache()
     cache[key] = value
     try:
-        CACHE_PATH.parent.mkdir(parents=True, exist_ok=True)
-        write_json(CACHE_PATH, cache)
+        path = _cache_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, cache)
     except OSError:
         pass  # a read-only home only costs a new probe next time
 

@@ -38,14 +38,14 @@ from transformers import Trainer
 from attentext.data.dataset import TextDataset
 from attentext.data.texts import load_texts, without_evaluation_texts
 from attentext.errors import AttentextNote, RecipeError
+from attentext.files import cache_root
 from attentext.inference.classifier import load
 from attentext.recipes import DistillSpec
 from attentext.rundir import WEIGHTS_FILE, open_run
-from attentext.training.features import CACHE_ROOT, cached_features
+from attentext.training.features import cached_features
 from attentext.training.workdir import is_main_process
 
 IGNORE = -100  # the label of a text without one: the cross-entropy skips it
-TEACHER_CACHE = CACHE_ROOT / "teacher"
 TEACHER_SLICE = 2048  # texts the teacher labels between two updates of the progress bar
 MASK = "[MASK]"  # a masked word: the pretrained teacher's own mask token; a word to the student
 MASK_RATE = 0.1  # Tang et al.'s p_mask: each word masked with this probability
@@ -204,5 +204,6 @@ def _one_teacher_logits(
 
     data = _texts_fingerprint(texts)
     key = hashlib.sha256(f"{_teacher_fingerprint(run.path)}|{data}".encode()).hexdigest()[:32]
-    logits, hit = cached_features(key, compute, rows=len(texts), data=data, cache_dir=TEACHER_CACHE)
+    folder = cache_root() / "teacher"
+    logits, hit = cached_features(key, compute, rows=len(texts), data=data, cache_dir=folder)
     return logits.numpy(), hit

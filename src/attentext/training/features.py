@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import warnings
 from pathlib import Path
@@ -25,7 +24,7 @@ from tqdm.auto import tqdm
 
 from attentext.encoders import encoder_fingerprint, resolve_encoder
 from attentext.errors import AttentextWarning
-from attentext.files import write_atomic
+from attentext.files import cache_root, write_atomic
 from attentext.precision import default_device, inference_model
 from attentext.recipes import Recipe
 from attentext.text.batching import run_in_batches
@@ -33,8 +32,12 @@ from attentext.text.windows import Chunking
 from attentext.training.collator import WindowFeatureCollator
 from attentext.training.tokenized import PackedRows, WindowRows
 
-CACHE_ROOT = Path(os.environ.get("ATTENTEXT_CACHE", Path.home() / ".cache" / "attentext"))
-CACHE_DIR = CACHE_ROOT / "features"
+CACHE_DIR: Path | None = None  # the feature cache's folder when set; else `features_dir()`'s
+
+
+def features_dir() -> Path:
+    """Where frozen-encoder features are cached: `CACHE_DIR`, else <cache_root()>/features."""
+    return CACHE_DIR or cache_root() / "features"
 
 
 def data_fingerprint(input_ids: list[list[int]]) -> str:
@@ -129,7 +132,7 @@ def cached_features(
     `rows` and `data` (the token ids' fingerprint) are what the entry must hold; they are stored
     with a checksum of the values and checked on every read.
     """
-    folder = cache_dir or CACHE_DIR
+    folder = cache_dir or features_dir()
     path = folder / f"{key}.safetensors"
     if path.exists() and (features := _cached(path, rows, data)) is not None:
         return features, True
