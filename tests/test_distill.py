@@ -133,6 +133,31 @@ def test_the_teacher_runs_once_for_the_same_texts(teacher, unlabeled, ag_news_di
     assert first["n_labelled"] == second["n_labelled"]
 
 
+def test_more_noisy_copies_only_send_the_new_copies_to_the_teacher(
+    teacher, unlabeled, ag_news_dir, tmp_path, monkeypatch
+):
+    from attentext.training import distill
+
+    monkeypatch.setenv("ATTENTEXT_CACHE", str(tmp_path / "cache"))  # nothing cached yet
+    labelled: list[int] = []
+    logits_of = distill._logits_of
+    monkeypatch.setattr(
+        distill, "_logits_of", lambda t, texts: labelled.append(len(texts)) or logits_of(t, texts)
+    )
+
+    one = _distill(teacher, ag_news_dir, tmp_path / "a", unlabeled, augment=1)
+    first = sum(labelled)
+    two = _distill(teacher, ag_news_dir, tmp_path / "b", unlabeled, augment=2)
+
+    facts = one.metrics["distillation"]
+    transfer_set = facts["n_labelled"] + facts["n_unlabeled"]
+    assert first == 2 * transfer_set  # the texts and their first copy
+    assert sum(labelled) - first == transfer_set  # the second copy alone
+    assert two.metrics["distillation"]["teacher_logits_cached"] is False
+    again = _distill(teacher, ag_news_dir, tmp_path / "c", unlabeled, augment=2)
+    assert again.metrics["distillation"]["teacher_logits_cached"] is True
+
+
 def test_a_teacher_with_other_labels_is_refused(teacher, write, tmp_path):
     from conftest import SENTIMENT_ROWS, labelled_csv
 

@@ -167,22 +167,24 @@ def _logits_of(teacher: Any, texts: list[str]) -> np.ndarray:
 
 
 def teacher_logits(
-    spec: DistillSpec, texts: list[str], label_names: list[str]
+    spec: DistillSpec, texts: list[str], label_names: list[str], block: int | None = None
 ) -> tuple[np.ndarray, bool]:
     """The soft targets of `texts` (N, classes): the teacher's logits, or with `spec.ensemble`
     the mean of every teacher's; and whether they all came from the cache. Each teacher's logits
-    are cached on their own, so a teacher labels a transfer set once whatever it is paired with."""
+    are cached on their own, so a teacher labels a transfer set once whatever it is paired with;
+    and by `block`s of texts when given (the transfer set, then each noisy copy of it), so that
+    more copies (`distill.augment` 8 -> 16) only label the new ones."""
     runs = [spec.teacher, *spec.ensemble]
-    computed = [_one_teacher_logits(Path(run), texts, label_names) for run in runs]
+    computed = [_one_teacher_logits(Path(run), texts, label_names, block) for run in runs]
     logits = np.mean([values for values, _ in computed], axis=0, dtype=np.float64)
     return logits.astype(np.float32), all(hit for _, hit in computed)
 
 
 def _one_teacher_logits(
-    teacher_dir: Path, texts: list[str], label_names: list[str]
+    teacher_dir: Path, texts: list[str], label_names: list[str], block: int | None
 ) -> tuple[np.ndarray, bool]:
-    """One teacher run's logits of `texts`, from the cache or computed once. The teacher must
-    know the same labels, in order."""
+    """One teacher run's logits of `texts`, each block from the cache or computed once. The
+    teacher must know the same labels, in order."""
     run = open_run(teacher_dir)
     if run.kind == "transformers" and not (run.path / WEIGHTS_FILE).is_file():
         raise RecipeError(f"{teacher_dir}: the teacher run has no {WEIGHTS_FILE}")
@@ -192,18 +194,28 @@ def _one_teacher_logits(
             f"{teacher_dir}: the teacher's labels ({len(teacher.labels)}) differ from the "
             f"data's ({len(label_names)}); distill a teacher trained on the same labels"
         )
+    fingerprint = _teacher_fingerprint(run.path)
+    size = block or len(texts) or 1
+    blocks = [texts[start : start + size] for start in range(0, len(texts), size)] or [[]]
+    parts, hits = [], []
+    with tqdm(total=len(texts), desc=f"Teacher {run.name} labelling", unit="text") as bar:
+        for part in blocks:
 
-    def compute() -> torch.Tensor:
-        parts = []
-        with tqdm(total=len(texts), desc=f"Teacher {run.name} labelling", unit="text") as bar:
-            for start in range(0, len(texts), TEACHER_SLICE):
-                part = texts[start : start + TEACHER_SLICE]
-                parts.append(_logits_of(teacher, part))
+            def compute(part: list[str] = part) -> torch.Tensor:
+                logits = []
+                for start in range(0, len(part), TEACHER_SLICE):
+                    logits.append(_logits_of(teacher, part[start : start + TEACHER_SLICE]))
+                    bar.update(len(logits[-1]))
+                return torch.from_numpy(
+                    np.concatenate(logits) if logits else _logits_of(teacher, [])
+                )
+
+            data = _texts_fingerprint(part)
+            key = hashlib.sha256(f"{fingerprint}|{data}".encode()).hexdigest()[:32]
+            folder = cache_root() / "teacher"
+            logits, hit = cached_features(key, compute, rows=len(part), data=data, cache_dir=folder)
+            if hit:
                 bar.update(len(part))
-        return torch.from_numpy(np.concatenate(parts) if parts else _logits_of(teacher, []))
-
-    data = _texts_fingerprint(texts)
-    key = hashlib.sha256(f"{_teacher_fingerprint(run.path)}|{data}".encode()).hexdigest()[:32]
-    folder = cache_root() / "teacher"
-    logits, hit = cached_features(key, compute, rows=len(texts), data=data, cache_dir=folder)
-    return logits.numpy(), hit
+            parts.append(logits.numpy())
+            hits.append(hit)
+    return np.concatenate(parts), all(hits)

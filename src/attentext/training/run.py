@@ -518,7 +518,7 @@ def _transfer_set(
     texts = dataset.texts("train") + unlabeled
     noisy = augmented_texts(texts, spec.augment, recipe.training.seed)
     start = time.perf_counter()
-    logits, cached = teacher_logits(spec, texts + noisy, dataset.label_names)
+    logits, cached = teacher_logits(spec, texts + noisy, dataset.label_names, block=len(texts))
     train = rows["train"]
     if unlabeled or noisy:
         extra = datasets.Dataset.from_dict(
