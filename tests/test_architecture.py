@@ -184,18 +184,36 @@ def test_importing_attentext_loads_no_heavy_library(code):
     assert result.stdout.strip() == "", f"{code} imported {result.stdout.strip()}"
 
 
-def test_help_loads_no_heavy_library():
+def _heavy_libraries_loaded_by(*argv: str) -> subprocess.CompletedProcess:
+    """`attentext ARGV` in a fresh interpreter; its stdout ends `loaded: <heavy modules>`."""
     probe = (
         "import sys\n"
         "from attentext.cli import main\n"
-        "sys.argv = ['attentext', '--help']\n"
+        f"sys.argv = ['attentext', *{list(argv)!r}]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         f"print('loaded:', ','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
+
+
+def test_help_loads_no_heavy_library():
+    result = _heavy_libraries_loaded_by("--help")
     assert "Usage" in result.stdout
+    assert result.stdout.strip().endswith("loaded:"), result.stdout[-200:]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "no-such-recipe", "--data", "d.csv", "--output", "out"],
+        ["train", "seed-transformer", "--data", "d.csv", "--output", "out", "--set", "a.b=1"],
+    ],
+)
+def test_a_mistyped_recipe_is_answered_before_the_heavy_libraries_load(args):
+    result = _heavy_libraries_loaded_by(*args)
+    assert result.stderr.startswith("error: "), result.stderr
     assert result.stdout.strip().endswith("loaded:"), result.stdout[-200:]
 
 

@@ -57,26 +57,26 @@ def train_command(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
 ) -> None:
     """Train a recipe on a dataset and write a run directory."""
+    from attentext.recipes import resolve_recipe
+
+    options = {
+        "epochs": epochs,
+        "max_steps": max_steps,
+        "batch_size": batch_size,
+        "precision": precision,
+        "class_weight": class_weight,
+        "val_fraction": val_fraction,
+        "multi_label": True if multi_label else None,
+        "shots": shots,
+        "overrides": set_,
+    }
+    # A mistyped recipe or --set answers now, before torch and transformers load (seconds).
+    resolve_recipe(recipe, **options)
     quiet_libraries()
     from attentext.training.run import train
     from attentext.training.workdir import is_main_process
 
-    result = train(
-        recipe,
-        data,
-        output,
-        resume=resume,
-        overwrite=overwrite,
-        epochs=epochs,
-        max_steps=max_steps,
-        batch_size=batch_size,
-        precision=precision,
-        class_weight=class_weight,
-        val_fraction=val_fraction,
-        multi_label=True if multi_label else None,
-        shots=shots,
-        overrides=set_,
-    )
+    result = train(recipe, data, output, resume=resume, overwrite=overwrite, **options)
     if not is_main_process():
         return
     metrics = result.metrics
