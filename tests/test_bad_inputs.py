@@ -1,7 +1,7 @@
 """The bad-input matrix: every user mistake, on every surface, is one clear line and leaves nothing.
 
 Each case builds its inputs in tmp_path and runs on the CLI (in-process: `attentext.cli.main` with
-its argv; three cases also as real subprocesses) and on the Python API. A CLI case must exit
+its argv, `run_cli_here`; three cases also as real subprocesses) and on the Python API. A CLI case must exit
 non-zero with exactly one stderr line "error: ..." naming the problem, no traceback, and no `<out>`
 (nor `<out>.partial` when the error comes before training). An API case must raise the named
 `AttentextError` subclass with a one-line message. HTTP cases use FastAPI's TestClient. A few
@@ -19,18 +19,16 @@ import pickle
 import re
 import shutil
 import socket
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import SENTIMENT_ROWS, labelled_csv, write_file
+from conftest import SENTIMENT_ROWS, labelled_csv, run_cli_here, write_file
 from conftest import run_cli as run_cli_subprocess
 from fastapi.testclient import TestClient
 
 import attentext
-from attentext import cli
 from attentext.errors import AttentextError, DataError, RecipeError, RunDirError
 from attentext.training.workdir import last_complete_checkpoint
 
@@ -43,19 +41,10 @@ ROWS = labelled_csv(SENTIMENT_ROWS * 3)  # 18 rows, two classes: enough to train
 # ---------------------------------------------------------------------------------------------
 
 
-def run_cli(capsys, *args: str | Path) -> tuple[int, str, str]:
+def run_cli(*args: str | Path) -> tuple[int, str, str]:
     """`attentext ARGS` in this process: (exit code, stdout, stderr)."""
-    argv = sys.argv
-    sys.argv = ["attentext", *map(str, args)]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    finally:
-        sys.argv = argv
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    result = run_cli_here(*args)
+    return result.returncode, result.stdout, result.stderr
 
 
 PROGRESS = re.compile(r"\d+%\|.*\|").search
@@ -428,10 +417,10 @@ def _close_sockets():
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_cli_one_line_error(case, run_dir, tmp_path, capsys):
+def test_cli_one_line_error(case, run_dir, tmp_path):
     args, _ = case.build(tmp_path, run_dir)
 
-    code, _, stderr = run_cli(capsys, *args)
+    code, _, stderr = run_cli(*args)
 
     assert_one_line_error(code, stderr, case.expect)
     out = tmp_path / "out"
@@ -485,7 +474,7 @@ def _disk_full(*args, **kwargs):
 
 
 @pytest.mark.parametrize("where", ["publish", "final-weights", "checkpoint"])
-def test_full_disk_on_save_is_one_line_and_publishes_nothing(where, monkeypatch, tmp_path, capsys):
+def test_full_disk_on_save_is_one_line_and_publishes_nothing(where, monkeypatch, tmp_path):
     from transformers import PreTrainedModel
 
     from attentext import rundir
@@ -510,7 +499,7 @@ def test_full_disk_on_save_is_one_line_and_publishes_nothing(where, monkeypatch,
     args = ["train", "seed-transformer", "--data", data, "--output", out, "--max-steps", "2"]
     args += ["--batch-size", "8", "--set", "training.group_by_length=false"]
 
-    code, _, stderr = run_cli(capsys, *args, "--precision", "fp32")
+    code, _, stderr = run_cli(*args, "--precision", "fp32")
 
     line = assert_one_line_error(code, stderr, "could not write the run directory")
     assert "No space left on device" in line
@@ -546,10 +535,10 @@ def test_control_characters_and_a_1mb_text_train_and_predict(tmp_path):
     assert len(classifier.predict([CONTROL, ONE_MB, "", "\x00\x01"])) == 4
 
 
-def test_predict_cli_accepts_control_characters_and_a_1mb_input_file(run_dir, tmp_path, capsys):
+def test_predict_cli_accepts_control_characters_and_a_1mb_input_file(run_dir, tmp_path):
     texts = write_file(tmp_path, "t.txt", f"{CONTROL}\n{ONE_MB}\n")
 
-    code, stdout, stderr = run_cli(capsys, "predict", run_dir, "--input", texts, "--json")
+    code, stdout, stderr = run_cli("predict", run_dir, "--input", texts, "--json")
 
     assert code == 0, stderr
     records = [json.loads(line) for line in stdout.splitlines()]

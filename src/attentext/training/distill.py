@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import random
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,15 @@ def _logits_of(teacher: Any, texts: list[str]) -> np.ndarray:
     return np.log(probabilities).astype(np.float32)
 
 
+def _label(teacher: Any, texts: list[str], bar: tqdm) -> torch.Tensor:
+    """The teacher's logits of `texts`, TEACHER_SLICE texts at a time, `bar` moved after each."""
+    logits = []
+    for start in range(0, len(texts), TEACHER_SLICE):
+        logits.append(_logits_of(teacher, texts[start : start + TEACHER_SLICE]))
+        bar.update(len(logits[-1]))
+    return torch.from_numpy(np.concatenate(logits) if logits else _logits_of(teacher, []))
+
+
 def teacher_logits(
     spec: DistillSpec, texts: list[str], label_names: list[str], block: int | None = None
 ) -> tuple[np.ndarray, bool]:
@@ -195,25 +205,21 @@ def _one_teacher_logits(
             f"data's ({len(label_names)}); distill a teacher trained on the same labels"
         )
     fingerprint = _teacher_fingerprint(run.path)
+    folder = cache_root() / "teacher"
     size = block or len(texts) or 1
     blocks = [texts[start : start + size] for start in range(0, len(texts), size)] or [[]]
     parts, hits = [], []
     with tqdm(total=len(texts), desc=f"Teacher {run.name} labelling", unit="text") as bar:
         for part in blocks:
-
-            def compute(part: list[str] = part) -> torch.Tensor:
-                logits = []
-                for start in range(0, len(part), TEACHER_SLICE):
-                    logits.append(_logits_of(teacher, part[start : start + TEACHER_SLICE]))
-                    bar.update(len(logits[-1]))
-                return torch.from_numpy(
-                    np.concatenate(logits) if logits else _logits_of(teacher, [])
-                )
-
             data = _texts_fingerprint(part)
             key = hashlib.sha256(f"{fingerprint}|{data}".encode()).hexdigest()[:32]
-            folder = cache_root() / "teacher"
-            logits, hit = cached_features(key, compute, rows=len(part), data=data, cache_dir=folder)
+            logits, hit = cached_features(
+                key,
+                partial(_label, teacher, part, bar),
+                rows=len(part),
+                data=data,
+                cache_dir=folder,
+            )
             if hit:
                 bar.update(len(part))
             parts.append(logits.numpy())
