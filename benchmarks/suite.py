@@ -69,6 +69,13 @@ FIXED = {
     "encoder-frozen": ["tokenizer.max_length=128"],
     "encoder-finetune": ["training.epochs=3"],
 }
+# `--variant encoder-init`: the word models with their embedding started from the encoder's
+# word vectors (models/word_vectors.py) instead of noise.
+ENCODER_INIT = {
+    recipe: ["model.embedding_init=encoder"] for recipe in ("seed-transformer", "attention-rnn")
+}
+VARIANT_SETS = {"defaults": {}, "fixed": FIXED, "encoder-init": ENCODER_INIT}
+VARIANT_NAMES = {"fixed": "before", "defaults": "defaults", "encoder-init": "encoder init"}
 SPEED_TEXTS = 1000  # test texts the trained run classifies for texts/s
 
 
@@ -150,9 +157,9 @@ def chosen_settings(run_dir: Path) -> dict[str, Any]:
 
 def run_one(recipe: str, data: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Train one recipe on one sample; the row of the table."""
-    # a recipe without data-aware settings is the same in both variants: one row, "defaults"
-    variant = args.variant if recipe in FIXED else "defaults"
-    sets = list(FIXED[recipe]) if variant == "fixed" else []
+    # a recipe the variant does not change is the same in every variant: one row, "defaults"
+    variant = args.variant if recipe in VARIANT_SETS[args.variant] else "defaults"
+    sets = list(VARIANT_SETS[args.variant].get(recipe, []))
     options: dict[str, Any] = {"overrides": sets}
     if recipe in args.max_steps:
         options["max_steps"] = args.max_steps[recipe]
@@ -233,7 +240,7 @@ def arguments() -> argparse.Namespace:
         "--max-validation", type=int, default=1000, help="cap of a validation file (0: all)"
     )
     parser.add_argument("--seed", type=int, default=0, help="of the stratified samples")
-    parser.add_argument("--variant", choices=("defaults", "fixed"), default="defaults")
+    parser.add_argument("--variant", choices=tuple(VARIANT_SETS), default="defaults")
     parser.add_argument("--max-steps", default="", help="recipe=N,...: optimizer steps at most")
     parser.add_argument("--time-cap", default="", help="recipe=S,...: training seconds at most")
     parser.add_argument("--out", type=Path, default=Path("runs/suite"))
@@ -313,13 +320,13 @@ def _cell_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
         key=lambda r: (
             order.get(r["dataset"], 99),
             recipes.get(r["recipe"], 99),
-            r["variant"] != "fixed",
+            list(VARIANT_NAMES).index(r["variant"]),
         ),
     ):
         shown.append(
             {
                 **r,
-                "variant": "before" if r["variant"] == "fixed" else "defaults",
+                "variant": VARIANT_NAMES[r["variant"]],
                 "vs_baseline": None
                 if r["dataset"] not in base or r["recipe"] == BASELINE
                 else f"{100 * (r['accuracy'] - base[r['dataset']]):+.1f}",
@@ -331,13 +338,15 @@ def _cell_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _pivot(payload: dict[str, Any]) -> str:
-    """Test accuracy per dataset (rows) and recipe (columns), `before -> defaults` where both ran."""
+    """Test accuracy per dataset (rows) and recipe (columns), `before -> defaults` where both ran;
+    a column more for a recipe's runs with an encoder-initialised embedding."""
     found = {
         (r["dataset"], r["recipe"], r["variant"]): r["accuracy"]
         for r in payload["rows"]
         if "error" not in r
     }
     recipes = [name for name in RECIPES if any(key[1] == name for key in found)]
+    started = [name for name in recipes if any(k[1:] == (name, "encoder-init") for k in found)]
     rows = []
     for dataset in [name for name in DATASETS if any(key[0] == name for key in found)]:
         row = {"dataset": dataset}
@@ -346,8 +355,12 @@ def _pivot(payload: dict[str, Any]) -> str:
             after = found.get((dataset, recipe, "defaults"))
             shown = [f"{v:.3f}" for v in (before, after) if v is not None]
             row[recipe] = " -> ".join(shown) if shown else None
+        for recipe in started:
+            value = found.get((dataset, recipe, "encoder-init"))
+            row[f"{recipe} (encoder init)"] = None if value is None else f"{value:.3f}"
         rows.append(row)
-    return markdown_table(rows, [("dataset", "dataset"), *((r, r) for r in recipes)])
+    columns = [*((r, r) for r in recipes), *((f"{r} (encoder init)",) * 2 for r in started)]
+    return markdown_table(rows, [("dataset", "dataset"), *columns])
 
 
 def _machines(payload: dict[str, Any]) -> str:
@@ -404,7 +417,8 @@ def render(payload: dict[str, Any]) -> str:
                 "`before`: the recipe's values before data-aware defaults ("
                 + "; ".join(f"{name}: --set {' '.join(sets)}" for name, sets in before.items())
                 + "); `defaults`: the recipe as shipped, its `auto` settings decided from the "
-                "training split. `vs tfidf`: test accuracy minus tfidf-logreg's on the same "
+                "training split; `encoder init`: the defaults with the word embedding started "
+                "from the encoder's word vectors (--set model.embedding_init=encoder). `vs tfidf`: test accuracy minus tfidf-logreg's on the same "
                 "sample, in points. `length / vocab / epochs (run)`: the max length, word "
                 "vocabulary and planned epochs the run used, and in brackets the epochs it ran "
                 "(early stopping). `texts/s`: the trained run classifying up to "

@@ -68,3 +68,31 @@ def test_the_default_encoder_on_french_text_says_it_does_not_fit(write, tmp_path
             "encoder-frozen", data, tmp_path / "fr", max_steps=1, precision="fp32"
         )
     assert result.metrics["data_profile"]["whole_word_share"] < 0.7
+
+
+def test_a_word_model_started_from_the_encoder_is_told_when_its_vocabulary_does_not_fit(
+    write, tmp_path
+):
+    rows = [
+        (text, label) for text, label in zip(FRENCH * 4, ["neg", "pos", "neg"] * 4, strict=True)
+    ]
+    data = write("fr.csv", labelled_csv(rows))
+    with pytest.warns(AttentextWarning, match="English.*model.embedding_init=random"):
+        result = attentext.train(
+            "attention-rnn",
+            data,
+            tmp_path / "fr",
+            max_steps=1,
+            overrides=["model.embedding_init=encoder", "model.options.hidden_size=8"],
+        )
+    assert result.metrics["data_profile"]["whole_word_share"] < 0.7
+    with warnings.catch_warnings():  # from noise, the encoder's vocabulary does not matter
+        warnings.filterwarnings("error", message=".*English.*")
+        result = attentext.train(
+            "attention-rnn",
+            data,
+            tmp_path / "fr2",
+            max_steps=1,
+            overrides=["model.options.hidden_size=8"],
+        )
+    assert "whole_word_share" not in result.metrics["data_profile"]

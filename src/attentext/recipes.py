@@ -24,6 +24,7 @@ LONG_TEXTS = ("truncate", "chunks")  # a text over max_length: cut it, or read i
 CHUNKS_KEPT = ("head", "tail", "spread")  # which windows max_chunks keeps
 AGGREGATIONS = ("mean", "max", "attention")  # window logits -> one document's (model.options)
 TOKENIZER_TYPES = ("word", "pretrained")
+EMBEDDING_INITS = ("random", "encoder")
 CLASS_WEIGHTS = ("none", "balanced")
 # `auto`: a setting decided from the training split when a run starts (data/defaults.py); the
 # run's recipe.yaml holds the value chosen, and an explicit value (`--set`) always wins
@@ -76,6 +77,9 @@ class ModelSpec:
         "default"  # pretrained families: "default" (packaged MiniLM), a folder or a hub name
     )
     options: dict[str, Any] = field(default_factory=dict)
+    # the word models' embedding at the start: "random", or "encoder": every word's vector from
+    # `encoder` (models/word_vectors.py), PCA-reduced to the model's width
+    embedding_init: str = "random"
 
 
 @dataclass
@@ -410,6 +414,11 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: tokenizer.truncation must be one of {', '.join(TRUNCATIONS)}")
     if recipe.tokenizer.type not in TOKENIZER_TYPES:
         raise RecipeError(f"{origin}: tokenizer.type must be one of {', '.join(TOKENIZER_TYPES)}")
+    if recipe.model.embedding_init not in EMBEDDING_INITS:
+        raise RecipeError(
+            f"{origin}: model.embedding_init must be one of {', '.join(EMBEDDING_INITS)}"
+            f"{did_you_mean(str(recipe.model.embedding_init), EMBEDDING_INITS)}"
+        )
     d = recipe.distill
     if not d.temperature > 0:
         raise RecipeError(f"{origin}: distill.temperature must be positive")

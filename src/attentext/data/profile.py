@@ -78,8 +78,15 @@ def _encoder_name(encoder: str) -> str:
     return f"the encoder '{encoder}'"
 
 
-def advise(facts: dict[str, Any], class_weight: str, source: str, encoder: str) -> None:
-    """One-line warnings for what the profile says the recipe does not fit."""
+def advise(
+    facts: dict[str, Any],
+    class_weight: str,
+    source: str,
+    encoder: str,
+    embedding_init: str = "random",
+) -> None:
+    """One-line warnings for what the profile says the recipe does not fit (`embedding_init`:
+    a word model whose embedding starts from the encoder depends on its vocabulary too)."""
     if facts["imbalance"] >= IMBALANCE_WARNING and class_weight == "none":
         warnings.warn(
             f"{source}: the classes are imbalanced (the largest has {facts['imbalance']:g} times "
@@ -94,8 +101,12 @@ def advise(facts: dict[str, Any], class_weight: str, source: str, encoder: str) 
             f"{source}: {_encoder_name(encoder)} knows only {100 * share:.0f} % of these texts' "
             "words whole (English text: 86-95 %): it likely does not fit their language; use a "
             "checkpoint of that language or a multilingual one (--set model.encoder=NAME, e.g. "
-            "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2 online), or a recipe "
-            "without a pretrained vocabulary (tfidf-logreg, attention-rnn)",
+            "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2 online), or "
+            + (
+                "start the word embedding from noise (--set model.embedding_init=random)"
+                if embedding_init == "encoder"
+                else "a recipe without a pretrained vocabulary (tfidf-logreg, attention-rnn)"
+            ),
             AttentextWarning,
             stacklevel=2,
         )

@@ -168,6 +168,10 @@ class AttentionRNNForSequenceClassification(AttentionRNNPreTrainedModel):
         self.classifier = nn.Linear(config.state_size, config.num_labels)
         self.post_init()
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The word embedding (`model.embedding_init: encoder` starts it from an encoder)."""
+        return self.embedding
+
     def forward(
         self,
         input_ids: torch.Tensor,

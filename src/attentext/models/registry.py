@@ -38,6 +38,8 @@ class ModelFamily:
     fixed_options: tuple[str, ...] = ()  # the options of a family without a config class
     # long documents: whether the family learns attention over windows (else mean or max only)
     learned_aggregation: bool = False
+    # a word embedding learned from scratch, which `model.embedding_init: encoder` can start
+    word_embedding: bool = False
 
     def code(self) -> ModuleType:
         return importlib.import_module(self.module)
@@ -57,6 +59,15 @@ class ModelFamily:
         # every neural family reads long documents in windows: how it combines them is a config
         # attribute (config.json), a declared argument where the family learns it
         return found if "aggregation" in found or not self.neural else (*found, "aggregation")
+
+    def check_spec(self, spec: ModelSpec) -> None:
+        """`check_options`, and an `embedding_init` this family can take."""
+        self.check_options(spec.options)
+        if spec.embedding_init != "random" and not self.word_embedding:
+            raise RecipeError(
+                f"model.embedding_init: {spec.embedding_init} starts a word embedding learned "
+                f"from scratch (seed-transformer, attention-rnn); {self.name} has none"
+            )
 
     def check_options(self, options: dict[str, Any]) -> None:
         """A one-line error for an unknown key of `model.options`, with a did-you-mean, or for
@@ -90,6 +101,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             config_class="SeedTransformerConfig",
             model_class="SeedTransformerForSequenceClassification",
             computed=_WORD_MODEL_COMPUTED,
+            word_embedding=True,
         ),
         ModelFamily(
             "attention-rnn",
@@ -97,6 +109,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             config_class="AttentionRNNConfig",
             model_class="AttentionRNNForSequenceClassification",
             computed=_WORD_MODEL_COMPUTED,
+            word_embedding=True,
         ),
         ModelFamily(
             "encoder-classifier",
@@ -150,7 +163,7 @@ def build_model(
     """A neural model for recipe `spec`, sized for the tokenizer and the labels, options checked;
     with `multi_label`, sigmoid outputs trained with binary cross-entropy per label."""
     family = model_family(spec.type)
-    family.check_options(spec.options)
+    family.check_spec(spec)
     if not family.neural:
         raise RecipeError(f"{spec.type} is not a neural model; it has no Hugging Face model")
     return family.code().build(spec, tokenizer, label_names, max_length, multi_label)

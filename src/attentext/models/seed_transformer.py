@@ -172,6 +172,10 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
         self.classifier = nn.Linear(config.classifier_hidden_dim, config.num_labels)
         self.post_init()
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The word embedding (`model.embedding_init: encoder` starts it from an encoder)."""
+        return self.embedding.token_emb
+
     def forward(
         self,
         input_ids: torch.Tensor,

@@ -36,6 +36,11 @@ def token_counts(recipe: Recipe, texts: list[str]) -> tuple[list[int], int | Non
     return [len(row) for row in ids], limit if limit < MODEL_LIMIT_UNSET else None
 
 
+def encoder_vocabulary(encoder: str) -> dict[str, int]:
+    """The pretrained encoder's own vocabulary (piece -> id)."""
+    return AutoTokenizer.from_pretrained(resolve_encoder(encoder)).get_vocab()
+
+
 def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
     """The tokenizer saved in a folder (a run directory, or a training work folder)."""
     return AutoTokenizer.from_pretrained(path, trust_remote_code=False)

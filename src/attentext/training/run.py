@@ -53,7 +53,12 @@ from attentext.models.outputs import initialize_label_priors
 from attentext.models.registry import ModelFamily, build_model, model_family
 from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import Recipe, resolve_recipe
-from attentext.text.tokenizers import build_tokenizer, load_tokenizer, token_counts
+from attentext.text.tokenizers import (
+    build_tokenizer,
+    encoder_vocabulary,
+    load_tokenizer,
+    token_counts,
+)
 from attentext.text.vectorizer import word_frequencies
 from attentext.text.windows import Chunking
 from attentext.training.baseline import fit_classifier
@@ -160,7 +165,7 @@ def train(
         output_dir = Path(os.path.abspath(output_dir))
     dataset = _load_dataset(recipe, data)
     family = model_family(recipe.model.type)
-    family.check_options(recipe.model.options)
+    family.check_spec(recipe.model)
     if resume and (not family.neural or recipe.fewshot.pair_iterations):
         raise RecipeError(
             f"{recipe.name} trains in one go and keeps no checkpoints: there is nothing "
@@ -239,13 +244,22 @@ def _measured_multi_label(
 def _profile(recipe: Recipe, dataset: TextDataset, tokenizer: Any = None) -> dict[str, Any]:
     """The training split's profile, and a one-line warning for what the recipe does not fit
     (imbalanced classes without class weights, a pretrained vocabulary of another language)."""
-    pretrained = tokenizer is not None and recipe.tokenizer.type == "pretrained"
-    vocabulary = tokenizer.get_vocab() if pretrained else None
+    vocabulary = None
+    if tokenizer is not None and recipe.tokenizer.type == "pretrained":
+        vocabulary = tokenizer.get_vocab()
+    elif recipe.model.embedding_init == "encoder":  # the word vectors come from its pieces
+        vocabulary = encoder_vocabulary(recipe.model.encoder)
     facts = profile(
         dataset.texts("train"), dataset.labels("train"), dataset.label_names, vocabulary
     )
     if is_main_process():
-        advise(facts, recipe.training.class_weight, dataset.source, recipe.model.encoder)
+        advise(
+            facts,
+            recipe.training.class_weight,
+            dataset.source,
+            recipe.model.encoder,
+            recipe.model.embedding_init,
+        )
     return facts
 
 
@@ -383,7 +397,7 @@ def _train_model(
     if is_main_process():
         write_text(work_dir / rundir.RECIPE_FILE, recipe.to_yaml())
     tokenized = _tokenized(dataset, tokenizer, recipe)
-    model = _new_model(recipe, tokenizer, dataset)
+    model, start_facts = _new_model(recipe, tokenizer, dataset)
     trained, rows, facts, precision = _what_trains(recipe, model, tokenizer, tokenized)
     trainer_class, facts = _with_teacher(
         recipe, dataset, tokenizer, rows, unlabeled_left_out, facts
@@ -410,6 +424,7 @@ def _train_model(
         "data_profile": profile_facts,
         "precision": precision,
         **_training_facts(trainer, output, seconds, model, len(rows["train"])),
+        **start_facts,
         **facts,
     }
     reports, extra_files = _measured(dataset, recipe, _logits_per_split(trainer, rows))
@@ -430,9 +445,10 @@ def _train_model(
 
 def _new_model(
     recipe: Recipe, tokenizer: PreTrainedTokenizerBase, dataset: TextDataset
-) -> PreTrainedModel:
-    """The recipe's model, sized for the tokenizer and labels; several labels per text start
-    from their shares of the training texts (`initialize_label_priors`)."""
+) -> tuple[PreTrainedModel, dict[str, Any]]:
+    """The recipe's model, sized for the tokenizer and labels, and facts for metrics.json;
+    several labels per text start from their shares of the training texts
+    (`initialize_label_priors`), a word embedding from an encoder where the recipe says so."""
     model = build_model(
         recipe.model,
         tokenizer,
@@ -443,7 +459,14 @@ def _new_model(
     if dataset.multi_label and recipe.training.class_weight == "none":
         # weighted positives aim at 0.5 for every label: the prior start fits unweighted BCE
         initialize_label_priors(model, multi_hot(dataset.labels("train"), len(dataset.label_names)))
-    return model
+    if recipe.model.embedding_init == "encoder":
+        from attentext.models.word_vectors import initialize_word_embeddings
+
+        start = initialize_word_embeddings(
+            model, tokenizer, recipe.model.encoder, recipe.training.seed
+        )
+        return model, {"embedding_init": start}
+    return model, {}
 
 
 def _logits_per_split(

@@ -1,0 +1,142 @@
+"""`model.embedding_init: encoder`: the word models' embedding starts from the encoder's vectors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from attentext.errors import RecipeError
+from attentext.models.registry import build_model
+from attentext.models.word_vectors import (
+    RANDOM_INIT_STD,
+    encoder_word_vectors,
+    initialize_word_embeddings,
+    reduce_vectors,
+    vocabulary,
+)
+from attentext.recipes import ModelSpec, resolve_recipe
+from attentext.text.vectorizer import fit_word_vectorizer
+
+LABELS = ["World", "Sports", "Business", "Sci/Tech"]
+TEXTS = [
+    "football match ends in a draw as the striker misses a penalty",
+    "soccer team wins the cup final after extra time",
+    "inflation rises as the central bank holds interest rates",
+    "the bank reports higher profits and a rise in interest income",
+    "new chip doubles the speed of laptop computers",
+    "software company releases a browser update for computers",
+]
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.fixture(scope="module")
+def words():
+    return fit_word_vectorizer(TEXTS, 1000, 16)
+
+
+def test_each_word_gets_the_encoders_meaning(words):
+    vectors, _ = encoder_word_vectors("default", words)
+    index = words.get_vocab()
+    assert vectors.shape == (len(words), 384)
+    football, soccer, inflation = (vectors[index[w]] for w in ("football", "soccer", "inflation"))
+    assert _cosine(football, soccer) > _cosine(football, inflation) + 0.1
+
+
+def test_the_vectors_are_cached_and_read_back(words):
+    first, _ = encoder_word_vectors("default", words)
+    again, hit = encoder_word_vectors("default", words)
+    assert hit
+    np.testing.assert_array_equal(first, again)
+
+
+def test_the_encoders_own_vocabulary_takes_its_input_embedding_table():
+    from transformers import AutoModel, AutoTokenizer
+
+    from attentext.encoders import default_encoder_path
+
+    pieces = AutoTokenizer.from_pretrained(default_encoder_path())
+    vectors, _ = encoder_word_vectors("default", pieces)
+    table = AutoModel.from_pretrained(default_encoder_path()).get_input_embeddings().weight
+    np.testing.assert_array_equal(vectors, table.detach().numpy())
+
+
+def test_reduction_keeps_the_main_directions_at_the_random_inits_spread():
+    rng = np.random.default_rng(0)
+    direction = rng.normal(size=40)
+    vectors = np.outer(rng.normal(size=300) * 10, direction) + rng.normal(size=(300, 40))
+    reduced = reduce_vectors(vectors, 8)
+    assert reduced.shape == (300, 8)
+    assert reduced.std() == pytest.approx(RANDOM_INIT_STD, rel=1e-3)
+    # the dominant direction is the first component: it holds most of the variance
+    assert reduced[:, 0].var() > 10 * reduced[:, 1:].var(axis=0).max()
+
+
+def test_fewer_words_than_dimensions_leave_the_last_columns_at_zero():
+    reduced = reduce_vectors(np.random.default_rng(0).normal(size=(5, 40)), 32)
+    assert reduced.shape == (5, 32)
+    assert not reduced[:, 5:].any()
+
+
+@pytest.mark.parametrize("family", ["attention-rnn", "seed-transformer"])
+def test_the_model_starts_from_the_vectors_and_special_rows_keep_their_own(words, family):
+    spec = ModelSpec(type=family, options={"embed_dim": 16})
+    model = build_model(spec, words, LABELS, 16)
+    embedding = model.get_input_embeddings()
+    before = embedding.weight.detach().clone()
+    facts = initialize_word_embeddings(model, words, "default")
+    after = embedding.weight.detach()
+    special = torch.tensor(words.all_special_ids)
+    torch.testing.assert_close(after[special], before[special])
+    real = np.setdiff1d(np.arange(len(words)), words.all_special_ids)
+    vectors, _ = encoder_word_vectors("default", words)
+    torch.testing.assert_close(after[real], torch.from_numpy(reduce_vectors(vectors[real], 16)))
+    assert facts["words"] == len(real) and facts["from"] == "default"
+    if family == "attention-rnn":  # the padding row stays zero
+        assert not after[words.pad_token_id].any()
+
+
+def test_vocabulary_lists_the_entries_in_id_order(words):
+    listed = vocabulary(words)
+    assert [words.get_vocab()[w] for w in listed] == list(range(len(words)))
+
+
+def test_an_unknown_start_is_a_one_line_error_with_a_suggestion():
+    with pytest.raises(RecipeError, match="embedding_init must be one of random, encoder.*encoder"):
+        resolve_recipe("attention-rnn", overrides=["model.embedding_init=encoders"])
+
+
+def test_an_encoder_recipe_has_no_word_embedding_to_start(ag_news_dir, tmp_path):
+    import attentext
+
+    with pytest.raises(RecipeError, match="encoder-classifier has none"):
+        attentext.train(
+            "encoder-frozen",
+            ag_news_dir,
+            tmp_path / "run",
+            overrides=["model.embedding_init=encoder"],
+        )
+
+
+def test_a_run_started_from_the_encoder_says_so_and_predicts(ag_news_dir, tmp_path):
+    import attentext
+
+    out = tmp_path / "rnn"
+    attentext.train(
+        "attention-rnn",
+        ag_news_dir,
+        out,
+        epochs=1,
+        overrides=["model.embedding_init=encoder", "model.options.hidden_size=16"],
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["embedding_init"]["from"] == "default"
+    assert metrics["embedding_init"]["words"] > 100
+    assert "embedding_init: encoder" in (out / "recipe.yaml").read_text()
+    labels = attentext.load(out).predict(["the striker scored twice in the final"])
+    assert labels[0] in LABELS
