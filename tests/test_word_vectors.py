@@ -138,5 +138,8 @@ def test_a_run_started_from_the_encoder_says_so_and_predicts(ag_news_dir, tmp_pa
     assert metrics["embedding_init"]["from"] == "default"
     assert metrics["embedding_init"]["words"] > 100
     assert "embedding_init: encoder" in (out / "recipe.yaml").read_text()
+    assert "| word embedding started from | default (word vectors) |" in (
+        out / "README.md"
+    ).read_text()
     labels = attentext.load(out).predict(["the striker scored twice in the final"])
     assert labels[0] in LABELS

@@ -175,6 +175,8 @@ def _recipe_rows(run: Run) -> list[tuple[str, Any]]:
         return rows + [(f"option {key}", value) for key, value in recipe.model.options.items()]
     if recipe.tokenizer.type == "pretrained" or "encoder" in recipe.model.type:
         rows.append(("encoder", recipe.model.encoder))
+    if recipe.model.embedding_init == "encoder":
+        rows.append(("word embedding started from", f"{recipe.model.encoder} (word vectors)"))
     return rows + [
         ("tokenizer", recipe.tokenizer.type),
         ("max length (tokens)", recipe.tokenizer.max_length),
