@@ -203,22 +203,22 @@ def published(name: str) -> str:
     return match.group(1).strip() if match else ""
 
 
-def load_payload() -> dict[str, Any]:
-    path = RESULTS / f"{SECTION}.json"
+def load_payload(section: str = SECTION) -> dict[str, Any]:
+    path = RESULTS / f"{section}.json"
     return json.loads(path.read_text()) if path.exists() else {"rows": [], "datasets": {}}
 
 
-def record(payload: dict[str, Any], row: dict[str, Any]) -> None:
+def record(payload: dict[str, Any], row: dict[str, Any], section: str = SECTION) -> None:
     """Put `row` in the payload (replacing the same dataset, recipe and variant) and save, with
     the rows other suite processes saved meanwhile."""
     key = (row["dataset"], row["recipe"], row["variant"])
-    saved = load_payload()  # another suite process may have recorded rows since
+    saved = load_payload(section)  # another suite process may have recorded rows since
     payload["datasets"] = {**saved.get("datasets", {}), **payload.get("datasets", {})}
     payload["rows"] = saved["rows"]
     payload["rows"] = [
         r for r in payload["rows"] if (r["dataset"], r["recipe"], r["variant"]) != key
     ] + [row]
-    save_results(SECTION, payload)
+    save_results(section, payload)
 
 
 def pairs(text: str, kind: type) -> dict[str, Any]:
@@ -244,6 +244,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--max-steps", default="", help="recipe=N,...: optimizer steps at most")
     parser.add_argument("--time-cap", default="", help="recipe=S,...: training seconds at most")
     parser.add_argument("--out", type=Path, default=Path("runs/suite"))
+    parser.add_argument(
+        "--results",
+        default=SECTION,
+        help="results/NAME.json to add the rows to; only the default rewrites the README table "
+        "(another --seed of the samples is another table)",
+    )
     args = parser.parse_args()
     args.max_steps = pairs(args.max_steps, int)
     args.time_cap = pairs(args.time_cap, float)
@@ -252,7 +258,7 @@ def arguments() -> argparse.Namespace:
 
 def main() -> None:
     args = arguments()
-    payload = load_payload()
+    payload = load_payload(args.results)
     machines = payload.setdefault("machines", {})
     if "machine" in payload:  # the rows saved before machines were kept per CPU
         machines.setdefault(payload["machine"]["cpu"], payload["machine"])
@@ -275,9 +281,10 @@ def main() -> None:
             except Exception as error:  # one failed run must not stop the suite
                 row = {"recipe": recipe, "variant": args.variant, "error": repr(error)[:300]}
             row.update(dataset=name, cpu=payload["machine"]["cpu"], command=command)
-            record(payload, row)
+            record(payload, row, args.results)
             print(json.dumps(row), flush=True)
-    replace_section(SECTION, render(payload))
+    if args.results == SECTION:
+        replace_section(SECTION, render(payload))
     print(render(payload))
 
 

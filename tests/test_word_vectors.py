@@ -101,6 +101,14 @@ def test_the_model_starts_from_the_vectors_and_special_rows_keep_their_own(words
         assert not after[words.pad_token_id].any()
 
 
+def test_a_vocabulary_of_one_word_keeps_the_random_start():
+    words = fit_word_vectorizer(["hello hello"], 1000, 4)  # [PAD], [UNK], hello
+    model = build_model(ModelSpec(type="attention-rnn", options={"embed_dim": 8}), words, LABELS, 4)
+    before = model.get_input_embeddings().weight.detach().clone()
+    assert initialize_word_embeddings(model, words, "default")["words"] == 0
+    torch.testing.assert_close(model.get_input_embeddings().weight.detach(), before)
+
+
 def test_vocabulary_lists_the_entries_in_id_order(words):
     listed = vocabulary(words)
     assert [words.get_vocab()[w] for w in listed] == list(range(len(words)))
@@ -138,8 +146,9 @@ def test_a_run_started_from_the_encoder_says_so_and_predicts(ag_news_dir, tmp_pa
     assert metrics["embedding_init"]["from"] == "default"
     assert metrics["embedding_init"]["words"] > 100
     assert "embedding_init: encoder" in (out / "recipe.yaml").read_text()
-    assert "| word embedding started from | default (word vectors) |" in (
-        out / "README.md"
-    ).read_text()
+    assert (
+        "| word embedding started from | default (word vectors) |"
+        in (out / "README.md").read_text()
+    )
     labels = attentext.load(out).predict(["the striker scored twice in the final"])
     assert labels[0] in LABELS

@@ -111,9 +111,13 @@ def initialize_word_embeddings(model: Any, tokenizer: Any, encoder: str, seed: i
     if len(vectors) != rows:
         raise ValueError(f"{len(vectors)} word vectors for an embedding of {rows} rows")
     words = np.setdiff1d(np.arange(rows), tokenizer.all_special_ids)
-    reduced = reduce_vectors(vectors[words], dim, seed)
-    with torch.no_grad():
-        embedding.weight[torch.from_numpy(words)] = torch.from_numpy(reduced).to(embedding.weight)
+    if len(words) >= 2:  # one word has no direction to keep: it stays as drawn
+        reduced = reduce_vectors(vectors[words], dim, seed)
+        with torch.no_grad():
+            weights = torch.from_numpy(reduced).to(embedding.weight)
+            embedding.weight[torch.from_numpy(words)] = weights
+    else:
+        words = words[:0]
     return {
         "from": encoder,
         "words": int(len(words)),
