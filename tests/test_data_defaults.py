@@ -73,11 +73,12 @@ def test_word_counts_are_the_vectorizers_token_counts():
     assert word_frequencies(["A a b", "b, c"]) == Counter({"a": 2, "b": 2, "c": 1})
 
 
-def test_the_scratch_recipes_leave_length_vocabulary_and_epochs_to_the_data():
+def test_the_scratch_recipes_leave_length_vocabulary_start_and_epochs_to_the_data():
     for name in ("seed-transformer", "attention-rnn"):
         assert auto_settings(load_recipe(name)) == [
             "tokenizer.max_length",
             "tokenizer.max_tokens",
+            "model.embedding_init",
             "training.epochs",
         ]
     assert auto_settings(load_recipe("encoder-frozen")) == ["tokenizer.max_length"]
@@ -116,7 +117,10 @@ def test_the_fine_tuned_head_has_its_own_rate_only_with_several_labels_per_text(
 
 
 def test_an_explicit_value_wins_over_auto():
-    recipe = load_recipe("seed-transformer", ["tokenizer.max_length=100", "training.epochs=4"])
+    recipe = load_recipe(
+        "seed-transformer",
+        ["tokenizer.max_length=100", "training.epochs=4", "model.embedding_init=random"],
+    )
     assert auto_settings(recipe) == ["tokenizer.max_tokens"]
     resolved, choices = data_aware(recipe, 1000, [10] * 10, None, Counter({"a": 2}))
     assert [c.setting for c in choices] == ["tokenizer.max_tokens"]
@@ -124,13 +128,16 @@ def test_an_explicit_value_wins_over_auto():
     assert resolved.tokenizer.max_tokens == 3
 
 
-def test_data_aware_resolves_every_auto_setting_to_a_number():
+def test_data_aware_resolves_every_auto_setting():
     recipe = load_recipe("seed-transformer")
-    resolved, choices = data_aware(recipe, 2850, [20] * 99 + [300], None, Counter({"a": 9}))
+    resolved, choices = data_aware(
+        recipe, 2850, [20] * 99 + [300], None, Counter({"a": 9}), word_share=0.9
+    )
+    assert resolved.model.embedding_init == "encoder"
     assert resolved.tokenizer.max_length == 24  # 95th percentile 20, rounded up to 24
     assert resolved.tokenizer.max_tokens == 3
     assert resolved.training.epochs == 40.0  # 1,200 steps at 23 an epoch: 53, kept to 40
-    assert not re.search(r"(max_length|max_tokens|epochs): auto", resolved.to_yaml())
+    assert not re.search(r"(max_length|max_tokens|embedding_init|epochs): auto", resolved.to_yaml())
     line = describe("data.csv", choices)
     assert "\n" not in line and "tokenizer.max_length=24" in line and "--set" in line
 
@@ -181,3 +188,20 @@ def test_the_run_records_the_values_chosen_and_says_so_in_one_line(ag_news_dir, 
     classifier = attentext.load(tmp_path / "run")  # the run directory reads as before
     assert len(classifier.tokenizer) == saved.tokenizer.max_tokens
     assert result.metrics["global_steps"] == 2
+
+
+def test_the_word_embedding_starts_from_the_encoder_only_where_it_knows_the_words():
+    recipe = load_recipe("attention-rnn", ["model.embedding_init=auto"])
+    assert "model.embedding_init" in auto_settings(recipe)
+    english, choices = data_aware(recipe, 1000, word_share=0.9)
+    assert english.model.embedding_init == "encoder"
+    assert "model.embedding_init=encoder (the encoder knows 90 % of the words whole)" in describe(
+        "data.csv", choices
+    )
+    other_language, choices = data_aware(recipe, 1000, word_share=0.4)
+    assert other_language.model.embedding_init == "random"
+    assert "knows only 40 %" in describe("data.csv", choices)
+    assert data_aware(recipe, 1000, word_share=None)[0].model.embedding_init == "random"
+    assert planned(recipe).model.embedding_init == "encoder"  # before the data: English
+    given = load_recipe("attention-rnn", ["model.embedding_init=random"])
+    assert data_aware(given, 1000, word_share=0.9)[0].model.embedding_init == "random"

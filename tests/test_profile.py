@@ -96,3 +96,23 @@ def test_a_word_model_started_from_the_encoder_is_told_when_its_vocabulary_does_
             overrides=["model.options.hidden_size=8"],
         )
     assert "whole_word_share" not in result.metrics["data_profile"]
+
+
+def test_left_to_the_data_a_word_model_on_another_language_starts_from_noise(write, tmp_path):
+    rows = [
+        (text, label) for text, label in zip(FRENCH * 4, ["neg", "pos", "neg"] * 4, strict=True)
+    ]
+    data = write("fr.csv", labelled_csv(rows))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = attentext.train(
+            "attention-rnn",
+            data,
+            tmp_path / "fr",
+            max_steps=1,
+            overrides=["model.embedding_init=auto", "model.options.hidden_size=8"],
+        )
+    said = " ".join(str(w.message) for w in caught)
+    assert "model.embedding_init=random (the encoder knows only" in said
+    assert "embedding_init: random" in (result.run_dir / "recipe.yaml").read_text()
+    assert "embedding_init" not in result.metrics

@@ -24,13 +24,14 @@ LONG_TEXTS = ("truncate", "chunks")  # a text over max_length: cut it, or read i
 CHUNKS_KEPT = ("head", "tail", "spread")  # which windows max_chunks keeps
 AGGREGATIONS = ("mean", "max", "attention")  # window logits -> one document's (model.options)
 TOKENIZER_TYPES = ("word", "pretrained")
-EMBEDDING_INITS = ("random", "encoder")
+EMBEDDING_INITS = ("random", "encoder", "auto")
 CLASS_WEIGHTS = ("none", "balanced")
 # `auto`: a setting decided from the training split when a run starts (data/defaults.py); the
 # run's recipe.yaml holds the value chosen, and an explicit value (`--set`) always wins
 AUTO = "auto"
 AUTO_SETTINGS = {
     "tokenizer": ("max_length", "max_tokens"),
+    "model": ("embedding_init",),
     "training": ("epochs", "head_learning_rate"),
 }
 
@@ -78,7 +79,8 @@ class ModelSpec:
     )
     options: dict[str, Any] = field(default_factory=dict)
     # the word models' embedding at the start: "random", or "encoder": every word's vector from
-    # `encoder` (models/word_vectors.py), PCA-reduced to the model's width
+    # `encoder` (models/word_vectors.py), PCA-reduced to the model's width; auto: "encoder" where
+    # the encoder knows the training texts' words (data/defaults.py)
     embedding_init: str = "random"
 
 

@@ -63,7 +63,7 @@ class ModelFamily:
     def check_spec(self, spec: ModelSpec) -> None:
         """`check_options`, and an `embedding_init` this family can take."""
         self.check_options(spec.options)
-        if spec.embedding_init != "random" and not self.word_embedding:
+        if spec.embedding_init == "encoder" and not self.word_embedding:
             raise RecipeError(
                 f"model.embedding_init: {spec.embedding_init} starts a word embedding learned "
                 f"from scratch (seed-transformer, attention-rnn); {self.name} has none"

@@ -34,7 +34,7 @@ from transformers import (
 from attentext import rundir
 from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.data.defaults import auto_settings, data_aware, describe, length_sample
-from attentext.data.profile import advise, profile
+from attentext.data.profile import PROFILE_SAMPLE, advise, profile, whole_word_share
 from attentext.data.shots import sample_shots
 from attentext.decisions import sigmoid, threshold_vector
 from attentext.errors import AttentextNote, RecipeError, RunDirError
@@ -126,6 +126,9 @@ def _data_aware(recipe: Recipe, dataset: TextDataset, n_unlabeled: int = 0) -> R
     for 0.8982 (benchmarks/README.md, distillation).
     """
     wanted = auto_settings(recipe)
+    if "model.embedding_init" in wanted and not model_family(recipe.model.type).word_embedding:
+        recipe = resolve_recipe(recipe, overrides=["model.embedding_init=random"])  # none to start
+        wanted.remove("model.embedding_init")
     if not wanted:
         return recipe
     texts = dataset.texts("train")
@@ -136,7 +139,13 @@ def _data_aware(recipe: Recipe, dataset: TextDataset, n_unlabeled: int = 0) -> R
     n_rows = len(texts)
     if recipe.distill.teacher:
         n_rows = (n_rows + n_unlabeled) * (1 + recipe.distill.augment)
-    resolved, choices = data_aware(recipe, n_rows, lengths, limit, frequencies, dataset.multi_label)
+    share = None
+    if "model.embedding_init" in wanted:  # does the encoder know these words (their language)?
+        sample = texts[:PROFILE_SAMPLE]
+        share = whole_word_share(sample, encoder_vocabulary(recipe.model.encoder))
+    resolved, choices = data_aware(
+        recipe, n_rows, lengths, limit, frequencies, dataset.multi_label, share
+    )
     if is_main_process():
         warnings.warn(describe(dataset.source, choices), AttentextNote, stacklevel=2)
     return resolved
