@@ -107,7 +107,16 @@ def isotonic_run(ag_news_dir, tmp_path_factory) -> Path:
     """A seed-transformer run recalibrated with a map on the tiny test split (its 80 texts let
     in by lowering the method's minimum for the test)."""
     out = tmp_path_factory.mktemp("isotonic") / "seed"
-    attentext.train("seed-transformer", ag_news_dir, out, epochs=2, precision="fp32")
+    # from noise, 2 epochs on 190 texts leave the model miscalibrated by 0.06+ on test, what a
+    # map is for (the encoder's start leaves it nearer calibrated, with less for a map to mend)
+    attentext.train(
+        "seed-transformer",
+        ag_news_dir,
+        out,
+        epochs=2,
+        precision="fp32",
+        overrides=["model.embedding_init=random"],
+    )
     patch = pytest.MonkeyPatch()
     patch.setitem(recalibrate_module.METHODS, "isotonic", (calibrate_isotonic, 50))
     try:

@@ -10,15 +10,15 @@ import torch
 
 from attentext.errors import RecipeError
 from attentext.models.registry import build_model
-from attentext.models.word_vectors import (
+from attentext.recipes import ModelSpec, resolve_recipe
+from attentext.text.vectorizer import fit_word_vectorizer
+from attentext.training.word_vectors import (
     RANDOM_INIT_STD,
     encoder_word_vectors,
     initialize_word_embeddings,
     reduce_vectors,
     vocabulary,
 )
-from attentext.recipes import ModelSpec, resolve_recipe
-from attentext.text.vectorizer import fit_word_vectorizer
 
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 TEXTS = [

@@ -79,7 +79,7 @@ class ModelSpec:
     )
     options: dict[str, Any] = field(default_factory=dict)
     # the word models' embedding at the start: "random", or "encoder": every word's vector from
-    # `encoder` (models/word_vectors.py), PCA-reduced to the model's width; auto: "encoder" where
+    # `encoder` (training/word_vectors.py), PCA-reduced to the model's width; auto: "encoder" where
     # the encoder knows the training texts' words (data/defaults.py)
     embedding_init: str = "random"
 

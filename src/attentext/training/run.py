@@ -73,6 +73,7 @@ from attentext.training.features import feature_splits
 from attentext.training.fewshot import fit_fewshot
 from attentext.training.tokenized import PackedRows, WindowRows, tokenize_split, tokenize_windows
 from attentext.training.trainer import build_trainer, class_weights, sample_batch
+from attentext.training.word_vectors import initialize_word_embeddings
 from attentext.training.workdir import (
     check_resumable,
     is_main_process,
@@ -469,8 +470,6 @@ def _new_model(
         # weighted positives aim at 0.5 for every label: the prior start fits unweighted BCE
         initialize_label_priors(model, multi_hot(dataset.labels("train"), len(dataset.label_names)))
     if recipe.model.embedding_init == "encoder":
-        from attentext.models.word_vectors import initialize_word_embeddings
-
         start = initialize_word_embeddings(
             model, tokenizer, recipe.model.encoder, recipe.training.seed
         )

@@ -26,10 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from transformers import AutoModel, AutoTokenizer
 
 from attentext.encoders import encoder_fingerprint, resolve_encoder
 from attentext.files import cache_root
 from attentext.text.batching import run_in_batches
+from attentext.training.features import cached_features
 
 # the longest piece sequence of one vocabulary word that is encoded (a word of 30 pieces is noise)
 WORD_PIECES = 16
@@ -49,10 +51,6 @@ def vocabulary(tokenizer: Any) -> list[str]:
 def encoder_word_vectors(encoder: str, tokenizer: Any) -> tuple[np.ndarray, bool]:
     """(V, H) vectors for the tokenizer's vocabulary from `encoder`, and whether they came from
     the cache."""
-    from transformers import AutoModel, AutoTokenizer
-
-    from attentext.training.features import cached_features
-
     source = resolve_encoder(encoder)
     words = vocabulary(tokenizer)
     data = hashlib.sha256("\n".join(words).encode()).hexdigest()
