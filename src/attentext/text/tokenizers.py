@@ -3,6 +3,8 @@ encoder's own; and loading the one a run directory carries."""
 
 from __future__ import annotations
 
+import functools
+
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from attentext.encoders import resolve_encoder
@@ -36,8 +38,10 @@ def token_counts(recipe: Recipe, texts: list[str]) -> tuple[list[int], int | Non
     return [len(row) for row in ids], limit if limit < MODEL_LIMIT_UNSET else None
 
 
+@functools.lru_cache(maxsize=4)
 def encoder_vocabulary(encoder: str) -> dict[str, int]:
-    """The pretrained encoder's own vocabulary (piece -> id)."""
+    """The pretrained encoder's own vocabulary (piece -> id), read once per process: the
+    data-aware choice and the profile of a run both ask for it. Do not modify it."""
     return AutoTokenizer.from_pretrained(resolve_encoder(encoder)).get_vocab()
 
 
