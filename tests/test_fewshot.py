@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import run_cli_here
 
 import attentext
@@ -17,6 +18,7 @@ from attentext.data.shots import sample_shots, shot_indices
 from attentext.errors import DataError, RecipeError
 from attentext.recipes import load_recipe
 from attentext.rundir import open_run
+from attentext.training import fewshot
 from attentext.training.fewshot import sample_pairs, select_pseudo_labels, self_training_rounds
 from attentext.training.fewshot_finetune import length_grouped_batches
 
@@ -218,6 +220,44 @@ def test_length_grouped_batches_hold_every_row_once_in_batches_of_like_lengths()
     assert rows[:8].tolist() != sorted(rows[:8].tolist()) or rows[8:16].tolist() != sorted(
         rows[8:16].tolist()
     )  # the order is shuffled, not sorted
+
+
+class _EncoderOnly(torch.nn.Module):
+    """The little of a model `tune_encoder` touches: its encoder's parameters, train/eval and
+    the freezing it restores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = torch.nn.Linear(2, 1)
+
+    def apply_freezing(self) -> None:
+        pass
+
+
+def test_the_pair_steps_read_every_pair_once_in_batches_grouped_by_length(monkeypatch):
+    rng = np.random.default_rng(1)
+    ids = [[5] * int(n) for n in rng.integers(2, 120, size=60)]
+    labels = np.repeat(np.arange(3), 20)
+    model, seen = _EncoderOnly(), []
+
+    def recorded_loss(model_, ids_, batch, pad_id, bf16):
+        seen.append(batch.copy())
+        return model.encoder.weight.sum() * 0 + 1  # a loss the optimizer can step on
+
+    monkeypatch.setattr(fewshot, "_pair_loss", recorded_loss)
+    spec = dataclasses.replace(load_recipe("encoder-fewshot").fewshot, pair_iterations=4)
+
+    facts = fewshot.tune_encoder(model, ids, labels, spec, seed=0, precision="fp32", pad_id=0)
+
+    pairs, size = sample_pairs(labels, 4, 0), spec.pair_batch_size
+    assert facts["pair_steps"] == len(seen) == math.ceil(len(pairs) / size)
+    assert sorted(map(tuple, np.concatenate(seen).tolist())) == sorted(map(tuple, pairs.tolist()))
+
+    def spread(batches):  # mean range of the longer text's length within a batch
+        return np.mean([np.ptp([max(len(ids[a]), len(ids[b])) for a, b, _ in x]) for x in batches])
+
+    in_sampling_order = [pairs[i : i + size] for i in range(0, len(pairs), size)]
+    assert spread(seen) < spread(in_sampling_order) / 4
 
 
 def test_self_training_per_class_keeps_the_most_confident():
