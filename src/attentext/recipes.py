@@ -156,9 +156,6 @@ class FewShotSpec:
     self_training_max_texts: int = 2000  # unlabeled texts read (a seeded sample of the file)
     # after the rounds, every weight trained on the labelled and pseudo-labelled texts (0: off)
     self_training_finetune_epochs: int = 0
-    # rounds of it: from the second on, the fine-tuned model labels the unlabeled texts again
-    # (the pseudo-labels of a better model) and trains on them (noisy student's iterations)
-    self_training_finetune_rounds: int = 1
     self_training_finetune_batch_size: int = 32
     self_training_finetune_learning_rate: float = 3e-5
     self_training_finetune_head_learning_rate: float = 1e-3
@@ -449,17 +446,10 @@ def _validate_fewshot(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: data.shots must be 0 (every example) or more")
     if min(f.pair_iterations, f.self_training_per_class, f.self_training_finetune_epochs) < 0:
         raise RecipeError(f"{origin}: fewshot counts must be 0 or more")
-    positive = (
-        f.pair_batch_size,
-        f.pair_epochs,
-        f.self_training_rounds,
-        f.self_training_max_texts,
-        f.self_training_finetune_rounds,
-    )
-    if min(positive) < 1:
+    if min(f.pair_batch_size, f.pair_epochs, f.self_training_rounds, f.self_training_max_texts) < 1:
         raise RecipeError(
-            f"{origin}: fewshot pair_batch_size, pair_epochs, self_training_rounds, "
-            "self_training_max_texts and self_training_finetune_rounds must be positive"
+            f"{origin}: fewshot pair_batch_size, pair_epochs, self_training_rounds and "
+            "self_training_max_texts must be positive"
         )
     rates = (
         f.pair_learning_rate,

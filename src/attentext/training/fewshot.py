@@ -13,9 +13,7 @@ class (at least `self_training_threshold` probability, at most `self_training_pe
 labelled ones, and the head is fitted again; `self_training_rounds` times, each round labelling
 with the head the last one fitted. The rounds cost a regression each on embeddings computed once;
 with `self_training_finetune_epochs`, the whole model then trains on the labelled texts and the
-last round's pseudo-labelled ones (training/fewshot_finetune.py), and with
-`self_training_finetune_rounds` the fine-tuned model labels the texts again for another pass,
-as noisy student iterates (Xie et al., 2020).
+last round's pseudo-labelled ones (training/fewshot_finetune.py).
 """
 
 from __future__ import annotations
@@ -228,47 +226,23 @@ def self_train(
         features, labels, unlabeled, spec, seed
     )
     copy_into_head(model, regression)
+    confidence = probabilities.max(axis=1)[kept] if len(kept) else np.empty(0)
+    label_names = dataset.label_names
+    counts = np.bincount(pseudo, minlength=len(label_names))
     facts = {
         "unlabeled": spec.unlabeled,
         "unlabeled_read": len(texts),
         "unlabeled_left_out": left_out,
         "threshold": spec.self_training_threshold,
         "rounds": spec.self_training_rounds,
-    } | _taken(probabilities, kept, pseudo, dataset.label_names)
-    finetune_rounds = (
-        spec.self_training_finetune_rounds if spec.self_training_finetune_epochs else 0
-    )
-    for round_ in range(finetune_rounds):
-        if round_:  # the model as fine-tuned labels the texts again
-            probabilities = _probabilities(model, ids, pad_id, precision)
-            kept, pseudo = select_pseudo_labels(
-                probabilities, spec.self_training_threshold, spec.self_training_per_class
-            )
-            facts |= _taken(probabilities, kept, pseudo, dataset.label_names)
-        chosen = labelled_ids + [ids[i] for i in kept]
-        targets = np.concatenate([labels, pseudo])
-        facts |= finetune_on_labels(model, chosen, targets, spec, seed + round_, precision, pad_id)
-        facts["finetune_rounds"] = round_ + 1
-    return facts
-
-
-def _taken(
-    probabilities: np.ndarray, kept: np.ndarray, pseudo: np.ndarray, label_names: list[str]
-) -> dict[str, Any]:
-    """What a round took: pseudo-labels per class, and the least confidence taken."""
-    counts = np.bincount(pseudo, minlength=len(label_names))
-    confidence = probabilities.max(axis=1)[kept]
-    return {
         "pseudo_labels": {name: int(n) for name, n in zip(label_names, counts, strict=True)},
         "min_confidence": round(float(confidence.min()), 4) if len(kept) else None,
     }
-
-
-@torch.inference_mode()
-def _probabilities(model: Any, ids: list[list[int]], pad_id: int, precision: str) -> np.ndarray:
-    """The model's class probabilities for the texts, head and all."""
-    features = compute_features(model, ids, pad_id, precision, description="Labelling unlabeled")
-    return torch.softmax(model.head(features.to(model.device)).logits.float(), -1).cpu().numpy()
+    if spec.self_training_finetune_epochs:
+        chosen = labelled_ids + [ids[i] for i in kept]
+        targets = np.concatenate([labels, pseudo])
+        facts |= finetune_on_labels(model, chosen, targets, spec, seed, precision, pad_id)
+    return facts
 
 
 def _precision(recipe: Recipe, model: Any, ids: list[list[int]], pad_id: int) -> str:
