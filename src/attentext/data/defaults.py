@@ -158,7 +158,8 @@ def data_aware(
     """The recipe with each `auto` setting decided from the training split's facts: its size,
     the token counts of its texts (and the encoder's limit), its word frequencies, whether its
     texts carry several labels (the recipe's `data.multi_label` when not said), the share of
-    their words the encoder holds whole; and what was chosen. Settings the recipe states are kept as they are."""
+    their words the encoder holds whole; and what was chosen. Settings the recipe states are
+    kept as they are."""
     wanted = auto_settings(recipe)
     choices = []
     if "tokenizer.max_length" in wanted:
