@@ -11,6 +11,7 @@ import pytest
 
 import attentext
 from attentext.data.defaults import (
+    MANY_LABELS,
     MAX_EPOCHS,
     MIN_EPOCHS,
     MULTI_LABEL_HEAD_RATE,
@@ -22,6 +23,7 @@ from attentext.data.defaults import (
     data_aware,
     describe,
     planned,
+    with_widths,
 )
 from attentext.errors import AttentextNote, RecipeError
 from attentext.recipes import AUTO, load_recipe
@@ -74,13 +76,15 @@ def test_word_counts_are_the_vectorizers_token_counts():
 
 
 def test_the_scratch_recipes_leave_length_vocabulary_start_and_epochs_to_the_data():
-    for name in ("seed-transformer", "attention-rnn"):
-        assert auto_settings(load_recipe(name)) == [
-            "tokenizer.max_length",
-            "tokenizer.max_tokens",
-            "model.embedding_init",
-            "training.epochs",
-        ]
+    scratch = ["tokenizer.max_length", "tokenizer.max_tokens", "model.embedding_init"]
+    widths = ["model.options.embed_dim", "model.options.ff_dim"]
+    assert auto_settings(load_recipe("seed-transformer")) == [
+        *scratch,
+        "training.epochs",
+        *widths,
+        "model.options.classifier_hidden_dim",
+    ]
+    assert auto_settings(load_recipe("attention-rnn")) == [*scratch, "training.epochs"]
     assert auto_settings(load_recipe("encoder-frozen")) == ["tokenizer.max_length"]
     assert auto_settings(load_recipe("tfidf-logreg")) == []
 
@@ -117,15 +121,35 @@ def test_the_fine_tuned_head_has_its_own_rate_only_with_several_labels_per_text(
 
 
 def test_an_explicit_value_wins_over_auto():
+    widths = [f"model.options.{name}=40" for name in ("embed_dim", "ff_dim", "classifier_hidden_dim")]
     recipe = load_recipe(
         "seed-transformer",
-        ["tokenizer.max_length=100", "training.epochs=4", "model.embedding_init=random"],
+        ["tokenizer.max_length=100", "training.epochs=4", "model.embedding_init=random", *widths],
     )
     assert auto_settings(recipe) == ["tokenizer.max_tokens"]
     resolved, choices = data_aware(recipe, 1000, [10] * 10, None, Counter({"a": 2}))
     assert [c.setting for c in choices] == ["tokenizer.max_tokens"]
     assert resolved.tokenizer.max_length == 100 and resolved.training.epochs == 4.0
     assert resolved.tokenizer.max_tokens == 3
+    assert resolved.model.options["embed_dim"] == 40
+
+
+def test_the_seed_transformer_is_the_lessons_width_for_a_few_labels_and_wider_for_many():
+    recipe = load_recipe("seed-transformer")
+    few, _ = data_aware(recipe, 1000, n_labels=MANY_LABELS)
+    many, choices = data_aware(recipe, 1000, n_labels=MANY_LABELS + 10)
+    lesson = {"embed_dim": 32, "ff_dim": 32, "classifier_hidden_dim": 20, "key_dim": 32}
+    wide = {"embed_dim": 64, "ff_dim": 64, "classifier_hidden_dim": 64, "key_dim": 32}
+    assert {k: few.model.options[k] for k in lesson} == lesson
+    assert {k: many.model.options[k] for k in wide} == wide
+    widths = "model.options.embed_dim=64, model.options.ff_dim=64, model.options.classifier_hidden_dim=64"
+    assert f"{widths} (20 labels, more than 10: wider than the lesson)" in describe("d", choices)
+    # a model built from the recipe as loaded (no run to resolve it) is sized the same way
+    assert with_widths(recipe.model.options, 50)["classifier_hidden_dim"] == 64
+    assert with_widths({"embed_dim": 16}, 50) == {"embed_dim": 16}
+    assert planned(recipe).model.options["embed_dim"] == 32  # before the data: the lesson's
+    with pytest.raises(RecipeError, match="num_heads cannot be auto.*embed_dim"):
+        load_recipe("seed-transformer", ["model.options.num_heads=auto"])
 
 
 def test_data_aware_resolves_every_auto_setting():
@@ -137,7 +161,8 @@ def test_data_aware_resolves_every_auto_setting():
     assert resolved.tokenizer.max_length == 24  # 95th percentile 20, rounded up to 24
     assert resolved.tokenizer.max_tokens == 3
     assert resolved.training.epochs == 40.0  # 1,200 steps at 23 an epoch: 53, kept to 40
-    assert not re.search(r"(max_length|max_tokens|embedding_init|epochs): auto", resolved.to_yaml())
+    resolved_names = "max_length|max_tokens|embedding_init|epochs|embed_dim|ff_dim|classifier_hidden_dim"
+    assert not re.search(rf"({resolved_names}): auto", resolved.to_yaml())
     line = describe("data.csv", choices)
     assert "\n" not in line and "tokenizer.max_length=24" in line and "--set" in line
 

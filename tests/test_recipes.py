@@ -24,16 +24,16 @@ def test_builtin_seed_transformer_recipe():
     assert recipe.tokenizer.max_tokens == recipe.tokenizer.max_length == "auto"
     assert recipe.tokenizer.length_cap == 256
     assert recipe.model.type == "seed-transformer"
-    assert recipe.model.options["embed_dim"] == 32
     assert recipe.model.options["mask_padding"] is True
-    assert {
-        k: recipe.model.options[k]
-        for k in ("num_heads", "key_dim", "ff_dim", "classifier_hidden_dim")
-    } == {
+    # the widths are the data's (the lesson's up to 10 labels), the heads the lesson's
+    assert {k: recipe.model.options[k] for k in ("embed_dim", "ff_dim", "classifier_hidden_dim")} == {
+        "embed_dim": "auto",
+        "ff_dim": "auto",
+        "classifier_hidden_dim": "auto",
+    }
+    assert {k: recipe.model.options[k] for k in ("num_heads", "key_dim")} == {
         "num_heads": 2,
         "key_dim": 32,
-        "ff_dim": 32,
-        "classifier_hidden_dim": 20,
     }
     assert recipe.training.batch_size == 128
     assert recipe.data.val_fraction == pytest.approx(0.05)

@@ -34,6 +34,8 @@ AUTO_SETTINGS = {
     "model": ("embedding_init",),
     "training": ("epochs", "head_learning_rate"),
 }
+# model.options a recipe may leave to the data: the seed transformer's widths (data/defaults.py)
+AUTO_OPTIONS = ("embed_dim", "ff_dim", "classifier_hidden_dim")
 
 
 @dataclass
@@ -318,7 +320,8 @@ def _searched_value(path: str, recipe: Recipe, where: str) -> Any:
         )
     section = getattr(recipe, parts[0])
     if parts[:2] == ["model", "options"] and len(parts) == 3:
-        return section.options.get(parts[2])  # the family checks the name when tune starts
+        value = section.options.get(parts[2])  # the family checks the name when tune starts
+        return None if value == AUTO else value  # `auto`: a width, searched as its choices say
     names = [f.name for f in dataclasses.fields(section) if f.name not in ("options", "type")]
     if len(parts) != 2 or parts[1] not in names:
         raise RecipeError(
@@ -386,6 +389,12 @@ def _numeric(value: Any) -> Any:
 
 
 def _validate(recipe: Recipe, origin: str) -> None:
+    for name, value in recipe.model.options.items():
+        if value == AUTO and name not in AUTO_OPTIONS:
+            raise RecipeError(
+                f"{origin}: model.options.{name} cannot be auto; the options decided from the "
+                f"data are {', '.join(AUTO_OPTIONS)}"
+            )
     t = recipe.training
     if t.precision not in PRECISIONS:
         raise RecipeError(f"{origin}: training.precision must be one of {', '.join(PRECISIONS)}")

@@ -25,6 +25,12 @@ decides when it starts, from the training split alone:
   runs of 12 up, newsgroups20 0.593 -> 0.682) and attention-rnn's by 1.3 (6 of 10; trec_fine
   0.594 -> 0.724 on one sample, 0.712 -> 0.688 on the other); the MiniLM knows 41 % of the
   French tweets' words whole (benchmarks/README.md, the suite);
+- `model.options.embed_dim`, `ff_dim` and `classifier_hidden_dim` (the seed transformer's
+  widths): the lesson's 32, 32 and 20 up to MANY_LABELS labels, 64 each beyond. With 20 or 50
+  classes the 20-wide layer before the output and the 32-wide embedding were the bottleneck: on
+  the suite's 2,000-text samples (2 seeds each, AMD EPYC Zen 5) 64 wide took trec_fine (50
+  classes) from 0.669 to 0.735 and newsgroups20 (20) from 0.681 to 0.708, while it cost trec and
+  emotion (6 each) 1.1-1.6 points and moved the 2- and 3-class sets by +0.9;
 - `training.head_learning_rate` (the fine-tuned encoder): its output layer at a rate of its own
   when a text carries several labels, one rate for every weight otherwise. A multi-label head
   starts from nothing and learns its rare labels last: on Reuters' 90 topics, 3 epochs at the
@@ -46,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attentext.data.profile import WHOLE_WORD_WARNING
-from attentext.recipes import AUTO, AUTO_SETTINGS, Recipe, resolve_recipe
+from attentext.recipes import AUTO, AUTO_OPTIONS, AUTO_SETTINGS, Recipe, resolve_recipe
 
 LENGTH_MULTIPLE = 8  # lengths rounded up to a multiple of 8 (tensor shapes kernels like)
 MIN_WORD_COUNT = 2  # a word enters the vocabulary when seen at least this often in train
@@ -55,6 +61,9 @@ SPECIAL_WORDS = 2  # padding and [UNK] count in max_tokens, as in Keras
 MIN_EPOCHS, MAX_EPOCHS = 2, 40
 LENGTH_SAMPLE = 3000  # training texts whose token counts are measured (seeded sample)
 MULTI_LABEL_HEAD_RATE = 0.002  # the head's rate with several labels per text (see above)
+MANY_LABELS = 10  # more labels than this: the seed transformer's wide widths (see above)
+WIDTHS = {"embed_dim": (32, 64), "ff_dim": (32, 64), "classifier_hidden_dim": (20, 64)}
+assert set(WIDTHS) == set(AUTO_OPTIONS)  # (the lesson's width, the wide one) of each
 
 
 @dataclass(frozen=True)
@@ -68,12 +77,19 @@ class Choice:
 
 def auto_settings(recipe: Recipe) -> list[str]:
     """The paths of the recipe's settings left to the data (`auto`)."""
-    return [
+    fields = [
         f"{section}.{name}"
         for section, names in AUTO_SETTINGS.items()
         for name in names
         if getattr(getattr(recipe, section), name) == AUTO
     ]
+    options = [f"model.options.{name}" for name in auto_options(recipe.model.options)]
+    return fields + options
+
+
+def auto_options(options: dict) -> list[str]:
+    """The names of the model options left to the data (`auto`)."""
+    return [name for name in AUTO_OPTIONS if options.get(name) == AUTO]
 
 
 def length_sample(texts: list[str], seed: int) -> list[str]:
@@ -135,6 +151,22 @@ def auto_head_learning_rate(multi_label: bool) -> Choice:
     return Choice("training.head_learning_rate", 0.0, "one label per text: one rate for all")
 
 
+def auto_width(option: str, n_labels: int) -> Choice:
+    """A width of the seed transformer: the lesson's up to MANY_LABELS labels, wide beyond."""
+    narrow, wide = WIDTHS[option]
+    if n_labels > MANY_LABELS:
+        why = f"{n_labels} labels, more than {MANY_LABELS}: wider than the lesson"
+        return Choice(f"model.options.{option}", wide, why)
+    why = f"{n_labels} labels, {MANY_LABELS} or fewer: the lesson's widths"
+    return Choice(f"model.options.{option}", narrow, why)
+
+
+def with_widths(options: dict, n_labels: int) -> dict:
+    """`options` with each width left to the data decided for `n_labels` labels: what building
+    a model from a recipe no run has resolved (a benchmark's, `summary`'s) does."""
+    return {**options, **{name: auto_width(name, n_labels).value for name in auto_options(options)}}
+
+
 def auto_embedding_init(word_share: float | None) -> Choice:
     """The word embedding's start: the encoder's word vectors where the encoder knows the
     training texts' words (`word_share`, the share it holds whole), noise where it does not."""
@@ -154,12 +186,13 @@ def data_aware(
     frequencies: Counter | None = None,
     multi_label: bool | None = None,
     word_share: float | None = None,
+    n_labels: int = 0,
 ) -> tuple[Recipe, list[Choice]]:
     """The recipe with each `auto` setting decided from the training split's facts: its size,
     the token counts of its texts (and the encoder's limit), its word frequencies, whether its
     texts carry several labels (the recipe's `data.multi_label` when not said), the share of
-    their words the encoder holds whole; and what was chosen. Settings the recipe states are
-    kept as they are."""
+    their words the encoder holds whole, the number of labels; and what was chosen. Settings the
+    recipe states are kept as they are."""
     wanted = auto_settings(recipe)
     choices = []
     if "tokenizer.max_length" in wanted:
@@ -178,12 +211,14 @@ def data_aware(
     if "training.head_learning_rate" in wanted:
         several = recipe.data.multi_label if multi_label is None else multi_label
         choices.append(auto_head_learning_rate(several))
+    choices += [auto_width(name, n_labels) for name in auto_options(recipe.model.options)]
     return _with(recipe, choices), choices
 
 
 def planned(recipe: Recipe, n_train: int | None = None) -> Recipe:
     """The recipe as it would run before its data is read (a summary, a cost estimate): a length
-    left to the data at its cap, a vocabulary at its cap, epochs from `n_train` when known."""
+    left to the data at its cap, a vocabulary at its cap, epochs from `n_train` when known, the
+    lesson's widths (what a few labels get)."""
     choices = []
     if recipe.tokenizer.max_length == AUTO:
         choices.append(Choice("tokenizer.max_length", recipe.tokenizer.length_cap, "cap"))
@@ -196,6 +231,7 @@ def planned(recipe: Recipe, n_train: int | None = None) -> Recipe:
         choices.append(auto_epochs(n_train, t.batch_size, t.auto_steps, 0))
     if recipe.training.head_learning_rate == AUTO:
         choices.append(auto_head_learning_rate(recipe.data.multi_label))
+    choices += [auto_width(name, 0) for name in auto_options(recipe.model.options)]
     return _with(recipe, choices)
 
 
@@ -206,8 +242,17 @@ def _with(recipe: Recipe, choices: list[Choice]) -> Recipe:
 
 
 def describe(source: str, choices: list[Choice]) -> str:
-    """One line: what the data decided, and why."""
-    said = "; ".join(f"{c.setting}={_value(c.value)} ({c.why})" for c in choices)
+    """One line: what the data decided, and why (once for settings decided for one reason)."""
+    groups: list[list[Choice]] = []
+    for choice in choices:
+        if groups and groups[-1][-1].why == choice.why:
+            groups[-1].append(choice)
+        else:
+            groups.append([choice])
+    said = "; ".join(
+        ", ".join(f"{c.setting}={_value(c.value)}" for c in group) + f" ({group[0].why})"
+        for group in groups
+    )
     return f"{source}: data-aware defaults: {said}; --set SETTING=VALUE to choose otherwise"
 
 

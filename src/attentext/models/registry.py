@@ -14,12 +14,14 @@ with `fit`, `predict_proba` and `save`.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from attentext.data.defaults import with_widths
 from attentext.errors import RecipeError, did_you_mean, shown
 from attentext.recipes import AGGREGATIONS, ModelSpec
 from attentext.rundir import TRANSFORMERS_KIND
@@ -166,6 +168,8 @@ def build_model(
     family.check_spec(spec)
     if not family.neural:
         raise RecipeError(f"{spec.type} is not a neural model; it has no Hugging Face model")
+    # widths a run decides from its data (training/run.py); a recipe built as loaded gets the same
+    spec = dataclasses.replace(spec, options=with_widths(spec.options, len(label_names)))
     return family.code().build(spec, tokenizer, label_names, max_length, multi_label)
 
 
