@@ -74,6 +74,7 @@ FIXED = {
 ENCODER_INIT = {
     recipe: ["model.embedding_init=encoder"] for recipe in ("seed-transformer", "attention-rnn")
 }
+WORD_MODELS = ("seed-transformer", "attention-rnn")  # their embedding's start and width: a column
 VARIANT_SETS = {"defaults": {}, "fixed": FIXED, "encoder-init": ENCODER_INIT}
 VARIANT_NAMES = {"fixed": "before", "defaults": "defaults", "encoder-init": "encoder init"}
 SPEED_TEXTS = 1000  # test texts the trained run classifies for texts/s
@@ -147,11 +148,14 @@ def texts_per_second(run_dir: Path, texts: list[str]) -> float:
 def chosen_settings(run_dir: Path) -> dict[str, Any]:
     """The values the run trained with, from its recipe.yaml (data-aware ones resolved)."""
     recipe = attentext.resolve_recipe(str(run_dir / "recipe.yaml"))
+    word_model = recipe.model.type in WORD_MODELS
     return {
         "max_length": recipe.tokenizer.max_length,
         "max_tokens": recipe.tokenizer.max_tokens if recipe.tokenizer.type == "word" else None,
         "planned_epochs": recipe.training.epochs,
         "max_steps": recipe.training.max_steps,
+        "embedding_init": recipe.model.embedding_init if word_model else None,
+        "embed_dim": recipe.model.options.get("embed_dim") if word_model else None,
     }
 
 
@@ -298,6 +302,7 @@ COLUMNS = [
     ("texts_per_s", "texts/s"),
     ("precision", "precision"),
     ("chosen", "length / vocab / epochs (run)"),
+    ("embedding", "embedding (start, width)"),
     ("capped", "caps"),
 ]
 
@@ -309,6 +314,14 @@ def _chosen(row: dict[str, Any]) -> str:
     vocab = row.get("max_tokens") or "-"
     epochs = f"{row['planned_epochs']:g}" if row.get("max_steps", -1) <= 0 else "-"
     return f"{row['max_length']} / {vocab} / {epochs} ({row.get('epochs_run') or 0:.3g})"
+
+
+def _embedding(row: dict[str, Any]) -> str:
+    """Where a word model's embedding started and how wide it is; '-' where the row predates
+    the record (runs before 2026-12-03: the start was noise unless the variant says encoder)."""
+    if not row.get("embedding_init"):
+        return "-"
+    return f"{row['embedding_init']}, {row['embed_dim']}"
 
 
 def _cell_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -337,6 +350,7 @@ def _cell_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
                 if r["dataset"] not in base or r["recipe"] == BASELINE
                 else f"{100 * (r['accuracy'] - base[r['dataset']]):+.1f}",
                 "chosen": _chosen(r),
+                "embedding": _embedding(r),
                 "capped": ", ".join(f"{k} {v:g}" for k, v in r.get("caps", {}).items()) or "-",
             }
         )
@@ -422,16 +436,21 @@ def render(payload: dict[str, Any]) -> str:
                 "Rows per dataset: " + "; ".join(sizes) + ".",
                 "`before`: the recipe's values before data-aware defaults ("
                 + "; ".join(f"{name}: --set {' '.join(sets)}" for name, sets in before.items())
-                + "); `defaults`: the recipe as shipped, its `auto` settings decided from the "
-                "training split (the seed-transformer and attention-rnn rows were measured "
-                "before `model.embedding_init: auto`, their embedding started from noise: "
-                "`--set model.embedding_init=random` today); `encoder init`: the same with the "
-                "word embedding started from the encoder's word vectors (--set "
-                "model.embedding_init=encoder: what `auto` picks on English text, 70 %+ of its "
-                "words known whole; on the French tweets, 41 %, it keeps noise). `vs tfidf`: test accuracy minus tfidf-logreg's on the same "
-                "sample, in points. `length / vocab / epochs (run)`: the max length, word "
-                "vocabulary and planned epochs the run used, and in brackets the epochs it ran "
-                "(early stopping). `texts/s`: the trained run classifying up to "
+                + "); `defaults`: the recipe as shipped when the row was measured, its `auto` "
+                "settings decided from the training split (attention-rnn's rows, and "
+                "seed-transformer's where `embedding` says `-`, were measured before "
+                "`model.embedding_init: auto`, their embedding started from noise: `--set "
+                "model.embedding_init=random` today; seed-transformer's with an `embedding` "
+                "entry are the recipe of 2026-12-03: the encoder's start where `auto` picks it, "
+                "and 64 wide for more than 10 labels); `encoder init`: the word embedding started "
+                "from the encoder's word vectors (--set model.embedding_init=encoder: what `auto` "
+                "picks on English text, 70 %+ of its words known whole; on the French tweets, "
+                "41 %, it keeps noise), at the lesson's widths where `embedding` says `-`. `vs "
+                "tfidf`: test accuracy minus tfidf-logreg's on the same sample, in points. "
+                "`length / vocab / epochs (run)`: the max length, word vocabulary and planned "
+                "epochs the run used, and in brackets the epochs it ran (early stopping). "
+                "`embedding (start, width)`: where a word model's embedding started and its "
+                "width. `texts/s`: the trained run classifying up to "
                 f"{SPEED_TEXTS:,} test texts. `caps`: limits this table put on a recipe.",
                 "Test accuracy (`before -> defaults` where both ran; `-`: not run, or the run "
                 "failed, see below):",
