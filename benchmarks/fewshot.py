@@ -171,12 +171,12 @@ def render(payload: dict[str, Any]) -> str:
         f"setfit: {payload.get('setfit_versions') or 'not run'}.\n\n"
         + markdown_table(rows, COLUMNS)
         + "".join(
-            f"\n\nPass {i} (`results/{p.get('results') or SECTION}.json`, started "
+            f"\n\n`results/{p.get('results') or SECTION}.json` (started "
             f"{p['started']}, {p['machine']['cpu']}, torch threads {p['machine']['torch_threads']}): "
             f"shots {', '.join(map(str, p.get('shots') or payload['shots']))}, "
             f"{p.get('pair_iterations') or payload['pair_iterations']} pair iterations; "
             f"encoder-fewshot settings {', '.join(p.get('fewshot_set') or []) or 'as the recipe was'}."
-            for i, p in enumerate(payload.get("passes", []), 1)
+            for p in payload.get("passes", [])
         )
     )
 
@@ -258,6 +258,9 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/datasets/ag_news")
     parser.add_argument("--shots", default="8,64", help="examples per class, comma-separated")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds FIRST to FIRST+SEEDS-1 (a pass continued)"
+    )
     parser.add_argument("--pair-iterations", type=int, default=20)
     parser.add_argument("--setfit-python", default="", help="the Python of a setfit venv")
     parser.add_argument("--unlabeled", default="", help="texts for the self-training variant")
@@ -322,7 +325,7 @@ def main() -> None:
         "n_test": len(load_text_dataset(args.data, val_fraction=0.0)["test"]),
         "shots": shots,
         "pair_iterations": args.pair_iterations,
-        "self_train_seeds": list(range(args.self_train_seeds)),
+        "self_train_seeds": list(range(args.first_seed, args.first_seed + args.self_train_seeds)),
         "fewshot_set": args.fewshot_set,
         "results": args.results,
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
@@ -330,7 +333,7 @@ def main() -> None:
         "summary": [],
     }
     for n in shots:  # the cheapest first: every seed of 8 shots before any of 64
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             measure(args, payload, n, seed)
     if args.results == SECTION or args.publish:
         publish(args.results, payload, render)

@@ -121,7 +121,9 @@ def test_the_fine_tuned_head_has_its_own_rate_only_with_several_labels_per_text(
 
 
 def test_an_explicit_value_wins_over_auto():
-    widths = [f"model.options.{name}=40" for name in ("embed_dim", "ff_dim", "classifier_hidden_dim")]
+    widths = [
+        f"model.options.{name}=40" for name in ("embed_dim", "ff_dim", "classifier_hidden_dim")
+    ]
     recipe = load_recipe(
         "seed-transformer",
         ["tokenizer.max_length=100", "training.epochs=4", "model.embedding_init=random", *widths],
@@ -161,7 +163,9 @@ def test_data_aware_resolves_every_auto_setting():
     assert resolved.tokenizer.max_length == 24  # 95th percentile 20, rounded up to 24
     assert resolved.tokenizer.max_tokens == 3
     assert resolved.training.epochs == 40.0  # 1,200 steps at 23 an epoch: 53, kept to 40
-    resolved_names = "max_length|max_tokens|embedding_init|epochs|embed_dim|ff_dim|classifier_hidden_dim"
+    resolved_names = (
+        "max_length|max_tokens|embedding_init|epochs|embed_dim|ff_dim|classifier_hidden_dim"
+    )
     assert not re.search(rf"({resolved_names}): auto", resolved.to_yaml())
     line = describe("data.csv", choices)
     assert "\n" not in line and "tokenizer.max_length=24" in line and "--set" in line

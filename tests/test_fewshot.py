@@ -19,6 +19,7 @@ from attentext.errors import DataError, RecipeError
 from attentext.recipes import load_recipe
 from attentext.rundir import open_run
 from attentext.training import fewshot
+from attentext.training.distill import MASK, augmented_texts
 from attentext.training.fewshot import sample_pairs, select_pseudo_labels, self_training_rounds
 from attentext.training.fewshot_finetune import length_grouped_batches
 
@@ -202,6 +203,52 @@ def test_the_finetuning_after_self_training_reads_the_labelled_and_pseudo_labell
     assert taken["finetune_texts"] == texts
     assert taken["finetune_steps"] == math.ceil(texts / 8)
     assert math.isfinite(taken["finetune_loss_last"])
+
+
+def test_the_noisy_finetuning_masks_words_of_the_pseudo_labelled_texts_only(
+    monkeypatch, ag_news_dir, tmp_path
+):
+    seen = {}
+
+    def recorded(model, chosen, targets, spec, seed, precision, pad_id):  # noqa: ANN001
+        seen.update(chosen=chosen, targets=targets)
+        return {}
+
+    monkeypatch.setattr(fewshot, "finetune_on_labels", recorded)
+    unlabeled = tmp_path / "unlabeled.txt"
+    unlabeled.write_text("\n".join(load_text_dataset(ag_news_dir).texts("train")[-40:]) + "\n")
+    attentext.train(
+        "encoder-fewshot",
+        ag_news_dir,
+        tmp_path / "run",
+        shots=4,
+        precision="fp32",
+        overrides=[
+            "fewshot.pair_iterations=1",
+            f"fewshot.unlabeled={unlabeled}",
+            f"fewshot.self_training_threshold={THRESHOLD}",
+            "fewshot.self_training_per_class=0",
+            "fewshot.self_training_finetune_epochs=1",
+            "fewshot.self_training_finetune_noise=true",
+        ],
+    )
+    mask = attentext.load(tmp_path / "run").tokenizer.mask_token_id
+    labelled, pseudo = seen["chosen"][:16], seen["chosen"][16:]
+    assert len(pseudo) == len(seen["targets"]) - 16 > 0
+    assert not any(mask in ids for ids in labelled)  # the labelled texts stay as written
+    # each word masked with p 0.1: a news text of ~40 words keeps none masked 1.5 % of the time
+    assert sum(mask in ids for ids in pseudo) >= len(pseudo) / 2
+
+
+def test_noise_without_ngrams_masks_words_and_keeps_every_one_in_place():
+    texts = ["one two three four five six seven eight nine ten"] * 200
+    noisy = augmented_texts(texts, 1, seed=3, ngram_rate=0.0)
+    words = [text.split() for text in noisy]
+    assert all(len(w) == 10 for w in words)
+    masked = sum(w.count(MASK) for w in words) / (10 * len(words))
+    assert 0.05 < masked < 0.15  # MASK_RATE 0.1
+    assert all(w[i] in (MASK, texts[0].split()[i]) for w in words for i in range(10))
+    assert augmented_texts(texts, 1, seed=3, ngram_rate=0.0) == noisy  # seeded
 
 
 def test_length_grouped_batches_hold_every_row_once_in_batches_of_like_lengths():

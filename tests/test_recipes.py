@@ -26,7 +26,9 @@ def test_builtin_seed_transformer_recipe():
     assert recipe.model.type == "seed-transformer"
     assert recipe.model.options["mask_padding"] is True
     # the widths are the data's (the lesson's up to 10 labels), the heads the lesson's
-    assert {k: recipe.model.options[k] for k in ("embed_dim", "ff_dim", "classifier_hidden_dim")} == {
+    assert {
+        k: recipe.model.options[k] for k in ("embed_dim", "ff_dim", "classifier_hidden_dim")
+    } == {
         "embed_dim": "auto",
         "ff_dim": "auto",
         "classifier_hidden_dim": "auto",

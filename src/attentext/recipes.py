@@ -161,6 +161,9 @@ class FewShotSpec:
     self_training_finetune_batch_size: int = 32
     self_training_finetune_learning_rate: float = 3e-5
     self_training_finetune_head_learning_rate: float = 1e-3
+    # the pseudo-labelled texts read with words masked (p 0.1) in that pass: their labels came
+    # from the clean texts (the noisy student's noise, Xie et al. 2020)
+    self_training_finetune_noise: bool = False
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,10 @@ class (at least `self_training_threshold` probability, at most `self_training_pe
 labelled ones, and the head is fitted again; `self_training_rounds` times, each round labelling
 with the head the last one fitted. The rounds cost a regression each on embeddings computed once;
 with `self_training_finetune_epochs`, the whole model then trains on the labelled texts and the
-last round's pseudo-labelled ones (training/fewshot_finetune.py).
+last round's pseudo-labelled ones (training/fewshot_finetune.py), the latter with words masked
+(`self_training_finetune_noise`): the model was surest of exactly those texts, so read clean they
+teach it little (its loss starts at ~0.01), while masked it has to find their label from less
+(the noisy student of Xie et al. 2020).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import FewShotSpec, Recipe
 from attentext.text.batching import pad_rows
 from attentext.text.encoding import encode
-from attentext.training.distill import left_out_note
+from attentext.training.distill import augmented_texts, left_out_note
 from attentext.training.features import compute_features
 from attentext.training.fewshot_finetune import (
     finetune_on_labels,
@@ -239,7 +242,13 @@ def self_train(
         "min_confidence": round(float(confidence.min()), 4) if len(kept) else None,
     }
     if spec.self_training_finetune_epochs:
-        chosen = labelled_ids + [ids[i] for i in kept]
+        pseudo_ids = [ids[i] for i in kept]
+        if spec.self_training_finetune_noise:  # masked words, labels from the clean texts
+            noisy = augmented_texts([texts[i] for i in kept], 1, seed, ngram_rate=0.0)
+            pseudo_ids = encode(
+                tokenizer, noisy, recipe.tokenizer.max_length, recipe.tokenizer.truncation
+            )
+        chosen = labelled_ids + pseudo_ids
         targets = np.concatenate([labels, pseudo])
         facts |= finetune_on_labels(model, chosen, targets, spec, seed, precision, pad_id)
     return facts

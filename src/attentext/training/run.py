@@ -145,7 +145,13 @@ def _data_aware(recipe: Recipe, dataset: TextDataset, n_unlabeled: int = 0) -> R
         sample = texts[:PROFILE_SAMPLE]
         share = whole_word_share(sample, encoder_vocabulary(recipe.model.encoder))
     resolved, choices = data_aware(
-        recipe, n_rows, lengths, limit, frequencies, dataset.multi_label, share,
+        recipe,
+        n_rows,
+        lengths,
+        limit,
+        frequencies,
+        dataset.multi_label,
+        share,
         len(dataset.label_names),
     )
     if is_main_process():
