@@ -132,10 +132,18 @@ def fewshot_run(ag_news_dir, tmp_path_factory):
     dataset = load_text_dataset(ag_news_dir)
     texts = dataset.texts("train")[-40:] + dataset.texts("test")[:5]  # 5 left out: test texts
     unlabeled.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    return self_trained_fewshot(
+        ag_news_dir, folder / "run", unlabeled, "fewshot.self_training_finetune_batch_size=8"
+    )
+
+
+def self_trained_fewshot(data: Path, output: Path, unlabeled: Path, *extra: str):
+    """encoder-fewshot on 4 texts per class, one round of pairs, self-trained on `unlabeled` at
+    THRESHOLD, then one epoch of every weight; `extra` settings on top."""
     return attentext.train(
         "encoder-fewshot",
-        ag_news_dir,
-        folder / "run",
+        data,
+        output,
         shots=4,
         precision="fp32",
         overrides=[
@@ -144,7 +152,7 @@ def fewshot_run(ag_news_dir, tmp_path_factory):
             f"fewshot.self_training_threshold={THRESHOLD}",
             "fewshot.self_training_per_class=0",
             "fewshot.self_training_finetune_epochs=1",
-            "fewshot.self_training_finetune_batch_size=8",
+            *extra,
         ],
     )
 
@@ -217,20 +225,8 @@ def test_the_noisy_finetuning_masks_words_of_the_pseudo_labelled_texts_only(
     monkeypatch.setattr(fewshot, "finetune_on_labels", recorded)
     unlabeled = tmp_path / "unlabeled.txt"
     unlabeled.write_text("\n".join(load_text_dataset(ag_news_dir).texts("train")[-40:]) + "\n")
-    attentext.train(
-        "encoder-fewshot",
-        ag_news_dir,
-        tmp_path / "run",
-        shots=4,
-        precision="fp32",
-        overrides=[
-            "fewshot.pair_iterations=1",
-            f"fewshot.unlabeled={unlabeled}",
-            f"fewshot.self_training_threshold={THRESHOLD}",
-            "fewshot.self_training_per_class=0",
-            "fewshot.self_training_finetune_epochs=1",
-            "fewshot.self_training_finetune_noise=true",
-        ],
+    self_trained_fewshot(
+        ag_news_dir, tmp_path / "run", unlabeled, "fewshot.self_training_finetune_noise=true"
     )
     mask = attentext.load(tmp_path / "run").tokenizer.mask_token_id
     labelled, pseudo = seen["chosen"][:16], seen["chosen"][16:]
