@@ -152,7 +152,7 @@ def _data_aware(recipe: Recipe, dataset: TextDataset, n_unlabeled: int = 0) -> R
         frequencies,
         dataset.multi_label,
         share,
-        len(dataset.label_names),
+        n_labels=len(dataset.label_names),
     )
     if is_main_process():
         warnings.warn(describe(dataset.source, choices), AttentextNote, stacklevel=2)
