@@ -127,3 +127,50 @@ def test_length_grouped_sampler_gets_true_lengths_from_packed_rows(train_split, 
         assert sampler.lengths == [len(ids) for ids in tokenized["input_ids"]]
     batch = next(iter(trainer.get_train_dataloader()))
     assert set(batch) == {"input_ids", "attention_mask", "labels"}
+
+
+def test_label_smoothing_is_the_trainers_loss(train_split, tmp_path):
+    """(1 - e) * cross-entropy + e * the mean over labels of -log p, computed by hand."""
+    from attentext.data.defaults import planned
+    from attentext.models.registry import build_model
+    from attentext.recipes import load_recipe
+    from attentext.text.tokenizers import build_tokenizer
+    from attentext.training.trainer import build_trainer
+
+    recipe = planned(load_recipe("seed-transformer", ["training.label_smoothing=0.2"]))
+    tokenizer = build_tokenizer(recipe, train_split["text"])
+    rows = PackedRows.from_dataset(tokenize_split(train_split, tokenizer, 32))
+    model = build_model(recipe.model, tokenizer, ["a", "b", "c", "d"], 32).eval()
+    trainer = build_trainer(recipe, model, tokenizer, rows, rows, tmp_path, "fp32")
+    batch = next(iter(trainer.get_train_dataloader()))
+
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, dict(batch))
+        log_p = torch.log_softmax(model(batch["input_ids"], batch["attention_mask"]).logits, -1)
+    gold = -log_p.gather(1, batch["labels"][:, None]).mean()
+    uniform = -log_p.mean()
+    torch.testing.assert_close(loss, 0.8 * gold + 0.2 * uniform)
+    assert not torch.isclose(gold, uniform)  # else the check could not tell smoothing from none
+
+
+@pytest.mark.parametrize(
+    ("best", "multi_label", "metric", "greater"),
+    [
+        ("accuracy", False, "accuracy", True),
+        ("accuracy", True, "micro_f1", True),
+        ("loss", False, "loss", False),
+    ],
+)
+def test_the_checkpoint_kept_is_the_best_by_the_recipes_metric(
+    best, multi_label, metric, greater, tmp_path
+):
+    from attentext.recipes import load_recipe
+    from attentext.training.trainer import training_arguments
+
+    recipe = load_recipe(
+        "seed-transformer", [f"training.best_metric={best}", f"data.multi_label={multi_label}"]
+    )
+    args = training_arguments(recipe, tmp_path, "fp32", True, n_train=256, validate=True)
+
+    assert args.load_best_model_at_end
+    assert (args.metric_for_best_model, args.greater_is_better) == (metric, greater)

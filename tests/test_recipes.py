@@ -176,6 +176,8 @@ def test_other_bad_types_are_recipe_errors(override):
         "training.class_weight=auto",
         "training.batch_size=0",
         "training.learning_rate=0",
+        "training.label_smoothing=1.0",
+        "training.label_smoothing=-0.1",
         "data.val_fraction=1.0",
         "tokenizer.max_length=0",
     ],
@@ -230,3 +232,14 @@ def test_unknown_model_option_fails_when_the_model_is_built(ag_news_dir, tmp_pat
     with pytest.raises(RecipeError, match="model.options.embed_dm.*did you mean 'embed_dim'"):
         attentext.train(recipe, ag_news_dir, tmp_path / "run", precision="fp32", max_steps=1)
     assert not (tmp_path / "run").exists()
+
+
+def test_label_smoothing_is_refused_with_several_labels_per_text():
+    message = _recipe_error(
+        "seed-transformer", ["training.label_smoothing=0.1", "data.multi_label=true"]
+    )
+    assert "label_smoothing" in message and "several labels" in message
+
+
+def test_an_unknown_best_metric_is_a_recipe_error_with_suggestion():
+    assert "did you mean 'loss'" in _recipe_error("seed-transformer", ["training.best_metric=los"])

@@ -13,6 +13,7 @@ from attentext.models.seed_transformer import (
     SeedTransformerConfig,
     SeedTransformerForSequenceClassification,
 )
+from attentext.models.word_dropout import drop_words
 from attentext.recipes import ModelSpec
 from attentext.text.vectorizer import fit_word_vectorizer
 
@@ -183,8 +184,45 @@ def test_unknown_model_type_is_a_recipe_error_with_suggestion():
         build_model(ModelSpec(type="seed-transfomer"), WORD_TOKENIZER, ["a", "b"], 16)
 
 
-@pytest.mark.parametrize("option", ["vocab_size", "max_position_embeddings", "pad_token_id"])
+@pytest.mark.parametrize(
+    "option", ["vocab_size", "max_position_embeddings", "pad_token_id", "unk_token_id"]
+)
 def test_options_that_come_from_tokenizer_and_recipe_are_recipe_errors(option):
     spec = ModelSpec(type="seed-transformer", options={option: 128})
     with pytest.raises(RecipeError, match=f"model.options.{option}"):
+        build_model(spec, WORD_TOKENIZER, ["a", "b"], 16)
+
+
+def test_word_dropout_hides_real_words_only_and_only_in_training():
+    torch.manual_seed(0)
+    ids = torch.randint(2, 20000, (64, 40))
+    mask = torch.ones_like(ids)
+    mask[:, 30:] = 0
+    ids = ids.masked_fill(mask == 0, 0)
+
+    dropped = drop_words(ids, mask, rate=0.25, unk_id=1)
+
+    hidden = dropped != ids
+    assert (dropped[hidden] == 1).all()  # a hidden word reads as [UNK]
+    assert not hidden[:, 30:].any()  # padding stays padding
+    assert 0.2 < hidden[:, :30].float().mean().item() < 0.3
+    assert torch.equal(drop_words(ids, mask, rate=0.0, unk_id=1), ids)
+
+
+def test_word_dropout_leaves_evaluation_as_it_was():
+    plain, dropping = make_model(seed=3), make_model(seed=3, word_dropout=0.5)
+    ids = torch.randint(2, 20000, (4, 12))
+
+    with torch.no_grad():
+        torch.testing.assert_close(plain(input_ids=ids).logits, dropping(input_ids=ids).logits)
+    dropping.train()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        trained = dropping(input_ids=ids).logits
+    assert not torch.allclose(trained, plain(input_ids=ids).logits)
+
+
+def test_word_dropout_out_of_range_is_a_recipe_error():
+    spec = ModelSpec(type="seed-transformer", options={"word_dropout": 1.0})
+    with pytest.raises(RecipeError, match="word_dropout"):
         build_model(spec, WORD_TOKENIZER, ["a", "b"], 16)

@@ -59,7 +59,7 @@ def summary(recipe_or_run: str | Path, num_labels: int = 4) -> ModelSummary:
     recipe = planned(load_recipe(recipe_or_run))  # `auto` settings at their caps: no data yet
     labels = [str(i) for i in range(num_labels)]
     if recipe.tokenizer.type == "word":  # fitted at training time: only its size is known
-        tokenizer = _SizedTokenizer(recipe.tokenizer.max_tokens, pad_token_id=0)
+        tokenizer = _SizedTokenizer(recipe.tokenizer.max_tokens)
     else:
         tokenizer = build_tokenizer(recipe, [])
     model = build_model(recipe.model, tokenizer, labels, recipe.tokenizer.max_length)
@@ -67,10 +67,11 @@ def summary(recipe_or_run: str | Path, num_labels: int = 4) -> ModelSummary:
 
 
 class _SizedTokenizer:
-    """Stands in for a word tokenizer not yet fitted: a model needs only its size and padding id."""
+    """Stands in for a word tokenizer not yet fitted: a model needs only its size and the ids of
+    padding and [UNK] (the word vectorizer's first two)."""
 
-    def __init__(self, size: int, pad_token_id: int) -> None:
-        self.size, self.pad_token_id = size, pad_token_id
+    def __init__(self, size: int, pad_token_id: int = 0, unk_token_id: int = 1) -> None:
+        self.size, self.pad_token_id, self.unk_token_id = size, pad_token_id, unk_token_id
 
     def __len__(self) -> int:
         return self.size

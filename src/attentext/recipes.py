@@ -26,6 +26,7 @@ AGGREGATIONS = ("mean", "max", "attention")  # window logits -> one document's (
 TOKENIZER_TYPES = ("word", "pretrained")
 EMBEDDING_INITS = ("random", "encoder", "auto")
 CLASS_WEIGHTS = ("none", "balanced")
+BEST_METRICS = ("accuracy", "loss")
 # `auto`: a setting decided from the training split when a run starts (data/defaults.py); the
 # run's recipe.yaml holds the value chosen, and an explicit value (`--set`) always wins
 AUTO = "auto"
@@ -101,6 +102,10 @@ class TrainingSpec:
     # auto: on for several labels per text, off otherwise (data/defaults.py)
     head_learning_rate: float | str = 0.0
     weight_decay: float = 0.0
+    # in [0, 1): the share of each single-label target spread over every label (Szegedy et al.
+    # 2016); the loss never reaches 0, so a model trained on a few thousand texts stops pushing
+    # the logits of what it has memorized apart. 0: plain cross-entropy
+    label_smoothing: float = 0.0
     # Any `optim` of transformers' TrainingArguments. The fused AdamW updates every tensor in one
     # kernel: the same maths, and on 2 CPU cores it took the optimizer from 16% of a seed-transformer
     # step to 6% and from 17% of an encoder-finetune step to 4% (benchmarks/breakdown.py).
@@ -119,6 +124,9 @@ class TrainingSpec:
     # stop when the validation metric has not improved for this many evaluations (one per epoch);
     # the best checkpoint is kept either way; 0 trains every epoch asked for
     early_stopping_patience: int = 3
+    # what "best" means for the checkpoint kept and for early stopping: the validation
+    # "accuracy" (micro-F1 with several labels per text), or the validation "loss"
+    best_metric: str = "accuracy"
 
 
 @dataclass
@@ -421,6 +429,14 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(
             f"{origin}: training.warmup_ratio is the share of all steps spent warming up, in "
             f"[0, 1); got {t.warmup_ratio:g}"
+        )
+    _one_of(t.best_metric, BEST_METRICS, f"{origin}: training.best_metric")
+    if not 0.0 <= t.label_smoothing < 1.0:
+        raise RecipeError(f"{origin}: training.label_smoothing must be in [0, 1)")
+    if t.label_smoothing and recipe.data.multi_label:
+        raise RecipeError(
+            f"{origin}: training.label_smoothing spreads one label's target over the others; "
+            "with several labels per text there is no one label: set it to 0"
         )
     if not 0.0 <= recipe.data.val_fraction < 1.0:
         raise RecipeError(f"{origin}: data.val_fraction must be in [0, 1)")

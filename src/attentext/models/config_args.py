@@ -34,12 +34,15 @@ def word_model_config(
 
     A bad option value (an unknown cell) is a one-line `RecipeError` naming the model type.
     """
+    # [UNK]'s id, for word dropout; a stand-in tokenizer (a model sized before its data) may lack it
+    unk = getattr(tokenizer, "unk_token_id", None)
     try:
         return config_cls(
             **spec.options,
             vocab_size=len(tokenizer),
             max_position_embeddings=max_length,
             pad_token_id=tokenizer.pad_token_id,
+            **({} if unk is None else {"unk_token_id": unk}),
             **label_config(label_names, multi_label),
         )
     except ValueError as err:

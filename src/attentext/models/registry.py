@@ -93,7 +93,12 @@ class ModelFamily:
             )
 
 
-_WORD_MODEL_COMPUTED = ("vocab_size", "max_position_embeddings", "pad_token_id")
+_WORD_MODEL_COMPUTED = (
+    "vocab_size",
+    "max_position_embeddings",
+    "pad_token_id",
+    "unk_token_id",
+)
 MODEL_FAMILIES: dict[str, ModelFamily] = {
     family.name: family
     for family in (

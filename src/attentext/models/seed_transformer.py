@@ -23,6 +23,7 @@ from attentext.decisions import MULTI_LABEL
 from attentext.models.auto import register
 from attentext.models.config_args import word_model_config
 from attentext.models.outputs import classification_output
+from attentext.models.word_dropout import drop_words
 from attentext.recipes import ModelSpec
 
 
@@ -40,6 +41,9 @@ class SeedTransformerConfig(PretrainedConfig):
         dropout: dropout rate in the block and the head.
         layer_norm_eps: LayerNorm epsilon (Keras' 1e-6).
         mask_padding: mask padding in attention and pooling (False: the lesson's behaviour).
+        word_dropout: in training, the probability that a word is read as [UNK]
+            (models/word_dropout.py); 0 reads every word, like the lesson.
+        unk_token_id: the id of [UNK] in the word vocabulary.
     """
 
     model_type = "attentext-seed-transformer"
@@ -56,6 +60,8 @@ class SeedTransformerConfig(PretrainedConfig):
         dropout: float = 0.1,
         layer_norm_eps: float = 1e-6,
         mask_padding: bool = True,
+        word_dropout: float = 0.0,
+        unk_token_id: int = 1,
         pad_token_id: int = 0,
         **kwargs,
     ) -> None:
@@ -69,6 +75,10 @@ class SeedTransformerConfig(PretrainedConfig):
         self.dropout = dropout
         self.layer_norm_eps = layer_norm_eps
         self.mask_padding = mask_padding
+        if not 0.0 <= word_dropout < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
+        self.word_dropout = word_dropout
+        self.unk_token_id = unk_token_id
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
 
@@ -198,6 +208,10 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
         real = attention_mask.bool().clone()  # (B, T)
         real[:, 0] |= ~real.any(dim=1)  # an empty text attends to its first slot, not to nothing
         key_mask = real if self.config.mask_padding else None
+        if self.training:
+            input_ids = drop_words(
+                input_ids, attention_mask, self.config.word_dropout, self.config.unk_token_id
+            )
         x = self.embedding(input_ids)  # (B, T, C)
         x, weights = self.transformer_block(x, key_mask, bool(output_attentions))
         if self.config.mask_padding:  # mean over real tokens only

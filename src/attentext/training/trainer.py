@@ -94,10 +94,17 @@ def _schedule(recipe: Recipe, n_train: int, has_validation: bool) -> dict[str, A
         "save_strategy": "steps",
         "save_steps": every,
         "load_best_model_at_end": True,
-        # several labels per text: subset accuracy is too strict to choose by
-        "metric_for_best_model": "micro_f1" if recipe.data.multi_label else "accuracy",
-        "greater_is_better": True,
+        **_best_metric(recipe),
     }
+
+
+def _best_metric(recipe: Recipe) -> dict[str, Any]:
+    """The Trainer's arguments that say which checkpoint is best (and when to stop early)."""
+    if recipe.training.best_metric == "loss":
+        return {"metric_for_best_model": "loss", "greater_is_better": False}
+    # several labels per text: subset accuracy is too strict to choose by
+    metric = "micro_f1" if recipe.data.multi_label else "accuracy"
+    return {"metric_for_best_model": metric, "greater_is_better": True}
 
 
 def training_arguments(
@@ -199,15 +206,15 @@ def build_trainer(
         recipe, work_dir, precision, tokenizer is not None, len(train_set), eval_set is not None
     )
     loss_func = None
-    if weights is not None:
+    smoothing = recipe.training.label_smoothing
+    if weights is not None or smoothing > 0:
 
         def loss_func(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None):
             logits = outputs["logits"].float()
+            weight = None if weights is None else weights.to(logits.device)
             if labels.ndim == 2:  # several labels per text: BCE, positives weighted per label
-                return F.binary_cross_entropy_with_logits(
-                    logits, labels.float(), pos_weight=weights.to(logits.device)
-                )
-            return F.cross_entropy(logits, labels, weight=weights.to(logits.device))
+                return F.binary_cross_entropy_with_logits(logits, labels.float(), pos_weight=weight)
+            return F.cross_entropy(logits, labels, weight=weight, label_smoothing=smoothing)
 
     callbacks = list(callbacks or [])
     patience = recipe.training.early_stopping_patience
