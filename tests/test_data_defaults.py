@@ -81,6 +81,7 @@ def test_the_scratch_recipes_leave_length_vocabulary_start_and_epochs_to_the_dat
     assert auto_settings(load_recipe("seed-transformer")) == [
         *scratch,
         "training.epochs",
+        "training.label_smoothing",
         *widths,
         "model.options.classifier_hidden_dim",
     ]
@@ -126,7 +127,13 @@ def test_an_explicit_value_wins_over_auto():
     ]
     recipe = load_recipe(
         "seed-transformer",
-        ["tokenizer.max_length=100", "training.epochs=4", "model.embedding_init=random", *widths],
+        [
+            "tokenizer.max_length=100",
+            "training.epochs=4",
+            "model.embedding_init=random",
+            "training.label_smoothing=0",
+            *widths,
+        ],
     )
     assert auto_settings(recipe) == ["tokenizer.max_tokens"]
     resolved, choices = data_aware(recipe, 1000, [10] * 10, None, Counter({"a": 2}))
@@ -164,7 +171,8 @@ def test_data_aware_resolves_every_auto_setting():
     assert resolved.tokenizer.max_tokens == 3
     assert resolved.training.epochs == 40.0  # 1,200 steps at 23 an epoch: 53, kept to 40
     resolved_names = (
-        "max_length|max_tokens|embedding_init|epochs|embed_dim|ff_dim|classifier_hidden_dim"
+        "max_length|max_tokens|embedding_init|epochs|label_smoothing|embed_dim|ff_dim"
+        "|classifier_hidden_dim"
     )
     assert not re.search(rf"({resolved_names}): auto", resolved.to_yaml())
     line = describe("data.csv", choices)
@@ -234,3 +242,22 @@ def test_the_word_embedding_starts_from_the_encoder_only_where_it_knows_the_word
     assert planned(recipe).model.embedding_init == "encoder"  # before the data: English
     given = load_recipe("attention-rnn", ["model.embedding_init=random"])
     assert data_aware(given, 1000, word_share=0.9)[0].model.embedding_init == "random"
+
+
+def test_the_seed_transformer_smooths_its_targets_for_many_labels_only():
+    recipe = load_recipe("seed-transformer")
+    few, _ = data_aware(recipe, 1000, n_labels=MANY_LABELS)
+    many, choices = data_aware(recipe, 1000, n_labels=MANY_LABELS + 10)
+    several, _ = data_aware(recipe, 1000, multi_label=True, n_labels=90)
+
+    assert few.training.label_smoothing == 0.0
+    assert many.training.label_smoothing == 0.2
+    assert several.training.label_smoothing == 0.0  # no one label to spread a target from
+    assert "training.label_smoothing=0.2 (20 labels, more than 10: smoothed" in describe(
+        "d", choices
+    )
+    assert planned(recipe).training.label_smoothing == 0.0
+    assert (
+        load_recipe("seed-transformer", ["training.label_smoothing=0.1"]).training.label_smoothing
+        == 0.1
+    )

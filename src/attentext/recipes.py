@@ -33,7 +33,7 @@ AUTO = "auto"
 AUTO_SETTINGS = {
     "tokenizer": ("max_length", "max_tokens"),
     "model": ("embedding_init",),
-    "training": ("epochs", "head_learning_rate"),
+    "training": ("epochs", "head_learning_rate", "label_smoothing"),
 }
 # model.options a recipe may leave to the data: the seed transformer's widths (data/defaults.py)
 AUTO_OPTIONS = ("embed_dim", "ff_dim", "classifier_hidden_dim")
@@ -104,8 +104,9 @@ class TrainingSpec:
     weight_decay: float = 0.0
     # in [0, 1): the share of each single-label target spread over every label (Szegedy et al.
     # 2016); the loss never reaches 0, so a model trained on a few thousand texts stops pushing
-    # the logits of what it has memorized apart. 0: plain cross-entropy
-    label_smoothing: float = 0.0
+    # the logits of what it has memorized apart. 0: plain cross-entropy; auto: from the number
+    # of labels (data/defaults.py)
+    label_smoothing: float | str = 0.0
     # Any `optim` of transformers' TrainingArguments. The fused AdamW updates every tensor in one
     # kernel: the same maths, and on 2 CPU cores it took the optimizer from 16% of a seed-transformer
     # step to 6% and from 17% of an encoder-finetune step to 4% (benchmarks/breakdown.py).
@@ -431,9 +432,9 @@ def _validate(recipe: Recipe, origin: str) -> None:
             f"[0, 1); got {t.warmup_ratio:g}"
         )
     _one_of(t.best_metric, BEST_METRICS, f"{origin}: training.best_metric")
-    if not 0.0 <= t.label_smoothing < 1.0:
+    if t.label_smoothing != AUTO and not 0.0 <= t.label_smoothing < 1.0:
         raise RecipeError(f"{origin}: training.label_smoothing must be in [0, 1)")
-    if t.label_smoothing and recipe.data.multi_label:
+    if t.label_smoothing not in (AUTO, 0, 0.0) and recipe.data.multi_label:
         raise RecipeError(
             f"{origin}: training.label_smoothing spreads one label's target over the others; "
             "with several labels per text there is no one label: set it to 0"
