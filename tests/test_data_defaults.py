@@ -253,6 +253,8 @@ def test_the_seed_transformer_smooths_its_targets_for_many_labels_only():
     assert few.training.label_smoothing == 0.0
     assert many.training.label_smoothing == 0.2
     assert several.training.label_smoothing == 0.0  # no one label to spread a target from
+    student = load_recipe("seed-transformer", ["distill.teacher=runs/teacher"])
+    assert data_aware(student, 1000, n_labels=50)[0].training.label_smoothing == 0.0
     assert "training.label_smoothing=0.2 (20 labels, more than 10: smoothed" in describe(
         "d", choices
     )

@@ -239,6 +239,10 @@ def test_label_smoothing_is_refused_with_several_labels_per_text():
         "seed-transformer", ["training.label_smoothing=0.1", "data.multi_label=true"]
     )
     assert "label_smoothing" in message and "several labels" in message
+    message = _recipe_error(
+        "seed-transformer", ["training.label_smoothing=0.1", "distill.teacher=runs/teacher"]
+    )
+    assert "distilled student" in message
 
 
 def test_an_unknown_best_metric_is_a_recipe_error_with_suggestion():

@@ -434,6 +434,11 @@ def _validate(recipe: Recipe, origin: str) -> None:
     _one_of(t.best_metric, BEST_METRICS, f"{origin}: training.best_metric")
     if t.label_smoothing != AUTO and not 0.0 <= t.label_smoothing < 1.0:
         raise RecipeError(f"{origin}: training.label_smoothing must be in [0, 1)")
+    if t.label_smoothing not in (AUTO, 0, 0.0) and recipe.distill.teacher:
+        raise RecipeError(
+            f"{origin}: training.label_smoothing does not apply to a distilled student (the "
+            "teacher's probabilities are its soft targets): set it to 0"
+        )
     if t.label_smoothing not in (AUTO, 0, 0.0) and recipe.data.multi_label:
         raise RecipeError(
             f"{origin}: training.label_smoothing spreads one label's target over the others; "

@@ -157,8 +157,11 @@ def auto_head_learning_rate(multi_label: bool) -> Choice:
     return Choice("training.head_learning_rate", 0.0, "one label per text: one rate for all")
 
 
-def auto_label_smoothing(n_labels: int, multi_label: bool) -> Choice:
+def auto_label_smoothing(n_labels: int, multi_label: bool, distilled: bool = False) -> Choice:
     """Label smoothing for many classes (one label per text), none otherwise."""
+    if distilled:  # the distillation loss has no smoothing term (training/distill.py)
+        why = "a distilled student: the teacher's probabilities are its soft targets"
+        return Choice("training.label_smoothing", 0.0, why)
     if multi_label:
         return Choice("training.label_smoothing", 0.0, "several labels per text: no smoothing")
     if n_labels > MANY_LABELS:
@@ -230,7 +233,7 @@ def data_aware(
         choices.append(auto_head_learning_rate(several))
     if "training.label_smoothing" in wanted:
         several = recipe.data.multi_label if multi_label is None else multi_label
-        choices.append(auto_label_smoothing(n_labels, several))
+        choices.append(auto_label_smoothing(n_labels, several, bool(recipe.distill.teacher)))
     choices += [auto_width(name, n_labels) for name in auto_options(recipe.model.options)]
     return _with(recipe, choices), choices
 

@@ -81,7 +81,8 @@ def distillation_loss(
 class DistillationTrainer(Trainer):
     """The Trainer, with the teacher's logits in each training batch and the loss above.
 
-    Evaluation batches have no teacher logits: their loss is the plain cross-entropy.
+    Evaluation batches have no teacher logits: their loss is the plain cross-entropy (a
+    student's `training.label_smoothing` is 0: the teacher's soft targets take its place).
     """
 
     def __init__(self, *args: Any, spec: DistillSpec, **kwargs: Any) -> None:
