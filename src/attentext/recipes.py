@@ -431,19 +431,7 @@ def _validate(recipe: Recipe, origin: str) -> None:
             f"{origin}: training.warmup_ratio is the share of all steps spent warming up, in "
             f"[0, 1); got {t.warmup_ratio:g}"
         )
-    _one_of(t.best_metric, BEST_METRICS, f"{origin}: training.best_metric")
-    if t.label_smoothing != AUTO and not 0.0 <= t.label_smoothing < 1.0:
-        raise RecipeError(f"{origin}: training.label_smoothing must be in [0, 1)")
-    if t.label_smoothing not in (AUTO, 0, 0.0) and recipe.distill.teacher:
-        raise RecipeError(
-            f"{origin}: training.label_smoothing does not apply to a distilled student (the "
-            "teacher's probabilities are its soft targets): set it to 0"
-        )
-    if t.label_smoothing not in (AUTO, 0, 0.0) and recipe.data.multi_label:
-        raise RecipeError(
-            f"{origin}: training.label_smoothing spreads one label's target over the others; "
-            "with several labels per text there is no one label: set it to 0"
-        )
+    _validate_loss(recipe, origin)
     if not 0.0 <= recipe.data.val_fraction < 1.0:
         raise RecipeError(f"{origin}: data.val_fraction must be in [0, 1)")
     if recipe.tokenizer.truncation not in TRUNCATIONS:
@@ -471,6 +459,25 @@ def _validate(recipe: Recipe, origin: str) -> None:
     _validate_lengths(recipe.tokenizer, origin)
     _validate_long_text(recipe, origin)
     _validate_fewshot(recipe, origin)
+
+
+def _validate_loss(recipe: Recipe, origin: str) -> None:
+    """What the loss and the checkpoint kept may be: label smoothing where one label per text
+    is learnt from the labels themselves, a known best metric."""
+    smoothing = recipe.training.label_smoothing
+    _one_of(recipe.training.best_metric, BEST_METRICS, f"{origin}: training.best_metric")
+    if smoothing != AUTO and not 0.0 <= smoothing < 1.0:
+        raise RecipeError(f"{origin}: training.label_smoothing must be in [0, 1)")
+    if smoothing not in (AUTO, 0, 0.0) and recipe.distill.teacher:
+        raise RecipeError(
+            f"{origin}: training.label_smoothing does not apply to a distilled student (the "
+            "teacher's probabilities are its soft targets): set it to 0"
+        )
+    if smoothing not in (AUTO, 0, 0.0) and recipe.data.multi_label:
+        raise RecipeError(
+            f"{origin}: training.label_smoothing spreads one label's target over the others; "
+            "with several labels per text there is no one label: set it to 0"
+        )
 
 
 def _validate_fewshot(recipe: Recipe, origin: str) -> None:
