@@ -468,12 +468,12 @@ def _validate_loss(recipe: Recipe, origin: str) -> None:
     _one_of(recipe.training.best_metric, BEST_METRICS, f"{origin}: training.best_metric")
     if smoothing != AUTO and not 0.0 <= smoothing < 1.0:
         raise RecipeError(f"{origin}: training.label_smoothing must be in [0, 1)")
-    if smoothing not in (AUTO, 0, 0.0) and recipe.distill.teacher:
+    if smoothing not in (AUTO, 0) and recipe.distill.teacher:
         raise RecipeError(
             f"{origin}: training.label_smoothing does not apply to a distilled student (the "
             "teacher's probabilities are its soft targets): set it to 0"
         )
-    if smoothing not in (AUTO, 0, 0.0) and recipe.data.multi_label:
+    if smoothing not in (AUTO, 0) and recipe.data.multi_label:
         raise RecipeError(
             f"{origin}: training.label_smoothing spreads one label's target over the others; "
             "with several labels per text there is no one label: set it to 0"

@@ -214,6 +214,7 @@ def data_aware(
     their words the encoder holds whole, the number of labels; and what was chosen. Settings the
     recipe states are kept as they are."""
     wanted = auto_settings(recipe)
+    several = recipe.data.multi_label if multi_label is None else multi_label
     choices = []
     if "tokenizer.max_length" in wanted:
         spec = recipe.tokenizer
@@ -229,10 +230,8 @@ def data_aware(
         t = recipe.training
         choices.append(auto_epochs(n_train, t.batch_size, t.auto_steps, t.early_stopping_patience))
     if "training.head_learning_rate" in wanted:
-        several = recipe.data.multi_label if multi_label is None else multi_label
         choices.append(auto_head_learning_rate(several))
     if "training.label_smoothing" in wanted:
-        several = recipe.data.multi_label if multi_label is None else multi_label
         choices.append(auto_label_smoothing(n_labels, several, bool(recipe.distill.teacher)))
     choices += [auto_width(name, n_labels) for name in auto_options(recipe.model.options)]
     return _with(recipe, choices), choices
