@@ -174,3 +174,14 @@ def test_the_checkpoint_kept_is_the_best_by_the_recipes_metric(
 
     assert args.load_best_model_at_end
     assert (args.metric_for_best_model, args.greater_is_better) == (metric, greater)
+
+
+def test_the_last_weights_are_kept_when_the_recipe_says_last(tmp_path):
+    from attentext.recipes import load_recipe
+    from attentext.training.trainer import training_arguments
+
+    recipe = load_recipe("seed-transformer", ["training.best_metric=last"])
+    args = training_arguments(recipe, tmp_path, "fp32", True, n_train=256, validate=True)
+
+    assert not args.load_best_model_at_end
+    assert args.eval_strategy == "steps"  # validation still measured after each epoch

@@ -247,3 +247,10 @@ def test_label_smoothing_is_refused_with_several_labels_per_text():
 
 def test_an_unknown_best_metric_is_a_recipe_error_with_suggestion():
     assert "did you mean 'loss'" in _recipe_error("seed-transformer", ["training.best_metric=los"])
+
+
+def test_the_last_weights_and_early_stopping_are_a_recipe_error():
+    message = _recipe_error(
+        "seed-transformer", ["training.best_metric=last", "training.early_stopping_patience=3"]
+    )
+    assert "early_stopping_patience=0" in message

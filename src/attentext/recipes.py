@@ -26,7 +26,7 @@ AGGREGATIONS = ("mean", "max", "attention")  # window logits -> one document's (
 TOKENIZER_TYPES = ("word", "pretrained")
 EMBEDDING_INITS = ("random", "encoder", "auto")
 CLASS_WEIGHTS = ("none", "balanced")
-BEST_METRICS = ("accuracy", "loss")
+BEST_METRICS = ("accuracy", "loss", "last")
 # `auto`: a setting decided from the training split when a run starts (data/defaults.py); the
 # run's recipe.yaml holds the value chosen, and an explicit value (`--set`) always wins
 AUTO = "auto"
@@ -126,7 +126,9 @@ class TrainingSpec:
     # the best checkpoint is kept either way; 0 trains every epoch asked for
     early_stopping_patience: int = 3
     # what "best" means for the checkpoint kept and for early stopping: the validation
-    # "accuracy" (micro-F1 with several labels per text), or the validation "loss"
+    # "accuracy" (micro-F1 with several labels per text), or the validation "loss"; "last" keeps
+    # the final weights (validation still measured each epoch), for a schedule that decays to 0
+    # and a validation split too small to choose among epochs by
     best_metric: str = "accuracy"
 
 
@@ -466,6 +468,11 @@ def _validate_loss(recipe: Recipe, origin: str) -> None:
     is learnt from the labels themselves, a known best metric."""
     smoothing = recipe.training.label_smoothing
     _one_of(recipe.training.best_metric, BEST_METRICS, f"{origin}: training.best_metric")
+    if recipe.training.best_metric == "last" and recipe.training.early_stopping_patience:
+        raise RecipeError(
+            f"{origin}: training.best_metric=last keeps the final weights; early stopping needs "
+            "a best to wait for: set training.early_stopping_patience=0"
+        )
     if smoothing != AUTO and not 0.0 <= smoothing < 1.0:
         raise RecipeError(f"{origin}: training.label_smoothing must be in [0, 1)")
     if smoothing not in (AUTO, 0) and recipe.distill.teacher:

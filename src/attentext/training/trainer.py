@@ -93,18 +93,21 @@ def _schedule(recipe: Recipe, n_train: int, has_validation: bool) -> dict[str, A
         "eval_steps": every,
         "save_strategy": "steps",
         "save_steps": every,
-        "load_best_model_at_end": True,
         **_best_metric(recipe),
     }
 
 
 def _best_metric(recipe: Recipe) -> dict[str, Any]:
     """The Trainer's arguments that say which checkpoint is best (and when to stop early)."""
+    if recipe.training.best_metric == "last":
+        return {"load_best_model_at_end": False}
     if recipe.training.best_metric == "loss":
-        return {"metric_for_best_model": "loss", "greater_is_better": False}
+        return {"load_best_model_at_end": True, "metric_for_best_model": "loss",
+                "greater_is_better": False}
     # several labels per text: subset accuracy is too strict to choose by
     metric = "micro_f1" if recipe.data.multi_label else "accuracy"
-    return {"metric_for_best_model": metric, "greater_is_better": True}
+    return {"load_best_model_at_end": True, "metric_for_best_model": metric,
+            "greater_is_better": True}
 
 
 def training_arguments(
