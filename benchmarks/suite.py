@@ -267,7 +267,8 @@ def main() -> None:
     if "machine" in payload:  # the rows saved before machines were kept per CPU
         machines.setdefault(payload["machine"]["cpu"], payload["machine"])
     payload["machine"] = machine()
-    machines[payload["machine"]["cpu"]] = payload["machine"]
+    here = machine_key(payload["machine"])
+    machines[here] = payload["machine"]
     caps = {"train": args.max_train, "test": args.max_test, "validation": args.max_validation}
     command = " ".join(["python benchmarks/suite.py", *sys.argv[1:]])
     for name in filter(None, args.datasets.split(",")):
@@ -284,7 +285,7 @@ def main() -> None:
                 row = run_one(recipe, data, out, args)
             except Exception as error:  # one failed run must not stop the suite
                 row = {"recipe": recipe, "variant": args.variant, "error": repr(error)[:300]}
-            row.update(dataset=name, cpu=payload["machine"]["cpu"], command=command)
+            row.update(dataset=name, cpu=here, command=command)
             record(payload, row, args.results)
             print(json.dumps(row), flush=True)
     replace_section(args.results, render(payload))  # each results file has its own section
@@ -383,19 +384,29 @@ def _pivot(payload: dict[str, Any]) -> str:
     return markdown_table(rows, [("dataset", "dataset"), *columns])
 
 
+def machine_key(m: dict[str, Any]) -> str:
+    """The name rows keep of the machine that measured them: the CPU's name and its flags, since
+    both AMD EPYC kinds (AVX-512 with bf16, AVX2 only) report the same name."""
+    return f"{m['cpu']} ({m['cpu_capabilities']})"
+
+
 def _machines(payload: dict[str, Any]) -> str:
-    """Which CPU measured which rows: one machine, or each with the recipes it ran."""
+    """Which CPU measured which rows: one machine, or each with the recipes it ran. Rows saved
+    before machine_key name their machine by the CPU's name alone."""
     known = payload.get("machines") or {payload["machine"]["cpu"]: payload["machine"]}
     ran: dict[str, set[str]] = {}
     for r in payload["rows"]:
-        ran.setdefault(r.get("cpu", payload["machine"]["cpu"]), set()).add(r["recipe"])
-    described = []
-    for cpu, recipes in ran.items():
+        cpu = r.get("cpu", payload["machine"]["cpu"])
         m = known.get(cpu, {"cpu": cpu})
         flags = f" ({m['cpu_capabilities']})" if m.get("cpu_capabilities") else ""
         threads = f", {m['torch_threads']} torch thread(s) per run" if "torch_threads" in m else ""
-        which = "" if len(ran) == 1 else ": " + ", ".join(sorted(recipes, key=RECIPES.index))
-        described.append(f"{cpu}{flags}, {m.get('cores', '?')} cores{threads}{which}")
+        ran.setdefault(f"{m['cpu']}{flags}, {m.get('cores', '?')} cores{threads}", set()).add(
+            r["recipe"]
+        )
+    described = [
+        machine + ("" if len(ran) == 1 else ": " + ", ".join(sorted(recipes, key=RECIPES.index)))
+        for machine, recipes in ran.items()
+    ]
     return "Machine" + ("s" if len(ran) > 1 else "") + ": " + "; ".join(described)
 
 

@@ -471,7 +471,8 @@ def _validate_loss(recipe: Recipe, origin: str) -> None:
     if recipe.training.best_metric == "last" and recipe.training.early_stopping_patience:
         raise RecipeError(
             f"{origin}: training.best_metric=last keeps the final weights; early stopping needs "
-            "a best to wait for: set training.early_stopping_patience=0"
+            "a best to wait for: set training.early_stopping_patience=0, or "
+            "training.best_metric=accuracy to stop early"
         )
     if smoothing != AUTO and not 0.0 <= smoothing < 1.0:
         raise RecipeError(f"{origin}: training.label_smoothing must be in [0, 1)")
