@@ -15,6 +15,7 @@ from attentext.data.defaults import (
     MAX_EPOCHS,
     MIN_EPOCHS,
     MULTI_LABEL_HEAD_RATE,
+    SMALL_VALIDATION,
     VOCABULARY_CAP,
     auto_epochs,
     auto_max_length,
@@ -85,7 +86,11 @@ def test_the_scratch_recipes_leave_length_vocabulary_start_and_epochs_to_the_dat
         *widths,
         "model.options.classifier_hidden_dim",
     ]
-    assert auto_settings(load_recipe("attention-rnn")) == [*scratch, "training.epochs"]
+    assert auto_settings(load_recipe("attention-rnn")) == [
+        *scratch,
+        "training.epochs",
+        "training.best_metric",
+    ]
     assert auto_settings(load_recipe("encoder-frozen")) == ["tokenizer.max_length"]
     assert auto_settings(load_recipe("tfidf-logreg")) == []
 
@@ -263,3 +268,21 @@ def test_the_seed_transformer_smooths_its_targets_for_many_labels_only():
         load_recipe("seed-transformer", ["training.label_smoothing=0.1"]).training.label_smoothing
         == 0.1
     )
+
+
+def test_attention_rnn_keeps_its_final_weights_when_validation_is_too_small_to_choose_by():
+    recipe = load_recipe("attention-rnn")
+    small, choices = data_aware(recipe, 1900, n_validation=SMALL_VALIDATION - 1)
+    large, _ = data_aware(recipe, 14427, n_validation=SMALL_VALIDATION)
+    stopping, _ = data_aware(
+        load_recipe("attention-rnn", ["training.early_stopping_patience=3"]), 1900, n_validation=100
+    )
+
+    assert small.training.best_metric == "last"
+    assert large.training.best_metric == "accuracy"
+    assert stopping.training.best_metric == "accuracy"  # early stopping waits for a best
+    assert "training.best_metric=last (499 validation texts, fewer than 500" in describe(
+        "d", choices
+    )
+    assert planned(recipe).training.best_metric == "accuracy"
+    assert load_recipe("seed-transformer").training.best_metric == "accuracy"  # not left to data

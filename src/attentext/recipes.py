@@ -33,7 +33,7 @@ AUTO = "auto"
 AUTO_SETTINGS = {
     "tokenizer": ("max_length", "max_tokens"),
     "model": ("embedding_init",),
-    "training": ("epochs", "head_learning_rate", "label_smoothing"),
+    "training": ("epochs", "head_learning_rate", "label_smoothing", "best_metric"),
 }
 # model.options a recipe may leave to the data: the seed transformer's widths (data/defaults.py)
 AUTO_OPTIONS = ("embed_dim", "ff_dim", "classifier_hidden_dim")
@@ -128,7 +128,8 @@ class TrainingSpec:
     # what "best" means for the checkpoint kept and for early stopping: the validation
     # "accuracy" (micro-F1 with several labels per text), or the validation "loss"; "last" keeps
     # the final weights (validation still measured each epoch), for a schedule that decays to 0
-    # and a validation split too small to choose among epochs by
+    # and a validation split too small to choose among epochs by; auto: from the validation
+    # split's size (data/defaults.py)
     best_metric: str = "accuracy"
 
 
@@ -467,7 +468,8 @@ def _validate_loss(recipe: Recipe, origin: str) -> None:
     """What the loss and the checkpoint kept may be: label smoothing where one label per text
     is learnt from the labels themselves, a known best metric."""
     smoothing = recipe.training.label_smoothing
-    _one_of(recipe.training.best_metric, BEST_METRICS, f"{origin}: training.best_metric")
+    if recipe.training.best_metric != AUTO:
+        _one_of(recipe.training.best_metric, BEST_METRICS, f"{origin}: training.best_metric")
     if recipe.training.best_metric == "last" and recipe.training.early_stopping_patience:
         raise RecipeError(
             f"{origin}: training.best_metric=last keeps the final weights; early stopping needs "

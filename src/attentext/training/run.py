@@ -153,6 +153,7 @@ def _data_aware(recipe: Recipe, dataset: TextDataset, n_unlabeled: int = 0) -> R
         dataset.multi_label,
         share,
         n_labels=len(dataset.label_names),
+        n_validation=len(dataset.splits["validation"]) if "validation" in dataset.splits else 0,
     )
     if is_main_process():
         warnings.warn(describe(dataset.source, choices), AttentextNote, stacklevel=2)
