@@ -233,8 +233,7 @@ def data_aware(
     the token counts of its texts (and the encoder's limit), its word frequencies, whether its
     texts carry several labels (the recipe's `data.multi_label` when not said), the share of
     their words the encoder holds whole, the number of labels and of validation texts; and what
-    was chosen. Settings the
-    recipe states are kept as they are."""
+    was chosen. Settings the recipe states are kept as they are."""
     wanted = auto_settings(recipe)
     several = recipe.data.multi_label if multi_label is None else multi_label
     choices = []
