@@ -102,17 +102,13 @@ def _best_metric(recipe: Recipe) -> dict[str, Any]:
     if recipe.training.best_metric == "last":
         return {"load_best_model_at_end": False}
     if recipe.training.best_metric == "loss":
-        return {
-            "load_best_model_at_end": True,
-            "metric_for_best_model": "loss",
-            "greater_is_better": False,
-        }
-    # several labels per text: subset accuracy is too strict to choose by
-    metric = "micro_f1" if recipe.data.multi_label else "accuracy"
+        metric, greater = "loss", False
+    else:  # several labels per text: subset accuracy is too strict to choose by
+        metric, greater = ("micro_f1" if recipe.data.multi_label else "accuracy"), True
     return {
         "load_best_model_at_end": True,
         "metric_for_best_model": metric,
-        "greater_is_better": True,
+        "greater_is_better": greater,
     }
 
 
