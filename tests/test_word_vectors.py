@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from attentext.errors import RecipeError
 from attentext.models.registry import build_model
@@ -131,18 +132,49 @@ def test_an_encoder_recipe_has_no_word_embedding_to_start(ag_news_dir, tmp_path)
         )
 
 
+def test_a_fixed_embedding_of_noise_is_a_one_line_error():
+    with pytest.raises(RecipeError, match="at the encoder's word vectors; with .*random.*noise"):
+        resolve_recipe(
+            "attention-rnn",
+            overrides=["model.embedding_init=random", "model.freeze_embedding=true"],
+        )
+    with pytest.raises(RecipeError, match="freeze_embedding keeps the word models' embedding"):
+        resolve_recipe("encoder-frozen", overrides=["model.freeze_embedding=true"])
+
+
+def _trained_from_the_encoder(data, out, *settings: str) -> dict:
+    """attention-rnn trained one epoch from the encoder's word vectors; its metrics.json."""
+    import attentext
+
+    overrides = ["model.embedding_init=encoder", "model.options.hidden_size=16", *settings]
+    attentext.train("attention-rnn", data, out, epochs=1, overrides=overrides)
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_a_fixed_embedding_keeps_the_encoders_vectors_through_training(ag_news_dir, tmp_path):
+    import attentext
+
+    out = tmp_path / "rnn"
+    metrics = _trained_from_the_encoder(ag_news_dir, out, "model.freeze_embedding=true")
+    assert metrics["embedding_init"]["frozen"] is True
+    assert "freeze_embedding: true" in (out / "recipe.yaml").read_text()
+    assert "(word vectors, kept fixed) |" in (out / "README.md").read_text()
+    run = attentext.load(out)
+    trained = load_file(out / "model.safetensors")
+    start = build_model(ModelSpec(type="attention-rnn"), run.tokenizer, LABELS, 8)
+    seed = resolve_recipe(out / "recipe.yaml").training.seed
+    initialize_word_embeddings(start, run.tokenizer, "default", seed)
+    kept = np.setdiff1d(np.arange(len(run.tokenizer)), run.tokenizer.all_special_ids)
+    torch.testing.assert_close(
+        trained["embedding.weight"][kept], start.get_input_embeddings().weight.detach()[kept]
+    )
+
+
 def test_a_run_started_from_the_encoder_says_so_and_predicts(ag_news_dir, tmp_path):
     import attentext
 
     out = tmp_path / "rnn"
-    attentext.train(
-        "attention-rnn",
-        ag_news_dir,
-        out,
-        epochs=1,
-        overrides=["model.embedding_init=encoder", "model.options.hidden_size=16"],
-    )
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = _trained_from_the_encoder(ag_news_dir, out)
     assert metrics["embedding_init"]["from"] == "default"
     assert metrics["embedding_init"]["words"] > 100
     assert "embedding_init: encoder" in (out / "recipe.yaml").read_text()

@@ -85,6 +85,10 @@ class ModelSpec:
     # `encoder` (training/word_vectors.py), PCA-reduced to the model's width; auto: "encoder" where
     # the encoder knows the training texts' words (data/defaults.py)
     embedding_init: str = "random"
+    # the word models started from the encoder: keep their embedding fixed in training (the
+    # encoder's vectors as they are, like a static word2vec layer); a gain on some data sets and a
+    # loss on others (benchmarks/README.md, attention-rnn's fixed embedding), so off by default
+    freeze_embedding: bool = False
 
 
 @dataclass
@@ -403,13 +407,28 @@ def _numeric(value: Any) -> Any:
     return float(value) if isinstance(value, str) and _looks_numeric(value) else value
 
 
-def _validate(recipe: Recipe, origin: str) -> None:
+def _validate_model(recipe: Recipe, origin: str) -> None:
     for name, value in recipe.model.options.items():
         if value == AUTO and name not in AUTO_OPTIONS:
             raise RecipeError(
                 f"{origin}: model.options.{name} cannot be auto; the options decided from the "
                 f"data are {', '.join(AUTO_OPTIONS)}"
             )
+    if recipe.model.embedding_init not in EMBEDDING_INITS:
+        raise RecipeError(
+            f"{origin}: model.embedding_init must be one of {', '.join(EMBEDDING_INITS)}"
+            f"{did_you_mean(str(recipe.model.embedding_init), EMBEDDING_INITS)}"
+        )
+    if recipe.model.freeze_embedding and recipe.model.embedding_init == "random":
+        raise RecipeError(
+            f"{origin}: model.freeze_embedding keeps the word models' embedding (seed-transformer, "
+            "attention-rnn) at the encoder's word vectors; with model.embedding_init: random it "
+            "would keep noise"
+        )
+
+
+def _validate(recipe: Recipe, origin: str) -> None:
+    _validate_model(recipe, origin)
     t = recipe.training
     if t.precision not in PRECISIONS:
         raise RecipeError(f"{origin}: training.precision must be one of {', '.join(PRECISIONS)}")
@@ -441,11 +460,6 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: tokenizer.truncation must be one of {', '.join(TRUNCATIONS)}")
     if recipe.tokenizer.type not in TOKENIZER_TYPES:
         raise RecipeError(f"{origin}: tokenizer.type must be one of {', '.join(TOKENIZER_TYPES)}")
-    if recipe.model.embedding_init not in EMBEDDING_INITS:
-        raise RecipeError(
-            f"{origin}: model.embedding_init must be one of {', '.join(EMBEDDING_INITS)}"
-            f"{did_you_mean(str(recipe.model.embedding_init), EMBEDDING_INITS)}"
-        )
     d = recipe.distill
     if not d.temperature > 0:
         raise RecipeError(f"{origin}: distill.temperature must be positive")

@@ -176,7 +176,8 @@ def _recipe_rows(run: Run) -> list[tuple[str, Any]]:
     if recipe.tokenizer.type == "pretrained" or "encoder" in recipe.model.type:
         rows.append(("encoder", recipe.model.encoder))
     if recipe.model.embedding_init == "encoder":
-        rows.append(("word embedding started from", f"{recipe.model.encoder} (word vectors)"))
+        kept = ", kept fixed" if recipe.model.freeze_embedding else ""
+        rows.append(("word embedding started from", f"{recipe.model.encoder} (word vectors{kept})"))
     return rows + [
         ("tokenizer", recipe.tokenizer.type),
         ("max length (tokens)", recipe.tokenizer.max_length),

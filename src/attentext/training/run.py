@@ -481,7 +481,9 @@ def _new_model(
         start = initialize_word_embeddings(
             model, tokenizer, recipe.model.encoder, recipe.training.seed
         )
-        return model, {"embedding_init": start}
+        if recipe.model.freeze_embedding:  # the optimizer skips it (requires_grad)
+            model.get_input_embeddings().weight.requires_grad_(False)
+        return model, {"embedding_init": {**start, "frozen": recipe.model.freeze_embedding}}
     return model, {}
 
 
