@@ -117,6 +117,27 @@ def test_loss_trains_and_padding_embedding_stays_zero():
     assert torch.all(model.embedding.weight[0] == 0)
 
 
+def test_a_static_channel_is_read_beside_the_learned_one_and_never_trained(tmp_path):
+    model = tiny_model(static_dim=4, dropout=0.0).train()
+    static = model.get_static_embeddings().weight
+    static.normal_()
+    start = static.clone()
+    ids, mask = padded([[5, 6, 7], [8, 9]])
+    assert model.encoder.rnn.input_size == 8 + 4
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    for _ in range(3):
+        model(ids, attention_mask=mask, labels=torch.tensor([0, 2])).loss.backward()
+        optimizer.step()
+    assert torch.equal(static, start)  # a buffer: no optimizer holds it
+    with torch.no_grad():  # and the model reads it: other fixed vectors, other logits
+        before = model.eval()(ids, mask).logits
+        static.add_(1.0)
+        assert not torch.allclose(before, model(ids, mask).logits)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    assert torch.equal(loaded.get_static_embeddings().weight, static)
+
+
 def test_save_and_load_through_the_auto_classes(tmp_path):
     model = tiny_model(cell="lstm", bidirectional=False)
     ids, mask = padded([[5, 6, 7], [8]])

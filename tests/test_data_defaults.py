@@ -249,6 +249,17 @@ def test_the_word_embedding_starts_from_the_encoder_only_where_it_knows_the_word
     assert data_aware(given, 1000, word_share=0.9)[0].model.embedding_init == "random"
 
 
+def test_a_fixed_channel_is_dropped_where_the_encoder_does_not_know_the_words():
+    recipe = load_recipe("attention-rnn", ["model.options.static_dim=384"])
+    english, _ = data_aware(recipe, 1000, word_share=0.9)
+    assert english.model.options["static_dim"] == 384
+    other_language, choices = data_aware(recipe, 1000, word_share=0.4)
+    assert other_language.model.options["static_dim"] == 0
+    assert "model.options.static_dim=0 (no encoder vectors to keep)" in describe("x", choices)
+    with pytest.raises(RecipeError, match="static_dim reads the encoder's word vectors"):
+        load_recipe("attention-rnn", ["model.options.static_dim=8", "model.embedding_init=random"])
+
+
 def test_the_seed_transformer_smooths_its_targets_for_many_labels_only():
     recipe = load_recipe("seed-transformer")
     few, _ = data_aware(recipe, 1000, n_labels=MANY_LABELS)

@@ -251,8 +251,8 @@ def test_evaluate_command_with_the_onnx_backend(exported, seed_run, ag_news_dir,
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_attention_rnn_exports_with_the_packed_models_results(cell, seed_run, tmp_path):
+@pytest.mark.parametrize(("cell", "static_dim"), [("gru", 0), ("lstm", 0), ("gru", 6)])
+def test_attention_rnn_exports_with_the_packed_models_results(cell, static_dim, seed_run, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(str(seed_run))
     config = AttentionRNNConfig(
         vocab_size=len(tokenizer),
@@ -261,12 +261,16 @@ def test_attention_rnn_exports_with_the_packed_models_results(cell, seed_run, tm
         hidden_size=12,
         attention_dim=8,
         cell=cell,
+        static_dim=static_dim,
         num_labels=4,
         id2label=dict(enumerate(AG_NEWS_LABELS)),
         label2id={name: i for i, name in enumerate(AG_NEWS_LABELS)},
     )
     tokenizer.model_max_length = 64
-    run = _save_run(AttentionRNNForSequenceClassification(config), tokenizer, tmp_path / cell)
+    model = AttentionRNNForSequenceClassification(config)
+    if static_dim:  # fixed word vectors, as the encoder would fill them
+        model.get_static_embeddings().weight.normal_(std=0.1)
+    run = _save_run(model, tokenizer, tmp_path / f"{cell}-{static_dim}")
     export_onnx(run)
     _parity(run, atol=1e-4)
     alone = OnnxClassifier.from_run_dir(run).logits([TEXTS[3]])

@@ -184,3 +184,45 @@ def test_a_run_started_from_the_encoder_says_so_and_predicts(ag_news_dir, tmp_pa
     )
     labels = attentext.load(out).predict(["the striker scored twice in the final"])
     assert labels[0] in LABELS
+
+
+def test_a_static_channel_keeps_the_encoders_vectors_beside_the_learned_ones(ag_news_dir, tmp_path):
+    import attentext
+
+    out = tmp_path / "rnn"
+    _trained_from_the_encoder(ag_news_dir, out, "model.options.static_dim=8")
+    run = attentext.load(out)
+    assert not any("static" in name for name, _ in run.model.named_parameters())  # a buffer
+    trained = load_file(out / "model.safetensors")
+    start = build_model(
+        ModelSpec(type="attention-rnn", options={"static_dim": 8}), run.tokenizer, LABELS, 8
+    )
+    initialize_word_embeddings(
+        start, run.tokenizer, "default", resolve_recipe(out / "recipe.yaml").training.seed
+    )
+    torch.testing.assert_close(
+        trained["static_embedding.weight"], start.get_static_embeddings().weight
+    )
+    assert trained["static_embedding.weight"].abs().sum() > 0  # filled, not left at zero
+    learned = start.get_input_embeddings().weight.detach()
+    assert not torch.allclose(trained["embedding.weight"], learned)  # the other channel trained
+    labels = run.predict(["the striker scored twice in the final"])
+    assert labels[0] in LABELS
+
+
+@pytest.mark.parametrize("model_type", ["attention-rnn", "seed-transformer"])
+def test_each_word_model_fills_its_fixed_channel_at_its_own_width(model_type, words):
+    spec = ModelSpec(type=model_type, options={"embed_dim": 8, "static_dim": 12})
+    model = build_model(spec, words, LABELS, 16)
+    initialize_word_embeddings(model, words, "default", seed=3)
+    vectors, _ = encoder_word_vectors("default", words)
+    kept = np.setdiff1d(np.arange(len(words)), words.all_special_ids)
+    static = model.get_static_embeddings().weight
+    np.testing.assert_allclose(static[kept].numpy(), reduce_vectors(vectors[kept], 12, 3))
+    assert static[words.all_special_ids].abs().sum() == 0  # padding and [UNK] stay at zero
+    learned = model.get_input_embeddings().weight.detach()
+    np.testing.assert_allclose(learned[kept].numpy(), reduce_vectors(vectors[kept], 8, 3))
+    ids = torch.tensor([[words.get_vocab()["football"], words.get_vocab()["soccer"]]])
+    before = model.eval()(ids).logits
+    static.zero_()  # the model reads the channel
+    assert not torch.allclose(before, model(ids).logits)

@@ -425,6 +425,11 @@ def _validate_model(recipe: Recipe, origin: str) -> None:
             "attention-rnn) at the encoder's word vectors; with model.embedding_init: random it "
             "would keep noise"
         )
+    if recipe.model.options.get("static_dim") and recipe.model.embedding_init == "random":
+        raise RecipeError(
+            f"{origin}: model.options.static_dim reads the encoder's word vectors beside the "
+            "learned ones; with model.embedding_init: random there are none to read"
+        )
 
 
 def _validate(recipe: Recipe, origin: str) -> None:

@@ -246,7 +246,10 @@ def data_aware(
     if "tokenizer.max_tokens" in wanted:
         choices.append(auto_max_tokens(frequencies or Counter()))
     if "model.embedding_init" in wanted:
-        choices.append(auto_embedding_init(word_share))
+        start = auto_embedding_init(word_share)
+        choices.append(start)
+        if start.value == "random" and recipe.model.options.get("static_dim"):
+            choices.append(Choice("model.options.static_dim", 0, "no encoder vectors to keep"))
     if "training.epochs" in wanted:
         t = recipe.training
         choices.append(auto_epochs(n_train, t.batch_size, t.auto_steps, t.early_stopping_patience))

@@ -41,7 +41,7 @@ class UnpackedRNN(nn.Module):
         steps = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]  # (1, T)
         lengths = attention_mask.sum(dim=1).clamp(min=1)[:, None]  # (B, 1), as the model counts
         real = steps < lengths  # (B, T)
-        x = self.model.embedding(input_ids)  # (B, T, E)
+        x = self.model.embed(input_ids)  # (B, T, E)
         h, _ = self.forward_rnn(x)  # (B, T, H)
         if self.backward_rnn is not None:
             # position t of the reversed text is token length-1-t; padding stays where it is

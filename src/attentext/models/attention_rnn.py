@@ -27,6 +27,7 @@ from attentext.decisions import MULTI_LABEL
 from attentext.models.auto import register
 from attentext.models.config_args import word_model_config
 from attentext.models.outputs import classification_output
+from attentext.models.static_embedding import StaticEmbedding
 from attentext.recipes import ModelSpec
 
 CELLS = ("gru", "lstm")
@@ -45,6 +46,9 @@ class AttentionRNNConfig(PretrainedConfig):
         bidirectional: read the text both ways (the states are then 2 * hidden_size wide).
         attention_dim: width of the additive attention's hidden layer (W's output size).
         dropout: dropout rate on the word embeddings and before the classifier.
+        static_dim: width of a second word embedding that training never changes, concatenated
+            to the learned one (models/static_embedding.py; `model.embedding_init: encoder`
+            fills it with the encoder's word vectors); 0: none.
         pad_token_id: the padding id; the embedding keeps its row at zero.
     """
 
@@ -60,6 +64,7 @@ class AttentionRNNConfig(PretrainedConfig):
         bidirectional: bool = True,
         attention_dim: int = 128,
         dropout: float = 0.3,
+        static_dim: int = 0,
         pad_token_id: int = 0,
         **kwargs,
     ) -> None:
@@ -73,6 +78,7 @@ class AttentionRNNConfig(PretrainedConfig):
         self.bidirectional = bidirectional
         self.attention_dim = attention_dim
         self.dropout = dropout
+        self.static_dim = static_dim
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
     @property
@@ -88,7 +94,7 @@ class RNNEncoder(nn.Module):
         super().__init__()
         rnn_cls = nn.GRU if config.cell == "gru" else nn.LSTM
         self.rnn = rnn_cls(
-            config.embed_dim,
+            config.embed_dim + config.static_dim,
             config.hidden_size,
             batch_first=True,
             bidirectional=config.bidirectional,
@@ -161,6 +167,9 @@ class AttentionRNNForSequenceClassification(AttentionRNNPreTrainedModel):
         self.embedding = nn.Embedding(
             config.vocab_size, config.embed_dim, padding_idx=config.pad_token_id
         )
+        self.static_embedding = None
+        if config.static_dim:
+            self.static_embedding = StaticEmbedding(config.vocab_size, config.static_dim)
         self.embedding_dropout = nn.Dropout(config.dropout)
         self.encoder = RNNEncoder(config)
         self.attention = AdditiveAttention(config.state_size, config.attention_dim)
@@ -171,6 +180,18 @@ class AttentionRNNForSequenceClassification(AttentionRNNPreTrainedModel):
     def get_input_embeddings(self) -> nn.Embedding:
         """The word embedding (`model.embedding_init: encoder` starts it from an encoder)."""
         return self.embedding
+
+    def get_static_embeddings(self) -> StaticEmbedding | None:
+        """The word embedding kept fixed (`model.options.static_dim`), or None."""
+        return self.static_embedding
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, T, embed_dim + static_dim): the learned word vectors, and the fixed
+        ones beside them where there are any."""
+        x = self.embedding(input_ids)
+        if self.static_embedding is None:
+            return x
+        return torch.cat([x, self.static_embedding(input_ids)], dim=-1)
 
     def forward(
         self,
@@ -191,7 +212,7 @@ class AttentionRNNForSequenceClassification(AttentionRNNPreTrainedModel):
         # counts its first slot as real, so that it gets a defined (not NaN) prediction.
         lengths = attention_mask.sum(dim=1).clamp(min=1)  # (B,)
         real = torch.arange(T, device=input_ids.device)[None, :] < lengths[:, None]  # (B, T)
-        x = self.embedding_dropout(self.embedding(input_ids))  # (B, T, E)
+        x = self.embedding_dropout(self.embed(input_ids))  # (B, T, E + static_dim)
         h = self.encoder(x, lengths)  # (B, T, D)
         context, alpha = self.attention(h, real)  # (B, D), (B, T)
         logits = self.classifier(self.dropout(context))  # (B, num_labels)

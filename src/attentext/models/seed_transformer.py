@@ -23,6 +23,7 @@ from attentext.decisions import MULTI_LABEL
 from attentext.models.auto import register
 from attentext.models.config_args import word_model_config
 from attentext.models.outputs import classification_output
+from attentext.models.static_embedding import StaticEmbedding
 from attentext.models.word_dropout import drop_words
 from attentext.recipes import ModelSpec
 
@@ -44,6 +45,10 @@ class SeedTransformerConfig(PretrainedConfig):
         word_dropout: in training, the probability that a word is read as [UNK]
             (models/word_dropout.py); 0 reads every word, like the lesson.
         unk_token_id: the id of [UNK] in the word vocabulary.
+        static_dim: width of a second word embedding that training never changes, projected to
+            embed_dim (a learned projection) and added to the learned one
+            (models/static_embedding.py; `model.embedding_init: encoder` fills it with the
+            encoder's word vectors); 0: none.
     """
 
     model_type = "attentext-seed-transformer"
@@ -62,6 +67,7 @@ class SeedTransformerConfig(PretrainedConfig):
         mask_padding: bool = True,
         word_dropout: float = 0.0,
         unk_token_id: int = 1,
+        static_dim: int = 0,
         pad_token_id: int = 0,
         **kwargs,
     ) -> None:
@@ -79,6 +85,7 @@ class SeedTransformerConfig(PretrainedConfig):
             raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
         self.word_dropout = word_dropout
         self.unk_token_id = unk_token_id
+        self.static_dim = static_dim
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
 
@@ -87,10 +94,17 @@ class TokenAndPositionEmbedding(nn.Module):
         super().__init__()
         self.token_emb = nn.Embedding(config.vocab_size, config.embed_dim)
         self.pos_emb = nn.Embedding(config.max_position_embeddings, config.embed_dim)
+        self.static_emb = self.static_proj = None
+        if config.static_dim:
+            self.static_emb = StaticEmbedding(config.vocab_size, config.static_dim)
+            self.static_proj = nn.Linear(config.static_dim, config.embed_dim, bias=False)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        return self.token_emb(input_ids) + self.pos_emb(positions)  # (B, T, C)
+        x = self.token_emb(input_ids) + self.pos_emb(positions)  # (B, T, C)
+        if self.static_emb is not None:
+            x = x + self.static_proj(self.static_emb(input_ids))
+        return x
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -163,7 +177,8 @@ class SeedTransformerPreTrainedModel(PreTrainedModel):
         # Keras' defaults: Glorot-uniform dense kernels, zero biases, U(-0.05, 0.05) embeddings.
         if isinstance(module, nn.Linear):
             nn.init.xavier_uniform_(module.weight)
-            nn.init.zeros_(module.bias)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             nn.init.uniform_(module.weight, -0.05, 0.05)
         elif isinstance(module, nn.LayerNorm):
@@ -185,6 +200,10 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
     def get_input_embeddings(self) -> nn.Embedding:
         """The word embedding (`model.embedding_init: encoder` starts it from an encoder)."""
         return self.embedding.token_emb
+
+    def get_static_embeddings(self) -> StaticEmbedding | None:
+        """The word embedding kept fixed (`model.options.static_dim`), or None."""
+        return self.embedding.static_emb
 
     def forward(
         self,

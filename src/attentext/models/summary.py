@@ -62,15 +62,17 @@ def summarize(model: nn.Module, seq_len: int, batch: int = 2) -> ModelSummary:
         for hook in hooks:
             hook.remove()
     rows = [
-        LayerRow(
-            name,
-            type(child).__name__,
-            shapes.get(name, "-"),
-            sum(p.numel() for p in child.parameters()),
-            sum(p.numel() for p in child.parameters() if p.requires_grad),
-        )
+        LayerRow(name, type(child).__name__, shapes.get(name, "-"), *_weights(child))
         for name, child in model.named_children()
     ]
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return ModelSummary(rows, total, trainable)
+    return ModelSummary(rows, *_weights(model))
+
+
+def _weights(module: nn.Module) -> tuple[int, int]:
+    """(all weights, trainable ones) of `module`: its parameters, and its floating-point
+    buffers as non-trainable weights, as Keras counts a layer's fixed tables and statistics
+    (attention-rnn's fixed word vectors are a buffer)."""
+    total = sum(p.numel() for p in module.parameters())
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    fixed = sum(b.numel() for b in module.buffers() if b.is_floating_point())
+    return total + fixed, trainable

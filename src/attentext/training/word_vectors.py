@@ -99,12 +99,26 @@ def reduce_vectors(vectors: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
 
 
 def initialize_word_embeddings(model: Any, tokenizer: Any, encoder: str, seed: int = 0) -> dict:
-    """Copy the encoder's vectors of the tokenizer's words into `model`'s input embedding;
+    """Copy the encoder's vectors of the tokenizer's words into `model`'s input embedding, and
+    into its fixed one where it has one (`get_static_embeddings`), each at its own width;
     special tokens (padding, [UNK], ...) keep their own rows. Returns what was done, for the
     run's metrics."""
     start = time.perf_counter()
     vectors, hit = encoder_word_vectors(encoder, tokenizer)
-    embedding = model.get_input_embeddings()
+    static = getattr(model, "get_static_embeddings", lambda: None)()
+    words = _fill_embedding(model.get_input_embeddings(), vectors, tokenizer, seed)
+    if static is not None:
+        _fill_embedding(static, vectors, tokenizer, seed)
+    return {
+        "from": encoder,
+        "words": int(len(words)),
+        "cached": hit,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+def _fill_embedding(embedding: Any, vectors: np.ndarray, tokenizer: Any, seed: int) -> np.ndarray:
+    """The word rows of `embedding` set to `vectors` reduced to its width; the rows set."""
     rows, dim = embedding.weight.shape
     if len(vectors) != rows:
         raise ValueError(f"{len(vectors)} word vectors for an embedding of {rows} rows")
@@ -116,9 +130,4 @@ def initialize_word_embeddings(model: Any, tokenizer: Any, encoder: str, seed: i
             embedding.weight[torch.from_numpy(words)] = weights
     else:
         words = words[:0]
-    return {
-        "from": encoder,
-        "words": int(len(words)),
-        "cached": hit,
-        "seconds": round(time.perf_counter() - start, 2),
-    }
+    return words
