@@ -230,13 +230,13 @@ def renamed(runs: list[dict[str, Any]], relabels: list[str]) -> None:
 
 
 def merged(
-    name: str, relabel: list[str], merge_relabel: list[str], methods: list[str]
+    name: str, into: str, relabel: list[str], merge_relabel: list[str], methods: list[str]
 ) -> dict[str, Any]:
-    """results/fewshot.json with the runs of results/NAME.json added (each pass's machine and
+    """results/INTO.json with the runs of results/NAME.json added (each pass's machine and
     settings kept under `passes`; only those of `methods` where given: a method the table
     already has for the same seeds is not added twice), methods renamed by `relabel` (its own
     runs) and `merge_relabel` (the added ones)."""
-    first = json.loads((RESULTS / f"{SECTION}.json").read_text())
+    first = json.loads((RESULTS / f"{into}.json").read_text())
     second = json.loads((RESULTS / f"{name}.json").read_text())
     if methods:
         second["runs"] = [run for run in second["runs"] if run["method"] in methods]
@@ -246,7 +246,9 @@ def merged(
     first["summary"] = summary(first["runs"])
     keys = ("machine", "started", "self_train_seeds", "fewshot_set", "shots", "pair_iterations")
     first["passes"] = [
-        *first.get("passes", [{k: first.get(k) for k in keys}]),
+        *first.get(
+            "passes", [{"results": first.get("results"), **{k: first.get(k) for k in keys}}]
+        ),
         {"results": name, **{k: second.get(k) for k in keys}},
     ]
     first["shots"] = sorted(set(first["shots"]) | set(second["shots"]))
@@ -290,7 +292,13 @@ def main() -> None:
     parser.add_argument(
         "--merge",
         default="",
-        help="measure nothing: add the runs of results/NAME.json to results/fewshot.json, publish",
+        help="measure nothing: add the runs of results/NAME.json to results/fewshot.json (or "
+        "--merge-into's), publish",
+    )
+    parser.add_argument(
+        "--merge-into",
+        default=SECTION,
+        help="with --merge: the results (and README section) the runs are added to",
     )
     parser.add_argument(
         "--relabel",
@@ -313,8 +321,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.merge:
-        found = merged(args.merge, args.relabel, args.merge_relabel, args.merge_method)
-        publish(SECTION, found, render)
+        found = merged(
+            args.merge, args.merge_into, args.relabel, args.merge_relabel, args.merge_method
+        )
+        publish(args.merge_into, found, render)
         return
     args.methods = args.methods.split(",")
     shots = [int(n) for n in args.shots.split(",")]

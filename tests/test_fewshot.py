@@ -311,6 +311,31 @@ def test_self_training_per_class_keeps_the_most_confident():
     assert rows.tolist() == [2, 3] and labels.tolist() == [0, 1]
 
 
+def test_self_training_share_takes_the_surest_part_of_each_predicted_class():
+    """Six rows predicted as class 0 and two as class 1, none above a threshold of 0.5 that a
+    flat three-class regression rarely reaches: half of each class is taken, its surest rows."""
+    probabilities = np.array(
+        [
+            [0.40, 0.30, 0.30],
+            [0.45, 0.30, 0.25],
+            [0.38, 0.31, 0.31],
+            [0.48, 0.26, 0.26],
+            [0.36, 0.34, 0.30],
+            [0.42, 0.29, 0.29],
+            [0.30, 0.44, 0.26],
+            [0.33, 0.35, 0.32],
+        ]
+    )
+
+    assert select_pseudo_labels(probabilities, threshold=0.5)[0].tolist() == []
+    rows, labels = select_pseudo_labels(probabilities, threshold=0.0, share=0.5)
+    assert rows.tolist() == [1, 3, 5, 6] and labels.tolist() == [0, 0, 0, 1]
+    rows, _ = select_pseudo_labels(probabilities, threshold=0.0, per_class=2, share=0.5)
+    assert rows.tolist() == [1, 3, 6]  # the cap binds class 0 before the share does
+    rows, _ = select_pseudo_labels(probabilities, threshold=0.44, share=0.5)
+    assert rows.tolist() == [1, 3, 6]  # and the threshold still holds within the share
+
+
 def test_self_training_rounds_grow_from_the_labelled_texts_within_their_caps():
     """Two well-apart clusters, two labels each and 300 unlabeled points each: the rounds label
     them all right, never more than `per_class` a class nor below the threshold."""
@@ -323,6 +348,7 @@ def test_self_training_rounds_grow_from_the_labelled_texts_within_their_caps():
         load_recipe("encoder-fewshot").fewshot,
         self_training_threshold=0.6,
         self_training_per_class=250,
+        self_training_share=1.0,  # the cap and the threshold alone (the share: its own test)
         self_training_rounds=3,
     )
 
@@ -339,6 +365,8 @@ def test_self_training_rounds_grow_from_the_labelled_texts_within_their_caps():
 def test_fewshot_settings_are_checked(ag_news_dir, tmp_path):
     with pytest.raises(RecipeError, match="self_training_threshold"):
         load_recipe("encoder-fewshot", ["fewshot.self_training_threshold=1.5"])
+    with pytest.raises(RecipeError, match="self_training_share"):
+        load_recipe("encoder-fewshot", ["fewshot.self_training_share=0"])
     with pytest.raises(RecipeError, match="counts"):
         load_recipe("encoder-fewshot", ["fewshot.self_training_finetune_epochs=-1"])
     with pytest.raises(RecipeError, match="self_training_finetune"):

@@ -171,6 +171,9 @@ class FewShotSpec:
     self_training_rounds: int = 1
     self_training_threshold: float = 0.9  # the least probability a pseudo-label is taken at
     self_training_per_class: int = 0  # at most this many pseudo-labels per class (0: no cap)
+    # at most this share of the texts predicted as each class, its most confident ones: a rule
+    # that reads the same for 2 classes or 20, where one probability threshold does not
+    self_training_share: float = 1.0
     self_training_max_texts: int = 2000  # unlabeled texts read (a seeded sample of the file)
     # after the rounds, every weight trained on the labelled and pseudo-labelled texts (0: off)
     self_training_finetune_epochs: int = 0
@@ -533,8 +536,10 @@ def _validate_fewshot(recipe: Recipe, origin: str) -> None:
             f"{origin}: fewshot.pair_learning_rate, head_c and the self_training_finetune "
             "rates and batch size must be positive"
         )
-    if not 0.0 < f.self_training_threshold <= 1.0:
-        raise RecipeError(f"{origin}: fewshot.self_training_threshold must be in (0, 1]")
+    if not 0.0 <= f.self_training_threshold <= 1.0:
+        raise RecipeError(f"{origin}: fewshot.self_training_threshold must be in [0, 1]")
+    if not 0.0 < f.self_training_share <= 1.0:
+        raise RecipeError(f"{origin}: fewshot.self_training_share must be in (0, 1]")
 
 
 def _validate_lengths(spec: TokenizerSpec, origin: str) -> None:

@@ -9,9 +9,13 @@ the model's linear head. The result is an ordinary `encoder-classifier`: its run
 predicts, serves and exports like any other.
 
 Self-training (optional): the trained model labels unlabeled texts, the most confident of each
-class (at least `self_training_threshold` probability, at most `self_training_per_class`) join the
-labelled ones, and the head is fitted again; `self_training_rounds` times, each round labelling
-with the head the last one fitted. The rounds cost a regression each on embeddings computed once;
+class join the labelled ones, and the head is fitted again; `self_training_rounds` times, each
+round labelling with the head the last one fitted. What is taken is a share of each predicted
+class (`self_training_share`, its surest texts, at most `self_training_per_class`) rather than
+what passes one probability (`self_training_threshold`, 0 by default): a regression on eight
+examples a class is unsure in proportion to the number of classes, so a threshold that suits four
+takes every text of two and, of six, one class's texts and none of the others', and the rounds
+then teach the head that one class. The rounds cost a regression each on embeddings computed once;
 with `self_training_finetune_epochs`, the whole model then trains on the labelled texts and the
 last round's pseudo-labelled ones (training/fewshot_finetune.py), the latter with words masked
 (`self_training_finetune_noise`): the model was surest of exactly those texts, so read clean they
@@ -160,23 +164,21 @@ def copy_into_head(model: Any, regression: LogisticRegression) -> None:
 
 
 def select_pseudo_labels(
-    probabilities: np.ndarray, threshold: float, per_class: int = 0
+    probabilities: np.ndarray, threshold: float, per_class: int = 0, share: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(row indices, labels) of the rows whose most probable label has at least `threshold`
-    probability; with `per_class`, at most that many per label, the most confident first."""
+    """(row indices, labels) of the rows to take as pseudo-labelled: of the rows predicted as
+    each label, the most confident `share` of them (rounded down), at most `per_class` (0: no
+    cap), and only those whose probability is at least `threshold`."""
     confidence = probabilities.max(axis=1)
     predicted = probabilities.argmax(axis=1)
-    kept = np.flatnonzero(confidence >= threshold)
-    if per_class:
-        kept = np.concatenate(
-            [
-                rows[np.argsort(-confidence[rows], kind="stable")[:per_class]]
-                for label in np.unique(predicted[kept])
-                if len(rows := kept[predicted[kept] == label])
-            ]
-            or [np.empty(0, dtype=np.int64)]
-        )
-    kept = np.sort(kept)
+    chosen = [np.empty(0, dtype=np.int64)]
+    for label in np.unique(predicted):
+        rows = np.flatnonzero(predicted == label)
+        rows = rows[np.argsort(-confidence[rows], kind="stable")]
+        limit = len(rows) if share >= 1.0 else math.floor(share * len(rows))
+        rows = rows[: min(limit, per_class) if per_class else limit]
+        chosen.append(rows[confidence[rows] >= threshold])
+    kept = np.sort(np.concatenate(chosen))
     return kept, predicted[kept]
 
 
@@ -192,7 +194,10 @@ def self_training_rounds(
     for _ in range(spec.self_training_rounds):
         probabilities = regression.predict_proba(unlabeled)
         kept, pseudo = select_pseudo_labels(
-            probabilities, spec.self_training_threshold, spec.self_training_per_class
+            probabilities,
+            spec.self_training_threshold,
+            spec.self_training_per_class,
+            spec.self_training_share,
         )
         regression = fit_regression(
             np.concatenate([features, unlabeled[kept]]),
@@ -237,6 +242,7 @@ def self_train(
         "unlabeled_read": len(texts),
         "unlabeled_left_out": left_out,
         "threshold": spec.self_training_threshold,
+        "share": spec.self_training_share,
         "rounds": spec.self_training_rounds,
         "pseudo_labels": {name: int(n) for name, n in zip(label_names, counts, strict=True)},
         "min_confidence": round(float(confidence.min()), 4) if len(kept) else None,
