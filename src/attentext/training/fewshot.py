@@ -175,7 +175,7 @@ def select_pseudo_labels(
     for label in np.unique(predicted):
         rows = np.flatnonzero(predicted == label)
         rows = rows[np.argsort(-confidence[rows], kind="stable")]
-        limit = len(rows) if share >= 1.0 else math.floor(share * len(rows))
+        limit = math.floor(share * len(rows))  # share 1.0: every row
         rows = rows[: min(limit, per_class) if per_class else limit]
         chosen.append(rows[confidence[rows] >= threshold])
     kept = np.sort(np.concatenate(chosen))
