@@ -25,7 +25,6 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from attentext.decisions import MULTI_LABEL
 from attentext.models.auto import register
-from attentext.models.bag_of_words import BagOfWordsLogits
 from attentext.models.config_args import word_model_config
 from attentext.models.outputs import classification_output
 from attentext.models.static_embedding import StaticEmbedding
@@ -50,8 +49,6 @@ class AttentionRNNConfig(PretrainedConfig):
         static_dim: width of a second word embedding that training never changes, concatenated
             to the learned one (models/static_embedding.py; `model.embedding_init: encoder`
             fills it with the encoder's word vectors); 0: none.
-        bag_of_words: add a linear model of the text's words to the logits
-            (models/bag_of_words.py).
         pad_token_id: the padding id; the embedding keeps its row at zero.
     """
 
@@ -68,7 +65,6 @@ class AttentionRNNConfig(PretrainedConfig):
         attention_dim: int = 128,
         dropout: float = 0.3,
         static_dim: int = 0,
-        bag_of_words: bool = False,
         pad_token_id: int = 0,
         **kwargs,
     ) -> None:
@@ -83,7 +79,6 @@ class AttentionRNNConfig(PretrainedConfig):
         self.attention_dim = attention_dim
         self.dropout = dropout
         self.static_dim = static_dim
-        self.bag_of_words = bag_of_words
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
     @property
@@ -180,9 +175,6 @@ class AttentionRNNForSequenceClassification(AttentionRNNPreTrainedModel):
         self.attention = AdditiveAttention(config.state_size, config.attention_dim)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.state_size, config.num_labels)
-        self.bag_of_words = None
-        if config.bag_of_words:
-            self.bag_of_words = BagOfWordsLogits(config.vocab_size, config.num_labels)
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -224,8 +216,6 @@ class AttentionRNNForSequenceClassification(AttentionRNNPreTrainedModel):
         h = self.encoder(x, lengths)  # (B, T, D)
         context, alpha = self.attention(h, real)  # (B, D), (B, T)
         logits = self.classifier(self.dropout(context))  # (B, num_labels)
-        if self.bag_of_words is not None:
-            logits = logits + self.bag_of_words(input_ids, real)
         attentions = (alpha,) if output_attentions else None
         multi_label = self.config.problem_type == MULTI_LABEL
         return classification_output(logits, labels, attentions, multi_label)

@@ -21,7 +21,6 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from attentext.decisions import MULTI_LABEL
 from attentext.models.auto import register
-from attentext.models.bag_of_words import BagOfWordsLogits
 from attentext.models.config_args import word_model_config
 from attentext.models.outputs import classification_output
 from attentext.models.static_embedding import StaticEmbedding
@@ -69,7 +68,6 @@ class SeedTransformerConfig(PretrainedConfig):
         word_dropout: float = 0.0,
         unk_token_id: int = 1,
         static_dim: int = 0,
-        bag_of_words: bool = False,
         pad_token_id: int = 0,
         **kwargs,
     ) -> None:
@@ -88,7 +86,6 @@ class SeedTransformerConfig(PretrainedConfig):
         self.word_dropout = word_dropout
         self.unk_token_id = unk_token_id
         self.static_dim = static_dim
-        self.bag_of_words = bag_of_words
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
 
@@ -198,9 +195,6 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
         self.dense = nn.Linear(config.embed_dim, config.classifier_hidden_dim)
         self.dropout2 = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.classifier_hidden_dim, config.num_labels)
-        self.bag_of_words = None
-        if config.bag_of_words:
-            self.bag_of_words = BagOfWordsLogits(config.vocab_size, config.num_labels)
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -246,8 +240,6 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
             pooled = x.mean(1)
         hidden = self.dropout2(F.relu(self.dense(self.dropout1(pooled))))
         logits = self.classifier(hidden)  # (B, num_labels)
-        if self.bag_of_words is not None:
-            logits = logits + self.bag_of_words(input_ids, real)
         attentions = (weights,) if output_attentions else None
         multi_label = self.config.problem_type == MULTI_LABEL
         return classification_output(logits, labels, attentions, multi_label)
