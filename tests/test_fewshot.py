@@ -213,6 +213,15 @@ def test_the_finetuning_after_self_training_reads_the_labelled_and_pseudo_labell
     assert math.isfinite(taken["finetune_loss_last"])
 
 
+def test_the_run_records_the_seconds_of_each_phase_within_its_training_time(fewshot_run):
+    facts = fewshot_run.metrics["fewshot"]
+    taken = facts["self_training"]
+    phases = [taken[f"{name}_seconds"] for name in ("encoding", "rounds", "finetune")]
+
+    assert facts["pair_seconds"] > 0 and min(phases) >= 0
+    assert facts["pair_seconds"] + sum(phases) <= fewshot_run.metrics["train_seconds"]
+
+
 def test_the_noisy_finetuning_masks_words_of_the_pseudo_labelled_texts_only(
     monkeypatch, ag_news_dir, tmp_path
 ):

@@ -226,13 +226,16 @@ def self_train(
     texts, left_out = without_evaluation_texts(texts, dataset)  # the test split stays held out
     if left_out:
         warnings.warn(left_out_note(spec.unlabeled, left_out, dataset), AttentextNote, stacklevel=2)
+    start = time.perf_counter()
     ids = encode(tokenizer, texts, recipe.tokenizer.max_length, recipe.tokenizer.truncation)
     unlabeled = compute_features(
         model, ids, pad_id, precision, description="Encoding unlabeled"
     ).numpy()
+    encoded = time.perf_counter()
     regression, kept, pseudo, probabilities = self_training_rounds(
         features, labels, unlabeled, spec, seed
     )
+    seconds = {"encoding_seconds": encoded - start, "rounds_seconds": time.perf_counter() - encoded}
     copy_into_head(model, regression)
     confidence = probabilities.max(axis=1)[kept] if len(kept) else np.empty(0)
     label_names = dataset.label_names
@@ -248,16 +251,34 @@ def self_train(
         "min_confidence": round(float(confidence.min()), 4) if len(kept) else None,
     }
     if spec.self_training_finetune_epochs:
-        pseudo_ids = [ids[i] for i in kept]
-        if spec.self_training_finetune_noise:  # masked words, labels from the clean texts
-            noisy = augmented_texts([texts[i] for i in kept], 1, seed, ngram_rate=0.0)
-            pseudo_ids = encode(
-                tokenizer, noisy, recipe.tokenizer.max_length, recipe.tokenizer.truncation
-            )
-        chosen = labelled_ids + pseudo_ids
-        targets = np.concatenate([labels, pseudo])
-        facts |= finetune_on_labels(model, chosen, targets, spec, seed, precision, pad_id)
-    return facts
+        start = time.perf_counter()
+        pseudo_rows = ([texts[i] for i in kept], [ids[i] for i in kept], pseudo)
+        facts |= _finetune_on_pseudo_labels(
+            model, tokenizer, recipe, labelled, pseudo_rows, precision
+        )
+        seconds["finetune_seconds"] = time.perf_counter() - start
+    return facts | {name: round(value, 2) for name, value in seconds.items()}
+
+
+def _finetune_on_pseudo_labels(
+    model: Any,
+    tokenizer: Any,
+    recipe: Recipe,
+    labelled: tuple[list[list[int]], np.ndarray, np.ndarray],
+    pseudo_rows: tuple[list[str], list[list[int]], np.ndarray],
+    precision: str,
+) -> dict[str, Any]:
+    """Every weight trained on the labelled texts and the pseudo-labelled ones (`pseudo_rows`:
+    their texts, ids and labels), the latter with words masked where the recipe says so, their
+    labels from the clean texts; what it records."""
+    spec, seed, t = recipe.fewshot, recipe.training.seed, recipe.tokenizer
+    texts, pseudo_ids, pseudo = pseudo_rows
+    if spec.self_training_finetune_noise:
+        noisy = augmented_texts(texts, 1, seed, ngram_rate=0.0)
+        pseudo_ids = encode(tokenizer, noisy, t.max_length, t.truncation)
+    labelled_ids, _, labels = labelled
+    chosen, targets = labelled_ids + pseudo_ids, np.concatenate([labels, pseudo])
+    return finetune_on_labels(model, chosen, targets, spec, seed, precision, tokenizer.pad_token_id)
 
 
 def _precision(recipe: Recipe, model: Any, ids: list[list[int]], pad_id: int) -> str:
@@ -284,6 +305,7 @@ def fit_fewshot(
     precision = _precision(recipe, model, ids, pad_id)
     start = time.perf_counter()
     facts = tune_encoder(model, ids, labels, spec, recipe.training.seed, precision, pad_id)
+    facts["pair_seconds"] = round(time.perf_counter() - start, 2)
     features = compute_features(model, ids, pad_id, precision, description="Encoding train")
     if spec.unlabeled:
         labelled = (ids, features.numpy(), labels)
