@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 
 import pytest
 from conftest import run_cli_here
@@ -17,8 +18,8 @@ from attentext.automl.budget import (
     format_duration,
     parse_duration,
 )
-from attentext.errors import RecipeError
-from attentext.recipes import load_recipe, recipe_from_text
+from attentext.errors import AttentextNote, AttentextWarning, RecipeError
+from attentext.recipes import load_recipe, recipe_from_text, resolve_recipe
 
 # --- budgets ---------------------------------------------------------------------------------
 
@@ -195,6 +196,26 @@ def test_auto_keeps_a_run_at_least_as_good_as_the_baseline(ag_news_dir, tmp_path
     assert set(record["candidates"][-1]["validation"]) == {"accuracy", "macro_f1"}
 
 
+def test_auto_shows_each_of_its_warnings_once_however_many_runs_meet_it(recwarn):
+    from attentext.automl.auto import warned_once
+
+    def one_run(recipe: str) -> None:  # what every run says of the same data, and of itself
+        warnings.warn("data: the classes are imbalanced", AttentextWarning, stacklevel=2)
+        warnings.warn(f"data-aware defaults for {recipe}", AttentextNote, stacklevel=2)
+        warnings.warn("a library's own warning", UserWarning, stacklevel=2)
+
+    warnings.simplefilter("always")  # Python's own once-per-line rule out of the way
+    with warned_once():
+        for recipe in ("seed-transformer", "attention-rnn", "encoder-frozen"):
+            one_run(recipe)
+    said = [str(w.message) for w in recwarn]
+    assert said.count("data: the classes are imbalanced") == 1
+    assert sum(line.startswith("data-aware defaults for") for line in said) == 3
+    assert said.count("a library's own warning") == 3  # not attentext's: left as it was
+    one_run("tfidf-logreg")  # a later call says it again
+    assert [str(w.message) for w in recwarn].count("data: the classes are imbalanced") == 2
+
+
 def test_auto_refuses_a_budget_too_small_for_the_baseline(ag_news_dir, tmp_path):
     out = tmp_path / "auto"
     result = run_cli_here("auto", "--data", ag_news_dir, "--budget", "1s", "--output", out)
@@ -220,6 +241,30 @@ def test_the_plan_gives_minimums_first_then_fills_in_priority_order():
         "seed-transformer": 13,  # its minimum
     }
     assert set(_plan([frozen, finetune, seed], 60)) == {"encoder-frozen", "seed-transformer"}
+
+
+def test_a_recipe_timed_in_bf16_is_estimated_slower_where_it_will_train_in_fp32(monkeypatch):
+    import attentext.precision
+    from attentext.automl.costs import COSTS, DataProfile, Speed, estimate
+
+    profile = DataProfile(n_train=5000, n_validation=300, n_test=500, words=(10, 20, 30))
+    speed = Speed(serial=1.0, parallel=1.0, torch=1.0, threads=2)
+    monkeypatch.delenv("ATTENTEXT_PRECISION", raising=False)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # the CPU's case, on any machine
+
+    def per_epoch(name: str, fast_bf16: bool, *overrides: str) -> float:
+        monkeypatch.setattr(attentext.precision, "cpu_has_fast_bf16", lambda: fast_bf16)
+        return estimate(resolve_recipe(name, overrides=list(overrides)), profile, speed).per_epoch
+
+    gain = COSTS["encoder-finetune"].bf16_gain
+    assert gain > 1  # measured in bf16 on the reference
+    native = per_epoch("encoder-finetune", True)
+    assert per_epoch("encoder-finetune", False) == pytest.approx(gain * native)
+    assert per_epoch("encoder-finetune", True, "training.precision=fp32") == pytest.approx(
+        gain * native
+    )
+    # timed in fp32 on the reference: the same estimate either way
+    assert per_epoch("seed-transformer", False) == per_epoch("seed-transformer", True)
 
 
 # --- language ----------------------------------------------------------------------------------

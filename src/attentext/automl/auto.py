@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -41,7 +42,7 @@ from attentext.automl.dataset import shared_dataset
 from attentext.automl.folders import prepare_output
 from attentext.data.dataset import TextDataset
 from attentext.data.profile import PROFILE_SAMPLE, WHOLE_WORD_WARNING, whole_word_share
-from attentext.errors import AttentextError, RecipeError, did_you_mean, shown
+from attentext.errors import AttentextError, AttentextWarning, RecipeError, did_you_mean, shown
 from attentext.evaluation.evaluate import compare, evaluate
 from attentext.files import write_json, write_text
 from attentext.recipes import Recipe, resolve_recipe
@@ -129,12 +130,35 @@ def auto(
     search = _Auto(dataset, started, budget, metric, overrides, progress or (lambda _: None))
     search.refuse_if_too_small()
     folder = prepare_output(output, AUTO_JSON, "auto", overwrite)
-    with rundir.writing(folder, "auto"), numeric_threads(search.speed.threads):
+    with rundir.writing(folder, "auto"), numeric_threads(search.speed.threads), warned_once():
         search.folder = folder
         search.say_data(names)
         search.run_baseline()
         search.run_others(search.by_fit([name for name in names if name != BASELINE]))
         return search.finish(keep_all)
+
+
+@contextmanager
+def warned_once() -> Iterator[None]:
+    """Each of attentext's warnings shown once while auto runs: every run reads the same data, so
+    its imbalance or its language would otherwise be said again for every recipe. Other warnings,
+    and a later call, are not affected."""
+    shown_before: set[tuple[str, type]] = set()
+    with warnings.catch_warnings():
+        show = warnings.showwarning
+
+        def show_once(
+            message: Warning | str, category: type[Warning], *args: Any, **kw: Any
+        ) -> None:
+            key = (str(message), category)
+            if issubclass(category, AttentextWarning):
+                if key in shown_before:
+                    return
+                shown_before.add(key)
+            show(message, category, *args, **kw)
+
+        warnings.showwarning = show_once
+        yield
 
 
 @contextmanager

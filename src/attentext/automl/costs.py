@@ -13,6 +13,7 @@ by what its runs took, and stops a run at its share of the budget (`callbacks.De
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -40,13 +41,17 @@ class RecipeCost:
     """Seconds at REFERENCE_GFLOPS: `fixed` per run; `train` per training sample seen and
     `infer` per text read (evaluation, prediction, frozen features), each (fixed, per token);
     `tokens_per_word` from whitespace words to the recipe's tokens; `min_epochs`: a run
-    shorter than this is not worth its time (skipped instead)."""
+    shorter than this is not worth its time (skipped instead); `bf16_gain`: where the figures
+    were measured in bf16 (the reference has native bf16, and `precision: auto` took it), how
+    much faster that ran than fp32 there, so that a machine that trains the recipe in fp32 is
+    not promised bf16's speed (the probe is fp32 on both)."""
 
     fixed: float
     train: tuple[float, float]
     infer: tuple[float, float]
     tokens_per_word: float
     min_epochs: float
+    bf16_gain: float = 1.0
 
 
 COSTS: dict[str, RecipeCost] = {
@@ -59,7 +64,10 @@ COSTS: dict[str, RecipeCost] = {
     "attention-rnn": RecipeCost(1.2, (0.0, 2.7e-5), (3.0e-5, 8.0e-6), 1.15, 1.0),
     # the encoder's pass over every text is its `infer`; the head's epochs are nearly free
     "encoder-frozen": RecipeCost(6.0, (3.0e-5, 0.0), (0.0, 1.2e-4), 1.35, 5.0),
-    "encoder-finetune": RecipeCost(5.0, (1.3e-3, 3.2e-4), (2.4e-3, 6.0e-5), 1.35, 0.5),
+    # in bf16, 2.1x fp32's speed on the reference (44.48 against 20.97 samples/s on AG News;
+    # benchmarks/README.md, encoder-finetune); on an AMD EPYC with AVX2 only (fp32) trec's full
+    # run took 392 s against the 205 s estimated without this
+    "encoder-finetune": RecipeCost(5.0, (1.3e-3, 3.2e-4), (2.4e-3, 6.0e-5), 1.35, 0.5, 2.1),
     # not measured: the base's forward pass at every step, as encoder-frozen's features
     "hf-frozen-base": RecipeCost(6.0, (0.0, 1.2e-4), (0.0, 1.2e-4), 1.35, 1.0),
 }
@@ -140,6 +148,8 @@ def estimate(recipe: Recipe, profile: DataProfile, speed: Speed) -> Estimate:
     cap = 10**6 if baseline else recipe.tokenizer.max_length  # TF-IDF reads every word
     tokens = profile.tokens(cost.tokens_per_word, cap)
     scale = speed.parallel if baseline else speed.torch
+    if not trains_in_bf16(recipe):
+        scale *= cost.bf16_gain
     train = (cost.train[0] + cost.train[1] * tokens) * scale
     infer = (cost.infer[0] + cost.infer[1] * tokens) * scale
     steps = max(1, math.ceil(profile.n_train / recipe.training.batch_size))
@@ -163,6 +173,22 @@ def estimate(recipe: Recipe, profile: DataProfile, speed: Speed) -> Estimate:
         after=0.4 * cost.fixed * speed.serial + read_after * infer,
         per_text=infer,
     )
+
+
+def trains_in_bf16(recipe: Recipe) -> bool:
+    """Whether the recipe will likely train in half precision here: as it (or
+    ATTENTEXT_PRECISION) says, or with `auto` where a GPU or the CPU's native bf16 is (where the
+    run's own probe then decides)."""
+    import torch
+
+    from attentext.precision import cpu_has_fast_bf16
+
+    precision = recipe.training.precision
+    if precision == "auto":
+        precision = os.environ.get("ATTENTEXT_PRECISION", "auto")
+    if precision != "auto":
+        return precision in ("bf16", "fp16")
+    return torch.cuda.is_available() or cpu_has_fast_bf16()
 
 
 def speed_probe(seconds: float = 0.2, threads: int | None = None, device: str = "cpu") -> float:
