@@ -267,6 +267,29 @@ def test_a_recipe_timed_in_bf16_is_estimated_slower_where_it_will_train_in_fp32(
     assert per_epoch("seed-transformer", False) == per_epoch("seed-transformer", True)
 
 
+def test_the_encoder_recipes_are_planned_with_the_tokens_their_tokenizer_makes_of_these_words():
+    from attentext.automl.costs import DataProfile, Speed, estimate, subword_ratio
+    from attentext.text.tokenizers import build_tokenizer
+
+    tokenizer = build_tokenizer(resolve_recipe("encoder-frozen"), [])
+    english = ["The market rallied on strong earnings today"] * 3
+    french = ["Le marché a progressé grâce aux résultats trimestriels"] * 3
+    assert subword_ratio(english, tokenizer) == pytest.approx(1.0)  # every word known whole
+    assert subword_ratio(french, tokenizer) > 1.5  # cut into pieces
+    assert subword_ratio(["", "   "], tokenizer) is None
+
+    words = (40,) * 10
+    measured = DataProfile(1000, 100, 100, words, subword_ratio=2.0)
+    assumed = DataProfile(1000, 100, 100, words)
+    speed = Speed(1.0, 1.0, 1.0, 2)
+    for name, slower in (("encoder-finetune", True), ("seed-transformer", False)):
+        recipe = resolve_recipe(name, overrides=["tokenizer.max_length=512"])
+        longer = (
+            estimate(recipe, measured, speed).per_epoch > estimate(recipe, assumed, speed).per_epoch
+        )
+        assert longer is slower  # the word models' own vocabulary is words
+
+
 # --- language ----------------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +134,9 @@ def auto(
         search.folder = folder
         search.say_data(names)
         search.run_baseline()
-        search.run_others(search.by_fit([name for name in names if name != BASELINE]))
+        others = [name for name in names if name != BASELINE]
+        search.measure_subwords(others)
+        search.run_others(search.by_fit(others))
         return search.finish(keep_all)
 
 
@@ -254,6 +256,15 @@ class _Auto:
             if name not in names:
                 self._skip(name, NOT_TRIED.get(name, "not among the --recipe asked for"))
         self.save()
+
+    def measure_subwords(self, names: list[str]) -> None:
+        """The encoder recipes' tokens per word on these texts, for their estimates (their
+        tokenizer splits another language's words, or addresses, into many more pieces)."""
+        pretrained = [n for n in names if resolve_recipe(n).tokenizer.type == "pretrained"]
+        if pretrained:
+            recipe = resolve_recipe(pretrained[0], overrides=self.overrides)
+            profile = DataProfile.of(self.train_data, build_tokenizer(recipe, []))
+            self.profile = replace(self.profile, subword_ratio=profile.subword_ratio)
 
     def by_fit(self, names: list[str]) -> list[str]:
         """The recipes on a pretrained vocabulary last when it does not fit these texts'
@@ -416,6 +427,7 @@ class _Auto:
             "n_train": self.profile.n_train,
             "n_validation": self.profile.n_validation,
             "mean_words": round(self.profile.mean_words, 1),
+            "subword_ratio": self.profile.subword_ratio and round(self.profile.subword_ratio, 3),
             "speed": asdict(self.speed),
             "correction": round(self.correction, 3),
             "budget_seconds": self.budget,
