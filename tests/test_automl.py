@@ -243,6 +243,24 @@ def test_the_plan_gives_minimums_first_then_fills_in_priority_order():
     assert set(_plan([frozen, finetune, seed], 60)) == {"encoder-frozen", "seed-transformer"}
 
 
+def test_the_plan_completes_the_recipes_nearest_their_full_default_before_filling_the_rest():
+    from attentext.automl.auto import _plan
+    from attentext.automl.costs import Estimate
+
+    frozen = Estimate("encoder-frozen", 10, 0, 1, 30, 10, 5)  # 45 s in full, 20 s at 5 epochs
+    finetune = Estimate("encoder-finetune", 10, 0, 100, 3, 10, 5)  # 315 s, 65 s at 0.5 epoch
+    seed = Estimate("seed-transformer", 2, 0, 5, 10, 10, 1)  # 53 s, 13 s at 2 epochs
+    rnn = Estimate("attention-rnn", 2, 0, 3, 10, 10, 1)  # 33 s, 6 s at 1 epoch
+
+    plan = _plan([frozen, finetune, seed, rnn], 200)
+    assert {name: round(seconds) for name, (seconds, _) in plan.items()} == {
+        "encoder-frozen": 45,  # each of the three cheap ones in full (25, 27 and 40 s more) ...
+        "attention-rnn": 33,
+        "seed-transformer": 53,
+        "encoder-finetune": 69,  # ... and the encoder the 4 s left beyond its minimum
+    }
+
+
 def test_a_recipe_timed_in_bf16_is_estimated_slower_where_it_will_train_in_fp32(monkeypatch):
     import attentext.precision
     from attentext.automl.costs import COSTS, DataProfile, Speed, estimate
