@@ -216,6 +216,16 @@ def test_auto_shows_each_of_its_warnings_once_however_many_runs_meet_it(recwarn)
     assert [str(w.message) for w in recwarn].count("data: the classes are imbalanced") == 2
 
 
+def test_auto_leaves_the_baseline_only_for_a_lead_beyond_the_validation_noise():
+    from attentext.automl.auto import clearly_better, standard_error
+
+    assert standard_error(0.9, 0.9, 100) == pytest.approx(0.0424, abs=1e-4)
+    assert not clearly_better(0.8600, 0.8467, 150)  # newsgroups20: 2 texts of 150
+    assert clearly_better(0.9272, 0.8146, 151)  # customer_reviews: the fine-tuned encoder
+    assert clearly_better(0.8600, 0.8467, 20000)  # the same lead on many texts
+    assert not clearly_better(0.80, 0.8467, 150)  # behind
+
+
 def test_auto_refuses_a_budget_too_small_for_the_baseline(ag_news_dir, tmp_path):
     out = tmp_path / "auto"
     result = run_cli_here("auto", "--data", ag_news_dir, "--budget", "1s", "--output", out)

@@ -387,11 +387,20 @@ class _Auto:
         self.compare_seconds = round(time.monotonic() - start, 1)
         by_name = {row["model"]: row for row in rows}
         best = max(names, key=lambda n: (by_name[n][self.metric], -names.index(n)))
+        value, floor = by_name[best][self.metric], by_name[BASELINE][self.metric]
+        n = self.profile.n_validation
+        if best != BASELINE and not clearly_better(value, floor, n):
+            self.say(
+                f"{best} leads {BASELINE} by {value - floor:.4f} in validation {self.metric}, "
+                f"within the noise of {n:,} texts (one standard error: "
+                f"{standard_error(value, floor, n):.4f}): keeping {BASELINE}, the cheaper"
+            )
+            best = BASELINE
         best_dir = self.folder / BEST_RUN
         self.runs[best].rename(best_dir)
         if not keep_all:
             shutil.rmtree(self.folder / RUNS_DIR, ignore_errors=True)
-        value, floor = by_name[best][self.metric], by_name[BASELINE][self.metric]
+        value = by_name[best][self.metric]
         self.say(
             f"best: {best}, validation {self.metric} {value:.4f} ({BASELINE}: {floor:.4f}); "
             f"run directory {best_dir}; leaderboard {board / 'leaderboard.md'}"
@@ -444,6 +453,20 @@ class _Auto:
 def _without_test(dataset: TextDataset) -> TextDataset:
     splits = DatasetDict({name: rows for name, rows in dataset.splits.items() if name != "test"})
     return TextDataset(splits, dataset.label_names, dataset.source, dataset.multi_label)
+
+
+def standard_error(first: float, second: float, n: int) -> float:
+    """One standard error of the difference of two accuracies measured on `n` texts (binomial;
+    a rough one for macro-F1)."""
+    return math.sqrt((first * (1 - first) + second * (1 - second)) / max(1, n))
+
+
+def clearly_better(value: float, baseline: float, n: int) -> bool:
+    """Whether a run's validation score beats the baseline's by more than one standard error of
+    the difference. On small validation splits the ranking is mostly noise: on newsgroups20 (150
+    validation texts) the seed transformer led tfidf-logreg by 2 texts (0.8600 against 0.8467)
+    and scored 0.739 on test against its 0.788."""
+    return value - baseline > standard_error(value, baseline, n)
 
 
 def _scores(report: dict[str, Any]) -> dict[str, float]:
