@@ -272,7 +272,7 @@ def test_the_plan_completes_the_recipes_nearest_their_full_default_before_fillin
 
 
 def test_a_recipe_timed_in_bf16_is_estimated_slower_where_it_will_train_in_fp32(monkeypatch):
-    import attentext.precision
+    from attentext.automl import costs
     from attentext.automl.costs import COSTS, DataProfile, Speed, estimate
 
     profile = DataProfile(n_train=5000, n_validation=300, n_test=500, words=(10, 20, 30))
@@ -281,7 +281,7 @@ def test_a_recipe_timed_in_bf16_is_estimated_slower_where_it_will_train_in_fp32(
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # the CPU's case, on any machine
 
     def per_epoch(name: str, fast_bf16: bool, *overrides: str) -> float:
-        monkeypatch.setattr(attentext.precision, "cpu_has_fast_bf16", lambda: fast_bf16)
+        monkeypatch.setattr(costs, "cpu_has_fast_bf16", lambda: fast_bf16)
         return estimate(resolve_recipe(name, overrides=list(overrides)), profile, speed).per_epoch
 
     gain = COSTS["encoder-finetune"].bf16_gain

@@ -21,6 +21,7 @@ from typing import Any
 
 from attentext.data.dataset import TextDataset
 from attentext.data.defaults import planned
+from attentext.precision import cpu_has_fast_bf16
 from attentext.recipes import Recipe
 
 # Where COSTS were measured: each recipe trained for a few steps (seed-transformer 40,
@@ -205,8 +206,6 @@ def trains_in_bf16(recipe: Recipe) -> bool:
     ATTENTEXT_PRECISION) says, or with `auto` where a GPU or the CPU's native bf16 is (where the
     run's own probe then decides)."""
     import torch
-
-    from attentext.precision import cpu_has_fast_bf16
 
     precision = recipe.training.precision
     if precision == "auto":
