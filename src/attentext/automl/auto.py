@@ -32,11 +32,14 @@ from attentext.automl.budget import BudgetError, compact_duration, format_durati
 from attentext.automl.callbacks import Deadline
 from attentext.automl.costs import (
     COSTS,
+    RATIO_TEXTS,
     REFERENCE_MACHINE,
     DataProfile,
     Estimate,
     Speed,
     estimate,
+    sampled_texts,
+    subword_ratio,
 )
 from attentext.automl.dataset import shared_dataset
 from attentext.automl.folders import prepare_output
@@ -263,8 +266,9 @@ class _Auto:
         pretrained = [n for n in names if resolve_recipe(n).tokenizer.type == "pretrained"]
         if pretrained:
             recipe = resolve_recipe(pretrained[0], overrides=self.overrides)
-            profile = DataProfile.of(self.train_data, build_tokenizer(recipe, []))
-            self.profile = replace(self.profile, subword_ratio=profile.subword_ratio)
+            texts = sampled_texts(self.train_data)[:RATIO_TEXTS]
+            ratio = subword_ratio(texts, build_tokenizer(recipe, []))
+            self.profile = replace(self.profile, subword_ratio=ratio)
 
     def by_fit(self, names: list[str]) -> list[str]:
         """The recipes on a pretrained vocabulary last when it does not fit these texts'

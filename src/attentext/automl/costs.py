@@ -36,7 +36,7 @@ REFERENCE_MACHINE = "AMD EPYC (family 26, Zen 5), 2 cores, KVM, torch 2.13.0+cpu
 REFERENCE_GFLOPS = 100.0  # the probe's speed (1 thread, idle) the figures are stated at
 PROBE_SHAPE = (256, 384, 384)  # rows x inner x outer: a batch of MiniLM-wide token vectors
 SAMPLED_TEXTS = 5000  # texts whose lengths are read for the profile
-RATIO_TEXTS = 1000  # of those, texts a pretrained tokenizer reads for its tokens per word
+RATIO_TEXTS = 1000  # of those, texts a pretrained tokenizer reads for its tokens per word (auto)
 
 
 @dataclass(frozen=True)
@@ -90,23 +90,13 @@ class DataProfile:
     subword_ratio: float | None = None
 
     @classmethod
-    def of(cls, dataset: TextDataset, subword_tokenizer: Any = None) -> DataProfile:
-        """The profile of `dataset`; with `subword_tokenizer` (a pretrained tokenizer), its
-        tokens per word measured on up to RATIO_TEXTS of the sampled texts."""
-        texts = dataset.texts("train")
-        rows = range(len(texts))
-        if len(texts) > SAMPLED_TEXTS:
-            rows = sorted(random.Random(0).sample(rows, SAMPLED_TEXTS))
+    def of(cls, dataset: TextDataset) -> DataProfile:
         sizes = {split: len(rows) for split, rows in dataset.splits.items()}
-        ratio = None
-        if subword_tokenizer is not None:
-            ratio = subword_ratio([str(texts[i]) for i in rows[:RATIO_TEXTS]], subword_tokenizer)
         return cls(
             sizes.get("train", 0),
             sizes.get("validation", 0),
             sizes.get("test", 0),
-            tuple(len(str(texts[i]).split()) for i in rows),
-            ratio,
+            tuple(len(text.split()) for text in sampled_texts(dataset)),
         )
 
     @property
@@ -119,6 +109,16 @@ class DataProfile:
         if not self.words:
             return 2.0
         return sum(min(math.ceil(w * per_word) + 2, cap) for w in self.words) / len(self.words)
+
+
+def sampled_texts(dataset: TextDataset) -> list[str]:
+    """Up to SAMPLED_TEXTS training texts (a fixed-seed sample, in their order): what the
+    profile reads."""
+    texts = dataset.texts("train")
+    rows = range(len(texts))
+    if len(texts) > SAMPLED_TEXTS:
+        rows = sorted(random.Random(0).sample(rows, SAMPLED_TEXTS))
+    return [str(texts[i]) for i in rows]
 
 
 def subword_ratio(texts: list[str], tokenizer: Any) -> float | None:
