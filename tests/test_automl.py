@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import warnings
 
 import pytest
@@ -269,6 +270,29 @@ def test_the_plan_completes_the_recipes_nearest_their_full_default_before_fillin
         "seed-transformer": 53,
         "encoder-finetune": 69,  # ... and the encoder the 4 s left beyond its minimum
     }
+
+
+def test_a_run_past_its_share_still_trains_the_minimum_steps_unless_the_budget_ends():
+    """The features before a frozen encoder's first step ran over their estimate: the share is
+    spent, but the head's minimum epochs cost seconds and were paid for by the plan."""
+    from types import SimpleNamespace
+
+    from attentext.automl.callbacks import Deadline
+
+    def stops(guard: Deadline, step: int) -> bool:
+        control = SimpleNamespace(should_training_stop=False)
+        args = SimpleNamespace(eval_strategy="epoch")
+        return guard.on_step_end(
+            args, SimpleNamespace(global_step=step), control
+        ).should_training_stop
+
+    now = time.monotonic()
+    past_share = Deadline(now - 1, min_steps=5, hard_deadline=now + 3600)
+    assert not stops(past_share, 1) and not stops(past_share, 4)
+    assert stops(past_share, 5) and past_share.stopped
+    assert not stops(Deadline(now + 3600, min_steps=5), 50)  # within its share
+    assert stops(Deadline(now - 2, min_steps=5, hard_deadline=now - 1), 1)  # the budget's end
+    assert stops(Deadline(now - 1), 1)  # no minimum: the first step after the deadline
 
 
 def test_a_recipe_timed_in_bf16_is_estimated_slower_where_it_will_train_in_fp32(monkeypatch):

@@ -339,9 +339,17 @@ class _Auto:
         self.candidates.append(candidate)
         # an estimate is good to a factor of ~2: a quarter more, or the spare time, before the
         # clock stops it, never past the budget (MARGIN keeps room for the overshoot)
-        longest = self.deadline - time.monotonic() - END_SECONDS * self.speed.serial
+        now = time.monotonic()
+        longest = self.deadline - now - END_SECONDS * self.speed.serial
         share = min(max(1.25 * seconds, seconds + spare), longest)
-        guard = Deadline(time.monotonic() + max(1.0, share - planned.after))
+        # the minimum the plan gave it is trained even where the work before the first step ran
+        # over its estimate; only the budget's own end stops it sooner
+        min_steps = math.ceil(_minimum_epochs(planned) * planned.steps_per_epoch)
+        guard = Deadline(
+            now + max(1.0, share - planned.after),
+            min_steps,
+            hard_deadline=now + max(1.0, longest - planned.after),
+        )
         self._train(candidate, resolve_recipe(name, overrides=overrides), guard, planned)
 
     def _train(
@@ -509,17 +517,21 @@ def _plan(estimates: list[Estimate], available: float) -> dict[str, tuple[float,
 
 
 def _too_long(planned: Estimate, available: float) -> str:
-    epochs = min(COSTS[planned.recipe].min_epochs, planned.epochs)
+    epochs = _minimum_epochs(planned)
     return (
         f"needs ~{format_duration(_minimum(planned))} for {epochs:g} epoch(s) on this data, "
         f"{format_duration(max(0.0, available))} left"
     )
 
 
+def _minimum_epochs(planned: Estimate) -> float:
+    """The recipe's minimum epochs (its default, if fewer)."""
+    return min(COSTS[planned.recipe].min_epochs, planned.epochs)
+
+
 def _minimum(planned: Estimate) -> float:
-    """The shortest run worth its time: the recipe's minimum epochs (its default, if fewer)."""
-    epochs = min(COSTS[planned.recipe].min_epochs, planned.epochs)
-    return planned.fixed + planned.per_epoch * epochs
+    """The shortest run worth its time: its minimum epochs and what comes before and after."""
+    return planned.fixed + planned.per_epoch * _minimum_epochs(planned)
 
 
 PRIOR_SECONDS = 30.0  # how much evidence the reference figures count as, against the runs'
