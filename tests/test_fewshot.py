@@ -20,7 +20,12 @@ from attentext.recipes import load_recipe
 from attentext.rundir import open_run
 from attentext.training import fewshot
 from attentext.training.distill import MASK, augmented_texts
-from attentext.training.fewshot import sample_pairs, select_pseudo_labels, self_training_rounds
+from attentext.training.fewshot import (
+    capped_per_class,
+    sample_pairs,
+    select_pseudo_labels,
+    self_training_rounds,
+)
 from attentext.training.fewshot_finetune import length_grouped_batches
 
 LABELS = np.array([0] * 5 + [1] * 3 + [2] * 4)
@@ -245,6 +250,45 @@ def test_the_noisy_finetuning_masks_words_of_the_pseudo_labelled_texts_only(
     assert sum(mask in ids for ids in pseudo) >= len(pseudo) / 2
 
 
+def test_the_finetuning_pass_reads_at_most_its_cap_of_pseudo_labels_per_class(
+    monkeypatch, ag_news_dir, tmp_path
+):
+    seen = {}
+
+    def recorded(model, chosen, targets, spec, seed, precision, pad_id):  # noqa: ANN001
+        seen.update(targets=np.asarray(targets))
+        return {}
+
+    monkeypatch.setattr(fewshot, "finetune_on_labels", recorded)
+    unlabeled = tmp_path / "unlabeled.txt"
+    unlabeled.write_text("\n".join(load_text_dataset(ag_news_dir).texts("train")[-40:]) + "\n")
+    run = self_trained_fewshot(
+        ag_news_dir,
+        tmp_path / "run",
+        unlabeled,
+        "fewshot.self_training_threshold=0.0",  # all 40 pseudo-labelled, ~10 a class
+        "fewshot.self_training_share=1.0",
+        "fewshot.self_training_finetune_per_class=2",
+    )
+    taken = run.metrics["fewshot"]["self_training"]["pseudo_labels"]
+    pseudo = np.bincount(seen["targets"][16:], minlength=4)  # the 16 labelled come first
+    assert sum(taken.values()) == 40
+    assert pseudo.tolist() == [min(2, n) for n in taken.values()]
+    assert np.bincount(seen["targets"][:16]).tolist() == [4, 4, 4, 4]  # every labelled text
+
+
+def test_capped_per_class_draws_at_most_the_cap_of_each_label_by_seed():
+    labels = np.array([0] * 10 + [1] * 3 + [2] * 6)
+
+    rows = capped_per_class(labels, 4, seed=1)
+
+    assert np.bincount(labels[rows]).tolist() == [4, 3, 4]
+    assert rows.tolist() == sorted(set(rows.tolist()))  # each row once, in file order
+    assert capped_per_class(labels, 4, seed=1).tolist() == rows.tolist()
+    assert capped_per_class(labels, 4, seed=2).tolist() != rows.tolist()
+    assert capped_per_class(labels, 0, seed=1).tolist() == list(range(19))  # 0: no cap
+
+
 def test_noise_without_ngrams_masks_words_and_keeps_every_one_in_place():
     texts = ["one two three four five six seven eight nine ten"] * 200
     noisy = augmented_texts(texts, 1, seed=3, ngram_rate=0.0)
@@ -378,6 +422,8 @@ def test_fewshot_settings_are_checked(ag_news_dir, tmp_path):
         load_recipe("encoder-fewshot", ["fewshot.self_training_share=0"])
     with pytest.raises(RecipeError, match="counts"):
         load_recipe("encoder-fewshot", ["fewshot.self_training_finetune_epochs=-1"])
+    with pytest.raises(RecipeError, match="counts"):
+        load_recipe("encoder-fewshot", ["fewshot.self_training_finetune_per_class=-1"])
     with pytest.raises(RecipeError, match="self_training_finetune"):
         load_recipe("encoder-fewshot", ["fewshot.self_training_finetune_learning_rate=0"])
     with pytest.raises(RecipeError, match="data.shots"):

@@ -177,6 +177,9 @@ class FewShotSpec:
     self_training_max_texts: int = 2000  # unlabeled texts read (a seeded sample of the file)
     # after the rounds, every weight trained on the labelled and pseudo-labelled texts (0: off)
     self_training_finetune_epochs: int = 0
+    # at most this many pseudo-labelled texts per class in that pass, a seeded draw of those the
+    # last round took (0: all of them): the pass costs time in proportion to the texts it reads
+    self_training_finetune_per_class: int = 0
     self_training_finetune_batch_size: int = 32
     self_training_finetune_learning_rate: float = 3e-5
     self_training_finetune_head_learning_rate: float = 1e-3
@@ -517,7 +520,13 @@ def _validate_fewshot(recipe: Recipe, origin: str) -> None:
     f = recipe.fewshot
     if recipe.data.shots < 0:
         raise RecipeError(f"{origin}: data.shots must be 0 (every example) or more")
-    if min(f.pair_iterations, f.self_training_per_class, f.self_training_finetune_epochs) < 0:
+    counts = (
+        f.pair_iterations,
+        f.self_training_per_class,
+        f.self_training_finetune_epochs,
+        f.self_training_finetune_per_class,
+    )
+    if min(counts) < 0:
         raise RecipeError(f"{origin}: fewshot counts must be 0 or more")
     if min(f.pair_batch_size, f.pair_epochs, f.self_training_rounds, f.self_training_max_texts) < 1:
         raise RecipeError(

@@ -182,6 +182,16 @@ def select_pseudo_labels(
     return kept, predicted[kept]
 
 
+def capped_per_class(labels: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Sorted positions of at most `cap` rows of each label, a draw seeded by `seed` (0: every
+    row); a label with fewer keeps them all."""
+    if not cap:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    drawn = [rng.permutation(np.flatnonzero(labels == label))[:cap] for label in np.unique(labels)]
+    return np.sort(np.concatenate([np.empty(0, dtype=np.int64), *drawn]))
+
+
 def self_training_rounds(
     features: np.ndarray, labels: np.ndarray, unlabeled: np.ndarray, spec: FewShotSpec, seed: int
 ) -> tuple[LogisticRegression, np.ndarray, np.ndarray, np.ndarray]:
@@ -269,10 +279,14 @@ def _finetune_on_pseudo_labels(
     precision: str,
 ) -> dict[str, Any]:
     """Every weight trained on the labelled texts and the pseudo-labelled ones (`pseudo_rows`:
-    their texts, ids and labels), the latter with words masked where the recipe says so, their
-    labels from the clean texts; what it records."""
+    their texts, ids and labels; at most `self_training_finetune_per_class` of each class, a
+    seeded draw), the latter with words masked where the recipe says so, their labels from the
+    clean texts; what it records."""
     spec, seed, t = recipe.fewshot, recipe.training.seed, recipe.tokenizer
     texts, pseudo_ids, pseudo = pseudo_rows
+    rows = capped_per_class(pseudo, spec.self_training_finetune_per_class, seed)
+    texts, pseudo_ids = [texts[i] for i in rows], [pseudo_ids[i] for i in rows]
+    pseudo = pseudo[rows]
     if spec.self_training_finetune_noise:
         noisy = augmented_texts(texts, 1, seed, ngram_rate=0.0)
         pseudo_ids = encode(tokenizer, noisy, t.max_length, t.truncation)
