@@ -272,9 +272,10 @@ def test_the_plan_completes_the_recipes_nearest_their_full_default_before_fillin
     }
 
 
-def test_a_run_past_its_share_still_trains_the_minimum_steps_unless_the_budget_ends():
+def test_a_run_past_its_share_is_owed_its_minimum_steps_only_where_they_are_cheap():
     """The features before a frozen encoder's first step ran over their estimate: the share is
-    spent, but the head's minimum epochs cost seconds and were paid for by the plan."""
+    spent, but the head's minimum epochs cost seconds and were paid for by the plan. A run whose
+    steps are far slower than planned is stopped at its share as before."""
     from types import SimpleNamespace
 
     from attentext.automl.callbacks import Deadline
@@ -282,17 +283,25 @@ def test_a_run_past_its_share_still_trains_the_minimum_steps_unless_the_budget_e
     def stops(guard: Deadline, step: int) -> bool:
         control = SimpleNamespace(should_training_stop=False)
         args = SimpleNamespace(eval_strategy="epoch")
-        return guard.on_step_end(
-            args, SimpleNamespace(global_step=step), control
-        ).should_training_stop
+        state = SimpleNamespace(global_step=step)
+        return guard.on_step_end(args, state, control).should_training_stop
+
+    def started(guard: Deadline, seconds_ago: float) -> Deadline:
+        guard.on_train_begin(None, None, None)
+        guard.began -= seconds_ago
+        return guard
 
     now = time.monotonic()
-    past_share = Deadline(now - 1, min_steps=5, hard_deadline=now + 3600)
-    assert not stops(past_share, 1) and not stops(past_share, 4)
-    assert stops(past_share, 5) and past_share.stopped
-    assert not stops(Deadline(now + 3600, min_steps=5), 50)  # within its share
-    assert stops(Deadline(now - 2, min_steps=5, hard_deadline=now - 1), 1)  # the budget's end
-    assert stops(Deadline(now - 1), 1)  # no minimum: the first step after the deadline
+    cheap = started(Deadline(now - 1, min_steps=5, min_seconds=10, hard_deadline=now + 3600), 1)
+    assert not stops(cheap, 1) and not stops(cheap, 4)  # ~1 s for 5 steps, 10 s planned
+    assert stops(cheap, 5) and cheap.stopped
+    slow = started(Deadline(now - 1, min_steps=5, min_seconds=10, hard_deadline=now + 3600), 30)
+    assert stops(slow, 1)  # 30 s a step: 150 s for the minimum, 10 s planned
+    within = started(Deadline(now + 3600, min_steps=5, min_seconds=10), 30)
+    assert not stops(within, 50)  # within its share, whatever the pace
+    ended = started(Deadline(now - 2, min_steps=5, min_seconds=10, hard_deadline=now - 1), 0)
+    assert stops(ended, 1)  # the budget's end
+    assert stops(started(Deadline(now - 1), 0), 1)  # no minimum: the first step after the deadline
 
 
 def test_a_recipe_timed_in_bf16_is_estimated_slower_where_it_will_train_in_fp32(monkeypatch):

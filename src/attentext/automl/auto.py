@@ -5,8 +5,8 @@ planned from their estimated cost on this data and this machine (`costs.py`): in
 each gets at least its minimum (a useful run), then the rest of the time fills them up to their
 full default training, higher priority first; a recipe whose share is under its default is capped
 by `training.max_steps` (so its learning-rate schedule ends at the cap) and every run is stopped
-at its share anyway once it has trained its minimum (`callbacks.Deadline`; at the budget's end
-whatever), early stopping on as in the recipes. After each run
+at its share anyway (`callbacks.Deadline`: past it only to finish its minimum where its steps
+keep the planned pace; at the budget's end whatever), early stopping on as in the recipes. After each run
 the plan is made again with the time left and the estimates corrected by what the runs took.
 Every run is measured on the same validation split with `compare` (the leaderboard), the best
 is kept as `best/`, a normal run directory, and the others are removed unless asked to keep them.
@@ -344,11 +344,12 @@ class _Auto:
         longest = self.deadline - now - END_SECONDS * self.speed.serial
         share = min(max(1.25 * seconds, seconds + spare), longest)
         # the minimum the plan gave it is trained even where the work before the first step ran
-        # over its estimate; only the budget's own end stops it sooner
-        min_steps = math.ceil(_minimum_epochs(planned) * planned.steps_per_epoch)
+        # over its estimate, if its steps are about as fast as planned; the budget's end stops it
+        epochs = _minimum_epochs(planned)
         guard = Deadline(
             now + max(1.0, share - planned.after),
-            min_steps,
+            min_steps=math.ceil(epochs * planned.steps_per_epoch),
+            min_seconds=epochs * planned.per_epoch,
             hard_deadline=now + max(1.0, longest - planned.after),
         )
         self._train(candidate, resolve_recipe(name, overrides=overrides), guard, planned)
