@@ -6,8 +6,9 @@ each gets at least its minimum (a useful run), then the rest of the time fills t
 full default training, higher priority first; a recipe whose share is under its default is capped
 by `training.max_steps` (so its learning-rate schedule ends at the cap) and every run is stopped
 at its share anyway (`callbacks.Deadline`: past it only to finish its minimum where its steps
-keep the planned pace; at the budget's end whatever), early stopping on as in the recipes. After each run
-the plan is made again with the time left and the estimates corrected by what the runs took.
+keep the planned pace; at the budget's end whatever), early stopping on as in the recipes.
+After each run the plan is made again with the time left and the estimates corrected by what
+the runs took.
 Every run is measured on the same validation split with `compare` (the leaderboard), the best
 is kept as `best/`, a normal run directory, and the others are removed unless asked to keep them.
 """
