@@ -217,6 +217,35 @@ def test_bf16_encoder_features_match_fp32_features():
     assert {p.dtype for p in model.parameters()} == {torch.float32}
 
 
+def test_features_leave_the_head_trainable_after_moving_the_model(monkeypatch):
+    """compute_features puts the model on its device (the GPU where there is one) before
+    inference mode starts. Moved inside it, every parameter became an inference tensor and the
+    head the Trainer then trained on an H200 learned nothing. No GPU here: a conversion to
+    float64 makes new parameter tensors as a move to the GPU does."""
+    from attentext.models.encoder_classifier import (
+        EncoderClassifierConfig,
+        EncoderClassifierForSequenceClassification,
+    )
+    from attentext.training import features
+
+    monkeypatch.setattr(features, "default_device", lambda: torch.float64)
+    source = resolve_encoder("default")
+    config = EncoderClassifierConfig(encoder=AutoModel.from_pretrained(source).config.to_dict())
+    model = EncoderClassifierForSequenceClassification(config)
+    ids = AutoTokenizer.from_pretrained(source)(TEXTS[:2])["input_ids"]
+
+    found = features.compute_features(model, ids, 0, "fp32")
+
+    assert found.shape[0] == 2
+    assert not any(p.is_inference() for p in model.parameters())
+    head = model.head.train()
+    before = [p.detach().clone() for p in head.parameters()]
+    optimizer = torch.optim.AdamW(head.parameters(), lr=0.1)
+    head(found.double(), labels=torch.tensor([0, 1])).loss.backward()
+    optimizer.step()
+    assert all(not torch.equal(b, p) for b, p in zip(before, head.parameters(), strict=True))
+
+
 def test_the_inference_probe_fits_a_model_shorter_than_its_batch(auto, ag_news_dir, tmp_path):
     """A word model whose length was chosen from short texts (fewer than the probe's 64 tokens)
     loads with `auto`: the probe's batch is cut to the model's longest input."""

@@ -54,7 +54,6 @@ def cache_key(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-@torch.inference_mode()
 def compute_features(
     model: Any,
     input_ids: list[list[int]],
@@ -66,8 +65,23 @@ def compute_features(
     """Pooled encoder features (N, H), float32, in length-sorted batches with a progress bar.
 
     In bf16 the encoder runs as a bf16 copy (`inference_model`); `model` is left as it was.
+    The model goes to its device before inference mode starts: moved inside it, its parameters
+    would become inference tensors, and the head the Trainer then trains on the GPU learned
+    nothing (seen on an H200: chance accuracy on every run that extracted its own features).
     """
     model.eval().to(default_device())  # the GPU if there is one; the Trainer keeps it there
+    with torch.inference_mode():
+        return _pooled_features(model, input_ids, pad_token_id, precision, batch_size, description)
+
+
+def _pooled_features(
+    model: Any,
+    input_ids: list[list[int]],
+    pad_token_id: int,
+    precision: str,
+    batch_size: int,
+    description: str,
+) -> torch.Tensor:
     runner = inference_model(model, precision)
     device = next(model.parameters()).device
 

@@ -339,7 +339,7 @@ def fit_fewshot(
     return facts, _logits_per_split(model, tokenizer, recipe, dataset, precision)
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference mode: compute_features moves the model, which is saved after
 def _logits_per_split(
     model: Any, tokenizer: Any, recipe: Recipe, dataset: TextDataset, precision: str
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
