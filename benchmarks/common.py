@@ -31,6 +31,7 @@ def machine() -> dict[str, Any]:
         "matmul_gflops_fp32": round(peaks["fp32"], 1),
         "matmul_gflops_bf16": round(peaks["bf16"], 1),
         "load_average_1min": round(os.getloadavg()[0], 2),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
 
 

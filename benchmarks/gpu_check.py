@@ -92,17 +92,20 @@ def predict_step(run: Path, texts: list[str]) -> dict[str, Any]:
     gpu = attentext.load(run, device="cuda")
     cpu = attentext.load(run, precision="fp32", device="cpu")
     gpu.predict_proba(texts[:64])  # warm up
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    on_gpu = gpu.predict_proba(texts)
-    torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    passes = []
+    for _ in range(2):  # the first pass meets each batch shape for the first time
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        on_gpu = gpu.predict_proba(texts)
+        torch.cuda.synchronize()
+        passes.append(len(texts) / (time.perf_counter() - start))
     on_cpu = cpu.predict_proba(texts[:1000])
     agreement = float((on_gpu[:1000].argmax(1) == on_cpu.argmax(1)).mean())
     return {
-        "detail": f"{len(texts) / seconds:,.0f} texts/s on the GPU ({gpu.precision}); labels = "
-        f"CPU fp32 on {100 * agreement:.2f} % of 1,000",
-        "texts_per_second": len(texts) / seconds,
+        "detail": f"{passes[0]:,.0f} texts/s on the GPU ({gpu.precision}) in a first pass, "
+        f"{passes[1]:,.0f} in a second; labels = CPU fp32 on {100 * agreement:.2f} % of 1,000",
+        "texts_per_second": passes[0],
+        "texts_per_second_second_pass": passes[1],
         "label_agreement_with_cpu": agreement,
     }
 

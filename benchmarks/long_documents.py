@@ -51,7 +51,7 @@ SECTION = "long_documents"
 AGGREGATIONS = ("mean", "max", "attention")
 COST_RECIPES = ("encoder-frozen", "encoder-finetune", "hf-frozen-base", "seed-transformer")
 COST_WORDS = 5_000  # the document each recipe's cost per 1,000 words is timed on
-FINETUNE_EPOCHS = 3  # encoder-finetune's budget, truncated and in windows alike
+FINETUNE_EPOCHS = 3  # encoder-finetune's default budget (--finetune-epochs), every way alike
 HISTOGRAM = ((1, 1), (2, 2), (3, 4), (5, 8), (9, 16), (17, 10**9))
 
 
@@ -238,7 +238,8 @@ def render(payload: dict[str, Any]) -> str:
     bins = ", ".join(f"{k}: {v}" for k, v in hist["histogram"].items())
     return "\n\n".join(
         [
-            f"Machine: {m['cpu']} ({m['cpu_capabilities']}), {m['cores']} cores, torch "
+            f"Machine: {m['cpu']} ({m['cpu_capabilities']}), {m['cores']} cores"
+            f"{', GPU ' + m['gpu'] if m.get('gpu') else ''}, torch "
             f"{m['torch']}, load average {m['load_average_1min']} at the start. Data: "
             f"{s['data']}, {s['n_train']} training posts (5 % held out for validation) and "
             f"{s['n_test']} test posts; encoder runs in {s['precision']}; chunks: "
@@ -282,9 +283,55 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--finetune",
         action="store_true",
-        help="also fine-tune the encoder, truncated and in windows with attention (slow)",
+        help="also fine-tune the encoder, truncated and in windows (slow on a CPU)",
+    )
+    parser.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=FINETUNE_EPOCHS,
+        help="encoder-finetune's epochs every way (0: the recipe's data-aware count)",
+    )
+    parser.add_argument(
+        "--finetune-aggregations",
+        default="attention",
+        help="comma-separated aggregations of the windowed fine-tuning (mean,max,attention)",
+    )
+    parser.add_argument(
+        "--finetune-long-cut",
+        type=int,
+        default=0,
+        help="also fine-tune cut at this many tokens (e.g. 512, the encoder's most; 0: not)",
+    )
+    parser.add_argument(
+        "--section",
+        default=SECTION,
+        help="results/<section>.json and the README section written (e.g. long_documents_gpu)",
     )
     return parser.parse_args()
+
+
+def finetune_plans(
+    args: argparse.Namespace, windows: list[str], cut: str, at_window: list[str]
+) -> list[tuple[str, str, str, list[str]]]:
+    """encoder-finetune cut to the window, cut at `--finetune-long-cut` tokens if asked, and in
+    windows (end to end) by each of `--finetune-aggregations`; the same epochs every way."""
+    # 3 epochs by default: the recipe's data-aware count (12 here) would take the windowed run
+    # hours on 2 cores; `--finetune-epochs 0` keeps that count (a GPU's job)
+    budget = [f"training.epochs={args.finetune_epochs}"] if args.finetune_epochs else []
+    plans = [("encoder-finetune", "encoder-finetune", cut, [*at_window, *budget])]
+    if args.finetune_long_cut:  # the recipe's own length is capped at 128: as long as the window
+        long_cut = f"tokenizer.max_length={args.finetune_long_cut}"
+        plans.append(
+            (f"encoder-finetune {args.finetune_long_cut} tokens", "encoder-finetune",
+             f"{args.finetune_long_cut} tokens, head+tail", [long_cut, *budget])
+        )  # fmt: skip
+    for how in args.finetune_aggregations.split(","):
+        agg = f"model.options.aggregation={how}"
+        plans.append(
+            (f"encoder-finetune chunks {how}", "encoder-finetune",
+             f"windows, {how}, end to end", [*windows, agg, *budget])
+        )  # fmt: skip
+    return plans
 
 
 def accuracy_runs(args: argparse.Namespace, data: Path, texts: list[str]) -> list[dict]:
@@ -304,15 +351,7 @@ def accuracy_runs(args: argparse.Namespace, data: Path, texts: list[str]) -> lis
         if (agg := f"model.options.aggregation={how}")
     ]
     if args.finetune:
-        attention = "model.options.aggregation=attention"
-        # the same budget both ways: 3 epochs (the recipe's data-aware count, 12 here, would
-        # take the windowed run hours on 2 cores)
-        budget = [f"training.epochs={FINETUNE_EPOCHS}"]
-        plans += [
-            ("encoder-finetune", "encoder-finetune", cut, [*at_window, *budget]),
-            ("encoder-finetune chunks attention", "encoder-finetune", "windows, attention, "
-             "end to end", [*windows, attention, *budget]),
-        ]  # fmt: skip
+        plans += finetune_plans(args, windows, cut, at_window)
     rows = []
     for name, recipe, reads, sets in plans:
         out = args.out / name.replace(" ", "-")
@@ -364,7 +403,7 @@ def main() -> None:
             "note": args.note,
         }
     payload["seconds"] = round(time.perf_counter() - started, 1)
-    publish(SECTION, payload, render)
+    publish(args.section, payload, render)
 
 
 if __name__ == "__main__":
