@@ -14,7 +14,10 @@ process classifying one 100,000-word document with the chunked run.
 
 `--finetune` adds encoder-finetune read the same two ways (cut to the window, and in windows
 with learned attention over them, trained end to end), 3 epochs each: the windowed run took ~20 s
-a step of 32 posts on an AMD EPYC's 2 cores (about 1.5 h), a job for a GPU there.
+a step of 32 posts on an AMD EPYC's 2 cores (about 1.5 h), a job for a GPU there. On a GPU,
+`--finetune-epochs 0` keeps the recipe's data-aware epochs, `--finetune-aggregations
+attention,mean` adds aggregations, `--finetune-long-cut 512` a cut at the encoder's most, and
+`--section long_documents_gpu` keeps the CPU's table (an H200 ran all of it in 6 minutes).
 
 Targets (issue #18): chunking beats head+tail truncation by >= 2 points of accuracy or macro-F1
 and its best aggregation beats tfidf-logreg; a 100,000-word document's peak RSS under 2x the
