@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import AutoModelForSequenceClassification
 
 from attentext.data.defaults import planned
@@ -14,6 +15,7 @@ from attentext.models.attention_rnn import (
     AdditiveAttention,
     AttentionRNNConfig,
     AttentionRNNForSequenceClassification,
+    RNNEncoder,
 )
 from attentext.models.registry import build_model
 from attentext.recipes import ModelSpec, load_recipe
@@ -85,9 +87,31 @@ def test_logits_are_the_same_alone_and_batched_with_longer_texts(cell):
     ids, mask = padded([[8, 9, 10, 11, 12, 13, 14, 15, 16, 17], short, [4, 4, 4, 4, 4]])
     batched = model(ids, attention_mask=mask, output_attentions=True)
 
-    # Packing: the backward GRU starts at the short text's last word, not at the padding.
+    # The backward GRU starts at the short text's last word, not at the padding.
     assert torch.allclose(alone.logits[0], batched.logits[1], atol=1e-6)
     assert torch.allclose(alone.attentions[0][0], batched.attentions[0][1, :3], atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_states_and_gradients_are_those_of_packed_sequences(cell):
+    """The encoder reads padded texts without packing (torch's packed backward pass is slow on a
+    CPU); torch's packed sequences are the reference for its states and their gradients."""
+    encoder = RNNEncoder(AttentionRNNConfig(embed_dim=8, hidden_size=6, cell=cell))
+    x = torch.randn(5, 9, 8)
+    lengths = torch.tensor([9, 3, 1, 7, 5])
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    reference, _ = pad_packed_sequence(encoder.rnn(packed)[0], batch_first=True, total_length=9)
+    states = encoder(x, lengths)
+    weights = torch.randn_like(states)
+
+    assert torch.allclose(states, reference, atol=1e-6)
+    ours = torch.autograd.grad((states * weights).sum(), list(encoder.rnn.parameters()))
+    theirs = torch.autograd.grad((reference * weights).sum(), list(encoder.rnn.parameters()))
+    for mine, packed_grad in zip(ours, theirs, strict=True):
+        assert torch.allclose(mine, packed_grad, atol=1e-5)
+    assert [name for name, _ in encoder.named_parameters()] == [
+        f"rnn.{name}" for name, _ in encoder.rnn.named_parameters()
+    ]  # the one-direction runner is no submodule: run directories keep their weights
 
 
 def test_empty_texts_give_finite_predictions():

@@ -247,12 +247,12 @@ def test_evaluate_command_with_the_onnx_backend(exported, seed_run, ag_news_dir,
 
 
 # ---------------------------------------------------------------------------------------------
-# The other families: attention RNN (exported without packing) and MiniLM encoders
+# The other families: attention RNN and MiniLM encoders
 # ---------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("cell", "static_dim"), [("gru", 0), ("lstm", 0), ("gru", 6)])
-def test_attention_rnn_exports_with_the_packed_models_results(cell, static_dim, seed_run, tmp_path):
+def test_attention_rnn_exports_with_the_models_results(cell, static_dim, seed_run, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(str(seed_run))
     config = AttentionRNNConfig(
         vocab_size=len(tokenizer),

@@ -10,9 +10,8 @@ ONNX Runtime (`inference.onnx_backend`).
 
 The graph comes from the torch.export-based exporter (`torch.onnx.export(dynamo=True)`, which
 needs onnxscript). Every neural family exports: seed-transformer, encoder-classifier (frozen or
-fine-tuned encoders) and `hf-sequence-classification` checkpoints as they are; the attention RNN
-through `UnpackedRNN`, an equivalent forward pass without packed sequences (torch.export cannot
-trace `pack_padded_sequence`). The older TorchScript exporter (`dynamo=False`) is no option:
+fine-tuned encoders), `hf-sequence-classification` checkpoints and the attention RNN as they are
+(the RNN reads padded texts without packed sequences, which torch.export could not trace). The older TorchScript exporter (`dynamo=False`) is no option:
 it rejects the seed transformer's in-place mask update and bakes the example's lengths into
 packed sequences (wrong logits for other inputs). ONNX Runtime's logits must match PyTorch's
 within `PARITY_ATOL` + `PARITY_RTOL` * |logit| on a padded batch of random token sequences of
@@ -50,7 +49,6 @@ from attentext.export.int8 import (
     quiet_exporter,
     random_sequences,
 )
-from attentext.export.unpacked_rnn import UnpackedRNN
 from attentext.files import remove_stale_temporaries, temporary_beside, write_json
 from attentext.inference.onnx_backend import (
     INSTALL_HINT,
@@ -59,7 +57,6 @@ from attentext.inference.onnx_backend import (
     session,
 )
 from attentext.inference.torch_backend import TransformersClassifier
-from attentext.models.attention_rnn import AttentionRNNForSequenceClassification
 from attentext.outputs import check_output_folder
 from attentext.rundir import (
     ONNX_DIR,
@@ -109,8 +106,6 @@ def _has_window_attention(model: nn.Module) -> bool:
 
 
 def _exportable(model: nn.Module) -> nn.Module:
-    if isinstance(model, AttentionRNNForSequenceClassification):
-        return UnpackedRNN(model).eval()
     return (_LogitsAndScores if _has_window_attention(model) else _Logits)(model).eval()
 
 
