@@ -297,6 +297,10 @@ def test_a_run_past_its_share_is_owed_its_minimum_steps_only_where_they_are_chea
     assert stops(cheap, 5) and cheap.stopped
     slow = started(Deadline(now - 1, min_steps=5, min_seconds=10, hard_deadline=now + 3600), 30)
     assert stops(slow, 1)  # 30 s a step: 150 s for the minimum, 10 s planned
+    # a head on cached features: 0.5 s planned for 115 steps, the first one (the Trainer's start
+    # in it) 0.04 s: ~5 s for the minimum, more than twice the plan but seconds all the same
+    head = Deadline(now - 1, min_steps=115, min_seconds=0.5, hard_deadline=now + 3600)
+    assert not stops(started(head, 0.04), 1)
     within = started(Deadline(now + 3600, min_steps=5, min_seconds=10), 30)
     assert not stops(within, 50)  # within its share, whatever the pace
     ended = started(Deadline(now - 2, min_steps=5, min_seconds=10, hard_deadline=now - 1), 0)

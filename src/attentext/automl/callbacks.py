@@ -11,6 +11,10 @@ from transformers import TrainerCallback
 # how far a run's measured steps may exceed the training time the plan gave its minimum, and the
 # run still be owed that minimum past its share (the estimates are good to a factor of ~2)
 OWED_FACTOR = 2.0
+# a minimum its pace puts within this many seconds is owed whatever the plan gave it: a head on
+# cached features plans ~0.5 s for its 115 steps, and the first step alone, the Trainer's own
+# start included, then projects ~5 s (newsgroups20, AVX2: stopped after 1 step, validation 0.16)
+OWED_FLOOR_SECONDS = 15.0
 
 
 class Deadline(TrainerCallback):
@@ -19,7 +23,7 @@ class Deadline(TrainerCallback):
 
     A run past its share but short of `min_steps` is owed them where they are cheap: where its
     steps so far put all `min_steps` within OWED_FACTOR times `min_seconds`, the training time
-    the plan gave that minimum. The time before the first step (a frozen encoder's features, the
+    the plan gave that minimum, or within OWED_FLOOR_SECONDS. The time before the first step (a frozen encoder's features, the
     word vectors, tokenizing) is estimated too, and where it ran over, the deadline alone stopped
     a run after one step of its head (newsgroups20 on an AVX2-only CPU: 170 s of features, then
     one step of ms, validation 0.16); a run whose steps are slower than planned (attention-rnn on
@@ -53,7 +57,7 @@ class Deadline(TrainerCallback):
         ):
             return False
         per_step = (now - (self.began or now)) / max(1, steps)
-        return per_step * self.min_steps <= OWED_FACTOR * self.min_seconds
+        return per_step * self.min_steps <= max(OWED_FACTOR * self.min_seconds, OWED_FLOOR_SECONDS)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
         now = time.monotonic()
