@@ -23,11 +23,12 @@ class Deadline(TrainerCallback):
 
     A run past its share but short of `min_steps` is owed them where they are cheap: where its
     steps so far put all `min_steps` within OWED_FACTOR times `min_seconds`, the training time
-    the plan gave that minimum, or within OWED_FLOOR_SECONDS. The time before the first step (a frozen encoder's features, the
-    word vectors, tokenizing) is estimated too, and where it ran over, the deadline alone stopped
-    a run after one step of its head (newsgroups20 on an AVX2-only CPU: 170 s of features, then
-    one step of ms, validation 0.16); a run whose steps are slower than planned (attention-rnn on
-    the same posts: 4 s a step where 0.6 s were planned) is not owed its minimum.
+    the plan gave that minimum, or within OWED_FLOOR_SECONDS. The time before the first step (a
+    frozen encoder's features, the word vectors, tokenizing) is estimated too, and where it ran
+    over, the deadline alone stopped a run after one step of its head (newsgroups20 on an
+    AVX2-only CPU: 170 s of features, then one step of ms, validation 0.16); a run whose steps
+    are slower than planned (attention-rnn on the same posts while it packed its sequences: 4 s
+    a step where 0.6 s were planned) is not owed its minimum.
 
     That last state is evaluated and saved, so the best checkpoint is still chosen among every
     evaluation and the run is published as any other: a run cut by its budget is a normal,

@@ -11,9 +11,10 @@ ONNX Runtime (`inference.onnx_backend`).
 The graph comes from the torch.export-based exporter (`torch.onnx.export(dynamo=True)`, which
 needs onnxscript). Every neural family exports: seed-transformer, encoder-classifier (frozen or
 fine-tuned encoders), `hf-sequence-classification` checkpoints and the attention RNN as they are
-(the RNN reads padded texts without packed sequences, which torch.export could not trace). The older TorchScript exporter (`dynamo=False`) is no option:
-it rejects the seed transformer's in-place mask update and bakes the example's lengths into
-packed sequences (wrong logits for other inputs). ONNX Runtime's logits must match PyTorch's
+(the RNN reads padded texts without packed sequences, which torch.export could not trace). The
+older TorchScript exporter (`dynamo=False`) is no option: it rejects the seed transformer's
+in-place mask update and baked the example's lengths into packed sequences (wrong logits for
+other inputs). ONNX Runtime's logits must match PyTorch's
 within `PARITY_ATOL` + `PARITY_RTOL` * |logit| on a padded batch of random token sequences of
 different lengths, or nothing is written; the largest difference is recorded in export.json.
 Files are written atomically (a temporary file in the same folder, then a rename), export.json
