@@ -32,6 +32,11 @@ os.environ["ATTENTEXT_PRECISION"] = "fp32"
 # Rich sizes its consoles from COLUMNS when they are made: commands run in this process
 # (`run_cli_here`) print tables as wide as in a subprocess (`run_cli`).
 os.environ["COLUMNS"] = "200"
+# Under pytest-xdist (`make test` runs one worker per core) each worker computes on one thread:
+# two workers with a thread per core each would fight over the cores. Set before torch is
+# imported, and inherited by the CLI subprocesses the tests start.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 import pytest  # noqa: E402
 
