@@ -311,7 +311,7 @@ class _Auto:
             for planned in map(self.estimate, list(waiting)):
                 if _minimum(planned) > available:
                     waiting.remove(planned.recipe)
-                    self._skip(planned.recipe, _too_long(planned, available))
+                    self._skip(planned.recipe, self._too_long(planned, available))
                 else:
                     estimates.append(planned)
             if not estimates:
@@ -322,6 +322,17 @@ class _Auto:
             spare = available - sum(seconds for seconds, _ in plan.values())
             self._run_planned(name, *plan[name], spare)
         self.save()
+
+    def _too_long(self, planned: Estimate, available: float) -> str:
+        """Why a recipe no longer fits, and the budget it would have needed at least: the time
+        spent so far and its minimum, with the reserve kept back (a larger budget also gives the
+        recipes before it more, hence "at least")."""
+        elapsed = time.monotonic() - self.started
+        enough = budget_to_fit(_minimum(planned), elapsed, END_SECONDS * self.speed.serial)
+        return (
+            f"{_too_long(planned, available)} (--budget {_round_up(enough)} or more would "
+            "have run it)"
+        )
 
     def _skip(self, name: str, reason: str) -> None:
         self.candidates.append(Candidate(name, status="skipped", reason=reason))
@@ -525,6 +536,12 @@ def _too_long(planned: Estimate, available: float) -> str:
         f"needs ~{format_duration(_minimum(planned))} for {epochs:g} epoch(s) on this data, "
         f"{format_duration(max(0.0, available))} left"
     )
+
+
+def budget_to_fit(minimum: float, elapsed: float, end_seconds: float) -> float:
+    """The smallest budget whose plan, after `elapsed` seconds, still has `minimum` to give:
+    `left()` is the budget less the time spent, the end's seconds and the MARGIN kept back."""
+    return (minimum + elapsed + end_seconds) / (1 - MARGIN)
 
 
 def _minimum_epochs(planned: Estimate) -> float:
