@@ -27,7 +27,6 @@ from attentext.models.static_embedding import StaticEmbedding
 from attentext.models.word_dropout import drop_words
 from attentext.recipes import ModelSpec
 
-
 POOLINGS = ("mean", "max", "mean_max")
 
 
