@@ -59,43 +59,18 @@ def _padded(ids: torch.Tensor, extra: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def _logits_alone_and_padded(
-    mask_padding: bool, pooling: str = "mean"
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _logits_alone_and_padded(mask_padding: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits of two 12-token texts, as they are and with 30 padding tokens appended."""
-    model = make_model(mask_padding=mask_padding, pooling=pooling)
+    model = make_model(mask_padding=mask_padding)
     ids = torch.randint(2, 20000, (2, 12))
     plain = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
     padded_ids, mask = _padded(ids, 30)
     return plain, model(input_ids=padded_ids, attention_mask=mask).logits
 
 
-@pytest.mark.parametrize("pooling", ["mean", "max", "mean_max"])
-def test_padding_does_not_change_logits_when_masked(pooling):
-    plain, padded = _logits_alone_and_padded(mask_padding=True, pooling=pooling)
+def test_padding_does_not_change_logits_when_masked():
+    plain, padded = _logits_alone_and_padded(mask_padding=True)
     torch.testing.assert_close(padded, plain, atol=1e-5, rtol=0)
-
-
-@torch.no_grad()
-def test_mean_max_pooling_reads_the_mean_and_the_max_of_the_real_tokens_only():
-    model = make_model(pooling="mean_max")
-    x = torch.randn(2, 5, 32)
-    real = torch.tensor([[True, True, True, False, False], [True, True, True, True, True]])
-    x[0, 3:] = 100.0  # padding above every real value: a max that read it would be 100
-
-    pooled = model._pool(x, real)
-
-    assert pooled.shape == (2, 64)
-    torch.testing.assert_close(pooled[0, :32], x[0, :3].mean(0))
-    torch.testing.assert_close(pooled[0, 32:], x[0, :3].amax(0))
-    torch.testing.assert_close(pooled[1], torch.cat([x[1].mean(0), x[1].amax(0)]))
-    assert model.dense.in_features == 64
-
-
-def test_an_unknown_pooling_is_a_recipe_error_naming_the_choices():
-    spec = ModelSpec(type="seed-transformer", options={"pooling": "sum"})
-    with pytest.raises(RecipeError, match="pooling must be one of mean, max, mean_max"):
-        build_model(spec, WORD_TOKENIZER, ["a", "b"], 16)
 
 
 def test_padding_changes_logits_without_masking_like_the_lesson():
@@ -157,9 +132,8 @@ def test_a_batch_of_empty_texts_gives_logits():
 
 
 @torch.no_grad()
-@pytest.mark.parametrize("pooling", ["mean", "max", "mean_max"])
-def test_an_all_padding_row_gives_finite_logits(pooling):
-    model = make_model(pooling=pooling)
+def test_an_all_padding_row_gives_finite_logits():
+    model = make_model()
     ids = torch.tensor([[5, 6, 7], [0, 0, 0]])
 
     logits = model(input_ids=ids, attention_mask=(ids != 0).long()).logits

@@ -27,8 +27,6 @@ from attentext.models.static_embedding import StaticEmbedding
 from attentext.models.word_dropout import drop_words
 from attentext.recipes import ModelSpec
 
-POOLINGS = ("mean", "max", "mean_max")
-
 
 class SeedTransformerConfig(PretrainedConfig):
     """Configuration of `SeedTransformerForSequenceClassification`.
@@ -51,9 +49,6 @@ class SeedTransformerConfig(PretrainedConfig):
             embed_dim (a learned projection) and added to the learned one
             (models/static_embedding.py; `model.embedding_init: encoder` fills it with the
             encoder's word vectors); 0: none.
-        pooling: how the block's outputs become one vector: `mean` over real tokens (the
-            lesson's global average pooling), `max` over them, or `mean_max` (both,
-            concatenated: the head reads twice the width).
     """
 
     model_type = "attentext-seed-transformer"
@@ -73,7 +68,6 @@ class SeedTransformerConfig(PretrainedConfig):
         word_dropout: float = 0.0,
         unk_token_id: int = 1,
         static_dim: int = 0,
-        pooling: str = "mean",
         pad_token_id: int = 0,
         **kwargs,
     ) -> None:
@@ -92,9 +86,6 @@ class SeedTransformerConfig(PretrainedConfig):
         self.word_dropout = word_dropout
         self.unk_token_id = unk_token_id
         self.static_dim = static_dim
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
-        self.pooling = pooling
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
 
@@ -201,8 +192,7 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
         self.embedding = TokenAndPositionEmbedding(config)
         self.transformer_block = TransformerBlock(config)
         self.dropout1 = nn.Dropout(config.dropout)
-        pooled_dim = config.embed_dim * (2 if config.pooling == "mean_max" else 1)
-        self.dense = nn.Linear(pooled_dim, config.classifier_hidden_dim)
+        self.dense = nn.Linear(config.embed_dim, config.classifier_hidden_dim)
         self.dropout2 = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.classifier_hidden_dim, config.num_labels)
         self.post_init()
@@ -243,27 +233,16 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
             )
         x = self.embedding(input_ids)  # (B, T, C)
         x, weights = self.transformer_block(x, key_mask, bool(output_attentions))
-        pooled = self._pool(x, real if self.config.mask_padding else None)
+        if self.config.mask_padding:  # mean over real tokens only
+            w = real.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
+            pooled = (x * w).sum(1) / w.sum(1).clamp(min=1.0)  # (B, C)
+        else:
+            pooled = x.mean(1)
         hidden = self.dropout2(F.relu(self.dense(self.dropout1(pooled))))
         logits = self.classifier(hidden)  # (B, num_labels)
         attentions = (weights,) if output_attentions else None
         multi_label = self.config.problem_type == MULTI_LABEL
         return classification_output(logits, labels, attentions, multi_label)
-
-    def _pool(self, x: torch.Tensor, real: torch.Tensor | None) -> torch.Tensor:
-        """(B, T, C) -> (B, C), or (B, 2C) for mean_max; over the real tokens where `real`
-        (B, T) is given, over every slot otherwise (the lesson)."""
-        if real is None:
-            mean, top = x.mean(1), x.amax(1)
-        else:
-            w = real.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
-            mean = (x * w).sum(1) / w.sum(1).clamp(min=1.0)
-            top = x.masked_fill(~real.unsqueeze(-1), torch.finfo(x.dtype).min).amax(1)
-        if self.config.pooling == "mean":
-            return mean
-        if self.config.pooling == "max":
-            return top
-        return torch.cat([mean, top], dim=-1)
 
 
 def build(
