@@ -328,10 +328,12 @@ class _Auto:
         spent so far and its minimum, with the reserve kept back (a larger budget also gives the
         recipes before it more, hence "at least")."""
         elapsed = time.monotonic() - self.started
-        enough = budget_to_fit(_minimum(planned), elapsed, END_SECONDS * self.speed.serial)
+        minimum = _minimum(planned)
+        enough = budget_to_fit(minimum, elapsed, END_SECONDS * self.speed.serial)
         return (
-            f"{_too_long(planned, available)} (--budget {_round_up(enough)} or more would "
-            "have run it)"
+            f"needs ~{format_duration(minimum)} for {_minimum_epochs(planned):g} epoch(s) on "
+            f"this data, {format_duration(max(0.0, available))} left (--budget "
+            f"{_round_up(enough)} or more would have run it)"
         )
 
     def _skip(self, name: str, reason: str) -> None:
@@ -528,14 +530,6 @@ def _plan(estimates: list[Estimate], available: float) -> dict[str, tuple[float,
         chosen[name] = (seconds + extra, planned)
         spare -= extra
     return chosen
-
-
-def _too_long(planned: Estimate, available: float) -> str:
-    epochs = _minimum_epochs(planned)
-    return (
-        f"needs ~{format_duration(_minimum(planned))} for {epochs:g} epoch(s) on this data, "
-        f"{format_duration(max(0.0, available))} left"
-    )
 
 
 def budget_to_fit(minimum: float, elapsed: float, end_seconds: float) -> float:
