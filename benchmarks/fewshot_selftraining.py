@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 from common import machine, markdown_table, publish
+from sklearn.linear_model import LogisticRegression
+from sklearn.semi_supervised import LabelSpreading
 
 from attentext.data.dataset import load_text_dataset
 from attentext.data.shots import sample_shots
@@ -38,7 +40,11 @@ from attentext.recipes import DataSpec, FewShotSpec, load_recipe
 from attentext.rundir import open_run
 from attentext.text.encoding import encode
 from attentext.training.features import compute_features
-from attentext.training.fewshot import fit_regression, self_training_rounds
+from attentext.training.fewshot import (
+    fit_regression,
+    select_pseudo_labels,
+    self_training_rounds,
+)
 
 SECTION = "fewshot_selftraining"
 
@@ -54,12 +60,16 @@ class Setting:
     rounds: int
     threshold: float = 0.5
     share: float = 1.0
+    neighbours: int = 0  # > 0: the first round's labels spread over a k-nearest-neighbour graph
+    spread: float = 0.2  # LabelSpreading's alpha: how far a label moves from its own text
 
     def label(self) -> str:
         if not self.rounds:
             return "no self-training"
         rounds = f"{self.rounds} round{'s' * (self.rounds > 1)}"
         text = f"{self.read:,} read, {self.per_class:,}/class, {rounds}"
+        if self.neighbours:
+            text += f", first labels spread ({self.neighbours} neighbours, alpha {self.spread:g})"
         if self.threshold != 0.5:
             text += f", p >= {self.threshold:g}"
         if self.share != 1.0:
@@ -92,6 +102,17 @@ GRIDS = {
         Setting(20000, 2000, 5, share=0.5),
         Setting(20000, 1000, 5, threshold=0.0, share=0.5),
     ],
+    # who labels first: the regression on the labelled texts, or the labels spread over the
+    # unlabeled texts' neighbour graph (Zhou et al. 2004), then the regression's rounds
+    "propagation": [
+        Setting(0, 0, 0),
+        Setting(20000, 2000, 5, threshold=0.0, share=0.75),
+        Setting(20000, 2000, 1, threshold=0.0, share=0.75, neighbours=10),
+        Setting(20000, 2000, 1, threshold=0.0, share=0.75, neighbours=10, spread=0.5),
+        Setting(20000, 2000, 1, threshold=0.0, share=0.75, neighbours=30),
+        Setting(20000, 2000, 5, threshold=0.0, share=0.75, neighbours=10),
+        Setting(20000, 2000, 5, threshold=0.0, share=0.75, neighbours=10, spread=0.5),
+    ],
 }
 
 
@@ -121,6 +142,42 @@ def embeddings(args: argparse.Namespace, seed: int, grid: list[Setting]) -> dict
     return data
 
 
+def spread_then_rounds(
+    features: np.ndarray,
+    labels: np.ndarray,
+    unlabeled: np.ndarray,
+    spec: FewShotSpec,
+    setting: Setting,
+    seed: int,
+) -> LogisticRegression:
+    """Self-training whose first labels come from the labelled texts' labels spread over the
+    k-nearest-neighbour graph of all the embeddings, not from a regression on the labelled
+    texts alone; the regression's rounds follow as the recipe does them."""
+    spreading = LabelSpreading(
+        kernel="knn", n_neighbors=setting.neighbours, alpha=setting.spread, max_iter=100
+    )
+    spreading.fit(
+        np.concatenate([features, unlabeled]),
+        np.concatenate([labels, np.full(len(unlabeled), -1)]),
+    )
+    probabilities = spreading.label_distributions_[len(features) :]
+    for _ in range(setting.rounds):
+        kept, pseudo = select_pseudo_labels(
+            probabilities,
+            spec.self_training_threshold,
+            spec.self_training_per_class,
+            spec.self_training_share,
+        )
+        regression = fit_regression(
+            np.concatenate([features, unlabeled[kept]]),
+            np.concatenate([labels, pseudo]),
+            spec,
+            seed,
+        )
+        probabilities = regression.predict_proba(unlabeled)
+    return regression
+
+
 def accuracies(
     data: dict[str, Any], base: FewShotSpec, setting: Setting, seed: int
 ) -> dict[str, float]:
@@ -133,7 +190,9 @@ def accuracies(
         self_training_threshold=setting.threshold,
         self_training_share=setting.share,
     )
-    if setting.rounds:
+    if setting.neighbours:
+        regression = spread_then_rounds(features, labels, data[setting.read], spec, setting, seed)
+    elif setting.rounds:
         regression = self_training_rounds(features, labels, data[setting.read], spec, seed)[0]
     else:
         regression = fit_regression(features, labels, spec, seed)
