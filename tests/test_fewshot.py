@@ -298,6 +298,10 @@ def test_noise_without_ngrams_masks_words_and_keeps_every_one_in_place():
     assert 0.05 < masked < 0.15  # MASK_RATE 0.1
     assert all(w[i] in (MASK, texts[0].split()[i]) for w in words for i in range(10))
     assert augmented_texts(texts, 1, seed=3, ngram_rate=0.0) == noisy  # seeded
+    heavier = augmented_texts(texts, 1, seed=3, ngram_rate=0.0, mask_rate=0.3)
+    masked = sum(text.split().count(MASK) for text in heavier) / (10 * len(heavier))
+    assert 0.25 < masked < 0.35
+    assert augmented_texts(texts, 1, seed=3, ngram_rate=0.0, mask_rate=0.0) == texts
 
 
 def test_length_grouped_batches_hold_every_row_once_in_batches_of_like_lengths():
@@ -426,6 +430,8 @@ def test_fewshot_settings_are_checked(ag_news_dir, tmp_path):
         load_recipe("encoder-fewshot", ["fewshot.self_training_finetune_per_class=-1"])
     with pytest.raises(RecipeError, match="self_training_finetune"):
         load_recipe("encoder-fewshot", ["fewshot.self_training_finetune_learning_rate=0"])
+    with pytest.raises(RecipeError, match="mask_rate"):
+        load_recipe("encoder-fewshot", ["fewshot.self_training_finetune_mask_rate=1"])
     with pytest.raises(RecipeError, match="data.shots"):
         load_recipe("tfidf-logreg", ["data.shots=-1"])
     with pytest.raises(RecipeError, match="encoder-classifier"):

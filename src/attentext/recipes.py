@@ -186,6 +186,7 @@ class FewShotSpec:
     # the pseudo-labelled texts read with words masked (p 0.1) in that pass: their labels came
     # from the clean texts (the noisy student's noise, Xie et al. 2020)
     self_training_finetune_noise: bool = False
+    self_training_finetune_mask_rate: float = 0.1  # that noise: each word masked with this
 
 
 @dataclass(frozen=True)
@@ -549,6 +550,8 @@ def _validate_fewshot(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: fewshot.self_training_threshold must be in [0, 1]")
     if not 0.0 < f.self_training_share <= 1.0:
         raise RecipeError(f"{origin}: fewshot.self_training_share must be in (0, 1]")
+    if not 0.0 <= f.self_training_finetune_mask_rate < 1.0:
+        raise RecipeError(f"{origin}: fewshot.self_training_finetune_mask_rate must be in [0, 1)")
 
 
 def _validate_lengths(spec: TokenizerSpec, origin: str) -> None:

@@ -125,17 +125,21 @@ def left_out_note(source: str, left_out: int, dataset: TextDataset) -> str:
 
 
 def augmented_texts(
-    texts: list[str], copies: int, seed: int, ngram_rate: float = NGRAM_RATE
+    texts: list[str],
+    copies: int,
+    seed: int,
+    ngram_rate: float = NGRAM_RATE,
+    mask_rate: float = MASK_RATE,
 ) -> list[str]:
     """`copies` noisy versions of every text, copy by copy (Tang et al. 2019, without their
-    part-of-speech replacement): each word masked with probability MASK_RATE, then, with
+    part-of-speech replacement): each word masked with probability `mask_rate`, then, with
     probability `ngram_rate`, only a random n-gram (n in 1..MAX_NGRAM) of the words kept.
     Deterministic for a seed, so the teacher's logits of them are cached like the rest."""
     rng = random.Random(seed)
     noisy = []
     for _ in range(copies):
         for text in texts:
-            words = [MASK if rng.random() < MASK_RATE else word for word in text.split()]
+            words = [MASK if rng.random() < mask_rate else word for word in text.split()]
             if len(words) > 1 and rng.random() < ngram_rate:
                 n = rng.randint(1, min(MAX_NGRAM, len(words)))
                 start = rng.randrange(len(words) - n + 1)

@@ -288,7 +288,9 @@ def _finetune_on_pseudo_labels(
     texts, pseudo_ids = [texts[i] for i in rows], [pseudo_ids[i] for i in rows]
     pseudo = pseudo[rows]
     if spec.self_training_finetune_noise:
-        noisy = augmented_texts(texts, 1, seed, ngram_rate=0.0)
+        noisy = augmented_texts(
+            texts, 1, seed, ngram_rate=0.0, mask_rate=spec.self_training_finetune_mask_rate
+        )
         pseudo_ids = encode(tokenizer, noisy, t.max_length, t.truncation)
     labelled_ids, _, labels = labelled
     chosen, targets = labelled_ids + pseudo_ids, np.concatenate([labels, pseudo])
