@@ -193,10 +193,11 @@ def measure(args: argparse.Namespace, payload: dict[str, Any], shots: int, seed:
         self_training = [*sets, f"fewshot.unlabeled={args.unlabeled}"]
         methods += [
             ("encoder-fewshot + self-training", "encoder-fewshot", self_training),
+            # the pass's one epoch first, so that a --fewshot-set of it wins
             (
                 FINETUNED,
                 "encoder-fewshot",
-                [*self_training, "fewshot.self_training_finetune_epochs=1"],
+                ["fewshot.self_training_finetune_epochs=1", *self_training],
             ),
         ]
     for method, recipe, extra in methods:
