@@ -183,8 +183,8 @@ class FewShotSpec:
     self_training_finetune_batch_size: int = 32
     self_training_finetune_learning_rate: float = 3e-5
     self_training_finetune_head_learning_rate: float = 1e-3
-    # the pseudo-labelled texts read with words masked (p 0.1) in that pass: their labels came
-    # from the clean texts (the noisy student's noise, Xie et al. 2020)
+    # the pseudo-labelled texts read with words masked (each with probability mask_rate) in that
+    # pass: their labels came from the clean texts (the noisy student's noise, Xie et al. 2020)
     self_training_finetune_noise: bool = False
     self_training_finetune_mask_rate: float = 0.1  # that noise: each word masked with this
 
