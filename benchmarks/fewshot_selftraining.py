@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 from common import machine, markdown_table, publish
-from sklearn.linear_model import LogisticRegression
 from sklearn.semi_supervised import LabelSpreading
 
 from attentext.data.dataset import load_text_dataset
@@ -40,11 +39,7 @@ from attentext.recipes import DataSpec, FewShotSpec, load_recipe
 from attentext.rundir import open_run
 from attentext.text.encoding import encode
 from attentext.training.features import compute_features
-from attentext.training.fewshot import (
-    fit_regression,
-    select_pseudo_labels,
-    self_training_rounds,
-)
+from attentext.training.fewshot import fit_regression, self_training_rounds
 
 SECTION = "fewshot_selftraining"
 
@@ -142,17 +137,12 @@ def embeddings(args: argparse.Namespace, seed: int, grid: list[Setting]) -> dict
     return data
 
 
-def spread_then_rounds(
-    features: np.ndarray,
-    labels: np.ndarray,
-    unlabeled: np.ndarray,
-    spec: FewShotSpec,
-    setting: Setting,
-    seed: int,
-) -> LogisticRegression:
-    """Self-training whose first labels come from the labelled texts' labels spread over the
-    k-nearest-neighbour graph of all the embeddings, not from a regression on the labelled
-    texts alone; the regression's rounds follow as the recipe does them."""
+def spread_labels(
+    features: np.ndarray, labels: np.ndarray, unlabeled: np.ndarray, setting: Setting
+) -> np.ndarray:
+    """The unlabeled texts' class probabilities from the labelled texts' labels spread over the
+    k-nearest-neighbour graph of all the embeddings (instead of a regression on the labelled
+    texts alone): what the first self-training round labels by in the propagation grid."""
     spreading = LabelSpreading(
         kernel="knn", n_neighbors=setting.neighbours, alpha=setting.spread, max_iter=100
     )
@@ -160,22 +150,7 @@ def spread_then_rounds(
         np.concatenate([features, unlabeled]),
         np.concatenate([labels, np.full(len(unlabeled), -1)]),
     )
-    probabilities = spreading.label_distributions_[len(features) :]
-    for _ in range(setting.rounds):
-        kept, pseudo = select_pseudo_labels(
-            probabilities,
-            spec.self_training_threshold,
-            spec.self_training_per_class,
-            spec.self_training_share,
-        )
-        regression = fit_regression(
-            np.concatenate([features, unlabeled[kept]]),
-            np.concatenate([labels, pseudo]),
-            spec,
-            seed,
-        )
-        probabilities = regression.predict_proba(unlabeled)
-    return regression
+    return spreading.label_distributions_[len(features) :]
 
 
 def accuracies(
@@ -190,10 +165,10 @@ def accuracies(
         self_training_threshold=setting.threshold,
         self_training_share=setting.share,
     )
-    if setting.neighbours:
-        regression = spread_then_rounds(features, labels, data[setting.read], spec, setting, seed)
-    elif setting.rounds:
-        regression = self_training_rounds(features, labels, data[setting.read], spec, seed)[0]
+    if setting.rounds:
+        unlabeled = data[setting.read]
+        first = spread_labels(features, labels, unlabeled, setting) if setting.neighbours else None
+        regression = self_training_rounds(features, labels, unlabeled, spec, seed, first)[0]
     else:
         regression = fit_regression(features, labels, spec, seed)
     return {

@@ -419,6 +419,37 @@ def test_self_training_rounds_grow_from_the_labelled_texts_within_their_caps():
     assert (regression.predict(unlabeled) == truth).mean() > 0.99
 
 
+def test_self_training_rounds_label_first_by_the_probabilities_given():
+    """`first` replaces the regression on the labelled texts for the first round only: one
+    round takes exactly what it says; more rounds label again by their own regression."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[3.0, 0.0], [-3.0, 0.0]])
+    truth = np.repeat([0, 1], 100)
+    unlabeled = centres[truth] + rng.normal(size=(200, 2))
+    labelled = centres[[0, 0, 1, 1]] + rng.normal(size=(4, 2))
+    first = np.zeros((200, 2))
+    first[:, 1] = np.linspace(0.51, 0.99, 200)  # every text said to be class 1, surest last
+    first[:, 0] = 1 - first[:, 1]
+    spec = dataclasses.replace(
+        load_recipe("encoder-fewshot").fewshot,
+        self_training_threshold=0.0,
+        self_training_per_class=50,
+        self_training_share=1.0,
+        self_training_rounds=1,
+    )
+    labels = np.array([0, 0, 1, 1])
+
+    _, kept, pseudo, probabilities = self_training_rounds(
+        labelled, labels, unlabeled, spec, seed=0, first=first
+    )
+
+    assert kept.tolist() == list(range(150, 200)) and set(pseudo.tolist()) == {1}
+    assert probabilities is first
+    more = dataclasses.replace(spec, self_training_rounds=2)
+    _, kept, pseudo, _ = self_training_rounds(labelled, labels, unlabeled, more, 0, first)
+    assert np.bincount(pseudo).tolist() == [50, 50]  # the second round labelled by the regression
+
+
 def test_fewshot_settings_are_checked(ag_news_dir, tmp_path):
     with pytest.raises(RecipeError, match="self_training_threshold"):
         load_recipe("encoder-fewshot", ["fewshot.self_training_threshold=1.5"])

@@ -193,16 +193,22 @@ def capped_per_class(labels: np.ndarray, cap: int, seed: int) -> np.ndarray:
 
 
 def self_training_rounds(
-    features: np.ndarray, labels: np.ndarray, unlabeled: np.ndarray, spec: FewShotSpec, seed: int
+    features: np.ndarray,
+    labels: np.ndarray,
+    unlabeled: np.ndarray,
+    spec: FewShotSpec,
+    seed: int,
+    first: np.ndarray | None = None,
 ) -> tuple[LogisticRegression, np.ndarray, np.ndarray, np.ndarray]:
     """Rounds of: label the unlabeled embeddings, keep the confident ones, fit the regression
-    again on the labelled and pseudo-labelled ones. The last regression, and the last round's
-    kept rows, their labels and the probabilities they were chosen by."""
-    regression = fit_regression(features, labels, spec, seed)
-    kept, pseudo = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    probabilities = np.empty((0, 0))
-    for _ in range(spec.self_training_rounds):
-        probabilities = regression.predict_proba(unlabeled)
+    again on the labelled and pseudo-labelled ones. `first`: the class probabilities the first
+    round labels by (None: the regression's on the labelled texts alone; a benchmark tries
+    others). The last regression, and the last round's kept rows, their labels and the
+    probabilities they were chosen by."""
+    if first is None:
+        first = fit_regression(features, labels, spec, seed).predict_proba(unlabeled)
+    probabilities = first
+    for round_ in range(spec.self_training_rounds):
         kept, pseudo = select_pseudo_labels(
             probabilities,
             spec.self_training_threshold,
@@ -215,6 +221,8 @@ def self_training_rounds(
             spec,
             seed,
         )
+        if round_ + 1 < spec.self_training_rounds:  # the next round labels by this regression
+            probabilities = regression.predict_proba(unlabeled)
     return regression, kept, pseudo, probabilities
 
 
