@@ -9,7 +9,8 @@ and the unlabeled texts, then runs attentext's own `self_training_rounds` for ev
 the grid. The settings are chosen on validation accuracy (a split the few-shot runs never see;
 a user with eight labels per class has no such split, the benchmark has); test accuracy is shown
 beside it. `--grid sizes` varies how much is read and taken; `--grid selection` how it is chosen
-(one probability threshold, or the surest share of each predicted class); `--results NAME`
+(one probability threshold, or the surest share of each predicted class); `--grid propagation`
+who labels first (the regression, or labels spread over the neighbour graph); `--results NAME`
 writes results/NAME.json and the README section of that name (another data set's).
 
     python benchmarks/fewshot.py --data ../shared/datasets/ag_news --shots 8 --seeds 5 \\
