@@ -24,6 +24,7 @@ DEFERRED_IMPORTS = {
             "card",
             "compare",
             "distill",
+            "ensemble",
             "evaluate",
             "explain",
             "export",

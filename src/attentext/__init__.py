@@ -28,6 +28,7 @@ _PUBLIC = {
     "auto": "attentext.automl.auto",
     "compare": "attentext.evaluation.evaluate",
     "distill": "attentext.api",
+    "ensemble": "attentext.automl.ensemble",
     "evaluate": "attentext.evaluation.evaluate",
     "explain": "attentext.interpret.explain",
     "load": "attentext.inference.classifier",
@@ -48,6 +49,7 @@ __all__ = [
     "auto",
     "compare",
     "distill",
+    "ensemble",
     "evaluate",
     "explain",
     "load",
@@ -63,6 +65,7 @@ __all__ = [
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on demand
     from attentext.api import distill, summary
     from attentext.automl.auto import auto
+    from attentext.automl.ensemble import ensemble
     from attentext.automl.tune import tune
     from attentext.data.dataset import TextDataset, load_text_dataset
     from attentext.errors import AttentextError

@@ -1,7 +1,8 @@
 """The Python API in one place, mirroring the CLI.
 
     train, distill, evaluate, compare, explain, load, summary, resolve_recipe, load_text_dataset,
-    tune (a hyperparameter search; the `tune` extra), auto (the best recipe within a time budget)
+    tune (a hyperparameter search; the `tune` extra), auto (the best recipe within a time budget),
+    ensemble (runs combined, weighted on validation)
 
 `import attentext` gives the same names, each imported on first use; importing this module
 imports them all.
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from attentext.automl.auto import AutoResult, auto
+from attentext.automl.ensemble import EnsembleResult, ensemble
 from attentext.automl.tune import TuneResult, tune
 from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.data.defaults import planned
@@ -31,6 +33,7 @@ from attentext.training.run import TrainResult, train
 __all__ = [
     "AutoResult",
     "Classifier",
+    "EnsembleResult",
     "ModelSummary",
     "Recipe",
     "TextDataset",
@@ -39,6 +42,7 @@ __all__ = [
     "auto",
     "compare",
     "distill",
+    "ensemble",
     "evaluate",
     "explain",
     "load",

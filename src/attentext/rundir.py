@@ -13,6 +13,10 @@ knows its layout.
     onnx/                what `attentext export` wrote (model.onnx, model.int8.onnx, export.json)
     attentext.json       format version, kind and the files above; written last
 
+An ensemble (kind `ensemble`) holds no model of its own: `ensemble.json` names its members and
+their weights, each member a complete run directory in `members/<name>/`, and its data settings
+(columns, labels per text) are its members' (`Run.recipe` reads the first member's).
+
 A run is built in `<dir>.partial/` (the work folder: `run.json`, `tokenizer/`,
 `checkpoints/checkpoint-N/`, and at the end `final/`, the finished run staged) and moved into place by one rename, so a crash
 never leaves a half-written folder that looks finished; `<dir>.partial/` keeps the checkpoints
@@ -64,8 +68,11 @@ TOKENIZER_SUBDIR = "tokenizer"
 CHECKPOINT_SUBDIR = "checkpoints"
 STAGING_SUBDIR = "final"
 MANIFEST_FILE = "run.json"  # what defines the run (recipe, labels, data): --resume checks it
-# what the marker's "kind" says: a Hugging Face model, or the scikit-learn baseline
+# what the marker's "kind" says: a Hugging Face model, the scikit-learn baseline, or an ensemble
 TRANSFORMERS_KIND = "transformers"
+ENSEMBLE_KIND = "ensemble"
+ENSEMBLE_FILE = "ensemble.json"  # an ensemble's members (folder names) and weights
+MEMBERS_DIR = "members"
 
 
 def partial_dir(output_dir: Path) -> Path:
@@ -259,7 +266,10 @@ class Run:
 
     @cached_property
     def recipe(self) -> Recipe | None:
-        """The resolved recipe the run was trained with (None for a folder made without one)."""
+        """The resolved recipe the run was trained with (None for a folder made without one);
+        an ensemble's is its first member's, whose data settings every member shares."""
+        if self.kind == ENSEMBLE_KIND:
+            return open_run(self.members[0][0]).recipe
         if not os.path.lexists(self.path / RECIPE_FILE):
             return None
         text = read_run_file(self.path, RECIPE_FILE, MAX_RECIPE_BYTES)
@@ -339,6 +349,22 @@ class Run:
             ) from None
         return value
 
+    @cached_property
+    def members(self) -> list[tuple[Path, float]]:
+        """An ensemble's member run directories and their weights (positive, summing to 1), in
+        the order `ensemble.json` gives them; each a plain folder inside `members/`."""
+        source = self.path / ENSEMBLE_FILE
+        try:
+            record = json.loads(read_run_file(self.path, ENSEMBLE_FILE, MAX_MARKER_BYTES))
+            members = [_member(self.path, entry) for entry in record["members"]]
+            if not members or abs(sum(weight for _, weight in members) - 1.0) > 1e-6:
+                raise ValueError("the weights must sum to 1")
+        except (ValueError, KeyError, TypeError, RecursionError) as error:
+            raise RunDirError(
+                f"{source}: not an ensemble's members ({error}); the run directory is damaged"
+            ) from None
+        return members
+
     @property
     def truncation(self) -> str:
         """How texts over the model's length were cut at training: inference cuts them alike."""
@@ -349,6 +375,30 @@ class Run:
         """How the run read texts at training (truncation, or windows: `long_text`, stride,
         cap): inference reads them alike. A run made before chunking existed truncates."""
         return self.recipe.tokenizer if self.recipe is not None else TokenizerSpec()
+
+
+def model_bytes(run_dir: Path) -> int:
+    """What a run's model weighs on disk: its own files, and an ensemble's members' (an
+    export in onnx/ is another copy of the model, not counted)."""
+    own = sum(path.stat().st_size for path in run_dir.iterdir() if path.is_file())
+    members = run_dir / MEMBERS_DIR
+    if not members.is_dir():
+        return own
+    return own + sum(model_bytes(folder) for folder in members.iterdir() if folder.is_dir())
+
+
+def _member(ensemble_dir: Path, entry: Any) -> tuple[Path, float]:
+    """One member of `ensemble.json`: a folder name inside members/ (no path: a name like
+    `../x` could point anywhere) and a positive weight."""
+    name, weight = entry["name"], entry["weight"]
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"member name {name!r} is not a folder name")
+    if type(weight) not in (int, float) or not 0 < weight <= 1:
+        raise ValueError(f"member {name}: weight {weight!r} is not in (0, 1]")
+    folder = ensemble_dir / MEMBERS_DIR / name
+    if folder.is_symlink() or not folder.is_dir():
+        raise ValueError(f"member {name}: {folder} is not a folder")
+    return folder, float(weight)
 
 
 def open_run(run_dir: str | Path) -> Run:

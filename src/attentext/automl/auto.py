@@ -44,6 +44,8 @@ from attentext.automl.costs import (
     subword_ratio,
 )
 from attentext.automl.dataset import shared_dataset
+from attentext.automl.ensemble import ensemble as build_ensemble
+from attentext.automl.ensemble import shares
 from attentext.automl.folders import prepare_output
 from attentext.data.dataset import TextDataset
 from attentext.data.profile import PROFILE_SAMPLE, WHOLE_WORD_WARNING, whole_word_share
@@ -67,6 +69,7 @@ NOT_TRIED = {
 AUTO_JSON = "auto.json"  # the record: written at the start and after each step
 AUTO_MD = "auto.md"
 BEST_RUN = "best"
+ENSEMBLE = "ensemble"  # the runs' weighted ensemble, under runs/ beside them
 RUNS_DIR = "runs"
 LEADERBOARD_DIR = "leaderboard"
 TEST_DIR = "test"  # the best run's report on the test split
@@ -117,6 +120,7 @@ def auto(
     metric: str = "accuracy",
     multi_label: bool = False,
     keep_all: bool = False,
+    ensemble: bool = True,
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> AutoResult:
@@ -124,7 +128,9 @@ def auto(
     on validation as `output/best`; the leaderboard in `output/leaderboard`.
 
     `recipes` narrows the candidates (built-in names; the baseline is always trained);
-    `keep_all` keeps every run in `output/runs/`; `progress` receives one line per step.
+    `keep_all` keeps every run in `output/runs/`; `ensemble` lets the runs' weighted
+    ensemble (`attentext.ensemble`) be kept where it beats the best run on validation;
+    `progress` receives one line per step.
     """
     started = time.monotonic()
     if metric not in METRICS:
@@ -134,6 +140,7 @@ def auto(
     dataset = shared_dataset(resolve_recipe(BASELINE, overrides=overrides), data, "auto")
     search = _Auto(dataset, started, budget, metric, overrides, progress or (lambda _: None))
     search.refuse_if_too_small()
+    search.ensemble_runs = ensemble
     folder = prepare_output(output, AUTO_JSON, "auto", overwrite)
     with rundir.writing(folder, "auto"), numeric_threads(search.speed.threads), warned_once():
         search.folder = folder
@@ -220,6 +227,7 @@ class _Auto:
         self.candidates: list[Candidate] = []
         self.runs: dict[str, Path] = {}
         self.folder = Path(".")
+        self.ensemble_runs = True
 
     def left(self) -> float:
         """Seconds the plan may still give out."""
@@ -424,11 +432,13 @@ class _Auto:
                 f"{standard_error(value, floor, n):.4f}): keeping {BASELINE}, the cheaper"
             )
             best = BASELINE
+        value = by_name[best][self.metric]
         best_dir = self.folder / BEST_RUN
+        if self.ensemble_runs:
+            best, value = self._ensemble_or(best, value)
         self.runs[best].rename(best_dir)
         if not keep_all:
             shutil.rmtree(self.folder / RUNS_DIR, ignore_errors=True)
-        value = by_name[best][self.metric]
         self.say(
             f"best: {best}, validation {self.metric} {value:.4f} ({BASELINE}: {floor:.4f}); "
             f"run directory {best_dir}; leaderboard {board / 'leaderboard.md'}"
@@ -437,12 +447,52 @@ class _Auto:
         self.save(best)
         return AutoResult(best_dir, best, self.metric, value, board, rows, self.candidates)
 
+    def _ensemble_or(self, best: str, value: float) -> tuple[str, float]:
+        """The runs' ensemble (greedy selection on validation) instead of `best` where it is at
+        least as good on the metric and lower in log-loss; `best` where not, or where fewer
+        than two runs, or not the time, are there for it."""
+        names = [n for n in self.runs if n != ENSEMBLE]
+        needed = sum(self._predict_seconds(n, self.profile.n_validation) for n in names)
+        if len(names) < 2 or self.dataset.multi_label:
+            return best, value
+        if needed > self.deadline - time.monotonic():
+            self.say(f"no ensemble: ~{format_duration(needed)} to weigh the runs, over the budget")
+            return best, value
+        start = time.monotonic()
+        result = build_ensemble(
+            [self.runs[n] for n in names], self.train_data, self.folder / RUNS_DIR / ENSEMBLE
+        )
+        candidate = Candidate(
+            ENSEMBLE, status="trained", reason=f"weights: {shares(result.weights)}"
+        )
+        candidate.seconds = round(time.monotonic() - start, 1)
+        candidate.validation = {k: result.validation[k] for k in METRICS}
+        self.candidates.append(candidate)
+        self.runs[ENSEMBLE] = result.run_dir
+        ours, theirs = result.validation, result.runs[best]
+        kept = ensemble_wins(ours, theirs, self.metric)
+        self.say(
+            f"ensemble ({shares(result.weights)}): validation {self.metric} "
+            f"{ours[self.metric]:.4f}, log-loss {ours['log_loss']:.4f} against {best}'s "
+            f"{theirs[self.metric]:.4f} and {theirs['log_loss']:.4f}: "
+            + ("kept" if kept else f"keeping {best}")
+        )
+        return (ENSEMBLE, ours[self.metric]) if kept else (best, value)
+
+    def _predict_seconds(self, name: str, n_texts: int) -> float:
+        """What classifying `n_texts` takes with run `name` (an ensemble: all its members)."""
+        if name == ENSEMBLE:
+            members = [n for n in self.runs if n != ENSEMBLE]
+            return sum(self._predict_seconds(n, n_texts) for n in members)
+        per_text = self.estimate(name).per_text
+        return per_text * n_texts + _LOAD_SECONDS * self.speed.serial
+
     def _measure_test(self, name: str, run_dir: Path) -> None:
         """The best run on the test split, into OUTPUT/test/, when the budget still allows it."""
         if "test" not in self.dataset.splits:
             return
         n_test = len(self.dataset["test"])
-        needed = self.estimate(name).per_text * n_test + _LOAD_SECONDS * self.speed.serial
+        needed = self._predict_seconds(name, n_test)
         if needed > self.deadline - time.monotonic():
             self.say(
                 f"test split not measured: ~{format_duration(needed)} for {n_test:,} texts, "
@@ -481,6 +531,14 @@ class _Auto:
 def _without_test(dataset: TextDataset) -> TextDataset:
     splits = DatasetDict({name: rows for name, rows in dataset.splits.items() if name != "test"})
     return TextDataset(splits, dataset.label_names, dataset.source, dataset.multi_label)
+
+
+def ensemble_wins(ensemble: dict[str, float], best: dict[str, float], metric: str) -> bool:
+    """Whether the runs' ensemble replaces the best run: at least as good on `metric` and
+    lower in log-loss, both on validation. The log-loss decides because it reads every text's
+    probability where accuracy reads only the few texts that flip; the metric must not drop,
+    so the ensemble is never worse than the run (and the baseline) on what the user chose."""
+    return ensemble[metric] >= best[metric] and ensemble["log_loss"] < best["log_loss"]
 
 
 def standard_error(first: float, second: float, n: int) -> float:

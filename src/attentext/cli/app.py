@@ -15,6 +15,7 @@ from attentext.cli.card import card_command
 from attentext.cli.common import err
 from attentext.cli.compare import compare_command
 from attentext.cli.distill import distill_command
+from attentext.cli.ensemble import ensemble_command
 from attentext.cli.evaluate import evaluate_command
 from attentext.cli.explain import explain_command
 from attentext.cli.export import export_command
@@ -45,6 +46,7 @@ for name, command in (
     ("serve", serve_command),
     ("export", export_command),
     ("distill", distill_command),
+    ("ensemble", ensemble_command),
     ("card", card_command),
     ("tune", tune_command),
     ("auto", auto_command),

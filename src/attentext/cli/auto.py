@@ -37,6 +37,12 @@ def auto_command(
     keep_all: Annotated[
         bool, typer.Option("--keep-all", help="Keep every run in OUTPUT/runs/, not only the best.")
     ] = False,
+    ensemble: Annotated[
+        bool,
+        typer.Option(
+            help="Weigh the runs into an ensemble, kept where it beats the best run on validation."
+        ),
+    ] = True,
     overwrite: Annotated[
         bool, typer.Option(help="Replace an earlier `attentext auto` output folder.")
     ] = False,
@@ -56,6 +62,7 @@ def auto_command(
         metric=metric,
         multi_label=multi_label,
         keep_all=keep_all,
+        ensemble=ensemble,
         overwrite=overwrite,
         progress=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True),
     )

@@ -125,7 +125,7 @@ def _metadata(run: Run, name: str, reports: list[tuple[str, str, dict[str, Any]]
     """The card's YAML front matter."""
     recipe = run.recipe
     tags = ["attentext", "text-classification", run.kind]
-    if recipe is not None:
+    if recipe is not None and run.kind != rundir.ENSEMBLE_KIND:
         tags += [recipe.name, recipe.model.type]
     metadata: dict[str, Any] = {
         "library_name": "attentext",
@@ -146,13 +146,14 @@ def _metadata(run: Run, name: str, reports: list[tuple[str, str, dict[str, Any]]
 def _description(run: Run, name: str) -> list[str]:
     recipe = run.recipe
     labels = card_labels(run)
-    what = (
-        "a Hugging Face model (config.json, model.safetensors, tokenizer.json)"
-        if run.kind == rundir.TRANSFORMERS_KIND
-        else f"attentext's non-neural baseline ({run.kind})"
-    )
+    what = {
+        rundir.TRANSFORMERS_KIND: "a Hugging Face model (config.json, model.safetensors, "
+        "tokenizer.json)",
+        rundir.ENSEMBLE_KIND: "an ensemble: the weighted mean of its member runs' calibrated "
+        "probabilities (ensemble.json, members/)",
+    }.get(run.kind, f"attentext's non-neural baseline ({run.kind})")
     lines = [f"# {name}", ""]
-    if recipe is not None and recipe.description.strip():
+    if recipe is not None and recipe.description.strip() and run.kind != rundir.ENSEMBLE_KIND:
         lines += [" ".join(recipe.description.split()), ""]
     several = recipe is not None and getattr(recipe.data, "multi_label", False)
     sorts = "gives a text every label that applies, of" if several else "sorts a text into one of"
@@ -199,7 +200,26 @@ def _windows_row(recipe: Any) -> str:
     return f"windows, stride {spec.stride}{cap}, {how}"
 
 
+def _members_section(run: Run) -> list[str]:
+    """An ensemble's members: each one's recipe, weight and validation scores."""
+    members = run.metrics.get("members")
+    members = members if isinstance(members, dict) else {}
+    selection = run.metrics.get("selection")
+    how = selection.get("method") if isinstance(selection, dict) else None
+    lines = ["## Members", "", f"Weights chosen by {how or 'an unrecorded method'}.", ""]
+    lines += ["| member | recipe | weight | validation accuracy |", "|---|---|---|---|"]
+    for path, weight in run.members:
+        record = members.get(path.name)
+        accuracy = _number(record.get("accuracy") if isinstance(record, dict) else None)
+        recipe = record.get("recipe", "?") if isinstance(record, dict) else "?"
+        shown = "" if accuracy is None else f"{accuracy:.4f}"
+        lines.append(f"| {_cell(path.name)} | {_cell(recipe)} | {weight:.2f} | {shown} |")
+    return [*lines, ""]
+
+
 def _recipe_section(run: Run) -> list[str]:
+    if run.kind == rundir.ENSEMBLE_KIND:
+        return _members_section(run)
     recipe = run.recipe
     if recipe is None:
         return ["## Recipe", "", "This run has no recipe.yaml.", ""]
@@ -279,6 +299,14 @@ def _calibration_section(run: Run) -> list[str]:
                 "validation split (thresholds.json); every reader applies them.",
                 "",
             ]
+        if run.kind == rundir.ENSEMBLE_KIND:
+            return [
+                *lines,
+                "Each member's probabilities are calibrated by its own temperature "
+                "before they are mixed; the mixture has none of its own (`attentext "
+                "recalibrate` fits one).",
+                "",
+            ]
         return [*lines, f"Not calibrated: temperature {run.temperature:g} (none fitted).", ""]
     lines += [
         f"Temperature scaling: the logits are divided by T = {run.temperature:.4f} before the "
@@ -336,11 +364,12 @@ def _length_limit(recipe: Any) -> str:
 
 def _use_section(run: Run) -> list[str]:
     recipe = run.recipe
-    limit = (
-        _length_limit(recipe)
-        if recipe is not None and run.kind == rundir.TRANSFORMERS_KIND
-        else "The TF-IDF baseline reads every word, but knows only its training vocabulary."
-    )
+    if run.kind == rundir.ENSEMBLE_KIND:
+        limit = "Each member reads texts as its own recipe does (see its card in members/)."
+    elif recipe is not None and run.kind == rundir.TRANSFORMERS_KIND:
+        limit = _length_limit(recipe)
+    else:
+        limit = "The TF-IDF baseline reads every word, but knows only its training vocabulary."
     n_train = run.metrics.get("n_train")
     size = f"{n_train:,} texts" if isinstance(n_train, int) else "its training texts"
     return [
@@ -379,6 +408,8 @@ def _loading_section(run: Run, name: str) -> list[str]:
         "inference shape, TEI's /predict and the Open Inference Protocol v2.",
         "",
     ]
+    if run.kind == rundir.ENSEMBLE_KIND:
+        return [*lines, "An ensemble loads with attentext only; each member also alone.", ""]
     if run.kind != rundir.TRANSFORMERS_KIND:
         return [*lines, "This non-neural baseline loads with attentext only.", ""]
     return [

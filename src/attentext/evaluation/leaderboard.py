@@ -75,7 +75,7 @@ def measure_run(
         start = time.perf_counter()
         classifier.predict_proba([text])
         latencies.append((time.perf_counter() - start) * 1000)
-    size = sum(p.stat().st_size for p in run_dir.iterdir() if p.is_file())
+    size = rundir.model_bytes(run_dir)
     return {
         "model": run_dir.name,
         "recipe": trained.get("recipe", "?"),

@@ -60,6 +60,7 @@ from attentext.inference.onnx_backend import (
 from attentext.inference.torch_backend import TransformersClassifier
 from attentext.outputs import check_output_folder
 from attentext.rundir import (
+    ENSEMBLE_KIND,
     ONNX_DIR,
     ONNX_FP32_FILE,
     ONNX_INFO_FILE,
@@ -226,10 +227,12 @@ def export_onnx(
     if output is not None:
         check_output_folder(output)
     if run.kind != TRANSFORMERS_KIND:
-        raise AttentextError(
-            f"{run.path}: a TF-IDF run has no neural network to export; ONNX export is for "
-            f"{EXPORTABLE}"
+        what = (
+            "an ensemble has no network of its own (export its members)"
+            if run.kind == ENSEMBLE_KIND
+            else "a TF-IDF run has no neural network"
         )
+        raise AttentextError(f"{run.path}: {what} to export; ONNX export is for {EXPORTABLE}")
     _require_onnx_tools()
     # Loaded as for inference (safetensors only, the same checks and max length), in fp32.
     classifier = TransformersClassifier.from_run(run, precision="fp32", device="cpu")

@@ -13,8 +13,9 @@ import numpy as np
 
 from attentext.decisions import threshold_vector
 from attentext.errors import AttentextError
+from attentext.inference.ensemble import EnsembleClassifier
 from attentext.models.registry import family_of_run
-from attentext.rundir import open_run
+from attentext.rundir import ENSEMBLE_KIND, open_run
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -51,6 +52,12 @@ def load(
     """
     check_backend(backend)
     run = open_run(run_dir)
+    if run.kind == ENSEMBLE_KIND:
+        ensemble = EnsembleClassifier.from_run(
+            run, lambda member: load(member, precision, device, backend, threads)
+        )
+        ensemble.temperature, ensemble.confidence_map = run.temperature, run.confidence_map
+        return ensemble
     family = family_of_run(run.kind)
     if family is not None:
         classifier = family.code().load_classifier(run.path)

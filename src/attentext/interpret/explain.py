@@ -21,7 +21,7 @@ from attentext.interpret.windows import explain_windows
 from attentext.models.registry import family_of_run
 from attentext.models.tfidf_logreg import TfidfLogRegClassifier
 from attentext.outputs import check_output_folder
-from attentext.rundir import open_run
+from attentext.rundir import ENSEMBLE_KIND, open_run
 
 FORMATS = ("png", "html", "both")
 HTML_FILE = "explanation.html"
@@ -42,6 +42,12 @@ def _classifier(run_dir_or_classifier: Any) -> Any:
             "TransformersClassifier or a TF-IDF classifier"
         )
     run = open_run(run_dir_or_classifier)
+    if run.kind == ENSEMBLE_KIND:
+        members = ", ".join(str(path) for path, _ in run.members)
+        raise ExplainError(
+            f"{run.path}: an ensemble has no attention of its own; explain one of its members "
+            f"({members})"
+        )
     if family_of_run(run.kind) is not None:
         return load(run.path)
     return TransformersClassifier.from_run(run, precision="fp32")

@@ -42,7 +42,7 @@ from attentext.errors import AttentextNote, RecipeError
 from attentext.files import cache_root
 from attentext.inference.classifier import load
 from attentext.recipes import DistillSpec
-from attentext.rundir import WEIGHTS_FILE, open_run
+from attentext.rundir import MEMBERS_DIR, ONNX_DIR, WEIGHTS_FILE, open_run
 from attentext.training.features import cached_features
 from attentext.training.workdir import is_main_process
 
@@ -149,10 +149,17 @@ def augmented_texts(
 
 
 def _teacher_fingerprint(teacher: Path) -> str:
+    """A hash of the teacher's weights and settings: an ensemble's members' files with it (by
+    their paths in the run), an export in onnx/ left out."""
     digest = hashlib.sha256()
-    for path in sorted(teacher.iterdir()):
+    for path in sorted(teacher.rglob("*")):
+        relative = path.relative_to(teacher)
+        if relative.parts[0] == ONNX_DIR or (
+            relative.parts[0] != MEMBERS_DIR and len(relative.parts) > 1
+        ):
+            continue
         if path.is_file() and path.suffix in (".safetensors", ".json"):
-            digest.update(path.name.encode())
+            digest.update(relative.as_posix().encode())
             with open(path, "rb") as handle:
                 for block in iter(lambda handle=handle: handle.read(1 << 24), b""):
                     digest.update(block)

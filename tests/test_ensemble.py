@@ -1,0 +1,195 @@
+"""Ensembles: greedy selection of weights on validation, and the run directory every reader takes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from attentext.automl.ensemble import ensemble, log_loss, select_weights
+from attentext.errors import AttentextError, DataError, RunDirError
+from tests.conftest import labelled_csv, run_cli_here
+
+# --- weights -----------------------------------------------------------------------------------
+
+
+def test_log_loss_is_the_mean_negative_log_probability_of_the_gold_labels():
+    probabilities = np.array([[0.8, 0.2], [0.4, 0.6], [0.5, 0.5]])
+    expected = -(np.log(0.8) + np.log(0.4) + np.log(0.5)) / 3
+    assert log_loss(probabilities, np.array([0, 0, 1])) == pytest.approx(expected)
+
+
+def test_selection_gives_every_round_to_a_run_that_is_right_and_sure():
+    gold = np.array([0, 1, 1, 0, 2])
+    right = np.eye(3)[gold] * 0.9 + 0.1 / 3
+    unsure = np.full((5, 3), 1 / 3)
+    weights = select_weights([unsure, right], gold)
+    assert weights.tolist() == [0.0, 1.0]
+
+
+def test_selection_mixes_runs_that_are_wrong_on_different_texts():
+    gold = np.array([0, 0, 1, 1])
+    # each run is confidently wrong on a different text: the mean of the two is wrong on none
+    first = np.array([[0.9, 0.1], [0.2, 0.8], [0.1, 0.9], [0.1, 0.9]])
+    second = np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9], [0.8, 0.2]])
+    weights = select_weights([first, second], gold, rounds=20)
+    assert weights.sum() == pytest.approx(1.0) and (weights > 0.2).all()
+    mixture = weights[0] * first + weights[1] * second
+    assert log_loss(mixture, gold) < min(log_loss(first, gold), log_loss(second, gold))
+    assert (mixture.argmax(axis=1) == gold).all()
+    assert select_weights([first, second], gold, rounds=20).tolist() == weights.tolist()
+
+
+def test_selection_refuses_no_runs_and_no_rounds():
+    with pytest.raises(ValueError, match="at least one"):
+        select_weights([], np.array([0]))
+    with pytest.raises(ValueError, match="rounds"):
+        select_weights([np.eye(2)], np.array([0, 1]), rounds=0)
+
+
+# --- the run directory -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def members(run_dir, ag_news_dir, tmp_path_factory) -> list[Path]:
+    """The session's seed-transformer run and a TF-IDF run on the same tiny AG News."""
+    import attentext
+
+    out = tmp_path_factory.mktemp("ensemble-members") / "tfidf"
+    attentext.train("tfidf-logreg", ag_news_dir, out)
+    return [run_dir, out]
+
+
+@pytest.fixture(scope="module")
+def built(members, ag_news_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ensemble") / "mix"
+    return ensemble(members, ag_news_dir, out, rounds=10)
+
+
+def test_an_ensemble_answers_the_weighted_mean_of_its_members(built, members):
+    import attentext
+
+    texts = ["Oil prices rise as stocks fall", "The team won the final in extra time"]
+    mixed = attentext.load(built.run_dir)
+    by_name = {path.name: attentext.load(path) for path in members}
+    expected = sum(w * by_name[name].predict_proba(texts) for name, w in built.weights.items())
+    assert np.allclose(mixed.predict_proba(texts), expected)
+    assert mixed.predict(texts) == [mixed.labels[i] for i in expected.argmax(axis=1)]
+    assert sum(built.weights.values()) == pytest.approx(1.0)
+    assert set(built.runs) == {path.name for path in members}  # each run's validation scores
+    record = json.loads((built.run_dir / "ensemble.json").read_text(encoding="utf-8"))
+    assert [m["name"] for m in record["members"]] == list(built.weights)
+    for name in built.weights:  # each kept member is a complete run inside the ensemble
+        assert (built.run_dir / "members" / name / "attentext.json").is_file()
+
+
+def test_evaluate_compare_recalibrate_and_the_card_take_an_ensemble(built, ag_news_dir, tmp_path):
+    import attentext
+
+    report = attentext.evaluate(built.run_dir, ag_news_dir, output=tmp_path / "report")
+    assert 0 <= report.accuracy <= 1 and (tmp_path / "report" / "report.md").exists()
+    rows = attentext.compare([built.run_dir], ag_news_dir, split="test")
+    assert rows[0]["recipe"] == "ensemble" and rows[0]["size_mb"] > 0.01  # members counted
+    card = (built.run_dir / "README.md").read_text(encoding="utf-8")
+    assert "## Members" in card and "an ensemble" in card
+    copy = tmp_path / "copy"
+    shutil.copytree(built.run_dir, copy)
+    calibration, previous = attentext.recalibrate(copy, ag_news_dir, split="test")
+    assert previous == 1.0 and attentext.load(copy).temperature == pytest.approx(
+        calibration.temperature
+    )
+    texts = ["Oil prices rise as stocks fall", "The team won the final in extra time"]
+    assert attentext.load(copy).predict(texts) == attentext.load(built.run_dir).predict(texts)
+
+
+def test_the_server_answers_with_an_ensemble_and_refuses_to_explain_it(built):
+    from attentext.serving import create_app
+
+    with TestClient(create_app([built.run_dir])) as client:
+        answer = client.post("/v1/predict", json={"texts": ["Oil prices rise"]})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"][0]["label"]
+        refused = client.post("/v1/explain", json={"text": "Oil prices rise"})
+        assert refused.status_code == 422 and "ensemble" in refused.text
+
+
+def test_explain_and_export_refuse_an_ensemble_in_one_line(built):
+    import attentext
+    from attentext.export.onnx import export_onnx
+
+    with pytest.raises(AttentextError, match="explain one of its members"):
+        attentext.explain(built.run_dir, ["Oil prices rise"])
+    with pytest.raises(AttentextError, match="export its members"):
+        export_onnx(built.run_dir)
+
+
+def test_the_cli_builds_an_ensemble_and_says_its_weights(members, ag_news_dir, tmp_path):
+    result = run_cli_here(
+        "ensemble", *members, "--data", ag_news_dir, "--output", tmp_path / "mix", "--rounds", "5"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ensemble (" in result.stdout and "validation accuracy" in result.stdout
+    assert (tmp_path / "mix" / "attentext.json").is_file()
+
+
+# --- refusals ----------------------------------------------------------------------------------
+
+
+def test_an_ensemble_needs_two_runs_on_the_same_labels(members, ag_news_dir, write, tmp_path):
+    import attentext
+
+    with pytest.raises(AttentextError, match="at least two"):
+        ensemble(members[:1], ag_news_dir, tmp_path / "one")
+    other = write("other.csv", labelled_csv([(f"text {i}", "ab"[i % 2]) for i in range(40)]))
+    stranger = tmp_path / "stranger"
+    attentext.train("tfidf-logreg", other, stranger)
+    with pytest.raises(DataError, match="same labels"):
+        ensemble([members[1], stranger], ag_news_dir, tmp_path / "mixed")
+
+
+@pytest.mark.parametrize(
+    "members_field",
+    [
+        [{"name": "../tfidf", "weight": 1.0}],
+        [{"name": "tfidf", "weight": -1.0}],
+        [{"name": "tfidf", "weight": 0.5}],  # weights that do not sum to 1
+        [{"name": "nowhere", "weight": 1.0}],
+        "tfidf",
+    ],
+)
+def test_a_tampered_ensemble_file_is_refused_in_one_line(built, tmp_path, members_field):
+    import attentext
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built.run_dir, copy)
+    (copy / "ensemble.json").write_text(json.dumps({"members": members_field}), encoding="utf-8")
+    with pytest.raises(RunDirError, match="ensemble.json: not an ensemble's members"):
+        attentext.load(copy)
+
+
+def test_a_member_folder_that_is_a_link_is_refused(built, tmp_path):
+    import attentext
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built.run_dir, copy)
+    name = next(iter(built.weights))
+    shutil.move(copy / "members" / name, tmp_path / "elsewhere")
+    (copy / "members" / name).symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(RunDirError):
+        attentext.load(copy)
+
+
+def test_a_teacher_ensemble_is_fingerprinted_with_its_members(built, tmp_path):
+    from attentext.training.distill import _teacher_fingerprint
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built.run_dir, copy)
+    before = _teacher_fingerprint(copy)
+    name = next(iter(built.weights))
+    metrics = copy / "members" / name / "metrics.json"
+    metrics.write_text(metrics.read_text(encoding="utf-8") + " ", encoding="utf-8")
+    assert _teacher_fingerprint(copy) != before
