@@ -104,7 +104,6 @@ def measure(data: str, folder: Path, work: Path) -> list[dict[str, Any]]:
         {
             "data": Path(data).name,
             "run": "ensemble" + (" (auto keeps it now)" if wins else " (auto keeps its best run)"),
-            "weight": 1.0,
             "validation_accuracy": built.validation["accuracy"],
             "validation_log_loss": built.validation["log_loss"],
             **_test_scores(mixture, gold),
@@ -122,7 +121,11 @@ def render(payload: dict[str, Any]) -> str:
         f"({payload['rounds']} rounds) on each data set's validation split; texts/s over the "
         "whole test split, one run after another."
     )
-    return head + "\n\n" + markdown_table(payload["rows"], COLUMNS)
+    rows = [  # a weight is a member's; the ensemble's own row has none
+        {**row, "weight": None} if row["run"].startswith("ensemble") else row
+        for row in payload["rows"]
+    ]
+    return head + "\n\n" + markdown_table(rows, COLUMNS)
 
 
 def main() -> None:

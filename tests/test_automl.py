@@ -195,6 +195,24 @@ def test_auto_keeps_a_run_at_least_as_good_as_the_baseline(ag_news_dir, tmp_path
     assert not (tmp_path / "auto" / "runs").exists()  # only the best is kept
     assert (tmp_path / "auto" / "test" / "report.md").exists()  # the best alone, on test
     assert set(record["candidates"][-1]["validation"]) == {"accuracy", "macro_f1"}
+    # the two runs weighed into an ensemble, which is kept only where it beats the best run
+    (weighed,) = [c for c in record["candidates"] if c["recipe"] == "ensemble"]
+    assert weighed["reason"].startswith("weights: ")
+    assert any(line.startswith("ensemble (") for line in lines)
+    kind = json.loads((result.run_dir / "attentext.json").read_text(encoding="utf-8"))["kind"]
+    assert (kind == "ensemble") == (result.recipe == "ensemble")
+
+
+def test_auto_keeps_the_ensemble_only_where_it_is_as_good_and_surer_on_validation():
+    from attentext.automl.auto import ensemble_wins
+
+    best = {"accuracy": 0.8467, "log_loss": 0.5389}  # newsgroups20's tfidf-logreg
+    assert ensemble_wins({"accuracy": 0.8467, "log_loss": 0.5001}, best, "accuracy")
+    assert not ensemble_wins({"accuracy": 0.8400, "log_loss": 0.4500}, best, "accuracy")
+    assert not ensemble_wins({"accuracy": 0.8600, "log_loss": 0.5389}, best, "accuracy")
+    assert ensemble_wins(
+        {"macro_f1": 0.8, "log_loss": 0.1}, {"macro_f1": 0.8, "log_loss": 0.2}, "macro_f1"
+    )
 
 
 def test_auto_shows_each_of_its_warnings_once_however_many_runs_meet_it(recwarn):
