@@ -117,9 +117,14 @@ def test_the_server_answers_with_an_ensemble_and_refuses_to_explain_it(built):
         assert refused.status_code == 422 and "ensemble" in refused.text
 
 
-def test_explain_and_export_refuse_an_ensemble_in_one_line(built):
+def test_explain_export_and_summary_refuse_an_ensemble_in_one_line(built, members):
     import attentext
     from attentext.export.onnx import export_onnx
+
+    with pytest.raises(AttentextError, match="an ensemble has no layers"):
+        attentext.summary(built.run_dir)
+    with pytest.raises(AttentextError, match="a tfidf-logreg run has no layers"):
+        attentext.summary(members[1])
 
     with pytest.raises(AttentextError, match="explain one of its members"):
         attentext.explain(built.run_dir, ["Oil prices rise"])

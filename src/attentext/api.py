@@ -20,13 +20,14 @@ from attentext.automl.ensemble import EnsembleResult, ensemble
 from attentext.automl.tune import TuneResult, tune
 from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.data.defaults import planned
+from attentext.errors import AttentextError
 from attentext.evaluation.evaluate import compare, evaluate
 from attentext.inference.classifier import Classifier, load
 from attentext.interpret.explain import explain
 from attentext.models.registry import build_model
 from attentext.models.summary import ModelSummary, summarize
 from attentext.recipes import Recipe, load_recipe, resolve_recipe
-from attentext.rundir import MARKER
+from attentext.rundir import ENSEMBLE_KIND, MARKER, TRANSFORMERS_KIND, open_run
 from attentext.text.tokenizers import build_tokenizer
 from attentext.training.run import TrainResult, train
 
@@ -58,6 +59,13 @@ def summary(recipe_or_run: str | Path, num_labels: int = 4) -> ModelSummary:
     """Layers, output shapes and parameter counts of a run directory or of a recipe's fresh model."""
     path = Path(recipe_or_run)
     if (path / MARKER).exists():
+        kind = open_run(path).kind
+        if kind != TRANSFORMERS_KIND:
+            ensemble = kind == ENSEMBLE_KIND
+            name, what = (
+                ("an ensemble", "its members'") if ensemble else (f"a {kind} run", "a neural run's")
+            )
+            raise AttentextError(f"{path}: {name} has no layers to summarize; summary shows {what}")
         classifier = load(path)
         return summarize(classifier.model, min(classifier.max_length, 256))
     recipe = planned(load_recipe(recipe_or_run))  # `auto` settings at their caps: no data yet
