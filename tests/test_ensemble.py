@@ -95,7 +95,8 @@ def test_evaluate_compare_recalibrate_and_the_card_take_an_ensemble(built, ag_ne
     rows = attentext.compare([built.run_dir], ag_news_dir, split="test")
     assert rows[0]["recipe"] == "ensemble" and rows[0]["size_mb"] > 0.01  # members counted
     card = (built.run_dir / "README.md").read_text(encoding="utf-8")
-    assert "## Members" in card and "an ensemble" in card
+    assert "## Members" in card and "An ensemble of" in card
+    assert "4 labels: `World`, `Sports`, `Business`, `Sci/Tech`" in card
     copy = tmp_path / "copy"
     shutil.copytree(built.run_dir, copy)
     calibration, previous = attentext.recalibrate(copy, ag_news_dir, split="test")

@@ -148,6 +148,7 @@ def auto(
         search.run_baseline()
         others = [name for name in names if name != BASELINE]
         search.measure_subwords(others)
+        search.reserve_ensemble(names)
         search.run_others(search.by_fit(others))
         return search.finish(keep_all)
 
@@ -228,15 +229,28 @@ class _Auto:
         self.runs: dict[str, Path] = {}
         self.folder = Path(".")
         self.ensemble_runs = True
+        self.ensemble_seconds = 0.0  # kept back for the ensemble at the end (`reserve_ensemble`)
 
     def left(self) -> float:
         """Seconds the plan may still give out."""
-        reserve = END_SECONDS * self.speed.serial + MARGIN * self.budget
+        reserve = self.end_seconds() + MARGIN * self.budget
         return self.deadline - time.monotonic() - reserve
 
     def estimate(self, name: str) -> Estimate:
         recipe = resolve_recipe(name, overrides=self.overrides)
         return estimate(recipe, self.profile, self.speed.scaled(self.correction))
+
+    def end_seconds(self) -> float:
+        """What the end takes: the leaderboard's last moves and the ensemble's weighing."""
+        return END_SECONDS * self.speed.serial + self.ensemble_seconds
+
+    def reserve_ensemble(self, names: list[str]) -> None:
+        """Keep back the time the ensemble at the end needs (each run's validation texts
+        predicted once more), so that the runs' shares leave it: a fine-tuned encoder given
+        the rest of the budget would otherwise use it up."""
+        if self.ensemble_runs and len(names) > 1 and not self.dataset.multi_label:
+            n = self.profile.n_validation
+            self.ensemble_seconds = sum(self._predict_seconds(name, n) for name in names)
 
     def refuse_if_too_small(self) -> None:
         """One line when even the baseline does not fit: what it needs, and a budget that fits."""
@@ -337,7 +351,7 @@ class _Auto:
         recipes before it more, hence "at least")."""
         elapsed = time.monotonic() - self.started
         minimum = _minimum(planned)
-        enough = budget_to_fit(minimum, elapsed, END_SECONDS * self.speed.serial)
+        enough = budget_to_fit(minimum, elapsed, self.end_seconds())
         return (
             f"needs ~{format_duration(minimum)} for {_minimum_epochs(planned):g} epoch(s) on "
             f"this data, {format_duration(max(0.0, available))} left (--budget "
@@ -363,7 +377,7 @@ class _Auto:
         # an estimate is good to a factor of ~2: a quarter more, or the spare time, before the
         # clock stops it, never past the budget (MARGIN keeps room for the overshoot)
         now = time.monotonic()
-        longest = self.deadline - now - END_SECONDS * self.speed.serial
+        longest = self.deadline - now - self.end_seconds()
         share = min(max(1.25 * seconds, seconds + spare), longest)
         # the minimum the plan gave it is trained even where the work before the first step ran
         # over its estimate, if its steps are about as fast as planned; the budget's end stops it

@@ -43,13 +43,15 @@ SPLIT = "validation"
 @dataclass
 class EnsembleResult:
     """The ensemble's run directory, each kept member's weight (by folder name), the validation
-    scores of the ensemble and of every run given, and the seconds the selection took."""
+    scores of the ensemble and of every run given, the seconds the selection took, and the
+    label names."""
 
     run_dir: Path
     weights: dict[str, float]
     validation: dict[str, float]
     runs: dict[str, dict[str, float]]
     seconds: float
+    labels: list[str]
 
 
 def log_loss(probabilities: np.ndarray, gold: np.ndarray) -> float:
@@ -114,7 +116,7 @@ def ensemble(
     scores = {run.name: _scores(p, gold) for run, p in zip(runs, probabilities, strict=True)}
     kept = {run.name: float(w) for run, w in zip(runs, weights, strict=True) if w > 0}
     result = EnsembleResult(
-        Path(output), kept, _scores(mixture, gold), scores, time.monotonic() - started
+        Path(output), kept, _scores(mixture, gold), scores, time.monotonic() - started, labels
     )
     _write(runs, result, len(texts), rounds, overwrite)
     return result
@@ -225,7 +227,7 @@ def _metrics(
             "n_texts": n_texts,
             "seconds": round(result.seconds, 2),
         },
-        "validation": {**result.validation, "n_examples": n_texts},
+        "validation": {**result.validation, "n_examples": n_texts, "label_names": result.labels},
         "train_seconds": total("train_seconds"),
         "total_parameters": total("total_parameters"),
         "trainable_parameters": total("trainable_parameters"),

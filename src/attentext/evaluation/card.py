@@ -146,24 +146,28 @@ def _metadata(run: Run, name: str, reports: list[tuple[str, str, dict[str, Any]]
 def _description(run: Run, name: str) -> list[str]:
     recipe = run.recipe
     labels = card_labels(run)
-    what = {
-        rundir.TRANSFORMERS_KIND: "a Hugging Face model (config.json, model.safetensors, "
-        "tokenizer.json)",
-        rundir.ENSEMBLE_KIND: "an ensemble: the weighted mean of its member runs' calibrated "
-        "probabilities (ensemble.json, members/)",
-    }.get(run.kind, f"attentext's non-neural baseline ({run.kind})")
+    what = (
+        "a Hugging Face model (config.json, model.safetensors, tokenizer.json)"
+        if run.kind == rundir.TRANSFORMERS_KIND
+        else f"attentext's non-neural baseline ({run.kind})"
+    )
     lines = [f"# {name}", ""]
-    if recipe is not None and recipe.description.strip() and run.kind != rundir.ENSEMBLE_KIND:
-        lines += [" ".join(recipe.description.split()), ""]
+    if run.kind == rundir.ENSEMBLE_KIND:
+        first = (
+            f"An ensemble of {len(run.members)} attentext runs: the weighted mean of their "
+            "calibrated probabilities (ensemble.json; each run in members/)."
+        )
+    else:
+        if recipe is not None and recipe.description.strip():
+            lines += [" ".join(recipe.description.split()), ""]
+        first = (
+            f"A text classifier trained with attentext from the recipe "
+            f"`{run.recipe_name or 'custom'}`: {what}."
+        )
     several = recipe is not None and getattr(recipe.data, "multi_label", False)
     sorts = "gives a text every label that applies, of" if several else "sorts a text into one of"
-    lines += [
-        f"A text classifier trained with attentext from the recipe "
-        f"`{run.recipe_name or 'custom'}`: {what}. It {sorts} {len(labels)} labels: "
-        f"{', '.join(f'`{_cell(label)}`' for label in labels)}.",
-        "",
-    ]
-    return lines
+    names = ", ".join(f"`{_cell(label)}`" for label in labels)
+    return [*lines, f"{first} It {sorts} {len(labels)} labels: {names}.", ""]
 
 
 def _recipe_rows(run: Run) -> list[tuple[str, Any]]:
