@@ -48,9 +48,10 @@ COLUMNS = [
 
 
 def _runs(folder: Path) -> dict[str, Path]:
-    """auto's runs by recipe name: best/ is the recipe auto.json names."""
+    """auto's runs by recipe name: best/ is the recipe auto.json names (unless auto kept its
+    ensemble: then every run is in runs/)."""
     record = json.loads((folder / "auto.json").read_text(encoding="utf-8"))
-    runs = {record["best"]: folder / "best"}
+    runs = {} if record["best"] == "ensemble" else {record["best"]: folder / "best"}
     for path in sorted((folder / "runs").iterdir()):
         if (path / "attentext.json").is_file() and path.name != "ensemble":
             runs[path.name] = path
@@ -71,7 +72,7 @@ def measure(data: str, folder: Path, work: Path) -> list[dict[str, Any]]:
     runs = _runs(folder)
     record = json.loads((folder / "auto.json").read_text(encoding="utf-8"))
     first = attentext.load(next(iter(runs.values())))
-    dataset = recipe_dataset(open_run(runs[record["best"]]).recipe, data)
+    dataset = recipe_dataset(open_run(next(iter(runs.values()))).recipe, data)
     test = dataset.splits["test"]
     index = {name: i for i, name in enumerate(first.labels)}
     gold = np.array([index[dataset.label_names[i]] for i in column_values(test, "label")])
@@ -99,11 +100,15 @@ def measure(data: str, folder: Path, work: Path) -> list[dict[str, Any]]:
     rows.append({"data": Path(data).name, "run": "mean of every run", **_test_scores(mean, gold)})
     weights = {names[folder_name]: w for folder_name, w in built.weights.items()}
     mixture = sum(w * test_probabilities[name] for name, w in weights.items())
-    wins = ensemble_wins(built.validation, built.runs[runs[record["best"]].name], "accuracy")
+    if record["best"] == "ensemble":
+        said = " (auto kept)"
+    else:
+        wins = ensemble_wins(built.validation, built.runs[runs[record["best"]].name], "accuracy")
+        said = " (auto keeps it now)" if wins else " (auto keeps its best run)"
     rows.append(
         {
             "data": Path(data).name,
-            "run": "ensemble" + (" (auto keeps it now)" if wins else " (auto keeps its best run)"),
+            "run": "ensemble" + said,
             "validation_accuracy": built.validation["accuracy"],
             "validation_log_loss": built.validation["log_loss"],
             **_test_scores(mixture, gold),

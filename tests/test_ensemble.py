@@ -157,6 +157,13 @@ def test_an_ensemble_needs_two_runs_on_the_same_labels(members, ag_news_dir, wri
         ensemble([members[1], stranger], ag_news_dir, tmp_path / "mixed")
 
 
+def test_an_ensemble_is_not_written_into_one_of_its_runs(members, ag_news_dir):
+    for output in (members[1], members[1] / "mix"):
+        with pytest.raises(AttentextError, match="choose an --output outside its runs"):
+            ensemble(members, ag_news_dir, output, overwrite=True)
+    assert (members[1] / "attentext.json").is_file() and not (members[1] / "mix").exists()
+
+
 @pytest.mark.parametrize(
     "members_field",
     [

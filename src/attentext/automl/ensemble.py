@@ -96,6 +96,7 @@ def ensemble(
     started = time.monotonic()
     say = progress or (lambda _: None)
     runs = _check_runs(run_dirs)
+    _check_destination(runs, Path(output))
     validation, label_names = _validation(runs[0], data)
     texts = column_values(validation, "text")
     classifiers = [load(run.path) for run in runs]
@@ -142,6 +143,19 @@ def _check_runs(run_dirs: Sequence[str | Path]) -> list[rundir.Run]:
                 "so rename or copy one"
             )
     return runs
+
+
+def _check_destination(runs: list[rundir.Run], output: Path) -> None:
+    """The ensemble is written outside every run it copies: inside one, the copy would copy
+    itself; in its place, the run would be replaced."""
+    target = output.resolve()
+    for run in runs:
+        source = run.path.resolve()
+        if target == source or source in target.parents:
+            raise AttentextError(
+                f"{output}: is {'' if target == source else 'inside '}the run {run.path}, which "
+                "the ensemble copies; choose an --output outside its runs"
+            )
 
 
 def _validation(first: rundir.Run, data: str | Path | TextDataset) -> tuple[Any, list[str]]:
