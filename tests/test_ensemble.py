@@ -150,6 +150,8 @@ def test_an_ensemble_needs_two_runs_on_the_same_labels(members, ag_news_dir, wri
 
     with pytest.raises(AttentextError, match="at least two"):
         ensemble(members[:1], ag_news_dir, tmp_path / "one")
+    with pytest.raises(AttentextError, match="--rounds must be at least 1"):
+        ensemble(members, ag_news_dir, tmp_path / "none", rounds=0)
     other = write("other.csv", labelled_csv([(f"text {i}", "ab"[i % 2]) for i in range(40)]))
     stranger = tmp_path / "stranger"
     attentext.train("tfidf-logreg", other, stranger)

@@ -95,6 +95,8 @@ def ensemble(
     recipe, as training split it)."""
     started = time.monotonic()
     say = progress or (lambda _: None)
+    if rounds < 1:
+        raise AttentextError(f"--rounds must be at least 1, got {rounds}")
     runs = _check_runs(run_dirs)
     _check_destination(runs, Path(output))
     validation, label_names = _validation(runs[0], data)
