@@ -2,8 +2,9 @@
 
 For each data set, the folder an `auto --keep-all` call wrote (its `best/` and `runs/*`): the
 ensemble `attentext ensemble` builds of those runs (greedy selection on the validation split,
-as `auto` now does at its end), then every run and the ensemble measured on the test split,
-beside the plain mean of every run (no selection) and what `auto` keeps by its rule
+then the mixture's temperature fitted there, as `auto` now does at its end), then every run and
+the ensemble measured on the test split, beside the plain mean of every run (no selection) and
+what `auto` keeps by its rule
 (`ensemble_wins`: at least as good on validation accuracy, lower validation log-loss). Each
 run predicts test once; the ensemble's test probabilities are the weighted mean of those, and
 its texts/s follows from its members' (each classifies every text).
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from common import machine, markdown_table, publish
+from scipy.special import softmax
 
 import attentext
 from attentext.automl.auto import ensemble_wins
@@ -43,6 +45,7 @@ COLUMNS = [
     ("test_accuracy", "test acc"),
     ("test_macro_f1", "test macro-F1"),
     ("test_log_loss", "test log-loss"),
+    ("temperature", "mixture's T"),
     ("texts_per_second", "texts/s"),
 ]
 
@@ -99,7 +102,11 @@ def measure(data: str, folder: Path, work: Path) -> list[dict[str, Any]]:
     mean = np.mean(list(test_probabilities.values()), axis=0)
     rows.append({"data": Path(data).name, "run": "mean of every run", **_test_scores(mean, gold)})
     weights = {names[folder_name]: w for folder_name, w in built.weights.items()}
-    mixture = sum(w * test_probabilities[name] for name, w in weights.items())
+    temperature = open_run(built.run_dir).temperature  # the mixture's own, fitted on validation
+    mixture = softmax(
+        np.log(sum(w * test_probabilities[name] for name, w in weights.items())) / temperature,
+        axis=1,
+    )
     if record["best"] == "ensemble":
         said = " (auto kept)"
     else:
@@ -112,6 +119,7 @@ def measure(data: str, folder: Path, work: Path) -> list[dict[str, Any]]:
             "validation_accuracy": built.validation["accuracy"],
             "validation_log_loss": built.validation["log_loss"],
             **_test_scores(mixture, gold),
+            "temperature": temperature,
             "texts_per_second": 1 / sum(1 / rates[name] for name in weights),
         }
     )

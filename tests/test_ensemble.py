@@ -76,7 +76,9 @@ def test_an_ensemble_answers_the_weighted_mean_of_its_members(built, members):
     texts = ["Oil prices rise as stocks fall", "The team won the final in extra time"]
     mixed = attentext.load(built.run_dir)
     by_name = {path.name: attentext.load(path) for path in members}
-    expected = sum(w * by_name[name].predict_proba(texts) for name, w in built.weights.items())
+    mean = sum(w * by_name[name].predict_proba(texts) for name, w in built.weights.items())
+    scaled = np.log(mean) / mixed.temperature  # the mixture's temperature, on its log
+    expected = np.exp(scaled) / np.exp(scaled).sum(axis=1, keepdims=True)
     assert np.allclose(mixed.predict_proba(texts), expected)
     assert mixed.predict(texts) == [mixed.labels[i] for i in expected.argmax(axis=1)]
     assert sum(built.weights.values()) == pytest.approx(1.0)
@@ -99,10 +101,14 @@ def test_evaluate_compare_recalibrate_and_the_card_take_an_ensemble(built, ag_ne
     assert "4 labels: `World`, `Sports`, `Business`, `Sci/Tech`" in card
     copy = tmp_path / "copy"
     shutil.copytree(built.run_dir, copy)
+    fitted = attentext.load(built.run_dir).temperature  # the mixture's own, on validation
+    record = json.loads((built.run_dir / "calibration.json").read_text(encoding="utf-8"))
+    assert record["fitted_on"] == "validation" and record["temperature"] == fitted
+    assert record["nll_after"] <= record["nll_before"] + 1e-9
+    assert card.count("Temperature scaling") == 1
     calibration, previous = attentext.recalibrate(copy, ag_news_dir, split="test")
-    assert previous == 1.0 and attentext.load(copy).temperature == pytest.approx(
-        calibration.temperature
-    )
+    assert previous == pytest.approx(fitted)
+    assert attentext.load(copy).temperature == pytest.approx(calibration.temperature)
     texts = ["Oil prices rise as stocks fall", "The team won the final in extra time"]
     assert attentext.load(copy).predict(texts) == attentext.load(built.run_dir).predict(texts)
 

@@ -27,6 +27,7 @@ import numpy as np
 from attentext import rundir
 from attentext.data.dataset import TextDataset, column_values
 from attentext.errors import AttentextError, DataError
+from attentext.evaluation.calibration import calibrate, log_softmax
 from attentext.evaluation.card import model_card
 from attentext.evaluation.metrics import classification_metrics
 from attentext.files import write_json, write_text
@@ -43,7 +44,7 @@ SPLIT = "validation"
 @dataclass
 class EnsembleResult:
     """The ensemble's run directory, each kept member's weight (by folder name), the validation
-    scores of the ensemble and of every run given, the seconds the selection took, and the
+    scores of the ensemble (with its temperature) and of every run given, the seconds the selection took, and the
     label names."""
 
     run_dir: Path
@@ -116,12 +117,17 @@ def ensemble(
         probabilities.append(np.asarray(classifier.predict_proba(texts), dtype=np.float64))
     weights = select_weights(probabilities, gold, rounds)
     mixture = sum(w * p for w, p in zip(weights, probabilities, strict=True))
+    # a mean of calibrated runs is less sure than each (T < 1 on every set tried): the
+    # mixture gets its own temperature on the same split, like every run
+    logits = np.log(np.clip(mixture, LOG_FLOOR, None))
+    calibration = calibrate(gold, logits, SPLIT)
+    calibrated = np.exp(log_softmax(logits, calibration.temperature))
     scores = {run.name: _scores(p, gold) for run, p in zip(runs, probabilities, strict=True)}
     kept = {run.name: float(w) for run, w in zip(runs, weights, strict=True) if w > 0}
     result = EnsembleResult(
-        Path(output), kept, _scores(mixture, gold), scores, time.monotonic() - started, labels
+        Path(output), kept, _scores(calibrated, gold), scores, time.monotonic() - started, labels
     )
-    _write(runs, result, len(texts), rounds, overwrite)
+    _write(runs, result, calibration.to_dict(), (len(texts), rounds), overwrite)
     return result
 
 
@@ -192,7 +198,11 @@ def _scores(probabilities: np.ndarray, gold: np.ndarray) -> dict[str, float]:
 
 
 def _write(
-    runs: list[rundir.Run], result: EnsembleResult, n_texts: int, rounds: int, overwrite: bool
+    runs: list[rundir.Run],
+    result: EnsembleResult,
+    calibration: dict[str, Any],
+    selection: tuple[int, int],
+    overwrite: bool,
 ) -> None:
     """The ensemble's run directory, staged in its work folder and published in one step."""
     output = result.run_dir
@@ -206,7 +216,9 @@ def _write(
             shutil.copytree(by_name[name].path, members / name, symlinks=True)
         record = [{"name": name, "weight": weight} for name, weight in result.weights.items()]
         write_json(staging / rundir.ENSEMBLE_FILE, {"members": record})
-        write_json(staging / rundir.METRICS_FILE, _metrics(by_name, result, n_texts, rounds))
+        metrics = _metrics(by_name, result, *selection)
+        write_json(staging / rundir.METRICS_FILE, {**metrics, "calibration": calibration})
+        write_json(staging / rundir.CALIBRATION_FILE, calibration)
         rundir.write_marker(staging, rundir.ENSEMBLE_KIND)
         write_text(staging / rundir.CARD_FILE, model_card(rundir.open_run(staging), output.name))
         rundir.write_marker(staging, rundir.ENSEMBLE_KIND)  # now listing the card

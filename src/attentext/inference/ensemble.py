@@ -4,8 +4,9 @@ of their calibrated probabilities.
 Averaging probabilities, not votes or logits: each member's are already calibrated on
 validation (its temperature), so a confident member weighs more only where it is rightly
 confident, and a TF-IDF run (whose "logits" are log-probabilities) mixes with neural ones on
-one scale. The ensemble's own temperature and confidence map (1.0 and none when built;
-`attentext recalibrate` fits them like any run's) apply to the mixture.
+one scale. The ensemble's own temperature (fitted on validation when it is built: a mean of
+calibrated runs is less sure than each) and confidence map (`attentext recalibrate`) apply to
+the mixture, whose log is its logits.
 """
 
 from __future__ import annotations
