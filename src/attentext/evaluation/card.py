@@ -303,14 +303,6 @@ def _calibration_section(run: Run) -> list[str]:
                 "validation split (thresholds.json); every reader applies them.",
                 "",
             ]
-        if run.kind == rundir.ENSEMBLE_KIND:
-            return [
-                *lines,
-                "Each member's probabilities are calibrated by its own temperature "
-                "before they are mixed; the mixture has none of its own (`attentext "
-                "recalibrate` fits one).",
-                "",
-            ]
         return [*lines, f"Not calibrated: temperature {run.temperature:g} (none fitted).", ""]
     lines += [
         f"Temperature scaling: the logits are divided by T = {run.temperature:.4f} before the "
