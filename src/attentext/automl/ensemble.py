@@ -44,8 +44,8 @@ SPLIT = "validation"
 @dataclass
 class EnsembleResult:
     """The ensemble's run directory, each kept member's weight (by folder name), the validation
-    scores of the ensemble (with its temperature) and of every run given, the seconds the selection took, and the
-    label names."""
+    scores of the ensemble (with its temperature) and of every run given, the seconds the
+    selection took, and the label names."""
 
     run_dir: Path
     weights: dict[str, float]
