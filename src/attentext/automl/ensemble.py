@@ -27,7 +27,7 @@ import numpy as np
 from attentext import rundir
 from attentext.data.dataset import TextDataset, column_values
 from attentext.errors import AttentextError, DataError
-from attentext.evaluation.calibration import calibrate, log_softmax
+from attentext.evaluation.calibration import calibrate, log_softmax, nll
 from attentext.evaluation.card import model_card
 from attentext.evaluation.metrics import classification_metrics
 from attentext.files import write_json, write_text
@@ -56,9 +56,9 @@ class EnsembleResult:
 
 
 def log_loss(probabilities: np.ndarray, gold: np.ndarray) -> float:
-    """Mean negative log-probability of the gold labels."""
-    picked = probabilities[np.arange(len(gold)), gold]
-    return float(-np.log(np.clip(picked, LOG_FLOOR, None)).mean())
+    """Mean negative log-probability of the gold labels: calibration's NLL, the log of the
+    probabilities standing in for logits."""
+    return nll(np.log(np.clip(probabilities, LOG_FLOOR, None)), gold)
 
 
 def select_weights(
