@@ -38,7 +38,7 @@ from common import RESULTS, machine, markdown_table, publish, save_results
 import attentext
 from attentext.data.dataset import load_text_dataset
 from attentext.data.shots import sample_shots
-from attentext.encoders import default_encoder_path
+from attentext.encoders import DEFAULT_ENCODER, resolve_encoder
 from attentext.recipes import DataSpec
 
 SECTION = "fewshot"
@@ -85,8 +85,11 @@ def attentext_run(
     }
 
 
-def setfit_run(python: str, sample: Any, seed: int, pair_iterations: int) -> dict[str, Any]:
-    """The setfit library on the same sample, in its own environment (one JSON line back)."""
+def setfit_run(
+    python: str, sample: Any, seed: int, pair_iterations: int, encoder: str
+) -> dict[str, Any]:
+    """The setfit library on the same sample and encoder folder, in its own environment (one
+    JSON line back)."""
     train, test = sample["train"], sample["test"]
     job = {
         "train_texts": list(train["text"]),
@@ -105,7 +108,7 @@ def setfit_run(python: str, sample: Any, seed: int, pair_iterations: int) -> dic
     try:
         with tempfile.TemporaryDirectory() as folder:  # whatever setfit writes, it writes there
             done = subprocess.run(
-                [python, str(script.resolve()), handle.name, default_encoder_path()],
+                [python, str(script.resolve()), handle.name, encoder],
                 capture_output=True,
                 text=True,
                 env=env,
@@ -150,6 +153,13 @@ COLUMNS = [
 ]
 
 
+def encoder_name(encoder: str | None) -> str:
+    """How a table names the encoder a pass ran on (results written before the option: MiniLM)."""
+    if encoder in (None, DEFAULT_ENCODER):
+        return "the packaged all-MiniLM-L6-v2"
+    return f"`{encoder}`"
+
+
 def render(payload: dict[str, Any]) -> str:
     m = payload["machine"]
     published = PUBLISHED if Path(payload["data"]).name == "ag_news" else []
@@ -168,6 +178,7 @@ def render(payload: dict[str, Any]) -> str:
         f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores, torch threads "
         f"{m['torch_threads']}; `{payload['data']}`, test split {payload['n_test']:,} texts; "
         f"{iterations} (encoder-fewshot and setfit alike); "
+        f"encoder: {encoder_name(payload.get('encoder'))}; "
         f"setfit: {payload.get('setfit_versions') or 'not run'}.\n\n"
         + markdown_table(rows, COLUMNS)
         + "".join(
@@ -183,10 +194,11 @@ def render(payload: dict[str, Any]) -> str:
 
 def measure(args: argparse.Namespace, payload: dict[str, Any], shots: int, seed: int) -> None:
     """Every method on one sample; each run appended to the payload and saved at once."""
-    sets = [f"fewshot.pair_iterations={args.pair_iterations}", *args.fewshot_set]
+    encoder = [f"model.encoder={args.encoder}"] if args.encoder else []
+    sets = [f"fewshot.pair_iterations={args.pair_iterations}", *encoder, *args.fewshot_set]
     methods: list[tuple[str, str, list[str]]] = [
         ("tfidf-logreg", "tfidf-logreg", []),
-        ("encoder-frozen", "encoder-frozen", []),
+        ("encoder-frozen", "encoder-frozen", encoder),
         ("encoder-fewshot", "encoder-fewshot", sets),
     ]
     if args.unlabeled and seed in payload["self_train_seeds"]:
@@ -208,7 +220,11 @@ def measure(args: argparse.Namespace, payload: dict[str, Any], shots: int, seed:
         record(payload, {"shots": shots, "seed": seed, "method": method, **row})
     if args.setfit_python and "setfit" in args.methods:
         row = setfit_run(
-            args.setfit_python, sample_of(args.data, shots, seed), seed, args.pair_iterations
+            args.setfit_python,
+            sample_of(args.data, shots, seed),
+            seed,
+            args.pair_iterations,
+            resolve_encoder(args.encoder or DEFAULT_ENCODER),
         )
         payload["setfit_versions"] = (
             f"setfit {row['setfit']}, transformers {row['transformers']}, torch {row['torch']}"
@@ -266,6 +282,12 @@ def main() -> None:
     )
     parser.add_argument("--pair-iterations", type=int, default=20)
     parser.add_argument("--setfit-python", default="", help="the Python of a setfit venv")
+    parser.add_argument(
+        "--encoder",
+        default="",
+        help="an encoder folder or hub name for encoder-frozen, encoder-fewshot and setfit alike "
+        "(model.encoder; the packaged MiniLM when not given)",
+    )
     parser.add_argument("--unlabeled", default="", help="texts for the self-training variant")
     parser.add_argument("--self-train-seeds", type=int, default=1)
     parser.add_argument(
@@ -338,6 +360,7 @@ def main() -> None:
         "pair_iterations": args.pair_iterations,
         "self_train_seeds": list(range(args.first_seed, args.first_seed + args.self_train_seeds)),
         "fewshot_set": args.fewshot_set,
+        "encoder": args.encoder or DEFAULT_ENCODER,
         "results": args.results,
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "runs": [],
