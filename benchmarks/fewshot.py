@@ -186,6 +186,7 @@ def render(payload: dict[str, Any]) -> str:
             f"{p['started']}, {p['machine']['cpu']}, torch threads {p['machine']['torch_threads']}): "
             f"shots {', '.join(map(str, p.get('shots') or payload['shots']))}, "
             f"{p.get('pair_iterations') or payload['pair_iterations']} pair iterations; "
+            f"encoder: {encoder_name(p.get('encoder'))}; "
             f"encoder-fewshot settings {', '.join(p.get('fewshot_set') or []) or 'as the recipe was'}."
             for p in payload.get("passes", [])
         )
@@ -261,7 +262,15 @@ def merged(
     renamed(second["runs"], merge_relabel)
     first["runs"] += second["runs"]
     first["summary"] = summary(first["runs"])
-    keys = ("machine", "started", "self_train_seeds", "fewshot_set", "shots", "pair_iterations")
+    keys = (
+        "machine",
+        "started",
+        "self_train_seeds",
+        "fewshot_set",
+        "encoder",
+        "shots",
+        "pair_iterations",
+    )
     first["passes"] = [
         *first.get(
             "passes", [{"results": first.get("results"), **{k: first.get(k) for k in keys}}]
