@@ -39,6 +39,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
 
 import pytest  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
 
 AG_NEWS_TINY = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "ag_news_tiny"
 AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
@@ -199,3 +200,14 @@ def uvicorn_in_thread(
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+class InterruptAt(TrainerCallback):
+    """Ctrl-C at the end of a given optimizer step: what a user's interrupt leaves behind."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt

@@ -87,9 +87,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import SENTIMENT_ROWS, labelled_csv, run_cli_here, write_file
+from conftest import SENTIMENT_ROWS, InterruptAt, labelled_csv, run_cli_here, write_file
 from fastapi.testclient import TestClient
-from transformers import TrainerCallback
 
 import attentext
 from attentext.errors import AttentextError, RunDirError
@@ -780,17 +779,6 @@ def test_one_failing_text_does_not_fail_the_others_in_its_micro_batch(seed_run):
 # =============================================================================================
 # Finding 7: --resume of another run
 # =============================================================================================
-
-
-class InterruptAt(TrainerCallback):
-    """Ctrl-C at the end of an optimizer step."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise KeyboardInterrupt
 
 
 # ag_news_tiny: 190 train rows / batch 64 = 3 steps per epoch: a checkpoint at step 3; stop at 4.

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from conftest import AG_NEWS_LABELS, labelled_csv
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
+from conftest import AG_NEWS_LABELS, InterruptAt, labelled_csv
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import attentext
 from attentext.errors import DataError, RunDirError
@@ -312,17 +312,6 @@ def test_a_recipe_error_does_not_block_the_next_run(ag_news_dir, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Resume, determinism, class weights
 # ---------------------------------------------------------------------------------------------
-
-
-class InterruptAt(TrainerCallback):
-    """Simulate Ctrl-C at the end of a given optimizer step."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise KeyboardInterrupt
 
 
 # 190 training rows / batch 64 = 3 steps per epoch: checkpoints at steps 3, 6, 9; stop at step 5.
