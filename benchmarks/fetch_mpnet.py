@@ -84,9 +84,8 @@ def main() -> None:
     args = parser.parse_args()
     output = args.output.expanduser()
     model_dir = output / FOLDER
-    if (
-        not model_dir.exists()
-    ):  # unpacked beside it, then renamed: a stopped run leaves no half folder
+    # unpacked beside the target, then renamed: a stopped run leaves no half folder
+    if not model_dir.exists():
         output.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=output) as scratch:
             joined = Path(scratch) / f"{FOLDER}.zip"
