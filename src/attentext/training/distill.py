@@ -25,25 +25,28 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 import warnings
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from transformers import Trainer
+from transformers import PreTrainedTokenizerBase, Trainer
 
 from attentext.data.dataset import TextDataset
 from attentext.data.texts import load_texts, without_evaluation_texts
 from attentext.errors import AttentextNote, RecipeError
 from attentext.files import cache_root
 from attentext.inference.classifier import load
-from attentext.recipes import DistillSpec
+from attentext.recipes import DistillSpec, Recipe
 from attentext.rundir import MEMBERS_DIR, ONNX_DIR, WEIGHTS_FILE, open_run
 from attentext.training.features import cached_features
+from attentext.training.tokenized import PackedRows, tokenize_split
 from attentext.training.workdir import is_main_process
 
 IGNORE = -100  # the label of a text without one: the cross-entropy skips it
@@ -239,3 +242,68 @@ def _one_teacher_logits(
             parts.append(logits.numpy())
             hits.append(hit)
     return np.concatenate(parts), all(hits)
+
+
+def distillation_trainer(
+    recipe: Recipe,
+    dataset: TextDataset,
+    tokenizer: PreTrainedTokenizerBase,
+    rows: dict[str, Any],
+    unlabeled_left_out: tuple[list[str], int],
+    facts: dict[str, Any],
+) -> tuple[Any, dict[str, Any]]:
+    """The Trainer class to use, and the facts to record: a distilling one when the recipe names
+    a teacher (the training rows then carry its logits; the facts count the unlabeled texts
+    left out for being validation or test texts)."""
+    unlabeled, left_out = unlabeled_left_out
+    if not recipe.distill.teacher:
+        return Trainer, facts
+    if dataset.multi_label:
+        raise RecipeError("distillation is for one label per text; train the student directly")
+    if recipe.tokenizer.long_text == "chunks":
+        raise RecipeError(
+            "distillation reads each text in one piece; train the student with "
+            "tokenizer.long_text=truncate"
+        )
+    rows["train"], distilled = transfer_set(recipe, dataset, tokenizer, rows, unlabeled)
+    if left_out:
+        distilled["unlabeled_left_out"] = left_out
+    return partial(DistillationTrainer, spec=recipe.distill), {**facts, "distillation": distilled}
+
+
+def transfer_set(
+    recipe: Recipe,
+    dataset: TextDataset,
+    tokenizer: PreTrainedTokenizerBase,
+    rows: dict[str, PackedRows],
+    unlabeled: list[str],
+) -> tuple[PackedRows, dict[str, Any]]:
+    """The training rows the student learns from: the train split, the unlabeled texts and the
+    noisy copies of both (`distill.augment`; label IGNORE), each with the teacher's logits; and
+    what the run records of it."""
+    spec = recipe.distill
+    texts = dataset.texts("train") + unlabeled
+    noisy = augmented_texts(texts, spec.augment, recipe.training.seed)
+    start = time.perf_counter()
+    logits, cached = teacher_logits(spec, texts + noisy, dataset.label_names, block=len(texts))
+    train = rows["train"]
+    if unlabeled or noisy:
+        extra = datasets.Dataset.from_dict(
+            {"text": unlabeled + noisy, "label": [IGNORE] * (len(unlabeled) + len(noisy))}
+        )
+        t = recipe.tokenizer
+        extra_rows = PackedRows.from_dataset(
+            tokenize_split(extra, tokenizer, t.max_length, t.truncation)
+        )
+        train = PackedRows.concatenate(train, extra_rows)
+    return train.with_column("teacher_logits", logits.astype(np.float32)), {
+        "teacher": str(spec.teacher),
+        **({"ensemble": list(spec.ensemble)} if spec.ensemble else {}),
+        "temperature": spec.temperature,
+        "alpha": spec.alpha,
+        "n_labelled": len(rows["train"]),
+        "n_unlabeled": len(unlabeled),
+        "n_augmented": len(noisy),
+        "teacher_seconds": round(time.perf_counter() - start, 2),
+        "teacher_logits_cached": cached,
+    }

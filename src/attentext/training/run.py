@@ -17,16 +17,13 @@ import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import datasets
 import numpy as np
 from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
-    Trainer,
     TrainerCallback,
     set_seed,
 )
@@ -62,13 +59,7 @@ from attentext.text.tokenizers import (
 from attentext.text.vectorizer import word_frequencies
 from attentext.text.windows import Chunking
 from attentext.training.baseline import fit_classifier
-from attentext.training.distill import (
-    IGNORE,
-    DistillationTrainer,
-    augmented_texts,
-    teacher_logits,
-    unlabeled_texts,
-)
+from attentext.training.distill import distillation_trainer, unlabeled_texts
 from attentext.training.features import feature_splits
 from attentext.training.fewshot import fit_fewshot
 from attentext.training.tokenized import PackedRows, WindowRows, tokenize_split, tokenize_windows
@@ -417,7 +408,7 @@ def _train_model(
     tokenized = _tokenized(dataset, tokenizer, recipe)
     model, start_facts = _new_model(recipe, tokenizer, dataset)
     trained, rows, facts, precision = _what_trains(recipe, model, tokenizer, tokenized)
-    trainer_class, facts = _with_teacher(
+    trainer_class, facts = distillation_trainer(
         recipe, dataset, tokenizer, rows, unlabeled_left_out, facts
     )
     trainer = build_trainer(
@@ -515,71 +506,6 @@ def _training_facts(
         "best_checkpoint": Path(trainer.state.best_model_checkpoint).name
         if trainer.state.best_model_checkpoint
         else None,
-    }
-
-
-def _with_teacher(
-    recipe: Recipe,
-    dataset: TextDataset,
-    tokenizer: PreTrainedTokenizerBase,
-    rows: dict[str, Any],
-    unlabeled_left_out: tuple[list[str], int],
-    facts: dict[str, Any],
-) -> tuple[Any, dict[str, Any]]:
-    """The Trainer class to use, and the facts to record: a distilling one when the recipe names
-    a teacher (the training rows then carry its logits; the facts count the unlabeled texts
-    left out for being validation or test texts)."""
-    unlabeled, left_out = unlabeled_left_out
-    if not recipe.distill.teacher:
-        return Trainer, facts
-    if dataset.multi_label:
-        raise RecipeError("distillation is for one label per text; train the student directly")
-    if recipe.tokenizer.long_text == "chunks":
-        raise RecipeError(
-            "distillation reads each text in one piece; train the student with "
-            "tokenizer.long_text=truncate"
-        )
-    rows["train"], distilled = _transfer_set(recipe, dataset, tokenizer, rows, unlabeled)
-    if left_out:
-        distilled["unlabeled_left_out"] = left_out
-    return partial(DistillationTrainer, spec=recipe.distill), {**facts, "distillation": distilled}
-
-
-def _transfer_set(
-    recipe: Recipe,
-    dataset: TextDataset,
-    tokenizer: PreTrainedTokenizerBase,
-    rows: dict[str, PackedRows],
-    unlabeled: list[str],
-) -> tuple[PackedRows, dict[str, Any]]:
-    """The training rows the student learns from: the train split, the unlabeled texts and the
-    noisy copies of both (`distill.augment`; label IGNORE), each with the teacher's logits; and
-    what the run records of it."""
-    spec = recipe.distill
-    texts = dataset.texts("train") + unlabeled
-    noisy = augmented_texts(texts, spec.augment, recipe.training.seed)
-    start = time.perf_counter()
-    logits, cached = teacher_logits(spec, texts + noisy, dataset.label_names, block=len(texts))
-    train = rows["train"]
-    if unlabeled or noisy:
-        extra = datasets.Dataset.from_dict(
-            {"text": unlabeled + noisy, "label": [IGNORE] * (len(unlabeled) + len(noisy))}
-        )
-        t = recipe.tokenizer
-        extra_rows = PackedRows.from_dataset(
-            tokenize_split(extra, tokenizer, t.max_length, t.truncation)
-        )
-        train = PackedRows.concatenate(train, extra_rows)
-    return train.with_column("teacher_logits", logits.astype(np.float32)), {
-        "teacher": str(spec.teacher),
-        **({"ensemble": list(spec.ensemble)} if spec.ensemble else {}),
-        "temperature": spec.temperature,
-        "alpha": spec.alpha,
-        "n_labelled": len(rows["train"]),
-        "n_unlabeled": len(unlabeled),
-        "n_augmented": len(noisy),
-        "teacher_seconds": round(time.perf_counter() - start, 2),
-        "teacher_logits_cached": cached,
     }
 
 
