@@ -18,6 +18,8 @@ a step of 32 posts on an AMD EPYC's 2 cores (about 1.5 h), a job for a GPU there
 `--finetune-epochs 0` keeps the recipe's data-aware epochs, `--finetune-aggregations
 attention,mean` adds aggregations, `--finetune-long-cut 512` a cut at the encoder's most, and
 `--section long_documents_gpu` keeps the CPU's table (an H200 ran all of it in 6 minutes).
+`--encoder FOLDER` puts another sentence encoder (SetFit's MPNet from `fetch_mpnet.py`, say) in
+every encoder-frozen and encoder-finetune run and in their cost rows.
 
 Targets (issue #18): chunking beats head+tail truncation by >= 2 points of accuracy or macro-F1
 and its best aggregation beats tfidf-logreg; a 100,000-word document's peak RSS under 2x the
@@ -53,6 +55,7 @@ from attentext.text.windows import Chunking, encode_windows
 SECTION = "long_documents"
 AGGREGATIONS = ("mean", "max", "attention")
 COST_RECIPES = ("encoder-frozen", "encoder-finetune", "hf-frozen-base", "seed-transformer")
+ENCODER_RECIPES = ("encoder-frozen", "encoder-finetune")  # what --encoder replaces the MiniLM in
 COST_WORDS = 5_000  # the document each recipe's cost per 1,000 words is timed on
 FINETUNE_EPOCHS = 3  # encoder-finetune's default budget (--finetune-epochs), every way alike
 HISTOGRAM = ((1, 1), (2, 2), (3, 4), (5, 8), (9, 16), (17, 10**9))
@@ -139,10 +142,16 @@ def long_text(texts: list[str], words: int) -> str:
 
 
 def cost_per_1000_words(
-    recipe_name: str, train_texts: list[str], text: str, n_words: int, precision: str
+    recipe_name: str,
+    train_texts: list[str],
+    text: str,
+    n_words: int,
+    precision: str,
+    encoder: list[str],
 ) -> dict[str, Any]:
     """Seconds and windows per 1,000 words for a recipe's architecture read in windows."""
-    recipe = planned(load_recipe(recipe_name, ["tokenizer.long_text=chunks"]))  # `auto`: caps
+    sets = ["tokenizer.long_text=chunks", *encoder_sets(recipe_name, encoder)]
+    recipe = planned(load_recipe(recipe_name, sets))  # `auto`: caps
     tokenizer = build_tokenizer(recipe, train_texts)
     labels = [f"label{i}" for i in range(20)]
     model = build_model(recipe.model, tokenizer, labels, recipe.tokenizer.max_length)
@@ -162,6 +171,11 @@ def cost_per_1000_words(
         "windows_per_1000_words": round(1000 * int(counts[0]) / n_words, 2),
         "seconds_per_1000_words": round(1000 * seconds / n_words, 3),
     }
+
+
+def encoder_sets(recipe: str, encoder: list[str]) -> list[str]:
+    """`--encoder`'s setting for the recipes that read a sentence encoder, none for the others."""
+    return encoder if recipe in ENCODER_RECIPES else []
 
 
 RSS_PROBE = r"""
@@ -245,7 +259,8 @@ def render(payload: dict[str, Any]) -> str:
             f"{', GPU ' + m['gpu'] if m.get('gpu') else ''}, torch "
             f"{m['torch']}, load average {m['load_average_1min']} at the start. Data: "
             f"{s['data']}, {s['n_train']} training posts (5 % held out for validation) and "
-            f"{s['n_test']} test posts; encoder runs in {s['precision']}; chunks: "
+            f"{s['n_test']} test posts; encoder {s.get('encoder') or 'the packaged MiniLM'}, "
+            f"run in {s['precision']}; chunks: "
             f"{s['window_tokens']}-token windows, stride 0, at most {s['max_chunks']} per post "
             f"({s['chunks_kept']}); texts/s on the first {s['speed_texts']} test posts. "
             f"Total {payload['seconds']:.0f} s.",
@@ -283,6 +298,11 @@ def arguments() -> argparse.Namespace:
         "--cache", type=Path, help="feature cache folder (default: a fresh one: cold extraction)"
     )
     parser.add_argument("--note", default="", help="a sentence printed under the tables")
+    parser.add_argument(
+        "--encoder",
+        default="",
+        help="sentence-encoder folder for encoder-frozen and encoder-finetune (default: the MiniLM)",
+    )
     parser.add_argument(
         "--finetune",
         action="store_true",
@@ -355,9 +375,11 @@ def accuracy_runs(args: argparse.Namespace, data: Path, texts: list[str]) -> lis
     ]
     if args.finetune:
         plans += finetune_plans(args, windows, cut, at_window)
+    encoder = [f"model.encoder={args.encoder}"] if args.encoder else []
     rows = []
     for name, recipe, reads, sets in plans:
         out = args.out / name.replace(" ", "-")
+        sets = [*sets, *encoder_sets(recipe, encoder)]
         row = {"run": name, **train_one(recipe, data, out, sets, args.precision)}
         row["reads"] = reads.format(load_recipe(out / "recipe.yaml").tokenizer.max_length)
         row["texts_per_s"] = texts_per_second(row["run_dir"], texts, args.precision)
@@ -381,8 +403,9 @@ def main() -> None:
         chunked = next(r for r in rows if r["run"] == "encoder-frozen chunks attention")["run_dir"]
         text = long_text(test_texts, args.long_words)
         sample = long_text(test_texts, COST_WORDS)
+        encoder = [f"model.encoder={args.encoder}"] if args.encoder else []
         cost = [
-            cost_per_1000_words(name, train_texts, sample, COST_WORDS, args.precision)
+            cost_per_1000_words(name, train_texts, sample, COST_WORDS, args.precision, encoder)
             for name in COST_RECIPES
         ]
         payload = {
@@ -390,6 +413,7 @@ def main() -> None:
             "machine": facts,
             "settings": {
                 "data": str(args.data),
+                "encoder": args.encoder or None,
                 "n_train": len(dataset["train"]) + len(dataset.splits.get("validation", [])),
                 "n_test": len(test_texts),
                 "window_tokens": args.window,
