@@ -147,7 +147,7 @@ def cost_per_1000_words(
     text: str,
     n_words: int,
     precision: str,
-    encoder: list[str],
+    encoder: str,
 ) -> dict[str, Any]:
     """Seconds and windows per 1,000 words for a recipe's architecture read in windows."""
     sets = ["tokenizer.long_text=chunks", *encoder_sets(recipe_name, encoder)]
@@ -173,9 +173,9 @@ def cost_per_1000_words(
     }
 
 
-def encoder_sets(recipe: str, encoder: list[str]) -> list[str]:
+def encoder_sets(recipe: str, encoder: str) -> list[str]:
     """`--encoder`'s setting for the recipes that read a sentence encoder, none for the others."""
-    return encoder if recipe in ENCODER_RECIPES else []
+    return [f"model.encoder={encoder}"] if encoder and recipe in ENCODER_RECIPES else []
 
 
 RSS_PROBE = r"""
@@ -375,11 +375,10 @@ def accuracy_runs(args: argparse.Namespace, data: Path, texts: list[str]) -> lis
     ]
     if args.finetune:
         plans += finetune_plans(args, windows, cut, at_window)
-    encoder = [f"model.encoder={args.encoder}"] if args.encoder else []
     rows = []
     for name, recipe, reads, sets in plans:
         out = args.out / name.replace(" ", "-")
-        sets = [*sets, *encoder_sets(recipe, encoder)]
+        sets = [*sets, *encoder_sets(recipe, args.encoder)]
         row = {"run": name, **train_one(recipe, data, out, sets, args.precision)}
         row["reads"] = reads.format(load_recipe(out / "recipe.yaml").tokenizer.max_length)
         row["texts_per_s"] = texts_per_second(row["run_dir"], texts, args.precision)
@@ -403,9 +402,8 @@ def main() -> None:
         chunked = next(r for r in rows if r["run"] == "encoder-frozen chunks attention")["run_dir"]
         text = long_text(test_texts, args.long_words)
         sample = long_text(test_texts, COST_WORDS)
-        encoder = [f"model.encoder={args.encoder}"] if args.encoder else []
         cost = [
-            cost_per_1000_words(name, train_texts, sample, COST_WORDS, args.precision, encoder)
+            cost_per_1000_words(name, train_texts, sample, COST_WORDS, args.precision, args.encoder)
             for name in COST_RECIPES
         ]
         payload = {
