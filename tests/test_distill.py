@@ -39,6 +39,20 @@ def test_the_loss_is_alpha_ce_plus_t2_kl_by_hand():
     assert got.item() == pytest.approx(expected, rel=1e-5)
 
 
+def test_the_mse_term_is_the_squared_distance_of_the_logits_by_hand():
+    student = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
+    teacher = torch.tensor([[1.0, 2.0, 0.0], [0.0, 3.0, 0.0]])
+    labels = torch.tensor([0, IGNORE])
+    squared = [(1.0 + 4.0 + 1.0), (0.25 + 6.25 + 0.0)]  # (student - teacher)^2 summed per row
+    first = student[0].tolist()
+    ce = -(first[0] - math.log(sum(math.exp(x) for x in first)))
+    expected = 0.3 * ce + 0.7 * sum(squared) / 2
+
+    for temperature in (1.0, 4.0):  # the temperature plays no part in it
+        got = distillation_loss(student, teacher, labels, temperature, 0.3, "mse")
+        assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
 def test_a_batch_of_unlabeled_texts_learns_from_the_teacher_alone():
     student, teacher = torch.randn(3, 4), torch.randn(3, 4)
     unlabeled = torch.full((3,), IGNORE)
@@ -219,6 +233,8 @@ def test_unlabeled_texts_need_a_teacher():
 def test_distill_settings_are_checked():
     with pytest.raises(RecipeError, match="distill.alpha"):
         attentext.resolve_recipe("seed-transformer", overrides=["distill.alpha=2"])
+    with pytest.raises(RecipeError, match="distill.loss must be one of kl, mse"):
+        attentext.resolve_recipe("seed-transformer", overrides=["distill.loss=l1"])
     json.dumps(attentext.resolve_recipe("seed-transformer").to_dict())  # still plain data
 
 
@@ -228,11 +244,12 @@ def test_the_distill_command_writes_a_student_run(teacher, unlabeled, ag_news_di
     out = tmp_path / "student"
     result = run_cli_here(
         "distill", teacher, "--student", "seed-transformer", "--data", ag_news_dir,
-        "--output", out, "--unlabeled", unlabeled, "--max-steps", "4", "--set",
-        "training.precision=fp32",
+        "--output", out, "--unlabeled", unlabeled, "--max-steps", "4", "--loss", "mse",
+        "--set", "training.precision=fp32",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"Distilled {teacher} into seed-transformer" in " ".join(result.stdout.split())
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["distill"]["loss"] == "mse"
     assert attentext.load(out).predict(["Oil prices jump"])
 
 

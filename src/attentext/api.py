@@ -100,12 +100,14 @@ def distill(
     alpha: float = 0.5,
     augment: int = 0,
     ensemble: Sequence[str | Path] = (),
+    loss: str = "kl",
     **options: Any,
 ) -> TrainResult:
     """Train `student` (a recipe) to match `teacher`'s probabilities (a run directory) on the
     training texts and `unlabeled` ones, and on `augment` noisy copies of each (words masked,
     n-grams sampled); the result is a normal run directory. `ensemble`: more teacher runs; the
-    student then learns the mean of every teacher's logits.
+    student then learns the mean of every teacher's logits. `loss`: the teacher's term, "kl"
+    (at `temperature`) or "mse" (the squared distance of the logits).
 
     `options` are those of `train` (epochs, max_steps, overrides, overwrite, ...).
     """
@@ -114,6 +116,7 @@ def distill(
         f"distill.temperature={temperature}",
         f"distill.alpha={alpha}",
         f"distill.augment={augment}",
+        f"distill.loss={loss}",
     ]
     if unlabeled is not None:
         sets.append(f"distill.unlabeled={unlabeled}")

@@ -24,6 +24,7 @@ LONG_TEXTS = ("truncate", "chunks")  # a text over max_length: cut it, or read i
 CHUNKS_KEPT = ("head", "tail", "spread")  # which windows max_chunks keeps
 AGGREGATIONS = ("mean", "max", "attention")  # window logits -> one document's (model.options)
 TOKENIZER_TYPES = ("word", "pretrained")
+DISTILL_LOSSES = ("kl", "mse")  # the teacher's term in distillation: the KL of Hinton et al., or MSE
 EMBEDDING_INITS = ("random", "encoder", "auto")
 CLASS_WEIGHTS = ("none", "balanced")
 BEST_METRICS = ("accuracy", "loss", "last")
@@ -145,7 +146,10 @@ class DistillSpec:
 
     teacher: str = ""  # a run directory: its logits are the soft targets
     temperature: float = 2.0  # softens both distributions; the KL term is scaled by its square
-    alpha: float = 0.5  # weight of the gold labels' cross-entropy; 1 - alpha on the teacher's KL
+    alpha: float = 0.5  # weight of the gold labels' cross-entropy; 1 - alpha on the teacher's term
+    # the teacher's term: "kl" (Hinton et al.) or "mse", the squared distance of the logits (Tang
+    # et al. 2019), which keeps how sure the teacher is and ignores the temperature
+    loss: str = "kl"
     unlabeled: str = ""  # a file of more texts (one per line, or a data file) for the transfer set
     # > 0: this many noisy copies of every transfer text (words masked, n-grams sampled; Tang et
     # al. 2019) for the teacher to label: more of what the teacher knows, at the teacher's cost
@@ -477,6 +481,8 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: distill.temperature must be positive")
     if not 0.0 <= d.alpha <= 1.0:
         raise RecipeError(f"{origin}: distill.alpha must be in [0, 1]")
+    if d.loss not in DISTILL_LOSSES:
+        raise RecipeError(f"{origin}: distill.loss must be one of {', '.join(DISTILL_LOSSES)}")
     if d.unlabeled and not d.teacher:
         raise RecipeError(f"{origin}: distill.unlabeled needs distill.teacher (a run directory)")
     if d.augment < 0:

@@ -27,6 +27,13 @@ def distill_command(
     alpha: Annotated[
         float, typer.Option(help="Weight of the gold labels; 1 - alpha on the teacher.")
     ] = 0.5,
+    loss: Annotated[
+        str,
+        typer.Option(
+            help="The teacher's term: kl (softmaxes at --temperature) or mse (the logits' "
+            "squared distance, Tang et al. 2019)."
+        ),
+    ] = "kl",
     augment: Annotated[
         int,
         typer.Option(help="Noisy copies of each text for the teacher to label (words masked)."),
@@ -59,6 +66,7 @@ def distill_command(
         alpha=alpha,
         augment=augment,
         ensemble=ensemble or [],
+        loss=loss,
         epochs=epochs,
         max_steps=max_steps,
         overrides=set_,

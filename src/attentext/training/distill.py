@@ -8,8 +8,10 @@ neural recipe) then trains with the Trainer on
     alpha * CE(student, gold label)  +  (1 - alpha) * T^2 * KL(teacher_T || student_T)
 
 where `_T` is a softmax at temperature T (the T^2 keeps the soft term's gradients at the scale of
-the hard one; Hinton et al., 2015). Unlabeled texts carry no gold label (-100) and learn from the
-teacher alone. Validation and test stay gold-only, so the best checkpoint is the best student.
+the hard one; Hinton et al., 2015), or, with `distill.loss: mse`, the squared distance between
+the two logit vectors in place of the KL (Tang et al. 2019's choice: it also matches how sure the
+teacher is, which a softmax forgets; the temperature plays no part then). Unlabeled texts carry
+no gold label (-100) and learn from the teacher alone. Validation and test stay gold-only, so the best checkpoint is the best student.
 
 A small transfer set leaves most of what the teacher knows untold: `distill.augment` adds noisy
 copies of every transfer text (Tang et al., "Distilling Task-Specific Knowledge from BERT into
@@ -63,18 +65,24 @@ def distillation_loss(
     labels: torch.Tensor | None,
     temperature: float,
     alpha: float,
+    soft_loss: str = "kl",
 ) -> torch.Tensor:
-    """alpha * CE on the labelled rows + (1 - alpha) * T^2 * KL(teacher_T || student_T), in fp32.
+    """alpha * CE on the labelled rows + (1 - alpha) * the teacher's term, in fp32.
 
-    A batch without labelled rows (unlabeled texts) has the teacher's term alone.
+    The teacher's term is T^2 * KL(teacher_T || student_T) (`soft_loss="kl"`) or the squared
+    distance between the logit vectors, summed over classes and averaged over rows
+    (`soft_loss="mse"`). A batch without labelled rows (unlabeled texts) has it alone.
     """
-    student = student.float()
-    soft = F.kl_div(
-        F.log_softmax(student / temperature, dim=-1),
-        F.log_softmax(teacher.float() / temperature, dim=-1),
-        reduction="batchmean",
-        log_target=True,
-    ) * (temperature**2)
+    student, teacher = student.float(), teacher.float()
+    if soft_loss == "mse":
+        soft = (student - teacher).pow(2).sum(dim=-1).mean()
+    else:
+        soft = F.kl_div(
+            F.log_softmax(student / temperature, dim=-1),
+            F.log_softmax(teacher / temperature, dim=-1),
+            reduction="batchmean",
+            log_target=True,
+        ) * (temperature**2)
     loss = (1 - alpha) * soft
     if labels is not None and alpha > 0 and bool((labels != IGNORE).any()):
         loss = loss + alpha * F.cross_entropy(student, labels, ignore_index=IGNORE)
@@ -101,7 +109,7 @@ class DistillationTrainer(Trainer):
             loss = F.cross_entropy(logits.float(), labels, ignore_index=IGNORE)
         else:
             loss = distillation_loss(
-                logits, teacher, labels, self.spec.temperature, self.spec.alpha
+                logits, teacher, labels, self.spec.temperature, self.spec.alpha, self.spec.loss
             )
         return (loss, outputs) if return_outputs else loss
 
@@ -301,6 +309,7 @@ def transfer_set(
         **({"ensemble": list(spec.ensemble)} if spec.ensemble else {}),
         "temperature": spec.temperature,
         "alpha": spec.alpha,
+        "loss": spec.loss,
         "n_labelled": len(rows["train"]),
         "n_unlabeled": len(unlabeled),
         "n_augmented": len(noisy),
