@@ -15,12 +15,15 @@ and the gap closed: (student - scratch) / (teacher - scratch). Results go to the
 
 `--ensemble RUN` (repeatable) adds teachers: every distilled student learns the mean of their
 logits (`attentext distill --ensemble`), and a row gives that mean's own test accuracy (every
-teacher classifying every text). `--variants` keeps some of the distilled runs (e.g. `noisy`).
+teacher classifying every text). `--variants` keeps some of the distilled runs (e.g. `noisy`);
+`--losses kl,mse` makes each of them with both teacher's terms (`distill.loss`), side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -142,8 +145,14 @@ def main() -> None:
         "--ensemble", type=Path, action="append", default=[], help="another teacher run"
     )
     parser.add_argument("--variants", default=",".join(VARIANTS), help="distilled runs to make")
+    parser.add_argument(
+        "--losses",
+        default="kl",
+        help="the teacher's term of each distilled run (distill.loss): kl, mse or kl,mse side by side",
+    )
     args = parser.parse_args()
     variants = set(args.variants.split(","))
+    losses = args.losses.split(",")
     name = Path(args.data).name
     section = args.section or ("distill" if name == "ag_news" else f"distill_{name}")
     texts = list(load_text_dataset(args.data, val_fraction=0.0)["test"]["text"])[:1000]
@@ -168,8 +177,9 @@ def main() -> None:
         scratch = args.output / f"{student}-scratch"
         attentext.train(student, args.data, scratch, overwrite=True, overrides=args.set)
         rows.append(row_of(f"{student} (scratch)", scratch, texts))
-        for run, unlabeled, augment in runs:
-            out = args.output / f"{student}-{run.replace(' + ', '-').replace(' ', '-')}"
+        for (run, unlabeled, augment), loss in itertools.product(runs, losses):
+            label = run if len(losses) == 1 else f"{run}, {loss}"
+            out = args.output / f"{student}-{re.sub(r'[ +,]+', '-', label)}"
             attentext.distill(
                 args.teacher,
                 student,
@@ -178,10 +188,11 @@ def main() -> None:
                 unlabeled=unlabeled,
                 augment=augment,
                 ensemble=args.ensemble,
+                loss=loss,
                 overwrite=True,
                 overrides=args.set,
             )
-            row = row_of(f"{student} ({run})", out, texts)
+            row = row_of(f"{student} ({label})", out, texts)
             base = [r for r in rows if r["run"] == f"{student} (scratch)"][0]["test_accuracy"]
             gap = teacher_accuracy - base
             row["gap_closed"] = round((row["test_accuracy"] - base) / gap, 3) if gap > 0 else None

@@ -24,7 +24,8 @@ LONG_TEXTS = ("truncate", "chunks")  # a text over max_length: cut it, or read i
 CHUNKS_KEPT = ("head", "tail", "spread")  # which windows max_chunks keeps
 AGGREGATIONS = ("mean", "max", "attention")  # window logits -> one document's (model.options)
 TOKENIZER_TYPES = ("word", "pretrained")
-DISTILL_LOSSES = ("kl", "mse")  # the teacher's term in distillation: the KL of Hinton et al., or MSE
+# the teacher's term in distillation: the KL of Hinton et al., or the logits' squared distance
+DISTILL_LOSSES = ("kl", "mse")
 EMBEDDING_INITS = ("random", "encoder", "auto")
 CLASS_WEIGHTS = ("none", "balanced")
 BEST_METRICS = ("accuracy", "loss", "last")
