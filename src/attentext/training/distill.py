@@ -11,7 +11,8 @@ where `_T` is a softmax at temperature T (the T^2 keeps the soft term's gradient
 the hard one; Hinton et al., 2015), or, with `distill.loss: mse`, the squared distance between
 the two logit vectors in place of the KL (Tang et al. 2019's choice: it also matches how sure the
 teacher is, which a softmax forgets; the temperature plays no part then). Unlabeled texts carry
-no gold label (-100) and learn from the teacher alone. Validation and test stay gold-only, so the best checkpoint is the best student.
+no gold label (-100) and learn from the teacher alone. Validation and test stay gold-only, so
+the best checkpoint is the best student.
 
 A small transfer set leaves most of what the teacher knows untold: `distill.augment` adds noisy
 copies of every transfer text (Tang et al., "Distilling Task-Specific Knowledge from BERT into
