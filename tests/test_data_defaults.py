@@ -95,6 +95,14 @@ def test_the_scratch_recipes_leave_length_vocabulary_start_and_epochs_to_the_dat
     assert auto_settings(load_recipe("tfidf-logreg")) == []
 
 
+def test_a_word_model_on_the_encoders_pieces_leaves_no_vocabulary_to_size():
+    recipe = load_recipe("attention-rnn", ["tokenizer.type=pretrained"])
+    assert "tokenizer.max_tokens" not in auto_settings(recipe)
+    resolved, choices = data_aware(recipe, 2850, [20] * 100, None, None, word_share=0.9)
+    assert "tokenizer.max_tokens" not in describe("data.csv", choices)
+    assert resolved.tokenizer.max_length == 24 and resolved.model.embedding_init == "encoder"
+
+
 def test_a_floor_keeps_short_texts_whole_where_padding_is_per_batch():
     assert auto_max_length([20] * 50, 95.0, cap=128, least=64).value == 64
     assert "raised to 64" in auto_max_length([20] * 50, 95.0, cap=128, least=64).why

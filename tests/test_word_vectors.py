@@ -186,6 +186,19 @@ def test_a_run_started_from_the_encoder_says_so_and_predicts(ag_news_dir, tmp_pa
     assert labels[0] in LABELS
 
 
+def test_a_word_model_on_the_encoders_pieces_starts_from_its_table_and_predicts(
+    ag_news_dir, tmp_path
+):
+    import attentext
+
+    out = tmp_path / "rnn-pieces"
+    metrics = _trained_from_the_encoder(ag_news_dir, out, "tokenizer.type=pretrained")
+    # every entry of the MiniLM's 30,522-piece vocabulary but its 5 special tokens (their own rows)
+    assert metrics["embedding_init"]["words"] == 30522 - 5
+    classifier = attentext.load(out)
+    assert classifier.predict(["the striker scored twice in the final"])[0] in LABELS
+
+
 def test_a_static_channel_keeps_the_encoders_vectors_beside_the_learned_ones(ag_news_dir, tmp_path):
     import attentext
 

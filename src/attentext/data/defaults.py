@@ -97,6 +97,8 @@ def auto_settings(recipe: Recipe) -> list[str]:
         for name in names
         if getattr(getattr(recipe, section), name) == AUTO
     ]
+    if recipe.tokenizer.type == "pretrained":  # the encoder's own vocabulary: nothing to size
+        fields = [name for name in fields if name != "tokenizer.max_tokens"]
     options = [f"model.options.{name}" for name in auto_options(recipe.model.options)]
     return fields + options
 
