@@ -28,11 +28,7 @@ def distill_command(
         float, typer.Option(help="Weight of the gold labels; 1 - alpha on the teacher.")
     ] = 0.5,
     loss: Annotated[
-        str,
-        typer.Option(
-            help="The teacher's term: kl (softmaxes at --temperature) or mse (the logits' "
-            "squared distance, Tang et al. 2019)."
-        ),
+        str, typer.Option(help="The teacher's term: kl (at --temperature) or mse (of logits).")
     ] = "kl",
     augment: Annotated[
         int,
