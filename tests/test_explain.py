@@ -155,6 +155,23 @@ def test_multi_layer_encoder_merges_word_pieces_and_rolls_out(minilm):
     np.testing.assert_allclose(last_layer.importances, explanation.importances, atol=1e-6)
 
 
+def test_a_deeper_seed_transformer_on_word_pieces_rolls_out_every_row(minilm):
+    """It mean-pools: the [CLS] its WordPiece tokens start with is a row like any other."""
+    from attentext.models.registry import build_model
+    from attentext.recipes import ModelSpec
+
+    spec = ModelSpec(type="seed-transformer", options={"num_blocks": 2, "embed_dim": 16})
+    torch.manual_seed(0)
+    model = build_model(spec, minilm.tokenizer, ["World", "Sports"], 64)
+    classifier = TransformersClassifier(model, minilm.tokenizer, max_length=64)
+
+    [explanation] = explain(classifier, [LONGER[0]])
+
+    assert explanation.method == "attention rollout over 2 layers, mean over rows"
+    assert explanation.attention_source == "layer 1 of 2, mean over 2 heads"
+    assert_rows_sum_to_one(explanation)
+
+
 @pytest.mark.parametrize("truncation", ["head", "tail", "head+tail"])
 def test_explained_tokens_are_the_ones_the_model_reads(minilm, truncation):
     text = " ".join(f"word{i}" for i in range(80))

@@ -226,3 +226,24 @@ def test_word_dropout_out_of_range_is_a_recipe_error():
     spec = ModelSpec(type="seed-transformer", options={"word_dropout": 1.0})
     with pytest.raises(RecipeError, match="word_dropout"):
         build_model(spec, WORD_TOKENIZER, ["a", "b"], 16)
+
+
+@torch.no_grad()
+def test_more_blocks_stack_and_each_returns_its_attention():
+    one, three = make_model(), make_model(num_blocks=3)
+    ids = torch.randint(2, 20000, (2, 7))
+
+    out = three(input_ids=ids, output_attentions=True)
+
+    assert n_params(three) == n_params(one) + 2 * 10_656  # two more of the lesson's block
+    assert len(out.attentions) == 3
+    assert all(a.shape == (2, 2, 7, 7) for a in out.attentions)
+    assert not torch.allclose(out.attentions[0], out.attentions[2])
+    # a one-block model keeps the names every run saved before num_blocks existed
+    assert not any(key.startswith("more_blocks") for key in one.state_dict())
+
+
+def test_zero_blocks_is_a_recipe_error():
+    spec = ModelSpec(type="seed-transformer", options={"num_blocks": 0})
+    with pytest.raises(RecipeError, match="num_blocks must be at least 1"):
+        build_model(spec, WORD_TOKENIZER, ["a", "b"], 16)

@@ -49,9 +49,15 @@ class SeedTransformerConfig(PretrainedConfig):
             embed_dim (a learned projection) and added to the learned one
             (models/static_embedding.py; `model.embedding_init: encoder` fills it with the
             encoder's word vectors); 0: none.
+        num_blocks: transformer blocks stacked (the lesson: 1). A student distilled from a
+            fine-tuned encoder has far more signal to fit than labels alone give, and depth is
+            what the distillation literature adds first (TinyBERT, MiniLM students: 4-6 layers).
     """
 
     model_type = "attentext-seed-transformer"
+    # mean over the last block's outputs, never a [CLS] state (explain's rollout reads every row,
+    # even when the tokens are an encoder's WordPiece pieces that start with [CLS])
+    pooling = "mean"
 
     def __init__(
         self,
@@ -68,6 +74,7 @@ class SeedTransformerConfig(PretrainedConfig):
         word_dropout: float = 0.0,
         unk_token_id: int = 1,
         static_dim: int = 0,
+        num_blocks: int = 1,
         pad_token_id: int = 0,
         **kwargs,
     ) -> None:
@@ -86,6 +93,9 @@ class SeedTransformerConfig(PretrainedConfig):
         self.word_dropout = word_dropout
         self.unk_token_id = unk_token_id
         self.static_dim = static_dim
+        if num_blocks < 1:
+            raise ValueError(f"num_blocks must be at least 1, got {num_blocks}")
+        self.num_blocks = num_blocks
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
 
@@ -191,6 +201,11 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
         super().__init__(config)
         self.embedding = TokenAndPositionEmbedding(config)
         self.transformer_block = TransformerBlock(config)
+        # blocks after the first under their own name, so a one-block run's weights (every run
+        # saved before `num_blocks`) load unchanged
+        self.more_blocks = nn.ModuleList(
+            TransformerBlock(config) for _ in range(config.num_blocks - 1)
+        )
         self.dropout1 = nn.Dropout(config.dropout)
         self.dense = nn.Linear(config.embed_dim, config.classifier_hidden_dim)
         self.dropout2 = nn.Dropout(config.dropout)
@@ -232,7 +247,10 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
                 input_ids, attention_mask, self.config.word_dropout, self.config.unk_token_id
             )
         x = self.embedding(input_ids)  # (B, T, C)
-        x, weights = self.transformer_block(x, key_mask, bool(output_attentions))
+        layers = []  # each block's attention weights, first block first
+        for block in (self.transformer_block, *self.more_blocks):
+            x, weights = block(x, key_mask, bool(output_attentions))
+            layers.append(weights)
         if self.config.mask_padding:  # mean over real tokens only
             w = real.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
             pooled = (x * w).sum(1) / w.sum(1).clamp(min=1.0)  # (B, C)
@@ -240,7 +258,7 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
             pooled = x.mean(1)
         hidden = self.dropout2(F.relu(self.dense(self.dropout1(pooled))))
         logits = self.classifier(hidden)  # (B, num_labels)
-        attentions = (weights,) if output_attentions else None
+        attentions = tuple(layers) if output_attentions else None
         multi_label = self.config.problem_type == MULTI_LABEL
         return classification_output(logits, labels, attentions, multi_label)
 

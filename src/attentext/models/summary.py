@@ -64,6 +64,7 @@ def summarize(model: nn.Module, seq_len: int, batch: int = 2) -> ModelSummary:
     rows = [
         LayerRow(name, type(child).__name__, shapes.get(name, "-"), *_weights(child))
         for name, child in model.named_children()
+        if not (isinstance(child, nn.ModuleList) and len(child) == 0)  # e.g. no more_blocks
     ]
     return ModelSummary(rows, *_weights(model))
 
