@@ -42,9 +42,9 @@ def seed_of(payload: dict[str, Any]) -> int:
 
 
 def spread(values: list[float]) -> str:
+    """Mean ± standard deviation; one value alone has no spread to state."""
     mean = statistics.fmean(values)
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.4f} ± {sd:.4f}"
+    return f"{mean:.4f} ± {statistics.stdev(values):.4f}" if len(values) > 1 else f"{mean:.4f}"
 
 
 def case_row(label: str, sections: list[str]) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def case_row(label: str, sections: list[str]) -> dict[str, Any]:
         "distilled": " / ".join(f"{a:.4f}" for a in distilled),
         "distilled_mean": spread(distilled),
         "ece": round(statistics.fmean(row["ece_after"] for _, _, row in found), 4),
-        "texts_per_s": round(statistics.fmean(row["texts_per_second"] for _, _, row in found)),
+        "texts_per_s": float(round(statistics.fmean(r["texts_per_second"] for _, _, r in found))),
         "size_mb": found[0][2]["size_mb"],
         "sections": sections,
         "machine": found[0][0]["machine"],
