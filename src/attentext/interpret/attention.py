@@ -5,10 +5,10 @@ What "importance" means depends on the model:
 - the attention RNN: its additive-attention weights `alpha`, exactly what it pools with;
 - a one-layer transformer (the seed transformer): the attention each word receives, averaged over
   the real query positions (the model mean-pools the block's outputs, so this is what flows in);
-- a multi-layer encoder (or the seed transformer with `num_blocks` > 1): attention rollout (Abnar & Zuidema, "Quantifying Attention Flow in
-  Transformers", 2020): each layer's head-averaged attention plus the identity (the residual
-  path), rows renormalized, multiplied across layers; the [CLS] row when the classifier reads
-  [CLS], else the mean over rows (mean pooling).
+- a multi-layer encoder (or a seed transformer of `num_blocks` > 1): attention rollout (Abnar &
+  Zuidema, "Quantifying Attention Flow in Transformers", 2020): each layer's head-averaged
+  attention plus the identity (the residual path), rows renormalized, multiplied across layers;
+  the [CLS] row when the classifier reads [CLS], else the mean over rows (mean pooling).
 
 Word pieces are merged back into words (sum of importance; attention received summed, attention
 given averaged). Special tokens ([CLS], [SEP]) are dropped from what is shown and the rest
