@@ -278,6 +278,20 @@ def test_attention_rnn_exports_with_the_models_results(cell, static_dim, seed_ru
     np.testing.assert_allclose(alone, batched, rtol=0, atol=1e-5)  # padding never read
 
 
+def test_a_deeper_seed_transformer_exports_with_the_models_results(seed_run, tmp_path):
+    """Three blocks (`model.options.num_blocks`): every block is in the graph, padding unread."""
+    tokenizer = AutoTokenizer.from_pretrained(str(seed_run))
+    spec = ModelSpec(type="seed-transformer", options={"num_blocks": 3, "embed_dim": 16})
+    model = build_model(spec, tokenizer, AG_NEWS_LABELS, 64)
+    tokenizer.model_max_length = 64
+    run = _save_run(model.eval(), tokenizer, tmp_path / "deeper")
+    export_onnx(run)
+    _parity(run, atol=1e-4)
+    alone = OnnxClassifier.from_run_dir(run).logits([TEXTS[3]])
+    batched = OnnxClassifier.from_run_dir(run).logits(TEXTS)[3:4]
+    np.testing.assert_allclose(alone, batched, rtol=0, atol=1e-5)
+
+
 def _minilm_tokenizer():
     tokenizer = AutoTokenizer.from_pretrained(resolve_encoder("default"))
     tokenizer.model_max_length = 32
