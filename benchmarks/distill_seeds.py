@@ -63,8 +63,6 @@ def case_row(label: str, sections: list[str]) -> dict[str, Any]:
         "texts_per_s": float(round(statistics.fmean(r["texts_per_second"] for _, _, r in found))),
         "size_mb": found[0][2]["size_mb"],
         "sections": sections,
-        "machine": found[0][0]["machine"],
-        "teacher": found[0][0]["teacher"],
     }
 
 
@@ -102,11 +100,12 @@ def main() -> None:
     for case in args.case:
         label, _, sections = case.partition("=")
         rows.append(case_row(label, sections.split(",")))
+    first, _, _ = student_rows(rows[0]["sections"][0])  # the machine and teacher of them all
     payload = {
         "benchmark": args.section,
-        "machine": rows[0]["machine"],
-        "teacher": rows[0]["teacher"],
-        "results": [{k: v for k, v in r.items() if k not in ("machine", "teacher")} for r in rows],
+        "machine": first["machine"],
+        "teacher": first["teacher"],
+        "results": rows,
     }
     publish(args.section, payload, render)
 
