@@ -68,6 +68,21 @@ def test_validation_carving_depends_on_the_seed_only(ag_news_dir):
     assert sorted(first["validation"]["text"]) != sorted(other["validation"]["text"])
 
 
+def test_a_recipe_carves_validation_with_its_data_seed(ag_news_dir):
+    from attentext.recipes import load_recipe
+    from attentext.training.run import recipe_dataset
+
+    def validation(*overrides: str) -> list[str]:
+        recipe = load_recipe("tfidf-logreg", list(overrides))
+        return list(recipe_dataset(recipe, ag_news_dir)["validation"]["text"])
+
+    assert validation("training.seed=1", "data.seed=9") == validation(
+        "training.seed=2", "data.seed=9"
+    )
+    assert validation("training.seed=9") == validation("training.seed=1", "data.seed=9")
+    assert sorted(validation("training.seed=1")) != sorted(validation("training.seed=2"))
+
+
 def test_validation_and_train_partition_the_train_file(ag_news_dir):
     ds = load_text_dataset(ag_news_dir)
     all_train = load_text_dataset(ag_news_dir, val_fraction=0)

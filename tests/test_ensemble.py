@@ -165,6 +165,25 @@ def test_an_ensemble_needs_two_runs_on_the_same_labels(members, ag_news_dir, wri
         ensemble([members[1], stranger], ag_news_dir, tmp_path / "mixed")
 
 
+def test_an_ensemble_refuses_a_run_that_carved_another_validation_split(
+    members, ag_news_dir, tmp_path
+):
+    """Another training seed carves another validation split from train, so the run trained on
+    texts the weights would be chosen on; with the first run's data seed it carves the same."""
+    import attentext
+
+    leaky = tmp_path / "seed-7"
+    attentext.train("tfidf-logreg", ag_news_dir, leaky, overrides=["training.seed=7"])
+    with pytest.raises(DataError, match=r"data seed 7.*--set data.seed=N"):
+        ensemble([members[1], leaky], ag_news_dir, tmp_path / "leaky-mix")
+    shared = tmp_path / "seed-7-data-42"
+    attentext.train(
+        "tfidf-logreg", ag_news_dir, shared, overrides=["training.seed=7", "data.seed=42"]
+    )
+    result = ensemble([members[1], shared], ag_news_dir, tmp_path / "mix", rounds=4)
+    assert sum(result.weights.values()) == pytest.approx(1.0)
+
+
 def test_an_ensemble_is_not_written_into_one_of_its_runs(members, ag_news_dir):
     for output in (members[1], members[1] / "mix"):
         with pytest.raises(AttentextError, match="choose an --output outside its runs"):

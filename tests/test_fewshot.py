@@ -472,3 +472,16 @@ def test_fewshot_settings_are_checked(ag_news_dir, tmp_path):
             tmp_path / "o",
             overrides=["fewshot.pair_iterations=1"],
         )
+
+
+def test_the_data_seed_draws_the_shots_whatever_the_training_seed(ag_news_dir):
+    """Runs that differ only in training.seed, with one data.seed, train on the same shots."""
+    from attentext.recipes import load_recipe
+    from attentext.training.run import _load_dataset
+
+    def shots(*overrides: str) -> list[str]:
+        recipe = load_recipe("tfidf-logreg", ["data.shots=5", *overrides])
+        return list(_load_dataset(recipe, ag_news_dir)["train"]["text"])
+
+    assert shots("training.seed=1", "data.seed=9") == shots("training.seed=2", "data.seed=9")
+    assert set(shots("training.seed=1")) != set(shots("training.seed=2"))

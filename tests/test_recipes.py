@@ -9,7 +9,7 @@ import yaml
 
 import attentext
 from attentext.errors import RecipeError
-from attentext.recipes import TrainingSpec, builtin_recipe_names, load_recipe
+from attentext.recipes import TrainingSpec, builtin_recipe_names, load_recipe, recipe_from_text
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -162,10 +162,29 @@ def test_bad_type_is_a_recipe_error():
 
 @pytest.mark.parametrize(
     "override",
-    ["training.batch_size=1.5", "training.group_by_length=maybe", "training.max_steps=true"],
+    [
+        "training.batch_size=1.5",
+        "training.group_by_length=maybe",
+        "training.max_steps=true",
+        "data.seed=abc",
+        "data.seed=true",
+        "data.seed=1.5",
+    ],
 )
 def test_other_bad_types_are_recipe_errors(override):
     _recipe_error("seed-transformer", [override])
+
+
+def test_the_data_seed_falls_back_to_the_training_seed_and_round_trips():
+    recipe = load_recipe("seed-transformer", ["training.seed=7"])
+    assert recipe.data.seed is None and recipe.data_seed == 7
+    chosen = load_recipe("seed-transformer", ["training.seed=7", "data.seed=42"])
+    assert chosen.data_seed == 42 and chosen.training.seed == 7
+    for each in (recipe, chosen):
+        again = recipe_from_text(each.to_yaml(), "recipe.yaml")
+        assert again.data_seed == each.data_seed and again.data.seed == each.data.seed
+    unset = load_recipe("seed-transformer", ["training.seed=7", "data.seed=42", "data.seed=null"])
+    assert unset.data_seed == 7
 
 
 @pytest.mark.parametrize(

@@ -51,8 +51,12 @@ class DataSpec:
     )
     label_separator: str = "|"  # what joins a text's labels in one cell (multi-label)
     # > 0: train on this many examples per class, drawn from the training split with
-    # training.seed (stratified); the run then has no validation split (data/shots.py)
+    # the data seed (stratified); the run then has no validation split (data/shots.py)
     shots: int = 0
+    # the seed of the validation split carved from train and of the shots drawn; null:
+    # training.seed. Runs that differ only in training.seed then share their validation texts,
+    # which an ensemble of them is weighed on (automl/ensemble.py)
+    seed: int | None = None
 
 
 @dataclass
@@ -234,6 +238,12 @@ class Recipe:
     # what a run trains with, so a run's recipe.yaml leaves it out (`to_dict(search=True)` keeps it).
     search: dict[str, SearchParam] = field(default_factory=dict, compare=False, repr=False)
 
+    @property
+    def data_seed(self) -> int:
+        """The seed of the validation split carved from train and of the shots drawn: data.seed,
+        or training.seed where that is null (so one seed still sets a whole run)."""
+        return self.training.seed if self.data.seed is None else self.data.seed
+
     def to_dict(self, search: bool = False) -> dict[str, Any]:
         raw = {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "search"
@@ -276,6 +286,9 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
     elif isinstance(default, str):
         if not isinstance(value, str):
             raise RecipeError(f"{where}: expected a string, got {shown(value)}")
+    elif default is None:  # an optional integer (data.seed): null keeps its fallback
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise RecipeError(f"{where}: expected an integer or null, got {shown(value)}")
     elif isinstance(default, dict) and not isinstance(value, dict):
         raise RecipeError(f"{where}: expected a mapping, got {shown(value)}")
     elif isinstance(default, list) and not (

@@ -102,6 +102,7 @@ def ensemble(
     _check_destination(runs, Path(output))
     validation, label_names = _validation(runs[0], data)
     texts = column_values(validation, "text")
+    _check_same_validation(runs, data, texts)
     classifiers = [load(run.path) for run in runs]
     labels = list(classifiers[0].labels)
     for run, classifier in zip(runs, classifiers, strict=True):
@@ -176,6 +177,32 @@ def _validation(first: rundir.Run, data: str | Path | TextDataset) -> tuple[Any,
             "--shots has none)"
         )
     return data.splits[SPLIT], list(data.label_names)
+
+
+def _check_same_validation(
+    runs: list[rundir.Run], data: str | Path | TextDataset, texts: list[str]
+) -> None:
+    """Every run carved from train the validation split the weights are chosen on. A run that
+    carved another (another data seed or share) trained on some of these texts, would look
+    better on them than it is, and take weight it has not earned. Data with a validation split
+    of its own gives every run the same one."""
+    if isinstance(data, TextDataset):
+        return
+    first = runs[0].recipe or Recipe()
+    for run in runs[1:]:
+        recipe = run.recipe or Recipe()
+        carve = (recipe.data.val_fraction, recipe.data_seed)
+        if carve == (first.data.val_fraction, first.data_seed):
+            continue
+        theirs = recipe_dataset(recipe, data).splits.get(SPLIT)
+        if theirs is not None and column_values(theirs, "text") == texts:
+            continue
+        raise DataError(
+            f"{run.path}: its validation split (data seed {carve[1]}, share {carve[0]}) is not "
+            f"{runs[0].path}'s (data seed {first.data_seed}, share {first.data.val_fraction}), "
+            "so it trained on texts the weights would be chosen on; train the runs with one "
+            "--set data.seed=N (training.seed may differ)"
+        )
 
 
 def _label_ids(gold: list[int], names: list[str], labels: list[str]) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Few-shot training data: N labelled examples per class, drawn from the training split.
 
 The draw is stratified (exactly N of every class) and seeded, so a run's `recipe.yaml`
-(`data.shots`, `training.seed`) names its training examples. A class with fewer than N examples
-is refused rather than sampled short: an unbalanced "N-shot" run would not be what it says.
+(`data.shots`, and `data.seed` or else `training.seed`) names its training examples. A class with
+fewer than N examples is refused rather than sampled short: an unbalanced "N-shot" run would not
+be what it says.
 The validation split is dropped: in a few-shot setting the N per class are all the labels there
 are, and early stopping or calibration on a handful of held-out rows would be noise.
 """

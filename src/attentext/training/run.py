@@ -84,8 +84,8 @@ class TrainResult:
 
 
 def recipe_dataset(recipe: Recipe, data: str | Path | TextDataset) -> TextDataset:
-    """`data` as the recipe reads it: its columns, label separator, validation share and seed
-    (a TextDataset as it is)."""
+    """`data` as the recipe reads it: its columns, label separator, validation share and data
+    seed (a TextDataset as it is)."""
     if isinstance(data, TextDataset):
         return data
     return load_text_dataset(
@@ -93,7 +93,7 @@ def recipe_dataset(recipe: Recipe, data: str | Path | TextDataset) -> TextDatase
         text_column=recipe.data.text_column,
         label_column=recipe.data.label_column,
         val_fraction=recipe.data.val_fraction,
-        seed=recipe.training.seed,
+        seed=recipe.data_seed,
         multi_label=recipe.data.multi_label,
         label_separator=recipe.data.label_separator,
     )
@@ -103,8 +103,8 @@ def _load_dataset(recipe: Recipe, data: str | Path | TextDataset) -> TextDataset
     dataset = recipe_dataset(recipe, data)
     if "train" not in dataset.splits:
         raise RecipeError(f"{dataset.source}: no train split to train on")
-    if recipe.data.shots:  # N per class, drawn with the run's seed (recipe.yaml states both)
-        return sample_shots(dataset, recipe.data.shots, recipe.training.seed)
+    if recipe.data.shots:  # N per class, drawn with the data seed (recipe.yaml states both)
+        return sample_shots(dataset, recipe.data.shots, recipe.data_seed)
     return dataset
 
 
