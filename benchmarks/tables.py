@@ -37,6 +37,7 @@ MODULES = [
     "growth",
     "distributed",
     "distill",
+    "student_ensembles",
     "calibration_bound",
     "multilabel",
     "batch_predict",
