@@ -124,3 +124,10 @@ def test_evaluate_without_the_flag_leaves_the_card(tfidf_run, ag_news_dir, tmp_p
     result = run_cli_here("evaluate", run, "--data", ag_news_dir, "--output", tmp_path / "r")
     assert result.returncode == 0, result.stderr
     assert (run / CARD_FILE).read_text(encoding="utf-8") == before
+
+
+def test_the_card_names_the_data_seed_where_it_is_set(ag_news_dir, tmp_path):
+    out = tmp_path / "seeded"
+    seeds = ["training.seed=7", "data.seed=3"]
+    attentext.train("seed-transformer", ag_news_dir, out, max_steps=2, overrides=seeds)
+    assert "| seed | 7 (data split: 3) |" in model_card(open_run(out))
