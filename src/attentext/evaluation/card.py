@@ -193,9 +193,12 @@ def _recipe_rows(run: Run) -> list[tuple[str, Any]]:
         ("batch size", recipe.training.batch_size),
         ("learning rate", recipe.training.learning_rate),
         ("precision", run.metrics.get("precision", recipe.training.precision)),
-        ("seed", recipe.training.seed)
-        if recipe.data.seed is None
-        else ("seed", f"{recipe.training.seed} (data split: {recipe.data.seed})"),
+        (
+            "seed",
+            recipe.training.seed
+            if recipe.data.seed is None
+            else f"{recipe.training.seed} (data split: {recipe.data.seed})",
+        ),
     ]
 
 
