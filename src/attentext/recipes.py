@@ -124,9 +124,6 @@ class TrainingSpec:
     lr_scheduler: str = "constant"
     warmup_ratio: float = 0.0  # share of all steps with a linear warmup, in [0, 1)
     max_grad_norm: float = 1.0
-    # in (0, 1): evaluate, checkpoint and keep an exponential moving average of the weights,
-    # updated after every step with this decay (training/averaging.py); 0: the weights as trained
-    ema_decay: float = 0.0
     precision: str = "auto"
     class_weight: str = "none"
     group_by_length: bool = True
@@ -481,11 +478,6 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: training.head_learning_rate must be 0 (off) or positive")
     if t.early_stopping_patience < 0:
         raise RecipeError(f"{origin}: training.early_stopping_patience must be 0 (off) or more")
-    if not 0.0 <= t.ema_decay < 1.0:
-        raise RecipeError(
-            f"{origin}: training.ema_decay is the weight of the average at each step, in [0, 1) "
-            f"(0: off); got {t.ema_decay:g}"
-        )
     if not 0.0 <= t.warmup_ratio < 1.0:
         raise RecipeError(
             f"{origin}: training.warmup_ratio is the share of all steps spent warming up, in "

@@ -30,7 +30,6 @@ from attentext.evaluation.metrics import classification_metrics
 from attentext.evaluation.multilabel import multi_hot, multilabel_metrics
 from attentext.recipes import Recipe
 from attentext.rundir import checkpoint_dir
-from attentext.training.averaging import WeightAverage
 from attentext.training.collator import PadCollator, WindowCollator
 from attentext.training.workdir import world_size
 
@@ -226,8 +225,6 @@ def build_trainer(
     patience = recipe.training.early_stopping_patience
     if patience and eval_set is not None:  # needs the per-epoch validation and the best model
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=patience))
-    if recipe.training.ema_decay > 0:
-        callbacks.append(WeightAverage(recipe.training.ema_decay))
     head_rate = recipe.training.head_learning_rate
     optimizer = head_rate_optimizer(model, args, head_rate) if head_rate > 0 else None
     trainer = trainer_class(
