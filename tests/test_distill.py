@@ -78,9 +78,15 @@ def unlabeled(tmp_path_factory) -> Path:
 
 
 def _distill(
-    teacher: Path, data: Path, out: Path, unlabeled: Path | None = None, augment: int = 0, **extra
+    teacher: Path,
+    data: Path,
+    out: Path,
+    unlabeled: Path | None = None,
+    augment: int = 0,
+    overrides: list[str] | None = None,
+    **extra,
 ):
-    sets = [f"distill.teacher={teacher}", f"distill.augment={augment}"]
+    sets = [f"distill.teacher={teacher}", f"distill.augment={augment}", *(overrides or [])]
     if unlabeled is not None:
         sets.append(f"distill.unlabeled={unlabeled}")
     return attentext.train(
@@ -170,6 +176,30 @@ def test_more_noisy_copies_only_send_the_new_copies_to_the_teacher(
     assert two.metrics["distillation"]["teacher_logits_cached"] is False
     again = _distill(teacher, ag_news_dir, tmp_path / "c", unlabeled, augment=2)
     assert again.metrics["distillation"]["teacher_logits_cached"] is True
+
+
+def test_students_of_one_data_seed_share_the_noisy_copies_and_the_teachers_labels(
+    teacher, unlabeled, ag_news_dir, tmp_path, monkeypatch
+):
+    from attentext.training import distill
+
+    monkeypatch.setenv("ATTENTEXT_CACHE", str(tmp_path / "cache"))  # nothing cached yet
+    labelled: list[str] = []
+    logits_of = distill._logits_of
+    monkeypatch.setattr(
+        distill, "_logits_of", lambda t, texts: labelled.extend(texts) or logits_of(t, texts)
+    )
+
+    def student(name: str, training_seed: int, data_seed: int) -> None:
+        sets = [f"training.seed={training_seed}", f"data.seed={data_seed}"]
+        _distill(teacher, ag_news_dir, tmp_path / name, unlabeled, augment=1, overrides=sets)
+
+    student("a", 42, 42)
+    first = list(labelled)
+    student("b", 7, 42)  # another training seed: the same copies, from the cache
+    assert labelled == first
+    student("c", 42, 7)  # another data seed: other copies for the teacher to label
+    assert len(labelled) > len(first) and set(labelled[len(first) :]) - set(first)
 
 
 def test_a_teacher_with_other_labels_is_refused(teacher, write, tmp_path):

@@ -53,9 +53,10 @@ class DataSpec:
     # > 0: train on this many examples per class, drawn from the training split with
     # the data seed (stratified); the run then has no validation split (data/shots.py)
     shots: int = 0
-    # the seed of the validation split carved from train and of the shots drawn; null:
-    # training.seed. Runs that differ only in training.seed then share their validation texts,
-    # which an ensemble of them is weighed on (automl/ensemble.py)
+    # the seed of the validation split carved from train, of the shots drawn and of a distilled
+    # student's noisy copies; null: training.seed. Runs that differ only in training.seed then
+    # share their validation texts, which an ensemble of them is weighed on (automl/ensemble.py),
+    # and their copies, which the teacher labels once
     seed: int | None = None
 
 
@@ -240,8 +241,9 @@ class Recipe:
 
     @property
     def data_seed(self) -> int:
-        """The seed of the validation split carved from train and of the shots drawn: data.seed,
-        or training.seed where that is null (so one seed still sets a whole run)."""
+        """The seed of the data a run reads (the validation split carved from train, the shots
+        drawn, a student's noisy copies): data.seed, or training.seed where that is null (so
+        one seed still sets a whole run)."""
         return self.training.seed if self.data.seed is None else self.data.seed
 
     def to_dict(self, search: bool = False) -> dict[str, Any]:

@@ -292,7 +292,9 @@ def transfer_set(
     what the run records of it."""
     spec = recipe.distill
     texts = dataset.texts("train") + unlabeled
-    noisy = augmented_texts(texts, spec.augment, recipe.training.seed)
+    # the copies are data: drawn with the data seed, so students that differ only in their
+    # training seed (a seed ensemble) share them, and the teacher labels them once
+    noisy = augmented_texts(texts, spec.augment, recipe.data_seed)
     start = time.perf_counter()
     logits, cached = teacher_logits(spec, texts + noisy, dataset.label_names, block=len(texts))
     train = rows["train"]
