@@ -47,6 +47,12 @@ def spread(values: list[float]) -> str:
     return f"{mean:.4f} ± {statistics.stdev(values):.4f}" if len(values) > 1 else f"{mean:.4f}"
 
 
+def teacher_of(payload: dict[str, Any]) -> str:
+    """The run that taught, and its test accuracy, as a table cell."""
+    row = next(r for r in payload["results"] if r["run"] == "teacher")
+    return f"`{payload['teacher']}` ({row['test_accuracy']:.4f})"
+
+
 def case_row(label: str, sections: list[str]) -> dict[str, Any]:
     found = [student_rows(s) for s in sections]
     seeds = [seed_of(payload) for payload, _, _ in found]
@@ -54,6 +60,7 @@ def case_row(label: str, sections: list[str]) -> dict[str, Any]:
     distilled = [row["test_accuracy"] for _, _, row in found]
     return {
         "case": label,
+        "teacher": " / ".join(dict.fromkeys(teacher_of(payload) for payload, _, _ in found)),
         "seeds": ", ".join(map(str, seeds)),
         "scratch": " / ".join(f"{a:.4f}" for a in scratch),
         "scratch_mean": spread(scratch),
@@ -80,12 +87,22 @@ COLUMNS = [
 
 
 def render(payload: dict[str, Any]) -> str:
+    """The table; where the rows had different teachers, a column names each row's (payloads
+    made before that column existed had one teacher, named above the table)."""
     m = payload["machine"]
+    rows = payload["results"]
+    teachers = {row.get("teacher") for row in rows}
+    columns = COLUMNS[:1] + [("teacher", "teacher (test acc)")] + COLUMNS[1:]
+    said = (
+        f"teacher `{payload['teacher']}`"
+        if len(teachers) == 1
+        else "each row's teacher named in it"
+    )
     return (
-        f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores; teacher "
-        f"`{payload['teacher']}`; each row's runs from `distill.py` (results/<section>.json: "
-        f"{'; '.join(', '.join(r['sections']) for r in payload['results'])}).\n\n"
-        + markdown_table(payload["results"], COLUMNS)
+        f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores; {said}; each row's "
+        "runs from `distill.py` (results/<section>.json: "
+        f"{'; '.join(', '.join(r['sections']) for r in rows)}).\n\n"
+        + markdown_table(rows, COLUMNS if len(teachers) == 1 else columns)
     )
 
 
