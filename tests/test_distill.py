@@ -153,53 +153,49 @@ def test_the_teacher_runs_once_for_the_same_texts(teacher, unlabeled, ag_news_di
     assert first["n_labelled"] == second["n_labelled"]
 
 
-def test_more_noisy_copies_only_send_the_new_copies_to_the_teacher(
-    teacher, unlabeled, ag_news_dir, tmp_path, monkeypatch
-):
+@pytest.fixture
+def sent_to_teacher(tmp_path, monkeypatch) -> list[str]:
+    """Every text the teacher is run on, in order, from an empty cache."""
     from attentext.training import distill
 
     monkeypatch.setenv("ATTENTEXT_CACHE", str(tmp_path / "cache"))  # nothing cached yet
-    labelled: list[int] = []
+    texts: list[str] = []
     logits_of = distill._logits_of
     monkeypatch.setattr(
-        distill, "_logits_of", lambda t, texts: labelled.append(len(texts)) or logits_of(t, texts)
+        distill, "_logits_of", lambda t, batch: texts.extend(batch) or logits_of(t, batch)
     )
+    return texts
 
+
+def test_more_noisy_copies_only_send_the_new_copies_to_the_teacher(
+    teacher, unlabeled, ag_news_dir, tmp_path, sent_to_teacher
+):
     one = _distill(teacher, ag_news_dir, tmp_path / "a", unlabeled, augment=1)
-    first = sum(labelled)
+    first = len(sent_to_teacher)
     two = _distill(teacher, ag_news_dir, tmp_path / "b", unlabeled, augment=2)
 
     facts = one.metrics["distillation"]
     transfer_set = facts["n_labelled"] + facts["n_unlabeled"]
     assert first == 2 * transfer_set  # the texts and their first copy
-    assert sum(labelled) - first == transfer_set  # the second copy alone
+    assert len(sent_to_teacher) - first == transfer_set  # the second copy alone
     assert two.metrics["distillation"]["teacher_logits_cached"] is False
     again = _distill(teacher, ag_news_dir, tmp_path / "c", unlabeled, augment=2)
     assert again.metrics["distillation"]["teacher_logits_cached"] is True
 
 
 def test_students_of_one_data_seed_share_the_noisy_copies_and_the_teachers_labels(
-    teacher, unlabeled, ag_news_dir, tmp_path, monkeypatch
+    teacher, unlabeled, ag_news_dir, tmp_path, sent_to_teacher
 ):
-    from attentext.training import distill
-
-    monkeypatch.setenv("ATTENTEXT_CACHE", str(tmp_path / "cache"))  # nothing cached yet
-    labelled: list[str] = []
-    logits_of = distill._logits_of
-    monkeypatch.setattr(
-        distill, "_logits_of", lambda t, texts: labelled.extend(texts) or logits_of(t, texts)
-    )
-
     def student(name: str, training_seed: int, data_seed: int) -> None:
         sets = [f"training.seed={training_seed}", f"data.seed={data_seed}"]
         _distill(teacher, ag_news_dir, tmp_path / name, unlabeled, augment=1, overrides=sets)
 
     student("a", 42, 42)
-    first = list(labelled)
+    first = list(sent_to_teacher)
     student("b", 7, 42)  # another training seed: the same copies, from the cache
-    assert labelled == first
+    assert sent_to_teacher == first
     student("c", 42, 7)  # another data seed: other copies for the teacher to label
-    assert len(labelled) > len(first) and set(labelled[len(first) :]) - set(first)
+    assert len(sent_to_teacher) > len(first) and set(sent_to_teacher[len(first) :]) - set(first)
 
 
 def test_a_teacher_with_other_labels_is_refused(teacher, write, tmp_path):
