@@ -197,6 +197,9 @@ class FewShotSpec:
     # pass: their labels came from the clean texts (the noisy student's noise, Xie et al. 2020)
     self_training_finetune_noise: bool = False
     self_training_finetune_mask_rate: float = 0.1  # that noise: each word masked with this
+    # the pass reads every unlabeled text read, each with the last regression's probabilities
+    # for a target (soft cross-entropy), instead of the texts the rounds kept, with their labels
+    self_training_finetune_soft: bool = False
 
 
 @dataclass(frozen=True)

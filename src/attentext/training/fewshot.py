@@ -270,7 +270,10 @@ def self_train(
     }
     if spec.self_training_finetune_epochs:
         start = time.perf_counter()
-        pseudo_rows = ([texts[i] for i in kept], [ids[i] for i in kept], pseudo)
+        if spec.self_training_finetune_soft:  # every text read, the head's probabilities
+            pseudo_rows = (texts, ids, regression.predict_proba(unlabeled))
+        else:
+            pseudo_rows = ([texts[i] for i in kept], [ids[i] for i in kept], pseudo)
         facts |= _finetune_on_pseudo_labels(
             model, tokenizer, recipe, labelled, pseudo_rows, precision
         )
@@ -287,12 +290,14 @@ def _finetune_on_pseudo_labels(
     precision: str,
 ) -> dict[str, Any]:
     """Every weight trained on the labelled texts and the pseudo-labelled ones (`pseudo_rows`:
-    their texts, ids and labels; at most `self_training_finetune_per_class` of each class, a
-    seeded draw), the latter with words masked where the recipe says so, their labels from the
-    clean texts; what it records."""
+    their texts, ids and labels, or class probabilities; at most
+    `self_training_finetune_per_class` of each (most probable) class, a seeded draw), the latter
+    with words masked where the recipe says so, their labels from the clean texts; what it
+    records."""
     spec, seed, t = recipe.fewshot, recipe.training.seed, recipe.tokenizer
     texts, pseudo_ids, pseudo = pseudo_rows
-    rows = capped_per_class(pseudo, spec.self_training_finetune_per_class, seed)
+    classes = pseudo.argmax(axis=1) if pseudo.ndim == 2 else pseudo
+    rows = capped_per_class(classes, spec.self_training_finetune_per_class, seed)
     texts, pseudo_ids = [texts[i] for i in rows], [pseudo_ids[i] for i in rows]
     pseudo = pseudo[rows]
     if spec.self_training_finetune_noise:
@@ -301,6 +306,8 @@ def _finetune_on_pseudo_labels(
         )
         pseudo_ids = encode(tokenizer, noisy, t.max_length, t.truncation)
     labelled_ids, _, labels = labelled
+    if pseudo.ndim == 2:  # probabilities: the labelled texts' labels as one-hot rows
+        labels = np.eye(pseudo.shape[1], dtype=pseudo.dtype)[labels]
     chosen, targets = labelled_ids + pseudo_ids, np.concatenate([labels, pseudo])
     return finetune_on_labels(model, chosen, targets, spec, seed, precision, tokenizer.pad_token_id)
 
