@@ -25,6 +25,7 @@ from attentext.training.fewshot import (
     sample_pairs,
     select_pseudo_labels,
     self_training_rounds,
+    sharpened,
 )
 from attentext.training.fewshot_finetune import finetune_on_labels, length_grouped_batches
 
@@ -300,6 +301,50 @@ def test_the_soft_finetuning_reads_every_unlabeled_text_with_the_heads_probabili
     assert np.bincount(targets[:16].argmax(axis=1)).tolist() == [4, 4, 4, 4]
     assert set(np.unique(targets[:16])) == {0.0, 1.0}  # the labelled texts: one-hot
     assert (targets[16:].max(axis=1) < 1.0).all()  # the others: the head's probabilities
+
+
+def test_each_finetuning_round_after_the_first_reads_the_labels_the_tuned_model_gives(
+    monkeypatch, ag_news_dir, tmp_path
+):
+    calls, labelled_by = [], []
+
+    def recorded(model, chosen, targets, spec, seed, precision, pad_id):  # noqa: ANN001
+        calls.append((chosen, np.asarray(targets), seed))
+        return {}
+
+    def model_labels(model, ids, pad_id, precision):  # noqa: ANN001
+        labelled_by.append(len(ids))
+        return np.eye(4)[np.arange(len(ids)) % 4] * 0.9 + 0.025  # every text sure, round robin
+
+    monkeypatch.setattr(fewshot, "finetune_on_labels", recorded)
+    monkeypatch.setattr(fewshot, "_probabilities", model_labels)
+    unlabeled = tmp_path / "unlabeled.txt"
+    unlabeled.write_text("\n".join(load_text_dataset(ag_news_dir).texts("train")[-40:]) + "\n")
+    run = self_trained_fewshot(
+        ag_news_dir,
+        tmp_path / "run",
+        unlabeled,
+        "fewshot.self_training_finetune_rounds=2",
+        "fewshot.self_training_finetune_noise=true",
+    )
+    assert len(calls) == 2 and labelled_by == [40]  # the tuned model labelled the 40 once
+    (first, _, seed_1), (second, targets, seed_2) = calls
+    assert seed_2 == seed_1 + 1 and first[16:] != second[16:]  # other masks, other texts
+    # the model's labels, chosen as the rounds choose: the surest 75 % of each class, 7 of 10
+    assert len(second) == 16 + 28 and np.bincount(targets[16:]).tolist() == [7, 7, 7, 7]
+    assert run.metrics["fewshot"]["self_training"]["finetune_rounds"] == 2
+
+
+def test_sharpened_probabilities_are_surer_in_the_same_order_and_still_sum_to_one():
+    probabilities = np.array([[0.5, 0.3, 0.2], [0.25, 0.25, 0.5]])
+
+    sure = sharpened(probabilities, 0.5)
+
+    assert np.allclose(sure.sum(axis=1), 1.0)
+    assert (sure.argmax(axis=1) == probabilities.argmax(axis=1)).all()
+    assert (sure.max(axis=1) > probabilities.max(axis=1)).all()
+    assert np.allclose(sure[0], np.array([0.25, 0.09, 0.04]) / 0.38)
+    assert np.allclose(sharpened(probabilities, 1.0), probabilities)
 
 
 class _LinearHead(torch.nn.Linear):
