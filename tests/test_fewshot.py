@@ -25,9 +25,8 @@ from attentext.training.fewshot import (
     sample_pairs,
     select_pseudo_labels,
     self_training_rounds,
-    sharpened,
 )
-from attentext.training.fewshot_finetune import finetune_on_labels, length_grouped_batches
+from attentext.training.fewshot_finetune import length_grouped_batches
 
 LABELS = np.array([0] * 5 + [1] * 3 + [2] * 4)
 
@@ -276,117 +275,6 @@ def test_the_finetuning_pass_reads_at_most_its_cap_of_pseudo_labels_per_class(
     assert sum(taken.values()) == 40
     assert pseudo.tolist() == [min(2, n) for n in taken.values()]
     assert np.bincount(seen["targets"][:16]).tolist() == [4, 4, 4, 4]  # every labelled text
-
-
-def test_the_soft_finetuning_reads_every_unlabeled_text_with_the_heads_probabilities(
-    monkeypatch, ag_news_dir, tmp_path
-):
-    seen = {}
-
-    def recorded(model, chosen, targets, spec, seed, precision, pad_id):  # noqa: ANN001
-        seen.update(chosen=chosen, targets=np.asarray(targets))
-        return {}
-
-    monkeypatch.setattr(fewshot, "finetune_on_labels", recorded)
-    unlabeled = tmp_path / "unlabeled.txt"
-    unlabeled.write_text("\n".join(load_text_dataset(ag_news_dir).texts("train")[-40:]) + "\n")
-    run = self_trained_fewshot(
-        ag_news_dir, tmp_path / "run", unlabeled, "fewshot.self_training_finetune_soft=true"
-    )
-    taken = run.metrics["fewshot"]["self_training"]
-    targets = seen["targets"]
-    assert sum(taken["pseudo_labels"].values()) < 40  # the rounds kept some of the texts...
-    assert len(seen["chosen"]) == len(targets) == 16 + 40  # ...the pass reads every one
-    assert targets.shape == (56, 4) and np.allclose(targets.sum(axis=1), 1.0)
-    assert np.bincount(targets[:16].argmax(axis=1)).tolist() == [4, 4, 4, 4]
-    assert set(np.unique(targets[:16])) == {0.0, 1.0}  # the labelled texts: one-hot
-    assert (targets[16:].max(axis=1) < 1.0).all()  # the others: the head's probabilities
-
-
-def test_each_finetuning_round_after_the_first_reads_the_labels_the_tuned_model_gives(
-    monkeypatch, ag_news_dir, tmp_path
-):
-    calls, labelled_by = [], []
-
-    def recorded(model, chosen, targets, spec, seed, precision, pad_id):  # noqa: ANN001
-        calls.append((chosen, np.asarray(targets), seed))
-        return {}
-
-    def model_labels(model, ids, pad_id, precision):  # noqa: ANN001
-        labelled_by.append(len(ids))
-        return np.eye(4)[np.arange(len(ids)) % 4] * 0.9 + 0.025  # every text sure, round robin
-
-    monkeypatch.setattr(fewshot, "finetune_on_labels", recorded)
-    monkeypatch.setattr(fewshot, "_probabilities", model_labels)
-    unlabeled = tmp_path / "unlabeled.txt"
-    unlabeled.write_text("\n".join(load_text_dataset(ag_news_dir).texts("train")[-40:]) + "\n")
-    run = self_trained_fewshot(
-        ag_news_dir,
-        tmp_path / "run",
-        unlabeled,
-        "fewshot.self_training_finetune_rounds=2",
-        "fewshot.self_training_finetune_noise=true",
-    )
-    assert len(calls) == 2 and labelled_by == [40]  # the tuned model labelled the 40 once
-    (first, _, seed_1), (second, targets, seed_2) = calls
-    assert seed_2 == seed_1 + 1 and first[16:] != second[16:]  # other masks, other texts
-    # the model's labels, chosen as the rounds choose: the surest 75 % of each class, 7 of 10
-    assert len(second) == 16 + 28 and np.bincount(targets[16:]).tolist() == [7, 7, 7, 7]
-    assert run.metrics["fewshot"]["self_training"]["finetune_rounds"] == 2
-
-
-def test_sharpened_probabilities_are_surer_in_the_same_order_and_still_sum_to_one():
-    probabilities = np.array([[0.5, 0.3, 0.2], [0.25, 0.25, 0.5]])
-
-    sure = sharpened(probabilities, 0.5)
-
-    assert np.allclose(sure.sum(axis=1), 1.0)
-    assert (sure.argmax(axis=1) == probabilities.argmax(axis=1)).all()
-    assert (sure.max(axis=1) > probabilities.max(axis=1)).all()
-    assert np.allclose(sure[0], np.array([0.25, 0.09, 0.04]) / 0.38)
-    assert np.allclose(sharpened(probabilities, 1.0), probabilities)
-
-
-class _LinearHead(torch.nn.Linear):
-    """A linear layer answering as a model's head does: with `.logits`."""
-
-    def forward(self, features: torch.Tensor):  # noqa: ANN201
-        return dataclasses.make_dataclass("Out", ["logits"])(super().forward(features))
-
-
-class _TinyClassifier(torch.nn.Module):
-    """What `finetune_on_labels` reads of a model: an embedding bag for encoder, a head, `pooled`,
-    its device and the freezing it restores."""
-
-    def __init__(self, classes: int) -> None:
-        super().__init__()
-        self.encoder = torch.nn.EmbeddingBag(10, 4, mode="mean", padding_idx=0)
-        self.head = _LinearHead(4, classes)
-        self.device = torch.device("cpu")
-
-    def pooled(self, input_ids, attention_mask):  # noqa: ANN001
-        return self.encoder(input_ids), None
-
-    def apply_freezing(self) -> None:
-        pass
-
-
-def test_soft_targets_train_as_the_hard_labels_they_are_one_hot_of():
-    labels = np.array([0, 2, 1, 2, 0, 1])
-    ids = [[1, 2, 3], [4, 5], [6], [7, 8], [2], [3, 4]]
-    spec = dataclasses.replace(
-        load_recipe("encoder-fewshot").fewshot,
-        self_training_finetune_epochs=2,
-        self_training_finetune_batch_size=2,
-    )
-    trained = []
-    for targets in (labels, np.eye(3, dtype=np.float32)[labels], np.full((6, 3), 1 / 3)):
-        torch.manual_seed(0)
-        model = _TinyClassifier(classes=3)
-        finetune_on_labels(model, ids, targets, spec, seed=0, precision="fp32", pad_id=0)
-        trained.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
-    assert torch.allclose(trained[0], trained[1], atol=1e-6)
-    assert not torch.allclose(trained[0], trained[2], atol=1e-3)  # other targets, other weights
 
 
 def test_capped_per_class_draws_at_most_the_cap_of_each_label_by_seed():

@@ -197,13 +197,6 @@ class FewShotSpec:
     # pass: their labels came from the clean texts (the noisy student's noise, Xie et al. 2020)
     self_training_finetune_noise: bool = False
     self_training_finetune_mask_rate: float = 0.1  # that noise: each word masked with this
-    # the pass reads every unlabeled text read, each with the last regression's probabilities
-    # for a target (soft cross-entropy), instead of the texts the rounds kept, with their labels
-    self_training_finetune_soft: bool = False
-    # those probabilities raised to 1 / temperature and normalised (below 1: surer targets)
-    self_training_finetune_temperature: float = 1.0
-    # passes of that training; each after the first on the labels the model as fine-tuned gives
-    self_training_finetune_rounds: int = 1
 
 
 @dataclass(frozen=True)
@@ -558,17 +551,10 @@ def _validate_fewshot(recipe: Recipe, origin: str) -> None:
     )
     if min(counts) < 0:
         raise RecipeError(f"{origin}: fewshot counts must be 0 or more")
-    positive = (
-        f.pair_batch_size,
-        f.pair_epochs,
-        f.self_training_rounds,
-        f.self_training_max_texts,
-        f.self_training_finetune_rounds,
-    )
-    if min(positive) < 1:
+    if min(f.pair_batch_size, f.pair_epochs, f.self_training_rounds, f.self_training_max_texts) < 1:
         raise RecipeError(
-            f"{origin}: fewshot pair_batch_size, pair_epochs, self_training_rounds, "
-            "self_training_max_texts and self_training_finetune_rounds must be positive"
+            f"{origin}: fewshot pair_batch_size, pair_epochs, self_training_rounds and "
+            "self_training_max_texts must be positive"
         )
     rates = (
         f.pair_learning_rate,
@@ -576,12 +562,11 @@ def _validate_fewshot(recipe: Recipe, origin: str) -> None:
         f.self_training_finetune_learning_rate,
         f.self_training_finetune_head_learning_rate,
         f.self_training_finetune_batch_size,
-        f.self_training_finetune_temperature,
     )
     if min(rates) <= 0:
         raise RecipeError(
             f"{origin}: fewshot.pair_learning_rate, head_c and the self_training_finetune "
-            "rates, batch size and temperature must be positive"
+            "rates and batch size must be positive"
         )
     if not 0.0 <= f.self_training_threshold <= 1.0:
         raise RecipeError(f"{origin}: fewshot.self_training_threshold must be in [0, 1]")

@@ -270,68 +270,12 @@ def self_train(
     }
     if spec.self_training_finetune_epochs:
         start = time.perf_counter()
-        unlabeled_rows = (texts, ids, regression.predict_proba(unlabeled))
-        facts |= _finetune_rounds(
-            model, tokenizer, recipe, labelled, unlabeled_rows, (kept, pseudo), precision
+        pseudo_rows = ([texts[i] for i in kept], [ids[i] for i in kept], pseudo)
+        facts |= _finetune_on_pseudo_labels(
+            model, tokenizer, recipe, labelled, pseudo_rows, precision
         )
         seconds["finetune_seconds"] = time.perf_counter() - start
     return facts | {name: round(value, 2) for name, value in seconds.items()}
-
-
-def _finetune_rounds(
-    model: Any,
-    tokenizer: Any,
-    recipe: Recipe,
-    labelled: tuple[list[list[int]], np.ndarray, np.ndarray],
-    unlabeled_rows: tuple[list[str], list[list[int]], np.ndarray],
-    taken: tuple[np.ndarray, np.ndarray],
-    precision: str,
-) -> dict[str, Any]:
-    """`self_training_finetune_rounds` passes of every weight on the labelled and pseudo-labelled
-    texts: the first on what the regression's rounds took (`taken`: rows and labels; with
-    `self_training_finetune_soft`, every text with the regression's probabilities in
-    `unlabeled_rows`: texts, ids, probabilities), each next one on the labels the model as
-    fine-tuned gives the clean texts, chosen the same way (the noisy student's iterations); what
-    the last pass records."""
-    spec = recipe.fewshot
-    texts, ids, probabilities = unlabeled_rows
-    kept, pseudo = taken
-    facts: dict[str, Any] = {}
-    for round_ in range(spec.self_training_finetune_rounds):
-        if round_:
-            probabilities = _probabilities(model, ids, tokenizer.pad_token_id, precision)
-            kept, pseudo = select_pseudo_labels(
-                probabilities,
-                spec.self_training_threshold,
-                spec.self_training_per_class,
-                spec.self_training_share,
-            )
-        if spec.self_training_finetune_soft:
-            pseudo_rows = (
-                texts,
-                ids,
-                sharpened(probabilities, spec.self_training_finetune_temperature),
-            )
-        else:
-            pseudo_rows = ([texts[i] for i in kept], [ids[i] for i in kept], pseudo)
-        facts = _finetune_on_pseudo_labels(
-            model, tokenizer, recipe, labelled, pseudo_rows, precision, round_
-        )
-    return facts | {"finetune_rounds": spec.self_training_finetune_rounds}
-
-
-def sharpened(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    """Each row raised to 1 / `temperature` and normalised: below 1, surer (UDA's sharpening of
-    its targets); 1 leaves them as they are."""
-    powered = probabilities ** (1.0 / temperature)
-    return powered / powered.sum(axis=1, keepdims=True)
-
-
-@torch.no_grad()
-def _probabilities(model: Any, ids: list[list[int]], pad_id: int, precision: str) -> np.ndarray:
-    """The model's class probabilities for the texts, head and all."""
-    features = compute_features(model, ids, pad_id, precision, description="Labelling unlabeled")
-    return torch.softmax(model.head(features.to(model.device)).logits.float(), -1).cpu().numpy()
 
 
 def _finetune_on_pseudo_labels(
@@ -341,18 +285,14 @@ def _finetune_on_pseudo_labels(
     labelled: tuple[list[list[int]], np.ndarray, np.ndarray],
     pseudo_rows: tuple[list[str], list[list[int]], np.ndarray],
     precision: str,
-    round_: int = 0,
 ) -> dict[str, Any]:
     """Every weight trained on the labelled texts and the pseudo-labelled ones (`pseudo_rows`:
-    their texts, ids and labels, or class probabilities; at most
-    `self_training_finetune_per_class` of each (most probable) class, a seeded draw), the latter
-    with words masked where the recipe says so, their labels from the clean texts; what it
-    records. Each round draws its own masks and batches."""
-    spec, t = recipe.fewshot, recipe.tokenizer
-    seed = recipe.training.seed + round_
+    their texts, ids and labels; at most `self_training_finetune_per_class` of each class, a
+    seeded draw), the latter with words masked where the recipe says so, their labels from the
+    clean texts; what it records."""
+    spec, seed, t = recipe.fewshot, recipe.training.seed, recipe.tokenizer
     texts, pseudo_ids, pseudo = pseudo_rows
-    classes = pseudo.argmax(axis=1) if pseudo.ndim == 2 else pseudo
-    rows = capped_per_class(classes, spec.self_training_finetune_per_class, seed)
+    rows = capped_per_class(pseudo, spec.self_training_finetune_per_class, seed)
     texts, pseudo_ids = [texts[i] for i in rows], [pseudo_ids[i] for i in rows]
     pseudo = pseudo[rows]
     if spec.self_training_finetune_noise:
@@ -361,8 +301,6 @@ def _finetune_on_pseudo_labels(
         )
         pseudo_ids = encode(tokenizer, noisy, t.max_length, t.truncation)
     labelled_ids, _, labels = labelled
-    if pseudo.ndim == 2:  # probabilities: the labelled texts' labels as one-hot rows
-        labels = np.eye(pseudo.shape[1], dtype=pseudo.dtype)[labels]
     chosen, targets = labelled_ids + pseudo_ids, np.concatenate([labels, pseudo])
     return finetune_on_labels(model, chosen, targets, spec, seed, precision, tokenizer.pad_token_id)
 

@@ -68,9 +68,8 @@ def finetune_on_labels(
     precision: str,
     pad_id: int,
 ) -> dict[str, Any]:
-    """Train encoder and head with cross-entropy on `ids` and `labels` (a class per row, or
-    (N, classes) probabilities to match) for `self_training_finetune_epochs` (AdamW, linear
-    warmup and decay); what the run records."""
+    """Train encoder and head with cross-entropy on `ids` and `labels` for
+    `self_training_finetune_epochs` (AdamW, linear warmup and decay); what the run records."""
     size = spec.self_training_finetune_batch_size
     epochs = spec.self_training_finetune_epochs
     steps = epochs * math.ceil(len(ids) / size)
@@ -86,8 +85,7 @@ def finetune_on_labels(
         weight_decay=WEIGHT_DECAY,
     )
     schedule = get_linear_schedule_with_warmup(optimizer, int(WARMUP_SHARE * steps), steps)
-    labels = np.asarray(labels)
-    targets = torch.as_tensor(labels, dtype=torch.float32 if labels.ndim == 2 else torch.long)
+    targets = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     lengths = [len(row) for row in ids]
     use_cpu_dropout(model)
     model.train()
