@@ -13,7 +13,13 @@ import yaml
 
 import attentext
 from attentext.errors import AttentextNote, RecipeError
-from attentext.training.distill import IGNORE, MASK, augmented_texts, distillation_loss
+from attentext.training.distill import (
+    IGNORE,
+    MASK,
+    augmented_texts,
+    distillation_loss,
+    keeping_final_weights,
+)
 
 
 def test_the_loss_is_alpha_ce_plus_t2_kl_by_hand():
@@ -275,8 +281,21 @@ def test_the_distill_command_writes_a_student_run(teacher, unlabeled, ag_news_di
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"Distilled {teacher} into seed-transformer" in " ".join(result.stdout.split())
-    assert yaml.safe_load((out / "recipe.yaml").read_text())["distill"]["loss"] == "mse"
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    assert recipe["distill"]["loss"] == "mse"
+    assert recipe["training"]["best_metric"] == "last"  # a student keeps its final weights
     assert attentext.load(out).predict(["Oil prices jump"])
+
+
+def test_a_student_keeps_its_final_weights_unless_told_otherwise():
+    sets = ["distill.teacher=runs/teacher"]
+    assert keeping_final_weights("seed-transformer", sets) == [*sets, "training.best_metric=last"]
+    chosen = [*sets, "training.best_metric = accuracy"]
+    assert keeping_final_weights("seed-transformer", chosen) == chosen
+    stopping = [*sets, "training.early_stopping_patience=2"]
+    assert keeping_final_weights("attention-rnn", stopping) == stopping
+    recipe = attentext.resolve_recipe("seed-transformer", overrides=stopping)
+    assert keeping_final_weights(recipe, sets) == sets  # its recipe stops early: a best it waits for
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from attentext.models.summary import ModelSummary, summarize
 from attentext.recipes import Recipe, load_recipe, resolve_recipe
 from attentext.rundir import ENSEMBLE_KIND, MARKER, TRANSFORMERS_KIND, open_run
 from attentext.text.tokenizers import build_tokenizer
+from attentext.training.distill import keeping_final_weights
 from attentext.training.run import TrainResult, train
 
 __all__ = [
@@ -107,7 +108,9 @@ def distill(
     training texts and `unlabeled` ones, and on `augment` noisy copies of each (words masked,
     n-grams sampled); the result is a normal run directory. `ensemble`: more teacher runs; the
     student then learns the mean of every teacher's logits. `loss`: the teacher's term, "kl"
-    (at `temperature`) or "mse" (the squared distance of the logits).
+    (at `temperature`) or "mse" (the squared distance of the logits). The student keeps its
+    final weights (`training.best_metric=last`) unless the overrides choose the checkpoint or
+    stop early.
 
     `options` are those of `train` (epochs, max_steps, overrides, overwrite, ...).
     """
@@ -122,5 +125,5 @@ def distill(
         sets.append(f"distill.unlabeled={unlabeled}")
     if ensemble:  # a JSON list is YAML: paths with any character survive the override
         sets.append(f"distill.ensemble={json.dumps([str(run) for run in ensemble])}")
-    overrides = [*sets, *(options.pop("overrides", None) or [])]
+    overrides = keeping_final_weights(student, [*sets, *(options.pop("overrides", None) or [])])
     return train(student, data, output, overrides=overrides, **options)

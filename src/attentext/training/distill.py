@@ -46,7 +46,7 @@ from attentext.data.texts import load_texts, without_evaluation_texts
 from attentext.errors import AttentextNote, RecipeError
 from attentext.files import cache_root
 from attentext.inference.classifier import load
-from attentext.recipes import DistillSpec, Recipe
+from attentext.recipes import DistillSpec, Recipe, resolve_recipe
 from attentext.rundir import MEMBERS_DIR, ONNX_DIR, WEIGHTS_FILE, open_run
 from attentext.training.features import cached_features
 from attentext.training.tokenized import PackedRows, tokenize_split
@@ -58,6 +58,8 @@ MASK = "[MASK]"  # a masked word: the pretrained teacher's own mask token; a wor
 MASK_RATE = 0.1  # Tang et al.'s p_mask: each word masked with this probability
 NGRAM_RATE = 0.25  # their p_ng: a copy kept as one n-gram of its words with this probability
 MAX_NGRAM = 5  # n drawn from 1..5
+FINAL_WEIGHTS = "training.best_metric=last"  # what a student keeps unless told otherwise
+CHECKPOINT_SETTINGS = frozenset({"training.best_metric", "training.early_stopping_patience"})
 
 
 def distillation_loss(
@@ -113,6 +115,23 @@ class DistillationTrainer(Trainer):
                 logits, teacher, labels, self.spec.temperature, self.spec.alpha, self.spec.loss
             )
         return (loss, outputs) if return_outputs else loss
+
+
+def keeping_final_weights(student: str | Path | Recipe, overrides: list[str]) -> list[str]:
+    """`overrides` with the student's final weights kept (`training.best_metric=last`), unless
+    they choose the checkpoint themselves or the student stops early (which waits for a best).
+
+    A student learns the teacher on a transfer set many times its labelled texts, over a schedule
+    that decays to 0; its validation split (a few hundred gold labels) then picks between epochs
+    that differ less than its own noise. On AG News the students of 8 noisy copies whose validation
+    kept the first of their two epochs scored more on test with their final weights (0.1 to 0.7
+    points; benchmarks/README.md, distillation)."""
+    named = {item.split("=", 1)[0].strip() for item in overrides}
+    if named & CHECKPOINT_SETTINGS:
+        return overrides
+    if resolve_recipe(student, overrides=overrides).training.early_stopping_patience:
+        return overrides
+    return [*overrides, FINAL_WEIGHTS]
 
 
 def unlabeled_texts(spec: DistillSpec, dataset: TextDataset) -> tuple[list[str], int]:
