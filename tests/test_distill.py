@@ -295,7 +295,9 @@ def test_a_student_keeps_its_final_weights_unless_told_otherwise():
     stopping = [*sets, "training.early_stopping_patience=2"]
     assert keeping_final_weights("attention-rnn", stopping) == stopping
     recipe = attentext.resolve_recipe("seed-transformer", overrides=stopping)
-    assert keeping_final_weights(recipe, sets) == sets  # its recipe stops early: a best it waits for
+    assert (
+        keeping_final_weights(recipe, sets) == sets
+    )  # its recipe stops early: a best it waits for
 
 
 @pytest.fixture(scope="module")
