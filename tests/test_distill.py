@@ -109,6 +109,7 @@ def test_a_student_is_a_normal_run_that_records_its_teacher(
     assert facts["teacher"] == str(teacher) and facts["n_unlabeled"] == 30
     recipe = yaml.safe_load((tmp_path / "student" / "recipe.yaml").read_text())
     assert recipe["distill"]["teacher"] == str(teacher)
+    assert recipe["training"]["best_metric"] == "last"  # its final weights, trained by `train`
     student = attentext.load(tmp_path / "student", precision="fp32")
     assert student.predict(["Oil prices jump"])[0] in student.labels
 
@@ -288,14 +289,19 @@ def test_the_distill_command_writes_a_student_run(teacher, unlabeled, ag_news_di
 
 
 def test_a_student_keeps_its_final_weights_unless_told_otherwise():
-    sets = ["distill.teacher=runs/teacher"]
-    assert keeping_final_weights("seed-transformer", sets) == [*sets, "training.best_metric=last"]
-    chosen = [*sets, "training.best_metric = accuracy"]
-    assert keeping_final_weights("seed-transformer", chosen) == chosen
-    stopping = [*sets, "training.early_stopping_patience=2"]
-    assert keeping_final_weights("attention-rnn", stopping) == stopping
-    stops_early = attentext.resolve_recipe("seed-transformer", overrides=stopping)
-    assert keeping_final_weights(stops_early, sets) == sets  # it waits for a best epoch
+    def kept(overrides: list[str], recipe: str = "seed-transformer") -> str:
+        resolved = attentext.resolve_recipe(recipe, overrides=overrides)
+        return keeping_final_weights(resolved, overrides).training.best_metric
+
+    teacher = "distill.teacher=runs/teacher"
+    assert kept([teacher]) == "last"
+    assert kept([]) == "accuracy"  # no teacher: the recipe's own choice
+    assert kept([teacher, "training.best_metric = loss"]) == "loss"
+    assert kept([teacher, "training.early_stopping_patience=2"], "attention-rnn") == "auto"
+    stops_early = attentext.resolve_recipe(
+        "seed-transformer", overrides=[teacher, "training.early_stopping_patience=2"]
+    )
+    assert keeping_final_weights(stops_early).training.best_metric == "accuracy"
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,6 @@ from attentext.models.summary import ModelSummary, summarize
 from attentext.recipes import Recipe, load_recipe, resolve_recipe
 from attentext.rundir import ENSEMBLE_KIND, MARKER, TRANSFORMERS_KIND, open_run
 from attentext.text.tokenizers import build_tokenizer
-from attentext.training.distill import keeping_final_weights
 from attentext.training.run import TrainResult, train
 
 __all__ = [
@@ -110,7 +109,7 @@ def distill(
     student then learns the mean of every teacher's logits. `loss`: the teacher's term, "kl"
     (at `temperature`) or "mse" (the squared distance of the logits). The student keeps its
     final weights (`training.best_metric=last`) unless the overrides choose the checkpoint or
-    stop early.
+    stop early (`train` decides it for every recipe that names a teacher).
 
     `options` are those of `train` (epochs, max_steps, overrides, overwrite, ...).
     """
@@ -125,5 +124,5 @@ def distill(
         sets.append(f"distill.unlabeled={unlabeled}")
     if ensemble:  # a JSON list is YAML: paths with any character survive the override
         sets.append(f"distill.ensemble={json.dumps([str(run) for run in ensemble])}")
-    overrides = keeping_final_weights(student, [*sets, *(options.pop("overrides", None) or [])])
+    overrides = [*sets, *(options.pop("overrides", None) or [])]
     return train(student, data, output, overrides=overrides, **options)

@@ -30,6 +30,7 @@ import hashlib
 import random
 import time
 import warnings
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -117,9 +118,10 @@ class DistillationTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
-def keeping_final_weights(student: str | Path | Recipe, overrides: list[str]) -> list[str]:
-    """`overrides` with the student's final weights kept (`training.best_metric=last`), unless
-    they choose the checkpoint themselves or the student stops early (which waits for a best).
+def keeping_final_weights(recipe: Recipe, overrides: Sequence[str] = ()) -> Recipe:
+    """A student's recipe (one that names a teacher) with its final weights kept
+    (`training.best_metric=last`), unless `overrides` (what the user said) choose the checkpoint
+    or the recipe stops early (which waits for a best); any other recipe as it is.
 
     A student learns the teacher on a transfer set many times its labelled texts, over a schedule
     that decays to 0; its validation split (a few hundred gold labels) then picks between epochs
@@ -127,11 +129,11 @@ def keeping_final_weights(student: str | Path | Recipe, overrides: list[str]) ->
     38) whose validation kept an earlier epoch scored more on test with its final weights (0.03
     to 0.88 points; benchmarks/README.md, distillation)."""
     named = {item.split("=", 1)[0].strip() for item in overrides}
-    if named & CHECKPOINT_SETTINGS:
-        return overrides
-    if resolve_recipe(student, overrides=overrides).training.early_stopping_patience:
-        return overrides
-    return [*overrides, FINAL_WEIGHTS]
+    if not recipe.distill.teacher or named & CHECKPOINT_SETTINGS:
+        return recipe
+    if recipe.training.early_stopping_patience:
+        return recipe
+    return resolve_recipe(recipe, overrides=[FINAL_WEIGHTS])
 
 
 def unlabeled_texts(spec: DistillSpec, dataset: TextDataset) -> tuple[list[str], int]:

@@ -59,7 +59,11 @@ from attentext.text.tokenizers import (
 from attentext.text.vectorizer import word_frequencies
 from attentext.text.windows import Chunking
 from attentext.training.baseline import fit_classifier
-from attentext.training.distill import distillation_trainer, unlabeled_texts
+from attentext.training.distill import (
+    distillation_trainer,
+    keeping_final_weights,
+    unlabeled_texts,
+)
 from attentext.training.features import feature_splits
 from attentext.training.fewshot import fit_fewshot
 from attentext.training.tokenized import PackedRows, WindowRows, tokenize_split, tokenize_windows
@@ -168,7 +172,9 @@ def train(
     class_weight, val_fraction, overrides (a list of `key=value`). `log_lines=False` keeps the
     Trainer's step bar but not its printed log lines (`auto` and `tune` print one per run).
     """
-    recipe = resolve_recipe(recipe, **options)
+    recipe = keeping_final_weights(
+        resolve_recipe(recipe, **options), options.get("overrides") or []
+    )
     output_dir = Path(output)
     if output_dir.name in ("", ".", ".."):  # `--output .`: the folder it names, by its name
         output_dir = Path(os.path.abspath(output_dir))
