@@ -28,6 +28,7 @@ TOKENIZER_TYPES = ("word", "pretrained")
 DISTILL_LOSSES = ("kl", "mse")
 EMBEDDING_INITS = ("random", "encoder", "auto")
 CLASS_WEIGHTS = ("none", "balanced")
+LABEL_PRIORS = ("train", "balanced")  # training.label_prior (attentext.label_prior)
 BEST_METRICS = ("accuracy", "loss", "last")
 # `auto`: a setting decided from the training split when a run starts (data/defaults.py); the
 # run's recipe.yaml holds the value chosen, and an explicit value (`--set`) always wins
@@ -133,6 +134,10 @@ class TrainingSpec:
     logging_steps: int = 50
     feature_cache: bool = True  # frozen encoders: compute features once, cache them on disk
     calibrate: bool = True  # a temperature fitted on validation: probabilities mean what they say
+    # the label distribution the probabilities assume: "train" (the training split's, as the data
+    # came) or "balanced" (every label alike: the training split's label shares divided out of
+    # the calibrated probabilities, attentext.label_prior); one label per text only
+    label_prior: str = "train"
     # stop when the validation metric has not improved for this many evaluations (one per epoch);
     # the best checkpoint is kept either way; 0 trains every epoch asked for
     early_stopping_patience: int = 3
@@ -468,6 +473,15 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(
             f"{origin}: training.class_weight must be one of {', '.join(CLASS_WEIGHTS)}"
         )
+    if t.label_prior not in LABEL_PRIORS:
+        raise RecipeError(
+            f"{origin}: training.label_prior must be one of {', '.join(LABEL_PRIORS)}"
+        )
+    if t.label_prior != "train" and recipe.data.multi_label:
+        raise RecipeError(
+            f"{origin}: training.label_prior applies to one label per text; several labels per "
+            "text are decided by each label's threshold"
+        )
     if t.batch_size < 1 or t.eval_batch_size < 1:
         raise RecipeError(f"{origin}: batch sizes must be positive")
     if t.epochs != AUTO and t.epochs <= 0 and t.max_steps <= 0:
@@ -732,6 +746,7 @@ def resolve_recipe(
     batch_size: int | None = None,
     precision: str | None = None,
     class_weight: str | None = None,
+    label_prior: str | None = None,
     val_fraction: float | None = None,
     multi_label: bool | None = None,
     shots: int | None = None,
@@ -746,6 +761,7 @@ def resolve_recipe(
         "training.batch_size": batch_size,
         "training.precision": precision,
         "training.class_weight": class_weight,
+        "training.label_prior": label_prior,
         "data.val_fraction": val_fraction,
         "data.shots": shots,
     }

@@ -6,6 +6,7 @@ knows its layout.
     tokenizer.json, tokenizer_config.json
     recipe.yaml          the resolved recipe that produced it
     calibration.json     the temperature that calibrates the probabilities (fitted on validation)
+                         and, with training.label_prior: balanced, the bias that evens the labels
     thresholds.json      several labels per text: each label's decision threshold (tuned on validation)
     metrics.json         validation/test metrics and training time
     README.md            the model card (Hugging Face format): what it is, its data, how well it does
@@ -27,6 +28,7 @@ never leaves a half-written folder that looks finished; `<dir>.partial/` keeps t
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import stat
@@ -35,6 +37,8 @@ from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from attentext.confidence import ConfidenceMap
 from attentext.errors import RecipeError, RunDirError, short_list
@@ -327,6 +331,35 @@ class Run:
                 f"{self.path / CALIBRATION_FILE}: its confidence_map is not valid ({error}); the "
                 "run directory is damaged"
             ) from None
+
+    @cached_property
+    def label_bias(self) -> np.ndarray | None:
+        """What `training.label_prior` adds to the calibrated logits, one number per label
+        (attentext.label_prior); None where the probabilities keep the training split's prior."""
+        value = self.calibration_record.get("label_prior")
+        if value is None:
+            return None
+        bias = value.get("bias") if isinstance(value, dict) else None
+        if bias is None:
+            return None
+        if not isinstance(bias, list) or not all(
+            type(b) in (int, float) and math.isfinite(b) for b in bias
+        ):
+            raise RunDirError(
+                f"{self.path / CALIBRATION_FILE}: its label_prior bias is not a list of numbers; "
+                "the run directory is damaged"
+            )
+        return np.asarray(bias, dtype=np.float32)
+
+    def label_bias_for(self, labels: list[str]) -> np.ndarray | None:
+        """`label_bias`, checked against the labels of the model that applies it."""
+        bias = self.label_bias
+        if bias is not None and len(bias) != len(labels):
+            raise RunDirError(
+                f"{self.path / CALIBRATION_FILE}: its label_prior bias has {len(bias)} numbers "
+                f"for {len(labels)} labels; the run directory is damaged"
+            )
+        return bias
 
     @cached_property
     def multi_label(self) -> bool:

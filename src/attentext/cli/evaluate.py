@@ -59,7 +59,8 @@ def evaluate_command(
         c = report["calibration"]
         out.print(
             f"calibrated by temperature {c['temperature']:.3f}"
-            f"{' and a confidence map' if c.get('method') == 'isotonic' else ''}: ECE "
+            f"{' and a confidence map' if c.get('method') == 'isotonic' else ''}"
+            f"{' and its label prior' if c.get('label_prior') else ''}: ECE "
             f"{c['ece_before']:.4f} without it; NLL {c['nll_before']:.4f} without, {c['nll_after']:.4f} with"
         )
     if output is not None:

@@ -29,6 +29,13 @@ def train_command(
         ),
     ] = None,
     class_weight: Annotated[str | None, typer.Option(help="none or balanced.")] = None,
+    label_prior: Annotated[
+        str | None,
+        typer.Option(
+            help="train or balanced: the label shares the probabilities assume; balanced "
+            "divides the training split's out (for texts where every label is as likely)."
+        ),
+    ] = None,
     val_fraction: Annotated[
         float | None,
         typer.Option(help="Share of train held out for validation when no validation file exists."),
@@ -65,6 +72,7 @@ def train_command(
         "batch_size": batch_size,
         "precision": precision,
         "class_weight": class_weight,
+        "label_prior": label_prior,
         "val_fraction": val_fraction,
         "multi_label": True if multi_label else None,
         "shots": shots,

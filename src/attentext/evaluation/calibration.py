@@ -11,6 +11,7 @@ AG News test.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ import torch
 
 from attentext.confidence import ConfidenceMap, fit_confidence_map
 from attentext.evaluation.metrics import expected_calibration_error
+from attentext.label_prior import shifted_logits
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 20.0
 
@@ -29,15 +31,28 @@ def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return scaled - np.log(np.exp(scaled).sum(axis=-1, keepdims=True))
 
 
-def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
-    """Mean negative log-likelihood of the true labels under softmax(logits / temperature)."""
+def nll(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    temperature: float = 1.0,
+    bias: Sequence[float] | None = None,
+) -> float:
+    """Mean negative log-likelihood of the true labels under softmax(logits / temperature), plus
+    a label prior's bias where there is one."""
     if not len(labels):
         return 0.0
-    return float(-log_softmax(logits, temperature)[np.arange(len(labels)), labels].mean())
+    log_p = log_softmax(shifted_logits(np.asarray(logits, dtype=np.float64), temperature, bias))
+    return float(-log_p[np.arange(len(labels)), labels].mean())
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray, steps: int = 100) -> float:
-    """The T minimizing the NLL of `labels` under softmax(logits / T), within sane bounds.
+def fit_temperature(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    steps: int = 100,
+    bias: Sequence[float] | None = None,
+) -> float:
+    """The T minimizing the NLL of `labels` under softmax(logits / T + bias), within sane bounds
+    (`bias`: a label prior's, kept as it is while T is fitted).
 
     With no rows, or logits that carry no information, T is 1 (nothing to correct).
     """
@@ -45,12 +60,13 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, steps: int = 100) ->
         return 1.0
     x = torch.from_numpy(np.asarray(logits, dtype=np.float64))
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    shift = torch.tensor(0.0 if bias is None else list(bias), dtype=torch.float64)
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x / log_t.exp(), y)
+        loss = torch.nn.functional.cross_entropy(x / log_t.exp() + shift, y)
         loss.backward()
         return loss
 
@@ -83,14 +99,20 @@ class Calibration:
 
 
 def measure_calibration(
-    logits: np.ndarray, labels: np.ndarray, temperature: float
+    logits: np.ndarray,
+    labels: np.ndarray,
+    temperature: float,
+    bias: Sequence[float] | None = None,
 ) -> dict[str, float]:
-    """NLL and ECE of softmax(logits) and of softmax(logits / temperature) on labelled rows."""
-    before, after = np.exp(log_softmax(logits)), np.exp(log_softmax(logits, temperature))
+    """NLL and ECE of softmax(logits) and of softmax(logits / temperature + bias) on labelled
+    rows (`bias`: a label prior's, attentext.label_prior)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    before = np.exp(log_softmax(logits))
+    after = np.exp(log_softmax(shifted_logits(logits, temperature, bias)))
     return {
         "n_examples": len(labels),
         "nll_before": nll(logits, labels),
-        "nll_after": nll(logits, labels, temperature),
+        "nll_after": nll(logits, labels, temperature, bias),
         "ece_before": expected_calibration_error(before, labels)[0],
         "ece_after": expected_calibration_error(after, labels)[0],
     }
@@ -114,23 +136,30 @@ def compare_probabilities(
     }
 
 
-def calibrate(labels: np.ndarray, logits: np.ndarray, split: str) -> Calibration:
-    """Fit the temperature on a split's (labels, logits); NLL and ECE before and after."""
-    temperature = round(fit_temperature(logits, labels), 6)
-    return Calibration(temperature, split, **measure_calibration(logits, labels, temperature))
+def calibrate(
+    labels: np.ndarray, logits: np.ndarray, split: str, bias: Sequence[float] | None = None
+) -> Calibration:
+    """Fit the temperature on a split's (labels, logits); NLL and ECE before and after (`bias`:
+    a label prior's, applied after the temperature, attentext.label_prior)."""
+    temperature = round(fit_temperature(logits, labels, bias=bias), 6)
+    measured = measure_calibration(logits, labels, temperature, bias)
+    return Calibration(temperature, split, **measured)
 
 
-def _fit_isotonic(logits: np.ndarray, labels: np.ndarray) -> tuple[float, ConfidenceMap]:
-    temperature = round(fit_temperature(logits, labels), 6)
-    scaled = np.exp(log_softmax(logits, temperature))
-    return temperature, fit_confidence_map(scaled, labels)
+def _fit_isotonic(
+    logits: np.ndarray, labels: np.ndarray, bias: Sequence[float] | None
+) -> tuple[float, ConfidenceMap]:
+    temperature = round(fit_temperature(logits, labels, bias=bias), 6)
+    return temperature, fit_confidence_map(_scaled(logits, temperature, bias), labels)
 
 
-def _apply_isotonic(logits: np.ndarray, temperature: float, mapping: ConfidenceMap) -> np.ndarray:
-    return mapping.apply(np.exp(log_softmax(logits, temperature)))
+def _scaled(logits: np.ndarray, temperature: float, bias: Sequence[float] | None) -> np.ndarray:
+    return np.exp(log_softmax(shifted_logits(np.asarray(logits), temperature, bias)))
 
 
-def calibrate_isotonic(labels: np.ndarray, logits: np.ndarray, split: str) -> Calibration:
+def calibrate_isotonic(
+    labels: np.ndarray, logits: np.ndarray, split: str, bias: Sequence[float] | None = None
+) -> Calibration:
     """The temperature, then an isotonic map of the top label's probability, fitted on all rows.
 
     NLL and ECE "after" are measured out of fold (each half of the rows, shuffled with seed 0,
@@ -138,13 +167,13 @@ def calibrate_isotonic(labels: np.ndarray, logits: np.ndarray, split: str) -> Ca
     looks better than it will do on new texts.
     """
     labels = np.asarray(labels)
-    temperature, mapping = _fit_isotonic(logits, labels)
+    temperature, mapping = _fit_isotonic(logits, labels, bias)
     order = np.random.default_rng(0).permutation(len(labels))
     halves = (order[: len(order) // 2], order[len(order) // 2 :])
     out_of_fold = np.zeros(np.shape(logits), dtype=np.float64)
     for fit_rows, score_rows in (halves, halves[::-1]):
-        half_t, half_map = _fit_isotonic(logits[fit_rows], labels[fit_rows])
-        out_of_fold[score_rows] = _apply_isotonic(logits[score_rows], half_t, half_map)
+        half_t, half_map = _fit_isotonic(logits[fit_rows], labels[fit_rows], bias)
+        out_of_fold[score_rows] = half_map.apply(_scaled(logits[score_rows], half_t, bias))
     measured = compare_probabilities(np.exp(log_softmax(logits)), out_of_fold, labels)
     return Calibration(
         temperature, split, **measured, method="isotonic", confidence_map=mapping.to_dict()

@@ -316,6 +316,7 @@ def _calibration_section(run: Run) -> list[str]:
         "the predicted label, only how sure the model says it is.",
         "",
         *_confidence_map_lines(run, calibration),
+        *_label_prior_lines(calibration),
         "| split | ECE before | ECE after | NLL before | NLL after |",
         "|---|---|---|---|---|",
     ]
@@ -340,6 +341,21 @@ def _confidence_map_lines(run: Run, calibration: dict) -> list[str]:
         "sets it to the accuracy seen at it; the other labels share the rest in their old "
         "proportions. Its ECE and NLL after are out of fold (each half of the texts scored by "
         "a map fitted on the other).",
+        "",
+    ]
+
+
+def _label_prior_lines(calibration: dict) -> list[str]:
+    prior = calibration.get("label_prior")
+    if not isinstance(prior, dict) or not isinstance(prior.get("train_counts"), dict):
+        return []
+    counts = ", ".join(f"{name} {count:,}" for name, count in prior["train_counts"].items())
+    return [
+        f"Label prior: {prior.get('target')}. The training split's label counts ({counts}) are "
+        "divided out of the calibrated probabilities (a bias per label added to the logits / T; "
+        "training.label_prior), as for texts where every label is as likely; unlike the "
+        "temperature, this can change the predicted label. The test row includes it; the "
+        "validation row, whose labels come in the training split's shares, does not.",
         "",
     ]
 

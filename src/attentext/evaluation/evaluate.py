@@ -19,6 +19,7 @@ from attentext.evaluation.multilabel_report import (
 )
 from attentext.evaluation.reports import full_report, write_report
 from attentext.inference.classifier import Classifier, load
+from attentext.label_prior import shifted_logits
 from attentext.outputs import check_output_folder
 from attentext.recipes import Recipe
 from attentext.rundir import open_run
@@ -31,24 +32,32 @@ def raw_logits(classifier: Any, texts: list[str]) -> np.ndarray:
     model's own, or the log-probabilities of a model that has none (the TF-IDF baseline)."""
     if hasattr(classifier, "logits"):
         return np.asarray(classifier.logits(texts), dtype=np.float64)
-    saved = classifier.temperature, classifier.confidence_map
-    classifier.temperature, classifier.confidence_map = 1.0, None
+    saved = classifier.temperature, classifier.confidence_map, classifier.label_bias
+    classifier.temperature, classifier.confidence_map, classifier.label_bias = 1.0, None, None
     try:
         probabilities = np.asarray(classifier.predict_proba(texts), dtype=np.float64)
     finally:
-        classifier.temperature, classifier.confidence_map = saved
+        classifier.temperature, classifier.confidence_map, classifier.label_bias = saved
     return np.log(np.clip(probabilities, LOG_FLOOR, None))
 
 
-def _calibrated_and_raw(classifier: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """The run's probabilities, and (only for a run with a confidence map, whose probabilities
-    cannot be undone into logits) the same texts' probabilities without any calibration."""
+def _calibrated_and_raw(
+    classifier: Any, texts: list[str], run_dir: Path
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, str]]:
+    """The run's probabilities, and (only for a run with a confidence map or a label prior, whose
+    probabilities no temperature undoes into logits) the same texts' probabilities without any
+    calibration and which of the two steps the run has."""
     mapping = getattr(classifier, "confidence_map", None)
-    if mapping is None:
-        return classifier.predict_proba(texts), None
+    bias = getattr(classifier, "label_bias", None)
+    if mapping is None and bias is None:
+        return classifier.predict_proba(texts), None, {}
     logits = raw_logits(classifier, texts)
-    scaled = np.exp(log_softmax(logits, float(classifier.temperature)))
-    return mapping.apply(scaled), np.exp(log_softmax(logits))
+    scaled = np.exp(log_softmax(shifted_logits(logits, float(classifier.temperature), bias)))
+    steps = {"method": "isotonic"} if mapping is not None else {}
+    if bias is not None:
+        steps["label_prior"] = str(open_run(run_dir).calibration_record["label_prior"]["target"])
+    raw = np.exp(log_softmax(logits))
+    return (scaled if mapping is None else mapping.apply(scaled)), raw, steps
 
 
 def labelled_split(
@@ -96,7 +105,7 @@ def evaluate(
     classifier: Classifier = load(run_dir, precision=precision, backend=backend)
     rows = labelled_split(run_dir, data, classifier.labels, split)
     texts, gold = column_values(rows, "text"), column_values(rows, "label")
-    probabilities, uncalibrated = _calibrated_and_raw(classifier, texts)
+    probabilities, uncalibrated, steps = _calibrated_and_raw(classifier, texts, run_dir)
     if getattr(classifier, "multi_label", False):
         labels = classifier.labels
         multi = full_multilabel_report(gold, probabilities, labels, classifier.thresholds)
@@ -105,7 +114,7 @@ def evaluate(
         return multi
     temperature = float(getattr(classifier, "temperature", 1.0))
     report = full_report(
-        texts, np.array(gold), probabilities, classifier.labels, temperature, uncalibrated
+        texts, np.array(gold), probabilities, classifier.labels, temperature, uncalibrated, steps
     )
     if output is not None:
         write_report(report, output, f"{run_dir.name} on {data}")

@@ -81,7 +81,7 @@ def recalibrate(
     logits = raw_logits(classifier, column_values(rows, "text"))
     labels = np.asarray(column_values(rows, "label"), dtype=np.int64)
     fitted_on = short_data_name(str(data)) + ("" if Path(data).is_file() else f" {split}")
-    calibration = fit(labels, logits, fitted_on)
+    calibration = fit(labels, logits, fitted_on, run.label_bias)
     previous = run.temperature
     _save(run, calibration, previous)
     return calibration, previous
@@ -93,6 +93,8 @@ def _save(run: rundir.Run, calibration: Calibration, previous: float) -> None:
     from the run's files (an evaluation `evaluate --card` added is dropped: its probabilities
     were the old calibration's)."""
     record = {**calibration.to_dict(), "replaces_temperature": previous}
+    if "label_prior" in run.calibration_record:  # kept: the temperature was fitted beside it
+        record["label_prior"] = run.calibration_record["label_prior"]
     with rundir.writing(run.path, "recalibrate"):
         metrics = dict(run.metrics)
         metrics["calibration"] = record

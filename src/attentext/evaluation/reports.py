@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure  # drawing to files only: no pyplot, no GUI backend
@@ -97,13 +98,16 @@ def full_report(
     label_names: list[str],
     temperature: float = 1.0,
     uncalibrated: np.ndarray | None = None,
+    steps: dict[str, Any] | None = None,
 ) -> EvaluationReport:
     """Metrics, calibration and confident mistakes of `probabilities` against `y_true`.
 
     `probabilities` are the run's calibrated ones (softmax(logits / temperature)); with a
     temperature other than 1, the report also gives ECE and NLL without it (softmax(logits) is
     softmax(temperature * log p)). A run with a confidence map after its temperature passes
-    `uncalibrated` (softmax(logits)), which no temperature can recover from its probabilities.
+    `uncalibrated` (softmax(logits)), which no temperature can recover from its probabilities,
+    as does a run with a label prior; `steps` says which came after the temperature (`method`:
+    isotonic, `label_prior`: its target).
     """
     report = evaluation_report(y_true, probabilities.argmax(axis=1), label_names)
     ece, bins = expected_calibration_error(probabilities, y_true)
@@ -115,7 +119,7 @@ def full_report(
     if uncalibrated is not None and len(y_true):
         report.extra["calibration"] = {
             "temperature": temperature,
-            "method": "isotonic",
+            **(steps or {}),
             **compare_probabilities(uncalibrated, probabilities, y_true),
         }
         report.extra["reliability_bins_before"] = expected_calibration_error(uncalibrated, y_true)[
@@ -138,7 +142,9 @@ def _calibration_lines(calibration: dict | None) -> list[str]:
     c = calibration
     return [
         f"- calibration: temperature {c['temperature']:.3f}"
-        f"{' and a confidence map' if c.get('method') == 'isotonic' else ''}; ECE {c['ece_before']:.4f} without it, "
+        f"{' and a confidence map' if c.get('method') == 'isotonic' else ''}"
+        f"{' and a ' + c['label_prior'] + ' label prior' if c.get('label_prior') else ''}; "
+        f"ECE {c['ece_before']:.4f} without it, "
         f"{c['ece_after']:.4f} with it; NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}"
     ]
 

@@ -57,12 +57,14 @@ def load(
             run, lambda member: load(member, precision, device, backend, threads)
         )
         ensemble.temperature, ensemble.confidence_map = run.temperature, run.confidence_map
+        ensemble.label_bias = run.label_bias_for(ensemble.labels)
         return ensemble
     family = family_of_run(run.kind)
     if family is not None:
         classifier = family.code().load_classifier(run.path)
         classifier.temperature = run.temperature
         classifier.confidence_map = run.confidence_map
+        classifier.label_bias = run.label_bias_for(classifier.labels)
         if classifier.multi_label:
             classifier.thresholds = threshold_vector(run.thresholds, classifier.labels)
         return classifier

@@ -21,6 +21,7 @@ from scipy.special import softmax
 from attentext.confidence import ConfidenceMap
 from attentext.decisions import decide
 from attentext.errors import RunDirError
+from attentext.label_prior import shifted_logits
 from attentext.rundir import Run
 
 LOG_FLOOR = 1e-12
@@ -36,6 +37,7 @@ class EnsembleClassifier:
         self.labels = list(members[0].labels)
         self.temperature = 1.0  # the mixture's calibration, set by the loader
         self.confidence_map: ConfidenceMap | None = None
+        self.label_bias: np.ndarray | None = None  # a label prior of the mixture, likewise
 
     @classmethod
     def from_run(cls, run: Run, load_member: Callable[[Path], Any]) -> EnsembleClassifier:
@@ -67,9 +69,9 @@ class EnsembleClassifier:
             return mixture
         for member, weight in zip(self.members, self.weights, strict=True):
             mixture += weight * np.asarray(member.predict_proba(list(texts)), dtype=np.float64)
-        if self.temperature != 1.0:
+        if self.temperature != 1.0 or self.label_bias is not None:
             logits = np.log(np.clip(mixture, LOG_FLOOR, None))
-            mixture = softmax(logits / self.temperature, axis=1)
+            mixture = softmax(shifted_logits(logits, self.temperature, self.label_bias), axis=1)
         return mixture if self.confidence_map is None else self.confidence_map.apply(mixture)
 
     def predict(self, texts: list[str]) -> list[str]:

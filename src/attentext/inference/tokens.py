@@ -18,6 +18,7 @@ import numpy as np
 from attentext.confidence import ConfidenceMap
 from attentext.decisions import MULTI_LABEL, decide, sigmoid, threshold_vector
 from attentext.errors import RunDirError, shown
+from attentext.label_prior import shifted_logits
 from attentext.recipes import AGGREGATIONS
 from attentext.rundir import Run
 from attentext.text.batching import run_in_batches
@@ -129,6 +130,7 @@ class TokenClassifier:
         self.batch_size = batch_size
         self.temperature = temperature  # the run's calibration: logits / T before the softmax
         self.confidence_map: ConfidenceMap | None = None  # and after it, where one was fitted
+        self.label_bias: np.ndarray | None = None  # training.label_prior's, added to logits / T
         self.multi_label = False  # several labels per text: sigmoid per label, thresholds
         self.thresholds: np.ndarray | None = None  # multi-label: each label's threshold
         self.chunking: Chunking | None = None  # long texts: read in windows (else truncated)
@@ -197,7 +199,7 @@ class TokenClassifier:
         """What `predict_proba` makes of logits: the calibrated softmax, or a sigmoid per label."""
         if self.multi_label:
             return sigmoid(logits).astype(np.float32)
-        probabilities = softmax(logits / self.temperature)
+        probabilities = softmax(shifted_logits(logits, self.temperature, self.label_bias))
         if self.confidence_map is None:
             return probabilities
         return self.confidence_map.apply(probabilities).astype(probabilities.dtype)
@@ -211,6 +213,7 @@ class TokenClassifier:
         thresholds (several labels per text)."""
         self.temperature = run.temperature
         self.confidence_map = run.confidence_map
+        self.label_bias = run.label_bias_for(self.labels)
         self.multi_label = run.multi_label or getattr(config, "problem_type", "") == MULTI_LABEL
         if self.multi_label:
             self.thresholds = threshold_vector(run.thresholds, self.labels)

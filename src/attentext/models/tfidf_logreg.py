@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from attentext.confidence import ConfidenceMap
 from attentext.decisions import decide, sigmoid
 from attentext.errors import RunDirError
+from attentext.label_prior import shifted_logits
 
 CONFIG_FILE = "tfidf_config.json"
 VOCAB_FILE = "vocabulary.json"
@@ -93,6 +94,7 @@ class TfidfLogRegClassifier:
         )
         self.temperature = 1.0  # the run's calibration, set by the loader
         self.confidence_map: ConfidenceMap | None = None
+        self.label_bias: np.ndarray | None = None  # training.label_prior's, likewise
         self.thresholds: np.ndarray | None = None  # multi-label decision thresholds, likewise
 
     def fit(self, texts: Iterable[str], labels: list) -> TfidfLogRegClassifier:
@@ -118,9 +120,10 @@ class TfidfLogRegClassifier:
         full[:, self.model.classes_] = probabilities
         if self.multi_label:
             return full
-        if self.temperature != 1.0:
+        if self.temperature != 1.0 or self.label_bias is not None:
             # temperature scaling of a softmax model: log-probabilities are its logits up to a shift
-            scaled = np.log(np.clip(full, 1e-12, None)) / self.temperature
+            log_p = np.log(np.clip(full, 1e-12, None))
+            scaled = shifted_logits(log_p, self.temperature, self.label_bias)
             scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
             full = scaled / scaled.sum(axis=1, keepdims=True)
         return full if self.confidence_map is None else self.confidence_map.apply(full)

@@ -15,6 +15,7 @@ import numpy as np
 
 from attentext.errors import AttentextError, short_list
 from attentext.inference.classifier import load
+from attentext.label_prior import shifted_logits
 from attentext.rundir import open_run
 from attentext.serving.batcher import PROBABILITIES, MicroBatcher, QueueFull, ShuttingDown
 from attentext.serving.errors import ApiError, echo, retry_after, unavailable
@@ -68,12 +69,16 @@ def calibrated_logits(classifier: Any) -> Callable[[list[str]], np.ndarray]:
     log-probabilities stand in, which are its (calibrated) logits shifted by a constant per text,
     so their softmax is the probabilities too; a sigmoid of them is not a per-label probability.
     A run recalibrated with a confidence map (`recalibrate --method isotonic`) answers the log of
-    its probabilities the same way: logits / T no longer softmax to them.
+    its probabilities the same way: logits / T no longer softmax to them. A label prior's bias
+    (`training.label_prior`) is part of the calibrated logits.
     """
     logits = getattr(classifier, "logits", None)
     if callable(logits) and getattr(classifier, "confidence_map", None) is None:
         temperature = float(getattr(classifier, "temperature", 1.0))
-        return lambda texts: np.asarray(logits(texts), dtype=np.float32) / temperature
+        bias = getattr(classifier, "label_bias", None)
+        return lambda texts: shifted_logits(
+            np.asarray(logits(texts), dtype=np.float32), temperature, bias
+        )
     return lambda texts: np.log(
         np.clip(np.asarray(classifier.predict_proba(texts), dtype=np.float64), 1e-12, None)
     )

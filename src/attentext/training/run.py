@@ -44,6 +44,7 @@ from attentext.evaluation.multilabel import (
     tune_thresholds,
 )
 from attentext.files import write_json, write_text
+from attentext.label_prior import label_bias, shifted_logits
 from attentext.models.aggregation import WindowedClassifier, WindowFeatureHead
 from attentext.models.dropout import use_cpu_dropout
 from attentext.models.outputs import initialize_label_priors
@@ -169,7 +170,7 @@ def train(
     """Train a recipe (name, YAML path or Recipe) on data and write a run directory at `output`.
 
     `options` are those of `resolve_recipe`: epochs, max_steps, batch_size, precision,
-    class_weight, val_fraction, overrides (a list of `key=value`). `log_lines=False` keeps the
+    class_weight, label_prior, val_fraction, overrides (a list of `key=value`). `log_lines=False` keeps the
     Trainer's step bar but not its printed log lines (`auto` and `tune` print one per run).
     """
     recipe = keeping_final_weights(
@@ -215,23 +216,54 @@ def _measured(
     dataset: TextDataset, recipe: Recipe, results: dict[str, tuple[np.ndarray, np.ndarray]]
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Each split's report from its (true labels, logits), and the post-training files to save:
-    the temperature fitted on validation (one label per text, when the recipe calibrates) or
-    the decision thresholds tuned on validation (several labels per text)."""
+    the temperature fitted on validation and the label prior's bias (one label per text, where
+    the recipe asks for them) or the decision thresholds tuned on validation (several labels
+    per text). The reports give the labels the saved run predicts, the bias included."""
     if dataset.multi_label:
         return _measured_multi_label(dataset.label_names, results)
+    calibration = _calibration(dataset, recipe, results)
+    temperature = calibration["temperature"] if calibration else 1.0
+    bias = calibration.get("label_prior", {}).get("bias") if calibration else None
     reports: dict[str, Any] = {
-        split: evaluation_report(y_true, logits.argmax(axis=-1), dataset.label_names).to_dict()
+        split: evaluation_report(
+            y_true, shifted_logits(logits, temperature, bias).argmax(axis=-1), dataset.label_names
+        ).to_dict()
         for split, (y_true, logits) in results.items()
     }
-    if not recipe.training.calibrate or "validation" not in results:
+    if calibration is None:
         return reports, {}
-    y_validation, logits_validation = results["validation"]
-    calibration = calibrate(y_validation, logits_validation, "validation").to_dict()
-    if "test" in results:
-        y_test, logits_test = results["test"]
-        calibration["test"] = measure_calibration(logits_test, y_test, calibration["temperature"])
     reports["calibration"] = calibration
     return reports, {rundir.CALIBRATION_FILE: calibration}
+
+
+def _calibration(
+    dataset: TextDataset, recipe: Recipe, results: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> dict[str, Any] | None:
+    """calibration.json: the temperature fitted on validation (when the recipe calibrates and
+    there is a validation split; 1 otherwise) and the bias of `training.label_prior` (from the
+    training split's label counts); None when there is neither."""
+    counts = np.bincount(dataset.labels("train"), minlength=len(dataset.label_names))
+    bias = label_bias(counts, recipe.training.label_prior)
+    fitted = recipe.training.calibrate and "validation" in results
+    if not fitted and bias is None:
+        return None
+    if fitted:
+        y_validation, logits_validation = results["validation"]
+        calibration = calibrate(y_validation, logits_validation, "validation").to_dict()
+    else:
+        calibration = {"temperature": 1.0, "fitted_on": "nothing (not calibrated)"}
+    if bias is not None:
+        calibration["label_prior"] = {
+            "target": recipe.training.label_prior,
+            "train_counts": dict(zip(dataset.label_names, map(int, counts), strict=True)),
+            "bias": bias,
+        }
+    if "test" in results:
+        y_test, logits_test = results["test"]
+        calibration["test"] = measure_calibration(
+            logits_test, y_test, calibration["temperature"], bias
+        )
+    return calibration
 
 
 def _measured_multi_label(

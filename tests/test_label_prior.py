@@ -1,0 +1,179 @@
+"""The label prior (`training.label_prior: balanced`): the training split's label shares divided
+out of the calibrated probabilities by a bias per label, saved in calibration.json and applied
+by every reader (predict, evaluate, ONNX, the server), kept by recalibrate."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import attentext
+from attentext.errors import RecipeError, RunDirError
+from attentext.evaluation.calibration import fit_temperature, log_softmax
+from attentext.label_prior import label_bias, shifted_logits
+from attentext.recipes import resolve_recipe
+from attentext.rundir import CALIBRATION_FILE
+
+
+def test_the_bias_divides_out_the_training_shares():
+    bias = label_bias([300, 100], "balanced")
+    assert bias == pytest.approx([np.log(0.5 / 0.75), np.log(0.5 / 0.25)], abs=1e-6)
+    assert label_bias([300, 100], "train") is None
+    assert label_bias([5, 5, 5], "balanced") == pytest.approx([0.0, 0.0, 0.0])
+    assert label_bias([10, 0, 10], "balanced")[1] == 0.0  # a label never seen: nothing to undo
+    with pytest.raises(ValueError, match="train, balanced"):
+        label_bias([1, 1], "uniform")
+
+
+def test_shifted_probabilities_are_bayes_rule_for_the_new_prior():
+    rng = np.random.default_rng(0)
+    logits, counts = rng.normal(size=(50, 3)) * 3, np.array([600, 300, 100])
+    train_prior = counts / counts.sum()
+    p_train = np.exp(log_softmax(logits, 2.0))
+    expected = p_train / train_prior / (p_train / train_prior).sum(axis=1, keepdims=True)
+    shifted = np.exp(log_softmax(shifted_logits(logits, 2.0, label_bias(counts, "balanced"))))
+    np.testing.assert_allclose(shifted, expected, atol=1e-5)
+    assert shifted_logits(logits, 2.0, None) == pytest.approx(logits / 2.0)
+
+
+def test_the_recipe_checks_the_setting():
+    assert resolve_recipe("seed-transformer", label_prior="balanced").training.label_prior == (
+        "balanced"
+    )
+    with pytest.raises(RecipeError, match="label_prior must be one of train, balanced"):
+        resolve_recipe("seed-transformer", overrides=["training.label_prior=even"])
+    with pytest.raises(RecipeError, match="one label per text"):
+        resolve_recipe("seed-transformer", multi_label=True, label_prior="balanced")
+
+
+@pytest.fixture(scope="module")
+def skewed_data(ag_news_dir, tmp_path_factory) -> Path:
+    """ag_news_tiny's train with 3 of every 4 Sports and Business rows dropped (50/50/13/13),
+    its balanced test kept."""
+    folder = tmp_path_factory.mktemp("skewed")
+    rows = list(csv.reader(open(ag_news_dir / "train.csv", encoding="utf-8")))
+    seen: dict[str, int] = {}
+    kept = []
+    for row in rows:
+        seen[row[0]] = seen.get(row[0], 0) + 1
+        if row[0] in ("1", "4") or seen[row[0]] % 4 == 0:
+            kept.append(row)
+    with open(folder / "train.csv", "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, quoting=csv.QUOTE_ALL).writerows(kept)
+    for name in ("test.csv", "classes.txt"):
+        shutil.copy(ag_news_dir / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def balanced_run(skewed_data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("prior") / "tfidf"
+    return Path(attentext.train("tfidf-logreg", skewed_data, out, label_prior="balanced").run_dir)
+
+
+def test_a_run_saves_the_training_counts_and_their_bias(balanced_run):
+    saved = json.loads((balanced_run / CALIBRATION_FILE).read_text(encoding="utf-8"))
+    prior = saved["label_prior"]
+    assert prior["target"] == "balanced"
+    counts = prior["train_counts"]
+    assert counts["World"] > 3 * counts["Sports"] and sum(counts.values()) > 100
+    shares = np.array(list(counts.values()), dtype=float) / sum(counts.values())
+    assert prior["bias"] == pytest.approx(list(np.log(0.25 / shares)), abs=1e-5)
+    assert attentext.load(balanced_run).label_bias == pytest.approx(prior["bias"], abs=1e-6)
+
+
+def test_the_baseline_applies_the_bias_after_its_temperature(balanced_run):
+    classifier = attentext.load(balanced_run)
+    texts = ["Stocks fell as oil prices rose", "The Yankees beat the Red Sox", "A new chip"]
+    raw = classifier.model.predict_proba(classifier.vectorizer.transform(texts))
+    expected = np.exp(
+        log_softmax(shifted_logits(np.log(raw), classifier.temperature, classifier.label_bias))
+    )
+    np.testing.assert_allclose(classifier.predict_proba(texts), expected, atol=1e-6)
+
+
+def test_the_rare_labels_gain_what_the_prior_took(balanced_run, skewed_data, tmp_path):
+    """The same texts, the same model: the balanced prior predicts the rare labels more often,
+    and the run's own test report (metrics.json) is what `evaluate` measures."""
+    plain = Path(attentext.train("tfidf-logreg", skewed_data, tmp_path / "plain").run_dir)
+    reports = {
+        "balanced": attentext.evaluate(balanced_run, skewed_data),
+        "plain": attentext.evaluate(plain, skewed_data),
+    }
+    rare = [reports["plain"].label_names.index(name) for name in ("Sports", "Business")]
+    predicted_rare = {
+        kind: int(np.asarray(report.confusion)[:, rare].sum()) for kind, report in reports.items()
+    }
+    assert predicted_rare["balanced"] > predicted_rare["plain"]
+    balanced = reports["balanced"].to_dict()
+    metrics = json.loads((balanced_run / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["test"]["accuracy"] == pytest.approx(balanced["accuracy"])
+    assert balanced["calibration"]["label_prior"] == "balanced"
+    assert metrics["calibration"]["test"]["ece_after"] == pytest.approx(
+        balanced["expected_calibration_error"], abs=1e-6
+    )
+
+
+@pytest.fixture
+def neural_with_prior(run_dir, tmp_path) -> Path:
+    """The session's seed-transformer run, with a label prior written into its calibration."""
+    run = Path(shutil.copytree(run_dir, tmp_path / "run"))
+    record = json.loads((run / CALIBRATION_FILE).read_text(encoding="utf-8"))
+    record["label_prior"] = {"target": "balanced", "bias": [0.9, -0.4, 0.3, -1.2]}
+    (run / CALIBRATION_FILE).write_text(json.dumps(record), encoding="utf-8")
+    return run
+
+
+TEXTS = ["Oil prices jump as OPEC cuts output", "The Yankees win again", "A new chip"]
+
+
+def test_every_reader_adds_the_bias(neural_with_prior, tmp_path):
+    from attentext.serving.state import calibrated_logits
+
+    classifier = attentext.load(neural_with_prior, precision="fp32")
+    bias = np.array([0.9, -0.4, 0.3, -1.2])
+    shifted = classifier.logits(TEXTS) / classifier.temperature + bias
+    np.testing.assert_allclose(
+        classifier.predict_proba(TEXTS), np.exp(log_softmax(shifted)), atol=1e-5
+    )
+    assert classifier.predict(TEXTS) == [classifier.labels[i] for i in shifted.argmax(1)]
+    np.testing.assert_allclose(calibrated_logits(classifier)(TEXTS), shifted, atol=1e-5)
+
+
+def test_the_onnx_backend_adds_the_same_bias(neural_with_prior):
+    pytest.importorskip("onnxruntime")
+    from attentext.export.onnx import export_onnx
+
+    export_onnx(neural_with_prior)
+    torch_side = attentext.load(neural_with_prior, precision="fp32").predict_proba(TEXTS)
+    onnx_side = attentext.load(neural_with_prior, backend="onnx").predict_proba(TEXTS)
+    np.testing.assert_allclose(onnx_side, torch_side, atol=1e-4)
+
+
+def test_a_bias_of_the_wrong_length_is_a_damaged_run(neural_with_prior):
+    record = json.loads((neural_with_prior / CALIBRATION_FILE).read_text(encoding="utf-8"))
+    record["label_prior"]["bias"] = [0.1, 0.2]
+    (neural_with_prior / CALIBRATION_FILE).write_text(json.dumps(record), encoding="utf-8")
+    with pytest.raises(RunDirError, match="2 numbers for 4 labels"):
+        attentext.load(neural_with_prior, precision="fp32")
+
+
+def test_recalibrate_fits_the_temperature_beside_the_prior_and_keeps_it(
+    neural_with_prior, ag_news_dir
+):
+    from attentext.data.dataset import load_text_dataset
+
+    classifier = attentext.load(neural_with_prior, precision="fp32")
+    test = load_text_dataset(ag_news_dir, val_fraction=0.0, label_names=classifier.labels)["test"]
+    logits = classifier.logits(list(test["text"])).astype(np.float64)
+    bias = [0.9, -0.4, 0.3, -1.2]
+    expected = fit_temperature(logits, np.asarray(test["label"]), bias=bias)
+    calibration, _ = attentext.recalibrate(neural_with_prior, ag_news_dir, split="test")
+    assert calibration.temperature == pytest.approx(expected, rel=1e-3)
+    saved = json.loads((neural_with_prior / CALIBRATION_FILE).read_text(encoding="utf-8"))
+    assert saved["label_prior"]["bias"] == bias
