@@ -56,7 +56,8 @@ def skewed_data(ag_news_dir, tmp_path_factory) -> Path:
     """ag_news_tiny's train with 3 of every 4 Sports and Business rows dropped (50/50/13/13),
     its balanced test kept."""
     folder = tmp_path_factory.mktemp("skewed")
-    rows = list(csv.reader(open(ag_news_dir / "train.csv", encoding="utf-8")))
+    with open(ag_news_dir / "train.csv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
     seen: dict[str, int] = {}
     kept = []
     for row in rows:
