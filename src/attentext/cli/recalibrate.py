@@ -28,7 +28,8 @@ def recalibrate_command(
     """Fit the run's calibration on held-out labelled texts (never trained on) and save it.
 
     Training fits a temperature on the validation split carved from the training data; texts
-    from where the model will be used calibrate it for there. Predicted labels never change.
+    from where the model will be used calibrate it for there. Predicted labels never change
+    (unless the run has a label prior, kept after the new temperature).
     """
     quiet_libraries()
     from attentext.evaluation.recalibrate import recalibrate

@@ -312,8 +312,8 @@ def _calibration_section(run: Run) -> list[str]:
     lines += [
         f"Temperature scaling: the logits are divided by T = {run.temperature:.4f} before the "
         f"softmax, fitted on the {calibration.get('fitted_on', 'validation')} split "
-        "(calibration.json; attentext applies it wherever the run is loaded). It never changes "
-        "the predicted label, only how sure the model says it is.",
+        "(calibration.json; attentext applies it wherever the run is loaded). Alone it never "
+        "changes the predicted label, only how sure the model says it is.",
         "",
         *_confidence_map_lines(run, calibration),
         *_label_prior_lines(calibration),

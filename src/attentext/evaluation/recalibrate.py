@@ -7,7 +7,8 @@ temperature fitted on it leaves every recipe a little sure of itself on test
 (benchmarks/calibration_bound.py). A few hundred labelled texts of the scoring distribution,
 never trained on, fix it: `attentext recalibrate RUN --data held_out.csv` fits the temperature
 there and writes it into the run directory, where every reader (predict, evaluate, serve,
-explain, the ONNX backends) applies it. Labels are never changed, only probabilities.
+explain, the ONNX backends) applies it. Labels are never changed, only probabilities (except
+in a run with a label prior, whose bias weighs more or less against a new temperature).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def recalibrate(
     one; out of fold for isotonic) and the temperature it replaced. The texts must be labelled
     with the run's label names and must not be texts the model trained on (its confidence there
     is no guide). Refused in one line for a multi-label run (its decisions are thresholds) and
-    for too few texts. Predicted labels never change.
+    for too few texts. Predicted labels never change (in a run with a label prior, whose bias is
+    kept and added after the new temperature, they may).
     """
     if method not in METHODS:
         raise RecipeError(

@@ -170,8 +170,8 @@ def train(
     """Train a recipe (name, YAML path or Recipe) on data and write a run directory at `output`.
 
     `options` are those of `resolve_recipe`: epochs, max_steps, batch_size, precision,
-    class_weight, label_prior, val_fraction, overrides (a list of `key=value`). `log_lines=False` keeps the
-    Trainer's step bar but not its printed log lines (`auto` and `tune` print one per run).
+    class_weight, label_prior, val_fraction, overrides (a list of `key=value`). `log_lines=False`
+    keeps the Trainer's step bar but not its printed log lines (`auto` and `tune` print one per run).
     """
     recipe = keeping_final_weights(
         resolve_recipe(recipe, **options), options.get("overrides") or []
