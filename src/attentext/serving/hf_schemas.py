@@ -25,8 +25,8 @@ class HfParameters(BaseModel):
     function_to_apply: Literal["softmax", "sigmoid", "none"] | None = Field(
         None,
         description="softmax (the default): the calibrated probabilities. none: the calibrated "
-        "logits (logits / the run's temperature; the TF-IDF baseline, which has no logits, gives "
-        "its log-probabilities). sigmoid: the sigmoid of those.",
+        "logits (logits / the run's temperature, plus its label prior's bias if it has one; the "
+        "TF-IDF baseline, which has no logits, gives its log-probabilities). sigmoid: the sigmoid of those.",
     )
 
 

@@ -70,8 +70,8 @@ class TeiRequest(BaseModel):
     )
     raw_scores: bool = Field(
         False,
-        description="true: the calibrated logits (logits / the run's temperature) instead of "
-        "probabilities.",
+        description="true: the calibrated logits (logits / the run's temperature, plus its label "
+        "prior's bias if it has one) instead of probabilities.",
     )
 
 
