@@ -278,13 +278,16 @@ def test_the_distill_command_writes_a_student_run(teacher, unlabeled, ag_news_di
     result = run_cli_here(
         "distill", teacher, "--student", "seed-transformer", "--data", ag_news_dir,
         "--output", out, "--unlabeled", unlabeled, "--max-steps", "4", "--loss", "mse",
-        "--set", "training.precision=fp32",
+        "--label-prior", "balanced", "--set", "training.precision=fp32",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"Distilled {teacher} into seed-transformer" in " ".join(result.stdout.split())
     recipe = yaml.safe_load((out / "recipe.yaml").read_text())
     assert recipe["distill"]["loss"] == "mse"
     assert recipe["training"]["best_metric"] == "last"  # a student keeps its final weights
+    assert recipe["training"]["label_prior"] == "balanced"
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert len(calibration["label_prior"]["bias"]) == 4
     assert attentext.load(out).predict(["Oil prices jump"])
 
 

@@ -111,7 +111,7 @@ def distill(
     final weights (`training.best_metric=last`) unless the overrides choose the checkpoint or
     stop early (`train` decides it for every recipe that names a teacher).
 
-    `options` are those of `train` (epochs, max_steps, overrides, overwrite, ...).
+    `options` are those of `train` (epochs, max_steps, label_prior, overrides, overwrite, ...).
     """
     sets = [
         f"distill.teacher={teacher}",

@@ -41,6 +41,12 @@ def distill_command(
             "teacher's logits."
         ),
     ] = None,
+    label_prior: Annotated[
+        str | None,
+        typer.Option(
+            help="train or balanced: the label shares the student's probabilities assume."
+        ),
+    ] = None,
     epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
     set_: Annotated[
@@ -63,6 +69,7 @@ def distill_command(
         augment=augment,
         ensemble=ensemble or [],
         loss=loss,
+        label_prior=label_prior,
         epochs=epochs,
         max_steps=max_steps,
         overrides=set_,
