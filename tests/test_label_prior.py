@@ -98,10 +98,16 @@ def test_the_baseline_applies_the_bias_after_its_temperature(balanced_run):
     np.testing.assert_allclose(classifier.predict_proba(texts), expected, atol=1e-6)
 
 
-def test_the_rare_labels_gain_what_the_prior_took(balanced_run, skewed_data, tmp_path):
+@pytest.fixture(scope="module")
+def plain_run(skewed_data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("prior") / "plain"
+    return Path(attentext.train("tfidf-logreg", skewed_data, out).run_dir)
+
+
+def test_the_rare_labels_gain_what_the_prior_took(balanced_run, plain_run, skewed_data):
     """The same texts, the same model: the balanced prior predicts the rare labels more often,
     and the run's own test report (metrics.json) is what `evaluate` measures."""
-    plain = Path(attentext.train("tfidf-logreg", skewed_data, tmp_path / "plain").run_dir)
+    plain = plain_run
     reports = {
         "balanced": attentext.evaluate(balanced_run, skewed_data),
         "plain": attentext.evaluate(plain, skewed_data),
@@ -178,3 +184,54 @@ def test_recalibrate_fits_the_temperature_beside_the_prior_and_keeps_it(
     assert calibration.temperature == pytest.approx(expected, rel=1e-3)
     saved = json.loads((neural_with_prior / CALIBRATION_FILE).read_text(encoding="utf-8"))
     assert saved["label_prior"]["bias"] == bias
+
+
+def test_a_trained_run_takes_a_prior_without_retraining(plain_run, balanced_run, tmp_path):
+    run = Path(shutil.copytree(plain_run, tmp_path / "run"))
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    assert (
+        sum(metrics["data_profile"]["label_counts"].values()) == metrics["data_profile"]["n_train"]
+    )
+    texts = ["Stocks fell as oil prices rose", "The Yankees beat the Red Sox", "A new chip"]
+
+    record = attentext.set_label_prior(run, "balanced")
+
+    trained_with_it = json.loads((balanced_run / CALIBRATION_FILE).read_text(encoding="utf-8"))
+    assert record["label_prior"] == trained_with_it["label_prior"]
+    assert record["temperature"] == trained_with_it["temperature"]
+    np.testing.assert_allclose(
+        attentext.load(run).predict_proba(texts),
+        attentext.load(balanced_run).predict_proba(texts),
+        atol=1e-9,
+    )
+    saved = json.loads((run / "metrics.json").read_text(encoding="utf-8"))["calibration"]
+    assert "label_prior" in saved and "test" not in saved  # the old prior's figures are gone
+    attentext.set_label_prior(run, "train")
+    assert attentext.load(run).label_bias is None
+    np.testing.assert_allclose(
+        attentext.load(run).predict_proba(texts),
+        attentext.load(plain_run).predict_proba(texts),
+        atol=1e-9,
+    )
+
+
+def test_a_run_without_its_label_counts_is_told_to_retrain(plain_run, tmp_path):
+    run = Path(shutil.copytree(plain_run, tmp_path / "run"))
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    del metrics["data_profile"]["label_counts"]
+    (run / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    with pytest.raises(RunDirError, match="train it again with --label-prior"):
+        attentext.set_label_prior(run, "balanced")
+
+
+def test_the_recalibrate_command_sets_a_prior_alone(plain_run, tmp_path):
+    from conftest import run_cli_here
+
+    run = Path(shutil.copytree(plain_run, tmp_path / "run"))
+    result = run_cli_here("recalibrate", run, "--label-prior", "balanced")
+    assert result.returncode == 0, result.stderr
+    assert "label prior balanced" in result.stdout
+    assert attentext.load(run).label_bias is not None
+    neither = run_cli_here("recalibrate", run)
+    assert neither.returncode == 2
+    assert "--data" in neither.stderr and "Traceback" not in neither.stderr

@@ -36,6 +36,7 @@ _PUBLIC = {
     "load_text_dataset": "attentext.data.dataset",
     "recalibrate": "attentext.evaluation.recalibrate",
     "resolve_recipe": "attentext.recipes",
+    "set_label_prior": "attentext.evaluation.recalibrate",
     "summary": "attentext.api",
     "train": "attentext.training.run",
     "tune": "attentext.automl.tune",
@@ -57,6 +58,7 @@ __all__ = [
     "load_text_dataset",
     "recalibrate",
     "resolve_recipe",
+    "set_label_prior",
     "summary",
     "train",
     "tune",
@@ -70,7 +72,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from attentext.data.dataset import TextDataset, load_text_dataset
     from attentext.errors import AttentextError
     from attentext.evaluation.evaluate import compare, evaluate
-    from attentext.evaluation.recalibrate import recalibrate
+    from attentext.evaluation.recalibrate import recalibrate, set_label_prior
     from attentext.inference.classifier import Classifier, load
     from attentext.interpret.explain import explain
     from attentext.recipes import Recipe, load_recipe, resolve_recipe

@@ -7,12 +7,18 @@ from typing import Annotated
 
 import typer
 
-from attentext.cli.common import BackendOption, DataOption, out, quiet_libraries
+from attentext.cli.common import BackendOption, out, quiet_libraries
+from attentext.errors import RecipeError
 
 
 def recalibrate_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (rewritten in place).")],
-    data: DataOption,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", "-d", help="Held-out labelled texts: a folder (with --split) or a file."
+        ),
+    ] = None,
     split: Annotated[
         str, typer.Option(help="Split of a folder to fit on (a single file: all its rows).")
     ] = "validation",
@@ -24,16 +30,35 @@ def recalibrate_command(
             "of the top label's probability; needs 2,000+ texts)."
         ),
     ] = "temperature",
+    label_prior: Annotated[
+        str | None,
+        typer.Option(
+            help="train or balanced: set the run's label prior first (no texts needed for it); "
+            "a temperature fitted with --data is then fitted beside it."
+        ),
+    ] = None,
 ) -> None:
     """Fit the run's calibration on held-out labelled texts (never trained on) and save it.
 
     Training fits a temperature on the validation split carved from the training data; texts
     from where the model will be used calibrate it for there. Predicted labels never change
-    (unless the run has a label prior, kept after the new temperature).
+    (unless the run has a label prior, kept after the new temperature). `--label-prior balanced`
+    divides the training split's label shares out of the probabilities, without retraining.
     """
+    if data is None and label_prior is None:
+        raise RecipeError("give --data (texts to fit the temperature on) or --label-prior")
     quiet_libraries()
-    from attentext.evaluation.recalibrate import recalibrate
+    from attentext.evaluation.recalibrate import recalibrate, set_label_prior
 
+    if label_prior is not None:
+        record = set_label_prior(run_dir, label_prior)
+        shift = record.get("label_prior")
+        out.print(
+            f"{run_dir}: label prior {label_prior}"
+            + (f" (bias {shift['bias']} after the temperature)" if shift else " (no bias)")
+        )
+    if data is None:
+        return
     c, previous = recalibrate(run_dir, data, split=split, backend=backend, method=method)
     mapped = c.confidence_map is not None
     out.print(

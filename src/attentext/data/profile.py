@@ -64,6 +64,8 @@ def profile(
         "n_train": len(train_texts),
         "n_classes": len(label_names),
         "imbalance": round(float(present.max() / present.min()), 2) if len(present) else 1.0,
+        # in label-id order: what a label prior set after training divides out (attentext.label_prior)
+        "label_counts": dict(zip(label_names, map(int, counts), strict=True)),
         "words_per_text": word_lengths(sample),
     }
     if vocabulary is not None:

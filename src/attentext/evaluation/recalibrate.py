@@ -14,17 +14,20 @@ in a run with a label prior, whose bias weighs more or less against a new temper
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from attentext import rundir
 from attentext.data.dataset import column_values
-from attentext.errors import DataError, RecipeError
+from attentext.errors import DataError, RecipeError, RunDirError
 from attentext.evaluation.calibration import Calibration, calibrate, calibrate_isotonic
 from attentext.evaluation.card import model_card, short_data_name
 from attentext.evaluation.evaluate import labelled_split, raw_logits
 from attentext.files import write_json, write_text
 from attentext.inference.classifier import load
+from attentext.label_prior import label_bias
+from attentext.recipes import LABEL_PRIORS
 from attentext.rundir import open_run
 
 MIN_TEXTS = 50  # fewer held-out texts give a temperature that is mostly noise
@@ -85,18 +88,59 @@ def recalibrate(
     fitted_on = short_data_name(str(data)) + ("" if Path(data).is_file() else f" {split}")
     calibration = fit(labels, logits, fitted_on, run.label_bias)
     previous = run.temperature
-    _save(run, calibration, previous)
+    record = {**calibration.to_dict(), "replaces_temperature": previous}
+    if "label_prior" in run.calibration_record:  # kept: the temperature was fitted beside it
+        record["label_prior"] = run.calibration_record["label_prior"]
+    _save(run, record)
     return calibration, previous
 
 
-def _save(run: rundir.Run, calibration: Calibration, previous: float) -> None:
+def set_label_prior(run_dir: str | Path, target: str) -> dict[str, Any]:
+    """Give a trained run the label prior `target` ("balanced", or "train" to take one off)
+    without retraining: training and the temperature are the same either way, only the bias
+    after the temperature changes (attentext.label_prior). The training split's label counts come
+    from the run's metrics.json (`data_profile.label_counts`, recorded since the label prior
+    exists) or its present prior. The test figures measured at training leave the record (they
+    were the old prior's); `attentext evaluate` measures the new one. Returns the new record."""
+    if target not in LABEL_PRIORS:
+        raise RecipeError(
+            f"unknown label prior '{target}'; choose one of {', '.join(LABEL_PRIORS)}"
+        )
+    run = open_run(Path(run_dir))
+    if run.multi_label:
+        raise RecipeError(
+            f"{run.path}: several labels per text; each label's threshold decides, not a prior"
+        )
+    counts = _training_label_counts(run)
+    record = dict(run.calibration_record) or {"temperature": 1.0, "fitted_on": "nothing"}
+    record.pop("test", None)
+    bias = label_bias(list(counts.values()), target)
+    record.pop("label_prior", None)
+    if bias is not None:
+        record["label_prior"] = {"target": target, "train_counts": counts, "bias": bias}
+    _save(run, record)
+    return record
+
+
+def _training_label_counts(run: rundir.Run) -> dict[str, int]:
+    profile = run.metrics.get("data_profile")
+    counts = profile.get("label_counts") if isinstance(profile, dict) else None
+    if not isinstance(counts, dict):
+        prior = run.calibration_record.get("label_prior")
+        counts = prior.get("train_counts") if isinstance(prior, dict) else None
+    if not isinstance(counts, dict) or not all(type(c) is int for c in counts.values()):
+        raise RunDirError(
+            f"{run.path}: its metrics.json does not record the training split's label counts "
+            "(runs trained before the label prior existed); train it again with --label-prior"
+        )
+    return counts
+
+
+def _save(run: rundir.Run, record: dict[str, Any]) -> None:
     """calibration.json and metrics.json's record of it, under the run's lock; calibration.json,
     which readers apply, last (each file is replaced atomically); then the model card, rebuilt
     from the run's files (an evaluation `evaluate --card` added is dropped: its probabilities
     were the old calibration's)."""
-    record = {**calibration.to_dict(), "replaces_temperature": previous}
-    if "label_prior" in run.calibration_record:  # kept: the temperature was fitted beside it
-        record["label_prior"] = run.calibration_record["label_prior"]
     with rundir.writing(run.path, "recalibrate"):
         metrics = dict(run.metrics)
         metrics["calibration"] = record
