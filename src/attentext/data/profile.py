@@ -93,7 +93,8 @@ def advise(
         warnings.warn(
             f"{source}: the classes are imbalanced (the largest has {facts['imbalance']:g} times "
             "the examples of the smallest); --class-weight balanced weighs the loss so that small "
-            "classes count, and macro-F1 tells how they fare",
+            "classes count, --label-prior balanced divides the shares out of the probabilities "
+            "(for texts that come balanced), and macro-F1 tells how they fare",
             AttentextWarning,
             stacklevel=2,
         )
