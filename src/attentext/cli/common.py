@@ -21,6 +21,13 @@ DataOption = Annotated[
     str,
     typer.Option("--data", "-d", help="Folder (train/test files), data file, or HF dataset name."),
 ]
+LabelPriorOption = Annotated[
+    str | None,
+    typer.Option(
+        help="train or balanced: the label shares the probabilities assume; balanced divides the "
+        "training split's out (for texts where every label is as likely)."
+    ),
+]
 BackendOption = Annotated[
     str,
     typer.Option(

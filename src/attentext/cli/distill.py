@@ -7,7 +7,21 @@ from typing import Annotated
 
 import typer
 
-from attentext.cli.common import DataOption, out, quiet_libraries, show_report
+from attentext.cli.common import (
+    DataOption,
+    LabelPriorOption,
+    out,
+    quiet_libraries,
+    show_report,
+)
+
+EnsembleOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        help="Another teacher run (repeatable); the student learns the mean of every teacher's "
+        "logits."
+    ),
+]
 
 
 def distill_command(
@@ -34,19 +48,8 @@ def distill_command(
         int,
         typer.Option(help="Noisy copies of each text for the teacher to label (words masked)."),
     ] = 0,
-    ensemble: Annotated[
-        list[Path] | None,
-        typer.Option(
-            help="Another teacher run (repeatable); the student learns the mean of every "
-            "teacher's logits."
-        ),
-    ] = None,
-    label_prior: Annotated[
-        str | None,
-        typer.Option(
-            help="train or balanced: the label shares the student's probabilities assume."
-        ),
-    ] = None,
+    ensemble: EnsembleOption = None,
+    label_prior: LabelPriorOption = None,
     epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
     set_: Annotated[

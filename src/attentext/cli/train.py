@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from attentext.cli.common import DataOption, out, quiet_libraries, show_report
+from attentext.cli.common import DataOption, LabelPriorOption, out, quiet_libraries, show_report
 
 
 def train_command(
@@ -29,13 +29,7 @@ def train_command(
         ),
     ] = None,
     class_weight: Annotated[str | None, typer.Option(help="none or balanced.")] = None,
-    label_prior: Annotated[
-        str | None,
-        typer.Option(
-            help="train or balanced: the label shares the probabilities assume; balanced "
-            "divides the training split's out (for texts where every label is as likely)."
-        ),
-    ] = None,
+    label_prior: LabelPriorOption = None,
     val_fraction: Annotated[
         float | None,
         typer.Option(help="Share of train held out for validation when no validation file exists."),
