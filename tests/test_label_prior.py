@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import attentext
-from attentext.errors import RecipeError, RunDirError
+from attentext.errors import DataError, RecipeError, RunDirError
 from attentext.evaluation.calibration import fit_temperature, log_softmax
-from attentext.label_prior import label_bias, shifted_logits
+from attentext.label_prior import estimated_shares, label_bias, shift_bias, shifted_logits
 from attentext.recipes import resolve_recipe
 from attentext.rundir import CALIBRATION_FILE
 
@@ -235,3 +235,56 @@ def test_the_recalibrate_command_sets_a_prior_alone(plain_run, tmp_path):
     neither = run_cli_here("recalibrate", run)
     assert neither.returncode == 2
     assert "--data" in neither.stderr and "Traceback" not in neither.stderr
+
+
+def _simulated(shares: list[float], train: list[float], n: int = 6000) -> np.ndarray:
+    """The exact posteriors of a model trained under `train` shares, on texts drawn in `shares`:
+    each text a point of its label's Gaussian (unit variance, means 2 apart), so that
+    p(y | x) is proportional to N(x; mean_y) * train(y), calibrated for the training shares."""
+    rng = np.random.default_rng(0)
+    labels = rng.choice(len(shares), size=n, p=shares)
+    means = 2.0 * np.eye(len(shares))
+    points = means[labels] + rng.normal(size=(n, len(shares)))
+    log_density = -0.5 * ((points[:, None, :] - means[None, :, :]) ** 2).sum(axis=2)
+    posterior = np.exp(log_density) * np.asarray(train)
+    return posterior / posterior.sum(axis=1, keepdims=True)
+
+
+def test_em_recovers_the_label_shares_of_unlabeled_texts():
+    train_counts = [500, 300, 200]
+    shifted = estimated_shares(_simulated([0.2, 0.3, 0.5], [0.5, 0.3, 0.2]), train_counts)
+    np.testing.assert_allclose(shifted, [0.2, 0.3, 0.5], atol=0.03)
+    same = estimated_shares(_simulated([0.5, 0.3, 0.2], [0.5, 0.3, 0.2]), train_counts)
+    np.testing.assert_allclose(same, [0.5, 0.3, 0.2], atol=0.03)
+    # a label the training split never had gets no bias: there is no share of it to undo
+    assert shift_bias([0.25, 0.25, 0.5], [50, 50, 0]) == pytest.approx(
+        [np.log(0.5), np.log(0.5), 0]
+    )
+
+
+def test_a_prior_estimated_on_the_texts_to_score(plain_run, skewed_data, tmp_path):
+    from conftest import run_cli_here
+
+    run = Path(shutil.copytree(plain_run, tmp_path / "run"))
+    with open(skewed_data / "test.csv", encoding="utf-8", newline="") as handle:
+        texts = [f"{title} {body}".strip() for _, title, body in csv.reader(handle)]
+    texts_file = tmp_path / "to_score.txt"
+    texts_file.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    result = run_cli_here("recalibrate", run, "--label-prior", "estimated", "--texts", texts_file)
+    assert result.returncode == 0, result.stderr
+    assert "label prior estimated, shares" in " ".join(result.stdout.split())
+    prior = json.loads((run / CALIBRATION_FILE).read_text(encoding="utf-8"))["label_prior"]
+    counts, shares = prior["train_counts"], prior["estimated_shares"]
+    train_share = counts["Sports"] / sum(counts.values())
+    assert shares["Sports"] > train_share  # the balanced test texts hold more Sports than train
+    assert min(shares.values()) > 0.1  # a weak model (118 texts): the prior keeps EM off corners
+    assert prior["bias"] == pytest.approx(
+        shift_bias(list(shares.values()), list(counts.values())), abs=1e-3
+    )
+    assert "80 texts of to_score.txt" in prior["estimated_on"]
+    with pytest.raises(RecipeError, match="needs texts"):
+        attentext.set_label_prior(run, "estimated")
+    few = tmp_path / "few.txt"
+    few.write_text("Stocks fell\n" * 10, encoding="utf-8")
+    with pytest.raises(DataError, match="needs 50"):
+        attentext.set_label_prior(run, "estimated", texts=few)

@@ -24,6 +24,8 @@ import numpy as np
 
 from attentext.recipes import LABEL_PRIORS
 
+PSEUDO_TEXTS = 100.0  # the Dirichlet prior's weight in estimated_shares, in texts
+
 
 def label_bias(train_counts: Sequence[int], target: str) -> list[float] | None:
     """log(pi_target / pi_train) for each label, in label-id order; None for `train` (no bias).
@@ -37,9 +39,48 @@ def label_bias(train_counts: Sequence[int], target: str) -> list[float] | None:
     counts = np.asarray(train_counts, dtype=np.float64)
     if counts.ndim != 1 or len(counts) < 2 or counts.sum() <= 0:
         raise ValueError("a label prior needs the training split's count of every label")
-    shares = counts / counts.sum()
-    even = 1.0 / len(counts)
-    bias = np.where(shares > 0, np.log(even / np.where(shares > 0, shares, 1.0)), 0.0)
+    return shift_bias(np.full(len(counts), 1.0 / len(counts)), counts)
+
+
+def estimated_shares(
+    probabilities: np.ndarray,
+    train_counts: Sequence[int],
+    pseudo_texts: float = PSEUDO_TEXTS,
+    steps: int = 200,
+    tolerance: float = 1e-6,
+) -> np.ndarray:
+    """The label shares of the texts behind `probabilities` (the run's calibrated ones, without
+    a prior of its own), estimated without labels by EM (Saerens et al. 2002): the shares are
+    the mean of the probabilities re-weighted by shares / training shares, until they settle.
+
+    A Dirichlet prior of `pseudo_texts` texts in the training shares joins the mean (MAP-EM): a
+    weak model, whose probabilities barely differ from its prior, otherwise lets EM drift to a
+    corner (a tfidf-logreg of 118 texts gave two labels 1e-30 of 80 balanced texts); a few
+    thousand texts outweigh it. Texts in the training proportions give those back; AG News's
+    test texts, scored by runs trained on its 1.7:1 training file, gave 0.21-0.28 a label."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    counts = np.asarray(train_counts, dtype=np.float64)
+    train = np.clip(counts / counts.sum(), 1e-12, None)
+    shares = train.copy()
+    for _ in range(steps):
+        weighted = p * (shares / train)
+        weighted /= weighted.sum(axis=1, keepdims=True)
+        new = (weighted.sum(axis=0) + pseudo_texts * train) / (len(p) + pseudo_texts)
+        done = np.abs(new - shares).max() < tolerance
+        shares = new
+        if done:
+            break
+    return shares
+
+
+def shift_bias(shares: Sequence[float], train_counts: Sequence[int]) -> list[float]:
+    """log(shares / training shares) per label: the bias towards given label shares (a label
+    with no training texts, or no share, gets none)."""
+    counts = np.asarray(train_counts, dtype=np.float64)
+    train = counts / counts.sum()
+    target = np.asarray(shares, dtype=np.float64)
+    ok = (train > 0) & (target > 0)
+    bias = np.where(ok, np.log(np.where(ok, target, 1.0) / np.where(ok, train, 1.0)), 0.0)
     return [round(float(b), 6) for b in bias]
 
 

@@ -33,8 +33,14 @@ def recalibrate_command(
     label_prior: Annotated[
         str | None,
         typer.Option(
-            help="train or balanced: set the run's label prior first (no texts needed for it); "
+            help="train, balanced, or estimated (on --texts): set the run's label prior first; "
             "a temperature fitted with --data is then fitted beside it."
+        ),
+    ] = None,
+    texts: Annotated[
+        Path | None,
+        typer.Option(
+            help="Unlabeled texts like those the run will score (--label-prior estimated)."
         ),
     ] = None,
 ) -> None:
@@ -51,10 +57,12 @@ def recalibrate_command(
     from attentext.evaluation.recalibrate import recalibrate, set_label_prior
 
     if label_prior is not None:
-        record = set_label_prior(run_dir, label_prior)
-        shift = record.get("label_prior")
+        record = set_label_prior(run_dir, label_prior, texts, backend)
+        shift = record.get("label_prior") or {}
+        shares = shift.get("estimated_shares")
         out.print(
             f"{run_dir}: label prior {label_prior}"
+            + (f", shares {shares} on {shift['estimated_on']}" if shares else "")
             + (f" (bias {shift['bias']} after the temperature)" if shift else " (no bias)")
         )
     if data is None:

@@ -350,10 +350,18 @@ def _label_prior_lines(calibration: dict) -> list[str]:
     if not isinstance(prior, dict) or not isinstance(prior.get("train_counts"), dict):
         return []
     counts = ", ".join(f"{name} {count:,}" for name, count in prior["train_counts"].items())
+    shares = prior.get("estimated_shares")
+    target = (
+        f"the shares estimated on {prior.get('estimated_on')} ("
+        + ", ".join(f"{name} {share}" for name, share in shares.items())
+        + ")"
+        if isinstance(shares, dict)
+        else "texts where every label is as likely"
+    )
     return [
         f"Label prior: {prior.get('target')}. The training split's label counts ({counts}) are "
         "divided out of the calibrated probabilities (a bias per label added to the logits / T; "
-        "training.label_prior), as for texts where every label is as likely; unlike the "
+        f"training.label_prior, recalibrate --label-prior), as for {target}; unlike the "
         "temperature, this can change the predicted label. The test row includes it; the "
         "validation row, whose labels come in the training split's shares, does not.",
         "",

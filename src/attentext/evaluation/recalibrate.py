@@ -20,13 +20,14 @@ import numpy as np
 
 from attentext import rundir
 from attentext.data.dataset import column_values
+from attentext.data.texts import load_texts
 from attentext.errors import DataError, RecipeError, RunDirError
-from attentext.evaluation.calibration import Calibration, calibrate, calibrate_isotonic
+from attentext.evaluation.calibration import Calibration, calibrate, calibrate_isotonic, log_softmax
 from attentext.evaluation.card import model_card, short_data_name
 from attentext.evaluation.evaluate import labelled_split, raw_logits
 from attentext.files import write_json, write_text
 from attentext.inference.classifier import load
-from attentext.label_prior import label_bias
+from attentext.label_prior import estimated_shares, label_bias, shift_bias, shifted_logits
 from attentext.recipes import LABEL_PRIORS
 from attentext.rundir import open_run
 
@@ -35,6 +36,7 @@ MIN_TEXTS = 50  # fewer held-out texts give a temperature that is mostly noise
 # the temperature alone on 11 of 15 runs, on 1,000 on 6, on 300 on 1 (benchmarks/README.md,
 # calibration_sizes)
 MIN_TEXTS_ISOTONIC = 2000
+ESTIMATED = "estimated"  # a label prior estimated on unlabeled texts (set_label_prior)
 METHODS = {
     "temperature": (calibrate, MIN_TEXTS),
     "isotonic": (calibrate_isotonic, MIN_TEXTS_ISOTONIC),
@@ -95,17 +97,26 @@ def recalibrate(
     return calibration, previous
 
 
-def set_label_prior(run_dir: str | Path, target: str) -> dict[str, Any]:
-    """Give a trained run the label prior `target` ("balanced", or "train" to take one off)
-    without retraining: training and the temperature are the same either way, only the bias
-    after the temperature changes (attentext.label_prior). The training split's label counts come
-    from the run's metrics.json (`data_profile.label_counts`, recorded since the label prior
-    exists) or its present prior. The test figures measured at training leave the record (they
-    were the old prior's); `attentext evaluate` measures the new one. Returns the new record."""
-    if target not in LABEL_PRIORS:
-        raise RecipeError(
-            f"unknown label prior '{target}'; choose one of {', '.join(LABEL_PRIORS)}"
-        )
+def set_label_prior(
+    run_dir: str | Path,
+    target: str,
+    texts: str | Path | None = None,
+    backend: str = "torch",
+) -> dict[str, Any]:
+    """Give a trained run the label prior `target` without retraining: "balanced", "train" (to
+    take one off), or "estimated": the label shares of `texts` (unlabeled texts like those the
+    run will score, a file: one per line, or a data file's text column), estimated from the
+    run's own probabilities by EM (attentext.label_prior.estimated_shares). Training and the
+    temperature are the same either way, only the bias after the temperature changes. The
+    training split's label counts come from the run's metrics.json (`data_profile.label_counts`,
+    recorded since the label prior exists) or its present prior. The test figures measured at
+    training leave the record (they were the old prior's); `attentext evaluate` measures the new
+    one. Returns the new record."""
+    if target not in (*LABEL_PRIORS, ESTIMATED):
+        choices = ", ".join((*LABEL_PRIORS, ESTIMATED))
+        raise RecipeError(f"unknown label prior '{target}'; choose one of {choices}")
+    if (target == ESTIMATED) != (texts is not None):
+        raise RecipeError("an estimated label prior needs texts to estimate it on (and only it)")
     run = open_run(Path(run_dir))
     if run.multi_label:
         raise RecipeError(
@@ -114,12 +125,33 @@ def set_label_prior(run_dir: str | Path, target: str) -> dict[str, Any]:
     counts = _training_label_counts(run)
     record = dict(run.calibration_record) or {"temperature": 1.0, "fitted_on": "nothing"}
     record.pop("test", None)
-    bias = label_bias(list(counts.values()), target)
     record.pop("label_prior", None)
-    if bias is not None:
+    if target == ESTIMATED:
+        record["label_prior"] = _estimated_prior(run, counts, texts, backend)
+    elif (bias := label_bias(list(counts.values()), target)) is not None:
         record["label_prior"] = {"target": target, "train_counts": counts, "bias": bias}
     _save(run, record)
     return record
+
+
+def _estimated_prior(
+    run: rundir.Run, counts: dict[str, int], texts: str | Path, backend: str
+) -> dict[str, Any]:
+    """The record of a prior estimated on `texts`: their shares and the bias towards them."""
+    classifier = load(run.path, backend=backend)
+    read = load_texts(texts)
+    if len(read) < MIN_TEXTS:
+        raise DataError(f"{texts}: {len(read)} texts; estimating a label prior needs {MIN_TEXTS}+")
+    logits = raw_logits(classifier, read)
+    probabilities = np.exp(log_softmax(shifted_logits(logits, classifier.temperature, None)))
+    shares = estimated_shares(probabilities, list(counts.values()))
+    return {
+        "target": ESTIMATED,
+        "train_counts": counts,
+        "estimated_shares": dict(zip(counts, (round(float(s), 4) for s in shares), strict=True)),
+        "estimated_on": f"{len(read):,} texts of {short_data_name(str(texts))}",
+        "bias": shift_bias(shares, list(counts.values())),
+    }
 
 
 def _training_label_counts(run: rundir.Run) -> dict[str, int]:
