@@ -6,7 +6,10 @@ pi_train(y)) is added to the calibrated logits afterwards. So a run trained with
 measured as it would have been with it: the bias from its own training split (carved from the
 data as the run carved it: its recipe's validation fraction and seed), added to its logits /
 its temperature. For each run: validation and test accuracy, test macro-F1, ECE and NLL, without
-and with the bias; with `--case NAME=RUN,RUN,...`, the runs of a case are also averaged.
+and with the bias; and the test texts' label shares estimated from them without their labels
+(`recalibrate --label-prior estimated`: EM, attentext.label_prior.estimated_shares) with the
+accuracy and ECE of the bias towards them. With `--case NAME=RUN,RUN,...`, the runs of a case
+are also averaged.
 
     python benchmarks/label_prior.py --data ../shared/datasets/ag_news \\
         --case "seed transformer students=runs/st_s42,runs/st_s1,runs/st_s2" --case ...
@@ -25,7 +28,7 @@ import attentext
 from attentext.evaluation.calibration import log_softmax
 from attentext.evaluation.evaluate import raw_logits
 from attentext.evaluation.metrics import evaluation_report, expected_calibration_error
-from attentext.label_prior import label_bias, shifted_logits
+from attentext.label_prior import estimated_shares, label_bias, shift_bias, shifted_logits
 from attentext.recipes import load_recipe
 from attentext.training.run import recipe_dataset
 
@@ -45,6 +48,9 @@ COLUMNS = [
     ("test_ece_balanced", "test ECE, balanced"),
     ("test_nll", "test NLL"),
     ("test_nll_balanced", "test NLL, balanced"),
+    ("test_shares_estimated", "test label shares, estimated"),
+    ("test_accuracy_estimated", "test acc, estimated"),
+    ("test_ece_estimated", "test ECE, estimated"),
 ]
 
 
@@ -74,7 +80,13 @@ def row_of(run: Path, data: str) -> dict[str, Any]:
     for split in ("validation", "test"):
         labels = np.asarray(dataset.labels(split))
         logits = raw_logits(classifier, dataset.texts(split))
-        for suffix, shift in (("", None), ("_balanced", bias)):
+        shifts = [("", None), ("_balanced", bias)]
+        if split == "test":  # the shares of the test texts, estimated from them without labels
+            calibrated = np.exp(log_softmax(shifted_logits(logits, classifier.temperature, None)))
+            shares = estimated_shares(calibrated, counts)
+            row["test_shares_estimated"] = " / ".join(f"{s:.3f}" for s in shares)
+            shifts.append(("_estimated", shift_bias(shares, counts)))
+        for suffix, shift in shifts:
             figures = measured(shifted_logits(logits, classifier.temperature, shift), labels, names)
             for key, value in figures.items():
                 row[f"{split}_{key}{suffix}"] = value
@@ -103,7 +115,8 @@ def render(payload: dict[str, Any]) -> str:
         "each run's own temperature; balanced: plus log(1/K / its training split's share of "
         "each label)."
     )
-    return head + "\n\n" + markdown_table(with_means(payload["results"]), COLUMNS)
+    columns = [c for c in COLUMNS if any(c[0] in row for row in payload["results"])]
+    return head + "\n\n" + markdown_table(with_means(payload["results"]), columns)
 
 
 def main() -> None:
