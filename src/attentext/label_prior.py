@@ -42,6 +42,15 @@ def label_bias(train_counts: Sequence[int], target: str) -> list[float] | None:
     return shift_bias(np.full(len(counts), 1.0 / len(counts)), counts)
 
 
+def prior_record(target: str, train_counts: dict[str, int]) -> dict | None:
+    """calibration.json's `label_prior` for `target` ("train" or "balanced") from the training
+    split's label counts (in label-id order); None for "train", which adds nothing."""
+    bias = label_bias(list(train_counts.values()), target)
+    if bias is None:
+        return None
+    return {"target": target, "train_counts": dict(train_counts), "bias": bias}
+
+
 def estimated_shares(
     probabilities: np.ndarray,
     train_counts: Sequence[int],

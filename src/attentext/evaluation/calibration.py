@@ -23,6 +23,8 @@ from attentext.evaluation.metrics import expected_calibration_error
 from attentext.label_prior import shifted_logits
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 20.0
+# calibration.json of a run with no temperature fitted that still holds a label prior
+NOT_CALIBRATED = {"temperature": 1.0, "fitted_on": "nothing (not calibrated)"}
 
 
 def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

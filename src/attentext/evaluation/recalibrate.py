@@ -22,12 +22,18 @@ from attentext import rundir
 from attentext.data.dataset import column_values
 from attentext.data.texts import load_texts
 from attentext.errors import DataError, RecipeError, RunDirError
-from attentext.evaluation.calibration import Calibration, calibrate, calibrate_isotonic, log_softmax
+from attentext.evaluation.calibration import (
+    NOT_CALIBRATED,
+    Calibration,
+    calibrate,
+    calibrate_isotonic,
+    log_softmax,
+)
 from attentext.evaluation.card import model_card, short_data_name
 from attentext.evaluation.evaluate import labelled_split, raw_logits
 from attentext.files import write_json, write_text
 from attentext.inference.classifier import load
-from attentext.label_prior import estimated_shares, label_bias, shift_bias, shifted_logits
+from attentext.label_prior import estimated_shares, prior_record, shift_bias, shifted_logits
 from attentext.recipes import LABEL_PRIORS
 from attentext.rundir import open_run
 
@@ -123,13 +129,13 @@ def set_label_prior(
             f"{run.path}: several labels per text; each label's threshold decides, not a prior"
         )
     counts = _training_label_counts(run)
-    record = dict(run.calibration_record) or {"temperature": 1.0, "fitted_on": "nothing"}
+    record = dict(run.calibration_record) or dict(NOT_CALIBRATED)
     record.pop("test", None)
     record.pop("label_prior", None)
     if target == ESTIMATED:
         record["label_prior"] = _estimated_prior(run, counts, texts, backend)
-    elif (bias := label_bias(list(counts.values()), target)) is not None:
-        record["label_prior"] = {"target": target, "train_counts": counts, "bias": bias}
+    elif (prior := prior_record(target, counts)) is not None:
+        record["label_prior"] = prior
     _save(run, record)
     return record
 

@@ -35,7 +35,7 @@ from attentext.data.profile import PROFILE_SAMPLE, advise, profile, whole_word_s
 from attentext.data.shots import sample_shots
 from attentext.decisions import sigmoid, threshold_vector
 from attentext.errors import AttentextNote, RecipeError, RunDirError
-from attentext.evaluation.calibration import calibrate, measure_calibration
+from attentext.evaluation.calibration import NOT_CALIBRATED, calibrate, measure_calibration
 from attentext.evaluation.card import model_card
 from attentext.evaluation.metrics import evaluation_report
 from attentext.evaluation.multilabel import (
@@ -44,7 +44,7 @@ from attentext.evaluation.multilabel import (
     tune_thresholds,
 )
 from attentext.files import write_json, write_text
-from attentext.label_prior import label_bias, shifted_logits
+from attentext.label_prior import prior_record, shifted_logits
 from attentext.models.aggregation import WindowedClassifier, WindowFeatureHead
 from attentext.models.dropout import use_cpu_dropout
 from attentext.models.outputs import initialize_label_priors
@@ -243,23 +243,23 @@ def _calibration(
     there is a validation split; 1 otherwise) and the bias of `training.label_prior` (from the
     training split's label counts); None when there is neither."""
     counts = np.bincount(dataset.labels("train"), minlength=len(dataset.label_names))
-    bias = label_bias(counts, recipe.training.label_prior)
+    prior = prior_record(
+        recipe.training.label_prior,
+        dict(zip(dataset.label_names, map(int, counts), strict=True)),
+    )
     fitted = recipe.training.calibrate and "validation" in results
-    if not fitted and bias is None:
+    if not fitted and prior is None:
         return None
     if fitted:
         y_validation, logits_validation = results["validation"]
         calibration = calibrate(y_validation, logits_validation, "validation").to_dict()
     else:
-        calibration = {"temperature": 1.0, "fitted_on": "nothing (not calibrated)"}
-    if bias is not None:
-        calibration["label_prior"] = {
-            "target": recipe.training.label_prior,
-            "train_counts": dict(zip(dataset.label_names, map(int, counts), strict=True)),
-            "bias": bias,
-        }
+        calibration = dict(NOT_CALIBRATED)
+    if prior is not None:
+        calibration["label_prior"] = prior
     if "test" in results:
         y_test, logits_test = results["test"]
+        bias = prior["bias"] if prior else None
         calibration["test"] = measure_calibration(
             logits_test, y_test, calibration["temperature"], bias
         )
