@@ -81,12 +81,24 @@ class ConfidenceMap:
         return cls(tuple(map(float, points[0])), tuple(map(float, points[1])))
 
 
+def top_label_hits(probabilities: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per row, whether the top label is right: 1 or 0 against gold label ids, or, against a
+    reference's probabilities (rows of them, `attentext recalibrate --reference`),
+    the probability the reference gives that label: its expectation of being right."""
+    probabilities, targets = np.asarray(probabilities), np.asarray(targets)
+    top = probabilities.argmax(axis=1)
+    if targets.ndim == 2:
+        return targets[np.arange(len(top)), top].astype(np.float64)
+    return (top == targets).astype(np.float64)
+
+
 def fit_confidence_map(probabilities: np.ndarray, labels: np.ndarray) -> ConfidenceMap:
-    """Isotonic regression (scikit-learn) of whether the top label is right on its probability."""
+    """Isotonic regression (scikit-learn) of whether the top label is right on its probability
+    (`labels`: label ids, or a reference's probabilities: how likely it finds the top label)."""
     from sklearn.isotonic import IsotonicRegression  # deferred: readers only apply a map
 
     p = np.asarray(probabilities, dtype=np.float64)
-    correct = (p.argmax(axis=1) == np.asarray(labels)).astype(np.float64)
+    correct = top_label_hits(p, labels)
     isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
     isotonic.fit(p.max(axis=1), correct)
     return ConfidenceMap(

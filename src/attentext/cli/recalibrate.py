@@ -1,48 +1,66 @@
-"""`attentext recalibrate`: refit a run's temperature on labelled texts like those it will score."""
+"""`attentext recalibrate`: refit a run's temperature on labelled texts like those it will score,
+or on a better-calibrated run's probabilities of unlabeled ones; set its label prior."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from attentext.cli.common import BackendOption, out, quiet_libraries
 from attentext.errors import RecipeError
 
+if TYPE_CHECKING:
+    from attentext.evaluation.calibration import Calibration
+
+DataOption = Annotated[
+    str | None,
+    typer.Option(
+        "--data", "-d", help="Held-out labelled texts: a folder (with --split) or a file."
+    ),
+]
+SplitOption = Annotated[
+    str, typer.Option(help="Split of a folder to fit on (a single file: all its rows).")
+]
+MethodOption = Annotated[
+    str,
+    typer.Option(
+        help="temperature (one scalar), or isotonic (the temperature, then a monotone map "
+        "of the top label's probability; needs 2,000+ texts)."
+    ),
+]
+LabelPriorOption = Annotated[
+    str | None,
+    typer.Option(
+        help="train, balanced, or estimated (on --texts): set the run's label prior first; "
+        "a temperature fitted with --data or --reference is then fitted beside it."
+    ),
+]
+TextsOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Unlabeled texts like those the run will score (--label-prior estimated, --reference)."
+    ),
+]
+ReferenceOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="A better-calibrated run (a student's teacher): fit to its probabilities of "
+        "--texts instead of gold labels."
+    ),
+]
+
 
 def recalibrate_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (rewritten in place).")],
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data", "-d", help="Held-out labelled texts: a folder (with --split) or a file."
-        ),
-    ] = None,
-    split: Annotated[
-        str, typer.Option(help="Split of a folder to fit on (a single file: all its rows).")
-    ] = "validation",
+    data: DataOption = None,
+    split: SplitOption = "validation",
     backend: BackendOption = "torch",
-    method: Annotated[
-        str,
-        typer.Option(
-            help="temperature (one scalar), or isotonic (the temperature, then a monotone map "
-            "of the top label's probability; needs 2,000+ texts)."
-        ),
-    ] = "temperature",
-    label_prior: Annotated[
-        str | None,
-        typer.Option(
-            help="train, balanced, or estimated (on --texts): set the run's label prior first; "
-            "a temperature fitted with --data is then fitted beside it."
-        ),
-    ] = None,
-    texts: Annotated[
-        Path | None,
-        typer.Option(
-            help="Unlabeled texts like those the run will score (--label-prior estimated)."
-        ),
-    ] = None,
+    method: MethodOption = "temperature",
+    label_prior: LabelPriorOption = None,
+    texts: TextsOption = None,
+    reference: ReferenceOption = None,
 ) -> None:
     """Fit the run's calibration on held-out labelled texts (never trained on) and save it.
 
@@ -50,29 +68,49 @@ def recalibrate_command(
     from where the model will be used calibrate it for there. Predicted labels never change
     (unless the run has a label prior, kept after the new temperature). `--label-prior balanced`
     divides the training split's label shares out of the probabilities, without retraining.
+    With no labels, `--reference TEACHER --texts FILE` fits to a better-calibrated run's
+    probabilities of unlabeled texts like those to score.
     """
-    if data is None and label_prior is None:
-        raise RecipeError("give --data (texts to fit the temperature on) or --label-prior")
+    if reference is not None and (texts is None or data is not None):
+        raise RecipeError("--reference fits on unlabeled --texts, not on --data")
+    if data is None and label_prior is None and reference is None:
+        raise RecipeError(
+            "give --data (labelled texts to fit the temperature on), --reference with --texts, "
+            "or --label-prior"
+        )
     quiet_libraries()
-    from attentext.evaluation.recalibrate import recalibrate, set_label_prior
+    from attentext.evaluation.recalibrate import recalibrate
 
     if label_prior is not None:
-        record = set_label_prior(run_dir, label_prior, texts, backend)
-        shift = record.get("label_prior") or {}
-        shares = shift.get("estimated_shares")
-        out.print(
-            f"{run_dir}: label prior {label_prior}"
-            + (f", shares {shares} on {shift['estimated_on']}" if shares else "")
-            + (f" (bias {shift['bias']} after the temperature)" if shift else " (no bias)")
-        )
-    if data is None:
+        _set_label_prior(run_dir, label_prior, texts, backend)
+    if data is None and reference is None:
         return
-    c, previous = recalibrate(run_dir, data, split=split, backend=backend, method=method)
+    calibration, previous = recalibrate(
+        run_dir, data or texts, split=split, backend=backend, method=method, reference=reference
+    )
+    _print_calibration(run_dir, calibration, previous, reference is not None)
+
+
+def _set_label_prior(run_dir: Path, target: str, texts: Path | None, backend: str) -> None:
+    from attentext.evaluation.recalibrate import set_label_prior
+
+    record = set_label_prior(run_dir, target, texts if target == "estimated" else None, backend)
+    shift = record.get("label_prior") or {}
+    shares = shift.get("estimated_shares")
+    out.print(
+        f"{run_dir}: label prior {target}"
+        + (f", shares {shares} on {shift['estimated_on']}" if shares else "")
+        + (f" (bias {shift['bias']} after the temperature)" if shift else " (no bias)")
+    )
+
+
+def _print_calibration(run_dir: Path, c: Calibration, previous: float, referenced: bool) -> None:
     mapped = c.confidence_map is not None
     out.print(
         f"{run_dir}: temperature {previous:.4f} -> {c.temperature:.4f}"
         f"{' and a confidence map' if mapped else ''}, fitted on {c.n_examples:,} texts "
         f"({c.fitted_on}); there ECE {c.ece_before:.4f} -> {c.ece_after:.4f} and NLL "
         f"{c.nll_before:.4f} -> {c.nll_after:.4f} (without calibration -> with the new one"
-        f"{', each half scored by a map fitted on the other' if mapped else ''})"
+        f"{', each half scored by a map fitted on the other' if mapped else ''}"
+        f"{'; against its probabilities, not gold labels' if referenced else ''})"
     )

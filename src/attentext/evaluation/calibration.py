@@ -40,11 +40,21 @@ def nll(
     bias: Sequence[float] | None = None,
 ) -> float:
     """Mean negative log-likelihood of the true labels under softmax(logits / temperature), plus
-    a label prior's bias where there is one."""
+    a label prior's bias where there is one (`labels`: ids, or a reference's probabilities,
+    whose cross-entropy it is then)."""
     if not len(labels):
         return 0.0
     log_p = log_softmax(shifted_logits(np.asarray(logits, dtype=np.float64), temperature, bias))
-    return float(-log_p[np.arange(len(labels)), labels].mean())
+    return mean_nll(log_p, labels)
+
+
+def mean_nll(log_probabilities: np.ndarray, targets: np.ndarray) -> float:
+    """-mean log p of the gold label ids, or the cross-entropy to rows of target probabilities
+    (a reference run's: what `recalibrate --reference` fits to)."""
+    targets = np.asarray(targets)
+    if targets.ndim == 2:
+        return float(-(targets * log_probabilities).sum(axis=1).mean())
+    return float(-log_probabilities[np.arange(len(targets)), targets].mean())
 
 
 def fit_temperature(
@@ -54,14 +64,17 @@ def fit_temperature(
     bias: Sequence[float] | None = None,
 ) -> float:
     """The T minimizing the NLL of `labels` under softmax(logits / T + bias), within sane bounds
-    (`bias`: a label prior's, kept as it is while T is fitted).
+    (`bias`: a label prior's, kept as it is while T is fitted). `labels` may be rows of a
+    reference's probabilities instead of ids: T then minimizes the cross-entropy to them, the
+    NLL expected if the reference were right about how likely each label is.
 
     With no rows, or logits that carry no information, T is 1 (nothing to correct).
     """
     if len(labels) < 2:
         return 1.0
     x = torch.from_numpy(np.asarray(logits, dtype=np.float64))
-    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    soft = np.ndim(labels) == 2
+    y = torch.from_numpy(np.asarray(labels, dtype=np.float64 if soft else np.int64))
     shift = torch.tensor(0.0 if bias is None else list(bias), dtype=torch.float64)
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=steps, line_search_fn="strong_wolfe")
@@ -124,15 +137,14 @@ def compare_probabilities(
     before: np.ndarray, after: np.ndarray, labels: np.ndarray
 ) -> dict[str, float]:
     """NLL and ECE of two sets of probabilities of the same labelled rows (no logits needed)."""
-    rows, labels = np.arange(len(labels)), np.asarray(labels)
 
-    def mean_nll(p: np.ndarray) -> float:
-        return float(-np.log(np.clip(p[rows, labels], 1e-12, None)).mean()) if len(rows) else 0.0
+    def nll_of(p: np.ndarray) -> float:
+        return mean_nll(np.log(np.clip(p, 1e-12, None)), labels) if len(labels) else 0.0
 
     return {
         "n_examples": len(labels),
-        "nll_before": mean_nll(before),
-        "nll_after": mean_nll(after),
+        "nll_before": nll_of(before),
+        "nll_after": nll_of(after),
         "ece_before": expected_calibration_error(before, labels)[0],
         "ece_after": expected_calibration_error(after, labels)[0],
     }

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
+from attentext.confidence import top_label_hits
+
 
 @dataclass
 class EvaluationReport:
@@ -74,9 +76,11 @@ def evaluation_report(
 def expected_calibration_error(
     probabilities: np.ndarray, y_true: np.ndarray, n_bins: int = 15
 ) -> tuple[float, list[dict[str, float]]]:
-    """ECE of the top-class confidence (equal-width bins), and the bins for a reliability diagram."""
+    """ECE of the top-class confidence (equal-width bins), and the bins for a reliability diagram.
+
+    `y_true`: label ids, or a reference's probabilities (top_label_hits)."""
     confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == y_true
+    correct = top_label_hits(probabilities, y_true)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     bins, ece = [], 0.0
     for low, high in zip(edges[:-1], edges[1:], strict=True):

@@ -32,7 +32,7 @@ from attentext.evaluation.calibration import (
 from attentext.evaluation.card import model_card, short_data_name
 from attentext.evaluation.evaluate import labelled_split, raw_logits
 from attentext.files import write_json, write_text
-from attentext.inference.classifier import load
+from attentext.inference.classifier import Classifier, load
 from attentext.label_prior import estimated_shares, prior_record, shift_bias, shifted_logits
 from attentext.recipes import LABEL_PRIORS
 from attentext.rundir import open_run
@@ -55,6 +55,7 @@ def recalibrate(
     split: str = "validation",
     backend: str = "torch",
     method: str = "temperature",
+    reference: str | Path | None = None,
 ) -> tuple[Calibration, float]:
     """Fit the run's calibration on `data` (a folder's `split`, or a file's rows) and save it.
 
@@ -66,6 +67,11 @@ def recalibrate(
     is no guide). Refused in one line for a multi-label run (its decisions are thresholds) and
     for too few texts. Predicted labels never change (in a run with a label prior, whose bias is
     kept and added after the new temperature, they may).
+
+    `reference`: another run, better calibrated on such texts (a distilled student's teacher);
+    `data` is then unlabeled texts (one per line, or a data file's text column) and the
+    calibration is fitted to the reference's probabilities of them instead of gold labels
+    (`_reference_targets`); NLL and ECE are then measured against those probabilities too.
     """
     if method not in METHODS:
         raise RecipeError(
@@ -80,27 +86,67 @@ def recalibrate(
             "not a temperature, set its outputs"
         )
     classifier = load(run_dir, backend=backend)
-    rows = labelled_split(run_dir, data, classifier.labels, split)
-    if len(rows) < min_texts:
+    if reference is None:
+        texts, targets, fitted_on = _labelled_targets(run_dir, classifier, data, split)
+    else:
+        texts, targets, fitted_on = _reference_targets(run, classifier, reference, data, backend)
+    if len(texts) < min_texts:
         advice = (
             "a few hundred give a steady one"
             if method == "temperature"
             else "or use --method temperature"
         )
         raise DataError(
-            f"{data}: {len(rows)} labelled texts; {method} calibration needs at least "
-            f"{min_texts:,} ({advice})"
+            f"{data}: {len(texts)} {'labelled ' if reference is None else ''}texts; {method} "
+            f"calibration needs at least {min_texts:,} ({advice})"
         )
-    logits = raw_logits(classifier, column_values(rows, "text"))
-    labels = np.asarray(column_values(rows, "label"), dtype=np.int64)
-    fitted_on = short_data_name(str(data)) + ("" if Path(data).is_file() else f" {split}")
-    calibration = fit(labels, logits, fitted_on, run.label_bias)
+    calibration = fit(targets, raw_logits(classifier, texts), fitted_on, run.label_bias)
     previous = run.temperature
     record = {**calibration.to_dict(), "replaces_temperature": previous}
+    if reference is not None:
+        record["reference"] = str(reference)
     if "label_prior" in run.calibration_record:  # kept: the temperature was fitted beside it
         record["label_prior"] = run.calibration_record["label_prior"]
     _save(run, record)
     return calibration, previous
+
+
+def _labelled_targets(
+    run_dir: Path, classifier: Classifier, data: str | Path, split: str
+) -> tuple[list[str], np.ndarray, str]:
+    """The texts and gold label ids of `data` (a folder's `split`, or a file's rows)."""
+    rows = labelled_split(run_dir, data, classifier.labels, split)
+    labels = np.asarray(column_values(rows, "label"), dtype=np.int64)
+    fitted_on = short_data_name(str(data)) + ("" if Path(data).is_file() else f" {split}")
+    return column_values(rows, "text"), labels, fitted_on
+
+
+def _reference_targets(
+    run: rundir.Run, classifier: Classifier, reference: str | Path, data: str | Path, backend: str
+) -> tuple[list[str], np.ndarray, str]:
+    """The non-blank texts of `data` and the reference run's probabilities of them, in the
+    run's label order: soft labels to fit the calibration to, where no gold labels exist.
+
+    Why it works: if the reference's probabilities are calibrated on these texts, the
+    cross-entropy to them is the NLL the run would have on gold labels drawn from them, so the
+    temperature it picks is the one labels would pick. On AG News test, the teacher's
+    probabilities gave its distilled students the temperature 3,800 labelled test texts give
+    (benchmarks/README.md, "Where the temperature is fitted"). A run is then as calibrated as
+    its reference: use one whose own calibration holds on such texts.
+    """
+    if Path(reference).resolve() == run.path.resolve():
+        raise RecipeError(f"{reference}: a run cannot be its own reference")
+    referee = load(reference, backend=backend)
+    if open_run(Path(reference)).multi_label or set(referee.labels) != set(classifier.labels):
+        raise RecipeError(
+            f"{reference}: its labels ({', '.join(referee.labels)}) are not the run's "
+            f"({', '.join(classifier.labels)}); a reference classifies into the same labels"
+        )
+    texts = [text for text in load_texts(data) if text.strip()]
+    probabilities = np.asarray(referee.predict_proba(texts), dtype=np.float64)
+    columns = [referee.labels.index(label) for label in classifier.labels]
+    fitted_on = f"{short_data_name(str(data))}, the probabilities of {reference}"
+    return texts, probabilities[:, columns], fitted_on
 
 
 def set_label_prior(
