@@ -127,12 +127,14 @@ def _reference_targets(
     """The non-blank texts of `data` and the reference run's probabilities of them, in the
     run's label order: soft labels to fit the calibration to, where no gold labels exist.
 
-    Why it works: if the reference's probabilities are calibrated on these texts, the
-    cross-entropy to them is the NLL the run would have on gold labels drawn from them, so the
-    temperature it picks is the one labels would pick. On AG News test, the teacher's
-    probabilities gave its distilled students the temperature 3,800 labelled test texts give
-    (benchmarks/README.md, "Where the temperature is fitted"). A run is then as calibrated as
-    its reference: use one whose own calibration holds on such texts.
+    Why it works: where the reference's probabilities are the true ones, the cross-entropy to
+    them is the NLL the run would have on gold labels drawn from them, so the temperature it
+    picks is the one labels would pick. On AG News test, the teacher's probabilities gave its
+    distilled students the ECE a temperature fitted to 3,800 labelled test texts gives
+    (benchmarks/README.md, "Without labels"). A reference that misses what the run sees calls
+    the run's right answers doubtful: on emotion, whose teacher is no more accurate than its
+    students, the fit left every run less calibrated than its validation temperature. Hence a
+    reference must be the stronger model on these texts.
     """
     if Path(reference).resolve() == run.path.resolve():
         raise RecipeError(f"{reference}: a run cannot be its own reference")
