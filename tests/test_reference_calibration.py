@@ -144,3 +144,20 @@ def test_recalibrate_to_a_reference_refuses_what_cannot_work_in_one_line(
     assert result.returncode == 2, result.stdout
     assert message in result.stderr and "Traceback" not in result.stderr
     assert json.loads((run / CALIBRATION_FILE).read_text())["fitted_on"] == "validation"
+
+
+def test_a_large_file_of_texts_is_read_as_a_seeded_sample(tmp_path, monkeypatch):
+    from attentext.evaluation import recalibrate as module
+
+    monkeypatch.setattr(module, "MAX_UNLABELED_TEXTS", 100)
+    path = tmp_path / "many.txt"
+    path.write_text(
+        "\n".join(f"text number {i}" for i in range(1000)) + "\n\n  \n", encoding="utf-8"
+    )
+    texts, described = module.unlabeled_sample(path)
+    assert len(texts) == 100 and described == "100 texts drawn from 1,000"
+    assert texts == module.unlabeled_sample(path)[0]  # the same draw every time
+    assert texts == sorted(texts, key=lambda t: int(t.split()[-1]))  # in file order
+    few = tmp_path / "few.txt"
+    few.write_text("one\n\ntwo\n", encoding="utf-8")
+    assert module.unlabeled_sample(few) == (["one", "two"], "2 texts")
