@@ -8,7 +8,9 @@ data as the run carved it: its recipe's validation fraction and seed), added to 
 its temperature. For each run: validation and test accuracy, test macro-F1, ECE and NLL, without
 and with the bias; and the test texts' label shares estimated from them without their labels
 (`recalibrate --label-prior estimated`: EM, attentext.label_prior.estimated_shares) with the
-accuracy and ECE of the bias towards them. With `--case NAME=RUN,RUN,...`, the runs of a case
+accuracy and ECE of the bias towards them, and how far EM took a label's share from the run's
+mean probability of it (past attentext.label_prior.MAX_DRIFT `recalibrate` refuses the
+estimate, and the run keeps its prior; the accuracy shown is then the refused estimate's). With `--case NAME=RUN,RUN,...`, the runs of a case
 are also averaged.
 
     python benchmarks/label_prior.py --data ../shared/datasets/ag_news \\
@@ -28,7 +30,13 @@ import attentext
 from attentext.evaluation.calibration import log_softmax
 from attentext.evaluation.evaluate import raw_logits
 from attentext.evaluation.metrics import evaluation_report, expected_calibration_error
-from attentext.label_prior import estimated_shares, label_bias, shift_bias, shifted_logits
+from attentext.label_prior import (
+    drifted_labels,
+    estimated_shares,
+    label_bias,
+    shift_bias,
+    shifted_logits,
+)
 from attentext.recipes import load_recipe
 from attentext.training.run import recipe_dataset
 
@@ -49,6 +57,7 @@ COLUMNS = [
     ("test_nll", "test NLL"),
     ("test_nll_balanced", "test NLL, balanced"),
     ("test_shares_estimated", "test label shares, estimated"),
+    ("test_estimate_drift", "most a share strays from the mean probability (x)"),
     ("test_accuracy_estimated", "test acc, estimated"),
     ("test_ece_estimated", "test ECE, estimated"),
 ]
@@ -85,6 +94,10 @@ def row_of(run: Path, data: str) -> dict[str, Any]:
             calibrated = np.exp(log_softmax(shifted_logits(logits, classifier.temperature, None)))
             shares = estimated_shares(calibrated, counts)
             row["test_shares_estimated"] = " / ".join(f"{s:.3f}" for s in shares)
+            drift = np.maximum(shares / calibrated.mean(axis=0), calibrated.mean(axis=0) / shares)
+            row["test_estimate_drift"] = f"{drift.max():.2f}" + (
+                " (refused)" if drifted_labels(calibrated, shares) else ""
+            )
             shifts.append(("_estimated", shift_bias(shares, counts)))
         for suffix, shift in shifts:
             figures = measured(shifted_logits(logits, classifier.temperature, shift), labels, names)

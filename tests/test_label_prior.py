@@ -288,3 +288,45 @@ def test_a_prior_estimated_on_the_texts_to_score(plain_run, skewed_data, tmp_pat
     few.write_text("Stocks fell\n" * 10, encoding="utf-8")
     with pytest.raises(DataError, match="needs 50"):
         attentext.set_label_prior(run, "estimated", texts=few)
+
+
+def test_em_drifting_away_from_the_runs_own_probabilities_is_caught():
+    """A run unsure of a rare label everywhere (5 % on every text, 1.6 % of training) feeds EM,
+    which hands that label most of the texts (trec's flat runs did so, at a cost of up to 28
+    points); the drift check names it. A run whose probabilities lead EM is left alone."""
+    from attentext.label_prior import drifted_labels
+
+    rng = np.random.default_rng(0)
+    n, counts = 500, [16, 492, 492]
+    gold = rng.integers(1, 3, n)
+    flat = np.zeros((n, 3))
+    flat[:, 0] = 0.05
+    flat[np.arange(n), gold] = 0.85
+    flat[np.arange(n), 3 - gold] = 0.10
+    shares = estimated_shares(flat, counts)
+    assert shares[0] > 0.5  # EM ran away with the rare label
+    assert drifted_labels(flat, shares)[0] == 0  # named first: the most drifted
+    honest = _simulated([0.2, 0.3, 0.5], [0.5, 0.3, 0.2])
+    assert drifted_labels(honest, estimated_shares(honest, [500, 300, 200])) == []
+
+
+def test_a_drifted_estimate_is_refused_and_the_run_keeps_its_prior(
+    plain_run, skewed_data, tmp_path, monkeypatch
+):
+    from conftest import run_cli_here
+
+    import attentext.label_prior as label_prior
+
+    monkeypatch.setattr(label_prior, "MAX_DRIFT", 1.0 + 1e-9)  # any move at all counts as drift
+    run = Path(shutil.copytree(plain_run, tmp_path / "run"))
+    before = (run / CALIBRATION_FILE).read_bytes()
+    with open(skewed_data / "test.csv", encoding="utf-8", newline="") as handle:
+        texts = [f"{title} {body}".strip() for _, title, body in csv.reader(handle)]
+    texts_file = tmp_path / "to_score.txt"
+    texts_file.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    result = run_cli_here("recalibrate", run, "--label-prior", "estimated", "--texts", texts_file)
+    assert result.returncode == 2, result.stdout
+    message = " ".join(result.stderr.split())
+    assert "not to be trusted" in message and "keeps its prior" in message
+    assert "Traceback" not in result.stderr
+    assert (run / CALIBRATION_FILE).read_bytes() == before

@@ -33,7 +33,14 @@ from attentext.evaluation.card import model_card, short_data_name
 from attentext.evaluation.evaluate import labelled_split, raw_logits
 from attentext.files import write_json, write_text
 from attentext.inference.classifier import Classifier, load
-from attentext.label_prior import estimated_shares, prior_record, shift_bias, shifted_logits
+from attentext.label_prior import (
+    MAX_DRIFT,
+    drifted_labels,
+    estimated_shares,
+    prior_record,
+    shift_bias,
+    shifted_logits,
+)
 from attentext.recipes import LABEL_PRIORS
 from attentext.rundir import open_run
 
@@ -213,6 +220,15 @@ def _estimated_prior(
     logits = raw_logits(classifier, read)
     probabilities = np.exp(log_softmax(shifted_logits(logits, classifier.temperature, None)))
     shares = estimated_shares(probabilities, list(counts.values()))
+    if drifted := drifted_labels(probabilities, shares):
+        label, mean = list(counts)[drifted[0]], probabilities.mean(axis=0)[drifted[0]]
+        raise DataError(
+            f"{texts}: the label shares estimated there are not to be trusted: {label} "
+            f"{shares[drifted[0]]:.3f} of the texts, where the run's mean probability of it is "
+            f"{mean:.3f} (more than {MAX_DRIFT:g}x apart: its probabilities, at temperature "
+            f"{classifier.temperature:.2f}, are too unsure of that label for EM); the run keeps "
+            "its prior. Fit on labelled texts of the kind instead (recalibrate --data)"
+        )
     return {
         "target": ESTIMATED,
         "train_counts": counts,
