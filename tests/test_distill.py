@@ -350,3 +350,26 @@ def test_an_ensemble_is_a_list_of_runs_beside_a_teacher():
         attentext.resolve_recipe("seed-transformer", overrides=["distill.ensemble=3"])
     with pytest.raises(RecipeError, match="distill.ensemble needs distill.teacher"):
         attentext.resolve_recipe("seed-transformer", overrides=["distill.ensemble=[a]"])
+
+
+def test_a_seed_student_of_data_with_a_rare_label_is_told_of_the_temperature(tmp_path):
+    from conftest import labelled_csv
+
+    from attentext.data.dataset import load_text_dataset
+    from attentext.recipes import resolve_recipe
+    from attentext.training.distill import rare_label_note
+
+    rows = [("the market rallied", "Business")] * 100 + [("the team won", "Sports")] * 100
+    skewed = tmp_path / "skewed.csv"
+    skewed.write_text(labelled_csv(rows + [("what does NASA stand for", "Abbr")] * 3))
+    even = tmp_path / "even.csv"
+    even.write_text(labelled_csv(rows + [("what does NASA stand for", "Abbr")] * 100))
+    skewed_data = load_text_dataset(skewed, val_fraction=0.0)
+    student = resolve_recipe("seed-transformer", overrides=["distill.teacher=runs/teacher"])
+    note = rare_label_note(student, skewed_data)
+    assert note is not None and "'Abbr' is 1.5%" in note and "--temperature 1" in note
+    assert rare_label_note(student, load_text_dataset(even, val_fraction=0.0)) is None
+    cool = resolve_recipe(student, overrides=["distill.temperature=1"])
+    assert rare_label_note(cool, skewed_data) is None
+    rnn = resolve_recipe("attention-rnn", overrides=["distill.teacher=runs/teacher"])
+    assert rare_label_note(rnn, skewed_data) is None  # its students kept the label at 2
