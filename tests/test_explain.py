@@ -285,3 +285,35 @@ def test_the_tfidf_baseline_explains_itself_with_ngrams(ag_news_dir, tmp_path):
     assert (tmp_path / "out" / "explanation-0.png").exists()
     html = (tmp_path / "out" / "explanation.html").read_text()
     assert explanation.label in html and explanation.tokens[0] in html
+
+
+def test_a_seed_transformer_that_pools_by_attention_weighs_the_rows_by_it(seed_run, minilm):
+    """Its importance is what each token receives from the rows, weighed by how much each row
+    counts in the pooled vector (not their mean), and rollout likewise over two blocks."""
+    from attentext.models.registry import build_model
+    from attentext.recipes import ModelSpec
+
+    words = TransformersClassifier.from_run_dir(seed_run, precision="fp32")
+    spec = ModelSpec(type="seed-transformer", options={"pooling": "attention"})
+    torch.manual_seed(0)
+    model = build_model(spec, words.tokenizer, words.labels, 64).eval()
+    classifier = TransformersClassifier(model, words.tokenizer, max_length=64)
+    text = "Stocks rallied on Wall Street, again!"
+
+    [explanation] = explain(classifier, [text])
+
+    assert explanation.method == "attention-pooling weighted attention received"
+    batch = words.tokenizer([text], return_tensors="pt")
+    with torch.inference_mode():
+        out = model(**batch, output_attentions=True)
+    expected = out.pooling_weights[0].numpy() @ out.attentions[0][0].mean(0).numpy()
+    np.testing.assert_allclose(explanation.importances, expected / expected.sum(), atol=1e-6)
+    assert not np.allclose(explanation.importances, explanation.attention.mean(axis=0))
+
+    deep = ModelSpec(type="seed-transformer", options={"pooling": "attention", "num_blocks": 2})
+    pieces = TransformersClassifier(
+        build_model(deep, minilm.tokenizer, ["World", "Sports"], 64), minilm.tokenizer, 64
+    )
+    [rolled] = explain(pieces, [LONGER[0]])
+    assert rolled.method == "attention rollout over 2 layers, attention-pooling weighted over rows"
+    assert_rows_sum_to_one(rolled)

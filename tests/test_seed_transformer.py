@@ -247,3 +247,32 @@ def test_zero_blocks_is_a_recipe_error():
     spec = ModelSpec(type="seed-transformer", options={"num_blocks": 0})
     with pytest.raises(RecipeError, match="num_blocks must be at least 1"):
         build_model(spec, WORD_TOKENIZER, ["a", "b"], 16)
+
+
+def test_attention_pooling_weighs_the_real_tokens_and_ignores_padding(tmp_path):
+    """`pooling: attention` pools with the attention RNN's additive attention: one weight per
+    real token, summing to 1, none on padding; padding leaves the logits as they were; the
+    weights come out with the attentions (for explain), and a saved model loads as it was."""
+    model = make_model(seed=5, pooling="attention")
+    ids = torch.tensor([[5, 6, 7, 8, 0, 0], [9, 10, 0, 0, 0, 0]])
+    out = model(input_ids=ids, output_attentions=True)
+    weights = out.pooling_weights
+    assert weights.shape == (2, 6)
+    torch.testing.assert_close(weights.sum(1), torch.ones(2))
+    assert (weights[0, 4:] == 0).all() and (weights[1, 2:] == 0).all()
+    assert weights[0, :4].std() > 0  # learned scores, not an even split
+    alone = model(input_ids=ids[1:, :2]).logits
+    torch.testing.assert_close(out.logits[1:], alone, atol=1e-5, rtol=0)
+    assert not hasattr(model(input_ids=ids), "pooling_weights")  # only when asked for
+    mean = make_model(seed=5)
+    assert n_params(model) - n_params(mean) == 32 * 32 + 32 + 32  # W, b and v
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert loaded.config.pooling == "attention"
+    torch.testing.assert_close(loaded(input_ids=ids).logits, model(input_ids=ids).logits)
+
+
+def test_an_unknown_pooling_is_a_recipe_error():
+    spec = ModelSpec(type="seed-transformer", options={"pooling": "max"})
+    with pytest.raises(RecipeError, match="pooling must be one of mean, attention"):
+        build_model(spec, WORD_TOKENIZER, ["a", "b"], 16)

@@ -122,9 +122,10 @@ def batch_outputs(
     is_rnn: bool,
     layer: int,
     head: int | None,
-) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | None]:
-    """Every layer's attention (as numpy), the raw logits of a batch and, for a model with
-    attention over windows, each row's window score."""
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Every layer's attention (as numpy), the raw logits of a batch, for a model with
+    attention over windows each row's window score, and for a model that pools by attention
+    each token's pooling weight (rows of the batch)."""
     model = classifier.model
     output = model(
         **{name: torch.from_numpy(array).to(model.device) for name, array in batch.items()},
@@ -141,7 +142,9 @@ def batch_outputs(
     _check_index(head, 1 if is_rnn else attentions[0].shape[1], "head")
     scores = getattr(output, "window_scores", None)
     scores = None if scores is None else scores.float().cpu().numpy()
-    return attentions, output.logits.float().cpu().numpy(), scores
+    pooling = getattr(output, "pooling_weights", None)
+    pooling = None if pooling is None else pooling.float().cpu().numpy()
+    return attentions, output.logits.float().cpu().numpy(), scores, pooling
 
 
 def _batch_attentions(
@@ -150,10 +153,11 @@ def _batch_attentions(
     is_rnn: bool,
     layer: int,
     head: int | None,
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """Every layer's attention (as numpy) and the (calibrated) class probabilities of a batch."""
-    attentions, logits, _ = batch_outputs(classifier, batch, is_rnn, layer, head)
-    return attentions, classifier.probabilities_of(logits)
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | None]:
+    """Every layer's attention (as numpy), the (calibrated) class probabilities of a batch and
+    the tokens' pooling weights where the model pools by attention."""
+    attentions, logits, _, pooling = batch_outputs(classifier, batch, is_rnn, layer, head)
+    return attentions, classifier.probabilities_of(logits), pooling
 
 
 def prepare_model(classifier: TransformersClassifier) -> bool:
@@ -180,11 +184,21 @@ def explain_attention(
     results: list[Explanation | None] = [None] * len(texts)
     for index in length_sorted_batches([len(e.ids) for e in encoded], classifier.batch_size):
         batch = pad_rows([encoded[i].ids for i in index], classifier.pad_id)
-        attentions, probabilities = _batch_attentions(classifier, batch, is_rnn, layer, head)
+        attentions, probabilities, pooling = _batch_attentions(
+            classifier, batch, is_rnn, layer, head
+        )
         for row, i in enumerate(index):
             per_layer = [a[row] for a in attentions]  # (T,) for the RNN, else (nh, T, T) each
             results[i] = explanation_of(
-                classifier, texts[i], encoded[i], probabilities[row], per_layer, is_rnn, layer, head
+                classifier,
+                texts[i],
+                encoded[i],
+                probabilities[row],
+                per_layer,
+                is_rnn,
+                layer,
+                head,
+                None if pooling is None else pooling[row],
             )
     return [r for r in results if r is not None]
 
@@ -196,8 +210,12 @@ def token_importance(
     is_rnn: bool,
     layer: int,
     head: int | None,
+    pooling: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, str, str]:
-    """Importance per token, the shown token x token matrix, the method and the matrix's source."""
+    """Importance per token, the shown token x token matrix, the method and the matrix's source.
+
+    `pooling`: each token's weight in the pooled vector, for a model that pools by attention:
+    the rows (what each position gathered) are then weighed by it instead of averaged."""
     n = len(encoded.ids)
     if is_rnn:
         return per_layer[0][:n], None, "additive attention weights", ""
@@ -208,18 +226,15 @@ def token_importance(
     source = f"layer {layer % len(real)} of {len(real)}, " + (
         f"mean over {n_heads} heads" if head is None else f"head {head % n_heads} of {n_heads}"
     )
+    rows = np.full(n, 1.0 / max(n, 1)) if pooling is None else _normalize(pooling[:n])
+    weighed = "mean" if pooling is None else "attention-pooling weighted"
     if len(real) == 1:
-        return (
-            (matrix.mean(axis=0) if n else np.zeros(0)),
-            matrix,
-            "mean attention received",
-            source,
-        )
+        return rows @ matrix, matrix, f"{weighed} attention received", source
     rollout = attention_rollout([a.mean(axis=0) for a in real]) if n else np.zeros((0, 0))
     if n and _reads_cls(classifier.model, classifier.tokenizer, encoded.ids):
         return rollout[0], matrix, f"attention rollout over {len(real)} layers, [CLS] row", source
-    importance = rollout.mean(axis=0) if n else np.zeros(0)
-    return importance, matrix, f"attention rollout over {len(real)} layers, mean over rows", source
+    method = f"attention rollout over {len(real)} layers, {weighed} over rows"
+    return rows @ rollout, matrix, method, source
 
 
 def _word_texts(
@@ -243,9 +258,10 @@ def explanation_of(
     is_rnn: bool,
     layer: int,
     head: int | None,
+    pooling: np.ndarray | None = None,
 ) -> Explanation:
     importance, matrix, method, source = token_importance(
-        classifier, encoded, per_layer, is_rnn, layer, head
+        classifier, encoded, per_layer, is_rnn, layer, head, pooling
     )
     groups = word_groups(encoded)
     if groups:

@@ -41,6 +41,7 @@ class WindowWords:
     importances: np.ndarray
     method: str
     per_layer: list[np.ndarray] | None = None  # kept for texts of one window only
+    pooling: np.ndarray | None = None  # its tokens' pooling weights, kept with per_layer
 
 
 @dataclass
@@ -60,8 +61,11 @@ def _window_words(
     is_rnn: bool,
     layer: int,
     head: int | None,
+    pooling: np.ndarray | None = None,
 ) -> WindowWords:
-    importance, _, method, _ = token_importance(classifier, encoded, per_layer, is_rnn, layer, head)
+    importance, _, method, _ = token_importance(
+        classifier, encoded, per_layer, is_rnn, layer, head, pooling
+    )
     groups = word_groups(encoded)
     words = to_words(groups, np.asarray(importance), None)[0] if groups else np.zeros(0)
     return WindowWords([int(encoded.word_ids[g[0]]) for g in groups], words, method)
@@ -84,7 +88,7 @@ def _run_windows(
     batch_size = min(classifier.batch_size, EXPLAIN_WINDOWS)
     for index in length_sorted_batches([len(w.ids) for w in windows], batch_size):
         batch = pad_rows([windows[i].ids for i in index], classifier.pad_id)
-        attentions, batch_logits, batch_scores = batch_outputs(
+        attentions, batch_logits, batch_scores, pooling = batch_outputs(
             classifier, batch, is_rnn, layer, head
         )
         logits[index] = batch_logits
@@ -94,9 +98,10 @@ def _run_windows(
             scores[index] = batch_scores
         for row, i in enumerate(index):
             per_layer = [a[row] for a in attentions]
-            words[i] = _window_words(classifier, windows[i], per_layer, is_rnn, layer, head)
+            pooled = None if pooling is None else pooling[row]
+            words[i] = _window_words(classifier, windows[i], per_layer, is_rnn, layer, head, pooled)
             if i in single:
-                words[i].per_layer = per_layer
+                words[i].per_layer, words[i].pooling = per_layer, pooled
     return [w for w in words if w is not None], logits, scores
 
 
@@ -195,6 +200,7 @@ def explain_windows(
                 is_rnn,
                 layer,
                 head,
+                words[part][0].pooling,
             )
         else:
             explanation = _whole_text(

@@ -64,3 +64,11 @@ class WindowClassifierOutput(SequenceClassifierOutput):
     of a long document) should weigh in its document's prediction (`models/aggregation.py`)."""
 
     window_scores: torch.FloatTensor | None = None
+
+
+@dataclass
+class PooledClassifierOutput(SequenceClassifierOutput):
+    """A classifier's output with each token's weight in the vector it classifies (attention
+    pooling, `model.options.pooling: attention` of the seed transformer), for explain."""
+
+    pooling_weights: torch.FloatTensor | None = None

@@ -20,12 +20,15 @@ from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from attentext.decisions import MULTI_LABEL
+from attentext.models.attention_rnn import AdditiveAttention
 from attentext.models.auto import register
 from attentext.models.config_args import word_model_config
-from attentext.models.outputs import classification_output
+from attentext.models.outputs import PooledClassifierOutput, classification_output
 from attentext.models.static_embedding import StaticEmbedding
 from attentext.models.word_dropout import drop_words
 from attentext.recipes import ModelSpec
+
+POOLINGS = ("mean", "attention")  # model.options.pooling (SeedTransformerConfig)
 
 
 class SeedTransformerConfig(PretrainedConfig):
@@ -52,12 +55,14 @@ class SeedTransformerConfig(PretrainedConfig):
         num_blocks: transformer blocks stacked (the lesson: 1). A student distilled from a
             fine-tuned encoder has far more signal to fit than labels alone give, and depth is
             what the distillation literature adds first (TinyBERT, MiniLM students: 4-6 layers).
+        pooling: how the last block's outputs become one vector: "mean" over the real tokens
+            (the lesson's global average pooling), or "attention": the additive (Bahdanau)
+            attention the lesson's RNN pools with, a learned weight per token (Yang et al.
+            2016's attention pooling). Never a [CLS] state: explain's rollout reads every row,
+            weighted by the pooling, even when the tokens are WordPiece pieces after [CLS].
     """
 
     model_type = "attentext-seed-transformer"
-    # mean over the last block's outputs, never a [CLS] state (explain's rollout reads every row,
-    # even when the tokens are an encoder's WordPiece pieces that start with [CLS])
-    pooling = "mean"
 
     def __init__(
         self,
@@ -75,6 +80,7 @@ class SeedTransformerConfig(PretrainedConfig):
         unk_token_id: int = 1,
         static_dim: int = 0,
         num_blocks: int = 1,
+        pooling: str = "mean",
         pad_token_id: int = 0,
         **kwargs,
     ) -> None:
@@ -96,6 +102,9 @@ class SeedTransformerConfig(PretrainedConfig):
         if num_blocks < 1:
             raise ValueError(f"num_blocks must be at least 1, got {num_blocks}")
         self.num_blocks = num_blocks
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        self.pooling = pooling
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
 
@@ -210,6 +219,9 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
         self.dense = nn.Linear(config.embed_dim, config.classifier_hidden_dim)
         self.dropout2 = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.classifier_hidden_dim, config.num_labels)
+        self.attention_pooling = None
+        if config.pooling == "attention":
+            self.attention_pooling = AdditiveAttention(config.embed_dim, config.embed_dim)
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -251,7 +263,10 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
         for block in (self.transformer_block, *self.more_blocks):
             x, weights = block(x, key_mask, bool(output_attentions))
             layers.append(weights)
-        if self.config.mask_padding:  # mean over real tokens only
+        weights = None
+        if self.attention_pooling is not None:  # a learned weight per real token
+            pooled, weights = self.attention_pooling(x, real)
+        elif self.config.mask_padding:  # mean over real tokens only
             w = real.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
             pooled = (x * w).sum(1) / w.sum(1).clamp(min=1.0)  # (B, C)
         else:
@@ -260,7 +275,10 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
         logits = self.classifier(hidden)  # (B, num_labels)
         attentions = tuple(layers) if output_attentions else None
         multi_label = self.config.problem_type == MULTI_LABEL
-        return classification_output(logits, labels, attentions, multi_label)
+        output = classification_output(logits, labels, attentions, multi_label)
+        if weights is None or not output_attentions:
+            return output
+        return PooledClassifierOutput(**output, pooling_weights=weights)
 
 
 def build(
