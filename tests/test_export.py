@@ -278,10 +278,16 @@ def test_attention_rnn_exports_with_the_models_results(cell, static_dim, seed_ru
     np.testing.assert_allclose(alone, batched, rtol=0, atol=1e-5)  # padding never read
 
 
-def test_a_deeper_seed_transformer_exports_with_the_models_results(seed_run, tmp_path):
-    """Three blocks (`model.options.num_blocks`): every block is in the graph, padding unread."""
+@pytest.mark.parametrize(
+    "options",
+    [{"num_blocks": 3, "embed_dim": 16}, {"pooling": "attention", "embed_dim": 16}],
+    ids=["three blocks", "attention pooling"],
+)
+def test_a_deeper_seed_transformer_exports_with_the_models_results(seed_run, tmp_path, options):
+    """Three blocks (`model.options.num_blocks`), or pooling by attention: all of it in the
+    graph, padding unread."""
     tokenizer = AutoTokenizer.from_pretrained(str(seed_run))
-    spec = ModelSpec(type="seed-transformer", options={"num_blocks": 3, "embed_dim": 16})
+    spec = ModelSpec(type="seed-transformer", options=options)
     model = build_model(spec, tokenizer, AG_NEWS_LABELS, 64)
     tokenizer.model_max_length = 64
     run = _save_run(model.eval(), tokenizer, tmp_path / "deeper")
