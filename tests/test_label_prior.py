@@ -262,14 +262,20 @@ def test_em_recovers_the_label_shares_of_unlabeled_texts():
     )
 
 
-def test_a_prior_estimated_on_the_texts_to_score(plain_run, skewed_data, tmp_path):
+@pytest.fixture
+def texts_file(skewed_data, tmp_path) -> Path:
+    """The skewed data's test texts (balanced), one per line: texts to score, unlabeled."""
+    with open(skewed_data / "test.csv", encoding="utf-8", newline="") as handle:
+        texts = [f"{title} {body}".strip() for _, title, body in csv.reader(handle)]
+    path = tmp_path / "to_score.txt"
+    path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_prior_estimated_on_the_texts_to_score(plain_run, texts_file, tmp_path):
     from conftest import run_cli_here
 
     run = Path(shutil.copytree(plain_run, tmp_path / "run"))
-    with open(skewed_data / "test.csv", encoding="utf-8", newline="") as handle:
-        texts = [f"{title} {body}".strip() for _, title, body in csv.reader(handle)]
-    texts_file = tmp_path / "to_score.txt"
-    texts_file.write_text("\n".join(texts) + "\n", encoding="utf-8")
     result = run_cli_here("recalibrate", run, "--label-prior", "estimated", "--texts", texts_file)
     assert result.returncode == 0, result.stderr
     assert "label prior estimated, shares" in " ".join(result.stdout.split())
@@ -311,7 +317,7 @@ def test_em_drifting_away_from_the_runs_own_probabilities_is_caught():
 
 
 def test_a_drifted_estimate_is_refused_and_the_run_keeps_its_prior(
-    plain_run, skewed_data, tmp_path, monkeypatch
+    plain_run, texts_file, tmp_path, monkeypatch
 ):
     from conftest import run_cli_here
 
@@ -320,10 +326,6 @@ def test_a_drifted_estimate_is_refused_and_the_run_keeps_its_prior(
     monkeypatch.setattr(label_prior, "MAX_DRIFT", 1.0 + 1e-9)  # any move at all counts as drift
     run = Path(shutil.copytree(plain_run, tmp_path / "run"))
     before = (run / CALIBRATION_FILE).read_bytes()
-    with open(skewed_data / "test.csv", encoding="utf-8", newline="") as handle:
-        texts = [f"{title} {body}".strip() for _, title, body in csv.reader(handle)]
-    texts_file = tmp_path / "to_score.txt"
-    texts_file.write_text("\n".join(texts) + "\n", encoding="utf-8")
     result = run_cli_here("recalibrate", run, "--label-prior", "estimated", "--texts", texts_file)
     assert result.returncode == 2, result.stdout
     message = " ".join(result.stderr.split())
