@@ -94,6 +94,9 @@ def test_recalibrate_to_a_reference_fits_its_probabilities_without_labels(
     assert calibration.ece_after == pytest.approx(0.0, abs=1e-3)  # measured against the reference
     saved = json.loads((run / CALIBRATION_FILE).read_text())
     assert saved["reference"] == str(reference) and str(reference) in saved["fitted_on"]
+    card = " ".join((run / "README.md").read_text(encoding="utf-8").split())
+    assert f"calibrated on 80 texts of to_score.txt, the probabilities of {reference}" in card
+    assert "(measured against them)" in card
     after = attentext.load(run, precision="fp32")
     assert after.temperature == pytest.approx(t_validation, rel=1e-3)
     assert after.predict(texts_file.read_text().split("\n")[:80]) == before

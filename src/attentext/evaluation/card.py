@@ -297,6 +297,13 @@ def _evaluation_section(reports: list[tuple[str, str, dict[str, Any]]]) -> list[
     return lines
 
 
+def fitted_on(calibration: dict | None) -> str:
+    """Where the temperature was fitted, as a phrase: "the validation split", "ag_news test",
+    "held_out.csv", or the texts and the reference run of `recalibrate --reference`."""
+    where = calibration.get("fitted_on", "validation") if isinstance(calibration, dict) else None
+    return "the validation split" if where in (None, "validation") else str(where)
+
+
 def _calibration_section(run: Run) -> list[str]:
     lines = ["## Calibration", ""]
     calibration = run.metrics.get("calibration")
@@ -311,7 +318,7 @@ def _calibration_section(run: Run) -> list[str]:
         return [*lines, f"Not calibrated: temperature {run.temperature:g} (none fitted).", ""]
     lines += [
         f"Temperature scaling: the logits are divided by T = {run.temperature:.4f} before the "
-        f"softmax, fitted on the {calibration.get('fitted_on', 'validation')} split "
+        f"softmax, fitted on {fitted_on(calibration)} "
         "(calibration.json; attentext applies it wherever the run is loaded). Alone it never "
         "changes the predicted label, only how sure the model says it is.",
         "",
@@ -320,10 +327,10 @@ def _calibration_section(run: Run) -> list[str]:
         "| split | ECE before | ECE after | NLL before | NLL after |",
         "|---|---|---|---|---|",
     ]
-    for split, numbers in (
-        (calibration.get("fitted_on", "validation"), calibration),
-        ("test", calibration.get("test")),
-    ):
+    where = calibration.get("fitted_on", "validation")
+    if calibration.get("reference"):  # measured against the reference's probabilities
+        where = f"{where} (measured against them)"
+    for split, numbers in ((where, calibration), ("test", calibration.get("test"))):
         if isinstance(numbers, dict):
             keys = ("ece_before", "ece_after", "nll_before", "nll_after")
             values = [_number(numbers.get(key)) for key in keys]
@@ -397,6 +404,7 @@ def _use_section(run: Run) -> list[str]:
         limit = "The TF-IDF baseline reads every word, but knows only its training vocabulary."
     n_train = run.metrics.get("n_train")
     size = f"{n_train:,} texts" if isinstance(n_train, int) else "its training texts"
+    calibrated_on = fitted_on(run.metrics.get("calibration"))
     return [
         "## Intended use and limits",
         "",
@@ -407,7 +415,7 @@ def _use_section(run: Run) -> list[str]:
         "never saw, get confident answers that can be wrong; measure it on your own data "
         "(`attentext evaluate`).",
         f"- {limit}",
-        "- Its probabilities are calibrated on the validation split; they are estimates, not "
+        f"- Its probabilities are calibrated on {calibrated_on}; they are estimates, not "
         "guarantees, and drift with the data.",
         "- It carries the biases of its training data. Do not use it alone for decisions about "
         "people.",
