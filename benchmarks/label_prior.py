@@ -10,8 +10,8 @@ and with the bias; and the test texts' label shares estimated from them without 
 (`recalibrate --label-prior estimated`: EM, attentext.label_prior.estimated_shares) with the
 accuracy and ECE of the bias towards them, and how far EM took a label's share from the run's
 mean probability of it (past attentext.label_prior.MAX_DRIFT `recalibrate` refuses the
-estimate, and the run keeps its prior; the accuracy shown is then the refused estimate's). With `--case NAME=RUN,RUN,...`, the runs of a case
-are also averaged.
+estimate, and the run keeps its prior; the accuracy shown is then the refused estimate's).
+With `--case NAME=RUN,RUN,...`, the runs of a case are also averaged.
 
     python benchmarks/label_prior.py --data ../shared/datasets/ag_news \\
         --case "seed transformer students=runs/st_s42,runs/st_s1,runs/st_s2" --case ...
@@ -34,6 +34,7 @@ from attentext.label_prior import (
     drifted_labels,
     estimated_shares,
     label_bias,
+    label_drift,
     shift_bias,
     shifted_logits,
 )
@@ -94,7 +95,7 @@ def row_of(run: Path, data: str) -> dict[str, Any]:
             calibrated = np.exp(log_softmax(shifted_logits(logits, classifier.temperature, None)))
             shares = estimated_shares(calibrated, counts)
             row["test_shares_estimated"] = " / ".join(f"{s:.3f}" for s in shares)
-            drift = np.maximum(shares / calibrated.mean(axis=0), calibrated.mean(axis=0) / shares)
+            drift = label_drift(calibrated, shares)
             row["test_estimate_drift"] = f"{drift.max():.2f}" + (
                 " (refused)" if drifted_labels(calibrated, shares) else ""
             )

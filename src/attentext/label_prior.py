@@ -89,14 +89,20 @@ def estimated_shares(
     return shares
 
 
-def drifted_labels(probabilities: np.ndarray, shares: Sequence[float]) -> list[int]:
-    """The labels whose estimated share is more than MAX_DRIFT times the run's mean probability
-    of them, or less than 1 / MAX_DRIFT of it, the most drifted first: EM gone where the run's own probabilities do not
-    lead (Alexandari et al., ICML 2020: EM needs probabilities calibrated label by label, which
-    one temperature does not give; a run that is unsure of a rare label everywhere feeds it)."""
+def label_drift(probabilities: np.ndarray, shares: Sequence[float]) -> np.ndarray:
+    """Per label, how many times its estimated share is above, or below, the run's mean
+    probability of it (1: where the run's own probabilities lead)."""
     mean = np.clip(np.asarray(probabilities, dtype=np.float64).mean(axis=0), 1e-12, None)
     ratio = np.clip(np.asarray(shares, dtype=np.float64), 1e-12, None) / mean
-    drift = np.maximum(ratio, 1 / ratio)
+    return np.maximum(ratio, 1 / ratio)
+
+
+def drifted_labels(probabilities: np.ndarray, shares: Sequence[float]) -> list[int]:
+    """The labels whose estimated share drifted past MAX_DRIFT (`label_drift`), the most drifted
+    first: EM gone where the run's own probabilities do not lead (Alexandari et al., ICML 2020:
+    EM needs probabilities calibrated label by label, which one temperature does not give; a
+    run that is unsure of a rare label everywhere feeds it)."""
+    drift = label_drift(probabilities, shares)
     return [int(k) for k in np.argsort(-drift, kind="stable") if drift[k] > MAX_DRIFT]
 
 

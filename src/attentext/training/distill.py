@@ -61,9 +61,8 @@ NGRAM_RATE = 0.25  # their p_ng: a copy kept as one n-gram of its words with thi
 MAX_NGRAM = 5  # n drawn from 1..5
 FINAL_WEIGHTS = "training.best_metric=last"  # what a student keeps unless told otherwise
 CHECKPOINT_SETTINGS = frozenset({"training.best_metric", "training.early_stopping_patience"})
-RARE_LABEL_SHARE = (
-    0.02  # a label under this share of training wants --temperature 1 (rare_label_note)
-)
+# a label under this share of training: a note to try --temperature 1 too (rare_label_note)
+RARE_LABEL_SHARE = 0.02
 
 
 def distillation_loss(
@@ -152,8 +151,8 @@ def unlabeled_texts(spec: DistillSpec, dataset: TextDataset) -> tuple[list[str],
 
 
 def rare_label_note(recipe: Recipe, dataset: TextDataset) -> str | None:
-    """The line that advises `--temperature 1` to a seed-transformer student of data with a label
-    under RARE_LABEL_SHARE of the training texts, distilled at a higher temperature; else None.
+    """The line that advises trying `--temperature 1` too, for a seed-transformer student of data
+    with a label under RARE_LABEL_SHARE of the training texts distilled hotter; else None.
 
     Softened by 2, the teacher's targets spread a share of every label over every text, which a
     32-wide student can match everywhere without telling the rare label's texts apart: on trec
