@@ -2,7 +2,8 @@
 
 Each recipe trains with `--multi-label` and its default settings (a budget where one is given),
 its thresholds tuned on the validation split carved from train; reported on the full test split:
-micro-F1, macro-F1, samples-F1, subset accuracy, Hamming loss, train seconds.
+micro-F1, macro-F1, samples-F1, subset accuracy, Hamming loss, train seconds, and what the
+temperature per label (fitted on validation) did to the test pairs' ECE and binary cross-entropy.
 
     python benchmarks/multilabel.py --data ../shared/datasets/reuters_modapte
 """
@@ -36,6 +37,11 @@ COLUMNS = [
     ("samples_f1", "samples-F1"),
     ("accuracy", "subset acc"),
     ("hamming_loss", "Hamming loss"),
+    ("ece_before", "test ECE raw"),
+    ("ece_after", "test ECE calibrated"),
+    ("nll_before", "test NLL raw"),
+    ("nll_after", "test NLL calibrated"),
+    ("own_temperatures", "labels with their own T"),
     ("train_seconds", "train s"),
     ("budget", "budget"),
     ("load_1min", "load"),
@@ -53,10 +59,10 @@ def render(payload: dict[str, Any]) -> str:
     )
 
 
-def kept_rows(data: str, runs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def kept_rows(section: str, data: str, runs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """The earlier run's rows but those of the (recipe, budget) pairs run now; none when it
     read other data."""
-    path = RESULTS / f"{SECTION}.json"
+    path = RESULTS / f"{section}.json"
     if not path.exists():
         return []
     earlier = json.loads(path.read_text())
@@ -90,6 +96,7 @@ def main() -> None:
         help="a recipe setting for every recipe run (repeatable), shown in the budget column",
     )
     parser.add_argument("--output", type=Path, default=Path("runs/multilabel"))
+    parser.add_argument("--section", default=SECTION, help="the README section and results file")
     parser.add_argument(
         "--keep",
         action="store_true",
@@ -100,7 +107,7 @@ def main() -> None:
     caps = dict(cap.split("=", 1) for cap in args.cap)
     recipes = args.recipes.split(",")
     budgets = {r: budget(int(caps[r]) if r in caps else None, args.set) for r in recipes}
-    rows = kept_rows(args.data, list(budgets.items())) if args.keep else []
+    rows = kept_rows(args.section, args.data, list(budgets.items())) if args.keep else []
     for recipe in recipes:
         options: dict[str, Any] = {"overrides": args.set}
         if recipe in caps:
@@ -109,10 +116,15 @@ def main() -> None:
             recipe, args.data, args.output / recipe, multi_label=True, overwrite=True, **options
         )
         test = result.metrics["test"]
+        calibration = result.metrics.get("calibration", {})
         rows.append(
             {
                 "recipe": recipe,
                 **{key: test[key] for key, _ in COLUMNS[1:6]},
+                **{key: calibration.get("test", {}).get(key) for key, _ in COLUMNS[6:10]},
+                "own_temperatures": len(
+                    calibration.get("label_temperatures", {}).get("per_label", {})
+                ),
                 "train_seconds": result.metrics["train_seconds"],
                 "budget": budgets[recipe],
                 "n_test": test["n_examples"],
@@ -123,13 +135,13 @@ def main() -> None:
         rows.sort(key=lambda row: RECIPES.index(row["recipe"]) if row["recipe"] in RECIPES else 99)
         # published after every recipe: a long run cut short keeps what it measured
         payload = {
-            "benchmark": SECTION,
+            "benchmark": args.section,
             "machine": machine(),
             "data": args.data,
             "n_test": rows[0]["n_test"],
             "results": rows,
         }
-        publish(SECTION, payload, render)
+        publish(args.section, payload, render)
 
 
 if __name__ == "__main__":

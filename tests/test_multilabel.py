@@ -14,11 +14,12 @@ from safetensors.torch import load_file
 
 import attentext
 from attentext.data.defaults import MULTI_LABEL_HEAD_RATE
-from attentext.errors import DataError
+from attentext.decisions import calibrated_sigmoid, log_odds, temperature_vector
+from attentext.errors import DataError, RunDirError
 from attentext.evaluation.multilabel import multilabel_metrics, tune_thresholds
 from attentext.models.outputs import classification_loss, initialize_label_priors
 from attentext.recipes import load_recipe
-from attentext.rundir import THRESHOLDS_FILE
+from attentext.rundir import CALIBRATION_FILE, THRESHOLDS_FILE
 
 TOPICS = {
     "markets": ["stocks", "shares", "investors", "bonds"],
@@ -139,6 +140,73 @@ def test_a_multi_label_run_trains_saves_and_loads(recipe, data, tmp_path):
 
     report = attentext.evaluate(out, data)
     assert report.micro_f1 == pytest.approx(result.metrics["test"]["micro_f1"], abs=1e-6)
+
+
+@pytest.mark.parametrize("recipe", ["tfidf-logreg", "seed-transformer"])
+def test_each_label_is_calibrated_on_validation_and_every_reader_applies_it(recipe, data, tmp_path):
+    out = tmp_path / recipe
+    result = attentext.train(
+        recipe, data, out, multi_label=True, epochs=30, precision="fp32", val_fraction=0.2
+    )
+    record = json.loads((out / CALIBRATION_FILE).read_text())
+    assert record["fitted_on"] == "validation" and record["nll_after"] <= record["nll_before"]
+    classifier = attentext.load(out, precision="fp32")
+    temperatures = temperature_vector(record["label_temperatures"], classifier.labels)
+    assert not np.allclose(temperatures, 1.0)  # else the checks below could not fail
+    assert "Temperature scaling per label" in (out / "README.md").read_text()
+    texts = ["stocks investors goal match the news", "telescope physics the news", "the news"]
+
+    if recipe == "tfidf-logreg":
+        classifier.label_temperatures = None
+        logits = log_odds(classifier.predict_proba(texts))
+        classifier.label_temperatures = temperatures
+    else:
+        logits = classifier.logits(texts)
+    expected = calibrated_sigmoid(logits, temperatures)
+    np.testing.assert_allclose(classifier.predict_proba(texts), expected, atol=1e-5)
+    report = attentext.evaluate(out, data)
+    test = result.metrics["calibration"]["test"]
+    assert report.calibration["nll_after"] == pytest.approx(test["nll_after"], abs=1e-4)
+    assert report.calibration["ece_before"] == pytest.approx(test["ece_before"], abs=1e-4)
+
+
+def test_the_servers_raw_scores_are_the_logits_over_each_labels_temperature(data, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from attentext.serving import create_app
+
+    out = tmp_path / "seed"
+    attentext.train(
+        "seed-transformer",
+        data,
+        out,
+        multi_label=True,
+        epochs=5,
+        precision="fp32",
+        val_fraction=0.2,
+    )
+    text = "stocks goal the news"
+    with TestClient(create_app([out])) as client:
+        body = {"inputs": text, "parameters": {"function_to_apply": "sigmoid"}}
+        answer = client.post("/models/seed", json=body).json()
+        served = client.post("/v1/predict", json={"texts": [text]}).json()["predictions"][0]
+    scores = {item["label"]: item["score"] for item in answer[0]}
+    assert scores.keys() == served["scores"].keys()
+    for name, probability in served["scores"].items():
+        assert scores[name] == pytest.approx(probability, abs=1e-5)
+    raw = attentext.load(out, precision="fp32")
+    raw.label_temperatures = None
+    calibrated = [served["scores"][name] for name in raw.labels]
+    assert not np.allclose(raw.predict_proba([text])[0], calibrated, atol=1e-3)
+
+
+def test_damaged_label_temperatures_are_refused_on_load(data, tmp_path):
+    out = attentext.train("tfidf-logreg", data, tmp_path / "tags", multi_label=True).run_dir
+    record = json.loads((out / CALIBRATION_FILE).read_text())
+    record["label_temperatures"] = {"pooled": -1.0, "per_label": {}}
+    (out / CALIBRATION_FILE).write_text(json.dumps(record))
+    with pytest.raises(RunDirError, match="label_temperatures"):
+        attentext.load(out)
 
 
 def test_the_frozen_encoder_and_the_hf_recipe_train_with_several_labels(data, tmp_path):

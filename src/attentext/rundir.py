@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from attentext.confidence import ConfidenceMap
+from attentext.decisions import temperature_vector
 from attentext.errors import RecipeError, RunDirError, short_list
 from attentext.files import (
     LockHeld,
@@ -360,6 +361,23 @@ class Run:
                 f"for {len(labels)} labels; the run directory is damaged"
             )
         return bias
+
+    def label_temperatures_for(self, labels: list[str]) -> np.ndarray | None:
+        """Each label's temperature in `labels`' order (a multi-label run calibrated by
+        attentext.evaluation.label_calibration), or None where it has none."""
+        value = self.calibration_record.get("label_temperatures")
+        if value is None:
+            return None
+        try:
+            temperatures = temperature_vector(value, labels)
+            if temperatures is None or not all(0 < t < float("inf") for t in temperatures):
+                raise ValueError(value)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise RunDirError(
+                f"{self.path / CALIBRATION_FILE}: its label_temperatures are not positive "
+                "numbers; the run directory is damaged"
+            ) from None
+        return temperatures
 
     @cached_property
     def multi_label(self) -> bool:

@@ -317,11 +317,7 @@ def _calibration_section(run: Run) -> list[str]:
             ]
         return [*lines, f"Not calibrated: temperature {run.temperature:g} (none fitted).", ""]
     lines += [
-        f"Temperature scaling: the logits are divided by T = {run.temperature:.4f} before the "
-        f"softmax, fitted on {fitted_on(calibration)} "
-        "(calibration.json; attentext applies it wherever the run is loaded). Alone it never "
-        "changes the predicted label, only how sure the model says it is.",
-        "",
+        *_scaling_lines(run, calibration),
         *_confidence_map_lines(run, calibration),
         *_label_prior_lines(calibration),
         "| split | ECE before | ECE after | NLL before | NLL after |",
@@ -337,6 +333,30 @@ def _calibration_section(run: Run) -> list[str]:
             shown = " | ".join("" if v is None else f"{v:.4f}" for v in values)
             lines.append(f"| {split} | {shown} |")
     return [*lines, ""]
+
+
+def _scaling_lines(run: Run, calibration: dict) -> list[str]:
+    """What the temperature does: one for the softmax, or one per label's sigmoid."""
+    fitted = calibration.get("label_temperatures")
+    if isinstance(fitted, dict):
+        own = fitted.get("per_label", {})
+        return [
+            "Temperature scaling per label: each label's logit is divided by its own temperature "
+            f"before its sigmoid, fitted on {fitted_on(calibration)} ({len(own)} labels with "
+            f"enough positive and negative texts there have their own; the others share "
+            f"T = {_number(fitted.get('pooled')) or 1.0:.4f}, fitted on every (text, label) pair); "
+            "the decision thresholds were then tuned on the calibrated probabilities "
+            "(calibration.json, thresholds.json; attentext applies both wherever the run is "
+            "loaded). ECE and NLL below are over every (text, label) pair.",
+            "",
+        ]
+    return [
+        f"Temperature scaling: the logits are divided by T = {run.temperature:.4f} before the "
+        f"softmax, fitted on {fitted_on(calibration)} "
+        "(calibration.json; attentext applies it wherever the run is loaded). Alone it never "
+        "changes the predicted label, only how sure the model says it is.",
+        "",
+    ]
 
 
 def _confidence_map_lines(run: Run, calibration: dict) -> list[str]:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from attentext.data.dataset import TextDataset, column_values, load_text_dataset
+from attentext.decisions import calibrated_sigmoid, log_odds
 from attentext.errors import DataError
 from attentext.evaluation.calibration import log_softmax
 from attentext.evaluation.leaderboard import measure_run, rank_key, write_leaderboard
@@ -39,6 +40,21 @@ def raw_logits(classifier: Any, texts: list[str]) -> np.ndarray:
     finally:
         classifier.temperature, classifier.confidence_map, classifier.label_bias = saved
     return np.log(np.clip(probabilities, LOG_FLOOR, None))
+
+
+def _multi_label_scores(classifier: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A multi-label run's probabilities (each label's temperature applied) and its logits
+    before the temperatures: a neural model's own, the TF-IDF baseline's log-odds."""
+    temperatures = getattr(classifier, "label_temperatures", None)
+    if hasattr(classifier, "logits"):
+        logits = np.asarray(classifier.logits(texts), dtype=np.float64)
+    else:
+        classifier.label_temperatures = None
+        try:
+            logits = log_odds(classifier.predict_proba(texts))
+        finally:
+            classifier.label_temperatures = temperatures
+    return calibrated_sigmoid(logits, temperatures), logits
 
 
 def _calibrated_and_raw(
@@ -105,13 +121,19 @@ def evaluate(
     classifier: Classifier = load(run_dir, precision=precision, backend=backend)
     rows = labelled_split(run_dir, data, classifier.labels, split)
     texts, gold = column_values(rows, "text"), column_values(rows, "label")
-    probabilities, uncalibrated, steps = _calibrated_and_raw(classifier, texts, run_dir)
     if getattr(classifier, "multi_label", False):
-        labels = classifier.labels
-        multi = full_multilabel_report(gold, probabilities, labels, classifier.thresholds)
+        probabilities, logits = _multi_label_scores(classifier, texts)
+        multi = full_multilabel_report(
+            gold,
+            probabilities,
+            classifier.labels,
+            classifier.thresholds,
+            (logits, getattr(classifier, "label_temperatures", None)),
+        )
         if output is not None:
             write_multilabel_report(multi, Path(output), f"{run_dir.name} on {data}")
         return multi
+    probabilities, uncalibrated, steps = _calibrated_and_raw(classifier, texts, run_dir)
     temperature = float(getattr(classifier, "temperature", 1.0))
     report = full_report(
         texts, np.array(gold), probabilities, classifier.labels, temperature, uncalibrated, steps

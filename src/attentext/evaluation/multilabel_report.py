@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from attentext.evaluation.label_calibration import measure_label_calibration
 from attentext.evaluation.multilabel import multi_hot, multilabel_report
 from attentext.files import write_json
 
@@ -36,11 +37,17 @@ def full_multilabel_report(
     probabilities: np.ndarray,
     label_names: list[str],
     thresholds: np.ndarray,
+    calibration: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> MultiLabelReport:
-    """The report of per-label `probabilities` against each text's true label ids."""
+    """The report of per-label `probabilities` against each text's true label ids; with
+    `calibration` (the logits before the labels' temperatures, and those temperatures), also
+    the binary cross-entropy and ECE of every (text, label) pair before and after them."""
     y_true = multi_hot(id_lists, len(label_names))
     values = multilabel_report(y_true, probabilities, label_names, thresholds)
     values["thresholds"] = {name: float(t) for name, t in zip(label_names, thresholds, strict=True)}
+    if calibration is not None:
+        logits, temperatures = calibration
+        values["calibration"] = measure_label_calibration(y_true, logits, temperatures)
     return MultiLabelReport(values)
 
 
@@ -59,6 +66,17 @@ def plot_per_label_f1(per_class: dict[str, dict[str, float]], path: Path) -> Non
     fig.savefig(path, dpi=100)
 
 
+def _calibration_lines(measured: dict[str, float] | None) -> list[str]:
+    """report.md's line on the labels' temperatures: what they did to these texts' pairs."""
+    if not measured:
+        return []
+    return [
+        f"- calibration (a temperature per label), over {measured['n_pairs']} (text, label) "
+        f"pairs: NLL {measured['nll_before']:.4f} -> {measured['nll_after']:.4f}, "
+        f"ECE {measured['ece_before']:.4f} -> {measured['ece_after']:.4f}"
+    ]
+
+
 def write_multilabel_report(report: MultiLabelReport, output_dir: Path, title: str) -> Path:
     """metrics.json, report.md and per_label_f1.png in `output_dir`."""
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -74,6 +92,7 @@ def write_multilabel_report(report: MultiLabelReport, output_dir: Path, title: s
         f"- subset accuracy: {values['accuracy']:.4f}; Hamming loss: {values['hamming_loss']:.4f}",
         f"- labels per text: {values['label_cardinality']:.3f} true, "
         f"{values['predicted_cardinality']:.3f} predicted",
+        *_calibration_lines(values.get("calibration")),
         "",
         "| label | precision | recall | F1 | support | threshold |",
         "|---|---|---|---|---|---|",

@@ -67,6 +67,7 @@ def load(
         classifier.label_bias = run.label_bias_for(classifier.labels)
         if classifier.multi_label:
             classifier.thresholds = threshold_vector(run.thresholds, classifier.labels)
+            classifier.label_temperatures = run.label_temperatures_for(classifier.labels)
         return classifier
     # Each engine is imported only when asked for: ONNX Runtime users never import torch's
     # models, and PyTorch users never import ONNX Runtime.

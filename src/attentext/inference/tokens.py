@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from attentext.confidence import ConfidenceMap
-from attentext.decisions import MULTI_LABEL, decide, sigmoid, threshold_vector
+from attentext.decisions import MULTI_LABEL, calibrated_sigmoid, decide, threshold_vector
 from attentext.errors import RunDirError, shown
 from attentext.label_prior import shifted_logits
 from attentext.recipes import AGGREGATIONS
@@ -133,6 +133,7 @@ class TokenClassifier:
         self.label_bias: np.ndarray | None = None  # training.label_prior's, added to logits / T
         self.multi_label = False  # several labels per text: sigmoid per label, thresholds
         self.thresholds: np.ndarray | None = None  # multi-label: each label's threshold
+        self.label_temperatures: np.ndarray | None = None  # multi-label: each label's calibration
         self.chunking: Chunking | None = None  # long texts: read in windows (else truncated)
         self.aggregation = "mean"  # how a text's windows make its prediction
 
@@ -196,9 +197,10 @@ class TokenClassifier:
         return self.probabilities_of(self.logits(texts))
 
     def probabilities_of(self, logits: np.ndarray) -> np.ndarray:
-        """What `predict_proba` makes of logits: the calibrated softmax, or a sigmoid per label."""
+        """What `predict_proba` makes of logits: the calibrated softmax, or each label's own
+        calibrated sigmoid (several labels per text)."""
         if self.multi_label:
-            return sigmoid(logits).astype(np.float32)
+            return calibrated_sigmoid(logits, self.label_temperatures).astype(np.float32)
         probabilities = softmax(shifted_logits(logits, self.temperature, self.label_bias))
         if self.confidence_map is None:
             return probabilities
@@ -217,6 +219,7 @@ class TokenClassifier:
         self.multi_label = run.multi_label or getattr(config, "problem_type", "") == MULTI_LABEL
         if self.multi_label:
             self.thresholds = threshold_vector(run.thresholds, self.labels)
+            self.label_temperatures = run.label_temperatures_for(self.labels)
         self.chunking = Chunking.of(run.tokenizer_spec)
         self.aggregation = getattr(config, "aggregation", "mean")
         if self.aggregation not in AGGREGATIONS:

@@ -18,7 +18,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from attentext.confidence import ConfidenceMap
-from attentext.decisions import decide, sigmoid
+from attentext.decisions import calibrated_sigmoid, decide, log_odds, sigmoid
 from attentext.errors import RunDirError
 from attentext.label_prior import shifted_logits
 
@@ -96,6 +96,7 @@ class TfidfLogRegClassifier:
         self.confidence_map: ConfidenceMap | None = None
         self.label_bias: np.ndarray | None = None  # training.label_prior's, likewise
         self.thresholds: np.ndarray | None = None  # multi-label decision thresholds, likewise
+        self.label_temperatures: np.ndarray | None = None  # multi-label calibration, likewise
 
     def fit(self, texts: Iterable[str], labels: list) -> TfidfLogRegClassifier:
         """Fit on texts and their label ids (multi-label: a list of ids per text)."""
@@ -119,7 +120,9 @@ class TfidfLogRegClassifier:
         full = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         full[:, self.model.classes_] = probabilities
         if self.multi_label:
-            return full
+            if self.label_temperatures is None:
+                return full
+            return calibrated_sigmoid(log_odds(full), self.label_temperatures)
         if self.temperature != 1.0 or self.label_bias is not None:
             # temperature scaling of a softmax model: log-probabilities are its logits up to a shift
             log_p = np.log(np.clip(full, 1e-12, None))

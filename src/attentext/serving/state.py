@@ -70,9 +70,14 @@ def calibrated_logits(classifier: Any) -> Callable[[list[str]], np.ndarray]:
     so their softmax is the probabilities too; a sigmoid of them is not a per-label probability.
     A run recalibrated with a confidence map (`recalibrate --method isotonic`) answers the log of
     its probabilities the same way: logits / T no longer softmax to them. A label prior's bias
-    (`training.label_prior`) is part of the calibrated logits.
+    (`training.label_prior`) is part of the calibrated logits. A multi-label run's are its logits
+    divided by each label's temperature: their sigmoid is each label's probability.
     """
     logits = getattr(classifier, "logits", None)
+    if callable(logits) and getattr(classifier, "multi_label", False):
+        temperatures = getattr(classifier, "label_temperatures", None)
+        scale = 1.0 if temperatures is None else temperatures.astype(np.float32)
+        return lambda texts: np.asarray(logits(texts), dtype=np.float32) / scale
     if callable(logits) and getattr(classifier, "confidence_map", None) is None:
         temperature = float(getattr(classifier, "temperature", 1.0))
         bias = getattr(classifier, "label_bias", None)

@@ -33,10 +33,16 @@ from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.data.defaults import auto_settings, data_aware, describe, length_sample
 from attentext.data.profile import PROFILE_SAMPLE, advise, profile, whole_word_share
 from attentext.data.shots import sample_shots
-from attentext.decisions import sigmoid, threshold_vector
+from attentext.decisions import (
+    calibrated_sigmoid,
+    log_odds,
+    temperature_vector,
+    threshold_vector,
+)
 from attentext.errors import AttentextNote, RecipeError, RunDirError
 from attentext.evaluation.calibration import NOT_CALIBRATED, calibrate, measure_calibration
 from attentext.evaluation.card import model_card
+from attentext.evaluation.label_calibration import calibrate_labels, measure_label_calibration
 from attentext.evaluation.metrics import evaluation_report
 from attentext.evaluation.multilabel import (
     multi_hot,
@@ -220,7 +226,7 @@ def _measured(
     the recipe asks for them) or the decision thresholds tuned on validation (several labels
     per text). The reports give the labels the saved run predicts, the bias included."""
     if dataset.multi_label:
-        return _measured_multi_label(dataset.label_names, results)
+        return _measured_multi_label(dataset.label_names, results, recipe.training.calibrate)
     calibration = _calibration(dataset, recipe, results)
     temperature = calibration["temperature"] if calibration else 1.0
     bias = calibration.get("label_prior", {}).get("bias") if calibration else None
@@ -267,11 +273,27 @@ def _calibration(
 
 
 def _measured_multi_label(
-    label_names: list[str], results: dict[str, tuple[np.ndarray, np.ndarray]]
+    label_names: list[str],
+    results: dict[str, tuple[np.ndarray, np.ndarray]],
+    fit_temperatures: bool = True,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Thresholds tuned on validation (0.5 without one), then every split's multi-label report."""
-    probabilities = {split: sigmoid(logits) for split, (_, logits) in results.items()}
+    """A temperature per label fitted on validation (where the recipe calibrates), thresholds
+    tuned there on the calibrated probabilities (0.5 without a validation split), then every
+    split's multi-label report at them."""
     targets = {split: (y > 0.5).astype(np.int64) for split, (y, _) in results.items()}
+    calibration, temperatures = None, None
+    if fit_temperatures and "validation" in results:
+        calibration = calibrate_labels(
+            targets["validation"], results["validation"][1], label_names, "validation"
+        )
+        temperatures = temperature_vector(calibration["label_temperatures"], label_names)
+        if "test" in results:
+            calibration["test"] = measure_label_calibration(
+                targets["test"], results["test"][1], temperatures
+            )
+    probabilities = {
+        split: calibrated_sigmoid(logits, temperatures) for split, (_, logits) in results.items()
+    }
     thresholds = None
     if "validation" in results:
         thresholds = tune_thresholds(
@@ -282,10 +304,12 @@ def _measured_multi_label(
         split: multilabel_report(targets[split], probabilities[split], label_names, cut)
         for split in results
     }
-    if thresholds is None:
-        return reports, {}
-    reports["thresholds"] = thresholds
-    return reports, {rundir.THRESHOLDS_FILE: thresholds}
+    files: dict[str, dict[str, Any]] = {}
+    if thresholds is not None:
+        reports["thresholds"] = files[rundir.THRESHOLDS_FILE] = thresholds
+    if calibration is not None:
+        reports["calibration"] = files[rundir.CALIBRATION_FILE] = calibration
+    return reports, files
 
 
 def _profile(recipe: Recipe, dataset: TextDataset, tokenizer: Any = None) -> dict[str, Any]:
@@ -321,12 +345,11 @@ def _train_classifier(
         if split in dataset.splits:
             labels = dataset.labels(split)
             probabilities = classifier.predict_proba(dataset.texts(split))
-            probabilities = np.clip(probabilities, 1e-7, 1 - 1e-7)
             if dataset.multi_label:  # per-label probabilities: their log-odds are the logits
                 y = multi_hot(labels, len(dataset.label_names))
-                results[split] = (y, np.log(probabilities / (1 - probabilities)))
+                results[split] = (y, log_odds(probabilities))
             else:  # log-probabilities as logits: temperature scaling of a softmax model, exactly
-                results[split] = (np.array(labels), np.log(probabilities))
+                results[split] = (np.array(labels), np.log(np.clip(probabilities, 1e-7, 1 - 1e-7)))
     reports, extra_files = _measured(dataset, recipe, results)
     metrics = {
         "recipe": recipe.name,

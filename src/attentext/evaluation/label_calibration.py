@@ -1,0 +1,81 @@
+"""Several labels per text: a temperature per label (issue #19's per-label calibration).
+
+A multi-label model gives each label its own probability, sigmoid(logit). Temperature scaling
+(Guo et al. 2017) carries over label by label: sigmoid(logit / T_label), each T fitted on the
+validation split by minimizing that label's binary cross-entropy. A sigmoid is the softmax of
+the two logits [0, logit], so each label's fit is `fit_temperature` on those pairs. A label with
+few positive examples in validation cannot say how sure it should be: it takes the temperature
+fitted on every (text, label) pair of the split at once. One scalar per label never changes
+which texts a label ranks first, only how sure it says it is; the decision thresholds are tuned
+afterwards on the calibrated probabilities, so they mean what the readers compare them to.
+
+calibration.json of a multi-label run:
+    {"temperature": 1.0, "label_temperatures": {"pooled": T, "per_label": {label: T, ...}},
+     "fitted_on": "validation", "n_examples": ..., "nll_before": ..., ..., "test": {...}}
+where NLL is the mean binary cross-entropy over every (text, label) pair and ECE that of each
+pair's decision (the probability of the side the model takes, against whether it is right).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from attentext.decisions import calibrated_sigmoid, temperature_vector
+from attentext.evaluation.calibration import compare_probabilities, fit_temperature
+from attentext.evaluation.multilabel import MIN_POSITIVES_PER_LABEL
+
+
+def pair_logits(logits: np.ndarray) -> np.ndarray:
+    """(rows * labels, 2): each (text, label) pair as the two-class logits [0, logit], whose
+    softmax is [1 - sigmoid(logit), sigmoid(logit)]."""
+    flat = np.asarray(logits, dtype=np.float64).reshape(-1)
+    return np.stack([np.zeros_like(flat), flat], axis=1)
+
+
+def fit_label_temperatures(
+    targets: np.ndarray, logits: np.ndarray, label_names: list[str]
+) -> dict[str, Any]:
+    """The pooled temperature of every pair, and a label's own where validation has at least
+    MIN_POSITIVES_PER_LABEL positive and as many negative texts of it."""
+    targets, logits = np.asarray(targets), np.asarray(logits, dtype=np.float64)
+    pooled = round(fit_temperature(pair_logits(logits), targets.reshape(-1)), 6)
+    per_label: dict[str, float] = {}
+    for j, name in enumerate(label_names):
+        positives = int(targets[:, j].sum())
+        if min(positives, len(targets) - positives) < MIN_POSITIVES_PER_LABEL:
+            continue
+        per_label[name] = round(fit_temperature(pair_logits(logits[:, j]), targets[:, j]), 6)
+    return {"pooled": pooled, "per_label": per_label}
+
+
+def measure_label_calibration(
+    targets: np.ndarray, logits: np.ndarray, temperatures: np.ndarray | None
+) -> dict[str, float]:
+    """Mean binary cross-entropy and ECE over every (text, label) pair, before and after."""
+    targets = np.asarray(targets).reshape(-1)
+
+    def pairs(probabilities: np.ndarray) -> np.ndarray:
+        flat = probabilities.reshape(-1)
+        return np.stack([1.0 - flat, flat], axis=1)
+
+    before = pairs(calibrated_sigmoid(logits, None))
+    after = pairs(calibrated_sigmoid(logits, temperatures))
+    measured = compare_probabilities(before, after, targets)
+    return {**measured, "n_examples": len(logits), "n_pairs": len(targets)}
+
+
+def calibrate_labels(
+    targets: np.ndarray, logits: np.ndarray, label_names: list[str], split: str
+) -> dict[str, Any]:
+    """calibration.json's record for a multi-label run: the temperatures fitted on `split`'s
+    multi-hot `targets` and logits, and what they did there."""
+    fitted = fit_label_temperatures(targets, logits, label_names)
+    temperatures = temperature_vector(fitted, label_names)
+    return {
+        "temperature": 1.0,  # the single-label readers' scalar: the labels' own apply instead
+        "label_temperatures": fitted,
+        "fitted_on": split,
+        **measure_label_calibration(targets, logits, temperatures),
+    }
