@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 import attentext
 from attentext.data.defaults import MULTI_LABEL_HEAD_RATE
 from attentext.decisions import calibrated_sigmoid, log_odds, temperature_vector
-from attentext.errors import DataError, RunDirError
+from attentext.errors import DataError, RecipeError, RunDirError
 from attentext.evaluation.multilabel import multilabel_metrics, tune_thresholds
 from attentext.models.outputs import classification_loss, initialize_label_priors
 from attentext.recipes import load_recipe
@@ -207,6 +207,14 @@ def test_damaged_label_temperatures_are_refused_on_load(data, tmp_path):
     (out / CALIBRATION_FILE).write_text(json.dumps(record))
     with pytest.raises(RunDirError, match="label_temperatures"):
         attentext.load(out)
+
+
+def test_recalibrate_refuses_a_multi_label_run_and_leaves_its_calibration(data, tmp_path):
+    out = attentext.train("tfidf-logreg", data, tmp_path / "tags", multi_label=True).run_dir
+    before = (out / CALIBRATION_FILE).read_bytes()
+    with pytest.raises(RecipeError, match="one label per text"):
+        attentext.recalibrate(out, data)
+    assert (out / CALIBRATION_FILE).read_bytes() == before
 
 
 def test_the_frozen_encoder_and_the_hf_recipe_train_with_several_labels(data, tmp_path):

@@ -75,9 +75,10 @@ def recalibrate(
     Returns the new calibration (NLL and ECE on `data` without any calibration and with the new
     one; out of fold for isotonic) and the temperature it replaced. The texts must be labelled
     with the run's label names and must not be texts the model trained on (its confidence there
-    is no guide). Refused in one line for a multi-label run (its decisions are thresholds) and
-    for too few texts. Predicted labels never change (in a run with a label prior, whose bias is
-    kept and added after the new temperature, they may).
+    is no guide). Refused in one line for a multi-label run (its temperatures per label and
+    thresholds are fitted together at training) and for too few texts. Predicted labels never
+    change (in a run with a label prior, whose bias is kept and added after the new temperature,
+    they may).
 
     `reference`: another run, better calibrated on such texts (a distilled student's teacher);
     `data` is then unlabeled texts (one per line, or a data file's text column) and the
@@ -93,8 +94,9 @@ def recalibrate(
     run = open_run(run_dir)
     if run.multi_label:
         raise RecipeError(
-            f"{run_dir}: several labels per text; its decision thresholds (thresholds.json), "
-            "not a temperature, set its outputs"
+            f"{run_dir}: several labels per text; its temperature per label was fitted on "
+            "validation at training, its thresholds (thresholds.json) tuned on the calibrated "
+            "probabilities; recalibrate takes runs of one label per text"
         )
     classifier = load(run_dir, backend=backend)
     if reference is None:
