@@ -117,12 +117,18 @@ def test_thresholds_tuned_on_validation_beat_one_half_where_scores_run_low():
     assert tuned["global"] < 0.5 and at_tuned > at_half + 0.5
 
 
-@pytest.mark.parametrize("recipe", ["tfidf-logreg", "seed-transformer"])
-def test_a_multi_label_run_trains_saves_and_loads(recipe, data, tmp_path):
-    out = tmp_path / recipe
+@pytest.fixture(scope="module", params=["tfidf-logreg", "seed-transformer"])
+def trained(request, data, tmp_path_factory):
+    """(recipe, run directory, training result) of a multi-label run of each kind, trained once."""
+    out = tmp_path_factory.mktemp(request.param) / "run"
     result = attentext.train(
-        recipe, data, out, multi_label=True, epochs=30, precision="fp32", val_fraction=0.2
+        request.param, data, out, multi_label=True, epochs=30, precision="fp32", val_fraction=0.2
     )
+    return request.param, out, result
+
+
+def test_a_multi_label_run_trains_saves_and_loads(trained, data):
+    recipe, out, result = trained
     thresholds = json.loads((out / THRESHOLDS_FILE).read_text())
     assert 0 < thresholds["global"] < 1
     assert {"micro_f1", "macro_f1", "samples_f1", "hamming_loss"} <= set(result.metrics["test"])
@@ -142,12 +148,8 @@ def test_a_multi_label_run_trains_saves_and_loads(recipe, data, tmp_path):
     assert report.micro_f1 == pytest.approx(result.metrics["test"]["micro_f1"], abs=1e-6)
 
 
-@pytest.mark.parametrize("recipe", ["tfidf-logreg", "seed-transformer"])
-def test_each_label_is_calibrated_on_validation_and_every_reader_applies_it(recipe, data, tmp_path):
-    out = tmp_path / recipe
-    result = attentext.train(
-        recipe, data, out, multi_label=True, epochs=30, precision="fp32", val_fraction=0.2
-    )
+def test_each_label_is_calibrated_on_validation_and_every_reader_applies_it(trained, data):
+    recipe, out, result = trained
     record = json.loads((out / CALIBRATION_FILE).read_text())
     assert record["fitted_on"] == "validation" and record["nll_after"] <= record["nll_before"]
     classifier = attentext.load(out, precision="fp32")
