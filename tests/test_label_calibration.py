@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from attentext.decisions import calibrated_sigmoid, log_odds, temperature_vector
+from attentext.evaluation import label_calibration
 from attentext.evaluation.label_calibration import (
     MIN_EXAMPLES_FOR_OWN_TEMPERATURE,
     calibrate_labels,
@@ -71,3 +72,14 @@ def test_no_temperatures_leave_the_sigmoid_as_it_is():
     assert temperature_vector(None, ["a", "b"]) is None
     np.testing.assert_allclose(calibrated_sigmoid(logits, None), 1 / (1 + np.exp(-logits)))
     np.testing.assert_allclose(log_odds(calibrated_sigmoid(logits, None)), logits)
+
+
+def test_a_split_of_too_many_pairs_is_fitted_and_measured_on_a_seeded_sample(monkeypatch):
+    targets, logits = _overconfident()
+    monkeypatch.setattr(label_calibration, "MAX_PAIRS", 3 * 1000)
+
+    record = calibrate_labels(targets, logits, LABELS, "validation")
+
+    assert record["n_examples"] == 1000 and record["n_pairs"] == 3000
+    assert record == calibrate_labels(targets, logits, LABELS, "validation")  # the same draw
+    assert record["label_temperatures"]["per_label"]["often"] == pytest.approx(3.0, rel=0.15)

@@ -5,9 +5,11 @@ A multi-label model gives each label its own probability, sigmoid(logit). Temper
 validation split by minimizing that label's binary cross-entropy. A sigmoid is the softmax of
 the two logits [0, logit], so each label's fit is `fit_temperature` on those pairs. A label with
 few positive (or negative) examples in validation cannot say how sure it should be: it takes the
-temperature fitted on every (text, label) pair of the split at once. One scalar per label never changes
-which texts a label ranks first, only how sure it says it is; the decision thresholds are tuned
-afterwards on the calibrated probabilities, so they mean what the readers compare them to.
+temperature fitted on every (text, label) pair of the split at once. One scalar per label never
+changes which texts a label ranks first, only how sure it says it is; the decision thresholds are
+tuned afterwards on the calibrated probabilities, so they mean what the readers compare them to.
+A split of more than MAX_PAIRS (text, label) pairs is fitted and measured on a seeded sample of
+its texts (a million texts of a thousand labels would otherwise hold 16 GB of pairs at once).
 
 calibration.json of a multi-label run:
     {"temperature": 1.0, "label_temperatures": {"pooled": T, "per_label": {label: T, ...}},
@@ -30,6 +32,17 @@ from attentext.evaluation.calibration import compare_probabilities, fit_temperat
 # 0.05 from 5 positives) and test pays: on Reuters ModApte (388 validation texts) 5 gave the seed
 # transformer a test NLL above no calibration at all, 20 one below the shared temperature's
 MIN_EXAMPLES_FOR_OWN_TEMPERATURE = 20
+MAX_PAIRS = 4_000_000  # (text, label) pairs fitted or measured at once: 64 MB of pair logits
+
+
+def sampled_rows(targets: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`targets` and `logits` as they are, or a seeded draw of their rows holding at most
+    MAX_PAIRS (text, label) pairs."""
+    rows, labels = np.shape(logits)
+    if rows * labels <= MAX_PAIRS:
+        return np.asarray(targets), np.asarray(logits)
+    keep = np.sort(np.random.default_rng(0).choice(rows, MAX_PAIRS // labels, replace=False))
+    return np.asarray(targets)[keep], np.asarray(logits)[keep]
 
 
 def pair_logits(logits: np.ndarray) -> np.ndarray:
@@ -44,7 +57,7 @@ def fit_label_temperatures(
 ) -> dict[str, Any]:
     """The pooled temperature of every pair, and a label's own where validation has at least
     MIN_EXAMPLES_FOR_OWN_TEMPERATURE positive and as many negative texts of it."""
-    targets, logits = np.asarray(targets), np.asarray(logits, dtype=np.float64)
+    targets, logits = sampled_rows(targets, np.asarray(logits, dtype=np.float64))
     pooled = round(fit_temperature(pair_logits(logits), targets.reshape(-1)), 6)
     per_label: dict[str, float] = {}
     for j, name in enumerate(label_names):
@@ -58,8 +71,10 @@ def fit_label_temperatures(
 def measure_label_calibration(
     targets: np.ndarray, logits: np.ndarray, temperatures: np.ndarray | None
 ) -> dict[str, float]:
-    """Mean binary cross-entropy and ECE over every (text, label) pair, before and after."""
-    targets = np.asarray(targets).reshape(-1)
+    """Mean binary cross-entropy and ECE over every (text, label) pair, before and after (of
+    a sample of the texts where there are more than MAX_PAIRS pairs; `n_examples` says how many)."""
+    targets, logits = sampled_rows(targets, logits)
+    targets = targets.reshape(-1)
 
     def pairs(probabilities: np.ndarray) -> np.ndarray:
         flat = probabilities.reshape(-1)
