@@ -14,9 +14,15 @@ from safetensors.torch import load_file
 
 import attentext
 from attentext.data.defaults import MULTI_LABEL_HEAD_RATE
-from attentext.decisions import calibrated_sigmoid, log_odds, temperature_vector
+from attentext.decisions import (
+    calibrated_sigmoid,
+    log_odds,
+    temperature_vector,
+    threshold_vector,
+)
 from attentext.errors import DataError, RecipeError, RunDirError
 from attentext.evaluation.multilabel import multilabel_metrics, tune_thresholds
+from attentext.evaluation.recalibrate_labels import moved_thresholds
 from attentext.models.outputs import classification_loss, initialize_label_priors
 from attentext.recipes import load_recipe
 from attentext.rundir import CALIBRATION_FILE, THRESHOLDS_FILE
@@ -211,12 +217,58 @@ def test_damaged_label_temperatures_are_refused_on_load(data, tmp_path):
         attentext.load(out)
 
 
-def test_recalibrate_refuses_a_multi_label_run_and_leaves_its_calibration(data, tmp_path):
+def test_recalibrate_refits_each_labels_temperature_and_every_text_keeps_its_labels(data, tmp_path):
+    from conftest import run_cli_here
+
+    out = tmp_path / "tags"
+    attentext.train("seed-transformer", data, out, multi_label=True, epochs=5, precision="fp32")
+    held_out = tmp_path / "held_out.csv"
+    held_out.write_text(_csv(_rows(120, 7)), encoding="utf-8")
+    texts = [text for text, _ in _rows(60, 8)]
+    before = attentext.load(out, precision="fp32")
+    old = (before.predict_proba(texts), before.predict(texts))
+    trained_with = json.loads((out / CALIBRATION_FILE).read_text())["label_temperatures"]
+
+    result = run_cli_here("recalibrate", out, "--data", held_out)
+    assert result.returncode == 0, result.stderr
+    assert "every text keeps its labels" in result.stdout
+    record = json.loads((out / CALIBRATION_FILE).read_text())
+
+    after = attentext.load(out, precision="fp32")
+    assert after.predict(texts) == old[1]
+    assert not np.allclose(after.predict_proba(texts), old[0], atol=1e-3)
+    assert record["fitted_on"] == "held_out.csv" and record["n_examples"] == 120
+    assert record["replaces_label_temperatures"] == trained_with
+    saved = json.loads((out / THRESHOLDS_FILE).read_text())
+    assert set(saved["per_label"]) == set(after.labels)
+    assert "held_out.csv" in (out / "README.md").read_text()
+
+
+def test_recalibrate_of_one_label_per_text_refuses_a_multi_label_run(data, tmp_path):
+    from conftest import run_cli_here
+
     out = attentext.train("tfidf-logreg", data, tmp_path / "tags", multi_label=True).run_dir
     before = (out / CALIBRATION_FILE).read_bytes()
-    with pytest.raises(RecipeError, match="one label per text"):
+    with pytest.raises(RecipeError, match="recalibrate_labels"):
         attentext.recalibrate(out, data)
+    refused = run_cli_here("recalibrate", out, "--data", data, "--method", "isotonic")
+    assert refused.returncode != 0 and "one label per text" in refused.stderr
     assert (out / CALIBRATION_FILE).read_bytes() == before
+
+
+def test_moved_thresholds_keep_every_decision():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0.0, 3.0, (500, 4))
+    labels = ["a", "b", "c", "d"]
+    thresholds = {"global": 0.4, "per_label": {"b": 0.7}}
+    old, new = np.array([1.0, 2.0, 0.5, 1.3]), np.array([0.6, 1.1, 3.0, 1.3])
+
+    moved = moved_thresholds(thresholds, labels, old, new)
+
+    before = calibrated_sigmoid(logits, old) >= threshold_vector(thresholds, labels)
+    after = calibrated_sigmoid(logits, new) >= threshold_vector(moved, labels)
+    assert (before == after).all() and before.any() and not before.all()
+    assert moved["per_label"]["d"] == pytest.approx(0.4)  # the same temperature: unmoved
 
 
 def test_the_frozen_encoder_and_the_hf_recipe_train_with_several_labels(data, tmp_path):

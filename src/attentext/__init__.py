@@ -35,6 +35,7 @@ _PUBLIC = {
     "load_recipe": "attentext.recipes",
     "load_text_dataset": "attentext.data.dataset",
     "recalibrate": "attentext.evaluation.recalibrate",
+    "recalibrate_labels": "attentext.evaluation.recalibrate_labels",
     "resolve_recipe": "attentext.recipes",
     "set_label_prior": "attentext.evaluation.recalibrate",
     "summary": "attentext.api",
@@ -57,6 +58,7 @@ __all__ = [
     "load_recipe",
     "load_text_dataset",
     "recalibrate",
+    "recalibrate_labels",
     "resolve_recipe",
     "set_label_prior",
     "summary",
@@ -73,6 +75,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from attentext.errors import AttentextError
     from attentext.evaluation.evaluate import compare, evaluate
     from attentext.evaluation.recalibrate import recalibrate, set_label_prior
+    from attentext.evaluation.recalibrate_labels import recalibrate_labels
     from attentext.inference.classifier import Classifier, load
     from attentext.interpret.explain import explain
     from attentext.recipes import Recipe, load_recipe, resolve_recipe

@@ -81,6 +81,9 @@ def recalibrate_command(
     quiet_libraries()
     from attentext.evaluation.recalibrate import recalibrate
 
+    if data is not None and _multi_label(run_dir, method, label_prior, reference):
+        _recalibrate_labels(run_dir, data, split, backend)
+        return
     if label_prior is not None:
         _set_label_prior(run_dir, label_prior, texts, backend)
     if data is None and reference is None:
@@ -89,6 +92,38 @@ def recalibrate_command(
         run_dir, data or texts, split=split, backend=backend, method=method, reference=reference
     )
     _print_calibration(run_dir, calibration, previous, reference is not None)
+
+
+def _multi_label(
+    run_dir: Path, method: str, label_prior: str | None, reference: Path | None
+) -> bool:
+    """Whether the run gives several labels per text (its temperatures per label are refitted;
+    what only one label per text has is refused)."""
+    from attentext.rundir import open_run
+
+    if not open_run(run_dir).multi_label:
+        return False
+    if method != "temperature" or label_prior is not None or reference is not None:
+        raise RecipeError(
+            f"{run_dir}: several labels per text: --data refits each label's temperature; "
+            "--method isotonic, --label-prior and --reference are for one label per text"
+        )
+    return True
+
+
+def _recalibrate_labels(run_dir: Path, data: str, split: str, backend: str) -> None:
+    from attentext.evaluation.recalibrate_labels import recalibrate_labels
+
+    c = recalibrate_labels(run_dir, data, split=split, backend=backend)
+    own = len(c["label_temperatures"]["per_label"])
+    out.print(
+        f"{run_dir}: a temperature per label fitted on {c['n_examples']:,} texts "
+        f"({c['fitted_on']}; {own} labels with their own, the others "
+        f"{c['label_temperatures']['pooled']:.4f}); there, over {c['n_pairs']:,} (text, label) "
+        f"pairs, ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f} and NLL "
+        f"{c['nll_before']:.4f} -> {c['nll_after']:.4f} (without calibration -> with the new "
+        "one); thresholds moved so that every text keeps its labels"
+    )
 
 
 def _set_label_prior(run_dir: Path, target: str, texts: Path | None, backend: str) -> None:

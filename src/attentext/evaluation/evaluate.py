@@ -42,7 +42,7 @@ def raw_logits(classifier: Any, texts: list[str]) -> np.ndarray:
     return np.log(np.clip(probabilities, LOG_FLOOR, None))
 
 
-def _multi_label_scores(classifier: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def multi_label_scores(classifier: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """A multi-label run's probabilities (each label's temperature applied) and its logits
     before the temperatures: a neural model's own, the TF-IDF baseline's log-odds."""
     temperatures = getattr(classifier, "label_temperatures", None)
@@ -122,7 +122,7 @@ def evaluate(
     rows = labelled_split(run_dir, data, classifier.labels, split)
     texts, gold = column_values(rows, "text"), column_values(rows, "label")
     if getattr(classifier, "multi_label", False):
-        probabilities, logits = _multi_label_scores(classifier, texts)
+        probabilities, logits = multi_label_scores(classifier, texts)
         multi = full_multilabel_report(
             gold,
             probabilities,

@@ -75,8 +75,8 @@ def recalibrate(
     Returns the new calibration (NLL and ECE on `data` without any calibration and with the new
     one; out of fold for isotonic) and the temperature it replaced. The texts must be labelled
     with the run's label names and must not be texts the model trained on (its confidence there
-    is no guide). Refused in one line for a multi-label run (its temperatures per label and
-    thresholds are fitted together at training) and for too few texts. Predicted labels never
+    is no guide). Refused in one line for a multi-label run (`recalibrate_labels` refits its
+    temperatures per label) and for too few texts. Predicted labels never
     change (in a run with a label prior, whose bias is kept and added after the new temperature,
     they may).
 
@@ -94,9 +94,9 @@ def recalibrate(
     run = open_run(run_dir)
     if run.multi_label:
         raise RecipeError(
-            f"{run_dir}: several labels per text; its temperature per label was fitted on "
-            "validation at training, its thresholds (thresholds.json) tuned on the calibrated "
-            "probabilities; recalibrate takes runs of one label per text"
+            f"{run_dir}: several labels per text; its temperatures per label are refitted on "
+            "labelled texts by recalibrate_labels (the command line's recalibrate --data does "
+            "it), without --method isotonic or --reference"
         )
     classifier = load(run_dir, backend=backend)
     if reference is None:
@@ -120,7 +120,7 @@ def recalibrate(
         record["reference"] = str(reference)
     if "label_prior" in run.calibration_record:  # kept: the temperature was fitted beside it
         record["label_prior"] = run.calibration_record["label_prior"]
-    _save(run, record)
+    save_calibration(run, record)
     return calibration, previous
 
 
@@ -207,7 +207,7 @@ def set_label_prior(
         record["label_prior"] = _estimated_prior(run, counts, texts, backend)
     elif (prior := prior_record(target, counts)) is not None:
         record["label_prior"] = prior
-    _save(run, record)
+    save_calibration(run, record)
     return record
 
 
@@ -254,15 +254,21 @@ def _training_label_counts(run: rundir.Run) -> dict[str, int]:
     return counts
 
 
-def _save(run: rundir.Run, record: dict[str, Any]) -> None:
-    """calibration.json and metrics.json's record of it, under the run's lock; calibration.json,
-    which readers apply, last (each file is replaced atomically); then the model card, rebuilt
-    from the run's files (an evaluation `evaluate --card` added is dropped: its probabilities
-    were the old calibration's)."""
+def save_calibration(
+    run: rundir.Run, record: dict[str, Any], thresholds: dict[str, Any] | None = None
+) -> None:
+    """calibration.json (and a multi-label run's thresholds.json, moved with its temperatures)
+    and metrics.json's record of them, under the run's lock; the files readers apply last
+    (each file is replaced atomically); then the model card, rebuilt from the run's files (an
+    evaluation `evaluate --card` added is dropped: its probabilities were the old calibration's)."""
     with rundir.writing(run.path, "recalibrate"):
         metrics = dict(run.metrics)
         metrics["calibration"] = record
+        if thresholds is not None:
+            metrics["thresholds"] = thresholds
         write_json(run.path / rundir.METRICS_FILE, metrics)
+        if thresholds is not None:
+            write_json(run.path / rundir.THRESHOLDS_FILE, thresholds)
         write_json(run.path / rundir.CALIBRATION_FILE, record)
         rundir.write_marker(run.path, run.kind)  # lists a file a run without calibration gains
         if (run.path / rundir.CARD_FILE).exists():

@@ -1,0 +1,84 @@
+"""Refit a multi-label run's temperature per label on labelled texts like the ones it will score.
+
+Training fits each label's temperature on the validation split, drawn from the training period.
+Where the texts to score differ, those temperatures leave the run over- or under-confident there:
+on Reuters ModApte, whose test documents are later ones, the validation temperatures sharpened
+three of four recipes and cost them 0.5-1.7 % of their test cross-entropy (benchmarks/README.md,
+"Calibrated per label"). `attentext recalibrate RUN --data held_out.csv` on a multi-label run
+fits them on those texts instead (attentext.evaluation.label_calibration), and moves each
+label's decision threshold to the same logit under its new temperature, so that every text keeps
+the labels it had: only the probabilities change, as with one label per text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attentext.data.dataset import column_values
+from attentext.decisions import log_odds, sigmoid, temperature_vector, threshold_vector
+from attentext.errors import DataError, RecipeError
+from attentext.evaluation.card import short_data_name
+from attentext.evaluation.evaluate import labelled_split, multi_label_scores
+from attentext.evaluation.label_calibration import calibrate_labels
+from attentext.evaluation.multilabel import multi_hot
+from attentext.evaluation.recalibrate import save_calibration
+from attentext.inference.classifier import load
+from attentext.rundir import open_run
+
+MIN_TEXTS = 50  # as for one label per text: fewer give temperatures that are mostly noise
+
+
+def recalibrate_labels(
+    run_dir: str | Path, data: str | Path, split: str = "validation", backend: str = "torch"
+) -> dict[str, Any]:
+    """Fit a multi-label run's temperature per label on `data` (a folder's `split`, or a file's
+    rows: labelled texts never trained on), move its thresholds to keep every decision, save
+    both and rebuild the model card. Returns the new calibration record (NLL and ECE over every
+    (text, label) pair of `data` without calibration and with the new one)."""
+    run = open_run(Path(run_dir))
+    if not run.multi_label:
+        raise RecipeError(f"{run_dir}: one label per text; recalibrate it with `recalibrate`")
+    classifier = load(run.path, backend=backend)
+    rows = labelled_split(run.path, data, classifier.labels, split)
+    texts = column_values(rows, "text")
+    if len(texts) < MIN_TEXTS:
+        raise DataError(
+            f"{data}: {len(texts)} labelled texts; calibration needs at least {MIN_TEXTS} "
+            "(a few hundred give steady temperatures)"
+        )
+    targets = multi_hot(column_values(rows, "label"), len(classifier.labels))
+    _, logits = multi_label_scores(classifier, texts)
+    fitted_on = short_data_name(str(data)) + ("" if Path(data).is_file() else f" {split}")
+    record = calibrate_labels(targets, logits, classifier.labels, fitted_on)
+    previous = run.calibration_record.get("label_temperatures")
+    record["replaces_label_temperatures"] = previous
+    thresholds = moved_thresholds(
+        run.thresholds,
+        classifier.labels,
+        temperature_vector(previous, classifier.labels),
+        temperature_vector(record["label_temperatures"], classifier.labels),
+    )
+    save_calibration(run, record, thresholds)
+    return record
+
+
+def moved_thresholds(
+    thresholds: dict[str, Any] | None,
+    label_names: list[str],
+    old: np.ndarray | None,
+    new: np.ndarray | None,
+) -> dict[str, Any]:
+    """thresholds.json with each label's threshold at the same logit under its new temperature:
+    sigmoid(z / T_new) >= t_new exactly where sigmoid(z / T_old) >= t_old, so every text keeps
+    its labels. Every label gets its own value (one global threshold no longer fits them all)."""
+    cut = threshold_vector(thresholds, label_names)
+    logit = log_odds(cut) * (1.0 if old is None else old)
+    moved = sigmoid(logit / (1.0 if new is None else new))
+    return {
+        **(thresholds or {"global": float(np.median(cut))}),
+        "per_label": {name: float(t) for name, t in zip(label_names, moved, strict=True)},
+        "moved_by": "recalibrate: the same logits as before, under the new temperatures",
+    }
