@@ -155,6 +155,8 @@ def test_a_multi_label_run_trains_saves_and_loads(trained, data):
 
 
 def test_each_label_is_calibrated_on_validation_and_every_reader_applies_it(trained, data):
+    from conftest import run_cli_here
+
     recipe, out, result = trained
     record = json.loads((out / CALIBRATION_FILE).read_text())
     assert record["fitted_on"] == "validation" and record["nll_after"] <= record["nll_before"]
@@ -173,6 +175,8 @@ def test_each_label_is_calibrated_on_validation_and_every_reader_applies_it(trai
     expected = calibrated_sigmoid(logits, temperatures)
     np.testing.assert_allclose(classifier.predict_proba(texts), expected, atol=1e-5)
     report = attentext.evaluate(out, data)
+    shown = run_cli_here("evaluate", out, "--data", data)
+    assert shown.returncode == 0 and "temperature per label" in shown.stdout, shown.stderr
     test = result.metrics["calibration"]["test"]
     assert report.calibration["nll_after"] == pytest.approx(test["nll_after"], abs=1e-4)
     assert report.calibration["ece_before"] == pytest.approx(test["ece_before"], abs=1e-4)
@@ -241,7 +245,8 @@ def test_recalibrate_refits_each_labels_temperature_and_every_text_keeps_its_lab
     assert record["replaces_label_temperatures"] == trained_with
     saved = json.loads((out / THRESHOLDS_FILE).read_text())
     assert set(saved["per_label"]) == set(after.labels)
-    assert "held_out.csv" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "held_out.csv" in card and "moved to the same logits" in card
 
 
 def test_recalibrate_of_one_label_per_text_refuses_a_multi_label_run(data, tmp_path):

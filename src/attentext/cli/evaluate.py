@@ -54,17 +54,34 @@ def evaluate_command(
         print(json.dumps(report, indent=2))
         return
     show_report(report, f"{run_dir} on {data}")
-    out.print(f"expected calibration error {report['expected_calibration_error']:.4f}")
-    if "calibration" in report:
-        c = report["calibration"]
-        out.print(
+    for line in _calibration_lines(report):
+        out.print(line)
+    if output is not None:
+        out.print(f"report written to {output}/report.md")
+
+
+def _calibration_lines(report: dict) -> list[str]:
+    """How calibrated the run is on these texts: the ECE and, where the run is calibrated, with
+    and without it (a multi-label run: over every (text, label) pair, a temperature per label)."""
+    c = report.get("calibration")
+    if report.get("problem_type") == "multi_label":
+        if not c:
+            return []
+        return [
+            f"calibrated by a temperature per label, over {c['n_pairs']:,} (text, label) pairs: "
+            f"ECE {c['ece_before']:.4f} without, {c['ece_after']:.4f} with; NLL "
+            f"{c['nll_before']:.4f} without, {c['nll_after']:.4f} with"
+        ]
+    lines = [f"expected calibration error {report['expected_calibration_error']:.4f}"]
+    if c:
+        lines.append(
             f"calibrated by temperature {c['temperature']:.3f}"
             f"{' and a confidence map' if c.get('method') == 'isotonic' else ''}"
             f"{' and its label prior' if c.get('label_prior') else ''}: ECE "
-            f"{c['ece_before']:.4f} without it; NLL {c['nll_before']:.4f} without, {c['nll_after']:.4f} with"
+            f"{c['ece_before']:.4f} without it; NLL {c['nll_before']:.4f} without, "
+            f"{c['nll_after']:.4f} with"
         )
-    if output is not None:
-        out.print(f"report written to {output}/report.md")
+    return lines
 
 
 def _refresh_card(run_dir: Path, data: str, split: str, report: dict) -> None:

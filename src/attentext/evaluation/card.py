@@ -345,8 +345,13 @@ def _scaling_lines(run: Run, calibration: dict) -> list[str]:
             f"before its sigmoid, fitted on {fitted_on(calibration)} ({len(own)} labels with "
             f"enough positive and negative texts there have their own; the others share "
             f"T = {_number(fitted.get('pooled')) or 1.0:.4f}, fitted on every (text, label) pair); "
-            "the decision thresholds were then tuned on the calibrated probabilities "
-            "(calibration.json, thresholds.json; attentext applies both wherever the run is "
+            + (
+                "the decision thresholds were then moved to the same logits under them, so "
+                "every text keeps the labels it had before "
+                if "replaces_label_temperatures" in calibration
+                else "the decision thresholds were then tuned on the calibrated probabilities "
+            )
+            + "(calibration.json, thresholds.json; attentext applies both wherever the run is "
             "loaded). ECE and NLL below are over every (text, label) pair.",
             "",
         ]
