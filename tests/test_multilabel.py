@@ -247,6 +247,7 @@ def test_recalibrate_refits_each_labels_temperature_and_every_text_keeps_its_lab
     assert set(saved["per_label"]) == set(after.labels)
     card = (out / "README.md").read_text()
     assert "held_out.csv" in card and "moved to the same logits" in card
+    assert "sigmoids do not apply the labels' temperatures" in card
 
 
 def test_recalibrate_of_one_label_per_text_refuses_a_multi_label_run(data, tmp_path):

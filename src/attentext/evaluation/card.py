@@ -473,7 +473,13 @@ def _loading_section(run: Run, name: str) -> list[str]:
     return [
         *lines,
         "With transformers (importing attentext registers its model types with the Auto "
-        "classes; the pipeline's softmax does not apply the run's temperature):",
+        "classes; the pipeline's "
+        + (
+            "sigmoids do not apply the labels' temperatures"
+            if run.multi_label
+            else "softmax does not apply the run's temperature"
+        )
+        + "):",
         "",
         "```python",
         "import attentext  # noqa: F401",
