@@ -24,11 +24,9 @@ from attentext.evaluation.card import short_data_name
 from attentext.evaluation.evaluate import labelled_split, multi_label_scores
 from attentext.evaluation.label_calibration import calibrate_labels
 from attentext.evaluation.multilabel import multi_hot
-from attentext.evaluation.recalibrate import save_calibration
+from attentext.evaluation.recalibrate import MIN_TEXTS, save_calibration
 from attentext.inference.classifier import load
 from attentext.rundir import open_run
-
-MIN_TEXTS = 50  # as for one label per text: fewer give temperatures that are mostly noise
 
 
 def recalibrate_labels(
