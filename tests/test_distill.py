@@ -59,6 +59,27 @@ def test_the_mse_term_is_the_squared_distance_of_the_logits_by_hand():
         assert got.item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_with_several_labels_each_label_is_distilled_by_its_binary_cross_entropy_by_hand():
+    student = torch.tensor([[2.0, -1.0], [0.5, 0.0]])
+    teacher = torch.tensor([[1.0, -3.0], [-2.0, 1.0]])
+    labels = torch.tensor([[1.0, 0.0], [IGNORE, IGNORE]])  # the second text has no label set
+    t, alpha = 2.0, 0.3
+
+    def sigmoid(x):
+        return 1 / (1 + math.exp(-x))
+
+    def bce(z, y):
+        return -(y * math.log(sigmoid(z)) + (1 - y) * math.log(1 - sigmoid(z)))
+
+    pairs = list(zip(student.flatten().tolist(), teacher.flatten().tolist(), strict=True))
+    soft = sum(bce(s / t, sigmoid(q / t)) for s, q in pairs) / 4  # every (text, label) pair
+    hard = (bce(2.0, 1.0) + bce(-1.0, 0.0)) / 2  # the labelled text's two pairs
+    expected = alpha * hard + (1 - alpha) * t * t * soft
+
+    got = distillation_loss(student, teacher, labels, t, alpha, multi_label=True)
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+
+
 def test_a_batch_of_unlabeled_texts_learns_from_the_teacher_alone():
     student, teacher = torch.randn(3, 4), torch.randn(3, 4)
     unlabeled = torch.full((3,), IGNORE)

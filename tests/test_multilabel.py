@@ -277,6 +277,37 @@ def test_moved_thresholds_keep_every_decision():
     assert moved["per_label"]["d"] == pytest.approx(0.4)  # the same temperature: unmoved
 
 
+def test_a_student_learns_several_labels_per_text_from_its_teacher(data, tmp_path):
+    teacher = attentext.train("tfidf-logreg", data, tmp_path / "teacher", multi_label=True).run_dir
+    result = attentext.distill(
+        teacher,
+        "seed-transformer",
+        data,
+        tmp_path / "student",
+        augment=2,
+        multi_label=True,
+        epochs=10,
+        precision="fp32",
+    )
+    facts = result.metrics["distillation"]
+    assert facts["n_augmented"] == 2 * facts["n_labelled"]
+    assert result.metrics["test"]["micro_f1"] > 0.7, result.metrics["test"]
+    predicted = attentext.load(tmp_path / "student").predict(["stocks goal the news"])
+    assert isinstance(predicted[0], list)
+
+
+def test_a_teacher_of_one_label_per_text_is_refused_for_several(data, tmp_path):
+    single = tmp_path / "single"
+    single.mkdir()
+    rows = [(text, labels[0]) for text, labels in _rows(60, 3)]
+    (single / "train.csv").write_text(
+        "text,label\n" + "".join(f"{text},{label}\n" for text, label in rows), encoding="utf-8"
+    )
+    teacher = attentext.train("tfidf-logreg", single, tmp_path / "teacher").run_dir
+    with pytest.raises(RecipeError, match="labels per text"):
+        attentext.distill(teacher, "seed-transformer", data, tmp_path / "s", multi_label=True)
+
+
 def test_the_frozen_encoder_and_the_hf_recipe_train_with_several_labels(data, tmp_path):
     for recipe in ("encoder-frozen", "hf-frozen-base"):
         result = attentext.train(

@@ -44,9 +44,12 @@ from transformers import PreTrainedTokenizerBase, Trainer
 
 from attentext.data.dataset import TextDataset
 from attentext.data.texts import load_texts, without_evaluation_texts
+from attentext.decisions import MULTI_LABEL
 from attentext.errors import AttentextNote, RecipeError
+from attentext.evaluation.evaluate import multi_label_scores
 from attentext.files import cache_root
 from attentext.inference.classifier import load
+from attentext.models.outputs import classification_loss
 from attentext.recipes import DistillSpec, Recipe, resolve_recipe
 from attentext.rundir import MEMBERS_DIR, ONNX_DIR, WEIGHTS_FILE, open_run
 from attentext.training.features import cached_features
@@ -72,16 +75,25 @@ def distillation_loss(
     temperature: float,
     alpha: float,
     soft_loss: str = "kl",
+    multi_label: bool = False,
 ) -> torch.Tensor:
     """alpha * CE on the labelled rows + (1 - alpha) * the teacher's term, in fp32.
 
     The teacher's term is T^2 * KL(teacher_T || student_T) (`soft_loss="kl"`) or the squared
     distance between the logit vectors, summed over classes and averaged over rows
     (`soft_loss="mse"`). A batch without labelled rows (unlabeled texts) has it alone.
+    Several labels per text (`multi_label`): each label is its own two-class softmax, so the KL
+    becomes T^2 * the binary cross-entropy of sigmoid(student / T) to sigmoid(teacher / T), and
+    the gold term the binary cross-entropy of the labelled rows (a row of IGNORE has none), both
+    averaged over every (text, label) pair as the training loss is.
     """
     student, teacher = student.float(), teacher.float()
     if soft_loss == "mse":
         soft = (student - teacher).pow(2).sum(dim=-1).mean()
+    elif multi_label:
+        soft = F.binary_cross_entropy_with_logits(
+            student / temperature, torch.sigmoid(teacher / temperature)
+        ) * (temperature**2)
     else:
         soft = F.kl_div(
             F.log_softmax(student / temperature, dim=-1),
@@ -90,7 +102,14 @@ def distillation_loss(
             log_target=True,
         ) * (temperature**2)
     loss = (1 - alpha) * soft
-    if labels is not None and alpha > 0 and bool((labels != IGNORE).any()):
+    if labels is None or alpha <= 0:
+        return loss
+    if multi_label:
+        labelled = labels[:, 0] != IGNORE
+        if bool(labelled.any()):
+            hard = F.binary_cross_entropy_with_logits(student[labelled], labels[labelled].float())
+            loss = loss + alpha * hard
+    elif bool((labels != IGNORE).any()):
         loss = loss + alpha * F.cross_entropy(student, labels, ignore_index=IGNORE)
     return loss
 
@@ -111,11 +130,13 @@ class DistillationTrainer(Trainer):
         labels = inputs.pop("labels", None)
         outputs = model(**inputs)
         logits = outputs["logits"]
+        multi_label = getattr(model.config, "problem_type", None) == MULTI_LABEL
         if teacher is None:
-            loss = F.cross_entropy(logits.float(), labels, ignore_index=IGNORE)
+            loss = classification_loss(logits, labels, multi_label)
         else:
+            spec = self.spec
             loss = distillation_loss(
-                logits, teacher, labels, self.spec.temperature, self.spec.alpha, self.spec.loss
+                logits, teacher, labels, spec.temperature, spec.alpha, spec.loss, multi_label
             )
         return (loss, outputs) if return_outputs else loss
 
@@ -161,6 +182,8 @@ def rare_label_note(recipe: Recipe, dataset: TextDataset) -> str | None:
     0.9040), and on a copy of AG News cut to 1.5 % Business neither kept it reliably: hence a
     note that says to compare, not a default (benchmarks/README.md, distillation)."""
     if recipe.model.type != "seed-transformer" or recipe.distill.temperature <= 1:
+        return None
+    if dataset.multi_label:  # measured on one label per text only
         return None
     counts = np.bincount(dataset.labels("train"), minlength=len(dataset.label_names))
     shares = counts / max(counts.sum(), 1)
@@ -234,9 +257,12 @@ def _texts_fingerprint(texts: list[str]) -> str:
 
 
 def _logits_of(teacher: Any, texts: list[str]) -> np.ndarray:
-    """A teacher's logits (a neural run's own; log-probabilities of the others)."""
+    """A teacher's logits (a neural run's own; log-probabilities of the others, or their
+    log-odds where each label has its own probability)."""
     if hasattr(teacher, "logits"):
         return teacher.logits(texts).astype(np.float32)
+    if getattr(teacher, "multi_label", False):
+        return multi_label_scores(teacher, texts)[1].astype(np.float32)
     probabilities = np.clip(teacher.predict_proba(texts), 1e-12, None)
     return np.log(probabilities).astype(np.float32)
 
@@ -315,13 +341,18 @@ def distillation_trainer(
     unlabeled, left_out = unlabeled_left_out
     if not recipe.distill.teacher:
         return Trainer, facts
-    if dataset.multi_label:
-        raise RecipeError("distillation is for one label per text; train the student directly")
     if recipe.tokenizer.long_text == "chunks":
         raise RecipeError(
             "distillation reads each text in one piece; train the student with "
             "tokenizer.long_text=truncate"
         )
+    for teacher in (recipe.distill.teacher, *recipe.distill.ensemble):
+        if open_run(Path(teacher)).multi_label != dataset.multi_label:
+            several = "several labels" if dataset.multi_label else "one label"
+            raise RecipeError(
+                f"{teacher}: the teacher and the data differ in labels per text (the data: "
+                f"{several} per text); distill a teacher trained the same way"
+            )
     if (note := rare_label_note(recipe, dataset)) and is_main_process():
         warnings.warn(note, AttentextNote, stacklevel=2)
     rows["train"], distilled = transfer_set(recipe, dataset, tokenizer, rows, unlabeled)
@@ -356,6 +387,9 @@ def transfer_set(
         extra_rows = PackedRows.from_dataset(
             tokenize_split(extra, tokenizer, t.max_length, t.truncation)
         )
+        if dataset.multi_label:  # no label set: a row of IGNORE, as wide as the multi-hot rows
+            unlabelled = np.full((len(extra_rows), train.labels.shape[1]), IGNORE, np.float32)
+            extra_rows = PackedRows(extra_rows.ids, extra_rows.offsets, unlabelled)
         train = PackedRows.concatenate(train, extra_rows)
     return train.with_column("teacher_logits", logits.astype(np.float32)), {
         "teacher": str(spec.teacher),
