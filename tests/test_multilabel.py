@@ -20,7 +20,7 @@ from attentext.decisions import (
     temperature_vector,
     threshold_vector,
 )
-from attentext.errors import DataError, RecipeError, RunDirError
+from attentext.errors import AttentextNote, DataError, RecipeError, RunDirError
 from attentext.evaluation.multilabel import multilabel_metrics, tune_thresholds
 from attentext.evaluation.recalibrate_labels import moved_thresholds
 from attentext.models.outputs import classification_loss, initialize_label_priors
@@ -279,16 +279,16 @@ def test_moved_thresholds_keep_every_decision():
 
 def test_a_student_learns_several_labels_per_text_from_its_teacher(data, tmp_path):
     teacher = attentext.train("tfidf-logreg", data, tmp_path / "teacher", multi_label=True).run_dir
-    result = attentext.distill(
-        teacher,
-        "seed-transformer",
-        data,
-        tmp_path / "student",
-        augment=2,
-        multi_label=True,
-        epochs=10,
-        precision="fp32",
-    )
+    with pytest.warns(AttentextNote, match="--temperature 1"):
+        result = attentext.distill(
+            teacher,
+            "seed-transformer",
+            data,
+            tmp_path / "student",
+            augment=2,  # several labels per text: read so because the teacher was trained so
+            epochs=10,
+            precision="fp32",
+        )
     facts = result.metrics["distillation"]
     assert facts["n_augmented"] == 2 * facts["n_labelled"]
     assert result.metrics["test"]["micro_f1"] > 0.7, result.metrics["test"]

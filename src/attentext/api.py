@@ -112,7 +112,10 @@ def distill(
     stop early (`train` decides it for every recipe that names a teacher).
 
     `options` are those of `train` (epochs, max_steps, label_prior, overrides, overwrite, ...).
+    A teacher of several labels per text has the student read the data so too (`multi_label`).
     """
+    if not options.get("multi_label") and open_run(Path(teacher)).multi_label:
+        options["multi_label"] = True
     sets = [
         f"distill.teacher={teacher}",
         f"distill.temperature={temperature}",
