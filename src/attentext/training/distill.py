@@ -182,7 +182,7 @@ def rare_label_note(recipe: Recipe, dataset: TextDataset) -> str | None:
     0.9040), and on a copy of AG News cut to 1.5 % Business neither kept it reliably: hence a
     note that says to compare, not a default (benchmarks/README.md, distillation). Several labels
     per text make every label such a one: on Reuters ModApte (90 topics) the student at 2 lost
-    macro-F1 against scratch and at 1 gained it (one seed), hence the note there too."""
+    macro-F1 against scratch and at 1 gained it (two seeds), hence the note there too."""
     if recipe.model.type != "seed-transformer" or recipe.distill.temperature <= 1:
         return None
     if dataset.multi_label:
@@ -190,7 +190,7 @@ def rare_label_note(recipe: Recipe, dataset: TextDataset) -> str | None:
             f"{dataset.source}: several labels per text, each a rare yes against many no's; at "
             f"temperature {recipe.distill.temperature:g} the seed-transformer student of Reuters "
             "ModApte's fine-tuned encoder fell short of the same model from scratch (macro-F1 "
-            "0.313 against 0.380) where --temperature 1 beat it (0.396): try both "
+            "0.314 against 0.400, two seeds) where --temperature 1 beat it (0.418): try both "
             "(benchmarks/README.md, distillation)"
         )
     counts = np.bincount(dataset.labels("train"), minlength=len(dataset.label_names))
