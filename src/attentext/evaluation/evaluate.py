@@ -30,31 +30,29 @@ LOG_FLOOR = 1e-12  # the smallest probability taken for a log (float32 softmax u
 
 def raw_logits(classifier: Any, texts: list[str]) -> np.ndarray:
     """Logits before any calibration, up to a per-row shift (which no softmax sees): a neural
-    model's own, or the log-probabilities of a model that has none (the TF-IDF baseline)."""
+    model's own, or for a model that has none (the TF-IDF baseline) its log-probabilities, or
+    with several labels per text each label's log-odds."""
     if hasattr(classifier, "logits"):
         return np.asarray(classifier.logits(texts), dtype=np.float64)
-    saved = classifier.temperature, classifier.confidence_map, classifier.label_bias
-    classifier.temperature, classifier.confidence_map, classifier.label_bias = 1.0, None, None
+    steps = ("temperature", "confidence_map", "label_bias", "label_temperatures")
+    saved = {step: getattr(classifier, step) for step in steps if hasattr(classifier, step)}
+    for step in saved:
+        setattr(classifier, step, 1.0 if step == "temperature" else None)
     try:
         probabilities = np.asarray(classifier.predict_proba(texts), dtype=np.float64)
     finally:
-        classifier.temperature, classifier.confidence_map, classifier.label_bias = saved
+        for step, value in saved.items():
+            setattr(classifier, step, value)
+    if getattr(classifier, "multi_label", False):
+        return log_odds(probabilities)
     return np.log(np.clip(probabilities, LOG_FLOOR, None))
 
 
 def multi_label_scores(classifier: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """A multi-label run's probabilities (each label's temperature applied) and its logits
-    before the temperatures: a neural model's own, the TF-IDF baseline's log-odds."""
-    temperatures = getattr(classifier, "label_temperatures", None)
-    if hasattr(classifier, "logits"):
-        logits = np.asarray(classifier.logits(texts), dtype=np.float64)
-    else:
-        classifier.label_temperatures = None
-        try:
-            logits = log_odds(classifier.predict_proba(texts))
-        finally:
-            classifier.label_temperatures = temperatures
-    return calibrated_sigmoid(logits, temperatures), logits
+    before the temperatures (`raw_logits`)."""
+    logits = raw_logits(classifier, texts)
+    return calibrated_sigmoid(logits, getattr(classifier, "label_temperatures", None)), logits
 
 
 def _calibrated_and_raw(
