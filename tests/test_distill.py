@@ -12,7 +12,7 @@ import torch
 import yaml
 
 import attentext
-from attentext.errors import AttentextNote, RecipeError
+from attentext.errors import AttentextNote, RecipeError, RunDirError
 from attentext.training.distill import (
     IGNORE,
     MASK,
@@ -232,6 +232,27 @@ def test_a_teacher_with_other_labels_is_refused(teacher, write, tmp_path):
     data = write("two.csv", labelled_csv(SENTIMENT_ROWS * 3))
     with pytest.raises(RecipeError, match="teacher's labels"):
         _distill(teacher, data, tmp_path / "student")
+
+
+def test_a_student_is_never_written_over_or_into_its_teachers(teacher, second_teacher, ag_news_dir):
+    """--overwrite used to replace the teacher by its own student (and then crash)."""
+    before = {p.name: p.read_bytes() for p in teacher.iterdir() if p.is_file()}
+    for output, where in (
+        (teacher, "is the teacher run"),
+        (teacher / "student", "is inside the teacher run"),
+        (second_teacher, "is the teacher run"),  # a teacher of the ensemble
+        (teacher.parent, "holds the teacher run"),
+    ):
+        with pytest.raises(RunDirError, match=where):
+            _distill(
+                teacher,
+                ag_news_dir,
+                output,
+                overrides=[f"distill.ensemble=[{second_teacher}]"],
+                overwrite=True,
+            )
+    assert {p.name: p.read_bytes() for p in teacher.iterdir() if p.is_file()} == before
+    assert not (teacher / "student").exists()
 
 
 def test_a_frozen_encoder_student_is_refused(teacher, ag_news_dir, tmp_path):

@@ -162,6 +162,25 @@ def restore_interrupted_publish(output_dir: Path) -> bool:
     return False
 
 
+def check_output_apart(output: Path, sources: list[Path], role: str) -> None:
+    """Refuse an `output` that is one of the runs a command reads (`sources`), or inside one, or
+    holds one: with --overwrite the new run would replace the run it is made from, and a run
+    written inside another is a stray folder in it. `role` says what the sources are to the
+    command ("the teacher run", "the member run")."""
+    target = Path(output).resolve()
+    for source in sources:
+        resolved = Path(source).resolve()
+        if target == resolved:
+            where = "is"
+        elif resolved in target.parents:
+            where = "is inside"
+        elif target in resolved.parents:
+            where = "holds"
+        else:
+            continue
+        raise RunDirError(f"{output}: {where} {role} {source}; choose an --output apart from it")
+
+
 def check_plain_files(run_dir: Path) -> None:
     """Every entry of a run directory is a plain file or folder: a symbolic link could make a
     server publish any file it can read, a FIFO or a device could wedge or flood a reader."""

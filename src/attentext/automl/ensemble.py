@@ -99,7 +99,7 @@ def ensemble(
     if rounds < 1:
         raise AttentextError(f"--rounds must be at least 1, got {rounds}")
     runs = _check_runs(run_dirs)
-    _check_destination(runs, Path(output))
+    rundir.check_output_apart(Path(output), [run.path for run in runs], "the member run")
     validation, label_names = _validation(runs[0], data)
     texts = column_values(validation, "text")
     _check_same_validation(runs, data, texts)
@@ -152,19 +152,6 @@ def _check_runs(run_dirs: Sequence[str | Path]) -> list[rundir.Run]:
                 "so rename or copy one"
             )
     return runs
-
-
-def _check_destination(runs: list[rundir.Run], output: Path) -> None:
-    """The ensemble is written outside every run it copies: inside one, the copy would copy
-    itself; in its place, the run would be replaced."""
-    target = output.resolve()
-    for run in runs:
-        source = run.path.resolve()
-        if target == source or source in target.parents:
-            raise AttentextError(
-                f"{output}: is {'' if target == source else 'inside '}the run {run.path}, which "
-                "the ensemble copies; choose an --output outside its runs"
-            )
 
 
 def _validation(first: rundir.Run, data: str | Path | TextDataset) -> tuple[Any, list[str]]:

@@ -193,6 +193,8 @@ def train(
             f"{recipe.name} trains in one go and keeps no checkpoints: there is nothing "
             "to --resume; run it without --resume"
         )
+    teachers = [recipe.distill.teacher, *recipe.distill.ensemble] if recipe.distill.teacher else []
+    rundir.check_output_apart(output_dir, [Path(run) for run in teachers], "the teacher run")
     with _held(output_dir):
         work_dir = prepare_work_dir(output_dir, resume, overwrite)
         # after the destination's checks: no note first
