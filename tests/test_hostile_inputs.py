@@ -91,7 +91,9 @@ from conftest import SENTIMENT_ROWS, InterruptAt, labelled_csv, run_cli_here, wr
 from fastapi.testclient import TestClient
 
 import attentext
+from attentext.automl.folders import prepare_output
 from attentext.errors import AttentextError, RunDirError
+from attentext.rundir import MARKER
 from attentext.serving import create_app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -413,6 +415,27 @@ def test_overwrite_still_replaces_a_finished_run(tmp_path):
 
     assert sorted(attentext.load(out).labels) == ["bad", "good"]
     assert listing(tmp_path) == ["d.csv", "r.csv", "run"]
+
+
+def test_overwrite_never_replaces_a_run_that_holds_the_data(tmp_path):
+    """Found in session 60: the data file saved inside an earlier run, trained on with
+    `--output` that run and --overwrite, was deleted with the old run. Refused in one line now,
+    the data still there; tune and auto refuse the same (`prepare_output`)."""
+    out = tmp_path / "run"
+    attentext.train("tfidf-logreg", write_file(tmp_path, "d.csv", ROWS), out)
+    data = write_file(out, "mine.csv", ROWS)
+
+    result = run_cli_here("train", "tfidf-logreg", "--data", data, "--output", out, "--overwrite")
+
+    one_line_error(result)
+    assert "holds the data" in result.stderr
+    assert data.read_text(encoding="utf-8") == ROWS
+    for command in ("tune", "auto"):
+        with pytest.raises(RunDirError, match="holds the data"):
+            prepare_output(out, MARKER, command, overwrite=True, data=data)
+    assert data.read_text(encoding="utf-8") == ROWS
+    inside = prepare_output(tmp_path / "search", MARKER, "tune", overwrite=True, data=tmp_path)
+    assert inside.is_dir()  # an output inside the data's folder is fine
 
 
 # =============================================================================================

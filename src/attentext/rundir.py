@@ -162,23 +162,34 @@ def restore_interrupted_publish(output_dir: Path) -> bool:
     return False
 
 
-def check_output_apart(output: Path, sources: list[Path], role: str) -> None:
-    """Refuse an `output` that is one of the runs a command reads (`sources`), or inside one, or
-    holds one: with --overwrite the new run would replace the run it is made from, and a run
-    written inside another is a stray folder in it. `role` says what the sources are to the
-    command ("the teacher run", "the member run")."""
+def check_output_apart(
+    output: Path, sources: list[Path], role: str, inside_allowed: bool = False
+) -> None:
+    """Refuse an `output` that is one of the paths a command reads (`sources`), or holds one,
+    or (unless `inside_allowed`) is inside one: with --overwrite the new run would replace what
+    it is made from (a teacher run, an ensemble's member, the data file), and a run written
+    inside another is a stray folder in it. A run inside a data folder is fine. `role` says what
+    the sources are to the command ("the teacher run", "the data")."""
     target = Path(output).resolve()
     for source in sources:
         resolved = Path(source).resolve()
         if target == resolved:
             where = "is"
-        elif resolved in target.parents:
-            where = "is inside"
         elif target in resolved.parents:
             where = "holds"
+        elif resolved in target.parents and not inside_allowed:
+            where = "is inside"
         else:
             continue
         raise RunDirError(f"{output}: {where} {role} {source}; choose an --output apart from it")
+
+
+def local_data_paths(data: Any) -> list[Path]:
+    """`data` as a local path to keep apart from an --output, if it is one (a dataset in memory
+    or a hub name is not)."""
+    if isinstance(data, (str, Path)) and os.path.lexists(data):
+        return [Path(data)]
+    return []
 
 
 def check_plain_files(run_dir: Path) -> None:

@@ -141,7 +141,7 @@ def auto(
     search = _Auto(dataset, started, budget, metric, overrides, progress or (lambda _: None))
     search.refuse_if_too_small()
     search.ensemble_runs = ensemble
-    folder = prepare_output(output, AUTO_JSON, "auto", overwrite)
+    folder = prepare_output(output, AUTO_JSON, "auto", overwrite, data)
     with rundir.writing(folder, "auto"), numeric_threads(search.speed.threads), warned_once():
         search.folder = folder
         search.say_data(names)

@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from attentext.errors import RunDirError
 from attentext.outputs import check_output_folder
+from attentext.rundir import check_output_apart, local_data_paths
 
 
-def prepare_output(output: str | Path, record: str, command: str, overwrite: bool) -> Path:
+def prepare_output(
+    output: str | Path, record: str, command: str, overwrite: bool, data: Any = None
+) -> Path:
     """`output` ready to write: created, or emptied when `overwrite` and `record` (the file the
-    command writes last) shows an earlier `command` wrote it."""
+    command writes last) shows an earlier `command` wrote it; never when it holds `data` (the
+    command's data file or folder)."""
     path = check_output_folder(output)
+    check_output_apart(path, local_data_paths(data), "the data", inside_allowed=True)
     if path.exists() and any(path.iterdir()):
         if not overwrite:
             raise RunDirError(

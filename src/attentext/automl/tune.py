@@ -133,7 +133,7 @@ def tune(
     if not space:
         raise TuneError(f"--set fixes every searched setting of {base.name}: nothing to search")
     dataset = shared_dataset(base, data, "tune")
-    folder = prepare_output(output, TRIALS_JSON, "tune", overwrite)
+    folder = prepare_output(output, TRIALS_JSON, "tune", overwrite, data)
     with rundir.writing(folder, "tune"):
         search = _Search(base, space, dataset, folder, metric, trials, progress, optuna)
         search.deadline = None if timeout is None else time.monotonic() + timeout

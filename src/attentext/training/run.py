@@ -195,6 +195,9 @@ def train(
         )
     teachers = [recipe.distill.teacher, *recipe.distill.ensemble] if recipe.distill.teacher else []
     rundir.check_output_apart(output_dir, [Path(run) for run in teachers], "the teacher run")
+    rundir.check_output_apart(
+        output_dir, rundir.local_data_paths(data), "the data", inside_allowed=True
+    )
     with _held(output_dir):
         work_dir = prepare_work_dir(output_dir, resume, overwrite)
         # after the destination's checks: no note first
