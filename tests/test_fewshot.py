@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli_here
+from conftest import run_cli_here, write_file
 
 import attentext
 from attentext.data.dataset import load_text_dataset
@@ -485,3 +485,33 @@ def test_the_data_seed_draws_the_shots_whatever_the_training_seed(ag_news_dir):
 
     assert shots("training.seed=1", "data.seed=9") == shots("training.seed=2", "data.seed=9")
     assert set(shots("training.seed=1")) != set(shots("training.seed=2"))
+
+
+def test_every_text_of_a_class_counts_when_the_validation_carve_would_leave_it_short(tmp_path):
+    """8 texts a class and `--shots 8`: the validation share (5 %) would hold some out, but a
+    shots run keeps no validation split, so the draw takes every text (found in session 60: it
+    was refused with "'pos' has 7")."""
+    from attentext.training.run import _load_dataset
+
+    rows = [f"good thing number {i} here,pos" for i in range(8)]
+    rows += [f"bad awful thing {i} there,neg" for i in range(8)]
+    data = write_file(tmp_path, "eight.csv", "text,label\n" + "\n".join(rows) + "\n")
+
+    train = _load_dataset(load_recipe("tfidf-logreg", ["data.shots=8"]), data)["train"]
+
+    assert sorted(train["text"]) == sorted(row.rsplit(",", 1)[0] for row in rows)
+    with pytest.raises(DataError, match="'(pos|neg)' has 8"):
+        _load_dataset(load_recipe("tfidf-logreg", ["data.shots=9"]), data)
+
+
+def test_a_carve_that_leaves_enough_keeps_the_draw_of_earlier_runs(ag_news_dir):
+    """Where the carved training split has N of each class, the shots come from it as before,
+    so a seed's draw (and the benchmarks' samples) stays what it was."""
+    from attentext.training.run import _load_dataset, recipe_dataset
+
+    recipe = load_recipe("tfidf-logreg", ["data.shots=5", "data.seed=42"])
+    expected = sample_shots(recipe_dataset(recipe, ag_news_dir), 5, seed=42)["train"]["text"]
+
+    drawn = _load_dataset(recipe, ag_news_dir)
+
+    assert list(drawn["train"]["text"]) == list(expected)

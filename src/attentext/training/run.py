@@ -16,7 +16,7 @@ import time
 import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +115,26 @@ def _load_dataset(recipe: Recipe, data: str | Path | TextDataset) -> TextDataset
     if "train" not in dataset.splits:
         raise RecipeError(f"{dataset.source}: no train split to train on")
     if recipe.data.shots:  # N per class, drawn with the data seed (recipe.yaml states both)
-        return sample_shots(dataset, recipe.data.shots, recipe.data_seed)
+        return sample_shots(
+            _shots_source(recipe, data, dataset), recipe.data.shots, recipe.data_seed
+        )
     return dataset
+
+
+def _shots_source(
+    recipe: Recipe, data: str | Path | TextDataset, dataset: TextDataset
+) -> TextDataset:
+    """The training split `--shots` draws from: as every run carves it (a seed draws what it
+    always drew), or the training file whole where that carve leaves a class short of N. A
+    shots run keeps no validation split, so a user with exactly 8 texts a class asking for
+    `--shots 8` is not refused for the few the carve would have held out."""
+    if dataset.multi_label or isinstance(data, TextDataset):
+        return dataset
+    counts = np.bincount(dataset.labels("train"), minlength=len(dataset.label_names))
+    if counts.min() >= recipe.data.shots:
+        return dataset
+    uncarved = replace(recipe, data=replace(recipe.data, val_fraction=0.0))
+    return recipe_dataset(uncarved, data)
 
 
 def _data_aware(recipe: Recipe, dataset: TextDataset, n_unlabeled: int = 0) -> Recipe:
