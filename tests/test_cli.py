@@ -212,3 +212,17 @@ def test_user_errors_are_one_line_without_traceback(case, ag_news_dir, run_dir, 
     assert lines[0].startswith("error:")
     assert expected in lines[0]
     assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
+
+
+def test_help_reflows_a_commands_paragraphs_and_keeps_every_word(monkeypatch):
+    """A command's docstring is hard-wrapped at 100 columns; --help used to keep those line
+    ends, breaking sentences mid-line ("...the training data; texts" / "from where ...")."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+    result = cli("recalibrate", "--help")
+
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "carved from the training data; texts from where the model will be used" in text
+    assert re.search(r"data; texts\s*\n", result.stdout) is None
+    assert "prob_LABEL" in " ".join(cli("predict", "--help").stdout.split())

@@ -31,6 +31,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     help="Attention-based text classification: train, evaluate, predict, explain, compare, "
     "serve and export.",
 )

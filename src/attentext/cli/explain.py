@@ -16,7 +16,7 @@ def explain_command(
     texts: Annotated[list[str], typer.Argument(help="Texts to explain.")],
     output: Annotated[
         Path,
-        typer.Option("--output", "-o", help="Folder for explanation-<i>.png and explanation.html."),
+        typer.Option("--output", "-o", help="Folder for explanation-N.png and explanation.html."),
     ] = Path("explanations"),
     format: Annotated[
         str,

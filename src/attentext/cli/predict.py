@@ -54,7 +54,7 @@ ColumnsOption = Annotated[
     str | None, typer.Option(help="Other columns copied to the output, comma-separated: a,b.")
 ]
 AllScoresOption = Annotated[
-    bool, typer.Option("--all-scores", help="Also the probability of every label: prob_<label>.")
+    bool, typer.Option("--all-scores", help="Also the probability of every label: prob_LABEL.")
 ]
 ChunkRowsOption = Annotated[
     int | None,
