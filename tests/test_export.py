@@ -280,12 +280,16 @@ def test_attention_rnn_exports_with_the_models_results(cell, static_dim, seed_ru
 
 @pytest.mark.parametrize(
     "options",
-    [{"num_blocks": 3, "embed_dim": 16}, {"pooling": "attention", "embed_dim": 16}],
-    ids=["three blocks", "attention pooling"],
+    [
+        {"num_blocks": 3, "embed_dim": 16},
+        {"pooling": "attention", "embed_dim": 16},
+        {"bigram_buckets": 97, "embed_dim": 16},
+    ],
+    ids=["three blocks", "attention pooling", "word pairs"],
 )
 def test_a_deeper_seed_transformer_exports_with_the_models_results(seed_run, tmp_path, options):
-    """Three blocks (`model.options.num_blocks`), or pooling by attention: all of it in the
-    graph, padding unread."""
+    """Three blocks (`model.options.num_blocks`), pooling by attention, or the hashed word
+    pairs (`bigram_buckets`): all of it in the graph, padding unread."""
     tokenizer = AutoTokenizer.from_pretrained(str(seed_run))
     spec = ModelSpec(type="seed-transformer", options=options)
     model = build_model(spec, tokenizer, AG_NEWS_LABELS, 64)

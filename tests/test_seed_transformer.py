@@ -8,6 +8,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 
 import attentext  # noqa: F401  (registers the Auto classes)
 from attentext.errors import RecipeError
+from attentext.models.hashed_bigrams import HashedBigrams, bigram_rows
 from attentext.models.registry import build_model
 from attentext.models.seed_transformer import (
     SeedTransformerConfig,
@@ -275,4 +276,49 @@ def test_attention_pooling_weighs_the_real_tokens_and_ignores_padding(tmp_path):
 def test_an_unknown_pooling_is_a_recipe_error():
     spec = ModelSpec(type="seed-transformer", options={"pooling": "max"})
     with pytest.raises(RecipeError, match="pooling must be one of mean, attention"):
+        build_model(spec, WORD_TOKENIZER, ["a", "b"], 16)
+
+
+def test_word_pairs_hash_into_the_table_and_padding_pairs_are_left_out():
+    """`bigram_buckets`: each pair of neighbouring words has one row (the same for the same
+    pair wherever it stands, within the table); a text's pair vector is the mean of its real
+    pairs' rows, so padding changes nothing, and a one-word text has none (zeros)."""
+    ids = torch.tensor([[5, 6, 7, 5, 6], [9, 10, 0, 0, 0]])
+    rows = bigram_rows(ids, 101)
+    assert rows.shape == (2, 4) and int(rows.min()) >= 0 and int(rows.max()) < 101
+    assert rows[0, 0] == rows[0, 3]  # "5 6" twice
+    assert rows[0, 0] != bigram_rows(torch.tensor([[6, 5]]), 101)[0, 0]  # order matters
+    table = HashedBigrams(101, 4)
+    real = ids != 0
+    pooled = table(ids, real)
+    expected = table.weight[bigram_rows(ids[1:, :2], 101)[0, 0]]
+    torch.testing.assert_close(pooled[1], expected)  # the one real pair, padding's left out
+    torch.testing.assert_close(table(ids[:, :1], real[:, :1]), torch.zeros(2, 4))
+
+
+def test_a_model_with_word_pairs_reads_them_beside_the_pooled_vector(tmp_path):
+    """The pairs' mean, embed_dim wide, joins the pooled vector before the head: the head reads
+    twice the width; padding still leaves the logits as they were; the model saves and loads."""
+    model = make_model(seed=3, bigram_buckets=1000)
+    plain = make_model(seed=3)
+    assert n_params(model) - n_params(plain) == 1000 * 32 + 32 * 20  # table and head's inputs
+    ids = torch.randint(2, 20000, (2, 12))
+    padded_ids, mask = _padded(ids, 30)
+    with torch.no_grad():
+        alone = model(input_ids=ids).logits
+        torch.testing.assert_close(
+            model(input_ids=padded_ids, attention_mask=mask).logits, alone, atol=1e-5, rtol=0
+        )
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert loaded.config.bigram_buckets == 1000
+    torch.testing.assert_close(loaded(input_ids=ids).logits, alone)
+    with torch.no_grad():
+        loaded.bigrams.weight.zero_()  # the pairs read nothing: other logits
+        assert not torch.allclose(loaded(input_ids=ids).logits, alone)
+
+
+def test_negative_bigram_buckets_is_a_recipe_error():
+    spec = ModelSpec(type="seed-transformer", options={"bigram_buckets": -1})
+    with pytest.raises(RecipeError, match="bigram_buckets must be 0"):
         build_model(spec, WORD_TOKENIZER, ["a", "b"], 16)

@@ -23,6 +23,7 @@ from attentext.decisions import MULTI_LABEL
 from attentext.models.attention_rnn import AdditiveAttention
 from attentext.models.auto import register
 from attentext.models.config_args import word_model_config
+from attentext.models.hashed_bigrams import HashedBigrams
 from attentext.models.outputs import PooledClassifierOutput, classification_output
 from attentext.models.static_embedding import StaticEmbedding
 from attentext.models.word_dropout import drop_words
@@ -60,6 +61,9 @@ class SeedTransformerConfig(PretrainedConfig):
             attention the lesson's RNN pools with, a learned weight per token (Yang et al.
             2016's attention pooling). Never a [CLS] state: explain's rollout reads every row,
             weighted by the pooling, even when the tokens are WordPiece pieces after [CLS].
+        bigram_buckets: rows of a table of word-pair vectors (fastText's hashed bigrams,
+            models/hashed_bigrams.py); the mean of a text's pair vectors, embed_dim wide, is
+            read beside the pooled vector by the head. 0: none (the lesson's model).
     """
 
     model_type = "attentext-seed-transformer"
@@ -81,6 +85,7 @@ class SeedTransformerConfig(PretrainedConfig):
         static_dim: int = 0,
         num_blocks: int = 1,
         pooling: str = "mean",
+        bigram_buckets: int = 0,
         pad_token_id: int = 0,
         **kwargs,
     ) -> None:
@@ -105,6 +110,9 @@ class SeedTransformerConfig(PretrainedConfig):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         self.pooling = pooling
+        if bigram_buckets < 0:
+            raise ValueError(f"bigram_buckets must be 0 (none) or more, got {bigram_buckets}")
+        self.bigram_buckets = bigram_buckets
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
 
@@ -216,7 +224,11 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
             TransformerBlock(config) for _ in range(config.num_blocks - 1)
         )
         self.dropout1 = nn.Dropout(config.dropout)
-        self.dense = nn.Linear(config.embed_dim, config.classifier_hidden_dim)
+        self.bigrams = None
+        if config.bigram_buckets:
+            self.bigrams = HashedBigrams(config.bigram_buckets, config.embed_dim)
+        head_width = config.embed_dim * (2 if self.bigrams is not None else 1)
+        self.dense = nn.Linear(head_width, config.classifier_hidden_dim)
         self.dropout2 = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.classifier_hidden_dim, config.num_labels)
         self.attention_pooling = None
@@ -271,6 +283,8 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
             pooled = (x * w).sum(1) / w.sum(1).clamp(min=1.0)  # (B, C)
         else:
             pooled = x.mean(1)
+        if self.bigrams is not None:
+            pooled = torch.cat([pooled, self.bigrams(input_ids, real)], dim=-1)  # (B, 2C)
         hidden = self.dropout2(F.relu(self.dense(self.dropout1(pooled))))
         logits = self.classifier(hidden)  # (B, num_labels)
         attentions = tuple(layers) if output_attentions else None
