@@ -438,6 +438,26 @@ def test_overwrite_never_replaces_a_run_that_holds_the_data(tmp_path):
     assert inside.is_dir()  # an output inside the data's folder is fine
 
 
+def test_a_users_folder_named_like_the_work_folder_is_never_cleared(tmp_path):
+    """Found in session 60: `train ... --output results` removed a `results.partial/` the user
+    kept notes in (taken for a run stopped before its first checkpoint). Refused in one line,
+    the notes kept; a work folder holding only what training writes is still cleared."""
+    data = write_file(tmp_path, "d.csv", ROWS)
+    notes = write_file(tmp_path / "results.partial", "notes.txt", "my notes\n")
+
+    result = run_cli_here("train", "tfidf-logreg", "--data", data, "--output", tmp_path / "results")
+
+    one_line_error(result)
+    assert "training never writes (notes.txt)" in result.stderr
+    assert notes.read_text(encoding="utf-8") == "my notes\n"
+    assert not (tmp_path / "results").exists()
+    notes.unlink()
+    write_file(tmp_path / "results.partial", "run.json", "{}")  # a run stopped early
+    (tmp_path / "results.partial" / "tokenizer").mkdir()
+    attentext.train("tfidf-logreg", data, tmp_path / "results")
+    assert listing(tmp_path) == ["d.csv", "results"]
+
+
 # =============================================================================================
 # Finding 3: symlinks, special files and unbounded reads in run directories
 # =============================================================================================

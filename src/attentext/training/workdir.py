@@ -15,15 +15,24 @@ from pathlib import Path
 from typing import Any
 
 from attentext.data.dataset import TextDataset
-from attentext.errors import RunDirError, shown
+from attentext.errors import RunDirError, short_list, shown
 from attentext.files import read_bytes_capped, write_json
 from attentext.recipes import Recipe
 from attentext.rundir import (
+    CHECKPOINT_SUBDIR,
     MANIFEST_FILE,
     MARKER,
+    RECIPE_FILE,
+    STAGING_SUBDIR,
+    TOKENIZER_SUBDIR,
     checkpoint_dir,
     partial_dir,
     restore_interrupted_publish,
+)
+
+# what training writes in its work folder `<output>.partial/` (rundir's layout), and nothing else
+WORK_ENTRIES = frozenset(
+    {MANIFEST_FILE, RECIPE_FILE, TOKENIZER_SUBDIR, CHECKPOINT_SUBDIR, STAGING_SUBDIR}
 )
 
 
@@ -76,6 +85,25 @@ def _check_destination(output_dir: Path, resume: bool, overwrite: bool) -> None:
         )
 
 
+def _check_own_work_folder(work: Path) -> None:
+    """A `<output>.partial` that training may clear holds only what training writes there: a
+    folder of that name with anything else is the user's (found in session 60: `train ...
+    --output results` deleted a `results.partial/` of notes), so it is refused, not removed."""
+    if not (work.exists() or work.is_symlink()):
+        return
+    if work.is_symlink() or not work.is_dir():
+        raise RunDirError(
+            f"{work}: is not a folder attentext made (training works in <output>.partial); "
+            "move it or choose another --output"
+        )
+    others = sorted(entry.name for entry in work.iterdir() if entry.name not in WORK_ENTRIES)
+    if others:
+        raise RunDirError(
+            f"{work}: holds files training never writes ({short_list(others)}), so it is not "
+            "an unfinished run to clear; move it or choose another --output"
+        )
+
+
 def prepare_work_dir(output_dir: Path, resume: bool, overwrite: bool) -> Path:
     """Check what exists at the destination and return the folder to work in.
 
@@ -102,6 +130,7 @@ def prepare_work_dir(output_dir: Path, resume: bool, overwrite: bool) -> Path:
                 f"{output_dir}: nothing to resume (no complete checkpoint in {work.name}){hint}"
             )
         return work
+    _check_own_work_folder(work)
     if work.exists() and not has_checkpoint:
         shutil.rmtree(work, ignore_errors=True)  # stopped before its first checkpoint: nothing kept
     if work.exists():
