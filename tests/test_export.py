@@ -20,6 +20,7 @@ import pytest
 from conftest import AG_NEWS_LABELS
 from conftest import run_cli_here as cli
 from fastapi.testclient import TestClient
+from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 import attentext
@@ -218,6 +219,24 @@ def test_load_with_the_onnx_backends(exported, seed_run):
     assert classifier.predict([]) == []
     with pytest.raises(TypeError):
         classifier.predict("one string")
+
+
+def test_a_graph_exported_from_other_weights_is_refused(exported, seed_run, tmp_path):
+    """Found in session 60: `export A --output B/onnx` made B's onnx backend read A's graph
+    with B's label names. The record holds the weights' hash and the backend compares it."""
+    other = tmp_path / "other"
+    shutil.copytree(seed_run, other, ignore=shutil.ignore_patterns("onnx"))
+    weights = load_file(other / "model.safetensors")
+    name = next(iter(weights))
+    weights[name] = weights[name] + 1.0
+    save_file(weights, other / "model.safetensors", metadata={"format": "pt"})
+    shutil.copytree(exported, other / "onnx")  # seed_run's graph in other's folder
+
+    with pytest.raises(RunDirError, match="exported from other weights than this run's"):
+        attentext.load(other, backend="onnx")
+    assert isinstance(attentext.load(seed_run, backend="onnx"), OnnxClassifier)
+    record = json.loads((exported / INFO_FILE).read_text(encoding="utf-8"))
+    assert record["weights_sha256"] == rundir.weights_digest(seed_run)
 
 
 def test_unknown_backend_is_a_one_line_error(seed_run):

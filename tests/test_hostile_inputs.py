@@ -458,6 +458,24 @@ def test_a_users_folder_named_like_the_work_folder_is_never_cleared(tmp_path):
     assert listing(tmp_path) == ["d.csv", "results"]
 
 
+def test_a_report_is_never_written_into_a_run_directory(tmp_path):
+    """Found in session 60: `evaluate RUN --output RUN` wrote the report's metrics.json over the
+    run's own (its recipe, sizes and training record gone). Refused in one line for every
+    command writing a folder of files; a new folder inside the run is fine."""
+    data = write_file(tmp_path, "d.csv", ROWS)
+    run = tmp_path / "run"
+    attentext.train("tfidf-logreg", data, run)
+    before = snapshot(run)
+
+    for command in (["evaluate", run, "--data", data], ["explain", run, "good film"]):
+        result = run_cli_here(*command, "--output", run)
+        one_line_error(result)
+        assert "is a run directory" in result.stderr
+    assert snapshot(run) == before
+    assert run_cli_here("evaluate", run, "--data", data, "--output", run / "report").returncode == 0
+    assert (run / "report" / "metrics.json").is_file()
+
+
 # =============================================================================================
 # Finding 3: symlinks, special files and unbounded reads in run directories
 # =============================================================================================

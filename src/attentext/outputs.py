@@ -2,8 +2,9 @@
 
 A folder that cannot be one (an existing file, a path through a file, a broken link, a folder
 without write permission) is refused before any work, in one line: found later, it would be a
-traceback from `mkdir` or `open` after minutes of evaluation or export. Run directories have their
-own, stricter checks (`training.workdir`).
+traceback from `mkdir` or `open` after minutes of evaluation or export. Nor is a run directory:
+`evaluate RUN --output RUN` wrote its report's metrics.json over the run's own (found in session
+60). Run directories have their own, stricter checks (`training.workdir`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 from pathlib import Path
 
 from attentext.errors import AttentextError
+from attentext.rundir import MARKER
 
 
 def check_output_folder(path: str | Path, option: str = "--output") -> Path:
@@ -32,6 +34,11 @@ def check_output_folder(path: str | Path, option: str = "--output") -> Path:
         where = "names a file" if existing == path else f"is inside {existing}, which is a file"
         raise AttentextError(
             f"{path}: {option} {where}, not a folder; choose a folder (it is created if missing)"
+        )
+    if existing == path and (path / MARKER).is_file():
+        raise AttentextError(
+            f"{path}: {option} is a run directory, whose own files these would replace; choose "
+            "another folder (a new one inside it is fine)"
         )
     if not os.access(existing, os.W_OK | os.X_OK):
         raise AttentextError(

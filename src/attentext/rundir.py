@@ -27,6 +27,7 @@ never leaves a half-written folder that looks finished; `<dir>.partial/` keeps t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -190,6 +191,25 @@ def local_data_paths(data: Any) -> list[Path]:
     if isinstance(data, (str, Path)) and os.path.lexists(data):
         return [Path(data)]
     return []
+
+
+def weights_digest(run_dir: Path) -> str | None:
+    """A hash of the run's weight files (its top-level *.safetensors), None when it has none.
+
+    `export` records it and the ONNX backend compares it: a graph exported from another run
+    into this run's onnx/ would otherwise be read with this run's label names (found in
+    session 60: `export A --output B/onnx`). Calibration files are left out, so recalibrating
+    after an export keeps the export."""
+    files = sorted(path for path in Path(run_dir).glob("*.safetensors") if path.is_file())
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with open(path, "rb") as handle:
+            for block in iter(lambda handle=handle: handle.read(1 << 24), b""):
+                digest.update(block)
+    return digest.hexdigest()[:32]
 
 
 def check_plain_files(run_dir: Path) -> None:

@@ -291,6 +291,7 @@ def _export_record(
     files = [ONNX_FP32_FILE] + ([ONNX_INT8_FILE] if int8 is not None else [])
     return {
         "source": str(run_dir.resolve()),
+        "weights_sha256": rundir.weights_digest(run_dir),
         "model_type": model.config.model_type,
         "files": files,
         "inputs": list(INPUT_NAMES),

@@ -36,6 +36,7 @@ from attentext.rundir import (
     Run,
     open_run,
     read_run_file,
+    weights_digest,
 )
 
 INSTALL_HINT = "pip install 'attentext[onnx]'"
@@ -74,14 +75,37 @@ def check_int8_accepted(run_dir: str | Path) -> None:
 
 
 def _int8_report(run_dir: Path) -> Any:
-    """The "int8" entry of the export record, read through `rundir` (plain file, size capped)."""
+    """The "int8" entry of the export record."""
+    return _export_record(run_dir).get("int8")
+
+
+def _export_record(run_dir: Path) -> dict[str, Any]:
+    """The export record, read through `rundir` (plain file, size capped)."""
     text = read_run_file(run_dir, f"{ONNX_DIR}/{ONNX_INFO_FILE}", MAX_EXPORT_RECORD_BYTES)
     try:
-        return json.loads(text).get("int8")
-    except (ValueError, AttributeError, RecursionError):
+        record = json.loads(text)
+    except (ValueError, RecursionError):
+        record = None
+    if not isinstance(record, dict):
         raise RunDirError(
             f"{run_dir / ONNX_DIR / ONNX_INFO_FILE}: unreadable export record; export again"
-        ) from None
+        )
+    return record
+
+
+def check_export_source(run_dir: Path) -> None:
+    """The graph in onnx/ was exported from this run's weights: read with this run's label
+    names, another run's graph would give every text a wrong name. Exports made before the
+    record held the weights' hash are taken as they are."""
+    recorded = _export_record(run_dir).get("weights_sha256")
+    if recorded is None:
+        return
+    if recorded != weights_digest(run_dir):
+        raise RunDirError(
+            f"{run_dir / ONNX_DIR}: was exported from other weights than this run's (from "
+            f"{shown(_export_record(run_dir).get('source'))}); export this run again: "
+            f"attentext export {run_dir}"
+        )
 
 
 def load_config(run_path: Path) -> Any:
@@ -154,6 +178,8 @@ class OnnxClassifier(TokenClassifier):
         `threads`: ONNX Runtime intra-op threads; None or 0 is ORT's default (every core).
         """
         path = Path(model_path) if model_path is not None else onnx_file(run.path, int8)
+        if model_path is None:
+            check_export_source(run.path)
         if int8 and model_path is None:
             check_int8_accepted(run.path)
         config = load_config(run.path)
