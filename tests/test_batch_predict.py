@@ -423,6 +423,107 @@ def test_a_second_writer_of_one_output_is_refused(tfidf_run, rows, tmp_path):
         predict_file(tfidf_run, source, output, options())
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "notes.txt",  # the audit's case
+        "manifest.json",  # a manifest, but not one predict writes
+        "part-00000000.csv/notes.txt",  # a folder where predict writes a part
+        "",  # OUT.parts is a file
+    ],
+)
+def test_a_users_folder_named_like_the_work_folder_is_refused_not_removed(
+    entry, tfidf_run, rows, tmp_path
+):
+    """`OUT.parts` of the user's (an audit: `predict --output pp/out.csv` deleted
+    `pp/out.csv.parts/notes.txt`) is left as it is, whatever the options."""
+    source = write_input(rows, tmp_path / "in.csv")
+    output = tmp_path / "pp" / "out.csv"
+    precious = workdir.parts_dir(output) / entry
+    precious.parent.mkdir(parents=True)
+    precious.write_text('{"precious": true}\n')
+
+    for given in ({}, {"overwrite": True}, {"resume": True}):
+        with pytest.raises(DataError, match="move it or choose another --output") as refused:
+            predict_file(tfidf_run, source, output, options(**given))
+        assert str(workdir.parts_dir(output)) in str(refused.value)
+        assert "\n" not in str(refused.value)
+
+    assert precious.read_text() == '{"precious": true}\n'
+    assert not output.exists() and not Path(f"{output}.errors.jsonl").exists()
+
+
+def test_the_command_refuses_a_users_parts_folder_in_one_line(tfidf_run, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("stocks fell\nthe team won\n", encoding="utf-8")
+    output = tmp_path / "pp" / "out.csv"
+    notes = workdir.parts_dir(output) / "notes.txt"
+    notes.parent.mkdir(parents=True)
+    notes.write_text("precious\n")
+
+    result = run_cli_here("predict", tfidf_run, "--input", source, "--output", output)
+
+    assert result.returncode != 0 and result.stderr.count("\n") == 1, result.stderr
+    assert "notes.txt" in result.stderr and "move it or choose another --output" in result.stderr
+    assert notes.read_text() == "precious\n" and not output.exists()
+
+
+def test_an_errors_file_this_run_did_not_write_is_kept_without_overwrite(tfidf_run, rows, tmp_path):
+    """A user's `OUT.errors.jsonl` (an audit: `predict --output pp/out2.csv` emptied it) is
+    refused without --overwrite, and replaced with it."""
+    source = write_input(rows, tmp_path / "in.csv")
+    output = tmp_path / "pp" / "out2.csv"
+    errors = Path(f"{output}.errors.jsonl")
+    errors.parent.mkdir()
+    errors.write_text("precious\n")
+
+    for given in ({}, {"resume": True}):
+        with pytest.raises(DataError, match="errors.jsonl: exists; add --overwrite") as refused:
+            predict_file(tfidf_run, source, output, options(**given))
+        assert "\n" not in str(refused.value)
+    assert errors.read_text() == "precious\n"
+    assert not output.exists() and not workdir.parts_dir(output).exists()
+
+    summary = predict_file(tfidf_run, source, output, options(overwrite=True))
+
+    assert summary.rows == len(rows) and len(errors_of(output)) == len(BAD_TEXTS)
+
+
+def test_an_interrupted_runs_work_folder_is_still_resumed_or_replaced(
+    tfidf_run, rows, uninterrupted, resume_input, tmp_path
+):
+    output = tmp_path / "out.jsonl"
+    _interrupted(tfidf_run, resume_input, output)
+    leftover = workdir.parts_dir(output) / ".part-00000001.jsonl.x1y2_z.tmp"
+    leftover.write_text("half a part")  # as a kill -9 while writing chunk 1 leaves it
+
+    summary = predict_file(
+        tfidf_run, resume_input, output, options(id_column="id", chunk_rows=16, resume=True)
+    )
+
+    assert summary.resumed_rows == 16
+    assert (output.read_bytes(), Path(f"{output}.errors.jsonl").read_bytes()) == uninterrupted[
+        ".jsonl"
+    ]
+    assert not workdir.parts_dir(output).exists()
+
+    output.unlink()
+    Path(f"{output}.errors.jsonl").unlink()
+    _interrupted(tfidf_run, resume_input, output)
+    with pytest.raises(DataError, match="add --resume to continue it, or --overwrite"):
+        predict_file(tfidf_run, resume_input, output, options(id_column="id", chunk_rows=16))
+    summary = predict_file(
+        tfidf_run, resume_input, output, options(id_column="id", chunk_rows=16, overwrite=True)
+    )
+    assert summary.resumed_rows == 0 and summary.rows == len(rows)
+    assert output.read_bytes() == uninterrupted[".jsonl"][0]
+
+    other = tmp_path / "empty.jsonl"
+    workdir.parts_dir(other).mkdir()  # empty: nothing to keep, so it is used
+    assert predict_file(tfidf_run, resume_input, other, options(id_column="id")).rows == len(rows)
+    assert not workdir.parts_dir(other).exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # Workers and the command line
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,10 @@ after a crash, joined into OUT at the end (the design is in `attentext.scoring`)
 A chunk is committed when its part exists; its errors file was renamed before it, so a
 committed chunk always has one. Every file is written to a temporary beside it and renamed, so
 a kill -9 leaves whole files and temporaries, which the next run removes.
+
+`OUT.parts/` and `OUT.errors.jsonl` are names a user may have used for files of their own: a
+folder by that name is removed or resumed only when it holds nothing but what is listed above,
+and an errors file is replaced only with --overwrite or by the run that is resumed.
 """
 
 from __future__ import annotations
@@ -15,18 +19,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from attentext.errors import AttentextError, DataError
+from attentext.errors import AttentextError, DataError, short_list, shown
 from attentext.files import (
     TMP_SUFFIX,
     LockHeld,
     atomic_path,
     exclusive_lock,
+    read_bytes_capped,
     remove_stale_temporaries,
     temporary_beside,
     write_json,
@@ -47,6 +53,8 @@ PARTS_SUFFIX = ".parts"
 ERRORS_SUFFIX = ".errors.jsonl"
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = 1
+MANIFEST_KEYS = frozenset({"format", "output", "run", "input", "options"})
+MANIFEST_MAX_BYTES = 1 << 20  # ours is a few hundred bytes; a bigger one is not ours
 FULL_HASH_BYTES = 4 << 30  # inputs up to this size are hashed whole (about 1 s per GB)
 EDGE_BYTES = 4 << 20  # larger ones: size, mtime and the first and last 4 MiB
 
@@ -219,13 +227,82 @@ def _clean(output: Path, work: Path) -> None:
                 leftover.unlink()
 
 
+def _own_names(fmt: str) -> re.Pattern[str]:
+    """The names a work folder of format `fmt` holds: the manifest, the parts and errors parts,
+    and the temporaries each is written to first (`files.temporary_beside`)."""
+    own = (
+        rf"{re.escape(MANIFEST_FILE)}|part-\d{{8,}}{re.escape(part_suffix(fmt))}"
+        r"|errors-\d{8,}\.jsonl"
+    )
+    return re.compile(rf"(?:{own})|\.(?:{own})\.\w+{re.escape(TMP_SUFFIX)}")
+
+
+def _own_manifest(work: Path) -> dict[str, Any] | None:
+    """The manifest of the work folder `work` if attentext wrote it (a JSON object with the
+    keys `open_work` writes), else None."""
+    try:
+        found = json.loads(read_bytes_capped(work / MANIFEST_FILE, MANIFEST_MAX_BYTES))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return found if isinstance(found, dict) and found.keys() >= MANIFEST_KEYS else None
+
+
+def _check_own_work_folder(work: Path, fmt: str) -> None:
+    """Refuse, in one line, an `OUT.parts` that attentext did not make: it would be removed or
+    resumed, and a folder of the user's by that name (found by an audit: `predict --output
+    out.csv` deleted an `out.csv.parts/` of notes) must be left as it is, whatever the options.
+    Empty, or holding only a manifest of ours, parts, errors parts and temporaries, it is ours."""
+    if not (work.exists() or work.is_symlink()):
+        return
+    if work.is_symlink() or not work.is_dir():
+        raise DataError(
+            f"{work}: is not a folder attentext made (predict works in <output>.parts); "
+            "move it or choose another --output"
+        )
+    own = _own_names(fmt)
+    others = sorted(
+        shown(entry.name, 40)
+        for entry in work.iterdir()
+        if not (own.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink())
+    )
+    if others:
+        raise DataError(
+            f"{work}: holds files predict never writes ({short_list(others)}), so it is not an "
+            "interrupted run to clear; move it or choose another --output"
+        )
+    if (work / MANIFEST_FILE).exists() and _own_manifest(work) is None:
+        raise DataError(
+            f"{work}: its {MANIFEST_FILE} is not one predict writes, so it is not an "
+            "interrupted run to clear; move it or choose another --output"
+        )
+
+
+def _check_errors_file(output: Path, overwrite: bool) -> None:
+    """Refuse, in one line, to replace an `OUT.errors.jsonl` unasked: a new run (not a resumed
+    one) did not write the one there, which may be the user's own file (found by an audit:
+    `predict --output out.csv` emptied an `out.csv.errors.jsonl` of theirs)."""
+    errors = errors_path(output)
+    if errors.is_dir() and not errors.is_symlink():
+        raise DataError(
+            f"{errors}: is a folder; predict writes the rows not classified there: move it or "
+            "choose another --output"
+        )
+    if (errors.exists() or errors.is_symlink()) and not overwrite:
+        raise DataError(
+            f"{errors}: exists; add --overwrite to replace it (once the new one is complete), "
+            "or choose another --output"
+        )
+
+
 def open_work(
     output: Path, manifest: dict[str, Any], resume: bool, overwrite: bool, fmt: str
 ) -> WorkDir:
     """The work folder for `output`: the interrupted run's (with `resume`, if its manifest
-    matches), else a new one. Refuses, in one line, to replace a finished output without
-    `overwrite` or an interrupted run without `resume` or `overwrite`."""
+    matches), else a new one. Refuses, in one line, a folder by that name that is not
+    attentext's, and to replace a finished output or errors file without `overwrite` or an
+    interrupted run without `resume` or `overwrite`."""
     work = parts_dir(output)
+    _check_own_work_folder(work, fmt)
     _clean(output, work)
     # a work folder without a committed chunk holds nothing to keep (a run that failed to load
     # its model, say): it is started over, whatever the options
@@ -248,6 +325,7 @@ def open_work(
         raise DataError(
             f"{output}: exists; add --overwrite to replace it (once the new one is complete)"
         )
+    _check_errors_file(output, overwrite)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     write_json(work / MANIFEST_FILE, manifest)
@@ -255,11 +333,8 @@ def open_work(
 
 
 def _read_manifest(work: Path) -> dict[str, Any]:
-    try:
-        found = json.loads((work / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        found = None
-    if not isinstance(found, dict):
+    found = _own_manifest(work)
+    if found is None:
         raise DataError(
             f"{work / MANIFEST_FILE}: unreadable; start over without --resume (with --overwrite)"
         )
