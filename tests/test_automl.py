@@ -162,6 +162,48 @@ def test_a_pruned_trial_is_recorded_as_pruned(ag_news_dir, tmp_path):
     assert "pruned" in (tmp_path / "tune" / "trials.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("finished", [0, 1])
+def test_ctrl_c_in_a_trial_ends_tune_in_one_line_with_status_130(
+    ag_news_dir, tmp_path, monkeypatch, finished
+):
+    """As `attentext train` answers Ctrl-C: one line saying what was kept, exit status 130, no
+    traceback, and nothing from Optuna (which logs the cut trial as failed, with a traceback).
+    The trials that finished are kept: the best one's recipe and run, and the table."""
+    import logging
+
+    from attentext.automl import tune as tune_module
+
+    real_train, calls = tune_module.train, []
+
+    def train(*args, **kwargs):
+        calls.append(args)
+        if len(calls) > finished:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of this trial's training
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(tune_module, "train", train)
+    logged: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = logged.append
+    logging.getLogger("optuna").addHandler(handler)
+    out = tmp_path / "tune"
+    try:
+        result = run_cli_here(
+            "tune", "tfidf-logreg", "--data", ag_news_dir, "--trials", "3", "-o", out
+        )
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
+    assert result.returncode == 130
+    assert "Traceback" not in result.stderr and not logged, [r.getMessage() for r in logged]
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"interrupted after {finished} of 3 trials")
+    assert str(out / "trials.md") in line and "interrupted" not in result.stdout
+    table = json.loads((out / "trials.json").read_text(encoding="utf-8"))
+    assert [t["note"] for t in table["trials"]] == [""] * finished + ["interrupted"]
+    assert not (out / "trials").exists()  # no half-trained trial left behind
+    assert (out / "best.yaml").exists() == (out / "best").is_dir() == bool(finished)
+
+
 def test_tune_without_optuna_names_the_extra(ag_news_dir, tmp_path, monkeypatch):
     from attentext.automl.tune import TuneError, tune
 

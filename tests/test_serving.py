@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import AG_NEWS_LABELS
+from conftest import AG_NEWS_LABELS, run_cli_here
 from fastapi.testclient import TestClient
 
 import attentext
@@ -579,6 +579,23 @@ def test_create_app_refuses_a_time_limit_of_0_negative_nan_or_inf(runs, classifi
 def test_serve_refuses_a_missing_run_dir(tmp_path):
     with pytest.raises(AttentextError, match="run directory not found"):
         serve([tmp_path / "missing"], port=0)
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "-5"])
+def test_serve_answers_a_port_out_of_range_in_one_line_naming_it(runs, port):
+    """Not a traceback after "serving on" (bind's OverflowError), nor a host that cannot be
+    resolved (getaddrinfo's answer to a negative port); 0 stays valid: any free port."""
+    result = run_cli_here("serve", runs["tfidf"], "--port", port)
+    assert result.returncode == 2 and "serving on" not in result.stdout
+    assert result.stderr.splitlines() == [
+        f"error: --port {port}: choose a port from 1 to 65535 (0 takes any free port)"
+    ]
+
+
+def test_serve_still_names_a_host_it_cannot_resolve(runs):
+    result = run_cli_here("serve", runs["tfidf"], "--host", "no-such-host.invalid")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: cannot resolve host 'no-such-host.invalid'")
 
 
 def test_serve_refuses_a_port_in_use(runs):

@@ -7,7 +7,8 @@ a median pruner stops a trial below the median of earlier trials at the same epo
 goes to promising settings. Early stopping stays on inside each trial. The best trial's run
 directory is kept (`best/`), the others removed as they end; its recipe is written as
 `best.yaml`, which `attentext train` takes, with the search section kept so it can be tuned
-again; `trials.md` and `trials.json` hold the table.
+again; `trials.md` and `trials.json` hold the table. A Ctrl-C ends the search as the timeout
+would, without the trial it cut: what finished is kept and `TuneInterrupted` says where.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from attentext.automl.trials import (
     FAILED,
     PRUNED,
     TRIALS_JSON,
+    TRIALS_MD,
     TrialRecord,
     progress_line,
     write_trials,
@@ -50,11 +52,22 @@ TRIALS_DIR = "trials"  # trials being trained; emptied as they end
 # from its 2nd evaluation on (the first epoch of a model trained from scratch says little), once
 # 3 trials have completed (a median of fewer is noise).
 MEDIAN_PRUNER = "median, from the 2nd evaluation, after 3 complete trials"
+INTERRUPTED = "interrupted"  # the note of the trial a Ctrl-C cut
 
 
 class TuneError(AttentextError):
     """A search that cannot start (Optuna missing, no search space, no validation split) or
     in which no trial completed."""
+
+
+class TuneInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a search, raised once what it finished is on disk; its message says what
+    was kept. A KeyboardInterrupt still, so a caller that stops on one stops on this."""
+
+
+class _Interrupted(BaseException):
+    """A KeyboardInterrupt in a trial, carried past Optuna: Optuna catches KeyboardInterrupt to
+    log the trial as failed, with a traceback, before raising it again; this it lets through."""
 
 
 @dataclass
@@ -146,7 +159,12 @@ def tune(
             pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
         )
         search.save()
-        study.optimize(search.objective, n_trials=trials, timeout=timeout, catch=(AttentextError,))
+        try:
+            study.optimize(
+                search.objective, n_trials=trials, timeout=timeout, catch=(AttentextError,)
+            )
+        except (KeyboardInterrupt, _Interrupted):
+            raise TuneInterrupted(search.interrupted()) from None
         return search.finish()
 
 
@@ -202,6 +220,9 @@ class _Search:
         except AttentextError as error:
             record.note = str(error)
             raise
+        except KeyboardInterrupt:
+            record.note = INTERRUPTED
+            raise _Interrupted from None
         else:
             record.state = COMPLETE
             record.metric = float(result.metrics["validation"][self.metric])
@@ -231,7 +252,7 @@ class _Search:
             shutil.rmtree(rundir.partial_dir(run_dir), ignore_errors=True)
         self.records.append(record)
         self.save()
-        if self.progress is not None:
+        if self.progress is not None and record.note != INTERRUPTED:
             self.progress(progress_line(record, self.total, self.metric))
 
     def save(self, best: int | None = None) -> None:
@@ -247,6 +268,21 @@ class _Search:
             "seconds": round(time.monotonic() - self.started, 1),
         }
         write_trials(self.folder, self.records, self.metric, facts)
+
+    def interrupted(self) -> str:
+        """After a Ctrl-C: keep the best trial so far as `finish` does (best.yaml, best/), or the
+        table alone if none completed; the line that says what was kept."""
+        done = sum(record.note != INTERRUPTED for record in self.records)
+        stopped = f"interrupted after {done} of {self.total} trials"
+        if self.best is None:
+            shutil.rmtree(self.folder / TRIALS_DIR, ignore_errors=True)
+            self.save()
+            return f"{stopped}, none complete; the trials are in {self.folder / TRIALS_MD}"
+        result = self.finish()
+        return (
+            f"{stopped}; kept the best so far: recipe {result.recipe_path}, run {result.run_dir}, "
+            f"trials {self.folder / TRIALS_MD}"
+        )
 
     def finish(self) -> TuneResult:
         """The best trial's run moved to `best/`, its recipe to best.yaml; the table written."""

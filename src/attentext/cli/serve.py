@@ -35,8 +35,21 @@ OPTION_NAMES = {
 }
 
 
+# TCP ports; 0 asks the system for any free port (uvicorn's startup line names the one it got).
+PORTS = range(0, 65536)
+
+
 def check_port_free(host: str, port: int) -> None:
-    """Bind `host:port` once and release it, so a busy port is a one-line error, not a traceback."""
+    """Bind `host:port` once and release it, so a busy port is a one-line error, not a traceback.
+
+    The range is checked first: getaddrinfo answers a port outside it with a service error
+    that would read as a bad host, and bind with an OverflowError (a traceback after
+    "serving on").
+    """
+    if port not in PORTS:
+        raise AttentextError(
+            f"--port {port}: choose a port from 1 to 65535 (0 takes any free port)"
+        )
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
@@ -67,7 +80,9 @@ def serve_command(
     host: Annotated[
         str, typer.Option(help="Address to listen on (0.0.0.0 to accept other machines).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8000,
+    port: Annotated[
+        int, typer.Option(help="TCP port to listen on (0: any free port, named in the log).")
+    ] = 8000,
     max_batch_size: Annotated[
         int, typer.Option(help="Most texts the micro-batcher runs through a model at once.")
     ] = 32,
@@ -143,7 +158,8 @@ def serve_command(
 
     loader = partial(load, backend=backend, threads=torch_threads or None)
     app = create_app(run_dirs, loader=loader, settings=settings)
-    typer.echo(f"attentext: serving on http://{host}:{port}/ (API schema at /docs)")
+    where = f"http://{host}:{port}/" if port else f"a free port of {host} (see below)"
+    typer.echo(f"attentext: serving on {where} (API schema at /docs)")
     _run(app, host, port, settings)
 
 

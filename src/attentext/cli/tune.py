@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-from attentext.cli.common import DataOption, out, quiet_libraries, show_report
+from attentext.cli.common import DataOption, err, out, quiet_libraries, show_report
 
 
 def tune_command(
@@ -51,19 +51,32 @@ def tune_command(
     from attentext.automl.tune import tune
 
     folder = output or Path("runs") / f"tune-{Path(recipe).stem}"
-    result = tune(
-        recipe,
-        data,
-        folder,
-        trials=trials,
-        timeout=seconds,
-        metric=metric,
-        overwrite=overwrite,
-        overrides=set_,
-        precision=precision,
-        progress=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True),
-    )
+    try:
+        result = tune(
+            recipe,
+            data,
+            folder,
+            trials=trials,
+            timeout=seconds,
+            metric=metric,
+            overwrite=overwrite,
+            overrides=set_,
+            precision=precision,
+            progress=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True),
+        )
+    except KeyboardInterrupt as interrupt:
+        _interrupted(interrupt)
     _show_best(result, folder)
+
+
+def _interrupted(interrupt: KeyboardInterrupt) -> NoReturn:
+    """Ctrl-C as `attentext train` answers it: one line, exit status 130, no traceback. Its own
+    line, not `main`'s, which points at `train --resume` (a search is not resumed)."""
+    from attentext.automl.tune import TuneInterrupted
+
+    message = str(interrupt) if isinstance(interrupt, TuneInterrupted) else "interrupted"
+    err.print(message, markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(130)
 
 
 def _show_best(result: Any, folder: Path) -> None:
