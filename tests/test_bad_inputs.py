@@ -190,6 +190,14 @@ def _unseen_label(tmp: Path, run_dir: Path):
     )
 
 
+def _no_label_column(tmp: Path, run_dir: Path):
+    data = write_file(tmp, "new.csv", "text,topic\nStocks rally,World\n")
+    return (
+        ["evaluate", run_dir, "--data", data],
+        lambda: attentext.evaluate(run_dir, data, precision="fp32"),
+    )
+
+
 def _input_file(content: bytes | None):
     def build(tmp: Path, run_dir: Path):
         path = tmp / "texts.txt"
@@ -295,6 +303,9 @@ CASES = [
          _train_case(lambda t: write_file(t, "d.xlsx", b"PK\x03\x04"))),
     Case("data-unseen-label", "data", "evaluate on labels unseen at training", "unknown label 'Weather'",
          DataError, _unseen_label),
+    Case("data-evaluate-no-label-column", "data", "evaluate on a file without the run's label column",
+         r"no column 'label' \(columns: text, topic\); rename the file's columns, or train with "
+         "--set data.text_column", DataError, _no_label_column),
     Case("data-long-unseen-label", "data", "evaluate on an unseen label of 10,000 characters",
          r"unknown label 'x{59}…' \(known: ", DataError, _long_unseen_label),
     Case("data-label-is-text", "data", "a label column with a different value in every row",
@@ -371,7 +382,8 @@ CASES = [
     Case("predict-input-parquet-null", "data", "predict --input a Parquet text that is null",
          "texts.parquet: row 2: text is missing", DataError, _parquet_input),
     Case("predict-input-no-text-column", "data", "predict --input a CSV without a text column",
-         "no column 'text' \\(columns: review\\); name the column of texts 'text'", DataError,
+         "no column 'text' \\(columns: review\\); name the column of texts 'text' "
+         "\\(predict --input: or --text-column NAME\\)", DataError,
          _input_data("texts.csv", "review\ngood\n")),
     Case("evaluate-output-file", "save", "evaluate --output naming an existing file",
          "--output names a file, not a folder", AttentextError, _output_file("evaluate")),

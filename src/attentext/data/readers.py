@@ -25,7 +25,12 @@ MAX_FIELD_CHARS = 2**31 - 1  # csv's default limit (128 KiB) would refuse a 1 MB
 # A line ends with \n, \r\n or a lone \r (old Mac files), and with nothing else: str.splitlines()
 # would also split on a form feed, \x1c-\x1e, \x85 or U+2028, which are characters of a text.
 LINE_END = re.compile(r"\r\n|\r|\n")
-COLUMN_HINT = "choose columns with --set data.text_column=NAME --set data.label_column=NAME"
+# the columns a labelled file is read by are the recipe's: `--set` chooses them when training;
+# a trained run reads new files (evaluate, recalibrate, compare) by the same names
+COLUMN_HINT = (
+    "rename the file's columns, or train with --set data.text_column=NAME "
+    "--set data.label_column=NAME"
+)
 # A list of labels in one cell (JSONL/Parquet list values) is kept as one string joined by this
 # unit separator, a character no label holds: multi-label data splits on it.
 LIST_MARK = "\x1f"
@@ -128,7 +133,11 @@ def check_texts(raw: RawTexts, empty_ok: bool = False) -> None:
 
 def _missing_column(path: Path, column: str, columns: list[str], labelled: bool) -> DataError:
     """No `column`: the columns there are, and how to choose (texts to classify: by name)."""
-    hint = COLUMN_HINT if labelled else f"name the column of texts '{shown(column)}'"
+    hint = (
+        COLUMN_HINT
+        if labelled
+        else f"name the column of texts '{shown(column)}' (predict --input: or --text-column NAME)"
+    )
     return DataError(
         f"{path}: no column '{shown(column)}' (columns: {short_list(columns)}); {hint}"
     )
