@@ -16,9 +16,11 @@ from attentext.errors import AttentextNote, RecipeError, RunDirError
 from attentext.training.distill import (
     IGNORE,
     MASK,
+    STUDENT_BIGRAM_BUCKETS,
     augmented_texts,
     distillation_loss,
     keeping_final_weights,
+    reading_word_pairs,
 )
 
 
@@ -347,6 +349,19 @@ def test_a_student_keeps_its_final_weights_unless_told_otherwise():
         "seed-transformer", overrides=[teacher, "training.early_stopping_patience=2"]
     )
     assert keeping_final_weights(stops_early).training.best_metric == "accuracy"
+
+
+def test_a_seed_transformer_student_reads_word_pairs_unless_told_otherwise():
+    def buckets(overrides: list[str], recipe: str = "seed-transformer") -> object:
+        resolved = attentext.resolve_recipe(recipe, overrides=overrides)
+        return reading_word_pairs(resolved, overrides).model.options.get("bigram_buckets")
+
+    teacher = "distill.teacher=runs/teacher"
+    assert buckets([teacher]) == STUDENT_BIGRAM_BUCKETS
+    assert buckets([]) == 0  # no teacher: the lesson's model
+    assert buckets([teacher, "model.options.bigram_buckets = 0"]) == 0
+    assert buckets([teacher, "model.options.bigram_buckets=4096"]) == 4096
+    assert buckets([teacher], "attention-rnn") is None  # not a model that has the table
 
 
 @pytest.fixture(scope="module")

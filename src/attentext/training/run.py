@@ -69,6 +69,7 @@ from attentext.training.baseline import fit_classifier
 from attentext.training.distill import (
     distillation_trainer,
     keeping_final_weights,
+    reading_word_pairs,
     unlabeled_texts,
 )
 from attentext.training.features import feature_splits
@@ -197,8 +198,9 @@ def train(
     class_weight, label_prior, val_fraction, overrides (a list of `key=value`). `log_lines=False`
     keeps the Trainer's step bar but not its printed log lines (`auto` and `tune` print one per run).
     """
-    recipe = keeping_final_weights(
-        resolve_recipe(recipe, **options), options.get("overrides") or []
+    said = options.get("overrides") or []
+    recipe = reading_word_pairs(
+        keeping_final_weights(resolve_recipe(recipe, **options), said), said
     )
     output_dir = Path(output)
     if output_dir.name in ("", ".", ".."):  # `--output .`: the folder it names, by its name
