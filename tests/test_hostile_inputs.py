@@ -92,7 +92,7 @@ from fastapi.testclient import TestClient
 
 import attentext
 from attentext.automl.folders import prepare_output
-from attentext.errors import AttentextError, RunDirError
+from attentext.errors import AttentextError, DataError, RunDirError
 from attentext.rundir import MARKER
 from attentext.serving import create_app
 
@@ -474,6 +474,28 @@ def test_a_report_is_never_written_into_a_run_directory(tmp_path):
     assert snapshot(run) == before
     assert run_cli_here("evaluate", run, "--data", data, "--output", run / "report").returncode == 0
     assert (run / "report" / "metrics.json").is_file()
+
+
+def test_recalibrate_refuses_the_texts_the_run_trained_on(ag_news_dir, tmp_path):
+    """Found in session 60: `recalibrate RUN --data DATA --split train` fitted the temperature
+    on texts the model learned (ECE 0.19 -> 0.007 there, a model made sure of itself). The run's
+    training data, read whole or by its train split, is refused; its test split is taken."""
+    run = tmp_path / "run"
+    attentext.train("tfidf-logreg", ag_news_dir, run)
+    before = snapshot(run)
+
+    result = run_cli_here("recalibrate", run, "--data", ag_news_dir, "--split", "train")
+
+    one_line_error(result)
+    assert "its train split is what" in result.stderr
+    assert snapshot(run) == before
+    with pytest.raises(DataError, match="its rows are what"):
+        data = ag_news_dir / "train.csv"
+        attentext.train("tfidf-logreg", data, tmp_path / "file_run")
+        attentext.recalibrate(tmp_path / "file_run", data)
+    assert (
+        run_cli_here("recalibrate", run, "--data", ag_news_dir, "--split", "test").returncode == 0
+    )
 
 
 # =============================================================================================

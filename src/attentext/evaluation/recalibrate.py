@@ -13,6 +13,7 @@ in a run with a label prior, whose bias weighs more or less against a new temper
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,8 @@ def recalibrate(
             "labelled texts by recalibrate_labels (the command line's recalibrate --data does "
             "it), without --method isotonic or --reference"
         )
+    if reference is None:
+        check_held_out(run, data, split)
     classifier = load(run_dir, backend=backend)
     if reference is None:
         texts, targets, fitted_on = _labelled_targets(run_dir, classifier, data, split)
@@ -122,6 +125,26 @@ def recalibrate(
         record["label_prior"] = run.calibration_record["label_prior"]
     save_calibration(run, record)
     return calibration, previous
+
+
+def check_held_out(run: rundir.Run, data: str | Path, split: str) -> None:
+    """Refuse the texts the run trained on: the training data it records (metrics.json's
+    `data`), read whole (a file, whose rows training carved its validation from) or by its
+    train split. A model is surest where it learned, so a temperature fitted there would make
+    it sure of itself everywhere (found in session 60: 190 of 200 such texts trained on took the
+    ECE from 0.19 to 0.007)."""
+    source = run.metrics.get("data")
+    if not isinstance(source, str) or not os.path.exists(source) or not os.path.exists(data):
+        return
+    if Path(source).resolve() != Path(data).resolve():
+        return
+    whole = Path(data).is_file()
+    if whole or split == "train":
+        where = "its rows are" if whole else "its train split is"
+        raise DataError(
+            f"{data}: {where} what {run.path} was trained on; recalibrate on labelled texts it "
+            "never saw (another file, or a folder's test split: --split test)"
+        )
 
 
 def _labelled_targets(

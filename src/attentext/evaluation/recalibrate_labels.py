@@ -24,7 +24,7 @@ from attentext.evaluation.card import short_data_name
 from attentext.evaluation.evaluate import labelled_split, multi_label_scores
 from attentext.evaluation.label_calibration import calibrate_labels
 from attentext.evaluation.multilabel import multi_hot
-from attentext.evaluation.recalibrate import MIN_TEXTS, save_calibration
+from attentext.evaluation.recalibrate import MIN_TEXTS, check_held_out, save_calibration
 from attentext.inference.classifier import load
 from attentext.rundir import open_run
 
@@ -39,6 +39,7 @@ def recalibrate_labels(
     run = open_run(Path(run_dir))
     if not run.multi_label:
         raise RecipeError(f"{run_dir}: one label per text; recalibrate it with `recalibrate`")
+    check_held_out(run, data, split)
     classifier = load(run.path, backend=backend)
     rows = labelled_split(run.path, data, classifier.labels, split)
     texts = column_values(rows, "text")
