@@ -412,6 +412,18 @@ def test_a_finished_output_is_replaced_only_with_overwrite(tfidf_run, rows, tmp_
     assert predict_file(tfidf_run, source, output, options(overwrite=True)).rows == len(rows)
 
 
+def test_a_json_array_is_refused_before_streaming_with_the_way_to_convert_it(tfidf_run, tmp_path):
+    """Streamed, a `.json` file of one array was a single row, "not a JSON object", in the
+    errors file (found in session 60); it is refused in one line before any work."""
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps([{"text": "stocks fell"}, {"text": "a goal"}]), encoding="utf-8")
+    output = tmp_path / "out.csv"
+
+    with pytest.raises(DataError, match="one JSON array; --output streams JSON Lines"):
+        predict_file(tfidf_run, source, output, options())
+    assert not output.exists() and not Path(f"{output}.errors.jsonl").exists()
+
+
 def test_a_second_writer_of_one_output_is_refused(tfidf_run, rows, tmp_path):
     source = write_input(rows, tmp_path / "in.parquet")
     output = tmp_path / "out.jsonl"

@@ -173,6 +173,21 @@ def test_jsonl(write):
     assert list(ds["train"]["label"]) == [1, 1, 1, 0, 0, 0]
 
 
+def test_a_json_file_of_one_array_is_read_row_by_row(write):
+    """`json.dump(rows)` writes one array, not JSON Lines: its objects are the rows (found in
+    session 60: refused with "row 1: invalid JSON"); an item that is no object is named."""
+    rows = [{"text": t, "label": lab} for t, lab in SENTIMENT_ROWS]
+
+    ds = load_text_dataset(write("reviews.json", json.dumps(rows, indent=2)), val_fraction=0)
+
+    assert ds.label_names == ["neg", "pos"]
+    assert list(ds["train"]["label"]) == [1, 1, 1, 0, 0, 0]
+    with pytest.raises(DataError, match="row 2: expected a JSON object"):
+        load_text_dataset(write("bad.json", json.dumps([rows[0], 5])), val_fraction=0)
+    with pytest.raises(DataError, match="the file: invalid JSON"):
+        load_text_dataset(write("cut.json", json.dumps(rows)[:-3]), val_fraction=0)
+
+
 def test_parquet(tmp_path):
     path = tmp_path / "reviews.parquet"
     table = pa.table(

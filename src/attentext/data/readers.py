@@ -9,8 +9,10 @@ import io
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from attentext.errors import DataError, short_list, shown
 
@@ -230,20 +232,34 @@ def _ag_news_rows(path: Path, numbered: list[tuple[int, list[str]]], labelled: b
     return _raw(path, texts, lines, labels if labelled else None, indices=True)
 
 
-def _read_jsonl(path: Path, text_column: str, label_column: str | None) -> RawTexts:
-    content = read_text(path)
-    texts, labels, lines = [], [], []
+def _parsed(path: Path, where: str, raw: str) -> Any:
+    """One JSON value, or a one-line DataError naming `where` (a row, or the file)."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: {where}: invalid JSON ({err.msg})") from None
+    except RecursionError:
+        raise DataError(f"{path}: {where}: invalid JSON (nested too deeply)") from None
+    except ValueError:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
+        raise DataError(f"{path}: {where}: invalid JSON (a number too long)") from None
+
+
+def _json_records(path: Path, content: str) -> Iterator[tuple[int, Any]]:
+    """(row number, value) of JSON Lines; or, for a `.json` file holding one JSON array (as
+    `json.dump(rows)` writes), of its items, each a row numbered from 1."""
+    if path.suffix.lower() == ".json" and content.lstrip().startswith("["):
+        records = _parsed(path, "the file", content)
+        if isinstance(records, list):
+            yield from enumerate(records, start=1)
+            return
     for line, raw in enumerate(split_lines(content), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}: row {line}: invalid JSON ({err.msg})") from None
-        except RecursionError:
-            raise DataError(f"{path}: row {line}: invalid JSON (nested too deeply)") from None
-        except ValueError:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
-            raise DataError(f"{path}: row {line}: invalid JSON (a number too long)") from None
+        if raw.strip():
+            yield line, _parsed(path, f"row {line}", raw)
+
+
+def _read_jsonl(path: Path, text_column: str, label_column: str | None) -> RawTexts:
+    texts, labels, lines = [], [], []
+    for line, record in _json_records(path, read_text(path)):
         if not isinstance(record, dict):
             raise DataError(f"{path}: row {line}: expected a JSON object per line")
         for column in (text_column, label_column):

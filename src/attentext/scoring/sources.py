@@ -88,6 +88,7 @@ def open_source(path: str | Path, text_column: str, columns: list[str]) -> Sourc
     if suffix in (".csv", ".tsv"):
         return DelimitedSource(path, text_column, columns, "," if suffix == ".csv" else "\t")
     if suffix in (".jsonl", ".json"):
+        _refuse_json_array(path)
         return JsonlSource(path, text_column, columns)
     if columns:
         raise DataError(
@@ -95,6 +96,19 @@ def open_source(path: str | Path, text_column: str, columns: list[str]) -> Sourc
             f"--columns need a data file ({', '.join(SUFFIXES)})"
         )
     return TextSource(path, text_column, columns)
+
+
+def _refuse_json_array(path: Path) -> None:
+    """A streamed .json file is JSON Lines; one JSON array (`json.dump(rows)`) would be a single
+    row that is no object. Said in one line before any work, with the way to convert it (the
+    in-memory readers take an array: `predict --input` without --output, train, evaluate)."""
+    with open(path, "rb") as handle:
+        start = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if start.startswith(b"["):
+        raise DataError(
+            f"{path}: one JSON array; --output streams JSON Lines, one object per line: "
+            "convert it first (jq -c '.[]' FILE > FILE.jsonl)"
+        )
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
