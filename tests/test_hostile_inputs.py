@@ -430,11 +430,14 @@ def test_overwrite_never_replaces_a_run_that_holds_the_data(tmp_path):
     one_line_error(result)
     assert "holds the data" in result.stderr
     assert data.read_text(encoding="utf-8") == ROWS
+    search = tmp_path / "search"  # an earlier search's folder, the data saved in it
+    write_file(search, "record.json", "{}")
+    kept = write_file(search, "mine.csv", ROWS)
     for command in ("tune", "auto"):
         with pytest.raises(RunDirError, match="holds the data"):
-            prepare_output(out, MARKER, command, overwrite=True, data=data)
-    assert data.read_text(encoding="utf-8") == ROWS
-    inside = prepare_output(tmp_path / "search", MARKER, "tune", overwrite=True, data=tmp_path)
+            prepare_output(search, "record.json", command, overwrite=True, data=kept)
+    assert data.read_text(encoding="utf-8") == ROWS and kept.read_text(encoding="utf-8") == ROWS
+    inside = prepare_output(tmp_path / "new", MARKER, "tune", overwrite=True, data=tmp_path)
     assert inside.is_dir()  # an output inside the data's folder is fine
 
 

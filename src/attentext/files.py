@@ -110,6 +110,18 @@ def check_plain_file(path: Path) -> os.stat_result:
     return info
 
 
+def foreign_entries(work: Path, is_own: Callable[[Path], bool]) -> list[str] | None:
+    """The names in the work folder `work` that its command never writes (`is_own` says which
+    it does), sorted; None when `work` is a link or a file, which no command makes. An empty
+    list: nothing foreign (or no such folder). A command clears or resumes its work folder
+    only when this is empty, so a user's folder that happens to have the name is left whole."""
+    if not (work.exists() or work.is_symlink()):
+        return []
+    if work.is_symlink() or not work.is_dir():
+        return None
+    return sorted(entry.name for entry in work.iterdir() if not is_own(entry))
+
+
 def read_bytes_capped(path: Path, max_bytes: int) -> bytes:
     """The bytes of a regular file (no symlink, FIFO or device), refusing more than `max_bytes`.
 

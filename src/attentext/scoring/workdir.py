@@ -32,6 +32,7 @@ from attentext.files import (
     LockHeld,
     atomic_path,
     exclusive_lock,
+    foreign_entries,
     read_bytes_capped,
     remove_stale_temporaries,
     temporary_beside,
@@ -252,22 +253,22 @@ def _check_own_work_folder(work: Path, fmt: str) -> None:
     resumed, and a folder of the user's by that name (found by an audit: `predict --output
     out.csv` deleted an `out.csv.parts/` of notes) must be left as it is, whatever the options.
     Empty, or holding only a manifest of ours, parts, errors parts and temporaries, it is ours."""
-    if not (work.exists() or work.is_symlink()):
-        return
-    if work.is_symlink() or not work.is_dir():
+    own = _own_names(fmt)
+    others = foreign_entries(
+        work,
+        lambda entry: (
+            bool(own.fullmatch(entry.name)) and entry.is_file() and not entry.is_symlink()
+        ),
+    )
+    if others is None:
         raise DataError(
             f"{work}: is not a folder attentext made (predict works in <output>.parts); "
             "move it or choose another --output"
         )
-    own = _own_names(fmt)
-    others = sorted(
-        shown(entry.name, 40)
-        for entry in work.iterdir()
-        if not (own.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink())
-    )
     if others:
+        names = [shown(name, 40) for name in others]
         raise DataError(
-            f"{work}: holds files predict never writes ({short_list(others)}), so it is not an "
+            f"{work}: holds files predict never writes ({short_list(names)}), so it is not an "
             "interrupted run to clear; move it or choose another --output"
         )
     if (work / MANIFEST_FILE).exists() and _own_manifest(work) is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from attentext.data.dataset import TextDataset
 from attentext.errors import RunDirError, short_list, shown
-from attentext.files import read_bytes_capped, write_json
+from attentext.files import foreign_entries, read_bytes_capped, write_json
 from attentext.recipes import Recipe
 from attentext.rundir import (
     CHECKPOINT_SUBDIR,
@@ -89,14 +89,12 @@ def _check_own_work_folder(work: Path) -> None:
     """A `<output>.partial` that training may clear holds only what training writes there: a
     folder of that name with anything else is the user's (found in session 60: `train ...
     --output results` deleted a `results.partial/` of notes), so it is refused, not removed."""
-    if not (work.exists() or work.is_symlink()):
-        return
-    if work.is_symlink() or not work.is_dir():
+    others = foreign_entries(work, lambda entry: entry.name in WORK_ENTRIES)
+    if others is None:
         raise RunDirError(
             f"{work}: is not a folder attentext made (training works in <output>.partial); "
             "move it or choose another --output"
         )
-    others = sorted(entry.name for entry in work.iterdir() if entry.name not in WORK_ENTRIES)
     if others:
         raise RunDirError(
             f"{work}: holds files training never writes ({short_list(others)}), so it is not "
