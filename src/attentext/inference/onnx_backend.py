@@ -97,14 +97,12 @@ def check_export_source(run_dir: Path) -> None:
     """The graph in onnx/ was exported from this run's weights: read with this run's label
     names, another run's graph would give every text a wrong name. Exports made before the
     record held the weights' hash are taken as they are."""
-    recorded = _export_record(run_dir).get("weights_sha256")
-    if recorded is None:
-        return
-    if recorded != weights_digest(run_dir):
+    record = _export_record(run_dir)
+    recorded = record.get("weights_sha256")
+    if recorded is not None and recorded != weights_digest(run_dir):
         raise RunDirError(
             f"{run_dir / ONNX_DIR}: was exported from other weights than this run's (from "
-            f"{shown(_export_record(run_dir).get('source'))}); export this run again: "
-            f"attentext export {run_dir}"
+            f"{shown(record.get('source'))}); export this run again: attentext export {run_dir}"
         )
 
 
