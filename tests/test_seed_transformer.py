@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 import attentext  # noqa: F401  (registers the Auto classes)
@@ -296,13 +297,17 @@ def test_word_pairs_hash_into_the_table_and_padding_pairs_are_left_out():
     torch.testing.assert_close(table(ids[:, :1], real[:, :1]), torch.zeros(2, 4))
 
 
-def test_a_model_with_word_pairs_reads_them_beside_the_pooled_vector(tmp_path):
-    """The pairs' mean, embed_dim wide, joins the pooled vector before the head: the head reads
-    twice the width; padding still leaves the logits as they were; the model saves and loads."""
+def test_a_model_with_word_pairs_adds_their_linear_term_to_the_logits(tmp_path):
+    """The pairs' mean, embed_dim wide, adds a linear term of its own to the logits (the
+    network's part unchanged); padding still leaves the logits as they were; it saves and loads."""
     model = make_model(seed=3, bigram_buckets=1000)
     plain = make_model(seed=3)
-    assert n_params(model) - n_params(plain) == 1000 * 32 + 32 * 20  # table and head's inputs
+    assert n_params(model) - n_params(plain) == 1000 * 32 + 32 * 4 + 4  # the table, its layer
     ids = torch.randint(2, 20000, (2, 12))
+    with torch.no_grad():
+        network = model.classifier(F.relu(model.dense(_pooled(model, ids))))
+        pairs = model.bigram_out(model.bigrams(ids, ids != 0))
+        torch.testing.assert_close(model(input_ids=ids).logits, network + pairs)
     padded_ids, mask = _padded(ids, 30)
     with torch.no_grad():
         alone = model(input_ids=ids).logits
@@ -322,3 +327,9 @@ def test_negative_bigram_buckets_is_a_recipe_error():
     spec = ModelSpec(type="seed-transformer", options={"bigram_buckets": -1})
     with pytest.raises(RecipeError, match="bigram_buckets must be 0"):
         build_model(spec, WORD_TOKENIZER, ["a", "b"], 16)
+
+
+def _pooled(model: SeedTransformerForSequenceClassification, ids: torch.Tensor) -> torch.Tensor:
+    """The block's outputs, mean-pooled (no padding in `ids`), as the head reads them."""
+    x, _ = model.transformer_block(model.embedding(ids), ids != 0, False)
+    return x.mean(1)

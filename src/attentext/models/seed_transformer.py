@@ -62,8 +62,9 @@ class SeedTransformerConfig(PretrainedConfig):
             2016's attention pooling). Never a [CLS] state: explain's rollout reads every row,
             weighted by the pooling, even when the tokens are WordPiece pieces after [CLS].
         bigram_buckets: rows of a table of word-pair vectors (fastText's hashed bigrams,
-            models/hashed_bigrams.py); the mean of a text's pair vectors, embed_dim wide, is
-            read beside the pooled vector by the head. 0: none (the lesson's model).
+            models/hashed_bigrams.py); the mean of a text's pair vectors, embed_dim wide, adds
+            a linear term of its own to the logits (Wide & Deep's wide part; fastText's linear
+            read of its n-grams). 0: none (the lesson's model).
     """
 
     model_type = "attentext-seed-transformer"
@@ -224,11 +225,11 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
             TransformerBlock(config) for _ in range(config.num_blocks - 1)
         )
         self.dropout1 = nn.Dropout(config.dropout)
-        self.bigrams = None
-        if config.bigram_buckets:
+        self.bigrams = self.bigram_out = None
+        if config.bigram_buckets:  # word pairs straight to the logits, as fastText reads them
             self.bigrams = HashedBigrams(config.bigram_buckets, config.embed_dim)
-        head_width = config.embed_dim * (2 if self.bigrams is not None else 1)
-        self.dense = nn.Linear(head_width, config.classifier_hidden_dim)
+            self.bigram_out = nn.Linear(config.embed_dim, config.num_labels)
+        self.dense = nn.Linear(config.embed_dim, config.classifier_hidden_dim)
         self.dropout2 = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.classifier_hidden_dim, config.num_labels)
         self.attention_pooling = None
@@ -283,10 +284,10 @@ class SeedTransformerForSequenceClassification(SeedTransformerPreTrainedModel):
             pooled = (x * w).sum(1) / w.sum(1).clamp(min=1.0)  # (B, C)
         else:
             pooled = x.mean(1)
-        if self.bigrams is not None:
-            pooled = torch.cat([pooled, self.bigrams(input_ids, real)], dim=-1)  # (B, 2C)
         hidden = self.dropout2(F.relu(self.dense(self.dropout1(pooled))))
         logits = self.classifier(hidden)  # (B, num_labels)
+        if self.bigrams is not None:  # the pairs' own linear term, beside the network's
+            logits = logits + self.bigram_out(self.bigrams(input_ids, real))
         attentions = tuple(layers) if output_attentions else None
         multi_label = self.config.problem_type == MULTI_LABEL
         output = classification_output(logits, labels, attentions, multi_label)
