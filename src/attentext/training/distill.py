@@ -170,8 +170,8 @@ def reading_word_pairs(recipe: Recipe, overrides: Sequence[str] = ()) -> Recipe:
     A student trains on a transfer set many times its labelled texts, enough to fill a table
     of word pairs that the lesson's one block of two heads only sees through position vectors.
     Students with it, against without (Intel Xeon with AMX; benchmarks/README.md, word pairs):
-    AG News 0.9049 over six seeds against 0.9043, trec 0.9100 against 0.8900 over two (its rare
-    ABBR label learned: macro-F1 0.90 against 0.76), emotion 0.9008 against 0.8993."""
+    AG News 0.9061 over six seeds against 0.9043, trec 0.9240 against 0.8900 over two (its rare
+    ABBR label learned: macro-F1 0.91-0.92 against 0.74-0.78), emotion level (0.8985, 0.8993)."""
     named = {item.split("=", 1)[0].strip() for item in overrides}
     if not recipe.distill.teacher or recipe.model.type != SEED_TRANSFORMER:
         return recipe
