@@ -131,3 +131,61 @@ def test_the_card_names_the_data_seed_where_it_is_set(ag_news_dir, tmp_path):
     seeds = ["training.seed=7", "data.seed=3"]
     attentext.train("seed-transformer", ag_news_dir, out, max_steps=2, overrides=seeds)
     assert "| seed | 7 (data split: 3) |" in model_card(open_run(out))
+
+
+def one_line_error(result) -> str:
+    """The CLI's contract for a user's mistake: exit 2, one stderr line `error: ...`."""
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.returncode == 2, (result.returncode, result.stderr[-3000:])
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr[-3000:]
+    return lines[0]
+
+
+def test_card_write_keeps_a_card_edited_by_hand_unless_overwrite(tfidf_run, ag_news_dir, tmp_path):
+    """An audit: `card RUN --write` replaced a README.md the user had edited. The card carries
+    a stamp of what attentext wrote; an edited one (or the user's own) is refused in one line
+    naming the file and --overwrite, and replaced only with that flag."""
+    run = tmp_path / "run"
+    shutil.copytree(tfidf_run, run)
+    edited = (run / CARD_FILE).read_text(encoding="utf-8") + "\nOur notes: for the demo only.\n"
+    (run / CARD_FILE).write_text(edited, encoding="utf-8")
+
+    line = one_line_error(run_cli_here("card", run, "--write"))
+    assert str(run / CARD_FILE) in line and "--overwrite" in line, line
+    assert (run / CARD_FILE).read_text(encoding="utf-8") == edited
+    line = one_line_error(run_cli_here("evaluate", run, "--data", ag_news_dir, "--card"))
+    assert str(run / CARD_FILE) in line and "--overwrite-card" in line, line
+    assert (run / CARD_FILE).read_text(encoding="utf-8") == edited
+
+    forced = run_cli_here("card", run, "--write", "--overwrite")
+    assert forced.returncode == 0, forced.stderr
+    assert (run / CARD_FILE).read_text(encoding="utf-8") == model_card(open_run(run))
+
+
+def test_card_write_still_replaces_its_own_card(tfidf_run, ag_news_dir, tmp_path):
+    """Guard: a card attentext wrote and nobody edited (here `evaluate --card`'s) is rebuilt by
+    `card --write` without a flag, and a card written so is recognised again."""
+    run = tmp_path / "run"
+    shutil.copytree(tfidf_run, run)
+    refreshed = run_cli_here("evaluate", run, "--data", ag_news_dir, "--card")
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert "### test split of ag_news_tiny" in (run / CARD_FILE).read_text(encoding="utf-8")
+    for _ in range(2):
+        written = run_cli_here("card", run, "--write")
+        assert written.returncode == 0, written.stderr
+        assert (run / CARD_FILE).read_text(encoding="utf-8") == model_card(open_run(run))
+
+
+def test_recalibrate_keeps_a_card_edited_by_hand_with_a_warning(tfidf_run, ag_news_dir, tmp_path):
+    """The same audit finding for `recalibrate`, which rebuilds the card with the new calibration:
+    an edited card is kept, said in one warning; the calibration itself is still refitted."""
+    run = tmp_path / "run"
+    shutil.copytree(tfidf_run, run)
+    edited = "# Our model\n\nNotes we wrote by hand.\n"
+    (run / CARD_FILE).write_text(edited, encoding="utf-8")
+    result = run_cli_here("recalibrate", run, "--data", ag_news_dir, "--split", "test")
+    assert result.returncode == 0, result.stderr
+    assert "edited by hand" in result.stderr and "--write --overwrite" in result.stderr
+    assert (run / CARD_FILE).read_text(encoding="utf-8") == edited
+    assert json.loads((run / "calibration.json").read_text())["fitted_on"] == "ag_news_tiny test"

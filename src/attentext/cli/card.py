@@ -17,7 +17,17 @@ def card_command(
         typer.Option(
             "--write",
             help="Also write the card into the run as README.md, built from the run's files "
-            "(for a run made before cards; an evaluation `evaluate --card` added is dropped).",
+            "(for a run made before cards; an evaluation `evaluate --card` added is dropped). "
+            "A README.md edited by hand, or not written by attentext, is kept (an error) "
+            "unless --overwrite.",
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="With --write: replace README.md even if it was edited by hand or is not "
+            "attentext's (its text is lost).",
         ),
     ] = False,
 ) -> None:
@@ -27,6 +37,10 @@ def card_command(
 
     run = open_run(run_dir)
     if write:
-        err.print(f"model card written to {write_card(run)}", markup=False, highlight=False)
+        err.print(
+            f"model card written to {write_card(run, overwrite=overwrite)}",
+            markup=False,
+            highlight=False,
+        )
     text = read_card(run)
     typer.echo(text if text is not None else model_card(run), nl=False)

@@ -35,13 +35,24 @@ def evaluate_command(
         bool,
         typer.Option(
             "--card",
-            help="Also refresh the run's model card (RUN_DIR/README.md) with this evaluation.",
+            help="Also refresh the run's model card (RUN_DIR/README.md) with this evaluation "
+            "(a README.md edited by hand is kept, an error, unless --overwrite-card).",
+        ),
+    ] = False,
+    overwrite_card: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite-card",
+            help="With --card: replace README.md even if it was edited by hand or is not "
+            "attentext's (its text is lost).",
         ),
     ] = False,
 ) -> None:
     """Accuracy, macro-F1 and a per-class table of a run on labelled data (and a report folder)."""
     if output is not None:
         check_output_folder(output)
+    if card and not overwrite_card:
+        _check_card(run_dir)
     quiet_libraries()
     from attentext.evaluation.evaluate import evaluate
 
@@ -49,7 +60,7 @@ def evaluate_command(
     for bulky in ("confident_mistakes", "reliability_bins_before"):
         report.pop(bulky, None)
     if card:
-        _refresh_card(run_dir, data, split, report)
+        _refresh_card(run_dir, data, split, report, overwrite_card)
     if json_output:
         print(json.dumps(report, indent=2))
         return
@@ -84,11 +95,19 @@ def _calibration_lines(report: dict) -> list[str]:
     return lines
 
 
-def _refresh_card(run_dir: Path, data: str, split: str, report: dict) -> None:
+def _check_card(run_dir: Path) -> None:
+    """Before the evaluation: a card edited by hand would refuse `--card` only after it."""
+    from attentext.evaluation.card import check_card_replaceable
+    from attentext.rundir import open_run
+
+    check_card_replaceable(open_run(run_dir), "--overwrite-card")
+
+
+def _refresh_card(run_dir: Path, data: str, split: str, report: dict, overwrite: bool) -> None:
     """The run's README.md rebuilt with this evaluation first (`--card`)."""
     from attentext.evaluation.card import Evaluation, short_data_name, write_card
     from attentext.rundir import open_run
 
     evaluation = Evaluation(short_data_name(data), split, report)
-    written = write_card(open_run(run_dir), evaluation)
+    written = write_card(open_run(run_dir), evaluation, overwrite, "--overwrite-card")
     err.print(f"model card refreshed: {written}", markup=False, highlight=False)

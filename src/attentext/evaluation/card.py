@@ -9,11 +9,17 @@ is for and where it stops, and how to load it with attentext and with `transform
 Everything comes from the `Run` (metrics.json, recipe.yaml, calibration.json), so a run written
 before cards existed gets one on the fly (`attentext card RUN`). Training writes the card when it
 publishes a run; `evaluate --card` refreshes it with an evaluation on other data.
+
+A card ends with a stamp, an HTML comment holding the SHA-256 of the text above it: a card that no
+longer matches its stamp was edited by hand (or is the user's own README.md), and is never
+replaced without the command's overwrite flag (an audit found `card --write` replacing one).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,13 +27,17 @@ from typing import Any
 import yaml
 
 from attentext import rundir
-from attentext.errors import RunDirError
+from attentext.errors import AttentextError, RunDirError
 from attentext.files import write_text
 from attentext.rundir import CARD_FILE, Run
 
 MAX_CARD_BYTES = 4 << 20
 SPLITS = ("test", "validation")  # the splits training measures, the one reported first first
 UNRECORDED = "training data"  # what the card calls data whose name the run does not record
+STAMP = "<!-- written by attentext; sha256 of the text above: {digest} -->\n"
+STAMP_LINE = re.compile(
+    r"^<!-- written by attentext; sha256 of the text above: ([0-9a-f]{64}) -->\n?\Z", re.MULTILINE
+)
 
 
 @dataclass
@@ -506,7 +516,25 @@ def model_card(run: Run, name: str | None = None, evaluation: Evaluation | None 
         _loading_section(run, name),
     ]
     body = "\n".join(line for section in sections for line in section)
-    return _metadata(run, name, reports) + "\n" + body.rstrip() + "\n"
+    return stamped(_metadata(run, name, reports) + "\n" + body.rstrip() + "\n")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def stamped(text: str) -> str:
+    """`text` and a last line holding its SHA-256: how a later write knows the card is the one
+    attentext wrote, unedited, and so its own to replace."""
+    return text + "\n" + STAMP.format(digest=_digest(text))
+
+
+def is_own_card(text: str) -> bool:
+    """Whether `text` is a card attentext wrote and nobody edited since (it matches its stamp)."""
+    found = STAMP_LINE.search(text)
+    if found is None or not found.start():
+        return False
+    return found.group(1) == _digest(text[: found.start() - 1])
 
 
 def read_card(run: Run) -> str | None:
@@ -516,10 +544,33 @@ def read_card(run: Run) -> str | None:
     return rundir.read_run_file(run.path, CARD_FILE, MAX_CARD_BYTES)
 
 
-def write_card(run: Run, evaluation: Evaluation | None = None) -> Path:
-    """(Re)write the run's README.md, holding the run's lock like every writer of a run."""
+def check_card_replaceable(run: Run, flag: str = "--overwrite") -> None:
+    """Refuse, in one line naming `flag`, to replace a README.md that attentext did not write or
+    that was edited since: the user's words are not the card's to drop."""
+    target = run.path / CARD_FILE
+    try:
+        text = read_card(run)
+    except RunDirError:  # a link, a 5 MB file, not UTF-8: not a card attentext wrote
+        text = ""
+    if text is not None and not is_own_card(text):
+        raise AttentextError(
+            f"{target}: edited by hand or not written by attentext, so it is kept; {flag} "
+            "replaces it with a new card"
+        )
+
+
+def write_card(
+    run: Run,
+    evaluation: Evaluation | None = None,
+    overwrite: bool = False,
+    flag: str = "--overwrite",
+) -> Path:
+    """(Re)write the run's README.md, holding the run's lock like every writer of a run; a card
+    edited by hand is replaced only with `overwrite` (else refused, naming `flag`)."""
     target = run.path / CARD_FILE
     text = model_card(run, evaluation=evaluation)
     with rundir.writing(run.path, "card"):
+        if not overwrite:
+            check_card_replaceable(run, flag)
         write_text(target, text)
     return target

@@ -14,6 +14,7 @@ in a run with a label prior, whose bias weighs more or less against a new temper
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 from attentext import rundir
 from attentext.data.dataset import column_values
 from attentext.data.texts import load_texts
-from attentext.errors import DataError, RecipeError, RunDirError
+from attentext.errors import AttentextError, AttentextWarning, DataError, RecipeError, RunDirError
 from attentext.evaluation.calibration import (
     NOT_CALIBRATED,
     Calibration,
@@ -30,7 +31,7 @@ from attentext.evaluation.calibration import (
     calibrate_isotonic,
     log_softmax,
 )
-from attentext.evaluation.card import model_card, short_data_name
+from attentext.evaluation.card import check_card_replaceable, model_card, short_data_name
 from attentext.evaluation.evaluate import labelled_split, raw_logits
 from attentext.files import write_json, write_text
 from attentext.inference.classifier import Classifier, load
@@ -294,5 +295,24 @@ def save_calibration(
             write_json(run.path / rundir.THRESHOLDS_FILE, thresholds)
         write_json(run.path / rundir.CALIBRATION_FILE, record)
         rundir.write_marker(run.path, run.kind)  # lists a file a run without calibration gains
-        if (run.path / rundir.CARD_FILE).exists():
-            write_text(run.path / rundir.CARD_FILE, model_card(open_run(run.path)))
+        _refresh_card(run.path)
+
+
+def _refresh_card(path: Path) -> None:
+    """The model card rebuilt with the new calibration; one edited by hand (or not attentext's)
+    is kept, said in one warning: the user's words are not recalibrate's to drop."""
+    target = path / rundir.CARD_FILE
+    if not target.exists():
+        return
+    fresh = open_run(path)
+    try:
+        check_card_replaceable(fresh)
+    except AttentextError:
+        warnings.warn(
+            f"{target}: edited by hand or not written by attentext, so kept with the old "
+            f"calibration; `attentext card {path} --write --overwrite` rebuilds it",
+            AttentextWarning,
+            stacklevel=2,
+        )
+        return
+    write_text(target, model_card(fresh))
