@@ -317,3 +317,30 @@ def test_a_seed_transformer_that_pools_by_attention_weighs_the_rows_by_it(seed_r
     [rolled] = explain(pieces, [LONGER[0]])
     assert rolled.method == "attention rollout over 2 layers, attention-pooling weighted over rows"
     assert_rows_sum_to_one(rolled)
+
+
+def test_a_second_explain_into_a_folder_leaves_only_its_own_explanations(rnn_run, tmp_path):
+    """An audit: `explain ... --output DIR` of 3 texts, then of 1, left the first call's
+    explanation-1.png and -2.png beside the new explanation-0.png. Each call now removes the
+    explanation files an earlier call wrote (its own names only: explanation-<i>.png and
+    explanation.html), so DIR shows one call; a user's other files stay."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("ours", encoding="utf-8")
+    (out / "explanation-final.png").write_bytes(b"not explain's name")
+
+    first = cli(rnn_run, SHORT, *LONGER, "--output", out)
+    second = cli(rnn_run, LONGER[0], "--output", out)
+
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    kept = ["explanation-final.png", "notes.txt"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["explanation-0.png", "explanation.html", *kept]
+    )
+    assert SHORT not in (out / "explanation.html").read_text(encoding="utf-8")
+    third = cli(rnn_run, SHORT, *LONGER, "--output", out, "--format", "html")
+    assert third.returncode == 0, third.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(["explanation.html", *kept])
+    fourth = cli(rnn_run, SHORT, "--output", out, "--format", "png")
+    assert fourth.returncode == 0, fourth.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(["explanation-0.png", *kept])

@@ -16,7 +16,13 @@ def explain_command(
     texts: Annotated[list[str], typer.Argument(help="Texts to explain.")],
     output: Annotated[
         Path,
-        typer.Option("--output", "-o", help="Folder for explanation-N.png and explanation.html."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder for explanation-<i>.png (i from 0) and explanation.html. The explanation "
+            "files an earlier explain wrote there are removed first, so that the folder shows "
+            "this call's texts only; other files are left as they are.",
+        ),
     ] = Path("explanations"),
     format: Annotated[
         str,

@@ -8,6 +8,7 @@ no attention to read. This module is the one place that decides.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from attentext.rundir import ENSEMBLE_KIND, open_run
 
 FORMATS = ("png", "html", "both")
 HTML_FILE = "explanation.html"
+PNG_NAME = re.compile(r"explanation-[0-9]+\.png")  # explanation-<i>.png, i from 0
 
 
 def can_explain(classifier: Any) -> bool:
@@ -65,7 +67,8 @@ def explain(
 
     `layer`/`head` choose the attention matrix shown (head None: the mean over heads); the
     importances do not depend on them for multi-layer encoders (rollout uses every layer, heads
-    averaged). With `output_dir`, writes `explanation-<i>.png` per text and/or `explanation.html`.
+    averaged). With `output_dir`, writes `explanation-<i>.png` per text and/or `explanation.html`
+    there, removing those an earlier call wrote (the folder shows this call's texts only).
     The model runs in fp32; HF encoders are switched to eager attention to return the weights.
     """
     if isinstance(texts, str):
@@ -89,9 +92,25 @@ def explain(
     return explanations
 
 
+def remove_earlier_explanations(folder: Path) -> list[Path]:
+    """Remove the files an earlier `explain` wrote in `folder` (explanation-<i>.png and
+    explanation.html, plain files only), so that it never mixes two calls' explanations (an
+    audit: 3 texts, then 1, left the first call's explanation-1.png and -2.png); any other file
+    is the user's and stays."""
+    removed = []
+    for path in sorted(folder.glob("explanation*")) if folder.is_dir() else []:
+        own = path.name == HTML_FILE or PNG_NAME.fullmatch(path.name)
+        if own and path.is_file() and not path.is_symlink():
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
 def write_explanations(explanations: list[Explanation], folder: Path, fmt: str = "both") -> None:
-    """`explanation-<i>.png` per text and/or one `explanation.html` in `folder`."""
+    """`explanation-<i>.png` per text and/or one `explanation.html` in `folder`, in place of
+    the explanation files an earlier call left there."""
     folder.mkdir(parents=True, exist_ok=True)
+    remove_earlier_explanations(folder)
     if fmt in ("png", "both"):
         for i, explanation in enumerate(explanations):
             render_png(explanation, folder / f"explanation-{i}.png")
