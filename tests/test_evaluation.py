@@ -162,6 +162,41 @@ def test_compare_two_runs_writes_a_leaderboard_with_both_rows_and_plots(
         assert png_size(out / plot)[0] > 200
 
 
+def test_compare_refuses_a_folder_of_other_files_unless_overwrite(tfidf_run, ag_news_dir, tmp_path):
+    """An audit: `compare --output DIR` silently replaced a leaderboard.md of the user's in a
+    folder of their files. A folder holding files compare never writes is refused in one line
+    naming them and --overwrite; with --overwrite compare writes beside them."""
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "leaderboard.md").write_text("our own notes", encoding="utf-8")
+    (out / "paper.tex").write_text("a draft", encoding="utf-8")
+
+    refused = run_cli_here("compare", tfidf_run, "--data", ag_news_dir, "--output", out)
+
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), refused.stderr
+    assert str(out) in lines[0] and "paper.tex" in lines[0] and "--overwrite" in lines[0]
+    assert sorted(p.name for p in out.iterdir()) == ["leaderboard.md", "paper.tex"]
+    assert (out / "leaderboard.md").read_text(encoding="utf-8") == "our own notes"
+    forced = run_cli_here(
+        "compare", tfidf_run, "--data", ag_news_dir, "--output", out, "--overwrite"
+    )
+    assert forced.returncode == 0, forced.stderr[-2000:]
+    assert (out / "paper.tex").read_text(encoding="utf-8") == "a draft"
+    assert tfidf_run.name in (out / "leaderboard.md").read_text(encoding="utf-8")
+
+
+def test_compare_runs_again_into_its_own_folder(tfidf_run, ag_news_dir, tmp_path):
+    """Guard: a folder holding only compare's own files (an earlier leaderboard) is written
+    again without a flag."""
+    out = tmp_path / "leaderboard"
+    for _ in range(2):
+        result = run_cli_here("compare", tfidf_run, "--data", ag_news_dir, "--output", out)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((out / "leaderboard.json").read_text())[0]["model"] == tfidf_run.name
+
+
 def test_evaluate_cli_writes_the_report(run_dir, ag_news_dir, tmp_path):
     result = run_cli_here(
         "evaluate", run_dir, "--data", ag_news_dir, "--output", tmp_path / "report"

@@ -4,15 +4,19 @@ A folder that cannot be one (an existing file, a path through a file, a broken l
 without write permission) is refused before any work, in one line: found later, it would be a
 traceback from `mkdir` or `open` after minutes of evaluation or export. Nor is a run directory:
 `evaluate RUN --output RUN` wrote its report's metrics.json over the run's own (found in session
-60). Run directories have their own, stricter checks (`training.workdir`).
+60). Run directories have their own, stricter checks (`training.workdir`). A command whose files
+have fixed names (`compare`) also refuses a folder of other files, whose same-named files it would
+replace (`check_own_output_folder`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from attentext.errors import AttentextError
+from attentext.errors import AttentextError, short_list, shown
+from attentext.files import foreign_entries
 from attentext.rundir import MARKER
 
 
@@ -43,5 +47,24 @@ def check_output_folder(path: str | Path, option: str = "--output") -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise AttentextError(
             f"{path}: {option}: no permission to write in {existing}; choose another folder"
+        )
+    return path
+
+
+def check_own_output_folder(
+    path: str | Path, is_own: Callable[[Path], bool], command: str, option: str = "--output"
+) -> Path:
+    """`check_output_folder`, and refuse a folder holding files `command` never writes (`is_own`
+    says which it does), in one line naming them and --overwrite: its same-named files would
+    be replaced, the user's among them (an audit: `compare --output DIR` replaced a
+    leaderboard.md in a folder of the user's files). A new, empty or earlier output is fine."""
+    path = check_output_folder(path, option)
+    others = foreign_entries(path.resolve() if path.is_dir() else path, is_own)
+    if others:
+        names = short_list([shown(name, 40) for name in others], limit=5)
+        raise AttentextError(
+            f"{path}: {option} holds files {command} never writes ({names}); choose a new or "
+            f"empty folder, or add --overwrite to write beside them (files of {command}'s names "
+            "are replaced)"
         )
     return path

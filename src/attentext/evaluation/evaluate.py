@@ -11,7 +11,12 @@ from attentext.data.dataset import TextDataset, column_values, load_text_dataset
 from attentext.decisions import calibrated_sigmoid, log_odds
 from attentext.errors import DataError
 from attentext.evaluation.calibration import log_softmax
-from attentext.evaluation.leaderboard import measure_run, rank_key, write_leaderboard
+from attentext.evaluation.leaderboard import (
+    is_leaderboard_file,
+    measure_run,
+    rank_key,
+    write_leaderboard,
+)
 from attentext.evaluation.metrics import EvaluationReport
 from attentext.evaluation.multilabel_report import (
     MultiLabelReport,
@@ -21,7 +26,7 @@ from attentext.evaluation.multilabel_report import (
 from attentext.evaluation.reports import full_report, write_report
 from attentext.inference.classifier import Classifier, load
 from attentext.label_prior import shifted_logits
-from attentext.outputs import check_output_folder
+from attentext.outputs import check_output_folder, check_own_output_folder
 from attentext.recipes import Recipe
 from attentext.rundir import open_run
 
@@ -156,16 +161,20 @@ def compare(
     output: str | Path | None = None,
     split: str = "test",
     limit: int | None = None,
+    overwrite: bool = False,
 ) -> list[dict[str, Any]]:
     """Measure every run on the same labelled texts; with `output`, write the leaderboard there.
 
     `limit` measures accuracy on a fixed, stratified sample of that many texts (seed 0) instead of
-    the whole split, for quick comparisons of slow models.
+    the whole split, for quick comparisons of slow models. An `output` folder holding other files
+    than compare's is refused before any work unless `overwrite` (then written beside them).
     """
     if not run_dirs:
         raise DataError("compare needs at least one run directory")
-    if output is not None:
+    if output is not None and overwrite:
         check_output_folder(output)
+    elif output is not None:
+        check_own_output_folder(output, is_leaderboard_file, "compare")
     first = load(run_dirs[0])
     rows_data = labelled_split(Path(run_dirs[0]), data, first.labels, split)
     if limit is not None and limit < len(rows_data):

@@ -7,6 +7,7 @@ throughput, latency and artifact size, all measured here, now, on the same texts
 from __future__ import annotations
 
 import csv
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from matplotlib.figure import Figure  # drawing to files only: no pyplot, no GUI
 from attentext import rundir
 from attentext.evaluation.metrics import classification_metrics
 from attentext.evaluation.multilabel import multi_hot, multilabel_metrics
-from attentext.files import write_json
+from attentext.files import TMP_SUFFIX, write_json
 from attentext.inference.classifier import Classifier, load
 
 COLUMNS = [
@@ -132,14 +133,30 @@ def rank_key(rows: list[dict[str, Any]]) -> str:
     return "macro_f1" if rows and "micro_f1" in rows[0] else "accuracy"
 
 
+TABLE_MD, TABLE_CSV, TABLE_JSON = "leaderboard.md", "leaderboard.csv", "leaderboard.json"
+TRAIN_TIME_PLOT, THROUGHPUT_PLOT = "accuracy_vs_train_time.png", "accuracy_vs_throughput.png"
+LEADERBOARD_FILES = (TABLE_MD, TABLE_CSV, TABLE_JSON, TRAIN_TIME_PLOT, THROUGHPUT_PLOT)
+# what a killed write of one of them leaves (`files.temporary_beside`)
+_TEMPORARY = re.compile(
+    "|".join(rf"\.{re.escape(name)}\..+{re.escape(TMP_SUFFIX)}" for name in LEADERBOARD_FILES)
+)
+
+
+def is_leaderboard_file(path: Path) -> bool:
+    """Whether `path` is a plain file `write_leaderboard` writes (or its temporary): what a
+    folder may hold for compare to write into it without --overwrite."""
+    named = path.name in LEADERBOARD_FILES or bool(_TEMPORARY.fullmatch(path.name))
+    return named and path.is_file() and not path.is_symlink()
+
+
 def write_leaderboard(rows: list[dict[str, Any]], output_dir: str | Path) -> Path:
     """leaderboard.md/.csv/.json and the two plots, in `output_dir`."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     rows = sorted(rows, key=lambda r: -r[rank_key(rows)])
-    (output_dir / "leaderboard.md").write_text(leaderboard_markdown(rows) + "\n", encoding="utf-8")
-    write_json(output_dir / "leaderboard.json", rows)
-    with open(output_dir / "leaderboard.csv", "w", newline="", encoding="utf-8") as handle:
+    (output_dir / TABLE_MD).write_text(leaderboard_markdown(rows) + "\n", encoding="utf-8")
+    write_json(output_dir / TABLE_JSON, rows)
+    with open(output_dir / TABLE_CSV, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=[k for k, _ in COLUMNS], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
@@ -147,14 +164,14 @@ def write_leaderboard(rows: list[dict[str, Any]], output_dir: str | Path) -> Pat
         rows,
         "train_seconds",
         "training time (s, log scale)",
-        output_dir / "accuracy_vs_train_time.png",
+        output_dir / TRAIN_TIME_PLOT,
         log=True,
     )
     _scatter(
         rows,
         "texts_per_second",
         "throughput (texts/s at batch 32, log scale)",
-        output_dir / "accuracy_vs_throughput.png",
+        output_dir / THROUGHPUT_PLOT,
         log=True,
     )
     return output_dir
