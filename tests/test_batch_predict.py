@@ -599,6 +599,29 @@ def test_option_mistakes_are_one_line(extra, message, tfidf_run, tmp_path):
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize(
+    ("header", "extra", "twice"),
+    [
+        ("text,label,text", [], "'text'"),
+        ("id,text,id", ["--id-column", "id"], "'id'"),
+    ],
+)
+def test_an_input_header_naming_a_read_column_twice_is_refused(
+    header, extra, twice, tfidf_run, tmp_path
+):
+    """An audit: a CSV whose header was `text,label,text` was scored by its first `text`. The
+    streaming reader refuses it in one line naming the file and the column."""
+    source = tmp_path / "in.csv"
+    source.write_text(f"{header}\na,b,c\nd,e,f\n", encoding="utf-8")
+
+    result = run_cli_here("predict", tfidf_run, "-i", source, "-o", tmp_path / "out.jsonl", *extra)
+
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert str(source) in result.stderr and f"{twice} more than once" in result.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # The Ray predictor: the command line's columns, on every backend
 # ---------------------------------------------------------------------------------------------

@@ -136,6 +136,42 @@ def test_header_csv_with_string_labels_sorts_the_names(write):
     assert list(ds["train"]["label"]) == [1, 1, 1, 0, 0, 0]
 
 
+@pytest.mark.parametrize(
+    ("name", "header", "twice"),
+    [
+        ("reviews.csv", "text,label,text", "'text'"),
+        ("reviews.csv", "label,text, label", "'label'"),  # names are read stripped
+        ("reviews.tsv", "text\tlabel\tlabel", "'label'"),
+    ],
+)
+def test_a_header_that_names_a_column_it_reads_twice_is_refused(name, header, twice, write):
+    """An audit: `text,label,text` was read silently by its first `text`. A header naming a
+    column that is read twice is refused in one line naming the file and the column."""
+    cells = "\t" if name.endswith(".tsv") else ","
+    rows = "\n".join(cells.join([value] * 3) for value in ("good", "bad", "fine"))
+    path = write(name, f"{header}\n{rows}\n")
+
+    with pytest.raises(DataError) as caught:
+        load_text_dataset(path, val_fraction=0)
+
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message and twice in message, message
+    assert "more than once" in message, message
+
+
+def test_texts_to_classify_refuse_a_text_column_named_twice(write):
+    """The same for texts alone (`predict --input` of a small file): `text,id,text`."""
+    path = write("to_score.csv", "text,id,text\nfirst,1,second\n")
+    with pytest.raises(DataError, match=r"to_score.csv: the header names 'text' more than once"):
+        load_texts(path)
+
+
+def test_a_column_named_twice_that_is_not_read_is_still_fine(write):
+    """Guard: a header whose repeated name is one the reader never uses (`notes`) still loads."""
+    path = write("reviews.csv", "text,label,notes,notes\n" + "a,pos,x,y\nb,neg,x,y\n")
+    assert list(load_text_dataset(path, val_fraction=0)["train"]["text"]) == ["a", "b"]
+
+
 def test_a_single_file_is_the_train_split(write):
     ds = load_text_dataset(write("reviews.csv", labelled_csv(SENTIMENT_ROWS)), val_fraction=0)
     assert list(ds.splits) == ["train"]

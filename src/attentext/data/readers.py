@@ -9,7 +9,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,6 +188,7 @@ def _read_delimited(
     for column in (text_column, label_column):
         if column is not None and column not in header:
             _refuse_header(path, delimiter, first, column, label_column is not None)
+    check_unique_columns(path, header, (text_column, label_column))
     t = header.index(text_column)
     lab = header.index(label_column) if label_column is not None else None
     texts, labels, lines = [], [], []
@@ -199,6 +200,20 @@ def _read_delimited(
             labels.append(row[lab].strip())
         lines.append(line)
     return _raw(path, texts, lines, labels if lab is not None else None)
+
+
+def check_unique_columns(path: Path, header: list[str], read: Iterable[str | None]) -> None:
+    """Refuse, in one line, a header that names a column it is read by more than once: which one
+    is meant cannot be told (an audit: `text,label,text` was read silently by its first `text`).
+    A repeated name that is never read (`notes,notes`, blank names of trailing commas) is fine."""
+    wanted = dict.fromkeys(name for name in read if name is not None)
+    twice = [name for name in wanted if header.count(name) > 1]
+    if twice:
+        names = ", ".join(f"'{shown(name)}'" for name in twice)
+        raise DataError(
+            f"{path}: the header names {names} more than once; rename or remove the repeated "
+            "column so that one is read"
+        )
 
 
 def _refuse_header(

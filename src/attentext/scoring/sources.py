@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from attentext.data.readers import SNIFF_BYTES, SUFFIXES, is_int
+from attentext.data.readers import SNIFF_BYTES, SUFFIXES, check_unique_columns, is_int
 from attentext.errors import DataError, short_list, shown
 
 BLOCK_BYTES = 1 << 20  # read size of text and JSONL files, and pyarrow's CSV block
@@ -309,6 +309,7 @@ class DelimitedSource(TableSource):
         self.names = list(AG_NEWS_COLUMNS) if self.ag_news else [h.strip() for h in header]
         if not self.ag_news:
             self._check_columns(self.names)
+            check_unique_columns(path, self.names, (text_column, *columns))
         elif any(name not in AG_NEWS_COLUMNS for name in columns):
             self._check_columns(list(AG_NEWS_COLUMNS))
 
