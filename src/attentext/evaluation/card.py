@@ -554,8 +554,8 @@ def check_card_replaceable(run: Run, flag: str = "--overwrite") -> None:
         text = ""
     if text is not None and not is_own_card(text):
         raise AttentextError(
-            f"{target}: edited by hand or not written by attentext, so it is kept; {flag} "
-            "replaces it with a new card"
+            f"{target}: edited by hand, not written by attentext, or a card from before cards "
+            f"were stamped, so it is kept; {flag} replaces it with a new card"
         )
 
 

@@ -309,8 +309,8 @@ def _refresh_card(path: Path) -> None:
         check_card_replaceable(fresh)
     except AttentextError:
         warnings.warn(
-            f"{target}: edited by hand or not written by attentext, so kept with the old "
-            f"calibration; `attentext card {path} --write --overwrite` rebuilds it",
+            f"{target}: edited by hand, not written by attentext, or a card from before cards "
+            f"were stamped, so kept with the old calibration; `attentext card {path} --write --overwrite` rebuilds it",
             AttentextWarning,
             stacklevel=2,
         )
