@@ -65,6 +65,11 @@ Findings -> tests
       test_a_bad_content_length_gets_a_json_error_body[abc|-1],
       test_a_huge_unknown_model_name_is_not_echoed_in_full,
       test_an_empty_model_name_is_a_422
+
+Round 2 (docs/reliability.md, "Hostile inputs, round 2"):
+R1. Python API texts: None, a dict, a set, non-string items; a Series, an array, a generator:
+      test_round2_predict_refuses_what_is_not_a_list_of_texts[<case>-tfidf|seed],
+      test_round2_predict_takes_any_ordered_sequence_of_texts
 """
 
 from __future__ import annotations
@@ -1331,3 +1336,64 @@ def test_an_empty_model_name_is_a_422(http):
 
     assert response.status_code == 422, response.text
     assert "model" in response.json()["error"]["message"]
+
+
+# =============================================================================================
+# Round 2 of the audit: inputs the findings above did not cover
+# =============================================================================================
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    """The TF-IDF baseline on ag_news_tiny (seconds to train)."""
+    out = tmp_path_factory.mktemp("hostile-tfidf") / "tfidf"
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, out).run_dir)
+
+
+NOT_A_LIST_OF_TEXTS = {
+    "none": (None, "NoneType"),
+    "a-dict": ({"id-1": "Stocks rally on Wall Street"}, "dict"),
+    "a-set": ({"Stocks rally", "The striker scored"}, "set"),
+    "numbers": ([1, 2], r"texts\[0\]: text is a number"),
+    "a-none-item": (["Stocks rally", None], r"texts\[1\]: text is missing"),
+    "a-nested-list": ([["Stocks rally"]], r"texts\[0\]: text is a list"),
+    "bytes-items": ([b"Stocks rally"], r"texts\[0\]: text is of type bytes"),
+}
+
+
+@pytest.mark.parametrize("kind", ["tfidf", "seed"])
+@pytest.mark.parametrize("case", list(NOT_A_LIST_OF_TEXTS))
+def test_round2_predict_refuses_what_is_not_a_list_of_texts(case, kind, tfidf_run, seed_run):
+    """Round 2: `clf.predict(None)` was [] on the baseline; a dict was classified by its keys and a
+    set in its own order (results not in the user's order); a None or a number among the texts
+    was AttributeError "'int' object has no attribute 'lower'" or a tokenizer's TypeError; bytes
+    were read as text by one model and refused by the other. Each is now a TypeError that says
+    which argument or item is wrong."""
+    texts, expect = NOT_A_LIST_OF_TEXTS[case]
+    clf = attentext.load(tfidf_run if kind == "tfidf" else seed_run)
+
+    for method in (clf.predict, clf.predict_proba):
+        with pytest.raises(TypeError, match=expect) as error:
+            method(texts)
+        assert "texts" in one_line(error.value)
+
+
+def test_round2_predict_takes_any_ordered_sequence_of_texts(tfidf_run, seed_run):
+    """Round 2: a pandas Series or a NumPy array was a ValueError ("The truth value of a Series is
+    ambiguous") on the baseline, a generator a TypeError on both models; each is read in its
+    order, like a list."""
+    import numpy as np
+    import pandas as pd
+
+    texts = ["Stocks rally as oil prices fall", "The striker scored twice", ""]
+    for run in (tfidf_run, seed_run):
+        clf = attentext.load(run)
+        expected = clf.predict(texts)
+        for given in (
+            tuple(texts),
+            np.array(texts),
+            pd.Series(texts, index=[7, 3, 5]),
+            (text for text in texts),
+        ):
+            assert clf.predict(given) == expected, type(given).__name__
+        assert clf.predict_proba(iter(texts)).shape == (3, len(clf.labels))

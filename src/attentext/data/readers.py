@@ -9,7 +9,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,27 @@ def text_problem(value: object) -> str | None:
     if not isinstance(value, str):
         return f"text is {_kind(value)}, not a string"
     return None if value.strip() else "text is empty"
+
+
+def text_list(texts: object) -> list[str]:
+    """`texts` as a list of strings, the one check of what `predict`/`predict_proba` take in Python.
+
+    Any ordered collection is read in its order (a list, a tuple, a NumPy array, a pandas Series,
+    a generator). A single string, a set or a dict (whose keys would be classified) is refused:
+    results could not line up with the user's texts; so is an item that is not a string, by
+    index, which one model failed on deep inside and another read as text (bytes).
+    """
+    if isinstance(texts, str | bytes):
+        raise TypeError("texts must be a list of strings, not a single string")
+    if isinstance(texts, Set | Mapping) or not isinstance(texts, Iterable):
+        unordered = isinstance(texts, Set | Mapping)
+        why = ": it has no order for the results to follow" if unordered else ""
+        raise TypeError(f"texts must be a list of strings, got a {type(texts).__name__}{why}")
+    listed = list(texts)
+    for i, text in enumerate(listed):
+        if not isinstance(text, str):
+            raise TypeError(f"texts must be a list of strings; texts[{i}]: {text_problem(text)}")
+    return listed
 
 
 def check_texts(raw: RawTexts, empty_ok: bool = False) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.special import softmax
 
 from attentext.confidence import ConfidenceMap
+from attentext.data.readers import text_list
 from attentext.decisions import decide
 from attentext.errors import RunDirError
 from attentext.label_prior import shifted_logits
@@ -62,13 +63,12 @@ class EnsembleClassifier:
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """The weighted mean of the members' probabilities, (len(texts), len(labels)), then the
         ensemble's own temperature and map."""
-        if isinstance(texts, str):
-            raise TypeError("texts must be a list of strings, not a single string")
+        texts = text_list(texts)
         mixture = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         if not texts:
             return mixture
         for member, weight in zip(self.members, self.weights, strict=True):
-            mixture += weight * np.asarray(member.predict_proba(list(texts)), dtype=np.float64)
+            mixture += weight * np.asarray(member.predict_proba(texts), dtype=np.float64)
         if self.temperature != 1.0 or self.label_bias is not None:
             logits = np.log(np.clip(mixture, LOG_FLOOR, None))
             mixture = softmax(shifted_logits(logits, self.temperature, self.label_bias), axis=1)

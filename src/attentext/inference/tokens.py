@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from attentext.confidence import ConfidenceMap
+from attentext.data.readers import text_list
 from attentext.decisions import MULTI_LABEL, calibrated_sigmoid, decide, threshold_vector
 from attentext.errors import RunDirError, shown
 from attentext.label_prior import shifted_logits
@@ -153,9 +154,8 @@ class TokenClassifier:
 
     def logits(self, texts: list[str]) -> np.ndarray:
         """Raw logits, (len(texts), len(labels)), float32."""
-        if isinstance(texts, str):
-            raise TypeError("texts must be a list of strings, not a single string")
-        if not len(texts):
+        texts = text_list(texts)
+        if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         if self.chunking is not None:
             return self.document_logits(texts)[0]

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from attentext.data.readers import text_list
 from attentext.inference.classifier import load
 from attentext.inference.torch_backend import TransformersClassifier
 from attentext.interpret.attention import explain_attention
@@ -71,9 +72,7 @@ def explain(
     there, removing those an earlier call wrote (the folder shows this call's texts only).
     The model runs in fp32; HF encoders are switched to eager attention to return the weights.
     """
-    if isinstance(texts, str):
-        raise TypeError("texts must be a list of strings, not a single string")
-    texts = list(texts)
+    texts = text_list(texts)
     if fmt not in FORMATS:
         raise ExplainError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
     if not texts:

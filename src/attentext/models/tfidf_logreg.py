@@ -18,6 +18,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from attentext.confidence import ConfidenceMap
+from attentext.data.readers import text_list
 from attentext.decisions import calibrated_sigmoid, decide, log_odds, sigmoid
 from attentext.errors import RunDirError
 from attentext.label_prior import shifted_logits
@@ -112,11 +113,10 @@ class TfidfLogRegClassifier:
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Calibrated class probabilities, (len(texts), len(labels)), columns in label-id order."""
-        if isinstance(texts, str):
-            raise TypeError("texts must be a list of strings, not a single string")
+        texts = text_list(texts)
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float64)
-        probabilities = self.model.predict_proba(self.vectorizer.transform(list(texts)))
+        probabilities = self.model.predict_proba(self.vectorizer.transform(texts))
         full = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         full[:, self.model.classes_] = probabilities
         if self.multi_label:
