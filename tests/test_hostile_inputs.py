@@ -70,6 +70,10 @@ Round 2 (docs/reliability.md, "Hostile inputs, round 2"):
 R1. Python API texts: None, a dict, a set, non-string items; a Series, an array, a generator:
       test_round2_predict_refuses_what_is_not_a_list_of_texts[<case>-tfidf|seed],
       test_round2_predict_takes_any_ordered_sequence_of_texts
+R2. evaluate: labels that are names on some rows and class numbers on others, no classes.txt:
+      test_round2_labels_mixing_names_and_class_numbers_are_refused,
+      test_round2_labels_that_are_all_class_numbers_still_read_as_indices (guard; numbers among
+      names beside a classes.txt stay its classes: test_data's declared-labels test)
 """
 
 from __future__ import annotations
@@ -1397,3 +1401,38 @@ def test_round2_predict_takes_any_ordered_sequence_of_texts(tfidf_run, seed_run)
         ):
             assert clf.predict(given) == expected, type(given).__name__
         assert clf.predict_proba(iter(texts)).shape == (3, len(clf.labels))
+
+
+MIXED_LABELS = [
+    ("Oil prices rise as OPEC cuts output", "Business"),
+    ("The striker scored twice in the final", "1"),
+    ("Rebels seize the capital after a week of fighting", "World"),
+    ("Chip maker unveils a faster processor", "Sci/Tech"),
+]
+
+
+def test_round2_labels_mixing_names_and_class_numbers_are_refused(tfidf_run, tmp_path):
+    """Round 2: `evaluate` on a file whose labels are names on some rows and a number on another
+    read the number silently as a class index ('1' -> Sports, the second class), so the report
+    measured labels the user never wrote; now a one-line DataError names the row, the number and
+    a row with a name (API and CLI)."""
+    data = write_file(tmp_path, "test.csv", labelled_csv(MIXED_LABELS))
+
+    with pytest.raises(DataError, match=r"row 3: label '1' is a number") as error:
+        attentext.evaluate(tfidf_run, data)
+    assert "row 2" in one_line(error.value)
+    line = one_line_error(run_cli_here("evaluate", tfidf_run, "--data", data))
+    assert "row 3" in line
+
+
+def test_round2_labels_that_are_all_class_numbers_still_read_as_indices(tfidf_run, tmp_path):
+    """Guard: a file whose labels are all numbers is still read by index (0-based) against the
+    run's named classes."""
+    rows = [
+        (text, str(["World", "Sports", "Business", "Sci/Tech"].index(label)))
+        for text, label in MIXED_LABELS
+        if label != "1"
+    ]
+    data = write_file(tmp_path, "test.csv", labelled_csv(rows))
+
+    assert attentext.evaluate(tfidf_run, data).accuracy >= 0

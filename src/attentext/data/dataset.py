@@ -142,7 +142,7 @@ def load_text_dataset(
         label_feature = datasets.Sequence(datasets.ClassLabel(names=names))
     else:
         names = list(label_names or declared or infer_label_names(first, label_column))
-        ids = {split: to_ids(raw, names) for split, raw in raws.items()}
+        ids = {split: to_ids(raw, names, declared) for split, raw in raws.items()}
         if "train" in raws and not label_names:
             check_every_class_trained(raws["train"], ids["train"], names)
         label_feature = datasets.ClassLabel(names=names)

@@ -103,24 +103,48 @@ def _warn_numbers_with_names(path: Path, names: set[str]) -> None:
         )
 
 
-def to_ids(raw: RawSplit, names: list[str]) -> list[int]:
+def to_ids(raw: RawSplit, names: list[str], declared: list[str] | None = None) -> list[int]:
     """Map raw labels to ids: by name, or by index (1-based in AG News' format, else 0-based).
 
     Indices are accepted only when the names are words (classes.txt, a ClassLabel): when the
     names are integers themselves, "0" must mean the class named "0", never the first class.
+    Unless the data declares its classes (`declared`: numbers among names are then its way to
+    write them), names on some rows and a number on another are refused: against a run's names
+    '1' among 'Business' and 'World' was read silently as its second class (an audit).
     """
     lookup = {name: i for i, name in enumerate(names)}
+    indices: dict[str, int] = {}
     if not any(is_int(name) for name in names):
         offset = 1 if raw.labels_are_indices else 0
-        for i in range(len(names)):
-            lookup.setdefault(str(i + offset), i)
+        indices = {str(i + offset): i for i in range(len(names))}
     ids = []
+    first_name = first_number = None
     for label, line in zip(raw.labels, raw.rows, strict=True):
-        if label not in lookup:
+        if label in lookup:
+            ids.append(lookup[label])
+            first_name = first_name or (line, label)
+        elif label in indices:
+            ids.append(indices[label])
+            first_number = first_number or (line, label)
+        else:
             known = did_you_mean(shown(label), [shown(name) for name in names])
             raise DataError(f"{raw.path}: row {line}: unknown label '{shown(label)}'{known}")
-        ids.append(lookup[label])
+    if first_name and first_number and declared is None:
+        read_as = names[indices[first_number[1]]]
+        raise _names_with_numbers(raw.path, first_name, first_number, read_as)
     return ids
+
+
+def _names_with_numbers(
+    path: Path, name: tuple[int, str], number: tuple[int, str], read_as: str
+) -> DataError:
+    """Labels named on one row and numbered on another: which way the file means cannot be told."""
+    return DataError(
+        f"{path}: row {number[0]}: label '{shown(number[1])}' is a number, read as the class "
+        f"'{shown(read_as)}', while row {name[0]} names its class ('{shown(name[1])}'); write "
+        "every label as a name, or every one as a number (or list the classes in order in "
+        "classes.txt beside the data)"
+    )
 
 
 def check_every_class_trained(raw: RawSplit, ids: list[int], names: list[str]) -> None:
