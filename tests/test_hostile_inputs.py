@@ -74,6 +74,8 @@ R2. evaluate: labels that are names on some rows and class numbers on others, no
       test_round2_labels_mixing_names_and_class_numbers_are_refused,
       test_round2_labels_that_are_all_class_numbers_still_read_as_indices (guard; numbers among
       names beside a classes.txt stay its classes: test_data's declared-labels test)
+R3. HTTP bodies json.loads refuses for other reasons than syntax (not UTF-8, nesting, long numbers):
+      test_round2_a_body_json_cannot_read_says_why[<case>-<route>]
 """
 
 from __future__ import annotations
@@ -1436,3 +1438,36 @@ def test_round2_labels_that_are_all_class_numbers_still_read_as_indices(tfidf_ru
     data = write_file(tmp_path, "test.csv", labelled_csv(rows))
 
     assert attentext.evaluate(tfidf_run, data).accuracy >= 0
+
+
+UNPARSED_BODIES = {
+    "latin-1": ('{"texts": ["café"], "inputs": "café"}'.encode("latin-1"), "not UTF-8"),
+    "nested-deeply": (b'{"texts": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deeply"),
+    "a-number-too-long": (b'{"texts": ["a"], "top_k": ' + b"9" * 5000 + b"}", "number too long"),
+}
+ROUTES = ["/v1/predict", "/v1/explain", "/", "/models/tfidf", "/predict", "/v2/models/tfidf/infer"]
+
+
+@pytest.fixture(scope="module")
+def tfidf_http(tfidf_run):
+    with TestClient(create_app([tfidf_run])) as client:
+        yield client
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("case", list(UNPARSED_BODIES))
+def test_round2_a_body_json_cannot_read_says_why(case, route, tfidf_http):
+    """Round 2: a JSON body with Latin-1 bytes, nested 5,000 deep, or holding a 5,000-digit
+    number was a 400 "There was an error parsing the body" (type http_error) on every route:
+    FastAPI's words for anything json.loads raises besides a syntax error. Now the 400 says what
+    is wrong with the body, in each protocol's error shape."""
+    body, reason = UNPARSED_BODIES[case]
+
+    response = tfidf_http.post(route, content=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    message = error if isinstance(error, str) else error["message"]
+    assert "not valid JSON" in message and reason in message, message
+    if route.startswith("/v1"):
+        assert error["type"] == "invalid_json"

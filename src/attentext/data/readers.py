@@ -268,16 +268,26 @@ def _ag_news_rows(path: Path, numbered: list[tuple[int, list[str]]], labelled: b
     return _raw(path, texts, lines, labels if labelled else None, indices=True)
 
 
+def json_error_reason(error: BaseException) -> str | None:
+    """Why `json.loads` refused a text or bytes, in a few words; None for an error it does not
+    raise. Its syntax errors say so themselves; the rest say nothing a user can act on."""
+    if isinstance(error, json.JSONDecodeError):
+        return error.msg
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    if isinstance(error, UnicodeDecodeError):  # bytes given: decoded as UTF-8 (or -16, -32)
+        return f"not UTF-8 from byte {error.start}; send it encoded as UTF-8"
+    if isinstance(error, ValueError):  # an integer of more than 4300 digits
+        return "a number too long"  # (sys.get_int_max_str_digits)
+    return None
+
+
 def _parsed(path: Path, where: str, raw: str) -> Any:
     """One JSON value, or a one-line DataError naming `where` (a row, or the file)."""
     try:
         return json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}: {where}: invalid JSON ({err.msg})") from None
-    except RecursionError:
-        raise DataError(f"{path}: {where}: invalid JSON (nested too deeply)") from None
-    except ValueError:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
-        raise DataError(f"{path}: {where}: invalid JSON (a number too long)") from None
+    except (ValueError, RecursionError) as err:
+        raise DataError(f"{path}: {where}: invalid JSON ({json_error_reason(err)})") from None
 
 
 def _json_records(path: Path, content: str) -> Iterator[tuple[int, Any]]:

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from attentext.data.readers import json_error_reason
 from attentext.errors import shown
 from attentext.serving.schemas import ErrorResponse
 
@@ -192,8 +193,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        types = {404: "not_found", 405: "method_not_allowed"}
+        type_ = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         message = error.detail if isinstance(error.detail, str) else "request refused"
+        # FastAPI's "There was an error parsing the body" stands for whatever json.loads raised
+        # besides a syntax error (bytes not UTF-8, nesting, a 5,000-digit number): say which.
+        reason = json_error_reason(error.__cause__) if error.__cause__ is not None else None
+        if error.status_code == 400 and reason is not None:
+            type_, message = "invalid_json", f"the request body is not valid JSON ({reason})"
         if error.status_code == 404:
             message = (
                 f"no such endpoint: {echo(request.method)} {echo(request.url.path)}; see /docs"
@@ -204,7 +210,7 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         return error_response(
             error.status_code,
-            types.get(error.status_code, "http_error"),
+            type_,
             message,
             getattr(error, "headers", None),
             request.url.path,
