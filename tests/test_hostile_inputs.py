@@ -76,10 +76,14 @@ R2. evaluate: labels that are names on some rows and class numbers on others, no
       names beside a classes.txt stay its classes: test_data's declared-labels test)
 R3. HTTP bodies json.loads refuses for other reasons than syntax (not UTF-8, nesting, long numbers):
       test_round2_a_body_json_cannot_read_says_why[<case>-<route>]
+R4. evaluate: class numbers indexing the data's classes.txt, in another order than the run's:
+      test_round2_evaluate_reads_class_numbers_by_the_datas_classes_txt,
+      test_round2_evaluate_refuses_a_class_number_naming_a_class_the_run_lacks
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -1471,3 +1475,48 @@ def test_round2_a_body_json_cannot_read_says_why(case, route, tfidf_http):
     assert "not valid JSON" in message and reason in message, message
     if route.startswith("/v1"):
         assert error["type"] == "invalid_json"
+
+
+def _numbered_by(folder: Path, classes: list[str], ag_news_dir: Path) -> Path:
+    """ag_news_tiny's test split with each label written as its index in `classes`, which are
+    listed in classes.txt beside it."""
+    names = ["World", "Sports", "Business", "Sci/Tech"]
+    rows = []
+    for line in (ag_news_dir / "test.csv").read_text(encoding="utf-8").splitlines():
+        index, title, description = next(csv.reader([line]))
+        rows.append((f"{title} {description}", classes.index(names[int(index) - 1])))
+    lines = [json.dumps({"text": text, "label": label}) for text, label in rows]
+    write_file(folder, "test.jsonl", "\n".join(lines) + "\n")
+    write_file(folder, "classes.txt", "\n".join(classes) + "\n")
+    return folder
+
+
+def test_round2_evaluate_reads_class_numbers_by_the_datas_classes_txt(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    """Round 2: `evaluate RUN --data FOLDER` whose labels are numbers indexing the folder's own
+    classes.txt, listed in another order than the run's classes, read each number as the run's
+    class at that index instead: accuracy 0.11 for a run at 0.69, without a word. The numbers now
+    index the data's classes.txt, whose names are the run's."""
+    expected = attentext.evaluate(tfidf_run, ag_news_dir).accuracy
+    folder = _numbered_by(
+        tmp_path / "sorted", ["Business", "Sci/Tech", "Sports", "World"], ag_news_dir
+    )
+
+    assert attentext.evaluate(tfidf_run, folder).accuracy == pytest.approx(expected)
+
+
+def test_round2_evaluate_refuses_a_class_number_naming_a_class_the_run_lacks(tfidf_run, tmp_path):
+    """Round 2: the same, with a classes.txt whose first class the run does not have: rows
+    numbered 0 (Politics) were scored as the run's first class (World); now a one-line DataError
+    names the row and the class."""
+    folder = tmp_path / "other"
+    rows = [("The striker scored twice", 1), ("Parliament passed the budget", 0)]
+    write_file(
+        folder, "test.jsonl", "".join(json.dumps({"text": t, "label": n}) + "\n" for t, n in rows)
+    )
+    write_file(folder, "classes.txt", "Politics\nSports\n")
+
+    with pytest.raises(DataError, match="row 2: label '0' is the class 'Politics'") as error:
+        attentext.evaluate(tfidf_run, folder)
+    one_line(error.value)

@@ -108,31 +108,47 @@ def to_ids(raw: RawSplit, names: list[str], declared: list[str] | None = None) -
 
     Indices are accepted only when the names are words (classes.txt, a ClassLabel): when the
     names are integers themselves, "0" must mean the class named "0", never the first class.
-    Unless the data declares its classes (`declared`: numbers among names are then its way to
-    write them), names on some rows and a number on another are refused: against a run's names
-    '1' among 'Business' and 'World' was read silently as its second class (an audit).
+    A number counts in the data's own order of classes (`declared`) where it has one, which
+    fixed `names` (a run's, to evaluate it) need not share: read in the run's order, the
+    numbers of a folder whose classes.txt is sorted otherwise were other classes (an audit).
+    Unless the data declares its classes (numbers among names are then its way to write them),
+    names on some rows and a number on another are refused: against a run's names '1' among
+    'Business' and 'World' was read silently as its second class (an audit).
     """
     lookup = {name: i for i, name in enumerate(names)}
-    indices: dict[str, int] = {}
-    if not any(is_int(name) for name in names):
+    order = declared or names
+    indices: dict[str, str] = {}
+    if not any(is_int(name) for name in (*names, *order)):
         offset = 1 if raw.labels_are_indices else 0
-        indices = {str(i + offset): i for i in range(len(names))}
+        indices = {str(i + offset): name for i, name in enumerate(order)}
     ids = []
     first_name = first_number = None
     for label, line in zip(raw.labels, raw.rows, strict=True):
         if label in lookup:
             ids.append(lookup[label])
             first_name = first_name or (line, label)
-        elif label in indices:
-            ids.append(indices[label])
+        elif indices.get(label) in lookup:
+            ids.append(lookup[indices[label]])
             first_number = first_number or (line, label)
         else:
-            known = did_you_mean(shown(label), [shown(name) for name in names])
-            raise DataError(f"{raw.path}: row {line}: unknown label '{shown(label)}'{known}")
+            raise _unknown_label(raw.path, line, label, indices.get(label), names)
     if first_name and first_number and declared is None:
-        read_as = names[indices[first_number[1]]]
+        read_as = indices[first_number[1]]
         raise _names_with_numbers(raw.path, first_name, first_number, read_as)
     return ids
+
+
+def _unknown_label(
+    path: Path, line: int, label: str, declared_as: str | None, names: list[str]
+) -> DataError:
+    """A label that is none of `names`; or a number whose class, as the data declares it, is not."""
+    if declared_as is not None:
+        return DataError(
+            f"{path}: row {line}: label '{shown(label)}' is the class '{shown(declared_as)}' in "
+            f"the data's classes.txt, not one of the model's ({short_list(names)})"
+        )
+    known = did_you_mean(shown(label), [shown(name) for name in names])
+    return DataError(f"{path}: row {line}: unknown label '{shown(label)}'{known}")
 
 
 def _names_with_numbers(
