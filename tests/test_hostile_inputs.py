@@ -79,6 +79,8 @@ R3. HTTP bodies json.loads refuses for other reasons than syntax (not UTF-8, nes
 R4. evaluate: class numbers indexing the data's classes.txt, in another order than the run's:
       test_round2_evaluate_reads_class_numbers_by_the_datas_classes_txt,
       test_round2_evaluate_refuses_a_class_number_naming_a_class_the_run_lacks
+R5. Python API data that is not a path or a name (None, a list of texts):
+      test_round2_data_that_is_not_a_path_or_a_name_is_a_type_error[none|texts]
 """
 
 from __future__ import annotations
@@ -1520,3 +1522,18 @@ def test_round2_evaluate_refuses_a_class_number_naming_a_class_the_run_lacks(tfi
     with pytest.raises(DataError, match="row 2: label '0' is the class 'Politics'") as error:
         attentext.evaluate(tfidf_run, folder)
     one_line(error.value)
+
+
+@pytest.mark.parametrize(
+    "data", [None, ["Stocks rally", "The striker scored"]], ids=["none", "texts"]
+)
+def test_round2_data_that_is_not_a_path_or_a_name_is_a_type_error(data, tfidf_run, tmp_path):
+    """Round 2: `attentext.train(recipe, None, out)` (or a list of texts as data) was sent to the
+    Hugging Face hub as the dataset 'None' (online: about 20 s of retries) and came back as
+    "not a local file or folder, and loading it as a Hugging Face dataset failed"; `evaluate`
+    the same. Now a TypeError says what `data` must be, before anything is written."""
+    with pytest.raises(TypeError, match="data must be a path"):
+        attentext.train("tfidf-logreg", data, tmp_path / "run")
+    with pytest.raises(TypeError, match="data must be a path"):
+        attentext.evaluate(tfidf_run, data)
+    assert not (tmp_path / "run").exists()

@@ -7,6 +7,7 @@ at the boundary, so that everything downstream can trust the data.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,11 @@ def load_text_dataset(
     measured and not trained on, need not hold every class). With `multi_label`, a label
     cell holds several names joined by `label_separator` (or a list), and each row gets a list.
     """
+    if not isinstance(source, str | os.PathLike):  # str(None) would be looked up on the hub
+        raise TypeError(
+            "data must be a path (a data file or folder) or a Hugging Face dataset name, "
+            f"got a {type(source).__name__}"
+        )
     if not 0.0 <= val_fraction < 1.0:
         raise DataError(f"val_fraction must be in [0, 1), got {val_fraction}")
     raws, declared = _read_sources(str(source), text_column, label_column)
