@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import pytest
 from conftest import AG_NEWS_LABELS, run_cli_here
 
 import attentext
-from attentext.errors import AttentextError, DataError
+from attentext.errors import AttentextError, AttentextWarning, DataError
 from attentext.scoring import workdir
 from attentext.scoring.engine import BatchOptions, predict_file
 from attentext.scoring.results import ResultSpec, result_columns
@@ -248,6 +249,80 @@ def test_ag_news_original_csv_is_read_as_training_reads_it(tfidf_run, ag_news_di
     assert len(found) == len(wanted)
     reference = attentext.load(tfidf_run).predict(list(wanted["text"]))
     assert list(found["label"]) == reference
+
+
+# An audit: a TSV written without quoting whose text starts with '"' was streamed with csv's
+# quoting: the quote ran across tabs and lines to the next '"', and 10 input lines gave 7 output
+# rows, three ids missing and the texts after them shifted. The decision is made on the file's
+# first lines (TSV_LOOKAHEAD_BYTES) or, past them, at the first quote that merges lines.
+LOOKAHEADS = pytest.mark.parametrize(
+    "lookahead", [None, 16], ids=["decided-from-the-start", "found-while-streaming"]
+)
+
+
+@LOOKAHEADS
+def test_an_unquoted_tsv_gives_one_output_row_per_line_in_order(
+    lookahead, tfidf_run, texts, monkeypatch, tmp_path
+):
+    from attentext.scoring import sources
+
+    if lookahead is not None:
+        monkeypatch.setattr(sources, "TSV_LOOKAHEAD_BYTES", lookahead)
+    bodies = list(texts[:30])
+    bodies[4] = '"Sell everything, ' + bodies[4]  # a quote opened, never closed ...
+    bodies[9] = bodies[9] + ' on a 27"'  # ... until this one: rows 5 to 10 were one
+    bodies[14] = '"We will win," he said. ' + bodies[14]
+    frame = pd.DataFrame({"id": range(100, 130), "body": bodies})
+    source = tmp_path / "in.tsv"
+    lines = "".join(f"{i}\t{body}\n" for i, body in zip(frame["id"], bodies, strict=True))
+    source.write_text("id\tbody\n" + lines, encoding="utf-8")
+    output = tmp_path / "out.csv"
+
+    with pytest.warns(AttentextWarning, match="read as unquoted TSV"):
+        summary = predict_file(tfidf_run, source, output, options(id_column="id", chunk_rows=4))
+
+    found = read_output(output)
+    assert summary.rows == 30 and list(found["id"]) == list(frame["id"])
+    assert_rows(found, expected(tfidf_run, frame))
+
+
+@LOOKAHEADS
+def test_a_quoted_tsv_as_pandas_writes_it_streams_as_before(
+    lookahead, tfidf_run, texts, monkeypatch, tmp_path
+):
+    from attentext.scoring import sources
+
+    if lookahead is not None:
+        monkeypatch.setattr(sources, "TSV_LOOKAHEAD_BYTES", lookahead)
+    bodies = list(texts[:20])
+    bodies[3] = bodies[3].replace(" ", "\t", 1) + "\nand a second line"
+    bodies[6] = '"Quoted" at the start, "hi" inside: ' + bodies[6]
+    bodies[9] = "two\nlines " + bodies[9]
+    frame = pd.DataFrame({"id": range(100, 120), "body": bodies})
+    source = write_input(frame, tmp_path / "in.tsv")
+    output = tmp_path / "out.csv"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AttentextWarning)
+        predict_file(tfidf_run, source, output, options(id_column="id", chunk_rows=4))
+
+    found = read_output(output)
+    assert list(found["id"]) == list(frame["id"])
+    assert_rows(found, expected(tfidf_run, frame))
+
+
+def test_a_tsv_neither_quoted_nor_plain_is_refused_before_any_work(tfidf_run, tmp_path):
+    source = tmp_path / "in.tsv"
+    source.write_text('id\ttext\n1\t"We will win," he said\n2\tmarkets\tfell\n3\tok\n')
+    output = tmp_path / "out.csv"
+
+    result = run_cli_here("predict", tfidf_run, "-i", source, "-o", output, "--id-column", "id")
+
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: {source}: line 2: ")
+    assert "line 3 has 3 tab-separated fields, not 2" in result.stderr
+    assert not output.exists() and not workdir.parts_dir(output).exists()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 import warnings
 
 import datasets
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -198,6 +199,81 @@ def test_tsv(write):
 
     assert ds.label_names == ["neg", "pos"]
     assert ds["train"]["text"][0] == "a great film, really"
+
+
+# An audit: a TSV written without quoting (printf '%s\t%s\n', by hand) whose text starts with '"'
+# was read with csv's quoting: the quote ran across tabs and lines to the next '"' and merged the
+# rows between into one, silently (40 rows trained as 36), or the file was refused as malformed.
+NEWS_ROWS = [
+    (f"the team won the cup final number {i}", "Sports")
+    if i % 2
+    else (f"stocks fell as markets opened number {i}", "Business")
+    for i in range(40)
+]
+MERGED_BY_QUOTES = {  # row -> text; rows 7 to 11 were one row, labelled as row 11
+    7: '"Sell everything, the broker told us',
+    11: 'the new monitor measures 27"',
+}
+MALFORMED_AS_QUOTED = {4: '"We will win," he said after the match'}
+
+
+@pytest.mark.parametrize(
+    ("texts", "line"),
+    [(MERGED_BY_QUOTES, 9), (MALFORMED_AS_QUOTED, 6)],
+    ids=["merged", "malformed"],
+)
+def test_an_unquoted_tsv_with_a_text_starting_with_a_quote_keeps_every_row(texts, line, write):
+    rows = [(texts.get(i, text), label) for i, (text, label) in enumerate(NEWS_ROWS)]
+    path = write("news.tsv", "text\tlabel\n" + "".join(f"{t}\t{lab}\n" for t, lab in rows))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = load_text_dataset(path, val_fraction=0)
+        texts_read = load_texts(path)  # predict --input without --output reads it so too
+
+    split = ds["train"]
+    read = [(t, ds.id2label[lab]) for t, lab in zip(split["text"], split["label"], strict=True)]
+    assert read == rows
+    assert texts_read == [t for t, _ in rows]
+    said = {str(w.message) for w in caught if issubclass(w.category, AttentextWarning)}
+    assert len(said) == 1, said
+    (message,) = said
+    assert message.startswith(f"{path}: line {line}: ") and "read as unquoted TSV" in message
+    assert "\n" not in message
+
+
+def test_a_quoted_tsv_as_pandas_writes_it_keeps_tabs_and_line_breaks_in_texts(tmp_path):
+    kinds = ["a tab\there and a\nline break", 'he said "hi"', "two\nlines", '"quoted" start']
+    texts = [f"{kind} {i}" for i in range(3) for kind in kinds]
+    frame = pd.DataFrame({"text": texts, "label": ["pos", "neg"] * 6})
+    frame.to_csv(tmp_path / "quoted.tsv", sep="\t", index=False)
+    # one column and no tab in a text: every line fits, so no tab count tells the file apart
+    untabbed = frame[~frame["text"].str.contains("\t")][["text"]]
+    untabbed.to_csv(tmp_path / "texts.tsv", sep="\t", index=False)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AttentextWarning)
+        ds = load_text_dataset(tmp_path / "quoted.tsv", val_fraction=0)
+        one_column = load_texts(tmp_path / "texts.tsv")
+
+    assert list(ds["train"]["text"]) == texts
+    assert [ds.id2label[lab] for lab in ds["train"]["label"]] == list(frame["label"])
+    assert one_column == list(untabbed["text"])
+
+
+def test_a_tsv_neither_quoted_nor_plain_is_refused_in_one_line(write):
+    path = write(
+        "mixed.tsv",
+        'text\tlabel\n"We will win," he said\tSports\nmarkets\tfell\tBusiness\nok\tSports\n',
+    )
+
+    with pytest.raises(DataError) as caught:
+        load_text_dataset(path, val_fraction=0)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path}: line 2: ") and "\n" not in message
+    assert "line 3 has 3 tab-separated fields, not 2" in message
+    assert "neither quoted nor plain TSV" in message
 
 
 def test_jsonl(write):

@@ -9,12 +9,13 @@ import io
 import json
 import math
 import re
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from attentext.errors import DataError, short_list, shown
+from attentext.errors import AttentextWarning, DataError, short_list, shown
 
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 SPLIT_ALIASES = {
@@ -36,6 +37,11 @@ COLUMN_HINT = (
 # A list of labels in one cell (JSONL/Parquet list values) is kept as one string joined by this
 # unit separator, a character no label holds: multi-label data splits on it.
 LIST_MARK = "\x1f"
+# a TSV neither quoted nor plain (`tsv_unquoted`): how to write it so that it reads one way
+QUOTE_HINT = (
+    'write every text holding a tab, a line break or a leading \'"\' in quotes ("" for a quote '
+    "inside), as pandas and csv.writer do, or remove those characters"
+)
 
 
 @dataclass
@@ -180,22 +186,119 @@ def _raw(
 
 
 def _csv_rows(path: Path, delimiter: str) -> list[tuple[int, list[str]]]:
-    """The non-blank rows of a delimited file, numbered from 1."""
+    """The non-blank rows of a delimited file, numbered from 1 (by record: a quoted field over
+    two lines is one row); a TSV that `tsv_unquoted` finds unquoted is read a row per line."""
     content = read_text(path)
     if "\x00" in content:
         raise DataError(f"{path}: contains NUL bytes; is it a binary file?")
-    csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
-    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter, strict=True)
-    try:
-        rows = list(reader)
-    except csv.Error as err:
-        raise DataError(
-            f"{path}: row {reader.line_num}: malformed {delimiter!r} row ({err})"
-        ) from None
+    if delimiter == "\t" and tsv_unquoted(path, content):
+        rows = [line.split("\t") for line in split_lines(content)]
+    else:
+        records, failure = _quoted_records(content, delimiter)
+        if failure is not None:
+            _, line, error = failure
+            raise DataError(f"{path}: row {line}: malformed {delimiter!r} row ({error})") from None
+        rows = [fields for _, _, fields in records]
     numbered = [(i + 1, row) for i, row in enumerate(rows) if any(cell.strip() for cell in row)]
     if not numbered:
         raise DataError(f"{path}: file is empty")
     return numbered
+
+
+_Record = tuple[int, int, list[str]]  # first line, last line, fields
+_Failure = tuple[int, int, csv.Error]  # the line its record starts on, the line csv stopped at
+
+
+def _quoted_records(
+    content: str, delimiter: str, whole: bool = True
+) -> tuple[list[_Record], _Failure | None]:
+    """The records of `content` read with csv's quoting (a field in '"' may hold the delimiter,
+    line breaks and "" for a quote), each with the lines it spans, and where csv refused, if it
+    did. The start of a file (`whole` False) may cut a record: what csv could not finish at its
+    end is not a failure but a record of the lines it had, without fields."""
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter, strict=True)
+    records: list[_Record] = []
+    start = 1
+    try:
+        for fields in reader:
+            records.append((start, reader.line_num, fields))
+            start = reader.line_num + 1
+    except csv.Error as error:
+        if whole or reader.line_num < len(split_lines(content)):
+            return records, (start, reader.line_num, error)
+        records.append((start, reader.line_num, []))
+    return records, None
+
+
+def _first_merge(records: list[_Record], failure: _Failure | None) -> tuple[int, str] | None:
+    """The first line where reading with quotes and reading a row per line part ways (a quoted
+    field over several lines, holding a tab, or malformed), and what the quote does there."""
+    for start, end, fields in records:
+        if end > start:
+            return start, f"merges lines {start}-{end} into one row"
+        if any("\t" in field for field in fields):
+            return start, "holds a tab, as if two fields were one"
+    if failure is None:
+        return None
+    start, end, error = failure
+    reason = shown(str(error), 80)  # csv's own words, a tab in them shown as \t
+    if end > start:
+        return start, f"runs over lines {start}-{end} and is malformed ({reason})"
+    return start, f"is malformed ({reason})"
+
+
+def _misfit_line(rows: Iterable[tuple[int, list[str]]]) -> tuple[int, int, int] | None:
+    """The first non-blank row whose number of fields is not the first one's: (line, fields,
+    expected); None where every row has the header's number of fields."""
+    expected = None
+    for line, fields in rows:
+        if not any(cell.strip() for cell in fields):
+            continue
+        expected = len(fields) if expected is None else expected
+        if len(fields) != expected:
+            return line, len(fields), expected
+    return None
+
+
+def tsv_unquoted(path: Path, content: str, whole: bool = True) -> bool | None:
+    """Whether a TSV is unquoted (IANA TSV: a line is a row, split on tabs, '"' a character)
+    rather than quoted as pandas and csv.writer write TSV; None where reading it with quotes
+    merges no lines, so that both readings give the same rows (read with quotes, as always).
+
+    In an unquoted file a text starting with '"' opens a quote that runs across tabs and lines to
+    the next '"': rows merged without a word. So where the quotes merge lines, hold a tab or are
+    malformed while every line has the header's number of tab-separated fields, the file is
+    unquoted (said in one warning line); where neither reading lines up it is refused at the
+    first line they part on, rather than guessed. `content` is the whole file, or its first whole
+    lines (`whole` False: the streaming reader's look-ahead).
+    """
+    records, failure = _quoted_records(content, "\t", whole)
+    merge = _first_merge(records, failure)
+    if merge is None:
+        return None
+    line, what = merge
+    lines = [row.split("\t") for row in split_lines(content)]
+    misfit = _misfit_line(enumerate(lines, 1))
+    # in a file of one column every line fits: only a quote csv refuses tells it is unquoted
+    columns = next((len(fields) for fields in lines if any(c.strip() for c in fields)), 0)
+    if misfit is None and (columns > 1 or failure is not None):
+        warnings.warn(
+            f"{path}: line {line}: a '\"' starts a field that, read as a quote, {what}; read as "
+            "unquoted TSV instead: one row per line, split on tabs, quotes kept as written",
+            AttentextWarning,
+            stacklevel=4,
+        )
+        return True
+    quoted_misfit = _misfit_line((start, fields) for start, _, fields in records if fields)
+    if failure is None and quoted_misfit is None:
+        return False  # quoted as pandas writes texts holding tabs and line breaks
+    bad, found, expected = misfit
+    raise DataError(
+        f"{path}: line {line}: a '\"' starts a field that, read as a quote, {what}, and read "
+        f"without quotes line {bad} has {found} tab-separated fields, not {expected}: the file "
+        f"is neither quoted nor plain TSV; {QUOTE_HINT}"
+    )
 
 
 def _read_delimited(

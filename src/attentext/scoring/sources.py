@@ -2,6 +2,8 @@
 
 Parquet and CSV/TSV go through pyarrow's streaming readers, rebatched so that chunk `i` is
 exactly rows `[i*N, (i+1)*N)` whatever the file's row groups or blocks (resume depends on it).
+A TSV is read with csv quoting (as pandas writes it) or, where a quote would merge lines that
+each hold a row, as unquoted TSV, a row per line (`tsv_lookahead`, `DelimitedSource._tsv_batches`).
 JSONL and plain text are read a block of bytes at a time and split into lines here: a line that
 is not valid UTF-8 or JSON is then one bad row of the output, not a failed file. Line ends are
 those of `data.readers.split_lines` (\\n, \\r\\n, a lone \\r), so that a streamed text file has
@@ -14,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -21,15 +24,26 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from attentext.data.readers import SNIFF_BYTES, SUFFIXES, check_unique_columns, is_int
-from attentext.errors import DataError, short_list, shown
+from attentext.data.readers import (
+    SNIFF_BYTES,
+    SUFFIXES,
+    check_unique_columns,
+    is_int,
+    tsv_unquoted,
+)
+from attentext.errors import AttentextWarning, DataError, short_list, shown
 
 BLOCK_BYTES = 1 << 20  # read size of text and JSONL files, and pyarrow's CSV block
 LINE_END = re.compile(rb"\r\n|\r|\n")
 BOM = b"\xef\xbb\xbf"
+# a TSV's first bytes, read (once more) to decide whether it is quoted (`readers.tsv_unquoted`);
+# past them `DelimitedSource` watches, as it streams, for a quote that merges lines
+TSV_LOOKAHEAD_BYTES = 4 << 20
+MERGED = r"[\t\n\r]"  # in a field read with quotes: the quote ran over a tab or a line end
 # AG News' original CSV (no header: class index, title, description): its text is title + " " +
 # description, as `data.readers` reads it; the three columns can be passed through by these names
 AG_NEWS_COLUMNS = ("class", "title", "description")
@@ -292,6 +306,36 @@ def first_row(path: Path, delimiter: str) -> list[str]:
     raise DataError(f"{path}: file is empty")
 
 
+def tsv_lookahead(path: Path) -> bool | None:
+    """`readers.tsv_unquoted` on a TSV's first TSV_LOOKAHEAD_BYTES, cut after their last whole
+    line (the whole file where it is no longer): True or False decides the file; None (no quote
+    merges lines there) leaves it to `DelimitedSource` to watch the rest as it streams."""
+    with open(path, "rb") as handle:
+        head = handle.read(TSV_LOOKAHEAD_BYTES + 1)
+    whole = len(head) <= TSV_LOOKAHEAD_BYTES
+    if not whole:  # a \r at the very end may be the first half of a \r\n
+        head = head[: max(head.rfind(b"\n"), head.rfind(b"\r", 0, len(head) - 1)) + 1]
+    content = head.removeprefix(BOM).decode("utf-8", errors="replace")
+    return tsv_unquoted(path, content, whole)
+
+
+def merged_row(batch: pa.RecordBatch) -> int | None:
+    """The first row of `batch` (read with quotes) with a tab or a line end in a field, in any
+    column: a quoted field that held them, or a quote that ran over them; None where none has."""
+    found = [
+        pc.index(pc.match_substring_regex(column, MERGED), True).as_py() for column in batch.columns
+    ]
+    return min((row for row in found if row >= 0), default=None)
+
+
+def skip_rows(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """`batches` without their first `rows` rows."""
+    for batch in batches:
+        if rows < batch.num_rows:
+            yield batch.slice(rows)
+        rows = max(rows - batch.num_rows, 0)
+
+
 class DelimitedSource(TableSource):
     """CSV or TSV with a header (every column read as text, so that no type is guessed from
     the first block), or AG News' original headerless CSV."""
@@ -312,29 +356,79 @@ class DelimitedSource(TableSource):
             check_unique_columns(path, self.names, (text_column, *columns))
         elif any(name not in AG_NEWS_COLUMNS for name in columns):
             self._check_columns(list(AG_NEWS_COLUMNS))
+        # CSV is quoted; a TSV may be unquoted (a line a row), decided before any work is done
+        self.unquoted = tsv_lookahead(path) if delimiter == "\t" else False
 
-    def _reader(self) -> Any:
+    def _reader(self, quoting: bool = True, every_column: bool = False) -> Any:
+        """pyarrow's streaming reader, with csv quoting or a row per line; `every_column` reads
+        the columns not asked for too (as bytes), for `merged_row` to see a quote in any."""
         text_columns = ["title", "description"] if self.ag_news else [self.text_column]
         include = list(dict.fromkeys([*text_columns, *self.columns]))
-        types = {name: pa.string() for name in include}
+        types = {name: pa.binary() for name in self.names} if every_column else {}
+        types.update({name: pa.string() for name in include})
         types.update({name: pa.binary() for name in text_columns})  # decoded row by row
         return pacsv.open_csv(
             self.path,
             read_options=pacsv.ReadOptions(
                 column_names=self.names, skip_rows=0 if self.ag_news else 1, block_size=BLOCK_BYTES
             ),
-            parse_options=pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True),
+            parse_options=pacsv.ParseOptions(
+                delimiter=self.delimiter,
+                quote_char='"' if quoting else False,
+                newlines_in_values=quoting,
+            ),
             convert_options=pacsv.ConvertOptions(
-                include_columns=include,
+                include_columns=[] if every_column else include,  # [] reads every column
                 column_types=types,
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
         )
 
+    def _tsv_batches(self) -> Iterator[pa.RecordBatch]:
+        """A TSV's batches as `tsv_lookahead` decided; where its look-ahead showed no quote that
+        merges lines, read with quotes and watched: at the first row whose quote ran over lines
+        that each hold a row, the file is unquoted, and is read a row per line from that row on
+        (the rows before it are one line each in both readings: chunks keep their rows)."""
+        if self.unquoted is not None:
+            yield from self._reader(quoting=not self.unquoted)
+            return
+        done = 0
+        batches = iter(self._reader(quoting=True, every_column=True))
+        for batch in batches:
+            row = merged_row(batch)
+            if row is None:
+                done += batch.num_rows
+                yield batch
+                continue
+            if not self._lines_hold_rows(batch, row):  # quoted as pandas writes such texts
+                yield batch
+                yield from batches
+                return
+            warnings.warn(
+                f"{self.path}: row {done + row + 1}: a '\"' starts a field that, read as a quote, "
+                "merges the lines after it into one row; read as unquoted TSV from that row on: "
+                "one row per line, split on tabs, quotes kept as written",
+                AttentextWarning,
+                stacklevel=2,
+            )
+            yield batch.slice(0, row)
+            yield from skip_rows(self._reader(quoting=False), done + row)
+            return
+
+    def _lines_hold_rows(self, batch: pa.RecordBatch, row: int) -> bool:
+        """Whether the lines a quoted row spans (its fields joined by tabs: quotes are neither
+        tabs nor line ends) each hold the header's number of tab-separated fields. In a file of
+        one column every line would: that tells nothing, and the file stays quoted."""
+        values = [column[row].as_py() for column in batch.columns]
+        joined = b"\t".join(v if isinstance(v, bytes) else v.encode() for v in values)
+        lines = LINE_END.split(joined)
+        fields = len(self.names)
+        return fields > 1 and all(not line or line.count(b"\t") + 1 == fields for line in lines)
+
     def batches(self) -> Iterator[pa.RecordBatch]:
         try:
-            yield from self._reader()
+            yield from self._tsv_batches() if self.delimiter == "\t" else self._reader()
         except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise DataError(f"{self.path}: malformed file ({shown(message, 160)})") from None
