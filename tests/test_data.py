@@ -7,6 +7,7 @@ import json
 import warnings
 
 import datasets
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -115,6 +116,40 @@ def test_missing_split_is_a_data_error(ag_news_dir):
     ds = load_text_dataset(ag_news_dir, val_fraction=0)
     with pytest.raises(DataError, match="no 'validation' split"):
         ds["validation"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_carved_validation_split_never_takes_a_class_every_row(tmp_path, seed):
+    # 'b' has one row: too few to stratify, and the plain random draw that follows took it
+    # for validation on some seeds, leaving a model that can never predict 'b' (scikit-learn:
+    # "needs samples of at least 2 classes", a traceback)
+    path = tmp_path / "few.csv"
+    rows = [("the cat sat", "a"), ("a dog ran", "a"), ("a cow ate grass", "b")]
+    rows += [(f"the bird {i} sang", "a") for i in range(3)]
+    path.write_text(labelled_csv(rows))
+
+    ds = load_text_dataset(path, val_fraction=0.3, seed=seed)
+
+    assert "b" in {ds.label_names[i] for i in ds["train"]["label"]}
+    assert len(ds["validation"]) == 2 and len(ds["train"]) == 4
+
+
+def test_a_random_split_that_kept_every_class_is_unchanged(tmp_path):
+    path = tmp_path / "few.csv"
+    path.write_text(
+        labelled_csv([(f"text number {i}", "ab"[i % 2]) for i in range(9)] + [("one", "c")])
+    )
+    ds = load_text_dataset(path, val_fraction=0.2, seed=0)  # draws rows 4 and 6, both kept
+    permutation = np.random.default_rng(0).permutation(10)
+
+    assert list(ds["validation"]["text"]) == [f"text number {i}" for i in permutation[:2]]
+
+
+def test_every_class_on_one_row_cannot_spare_a_validation_row(tmp_path):
+    path = tmp_path / "two.csv"
+    path.write_text(labelled_csv([("the cat sat", "a"), ("a dog ran", "b")]))
+    with pytest.raises(DataError, match="single row.*--val-fraction 0"):
+        load_text_dataset(path, val_fraction=0.5)
 
 
 def test_val_fraction_out_of_range_is_a_data_error(ag_news_dir):

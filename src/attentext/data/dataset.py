@@ -210,9 +210,34 @@ def _carve_validation(
             )
         )
     except ValueError:  # a class too small to stratify, or label sets: a plain random split
-        permutation = np.random.default_rng(seed).permutation(len(train))
-        val_rows, train_rows = permutation[:n_val], permutation[n_val:]
+        val_rows, train_rows = _random_split(train, n_val, seed, path)
     return {"train": train.select(train_rows), "validation": train.select(val_rows)}
+
+
+def _random_split(
+    train: datasets.Dataset, n_val: int, seed: int, path: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """(validation rows, training rows) of a plain seeded split, mended where it would hold out
+    a class's every row: trained without it, the model could never predict it (a 3-row file,
+    'b' once, ended in scikit-learn's "needs samples of at least 2 classes" traceback). Each
+    class's first row in the draw then stays in training, and validation comes from the rest;
+    a split that left every class in training is unchanged."""
+    permutation = np.random.default_rng(seed).permutation(len(train))
+    val_rows, train_rows = permutation[:n_val], permutation[n_val:]
+    if not isinstance(train.features["label"], datasets.ClassLabel):  # label sets
+        return val_rows, train_rows
+    labels = train.with_format("arrow")["label"].to_numpy()
+    if set(labels[val_rows]) <= set(labels[train_rows]):
+        return val_rows, train_rows
+    _, first = np.unique(labels[permutation], return_index=True)
+    rest = np.delete(permutation, first)
+    if not len(rest):
+        raise DataError(
+            f"{path}: every class has a single row, so none can be held out for validation; "
+            "add rows or a validation file, or train without one (--val-fraction 0)"
+        )
+    val_rows = rest[:n_val]
+    return val_rows, permutation[~np.isin(permutation, val_rows)]
 
 
 def _load_hub(
