@@ -255,19 +255,17 @@ def test_ag_news_original_csv_is_read_as_training_reads_it(tfidf_run, ag_news_di
 # quoting: the quote ran across tabs and lines to the next '"', and 10 input lines gave 7 output
 # rows, three ids missing and the texts after them shifted. The decision is made on the file's
 # first lines (TSV_LOOKAHEAD_BYTES) or, past them, at the first quote that merges lines.
-LOOKAHEADS = pytest.mark.parametrize(
-    "lookahead", [None, 16], ids=["decided-from-the-start", "found-while-streaming"]
-)
-
-
-@LOOKAHEADS
-def test_an_unquoted_tsv_gives_one_output_row_per_line_in_order(
-    lookahead, tfidf_run, texts, monkeypatch, tmp_path
-):
+@pytest.fixture(params=[None, 16], ids=["decided-from-the-start", "found-while-streaming"])
+def tsv_lookahead(request, monkeypatch):
+    """Decide from the start (the default look-ahead), or past a 16-byte look-ahead, mid-stream."""
     from attentext.scoring import sources
 
-    if lookahead is not None:
-        monkeypatch.setattr(sources, "TSV_LOOKAHEAD_BYTES", lookahead)
+    if request.param is not None:
+        monkeypatch.setattr(sources, "TSV_LOOKAHEAD_BYTES", request.param)
+
+
+@pytest.mark.usefixtures("tsv_lookahead")
+def test_an_unquoted_tsv_gives_one_output_row_per_line_in_order(tfidf_run, texts, tmp_path):
     bodies = list(texts[:30])
     bodies[4] = '"Sell everything, ' + bodies[4]  # a quote opened, never closed ...
     bodies[9] = bodies[9] + ' on a 27"'  # ... until this one: rows 5 to 10 were one
@@ -286,14 +284,8 @@ def test_an_unquoted_tsv_gives_one_output_row_per_line_in_order(
     assert_rows(found, expected(tfidf_run, frame))
 
 
-@LOOKAHEADS
-def test_a_quoted_tsv_as_pandas_writes_it_streams_as_before(
-    lookahead, tfidf_run, texts, monkeypatch, tmp_path
-):
-    from attentext.scoring import sources
-
-    if lookahead is not None:
-        monkeypatch.setattr(sources, "TSV_LOOKAHEAD_BYTES", lookahead)
+@pytest.mark.usefixtures("tsv_lookahead")
+def test_a_quoted_tsv_as_pandas_writes_it_streams_as_before(tfidf_run, texts, tmp_path):
     bodies = list(texts[:20])
     bodies[3] = bodies[3].replace(" ", "\t", 1) + "\nand a second line"
     bodies[6] = '"Quoted" at the start, "hi" inside: ' + bodies[6]
