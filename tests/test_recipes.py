@@ -205,6 +205,19 @@ def test_invalid_values_are_recipe_errors(override):
     _recipe_error("seed-transformer", [override])
 
 
+@pytest.mark.parametrize(
+    "override",
+    [
+        "training.learning_rate=nan",  # passed `<= 0`: torch's "Invalid learning rate" traceback
+        "training.epochs=inf",  # transformers' "cannot convert float infinity to integer"
+        "training.epochs=.nan",
+        "training.max_grad_norm=-.inf",
+    ],
+)
+def test_a_number_that_is_not_finite_is_a_recipe_error(override):
+    assert "finite number" in _recipe_error("seed-transformer", [override])
+
+
 @pytest.mark.parametrize("override", ["training.epochs", "=3", "training"])
 def test_malformed_override_without_key_or_equals(override):
     assert "key=value" in _recipe_error("seed-transformer", [override])

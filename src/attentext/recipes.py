@@ -8,6 +8,7 @@ saved in every run directory as `recipe.yaml`, which makes a run reproducible fr
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -286,6 +287,8 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
     elif isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise RecipeError(f"{where}: expected a number, got {shown(value)}")
+        if not math.isfinite(value):  # nan passes every `<= 0` check; inf never ends an epoch
+            raise RecipeError(f"{where}: expected a finite number, got {shown(value)}")
         return float(value)
     elif isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
