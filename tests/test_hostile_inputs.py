@@ -518,6 +518,28 @@ def test_recalibrate_refuses_the_texts_the_run_trained_on(ag_news_dir, tmp_path)
     )
 
 
+def test_round3_recalibrate_refuses_the_training_file_named_apart_from_its_folder(
+    ag_news_dir, tmp_path
+):
+    """Round 3: a run trained on a folder, recalibrated on that folder's `train.csv` named as a
+    file (or a run trained on `train.csv`, on the folder's train split), was not recognised: the
+    temperature was fitted on the 200 texts it learned (ECE 0.19 -> 0.007 there). The files a
+    run trained on are compared, not the paths given."""
+    run = tmp_path / "run"
+    attentext.train("tfidf-logreg", ag_news_dir, run)
+    before = snapshot(run)
+
+    result = run_cli_here("recalibrate", run, "--data", ag_news_dir / "train.csv")
+
+    one_line_error(result)
+    assert "was trained on" in result.stderr
+    assert snapshot(run) == before
+    file_run = tmp_path / "file_run"
+    attentext.train("tfidf-logreg", ag_news_dir / "train.csv", file_run)
+    with pytest.raises(DataError, match="was trained on"):
+        attentext.recalibrate(file_run, ag_news_dir, split="train")
+
+
 # =============================================================================================
 # Finding 3: symlinks, special files and unbounded reads in run directories
 # =============================================================================================

@@ -22,6 +22,7 @@ import numpy as np
 
 from attentext import rundir
 from attentext.data.dataset import column_values
+from attentext.data.readers import find_split_files
 from attentext.data.texts import load_texts
 from attentext.errors import AttentextError, AttentextWarning, DataError, RecipeError, RunDirError
 from attentext.evaluation.calibration import (
@@ -133,19 +134,26 @@ def check_held_out(run: rundir.Run, data: str | Path, split: str) -> None:
     `data`), read whole (a file, whose rows training carved its validation from) or by its
     train split. A model is surest where it learned, so a temperature fitted there would make
     it sure of itself everywhere (found in session 60: 190 of 200 such texts trained on took the
-    ECE from 0.19 to 0.007)."""
+    ECE from 0.19 to 0.007). Files are compared, not the paths given: a folder's train.csv named
+    alone is the same texts as the folder's train split (audit round 3)."""
     source = run.metrics.get("data")
     if not isinstance(source, str) or not os.path.exists(source) or not os.path.exists(data):
         return
-    if Path(source).resolve() != Path(data).resolve():
+    trained = _split_file(Path(source), "train")
+    if trained is None or _split_file(Path(data), split) != trained:
         return
-    whole = Path(data).is_file()
-    if whole or split == "train":
-        where = "its rows are" if whole else "its train split is"
-        raise DataError(
-            f"{data}: {where} what {run.path} was trained on; recalibrate on labelled texts it "
-            "never saw (another file, or a folder's test split: --split test)"
-        )
+    where = "its rows are" if Path(data).is_file() else "its train split is"
+    raise DataError(
+        f"{data}: {where} what {run.path} was trained on; recalibrate on labelled texts it "
+        "never saw (another file, or a folder's test split: --split test)"
+    )
+
+
+def _split_file(data: Path, split: str) -> Path | None:
+    """The file a path reads `split` from, resolved: a file is every split it is asked for (a
+    run trained on one carved its validation from its rows), a folder its split's file."""
+    found = data if data.is_file() else find_split_files(data).get(split)
+    return found.resolve() if found is not None else None
 
 
 def _labelled_targets(
