@@ -266,6 +266,26 @@ def test_unknown_model_option_fails_when_the_model_is_built(ag_news_dir, tmp_pat
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    ("recipe", "option"),
+    [
+        ("attention-rnn", "model.options.embed_dim=abc"),  # was torch's "empty(): argument 'size'"
+        ("attention-rnn", "model.options.bidirectional=maybe"),
+        ("attention-rnn", "model.options.dropout=.nan"),
+    ],
+)
+def test_a_model_option_of_the_wrong_type_fails_in_one_line(recipe, option, ag_news_dir, tmp_path):
+    with pytest.raises(RecipeError, match=r"model\.options\.\w+: expected"):
+        attentext.train(
+            load_recipe(recipe, [option]),
+            ag_news_dir,
+            tmp_path / "run",
+            precision="fp32",
+            max_steps=1,
+        )
+    assert not (tmp_path / "run").exists()
+
+
 def test_label_smoothing_is_refused_with_several_labels_per_text():
     message = _recipe_error(
         "seed-transformer", ["training.label_smoothing=0.1", "data.multi_label=true"]

@@ -279,7 +279,7 @@ _SECTIONS = {
 }
 
 
-def _coerce(value: Any, default: Any, where: str) -> Any:
+def coerce_setting(value: Any, default: Any, where: str) -> Any:
     """Check a value against the type of its default; ints are accepted where floats are."""
     if isinstance(default, bool):
         if not isinstance(value, bool):
@@ -339,7 +339,7 @@ def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
             if sub_value == AUTO and sub in AUTO_SETTINGS.get(key, ()):
                 setattr(section, sub, AUTO)
                 continue
-            setattr(section, sub, _coerce(sub_value, default, f"{origin}: {key}.{sub}"))
+            setattr(section, sub, coerce_setting(sub_value, default, f"{origin}: {key}.{sub}"))
     _validate(recipe, origin)
     if raw.get("search") is not None:
         recipe.search = _search_section(raw["search"], recipe, origin)
@@ -405,7 +405,7 @@ def _search_param(path: str, spec: Any, recipe: Recipe, where: str) -> SearchPar
             for c in choices
         ]
         if current is not None:
-            values = [_coerce(value, current, where) for value in values]
+            values = [coerce_setting(value, current, where) for value in values]
         return SearchParam(path, choices=tuple(values))
     return _search_range(path, spec, current, where)
 

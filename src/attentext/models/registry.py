@@ -23,7 +23,7 @@ from typing import Any
 
 from attentext.data.defaults import with_widths
 from attentext.errors import RecipeError, did_you_mean, shown
-from attentext.recipes import AGGREGATIONS, ModelSpec
+from attentext.recipes import AGGREGATIONS, AUTO, ModelSpec, coerce_setting
 from attentext.rundir import TRANSFORMERS_KIND
 
 
@@ -80,6 +80,7 @@ class ModelFamily:
                 raise RecipeError(
                     f"unknown option 'model.options.{key}' for {self.name}{did_you_mean(key, known)}"
                 )
+        self._check_option_types(options)
         aggregation = options.get("aggregation", "mean")
         if aggregation not in AGGREGATIONS:
             raise RecipeError(
@@ -91,6 +92,19 @@ class ModelFamily:
                 f"{self.name} combines windows by mean or max; attention over windows is "
                 "learned by encoder-classifier (encoder-frozen, encoder-finetune)"
             )
+
+    def _check_option_types(self, options: dict[str, Any]) -> None:
+        """Each option against the type of its config default: options load as free YAML, and a
+        string where a width belongs was torch's "empty(): argument 'size'" traceback, a string
+        where a switch belongs (bidirectional: maybe) silently true."""
+        if self.config_class is None:
+            return
+        config_cls = getattr(self.code(), self.config_class)
+        params = inspect.signature(config_cls.__init__).parameters
+        for key, value in options.items():
+            default = params[key].default if key in params else None
+            if value != AUTO and isinstance(default, bool | int | float | str):
+                coerce_setting(value, default, f"model.options.{key}")
 
 
 _WORD_MODEL_COMPUTED = (
