@@ -191,6 +191,23 @@ def test_an_ensemble_is_not_written_into_one_of_its_runs(members, ag_news_dir):
     assert (members[1] / "attentext.json").is_file() and not (members[1] / "mix").exists()
 
 
+def test_an_output_that_cannot_be_written_is_refused_before_any_member_predicts(
+    members, ag_news_dir, tmp_path
+):
+    """Audit round 3: a file, or a finished run without --overwrite, at --output was refused
+    only after every member had predicted the validation split (minutes for encoders)."""
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "attentext.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("mine")
+    for output, words in ((tmp_path / "notes.txt", "is a file"), (existing, "already exists")):
+        said: list[str] = []
+        with pytest.raises(RunDirError, match=words):
+            ensemble(members, ag_news_dir, output, progress=said.append)
+        assert not said, said
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 @pytest.mark.parametrize(
     "members_field",
     [

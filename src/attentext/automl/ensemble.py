@@ -34,7 +34,7 @@ from attentext.files import write_json, write_text
 from attentext.inference.classifier import load
 from attentext.recipes import Recipe
 from attentext.training.run import recipe_dataset
-from attentext.training.workdir import prepare_work_dir
+from attentext.training.workdir import check_destination, prepare_work_dir
 
 ROUNDS = 25  # AutoGluon's default ensemble size
 LOG_FLOOR = 1e-12
@@ -100,6 +100,7 @@ def ensemble(
         raise AttentextError(f"--rounds must be at least 1, got {rounds}")
     runs = _check_runs(run_dirs)
     rundir.check_output_apart(Path(output), [run.path for run in runs], "the member run")
+    check_destination(Path(output), resume=False, overwrite=overwrite)  # before minutes of work
     validation, label_names = _validation(runs[0], data)
     texts = column_values(validation, "text")
     _check_same_validation(runs, data, texts)

@@ -67,7 +67,7 @@ def last_complete_checkpoint(work: Path, prune: bool = False) -> Path | None:
     return max(complete)[1] if complete else None
 
 
-def _check_destination(output_dir: Path, resume: bool, overwrite: bool) -> None:
+def check_destination(output_dir: Path, resume: bool, overwrite: bool) -> None:
     """What may be at `output_dir`: nothing, or (with --overwrite) a finished run or an empty
     folder to replace; never a file or a folder of other files."""
     if not (output_dir.exists() or output_dir.is_symlink()):
@@ -119,7 +119,7 @@ def prepare_work_dir(output_dir: Path, resume: bool, overwrite: bool) -> Path:
         work.mkdir(parents=True, exist_ok=True)
         return work
     restore_interrupted_publish(output_dir)
-    _check_destination(output_dir, resume, overwrite)
+    check_destination(output_dir, resume, overwrite)
     has_checkpoint = any(checkpoint_dir(work).glob("checkpoint-*"))
     if resume:
         if last_complete_checkpoint(work) is None:
