@@ -81,6 +81,10 @@ R4. evaluate: class numbers indexing the data's classes.txt, in another order th
       test_round2_evaluate_refuses_a_class_number_naming_a_class_the_run_lacks
 R5. Python API data that is not a path or a name (None, a list of texts):
       test_round2_data_that_is_not_a_path_or_a_name_is_a_type_error[none|texts]
+
+Round 3 (docs/reliability.md, "Hostile inputs, round 3"): R3-2 here,
+      test_round3_recalibrate_refuses_the_training_file_named_apart_from_its_folder;
+      R3-1 and R3-3 in test_recipes.py, R3-4 in test_ensemble.py.
 """
 
 from __future__ import annotations
