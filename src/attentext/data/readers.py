@@ -191,10 +191,10 @@ def _csv_rows(path: Path, delimiter: str) -> list[tuple[int, list[str]]]:
     content = read_text(path)
     if "\x00" in content:
         raise DataError(f"{path}: contains NUL bytes; is it a binary file?")
-    if delimiter == "\t" and tsv_unquoted(path, content):
+    records, failure = _quoted_records(content, delimiter)
+    if delimiter == "\t" and tsv_unquoted(path, content, quoted=(records, failure)):
         rows = [line.split("\t") for line in split_lines(content)]
     else:
-        records, failure = _quoted_records(content, delimiter)
         if failure is not None:
             _, line, error = failure
             raise DataError(f"{path}: row {line}: malformed {delimiter!r} row ({error})") from None
@@ -261,7 +261,12 @@ def _misfit_line(rows: Iterable[tuple[int, list[str]]]) -> tuple[int, int, int] 
     return None
 
 
-def tsv_unquoted(path: Path, content: str, whole: bool = True) -> bool | None:
+def tsv_unquoted(
+    path: Path,
+    content: str,
+    whole: bool = True,
+    quoted: tuple[list[_Record], _Failure | None] | None = None,
+) -> bool | None:
     """Whether a TSV is unquoted (IANA TSV: a line is a row, split on tabs, '"' a character)
     rather than quoted as pandas and csv.writer write TSV; None where reading it with quotes
     merges no lines, so that both readings give the same rows (read with quotes, as always).
@@ -271,9 +276,10 @@ def tsv_unquoted(path: Path, content: str, whole: bool = True) -> bool | None:
     malformed while every line has the header's number of tab-separated fields, the file is
     unquoted (said in one warning line); where neither reading lines up it is refused at the
     first line they part on, rather than guessed. `content` is the whole file, or its first whole
-    lines (`whole` False: the streaming reader's look-ahead).
+    lines (`whole` False: the streaming reader's look-ahead). `quoted`: `_quoted_records` of
+    `content`, where the caller has read it so already (the file is then parsed once).
     """
-    records, failure = _quoted_records(content, "\t", whole)
+    records, failure = quoted or _quoted_records(content, "\t", whole)
     merge = _first_merge(records, failure)
     if merge is None:
         return None

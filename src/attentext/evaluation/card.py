@@ -33,7 +33,9 @@ from attentext.rundir import CARD_FILE, Run
 
 MAX_CARD_BYTES = 4 << 20
 SPLITS = ("test", "validation")  # the splits training measures, the one reported first first
-UNRECORDED = "training data"  # what the card calls data whose name the run does not record
+UNRECORDED = "training data"
+# why a README.md is not the card's to replace (`check_card_replaceable`, recalibrate's warning)
+NOT_OWN_CARD = "edited by hand, not written by attentext, or a card from before cards were stamped"  # what the card calls data whose name the run does not record
 STAMP = "<!-- written by attentext; sha256 of the text above: {digest} -->\n"
 STAMP_LINE = re.compile(
     r"^<!-- written by attentext; sha256 of the text above: ([0-9a-f]{64}) -->\n?\Z", re.MULTILINE
@@ -554,8 +556,7 @@ def check_card_replaceable(run: Run, flag: str = "--overwrite") -> None:
         text = ""
     if text is not None and not is_own_card(text):
         raise AttentextError(
-            f"{target}: edited by hand, not written by attentext, or a card from before cards "
-            f"were stamped, so it is kept; {flag} replaces it with a new card"
+            f"{target}: {NOT_OWN_CARD}, so it is kept; {flag} replaces it with a new card"
         )
 
 

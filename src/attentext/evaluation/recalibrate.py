@@ -32,7 +32,12 @@ from attentext.evaluation.calibration import (
     calibrate_isotonic,
     log_softmax,
 )
-from attentext.evaluation.card import check_card_replaceable, model_card, short_data_name
+from attentext.evaluation.card import (
+    NOT_OWN_CARD,
+    check_card_replaceable,
+    model_card,
+    short_data_name,
+)
 from attentext.evaluation.evaluate import labelled_split, raw_logits
 from attentext.files import write_json, write_text
 from attentext.inference.classifier import Classifier, load
@@ -317,8 +322,8 @@ def _refresh_card(path: Path) -> None:
         check_card_replaceable(fresh)
     except AttentextError:
         warnings.warn(
-            f"{target}: edited by hand, not written by attentext, or a card from before cards "
-            f"were stamped, so kept with the old calibration; `attentext card {path} --write --overwrite` rebuilds it",
+            f"{target}: {NOT_OWN_CARD}, so kept with the old calibration; "
+            f"`attentext card {path} --write --overwrite` rebuilds it",
             AttentextWarning,
             stacklevel=2,
         )
