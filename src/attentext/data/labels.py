@@ -6,6 +6,7 @@ index `1` beside `Business`, a text column read as labels): they are checked her
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -17,6 +18,15 @@ from attentext.errors import AttentextWarning, DataError, did_you_mean, short_li
 TEXT_LIKE_MIN_ROWS = 20
 TEXT_LIKE_SHARE = 0.9  # distinct values / rows at or above which the column looks like text
 MISSING_LABELS = ("", "nan", "None")
+
+
+def is_number(value: str) -> bool:
+    """Whether a label is a finite number, however written (`1`, `1.0`, `2.5`): a CSV written by
+    pandas from a column that once held NaN writes its classes as `1.0`, `2.0`."""
+    try:
+        return math.isfinite(float(value.strip()))
+    except ValueError:
+        return False
 
 
 def read_classes(folder: Path) -> list[str] | None:
@@ -60,13 +70,16 @@ def infer_label_names(train: RawSplit, label_column: str = "label") -> list[str]
     _warn_variants(train.path, present)
     if all(is_int(label) for label in present):
         return sorted(present, key=lambda label: (int(label), label))
+    if all(is_number(label) for label in present):  # 1.0, 2.0, ..., 10.0: by value
+        return sorted(present, key=lambda label: (float(label), label))
     _warn_numbers_with_names(train.path, present)
     return sorted(present)
 
 
-def _same_label(name: str) -> str | int:
-    """What two spellings of one label share: the number, or the case-folded name."""
-    return int(name) if is_int(name) else name.casefold()
+def _same_label(name: str) -> str | float:
+    """What two spellings of one label share: the number (`1`, `01`, `1.0`), or the case-folded
+    name."""
+    return float(name) if is_number(name) else name.casefold()
 
 
 def _warn_variants(path: Path, names: set[str]) -> None:
@@ -90,8 +103,8 @@ def _warn_variants(path: Path, names: set[str]) -> None:
 
 
 def _warn_numbers_with_names(path: Path, names: set[str]) -> None:
-    numbers = sorted((name for name in names if is_int(name)), key=int)
-    words = sorted(name for name in names if not is_int(name))
+    numbers = sorted((name for name in names if is_number(name)), key=float)
+    words = sorted(name for name in names if not is_number(name))
     if numbers and words:
         warnings.warn(
             f"{path}: labels mix numbers ({short_list(numbers, limit=6)}) and names "
@@ -114,13 +127,17 @@ def to_ids(raw: RawSplit, names: list[str], declared: list[str] | None = None) -
     Unless the data declares its classes (numbers among names are then its way to write them),
     names on some rows and a number on another are refused: against a run's names '1' among
     'Business' and 'World' was read silently as its second class (an audit).
+    Names that are numbers in any spelling (`1.0`) are never indices, and a label matches such a
+    name by value (`1` is the class `1.0`): a run trained on a CSV of `1.0`, `2.0`, `3.0`
+    read the labels `1`, `2` of a test file as indices, the classes `2.0` and `3.0` (an audit).
     """
     lookup = {name: i for i, name in enumerate(names)}
     order = declared or names
     indices: dict[str, str] = {}
-    if not any(is_int(name) for name in (*names, *order)):
+    if not any(is_number(name) for name in (*names, *order)):
         offset = 1 if raw.labels_are_indices else 0
         indices = {str(i + offset): name for i, name in enumerate(order)}
+    by_value = _ids_by_value(names)
     ids = []
     first_name = first_number = None
     for label, line in zip(raw.labels, raw.rows, strict=True):
@@ -130,12 +147,23 @@ def to_ids(raw: RawSplit, names: list[str], declared: list[str] | None = None) -
         elif indices.get(label) in lookup:
             ids.append(lookup[indices[label]])
             first_number = first_number or (line, label)
+        elif is_number(label) and float(label) in by_value:
+            ids.append(by_value[float(label)])
         else:
             raise _unknown_label(raw.path, line, label, indices.get(label), names)
     if first_name and first_number and declared is None:
         read_as = indices[first_number[1]]
         raise _names_with_numbers(raw.path, first_name, first_number, read_as)
     return ids
+
+
+def _ids_by_value(names: list[str]) -> dict[float, int]:
+    """The id of each name that is a number, by its value; a value two names share (`1`, `1.0`:
+    classes of their own, with a warning at training) matches neither but by its exact spelling."""
+    values = [float(name) if is_number(name) else None for name in names]
+    return {
+        value: i for i, value in enumerate(values) if value is not None and values.count(value) == 1
+    }
 
 
 def _unknown_label(
