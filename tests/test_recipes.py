@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 import attentext
+from attentext.automl.spaces import search_space
 from attentext.errors import RecipeError
+from attentext.models.registry import model_family
 from attentext.recipes import TrainingSpec, builtin_recipe_names, load_recipe, recipe_from_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -284,6 +287,76 @@ def test_a_model_option_of_the_wrong_type_fails_in_one_line(recipe, option, ag_n
             max_steps=1,
         )
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("recipe", "option", "message"),
+    [
+        # trained to chance without a word: a model whose attention has no head
+        ("seed-transformer", "model.options.num_heads=0", "num_heads must be at least 1, got 0"),
+        # torch tracebacks from inside <output>.partial
+        ("seed-transformer", "model.options.dropout=1.5", "dropout must be in [0, 1), got 1.5"),
+        ("seed-transformer", "model.options.embed_dim=-4", "embed_dim must be at least 1"),
+        ("attention-rnn", "model.options.hidden_size=0", "hidden_size must be at least 1"),
+        ("encoder-frozen", "model.options.dropout=1.0", "dropout must be in [0, 1), got 1.0"),
+        # scikit-learn tracebacks, or (max_iter=0) a model that never fitted
+        ("tfidf-logreg", "model.options.min_df=0", "min_df must be at least 1, got 0"),
+        ("tfidf-logreg", "model.options.ngram_max=0", "ngram_max must be at least 1, got 0"),
+        ("tfidf-logreg", "model.options.max_iter=0", "max_iter must be at least 1, got 0"),
+        ("tfidf-logreg", "model.options.C=0", "C must be more than 0, got 0"),
+    ],
+)
+def test_a_model_option_out_of_range_is_refused_before_anything_is_written(
+    recipe, option, message, ag_news_dir, tmp_path
+):
+    with pytest.raises(RecipeError, match=re.escape(message)):
+        attentext.train(load_recipe(recipe, [option]), ag_news_dir, tmp_path / "run", max_steps=1)
+    assert list(tmp_path.iterdir()) == []  # no run, no <output>.partial
+
+
+@pytest.mark.parametrize(
+    ("recipe", "option", "message"),
+    [
+        # was "search.model.options.embed_dim: expected a string, got 32": the search section
+        # typed its choices by the value set, the mistake itself
+        ("seed-transformer", "model.options.embed_dim=abc", "expected an integer, got abc"),
+        # was "search.model.options.C: model.options.C is a whole number; give whole low, ..."
+        ("tfidf-logreg", "model.options.C=abc", "model.options.C: expected a number, got abc"),
+    ],
+)
+def test_a_wrong_model_option_is_named_not_the_search_section(recipe, option, message):
+    assert message in _recipe_error_when_built(recipe, [option])
+
+
+def test_a_whole_number_for_a_float_model_option_is_taken():
+    """`C=3` was refused by the search section (its range reads floats); 3 is a number."""
+    recipe = load_recipe("tfidf-logreg", ["model.options.C=3"])
+    model_family(recipe.model.type).check_spec(recipe.model)
+    assert recipe.model.options["C"] == 3
+
+
+def test_searched_model_option_values_are_checked_when_the_search_starts():
+    recipe = recipe_from_text(
+        "name: t\nmodel: {type: seed-transformer}\n"
+        "search:\n  model.options.num_heads: {choices: [2, 0]}\n",
+        "t.yaml",
+    )
+    with pytest.raises(RecipeError, match=r"search\.model\.options\.num_heads: .*at least 1"):
+        search_space(recipe)
+    floats = recipe_from_text(
+        "name: t\nmodel: {type: seed-transformer}\n"
+        "search:\n  model.options.dropout: {low: 0, high: 0.5}\n",
+        "t.yaml",
+    )
+    assert not search_space(floats)["model.options.dropout"].integer  # a float option
+
+
+def _recipe_error_when_built(recipe: str, overrides: list[str]) -> str:
+    """The message of the RecipeError the recipe raises when loaded or checked by its family."""
+    with pytest.raises(RecipeError) as err:
+        loaded = load_recipe(recipe, overrides)
+        model_family(loaded.model.type).check_spec(loaded.model)
+    return str(err.value)
 
 
 def test_label_smoothing_is_refused_with_several_labels_per_text():

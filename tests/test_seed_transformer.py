@@ -325,7 +325,7 @@ def test_a_model_with_word_pairs_adds_their_linear_term_to_the_logits(tmp_path):
 
 def test_negative_bigram_buckets_is_a_recipe_error():
     spec = ModelSpec(type="seed-transformer", options={"bigram_buckets": -1})
-    with pytest.raises(RecipeError, match="bigram_buckets must be 0"):
+    with pytest.raises(RecipeError, match="bigram_buckets must be at least 0"):
         build_model(spec, WORD_TOKENIZER, ["a", "b"], 16)
 
 

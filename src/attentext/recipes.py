@@ -374,8 +374,9 @@ def _searched_value(path: str, recipe: Recipe, where: str) -> Any:
         )
     section = getattr(recipe, parts[0])
     if parts[:2] == ["model", "options"] and len(parts) == 3:
-        value = section.options.get(parts[2])  # the family checks the name when tune starts
-        return None if value == AUTO else value  # `auto`: a width, searched as its choices say
+        # the family knows its options' names and types, and checks them when tune starts
+        # (automl.spaces.search_space): the value set here may itself be the mistake
+        return None
     names = [f.name for f in dataclasses.fields(section) if f.name not in ("options", "type")]
     if len(parts) != 2 or parts[1] not in names:
         raise RecipeError(

@@ -9,6 +9,7 @@ model type. Nothing here imports Optuna: a trial is anything with `suggest_float
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from attentext.errors import RecipeError
@@ -35,12 +36,28 @@ def search_space(recipe: Recipe) -> dict[str, SearchParam]:
             "{training.learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}} (the built-in "
             "recipes have theirs: see src/attentext/recipes/)"
         )
-    options = dict(recipe.model.options)
-    for path, param in space.items():
-        if path.startswith("model.options."):
-            options.setdefault(path.split(".", 2)[2], param.choices[0] if param.choices else 0)
-    model_family(recipe.model.type).check_options(options)  # now, not in the first trial
-    return space
+    return {path: _family_checked(param, recipe) for path, param in space.items()}
+
+
+def _family_checked(param: SearchParam, recipe: Recipe) -> SearchParam:
+    """A searched model option checked by its family now, not in the first trial: each choice,
+    or both ends of a range (a range of a float option is searched as floats, `{low: 0, high: 1}`
+    included); other settings were checked when the recipe loaded."""
+    if not param.path.startswith("model.options."):
+        return param
+    name = param.path.split(".", 2)[2]
+    family = model_family(recipe.model.type)
+    if param.integer and isinstance(family.option_default(name), float):
+        param = dataclasses.replace(param, integer=False)
+    values = param.choices or (param.low, param.high)
+    for value in values:
+        if not param.choices and not param.integer:
+            value = float(value)
+        try:
+            family.check_options({**recipe.model.options, name: value})
+        except RecipeError as err:
+            raise RecipeError(f"{recipe.name}: search.{param.path}: {err}") from None
+    return param
 
 
 def suggest(trial: Any, space: dict[str, SearchParam]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from attentext.decisions import MULTI_LABEL
 from attentext.models.auto import register
 from attentext.models.config_args import word_model_config
+from attentext.models.option_ranges import check_at_least, check_rate
 from attentext.models.outputs import classification_output
 from attentext.models.static_embedding import StaticEmbedding
 from attentext.recipes import ModelSpec
@@ -75,6 +76,9 @@ class AttentionRNNConfig(PretrainedConfig):
     ) -> None:
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
+        check_at_least(1, embed_dim=embed_dim, hidden_size=hidden_size, attention_dim=attention_dim)
+        check_at_least(0, static_dim=static_dim)
+        check_rate(dropout=dropout)
         self.vocab_size = vocab_size
         self.max_position_embeddings = max_position_embeddings
         self.embed_dim = embed_dim

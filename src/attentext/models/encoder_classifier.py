@@ -26,6 +26,7 @@ from attentext.errors import RecipeError
 from attentext.models.aggregation import WindowAttention
 from attentext.models.auto import register
 from attentext.models.config_args import label_config
+from attentext.models.option_ranges import check_rate
 from attentext.models.outputs import WindowClassifierOutput, classification_output
 from attentext.recipes import AGGREGATIONS, ModelSpec
 
@@ -81,6 +82,7 @@ class EncoderClassifierConfig(PretrainedConfig):
             raise ValueError(
                 f"aggregation_hidden must be a positive integer, got {aggregation_hidden!r}"
             )
+        check_rate(dropout=dropout)
         layers = (encoder or {}).get("num_hidden_layers")
         if layers is not None and pooling_layers > layers:
             raise ValueError(

@@ -38,6 +38,8 @@ class ModelFamily:
     model_class: str | None = None
     computed: tuple[str, ...] = ()  # config arguments set from the data, not from the recipe
     fixed_options: tuple[str, ...] = ()  # the options of a family without a config class
+    # a non-neural family's class whose constructor takes the options (their types, their ranges)
+    options_class: str | None = None
     # long documents: whether the family learns attention over windows (else mean or max only)
     learned_aggregation: bool = False
     # a word embedding learned from scratch, which `model.embedding_init: encoder` can start
@@ -81,6 +83,7 @@ class ModelFamily:
                     f"unknown option 'model.options.{key}' for {self.name}{did_you_mean(key, known)}"
                 )
         self._check_option_types(options)
+        self._check_option_values(options)
         aggregation = options.get("aggregation", "mean")
         if aggregation not in AGGREGATIONS:
             raise RecipeError(
@@ -93,18 +96,47 @@ class ModelFamily:
                 "learned by encoder-classifier (encoder-frozen, encoder-finetune)"
             )
 
+    def _option_parameters(self) -> dict[str, inspect.Parameter]:
+        """The arguments of the class that takes the options (config or classifier); {} if none."""
+        name = self.config_class or self.options_class
+        if name is None:
+            return {}
+        return dict(inspect.signature(getattr(self.code(), name).__init__).parameters)
+
+    def option_default(self, name: str) -> Any:
+        """The default of option `name` (its type is the option's); None if it has none."""
+        param = self._option_parameters().get(name)
+        return None if param is None else param.default
+
     def _check_option_types(self, options: dict[str, Any]) -> None:
         """Each option against the type of its config default: options load as free YAML, and a
         string where a width belongs was torch's "empty(): argument 'size'" traceback, a string
         where a switch belongs (bidirectional: maybe) silently true."""
-        if self.config_class is None:
-            return
-        config_cls = getattr(self.code(), self.config_class)
-        params = inspect.signature(config_cls.__init__).parameters
+        params = self._option_parameters()
         for key, value in options.items():
             default = params[key].default if key in params else None
-            if value != AUTO and isinstance(default, bool | int | float | str):
+            if key in params and value != AUTO and isinstance(default, bool | int | float | str):
                 coerce_setting(value, default, f"model.options.{key}")
+            elif key in params and value != AUTO and default is None:
+                coerce_setting(value, None, f"model.options.{key}")  # an optional integer
+
+    def _check_option_values(self, options: dict[str, Any]) -> None:
+        """Each option's range, by building the config (or the unfitted classifier) from the
+        options given: its constructor's checks (a width of at least 1, a dropout rate under 1)
+        run before anything is written, not when the model is built inside `<output>.partial`
+        (`num_heads: 0` trained to chance without a word; `dropout: 1.5` was a torch traceback).
+        """
+        params = self._option_parameters()
+        given = {k: v for k, v in options.items() if k in params and v != AUTO}
+        if not params:
+            return
+        try:
+            if self.config_class is not None:
+                getattr(self.code(), self.config_class)(**given)
+            else:
+                getattr(self.code(), self.options_class)(["a", "b"], **given)
+        except ValueError as err:
+            raise RecipeError(f"model.options of {self.name}: {err}") from None
 
 
 _WORD_MODEL_COMPUTED = (
@@ -150,6 +182,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             "attentext.models.tfidf_logreg",
             neural=False,
             fixed_options=("C", "ngram_max", "min_df", "max_features", "sublinear_tf", "max_iter"),
+            options_class="TfidfLogRegClassifier",
         ),
     )
 }

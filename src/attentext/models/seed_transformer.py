@@ -24,6 +24,7 @@ from attentext.models.attention_rnn import AdditiveAttention
 from attentext.models.auto import register
 from attentext.models.config_args import word_model_config
 from attentext.models.hashed_bigrams import HashedBigrams
+from attentext.models.option_ranges import check_at_least, check_positive, check_rate
 from attentext.models.outputs import PooledClassifierOutput, classification_output
 from attentext.models.static_embedding import StaticEmbedding
 from attentext.models.word_dropout import drop_words
@@ -90,6 +91,18 @@ class SeedTransformerConfig(PretrainedConfig):
         pad_token_id: int = 0,
         **kwargs,
     ) -> None:
+        check_at_least(
+            1,
+            embed_dim=embed_dim,
+            num_heads=num_heads,
+            key_dim=key_dim,
+            ff_dim=ff_dim,
+            classifier_hidden_dim=classifier_hidden_dim,
+            num_blocks=num_blocks,
+        )
+        check_at_least(0, static_dim=static_dim, bigram_buckets=bigram_buckets)
+        check_rate(dropout=dropout, word_dropout=word_dropout)
+        check_positive(layer_norm_eps=layer_norm_eps)
         self.vocab_size = vocab_size
         self.max_position_embeddings = max_position_embeddings
         self.embed_dim = embed_dim
@@ -100,19 +113,13 @@ class SeedTransformerConfig(PretrainedConfig):
         self.dropout = dropout
         self.layer_norm_eps = layer_norm_eps
         self.mask_padding = mask_padding
-        if not 0.0 <= word_dropout < 1.0:
-            raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
         self.word_dropout = word_dropout
         self.unk_token_id = unk_token_id
         self.static_dim = static_dim
-        if num_blocks < 1:
-            raise ValueError(f"num_blocks must be at least 1, got {num_blocks}")
         self.num_blocks = num_blocks
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         self.pooling = pooling
-        if bigram_buckets < 0:
-            raise ValueError(f"bigram_buckets must be 0 (none) or more, got {bigram_buckets}")
         self.bigram_buckets = bigram_buckets
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 

@@ -22,6 +22,7 @@ from attentext.data.readers import text_list
 from attentext.decisions import calibrated_sigmoid, decide, log_odds, sigmoid
 from attentext.errors import RunDirError
 from attentext.label_prior import shifted_logits
+from attentext.models.option_ranges import check_at_least, check_positive
 
 CONFIG_FILE = "tfidf_config.json"
 VOCAB_FILE = "vocabulary.json"
@@ -70,6 +71,10 @@ class TfidfLogRegClassifier:
         sublinear_tf: bool = True,
         max_iter: int = 1000,
     ) -> None:
+        check_positive(C=C)
+        check_at_least(
+            1, ngram_max=ngram_max, min_df=min_df, max_features=max_features, max_iter=max_iter
+        )
         self.labels = list(labels)
         self.params = {
             "C": C,
