@@ -9,12 +9,20 @@ R4-1. labels written as floats (`1.0`, `2.0`, `3.0`: a CSV pandas wrote from a c
       test_float_class_names_match_labels_by_value_not_by_index,
       test_a_label_written_1_and_1_0_is_warned_about_as_one_number,
       test_float_class_names_are_ordered_by_value
+R4-2. multi-label data carved into train and validation (no validation file): a label on one row
+      of 20 went to validation on 3 seeds of 6; the run trained without it (every prediction
+      of it 0) without a word. Single labels were mended so already:
+      test_a_carved_validation_split_never_takes_a_labels_every_row[0-5],
+      test_a_multi_label_split_that_kept_every_label_is_unchanged (guard)
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 import attentext
 from attentext.errors import AttentextWarning
@@ -50,3 +58,29 @@ def test_float_class_names_are_ordered_by_value(tmp_path):
     rows = [(f"text {i}", f"{i % 11}.0") for i in range(22)]
     dataset = attentext.load_text_dataset(_csv(tmp_path / "train.csv", rows), val_fraction=0)
     assert dataset.label_names == [f"{i}.0" for i in range(11)]  # 10.0 after 9.0, not 1.0
+
+
+def _one_rare_label(path: Path) -> Path:
+    """20 rows of `a` or `b`; row 7 holds `c` too, the one row with it."""
+    return _csv(
+        path, [(f"text number {i}", "ab"[i % 2] + ("|c" if i == 7 else "")) for i in range(20)]
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_carved_validation_split_never_takes_a_labels_every_row(tmp_path, seed):
+    dataset = attentext.load_text_dataset(
+        _one_rare_label(tmp_path / "train.csv"), multi_label=True, val_fraction=0.3, seed=seed
+    )
+    trained = {dataset.label_names[i] for row in dataset.labels("train") for i in row}
+    assert trained == {"a", "b", "c"}  # 'c' went to validation on seeds 1, 2, 5
+    assert len(dataset["validation"]) == 6 and len(dataset["train"]) == 14
+
+
+def test_a_multi_label_split_that_kept_every_label_is_unchanged(tmp_path):
+    path = _csv(
+        tmp_path / "train.csv", [(f"text number {i}", "a|b" if i % 3 else "a") for i in range(10)]
+    )
+    dataset = attentext.load_text_dataset(path, multi_label=True, val_fraction=0.2, seed=0)
+    drawn = np.random.default_rng(0).permutation(10)  # the plain seeded draw, as before
+    assert dataset.texts("validation") == [f"text number {i}" for i in drawn[:2]]
