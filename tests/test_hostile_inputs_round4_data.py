@@ -14,10 +14,19 @@ R4-2. multi-label data carved into train and validation (no validation file): a 
       of it 0) without a word. Single labels were mended so already:
       test_a_carved_validation_split_never_takes_a_labels_every_row[0-5],
       test_a_multi_label_split_that_kept_every_label_is_unchanged (guard)
+R4-3. the word tokenizer (seed-transformer, attention-rnn) did not normalize Unicode: `café`
+      typed decomposed (NFD: `e` + U+0301, as macOS writes it) was [UNK] for a model trained on
+      composed (NFC) text, and a zero-width space, soft hyphen, BOM or RLM made `hello` another
+      word; emoji sequences (ZWJ) and no-break spaces stay as they were:
+      test_a_decomposed_accent_reads_as_the_composed_word,
+      test_invisible_characters_do_not_make_another_word[zwsp|soft-hyphen|bom|rlm|bidi-embedding],
+      test_emoji_sequences_and_no_break_spaces_are_kept (guard),
+      test_a_saved_word_tokenizer_keeps_its_normalization
 """
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -84,3 +93,54 @@ def test_a_multi_label_split_that_kept_every_label_is_unchanged(tmp_path):
     dataset = attentext.load_text_dataset(path, multi_label=True, val_fraction=0.2, seed=0)
     drawn = np.random.default_rng(0).permutation(10)  # the plain seeded draw, as before
     assert dataset.texts("validation") == [f"text number {i}" for i in drawn[:2]]
+
+
+FRENCH = [
+    "le café est très bon",
+    "un élève à l'école",
+    "où est le garçon ?",
+    "hello world",
+    "Noël à la mer",
+]
+
+
+def _word_ids(vectorizer: attentext.WordVectorizer, text: str) -> list[int]:
+    return vectorizer([text], pad_to_max=False)[0]
+
+
+def test_a_decomposed_accent_reads_as_the_composed_word():
+    vectorizer = attentext.WordVectorizer(max_tokens=100, output_sequence_length=16)
+    vectorizer.adapt(FRENCH)
+    for text in FRENCH:
+        decomposed = unicodedata.normalize("NFD", text)
+        assert _word_ids(vectorizer, decomposed) == _word_ids(vectorizer, text), text
+    assert 1 not in _word_ids(vectorizer, unicodedata.normalize("NFD", "Noël"))  # 1: [UNK]
+
+
+@pytest.mark.parametrize(
+    "mark",
+    ["\u200b", "\u00ad", "\ufeff", "\u200f", "\u202b"],
+    ids=["zwsp", "soft-hyphen", "bom", "rlm", "bidi-embedding"],
+)
+def test_invisible_characters_do_not_make_another_word(mark):
+    vectorizer = attentext.WordVectorizer(max_tokens=100, output_sequence_length=16)
+    vectorizer.adapt(FRENCH)
+    expected = _word_ids(vectorizer, "hello world")
+    assert _word_ids(vectorizer, f"hel{mark}lo world") == expected
+    assert _word_ids(vectorizer, f"{mark}hello world") == expected
+
+
+def test_emoji_sequences_and_no_break_spaces_are_kept():
+    vectorizer = attentext.WordVectorizer(max_tokens=100, output_sequence_length=16)
+    vectorizer.adapt(["la famille \U0001f468\u200d\U0001f469\u200d\U0001f467 super", "oui"])
+    assert "\U0001f468\u200d\U0001f469\u200d\U0001f467" in vectorizer.get_vocabulary()
+    assert _word_ids(vectorizer, "oui\u00a0super") == _word_ids(vectorizer, "oui super")
+
+
+def test_a_saved_word_tokenizer_keeps_its_normalization(tmp_path):
+    vectorizer = attentext.WordVectorizer(max_tokens=100, output_sequence_length=16)
+    vectorizer.adapt(FRENCH)
+    vectorizer.save(str(tmp_path))
+    loaded = attentext.WordVectorizer.load(str(tmp_path))
+    decomposed = unicodedata.normalize("NFD", "le café\u200b est très bon")
+    assert _word_ids(loaded, decomposed) == _word_ids(vectorizer, FRENCH[0])

@@ -2,6 +2,8 @@
 
 Keras' defaults are reproduced: lowercase, strip punctuation, split on whitespace, a vocabulary of
 the most frequent words of the training texts, id 0 for padding and id 1 for out-of-vocabulary.
+Before them, a text is put in Unicode's composed form (NFC) and stripped of characters that draw
+nothing (`INVISIBLE_REGEX`), so that a word looks up as it reads (`_standardizer`).
 Built on `tokenizers` (Rust) so that it is fast, saves as `tokenizer.json`, and loads back as a
 `PreTrainedTokenizerFast` that `Trainer`, `pipeline` and the server use like any HF tokenizer.
 """
@@ -19,11 +21,26 @@ PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
 # Keras' DEFAULT_STRIP_REGEX: the ASCII punctuation characters, removed (not replaced by spaces).
 PUNCTUATION_REGEX = "[" + "".join("\\" + c for c in string.punctuation) + "]"
+# Characters that draw nothing and are not spaces: the soft hyphen, the zero-width space, the word
+# joiner, the BOM, and the bidirectional marks, embeddings and isolates (LRM, RLM, U+202A-U+202E,
+# U+2066-U+2069). Inside or beside a word they made it another word. The zero-width (non-)joiners
+# stay: they change how emoji and some scripts (Persian, Indic) are written.
+INVISIBLE_REGEX = "[\u00ad\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]"
 
 
 def _standardizer() -> normalizers.Normalizer:
+    """How a text is made into words: NFC, invisible characters removed, lowercased, ASCII
+    punctuation removed (split on whitespace after). Without NFC, `café` typed decomposed (`e`
+    + U+0301, as macOS and some web pages write it) was another word than the `café` trained
+    on, read as [UNK]; `hel<U+200B>lo` or `<RLM>hello` were not `hello` (an audit). A run keeps
+    the normalizer it was trained with in its tokenizer.json."""
     return normalizers.Sequence(
-        [normalizers.Lowercase(), normalizers.Replace(Regex(PUNCTUATION_REGEX), "")]
+        [
+            normalizers.NFC(),
+            normalizers.Replace(Regex(INVISIBLE_REGEX), ""),
+            normalizers.Lowercase(),
+            normalizers.Replace(Regex(PUNCTUATION_REGEX), ""),
+        ]
     )
 
 
