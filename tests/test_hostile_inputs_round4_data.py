@@ -22,19 +22,28 @@ R4-3. the word tokenizer (seed-transformer, attention-rnn) did not normalize Uni
       test_invisible_characters_do_not_make_another_word[zwsp|soft-hyphen|bom|rlm|bidi-embedding],
       test_emoji_sequences_and_no_break_spaces_are_kept (guard),
       test_a_saved_word_tokenizer_keeps_its_normalization
+R4-4. missing labels spelled otherwise than `nan` or `None`: `NaN` in a CSV became a class of its
+      own (`nan` was refused); in multi-label data a JSON NaN became a label `nan` (a JSON null
+      was no label):
+      test_a_missing_label_in_any_common_spelling_is_refused[NaN|NAN|-nan|<NA>|null|NULL],
+      test_train_cli_refuses_a_nan_label_in_one_line,
+      test_a_nan_label_set_is_no_label_like_a_null,
+      test_na_and_none_stay_labels (guard)
 """
 
 from __future__ import annotations
 
+import json
 import unicodedata
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli_here
 
 import attentext
-from attentext.errors import AttentextWarning
+from attentext.errors import AttentextWarning, DataError
 
 
 def _csv(path: Path, rows: list[tuple[str, str]]) -> Path:
@@ -144,3 +153,47 @@ def test_a_saved_word_tokenizer_keeps_its_normalization(tmp_path):
     loaded = attentext.WordVectorizer.load(str(tmp_path))
     decomposed = unicodedata.normalize("NFD", "le café\u200b est très bon")
     assert _word_ids(loaded, decomposed) == _word_ids(vectorizer, FRENCH[0])
+
+
+def _with_label(path: Path, missing: str) -> Path:
+    """Ten rows of `S` and `M`; row 5 of the file (the 4th text) labelled `missing`."""
+    rows = [(f"text {i} about {'sport' if i % 2 else 'money'}", "SM"[i % 2]) for i in range(10)]
+    rows[3] = (rows[3][0], missing)
+    return _csv(path, rows)
+
+
+@pytest.mark.parametrize("missing", ["NaN", "NAN", "-nan", "<NA>", "null", "NULL"])
+def test_a_missing_label_in_any_common_spelling_is_refused(tmp_path, missing):
+    with pytest.raises(DataError, match=r"train.csv: row 5: label is missing$"):
+        attentext.load_text_dataset(_with_label(tmp_path / "train.csv", missing), val_fraction=0)
+
+
+def test_train_cli_refuses_a_nan_label_in_one_line(tmp_path):
+    data = _with_label(tmp_path / "train.csv", "NaN")
+    result = run_cli_here("train", "tfidf-logreg", "--data", data, "-o", tmp_path / "run")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert (
+        len(lines) == 1 and lines[0].startswith("error: ") and "row 5: label is missing" in lines[0]
+    )
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
+
+
+def test_a_nan_label_set_is_no_label_like_a_null(tmp_path):
+    path = tmp_path / "train.jsonl"
+    labels: list = [["a"], ["b"], None, float("nan"), ["a", "b"]]
+    path.write_text(
+        "".join(
+            json.dumps({"text": f"text {i}", "label": label}) + "\n"
+            for i, label in enumerate(labels)
+        )
+    )
+    dataset = attentext.load_text_dataset(path, multi_label=True, val_fraction=0)
+    assert dataset.label_names == ["a", "b"]  # was ['a', 'b', 'nan']
+    assert dataset.labels("train") == [[0], [1], [], [], [0, 1]]
+
+
+def test_na_and_none_stay_labels(tmp_path):
+    rows = [(f"text {i}", ["NA", "none", "EU"][i % 3]) for i in range(9)]
+    dataset = attentext.load_text_dataset(_csv(tmp_path / "train.csv", rows), val_fraction=0)
+    assert dataset.label_names == ["EU", "NA", "none"]

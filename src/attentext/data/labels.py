@@ -17,7 +17,10 @@ from attentext.errors import AttentextWarning, DataError, did_you_mean, short_li
 # many rows a label per row can still be a toy data set, so it is not refused.
 TEXT_LIKE_MIN_ROWS = 20
 TEXT_LIKE_SHARE = 0.9  # distinct values / rows at or above which the column looks like text
-MISSING_LABELS = ("", "nan", "None")
+# How a missing label reads once written as text: empty, Python's None and float NaN, NaN as
+# JavaScript, Java or NumPy write it, pandas' NA, JSON's and SQL's null. `NaN` was a class of its
+# own while `nan` was refused (an audit); `NA` and `none` stay labels (a region, a class "none").
+MISSING_LABELS = frozenset(("", "nan", "NaN", "NAN", "-nan", "None", "<NA>", "null", "NULL"))
 
 
 def is_number(value: str) -> bool:

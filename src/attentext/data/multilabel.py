@@ -1,7 +1,8 @@
 """Several labels per text: a label cell split into a set of names, mapped to ids, checked.
 
 A cell holds names joined by a separator (`joy|love`, `|` by default) or a list (JSONL,
-Parquet); an empty cell is a text with no label, which multi-label data allows. The label set is
+Parquet); an empty cell is a text with no label, which multi-label data allows, and so is a
+missing value (`labels.MISSING_LABELS`: a JSON null or NaN, `NaN` in a CSV). The label set is
 the union seen in training (or classes.txt). Without `--multi-label`, a label column that looks
 like sets (many cells split into a few shared names) is refused with the flag to use: read as
 single labels, every combination would become a class of its own.
@@ -9,6 +10,7 @@ single labels, every combination would become a class of its own.
 
 from __future__ import annotations
 
+from attentext.data.labels import MISSING_LABELS
 from attentext.data.readers import LIST_MARK, RawSplit
 from attentext.errors import DataError, did_you_mean, short_list, shown
 
@@ -17,9 +19,15 @@ LOOKS_MULTI_SHARE = 0.05  # share of cells holding the separator from which a co
 
 
 def label_sets(raw: RawSplit, separator: str) -> list[list[str]]:
-    """Each row's label names: split on `separator` (or a list's mark), stripped, de-duplicated."""
-    sets = []
+    """Each row's label names: split on `separator` (or a list's mark), stripped, de-duplicated.
+
+    A missing value is no label, as a JSON null always was: a JSON NaN (or `NaN` in a CSV) was
+    a label named `nan`, trained and reported as one (an audit)."""
+    sets: list[list[str]] = []
     for label in raw.labels:
+        if label in MISSING_LABELS:
+            sets.append([])
+            continue
         parts = label.split(LIST_MARK) if LIST_MARK in label else label.split(separator)
         names = []
         for part in (p.strip() for p in parts):
