@@ -29,6 +29,12 @@ R4-4. missing labels spelled otherwise than `nan` or `None`: `NaN` in a CSV beca
       test_train_cli_refuses_a_nan_label_in_one_line,
       test_a_nan_label_set_is_no_label_like_a_null,
       test_na_and_none_stay_labels (guard)
+R4-5. two CSV/TSV files joined with their headers (`cat a.csv b.csv`, a BOM before each or not):
+      the second header was a row, its `label` a class of its own (a 3-class model from 2
+      classes, without a word):
+      test_a_repeated_header_line_is_refused[csv|csv-bom|tsv],
+      test_train_cli_refuses_a_repeated_header_in_one_line,
+      test_a_one_column_file_may_hold_its_column_name_as_a_text (guard)
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ import pytest
 from conftest import run_cli_here
 
 import attentext
+from attentext.data.texts import load_texts
 from attentext.errors import AttentextWarning, DataError
 
 
@@ -197,3 +204,40 @@ def test_na_and_none_stay_labels(tmp_path):
     rows = [(f"text {i}", ["NA", "none", "EU"][i % 3]) for i in range(9)]
     dataset = attentext.load_text_dataset(_csv(tmp_path / "train.csv", rows), val_fraction=0)
     assert dataset.label_names == ["EU", "NA", "none"]
+
+
+def _joined(path: Path, delimiter: str, bom: str) -> Path:
+    """Two files of `text<delimiter>label` joined with their headers, as `cat` joins them."""
+    rows = [(f"text {i} about {'sport' if i % 2 else 'money'}", "SM"[i % 2]) for i in range(10)]
+    parts = [
+        bom + f"text{delimiter}label\n" + "".join(f"{t}{delimiter}{lab}\n" for t, lab in half)
+        for half in (rows[:5], rows[5:])
+    ]
+    path.write_text("".join(parts), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "delimiter", "bom"),
+    [("a.csv", ",", ""), ("a.csv", ",", "\ufeff"), ("a.tsv", "\t", "")],
+    ids=["csv", "csv-bom", "tsv"],
+)
+def test_a_repeated_header_line_is_refused(tmp_path, name, delimiter, bom):
+    path = _joined(tmp_path / name, delimiter, bom)
+    with pytest.raises(DataError, match=r"row 7 repeats the header .*remove that line"):
+        attentext.load_text_dataset(path, val_fraction=0)  # was: classes M, S and 'label'
+
+
+def test_train_cli_refuses_a_repeated_header_in_one_line(tmp_path):
+    data = _joined(tmp_path / "train.csv", ",", "")
+    result = run_cli_here("train", "tfidf-logreg", "--data", data, "-o", tmp_path / "run")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "repeats the header" in lines[0]
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
+
+
+def test_a_one_column_file_may_hold_its_column_name_as_a_text(tmp_path):
+    path = tmp_path / "texts.csv"
+    path.write_text("text\nfirst\ntext\nlast\n", encoding="utf-8")
+    assert load_texts(path) == ["first", "text", "last"]

@@ -325,11 +325,29 @@ def _read_delimited(
     for line, row in numbered[1:]:
         if len(row) != len(header):
             raise DataError(f"{path}: row {line}: {len(row)} fields, expected {len(header)}")
+        _refuse_repeated_header(path, line, row, header, delimiter)
         texts.append(row[t])
         if lab is not None:
             labels.append(row[lab].strip())
         lines.append(line)
     return _raw(path, texts, lines, labels if lab is not None else None)
+
+
+def _refuse_repeated_header(
+    path: Path, line: int, row: list[str], header: list[str], delimiter: str
+) -> None:
+    """A data row that is the header again (a BOM before it or not) is refused in one line: it is
+    where two files were joined with their headers (`cat a.csv b.csv`), and read as a row its
+    `label` became a class of its own, trained and reported, without a word (an audit). A file
+    of one column is left alone: its one cell may be a text that is the column's name."""
+    if len(header) < 2 or row[0].strip().lstrip("\ufeff").strip() != header[0]:
+        return  # the common case, decided on one cell
+    if [cell.strip().lstrip("\ufeff").strip() for cell in row] == header:
+        shown_header = shown(delimiter.join(header), 60)
+        raise DataError(
+            f"{path}: row {line} repeats the header ('{shown_header}'), as where files are "
+            "joined with their headers; remove that line (keep the first file's header only)"
+        )
 
 
 def check_unique_columns(path: Path, header: list[str], read: Iterable[str | None]) -> None:
