@@ -35,6 +35,9 @@ R4-5. two CSV/TSV files joined with their headers (`cat a.csv b.csv`, a BOM befo
       test_a_repeated_header_line_is_refused[csv|csv-bom|tsv],
       test_train_cli_refuses_a_repeated_header_in_one_line,
       test_a_one_column_file_may_hold_its_column_name_as_a_text (guard)
+R4-6. multi-label data whose labels differ only in case (`Sports|money` beside `sports`): two
+      labels, without the warning single-label data gets:
+      test_multi_label_case_variants_are_warned_about
 """
 
 from __future__ import annotations
@@ -241,3 +244,15 @@ def test_a_one_column_file_may_hold_its_column_name_as_a_text(tmp_path):
     path = tmp_path / "texts.csv"
     path.write_text("text\nfirst\ntext\nlast\n", encoding="utf-8")
     assert load_texts(path) == ["first", "text", "last"]
+
+
+def test_multi_label_case_variants_are_warned_about(tmp_path):
+    rows = [(f"text {i}", "Sports|money" if i % 2 else "sports") for i in range(6)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = attentext.load_text_dataset(
+            _csv(tmp_path / "train.csv", rows), multi_label=True, val_fraction=0
+        )
+    said = [str(w.message) for w in caught if issubclass(w.category, AttentextWarning)]
+    assert dataset.label_names == ["Sports", "money", "sports"]  # kept apart, as single labels
+    assert any("differ only in case" in m and "'Sports' / 'sports'" in m for m in said), said

@@ -70,7 +70,7 @@ def infer_label_names(train: RawSplit, label_column: str = "label") -> list[str]
             f"in {rows} rows, so it looks like text, not labels; choose the label column with "
             "--set data.label_column=NAME"
         )
-    _warn_variants(train.path, present)
+    warn_variants(train.path, present)
     if all(is_int(label) for label in present):
         return sorted(present, key=lambda label: (int(label), label))
     if all(is_number(label) for label in present):  # 1.0, 2.0, ..., 10.0: by value
@@ -85,7 +85,9 @@ def _same_label(name: str) -> str | float:
     return float(name) if is_number(name) else name.casefold()
 
 
-def _warn_variants(path: Path, names: set[str]) -> None:
+def warn_variants(path: Path, names: set[str]) -> None:
+    """Warn, in one line, about labels that differ only in case or in how a number is written
+    (`Sports`/`sports`, `1`/`1.0`): each is a class (or label) of its own."""
     groups: dict[str | int, list[str]] = {}
     for name in sorted(names):
         groups.setdefault(_same_label(name), []).append(name)

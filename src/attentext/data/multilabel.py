@@ -10,7 +10,9 @@ single labels, every combination would become a class of its own.
 
 from __future__ import annotations
 
-from attentext.data.labels import MISSING_LABELS
+from pathlib import Path
+
+from attentext.data.labels import MISSING_LABELS, warn_variants
 from attentext.data.readers import LIST_MARK, RawSplit
 from attentext.errors import DataError, did_you_mean, short_list, shown
 
@@ -37,9 +39,12 @@ def label_sets(raw: RawSplit, separator: str) -> list[list[str]]:
     return sets
 
 
-def infer_multi_label_names(sets: list[list[str]], path: object) -> list[str]:
-    """The union of the training rows' labels, sorted; two or more are needed."""
+def infer_multi_label_names(sets: list[list[str]], path: Path) -> list[str]:
+    """The union of the training rows' labels, sorted; two or more are needed. Labels that
+    differ only in case (`Sports|money` beside `sports`) are warned about as single labels are:
+    they were two labels without a word (an audit)."""
     names = sorted({name for row in sets for name in row})
+    warn_variants(path, set(names))
     if len(names) < 2:
         raise DataError(
             f"{path}: {len(names)} label(s) in all of train; a classifier needs two or more"
