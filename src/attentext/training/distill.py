@@ -66,6 +66,7 @@ FINAL_WEIGHTS = "training.best_metric=last"  # what a student keeps unless told 
 BIGRAM_SETTING = "model.options.bigram_buckets"  # a seed-transformer student's word pairs
 STUDENT_BIGRAM_BUCKETS = 131072  # 2**17 rows of 32: 16.8 MB beside the student's 3
 SEED_TRANSFORMER = "seed-transformer"
+STUDENT_RECIPES = "seed-transformer, attention-rnn, encoder-finetune"  # students named in refusals
 CHECKPOINT_SETTINGS = frozenset({"training.best_metric", "training.early_stopping_patience"})
 # a label under this share of training: a note to try --temperature 1 too (rare_label_note)
 RARE_LABEL_SHARE = 0.02
@@ -356,6 +357,32 @@ def _one_teacher_logits(
     return np.concatenate(parts), all(hits)
 
 
+def check_student(recipe: Recipe, neural: bool) -> None:
+    """Refuse, before anything is written, a student recipe that cannot learn from a teacher.
+
+    The teacher's logits reach a student only through the Trainer's loss (DistillationTrainer):
+    a recipe fitted in one go (tfidf-logreg; a few-shot recipe's pairs and logistic head) never
+    sees them, and a frozen encoder trains its head on cached features, not on the transfer set.
+    Such a student was trained as if no teacher were named (`distill --student tfidf-logreg`
+    wrote a plain baseline run, then a KeyError traceback; `--student encoder-fewshot` tuned
+    pairs for an hour), or refused only after its work folder was made."""
+    whole = "distillation trains the whole student through the Trainer"
+    if not neural or recipe.fewshot.pair_iterations:
+        raise RecipeError(
+            f"{recipe.name}: is fitted in one go and cannot learn from a teacher ({whole}); "
+            f"choose a student recipe such as {STUDENT_RECIPES}"
+        )
+    if recipe.model.options.get("freeze_encoder") and recipe.training.feature_cache:
+        raise RecipeError(
+            f"{whole}; choose a student recipe without a frozen encoder ({STUDENT_RECIPES})"
+        )
+    if recipe.tokenizer.long_text == "chunks":
+        raise RecipeError(
+            "distillation reads each text in one piece; train the student with "
+            "tokenizer.long_text=truncate"
+        )
+
+
 def distillation_trainer(
     recipe: Recipe,
     dataset: TextDataset,
@@ -370,11 +397,6 @@ def distillation_trainer(
     unlabeled, left_out = unlabeled_left_out
     if not recipe.distill.teacher:
         return Trainer, facts
-    if recipe.tokenizer.long_text == "chunks":
-        raise RecipeError(
-            "distillation reads each text in one piece; train the student with "
-            "tokenizer.long_text=truncate"
-        )
     for teacher in (recipe.distill.teacher, *recipe.distill.ensemble):
         if open_run(Path(teacher)).multi_label != dataset.multi_label:
             several = "several labels" if dataset.multi_label else "one label"

@@ -67,6 +67,7 @@ from attentext.text.vectorizer import word_frequencies
 from attentext.text.windows import Chunking
 from attentext.training.baseline import fit_classifier
 from attentext.training.distill import (
+    check_student,
     distillation_trainer,
     keeping_final_weights,
     reading_word_pairs,
@@ -78,6 +79,7 @@ from attentext.training.tokenized import PackedRows, WindowRows, tokenize_split,
 from attentext.training.trainer import build_trainer, class_weights, sample_batch
 from attentext.training.word_vectors import initialize_word_embeddings
 from attentext.training.workdir import (
+    check_destination,
     check_resumable,
     is_main_process,
     last_complete_checkpoint,
@@ -213,11 +215,7 @@ def train(
             f"{recipe.name} trains in one go and keeps no checkpoints: there is nothing "
             "to --resume; run it without --resume"
         )
-    teachers = [recipe.distill.teacher, *recipe.distill.ensemble] if recipe.distill.teacher else []
-    rundir.check_output_apart(output_dir, [Path(run) for run in teachers], "the teacher run")
-    rundir.check_output_apart(
-        output_dir, rundir.local_data_paths(data), "the data", inside_allowed=True
-    )
+    _check_before_writing(recipe, data, family, output_dir, resume, overwrite)
     with _held(output_dir):
         work_dir = prepare_work_dir(output_dir, resume, overwrite)
         # after the destination's checks: no note first
@@ -236,6 +234,29 @@ def train(
         return _train_model(
             recipe, dataset, unlabeled, work_dir, output_dir, resume, callbacks, log_lines
         )
+
+
+def _check_before_writing(
+    recipe: Recipe,
+    data: str | Path | TextDataset,
+    family: ModelFamily,
+    output_dir: Path,
+    resume: bool,
+    overwrite: bool,
+) -> None:
+    """What can be refused before the work folder `<output>.partial` is made, so that a refusal
+    leaves nothing behind: an output apart from the teachers and the data; for a student, the
+    destination (checked again under the lock: a note about its texts must not come before
+    "already exists") and then the student itself (`distill.check_student`)."""
+    teachers = [recipe.distill.teacher, *recipe.distill.ensemble] if recipe.distill.teacher else []
+    rundir.check_output_apart(output_dir, [Path(run) for run in teachers], "the teacher run")
+    rundir.check_output_apart(
+        output_dir, rundir.local_data_paths(data), "the data", inside_allowed=True
+    )
+    if not teachers:
+        return
+    check_destination(output_dir, resume, overwrite)
+    check_student(recipe, family.neural)
 
 
 def _held(output_dir: Path) -> AbstractContextManager:
@@ -605,11 +626,6 @@ def _what_trains(
     """
     frozen = getattr(model.config, "freeze_encoder", False) and hasattr(model, "head")
     if recipe.training.feature_cache and frozen:
-        if recipe.distill.teacher:
-            raise RecipeError(
-                "distillation trains the whole student; choose a student recipe without a "
-                "frozen encoder (seed-transformer, attention-rnn, encoder-finetune)"
-            )
         precision = resolve_precision(
             recipe.training.precision,
             lambda: probe_model(
