@@ -38,6 +38,12 @@ R4-5. two CSV/TSV files joined with their headers (`cat a.csv b.csv`, a BOM befo
 R4-6. multi-label data whose labels differ only in case (`Sports|money` beside `sports`): two
       labels, without the warning single-label data gets:
       test_multi_label_case_variants_are_warned_about
+R4-7. a `.json` file as pandas' `to_json` writes a table by default (one object of columns):
+      "row 1: label is an object, not a string or a number" (or "no field 'text'" for
+      orient="split"), nothing about the shape or how to write records:
+      test_a_json_object_of_columns_says_how_to_write_records[columns|split|lists],
+      test_predict_input_json_object_of_columns_is_one_line,
+      test_a_one_object_json_file_is_still_one_row (guard)
 """
 
 from __future__ import annotations
@@ -256,3 +262,34 @@ def test_multi_label_case_variants_are_warned_about(tmp_path):
     said = [str(w.message) for w in caught if issubclass(w.category, AttentextWarning)]
     assert dataset.label_names == ["Sports", "money", "sports"]  # kept apart, as single labels
     assert any("differ only in case" in m and "'Sports' / 'sports'" in m for m in said), said
+
+
+COLUMNS_JSON = {
+    "columns": {"text": {"0": "a goal", "1": "a bank"}, "label": {"0": "S", "1": "M"}},
+    "split": {"columns": ["text", "label"], "index": [0, 1], "data": [["a goal", "S"]]},
+    "lists": {"text": ["a goal", "a bank"], "label": ["S", "M"]},
+}
+
+
+@pytest.mark.parametrize("shape", list(COLUMNS_JSON))
+def test_a_json_object_of_columns_says_how_to_write_records(tmp_path, shape):
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(COLUMNS_JSON[shape]), encoding="utf-8")
+    with pytest.raises(DataError, match=r"train.json: holds one JSON object of columns.*orient="):
+        attentext.load_text_dataset(path, val_fraction=0)
+
+
+def test_predict_input_json_object_of_columns_is_one_line(tmp_path, run_dir):
+    path = tmp_path / "texts.json"
+    path.write_text(json.dumps(COLUMNS_JSON["columns"]), encoding="utf-8")
+    result = run_cli_here("predict", run_dir, "--input", path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "holds one JSON object of columns" in lines[0], lines
+
+
+def test_a_one_object_json_file_is_still_one_row(tmp_path):
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps({"text": "a goal", "label": ["S", "M"]}), encoding="utf-8")
+    dataset = attentext.load_text_dataset(path, multi_label=True, val_fraction=0)
+    assert dataset.texts("train") == ["a goal"] and dataset.labels("train") == [[0, 1]]

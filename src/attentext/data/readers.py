@@ -425,9 +425,29 @@ def _json_records(path: Path, content: str) -> Iterator[tuple[int, Any]]:
         if isinstance(records, list):
             yield from enumerate(records, start=1)
             return
+    if path.suffix.lower() == ".json" and content.lstrip().startswith("{"):
+        _refuse_columns_object(path, content)
     for line, raw in enumerate(split_lines(content), start=1):
         if raw.strip():
             yield line, _parsed(path, f"row {line}", raw)
+
+
+def _refuse_columns_object(path: Path, content: str) -> None:
+    """A `.json` file that is one object of columns, as pandas' `to_json` writes a DataFrame by
+    default (`{"text": {"0": ...}, "label": {...}}`, or `orient="split"`), is refused in one line
+    saying how to write records: read as a row, it was "row 1: label is an object" (an audit).
+    One object whose values are not all lists or objects is a row, as in JSON Lines."""
+    try:
+        whole = json.loads(content)
+    except (ValueError, RecursionError):
+        return  # JSON Lines: an object per line, read as such
+    values = list(whole.values()) if isinstance(whole, dict) else []
+    if values and all(isinstance(value, dict | list) for value in values):
+        raise DataError(
+            f"{path}: holds one JSON object of columns ({short_list(list(whole))}), as pandas' "
+            "to_json writes a table unless told otherwise, not a row per record; write it with "
+            "to_json(path, orient='records'), or as JSON Lines (orient='records', lines=True)"
+        )
 
 
 def _read_jsonl(path: Path, text_column: str, label_column: str | None) -> RawTexts:
