@@ -52,7 +52,7 @@ from attentext.files import (
     read_bytes_capped,
     write_json,
 )
-from attentext.recipes import Recipe, TokenizerSpec, recipe_from_text
+from attentext.recipes import Recipe, TokenizerSpec, parse_yaml, recipe_from_dict
 
 FORMAT_VERSION = 1
 MARKER = "attentext.json"
@@ -328,8 +328,11 @@ class Run:
         if not os.path.lexists(self.path / RECIPE_FILE):
             return None
         text = read_run_file(self.path, RECIPE_FILE, MAX_RECIPE_BYTES)
+        origin = str(self.path / RECIPE_FILE)
         try:
-            return recipe_from_text(text, str(self.path / RECIPE_FILE))
+            raw = parse_yaml(text, origin)
+            check_recipe_whole(self.path, raw)
+            return recipe_from_dict(raw, origin)
         except RecipeError as error:
             raise RunDirError(f"{self.path}: its {RECIPE_FILE} is not valid ({error})") from None
 
@@ -476,6 +479,30 @@ class Run:
         """How the run read texts at training (truncation, or windows: `long_text`, stride,
         cap): inference reads them alike. A run made before chunking existed truncates."""
         return self.recipe.tokenizer if self.recipe is not None else TokenizerSpec()
+
+
+RECIPE_SECTIONS = ("data", "tokenizer", "model", "training")  # every run's recipe.yaml has them
+
+
+def check_recipe_whole(run_dir: Path, raw: Any) -> None:
+    """Refuse a run's recipe.yaml that lacks a section every written one has.
+
+    Training writes the resolved recipe whole (`Recipe.to_yaml`), so a file without its
+    `tokenizer:` section was emptied or cut at a line end, and still parses: read with the
+    default settings, a run that reads long texts in windows would truncate them, and one cut
+    head+tail would keep the head, changing labels without a word. `training:` is written after
+    the sections inference reads (data, tokenizer, model), so a cut anywhere in those is found.
+    """
+    if raw is not None and not isinstance(raw, dict):
+        return  # not a mapping at all: `recipe_from_dict` says so
+    found = raw or {}
+    missing = [section for section in RECIPE_SECTIONS if section not in found]
+    if missing:
+        what = "is empty" if not found else f"lacks the section(s) {short_list(missing)}"
+        raise RunDirError(
+            f"{run_dir}: its {RECIPE_FILE} {what} (cut short or emptied); the run directory is "
+            "damaged (restore the file from a backup, or retrain)"
+        )
 
 
 def model_bytes(run_dir: Path) -> int:
