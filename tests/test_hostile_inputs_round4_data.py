@@ -44,6 +44,9 @@ R4-7. a `.json` file as pandas' `to_json` writes a table by default (one object 
       test_a_json_object_of_columns_says_how_to_write_records[columns|split|lists],
       test_predict_input_json_object_of_columns_is_one_line,
       test_a_one_object_json_file_is_still_one_row (guard)
+R4-8. single labels carved with a large --val-fraction (0.8 of 15 rows, a class of 2): the
+      stratified draw held out the class's every row; the run trained without it, without a word:
+      test_a_stratified_carve_never_takes_a_class_every_row[0-4]
 """
 
 from __future__ import annotations
@@ -293,3 +296,14 @@ def test_a_one_object_json_file_is_still_one_row(tmp_path):
     path.write_text(json.dumps({"text": "a goal", "label": ["S", "M"]}), encoding="utf-8")
     dataset = attentext.load_text_dataset(path, multi_label=True, val_fraction=0)
     assert dataset.texts("train") == ["a goal"] and dataset.labels("train") == [[0, 1]]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_stratified_carve_never_takes_a_class_every_row(tmp_path, seed):
+    rows = [(f"text a {i}", "a") for i in range(10)] + [(f"text b {i}", "b") for i in range(2)]
+    rows += [(f"text c {i}", "c") for i in range(3)]
+    dataset = attentext.load_text_dataset(
+        _csv(tmp_path / "train.csv", rows), val_fraction=0.8, seed=seed
+    )
+    assert set(dataset.labels("train")) == {0, 1, 2}  # was {0, 2} on every seed
+    assert len(dataset["validation"]) == 12 and len(dataset["train"]) == 3
