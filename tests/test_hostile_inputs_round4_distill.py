@@ -9,19 +9,29 @@ D1. a student recipe that cannot learn from a teacher: `distill --student tfidf-
     test_a_student_that_cannot_learn_from_a_teacher_is_refused_before_anything_is_written,
     test_distill_cli_refuses_a_baseline_student_in_one_line,
     test_a_few_shot_student_is_refused
+D2. a teacher trained on the same classes as the data, listed in another order (ag_news_tiny's
+    classes.txt against a CSV of the same names) was refused as "the teacher's labels (4)
+    differ from the data's (4)", after `<output>.partial` was made and word vectors computed;
+    a class more or fewer got the same words, naming none. The teacher's logits are now put
+    in the data's order by name; other classes are refused first, named:
+    test_a_teacher_of_the_same_classes_in_another_order_teaches_each_class_by_name,
+    test_a_student_of_the_same_classes_in_another_order_trains,
+    test_a_teacher_of_other_classes_is_refused_first_naming_them[more|fewer]
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import run_cli_here
+from conftest import AG_NEWS_LABELS, run_cli_here
 
 import attentext
 from attentext.errors import RecipeError
-from attentext.recipes import resolve_recipe
-from attentext.training.distill import check_student
+from attentext.recipes import DistillSpec, resolve_recipe
+from attentext.training.distill import check_student, teacher_logits
 
 FAST = ["model.embedding_init=random"]  # no word vectors from the encoder: seconds, not tens
 
@@ -63,3 +73,61 @@ def test_a_few_shot_student_is_refused(teacher):
     recipe = resolve_recipe("encoder-fewshot", overrides=[f"distill.teacher={teacher}"])
     with pytest.raises(RecipeError, match="cannot learn from a teacher"):
         check_student(recipe, neural=True)
+
+
+def _named_copy(source: Path, folder: Path, keep=lambda label: True, extra=()) -> Path:
+    """ag_news_tiny as text,label CSVs of class names (no classes.txt: the names are read in
+    sorted order, not the folder's), rows whose label `keep` accepts, `extra` rows added."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("train.csv", "test.csv"):
+        with open(source / name, newline="", encoding="utf-8") as handle:
+            rows = [
+                (f"{r[1]} {r[2]}".strip(), AG_NEWS_LABELS[int(r[0]) - 1])
+                for r in csv.reader(handle)
+            ]
+        rows = [row for row in rows if keep(row[1])] + list(extra)
+        with open(folder / name, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([("text", "label"), *rows])
+    return folder
+
+
+def test_a_teacher_of_the_same_classes_in_another_order_teaches_each_class_by_name(teacher):
+    texts = ["Oil prices jump as OPEC cuts output", "The Yankees win again", "A new chip"]
+    data_order = sorted(AG_NEWS_LABELS)  # Business, Sci/Tech, Sports, World
+    logits, _ = teacher_logits(DistillSpec(teacher=str(teacher)), texts, data_order)
+    own, _ = teacher_logits(DistillSpec(teacher=str(teacher)), texts, AG_NEWS_LABELS)
+    for row, own_row in zip(logits, own, strict=True):
+        for column, name in enumerate(data_order):
+            assert row[column] == own_row[AG_NEWS_LABELS.index(name)]
+    answers = attentext.load(teacher).predict(texts)
+    assert [data_order[i] for i in np.argmax(logits, axis=1)] == list(answers)
+
+
+def test_a_student_of_the_same_classes_in_another_order_trains(teacher, ag_news_dir, tmp_path):
+    data = _named_copy(ag_news_dir, tmp_path / "named")
+    result = attentext.distill(
+        teacher, "seed-transformer", data, tmp_path / "student", max_steps=1, overrides=FAST
+    )
+    assert attentext.load(result.run_dir).labels == sorted(AG_NEWS_LABELS)
+
+
+@pytest.mark.parametrize(
+    ("keep", "extra", "named"),
+    [
+        (
+            lambda label: True,
+            [("Flu season starts early", "Health")] * 12,
+            "the data has Health only",
+        ),
+        (lambda label: label != "Sci/Tech", [], "the teacher has Sci/Tech only"),
+    ],
+    ids=["more", "fewer"],
+)
+def test_a_teacher_of_other_classes_is_refused_first_naming_them(
+    keep, extra, named, teacher, ag_news_dir, tmp_path
+):
+    data = _named_copy(ag_news_dir, tmp_path / "data", keep, extra)
+    output = tmp_path / "student"
+    with pytest.raises(RecipeError, match=f"teacher's labels differ from the data's \\({named}\\)"):
+        attentext.distill(teacher, "seed-transformer", data, output, max_steps=1, overrides=FAST)
+    assert _nothing_at(output)

@@ -45,7 +45,7 @@ from transformers import PreTrainedTokenizerBase, Trainer
 from attentext.data.dataset import TextDataset
 from attentext.data.texts import load_texts, without_evaluation_texts
 from attentext.decisions import MULTI_LABEL
-from attentext.errors import AttentextNote, RecipeError
+from attentext.errors import AttentextNote, RecipeError, short_list
 from attentext.evaluation.evaluate import multi_label_scores
 from attentext.files import cache_root
 from attentext.inference.classifier import load
@@ -323,17 +323,14 @@ def teacher_logits(
 def _one_teacher_logits(
     teacher_dir: Path, texts: list[str], label_names: list[str], block: int | None
 ) -> tuple[np.ndarray, bool]:
-    """One teacher run's logits of `texts`, each block from the cache or computed once. The
-    teacher must know the same labels, in order."""
+    """One teacher run's logits of `texts`, each block from the cache or computed once (in the
+    teacher's order, whatever data it teaches), in the order of `label_names`. The teacher must
+    know the same labels (`teacher_order`)."""
     run = open_run(teacher_dir)
     if run.kind == "transformers" and not (run.path / WEIGHTS_FILE).is_file():
         raise RecipeError(f"{teacher_dir}: the teacher run has no {WEIGHTS_FILE}")
     teacher = load(run.path)
-    if list(teacher.labels) != list(label_names):
-        raise RecipeError(
-            f"{teacher_dir}: the teacher's labels ({len(teacher.labels)}) differ from the "
-            f"data's ({len(label_names)}); distill a teacher trained on the same labels"
-        )
+    order = teacher_order(teacher_dir, teacher.labels, label_names)
     fingerprint = _teacher_fingerprint(run.path)
     folder = cache_root() / "teacher"
     size = block or len(texts) or 1
@@ -354,7 +351,7 @@ def _one_teacher_logits(
                 bar.update(len(part))
             parts.append(logits.numpy())
             hits.append(hit)
-    return np.concatenate(parts), all(hits)
+    return np.concatenate(parts)[:, order], all(hits)
 
 
 def check_student(recipe: Recipe, neural: bool) -> None:
@@ -383,6 +380,49 @@ def check_student(recipe: Recipe, neural: bool) -> None:
         )
 
 
+def check_teacher(teacher_dir: Path, dataset: TextDataset) -> None:
+    """Refuse, before anything is written, a teacher that cannot teach a student of `dataset`:
+    one of another number of labels per text, a neural run without its weights, or one trained
+    on other classes (`teacher_order`)."""
+    run = open_run(teacher_dir)
+    if run.multi_label != dataset.multi_label:
+        several = "several labels" if dataset.multi_label else "one label"
+        raise RecipeError(
+            f"{teacher_dir}: the teacher and the data differ in labels per text (the data: "
+            f"{several} per text); distill a teacher trained the same way"
+        )
+    if run.kind == "transformers" and not (run.path / WEIGHTS_FILE).is_file():
+        raise RecipeError(f"{teacher_dir}: the teacher run has no {WEIGHTS_FILE}")
+    teacher_order(teacher_dir, load(run.path).labels, dataset.label_names)
+
+
+def teacher_order(
+    teacher_dir: Path, teacher_labels: Sequence[str], label_names: Sequence[str]
+) -> list[int]:
+    """The teacher's logit column of each of the data's labels, matched by name.
+
+    A teacher trained on the same classes listed in another order (a folder whose classes.txt
+    says World, Sports, ... against a CSV of the same names, read in sorted order) teaches each
+    class through its own logit; it used to be refused as "the teacher's labels (4) differ from
+    the data's (4)", after the work folder was made. Classes that differ are refused, named."""
+    theirs, ours = [str(label) for label in teacher_labels], [str(name) for name in label_names]
+    if sorted(theirs) == sorted(ours) and len(set(ours)) == len(ours):
+        return [theirs.index(name) for name in ours]
+    differences = [
+        f"{where} {short_list(names)} only"
+        for where, names in (
+            ("the data has", [name for name in ours if name not in theirs]),
+            ("the teacher has", [name for name in theirs if name not in ours]),
+        )
+        if names
+    ]
+    raise RecipeError(
+        f"{teacher_dir}: the teacher's labels differ from the data's "
+        f"({'; '.join(differences) or 'a label twice'}); distill a teacher trained on the "
+        "same labels"
+    )
+
+
 def distillation_trainer(
     recipe: Recipe,
     dataset: TextDataset,
@@ -397,13 +437,6 @@ def distillation_trainer(
     unlabeled, left_out = unlabeled_left_out
     if not recipe.distill.teacher:
         return Trainer, facts
-    for teacher in (recipe.distill.teacher, *recipe.distill.ensemble):
-        if open_run(Path(teacher)).multi_label != dataset.multi_label:
-            several = "several labels" if dataset.multi_label else "one label"
-            raise RecipeError(
-                f"{teacher}: the teacher and the data differ in labels per text (the data: "
-                f"{several} per text); distill a teacher trained the same way"
-            )
     if (note := rare_label_note(recipe, dataset)) and is_main_process():
         warnings.warn(note, AttentextNote, stacklevel=2)
     rows["train"], distilled = transfer_set(recipe, dataset, tokenizer, rows, unlabeled)

@@ -68,6 +68,7 @@ from attentext.text.windows import Chunking
 from attentext.training.baseline import fit_classifier
 from attentext.training.distill import (
     check_student,
+    check_teacher,
     distillation_trainer,
     keeping_final_weights,
     reading_word_pairs,
@@ -215,7 +216,7 @@ def train(
             f"{recipe.name} trains in one go and keeps no checkpoints: there is nothing "
             "to --resume; run it without --resume"
         )
-    _check_before_writing(recipe, data, family, output_dir, resume, overwrite)
+    _check_before_writing(recipe, data, dataset, family, output_dir, resume, overwrite)
     with _held(output_dir):
         work_dir = prepare_work_dir(output_dir, resume, overwrite)
         # after the destination's checks: no note first
@@ -239,6 +240,7 @@ def train(
 def _check_before_writing(
     recipe: Recipe,
     data: str | Path | TextDataset,
+    dataset: TextDataset,
     family: ModelFamily,
     output_dir: Path,
     resume: bool,
@@ -247,7 +249,8 @@ def _check_before_writing(
     """What can be refused before the work folder `<output>.partial` is made, so that a refusal
     leaves nothing behind: an output apart from the teachers and the data; for a student, the
     destination (checked again under the lock: a note about its texts must not come before
-    "already exists") and then the student itself (`distill.check_student`)."""
+    "already exists"), then the student itself and its teachers (`distill.check_student`,
+    `distill.check_teacher`: a teacher of other labels was refused after the work folder)."""
     teachers = [recipe.distill.teacher, *recipe.distill.ensemble] if recipe.distill.teacher else []
     rundir.check_output_apart(output_dir, [Path(run) for run in teachers], "the teacher run")
     rundir.check_output_apart(
@@ -257,6 +260,8 @@ def _check_before_writing(
         return
     check_destination(output_dir, resume, overwrite)
     check_student(recipe, family.neural)
+    for teacher in teachers:
+        check_teacher(Path(teacher), dataset)
 
 
 def _held(output_dir: Path) -> AbstractContextManager:
