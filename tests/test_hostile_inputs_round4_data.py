@@ -47,6 +47,11 @@ R4-7. a `.json` file as pandas' `to_json` writes a table by default (one object 
 R4-8. single labels carved with a large --val-fraction (0.8 of 15 rows, a class of 2): the
       stratified draw held out the class's every row; the run trained without it, without a word:
       test_a_stratified_carve_never_takes_a_class_every_row[0-4]
+R4-9. --multi-label on data whose labels are numbers indexing its classes.txt (`0|2`, or AG
+      News' 1-based format), as single labels may be written: "unknown label '0' (known: World,
+      Sports, Business)":
+      test_multi_label_numbers_are_classes_txt_indices,
+      test_multi_label_numbers_without_classes_txt_stay_names (guard)
 """
 
 from __future__ import annotations
@@ -307,3 +312,31 @@ def test_a_stratified_carve_never_takes_a_class_every_row(tmp_path, seed):
     )
     assert set(dataset.labels("train")) == {0, 1, 2}  # was {0, 2} on every seed
     assert len(dataset["validation"]) == 12 and len(dataset["train"]) == 3
+
+
+def test_multi_label_numbers_are_classes_txt_indices(tmp_path):
+    (tmp_path / "classes.txt").write_text("World\nSports\nBusiness\n", encoding="utf-8")
+    rows = [("war news", "0"), ("a football war", "1|0"), ("stocks", "2"), ("cup", "Sports|1")]
+    _csv(tmp_path / "train.csv", rows)
+    _csv(tmp_path / "test.csv", [("markets", "2"), ("a match", "1")])
+    dataset = attentext.load_text_dataset(tmp_path, multi_label=True, val_fraction=0)
+    assert dataset.label_names == ["World", "Sports", "Business"]
+    assert dataset.labels("train") == [[0], [0, 1], [2], [1]]
+    assert dataset.labels("test") == [[2], [1]]
+    # a run whose classes are in another order reads the numbers by the data's classes.txt
+    measured = attentext.load_text_dataset(
+        tmp_path / "test.csv",
+        label_names=["Business", "Sports", "World"],
+        multi_label=True,
+        val_fraction=0,
+    )
+    assert measured.labels("train") == [[0], [1]]
+
+
+def test_multi_label_numbers_without_classes_txt_stay_names(tmp_path):
+    rows = [("one", "0"), ("two", "1|0"), ("three", "2")]
+    dataset = attentext.load_text_dataset(
+        _csv(tmp_path / "train.csv", rows), multi_label=True, val_fraction=0
+    )
+    assert dataset.label_names == ["0", "1", "2"]
+    assert dataset.labels("train") == [[0], [0, 1], [2]]

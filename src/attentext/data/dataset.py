@@ -143,7 +143,7 @@ def load_text_dataset(
             or declared
             or infer_multi_label_names(sets.get("train") or sets["test"], first.path)
         )
-        ids = {split: to_id_lists(raw, sets[split], names) for split, raw in raws.items()}
+        ids = {split: to_id_lists(raw, sets[split], names, declared) for split, raw in raws.items()}
         if "train" in raws and not label_names:  # fixed names: data to measure, not to train
             check_every_label_trained(raws["train"], ids["train"], names)
         label_feature = datasets.Sequence(datasets.ClassLabel(names=names))

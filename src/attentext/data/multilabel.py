@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attentext.data.labels import MISSING_LABELS, warn_variants
+from attentext.data.labels import MISSING_LABELS, is_number, warn_variants
 from attentext.data.readers import LIST_MARK, RawSplit
 from attentext.errors import DataError, did_you_mean, short_list, shown
 
@@ -52,20 +52,45 @@ def infer_multi_label_names(sets: list[list[str]], path: Path) -> list[str]:
     return names
 
 
-def to_id_lists(raw: RawSplit, sets: list[list[str]], names: list[str]) -> list[list[int]]:
-    """Each row's label ids; an unknown label is one short line naming its row."""
+def to_id_lists(
+    raw: RawSplit, sets: list[list[str]], names: list[str], declared: list[str] | None = None
+) -> list[list[int]]:
+    """Each row's label ids; an unknown label is one short line naming its row.
+
+    Where the data declares its classes as words (classes.txt), a number is the class at that
+    index, 0-based (1-based in AG News' format), as single labels read it: `0|2` beside a
+    classes.txt was "unknown label '0' (known: World, Sports, Business)" (an audit).
+    """
     lookup = {name: i for i, name in enumerate(names)}
+    indices = _declared_indices(raw, names, declared)
     ids = []
     for row_names, row in zip(sets, raw.rows, strict=True):
+        row_ids = set()
         for name in row_names:
-            if name not in lookup:
+            meant = name if name in lookup else indices.get(name, name)
+            if meant not in lookup:
                 known = did_you_mean(shown(name), [shown(n) for n in names])
+                declared_as = (
+                    f" (the class '{shown(meant)}' in classes.txt)" if meant != name else ""
+                )
                 raise DataError(
-                    f"{raw.path}: row {row}: unknown label '{shown(name)}' "
+                    f"{raw.path}: row {row}: unknown label '{shown(name)}'{declared_as} "
                     f"({len(names)} known labels){known}"
                 )
-        ids.append(sorted(lookup[name] for name in row_names))
+            row_ids.add(lookup[meant])
+        ids.append(sorted(row_ids))
     return ids
+
+
+def _declared_indices(
+    raw: RawSplit, names: list[str], declared: list[str] | None
+) -> dict[str, str]:
+    """The class each number stands for, where the data declares its classes as words; none
+    where it declares none (a number is then a name) or where any class name is a number."""
+    if declared is None or any(is_number(name) for name in (*names, *declared)):
+        return {}
+    offset = 1 if raw.labels_are_indices else 0
+    return {str(i + offset): name for i, name in enumerate(declared)}
 
 
 def check_every_label_trained(raw: RawSplit, ids: list[list[int]], names: list[str]) -> None:
