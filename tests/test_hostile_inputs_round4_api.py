@@ -7,6 +7,15 @@ API-1. a run's recipe.yaml emptied, or cut at a line end before its `tokenizer:`
        windows truncated them (another label for a long text), without a word:
        test_a_recipe_yaml_cut_at_a_line_end_is_refused[empty|cut-before-tokenizer],
        test_a_whole_recipe_yaml_loads_as_before (guard)
+API-2. `attentext.load` options it cannot use: `precision="FP32"` (or "fp64") a bare ValueError,
+       and taken without a word by the ONNX engine; `device="cuda"` on a machine without CUDA an
+       AssertionError ("Torch not compiled with CUDA enabled"), `device="gpu"` a RuntimeError
+       listing 20 device types, `device="meta"` a NotImplementedError at the first text;
+       `threads=2.5` or `10**9` reported as a damaged run ("cannot load the ONNX model
+       (std::bad_alloc)"), `threads=-1` taken; ATTENTEXT_PRECISION=fp64 a CLI traceback:
+       test_load_refuses_an_option_it_cannot_use[...],
+       test_attentext_precision_of_an_unknown_value_is_one_cli_line,
+       test_load_options_that_work_still_load (guard)
 """
 
 from __future__ import annotations
@@ -15,9 +24,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
+from conftest import run_cli_here
 
 import attentext
-from attentext.errors import RunDirError
+from attentext.errors import AttentextError, RunDirError
+from attentext.precision import PrecisionError
 
 LONG = "oil prices " * 3 + "football match goal " * 60
 
@@ -62,3 +74,54 @@ def test_a_whole_recipe_yaml_loads_as_before(chunked_run):
     classifier = attentext.load(chunked_run, precision="fp32")
     assert classifier.chunking is not None
     assert classifier.predict([LONG, ""])[0] in classifier.labels
+
+
+@pytest.mark.parametrize(
+    "options,error,message",
+    [
+        (dict(precision="FP32"), PrecisionError, r"^unknown precision 'FP32'; choose one of auto"),
+        (dict(backend="onnx", precision="fp64"), PrecisionError, r"^unknown precision 'fp64'"),
+        (dict(precision=None), TypeError, r"^precision must be a string"),
+        (dict(device="gpu"), PrecisionError, r"^unknown device 'gpu'; use cpu, cuda"),
+        (dict(device="meta"), PrecisionError, r"^unknown device 'meta'"),
+        (dict(device=3), TypeError, r"^device must be a string"),
+        (dict(backend="onnx", threads=10**9), AttentextError, r"^threads must be between 1 and"),
+        (dict(backend="onnx", threads=-1), AttentextError, r"^threads must be between 1 and"),
+        (dict(backend="onnx", threads=2.5), TypeError, r"^threads must be a whole number"),
+    ],
+    ids=[
+        "precision-FP32",
+        "onnx-precision-fp64",
+        "precision-None",
+        "device-gpu",
+        "device-meta",
+        "device-3",
+        "threads-1e9",
+        "threads-negative",
+        "threads-2.5",
+    ],
+)
+def test_load_refuses_an_option_it_cannot_use(run_dir, options, error, message):
+    with pytest.raises(error, match=message) as raised:
+        attentext.load(run_dir, **options)
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine with CUDA runs device='cuda'")
+def test_device_cuda_without_a_gpu_is_one_line(run_dir):
+    with pytest.raises(PrecisionError, match=r"^device 'cuda': torch sees no CUDA GPU here"):
+        attentext.load(run_dir, device="cuda")
+
+
+def test_attentext_precision_of_an_unknown_value_is_one_cli_line(run_dir, monkeypatch):
+    monkeypatch.setenv("ATTENTEXT_PRECISION", "fp64")
+    result = run_cli_here("predict", run_dir, "Stocks rally as oil prices fall")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: ATTENTEXT_PRECISION must be auto, fp32, bf16 or fp16, got 'fp64'"
+    ]
+
+
+def test_load_options_that_work_still_load(run_dir):
+    classifier = attentext.load(run_dir, precision="fp32", device="cpu", threads=1)
+    assert classifier.predict(["Stocks rally as oil prices fall"])[0] in classifier.labels

@@ -26,6 +26,10 @@ class RunDirError(AttentextError):
     """A run directory is missing, incomplete or not an attentext run."""
 
 
+class PrecisionError(AttentextError, ValueError):
+    """A precision or device this machine cannot run (fp16 or cuda without a GPU, fp64)."""
+
+
 class ModelSourceError(AttentextError):
     """A pretrained checkpoint cannot be found or fetched."""
 

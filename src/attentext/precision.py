@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from attentext.errors import AttentextError
+from attentext.errors import PrecisionError, shown
 from attentext.files import cache_root, write_json
 
 BF16_MIN_SPEEDUP = 1.2  # below this, bf16's rounding is not worth it
@@ -37,13 +37,41 @@ BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 KEY_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", *BF16_FLAGS, "amx_tile", "amx_int8")
 
 
-class PrecisionError(AttentextError, ValueError):
-    """A precision this machine cannot run (fp16 without a GPU)."""
+DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 def default_device() -> str:
     """Where models run when no device is named: the GPU if there is one."""
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def inference_device(device: str | torch.device | None) -> torch.device:
+    """The device a loaded model runs on: `device`, or the GPU if there is one (None).
+
+    A one-line `PrecisionError` for a device this machine cannot run: torch's own words are an
+    AssertionError ("Torch not compiled with CUDA enabled") for `cuda` on a CPU-only build, a
+    RuntimeError listing 20 device types for `gpu`, and `meta` fails at the first text.
+    """
+    if device is not None and not isinstance(device, str | torch.device):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', not {device!r}")
+    try:
+        chosen = torch.device(device or default_device())
+    except RuntimeError:
+        chosen = None
+    if chosen is None or chosen.type not in DEVICE_TYPES:
+        raise PrecisionError(
+            f"unknown device '{shown(str(device))}'; use cpu, cuda, cuda:N or mps (or None: the "
+            "GPU if there is one)"
+        )
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise PrecisionError(f"device '{chosen}': torch sees no CUDA GPU here; use cpu (or None)")
+    if chosen.type == "cuda" and (chosen.index or 0) >= torch.cuda.device_count():
+        raise PrecisionError(
+            f"device '{chosen}': this machine has {torch.cuda.device_count()} CUDA GPU(s)"
+        )
+    if chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise PrecisionError(f"device '{chosen}': torch sees no Apple GPU here; use cpu (or None)")
+    return chosen
 
 
 def cpu_model() -> str:
@@ -232,6 +260,7 @@ def resolve_precision(
     and picks bf16 when it runs at least BF16_MIN_SPEEDUP times faster than fp32; without a
     probe, fp32.
     """
+    requested_arg = requested
     if requested == "auto":
         requested = os.environ.get("ATTENTEXT_PRECISION", "auto")
     if requested == "fp16" and not torch.cuda.is_available():
@@ -241,8 +270,9 @@ def resolve_precision(
         )
     if requested in ("fp32", "bf16", "fp16"):
         return requested
-    if requested != "auto":
-        raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {requested!r}")
+    if requested != "auto":  # a PrecisionError: one line, also for ATTENTEXT_PRECISION=fp64
+        source = "precision" if requested_arg != "auto" else "ATTENTEXT_PRECISION"
+        raise PrecisionError(f"{source} must be auto, fp32, bf16 or fp16, got '{shown(requested)}'")
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if not cpu_has_fast_bf16():

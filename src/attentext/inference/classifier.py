@@ -12,9 +12,10 @@ from typing import Protocol
 import numpy as np
 
 from attentext.decisions import threshold_vector
-from attentext.errors import AttentextError
+from attentext.errors import AttentextError, PrecisionError, shown
 from attentext.inference.ensemble import EnsembleClassifier
 from attentext.models.registry import family_of_run
+from attentext.recipes import PRECISIONS
 from attentext.rundir import ENSEMBLE_KIND, open_run
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -30,9 +31,36 @@ class Classifier(Protocol):
     def predict(self, texts: list[str]) -> list[str]: ...
 
 
+MAX_THREADS = 1024  # far over any machine's cores; ONNX Runtime's pool fails (bad_alloc) at 1e9
+
+
 def check_backend(backend: str) -> None:
     if backend not in BACKENDS:
         raise AttentextError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
+
+
+def check_load_options(precision: str, threads: int | None) -> None:
+    """Refuse a precision or thread count `load` cannot use, in one line, before anything loads.
+
+    Unchecked, `precision="FP32"` was a bare ValueError (and ignored by the ONNX and TF-IDF
+    engines), and `threads=2.5` or `10**9` reached ONNX Runtime, whose failure was reported as
+    a damaged model ("cannot load the ONNX model (std::bad_alloc)"); `threads=-1` was taken.
+    """
+    if not isinstance(precision, str):
+        raise TypeError(f"precision must be a string ({', '.join(PRECISIONS)}), not {precision!r}")
+    if precision not in PRECISIONS:
+        raise PrecisionError(
+            f"unknown precision '{shown(precision)}'; choose one of {', '.join(PRECISIONS)}"
+        )
+    if threads is None:
+        return
+    if type(threads) is not int:  # not a bool, not 2.5, not "2"
+        raise TypeError(f"threads must be a whole number or None, not {threads!r}")
+    if not 0 <= threads <= MAX_THREADS:
+        raise AttentextError(
+            f"threads must be between 1 and {MAX_THREADS:,} (0 or None: the engine's default), "
+            f"got {threads}"
+        )
 
 
 def load(
@@ -51,6 +79,7 @@ def load(
     backend.
     """
     check_backend(backend)
+    check_load_options(precision, threads)
     run = open_run(run_dir)
     if run.kind == ENSEMBLE_KIND:
         ensemble = EnsembleClassifier.from_run(

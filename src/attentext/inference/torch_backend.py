@@ -21,7 +21,12 @@ from attentext.inference.tokens import (
     with_scores,
 )
 from attentext.models.registry import register_auto_classes
-from attentext.precision import default_device, inference_model, probe_model, resolve_precision
+from attentext.precision import (
+    inference_device,
+    inference_model,
+    probe_model,
+    resolve_precision,
+)
 from attentext.rundir import WEIGHTS_FILE, Run, open_run
 
 
@@ -101,8 +106,9 @@ class TransformersClassifier(TokenClassifier):
     def from_run(
         cls, run: Run, precision: str = "auto", device: str | None = None
     ) -> TransformersClassifier:
+        chosen = inference_device(device)  # before the weights are read: a bad device is named
         model, tokenizer = load_hf_model(run)
-        model = model.to(device or default_device())
+        model = model.to(chosen)
         classifier = cls(
             model,
             tokenizer,
