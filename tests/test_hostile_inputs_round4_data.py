@@ -52,6 +52,10 @@ R4-9. --multi-label on data whose labels are numbers indexing its classes.txt (`
       Sports, Business)":
       test_multi_label_numbers_are_classes_txt_indices,
       test_multi_label_numbers_without_classes_txt_stay_names (guard)
+R4-10. a label written composed (`négatif`, é) on some rows and decomposed (e + U+0301) on
+      others: two classes that print the same, trained apart, without a warning:
+      test_a_decomposed_label_is_the_composed_class[single|multi|classes-txt],
+      test_a_run_with_decomposed_class_names_reads_composed_labels
 """
 
 from __future__ import annotations
@@ -340,3 +344,28 @@ def test_multi_label_numbers_without_classes_txt_stay_names(tmp_path):
     )
     assert dataset.label_names == ["0", "1", "2"]
     assert dataset.labels("train") == [[0], [0, 1], [2]]
+
+
+NEGATIF, NEGATIF_NFD = "négatif", unicodedata.normalize("NFD", "négatif")
+
+
+@pytest.mark.parametrize("shape", ["single", "multi", "classes-txt"])
+def test_a_decomposed_label_is_the_composed_class(tmp_path, shape):
+    rows = [(f"texte {i}", [NEGATIF, NEGATIF_NFD, "positif"][i % 3]) for i in range(9)]
+    if shape == "classes-txt":
+        (tmp_path / "classes.txt").write_text(f"{NEGATIF_NFD}\npositif\n", encoding="utf-8")
+    _csv(tmp_path / "train.csv", rows)
+    dataset = attentext.load_text_dataset(tmp_path, multi_label=shape == "multi", val_fraction=0)
+    assert dataset.label_names == [NEGATIF, "positif"]  # was two classes 'négatif'
+    expected = [0, 0, 1] * 3
+    labels = dataset.labels("train")
+    assert labels == ([[i] for i in expected] if shape == "multi" else expected)
+
+
+def test_a_run_with_decomposed_class_names_reads_composed_labels(tmp_path):
+    test = _csv(tmp_path / "test.csv", [("a", NEGATIF), ("b", "positif"), ("c", NEGATIF_NFD)])
+    dataset = attentext.load_text_dataset(
+        test, label_names=[NEGATIF_NFD, "positif"], val_fraction=0
+    )  # as `evaluate` reads data for a run trained on decomposed names
+    assert dataset.labels("train") == [0, 1, 0]
+    assert dataset.label_names == [NEGATIF_NFD, "positif"]  # the run's names, as they are

@@ -38,6 +38,7 @@ from attentext.data.readers import (
     SUFFIXES,
     RawSplit,
     check_texts,
+    composed,
     find_split_files,
     label_str,
     read_file,
@@ -287,7 +288,7 @@ def _load_hub(
         feature = split.features[label_column]
         if isinstance(feature, datasets.ClassLabel):
             declared = list(feature.names)
-        labels = [label_str(v) for v in split[label_column]]
+        labels = composed([label_str(v) for v in split[label_column]])
         raws[split_key] = RawSplit(
             texts=list(split[text_column]),
             path=Path(f"{name} [{split_name}]"),

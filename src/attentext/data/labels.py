@@ -10,7 +10,15 @@ import math
 import warnings
 from pathlib import Path
 
-from attentext.data.readers import LIST_MARK, RawSplit, is_int, read_text, split_lines
+from attentext.data.readers import (
+    LIST_MARK,
+    RawSplit,
+    composed,
+    is_int,
+    label_lookup,
+    read_text,
+    split_lines,
+)
 from attentext.errors import AttentextWarning, DataError, did_you_mean, short_list, shown
 
 # A label column with (nearly) a value per row is a text or an id column, not labels. Below this
@@ -36,7 +44,7 @@ def read_classes(folder: Path) -> list[str] | None:
     classes = folder / "classes.txt"
     if not classes.exists():
         return None
-    names = [line.strip() for line in split_lines(read_text(classes)) if line.strip()]
+    names = composed([line.strip() for line in split_lines(read_text(classes)) if line.strip()])
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise DataError(f"{classes}: duplicate class names ({short_list(duplicates)})")
@@ -136,7 +144,7 @@ def to_ids(raw: RawSplit, names: list[str], declared: list[str] | None = None) -
     name by value (`1` is the class `1.0`): a run trained on a CSV of `1.0`, `2.0`, `3.0`
     read the labels `1`, `2` of a test file as indices, the classes `2.0` and `3.0` (an audit).
     """
-    lookup = {name: i for i, name in enumerate(names)}
+    lookup = label_lookup(names)
     order = declared or names
     indices: dict[str, str] = {}
     if not any(is_number(name) for name in (*names, *order)):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from attentext.data.labels import MISSING_LABELS, is_number, warn_variants
-from attentext.data.readers import LIST_MARK, RawSplit
+from attentext.data.readers import LIST_MARK, RawSplit, label_lookup
 from attentext.errors import DataError, did_you_mean, short_list, shown
 
 MULTI_LABEL_HINT = "pass --multi-label (or --set data.multi_label=true)"
@@ -61,7 +61,7 @@ def to_id_lists(
     index, 0-based (1-based in AG News' format), as single labels read it: `0|2` beside a
     classes.txt was "unknown label '0' (known: World, Sports, Business)" (an audit).
     """
-    lookup = {name: i for i, name in enumerate(names)}
+    lookup = label_lookup(names)
     indices = _declared_indices(raw, names, declared)
     ids = []
     for row_names, row in zip(sets, raw.rows, strict=True):
