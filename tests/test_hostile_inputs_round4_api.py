@@ -16,6 +16,13 @@ API-2. `attentext.load` options it cannot use: `precision="FP32"` (or "fp64") a 
        test_load_refuses_an_option_it_cannot_use[...],
        test_attentext_precision_of_an_unknown_value_is_one_cli_line,
        test_load_options_that_work_still_load (guard)
+API-3. the Ray Data `Predictor` took options `predict --output` refuses: `top_k=0` or `-1` gave one
+       label without a word, `columns="src"` was read as the columns 's', 'r', 'c' ("the batch
+       has no column 's'"), `top_k="3"` failed inside numpy ("'<' not supported between
+       instances of 'int' and 'str'"), `all_scores="no"` gave every score, `threads=-2` was
+       torch's RuntimeError:
+       test_the_ray_predictor_refuses_what_predict_refuses[...],
+       test_the_ray_predictor_with_good_options_still_scores (guard)
 """
 
 from __future__ import annotations
@@ -23,12 +30,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from conftest import run_cli_here
 
 import attentext
 from attentext.errors import AttentextError, RunDirError
+from attentext.integrations.ray import Predictor
 from attentext.precision import PrecisionError
 
 LONG = "oil prices " * 3 + "football match goal " * 60
@@ -125,3 +134,35 @@ def test_attentext_precision_of_an_unknown_value_is_one_cli_line(run_dir, monkey
 def test_load_options_that_work_still_load(run_dir):
     classifier = attentext.load(run_dir, precision="fp32", device="cpu", threads=1)
     assert classifier.predict(["Stocks rally as oil prices fall"])[0] in classifier.labels
+
+
+@pytest.mark.parametrize(
+    "options,error,message",
+    [
+        (dict(top_k=0), AttentextError, r"^top_k must be at least 1, got 0$"),
+        (dict(top_k=-1), AttentextError, r"^top_k must be at least 1, got -1$"),
+        (dict(top_k="3"), TypeError, r"^top_k must be a whole number, not '3'$"),
+        (dict(columns="src"), TypeError, r"not the string 'src' \(one column: columns=\['src'\]\)"),
+        (dict(all_scores="no"), TypeError, r"^all_scores must be True or False, not 'no'$"),
+        (dict(threads=-2), AttentextError, r"^threads must be between 1 and"),
+    ],
+    ids=[
+        "top_k-0",
+        "top_k-negative",
+        "top_k-string",
+        "columns-string",
+        "all_scores-string",
+        "threads-negative",
+    ],
+)
+def test_the_ray_predictor_refuses_what_predict_refuses(run_dir, options, error, message):
+    with pytest.raises(error, match=message):
+        Predictor(run_dir, **options)
+
+
+def test_the_ray_predictor_with_good_options_still_scores(run_dir):
+    predictor = Predictor(run_dir, id_column="id", columns=["src"], top_k=2, all_scores=False)
+    batch = pd.DataFrame({"id": [1, 2], "text": ["Stocks rally", ""], "src": ["a", "b"]})
+    out = predictor(batch)
+    assert list(out.columns) == ["id", "src", "label", "score", "label_2", "score_2"]
+    assert out["label"][0] in predictor.classifier.labels and pd.isna(out["label"][1])

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from attentext.errors import DataError, short_list, shown
+from attentext.errors import AttentextError, DataError, short_list, shown
 from attentext.inference.classifier import check_backend
 from attentext.scoring.results import (
     ResultSpec,
@@ -64,6 +64,7 @@ class Predictor:
         threads: int | None = None,
     ) -> None:
         check_backend(backend)
+        check_options(text_column, id_column, columns, top_k, all_scores)
         self.classifier = load_classifier(run_dir, backend, threads)
         thresholds = getattr(self.classifier, "thresholds", None)
         multi = getattr(self.classifier, "multi_label", False) and thresholds is not None
@@ -89,6 +90,39 @@ class Predictor:
         results, _ = score_texts(self.classifier, texts, self.spec)
         columns = {name: column_of(batch, name) for name in self.passthrough}
         return like(batch, pa.table({**columns, **results}))
+
+
+def check_options(
+    text_column: Any, id_column: Any, columns: Any, top_k: Any, all_scores: Any
+) -> None:
+    """Refuse options `predict --output` would refuse, before the model loads in each actor.
+
+    Unchecked, `top_k=0` or `-1` gave one label without a word (the CLI refuses them),
+    `columns="src"` was read as the columns 's', 'r', 'c', and `top_k="3"` failed inside
+    numpy with "'<' not supported between instances of 'int' and 'str'".
+    """
+    if not isinstance(text_column, str):
+        raise TypeError(f"text_column must be a column name, not {_given(text_column)}")
+    if id_column is not None and not isinstance(id_column, str):
+        raise TypeError(f"id_column must be a column name or None, not {_given(id_column)}")
+    if isinstance(columns, str):
+        raise TypeError(
+            f"columns must be a list of column names, not the string {_given(columns)} "
+            f"(one column: columns=[{_given(columns)}])"
+        )
+    if not all(isinstance(column, str) for column in columns):
+        raise TypeError(f"columns must be a list of column names, not {_given(columns)}")
+    if type(top_k) is not int:  # not a bool, not 2.5, not "3"
+        raise TypeError(f"top_k must be a whole number, not {_given(top_k)}")
+    if top_k < 1:
+        raise AttentextError(f"top_k must be at least 1, got {top_k}")
+    if not isinstance(all_scores, bool):
+        raise TypeError(f"all_scores must be True or False, not {_given(all_scores)}")
+
+
+def _given(value: Any) -> str:
+    """A value as Python writes it (a string in quotes), cut for a one-line message."""
+    return shown(repr(value))
 
 
 def values_of(batch: Any, name: str) -> list[Any]:
