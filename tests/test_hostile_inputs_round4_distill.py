@@ -17,6 +17,12 @@ D2. a teacher trained on the same classes as the data, listed in another order (
     test_a_teacher_of_the_same_classes_in_another_order_teaches_each_class_by_name,
     test_a_student_of_the_same_classes_in_another_order_trains,
     test_a_teacher_of_other_classes_is_refused_first_naming_them[more|fewer]
+D3. an `--unlabeled` file that is empty, binary, missing or a folder, or a teacher of one label
+    per text for data of several, was refused in one line but left an empty (or half-made)
+    `<output>.partial` behind, against "for errors before training no <output>.partial":
+    test_a_bad_unlabeled_file_leaves_nothing_behind[empty|binary|missing|folder],
+    test_a_teacher_of_other_labels_per_text_leaves_nothing_behind (mended by D2's early
+    `check_teacher`)
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import pytest
 from conftest import AG_NEWS_LABELS, run_cli_here
 
 import attentext
-from attentext.errors import RecipeError
+from attentext.errors import AttentextError, RecipeError
 from attentext.recipes import DistillSpec, resolve_recipe
 from attentext.training.distill import check_student, teacher_logits
 
@@ -130,4 +136,38 @@ def test_a_teacher_of_other_classes_is_refused_first_naming_them(
     output = tmp_path / "student"
     with pytest.raises(RecipeError, match=f"teacher's labels differ from the data's \\({named}\\)"):
         attentext.distill(teacher, "seed-transformer", data, output, max_steps=1, overrides=FAST)
+    assert _nothing_at(output)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "said"),
+    [
+        ("empty.txt", b"", "file is empty"),
+        ("binary.bin", bytes(range(256)) * 4, "NUL bytes"),
+        ("missing.txt", None, "not found"),
+        ("folder", "folder", "is a directory"),
+    ],
+    ids=["empty", "binary", "missing", "folder"],
+)
+def test_a_bad_unlabeled_file_leaves_nothing_behind(
+    name, content, said, teacher, ag_news_dir, tmp_path
+):
+    unlabeled = tmp_path / name
+    if content == "folder":
+        unlabeled.mkdir()
+    elif content is not None:
+        unlabeled.write_bytes(content)
+    output = tmp_path / "student"
+    with pytest.raises(AttentextError, match=said):
+        attentext.distill(
+            teacher, "seed-transformer", ag_news_dir, output, unlabeled=unlabeled, max_steps=1
+        )
+    assert _nothing_at(output)
+
+
+def test_a_teacher_of_other_labels_per_text_leaves_nothing_behind(teacher, ag_news_dir, tmp_path):
+    data = _named_copy(ag_news_dir, tmp_path / "data")
+    output = tmp_path / "student"
+    with pytest.raises(RecipeError, match="differ in labels per text"):
+        attentext.distill(teacher, "seed-transformer", data, output, max_steps=1, multi_label=True)
     assert _nothing_at(output)

@@ -216,11 +216,9 @@ def train(
             f"{recipe.name} trains in one go and keeps no checkpoints: there is nothing "
             "to --resume; run it without --resume"
         )
-    _check_before_writing(recipe, data, dataset, family, output_dir, resume, overwrite)
+    unlabeled = _check_before_writing(recipe, data, dataset, family, output_dir, resume, overwrite)
     with _held(output_dir):
         work_dir = prepare_work_dir(output_dir, resume, overwrite)
-        # after the destination's checks: no note first
-        unlabeled = unlabeled_texts(recipe.distill, dataset) if family.neural else ([], 0)
         recipe = _data_aware(recipe, dataset, len(unlabeled[0]))
         set_seed(recipe.training.seed)
         if not family.neural:
@@ -245,23 +243,26 @@ def _check_before_writing(
     output_dir: Path,
     resume: bool,
     overwrite: bool,
-) -> None:
+) -> tuple[list[str], int]:
     """What can be refused before the work folder `<output>.partial` is made, so that a refusal
     leaves nothing behind: an output apart from the teachers and the data; for a student, the
     destination (checked again under the lock: a note about its texts must not come before
     "already exists"), then the student itself and its teachers (`distill.check_student`,
-    `distill.check_teacher`: a teacher of other labels was refused after the work folder)."""
+    `distill.check_teacher`: a teacher of other labels was refused after the work folder), then
+    its unlabeled texts, read here and returned with how many were left out (an empty, binary
+    or missing `--unlabeled` file left an empty `<output>.partial` behind)."""
     teachers = [recipe.distill.teacher, *recipe.distill.ensemble] if recipe.distill.teacher else []
     rundir.check_output_apart(output_dir, [Path(run) for run in teachers], "the teacher run")
     rundir.check_output_apart(
         output_dir, rundir.local_data_paths(data), "the data", inside_allowed=True
     )
     if not teachers:
-        return
+        return [], 0
     check_destination(output_dir, resume, overwrite)
     check_student(recipe, family.neural)
     for teacher in teachers:
         check_teacher(Path(teacher), dataset)
+    return unlabeled_texts(recipe.distill, dataset)
 
 
 def _held(output_dir: Path) -> AbstractContextManager:
