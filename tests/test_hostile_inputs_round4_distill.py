@@ -23,6 +23,14 @@ D3. an `--unlabeled` file that is empty, binary, missing or a folder, or a teach
     test_a_bad_unlabeled_file_leaves_nothing_behind[empty|binary|missing|folder],
     test_a_teacher_of_other_labels_per_text_leaves_nothing_behind (mended by D2's early
     `check_teacher`)
+D4. `compare` of runs of the same classes in another order (a student distilled on a CSV of
+    names beside its teacher trained on the folder with classes.txt) was refused as "labels
+    [...] differ"; a multi-label run after a single-label one was a TypeError traceback
+    (`multi_hot`), a single-label run after a multi-label one was scored on label sets; runs of
+    other labels were refused with both label lists whole (90 names for Reuters) and no remedy:
+    test_compare_scores_runs_of_the_same_classes_in_another_order_by_name,
+    test_compare_refuses_runs_of_one_and_several_labels_per_text[single-first|multi-first],
+    test_compare_names_what_differs_between_runs_of_other_labels
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ import pytest
 from conftest import AG_NEWS_LABELS, run_cli_here
 
 import attentext
-from attentext.errors import AttentextError, RecipeError
+from attentext.errors import AttentextError, DataError, RecipeError
 from attentext.recipes import DistillSpec, resolve_recipe
 from attentext.training.distill import check_student, teacher_logits
 
@@ -171,3 +179,48 @@ def test_a_teacher_of_other_labels_per_text_leaves_nothing_behind(teacher, ag_ne
     with pytest.raises(RecipeError, match="differ in labels per text"):
         attentext.distill(teacher, "seed-transformer", data, output, max_steps=1, multi_label=True)
     assert _nothing_at(output)
+
+
+@pytest.fixture(scope="module")
+def named_runs(ag_news_dir, tmp_path_factory) -> tuple[Path, Path, Path]:
+    """ag_news_tiny as a CSV of names (labels in sorted order), and two tfidf-logreg runs on it:
+    one label per text, and several (each text's set holds its one label)."""
+    folder = tmp_path_factory.mktemp("round4-named")
+    data = _named_copy(ag_news_dir, folder / "data")
+    one = attentext.train("tfidf-logreg", data, folder / "one").run_dir
+    several = attentext.train("tfidf-logreg", data, folder / "several", multi_label=True).run_dir
+    return data, Path(one), Path(several)
+
+
+def test_compare_scores_runs_of_the_same_classes_in_another_order_by_name(
+    teacher, named_runs, tmp_path
+):
+    data, one, _ = named_runs
+    assert attentext.load(teacher).labels != attentext.load(one).labels  # another order
+    both = {row["model"]: row["accuracy"] for row in attentext.compare([teacher, one], data)}
+    alone = {
+        row["model"]: row["accuracy"]
+        for run in (teacher, one)
+        for row in attentext.compare([run], data)
+    }
+    assert both == alone and both[teacher.name] > 0.5
+
+
+@pytest.mark.parametrize("multi_first", [False, True], ids=["single-first", "multi-first"])
+def test_compare_refuses_runs_of_one_and_several_labels_per_text(multi_first, named_runs, tmp_path):
+    data, one, several = named_runs
+    runs = [several, one] if multi_first else [one, several]
+    with pytest.raises(DataError, match="several labels per text, .* one; compare runs of one"):
+        attentext.compare(runs, data, tmp_path / "leaderboard")
+    assert not (tmp_path / "leaderboard").exists()
+
+
+def test_compare_names_what_differs_between_runs_of_other_labels(teacher, ag_news_dir, tmp_path):
+    data = _named_copy(ag_news_dir, tmp_path / "fewer", lambda label: label != "Sci/Tech")
+    fewer = attentext.train("tfidf-logreg", data, tmp_path / "fewer-run").run_dir
+    result = run_cli_here("compare", teacher, fewer, "--data", ag_news_dir, "-o", tmp_path / "lb")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {fewer}: its labels differ from {teacher}'s (it lacks Sci/Tech); compare runs "
+        "trained on the same labels"
+    ]

@@ -9,7 +9,7 @@ import numpy as np
 
 from attentext.data.dataset import TextDataset, column_values, load_text_dataset
 from attentext.decisions import calibrated_sigmoid, log_odds
-from attentext.errors import DataError
+from attentext.errors import DataError, short_list
 from attentext.evaluation.calibration import log_softmax
 from attentext.evaluation.leaderboard import (
     is_leaderboard_file,
@@ -146,6 +146,59 @@ def evaluate(
     return report
 
 
+def _check_one_kind(run_dirs: list[str | Path]) -> None:
+    """Refuse, before any run is measured, runs of one label per text beside runs of several.
+
+    The texts are read as the first run reads them (a label, or a set of labels, per text), and
+    each kind scores another way (accuracy of the top label; subset accuracy at thresholds): a
+    multi-label run after a single-label one was a TypeError traceback from `multi_hot`, a
+    single-label run after a multi-label one was scored on label sets where every set held one
+    label, and would fail on any other."""
+    kinds = {Path(run_dir): open_run(run_dir).multi_label for run_dir in run_dirs}
+    if len(set(kinds.values())) > 1:
+        several = [str(path) for path, multi in kinds.items() if multi]
+        one = [str(path) for path, multi in kinds.items() if not multi]
+        raise DataError(
+            f"{short_list(several, 3)} give(s) several labels per text, {short_list(one, 3)} one; "
+            "compare runs of one kind at a time"
+        )
+
+
+def _in_order_of(
+    labels: list[str], first_labels: list[str], run_dir: str | Path, first_dir: str | Path
+) -> list[int] | None:
+    """Where each of the first run's labels is in `labels` (None: the same order).
+
+    Runs of the same classes may list them in other orders (a folder's classes.txt against a
+    CSV of the names, read sorted: a student distilled on one beside its teacher trained on the
+    other), and were refused as differing labels; they are now scored by name. Runs of other
+    classes are refused, naming the difference."""
+    if list(labels) == list(first_labels):
+        return None
+    if sorted(labels) == sorted(first_labels) and len(set(labels)) == len(labels):
+        return [list(labels).index(name) for name in first_labels]
+    only = [name for name in labels if name not in first_labels]
+    missing = [name for name in first_labels if name not in labels]
+    differences = [
+        f"{what} {short_list(names, 5)}"
+        for what, names in (("it has", only), ("it lacks", missing))
+        if names
+    ]
+    said = "; ".join(differences) or "a label twice"
+    raise DataError(
+        f"{run_dir}: its labels differ from {first_dir}'s ({said}); compare runs trained on "
+        "the same labels"
+    )
+
+
+def _relabelled(labels: list[Any], ids: list[int] | None) -> list[Any]:
+    """`labels` (an id, or a list of ids, per text, in the first run's order) as ids of the
+    run whose order `ids` gives (`_in_order_of`)."""
+    if ids is None:
+        return labels
+    return [[ids[i] for i in label] if isinstance(label, list) else ids[label] for label in labels]
+
+
 def _fixed_sample(rows: Any, limit: int) -> Any:
     """`limit` rows drawn with seed 0, stratified by label where there is one label per text."""
     try:
@@ -171,6 +224,7 @@ def compare(
     """
     if not run_dirs:
         raise DataError("compare needs at least one run directory")
+    _check_one_kind(run_dirs)
     if output is not None and overwrite:
         check_output_folder(output)
     elif output is not None:
@@ -187,11 +241,8 @@ def compare(
     rows = []
     for run_dir in run_dirs:
         other = first if run_dir == run_dirs[0] else load(run_dir)
-        if other.labels != first.labels:
-            raise DataError(
-                f"{run_dir}: labels {other.labels} differ from {run_dirs[0]}'s {first.labels}"
-            )
-        rows.append(measure_run(run_dir, texts, labels, classifier=other))
+        ids = _in_order_of(other.labels, first.labels, run_dir, run_dirs[0])
+        rows.append(measure_run(run_dir, texts, _relabelled(labels, ids), classifier=other))
     if output is not None:
         write_leaderboard(rows, output)
     return sorted(rows, key=lambda r: -r[rank_key(rows)])
