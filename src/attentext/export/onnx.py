@@ -266,9 +266,12 @@ def _write_export(
         report = None
         if int8:
             encoded, source = _check_inputs(classifier, check_texts)
-            multi = classifier.multi_label
-            reference = probabilities(_torch_logits(model), encoded, pad_id, multi)
-            int8_tmp, choice = choose_int8(fp32_tmp, encoded, reference, pad_id, multi)
+            calibrate = classifier.probabilities_of  # labels compared as predict decides them
+            thresholds = classifier.thresholds if classifier.multi_label else None
+            reference = probabilities(_torch_logits(model), encoded, pad_id, calibrate)
+            int8_tmp, choice = choose_int8(
+                fp32_tmp, encoded, reference, pad_id, calibrate, thresholds
+            )
             report = int8_report(choice, source, force_int8)
         else:
             (folder / ONNX_INT8_FILE).unlink(missing_ok=True)
