@@ -31,6 +31,12 @@ D4. `compare` of runs of the same classes in another order (a student distilled 
     test_compare_scores_runs_of_the_same_classes_in_another_order_by_name,
     test_compare_refuses_runs_of_one_and_several_labels_per_text[single-first|multi-first],
     test_compare_names_what_differs_between_runs_of_other_labels
+D5. `summary RUN` of a killed run (only `RUN.partial` there) said "unknown recipe 'RUN'", and
+    `summary RUN.partial` "recipe file not found"; `summary seed-transformer --num-labels 0`
+    (or -3, or 1) drew a table without a word, `--num-labels 100000000` built a head of
+    billions of weights until memory ran out:
+    test_summary_of_a_killed_run_says_it_is_unfinished,
+    test_summary_refuses_a_number_of_labels_outside_2_to_100000[0|-3|1|100001]
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ import pytest
 from conftest import AG_NEWS_LABELS, run_cli_here
 
 import attentext
-from attentext.errors import AttentextError, DataError, RecipeError
+from attentext.errors import AttentextError, DataError, RecipeError, RunDirError
 from attentext.recipes import DistillSpec, resolve_recipe
 from attentext.training.distill import check_student, teacher_logits
 
@@ -224,3 +230,21 @@ def test_compare_names_what_differs_between_runs_of_other_labels(teacher, ag_new
         f"error: {fewer}: its labels differ from {teacher}'s (it lacks Sci/Tech); compare runs "
         "trained on the same labels"
     ]
+
+
+def test_summary_of_a_killed_run_says_it_is_unfinished(tmp_path):
+    killed = tmp_path / "killed"
+    (tmp_path / "killed.partial").mkdir()
+    (tmp_path / "killed.partial" / "run.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(RunDirError, match=r"run directory not found; an unfinished run is in"):
+        attentext.summary(killed)
+    with pytest.raises(RunDirError, match=r"not a finished attentext run"):
+        attentext.summary(tmp_path / "killed.partial")
+    result = run_cli_here("summary", killed)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("num_labels", [0, -3, 1, 100_001])
+def test_summary_refuses_a_number_of_labels_outside_2_to_100000(num_labels):
+    with pytest.raises(AttentextError, match=f"--num-labels {num_labels}: a classifier has 2 to"):
+        attentext.summary("seed-transformer", num_labels=num_labels)

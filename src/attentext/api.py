@@ -26,10 +26,13 @@ from attentext.inference.classifier import Classifier, load
 from attentext.interpret.explain import explain
 from attentext.models.registry import build_model
 from attentext.models.summary import ModelSummary, summarize
-from attentext.recipes import Recipe, load_recipe, resolve_recipe
-from attentext.rundir import ENSEMBLE_KIND, MARKER, TRANSFORMERS_KIND, open_run
+from attentext.recipes import Recipe, builtin_recipe_names, load_recipe, resolve_recipe
+from attentext.rundir import ENSEMBLE_KIND, MARKER, TRANSFORMERS_KIND, open_run, partial_dir
 from attentext.text.tokenizers import build_tokenizer
 from attentext.training.run import TrainResult, train
+
+# `summary --num-labels`: at most this many classes (the head of 10**8 took the machine's memory)
+MAX_SUMMARY_LABELS = 100_000
 
 __all__ = [
     "AutoResult",
@@ -58,7 +61,7 @@ __all__ = [
 def summary(recipe_or_run: str | Path, num_labels: int = 4) -> ModelSummary:
     """Layers, output shapes and parameter counts of a run directory or of a recipe's fresh model."""
     path = Path(recipe_or_run)
-    if (path / MARKER).exists():
+    if _names_a_run(path):
         kind = open_run(path).kind
         if kind != TRANSFORMERS_KIND:
             ensemble = kind == ENSEMBLE_KIND
@@ -68,6 +71,7 @@ def summary(recipe_or_run: str | Path, num_labels: int = 4) -> ModelSummary:
             raise AttentextError(f"{path}: {name} has no layers to summarize; summary shows {what}")
         classifier = load(path)
         return summarize(classifier.model, min(classifier.max_length, 256))
+    _check_num_labels(num_labels)
     recipe = planned(load_recipe(recipe_or_run))  # `auto` settings at their caps: no data yet
     labels = [str(i) for i in range(num_labels)]
     if recipe.tokenizer.type == "word":  # fitted at training time: only its size is known
@@ -76,6 +80,28 @@ def summary(recipe_or_run: str | Path, num_labels: int = 4) -> ModelSummary:
         tokenizer = build_tokenizer(recipe, [])
     model = build_model(recipe.model, tokenizer, labels, recipe.tokenizer.max_length)
     return summarize(model, min(recipe.tokenizer.max_length, 512))
+
+
+def _names_a_run(path: Path) -> bool:
+    """Whether `summary` reads `path` as a run directory: a finished run, or a folder (or a name
+    whose `.partial` work folder exists) that is not a built-in recipe's name, so that a killed
+    run is said to be one (`open_run`: "an unfinished run is in X.partial") and not "unknown
+    recipe 'X'", nor its work folder "recipe file not found"."""
+    if (path / MARKER).exists():
+        return True
+    unfinished = path.is_dir() or partial_dir(path).exists()
+    return unfinished and str(path) not in builtin_recipe_names()
+
+
+def _check_num_labels(num_labels: int) -> None:
+    """A fresh model's classes: 2 to MAX_SUMMARY_LABELS. `--num-labels 0` or `-3` drew a model
+    with no output (or a table of nonsense) without a word, and 100,000,000 built a head of
+    billions of weights until memory ran out (`summary seed-transformer` hung)."""
+    if not 2 <= num_labels <= MAX_SUMMARY_LABELS:
+        raise AttentextError(
+            f"--num-labels {num_labels}: a classifier has 2 to {MAX_SUMMARY_LABELS:,} classes; "
+            "pass a number in that range"
+        )
 
 
 class _SizedTokenizer:
