@@ -34,7 +34,7 @@ R4-5. two CSV/TSV files joined with their headers (`cat a.csv b.csv`, a BOM befo
       classes, without a word):
       test_a_repeated_header_line_is_refused[csv|csv-bom|tsv],
       test_train_cli_refuses_a_repeated_header_in_one_line,
-      test_a_one_column_file_may_hold_its_column_name_as_a_text (guard)
+      test_texts_to_classify_keep_a_row_that_repeats_the_header (guard)
 R4-6. multi-label data whose labels differ only in case (`Sports|money` beside `sports`): two
       labels, without the warning single-label data gets:
       test_multi_label_case_variants_are_warned_about
@@ -258,10 +258,10 @@ def test_train_cli_refuses_a_repeated_header_in_one_line(tmp_path):
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
 
 
-def test_a_one_column_file_may_hold_its_column_name_as_a_text(tmp_path):
+def test_texts_to_classify_keep_a_row_that_repeats_the_header(tmp_path):
     path = tmp_path / "texts.csv"
-    path.write_text("text\nfirst\ntext\nlast\n", encoding="utf-8")
-    assert load_texts(path) == ["first", "text", "last"]
+    path.write_text("id,text\n1,first\nid,text\n2,last\n", encoding="utf-8")
+    assert load_texts(path) == ["first", "text", "last"]  # an output row per input row
 
 
 def test_multi_label_case_variants_are_warned_about(tmp_path):

@@ -326,7 +326,8 @@ def _read_delimited(
     for line, row in numbered[1:]:
         if len(row) != len(header):
             raise DataError(f"{path}: row {line}: {len(row)} fields, expected {len(header)}")
-        _refuse_repeated_header(path, line, row, header, delimiter)
+        if lab is not None:  # texts to classify keep every row, as batch predict does
+            _refuse_repeated_header(path, line, row, header, delimiter)
         texts.append(row[t])
         if lab is not None:
             labels.append(row[lab].strip())
@@ -339,9 +340,10 @@ def _refuse_repeated_header(
 ) -> None:
     """A data row that is the header again (a BOM before it or not) is refused in one line: it is
     where two files were joined with their headers (`cat a.csv b.csv`), and read as a row its
-    `label` became a class of its own, trained and reported, without a word (an audit). A file
-    of one column is left alone: its one cell may be a text that is the column's name."""
-    if len(header) < 2 or row[0].strip().lstrip("\ufeff").strip() != header[0]:
+    `label` became a class of its own, trained and reported, without a word (an audit). Only
+    labelled data is checked: a text to classify that repeats the header gets its own output
+    row, in line with the input, as the streaming `predict --output` gives it."""
+    if row[0].strip().lstrip("\ufeff").strip() != header[0]:
         return  # the common case, decided on one cell
     if [cell.strip().lstrip("\ufeff").strip() for cell in row] == header:
         shown_header = shown(delimiter.join(header), 60)
