@@ -1,20 +1,21 @@
 """Hostile inputs, round 4: the shapes of data users bring (docs/reliability.md, "Hostile inputs,
-round 4"). Each test failed before its fix.
+round 4", whose R4-1 and R4-2 are model options, tested in test_recipes.py). Each test failed
+before its fix.
 
 Findings -> tests
-R4-1. labels written as floats (`1.0`, `2.0`, `3.0`: a CSV pandas wrote from a column that once
+R4-3. labels written as floats (`1.0`, `2.0`, `3.0`: a CSV pandas wrote from a column that once
       held NaN) were names, not numbers: `evaluate` on a file labelled `1`, `2` read each number as
       an index, the classes `2.0` and `3.0`, without a word; `1` beside `1.0` was warned about as
       "numbers mixed with names"; ten or more float classes were ordered as strings:
       test_float_class_names_match_labels_by_value_not_by_index,
       test_a_label_written_1_and_1_0_is_warned_about_as_one_number,
       test_float_class_names_are_ordered_by_value
-R4-2. multi-label data carved into train and validation (no validation file): a label on one row
+R4-4. multi-label data carved into train and validation (no validation file): a label on one row
       of 20 went to validation on 3 seeds of 6; the run trained without it (every prediction
       of it 0) without a word. Single labels were mended so already:
       test_a_carved_validation_split_never_takes_a_labels_every_row[0-5],
       test_a_multi_label_split_that_kept_every_label_is_unchanged (guard)
-R4-3. the word tokenizer (seed-transformer, attention-rnn) did not normalize Unicode: `café`
+R4-5. the word tokenizer (seed-transformer, attention-rnn) did not normalize Unicode: `café`
       typed decomposed (NFD: `e` + U+0301, as macOS writes it) was [UNK] for a model trained on
       composed (NFC) text, and a zero-width space, soft hyphen, BOM or RLM made `hello` another
       word; emoji sequences (ZWJ) and no-break spaces stay as they were:
@@ -22,37 +23,37 @@ R4-3. the word tokenizer (seed-transformer, attention-rnn) did not normalize Uni
       test_invisible_characters_do_not_make_another_word[zwsp|soft-hyphen|bom|rlm|bidi-embedding],
       test_emoji_sequences_and_no_break_spaces_are_kept (guard),
       test_a_saved_word_tokenizer_keeps_its_normalization
-R4-4. missing labels spelled otherwise than `nan` or `None`: `NaN` in a CSV became a class of its
+R4-6. missing labels spelled otherwise than `nan` or `None`: `NaN` in a CSV became a class of its
       own (`nan` was refused); in multi-label data a JSON NaN became a label `nan` (a JSON null
       was no label):
       test_a_missing_label_in_any_common_spelling_is_refused[NaN|NAN|-nan|<NA>|null|NULL],
       test_train_cli_refuses_a_nan_label_in_one_line,
       test_a_nan_label_set_is_no_label_like_a_null,
       test_na_and_none_stay_labels (guard)
-R4-5. two CSV/TSV files joined with their headers (`cat a.csv b.csv`, a BOM before each or not):
+R4-7. two CSV/TSV files joined with their headers (`cat a.csv b.csv`, a BOM before each or not):
       the second header was a row, its `label` a class of its own (a 3-class model from 2
       classes, without a word):
       test_a_repeated_header_line_is_refused[csv|csv-bom|tsv],
       test_train_cli_refuses_a_repeated_header_in_one_line,
       test_texts_to_classify_keep_a_row_that_repeats_the_header (guard)
-R4-6. multi-label data whose labels differ only in case (`Sports|money` beside `sports`): two
+R4-8. multi-label data whose labels differ only in case (`Sports|money` beside `sports`): two
       labels, without the warning single-label data gets:
       test_multi_label_case_variants_are_warned_about
-R4-7. a `.json` file as pandas' `to_json` writes a table by default (one object of columns):
+R4-9. a `.json` file as pandas' `to_json` writes a table by default (one object of columns):
       "row 1: label is an object, not a string or a number" (or "no field 'text'" for
       orient="split"), nothing about the shape or how to write records:
       test_a_json_object_of_columns_says_how_to_write_records[columns|split|lists],
       test_predict_input_json_object_of_columns_is_one_line,
       test_a_one_object_json_file_is_still_one_row (guard)
-R4-8. single labels carved with a large --val-fraction (0.8 of 15 rows, a class of 2): the
+R4-10. single labels carved with a large --val-fraction (0.8 of 15 rows, a class of 2): the
       stratified draw held out the class's every row; the run trained without it, without a word:
       test_a_stratified_carve_never_takes_a_class_every_row[0-4]
-R4-9. --multi-label on data whose labels are numbers indexing its classes.txt (`0|2`, or AG
+R4-11. --multi-label on data whose labels are numbers indexing its classes.txt (`0|2`, or AG
       News' 1-based format), as single labels may be written: "unknown label '0' (known: World,
       Sports, Business)":
       test_multi_label_numbers_are_classes_txt_indices,
       test_multi_label_numbers_without_classes_txt_stay_names (guard)
-R4-10. a label written composed (`négatif`, é) on some rows and decomposed (e + U+0301) on
+R4-12. a label written composed (`négatif`, é) on some rows and decomposed (e + U+0301) on
       others: two classes that print the same, trained apart, without a warning:
       test_a_decomposed_label_is_the_composed_class[single|multi|classes-txt],
       test_a_run_with_decomposed_class_names_reads_composed_labels
