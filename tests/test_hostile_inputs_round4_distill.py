@@ -37,11 +37,16 @@ D5. `summary RUN` of a killed run (only `RUN.partial` there) said "unknown recip
     billions of weights until memory ran out:
     test_summary_of_a_killed_run_says_it_is_unfinished,
     test_summary_refuses_a_number_of_labels_outside_2_to_100000[0|-3|1|100001]
+D6. `predict RUN -i texts.txt -o RUN/training_log.jsonl --overwrite` replaced the run's own
+    training log (a file its marker lists) with predictions and added an `.errors.jsonl` to the
+    run; any `-o RUN/...` put files in a run that its next `train --overwrite` deletes:
+    test_predict_output_inside_a_run_directory_is_refused[own-file|new-file|sub-folder]
 """
 
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -248,3 +253,24 @@ def test_summary_of_a_killed_run_says_it_is_unfinished(tmp_path):
 def test_summary_refuses_a_number_of_labels_outside_2_to_100000(num_labels):
     with pytest.raises(AttentextError, match=f"--num-labels {num_labels}: a classifier has 2 to"):
         attentext.summary("seed-transformer", num_labels=num_labels)
+
+
+@pytest.mark.parametrize(
+    "inside",
+    ["training_log.jsonl", "predictions.csv", "sub/predictions.jsonl"],
+    ids=["own-file", "new-file", "sub-folder"],
+)
+def test_predict_output_inside_a_run_directory_is_refused(inside, teacher, tmp_path):
+    run = Path(shutil.copytree(teacher, tmp_path / "run"))
+    (run / "training_log.jsonl").write_text('{"step": 1}\n', encoding="utf-8")
+    before = sorted((p.relative_to(run), p.read_bytes()) for p in run.rglob("*") if p.is_file())
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Oil prices jump\nThe Yankees win again\n", encoding="utf-8")
+    output = run / inside
+    result = run_cli_here("predict", run, "-i", texts, "-o", output, "--overwrite")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {output}: is inside the run directory {run}; write the predictions outside it"
+    ]
+    after = sorted((p.relative_to(run), p.read_bytes()) for p in run.rglob("*") if p.is_file())
+    assert after == before and not (run / "sub").exists()

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from attentext.decisions import threshold_vector
 from attentext.errors import AttentextError, DataError
 from attentext.inference.classifier import check_backend
-from attentext.rundir import open_run
+from attentext.rundir import MARKER, open_run
 from attentext.scoring.results import (
     ResultSpec,
     check_names,
@@ -105,6 +105,21 @@ def _check_paths(input_path: Path, output: Path) -> None:
         raise DataError(f"{output}: is a directory; --output names the file to write")
     if output.exists() and output.resolve() == input_path.resolve():
         raise DataError(f"{output}: is the input; write the predictions to another file")
+    _check_outside_runs(output)
+
+
+def _check_outside_runs(output: Path) -> None:
+    """Refuse an output inside a run directory (a folder with a run marker, at any depth).
+
+    A run holds its own files only: `-o RUN/training_log.jsonl --overwrite` replaced the run's
+    training log (a file its marker lists) with predictions and left a `.errors.jsonl` beside
+    it, and any predictions written there were deleted with the run by the next `train
+    --overwrite` of it."""
+    for folder in output.resolve().parents:
+        if (folder / MARKER).is_file():
+            raise DataError(
+                f"{output}: is inside the run directory {folder}; write the predictions outside it"
+            )
 
 
 def predict_file(
