@@ -57,6 +57,11 @@ R4-12. a label written composed (`négatif`, é) on some rows and decomposed (e 
       others: two classes that print the same, trained apart, without a warning:
       test_a_decomposed_label_is_the_composed_class[single|multi|classes-txt],
       test_a_run_with_decomposed_class_names_reads_composed_labels
+R4-13. a training text of only characters that draw nothing (a zero-width space, a BOM, a soft
+      hyphen, an RLM, with spaces or not): trained as a labelled text, while "" and "   " are
+      refused naming the row:
+      test_a_text_of_invisible_characters_is_empty[zwsp|bom-and-spaces|soft-hyphen|rlm],
+      test_a_text_with_a_visible_character_is_not_empty (guard)
 """
 
 from __future__ import annotations
@@ -370,3 +375,22 @@ def test_a_run_with_decomposed_class_names_reads_composed_labels(tmp_path):
     )  # as `evaluate` reads data for a run trained on decomposed names
     assert dataset.labels("train") == [0, 1, 0]
     assert dataset.label_names == [NEGATIF_NFD, "positif"]  # the run's names, as they are
+
+
+@pytest.mark.parametrize(
+    "blank",
+    ["\u200b", " \ufeff  ", "\u00ad", "\u200f\u200f"],
+    ids=["zwsp", "bom-and-spaces", "soft-hyphen", "rlm"],
+)
+def test_a_text_of_invisible_characters_is_empty(tmp_path, blank):
+    rows = [(f"text {i}", "SM"[i % 2]) for i in range(6)]
+    rows[2] = (blank, "S")
+    with pytest.raises(DataError, match=r"train.csv: row 4: text is empty; fill it in"):
+        attentext.load_text_dataset(_csv(tmp_path / "train.csv", rows), val_fraction=0)
+
+
+def test_a_text_with_a_visible_character_is_not_empty(tmp_path):
+    rows = [(f"text {i}", "SM"[i % 2]) for i in range(6)]
+    rows[2] = ("\u200b\u00a0é\u200b", "S")
+    dataset = attentext.load_text_dataset(_csv(tmp_path / "train.csv", rows), val_fraction=0)
+    assert dataset.texts("train")[2] == "\u200b\u00a0é\u200b"  # kept as written

@@ -38,6 +38,10 @@ COLUMN_HINT = (
 # A list of labels in one cell (JSONL/Parquet list values) is kept as one string joined by this
 # unit separator, a character no label holds: multi-label data splits on it.
 LIST_MARK = "\x1f"
+# A text of spaces and characters that draw nothing (the word tokenizer removes them: a soft
+# hyphen, zero-width space, bidirectional marks, word joiner, BOM) is as empty as "": a zero-width
+# space alone trained as a labelled text (an audit). Matched from the start: a text fails at once.
+BLANK_TEXT = re.compile("[\\s\u00ad\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]*")
 # a TSV neither quoted nor plain (`tsv_unquoted`): how to write it so that it reads one way
 QUOTE_HINT = (
     'write every text holding a tab, a line break or a leading \'"\' in quotes ("" for a quote '
@@ -157,8 +161,14 @@ def check_texts(raw: RawTexts, empty_ok: bool = False) -> None:
             raise DataError(f"{raw.path}: row {row}: text is missing")
         if not isinstance(text, str):
             raise DataError(f"{raw.path}: row {row}: text is {_kind(text)}, not a string")
-        if not empty_ok and not text.strip():
+        if not empty_ok and is_blank(text):
             raise DataError(f"{raw.path}: row {row}: text is empty; fill it in or remove the row")
+
+
+def is_blank(text: str) -> bool:
+    """Whether a text has nothing to read: only spaces, or only characters that draw nothing
+    (a zero-width space, a BOM, a soft hyphen, bidirectional marks) and spaces."""
+    return BLANK_TEXT.fullmatch(text) is not None
 
 
 def _missing_column(path: Path, column: str, columns: list[str], labelled: bool) -> DataError:
