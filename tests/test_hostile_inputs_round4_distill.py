@@ -41,6 +41,10 @@ D6. `predict RUN -i texts.txt -o RUN/training_log.jsonl --overwrite` replaced th
     training log (a file its marker lists) with predictions and added an `.errors.jsonl` to the
     run; any `-o RUN/...` put files in a run that its next `train --overwrite` deletes:
     test_predict_output_inside_a_run_directory_is_refused[own-file|new-file|sub-folder]
+D7. a distilled student's model card said nothing of its teacher and counted the texts the
+    teacher labelled (unlabeled texts, noisy copies) as its train split ("train | 220" for 190
+    labelled texts and 30 unlabeled ones):
+    test_a_students_card_names_its_teacher_and_counts_its_train_split
 """
 
 from __future__ import annotations
@@ -274,3 +278,27 @@ def test_predict_output_inside_a_run_directory_is_refused(inside, teacher, tmp_p
     ]
     after = sorted((p.relative_to(run), p.read_bytes()) for p in run.rglob("*") if p.is_file())
     assert after == before and not (run / "sub").exists()
+
+
+def test_a_students_card_names_its_teacher_and_counts_its_train_split(
+    teacher, ag_news_dir, tmp_path
+):
+    unlabeled = tmp_path / "unlabeled.txt"
+    unlabeled.write_text(
+        "".join(f"Markets report number {i} on shares\n" for i in range(30)), encoding="utf-8"
+    )
+    student = attentext.distill(
+        teacher,
+        "seed-transformer",
+        ag_news_dir,
+        tmp_path / "student",
+        unlabeled=unlabeled,
+        max_steps=1,
+        overrides=FAST,
+    ).run_dir
+    card = (Path(student) / "README.md").read_text(encoding="utf-8")
+    assert "| train | 190 |" in card
+    assert (
+        f"Distilled from the teacher run(s) `{teacher}`: the student learned their "
+        "probabilities on 190 training texts, 30 unlabeled texts, each labelled by the teacher"
+    ) in card

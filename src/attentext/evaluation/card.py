@@ -262,7 +262,10 @@ def _recipe_section(run: Run) -> list[str]:
 
 def _data_section(run: Run) -> list[str]:
     metrics = run.metrics
-    sizes = [("train", metrics.get("n_train"))]
+    facts = metrics.get("distillation")
+    facts = facts if isinstance(facts, dict) else {}
+    # a student's n_train counts its transfer set: the train split is its labelled texts
+    sizes = [("train", facts.get("n_labelled", metrics.get("n_train")))]
     for split in ("validation", "test"):
         report = metrics.get(split)
         sizes.append((split, report.get("n_examples") if isinstance(report, dict) else None))
@@ -276,7 +279,39 @@ def _data_section(run: Run) -> list[str]:
         "|---|---|",
     ]
     lines += [f"| {split} | {size:,} |" for split, size in sizes if isinstance(size, int)]
-    return [*lines, ""]
+    return [*lines, "", *_distillation_lines(facts)]
+
+
+def _distillation_lines(facts: dict[str, Any]) -> list[str]:
+    """What a distilled student learned from (metrics.json's `distillation`), or nothing.
+
+    A student's card said nothing of its teacher, began with its recipe's "trained from
+    scratch", and counted the texts the teacher labelled (unlabeled ones, noisy copies) as its
+    train split's."""
+    if not facts:
+        return []
+    teachers = [facts.get("teacher"), *(facts.get("ensemble") or [])]
+    names = ", ".join(f"`{_cell(teacher)}`" for teacher in teachers if isinstance(teacher, str))
+    counts = [
+        f"{facts[key]:,} {what}"
+        for key, what in (
+            ("n_labelled", "training texts"),
+            ("n_unlabeled", "unlabeled texts"),
+            ("n_augmented", "noisy copies"),
+        )
+        if isinstance(facts.get(key), int) and facts[key]
+    ]
+    how = ", ".join(
+        f"{what} {_cell(facts[key])}"
+        for key, what in (("loss", "loss"), ("temperature", "temperature"), ("alpha", "alpha"))
+        if key in facts
+    )
+    return [
+        f"Distilled from the teacher run(s) {names or '(not recorded)'}: the student learned "
+        f"their probabilities on {', '.join(counts) or 'its training texts'}, each labelled by "
+        f"the teacher ({how or 'settings not recorded'}; alpha weighs the gold labels).",
+        "",
+    ]
 
 
 def _report_lines(data: str, split: str, report: dict[str, Any]) -> list[str]:
