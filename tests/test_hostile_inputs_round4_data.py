@@ -62,6 +62,9 @@ R4-13. a training text of only characters that draw nothing (a zero-width space,
       refused naming the row:
       test_a_text_of_invisible_characters_is_empty[zwsp|bom-and-spaces|soft-hyphen|rlm],
       test_a_text_with_a_visible_character_is_not_empty (guard)
+R4-14. class indices written as floats beside a classes.txt (`0.0`, `2.0`: pandas' export of a
+      column that once held NaN): "unknown label '0.0'", single or multi-label:
+      test_float_class_indices_beside_classes_txt_are_read[single|multi]
 """
 
 from __future__ import annotations
@@ -394,3 +397,14 @@ def test_a_text_with_a_visible_character_is_not_empty(tmp_path):
     rows[2] = ("\u200b\u00a0é\u200b", "S")
     dataset = attentext.load_text_dataset(_csv(tmp_path / "train.csv", rows), val_fraction=0)
     assert dataset.texts("train")[2] == "\u200b\u00a0é\u200b"  # kept as written
+
+
+@pytest.mark.parametrize("multi", [False, True], ids=["single", "multi"])
+def test_float_class_indices_beside_classes_txt_are_read(tmp_path, multi):
+    (tmp_path / "classes.txt").write_text("World\nSports\nBusiness\n", encoding="utf-8")
+    _csv(
+        tmp_path / "train.csv", [("war", "0.0"), ("ball", "1.0"), ("stock", "2.0"), ("peace", "0")]
+    )
+    dataset = attentext.load_text_dataset(tmp_path, multi_label=multi, val_fraction=0)
+    expected = [0, 1, 2, 0]
+    assert dataset.labels("train") == ([[i] for i in expected] if multi else expected)

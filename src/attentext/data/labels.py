@@ -40,6 +40,14 @@ def is_number(value: str) -> bool:
         return False
 
 
+def whole(label: str) -> str:
+    """A whole number written as a float (`2.0`: pandas writes a column that once held NaN so)
+    as the integer it is (`2`), to be read as an index; any other label as it is."""
+    if "." in label and is_number(label) and float(label).is_integer():
+        return str(int(float(label)))
+    return label
+
+
 def read_classes(folder: Path) -> list[str] | None:
     classes = folder / "classes.txt"
     if not classes.exists():
@@ -143,6 +151,7 @@ def to_ids(raw: RawSplit, names: list[str], declared: list[str] | None = None) -
     Names that are numbers in any spelling (`1.0`) are never indices, and a label matches such a
     name by value (`1` is the class `1.0`): a run trained on a CSV of `1.0`, `2.0`, `3.0`
     read the labels `1`, `2` of a test file as indices, the classes `2.0` and `3.0` (an audit).
+    An index may be written as a float (`2.0`, `whole`).
     """
     lookup = label_lookup(names)
     order = declared or names
@@ -157,16 +166,16 @@ def to_ids(raw: RawSplit, names: list[str], declared: list[str] | None = None) -
         if label in lookup:
             ids.append(lookup[label])
             first_name = first_name or (line, label)
-        elif indices.get(label) in lookup:
-            ids.append(lookup[indices[label]])
-            first_number = first_number or (line, label)
+        elif (meant := indices.get(label) or indices.get(whole(label))) in lookup:
+            ids.append(lookup[meant])
+            first_number = first_number or (line, label, meant)
         elif is_number(label) and float(label) in by_value:
             ids.append(by_value[float(label)])
         else:
-            raise _unknown_label(raw.path, line, label, indices.get(label), names)
+            raise _unknown_label(raw.path, line, label, meant, names)
     if first_name and first_number and declared is None:
-        read_as = indices[first_number[1]]
-        raise _names_with_numbers(raw.path, first_name, first_number, read_as)
+        read_as = first_number[2]
+        raise _names_with_numbers(raw.path, first_name, first_number[:2], read_as)
     return ids
 
 

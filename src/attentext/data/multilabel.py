@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attentext.data.labels import MISSING_LABELS, is_number, warn_variants
+from attentext.data.labels import MISSING_LABELS, is_number, warn_variants, whole
 from attentext.data.readers import LIST_MARK, RawSplit, label_lookup
 from attentext.errors import DataError, did_you_mean, short_list, shown
 
@@ -67,7 +67,7 @@ def to_id_lists(
     for row_names, row in zip(sets, raw.rows, strict=True):
         row_ids = set()
         for name in row_names:
-            meant = name if name in lookup else indices.get(name, name)
+            meant = name if name in lookup else indices.get(name) or indices.get(whole(name), name)
             if meant not in lookup:
                 known = did_you_mean(shown(name), [shown(n) for n in names])
                 declared_as = (
