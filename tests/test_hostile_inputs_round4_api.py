@@ -31,6 +31,11 @@ API-4. the int8 export of a multi-label run measured its label agreement at 0.5 
        agreed on 99.02 %, so the 99 % floor could pass a file that agrees less (a single-label
        run's label prior, which can move the top label, was left out alike):
        test_the_int8_agreement_is_that_of_predict_on_a_multi_label_run
+API-5. config.json edited to name 2 labels beside weights (and an ONNX export) of 4: PyTorch
+       refuses it in one line (matrix row 33), the ONNX backend loaded it: predict_proba gave 4
+       columns for 2 label names, and `predict` an IndexError (a CLI traceback) for a text whose
+       best column was the third:
+       test_the_onnx_backend_refuses_a_config_naming_other_labels_than_its_graph[onnx|onnx-int8]
 """
 
 from __future__ import annotations
@@ -227,3 +232,30 @@ def test_the_int8_agreement_is_that_of_predict_on_a_multi_label_run(multi_label_
     pairs = zip(fp32.predict(texts), int8.predict(texts), strict=True)
     same = [sorted(a) == sorted(b) for a, b in pairs]
     assert record["label_agreement"] == pytest.approx(float(np.mean(same)), abs=1e-12)
+
+
+@pytest.fixture(scope="module")
+def exported_run(run_dir, tmp_path_factory) -> Path:
+    """A copy of the session's run with its ONNX export (fp32 and int8)."""
+    copy = tmp_path_factory.mktemp("round4-onnx") / "seed"
+    shutil.copytree(run_dir, copy)
+    export_onnx(copy, int8=True, force_int8=True)
+    return copy
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_the_onnx_backend_refuses_a_config_naming_other_labels_than_its_graph(
+    exported_run, tmp_path, backend
+):
+    edited = tmp_path / "edited"
+    shutil.copytree(exported_run, edited)
+    config = json.loads((edited / "config.json").read_text(encoding="utf-8"))
+    config["id2label"] = {"0": "World", "1": "Sports"}
+    config["label2id"] = {"World": 0, "Sports": 1}
+    (edited / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(RunDirError, match=r"gives 4 logits but config\.json names 2 labels"):
+        attentext.load(edited, backend=backend)
+    assert (
+        attentext.load(exported_run, backend=backend).predict(["Stocks rally"])[0]
+        in (json.loads((exported_run / "config.json").read_text(encoding="utf-8"))["label2id"])
+    )

@@ -129,6 +129,20 @@ def session(path: Path, threads: int | None = None) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def check_graph_labels(run_path: Path, onnx_session: Any, n_labels: int) -> None:
+    """Refuse a graph whose logits are not one per label of config.json, as PyTorch's loader
+    refuses such weights: read with fewer names, each text got probabilities for labels it
+    cannot name (predict_proba (n, 4) beside 2 labels) and `predict` an IndexError."""
+    logits = next((o for o in onnx_session.get_outputs() if o.name == "logits"), None)
+    width = logits.shape[-1] if logits is not None and logits.shape else None
+    if isinstance(width, int) and width != n_labels:
+        raise RunDirError(
+            f"{run_path}: the ONNX model gives {width} logits but config.json names {n_labels} "
+            "labels; the run directory was modified or damaged (restore config.json from a "
+            "backup, or retrain)"
+        )
+
+
 WINDOW_SCORES = "window_scores"  # the second output of a model with attention over windows
 
 
@@ -192,6 +206,7 @@ class OnnxClassifier(TokenClassifier):
             raise RunDirError(f"{path}: cannot load the ONNX model ({first_line(err)})") from None
         max_length = model_max_length(tokenizer, config)
         labels = [config.id2label[i] for i in range(config.num_labels)]
+        check_graph_labels(run.path, onnx_session, len(labels))
         classifier = cls(onnx_session, tokenizer, max_length, labels, truncation=run.truncation)
         return classifier.apply_run(run, config)
 
