@@ -65,6 +65,11 @@ R4-13. a training text of only characters that draw nothing (a zero-width space,
 R4-14. class indices written as floats beside a classes.txt (`0.0`, `2.0`: pandas' export of a
       column that once held NaN): "unknown label '0.0'", single or multi-label:
       test_float_class_indices_beside_classes_txt_are_read[single|multi]
+R4-15. tfidf-logreg read `café` typed decomposed as the word `cafe` and `très` as `tre` (scikit-
+      learn's word pattern stops at a combining accent), and `hel<U+200B>lo` as `hel` and `lo`,
+      for a model that learned the composed words (R4-5's word tokenizer mend, for the baseline):
+      test_tfidf_reads_a_decomposed_text_as_the_composed_one,
+      test_a_tfidf_run_saved_before_reads_texts_as_written (guard: older runs unchanged)
 """
 
 from __future__ import annotations
@@ -81,6 +86,7 @@ from conftest import run_cli_here
 import attentext
 from attentext.data.texts import load_texts
 from attentext.errors import AttentextWarning, DataError
+from attentext.models.tfidf_logreg import TfidfLogRegClassifier
 
 
 def _csv(path: Path, rows: list[tuple[str, str]]) -> Path:
@@ -408,3 +414,25 @@ def test_float_class_indices_beside_classes_txt_are_read(tmp_path, multi):
     dataset = attentext.load_text_dataset(tmp_path, multi_label=multi, val_fraction=0)
     expected = [0, 1, 2, 0]
     assert dataset.labels("train") == ([[i] for i in expected] if multi else expected)
+
+
+def test_tfidf_reads_a_decomposed_text_as_the_composed_one(tmp_path):
+    classifier = TfidfLogRegClassifier(["positif", "négatif"])
+    classifier.fit(["le café est très bon", "un café très froid et amer"], [0, 1])
+    classifier.save(tmp_path)
+    loaded = TfidfLogRegClassifier.load(tmp_path)
+    for text in ("le café est très bon", "hello world"):
+        odd = unicodedata.normalize("NFD", text).replace("l", "l\u200b")
+        np.testing.assert_allclose(loaded.predict_proba([odd]), loaded.predict_proba([text]))
+    assert loaded.vectorizer.build_analyzer()(unicodedata.normalize("NFD", "très"))[0] == "très"
+
+
+def test_a_tfidf_run_saved_before_reads_texts_as_written(tmp_path):
+    classifier = TfidfLogRegClassifier(["positif", "négatif"])
+    classifier.fit(["le cafe est tres bon", "un cafe tres froid"], [0, 1])
+    classifier.save(tmp_path)
+    config = json.loads((tmp_path / "tfidf_config.json").read_text(encoding="utf-8"))
+    del config["text_form"]  # as runs saved before text_form existed
+    (tmp_path / "tfidf_config.json").write_text(json.dumps(config), encoding="utf-8")
+    loaded = TfidfLogRegClassifier.load(tmp_path)
+    assert loaded.vectorizer.build_analyzer()(unicodedata.normalize("NFD", "très"))[0] == "tre"

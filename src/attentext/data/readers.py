@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from attentext.data.unicode import INVISIBLE
 from attentext.errors import AttentextWarning, DataError, short_list, shown
 
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
@@ -41,7 +42,7 @@ LIST_MARK = "\x1f"
 # A text of spaces and characters that draw nothing (the word tokenizer removes them: a soft
 # hyphen, zero-width space, bidirectional marks, word joiner, BOM) is as empty as "": a zero-width
 # space alone trained as a labelled text (an audit). Matched from the start: a text fails at once.
-BLANK_TEXT = re.compile("[\\s\u00ad\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]*")
+BLANK_TEXT = re.compile(f"[\\s{INVISIBLE}]*")
 # a TSV neither quoted nor plain (`tsv_unquoted`): how to write it so that it reads one way
 QUOTE_HINT = (
     'write every text holding a tab, a line break or a leading \'"\' in quotes ("" for a quote '

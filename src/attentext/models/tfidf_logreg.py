@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 
 from attentext.confidence import ConfidenceMap
 from attentext.data.readers import text_list
+from attentext.data.unicode import standard_text
 from attentext.decisions import calibrated_sigmoid, decide, log_odds, sigmoid
 from attentext.errors import RunDirError
 from attentext.label_prior import shifted_logits
@@ -27,6 +28,8 @@ from attentext.models.option_ranges import check_at_least, check_positive
 CONFIG_FILE = "tfidf_config.json"
 VOCAB_FILE = "vocabulary.json"
 WEIGHTS_FILE = "tfidf_logreg.safetensors"
+# how a run reads its texts before scikit-learn splits words (`TfidfLogRegClassifier.text_form`)
+STANDARD_FORM = "nfc-visible"
 
 
 class OneVsRestLogReg:
@@ -84,12 +87,15 @@ class TfidfLogRegClassifier:
             "sublinear_tf": sublinear_tf,
             "max_iter": max_iter,
         }
+        # `standard_text` before scikit-learn's lowercasing; runs saved before it read texts as
+        # written (their config has no text_form), so they keep doing so (`load`)
+        self.text_form: str | None = STANDARD_FORM
         self.vectorizer = TfidfVectorizer(
             ngram_range=(1, ngram_max),
             min_df=min_df,
             max_features=max_features,
             sublinear_tf=sublinear_tf,
-            lowercase=True,
+            preprocessor=self._preprocess,
             dtype=np.float32,
         )
         self.multi_label = multi_label
@@ -103,6 +109,13 @@ class TfidfLogRegClassifier:
         self.label_bias: np.ndarray | None = None  # training.label_prior's, likewise
         self.thresholds: np.ndarray | None = None  # multi-label decision thresholds, likewise
         self.label_temperatures: np.ndarray | None = None  # multi-label calibration, likewise
+
+    def _preprocess(self, text: str) -> str:
+        """A text as the vectorizer reads it: composed, without characters that draw nothing
+        (`data.unicode.standard_text`), lowercased. Without it `café` typed decomposed (as macOS
+        writes it) was the words `cafe`, and `très` was `tre`, for a model that learned `café`
+        and `très`; the word models' tokenizer has read texts so since the same audit."""
+        return (standard_text(text) if self.text_form else text).lower()
 
     def fit(self, texts: Iterable[str], labels: list) -> TfidfLogRegClassifier:
         """Fit on texts and their label ids (multi-label: a list of ids per text)."""
@@ -174,7 +187,12 @@ class TfidfLogRegClassifier:
         save_file(
             {k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(directory / WEIGHTS_FILE)
         )
-        config = {"labels": self.labels, "multi_label": self.multi_label, "params": self.params}
+        config = {
+            "labels": self.labels,
+            "multi_label": self.multi_label,
+            "params": self.params,
+            "text_form": self.text_form,
+        }
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
 
     @classmethod
@@ -188,6 +206,7 @@ class TfidfLogRegClassifier:
         except (OSError, ValueError) as err:
             raise RunDirError(f"{directory}: cannot read the TF-IDF model ({err})") from None
         classifier = cls(config["labels"], bool(config.get("multi_label")), **config["params"])
+        classifier.text_form = config.get("text_form")  # absent: saved before, texts as written
         n_terms, n_classes = len(vocabulary), len(arrays["classes"])
         coef = arrays["coef"]
         if (

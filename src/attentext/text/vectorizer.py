@@ -17,15 +17,14 @@ from collections.abc import Iterable
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
+from attentext.data.unicode import INVISIBLE
+
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
 # Keras' DEFAULT_STRIP_REGEX: the ASCII punctuation characters, removed (not replaced by spaces).
 PUNCTUATION_REGEX = "[" + "".join("\\" + c for c in string.punctuation) + "]"
-# Characters that draw nothing and are not spaces: the soft hyphen, the zero-width space, the word
-# joiner, the BOM, and the bidirectional marks, embeddings and isolates (LRM, RLM, U+202A-U+202E,
-# U+2066-U+2069). Inside or beside a word they made it another word. The zero-width (non-)joiners
-# stay: they change how emoji and some scripts (Persian, Indic) are written.
-INVISIBLE_REGEX = "[\u00ad\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]"
+# Characters that draw nothing (data/unicode.py): inside or beside a word they made it another word
+INVISIBLE_REGEX = f"[{INVISIBLE}]"
 
 
 def _standardizer() -> normalizers.Normalizer:
