@@ -70,6 +70,10 @@ R4-15. tfidf-logreg read `café` typed decomposed as the word `cafe` and `très`
       for a model that learned the composed words (R4-5's word tokenizer mend, for the baseline):
       test_tfidf_reads_a_decomposed_text_as_the_composed_one,
       test_a_tfidf_run_saved_before_reads_texts_as_written (guard: older runs unchanged)
+R4-16. an unlabeled text that is a test or validation text with a zero-width space in it, or
+      its accents decomposed, was not recognised as a copy (case and spacing only): distill
+      trained the student on it, and validation or test no longer held out:
+      test_a_copy_of_a_test_text_with_invisible_or_decomposed_characters_is_left_out
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ import pytest
 from conftest import run_cli_here
 
 import attentext
-from attentext.data.texts import load_texts
+from attentext.data.texts import load_texts, normalized, without_evaluation_texts
 from attentext.errors import AttentextWarning, DataError
 from attentext.models.tfidf_logreg import TfidfLogRegClassifier
 
@@ -436,3 +440,16 @@ def test_a_tfidf_run_saved_before_reads_texts_as_written(tmp_path):
     (tmp_path / "tfidf_config.json").write_text(json.dumps(config), encoding="utf-8")
     loaded = TfidfLogRegClassifier.load(tmp_path)
     assert loaded.vectorizer.build_analyzer()(unicodedata.normalize("NFD", "très"))[0] == "tre"
+
+
+def test_a_copy_of_a_test_text_with_invisible_or_decomposed_characters_is_left_out(ag_news_dir):
+    dataset = attentext.load_text_dataset(ag_news_dir)
+    test_text = dataset.texts("test")[0]
+    copies = [
+        test_text.replace(" ", " \u200b", 3),
+        unicodedata.normalize("NFD", "Café " + dataset.texts("validation")[0]),
+    ]
+    dataset_with_accent = "Café " + dataset.texts("validation")[0]
+    assert normalized(copies[1]) == normalized(dataset_with_accent)
+    kept, left_out = without_evaluation_texts([*copies[:1], "an unrelated text"], dataset)
+    assert (kept, left_out) == (["an unrelated text"], 1)

@@ -20,6 +20,7 @@ from attentext.data.readers import (
     read_texts,
     split_lines,
 )
+from attentext.data.unicode import standard_text
 from attentext.errors import DataError
 
 
@@ -76,8 +77,10 @@ EVALUATION_SPLITS = ("validation", "test")
 
 
 def normalized(text: str) -> str:
-    """A text compared with case and spacing ignored (how a copy of a text is recognised)."""
-    return " ".join(text.lower().split())
+    """A text compared with case, spacing, Unicode composition and characters that draw nothing
+    ignored (how a copy of a text is recognised): a copy saved on macOS (decomposed accents) or
+    pasted from a web page (a zero-width space) is the same text to every model here."""
+    return " ".join(standard_text(text).lower().split())
 
 
 def without_evaluation_texts(texts: list[str], dataset: TextDataset) -> tuple[list[str], int]:
