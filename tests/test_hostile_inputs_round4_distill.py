@@ -45,6 +45,10 @@ D7. a distilled student's model card said nothing of its teacher and counted the
     teacher labelled (unlabeled texts, noisy copies) as its train split ("train | 220" for 190
     labelled texts and 30 unlabeled ones):
     test_a_students_card_names_its_teacher_and_counts_its_train_split
+D8. `distill TEACHER --student OLD_STUDENT/recipe.yaml` (an earlier student's recipe) kept that
+    recipe's `distill.unlabeled` file and `distill.ensemble` teachers without a word, though no
+    --unlabeled or --ensemble was given (its temperature, alpha, loss and augment were replaced
+    by the command's): test_a_students_recipe_as_student_keeps_none_of_its_old_distillation
 """
 
 from __future__ import annotations
@@ -302,3 +306,25 @@ def test_a_students_card_names_its_teacher_and_counts_its_train_split(
         f"Distilled from the teacher run(s) `{teacher}`: the student learned their "
         "probabilities on 190 training texts, 30 unlabeled texts, each labelled by the teacher"
     ) in card
+
+
+def test_a_students_recipe_as_student_keeps_none_of_its_old_distillation(
+    teacher, ag_news_dir, tmp_path
+):
+    unlabeled = tmp_path / "unlabeled.txt"
+    unlabeled.write_text("".join(f"Markets report {i}\n" for i in range(30)), encoding="utf-8")
+    old = resolve_recipe(
+        "seed-transformer",
+        overrides=[
+            f"distill.teacher={teacher}",
+            f"distill.unlabeled={unlabeled}",
+            f"distill.ensemble=[{teacher}]",
+        ],
+    )
+    recipe = tmp_path / "old-student.yaml"
+    recipe.write_text(old.to_yaml(), encoding="utf-8")
+    result = attentext.distill(
+        teacher, recipe, ag_news_dir, tmp_path / "student", max_steps=1, overrides=FAST
+    )
+    facts = result.metrics["distillation"]
+    assert facts["n_unlabeled"] == 0 and "ensemble" not in facts

@@ -137,6 +137,8 @@ def distill(
     final weights (`training.best_metric=last`) unless the overrides choose the checkpoint or
     stop early (`train` decides it for every recipe that names a teacher).
 
+    The arguments are the whole distillation: a student recipe that names its own (an earlier
+    student's recipe.yaml) has them replaced, its unlabeled texts and ensemble included.
     `options` are those of `train` (epochs, max_steps, label_prior, overrides, overwrite, ...).
     A teacher of several labels per text has the student read the data so too (`multi_label`).
     """
@@ -149,9 +151,10 @@ def distill(
         f"distill.augment={augment}",
         f"distill.loss={loss}",
     ]
-    if unlabeled is not None:
-        sets.append(f"distill.unlabeled={unlabeled}")
-    if ensemble:  # a JSON list is YAML: paths with any character survive the override
-        sets.append(f"distill.ensemble={json.dumps([str(run) for run in ensemble])}")
+    # every distill setting is said, unlabeled texts and ensemble too: a student's recipe.yaml
+    # given as --student kept its own (another run's texts and teachers, without a word)
+    sets.append(f"distill.unlabeled={'' if unlabeled is None else unlabeled}")
+    # a JSON list is YAML: paths with any character survive the override
+    sets.append(f"distill.ensemble={json.dumps([str(run) for run in ensemble])}")
     overrides = [*sets, *(options.pop("overrides", None) or [])]
     return train(student, data, output, overrides=overrides, **options)
