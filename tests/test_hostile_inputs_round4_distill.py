@@ -49,6 +49,9 @@ D8. `distill TEACHER --student OLD_STUDENT/recipe.yaml` (an earlier student's re
     recipe's `distill.unlabeled` file and `distill.ensemble` teachers without a word, though no
     --unlabeled or --ensemble was given (its temperature, alpha, loss and augment were replaced
     by the command's): test_a_students_recipe_as_student_keeps_none_of_its_old_distillation
+D9. a distillation interrupted after a checkpoint (Ctrl-C, kill) was told on the next run "an
+    unfinished run is there; pass --resume to continue it", but `distill` had no --resume
+    ("No such option"): test_an_interrupted_distillation_resumes_with_the_distill_command
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import AG_NEWS_LABELS, run_cli_here
+from transformers import TrainerCallback
 
 import attentext
 from attentext.errors import AttentextError, DataError, RecipeError, RunDirError
@@ -328,3 +332,38 @@ def test_a_students_recipe_as_student_keeps_none_of_its_old_distillation(
     )
     facts = result.metrics["distillation"]
     assert facts["n_unlabeled"] == 0 and "ensemble" not in facts
+
+
+class _InterruptAt(TrainerCallback):
+    """Ctrl-C at a training step, as a user would press it."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        if state.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_distillation_resumes_with_the_distill_command(
+    teacher, ag_news_dir, tmp_path
+):
+    output = tmp_path / "student"
+    sets = [*FAST, "training.batch_size=64", "training.group_by_length=false"]
+    with pytest.raises(KeyboardInterrupt):  # 3 steps an epoch: a checkpoint at 3, stopped at 4
+        attentext.distill(
+            teacher,
+            "seed-transformer",
+            ag_news_dir,
+            output,
+            max_steps=6,
+            overrides=sets,
+            callbacks=[_InterruptAt(4)],
+        )
+    assert not output.exists() and (tmp_path / "student.partial").is_dir()
+    args = ["distill", teacher, "--student", "seed-transformer", "--data", ag_news_dir]
+    args += ["-o", output, "--max-steps", "6", *(f"--set={item}" for item in sets)]
+    assert "pass --resume" in run_cli_here(*args).stderr
+    result = run_cli_here(*args, "--resume")
+    assert result.returncode == 0, result.stderr
+    assert attentext.load(output).labels == AG_NEWS_LABELS

@@ -23,6 +23,14 @@ EnsembleOption = Annotated[
     ),
 ]
 
+ResumeOption = Annotated[
+    bool,
+    typer.Option(
+        help="Continue an interrupted distillation from its last checkpoint (the same command "
+        "with --resume)."
+    ),
+]
+
 
 def distill_command(
     teacher: Annotated[Path, typer.Argument(help="The teacher: a run directory.")],
@@ -55,6 +63,7 @@ def distill_command(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Recipe override key=value.")
     ] = None,
+    resume: ResumeOption = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
 ) -> None:
     """Distill a teacher run into a faster student: a normal run directory every command takes."""
@@ -76,6 +85,7 @@ def distill_command(
         epochs=epochs,
         max_steps=max_steps,
         overrides=set_,
+        resume=resume,  # an interrupted student was told "pass --resume", which distill lacked
         overwrite=overwrite,
     )
     _say_what_was_distilled([teacher, *(ensemble or [])], result.metrics, result.run_dir)
