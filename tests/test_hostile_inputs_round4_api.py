@@ -36,6 +36,11 @@ API-5. config.json edited to name 2 labels beside weights (and an ONNX export) o
        columns for 2 label names, and `predict` an IndexError (a CLI traceback) for a text whose
        best column was the third:
        test_the_onnx_backend_refuses_a_config_naming_other_labels_than_its_graph[onnx|onnx-int8]
+API-6. a run loaded while `train --overwrite` replaced it (the folders exchanged between two of
+       load's reads): one load in ~6,500 of a TF-IDF run being retrained 3 times said "TF-IDF
+       files disagree in size; the run directory is damaged", and a swap after the weights were
+       read gave the old weights the new run's calibration, without a word:
+       test_a_run_replaced_while_it_loads_is_read_again_whole
 """
 
 from __future__ import annotations
@@ -52,8 +57,10 @@ import torch
 from conftest import run_cli_here
 
 import attentext
+import attentext.inference.classifier as classifier_module
 from attentext.errors import AttentextError, RunDirError
 from attentext.export.onnx import export_onnx
+from attentext.files import exchange
 from attentext.integrations.ray import Predictor
 from attentext.precision import PrecisionError
 
@@ -258,4 +265,32 @@ def test_the_onnx_backend_refuses_a_config_naming_other_labels_than_its_graph(
     assert (
         attentext.load(exported_run, backend=backend).predict(["Stocks rally"])[0]
         in (json.loads((exported_run / "config.json").read_text(encoding="utf-8"))["label2id"])
+    )
+
+
+def test_a_run_replaced_while_it_loads_is_read_again_whole(
+    run_dir, ag_news_dir, tmp_path, monkeypatch
+):
+    """The first reading of the marker is of a TF-IDF run; `train --overwrite` then publishes a
+    seed-transformer there (the folders exchanged) before the TF-IDF files are read."""
+    target = tmp_path / "model"
+    attentext.train("tfidf-logreg", ag_news_dir, target)
+    replacement = tmp_path / "staged"
+    shutil.copytree(run_dir, replacement)
+    real_open_run = classifier_module.open_run
+    swapped: list[bool] = []
+
+    def open_then_replace(path):
+        run = real_open_run(path)
+        if not swapped:  # once: the writer publishes right after the marker was read
+            assert exchange(replacement, target)
+            swapped.append(True)
+        return run
+
+    monkeypatch.setattr(classifier_module, "open_run", open_then_replace)
+    loaded = attentext.load(target, precision="fp32")
+    assert swapped and type(loaded).__name__ == "TransformersClassifier"
+    texts = ["Stocks rally as oil prices fall", "The Yankees beat the Red Sox"]
+    np.testing.assert_allclose(
+        loaded.predict_proba(texts), attentext.load(run_dir, precision="fp32").predict_proba(texts)
     )
