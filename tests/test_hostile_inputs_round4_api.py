@@ -14,6 +14,7 @@ API-2. `attentext.load` options it cannot use: `precision="FP32"` (or "fp64") a 
        `threads=2.5` or `10**9` reported as a damaged run ("cannot load the ONNX model
        (std::bad_alloc)"), `threads=-1` taken; ATTENTEXT_PRECISION=fp64 a CLI traceback:
        test_load_refuses_an_option_it_cannot_use[...],
+       test_device_cuda_without_a_gpu_is_one_line,
        test_attentext_precision_of_an_unknown_value_is_one_cli_line,
        test_load_options_that_work_still_load (guard)
 API-3. the Ray Data `Predictor` took options `predict --output` refuses: `top_k=0` or `-1` gave one
@@ -29,7 +30,8 @@ API-4. the int8 export of a multi-label run measured its label agreement at 0.5 
        validation (0.05-0.6 on Reuters): on Reuters' test texts 99.97 % at 0.5 against 99.40 %
        as predict decides; on the 1,024 check texts the record said 99.80 % where predict
        agreed on 99.02 %, so the 99 % floor could pass a file that agrees less (a single-label
-       run's label prior, which can move the top label, was left out alike):
+       run's label prior, which can move the top label, was left out alike); in the test, with
+       thresholds away from 0.5, the record said 1.0 where predict agreed on 0.905:
        test_the_int8_agreement_is_that_of_predict_on_a_multi_label_run
 API-5. config.json edited to name 2 labels beside weights (and an ONNX export) of 4: PyTorch
        refuses it in one line (matrix row 33), the ONNX backend loaded it: predict_proba gave 4
