@@ -43,6 +43,9 @@ API-6. a run loaded while `train --overwrite` replaced it (the folders exchanged
        files disagree in size; the run directory is damaged", and a swap after the weights were
        read gave the old weights the new run's calibration, without a word:
        test_a_run_replaced_while_it_loads_is_read_again_whole
+API-7. a cut or emptied tokenizer_config.json was reported as "restore the run's tokenizer.json
+       from a backup": the one tokenizer file that was intact:
+       test_a_damaged_tokenizer_file_is_the_one_named[tokenizer_config.json|tokenizer.json]
 """
 
 from __future__ import annotations
@@ -296,3 +299,13 @@ def test_a_run_replaced_while_it_loads_is_read_again_whole(
     np.testing.assert_allclose(
         loaded.predict_proba(texts), attentext.load(run_dir, precision="fp32").predict_proba(texts)
     )
+
+
+@pytest.mark.parametrize("name", ["tokenizer_config.json", "tokenizer.json"])
+def test_a_damaged_tokenizer_file_is_the_one_named(run_dir, tmp_path, name):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(run_dir, damaged)
+    text = (damaged / name).read_text(encoding="utf-8")
+    (damaged / name).write_text(text[: len(text) // 2], encoding="utf-8")
+    with pytest.raises(RunDirError, match=rf"restore the run's {name} from a backup, or retrain$"):
+        attentext.load(damaged, precision="fp32")

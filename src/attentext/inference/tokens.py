@@ -9,6 +9,7 @@ each batch gives its windows' logits (and learned scores, for attention aggregat
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,26 @@ def load_tokenizer(run_path: Path) -> Any:
     except Exception as error:  # the tokenizers library raises a bare Exception
         raise RunDirError(
             f"{run_path}: cannot load the model's tokenizer ({first_line(error)}); restore "
-            f"the run's {TOKENIZER_FILE} from a backup, or retrain"
+            f"the run's {damaged_tokenizer_file(run_path)} from a backup, or retrain"
         ) from None
+
+
+TOKENIZER_FILES = (TOKENIZER_FILE, "tokenizer_config.json", "special_tokens_map.json")
+
+
+def damaged_tokenizer_file(run_path: Path) -> str:
+    """Which of the tokenizer's files to restore: the first that is not JSON, else the two that
+    describe it. A cut tokenizer_config.json used to be reported as a damaged tokenizer.json,
+    sending the user to restore the one file that was intact."""
+    for name in TOKENIZER_FILES:
+        path = Path(run_path) / name
+        if not path.is_file():
+            continue
+        try:
+            json.loads(path.read_bytes())
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            return name
+    return f"{TOKENIZER_FILE} and tokenizer_config.json"
 
 
 def token_id_count(tokenizer: Any) -> int:
