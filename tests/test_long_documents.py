@@ -22,11 +22,11 @@ from fastapi.testclient import TestClient
 
 import attentext
 import attentext.training.features
-from attentext.errors import RecipeError
+from attentext.errors import AttentextNote, RecipeError
 from attentext.inference.torch_backend import TransformersClassifier
 from attentext.models.aggregation import WindowedClassifier, aggregate
 from attentext.models.registry import build_model, model_family
-from attentext.recipes import ModelSpec, load_recipe
+from attentext.recipes import ModelSpec, load_recipe, settings_without_effect
 from attentext.serving import create_app
 from attentext.text.batching import pad_rows
 from attentext.text.encoding import encode, special_tokens_around
@@ -239,6 +239,26 @@ def test_a_long_text_never_becomes_one_tensor(tokenizer, monkeypatch):
 def test_chunking_settings_are_checked_with_one_line_errors(sets, message):
     with pytest.raises(RecipeError, match=message):
         load_recipe("encoder-finetune", sets)
+
+
+@pytest.mark.parametrize(
+    "recipe,sets,said",
+    [
+        ("seed-transformer", ["tokenizer.stride=8"], "tokenizer.stride=8 shapes the windows"),
+        ("encoder-frozen", ["tokenizer.max_chunks=4"], "does nothing with long_text truncate"),
+        ("tfidf-logreg", ["tokenizer.long_text=chunks"], "tokenizer.long_text=chunks does nothing"),
+    ],
+)
+def test_a_setting_training_never_reads_is_said(recipe, sets, said, ag_news_dir, tmp_path):
+    """Once ignored without a word: the recipe recorded stride 8, and the run read no window."""
+    with pytest.warns(AttentextNote, match=said):
+        attentext.train(recipe, ag_news_dir, tmp_path / "run", max_steps=1, overrides=sets)
+
+
+def test_the_windows_settings_with_windows_are_not_said():
+    recipe = load_recipe("seed-transformer", [*WINDOWS, "tokenizer.chunks_kept=tail"])
+    assert settings_without_effect(recipe) == []
+    assert settings_without_effect(load_recipe("tfidf-logreg")) == []
 
 
 def test_attention_over_windows_is_for_the_encoder_classifier():

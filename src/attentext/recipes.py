@@ -644,6 +644,34 @@ def _validate_long_text(recipe: Recipe, origin: str) -> None:
             )
 
 
+CHUNK_SETTINGS = ("stride", "max_chunks", "chunks_kept")  # what only long_text=chunks reads
+
+
+def settings_without_effect(recipe: Recipe) -> list[str]:
+    """What a recipe sets that its training never reads, each said in a phrase: the windows'
+    settings without `tokenizer.long_text=chunks`, and windows for tfidf-logreg, which reads
+    every word. A note, not a refusal: a run saved with such a setting must still load, and
+    `auto` gives one `--set` to every recipe it trains, the baseline included."""
+    spec, default = recipe.tokenizer, TokenizerSpec()
+    unused = []
+    changed = [
+        f"tokenizer.{name}={getattr(spec, name)}"
+        for name in CHUNK_SETTINGS
+        if getattr(spec, name) != getattr(default, name)
+    ]
+    if changed and spec.long_text != "chunks":
+        unused.append(
+            f"{', '.join(changed)} shapes the windows of tokenizer.long_text=chunks and does "
+            f"nothing with long_text {spec.long_text} (add --set tokenizer.long_text=chunks to "
+            "read long texts in windows)"
+        )
+    if recipe.model.type == "tfidf-logreg" and spec.long_text == "chunks":
+        unused.append(
+            "tfidf-logreg reads every word of a text: tokenizer.long_text=chunks does nothing"
+        )
+    return unused
+
+
 def builtin_recipe_names() -> list[str]:
     folder = resources.files("attentext") / "recipes"
     return sorted(

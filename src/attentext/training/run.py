@@ -56,7 +56,7 @@ from attentext.models.dropout import use_cpu_dropout
 from attentext.models.outputs import initialize_label_priors
 from attentext.models.registry import ModelFamily, build_model, model_family
 from attentext.precision import probe_model, resolve_precision
-from attentext.recipes import Recipe, resolve_recipe
+from attentext.recipes import Recipe, resolve_recipe, settings_without_effect
 from attentext.text.tokenizers import (
     build_tokenizer,
     encoder_vocabulary,
@@ -211,6 +211,8 @@ def train(
     dataset = _load_dataset(recipe, data)
     family = model_family(recipe.model.type)
     family.check_spec(recipe.model)
+    for unused in settings_without_effect(recipe) if is_main_process() else []:
+        warnings.warn(f"{recipe.name}: {unused}", AttentextNote, stacklevel=2)
     if resume and (not family.neural or recipe.fewshot.pair_iterations):
         raise RecipeError(
             f"{recipe.name} trains in one go and keeps no checkpoints: there is nothing "
