@@ -46,6 +46,13 @@ API-6. a run loaded while `train --overwrite` replaced it (the folders exchanged
 API-7. a cut or emptied tokenizer_config.json was reported as "restore the run's tokenizer.json
        from a backup": the one tokenizer file that was intact:
        test_a_damaged_tokenizer_file_is_the_one_named[tokenizer_config.json|tokenizer.json]
+API-8. `clf.predict(df)` with a pandas DataFrame classified its column names ("text", "label":
+       two labels for three rows, without a word):
+       test_a_data_frame_is_refused_naming_its_column_of_texts
+API-9. a Python string holding a lone surrogate ("ok \\ud800 text") was a tokenizers TypeError
+       ("TextEncodeInput must be Union[...]") for token models while TF-IDF classified it (HTTP
+       answered 422 already): one DataError naming the text, for every model:
+       test_a_text_that_is_not_valid_unicode_is_one_error_for_every_model[torch|tfidf]
 """
 
 from __future__ import annotations
@@ -309,3 +316,24 @@ def test_a_damaged_tokenizer_file_is_the_one_named(run_dir, tmp_path, name):
     (damaged / name).write_text(text[: len(text) // 2], encoding="utf-8")
     with pytest.raises(RunDirError, match=rf"restore the run's {name} from a backup, or retrain$"):
         attentext.load(damaged, precision="fp32")
+
+
+def test_a_data_frame_is_refused_naming_its_column_of_texts(run_dir):
+    classifier = attentext.load(run_dir, precision="fp32")
+    frame = pd.DataFrame({"text": ["oil prices rise", "a goal", "new chip"], "label": [1, 2, 3]})
+    with pytest.raises(TypeError, match=r"DataFrame of 2 dimensions: pass its column of texts"):
+        classifier.predict(frame)
+    assert len(classifier.predict(frame["text"])) == 3  # its column is read as ever
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tfidf") / "run"
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, out).run_dir)
+
+
+@pytest.mark.parametrize("which", ["torch", "tfidf"])
+def test_a_text_that_is_not_valid_unicode_is_one_error_for_every_model(which, run_dir, tfidf_run):
+    classifier = attentext.load(run_dir if which == "torch" else tfidf_run, precision="fp32")
+    with pytest.raises(AttentextError, match=r"texts\[1\] is not valid Unicode: .*U\+D800"):
+        classifier.predict(["fine", "ok \ud800 text"])

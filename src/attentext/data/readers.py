@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from attentext.data.unicode import INVISIBLE
+from attentext.data.unicode import INVISIBLE, unpaired_surrogate
 from attentext.errors import AttentextWarning, DataError, short_list, shown
 
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
@@ -145,10 +145,18 @@ def text_list(texts: object) -> list[str]:
         unordered = isinstance(texts, Set | Mapping)
         why = ": it has no order for the results to follow" if unordered else ""
         raise TypeError(f"texts must be a list of strings, got a {type(texts).__name__}{why}")
+    if getattr(texts, "ndim", 1) != 1:  # a DataFrame iterates over its column names
+        raise TypeError(
+            f"texts must be a list of strings, got a {type(texts).__name__} of "
+            f"{getattr(texts, 'ndim', '?')} dimensions: pass its column of texts (df['text'])"
+        )
     listed = list(texts)
     for i, text in enumerate(listed):
         if not isinstance(text, str):
             raise TypeError(f"texts must be a list of strings; texts[{i}]: {text_problem(text)}")
+        problem = unpaired_surrogate(text)
+        if problem:
+            raise DataError(f"texts[{i}] is not valid Unicode: {problem}; pass it as real text")
     return listed
 
 

@@ -25,3 +25,16 @@ def standard_text(text: str) -> str:
     if text.isascii():
         return text
     return _INVISIBLE_RUN.sub("", unicodedata.normalize("NFC", text))
+
+
+def unpaired_surrogate(text: str) -> str | None:
+    """Where `text` is not valid Unicode, what is wrong (a lone surrogate, which JSON can escape
+    as "\\ud800" and Python strings can hold), else None: no tokenizer or encoder takes one."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        code = ord(text[error.start])
+        return f"character {error.start} is an unpaired surrogate (U+{code:04X})"
+    return None

@@ -11,17 +11,14 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from attentext.data.unicode import unpaired_surrogate
+
 
 def valid_unicode(text: str) -> str:
     """Refuse a lone surrogate (JSON can escape one: "\\ud800"); no tokenizer or encoder takes it."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        code = ord(text[error.start])
-        raise ValueError(
-            f"not valid Unicode: character {error.start} is an unpaired surrogate (U+{code:04X}); "
-            "send the text as UTF-8"
-        ) from None
+    problem = unpaired_surrogate(text)
+    if problem:
+        raise ValueError(f"not valid Unicode: {problem}; send the text as UTF-8")
     return text
 
 
