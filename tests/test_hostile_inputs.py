@@ -90,6 +90,7 @@ Round 3 (docs/reliability.md, "Hostile inputs, round 3"): R3-2 here,
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import json
 import os
@@ -114,6 +115,7 @@ from fastapi.testclient import TestClient
 import attentext
 from attentext.automl.folders import prepare_output
 from attentext.errors import AttentextError, DataError, RunDirError
+from attentext.files import LockHeld, exclusive_lock
 from attentext.rundir import MARKER
 from attentext.serving import create_app
 
@@ -308,6 +310,23 @@ def test_two_trains_into_one_output_one_wins_and_the_other_names_the_holder(
     assert attentext.load(out, precision="fp32").predict(["stocks rally"])
     left = [name for name in listing(tmp_path) if not name.startswith("stderr-")]
     assert left == ["dup"], f"left beside the run: {left}"
+
+
+def test_a_lock_taken_but_not_yet_signed_names_its_holder_once_signed(tmp_path):
+    """The holder writes its note just after taking the lock; a loaded machine can pause it in
+    between, and the second train then said "another attentext process is writing it
+    (unknown)" (seen once in the test above, two pytest workers on 2 cores)."""
+    path = tmp_path / ".run.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        signing = threading.Timer(0.3, os.pwrite, (fd, b"pid 4242 on here (train)", 0))
+        signing.start()
+        with pytest.raises(LockHeld, match="pid 4242"), exclusive_lock(path, "train"):
+            pass
+        signing.join()
+    finally:
+        os.close(fd)
 
 
 # =============================================================================================

@@ -188,6 +188,18 @@ class LockHeld(Exception):
         self.holder = holder
 
 
+def _holder_note(fd: int, wait: float = 2.0) -> str:
+    """What the holder of a lock wrote of itself. It writes its note just after taking the lock:
+    a reader that comes between the two (a loaded machine can pause the holder there) finds the
+    file empty, so it reads again for up to `wait` seconds before saying "unknown"."""
+    deadline = time.monotonic() + wait
+    while True:
+        note = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+        if note or time.monotonic() > deadline:
+            return note or "unknown"
+        time.sleep(0.02)
+
+
 @contextmanager
 def exclusive_lock(lock_path: Path, purpose: str) -> Iterator[None]:
     """Hold `lock_path` for this process while the block runs; `LockHeld` if another has it.
@@ -203,7 +215,7 @@ def exclusive_lock(lock_path: Path, purpose: str) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown"
+            holder = _holder_note(fd)
             os.close(fd)
             raise LockHeld(holder) from None
         try:
