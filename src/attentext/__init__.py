@@ -6,7 +6,8 @@ a script pays only for what it calls.
 
 attentext's model types are registered with transformers' Auto classes as soon as transformers
 is imported (before or after attentext), so that
-`transformers.pipeline("text-classification", model=run_dir)` loads any attentext run.
+`transformers.pipeline("text-classification", model=run_dir)` loads any attentext run of a neural
+recipe, with the model's raw probabilities (the run's calibration is applied by `attentext.load`).
 """
 
 from __future__ import annotations
