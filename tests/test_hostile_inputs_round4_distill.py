@@ -52,6 +52,9 @@ D8. `distill TEACHER --student OLD_STUDENT/recipe.yaml` (an earlier student's re
 D9. a distillation interrupted after a checkpoint (Ctrl-C, kill) was told on the next run "an
     unfinished run is there; pass --resume to continue it", but `distill` had no --resume
     ("No such option"): test_an_interrupted_distillation_resumes_with_the_distill_command
+D10. a run's work folder given as a run (`compare R R.partial`, `card R.partial`) said only "not a
+    finished attentext run (no attentext.json)", and a missing run pointed to `train --resume`
+    (a distillation's too): test_a_work_folder_given_as_a_run_says_how_to_finish_it
 """
 
 from __future__ import annotations
@@ -367,3 +370,16 @@ def test_an_interrupted_distillation_resumes_with_the_distill_command(
     result = run_cli_here(*args, "--resume")
     assert result.returncode == 0, result.stderr
     assert attentext.load(output).labels == AG_NEWS_LABELS
+
+
+def test_a_work_folder_given_as_a_run_says_how_to_finish_it(tmp_path):
+    """`compare R R.partial`, `card R.partial`, `load(R.partial)` said only "not a finished
+    attentext run": now that it is an unfinished run's work folder and what finishes it."""
+    work = tmp_path / "killed.partial"
+    work.mkdir()
+    (work / "run.json").write_text("{}", encoding="utf-8")
+    message = r"work folder of an unfinished run: the same command with --resume finishes it"
+    with pytest.raises(RunDirError, match=message):
+        attentext.load(work)
+    result = run_cli_here("card", work)
+    assert result.returncode == 2 and "--resume finishes it into" in result.stderr

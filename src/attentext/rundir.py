@@ -254,13 +254,23 @@ def read_marker(run_dir: str | Path) -> dict[str, Any]:
     if not run_dir.exists():
         hint = ""
         if partial_dir(run_dir).exists():
-            hint = f"; an unfinished run is in {partial_dir(run_dir)} (train --resume finishes it)"
+            hint = (
+                f"; an unfinished run is in {partial_dir(run_dir)} (the command that started it, "
+                "with --resume, finishes it)"
+            )
         raise RunDirError(f"{run_dir}: run directory not found{hint}")
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: not a directory")
     marker_path = run_dir / MARKER
     if not marker_path.exists():
-        raise RunDirError(f"{run_dir}: not a finished attentext run (no {MARKER})")
+        hint = ""
+        if run_dir.name.endswith(PARTIAL_SUFFIX):  # the work folder of a run killed or running
+            finished = run_dir.with_name(run_dir.name.removesuffix(PARTIAL_SUFFIX))
+            hint = (
+                f"; it is the work folder of an unfinished run: the same command with --resume "
+                f"finishes it into {finished}, which every command then takes"
+            )
+        raise RunDirError(f"{run_dir}: not a finished attentext run (no {MARKER}){hint}")
     check_plain_files(run_dir)
     try:
         marker = json.loads(read_run_file(run_dir, MARKER, MAX_MARKER_BYTES))

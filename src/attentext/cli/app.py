@@ -92,7 +92,10 @@ def main() -> None:
     except typer.Abort:
         sys.exit(1)
     except KeyboardInterrupt:
-        err.print("interrupted; `attentext train ... --resume` continues a training run")
+        err.print(
+            "interrupted; the same command with --resume continues a training run "
+            "(train, distill) or a predict --output"
+        )
         sys.exit(130)
     if isinstance(code, int) and code:  # typer.Exit(code) in non-standalone mode
         sys.exit(code)
