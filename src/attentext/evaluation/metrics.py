@@ -35,11 +35,32 @@ class EvaluationReport:
         }
 
 
+def present_labels(y_true: np.ndarray, y_pred: np.ndarray) -> list[int]:
+    """The label ids macro-F1 averages over: those in the gold labels or the predictions.
+
+    A class absent from the texts scored and never predicted there has no F1 to speak of; counted
+    as 0 it dragged macro-F1 down by the share of such classes (trec_fine, 50 classes, a
+    validation split of 75 texts holding 23 of them: 0.24 for a run at 0.52 on the classes
+    there), and the report's number differed from the one training selected checkpoints by.
+    """
+    present = np.union1d(np.asarray(y_true).ravel(), np.asarray(y_pred).ravel())
+    return [int(label) for label in present]
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Macro-F1 over the classes present in the gold labels or the predictions (`present_labels`);
+    0.0 for no rows."""
+    labels = present_labels(y_true, y_pred)
+    if not labels:
+        return 0.0
+    return float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+
+
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """The two headline numbers, as used for model selection during training."""
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "macro_f1": macro_f1(y_true, y_pred),
     }
 
 
@@ -62,7 +83,7 @@ def evaluation_report(
     }
     return EvaluationReport(
         accuracy=float(accuracy_score(y_true, y_pred)),
-        macro_f1=float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        macro_f1=macro_f1(y_true, y_pred),
         weighted_f1=float(
             f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
         ),

@@ -25,12 +25,25 @@ def multi_hot(id_lists: Any, n_labels: int, dtype: Any = np.int64) -> np.ndarray
     return targets
 
 
+def multilabel_macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Macro-F1 over the labels some text carries or is given (0.0 where none is).
+
+    A label no text carries and none is given has no F1 to speak of; counted as 0 (scikit-learn
+    over every column) it dragged macro-F1 down by the share of such labels: Reuters, 65 labels,
+    a validation split of 30 texts carrying 8 of them, gave 0.09 for a run right on most texts.
+    """
+    present = np.flatnonzero((np.asarray(y_true).sum(axis=0) + np.asarray(y_pred).sum(axis=0)) > 0)
+    if not len(present):
+        return 0.0
+    return float(f1_score(y_true[:, present], y_pred[:, present], average="macro", zero_division=0))
+
+
 def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """The headline numbers, as used for model selection during training."""
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),  # subset accuracy: every label right
         "micro_f1": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "macro_f1": multilabel_macro_f1(np.asarray(y_true), np.asarray(y_pred)),
     }
 
 
