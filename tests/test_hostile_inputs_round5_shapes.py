@@ -9,15 +9,25 @@ Findings (each test failed before its fix):
   `evaluate`, the card and the leaderboard read that number. Now the average is over the classes
   present in the gold labels or the predictions (`metrics.macro_f1`,
   `multilabel.multilabel_macro_f1`); the per-class table still lists every class.
+- S2: `explain` of a run of several labels per text (Reuters) showed the most probable label as
+  the prediction: `[0] earn 0.215` for a text `predict` gives no label (earn's threshold 0.6),
+  one label for a text given two (CLI line, HTML heading, PNG title). Now each explanation
+  carries the labels `predict` gives (`Explanation.labels`, `explain.mark_decisions`) and shows
+  them: `[0] no label (most probable: earn 0.215)`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from conftest import run_cli_here
 
+import attentext
 from attentext.evaluation.metrics import classification_metrics, evaluation_report
 from attentext.evaluation.multilabel import multilabel_metrics, multilabel_report
+from attentext.interpret.explain import explain
 
 
 def test_s1_macro_f1_ignores_a_class_absent_from_the_texts_and_never_predicted() -> None:
@@ -43,3 +53,39 @@ def test_s1_multi_label_macro_f1_ignores_a_label_no_text_carries_or_is_given() -
     assert report["per_class"]["lumber"]["support"] == 0
     y_pred = (probabilities >= cut).astype(np.int64)
     assert multilabel_metrics(y_true, y_pred)["macro_f1"] == pytest.approx(1.0)
+
+
+def _multi_label_data(folder: Path) -> Path:
+    """Texts of one or two topics, each made of its topic's words: a learnable label set."""
+    words = {"markets": "stocks shares bonds", "sports": "match goal coach", "space": "orbit moon"}
+    names = list(words)
+    rows = []
+    for i in range(60):
+        first, second = names[i % 3], names[(i + 1) % 3]
+        both = i % 4 == 0
+        labels = "|".join(sorted({first, second})) if both else first
+        text = words[first] + (" " + words[second] if both else "") + f" news item {i}"
+        rows.append(f"{text},{labels}\n")
+    folder.mkdir()
+    (folder / "train.csv").write_text("text,label\n" + "".join(rows), encoding="utf-8")
+    return folder
+
+
+def test_s2_explain_of_a_multi_label_run_shows_the_labels_predict_gives(tmp_path: Path) -> None:
+    data = _multi_label_data(tmp_path / "data")
+    run = tmp_path / "run"
+    attentext.train("tfidf-logreg", data, run, multi_label=True, log_lines=False)
+    texts = ["stocks shares bonds match goal coach", "weather report", "orbit moon"]
+    given = attentext.load(run).predict(texts)
+    explanations = explain(run, texts)
+    assert [e.labels for e in explanations] == given
+    # the cases where the most probable label alone misstates the prediction
+    assert any(labels != [e.label] for labels, e in zip(given, explanations, strict=True))
+    result = run_cli_here("explain", run, *texts, "-o", tmp_path / "ex", "-f", "html")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    for line, labels, e in zip(lines, given, explanations, strict=True):
+        shown = ", ".join(labels) if labels else "no label"
+        assert line.startswith(f"[{texts.index(e.text)}] {shown}"), line
+    page = (tmp_path / "ex" / "explanation.html").read_text(encoding="utf-8")
+    assert "most probable" in page

@@ -53,10 +53,9 @@ def explain_command(
         f"Wrote {' and '.join(written)} to {output}", markup=False, highlight=False, soft_wrap=True
     )
     for i, explanation in enumerate(explanations):
-        p = explanation.probabilities[explanation.label]
         top = ", ".join(f"{token} {weight:.2f}" for token, weight in explanation.top_tokens(5))
         out.print(
-            f"[{i}] {explanation.label} {p:.3f}\ttop: {top or '(no tokens)'}{_windows(explanation)}",
+            f"[{i}] {explanation.summary()}\ttop: {top or '(no tokens)'}{_windows(explanation)}",
             markup=False,
             highlight=False,
             soft_wrap=True,

@@ -40,6 +40,20 @@ class Explanation:
     truncated: bool = False
     window_spans: list[tuple[int, int]] | None = None
     window_weights: np.ndarray | None = None
+    # a run of several labels per text: the labels it gives the text (each at or over its
+    # threshold, as `predict`); `label` is then only the most probable one. None: one label.
+    labels: list[str] | None = None
+
+    def summary(self) -> str:
+        """The prediction in words: `Sports 0.912`; for a run of several labels per text the labels
+        it gives (`earn, grain`, or `no label`) and then the most probable one with its
+        probability, which alone read as the prediction (`earn 0.215` for a text `predict` gives
+        no label, earn's threshold being 0.6)."""
+        p = self.probabilities[self.label]
+        if self.labels is None or self.labels == [self.label]:
+            return f"{self.label} {p:.3f}"
+        given = ", ".join(self.labels) if self.labels else "no label"
+        return f"{given} (most probable: {self.label} {p:.3f})"
 
     def windows(self) -> list[dict[str, Any]] | None:
         """Each window read as {"start", "end" (characters), "weight"}; None without windows."""
@@ -69,4 +83,5 @@ class Explanation:
             "attention_source": self.attention_source,
             "truncated": self.truncated,
             "windows": self.windows(),
+            "labels": self.labels,
         }

@@ -30,7 +30,10 @@ def _title(explanation: Explanation) -> str:
     p = explanation.probabilities[explanation.label]
     preview = " ".join(explanation.text.split())
     preview = preview if len(preview) <= 160 else preview[:157] + "..."
-    head = f"{explanation.label} ({p:.3f}) - {explanation.method}"
+    shown = (
+        f"{explanation.label} ({p:.3f})" if explanation.labels is None else explanation.summary()
+    )
+    head = f"{shown} - {explanation.method}"
     return (
         _tick_label(head, 200)
         + "\n"
@@ -181,7 +184,8 @@ def _highlight(explanation: Explanation) -> str:
 def _probability_table(explanation: Explanation) -> str:
     rows = []
     for name, p in sorted(explanation.probabilities.items(), key=lambda item: -item[1]):
-        best = ' class="best"' if name == explanation.label else ""
+        given = [explanation.label] if explanation.labels is None else explanation.labels
+        best = ' class="best"' if name in given else ""
         rows.append(
             f"<tr{best}><td>{html.escape(name)}</td>"
             f'<td><div class="bar"><div style="width: {100 * p:.1f}%"></div></div></td>'
@@ -195,9 +199,14 @@ def render_html(explanations: list[Explanation]) -> str:
     sections = []
     for i, explanation in enumerate(explanations):
         p = explanation.probabilities[explanation.label]
+        shown = (
+            f"{explanation.label} ({p:.3f})"
+            if explanation.labels is None
+            else explanation.summary()
+        )
         sections.append(
             f'<section id="text-{i}">'
-            f"<h2>Text {i}: {html.escape(explanation.label)} ({p:.3f})</h2>"
+            f"<h2>Text {i}: {html.escape(shown)}</h2>"
             f"{_probability_table(explanation)}"
             f'<p class="method">Importance: {html.escape(explanation.method)}'
             f"{' (text truncated)' if explanation.truncated else ''}</p>"
