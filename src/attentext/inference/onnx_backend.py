@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from attentext.auto_classes import register_when_transformers_loads
 from attentext.errors import AttentextError, RunDirError, shown
 from attentext.inference.tokens import (
     TokenClassifier,
@@ -107,9 +108,17 @@ def check_export_source(run_dir: Path) -> None:
 
 
 def load_config(run_path: Path) -> Any:
-    """The run's config.json (labels, positions, vocabulary size); a one-line error if damaged."""
+    """The run's config.json (labels, positions, vocabulary size); a one-line error if damaged.
+
+    attentext's own model types (seed-transformer, attention-rnn...) are registered with
+    `AutoConfig` first, as the PyTorch loader does: the import hook that registers them skips a
+    `transformers` first imported from inside an attentext module (`serve` imports the explainer
+    so), and then `serve --backend onnx` of a seed-transformer run did not start ("Transformers
+    does not recognize this architecture").
+    """
     from transformers import AutoConfig  # deferred: a heavy import
 
+    register_when_transformers_loads()
     try:
         return AutoConfig.from_pretrained(str(run_path), trust_remote_code=False)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:

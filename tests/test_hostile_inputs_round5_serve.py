@@ -1,0 +1,89 @@
+"""Hostile inputs, round 5: `attentext serve` with odd runs served together (a seed transformer on
+ONNX Runtime, a multi-label TF-IDF run, folder names in other Unicode forms). Each test failed
+before its fix:
+
+V1  `attentext serve RUN --backend onnx` of a seed-transformer (any attentext family) run did not
+    start: "cannot load config.json (... model type `attentext-seed-transformer` but
+    Transformers does not recognize this architecture ...)", while `predict --backend onnx` of
+    the same run worked. The ONNX loader now registers attentext's model types as the PyTorch
+    one does (`inference.onnx_backend.load_config`)."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import attentext
+from attentext.export.onnx import export_onnx
+
+TOPICS = {
+    "markets": ["stocks", "shares", "investors", "bonds"],
+    "sports": ["match", "goal", "coach", "league"],
+    "science": ["telescope", "physics", "lab", "genome"],
+}
+TEXTS = [
+    "stocks shares investors the news",
+    "stocks goal coach telescope the news",
+    "the weather was mild today",
+    "genome lab physics",
+]
+
+
+def _multi_label_csv(n: int, seed: int) -> str:
+    """Texts about one to three topics, each labelled with its topics joined by `|`."""
+    rng = random.Random(seed)
+    lines = ["text,label"]
+    for _ in range(n):
+        topics = sorted(rng.sample(list(TOPICS), rng.choice([1, 1, 2, 3])))
+        words = [rng.choice(TOPICS[t]) for t in topics for _ in range(3)] + ["the", "news"]
+        rng.shuffle(words)
+        lines.append(f"{' '.join(words)},{'|'.join(topics)}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def multi_run(tmp_path_factory) -> Path:
+    """A multi-label TF-IDF run (thresholds and a temperature per label)."""
+    data = tmp_path_factory.mktemp("r5s-data")
+    (data / "train.csv").write_text(_multi_label_csv(160, 0), encoding="utf-8")
+    (data / "test.csv").write_text(_multi_label_csv(40, 1), encoding="utf-8")
+    out = tmp_path_factory.mktemp("r5s-multi") / "tags"
+    attentext.train("tfidf-logreg", data, out, multi_label=True, val_fraction=0.2)
+    return out
+
+
+@pytest.fixture(scope="module")
+def onnx_seed_run(ag_news_dir, tmp_path_factory) -> Path:
+    """A one-epoch seed-transformer run exported to ONNX."""
+    out = tmp_path_factory.mktemp("r5s-seed") / "seed"
+    attentext.train("seed-transformer", ag_news_dir, out, epochs=1, precision="fp32")
+    export_onnx(out)
+    return out
+
+
+SERVE_ON_ONNX = """
+import sys
+from functools import partial
+from fastapi.testclient import TestClient
+from attentext.inference.classifier import load
+from attentext.serving import create_app
+app = create_app([sys.argv[1]], loader=partial(load, backend="onnx", threads=1))
+with TestClient(app) as client:
+    print(client.post("/v1/predict", json={"texts": ["oil prices"]}).status_code)
+"""
+
+
+def test_v1_a_seed_transformer_run_is_served_on_the_onnx_backend(onnx_seed_run):
+    # a fresh process: what registered attentext's model types in this one is the bug's point
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_ON_ONNX, str(onnx_seed_run)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-600:]
+    assert done.stdout.strip().splitlines()[-1] == "200"
