@@ -6,7 +6,11 @@ V1  `attentext serve RUN --backend onnx` of a seed-transformer (any attentext fa
     start: "cannot load config.json (... model type `attentext-seed-transformer` but
     Transformers does not recognize this architecture ...)", while `predict --backend onnx` of
     the same run worked. The ONNX loader now registers attentext's model types as the PyTorch
-    one does (`inference.onnx_backend.load_config`)."""
+    one does (`inference.onnx_backend.load_config`).
+V2  The Hugging Face route's `function_to_apply: sigmoid` on a multi-label TF-IDF run answered
+    p / (1 + p) for each label's probability p (0.47 for 0.9), `none` (and TEI's `raw_scores`)
+    log-probabilities: they are now each label's log-odds, whose sigmoid is `predict_proba`
+    (`serving.state.calibrated_logits`)."""
 
 from __future__ import annotations
 
@@ -15,10 +19,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 import attentext
 from attentext.export.onnx import export_onnx
+from attentext.serving import create_app
 
 TOPICS = {
     "markets": ["stocks", "shares", "investors", "bonds"],
@@ -87,3 +94,28 @@ def test_v1_a_seed_transformer_run_is_served_on_the_onnx_backend(onnx_seed_run):
     )
     assert done.returncode == 0, done.stderr[-600:]
     assert done.stdout.strip().splitlines()[-1] == "200"
+
+
+def _sigmoid(values: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.asarray(values, dtype=np.float64)))
+
+
+def test_v2_sigmoid_and_none_of_a_multi_label_tfidf_run_give_each_labels_probability(multi_run):
+    expected = attentext.load(multi_run).predict_proba(TEXTS)
+    labels = list(attentext.load(multi_run).labels)
+    with TestClient(create_app([multi_run])) as client:
+        answers = {}
+        for function in ("softmax", "sigmoid", "none"):
+            body = {"inputs": TEXTS, "parameters": {"function_to_apply": function}}
+            rows = client.post("/models/tags", json=body).json()
+            answers[function] = np.array(
+                [[{i["label"]: i["score"] for i in row}[name] for name in labels] for row in rows]
+            )
+        tei = client.post("/predict", json={"inputs": [[t] for t in TEXTS], "raw_scores": True})
+    raw = np.array(
+        [[{i["label"]: i["score"] for i in row}[n] for n in labels] for row in tei.json()]
+    )
+    assert np.allclose(answers["softmax"], expected, atol=1e-5)
+    assert np.allclose(answers["sigmoid"], expected, atol=1e-5)
+    assert np.allclose(_sigmoid(answers["none"]), expected, atol=1e-5)
+    assert np.allclose(_sigmoid(raw), expected, atol=1e-5)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from attentext.decisions import log_odds
 from attentext.errors import AttentextError, short_list
 from attentext.inference.classifier import load
 from attentext.label_prior import shifted_logits
@@ -71,10 +72,15 @@ def calibrated_logits(classifier: Any) -> Callable[[list[str]], np.ndarray]:
     A run recalibrated with a confidence map (`recalibrate --method isotonic`) answers the log of
     its probabilities the same way: logits / T no longer softmax to them. A label prior's bias
     (`training.label_prior`) is part of the calibrated logits. A multi-label run's are its logits
-    divided by each label's temperature: their sigmoid is each label's probability.
+    divided by each label's temperature: their sigmoid is each label's probability. A multi-label
+    TF-IDF run (no `logits`) answers the log-odds of each label's calibrated probability, whose
+    sigmoid is that probability again: the log-probabilities answered before made `sigmoid`
+    p / (1 + p) (0.47 for a label at 0.9) and `none` no logit at all.
     """
     logits = getattr(classifier, "logits", None)
-    if callable(logits) and getattr(classifier, "multi_label", False):
+    if getattr(classifier, "multi_label", False):
+        if not callable(logits):
+            return lambda texts: log_odds(classifier.predict_proba(texts))
         temperatures = getattr(classifier, "label_temperatures", None)
         scale = 1.0 if temperatures is None else temperatures.astype(np.float32)
         return lambda texts: np.asarray(logits(texts), dtype=np.float32) / scale
