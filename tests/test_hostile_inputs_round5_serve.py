@@ -10,7 +10,11 @@ V1  `attentext serve RUN --backend onnx` of a seed-transformer (any attentext fa
 V2  The Hugging Face route's `function_to_apply: sigmoid` on a multi-label TF-IDF run answered
     p / (1 + p) for each label's probability p (0.47 for 0.9), `none` (and TEI's `raw_scores`)
     log-probabilities: they are now each label's log-odds, whose sigmoid is `predict_proba`
-    (`serving.state.calibrated_logits`)."""
+    (`serving.state.calibrated_logits`).
+V3  The v2 protocol's `label` output of a multi-label run was the best-scoring label: a label
+    `predict` does not give (under its threshold, or on a text given none), one label where
+    `predict` gives several. It is now the labels at or over their thresholds joined by `|`
+    (empty for none), as `predict --output` writes them (`routes.v2.label_values`)."""
 
 from __future__ import annotations
 
@@ -119,3 +123,14 @@ def test_v2_sigmoid_and_none_of_a_multi_label_tfidf_run_give_each_labels_probabi
     assert np.allclose(answers["sigmoid"], expected, atol=1e-5)
     assert np.allclose(_sigmoid(answers["none"]), expected, atol=1e-5)
     assert np.allclose(_sigmoid(raw), expected, atol=1e-5)
+
+
+def test_v3_the_v2_label_of_a_multi_label_run_is_the_labels_predict_gives(multi_run):
+    decided = attentext.load(multi_run).predict(TEXTS)
+    assert any(len(chosen) > 1 for chosen in decided)  # the check needs a text of several labels
+    tensor = {"name": "text", "datatype": "BYTES", "shape": [len(TEXTS)], "data": TEXTS}
+    with TestClient(create_app([multi_run])) as client:
+        answer = client.post("/v2/models/tags/infer", json={"inputs": [tensor]})
+    assert answer.status_code == 200, answer.text
+    outputs = {output["name"]: output for output in answer.json()["outputs"]}
+    assert outputs["label"]["data"] == ["|".join(chosen) for chosen in decided]

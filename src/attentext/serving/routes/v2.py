@@ -7,6 +7,8 @@ that `tritonclient.http` and KServe's clients work unchanged.
                                       (BYTES [-1]) and `scores` (FP32 [-1, n_labels]), `labels`
     GET  /v2/models/{name}/ready      {"name", "ready"} (503 while not ready)
     POST /v2/models/{name}/infer      one BYTES input of texts -> `label` and `scores`
+                                      (a multi-label run's `label`: its labels over their
+                                      thresholds joined by `|`, as `predict` decides)
     .../models/{name}/versions/1/...  the same three: a run directory is version 1 of its model
 
 Inputs and outputs come as JSON or in Triton's binary tensor data extension (`tensors.py`);
@@ -27,6 +29,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from attentext import __version__
+from attentext.decisions import decide
 from attentext.inference.ranking import top_labels
 from attentext.serving.dependencies import get_service
 from attentext.serving.errors import ApiError, echo
@@ -242,11 +245,23 @@ def _wanted(body: V2InferRequest) -> list[Wanted]:
     return wanted
 
 
-def _tensor(want: Wanted, rows: np.ndarray, labels: list[str]) -> tuple[V2OutputTensor, Any]:
+def label_values(classifier: Any, rows: np.ndarray) -> list[str]:
+    """The `label` output: each text's best label, or for a multi-label run the labels at or over
+    their thresholds joined by `|` (empty for none), as `predict` decides and `predict --output`
+    writes them. The best label alone named a label `predict` does not give (one under its
+    threshold, or on a text given no label at all)."""
+    labels = list(classifier.labels)
+    if getattr(classifier, "multi_label", False):
+        thresholds = getattr(classifier, "thresholds", None)
+        return ["|".join(chosen) for chosen in decide(rows, labels, True, thresholds)]
+    return [top_labels(row, labels, 1)[0][0] for row in rows]
+
+
+def _tensor(want: Wanted, rows: np.ndarray, classifier: Any) -> tuple[V2OutputTensor, Any]:
     """One output as (tensor, its values: a list of texts or an FP32 array)."""
-    n = len(rows)
+    n, labels = len(rows), list(classifier.labels)
     if want.name == LABEL:
-        values: Any = [top_labels(row, labels, 1)[0][0] for row in rows]
+        values: Any = label_values(classifier, rows)
         return V2OutputTensor(name=LABEL, datatype="BYTES", shape=[n]), values
     if want.classification is not None:
         k = min(want.classification, len(labels))
@@ -264,7 +279,7 @@ def _answer(served: ServedModel, body: V2InferRequest, rows: np.ndarray) -> Resp
     """The inference response: JSON, or JSON then the binary outputs (with HEADER)."""
     outputs, raws = [], []
     for want in _wanted(body):
-        tensor, values = _tensor(want, rows, list(served.classifier.labels))
+        tensor, values = _tensor(want, rows, served.classifier)
         if not want.binary:
             tensor.data = values.ravel().tolist() if isinstance(values, np.ndarray) else values
         else:
