@@ -14,13 +14,19 @@ V2  The Hugging Face route's `function_to_apply: sigmoid` on a multi-label TF-ID
 V3  The v2 protocol's `label` output of a multi-label run was the best-scoring label: a label
     `predict` does not give (under its threshold, or on a text given none), one label where
     `predict` gives several. It is now the labels at or over their thresholds joined by `|`
-    (empty for none), as `predict --output` writes them (`routes.v2.label_values`)."""
+    (empty for none), as `predict --output` writes them (`routes.v2.label_values`).
+V4  A run folder named with a decomposed accent (as macOS writes `café`): the composed name a
+    client types was "no model named 'café'; this server serves: café"; two folders spelled the
+    two ways were served as two models that print the same. Names are served and looked up in
+    NFC (`serving.state.served_name`)."""
 
 from __future__ import annotations
 
 import random
+import shutil
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +34,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import attentext
+from attentext.errors import AttentextError
 from attentext.export.onnx import export_onnx
 from attentext.serving import create_app
 
@@ -134,3 +141,19 @@ def test_v3_the_v2_label_of_a_multi_label_run_is_the_labels_predict_gives(multi_
     assert answer.status_code == 200, answer.text
     outputs = {output["name"]: output for output in answer.json()["outputs"]}
     assert outputs["label"]["data"] == ["|".join(chosen) for chosen in decided]
+
+
+def test_v4_a_folder_named_in_nfd_is_found_by_its_composed_name(multi_run, tmp_path):
+    composed = "café"
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert decomposed != composed
+    mac = shutil.copytree(multi_run, tmp_path / "mac" / decomposed)
+    linux = shutil.copytree(multi_run, tmp_path / "linux" / composed)
+    with TestClient(create_app([mac])) as client:
+        answer = client.post("/v1/predict", json={"texts": ["stocks"], "model": composed})
+        hf = client.post(f"/models/{composed}", json={"inputs": "stocks"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["model"] == composed
+    assert hf.status_code == 200, hf.text
+    with pytest.raises(AttentextError, match="two run directories are named 'café'"):
+        create_app([mac, linux])

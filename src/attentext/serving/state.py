@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -95,6 +96,14 @@ def calibrated_logits(classifier: Any) -> Callable[[list[str]], np.ndarray]:
     )
 
 
+def served_name(name: str) -> str:
+    """A model's name as served and as looked up: NFC. A folder made on macOS names `café` with
+    a decomposed `é`, which a client types composed: the lookup answered "no model named 'café';
+    this server serves: café"; and two folders spelled the two ways were two models that print
+    the same."""
+    return unicodedata.normalize("NFC", name)
+
+
 def load_models(
     run_dirs: Sequence[str | Path],
     loader: Callable[[Path], Any] | None = None,
@@ -106,10 +115,10 @@ def load_models(
     runs = []
     for run_dir in run_dirs:
         run = open_run(run_dir)
-        if any(run.name == other.name for other in runs):
+        if any(served_name(run.name) == served_name(other.name) for other in runs):
             raise AttentextError(
-                f"two run directories are named '{run.name}'; models are served under their "
-                "directory names, so rename or copy one"
+                f"two run directories are named '{served_name(run.name)}'; models are served "
+                "under their directory names, so rename or copy one"
             )
         runs.append(run)
     models = []
@@ -117,7 +126,7 @@ def load_models(
         classifier = (loader or load)(run.path)
         models.append(
             ServedModel(
-                name=run.name,
+                name=served_name(run.name),
                 run_dir=run.path,
                 classifier=classifier,
                 kind=run.kind,
@@ -155,7 +164,7 @@ class ModelService:
         return self.ready and all(b is not None and b.running for b in batchers)
 
     def model(self, name: str | None) -> ServedModel:
-        name = self.default if name is None else name
+        name = self.default if name is None else served_name(name)
         if name not in self.models:
             raise ApiError(
                 404,
