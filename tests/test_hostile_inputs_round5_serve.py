@@ -18,15 +18,21 @@ V3  The v2 protocol's `label` output of a multi-label run was the best-scoring l
 V4  A run folder named with a decomposed accent (as macOS writes `café`): the composed name a
     client types was "no model named 'café'; this server serves: café"; two folders spelled the
     two ways were served as two models that print the same. Names are served and looked up in
-    NFC (`serving.state.served_name`)."""
+    NFC (`serving.state.served_name`).
+V5  /v1/explain on a neural run served with `--backend onnx`: "has no attention to explain;
+    explanations work on the neural models" (it is one). It now says the ONNX backend is why and
+    to serve it with `--backend torch` (`routes.explain._not_explainable`).
+"""
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import subprocess
 import sys
 import unicodedata
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +42,7 @@ from fastapi.testclient import TestClient
 import attentext
 from attentext.errors import AttentextError
 from attentext.export.onnx import export_onnx
+from attentext.inference.classifier import load
 from attentext.serving import create_app
 
 TOPICS = {
@@ -157,3 +164,13 @@ def test_v4_a_folder_named_in_nfd_is_found_by_its_composed_name(multi_run, tmp_p
     assert hf.status_code == 200, hf.text
     with pytest.raises(AttentextError, match="two run directories are named 'café'"):
         create_app([mac, linux])
+
+
+def test_v5_explain_on_the_onnx_backend_names_the_backend_as_why(onnx_seed_run):
+    app = create_app([onnx_seed_run], loader=partial(load, backend="onnx", threads=1))
+    with TestClient(app) as client:
+        answer = client.post("/v1/explain", json={"text": "oil prices"})
+    assert answer.status_code == 422
+    message = json.loads(answer.text)["error"]["message"]
+    assert "--backend onnx" in message and "--backend torch" in message, message
+    assert "\n" not in message

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from attentext.errors import AttentextError
+from attentext.rundir import TRANSFORMERS_KIND
 from attentext.serving.dependencies import get_service
 from attentext.serving.errors import ERROR_RESPONSES, ApiError, unavailable
 from attentext.serving.schemas import (
@@ -25,7 +26,7 @@ from attentext.serving.schemas import (
     TokenExplanation,
     WindowWeight,
 )
-from attentext.serving.state import ModelService
+from attentext.serving.state import ModelService, ServedModel
 
 log = logging.getLogger("attentext.serving")
 router = APIRouter()
@@ -48,6 +49,23 @@ def _unavailable() -> ApiError:
         "explain_unavailable",
         f"explanations are unavailable on this server ({EXPLAIN_MODULE} cannot be imported)",
     )
+
+
+def _not_explainable(served: ServedModel) -> ApiError:
+    """The 422 for a model /v1/explain cannot explain, saying why. A neural run served on ONNX
+    Runtime (`serve --backend onnx`) has attention, but not in the graph: it was told it had none
+    and that "explanations work on the neural models", which it is."""
+    onnx = getattr(served.classifier, "session", None) is not None  # ONNX Runtime's session
+    if served.kind == TRANSFORMERS_KIND and onnx:
+        reason = (
+            "is served on ONNX Runtime (--backend onnx), whose graph gives no attention; serve "
+            "it with --backend torch to explain it"
+        )
+    else:
+        reason = (
+            f"({served.kind}) has no attention to explain; explanations work on the neural models"
+        )
+    return ApiError(422, "not_explainable", f"model '{served.name}' {reason}")
 
 
 def _windows(explanation: Any) -> list[WindowWeight] | None:
@@ -97,12 +115,7 @@ async def explain(
     if explainer is None:
         raise _unavailable()
     if not served.explainable:
-        raise ApiError(
-            422,
-            "not_explainable",
-            f"model '{served.name}' ({served.kind}) has no attention to explain; "
-            "explanations work on the neural models",
-        )
+        raise _not_explainable(served)
     if not service.ready or service.executor is None:
         raise unavailable()
     limit = service.settings.max_queue
