@@ -14,6 +14,11 @@ Findings (each test failed before its fix):
   one label for a text given two (CLI line, HTML heading, PNG title). Now each explanation
   carries the labels `predict` gives (`Explanation.labels`, `explain.mark_decisions`) and shows
   them: `[0] no label (most probable: earn 0.215)`.
+- S3: `train tfidf-logreg --class-weight balanced` (customer_reviews, 263 positive / 137
+  negative; Reuters with `--multi-label`) wrote weights byte-identical to a run without it,
+  without a word, while the imbalance warning advises that very option. Now the baseline weighs
+  classes (each label's positives and negatives) as scikit-learn's `class_weight="balanced"`
+  (`TfidfLogRegClassifier.fit`): customer_reviews test macro-F1 0.598 -> 0.708.
 """
 
 from __future__ import annotations
@@ -89,3 +94,29 @@ def test_s2_explain_of_a_multi_label_run_shows_the_labels_predict_gives(tmp_path
         assert line.startswith(f"[{texts.index(e.text)}] {shown}"), line
     page = (tmp_path / "ex" / "explanation.html").read_text(encoding="utf-8")
     assert "most probable" in page
+
+
+def _imbalanced_data(folder: Path, multi_label: bool) -> Path:
+    """48 texts of a common class, 8 of a rare one, sharing most of their words."""
+    rows = [f"good fine item {i} works,common\n" for i in range(48)]
+    rows += [f"good item {i} broke early,rare\n" for i in range(8)]
+    if multi_label:
+        rows = [row.replace(",rare", ",common|rare") for row in rows]
+    folder.mkdir()
+    (folder / "train.csv").write_text("text,label\n" + "".join(rows), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("multi_label", [False, True], ids=["one-label", "multi-label"])
+def test_s3_tfidf_logreg_weighs_classes_when_asked(tmp_path: Path, multi_label: bool) -> None:
+    data = _imbalanced_data(tmp_path / "data", multi_label)
+    texts = [f"good item {i} broke fine" for i in range(20)]
+    rare = {}
+    for weight in ("none", "balanced"):
+        run = tmp_path / weight
+        options = {"multi_label": multi_label, "class_weight": weight, "log_lines": False}
+        attentext.train("tfidf-logreg", data, run, **options)
+        classifier = attentext.load(run)
+        column = list(classifier.labels).index("rare")
+        rare[weight] = float(np.mean(classifier.predict_proba(texts)[:, column]))
+    assert rare["balanced"] > rare["none"] + 0.02, rare

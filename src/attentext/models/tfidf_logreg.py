@@ -39,6 +39,7 @@ class OneVsRestLogReg:
 
     def __init__(self, C: float, max_iter: int) -> None:
         self.C, self.max_iter = C, max_iter
+        self.class_weight: str | None = None  # "balanced": each label's positives and negatives
 
     def fit(self, features, targets: np.ndarray) -> OneVsRestLogReg:  # noqa: ANN001 (sparse)
         n_labels = targets.shape[1]
@@ -51,7 +52,9 @@ class OneVsRestLogReg:
                 p = float(np.clip(column.mean(), 1e-4, 1 - 1e-4))
                 self.intercept_[j] = np.log(p / (1 - p))
                 continue
-            model = LogisticRegression(C=self.C, max_iter=self.max_iter).fit(features, column)
+            model = LogisticRegression(
+                C=self.C, max_iter=self.max_iter, class_weight=self.class_weight
+            ).fit(features, column)
             self.coef_[j], self.intercept_[j] = model.coef_[0], model.intercept_[0]
         return self
 
@@ -117,8 +120,21 @@ class TfidfLogRegClassifier:
         and `très`; the word models' tokenizer has read texts so since the same audit."""
         return (standard_text(text) if self.text_form else text).lower()
 
-    def fit(self, texts: Iterable[str], labels: list) -> TfidfLogRegClassifier:
-        """Fit on texts and their label ids (multi-label: a list of ids per text)."""
+    def fit(
+        self, texts: Iterable[str], labels: list, class_weight: str = "none"
+    ) -> TfidfLogRegClassifier:
+        """Fit on texts and their label ids (multi-label: a list of ids per text).
+
+        `class_weight` is the recipe's `training.class_weight`: "balanced" weighs each class
+        (with several labels per text, each label's positives against its negatives) inversely
+        to its frequency, scikit-learn's `class_weight="balanced"`, as it weighs the neural
+        models' loss. The baseline once ignored it: `--class-weight balanced`, which the
+        imbalance warning advises, gave the very weights of a run without it."""
+        weight = "balanced" if class_weight == "balanced" else None
+        if self.multi_label:
+            self.model.class_weight = weight
+        else:
+            self.model.set_params(class_weight=weight)
         features = self.vectorizer.fit_transform(texts)
         if self.multi_label:
             targets = np.zeros((len(labels), len(self.labels)), dtype=np.int64)

@@ -19,7 +19,9 @@ def fit_classifier(
     train = dataset["train"]
     start = time.perf_counter()
     # the texts in one pass, never all of them at once as Python strings (memory on 1M rows)
-    classifier.fit(iter_column(train, "text"), dataset.labels("train"))
+    classifier.fit(
+        iter_column(train, "text"), dataset.labels("train"), recipe.training.class_weight
+    )
     seconds = time.perf_counter() - start
     return classifier, {
         "precision": "fp64",
