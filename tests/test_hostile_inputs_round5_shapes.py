@@ -19,6 +19,11 @@ Findings (each test failed before its fix):
   without a word, while the imbalance warning advises that very option. Now the baseline weighs
   classes (each label's positives and negatives) as scikit-learn's `class_weight="balanced"`
   (`TfidfLogRegClassifier.fit`): customer_reviews test macro-F1 0.598 -> 0.708.
+- S4: `recalibrate ENSEMBLE --label-prior balanced` said "its metrics.json does not record the
+  training split's label counts (runs trained before the label prior existed); train it again
+  with --label-prior": wrong about the run, and `ensemble` has no --label-prior. Now: "an
+  ensemble has no training split of its own to take a label prior from; give each member run
+  its prior ... and run attentext ensemble on them again", before any member loads.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import pytest
 from conftest import run_cli_here
 
 import attentext
+from attentext.automl.ensemble import ensemble
 from attentext.evaluation.metrics import classification_metrics, evaluation_report
 from attentext.evaluation.multilabel import multilabel_metrics, multilabel_report
 from attentext.interpret.explain import explain
@@ -120,3 +126,19 @@ def test_s3_tfidf_logreg_weighs_classes_when_asked(tmp_path: Path, multi_label: 
         column = list(classifier.labels).index("rare")
         rare[weight] = float(np.mean(classifier.predict_proba(texts)[:, column]))
     assert rare["balanced"] > rare["none"] + 0.02, rare
+
+
+def test_s4_a_label_prior_for_an_ensemble_says_to_give_it_to_the_members(tmp_path: Path) -> None:
+    data = _imbalanced_data(tmp_path / "data", multi_label=False)
+    for c in (1, 10):
+        attentext.train(
+            "tfidf-logreg", data, tmp_path / f"c{c}", overrides=[f"model.options.C={c}"]
+        )
+    ensemble([tmp_path / "c1", tmp_path / "c10"], data, tmp_path / "ens", rounds=3)
+    result = run_cli_here("recalibrate", tmp_path / "ens", "--label-prior", "balanced")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "an ensemble has no training split of its own" in lines[0]
+    assert "run attentext ensemble on them again" in lines[0]
+    assert "trained before the label prior" not in lines[0]

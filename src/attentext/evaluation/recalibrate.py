@@ -278,6 +278,17 @@ def _estimated_prior(
 
 
 def _training_label_counts(run: rundir.Run) -> dict[str, int]:
+    """The training split's count of each label, which a label prior divides out.
+
+    An ensemble has none of its own (its members have theirs): it was told it was a run "trained
+    before the label prior existed" and to "train it again with --label-prior", which `ensemble`
+    has not; it is now told to give its members the prior and weigh them again."""
+    if run.kind == rundir.ENSEMBLE_KIND:
+        raise RunDirError(
+            f"{run.path}: an ensemble has no training split of its own to take a label prior "
+            "from; give each member run its prior (recalibrate MEMBER --label-prior ..., or "
+            "train it with --label-prior) and run attentext ensemble on them again"
+        )
     profile = run.metrics.get("data_profile")
     counts = profile.get("label_counts") if isinstance(profile, dict) else None
     if not isinstance(counts, dict):
