@@ -22,6 +22,10 @@ V4  A run folder named with a decomposed accent (as macOS writes `café`): the c
 V5  /v1/explain on a neural run served with `--backend onnx`: "has no attention to explain;
     explanations work on the neural models" (it is one). It now says the ONNX backend is why and
     to serve it with `--backend torch` (`routes.explain._not_explainable`).
+V6  The try-it page (`/`) on a multi-label run showed "Predicted label: crude 6.5%" for a text
+    `predict` gives no label, and one label for a text it gives several. It now shows the labels
+    at or over their thresholds, each with its probability, or "no label" (`static/app.js`,
+    `decided`). Run with node where it is installed (skipped otherwise).
 """
 
 from __future__ import annotations
@@ -174,3 +178,55 @@ def test_v5_explain_on_the_onnx_backend_names_the_backend_as_why(onnx_seed_run):
     message = json.loads(answer.text)["error"]["message"]
     assert "--backend onnx" in message and "--backend torch" in message, message
     assert "\n" not in message
+
+
+PAGE = r"""
+const fs = require("fs"), vm = require("vm");
+const [file, body, text] = process.argv.slice(-3);  // node -e SCRIPT FILE BODY TEXT
+const [source, answers] = [fs.readFileSync(file, "utf8"), JSON.parse(body)];
+const make = () => ({
+  value: "", textContent: "", hidden: false, disabled: false, className: "", title: "",
+  style: { setProperty() {} }, children: [], addEventListener() {},
+  appendChild(c) { this.children.push(c); }, append(...c) { this.children.push(...c); },
+  replaceChildren(...c) { this.children = c; },
+});
+const elements = {};
+const context = vm.createContext({
+  document: { getElementById: (id) => (elements[id] ??= make()), createElement: make },
+  fetch: async (path) => ({ ok: true, status: 200, json: async () => answers[path] }),
+  console,
+});
+vm.runInContext(source, context);
+(async () => {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+  elements.text.value = text;
+  await context.classify();
+  const shown = { label: elements.label.textContent, score: elements.score.textContent };
+  console.log(JSON.stringify({ ...shown, error: elements.error.textContent }));
+})();
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the page's script")
+def test_v6_the_page_shows_a_multi_label_runs_decision(multi_run):
+    page = Path(attentext.__file__).parent / "serving" / "static" / "app.js"
+    decided = attentext.load(multi_run).predict(TEXTS)
+    with TestClient(create_app([multi_run])) as client:
+        assert client.get("/").status_code == 200
+        shown = []
+        for text in TEXTS:
+            answers = {
+                "/v1/models": client.get("/v1/models").json(),
+                "/v1/predict": client.post("/v1/predict", json={"texts": [text]}).json(),
+                "/v1/explain": client.post("/v1/explain", json={"text": text}).json(),
+            }
+            done = subprocess.run(
+                ["node", "-e", PAGE, str(page), json.dumps(answers), text],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr[-600:]
+            shown.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert [s["error"] for s in shown] == [""] * len(TEXTS)
+    assert [s["label"] for s in shown] == [", ".join(c) if c else "no label" for c in decided]

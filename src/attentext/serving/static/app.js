@@ -58,7 +58,20 @@ function showError(message) {
   $("error").hidden = !message;
 }
 
-function renderBars(ranked, labels) {
+// The prediction as `predict` decides it: the best label, or for a multi-label model the labels
+// at or over their thresholds with each one's probability ("no label" where none reaches its
+// own). The best-scoring label alone named, for a multi-label model, a label predict does not give.
+function decided(prediction) {
+  if (!Array.isArray(prediction.labels)) {
+    return { labels: [prediction.label], text: prediction.label, score: percent(prediction.score) };
+  }
+  const chosen = prediction.labels;
+  if (!chosen.length) return { labels: [], text: "no label", score: "none reaches its threshold" };
+  const scores = chosen.map((label) => percent(prediction.scores[label]));
+  return { labels: chosen, text: chosen.join(", "), score: scores.join(", ") };
+}
+
+function renderBars(ranked, labels, chosen) {
   const scores = Object.fromEntries(ranked.map((r) => [r.label, r.score]));
   const container = $("probs");
   container.replaceChildren();
@@ -70,7 +83,7 @@ function renderBars(ranked, labels) {
     const track = document.createElement("div");
     track.className = "bar-track";
     const fill = document.createElement("div");
-    fill.className = "bar-fill" + (label === ranked[0].label ? " best" : "");
+    fill.className = "bar-fill" + (chosen.includes(label) ? " best" : "");
     fill.style.width = percent(score);
     track.appendChild(fill);
     const value = document.createElement("span");
@@ -119,9 +132,11 @@ async function classify() {
       ? api("/v1/explain", { text, model: model.name }).catch((error) => error)
       : Promise.resolve(null);
     const prediction = (await predicted).predictions[0];
-    $("label").textContent = prediction.label;
-    $("score").textContent = percent(prediction.score);
-    renderBars(prediction.top_k, labels.length ? labels : prediction.top_k.map((r) => r.label));
+    const shown = decided(prediction);
+    $("label").textContent = shown.text;
+    $("score").textContent = shown.score;
+    renderBars(
+      prediction.top_k, labels.length ? labels : prediction.top_k.map((r) => r.label), shown.labels);
     $("result").hidden = false;
     const explanation = await explained;
     if (explanation && !(explanation instanceof Error)) {
