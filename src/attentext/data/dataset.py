@@ -31,6 +31,7 @@ from attentext.data.multilabel import (
     label_sets,
     refuse_sets_read_as_classes,
     to_id_lists,
+    warn_one_label_each,
 )
 from attentext.data.readers import (
     COLUMN_HINT,
@@ -147,6 +148,7 @@ def load_text_dataset(
         ids = {split: to_id_lists(raw, sets[split], names, declared) for split, raw in raws.items()}
         if "train" in raws and not label_names:  # fixed names: data to measure, not to train
             check_every_label_trained(raws["train"], ids["train"], names)
+            warn_one_label_each(sets["train"], raws["train"].path)
         label_feature = datasets.Sequence(datasets.ClassLabel(names=names))
     else:
         names = list(label_names or declared or infer_label_names(first, label_column))
