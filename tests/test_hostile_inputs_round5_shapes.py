@@ -29,6 +29,10 @@ Findings (each test failed before its fix):
   sentiments, test accuracy (subset accuracy) 0.35 where the same recipe without the flag has
   0.55. Now one warning line says every training text has exactly one label and to drop
   --multi-label (`multilabel.warn_one_label_each`); data of label sets is not warned about.
+- S6: `tune tfidf-logreg --set data.shots=8` trained a first trial, then died with a
+  `KeyError: 'validation'` traceback (a run drawing N texts per class keeps no validation split
+  to compare trials on), leaving its output folder. Now refused in one line before anything is
+  written (`automl.dataset.shared_dataset`, which `auto` shares).
 """
 
 from __future__ import annotations
@@ -161,3 +165,16 @@ def test_s5_multi_label_on_one_label_per_text_is_warned_about(tmp_path: Path) ->
         warnings.simplefilter("error", AttentextWarning)
         load_text_dataset(sets, multi_label=True)
         load_text_dataset(one_each)  # one label per text, read so: nothing to say
+
+
+def test_s6_tune_refuses_shots_before_anything_is_written(tmp_path: Path) -> None:
+    data = _imbalanced_data(tmp_path / "data", multi_label=False)
+    out = tmp_path / "tune"
+    result = run_cli_here(
+        "tune", "tfidf-logreg", "-d", data, "--trials", "2", "--set", "data.shots=4", "-o", out
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("error: data.shots=4: a run drawing N texts per class keeps no")
+    assert not out.exists() and not Path(f"{out}.partial").exists()

@@ -6,14 +6,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from attentext.data.dataset import TextDataset
-from attentext.errors import DataError
+from attentext.errors import DataError, RecipeError
 from attentext.recipes import Recipe
 from attentext.training.run import recipe_dataset
 
 
 def shared_dataset(recipe: Recipe, data: str | Path | TextDataset, command: str) -> TextDataset:
     """`data` as the recipe reads it (columns, validation share, seed), with a train and a
-    validation split; a one-line error without them."""
+    validation split; a one-line error without them.
+
+    A recipe drawing N texts per class (`data.shots`) is refused first: such a run keeps no
+    validation split, so every trial of `tune --set data.shots=8` would have nothing to be
+    compared on (it was a KeyError traceback after the first trial had trained)."""
+    if recipe.data.shots:
+        raise RecipeError(
+            f"data.shots={recipe.data.shots}: a run drawing N texts per class keeps no validation "
+            f"split, and {command} compares its runs on one; drop data.shots (train --shots "
+            "trains one such run)"
+        )
     dataset = recipe_dataset(recipe, data)
     if "train" not in dataset.splits:
         raise DataError(f"{dataset.source}: no train split for {command}")
