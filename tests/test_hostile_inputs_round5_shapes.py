@@ -33,6 +33,13 @@ Findings (each test failed before its fix):
   `KeyError: 'validation'` traceback (a run drawing N texts per class keeps no validation split
   to compare trials on), leaving its output folder. Now refused in one line before anything is
   written (`automl.dataset.shared_dataset`, which `auto` shares).
+- S7: `ensemble A B -d FULL` for runs trained on a subset of FULL (trec_fine: runs on 1,501
+  rows, `-d` the 5,452-row file) chose the weights and the temperature on a validation split
+  carved from other rows, some of which the runs had trained on (validation accuracy 0.78
+  beside 0.76 on their own), without a word. Now refused in one line naming the run and both
+  training sizes: each run's recorded training label counts must be those of the data's
+  training split as its recipe carves it (`ensemble._check_trained_on`; shots runs and runs
+  of another carve are left to the checks that exist).
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from conftest import run_cli_here
 import attentext
 from attentext.automl.ensemble import ensemble
 from attentext.data.dataset import load_text_dataset
-from attentext.errors import AttentextWarning
+from attentext.errors import AttentextWarning, DataError
 from attentext.evaluation.metrics import classification_metrics, evaluation_report
 from attentext.evaluation.multilabel import multilabel_metrics, multilabel_report
 from attentext.interpret.explain import explain
@@ -178,3 +185,19 @@ def test_s6_tune_refuses_shots_before_anything_is_written(tmp_path: Path) -> Non
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert lines[0].startswith("error: data.shots=4: a run drawing N texts per class keeps no")
     assert not out.exists() and not Path(f"{out}.partial").exists()
+
+
+def test_s7_an_ensemble_refuses_data_other_than_its_runs_were_trained_on(tmp_path: Path) -> None:
+    full = _imbalanced_data(tmp_path / "full", multi_label=False)
+    part = tmp_path / "part"
+    part.mkdir()
+    lines = (full / "train.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (part / "train.csv").write_text("".join(lines[:31] + lines[-6:]), encoding="utf-8")
+    runs = []
+    for c in (1, 10):
+        runs.append(tmp_path / f"c{c}")
+        attentext.train("tfidf-logreg", part, runs[-1], overrides=[f"model.options.C={c}"])
+    with pytest.raises(DataError, match="c1: trained on .* texts, not on the .* training split"):
+        ensemble(runs, full, tmp_path / "wrong", rounds=3)
+    assert not (tmp_path / "wrong").exists()
+    ensemble(runs, part, tmp_path / "right", rounds=3)

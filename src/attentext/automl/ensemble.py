@@ -101,7 +101,7 @@ def ensemble(
     runs = _check_runs(run_dirs)
     rundir.check_output_apart(Path(output), [run.path for run in runs], "the member run")
     check_destination(Path(output), resume=False, overwrite=overwrite)  # before minutes of work
-    validation, label_names = _validation(runs[0], data)
+    validation, label_names = _validation(runs, data)
     texts = column_values(validation, "text")
     _check_same_validation(runs, data, texts)
     classifiers = [load(run.path) for run in runs]
@@ -155,16 +155,54 @@ def _check_runs(run_dirs: Sequence[str | Path]) -> list[rundir.Run]:
     return runs
 
 
-def _validation(first: rundir.Run, data: str | Path | TextDataset) -> tuple[Any, list[str]]:
+def _validation(runs: list[rundir.Run], data: str | Path | TextDataset) -> tuple[Any, list[str]]:
     """The validation split the runs were calibrated on (the dataset's, or carved from a
-    folder or file with the first run's recipe as training carved it) and its label names."""
-    data = recipe_dataset(first.recipe or Recipe(), data)
+    folder or file with the first run's recipe as training carved it) and its label names;
+    the runs must have trained on its training split (`_check_trained_on`)."""
+    data = recipe_dataset(runs[0].recipe or Recipe(), data)
+    _check_trained_on(runs, data)
     if SPLIT not in data.splits or not len(data.splits[SPLIT]):
         raise DataError(
             f"{data.source}: no validation split to choose the weights on (a run trained with "
             "--shots has none)"
         )
     return data.splits[SPLIT], list(data.label_names)
+
+
+def _check_trained_on(runs: list[rundir.Run], dataset: TextDataset) -> None:
+    """Every run's training split had the label counts of `dataset`'s (as its recipe carves it).
+
+    Runs trained on a subset of a file, weighed with `--data` the whole file, had their weights
+    and temperature chosen on a validation split carved from other rows, some of which they had
+    trained on (trec_fine: runs on 1,501 rows weighed on 273 texts of 5,452), without a word.
+    A run drawing N texts per class (`data.shots`) counts its draws, so it is not compared."""
+    if "train" not in dataset.splits:
+        return
+    carve = _carve(runs[0].recipe or Recipe())
+    ids = np.bincount(dataset.labels("train"), minlength=len(dataset.label_names))
+    ours = {name: int(count) for name, count in zip(dataset.label_names, ids, strict=True)}
+    for run in runs:
+        profile = run.metrics.get("data_profile")
+        theirs = profile.get("label_counts") if isinstance(profile, dict) else None
+        recipe = run.recipe or Recipe()
+        if not isinstance(theirs, dict) or recipe.data.shots or _carve(recipe) != carve:
+            continue  # another carve: `_check_same_validation` says so
+        if set(theirs) != set(ours):
+            continue  # other labels: refused, named, once the runs load
+        if {name: count for name, count in theirs.items() if count} != {
+            name: count for name, count in ours.items() if count
+        }:
+            raise DataError(
+                f"{run.path}: trained on {sum(theirs.values()):,} texts, not on the "
+                f"{sum(ours.values()):,} of {dataset.source}'s training split, so its weight "
+                "would be chosen on texts it may have trained on; give --data the data the "
+                "runs were trained on"
+            )
+
+
+def _carve(recipe: Recipe) -> tuple[float, int | None]:
+    """How a recipe carves validation from train: its share and data seed."""
+    return recipe.data.val_fraction, recipe.data_seed
 
 
 def _check_same_validation(
