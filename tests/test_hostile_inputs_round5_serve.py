@@ -26,6 +26,9 @@ V6  The try-it page (`/`) on a multi-label run showed "Predicted label: crude 6.
     `predict` gives no label, and one label for a text it gives several. It now shows the labels
     at or over their thresholds, each with its probability, or "no label" (`static/app.js`,
     `decided`). Run with node where it is installed (skipped otherwise).
+V7  /v1/explain on a multi-label run answered only `label`, the most probable (`crude` for a text
+    `predict` gives no label); it now also answers `labels`, those predict gives (null for one
+    label per text): test_v7_explain_of_a_multi_label_run_answers_the_labels_predict_gives
 """
 
 from __future__ import annotations
@@ -152,6 +155,14 @@ def test_v3_the_v2_label_of_a_multi_label_run_is_the_labels_predict_gives(multi_
     assert answer.status_code == 200, answer.text
     outputs = {output["name"]: output for output in answer.json()["outputs"]}
     assert outputs["label"]["data"] == ["|".join(chosen) for chosen in decided]
+
+
+def test_v7_explain_of_a_multi_label_run_answers_the_labels_predict_gives(multi_run):
+    decided = attentext.load(multi_run).predict(TEXTS)
+    with TestClient(create_app([multi_run])) as client:
+        answer = client.post("/v1/explain", json={"texts": TEXTS})
+    assert answer.status_code == 200, answer.text
+    assert [e["labels"] for e in answer.json()["explanations"]] == decided
 
 
 def test_v4_a_folder_named_in_nfd_is_found_by_its_composed_name(multi_run, tmp_path):

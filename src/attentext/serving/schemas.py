@@ -93,7 +93,12 @@ class WindowWeight(BaseModel):
 
 class TokenExplanation(BaseModel):
     text: str
-    label: str
+    label: str = Field(description="The most probable label: the one whose words are explained.")
+    labels: list[str] | None = Field(
+        None,
+        description="A run of several labels per text: the labels it gives the text (each at or "
+        "over its threshold, as /v1/predict answers); null for a run of one label per text.",
+    )
     probabilities: dict[str, float] = Field(description="Probability of every label.")
     tokens: list[str] = Field(description="The words the model read, in order.")
     importances: list[float] = Field(description="Attention importance per token; sums to 1.")

@@ -86,6 +86,7 @@ def _response(model: str, explanations: list) -> ExplainResponse:
             TokenExplanation(
                 text=e.text,
                 label=e.label,
+                labels=e.labels,
                 probabilities={k: round(v, SCORE_DECIMALS) for k, v in e.probabilities.items()},
                 tokens=list(e.tokens),
                 importances=[round(float(x), SCORE_DECIMALS) for x in e.importances],
