@@ -114,11 +114,11 @@ class ModelFamily:
         where a switch belongs (bidirectional: maybe) silently true."""
         params = self._option_parameters()
         for key, value in options.items():
-            default = params[key].default if key in params else None
-            if key in params and value != AUTO and isinstance(default, bool | int | float | str):
+            if key not in params or value == AUTO:
+                continue
+            default = params[key].default  # None: an optional integer (max_features)
+            if default is None or isinstance(default, bool | int | float | str):
                 coerce_setting(value, default, f"model.options.{key}")
-            elif key in params and value != AUTO and default is None:
-                coerce_setting(value, None, f"model.options.{key}")  # an optional integer
 
     def _check_option_values(self, options: dict[str, Any]) -> None:
         """Each option's range, by building the config (or the unfitted classifier) from the
@@ -127,9 +127,9 @@ class ModelFamily:
         (`num_heads: 0` trained to chance without a word; `dropout: 1.5` was a torch traceback).
         """
         params = self._option_parameters()
-        given = {k: v for k, v in options.items() if k in params and v != AUTO}
         if not params:
             return
+        given = {k: v for k, v in options.items() if k in params and v != AUTO}
         try:
             if self.config_class is not None:
                 getattr(self.code(), self.config_class)(**given)
