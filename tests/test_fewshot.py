@@ -16,7 +16,7 @@ import attentext
 from attentext.data.dataset import load_text_dataset
 from attentext.data.shots import sample_shots, shot_indices
 from attentext.errors import DataError, RecipeError
-from attentext.recipes import load_recipe
+from attentext.recipes import load_recipe, settings_without_effect
 from attentext.rundir import open_run
 from attentext.training import fewshot
 from attentext.training.distill import MASK, augmented_texts
@@ -515,3 +515,14 @@ def test_a_carve_that_leaves_enough_keeps_the_draw_of_earlier_runs(ag_news_dir):
     drawn = _load_dataset(recipe, ag_news_dir)
 
     assert list(drawn["train"]["text"]) == list(expected)
+
+
+def test_a_validation_share_given_with_shots_is_said_to_hold_out_nothing():
+    """`--shots 8 --val-fraction 0.2` trained without a validation split and recorded 0.2
+    without a word (round 5's audit): the note says the share only moves the draw."""
+    noted = settings_without_effect(
+        load_recipe("seed-transformer", ["data.shots=8", "data.val_fraction=0.2"])
+    )
+    assert any("holds out no validation split" in note for note in noted)
+    assert settings_without_effect(load_recipe("seed-transformer", ["data.shots=8"])) == []
+    assert settings_without_effect(load_recipe("seed-transformer", ["data.val_fraction=0.2"])) == []

@@ -649,8 +649,9 @@ CHUNK_SETTINGS = ("stride", "max_chunks", "chunks_kept")  # what only long_text=
 
 def settings_without_effect(recipe: Recipe) -> list[str]:
     """What a recipe sets that its training never reads, each said in a phrase: the windows'
-    settings without `tokenizer.long_text=chunks`, and windows for tfidf-logreg, which reads
-    every word. A note, not a refusal: a run saved with such a setting must still load, and
+    settings without `tokenizer.long_text=chunks`, windows for tfidf-logreg, which reads
+    every word, and a validation share for a `--shots` run, which keeps no validation split (the
+    share is recorded all the same: it decides the carve the shots are drawn from). A note, not a refusal: a run saved with such a setting must still load, and
     `auto` gives one `--set` to every recipe it trains, the baseline included."""
     spec, default = recipe.tokenizer, TokenizerSpec()
     unused = []
@@ -668,6 +669,12 @@ def settings_without_effect(recipe: Recipe) -> list[str]:
     if recipe.model.type == "tfidf-logreg" and spec.long_text == "chunks":
         unused.append(
             "tfidf-logreg reads every word of a text: tokenizer.long_text=chunks does nothing"
+        )
+    if recipe.data.shots and recipe.data.val_fraction != DataSpec().val_fraction:
+        unused.append(
+            f"data.val_fraction={recipe.data.val_fraction} holds out no validation split with "
+            f"data.shots={recipe.data.shots} (the examples drawn are all the run's labels); it "
+            "only changes which rows of the training file the shots are drawn from"
         )
     return unused
 
