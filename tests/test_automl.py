@@ -9,6 +9,7 @@ import json
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 from conftest import run_cli_here
@@ -255,6 +256,20 @@ def test_auto_keeps_the_ensemble_only_where_it_is_as_good_and_surer_on_validatio
     assert ensemble_wins(
         {"macro_f1": 0.8, "log_loss": 0.1}, {"macro_f1": 0.8, "log_loss": 0.2}, "macro_f1"
     )
+
+
+def test_auto_of_several_labels_per_text_says_why_it_weighs_no_ensemble():
+    """`auto --multi-label` went from its runs to the best without the ensemble it weighs for
+    one-label data, and without a word (round 5's audit)."""
+    from types import SimpleNamespace
+
+    from attentext.automl.auto import _Auto
+
+    said: list[str] = []
+    runs = {"tfidf-logreg": Path("a"), "seed-transformer": Path("b")}
+    search = SimpleNamespace(runs=runs, dataset=SimpleNamespace(multi_label=True), say=said.append)
+    assert _Auto._ensemble_or(search, "seed-transformer", 0.5) == ("seed-transformer", 0.5)
+    assert said == ["no ensemble: an ensemble averages runs of one label per text"]
 
 
 def test_auto_shows_each_of_its_warnings_once_however_many_runs_meet_it(recwarn):

@@ -466,9 +466,12 @@ class _Auto:
         least as good on the metric and lower in log-loss; `best` where not, or where fewer
         than two runs, or not the time, are there for it."""
         names = [n for n in self.runs if n != ENSEMBLE]
-        needed = sum(self._predict_seconds(n, self.profile.n_validation) for n in names)
-        if len(names) < 2 or self.dataset.multi_label:
+        if len(names) < 2:
             return best, value
+        if self.dataset.multi_label:
+            self.say("no ensemble: an ensemble averages runs of one label per text")
+            return best, value
+        needed = sum(self._predict_seconds(n, self.profile.n_validation) for n in names)
         if needed > self.deadline - time.monotonic():
             self.say(f"no ensemble: ~{format_duration(needed)} to weigh the runs, over the budget")
             return best, value
