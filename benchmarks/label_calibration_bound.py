@@ -26,7 +26,8 @@ from common import machine, markdown_table, publish
 import attentext
 from attentext.data.dataset import column_values
 from attentext.decisions import temperature_vector
-from attentext.evaluation.evaluate import labelled_split, multi_label_scores
+from attentext.evaluation.evaluate import multi_label_scores
+from attentext.evaluation.held_out import labelled_split
 from attentext.evaluation.label_calibration import (
     fit_label_temperatures,
     measure_label_calibration,

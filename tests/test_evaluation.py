@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from sklearn.metrics import (
 )
 
 import attentext
+from attentext.errors import AttentextNote, AttentextWarning, DataError
 from attentext.evaluation.metrics import (
     confident_mistakes,
     evaluation_report,
@@ -25,6 +27,8 @@ from attentext.evaluation.metrics import (
 )
 from attentext.evaluation.reports import full_report, write_report
 from attentext.models.tfidf_logreg import TfidfLogRegClassifier
+from attentext.recipes import load_recipe
+from attentext.training.run import recipe_dataset
 
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 
@@ -222,3 +226,43 @@ def test_evaluate_takes_a_file_that_holds_only_some_of_the_classes(run_dir, tmp_
     path.write_text(labelled_csv(rows * 5), encoding="utf-8")
     report = attentext.evaluate(run_dir, path).to_dict()
     assert report["n_examples"] == 10 and 0.0 <= report["accuracy"] <= 1.0
+
+
+def test_a_folder_without_the_split_named_is_refused_not_read_as_its_train_file(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    """`evaluate RUN --data FOLDER` of a folder holding train.csv alone measured the run on the
+    texts it learned (0.99 on ag_news_tiny) without a word: a folder gave its only file for any
+    split named."""
+    only_train = tmp_path / "only_train"
+    only_train.mkdir()
+    (only_train / "train.csv").write_bytes((ag_news_dir / "train.csv").read_bytes())
+    with pytest.raises(DataError, match=r"no 'test' split \(found: train\)"):
+        attentext.evaluate(tfidf_run, only_train)
+    result = run_cli_here("evaluate", tfidf_run, "--data", only_train)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_evaluate_split_validation_measures_the_split_the_run_carved(tfidf_run, ag_news_dir):
+    """`--split validation` of a folder without a validation file was 'no validation split',
+    though training carved one: it measures those texts now, carved as the run carved them."""
+    recipe = load_recipe(tfidf_run / "recipe.yaml")
+    carved = recipe_dataset(recipe, ag_news_dir)["validation"]
+    with pytest.warns(AttentextNote, match=r"carved from its train split .*share 0\.05"):
+        report = attentext.evaluate(tfidf_run, ag_news_dir, split="validation")
+    assert report.n_examples == len(carved)
+    classifier = attentext.load(tfidf_run)
+    predicted = classifier.predict_proba(carved["text"]).argmax(axis=1)
+    assert report.accuracy == pytest.approx(np.mean(predicted == np.asarray(carved["label"])))
+    with pytest.raises(DataError, match="temperature was fitted there"):  # not to refit on
+        attentext.recalibrate(tfidf_run, ag_news_dir, split="validation")
+
+
+def test_evaluate_of_the_texts_a_run_trained_on_says_so(tfidf_run, ag_news_dir):
+    with pytest.warns(AttentextWarning, match="these figures say how well it fits them"):
+        attentext.evaluate(tfidf_run, ag_news_dir / "train.csv")
+    with pytest.warns(AttentextWarning, match="its train split is what"):
+        attentext.evaluate(tfidf_run, ag_news_dir, split="train")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AttentextWarning)
+        attentext.evaluate(tfidf_run, ag_news_dir)  # its test split: nothing to say

@@ -13,7 +13,6 @@ in a run with a label prior, whose bias weighs more or less against a new temper
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ import numpy as np
 
 from attentext import rundir
 from attentext.data.dataset import column_values
-from attentext.data.readers import find_split_files
 from attentext.data.texts import load_texts
 from attentext.errors import AttentextError, AttentextWarning, DataError, RecipeError, RunDirError
 from attentext.evaluation.calibration import (
@@ -38,7 +36,8 @@ from attentext.evaluation.card import (
     model_card,
     short_data_name,
 )
-from attentext.evaluation.evaluate import labelled_split, raw_logits
+from attentext.evaluation.evaluate import raw_logits
+from attentext.evaluation.held_out import labelled_split, trained_on
 from attentext.files import write_json, write_text
 from attentext.inference.classifier import Classifier, load
 from attentext.label_prior import (
@@ -135,30 +134,15 @@ def recalibrate(
 
 
 def check_held_out(run: rundir.Run, data: str | Path, split: str) -> None:
-    """Refuse the texts the run trained on: the training data it records (metrics.json's
-    `data`), read whole (a file, whose rows training carved its validation from) or by its
-    train split. A model is surest where it learned, so a temperature fitted there would make
-    it sure of itself everywhere (found in session 60: 190 of 200 such texts trained on took the
-    ECE from 0.19 to 0.007). Files are compared, not the paths given: a folder's train.csv named
-    alone is the same texts as the folder's train split (audit round 3)."""
-    source = run.metrics.get("data")
-    if not isinstance(source, str) or not os.path.exists(source) or not os.path.exists(data):
-        return
-    trained = _split_file(Path(source), "train")
-    if trained is None or _split_file(Path(data), split) != trained:
-        return
-    where = "its rows are" if Path(data).is_file() else "its train split is"
-    raise DataError(
-        f"{data}: {where} what {run.path} was trained on; recalibrate on labelled texts it "
-        "never saw (another file, or a folder's test split: --split test)"
-    )
-
-
-def _split_file(data: Path, split: str) -> Path | None:
-    """The file a path reads `split` from, resolved: a file is every split it is asked for (a
-    run trained on one carved its validation from its rows), a folder its split's file."""
-    found = data if data.is_file() else find_split_files(data).get(split)
-    return found.resolve() if found is not None else None
+    """Refuse the texts the run trained on (`held_out.trained_on`). A model is surest where it
+    learned, so a temperature fitted there would make it sure of itself everywhere (found in
+    session 60: 190 of 200 such texts trained on took the ECE from 0.19 to 0.007)."""
+    where = trained_on(run, data, split)
+    if where is not None:
+        raise DataError(
+            f"{data}: {where} what {run.path} was trained on; recalibrate on labelled texts it "
+            "never saw (another file, or a folder's test split: --split test)"
+        )
 
 
 def _labelled_targets(

@@ -21,7 +21,8 @@ from attentext.data.dataset import column_values
 from attentext.decisions import log_odds, sigmoid, temperature_vector, threshold_vector
 from attentext.errors import DataError, RecipeError
 from attentext.evaluation.card import short_data_name
-from attentext.evaluation.evaluate import labelled_split, multi_label_scores
+from attentext.evaluation.evaluate import multi_label_scores
+from attentext.evaluation.held_out import labelled_split
 from attentext.evaluation.label_calibration import calibrate_labels
 from attentext.evaluation.multilabel import multi_hot
 from attentext.evaluation.recalibrate import MIN_TEXTS, check_held_out, save_calibration
