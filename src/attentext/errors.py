@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 
+from attentext.rendering import printable
+
 
 class AttentextError(Exception):
     """Base class of every user-facing attentext error."""
@@ -55,10 +57,12 @@ def did_you_mean(value: str, choices: list[str] | tuple[str, ...], limit: int = 
 
 
 def short_list(items: list[str] | tuple[str, ...], limit: int = 12, width: int = 40) -> str:
-    """'a, b, c' for a few items; the first `limit` (each cut to `width` chars) and a count else."""
-    shown = [
-        str(item) if len(str(item)) <= width else str(item)[: width - 1] + "…" for item in items
-    ]
+    """'a, b, c' for a few items; the first `limit` (each cut to `width` chars) and a count else.
+
+    Each item is shown with its control characters escaped: a label holding a line break made
+    a message of two lines."""
+    escaped = [printable(item) for item in items]
+    shown = [item if len(item) <= width else item[: width - 1] + "…" for item in escaped]
     if len(shown) <= limit:
         return ", ".join(shown)
     return ", ".join(shown[:limit]) + f", ... ({len(shown)} in all)"

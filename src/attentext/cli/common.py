@@ -13,9 +13,36 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-out = Console()
-err = Console(stderr=True)
+from attentext.rendering import printable
+
+
+class TerminalConsole(Console):
+    """The commands' console: what it prints is text, never rich markup (a label or a run folder
+    named `[/bold]` was a MarkupError traceback, one named `[red]` vanished), and a string's
+    control characters show escaped (`\\x1b`, `\\u202e`): a label holding `\\x1b[2J` cleared the
+    terminal. Tabs and line breaks of a line's own layout stay; table cells take `cell`."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        shown = (printable(o, keep="\t\n") if isinstance(o, str) else o for o in objects)
+        super().print(*shown, **options)
+
+
+out = TerminalConsole(markup=False)
+err = TerminalConsole(stderr=True, markup=False)
+
+
+def cell(value: Any) -> str:
+    """A user's string (a label, a run folder, a path) as one table cell or title: one line,
+    every control character escaped, so that a label holding a line break is not two rows."""
+    return printable(value)
+
+
+def bold(value: Any) -> Text:
+    """`value` in bold, as text (the console reads no markup)."""
+    return Text(printable(value), style="bold")
+
 
 DataOption = Annotated[
     str,
@@ -70,12 +97,12 @@ def quiet_libraries() -> None:
 
 
 def per_class_table(report: dict[str, Any], title: str) -> Table:
-    table = Table(title=title)
+    table = Table(title=cell(title))
     for column in ("class", "precision", "recall", "f1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for name, row in report["per_class"].items():
         table.add_row(
-            name,
+            cell(name),
             f"{row['precision']:.3f}",
             f"{row['recall']:.3f}",
             f"{row['f1']:.3f}",
@@ -86,7 +113,11 @@ def per_class_table(report: dict[str, Any], title: str) -> Table:
 
 def show_report(report: dict[str, Any], title: str) -> None:
     out.print(
-        f"[bold]{title}[/bold]: accuracy [bold]{report['accuracy']:.4f}[/bold], "
-        f"macro-F1 {report['macro_f1']:.4f}, {report['n_examples']} examples"
+        Text.assemble(
+            bold(title),
+            ": accuracy ",
+            bold(f"{report['accuracy']:.4f}"),
+            f", macro-F1 {report['macro_f1']:.4f}, {report['n_examples']} examples",
+        )
     )
     out.print(per_class_table(report, title))

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from attentext.cli.common import DataOption, out, quiet_libraries
+from attentext.cli.common import DataOption, cell, out, quiet_libraries
 
 
 def compare_command(
@@ -42,10 +42,10 @@ def compare_command(
     from attentext.evaluation.leaderboard import COLUMNS, format_cell
 
     rows = compare(run_dirs, data, output, split=split, limit=limit, overwrite=overwrite)
-    table = Table(title=f"Leaderboard on {data}")
+    table = Table(title=f"Leaderboard on {cell(data)}")
     for _, header in COLUMNS:
         table.add_column(header, justify="left" if header in ("model", "recipe") else "right")
     for row in rows:
-        table.add_row(*(format_cell(row.get(key)) for key, _ in COLUMNS))
+        table.add_row(*(cell(format_cell(row.get(key))) for key, _ in COLUMNS))
     out.print(table)
     out.print(f"leaderboard written to {output}/")

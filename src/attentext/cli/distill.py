@@ -6,10 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from attentext.cli.common import (
     DataOption,
     LabelPriorOption,
+    bold,
+    cell,
     out,
     quiet_libraries,
     show_report,
@@ -94,10 +97,14 @@ def distill_command(
 def _say_what_was_distilled(teachers: list[Path], metrics: dict, run_dir: Path) -> None:
     facts = metrics["distillation"]
     out.print(
-        f"Distilled {' + '.join(map(str, teachers))} into [bold]{metrics['recipe']}[/bold] in "
-        f"{metrics['train_seconds']:.1f} s ({facts['n_labelled']} labelled + "
-        f"{facts['n_unlabeled']} unlabeled + {facts['n_augmented']} noisy copies); "
-        f"run directory: [bold]{run_dir}[/bold]"
+        Text.assemble(
+            f"Distilled {cell(' + '.join(map(str, teachers)))} into ",
+            bold(metrics["recipe"]),
+            f" in {metrics['train_seconds']:.1f} s ({facts['n_labelled']} labelled + "
+            f"{facts['n_unlabeled']} unlabeled + {facts['n_augmented']} noisy copies); "
+            "run directory: ",
+            bold(run_dir),
+        )
     )
     for split in ("validation", "test"):
         if split in metrics:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from attentext.cli.common import out, quiet_libraries
+from attentext.cli.common import cell, out, quiet_libraries
 from attentext.outputs import check_output_folder
 
 
@@ -53,9 +53,12 @@ def explain_command(
         f"Wrote {' and '.join(written)} to {output}", markup=False, highlight=False, soft_wrap=True
     )
     for i, explanation in enumerate(explanations):
-        top = ", ".join(f"{token} {weight:.2f}" for token, weight in explanation.top_tokens(5))
+        top = ", ".join(
+            f"{cell(token)} {weight:.2f}" for token, weight in explanation.top_tokens(5)
+        )
         out.print(
-            f"[{i}] {explanation.summary()}\ttop: {top or '(no tokens)'}{_windows(explanation)}",
+            f"[{i}] {cell(explanation.summary())}\ttop: {top or '(no tokens)'}"
+            f"{_windows(explanation)}",
             markup=False,
             highlight=False,
             soft_wrap=True,

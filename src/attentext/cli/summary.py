@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from attentext.cli.common import out, quiet_libraries
+from attentext.cli.common import bold, cell, out, quiet_libraries
 
 
 def summary_command(
@@ -19,7 +20,7 @@ def summary_command(
     from attentext.api import summary
 
     result = summary(recipe_or_run, num_labels=num_labels)
-    table = Table(title=f"Model: {recipe_or_run}")
+    table = Table(title=f"Model: {cell(recipe_or_run)}")
     table.add_column("Layer (type)")
     table.add_column("Output Shape")
     table.add_column("Param #", justify="right")
@@ -40,4 +41,4 @@ def recipes_command() -> None:
 
     for name in builtin_recipe_names():
         description = " ".join(load_recipe(name).description.split())
-        out.print(f"[bold]{name}[/bold]: {description}")
+        out.print(Text.assemble(bold(name), f": {description}"))

@@ -6,8 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
-from attentext.cli.common import DataOption, LabelPriorOption, out, quiet_libraries, show_report
+from attentext.cli.common import (
+    DataOption,
+    LabelPriorOption,
+    bold,
+    out,
+    quiet_libraries,
+    show_report,
+)
 
 
 def train_command(
@@ -83,9 +91,14 @@ def train_command(
         return
     metrics = result.metrics
     out.print(
-        f"Trained [bold]{metrics['recipe']}[/bold] in {metrics['train_seconds']:.1f} s "
-        f"({metrics['train_samples_per_second'] or 0:.0f} samples/s, {metrics['precision']}); "
-        f"run directory: [bold]{result.run_dir}[/bold]"
+        Text.assemble(
+            "Trained ",
+            bold(metrics["recipe"]),
+            f" in {metrics['train_seconds']:.1f} s "
+            f"({metrics['train_samples_per_second'] or 0:.0f} samples/s, {metrics['precision']}); "
+            "run directory: ",
+            bold(result.run_dir),
+        )
     )
     for split in ("validation", "test"):
         if split in metrics:

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich.text import Text
 
-from attentext.cli.common import DataOption, err, out, quiet_libraries, show_report
+from attentext.cli.common import DataOption, bold, cell, err, out, quiet_libraries, show_report
 
 
 def tune_command(
@@ -83,10 +84,15 @@ def _show_best(result: Any, folder: Path) -> None:
     """Where the best trial's recipe and run are, and its test figures (not used to choose)."""
     best = next(record for record in result.trials if record.best)
     out.print(
-        f"Best: trial {best.number} of {len(result.trials)}, validation {result.metric} "
-        f"[bold]{result.value:.4f}[/bold]; recipe [bold]{result.recipe_path}[/bold] "
-        f"(`attentext train {result.recipe_path} --data ...`), run [bold]{result.run_dir}[/bold], "
-        f"trials {folder / 'trials.md'}",
+        Text.assemble(
+            f"Best: trial {best.number} of {len(result.trials)}, validation {result.metric} ",
+            bold(f"{result.value:.4f}"),
+            "; recipe ",
+            bold(result.recipe_path),
+            f" (`attentext train {cell(result.recipe_path)} --data ...`), run ",
+            bold(result.run_dir),
+            f", trials {cell(folder / 'trials.md')}",
+        ),
         soft_wrap=True,
     )
     if "test" in result.metrics:

@@ -1,0 +1,117 @@
+"""Hostile inputs, round 6: what attentext renders for people from strings a user controls (label
+names, texts, run folder names, recipe values). Each test failed before its fix:
+
+R6-H1  A label or a path holding rich markup (`[/bold]`) was a `MarkupError` traceback after
+       training had published the run (`train`, `evaluate`, `compare`, `tune`, `distill`: the
+       per-class table and the lines around it); a label `[red]x[/red]` printed as `x`, a run
+       folder `[red]run` as `run` in compare's table.
+       The commands' consoles read no markup (`cli.common.TerminalConsole`); their own bold is
+       styled text: test_h1_labels_and_run_folders_of_rich_markup_print_as_written
+R6-H2  Control characters in labels and texts went to the terminal as they were: a label
+       holding `\\x1b[2J` cleared the screen (table, explain's lines, error messages), one holding a
+       line break printed as two rows of the per-class table (the second one empty), a right-to-
+       left override reversed the rest of its row, and an error listing the known labels was two
+       lines. Every string is shown escaped (`\\x1b`, `\\n`, `\\u202e`: `rendering.printable`, in
+       the consoles, `cli.common.cell` and `errors.short_list`):
+       test_h2_control_characters_in_labels_and_texts_are_shown_escaped,
+       test_h2_an_error_listing_a_label_with_a_line_break_is_one_line
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import pytest
+from conftest import run_cli_here
+
+import attentext
+
+WORDS = [
+    ["stocks", "shares", "investors", "bonds"],
+    ["match", "goal", "coach", "league"],
+    ["telescope", "physics", "lab", "genome"],
+    ["rain", "storm", "sunny", "cloud"],
+    ["film", "actor", "scene", "drama"],
+]
+MARKUP_LABELS = ["[/bold]", "[red]x[/red]", "plain", "a|b", "<b>c</b>"]
+CONTROL_LABELS = ["red\x1b[2J", "line1\nline2", "\u202eevil.exe", "ok", "zero\u200bwidth"]
+
+
+def _write_data(folder: Path, labels: list[str], seed: int = 0) -> Path:
+    """train.csv and test.csv of texts about one topic each, labelled `labels[topic]`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    for split, n in (("train", 100), ("test", 30)):
+        with open(folder / f"{split}.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["text", "label"])
+            for i in range(n):
+                k = i % len(labels)
+                words = " ".join(rng.choice(WORDS[k]) for _ in range(6))
+                writer.writerow([f"{words} <i>x</i> \x1b[31m", labels[k]])
+    return folder
+
+
+def _baseline(tmp_path_factory, labels: list[str], name: str) -> tuple[Path, Path]:
+    data = _write_data(tmp_path_factory.mktemp("r6-data"), labels)
+    out = tmp_path_factory.mktemp("r6-runs") / name
+    attentext.train("tfidf-logreg", data, out)
+    return data, out
+
+
+@pytest.fixture(scope="module")
+def markup_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A TF-IDF run whose labels and folder name are rich markup."""
+    return _baseline(tmp_path_factory, MARKUP_LABELS, "[red]run")
+
+
+@pytest.fixture(scope="module")
+def control_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A TF-IDF run whose labels hold an ANSI escape, a line break, a bidi override."""
+    return _baseline(tmp_path_factory, CONTROL_LABELS, "controls")
+
+
+def test_h1_labels_and_run_folders_of_rich_markup_print_as_written(markup_run, tmp_path):
+    data, run = markup_run
+    done = run_cli_here("evaluate", run, "--data", data, "-o", tmp_path / "report")
+    assert done.returncode == 0, done.stderr[-600:]
+    for label in MARKUP_LABELS:
+        assert label in done.stdout
+    assert f"{run} on {data}" in done.stdout
+    compared = run_cli_here("compare", run, "--data", data, "-o", tmp_path / "board")
+    assert compared.returncode == 0, compared.stderr[-600:]
+    assert "[red]run" in compared.stdout
+
+
+def test_h2_control_characters_in_labels_and_texts_are_shown_escaped(control_run, tmp_path):
+    data, run = control_run
+    done = run_cli_here("evaluate", run, "--data", data)
+    assert done.returncode == 0, done.stderr[-600:]
+    for raw, shown in (
+        ("red\x1b[2J", "red\\x1b[2J"),
+        ("line1\nline2", "line1\\nline2"),
+        ("\u202eevil.exe", "\\u202eevil.exe"),
+        ("zero\u200bwidth", "zero\\u200bwidth"),
+    ):
+        assert raw not in done.stdout
+        assert shown in done.stdout
+    # every row of the table is a class: no row without its numbers
+    rows = [line for line in done.stdout.splitlines() if line.startswith("│")]
+    assert len(rows) == len(CONTROL_LABELS) and all("1.000" in r or "0." in r for r in rows)
+    explained = run_cli_here(
+        "explain", run, "stocks \x1b[2J shares", "-o", tmp_path / "why", "-f", "html"
+    )
+    assert explained.returncode == 0, explained.stderr[-600:]
+    assert "\x1b" not in explained.stdout
+
+
+def test_h2_an_error_listing_a_label_with_a_line_break_is_one_line(
+    control_run, markup_run, tmp_path
+):
+    data, run = control_run
+    done = run_cli_here("compare", run, markup_run[1], "--data", data, "-o", tmp_path / "board")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "line1\\nline2" in done.stderr and "\x1b" not in done.stderr
