@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+import attentext
 from attentext.automl.ensemble import ensemble, log_loss, select_weights
-from attentext.errors import AttentextError, DataError, RunDirError
+from attentext.errors import AttentextError, AttentextNote, DataError, RunDirError
 from tests.conftest import labelled_csv, run_cli_here
 
 # --- weights -----------------------------------------------------------------------------------
@@ -250,3 +251,21 @@ def test_a_teacher_ensemble_is_fingerprinted_with_its_members(built, tmp_path):
     metrics = copy / "members" / name / "metrics.json"
     metrics.write_text(metrics.read_text(encoding="utf-8") + " ", encoding="utf-8")
     assert _teacher_fingerprint(copy) != before
+
+
+def test_an_ensemble_of_shots_runs_says_where_it_is_weighed_or_refuses_their_examples(
+    ag_news_dir, tmp_path
+):
+    """Runs of `--shots` hold out no validation split: their ensemble was weighed on one carved
+    from train without a word, and, where a class left beside validation had fewer than N
+    texts (training then draws from the whole file), on texts they trained on."""
+    runs = {}
+    for shots, c in ((8, 1), (8, 10), (50, 1)):  # ag_news_tiny: 50 texts a class
+        runs[shots, c] = tmp_path / f"s{shots}-c{c}"
+        options = [f"data.shots={shots}", f"model.options.C={c}"]
+        attentext.train("tfidf-logreg", ag_news_dir, runs[shots, c], overrides=options)
+    with pytest.warns(AttentextNote, match=r"held out no validation split: weighing them on"):
+        ensemble([runs[8, 1], runs[8, 10]], ag_news_dir, tmp_path / "eight", rounds=3)
+    with pytest.raises(DataError, match="drew 50 examples per class from all of"):
+        ensemble([runs[8, 1], runs[50, 1]], ag_news_dir, tmp_path / "fifty", rounds=3)
+    assert not (tmp_path / "fifty").exists()

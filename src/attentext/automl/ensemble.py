@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 
 from attentext import rundir
 from attentext.data.dataset import TextDataset, column_values
-from attentext.errors import AttentextError, DataError
+from attentext.errors import AttentextError, AttentextNote, DataError, short_list
 from attentext.evaluation.calibration import calibrate, log_softmax, nll
 from attentext.evaluation.card import model_card
 from attentext.evaluation.metrics import classification_metrics
@@ -166,7 +167,35 @@ def _validation(runs: list[rundir.Run], data: str | Path | TextDataset) -> tuple
             f"{data.source}: no validation split to choose the weights on (a run trained with "
             "--shots has none)"
         )
+    _check_shots_held_out(runs, data)
     return data.splits[SPLIT], list(data.label_names)
+
+
+def _check_shots_held_out(runs: list[rundir.Run], dataset: TextDataset) -> None:
+    """Runs that drew N examples per class (`data.shots`) held out no validation split: they
+    are weighed on the one carved from train as their recipe carves it, which holds none of
+    their examples where they were drawn from the rest (said in a note; it was said nowhere).
+    Where that rest has fewer than N of a class, training drew from the whole training file
+    (`training.run._shots_source`), so the carved texts may be their examples: refused."""
+    drawn = [run for run in runs if run.recipe is not None and run.recipe.data.shots]
+    if not drawn:
+        return
+    fewest = int(np.bincount(dataset.labels("train"), minlength=len(dataset.label_names)).min())
+    for run in drawn:
+        if run.recipe.data.shots > fewest:
+            raise DataError(
+                f"{run.path}: drew {run.recipe.data.shots} examples per class from all of "
+                f"{dataset.source}'s training texts (the part left beside validation has "
+                f"{fewest} of a class), so the validation split may hold them; an ensemble of "
+                "it is weighed on texts it trained on: ensemble runs of fewer shots"
+            )
+    warnings.warn(
+        f"{short_list([run.name for run in drawn], 3)} drew examples per class (--shots) and "
+        f"held out no validation split: weighing them on the {len(dataset.splits[SPLIT]):,} "
+        f"texts carved from {dataset.source}'s training texts, none of their examples",
+        AttentextNote,
+        stacklevel=4,
+    )
 
 
 def _check_trained_on(runs: list[rundir.Run], dataset: TextDataset) -> None:
