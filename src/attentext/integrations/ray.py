@@ -40,6 +40,7 @@ from attentext.scoring.results import (
     passthrough_names,
     score_texts,
 )
+from attentext.scoring.sources import decode_texts
 from attentext.scoring.workers import load_classifier
 
 
@@ -86,8 +87,8 @@ class Predictor:
             raise DataError(
                 f"the batch has no column '{shown(missing[0])}' (columns: {short_list(names)})"
             )
-        texts = values_of(batch, self.text_column)
-        results, _ = score_texts(self.classifier, texts, self.spec)
+        texts, problems = decode_texts(values_of(batch, self.text_column))
+        results, _ = score_texts(self.classifier, texts, self.spec, problems)
         columns = {name: column_of(batch, name) for name in self.passthrough}
         return like(batch, pa.table({**columns, **results}))
 
@@ -127,7 +128,8 @@ def _given(value: Any) -> str:
 
 def values_of(batch: Any, name: str) -> list[Any]:
     """A column of a batch (pyarrow Table, pandas DataFrame, dict of numpy arrays) as Python
-    values: a text that is not a string stays what it is, and is reported as such."""
+    values: a text that is not a string stays what it is (bytes are decoded by the caller),
+    and is reported as such."""
     if isinstance(batch, pa.Table):
         return batch.column(name).to_pylist()
     column = batch[name]

@@ -107,10 +107,11 @@ def _scores(values: np.ndarray, mask: np.ndarray) -> pa.Array:
 
 
 def score_texts(
-    classifier: Any, texts: list[Any], spec: ResultSpec
+    classifier: Any, texts: list[Any], spec: ResultSpec, problems: dict[int, str] | None = None
 ) -> tuple[dict[str, Any], dict[int, str]]:
-    """Result columns of `texts` in this process, and the rows not classified with why."""
-    bad = row_problems(texts)
+    """Result columns of `texts` in this process, and the rows not classified with why (those
+    in `problems`, found as they were read, among them)."""
+    bad = row_problems(texts, problems)
     wanted, mask = split_rows(texts, bad)
     probabilities = (
         classifier.predict_proba(wanted)

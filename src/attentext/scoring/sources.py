@@ -240,13 +240,21 @@ def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches(held)
 
 
-def decode_texts(values: list[bytes | None]) -> tuple[list[Any], dict[int, str]]:
-    """Texts read as bytes, decoded one by one: a row that is not UTF-8 is a bad row."""
+def decode_texts(values: list[Any]) -> tuple[list[Any], dict[int, str]]:
+    """Texts as read, those read as bytes decoded one by one as UTF-8 (a row that is not UTF-8
+    is a bad row); other values are kept for `results.row_problems` to judge.
+
+    Bytes are how a CSV's texts are read here, and how many writers store a Parquet column of
+    text (BYTE_ARRAY without the UTF8 annotation: Hive, Impala, old Spark): unread, every such
+    row was "text is of type bytes, not a string", a whole output of empty results."""
     texts: list[Any] = []
     problems: dict[int, str] = {}
     for position, value in enumerate(values):
+        if not isinstance(value, bytes):
+            texts.append(value)
+            continue
         try:
-            texts.append(value.decode("utf-8") if value is not None else None)
+            texts.append(value.decode("utf-8"))
         except UnicodeDecodeError:
             texts.append(None)
             problems[position] = "not valid UTF-8"
@@ -260,7 +268,7 @@ class TableSource(Source):
         raise NotImplementedError
 
     def texts_of(self, table: pa.Table) -> tuple[list[Any], dict[int, str]]:
-        return table.column(self.text_column).to_pylist(), {}
+        return decode_texts(table.column(self.text_column).to_pylist())
 
     def chunks(self, rows: int) -> Iterator[Chunk]:
         for index, table in enumerate(rebatch(self.batches(), rows)):

@@ -1,0 +1,100 @@
+"""Hostile inputs, round 6: scoring a corpus, `attentext predict RUN --input FILE --output FILE`
+(`attentext.scoring`) and the Ray `Predictor`, with the files users really have. Each test failed
+before its fix:
+
+R6-S1  A Parquet column of texts stored as binary (BYTE_ARRAY without the UTF8 annotation, as
+       Hive, Impala or old Spark write text): every row was "text is of type bytes, not a
+       string", an output of empty results with exit 0; the Ray Predictor alike on a batch of
+       bytes. Bytes are decoded as UTF-8 row by row, as a CSV's texts always were
+       (`scoring.sources.decode_texts`, used by both).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import attentext
+from attentext.integrations.ray import Predictor
+from attentext.scoring.engine import BatchOptions, predict_file
+
+
+@pytest.fixture(scope="module")
+def texts(ag_news_dir) -> list[str]:
+    dataset = attentext.load_text_dataset(ag_news_dir, val_fraction=0.0)
+    return list(dataset.splits["test"]["text"])[:12]
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("round6") / "tfidf"
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, out).run_dir)
+
+
+def options(**given) -> BatchOptions:
+    return BatchOptions(**{"progress": False, **given})
+
+
+def jsonl_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def strings_table(texts: list[str]) -> pa.Table:
+    return pa.table({"id": list(range(len(texts))), "text": texts})
+
+
+# ---------------------------------------------------------------------------------------------
+# R6-S1: texts stored as bytes
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["binary", "large_binary", "dictionary"])
+def test_r6_s1_a_parquet_column_of_texts_stored_as_bytes_is_classified(
+    kind, tfidf_run, texts, tmp_path
+):
+    as_bytes = pa.array(
+        [t.encode() for t in texts], pa.large_binary() if kind == "large_binary" else pa.binary()
+    )
+    column = as_bytes.dictionary_encode() if kind == "dictionary" else as_bytes
+    pq.write_table(
+        pa.table({"id": list(range(len(texts))), "text": column}), tmp_path / "b.parquet"
+    )
+    pq.write_table(strings_table(texts), tmp_path / "s.parquet")
+
+    predict_file(tfidf_run, tmp_path / "b.parquet", tmp_path / "b.jsonl", options(id_column="id"))
+    predict_file(tfidf_run, tmp_path / "s.parquet", tmp_path / "s.jsonl", options(id_column="id"))
+
+    assert (tmp_path / "b.jsonl").read_bytes() == (tmp_path / "s.jsonl").read_bytes()
+    assert (tmp_path / "b.jsonl.errors.jsonl").read_bytes() == b""
+
+
+def test_r6_s1_bytes_that_are_not_utf8_are_one_bad_row_named_so(tfidf_run, texts, tmp_path):
+    values = [t.encode() for t in texts[:3]] + ["Café".encode("latin-1")]
+    pq.write_table(pa.table({"text": pa.array(values, pa.binary())}), tmp_path / "b.parquet")
+
+    summary = predict_file(tfidf_run, tmp_path / "b.parquet", tmp_path / "b.jsonl", options())
+
+    assert summary.rows == 4 and summary.not_classified == 1
+    assert [r["label"] is None for r in jsonl_rows(tmp_path / "b.jsonl")] == [False] * 3 + [True]
+    assert jsonl_rows(tmp_path / "b.jsonl.errors.jsonl") == [{"row": 4, "error": "not valid UTF-8"}]
+
+
+@pytest.mark.parametrize("batch_format", ["pyarrow", "pandas", "numpy"])
+def test_r6_s1_the_ray_predictor_classifies_a_batch_of_bytes(batch_format, tfidf_run, texts):
+    predictor = Predictor(tfidf_run, id_column="id")
+    strings = strings_table(texts)
+    as_bytes = pa.table({"id": strings["id"], "text": pa.array([t.encode() for t in texts])})
+    if batch_format == "pandas":
+        strings, as_bytes = strings.to_pandas(), as_bytes.to_pandas()
+    elif batch_format == "numpy":
+        strings = {n: strings[n].to_numpy() for n in strings.column_names}
+        as_bytes = {n: as_bytes[n].to_numpy() for n in as_bytes.column_names}
+
+    found, wanted = predictor(as_bytes), predictor(strings)
+
+    assert list(found["label"]) == list(wanted["label"])
+    assert all(label is not None for label in list(wanted["label"]))
