@@ -7,6 +7,10 @@ R6-S1  A Parquet column of texts stored as binary (BYTE_ARRAY without the UTF8 a
        string", an output of empty results with exit 0; the Ray Predictor alike on a batch of
        bytes. Bytes are decoded as UTF-8 row by row, as a CSV's texts always were
        (`scoring.sources.decode_texts`, used by both).
+R6-S2  The column of texts of a CSV or TSV passed through (`--id-column text`, `--columns text`,
+       AG News' `title`): it is read as bytes to be decoded row by row, and was written as bytes:
+       `"b'FOAFKey: ...'"` in JSON Lines, a binary column in Parquet. Passed through as text
+       (`scoring.sources.DelimitedSource.column_of`).
 """
 
 from __future__ import annotations
@@ -98,3 +102,32 @@ def test_r6_s1_the_ray_predictor_classifies_a_batch_of_bytes(batch_format, tfidf
 
     assert list(found["label"]) == list(wanted["label"])
     assert all(label is not None for label in list(wanted["label"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# R6-S2: the column of texts passed through from a CSV
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_r6_s2_the_column_of_texts_passed_through_is_text(suffix, tfidf_run, texts, tmp_path):
+    frame = strings_table(texts[:4]).to_pandas()
+    source = tmp_path / f"in{suffix}"
+    frame.to_csv(source, index=False, sep="\t" if suffix == ".tsv" else ",")
+    wanted = options(id_column="text", columns=("id",))
+
+    predict_file(tfidf_run, source, tmp_path / "out.jsonl", wanted)
+    predict_file(tfidf_run, source, tmp_path / "out.parquet", wanted)
+
+    assert [r["text"] for r in jsonl_rows(tmp_path / "out.jsonl")] == texts[:4]
+    written = pq.read_table(tmp_path / "out.parquet")
+    assert written.schema.field("text").type == pa.string()
+    assert written.column("text").to_pylist() == texts[:4]
+
+
+def test_r6_s2_ag_news_title_passed_through_is_text(tfidf_run, ag_news_dir, tmp_path):
+    output = tmp_path / "out.jsonl"
+    predict_file(tfidf_run, ag_news_dir / "test.csv", output, options(columns=("title",)))
+
+    first = jsonl_rows(output)[0]["title"]
+    assert first == "FOAFKey: FOAF, PGP, Key Distribution, and Bloom Filters"

@@ -273,8 +273,12 @@ class TableSource(Source):
     def chunks(self, rows: int) -> Iterator[Chunk]:
         for index, table in enumerate(rebatch(self.batches(), rows)):
             texts, problems = self.texts_of(table)
-            columns = {name: table.column(name).combine_chunks() for name in self.columns}
+            columns = {name: self.column_of(table, name) for name in self.columns}
             yield Chunk(index, index * rows, texts, columns, problems)
+
+    def column_of(self, table: pa.Table, name: str) -> pa.Array:
+        """A passed-through column as read."""
+        return table.column(name).combine_chunks()
 
     @property
     def needed(self) -> list[str]:
@@ -440,6 +444,15 @@ class DelimitedSource(TableSource):
         except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise DataError(f"{self.path}: malformed file ({shown(message, 160)})") from None
+
+    def column_of(self, table: pa.Table, name: str) -> pa.Array:
+        """A passed-through column as text: the columns of texts are read as bytes (to decode
+        them row by row), and passed through as such they were written as `"b'...'"` in JSON
+        and as binary in Parquet; a value that is not UTF-8 is null (its row is listed)."""
+        column = table.column(name).combine_chunks()
+        if not pa.types.is_binary(column.type):
+            return column
+        return pa.array(decode_texts(column.to_pylist())[0], type=pa.string())
 
     def texts_of(self, table: pa.Table) -> tuple[list[Any], dict[int, str]]:
         if not self.ag_news:
