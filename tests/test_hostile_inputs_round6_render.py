@@ -15,16 +15,29 @@ R6-H2  Control characters in labels and texts went to the terminal as they were:
        the consoles, `cli.common.cell` and `errors.short_list`):
        test_h2_control_characters_in_labels_and_texts_are_shown_escaped,
        test_h2_an_error_listing_a_label_with_a_line_break_is_one_line
+R6-H3  The Markdown attentext writes (the model card README.md, `evaluate --output`'s report.md,
+       a multi-label run's report.md, compare's leaderboard.md) put labels, run folder and data
+       names and recipe values in as they were: a label `a|b` split its report.md row into two
+       cells, `<script>`/`<img src=x onerror=...>` labels and a run folder named so were raw HTML
+       in the card's tables and heading (a script in any renderer that keeps HTML; an empty cell
+       where HTML is stripped), `$x^2$` rendered as math, a label with a backtick broke its code
+       span, the card's list of labels showed `a\\|b` for `a|b`, and a recipe description holding
+       ``` ended the card's recipe.yaml block (the rest of the recipe rendered as Markdown). Each
+       string goes through one escaping (`rendering.markdown_text`, `markdown_code`,
+       `markdown_fence`, `python_string`): test_h3_markdown_reports_show_labels_and_names_as_written
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import random
+import re
 from pathlib import Path
 
 import pytest
 from conftest import run_cli_here
+from markdown_it import MarkdownIt
 
 import attentext
 
@@ -34,6 +47,8 @@ WORDS = [
     ["telescope", "physics", "lab", "genome"],
     ["rain", "storm", "sunny", "cloud"],
     ["film", "actor", "scene", "drama"],
+    ["code", "python", "bug", "compile"],
+    ["bread", "oven", "flour", "butter"],
 ]
 MARKUP_LABELS = ["[/bold]", "[red]x[/red]", "plain", "a|b", "<b>c</b>"]
 CONTROL_LABELS = ["red\x1b[2J", "line1\nline2", "\u202eevil.exe", "ok", "zero\u200bwidth"]
@@ -115,3 +130,67 @@ def test_h2_an_error_listing_a_label_with_a_line_break_is_one_line(
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1, done.stderr
     assert "line1\\nline2" in done.stderr and "\x1b" not in done.stderr
+
+
+MARKDOWN_LABELS = [
+    "a|b",
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "$x^2$",
+    "back`tick",
+    "[c](javascript:alert(1))",
+]
+FENCE_RECIPE = """name: hostile
+description: "ends ```\\n<script>alert(2)</script> `code` *not bold*"
+model:
+  type: tfidf-logreg
+"""
+
+
+@pytest.fixture(scope="module")
+def markdown_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A TF-IDF run of Markdown-breaking labels, in a folder named as HTML, from a recipe whose
+    description holds a code fence."""
+    data = _write_data(tmp_path_factory.mktemp("r6-md-data"), MARKDOWN_LABELS + ["plain"])
+    recipe = tmp_path_factory.mktemp("r6-recipe") / "hostile.yaml"
+    recipe.write_text(FENCE_RECIPE, encoding="utf-8")
+    out = tmp_path_factory.mktemp("r6-md") / "<img src=x onerror=alert(3)>"
+    attentext.train(str(recipe), data, out)
+    return data, out
+
+
+def _rendered(markdown: str) -> str:
+    """Markdown as GitHub renders it (CommonMark, tables, raw HTML kept), front matter left out."""
+    body = markdown.split("\n---\n", 1)[1] if markdown.startswith("---\n") else markdown
+    return MarkdownIt("commonmark", {"html": True}).enable("table").render(body)
+
+
+def _first_cells(rendered: str) -> list[str]:
+    """The first cell of every table body row, as the reader sees it (HTML unescaped)."""
+    rows = re.findall(r"<tr>\s*<td>(.*?)</td>", rendered, re.S)
+    return [html.unescape(cell) for cell in rows]
+
+
+def test_h3_markdown_reports_show_labels_and_names_as_written(markdown_run, tmp_path):
+    data, run = markdown_run
+    labels = MARKDOWN_LABELS + ["plain"]
+    card = _rendered((run / "README.md").read_text(encoding="utf-8"))
+    attentext.evaluate(run, data, output=tmp_path / "report")
+    report = _rendered((tmp_path / "report" / "report.md").read_text(encoding="utf-8"))
+    attentext.compare([run], data, output=tmp_path / "board")
+    board = _rendered((tmp_path / "board" / "leaderboard.md").read_text(encoding="utf-8"))
+    for page in (card, report, board):
+        assert not re.search(r"<script|<img src=x|<a href", page), page  # no tag of a label's
+    assert "<h1>&lt;img src=x onerror=alert(3)&gt;" in card
+    assert "<h1>&lt;img src=x onerror=alert(3)&gt; on " in report
+    assert _first_cells(board)[0] == run.name
+    for cells in (_first_cells(report), _first_cells(card)):
+        assert set(labels) <= set(cells), cells  # one cell each, as written
+    listed = re.search(r"<p>A text classifier.*?</p>", card, re.S).group(0)
+    assert [html.unescape(c) for c in re.findall(r"<code>(.*?)</code>", listed)][1:] == sorted(
+        labels
+    )
+    # the recipe's description is one paragraph as written, and the whole recipe one block
+    assert "ends ``` &lt;script&gt;alert(2)&lt;/script&gt; `code` *not bold*" in card
+    block = re.search(r'<pre><code class="language-yaml">(.*?)</code></pre>', card, re.S)
+    assert "type: tfidf-logreg" in block.group(1) and "training:" in block.group(1)

@@ -7,6 +7,9 @@ one holding a line break must not print as two classes.
 
 from __future__ import annotations
 
+import json
+import re
+
 
 def printable(value: object, keep: str = "") -> str:
     """`value` as text with each character that is not printable (control characters, line
@@ -18,3 +21,51 @@ def printable(value: object, keep: str = "") -> str:
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() or ch in keep else repr(ch)[1:-1] for ch in text)
+
+
+# Characters that can make inline Markdown (GitHub's, the Hub's) read a string as layout: a code
+# span, emphasis, a link or image, raw HTML, a table's column, math, strikethrough, an entity.
+_MARKDOWN_SPECIAL = frozenset("\\`*_[]<>|$~#&")
+
+
+def markdown_text(value: object) -> str:
+    """`value` as inline Markdown (a table cell, a heading, a sentence) that renders as written:
+    one line, and each character Markdown could read as layout backslash-escaped (`a|b` stays
+    in its cell, `<script>` and `[x](javascript:...)` show as text, `$x$` is not math). An
+    underscore inside a word, which never starts emphasis, stays as it is (`ag_news_tiny`)."""
+    text = printable(value)
+    escaped = []
+    for i, ch in enumerate(text):
+        inside_word = 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
+        special = ch in _MARKDOWN_SPECIAL and not (ch == "_" and inside_word)
+        escaped.append("\\" + ch if special else ch)
+    return "".join(escaped)
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall("`+", text)), default=0)
+
+
+def markdown_code(value: object, in_table: bool = False) -> str:
+    """`value` as an inline code span that shows it whole: fenced by more backticks than it
+    holds, one line; in a table cell its `|` escaped (GitHub reads `\\|` there as `|`; outside a
+    table a code span shows the backslash, so it is escaped only `in_table`)."""
+    text = printable(value)
+    if in_table:
+        text = text.replace("|", "\\|")
+    fence = "`" * (_longest_backtick_run(text) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def markdown_fence(text: str, info: str = "") -> list[str]:
+    """`text` as the lines of a fenced code block that no line of it can close: the fence is
+    longer than any run of backticks in it (a recipe value holding ``` ended the block)."""
+    fence = "`" * max(3, _longest_backtick_run(text) + 1)
+    return [f"{fence}{info}", text, fence]
+
+
+def python_string(value: str) -> str:
+    """`value` as a Python string literal for a snippet to copy: quotes and backslashes escaped,
+    control and bidirectional characters written as escapes."""
+    return printable(json.dumps(value, ensure_ascii=False))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import yaml
 from attentext import rundir
 from attentext.errors import AttentextError, RunDirError
 from attentext.files import write_text
+from attentext.rendering import markdown_code, markdown_fence, markdown_text, python_string
 from attentext.rundir import CARD_FILE, Run
 
 MAX_CARD_BYTES = 4 << 20
@@ -54,11 +56,6 @@ class Evaluation:
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _cell(value: Any) -> str:
-    """A value in a Markdown table cell (a label may hold a `|`)."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def short_data_name(data: str) -> str:
@@ -163,7 +160,7 @@ def _description(run: Run, name: str) -> list[str]:
         if run.kind == rundir.TRANSFORMERS_KIND
         else f"attentext's non-neural baseline ({run.kind})"
     )
-    lines = [f"# {name}", ""]
+    lines = [f"# {markdown_text(name)}", ""]
     if run.kind == rundir.ENSEMBLE_KIND:
         first = (
             f"An ensemble of {len(run.members)} attentext runs: the weighted mean of their "
@@ -171,14 +168,14 @@ def _description(run: Run, name: str) -> list[str]:
         )
     else:
         if recipe is not None and recipe.description.strip():
-            lines += [" ".join(recipe.description.split()), ""]
+            lines += [markdown_text(" ".join(recipe.description.split())), ""]
         first = (
             f"A text classifier trained with attentext from the recipe "
-            f"`{run.recipe_name or 'custom'}`: {what}."
+            f"{markdown_code(run.recipe_name or 'custom')}: {what}."
         )
     several = recipe is not None and getattr(recipe.data, "multi_label", False)
     sorts = "gives a text every label that applies, of" if several else "sorts a text into one of"
-    names = ", ".join(f"`{_cell(label)}`" for label in labels)
+    names = ", ".join(markdown_code(label) for label in labels)
     return [*lines, f"{first} It {sorts} {len(labels)} labels: {names}.", ""]
 
 
@@ -234,7 +231,9 @@ def _members_section(run: Run) -> list[str]:
         accuracy = _number(record.get("accuracy") if isinstance(record, dict) else None)
         recipe = record.get("recipe", "?") if isinstance(record, dict) else "?"
         shown = "" if accuracy is None else f"{accuracy:.4f}"
-        lines.append(f"| {_cell(path.name)} | {_cell(recipe)} | {weight:.2f} | {shown} |")
+        lines.append(
+            f"| {markdown_text(path.name)} | {markdown_text(recipe)} | {weight:.2f} | {shown} |"
+        )
     return [*lines, ""]
 
 
@@ -245,14 +244,12 @@ def _recipe_section(run: Run) -> list[str]:
     if recipe is None:
         return ["## Recipe", "", "This run has no recipe.yaml.", ""]
     lines = ["## Recipe", "", "| setting | value |", "|---|---|"]
-    lines += [f"| {key} | {_cell(value)} |" for key, value in _recipe_rows(run)]
+    lines += [f"| {markdown_text(k)} | {markdown_text(v)} |" for k, v in _recipe_rows(run)]
     lines += [
         "",
         "<details><summary>recipe.yaml (the resolved recipe, as trained)</summary>",
         "",
-        "```yaml",
-        recipe.to_yaml().rstrip(),
-        "```",
+        *markdown_fence(recipe.to_yaml().rstrip(), "yaml"),
         "",
         "</details>",
         "",
@@ -273,7 +270,7 @@ def _data_section(run: Run) -> list[str]:
     lines = [
         "## Training data",
         "",
-        f"Data: `{name}`." if name else "Data: its name is not recorded in this run.",
+        f"Data: {markdown_code(name)}." if name else "Data: its name is not recorded in this run.",
         "",
         "| split | texts |",
         "|---|---|",
@@ -291,7 +288,7 @@ def _distillation_lines(facts: dict[str, Any]) -> list[str]:
     if not facts:
         return []
     teachers = [facts.get("teacher"), *(facts.get("ensemble") or [])]
-    names = ", ".join(f"`{_cell(teacher)}`" for teacher in teachers if isinstance(teacher, str))
+    names = ", ".join(markdown_code(teacher) for teacher in teachers if isinstance(teacher, str))
     counts = [
         f"{facts[key]:,} {what}"
         for key, what in (
@@ -302,7 +299,7 @@ def _distillation_lines(facts: dict[str, Any]) -> list[str]:
         if isinstance(facts.get(key), int) and facts[key]
     ]
     how = ", ".join(
-        f"{what} {_cell(facts[key])}"
+        f"{what} {markdown_text(facts[key])}"
         for key, what in (("loss", "loss"), ("temperature", "temperature"), ("alpha", "alpha"))
         if key in facts
     )
@@ -318,7 +315,7 @@ def _report_lines(data: str, split: str, report: dict[str, Any]) -> list[str]:
     """One evaluation: its headline numbers, then precision, recall, F1 and support per class."""
     headline = ", ".join(f"{m['name']} {m['value']:.4f}" for m in _metric_list(report))
     n = report.get("n_examples")
-    lines = [f"### {split} split of {data}", ""]
+    lines = [f"### {markdown_text(split)} split of {markdown_text(data)}", ""]
     lines += [f"{headline}" + (f" on {n:,} texts." if isinstance(n, int) else "."), ""]
     ece = _number(report.get("expected_calibration_error"))
     if ece is not None:
@@ -330,7 +327,9 @@ def _report_lines(data: str, split: str, report: dict[str, Any]) -> list[str]:
             if isinstance(row, dict):
                 cells = [_number(row.get(key)) for key in ("precision", "recall", "f1")]
                 shown = " | ".join("" if v is None else f"{v:.3f}" for v in cells)
-                lines.append(f"| {_cell(label)} | {shown} | {row.get('support', '')} |")
+                lines.append(
+                    f"| {markdown_text(label)} | {shown} | {markdown_text(row.get('support', ''))} |"
+                )
         lines.append("")
     return lines
 
@@ -378,7 +377,7 @@ def _calibration_section(run: Run) -> list[str]:
             keys = ("ece_before", "ece_after", "nll_before", "nll_after")
             values = [_number(numbers.get(key)) for key in keys]
             shown = " | ".join("" if v is None else f"{v:.4f}" for v in values)
-            lines.append(f"| {split} | {shown} |")
+            lines.append(f"| {markdown_text(split)} | {shown} |")
     return [*lines, ""]
 
 
@@ -389,7 +388,8 @@ def _scaling_lines(run: Run, calibration: dict) -> list[str]:
         own = fitted.get("per_label", {})
         return [
             "Temperature scaling per label: each label's logit is divided by its own temperature "
-            f"before its sigmoid, fitted on {fitted_on(calibration)} ({len(own)} labels with "
+            f"before its sigmoid, fitted on {markdown_text(fitted_on(calibration))} ({len(own)} "
+            "labels with "
             f"enough positive and negative texts there have their own; the others share "
             f"T = {_number(fitted.get('pooled')) or 1.0:.4f}, fitted on every (text, label) pair); "
             + (
@@ -404,7 +404,7 @@ def _scaling_lines(run: Run, calibration: dict) -> list[str]:
         ]
     return [
         f"Temperature scaling: the logits are divided by T = {run.temperature:.4f} before the "
-        f"softmax, fitted on {fitted_on(calibration)} "
+        f"softmax, fitted on {markdown_text(fitted_on(calibration))} "
         "(calibration.json; attentext applies it wherever the run is loaded). Alone it never "
         "changes the predicted label, only how sure the model says it is.",
         "",
@@ -428,17 +428,19 @@ def _label_prior_lines(calibration: dict) -> list[str]:
     prior = calibration.get("label_prior")
     if not isinstance(prior, dict) or not isinstance(prior.get("train_counts"), dict):
         return []
-    counts = ", ".join(f"{name} {count:,}" for name, count in prior["train_counts"].items())
+    counts = ", ".join(
+        f"{markdown_text(name)} {count:,}" for name, count in prior["train_counts"].items()
+    )
     shares = prior.get("estimated_shares")
     target = (
-        f"the shares estimated on {prior.get('estimated_on')} ("
-        + ", ".join(f"{name} {share}" for name, share in shares.items())
+        f"the shares estimated on {markdown_text(prior.get('estimated_on'))} ("
+        + ", ".join(f"{markdown_text(name)} {share}" for name, share in shares.items())
         + ")"
         if isinstance(shares, dict)
         else "texts where every label is as likely"
     )
     return [
-        f"Label prior: {prior.get('target')}. The training split's label counts ({counts}) are "
+        f"Label prior: {markdown_text(prior.get('target'))}. The training split's label counts ({counts}) are "
         "divided out of the calibrated probabilities (a bias per label added to the logits / T; "
         f"training.label_prior, recalibrate --label-prior), as for {target}; unlike the "
         "temperature, this can change the predicted label. The test row includes it; the "
@@ -476,7 +478,7 @@ def _use_section(run: Run) -> list[str]:
         limit = "The TF-IDF baseline reads every word, but knows only its training vocabulary."
     n_train = run.metrics.get("n_train")
     size = f"{n_train:,} texts" if isinstance(n_train, int) else "its training texts"
-    calibrated_on = fitted_on(run.metrics.get("calibration"))
+    calibrated_on = markdown_text(fitted_on(run.metrics.get("calibration")))
     return [
         "## Intended use and limits",
         "",
@@ -504,12 +506,12 @@ def _loading_section(run: Run, name: str) -> list[str]:
         "```python",
         "import attentext",
         "",
-        f'classifier = attentext.load("{name}")',
+        f"classifier = attentext.load({python_string(name)})",
         'classifier.predict(["Stocks rally as oil prices fall"])',
         'classifier.predict_proba(["Stocks rally as oil prices fall"])',
         "```",
         "",
-        f"Served over HTTP (`attentext serve {name}`): attentext's /v1 API, the Hugging Face "
+        f"Served over HTTP ({markdown_code('attentext serve ' + shlex.quote(name))}): attentext's /v1 API, the Hugging Face "
         "inference shape, TEI's /predict and the Open Inference Protocol v2.",
         "",
     ]
@@ -532,7 +534,7 @@ def _loading_section(run: Run, name: str) -> list[str]:
         "import attentext  # noqa: F401",
         "from transformers import pipeline",
         "",
-        f'classify = pipeline("text-classification", model="{name}")',
+        f'classify = pipeline("text-classification", model={python_string(name)})',
         'classify("Stocks rally as oil prices fall", top_k=None)',
         "```",
         "",

@@ -20,6 +20,7 @@ from attentext.evaluation.metrics import classification_metrics
 from attentext.evaluation.multilabel import multi_hot, multilabel_metrics
 from attentext.files import TMP_SUFFIX, write_json
 from attentext.inference.classifier import Classifier, load
+from attentext.rendering import markdown_text
 
 COLUMNS = [
     ("model", "model"),
@@ -102,7 +103,8 @@ def format_cell(value: Any) -> str:
 def leaderboard_markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
-        lines.append("| " + " | ".join(format_cell(row.get(k)) for k, _ in COLUMNS) + " |")
+        cells = (markdown_text(format_cell(row.get(k))) for k, _ in COLUMNS)
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

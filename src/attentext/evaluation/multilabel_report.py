@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from attentext.evaluation.label_calibration import measure_label_calibration
 from attentext.evaluation.multilabel import multi_hot, multilabel_report
 from attentext.files import write_json
+from attentext.rendering import markdown_text
 
 MAX_CHART_LABELS = 60  # a bar per label, the most frequent first; more would not be readable
 
@@ -84,7 +85,7 @@ def write_multilabel_report(report: MultiLabelReport, output_dir: Path, title: s
     write_json(output_dir / "metrics.json", values)
     plot_per_label_f1(values["per_class"], output_dir / "per_label_f1.png")
     lines = [
-        f"# {title}",
+        f"# {markdown_text(title)}",
         "",
         f"- examples: {values['n_examples']} (several labels per text)",
         f"- micro-F1: {values['micro_f1']:.4f}; macro-F1: {values['macro_f1']:.4f}; "
@@ -99,7 +100,7 @@ def write_multilabel_report(report: MultiLabelReport, output_dir: Path, title: s
     ]
     for name, row in values["per_class"].items():
         lines.append(
-            f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
+            f"| {markdown_text(name)} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
             f"{row['support']} | {values['thresholds'][name]:.2f} |"
         )
     lines += ["", "![F1 per label](per_label_f1.png)", ""]

@@ -22,6 +22,7 @@ from attentext.evaluation.metrics import (
     expected_calibration_error,
 )
 from attentext.files import write_json
+from attentext.rendering import markdown_text
 
 
 def plot_confusion(confusion: np.ndarray, label_names: list[str], path: Path) -> None:
@@ -170,7 +171,7 @@ def write_report(report: EvaluationReport, output_dir: str | Path, title: str) -
         (payload["reliability_bins_before"], calibration["ece_before"]) if calibration else None,
     )
     lines = [
-        f"# {title}",
+        f"# {markdown_text(title)}",
         "",
         f"- examples: {report.n_examples}",
         f"- accuracy: {report.accuracy:.4f}",
@@ -184,7 +185,7 @@ def write_report(report: EvaluationReport, output_dir: str | Path, title: str) -
     ]
     for name, row in report.per_class.items():
         lines.append(
-            f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |"
+            f"| {markdown_text(name)} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |"
         )
     lines += [
         "",
