@@ -25,6 +25,14 @@ R6-H3  The Markdown attentext writes (the model card README.md, `evaluate --outp
        ``` ended the card's recipe.yaml block (the rest of the recipe rendered as Markdown). Each
        string goes through one escaping (`rendering.markdown_text`, `markdown_code`,
        `markdown_fence`, `python_string`): test_h3_markdown_reports_show_labels_and_names_as_written
+R6-H4  Figures read labels and run folder names as mathtext: a label `$\\frac{$` made
+       `evaluate --output` a ParseException traceback after metrics.json was written (report.md
+       and the PNGs missing), as did a run folder named so in `compare`'s plots and a label in a
+       multi-label run's per-label chart; `$x^2$` was drawn as x². A 10,000-character label was
+       drawn whole across the confusion matrix ("constrained_layout not applied", 8 s). Every
+       string a figure shows goes through `rendering.figure_text` (one line, at most 40
+       characters, start and end kept, `$` escaped), explain's PNGs too:
+       test_h4_figures_draw_labels_and_run_names_as_written
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import csv
 import html
 import random
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -40,6 +49,7 @@ from conftest import run_cli_here
 from markdown_it import MarkdownIt
 
 import attentext
+from attentext.evaluation.multilabel_report import plot_per_label_f1
 
 WORDS = [
     ["stocks", "shares", "investors", "bonds"],
@@ -194,3 +204,32 @@ def test_h3_markdown_reports_show_labels_and_names_as_written(markdown_run, tmp_
     assert "ends ``` &lt;script&gt;alert(2)&lt;/script&gt; `code` *not bold*" in card
     block = re.search(r'<pre><code class="language-yaml">(.*?)</code></pre>', card, re.S)
     assert "type: tfidf-logreg" in block.group(1) and "training:" in block.group(1)
+
+
+MATH_LABELS = ["$\\frac{$", "$x^2$", "L" * 10_000 + "a", "L" * 10_000 + "b"]
+
+
+@pytest.fixture(scope="module")
+def math_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A TF-IDF run of labels matplotlib reads as mathtext or cannot fit, in a folder named so."""
+    data = _write_data(tmp_path_factory.mktemp("r6-math-data"), MATH_LABELS)
+    out = tmp_path_factory.mktemp("r6-math") / "$\\frac{$ run"
+    attentext.train("tfidf-logreg", data, out)
+    return data, out
+
+
+def test_h4_figures_draw_labels_and_run_names_as_written(math_run, tmp_path):
+    data, run = math_run
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        attentext.evaluate(run, data, output=tmp_path / "report")
+        attentext.compare([run], data, output=tmp_path / "board")
+        plot_per_label_f1(
+            {name: {"f1": 0.5, "support": 3} for name in MATH_LABELS}, tmp_path / "f1.png"
+        )
+    for written in ("report/report.md", "report/confusion_matrix.png", "report/reliability.png"):
+        assert (tmp_path / written).is_file(), written
+    assert (tmp_path / "board" / "accuracy_vs_throughput.png").is_file()
+    assert (tmp_path / "f1.png").is_file()
+    squeezed = [w for w in caught if "constrained_layout not applied" in str(w.message)]
+    assert not squeezed, squeezed[0].message

@@ -69,3 +69,15 @@ def python_string(value: str) -> str:
     """`value` as a Python string literal for a snippet to copy: quotes and backslashes escaped,
     control and bidirectional characters written as escapes."""
     return printable(json.dumps(value, ensure_ascii=False))
+
+
+def figure_text(value: object, width: int = 40) -> str:
+    """`value` as text in a matplotlib figure (a tick label, a title, a point's name): one line,
+    at most `width` characters (its start and end kept around a "…", so that long labels that
+    differ at the end stay apart), and each `$` escaped: matplotlib reads the text between two
+    as mathtext, which drew `$x^2$` as x² and raised a ParseException for `$\\frac{$`."""
+    text = printable(value)
+    if len(text) > width:
+        head = (width - 1) - (width - 1) // 2
+        text = text[:head] + "…" + text[len(text) - (width - 1) // 2 :]
+    return text.replace("$", r"\$")

@@ -20,7 +20,7 @@ from attentext.evaluation.metrics import classification_metrics
 from attentext.evaluation.multilabel import multi_hot, multilabel_metrics
 from attentext.files import TMP_SUFFIX, write_json
 from attentext.inference.classifier import Classifier, load
-from attentext.rendering import markdown_text
+from attentext.rendering import figure_text, markdown_text
 
 COLUMNS = [
     ("model", "model"),
@@ -115,7 +115,7 @@ def _scatter(rows: list[dict[str, Any]], x_key: str, x_label: str, path: Path, l
         if row.get(x_key):
             ax.scatter(row[x_key], row["accuracy"], s=40)
             ax.annotate(
-                row["model"],
+                figure_text(row["model"]),
                 (row[x_key], row["accuracy"]),
                 textcoords="offset points",
                 xytext=(5, 4),

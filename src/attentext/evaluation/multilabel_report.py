@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from attentext.evaluation.label_calibration import measure_label_calibration
 from attentext.evaluation.multilabel import multi_hot, multilabel_report
 from attentext.files import write_json
-from attentext.rendering import markdown_text
+from attentext.rendering import figure_text, markdown_text
 
 MAX_CHART_LABELS = 60  # a bar per label, the most frequent first; more would not be readable
 
@@ -59,7 +59,8 @@ def plot_per_label_f1(per_class: dict[str, dict[str, float]], path: Path) -> Non
     fig = Figure(figsize=(max(6.0, 0.22 * len(ranked) + 2), 4.5), layout="constrained")
     ax = fig.subplots()
     ax.bar(range(len(ranked)), [row["f1"] for _, row in ranked], color="tab:blue")
-    ax.set_xticks(range(len(ranked)), [name for name, _ in ranked], rotation=90, fontsize=7)
+    names = [figure_text(name) for name, _ in ranked]
+    ax.set_xticks(range(len(ranked)), names, rotation=90, fontsize=7)
     ax.set_ylim(0, 1)
     ax.set_ylabel("F1")
     shown = "" if len(ranked) == len(per_class) else f" ({len(ranked)} most frequent)"

@@ -22,7 +22,7 @@ from attentext.evaluation.metrics import (
     expected_calibration_error,
 )
 from attentext.files import write_json
-from attentext.rendering import markdown_text
+from attentext.rendering import figure_text, markdown_text
 
 
 def plot_confusion(confusion: np.ndarray, label_names: list[str], path: Path) -> None:
@@ -32,14 +32,15 @@ def plot_confusion(confusion: np.ndarray, label_names: list[str], path: Path) ->
     size = max(4.0, 0.7 * len(label_names) + 2)
     fig = Figure(figsize=(2 * size + 1, size), layout="constrained")
     axes = fig.subplots(1, 2)
+    names = [figure_text(name) for name in label_names]
     for ax, values, title, fmt in (
         (axes[0], confusion, "counts", "d"),
         (axes[1], rates, "row-normalized", ".2f"),
     ):
         image = ax.imshow(values, cmap="Blues")
         ax.set_title(f"Confusion matrix ({title})")
-        ax.set_xticks(range(len(label_names)), label_names, rotation=45, ha="right")
-        ax.set_yticks(range(len(label_names)), label_names)
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+        ax.set_yticks(range(len(names)), names)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         threshold = values.max() / 2 if values.size else 0

@@ -12,6 +12,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from attentext.interpret.explanation import Explanation
+from attentext.rendering import figure_text
 
 MAX_PLOT_TOKENS = 64  # heatmap and bar chart show the first 64 words, so labels stay readable
 PNG_DPI = 100
@@ -22,8 +23,7 @@ WINDOWS_FIGSIZE = (10.0, 7.0)  # inches: window weights above, importance bars b
 
 def _tick_label(token: str, width: int = 18) -> str:
     """A token as a safe axis label: shortened, and `$` escaped so matplotlib does no mathtext."""
-    token = token if len(token) <= width else token[: width - 1] + "…"
-    return token.replace("$", r"\$")
+    return figure_text(token, width)
 
 
 def _title(explanation: Explanation) -> str:
