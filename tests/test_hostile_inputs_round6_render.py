@@ -33,23 +33,35 @@ R6-H4  Figures read labels and run folder names as mathtext: a label `$\\frac{$`
        string a figure shows goes through `rendering.figure_text` (one line, at most 40
        characters, start and end kept, `$` escaped), explain's PNGs too:
        test_h4_figures_draw_labels_and_run_names_as_written
+R6-H5  A label holding a right-to-left override (U+202E) reversed what followed it on the same
+       line of a page: explain's HTML heading read "Text 0: (071.0) exe.live" for a probability of
+       0.170, the try-it page at `/` "Predicted label %0.71 exe.live". Labels (and model names)
+       on both pages show their invisible and control characters escaped, as the terminal does
+       (`rendering.printable` in `interpret/render.py`; `visible` in `static/app.js`):
+       test_h5_a_bidi_override_in_a_label_is_shown_escaped_in_explains_html,
+       test_h5_the_try_it_page_shows_a_bidi_override_in_a_label_escaped (node, skipped without)
 """
 
 from __future__ import annotations
 
 import csv
 import html
+import json
 import random
 import re
+import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
 import pytest
 from conftest import run_cli_here
+from fastapi.testclient import TestClient
 from markdown_it import MarkdownIt
 
 import attentext
 from attentext.evaluation.multilabel_report import plot_per_label_f1
+from attentext.serving import create_app
 
 WORDS = [
     ["stocks", "shares", "investors", "bonds"],
@@ -233,3 +245,71 @@ def test_h4_figures_draw_labels_and_run_names_as_written(math_run, tmp_path):
     assert (tmp_path / "f1.png").is_file()
     squeezed = [w for w in caught if "constrained_layout not applied" in str(w.message)]
     assert not squeezed, squeezed[0].message
+
+
+SCIENCE = "telescope physics lab genome telescope"  # the topic labelled "\u202eevil.exe"
+
+
+def test_h5_a_bidi_override_in_a_label_is_shown_escaped_in_explains_html(control_run, tmp_path):
+    _, run = control_run
+    explained = attentext.explain(run, [SCIENCE], tmp_path / "why", fmt="html")
+    assert explained[0].label == "\u202eevil.exe"
+    page = (tmp_path / "why" / "explanation.html").read_text(encoding="utf-8")
+    assert "\u202e" not in page and "\x1b" not in page.split("<body>")[1].split('class="text"')[0]
+    assert "<h2>Text 0: \\u202eevil.exe (" in page
+    assert "<td>\\u202eevil.exe</td>" in page and "<td>red\\x1b[2J</td>" in page
+
+
+PAGE = r"""
+const fs = require("fs"), vm = require("vm");
+const [file, body, text] = process.argv.slice(-3);  // node -e SCRIPT FILE BODY TEXT
+const [source, answers] = [fs.readFileSync(file, "utf8"), JSON.parse(body)];
+const make = () => ({
+  value: "", textContent: "", hidden: false, disabled: false, className: "", title: "",
+  style: { setProperty() {} }, children: [], addEventListener() {},
+  appendChild(c) { this.children.push(c); }, append(...c) { this.children.push(...c); },
+  replaceChildren(...c) { this.children = c; },
+});
+const elements = {};
+const context = vm.createContext({
+  document: { getElementById: (id) => (elements[id] ??= make()), createElement: make },
+  fetch: async (path) => ({ ok: true, status: 200, json: async () => answers[path] }),
+  console,
+});
+vm.runInContext(source, context);
+(async () => {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+  elements.text.value = text;
+  await context.classify();
+  const bars = elements.probs.children.filter((c) => c.className === "bar-name");
+  console.log(JSON.stringify({
+    label: elements.label.textContent, score: elements.score.textContent,
+    bars: bars.map((c) => c.textContent), models: elements.model.children.map((c) => c.textContent),
+    error: elements.error.textContent,
+  }));
+})();
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the page's script")
+def test_h5_the_try_it_page_shows_a_bidi_override_in_a_label_escaped(control_run):
+    _, run = control_run
+    page = Path(attentext.__file__).parent / "serving" / "static" / "app.js"
+    with TestClient(create_app([run])) as client:
+        answers = {
+            "/v1/models": client.get("/v1/models").json(),
+            "/v1/predict": client.post("/v1/predict", json={"texts": [SCIENCE]}).json(),
+            "/v1/explain": client.post("/v1/explain", json={"text": SCIENCE}).json(),
+        }
+    done = subprocess.run(
+        ["node", "-e", PAGE, str(page), json.dumps(answers), SCIENCE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-600:]
+    shown = json.loads(done.stdout.strip().splitlines()[-1])
+    assert shown["error"] == ""
+    assert shown["label"] == "\\u202eevil.exe"
+    assert "\\u202eevil.exe" in shown["bars"] and "line1\\nline2" in shown["bars"]
+    assert not any("\u202e" in bar or "\x1b" in bar for bar in shown["bars"])

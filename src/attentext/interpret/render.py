@@ -12,7 +12,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from attentext.interpret.explanation import Explanation
-from attentext.rendering import figure_text
+from attentext.rendering import figure_text, printable
 
 MAX_PLOT_TOKENS = 64  # heatmap and bar chart show the first 64 words, so labels stay readable
 PNG_DPI = 100
@@ -187,7 +187,7 @@ def _probability_table(explanation: Explanation) -> str:
         given = [explanation.label] if explanation.labels is None else explanation.labels
         best = ' class="best"' if name in given else ""
         rows.append(
-            f"<tr{best}><td>{html.escape(name)}</td>"
+            f"<tr{best}><td>{html.escape(printable(name))}</td>"
             f'<td><div class="bar"><div style="width: {100 * p:.1f}%"></div></div></td>'
             f"<td>{p:.3f}</td></tr>"
         )
@@ -206,7 +206,7 @@ def render_html(explanations: list[Explanation]) -> str:
         )
         sections.append(
             f'<section id="text-{i}">'
-            f"<h2>Text {i}: {html.escape(shown)}</h2>"
+            f"<h2>Text {i}: {html.escape(printable(shown))}</h2>"
             f"{_probability_table(explanation)}"
             f'<p class="method">Importance: {html.escape(explanation.method)}'
             f"{' (text truncated)' if explanation.truncated else ''}</p>"

@@ -25,13 +25,28 @@ async function api(path, body) {
 
 function percent(x) { return `${(100 * x).toFixed(1)}%`; }
 
+// A label or model name as the page shows it: each character that is not printable (a
+// right-to-left override, a zero-width or non-breaking space, a line break) written as its escape,
+// as the command line shows it (Python's isprintable): a label holding U+202E reversed the
+// probability shown after it ("17.0%" read "%0.71"), and labels differing only in such a
+// character looked the same.
+function visible(name) {
+  const named = { "\t": "\\t", "\n": "\\n", "\r": "\\r" };
+  return String(name).replace(/(?! )[\p{C}\p{Z}]/gu, (ch) => {
+    if (named[ch]) return named[ch];
+    const code = ch.codePointAt(0);
+    const [prefix, width] = code < 0x100 ? ["x", 2] : code < 0x10000 ? ["u", 4] : ["U", 8];
+    return `\\${prefix}${code.toString(16).padStart(width, "0")}`;
+  });
+}
+
 function currentModel() { return models.find((m) => m.name === $("model").value) || models[0]; }
 
 function showModelInfo() {
   const model = currentModel();
   if (!model) return;
   const test = model.metrics && model.metrics.test;
-  const bits = [model.recipe || model.kind];
+  const bits = [visible(model.recipe || model.kind)];
   if (test && typeof test.accuracy === "number") bits.push(`test accuracy ${percent(test.accuracy)}`);
   $("model-info").textContent = bits.join(" · ");
 }
@@ -47,7 +62,7 @@ async function loadModels() {
   for (const model of models) {
     const option = document.createElement("option");
     option.value = model.name;
-    option.textContent = model.name + (model.default ? " (default)" : "");
+    option.textContent = visible(model.name) + (model.default ? " (default)" : "");
     select.appendChild(option);
   }
   showModelInfo();
@@ -63,12 +78,13 @@ function showError(message) {
 // own). The best-scoring label alone named, for a multi-label model, a label predict does not give.
 function decided(prediction) {
   if (!Array.isArray(prediction.labels)) {
-    return { labels: [prediction.label], text: prediction.label, score: percent(prediction.score) };
+    const text = visible(prediction.label);
+    return { labels: [prediction.label], text, score: percent(prediction.score) };
   }
   const chosen = prediction.labels;
   if (!chosen.length) return { labels: [], text: "no label", score: "none reaches its threshold" };
   const scores = chosen.map((label) => percent(prediction.scores[label]));
-  return { labels: chosen, text: chosen.join(", "), score: scores.join(", ") };
+  return { labels: chosen, text: chosen.map(visible).join(", "), score: scores.join(", ") };
 }
 
 function renderBars(ranked, labels, chosen) {
@@ -79,7 +95,7 @@ function renderBars(ranked, labels, chosen) {
     const score = scores[label] || 0;
     const name = document.createElement("span");
     name.className = "bar-name";
-    name.textContent = label;
+    name.textContent = visible(label);
     const track = document.createElement("div");
     track.className = "bar-track";
     const fill = document.createElement("div");
