@@ -15,22 +15,33 @@ R6-S3  A text file (or JSON Lines) with a 100 MB line: 41 s to split its lines b
        (time growing with the square of the line's length: the line read so far was searched
        for line ends again with each 1 MiB block). Each block is now searched once
        (`scoring.sources.iter_lines`): 1.2 s.
+R6-S4  An output that cannot be written: inside a file (`-o notes.txt/out.jsonl`), in a
+       read-only folder, a name too long for the files named after it, a disk filling up under
+       way: tracebacks (`FileExistsError`, `OSError: [Errno 30] Read-only file system`, `[Errno
+       36] File name too long`, `[Errno 28] No space left on device`). The first three are
+       refused in one line before any work (`scoring.engine._check_writable`); a write failing
+       under way is one line saying to free space and run the same command with --resume, which
+       finishes the output as a straight run writes it (`engine._write_failed`).
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import random
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import run_cli_here
 
 import attentext
 from attentext.data.readers import split_lines
+from attentext.errors import AttentextError
 from attentext.integrations.ray import Predictor
-from attentext.scoring import sources
+from attentext.scoring import engine, sinks, sources
 from attentext.scoring.engine import BatchOptions, predict_file
 from attentext.scoring.sources import BOM, LINE_END
 
@@ -183,3 +194,89 @@ def test_r6_s3_lines_across_blocks_are_those_predict_reads(block, monkeypatch, t
         found = [line.decode() for line in sources.iter_lines(path)]
 
         assert found == (split_lines(content) if content else []), repr(content)
+
+
+# ---------------------------------------------------------------------------------------------
+# R6-S4: an output that cannot be written
+# ---------------------------------------------------------------------------------------------
+
+
+def one_line_error(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def text_file(folder: Path, texts: list[str]) -> Path:
+    path = folder / "in.txt"
+    path.write_text("".join(f"{t}\n" for t in texts), encoding="utf-8")
+    return path
+
+
+def test_r6_s4_an_output_inside_a_file_is_refused_in_one_line(tfidf_run, texts, tmp_path):
+    source = text_file(tmp_path, texts)
+
+    line = one_line_error(
+        run_cli_here("predict", tfidf_run, "-i", source, "-o", source / "o.jsonl")
+    )
+
+    assert line == f"error: {source / 'o.jsonl'}: --output is inside {source}, which is not a " + (
+        "folder; choose another --output"
+    )
+
+
+def test_r6_s4_an_output_name_too_long_for_the_files_beside_it_is_refused(
+    tfidf_run, texts, tmp_path
+):
+    source = text_file(tmp_path, texts)
+    output = tmp_path / ("a" * 240 + ".jsonl")  # 246 bytes: its errors file's would be 273
+
+    line = one_line_error(run_cli_here("predict", tfidf_run, "-i", source, "-o", output))
+
+    assert "file name is 246 bytes" in line and "at most 228" in line
+    assert list(tmp_path.iterdir()) == [source]
+
+
+def test_r6_s4_a_folder_that_cannot_be_written_is_refused_before_any_work(
+    tfidf_run, texts, tmp_path, monkeypatch
+):
+    source = text_file(tmp_path, texts)
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    if os.access(folder, os.W_OK):  # root: as on a read-only mount, where root cannot either
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda p, m: Path(p) != folder and real(p, m))
+
+    line = one_line_error(run_cli_here("predict", tfidf_run, "-i", source, "-o", folder / "o.csv"))
+
+    assert line.endswith("ro (read-only, or no permission); choose another --output")
+
+
+def test_r6_s4_a_full_disk_is_one_line_and_resume_finishes_the_output(
+    tfidf_run, texts, tmp_path, monkeypatch
+):
+    source = text_file(tmp_path, texts)
+    straight = tmp_path / "straight.parquet"
+    predict_file(tfidf_run, source, straight, options(chunk_rows=3))
+    output = tmp_path / "out.parquet"
+    written = []
+
+    def write_until_full(fmt, columns, path, header):
+        if len(written) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written.append(path)
+        sinks.write_part(fmt, columns, path, header)
+
+    monkeypatch.setattr(engine, "write_part", write_until_full)
+    with pytest.raises(AttentextError) as failed:
+        predict_file(tfidf_run, source, output, options(chunk_rows=3))
+    monkeypatch.undo()
+    predict_file(tfidf_run, source, output, options(chunk_rows=3, resume=True))
+
+    assert str(failed.value) == (
+        f"{output}: could not write the predictions (No space left on device); free space and "
+        "run the same command with --resume (the chunks written are kept)"
+    )
+    assert output.read_bytes() == straight.read_bytes()

@@ -3,6 +3,8 @@ chunk committed atomically, resumable after a crash (the design is in `attentext
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -34,11 +36,15 @@ from attentext.scoring.workdir import (
     holding,
     input_identity,
     open_work,
+    parts_dir,
     run_identity,
 )
 from attentext.scoring.workers import start_scorer
 
 DEFAULT_CHUNK_ROWS = 5000
+# the longest name predict gives a file beside OUT, less OUT's: the temporary its errors file is
+# written to, ".OUT.errors.jsonl.<8 random characters>.tmp" (`files.temporary_beside`)
+NAME_ADDED_BYTES = len(".") + len(".errors.jsonl") + len(".12345678") + len(".tmp")
 
 
 @dataclass(frozen=True)
@@ -101,11 +107,71 @@ def check_options(options: BatchOptions) -> None:
 
 
 def _check_paths(input_path: Path, output: Path) -> None:
+    _check_writable(output)
     if output.is_dir():
         raise DataError(f"{output}: is a directory; --output names the file to write")
     if output.exists() and output.resolve() == input_path.resolve():
         raise DataError(f"{output}: is the input; write the predictions to another file")
     _check_outside_runs(output)
+
+
+def _check_writable(output: Path) -> None:
+    """Refuse, before any work, an output that cannot be written: a path through a file, a
+    folder without write permission or on a read-only file system, a name too long for the
+    files named after it. Found when writing (the lock, the first chunk), each was a traceback
+    (`FileExistsError`, `OSError: [Errno 30] Read-only file system`, `[Errno 36] File name too
+    long`)."""
+    folder = next((p for p in output.parents if os.path.lexists(p)), Path("."))
+    if not folder.is_dir():
+        raise DataError(
+            f"{output}: --output is inside {folder}, which is not a folder; choose another --output"
+        )
+    longest = _name_max(folder) - NAME_ADDED_BYTES
+    if len(os.fsencode(output.name)) > longest:
+        raise DataError(
+            f"{output}: --output's file name is {len(os.fsencode(output.name))} bytes; predict "
+            f"writes files named after it, so here it can be at most {longest}; choose a shorter "
+            "name"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(
+            f"{output}: cannot write in {folder} (read-only, or no permission); choose another "
+            "--output"
+        )
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name the file system of `folder` takes, in bytes."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def _write_failed(error: OSError, output: Path) -> AttentextError:
+    """One line for a write that failed under way (a full disk, a folder made read-only or
+    removed): what failed and what to do; the chunks committed so far are kept for --resume."""
+    reason = error.strerror or str(error).splitlines()[0] or type(error).__name__
+    fix = "free space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "fix the folder"
+    try:
+        kept = any(parts_dir(output).glob("part-*"))
+    except OSError:
+        kept = False
+    then = (
+        "run the same command with --resume (the chunks written are kept)"
+        if kept
+        else "run it again"
+    )
+    return AttentextError(f"{output}: could not write the predictions ({reason}); {fix} and {then}")
+
+
+def _is_ours(error: OSError, output: Path) -> bool:
+    """Whether `error` is about a file predict writes for `output` (or names none): those are
+    in its folder, named after it."""
+    if not error.filename:
+        return True
+    failed = Path(os.fsdecode(error.filename))
+    return failed.parent.resolve() == output.parent.resolve() and output.name in failed.name
 
 
 def _check_outside_runs(output: Path) -> None:
@@ -134,9 +200,24 @@ def predict_file(
     started = time.perf_counter()
     run_dir, input_path, output = Path(run_dir), Path(input_path), Path(output)
     check_options(options)
-    fmt = output_format(output)
+    output_format(output)  # an output of no known format is refused before any work
     _check_paths(input_path, output)
     source = open_source(input_path, options.text_column, options.passthrough)
+    try:
+        rows, bad, resumed = _predict(run_dir, input_path, output, options, source)
+    except OSError as error:
+        if not _is_ours(error, output):
+            raise
+        raise _write_failed(error, output) from None
+    seconds = time.perf_counter() - started
+    return BatchSummary(output, errors_path(output), rows, bad, resumed, seconds)
+
+
+def _predict(
+    run_dir: Path, input_path: Path, output: Path, options: BatchOptions, source: Source
+) -> tuple[int, int, int]:
+    """`predict_file`'s work, under the output's lock: (rows, rows not classified, resumed)."""
+    fmt = output_format(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with holding(output):
         manifest = {
@@ -157,9 +238,7 @@ def predict_file(
         if rows == 0:
             work.discard()
             raise DataError(f"{input_path}: no rows to classify")
-        bad = work.finish(output, chunks)
-    seconds = time.perf_counter() - started
-    return BatchSummary(output, errors_path(output), rows, bad, resumed, seconds)
+        return rows, work.finish(output, chunks), resumed
 
 
 def thresholds_of(run_dir: Path, labels: tuple[str, ...]) -> tuple[float, ...] | None:
