@@ -39,7 +39,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from attentext.data.dataset import TextDataset
 from attentext.data.texts import sample_texts, without_evaluation_texts
-from attentext.errors import AttentextNote, RecipeError
+from attentext.errors import AttentextNote, DataError, RecipeError
 from attentext.models.dropout import use_cpu_dropout
 from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import FewShotSpec, Recipe
@@ -226,6 +226,43 @@ def self_training_rounds(
     return regression, kept, pseudo, probabilities
 
 
+def check_fewshot(recipe: Recipe, dataset: TextDataset) -> tuple[list[str], int]:
+    """What the few-shot recipe is refused for before anything is written (each of these was
+    found only after the work folder `<output>.partial` was made, the pool after the pair steps):
+    a model it cannot tune, several labels per text, no class with two texts to pair (`--shots
+    1`), an unlabeled file that cannot be read or holds only evaluation texts. Returns the
+    unlabeled texts (a seeded sample, without validation and test texts) and how many were
+    left out, said in one line; ([], 0) without self-training."""
+    if recipe.model.type != "encoder-classifier" or recipe.tokenizer.long_text == "chunks":
+        raise RecipeError(
+            "fewshot.pair_iterations tunes an encoder-classifier reading each text in one "
+            "piece; set model.type=encoder-classifier and tokenizer.long_text=truncate"
+        )
+    if dataset.multi_label:
+        raise RecipeError("the few-shot recipe learns one label per text; not for multi-label data")
+    if np.bincount(dataset.labels("train")).max() < 2:
+        shots = f" (--shots {recipe.data.shots})" if recipe.data.shots else ""
+        more = "use --shots 2 or more" if recipe.data.shots else "give a class two texts or more"
+        raise DataError(
+            f"{dataset.source}: every class has one training text{shots}, so there is no pair of "
+            f"texts of one class to tune the encoder on; {more}"
+        )
+    spec = recipe.fewshot
+    if not spec.unlabeled:
+        return [], 0
+    texts = sample_texts(spec.unlabeled, spec.self_training_max_texts, recipe.training.seed)
+    kept, left_out = without_evaluation_texts(texts, dataset)  # the test split stays held out
+    if not kept:
+        raise DataError(
+            f"{spec.unlabeled}: its {left_out:,} texts are all validation or test texts of "
+            f"{dataset.source}, which self-training must not learn from; give fewshot.unlabeled "
+            "texts apart from them"
+        )
+    if left_out:
+        warnings.warn(left_out_note(spec.unlabeled, left_out, dataset), AttentextNote, stacklevel=2)
+    return kept, left_out
+
+
 def self_train(
     model: Any,
     tokenizer: Any,
@@ -233,17 +270,15 @@ def self_train(
     labelled: tuple[list[list[int]], np.ndarray, np.ndarray],
     precision: str,
     dataset: TextDataset,
+    pool: tuple[list[str], int],
 ) -> dict[str, Any]:
-    """Self-training on the recipe's unlabeled texts, embedded once by the tuned encoder; the
-    last regression becomes the head (and the whole model trains on the pseudo-labels where the
-    recipe says so). `labelled` is the labelled texts' ids, embeddings and labels. Returns what
-    the last round took."""
+    """Self-training on the recipe's unlabeled texts (`pool`: those `check_fewshot` read, and
+    how many it left out), embedded once by the tuned encoder; the last regression becomes the
+    head (and the whole model trains on the pseudo-labels where the recipe says so). `labelled`
+    is the labelled texts' ids, embeddings and labels. Returns what the last round took."""
     spec, seed, pad_id = recipe.fewshot, recipe.training.seed, tokenizer.pad_token_id
     labelled_ids, features, labels = labelled
-    texts = sample_texts(spec.unlabeled, spec.self_training_max_texts, seed)
-    texts, left_out = without_evaluation_texts(texts, dataset)  # the test split stays held out
-    if left_out:
-        warnings.warn(left_out_note(spec.unlabeled, left_out, dataset), AttentextNote, stacklevel=2)
+    texts, left_out = pool
     start = time.perf_counter()
     ids = encode(tokenizer, texts, recipe.tokenizer.max_length, recipe.tokenizer.truncation)
     unlabeled = compute_features(
@@ -314,12 +349,16 @@ def _precision(recipe: Recipe, model: Any, ids: list[list[int]], pad_id: int) ->
 
 
 def fit_fewshot(
-    recipe: Recipe, model: Any, tokenizer: Any, dataset: TextDataset
+    recipe: Recipe,
+    model: Any,
+    tokenizer: Any,
+    dataset: TextDataset,
+    pool: tuple[list[str], int] | None = None,
 ) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Tune the encoder on pairs, fit the head (and self-train where asked): the run's facts,
-    and (true labels, logits) of its validation and test splits."""
-    if dataset.multi_label:
-        raise RecipeError("the few-shot recipe learns one label per text; not for multi-label data")
+    """Tune the encoder on pairs, fit the head (and self-train on `pool`, the unlabeled texts
+    `check_fewshot` returned, read by it here where None): the run's facts, and (true labels,
+    logits) of its validation and test splits."""
+    pool = check_fewshot(recipe, dataset) if pool is None else pool
     spec, t = recipe.fewshot, recipe.tokenizer
     pad_id = tokenizer.pad_token_id
     train = dataset["train"]
@@ -333,7 +372,9 @@ def fit_fewshot(
     features = compute_features(model, ids, pad_id, precision, description="Encoding train")
     if spec.unlabeled:
         labelled = (ids, features.numpy(), labels)
-        facts["self_training"] = self_train(model, tokenizer, recipe, labelled, precision, dataset)
+        facts["self_training"] = self_train(
+            model, tokenizer, recipe, labelled, precision, dataset, pool
+        )
     else:
         copy_into_head(model, fit_regression(features.numpy(), labels, spec, recipe.training.seed))
     seconds = time.perf_counter() - start

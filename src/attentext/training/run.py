@@ -75,7 +75,7 @@ from attentext.training.distill import (
     unlabeled_texts,
 )
 from attentext.training.features import feature_splits
-from attentext.training.fewshot import fit_fewshot
+from attentext.training.fewshot import check_fewshot, fit_fewshot
 from attentext.training.tokenized import PackedRows, WindowRows, tokenize_split, tokenize_windows
 from attentext.training.trainer import build_trainer, class_weights, sample_batch
 from attentext.training.word_vectors import initialize_word_embeddings
@@ -226,7 +226,7 @@ def train(
         if not family.neural:
             return _train_classifier(family, recipe, dataset, work_dir, output_dir)
         if recipe.fewshot.pair_iterations:
-            return _train_fewshot(recipe, dataset, work_dir, output_dir)
+            return _train_fewshot(recipe, dataset, unlabeled, work_dir, output_dir)
         manifest = run_manifest(recipe, dataset)
         if resume:
             check_resumable(work_dir, manifest)
@@ -252,14 +252,18 @@ def _check_before_writing(
     "already exists"), then the student itself and its teachers (`distill.check_student`,
     `distill.check_teacher`: a teacher of other labels was refused after the work folder), then
     its unlabeled texts, read here and returned with how many were left out (an empty, binary
-    or missing `--unlabeled` file left an empty `<output>.partial` behind)."""
+    or missing `--unlabeled` file left an empty `<output>.partial` behind). The few-shot recipe
+    likewise: its model, its pairs and its `fewshot.unlabeled` texts (`fewshot.check_fewshot`)."""
     teachers = [recipe.distill.teacher, *recipe.distill.ensemble] if recipe.distill.teacher else []
     rundir.check_output_apart(output_dir, [Path(run) for run in teachers], "the teacher run")
     rundir.check_output_apart(
         output_dir, rundir.local_data_paths(data), "the data", inside_allowed=True
     )
     if not teachers:
-        return [], 0
+        if not (recipe.fewshot.pair_iterations and family.neural):
+            return [], 0
+        check_destination(output_dir, resume, overwrite)
+        return check_fewshot(recipe, dataset)
     check_destination(output_dir, resume, overwrite)
     check_student(recipe, family.neural)
     for teacher in teachers:
@@ -425,21 +429,21 @@ def _train_classifier(
 
 
 def _train_fewshot(
-    recipe: Recipe, dataset: TextDataset, work_dir: Path, output_dir: Path
+    recipe: Recipe,
+    dataset: TextDataset,
+    pool: tuple[list[str], int],
+    work_dir: Path,
+    output_dir: Path,
 ) -> TrainResult:
-    """The few-shot recipe: the encoder tuned on pairs, a logistic-regression head, in one go
-    (no Trainer, no checkpoints); a run directory like any encoder-classifier's."""
-    if recipe.model.type != "encoder-classifier" or recipe.tokenizer.long_text == "chunks":
-        raise RecipeError(
-            "fewshot.pair_iterations tunes an encoder-classifier reading each text in one "
-            "piece; set model.type=encoder-classifier and tokenizer.long_text=truncate"
-        )
+    """The few-shot recipe: the encoder tuned on pairs, a logistic-regression head (self-trained
+    on `pool`, the unlabeled texts checked before writing), in one go (no Trainer, no
+    checkpoints); a run directory like any encoder-classifier's."""
     tokenizer = build_tokenizer(recipe, [])
     profile_facts = _profile(recipe, dataset, tokenizer)
     model = build_model(
         recipe.model, tokenizer, dataset.label_names, recipe.tokenizer.max_length, False
     )
-    facts, results = fit_fewshot(recipe, model, tokenizer, dataset)
+    facts, results = fit_fewshot(recipe, model, tokenizer, dataset, pool)
     reports, extra_files = _measured(dataset, recipe, results)
     metrics = {
         "recipe": recipe.name,

@@ -1,0 +1,138 @@
+"""Hostile inputs, round 6: few shots (`--shots N`, `encoder-fewshot`), self-training on an
+unlabeled pool (`fewshot.unlabeled`), and `attentext export` of every kind of run. Each test
+failed before its fix:
+
+R6-F1  `train encoder-fewshot --shots 1` (every class one text): no pair of one class, so the
+       encoder was never tuned (0 pairs, 0 steps) and the run was published with
+       `"pair_loss_first": NaN` in metrics.json (not JSON) and "Mean of empty slice" warnings.
+       Refused in one line before anything is written (`fewshot.check_fewshot`).
+R6-F2  An empty, binary or missing `fewshot.unlabeled` file was refused only after the pair
+       steps, and left `<output>.partial` behind; so did `encoder-fewshot` with
+       `tokenizer.long_text=chunks` or on multi-label data. All are checked before the work
+       folder is made, the pool read once there (`fewshot.check_fewshot`, called by
+       `run._check_before_writing`).
+R6-F3  A pool whose every text is a test text (left out, as they must be): an IndexError
+       traceback from the tokenizer on an empty list, after the pair steps. Now one line
+       naming the file, before anything is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import run_cli_here
+
+import attentext
+from attentext.data.dataset import load_text_dataset
+from attentext.errors import DataError, RecipeError
+
+FEW = ["fewshot.pair_iterations=1", "fewshot.pair_batch_size=8"]
+
+
+def _assert_nothing_written(out: Path) -> None:
+    assert not out.exists()
+    assert not out.with_name(out.name + ".partial").exists()
+
+
+def _one_line_error(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert lines[-1].startswith("error: ")
+    return lines[-1]
+
+
+def test_r6_f1_one_shot_has_no_pair_and_is_refused_before_anything_is_written(
+    ag_news_dir, tmp_path
+):
+    out = tmp_path / "one"
+
+    result = run_cli_here(
+        "train",
+        "encoder-fewshot",
+        "--data",
+        ag_news_dir,
+        "--output",
+        out,
+        "--shots",
+        "1",
+        "--set",
+        FEW[0],
+    )
+
+    line = _one_line_error(result)
+    assert "no pair" in line and "--shots 2" in line
+    _assert_nothing_written(out)
+
+
+@pytest.fixture(scope="module")
+def pools(ag_news_dir, tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("pools")
+    dataset = load_text_dataset(ag_news_dir)
+    paths = {
+        "empty": folder / "empty.txt",
+        "binary": folder / "binary.txt",
+        "test": folder / "test.txt",
+        "train": folder / "train.txt",
+    }
+    paths["empty"].write_bytes(b"")
+    paths["binary"].write_bytes(bytes(range(256)) * 4)
+    paths["test"].write_text("\n".join(dataset.texts("test")) + "\n", encoding="utf-8")
+    paths["train"].write_text("\n".join(dataset.texts("train")[-12:]) + "\n", encoding="utf-8")
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "match"),
+    [
+        ("empty", DataError, "file is empty"),
+        ("binary", DataError, "NUL bytes"),
+        ("missing", DataError, "not found"),
+        ("chunks", RecipeError, "long_text=truncate"),
+        ("multi-label", RecipeError, "one label per text"),
+    ],
+)
+def test_r6_f2_what_the_fewshot_recipe_is_refused_for_leaves_no_partial_folder(
+    case, error, match, pools, ag_news_dir, tmp_path
+):
+    out = tmp_path / "run"
+    pool = pools.get(case, tmp_path / "absent.txt")
+    overrides = (
+        [*FEW, f"fewshot.unlabeled={pool}"] if case in ("empty", "binary", "missing") else FEW
+    )
+    options: dict = {"shots": 4}
+    if case == "chunks":
+        overrides = [*FEW, "tokenizer.long_text=chunks"]
+    if case == "multi-label":
+        options = {"multi_label": True}
+
+    with pytest.raises(error, match=match):
+        attentext.train("encoder-fewshot", ag_news_dir, out, overrides=overrides, **options)
+
+    _assert_nothing_written(out)
+
+
+def test_r6_f3_a_pool_of_test_texts_only_is_one_line_before_anything_is_written(
+    pools, ag_news_dir, tmp_path
+):
+    out = tmp_path / "run"
+
+    result = run_cli_here(
+        "train",
+        "encoder-fewshot",
+        "--data",
+        ag_news_dir,
+        "--output",
+        out,
+        "--shots",
+        "4",
+        "--set",
+        FEW[0],
+        "--set",
+        f"fewshot.unlabeled={pools['test']}",
+    )
+
+    line = _one_line_error(result)
+    assert "test.txt" in line and "all validation or test texts" in line
+    _assert_nothing_written(out)
