@@ -22,6 +22,9 @@ R6-S4  An output that cannot be written: inside a file (`-o notes.txt/out.jsonl`
        refused in one line before any work (`scoring.engine._check_writable`); a write failing
        under way is one line saying to free space and run the same command with --resume, which
        finishes the output as a straight run writes it (`engine._write_failed`).
+R6-S5  A JSON Lines id over 64 bits (`123456789012345678901234567890`, valid JSON) passed through
+       to a .csv or .parquet output: an `OverflowError` traceback. One line naming the column
+       and the way out, .jsonl, which keeps it (`scoring.sinks._table`).
 """
 
 from __future__ import annotations
@@ -280,3 +283,31 @@ def test_r6_s4_a_full_disk_is_one_line_and_resume_finishes_the_output(
         "run the same command with --resume (the chunks written are kept)"
     )
     assert output.read_bytes() == straight.read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# R6-S5: a passed-through value Arrow cannot type
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_r6_s5_an_id_over_64_bits_is_one_line_naming_the_column(suffix, tfidf_run, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        '{"id": 123456789012345678901234567890, "text": "oil stocks"}\n'
+        '{"id": 2, "text": "football"}\n',
+        encoding="utf-8",
+    )
+
+    line = one_line_error(
+        run_cli_here(
+            "predict", tfidf_run, "-i", source, "-o", tmp_path / f"o{suffix}", "--id-column", "id"
+        )
+    )
+
+    assert line == (
+        f"error: the passed-through column 'id' has an integer over 64 bits, which a "
+        f"{suffix[1:]} output cannot hold; write .jsonl, or pass other columns"
+    )
+    predict_file(tfidf_run, source, tmp_path / "o.jsonl", options(id_column="id"))
+    assert jsonl_rows(tmp_path / "o.jsonl")[0]["id"] == 123456789012345678901234567890

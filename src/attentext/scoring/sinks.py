@@ -44,13 +44,32 @@ def _values(column: Any) -> list[Any]:
 
 
 def _table(columns: dict[str, Any], fmt: str) -> pa.Table:
+    """The chunk's columns as one Arrow table; a passed-through column Arrow cannot type (values
+    of mixed types; an integer over 64 bits, which JSON allows: an `OverflowError` traceback
+    before) is one line naming it."""
     try:
         return pa.table(columns)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+        name = next((n for n in columns if _untyped(columns[n])), "?")
+        why = (
+            f"an integer over 64 bits, which a {fmt} output cannot hold"
+            if isinstance(error, OverflowError)
+            else f"values of mixed types ({shown(str(error), 100)}), and a {fmt} output needs "
+            "one type per column"
+        )
         raise DataError(
-            f"a passed-through column has values of mixed types ({shown(str(error), 100)}); a "
-            f"{fmt} output needs one type per column: write .jsonl, or pass other columns"
+            f"the passed-through column '{shown(name)}' has {why}; write .jsonl, or pass other "
+            "columns"
         ) from None
+
+
+def _untyped(column: Any) -> bool:
+    """Whether Arrow fails to make one typed array of `column`."""
+    try:
+        pa.array(column) if not isinstance(column, pa.Array | pa.ChunkedArray) else None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return True
+    return False
 
 
 def write_part(fmt: str, columns: dict[str, Any], path: Path, header: bool) -> None:
