@@ -14,10 +14,15 @@ R6-F2  An empty, binary or missing `fewshot.unlabeled` file was refused only aft
 R6-F3  A pool whose every text is a test text (left out, as they must be): an IndexError
        traceback from the tokenizer on an empty list, after the pair steps. Now one line
        naming the file, before anything is written.
+R6-F4  `fewshot.self_training_threshold=1` (or any setting that takes no pseudo-label) with
+       `self_training_finetune_epochs=1`: an IndexError traceback (the masked copies of no
+       texts were tokenized), the run lost. The fine-tuning pass now reads the labelled texts
+       alone, and the run records 0 pseudo-labels.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -136,3 +141,29 @@ def test_r6_f3_a_pool_of_test_texts_only_is_one_line_before_anything_is_written(
     line = _one_line_error(result)
     assert "test.txt" in line and "all validation or test texts" in line
     _assert_nothing_written(out)
+
+
+def test_r6_f4_self_training_that_takes_no_text_fine_tunes_on_the_labelled_ones(
+    pools, ag_news_dir, tmp_path
+):
+    out = tmp_path / "run"
+
+    result = attentext.train(
+        "encoder-fewshot",
+        ag_news_dir,
+        out,
+        shots=2,
+        precision="fp32",
+        overrides=[
+            *FEW,
+            f"fewshot.unlabeled={pools['train']}",
+            "fewshot.self_training_threshold=1",
+            "fewshot.self_training_rounds=1",
+            "fewshot.self_training_finetune_epochs=1",
+            "fewshot.self_training_finetune_batch_size=8",
+        ],
+    )
+
+    taken = result.metrics["fewshot"]["self_training"]
+    assert sum(taken["pseudo_labels"].values()) == 0 and taken["min_confidence"] is None
+    json.loads((out / "metrics.json").read_text(), parse_constant=pytest.fail)

@@ -330,7 +330,7 @@ def _finetune_on_pseudo_labels(
     rows = capped_per_class(pseudo, spec.self_training_finetune_per_class, seed)
     texts, pseudo_ids = [texts[i] for i in rows], [pseudo_ids[i] for i in rows]
     pseudo = pseudo[rows]
-    if spec.self_training_finetune_noise:
+    if spec.self_training_finetune_noise and texts:  # none taken: the labelled texts alone
         noisy = augmented_texts(
             texts, 1, seed, ngram_rate=0.0, mask_rate=spec.self_training_finetune_mask_rate
         )
