@@ -40,6 +40,13 @@ R6-H5  A label holding a right-to-left override (U+202E) reversed what followed 
        (`rendering.printable` in `interpret/render.py`; `visible` in `static/app.js`):
        test_h5_a_bidi_override_in_a_label_is_shown_escaped_in_explains_html,
        test_h5_the_try_it_page_shows_a_bidi_override_in_a_label_escaped (node, skipped without)
+R6-H6  A 10,000-character label widened both pages to ~110,000 pixels: on the try-it page every
+       class's bar and probability (the short labels' too) sat off-screen to the right; explain's
+       HTML filled a screen with the label in its heading and pushed the probability bars out of
+       view. Long names are now cut with an ellipsis, whole in their tooltip (`static/app.css`,
+       `interpret/render.py`: `rendering.shortened` in the heading):
+       test_h6_a_very_long_label_keeps_both_pages_to_the_window_width (headless Chromium,
+       skipped without)
 """
 
 from __future__ import annotations
@@ -256,8 +263,9 @@ def test_h5_a_bidi_override_in_a_label_is_shown_escaped_in_explains_html(control
     assert explained[0].label == "\u202eevil.exe"
     page = (tmp_path / "why" / "explanation.html").read_text(encoding="utf-8")
     assert "\u202e" not in page and "\x1b" not in page.split("<body>")[1].split('class="text"')[0]
-    assert "<h2>Text 0: \\u202eevil.exe (" in page
-    assert "<td>\\u202eevil.exe</td>" in page and "<td>red\\x1b[2J</td>" in page
+    heading = re.search(r"<h2>Text 0: (.*?)</h2>", page).group(1)
+    assert ">\\u202eevil.exe (1.000)</span>" in heading
+    assert ">\\u202eevil.exe</div>" in page and ">red\\x1b[2J</div>" in page
 
 
 PAGE = r"""
@@ -313,3 +321,56 @@ def test_h5_the_try_it_page_shows_a_bidi_override_in_a_label_escaped(control_run
     assert shown["label"] == "\\u202eevil.exe"
     assert "\\u202eevil.exe" in shown["bars"] and "line1\\nline2" in shown["bars"]
     assert not any("\u202e" in bar or "\x1b" in bar for bar in shown["bars"])
+
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium, 1000 pixels wide (skipped where it or selenium is not installed)."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("needs chromium and chromedriver: apt-get install -y chromium chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1000,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def _overflow(driver) -> int:
+    """How many pixels the page is wider than the window."""
+    return driver.execute_script(
+        "const e = document.documentElement; return e.scrollWidth - e.clientWidth"
+    )
+
+
+def test_h6_a_very_long_label_keeps_both_pages_to_the_window_width(math_run, browser, tmp_path):
+    from conftest import uvicorn_in_thread
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from attentext.serving.settings import ServerSettings
+
+    _, run = math_run
+    text = " ".join(WORDS[2] * 2)  # the topic labelled "L" * 10,000 + "a"
+    explained = attentext.explain(run, [text], tmp_path / "why", fmt="html")
+    assert explained[0].label == MATH_LABELS[2]
+    browser.get((tmp_path / "why" / "explanation.html").as_uri())
+    assert _overflow(browser) <= 0
+    assert browser.find_element(By.TAG_NAME, "h2").size["height"] < 100
+    with uvicorn_in_thread(create_app([run]), ServerSettings()) as port:
+        browser.get(f"http://127.0.0.1:{port}/")
+        wait = WebDriverWait(browser, 20)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))
+        browser.find_element(By.ID, "text").send_keys(text)
+        browser.find_element(By.ID, "submit").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#probs .bar-value"))
+        assert _overflow(browser) <= 0
+        for value in browser.find_elements(By.CSS_SELECTOR, "#probs .bar-value"):
+            assert value.rect["x"] + value.rect["width"] <= 1000, value.rect

@@ -76,8 +76,14 @@ def figure_text(value: object, width: int = 40) -> str:
     at most `width` characters (its start and end kept around a "…", so that long labels that
     differ at the end stay apart), and each `$` escaped: matplotlib reads the text between two
     as mathtext, which drew `$x^2$` as x² and raised a ParseException for `$\\frac{$`."""
+    return shortened(value, width).replace("$", r"\$")
+
+
+def shortened(value: object, width: int) -> str:
+    """`value` as one line (`printable`) of at most `width` characters: its start and end kept
+    around a "…", so that long labels that differ at the end stay apart."""
     text = printable(value)
-    if len(text) > width:
-        head = (width - 1) - (width - 1) // 2
-        text = text[:head] + "…" + text[len(text) - (width - 1) // 2 :]
-    return text.replace("$", r"\$")
+    if len(text) <= width:
+        return text
+    head = (width - 1) - (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1) // 2 :]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,16 +45,17 @@ class Explanation:
     # threshold, as `predict`); `label` is then only the most probable one. None: one label.
     labels: list[str] | None = None
 
-    def summary(self) -> str:
+    def summary(self, name: Callable[[str], str] = str) -> str:
         """The prediction in words: `Sports 0.912`; for a run of several labels per text the labels
         it gives (`earn, grain`, or `no label`) and then the most probable one with its
         probability, which alone read as the prediction (`earn 0.215` for a text `predict` gives
-        no label, earn's threshold being 0.6)."""
+        no label, earn's threshold being 0.6). `name` shows a label (the HTML page shortens
+        long ones)."""
         p = self.probabilities[self.label]
         if self.labels is None or self.labels == [self.label]:
-            return f"{self.label} {p:.3f}"
-        given = ", ".join(self.labels) if self.labels else "no label"
-        return f"{given} (most probable: {self.label} {p:.3f})"
+            return f"{name(self.label)} {p:.3f}"
+        given = ", ".join(map(name, self.labels)) if self.labels else "no label"
+        return f"{given} (most probable: {name(self.label)} {p:.3f})"
 
     def windows(self) -> list[dict[str, Any]] | None:
         """Each window read as {"start", "end" (characters), "weight"}; None without windows."""

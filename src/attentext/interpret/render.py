@@ -12,13 +12,14 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from attentext.interpret.explanation import Explanation
-from attentext.rendering import figure_text, printable
+from attentext.rendering import figure_text, printable, shortened
 
 MAX_PLOT_TOKENS = 64  # heatmap and bar chart show the first 64 words, so labels stay readable
 PNG_DPI = 100
 TRANSFORMER_FIGSIZE = (10.0, 12.0)  # inches: heatmap above, importance bars below
 RNN_FIGSIZE = (10.0, 4.0)  # inches: importance bars only
 WINDOWS_FIGSIZE = (10.0, 7.0)  # inches: window weights above, importance bars below
+HEADING_LABEL_CHARS = 120  # a label in an HTML heading: longer ones cut, whole in the tooltip
 
 
 def _tick_label(token: str, width: int = 18) -> str:
@@ -128,7 +129,7 @@ _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
        max-width: 60em; padding: 0 1em; color: #222; }
 section { border: 1px solid #ddd; border-radius: 6px; padding: 1em; margin-bottom: 1.5em; }
-h2 { font-size: 1.1em; margin: 0 0 0.5em 0; }
+h2 { font-size: 1.1em; margin: 0 0 0.5em 0; overflow-wrap: anywhere; }
 .method { color: #666; font-size: 0.85em; }
 .text { line-height: 2; white-space: pre-wrap; overflow-wrap: anywhere; max-height: 24em;
         overflow-y: auto; border-top: 1px solid #eee; padding-top: 0.5em; }
@@ -136,6 +137,7 @@ h2 { font-size: 1.1em; margin: 0 0 0.5em 0; }
 .cut { color: #aaa; }
 table.probs { border-collapse: collapse; margin: 0.5em 0; }
 table.probs td { padding: 0.1em 0.5em; font-size: 0.9em; }
+.name { max-width: 24em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .bar { background: #eee; width: 16em; height: 0.9em; }
 .bar div { background: #4a7bd0; height: 100%; }
 .best td { font-weight: bold; }
@@ -186,27 +188,34 @@ def _probability_table(explanation: Explanation) -> str:
     for name, p in sorted(explanation.probabilities.items(), key=lambda item: -item[1]):
         given = [explanation.label] if explanation.labels is None else explanation.labels
         best = ' class="best"' if name in given else ""
+        shown = html.escape(printable(name))  # cut by the page's CSS, whole in its tooltip
         rows.append(
-            f"<tr{best}><td>{html.escape(printable(name))}</td>"
+            f'<tr{best}><td><div class="name" title="{shown}">{shown}</div></td>'
             f'<td><div class="bar"><div style="width: {100 * p:.1f}%"></div></div></td>'
             f"<td>{p:.3f}</td></tr>"
         )
     return '<table class="probs">' + "".join(rows) + "</table>"
 
 
+def _heading(explanation: Explanation) -> str:
+    """The prediction, each label shown escaped and cut to HEADING_LABEL_CHARS (a 10,000-character
+    label filled a screen), whole in the heading's tooltip."""
+    whole = explanation.summary(printable)
+    short = explanation.summary(lambda label: shortened(label, HEADING_LABEL_CHARS))
+    if explanation.labels is None:  # `Sports (0.912)`
+        p = explanation.probabilities[explanation.label]
+        whole = f"{printable(explanation.label)} ({p:.3f})"
+        short = f"{shortened(explanation.label, HEADING_LABEL_CHARS)} ({p:.3f})"
+    return f'<span title="{html.escape(whole)}">{html.escape(short)}</span>'
+
+
 def render_html(explanations: list[Explanation]) -> str:
     """One self-contained page (inline CSS, no scripts, no external resources) for all texts."""
     sections = []
     for i, explanation in enumerate(explanations):
-        p = explanation.probabilities[explanation.label]
-        shown = (
-            f"{explanation.label} ({p:.3f})"
-            if explanation.labels is None
-            else explanation.summary()
-        )
         sections.append(
             f'<section id="text-{i}">'
-            f"<h2>Text {i}: {html.escape(printable(shown))}</h2>"
+            f"<h2>Text {i}: {_heading(explanation)}</h2>"
             f"{_probability_table(explanation)}"
             f'<p class="method">Importance: {html.escape(explanation.method)}'
             f"{' (text truncated)' if explanation.truncated else ''}</p>"

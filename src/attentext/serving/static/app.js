@@ -95,7 +95,7 @@ function renderBars(ranked, labels, chosen) {
     const score = scores[label] || 0;
     const name = document.createElement("span");
     name.className = "bar-name";
-    name.textContent = visible(label);
+    name.textContent = name.title = visible(label);
     const track = document.createElement("div");
     track.className = "bar-track";
     const fill = document.createElement("div");
@@ -149,7 +149,7 @@ async function classify() {
       : Promise.resolve(null);
     const prediction = (await predicted).predictions[0];
     const shown = decided(prediction);
-    $("label").textContent = shown.text;
+    $("label").textContent = $("label").title = shown.text;
     $("score").textContent = shown.score;
     renderBars(
       prediction.top_k, labels.length ? labels : prediction.top_k.map((r) => r.label), shown.labels);
