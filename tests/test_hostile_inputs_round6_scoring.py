@@ -25,6 +25,10 @@ R6-S4  An output that cannot be written: inside a file (`-o notes.txt/out.jsonl`
 R6-S5  A JSON Lines id over 64 bits (`123456789012345678901234567890`, valid JSON) passed through
        to a .csv or .parquet output: an `OverflowError` traceback. One line naming the column
        and the way out, .jsonl, which keeps it (`scoring.sinks._table`).
+R6-S6  A float column with NaN or an infinity (pandas' missing value) passed through to a .jsonl
+       output, or an id that is one in OUT.errors.jsonl: written as Python's `NaN` / `Infinity`,
+       which are not JSON (Node's JSON.parse, Go, Java refuse the line; jq reads Infinity as
+       1.797e+308). Written as null (`scoring.sinks.json_line`), as pandas' to_json does.
 """
 
 from __future__ import annotations
@@ -311,3 +315,43 @@ def test_r6_s5_an_id_over_64_bits_is_one_line_naming_the_column(suffix, tfidf_ru
     )
     predict_file(tfidf_run, source, tmp_path / "o.jsonl", options(id_column="id"))
     assert jsonl_rows(tmp_path / "o.jsonl")[0]["id"] == 123456789012345678901234567890
+
+
+# ---------------------------------------------------------------------------------------------
+# R6-S6: NaN and infinities in JSON Lines
+# ---------------------------------------------------------------------------------------------
+
+
+def strict_json(line: str) -> dict:
+    """A line parsed as JSON readers other than Python's parse it: NaN and Infinity refused."""
+
+    def refuse(word: str) -> None:
+        raise ValueError(f"{word} is not JSON")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_r6_s6_a_nan_or_infinity_passed_through_is_written_as_null(tfidf_run, texts, tmp_path):
+    source = tmp_path / "in.parquet"
+    nan, inf = float("nan"), float("inf")
+    pq.write_table(
+        pa.table(
+            {
+                "id": [1.0, nan, inf, -inf],
+                "extra": [[1.0, nan], None, [inf], []],
+                "text": [texts[0], texts[1], None, texts[3]],
+            }
+        ),
+        source,
+    )
+    output = tmp_path / "out.jsonl"
+
+    predict_file(tfidf_run, source, output, options(id_column="id", columns=("extra",)))
+
+    rows = [strict_json(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [row["id"] for row in rows] == [1.0, None, None, None]
+    assert [row["extra"] for row in rows] == [[1.0, None], None, [None], []]
+    errors = Path(f"{output}.errors.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [strict_json(line) for line in errors] == [
+        {"row": 3, "id": None, "error": "text is missing"}
+    ]

@@ -10,6 +10,7 @@ chunk is typed by the others).
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 from attentext.errors import DataError, shown
 
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
-JSON = json.JSONEncoder(ensure_ascii=False, default=str)
+JSON = json.JSONEncoder(ensure_ascii=False, default=str, allow_nan=False)
 
 
 def output_format(path: Path) -> str:
@@ -72,15 +73,35 @@ def _untyped(column: Any) -> bool:
     return False
 
 
+def json_line(record: dict[str, Any]) -> str:
+    """`record` as one line of JSON, a float that is NaN or infinite written as null: JSON has
+    no word for them, and Python's `NaN` / `Infinity` (what a Parquet float column with a
+    missing value, passed through, gave) made lines that JSON.parse, Go or Java refuse and jq
+    reads as 1.797e+308."""
+    try:
+        return JSON.encode(record)
+    except ValueError:  # a NaN or an infinity somewhere in the record
+        return JSON.encode(_finite(record))
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every NaN or infinite float, at any depth, replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
 def write_part(fmt: str, columns: dict[str, Any], path: Path, header: bool) -> None:
     """Write one chunk's columns to `path` in `fmt` (the CSV header only when `header`)."""
     if fmt == "jsonl":
         names = list(columns)
         rows = zip(*(_values(column) for column in columns.values()), strict=True)
         with open(path, "w", encoding="utf-8", newline="\n") as handle:
-            handle.writelines(
-                JSON.encode(dict(zip(names, row, strict=True))) + "\n" for row in rows
-            )
+            handle.writelines(json_line(dict(zip(names, row, strict=True))) + "\n" for row in rows)
         return
     table = _table(columns, fmt)
     if fmt == "parquet":

@@ -48,7 +48,7 @@ from attentext.rundir import (
     ONNX_INT8_FILE,
     read_marker,
 )
-from attentext.scoring.sinks import assemble, part_suffix
+from attentext.scoring.sinks import assemble, json_line, part_suffix
 
 PARTS_SUFFIX = ".parts"
 ERRORS_SUFFIX = ".errors.jsonl"
@@ -180,7 +180,7 @@ class WorkDir:
         data_tmp, errors_tmp = temporary_beside(part), temporary_beside(errors_file)
         try:
             write(data_tmp)
-            lines = "".join(json.dumps(e, ensure_ascii=False, default=str) + "\n" for e in errors)
+            lines = "".join(json_line(e) + "\n" for e in errors)
             errors_tmp.write_text(lines, encoding="utf-8")
             at_stage("written", index)
             os.replace(errors_tmp, errors_file)
