@@ -47,6 +47,12 @@ R6-H6  A 10,000-character label widened both pages to ~110,000 pixels: on the tr
        `interpret/render.py`: `rendering.shortened` in the heading):
        test_h6_a_very_long_label_keeps_both_pages_to_the_window_width (headless Chromium,
        skipped without)
+R6-H7  Characters the figures' font has no glyph for (Chinese labels with matplotlib's DejaVu
+       Sans; a bidi override) were drawn as empty boxes, every such label alike in the confusion
+       matrix, with a two-line `UserWarning: Glyph 20307 ... missing` on stderr per character.
+       They are now drawn as their escapes (`\\u4f53\\u80b2`, `figures.figure_text`, where the
+       font lacks them; a font that has them, named in matplotlibrc, draws them):
+       test_h7_characters_the_font_lacks_are_drawn_as_escapes_without_a_warning_each
 """
 
 from __future__ import annotations
@@ -374,3 +380,15 @@ def test_h6_a_very_long_label_keeps_both_pages_to_the_window_width(math_run, bro
         assert _overflow(browser) <= 0
         for value in browser.find_elements(By.CSS_SELECTOR, "#probs .bar-value"):
             assert value.rect["x"] + value.rect["width"] <= 1000, value.rect
+
+
+def test_h7_characters_the_font_lacks_are_drawn_as_escapes_without_a_warning_each(
+    tmp_path_factory, tmp_path
+):
+    data, run = _baseline(tmp_path_factory, ["体育", "经济", "科学", "\u202eevil"], "cjk")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        attentext.evaluate(run, data, output=tmp_path / "report")
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert not missing, missing[:2]
+    assert (tmp_path / "report" / "confusion_matrix.png").is_file()

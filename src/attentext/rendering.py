@@ -71,14 +71,6 @@ def python_string(value: str) -> str:
     return printable(json.dumps(value, ensure_ascii=False))
 
 
-def figure_text(value: object, width: int = 40) -> str:
-    """`value` as text in a matplotlib figure (a tick label, a title, a point's name): one line,
-    at most `width` characters (its start and end kept around a "…", so that long labels that
-    differ at the end stay apart), and each `$` escaped: matplotlib reads the text between two
-    as mathtext, which drew `$x^2$` as x² and raised a ParseException for `$\\frac{$`."""
-    return shortened(value, width).replace("$", r"\$")
-
-
 def shortened(value: object, width: int) -> str:
     """`value` as one line (`printable`) of at most `width` characters: its start and end kept
     around a "…", so that long labels that differ at the end stay apart."""

@@ -18,9 +18,10 @@ from matplotlib.figure import Figure  # drawing to files only: no pyplot, no GUI
 from attentext import rundir
 from attentext.evaluation.metrics import classification_metrics
 from attentext.evaluation.multilabel import multi_hot, multilabel_metrics
+from attentext.figures import figure_text
 from attentext.files import TMP_SUFFIX, write_json
 from attentext.inference.classifier import Classifier, load
-from attentext.rendering import figure_text, markdown_text
+from attentext.rendering import markdown_text
 
 COLUMNS = [
     ("model", "model"),

@@ -11,8 +11,9 @@ from matplotlib.figure import Figure
 
 from attentext.evaluation.label_calibration import measure_label_calibration
 from attentext.evaluation.multilabel import multi_hot, multilabel_report
+from attentext.figures import figure_text
 from attentext.files import write_json
-from attentext.rendering import figure_text, markdown_text
+from attentext.rendering import markdown_text
 
 MAX_CHART_LABELS = 60  # a bar per label, the most frequent first; more would not be readable
 

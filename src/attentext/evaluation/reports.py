@@ -21,8 +21,9 @@ from attentext.evaluation.metrics import (
     evaluation_report,
     expected_calibration_error,
 )
+from attentext.figures import figure_text
 from attentext.files import write_json
-from attentext.rendering import figure_text, markdown_text
+from attentext.rendering import markdown_text
 
 
 def plot_confusion(confusion: np.ndarray, label_names: list[str], path: Path) -> None:

@@ -11,8 +11,9 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from attentext.figures import figure_text
 from attentext.interpret.explanation import Explanation
-from attentext.rendering import figure_text, printable, shortened
+from attentext.rendering import printable, shortened
 
 MAX_PLOT_TOKENS = 64  # heatmap and bar chart show the first 64 words, so labels stay readable
 PNG_DPI = 100
