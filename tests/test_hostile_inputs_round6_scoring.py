@@ -29,6 +29,11 @@ R6-S6  A float column with NaN or an infinity (pandas' missing value) passed thr
        output, or an id that is one in OUT.errors.jsonl: written as Python's `NaN` / `Infinity`,
        which are not JSON (Node's JSON.parse, Go, Java refuse the line; jq reads Infinity as
        1.797e+308). Written as null (`scoring.sinks.json_line`), as pandas' to_json does.
+R6-S7  `-i in.jsonl -o out.jsonl --overwrite` where out.jsonl is a hard link to the input, or the
+       input is out.jsonl.errors.jsonl (re-scoring the rows a run could not classify, into the
+       same output): refused only for the same path or a symbolic link; the input named as the
+       errors file was replaced by the new errors. Paths are compared as files (`os.path.
+       samefile`), the errors file too (`scoring.engine._same_file`).
 """
 
 from __future__ import annotations
@@ -355,3 +360,33 @@ def test_r6_s6_a_nan_or_infinity_passed_through_is_written_as_null(tfidf_run, te
     assert [strict_json(line) for line in errors] == [
         {"row": 3, "id": None, "error": "text is missing"}
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# R6-S7: the input written over
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["hard-link", "errors-file", "errors-file-hard-link"])
+def test_r6_s7_an_output_that_is_the_input_by_another_name_is_refused(
+    how, tfidf_run, texts, tmp_path
+):
+    source = text_file(tmp_path, texts)
+    content = source.read_bytes()
+    output = tmp_path / "out.jsonl"
+    if how == "hard-link":
+        os.link(source, output)
+        named = output
+    elif how == "errors-file":
+        source = source.rename(tmp_path / "out.jsonl.errors.jsonl")
+        named = source
+    else:
+        named = tmp_path / "out.jsonl.errors.jsonl"
+        os.link(source, named)
+
+    result = run_cli_here("predict", tfidf_run, "-i", source, "-o", output, "--overwrite")
+
+    assert one_line_error(result) == (
+        f"error: {named}: is the input; write the predictions to another file"
+    )
+    assert source.read_bytes() == content

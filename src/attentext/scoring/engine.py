@@ -110,9 +110,20 @@ def _check_paths(input_path: Path, output: Path) -> None:
     _check_writable(output)
     if output.is_dir():
         raise DataError(f"{output}: is a directory; --output names the file to write")
-    if output.exists() and output.resolve() == input_path.resolve():
-        raise DataError(f"{output}: is the input; write the predictions to another file")
+    for written in (output, errors_path(output)):
+        if _same_file(written, input_path):
+            raise DataError(f"{written}: is the input; write the predictions to another file")
     _check_outside_runs(output)
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name one file: the same path, a symbolic link, or a hard link (by a
+    path compared, a hard link to the input, or the input named as OUT.errors.jsonl, was
+    replaced with --overwrite: the user's input file gone)."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one of them does not exist
+        return False
 
 
 def _check_writable(output: Path) -> None:
