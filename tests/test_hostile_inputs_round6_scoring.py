@@ -34,12 +34,20 @@ R6-S7  `-i in.jsonl -o out.jsonl --overwrite` where out.jsonl is a hard link to 
        same output): refused only for the same path or a symbolic link; the input named as the
        errors file was replaced by the new errors. Paths are compared as files (`os.path.
        samefile`), the errors file too (`scoring.engine._same_file`).
+R6-S8  A gzip-compressed input (`corpus.csv.gz`, or a .txt gzipped), bzip2, xz, zstd or zip:
+       "contains NUL bytes; is it a binary or UTF-16 file? save it as UTF-8 text" (or, with no
+       NUL byte in the head, a row per line of compressed bytes, each "not valid UTF-8"). Named
+       as compressed, with the command that decompresses it (`data.readers.refuse_binary`, read
+       by the streamed reader and by the whole-file one).
 """
 
 from __future__ import annotations
 
+import bz2
 import errno
+import gzip
 import json
+import lzma
 import os
 import random
 from pathlib import Path
@@ -390,3 +398,33 @@ def test_r6_s7_an_output_that_is_the_input_by_another_name_is_refused(
         f"error: {named}: is the input; write the predictions to another file"
     )
     assert source.read_bytes() == content
+
+
+# ---------------------------------------------------------------------------------------------
+# R6-S8: a compressed input
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "compress", "kind", "advice"),
+    [
+        ("in.txt", gzip.compress, "gzip", "gunzip -c in.txt > in.decompressed.txt"),
+        ("in.csv.gz", gzip.compress, "gzip", "gunzip -c in.csv.gz > in.csv"),
+        ("in.jsonl", bz2.compress, "bzip2", "bunzip2 -c in.jsonl > in.decompressed.jsonl"),
+        ("in.tsv", lzma.compress, "xz", "unxz -c in.tsv > in.decompressed.tsv"),
+    ],
+)
+@pytest.mark.parametrize("streamed", [True, False], ids=["output", "printed"])
+def test_r6_s8_a_compressed_input_is_named_so_with_how_to_decompress_it(
+    name, compress, kind, advice, streamed, tfidf_run, tmp_path
+):
+    source = tmp_path / name
+    source.write_bytes(compress(b"text\noil stocks\nfootball\n"))
+    output = ["-o", tmp_path / "out.jsonl"] if streamed else []
+
+    line = one_line_error(run_cli_here("predict", tfidf_run, "-i", source, *output))
+
+    assert line == (
+        f"error: {source}: is {kind}-compressed; decompress it first ({advice}) and give the "
+        "file it makes"
+    )

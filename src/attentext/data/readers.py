@@ -75,6 +75,39 @@ def split_lines(content: str) -> list[str]:
     return lines
 
 
+# the first bytes of the compressed files users give as text (`data.csv.gz`, a .txt gzipped)
+COMPRESSED = {
+    b"\x1f\x8b": ("gzip", "gunzip -c", ".gz"),
+    b"BZh": ("bzip2", "bunzip2 -c", ".bz2"),
+    b"\xfd7zXZ\x00": ("xz", "unxz -c", ".xz"),
+    b"\x28\xb5\x2f\xfd": ("zstd", "unzstd -c", ".zst"),
+    b"PK\x03\x04": ("zip", "unzip -p", ".zip"),
+}
+
+
+def refuse_binary(path: Path, head: bytes) -> None:
+    """A DataError if a file's first bytes are not text: a compressed file is named so, with
+    the command that decompresses it (all of them were "contains NUL bytes; is it a binary or
+    UTF-16 file?", which sent a user with a gzipped CSV to re-save it as UTF-8); else NUL bytes
+    (binary, or UTF-16)."""
+    for magic, (kind, command, suffix) in COMPRESSED.items():
+        if head.startswith(magic) and (kind != "bzip2" or head[4:10] == b"1AY&SY"):
+            name = shown(path.name)
+            target = (
+                name.removesuffix(path.suffix)
+                if path.suffix.lower() == suffix
+                else f"{shown(path.stem)}.decompressed{shown(path.suffix)}"
+            )
+            raise DataError(
+                f"{path}: is {kind}-compressed; decompress it first ({command} {name} > "
+                f"{target}) and give the file it makes"
+            )
+    if b"\x00" in head[:SNIFF_BYTES]:
+        raise DataError(
+            f"{path}: contains NUL bytes; is it a binary or UTF-16 file? save it as UTF-8 text"
+        )
+
+
 def read_text(path: Path) -> str:
     if not path.exists():
         raise DataError(f"{path}: file not found")
@@ -82,10 +115,7 @@ def read_text(path: Path) -> str:
         raise DataError(f"{path}: is a directory, expected a data file")
     with open(path, "rb") as handle:
         head = handle.read(SNIFF_BYTES)
-    if b"\x00" in head:
-        raise DataError(
-            f"{path}: contains NUL bytes; is it a binary or UTF-16 file? save it as UTF-8 text"
-        )
+    refuse_binary(path, head)
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError(f"{path}: file is empty")

@@ -33,6 +33,7 @@ from attentext.data.readers import (
     SUFFIXES,
     check_unique_columns,
     is_int,
+    refuse_binary,
     tsv_unquoted,
 )
 from attentext.errors import AttentextWarning, DataError, short_list, shown
@@ -141,10 +142,7 @@ def iter_lines(path: Path) -> Iterator[bytes]:
     after_cr = False  # the last block ended with \r: a \n starting the next one ends no line
     with open(path, "rb") as handle:
         first = handle.read(BLOCK_BYTES)
-        if b"\x00" in first[:SNIFF_BYTES]:
-            raise DataError(
-                f"{path}: contains NUL bytes; is it a binary or UTF-16 file? save it as UTF-8 text"
-            )
+        refuse_binary(path, first[:SNIFF_BYTES])
         block = first.removeprefix(BOM) or handle.read(BLOCK_BYTES)
         while block:
             if after_cr and block.startswith(b"\n"):
