@@ -18,6 +18,12 @@ R6-F4  `fewshot.self_training_threshold=1` (or any setting that takes no pseudo-
        `self_training_finetune_epochs=1`: an IndexError traceback (the masked copies of no
        texts were tokenized), the run lost. The fine-tuning pass now reads the labelled texts
        alone, and the run records 0 pseudo-labels.
+R6-F5  `export --int8 --data TEXTS` of a run that reads long texts in windows
+       (`tokenizer.long_text=chunks`) judged int8 on each text's first window alone: it
+       recorded 100 % label agreement where `predict --backend onnx-int8` agreed with fp32 on
+       98.75 % of the same texts (a seed-transformer, windows of 16 tokens), and an attention
+       over windows was never checked. The check now reads every window and combines them as
+       `predict` does (`export.onnx._check_inputs`), so export.json records predict's figures.
 """
 
 from __future__ import annotations
@@ -25,12 +31,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import run_cli_here
 
 import attentext
 from attentext.data.dataset import load_text_dataset
 from attentext.errors import DataError, RecipeError
+from attentext.export.onnx import export_onnx
+from attentext.inference.classifier import load
 
 FEW = ["fewshot.pair_iterations=1", "fewshot.pair_batch_size=8"]
 
@@ -167,3 +176,29 @@ def test_r6_f4_self_training_that_takes_no_text_fine_tunes_on_the_labelled_ones(
     taken = result.metrics["fewshot"]["self_training"]
     assert sum(taken["pseudo_labels"].values()) == 0 and taken["min_confidence"] is None
     json.loads((out / "metrics.json").read_text(), parse_constant=pytest.fail)
+
+
+@pytest.fixture(scope="module")
+def windowed_run(ag_news_dir, tmp_path_factory) -> Path:
+    """A seed-transformer reading every text in windows of 16 tokens (most have 3 or more)."""
+    out = tmp_path_factory.mktemp("windows") / "run"
+    overrides = ["tokenizer.long_text=chunks", "tokenizer.max_length=16"]
+    attentext.train(
+        "seed-transformer", ag_news_dir, out, epochs=1, precision="fp32", overrides=overrides
+    )
+    return out
+
+
+def test_r6_f5_the_int8_check_of_a_windowed_run_is_what_predict_gives(windowed_run, ag_news_dir):
+    texts = load_text_dataset(ag_news_dir, val_fraction=0.0).texts("test")
+
+    export_onnx(windowed_run, int8=True, check_texts=texts, force_int8=True)
+
+    record = json.loads((windowed_run / "onnx" / "export.json").read_text())["int8"]
+    fp32 = load(windowed_run, backend="onnx", threads=1).predict_proba(texts)
+    int8 = load(windowed_run, backend="onnx-int8", threads=1).predict_proba(texts)
+    agreement = float(np.mean(fp32.argmax(axis=1) == int8.argmax(axis=1)))
+    assert record["label_agreement"] == pytest.approx(agreement)
+    assert record["max_probability_diff"] == pytest.approx(
+        float(np.abs(int8 - fp32).max()), rel=1e-2, abs=1e-5
+    )

@@ -14,13 +14,14 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from attentext.files import temporary_beside
-from attentext.inference.onnx_backend import run_session, session
+from attentext.inference.onnx_backend import run_session_windows, session
 from attentext.precision import cpu_capabilities
 from attentext.text.batching import run_in_batches
 
@@ -68,7 +69,8 @@ def random_sequences(vocab_size: int, max_length: int, rows: int, seed: int) -> 
     return [generator.integers(low, vocab_size, size=int(n)).tolist() for n in lengths]
 
 
-Calibrate = Callable[[np.ndarray], np.ndarray]  # logits -> what predict_proba answers
+# the (N, C + 1) outputs of check windows (logits, window score) -> what predict_proba answers
+Calibrate = Callable[[np.ndarray], np.ndarray]
 
 
 def probabilities(
@@ -77,8 +79,9 @@ def probabilities(
     pad_id: int,
     calibrate: Calibrate,
 ) -> np.ndarray:
-    """The probabilities `predict_proba` gives from `run(padded batch) -> logits` over
-    `encoded`: `calibrate` is the classifier's `probabilities_of` (the run's temperature and
+    """The probabilities `predict_proba` gives from `run(padded batch) -> (B, C + 1)` (each
+    window's logits and score) over the windows `encoded`: `calibrate` combines a text's windows
+    as the run does and applies the classifier's `probabilities_of` (the run's temperature and
     label prior, or each label's calibrated sigmoid), as float64."""
     return np.asarray(calibrate(run_in_batches(encoded, run, pad_id)), dtype=np.float64)
 
@@ -152,9 +155,7 @@ def choose_int8(
         tmp = temporary_beside(fp32_path)
         _quantize(fp32_path, tmp, settings, excluded)
         int8_session = session(tmp, threads=1)
-        got = probabilities(
-            lambda batch, s=int8_session: run_session(s, batch), encoded, pad_id, calibrate
-        )
+        got = probabilities(partial(run_session_windows, int8_session), encoded, pad_id, calibrate)
         row = {
             **settings,
             "label_agreement": float((decisions(got, thresholds) == labels).all(axis=1).mean()),

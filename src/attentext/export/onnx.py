@@ -33,6 +33,7 @@ the aggregation a reader must apply.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from attentext import rundir
 from attentext.errors import AttentextError
 from attentext.export.int8 import (
     RANDOM_CHECK_ROWS,
+    Calibrate,
     choose_int8,
     int8_report,
     probabilities,
@@ -68,6 +70,7 @@ from attentext.rundir import (
     TRANSFORMERS_KIND,
     open_run,
 )
+from attentext.text.windows import combine_windows, flatten
 
 INPUT_NAMES = ("input_ids", "attention_mask")
 # Export gate: |ONNX - PyTorch| <= atol + rtol * |PyTorch| on every logit of a check batch, or
@@ -127,14 +130,6 @@ def _check_batch(vocab_size: int, pad_id: int, max_length: int, seed: int) -> di
     return {"input_ids": ids, "attention_mask": mask}
 
 
-def _torch_logits(model: nn.Module):
-    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
-        with torch.no_grad():
-            return model(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits.numpy()
-
-    return run
-
-
 def _torch_windows(model: nn.Module, batch: dict[str, np.ndarray]) -> np.ndarray:
     """(B, C + 1) logits and window scores by PyTorch (scores 0 without window attention)."""
     with torch.no_grad():
@@ -190,12 +185,27 @@ def _check_parity(
 
 def _check_inputs(
     classifier: TransformersClassifier, texts: list[str] | None
-) -> tuple[list[list[int]], str]:
-    """Token ids that judge int8 against fp32, and how to name them in export.json."""
+) -> tuple[list[list[int]], Calibrate, str]:
+    """The windows that judge int8 against fp32, what makes of their outputs ((N, C + 1): each
+    window's logits and score) the probabilities `predict_proba` gives each check text, and how
+    to name the texts in export.json. A run that reads long texts in windows is judged as
+    `predict` reads them, every window of a text combined: its check read each text's first
+    window alone (recorded 100 % agreement where predict's labels agreed on 98.75 %)."""
     if texts:
-        return classifier.encode(texts), f"{len(texts)} texts given at export"
-    rows = random_sequences(len(classifier.tokenizer), classifier.max_length, RANDOM_CHECK_ROWS, 2)
-    return rows, f"{len(rows)} random token sequences (pass texts for a real check)"
+        windows, counts = flatten(classifier.encode_windows(texts))
+        source = f"{len(texts)} texts given at export"
+    else:
+        size = len(classifier.tokenizer)
+        windows = random_sequences(size, classifier.max_length, RANDOM_CHECK_ROWS, 2)
+        counts = np.ones(len(windows), dtype=np.int64)  # each sequence a text of one window
+        source = f"{len(windows)} random token sequences (pass texts for a real check)"
+
+    def calibrate(outputs: np.ndarray) -> np.ndarray:
+        how = classifier.aggregation
+        logits, _ = combine_windows(outputs[:, :-1], outputs[:, -1], counts, how)
+        return classifier.probabilities_of(logits)
+
+    return windows, calibrate, source
 
 
 def _require_onnx_tools() -> None:
@@ -265,10 +275,11 @@ def _write_export(
         diff = _check_parity(model, run_dir, fp32_tmp, check)
         report = None
         if int8:
-            encoded, source = _check_inputs(classifier, check_texts)
-            calibrate = classifier.probabilities_of  # labels compared as predict decides them
+            # labels compared as predict decides them (windows combined, calibrated)
+            encoded, calibrate, source = _check_inputs(classifier, check_texts)
             thresholds = classifier.thresholds if classifier.multi_label else None
-            reference = probabilities(_torch_logits(model), encoded, pad_id, calibrate)
+            torch_run = partial(_torch_windows, model)
+            reference = probabilities(torch_run, encoded, pad_id, calibrate)
             int8_tmp, choice = choose_int8(
                 fp32_tmp, encoded, reference, pad_id, calibrate, thresholds
             )
