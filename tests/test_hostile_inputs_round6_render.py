@@ -53,6 +53,10 @@ R6-H7  Characters the figures' font has no glyph for (Chinese labels with matplo
        They are now drawn as their escapes (`\\u4f53\\u80b2`, `figures.figure_text`, where the
        font lacks them; a font that has them, named in matplotlibrc, draws them):
        test_h7_characters_the_font_lacks_are_drawn_as_escapes_without_a_warning_each
+R6-H8  `attentext explain` printed a 10,000-character label whole on its one line per text (a
+       terminal screenful); labels and words on that line are now cut to 80 characters, start
+       and end kept (`cli/explain.py`, `rendering.shortened`):
+       test_h8_explains_line_per_text_cuts_a_very_long_label
 """
 
 from __future__ import annotations
@@ -392,3 +396,12 @@ def test_h7_characters_the_font_lacks_are_drawn_as_escapes_without_a_warning_eac
     missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
     assert not missing, missing[:2]
     assert (tmp_path / "report" / "confusion_matrix.png").is_file()
+
+
+def test_h8_explains_line_per_text_cuts_a_very_long_label(math_run, tmp_path):
+    _, run = math_run
+    text = " ".join(WORDS[2] * 2)  # the topic labelled "L" * 10,000 + "a"
+    done = run_cli_here("explain", run, text, "-o", tmp_path / "why", "-f", "html")
+    assert done.returncode == 0, done.stderr[-600:]
+    line = next(line for line in done.stdout.splitlines() if line.startswith("[0] "))
+    assert len(line) < 300 and "L…L" in line and "La 1.000" in line, line[:300]

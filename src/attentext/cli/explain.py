@@ -7,8 +7,11 @@ from typing import Annotated, Any
 
 import typer
 
-from attentext.cli.common import cell, out, quiet_libraries
+from attentext.cli.common import out, quiet_libraries
 from attentext.outputs import check_output_folder
+from attentext.rendering import shortened
+
+LINE_NAME_CHARS = 80  # a label or word on explain's line: longer ones cut
 
 
 def explain_command(
@@ -54,15 +57,22 @@ def explain_command(
     )
     for i, explanation in enumerate(explanations):
         top = ", ".join(
-            f"{cell(token)} {weight:.2f}" for token, weight in explanation.top_tokens(5)
+            f"{_short(token)} {weight:.2f}" for token, weight in explanation.top_tokens(5)
         )
         out.print(
-            f"[{i}] {cell(explanation.summary())}\ttop: {top or '(no tokens)'}"
+            f"[{i}] {explanation.summary(_short)}\ttop: {top or '(no tokens)'}"
             f"{_windows(explanation)}",
             markup=False,
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _short(name: str) -> str:
+    """A label or word on explain's one line per text: escaped (`printable`), a long one cut to
+    LINE_NAME_CHARS, its start and end kept (a 10,000-character label was a 10,000-character
+    line)."""
+    return shortened(name, LINE_NAME_CHARS)
 
 
 def _windows(explanation: Any) -> str:
