@@ -189,3 +189,17 @@ def test_recalibrate_keeps_a_card_edited_by_hand_with_a_warning(tfidf_run, ag_ne
     assert "edited by hand" in result.stderr and "--write --overwrite" in result.stderr
     assert (run / CARD_FILE).read_text(encoding="utf-8") == edited
     assert json.loads((run / "calibration.json").read_text())["fitted_on"] == "ag_news_tiny test"
+
+
+def test_a_shots_run_card_says_how_it_drew_its_texts_and_that_it_is_not_calibrated(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    """A `--shots` run's card counted its draw as a train split and said its probabilities
+    were calibrated on the validation split, which it never had (its temperature is 1)."""
+    out = attentext.train("tfidf-logreg", ag_news_dir, tmp_path / "shots", shots=8).run_dir
+    card = (Path(out) / CARD_FILE).read_text(encoding="utf-8")
+    assert "The train split is 8 examples per class, drawn with data seed 42" in card
+    assert "Its probabilities are not calibrated (no temperature was fitted" in card
+    calibrated = model_card(open_run(tfidf_run))
+    assert "Its probabilities are calibrated on the validation split" in calibrated
+    assert "examples per class" not in calibrated

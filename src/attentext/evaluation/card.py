@@ -276,7 +276,21 @@ def _data_section(run: Run) -> list[str]:
         "|---|---|",
     ]
     lines += [f"| {split} | {size:,} |" for split, size in sizes if isinstance(size, int)]
-    return [*lines, "", *_distillation_lines(facts)]
+    return [*lines, "", *_shots_lines(run), *_distillation_lines(facts)]
+
+
+def _shots_lines(run: Run) -> list[str]:
+    """How a `--shots` run drew its training texts, or nothing: its card counted them as a
+    train split and said its probabilities were calibrated on a validation split it never had."""
+    shots = run.recipe.data.shots if run.recipe is not None else 0
+    if not shots:
+        return []
+    return [
+        f"The train split is {shots} examples per class, drawn with data seed "
+        f"{run.recipe.data_seed} from the training data (`data.shots`); no validation split was "
+        "held out.",
+        "",
+    ]
 
 
 def _distillation_lines(facts: dict[str, Any]) -> list[str]:
@@ -478,7 +492,14 @@ def _use_section(run: Run) -> list[str]:
         limit = "The TF-IDF baseline reads every word, but knows only its training vocabulary."
     n_train = run.metrics.get("n_train")
     size = f"{n_train:,} texts" if isinstance(n_train, int) else "its training texts"
-    calibrated_on = markdown_text(fitted_on(run.metrics.get("calibration")))
+    calibration = run.metrics.get("calibration")
+    calibrated = isinstance(calibration, dict) and "temperature" in calibration
+    probabilities = (
+        f"calibrated on {markdown_text(fitted_on(calibration))}"
+        if calibrated or run.multi_label
+        else "not calibrated (no temperature was fitted: `attentext recalibrate` fits one on "
+        "held-out labelled texts)"
+    )
     return [
         "## Intended use and limits",
         "",
@@ -489,7 +510,7 @@ def _use_section(run: Run) -> list[str]:
         "never saw, get confident answers that can be wrong; measure it on your own data "
         "(`attentext evaluate`).",
         f"- {limit}",
-        f"- Its probabilities are calibrated on {calibrated_on}; they are estimates, not "
+        f"- Its probabilities are {probabilities}; they are estimates, not "
         "guarantees, and drift with the data.",
         "- It carries the biases of its training data. Do not use it alone for decisions about "
         "people.",
