@@ -39,6 +39,12 @@ R6-S8  A gzip-compressed input (`corpus.csv.gz`, or a .txt gzipped), bzip2, xz, 
        NUL byte in the head, a row per line of compressed bytes, each "not valid UTF-8"). Named
        as compressed, with the command that decompresses it (`data.readers.refuse_binary`, read
        by the streamed reader and by the whole-file one).
+R6-S9  A CSV or TSV in cp1252 whose passed-through column holds an `é` (`--columns source`, a
+       value `Agence Française`): the whole run failed at that row's chunk, "malformed file (In
+       CSV column #2: CSV conversion error to string: invalid UTF8 data)", the chunks before it
+       scored for nothing and nothing to do said. Every column is read as bytes and decoded
+       here: the value is null and its row one bad row, listed with why, as a JSON Lines row
+       with such a byte always was (`scoring.sources.DelimitedSource.column_of`).
 """
 
 from __future__ import annotations
@@ -428,3 +434,35 @@ def test_r6_s8_a_compressed_input_is_named_so_with_how_to_decompress_it(
         f"error: {source}: is {kind}-compressed; decompress it first ({advice}) and give the "
         "file it makes"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# R6-S9: a passed-through value that is not UTF-8
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_r6_s9_a_cp1252_value_in_a_passed_through_column_is_one_bad_row(
+    suffix, tfidf_run, texts, tmp_path
+):
+    sep = "\t" if suffix == ".tsv" else ","
+    lines = [f"id{sep}text{sep}source"] + [
+        f"{i}{sep}{texts[i % len(texts)].replace(sep, ' ').replace(chr(34), '')}{sep}wire"
+        for i in range(40)
+    ]
+    lines[35] = f"34{sep}Coffee prices rise{sep}Agence Fran\u00e7aise"
+    source = tmp_path / f"in{suffix}"
+    source.write_bytes("\n".join(lines).encode("cp1252") + b"\n")
+    output = tmp_path / "out.jsonl"
+
+    summary = predict_file(
+        tfidf_run, source, output, options(id_column="id", columns=("source",), chunk_rows=16)
+    )
+
+    rows = jsonl_rows(output)
+    assert summary.rows == 40 and [row["id"] for row in rows] == [str(i) for i in range(40)]
+    assert rows[34]["source"] is None and rows[34]["label"] is None
+    assert all(row["label"] is not None for i, row in enumerate(rows) if i != 34)
+    assert jsonl_rows(Path(f"{output}.errors.jsonl")) == [
+        {"row": 35, "id": "34", "error": "column 'source' is not valid UTF-8"}
+    ]

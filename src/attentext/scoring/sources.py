@@ -277,12 +277,16 @@ class TableSource(Source):
     def chunks(self, rows: int) -> Iterator[Chunk]:
         for index, table in enumerate(rebatch(self.batches(), rows)):
             texts, problems = self.texts_of(table)
-            columns = {name: self.column_of(table, name) for name in self.columns}
+            columns: dict[str, Any] = {}
+            for name in self.columns:
+                columns[name], unreadable = self.column_of(table, name)
+                for position in unreadable:
+                    problems.setdefault(position, f"column '{shown(name)}' is not valid UTF-8")
             yield Chunk(index, index * rows, texts, columns, problems)
 
-    def column_of(self, table: pa.Table, name: str) -> pa.Array:
-        """A passed-through column as read."""
-        return table.column(name).combine_chunks()
+    def column_of(self, table: pa.Table, name: str) -> tuple[pa.Array, list[int]]:
+        """A passed-through column as read, and the rows whose value could not be read."""
+        return table.column(name).combine_chunks(), []
 
     @property
     def needed(self) -> list[str]:
@@ -381,8 +385,7 @@ class DelimitedSource(TableSource):
         text_columns = ["title", "description"] if self.ag_news else [self.text_column]
         include = list(dict.fromkeys([*text_columns, *self.columns]))
         types = {name: pa.binary() for name in self.names} if every_column else {}
-        types.update({name: pa.string() for name in include})
-        types.update({name: pa.binary() for name in text_columns})  # decoded row by row
+        types.update({name: pa.binary() for name in include})  # decoded here (`column_of`)
         return pacsv.open_csv(
             self.path,
             read_options=pacsv.ReadOptions(
@@ -449,14 +452,18 @@ class DelimitedSource(TableSource):
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise DataError(f"{self.path}: malformed file ({shown(message, 160)})") from None
 
-    def column_of(self, table: pa.Table, name: str) -> pa.Array:
-        """A passed-through column as text: the columns of texts are read as bytes (to decode
-        them row by row), and passed through as such they were written as `"b'...'"` in JSON
-        and as binary in Parquet; a value that is not UTF-8 is null (its row is listed)."""
+    def column_of(self, table: pa.Table, name: str) -> tuple[pa.Array, list[int]]:
+        """A passed-through column as text. Every column is read as bytes and decoded here: a
+        value that is not UTF-8 (a cp1252 `é`) is null and its row a bad row, as in JSON Lines;
+        read as text by pyarrow, it failed the whole file mid-stream ("malformed file (... CSV
+        conversion error to string: invalid UTF8 data)"), the chunks before it scored for
+        nothing. (Passed through as bytes, the column of texts was written as `"b'...'"`.)"""
         column = table.column(name).combine_chunks()
-        if not pa.types.is_binary(column.type):
-            return column
-        return pa.array(decode_texts(column.to_pylist())[0], type=pa.string())
+        try:
+            return column.cast(pa.string()), []
+        except pa.ArrowInvalid:  # some value is not UTF-8: decoded one by one
+            values, problems = decode_texts(column.to_pylist())
+            return pa.array(values, type=pa.string()), sorted(problems)
 
     def texts_of(self, table: pa.Table) -> tuple[list[Any], dict[int, str]]:
         if not self.ag_news:
