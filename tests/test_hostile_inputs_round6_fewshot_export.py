@@ -24,6 +24,10 @@ R6-F5  `export --int8 --data TEXTS` of a run that reads long texts in windows
        98.75 % of the same texts (a seed-transformer, windows of 16 tokens), and an attention
        over windows was never checked. The check now reads every window and combines them as
        `predict` does (`export.onnx._check_inputs`), so export.json records predict's figures.
+R6-F6  `train encoder-fewshot --set fewshot.pair_iterations=0 --set fewshot.unlabeled=POOL`
+       (or `fewshot.unlabeled` on seed-transformer, `fewshot.pair_iterations` on tfidf-logreg):
+       trained without pairs and without self-training, the pool never read, and recorded in
+       recipe.yaml without a word. A note names them (`recipes.settings_without_effect`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from attentext.data.dataset import load_text_dataset
 from attentext.errors import DataError, RecipeError
 from attentext.export.onnx import export_onnx
 from attentext.inference.classifier import load
+from attentext.recipes import load_recipe, settings_without_effect
 
 FEW = ["fewshot.pair_iterations=1", "fewshot.pair_batch_size=8"]
 
@@ -202,3 +207,19 @@ def test_r6_f5_the_int8_check_of_a_windowed_run_is_what_predict_gives(windowed_r
     assert record["max_probability_diff"] == pytest.approx(
         float(np.abs(int8 - fp32).max()), rel=1e-2, abs=1e-5
     )
+
+
+@pytest.mark.parametrize(
+    ("recipe", "overrides", "named"),
+    [
+        ("encoder-fewshot", ["fewshot.pair_iterations=0", "fewshot.unlabeled=u.txt"], "unlabeled"),
+        ("seed-transformer", ["fewshot.unlabeled=u.txt"], "fewshot.unlabeled"),
+        ("tfidf-logreg", ["fewshot.pair_iterations=3"], "fewshot.pair_iterations"),
+    ],
+)
+def test_r6_f6_few_shot_settings_no_training_reads_are_said(recipe, overrides, named):
+    notes = settings_without_effect(load_recipe(recipe, overrides))
+
+    assert any("few-shot settings without effect" in note and named in note for note in notes)
+    assert settings_without_effect(load_recipe(recipe)) == []
+    assert settings_without_effect(load_recipe("encoder-fewshot", ["fewshot.unlabeled=u"])) == []

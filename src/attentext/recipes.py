@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from attentext.errors import RecipeError, did_you_mean, shown
+from attentext.errors import RecipeError, did_you_mean, short_list, shown
 
 MAX_RECIPE_BYTES = 1 << 20
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # fp16: CUDA GPUs only
@@ -676,7 +676,33 @@ def settings_without_effect(recipe: Recipe) -> list[str]:
             f"data.shots={recipe.data.shots} (the examples drawn are all the run's labels); it "
             "only changes which rows of the training file the shots are drawn from"
         )
-    return unused
+    return unused + _fewshot_without_effect(recipe)
+
+
+def _fewshot_without_effect(recipe: Recipe) -> list[str]:
+    """The note for few-shot settings no training reads: all of them while
+    `fewshot.pair_iterations` is 0 (`fewshot.unlabeled` was recorded and never read: no
+    self-training), and pair tuning for tfidf-logreg, which has no encoder."""
+    spec, default = recipe.fewshot, FewShotSpec()
+    if spec.pair_iterations and recipe.model.type != "tfidf-logreg":
+        return []
+    changed = [
+        f"fewshot.{f.name}"
+        for f in dataclasses.fields(spec)
+        if getattr(spec, f.name) != getattr(default, f.name)
+    ]
+    if not changed:
+        return []
+    if spec.pair_iterations:
+        return [
+            "few-shot settings without effect on tfidf-logreg, which has no encoder to tune on "
+            f"pairs: {short_list(changed, 4)}"
+        ]
+    return [
+        "few-shot settings without effect while fewshot.pair_iterations is 0 (no pair tuning, "
+        f"no self-training): {short_list(changed, 4)}; set fewshot.pair_iterations (the "
+        "encoder-fewshot recipe's 20) to train so"
+    ]
 
 
 def builtin_recipe_names() -> list[str]:
