@@ -459,3 +459,25 @@ def test_auto_puts_the_encoder_recipes_last_on_text_its_vocabulary_does_not_know
         search = SimpleNamespace(train_data=dataset, overrides=[], say=said.append)
         assert _Auto.by_fit(search, names) == expected
     assert len(said) == 1 and "encoder-frozen, encoder-finetune come last" in said[0]
+
+
+def test_trials_md_and_auto_md_show_what_the_user_named_as_written():
+    """A searched value or recipe named `a|b` split its row of trials.md / auto.md, a data
+    folder or note holding `<script>` was raw HTML there (round 6; the card and reports were
+    mended in that round, these tables were not)."""
+    from markdown_it import MarkdownIt
+
+    from attentext.automl.auto import Candidate, _markdown
+    from attentext.automl.trials import TrialRecord, trials_markdown
+
+    record = TrialRecord(0, {"model.options.pooling": "a|b"}, "COMPLETE", 0.5, 1.0, note="<b>x")
+    trials = (
+        MarkdownIt("commonmark")
+        .enable("table")
+        .render(trials_markdown([record], "accuracy", "Trials of r on <script>alert(1)</script>"))
+    )
+    assert "<script>" not in trials and "<b>" not in trials
+    assert "<td>a|b</td>" in trials and "&lt;b&gt;x" in trials
+    auto_md = _markdown([Candidate("x|y", status="failed", reason="<i>")], "accuracy", None)
+    rendered = MarkdownIt("commonmark").enable("table").render(auto_md)
+    assert "<td>x|y</td>" in rendered and "<i>" not in rendered

@@ -53,6 +53,7 @@ from attentext.errors import AttentextError, AttentextWarning, RecipeError, did_
 from attentext.evaluation.evaluate import compare, evaluate
 from attentext.files import write_json, write_text
 from attentext.recipes import Recipe, resolve_recipe
+from attentext.rendering import markdown_text
 from attentext.text.tokenizers import build_tokenizer
 from attentext.training.run import train
 
@@ -673,7 +674,8 @@ def _markdown(candidates: list[Candidate], metric: str, best: str | None) -> str
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in candidates:
-        name = f"**{c.recipe}** (best)" if c.recipe == best else c.recipe
+        name = markdown_text(c.recipe)  # a recipe file's name: `a|b.yaml` split its row
+        name = f"**{name}** (best)" if c.recipe == best else name
         cells = [
             name,
             c.status,
@@ -683,7 +685,7 @@ def _markdown(candidates: list[Candidate], metric: str, best: str | None) -> str
             _seconds(c.estimated_seconds),
             _seconds(c.allocated_seconds),
             "" if c.max_steps is None else f"{c.max_steps:,}",
-            c.reason or ("stopped at its share" if c.stopped_by_deadline else ""),
+            markdown_text(c.reason or ("stopped at its share" if c.stopped_by_deadline else "")),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

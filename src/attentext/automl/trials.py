@@ -10,6 +10,7 @@ from typing import Any
 from attentext.automl.budget import format_duration
 from attentext.automl.spaces import shown_values
 from attentext.files import write_json, write_text
+from attentext.rendering import markdown_text
 
 TRIALS_MD = "trials.md"
 TRIALS_JSON = "trials.json"  # written at the start and after each trial: the folder's record
@@ -46,10 +47,18 @@ def progress_line(record: TrialRecord, total: int, metric: str) -> str:
 
 
 def trials_markdown(records: list[TrialRecord], metric: str, title: str) -> str:
-    """A table, one row per trial in order, the best one in bold."""
+    """A table, one row per trial in order, the best one in bold. What the user named (the
+    recipe, the data, a searched value, a note quoting either) is escaped for Markdown: a
+    value `a|b` split its row, a `<script>` was raw HTML (round 6)."""
     names = list(dict.fromkeys(path for record in records for path in record.values))
     header = ["trial", *names, f"validation {metric}", "epochs", "seconds", "state", "note"]
-    lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    header = [markdown_text(name) for name in header]
+    lines = [
+        f"# {markdown_text(title)}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     for record in records:
         cells = [
             str(record.number),
@@ -58,7 +67,7 @@ def trials_markdown(records: list[TrialRecord], metric: str, title: str) -> str:
             "-" if record.epochs is None else f"{record.epochs:g}",
             f"{record.seconds:.1f}",
             record.state,
-            record.note,
+            markdown_text(record.note),
         ]
         if record.best:
             cells = [f"**{cell}**" if cell else cell for cell in cells]
@@ -69,7 +78,7 @@ def trials_markdown(records: list[TrialRecord], metric: str, title: str) -> str:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return f"{value:.4g}" if isinstance(value, float) else markdown_text(value)
 
 
 def write_trials(
