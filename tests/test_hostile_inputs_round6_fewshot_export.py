@@ -28,6 +28,9 @@ R6-F6  `train encoder-fewshot --set fewshot.pair_iterations=0 --set fewshot.unla
        (or `fewshot.unlabeled` on seed-transformer, `fewshot.pair_iterations` on tfidf-logreg):
        trained without pairs and without self-training, the pool never read, and recorded in
        recipe.yaml without a word. A note names them (`recipes.settings_without_effect`).
+R6-F7  `--set fewshot.pair_iterations=1000000000`: the pairs were drawn in a Python loop before
+       the first step (~150 bytes each: 32 billion for 16 texts), filling memory without a
+       word. Over 20 million pairs (`fewshot.MAX_PAIRS`) is refused in one line first.
 """
 
 from __future__ import annotations
@@ -223,3 +226,18 @@ def test_r6_f6_few_shot_settings_no_training_reads_are_said(recipe, overrides, n
     assert any("few-shot settings without effect" in note and named in note for note in notes)
     assert settings_without_effect(load_recipe(recipe)) == []
     assert settings_without_effect(load_recipe("encoder-fewshot", ["fewshot.unlabeled=u"])) == []
+
+
+def test_r6_f7_a_huge_pair_iterations_is_refused_before_drawing_pairs(ag_news_dir, tmp_path):
+    out = tmp_path / "run"
+
+    with pytest.raises(RecipeError, match="lower fewshot.pair_iterations"):
+        attentext.train(
+            "encoder-fewshot",
+            ag_news_dir,
+            out,
+            shots=4,
+            overrides=["fewshot.pair_iterations=1000000000"],
+        )
+
+    _assert_nothing_written(out)

@@ -56,6 +56,11 @@ from attentext.training.fewshot_finetune import (
 WARMUP_SHARE = 0.1  # of the pair steps: sentence-transformers' (and SetFit's) default
 WEIGHT_DECAY = 0.01  # AdamW's, as sentence-transformers trains
 EVALUATED_SPLITS = ("validation", "test")
+# The most pairs a run may draw: they are drawn in Python before the first step, ~150 bytes and
+# ~15 microseconds each, so 20 million take ~3 GB and minutes (1.25 million steps of 16, days
+# on a CPU). SetFit's 20 iterations stay far under it: 64 texts of 100 classes make 256,000, all
+# 120,000 AG News training texts 4.8 million. `pair_iterations=10**9` filled memory instead.
+MAX_PAIRS = 20_000_000
 
 
 def sample_pairs(labels: list[int] | np.ndarray, iterations: int, seed: int) -> np.ndarray:
@@ -248,6 +253,14 @@ def check_fewshot(recipe: Recipe, dataset: TextDataset) -> tuple[list[str], int]
             f"texts of one class to tune the encoder on; {more}"
         )
     spec = recipe.fewshot
+    pairs = 2 * spec.pair_iterations * len(dataset.labels("train"))  # one positive, one negative
+    if pairs > MAX_PAIRS:
+        raise RecipeError(
+            f"fewshot.pair_iterations={spec.pair_iterations:,} draws {pairs:,} pairs of the "
+            f"{pairs // (2 * spec.pair_iterations):,} training texts, over the {MAX_PAIRS:,} a run "
+            "may draw (each round gives every text two pairs; the recipe's 20 is SetFit's); "
+            "lower fewshot.pair_iterations"
+        )
     if not spec.unlabeled:
         return [], 0
     texts = sample_texts(spec.unlabeled, spec.self_training_max_texts, recipe.training.seed)
