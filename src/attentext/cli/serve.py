@@ -32,6 +32,7 @@ OPTION_NAMES = {
     "max_connections": "--max-connections",
     "max_batch_size": "--max-batch-size",
     "max_wait_ms": "--max-wait-ms",
+    "max_chars": "--max-chars",
 }
 
 
@@ -92,6 +93,12 @@ def serve_command(
             help="Longest a request waits for others to share its batch, in milliseconds."
         ),
     ] = 5.0,
+    max_chars: Annotated[
+        int,
+        typer.Option(
+            help="Characters per text; a longer text is cut to it (or refused with --strict)."
+        ),
+    ] = 10_000,
     strict: Annotated[
         bool,
         typer.Option(
@@ -134,6 +141,7 @@ def serve_command(
     settings = _settings(
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
+        max_chars=max_chars,
         strict=strict,
         request_timeout_s=request_timeout,
         header_timeout_s=header_timeout,
