@@ -45,6 +45,11 @@ R6-S9  A CSV or TSV in cp1252 whose passed-through column holds an `é` (`--colu
        scored for nothing and nothing to do said. Every column is read as bytes and decoded
        here: the value is null and its row one bad row, listed with why, as a JSON Lines row
        with such a byte always was (`scoring.sources.DelimitedSource.column_of`).
+R6-S10 An input another process appends to while it is scored: the rows read were written, the
+       last one cut where the writer was ("oil prices rose on Mon") and classified as a text,
+       exit 0 without a word, while the run recorded the file as it was at the start. Now a
+       warning line says the file changed while it was read, with its sizes
+       (`scoring.engine._warn_if_changed`).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ import json
 import lzma
 import os
 import random
+import warnings
 from pathlib import Path
 
 import pyarrow as pa
@@ -65,9 +71,9 @@ from conftest import run_cli_here
 
 import attentext
 from attentext.data.readers import split_lines
-from attentext.errors import AttentextError
+from attentext.errors import AttentextError, AttentextWarning
 from attentext.integrations.ray import Predictor
-from attentext.scoring import engine, sinks, sources
+from attentext.scoring import engine, sinks, sources, workdir
 from attentext.scoring.engine import BatchOptions, predict_file
 from attentext.scoring.sources import BOM, LINE_END
 
@@ -466,3 +472,33 @@ def test_r6_s9_a_cp1252_value_in_a_passed_through_column_is_one_bad_row(
     assert jsonl_rows(Path(f"{output}.errors.jsonl")) == [
         {"row": 35, "id": "34", "error": "column 'source' is not valid UTF-8"}
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# R6-S10: an input that grows while it is read
+# ---------------------------------------------------------------------------------------------
+
+
+def test_r6_s10_an_input_appended_to_while_it_is_read_is_said(
+    tfidf_run, texts, tmp_path, monkeypatch
+):
+    source = tmp_path / "growing.txt"
+    source.write_text("".join(f"{t}\n" for t in texts), encoding="utf-8")
+
+    def append(stage: str, chunk: int) -> None:
+        if stage == "read" and chunk == 0:  # another process writing: a line not ended yet
+            with open(source, "a", encoding="utf-8") as handle:
+                handle.write("oil prices rose on Mon")
+
+    monkeypatch.setattr(workdir, "fault_hook", append)
+    with pytest.warns(AttentextWarning, match=r"growing.txt: changed while it was read \("):
+        summary = predict_file(tfidf_run, source, tmp_path / "out.jsonl", options(chunk_rows=4))
+
+    assert summary.rows == len(texts) + 1
+
+
+def test_r6_s10_an_input_left_alone_gives_no_warning(tfidf_run, texts, tmp_path):
+    source = text_file(tmp_path, texts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AttentextWarning)
+        predict_file(tfidf_run, source, tmp_path / "out.jsonl", options(chunk_rows=4))

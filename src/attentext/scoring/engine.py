@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+import warnings
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from attentext.decisions import threshold_vector
-from attentext.errors import AttentextError, DataError
+from attentext.errors import AttentextError, AttentextWarning, DataError
 from attentext.inference.classifier import check_backend
 from attentext.rundir import MARKER, open_run
 from attentext.scoring.results import (
@@ -231,6 +232,7 @@ def _predict(
     fmt = output_format(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with holding(output):
+        before = input_path.stat()
         manifest = {
             "format": MANIFEST_FORMAT,
             "output": fmt,
@@ -249,7 +251,29 @@ def _predict(
         if rows == 0:
             work.discard()
             raise DataError(f"{input_path}: no rows to classify")
+        _warn_if_changed(input_path, before)
         return rows, work.finish(output, chunks), resumed
+
+
+def _warn_if_changed(input_path: Path, before: os.stat_result) -> None:
+    """Say so where the input changed while it was read (a file another process appends to):
+    the output holds the rows as they were read, the last one perhaps cut where the writer
+    was, while the run records the file as it was at the start; without a word, a cut line
+    was classified as a text and the output looked like the file's."""
+    now = input_path.stat()
+    if (now.st_size, now.st_mtime_ns, now.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    ):
+        return
+    warnings.warn(
+        f"{input_path}: changed while it was read ({before.st_size:,} bytes at the start, "
+        f"{now.st_size:,} now): the output has the rows as they were read, the last perhaps "
+        "cut; to score a file that grows, score a copy of it",
+        AttentextWarning,
+        stacklevel=2,
+    )
 
 
 def thresholds_of(run_dir: Path, labels: tuple[str, ...]) -> tuple[float, ...] | None:
