@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -15,9 +16,11 @@ def run_main(argv: list[str]) -> int:
     """`attentext ARGV` in this process; the exit status."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sys, "argv", ["attentext", *argv])
-        with pytest.raises(SystemExit) as exit_:
+        try:
             cli.main()
-    return exit_.value.code
+        except SystemExit as exit_:
+            return exit_.code
+    return 0  # `main` returns on success
 
 
 def test_serve_takes_max_chars_as_the_readme_says(monkeypatch, capsys, tmp_path):
@@ -40,3 +43,11 @@ def test_serve_refuses_a_max_chars_under_1_naming_the_option(capsys, tmp_path):
     assert run_main(["serve", str(tmp_path / "no-run"), "--max-chars", "0"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --max-chars must be at least 1, got 0")
+
+
+def test_explain_help_names_the_png_files_it_writes(monkeypatch, capsys):
+    # README, see what the attention looks at: explanations/explanation-0.png. The help's
+    # "explanation-<i>.png" lost its <i> as an HTML tag in the Markdown help (explanation-.png).
+    monkeypatch.setenv("COLUMNS", "300")
+    assert run_main(["explain", "--help"]) == 0
+    assert re.search(r"explanation-N\.png \(N from 0\)", capsys.readouterr().out)

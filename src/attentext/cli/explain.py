@@ -22,7 +22,7 @@ def explain_command(
         typer.Option(
             "--output",
             "-o",
-            help="Folder for explanation-<i>.png (i from 0) and explanation.html. The explanation "
+            help="Folder for explanation-N.png (N from 0) and explanation.html. The explanation "
             "files an earlier explain wrote there are removed first, so that the folder shows "
             "this call's texts only; other files are left as they are.",
         ),
