@@ -161,6 +161,19 @@ def test_h2_control_characters_in_labels_and_texts_are_shown_escaped(control_run
     assert "\x1b" not in explained.stdout
 
 
+def test_h2_predict_prints_one_line_per_text_whatever_its_labels_and_text_hold(control_run):
+    """`predict` printed a label or text holding a line break over two lines, the second
+    looking like another prediction (left by the audit in cli/predict.py, mended after)."""
+    _, run = control_run
+    texts = ["stocks rose\nand shares fell", "telescope \x1b[2J physics"]
+    done = run_cli_here("predict", run, *texts, "--top-k", str(len(CONTROL_LABELS)))
+    assert done.returncode == 0, done.stderr[-600:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(texts), done.stdout
+    assert "line1\\nline2" in lines[0] and "stocks rose\\nand shares fell" in lines[0]
+    assert "\x1b" not in done.stdout
+
+
 def test_h2_an_error_listing_a_label_with_a_line_break_is_one_line(
     control_run, markup_run, tmp_path
 ):

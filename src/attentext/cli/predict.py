@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from attentext.cli.common import BackendOption, err, out, quiet_libraries
+from attentext.cli.common import BackendOption, cell, err, out, quiet_libraries
 from attentext.errors import AttentextError
 
 if TYPE_CHECKING:
@@ -227,9 +227,7 @@ def _show(text: str, ranked: list[dict], json_output: bool) -> None:
         line = {"text": text, "label": ranked[0]["label"], "score": ranked[0]["score"]}
         print(json.dumps({**line, "top_k": ranked}))
     else:
-        shown = ", ".join(f"{r['label']} {r['score']:.3f}" for r in ranked)
-        preview = text if len(text) <= 60 else text[:57] + "..."
-        out.print(f"{shown}\t{preview}", markup=False, highlight=False)
+        _print_line(", ".join(f"{cell(r['label'])} {r['score']:.3f}" for r in ranked), text)
 
 
 def _show_set(text: str, labels: list[str], scores: dict[str, float], json_output: bool) -> None:
@@ -237,9 +235,17 @@ def _show_set(text: str, labels: list[str], scores: dict[str, float], json_outpu
     if json_output:
         print(json.dumps({"text": text, "labels": labels, "scores": scores}))
     else:
-        shown = ", ".join(f"{label} {scores[label]:.3f}" for label in labels) or "(no label)"
-        preview = text if len(text) <= 60 else text[:57] + "..."
-        out.print(f"{shown}\t{preview}", markup=False, highlight=False)
+        shown = ", ".join(f"{cell(label)} {scores[label]:.3f}" for label in labels)
+        _print_line(shown or "(no label)", text)
+
+
+def _print_line(shown: str, text: str) -> None:
+    """One line per text: its labels, a tab, its first 60 characters, line breaks and other
+    control characters in either written as escapes (a text or label holding a line break
+    printed as two lines, the second looking like another prediction)."""
+    preview = cell(text)
+    preview = preview if len(preview) <= 60 else preview[:57] + "..."
+    out.print(f"{shown}\t{preview}", markup=False, highlight=False)
 
 
 def _show_empty(text: str, row: int, json_output: bool) -> None:
