@@ -218,6 +218,16 @@ def test_the_finetuning_after_self_training_reads_the_labelled_and_pseudo_labell
     assert math.isfinite(taken["finetune_loss_last"])
 
 
+def test_a_self_trained_runs_card_counts_the_texts_it_labelled_itself(fewshot_run):
+    """Its card said it learned from its 16 labelled texts and nothing of the pool or the
+    pseudo-labels it also learned from (round 6's audit)."""
+    card = (Path(fewshot_run.run_dir) / "README.md").read_text(encoding="utf-8")
+    taken = sum(fewshot_run.metrics["fewshot"]["self_training"]["pseudo_labels"].values())
+    assert f"Self-trained: it also learned from {taken:,} texts of `" in card
+    assert f"It learned from 16 texts and {taken:,} it labelled itself" in card
+    assert "The train split is 4 examples per class" in card
+
+
 def test_the_run_records_the_seconds_of_each_phase_within_its_training_time(fewshot_run):
     facts = fewshot_run.metrics["fewshot"]
     taken = facts["self_training"]

@@ -276,7 +276,7 @@ def _data_section(run: Run) -> list[str]:
         "|---|---|",
     ]
     lines += [f"| {split} | {size:,} |" for split, size in sizes if isinstance(size, int)]
-    return [*lines, "", *_shots_lines(run), *_distillation_lines(facts)]
+    return [*lines, "", *_shots_lines(run), *_self_training_lines(run), *_distillation_lines(facts)]
 
 
 def _shots_lines(run: Run) -> list[str]:
@@ -289,6 +289,31 @@ def _shots_lines(run: Run) -> list[str]:
         f"The train split is {shots} examples per class, drawn with data seed "
         f"{run.recipe.data_seed} from the training data (`data.shots`); no validation split was "
         "held out.",
+        "",
+    ]
+
+
+def self_trained(run: Run) -> tuple[str, int] | None:
+    """(the unlabeled file, how many of its texts the run labelled itself and learned from) of
+    a self-trained few-shot run (metrics.json's `fewshot.self_training`), or None."""
+    fewshot = run.metrics.get("fewshot")
+    facts = fewshot.get("self_training") if isinstance(fewshot, dict) else None
+    if not isinstance(facts, dict) or not isinstance(facts.get("pseudo_labels"), dict):
+        return None
+    counts = [n for n in facts["pseudo_labels"].values() if isinstance(n, int)]
+    return str(facts.get("unlabeled", "")), sum(counts)
+
+
+def _self_training_lines(run: Run) -> list[str]:
+    """What a self-trained few-shot run learned beside its labelled texts, or nothing: its card
+    said it learned from its 16 labelled texts, not the 149 it labelled itself (an audit)."""
+    trained = self_trained(run)
+    if trained is None:
+        return []
+    source, n = trained
+    return [
+        f"Self-trained: it also learned from {n:,} texts of {markdown_code(source)} that it "
+        "labelled itself, the surest of each label (pseudo-labels; `fewshot.unlabeled`).",
         "",
     ]
 
@@ -492,6 +517,8 @@ def _use_section(run: Run) -> list[str]:
         limit = "The TF-IDF baseline reads every word, but knows only its training vocabulary."
     n_train = run.metrics.get("n_train")
     size = f"{n_train:,} texts" if isinstance(n_train, int) else "its training texts"
+    if (trained := self_trained(run)) is not None:
+        size += f" and {trained[1]:,} it labelled itself"
     calibration = run.metrics.get("calibration")
     calibrated = isinstance(calibration, dict) and "temperature" in calibration
     probabilities = (
