@@ -376,10 +376,17 @@ def test_a_work_folder_given_as_a_run_says_how_to_finish_it(tmp_path):
     """`compare R R.partial`, `card R.partial`, `load(R.partial)` said only "not a finished
     attentext run": now that it is an unfinished run's work folder and what finishes it."""
     work = tmp_path / "killed.partial"
-    work.mkdir()
+    (work / "checkpoints" / "checkpoint-4").mkdir(parents=True)
     (work / "run.json").write_text("{}", encoding="utf-8")
-    message = r"work folder of an unfinished run: the same command with --resume finishes it"
+    message = r"work folder of an unfinished run: the same command, with --resume, finishes it"
     with pytest.raises(RunDirError, match=message):
         attentext.load(work)
     result = run_cli_here("card", work)
-    assert result.returncode == 2 and "--resume finishes it into" in result.stderr
+    assert result.returncode == 2 and "--resume, finishes it into" in result.stderr
+    # a run that trains in one go (tfidf-logreg, encoder-fewshot) keeps no checkpoint and
+    # refuses --resume, which the hint named for it too (round 6's audit)
+    shutil.rmtree(work / "checkpoints")
+    with pytest.raises(RunDirError, match=r"run again as it was \(it kept no checkpoint"):
+        attentext.load(work)
+    with pytest.raises(RunDirError, match=r"killed.partial \(the command that started it, run"):
+        attentext.load(tmp_path / "killed")

@@ -247,6 +247,15 @@ def _format_version(marker: Any) -> int:
     return version
 
 
+def _how_to_finish(work: Path) -> str:
+    """How the command that left `work` unfinished finishes it: with --resume from a checkpoint;
+    run again as it was where it kept none (tfidf-logreg and encoder-fewshot train in one go
+    and refuse --resume, which the hint named for them too: an audit)."""
+    if any(checkpoint_dir(work).glob("checkpoint-*")):
+        return "with --resume"
+    return "run again as it was (it kept no checkpoint to resume from)"
+
+
 def read_marker(run_dir: str | Path) -> dict[str, Any]:
     """Check that `run_dir` is a complete attentext run of a readable format; return its marker."""
     run_dir = Path(run_dir)
@@ -256,7 +265,7 @@ def read_marker(run_dir: str | Path) -> dict[str, Any]:
         if partial_dir(run_dir).exists():
             hint = (
                 f"; an unfinished run is in {partial_dir(run_dir)} (the command that started it, "
-                "with --resume, finishes it)"
+                f"{_how_to_finish(partial_dir(run_dir))}, finishes it)"
             )
         raise RunDirError(f"{run_dir}: run directory not found{hint}")
     if not run_dir.is_dir():
@@ -267,8 +276,9 @@ def read_marker(run_dir: str | Path) -> dict[str, Any]:
         if run_dir.name.endswith(PARTIAL_SUFFIX):  # the work folder of a run killed or running
             finished = run_dir.with_name(run_dir.name.removesuffix(PARTIAL_SUFFIX))
             hint = (
-                f"; it is the work folder of an unfinished run: the same command with --resume "
-                f"finishes it into {finished}, which every command then takes"
+                f"; it is the work folder of an unfinished run: the same command, "
+                f"{_how_to_finish(run_dir)}, finishes it into {finished}, which every command "
+                "then takes"
             )
         raise RunDirError(f"{run_dir}: not a finished attentext run (no {MARKER}){hint}")
     check_plain_files(run_dir)
