@@ -625,6 +625,12 @@ def test_short_texts_are_not_truncated(bert_tokenizer, words):
         ]
 
 
+def test_no_texts_encode_to_no_rows(bert_tokenizer):
+    """An empty batch was the tokenizer's IndexError (self-training that took no text)."""
+    for strategy in ("head", "tail", "head+tail"):
+        assert encode(bert_tokenizer, [], 16, strategy) == []
+
+
 # ---------------------------------------------------------------------------------------------
 # 9. Parameter counts
 # ---------------------------------------------------------------------------------------------

@@ -36,7 +36,11 @@ def kept_positions(n_tokens: int, budget: int, truncation: str) -> list[int] | N
 def encode(
     tokenizer: Any, texts: Sequence[str], max_length: int, truncation: str = "head"
 ) -> list[list[int]]:
-    """Token ids of each text with special tokens, at most `max_length`, cut by `truncation`."""
+    """Token ids of each text with special tokens, at most `max_length`, cut by `truncation`.
+    No texts give no rows (the tokenizer's IndexError on an empty batch was a traceback where
+    self-training took no text: round 6)."""
+    if not texts:
+        return []
     if truncation == "head":
         return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     # verbose=False: texts longer than the model are expected here, they are cut just below
