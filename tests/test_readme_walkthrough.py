@@ -9,6 +9,7 @@ import pytest
 
 from attentext import cli
 from attentext.cli import serve as serve_cli
+from attentext.cli.common import show_report
 from attentext.errors import AttentextError
 
 
@@ -51,3 +52,23 @@ def test_explain_help_names_the_png_files_it_writes(monkeypatch, capsys):
     monkeypatch.setenv("COLUMNS", "300")
     assert run_main(["explain", "--help"]) == 0
     assert re.search(r"explanation-N\.png \(N from 0\)", capsys.readouterr().out)
+
+
+def test_a_multi_label_evaluation_prints_the_figures_the_readme_names(capsys):
+    # README, several labels per text: `attentext evaluate runs/tags ...  # micro/macro/samples
+    # F1, Hamming loss`. The headline printed "accuracy" (subset accuracy, unnamed) and macro-F1.
+    report = {
+        "problem_type": "multi_label",
+        "accuracy": 0.725,
+        "micro_f1": 0.7876,
+        "macro_f1": 0.2747,
+        "samples_f1": 0.7883,
+        "hamming_loss": 0.0063,
+        "n_examples": 200,
+        "per_class": {"grain": {"precision": 1.0, "recall": 0.5, "f1": 0.667, "support": 2}},
+    }
+    show_report(report, "runs/tags on reut")
+    shown = " ".join(capsys.readouterr().out.split())
+    for figure in ("micro-F1 0.7876", "macro-F1 0.2747", "samples-F1 0.7883"):
+        assert figure in shown
+    assert "subset accuracy 0.7250" in shown and "Hamming loss 0.0063" in shown

@@ -112,12 +112,23 @@ def per_class_table(report: dict[str, Any], title: str) -> Table:
 
 
 def show_report(report: dict[str, Any], title: str) -> None:
-    out.print(
-        Text.assemble(
+    """The headline figures and the per-class table; a multi-label run's headline names its own
+    (subset accuracy, micro-, macro- and samples-F1, Hamming loss), as its metrics.json does."""
+    if report.get("problem_type") == "multi_label":
+        headline = Text.assemble(
+            bold(title),
+            ": micro-F1 ",
+            bold(f"{report['micro_f1']:.4f}"),
+            f", macro-F1 {report['macro_f1']:.4f}, samples-F1 {report['samples_f1']:.4f}, "
+            f"subset accuracy {report['accuracy']:.4f}, Hamming loss "
+            f"{report['hamming_loss']:.4f}, {report['n_examples']} examples",
+        )
+    else:
+        headline = Text.assemble(
             bold(title),
             ": accuracy ",
             bold(f"{report['accuracy']:.4f}"),
             f", macro-F1 {report['macro_f1']:.4f}, {report['n_examples']} examples",
         )
-    )
+    out.print(headline)
     out.print(per_class_table(report, title))
