@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 import attentext
 from attentext import rundir
 from attentext.encoders import resolve_encoder
-from attentext.errors import AttentextError, RunDirError
+from attentext.errors import AttentextError, AttentextWarning, RunDirError
 from attentext.export.int8 import INT8_CANDIDATES, INT8_MIN_AGREEMENT
 from attentext.export.onnx import export_onnx
 from attentext.inference.onnx_backend import OnnxClassifier
@@ -206,6 +207,26 @@ def test_an_int8_export_under_the_agreement_floor_is_refused_unless_forced(
     report = json.loads((run / "onnx" / INFO_FILE).read_text(encoding="utf-8"))["int8"]
     assert report["accepted"] and report["forced"]
     assert isinstance(attentext.load(run, backend="onnx-int8"), OnnxClassifier)
+
+
+def test_an_int8_export_of_a_run_recalibrated_since_is_said_to_be_measured_before(
+    confident_run, ag_news_dir, tmp_path
+):
+    """`recalibrate` after `export --int8` left export.json's agreement, measured under the
+    calibration it replaced (a label prior's bias decides other labels), read as current."""
+    run = tmp_path / "run"
+    shutil.copytree(confident_run, run, ignore=shutil.ignore_patterns("onnx"))
+    export_onnx(run, int8=True, force_int8=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AttentextWarning)
+        attentext.load(run, backend="onnx-int8")  # as exported: nothing to say
+    attentext.recalibrate(run, ag_news_dir, split="test")
+    with pytest.warns(AttentextWarning, match="recalibrated after its int8 export"):
+        attentext.load(run, backend="onnx-int8")
+    export_onnx(run, int8=True, force_int8=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AttentextWarning)
+        attentext.load(run, backend="onnx-int8")
 
 
 def test_load_with_the_onnx_backends(exported, seed_run):

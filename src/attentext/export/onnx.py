@@ -56,6 +56,7 @@ from attentext.files import remove_stale_temporaries, temporary_beside, write_js
 from attentext.inference.onnx_backend import (
     INSTALL_HINT,
     WINDOW_SCORES,
+    calibration_digest,
     run_session_windows,
     session,
 )
@@ -284,6 +285,7 @@ def _write_export(
                 fp32_tmp, encoded, reference, pad_id, calibrate, thresholds
             )
             report = int8_report(choice, source, force_int8)
+            report["calibration_digest"] = calibration_digest(run_dir)  # what it measured under
         else:
             (folder / ONNX_INT8_FILE).unlink(missing_ok=True)
         os.replace(fp32_tmp, folder / ONNX_FP32_FILE)

@@ -12,14 +12,17 @@ an int8 export whose measured agreement was too low is refused.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from attentext.auto_classes import register_when_transformers_loads
-from attentext.errors import AttentextError, RunDirError, shown
+from attentext.errors import AttentextError, AttentextWarning, RunDirError, shown
 from attentext.inference.tokens import (
     TokenClassifier,
     check_vocabulary,
@@ -30,10 +33,13 @@ from attentext.inference.tokens import (
     with_scores,
 )
 from attentext.rundir import (
+    CALIBRATION_FILE,
+    MAX_MARKER_BYTES,
     ONNX_DIR,
     ONNX_FP32_FILE,
     ONNX_INFO_FILE,
     ONNX_INT8_FILE,
+    THRESHOLDS_FILE,
     Run,
     open_run,
     read_run_file,
@@ -56,13 +62,39 @@ def onnx_file(run_dir: str | Path, int8: bool = False) -> Path:
     return path
 
 
+def calibration_digest(run_dir: str | Path) -> str:
+    """A digest of what decides a run's labels after its logits (calibration.json: the
+    temperature, a confidence map, a label prior; thresholds.json), "" where it has neither:
+    the int8 check measured agreement under one calibration, which `recalibrate` replaces."""
+    digest = hashlib.sha256()
+    for name in (CALIBRATION_FILE, THRESHOLDS_FILE):
+        if os.path.lexists(Path(run_dir) / name):
+            digest.update(
+                name.encode() + b"\0" + read_run_file(run_dir, name, MAX_MARKER_BYTES).encode()
+            )
+    return digest.hexdigest()[:16]
+
+
 def check_int8_accepted(run_dir: str | Path) -> None:
-    """Refuse (one line) an int8 export whose labels agreed too rarely with fp32 at export.
+    """Refuse (one line) an int8 export whose labels agreed too rarely with fp32 at export;
+    warn where the run was recalibrated since (the agreement recorded was measured under the
+    calibration it replaced, a label prior's bias deciding other labels: an audit).
 
     Exports made before the agreement was measured carry no figure and load as they are.
     """
     report = _int8_report(Path(run_dir))
-    if not isinstance(report, dict) or report.get("accepted", True):
+    if not isinstance(report, dict):
+        return
+    recorded = report.get("calibration_digest")
+    if isinstance(recorded, str) and recorded != calibration_digest(run_dir):
+        warnings.warn(
+            f"{run_dir}: recalibrated after its int8 export, whose label agreement with fp32 "
+            "was measured under the calibration replaced; export again with --int8 to measure "
+            "it as the run decides now",
+            AttentextWarning,
+            stacklevel=3,
+        )
+    if report.get("accepted", True):
         return
     agreement, required = report.get("label_agreement", 0), report.get("min_agreement", 0)
     if not all(isinstance(x, int | float) for x in (agreement, required)):
