@@ -138,6 +138,31 @@ def test_r6_s1_bytes_that_are_not_utf8_are_one_bad_row_named_so(tfidf_run, texts
     assert jsonl_rows(tmp_path / "b.jsonl.errors.jsonl") == [{"row": 4, "error": "not valid UTF-8"}]
 
 
+def test_r6_s1_training_and_predict_without_output_read_a_parquet_of_bytes(ag_news_dir, tmp_path):
+    """Training and `predict --input` without --output read the whole file another way: they
+    refused texts stored as bytes, and a label column of bytes made the classes "b'World'"."""
+    dataset = attentext.load_text_dataset(ag_news_dir, val_fraction=0.0)
+    train = dataset.splits["train"]
+    names = [dataset.label_names[i] for i in train["label"]]
+    folder = tmp_path / "bytes"
+    folder.mkdir()
+    table = {
+        "text": pa.array([t.encode() for t in train["text"]], pa.binary()),
+        "label": pa.array([n.encode() for n in names], pa.binary()),
+    }
+    pq.write_table(pa.table(table), folder / "train.parquet")
+    run = attentext.train("tfidf-logreg", folder, tmp_path / "run", val_fraction=0.0).run_dir
+    assert sorted(attentext.load(run).labels) == sorted(dataset.label_names)
+    texts = pa.array([t.encode() for t in train["text"][:3]], pa.binary())
+    pq.write_table(pa.table({"text": texts}), tmp_path / "t.parquet")
+    done = run_cli_here("predict", run, "--input", tmp_path / "t.parquet")
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 3, done.stderr[-400:]
+    bad = pa.array([b"ok", "Caf\xe9".encode("latin-1")], pa.binary())
+    pq.write_table(pa.table({"text": bad}), tmp_path / "bad.parquet")
+    refused = run_cli_here("predict", run, "--input", tmp_path / "bad.parquet")
+    assert refused.returncode == 2 and "row 2: text is bytes that are not UTF-8" in refused.stderr
+
+
 @pytest.mark.parametrize("batch_format", ["pyarrow", "pandas", "numpy"])
 def test_r6_s1_the_ray_predictor_classifies_a_batch_of_bytes(batch_format, tfidf_run, texts):
     predictor = Predictor(tfidf_run, id_column="id")

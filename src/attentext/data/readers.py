@@ -534,13 +534,31 @@ def _read_parquet(path: Path, text_column: str, label_column: str | None) -> Raw
     for column in (text_column, label_column):
         if column is not None and column not in table.column_names:
             raise _missing_column(path, column, table.column_names, label_column is not None)
-    texts = table.column(text_column).to_pylist()
+    texts = _decoded(path, table.column(text_column).to_pylist(), "text")
     if not texts:
         raise DataError(f"{path}: file is empty")
     labels = None
     if label_column is not None:
-        labels = [label_str(v) for v in table.column(label_column).to_pylist()]
+        values = _decoded(path, table.column(label_column).to_pylist(), "label")
+        labels = [label_str(v) for v in values]
     return _raw(path, texts, list(range(1, len(texts) + 1)), labels)
+
+
+def _decoded(path: Path, values: list[Any], what: str) -> list[Any]:
+    """A Parquet column's values with bytes read as UTF-8: many writers store text as bytes
+    (BYTE_ARRAY without the UTF8 annotation: Hive, Impala, old Spark). Texts were refused
+    ("text is of type bytes") where `predict --output` read them (round 6), and labels became
+    the classes "b'World'", "b'Sports'" without a word."""
+    for row, value in enumerate(values, start=1):
+        if isinstance(value, bytes):
+            try:
+                values[row - 1] = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(
+                    f"{path}: row {row}: {what} is bytes that are not UTF-8; write the column "
+                    "as UTF-8 text"
+                ) from None
+    return values
 
 
 def label_str(value: object) -> str:
