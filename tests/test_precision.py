@@ -132,6 +132,20 @@ def test_fp16_without_a_gpu_is_a_one_line_error(monkeypatch):
         resolve_precision("fp16")
 
 
+def test_a_precision_training_cannot_use_is_refused_before_the_work_folder(
+    ag_news_dir, tmp_path, monkeypatch
+):
+    """`train --precision fp16` on a CPU was refused after `<output>.partial` was made."""
+    import attentext
+    from attentext.errors import AttentextError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "run"
+    with pytest.raises(AttentextError, match="fp16 needs a CUDA GPU"):
+        attentext.train("seed-transformer", ag_news_dir, out, precision="fp16", max_steps=1)
+    assert not out.exists() and not (tmp_path / "run.partial").exists()
+
+
 class _SpikyModel(torch.nn.Module):
     """A tiny classifier whose `spike_at`-th forward stalls, as under another process's load."""
 

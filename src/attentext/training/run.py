@@ -211,6 +211,8 @@ def train(
     dataset = _load_dataset(recipe, data)
     family = model_family(recipe.model.type)
     family.check_spec(recipe.model)
+    if family.neural:  # a precision this machine cannot train in, refused before the work folder
+        resolve_precision(recipe.training.precision)  # (fp16 on a CPU left <output>.partial)
     for unused in settings_without_effect(recipe) if is_main_process() else []:
         warnings.warn(f"{recipe.name}: {unused}", AttentextNote, stacklevel=2)
     if resume and (not family.neural or recipe.fewshot.pair_iterations):
