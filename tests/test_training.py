@@ -201,8 +201,10 @@ def test_evaluate_on_a_single_file(trained, run_dir, ag_news_dir):
 
 
 def test_evaluate_on_a_missing_split_is_a_data_error(run_dir, ag_news_dir):
-    with pytest.raises(DataError, match="no 'validation' split"):
-        attentext.evaluate(run_dir, ag_news_dir, split="validation", precision="fp32")
+    # (`--split validation` of a folder without a validation file measures the carved one:
+    # test_evaluation.py::test_evaluate_split_validation_measures_the_split_the_run_carved)
+    with pytest.raises(DataError, match=r"no 'dev' split \(found: train, test\)"):
+        attentext.evaluate(run_dir, ag_news_dir, split="dev", precision="fp32")
 
 
 def test_evaluate_data_with_foreign_labels_is_a_data_error(run_dir, write):
