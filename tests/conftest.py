@@ -211,3 +211,60 @@ class InterruptAt(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == self.step:
             raise KeyboardInterrupt
+
+
+# The try-it page's script (serving/static/app.js) run by node against a fake document: the
+# server's answers to the page's three requests are given as JSON; it prints what the page shows.
+_PAGE_HARNESS = r"""
+const fs = require("fs"), vm = require("vm");
+const [file, body, text] = process.argv.slice(-3);  // node -e SCRIPT FILE BODY TEXT
+const [source, answers] = [fs.readFileSync(file, "utf8"), JSON.parse(body)];
+const make = () => ({
+  value: "", textContent: "", hidden: false, disabled: false, className: "", title: "",
+  style: { setProperty() {} }, children: [], addEventListener() {},
+  appendChild(c) { this.children.push(c); }, append(...c) { this.children.push(...c); },
+  replaceChildren(...c) { this.children = c; },
+});
+const elements = {};
+const context = vm.createContext({
+  document: { getElementById: (id) => (elements[id] ??= make()), createElement: make },
+  fetch: async (path) => ({ ok: true, status: 200, json: async () => answers[path] }),
+  console,
+});
+vm.runInContext(source, context);
+(async () => {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+  elements.text.value = text;
+  await context.classify();
+  const bars = elements.probs.children.filter((c) => c.className === "bar-name");
+  console.log(JSON.stringify({
+    label: elements.label.textContent, score: elements.score.textContent,
+    bars: bars.map((c) => c.textContent), models: elements.model.children.map((c) => c.textContent),
+    error: elements.error.textContent,
+  }));
+})();
+"""
+NODE_MISSING = shutil.which("node") is None  # skip reason: "needs node to run the page's script"
+
+
+def try_it_page(client: Any, text: str) -> dict[str, Any]:
+    """What the page at `/` shows for `text` (label, score, bar names, models, error), the
+    server's answers taken from `client` (a TestClient of the app)."""
+    import json
+
+    import attentext
+
+    answers = {
+        "/v1/models": client.get("/v1/models").json(),
+        "/v1/predict": client.post("/v1/predict", json={"texts": [text]}).json(),
+        "/v1/explain": client.post("/v1/explain", json={"text": text}).json(),
+    }
+    script = Path(attentext.__file__).parent / "serving" / "static" / "app.js"
+    done = subprocess.run(
+        ["node", "-e", _PAGE_HARNESS, str(script), json.dumps(answers), text],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-600:]
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import NODE_MISSING, try_it_page
 from fastapi.testclient import TestClient
 
 import attentext
@@ -191,53 +192,11 @@ def test_v5_explain_on_the_onnx_backend_names_the_backend_as_why(onnx_seed_run):
     assert "\n" not in message
 
 
-PAGE = r"""
-const fs = require("fs"), vm = require("vm");
-const [file, body, text] = process.argv.slice(-3);  // node -e SCRIPT FILE BODY TEXT
-const [source, answers] = [fs.readFileSync(file, "utf8"), JSON.parse(body)];
-const make = () => ({
-  value: "", textContent: "", hidden: false, disabled: false, className: "", title: "",
-  style: { setProperty() {} }, children: [], addEventListener() {},
-  appendChild(c) { this.children.push(c); }, append(...c) { this.children.push(...c); },
-  replaceChildren(...c) { this.children = c; },
-});
-const elements = {};
-const context = vm.createContext({
-  document: { getElementById: (id) => (elements[id] ??= make()), createElement: make },
-  fetch: async (path) => ({ ok: true, status: 200, json: async () => answers[path] }),
-  console,
-});
-vm.runInContext(source, context);
-(async () => {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 0));
-  elements.text.value = text;
-  await context.classify();
-  const shown = { label: elements.label.textContent, score: elements.score.textContent };
-  console.log(JSON.stringify({ ...shown, error: elements.error.textContent }));
-})();
-"""
-
-
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the page's script")
+@pytest.mark.skipif(NODE_MISSING, reason="needs node to run the page's script")
 def test_v6_the_page_shows_a_multi_label_runs_decision(multi_run):
-    page = Path(attentext.__file__).parent / "serving" / "static" / "app.js"
     decided = attentext.load(multi_run).predict(TEXTS)
     with TestClient(create_app([multi_run])) as client:
         assert client.get("/").status_code == 200
-        shown = []
-        for text in TEXTS:
-            answers = {
-                "/v1/models": client.get("/v1/models").json(),
-                "/v1/predict": client.post("/v1/predict", json={"texts": [text]}).json(),
-                "/v1/explain": client.post("/v1/explain", json={"text": text}).json(),
-            }
-            done = subprocess.run(
-                ["node", "-e", PAGE, str(page), json.dumps(answers), text],
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert done.returncode == 0, done.stderr[-600:]
-            shown.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        shown = [try_it_page(client, text) for text in TEXTS]
     assert [s["error"] for s in shown] == [""] * len(TEXTS)
     assert [s["label"] for s in shown] == [", ".join(c) if c else "no label" for c in decided]

@@ -63,16 +63,13 @@ from __future__ import annotations
 
 import csv
 import html
-import json
 import random
 import re
-import shutil
-import subprocess
 import warnings
 from pathlib import Path
 
 import pytest
-from conftest import run_cli_here
+from conftest import NODE_MISSING, run_cli_here, try_it_page
 from fastapi.testclient import TestClient
 from markdown_it import MarkdownIt
 
@@ -291,55 +288,11 @@ def test_h5_a_bidi_override_in_a_label_is_shown_escaped_in_explains_html(control
     assert ">\\u202eevil.exe</div>" in page and ">red\\x1b[2J</div>" in page
 
 
-PAGE = r"""
-const fs = require("fs"), vm = require("vm");
-const [file, body, text] = process.argv.slice(-3);  // node -e SCRIPT FILE BODY TEXT
-const [source, answers] = [fs.readFileSync(file, "utf8"), JSON.parse(body)];
-const make = () => ({
-  value: "", textContent: "", hidden: false, disabled: false, className: "", title: "",
-  style: { setProperty() {} }, children: [], addEventListener() {},
-  appendChild(c) { this.children.push(c); }, append(...c) { this.children.push(...c); },
-  replaceChildren(...c) { this.children = c; },
-});
-const elements = {};
-const context = vm.createContext({
-  document: { getElementById: (id) => (elements[id] ??= make()), createElement: make },
-  fetch: async (path) => ({ ok: true, status: 200, json: async () => answers[path] }),
-  console,
-});
-vm.runInContext(source, context);
-(async () => {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 0));
-  elements.text.value = text;
-  await context.classify();
-  const bars = elements.probs.children.filter((c) => c.className === "bar-name");
-  console.log(JSON.stringify({
-    label: elements.label.textContent, score: elements.score.textContent,
-    bars: bars.map((c) => c.textContent), models: elements.model.children.map((c) => c.textContent),
-    error: elements.error.textContent,
-  }));
-})();
-"""
-
-
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the page's script")
+@pytest.mark.skipif(NODE_MISSING, reason="needs node to run the page's script")
 def test_h5_the_try_it_page_shows_a_bidi_override_in_a_label_escaped(control_run):
     _, run = control_run
-    page = Path(attentext.__file__).parent / "serving" / "static" / "app.js"
     with TestClient(create_app([run])) as client:
-        answers = {
-            "/v1/models": client.get("/v1/models").json(),
-            "/v1/predict": client.post("/v1/predict", json={"texts": [SCIENCE]}).json(),
-            "/v1/explain": client.post("/v1/explain", json={"text": SCIENCE}).json(),
-        }
-    done = subprocess.run(
-        ["node", "-e", PAGE, str(page), json.dumps(answers), SCIENCE],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr[-600:]
-    shown = json.loads(done.stdout.strip().splitlines()[-1])
+        shown = try_it_page(client, SCIENCE)
     assert shown["error"] == ""
     assert shown["label"] == "\\u202eevil.exe"
     assert "\\u202eevil.exe" in shown["bars"] and "line1\\nline2" in shown["bars"]
