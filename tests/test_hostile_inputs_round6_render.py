@@ -240,7 +240,7 @@ def test_h3_markdown_reports_show_labels_and_names_as_written(markdown_run, tmp_
         labels
     )
     # the recipe's description is one paragraph as written, and the whole recipe one block
-    assert "ends ``` &lt;script&gt;alert(2)&lt;/script&gt; `code` *not bold*" in card
+    assert "ends ``` &lt;script&gt;alert(2)&lt;/script&gt; <code>code</code> *not bold*" in card
     block = re.search(r'<pre><code class="language-yaml">(.*?)</code></pre>', card, re.S)
     assert "type: tfidf-logreg" in block.group(1) and "training:" in block.group(1)
 
@@ -371,3 +371,14 @@ def test_h8_explains_line_per_text_cuts_a_very_long_label(math_run, tmp_path):
     assert done.returncode == 0, done.stderr[-600:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("[0] "))
     assert len(line) < 300 and "L…L" in line and "La 1.000" in line, line[:300]
+
+
+def test_h3_a_recipe_description_keeps_its_code_spans_and_escapes_the_rest():
+    """Escaped whole, the built-in recipes' descriptions showed their backticks in the card
+    (`--shots N` as literal backquotes); their code spans stay code, the rest is escaped."""
+    from attentext.rendering import markdown_prose
+
+    shown = _rendered(markdown_prose("For 8 shots (`--shots N`), not <script>x</script> a|b"))
+    assert "<code>--shots N</code>" in shown
+    assert "<script>" not in shown and "&lt;script&gt;" in shown and "a|b" in shown
+    assert "`" in _rendered(markdown_prose("an unmatched ` backtick"))

@@ -42,6 +42,18 @@ def markdown_text(value: object) -> str:
     return "".join(escaped)
 
 
+def markdown_prose(value: object) -> str:
+    """`value` as inline Markdown that keeps its code spans (`` `--shots N` `` in a recipe's
+    description shows as code) and escapes everything else as `markdown_text` does: with every
+    character escaped, the built-in recipes' descriptions showed their backticks in the card."""
+    text = printable(value)
+    shown, end = [], 0
+    for span in re.finditer(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", text):  # runs of equal length
+        shown += [markdown_text(text[end : span.start()]), markdown_code(span.group(2))]
+        end = span.end()
+    return "".join([*shown, markdown_text(text[end:])])
+
+
 def _longest_backtick_run(text: str) -> int:
     return max((len(run) for run in re.findall("`+", text)), default=0)
 

@@ -30,7 +30,13 @@ import yaml
 from attentext import rundir
 from attentext.errors import AttentextError, RunDirError
 from attentext.files import write_text
-from attentext.rendering import markdown_code, markdown_fence, markdown_text, python_string
+from attentext.rendering import (
+    markdown_code,
+    markdown_fence,
+    markdown_prose,
+    markdown_text,
+    python_string,
+)
 from attentext.rundir import CARD_FILE, Run
 
 MAX_CARD_BYTES = 4 << 20
@@ -168,7 +174,7 @@ def _description(run: Run, name: str) -> list[str]:
         )
     else:
         if recipe is not None and recipe.description.strip():
-            lines += [markdown_text(" ".join(recipe.description.split())), ""]
+            lines += [markdown_prose(" ".join(recipe.description.split())), ""]
         first = (
             f"A text classifier trained with attentext from the recipe "
             f"{markdown_code(run.recipe_name or 'custom')}: {what}."
