@@ -527,3 +527,18 @@ def test_r6_s10_an_input_left_alone_gives_no_warning(tfidf_run, texts, tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error", AttentextWarning)
         predict_file(tfidf_run, source, tmp_path / "out.jsonl", options(chunk_rows=4))
+
+
+def test_r6_s11_a_file_in_another_encoding_is_said_to_be_one(tfidf_run, tmp_path):
+    """A cp1252 text file streamed with --output gave one bad row per accented line and a
+    summary of how many were not classified, nothing of why: the summary names the encoding."""
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Café prices rose\nstocks fell\nnaïve team won\n".encode("cp1252"))
+    summary = predict_file(tfidf_run, path, tmp_path / "out.jsonl", options())
+    assert (summary.rows, summary.not_classified, summary.not_utf8) == (3, 2, 2)
+    done = run_cli_here("predict", tfidf_run, "-i", path, "-o", tmp_path / "cli.jsonl")
+    assert done.returncode == 0, done.stderr[-400:]
+    assert "2 of them not valid UTF-8" in done.stdout and "re-save it as UTF-8" in done.stdout
+    clean = tmp_path / "utf8.txt"
+    clean.write_text("Café prices rose\nstocks fell\n", encoding="utf-8")
+    assert predict_file(tfidf_run, clean, tmp_path / "clean.jsonl", options()).not_utf8 == 0

@@ -159,9 +159,15 @@ def _write_predictions(
         if summary.resumed_rows
         else ""
     )
+    encoding = (
+        f"; {summary.not_utf8:,} of them not valid UTF-8: if {input_file} is in another "
+        f"encoding (cp1252, Latin-1), re-save it as UTF-8 (iconv -f cp1252 -t utf-8 IN > OUT)"
+        if summary.not_utf8
+        else ""
+    )
     out.print(
         f"wrote {summary.output}: {summary.rows:,} rows{resumed} in {summary.seconds:.1f} s; "
-        f"{summary.not_classified:,} not classified (listed in {summary.errors})",
+        f"{summary.not_classified:,} not classified (listed in {summary.errors}){encoding}",
         markup=False,
         highlight=False,
         soft_wrap=True,

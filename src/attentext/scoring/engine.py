@@ -86,6 +86,7 @@ class BatchSummary:
     not_classified: int
     resumed_rows: int  # rows found committed by an interrupted run, not scored again
     seconds: float
+    not_utf8: int = 0  # of the rows not classified, those whose bytes are not UTF-8
 
 
 @dataclass
@@ -216,19 +217,20 @@ def predict_file(
     _check_paths(input_path, output)
     source = open_source(input_path, options.text_column, options.passthrough)
     try:
-        rows, bad, resumed = _predict(run_dir, input_path, output, options, source)
+        rows, (bad, not_utf8), resumed = _predict(run_dir, input_path, output, options, source)
     except OSError as error:
         if not _is_ours(error, output):
             raise
         raise _write_failed(error, output) from None
     seconds = time.perf_counter() - started
-    return BatchSummary(output, errors_path(output), rows, bad, resumed, seconds)
+    return BatchSummary(output, errors_path(output), rows, bad, resumed, seconds, not_utf8)
 
 
 def _predict(
     run_dir: Path, input_path: Path, output: Path, options: BatchOptions, source: Source
-) -> tuple[int, int, int]:
-    """`predict_file`'s work, under the output's lock: (rows, rows not classified, resumed)."""
+) -> tuple[int, tuple[int, int], int]:
+    """`predict_file`'s work, under the output's lock: (rows, (rows not classified, of them
+    not UTF-8), resumed)."""
     fmt = output_format(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with holding(output):

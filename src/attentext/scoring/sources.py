@@ -38,6 +38,8 @@ from attentext.data.readers import (
 )
 from attentext.errors import AttentextWarning, DataError, short_list, shown
 
+NOT_UTF8 = "not valid UTF-8"  # a bad row's reason; predict counts them (an encoding hint)
+
 BLOCK_BYTES = 1 << 20  # read size of text and JSONL files, and pyarrow's CSV block
 LINE_END = re.compile(rb"\r\n|\r|\n")
 BOM = b"\xef\xbb\xbf"
@@ -172,7 +174,7 @@ class TextSource(Source):
                     texts.append(raw.decode("utf-8"))
                 except UnicodeDecodeError:
                     texts.append(None)
-                    problems[position] = "not valid UTF-8"
+                    problems[position] = NOT_UTF8
             lines = [line for line, _ in batch]
             yield Chunk(index, index * rows, texts, {}, problems, lines)
 
@@ -182,7 +184,7 @@ def parse_record(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     try:
         record = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        return None, "not valid UTF-8"
+        return None, NOT_UTF8
     except json.JSONDecodeError as error:
         return None, f"invalid JSON ({error.msg})"
     except RecursionError:
@@ -261,7 +263,7 @@ def decode_texts(values: list[Any]) -> tuple[list[Any], dict[int, str]]:
             texts.append(value.decode("utf-8"))
         except UnicodeDecodeError:
             texts.append(None)
-            problems[position] = "not valid UTF-8"
+            problems[position] = NOT_UTF8
     return texts, problems
 
 
@@ -281,7 +283,7 @@ class TableSource(Source):
             for name in self.columns:
                 columns[name], unreadable = self.column_of(table, name)
                 for position in unreadable:
-                    problems.setdefault(position, f"column '{shown(name)}' is not valid UTF-8")
+                    problems.setdefault(position, f"column '{shown(name)}' is {NOT_UTF8}")
             yield Chunk(index, index * rows, texts, columns, problems)
 
     def column_of(self, table: pa.Table, name: str) -> tuple[pa.Array, list[int]]:

@@ -49,6 +49,7 @@ from attentext.rundir import (
     read_marker,
 )
 from attentext.scoring.sinks import assemble, json_line, part_suffix
+from attentext.scoring.sources import NOT_UTF8
 
 PARTS_SUFFIX = ".parts"
 ERRORS_SUFFIX = ".errors.jsonl"
@@ -192,18 +193,20 @@ class WorkDir:
         self.committed.add(index)
         at_stage("committed", index)
 
-    def finish(self, output: Path, chunks: int) -> int:
+    def finish(self, output: Path, chunks: int) -> tuple[int, int]:
         """Join the errors parts into OUT.errors.jsonl and the parts into OUT (each by one
-        rename), remove the work folder; the number of rows not classified."""
+        rename), remove the work folder; the number of rows not classified, and of those
+        not valid UTF-8 (a file in another encoding: the command says so)."""
         if sorted(self.committed) != list(range(chunks)):
             missing = sorted(set(range(chunks)) - self.committed)[:3]
             raise AttentextError(f"{self.path}: chunks {missing} are not committed (a bug)")
-        bad = 0
+        bad = not_utf8 = 0
         with atomic_path(errors_path(output)) as tmp:
             with open(tmp, "wb") as out:
                 for index in range(chunks):
                     data = self.errors_part(index).read_bytes()
                     bad += data.count(b"\n")
+                    not_utf8 += data.count(f'{NOT_UTF8}"'.encode())  # a reason ends so
                     out.write(data)
             os.chmod(tmp, new_file_mode())
         at_stage("errors-assembled")
@@ -212,7 +215,7 @@ class WorkDir:
             os.chmod(tmp, new_file_mode())
         at_stage("assembled")
         shutil.rmtree(self.path, ignore_errors=True)
-        return bad
+        return bad, not_utf8
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
