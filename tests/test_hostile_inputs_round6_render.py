@@ -65,6 +65,7 @@ import csv
 import html
 import random
 import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -382,3 +383,16 @@ def test_h3_a_recipe_description_keeps_its_code_spans_and_escapes_the_rest():
     assert "<code>--shots N</code>" in shown
     assert "<script>" not in shown and "&lt;script&gt;" in shown and "a|b" in shown
     assert "`" in _rendered(markdown_prose("an unmatched ` backtick"))
+
+
+def test_h10_the_servers_start_line_escapes_folder_names(control_run, tmp_path, caplog):
+    """`serving <names> (default <name>)` wrote a folder name holding a line break or an ANSI
+    escape raw: two log lines, the second forged by the name; a cleared terminal."""
+    _, run = control_run
+    odd = tmp_path / "runs\nERROR forged\x1b[2J"
+    shutil.copytree(run, odd)
+    with caplog.at_level("INFO", logger="attentext.serving"), TestClient(create_app([odd])):
+        pass
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("serving ")]
+    assert "\n" not in line and "\x1b" not in line
+    assert "runs\\nERROR forged\\x1b[2J" in line

@@ -18,6 +18,7 @@ from attentext.decisions import log_odds
 from attentext.errors import AttentextError, short_list
 from attentext.inference.classifier import load
 from attentext.label_prior import shifted_logits
+from attentext.rendering import printable
 from attentext.rundir import open_run
 from attentext.serving.batcher import PROBABILITIES, MicroBatcher, QueueFull, ShuttingDown
 from attentext.serving.errors import ApiError, echo, retry_after, unavailable
@@ -236,7 +237,9 @@ class ModelService:
             batcher.start()
             self.batchers[name] = batcher
         self.ready = True
-        log.info("serving %s (default %s)", ", ".join(self.models), self.default)
+        # folder names escaped: one holding a line break or an ANSI escape is one log line
+        served = ", ".join(printable(name) for name in self.models)
+        log.info("serving %s (default %s)", served, printable(self.default))
 
     async def stop(self) -> None:
         """Refuse new requests, finish the queued ones, then end the inference thread."""
