@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import machine, markdown_table, publish
+from common import machine, machine_line, markdown_table, publish
 
 import attentext
 from attentext.confidence import ConfidenceMap
@@ -223,8 +223,7 @@ def row_of(
 
 
 def render(payload: dict[str, Any]) -> str:
-    m = payload["machine"]
-    head = f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores; {payload['data']}"
+    head = f"{machine_line(payload['machine'])}; {payload['data']}"
     if payload.get("label_prior", "train") != "train":
         head += f"; every run with the {payload['label_prior']} label prior"
     if payload.get("reference"):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import machine, markdown_table, publish
+from common import machine, machine_line, markdown_table, publish
 
 import attentext
 from attentext.evaluation.calibration import fit_temperature, log_softmax
@@ -89,9 +89,7 @@ def row_of(run: Path, data: str) -> dict[str, Any]:
 
 
 def render(payload: dict[str, Any]) -> str:
-    m = payload["machine"]
-    head = f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores"
-    return head + ".\n\n" + markdown_table(payload["results"], COLUMNS)
+    return machine_line(payload["machine"]) + ".\n\n" + markdown_table(payload["results"], COLUMNS)
 
 
 def main() -> None:

@@ -35,6 +35,11 @@ def machine() -> dict[str, Any]:
     }
 
 
+def machine_line(m: dict[str, Any]) -> str:
+    """The head of a table: the CPU, its capabilities and the cores (from `machine()`)."""
+    return f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores"
+
+
 def save_results(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import machine, markdown_table, publish
+from common import machine, machine_line, markdown_table, publish
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 import attentext
@@ -123,8 +123,7 @@ def row_of(run: Path, data: str) -> dict[str, Any]:
 
 
 def render(payload: dict[str, Any]) -> str:
-    m = payload["machine"]
-    head = f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores; {payload['data']}"
+    head = f"{machine_line(payload['machine'])}; {payload['data']}"
     return head + ".\n\n" + markdown_table(payload["results"], COLUMNS)
 
 
