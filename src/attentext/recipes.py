@@ -649,10 +649,11 @@ CHUNK_SETTINGS = ("stride", "max_chunks", "chunks_kept")  # what only long_text=
 
 def settings_without_effect(recipe: Recipe) -> list[str]:
     """What a recipe sets that its training never reads, each said in a phrase: the windows'
-    settings without `tokenizer.long_text=chunks`, windows for tfidf-logreg, which reads
-    every word, and a validation share for a `--shots` run, which keeps no validation split (the
-    share is recorded all the same: it decides the carve the shots are drawn from). A note, not a refusal: a run saved with such a setting must still load, and
-    `auto` gives one `--set` to every recipe it trains, the baseline included."""
+    settings without `tokenizer.long_text=chunks`, windows for tfidf-logreg, which reads every
+    word, a validation share for a `--shots` run, which keeps no validation split (the share is
+    recorded all the same: it decides the carve the shots are drawn from), and few-shot
+    settings no training reads. A note, not a refusal: a run saved with such a setting must
+    still load, and `auto` gives one `--set` to every recipe it trains, the baseline included."""
     spec, default = recipe.tokenizer, TokenizerSpec()
     unused = []
     changed = [

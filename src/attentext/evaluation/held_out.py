@@ -41,6 +41,8 @@ def labelled_split(
     if isinstance(data, TextDataset):
         return _named_split(data, split)
     recipe = open_run(run_dir).recipe
+    if carved_validation and split == VALIDATION and _carves_validation(data):
+        return _carved_validation(Path(run_dir), recipe, data, labels)  # the folder read once
     dataset = _read(recipe or Recipe(), data, labels, 0.0)
     if split in dataset.splits or not Path(data).is_dir():
         return _named_split(dataset, split)
@@ -49,13 +51,19 @@ def labelled_split(
             f"{dataset.source}: no '{split}' split (found: {', '.join(dataset.splits)}); name "
             "one of those with --split, or give a labelled file"
         )
-    if not carved_validation:
-        raise DataError(
-            f"{dataset.source}: no validation file; the validation split {run_dir} was "
-            "carved from its train split, and its temperature was fitted there: give labelled "
-            "texts it never saw (a file, or --split test)"
-        )
-    return _carved_validation(Path(run_dir), recipe, data, labels)
+    raise DataError(
+        f"{dataset.source}: no validation file; the validation split {run_dir} was "
+        "carved from its train split, and its temperature was fitted there: give labelled "
+        "texts it never saw (a file, or --split test)"
+    )
+
+
+def _carves_validation(data: str | Path) -> bool:
+    """Whether `data` is a folder with a train file and no validation file."""
+    if not Path(data).is_dir():
+        return False
+    files = find_split_files(Path(data))
+    return "train" in files and VALIDATION not in files
 
 
 def _named_split(dataset: TextDataset, split: str) -> Any:
