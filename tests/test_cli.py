@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 from conftest import AG_NEWS_LABELS, labelled_csv, run_cli
 from conftest import run_cli_here as cli
+
+import attentext
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -226,3 +229,16 @@ def test_help_reflows_a_commands_paragraphs_and_keeps_every_word(monkeypatch):
     assert "carved from the training data; texts from where the model will be used" in text
     assert re.search(r"data; texts\s*\n", result.stdout) is None
     assert "prob_LABEL" in " ".join(cli("predict", "--help").stdout.split())
+
+
+def test_version_names_attentext_and_the_libraries_a_bug_report_needs():
+    """`attentext --version` was "No such option"; a bug report needs the versions that decide a
+    result (torch, transformers, tokenizers, onnxruntime), read without importing them."""
+    result = cli("--version")
+
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip()
+    assert line.startswith(f"attentext {attentext.__version__} (")
+    assert f"torch {metadata.version('torch')}" in line
+    assert f"transformers {metadata.version('transformers')}" in line
+    assert "Python 3." in line

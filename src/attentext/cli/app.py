@@ -5,11 +5,14 @@ User mistakes raise `AttentextError`; `main` shows them as one line on stderr an
 
 from __future__ import annotations
 
+import platform
 import sys
 import warnings
+from importlib import metadata
 
 import typer
 
+import attentext
 from attentext.cli.auto import auto_command
 from attentext.cli.card import card_command
 from attentext.cli.common import err
@@ -53,6 +56,37 @@ for name, command in (
     ("auto", auto_command),
 ):
     app.command(name)(command)
+
+VERSIONED = ("torch", "transformers", "tokenizers", "onnxruntime")  # what a bug report needs
+
+
+def version_line() -> str:
+    """attentext's version and those of the libraries its results depend on, read from the
+    installed packages' metadata (importing torch for `--version` would take seconds)."""
+    parts = []
+    for package in VERSIONED:
+        try:
+            parts.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{package} not installed")
+    python = f"Python {platform.python_version()}"
+    return f"attentext {attentext.__version__} ({', '.join(parts)}, {python})"
+
+
+def _show_version(value: bool) -> None:
+    """`--version`: the line, then exit before any command is looked for."""
+    if value:
+        print(version_line())
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_show_version, help="Show versions and exit."
+    ),
+) -> None:
+    """Options of `attentext` itself, before any command (the app's help is Typer's `help=`)."""
 
 
 def _usage_error(error: typer.TyperException) -> None:
