@@ -22,6 +22,7 @@ import attentext
 from attentext.errors import AttentextNote, AttentextWarning, DataError
 from attentext.evaluation.metrics import (
     confident_mistakes,
+    coverage_table,
     evaluation_report,
     expected_calibration_error,
 )
@@ -94,6 +95,29 @@ def test_confident_mistakes_come_most_confident_first():
         "predicted": "x",
         "confidence": 0.9,
     }
+
+
+def test_coverage_table_counts_the_texts_kept_at_each_threshold_and_both_accuracies():
+    """Five texts, top probabilities 0.95 (right), 0.9 (wrong), 0.85 (right), 0.6 (right), 0.55
+    (wrong): at P = 0.9 two are kept (one right), the other three are right two times in three."""
+    top = [0.95, 0.9, 0.85, 0.6, 0.55]
+    probabilities = np.array([[p, 1 - p] for p in top])
+    y_true = np.array([0, 1, 0, 0, 1])
+
+    rows = {
+        row["threshold"]: row for row in coverage_table(probabilities, y_true, (0.5, 0.9, 0.99))
+    }
+
+    assert rows[0.9] == {
+        "threshold": 0.9,
+        "kept": 2,
+        "coverage": 0.4,
+        "accuracy_kept": 0.5,
+        "accuracy_rest": pytest.approx(2 / 3),
+    }
+    assert rows[0.5]["kept"] == 5 and rows[0.5]["accuracy_kept"] == 0.6
+    assert rows[0.5]["accuracy_rest"] is None  # nothing sent to a person
+    assert rows[0.99]["kept"] == 0 and rows[0.99]["accuracy_kept"] is None
 
 
 def test_report_folder_holds_metrics_markdown_pngs_and_mistakes(tmp_path):
@@ -207,6 +231,11 @@ def test_evaluate_cli_writes_the_report(run_dir, ag_news_dir, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "accuracy" in result.stdout
+    assert "decided above a probability: p >= 0.8:" in " ".join(result.stdout.split())
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    kept = [row["kept"] for row in metrics["coverage"]]
+    assert kept == sorted(kept, reverse=True) and kept[0] <= metrics["n_examples"]
+    assert "| P | texts kept |" in (tmp_path / "report" / "report.md").read_text()
     for name in (
         "report.md",
         "metrics.json",

@@ -65,7 +65,7 @@ def evaluate_command(
         print(json.dumps(report, indent=2))
         return
     show_report(report, f"{run_dir} on {data}")
-    for line in _calibration_lines(report):
+    for line in [*_calibration_lines(report), *_coverage_line(report)]:
         out.print(line)
     if output is not None:
         out.print(f"report written to {output}/report.md")
@@ -93,6 +93,20 @@ def _calibration_lines(report: dict) -> list[str]:
             f"{c['nll_after']:.4f} with"
         )
     return lines
+
+
+SHOWN_THRESHOLDS = (0.8, 0.9, 0.95)  # of metrics.COVERAGE_THRESHOLDS; report.md has them all
+
+
+def _coverage_line(report: dict) -> list[str]:
+    """One line of what deciding only the sure texts buys (report.md: the whole table)."""
+    rows = [row for row in report.get("coverage", []) if row["threshold"] in SHOWN_THRESHOLDS]
+    parts = [
+        f"p >= {row['threshold']:g}: {row['coverage']:.0%} of texts"
+        + (f" at accuracy {row['accuracy_kept']:.3f}" if row["accuracy_kept"] is not None else "")
+        for row in rows
+    ]
+    return ["decided above a probability: " + "; ".join(parts)] if parts else []
 
 
 def _check_card(run_dir: Path) -> None:

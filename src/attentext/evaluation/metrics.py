@@ -122,6 +122,39 @@ def expected_calibration_error(
     return float(ece), bins
 
 
+COVERAGE_THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def coverage_table(
+    probabilities: np.ndarray,
+    y_true: np.ndarray,
+    thresholds: tuple[float, ...] = COVERAGE_THRESHOLDS,
+) -> list[dict[str, Any]]:
+    """For each threshold P: how many texts have a top probability of at least P, their share,
+    their accuracy, and the accuracy of the others.
+
+    Why: a classifier in use decides the texts it is sure of and sends the rest to a person
+    (selective classification). With calibrated probabilities the accuracy of the texts kept at P
+    is at least about P; this table says what a threshold buys on the user's own data: read on
+    validation to choose it, on test to check it. An empty side has an accuracy of None.
+    """
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == np.asarray(y_true)
+    rows = []
+    for threshold in thresholds:
+        kept = confidence >= threshold
+        rows.append(
+            {
+                "threshold": float(threshold),
+                "kept": int(kept.sum()),
+                "coverage": float(kept.mean()) if len(kept) else 0.0,
+                "accuracy_kept": float(correct[kept].mean()) if kept.any() else None,
+                "accuracy_rest": float(correct[~kept].mean()) if (~kept).any() else None,
+            }
+        )
+    return rows
+
+
 def confident_mistakes(
     texts: list[str],
     y_true: np.ndarray,

@@ -18,6 +18,7 @@ from attentext.evaluation.calibration import (
 from attentext.evaluation.metrics import (
     EvaluationReport,
     confident_mistakes,
+    coverage_table,
     evaluation_report,
     expected_calibration_error,
 )
@@ -118,6 +119,7 @@ def full_report(
         expected_calibration_error=ece,
         reliability_bins=bins,
         confident_mistakes=confident_mistakes(texts, y_true, probabilities, label_names),
+        coverage=coverage_table(probabilities, y_true),
     )
     if uncalibrated is not None and len(y_true):
         report.extra["calibration"] = {
@@ -150,6 +152,32 @@ def _calibration_lines(calibration: dict | None) -> list[str]:
         f"ECE {c['ece_before']:.4f} without it, "
         f"{c['ece_after']:.4f} with it; NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}"
     ]
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def coverage_lines(coverage: list[dict[str, Any]]) -> list[str]:
+    """report.md's table of `metrics.coverage_table`: what deciding only the texts whose top
+    probability reaches a threshold keeps, and how accurate each side is."""
+    if not coverage:
+        return []
+    lines = [
+        "## Decided above a probability",
+        "",
+        "Texts whose top probability is at least P decided automatically, the rest sent to a "
+        "person: read on validation to choose P, on test to check it.",
+        "",
+        "| P | texts kept | share kept | accuracy kept | accuracy of the rest |",
+        "|---|---|---|---|---|",
+    ]
+    for row in coverage:
+        lines.append(
+            f"| {row['threshold']:g} | {row['kept']} | {row['coverage']:.1%} | "
+            f"{_share(row['accuracy_kept'])} | {_share(row['accuracy_rest'])} |"
+        )
+    return [*lines, ""]
 
 
 def write_report(report: EvaluationReport, output_dir: str | Path, title: str) -> Path:
@@ -191,6 +219,7 @@ def write_report(report: EvaluationReport, output_dir: str | Path, title: str) -
         )
     lines += [
         "",
+        *coverage_lines(payload.get("coverage", [])),
         "![confusion matrix](confusion_matrix.png)",
         "",
         "![reliability diagram](reliability.png)",
