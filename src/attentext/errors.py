@@ -20,6 +20,11 @@ class DataError(AttentextError):
     """A data file or dataset is missing, malformed or inconsistent."""
 
 
+class EncodingError(DataError):
+    """A file is not in the encoding it is read in (a cp1252 file read as UTF-8): a command
+    that can read other encodings adds how (`predict --encoding`)."""
+
+
 class RecipeError(AttentextError):
     """A recipe or a `--set` override is invalid."""
 

@@ -6,6 +6,9 @@ null, "top_k": []`; in plain text `-<TAB>(row N is empty: not classified)`), so 
 up with the input's lines. A text given as an argument is always classified, even empty: the
 user asked for it. This reads the whole input: it is for small inputs.
 
+A text, CSV, TSV or JSON Lines input in another encoding than UTF-8 (cp1252, as Excel saves
+it) is read on both paths with `--encoding NAME`; Parquet's strings are UTF-8 by its format.
+
 Written (`--output FILE`): the input is streamed, a chunk at a time, into a JSONL, CSV, TSV or
 Parquet file, resumable after a crash (`--resume`), on several processes (`--workers`); rows
 that cannot be classified keep their place with empty results and are listed in
@@ -21,7 +24,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from attentext.cli.common import BackendOption, cell, err, out, quiet_libraries
-from attentext.errors import AttentextError
+from attentext.data.readers import DEFAULT_ENCODING, text_encoding
+from attentext.errors import AttentextError, DataError, EncodingError
 
 if TYPE_CHECKING:
     from attentext.scoring.engine import BatchOptions
@@ -74,6 +78,15 @@ ResumeOption = Annotated[
         "refused if the model, the input or an option changed.",
     ),
 ]
+EncodingOption = Annotated[
+    str,
+    typer.Option(
+        "--encoding",
+        help="The encoding of a text, CSV, TSV or JSON Lines --input: cp1252 for a file saved "
+        "by Excel or Windows in Western Europe, latin-1, shift_jis... (Parquet is UTF-8). A "
+        "--resume needs the same one.",
+    ),
+]
 OverwriteOption = Annotated[
     bool,
     typer.Option(
@@ -98,10 +111,14 @@ def predict_command(
     workers: WorkersOption = 1,
     resume: ResumeOption = False,
     overwrite: OverwriteOption = False,
+    encoding: EncodingOption = DEFAULT_ENCODING,
 ) -> None:
     """Classify texts: the label name and its probability for each; with --output, a file of
     any size, streamed and resumable."""
     quiet_libraries()
+    encoding = text_encoding(encoding)
+    if input_file is None and encoding != DEFAULT_ENCODING:
+        raise AttentextError("--encoding applies to --input FILE; add --input")
     if output is None:
         file_only = {
             "--id-column": id_column is not None,
@@ -114,7 +131,8 @@ def predict_command(
         }
         if given := [name for name, used in file_only.items() if used]:
             raise AttentextError(f"{given[0]} applies to --output FILE; add --output")
-        _print_predictions(run_dir, texts, input_file, json_output, top_k, backend, text_column)
+        wanted = _read_wanted(texts, input_file, text_column, encoding)
+        _print_predictions(run_dir, wanted, json_output, top_k, backend)
         return
     if texts or input_file is None or json_output:
         raise AttentextError(
@@ -134,6 +152,7 @@ def predict_command(
         backend=backend,
         resume=resume,
         overwrite=overwrite,
+        encoding=encoding,
     )
     _write_predictions(run_dir, input_file, output, options)
 
@@ -161,7 +180,8 @@ def _write_predictions(
     )
     encoding = (
         f"; {summary.not_utf8:,} of them not valid UTF-8: if {input_file} is in another "
-        f"encoding (cp1252, Latin-1), re-save it as UTF-8 (iconv -f cp1252 -t utf-8 IN > OUT)"
+        f"encoding, name it: --encoding cp1252 (how Windows and Excel save Western European "
+        f"text), or re-save it as UTF-8 (iconv -f cp1252 -t utf-8 IN > OUT)"
         if summary.not_utf8
         else ""
     )
@@ -174,25 +194,22 @@ def _write_predictions(
     )
 
 
-def _print_predictions(
-    run_dir: Path,
-    texts: list[str] | None,
-    input_file: Path | None,
-    json_output: bool,
-    top_k: int,
-    backend: str,
-    text_column: str,
-) -> None:
-    """Classify the TEXT arguments and the --input texts (read whole), and print each."""
+def _read_wanted(
+    texts: list[str] | None, input_file: Path | None, text_column: str, encoding: str
+) -> tuple[list[str], dict[int, int]]:
+    """The TEXT arguments and the --input texts (read whole, decoded from `encoding`), and the
+    rows of --input not classified (index in the texts -> row of --input)."""
     from attentext.data.texts import read_input
-    from attentext.decisions import decide
-    from attentext.inference.classifier import load
-    from attentext.inference.ranking import top_labels
 
     items = list(texts or [])
-    skipped: dict[int, int] = {}  # index in items -> row of --input, for texts not classified
+    skipped: dict[int, int] = {}
     if input_file is not None:
-        raw = read_input(input_file, text_column)
+        try:
+            raw = read_input(input_file, text_column, encoding)
+        except EncodingError as error:
+            if encoding != DEFAULT_ENCODING:
+                raise
+            raise DataError(f"{error}, or read it as it is with --encoding cp1252") from None
         skipped = {
             len(items) + i: row
             for i, (text, row) in enumerate(zip(raw.texts, raw.rows, strict=True))
@@ -201,11 +218,28 @@ def _print_predictions(
         items += raw.texts
     if not items:
         raise AttentextError("no texts to classify; pass TEXT arguments or --input FILE")
+    return items, skipped
+
+
+def _print_predictions(
+    run_dir: Path,
+    wanted: tuple[list[str], dict[int, int]],
+    json_output: bool,
+    top_k: int,
+    backend: str,
+) -> None:
+    """Classify the texts of `_read_wanted`, and print each (those skipped as empty)."""
+    from attentext.decisions import decide
+    from attentext.inference.classifier import load
+    from attentext.inference.ranking import top_labels
+
+    items, skipped = wanted
     if top_k < 1:
         raise AttentextError(f"--top-k must be at least 1, got {top_k}")
     classifier = load(run_dir, backend=backend)
-    wanted = [text for i, text in enumerate(items) if i not in skipped]
-    probabilities = classifier.predict_proba(wanted)
+    probabilities = classifier.predict_proba(
+        [text for i, text in enumerate(items) if i not in skipped]
+    )
     multi_label = getattr(classifier, "multi_label", False)
     sets = iter(
         decide(probabilities, classifier.labels, True, classifier.thresholds) if multi_label else []

@@ -4,6 +4,7 @@ with the file and row of every problem in its message."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from attentext.data.unicode import INVISIBLE, unpaired_surrogate
-from attentext.errors import AttentextWarning, DataError, short_list, shown
+from attentext.errors import AttentextWarning, DataError, EncodingError, short_list, shown
 
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 SPLIT_ALIASES = {
@@ -43,6 +44,11 @@ LIST_MARK = "\x1f"
 # hyphen, zero-width space, bidirectional marks, word joiner, BOM) is as empty as "": a zero-width
 # space alone trained as a labelled text (an audit). Matched from the start: a text fails at once.
 BLANK_TEXT = re.compile(f"[\\s{INVISIBLE}]*")
+# what a file of texts is read as unless told otherwise (`predict --encoding`)
+DEFAULT_ENCODING = "utf-8"
+ASCII = bytes(range(128))
+# how to turn a file in another encoding into UTF-8 (the usual one: Windows' Western European)
+ICONV_HINT = "iconv -f cp1252 -t utf-8 IN > OUT"
 # a TSV neither quoted nor plain (`tsv_unquoted`): how to write it so that it reads one way
 QUOTE_HINT = (
     'write every text holding a tab, a line break or a leading \'"\' in quotes ("" for a quote '
@@ -108,7 +114,52 @@ def refuse_binary(path: Path, head: bytes) -> None:
         )
 
 
-def read_text(path: Path) -> str:
+def text_encoding(name: str) -> str:
+    """The codec `name` stands for, by Python's name for it (`latin-1` is `iso8859-1`, `UTF8`
+    is `utf-8`), so that one encoding is recorded by one name whatever it was written as.
+
+    Refused in one line: an unknown name, a codec that is no text encoding (`base64`, `rot13`),
+    and one that does not read ASCII bytes as ASCII (UTF-16, UTF-32, EBCDIC): line ends, tabs,
+    commas and quotes are found as ASCII bytes before a text is decoded, so such a file would be
+    cut in the wrong places."""
+    try:
+        codec = codecs.lookup(name)
+    except (LookupError, ValueError):
+        raise DataError(
+            f"--encoding {shown(name)}: unknown encoding; name one Python knows (utf-8, "
+            "cp1252, latin-1, shift_jis, ...)"
+        ) from None
+    if not getattr(codec, "_is_text_encoding", True):  # base64, zlib, rot13: bytes to bytes
+        raise DataError(
+            f"--encoding {shown(name)}: not a text encoding; name the characters' encoding "
+            "(utf-8, cp1252, latin-1, ...)"
+        )
+    try:
+        readable = ASCII.decode(codec.name) == ASCII.decode("ascii")
+    except UnicodeDecodeError:  # UTF-32, UTF-7: not every ASCII byte is a character alone
+        readable = False
+    if not readable:
+        raise DataError(
+            f"--encoding {shown(name)}: not read here (its line ends, tabs and quotes are not "
+            f"ASCII bytes); convert the file to UTF-8 first (iconv -f {shown(name)} -t utf-8 "
+            "IN > OUT)"
+        )
+    return DEFAULT_ENCODING if codec.name == "utf-8-sig" else codec.name
+
+
+def refuse_encoding_of_parquet(path: Path, encoding: str) -> None:
+    """A Parquet file with an --encoding other than UTF-8, refused in one line: its strings
+    are UTF-8 by its format, so the option would do nothing, without a word."""
+    if path.suffix.lower() == ".parquet" and encoding != DEFAULT_ENCODING:
+        raise DataError(
+            f"{path}: --encoding {encoding} applies to text, CSV, TSV and JSON Lines files; a "
+            "Parquet file's strings are UTF-8 by its format: leave --encoding out"
+        )
+
+
+def read_text(path: Path, encoding: str = DEFAULT_ENCODING) -> str:
+    """The content of a text or data file decoded from `encoding` (a UTF-8 BOM dropped); a
+    byte that is not of that encoding is one line naming the file, its row and the fix."""
     if not path.exists():
         raise DataError(f"{path}: file not found")
     if path.is_dir():
@@ -120,12 +171,28 @@ def read_text(path: Path) -> str:
     if not raw.strip():
         raise DataError(f"{path}: file is empty")
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig" if encoding == DEFAULT_ENCODING else encoding)
     except UnicodeDecodeError as err:
-        row = len(re.findall(rb"\r\n|\r|\n", raw[: err.start])) + 1
-        raise DataError(
-            f"{path}: row {row}: not valid UTF-8 (byte {err.start}); re-save the file as UTF-8"
-        ) from None
+        raise not_decodable(path, raw, err, encoding) from None
+
+
+def not_decodable(
+    path: Path, raw: bytes, error: UnicodeDecodeError, encoding: str
+) -> EncodingError:
+    """The one line for a file that is not in the encoding it was read in: its row and byte,
+    and how to re-save it as UTF-8 (a cp1252 file from Excel or Windows is the usual case;
+    "re-save the file as UTF-8" alone left the user to find how)."""
+    row = len(re.findall(rb"\r\n|\r|\n", raw[: error.start])) + 1
+    where = f"{path}: row {row}: not valid"
+    if encoding != DEFAULT_ENCODING:
+        return EncodingError(
+            f"{where} {encoding} (byte {error.start}); the file is in another encoding: name "
+            "it with --encoding, or re-save the file as UTF-8"
+        )
+    return EncodingError(
+        f"{where} UTF-8 (byte {error.start}); if the file is in another encoding (cp1252, "
+        f"Latin-1), re-save it as UTF-8 ({ICONV_HINT})"
+    )
 
 
 def is_int(value: str) -> bool:
@@ -235,10 +302,12 @@ def _raw(
     return RawSplit(texts, path, rows, labels, indices)
 
 
-def _csv_rows(path: Path, delimiter: str) -> list[tuple[int, list[str]]]:
+def _csv_rows(
+    path: Path, delimiter: str, encoding: str = DEFAULT_ENCODING
+) -> list[tuple[int, list[str]]]:
     """The non-blank rows of a delimited file, numbered from 1 (by record: a quoted field over
     two lines is one row); a TSV that `tsv_unquoted` finds unquoted is read a row per line."""
-    content = read_text(path)
+    content = read_text(path, encoding)
     if "\x00" in content:
         raise DataError(f"{path}: contains NUL bytes; is it a binary file?")
     records, failure = _quoted_records(content, delimiter)
@@ -358,9 +427,13 @@ def tsv_unquoted(
 
 
 def _read_delimited(
-    path: Path, delimiter: str, text_column: str, label_column: str | None
+    path: Path,
+    delimiter: str,
+    text_column: str,
+    label_column: str | None,
+    encoding: str = DEFAULT_ENCODING,
 ) -> RawTexts:
-    numbered = _csv_rows(path, delimiter)
+    numbered = _csv_rows(path, delimiter, encoding)
     first = numbered[0][1]
     if delimiter == "," and len(first) == 3 and is_int(first[0]) and text_column not in first:
         return _ag_news_rows(path, numbered, labelled=label_column is not None)
@@ -502,9 +575,11 @@ def _refuse_columns_object(path: Path, content: str) -> None:
         )
 
 
-def _read_jsonl(path: Path, text_column: str, label_column: str | None) -> RawTexts:
+def _read_jsonl(
+    path: Path, text_column: str, label_column: str | None, encoding: str = DEFAULT_ENCODING
+) -> RawTexts:
     texts, labels, lines = [], [], []
-    for line, record in _json_records(path, read_text(path)):
+    for line, record in _json_records(path, read_text(path, encoding)):
         if not isinstance(record, dict):
             raise DataError(f"{path}: row {line}: expected a JSON object per line")
         for column in (text_column, label_column):
@@ -571,15 +646,19 @@ def label_str(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _read_any(path: Path, text_column: str, label_column: str | None) -> RawTexts:
-    """Read one data file, choosing the parser by its suffix (labels only when `label_column`)."""
+def _read_any(
+    path: Path, text_column: str, label_column: str | None, encoding: str = DEFAULT_ENCODING
+) -> RawTexts:
+    """Read one data file, choosing the parser by its suffix (labels only when `label_column`),
+    its text decoded from `encoding` (training data is UTF-8; `predict --encoding` names another)."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _read_delimited(path, ",", text_column, label_column)
+        return _read_delimited(path, ",", text_column, label_column, encoding)
     if suffix == ".tsv":
-        return _read_delimited(path, "\t", text_column, label_column)
+        return _read_delimited(path, "\t", text_column, label_column, encoding)
     if suffix in (".jsonl", ".json"):
-        return _read_jsonl(path, text_column, label_column)
+        return _read_jsonl(path, text_column, label_column, encoding)
+    refuse_encoding_of_parquet(path, encoding)
     if suffix == ".parquet":
         return _read_parquet(path, text_column, label_column)
     raise DataError(
@@ -612,9 +691,12 @@ def label_lookup(names: list[str]) -> dict[str, int]:
     return lookup
 
 
-def read_texts(path: str | Path, text_column: str = "text") -> RawTexts:
-    """Read the texts of one data file, whatever other columns it has (none need be labels)."""
-    return _read_any(Path(path), text_column, None)
+def read_texts(
+    path: str | Path, text_column: str = "text", encoding: str = DEFAULT_ENCODING
+) -> RawTexts:
+    """Read the texts of one data file, whatever other columns it has (none need be labels),
+    decoded from `encoding`."""
+    return _read_any(Path(path), text_column, None, encoding)
 
 
 def find_split_files(folder: Path) -> dict[str, Path]:

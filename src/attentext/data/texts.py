@@ -12,6 +12,7 @@ from pathlib import Path
 
 from attentext.data.dataset import TextDataset
 from attentext.data.readers import (
+    DEFAULT_ENCODING,
     SUFFIXES,
     RawTexts,
     check_texts,
@@ -58,15 +59,18 @@ def load_texts(path: str | Path) -> list[str]:
     return read_input(path).texts
 
 
-def read_input(path: str | Path, text_column: str = "text") -> RawTexts:
+def read_input(
+    path: str | Path, text_column: str = "text", encoding: str = DEFAULT_ENCODING
+) -> RawTexts:
     """`load_texts` with the file row of each text (the line, in a text file), for messages;
-    `text_column` names the column of texts in a data file."""
+    `text_column` names the column of texts in a data file, `encoding` what its bytes are in
+    (`readers.text_encoding`'s name: a cp1252 export from Excel is read as it is)."""
     path = Path(path)
     if path.suffix.lower() in SUFFIXES:
-        raw = read_texts(path, text_column)
+        raw = read_texts(path, text_column, encoding)
         check_texts(raw, empty_ok=True)
     else:
-        lines = split_lines(read_text(path))
+        lines = split_lines(read_text(path, encoding))
         raw = RawTexts(lines, path, list(range(1, len(lines) + 1)))
     if not any(text.strip() for text in raw.texts):
         raise DataError(f"{path}: no texts to classify (only blank lines or empty rows)")

@@ -8,13 +8,14 @@ import os
 import time
 import warnings
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from attentext.data.readers import DEFAULT_ENCODING, text_encoding
 from attentext.decisions import threshold_vector
 from attentext.errors import AttentextError, AttentextWarning, DataError
 from attentext.inference.classifier import check_backend
@@ -63,6 +64,7 @@ class BatchOptions:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
+    encoding: str = DEFAULT_ENCODING  # of a text, CSV, TSV or JSON Lines input
 
     @property
     def passthrough(self) -> list[str]:
@@ -71,7 +73,15 @@ class BatchOptions:
     def shaping(self) -> dict[str, Any]:
         """The options an output's rows depend on: a resumed run must have the same ones
         (--workers is not one: any number of workers writes the same rows)."""
-        kept = ("text_column", "id_column", "columns", "top_k", "all_scores", "chunk_rows")
+        kept = (
+            "text_column",
+            "id_column",
+            "columns",
+            "top_k",
+            "all_scores",
+            "chunk_rows",
+            "encoding",  # a row another encoding decodes is another text, or a bad row
+        )
         found = {name: value for name, value in asdict(self).items() if name in kept}
         return {**found, "columns": list(self.columns), "backend": self.backend}
 
@@ -213,9 +223,11 @@ def predict_file(
     started = time.perf_counter()
     run_dir, input_path, output = Path(run_dir), Path(input_path), Path(output)
     check_options(options)
+    # one name per encoding (`latin-1` and `iso-8859-1` alike), as the work folder records it
+    options = replace(options, encoding=text_encoding(options.encoding))
     output_format(output)  # an output of no known format is refused before any work
     _check_paths(input_path, output)
-    source = open_source(input_path, options.text_column, options.passthrough)
+    source = open_source(input_path, options.text_column, options.passthrough, options.encoding)
     try:
         rows, (bad, not_utf8), resumed = _predict(run_dir, input_path, output, options, source)
     except OSError as error:

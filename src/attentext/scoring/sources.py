@@ -5,7 +5,10 @@ exactly rows `[i*N, (i+1)*N)` whatever the file's row groups or blocks (resume d
 A TSV is read with csv quoting (as pandas writes it) or, where a quote would merge lines that
 each hold a row, as unquoted TSV, a row per line (`tsv_lookahead`, `DelimitedSource._tsv_batches`).
 JSONL and plain text are read a block of bytes at a time and split into lines here: a line that
-is not valid UTF-8 or JSON is then one bad row of the output, not a failed file. Line ends are
+is not valid UTF-8 (or the `--encoding` named) or JSON is then one bad row of the output, not a
+failed file. Lines, delimiters and quotes are found as ASCII bytes before anything is decoded,
+which every encoding `readers.text_encoding` accepts keeps (so chunks, and resume, do not depend
+on the encoding). Line ends are
 those of `data.readers.split_lines` (\\n, \\r\\n, a lone \\r), so that a streamed text file has
 the lines `predict --input` always saw. A row's text is kept as read; `results.row_problems`
 decides which rows are classified.
@@ -29,11 +32,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from attentext.data.readers import (
+    DEFAULT_ENCODING,
     SNIFF_BYTES,
     SUFFIXES,
     check_unique_columns,
     is_int,
     refuse_binary,
+    refuse_encoding_of_parquet,
     tsv_unquoted,
 )
 from attentext.errors import AttentextWarning, DataError, short_list, shown
@@ -67,15 +72,25 @@ class Chunk:
         return len(self.texts)
 
 
+def not_decoded(encoding: str) -> str:
+    """A bad row's reason when its bytes are not of the encoding read (`NOT_UTF8` for UTF-8,
+    the one predict counts to say the file may be in another)."""
+    return NOT_UTF8 if encoding == DEFAULT_ENCODING else f"not valid {encoding}"
+
+
 class Source:
-    """An input file and the columns read from it; `chunks(n)` yields it n rows at a time."""
+    """An input file and the columns read from it; `chunks(n)` yields it n rows at a time,
+    its bytes decoded from `encoding` (a name of `readers.text_encoding`)."""
 
     total: int | None = None  # rows, where known without reading the file (Parquet)
 
-    def __init__(self, path: Path, text_column: str, columns: list[str]) -> None:
+    def __init__(
+        self, path: Path, text_column: str, columns: list[str], encoding: str = DEFAULT_ENCODING
+    ) -> None:
         self.path = path
         self.text_column = text_column
         self.columns = columns
+        self.encoding = encoding
 
     def chunks(self, rows: int) -> Iterator[Chunk]:
         raise NotImplementedError
@@ -91,28 +106,33 @@ class Source:
                 )
 
 
-def open_source(path: str | Path, text_column: str, columns: list[str]) -> Source:
+def open_source(
+    path: str | Path, text_column: str, columns: list[str], encoding: str = DEFAULT_ENCODING
+) -> Source:
     """The input `path` as a `Source`, by its extension (.parquet, .csv, .tsv, .jsonl/.json;
-    anything else is plain text, one text per line), its columns checked where it has a header."""
+    anything else is plain text, one text per line), its columns checked where it has a header;
+    a text file's bytes read in `encoding` (Parquet's strings are UTF-8: another is refused)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
     if not path.is_file():
         raise DataError(f"{path}: not a file; expected a data file or a text file")
+    refuse_encoding_of_parquet(path, encoding)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return ParquetSource(path, text_column, columns)
     if suffix in (".csv", ".tsv"):
-        return DelimitedSource(path, text_column, columns, "," if suffix == ".csv" else "\t")
+        delimiter = "," if suffix == ".csv" else "\t"
+        return DelimitedSource(path, text_column, columns, delimiter, encoding)
     if suffix in (".jsonl", ".json"):
         _refuse_json_array(path)
-        return JsonlSource(path, text_column, columns)
+        return JsonlSource(path, text_column, columns, encoding)
     if columns:
         raise DataError(
             f"{path}: a text file has one text per line and no columns; --id-column and "
             f"--columns need a data file ({', '.join(SUFFIXES)})"
         )
-    return TextSource(path, text_column, columns)
+    return TextSource(path, text_column, columns, encoding)
 
 
 def _refuse_json_array(path: Path) -> None:
@@ -171,20 +191,23 @@ class TextSource(Source):
             problems: dict[int, str] = {}
             for position, (_, raw) in enumerate(batch):
                 try:
-                    texts.append(raw.decode("utf-8"))
+                    texts.append(raw.decode(self.encoding))
                 except UnicodeDecodeError:
                     texts.append(None)
-                    problems[position] = NOT_UTF8
+                    problems[position] = not_decoded(self.encoding)
             lines = [line for line, _ in batch]
             yield Chunk(index, index * rows, texts, {}, problems, lines)
 
 
-def parse_record(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    """A JSONL line as an object, or None and why not (invalid UTF-8 or JSON, not an object)."""
+def parse_record(
+    raw: bytes, encoding: str = DEFAULT_ENCODING
+) -> tuple[dict[str, Any] | None, str | None]:
+    """A JSONL line as an object, or None and why not (not of `encoding`, invalid JSON, not an
+    object)."""
     try:
-        record = json.loads(raw.decode("utf-8"))
+        record = json.loads(raw.decode(encoding))
     except UnicodeDecodeError:
-        return None, NOT_UTF8
+        return None, not_decoded(encoding)
     except json.JSONDecodeError as error:
         return None, f"invalid JSON ({error.msg})"
     except RecursionError:
@@ -200,10 +223,12 @@ class JsonlSource(Source):
     """JSON Lines: one object per non-blank line (a blank line is not a row, as in training
     data); a field missing from a record reads as null."""
 
-    def __init__(self, path: Path, text_column: str, columns: list[str]) -> None:
-        super().__init__(path, text_column, columns)
+    def __init__(
+        self, path: Path, text_column: str, columns: list[str], encoding: str = DEFAULT_ENCODING
+    ) -> None:
+        super().__init__(path, text_column, columns, encoding)
         for raw in iter_lines(path):  # the first record names the fields, as a header would
-            record, _ = parse_record(raw) if raw.strip() else (None, None)
+            record, _ = parse_record(raw, encoding) if raw.strip() else (None, None)
             if record is not None:
                 self._check_columns(list(record), what="field")
                 break
@@ -215,7 +240,7 @@ class JsonlSource(Source):
             columns: dict[str, list[Any]] = {name: [] for name in self.columns}
             problems: dict[int, str] = {}
             for position, (_, raw) in enumerate(batch):
-                record, problem = parse_record(raw)
+                record, problem = parse_record(raw, self.encoding)
                 record = record or {}
                 if problem is None and self.text_column not in record:
                     problem = f"no field '{shown(self.text_column)}'"
@@ -246,9 +271,11 @@ def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches(held)
 
 
-def decode_texts(values: list[Any]) -> tuple[list[Any], dict[int, str]]:
-    """Texts as read, those read as bytes decoded one by one as UTF-8 (a row that is not UTF-8
-    is a bad row); other values are kept for `results.row_problems` to judge.
+def decode_texts(
+    values: list[Any], encoding: str = DEFAULT_ENCODING
+) -> tuple[list[Any], dict[int, str]]:
+    """Texts as read, those read as bytes decoded one by one from `encoding` (a row that is not
+    in it is a bad row); other values are kept for `results.row_problems` to judge.
 
     Bytes are how a CSV's texts are read here, and how many writers store a Parquet column of
     text (BYTE_ARRAY without the UTF8 annotation: Hive, Impala, old Spark): unread, every such
@@ -260,10 +287,10 @@ def decode_texts(values: list[Any]) -> tuple[list[Any], dict[int, str]]:
             texts.append(value)
             continue
         try:
-            texts.append(value.decode("utf-8"))
+            texts.append(value.decode(encoding))
         except UnicodeDecodeError:
             texts.append(None)
-            problems[position] = NOT_UTF8
+            problems[position] = not_decoded(encoding)
     return texts, problems
 
 
@@ -274,7 +301,7 @@ class TableSource(Source):
         raise NotImplementedError
 
     def texts_of(self, table: pa.Table) -> tuple[list[Any], dict[int, str]]:
-        return decode_texts(table.column(self.text_column).to_pylist())
+        return decode_texts(table.column(self.text_column).to_pylist(), self.encoding)
 
     def chunks(self, rows: int) -> Iterator[Chunk]:
         for index, table in enumerate(rebatch(self.batches(), rows)):
@@ -283,7 +310,8 @@ class TableSource(Source):
             for name in self.columns:
                 columns[name], unreadable = self.column_of(table, name)
                 for position in unreadable:
-                    problems.setdefault(position, f"column '{shown(name)}' is {NOT_UTF8}")
+                    reason = not_decoded(self.encoding)
+                    problems.setdefault(position, f"column '{shown(name)}' is {reason}")
             yield Chunk(index, index * rows, texts, columns, problems)
 
     def column_of(self, table: pa.Table, name: str) -> tuple[pa.Array, list[int]]:
@@ -318,17 +346,17 @@ class ParquetSource(TableSource):
             )
 
 
-def first_row(path: Path, delimiter: str) -> list[str]:
+def first_row(path: Path, delimiter: str, encoding: str = DEFAULT_ENCODING) -> list[str]:
     """The first row of a delimited file (its header), parsed as `csv` would."""
     for raw in iter_lines(path):
         try:
-            return next(csv.reader([raw.decode("utf-8")], delimiter=delimiter))
+            return next(csv.reader([raw.decode(encoding)], delimiter=delimiter))
         except (UnicodeDecodeError, csv.Error, StopIteration):
             raise DataError(f"{path}: row 1: not a readable header") from None
     raise DataError(f"{path}: file is empty")
 
 
-def tsv_lookahead(path: Path) -> bool | None:
+def tsv_lookahead(path: Path, encoding: str = DEFAULT_ENCODING) -> bool | None:
     """`readers.tsv_unquoted` on a TSV's first TSV_LOOKAHEAD_BYTES, cut after their last whole
     line (the whole file where it is no longer): True or False decides the file; None (no quote
     merges lines there) leaves it to `DelimitedSource` to watch the rest as it streams."""
@@ -337,7 +365,7 @@ def tsv_lookahead(path: Path) -> bool | None:
     whole = len(head) <= TSV_LOOKAHEAD_BYTES
     if not whole:  # a \r at the very end may be the first half of a \r\n
         head = head[: max(head.rfind(b"\n"), head.rfind(b"\r", 0, len(head) - 1)) + 1]
-    content = head.removeprefix(BOM).decode("utf-8", errors="replace")
+    content = head.removeprefix(BOM).decode(encoding, errors="replace")
     return tsv_unquoted(path, content, whole)
 
 
@@ -362,10 +390,17 @@ class DelimitedSource(TableSource):
     """CSV or TSV with a header (every column read as text, so that no type is guessed from
     the first block), or AG News' original headerless CSV."""
 
-    def __init__(self, path: Path, text_column: str, columns: list[str], delimiter: str) -> None:
-        super().__init__(path, text_column, columns)
+    def __init__(
+        self,
+        path: Path,
+        text_column: str,
+        columns: list[str],
+        delimiter: str,
+        encoding: str = DEFAULT_ENCODING,
+    ) -> None:
+        super().__init__(path, text_column, columns, encoding)
         self.delimiter = delimiter
-        header = first_row(path, delimiter)
+        header = first_row(path, delimiter, encoding)
         self.ag_news = (
             delimiter == ","
             and len(header) == 3
@@ -379,7 +414,7 @@ class DelimitedSource(TableSource):
         elif any(name not in AG_NEWS_COLUMNS for name in columns):
             self._check_columns(list(AG_NEWS_COLUMNS))
         # CSV is quoted; a TSV may be unquoted (a line a row), decided before any work is done
-        self.unquoted = tsv_lookahead(path) if delimiter == "\t" else False
+        self.unquoted = tsv_lookahead(path, encoding) if delimiter == "\t" else False
 
     def _reader(self, quoting: bool = True, every_column: bool = False) -> Any:
         """pyarrow's streaming reader, with csv quoting or a row per line; `every_column` reads
@@ -461,17 +496,19 @@ class DelimitedSource(TableSource):
         conversion error to string: invalid UTF8 data)"), the chunks before it scored for
         nothing. (Passed through as bytes, the column of texts was written as `"b'...'"`.)"""
         column = table.column(name).combine_chunks()
-        try:
-            return column.cast(pa.string()), []
-        except pa.ArrowInvalid:  # some value is not UTF-8: decoded one by one
-            values, problems = decode_texts(column.to_pylist())
-            return pa.array(values, type=pa.string()), sorted(problems)
+        if self.encoding == DEFAULT_ENCODING:
+            try:
+                return column.cast(pa.string()), []
+            except pa.ArrowInvalid:  # some value is not UTF-8: decoded one by one
+                pass
+        values, problems = decode_texts(column.to_pylist(), self.encoding)
+        return pa.array(values, type=pa.string()), sorted(problems)
 
     def texts_of(self, table: pa.Table) -> tuple[list[Any], dict[int, str]]:
         if not self.ag_news:
-            return decode_texts(table.column(self.text_column).to_pylist())
-        titles, problems = decode_texts(table.column("title").to_pylist())
-        bodies, more = decode_texts(table.column("description").to_pylist())
+            return decode_texts(table.column(self.text_column).to_pylist(), self.encoding)
+        titles, problems = decode_texts(table.column("title").to_pylist(), self.encoding)
+        bodies, more = decode_texts(table.column("description").to_pylist(), self.encoding)
         texts = [
             f"{t} {b}".strip() if t is not None and b is not None else None
             for t, b in zip(titles, bodies, strict=True)

@@ -60,6 +60,10 @@ MANIFEST_MAX_BYTES = 1 << 20  # ours is a few hundred bytes; a bigger one is not
 FULL_HASH_BYTES = 4 << 30  # inputs up to this size are hashed whole (about 1 s per GB)
 EDGE_BYTES = 4 << 20  # larger ones: size, mtime and the first and last 4 MiB
 
+# options a work folder's manifest may lack, at the value the version that wrote it read with:
+# an interrupted run of UTF-8 input resumes after `--encoding` was added
+OPTIONS_BEFORE = {"encoding": "utf-8"}
+
 # Tests set this to stop the process at a stage ("read", "scored", "written",
 # "errors-committed", "committed", "errors-assembled", "assembled"), as a crash would there.
 fault_hook: Callable[[str, int], None] | None = None
@@ -150,10 +154,11 @@ def _changed(found: dict[str, Any], wanted: dict[str, Any]) -> str | None:
         before, now = found.get("input", {}).get("size"), wanted["input"]["size"]
         sizes = f" ({before:,} bytes then, {now:,} now)" if before != now else ""
         return f"the input file changed{sizes}"
+    found_options = {**OPTIONS_BEFORE, **found.get("options", {})}
     options = [
         f"--{name.replace('_', '-')}"
         for name, value in wanted["options"].items()
-        if found.get("options", {}).get(name) != value
+        if found_options.get(name) != value
     ]
     return f"options changed ({', '.join(options)})" if options else None
 
