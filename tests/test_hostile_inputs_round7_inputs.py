@@ -18,15 +18,21 @@ R7-I3  `--top-k` above the run's number of labels gave every label without a wor
 
 from __future__ import annotations
 
+import base64
+import csv
+import hashlib
 import json
+import warnings
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import run_cli_here
 
 import attentext
 from attentext.data.readers import read_file
-from attentext.errors import AttentextError, DataError
+from attentext.errors import AttentextError, AttentextWarning, DataError
 from attentext.scoring import workdir
 from attentext.scoring.engine import BatchOptions, predict_file
 
@@ -154,9 +160,6 @@ def test_r7_i1_a_resumed_run_needs_the_same_encoding_and_gives_a_straight_runs_b
 
 def test_r7_i1_an_encoding_predict_cannot_read_is_one_line(tfidf_run, texts, tmp_path):
     utf8, _ = both_encodings(tmp_path, "txt", texts)
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     pq.write_table(pa.table({"text": texts}), tmp_path / "t.parquet")
     cases = {
         "no-such-codec": "unknown encoding",
@@ -197,3 +200,77 @@ def test_r7_i1_training_data_in_cp1252_is_refused_naming_the_file_and_iconv(tmp_
     message = str(refused.value)
     assert message.startswith(f"{path}: row 3: not valid UTF-8") and "\n" not in message
     assert "iconv -f cp1252 -t utf-8" in message
+
+
+# ---------------------------------------------------------------------------------------------
+# R7-I2: Parquet binary columns passed through
+# ---------------------------------------------------------------------------------------------
+
+
+def binary_table(texts: list[str]) -> tuple[pa.Table, list[bytes]]:
+    """Texts with an id stored as bytes that are UTF-8 (as Hive writes strings), the same as a
+    dictionary and as fixed-width bytes, and a 16-byte digest that is not UTF-8 (a hash)."""
+    ids = [f"doc-{i:02d}" for i in range(len(texts))]
+    digests = [hashlib.md5(t.encode()).digest() for t in texts]
+    digests[0] = b"\xff" + digests[0][1:]  # surely not UTF-8
+    as_bytes = pa.array([i.encode() for i in ids], pa.binary())
+    table = pa.table(
+        {
+            "id": as_bytes,
+            "source": as_bytes.dictionary_encode(),
+            "code": pa.array([i.encode() for i in ids], pa.binary(6)),
+            "hash": pa.array(digests, pa.binary()),
+            "text": texts,
+        }
+    )
+    return table, digests
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_r7_i2_a_parquet_binary_column_passed_through_is_text_or_base64_by_the_whole_file(
+    fmt, tfidf_run, texts, tmp_path
+):
+    table, digests = binary_table(texts)
+    pq.write_table(table, tmp_path / "in.parquet")
+    output = tmp_path / f"out.{fmt}"
+    wanted = options(id_column="id", columns=("source", "code", "hash"), chunk_rows=4)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = predict_file(tfidf_run, tmp_path / "in.parquet", output, wanted)
+
+    assert summary.not_classified == 0
+    said = [str(w.message) for w in caught if issubclass(w.category, AttentextWarning)]
+    read = pq.read_table(output) if fmt == "parquet" else None
+    if fmt == "jsonl":
+        rows = jsonl_rows(output)
+    elif fmt == "csv":
+        with open(output, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    else:
+        rows = read.to_pylist()
+    ids = [f"doc-{i:02d}" for i in range(len(texts))]
+    assert [r["id"] for r in rows] == ids
+    assert [r["source"] for r in rows] == ids and [r["code"] for r in rows] == ids
+    if fmt == "parquet":  # a Parquet output holds bytes: kept as they are, without a word
+        assert read.schema.field("id").type == pa.string()
+        assert [r["hash"] for r in rows] == digests and said == []
+        return
+    # the first digest alone is not UTF-8: every chunk of the column is base64, not only its own
+    assert [r["hash"] for r in rows] == [base64.b64encode(d).decode() for d in digests]
+    assert len(said) == 1 and "\n" not in said[0]  # one line, naming that column alone
+    assert "column(s) hash: bytes that are not all UTF-8 text, written base64" in said[0]
+
+
+def test_r7_i2_an_id_of_bytes_in_the_errors_file_is_base64(tfidf_run, texts, tmp_path):
+    table, digests = binary_table(texts)
+    texts_with_a_blank = ["", *texts[1:]]
+    table = table.set_column(4, "text", pa.array(texts_with_a_blank))
+    pq.write_table(table, tmp_path / "in.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AttentextWarning)
+        predict_file(
+            tfidf_run, tmp_path / "in.parquet", tmp_path / "out.jsonl", options(id_column="hash")
+        )
+    errors = jsonl_rows(tmp_path / "out.jsonl.errors.jsonl")
+    assert [e["id"] for e in errors] == [base64.b64encode(digests[0]).decode()]

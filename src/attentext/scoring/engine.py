@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from attentext.data.readers import DEFAULT_ENCODING, text_encoding
 from attentext.decisions import threshold_vector
-from attentext.errors import AttentextError, AttentextWarning, DataError
+from attentext.errors import AttentextError, AttentextWarning, DataError, short_list
 from attentext.inference.classifier import check_backend
 from attentext.rundir import MARKER, open_run
 from attentext.scoring.results import (
@@ -228,6 +228,7 @@ def predict_file(
     output_format(output)  # an output of no known format is refused before any work
     _check_paths(input_path, output)
     source = open_source(input_path, options.text_column, options.passthrough, options.encoding)
+    _warn_of_bytes(source, output_format(output))
     try:
         rows, (bad, not_utf8), resumed = _predict(run_dir, input_path, output, options, source)
     except OSError as error:
@@ -267,6 +268,21 @@ def _predict(
             raise DataError(f"{input_path}: no rows to classify")
         _warn_if_changed(input_path, before)
         return rows, work.finish(output, chunks), resumed
+
+
+def _warn_of_bytes(source: Source, fmt: str) -> None:
+    """One line naming the passed-through columns of bytes that are not all UTF-8, which a
+    text output writes base64 (`sinks.as_text_columns`): the user sees that the values are
+    encoded, and how to get the bytes back. A Parquet output keeps them as bytes."""
+    if not source.bytes_columns or fmt == "parquet":
+        return
+    names = short_list(list(source.bytes_columns))
+    warnings.warn(
+        f"{source.path}: passed-through column(s) {names}: bytes that are not all UTF-8 text, "
+        f"written base64 in the {fmt} output (base64.b64decode gives the bytes back)",
+        AttentextWarning,
+        stacklevel=2,
+    )
 
 
 def _warn_if_changed(input_path: Path, before: os.stat_result) -> None:

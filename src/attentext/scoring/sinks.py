@@ -4,11 +4,13 @@ The format is the output's extension: .jsonl (one object per row, UTF-8), .csv a
 header, then rows; nulls are empty cells), .parquet. Parts of the text formats are joined by
 concatenating their bytes (only the first part has the CSV header); Parquet parts are copied row
 group by row group into one file whose schema unifies theirs (a column that is null in a whole
-chunk is typed by the others).
+chunk is typed by the others). Bytes passed through (a Parquet binary column not all UTF-8:
+a hash, a UUID) are written base64 in the text formats and kept as bytes in Parquet.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import shutil
@@ -22,7 +24,15 @@ import pyarrow.parquet as pq
 from attentext.errors import DataError, shown
 
 FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
-JSON = json.JSONEncoder(ensure_ascii=False, default=str, allow_nan=False)
+
+
+def _json_default(value: Any) -> Any:
+    """What JSON has no type for: bytes as base64 (as `as_text_columns` writes them), anything
+    else as its string."""
+    return base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else str(value)
+
+
+JSON = json.JSONEncoder(ensure_ascii=False, default=_json_default, allow_nan=False)
 
 
 def output_format(path: Path) -> str:
@@ -95,8 +105,29 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def as_text_columns(columns: dict[str, Any]) -> dict[str, Any]:
+    """The columns with each binary array (bytes that are not all UTF-8: `sources.ParquetSource`
+    passes those through as bytes) written base64, the text form of bytes that JSON and CSV
+    readers decode back (`base64.b64decode`); a Parquet output keeps the bytes as they are.
+    Written as they were, they were `"b'\\x9f...'"` in JSON Lines and refused for CSV."""
+    return {
+        name: _base64(column)
+        if isinstance(column, pa.Array) and column.type == pa.binary()
+        else column
+        for name, column in columns.items()
+    }
+
+
+def _base64(column: pa.Array) -> pa.Array:
+    values = column.to_pylist()
+    encoded = [None if v is None else base64.b64encode(v).decode("ascii") for v in values]
+    return pa.array(encoded, type=pa.string())
+
+
 def write_part(fmt: str, columns: dict[str, Any], path: Path, header: bool) -> None:
     """Write one chunk's columns to `path` in `fmt` (the CSV header only when `header`)."""
+    if fmt != "parquet":
+        columns = as_text_columns(columns)
     if fmt == "jsonl":
         names = list(columns)
         rows = zip(*(_values(column) for column in columns.values()), strict=True)

@@ -83,6 +83,9 @@ class Source:
     its bytes decoded from `encoding` (a name of `readers.text_encoding`)."""
 
     total: int | None = None  # rows, where known without reading the file (Parquet)
+    # passed-through columns of bytes that are not all UTF-8 text (Parquet binary: a hash, a
+    # UUID's 16 bytes): kept as bytes, which a text output writes base64 (`sinks.as_text_columns`)
+    bytes_columns: tuple[str, ...] = ()
 
     def __init__(
         self, path: Path, text_column: str, columns: list[str], encoding: str = DEFAULT_ENCODING
@@ -335,15 +338,66 @@ class ParquetSource(TableSource):
             raise DataError(f"{path}: not a readable Parquet file ({reason})") from None
         self._check_columns(self.file.schema_arrow.names)
         self.total = self.file.metadata.num_rows
+        schema = self.file.schema_arrow
+        binary = [name for name in dict.fromkeys(columns) if is_bytes(schema.field(name).type)]
+        self.text_columns = {name for name in binary if self._all_utf8(name)}
+        self.bytes_columns = tuple(name for name in binary if name not in self.text_columns)
 
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        """The file's batches, one reader per row group: a single reader over the whole file
-        keeps Arrow memory of each row group it has passed until the end (pyarrow 26: 37 MB to
-        164 MB over ten row groups of 100,000 texts), one per group stays flat."""
+    def batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """The file's batches (of `columns`, by default those needed), one reader per row
+        group: a single reader over the whole file keeps Arrow memory of each row group it has
+        passed until the end (pyarrow 26: 37 MB to 164 MB over ten row groups of 100,000 texts),
+        one per group stays flat."""
         for group in range(self.file.metadata.num_row_groups):
             yield from self.file.iter_batches(
-                batch_size=8192, row_groups=[group], columns=self.needed, use_threads=False
+                batch_size=8192,
+                row_groups=[group],
+                columns=columns or self.needed,
+                use_threads=False,
             )
+
+    def _all_utf8(self, name: str) -> bool:
+        """Whether every value of the binary column `name`, in the whole file, is UTF-8: the
+        column is then text, in every chunk alike (decided chunk by chunk, a file's first chunks
+        could be written as text and its later ones as base64; and a resumed run must decide as
+        the straight one did, which the file's contents, recorded in the manifest, make sure)."""
+        for batch in self.batches([name]):
+            try:
+                plain_bytes(batch.column(0)).cast(pa.string())
+            except pa.ArrowInvalid:
+                return False
+        return True
+
+    def column_of(self, table: pa.Table, name: str) -> tuple[pa.Array, list[int]]:
+        """A passed-through column as read; a binary one as text where the file's values are
+        all UTF-8 (as the texts are read: `decode_texts`), else as plain bytes. Passed through
+        as they were read, bytes were written `"b'...'"` in JSON Lines and refused for CSV."""
+        column = table.column(name).combine_chunks()
+        if name in self.text_columns:
+            return plain_bytes(column).cast(pa.string()), []
+        if name in self.bytes_columns:
+            return plain_bytes(column), []
+        return column, []
+
+
+def is_bytes(kind: pa.DataType) -> bool:
+    """Whether an Arrow type holds bytes (binary of any width or layout, or a dictionary of
+    them): what Hive, Impala and old Spark write text as, and what a hash or UUID column is."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return (
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+        or pa.types.is_binary_view(kind)
+    )
+
+
+def plain_bytes(column: pa.Array) -> pa.Array:
+    """A column of `is_bytes` type as a plain binary array (dictionary decoded)."""
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    return column.cast(pa.binary())
 
 
 def first_row(path: Path, delimiter: str, encoding: str = DEFAULT_ENCODING) -> list[str]:
