@@ -22,7 +22,8 @@ A run is built in `<dir>.partial/` (the work folder: `run.json`, `tokenizer/`,
 `checkpoints/checkpoint-N/`, and at the end `final/`, the finished run staged) and moved into place by one rename, so a crash
 never leaves a half-written folder that looks finished; `<dir>.partial/` keeps the checkpoints
 `--resume` needs. Readers open a run once (`open_run`) and read its recipe and metrics from the
-`Run` object.
+`Run` object; a reader that reads several files by path (a model, then its metrics) reads them
+through `read_whole`, which reads again where the folder was replaced meanwhile.
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ import math
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -98,6 +99,9 @@ def checkpoint_dir(work_dir: Path) -> Path:
 def tokenizer_dir(work_dir: Path) -> Path:
     return work_dir / TOKENIZER_SUBDIR
 
+
+RELOADS = 3  # readings of a run directory replaced while it is read, before giving up
+T = TypeVar("T")
 
 MAX_MARKER_BYTES = 1 << 20
 MAX_METRICS_BYTES = 64 << 20  # per-class tables of thousands of classes stay far under it
@@ -552,3 +556,38 @@ def _member(ensemble_dir: Path, entry: Any) -> tuple[Path, float]:
 def open_run(run_dir: str | Path) -> Run:
     """Check a run directory (complete, readable format) and return it as a `Run`."""
     return Run(run_dir, read_marker(run_dir))
+
+
+def folder_identity(path: str | Path) -> tuple[int, int] | None:
+    """The folder at `path` (device and inode), None when there is none: a run published over
+    it (`publish` exchanges folders) is another folder at the same path."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def read_whole(run_dir: str | Path, read: Callable[[], T]) -> T:
+    """`read()`, which reads files of `run_dir` (opening it with `open_run`), every file it
+    reads from one and the same run.
+
+    Files are read by path, one after another: a run replaced meanwhile (`train --overwrite`)
+    would mix the old run's files with the new one's (a server showed the new run's metrics
+    beside the old model). So the folder is checked to be the same one after `read`, and read
+    again where it was not; an error raised while it changed may be of the mix and is retried.
+    """
+    for _ in range(RELOADS):
+        before = folder_identity(run_dir)
+        try:
+            value = read()
+        except Exception:
+            if folder_identity(run_dir) == before:
+                raise
+            continue
+        if folder_identity(run_dir) == before:
+            return value
+    raise RunDirError(
+        f"{run_dir}: was replaced {RELOADS} times while it was read (another process is writing "
+        "it: train --overwrite?); read it when that is done"
+    )

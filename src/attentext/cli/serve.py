@@ -8,7 +8,7 @@ import math
 import os
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -137,7 +137,15 @@ def serve_command(
     ] = 1,
     backend: BackendOption = "torch",
 ) -> None:
-    """Serve run directories over HTTP: /v1/predict, /v1/explain, /v1/models and a try-it page."""
+    """Serve run directories over HTTP: /v1/predict, /v1/explain, /v1/models and a try-it page.
+
+    To serve a run replaced on disk (train --overwrite, recalibrate) without a restart, send the
+    server SIGHUP (kill -HUP PID): each run directory is loaded again in the background while the
+    models loaded before go on answering, then swapped in with its metrics; requests in flight
+    are answered by the old model or the new one. A run that fails to load (half-written,
+    deleted, damaged) keeps its old model served and is named in the log, as is a run whose
+    labels changed.
+    """
     settings = _settings(
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
@@ -168,7 +176,8 @@ def serve_command(
     app = create_app(run_dirs, loader=loader, settings=settings)
     where = f"http://{host}:{port}/" if port else f"a free port of {host} (see below)"
     typer.echo(f"attentext: serving on {where} (API schema at /docs)")
-    _run(app, host, port, settings)
+    with _reloads_on_hangup(app.state.service.request_reload):
+        _run(app, host, port, settings)
 
 
 def _settings(**values: Any) -> ServerSettings:
@@ -239,6 +248,22 @@ def _run(app: object, host: str, port: int, settings: ServerSettings) -> None:
         server.run()
     if not server.started:
         raise AttentextError(f"the server on {host}:{port} did not start; see the log above")
+
+
+@contextmanager
+def _reloads_on_hangup(reload: Callable[[], None]) -> Iterator[None]:
+    """SIGHUP reloads the served runs from disk, as it makes nginx and gunicorn read their
+    configuration again (uvicorn handles only the stop signals). `reload` only schedules the
+    work on the event loop: the handler returns at once. No SIGHUP on Windows: nothing to do."""
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is None:
+        yield
+        return
+    previous = signal.signal(hangup, lambda signum, frame: reload())
+    try:
+        yield
+    finally:
+        signal.signal(hangup, previous)
 
 
 @contextmanager

@@ -6,18 +6,17 @@ or model family is behind it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from attentext.decisions import threshold_vector
-from attentext.errors import AttentextError, PrecisionError, RunDirError, shown
+from attentext.errors import AttentextError, PrecisionError, shown
 from attentext.inference.ensemble import EnsembleClassifier
 from attentext.models.registry import family_of_run
 from attentext.recipes import PRECISIONS
-from attentext.rundir import ENSEMBLE_KIND, open_run
+from attentext.rundir import ENSEMBLE_KIND, open_run, read_whole
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -32,7 +31,6 @@ class Classifier(Protocol):
     def predict(self, texts: list[str]) -> list[str]: ...
 
 
-RELOADS = 3  # readings of a run directory replaced while it loads, before giving up
 MAX_THREADS = 1024  # far over any machine's cores; ONNX Runtime's pool fails (bad_alloc) at 1e9
 
 
@@ -82,29 +80,7 @@ def load(
     """
     check_backend(backend)
     check_load_options(precision, threads)
-    for _ in range(RELOADS):
-        before = folder_identity(run_dir)
-        try:
-            classifier = _load_once(run_dir, precision, device, backend, threads)
-        except Exception:
-            if folder_identity(run_dir) == before:
-                raise
-            continue  # replaced while it loaded: the error may be of the mix
-        if folder_identity(run_dir) == before:
-            return classifier
-    raise RunDirError(
-        f"{run_dir}: was replaced {RELOADS} times while it loaded (another process is writing "
-        "it: train --overwrite?); load it when that is done"
-    )
-
-
-def folder_identity(path: str | Path) -> tuple[int, int] | None:
-    """The folder at `path` (device and inode), None when there is none."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
+    return read_whole(run_dir, lambda: _load_once(run_dir, precision, device, backend, threads))
 
 
 def _load_once(
@@ -119,7 +95,7 @@ def _load_once(
     The files are read by path, one after another: a run replaced meanwhile (`train
     --overwrite` publishes by exchanging folders) would give the old run's marker and
     weights with the new one's calibration and tokenizer, so `load` checks that the folder
-    stayed the same one and reads it again where it did not.
+    stayed the same one and reads it again where it did not (`rundir.read_whole`).
     """
     run = open_run(run_dir)
     if run.kind == ENSEMBLE_KIND:

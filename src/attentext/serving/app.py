@@ -23,6 +23,15 @@ with Retry-After, and a request not answered within `request_timeout_s` a 504 (4
 is still arriving) (`middleware.py`). Below the app, `attentext serve` runs uvicorn with a header
 timeout, a connection cap and JSON errors for requests h11 cannot parse (`connections.py`), and
 rate-limits the log lines a client can cause (`logs.py`).
+
+Reloading: a served run replaced on disk is served as loaded until the service is asked to
+load it again (`ModelService.request_reload`; `attentext serve` asks on SIGHUP, `kill -HUP PID`).
+Each run directory is then loaded again in a thread apart (the event loop and the inference
+thread go on with the models loaded before) and swapped in once loaded, its model and its
+/v1/models metrics read from one and the same run (`state.load_served`). A request accepted
+before the swap is answered by the old model, one after it by the new one, never an error. A
+run that fails to load (half-written, deleted, damaged) keeps its old model served, and the log
+names it in one line; a run whose labels changed is swapped in too, the log saying so.
 """
 
 from __future__ import annotations
@@ -58,7 +67,8 @@ def create_app(
     settings = settings or ServerSettings(**limits)
     explainer = explain.load_explainer()
     explainable = explainer.can_explain if explainer is not None else (lambda _: False)
-    service = ModelService(load_models(run_dirs, loader, explainable), settings)
+    served = load_models(run_dirs, loader, explainable)
+    service = ModelService(served, settings, loader=loader, explainable=explainable)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

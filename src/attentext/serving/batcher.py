@@ -19,6 +19,11 @@ the softmax, for the protocols' `function_to_apply: none|sigmoid` and `raw_score
 jobs of one kind only, so each batch is still one model call. It starts with the oldest job and
 takes the following jobs of its kind; jobs of the other kind keep their places for the next one.
 
+A job also names the model functions it runs on (`predict(texts, output, functions)`; the
+batcher's own by default): a server reloading its runs (SIGHUP) swaps the model a name serves
+while requests are queued, and each request is answered by the model it was accepted with, the
+labels it reads beside its rows being that model's. A batch holds jobs of one model only.
+
 A batch the model fails on (a text it cannot take, memory) is run again request by request, and a
 failing request text by text, so that only the request holding the failing text gets the error
 (the server answers it with a generic 500 and logs it); the others get their rows.
@@ -29,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -38,6 +43,7 @@ import numpy as np
 log = logging.getLogger("attentext.serving")
 PROBABILITIES = "probabilities"  # what `predict` answers by default: calibrated probabilities
 LOGITS = "logits"  # the calibrated logits: their softmax is the probabilities
+Functions = Mapping[str, Callable[[list[str]], np.ndarray]]  # what a model gives, by output
 
 
 class QueueFull(Exception):
@@ -53,6 +59,12 @@ class _Job:
     texts: list[str]
     future: asyncio.Future[np.ndarray]
     output: str = PROBABILITIES
+    functions: Functions | None = None
+
+    def call(self) -> Callable[[list[str]], np.ndarray]:
+        """The model function this job runs on; jobs of one call may share a batch."""
+        assert self.functions is not None
+        return self.functions[self.output]
 
 
 class MicroBatcher:
@@ -110,10 +122,14 @@ class MicroBatcher:
         if self._task is not None:
             await self._task
 
-    async def predict(self, texts: list[str], output: str = PROBABILITIES) -> np.ndarray:
+    async def predict(
+        self, texts: list[str], output: str = PROBABILITIES, functions: Functions | None = None
+    ) -> np.ndarray:
         """Probabilities (or, `output=LOGITS`, the calibrated logits) of `texts`, shape
-        (len(texts), n_labels), computed in a shared batch."""
-        if output not in self.functions:
+        (len(texts), n_labels), computed in a shared batch by `functions` (the model the
+        request was accepted with; the batcher's own if None)."""
+        functions = self.functions if functions is None else functions
+        if output not in functions:
             raise ValueError(f"model '{self.name}' gives no {output}")
         if not self._accepting:
             raise ShuttingDown(f"model '{self.name}' is not accepting requests")
@@ -123,7 +139,7 @@ class MicroBatcher:
                 f"(limit {self.max_queue}); retry shortly"
             )
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-        job = _Job(list(texts), future, output)
+        job = _Job(list(texts), future, output, functions)
         self._jobs.append(job)
         self._queued_texts += len(texts)
         self._wakeup.set()
@@ -146,10 +162,12 @@ class MicroBatcher:
         self._queued_texts -= len(job.texts)
         return job
 
-    def _following(self, output: str) -> _Job | None:
-        """The oldest queued job that asks for `output`: what may join a batch of that kind
-        (jobs of the other kind keep their places for the next batch)."""
-        return next((job for job in self._jobs if job.output == output), None)
+    def _following(self, first: _Job) -> _Job | None:
+        """The oldest queued job that runs on the same model function as `first`: what may
+        join its batch (jobs of the other kind, or of a model swapped in since, keep their
+        places for the next batch)."""
+        call = first.call()
+        return next((job for job in self._jobs if job.call() is call), None)
 
     async def _wait_for_work(self, timeout: float | None) -> bool:
         """Wait until a job arrives or `stop` is called; False on timeout."""
@@ -171,7 +189,7 @@ class MicroBatcher:
             size = len(batch[0].texts)
             deadline = loop.time() + self.max_wait
             while size < self.max_batch_size:
-                following = self._following(batch[0].output)
+                following = self._following(batch[0])
                 if following is not None:
                     if size + len(following.texts) > self.max_batch_size:
                         break
@@ -186,10 +204,10 @@ class MicroBatcher:
                     break
             await self._run(batch)
 
-    async def _rows(self, texts: list[str], output: str = PROBABILITIES) -> np.ndarray:
+    async def _rows(self, texts: list[str], call: Callable[[list[str]], np.ndarray]) -> np.ndarray:
         """One model call (`predict_proba`, or `logits`) in the executor, its row count checked."""
         loop = asyncio.get_running_loop()
-        probabilities = await loop.run_in_executor(self.executor, self.functions[output], texts)
+        probabilities = await loop.run_in_executor(self.executor, call, texts)
         probabilities = np.asarray(probabilities)
         if probabilities.shape[0] != len(texts):
             raise RuntimeError(
@@ -205,7 +223,7 @@ class MicroBatcher:
             return
         texts = [text for job in batch for text in job.texts]
         try:
-            probabilities = await self._rows(texts, batch[0].output)
+            probabilities = await self._rows(texts, batch[0].call())
         except Exception as error:  # the worker goes on; which requests fail is found below
             if len(texts) == 1:
                 batch[0].future.set_exception(error)
@@ -246,8 +264,8 @@ class MicroBatcher:
         text the model fails on: the error of the first failing text is raised)."""
         if not tried_alone:
             try:
-                return await self._rows(job.texts, job.output)
+                return await self._rows(job.texts, job.call())
             except Exception:
                 if len(job.texts) == 1:
                     raise
-        return np.concatenate([await self._rows([text], job.output) for text in job.texts])
+        return np.concatenate([await self._rows([text], job.call()) for text in job.texts])

@@ -1,5 +1,12 @@
 """What a running server holds: the served models, their micro-batchers and the one inference
-thread; loading and checking the run directories before anything starts."""
+thread; loading and checking the run directories before anything starts, and loading them again
+on request (`ModelService.request_reload`, which `attentext serve` calls on SIGHUP).
+
+A model and what /v1/models says of it (kind, recipe, metrics) are read from one and the same
+run (`rundir.read_whole`): a run replaced while it loads is read again. A reload loads each run
+in a thread of its own while the inference thread goes on with the models loaded before, then
+swaps each in at once; a run that fails to load keeps its model served and is named in the log.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +26,25 @@ from attentext.decisions import log_odds
 from attentext.errors import AttentextError, short_list
 from attentext.inference.classifier import load
 from attentext.label_prior import shifted_logits
-from attentext.rendering import printable
-from attentext.rundir import open_run
-from attentext.serving.batcher import PROBABILITIES, MicroBatcher, QueueFull, ShuttingDown
+from attentext.rendering import printable, shortened
+from attentext.rundir import Run, open_run, read_whole
+from attentext.serving.batcher import (
+    LOGITS,
+    PROBABILITIES,
+    Functions,
+    MicroBatcher,
+    QueueFull,
+    ShuttingDown,
+)
 from attentext.serving.errors import ApiError, echo, retry_after, unavailable
 from attentext.serving.schemas import ModelInfo
 from attentext.serving.settings import ServerSettings
 
 log = logging.getLogger("attentext.serving")
+# Reloads are asked for by the operator, not by clients: their lines are not rate-limited
+# (`serving.logs` limits the records of "attentext.serving" itself, not of its children).
+reload_log = logging.getLogger("attentext.serving.reload")
+Explainable = Callable[[Any], bool]
 HEADLINE_METRICS = ("accuracy", "macro_f1", "weighted_f1", "n_examples")
 
 
@@ -40,6 +59,15 @@ class ServedModel:
     recipe: str | None
     explainable: bool = False
     metrics: dict[str, Any] = field(default_factory=dict)
+    # what the micro-batcher runs for this model: a request keeps the model it was accepted
+    # with, also where a reload swaps in another under its name
+    functions: Functions = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.functions = {
+            PROBABILITIES: self.classifier.predict_proba,
+            LOGITS: calibrated_logits(self.classifier),
+        }
 
     def info(self, default: bool) -> ModelInfo:
         return ModelInfo(
@@ -108,12 +136,12 @@ def served_name(name: str) -> str:
 def load_models(
     run_dirs: Sequence[str | Path],
     loader: Callable[[Path], Any] | None = None,
-    explainable: Callable[[Any], bool] = lambda classifier: False,
+    explainable: Explainable = lambda classifier: False,
 ) -> list[ServedModel]:
     """Check every run directory first (a bad one fails before any loading), then load each."""
     if not run_dirs:
         raise AttentextError("no run directory to serve; pass at least one")
-    runs = []
+    runs: list[Run] = []
     for run_dir in run_dirs:
         run = open_run(run_dir)
         if any(served_name(run.name) == served_name(other.name) for other in runs):
@@ -122,21 +150,48 @@ def load_models(
                 "under their directory names, so rename or copy one"
             )
         runs.append(run)
-    models = []
-    for run in runs:
-        classifier = (loader or load)(run.path)
-        models.append(
-            ServedModel(
-                name=served_name(run.name),
-                run_dir=run.path,
-                classifier=classifier,
-                kind=run.kind,
-                recipe=run.recipe_name,
-                explainable=explainable(classifier),
-                metrics=metrics_summary(run.metrics),
-            )
-        )
-    return models
+    return [load_served(run.path, loader, explainable) for run in runs]
+
+
+def load_served(
+    run_dir: Path,
+    loader: Callable[[Path], Any] | None = None,
+    explainable: Explainable = lambda classifier: False,
+) -> ServedModel:
+    """A run directory loaded for serving: its model, kind, recipe and metrics from one and the
+    same run (read again where it was replaced meanwhile: the metrics were read apart from the
+    model, and a run replaced between the two reads showed one run's metrics beside the other's
+    model)."""
+    return read_whole(run_dir, partial(_served, run_dir, loader or load, explainable))
+
+
+def _served(run_dir: Path, loader: Callable[[Path], Any], explainable: Explainable) -> ServedModel:
+    """One reading of a run directory for serving (see `load_served`)."""
+    run = open_run(run_dir)
+    metrics, recipe = metrics_summary(run.metrics), run.recipe_name
+    classifier = loader(run.path)
+    return ServedModel(
+        name=served_name(run.name),
+        run_dir=run.path,
+        classifier=classifier,
+        kind=run.kind,
+        recipe=recipe,
+        explainable=explainable(classifier),
+        metrics=metrics,
+    )
+
+
+def swap_line(old: ServedModel, new: ServedModel) -> str:
+    """The log line of a model swapped in by a reload; a change of labels is said (clients that
+    keep label names see other ones from now on)."""
+    where = f"'{printable(new.name)}' from {printable(new.run_dir)}"
+    old_labels, new_labels = list(old.classifier.labels), list(new.classifier.labels)
+    if old_labels == new_labels:
+        return f"reloaded {where}"
+    return (
+        f"reloaded {where}; its labels changed: {shortened(short_list(old_labels), 200)} -> "
+        f"{shortened(short_list(new_labels), 200)}"
+    )
 
 
 class ModelService:
@@ -146,7 +201,13 @@ class ModelService:
     requests never oversubscribe torch's own threads.
     """
 
-    def __init__(self, models: list[ServedModel], settings: ServerSettings) -> None:
+    def __init__(
+        self,
+        models: list[ServedModel],
+        settings: ServerSettings,
+        loader: Callable[[Path], Any] | None = None,
+        explainable: Explainable = lambda classifier: False,
+    ) -> None:
         self.models = {m.name: m for m in models}
         self.default = models[0].name
         self.settings = settings
@@ -154,6 +215,11 @@ class ModelService:
         self.executor: ThreadPoolExecutor | None = None
         self.ready = False
         self.explaining = 0  # texts being explained or waiting for the thread
+        # how a reload loads a run again: as the models were loaded at start
+        self.loader, self.explainable = loader, explainable
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reload_task: asyncio.Task | None = None
+        self._reload_again = False  # asked for again while a reload ran
 
     def explained(self, n_texts: int) -> None:
         self.explaining -= n_texts
@@ -215,7 +281,7 @@ class ModelService:
         if batcher is None or not self.ready:
             raise unavailable()
         try:
-            return await batcher.predict(texts, output)
+            return await batcher.predict(texts, output, served.functions)
         except QueueFull as error:
             raise ApiError(full, "queue_full", str(error), retry_after()) from None
         except ShuttingDown:
@@ -223,16 +289,17 @@ class ModelService:
 
     async def start(self) -> None:
         s = self.settings
+        self._loop = asyncio.get_running_loop()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attentext-model")
         for name, served in self.models.items():
             batcher = MicroBatcher(
-                served.classifier.predict_proba,
+                served.functions[PROBABILITIES],
                 self.executor,
                 max_batch_size=s.max_batch_size,
                 max_wait_ms=s.max_wait_ms,
                 max_queue=s.max_queue,
                 name=name,
-                logits=calibrated_logits(served.classifier),
+                logits=served.functions[LOGITS],
             )
             batcher.start()
             self.batchers[name] = batcher
@@ -241,9 +308,65 @@ class ModelService:
         served = ", ".join(printable(name) for name in self.models)
         log.info("serving %s (default %s)", served, printable(self.default))
 
+    def request_reload(self) -> None:
+        """Ask for every served run to be loaded again from disk; safe to call from a signal
+        handler or another thread (`attentext serve` calls it on SIGHUP). The reload runs in the
+        background (`reload`); asked for while one runs, another follows it."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            reload_log.warning("reload asked for before the server started; nothing reloaded")
+            return
+        loop.call_soon_threadsafe(self._begin_reload)
+
+    def _begin_reload(self) -> None:
+        """Start a reload on the event loop, or note that one more is wanted after the one
+        running (a run replaced again meanwhile may have been read before it changed)."""
+        if not self.ready:
+            return
+        if self._reload_task is not None and not self._reload_task.done():
+            self._reload_again = True
+            return
+        self._reload_task = asyncio.get_running_loop().create_task(self.reload(), name="reload")
+
+    async def reload(self) -> None:
+        """Load each served run again and swap it in, one after another, until no reload was
+        asked for meanwhile."""
+        self._reload_again = True
+        while self._reload_again and self.ready:
+            self._reload_again = False
+            reload_log.info("reloading %d run(s) from disk", len(self.models))
+            for name in list(self.models):
+                await self._reload_one(name)
+
+    async def _reload_one(self, name: str) -> None:
+        """Load the run served as `name` in a thread apart (the event loop answers, the
+        inference thread runs the model served until now), then swap it in: the requests
+        accepted before keep the model they were accepted with (`ServedModel.functions`).
+        A run that fails to load (half-written, deleted, damaged) leaves its model served."""
+        old = self.models[name]
+        try:
+            new = await asyncio.to_thread(load_served, old.run_dir, self.loader, self.explainable)
+        except Exception as error:
+            why = error if isinstance(error, AttentextError) else f"{type(error).__name__}: {error}"
+            reload_log.warning(
+                "could not reload '%s' from %s (%s); still serving the model loaded before",
+                printable(name),
+                printable(old.run_dir),
+                shortened(why, 300),
+            )
+            return
+        if not self.ready:
+            return  # stopping: the batchers may be drained already
+        new.name = name  # the name it is served and asked for under stays
+        self.models[name] = new
+        reload_log.info("%s", swap_line(old, new))
+
     async def stop(self) -> None:
         """Refuse new requests, finish the queued ones, then end the inference thread."""
         self.ready = False
+        if self._reload_task is not None:  # a run being loaded is not swapped in any more
+            self._reload_task.cancel()
+            await asyncio.gather(self._reload_task, return_exceptions=True)
         await asyncio.gather(*(b.stop() for b in self.batchers.values()))
         if self.executor is not None:
             await asyncio.to_thread(self.executor.shutdown, True)

@@ -33,7 +33,8 @@ async def predict(
     if batcher is None or not service.ready:
         raise unavailable()
     try:
-        probabilities = await batcher.predict(texts)
+        # the functions of the model this request was accepted with, whatever a reload swaps in
+        probabilities = await batcher.predict(texts, functions=served.functions)
     except QueueFull as full:
         raise unavailable("queue_full", str(full)) from None
     except ShuttingDown:
