@@ -274,3 +274,39 @@ def test_r7_i2_an_id_of_bytes_in_the_errors_file_is_base64(tfidf_run, texts, tmp
         )
     errors = jsonl_rows(tmp_path / "out.jsonl.errors.jsonl")
     assert [e["id"] for e in errors] == [base64.b64encode(digests[0]).decode()]
+
+
+# ---------------------------------------------------------------------------------------------
+# R7-I3: --top-k above the number of labels
+# ---------------------------------------------------------------------------------------------
+
+
+def notes(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("note: --top-k")]
+
+
+def test_r7_i3_a_top_k_above_the_labels_gives_every_label_and_says_how_many_there_are(
+    tfidf_run, texts, tmp_path
+):
+    done = run_cli_here("predict", tfidf_run, texts[0], texts[1], "--top-k", "10", "--json")
+    exact = run_cli_here("predict", tfidf_run, texts[0], "--top-k", "4", "--json")
+
+    assert done.returncode == 0, done.stderr[-400:]
+    answers = [json.loads(line) for line in done.stdout.splitlines()]  # stdout: JSON alone
+    assert [len(a["top_k"]) for a in answers] == [4, 4]
+    assert notes(done.stderr) == ["note: --top-k 10: the run has 4 labels; each text gets all 4"]
+    assert exact.returncode == 0 and notes(exact.stderr) == []
+
+
+def test_r7_i3_a_streamed_top_k_above_the_labels_says_so_once(tfidf_run, texts, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    done = run_cli_here(
+        "predict", tfidf_run, "-i", source, "-o", output, "--top-k", "9", "--chunk-rows", "4"
+    )
+
+    assert done.returncode == 0, done.stderr[-400:]
+    assert notes(done.stderr) == ["note: --top-k 9: the run has 4 labels; each text gets all 4"]
+    first = jsonl_rows(output)[0]
+    assert "label_4" in first and "label_5" not in first

@@ -231,12 +231,13 @@ def _print_predictions(
     """Classify the texts of `_read_wanted`, and print each (those skipped as empty)."""
     from attentext.decisions import decide
     from attentext.inference.classifier import load
-    from attentext.inference.ranking import top_labels
+    from attentext.inference.ranking import note_top_k, top_labels
 
     items, skipped = wanted
     if top_k < 1:
         raise AttentextError(f"--top-k must be at least 1, got {top_k}")
     classifier = load(run_dir, backend=backend)
+    note_top_k(top_k, classifier.labels)
     probabilities = classifier.predict_proba(
         [text for i, text in enumerate(items) if i not in skipped]
     )

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
+
 import numpy as np
+
+from attentext.errors import AttentextNote
 
 
 def top_labels(
@@ -11,3 +16,15 @@ def top_labels(
     """The `k` most probable (label, score) pairs, best first; equal scores keep label order."""
     order = np.argsort(-probabilities, kind="stable")[: max(1, min(k, len(labels)))]
     return [(labels[i], round(float(probabilities[i]), decimals)) for i in order]
+
+
+def note_top_k(top_k: int, labels: Sequence[str]) -> None:
+    """A note (stderr, never the output) where `--top-k` asks for more labels than the run
+    has: every label is given, as before, but a user who asked for 10 of 4 labels learns why
+    each text has 4 (a typo, or the wrong run), where the output alone said nothing."""
+    if top_k > len(labels):
+        warnings.warn(
+            f"--top-k {top_k}: the run has {len(labels)} labels; each text gets all {len(labels)}",
+            AttentextNote,
+            stacklevel=2,
+        )

@@ -19,6 +19,7 @@ from attentext.data.readers import DEFAULT_ENCODING, text_encoding
 from attentext.decisions import threshold_vector
 from attentext.errors import AttentextError, AttentextWarning, DataError, short_list
 from attentext.inference.classifier import check_backend
+from attentext.inference.ranking import note_top_k
 from attentext.rundir import MARKER, open_run
 from attentext.scoring.results import (
     ResultSpec,
@@ -258,6 +259,7 @@ def _predict(
         work = open_work(output, manifest, options.resume, options.overwrite, fmt)
         with start_scorer(run_dir, options.backend, options.workers) as scorer:
             labels = tuple(scorer.labels)
+            note_top_k(options.top_k, labels)
             spec = ResultSpec(
                 labels, options.top_k, options.all_scores, thresholds_of(run_dir, labels)
             )
