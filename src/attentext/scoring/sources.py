@@ -6,12 +6,11 @@ A TSV is read with csv quoting (as pandas writes it) or, where a quote would mer
 each hold a row, as unquoted TSV, a row per line (`tsv_lookahead`, `DelimitedSource._tsv_batches`).
 JSONL and plain text are read a block of bytes at a time and split into lines here: a line that
 is not valid UTF-8 (or the `--encoding` named) or JSON is then one bad row of the output, not a
-failed file. Lines, delimiters and quotes are found as ASCII bytes before anything is decoded,
-which every encoding `readers.text_encoding` accepts keeps (so chunks, and resume, do not depend
-on the encoding). Line ends are
-those of `data.readers.split_lines` (\\n, \\r\\n, a lone \\r), so that a streamed text file has
-the lines `predict --input` always saw. A row's text is kept as read; `results.row_problems`
-decides which rows are classified.
+failed file. Line ends are those of `data.readers.split_lines` (\\n, \\r\\n, a lone \\r), so
+that a streamed text file has the lines `predict --input` always saw. Line ends, delimiters and
+quotes are found as ASCII bytes before anything is decoded, which every encoding
+`readers.text_encoding` accepts keeps: chunks, and resume, do not depend on the encoding. A
+row's text is kept as read; `results.row_problems` decides which rows are classified.
 """
 
 from __future__ import annotations
