@@ -19,6 +19,7 @@ from sklearn.metrics import (
 )
 
 import attentext
+from attentext.cli.common import out as terminal
 from attentext.errors import AttentextNote, AttentextWarning, DataError
 from attentext.evaluation.metrics import (
     confident_mistakes,
@@ -27,6 +28,7 @@ from attentext.evaluation.metrics import (
     expected_calibration_error,
 )
 from attentext.evaluation.reports import full_report, write_report
+from attentext.evaluation.significance import accuracy_interval, mcnemar_p
 from attentext.models.tfidf_logreg import TfidfLogRegClassifier
 from attentext.recipes import load_recipe
 from attentext.training.run import recipe_dataset
@@ -188,6 +190,70 @@ def test_compare_two_runs_writes_a_leaderboard_with_both_rows_and_plots(
     assert tfidf_run.name in (out / "leaderboard.md").read_text()
     for plot in ("accuracy_vs_train_time.png", "accuracy_vs_throughput.png"):
         assert png_size(out / plot)[0] > 200
+
+
+def test_compare_gives_each_accuracy_its_interval_and_a_paired_p_against_the_best(
+    tfidf_run, run_dir, ag_news_dir, tmp_path, monkeypatch
+):
+    """An 80-text test split knows an accuracy to about +-0.1: the leaderboard said 0.8750 against
+    0.8500 as if it were a ranking. Each row has its 95 % interval (Wilson) and McNemar's p
+    against the best run on the same texts; an 80-column terminal shows them (and whole model
+    names) instead of 13 columns cut to three characters each."""
+    monkeypatch.setattr(terminal, "_width", 80)  # the console's width, read once at import
+    out = tmp_path / "leaderboard"
+
+    result = run_cli_here("compare", tfidf_run, run_dir, "--data", ag_news_dir, "--output", out)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads((out / "leaderboard.json").read_text())
+    hits = [significance_hits(row_dir, ag_news_dir) for row_dir in (tfidf_run, run_dir)]
+    by_name = {row["model"]: row for row in rows}
+    for name, run_hits in zip((tfidf_run.name, run_dir.name), hits, strict=True):
+        row = by_name[name]
+        assert row["accuracy"] == pytest.approx(run_hits.mean())
+        assert (row["accuracy_low"], row["accuracy_high"]) == pytest.approx(
+            accuracy_interval(run_hits)
+        )
+        assert row["accuracy_low"] < row["accuracy"] < row["accuracy_high"]
+    assert rows[0]["p_vs_best"] is None
+    assert rows[1]["p_vs_best"] == pytest.approx(mcnemar_p(*hits))
+    with open(out / "leaderboard.csv") as handle:
+        assert {"accuracy_low", "accuracy_high", "p_vs_best"} <= set(
+            csv.DictReader(handle).fieldnames
+        )
+    assert "| 95% interval | p vs best |" in (out / "leaderboard.md").read_text()
+    shown = result.stdout
+    assert "best" in shown and "more columns" in shown and "…" not in shown
+    assert max(len(line) for line in shown.splitlines()) <= 80
+
+
+def significance_hits(run: Path, data: Path) -> np.ndarray:
+    """Which test texts `run` classifies right, computed apart from compare."""
+    texts, gold = test_split(data)
+    classifier = attentext.load(run)
+    return np.array(classifier.predict(texts)) == np.array(gold)
+
+
+def test_split(data: Path) -> tuple[list[str], list[str]]:
+    with open(data / "test.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    names = (data / "classes.txt").read_text().split("\n")
+    return [f"{t} {d}".strip() for _, t, d in rows], [names[int(c) - 1] for c, _, _ in rows]
+
+
+def test_accuracy_interval_and_mcnemar_match_their_formulas():
+    """Wilson's interval by its closed form; McNemar's exact p on 8 against 2 discordant texts
+    is 2 * P(X <= 2), X ~ Binomial(10, 1/2) = 2 * 56 / 1024."""
+    hits = np.array([True] * 70 + [False] * 30)
+    z, p, n = 1.959963984540054, 0.7, 100
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    assert accuracy_interval(hits) == pytest.approx((centre - half, centre + half))
+
+    a = np.array([True] * 8 + [False] * 2 + [True] * 5)
+    b = np.array([False] * 8 + [True] * 2 + [True] * 5)
+    assert mcnemar_p(a, b) == pytest.approx(2 * 56 / 1024)
+    assert mcnemar_p(a, a) == 1.0
 
 
 def test_compare_refuses_a_folder_of_other_files_unless_overwrite(tfidf_run, ag_news_dir, tmp_path):

@@ -26,6 +26,7 @@ from attentext.evaluation.multilabel_report import (
     write_multilabel_report,
 )
 from attentext.evaluation.reports import full_report, write_report
+from attentext.evaluation.significance import with_significance
 from attentext.inference.classifier import Classifier, load
 from attentext.label_prior import shifted_logits
 from attentext.outputs import check_output_folder, check_own_output_folder
@@ -212,6 +213,9 @@ def compare(
 ) -> list[dict[str, Any]]:
     """Measure every run on the same labelled texts; with `output`, write the leaderboard there.
 
+    With one label per text, each row also has its accuracy's 95 % interval and McNemar's p
+    against the most accurate run on these same texts (`significance.with_significance`).
+
     `limit` measures accuracy on a fixed, stratified sample of that many texts (seed 0) instead of
     the whole split, for quick comparisons of slow models. An `output` folder holding other files
     than compare's is refused before any work unless `overwrite` (then written beside them).
@@ -232,11 +236,15 @@ def compare(
             )
         rows_data = _fixed_sample(rows_data, limit)
     texts, labels = column_values(rows_data, "text"), column_values(rows_data, "label")
-    rows = []
+    rows, hits = [], []
     for run_dir in run_dirs:
         other = first if run_dir == run_dirs[0] else load(run_dir)
         ids = _in_order_of(other.labels, first.labels, run_dir, run_dirs[0])
-        rows.append(measure_run(run_dir, texts, _relabelled(labels, ids), classifier=other))
+        row, run_hits = measure_run(run_dir, texts, _relabelled(labels, ids), classifier=other)
+        rows.append(row)
+        hits.append(run_hits)
+    if all(run_hits is not None for run_hits in hits):  # one label per text
+        rows = with_significance(rows, hits)
     if output is not None:
         write_leaderboard(rows, output)
     return sorted(rows, key=lambda r: -r[rank_key(rows)])

@@ -30,6 +30,8 @@ COLUMNS = [
     ("total_parameters", "total params"),
     ("train_seconds", "train s"),
     ("accuracy", "test acc"),
+    ("accuracy_interval", "95% interval"),
+    ("p_vs_best", "p vs best"),
     ("macro_f1", "macro-F1"),
     ("texts_per_second", "texts/s (batch 32)"),
     ("latency_p50_ms", "p50 ms (batch 1)"),
@@ -54,8 +56,10 @@ def measure_run(
     throughput_texts: int = 512,
     latency_calls: int = 50,
     classifier: Classifier | None = None,
-) -> dict[str, Any]:
-    """Accuracy on all `texts`, throughput at batch 32, latency at batch 1, and the run's own facts.
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Accuracy on all `texts`, throughput at batch 32, latency at batch 1, and the run's own facts;
+    and which texts the run got right (one label per text; None for several), for the paired test
+    against the other runs (`significance`).
 
     `classifier` is the run already loaded, when the caller has it (loading a run costs seconds).
     """
@@ -66,8 +70,10 @@ def measure_run(
     if getattr(classifier, "multi_label", False):  # label ids per text, at the run's thresholds
         y_true = multi_hot(labels, len(classifier.labels))
         scores = multilabel_metrics(y_true, (probabilities >= classifier.thresholds).astype(int))
+        hits = None
     else:
         scores = classification_metrics(np.asarray(labels), probabilities.argmax(axis=1))
+        hits = probabilities.argmax(axis=1) == np.asarray(labels)
     sample = texts[: min(throughput_texts, len(texts))]
     _predict_in_batches(classifier, sample[:32], 32)  # warm up
     start = time.perf_counter()
@@ -79,7 +85,7 @@ def measure_run(
         classifier.predict_proba([text])
         latencies.append((time.perf_counter() - start) * 1000)
     size = rundir.model_bytes(run_dir)
-    return {
+    row = {
         "model": run_dir.name,
         "recipe": trained.get("recipe", "?"),
         "trainable_parameters": trained.get("trainable_parameters"),
@@ -91,6 +97,7 @@ def measure_run(
         "latency_p95_ms": round(float(np.percentile(latencies, 95)), 2),
         "size_mb": round(size / 1e6, 2),
     }
+    return row, hits
 
 
 def format_cell(value: Any) -> str:
@@ -101,10 +108,32 @@ def format_cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def row_cell(row: dict[str, Any], key: str, digits: int = 4) -> str:
+    """The text of one leaderboard cell: the interval from its two ends, the best run's own
+    p-value cell says "best", a p-value under 0.001 is written 2.3e-05; the rest `format_cell`.
+    `digits`: the interval's (a terminal 80 columns wide has room for 3)."""
+    if key == "accuracy_interval":
+        if row.get("accuracy_low") is None:
+            return ""
+        return f"{row['accuracy_low']:.{digits}f}-{row['accuracy_high']:.{digits}f}"
+    if key == "p_vs_best" and "p_vs_best" in row:
+        value = row["p_vs_best"]
+        return "best" if value is None else (f"{value:.1e}" if value < 0.001 else f"{value:.3f}")
+    return format_cell(row.get(key))
+
+
+# leaderboard.csv: numbers, the interval as its two ends
+CSV_FIELDS = [
+    end
+    for key, _ in COLUMNS
+    for end in (("accuracy_low", "accuracy_high") if key == "accuracy_interval" else (key,))
+]
+
+
 def leaderboard_markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
-        cells = (markdown_text(format_cell(row.get(k))) for k, _ in COLUMNS)
+        cells = (markdown_text(row_cell(row, k)) for k, _ in COLUMNS)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -160,7 +189,7 @@ def write_leaderboard(rows: list[dict[str, Any]], output_dir: str | Path) -> Pat
     (output_dir / TABLE_MD).write_text(leaderboard_markdown(rows) + "\n", encoding="utf-8")
     write_json(output_dir / TABLE_JSON, rows)
     with open(output_dir / TABLE_CSV, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[k for k, _ in COLUMNS], extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     _scatter(
