@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -229,12 +230,12 @@ def test_compare_gives_each_accuracy_its_interval_and_a_paired_p_against_the_bes
 
 def significance_hits(run: Path, data: Path) -> np.ndarray:
     """Which test texts `run` classifies right, computed apart from compare."""
-    texts, gold = test_split(data)
+    texts, gold = tiny_test_split(data)
     classifier = attentext.load(run)
     return np.array(classifier.predict(texts)) == np.array(gold)
 
 
-def test_split(data: Path) -> tuple[list[str], list[str]]:
+def tiny_test_split(data: Path) -> tuple[list[str], list[str]]:
     with open(data / "test.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     names = (data / "classes.txt").read_text().split("\n")
@@ -297,11 +298,15 @@ def test_evaluate_cli_writes_the_report(run_dir, ag_news_dir, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "accuracy" in result.stdout
-    assert "decided above a probability: p >= 0.8:" in " ".join(result.stdout.split())
+    shown = " ".join(result.stdout.split())
+    assert "decided above a probability: p >= 0.8:" in shown
+    assert re.search(r"accuracy 0\.\d{4} \(95 % interval 0\.\d{4}-[01]\.\d{4}\)", shown)
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     kept = [row["kept"] for row in metrics["coverage"]]
     assert kept == sorted(kept, reverse=True) and kept[0] <= metrics["n_examples"]
     assert "| P | texts kept |" in (tmp_path / "report" / "report.md").read_text()
+    low, high = metrics["accuracy_interval"]
+    assert low < metrics["accuracy"] < high
     for name in (
         "report.md",
         "metrics.json",

@@ -124,10 +124,12 @@ def show_report(report: dict[str, Any], title: str) -> None:
             f"{report['hamming_loss']:.4f}, {report['n_examples']} examples",
         )
     else:
+        interval = report.get("accuracy_interval")
         headline = Text.assemble(
             bold(title),
             ": accuracy ",
             bold(f"{report['accuracy']:.4f}"),
+            f" (95 % interval {interval[0]:.4f}-{interval[1]:.4f})" if interval else "",
             f", macro-F1 {report['macro_f1']:.4f}, {report['n_examples']} examples",
         )
     out.print(headline)

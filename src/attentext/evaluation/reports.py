@@ -22,6 +22,7 @@ from attentext.evaluation.metrics import (
     evaluation_report,
     expected_calibration_error,
 )
+from attentext.evaluation.significance import accuracy_interval
 from attentext.figures import figure_text
 from attentext.files import write_json
 from attentext.rendering import markdown_text
@@ -121,6 +122,9 @@ def full_report(
         confident_mistakes=confident_mistakes(texts, y_true, probabilities, label_names),
         coverage=coverage_table(probabilities, y_true),
     )
+    if len(y_true):
+        hits = probabilities.argmax(axis=1) == np.asarray(y_true)
+        report.extra["accuracy_interval"] = list(accuracy_interval(hits))
     if uncalibrated is not None and len(y_true):
         report.extra["calibration"] = {
             "temperature": temperature,
@@ -152,6 +156,10 @@ def _calibration_lines(calibration: dict | None) -> list[str]:
         f"ECE {c['ece_before']:.4f} without it, "
         f"{c['ece_after']:.4f} with it; NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}"
     ]
+
+
+def _interval(interval: list[float] | None) -> str:
+    return f" (95 % interval {interval[0]:.4f}-{interval[1]:.4f})" if interval else ""
 
 
 def _share(value: float | None) -> str:
@@ -204,7 +212,7 @@ def write_report(report: EvaluationReport, output_dir: str | Path, title: str) -
         f"# {markdown_text(title)}",
         "",
         f"- examples: {report.n_examples}",
-        f"- accuracy: {report.accuracy:.4f}",
+        f"- accuracy: {report.accuracy:.4f}{_interval(payload.get('accuracy_interval'))}",
         f"- macro-F1: {report.macro_f1:.4f}",
         f"- weighted-F1: {report.weighted_f1:.4f}",
         f"- expected calibration error: {payload.get('expected_calibration_error', float('nan')):.4f}",
