@@ -4,6 +4,8 @@
   server process here): the new run is swapped in with its own metrics while requests go on, a
   broken replacement keeps the old model serving and is named in one log line; and a run
   replaced between the server's reads at start is read again, its model and metrics one run's.
+- R7-D1: `distill` loaded each teacher twice (to check it, then to label the transfer set); it is
+  loaded once and passed along.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import attentext
 from attentext.inference.classifier import load
 from attentext.rundir import open_run, publish
 from attentext.serving.state import load_models, metrics_summary
+from attentext.training import distill as distill_module
 
 HOST = "127.0.0.1"
 SWAP_WAIT_S = 90.0  # a reload loads the run in the background: bounded wait for it to show
@@ -233,3 +236,28 @@ def test_v1_a_run_replaced_between_the_reads_at_start_is_read_again_whole(
     assert list(model.classifier.labels) == TWO_LABELS
     assert model.metrics == metrics_summary(open_run(weather_tfidf).metrics)
     assert model.name == "served"
+
+
+def test_d1_distill_loads_each_teacher_once(news_tfidf, ag_news_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTENTEXT_CACHE", str(tmp_path / "cache"))  # nothing cached yet
+    second = tmp_path / "second"
+    shutil.copytree(news_tfidf, second)
+    loaded: list[Path] = []
+    real_load = distill_module.load
+
+    def counting_load(path, *args, **kwargs):
+        loaded.append(Path(path))
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(distill_module, "load", counting_load)
+    result = attentext.distill(
+        news_tfidf,
+        "seed-transformer",
+        ag_news_dir,
+        tmp_path / "student",
+        ensemble=[second],
+        max_steps=2,
+        precision="fp32",
+    )
+    assert result.metrics["distillation"]["n_labelled"] > 0
+    assert sorted(loaded) == sorted([news_tfidf, second])  # was each twice

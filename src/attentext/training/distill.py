@@ -22,6 +22,9 @@ alone; the student sees the teacher's answer on texts near the data, not only on
 Several teachers (`distill.ensemble`: more runs on the same labels) teach as one: the soft
 targets are the mean of their logits (Hinton et al. distilled an ensemble the same way), each
 teacher's logits cached on their own.
+
+Each teacher is loaded once per distillation (`load_teacher`): checked before the work folder is
+made (`check_teacher`), then passed along to label the transfer set and let go after it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import random
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -51,7 +55,7 @@ from attentext.files import cache_root
 from attentext.inference.classifier import load
 from attentext.models.outputs import classification_loss
 from attentext.recipes import DistillSpec, Recipe, resolve_recipe
-from attentext.rundir import MEMBERS_DIR, ONNX_DIR, WEIGHTS_FILE, open_run
+from attentext.rundir import MEMBERS_DIR, ONNX_DIR, WEIGHTS_FILE, open_run, read_whole
 from attentext.training.features import cached_features
 from attentext.training.tokenized import PackedRows, tokenize_split
 from attentext.training.workdir import is_main_process
@@ -306,43 +310,70 @@ def _label(teacher: Any, texts: list[str], bar: tqdm) -> torch.Tensor:
     return torch.from_numpy(np.concatenate(logits) if logits else _logits_of(teacher, []))
 
 
+@dataclass(frozen=True)
+class Teacher:
+    """A teacher run loaded once: checked before anything is written, then labelling the
+    transfer set (it was loaded for each, twice the time of loading a large teacher)."""
+
+    path: Path
+    name: str
+    classifier: Any  # attentext.inference.classifier.Classifier
+    fingerprint: str  # of the files the classifier was loaded from: the logits' cache key
+
+
+def load_teacher(teacher_dir: Path) -> Teacher:
+    """The teacher run loaded, and the fingerprint of the same run's files (read again where
+    the folder was replaced meanwhile: `rundir.read_whole`)."""
+    return read_whole(teacher_dir, partial(_read_teacher, teacher_dir))
+
+
+def _read_teacher(teacher_dir: Path) -> Teacher:
+    """One reading of a teacher run (see `load_teacher`); a neural run without its weights is
+    refused by name."""
+    run = open_run(teacher_dir)
+    if run.kind == "transformers" and not (run.path / WEIGHTS_FILE).is_file():
+        raise RecipeError(f"{teacher_dir}: the teacher run has no {WEIGHTS_FILE}")
+    return Teacher(run.path, run.name, load(run.path), _teacher_fingerprint(run.path))
+
+
 def teacher_logits(
-    spec: DistillSpec, texts: list[str], label_names: list[str], block: int | None = None
+    spec: DistillSpec,
+    texts: list[str],
+    label_names: list[str],
+    block: int | None = None,
+    teachers: Sequence[Teacher] | None = None,
 ) -> tuple[np.ndarray, bool]:
     """The soft targets of `texts` (N, classes): the teacher's logits, or with `spec.ensemble`
     the mean of every teacher's; and whether they all came from the cache. Each teacher's logits
     are cached on their own, so a teacher labels a transfer set once whatever it is paired with;
     and by `block`s of texts when given (the transfer set, then each noisy copy of it), so that
-    more copies (`distill.augment` 8 -> 16) only label the new ones."""
-    runs = [spec.teacher, *spec.ensemble]
-    computed = [_one_teacher_logits(Path(run), texts, label_names, block) for run in runs]
+    more copies (`distill.augment` 8 -> 16) only label the new ones. `teachers`: the spec's
+    teacher runs loaded already (`check_teacher`), loaded here where not given."""
+    if teachers is None:
+        teachers = [load_teacher(Path(run)) for run in [spec.teacher, *spec.ensemble]]
+    computed = [_one_teacher_logits(teacher, texts, label_names, block) for teacher in teachers]
     logits = np.mean([values for values, _ in computed], axis=0, dtype=np.float64)
     return logits.astype(np.float32), all(hit for _, hit in computed)
 
 
 def _one_teacher_logits(
-    teacher_dir: Path, texts: list[str], label_names: list[str], block: int | None
+    teacher: Teacher, texts: list[str], label_names: list[str], block: int | None
 ) -> tuple[np.ndarray, bool]:
-    """One teacher run's logits of `texts`, each block from the cache or computed once (in the
+    """One teacher's logits of `texts`, each block from the cache or computed once (in the
     teacher's order, whatever data it teaches), in the order of `label_names`. The teacher must
     know the same labels (`teacher_order`)."""
-    run = open_run(teacher_dir)
-    if run.kind == "transformers" and not (run.path / WEIGHTS_FILE).is_file():
-        raise RecipeError(f"{teacher_dir}: the teacher run has no {WEIGHTS_FILE}")
-    teacher = load(run.path)
-    order = teacher_order(teacher_dir, teacher.labels, label_names)
-    fingerprint = _teacher_fingerprint(run.path)
+    order = teacher_order(teacher.path, teacher.classifier.labels, label_names)
     folder = cache_root() / "teacher"
     size = block or len(texts) or 1
     blocks = [texts[start : start + size] for start in range(0, len(texts), size)] or [[]]
     parts, hits = [], []
-    with tqdm(total=len(texts), desc=f"Teacher {run.name} labelling", unit="text") as bar:
+    with tqdm(total=len(texts), desc=f"Teacher {teacher.name} labelling", unit="text") as bar:
         for part in blocks:
             data = _texts_fingerprint(part)
-            key = hashlib.sha256(f"{fingerprint}|{data}".encode()).hexdigest()[:32]
+            key = hashlib.sha256(f"{teacher.fingerprint}|{data}".encode()).hexdigest()[:32]
             logits, hit = cached_features(
                 key,
-                partial(_label, teacher, part, bar),
+                partial(_label, teacher.classifier, part, bar),
                 rows=len(part),
                 data=data,
                 cache_dir=folder,
@@ -380,10 +411,10 @@ def check_student(recipe: Recipe, neural: bool) -> None:
         )
 
 
-def check_teacher(teacher_dir: Path, dataset: TextDataset) -> None:
+def check_teacher(teacher_dir: Path, dataset: TextDataset) -> Teacher:
     """Refuse, before anything is written, a teacher that cannot teach a student of `dataset`:
     one of another number of labels per text, a neural run without its weights, or one trained
-    on other classes (`teacher_order`)."""
+    on other classes (`teacher_order`); return it loaded, to label the transfer set with."""
     run = open_run(teacher_dir)
     if run.multi_label != dataset.multi_label:
         several = "several labels" if dataset.multi_label else "one label"
@@ -391,9 +422,9 @@ def check_teacher(teacher_dir: Path, dataset: TextDataset) -> None:
             f"{teacher_dir}: the teacher and the data differ in labels per text (the data: "
             f"{several} per text); distill a teacher trained the same way"
         )
-    if run.kind == "transformers" and not (run.path / WEIGHTS_FILE).is_file():
-        raise RecipeError(f"{teacher_dir}: the teacher run has no {WEIGHTS_FILE}")
-    teacher_order(teacher_dir, load(run.path).labels, dataset.label_names)
+    teacher = load_teacher(teacher_dir)
+    teacher_order(teacher_dir, teacher.classifier.labels, dataset.label_names)
+    return teacher
 
 
 def teacher_order(
@@ -430,16 +461,18 @@ def distillation_trainer(
     rows: dict[str, Any],
     unlabeled_left_out: tuple[list[str], int],
     facts: dict[str, Any],
+    teachers: list[Teacher] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """The Trainer class to use, and the facts to record: a distilling one when the recipe names
     a teacher (the training rows then carry its logits; the facts count the unlabeled texts
-    left out for being validation or test texts)."""
+    left out for being validation or test texts). `teachers`: the recipe's teachers as
+    `check_teacher` loaded them."""
     unlabeled, left_out = unlabeled_left_out
     if not recipe.distill.teacher:
         return Trainer, facts
     if (note := rare_label_note(recipe, dataset)) and is_main_process():
         warnings.warn(note, AttentextNote, stacklevel=2)
-    rows["train"], distilled = transfer_set(recipe, dataset, tokenizer, rows, unlabeled)
+    rows["train"], distilled = transfer_set(recipe, dataset, tokenizer, rows, unlabeled, teachers)
     if left_out:
         distilled["unlabeled_left_out"] = left_out
     return partial(DistillationTrainer, spec=recipe.distill), {**facts, "distillation": distilled}
@@ -451,17 +484,23 @@ def transfer_set(
     tokenizer: PreTrainedTokenizerBase,
     rows: dict[str, PackedRows],
     unlabeled: list[str],
+    teachers: list[Teacher] | None = None,
 ) -> tuple[PackedRows, dict[str, Any]]:
     """The training rows the student learns from: the train split, the unlabeled texts and the
     noisy copies of both (`distill.augment`; label IGNORE), each with the teacher's logits; and
-    what the run records of it."""
+    what the run records of it. `teachers` (loaded by `check_teacher`; loaded here if None) are
+    let go once they have labelled: the student trains without them in memory."""
     spec = recipe.distill
     texts = dataset.texts("train") + unlabeled
     # the copies are data: drawn with the data seed, so students that differ only in their
     # training seed (a seed ensemble) share them, and the teacher labels them once
     noisy = augmented_texts(texts, spec.augment, recipe.data_seed)
     start = time.perf_counter()
-    logits, cached = teacher_logits(spec, texts + noisy, dataset.label_names, block=len(texts))
+    logits, cached = teacher_logits(
+        spec, texts + noisy, dataset.label_names, block=len(texts), teachers=teachers
+    )
+    if teachers is not None:
+        teachers.clear()  # the caller's list too: nothing holds a teacher while the student trains
     train = rows["train"]
     if unlabeled or noisy:
         extra = datasets.Dataset.from_dict(

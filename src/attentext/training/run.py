@@ -67,6 +67,7 @@ from attentext.text.vectorizer import word_frequencies
 from attentext.text.windows import Chunking
 from attentext.training.baseline import fit_classifier
 from attentext.training.distill import (
+    Teacher,
     check_student,
     check_teacher,
     distillation_trainer,
@@ -220,7 +221,9 @@ def train(
             f"{recipe.name} trains in one go and keeps no checkpoints: there is nothing "
             "to --resume; run it without --resume"
         )
-    unlabeled = _check_before_writing(recipe, data, dataset, family, output_dir, resume, overwrite)
+    unlabeled, teachers = _check_before_writing(
+        recipe, data, dataset, family, output_dir, resume, overwrite
+    )
     with _held(output_dir):
         work_dir = prepare_work_dir(output_dir, resume, overwrite)
         recipe = _data_aware(recipe, dataset, len(unlabeled[0]))
@@ -235,7 +238,7 @@ def train(
         elif is_main_process():
             write_manifest(work_dir, manifest)
         return _train_model(
-            recipe, dataset, unlabeled, work_dir, output_dir, resume, callbacks, log_lines
+            recipe, dataset, unlabeled, teachers, work_dir, output_dir, resume, callbacks, log_lines
         )
 
 
@@ -247,7 +250,7 @@ def _check_before_writing(
     output_dir: Path,
     resume: bool,
     overwrite: bool,
-) -> tuple[list[str], int]:
+) -> tuple[tuple[list[str], int], list[Teacher]]:
     """What can be refused before the work folder `<output>.partial` is made, so that a refusal
     leaves nothing behind: an output apart from the teachers and the data; for a student, the
     destination (checked again under the lock: a note about its texts must not come before
@@ -255,7 +258,9 @@ def _check_before_writing(
     `distill.check_teacher`: a teacher of other labels was refused after the work folder), then
     its unlabeled texts, read here and returned with how many were left out (an empty, binary
     or missing `--unlabeled` file left an empty `<output>.partial` behind). The few-shot recipe
-    likewise: its model, its pairs and its `fewshot.unlabeled` texts (`fewshot.check_fewshot`)."""
+    likewise: its model, its pairs and its `fewshot.unlabeled` texts (`fewshot.check_fewshot`).
+    The teachers are returned as checked, loaded: the transfer set is labelled by them (each was
+    loaded a second time for it)."""
     teachers = [recipe.distill.teacher, *recipe.distill.ensemble] if recipe.distill.teacher else []
     rundir.check_output_apart(output_dir, [Path(run) for run in teachers], "the teacher run")
     rundir.check_output_apart(
@@ -263,14 +268,13 @@ def _check_before_writing(
     )
     if not teachers:
         if not (recipe.fewshot.pair_iterations and family.neural):
-            return [], 0
+            return ([], 0), []
         check_destination(output_dir, resume, overwrite)
-        return check_fewshot(recipe, dataset)
+        return check_fewshot(recipe, dataset), []
     check_destination(output_dir, resume, overwrite)
     check_student(recipe, family.neural)
-    for teacher in teachers:
-        check_teacher(Path(teacher), dataset)
-    return unlabeled_texts(recipe.distill, dataset)
+    loaded = [check_teacher(Path(teacher), dataset) for teacher in teachers]
+    return unlabeled_texts(recipe.distill, dataset), loaded
 
 
 def _held(output_dir: Path) -> AbstractContextManager:
@@ -514,6 +518,7 @@ def _train_model(
     recipe: Recipe,
     dataset: TextDataset,
     unlabeled_left_out: tuple[list[str], int],
+    teachers: list[Teacher],
     work_dir: Path,
     output_dir: Path,
     resume: bool,
@@ -521,7 +526,8 @@ def _train_model(
     log_lines: bool = True,
 ) -> TrainResult:
     """A Hugging Face model trained by the Trainer (its head alone when the encoder is frozen);
-    a distilled student's transfer set holds the unlabeled texts (and how many were left out)."""
+    a distilled student's transfer set holds the unlabeled texts (and how many were left out),
+    labelled by its `teachers` (loaded when they were checked)."""
     tokenizer = _tokenizer(recipe, dataset, unlabeled_left_out[0], work_dir, resume)
     profile_facts = _profile(recipe, dataset, tokenizer)
     if is_main_process():
@@ -530,7 +536,7 @@ def _train_model(
     model, start_facts = _new_model(recipe, tokenizer, dataset)
     trained, rows, facts, precision = _what_trains(recipe, model, tokenizer, tokenized)
     trainer_class, facts = distillation_trainer(
-        recipe, dataset, tokenizer, rows, unlabeled_left_out, facts
+        recipe, dataset, tokenizer, rows, unlabeled_left_out, facts, teachers
     )
     trainer = build_trainer(
         recipe,
