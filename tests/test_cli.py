@@ -3,8 +3,11 @@ point as a real subprocess (`python -m attentext`)."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import re
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -242,3 +245,48 @@ def test_version_names_attentext_and_the_libraries_a_bug_report_needs():
     assert f"torch {metadata.version('torch')}" in line
     assert f"transformers {metadata.version('transformers')}" in line
     assert "Python 3." in line
+
+
+def piped(monkeypatch, data: bytes) -> None:
+    """Standard input holding `data`, as a pipe gives it (not a terminal)."""
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
+def test_predict_input_dash_reads_the_texts_piped_in_one_per_line(run_dir, tmp_path, monkeypatch):
+    """`cat texts.txt | attentext predict RUN --input -` was "-: file not found": standard input
+    is read as a text file is, one text per line, a blank line kept in its place."""
+    lines = ["Stocks fell as oil rose", "", "The Lakers won again", "café prices rise"]
+    as_file = tmp_path / "texts.txt"
+    as_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from_file = cli("predict", run_dir, "--input", as_file, "--json")
+    piped(monkeypatch, "\n".join(lines).encode("cp1252"))
+
+    result = cli("predict", run_dir, "--input", "-", "--json", "--encoding", "cp1252")
+
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["text"] for row in rows] == lines
+    assert rows[1]["label"] is None
+    assert result.stdout == from_file.stdout
+
+
+@pytest.mark.parametrize(
+    ("data", "args", "expected"),
+    [
+        (b"one text\n", ("--output", "out.jsonl"), "standard input cannot be"),
+        (gzip.compress(b"one text\n"), (), "gzip-compressed; pipe it through gunzip -c"),
+        (b"", (), "nothing was read; pipe the texts in"),
+        (b"caf\xe9\n", (), "--encoding cp1252"),
+    ],
+    ids=["output", "gzip", "nothing", "cp1252"],
+)
+def test_predict_input_dash_says_in_one_line_what_it_cannot_read(
+    run_dir, tmp_path, monkeypatch, data, args, expected
+):
+    piped(monkeypatch, data)
+
+    result = cli("predict", run_dir, "--input", "-", *args, cwd=tmp_path)
+
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and expected in result.stderr
+    assert list(tmp_path.iterdir()) == []

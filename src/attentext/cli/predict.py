@@ -18,13 +18,14 @@ that cannot be classified keep their place with empty results and are listed in
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from attentext.cli.common import BackendOption, cell, err, out, quiet_libraries
-from attentext.data.readers import DEFAULT_ENCODING, text_encoding
+from attentext.data.readers import DEFAULT_ENCODING, STANDARD_INPUT, text_encoding
 from attentext.errors import AttentextError, DataError, EncodingError
 
 if TYPE_CHECKING:
@@ -36,8 +37,8 @@ InputOption = Annotated[
         "--input",
         "-i",
         help="File of texts: one per line (\\n, \\r\\n or \\r line ends), or a data file "
-        "(.csv, .tsv, .jsonl, .parquet) with a text column. A blank line gets an empty, "
-        "unclassified result.",
+        "(.csv, .tsv, .jsonl, .parquet) with a text column; - reads standard input, one text "
+        "per line. A blank line gets an empty, unclassified result.",
     ),
 ]
 OutputOption = Annotated[
@@ -134,6 +135,11 @@ def predict_command(
         wanted = _read_wanted(texts, input_file, text_column, encoding)
         _print_predictions(run_dir, wanted, json_output, top_k, backend)
         return
+    if input_file is not None and str(input_file) == STANDARD_INPUT:
+        raise AttentextError(
+            "--output reads its input again to --resume, which standard input cannot be: save "
+            "it to a file first (... > texts.txt) and give --input texts.txt"
+        )
     if texts or input_file is None or json_output:
         raise AttentextError(
             "--output writes the predictions of --input FILE (no TEXT arguments; the format "
@@ -204,6 +210,8 @@ def _read_wanted(
     items = list(texts or [])
     skipped: dict[int, int] = {}
     if input_file is not None:
+        if str(input_file) == STANDARD_INPUT and sys.stdin.isatty():
+            err.print("reading texts from standard input, one per line; end with Ctrl-D")
         try:
             raw = read_input(input_file, text_column, encoding)
         except EncodingError as error:
@@ -217,7 +225,10 @@ def _read_wanted(
         }
         items += raw.texts
     if not items:
-        raise AttentextError("no texts to classify; pass TEXT arguments or --input FILE")
+        raise AttentextError(
+            "no texts to classify; pass TEXT arguments, --input FILE, or --input - to read "
+            "them from standard input"
+        )
     return items, skipped
 
 

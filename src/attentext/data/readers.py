@@ -73,6 +73,10 @@ class RawSplit(RawTexts):
     labels_are_indices: bool = False  # AG News format: 1-based class indices
 
 
+STANDARD_INPUT = "-"  # `predict --input -`: the texts piped in, one per line (data.texts)
+STANDARD_INPUT_NAME = Path("standard input")  # how messages name it
+
+
 def split_lines(content: str) -> list[str]:
     """The lines of `content` (see LINE_END); a final line end adds no line."""
     lines = LINE_END.split(content)
@@ -167,7 +171,12 @@ def read_text(path: Path, encoding: str = DEFAULT_ENCODING) -> str:
     with open(path, "rb") as handle:
         head = handle.read(SNIFF_BYTES)
     refuse_binary(path, head)
-    raw = path.read_bytes()
+    return decoded(path.read_bytes(), path, encoding)
+
+
+def decoded(raw: bytes, path: Path, encoding: str = DEFAULT_ENCODING) -> str:
+    """`raw`, the bytes of `path` (a file, or standard input), decoded from `encoding` (a UTF-8
+    BOM dropped): nothing but spaces is an empty file, a byte not of that encoding one line."""
     if not raw.strip():
         raise DataError(f"{path}: file is empty")
     try:

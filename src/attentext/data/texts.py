@@ -8,17 +8,24 @@ as empty, so that outputs stay one per input line or row.
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 
 from attentext.data.dataset import TextDataset
 from attentext.data.readers import (
+    COMPRESSED,
     DEFAULT_ENCODING,
+    SNIFF_BYTES,
+    STANDARD_INPUT,
+    STANDARD_INPUT_NAME,
     SUFFIXES,
     RawTexts,
     check_texts,
+    decoded,
     find_split_files,
     read_text,
     read_texts,
+    refuse_binary,
     split_lines,
 )
 from attentext.data.unicode import standard_text
@@ -64,7 +71,10 @@ def read_input(
 ) -> RawTexts:
     """`load_texts` with the file row of each text (the line, in a text file), for messages;
     `text_column` names the column of texts in a data file, `encoding` what its bytes are in
-    (`readers.text_encoding`'s name: a cp1252 export from Excel is read as it is)."""
+    (`readers.text_encoding`'s name: a cp1252 export from Excel is read as it is); `-` reads
+    the lines piped in (`read_standard_input`)."""
+    if str(path) == STANDARD_INPUT:
+        return read_standard_input(encoding)
     path = Path(path)
     if path.suffix.lower() in SUFFIXES:
         raw = read_texts(path, text_column, encoding)
@@ -75,6 +85,29 @@ def read_input(
     if not any(text.strip() for text in raw.texts):
         raise DataError(f"{path}: no texts to classify (only blank lines or empty rows)")
     return raw
+
+
+def read_standard_input(encoding: str = DEFAULT_ENCODING) -> RawTexts:
+    """The lines piped in (`cat texts.txt | attentext predict RUN --input -`), read to the end
+    and checked as a text file is: one text per line, decoded from `encoding`. A compressed
+    stream is named with the command to pipe it through; NUL bytes are binary or UTF-16."""
+    raw = sys.stdin.buffer.read()
+    if not raw.strip():
+        raise DataError(
+            f"{STANDARD_INPUT_NAME}: nothing was read; pipe the texts in, one per line "
+            "(cat texts.txt | attentext predict RUN --input -)"
+        )
+    for magic, (kind, command, _) in COMPRESSED.items():
+        if raw.startswith(magic):
+            raise DataError(
+                f"{STANDARD_INPUT_NAME}: is {kind}-compressed; pipe it through {command} first"
+            )
+    refuse_binary(STANDARD_INPUT_NAME, raw[:SNIFF_BYTES])
+    lines = split_lines(decoded(raw, STANDARD_INPUT_NAME, encoding))
+    raw_texts = RawTexts(lines, STANDARD_INPUT_NAME, list(range(1, len(lines) + 1)))
+    if not any(text.strip() for text in lines):
+        raise DataError(f"{STANDARD_INPUT_NAME}: no texts to classify (only blank lines)")
+    return raw_texts
 
 
 EVALUATION_SPLITS = ("validation", "test")
