@@ -6,6 +6,9 @@
   replaced between the server's reads at start is read again, its model and metrics one run's.
 - R7-D1: `distill` loaded each teacher twice (to check it, then to label the transfer set); it is
   loaded once and passed along.
+- R7-C1: the model card's YAML front matter (where the Hub reads the labels) kept a label's bidi
+  override, isolate or zero-width space raw; each is now a `\\u` escape in a double-quoted
+  string, the label exact when the YAML is read back.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from conftest import AG_NEWS_LABELS, REPO, labelled_csv
 
 import attentext
@@ -261,3 +265,34 @@ def test_d1_distill_loads_each_teacher_once(news_tfidf, ag_news_dir, tmp_path, m
     )
     assert result.metrics["distillation"]["n_labelled"] > 0
     assert sorted(loaded) == sorted([news_tfidf, second])  # was each twice
+
+
+BIDI_LABELS = [
+    "\u202eevil.exe",  # right-to-left override
+    "\u202aleft\u202c",  # left-to-right embedding, pop
+    "\u2066isolated\u2069",  # left-to-right isolate, pop
+    "\u2067rtl\u2068first\u2069",  # right-to-left and first-strong isolates
+    "red\x1b[2J",
+    "zero\u200bwidth",
+    "plain",
+]
+
+
+def test_c1_the_cards_front_matter_escapes_bidi_and_control_characters_in_labels(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    n = len(BIDI_LABELS)
+    rows = [(f"text number {i} about topic {i % n}", BIDI_LABELS[i % n]) for i in range(140)]
+    (data / "train.csv").write_text(labelled_csv(rows), encoding="utf-8")
+    out = tmp_path / "run\u202egpj.exe"  # the folder name is the model-index name
+    attentext.train("tfidf-logreg", data, out)
+
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("---\n")
+    front = card[4 : card.index("\n---\n", 4) + 1]
+    hidden = [ch for ch in front if not (ch.isprintable() or ch == "\n")]
+    assert not hidden, [f"U+{ord(ch):04X}" for ch in hidden]
+    metadata = yaml.safe_load(front)
+    assert sorted(metadata["labels"]) == sorted(BIDI_LABELS)
+    assert metadata["model-index"][0]["name"] == "run\u202egpj.exe"
+    assert '"\\u202eevil.exe"' in front  # an escape in a double-quoted string

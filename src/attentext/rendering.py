@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
+
+import yaml
 
 
 def printable(value: object, keep: str = "") -> str:
@@ -91,3 +94,35 @@ def shortened(value: object, width: int) -> str:
         return text
     head = (width - 1) - (width - 1) // 2
     return text[:head] + "…" + text[len(text) - (width - 1) // 2 :]
+
+
+class _EscapingDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, writing a string that holds a character `printable` escapes as a
+    double-quoted scalar (see `yaml_text`)."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = None if value.isprintable() else '"'
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_EscapingDumper.add_representer(str, _represent_str)
+
+
+def _yaml_escape(ch: str) -> str:
+    return f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
+
+
+def yaml_text(data: Any, width: int = 100) -> str:
+    """`data` as YAML (keys in their order) whose strings read back exactly and show no control,
+    bidirectional or invisible character raw: each is a `\\u` escape in a double-quoted scalar.
+
+    PyYAML escapes C0 controls, but with `allow_unicode` (which keeps `体育` readable) it writes
+    a bidi override (U+202E), an isolate (U+2066-2069) or a zero-width space as it is: a label
+    holding one reversed the rest of its line in the card's front matter, which the Hub reads
+    the labels from. Every string holding such a character is double-quoted by the dumper, so
+    each one left in the text is inside a double-quoted scalar, where `\\u` is its escape."""
+    dumped = yaml.dump(
+        data, Dumper=_EscapingDumper, sort_keys=False, allow_unicode=True, width=width
+    )
+    return "".join(ch if ch.isprintable() or ch == "\n" else _yaml_escape(ch) for ch in dumped)

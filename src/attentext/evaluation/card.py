@@ -1,7 +1,8 @@
 """The model card of a run: `README.md` in the Hugging Face model-card format, so that a run
 directory pushed to the Hub (or read by anyone) says what the model is and how well it does.
 
-YAML metadata first (`pipeline_tag`, `library_name`, `labels`, and a `model-index` holding the
+YAML metadata first (its strings' control and bidirectional characters escaped:
+`rendering.yaml_text`; `pipeline_tag`, `library_name`, `labels`, and a `model-index` holding the
 evaluation's metrics, which `huggingface_hub.ModelCard` parses into `eval_results`), then what
 the model is, its recipe, its training data, its evaluation per class, its calibration, what it
 is for and where it stops, and how to load it with attentext and with `transformers.pipeline`.
@@ -25,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from attentext import rundir
 from attentext.errors import AttentextError, RunDirError
 from attentext.files import write_text
@@ -36,6 +35,7 @@ from attentext.rendering import (
     markdown_prose,
     markdown_text,
     python_string,
+    yaml_text,
 )
 from attentext.rundir import CARD_FILE, Run
 
@@ -154,8 +154,8 @@ def _metadata(run: Run, name: str, reports: list[tuple[str, str, dict[str, Any]]
     index = _model_index(name, reports)
     if index:
         metadata["model-index"] = index
-    dumped = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True, width=100)
-    return f"---\n{dumped}---\n"
+    # a label's bidi override or control character escaped: the Hub reads the labels here
+    return f"---\n{yaml_text(metadata)}---\n"
 
 
 def _description(run: Run, name: str) -> list[str]:
