@@ -135,16 +135,7 @@ def predict_command(
         wanted = _read_wanted(texts, input_file, text_column, encoding)
         _print_predictions(run_dir, wanted, json_output, top_k, backend)
         return
-    if input_file is not None and str(input_file) == STANDARD_INPUT:
-        raise AttentextError(
-            "--output reads its input again to --resume, which standard input cannot be: save "
-            "it to a file first (... > texts.txt) and give --input texts.txt"
-        )
-    if texts or input_file is None or json_output:
-        raise AttentextError(
-            "--output writes the predictions of --input FILE (no TEXT arguments; the format "
-            "comes from the output's extension, not --json)"
-        )
+    _check_streamed(texts, input_file, json_output)
     from attentext.scoring.engine import DEFAULT_CHUNK_ROWS, BatchOptions
 
     options = BatchOptions(
@@ -161,6 +152,20 @@ def predict_command(
         encoding=encoding,
     )
     _write_predictions(run_dir, input_file, output, options)
+
+
+def _check_streamed(texts: list[str] | None, input_file: Path | None, json_output: bool) -> None:
+    """What `--output` refuses: an input it cannot read again, or options of printing."""
+    if input_file is not None and str(input_file) == STANDARD_INPUT:
+        raise AttentextError(
+            "--output reads its input again to --resume, which standard input cannot be: save "
+            "it to a file first (... > texts.txt) and give --input texts.txt"
+        )
+    if texts or input_file is None or json_output:
+        raise AttentextError(
+            "--output writes the predictions of --input FILE (no TEXT arguments; the format "
+            "comes from the output's extension, not --json)"
+        )
 
 
 def _write_predictions(
