@@ -64,6 +64,19 @@ def test_the_card_holds_the_metrics_and_the_calibration(run_dir):
     assert f"| train | {metrics['n_train']:,} |" in text
 
 
+def test_a_runs_metrics_and_card_give_each_accuracy_its_interval(tfidf_run):
+    """10 validation texts at 0.8 read as a result as firm as 80 test texts: metrics.json and the
+    card give each split's accuracy its 95 % interval (Wilson), which holds the accuracy."""
+    metrics = json.loads((tfidf_run / "metrics.json").read_text())
+    text = (tfidf_run / CARD_FILE).read_text(encoding="utf-8")
+    for split in ("validation", "test"):
+        low, high = metrics[split]["accuracy_interval"]
+        assert low < metrics[split]["accuracy"] < high
+        assert f"Accuracy's 95 % interval (Wilson): {low:.4f}-{high:.4f}." in text
+    small, large = (metrics[s]["accuracy_interval"] for s in ("validation", "test"))
+    assert small[1] - small[0] > large[1] - large[0]  # fewer texts, a wider interval
+
+
 def test_the_baseline_card_says_it_loads_with_attentext_only(tfidf_run):
     text = (tfidf_run / CARD_FILE).read_text(encoding="utf-8")
     assert "pipeline(" not in text and "loads with attentext only" in text

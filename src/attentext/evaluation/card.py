@@ -356,12 +356,21 @@ def _distillation_lines(facts: dict[str, Any]) -> list[str]:
     ]
 
 
+def _interval_lines(interval: Any) -> list[str]:
+    """The accuracy's 95 % interval, where metrics.json has one (runs before it had none)."""
+    ends = [_number(end) for end in interval] if isinstance(interval, list) else []
+    if len(ends) != 2 or None in ends:
+        return []
+    return [f"Accuracy's 95 % interval (Wilson): {ends[0]:.4f}-{ends[1]:.4f}.", ""]
+
+
 def _report_lines(data: str, split: str, report: dict[str, Any]) -> list[str]:
     """One evaluation: its headline numbers, then precision, recall, F1 and support per class."""
     headline = ", ".join(f"{m['name']} {m['value']:.4f}" for m in _metric_list(report))
     n = report.get("n_examples")
     lines = [f"### {markdown_text(split)} split of {markdown_text(data)}", ""]
     lines += [f"{headline}" + (f" on {n:,} texts." if isinstance(n, int) else "."), ""]
+    lines += _interval_lines(report.get("accuracy_interval"))
     ece = _number(report.get("expected_calibration_error"))
     if ece is not None:
         lines += [f"Expected calibration error: {ece:.4f}.", ""]

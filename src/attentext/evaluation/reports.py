@@ -22,7 +22,6 @@ from attentext.evaluation.metrics import (
     evaluation_report,
     expected_calibration_error,
 )
-from attentext.evaluation.significance import accuracy_interval
 from attentext.figures import figure_text
 from attentext.files import write_json
 from attentext.rendering import markdown_text
@@ -122,9 +121,6 @@ def full_report(
         confident_mistakes=confident_mistakes(texts, y_true, probabilities, label_names),
         coverage=coverage_table(probabilities, y_true),
     )
-    if len(y_true):
-        hits = probabilities.argmax(axis=1) == np.asarray(y_true)
-        report.extra["accuracy_interval"] = list(accuracy_interval(hits))
     if uncalibrated is not None and len(y_true):
         report.extra["calibration"] = {
             "temperature": temperature,
