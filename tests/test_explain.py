@@ -18,6 +18,7 @@ from attentext.inference.torch_backend import TransformersClassifier
 from attentext.interpret.attention import attention_rollout
 from attentext.interpret.explain import explain
 from attentext.interpret.explanation import ExplainError
+from attentext.interpret.occlusion import MAX_PIECES, occlusion_groups
 from attentext.interpret.render import PNG_DPI, RNN_FIGSIZE, TRANSFORMER_FIGSIZE
 from attentext.rundir import open_run
 from attentext.text.encoding import encode
@@ -344,3 +345,67 @@ def test_a_second_explain_into_a_folder_leaves_only_its_own_explanations(rnn_run
     fourth = cli(rnn_run, SHORT, "--output", out, "--format", "png")
     assert fourth.returncode == 0, fourth.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(["explanation-0.png", *kept])
+
+
+class WordCounter:
+    """A classifier whose answer is known: P(Business) rises with each "oil" and falls with each
+    "match", whatever else the text holds (what occlusion should find, and nothing else)."""
+
+    labels = ["Business", "Sports"]
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        z = np.array(
+            [2.0 * t.lower().split().count("oil") - t.split().count("match") for t in texts]
+        )
+        p = 1 / (1 + np.exp(-z))
+        return np.stack([p, 1 - p], axis=1)
+
+
+def test_occlusion_gives_each_word_what_leaving_it_out_costs_the_label():
+    """Leaving "oil" out takes 2 from the label's log-odds, "match" gives 1 back (0: it works
+    against the label), the other words nothing: all of the importance is oil's, spans exact."""
+    text = "Oil  prices and a match"
+
+    (explanation,) = explain(WordCounter(), [text], method="occlusion")
+
+    assert explanation.label == "Business"
+    assert explanation.tokens == ["Oil", "prices", "and", "a", "match"]
+    assert [text[a:b] for a, b in explanation.offsets] == explanation.tokens
+    np.testing.assert_allclose(explanation.importances, [1, 0, 0, 0, 0])
+    assert explanation.method.startswith("occlusion")
+
+
+def test_occlusion_of_a_long_text_asks_at_most_max_pieces_plus_one_texts():
+    """A 1,000-word text: groups of 4 consecutive words (250 predictions and the text), each word
+    its group's fall shared; the words' importances still sum to 1."""
+    asked = []
+
+    class Counting(WordCounter):
+        def predict_proba(self, texts):
+            asked.append(len(texts))
+            return super().predict_proba(texts)
+
+    words = ["filler"] * 1000
+    words[10] = "oil"
+    (explanation,) = explain(Counting(), [" ".join(words)], method="occlusion")
+
+    assert asked == [251] and len(occlusion_groups(1000)) == 250 <= MAX_PIECES
+    assert explanation.importances[8:12].tolist() == [0.25] * 4  # oil's group of 4
+    assert explanation.importances.sum() == pytest.approx(1.0)
+
+
+def test_occlusion_explains_any_run_and_refuses_an_attention_matrix(run_dir, tmp_path):
+    """`explain --method occlusion` on a run (the CLI end to end): one line per text, PNG and
+    HTML; --head with occlusion, or a method explain does not know, is one line."""
+    result = cli(run_dir, SHORT, "--method", "occlusion", "--output", tmp_path / "out")
+
+    assert result.returncode == 0, result.stderr
+    assert "top: " in result.stdout and (tmp_path / "out" / "explanation-0.png").exists()
+    assert "occlusion" in (tmp_path / "out" / "explanation.html").read_text()
+    for args, message in (
+        (("--method", "occlusion", "--head", "0"), "occlusion reads none"),
+        (("--method", "gradients"), "unknown method gradients; use one of attention, occlusion"),
+    ):
+        refused = cli(run_dir, SHORT, *args, "--output", tmp_path / "other")
+        assert refused.returncode == 2 and message in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1

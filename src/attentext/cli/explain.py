@@ -12,6 +12,14 @@ from attentext.outputs import check_output_folder
 from attentext.rendering import shortened
 
 LINE_NAME_CHARS = 80  # a label or word on explain's line: longer ones cut
+MethodOption = Annotated[
+    str,
+    typer.Option(
+        help="attention: what the model attended to (n-grams for tfidf-logreg); occlusion: how "
+        "far the label's log-odds fall with each word left out (any run, ensembles too; one "
+        "prediction per word).",
+    ),
+]
 
 
 def explain_command(
@@ -40,13 +48,16 @@ def explain_command(
         int | None,
         typer.Option(help="Attention head shown in the heatmap (default: the mean over heads)."),
     ] = None,
+    method: MethodOption = "attention",
 ) -> None:
     """Show which words each prediction attended to: importance per word, attention heatmaps."""
     check_output_folder(output)
     quiet_libraries()
     from attentext.interpret.explain import HTML_FILE, explain
 
-    explanations = explain(run_dir, texts, output, fmt=format, layer=layer, head=head)
+    explanations = explain(
+        run_dir, texts, output, fmt=format, layer=layer, head=head, method=method
+    )
     written = []
     if format in ("png", "both"):
         written.append(f"{len(explanations)} PNG file(s) explanation-<i>.png")

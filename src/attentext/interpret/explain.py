@@ -16,11 +16,13 @@ import numpy as np
 
 from attentext.data.readers import text_list
 from attentext.decisions import decide
+from attentext.errors import shown
 from attentext.inference.classifier import load
 from attentext.inference.torch_backend import TransformersClassifier
 from attentext.interpret.attention import explain_attention
 from attentext.interpret.explanation import ExplainError, Explanation
 from attentext.interpret.ngrams import explain_ngrams
+from attentext.interpret.occlusion import explain_occlusion
 from attentext.interpret.render import render_html, render_png
 from attentext.interpret.windows import explain_windows
 from attentext.models.registry import family_of_run
@@ -29,6 +31,8 @@ from attentext.outputs import check_output_folder
 from attentext.rundir import ENSEMBLE_KIND, open_run
 
 FORMATS = ("png", "html", "both")
+ATTENTION, OCCLUSION = "attention", "occlusion"
+METHODS = (ATTENTION, OCCLUSION)  # read the model's attention (n-grams for TF-IDF), or ask it
 HTML_FILE = "explanation.html"
 PNG_NAME = re.compile(r"explanation-[0-9]+\.png")  # explanation-<i>.png, i from 0
 
@@ -59,6 +63,30 @@ def _classifier(run_dir_or_classifier: Any) -> Any:
     return TransformersClassifier.from_run(run, precision="fp32")
 
 
+def _check_request(fmt: str, method: str, layer: int, head: int | None) -> None:
+    """A format or method explain does not know, or an attention matrix chosen for occlusion
+    (which reads none), refused before the model loads."""
+    if fmt not in FORMATS:
+        raise ExplainError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
+    if method not in METHODS:
+        raise ExplainError(f"unknown method {shown(method)}; use one of {', '.join(METHODS)}")
+    if method == OCCLUSION and (layer != -1 or head is not None):
+        raise ExplainError("--layer and --head choose an attention matrix; occlusion reads none")
+
+
+def _any_classifier(run_dir_or_classifier: Any) -> Any:
+    """What occlusion asks: a classifier as given, or any run directory loaded (ensembles and
+    runs without attention too), in fp32."""
+    if isinstance(run_dir_or_classifier, str | Path):
+        return load(run_dir_or_classifier, precision="fp32")
+    if not hasattr(run_dir_or_classifier, "predict_proba"):
+        raise ExplainError(
+            f"cannot explain a {type(run_dir_or_classifier).__name__}: pass a run directory or "
+            "a classifier with predict_proba"
+        )
+    return run_dir_or_classifier
+
+
 def explain(
     run_dir_or_classifier: Any,
     texts: list[str],
@@ -66,6 +94,7 @@ def explain(
     fmt: str = "both",
     layer: int = -1,
     head: int | None = None,
+    method: str = ATTENTION,
 ) -> list[Explanation]:
     """Predict each text and explain it with the model's attention; write PNG/HTML if asked.
 
@@ -74,25 +103,37 @@ def explain(
     averaged). With `output_dir`, writes `explanation-<i>.png` per text and/or `explanation.html`
     there, removing those an earlier call wrote (the folder shows this call's texts only).
     The model runs in fp32; HF encoders are switched to eager attention to return the weights.
+    `method="occlusion"` asks the model instead of reading its attention: each word's importance
+    is how far the label's probability falls without it (`occlusion.py`; any run, ensembles too).
     """
     texts = text_list(texts)
-    if fmt not in FORMATS:
-        raise ExplainError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
+    _check_request(fmt, method, layer, head)
     if not texts:
         raise ExplainError("no texts to explain")
     if output_dir is not None:
         check_output_folder(output_dir)
-    classifier = _classifier(run_dir_or_classifier)
-    if isinstance(classifier, TfidfLogRegClassifier):
-        explanations = explain_ngrams(classifier, texts)
-    elif classifier.chunking is not None:  # a run that reads long texts in windows
-        explanations = explain_windows(classifier, texts, layer, head)
+    if method == OCCLUSION:
+        classifier = _any_classifier(run_dir_or_classifier)
+        explanations = explain_occlusion(classifier, texts)
     else:
-        explanations = explain_attention(classifier, texts, layer, head)
+        classifier = _classifier(run_dir_or_classifier)
+        explanations = _read_attention(classifier, texts, layer, head)
     mark_decisions(explanations, classifier)
     if output_dir is not None:
         write_explanations(explanations, Path(output_dir), fmt)
     return explanations
+
+
+def _read_attention(
+    classifier: Any, texts: list[str], layer: int, head: int | None
+) -> list[Explanation]:
+    """What the model itself shows: its n-grams (TF-IDF), its attention over each window (a run
+    reading long texts in windows), or its attention."""
+    if isinstance(classifier, TfidfLogRegClassifier):
+        return explain_ngrams(classifier, texts)
+    if classifier.chunking is not None:
+        return explain_windows(classifier, texts, layer, head)
+    return explain_attention(classifier, texts, layer, head)
 
 
 def mark_decisions(explanations: list[Explanation], classifier: Any) -> None:
