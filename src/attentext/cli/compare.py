@@ -11,9 +11,11 @@ from rich.table import Table
 
 from attentext.cli.common import DataOption, cell, out, quiet_libraries
 
-WIDE_TERMINAL = 150  # columns a terminal needs for every column of the leaderboard
-# what a narrower one shows: 13 columns in 80 were cut to "st…" each
+# what a terminal too narrow for every column shows, in this order (13 columns in 80 were cut
+# to "st…" each): the last are left out first where even these do not fit
 COMPACT = ("model", "accuracy", "accuracy_interval", "p_vs_best", "macro_f1", "texts_per_second")
+NAMED = ("model", "recipe")  # a name folds onto more lines, never cut
+NAME_ROOM = 16  # what a name is counted as at most: wider than any number, so numbers stay whole
 
 
 def compare_command(
@@ -47,17 +49,76 @@ def compare_command(
     from attentext.evaluation.leaderboard import COLUMNS, row_cell
 
     rows = compare(run_dirs, data, output, split=split, limit=limit, overwrite=overwrite)
-    wide = out.width >= WIDE_TERMINAL
-    columns = COLUMNS if wide else [c for c in COLUMNS if c[0] in COMPACT]
-    digits = 4 if wide else 3
+    filled = [c for c in COLUMNS if any(row_cell(row, c[0]) for row in rows)]
+    columns, digits = shown_columns(rows, filled, out.width)
     table = Table(title=f"Leaderboard on {cell(data)}", box=box.SIMPLE_HEAD, pad_edge=False)
-    for _, header in columns:
-        named = header in ("model", "recipe")  # a name folds onto a second line, never cut
+    for (key, header), width in zip(
+        columns, _widths(rows, columns, digits, out.width), strict=True
+    ):
+        named = key in NAMED
         table.add_column(
-            header, justify="left" if named else "right", overflow="fold" if named else "ellipsis"
+            header,
+            justify="left" if named else "right",
+            overflow="fold" if named else "ellipsis",
+            width=width,
         )
     for row in rows:
         table.add_row(*(cell(row_cell(row, key, digits)) for key, _ in columns))
     out.print(table)
-    hidden = f" (with {len(COLUMNS) - len(columns)} more columns)" if columns != COLUMNS else ""
+    hidden = f" (with {len(filled) - len(columns)} more columns)" if columns != filled else ""
     out.print(f"leaderboard written to {output}/{hidden}")
+
+
+Columns = list[tuple[str, str]]
+
+
+def shown_columns(rows: list[dict], filled: Columns, width: int) -> tuple[Columns, int]:
+    """The columns of `filled` (those with a value in some row: several labels per text have no
+    interval or p) that fit `width` with no number cut, and the interval's digits: all of them
+    at 4 where they fit, else COMPACT's at 3, the last left out until they fit. A fixed 150
+    columns cut the interval to "0.5101-1.…" at 150, a 60-column terminal to "0.579-…"."""
+    if _room(sum(_least(rows, filled, 4)), len(filled)) <= width:
+        return filled, 4
+    columns = [c for c in filled if c[0] in COMPACT]
+    while len(columns) > 2 and _room(sum(_least(rows, columns, 3)), len(columns)) > width:
+        columns.pop()
+    return columns, 3
+
+
+def _room(cells: int, count: int) -> int:
+    """The width of a table whose columns hold `cells` characters in all: its two edges and the
+    3 between columns (box.SIMPLE_HEAD, padding 1, no edge padding)."""
+    return cells + 3 * (count - 1) + 2
+
+
+def _least(rows: list[dict], columns: Columns, digits: int) -> list[int]:
+    """Each column's narrowest width with no number cut: its longest cell or header word (a
+    header wraps between words); a name's NAME_ROOM at most (it folds)."""
+    from attentext.evaluation.leaderboard import row_cell
+
+    widths = []
+    for key, header in columns:
+        cells = [len(cell(row_cell(row, key, digits))) for row in rows]
+        longest = max([*cells, *(len(word) for word in header.split())])
+        widths.append(min(longest, NAME_ROOM) if key in NAMED else longest)
+    return widths
+
+
+def _widths(rows: list[dict], columns: Columns, digits: int, width: int) -> list[int]:
+    """The columns' widths, set so that rich never shrinks a number to fit (it narrows the
+    widest columns alike, numbers among them): each its `_least`, then what is left of `width`
+    given to headers, then to names, up to their whole length."""
+    from attentext.evaluation.leaderboard import row_cell
+
+    widths = _least(rows, columns, digits)
+    spare = width - _room(sum(widths), len(columns))
+    whole = [
+        max([len(header), *(len(cell(row_cell(row, key, digits))) for row in rows)])
+        for key, header in columns
+    ]
+    order = sorted(range(len(columns)), key=lambda i: columns[i][0] in NAMED)
+    for i in order:
+        more = max(0, min(spare, whole[i] - widths[i]))
+        widths[i] += more
+        spare -= more
+    return widths

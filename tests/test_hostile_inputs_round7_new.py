@@ -1,0 +1,90 @@
+"""Hostile inputs, round 7 (the features of the same day): `compare`'s intervals and p-values,
+`evaluate`'s coverage and intervals, `predict --input -`, `--version`, tried as a demanding user
+would. Each test failed before its fix:
+
+R7-N1  `compare` on a terminal 60 or 150 columns wide cut the interval to "0.579-…" or
+       "0.5101-1.…"; runs of several labels per text showed two empty columns (no interval, no
+       p) in the six an 80-column terminal has. The columns shown are those with a value that
+       fit the width with no number cut, the last of them left out first.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import run_cli_here
+
+import attentext
+from attentext.cli.common import out as terminal
+
+
+@pytest.fixture(scope="module")
+def tfidf_runs(ag_news_dir, tmp_path_factory) -> list[Path]:
+    """A TF-IDF run, its copy under a long folder name, and a weak run (C=0.01)."""
+    folder = tmp_path_factory.mktemp("round7new")
+    first = Path(attentext.train("tfidf-logreg", ag_news_dir, folder / "tfidf").run_dir)
+    copy = folder / "a-run-with-a-rather-long-folder-name-2026-12-07"
+    shutil.copytree(first, copy)
+    weak = attentext.train(
+        "tfidf-logreg", ag_news_dir, folder / "weak", overrides=["model.options.C=0.01"]
+    )
+    return [first, copy, Path(weak.run_dir)]
+
+
+@pytest.fixture(scope="module")
+def multi_label_data(ag_news_dir, tmp_path_factory) -> Path:
+    """ag_news_tiny with a second label, `long`, on texts of over 200 characters."""
+    folder = tmp_path_factory.mktemp("multi") / "data"
+    folder.mkdir()
+    names = {"1": "World", "2": "Sports", "3": "Business", "4": "Sci/Tech"}
+    for split in ("train", "test"):
+        with open(ag_news_dir / f"{split}.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        with open(folder / f"{split}.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["text", "label"])
+            for label, title, body in rows:
+                labels = [names[label], *(["long"] if len(body) > 200 else [])]
+                writer.writerow([f"{title}. {body}", "|".join(labels)])
+    return folder
+
+
+@pytest.mark.parametrize("width", [60, 80, 150])
+def test_r7_n1_compare_shows_every_interval_whole_at_any_width(
+    tfidf_runs, ag_news_dir, tmp_path, monkeypatch, width
+):
+    monkeypatch.setattr(terminal, "_width", width)
+    out = tmp_path / "board"
+
+    result = run_cli_here("compare", *tfidf_runs, "--data", ag_news_dir, "-o", out, "--limit", "4")
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    shown = result.stdout
+    assert "…" not in shown
+    assert max(len(line) for line in shown.splitlines()) <= width
+    digits = 4 if width >= 200 else 3
+    for row in json.loads((out / "leaderboard.json").read_text()):
+        low, high = row["accuracy_low"], row["accuracy_high"]
+        assert f"{low:.{digits}f}-{high:.{digits}f}" in shown or f"{low:.4f}-{high:.4f}" in shown
+
+
+def test_r7_n1_compare_of_multi_label_runs_shows_no_empty_columns(
+    multi_label_data, tmp_path, monkeypatch
+):
+    runs = [
+        attentext.train("tfidf-logreg", multi_label_data, tmp_path / name, multi_label=True)
+        for name in ("ml1", "ml2")
+    ]
+    monkeypatch.setattr(terminal, "_width", 80)
+
+    result = run_cli_here(
+        "compare", *(r.run_dir for r in runs), "--data", multi_label_data, "-o", tmp_path / "b"
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "interval" not in result.stdout and "p vs best" not in result.stdout
+    assert "macro-F1" in result.stdout
