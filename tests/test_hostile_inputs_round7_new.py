@@ -6,6 +6,8 @@ R7-N1  `compare` on a terminal 60 or 150 columns wide cut the interval to "0.579
        "0.5101-1.…"; runs of several labels per text showed two empty columns (no interval, no
        p) in the six an 80-column terminal has. The columns shown are those with a value that
        fit the width with no number cut, the last of them left out first.
+R7-N2  `predict RUN --input - <&-` (standard input closed: `sys.stdin` is None): an
+       AttributeError traceback. One line: standard input is closed; pipe the texts in.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +91,15 @@ def test_r7_n1_compare_of_multi_label_runs_shows_no_empty_columns(
     assert result.returncode == 0, result.stderr[-2000:]
     assert "interval" not in result.stdout and "p vs best" not in result.stdout
     assert "macro-F1" in result.stdout
+
+
+def test_r7_n2_predict_from_a_closed_standard_input_is_one_line(tfidf_runs, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", None)  # what Python makes of a closed file descriptor 0
+
+    result = run_cli_here("predict", tfidf_runs[0], "--input", "-")
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: standard input: is closed; pipe the texts in, one per line "
+        "(cat texts.txt | attentext predict RUN --input -)"
+    ]

@@ -215,7 +215,7 @@ def _read_wanted(
     items = list(texts or [])
     skipped: dict[int, int] = {}
     if input_file is not None:
-        if str(input_file) == STANDARD_INPUT and sys.stdin.isatty():
+        if str(input_file) == STANDARD_INPUT and sys.stdin is not None and sys.stdin.isatty():
             err.print("reading texts from standard input, one per line; end with Ctrl-D")
         try:
             raw = read_input(input_file, text_column, encoding)

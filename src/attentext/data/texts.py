@@ -91,7 +91,7 @@ def read_standard_input(encoding: str = DEFAULT_ENCODING) -> RawTexts:
     """The lines piped in (`cat texts.txt | attentext predict RUN --input -`), read to the end
     and checked as a text file is: one text per line, decoded from `encoding`. A compressed
     stream is named with the command to pipe it through; NUL bytes are binary or UTF-16."""
-    raw = sys.stdin.buffer.read()
+    raw = _standard_input_bytes()
     if not raw.strip():
         raise DataError(
             f"{STANDARD_INPUT_NAME}: nothing was read; pipe the texts in, one per line "
@@ -108,6 +108,17 @@ def read_standard_input(encoding: str = DEFAULT_ENCODING) -> RawTexts:
     if not any(text.strip() for text in lines):
         raise DataError(f"{STANDARD_INPUT_NAME}: no texts to classify (only blank lines)")
     return raw_texts
+
+
+def _standard_input_bytes() -> bytes:
+    """All the bytes of standard input; where it is closed (`<&-`, a service started without
+    one: Python's `sys.stdin` is then None) one line, not an AttributeError traceback."""
+    if sys.stdin is None:
+        raise DataError(
+            f"{STANDARD_INPUT_NAME}: is closed; pipe the texts in, one per line "
+            "(cat texts.txt | attentext predict RUN --input -)"
+        )
+    return sys.stdin.buffer.read()
 
 
 EVALUATION_SPLITS = ("validation", "test")
