@@ -8,11 +8,15 @@ R7-N1  `compare` on a terminal 60 or 150 columns wide cut the interval to "0.579
        fit the width with no number cut, the last of them left out first.
 R7-N2  `predict RUN --input - <&-` (standard input closed: `sys.stdin` is None): an
        AttributeError traceback. One line: standard input is closed; pipe the texts in.
+R7-N3  `cat data.csv | predict RUN --input - --text-column body`: the option ignored without a
+       word, each line of the CSV (its header too) classified as a text. Refused in one line:
+       standard input is one text per line; save it to a file and give --input FILE.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 import sys
@@ -103,3 +107,14 @@ def test_r7_n2_predict_from_a_closed_standard_input_is_one_line(tfidf_runs, monk
         "error: standard input: is closed; pipe the texts in, one per line "
         "(cat texts.txt | attentext predict RUN --input -)"
     ]
+
+
+def test_r7_n3_a_text_column_given_with_standard_input_is_refused(tfidf_runs, monkeypatch):
+    piped = io.TextIOWrapper(io.BytesIO(b"body,label\nstocks fell,Business\n"))
+    monkeypatch.setattr(sys, "stdin", piped)
+
+    result = run_cli_here("predict", tfidf_runs[0], "--input", "-", "--text-column", "body")
+
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert "--text-column body: standard input is read as one text per line" in result.stderr

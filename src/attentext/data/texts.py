@@ -74,6 +74,12 @@ def read_input(
     (`readers.text_encoding`'s name: a cp1252 export from Excel is read as it is); `-` reads
     the lines piped in (`read_standard_input`)."""
     if str(path) == STANDARD_INPUT:
+        if text_column != "text":  # lines piped in are texts, not rows of a data file
+            raise DataError(
+                f"--text-column {text_column}: {STANDARD_INPUT_NAME} is read as one text per "
+                "line, not as a data file; save it to a file (... > texts.csv) and give --input "
+                "texts.csv"
+            )
         return read_standard_input(encoding)
     path = Path(path)
     if path.suffix.lower() in SUFFIXES:
