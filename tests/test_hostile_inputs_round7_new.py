@@ -11,6 +11,9 @@ R7-N2  `predict RUN --input - <&-` (standard input closed: `sys.stdin` is None):
 R7-N3  `cat data.csv | predict RUN --input - --text-column body`: the option ignored without a
        word, each line of the CSV (its header too) classified as a text. Refused in one line:
        standard input is one text per line; save it to a file and give --input FILE.
+R7-N4  `evaluate` of 400 texts of which 1 has a top probability of 0.97: "p >= 0.95: 0% of
+       texts at accuracy 1.000" (an accuracy of none). A share that is not none or all is
+       never written 0% or 100%: "<1% of texts at accuracy 1.000".
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import run_cli_here
 
 import attentext
 from attentext.cli.common import out as terminal
+from attentext.cli.evaluate import _coverage_line
+from attentext.evaluation.metrics import coverage_table
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +124,18 @@ def test_r7_n3_a_text_column_given_with_standard_input_is_refused(tfidf_runs, mo
     assert result.returncode == 2 and result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
     assert "--text-column body: standard input is read as one text per line" in result.stderr
+
+
+def test_r7_n4_a_few_sure_texts_of_many_are_not_said_to_be_none():
+    probabilities = np.full((400, 4), 0.25)
+    probabilities[0] = [0.97, 0.01, 0.01, 0.01]  # the one sure text, right
+    probabilities[1:5] = [0.005, 0.005, 0.005, 0.985]  # 4 more, wrong: 5 of 400 kept at 0.95
+    gold = np.zeros(400, dtype=int)
+
+    (line,) = _coverage_line({"coverage": coverage_table(probabilities, gold)})
+
+    assert "p >= 0.8: 1% of texts at accuracy 0.200" in line
+    probabilities[1:5] = 0.25
+    (line,) = _coverage_line({"coverage": coverage_table(probabilities, gold)})
+    assert "p >= 0.95: <1% of texts at accuracy 1.000" in line
+    assert "0% of texts at" not in line
