@@ -14,6 +14,9 @@ R7-N3  `cat data.csv | predict RUN --input - --text-column body`: the option ign
 R7-N4  `evaluate` of 400 texts of which 1 has a top probability of 0.97: "p >= 0.95: 0% of
        texts at accuracy 1.000" (an accuracy of none). A share that is not none or all is
        never written 0% or 100%: "<1% of texts at accuracy 1.000".
+R7-N5  The model card of a run whose metrics.json was edited by hand: an interval of NaN, of
+       two ends reversed or outside [0, 1] was printed ("nan-1.0000", "0.9000-0.1000",
+       "-5.0000-7.0000") on the card the Hub shows. Only an interval that is one is shown.
 """
 
 from __future__ import annotations
@@ -139,3 +142,20 @@ def test_r7_n4_a_few_sure_texts_of_many_are_not_said_to_be_none():
     (line,) = _coverage_line({"coverage": coverage_table(probabilities, gold)})
     assert "p >= 0.95: <1% of texts at accuracy 1.000" in line
     assert "0% of texts at" not in line
+
+
+@pytest.mark.parametrize("interval", [[float("nan"), 1.0], [0.9, 0.1], [-5, 7]])
+def test_r7_n5_the_card_shows_no_interval_that_is_not_one(tfidf_runs, tmp_path, interval):
+    run = tmp_path / "edited"
+    shutil.copytree(tfidf_runs[0], run)
+    whole = run_cli_here("card", run).stdout
+    assert "Accuracy's 95 % interval (Wilson): 0." in whole  # as trained
+    metrics = json.loads((run / "metrics.json").read_text())
+    for split in ("validation", "test"):
+        metrics[split]["accuracy_interval"] = interval
+    (run / "metrics.json").write_text(json.dumps(metrics))
+
+    result = run_cli_here("card", run, "--write", "--overwrite")
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "interval" not in (run / "README.md").read_text()

@@ -357,9 +357,11 @@ def _distillation_lines(facts: dict[str, Any]) -> list[str]:
 
 
 def _interval_lines(interval: Any) -> list[str]:
-    """The accuracy's 95 % interval, where metrics.json has one (runs before it had none)."""
+    """The accuracy's 95 % interval, where metrics.json has one (runs before it had none) that
+    is one: two ends, low to high, within [0, 1]. A metrics.json edited by hand put
+    "nan-1.0000", "0.9000-0.1000" or "-5.0000-7.0000" on a card the Hub shows; it is left out."""
     ends = [_number(end) for end in interval] if isinstance(interval, list) else []
-    if len(ends) != 2 or None in ends:
+    if len(ends) != 2 or None in ends or not 0.0 <= ends[0] <= ends[1] <= 1.0:
         return []
     return [f"Accuracy's 95 % interval (Wilson): {ends[0]:.4f}-{ends[1]:.4f}.", ""]
 
