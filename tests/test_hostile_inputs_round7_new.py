@@ -17,6 +17,9 @@ R7-N4  `evaluate` of 400 texts of which 1 has a top probability of 0.97: "p >= 0
 R7-N5  The model card of a run whose metrics.json was edited by hand: an interval of NaN, of
        two ends reversed or outside [0, 1] was printed ("nan-1.0000", "0.9000-0.1000",
        "-5.0000-7.0000") on the card the Hub shows. Only an interval that is one is shown.
+R7-N6  `compare --limit 4` where a run gets every text right: leaderboard.md and the terminal
+       wrote its accuracy and macro-F1 "1.0" beside "0.5000" and its interval "0.5101-1.0000".
+       Scores have 4 decimals.
 """
 
 from __future__ import annotations
@@ -159,3 +162,18 @@ def test_r7_n5_the_card_shows_no_interval_that_is_not_one(tfidf_runs, tmp_path, 
 
     assert result.returncode == 0, result.stderr[-2000:]
     assert "interval" not in (run / "README.md").read_text()
+
+
+def test_r7_n6_a_perfect_score_has_the_decimals_of_the_others(tfidf_runs, ag_news_dir, tmp_path):
+    out = tmp_path / "board"
+
+    result = run_cli_here("compare", *tfidf_runs, "--data", ag_news_dir, "-o", out, "--limit", "4")
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads((out / "leaderboard.json").read_text())
+    assert 1.0 in [row["accuracy"] for row in rows]  # the 4 texts drawn with seed 0, all right
+    table = (out / "leaderboard.md").read_text()
+    for row in rows:
+        assert f"| {row['accuracy']:.4f} | {row['accuracy_low']:.4f}-" in table
+        assert f"| {row['macro_f1']:.4f} |" in table
+    assert "| 1.0 |" not in table and " 1.0 " not in result.stdout

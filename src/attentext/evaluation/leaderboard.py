@@ -108,10 +108,17 @@ def format_cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+# shares of texts: always 4 decimals (`format_cell` wrote a perfect run's accuracy "1.0" beside
+# "0.6875" and its interval "0.5101-1.0000")
+SCORES = ("accuracy", "macro_f1", "micro_f1")
+
+
 def row_cell(row: dict[str, Any], key: str, digits: int = 4) -> str:
     """The text of one leaderboard cell: the interval from its two ends, the best run's own
-    p-value cell says "best", a p-value under 0.001 is written 2.3e-05; the rest `format_cell`.
-    `digits`: the interval's (a terminal 80 columns wide has room for 3)."""
+    p-value cell says "best", a p-value under 0.001 is written 2.3e-05, a score with 4
+    decimals; the rest `format_cell`. `digits`: the interval's (80 columns have room for 3)."""
+    if key in SCORES and isinstance(row.get(key), float):
+        return f"{row[key]:.4f}"
     if key == "accuracy_interval":
         if row.get("accuracy_low") is None:
             return ""
