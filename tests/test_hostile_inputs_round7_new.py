@@ -20,6 +20,10 @@ R7-N5  The model card of a run whose metrics.json was edited by hand: an interva
 R7-N6  `compare --limit 4` where a run gets every text right: leaderboard.md and the terminal
        wrote its accuracy and macro-F1 "1.0" beside "0.5000" and its interval "0.5101-1.0000".
        Scores have 4 decimals.
+R7-N7  `auto`'s leaderboard (compare on the validation split) was headed "test acc" (and its
+       plots "test accuracy") beside auto.md's test accuracy of the best run: 0.8000 on 10
+       validation texts read as a test figure. The column is "accuracy": compare measures
+       what it is given.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from conftest import run_cli_here
 import attentext
 from attentext.cli.common import out as terminal
 from attentext.cli.evaluate import _coverage_line
+from attentext.evaluation.evaluate import compare
 from attentext.evaluation.metrics import coverage_table
 
 
@@ -177,3 +182,12 @@ def test_r7_n6_a_perfect_score_has_the_decimals_of_the_others(tfidf_runs, ag_new
         assert f"| {row['accuracy']:.4f} | {row['accuracy_low']:.4f}-" in table
         assert f"| {row['macro_f1']:.4f} |" in table
     assert "| 1.0 |" not in table and " 1.0 " not in result.stdout
+
+
+def test_r7_n7_a_leaderboard_on_validation_is_not_headed_test(tfidf_runs, ag_news_dir, tmp_path):
+    dataset = attentext.load_text_dataset(ag_news_dir, val_fraction=0.1)  # as auto reads it
+
+    compare(tfidf_runs[::2], dataset, tmp_path / "board", split="validation")
+
+    header = (tmp_path / "board" / "leaderboard.md").read_text().splitlines()[0]
+    assert "| accuracy | 95% interval |" in header and "test" not in header

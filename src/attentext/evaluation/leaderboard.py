@@ -23,13 +23,15 @@ from attentext.files import TMP_SUFFIX, write_json
 from attentext.inference.classifier import Classifier, load
 from attentext.rendering import markdown_text
 
+# "accuracy", not "test acc": compare measures the split or file it is given (auto's leaderboard
+# is on validation, and was headed "test acc" beside auto.md's test accuracy of the best run)
 COLUMNS = [
     ("model", "model"),
     ("recipe", "recipe"),
     ("trainable_parameters", "trainable params"),
     ("total_parameters", "total params"),
     ("train_seconds", "train s"),
-    ("accuracy", "test acc"),
+    ("accuracy", "accuracy"),
     ("accuracy_interval", "95% interval"),
     ("p_vs_best", "p vs best"),
     ("macro_f1", "macro-F1"),
@@ -161,7 +163,7 @@ def _scatter(rows: list[dict[str, Any]], x_key: str, x_label: str, path: Path, l
     if log:
         ax.set_xscale("log")
     ax.set_xlabel(x_label)
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel("accuracy")
     ax.grid(alpha=0.3)
     fig.savefig(path, dpi=100)
 
