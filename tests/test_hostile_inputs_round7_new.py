@@ -24,6 +24,10 @@ R7-N7  `auto`'s leaderboard (compare on the validation split) was headed "test a
        plots "test accuracy") beside auto.md's test accuracy of the best run: 0.8000 on 10
        validation texts read as a test figure. The column is "accuracy": compare measures
        what it is given.
+R7-N8  `compare x/best y/best` (two `auto` outputs) gave two rows named "best", one of them
+       with "best" in its p column; `compare tf1 ./tf1/` compared a run with itself (p 1.000).
+       Runs whose folders share a name are shown by the path given; a run given twice is
+       refused in one line.
 """
 
 from __future__ import annotations
@@ -191,3 +195,21 @@ def test_r7_n7_a_leaderboard_on_validation_is_not_headed_test(tfidf_runs, ag_new
 
     header = (tmp_path / "board" / "leaderboard.md").read_text().splitlines()[0]
     assert "| accuracy | 95% interval |" in header and "test" not in header
+
+
+def test_r7_n8_runs_of_one_folder_name_are_told_apart_and_a_run_twice_is_refused(
+    tfidf_runs, ag_news_dir, tmp_path
+):
+    for folder, run in (("x", tfidf_runs[0]), ("y", tfidf_runs[2])):
+        shutil.copytree(run, tmp_path / folder / "best")  # what two `auto` runs leave
+
+    result = run_cli_here(
+        "compare", "x/best", "y/best", "--data", ag_news_dir, "-o", "board", cwd=tmp_path
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads((tmp_path / "board" / "leaderboard.json").read_text())
+    assert [row["model"] for row in rows] == ["x/best", "y/best"]
+    twice = run_cli_here("compare", "x/best", "./x/best/", "--data", ag_news_dir, cwd=tmp_path)
+    assert twice.returncode == 2
+    assert twice.stderr.splitlines() == ["error: x/best: given twice; give each run once"]

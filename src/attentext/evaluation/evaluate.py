@@ -159,6 +159,25 @@ def _check_one_kind(run_dirs: list[str | Path]) -> None:
         )
 
 
+def _check_each_once(run_dirs: list[str | Path]) -> None:
+    """Refuse a run directory given twice (`tf1 ./tf1/`): it was two rows of one name, one of
+    them "best" and the other "p 1.000" against itself."""
+    seen: dict[Path, str | Path] = {}
+    for run_dir in run_dirs:
+        where = Path(run_dir).resolve()
+        if where in seen:
+            same = "given twice" if str(run_dir) == str(seen[where]) else f"is {seen[where]}"
+            raise DataError(f"{run_dir}: {same}; give each run once")
+        seen[where] = run_dir
+
+
+def _shown_name(run_dir: str | Path, run_dirs: list[str | Path]) -> str:
+    """A run's name in the leaderboard: its folder's name, or the path as given where another
+    run's folder has that name (two `auto` outputs' `OUT/best` were two rows named "best")."""
+    name = Path(run_dir).name
+    return str(run_dir) if [Path(d).name for d in run_dirs].count(name) > 1 else name
+
+
 def _in_order_of(
     labels: list[str], first_labels: list[str], run_dir: str | Path, first_dir: str | Path
 ) -> list[int] | None:
@@ -222,6 +241,7 @@ def compare(
     """
     if not run_dirs:
         raise DataError("compare needs at least one run directory")
+    _check_each_once(run_dirs)
     _check_one_kind(run_dirs)
     if output is not None and overwrite:
         check_output_folder(output)
@@ -241,7 +261,7 @@ def compare(
         other = first if run_dir == run_dirs[0] else load(run_dir)
         ids = _in_order_of(other.labels, first.labels, run_dir, run_dirs[0])
         row, run_hits = measure_run(run_dir, texts, _relabelled(labels, ids), classifier=other)
-        rows.append(row)
+        rows.append({**row, "model": _shown_name(run_dir, run_dirs)})
         hits.append(run_hits)
     if all(run_hits is not None for run_hits in hits):  # one label per text
         rows = with_significance(rows, hits)
