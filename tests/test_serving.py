@@ -197,6 +197,29 @@ def test_explain_of_the_tfidf_baseline_gives_its_ngrams(client):
     assert "stocks" in str(body).lower()
 
 
+def test_explain_by_occlusion_asks_the_model_and_is_bounded(client, runs, classifiers):
+    """`"method": "occlusion"`: each whitespace word's share of what leaving it out costs the
+    label, as `attentext.explain` computes it; more than 8 texts at once is a 422 (each costs a
+    prediction per word on the thread predictions share)."""
+    text = "Oil prices jump as OPEC cuts output"
+    response = client.post("/v1/explain", json={"text": text, "method": "occlusion"})
+
+    assert response.status_code == 200, response.text
+    (explanation,) = response.json()["explanations"]
+    (expected,) = attentext.explain(classifiers["seed"], [text], method="occlusion")
+    assert explanation["tokens"] == text.split() and explanation["method"] == expected.method
+    assert explanation["importances"] == pytest.approx(expected.importances.tolist(), abs=1e-5)
+    many = {"texts": ["Stocks rally"] * 9, "method": "occlusion"}
+    app = create_app([runs["tfidf"]], max_texts=64, loader=loader_of(classifiers))
+    with TestClient(app) as roomy:  # takes 64 texts a request: occlusion's own bound answers
+        assert "at most 8 a request" in assert_client_error(
+            roomy.post("/v1/explain", json=many), 422, "too_many_texts"
+        )
+        assert roomy.post("/v1/explain", json={**many, "texts": many["texts"][:8]}).is_success
+    unknown = client.post("/v1/explain", json={"text": text, "method": "gradients"})
+    assert unknown.status_code == 422 and "method" in unknown.text
+
+
 def test_explain_answers_501_when_the_explain_module_is_missing(client, monkeypatch):
     import sys
 

@@ -7,7 +7,7 @@ request, characters per text) are checked in the app, where the message can quot
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -48,6 +48,11 @@ class ExplainRequest(_Request):
     texts: list[Text] | None = Field(None, description="Several texts to explain.")
     model: ModelName | None = Field(
         None, description="Served model name; the default model if omitted."
+    )
+    method: Literal["attention", "occlusion"] = Field(
+        "attention",
+        description="attention: what the model attended to; occlusion: how far the label's "
+        "log-odds fall with each word left out (any model; one prediction per word).",
     )
 
     @model_validator(mode="after")

@@ -1,4 +1,5 @@
-"""POST /v1/explain: per-word importances from the model's attention, with the prediction.
+"""POST /v1/explain: per-word importances from the model's attention (or, with
+`"method": "occlusion"`, from how far its label falls without each word), with the prediction.
 
 The explanation code (and matplotlib behind it) is imported when the app is made; if it cannot
 be, the server still serves predictions and answers this route with 501.
@@ -32,6 +33,9 @@ log = logging.getLogger("attentext.serving")
 router = APIRouter()
 SCORE_DECIMALS = 6
 EXPLAIN_MODULE = "attentext.interpret.explain"
+# occlusion costs up to 257 predictions a text on the thread predictions share: 8 texts of the
+# fine-tuned MiniLM hold it ~6 s on 2 cores (benchmarks/README.md, explanations)
+MAX_OCCLUSION_TEXTS = 8
 
 
 def load_explainer() -> ModuleType | None:
@@ -65,6 +69,7 @@ def _not_explainable(served: ServedModel) -> ApiError:
         reason = (
             f"({served.kind}) has no attention to explain; explanations work on the neural models"
         )
+    reason += ' ("method": "occlusion" explains any model)'  # it asks the model, reads nothing
     return ApiError(422, "not_explainable", f"model '{served.name}' {reason}")
 
 
@@ -115,8 +120,15 @@ async def explain(
     explainer = load_explainer()
     if explainer is None:
         raise _unavailable()
-    if not served.explainable:
+    if not served.explainable and body.method != "occlusion":  # occlusion asks any model
         raise _not_explainable(served)
+    if body.method == "occlusion" and len(texts) > MAX_OCCLUSION_TEXTS:
+        raise ApiError(
+            422,
+            "too_many_texts",
+            f"{len(texts)} texts to explain by occlusion; at most {MAX_OCCLUSION_TEXTS} a "
+            "request (each costs a prediction per word on the one inference thread)",
+        )
     if not service.ready or service.executor is None:
         raise unavailable()
     limit = service.settings.max_queue
@@ -127,7 +139,8 @@ async def explain(
             "retry shortly",
         )
     loop = asyncio.get_running_loop()
-    work = service.executor.submit(partial(explainer.explain, served.classifier, texts))
+    explain = partial(explainer.explain, served.classifier, texts, method=body.method)
+    work = service.executor.submit(explain)
     service.explaining += len(texts)
     # Counted until the thread is done with them, also after a 504 stopped the waiting here.
     work.add_done_callback(lambda _: loop.call_soon_threadsafe(service.explained, len(texts)))
