@@ -100,6 +100,18 @@ def test_r7_n1_compare_shows_every_interval_whole_at_any_width(
         assert f"{low:.{digits}f}-{high:.{digits}f}" in shown or f"{low:.4f}-{high:.4f}" in shown
 
 
+def test_r7_n1_a_terminal_too_narrow_for_the_accuracy_folds_names_not_numbers(
+    tfidf_runs, ag_news_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(terminal, "_width", 24)
+
+    result = run_cli_here("compare", *tfidf_runs, "--data", ag_news_dir, "-o", tmp_path / "b")
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "…" not in result.stdout and "accuracy" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 24
+
+
 def test_r7_n1_compare_of_multi_label_runs_shows_no_empty_columns(
     multi_label_data, tmp_path, monkeypatch
 ):

@@ -16,6 +16,7 @@ from attentext.cli.common import DataOption, cell, out, quiet_libraries
 COMPACT = ("model", "accuracy", "accuracy_interval", "p_vs_best", "macro_f1", "texts_per_second")
 NAMED = ("model", "recipe")  # a name folds onto more lines, never cut
 NAME_ROOM = 16  # what a name is counted as at most: wider than any number, so numbers stay whole
+NAME_LEAST = 4  # what a name keeps on a terminal too narrow for the model and its accuracy
 
 
 def compare_command(
@@ -107,7 +108,8 @@ def _least(rows: list[dict], columns: Columns, digits: int) -> list[int]:
 def _widths(rows: list[dict], columns: Columns, digits: int, width: int) -> list[int]:
     """The columns' widths, set so that rich never shrinks a number to fit (it narrows the
     widest columns alike, numbers among them): each its `_least`, then what is left of `width`
-    given to headers, then to names, up to their whole length."""
+    given to headers, then to names, up to their whole length (where `width` is too narrow for
+    even that, names give way first)."""
     from attentext.evaluation.leaderboard import row_cell
 
     widths = _least(rows, columns, digits)
@@ -116,6 +118,10 @@ def _widths(rows: list[dict], columns: Columns, digits: int, width: int) -> list
         max([len(header), *(len(cell(row_cell(row, key, digits))) for row in rows)])
         for key, header in columns
     ]
+    for i in [i for i, (key, _) in enumerate(columns) if key in NAMED and spare < 0]:
+        less = min(-spare, widths[i] - NAME_LEAST)  # too narrow even so: names give way first
+        widths[i] -= max(0, less)
+        spare += max(0, less)
     order = sorted(range(len(columns)), key=lambda i: columns[i][0] in NAMED)
     for i in order:
         more = max(0, min(spare, whole[i] - widths[i]))
