@@ -28,6 +28,9 @@ R7-N8  `compare x/best y/best` (two `auto` outputs) gave two rows named "best", 
        with "best" in its p column; `compare tf1 ./tf1/` compared a run with itself (p 1.000).
        Runs whose folders share a name are shown by the path given; a run given twice is
        refused in one line.
+R7-N9  `compare --split train` (or the runs' training file as --data): intervals and p-values
+       of the texts the runs learned (0.9900, 0.964-0.997, p 3.2e-30) without a word, where
+       `evaluate` warns. Each run measured on its training texts is said so, as evaluate does.
 """
 
 from __future__ import annotations
@@ -225,3 +228,16 @@ def test_r7_n8_runs_of_one_folder_name_are_told_apart_and_a_run_twice_is_refused
     twice = run_cli_here("compare", "x/best", "./x/best/", "--data", ag_news_dir, cwd=tmp_path)
     assert twice.returncode == 2
     assert twice.stderr.splitlines() == ["error: x/best: given twice; give each run once"]
+
+
+def test_r7_n9_compare_on_the_texts_the_runs_trained_on_says_so(tfidf_runs, ag_news_dir, tmp_path):
+    runs = tfidf_runs[::2]
+    result = run_cli_here(
+        "compare", *runs, "--data", ag_news_dir, "--split", "train", "-o", tmp_path / "b"
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    for run in runs:
+        assert f"its train split is what {run} was trained on" in result.stderr
+    on_test = run_cli_here("compare", *runs, "--data", ag_news_dir, "-o", tmp_path / "t")
+    assert "trained on" not in on_test.stderr

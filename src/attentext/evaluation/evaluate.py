@@ -260,6 +260,7 @@ def compare(
     for run_dir in run_dirs:
         other = first if run_dir == run_dirs[0] else load(run_dir)
         ids = _in_order_of(other.labels, first.labels, run_dir, run_dirs[0])
+        _say_if_trained_on(Path(run_dir), data, split)  # an interval and p there mean little
         row, run_hits = measure_run(run_dir, texts, _relabelled(labels, ids), classifier=other)
         rows.append({**row, "model": _shown_name(run_dir, run_dirs)})
         hits.append(run_hits)
