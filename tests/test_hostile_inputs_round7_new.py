@@ -31,6 +31,9 @@ R7-N8  `compare x/best y/best` (two `auto` outputs) gave two rows named "best", 
 R7-N9  `compare --split train` (or the runs' training file as --data): intervals and p-values
        of the texts the runs learned (0.9900, 0.964-0.997, p 3.2e-30) without a word, where
        `evaluate` warns. Each run measured on its training texts is said so, as evaluate does.
+R7-N10 A run wrong on every one of AG News' 7,600 test texts beside one right on 90 %:
+       McNemar's p underflows to 0.0, written "0.0e+00" (p = 0) in leaderboard.md and on the
+       terminal. Written "<1e-300".
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ import attentext
 from attentext.cli.common import out as terminal
 from attentext.cli.evaluate import _coverage_line
 from attentext.evaluation.evaluate import compare
+from attentext.evaluation.leaderboard import leaderboard_markdown
 from attentext.evaluation.metrics import coverage_table
+from attentext.evaluation.significance import with_significance
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +246,16 @@ def test_r7_n9_compare_on_the_texts_the_runs_trained_on_says_so(tfidf_runs, ag_n
         assert f"its train split is what {run} was trained on" in result.stderr
     on_test = run_cli_here("compare", *runs, "--data", ag_news_dir, "-o", tmp_path / "t")
     assert "trained on" not in on_test.stderr
+
+
+def test_r7_n10_a_p_value_that_underflows_is_not_written_zero():
+    good = np.arange(7600) % 10 != 0  # 90 % right
+    wrong = np.zeros(7600, dtype=bool)  # every text wrong
+    rows = [
+        {"model": name, "accuracy": float(hits.mean())}
+        for name, hits in (("good", good), ("wrong", wrong))
+    ]
+
+    table = leaderboard_markdown(with_significance(rows, [good, wrong]))
+
+    assert "| \\<1e-300 |" in table and "0.0e+00" not in table  # Markdown shows "<1e-300"

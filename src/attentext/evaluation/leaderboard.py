@@ -126,9 +126,21 @@ def row_cell(row: dict[str, Any], key: str, digits: int = 4) -> str:
             return ""
         return f"{row['accuracy_low']:.{digits}f}-{row['accuracy_high']:.{digits}f}"
     if key == "p_vs_best" and "p_vs_best" in row:
-        value = row["p_vs_best"]
-        return "best" if value is None else (f"{value:.1e}" if value < 0.001 else f"{value:.3f}")
+        return _p_cell(row["p_vs_best"])
     return format_cell(row.get(key))
+
+
+SMALLEST_P = 1e-300  # under it a float underflows (to 0.0 from 1,075 texts one way, none back)
+
+
+def _p_cell(value: float | None) -> str:
+    """A p-value as read: "best" for the best run's own, 2.3e-05 under 0.001, "<1e-300" where
+    it underflowed (a run wrong on all of AG News' 7,600 test texts read "0.0e+00": p = 0)."""
+    if value is None:
+        return "best"
+    if value < SMALLEST_P:
+        return f"<{SMALLEST_P:.0e}"
+    return f"{value:.1e}" if value < 0.001 else f"{value:.3f}"
 
 
 # leaderboard.csv: numbers, the interval as its two ends
