@@ -109,6 +109,17 @@ def test_the_page_classifies_a_typed_text_and_highlights_its_words(server_url, b
     assert tokens[:3] == ["Wall", "Street", "stocks"]
     assert not browser.find_element(By.ID, "error").is_displayed()
 
+    # "occlusion" asks the model which words decide: the words shown again, by that method
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element(By.ID, "method")).select_by_value("occlusion")
+    wait.until(lambda d: "occlusion" in d.find_element(By.ID, "tokens-note").text)
+    assert "Most decisive" in browser.find_element(By.ID, "tokens-note").text
+    tokens = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#tokens .token")]
+    assert tokens == TEXT.split()  # occlusion's words are the text's whitespace words
+    Select(browser.find_element(By.ID, "method")).select_by_value("attention")
+    wait.until(lambda d: "Most attended" in d.find_element(By.ID, "tokens-note").text)
+
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     # The whole page in one picture: grow the viewport to the document's height.
     height = browser.execute_script("return document.documentElement.scrollHeight")

@@ -129,8 +129,9 @@ function renderTokens(explanation) {
     .sort((a, b) => b[1] - a[1])
     .slice(0, 3)
     .map(([t, w]) => `${t} (${percent(w)})`);
+  const most = explanation.method.startsWith("occlusion") ? "Most decisive" : "Most attended";
   $("tokens-note").textContent =
-    `Most attended: ${strongest.join(", ")}. Method: ${explanation.method}` +
+    `${most}: ${strongest.join(", ")}. Method: ${explanation.method}` +
     (explanation.truncated ? "; the model read only the start of the text." : ".");
 }
 
@@ -144,8 +145,10 @@ async function classify() {
   try {
     const labels = model ? model.labels : [];
     const predicted = api("/v1/predict", { texts: [text], top_k: Math.max(labels.length, 1), model: model && model.name });
-    const explained = model && model.explainable
-      ? api("/v1/explain", { text, model: model.name }).catch((error) => error)
+    // attention: what the model read; occlusion: asks it which words decide (any model)
+    const method = $("method").value || "attention";
+    const explained = model && (model.explainable || method === "occlusion")
+      ? api("/v1/explain", { text, model: model.name, method }).catch((error) => error)
       : Promise.resolve(null);
     const prediction = (await predicted).predictions[0];
     const shown = decided(prediction);
@@ -161,7 +164,7 @@ async function classify() {
       $("tokens").replaceChildren();
       $("tokens-note").textContent = explanation instanceof Error
         ? `Word importances unavailable: ${explanation.message}`
-        : "This model has no attention to show (word importances come from neural models).";
+        : "This model has no attention to show; choose occlusion to ask it which words decide.";
     }
     $("status").textContent = "";
   } catch (error) {
@@ -177,4 +180,5 @@ $("text").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) classify();
 });
 $("model").addEventListener("change", showModelInfo);
+$("method").addEventListener("change", () => { if (!$("result").hidden) classify(); });
 loadModels();
