@@ -16,6 +16,8 @@ from conftest import AG_NEWS_LABELS, labelled_csv, run_cli
 from conftest import run_cli_here as cli
 
 import attentext
+from attentext.data.texts import load_texts
+from attentext.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -290,3 +292,13 @@ def test_predict_input_dash_says_in_one_line_what_it_cannot_read(
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and expected in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_only_predict_reads_standard_input_for_a_dash(monkeypatch):
+    """`recalibrate --texts -` and an unlabeled pool named `-` read standard input through the
+    shared reader, by accident: a run recording `-` could not read its pool again. `-` is a file
+    name there (not found), whatever is piped in."""
+    piped(monkeypatch, b"a text piped in\n")
+
+    with pytest.raises(DataError, match="-: file not found"):
+        load_texts("-")

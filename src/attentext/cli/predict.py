@@ -218,7 +218,7 @@ def _read_wanted(
         if str(input_file) == STANDARD_INPUT and sys.stdin is not None and sys.stdin.isatty():
             err.print("reading texts from standard input, one per line; end with Ctrl-D")
         try:
-            raw = read_input(input_file, text_column, encoding)
+            raw = read_input(input_file, text_column, encoding, standard_input=True)
         except EncodingError as error:
             if encoding != DEFAULT_ENCODING:
                 raise

@@ -67,13 +67,17 @@ def load_texts(path: str | Path) -> list[str]:
 
 
 def read_input(
-    path: str | Path, text_column: str = "text", encoding: str = DEFAULT_ENCODING
+    path: str | Path,
+    text_column: str = "text",
+    encoding: str = DEFAULT_ENCODING,
+    standard_input: bool = False,
 ) -> RawTexts:
     """`load_texts` with the file row of each text (the line, in a text file), for messages;
     `text_column` names the column of texts in a data file, `encoding` what its bytes are in
-    (`readers.text_encoding`'s name: a cp1252 export from Excel is read as it is); `-` reads
-    the lines piped in (`read_standard_input`)."""
-    if str(path) == STANDARD_INPUT:
+    (`readers.text_encoding`'s name: a cp1252 export from Excel is read as it is). With
+    `standard_input`, `-` reads the lines piped in (`read_standard_input`); elsewhere it is a
+    file name: an unlabeled pool or recalibration texts recorded as `-` could not be read again."""
+    if standard_input and str(path) == STANDARD_INPUT:
         if text_column != "text":  # lines piped in are texts, not rows of a data file
             raise DataError(
                 f"--text-column {text_column}: {STANDARD_INPUT_NAME} is read as one text per "
