@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import struct
 import warnings
 from pathlib import Path
@@ -30,6 +31,7 @@ from attentext.evaluation.metrics import (
 )
 from attentext.evaluation.reports import full_report, write_report
 from attentext.evaluation.significance import accuracy_interval, mcnemar_p
+from attentext.files import file_digest
 from attentext.models.tfidf_logreg import TfidfLogRegClassifier
 from attentext.recipes import load_recipe
 from attentext.training.run import recipe_dataset
@@ -366,3 +368,23 @@ def test_evaluate_of_the_texts_a_run_trained_on_says_so(tfidf_run, ag_news_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("error", AttentextWarning)
         attentext.evaluate(tfidf_run, ag_news_dir)  # its test split: nothing to say
+
+
+def test_a_copy_of_the_training_file_is_known_by_its_bytes_not_its_path(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    """The run records its training file's SHA-256: evaluate knows the file copied elsewhere (or
+    named by a relative path from another folder, which the path alone missed) and warns; the
+    copy's test split is still measured without a word."""
+    copy = tmp_path / "copy"
+    shutil.copytree(ag_news_dir, copy)
+    metrics = json.loads((tfidf_run / "metrics.json").read_text())
+    assert metrics["data_sha256"] == file_digest(ag_news_dir / "train.csv")
+
+    with pytest.warns(AttentextWarning, match="its train split is what"):
+        attentext.evaluate(tfidf_run, copy, split="train")
+    with pytest.warns(AttentextWarning, match="its rows are what"):
+        attentext.evaluate(tfidf_run, copy / "train.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AttentextWarning)
+        attentext.evaluate(tfidf_run, copy)

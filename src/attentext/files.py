@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import socket
@@ -120,6 +121,16 @@ def foreign_entries(work: Path, is_own: Callable[[Path], bool]) -> list[str] | N
     if work.is_symlink() or not work.is_dir():
         return None
     return sorted(entry.name for entry in work.iterdir() if not is_own(entry))
+
+
+def file_digest(path: Path) -> str:
+    """A SHA-256 of the file's bytes (32 hex digits), read a block at a time: what a run
+    records of its training file, to know it again wherever it is copied or however named."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()[:32]
 
 
 def read_bytes_capped(path: Path, max_bytes: int) -> bytes:

@@ -708,6 +708,16 @@ def read_texts(
     return _read_any(Path(path), text_column, None, encoding)
 
 
+def train_file(source: str | Path) -> Path | None:
+    """The local file a data source's train split is read from (a file is its own train split,
+    a folder its train file), resolved; None for a hub dataset or a folder without one."""
+    path = Path(source)
+    if path.is_file():
+        return path.resolve()
+    found = find_split_files(path).get("train") if path.is_dir() else None
+    return found.resolve() if found is not None else None
+
+
 def find_split_files(folder: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for split, names in SPLIT_ALIASES.items():

@@ -18,8 +18,9 @@ from typing import Any
 
 from attentext import rundir
 from attentext.data.dataset import TextDataset, load_text_dataset
-from attentext.data.readers import find_split_files
+from attentext.data.readers import find_split_files, train_file
 from attentext.errors import AttentextNote, DataError
+from attentext.files import file_digest
 from attentext.recipes import Recipe
 from attentext.rundir import open_run
 
@@ -115,16 +116,21 @@ def _carved_validation(
 
 
 def trained_on(run: rundir.Run, data: str | Path, split: str) -> str | None:
-    """Whether `data`'s `split` is the training data the run records (metrics.json's `data`):
-    read whole (a file, whose rows training carved its validation from) or by its train split;
-    said as a phrase ("its rows are", "its train split is"), or None. Files are compared, not
-    the paths given: a folder's train.csv named alone is the same texts as the folder's train
-    split (audit round 3)."""
-    source = run.metrics.get("data")
-    if not isinstance(source, str) or not os.path.exists(source) or not os.path.exists(data):
+    """Whether `data`'s `split` is the training data the run records: read whole (a file, whose
+    rows training carved its validation from) or by its train split; said as a phrase ("its
+    rows are", "its train split is"), or None. Files are compared, not the paths given: a
+    folder's train.csv named alone is the same texts as the folder's train split (audit round
+    3), and a run that recorded its training file's SHA-256 (metrics.json `data_sha256`) knows
+    it copied elsewhere or named from another folder; older runs compare the file by its path."""
+    measured = _split_file(Path(data), split) if os.path.exists(data) else None
+    if measured is None:
         return None
-    trained = _split_file(Path(source), "train")
-    if trained is None or _split_file(Path(data), split) != trained:
+    digest, source = run.metrics.get("data_sha256"), run.metrics.get("data")
+    if isinstance(digest, str):
+        same = file_digest(measured) == digest
+    else:
+        same = isinstance(source, str) and measured == train_file(source)
+    if not same:
         return None
     return "its rows are" if Path(data).is_file() else "its train split is"
 

@@ -32,6 +32,7 @@ from attentext import rundir
 from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.data.defaults import auto_settings, data_aware, describe, length_sample
 from attentext.data.profile import PROFILE_SAMPLE, advise, profile, whole_word_share
+from attentext.data.readers import train_file
 from attentext.data.shots import sample_shots
 from attentext.decisions import (
     calibrated_sigmoid,
@@ -49,7 +50,7 @@ from attentext.evaluation.multilabel import (
     multilabel_report,
     tune_thresholds,
 )
-from attentext.files import write_json, write_text
+from attentext.files import file_digest, write_json, write_text
 from attentext.label_prior import prior_record, shifted_logits
 from attentext.models.aggregation import WindowedClassifier, WindowFeatureHead
 from attentext.models.dropout import use_cpu_dropout
@@ -417,7 +418,7 @@ def _train_classifier(
     reports, extra_files = _measured(dataset, recipe, results)
     metrics = {
         "recipe": recipe.name,
-        "data": dataset.source,
+        **data_facts(dataset),
         "data_profile": profile_facts,
         **facts,
         **reports,
@@ -432,6 +433,15 @@ def _train_classifier(
         "run the command again",
     )
     return TrainResult(output_dir, metrics)
+
+
+def data_facts(dataset: TextDataset) -> dict[str, str]:
+    """What metrics.json records of the training data: its source as given, and the SHA-256 of
+    its training file where it is local (`evaluate` and `compare` know the file again by it,
+    copied or named by another path: by the path alone, a relative one from another folder
+    was not recognised)."""
+    found = train_file(dataset.source)
+    return {"data": dataset.source, **({"data_sha256": file_digest(found)} if found else {})}
 
 
 def _train_fewshot(
@@ -453,7 +463,7 @@ def _train_fewshot(
     reports, extra_files = _measured(dataset, recipe, results)
     metrics = {
         "recipe": recipe.name,
-        "data": dataset.source,
+        **data_facts(dataset),
         "data_profile": profile_facts,
         **facts,
         **reports,
@@ -556,7 +566,7 @@ def _train_model(
     output, seconds = _fit(trainer, work_dir, output_dir, resume)
     metrics = {
         "recipe": recipe.name,
-        "data": dataset.source,
+        **data_facts(dataset),
         "data_profile": profile_facts,
         "precision": precision,
         **_training_facts(trainer, output, seconds, model, len(rows["train"])),
