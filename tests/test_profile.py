@@ -9,7 +9,7 @@ import pytest
 from conftest import labelled_csv
 
 import attentext
-from attentext.data.profile import advise, profile, whole_word_share
+from attentext.data.profile import advise, copies_in_training, profile, whole_word_share
 from attentext.errors import AttentextWarning
 
 FRENCH = [
@@ -105,3 +105,39 @@ def test_left_to_the_data_a_word_model_on_another_language_starts_from_noise(fre
     assert "whole_word_share" not in result.metrics["data_profile"]
     assert "embedding_init: random" in (result.run_dir / "recipe.yaml").read_text()
     assert "embedding_init" not in result.metrics
+
+
+def test_copies_of_training_texts_are_counted_case_and_spacing_ignored():
+    train = ["Oil prices jump", "The team wins the cup", "Stocks fall"]
+    others = {"validation": ["oil  prices JUMP", "A new phone"], "test": ["stocks fall", "x", "y"]}
+
+    assert copies_in_training(train, others) == {"validation_in_train": 1, "test_in_train": 1}
+
+
+def test_training_says_how_many_test_texts_it_trains_on_and_records_it(tmp_path):
+    """trec's official test split holds 10 of its 500 questions in train, emotion's 11 of 2,000:
+    test accuracy counted them as new without a word. Training says so, per split, and keeps
+    the counts (not the texts) in metrics.json."""
+    rows = [(f"good thing number {i}", "pos") for i in range(12)] + [
+        (f"bad thing number {i}", "neg") for i in range(12)
+    ]
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train.csv").write_text(labelled_csv(rows), encoding="utf-8")
+    test_rows = [("GOOD thing  number 3", "pos"), ("bad thing number 4", "neg")] + [
+        (f"an unseen {w} text", label) for w, label in (("fine", "pos"), ("poor", "neg"))
+    ] * 2
+    (folder / "test.csv").write_text(labelled_csv(test_rows), encoding="utf-8")
+    validation = [("a fine day", "pos"), ("a poor day", "neg")] * 2  # train is not carved
+    (folder / "validation.csv").write_text(labelled_csv(validation), encoding="utf-8")
+
+    with pytest.warns(
+        AttentextWarning, match=r"2 of the 6 test texts \(33\.3 %\) are also"
+    ) as seen:
+        result = attentext.train("tfidf-logreg", folder, tmp_path / "run")
+
+    assert result.metrics["data_profile"]["test_in_train"] == 2
+    assert result.metrics["data_profile"]["validation_in_train"] == 0
+    assert sum("are also training texts" in str(w.message) for w in seen) == 1
+    card = (tmp_path / "run" / "README.md").read_text(encoding="utf-8")
+    assert "2 test texts are also training texts (case and spacing ignored)." in card

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from attentext.data.texts import normalized
 from attentext.errors import AttentextWarning
 
 IMBALANCE_WARNING = 5.0  # largest / smallest class count from which the user is told
@@ -72,6 +73,38 @@ def profile(
         share = whole_word_share(sample, vocabulary)
         facts["whole_word_share"] = None if share is None else round(share, 3)
     return facts
+
+
+def copies_in_training(train_texts: list[str], others: dict[str, list[str]]) -> dict[str, int]:
+    """How many texts of each other split (validation, test) are also training texts, case,
+    spacing and Unicode form ignored (`texts.normalized`): `test_in_train`, `validation_in_train`.
+
+    Why: a test text the model trained on is measured as new, and test accuracy reads high
+    without a word; copies inside the training file land on both sides of the validation split
+    carved from it, where the checkpoint and the temperature are chosen. Counts only: what the
+    run keeps (metrics.json) says nothing of the texts themselves."""
+    seen = {normalized(text) for text in train_texts}
+    return {
+        f"{split}_in_train": sum(normalized(text) in seen for text in texts)
+        for split, texts in others.items()
+    }
+
+
+def advise_copies(copies: dict[str, int], sizes: dict[str, int], source: str) -> None:
+    """A warning where test texts are also training texts (`copies_in_training`). Copies in the
+    validation split are only recorded (metrics.json, the card): a training file with a few
+    repeated rows puts some on both sides of the split carved from it (trec: 5 of 273), which
+    moves the checkpoint's choice little, and a line on every such run would be noise."""
+    n, total = copies.get("test_in_train", 0), sizes.get("test", 0)
+    if not n:
+        return
+    warnings.warn(
+        f"{source}: {n:,} of the {total:,} test texts ({100 * n / max(total, 1):.1f} %) are "
+        "also training texts (case and spacing ignored): test accuracy counts them as new; to "
+        "measure on new texts only, remove them from the test file",
+        AttentextWarning,
+        stacklevel=2,
+    )
 
 
 def _encoder_name(encoder: str) -> str:

@@ -282,7 +282,31 @@ def _data_section(run: Run) -> list[str]:
         "|---|---|",
     ]
     lines += [f"| {split} | {size:,} |" for split, size in sizes if isinstance(size, int)]
-    return [*lines, "", *_shots_lines(run), *_self_training_lines(run), *_distillation_lines(facts)]
+    return [
+        *lines,
+        "",
+        *_copies_lines(metrics.get("data_profile")),
+        *_shots_lines(run),
+        *_self_training_lines(run),
+        *_distillation_lines(facts),
+    ]
+
+
+def _copies_lines(data_profile: Any) -> list[str]:
+    """The validation and test texts that are also training texts, where training counted some
+    (a reader of the card's test figures should know they include texts the model learned)."""
+    profile = data_profile if isinstance(data_profile, dict) else {}
+    found = [
+        (split, n)
+        for split in ("validation", "test")
+        if isinstance(n := profile.get(f"{split}_in_train"), int)
+        and not isinstance(n, bool)
+        and n > 0
+    ]
+    if not found:
+        return []
+    said = " and ".join(f"{n:,} {split} texts" for split, n in found)
+    return [f"{said} are also training texts (case and spacing ignored).", ""]
 
 
 def _shots_lines(run: Run) -> list[str]:

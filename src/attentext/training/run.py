@@ -31,7 +31,14 @@ from transformers import (
 from attentext import rundir
 from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.data.defaults import auto_settings, data_aware, describe, length_sample
-from attentext.data.profile import PROFILE_SAMPLE, advise, profile, whole_word_share
+from attentext.data.profile import (
+    PROFILE_SAMPLE,
+    advise,
+    advise_copies,
+    copies_in_training,
+    profile,
+    whole_word_share,
+)
 from attentext.data.readers import train_file
 from attentext.data.shots import sample_shots
 from attentext.decisions import (
@@ -388,6 +395,10 @@ def _profile(recipe: Recipe, dataset: TextDataset, tokenizer: Any = None) -> dic
     facts = profile(
         dataset.texts("train"), dataset.labels("train"), dataset.label_names, vocabulary
     )
+    others = {
+        split: dataset.texts(split) for split in ("validation", "test") if split in dataset.splits
+    }
+    facts.update(copies_in_training(dataset.texts("train"), others))
     if is_main_process():
         advise(
             facts,
@@ -395,6 +406,11 @@ def _profile(recipe: Recipe, dataset: TextDataset, tokenizer: Any = None) -> dic
             dataset.source,
             recipe.model.encoder,
             recipe.model.embedding_init,
+        )
+        advise_copies(
+            {f"{split}_in_train": facts[f"{split}_in_train"] for split in others},
+            {split: len(texts) for split, texts in others.items()},
+            dataset.source,
         )
     return facts
 
