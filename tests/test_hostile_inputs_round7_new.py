@@ -134,8 +134,12 @@ def test_r7_n1_compare_of_multi_label_runs_shows_no_empty_columns(
     )
 
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "interval" not in result.stdout and "p vs best" not in result.stdout
-    assert "macro-F1" in result.stdout
+    rows = json.loads((tmp_path / "b" / "leaderboard.json").read_text())
+    assert all("accuracy_low" not in row for row in rows)  # no accuracy interval: no column
+    assert all(row["macro_f1_low"] <= row["macro_f1"] <= row["macro_f1_high"] for row in rows)
+    header = result.stdout.split("───")[0]
+    assert "macro-F1" in header and "p vs" in header and "best" in result.stdout
+    assert " 95% interval" not in header.replace("macro-F1 95% interval", "")
 
 
 def test_r7_n2_predict_from_a_closed_standard_input_is_one_line(tfidf_runs, monkeypatch):
@@ -256,6 +260,8 @@ def test_r7_n10_a_p_value_that_underflows_is_not_written_zero():
         for name, hits in (("good", good), ("wrong", wrong))
     ]
 
-    table = leaderboard_markdown(with_significance(rows, [good, wrong]))
+    truth = np.eye(2, dtype=int)[np.zeros(7600, dtype=int)]  # every text's label is the first
+    outcomes = [(truth, np.eye(2, dtype=int)[(~hits).astype(int)]) for hits in (good, wrong)]
+    table = leaderboard_markdown(with_significance(rows, outcomes, multi_label=False))
 
     assert "| \\<1e-300 |" in table and "0.0e+00" not in table  # Markdown shows "<1e-300"

@@ -13,7 +13,15 @@ from attentext.cli.common import DataOption, cell, out, quiet_libraries
 
 # what a terminal too narrow for every column shows, in this order (13 columns in 80 were cut
 # to "st…" each): the last are left out first where even these do not fit
-COMPACT = ("model", "accuracy", "accuracy_interval", "p_vs_best", "macro_f1", "texts_per_second")
+COMPACT = (
+    "model",
+    "accuracy",
+    "accuracy_interval",
+    "p_vs_best",
+    "macro_f1",
+    "macro_f1_interval",
+    "texts_per_second",
+)
 NAMED = ("model", "recipe")  # a name folds onto more lines, never cut
 NAME_ROOM = 16  # what a name is counted as at most: wider than any number, so numbers stay whole
 NAME_LEAST = 4  # what a name keeps on a terminal too narrow for the model and its accuracy

@@ -232,8 +232,9 @@ def compare(
 ) -> list[dict[str, Any]]:
     """Measure every run on the same labelled texts; with `output`, write the leaderboard there.
 
-    With one label per text, each row also has its accuracy's 95 % interval and McNemar's p
-    against the most accurate run on these same texts (`significance.with_significance`).
+    Each row also has its macro-F1's 95 % interval (bootstrap) and, with one label per text,
+    its accuracy's and McNemar's p against the most accurate run on these same texts; with
+    several, the bootstrap's p against the best by macro-F1 (`significance.with_significance`).
 
     `limit` measures accuracy on a fixed, stratified sample of that many texts (seed 0) instead of
     the whole split, for quick comparisons of slow models. An `output` folder holding other files
@@ -256,16 +257,15 @@ def compare(
             )
         rows_data = _fixed_sample(rows_data, limit)
     texts, labels = column_values(rows_data, "text"), column_values(rows_data, "label")
-    rows, hits = [], []
+    rows, outcomes = [], []
     for run_dir in run_dirs:
         other = first if run_dir == run_dirs[0] else load(run_dir)
         ids = _in_order_of(other.labels, first.labels, run_dir, run_dirs[0])
         _say_if_trained_on(Path(run_dir), data, split)  # an interval and p there mean little
-        row, run_hits = measure_run(run_dir, texts, _relabelled(labels, ids), classifier=other)
+        row, outcome = measure_run(run_dir, texts, _relabelled(labels, ids), classifier=other)
         rows.append({**row, "model": _shown_name(run_dir, run_dirs)})
-        hits.append(run_hits)
-    if all(run_hits is not None for run_hits in hits):  # one label per text
-        rows = with_significance(rows, hits)
+        outcomes.append(outcome)
+    rows = with_significance(rows, outcomes, bool(getattr(first, "multi_label", False)))
     if output is not None:
         write_leaderboard(rows, output)
     return sorted(rows, key=lambda r: -r[rank_key(rows)])

@@ -25,6 +25,8 @@ from attentext.rendering import markdown_text
 
 # "accuracy", not "test acc": compare measures the split or file it is given (auto's leaderboard
 # is on validation, and was headed "test acc" beside auto.md's test accuracy of the best run)
+Outcome = tuple[np.ndarray, np.ndarray]  # (gold, given): texts x labels of 0/1
+
 COLUMNS = [
     ("model", "model"),
     ("recipe", "recipe"),
@@ -35,6 +37,7 @@ COLUMNS = [
     ("accuracy_interval", "95% interval"),
     ("p_vs_best", "p vs best"),
     ("macro_f1", "macro-F1"),
+    ("macro_f1_interval", "macro-F1 95% interval"),
     ("texts_per_second", "texts/s (batch 32)"),
     ("latency_p50_ms", "p50 ms (batch 1)"),
     ("latency_p95_ms", "p95 ms (batch 1)"),
@@ -58,10 +61,11 @@ def measure_run(
     throughput_texts: int = 512,
     latency_calls: int = 50,
     classifier: Classifier | None = None,
-) -> tuple[dict[str, Any], np.ndarray | None]:
+) -> tuple[dict[str, Any], Outcome]:
     """Accuracy on all `texts`, throughput at batch 32, latency at batch 1, and the run's own facts;
-    and which texts the run got right (one label per text; None for several), for the paired test
-    against the other runs (`significance`).
+    and its outcome on each text (the gold labels and those it gave, texts x labels of 0/1: a
+    one-hot row per text where a text has one label), for the paired tests against the other
+    runs (`significance`).
 
     `classifier` is the run already loaded, when the caller has it (loading a run costs seconds).
     """
@@ -71,11 +75,12 @@ def measure_run(
     probabilities = classifier.predict_proba(texts)
     if getattr(classifier, "multi_label", False):  # label ids per text, at the run's thresholds
         y_true = multi_hot(labels, len(classifier.labels))
-        scores = multilabel_metrics(y_true, (probabilities >= classifier.thresholds).astype(int))
-        hits = None
+        decided = (probabilities >= classifier.thresholds).astype(int)
+        scores = multilabel_metrics(y_true, decided)
     else:
         scores = classification_metrics(np.asarray(labels), probabilities.argmax(axis=1))
-        hits = probabilities.argmax(axis=1) == np.asarray(labels)
+        one_hot = np.eye(len(classifier.labels), dtype=int)
+        y_true, decided = one_hot[np.asarray(labels)], one_hot[probabilities.argmax(axis=1)]
     sample = texts[: min(throughput_texts, len(texts))]
     _predict_in_batches(classifier, sample[:32], 32)  # warm up
     start = time.perf_counter()
@@ -99,7 +104,7 @@ def measure_run(
         "latency_p95_ms": round(float(np.percentile(latencies, 95)), 2),
         "size_mb": round(size / 1e6, 2),
     }
-    return row, hits
+    return row, (y_true, decided)
 
 
 def format_cell(value: Any) -> str:
@@ -113,6 +118,11 @@ def format_cell(value: Any) -> str:
 # shares of texts: always 4 decimals (`format_cell` wrote a perfect run's accuracy "1.0" beside
 # "0.6875" and its interval "0.5101-1.0000")
 SCORES = ("accuracy", "macro_f1", "micro_f1")
+# an interval column and the two ends its rows hold (leaderboard.csv has the ends)
+INTERVALS = {
+    "accuracy_interval": ("accuracy_low", "accuracy_high"),
+    "macro_f1_interval": ("macro_f1_low", "macro_f1_high"),
+}
 
 
 def row_cell(row: dict[str, Any], key: str, digits: int = 4) -> str:
@@ -121,10 +131,11 @@ def row_cell(row: dict[str, Any], key: str, digits: int = 4) -> str:
     decimals; the rest `format_cell`. `digits`: the interval's (80 columns have room for 3)."""
     if key in SCORES and isinstance(row.get(key), float):
         return f"{row[key]:.4f}"
-    if key == "accuracy_interval":
-        if row.get("accuracy_low") is None:
+    if key in INTERVALS:
+        low, high = INTERVALS[key]
+        if row.get(low) is None:
             return ""
-        return f"{row['accuracy_low']:.{digits}f}-{row['accuracy_high']:.{digits}f}"
+        return f"{row[low]:.{digits}f}-{row[high]:.{digits}f}"
     if key == "p_vs_best" and "p_vs_best" in row:
         return _p_cell(row["p_vs_best"])
     return format_cell(row.get(key))
@@ -144,11 +155,7 @@ def _p_cell(value: float | None) -> str:
 
 
 # leaderboard.csv: numbers, the interval as its two ends
-CSV_FIELDS = [
-    end
-    for key, _ in COLUMNS
-    for end in (("accuracy_low", "accuracy_high") if key == "accuracy_interval" else (key,))
-]
+CSV_FIELDS = [end for key, _ in COLUMNS for end in INTERVALS.get(key, (key,))]
 
 
 def leaderboard_markdown(rows: list[dict[str, Any]]) -> str:

@@ -5,6 +5,9 @@ Why: on AG News' 7,600 test texts an accuracy is known to about +-0.7 points (95
 half a point apart may differ by chance alone. Runs measured on the same texts are compared text by
 text (McNemar's exact test: only the texts one run gets right and the other wrong count), which
 tells far smaller differences apart than two separate intervals do. scipy does the arithmetic.
+Macro-F1 has no such closed form: its interval and paired p come from resampling the texts
+(the same resamples for every run, so that differences are paired; Koehn 2004's paired
+bootstrap). Runs of several labels per text rank by macro-F1, so their p is the bootstrap's.
 """
 
 from __future__ import annotations
@@ -38,14 +41,73 @@ def mcnemar_p(hits_a: np.ndarray, hits_b: np.ndarray) -> float:
     return float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
 
 
-def with_significance(rows: list[dict[str, Any]], hits: list[np.ndarray]) -> list[dict[str, Any]]:
-    """`rows` (one per run, `hits` in the same order) with `accuracy_low` / `accuracy_high` and,
-    for every run but the most accurate, `p_vs_best`: McNemar's p against it (not corrected for
-    the number of runs compared). The best run's `p_vs_best` is None."""
-    best = int(np.argmax([row["accuracy"] for row in rows]))
+def with_significance(
+    rows: list[dict[str, Any]], outcomes: list[tuple[np.ndarray, np.ndarray]], multi_label: bool
+) -> list[dict[str, Any]]:
+    """`rows` (one per run, `outcomes` in the same order: gold and given labels, texts x labels)
+    with `macro_f1_low` / `macro_f1_high` and `p_vs_best` against the best run by the metric
+    runs are ranked by (not corrected for the number of runs compared; None for the best): with
+    one label per text, accuracy (`accuracy_low` / `accuracy_high`, McNemar's p); with several,
+    macro-F1 (the bootstrap's p)."""
+    key = "macro_f1" if multi_label else "accuracy"
+    best = int(np.argmax([row[key] for row in rows]))
+    intervals, bootstrap_p = macro_f1_bootstrap(outcomes, best)
+    hits = [(truth == decided).all(axis=1) for truth, decided in outcomes]
     out = []
-    for i, (row, run_hits) in enumerate(zip(rows, hits, strict=True)):
-        low, high = accuracy_interval(run_hits)
-        p_value = None if i == best else mcnemar_p(run_hits, hits[best])
-        out.append({**row, "accuracy_low": low, "accuracy_high": high, "p_vs_best": p_value})
+    for i, row in enumerate(rows):
+        low, high = intervals[i]
+        extra: dict[str, Any] = {"macro_f1_low": low, "macro_f1_high": high}
+        if multi_label:
+            extra["p_vs_best"] = bootstrap_p[i]
+        else:
+            extra["accuracy_low"], extra["accuracy_high"] = accuracy_interval(hits[i])
+            extra["p_vs_best"] = None if i == best else mcnemar_p(hits[i], hits[best])
+        out.append({**row, **extra})
     return out
+
+
+BOOTSTRAP_SAMPLES = 1000
+BOOTSTRAP_CHUNK = 100  # resamples drawn at a time (a chunk's weights: 100 x texts floats)
+
+
+def macro_f1_bootstrap(
+    outcomes: list[tuple[np.ndarray, np.ndarray]],
+    best: int,
+    samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = 0,
+) -> tuple[list[tuple[float, float]], list[float | None]]:
+    """For runs measured on the same texts (each `(truth, decided)`: texts x labels of 0/1, a
+    one-hot row per text for one label per text), each run's macro-F1 95 % percentile interval
+    over `samples` resamples of the texts, and the two-sided paired bootstrap p of its difference
+    from run `best` (None for `best`; at least 2 / (samples + 1))."""
+    n = len(outcomes[0][0])
+    rng = np.random.default_rng(seed)
+    scores = np.zeros((len(outcomes), samples))
+    for start in range(0, samples, BOOTSTRAP_CHUNK):
+        size = min(BOOTSTRAP_CHUNK, samples - start)
+        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(np.float64)
+        for r, (truth, decided) in enumerate(outcomes):
+            scores[r, start : start + size] = _macro_f1(weights, truth, decided)
+    intervals = [
+        (float(np.percentile(row, 2.5)), float(np.percentile(row, 97.5))) for row in scores
+    ]
+    p_values: list[float | None] = []
+    for r, row in enumerate(scores):
+        diff = row - scores[best]
+        tail = min(int((diff >= 0).sum()), int((diff <= 0).sum()))
+        p_values.append(None if r == best else min(1.0, 2 * (tail + 1) / (samples + 1)))
+    return intervals, p_values
+
+
+def _macro_f1(weights: np.ndarray, truth: np.ndarray, decided: np.ndarray) -> np.ndarray:
+    """Macro-F1 of each resample (a row of `weights`: how often each text is drawn), over the
+    labels some text carries or is given in the whole sample (as `metrics.macro_f1` and
+    `multilabel.multilabel_macro_f1` count them)."""
+    truth, decided = truth.astype(np.float64), decided.astype(np.float64)
+    present = (truth.sum(axis=0) + decided.sum(axis=0)) > 0
+    tp = weights @ (truth * decided)
+    fp = weights @ ((1 - truth) * decided)
+    fn = weights @ (truth * (1 - decided))
+    denominator = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    return f1[:, present].mean(axis=1) if present.any() else np.zeros(len(weights))
