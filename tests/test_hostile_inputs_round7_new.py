@@ -189,6 +189,7 @@ def test_r7_n5_the_card_shows_no_interval_that_is_not_one(tfidf_runs, tmp_path, 
     metrics = json.loads((run / "metrics.json").read_text())
     for split in ("validation", "test"):
         metrics[split]["accuracy_interval"] = interval
+        metrics[split]["macro_f1_interval"] = interval
     (run / "metrics.json").write_text(json.dumps(metrics))
 
     result = run_cli_here("card", run, "--write", "--overwrite")

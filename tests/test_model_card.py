@@ -73,6 +73,9 @@ def test_a_runs_metrics_and_card_give_each_accuracy_its_interval(tfidf_run):
         low, high = metrics[split]["accuracy_interval"]
         assert low < metrics[split]["accuracy"] < high
         assert f"Accuracy's 95 % interval (Wilson): {low:.4f}-{high:.4f}." in text
+        low, high = metrics[split]["macro_f1_interval"]
+        assert low <= metrics[split]["macro_f1"] <= high
+        assert f"Macro-F1's 95 % interval (bootstrap): {low:.4f}-{high:.4f}." in text
     small, large = (metrics[s]["accuracy_interval"] for s in ("validation", "test"))
     assert small[1] - small[0] > large[1] - large[0]  # fewer texts, a wider interval
 

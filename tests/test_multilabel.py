@@ -328,9 +328,12 @@ def test_the_fine_tuned_encoders_head_gets_its_own_rate_with_several_labels(data
 
 def test_evaluate_writes_a_per_label_report(data, tmp_path):
     out = attentext.train("tfidf-logreg", data, tmp_path / "run", multi_label=True).run_dir
-    attentext.evaluate(out, data, output=tmp_path / "report")
+    measured = attentext.evaluate(out, data, output=tmp_path / "report").to_dict()
     report = (tmp_path / "report" / "report.md").read_text()
     assert "micro-F1" in report and "Hamming loss" in report
+    low, high = measured["macro_f1_interval"]  # bootstrap over texts, as compare's
+    assert low <= measured["macro_f1"] <= high
+    assert f"macro-F1: {measured['macro_f1']:.4f} (95 % interval {low:.4f}-{high:.4f})" in report
     assert (tmp_path / "report" / "per_label_f1.png").stat().st_size > 0
 
 

@@ -380,14 +380,24 @@ def _distillation_lines(facts: dict[str, Any]) -> list[str]:
     ]
 
 
-def _interval_lines(interval: Any) -> list[str]:
-    """The accuracy's 95 % interval, where metrics.json has one (runs before it had none) that
-    is one: two ends, low to high, within [0, 1]. A metrics.json edited by hand put
-    "nan-1.0000", "0.9000-0.1000" or "-5.0000-7.0000" on a card the Hub shows; it is left out."""
-    ends = [_number(end) for end in interval] if isinstance(interval, list) else []
-    if len(ends) != 2 or None in ends or not 0.0 <= ends[0] <= ends[1] <= 1.0:
-        return []
-    return [f"Accuracy's 95 % interval (Wilson): {ends[0]:.4f}-{ends[1]:.4f}.", ""]
+INTERVALS = (
+    ("accuracy_interval", "Accuracy's 95 % interval (Wilson)"),
+    ("macro_f1_interval", "Macro-F1's 95 % interval (bootstrap)"),
+)
+
+
+def _interval_lines(report: dict[str, Any]) -> list[str]:
+    """The 95 % intervals of the accuracy and macro-F1, where metrics.json has them (runs before
+    had none) and they are intervals: two ends, low to high, within [0, 1]. A metrics.json
+    edited by hand put "nan-1.0000", "0.9000-0.1000" or "-5.0000-7.0000" on a card the Hub
+    shows; such an interval is left out."""
+    lines = []
+    for key, name in INTERVALS:
+        interval = report.get(key)
+        ends = [_number(end) for end in interval] if isinstance(interval, list) else []
+        if len(ends) == 2 and None not in ends and 0.0 <= ends[0] <= ends[1] <= 1.0:
+            lines += [f"{name}: {ends[0]:.4f}-{ends[1]:.4f}.", ""]
+    return lines
 
 
 def _report_lines(data: str, split: str, report: dict[str, Any]) -> list[str]:
@@ -396,7 +406,7 @@ def _report_lines(data: str, split: str, report: dict[str, Any]) -> list[str]:
     n = report.get("n_examples")
     lines = [f"### {markdown_text(split)} split of {markdown_text(data)}", ""]
     lines += [f"{headline}" + (f" on {n:,} texts." if isinstance(n, int) else "."), ""]
-    lines += _interval_lines(report.get("accuracy_interval"))
+    lines += _interval_lines(report)
     ece = _number(report.get("expected_calibration_error"))
     if ece is not None:
         lines += [f"Expected calibration error: {ece:.4f}.", ""]

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
 from attentext.confidence import top_label_hits
-from attentext.evaluation.significance import accuracy_interval
+from attentext.evaluation.significance import accuracy_interval, macro_f1_interval
 
 
 @dataclass
@@ -68,8 +68,9 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, 
 def evaluation_report(
     y_true: np.ndarray, y_pred: np.ndarray, label_names: list[str]
 ) -> EvaluationReport:
-    """Full report of predictions `y_pred` against `y_true` (label ids), the accuracy with its
-    95 % interval (`significance.accuracy_interval`: 10 validation texts know it to +-0.25)."""
+    """Full report of predictions `y_pred` against `y_true` (label ids), the accuracy and
+    macro-F1 with their 95 % intervals (`significance`: 10 validation texts know an accuracy to
+    +-0.25)."""
     labels = list(range(len(label_names)))
     table = classification_report(
         y_true, y_pred, labels=labels, target_names=label_names, output_dict=True, zero_division=0
@@ -93,10 +94,19 @@ def evaluation_report(
         confusion=confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         label_names=list(label_names),
         n_examples=len(y_true),
-        extra={"accuracy_interval": list(accuracy_interval(np.asarray(y_true) == y_pred))}
-        if len(y_true)
-        else {},
+        extra=_intervals(np.asarray(y_true), np.asarray(y_pred), len(label_names)),
     )
+
+
+def _intervals(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> dict[str, Any]:
+    """The accuracy's 95 % interval (Wilson) and macro-F1's (bootstrap), where there are texts."""
+    if not len(y_true):
+        return {}
+    one_hot = np.eye(n_labels, dtype=np.int64)
+    return {
+        "accuracy_interval": list(accuracy_interval(y_true == y_pred)),
+        "macro_f1_interval": macro_f1_interval(one_hot[y_true], one_hot[y_pred]),
+    }
 
 
 def expected_calibration_error(

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, hamming_loss, precision_recall_fscore_support
 
+from attentext.evaluation.significance import macro_f1_interval
+
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
 MIN_POSITIVES_PER_LABEL = 5  # fewer validation positives: the label keeps the global threshold
 
@@ -85,6 +87,7 @@ def multilabel_report(
     return {
         "problem_type": "multi_label",
         **multilabel_metrics(y_true, y_pred),
+        "macro_f1_interval": macro_f1_interval(np.asarray(y_true), y_pred),
         "samples_f1": float(f1_score(y_true, y_pred, average="samples", zero_division=0)),
         "hamming_loss": float(hamming_loss(y_true, y_pred)),
         "label_cardinality": float(y_true.sum(axis=1).mean()) if len(y_true) else 0.0,

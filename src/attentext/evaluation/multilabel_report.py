@@ -34,6 +34,10 @@ class MultiLabelReport:
         return dict(self.values)
 
 
+def _interval(interval: list[float] | None) -> str:
+    return f" (95 % interval {interval[0]:.4f}-{interval[1]:.4f})" if interval else ""
+
+
 def full_multilabel_report(
     id_lists: list[list[int]],
     probabilities: np.ndarray,
@@ -90,7 +94,8 @@ def write_multilabel_report(report: MultiLabelReport, output_dir: Path, title: s
         f"# {markdown_text(title)}",
         "",
         f"- examples: {values['n_examples']} (several labels per text)",
-        f"- micro-F1: {values['micro_f1']:.4f}; macro-F1: {values['macro_f1']:.4f}; "
+        f"- micro-F1: {values['micro_f1']:.4f}; macro-F1: {values['macro_f1']:.4f}"
+        f"{_interval(values.get('macro_f1_interval'))}; "
         f"samples-F1: {values['samples_f1']:.4f}",
         f"- subset accuracy: {values['accuracy']:.4f}; Hamming loss: {values['hamming_loss']:.4f}",
         f"- labels per text: {values['label_cardinality']:.3f} true, "

@@ -209,7 +209,7 @@ def write_report(report: EvaluationReport, output_dir: str | Path, title: str) -
         "",
         f"- examples: {report.n_examples}",
         f"- accuracy: {report.accuracy:.4f}{_interval(payload.get('accuracy_interval'))}",
-        f"- macro-F1: {report.macro_f1:.4f}",
+        f"- macro-F1: {report.macro_f1:.4f}{_interval(payload.get('macro_f1_interval'))}",
         f"- weighted-F1: {report.weighted_f1:.4f}",
         f"- expected calibration error: {payload.get('expected_calibration_error', float('nan')):.4f}",
         *_calibration_lines(payload.get("calibration")),

@@ -99,6 +99,14 @@ def macro_f1_bootstrap(
     return intervals, p_values
 
 
+def macro_f1_interval(truth: np.ndarray, decided: np.ndarray) -> list[float] | None:
+    """One run's macro-F1 95 % interval (`macro_f1_bootstrap`; `truth`, `decided`: texts x
+    labels of 0/1), None without texts: what a report and the card give beside the score."""
+    if not len(truth):
+        return None
+    return list(macro_f1_bootstrap([(truth, decided)], best=0)[0][0])
+
+
 def _macro_f1(weights: np.ndarray, truth: np.ndarray, decided: np.ndarray) -> np.ndarray:
     """Macro-F1 of each resample (a row of `weights`: how often each text is drawn), over the
     labels some text carries or is given in the whole sample (as `metrics.macro_f1` and
