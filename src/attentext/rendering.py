@@ -86,6 +86,14 @@ def python_string(value: str) -> str:
     return printable(json.dumps(value, ensure_ascii=False))
 
 
+def interval_text(interval: Any) -> str:
+    """A 95 % interval as the terminal and report.md write it beside its score, " (95 % interval
+    0.8752-0.8897)"; nothing where there is none (runs from before intervals)."""
+    if not interval:
+        return ""
+    return f" (95 % interval {interval[0]:.4f}-{interval[1]:.4f})"
+
+
 def shortened(value: object, width: int) -> str:
     """`value` as one line (`printable`) of at most `width` characters: its start and end kept
     around a "…", so that long labels that differ at the end stay apart."""

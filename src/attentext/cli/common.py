@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from attentext.rendering import printable
+from attentext.rendering import interval_text, printable
 
 
 class TerminalConsole(Console):
@@ -124,12 +124,11 @@ def show_report(report: dict[str, Any], title: str) -> None:
             f"{report['hamming_loss']:.4f}, {report['n_examples']} examples",
         )
     else:
-        interval = report.get("accuracy_interval")
         headline = Text.assemble(
             bold(title),
             ": accuracy ",
             bold(f"{report['accuracy']:.4f}"),
-            f" (95 % interval {interval[0]:.4f}-{interval[1]:.4f})" if interval else "",
+            interval_text(report.get("accuracy_interval")),
             f", macro-F1 {report['macro_f1']:.4f}, {report['n_examples']} examples",
         )
     out.print(headline)

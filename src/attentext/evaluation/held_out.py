@@ -11,6 +11,7 @@ its checkpoint and temperature were chosen on), carved again with its recipe's s
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from pathlib import Path
@@ -127,12 +128,20 @@ def trained_on(run: rundir.Run, data: str | Path, split: str) -> str | None:
         return None
     digest, source = run.metrics.get("data_sha256"), run.metrics.get("data")
     if isinstance(digest, str):
-        same = file_digest(measured) == digest
+        stat = measured.stat()
+        same = _digest(measured, stat.st_size, stat.st_mtime_ns) == digest
     else:
         same = isinstance(source, str) and measured == train_file(source)
     if not same:
         return None
     return "its rows are" if Path(data).is_file() else "its train split is"
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(path: Path, size: int, mtime_ns: int) -> str:
+    """`files.file_digest`, once per file as it is now (size and time in the key): `compare`
+    asks for each of its runs whether the same file is its training file."""
+    return file_digest(path)
 
 
 def _split_file(data: Path, split: str) -> Path | None:

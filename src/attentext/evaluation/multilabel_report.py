@@ -13,7 +13,7 @@ from attentext.evaluation.label_calibration import measure_label_calibration
 from attentext.evaluation.multilabel import multi_hot, multilabel_report
 from attentext.figures import figure_text
 from attentext.files import write_json
-from attentext.rendering import markdown_text
+from attentext.rendering import interval_text, markdown_text
 
 MAX_CHART_LABELS = 60  # a bar per label, the most frequent first; more would not be readable
 
@@ -32,10 +32,6 @@ class MultiLabelReport:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.values)
-
-
-def _interval(interval: list[float] | None) -> str:
-    return f" (95 % interval {interval[0]:.4f}-{interval[1]:.4f})" if interval else ""
 
 
 def full_multilabel_report(
@@ -95,7 +91,7 @@ def write_multilabel_report(report: MultiLabelReport, output_dir: Path, title: s
         "",
         f"- examples: {values['n_examples']} (several labels per text)",
         f"- micro-F1: {values['micro_f1']:.4f}; macro-F1: {values['macro_f1']:.4f}"
-        f"{_interval(values.get('macro_f1_interval'))}; "
+        f"{interval_text(values.get('macro_f1_interval'))}; "
         f"samples-F1: {values['samples_f1']:.4f}",
         f"- subset accuracy: {values['accuracy']:.4f}; Hamming loss: {values['hamming_loss']:.4f}",
         f"- labels per text: {values['label_cardinality']:.3f} true, "

@@ -24,7 +24,7 @@ from attentext.evaluation.metrics import (
 )
 from attentext.figures import figure_text
 from attentext.files import write_json
-from attentext.rendering import markdown_text
+from attentext.rendering import interval_text, markdown_text
 
 
 def plot_confusion(confusion: np.ndarray, label_names: list[str], path: Path) -> None:
@@ -154,10 +154,6 @@ def _calibration_lines(calibration: dict | None) -> list[str]:
     ]
 
 
-def _interval(interval: list[float] | None) -> str:
-    return f" (95 % interval {interval[0]:.4f}-{interval[1]:.4f})" if interval else ""
-
-
 def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -208,8 +204,8 @@ def write_report(report: EvaluationReport, output_dir: str | Path, title: str) -
         f"# {markdown_text(title)}",
         "",
         f"- examples: {report.n_examples}",
-        f"- accuracy: {report.accuracy:.4f}{_interval(payload.get('accuracy_interval'))}",
-        f"- macro-F1: {report.macro_f1:.4f}{_interval(payload.get('macro_f1_interval'))}",
+        f"- accuracy: {report.accuracy:.4f}{interval_text(payload.get('accuracy_interval'))}",
+        f"- macro-F1: {report.macro_f1:.4f}{interval_text(payload.get('macro_f1_interval'))}",
         f"- weighted-F1: {report.weighted_f1:.4f}",
         f"- expected calibration error: {payload.get('expected_calibration_error', float('nan')):.4f}",
         *_calibration_lines(payload.get("calibration")),
