@@ -24,7 +24,7 @@ from attentext.label_prior import shifted_logits
 from attentext.recipes import AGGREGATIONS
 from attentext.rundir import Run
 from attentext.text.batching import run_in_batches
-from attentext.text.encoding import encode
+from attentext.text.encoding import SPECIAL_TOKENS_AS_TEXT, encode
 from attentext.text.windows import Chunking, combine_windows, encode_windows, flatten
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -55,12 +55,15 @@ def load_tokenizer(run_path: Path) -> Any:
     This is the loading boundary for tokenizer.json: a file of the wrong shape makes the
     `tokenizers` library raise a bare `Exception`, a deeply nested one a `RecursionError`, and
     transformers a `TypeError`, `KeyError` or `AttributeError`; all say the same thing to the
-    user: the run directory's tokenizer is damaged.
+    user: the run directory's tokenizer is damaged. A "[SEP]" or "[PAD]" written in a text is
+    read as text (`SPECIAL_TOKENS_AS_TEXT`), also by a run saved before that was its setting.
     """
     from transformers import AutoTokenizer  # deferred: a heavy import
 
     try:
-        return AutoTokenizer.from_pretrained(str(run_path), trust_remote_code=False)
+        return AutoTokenizer.from_pretrained(
+            str(run_path), trust_remote_code=False, **SPECIAL_TOKENS_AS_TEXT
+        )
     except ImportError:
         raise
     except Exception as error:  # the tokenizers library raises a bare Exception

@@ -14,6 +14,15 @@ from typing import Any
 
 TRUNCATIONS = ("head", "tail", "head+tail")
 
+# A user's text is read as text: a "[SEP]", "[PAD]" or "<s>" typed in it is characters, not the
+# tokenizer's special token (by default a tokenizer matches them in the text: "great [SEP] awful"
+# got a real separator, "[PAD]" the pad id with attention 1). Given to every tokenizer attentext
+# makes or loads (`text.tokenizers`, `text.vectorizer`, `inference.tokens`), so training and every
+# reader of a run agree; transformers saves it in a run's tokenizer_config.json (`pipeline` reads
+# it there) and passes it to the Rust tokenizer as `encode_special_tokens`. The special tokens a
+# tokenizer adds itself ([CLS] ... [SEP]) and a text without special tokens keep their ids.
+SPECIAL_TOKENS_AS_TEXT: dict[str, Any] = {"split_special_tokens": True}
+
 
 def special_tokens_around(tokenizer: Any) -> tuple[list[int], list[int]]:
     """The special tokens a tokenizer puts before and after one sequence ([CLS] / [SEP] for BERT)."""

@@ -18,6 +18,7 @@ from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, tr
 from transformers import PreTrainedTokenizerFast
 
 from attentext.data.unicode import INVISIBLE
+from attentext.text.encoding import SPECIAL_TOKENS_AS_TEXT
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
@@ -81,7 +82,9 @@ def fit_word_vectorizer(
 
 
 def wrap_word_tokenizer(tokenizer: Tokenizer, max_length: int) -> PreTrainedTokenizerFast:
-    """Wrap a `tokenizers.Tokenizer` as the HF fast tokenizer that models and pipelines expect."""
+    """Wrap a `tokenizers.Tokenizer` as the HF fast tokenizer that models and pipelines expect.
+    A "[PAD]" or "[UNK]" written in a text is the word "pad" or "unk" (`SPECIAL_TOKENS_AS_TEXT`),
+    as Keras reads it, not id 0 with attention 1 or the out-of-vocabulary id."""
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         pad_token=PAD_TOKEN,
@@ -90,6 +93,7 @@ def wrap_word_tokenizer(tokenizer: Tokenizer, max_length: int) -> PreTrainedToke
         model_input_names=["input_ids", "attention_mask"],
         padding_side="right",
         truncation_side="right",
+        **SPECIAL_TOKENS_AS_TEXT,
     )
 
 
@@ -131,7 +135,7 @@ class WordVectorizer:
 
     @classmethod
     def load(cls, directory: str) -> WordVectorizer:
-        tokenizer = PreTrainedTokenizerFast.from_pretrained(directory)
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(directory, **SPECIAL_TOKENS_AS_TEXT)
         vectorizer = cls(len(tokenizer), tokenizer.model_max_length)
         vectorizer.tokenizer = tokenizer
         return vectorizer
