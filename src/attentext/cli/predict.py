@@ -29,6 +29,7 @@ from attentext.data.readers import DEFAULT_ENCODING, STANDARD_INPUT, text_encodi
 from attentext.errors import AttentextError, DataError, EncodingError
 
 if TYPE_CHECKING:
+    from attentext.inference.classifier import Classifier
     from attentext.scoring.engine import BatchOptions
 
 InputOption = Annotated[
@@ -132,8 +133,11 @@ def predict_command(
         }
         if given := [name for name, used in file_only.items() if used]:
             raise AttentextError(f"{given[0]} applies to --output FILE; add --output")
+        # the run and every option first: a bad --top-k was refused after `--input -` had been
+        # read whole (standard input cannot be read twice, and a big file is read for nothing)
+        classifier = _loaded_for_printing(run_dir, bool(texts or input_file), top_k, backend)
         wanted = _read_wanted(texts, input_file, text_column, encoding)
-        _print_predictions(run_dir, wanted, json_output, top_k, backend)
+        _print_predictions(classifier, wanted, json_output, top_k)
         return
     _check_streamed(texts, input_file, json_output)
     from attentext.scoring.engine import DEFAULT_CHUNK_ROWS, BatchOptions
@@ -229,31 +233,38 @@ def _read_wanted(
             if not text.strip()
         }
         items += raw.texts
-    if not items:
+    return items, skipped
+
+
+def _loaded_for_printing(run_dir: Path, given: bool, top_k: int, backend: str) -> Classifier:
+    """The run, loaded, once what `predict` is asked for is checked: texts `given` at all,
+    `--top-k`, `--backend`, the run directory (and its ONNX files for an ONNX backend): all
+    that needs no text, before any text is read."""
+    from attentext.inference.classifier import load
+    from attentext.inference.ranking import check_top_k, note_top_k
+
+    if not given:
         raise AttentextError(
             "no texts to classify; pass TEXT arguments, --input FILE, or --input - to read "
             "them from standard input"
         )
-    return items, skipped
+    check_top_k(top_k)
+    classifier = load(run_dir, backend=backend)  # `--backend` checked first, then the run
+    note_top_k(top_k, classifier.labels)
+    return classifier
 
 
 def _print_predictions(
-    run_dir: Path,
+    classifier: Classifier,
     wanted: tuple[list[str], dict[int, int]],
     json_output: bool,
     top_k: int,
-    backend: str,
 ) -> None:
     """Classify the texts of `_read_wanted`, and print each (those skipped as empty)."""
     from attentext.decisions import decide
-    from attentext.inference.classifier import load
-    from attentext.inference.ranking import note_top_k, top_labels
+    from attentext.inference.ranking import top_labels
 
     items, skipped = wanted
-    if top_k < 1:
-        raise AttentextError(f"--top-k must be at least 1, got {top_k}")
-    classifier = load(run_dir, backend=backend)
-    note_top_k(top_k, classifier.labels)
     probabilities = classifier.predict_proba(
         [text for i, text in enumerate(items) if i not in skipped]
     )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from attentext.errors import AttentextNote
+from attentext.errors import AttentextError, AttentextNote
 
 
 def top_labels(
@@ -16,6 +16,12 @@ def top_labels(
     """The `k` most probable (label, score) pairs, best first; equal scores keep label order."""
     order = np.argsort(-probabilities, kind="stable")[: max(1, min(k, len(labels)))]
     return [(labels[i], round(float(probabilities[i]), decimals)) for i in order]
+
+
+def check_top_k(top_k: int) -> None:
+    """Refuse a `--top-k` under 1 in one line: what `predict` checks before reading any text."""
+    if top_k < 1:
+        raise AttentextError(f"--top-k must be at least 1, got {top_k}")
 
 
 def note_top_k(top_k: int, labels: Sequence[str]) -> None:
