@@ -17,13 +17,19 @@ R8-S3  One 100 MB text given to tfidf-logreg (training or predict): scikit-learn
 from __future__ import annotations
 
 import io
+import json
+import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import run_cli_here
 
 import attentext
+from attentext.evaluation.leaderboard import write_leaderboard
+from attentext.evaluation.metrics import classification_metrics
+from attentext.evaluation.significance import with_significance
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +78,64 @@ def test_r8_s1_a_folder_that_is_no_run_is_refused_before_standard_input_is_read(
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "no-such-run" in result.stderr
     assert stream.tell() == 0
+
+
+def _rows_and_outcomes(given: dict[str, list[int]], gold: list[int]):
+    """Rows (as `leaderboard.measure_run` gives them) and outcomes of runs that gave the labels
+    `given[name]` to texts whose labels are `gold`, ten times over."""
+    truth = np.eye(2, dtype=int)[np.array(gold * 10)]
+    rows, outcomes = [], []
+    for name, labels in given.items():
+        decided = np.eye(2, dtype=int)[np.array(labels * 10)]
+        scores = classification_metrics(truth.argmax(axis=1), decided.argmax(axis=1))
+        rows.append({"model": name, **scores})
+        outcomes.append((truth, decided))
+    return rows, outcomes
+
+
+def test_r8_s2_a_tie_on_accuracy_is_broken_by_macro_f1_and_said(tmp_path):
+    # both right on half the texts; "even" is right on both classes, "one-sided" on one only
+    rows, outcomes = _rows_and_outcomes(
+        {"one-sided": [0, 0, 0, 0], "even": [0, 1, 0, 1]}, gold=[0, 0, 1, 1]
+    )
+    assert rows[0]["accuracy"] == rows[1]["accuracy"] and rows[1]["macro_f1"] > rows[0]["macro_f1"]
+
+    write_leaderboard(with_significance(rows, outcomes, multi_label=False), tmp_path)
+
+    board = json.loads((tmp_path / "leaderboard.json").read_text())
+    assert [row["model"] for row in board] == ["even", "one-sided"]
+    assert board[0]["p_vs_best"] is None and board[1]["p_vs_best"] is not None
+    table = (tmp_path / "leaderboard.md").read_text()
+    assert "best: even, tied on accuracy with one-sided; ranked by macro-F1" in table
+
+
+def test_r8_s2_multi_label_runs_tied_on_macro_f1_keep_the_order_given_and_say_so(tmp_path):
+    rows, outcomes = _rows_and_outcomes({"b": [0, 1, 0, 1], "a": [0, 1, 1, 0]}, gold=[0, 0, 1, 1])
+    rows = [{**row, "micro_f1": row["accuracy"]} for row in rows]  # what multi-label rows have
+    assert rows[0]["macro_f1"] == rows[1]["macro_f1"]
+
+    write_leaderboard(with_significance(rows, outcomes, multi_label=True), tmp_path)
+
+    board = json.loads((tmp_path / "leaderboard.json").read_text())
+    assert [row["model"] for row in board] == ["b", "a"] and board[0]["p_vs_best"] is None
+    table = (tmp_path / "leaderboard.md").read_text()
+    assert "best: b, tied on macro-F1 with a; ranked in the order given" in table
+
+
+def test_r8_s2_compare_says_on_the_terminal_and_in_the_table_when_the_best_is_tied(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    copy = tmp_path / "copy"
+    shutil.copytree(tfidf_run, copy)  # right and wrong on the very texts the run is
+
+    result = run_cli_here("compare", tfidf_run, copy, "--data", ag_news_dir, "-o", tmp_path / "b")
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    said = (
+        "best: tfidf, tied on accuracy with copy; ranked by macro-F1, then in the order given "
+        "(tied on macro-F1 too with copy)"
+    )
+    assert said in result.stdout
+    assert said in (tmp_path / "b" / "leaderboard.md").read_text()
+    untied = run_cli_here("compare", tfidf_run, "--data", ag_news_dir, "-o", tmp_path / "one")
+    assert "tied" not in untied.stdout

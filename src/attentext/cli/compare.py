@@ -56,6 +56,7 @@ def compare_command(
     quiet_libraries()
     from attentext.evaluation.evaluate import compare
     from attentext.evaluation.leaderboard import COLUMNS, row_cell
+    from attentext.evaluation.standing import tie_note
 
     rows = compare(run_dirs, data, output, split=split, limit=limit, overwrite=overwrite)
     filled = [c for c in COLUMNS if any(row_cell(row, c[0]) for row in rows)]
@@ -74,6 +75,8 @@ def compare_command(
     for row in rows:
         table.add_row(*(cell(row_cell(row, key, digits)) for key, _ in columns))
     out.print(table)
+    if note := tie_note(rows, cell):  # "best" on a tie rests on macro-F1 or the order given
+        out.print(note, markup=False, highlight=False)
     hidden = f" (with {len(filled) - len(columns)} more columns)" if columns != filled else ""
     out.print(f"leaderboard written to {output}/{hidden}")
 

@@ -16,7 +16,6 @@ from attentext.evaluation.held_out import labelled_split, trained_on
 from attentext.evaluation.leaderboard import (
     is_leaderboard_file,
     measure_run,
-    rank_key,
     write_leaderboard,
 )
 from attentext.evaluation.metrics import EvaluationReport
@@ -27,6 +26,7 @@ from attentext.evaluation.multilabel_report import (
 )
 from attentext.evaluation.reports import full_report, write_report
 from attentext.evaluation.significance import with_significance
+from attentext.evaluation.standing import ranked
 from attentext.inference.classifier import Classifier, load
 from attentext.label_prior import shifted_logits
 from attentext.outputs import check_output_folder, check_own_output_folder
@@ -233,8 +233,10 @@ def compare(
     """Measure every run on the same labelled texts; with `output`, write the leaderboard there.
 
     Each row also has its macro-F1's 95 % interval (bootstrap) and, with one label per text,
-    its accuracy's and McNemar's p against the most accurate run on these same texts; with
-    several, the bootstrap's p against the best by macro-F1 (`significance.with_significance`).
+    its accuracy's and McNemar's p against the most accurate run on these same texts (a tie on
+    accuracy broken by macro-F1, then the order given: `standing`); with several, the
+    bootstrap's p against the best by macro-F1 (`significance.with_significance`). Rows come
+    back best first.
 
     `limit` measures accuracy on a fixed, stratified sample of that many texts (seed 0) instead of
     the whole split, for quick comparisons of slow models. An `output` folder holding other files
@@ -268,4 +270,4 @@ def compare(
     rows = with_significance(rows, outcomes, bool(getattr(first, "multi_label", False)))
     if output is not None:
         write_leaderboard(rows, output)
-    return sorted(rows, key=lambda r: -r[rank_key(rows)])
+    return ranked(rows)

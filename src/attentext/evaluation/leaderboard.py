@@ -18,6 +18,7 @@ from matplotlib.figure import Figure  # drawing to files only: no pyplot, no GUI
 from attentext import rundir
 from attentext.evaluation.metrics import classification_metrics
 from attentext.evaluation.multilabel import multi_hot, multilabel_metrics
+from attentext.evaluation.standing import ranked, tie_note
 from attentext.figures import figure_text
 from attentext.files import TMP_SUFFIX, write_json
 from attentext.inference.classifier import Classifier, load
@@ -159,10 +160,14 @@ CSV_FIELDS = [end for key, _ in COLUMNS for end in INTERVALS.get(key, (key,))]
 
 
 def leaderboard_markdown(rows: list[dict[str, Any]]) -> str:
+    """The table of `rows` (ranked, best first), and below it a best tied on accuracy (or, with
+    several labels per text, on macro-F1) said so, with what ranked it first."""
     lines = ["| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
         cells = (markdown_text(row_cell(row, k)) for k, _ in COLUMNS)
         lines.append("| " + " | ".join(cells) + " |")
+    if note := tie_note(rows, markdown_text):
+        lines += ["", note]
     return "\n".join(lines)
 
 
@@ -187,12 +192,6 @@ def _scatter(rows: list[dict[str, Any]], x_key: str, x_label: str, path: Path, l
     fig.savefig(path, dpi=100)
 
 
-def rank_key(rows: list[dict[str, Any]]) -> str:
-    """What ranks runs: accuracy, or macro-F1 for multi-label runs (their rows have micro-F1;
-    subset accuracy is too strict, macro-F1 weighs every label)."""
-    return "macro_f1" if rows and "micro_f1" in rows[0] else "accuracy"
-
-
 TABLE_MD, TABLE_CSV, TABLE_JSON = "leaderboard.md", "leaderboard.csv", "leaderboard.json"
 TRAIN_TIME_PLOT, THROUGHPUT_PLOT = "accuracy_vs_train_time.png", "accuracy_vs_throughput.png"
 LEADERBOARD_FILES = (TABLE_MD, TABLE_CSV, TABLE_JSON, TRAIN_TIME_PLOT, THROUGHPUT_PLOT)
@@ -213,7 +212,7 @@ def write_leaderboard(rows: list[dict[str, Any]], output_dir: str | Path) -> Pat
     """leaderboard.md/.csv/.json and the two plots, in `output_dir`."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    rows = sorted(rows, key=lambda r: -r[rank_key(rows)])
+    rows = ranked(rows)
     (output_dir / TABLE_MD).write_text(leaderboard_markdown(rows) + "\n", encoding="utf-8")
     write_json(output_dir / TABLE_JSON, rows)
     with open(output_dir / TABLE_CSV, "w", newline="", encoding="utf-8") as handle:

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest
 
+from attentext.evaluation.standing import rank_order
+
 CONFIDENCE = 0.95
 
 
@@ -45,12 +47,11 @@ def with_significance(
     rows: list[dict[str, Any]], outcomes: list[tuple[np.ndarray, np.ndarray]], multi_label: bool
 ) -> list[dict[str, Any]]:
     """`rows` (one per run, `outcomes` in the same order: gold and given labels, texts x labels)
-    with `macro_f1_low` / `macro_f1_high` and `p_vs_best` against the best run by the metric
-    runs are ranked by (not corrected for the number of runs compared; None for the best): with
-    one label per text, accuracy (`accuracy_low` / `accuracy_high`, McNemar's p); with several,
-    macro-F1 (the bootstrap's p)."""
-    key = "macro_f1" if multi_label else "accuracy"
-    best = int(np.argmax([row[key] for row in rows]))
+    with `macro_f1_low` / `macro_f1_high` and `p_vs_best` against the best run as runs are
+    ranked (`standing.rank_order`; not corrected for the number of runs compared; None for the
+    best): with one label per text, by accuracy then macro-F1 (`accuracy_low` /
+    `accuracy_high`, McNemar's p); with several, by macro-F1 (the bootstrap's p)."""
+    best = rank_order(rows, multi_label)[0]  # a tie on accuracy: the better macro-F1
     intervals, bootstrap_p = macro_f1_bootstrap(outcomes, best)
     hits = [(truth == decided).all(axis=1) for truth, decided in outcomes]
     out = []
