@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from conftest import run_cli_here
 
 import attentext
+from attentext.errors import RecipeError
 from attentext.evaluation.leaderboard import write_leaderboard
 from attentext.evaluation.metrics import classification_metrics
 from attentext.evaluation.significance import with_significance
@@ -139,3 +143,81 @@ def test_r8_s2_compare_says_on_the_terminal_and_in_the_table_when_the_best_is_ti
     assert said in (tmp_path / "b" / "leaderboard.md").read_text()
     untied = run_cli_here("compare", tfidf_run, "--data", ag_news_dir, "-o", tmp_path / "one")
     assert "tied" not in untied.stdout
+
+
+# a text over the bound: a Business head of 100,000 characters and more, then Sports words the
+# run knows, which change its scores where it is read whole
+HEAD = "Stocks fell as oil prices rose and shares of the bank slid. " * 1_800
+TAIL = "NFL players and coaches won the NBA title with the record numbers of wins. " * 2_000
+LONG = HEAD + TAIL
+
+
+def test_r8_s3_the_bound_is_recorded_in_the_runs_recipe_and_config(tfidf_run):
+    recipe = yaml.safe_load((tfidf_run / "recipe.yaml").read_text(encoding="utf-8"))
+    config = json.loads((tfidf_run / "tfidf_config.json").read_text(encoding="utf-8"))
+
+    assert recipe["model"]["options"]["max_chars"] == 100_000
+    assert config["params"]["max_chars"] == 100_000
+
+
+def test_r8_s3_predict_reads_a_long_text_up_to_the_bound_and_says_so_once(tfidf_run, tmp_path):
+    assert len(HEAD) > 100_000
+    texts = tmp_path / "texts.txt"
+    texts.write_text(f"{LONG}\nStocks fell\n{LONG}\n", encoding="utf-8")
+
+    result = run_cli_here("predict", tfidf_run, "--input", texts, "--json")
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    notes = [line for line in result.stderr.splitlines() if "max_chars" in line]
+    assert notes == [
+        "note: 2 text(s) of over 100,000 characters: tfidf-logreg reads the first 100,000 of "
+        "each (model.options.max_chars)"
+    ]
+    scores = [json.loads(line)["score"] for line in result.stdout.splitlines()]
+    head = attentext.load(tfidf_run).predict_proba([LONG[:100_000]])
+    assert scores[0] == scores[2] == pytest.approx(float(head.max()), abs=1e-6)
+
+
+def test_r8_s3_a_run_saved_before_the_bound_reads_with_it(tfidf_run, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(tfidf_run, old)
+    config_file = old / "tfidf_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["params"].pop("max_chars", None)  # what a run saved before it has
+    config_file.write_text(json.dumps(config), encoding="utf-8")
+    classifier = attentext.load(old)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        whole, cut = classifier.predict_proba([LONG, LONG[:100_000]])
+
+    np.testing.assert_allclose(whole, cut, atol=1e-9)
+    assert sum("max_chars" in str(w.message) for w in caught) == 1
+
+
+def test_r8_s3_training_reads_texts_up_to_the_recipes_bound_with_a_note_per_call(
+    ag_news_dir, tmp_path
+):
+    with pytest.raises(RecipeError, match="max_chars must be at least 1, got 0"):
+        attentext.train(
+            "tfidf-logreg", ag_news_dir, tmp_path / "zero", overrides=["model.options.max_chars=0"]
+        )
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = attentext.train(
+            "tfidf-logreg",
+            ag_news_dir,
+            tmp_path / "short",
+            overrides=["model.options.max_chars=40"],
+        )
+
+    notes = [str(w.message) for w in caught if "max_chars" in str(w.message)]
+    assert re.fullmatch(
+        r"[\d,]+ text\(s\) of over 40 characters: tfidf-logreg reads the first 40 of each "
+        r"\(model.options.max_chars\)",
+        notes[0],
+    )
+    assert len(notes) < 10  # once per call (the fit, each split scored), never once per text
+    recipe = yaml.safe_load((Path(run.run_dir) / "recipe.yaml").read_text(encoding="utf-8"))
+    assert recipe["model"]["options"]["max_chars"] == 40

@@ -181,7 +181,15 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             "tfidf-logreg",
             "attentext.models.tfidf_logreg",
             neural=False,
-            fixed_options=("C", "ngram_max", "min_df", "max_features", "sublinear_tf", "max_iter"),
+            fixed_options=(
+                "C",
+                "ngram_max",
+                "min_df",
+                "max_features",
+                "sublinear_tf",
+                "max_iter",
+                "max_chars",
+            ),
             options_class="TfidfLogRegClassifier",
         ),
     )

@@ -8,7 +8,8 @@ coefficients as safetensors, so loading a run never executes code from the file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from attentext.confidence import ConfidenceMap
 from attentext.data.readers import text_list
 from attentext.data.unicode import standard_text
 from attentext.decisions import calibrated_sigmoid, decide, log_odds, sigmoid
-from attentext.errors import RunDirError
+from attentext.errors import AttentextNote, RunDirError
 from attentext.label_prior import shifted_logits
 from attentext.models.option_ranges import check_at_least, check_positive
 
@@ -30,6 +31,10 @@ VOCAB_FILE = "vocabulary.json"
 WEIGHTS_FILE = "tfidf_logreg.safetensors"
 # how a run reads its texts before scikit-learn splits words (`TfidfLogRegClassifier.text_form`)
 STANDARD_FORM = "nfc-visible"
+# the characters of a text the vectorizer reads at most: far over any article or review (AG News'
+# longest is ~1,000), under what makes scikit-learn's word lists huge (one 100 MB text held
+# every word and bigram as a Python string: 2.7 GB peak to predict it, 436 MB with this bound)
+MAX_CHARS = 100_000
 
 
 class OneVsRestLogReg:
@@ -76,10 +81,16 @@ class TfidfLogRegClassifier:
         max_features: int | None = None,
         sublinear_tf: bool = True,
         max_iter: int = 1000,
+        max_chars: int = MAX_CHARS,
     ) -> None:
         check_positive(C=C)
         check_at_least(
-            1, ngram_max=ngram_max, min_df=min_df, max_features=max_features, max_iter=max_iter
+            1,
+            ngram_max=ngram_max,
+            min_df=min_df,
+            max_features=max_features,
+            max_iter=max_iter,
+            max_chars=max_chars,
         )
         self.labels = list(labels)
         self.params = {
@@ -89,6 +100,7 @@ class TfidfLogRegClassifier:
             "max_features": max_features,
             "sublinear_tf": sublinear_tf,
             "max_iter": max_iter,
+            "max_chars": max_chars,
         }
         # `standard_text` before scikit-learn's lowercasing; runs saved before it read texts as
         # written (their config has no text_form), so they keep doing so (`load`)
@@ -120,6 +132,27 @@ class TfidfLogRegClassifier:
         and `très`; the word models' tokenizer has read texts so since the same audit."""
         return (standard_text(text) if self.text_form else text).lower()
 
+    def _bounded(self, texts: Iterable[str], cut: list[int]) -> Iterator[str]:
+        """`texts`, each cut to its first `max_chars` characters (as the token models read
+        max_length tokens), in one pass (training streams them); `cut[0]` counts those cut."""
+        limit = self.params["max_chars"]
+        for text in texts:
+            if len(text) > limit:
+                cut[0] += 1
+                text = text[:limit]
+            yield text
+
+    def _note_cut(self, cut: list[int]) -> None:
+        """One note per call (a fit, a batch predicted) where texts were cut, not one per text."""
+        if cut[0]:
+            limit = self.params["max_chars"]
+            warnings.warn(
+                f"{cut[0]:,} text(s) of over {limit:,} characters: tfidf-logreg reads the first "
+                f"{limit:,} of each (model.options.max_chars)",
+                AttentextNote,
+                stacklevel=3,
+            )
+
     def fit(
         self, texts: Iterable[str], labels: list, class_weight: str = "none"
     ) -> TfidfLogRegClassifier:
@@ -135,7 +168,9 @@ class TfidfLogRegClassifier:
             self.model.class_weight = weight
         else:
             self.model.set_params(class_weight=weight)
-        features = self.vectorizer.fit_transform(texts)
+        cut = [0]
+        features = self.vectorizer.fit_transform(self._bounded(texts, cut))
+        self._note_cut(cut)
         if self.multi_label:
             targets = np.zeros((len(labels), len(self.labels)), dtype=np.int64)
             for row, ids in enumerate(labels):
@@ -150,7 +185,11 @@ class TfidfLogRegClassifier:
         texts = text_list(texts)
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float64)
-        probabilities = self.model.predict_proba(self.vectorizer.transform(texts))
+        cut = [0]
+        probabilities = self.model.predict_proba(
+            self.vectorizer.transform(self._bounded(texts, cut))
+        )
+        self._note_cut(cut)
         full = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         full[:, self.model.classes_] = probabilities
         if self.multi_label:
@@ -171,7 +210,9 @@ class TfidfLogRegClassifier:
 
     def top_ngrams(self, text: str, label_id: int, k: int = 10) -> list[tuple[str, float]]:
         """The n-grams of `text` that push hardest toward `label_id`: tf-idf value x coefficient."""
-        row = self.vectorizer.transform([text]).tocoo()
+        cut = [0]
+        row = self.vectorizer.transform(list(self._bounded([text], cut))).tocoo()
+        self._note_cut(cut)
         class_row = list(self.model.classes_).index(label_id)
         names = self.vectorizer.get_feature_names_out()
         scored = [
@@ -221,6 +262,9 @@ class TfidfLogRegClassifier:
             arrays = load_file(str(directory / WEIGHTS_FILE))
         except (OSError, ValueError) as err:
             raise RunDirError(f"{directory}: cannot read the TF-IDF model ({err})") from None
+        # a run saved before max_chars (its params lack it) reads with the default bound: a text
+        # under 100,000 characters, any ordinary one, gets what it got; a longer one, read whole,
+        # took gigabytes of memory to predict
         classifier = cls(config["labels"], bool(config.get("multi_label")), **config["params"])
         classifier.text_form = config.get("text_form")  # absent: saved before, texts as written
         n_terms, n_classes = len(vocabulary), len(arrays["classes"])
