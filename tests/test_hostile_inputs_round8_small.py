@@ -221,3 +221,22 @@ def test_r8_s3_training_reads_texts_up_to_the_recipes_bound_with_a_note_per_call
     assert len(notes) < 10  # once per call (the fit, each split scored), never once per text
     recipe = yaml.safe_load((Path(run.run_dir) / "recipe.yaml").read_text(encoding="utf-8"))
     assert recipe["model"]["options"]["max_chars"] == 40
+
+
+def test_r8_s2_auto_breaks_a_tie_on_its_metric_by_the_other_metric():
+    """auto's best/ on a tie: the other metric decides (as compare's leaderboard does), then
+    the earlier run; it was the earlier run alone."""
+    from attentext.automl.auto import best_by
+
+    rows = {
+        "tfidf-logreg": {"accuracy": 0.9, "macro_f1": 0.80},
+        "seed-transformer": {"accuracy": 0.9, "macro_f1": 0.85},
+        "attention-rnn": {"accuracy": 0.8, "macro_f1": 0.90},
+    }
+    names = list(rows)
+    assert best_by(names, rows, "accuracy") == "seed-transformer"
+    assert best_by(names, rows, "macro_f1") == "attention-rnn"
+    rows["attention-rnn"]["macro_f1"] = 0.85
+    assert best_by(names, rows, "macro_f1") == "seed-transformer"  # tied: accuracy decides
+    rows["attention-rnn"]["accuracy"] = 0.9
+    assert best_by(names, rows, "macro_f1") == "seed-transformer"  # tied on both: the earlier

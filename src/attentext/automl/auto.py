@@ -112,6 +112,14 @@ class AutoResult:
     candidates: list[Candidate]
 
 
+def best_by(names: list[str], rows: dict[str, dict[str, Any]], metric: str) -> str:
+    """The best of `names` on validation `rows`: by `metric`, a tie broken by the other metric
+    (as `compare` breaks a tie on accuracy by macro-F1), then the earlier name. It was the
+    earlier name alone: of two runs tied on accuracy, best/ could be the one of lower macro-F1."""
+    keys = (metric, *(other for other in METRICS if other != metric))
+    return max(names, key=lambda n: (*(rows[n].get(k, 0.0) for k in keys), -names.index(n)))
+
+
 def auto(
     data: str | Path | TextDataset,
     output: str | Path,
@@ -437,7 +445,7 @@ class _Auto:
         rows = compare([self.runs[n] for n in names], self.train_data, board, split="validation")
         self.compare_seconds = round(time.monotonic() - start, 1)
         by_name = {row["model"]: row for row in rows}
-        best = max(names, key=lambda n: (by_name[n][self.metric], -names.index(n)))
+        best = best_by(names, by_name, self.metric)
         value, floor = by_name[best][self.metric], by_name[BASELINE][self.metric]
         n = self.profile.n_validation
         if best != BASELINE and not clearly_better(value, floor, n):
