@@ -30,7 +30,12 @@ from datasets import DatasetDict
 from threadpoolctl import threadpool_limits
 
 from attentext import rundir
-from attentext.automl.budget import BudgetError, compact_duration, format_duration
+from attentext.automl.budget import (
+    BudgetError,
+    compact_duration,
+    format_duration,
+    seconds_given,
+)
 from attentext.automl.callbacks import Deadline
 from attentext.automl.costs import (
     COSTS,
@@ -123,7 +128,7 @@ def best_by(names: list[str], rows: dict[str, dict[str, Any]], metric: str) -> s
 def auto(
     data: str | Path | TextDataset,
     output: str | Path,
-    budget: float,
+    budget: float | str,
     *,
     recipes: list[str] | None = None,
     metric: str = "accuracy",
@@ -133,8 +138,10 @@ def auto(
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> AutoResult:
-    """Train the baseline, then what fits in `budget` seconds (from this call), and keep the best
-    on validation as `output/best`; the leaderboard in `output/leaderboard`.
+    """Train the baseline, then what fits in `budget` (from this call), and keep the best on
+    validation as `output/best`; the leaderboard in `output/leaderboard`.
+
+    `budget` is seconds (a number) or a duration as `--budget` takes it (`"90s"`, `"15m"`, `"1h"`).
 
     `recipes` narrows the candidates (built-in names; the baseline is always trained);
     `keep_all` keeps every run in `output/runs/`; `ensemble` lets the runs' weighted
@@ -142,6 +149,7 @@ def auto(
     `progress` receives one line per step.
     """
     started = time.monotonic()
+    budget = seconds_given(budget, "budget")
     if metric not in METRICS:
         raise AttentextError(f"--metric {shown(metric)}: choose {' or '.join(METRICS)}")
     names = _candidates(recipes)

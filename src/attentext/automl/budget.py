@@ -1,12 +1,14 @@
 """Durations as users write them (`90s`, `10m`, `1h`, `1h30m`) and as attentext prints them.
 
 Light on purpose: the CLI parses `--budget` and `--timeout` before importing anything heavy, so a
-typo is answered at once.
+typo is answered at once; `auto` and `tune` read the same strings from Python (`seconds_given`).
 """
 
 from __future__ import annotations
 
+import math
 import re
+from numbers import Real
 
 from attentext.errors import AttentextError, shown
 
@@ -35,6 +37,22 @@ def parse_duration(text: str, option: str = "--budget", bare_seconds: bool = Fal
     if seconds <= 0:
         raise BudgetError(f"{option} {shown(text)}: a duration must be more than 0 seconds")
     return seconds
+
+
+def seconds_given(value: object, name: str, bare_seconds: bool = False) -> float:
+    """Seconds in a duration passed from Python: a number of seconds, or a string read as the CLI
+    reads it (`parse_duration`), so `auto(..., "15m")` is `attentext auto ... --budget 15m`.
+    Another type is a TypeError, a bad value a BudgetError, each one line naming `name`."""
+    if isinstance(value, str):
+        return parse_duration(value, name, bare_seconds)
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(
+            f"{name} must be a number of seconds or a duration such as 90s, 10m or 1h, "
+            f"not {type(value).__name__}"
+        )
+    if not math.isfinite(value) or value <= 0:
+        raise BudgetError(f"{name} {float(value):g}: give a finite number of seconds, more than 0")
+    return float(value)
 
 
 def _is_number(value: str) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from attentext import rundir
+from attentext.automl.budget import seconds_given
 from attentext.automl.callbacks import Deadline
 from attentext.automl.dataset import shared_dataset
 from attentext.automl.folders import prepare_output
@@ -122,7 +123,7 @@ def tune(
     output: str | Path,
     *,
     trials: int = 20,
-    timeout: float | None = None,
+    timeout: float | str | None = None,
     metric: str = "accuracy",
     overwrite: bool = False,
     overrides: list[str] | None = None,
@@ -130,15 +131,17 @@ def tune(
     pruner: Any = None,
     progress: Callable[[str], None] | None = None,
 ) -> TuneResult:
-    """Search `recipe`'s settings on `data` for up to `trials` trials or `timeout` seconds
-    (a trial running at the timeout ends at its next step, evaluated); write the best recipe,
-    its run directory and the table of trials in `output`.
+    """Search `recipe`'s settings on `data` for up to `trials` trials or `timeout` (seconds, or a
+    duration as `--timeout` takes it: `"90s"`, `"30m"`, `"1h"`; a trial running at the timeout
+    ends at its next step, evaluated); write the best recipe, its run directory and the table of
+    trials in `output`.
 
     `overrides` (`key=value`) fix settings for every trial; a searched setting they name is no
     longer searched. `pruner` replaces the median pruner (any Optuna pruner); `progress`
     receives one line per trial.
     """
-    _check_request(metric, trials, timeout)
+    _check_request(metric, trials)
+    timeout = None if timeout is None else seconds_given(timeout, "timeout", bare_seconds=True)
     optuna = _optuna()
     base = resolve_recipe(recipe, precision=precision, overrides=overrides)
     fixed = {item.partition("=")[0].strip() for item in overrides or []}
@@ -168,13 +171,11 @@ def tune(
         return search.finish()
 
 
-def _check_request(metric: str, trials: int, timeout: float | None) -> None:
+def _check_request(metric: str, trials: int) -> None:
     if metric not in METRICS:
         raise TuneError(f"--metric {shown(metric)}: choose {' or '.join(METRICS)}")
     if trials < 1:
         raise TuneError(f"--trials {trials}: run at least one trial")
-    if timeout is not None and timeout <= 0:
-        raise TuneError(f"--timeout {timeout:g}: give a positive number of seconds")
 
 
 class _Search:

@@ -1,0 +1,70 @@
+"""README audit, round 8: what the README says of the Python API and of `--help` holds.
+
+`attentext.auto` and `attentext.tune` take their budget as the CLI does (`"15m"`, or seconds);
+a run directory that exists tells a Python caller what to pass.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import attentext
+from attentext.automl.budget import BudgetError
+from attentext.errors import RecipeError
+
+# --- 1. auto's budget and tune's timeout: the CLI's duration strings, or seconds ---------------
+
+
+def test_python_reads_durations_as_the_cli_does():
+    from attentext.automl.budget import seconds_given  # new here: the old code fails only this test
+
+    assert seconds_given("15m", "budget") == 900
+    assert seconds_given(90, "budget") == 90 and seconds_given(2.5, "budget") == 2.5
+    assert seconds_given("45", "timeout", bare_seconds=True) == 45  # as --timeout 45
+
+
+@pytest.mark.parametrize("budget", ["1s", 1])
+def test_auto_takes_its_budget_as_a_duration_or_seconds(ag_news_dir, tmp_path, budget):
+    # the budget is read, then found too small for the baseline: refused before any training
+    with pytest.raises(BudgetError, match="^--budget 1s is too small for even the baseline"):
+        attentext.auto(ag_news_dir, tmp_path / "auto", budget)
+    assert not (tmp_path / "auto").exists()
+
+
+def test_tune_takes_its_timeout_as_a_duration(ag_news_dir, tmp_path):
+    result = attentext.tune("tfidf-logreg", ag_news_dir, tmp_path / "tune", trials=1, timeout="30m")
+    assert len(result.trials) == 1 and (tmp_path / "tune" / "best.yaml").is_file()
+
+
+def test_tune_reads_its_timeout_before_anything_else_fails(ag_news_dir, tmp_path):
+    with pytest.raises(RecipeError):
+        attentext.tune("no-such-recipe", ag_news_dir, tmp_path / "tune", timeout="30m")
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda data, out, value: attentext.auto(data, out, value), "budget"),
+        (
+            lambda data, out, value: attentext.tune("tfidf-logreg", data, out, timeout=value),
+            "timeout",
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    ("value", "error", "words"),
+    [
+        ("15x", BudgetError, "15x: expected a duration such as 90s, 10m or 1h"),
+        (0, BudgetError, "0: give a finite number of seconds, more than 0"),
+        ([15], TypeError, "must be a number of seconds or a duration such as 90s"),
+        (True, TypeError, "must be a number of seconds or a duration such as 90s"),
+    ],
+)
+def test_a_bad_duration_from_python_is_one_line_naming_the_parameter(
+    ag_news_dir, tmp_path, call, name, value, error, words
+):
+    with pytest.raises(error) as caught:
+        call(ag_news_dir, tmp_path / "out", value)
+    message = str(caught.value)
+    assert message.startswith(f"{name} ") and words in message and "\n" not in message
+    assert not (tmp_path / "out").exists()
