@@ -7,10 +7,11 @@ a run directory that exists tells a Python caller what to pass.
 from __future__ import annotations
 
 import pytest
+from conftest import run_cli_here
 
 import attentext
 from attentext.automl.budget import BudgetError
-from attentext.errors import RecipeError
+from attentext.errors import RecipeError, RunDirError
 
 # --- 1. auto's budget and tune's timeout: the CLI's duration strings, or seconds ---------------
 
@@ -68,3 +69,39 @@ def test_a_bad_duration_from_python_is_one_line_naming_the_parameter(
     message = str(caught.value)
     assert message.startswith(f"{name} ") and words in message and "\n" not in message
     assert not (tmp_path / "out").exists()
+
+
+# --- 2. a run directory that exists: what to pass, from the CLI and from Python ----------------
+
+ALREADY_EXISTS = (
+    "already exists; choose another --output or pass --overwrite (overwrite=True in Python)"
+)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda data, out: attentext.train("tfidf-logreg", data, out),
+        lambda data, out: attentext.tune("tfidf-logreg", data, out, trials=1),
+    ],
+    ids=["train", "tune"],
+)
+def test_an_existing_output_tells_a_python_caller_to_pass_overwrite_true(
+    ag_news_dir, tmp_path, call
+):
+    output = tmp_path / "seed"
+    output.mkdir()
+    (output / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(RunDirError) as caught:
+        call(ag_news_dir, output)
+    assert str(caught.value) == f"{output}: {ALREADY_EXISTS}"
+    assert (output / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_the_cli_says_the_same_of_an_existing_output(ag_news_dir, tmp_path):
+    output = tmp_path / "seed"
+    output.mkdir()
+    (output / "notes.txt").write_text("mine", encoding="utf-8")
+    result = run_cli_here("train", "tfidf-logreg", "--data", ag_news_dir, "--output", output)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == f"error: {output}: {ALREADY_EXISTS}"

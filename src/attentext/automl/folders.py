@@ -24,7 +24,8 @@ def prepare_output(
     if path.exists() and any(path.iterdir()):
         if not overwrite:
             raise RunDirError(
-                f"{path}: already exists; choose another --output or pass --overwrite"
+                f"{path}: already exists; choose another --output or pass --overwrite "
+                "(overwrite=True in Python)"
             )
         if not (path / record).is_file():
             raise RunDirError(

@@ -76,7 +76,8 @@ def check_destination(output_dir: Path, resume: bool, overwrite: bool) -> None:
         raise RunDirError(f"{output_dir}: is a file, not a run directory; choose another --output")
     if not overwrite and not resume:
         raise RunDirError(
-            f"{output_dir}: already exists; choose another --output or pass --overwrite"
+            f"{output_dir}: already exists; choose another --output or pass --overwrite "
+            "(overwrite=True in Python)"
         )
     if overwrite and not (output_dir / MARKER).is_file() and any(output_dir.iterdir()):
         raise RunDirError(
