@@ -105,3 +105,19 @@ def test_the_cli_says_the_same_of_an_existing_output(ag_news_dir, tmp_path):
     result = run_cli_here("train", "tfidf-logreg", "--data", ag_news_dir, "--output", output)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == f"error: {output}: {ALREADY_EXISTS}"
+
+
+# --- 3. `--help` says what --max-steps does ---------------------------------------------------
+
+
+def _help(command: str) -> str:
+    result = run_cli_here(command, "--help")
+    assert result.returncode == 0, result.stderr
+    return " ".join(result.stdout.replace("│", " ").split())  # rich's box and line ends away
+
+
+@pytest.mark.parametrize("command", ["train", "distill"])
+def test_max_steps_is_said_to_set_the_steps_not_to_cap_them(command):
+    text = _help(command)
+    assert "--max-steps <int> Train this many optimizer steps (overrides --epochs;" in text
+    assert "Stop after this many" not in text

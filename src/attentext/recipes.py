@@ -106,7 +106,8 @@ class TrainingSpec:
     # early stopping ends the run sooner
     epochs: float | str = 3.0
     auto_steps: int = 1000
-    max_steps: int = -1  # > 0: stop after this many optimizer steps (the lesson's steps_per_epoch)
+    # > 0: train this many optimizer steps, whatever `epochs` says (the lesson's steps_per_epoch)
+    max_steps: int = -1
     batch_size: int = 128
     eval_batch_size: int = 256
     learning_rate: float = 1e-3

@@ -55,6 +55,13 @@ LabelPriorOption = Annotated[
         "training split's out (for texts where every label is as likely)."
     ),
 ]
+MaxStepsOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Train this many optimizer steps (overrides --epochs; early stopping may end the run "
+        "sooner)."
+    ),
+]
 BackendOption = Annotated[
     str,
     typer.Option(

@@ -11,6 +11,7 @@ from rich.text import Text
 from attentext.cli.common import (
     DataOption,
     LabelPriorOption,
+    MaxStepsOption,
     bold,
     cell,
     out,
@@ -62,7 +63,7 @@ def distill_command(
     ensemble: EnsembleOption = None,
     label_prior: LabelPriorOption = None,
     epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
+    max_steps: MaxStepsOption = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Recipe override key=value.")
     ] = None,

@@ -11,6 +11,7 @@ from rich.text import Text
 from attentext.cli.common import (
     DataOption,
     LabelPriorOption,
+    MaxStepsOption,
     bold,
     out,
     quiet_libraries,
@@ -25,9 +26,7 @@ def train_command(
     data: DataOption,
     output: Annotated[Path, typer.Option("--output", "-o", help="Run directory to create.")],
     epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
-    max_steps: Annotated[
-        int | None, typer.Option(help="Stop after this many optimizer steps.")
-    ] = None,
+    max_steps: MaxStepsOption = None,
     batch_size: Annotated[int | None, typer.Option(help="Training batch size.")] = None,
     precision: Annotated[
         str | None,

@@ -206,9 +206,10 @@ def train(
 ) -> TrainResult:
     """Train a recipe (name, YAML path or Recipe) on data and write a run directory at `output`.
 
-    `options` are those of `resolve_recipe`: epochs, max_steps, batch_size, precision,
-    class_weight, label_prior, val_fraction, overrides (a list of `key=value`). `log_lines=False`
-    keeps the Trainer's step bar but not its printed log lines (`auto` and `tune` print one per run).
+    `options` are those of `resolve_recipe`: epochs, max_steps (this many optimizer steps,
+    overriding epochs), batch_size, precision, class_weight, label_prior, val_fraction, overrides
+    (a list of `key=value`). `log_lines=False` keeps the Trainer's step bar but not its printed
+    log lines (`auto` and `tune` print one per run).
     """
     said = options.get("overrides") or []
     recipe = reading_word_pairs(
