@@ -13,7 +13,7 @@ import attentext
 from attentext.automl.budget import BudgetError
 from attentext.errors import RecipeError, RunDirError
 
-# --- 1. auto's budget and tune's timeout: the CLI's duration strings, or seconds ---------------
+# --- 1. auto's budget and tune's timeout: the CLI's duration strings, or seconds ------------------
 
 
 def test_python_reads_durations_as_the_cli_does():
@@ -71,7 +71,7 @@ def test_a_bad_duration_from_python_is_one_line_naming_the_parameter(
     assert not (tmp_path / "out").exists()
 
 
-# --- 2. a run directory that exists: what to pass, from the CLI and from Python ----------------
+# --- 2. a run directory that exists: what to pass, from the CLI and from Python -------------------
 
 ALREADY_EXISTS = (
     "already exists; choose another --output or pass --overwrite (overwrite=True in Python)"
@@ -107,7 +107,7 @@ def test_the_cli_says_the_same_of_an_existing_output(ag_news_dir, tmp_path):
     assert result.stderr.strip().splitlines()[-1] == f"error: {output}: {ALREADY_EXISTS}"
 
 
-# --- 3. `--help` says what --max-steps does ---------------------------------------------------
+# --- 3. `--help` says what --max-steps does -------------------------------------------------------
 
 
 def _help(command: str) -> str:
@@ -121,3 +121,16 @@ def test_max_steps_is_said_to_set_the_steps_not_to_cap_them(command):
     text = _help(command)
     assert "--max-steps <int> Train this many optimizer steps (overrides --epochs;" in text
     assert "Stop after this many" not in text
+
+
+# --- 4. `--help` says what --precision auto picks -------------------------------------------------
+
+
+def test_precision_auto_is_said_to_take_fp16_on_a_gpu_without_bf16():
+    # precision.resolve_precision: bf16 on a GPU that supports it, else fp16; on a CPU, bf16 only
+    # with native bf16 and a timed gain (BF16_MIN_SPEEDUP), else fp32
+    text = _help("train")
+    assert (
+        "auto: on a GPU, bf16 where the GPU supports it, else fp16; on a CPU, bf16 where the CPU "
+        "has native bf16 and the model is timed clearly faster in it, else fp32." in text
+    )

@@ -31,8 +31,9 @@ def train_command(
     precision: Annotated[
         str | None,
         typer.Option(
-            help="auto, fp32, bf16 or fp16 (GPU only); auto: bf16 where the hardware runs it "
-            "faster (a GPU, or a CPU with native bf16 where the model gains), else fp32."
+            help="auto, fp32, bf16 or fp16 (GPU only); auto: on a GPU, bf16 where the GPU "
+            "supports it, else fp16; on a CPU, bf16 where the CPU has native bf16 and the model "
+            "is timed clearly faster in it, else fp32."
         ),
     ] = None,
     class_weight: Annotated[str | None, typer.Option(help="none or balanced.")] = None,
