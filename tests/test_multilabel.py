@@ -376,7 +376,7 @@ def test_a_single_label_answer_keeps_its_shape(tmp_path, ag_news_dir):
     out = attentext.train("tfidf-logreg", ag_news_dir, tmp_path / "single").run_dir
     with TestClient(create_app([out])) as client:
         prediction = client.post("/v1/predict", json={"texts": ["a"]}).json()["predictions"][0]
-    assert set(prediction) == {"label", "score", "top_k", "truncated"}
+    assert set(prediction) == {"label", "score", "top_k", "truncated", "partly_read"}
 
 
 def test_predict_prints_the_label_set_and_every_score(data, tmp_path):

@@ -125,6 +125,11 @@ class TfidfLogRegClassifier:
         self.thresholds: np.ndarray | None = None  # multi-label decision thresholds, likewise
         self.label_temperatures: np.ndarray | None = None  # multi-label calibration, likewise
 
+    @property
+    def max_chars(self) -> int:
+        """The most characters of a text the model reads (model.options.max_chars)."""
+        return int(self.params["max_chars"])
+
     def _preprocess(self, text: str) -> str:
         """A text as the vectorizer reads it: composed, without characters that draw nothing
         (`data.unicode.standard_text`), lowercased. Without it `café` typed decomposed (as macOS

@@ -65,6 +65,21 @@ class ExplainRequest(_Request):
         return [self.text] if self.text is not None else list(self.texts or [])
 
 
+# The same two fields, with the same meaning, in /v1/predict's and /v1/explain's answers
+# (`serving/reading.py`): /v1/explain said `truncated` for the model's own limit and never for the
+# server's cut, so one 58,508-character text was `false` in one answer and `true` in the other.
+TRUNCATED = (
+    "The server cut the text to its first max_chars characters (`serve --max-chars`, 10,000 by "
+    "default) before the model read it."
+)
+PARTLY_READ = (
+    "The model read only part of the text it was given: a model that truncates, its max_length "
+    "tokens; a run that reads long texts in windows, the tokenizer.max_chunks windows it keeps "
+    "(in /v1/explain, `windows` gives their spans); the TF-IDF baseline, its first "
+    "model.options.max_chars characters. The words it did not read took no part in the answer."
+)
+
+
 class LabelScore(BaseModel):
     label: str
     score: float
@@ -82,7 +97,8 @@ class Prediction(BaseModel):
     scores: dict[str, float] | None = Field(
         None, description="Multi-label models: every label's probability."
     )
-    truncated: bool = Field(False, description="The text was cut to the server's max_chars.")
+    truncated: bool = Field(False, description=TRUNCATED)
+    partly_read: bool = Field(False, description=PARTLY_READ)
 
 
 class PredictResponse(BaseModel):
@@ -111,7 +127,8 @@ class TokenExplanation(BaseModel):
         None, description="Character span of each token in `text`, where the tokenizer has them."
     )
     method: str = Field("", description="How the importances were computed.")
-    truncated: bool = Field(False, description="The model read only the start of the text.")
+    truncated: bool = Field(False, description=TRUNCATED)
+    partly_read: bool = Field(False, description=PARTLY_READ)
     windows: list[WindowWeight] | None = Field(
         None,
         description="A model that reads long texts in windows: each window's character span "

@@ -37,6 +37,7 @@ from attentext.serving.batcher import (
     ShuttingDown,
 )
 from attentext.serving.errors import ApiError, echo, retry_after, unavailable
+from attentext.serving.reading import partly_read, tokenizes
 from attentext.serving.schemas import ModelInfo
 from attentext.serving.settings import ServerSettings
 
@@ -268,6 +269,16 @@ class ModelService:
                 )
             texts = [text[:max_chars] for text in texts]
         return texts, truncated
+
+    async def partly_read(self, served: ServedModel, texts: list[str]) -> list[bool]:
+        """Whether the model reads only part of each text (`reading.partly_read`): on the model's
+        thread where that tokenizes (a fast tokenizer is not to be shared across threads)."""
+        if not tokenizes(served.classifier):
+            return partly_read(served.classifier, texts)
+        if self.executor is None:
+            raise unavailable()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, partly_read, served.classifier, texts)
 
     async def classify(
         self, served: ServedModel, texts: list[str], output: str = PROBABILITIES, full: int = 503

@@ -20,6 +20,7 @@ from attentext.errors import AttentextError
 from attentext.rundir import TRANSFORMERS_KIND
 from attentext.serving.dependencies import get_service
 from attentext.serving.errors import ERROR_RESPONSES, ApiError, unavailable
+from attentext.serving.reading import partly_read
 from attentext.serving.schemas import (
     ErrorResponse,
     ExplainRequest,
@@ -84,7 +85,19 @@ def _windows(explanation: Any) -> list[WindowWeight] | None:
     ]
 
 
-def _response(model: str, explanations: list) -> ExplainResponse:
+def _explain_and_read(
+    explainer: ModuleType, classifier: Any, texts: list[str], method: str
+) -> tuple[list, list[bool]]:
+    """The explanations, and what of each text the model reads as /v1/predict says it
+    (`serving/reading.py`; an explanation's own `truncated` was the model's limit, and occlusion's
+    never set), in one job on the model's thread."""
+    return explainer.explain(classifier, texts, method=method), partly_read(classifier, texts)
+
+
+def _response(
+    model: str, explanations: list, truncated: list[bool], partly: list[bool]
+) -> ExplainResponse:
+    """The answer: `truncated` is the server's cut, as /v1/predict's; `partly_read` the model's."""
     return ExplainResponse(
         model=model,
         explanations=[
@@ -97,10 +110,11 @@ def _response(model: str, explanations: list) -> ExplainResponse:
                 importances=[round(float(x), SCORE_DECIMALS) for x in e.importances],
                 offsets=e.offsets,
                 method=e.method,
-                truncated=e.truncated,
+                truncated=cut,
+                partly_read=read,
                 windows=_windows(e),
             )
-            for e in explanations
+            for e, cut, read in zip(explanations, truncated, partly, strict=True)
         ],
     )
 
@@ -116,7 +130,7 @@ async def explain(
     """Per-token importances from the model's attention, with the prediction."""
     served = service.model(body.model)
     field_name = "text" if body.text is not None else "texts"
-    texts, _ = service.check_texts(body.all_texts(), field_name)
+    texts, truncated = service.check_texts(body.all_texts(), field_name)
     explainer = load_explainer()
     if explainer is None:
         raise _unavailable()
@@ -139,15 +153,15 @@ async def explain(
             "retry shortly",
         )
     loop = asyncio.get_running_loop()
-    explain = partial(explainer.explain, served.classifier, texts, method=body.method)
+    explain = partial(_explain_and_read, explainer, served.classifier, texts, body.method)
     work = service.executor.submit(explain)
     service.explaining += len(texts)
     # Counted until the thread is done with them, also after a 504 stopped the waiting here.
     work.add_done_callback(lambda _: loop.call_soon_threadsafe(service.explained, len(texts)))
     try:
-        explanations = await asyncio.wrap_future(work)
+        explanations, partly = await asyncio.wrap_future(work)
     except ImportError:
         raise _unavailable() from None
     except AttentextError as error:
         raise ApiError(422, "explain_error", str(error)) from None
-    return _response(served.name, explanations)
+    return _response(served.name, explanations, truncated, partly)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -33,8 +34,11 @@ async def predict(
     if batcher is None or not service.ready:
         raise unavailable()
     try:
-        # the functions of the model this request was accepted with, whatever a reload swaps in
-        probabilities = await batcher.predict(texts, functions=served.functions)
+        # the functions of the model this request was accepted with, whatever a reload swaps in;
+        # what of each text it reads, as /v1/explain says it (`serving/reading.py`)
+        probabilities, partly_read = await asyncio.gather(
+            batcher.predict(texts, functions=served.functions), service.partly_read(served, texts)
+        )
     except QueueFull as full:
         raise unavailable("queue_full", str(full)) from None
     except ShuttingDown:
@@ -47,7 +51,7 @@ async def predict(
         else None
     )
     predictions = []
-    for i, (row, cut) in enumerate(zip(probabilities, truncated, strict=True)):
+    for i, (row, cut, partly) in enumerate(zip(probabilities, truncated, partly_read, strict=True)):
         ranked = [
             LabelScore(label=label, score=score)
             for label, score in top_labels(row, classifier.labels, body.top_k)
@@ -58,7 +62,12 @@ async def predict(
             extra = {"labels": label_sets[i], "scores": dict(scores)}
         predictions.append(
             Prediction(
-                label=ranked[0].label, score=ranked[0].score, top_k=ranked, truncated=cut, **extra
+                label=ranked[0].label,
+                score=ranked[0].score,
+                top_k=ranked,
+                truncated=cut,
+                partly_read=partly,
+                **extra,
             )
         )
     return PredictResponse(model=served.name, predictions=predictions)

@@ -25,6 +25,7 @@ from attentext.rundir import ONNX_INT8_FILE
 from attentext.serving.batcher import LOGITS, PROBABILITIES
 from attentext.serving.dependencies import get_service
 from attentext.serving.errors import ApiError, unavailable
+from attentext.serving.reading import token_counts, token_limit
 from attentext.serving.schemas import LabelScore
 from attentext.serving.state import ModelService, ServedModel
 from attentext.serving.tei_schemas import (
@@ -34,7 +35,6 @@ from attentext.serving.tei_schemas import (
     TeiModelType,
     TeiRequest,
 )
-from attentext.text.windows import longest_read
 
 router = APIRouter(tags=["text-embeddings-inference"])
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -65,23 +65,6 @@ def sequences(inputs: str | list[str] | list[list[str]]) -> tuple[list[str], boo
     return texts, batch
 
 
-def _token_counts(classifier: Any, texts: list[str]) -> list[int]:
-    return [len(ids) for ids in classifier.tokenizer(texts, verbose=False)["input_ids"]]
-
-
-def token_limit(classifier: Any) -> int | None:
-    """The most tokens the model reads of a text: its max_length, or for a run that reads long
-    texts in windows what its cap of windows holds (None: it reads every word, as the TF-IDF
-    baseline and windows without a cap do)."""
-    max_length = getattr(classifier, "max_length", None)
-    if max_length is None or not hasattr(classifier, "tokenizer"):
-        return None
-    chunking = getattr(classifier, "chunking", None)
-    if chunking is None:
-        return max_length
-    return longest_read(classifier.tokenizer, max_length, chunking)
-
-
 async def refuse_long(service: ModelService, served: ServedModel, texts: list[str]) -> None:
     """`truncate: false`: a text the server would cut (over max_chars) or the model would cut
     (over its max_length tokens) is a 422, as TEI refuses an input over its model's length."""
@@ -101,7 +84,7 @@ async def refuse_long(service: ModelService, served: ServedModel, texts: list[st
     if service.executor is None:
         raise unavailable()
     loop = asyncio.get_running_loop()
-    counts = await loop.run_in_executor(service.executor, _token_counts, classifier, texts)
+    counts = await loop.run_in_executor(service.executor, token_counts, classifier, texts)
     for count in counts:
         if count > limit:
             raise ApiError(

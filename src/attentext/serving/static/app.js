@@ -130,9 +130,11 @@ function renderTokens(explanation) {
     .slice(0, 3)
     .map(([t, w]) => `${t} (${percent(w)})`);
   const most = explanation.method.startsWith("occlusion") ? "Most decisive" : "Most attended";
-  $("tokens-note").textContent =
-    `${most}: ${strongest.join(", ")}. Method: ${explanation.method}` +
-    (explanation.truncated ? "; the model read only the start of the text." : ".");
+  const notes = [`${most}: ${strongest.join(", ")}. Method: ${explanation.method}`];
+  // truncated: the server's cut (--max-chars); partly_read: the model's own limit
+  if (explanation.truncated) notes.push("the server cut the text to its character limit");
+  if (explanation.partly_read) notes.push("the model read only part of the text");
+  $("tokens-note").textContent = notes.join("; ") + ".";
 }
 
 async function classify() {
