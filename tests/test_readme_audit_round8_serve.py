@@ -1,4 +1,4 @@
-"""README audit, round 8: the server's `truncated`.
+"""README audit, round 8: the server's `truncated`, and ensemble's labels error.
 
 - `"truncated"` meant two things: /v1/predict said it for the server's cut (a text over
   `--max-chars`), /v1/explain for the model's own limit (its max_length tokens, or the windows
@@ -6,6 +6,8 @@
   cap was `false` in one answer and `true` in the other. Now `truncated` is the server's cut in
   both, and both say `partly_read` where the model read only part of the text
   (`serving/reading.py`), documented in the OpenAPI schema beside the other fields.
+- `attentext ensemble` of runs trained on other data said only `validation labels the runs do
+  not know: ABBR, ...`; it now names the runs, what they were trained on and what to do.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import AG_NEWS_LABELS, run_cli_here
 from fastapi.testclient import TestClient
 
 import attentext
 from attentext.serving import create_app
 
+TREC = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "trec"
 WINDOWS = ["tokenizer.long_text=chunks", "tokenizer.max_length=16", "tokenizer.max_chunks=2"]
 SHORT = "Stocks rally"
 # ~300 words: many 14-token windows, past the cap of 2; a few thousand characters
@@ -104,3 +108,22 @@ def test_the_openapi_schema_says_what_each_field_means(runs):
             fields["truncated"]["description"]
             == schemas["Prediction"]["properties"]["truncated"]["description"]
         )
+
+
+def test_ensemble_on_other_labels_names_the_runs_their_data_and_the_way_out(
+    runs, ag_news_dir, tmp_path
+):
+    if not (TREC / "train.csv").exists():
+        pytest.skip(f"shared dataset not found at {TREC}")
+    second = tmp_path / "tfidf-2"
+    attentext.train("tfidf-logreg", ag_news_dir, second)
+    result = run_cli_here(
+        "ensemble", runs["tfidf"], second, "--data", TREC, "--output", tmp_path / "mix"
+    )
+    assert result.returncode == 2, result.stderr  # a data error
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert "validation labels the runs do not know: ABBR, DESC, ENTY, HUM, LOC" in message
+    assert str(runs["tfidf"]) in message and str(second) in message
+    assert str(ag_news_dir) in message and all(label in message for label in AG_NEWS_LABELS)
+    assert "give --data the data the runs were trained on, or train them on" in message

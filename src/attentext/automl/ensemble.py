@@ -27,7 +27,7 @@ import numpy as np
 
 from attentext import rundir
 from attentext.data.dataset import TextDataset, column_values
-from attentext.errors import AttentextError, AttentextNote, DataError, short_list
+from attentext.errors import AttentextError, AttentextNote, DataError, short_list, shown
 from attentext.evaluation.calibration import calibrate, log_softmax, nll
 from attentext.evaluation.card import model_card
 from attentext.evaluation.metrics import classification_metrics
@@ -113,7 +113,7 @@ def ensemble(
                 f"{run.path}: its labels differ from {runs[0].path}'s; an ensemble's runs must "
                 "be trained on the same labels"
             )
-    gold = _label_ids(column_values(validation, "label"), label_names, labels)
+    gold = _label_ids(column_values(validation, "label"), label_names, labels, runs, data)
     probabilities = []
     for run, classifier in zip(runs, classifiers, strict=True):
         say(f"{run.name}: predicting {len(texts):,} validation texts")
@@ -260,14 +260,47 @@ def _check_same_validation(
         )
 
 
-def _label_ids(gold: list[int], names: list[str], labels: list[str]) -> np.ndarray:
-    """The data's label ids (into `names`) as the runs' label ids (into `labels`)."""
+def _label_ids(
+    gold: list[int],
+    names: list[str],
+    labels: list[str],
+    runs: list[rundir.Run],
+    data: str | Path | TextDataset,
+) -> np.ndarray:
+    """The data's label ids (into `names`) as the runs' label ids (into `labels`); data with
+    labels the runs do not know is refused, saying whose runs and what they know
+    (`_unknown_labels`)."""
     index = {name: i for i, name in enumerate(labels)}
     gold_names = [names[i] for i in gold]
     unknown = sorted({name for name in gold_names if name not in index})
     if unknown:
-        raise DataError(f"validation labels the runs do not know: {', '.join(unknown[:5])}")
+        raise _unknown_labels(unknown, labels, runs, data)
     return np.asarray([index[name] for name in gold_names], dtype=np.int64)
+
+
+def _unknown_labels(
+    unknown: list[str], labels: list[str], runs: list[rundir.Run], data: str | Path | TextDataset
+) -> DataError:
+    """The error for data whose validation labels the runs were not trained on: which labels,
+    which runs, what they were trained on (their labels, and the data their metrics.json
+    records), and what to do. It said the labels alone, not whose or why."""
+    source = shown(data.source if isinstance(data, TextDataset) else str(data), 200)
+    by_data: dict[str, list[str]] = {}  # the data each run's metrics.json says it trained on
+    for run in runs:
+        trained_on = run.metrics.get("data")
+        by_data.setdefault(trained_on if isinstance(trained_on, str) else "", []).append(
+            str(run.path)
+        )
+    trained = "; ".join(
+        f"{short_list(paths, 4, 200)} "
+        + (f"trained on {short_list([path], 1, 200)}" if path else "(its data is not recorded)")
+        for path, paths in by_data.items()
+    )
+    return DataError(
+        f"{source}: validation labels the runs do not know: {short_list(unknown, 8)}; the runs "
+        f"know {short_list(labels, 8)} ({trained}): give --data the data the runs were trained "
+        f"on, or train them on {source}"
+    )
 
 
 def _scores(probabilities: np.ndarray, gold: np.ndarray) -> dict[str, float]:
