@@ -182,3 +182,54 @@ def test_r8_t1_another_encoders_special_tokens_are_text_when_a_run_of_it_loads(t
     (ids,) = encode(tokenizer, ["oil <s> prices </s> jump <pad> <mask>"], 64, "head")
     _only_added_specials(tokenizer, ids)
     assert ids == encode(tokenizer, ["oil < s > prices </ s > jump < pad > < mask >"], 64)[0]
+
+
+# R8-T2  With special tokens read as text, the "[MASK]" attentext itself writes for a masked word
+#        (distillation's noisy copies, the few-shot recipe's noisy pass) was read as "[", "mask",
+#        "]": the pretrained teacher and the few-shot encoder no longer saw their mask token.
+#        Under `text.encoding.masks_written_as` that one string is the mask token again, exactly
+#        as the tokenizer read it before; every other special token in the text stays text.
+
+
+def test_r8_t2_a_mask_attentext_wrote_is_the_mask_token_as_before_and_nothing_else_is():
+    from attentext.text.encoding import masks_written_as
+    from attentext.training.distill import MASK, augmented_texts
+
+    source = resolve_encoder("default")
+    reading_specials = AutoTokenizer.from_pretrained(source, split_special_tokens=False)
+    as_text = AutoTokenizer.from_pretrained(source, split_special_tokens=True)
+    texts = pd.read_csv(AG_NEWS_TINY / "train.csv", header=None)[2].tolist()
+    noisy = augmented_texts(texts, 1, seed=0, mask_rate=0.3) + [MASK, f"{MASK}{MASK} x{MASK}"]
+    assert any(MASK in text for text in noisy)
+    for truncation in ("head", "head+tail"):
+        before = encode(reading_specials, noisy, 24, truncation)
+        with masks_written_as(MASK):
+            assert encode(as_text, noisy, 24, truncation) == before
+            windows = encode_windows(as_text, noisy, 24, Chunking(stride=0, max_chunks=0))
+        assert windows == encode_windows(reading_specials, noisy, 24, Chunking(0, 0))
+    with masks_written_as(MASK):
+        ids = encode(as_text, [f"oil {MASK} rose [SEP] again"], 32)[0]
+    assert as_text.mask_token_id in ids and ids.count(as_text.sep_token_id) == 1
+
+
+def test_r8_t2_the_teacher_labels_the_noisy_copies_with_its_mask_token(
+    monkeypatch, ag_news_dir, tmp_path
+):
+    from attentext.text.encoding import content_ids
+    from attentext.training import distill
+
+    teacher = tmp_path / "teacher"
+    attentext.train("seed-transformer", ag_news_dir, teacher, max_steps=2, precision="fp32")
+    bert = AutoTokenizer.from_pretrained(resolve_encoder("default"), split_special_tokens=True)
+    seen = []
+
+    def labelled(spec, texts, label_names, block=None, teachers=None):  # noqa: ANN001
+        seen.append(bert.mask_token_id in content_ids(bert, [f"a {distill.MASK} b"])[0])
+        return np.zeros((len(texts), len(label_names)), np.float32), False
+
+    monkeypatch.setattr(distill, "teacher_logits", labelled)
+    sets = [f"distill.teacher={teacher}", "distill.augment=1"]
+    attentext.train(
+        "seed-transformer", ag_news_dir, tmp_path / "student", max_steps=1, overrides=sets
+    )
+    assert seen == [True]

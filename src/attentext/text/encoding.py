@@ -8,7 +8,9 @@ encode through here, so a text is cut the same way wherever it goes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,50 @@ TRUNCATIONS = ("head", "tail", "head+tail")
 # it there) and passes it to the Rust tokenizer as `encode_special_tokens`. The special tokens a
 # tokenizer adds itself ([CLS] ... [SEP]) and a text without special tokens keep their ids.
 SPECIAL_TOKENS_AS_TEXT: dict[str, Any] = {"split_special_tokens": True}
+
+# The one exception: texts attentext itself masked word by word (distillation's noisy copies, the
+# few-shot recipe's noisy pass) write the mask as this text, and while `masks_written_as` is in
+# force the tokenizer's mask token stands where it is written (`content_ids`), as the tokenizer
+# read it before special tokens were text. A model without a mask token reads it as text.
+_MASK_WRITTEN_AS: ContextVar[str | None] = ContextVar("mask_written_as", default=None)
+
+
+@contextmanager
+def masks_written_as(mask: str) -> Iterator[None]:
+    """Within it, `mask` in a text is the tokenizer's mask token, for every encoding here (the
+    teacher's `predict` and windows included); everything else in the text stays text."""
+    token = _MASK_WRITTEN_AS.set(mask)
+    try:
+        yield
+    finally:
+        _MASK_WRITTEN_AS.reset(token)
+
+
+def content_ids(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+    """Each text's token ids without special tokens or a cut; under `masks_written_as`, each
+    mask written in it is the tokenizer's mask token (the text around it tokenized apart, as
+    the tokenizers library does around a special token it matches)."""
+    mask, mask_id = _MASK_WRITTEN_AS.get(), getattr(tokenizer, "mask_token_id", None)
+    if mask is None or mask_id is None:
+        return _plain_ids(tokenizer, texts)
+    parts = [text.split(mask) for text in texts]
+    pieces = iter(_plain_ids(tokenizer, [p for row in parts for p in row]))
+    rows = []
+    for row in parts:
+        ids = list(next(pieces))
+        for _ in row[1:]:
+            ids += [mask_id, *next(pieces)]
+        rows.append(ids)
+    return rows
+
+
+def _plain_ids(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+    if not texts:  # the tokenizer raises IndexError on an empty batch
+        return []
+    # verbose=False: texts longer than the model are expected; callers cut them
+    return tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)[
+        "input_ids"
+    ]
 
 
 def special_tokens_around(tokenizer: Any) -> tuple[list[int], list[int]]:
@@ -50,12 +96,9 @@ def encode(
     self-training took no text: round 6)."""
     if not texts:
         return []
-    if truncation == "head":
+    if truncation == "head" and _MASK_WRITTEN_AS.get() is None:
         return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    # verbose=False: texts longer than the model are expected here, they are cut just below
-    pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)[
-        "input_ids"
-    ]
+    pieces = content_ids(tokenizer, texts)
     prefix, suffix = special_tokens_around(tokenizer)
     budget = max_length - len(prefix) - len(suffix)
     encoded = []

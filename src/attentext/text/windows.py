@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from attentext.errors import RecipeError
-from attentext.text.encoding import EncodedText, special_tokens_around
+from attentext.text.encoding import EncodedText, content_ids, special_tokens_around
 
 KEPT = ("head", "tail", "spread")
 
@@ -113,10 +113,7 @@ def encode_windows(
 ) -> list[list[list[int]]]:
     """Each text's windows: token ids with special tokens, at most `max_length` each."""
     prefix, suffix, budget = _budget(tokenizer, max_length, chunking.stride)
-    # verbose=False: texts longer than the model are expected here, they are split just below
-    pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)[
-        "input_ids"
-    ]
+    pieces = content_ids(tokenizer, texts)  # split into windows just below
     return [
         [
             prefix + ids[start:end] + suffix

@@ -56,13 +56,16 @@ from attentext.inference.classifier import load
 from attentext.models.outputs import classification_loss
 from attentext.recipes import DistillSpec, Recipe, resolve_recipe
 from attentext.rundir import MEMBERS_DIR, ONNX_DIR, WEIGHTS_FILE, open_run, read_whole
+from attentext.text.encoding import masks_written_as
 from attentext.training.features import cached_features
 from attentext.training.tokenized import PackedRows, tokenize_split
 from attentext.training.workdir import is_main_process
 
 IGNORE = -100  # the label of a text without one: the cross-entropy skips it
 TEACHER_SLICE = 2048  # texts the teacher labels between two updates of the progress bar
-MASK = "[MASK]"  # a masked word: the pretrained teacher's own mask token; a word to the student
+# a masked word, as the noisy copies write it: read as the mask token by a model that has one
+# (`text.encoding.masks_written_as`: the pretrained teacher), as the word "mask" by a word model
+MASK = "[MASK]"
 MASK_RATE = 0.1  # Tang et al.'s p_mask: each word masked with this probability
 NGRAM_RATE = 0.25  # their p_ng: a copy kept as one n-gram of its words with this probability
 MAX_NGRAM = 5  # n drawn from 1..5
@@ -496,9 +499,10 @@ def transfer_set(
     # training seed (a seed ensemble) share them, and the teacher labels them once
     noisy = augmented_texts(texts, spec.augment, recipe.data_seed)
     start = time.perf_counter()
-    logits, cached = teacher_logits(
-        spec, texts + noisy, dataset.label_names, block=len(texts), teachers=teachers
-    )
+    with masks_written_as(MASK):  # the copies' masks are the teacher's mask token
+        logits, cached = teacher_logits(
+            spec, texts + noisy, dataset.label_names, block=len(texts), teachers=teachers
+        )
     if teachers is not None:
         teachers.clear()  # the caller's list too: nothing holds a teacher while the student trains
     train = rows["train"]
@@ -507,9 +511,10 @@ def transfer_set(
             {"text": unlabeled + noisy, "label": [IGNORE] * (len(unlabeled) + len(noisy))}
         )
         t = recipe.tokenizer
-        extra_rows = PackedRows.from_dataset(
-            tokenize_split(extra, tokenizer, t.max_length, t.truncation)
-        )
+        with masks_written_as(MASK):  # and a student's that has one (a word model: a word)
+            extra_rows = PackedRows.from_dataset(
+                tokenize_split(extra, tokenizer, t.max_length, t.truncation)
+            )
         if dataset.multi_label:  # no label set: a row of IGNORE, as wide as the multi-hot rows
             unlabelled = np.full((len(extra_rows), train.labels.shape[1]), IGNORE, np.float32)
             extra_rows = PackedRows(extra_rows.ids, extra_rows.offsets, unlabelled)

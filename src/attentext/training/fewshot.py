@@ -44,8 +44,8 @@ from attentext.models.dropout import use_cpu_dropout
 from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import FewShotSpec, Recipe
 from attentext.text.batching import pad_rows
-from attentext.text.encoding import encode
-from attentext.training.distill import augmented_texts, left_out_note
+from attentext.text.encoding import encode, masks_written_as
+from attentext.training.distill import MASK, augmented_texts, left_out_note
 from attentext.training.features import compute_features
 from attentext.training.fewshot_finetune import (
     finetune_on_labels,
@@ -347,7 +347,8 @@ def _finetune_on_pseudo_labels(
         noisy = augmented_texts(
             texts, 1, seed, ngram_rate=0.0, mask_rate=spec.self_training_finetune_mask_rate
         )
-        pseudo_ids = encode(tokenizer, noisy, t.max_length, t.truncation)
+        with masks_written_as(MASK):
+            pseudo_ids = encode(tokenizer, noisy, t.max_length, t.truncation)
     labelled_ids, _, labels = labelled
     chosen, targets = labelled_ids + pseudo_ids, np.concatenate([labels, pseudo])
     return finetune_on_labels(model, chosen, targets, spec, seed, precision, tokenizer.pad_token_id)
