@@ -240,3 +240,15 @@ def test_r8_s2_auto_breaks_a_tie_on_its_metric_by_the_other_metric():
     assert best_by(names, rows, "macro_f1") == "seed-transformer"  # tied: accuracy decides
     rows["attention-rnn"]["accuracy"] = 0.9
     assert best_by(names, rows, "macro_f1") == "seed-transformer"  # tied on both: the earlier
+
+
+def test_r8_s6_a_measurement_cell_has_its_decimals_whatever_its_size():
+    """Latency, size and seconds cells: 2 decimals under 10, 1 above; a p95 of exactly 1.0 ms
+    read "1.0" beside another run's "0.7800" (4 decimals, as a score)."""
+    from attentext.evaluation.leaderboard import row_cell
+
+    row = {"latency_p50_ms": 0.78, "latency_p95_ms": 1.0, "size_mb": 12.78, "accuracy": 1.0}
+    assert row_cell(row, "latency_p50_ms") == "0.78"
+    assert row_cell(row, "latency_p95_ms") == "1.00"
+    assert row_cell(row, "size_mb") == "12.8"
+    assert row_cell(row, "accuracy") == "1.0000"
