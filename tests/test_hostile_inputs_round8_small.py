@@ -252,3 +252,25 @@ def test_r8_s6_a_measurement_cell_has_its_decimals_whatever_its_size():
     assert row_cell(row, "latency_p95_ms") == "1.00"
     assert row_cell(row, "size_mb") == "12.8"
     assert row_cell(row, "accuracy") == "1.0000"
+
+
+def test_r8_s7_a_huge_text_is_split_in_slices_that_give_str_split_s_words(monkeypatch):
+    """The data's profile and copy check read a text's words a slice at a time (one 100 MB text
+    was one list of 17 million strings before any model read it); the words, the counts and the
+    normalised form are str.split()'s, whatever the whitespace at a slice's edge."""
+    import random
+
+    from attentext.data import texts
+    from attentext.data.profile import word_lengths
+
+    monkeypatch.setattr(texts, "SPLIT_SLICE", 7)
+    pieces = ["a", "bc", "D", " ", "  ", "\t", "\n", "\u00a0", "\u2003", "\x1c", "é", "xxxxx"]
+    rng = random.Random(0)
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        slices = list(texts.split_words(text))
+        assert [word for words in slices for word in words] == text.split()
+        assert texts.word_count(text) == len(text.split())
+        assert texts.normalized(text) == " ".join(texts.standard_text(text).lower().split())
+    assert len(list(texts.split_words("ab " * 100))) > 1  # sliced, not one list
+    assert word_lengths(["one two three " * 10])["p50"] == 30

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from attentext.data.texts import normalized
+from attentext.data.texts import normalized, word_count
 from attentext.errors import AttentextWarning
 
 IMBALANCE_WARNING = 5.0  # largest / smallest class count from which the user is told
@@ -38,16 +38,18 @@ def class_counts(labels: list[Any], n_classes: int) -> np.ndarray:
 
 def word_lengths(texts: list[str]) -> dict[str, float]:
     """Words per text: median, 95th and 99th percentiles."""
-    lengths = np.array([len(text.split()) for text in texts]) if texts else np.zeros(1)
+    lengths = np.array([word_count(text) for text in texts]) if texts else np.zeros(1)
     return {f"p{q}": float(np.percentile(lengths, q)) for q in (50, 95, 99)}
 
 
 def whole_word_share(texts: list[str], vocabulary: dict[str, int]) -> float | None:
     """The share of words (3+ letters, lowercased) that a pretrained vocabulary holds whole."""
-    words = [word.lower() for text in texts for word in WORD.findall(text)]
-    if not words:
-        return None
-    return sum(word in vocabulary for word in words) / len(words)
+    known = total = 0
+    for text in texts:  # word by word: one huge text is not a list of every word
+        for word in WORD.finditer(text):
+            total += 1
+            known += word.group().lower() in vocabulary
+    return known / total if total else None
 
 
 def profile(
