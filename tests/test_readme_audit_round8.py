@@ -134,3 +134,16 @@ def test_precision_auto_is_said_to_take_fp16_on_a_gpu_without_bf16():
         "auto: on a GPU, bf16 where the GPU supports it, else fp16; on a CPU, bf16 where the CPU "
         "has native bf16 and the model is timed clearly faster in it, else fp32." in text
     )
+
+
+def test_data_aware_epochs_count_the_steps_of_every_process(monkeypatch):
+    """Under torchrun each process reads a batch a step: the epochs making ~1,200 steps count
+    the processes (two made ~600 steps: the epochs were one process's)."""
+    from attentext.data.defaults import auto_epochs
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    alone = auto_epochs(14_427, 128, 1_200, 0)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    two = auto_epochs(14_427, 128, 1_200, 0)
+    assert (alone.value, two.value) == (11, 22)
+    assert "57 an epoch" in two.why

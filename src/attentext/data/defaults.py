@@ -64,6 +64,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attentext.data.profile import WHOLE_WORD_WARNING
+from attentext.processes import world_size
 from attentext.recipes import AUTO, AUTO_OPTIONS, AUTO_SETTINGS, Recipe, resolve_recipe
 
 LENGTH_MULTIPLE = 8  # lengths rounded up to a multiple of 8 (tensor shapes kernels like)
@@ -144,8 +145,10 @@ def auto_max_tokens(frequencies: Counter) -> Choice:
 
 
 def auto_epochs(n_train: int, batch_size: int, target_steps: int, patience: int) -> Choice:
-    """Whole epochs making about `target_steps` optimizer steps, within MIN_EPOCHS..MAX_EPOCHS."""
-    per_epoch = max(1, math.ceil(n_train / batch_size))
+    """Whole epochs making about `target_steps` optimizer steps, within MIN_EPOCHS..MAX_EPOCHS.
+    Each of `world_size()` processes reads `batch_size` texts a step (torchrun): with two, an
+    epoch is half the steps (it counted one process's: 2 processes made ~600 steps of 1,200)."""
+    per_epoch = max(1, math.ceil(n_train / (batch_size * world_size())))
     wanted = math.ceil(target_steps / per_epoch)
     value = min(MAX_EPOCHS, max(MIN_EPOCHS, wanted))
     why = f"~{target_steps:,} steps at {per_epoch:,} an epoch on {n_train:,} texts"

@@ -28,10 +28,10 @@ from transformers import (
 
 from attentext.evaluation.metrics import classification_metrics
 from attentext.evaluation.multilabel import multi_hot, multilabel_metrics
+from attentext.processes import world_size
 from attentext.recipes import Recipe
 from attentext.rundir import checkpoint_dir
 from attentext.training.collator import PadCollator, WindowCollator
-from attentext.training.workdir import world_size
 
 
 def class_weights(labels: list, n_classes: int, mode: str) -> torch.Tensor | None:

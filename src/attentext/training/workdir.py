@@ -36,10 +36,6 @@ WORK_ENTRIES = frozenset(
 )
 
 
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def is_main_process() -> bool:
     """Rank 0 of a `torchrun` launch, or a plain process: the one that writes shared files."""
     return int(os.environ.get("RANK", "0")) == 0
