@@ -147,3 +147,29 @@ def test_data_aware_epochs_count_the_steps_of_every_process(monkeypatch):
     two = auto_epochs(14_427, 128, 1_200, 0)
     assert (alone.value, two.value) == (11, 22)
     assert "57 an epoch" in two.why
+
+
+def test_distill_refuses_a_pool_of_held_out_texts_only_before_anything_is_written(
+    ag_news_dir, tmp_path
+):
+    """distill --unlabeled FILE where every text is a test text: the few-shot recipe refused
+    such a pool in one line; distill trained on the labelled texts alone, with a note."""
+    import pandas as pd
+
+    teacher = tmp_path / "teacher"
+    attentext.train("seed-transformer", ag_news_dir, teacher, max_steps=2, precision="fp32")
+    test = pd.read_csv(ag_news_dir / "test.csv", header=None)
+    pool = tmp_path / "test.txt"
+    pool.write_text("\n".join(test[1] + " " + test[2]) + "\n", encoding="utf-8")
+    out = tmp_path / "student"
+
+    result = run_cli_here(
+        "distill", teacher, "--student", "seed-transformer", "--data", ag_news_dir,
+        "--unlabeled", pool, "--output", out, "--max-steps", "1",
+    )  # fmt: skip
+
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert lines[-1].startswith("error: ") and "all validation or test texts" in lines[-1]
+    assert "--unlabeled" in lines[-1]
+    assert not out.exists() and not out.with_name("student.partial").exists()

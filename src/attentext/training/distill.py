@@ -49,7 +49,7 @@ from transformers import PreTrainedTokenizerBase, Trainer
 from attentext.data.dataset import TextDataset
 from attentext.data.texts import load_texts, without_evaluation_texts
 from attentext.decisions import MULTI_LABEL
-from attentext.errors import AttentextNote, RecipeError, short_list
+from attentext.errors import AttentextNote, DataError, RecipeError, short_list
 from attentext.evaluation.evaluate import multi_label_scores
 from attentext.files import cache_root
 from attentext.inference.classifier import load
@@ -195,6 +195,8 @@ def unlabeled_texts(spec: DistillSpec, dataset: TextDataset) -> tuple[list[str],
     if not spec.unlabeled:
         return [], 0
     texts, left_out = without_evaluation_texts(load_texts(spec.unlabeled), dataset)
+    if not texts:
+        raise all_held_out(spec.unlabeled, left_out, dataset, "--unlabeled")
     if left_out and is_main_process():
         warnings.warn(left_out_note(spec.unlabeled, left_out, dataset), AttentextNote, stacklevel=2)
     return texts, left_out
@@ -232,6 +234,17 @@ def rare_label_note(recipe: Recipe, dataset: TextDataset) -> str | None:
         f"texts; at temperature {recipe.distill.temperature:g} seed-transformer students lost "
         "such a label on trec in two seeds of three where --temperature 1 kept it: try both "
         "and compare its recall (benchmarks/README.md, distillation)"
+    )
+
+
+def all_held_out(source: str, left_out: int, dataset: TextDataset, setting: str) -> DataError:
+    """The error for an unlabeled file whose every text is a validation or test text: nothing
+    is left to learn from (distill went on with the labelled texts alone, without a word
+    beyond the note; the few-shot recipe's rounds had nothing to label)."""
+    return DataError(
+        f"{source}: its {left_out:,} texts are all validation or test texts of "
+        f"{dataset.source}, which a model must not learn from; give {setting} texts apart "
+        "from them"
     )
 
 

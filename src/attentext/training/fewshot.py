@@ -45,7 +45,7 @@ from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import FewShotSpec, Recipe
 from attentext.text.batching import pad_rows
 from attentext.text.encoding import encode, masks_written_as
-from attentext.training.distill import MASK, augmented_texts, left_out_note
+from attentext.training.distill import MASK, all_held_out, augmented_texts, left_out_note
 from attentext.training.features import compute_features
 from attentext.training.fewshot_finetune import (
     finetune_on_labels,
@@ -266,11 +266,7 @@ def check_fewshot(recipe: Recipe, dataset: TextDataset) -> tuple[list[str], int]
     texts = sample_texts(spec.unlabeled, spec.self_training_max_texts, recipe.training.seed)
     kept, left_out = without_evaluation_texts(texts, dataset)  # the test split stays held out
     if not kept:
-        raise DataError(
-            f"{spec.unlabeled}: its {left_out:,} texts are all validation or test texts of "
-            f"{dataset.source}, which self-training must not learn from; give fewshot.unlabeled "
-            "texts apart from them"
-        )
+        raise all_held_out(spec.unlabeled, left_out, dataset, "fewshot.unlabeled")
     if left_out:
         warnings.warn(left_out_note(spec.unlabeled, left_out, dataset), AttentextNote, stacklevel=2)
     return kept, left_out
