@@ -25,7 +25,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from attentext.cli.common import BackendOption, cell, err, out, quiet_libraries
-from attentext.data.readers import DEFAULT_ENCODING, STANDARD_INPUT, text_encoding
+from attentext.data.readers import (
+    DEFAULT_ENCODING,
+    STANDARD_INPUT,
+    check_exists,
+    text_encoding,
+)
 from attentext.errors import AttentextError, DataError, EncodingError
 
 if TYPE_CHECKING:
@@ -135,6 +140,8 @@ def predict_command(
             raise AttentextError(f"{given[0]} applies to --output FILE; add --output")
         # the run and every option first: a bad --top-k was refused after `--input -` had been
         # read whole (standard input cannot be read twice, and a big file is read for nothing)
+        if input_file is not None and str(input_file) != STANDARD_INPUT:
+            check_exists(input_file)  # a mistyped name said at once, not after loading the run
         classifier = _loaded_for_printing(run_dir, bool(texts or input_file), top_k, backend)
         wanted = _read_wanted(texts, input_file, text_column, encoding)
         _print_predictions(classifier, wanted, json_output, top_k)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
 import math
 import re
@@ -161,11 +160,17 @@ def refuse_encoding_of_parquet(path: Path, encoding: str) -> None:
         )
 
 
+def check_exists(path: Path) -> None:
+    """`path` exists, or one line saying it does not: asked before slow work (loading a run)
+    so that a mistyped name is said at once. (A folder may be a Parquet dataset.)"""
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+
+
 def read_text(path: Path, encoding: str = DEFAULT_ENCODING) -> str:
     """The content of a text or data file decoded from `encoding` (a UTF-8 BOM dropped); a
     byte that is not of that encoding is one line naming the file, its row and the fix."""
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
+    check_exists(path)
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a data file")
     with open(path, "rb") as handle:
@@ -337,6 +342,19 @@ _Record = tuple[int, int, list[str]]  # first line, last line, fields
 _Failure = tuple[int, int, csv.Error]  # the line its record starts on, the line csv stopped at
 
 
+# a line and its ending as `open(newline="")` splits them: "\r\n", "\r" or "\n" (not the other
+# breaks str.splitlines knows, which csv must read as characters of a field)
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
+def _lines_kept(content: str) -> Iterator[str]:
+    """The lines of `content` with their endings, one at a time, for csv: `io.StringIO` holds
+    its whole text as 4-byte characters (400 MB for one 100 MB text of ASCII) where these are
+    slices of `content`'s own kind, made as csv asks for them."""
+    for match in _LINE.finditer(content):
+        yield match.group()
+
+
 def _quoted_records(
     content: str, delimiter: str, whole: bool = True
 ) -> tuple[list[_Record], _Failure | None]:
@@ -345,7 +363,7 @@ def _quoted_records(
     did. The start of a file (`whole` False) may cut a record: what csv could not finish at its
     end is not a failure but a record of the lines it had, without fields."""
     csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
-    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(_lines_kept(content), delimiter=delimiter, strict=True)
     records: list[_Record] = []
     start = 1
     try:
@@ -606,8 +624,7 @@ def _read_jsonl(
 
 
 def _read_parquet(path: Path, text_column: str, label_column: str | None) -> RawTexts:
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
+    check_exists(path)
     import pyarrow.parquet as pq
 
     try:
