@@ -196,7 +196,7 @@ def _settings(**values: Any) -> ServerSettings:
 
 def _check_options(run_dirs: list[Path], backend: str, torch_threads: int) -> None:
     """Cheap checks first: a typo fails before anything loads or binds."""
-    from attentext.inference.classifier import check_backend
+    from attentext.inference.classifier import MAX_THREADS, check_backend
     from attentext.inference.onnx_backend import onnx_file
     from attentext.rundir import TRANSFORMERS_KIND, open_run
 
@@ -205,9 +205,12 @@ def _check_options(run_dirs: list[Path], backend: str, torch_threads: int) -> No
         run = open_run(run_dir)
         if backend != "torch" and run.kind == TRANSFORMERS_KIND:
             onnx_file(run_dir, int8=backend == "onnx-int8")
-    if torch_threads < 0:
+    # Checked before torch.set_num_threads: 2**31 was its "Overflow when unpacking long"
+    # traceback, and 5,000 was taken by torch before `load` refused it as `threads`.
+    if not 0 <= torch_threads <= MAX_THREADS:
         raise AttentextError(
-            f"--torch-threads must be 0 (torch's default) or more, got {torch_threads}"
+            f"--torch-threads must be from 1 to {MAX_THREADS:,} (0: torch's default), "
+            f"got {torch_threads}"
         )
 
 
