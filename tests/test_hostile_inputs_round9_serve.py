@@ -4,16 +4,30 @@ the requests real clients send. Each test failed before its fix:
 R9-H1  `serve RUN --torch-threads 2147483648`: torch's "Overflow when unpacking long" traceback
        (`torch.set_num_threads` ran before any check); the range `load` takes (0 to 1,024) is
        now checked with the other options, in one line naming --torch-threads.
+R9-H2  a request body sent compressed, as tritonclient sends it with
+       `request_compression_algorithm="gzip"` or `"deflate"` (Content-Encoding): "not valid JSON
+       (not UTF-8 from byte 1)", or for binary tensors "Inference-Header-Content-Length: 136 is
+       not the byte count of the body's JSON part (0 to 128)". Decoded before the app reads it,
+       within the body limit (a gzip bomb is a 413); another coding is a 415 with
+       Accept-Encoding.
 """
 
 from __future__ import annotations
 
+import gzip
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import numpy as np
 import pytest
-from conftest import run_cli_here
+from conftest import run_cli_here, uvicorn_in_thread
 
 import attentext
+from attentext.serving import ServerSettings, create_app
+
+tritonclient_http = pytest.importorskip("tritonclient.http")
 
 
 @pytest.fixture(scope="module")
@@ -33,3 +47,41 @@ def test_r9_h1_a_torch_thread_count_out_of_range_is_one_line_before_torch_takes_
     assert lines == [
         f"error: --torch-threads must be from 1 to 1,024 (0: torch's default), got {threads}"
     ]
+
+
+@pytest.fixture(scope="module")
+def server(tfidf_run) -> Iterator[str]:
+    """`attentext serve`'s app and connection options, in uvicorn on the loopback."""
+    settings = ServerSettings()
+    with uvicorn_in_thread(create_app([tfidf_run], settings=settings), settings) as port:
+        yield f"127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_r9_h2_tritonclient_requests_sent_compressed_are_answered_as_sent_plain(server, binary):
+    client = tritonclient_http.InferenceServerClient(server)
+    tensor = tritonclient_http.InferInput("text", [2], "BYTES")
+    tensor.set_data_from_numpy(np.array(["oil prices fall", "a late goal"], object), binary)
+    plain = client.infer("tfidf", [tensor]).as_numpy("scores")
+    for algorithm in ("gzip", "deflate"):
+        compressed = client.infer("tfidf", [tensor], request_compression_algorithm=algorithm)
+        np.testing.assert_array_equal(compressed.as_numpy("scores"), plain)
+    client.close()
+
+
+def test_r9_h2_a_compressed_body_is_held_to_the_body_limit_and_other_codings_are_a_415(server):
+    url = f"http://{server}/v1/predict"
+    body = b'{"texts": ["oil prices fall"]}'
+    json_header = {"content-type": "application/json"}
+    plain = httpx.post(url, content=body, headers=json_header).json()
+    for coding, data in [("gzip", gzip.compress(body)), ("deflate", zlib.compress(body))]:
+        answer = httpx.post(url, content=data, headers={**json_header, "content-encoding": coding})
+        assert answer.status_code == 200 and answer.json() == plain
+    bomb = gzip.compress(b" " * 20_000_000)  # 20 KB that inflate to 20 MB
+    answer = httpx.post(url, content=bomb, headers={**json_header, "content-encoding": "gzip"})
+    assert answer.status_code == 413 and "once decompressed" in answer.text
+    damaged = gzip.compress(body)[:-6]
+    answer = httpx.post(url, content=damaged, headers={**json_header, "content-encoding": "gzip"})
+    assert answer.status_code == 400 and "not valid gzip data" in answer.text
+    answer = httpx.post(url, content=body, headers={**json_header, "content-encoding": "br"})
+    assert answer.status_code == 415 and answer.headers["accept-encoding"] == "gzip, deflate"

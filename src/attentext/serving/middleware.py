@@ -1,4 +1,5 @@
-"""ASGI middleware: a cap on the request body (413) and a time limit on the answer (504/408)."""
+"""ASGI middleware: a cap on the request body (413), compressed bodies decoded within it
+(`encodings.py`), and a time limit on the answer (504/408)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 
 from fastapi.responses import JSONResponse
 
+from attentext.serving.encodings import ACCEPTED, EncodingError, decoded
 from attentext.serving.errors import error_response, log
 
 
@@ -20,6 +22,8 @@ class BodyLimit:
 
     A request that declares a small Content-Length (or none, chunked) but sends more is cut off
     when the bytes actually received pass the limit, so the declared size is never trusted alone.
+    A body sent compressed (Content-Encoding gzip or deflate) is passed on decompressed, within
+    the same limit (`encodings.decoded`).
     """
 
     def __init__(self, app, max_bytes: int) -> None:
@@ -37,7 +41,8 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None:
             length = _content_length(declared)
             if length is None:
@@ -51,21 +56,22 @@ class BodyLimit:
             if length > self.max_bytes:
                 await self._too_large(f"{length:,} bytes", scope["path"])(scope, receive, send)
                 return
-        chunks, total, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            total += len(chunk)
-            if total > self.max_bytes:
-                await self._too_large(f"over {self.max_bytes:,} bytes", scope["path"])(
-                    scope, receive, send
+        body = await self._read(scope, receive, send)
+        if body is None:
+            return
+        encoding = headers.get(b"content-encoding")
+        if encoding is not None:
+            try:
+                body = decoded(body, encoding, self.max_bytes)
+            except EncodingError as error:
+                accepted = {"Accept-Encoding": ACCEPTED} if error.status == 415 else None
+                response = error_response(
+                    error.status, error.type, error.message, accepted, path=scope["path"]
                 )
+                await response(scope, receive, send)
                 return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body, replayed = b"".join(chunks), False
+            scope = {**scope, "headers": _decoded_headers(scope["headers"], len(body))}
+        replayed = False
 
         async def replay():
             nonlocal replayed
@@ -75,6 +81,31 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _read(self, scope, receive, send) -> bytes | None:
+        """The whole body, or None where it was answered (413 past the limit) or the client left."""
+        chunks, total, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > self.max_bytes:
+                await self._too_large(f"over {self.max_bytes:,} bytes", scope["path"])(
+                    scope, receive, send
+                )
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+
+def _decoded_headers(headers: list[tuple[bytes, bytes]], length: int) -> list[tuple[bytes, bytes]]:
+    """The request's headers for its decompressed body: no Content-Encoding, its own length (a
+    v2 route counts its JSON part in the body as sent, before compression)."""
+    kept = [(k, v) for k, v in headers if k.lower() not in (b"content-encoding", b"content-length")]
+    return [*kept, (b"content-length", b"%d" % length)]
 
 
 class TimeLimit:
