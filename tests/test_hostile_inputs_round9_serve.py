@@ -10,6 +10,9 @@ R9-H2  a request body sent compressed, as tritonclient sends it with
        not the byte count of the body's JSON part (0 to 128)". Decoded before the app reads it,
        within the body limit (a gzip bomb is a 413); another coding is a 415 with
        Accept-Encoding.
+R9-H3  HEAD on the routes served by GET (/healthz, /readyz, /v1/models, the page, TEI's
+       /health and /info, v2's health and metadata): 405, where HTTP requires HEAD wherever
+       GET is served (monitors and `curl -I` check health so). Answered as the GET, no body.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import httpx
 import numpy as np
 import pytest
 from conftest import run_cli_here, uvicorn_in_thread
+from fastapi.testclient import TestClient
 
 import attentext
 from attentext.serving import ServerSettings, create_app
@@ -85,3 +89,33 @@ def test_r9_h2_a_compressed_body_is_held_to_the_body_limit_and_other_codings_are
     assert answer.status_code == 400 and "not valid gzip data" in answer.text
     answer = httpx.post(url, content=body, headers={**json_header, "content-encoding": "br"})
     assert answer.status_code == 415 and answer.headers["accept-encoding"] == "gzip, deflate"
+
+
+HEAD_PATHS = [
+    "/healthz",
+    "/readyz",
+    "/v1/models",
+    "/",
+    "/health",
+    "/info",
+    "/v2",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/v2/models/tfidf",
+    "/v2/models/tfidf/ready",
+    "/v2/models/tfidf/versions/1",
+]
+
+
+def test_r9_h3_head_is_answered_wherever_get_is_without_a_body(tfidf_run):
+    with TestClient(create_app([tfidf_run])) as client:
+        for path in HEAD_PATHS:
+            get, head = client.get(path), client.head(path)
+            assert get.status_code == 200, path
+            assert head.status_code == 200, (path, head.status_code)
+            assert head.content == b"", path
+            assert head.headers.get("content-type") == get.headers.get("content-type"), path
+            assert head.headers.get("content-length") == get.headers.get("content-length"), path
+        refused = client.head("/v1/predict")
+        assert refused.status_code == 405 and refused.headers["allow"] == "POST"
+        assert refused.content == b""

@@ -45,7 +45,7 @@ from fastapi import FastAPI
 
 from attentext import __version__
 from attentext.serving.errors import install_error_handlers
-from attentext.serving.middleware import BodyLimit, TimeLimit
+from attentext.serving.middleware import BodyLimit, HeadAsGet, TimeLimit
 from attentext.serving.routes import explain, huggingface, models, predict, tei, v2
 from attentext.serving.routes.pages import mount_pages
 from attentext.serving.settings import ServerSettings
@@ -86,6 +86,7 @@ def create_app(
         docs_url=None,  # served by mount_pages from local files: FastAPI's loads them from a CDN
     )
     app.state.service = service
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(TimeLimit, seconds=settings.request_timeout_s)  # outermost: times the body
     install_error_handlers(app)

@@ -1,5 +1,5 @@
 """ASGI middleware: a cap on the request body (413), compressed bodies decoded within it
-(`encodings.py`), and a time limit on the answer (504/408)."""
+(`encodings.py`), HEAD answered as GET, and a time limit on the answer (504/408)."""
 
 from __future__ import annotations
 
@@ -106,6 +106,31 @@ def _decoded_headers(headers: list[tuple[bytes, bytes]], length: int) -> list[tu
     v2 route counts its JSON part in the body as sent, before compression)."""
     kept = [(k, v) for k, v in headers if k.lower() not in (b"content-encoding", b"content-length")]
     return [*kept, (b"content-length", b"%d" % length)]
+
+
+class HeadAsGet:
+    """ASGI middleware: a HEAD request answered as its GET, without the body.
+
+    HTTP requires HEAD wherever GET is served (RFC 9110 9.3.2): monitors and `curl -I` check a
+    health route by HEAD. FastAPI routes take only the methods they are declared with, so
+    /healthz, /readyz, /v1/models, /, TEI's /health and the v2 health routes answered HEAD with
+    a 405. The GET's headers are kept, its Content-Length too (the size a GET would get).
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 class TimeLimit:
