@@ -13,6 +13,10 @@ R9-H2  a request body sent compressed, as tritonclient sends it with
 R9-H3  HEAD on the routes served by GET (/healthz, /readyz, /v1/models, the page, TEI's
        /health and /info, v2's health and metadata): 405, where HTTP requires HEAD wherever
        GET is served (monitors and `curl -I` check health so). Answered as the GET, no body.
+R9-H4  a body naming a key twice in one object (`{"texts": ["a"], "texts": ["b", "c"]}`, HF's
+       `{"inputs": "a", "inputs": [...]}`, a v2 tensor's "data" twice): the last one was
+       classified without a word, where a proxy keeping the first reads another request and
+       TEI refuses it. A 400 `invalid_json` naming the key, in each protocol's shape.
 """
 
 from __future__ import annotations
@@ -119,3 +123,36 @@ def test_r9_h3_head_is_answered_wherever_get_is_without_a_body(tfidf_run):
         refused = client.head("/v1/predict")
         assert refused.status_code == 405 and refused.headers["allow"] == "POST"
         assert refused.content == b""
+
+
+REPEATED = [
+    ("/v1/predict", b'{"texts": ["a"], "texts": ["b", "c"]}', "texts"),
+    ("/v1/explain", b'{"text": "a", "method": "occlusion", "method": "attention"}', "method"),
+    ("/models/tfidf", b'{"inputs": "a", "inputs": ["b", "c"]}', "inputs"),
+    ("/", b'{"inputs": "a", "parameters": {"top_k": 1, "top_k": 2}}', "top_k"),
+    ("/predict", b'{"inputs": "a", "raw_scores": false, "raw_scores": true}', "raw_scores"),
+    (
+        "/v2/models/tfidf/infer",
+        b'{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a"],'
+        b' "data": ["b"]}]}',
+        "data",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "key"), REPEATED, ids=[p for p, _, _ in REPEATED])
+def test_r9_h4_a_key_given_twice_in_one_object_is_a_400_naming_it(tfidf_run, path, body, key):
+    with TestClient(create_app([tfidf_run])) as client:
+        answer = client.post(path, content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        message = error["message"] if isinstance(error, dict) else error
+        assert message == (
+            f"the request body is not valid JSON (the key '{key}' appears twice in one object)"
+        )
+        same_keys_apart = b'{"texts": [{"a": 1}], "model": "tfidf"}'  # nested objects: no repeat
+        answer = client.post("/v1/predict", content=same_keys_apart, headers=JSON)
+        assert answer.status_code == 422 and "texts[0]" in answer.text
+
+
+JSON = {"content-type": "application/json"}

@@ -16,9 +16,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
-from fastapi.routing import APIRoute
 
 from attentext.serving.errors import ApiError, echo
+from attentext.serving.json_body import JsonRoute
 
 HEADER = "Inference-Header-Content-Length"
 BINARY_KEY = "attentext.binary_part"
@@ -69,8 +69,8 @@ def _json_headers(headers: list[tuple[bytes, bytes]], length: int) -> list[tuple
     return [*kept, (b"content-type", b"application/json"), (b"content-length", b"%d" % length)]
 
 
-class BinaryTensorRoute(APIRoute):
-    """An APIRoute whose POST bodies may carry binary tensor data after the JSON.
+class BinaryTensorRoute(JsonRoute):
+    """A JsonRoute whose POST bodies may carry binary tensor data after the JSON.
 
     The body is always read as JSON (tritonclient sends no Content-Type), the binary part, if
     any, is put in the scope under BINARY_KEY for the route.

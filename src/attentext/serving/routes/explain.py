@@ -20,6 +20,7 @@ from attentext.errors import AttentextError
 from attentext.rundir import TRANSFORMERS_KIND
 from attentext.serving.dependencies import get_service
 from attentext.serving.errors import ERROR_RESPONSES, ApiError, unavailable
+from attentext.serving.json_body import JsonRoute
 from attentext.serving.reading import partly_read
 from attentext.serving.schemas import (
     ErrorResponse,
@@ -31,7 +32,7 @@ from attentext.serving.schemas import (
 from attentext.serving.state import ModelService, ServedModel
 
 log = logging.getLogger("attentext.serving")
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute)
 SCORE_DECIMALS = 6
 EXPLAIN_MODULE = "attentext.interpret.explain"
 # occlusion costs up to 257 predictions a text on the thread predictions share: 8 texts of the

@@ -20,10 +20,11 @@ from attentext.inference.ranking import top_labels
 from attentext.serving.batcher import LOGITS, PROBABILITIES
 from attentext.serving.dependencies import get_service
 from attentext.serving.hf_schemas import HfError, HfParameters, HfRequest
+from attentext.serving.json_body import JsonRoute
 from attentext.serving.schemas import LabelScore
 from attentext.serving.state import ModelService, ServedModel
 
-router = APIRouter(tags=["Hugging Face inference"])
+router = APIRouter(route_class=JsonRoute, tags=["Hugging Face inference"])
 RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": HfError} for code in (400, 404, 408, 413, 415, 422, 503, 504)
 }

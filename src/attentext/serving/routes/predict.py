@@ -12,10 +12,11 @@ from attentext.inference.ranking import top_labels
 from attentext.serving.batcher import QueueFull, ShuttingDown
 from attentext.serving.dependencies import get_service
 from attentext.serving.errors import ERROR_RESPONSES, unavailable
+from attentext.serving.json_body import JsonRoute
 from attentext.serving.schemas import LabelScore, Prediction, PredictRequest, PredictResponse
 from attentext.serving.state import ModelService
 
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute)
 
 
 @router.post(

@@ -25,6 +25,7 @@ from attentext.rundir import ONNX_INT8_FILE
 from attentext.serving.batcher import LOGITS, PROBABILITIES
 from attentext.serving.dependencies import get_service
 from attentext.serving.errors import ApiError, unavailable
+from attentext.serving.json_body import JsonRoute
 from attentext.serving.reading import token_counts, token_limit
 from attentext.serving.schemas import LabelScore
 from attentext.serving.state import ModelService, ServedModel
@@ -36,7 +37,7 @@ from attentext.serving.tei_schemas import (
     TeiRequest,
 )
 
-router = APIRouter(tags=["text-embeddings-inference"])
+router = APIRouter(route_class=JsonRoute, tags=["text-embeddings-inference"])
 RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": TeiError} for code in (400, 408, 413, 415, 422, 429, 503, 504)
 }
