@@ -177,7 +177,10 @@ class FewShotSpec:
     """SetFit-style few-shot training (Tunstall et al., "Efficient Few-Shot Learning Without
     Prompts", 2022): the encoder is tuned on pairs of labelled texts (cosine similarity against
     1 for a pair of one class, 0 across), then a logistic regression on its embeddings becomes
-    the head; optionally self-trained on unlabeled texts. Off while `pair_iterations` is 0."""
+    the head; optionally self-trained on unlabeled texts. Off while `pair_iterations` is 0.
+
+    The defaults are encoder-fewshot.yaml's (benchmarks/README.md, few labels, says why each):
+    a recipe of one's own with a `fewshot:` section gets the settings measured, not older ones."""
 
     pair_iterations: int = 0  # each round gives every labelled text one positive and one negative
     pair_batch_size: int = 16
@@ -185,13 +188,13 @@ class FewShotSpec:
     pair_learning_rate: float = 2e-5
     head_c: float = 1.0  # inverse L2 strength of the logistic-regression head
     unlabeled: str = ""  # self-training: a file of texts (one per line, or a data file)
-    self_training_rounds: int = 1
-    self_training_threshold: float = 0.9  # the least probability a pseudo-label is taken at
-    self_training_per_class: int = 0  # at most this many pseudo-labels per class (0: no cap)
+    self_training_rounds: int = 5
+    self_training_threshold: float = 0.0  # the least probability a pseudo-label is taken at
+    self_training_per_class: int = 2000  # at most this many pseudo-labels per class (0: no cap)
     # at most this share of the texts predicted as each class, its most confident ones: a rule
     # that reads the same for 2 classes or 20, where one probability threshold does not
-    self_training_share: float = 1.0
-    self_training_max_texts: int = 2000  # unlabeled texts read (a seeded sample of the file)
+    self_training_share: float = 0.75
+    self_training_max_texts: int = 20000  # unlabeled texts read (a seeded sample of the file)
     # after the rounds, every weight trained on the labelled and pseudo-labelled texts (0: off)
     self_training_finetune_epochs: int = 0
     # at most this many pseudo-labelled texts per class in that pass, a seeded draw of those the
@@ -202,7 +205,7 @@ class FewShotSpec:
     self_training_finetune_head_learning_rate: float = 1e-3
     # the pseudo-labelled texts read with words masked (each with probability mask_rate) in that
     # pass: their labels came from the clean texts (the noisy student's noise, Xie et al. 2020)
-    self_training_finetune_noise: bool = False
+    self_training_finetune_noise: bool = True
     self_training_finetune_mask_rate: float = 0.1  # that noise: each word masked with this
 
 
