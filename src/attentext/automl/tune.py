@@ -4,7 +4,9 @@ Each trial trains the recipe with settings drawn from its search space (`spaces.
 sampler, on one data split loaded once, so every trial is measured on the same validation
 texts. After each evaluation (one per epoch) the validation metric is reported to the trial, and
 a median pruner stops a trial below the median of earlier trials at the same epoch: the budget
-goes to promising settings. Early stopping stays on inside each trial. The best trial's run
+goes to promising settings. A trial also stops early where its recipe does
+(`training.early_stopping_patience` > 0: the encoder recipes; seed-transformer and attention-rnn
+run every epoch and leave it to the pruner). The best trial's run
 directory is kept (`best/`), the others removed as they end; its recipe is written as
 `best.yaml`, which `attentext train` takes, with the search section kept so it can be tuned
 again; `trials.md` and `trials.json` hold the table. A Ctrl-C ends the search as the timeout

@@ -14,8 +14,9 @@ decides when it starts, from the training split alone:
   table of the seed transformer overfit small data sets;
 - `training.epochs`: whole epochs making about `training.auto_steps` optimizer steps (2 to 40):
   10 epochs of AG News are 1,130 steps, 10 epochs of 3,000 texts only 230, too few for a model
-  trained from scratch, while on large data 2 epochs already make thousands; early stopping on the
-  validation metric (on by default) ends a run that stops improving. A distilled student counts
+  trained from scratch, while on large data 2 epochs already make thousands; where a recipe has
+  early stopping (the encoder recipes' patience 3; the recipes trained from scratch set 0 and run
+  every epoch), it ends a run that stops improving. A distilled student counts
   every text it trains on (training split, unlabeled texts, noisy copies: training/run.py);
 - `model.embedding_init` (the word models): their word embedding started from the encoder's word
   vectors (training/word_vectors.py) when the encoder knows the training texts' words, at least

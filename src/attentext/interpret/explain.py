@@ -55,8 +55,8 @@ def _classifier(run_dir_or_classifier: Any) -> Any:
     if run.kind == ENSEMBLE_KIND:
         members = ", ".join(str(path) for path, _ in run.members)
         raise ExplainError(
-            f"{run.path}: an ensemble has no attention of its own; explain one of its members "
-            f"({members})"
+            f"{run.path}: an ensemble has no attention of its own; explain it with --method "
+            f"occlusion (method='occlusion'), or one of its members ({members})"
         )
     if family_of_run(run.kind) is not None:
         return load(run.path)
