@@ -17,11 +17,17 @@ R9-H4  a body naming a key twice in one object (`{"texts": ["a"], "texts": ["b",
        `{"inputs": "a", "inputs": [...]}`, a v2 tensor's "data" twice): the last one was
        classified without a word, where a proxy keeping the first reads another request and
        TEI refuses it. A 400 `invalid_json` naming the key, in each protocol's shape.
+R9-H5  a wrong type where a protocol takes one of several (HF `"inputs": null`, a v2 parameter
+       that is null or an object): one message per member of pydantic's union, in its words
+       ("inputs.function-after[valid_unicode(), str]: Input should be a valid string (got
+       NoneType); inputs.list[function-after[...]]: ..."); and everywhere Python's type names
+       ("got NoneType", "data[0] is int"). One sentence, in JSON's words.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,3 +162,45 @@ def test_r9_h4_a_key_given_twice_in_one_object_is_a_400_naming_it(tfidf_run, pat
 
 
 JSON = {"content-type": "application/json"}
+
+
+V2_TEXT = {"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a"]}
+WRONG_TYPES = [
+    (
+        "/models/tfidf",
+        {"inputs": None},
+        "inputs: expected a string or an array of strings, got null",
+    ),
+    (
+        "/models/tfidf",
+        {"inputs": {"text": "a"}},
+        "inputs: expected a string or an array of strings, got an object",
+    ),
+    (
+        "/models/tfidf",
+        {"inputs": ["a", None]},
+        "inputs: the text at [1] is null; every text must be a string",
+    ),
+    (
+        "/v2/models/tfidf/infer",
+        {"inputs": [V2_TEXT], "parameters": {"x": None}},
+        "parameters.x: a parameter is a string, a number or a boolean, got null",
+    ),
+    (
+        "/v2/models/tfidf/infer",
+        {"inputs": [{**V2_TEXT, "data": [7]}]},
+        "input 'text': data[0] is a number; BYTES data are strings (the texts)",
+    ),
+    ("/v1/predict", None, "the request body must be a JSON object, got null"),
+    ("/v1/predict", {"texts": ["a", None]}, "texts[1]: Input should be a valid string (got null)"),
+    ("/v1/explain", {"text": {"a": 1}}, "text: Input should be a valid string (got an object)"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "expected"), WRONG_TYPES)
+def test_r9_h5_a_wrong_type_is_one_sentence_in_json_words(tfidf_run, path, body, expected):
+    with TestClient(create_app([tfidf_run])) as client:
+        answer = client.post(path, content=json.dumps(body), headers=JSON)
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert (error["message"] if isinstance(error, dict) else error) == expected

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from attentext.data.readers import json_error_reason
 from attentext.errors import shown
-from attentext.serving.schemas import ErrorResponse
+from attentext.serving.schemas import ErrorResponse, json_type
 
 log = logging.getLogger("attentext.serving")
 
@@ -150,9 +150,9 @@ def _one_message(error: dict[str, Any], example: str) -> str | tuple[int, str, s
                 "unsupported_media_type",
                 "send the request body as JSON with the header Content-Type: application/json",
             )
-        return f"the request body must be a JSON object, got {type(error.get('input')).__name__}"
+        return f"the request body must be a JSON object, got {json_type(error.get('input'))}"
     got = error.get("input")
-    got_type = f" (got {type(got).__name__})" if kind and kind.endswith("_type") else ""
+    got_type = f" (got {json_type(got)})" if kind and kind.endswith("_type") else ""
     return f"{where}: {msg}{got_type}" if where else f"{msg}{got_type}"
 
 

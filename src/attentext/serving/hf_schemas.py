@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from attentext.serving.schemas import Text
+from attentext.serving.schemas import TextOrTexts
 
 FUNCTIONS = ("softmax", "sigmoid", "none")
 
@@ -33,7 +33,7 @@ class HfParameters(BaseModel):
 class HfRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    inputs: Text | list[Text] = Field(
+    inputs: TextOrTexts = Field(
         description="One text, or a list of texts.", examples=["Stocks rally on Wall Street"]
     )
     parameters: HfParameters | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, model_validator
 
 from attentext.data.unicode import unpaired_surrogate
 
@@ -22,7 +22,45 @@ def valid_unicode(text: str) -> str:
     return text
 
 
+# What a client sent, named as JSON names it: "NoneType", "dict" or "int" mean nothing to a
+# client that is not written in Python (bool before int and float: true is no number).
+JSON_TYPES: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "a boolean"),
+    ((int, float), "a number"),
+    (str, "a string"),
+    (list, "an array"),
+    (dict, "an object"),
+)
+
+
+def json_type(value: object) -> str:
+    """A value parsed from JSON, described in JSON's words: null, a boolean, a number, ..."""
+    if value is None:
+        return "null"
+    for kinds, name in JSON_TYPES:
+        if isinstance(value, kinds):
+            return name
+    return type(value).__name__
+
+
+def text_or_texts(value: Any) -> str | list[str]:
+    """One text or an array of texts, checked in one step: as a union of the two, a mistake was
+    told twice in pydantic's words ("inputs.function-after[valid_unicode(), str]: Input should be
+    a valid string (got NoneType); inputs.list[function-after[...]]: ...")."""
+    if isinstance(value, str):
+        return valid_unicode(value)
+    if not isinstance(value, list):
+        raise ValueError(f"expected a string or an array of strings, got {json_type(value)}")
+    for i, text in enumerate(value):
+        if not isinstance(text, str):
+            raise ValueError(f"the text at [{i}] is {json_type(text)}; every text must be a string")
+    return [valid_unicode(text) for text in value]
+
+
 Text = Annotated[str, AfterValidator(valid_unicode)]
+TextOrTexts = Annotated[
+    str | list[str], PlainValidator(text_or_texts, json_schema_input_type=str | list[str])
+]
 # "" is no name: a 422, never a silent fall back to the default model (leave the field out).
 # (The length is checked after the Unicode check: before it, pydantic's own message for a lone
 # surrogate would replace the one that says what is wrong.)

@@ -10,10 +10,36 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+)
+
+from attentext.serving.schemas import json_type
+
+
+def parameter_value(value: Any) -> bool | int | float | str:
+    """A parameter's value as the protocol types it (a string, a number or a boolean), checked
+    in one step: as a union of the four, one null was four messages ("parameters.x.bool: Input
+    should be a valid boolean (got NoneType); parameters.x.int: ...")."""
+    if isinstance(value, bool | int | float | str):
+        return value
+    raise ValueError(f"a parameter is a string, a number or a boolean, got {json_type(value)}")
+
 
 # A parameter's value, as KServe's data model types it (bools before ints: true is no 1).
-Parameters = dict[str, StrictBool | StrictInt | StrictFloat | str]
+ParameterValue = Annotated[
+    bool | int | float | str,
+    PlainValidator(
+        parameter_value, json_schema_input_type=StrictBool | StrictInt | StrictFloat | str
+    ),
+]
+Parameters = dict[str, ParameterValue]
 Dimension = Annotated[int, Field(ge=0, le=2**31)]
 
 

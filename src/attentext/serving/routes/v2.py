@@ -33,7 +33,7 @@ from attentext.decisions import decide
 from attentext.inference.ranking import top_labels
 from attentext.serving.dependencies import get_service
 from attentext.serving.errors import ApiError, echo
-from attentext.serving.schemas import valid_unicode
+from attentext.serving.schemas import json_type, valid_unicode
 from attentext.serving.state import ModelService, ServedModel
 from attentext.serving.tensors import (
     BINARY_KEY,
@@ -177,7 +177,7 @@ def _json_texts(tensor: V2InputTensor) -> list[str]:
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise _invalid(
-                f"input '{echo(tensor.name)}': data[{i}] is {type(text).__name__}; "
+                f"input '{echo(tensor.name)}': data[{i}] is {json_type(text)}; "
                 "BYTES data are strings (the texts)"
             )
         try:
