@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+from conftest import run_cli_here
+
 from attentext.recipes import FewShotSpec, load_recipe
 
 
@@ -18,3 +21,19 @@ def test_the_few_shot_defaults_are_the_shipped_recipes_settings():
         if getattr(default, f.name) != getattr(shipped, f.name)
     }
     assert set(differing) == {"pair_iterations"}, differing  # 0: few-shot training off
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--data", "texts.txt"], "--data"),
+        (["--check-texts", "10"], "--check-texts"),
+        (["--force-int8"], "--force-int8"),
+    ],
+)
+def test_export_refuses_the_int8_check_options_without_int8(tmp_path, args, named):
+    # `export RUN --data TEXTS` without --int8 exported fp32 and ignored the texts without a word
+    result = run_cli_here("export", tmp_path / "no-run", *args)
+
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"{named} checks the int8 model against fp32; add --int8" in result.stderr

@@ -13,6 +13,18 @@ from attentext.errors import AttentextError, did_you_mean, shown
 from attentext.outputs import check_output_folder
 
 FORMATS = ("onnx",)
+CHECK_TEXTS = 1024  # texts of --data the int8 check reads at most, by default
+
+
+def _int8_only(data: Path | None, check_texts: int, force_int8: bool) -> str | None:
+    """The first option given that only the int8 export reads: without --int8 it was ignored
+    without a word (a docs audit found `--data` so)."""
+    given = {
+        "--data": data is not None,
+        "--check-texts": check_texts != CHECK_TEXTS,
+        "--force-int8": force_int8,
+    }
+    return next((name for name, used in given.items() if used), None)
 
 
 def _size(path: Path) -> str:
@@ -51,7 +63,7 @@ def export_command(
     ] = None,
     check_texts: Annotated[
         int, typer.Option(help="Most texts of --data used for the int8 check.")
-    ] = 1024,
+    ] = CHECK_TEXTS,
     force_int8: Annotated[
         bool,
         typer.Option(
@@ -74,6 +86,8 @@ def export_command(
 
     if check_texts < 1:
         raise AttentextError(f"--check-texts must be at least 1, got {check_texts}")
+    if not int8 and (given := _int8_only(data, check_texts, force_int8)):
+        raise AttentextError(f"{given} checks the int8 model against fp32; add --int8")
     texts = sample_texts(data, check_texts) if data is not None and int8 else None
     folder = export_onnx(
         run_dir, output=output, int8=int8, check_texts=texts, force_int8=force_int8
