@@ -68,3 +68,41 @@ def check_own_output_folder(
             "are replaced)"
         )
     return path
+
+
+# the files `evaluate --output` writes (one label per text: the first five; several: metrics.json,
+# report.md, per_label_f1.png)
+REPORT_FILES = (
+    "metrics.json",
+    "report.md",
+    "mistakes.jsonl",
+    "confusion_matrix.png",
+    "reliability.png",
+    "per_label_f1.png",
+)
+
+
+def check_report_folder(path: str | Path, overwrite: bool = False) -> Path:
+    """`check_output_folder` for `evaluate --output`, and, unless `overwrite`, refuse a folder
+    where a file of a report's name exists beside files evaluate never writes: that folder is
+    the user's, not an earlier report, and its report.md or metrics.json would be replaced
+    without a word (an audit: `evaluate RUN --output proj` replaced proj's own report.md and
+    metrics.json). A new or empty folder, an earlier report's, or one whose files keep their
+    names (a folder of other reports) is written into as before."""
+    path = check_output_folder(path)
+    if overwrite or not path.is_dir():
+        return path
+    replaced = [name for name in REPORT_FILES if os.path.lexists(path / name)]
+    if replaced and (others := foreign_entries(path, _is_report_file)):
+        names = short_list([shown(name, 40) for name in others], limit=5)
+        raise AttentextError(
+            f"{path}: --output holds {short_list(replaced)}, which evaluate would replace, beside "
+            f"files it never writes ({names}), so it is not an earlier report; choose a new or "
+            "empty folder, or add --overwrite to replace them (overwrite=True in Python)"
+        )
+    return path
+
+
+def _is_report_file(entry: Path) -> bool:
+    """A plain file of a name `evaluate --output` writes."""
+    return entry.name in REPORT_FILES and entry.is_file() and not entry.is_symlink()

@@ -16,7 +16,7 @@ from attentext.cli.common import (
     quiet_libraries,
     show_report,
 )
-from attentext.outputs import check_output_folder
+from attentext.outputs import check_report_folder
 
 
 def evaluate_command(
@@ -47,16 +47,26 @@ def evaluate_command(
             "attentext's (its text is lost).",
         ),
     ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Write --output's report into a folder of other files even where its "
+            "report.md, metrics.json or PNGs would replace files of those names.",
+        ),
+    ] = False,
 ) -> None:
     """Accuracy, macro-F1 and a per-class table of a run on labelled data (and a report folder)."""
     if output is not None:
-        check_output_folder(output)
+        check_report_folder(output, overwrite)
     if card and not overwrite_card:
         _check_card(run_dir)
     quiet_libraries()
     from attentext.evaluation.evaluate import evaluate
 
-    report = evaluate(run_dir, data, split=split, output=output, backend=backend).to_dict()
+    report = evaluate(
+        run_dir, data, split=split, output=output, backend=backend, overwrite=overwrite
+    ).to_dict()
     for bulky in ("confident_mistakes", "reliability_bins_before"):
         report.pop(bulky, None)
     if card:

@@ -29,7 +29,7 @@ from attentext.evaluation.significance import with_significance
 from attentext.evaluation.standing import ranked
 from attentext.inference.classifier import Classifier, load
 from attentext.label_prior import shifted_logits
-from attentext.outputs import check_output_folder, check_own_output_folder
+from attentext.outputs import check_output_folder, check_own_output_folder, check_report_folder
 from attentext.rundir import open_run
 
 LOG_FLOOR = 1e-12  # the smallest probability taken for a log (float32 softmax underflows to 0)
@@ -88,17 +88,20 @@ def evaluate(
     precision: str = "auto",
     output: str | Path | None = None,
     backend: str = "torch",
+    overwrite: bool = False,
 ) -> EvaluationReport | MultiLabelReport:
     """Metrics of a run on labelled data (a folder's test split, or a file).
 
     Accuracy, macro/weighted F1, per class, confusion matrix, calibration error and the most
     confident mistakes; with `output`, also report.md, metrics.json, PNGs and mistakes.jsonl there.
     A multi-label run gets micro/macro/samples F1, subset accuracy, Hamming loss and a per-label
-    table (at its tuned thresholds). `backend` as in `load` (torch, onnx, onnx-int8).
+    table (at its tuned thresholds). `backend` as in `load` (torch, onnx, onnx-int8). An
+    `output` folder whose report.md or metrics.json sits beside files evaluate never writes is
+    the user's, refused before any work unless `overwrite` (`outputs.check_report_folder`).
     """
     run_dir = Path(run_dir)
     if output is not None:
-        check_output_folder(output)
+        check_report_folder(output, overwrite)
     classifier: Classifier = load(run_dir, precision=precision, backend=backend)
     rows = labelled_split(run_dir, data, classifier.labels, split, carved_validation=True)
     _say_if_trained_on(run_dir, data, split)

@@ -1,0 +1,55 @@
+"""Hostile inputs, round 9: the commands earlier rounds covered least (`recalibrate`, `export`,
+`predict --output`, `evaluate --output`, `card`, `ensemble`, `--set`). Each test failed before
+its fix:
+
+R9-C1  `evaluate RUN --output FOLDER` where FOLDER holds the user's own report.md or
+       metrics.json beside other files: replaced without a word. Refused before any work
+       unless --overwrite (`outputs.check_report_folder`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import run_cli_here
+
+import attentext
+from attentext.errors import AttentextError
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    """A TF-IDF run on ag_news_tiny (seconds)."""
+    folder = tmp_path_factory.mktemp("round9cli")
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, folder / "tfidf").run_dir)
+
+
+def test_r9_c1_evaluate_keeps_a_users_report_in_a_folder_of_their_files(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "report.md").write_text("my own notes\n", encoding="utf-8")
+    (project / "metrics.json").write_text('{"mine": 1}\n', encoding="utf-8")
+    (project / "data.csv").write_text("text,label\n", encoding="utf-8")
+    refused = run_cli_here("evaluate", tfidf_run, "--data", ag_news_dir, "--output", project)
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1
+    assert "metrics.json, report.md" in refused.stderr and "--overwrite" in refused.stderr
+    assert (project / "report.md").read_text(encoding="utf-8") == "my own notes\n"
+    with pytest.raises(AttentextError, match="overwrite=True"):
+        attentext.evaluate(tfidf_run, ag_news_dir, output=project)
+    assert (project / "metrics.json").read_text(encoding="utf-8") == '{"mine": 1}\n'
+    # asked for: replaced; an earlier report, or a folder of other files only: written as before
+    attentext.evaluate(tfidf_run, ag_news_dir, output=project, overwrite=True)
+    assert "my own notes" not in (project / "report.md").read_text(encoding="utf-8")
+    report = tmp_path / "report"
+    for _ in range(2):
+        result = run_cli_here("evaluate", tfidf_run, "--data", ag_news_dir, "--output", report)
+        assert result.returncode == 0, result.stderr
+    others = tmp_path / "others"
+    others.mkdir()
+    (others / "notes.txt").write_text("x", encoding="utf-8")
+    attentext.evaluate(tfidf_run, ag_news_dir, output=others)
+    assert (others / "report.md").is_file() and (others / "notes.txt").read_text() == "x"
