@@ -55,6 +55,13 @@ LabelPriorOption = Annotated[
         "training split's out (for texts where every label is as likely)."
     ),
 ]
+EpochsOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Training epochs (default: the recipe's; `auto` in seed-transformer, attention-rnn "
+        "and encoder-finetune: epochs making about training.auto_steps steps on this data)."
+    ),
+]
 MaxStepsOption = Annotated[
     int | None,
     typer.Option(

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from attentext.cli.common import (
     DataOption,
+    EpochsOption,
     LabelPriorOption,
     MaxStepsOption,
     bold,
@@ -62,7 +63,7 @@ def distill_command(
     ] = 0,
     ensemble: EnsembleOption = None,
     label_prior: LabelPriorOption = None,
-    epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
+    epochs: EpochsOption = None,
     max_steps: MaxStepsOption = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Recipe override key=value.")

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from attentext.cli.common import (
     DataOption,
+    EpochsOption,
     LabelPriorOption,
     MaxStepsOption,
     bold,
@@ -25,7 +26,7 @@ def train_command(
     ],
     data: DataOption,
     output: Annotated[Path, typer.Option("--output", "-o", help="Run directory to create.")],
-    epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
+    epochs: EpochsOption = None,
     max_steps: MaxStepsOption = None,
     batch_size: Annotated[int | None, typer.Option(help="Training batch size.")] = None,
     precision: Annotated[
@@ -52,8 +53,8 @@ def train_command(
     shots: Annotated[
         int | None,
         typer.Option(
-            help="Train on N examples per class drawn from train with the recipe's seed "
-            "(stratified; no validation split); data.shots in recipes."
+            help="Train on N examples per class drawn from train with the data seed (data.seed, "
+            "else training.seed; stratified; no validation split); data.shots in recipes."
         ),
     ] = None,
     set_: Annotated[
