@@ -22,12 +22,21 @@ R9-H5  a wrong type where a protocol takes one of several (HF `"inputs": null`, 
        ("inputs.function-after[valid_unicode(), str]: Input should be a valid string (got
        NoneType); inputs.list[function-after[...]]: ..."); and everywhere Python's type names
        ("got NoneType", "data[0] is int"). One sentence, in JSON's words.
+R9-H6  `serve RUN --host ::1`: "serving on http://::1:8000/", a URL curl and browsers refuse;
+       an IPv6 address is written in brackets (`cli.serve.address`), there and in the errors
+       that name the address.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +44,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import run_cli_here, uvicorn_in_thread
+from conftest import REPO, run_cli_here, uvicorn_in_thread
 from fastapi.testclient import TestClient
 
 import attentext
@@ -204,3 +213,42 @@ def test_r9_h5_a_wrong_type_is_one_sentence_in_json_words(tfidf_run, path, body,
     assert answer.status_code == 422, answer.text
     error = answer.json()["error"]
     assert (error["message"] if isinstance(error, dict) else error) == expected
+
+
+def _free_ipv6_port() -> int:
+    with socket.socket(socket.AF_INET6) as sock:
+        sock.bind(("::1", 0))
+        return sock.getsockname()[1]
+
+
+def test_r9_h6_the_startup_line_on_an_ipv6_host_is_a_url_that_answers(tfidf_run):
+    try:
+        port = _free_ipv6_port()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    command = [sys.executable, "-m", "attentext", "serve", str(tfidf_run), "--host", "::1"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        line = server.stdout.readline().strip()
+        url = f"http://[::1]:{port}/"
+        assert line == f"attentext: serving on {url} (API schema at /docs)"
+        for _ in range(300):  # the line is printed before uvicorn listens
+            try:
+                assert httpx.get(url + "healthz").json() == {"status": "ok"}
+                break
+            except httpx.TransportError:
+                if server.poll() is not None:
+                    pytest.fail("the server ended")
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"nothing answered at {url}")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)

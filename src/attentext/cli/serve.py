@@ -40,6 +40,12 @@ OPTION_NAMES = {
 PORTS = range(0, 65536)
 
 
+def address(host: str, port: int) -> str:
+    """`host:port` as a URL writes it: an IPv6 address in brackets. "http://::1:8000/" (what the
+    startup line said for --host ::1) is no URL: curl and browsers refuse it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def check_port_free(host: str, port: int) -> None:
     """Bind `host:port` once and release it, so a busy port is a one-line error, not a traceback.
 
@@ -68,7 +74,9 @@ def check_port_free(host: str, port: int) -> None:
                 raise AttentextError(
                     f"no permission to listen on port {port}; pass --port with a port above 1023"
                 ) from None
-            raise AttentextError(f"cannot listen on {host}:{port} ({error.strerror})") from None
+            raise AttentextError(
+                f"cannot listen on {address(host, port)} ({error.strerror})"
+            ) from None
 
 
 def serve_command(
@@ -174,7 +182,7 @@ def serve_command(
 
     loader = partial(load, backend=backend, threads=torch_threads or None)
     app = create_app(run_dirs, loader=loader, settings=settings)
-    where = f"http://{host}:{port}/" if port else f"a free port of {host} (see below)"
+    where = f"http://{address(host, port)}/" if port else f"a free port of {host} (see below)"
     typer.echo(f"attentext: serving on {where} (API schema at /docs)")
     with _reloads_on_hangup(app.state.service.request_reload):
         _run(app, host, port, settings)
@@ -250,7 +258,9 @@ def _run(app: object, host: str, port: int, settings: ServerSettings) -> None:
     with _stops_cleanly(server):
         server.run()
     if not server.started:
-        raise AttentextError(f"the server on {host}:{port} did not start; see the log above")
+        raise AttentextError(
+            f"the server on {address(host, port)} did not start; see the log above"
+        )
 
 
 @contextmanager
