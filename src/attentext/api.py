@@ -1,4 +1,5 @@
-"""The Python API in one place, mirroring the CLI.
+"""Most of the Python API, mirroring the CLI (`attentext/__init__.py` names every public
+function, a few from their own modules: `recalibrate`, `set_label_prior`, `load_recipe`, ...).
 
     train, distill, evaluate, compare, explain, load, summary, resolve_recipe, load_text_dataset,
     tune (a hyperparameter search; the `tune` extra), auto (the best recipe within a time budget),

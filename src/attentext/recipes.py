@@ -1,6 +1,7 @@
 """Recipes: everything a training run needs, as YAML, overridable from the CLI.
 
-A recipe has four sections (`data`, `tokenizer`, `model`, `training`). Unknown keys are errors
+A recipe has six sections (`data`, `tokenizer`, `model`, `training`, `distill`, `fewshot`) and an
+optional `search:` that only `attentext tune` reads. Unknown keys are errors
 with a did-you-mean, so that a typo never silently trains with a default. The resolved recipe is
 saved in every run directory as `recipe.yaml`, which makes a run reproducible from its own folder.
 """

@@ -2,8 +2,9 @@
 
 tfidf-logreg trains first (seconds, and the floor every other recipe must beat). The others are
 planned from their estimated cost on this data and this machine (`costs.py`): in priority order
-each gets at least its minimum (a useful run), then the rest of the time fills them up to their
-full default training, higher priority first; a recipe whose share is under its default is capped
+each gets at least its minimum (a useful run), then the time left first completes the recipes
+that need least to reach their full default training, and what remains fills the others in
+priority order; a recipe whose share is under its default is capped
 by `training.max_steps` (so its learning-rate schedule ends at the cap) and every run is stopped
 at its share anyway (`callbacks.Deadline`: past it only to finish its minimum where its steps
 keep the planned pace; at the budget's end whatever), early stopping on as in the recipes.

@@ -104,7 +104,7 @@ def explain(
     there, removing those an earlier call wrote (the folder shows this call's texts only).
     The model runs in fp32; HF encoders are switched to eager attention to return the weights.
     `method="occlusion"` asks the model instead of reading its attention: each word's importance
-    is how far the label's probability falls without it (`occlusion.py`; any run, ensembles too).
+    is how far the label's log-odds fall without it (`occlusion.py`; any run, ensembles too).
     """
     texts = text_list(texts)
     _check_request(fmt, method, layer, head)

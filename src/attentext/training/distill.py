@@ -2,8 +2,9 @@
 
 The teacher (any run directory: the fine-tuned MiniLM, say) classifies the transfer set once:
 the training texts and, where given, unlabeled in-domain texts; its logits are cached on disk,
-keyed by its weights and the texts, so a second student never reruns it. The student (any
-neural recipe) then trains with the Trainer on
+keyed by its weights and the texts, so a second student never reruns it. The student (a neural
+recipe the Trainer trains on the transfer set: not tfidf-logreg, encoder-fewshot, a frozen
+encoder on cached features, or texts read in windows, `check_student`) then trains with the Trainer on
 
     alpha * CE(student, gold label)  +  (1 - alpha) * T^2 * KL(teacher_T || student_T)
 
