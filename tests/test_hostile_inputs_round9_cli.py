@@ -5,14 +5,19 @@ its fix:
 R9-C1  `evaluate RUN --output FOLDER` where FOLDER holds the user's own report.md or
        metrics.json beside other files: replaced without a word. Refused before any work
        unless --overwrite (`outputs.check_report_folder`).
+R9-C2  `recalibrate RUN --label-prior balanced --data FILE` where the fit is refused (fewer
+       than 50 texts, the training file): the prior was saved first, so the command failed
+       with the run changed (new prior, test figures dropped) and "label prior balanced"
+       printed. Every step is kept or none (`recalibrate.as_it_was_on_failure`).
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_cli_here
+from conftest import labelled_csv, run_cli_here
 
 import attentext
 from attentext.errors import AttentextError
@@ -53,3 +58,15 @@ def test_r9_c1_evaluate_keeps_a_users_report_in_a_folder_of_their_files(
     (others / "notes.txt").write_text("x", encoding="utf-8")
     attentext.evaluate(tfidf_run, ag_news_dir, output=others)
     assert (others / "report.md").is_file() and (others / "notes.txt").read_text() == "x"
+
+
+def test_r9_c2_a_refused_fit_leaves_the_label_prior_set_before_it_unsaved(tfidf_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tfidf_run, run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    few = tmp_path / "few.csv"
+    few.write_text(labelled_csv([(f"stocks fell {i}", "Business") for i in range(10)]))
+    result = run_cli_here("recalibrate", run, "--label-prior", "balanced", "--data", few)
+    assert result.returncode == 2
+    assert "needs at least 50" in result.stderr and "label prior" not in result.stdout
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

@@ -79,19 +79,27 @@ def recalibrate_command(
             "or --label-prior"
         )
     quiet_libraries()
-    from attentext.evaluation.recalibrate import recalibrate
+    from attentext.evaluation.recalibrate import as_it_was_on_failure, recalibrate
 
     if data is not None and _multi_label(run_dir, method, label_prior, reference):
         _recalibrate_labels(run_dir, data, split, backend)
         return
-    if label_prior is not None:
-        _set_label_prior(run_dir, label_prior, texts, backend)
-    if data is None and reference is None:
-        return
-    calibration, previous = recalibrate(
-        run_dir, data or texts, split=split, backend=backend, method=method, reference=reference
-    )
-    _print_calibration(run_dir, calibration, previous, reference is not None)
+    said = []  # printed once every step is saved: a failed fit leaves the run as it was
+    with as_it_was_on_failure(run_dir):
+        if label_prior is not None:
+            said.append(_set_label_prior(run_dir, label_prior, texts, backend))
+        if data is not None or reference is not None:
+            calibration, previous = recalibrate(
+                run_dir,
+                data or texts,
+                split=split,
+                backend=backend,
+                method=method,
+                reference=reference,
+            )
+            said.append(_calibration_line(run_dir, calibration, previous, reference is not None))
+    for line in said:
+        out.print(line)
 
 
 def _multi_label(
@@ -126,22 +134,23 @@ def _recalibrate_labels(run_dir: Path, data: str, split: str, backend: str) -> N
     )
 
 
-def _set_label_prior(run_dir: Path, target: str, texts: Path | None, backend: str) -> None:
+def _set_label_prior(run_dir: Path, target: str, texts: Path | None, backend: str) -> str:
+    """Set the run's label prior; what was set, in words."""
     from attentext.evaluation.recalibrate import set_label_prior
 
     record = set_label_prior(run_dir, target, texts if target == "estimated" else None, backend)
     shift = record.get("label_prior") or {}
     shares = shift.get("estimated_shares")
-    out.print(
+    return (
         f"{run_dir}: label prior {target}"
         + (f", shares {shares} on {shift['estimated_on']}" if shares else "")
         + (f" (bias {shift['bias']} after the temperature)" if shift else " (no bias)")
     )
 
 
-def _print_calibration(run_dir: Path, c: Calibration, previous: float, referenced: bool) -> None:
+def _calibration_line(run_dir: Path, c: Calibration, previous: float, referenced: bool) -> str:
     mapped = c.confidence_map is not None
-    out.print(
+    return (
         f"{run_dir}: temperature {previous:.4f} -> {c.temperature:.4f}"
         f"{' and a confidence map' if mapped else ''}, fitted on {c.n_examples:,} texts "
         f"({c.fitted_on}); there ECE {c.ece_before:.4f} -> {c.ece_after:.4f} and NLL "

@@ -14,6 +14,8 @@ in a run with a label prior, whose bias weighs more or less against a new temper
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,7 @@ from attentext.evaluation.card import (
 )
 from attentext.evaluation.evaluate import raw_logits
 from attentext.evaluation.held_out import labelled_split, trained_on
-from attentext.files import write_json, write_text
+from attentext.files import write_atomic, write_json, write_text
 from attentext.inference.classifier import Classifier, load
 from attentext.label_prior import (
     MAX_DRIFT,
@@ -65,6 +67,14 @@ METHODS = {
     "temperature": (calibrate, MIN_TEXTS),
     "isotonic": (calibrate_isotonic, MIN_TEXTS_ISOTONIC),
 }
+# the files `save_calibration` rewrites
+SAVED_FILES = (
+    rundir.METRICS_FILE,
+    rundir.THRESHOLDS_FILE,
+    rundir.CALIBRATION_FILE,
+    rundir.MARKER,
+    rundir.CARD_FILE,
+)
 
 
 def recalibrate(
@@ -284,6 +294,36 @@ def _training_label_counts(run: rundir.Run) -> dict[str, int]:
             "(runs trained before the label prior existed); train it again with --label-prior"
         )
     return counts
+
+
+@contextmanager
+def as_it_was_on_failure(run_dir: str | Path) -> Iterator[None]:
+    """Put the files calibration rewrites (`SAVED_FILES`) back as they were where the block
+    fails or is interrupted, so that steps saved one after another are kept all or none.
+
+    `recalibrate --label-prior balanced --data FILE` saves the prior, then fits the temperature
+    beside it: a fit refused (fewer than 50 texts, the training file) ended the command in an
+    error with the run holding the new prior and without its test figures (an audit)."""
+    path = Path(run_dir)
+    before = {name: _bytes_or_none(path / name) for name in SAVED_FILES}
+    try:
+        yield
+    except BaseException:
+        changed = {
+            name: data for name, data in before.items() if _bytes_or_none(path / name) != data
+        }
+        if changed:
+            with rundir.writing(path, "recalibrate"):
+                for name, data in changed.items():
+                    if data is None:
+                        (path / name).unlink(missing_ok=True)
+                    else:
+                        write_atomic(path / name, lambda tmp, data=data: tmp.write_bytes(data))
+        raise
+
+
+def _bytes_or_none(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() and not path.is_symlink() else None
 
 
 def save_calibration(
