@@ -37,3 +37,16 @@ def test_export_refuses_the_int8_check_options_without_int8(tmp_path, args, name
 
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert f"{named} checks the int8 model against fp32; add --int8" in result.stderr
+
+
+def test_the_data_aware_epochs_note_says_max_steps_sets_the_steps():
+    # `train seed-transformer --max-steps 20` printed "training.epochs=40 (~1,200 steps ...)"
+    # and trained 20 steps
+    from attentext.data.defaults import data_aware
+    from attentext.recipes import resolve_recipe
+
+    recipe = resolve_recipe("seed-transformer", overrides=["training.max_steps=20"])
+    _, choices = data_aware(recipe, n_train=190, n_labels=4, n_validation=10)
+
+    (epochs,) = [c for c in choices if c.setting == "training.epochs"]
+    assert "training.max_steps=20 sets the steps instead" in epochs.why

@@ -35,8 +35,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
-    help="Attention-based text classification: train, evaluate, predict, explain, compare, "
-    "serve and export.",
+    help="Attention-based text classification: train (or distill, tune, auto), evaluate, "
+    "calibrate, predict, explain, compare, serve and export.",
 )
 for name, command in (
     ("train", train_command),

@@ -145,7 +145,8 @@ def serve_command(
     ] = 1,
     backend: BackendOption = "torch",
 ) -> None:
-    """Serve run directories over HTTP: /v1/predict, /v1/explain, /v1/models and a try-it page.
+    """Serve run directories over HTTP: /v1/predict, /v1/explain, /v1/models, a try-it page, and
+    the Hugging Face, TEI and v2 (KServe/Triton) protocols.
 
     To serve a run replaced on disk (train --overwrite, recalibrate) without a restart, send the
     server SIGHUP (kill -HUP PID): each run directory is loaded again in the background while the

@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -258,7 +258,12 @@ def data_aware(
             choices.append(Choice("model.options.static_dim", 0, "no encoder vectors to keep"))
     if "training.epochs" in wanted:
         t = recipe.training
-        choices.append(auto_epochs(n_train, t.batch_size, t.auto_steps, t.early_stopping_patience))
+        epochs = auto_epochs(n_train, t.batch_size, t.auto_steps, t.early_stopping_patience)
+        if t.max_steps > 0:  # the note said ~1,200 steps where --max-steps 20 trained 20
+            epochs = replace(
+                epochs, why=f"{epochs.why}; training.max_steps={t.max_steps} sets the steps instead"
+            )
+        choices.append(epochs)
     if "training.head_learning_rate" in wanted:
         choices.append(auto_head_learning_rate(several))
     if "training.label_smoothing" in wanted:
