@@ -25,6 +25,10 @@ R9-H5  a wrong type where a protocol takes one of several (HF `"inputs": null`, 
 R9-H6  `serve RUN --host ::1`: "serving on http://::1:8000/", a URL curl and browsers refuse;
        an IPv6 address is written in brackets (`cli.serve.address`), there and in the errors
        that name the address.
+R9-H7  TEI `"truncate": false` on a served ensemble (whose members cut texts), or on a TF-IDF
+       run past its `model.options.max_chars`: only a model's own token limit was checked, so a
+       text the model reads in part was answered as if read whole (/v1 said `partly_read`).
+       A 422 Validation, decided as /v1's `partly_read`.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ from conftest import REPO, run_cli_here, uvicorn_in_thread
 from fastapi.testclient import TestClient
 
 import attentext
+from attentext.inference.classifier import load
+from attentext.inference.ensemble import EnsembleClassifier
 from attentext.serving import ServerSettings, create_app
 
 tritonclient_http = pytest.importorskip("tritonclient.http")
@@ -252,3 +258,32 @@ def test_r9_h6_the_startup_line_on_an_ipv6_host_is_a_url_that_answers(tfidf_run)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def short_tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    """A TF-IDF run that reads the first 40 characters of a text."""
+    out = tmp_path_factory.mktemp("round9short") / "short"
+    attentext.train("tfidf-logreg", ag_news_dir, out, overrides=["model.options.max_chars=40"])
+    return out
+
+
+def test_r9_h7_tei_truncate_false_refuses_a_text_an_ensemble_or_tfidf_reads_in_part(
+    tfidf_run, short_tfidf_run
+):
+    whole, short = load(tfidf_run), load(short_tfidf_run)
+    ensemble = EnsembleClassifier([whole, short], [0.5, 0.5], ["tfidf", "short"])
+    long_text = "Stocks rallied on Wall Street as oil prices fell for a third day"  # 65 characters
+    for served, classifier in [(tfidf_run, ensemble), (short_tfidf_run, short)]:
+        app = create_app([served], loader=lambda _, c=classifier: c)
+        with TestClient(app) as client:
+            v1 = client.post("/v1/predict", json={"texts": [long_text]}).json()
+            assert v1["predictions"][0]["partly_read"] is True
+            answer = client.post("/predict", json={"inputs": long_text, "truncate": False})
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["error_type"] == "Validation"
+            assert "longer than model" in answer.json()["error"]
+            cut = client.post("/predict", json={"inputs": long_text})  # truncate null: cut
+            assert cut.status_code == 200
+            read_whole = client.post("/predict", json={"inputs": "Oil fell", "truncate": False})
+            assert read_whole.status_code == 200

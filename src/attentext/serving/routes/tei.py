@@ -68,7 +68,8 @@ def sequences(inputs: str | list[str] | list[list[str]]) -> tuple[list[str], boo
 
 async def refuse_long(service: ModelService, served: ServedModel, texts: list[str]) -> None:
     """`truncate: false`: a text the server would cut (over max_chars) or the model would cut
-    (over its max_length tokens) is a 422, as TEI refuses an input over its model's length."""
+    (over its max_length tokens, or what else it reads: `refuse_partly_read`) is a 422, as TEI
+    refuses an input over its model's length."""
     max_chars = service.settings.max_chars
     for text in texts:
         if len(text) > max_chars:
@@ -80,8 +81,9 @@ async def refuse_long(service: ModelService, served: ServedModel, texts: list[st
             )
     classifier = served.classifier
     limit = token_limit(classifier)
-    if limit is None:
-        return  # the model cuts no text
+    if limit is None:  # no token limit of its own: an ensemble, the TF-IDF baseline, or none
+        await refuse_partly_read(service, served, texts)
+        return
     if service.executor is None:
         raise unavailable()
     loop = asyncio.get_running_loop()
@@ -94,6 +96,24 @@ async def refuse_long(service: ModelService, served: ServedModel, texts: list[st
                 f"Input validation error: `inputs` must have less than {limit} tokens. "
                 f"Given: {count}",
             )
+
+
+async def refuse_partly_read(service: ModelService, served: ServedModel, texts: list[str]) -> None:
+    """`truncate: false` for a model that reads part of a text by another measure than its own
+    tokens: an ensemble whose member cuts it (its max_length, or a TF-IDF member's max_chars),
+    or the TF-IDF baseline past its `model.options.max_chars`. Only a token limit was checked,
+    so such a text was answered as if read whole (`reading.partly_read` decides, as for
+    `partly_read` in /v1)."""
+    partly = await service.partly_read(served, texts)
+    if any(partly):
+        given = len(texts[partly.index(True)])
+        raise ApiError(
+            422,
+            "text_too_long",
+            f"Input validation error: `inputs` is longer than model '{served.name}' reads of a "
+            f"text (it would read only part of {given:,} characters); send it with `truncate` "
+            "true or null to have it cut",
+        )
 
 
 @router.post(
