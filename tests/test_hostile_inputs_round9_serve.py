@@ -29,6 +29,9 @@ R9-H7  TEI `"truncate": false` on a served ensemble (whose members cut texts), o
        run past its `model.options.max_chars`: only a model's own token limit was checked, so a
        text the model reads in part was answered as if read whole (/v1 said `partly_read`).
        A 422 Validation, decided as /v1's `partly_read`.
+R9-H8  `serve runs/tfidf runs/tfidf/` (one run folder given twice, or by a link): "two run
+       directories are named 'tfidf'; ... rename or copy one", advice that serves one model
+       twice. Said as given twice; two folders of one name are told as before.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -52,6 +56,7 @@ from conftest import REPO, run_cli_here, uvicorn_in_thread
 from fastapi.testclient import TestClient
 
 import attentext
+from attentext.errors import AttentextError
 from attentext.inference.classifier import load
 from attentext.inference.ensemble import EnsembleClassifier
 from attentext.serving import ServerSettings, create_app
@@ -287,3 +292,19 @@ def test_r9_h7_tei_truncate_false_refuses_a_text_an_ensemble_or_tfidf_reads_in_p
             assert cut.status_code == 200
             read_whole = client.post("/predict", json={"inputs": "Oil fell", "truncate": False})
             assert read_whole.status_code == 200
+
+
+def test_r9_h8_one_run_folder_given_twice_is_said_so(tfidf_run, tmp_path):
+    link = tmp_path / "tfidf"
+    link.symlink_to(tfidf_run)
+    for second in (Path(f"{tfidf_run}/"), link):
+        with pytest.raises(AttentextError) as error:
+            create_app([tfidf_run, second])
+        assert str(error.value) == (
+            f"the run directory 'tfidf' is given twice ({tfidf_run}, {second}); give each run "
+            "directory once"
+        )
+    copy = tmp_path / "copy" / "tfidf"
+    shutil.copytree(tfidf_run, copy)
+    with pytest.raises(AttentextError, match="two run directories are named 'tfidf'; .* rename"):
+        create_app([tfidf_run, copy])

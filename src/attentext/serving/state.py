@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -145,13 +146,27 @@ def load_models(
     runs: list[Run] = []
     for run_dir in run_dirs:
         run = open_run(run_dir)
-        if any(served_name(run.name) == served_name(other.name) for other in runs):
-            raise AttentextError(
-                f"two run directories are named '{served_name(run.name)}'; models are served "
-                "under their directory names, so rename or copy one"
-            )
+        for other in runs:
+            if served_name(run.name) == served_name(other.name):
+                raise AttentextError(_same_name(run, other))
         runs.append(run)
     return [load_served(run.path, loader, explainable) for run in runs]
+
+
+def _same_name(run: Run, other: Run) -> str:
+    """Why two runs cannot be served together under one name. One folder given twice (`serve
+    runs/seed runs/seed/`, or by a link) was told to be renamed or copied, which would serve
+    the same model twice."""
+    name = printable(served_name(run.name))
+    if os.path.samefile(run.path, other.path):
+        return (
+            f"the run directory '{name}' is given twice ({printable(other.path)}, "
+            f"{printable(run.path)}); give each run directory once"
+        )
+    return (
+        f"two run directories are named '{name}'; models are served under their directory "
+        "names, so rename or copy one"
+    )
 
 
 def load_served(
