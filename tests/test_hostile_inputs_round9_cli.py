@@ -9,6 +9,10 @@ R9-C2  `recalibrate RUN --label-prior balanced --data FILE` where the fit is ref
        than 50 texts, the training file): the prior was saved first, so the command failed
        with the run changed (new prior, test figures dropped) and "label prior balanced"
        printed. Every step is kept or none (`recalibrate.as_it_was_on_failure`).
+R9-C3  `predict RUN --input F --output new/out.csv` refused after the work folder was made (a
+       damaged run directory, a passed-through column named like a result): `new/` and
+       `new/out.csv.parts/` were left behind. Removed where no chunk was committed
+       (`engine._folders_made_for`, `_discarded_unless_committed`).
 """
 
 from __future__ import annotations
@@ -70,3 +74,20 @@ def test_r9_c2_a_refused_fit_leaves_the_label_prior_set_before_it_unsaved(tfidf_
     assert result.returncode == 2
     assert "needs at least 50" in result.stderr and "label prior" not in result.stdout
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_r9_c3_a_refused_predict_output_leaves_no_folder_behind(tfidf_run, ag_news_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tfidf_run, broken)
+    (broken / "tfidf_config.json").write_text("{", encoding="utf-8")
+    texts = tmp_path / "texts.csv"
+    texts.write_text(labelled_csv([("stocks fell", "Business"), ("a goal", "Sports")]))
+    out = tmp_path / "new" / "sub" / "out.csv"
+    result = run_cli_here("predict", broken, "--input", texts, "--output", out)
+    assert result.returncode == 2 and "cannot read the TF-IDF model" in result.stderr
+    assert not (tmp_path / "new").exists()
+    named = run_cli_here("predict", tfidf_run, "-i", texts, "-o", out, "--id-column", "label")
+    assert named.returncode == 2 and "two columns named 'label'" in named.stderr
+    assert not (tmp_path / "new").exists()
+    assert run_cli_here("predict", tfidf_run, "-i", texts, "-o", out).returncode == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out.csv", "out.csv.errors.jsonl"]

@@ -8,6 +8,8 @@ import os
 import time
 import warnings
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -246,8 +248,7 @@ def _predict(
     """`predict_file`'s work, under the output's lock: (rows, (rows not classified, of them
     not UTF-8), resumed)."""
     fmt = output_format(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with holding(output):
+    with _folders_made_for(output), holding(output):
         before = input_path.stat()
         manifest = {
             "format": MANIFEST_FORMAT,
@@ -257,7 +258,10 @@ def _predict(
             "options": options.shaping(),
         }
         work = open_work(output, manifest, options.resume, options.overwrite, fmt)
-        with start_scorer(run_dir, options.backend, options.workers) as scorer:
+        with (
+            _discarded_unless_committed(work),
+            start_scorer(run_dir, options.backend, options.workers) as scorer,
+        ):
             labels = tuple(scorer.labels)
             note_top_k(options.top_k, labels)
             spec = ResultSpec(
@@ -270,6 +274,35 @@ def _predict(
             raise DataError(f"{input_path}: no rows to classify")
         _warn_if_changed(input_path, before)
         return rows, work.finish(output, chunks), resumed
+
+
+@contextmanager
+def _folders_made_for(output: Path) -> Iterator[None]:
+    """Make the output's missing folders; on failure, remove those still empty. A refused run
+    (a damaged run directory, a passed-through column named like a result) left `-o new/out.csv`'s
+    folders behind, with `OUT.parts/` (`_discarded_unless_committed`)."""
+    made = [folder for folder in output.parents if not os.path.lexists(folder)]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for folder in made:  # deepest first
+            with suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+@contextmanager
+def _discarded_unless_committed(work: WorkDir) -> Iterator[None]:
+    """Remove the work folder where the run fails before any chunk is committed: it holds
+    nothing to resume (`workdir.open_work` starts such a folder over), and a command refused in
+    one line leaves nothing behind. Committed chunks are kept for --resume."""
+    try:
+        yield
+    except BaseException:
+        if not work.committed:
+            work.discard()
+        raise
 
 
 def _warn_of_bytes(source: Source, fmt: str) -> None:
