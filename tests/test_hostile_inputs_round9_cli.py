@@ -13,6 +13,10 @@ R9-C3  `predict RUN --input F --output new/out.csv` refused after the work folde
        damaged run directory, a passed-through column named like a result): `new/` and
        `new/out.csv.parts/` were left behind. Removed where no chunk was committed
        (`engine._folders_made_for`, `_discarded_unless_committed`).
+R9-C4  `--set training.seed=-1`, `data.seed=-5`, `training.seed=99999999999`: NumPy tracebacks
+       ("expected non-negative integer", "Seed must be between 0 and 2**32 - 1"), the last
+       after `<output>.partial` was made. One line before anything is written
+       (`recipes._validate_seeds`).
 """
 
 from __future__ import annotations
@@ -91,3 +95,20 @@ def test_r9_c3_a_refused_predict_output_leaves_no_folder_behind(tfidf_run, ag_ne
     assert not (tmp_path / "new").exists()
     assert run_cli_here("predict", tfidf_run, "-i", texts, "-o", out).returncode == 0
     assert sorted(p.name for p in out.parent.iterdir()) == ["out.csv", "out.csv.errors.jsonl"]
+
+
+@pytest.mark.parametrize(
+    "setting", ["training.seed=-1", "data.seed=-5", "training.seed=99999999999"]
+)
+def test_r9_c4_a_seed_the_generators_cannot_take_is_one_line_before_anything_is_written(
+    setting, ag_news_dir, tmp_path
+):
+    out = tmp_path / "run"
+    result = run_cli_here(
+        "train", "seed-transformer", "--data", ag_news_dir, "--output", out,
+        "--set", setting, "--max-steps", "2",
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "must be a whole number from 0 to 4,294,967,295" in result.stderr
+    assert not out.exists() and not (tmp_path / "run.partial").exists()

@@ -509,12 +509,22 @@ def _validate(recipe: Recipe, origin: str) -> None:
             f"[0, 1); got {t.warmup_ratio:g}"
         )
     _validate_loss(recipe, origin)
+    _validate_seeds(recipe, origin)
     if not 0.0 <= recipe.data.val_fraction < 1.0:
         raise RecipeError(f"{origin}: data.val_fraction must be in [0, 1)")
     if recipe.tokenizer.truncation not in TRUNCATIONS:
         raise RecipeError(f"{origin}: tokenizer.truncation must be one of {', '.join(TRUNCATIONS)}")
     if recipe.tokenizer.type not in TOKENIZER_TYPES:
         raise RecipeError(f"{origin}: tokenizer.type must be one of {', '.join(TOKENIZER_TYPES)}")
+    _validate_distill(recipe, origin)
+    _validate_lengths(recipe.tokenizer, origin)
+    _validate_long_text(recipe, origin)
+    _validate_fewshot(recipe, origin)
+
+
+def _validate_distill(recipe: Recipe, origin: str) -> None:
+    """The distill section's settings: a temperature above 0, alpha in [0, 1], a known loss,
+    and a teacher for the settings that read one."""
     d = recipe.distill
     if not d.temperature > 0:
         raise RecipeError(f"{origin}: distill.temperature must be positive")
@@ -530,9 +540,20 @@ def _validate(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: distill.augment needs distill.teacher (a run directory)")
     if d.ensemble and not d.teacher:
         raise RecipeError(f"{origin}: distill.ensemble needs distill.teacher (a run directory)")
-    _validate_lengths(recipe.tokenizer, origin)
-    _validate_long_text(recipe, origin)
-    _validate_fewshot(recipe, origin)
+
+
+MAX_SEED = 2**32 - 1  # NumPy's and torch's generators take seeds of 32 bits
+
+
+def _validate_seeds(recipe: Recipe, origin: str) -> None:
+    """Seeds the random generators take: whole numbers in [0, 2**32 - 1]. `training.seed=-1`
+    was NumPy's "expected non-negative integer" traceback when the validation split was carved;
+    `2**40` one from the seeding of the first step, after `<output>.partial` was made."""
+    for name, seed in (("training.seed", recipe.training.seed), ("data.seed", recipe.data.seed)):
+        if seed is not None and not 0 <= seed <= MAX_SEED:
+            raise RecipeError(
+                f"{origin}: {name} must be a whole number from 0 to {MAX_SEED:,}, got {seed}"
+            )
 
 
 def _validate_loss(recipe: Recipe, origin: str) -> None:
