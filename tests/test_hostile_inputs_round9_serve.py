@@ -32,6 +32,9 @@ R9-H7  TEI `"truncate": false` on a served ensemble (whose members cut texts), o
 R9-H8  `serve runs/tfidf runs/tfidf/` (one run folder given twice, or by a link): "two run
        directories are named 'tfidf'; ... rename or copy one", advice that serves one model
        twice. Said as given twice; two folders of one name are told as before.
+R9-H9  `serve RUN --max-wait-ms inf` (or 50000 under the default 30 s --request-timeout): taken;
+       the micro-batcher then held every request that did not fill a batch past its time
+       limit: every answer a 504. Refused in one line naming both options.
 """
 
 from __future__ import annotations
@@ -308,3 +311,30 @@ def test_r9_h8_one_run_folder_given_twice_is_said_so(tfidf_run, tmp_path):
     shutil.copytree(tfidf_run, copy)
     with pytest.raises(AttentextError, match="two run directories are named 'tfidf'; .* rename"):
         create_app([tfidf_run, copy])
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--max-wait-ms", "inf"],
+            "--max-wait-ms must be a number of milliseconds, 0 or more, got inf",
+        ),
+        (
+            ["--max-wait-ms", "2000", "--request-timeout", "2"],
+            "--max-wait-ms 2000 is not below --request-timeout (2 s): a request that does not "
+            "fill a batch would wait past its time limit; give a few milliseconds",
+        ),
+    ],
+)
+def test_r9_h9_a_batch_wait_past_the_time_limit_is_refused_before_the_server_starts(
+    tfidf_run, args, expected
+):
+    # the settings first: before the fix the command started a server (and never returned)
+    with pytest.raises(AttentextError, match="max_wait_ms must be a number of milliseconds"):
+        ServerSettings(max_wait_ms=float("inf"))
+    with pytest.raises(AttentextError, match="max_wait_ms 2000 is not below request_timeout_s"):
+        ServerSettings(max_wait_ms=2000, request_timeout_s=2)
+    result = run_cli_here("serve", tfidf_run, "--port", "0", *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: {expected}"]

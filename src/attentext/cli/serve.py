@@ -6,6 +6,7 @@ import errno
 import logging
 import math
 import os
+import re
 import signal
 import socket
 from collections.abc import Callable, Iterator
@@ -197,9 +198,8 @@ def _settings(**values: Any) -> ServerSettings:
         return ServerSettings(**values)
     except AttentextError as error:
         message = str(error)
-        for field, option in OPTION_NAMES.items():
-            if message.startswith(f"{field} "):
-                message = option + message.removeprefix(field)
+        for field, option in OPTION_NAMES.items():  # every field the message names
+            message = re.sub(rf"\b{field}\b", option, message)
         raise AttentextError(message) from None
 
 

@@ -52,11 +52,25 @@ class ServerSettings:
             value = getattr(self, field.name)
             if field.type == "int" and value < 1:
                 raise AttentextError(f"{field.name} must be at least 1, got {value}")
-        if not self.max_wait_ms >= 0:
-            raise AttentextError(f"max_wait_ms must be 0 or more, got {self.max_wait_ms}")
+        if not 0 <= self.max_wait_ms < math.inf:  # also refuses nan
+            raise AttentextError(
+                f"max_wait_ms must be a number of milliseconds, 0 or more, got {self.max_wait_ms:g}"
+            )
         for name in SECONDS:
             value = getattr(self, name)
             if not 0 < value < math.inf:  # also refuses nan
                 raise AttentextError(
                     f"{name} must be a number of seconds more than 0, got {value:g}"
                 )
+        self._check_wait_within_time_limit()
+
+    def _check_wait_within_time_limit(self) -> None:
+        """A request the micro-batcher holds for others waits up to max_wait_ms: at or past the
+        time limit, every request that does not fill a batch alone was a 504 (`inf`, or 50,000
+        ms under the default 30 s), the server answering nothing at a low rate."""
+        if self.max_wait_ms >= 1000 * self.request_timeout_s:
+            raise AttentextError(
+                f"max_wait_ms {self.max_wait_ms:g} is not below request_timeout_s "
+                f"({self.request_timeout_s:g} s): a request that does not fill a batch would "
+                "wait past its time limit; give a few milliseconds"
+            )
