@@ -35,6 +35,8 @@ R9-H8  `serve runs/tfidf runs/tfidf/` (one run folder given twice, or by a link)
 R9-H9  `serve RUN --max-wait-ms inf` (or 50000 under the default 30 s --request-timeout): taken;
        the micro-batcher then held every request that did not fill a batch past its time
        limit: every answer a 504. Refused in one line naming both options.
+R9-H10 a v2 inference request with `"outputs": []`: a 200 holding no output at all, where
+       Triton answers every output for an empty list as for none. Both outputs.
 """
 
 from __future__ import annotations
@@ -338,3 +340,13 @@ def test_r9_h9_a_batch_wait_past_the_time_limit_is_refused_before_the_server_sta
     result = run_cli_here("serve", tfidf_run, "--port", "0", *args)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [f"error: {expected}"]
+
+
+def test_r9_h10_a_v2_request_naming_no_output_gets_every_output(tfidf_run):
+    body = {"inputs": [{**V2_TEXT, "data": ["oil prices fall"]}]}
+    with TestClient(create_app([tfidf_run])) as client:
+        every = client.post("/v2/models/tfidf/infer", json=body).json()["outputs"]
+        answer = client.post("/v2/models/tfidf/infer", json={**body, "outputs": []})
+    assert answer.status_code == 200
+    assert answer.json()["outputs"] == every
+    assert [output["name"] for output in every] == ["label", "scores"]

@@ -227,9 +227,10 @@ def _flag(parameters: dict[str, Any] | None, name: str, default: bool) -> bool:
 
 
 def _wanted(body: V2InferRequest) -> list[Wanted]:
-    """The outputs asked for (both if none is named), binary or JSON, classification or not."""
+    """The outputs asked for (both if none is named), binary or JSON, classification or not.
+    `"outputs": []` names none: both, as Triton answers it (an answer without outputs was 200)."""
     binary = _flag(body.parameters, "binary_data_output", False)
-    if body.outputs is None:
+    if not body.outputs:
         return [Wanted(LABEL, binary), Wanted(SCORES, binary)]
     wanted = []
     for output in body.outputs:
