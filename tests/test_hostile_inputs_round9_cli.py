@@ -17,6 +17,9 @@ R9-C4  `--set training.seed=-1`, `data.seed=-5`, `training.seed=99999999999`: Nu
        ("expected non-negative integer", "Seed must be between 0 and 2**32 - 1"), the last
        after `<output>.partial` was made. One line before anything is written
        (`recipes._validate_seeds`).
+R9-C5  `ensemble A B --rounds 100000000`: accepted, then greedy selection ran for hours (each
+       round scores every member on the whole validation split) without a word. At most 1,000
+       rounds (weights in steps of 1/1,000), refused before any member loads.
 """
 
 from __future__ import annotations
@@ -112,3 +115,17 @@ def test_r9_c4_a_seed_the_generators_cannot_take_is_one_line_before_anything_is_
     assert result.stderr.count("\n") == 1
     assert "must be a whole number from 0 to 4,294,967,295" in result.stderr
     assert not out.exists() and not (tmp_path / "run.partial").exists()
+
+
+def test_r9_c5_ensemble_refuses_more_rounds_than_it_can_tell_apart(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    other = tmp_path / "other"
+    shutil.copytree(tfidf_run, other)
+    result = run_cli_here(
+        "ensemble", tfidf_run, other, "--data", ag_news_dir, "--output", tmp_path / "mix",
+        "--rounds", "100000000",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--rounds must be at most 1,000" in result.stderr
+    assert not (tmp_path / "mix").exists() and not (tmp_path / "mix.partial").exists()

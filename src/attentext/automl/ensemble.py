@@ -38,6 +38,9 @@ from attentext.training.run import recipe_dataset
 from attentext.training.workdir import check_destination, prepare_work_dir
 
 ROUNDS = 25  # AutoGluon's default ensemble size
+# weights in steps of 1/1,000 are finer than any validation split can tell apart; each round
+# scores every member on the whole split, so --rounds 100000000 ran for hours without a word
+MAX_ROUNDS = 1000
 LOG_FLOOR = 1e-12
 SPLIT = "validation"
 
@@ -99,6 +102,11 @@ def ensemble(
     say = progress or (lambda _: None)
     if rounds < 1:
         raise AttentextError(f"--rounds must be at least 1, got {rounds}")
+    if rounds > MAX_ROUNDS:
+        raise AttentextError(
+            f"--rounds must be at most {MAX_ROUNDS:,} (weights in steps of 1/{MAX_ROUNDS:,}), "
+            f"got {rounds:,}"
+        )
     runs = _check_runs(run_dirs)
     rundir.check_output_apart(Path(output), [run.path for run in runs], "the member run")
     check_destination(Path(output), resume=False, overwrite=overwrite)  # before minutes of work

@@ -19,7 +19,10 @@ def ensemble_command(
         Path, typer.Option("--output", "-o", help="The ensemble's run directory.")
     ] = Path("runs/ensemble"),
     rounds: Annotated[
-        int, typer.Option(help="Rounds of greedy selection: weights are multiples of 1/ROUNDS.")
+        int,
+        typer.Option(
+            help="Rounds of greedy selection (1 to 1,000): weights are multiples of 1/ROUNDS."
+        ),
     ] = 25,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
 ) -> None:
