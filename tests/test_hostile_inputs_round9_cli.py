@@ -20,6 +20,11 @@ R9-C4  `--set training.seed=-1`, `data.seed=-5`, `training.seed=99999999999`: Nu
 R9-C5  `ensemble A B --rounds 100000000`: accepted, then greedy selection ran for hours (each
        round scores every member on the whole validation split) without a word. At most 1,000
        rounds (weights in steps of 1/1,000), refused before any member loads.
+R9-C6  A run whose README.md (the model card) was deleted or left out of a copy: every command
+       refused it ("missing file(s) README.md; the run directory is incomplete", no way out),
+       `card` and `card --write`, which build the card, too. The card is read by no command:
+       the run loads, `card` builds it, `card --write` writes it; another missing file says
+       to restore it or train again (`rundir.read_marker`).
 """
 
 from __future__ import annotations
@@ -129,3 +134,19 @@ def test_r9_c5_ensemble_refuses_more_rounds_than_it_can_tell_apart(
     assert result.returncode == 2
     assert "--rounds must be at most 1,000" in result.stderr
     assert not (tmp_path / "mix").exists() and not (tmp_path / "mix.partial").exists()
+
+
+def test_r9_c6_a_run_without_its_model_card_loads_and_card_writes_it_again(tfidf_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tfidf_run, run)
+    (run / "README.md").unlink()
+    assert attentext.load(run).predict(["Stocks fell as oil rose"])
+    printed = run_cli_here("card", run)
+    assert printed.returncode == 0 and "library_name: attentext" in printed.stdout
+    assert run_cli_here("card", run, "--write").returncode == 0
+    assert (run / "README.md").read_text(encoding="utf-8") == printed.stdout
+    (run / "vocabulary.json").unlink()
+    refused = run_cli_here("predict", run, "hello")
+    assert refused.returncode == 2
+    assert "missing file(s) vocabulary.json" in refused.stderr
+    assert "restore them from a copy of the run, or train it again" in refused.stderr

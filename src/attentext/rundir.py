@@ -301,10 +301,13 @@ def read_marker(run_dir: str | Path) -> dict[str, Any]:
             f"{run_dir}: run format version {version}, this attentext reads version "
             f"{FORMAT_VERSION}; use the attentext version that wrote it"
         )
-    missing = [name for name in files if not (run_dir / name).exists()]
+    # the model card is for people, read by no command, and `card --write` builds it again: a run
+    # without it (deleted, left out of a copy) was refused by every command, `card` included
+    missing = [name for name in files if name != CARD_FILE and not (run_dir / name).exists()]
     if missing:
         raise RunDirError(
-            f"{run_dir}: missing file(s) {short_list(missing)}; the run directory is incomplete"
+            f"{run_dir}: missing file(s) {short_list(missing)}; the run directory is incomplete: "
+            "restore them from a copy of the run, or train it again"
         )
     return marker
 
