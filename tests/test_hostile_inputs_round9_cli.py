@@ -25,6 +25,10 @@ R9-C6  A run whose README.md (the model card) was deleted or left out of a copy:
        `card` and `card --write`, which build the card, too. The card is read by no command:
        the run loads, `card` builds it, `card --write` writes it; another missing file says
        to restore it or train again (`rundir.read_marker`).
+R9-C7  `recalibrate RUN --label-prior balanced --texts T` or `--data D --texts T`: --texts
+       ignored without a word (exit 0); `--label-prior estimated` without it: "needs texts to
+       estimate it on (and only it)", no option named. Refused in one line naming what reads
+       --texts, or that it is needed (`cli.recalibrate._check_texts`).
 """
 
 from __future__ import annotations
@@ -150,3 +154,26 @@ def test_r9_c6_a_run_without_its_model_card_loads_and_card_writes_it_again(tfidf
     assert refused.returncode == 2
     assert "missing file(s) vocabulary.json" in refused.stderr
     assert "restore them from a copy of the run, or train it again" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--label-prior", "balanced", "--texts", "T"], "--texts is read by --label-prior est"),
+        (["--data", "T", "--texts", "T"], "--texts is read by --label-prior estimated and --ref"),
+        (["--label-prior", "estimated"], "give them with --texts FILE"),
+    ],
+)
+def test_r9_c7_texts_are_refused_where_nothing_reads_them_and_named_where_needed(
+    args, expected, tfidf_run, tmp_path
+):
+    run = tmp_path / "run"
+    shutil.copytree(tfidf_run, run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(f"stocks fell {i}\n" for i in range(60)), encoding="utf-8")
+    given = [str(texts) if arg == "T" else arg for arg in args]
+    result = run_cli_here("recalibrate", run, *given)
+    assert result.returncode == 2 and expected in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

@@ -78,6 +78,7 @@ def recalibrate_command(
             "give --data (labelled texts to fit the temperature on), --reference with --texts, "
             "or --label-prior"
         )
+    _check_texts(texts, label_prior, reference)
     quiet_libraries()
     from attentext.evaluation.recalibrate import as_it_was_on_failure, recalibrate
 
@@ -100,6 +101,22 @@ def recalibrate_command(
             said.append(_calibration_line(run_dir, calibration, previous, reference is not None))
     for line in said:
         out.print(line)
+
+
+def _check_texts(texts: Path | None, label_prior: str | None, reference: Path | None) -> None:
+    """--texts where something reads it, and there only: given with --data or another prior it
+    was ignored without a word (the user believing the run fitted to those texts)."""
+    reads = label_prior == "estimated" or reference is not None
+    if label_prior == "estimated" and texts is None:
+        raise RecipeError(
+            "--label-prior estimated estimates the label shares of unlabeled texts: give them "
+            "with --texts FILE (one per line, or a data file's text column)"
+        )
+    if texts is not None and not reads:
+        raise RecipeError(
+            "--texts is read by --label-prior estimated and --reference only; labelled texts to "
+            "fit the temperature on are --data"
+        )
 
 
 def _multi_label(
