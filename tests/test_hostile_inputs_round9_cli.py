@@ -29,6 +29,11 @@ R9-C7  `recalibrate RUN --label-prior balanced --texts T` or `--data D --texts T
        ignored without a word (exit 0); `--label-prior estimated` without it: "needs texts to
        estimate it on (and only it)", no option named. Refused in one line naming what reads
        --texts, or that it is needed (`cli.recalibrate._check_texts`).
+R9-C8  `evaluate A --output R`, then `evaluate B --output R` where B has several labels per
+       text (or the reverse): R kept A's mistakes.jsonl, confusion_matrix.png and
+       reliability.png beside B's report.md (or A's per_label_f1.png), another run's files
+       as if B's. An earlier report's files are removed just before a report is written
+       (`outputs.clear_report_files`).
 """
 
 from __future__ import annotations
@@ -177,3 +182,25 @@ def test_r9_c7_texts_are_refused_where_nothing_reads_them_and_named_where_needed
     assert result.returncode == 2 and expected in result.stderr
     assert result.stderr.count("\n") == 1
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_r9_c8_a_report_folder_holds_the_last_reports_files_only(tfidf_run, ag_news_dir, tmp_path):
+    words = {"a": "stock market shares", "b": "football goal match", "c": "rain storm sky"}
+    rows = [
+        (f"{words[k]} {words[j]} {i}", f"{k}|{j}")
+        for i, (k, j) in enumerate([("a", "b"), ("b", "c"), ("c", "a"), ("a", "a")] * 20)
+    ]
+    data = tmp_path / "tags.csv"
+    data.write_text(labelled_csv(rows), encoding="utf-8")
+    tags = attentext.train(
+        "tfidf-logreg", data, tmp_path / "tags", overrides=["data.multi_label=true"]
+    ).run_dir
+    report = tmp_path / "report"
+    attentext.evaluate(tfidf_run, ag_news_dir, output=report)
+    attentext.evaluate(tags, data, output=report)
+    assert sorted(p.name for p in report.iterdir()) == [
+        "metrics.json", "per_label_f1.png", "report.md"
+    ]  # fmt: skip
+    attentext.evaluate(tfidf_run, ag_news_dir, output=report)
+    assert "per_label_f1.png" not in {p.name for p in report.iterdir()}
+    assert (report / "mistakes.jsonl").is_file()

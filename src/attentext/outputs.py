@@ -103,6 +103,18 @@ def check_report_folder(path: str | Path, overwrite: bool = False) -> Path:
     return path
 
 
+def clear_report_files(path: str | Path) -> None:
+    """Remove the files of an earlier report in `path` (`REPORT_FILES`; a link by that name is
+    removed, not followed), just before a new one is written, so that the folder holds this
+    report's files only: a multi-label report written over a one-label report kept the other
+    run's mistakes.jsonl, confusion matrix and reliability diagram beside it (and a one-label
+    report the other's per_label_f1.png), as if they were this run's."""
+    for name in REPORT_FILES:
+        target = Path(path) / name
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+
+
 def _is_report_file(entry: Path) -> bool:
     """A plain file of a name `evaluate --output` writes."""
     return entry.name in REPORT_FILES and entry.is_file() and not entry.is_symlink()

@@ -29,7 +29,12 @@ from attentext.evaluation.significance import with_significance
 from attentext.evaluation.standing import ranked
 from attentext.inference.classifier import Classifier, load
 from attentext.label_prior import shifted_logits
-from attentext.outputs import check_output_folder, check_own_output_folder, check_report_folder
+from attentext.outputs import (
+    check_output_folder,
+    check_own_output_folder,
+    check_report_folder,
+    clear_report_files,
+)
 from attentext.rundir import open_run
 
 LOG_FLOOR = 1e-12  # the smallest probability taken for a log (float32 softmax underflows to 0)
@@ -116,6 +121,7 @@ def evaluate(
             (logits, getattr(classifier, "label_temperatures", None)),
         )
         if output is not None:
+            clear_report_files(output)
             write_multilabel_report(multi, Path(output), f"{run_dir.name} on {data}")
         return multi
     probabilities, uncalibrated, steps = _calibrated_and_raw(classifier, texts, run_dir)
@@ -124,6 +130,7 @@ def evaluate(
         texts, np.array(gold), probabilities, classifier.labels, temperature, uncalibrated, steps
     )
     if output is not None:
+        clear_report_files(output)
         write_report(report, output, f"{run_dir.name} on {data}")
     return report
 
