@@ -34,6 +34,10 @@ R9-C8  `evaluate A --output R`, then `evaluate B --output R` where B has several
        reliability.png beside B's report.md (or A's per_label_f1.png), another run's files
        as if B's. An earlier report's files are removed just before a report is written
        (`outputs.clear_report_files`).
+R9-C9  A recipe file given by path that is empty (or comments only): trained the default
+       recipe (a seed transformer named "custom") without a word; one in cp1252 / Latin-1: a
+       UnicodeDecodeError traceback. Both one line before anything is written
+       (`recipes.recipe_from_text`, `recipes._decoded`); a UTF-8 BOM is still read.
 """
 
 from __future__ import annotations
@@ -204,3 +208,29 @@ def test_r9_c8_a_report_folder_holds_the_last_reports_files_only(tfidf_run, ag_n
     attentext.evaluate(tfidf_run, ag_news_dir, output=report)
     assert "per_label_f1.png" not in {p.name for p in report.iterdir()}
     assert (report / "mistakes.jsonl").is_file()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "the recipe holds no settings"),
+        (b"# to fill in\n", "the recipe holds no settings"),
+        (b"description: caf\xe9\nmodel:\n  type: tfidf-logreg\n", "line 1 is not valid UTF-8"),
+    ],
+)
+def test_r9_c9_an_empty_or_undecodable_recipe_file_is_one_line(
+    content, expected, ag_news_dir, tmp_path
+):
+    recipe = tmp_path / "mine.yaml"
+    recipe.write_bytes(content)
+    out = tmp_path / "run"
+    result = run_cli_here("train", recipe, "--data", ag_news_dir, "--output", out)
+    assert result.returncode == 2 and expected in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not out.exists() and not (tmp_path / "run.partial").exists()
+
+
+def test_r9_c9_a_recipe_file_with_a_bom_is_read(ag_news_dir, tmp_path):
+    recipe = tmp_path / "mine.yaml"
+    recipe.write_bytes(b"\xef\xbb\xbfname: mine\r\nmodel:\r\n  type: tfidf-logreg\r\n")
+    assert attentext.resolve_recipe(recipe).model.type == "tfidf-logreg"

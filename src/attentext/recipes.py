@@ -771,7 +771,13 @@ def parse_yaml(text: str, origin: str) -> Any:
 
 def recipe_from_text(text: str, origin: str, overrides: list[str] | None = None) -> Recipe:
     """A Recipe from YAML text, with `key=value` overrides applied."""
-    raw = parse_yaml(text, origin) or {}
+    raw = parse_yaml(text, origin)
+    if raw is None:  # an empty file (or comments only) trained the default recipe without a word
+        raise RecipeError(
+            f"{origin}: the recipe holds no settings (an empty file?); a recipe names at least "
+            "its model, e.g. model: {type: tfidf-logreg} (attentext recipes lists the built-in "
+            "ones, whose YAML is a start)"
+        )
     if not isinstance(raw, dict):  # before the overrides, which write into it
         raise RecipeError(f"{origin}: expected a mapping at the top level")
     for override in overrides or []:
@@ -792,7 +798,7 @@ def _recipe_text(name_or_path: str) -> tuple[str, str]:
             raise RecipeError(f"{path}: recipe file not found")
         if path.stat().st_size > MAX_RECIPE_BYTES:
             raise RecipeError(f"{path}: over {MAX_RECIPE_BYTES:,} bytes; not a recipe")
-        return path.read_text(encoding="utf-8"), str(path)
+        return _decoded(path), str(path)
     names = builtin_recipe_names()
     if name_or_path not in names:
         raise RecipeError(
@@ -800,6 +806,20 @@ def _recipe_text(name_or_path: str) -> tuple[str, str]:
         )
     resource = resources.files("attentext") / "recipes" / f"{name_or_path}.yaml"
     return resource.read_text(encoding="utf-8"), name_or_path
+
+
+def _decoded(path: Path) -> str:
+    """A recipe file's text: UTF-8 (a BOM dropped); any other bytes a one-line RecipeError
+    naming where (a Latin-1 `café` in a description was a UnicodeDecodeError traceback)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise RecipeError(
+            f"{path}: line {line} is not valid UTF-8 (byte {error.start}); save the recipe as "
+            "UTF-8 (iconv -f cp1252 -t utf-8 IN > OUT converts a Windows file)"
+        ) from None
 
 
 def apply_override(raw: dict[str, Any], override: str) -> None:
