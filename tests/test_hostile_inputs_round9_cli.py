@@ -38,6 +38,10 @@ R9-C9  A recipe file given by path that is empty (or comments only): trained the
        recipe (a seed transformer named "custom") without a word; one in cp1252 / Latin-1: a
        UnicodeDecodeError traceback. Both one line before anything is written
        (`recipes.recipe_from_text`, `recipes._decoded`); a UTF-8 BOM is still read.
+R9-C10 `--set data.label_separator=` (empty): str.split's "empty separator" traceback;
+       `--set data.text_column=label` (or label_column=text): trained to read each text's
+       label as its text, without a word; `--set data.text_column=`: looked up as a column.
+       One line each before anything is written (`recipes._validate_data`).
 """
 
 from __future__ import annotations
@@ -234,3 +238,24 @@ def test_r9_c9_a_recipe_file_with_a_bom_is_read(ag_news_dir, tmp_path):
     recipe = tmp_path / "mine.yaml"
     recipe.write_bytes(b"\xef\xbb\xbfname: mine\r\nmodel:\r\n  type: tfidf-logreg\r\n")
     assert attentext.resolve_recipe(recipe).model.type == "tfidf-logreg"
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("data.label_separator=", "data.label_separator is empty"),
+        ("data.text_column=label", "data.text_column and data.label_column both name 'label'"),
+        ("data.label_column=text", "data.text_column and data.label_column both name 'text'"),
+        ("data.text_column=", "data.text_column is empty"),
+    ],
+)
+def test_r9_c10_data_columns_and_separator_that_cannot_be_read_are_one_line(
+    setting, expected, ag_news_dir, tmp_path
+):
+    out = tmp_path / "run"
+    result = run_cli_here(
+        "train", "tfidf-logreg", "--data", ag_news_dir, "--output", out, "--set", setting
+    )
+    assert result.returncode == 2 and expected in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not out.exists() and not (tmp_path / "run.partial").exists()

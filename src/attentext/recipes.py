@@ -510,8 +510,7 @@ def _validate(recipe: Recipe, origin: str) -> None:
         )
     _validate_loss(recipe, origin)
     _validate_seeds(recipe, origin)
-    if not 0.0 <= recipe.data.val_fraction < 1.0:
-        raise RecipeError(f"{origin}: data.val_fraction must be in [0, 1)")
+    _validate_data(recipe.data, origin)
     if recipe.tokenizer.truncation not in TRUNCATIONS:
         raise RecipeError(f"{origin}: tokenizer.truncation must be one of {', '.join(TRUNCATIONS)}")
     if recipe.tokenizer.type not in TOKENIZER_TYPES:
@@ -540,6 +539,28 @@ def _validate_distill(recipe: Recipe, origin: str) -> None:
         raise RecipeError(f"{origin}: distill.augment needs distill.teacher (a run directory)")
     if d.ensemble and not d.teacher:
         raise RecipeError(f"{origin}: distill.ensemble needs distill.teacher (a run directory)")
+
+
+def _validate_data(data: DataSpec, origin: str) -> None:
+    """How the data is read: a share to hold out in [0, 1); two columns, each named; a label
+    separator of at least one character. An empty separator was str.split's "empty separator"
+    traceback; `data.text_column=label` trained a model to read each text's label as its text
+    (perfect scores without a word); an empty column name was looked up as a column."""
+    if not 0.0 <= data.val_fraction < 1.0:
+        raise RecipeError(f"{origin}: data.val_fraction must be in [0, 1)")
+    for name, value in (("text_column", data.text_column), ("label_column", data.label_column)):
+        if not value.strip():
+            raise RecipeError(f"{origin}: data.{name} is empty; name the column of the data file")
+    if data.text_column == data.label_column:
+        raise RecipeError(
+            f"{origin}: data.text_column and data.label_column both name '{shown(data.text_column)}';"
+            " the texts and their labels are two columns: name each"
+        )
+    if not data.label_separator:
+        raise RecipeError(
+            f"{origin}: data.label_separator is empty; it is the character between a text's "
+            "labels in one cell ('|' by default)"
+        )
 
 
 MAX_SEED = 2**32 - 1  # NumPy's and torch's generators take seeds of 32 bits
