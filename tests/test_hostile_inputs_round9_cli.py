@@ -42,6 +42,11 @@ R9-C10 `--set data.label_separator=` (empty): str.split's "empty separator" trac
        `--set data.text_column=label` (or label_column=text): trained to read each text's
        label as its text, without a word; `--set data.text_column=`: looked up as a column.
        One line each before anything is written (`recipes._validate_data`).
+R9-C11 `export RUN --output FOLDER` where FOLDER holds the user's model.onnx (another tool's
+       export) beside other files: replaced, and their model.int8.onnx deleted (an export
+       without --int8 removes an earlier one), without a word. Refused before any work; an
+       earlier export's folder is written into as before (`outputs.check_export_folder`,
+       `check_not_replaced`, which evaluate's check shares).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from conftest import labelled_csv, run_cli_here
 
 import attentext
 from attentext.errors import AttentextError
+from attentext.export.onnx import export_onnx
 
 
 @pytest.fixture(scope="module")
@@ -259,3 +265,27 @@ def test_r9_c10_data_columns_and_separator_that_cannot_be_read_are_one_line(
     assert result.returncode == 2 and expected in result.stderr
     assert result.stderr.count("\n") == 1
     assert not out.exists() and not (tmp_path / "run.partial").exists()
+
+
+def test_r9_c11_export_keeps_the_users_onnx_files_in_a_folder_of_theirs(
+    run_dir, tfidf_run, tmp_path
+):
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("model.onnx", "model.int8.onnx", "notes.txt"):
+        (models / name).write_text(f"the user's {name}", encoding="utf-8")
+    refused = run_cli_here("export", run_dir, "--output", models)  # a seed transformer
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "holds model.onnx, model.int8.onnx, which export would replace" in refused.stderr
+    with pytest.raises(AttentextError, match="which export would replace"):
+        export_onnx(tfidf_run, output=models)
+    assert sorted(p.read_text() for p in models.iterdir()) == [
+        "the user's model.int8.onnx", "the user's model.onnx", "the user's notes.txt"
+    ]  # fmt: skip
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "model.onnx").write_bytes(b"an earlier export")
+    (earlier / "export.json").write_text("{}", encoding="utf-8")
+    (earlier / ".model.onnx.abcd1234.tmp").write_bytes(b"")  # a killed export's
+    with pytest.raises(AttentextError, match="a TF-IDF run has no neural network"):
+        export_onnx(tfidf_run, output=earlier)  # past the folder's check

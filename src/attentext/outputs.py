@@ -12,12 +12,12 @@ replace (`check_own_output_folder`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from attentext.errors import AttentextError, short_list, shown
-from attentext.files import foreign_entries
-from attentext.rundir import MARKER
+from attentext.files import TMP_SUFFIX, foreign_entries
+from attentext.rundir import MARKER, ONNX_FP32_FILE, ONNX_INFO_FILE, ONNX_INT8_FILE
 
 
 def check_output_folder(path: str | Path, option: str = "--output") -> Path:
@@ -90,17 +90,47 @@ def check_report_folder(path: str | Path, overwrite: bool = False) -> Path:
     metrics.json). A new or empty folder, an earlier report's, or one whose files keep their
     names (a folder of other reports) is written into as before."""
     path = check_output_folder(path)
-    if overwrite or not path.is_dir():
-        return path
-    replaced = [name for name in REPORT_FILES if os.path.lexists(path / name)]
-    if replaced and (others := foreign_entries(path, _is_report_file)):
-        names = short_list([shown(name, 40) for name in others], limit=5)
-        raise AttentextError(
-            f"{path}: --output holds {short_list(replaced)}, which evaluate would replace, beside "
-            f"files it never writes ({names}), so it is not an earlier report; choose a new or "
-            "empty folder, or add --overwrite to replace them (overwrite=True in Python)"
+    if not overwrite:
+        check_not_replaced(
+            path,
+            REPORT_FILES,
+            "evaluate",
+            "choose a new or empty folder, or add --overwrite to replace them (overwrite=True "
+            "in Python)",
         )
     return path
+
+
+def check_export_folder(path: str | Path) -> Path:
+    """`check_output_folder` for `export --output`, refusing a folder of the user's files that
+    holds a model.onnx, model.int8.onnx or export.json: `export RUN -o models` replaced the
+    user's model.onnx and deleted their model.int8.onnx (an export without --int8 removes an
+    earlier one) without a word. An earlier export's folder is written into as before."""
+    path = check_output_folder(path)
+    check_not_replaced(
+        path,
+        (ONNX_FP32_FILE, ONNX_INT8_FILE, ONNX_INFO_FILE),
+        "export",
+        "choose a new or empty folder (without --output, export writes the run's own onnx/)",
+    )
+    return path
+
+
+def check_not_replaced(path: Path, names: Sequence[str], command: str, advice: str) -> None:
+    """Refuse, in one line ending in `advice`, a folder where a file `command` writes (`names`)
+    exists beside files it never writes: the folder is the user's, not an earlier output of
+    `command`, and those files would be replaced. A temporary a killed `command` left
+    (`files.temporary_beside`) counts as its own."""
+    if not path.is_dir():
+        return
+    replaced = [name for name in names if os.path.lexists(path / name)]
+    if replaced and (others := foreign_entries(path, lambda entry: _written(entry, names))):
+        shown_others = short_list([shown(name, 40) for name in others], limit=5)
+        raise AttentextError(
+            f"{path}: --output holds {short_list(replaced)}, which {command} would replace, "
+            f"beside files it never writes ({shown_others}), so it is not an earlier output of "
+            f"{command}; {advice}"
+        )
 
 
 def clear_report_files(path: str | Path) -> None:
@@ -115,6 +145,9 @@ def clear_report_files(path: str | Path) -> None:
             target.unlink()
 
 
-def _is_report_file(entry: Path) -> bool:
-    """A plain file of a name `evaluate --output` writes."""
-    return entry.name in REPORT_FILES and entry.is_file() and not entry.is_symlink()
+def _written(entry: Path, names: Sequence[str]) -> bool:
+    """A plain file of one of `names`, or the temporary one of them is written to first."""
+    named = entry.name in names or any(
+        entry.name.startswith(f".{name}.") and entry.name.endswith(TMP_SUFFIX) for name in names
+    )
+    return named and entry.is_file() and not entry.is_symlink()

@@ -10,7 +10,7 @@ import typer
 
 from attentext.cli.common import quiet_libraries
 from attentext.errors import AttentextError, did_you_mean, shown
-from attentext.outputs import check_output_folder
+from attentext.outputs import check_export_folder
 
 FORMATS = ("onnx",)
 CHECK_TEXTS = 1024  # texts of --data the int8 check reads at most, by default
@@ -78,7 +78,7 @@ def export_command(
             f"unknown export format '{shown(format)}'{did_you_mean(shown(format), FORMATS)}"
         )
     if output is not None:
-        check_output_folder(output)
+        check_export_folder(output)
     quiet_libraries()
     from attentext.data.texts import sample_texts
     from attentext.export.onnx import export_onnx

@@ -61,7 +61,7 @@ from attentext.inference.onnx_backend import (
     session,
 )
 from attentext.inference.torch_backend import TransformersClassifier
-from attentext.outputs import check_output_folder
+from attentext.outputs import check_export_folder
 from attentext.rundir import (
     ENSEMBLE_KIND,
     ONNX_DIR,
@@ -236,7 +236,7 @@ def export_onnx(
     """
     run = open_run(run_dir)
     if output is not None:
-        check_output_folder(output)
+        check_export_folder(output)
     if run.kind != TRANSFORMERS_KIND:
         what = (
             "an ensemble has no network of its own (export its members)"
