@@ -47,6 +47,10 @@ R9-C11 `export RUN --output FOLDER` where FOLDER holds the user's model.onnx (an
        without --int8 removes an earlier one), without a word. Refused before any work; an
        earlier export's folder is written into as before (`outputs.check_export_folder`,
        `check_not_replaced`, which evaluate's check shares).
+R9-C12 `evaluate RUN --data D --overwrite-card` without --card, `card RUN --overwrite`
+       without --write: ignored without a word (exit 0, no card replaced). Refused in one line
+       naming the option they need (`cli.evaluate._check_paired`, `cli.card`), as
+       `evaluate --overwrite` without --output is.
 """
 
 from __future__ import annotations
@@ -289,3 +293,19 @@ def test_r9_c11_export_keeps_the_users_onnx_files_in_a_folder_of_theirs(
     (earlier / ".model.onnx.abcd1234.tmp").write_bytes(b"")  # a killed export's
     with pytest.raises(AttentextError, match="a TF-IDF run has no neural network"):
         export_onnx(tfidf_run, output=earlier)  # past the folder's check
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["evaluate", "RUN", "--data", "DATA", "--overwrite-card"], "--overwrite-card applies"),
+        (["evaluate", "RUN", "--data", "DATA", "--overwrite"], "--overwrite applies to --output"),
+        (["card", "RUN", "--overwrite"], "--overwrite applies to --write; add --write"),
+    ],
+)
+def test_r9_c12_an_option_without_the_one_it_modifies_is_refused(
+    args, expected, tfidf_run, ag_news_dir
+):
+    given = {"RUN": str(tfidf_run), "DATA": str(ag_news_dir)}
+    result = run_cli_here(*[given.get(arg, arg) for arg in args])
+    assert result.returncode == 2 and expected in result.stderr and result.stdout == ""

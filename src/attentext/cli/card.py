@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from attentext.cli.common import err
+from attentext.errors import AttentextError
 
 
 def card_command(
@@ -32,6 +33,8 @@ def card_command(
     ] = False,
 ) -> None:
     """Print a run's model card: its README.md, or one built from the run when it has none."""
+    if overwrite and not write:  # was ignored without a word: the card printed, none replaced
+        raise AttentextError("--overwrite applies to --write; add --write")
     from attentext.evaluation.card import model_card, read_card, write_card
     from attentext.rundir import open_run
 

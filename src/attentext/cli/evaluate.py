@@ -16,6 +16,7 @@ from attentext.cli.common import (
     quiet_libraries,
     show_report,
 )
+from attentext.errors import AttentextError
 from attentext.outputs import check_report_folder
 
 
@@ -57,6 +58,10 @@ def evaluate_command(
     ] = False,
 ) -> None:
     """Accuracy, macro-F1 and a per-class table of a run on labelled data (and a report folder)."""
+    _check_paired(
+        ("--overwrite", overwrite, "--output", output),
+        ("--overwrite-card", overwrite_card, "--card", card),
+    )
     if output is not None:
         check_report_folder(output, overwrite)
     if card and not overwrite_card:
@@ -79,6 +84,15 @@ def evaluate_command(
         out.print(line)
     if output is not None:
         out.print(f"report written to {output}/report.md")
+
+
+def _check_paired(*pairs: tuple[str, object, str, object]) -> None:
+    """Refuse an option given without the one it modifies: `--overwrite-card` without `--card`
+    (or `--overwrite` without `--output`) was ignored without a word, the user believing the
+    card replaced."""
+    for name, given, needed, present in pairs:
+        if given and not present:
+            raise AttentextError(f"{name} applies to {needed}; add {needed}")
 
 
 def _calibration_lines(report: dict) -> list[str]:
