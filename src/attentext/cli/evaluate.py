@@ -19,43 +19,48 @@ from attentext.cli.common import (
 from attentext.errors import AttentextError
 from attentext.outputs import check_report_folder
 
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output", "-o", help="Folder for report.md, metrics.json, PNGs, mistakes.jsonl."
+    ),
+]
+CardOption = Annotated[
+    bool,
+    typer.Option(
+        "--card",
+        help="Also refresh the run's model card (RUN_DIR/README.md) with this evaluation "
+        "(a README.md edited by hand is kept, an error, unless --overwrite-card).",
+    ),
+]
+OverwriteCardOption = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite-card",
+        help="With --card: replace README.md even if it was edited by hand or is not "
+        "attentext's (its text is lost).",
+    ),
+]
+OverwriteOption = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Write --output's report into a folder of other files even where its "
+        "report.md, metrics.json or PNGs would replace files of those names.",
+    ),
+]
+
 
 def evaluate_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     data: DataOption,
     split: Annotated[str, typer.Option(help="Split of a folder to evaluate on.")] = "test",
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", help="Folder for report.md, metrics.json, PNGs, mistakes.jsonl."
-        ),
-    ] = None,
+    output: OutputOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     backend: BackendOption = "torch",
-    card: Annotated[
-        bool,
-        typer.Option(
-            "--card",
-            help="Also refresh the run's model card (RUN_DIR/README.md) with this evaluation "
-            "(a README.md edited by hand is kept, an error, unless --overwrite-card).",
-        ),
-    ] = False,
-    overwrite_card: Annotated[
-        bool,
-        typer.Option(
-            "--overwrite-card",
-            help="With --card: replace README.md even if it was edited by hand or is not "
-            "attentext's (its text is lost).",
-        ),
-    ] = False,
-    overwrite: Annotated[
-        bool,
-        typer.Option(
-            "--overwrite",
-            help="Write --output's report into a folder of other files even where its "
-            "report.md, metrics.json or PNGs would replace files of those names.",
-        ),
-    ] = False,
+    card: CardOption = False,
+    overwrite_card: OverwriteCardOption = False,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Accuracy, macro-F1 and a per-class table of a run on labelled data (and a report folder)."""
     _check_paired(
