@@ -51,6 +51,10 @@ R9-C12 `evaluate RUN --data D --overwrite-card` without --card, `card RUN --over
        without --write: ignored without a word (exit 0, no card replaced). Refused in one line
        naming the option they need (`cli.evaluate._check_paired`, `cli.card`), as
        `evaluate --overwrite` without --output is.
+R9-C13 `predict RUN -i F -o OUT --workers 1000` on 2 cores: taken, and set out to spawn 1,000
+       processes each loading the model (memory filled; none with a core of its own). At most
+       the cores this process may use (2 on a machine of one), refused before any work
+       (`engine.check_options`).
 """
 
 from __future__ import annotations
@@ -309,3 +313,23 @@ def test_r9_c12_an_option_without_the_one_it_modifies_is_refused(
     given = {"RUN": str(tfidf_run), "DATA": str(ag_news_dir)}
     result = run_cli_here(*[given.get(arg, arg) for arg in args])
     assert result.returncode == 2 and expected in result.stderr and result.stdout == ""
+
+
+def test_r9_c13_more_workers_than_cores_is_refused_before_any_is_spawned(
+    tfidf_run, tmp_path, monkeypatch
+):
+    import attentext.scoring.engine as engine
+
+    def spawned(*args, **kwargs):
+        raise AssertionError("workers were started")
+
+    monkeypatch.setattr(engine, "start_scorer", spawned)
+    monkeypatch.setattr(engine, "cpu_count", lambda: 2, raising=False)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("stocks fell\na goal\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    for workers in ("3", "1000"):
+        result = run_cli_here("predict", tfidf_run, "-i", texts, "-o", out, "--workers", workers)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1
+        assert f"--workers {workers}: at most 2, the cores this process may use" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["texts.txt"]

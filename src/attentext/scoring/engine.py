@@ -44,7 +44,7 @@ from attentext.scoring.workdir import (
     parts_dir,
     run_identity,
 )
-from attentext.scoring.workers import start_scorer
+from attentext.scoring.workers import cpu_count, start_scorer
 
 DEFAULT_CHUNK_ROWS = 5000
 # the longest name predict gives a file beside OUT, less OUT's: the temporary its errors file is
@@ -111,6 +111,9 @@ class _Pending:
 
 
 def check_options(options: BatchOptions) -> None:
+    """Refuse options no run can use, before any work. More workers than cores (2 on a machine
+    of one) was taken: `--workers 1000` set out to spawn 1,000 processes, each loading the
+    model, on 2 cores, filling the memory where none could have a core of its own."""
     check_backend(options.backend)
     for name, value in (
         ("--top-k", options.top_k),
@@ -119,6 +122,11 @@ def check_options(options: BatchOptions) -> None:
     ):
         if value < 1:
             raise AttentextError(f"{name} must be at least 1, got {value}")
+    if options.workers > (most := max(2, cpu_count())):
+        raise AttentextError(
+            f"--workers {options.workers}: at most {most}, the cores this process may use "
+            f"({cpu_count()}); each worker is a process holding the model, with a core of its own"
+        )
 
 
 def _check_paths(input_path: Path, output: Path) -> None:
