@@ -55,6 +55,9 @@ R9-C13 `predict RUN -i F -o OUT --workers 1000` on 2 cores: taken, and set out t
        processes each loading the model (memory filled; none with a core of its own). At most
        the cores this process may use (2 on a machine of one), refused before any work
        (`engine.check_options`).
+R9-C14 `summary RUN --num-labels 9`: ignored without a word, the run's 4 labels shown. A run
+       has its own labels: refused in one line naming what the option is for (`api.summary`,
+       whose num_labels is None, 4 for a recipe, when not given).
 """
 
 from __future__ import annotations
@@ -333,3 +336,12 @@ def test_r9_c13_more_workers_than_cores_is_refused_before_any_is_spawned(
         assert result.returncode == 2 and result.stderr.count("\n") == 1
         assert f"--workers {workers}: at most 2, the cores this process may use" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["texts.txt"]
+
+
+def test_r9_c14_summary_of_a_run_refuses_a_number_of_labels(run_dir):
+    result = run_cli_here("summary", run_dir, "--num-labels", "9")
+    assert result.returncode == 2 and "a run directory has its own labels" in result.stderr
+    with pytest.raises(AttentextError, match="--num-labels sizes a recipe's fresh model"):
+        attentext.summary(run_dir, num_labels=9)
+    assert attentext.summary(run_dir).rows[-1].output_shape == "(None, 4)"
+    assert attentext.summary("seed-transformer").rows[-1].output_shape == "(None, 4)"

@@ -59,10 +59,17 @@ __all__ = [
 ]
 
 
-def summary(recipe_or_run: str | Path, num_labels: int = 4) -> ModelSummary:
-    """Layers, output shapes and parameter counts of a run directory or of a recipe's fresh model."""
+def summary(recipe_or_run: str | Path, num_labels: int | None = None) -> ModelSummary:
+    """Layers, output shapes and parameter counts of a run directory or of a recipe's fresh model
+    (of `num_labels` classes, 4 by default). A run has its own labels: `num_labels` given with
+    one is refused (it was ignored without a word, the table showing the run's)."""
     path = Path(recipe_or_run)
     if _names_a_run(path):
+        if num_labels is not None:
+            raise AttentextError(
+                f"{path}: a run directory has its own labels; --num-labels sizes a recipe's "
+                "fresh model (give a recipe's name or YAML file with it)"
+            )
         kind = open_run(path).kind
         if kind != TRANSFORMERS_KIND:
             ensemble = kind == ENSEMBLE_KIND
@@ -72,6 +79,7 @@ def summary(recipe_or_run: str | Path, num_labels: int = 4) -> ModelSummary:
             raise AttentextError(f"{path}: {name} has no layers to summarize; summary shows {what}")
         classifier = load(path)
         return summarize(classifier.model, min(classifier.max_length, 256))
+    num_labels = 4 if num_labels is None else num_labels
     _check_num_labels(num_labels)
     recipe = planned(load_recipe(recipe_or_run))  # `auto` settings at their caps: no data yet
     labels = [str(i) for i in range(num_labels)]

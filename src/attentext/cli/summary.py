@@ -13,7 +13,9 @@ from attentext.cli.common import bold, cell, out, quiet_libraries
 
 def summary_command(
     recipe_or_run: Annotated[str, typer.Argument(help="Recipe name, YAML path or run directory.")],
-    num_labels: Annotated[int, typer.Option(help="Classes, for a recipe's fresh model.")] = 4,
+    num_labels: Annotated[
+        int | None, typer.Option(help="Classes of a recipe's fresh model (default 4).")
+    ] = None,
 ) -> None:
     """Layers, output shapes and parameter counts, like Keras' model.summary()."""
     quiet_libraries()
