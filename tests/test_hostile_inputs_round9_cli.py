@@ -58,10 +58,16 @@ R9-C13 `predict RUN -i F -o OUT --workers 1000` on 2 cores: taken, and set out t
 R9-C14 `summary RUN --num-labels 9`: ignored without a word, the run's 4 labels shown. A run
        has its own labels: refused in one line naming what the option is for (`api.summary`,
        whose num_labels is None, 4 for a recipe, when not given).
+R9-C15 `predict MULTI_LABEL_RUN "text" --top-k 3` (with or without --json): the option ignored
+       without a word ("(no label)"), where `--output` writes label, label_2, label_3. The N
+       most probable labels follow the decided ones ("; top: ..."; JSON `top_k`)
+       (`cli.predict._show_set`).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 
@@ -345,3 +351,23 @@ def test_r9_c14_summary_of_a_run_refuses_a_number_of_labels(run_dir):
         attentext.summary(run_dir, num_labels=9)
     assert attentext.summary(run_dir).rows[-1].output_shape == "(None, 4)"
     assert attentext.summary("seed-transformer").rows[-1].output_shape == "(None, 4)"
+
+
+def test_r9_c15_predict_of_a_multi_label_run_shows_the_top_k_it_is_asked_for(tmp_path):
+    words = {"a": "stock market shares", "b": "football goal match", "c": "rain storm sky"}
+    rows = [
+        (f"{words[k]} {words[j]} {i}", f"{k}|{j}")
+        for i, (k, j) in enumerate([("a", "b"), ("b", "c"), ("c", "a"), ("a", "a")] * 20)
+    ]
+    data = tmp_path / "tags.csv"
+    data.write_text(labelled_csv(rows), encoding="utf-8")
+    tags = attentext.train(
+        "tfidf-logreg", data, tmp_path / "tags", overrides=["data.multi_label=true"]
+    ).run_dir
+    printed = run_cli_here("predict", tags, "stock market news", "--top-k", "2")
+    assert printed.returncode == 0 and "; top: " in printed.stdout
+    assert re.search(r"; top: \w [01]\.\d{3}, \w [01]\.\d{3}\s+stock", printed.stdout)
+    line = json.loads(run_cli_here("predict", tags, "x", "--top-k", "3", "--json").stdout)
+    assert [r["label"] for r in line["top_k"]] == list(line["scores"])[:3]
+    plain = run_cli_here("predict", tags, "stock market news")
+    assert "top:" not in plain.stdout

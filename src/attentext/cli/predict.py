@@ -286,9 +286,8 @@ def _print_predictions(
             continue
         row = next(rows)
         if multi_label:
-            _show_set(
-                text, next(sets), dict(top_labels(row, classifier.labels, len(row))), json_output
-            )
+            ranked_all = dict(top_labels(row, classifier.labels, len(row)))
+            _show_set(text, next(sets), ranked_all, json_output, top_k)
             continue
         ranked = [
             {"label": label, "score": score}
@@ -305,13 +304,22 @@ def _show(text: str, ranked: list[dict], json_output: bool) -> None:
         _print_line(", ".join(f"{cell(r['label'])} {r['score']:.3f}" for r in ranked), text)
 
 
-def _show_set(text: str, labels: list[str], scores: dict[str, float], json_output: bool) -> None:
-    """A multi-label prediction: the labels at or over their thresholds, and every score."""
+def _show_set(
+    text: str, labels: list[str], scores: dict[str, float], json_output: bool, top_k: int = 1
+) -> None:
+    """A multi-label prediction: the labels at or over their thresholds, and every score
+    (`scores`, most probable first); with `--top-k N` (N > 1) also the N most probable, as
+    `--output` writes them (the option was ignored: "(no label)" for `--top-k 3`)."""
+    top = list(scores.items())[:top_k] if top_k > 1 else []
     if json_output:
-        print(json.dumps({"text": text, "labels": labels, "scores": scores}))
-    else:
-        shown = ", ".join(f"{cell(label)} {scores[label]:.3f}" for label in labels)
-        _print_line(shown or "(no label)", text)
+        line = {"text": text, "labels": labels, "scores": scores}
+        ranked = [{"label": label, "score": score} for label, score in top]
+        print(json.dumps({**line, "top_k": ranked} if top else line))
+        return
+    shown = ", ".join(f"{cell(label)} {scores[label]:.3f}" for label in labels) or "(no label)"
+    if top:
+        shown += "; top: " + ", ".join(f"{cell(label)} {score:.3f}" for label, score in top)
+    _print_line(shown, text)
 
 
 def _print_line(shown: str, text: str) -> None:
