@@ -138,12 +138,13 @@ class _StepProfiler(TrainerCallback):
 def bench_training(
     name: str, recipe_name: str, overrides: list[str], off: tuple[str, ...], dataset, args
 ) -> dict:
-    recipe = planned(load_recipe(recipe_name, overrides=overrides))  # `auto` settings: caps
+    # `auto` settings: caps, and the epochs of this many rows (an `auto` left in is no number)
+    recipe = planned(load_recipe(recipe_name, overrides=overrides), len(dataset["train"]))
     tokenizer = build_tokenizer(recipe, dataset["train"]["text"])
     train_set = tokenize_split(
         dataset["train"], tokenizer, recipe.tokenizer.max_length, recipe.tokenizer.truncation
     )
-    lengths = train_set["length"][:]
+    lengths = [len(ids) for ids in train_set["input_ids"]]
     if "packed_rows" not in off:
         train_set = PackedRows.from_dataset(train_set)
     model = build_model(recipe.model, tokenizer, dataset.label_names, recipe.tokenizer.max_length)

@@ -29,6 +29,7 @@ from transformers import TrainerCallback
 
 import attentext
 from attentext.data.dataset import load_text_dataset
+from attentext.inference.tokens import model_max_length
 from attentext.inference.torch_backend import TransformersClassifier
 from attentext.models.registry import build_model
 from attentext.recipes import load_recipe
@@ -139,8 +140,12 @@ class TestProbe(TrainerCallback):
 
     def _accuracy(self, model) -> float:
         was_training = model.training
-        classifier = TransformersClassifier(model, self.tokenizer, 64, "fp32", batch_size=128)
-        classifier.model.config.attentext_truncation = "head+tail"
+        # the run's own length (data-aware, 64 to 128 tokens) and the recipe's truncation: the
+        # classifier takes it as an argument (config.attentext_truncation is read by nothing)
+        max_length = model_max_length(self.tokenizer, model.config)
+        classifier = TransformersClassifier(
+            model, self.tokenizer, max_length, "fp32", batch_size=128, truncation="head+tail"
+        )
         predictions = classifier.logits(self.texts).argmax(axis=-1)
         model.train(was_training)
         return float((predictions == self.labels).mean())

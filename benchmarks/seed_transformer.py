@@ -22,6 +22,7 @@ from transformers import TrainerCallback
 
 import attentext
 from attentext.data.dataset import load_text_dataset
+from attentext.inference.tokens import model_max_length
 from attentext.inference.torch_backend import TransformersClassifier
 
 SECTION = "seed_transformer"
@@ -69,7 +70,11 @@ class EpochProbe(TrainerCallback):
     def _accuracy(self, model) -> float:
         was_training = model.training
         model.eval()
-        classifier = TransformersClassifier(model, self.tokenizer, 256, "fp32", batch_size=256)
+        # the run's own length (the tokenizer's, within the model's positions), not a constant
+        max_length = model_max_length(self.tokenizer, model.config)
+        classifier = TransformersClassifier(
+            model, self.tokenizer, max_length, "fp32", batch_size=256
+        )
         predictions = classifier.logits(self.texts).argmax(axis=-1)
         model.train(was_training)
         return float((predictions == self.labels).mean())
@@ -91,7 +96,12 @@ def run_variant(
         epochs=epochs,
         precision=precision,
         callbacks=[probe],
-        overrides=[f"training.pad_to_max_length={'true' if padded else 'false'}"],
+        # 256 tokens in every variant, the length the padded ones pad to (and the Keras lesson's
+        # maxlen), not the data-aware default (the training texts' 95th percentile)
+        overrides=[
+            f"training.pad_to_max_length={'true' if padded else 'false'}",
+            "tokenizer.max_length=256",
+        ],
     )
     steady = [e["samples_per_second"] for e in probe.epochs[1:]] or [
         probe.epochs[0]["samples_per_second"]
