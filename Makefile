@@ -62,7 +62,7 @@ bench: dev
 		--epochs 3 --speed-steps 10
 	test -f $(LB)/encoder-finetune/attentext.json -a -f $(LB)/seed-transformer/attentext.json \
 		-a -f $(LB)/attention-rnn/attentext.json || $(MAKE) leaderboard
-	$(BIN)/attentext export $(LB)/encoder-finetune --format onnx --int8
+	$(BIN)/attentext export $(LB)/encoder-finetune --format onnx --int8 --data $(DATA)
 	$(SERVE_LOAD) --backend torch --precision fp32
 	$(SERVE_LOAD) --backend torch --precision bf16
 	$(SERVE_LOAD) --backend onnx-int8 --precision fp32

@@ -46,16 +46,25 @@ COLUMNS = [
     ("budget", "budget"),
     ("load_1min", "load"),
 ]
+CALIBRATION = {"ece_before", "ece_after", "nll_before", "nll_after", "own_temperatures"}
 
 
 def render(payload: dict[str, Any]) -> str:
+    # the calibration columns only where some row measured them: results saved before they were
+    # measured rendered five columns of "-" beside the table they had
+    measured = {
+        key for row in payload["results"] for key, value in row.items() if value is not None
+    }
+    columns = [
+        (key, header) for key, header in COLUMNS if key not in CALIBRATION or key in measured
+    ]
     m = payload["machine"]
     return (
         f"{m['cpu']} ({m.get('cpu_capabilities', '')}), {m['cores']} cores, load "
         f"{m['load_average_1min']}; {payload['data']}, test {payload['n_test']:,} documents; "
         f"published on the same split: {PUBLISHED}. Load: the 1-minute load average when each "
         "recipe ended (rows kept from an earlier run with --keep were measured then).\n\n"
-        + markdown_table(payload["results"], COLUMNS)
+        + markdown_table(payload["results"], columns)
     )
 
 
