@@ -215,17 +215,23 @@ def test_r9_c7_texts_are_refused_where_nothing_reads_them_and_named_where_needed
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
 
 
-def test_r9_c8_a_report_folder_holds_the_last_reports_files_only(tfidf_run, ag_news_dir, tmp_path):
+def _multi_label_run(folder: Path) -> tuple[Path, Path]:
+    """A data file of 80 texts with two of three labels each, and a tfidf-logreg run of it."""
     words = {"a": "stock market shares", "b": "football goal match", "c": "rain storm sky"}
     rows = [
         (f"{words[k]} {words[j]} {i}", f"{k}|{j}")
         for i, (k, j) in enumerate([("a", "b"), ("b", "c"), ("c", "a"), ("a", "a")] * 20)
     ]
-    data = tmp_path / "tags.csv"
+    data = folder / "tags.csv"
     data.write_text(labelled_csv(rows), encoding="utf-8")
     tags = attentext.train(
-        "tfidf-logreg", data, tmp_path / "tags", overrides=["data.multi_label=true"]
+        "tfidf-logreg", data, folder / "tags", overrides=["data.multi_label=true"]
     ).run_dir
+    return data, tags
+
+
+def test_r9_c8_a_report_folder_holds_the_last_reports_files_only(tfidf_run, ag_news_dir, tmp_path):
+    data, tags = _multi_label_run(tmp_path)
     report = tmp_path / "report"
     attentext.evaluate(tfidf_run, ag_news_dir, output=report)
     attentext.evaluate(tags, data, output=report)
@@ -354,16 +360,7 @@ def test_r9_c14_summary_of_a_run_refuses_a_number_of_labels(run_dir):
 
 
 def test_r9_c15_predict_of_a_multi_label_run_shows_the_top_k_it_is_asked_for(tmp_path):
-    words = {"a": "stock market shares", "b": "football goal match", "c": "rain storm sky"}
-    rows = [
-        (f"{words[k]} {words[j]} {i}", f"{k}|{j}")
-        for i, (k, j) in enumerate([("a", "b"), ("b", "c"), ("c", "a"), ("a", "a")] * 20)
-    ]
-    data = tmp_path / "tags.csv"
-    data.write_text(labelled_csv(rows), encoding="utf-8")
-    tags = attentext.train(
-        "tfidf-logreg", data, tmp_path / "tags", overrides=["data.multi_label=true"]
-    ).run_dir
+    _, tags = _multi_label_run(tmp_path)
     printed = run_cli_here("predict", tags, "stock market news", "--top-k", "2")
     assert printed.returncode == 0 and "; top: " in printed.stdout
     assert re.search(r"; top: \w [01]\.\d{3}, \w [01]\.\d{3}\s+stock", printed.stdout)
