@@ -17,9 +17,12 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
+import signal
 import socket
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -90,6 +93,95 @@ def remove_stale_temporaries(target: Path, max_age_s: float = 0.0) -> list[Path]
         except OSError:
             continue
     return removed
+
+
+# ---------------------------------------------------------------------------------------------
+# Replacing a command's set of files in a folder: all of them or none
+# ---------------------------------------------------------------------------------------------
+
+STAGING_PREFIX = ".attentext-staging."
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Run the block with Ctrl-C (SIGINT) held until it ends, then act on it: a few renames
+    that must all happen are not cut in the middle. Only the main thread can hold signals;
+    elsewhere (where Python delivers no KeyboardInterrupt) the block simply runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught and callable(previous):
+        previous(signal.SIGINT, None)
+
+
+@contextmanager
+def files_replaced_together(folder: Path, is_own: Callable[[str], bool]) -> Iterator[Path]:
+    """Yield a hidden staging folder inside `folder` to write a command's files in; when the
+    block ends normally, the files an earlier call left in `folder` (plain files or links
+    whose names `is_own` accepts) give way to the staged ones in one pass of renames, with
+    Ctrl-C held until it ends. A block that fails (a full disk, Ctrl-C, an error) leaves
+    `folder` as it was, and a folder made for it is removed again: writing a report file by
+    file over an old one left half of each after a Ctrl-C. A kill -9 can still fall between
+    two renames (microseconds); the staging folder it leaves is removed by the next call."""
+    folder = Path(folder)
+    made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_staging(folder)
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=f"{STAGING_PREFIX}{os.getpid()}."))
+    try:
+        yield staging
+        with interrupts_held():
+            _move_in(staging, folder, is_own)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if made:
+            with suppress(OSError):
+                folder.rmdir()
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_in(staging: Path, folder: Path, is_own: Callable[[str], bool]) -> None:
+    """Remove `folder`'s own files that `staging` has no new one of, then rename each staged
+    file over its name (a link of that name is replaced, never written through)."""
+    new = {entry.name for entry in staging.iterdir()}
+    for entry in folder.iterdir():
+        old = entry.name not in new and is_own(entry.name)
+        if old and (entry.is_symlink() or entry.is_file()):
+            entry.unlink()
+    for name in sorted(new):
+        os.replace(staging / name, folder / name)
+
+
+def is_staging(entry: Path) -> bool:
+    """A staging folder of `files_replaced_together` (its own, or one a killed call left)."""
+    return entry.name.startswith(STAGING_PREFIX) and entry.is_dir() and not entry.is_symlink()
+
+
+def _remove_abandoned_staging(folder: Path) -> None:
+    """Remove the staging folders in `folder` whose process no longer runs (killed by -9)."""
+    for entry in folder.glob(f"{STAGING_PREFIX}*"):
+        pid = entry.name[len(STAGING_PREFIX) :].split(".", 1)[0]
+        if is_staging(entry) and pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process `pid` exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # ---------------------------------------------------------------------------------------------

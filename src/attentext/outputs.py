@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from attentext.errors import AttentextError, short_list, shown
-from attentext.files import TMP_SUFFIX, foreign_entries
+from attentext.files import TMP_SUFFIX, files_replaced_together, foreign_entries, is_staging
 from attentext.rundir import MARKER, ONNX_FP32_FILE, ONNX_INFO_FILE, ONNX_INT8_FILE
 
 
@@ -133,21 +134,20 @@ def check_not_replaced(path: Path, names: Sequence[str], command: str, advice: s
         )
 
 
-def clear_report_files(path: str | Path) -> None:
-    """Remove the files of an earlier report in `path` (`REPORT_FILES`; a link by that name is
-    removed, not followed), just before a new one is written, so that the folder holds this
-    report's files only: a multi-label report written over a one-label report kept the other
-    run's mistakes.jsonl, confusion matrix and reliability diagram beside it (and a one-label
-    report the other's per_label_f1.png), as if they were this run's."""
-    for name in REPORT_FILES:
-        target = Path(path) / name
-        if target.is_symlink() or target.is_file():
-            target.unlink()
+def report_files_replaced(path: str | Path) -> AbstractContextManager[Path]:
+    """A staging folder to write a report in; on success its files replace an earlier report's
+    (`REPORT_FILES`; a link by that name is replaced, not written through), all together, so
+    that the folder holds this report's files only: a multi-label report written over a
+    one-label one kept the other run's mistakes.jsonl, confusion matrix and reliability diagram
+    (round 9), and one written file by file was half old, half new after a Ctrl-C or a full
+    disk in the middle (round 10). A failed write leaves the earlier report whole."""
+    return files_replaced_together(Path(path), lambda name: name in REPORT_FILES)
 
 
 def _written(entry: Path, names: Sequence[str]) -> bool:
-    """A plain file of one of `names`, or the temporary one of them is written to first."""
+    """A plain file of one of `names`, the temporary one of them is written to first, or the
+    staging folder a set of them is written in (`files.files_replaced_together`)."""
     named = entry.name in names or any(
         entry.name.startswith(f".{name}.") and entry.name.endswith(TMP_SUFFIX) for name in names
     )
-    return named and entry.is_file() and not entry.is_symlink()
+    return (named and entry.is_file() and not entry.is_symlink()) or is_staging(entry)

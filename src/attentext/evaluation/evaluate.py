@@ -33,7 +33,7 @@ from attentext.outputs import (
     check_output_folder,
     check_own_output_folder,
     check_report_folder,
-    clear_report_files,
+    report_files_replaced,
 )
 from attentext.rundir import open_run
 
@@ -121,8 +121,8 @@ def evaluate(
             (logits, getattr(classifier, "label_temperatures", None)),
         )
         if output is not None:
-            clear_report_files(output)
-            write_multilabel_report(multi, Path(output), f"{run_dir.name} on {data}")
+            with report_files_replaced(output) as staging:
+                write_multilabel_report(multi, staging, f"{run_dir.name} on {data}")
         return multi
     probabilities, uncalibrated, steps = _calibrated_and_raw(classifier, texts, run_dir)
     temperature = float(getattr(classifier, "temperature", 1.0))
@@ -130,8 +130,8 @@ def evaluate(
         texts, np.array(gold), probabilities, classifier.labels, temperature, uncalibrated, steps
     )
     if output is not None:
-        clear_report_files(output)
-        write_report(report, output, f"{run_dir.name} on {data}")
+        with report_files_replaced(output) as staging:
+            write_report(report, staging, f"{run_dir.name} on {data}")
     return report
 
 
