@@ -34,6 +34,7 @@ OPTION_NAMES = {
     "max_batch_size": "--max-batch-size",
     "max_wait_ms": "--max-wait-ms",
     "max_chars": "--max-chars",
+    "cors_allow_origins": "--cors-allow-origin",
 }
 
 
@@ -144,6 +145,15 @@ def serve_command(
             "0 keeps torch's default (all cores). ONNX Runtime gets the same number."
         ),
     ] = 1,
+    cors_allow_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Let web pages of this origin (scheme://host[:port], e.g. "
+            "https://app.example.com) call the server from a browser: CORS headers and preflight "
+            "OPTIONS answered. Repeat it for several origins; * allows any. Off by default: "
+            "only the server's own pages."
+        ),
+    ] = None,
     backend: BackendOption = "torch",
 ) -> None:
     """Serve run directories over HTTP: /v1/predict, /v1/explain, /v1/models, a try-it page, and
@@ -165,6 +175,7 @@ def serve_command(
         header_timeout_s=header_timeout,
         keep_alive_timeout_s=keep_alive_timeout,
         max_connections=max_connections,
+        cors_allow_origins=tuple(cors_allow_origin or ()),
     )
     _check_options(run_dirs, backend, torch_threads)
     check_port_free(host, port)

@@ -22,7 +22,8 @@ through a micro-batcher per model (`batcher.py`); every model call runs in one i
 with Retry-After, and a request not answered within `request_timeout_s` a 504 (408 if its body
 is still arriving) (`middleware.py`). Below the app, `attentext serve` runs uvicorn with a header
 timeout, a connection cap and JSON errors for requests h11 cannot parse (`connections.py`), and
-rate-limits the log lines a client can cause (`logs.py`).
+rate-limits the log lines a client can cause (`logs.py`). Browser pages of other origins may
+call it only where `settings.cors_allow_origins` names them (`cors.py`).
 
 Reloading: a served run replaced on disk is served as loaded until the service is asked to
 load it again (`ModelService.request_reload`; `attentext serve` asks on SIGHUP, `kill -HUP PID`).
@@ -44,6 +45,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from attentext import __version__
+from attentext.serving.cors import Cors
 from attentext.serving.errors import install_error_handlers
 from attentext.serving.middleware import BodyLimit, HeadAsGet, TimeLimit
 from attentext.serving.routes import explain, huggingface, models, predict, tei, v2
@@ -88,7 +90,9 @@ def create_app(
     app.state.service = service
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(TimeLimit, seconds=settings.request_timeout_s)  # outermost: times the body
+    app.add_middleware(TimeLimit, seconds=settings.request_timeout_s)  # times the body
+    if settings.cors_allow_origins:  # outermost: every answer, errors too, gets CORS headers
+        app.add_middleware(Cors, origins=settings.cors_allow_origins)
     install_error_handlers(app)
     for module in (predict, explain, models, huggingface, tei, v2):
         app.include_router(module.router)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, fields
+from urllib.parse import urlsplit
 
 from attentext.errors import AttentextError
 
 SECONDS = ("request_timeout_s", "header_timeout_s", "keep_alive_timeout_s")
+# An origin as a browser sends it in its Origin header: scheme://host[:port], lower case, with no
+# path, not even "/" (RFC 6454). CORS compares the header with each allowed origin exactly, so
+# "https://app.example.com/" or "https://App.example.com" would never match a request.
+ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://(\[[0-9a-f:.]+\]|[a-z0-9._~-]+)(:[0-9]{1,5})?")
+ANY_ORIGIN = "*"
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,9 @@ class ServerSettings:
         strict: refuse texts over `max_chars` (422) instead of cutting them.
         max_body_bytes: request body size; past it, 413.
         request_timeout_s: a request not answered in time gets a 504 (408 if its body is late).
+        cors_allow_origins: the origins whose web pages may call the server from a browser
+            (CORS), e.g. ("https://app.example.com",), or ("*",) for any; none (the default):
+            only pages the server serves itself, as browsers allow without CORS.
 
     The connection limits below apply where `attentext serve` runs the app (uvicorn, through
     `serving.connections`); an app run by another server gets that server's limits.
@@ -46,6 +56,7 @@ class ServerSettings:
     header_timeout_s: float = 10.0
     keep_alive_timeout_s: float = 5.0
     max_connections: int = 1000
+    cors_allow_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -63,6 +74,8 @@ class ServerSettings:
                     f"{name} must be a number of seconds more than 0, got {value:g}"
                 )
         self._check_wait_within_time_limit()
+        for origin in self.cors_allow_origins:
+            check_origin(origin)
 
     def _check_wait_within_time_limit(self) -> None:
         """A request the micro-batcher holds for others waits up to max_wait_ms: at or past the
@@ -74,3 +87,21 @@ class ServerSettings:
                 f"({self.request_timeout_s:g} s): a request that does not fill a batch would "
                 "wait past its time limit; give a few milliseconds"
             )
+
+
+def check_origin(origin: str) -> None:
+    """Refuse what is no origin a browser sends: an allowed origin that can never match (a
+    trailing "/", a path, upper case, a port past 65535) would leave the page refused by CORS
+    with nothing in the server's log to say why."""
+    if origin == ANY_ORIGIN:
+        return
+    match = ORIGIN.fullmatch(origin)
+    port = match.group(2) if match else None
+    if match is None or (port is not None and int(port[1:]) > 65535):
+        path = urlsplit(origin).path if "://" in origin else ""
+        hint = f" (without the path '{path}')" if path else ""
+        raise AttentextError(
+            f"cors_allow_origins: '{origin[:100]}' is not an origin as a browser sends it: "
+            f"give scheme://host[:port] in lower case{hint}, e.g. https://app.example.com, "
+            "or * for any"
+        )

@@ -1,0 +1,89 @@
+"""Hostile inputs, round 10: the HTTP server (`attentext serve`) and the protocols beside /v1,
+the items round 9 left and what a demanding client of a model server sends. Each test failed
+before its fix:
+
+R10-H1  a browser page of another origin: no CORS headers, and its preflight `OPTIONS` a 405, so
+        it could call no route. `serve --cors-allow-origin ORIGIN` (repeatable, or `*`, as TEI's
+        option) answers the preflight and adds the headers, errors included; off by default; an
+        origin no browser sends ("https://app.example.com/") is one line, exit 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import run_cli_here
+from fastapi.testclient import TestClient
+
+import attentext
+from attentext.errors import AttentextError
+from attentext.serving import ServerSettings, create_app
+
+PAGE = "https://app.example.com"
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    """A TF-IDF run on ag_news_tiny (seconds)."""
+    folder = tmp_path_factory.mktemp("round10serve")
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, folder / "tfidf").run_dir)
+
+
+def _preflight(client: TestClient, path: str, origin: str, headers: str) -> object:
+    return client.options(
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": headers,
+        },
+    )
+
+
+def test_r10_h1_cors_is_off_by_default_and_answers_the_origins_given(tfidf_run):
+    with TestClient(create_app([tfidf_run])) as client:  # the default: same origin only
+        answer = client.post("/v1/predict", json={"texts": ["a"]}, headers={"Origin": PAGE})
+        assert "access-control-allow-origin" not in answer.headers
+        assert _preflight(client, "/v1/predict", PAGE, "content-type").status_code == 405
+    with TestClient(create_app([tfidf_run], cors_allow_origins=(PAGE,))) as client:
+        for path, headers in [
+            ("/v1/predict", "content-type"),
+            ("/predict", "content-type"),
+            ("/v2/models/tfidf/infer", "content-type, inference-header-content-length"),
+        ]:
+            preflight = _preflight(client, path, PAGE, headers)
+            assert preflight.status_code == 200, preflight.text
+            assert preflight.headers["access-control-allow-origin"] == PAGE
+            assert "POST" in preflight.headers["access-control-allow-methods"]
+        answer = client.post("/v1/predict", json={"texts": ["a"]}, headers={"Origin": PAGE})
+        assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == PAGE
+        refused = client.post("/v1/predict", json={"texts": []}, headers={"Origin": PAGE})
+        assert refused.status_code == 422  # a page reads why it was refused
+        assert refused.headers["access-control-allow-origin"] == PAGE
+        other = _preflight(client, "/v1/predict", "https://evil.example", "content-type")
+        assert other.status_code == 400 and other.json()["error"]["type"] == "cors_refused"
+        assert "access-control-allow-origin" not in other.headers
+    with TestClient(create_app([tfidf_run], cors_allow_origins=("*",))) as client:
+        answer = client.get("/healthz", headers={"Origin": "http://localhost:3000"})
+        assert answer.headers["access-control-allow-origin"] == "*"
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://app.example.com/", "https://App.example.com", "app.example.com"]
+)
+def test_r10_h1_an_origin_no_browser_sends_is_one_line(tfidf_run, origin):
+    with pytest.raises(AttentextError, match="not an origin as a browser sends it"):
+        ServerSettings(cors_allow_origins=(origin,))
+    result = run_cli_here("serve", tfidf_run, "--port", "0", "--cors-allow-origin", origin)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: --cors-allow-origin: '{origin}' is not an origin as a browser sends it"
+    ), lines
+
+
+def test_r10_h1_serve_help_documents_cors(tfidf_run):
+    result = run_cli_here("serve", "--help")
+    assert result.returncode == 0
+    assert "--cors-allow-origin" in result.stdout
