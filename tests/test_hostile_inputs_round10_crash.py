@@ -7,6 +7,12 @@ R10-W1 `evaluate RUN --output R` over an earlier report, interrupted (Ctrl-C, a 
        by one, so R held half a new report (metrics.json new, report.md gone) read as whole.
        The report is written into a staging folder inside R and its files renamed in together,
        Ctrl-C held for those renames (`files.files_replaced_together`).
+R10-W2 `explain RUN TEXTS -o FOLDER` where FOLDER holds the user's own explanation.html (a page
+       of theirs): deleted (or replaced) without a word, as an earlier call's file; and a
+       Ctrl-C while writing left the earlier call's files removed and half the new ones.
+       A file of explain's names that explain did not write (its page's title, its PNGs'
+       Software tag) is refused unless --overwrite; the files are replaced together
+       (`explain.check_explain_folder`, `write_explanations`).
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from pathlib import Path
 import pytest
 
 import attentext
+from attentext.errors import AttentextError
 from attentext.evaluation import reports
+from attentext.interpret import explain as explain_module
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +81,43 @@ def test_r10_w1_a_new_report_folder_is_not_left_half_made(
     with pytest.raises(KeyboardInterrupt):
         attentext.evaluate(tfidf_run, ag_news_dir, output=tmp_path / "new")
     assert not (tmp_path / "new").exists()
+
+
+TEXTS = ["stocks rallied as the central bank held rates", "the striker scored twice", "a new chip"]
+
+
+def test_r10_w2_explain_keeps_a_users_own_explanation_html(tfidf_run, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "explanation.html").write_text("<p>how our model works</p>\n", encoding="utf-8")
+    (docs / "index.html").write_text("<p>home</p>\n", encoding="utf-8")
+    with pytest.raises(AttentextError, match=r"explanation.html, which explain did not write"):
+        attentext.explain(tfidf_run, TEXTS, output_dir=docs, fmt="png")
+    assert (docs / "explanation.html").read_text(encoding="utf-8") == "<p>how our model works</p>\n"
+    attentext.explain(tfidf_run, TEXTS, output_dir=docs, fmt="html", overwrite=True)
+    assert "<title>attentext explanations" in (docs / "explanation.html").read_text("utf-8")
+    attentext.explain(tfidf_run, TEXTS[:1], output_dir=docs)  # its own files: replaced
+    assert sorted(p.name for p in docs.iterdir()) == [
+        "explanation-0.png", "explanation.html", "index.html"
+    ]  # fmt: skip
+
+
+def test_r10_w2_an_interrupted_explain_leaves_the_earlier_files_whole(
+    tfidf_run, tmp_path, monkeypatch
+):
+    out = tmp_path / "out"
+    attentext.explain(tfidf_run, TEXTS, output_dir=out)
+    before = _contents(out)
+    calls = []
+    render_png = explain_module.render_png
+
+    def interrupted_on_the_second(explanation, path):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return render_png(explanation, path)
+
+    monkeypatch.setattr(explain_module, "render_png", interrupted_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        attentext.explain(tfidf_run, TEXTS[1:], output_dir=out)
+    assert _contents(out) == before

@@ -31,10 +31,18 @@ def explain_command(
             "--output",
             "-o",
             help="Folder for explanation-N.png (N from 0) and explanation.html. The explanation "
-            "files an earlier explain wrote there are removed first, so that the folder shows "
+            "files an earlier explain wrote there are replaced, so that the folder shows "
             "this call's texts only; other files are left as they are.",
         ),
     ] = Path("explanations"),
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Write into a folder of other files even where its explanation.html or "
+            "explanation-N.png would replace files of those names.",
+        ),
+    ] = False,
     format: Annotated[
         str,
         typer.Option(
@@ -56,7 +64,14 @@ def explain_command(
     from attentext.interpret.explain import HTML_FILE, explain
 
     explanations = explain(
-        run_dir, texts, output, fmt=format, layer=layer, head=head, method=method
+        run_dir,
+        texts,
+        output,
+        fmt=format,
+        layer=layer,
+        head=head,
+        method=method,
+        overwrite=overwrite,
     )
     written = []
     if format in ("png", "both"):

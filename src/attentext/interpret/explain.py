@@ -16,14 +16,15 @@ import numpy as np
 
 from attentext.data.readers import text_list
 from attentext.decisions import decide
-from attentext.errors import shown
+from attentext.errors import AttentextError, short_list, shown
+from attentext.files import files_replaced_together
 from attentext.inference.classifier import load
 from attentext.inference.torch_backend import TransformersClassifier
 from attentext.interpret.attention import explain_attention
 from attentext.interpret.explanation import ExplainError, Explanation
 from attentext.interpret.ngrams import explain_ngrams
 from attentext.interpret.occlusion import explain_occlusion
-from attentext.interpret.render import render_html, render_png
+from attentext.interpret.render import HTML_TITLE, PNG_SOFTWARE, render_html, render_png
 from attentext.interpret.windows import explain_windows
 from attentext.models.registry import family_of_run
 from attentext.models.tfidf_logreg import TfidfLogRegClassifier
@@ -95,13 +96,15 @@ def explain(
     layer: int = -1,
     head: int | None = None,
     method: str = ATTENTION,
+    overwrite: bool = False,
 ) -> list[Explanation]:
     """Predict each text and explain it with the model's attention; write PNG/HTML if asked.
 
     `layer`/`head` choose the attention matrix shown (head None: the mean over heads); the
     importances do not depend on them for multi-layer encoders (rollout uses every layer, heads
     averaged). With `output_dir`, writes `explanation-<i>.png` per text and/or `explanation.html`
-    there, removing those an earlier call wrote (the folder shows this call's texts only).
+    there, replacing those an earlier call wrote (the folder shows this call's texts only); a
+    folder of other files holding files of those names is refused unless `overwrite`.
     The model runs in fp32; HF encoders are switched to eager attention to return the weights.
     `method="occlusion"` asks the model instead of reading its attention: each word's importance
     is how far the label's log-odds fall without it (`occlusion.py`; any run, ensembles too).
@@ -111,7 +114,7 @@ def explain(
     if not texts:
         raise ExplainError("no texts to explain")
     if output_dir is not None:
-        check_output_folder(output_dir)
+        check_explain_folder(output_dir, overwrite)
     if method == OCCLUSION:
         classifier = _any_classifier(run_dir_or_classifier)
         explanations = explain_occlusion(classifier, texts)
@@ -149,25 +152,59 @@ def mark_decisions(explanations: list[Explanation], classifier: Any) -> None:
         explanation.labels = list(decide(row, names, True, classifier.thresholds)[0])
 
 
-def remove_earlier_explanations(folder: Path) -> list[Path]:
-    """Remove the files an earlier `explain` wrote in `folder` (explanation-<i>.png and
-    explanation.html, plain files only), so that it never mixes two calls' explanations (an
-    audit: 3 texts, then 1, left the first call's explanation-1.png and -2.png); any other file
-    is the user's and stays."""
-    removed = []
-    for path in sorted(folder.glob("explanation*")) if folder.is_dir() else []:
-        own = path.name == HTML_FILE or PNG_NAME.fullmatch(path.name)
-        if own and path.is_file() and not path.is_symlink():
-            path.unlink()
-            removed.append(path)
-    return removed
+def is_explanation_file(name: str) -> bool:
+    """explanation-<i>.png or explanation.html: the names `explain` writes."""
+    return name == HTML_FILE or PNG_NAME.fullmatch(name) is not None
+
+
+def check_explain_folder(folder: str | Path, overwrite: bool = False) -> Path:
+    """`check_output_folder`, and, unless `overwrite`, refuse a folder holding a file of
+    explain's names that explain did not write (a page of the user's named explanation.html):
+    an earlier call's files are replaced, and that one was lost without a word (an audit). An
+    earlier call's files, and any file of other names, are fine (`written_by_explain`)."""
+    folder = check_output_folder(folder)
+    if overwrite or not folder.is_dir():
+        return folder
+    theirs = sorted(
+        entry.name
+        for entry in folder.iterdir()
+        if is_explanation_file(entry.name) and not written_by_explain(entry)
+    )
+    if theirs:
+        raise AttentextError(
+            f"{folder}: --output holds {short_list([shown(name, 40) for name in theirs])}, which "
+            "explain did not write and would replace; choose a new or empty folder, or add "
+            "--overwrite to replace them (overwrite=True in Python)"
+        )
+    return folder
+
+
+def written_by_explain(path: Path) -> bool:
+    """Whether a file of explain's names is one explain wrote: a plain file whose first bytes
+    hold its page's title, or its PNGs' Software tag (`render.PNG_SOFTWARE`; Matplotlib's own,
+    which PNGs written before the tag carry, counts too)."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if path.name == HTML_FILE:
+        return HTML_TITLE.encode() in head
+    return any(
+        b"tEXtSoftware\x00" + name in head for name in (PNG_SOFTWARE.encode(), b"Matplotlib")
+    )
 
 
 def write_explanations(explanations: list[Explanation], folder: Path, fmt: str = "both") -> None:
     """`explanation-<i>.png` per text and/or one `explanation.html` in `folder`, in place of
-    the explanation files an earlier call left there."""
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_earlier_explanations(folder)
+    the explanation files an earlier call left there (any other file is left as it is): all
+    written in a staging folder, then renamed in together, so that a Ctrl-C or a full disk
+    in the middle leaves the earlier call's files whole, never half of each call's."""
+    with files_replaced_together(folder, is_explanation_file) as staging:
+        _write_into(explanations, staging, fmt)
+
+
+def _write_into(explanations: list[Explanation], folder: Path, fmt: str) -> None:
+    """The files of `fmt` for `explanations`, written into `folder` (a staging folder)."""
     if fmt in ("png", "both"):
         for i, explanation in enumerate(explanations):
             render_png(explanation, folder / f"explanation-{i}.png")

@@ -17,6 +17,9 @@ from attentext.rendering import printable, shortened
 
 MAX_PLOT_TOKENS = 64  # heatmap and bar chart show the first 64 words, so labels stay readable
 PNG_DPI = 100
+# how explain knows its own files again in a folder (`explain.written_by_explain`)
+HTML_TITLE = "attentext explanations"
+PNG_SOFTWARE = "attentext explain"
 TRANSFORMER_FIGSIZE = (10.0, 12.0)  # inches: heatmap above, importance bars below
 RNN_FIGSIZE = (10.0, 4.0)  # inches: importance bars only
 WINDOWS_FIGSIZE = (10.0, 7.0)  # inches: window weights above, importance bars below
@@ -96,7 +99,7 @@ def render_png(explanation: Explanation, path: str | Path) -> Path:
             bar_ax.set_xticks([])
         bar_ax.set_ylabel("importance")
         bar_ax.set_title(f"word importance{shown}", fontsize=9)
-        figure.savefig(path, format="png", dpi=PNG_DPI)
+        figure.savefig(path, format="png", dpi=PNG_DPI, metadata={"Software": PNG_SOFTWARE})
     return path
 
 
@@ -227,6 +230,6 @@ def render_html(explanations: list[Explanation]) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>attentext explanations</title><style>{_CSS}</style></head><body>"
+        f"<title>{HTML_TITLE}</title><style>{_CSS}</style></head><body>"
         "<h1>attentext explanations</h1>" + "".join(sections) + "</body></html>\n"
     )
