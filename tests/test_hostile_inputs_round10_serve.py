@@ -6,6 +6,10 @@ R10-H1  a browser page of another origin: no CORS headers, and its preflight `OP
         it could call no route. `serve --cors-allow-origin ORIGIN` (repeatable, or `*`, as TEI's
         option) answers the preflight and adds the headers, errors included; off by default; an
         origin no browser sends ("https://app.example.com/") is one line, exit 2.
+R10-H2  loose JSON types: `top_k: true` read as 1 and `"3"` as 3 (/v1, HF), TEI's
+        `raw_scores: "true"` (or `"no"`, 1) as a boolean, a v2 shape `[true]` or `["2"]` as
+        numbers: pydantic's lax mode. A 422 in each protocol's shape, one sentence in JSON's
+        words; an integral float (`top_k: 2.0`, what a client's arithmetic gives) still taken.
 """
 
 from __future__ import annotations
@@ -87,3 +91,75 @@ def test_r10_h1_serve_help_documents_cors(tfidf_run):
     result = run_cli_here("serve", "--help")
     assert result.returncode == 0
     assert "--cors-allow-origin" in result.stdout
+
+
+LOOSE = [
+    (
+        "/v1/predict",
+        {"texts": ["a"], "top_k": True},
+        "top_k: expected a whole number, got a boolean",
+    ),
+    ("/v1/predict", {"texts": ["a"], "top_k": "3"}, "top_k: expected a whole number, got a string"),
+    ("/v1/predict", {"texts": ["a"], "top_k": 2.5}, "top_k: expected a whole number, got 2.5"),
+    (
+        "/models/tfidf",
+        {"inputs": "a", "parameters": {"top_k": True}},
+        "parameters.top_k: expected a whole number, got a boolean",
+    ),
+    (
+        "/predict",
+        {"inputs": "a", "raw_scores": "true"},
+        "raw_scores: expected true or false, got a string",
+    ),
+    (
+        "/predict",
+        {"inputs": "a", "raw_scores": 1},
+        "raw_scores: expected true or false, got a number",
+    ),
+    (
+        "/predict",
+        {"inputs": "a", "truncate": "no"},
+        "truncate: expected true or false, got a string",
+    ),
+    (
+        "/v2/models/tfidf/infer",
+        {"inputs": [{"name": "text", "shape": [True], "datatype": "BYTES", "data": ["a"]}]},
+        "inputs[0].shape[0]: expected a whole number, got a boolean",
+    ),
+    (
+        "/v2/models/tfidf/infer",
+        {"inputs": [{"name": "text", "shape": ["1"], "datatype": "BYTES", "data": ["a"]}]},
+        "inputs[0].shape[0]: expected a whole number, got a string",
+    ),
+]
+
+
+def _message(body: dict) -> str:
+    """The error's message in any protocol's shape."""
+    error = body["error"]
+    return error["message"] if isinstance(error, dict) else error
+
+
+@pytest.mark.parametrize(("path", "body", "expected"), LOOSE)
+def test_r10_h2_a_boolean_or_string_for_a_number_or_boolean_is_refused(
+    tfidf_run, path, body, expected
+):
+    with TestClient(create_app([tfidf_run])) as client:
+        answer = client.post(path, json=body)
+    assert answer.status_code == 422, answer.text
+    assert _message(answer.json()) == expected
+    if path == "/predict":
+        assert answer.json()["error_type"] == "Validation"
+
+
+def test_r10_h2_an_integral_float_is_a_whole_number(tfidf_run):
+    with TestClient(create_app([tfidf_run])) as client:
+        v1 = client.post("/v1/predict", json={"texts": ["a"], "top_k": 2.0})
+        assert v1.status_code == 200 and len(v1.json()["predictions"][0]["top_k"]) == 2
+        hf = client.post("/models/tfidf", json={"inputs": "a", "parameters": {"top_k": 2.0}})
+        assert hf.status_code == 200 and len(hf.json()[0]) == 2
+        tensor = {"name": "text", "shape": [1.0], "datatype": "BYTES", "data": ["a"]}
+        v2 = client.post("/v2/models/tfidf/infer", json={"inputs": [tensor]})
+        assert v2.status_code == 200, v2.text
+        tei = client.post("/predict", json={"inputs": "a", "raw_scores": True, "truncate": None})
+        assert tei.status_code == 200

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from attentext.serving.schemas import TextOrTexts
+from attentext.serving.schemas import TextOrTexts, WholeNumber
 
 FUNCTIONS = ("softmax", "sigmoid", "none")
 
@@ -19,7 +19,7 @@ FUNCTIONS = ("softmax", "sigmoid", "none")
 class HfParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    top_k: int | None = Field(
+    top_k: WholeNumber | None = Field(
         None, ge=1, description="Labels per input, best first; all labels if omitted."
     )
     function_to_apply: Literal["softmax", "sigmoid", "none"] | None = Field(

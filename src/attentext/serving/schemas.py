@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    model_validator,
+)
 
 from attentext.data.unicode import unpaired_surrogate
 
@@ -57,6 +65,31 @@ def text_or_texts(value: Any) -> str | list[str]:
     return [valid_unicode(text) for text in value]
 
 
+def whole_number(value: Any) -> int:
+    """A JSON number that is a whole number: 3, or 3.0 (what a client's arithmetic gives, as
+    pydantic's lax mode takes it). A boolean or a string is refused: pydantic's lax mode read
+    `true` as 1 and `"3"` as 3, where TEI's serde and pydantic's strict mode refuse both (they
+    refuse 3.0 too, which clients computing a count send)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    got = f"{value:g}" if isinstance(value, float) else json_type(value)
+    raise ValueError(f"expected a whole number, got {got}")
+
+
+def boolean(value: Any) -> bool:
+    """A JSON boolean, and nothing else: pydantic's lax mode read `"true"`, `"yes"`, `"off"`,
+    1 and 0 as booleans, where TEI's serde refuses them."""
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {json_type(value)}")
+    return value
+
+
+# Numbers and booleans as JSON types them (`whole_number`, `boolean`); constraints (ge=1) apply
+# after, and the OpenAPI schema still says integer and boolean.
+WholeNumber = Annotated[int, BeforeValidator(whole_number)]
+Boolean = Annotated[bool, BeforeValidator(boolean)]
 Text = Annotated[str, AfterValidator(valid_unicode)]
 TextOrTexts = Annotated[
     str | list[str], PlainValidator(text_or_texts, json_schema_input_type=str | list[str])
@@ -75,7 +108,9 @@ class PredictRequest(_Request):
     texts: list[Text] = Field(
         description="Texts to classify.", examples=[["Stocks rally on Wall Street"]]
     )
-    top_k: int = Field(1, ge=1, description="Labels ranked per text (capped at the label count).")
+    top_k: WholeNumber = Field(
+        1, ge=1, description="Labels ranked per text (capped at the label count)."
+    )
     model: ModelName | None = Field(
         None, description="Served model name; the default model if omitted."
     )

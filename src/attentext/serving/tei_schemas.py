@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 
-from attentext.serving.schemas import valid_unicode
+from attentext.serving.schemas import Boolean, valid_unicode
 
 ERROR_TYPES = ("Unhealthy", "Backend", "Overloaded", "Validation", "Tokenizer", "Empty")
 GRAMMAR = (
@@ -58,7 +58,7 @@ class TeiRequest(BaseModel):
         "models classify single texts); or a batch [[string], [string], ...].",
         examples=["I like you."],
     )
-    truncate: bool | None = Field(
+    truncate: Boolean | None = Field(
         None,
         description="true or null: texts longer than the model reads are cut as at training. "
         "false: such a text is refused (422).",
@@ -68,7 +68,7 @@ class TeiRequest(BaseModel):
         description="Accepted for TEI's clients; texts are cut the way the model was trained "
         "(the run's recipe).",
     )
-    raw_scores: bool = Field(
+    raw_scores: Boolean = Field(
         False,
         description="true: the calibrated logits (logits / the run's temperature, plus its label "
         "prior's bias if it has one) instead of probabilities.",

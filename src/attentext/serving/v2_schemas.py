@@ -20,7 +20,7 @@ from pydantic import (
     StrictInt,
 )
 
-from attentext.serving.schemas import json_type
+from attentext.serving.schemas import WholeNumber, json_type
 
 
 def parameter_value(value: Any) -> bool | int | float | str:
@@ -40,7 +40,7 @@ ParameterValue = Annotated[
     ),
 ]
 Parameters = dict[str, ParameterValue]
-Dimension = Annotated[int, Field(ge=0, le=2**31)]
+Dimension = Annotated[WholeNumber, Field(ge=0, le=2**31)]
 
 
 class _Request(BaseModel):
