@@ -21,28 +21,31 @@ MethodOption = Annotated[
     ),
 ]
 
+OutputOption = Annotated[
+    Path,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Folder for explanation-N.png (N from 0) and explanation.html. The explanation "
+        "files an earlier explain wrote there are replaced, so that the folder shows "
+        "this call's texts only; other files are left as they are.",
+    ),
+]
+OverwriteOption = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace an explanation.html or explanation-N.png in --output that explain did "
+        "not write (without it, such a file is refused: it is yours).",
+    ),
+]
+
 
 def explain_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     texts: Annotated[list[str], typer.Argument(help="Texts to explain.")],
-    output: Annotated[
-        Path,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Folder for explanation-N.png (N from 0) and explanation.html. The explanation "
-            "files an earlier explain wrote there are replaced, so that the folder shows "
-            "this call's texts only; other files are left as they are.",
-        ),
-    ] = Path("explanations"),
-    overwrite: Annotated[
-        bool,
-        typer.Option(
-            "--overwrite",
-            help="Write into a folder of other files even where its explanation.html or "
-            "explanation-N.png would replace files of those names.",
-        ),
-    ] = False,
+    output: OutputOption = Path("explanations"),
+    overwrite: OverwriteOption = False,
     format: Annotated[
         str,
         typer.Option(
