@@ -13,6 +13,10 @@ R10-W2 `explain RUN TEXTS -o FOLDER` where FOLDER holds the user's own explanati
        A file of explain's names that explain did not write (its page's title, its PNGs'
        Software tag) is refused unless --overwrite; the files are replaced together
        (`explain.check_explain_folder`, `write_explanations`).
+R10-W3 `compare RUNS --output L` over an earlier leaderboard, interrupted (a full disk, Ctrl-C)
+       while writing: leaderboard.md/.json/.csv new, the plots old (and a CSV cut short where
+       the disk filled), read as one leaderboard. Written in a staging folder and renamed in
+       together (`leaderboard.write_leaderboard`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import pytest
 
 import attentext
 from attentext.errors import AttentextError
-from attentext.evaluation import reports
+from attentext.evaluation import leaderboard, reports
 from attentext.interpret import explain as explain_module
 
 
@@ -121,3 +125,22 @@ def test_r10_w2_an_interrupted_explain_leaves_the_earlier_files_whole(
     with pytest.raises(KeyboardInterrupt):
         attentext.explain(tfidf_run, TEXTS[1:], output_dir=out)
     assert _contents(out) == before
+
+
+@pytest.mark.parametrize(
+    "failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()]
+)
+def test_r10_w3_an_interrupted_compare_leaves_the_earlier_leaderboard_whole(
+    failure, tfidf_run, ag_news_dir, tmp_path, monkeypatch
+):
+    board = tmp_path / "board"
+    attentext.compare([tfidf_run], ag_news_dir, output=board)
+    before = _contents(board)
+
+    def fail(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(leaderboard, "_scatter", fail)  # the tables are written by then
+    with pytest.raises(type(failure)):
+        attentext.compare([tfidf_run], ag_news_dir, output=board, limit=40)
+    assert _contents(board) == before

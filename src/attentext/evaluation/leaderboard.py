@@ -20,7 +20,7 @@ from attentext.evaluation.metrics import classification_metrics
 from attentext.evaluation.multilabel import multi_hot, multilabel_metrics
 from attentext.evaluation.standing import ranked, tie_note
 from attentext.figures import figure_text
-from attentext.files import TMP_SUFFIX, write_json
+from attentext.files import TMP_SUFFIX, files_replaced_together, is_staging, write_json
 from attentext.inference.classifier import Classifier, load
 from attentext.rendering import markdown_text
 
@@ -204,35 +204,39 @@ _TEMPORARY = re.compile(
 
 
 def is_leaderboard_file(path: Path) -> bool:
-    """Whether `path` is a plain file `write_leaderboard` writes (or its temporary): what a
-    folder may hold for compare to write into it without --overwrite."""
+    """Whether `path` is a plain file `write_leaderboard` writes (or its temporary, or the
+    staging folder a killed compare left): what a folder may hold for compare to write into it
+    without --overwrite."""
     named = path.name in LEADERBOARD_FILES or bool(_TEMPORARY.fullmatch(path.name))
-    return named and path.is_file() and not path.is_symlink()
+    return (named and path.is_file() and not path.is_symlink()) or is_staging(path)
 
 
 def write_leaderboard(rows: list[dict[str, Any]], output_dir: str | Path) -> Path:
-    """leaderboard.md/.csv/.json and the two plots, in `output_dir`."""
+    """leaderboard.md/.csv/.json and the two plots, in `output_dir`, in place of an earlier
+    compare's: written in a staging folder, then renamed in together, so that a Ctrl-C or a
+    full disk in the middle leaves the earlier leaderboard whole (written in place, one file
+    after another, it was left half new, its leaderboard.csv cut short)."""
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    rows = ranked(rows)
-    (output_dir / TABLE_MD).write_text(leaderboard_markdown(rows) + "\n", encoding="utf-8")
-    write_json(output_dir / TABLE_JSON, rows)
-    with open(output_dir / TABLE_CSV, "w", newline="", encoding="utf-8") as handle:
+    with files_replaced_together(output_dir, lambda name: name in LEADERBOARD_FILES) as staging:
+        _write_tables(ranked(rows), staging)
+    return output_dir
+
+
+def _write_tables(rows: list[dict[str, Any]], folder: Path) -> None:
+    """The leaderboard's files in `folder` (a staging folder)."""
+    (folder / TABLE_MD).write_text(leaderboard_markdown(rows) + "\n", encoding="utf-8")
+    write_json(folder / TABLE_JSON, rows)
+    with open(folder / TABLE_CSV, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     _scatter(
-        rows,
-        "train_seconds",
-        "training time (s, log scale)",
-        output_dir / TRAIN_TIME_PLOT,
-        log=True,
+        rows, "train_seconds", "training time (s, log scale)", folder / TRAIN_TIME_PLOT, log=True
     )
     _scatter(
         rows,
         "texts_per_second",
         "throughput (texts/s at batch 32, log scale)",
-        output_dir / THROUGHPUT_PLOT,
+        folder / THROUGHPUT_PLOT,
         log=True,
     )
-    return output_dir
