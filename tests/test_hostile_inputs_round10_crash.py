@@ -17,11 +17,18 @@ R10-W3 `compare RUNS --output L` over an earlier leaderboard, interrupted (a ful
        while writing: leaderboard.md/.json/.csv new, the plots old (and a CSV cut short where
        the disk filled), read as one leaderboard. Written in a staging folder and renamed in
        together (`leaderboard.write_leaderboard`).
+R10-W4 `attentext.recalibrate(RUN, ...)` (and `set_label_prior`, `recalibrate_labels`, and
+       `recalibrate` of a multi-label run on the command line) interrupted between the files
+       it saves (a full disk, Ctrl-C): metrics.json recorded the new calibration while
+       calibration.json held the old (a multi-label run's thresholds.json moved for
+       temperatures it did not hold). Only the CLI's single-label path put them back; now
+       `recalibrate.save_calibration` itself keeps them all or none.
 """
 
 from __future__ import annotations
 
 import errno
+import shutil
 from pathlib import Path
 
 import pytest
@@ -29,6 +36,7 @@ import pytest
 import attentext
 from attentext.errors import AttentextError
 from attentext.evaluation import leaderboard, reports
+from attentext.evaluation import recalibrate as recalibrate_module
 from attentext.interpret import explain as explain_module
 
 
@@ -144,3 +152,24 @@ def test_r10_w3_an_interrupted_compare_leaves_the_earlier_leaderboard_whole(
     with pytest.raises(type(failure)):
         attentext.compare([tfidf_run], ag_news_dir, output=board, limit=40)
     assert _contents(board) == before
+
+
+@pytest.mark.parametrize(
+    "failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()]
+)
+def test_r10_w4_recalibrate_interrupted_between_its_files_keeps_the_run_as_it_was(
+    failure, tfidf_run, ag_news_dir, tmp_path, monkeypatch
+):
+    run = Path(shutil.copytree(tfidf_run, tmp_path / "run"))
+    before = _contents(run)
+    write_json = recalibrate_module.write_json
+
+    def fail_after_metrics(path, payload):
+        if path.name != "metrics.json":
+            raise failure
+        write_json(path, payload)
+
+    monkeypatch.setattr(recalibrate_module, "write_json", fail_after_metrics)
+    with pytest.raises(type(failure)):
+        attentext.recalibrate(run, ag_news_dir / "test.csv")
+    assert _contents(run) == before

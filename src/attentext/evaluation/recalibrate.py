@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -297,13 +297,14 @@ def _training_label_counts(run: rundir.Run) -> dict[str, int]:
 
 
 @contextmanager
-def as_it_was_on_failure(run_dir: str | Path) -> Iterator[None]:
+def as_it_was_on_failure(run_dir: str | Path, locked: bool = False) -> Iterator[None]:
     """Put the files calibration rewrites (`SAVED_FILES`) back as they were where the block
     fails or is interrupted, so that steps saved one after another are kept all or none.
 
     `recalibrate --label-prior balanced --data FILE` saves the prior, then fits the temperature
     beside it: a fit refused (fewer than 50 texts, the training file) ended the command in an
-    error with the run holding the new prior and without its test figures (an audit)."""
+    error with the run holding the new prior and without its test figures (an audit). `locked`:
+    the caller holds the run's lock already (`save_calibration`), so it is not taken again."""
     path = Path(run_dir)
     before = {name: _bytes_or_none(path / name) for name in SAVED_FILES}
     try:
@@ -313,13 +314,18 @@ def as_it_was_on_failure(run_dir: str | Path) -> Iterator[None]:
             name: data for name, data in before.items() if _bytes_or_none(path / name) != data
         }
         if changed:
-            with rundir.writing(path, "recalibrate"):
-                for name, data in changed.items():
-                    if data is None:
-                        (path / name).unlink(missing_ok=True)
-                    else:
-                        write_atomic(path / name, lambda tmp, data=data: tmp.write_bytes(data))
+            with nullcontext() if locked else rundir.writing(path, "recalibrate"):
+                _put_back(path, changed)
         raise
+
+
+def _put_back(path: Path, files: dict[str, bytes | None]) -> None:
+    """Each file of `files` as it was: its bytes written back, or removed where it was not."""
+    for name, data in files.items():
+        if data is None:
+            (path / name).unlink(missing_ok=True)
+        else:
+            write_atomic(path / name, lambda tmp, data=data: tmp.write_bytes(data))
 
 
 def _bytes_or_none(path: Path) -> bytes | None:
@@ -332,8 +338,11 @@ def save_calibration(
     """calibration.json (and a multi-label run's thresholds.json, moved with its temperatures)
     and metrics.json's record of them, under the run's lock; the files readers apply last
     (each file is replaced atomically); then the model card, rebuilt from the run's files (an
-    evaluation `evaluate --card` added is dropped: its probabilities were the old calibration's)."""
-    with rundir.writing(run.path, "recalibrate"):
+    evaluation `evaluate --card` added is dropped: its probabilities were the old calibration's).
+    The files are kept all or none: a Ctrl-C or a full disk between two of them left a run whose
+    thresholds.json was moved for temperatures its calibration.json did not hold (its
+    decisions wrong) or whose metrics.json recorded a calibration it did not apply."""
+    with rundir.writing(run.path, "recalibrate"), as_it_was_on_failure(run.path, locked=True):
         metrics = dict(run.metrics)
         metrics["calibration"] = record
         if thresholds is not None:
