@@ -10,6 +10,12 @@ R10-H2  loose JSON types: `top_k: true` read as 1 and `"3"` as 3 (/v1, HF), TEI'
         `raw_scores: "true"` (or `"no"`, 1) as a boolean, a v2 shape `[true]` or `["2"]` as
         numbers: pydantic's lax mode. A 422 in each protocol's shape, one sentence in JSON's
         words; an integral float (`top_k: 2.0`, what a client's arithmetic gives) still taken.
+R10-H3  TEI's `truncation_direction` was accepted and ignored: `Left` on a run that keeps a
+        text's start (or `Right` on one that keeps its end) answered from the other part of a
+        long text than asked. Refused (422 Validation) for a text cut otherwise than asked (by
+        the model, an ensemble's member or the server's --max-chars); answered where the run
+        cuts that way or the text is read whole. `/info`'s `max_input_length` gave an ensemble
+        or a TF-IDF run reading 40 characters the server's max_chars (10,000): now what it reads.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from fastapi.testclient import TestClient
 
 import attentext
 from attentext.errors import AttentextError
+from attentext.inference.classifier import load
+from attentext.inference.ensemble import EnsembleClassifier
 from attentext.serving import ServerSettings, create_app
 
 PAGE = "https://app.example.com"
@@ -163,3 +171,66 @@ def test_r10_h2_an_integral_float_is_a_whole_number(tfidf_run):
         assert v2.status_code == 200, v2.text
         tei = client.post("/predict", json={"inputs": "a", "raw_scores": True, "truncate": None})
         assert tei.status_code == 200
+
+
+LONG_TEXT = "Stocks rallied on Wall Street as oil prices fell for a third day"  # 65 characters
+
+
+@pytest.fixture(scope="module")
+def short_tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    """A TF-IDF run that reads the first 40 characters of a text."""
+    out = tmp_path_factory.mktemp("round10short") / "short"
+    attentext.train("tfidf-logreg", ag_news_dir, out, overrides=["model.options.max_chars=40"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def tail_run(ag_news_dir, tmp_path_factory) -> Path:
+    """A seed transformer that keeps the end of a text over its max_length (16 steps)."""
+    out = tmp_path_factory.mktemp("round10tail") / "tail"
+    attentext.train(
+        "seed-transformer",
+        ag_news_dir,
+        out,
+        max_steps=16,
+        precision="fp32",
+        overrides=["tokenizer.truncation=tail", "tokenizer.max_length=8"],
+    )
+    return out
+
+
+def _tei(client: TestClient, text: str, direction: str | None) -> object:
+    body = (
+        {"inputs": text}
+        if direction is None
+        else {"inputs": text, "truncation_direction": direction}
+    )
+    return client.post("/predict", json=body)
+
+
+def test_r10_h3_a_truncation_direction_the_run_does_not_cut_by_is_refused(
+    short_tfidf_run, tail_run, tfidf_run
+):
+    for run, refused, taken in [(short_tfidf_run, "Left", "Right"), (tail_run, "Right", "left")]:
+        with TestClient(create_app([run])) as client:
+            answer = _tei(client, LONG_TEXT, refused)
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["error_type"] == "Validation"
+            assert f"not the {'tail' if refused == 'Left' else 'head'}" in answer.json()["error"]
+            for direction in (taken, None):
+                assert _tei(client, LONG_TEXT, direction).status_code == 200
+            assert _tei(client, "Oil fell", refused).status_code == 200  # read whole
+    with TestClient(create_app([tfidf_run], max_chars=20)) as client:  # the server keeps 20
+        assert _tei(client, LONG_TEXT, "Left").status_code == 422
+        assert _tei(client, LONG_TEXT, "Right").status_code == 200
+
+
+def test_r10_h3_tei_info_gives_what_an_ensemble_or_tfidf_run_reads(tfidf_run, short_tfidf_run):
+    whole, short = load(tfidf_run), load(short_tfidf_run)
+    ensemble = EnsembleClassifier([whole, short], [0.5, 0.5], ["tfidf", "short"])
+    for served, classifier in [(tfidf_run, ensemble), (short_tfidf_run, short)]:
+        with TestClient(create_app([served], loader=lambda _, c=classifier: c)) as client:
+            info = client.get("/info").json()
+            assert info["max_input_length"] == 40, info
+            left = _tei(client, LONG_TEXT, "Left")
+            assert left.status_code == 422 and "model '" in left.json()["error"]

@@ -7,7 +7,7 @@ the end, or both), a run that reads windows the `tokenizer.max_chunks` windows i
 (the first, the last or spread), the TF-IDF baseline its first `model.options.max_chars`
 characters, an ensemble what its members read. Both routes answer that as `partly_read`, from
 this one place, so they agree on every text; TEI's `truncate: false` refuses a text over
-`token_limit`.
+`token_limit`, and its `truncation_direction` a text cut otherwise than it asks (`parts_kept`).
 """
 
 from __future__ import annotations
@@ -57,3 +57,40 @@ def partly_read(classifier: Any, texts: list[str]) -> list[bool]:
     if limit is None:
         return [False] * len(texts)
     return [count > limit for count in token_counts(classifier, texts)]
+
+
+def kept_part(classifier: Any) -> str:
+    """What a model keeps of a text it cannot read whole, as its recipe trained it: "head" (the
+    start; the TF-IDF baseline's first characters too), "tail", "head+tail", or "spread"
+    (windows from the whole text)."""
+    if getattr(classifier, "max_chars", None) is not None:
+        return "head"
+    chunking = getattr(classifier, "chunking", None)
+    if chunking is not None:
+        return chunking.kept
+    return getattr(classifier, "truncation", "head")
+
+
+def parts_kept(classifier: Any, texts: list[str]) -> list[set[str]]:
+    """For each text, what the model keeps of it (`kept_part`; for an ensemble, each member that
+    reads it in part): empty where the text is read whole. Tokenizes as `partly_read` does."""
+    members = getattr(classifier, "members", None)
+    if members is not None:
+        per_member = [parts_kept(member, texts) for member in members]
+        return [set().union(*kept) for kept in zip(*per_member, strict=True)]
+    part = kept_part(classifier)
+    return [{part} if partly else set() for partly in partly_read(classifier, texts)]
+
+
+def read_limit(classifier: Any, max_chars: int) -> int:
+    """The longest text the model reads whole, as TEI's `max_input_length` gives it: its token
+    limit; for the TF-IDF baseline the characters it reads (its own max_chars, within the
+    server's); for an ensemble the least of its members' (a text over it is read in part by one
+    of them); else the server's `max_chars`, where every text is cut."""
+    members = getattr(classifier, "members", None)
+    if members is not None:
+        return min(read_limit(member, max_chars) for member in members)
+    own_chars = getattr(classifier, "max_chars", None)
+    if own_chars is not None:
+        return min(own_chars, max_chars)
+    return token_limit(classifier) or max_chars

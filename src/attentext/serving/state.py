@@ -286,14 +286,20 @@ class ModelService:
         return texts, truncated
 
     async def partly_read(self, served: ServedModel, texts: list[str]) -> list[bool]:
-        """Whether the model reads only part of each text (`reading.partly_read`): on the model's
-        thread where that tokenizes (a fast tokenizer is not to be shared across threads)."""
+        """Whether the model reads only part of each text (`reading.partly_read`)."""
+        return await self.reading(partly_read, served, texts)
+
+    async def reading(
+        self, how: Callable[[Any, list[str]], list[Any]], served: ServedModel, texts: list[str]
+    ) -> list[Any]:
+        """`how(classifier, texts)` (a function of `reading.py`), on the model's thread where it
+        tokenizes (a fast tokenizer is not to be shared across threads)."""
         if not tokenizes(served.classifier):
-            return partly_read(served.classifier, texts)
+            return how(served.classifier, texts)
         if self.executor is None:
             raise unavailable()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, partly_read, served.classifier, texts)
+        return await loop.run_in_executor(self.executor, how, served.classifier, texts)
 
     async def classify(
         self, served: ServedModel, texts: list[str], output: str = PROBABILITIES, full: int = 503

@@ -63,10 +63,13 @@ class TeiRequest(BaseModel):
         description="true or null: texts longer than the model reads are cut as at training. "
         "false: such a text is refused (422).",
     )
-    truncation_direction: Literal["Left", "Right", "left", "right"] = Field(
-        "Right",
-        description="Accepted for TEI's clients; texts are cut the way the model was trained "
-        "(the run's recipe).",
+    truncation_direction: Literal["Left", "Right", "left", "right"] | None = Field(
+        None,
+        description="The side to drop of a text longer than the model reads: Right keeps the "
+        "start, Left the end. Texts are cut as the run was trained (its recipe's "
+        "tokenizer.truncation or chunks_kept; the server's --max-chars and the TF-IDF baseline "
+        "keep the start): a text that would be cut otherwise than asked is refused (422); a "
+        "text read whole, or null, is answered.",
     )
     raw_scores: Boolean = Field(
         False,
@@ -108,8 +111,11 @@ class TeiInfo(BaseModel):
         "429 Overloaded."
     )
     max_input_length: int = Field(
-        description="Tokens the model reads of a text (for a model without a token limit, the "
-        "server's max_chars: a text is cut there, and has no more tokens than characters)."
+        description="The longest text the model reads whole: its tokens (max_length, or what "
+        "its cap of windows holds); the TF-IDF baseline's characters (model.options.max_chars, "
+        "within the server's max_chars); an ensemble's least member's, in that member's unit; "
+        "else the server's max_chars (a text is cut there, and has no more tokens than "
+        "characters)."
     )
     max_batch_tokens: int = Field(
         description="max_input_length times the texts one model call of the micro-batcher "

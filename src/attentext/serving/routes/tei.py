@@ -8,7 +8,8 @@ model and the server's settings), with TEI's error codes and body `{"error", "er
     422 Validation   a malformed body, a sentence pair, a text too long with truncate: false
     400 Empty        an empty text
 
-`raw_scores: true` answers the calibrated logits (`state.calibrated_logits`) instead of the
+`truncation_direction` is honoured as far as the run cuts texts that way, refused where it does
+not (`refuse_direction`). `raw_scores: true` answers the calibrated logits (`state.calibrated_logits`) instead of the
 probabilities; every label is answered, best first.
 """
 
@@ -26,7 +27,7 @@ from attentext.serving.batcher import LOGITS, PROBABILITIES
 from attentext.serving.dependencies import get_service
 from attentext.serving.errors import ApiError, unavailable
 from attentext.serving.json_body import JsonRoute
-from attentext.serving.reading import token_counts, token_limit
+from attentext.serving.reading import parts_kept, read_limit, token_counts, token_limit
 from attentext.serving.schemas import LabelScore
 from attentext.serving.state import ModelService, ServedModel
 from attentext.serving.tei_schemas import (
@@ -41,6 +42,8 @@ router = APIRouter(route_class=JsonRoute, tags=["text-embeddings-inference"])
 RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": TeiError} for code in (400, 408, 413, 415, 422, 429, 503, 504)
 }
+# TEI's truncation_direction names the side dropped: Right keeps a text's head, Left its tail.
+DIRECTIONS = {"right": "head", "left": "tail"}
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # attentext's precisions
 PAIR = (
     'is a pair of texts; these models classify single texts: send one text as "text" or '
@@ -116,6 +119,31 @@ async def refuse_partly_read(service: ModelService, served: ServedModel, texts: 
         )
 
 
+async def refuse_direction(
+    service: ModelService, served: ServedModel, texts: list[str], cut: list[bool], direction: str
+) -> None:
+    """An explicit `truncation_direction` that the run does not cut a text by: a 422 for a text
+    longer than the model reads (or the server's max_chars, which keeps the start), where the
+    answer would come from another part of it than the client asked for. A text read whole is
+    answered: no direction applies to it. (Texts are cut as the run was trained: a model read
+    from another part of a text than at training is not the model that was evaluated.)"""
+    wanted = DIRECTIONS[direction.lower()]
+    kept = await service.reading(parts_kept, served, texts)
+    for i, (parts, server_cut) in enumerate(zip(kept, cut, strict=True)):
+        other = sorted((parts | ({"head"} if server_cut else set())) - {wanted})
+        if other:
+            instead = {"head": "Right", "tail": "Left"}.get(other[0])
+            advice = f"send {instead} or leave it out" if instead else "leave it out"
+            raise ApiError(
+                422,
+                "truncation_direction",
+                f"Input validation error: `inputs`{f'[{i}]' if len(texts) > 1 else ''} is "
+                f"longer than model '{served.name}' reads whole, and it keeps the {other[0]} "
+                f"of such a text (as trained), not the {wanted} that `truncation_direction` "
+                f"{direction} keeps; {advice}",
+            )
+
+
 @router.post(
     "/predict",
     response_model=list[LabelScore] | list[list[LabelScore]],
@@ -134,7 +162,9 @@ async def predict(
         )
     if body.truncate is False:
         await refuse_long(service, served, texts)
-    texts, _ = service.check_texts(texts, "inputs")
+    texts, cut = service.check_texts(texts, "inputs")
+    if body.truncation_direction is not None:
+        await refuse_direction(service, served, texts, cut, body.truncation_direction)
     rows = await service.classify(
         served, texts, LOGITS if body.raw_scores else PROBABILITIES, full=429
     )
@@ -181,7 +211,7 @@ async def info(service: Annotated[ModelService, Depends(get_service)]) -> TeiInf
     served = service.model(None)
     settings = service.settings
     labels = list(served.classifier.labels)
-    max_input_length = token_limit(served.classifier) or settings.max_chars
+    max_input_length = read_limit(served.classifier, settings.max_chars)
     return TeiInfo(
         model_id=served.name,
         model_dtype=model_dtype(served.classifier),
