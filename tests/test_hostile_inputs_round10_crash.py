@@ -23,6 +23,11 @@ R10-W4 `attentext.recalibrate(RUN, ...)` (and `set_label_prior`, `recalibrate_la
        calibration.json held the old (a multi-label run's thresholds.json moved for
        temperatures it did not hold). Only the CLI's single-label path put them back; now
        `recalibrate.save_calibration` itself keeps them all or none.
+R10-W5 `tune ... --output OUT --overwrite` (and `auto`) over an earlier search: the earlier
+       output (its best run and best.yaml: hours of trials) was removed before the first
+       trial, so a Ctrl-C, a crash or "no trial completed" left nothing of either. It is
+       moved aside and removed only once the new search finished or kept a best trial; else
+       put back (after a kill -9, by the next call) (`folders.writing_output`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pathlib import Path
 import pytest
 
 import attentext
+from attentext.automl import tune as tune_module
 from attentext.errors import AttentextError
 from attentext.evaluation import leaderboard, reports
 from attentext.evaluation import recalibrate as recalibrate_module
@@ -173,3 +179,32 @@ def test_r10_w4_recalibrate_interrupted_between_its_files_keeps_the_run_as_it_wa
     with pytest.raises(type(failure)):
         attentext.recalibrate(run, ag_news_dir / "test.csv")
     assert _contents(run) == before
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` by its relative path, and its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_r10_w5_an_interrupted_tune_overwrite_keeps_the_earlier_search(
+    ag_news_dir, tmp_path, monkeypatch
+):
+    out = tmp_path / "search"
+    attentext.tune("tfidf-logreg", ag_news_dir, out, trials=1)
+    before = _tree(out)
+    assert "best.yaml" in before
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C in the first trial's training
+
+    monkeypatch.setattr(tune_module, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        attentext.tune("tfidf-logreg", ag_news_dir, out, trials=2, overwrite=True)
+    assert _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["search"]  # nothing left aside
+    # a call killed (-9) mid-search left the earlier output aside: the next call puts it back
+    out.rename(tmp_path / ".search.earlier.tmp")
+    (out / "trials").mkdir(parents=True)
+    with pytest.raises(AttentextError, match="already exists"):
+        attentext.tune("tfidf-logreg", ag_news_dir, out, trials=1)
+    assert _tree(out) == before

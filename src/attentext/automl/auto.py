@@ -52,7 +52,7 @@ from attentext.automl.costs import (
 from attentext.automl.dataset import shared_dataset
 from attentext.automl.ensemble import ensemble as build_ensemble
 from attentext.automl.ensemble import shares
-from attentext.automl.folders import prepare_output
+from attentext.automl.folders import writing_output
 from attentext.data.dataset import TextDataset
 from attentext.data.profile import PROFILE_SAMPLE, WHOLE_WORD_WARNING, whole_word_share
 from attentext.errors import AttentextError, AttentextWarning, RecipeError, did_you_mean, shown
@@ -159,8 +159,11 @@ def auto(
     search = _Auto(dataset, started, budget, metric, overrides, progress or (lambda _: None))
     search.refuse_if_too_small()
     search.ensemble_runs = ensemble
-    folder = prepare_output(output, AUTO_JSON, "auto", overwrite, data)
-    with rundir.writing(folder, "auto"), numeric_threads(search.speed.threads), warned_once():
+    with (
+        writing_output(output, AUTO_JSON, "auto", overwrite, data) as folder,
+        numeric_threads(search.speed.threads),
+        warned_once(),
+    ):
         search.folder = folder
         search.say_data(names)
         search.run_baseline()

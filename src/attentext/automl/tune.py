@@ -28,7 +28,7 @@ from attentext import rundir
 from attentext.automl.budget import seconds_given
 from attentext.automl.callbacks import Deadline
 from attentext.automl.dataset import shared_dataset
-from attentext.automl.folders import prepare_output
+from attentext.automl.folders import writing_output
 from attentext.automl.spaces import search_space, suggest, with_values
 from attentext.automl.trials import (
     COMPLETE,
@@ -151,8 +151,7 @@ def tune(
     if not space:
         raise TuneError(f"--set fixes every searched setting of {base.name}: nothing to search")
     dataset = shared_dataset(base, data, "tune")
-    folder = prepare_output(output, TRIALS_JSON, "tune", overwrite, data)
-    with rundir.writing(folder, "tune"):
+    with writing_output(output, TRIALS_JSON, "tune", overwrite, data, _kept_best) as folder:
         search = _Search(base, space, dataset, folder, metric, trials, progress, optuna)
         search.deadline = None if timeout is None else time.monotonic() + timeout
         search.pruner = type(pruner).__name__ if pruner is not None else MEDIAN_PRUNER
@@ -171,6 +170,12 @@ def tune(
         except (KeyboardInterrupt, _Interrupted):
             raise TuneInterrupted(search.interrupted()) from None
         return search.finish()
+
+
+def _kept_best(folder: Path) -> bool:
+    """Whether an interrupted search kept its best trial (best.yaml): it then replaces an
+    earlier search's output, as a finished one does."""
+    return (folder / BEST_RECIPE).is_file()
 
 
 def _check_request(metric: str, trials: int) -> None:
