@@ -16,6 +16,9 @@ R10-H3  TEI's `truncation_direction` was accepted and ignored: `Left` on a run t
         the model, an ensemble's member or the server's --max-chars); answered where the run
         cuts that way or the text is read whole. `/info`'s `max_input_length` gave an ensemble
         or a TF-IDF run reading 40 characters the server's max_chars (10,000): now what it reads.
+R10-H4  a v2 inference input of any name (`input_ids`, `INPUT0`) was read as the texts, where the
+        model metadata declares one input, `text`, and Triton refuses another name ("unexpected
+        inference input"). A 422 in v2's shape naming the declared input.
 """
 
 from __future__ import annotations
@@ -234,3 +237,20 @@ def test_r10_h3_tei_info_gives_what_an_ensemble_or_tfidf_run_reads(tfidf_run, sh
             assert info["max_input_length"] == 40, info
             left = _tei(client, LONG_TEXT, "Left")
             assert left.status_code == 422 and "model '" in left.json()["error"]
+
+
+@pytest.mark.parametrize("path", ["/v2/models/tfidf/infer", "/v2/models/tfidf/versions/1/infer"])
+def test_r10_h4_a_v2_input_not_named_as_the_metadata_declares_is_refused(tfidf_run, path):
+    with TestClient(create_app([tfidf_run])) as client:
+        declared = client.get("/v2/models/tfidf").json()["inputs"][0]["name"]
+        for name in ("input_ids", "INPUT0", "Text"):
+            tensor = {"name": name, "shape": [1], "datatype": "BYTES", "data": ["oil falls"]}
+            answer = client.post(path, json={"inputs": [tensor]})
+            assert answer.status_code == 422, answer.text
+            assert answer.json() == {
+                "error": f"unexpected inference input '{name}' for model 'tfidf': its one input "
+                f"is '{declared}' (BYTES: the texts), as its metadata (GET /v2/models/tfidf) "
+                "declares"
+            }
+        tensor = {"name": declared, "shape": [1], "datatype": "BYTES", "data": ["oil falls"]}
+        assert client.post(path, json={"inputs": [tensor]}).status_code == 200

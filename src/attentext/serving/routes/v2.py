@@ -6,7 +6,7 @@ that `tritonclient.http` and KServe's clients work unchanged.
     GET  /v2/models/{name}            model metadata: input `text` (BYTES [-1]); outputs `label`
                                       (BYTES [-1]) and `scores` (FP32 [-1, n_labels]), `labels`
     GET  /v2/models/{name}/ready      {"name", "ready"} (503 while not ready)
-    POST /v2/models/{name}/infer      one BYTES input of texts -> `label` and `scores`
+    POST /v2/models/{name}/infer      the BYTES input `text` -> `label` and `scores`
                                       (a multi-label run's `label`: its labels over their
                                       thresholds joined by `|`, as `predict` decides)
     .../models/{name}/versions/1/...  the same three: a run directory is version 1 of its model
@@ -187,15 +187,23 @@ def _json_texts(tensor: V2InputTensor) -> list[str]:
     return texts
 
 
-def input_texts(body: V2InferRequest, binary: bytes, limit: int) -> list[str]:
-    """The texts of the request's one BYTES input, as many as its shape says (at most `limit`,
-    the server's texts per request)."""
+def input_texts(body: V2InferRequest, binary: bytes, limit: int, model: str) -> list[str]:
+    """The texts of the request's one BYTES input `text` to `model`, as many as its shape says
+    (at most `limit`, the server's texts per request)."""
     if len(body.inputs) != 1:
         raise _invalid(
             f"{len(body.inputs)} inputs; this model takes one, '{INPUT}' (BYTES: the texts)"
         )
     tensor = body.inputs[0]
     name = echo(tensor.name)
+    if tensor.name != INPUT:
+        # The model metadata declares one input, INPUT: Triton refuses any other name ("unexpected
+        # inference input 'x' for model 'm'"). Read as the texts, a tensor meant for another
+        # model (token ids, an image) was classified, or refused for its type, never its name.
+        raise _invalid(
+            f"unexpected inference input '{name}' for model '{model}': its one input is "
+            f"'{INPUT}' (BYTES: the texts), as its metadata (GET /v2/models/{model}) declares"
+        )
     if tensor.datatype != "BYTES":
         raise _invalid(
             f"input '{name}' is {echo(tensor.datatype)}; this model takes BYTES (the texts, UTF-8)"
@@ -320,7 +328,8 @@ async def infer(
 ) -> Response:
     """Classify the texts of the BYTES input: `label` (the best) and `scores` (every label)."""
     served = service.model(name)
-    texts = input_texts(body, request.scope.get(BINARY_KEY, b""), service.settings.max_texts)
+    binary = request.scope.get(BINARY_KEY, b"")
+    texts = input_texts(body, binary, service.settings.max_texts, served.name)
     texts, _ = service.check_texts(texts, f"input '{INPUT}'")
     _wanted(body)  # a bad output request is refused before the model runs
     rows = await service.classify(served, texts)
