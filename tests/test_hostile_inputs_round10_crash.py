@@ -28,22 +28,32 @@ R10-W5 `tune ... --output OUT --overwrite` (and `auto`) over an earlier search: 
        trial, so a Ctrl-C, a crash or "no trial completed" left nothing of either. It is
        moved aside and removed only once the new search finished or kept a best trial; else
        put back (after a kill -9, by the next call) (`folders.writing_output`).
+R10-W6 The frozen-feature / teacher-logit / word-vector cache ($ATTENTEXT_CACHE): a full disk
+       (or a read-only cache) when storing an entry failed the command after the encoder's
+       pass, for a file kept only for next time; and each writer killed mid-write left its
+       temporary (as big as the entry) for ever. A store that fails is one warning and the
+       command goes on; temporaries over an hour old are removed by the next store (a
+       younger one may be another process writing the same entry) (`features._store`).
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
 import attentext
 from attentext.automl import tune as tune_module
-from attentext.errors import AttentextError
+from attentext.errors import AttentextError, AttentextWarning
 from attentext.evaluation import leaderboard, reports
 from attentext.evaluation import recalibrate as recalibrate_module
 from attentext.interpret import explain as explain_module
+from attentext.training import features
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +218,28 @@ def test_r10_w5_an_interrupted_tune_overwrite_keeps_the_earlier_search(
     with pytest.raises(AttentextError, match="already exists"):
         attentext.tune("tfidf-logreg", ag_news_dir, out, trials=1)
     assert _tree(out) == before
+
+
+def test_r10_w6_a_cache_that_cannot_be_written_does_not_fail_the_command(tmp_path, monkeypatch):
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(features, "save_file", full_disk)
+    values = torch.arange(6, dtype=torch.float32).reshape(3, 2)
+    with pytest.warns(AttentextWarning, match="No space left on device.*going on without it"):
+        got, hit = features.cached_features("k", lambda: values, 3, "d", cache_dir=tmp_path)
+    assert torch.equal(got, values) and not hit
+    assert list(tmp_path.iterdir()) == []  # no temporary left
+
+
+def test_r10_w6_temporaries_a_killed_cache_writer_left_are_removed(tmp_path):
+    abandoned = tmp_path / ".old.safetensors.x1.tmp"  # a writer killed mid-write, long ago
+    abandoned.write_bytes(b"\0" * 1000)
+    hour_ago = time.time() - 2 * 3600
+    os.utime(abandoned, (hour_ago, hour_ago))
+    live = tmp_path / ".k.safetensors.x2.tmp"  # another process writing now
+    live.write_bytes(b"\0" * 10)
+    values = torch.ones(2, 2)
+    features.cached_features("k", lambda: values, 2, "d", cache_dir=tmp_path)
+    assert not abandoned.exists() and live.exists()
+    assert features.cached_features("k", lambda: values * 0, 2, "d", cache_dir=tmp_path)[1]

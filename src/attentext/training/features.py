@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 import warnings
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 
 from attentext.encoders import encoder_fingerprint, resolve_encoder
 from attentext.errors import AttentextWarning
-from attentext.files import cache_root, write_atomic
+from attentext.files import TMP_SUFFIX, cache_root, write_atomic
 from attentext.precision import default_device, inference_model
 from attentext.recipes import Recipe
 from attentext.text.batching import run_in_batches
@@ -32,6 +33,8 @@ from attentext.text.windows import Chunking
 from attentext.training.collator import WindowFeatureCollator
 from attentext.training.tokenized import PackedRows, WindowRows
 
+# a cache temporary this old was left by a killed writer (a live one writes for seconds)
+ABANDONED_AFTER_S = 3600.0
 CACHE_DIR: Path | None = None  # the feature cache's folder when set; else `features_dir()`'s
 
 
@@ -151,10 +154,40 @@ def cached_features(
     if path.exists() and (features := _cached(path, rows, data)) is not None:
         return features, True
     features = compute().contiguous()
-    folder.mkdir(parents=True, exist_ok=True)
-    metadata = {"rows": str(len(features)), "data": data, "sha256": _checksum(features)}
-    write_atomic(path, lambda tmp: save_file({"features": features}, str(tmp), metadata=metadata))
+    _store(path, features, data)
     return features, False
+
+
+def _store(path: Path, features: torch.Tensor, data: str) -> None:
+    """Write a cache entry whole (a temporary renamed over it), first removing the temporaries
+    that writers killed mid-write left in its folder (a file per kill, as big as the entry).
+    A cache that cannot be written (a full disk, a read-only $ATTENTEXT_CACHE) is said in one
+    warning: the features are computed and the command goes on, where it failed after the
+    encoder's pass (minutes), over a file it only keeps for next time."""
+    metadata = {"rows": str(len(features)), "data": data, "sha256": _checksum(features)}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned_temporaries(path.parent)
+        write_atomic(
+            path, lambda tmp: save_file({"features": features}, str(tmp), metadata=metadata)
+        )
+    except OSError as error:
+        warnings.warn(
+            f"could not store {path.name} in the cache {path.parent} ({error.strerror or error});"
+            " going on without it (it is computed again next time)",
+            AttentextWarning,
+            stacklevel=4,
+        )
+
+
+def _remove_abandoned_temporaries(folder: Path) -> None:
+    """Remove the temporaries in `folder` older than `ABANDONED_AFTER_S`: a writer killed
+    mid-write left them; one younger may be another process writing the same entry now."""
+    now = time.time()
+    for leftover in folder.glob(f".*{TMP_SUFFIX}"):
+        with suppress(OSError):
+            if now - leftover.stat().st_mtime > ABANDONED_AFTER_S:
+                leftover.unlink()
 
 
 class DocumentFeatures(torch.utils.data.Dataset):
