@@ -572,7 +572,7 @@ def http(run_dir):
 
 HTTP_CASES = {
     # id: (raw body, headers, status, error type or None for a 200)
-    "http-nan-text": (b'{"texts": [NaN]}', {}, 422, "invalid_request"),
+    "http-nan-text": (b'{"texts": [NaN]}', {}, 400, "invalid_json"),  # NaN is no JSON (R10-H5)
     "http-null-text": (b'{"texts": [null]}', {}, 422, "invalid_request"),
     "http-latin1-body": ('{"texts": ["café"]}'.encode("latin-1"), {}, 400, None),
     "http-binary-body": (bytes(range(256)), {}, 400, None),

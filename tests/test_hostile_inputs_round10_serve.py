@@ -19,10 +19,15 @@ R10-H3  TEI's `truncation_direction` was accepted and ignored: `Left` on a run t
 R10-H4  a v2 inference input of any name (`input_ids`, `INPUT0`) was read as the texts, where the
         model metadata declares one input, `text`, and Triton refuses another name ("unexpected
         inference input"). A 422 in v2's shape naming the declared input.
+R10-H5  bodies Python's json module reads and JSON (RFC 8259) is not: NaN, Infinity (a v2
+        parameter or an HF option of NaN answered 200) and UTF-16 or UTF-32 bodies (200, where a
+        proxy or filter reading the body as UTF-8 sees other bytes, and TEI's serde refuses). A
+        400 `invalid_json` saying why, in each protocol's shape; a UTF-8 byte order mark is read.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -254,3 +259,32 @@ def test_r10_h4_a_v2_input_not_named_as_the_metadata_declares_is_refused(tfidf_r
             }
         tensor = {"name": declared, "shape": [1], "datatype": "BYTES", "data": ["oil falls"]}
         assert client.post(path, json={"inputs": [tensor]}).status_code == 200
+
+
+V2_TEXT = {"name": "text", "shape": [1], "datatype": "BYTES", "data": ["oil falls"]}
+NOT_JSON = [
+    ("/v1/predict", b'{"texts": ["a"], "top_k": NaN}', "NaN is no JSON value"),
+    ("/models/tfidf", b'{"inputs": "a", "options": {"use_cache": NaN}}', "NaN is no JSON value"),
+    (
+        "/v2/models/tfidf/infer",
+        b'{"parameters": {"x": -Infinity}, "inputs": [' + json.dumps(V2_TEXT).encode() + b"]}",
+        "-Infinity is no JSON value",
+    ),
+    ("/predict", '{"inputs": "a"}'.encode("utf-16"), "UTF-16, not UTF-8"),
+    ("/v1/predict", '{"texts": ["a"]}'.encode("utf-16-le"), "UTF-16-LE, not UTF-8"),
+    ("/models/tfidf", '{"inputs": "a"}'.encode("utf-32"), "UTF-32, not UTF-8"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "expected"), NOT_JSON)
+def test_r10_h5_a_body_python_reads_but_json_is_not_is_a_400(tfidf_run, path, body, expected):
+    with TestClient(create_app([tfidf_run])) as client:
+        answer = client.post(path, content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 400, answer.text
+        assert "the request body is not valid JSON (" in _message(answer.json())
+        assert expected in _message(answer.json())
+        with_bom = b"\xef\xbb\xbf" + json.dumps({"texts": ["a"]}).encode()
+        answer = client.post(
+            "/v1/predict", content=with_bom, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 200

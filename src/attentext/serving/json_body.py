@@ -5,7 +5,8 @@ two texts, and `{"inputs": "a", "inputs": ["b", "c"]}` two on the Hugging Face r
 word. What another reader of the same body takes (a proxy or a filter in front of the server
 that keeps the first, as many do) is then not what the model was given; text-embeddings-inference
 (serde) refuses such a body. A repeated key is a 400 `invalid_json` naming it, in the protocol's
-shape, as any other body that is not JSON (`errors.validation_message`).
+shape, as any other body that is not JSON (`errors.validation_message`); so are NaN and Infinity
+and a body in UTF-16 or UTF-32, which `json.loads` reads and JSON (RFC 8259) is not.
 
 `JsonRoute` is the route class of every router that reads a body: its handler gets a
 `JsonRequest`, whose `json()` FastAPI calls to parse the body.
@@ -23,8 +24,17 @@ from fastapi.routing import APIRoute
 from attentext.errors import shown
 
 
-class RepeatedKey(ValueError):
+class NotJson(ValueError):
+    """What Python's json module reads but JSON (RFC 8259) is not."""
+
+
+class RepeatedKey(NotJson):
     """An object of the body names a key twice."""
+
+
+# The encodings `json.detect_encoding` tells apart that are UTF-8 (a byte order mark is ignored,
+# as RFC 8259 lets a parser do).
+UTF8 = ("utf-8", "utf-8-sig")
 
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -40,12 +50,26 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
+def not_a_json_constant(name: str) -> Any:
+    """`json.loads`' parse_constant: NaN, Infinity and -Infinity are Python's extensions.
+    Taken, a v2 parameter or an HF option of NaN was answered 200, where TEI's serde and any
+    strict reader before the server refuse the body."""
+    raise NotJson(f"{name} is no JSON value: JSON has no NaN or infinity")
+
+
 def loads(body: bytes) -> Any:
-    """The body parsed as JSON; json.JSONDecodeError where an object repeats a key (FastAPI
-    answers that error as a body that is not JSON, with its message)."""
+    """The body parsed as JSON (RFC 8259): UTF-8, each key of an object once, no NaN or
+    Infinity. Anything else is a json.JSONDecodeError, which FastAPI answers as a body that is
+    not JSON, with its message. `json.loads` read a UTF-16 or UTF-32 body too, which a proxy or
+    filter reading the body as JSON (UTF-8) sees as other bytes than the model gets."""
+    encoding = json.detect_encoding(body)
+    if encoding not in UTF8:
+        raise json.JSONDecodeError(
+            f"{encoding.upper()}, not UTF-8; send it encoded as UTF-8", "", 0
+        )
     try:
-        return json.loads(body, object_pairs_hook=unique_keys)
-    except RepeatedKey as error:
+        return json.loads(body, object_pairs_hook=unique_keys, parse_constant=not_a_json_constant)
+    except NotJson as error:
         raise json.JSONDecodeError(str(error), body.decode("utf-8", "replace"), 0) from None
 
 
