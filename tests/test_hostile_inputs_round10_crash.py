@@ -34,6 +34,11 @@ R10-W6 The frozen-feature / teacher-logit / word-vector cache ($ATTENTEXT_CACHE)
        temporary (as big as the entry) for ever. A store that fails is one warning and the
        command goes on; temporaries over an hour old are removed by the next store (a
        younger one may be another process writing the same entry) (`features._store`).
+R10-W7 `export RUN -o FOLDER` over an earlier export, stopped (a full disk, Ctrl-C) after the
+       graphs were renamed in but before export.json: the earlier int8 file already deleted
+       (an export without --int8), model.onnx new, export.json the earlier export's (listing
+       an int8 file, another run's weights), read as one export. The three files are written
+       into a staging folder and renamed in together (`onnx._write_export`).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from attentext.automl import tune as tune_module
 from attentext.errors import AttentextError, AttentextWarning
 from attentext.evaluation import leaderboard, reports
 from attentext.evaluation import recalibrate as recalibrate_module
+from attentext.export import onnx as onnx_module
 from attentext.interpret import explain as explain_module
 from attentext.training import features
 
@@ -243,3 +249,23 @@ def test_r10_w6_temporaries_a_killed_cache_writer_left_are_removed(tmp_path):
     features.cached_features("k", lambda: values, 2, "d", cache_dir=tmp_path)
     assert not abandoned.exists() and live.exists()
     assert features.cached_features("k", lambda: values * 0, 2, "d", cache_dir=tmp_path)[1]
+
+
+@pytest.mark.parametrize(
+    "failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()]
+)
+def test_r10_w7_an_interrupted_export_leaves_the_earlier_export_whole(
+    failure, run_dir, tmp_path, monkeypatch
+):
+    folder = tmp_path / "models"
+    onnx_module.export_onnx(run_dir, output=folder, int8=True)
+    before = _contents(folder)
+    assert "model.int8.onnx" in before
+
+    def fail(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(onnx_module, "_export_record", fail)  # the graphs are written by then
+    with pytest.raises(type(failure)):
+        onnx_module.export_onnx(run_dir, output=folder)
+    assert _contents(folder) == before

@@ -52,7 +52,7 @@ from attentext.export.int8 import (
     quiet_exporter,
     random_sequences,
 )
-from attentext.files import remove_stale_temporaries, temporary_beside, write_json
+from attentext.files import files_replaced_together, remove_stale_temporaries, write_json
 from attentext.inference.onnx_backend import (
     INSTALL_HINT,
     WINDOW_SCORES,
@@ -79,6 +79,7 @@ INPUT_NAMES = ("input_ids", "attention_mask")
 # small models here land near 1e-6 (the measured value is in export.json).
 PARITY_ATOL = 1e-3
 PARITY_RTOL = 1e-3
+EXPORT_FILES = (ONNX_FP32_FILE, ONNX_INT8_FILE, ONNX_INFO_FILE)  # an export's, replaced together
 EXPORTABLE = "seed-transformer, attention-rnn, encoder-classifier and Hugging Face runs"
 
 
@@ -248,7 +249,6 @@ def export_onnx(
     # Loaded as for inference (safetensors only, the same checks and max length), in fp32.
     classifier = TransformersClassifier.from_run(run, precision="fp32", device="cpu")
     folder = Path(output) if output is not None else run.path / ONNX_DIR
-    folder.mkdir(parents=True, exist_ok=True)
     with rundir.writing(folder, "export"):
         _write_export(classifier, run.path, folder, int8, check_texts, force_int8)
     return folder
@@ -262,41 +262,54 @@ def _write_export(
     check_texts: list[str] | None,
     force_int8: bool,
 ) -> None:
-    """The files of an export, each written whole, export.json last (the folder is held)."""
-    model = classifier.model.float().eval()
-    vocab_size, pad_id = len(classifier.tokenizer), classifier.pad_id
+    """The files of an export, written into a staging folder and renamed in together, in place
+    of an earlier export's (the folder is held): renamed one by one, export.json last, a full
+    disk or Ctrl-C before the record left a new model.onnx beside the earlier export's record
+    (another run's weights, another int8 file's agreement), read as one export."""
     for name in (ONNX_FP32_FILE, ONNX_INT8_FILE, ONNX_INFO_FILE):
         remove_stale_temporaries(folder / name)  # a killed export's: none is being written now
-    fp32_tmp = temporary_beside(folder / ONNX_FP32_FILE)
-    int8_tmp: Path | None = None
-    try:
-        sample = _check_batch(vocab_size, pad_id, classifier.max_length, seed=0)
-        program = _export_graph(model, run_dir, sample, fp32_tmp)
-        check = _check_batch(vocab_size, pad_id, classifier.max_length, seed=1)
-        diff = _check_parity(model, run_dir, fp32_tmp, check)
+    with files_replaced_together(folder, lambda name: name in EXPORT_FILES) as staging:
+        model = classifier.model.float().eval()
+        program, diff = _write_fp32(model, classifier, run_dir, staging / ONNX_FP32_FILE)
         report = None
         if int8:
-            # labels compared as predict decides them (windows combined, calibrated)
-            encoded, calibrate, source = _check_inputs(classifier, check_texts)
-            thresholds = classifier.thresholds if classifier.multi_label else None
-            torch_run = partial(_torch_windows, model)
-            reference = probabilities(torch_run, encoded, pad_id, calibrate)
-            int8_tmp, choice = choose_int8(
-                fp32_tmp, encoded, reference, pad_id, calibrate, thresholds
-            )
-            report = int8_report(choice, source, force_int8)
-            report["calibration_digest"] = calibration_digest(run_dir)  # what it measured under
-        else:
-            (folder / ONNX_INT8_FILE).unlink(missing_ok=True)
-        os.replace(fp32_tmp, folder / ONNX_FP32_FILE)
-        if int8_tmp is not None:
-            os.replace(int8_tmp, folder / ONNX_INT8_FILE)
-    finally:
-        fp32_tmp.unlink(missing_ok=True)
-        if int8_tmp is not None:
-            int8_tmp.unlink(missing_ok=True)
-    record = _export_record(run_dir, model, program, diff, report)
-    write_json(folder / ONNX_INFO_FILE, {**record, **_windows_record(classifier)})
+            report = _write_int8(model, classifier, run_dir, staging, check_texts, force_int8)
+        record = _export_record(run_dir, model, program, diff, report)
+        write_json(staging / ONNX_INFO_FILE, {**record, **_windows_record(classifier)})
+
+
+def _write_fp32(
+    model: nn.Module, classifier: TransformersClassifier, run_dir: Path, target: Path
+) -> tuple[Any, float]:
+    """model.onnx at `target`, and its largest difference from PyTorch on a check batch."""
+    vocab_size, pad_id = len(classifier.tokenizer), classifier.pad_id
+    sample = _check_batch(vocab_size, pad_id, classifier.max_length, seed=0)
+    program = _export_graph(model, run_dir, sample, target)
+    check = _check_batch(vocab_size, pad_id, classifier.max_length, seed=1)
+    return program, _check_parity(model, run_dir, target, check)
+
+
+def _write_int8(
+    model: nn.Module,
+    classifier: TransformersClassifier,
+    run_dir: Path,
+    staging: Path,
+    check_texts: list[str] | None,
+    force_int8: bool,
+) -> dict[str, Any]:
+    """model.int8.onnx in `staging`, beside its model.onnx; the record of its agreement, its
+    labels compared as predict decides them (windows combined, calibrated)."""
+    pad_id = classifier.pad_id
+    encoded, calibrate, source = _check_inputs(classifier, check_texts)
+    thresholds = classifier.thresholds if classifier.multi_label else None
+    reference = probabilities(partial(_torch_windows, model), encoded, pad_id, calibrate)
+    chosen, choice = choose_int8(
+        staging / ONNX_FP32_FILE, encoded, reference, pad_id, calibrate, thresholds
+    )
+    os.replace(chosen, staging / ONNX_INT8_FILE)
+    report = int8_report(choice, source, force_int8)
+    report["calibration_digest"] = calibration_digest(run_dir)  # what it measured under
+    return report
 
 
 def _export_record(
