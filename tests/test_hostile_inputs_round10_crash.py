@@ -39,6 +39,10 @@ R10-W7 `export RUN -o FOLDER` over an earlier export, stopped (a full disk, Ctrl
        (an export without --int8), model.onnx new, export.json the earlier export's (listing
        an int8 file, another run's weights), read as one export. The three files are written
        into a staging folder and renamed in together (`onnx._write_export`).
+R10-W8 `ensemble A B -o E` stopped while writing E (a full disk, Ctrl-C): E.partial was left,
+       holding a copy of every member run (hundreds of MB with encoder members, on a disk
+       already full), removed only by a later ensemble into E; an ensemble is never resumed.
+       Its work folder is removed whatever ends the write (`ensemble._write`).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ import pytest
 import torch
 
 import attentext
+from attentext.automl import ensemble as ensemble_module
 from attentext.automl import tune as tune_module
 from attentext.errors import AttentextError, AttentextWarning
 from attentext.evaluation import leaderboard, reports
@@ -269,3 +274,22 @@ def test_r10_w7_an_interrupted_export_leaves_the_earlier_export_whole(
     with pytest.raises(type(failure)):
         onnx_module.export_onnx(run_dir, output=folder)
     assert _contents(folder) == before
+
+
+@pytest.mark.parametrize(
+    "failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()]
+)
+def test_r10_w8_an_interrupted_ensemble_leaves_no_copies_of_its_members(
+    failure, tfidf_run, ag_news_dir, tmp_path, monkeypatch
+):
+    other = attentext.train(
+        "tfidf-logreg", ag_news_dir, tmp_path / "other", overrides=["model.options.C=0.1"]
+    ).run_dir
+
+    def fail(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(ensemble_module, "write_text", fail)  # the card, after the members
+    with pytest.raises(type(failure)):
+        attentext.ensemble([tfidf_run, other], ag_news_dir, tmp_path / "both")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other"]

@@ -327,26 +327,43 @@ def _write(
     selection: tuple[int, int],
     overwrite: bool,
 ) -> None:
-    """The ensemble's run directory, staged in its work folder and published in one step."""
+    """The ensemble's run directory, staged in its work folder and published in one step. The
+    work folder is removed whatever ends the write (a full disk, Ctrl-C): an ensemble is not
+    resumed, and one left behind held a copy of every member run (hundreds of MB with encoder
+    members) until a later ensemble into the same output."""
     output = result.run_dir
     with rundir.writing(output, "ensemble"):
         work = prepare_work_dir(output, resume=False, overwrite=overwrite)
-        staging = rundir.staging_dir(work)
-        members = staging / rundir.MEMBERS_DIR
-        members.mkdir(parents=True)
-        by_name = {run.name: run for run in runs}
-        for name in result.weights:
-            shutil.copytree(by_name[name].path, members / name, symlinks=True)
-        record = [{"name": name, "weight": weight} for name, weight in result.weights.items()]
-        write_json(staging / rundir.ENSEMBLE_FILE, {"members": record})
-        metrics = _metrics(by_name, result, *selection)
-        write_json(staging / rundir.METRICS_FILE, {**metrics, "calibration": calibration})
-        write_json(staging / rundir.CALIBRATION_FILE, calibration)
-        rundir.write_marker(staging, rundir.ENSEMBLE_KIND)
-        write_text(staging / rundir.CARD_FILE, model_card(rundir.open_run(staging), output.name))
-        rundir.write_marker(staging, rundir.ENSEMBLE_KIND)  # now listing the card
-        rundir.publish(staging, output)
-        shutil.rmtree(work, ignore_errors=True)
+        try:
+            _stage(runs, result, calibration, selection, rundir.staging_dir(work))
+            rundir.publish(rundir.staging_dir(work), output)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _stage(
+    runs: list[rundir.Run],
+    result: EnsembleResult,
+    calibration: dict[str, Any],
+    selection: tuple[int, int],
+    staging: Path,
+) -> None:
+    """The ensemble's files in `staging`: its members' copies, weights, metrics, card, marker."""
+    members = staging / rundir.MEMBERS_DIR
+    members.mkdir(parents=True)
+    by_name = {run.name: run for run in runs}
+    for name in result.weights:
+        shutil.copytree(by_name[name].path, members / name, symlinks=True)
+    record = [{"name": name, "weight": weight} for name, weight in result.weights.items()]
+    write_json(staging / rundir.ENSEMBLE_FILE, {"members": record})
+    metrics = _metrics(by_name, result, *selection)
+    write_json(staging / rundir.METRICS_FILE, {**metrics, "calibration": calibration})
+    write_json(staging / rundir.CALIBRATION_FILE, calibration)
+    rundir.write_marker(staging, rundir.ENSEMBLE_KIND)
+    write_text(
+        staging / rundir.CARD_FILE, model_card(rundir.open_run(staging), result.run_dir.name)
+    )
+    rundir.write_marker(staging, rundir.ENSEMBLE_KIND)  # now listing the card
 
 
 def _metrics(
