@@ -23,6 +23,11 @@ R10-H5  bodies Python's json module reads and JSON (RFC 8259) is not: NaN, Infin
         parameter or an HF option of NaN answered 200) and UTF-16 or UTF-32 bodies (200, where a
         proxy or filter reading the body as UTF-8 sees other bytes, and TEI's serde refuses). A
         400 `invalid_json` saying why, in each protocol's shape; a UTF-8 byte order mark is read.
+R10-H6  a path with a trailing "/" (`POST /v1/predict/`, `/v2/models/m/infer/`, `/healthz/`):
+        Starlette's 307 to the path without it, an empty body (no JSON error), which httpx,
+        tritonclient and TEI's clients do not follow with the body, its Location built from the
+        request's Host header (`Host: evil.example` -> `http://evil.example/v1/predict`). A 404
+        in the protocol's shape naming the path, as TEI (axum) answers it.
 """
 
 from __future__ import annotations
@@ -288,3 +293,29 @@ def test_r10_h5_a_body_python_reads_but_json_is_not_is_a_400(tfidf_run, path, bo
             "/v1/predict", content=with_bom, headers={"content-type": "application/json"}
         )
         assert answer.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "shaped"),
+    [
+        ("POST", "/v1/predict/", True),
+        ("GET", "/healthz/", True),
+        ("POST", "/v2/models/tfidf/infer/", False),
+        ("POST", "/models/tfidf/", False),
+    ],
+)
+def test_r10_h6_a_trailing_slash_is_a_json_404_naming_the_path_not_a_redirect(
+    tfidf_run, method, path, shaped
+):
+    with TestClient(create_app([tfidf_run])) as client:
+        answer = client.request(
+            method, path, json={}, headers={"Host": "evil.example"}, follow_redirects=False
+        )
+    assert answer.status_code == 404, (answer.status_code, answer.headers)
+    assert "location" not in answer.headers
+    error = answer.json()["error"]
+    message = error["message"] if shaped else error
+    bare = path.rstrip("/")
+    assert message == (
+        f"no such endpoint: {method} {path}; the path is {bare}, without the trailing '/'"
+    )

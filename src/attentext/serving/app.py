@@ -86,6 +86,7 @@ def create_app(
         summary="Attention-based text classification: predictions and token importances.",
         lifespan=lifespan,
         docs_url=None,  # served by mount_pages from local files: FastAPI's loads them from a CDN
+        redirect_slashes=False,  # "/v1/predict/" is a JSON 404 naming the path (errors.not_found)
     )
     app.state.service = service
     app.add_middleware(HeadAsGet)

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from attentext.data.readers import json_error_reason
 from attentext.errors import shown
@@ -176,6 +177,21 @@ def validation_message(
     return 422, "invalid_request", "; ".join(messages)
 
 
+def not_found(request: Request) -> str:
+    """The 404 of a path no route takes; for a path with a trailing "/" that a route takes
+    without it, that path. (The app redirects no path: Starlette's 307 to it had no JSON body,
+    most API clients do not follow it with the body, and it wrote the request's Host header
+    into its Location.)"""
+    path = request.url.path
+    message = f"no such endpoint: {echo(request.method)} {echo(path)}"
+    bare = path.rstrip("/")
+    if bare and bare != path:
+        scope = {**request.scope, "path": bare}
+        if any(route.matches(scope)[0] != Match.NONE for route in request.app.router.routes):
+            return f"{message}; the path is {echo(bare)}, without the trailing '/'"
+    return f"{message}; see /docs"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error, the app's own and FastAPI's, answered in the same JSON shape."""
 
@@ -201,9 +217,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if error.status_code == 400 and reason is not None:
             type_, message = "invalid_json", f"the request body is not valid JSON ({reason})"
         if error.status_code == 404:
-            message = (
-                f"no such endpoint: {echo(request.method)} {echo(request.url.path)}; see /docs"
-            )
+            message = not_found(request)
         elif error.status_code == 405:
             message = (
                 f"{echo(request.method)} is not allowed on {echo(request.url.path)}; see /docs"
