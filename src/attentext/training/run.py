@@ -90,6 +90,7 @@ from attentext.training.trainer import build_trainer, class_weights, sample_batc
 from attentext.training.word_vectors import initialize_word_embeddings
 from attentext.training.workdir import (
     check_destination,
+    check_folders_above,
     check_resumable,
     is_main_process,
     last_complete_checkpoint,
@@ -270,6 +271,7 @@ def _check_before_writing(
     likewise: its model, its pairs and its `fewshot.unlabeled` texts (`fewshot.check_fewshot`).
     The teachers are returned as checked, loaded: the transfer set is labelled by them (each was
     loaded a second time for it)."""
+    check_folders_above(output_dir)
     teachers = [recipe.distill.teacher, *recipe.distill.ensemble] if recipe.distill.teacher else []
     rundir.check_output_apart(output_dir, [Path(run) for run in teachers], "the teacher run")
     rundir.check_output_apart(

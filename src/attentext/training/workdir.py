@@ -63,9 +63,24 @@ def last_complete_checkpoint(work: Path, prune: bool = False) -> Path | None:
     return max(complete)[1] if complete else None
 
 
+def check_folders_above(output_dir: Path) -> None:
+    """Refuse an `output_dir` whose nearest existing folder above is a file (`-o notes.txt/run`):
+    its lock, work folder and run cannot be made there. It was a FileExistsError traceback from
+    the lock's mkdir (train, distill, ensemble), after a teacher had been loaded."""
+    for above in output_dir.parents:
+        if os.path.lexists(above):
+            if not above.is_dir():
+                raise RunDirError(
+                    f"{output_dir}: --output is inside {above}, which is a file, not a folder; "
+                    "choose another --output"
+                )
+            return
+
+
 def check_destination(output_dir: Path, resume: bool, overwrite: bool) -> None:
     """What may be at `output_dir`: nothing, or (with --overwrite) a finished run or an empty
-    folder to replace; never a file or a folder of other files."""
+    folder to replace; never a file or a folder of other files, nor a place inside a file."""
+    check_folders_above(output_dir)
     if not (output_dir.exists() or output_dir.is_symlink()):
         return
     if not output_dir.is_dir() or output_dir.is_symlink():

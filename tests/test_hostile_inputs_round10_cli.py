@@ -1,0 +1,56 @@
+"""Hostile inputs, round 10: `distill`, `auto`, `tune`, `ensemble`, `compare`, `explain` and the
+Python API given unusual values. Each test failed before its fix:
+
+R10-C1 `train|distill|ensemble ... --output notes.txt/run` (a folder inside a file): a
+       FileExistsError traceback from the lock's mkdir (distill after loading its teacher).
+       One line before anything is read (`workdir.check_folders_above`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import run_cli_here
+
+import attentext
+from attentext.errors import RunDirError
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    """A TF-IDF run on ag_news_tiny (seconds)."""
+    folder = tmp_path_factory.mktemp("round10cli")
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, folder / "tfidf").run_dir)
+
+
+def _one_line(result, *words: str) -> None:
+    """Exit 2 and one stderr line `error: ...` holding `words`."""
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+def test_r10_c1_an_output_inside_a_file_is_one_line(tfidf_run, ag_news_dir, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n", encoding="utf-8")
+    inside = notes / "run"
+    commands = [
+        ("train", "tfidf-logreg", "--data", ag_news_dir, "--output", inside),
+        ("distill", tfidf_run, "--student", "seed-transformer", "-d", ag_news_dir, "-o", inside),
+        ("ensemble", tfidf_run, _copy(tfidf_run, tmp_path / "b"), "-d", ag_news_dir, "-o", inside),
+    ]
+    for command in commands:
+        _one_line(run_cli_here(*command), "is inside", "which is a file")
+    with pytest.raises(RunDirError, match="which is a file"):
+        attentext.train("tfidf-logreg", ag_news_dir, inside)
+    assert notes.read_text(encoding="utf-8") == "mine\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["b", "notes.txt"]
+
+
+def _copy(run: Path, to: Path) -> Path:
+    """A copy of `run` at `to` (another folder name: an ensemble's second member)."""
+    shutil.copytree(run, to)
+    return to
