@@ -43,6 +43,11 @@ R10-W8 `ensemble A B -o E` stopped while writing E (a full disk, Ctrl-C): E.part
        holding a copy of every member run (hundreds of MB with encoder members, on a disk
        already full), removed only by a later ensemble into E; an ensemble is never resumed.
        Its work folder is removed whatever ends the write (`ensemble._write`).
+R10-W9 `predict RUN -i IN -o OUT --overwrite` over an earlier OUT, Ctrl-C (or a full disk)
+       while the chunks were joined into OUT: OUT.errors.jsonl was already renamed in, so the
+       new errors file (its row numbers this input's) sat beside the earlier OUT. Both are
+       joined first and renamed in together, Ctrl-C held (`workdir.WorkDir.finish`); the
+       work folder stays for --resume.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ from attentext.evaluation import leaderboard, reports
 from attentext.evaluation import recalibrate as recalibrate_module
 from attentext.export import onnx as onnx_module
 from attentext.interpret import explain as explain_module
+from attentext.scoring import workdir
+from attentext.scoring.engine import BatchOptions, predict_file
 from attentext.training import features
 
 
@@ -293,3 +300,33 @@ def test_r10_w8_an_interrupted_ensemble_leaves_no_copies_of_its_members(
     with pytest.raises(type(failure)):
         attentext.ensemble([tfidf_run, other], ag_news_dir, tmp_path / "both")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other"]
+
+
+@pytest.mark.parametrize(
+    ("failure", "raised"),
+    [
+        (KeyboardInterrupt(), KeyboardInterrupt),
+        (OSError(errno.ENOSPC, "No space left on device"), AttentextError),  # one line: free space
+    ],
+)
+def test_r10_w9_an_interrupted_predict_overwrite_keeps_the_earlier_output_and_its_errors(
+    failure, raised, tfidf_run, tmp_path, monkeypatch
+):
+    first, second = tmp_path / "first.txt", tmp_path / "second.txt"
+    first.write_text("stocks fell\n\nthe match ended\n", encoding="utf-8")
+    second.write_text("\nrain\n\nchips\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    predict_file(tfidf_run, first, out, BatchOptions(progress=False))
+    before = _contents(tmp_path)
+
+    def fail(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(workdir, "assemble", fail)
+    with pytest.raises(raised):
+        predict_file(tfidf_run, second, out, BatchOptions(progress=False, overwrite=True))
+    after = _contents(tmp_path)
+    assert {name: after[name] for name in before} == before
+    monkeypatch.undo()  # the work folder left is resumed
+    predict_file(tfidf_run, second, out, BatchOptions(progress=False, resume=True))
+    assert len((tmp_path / "out.jsonl.errors.jsonl").read_text("utf-8").splitlines()) == 2

@@ -30,9 +30,9 @@ from attentext.errors import AttentextError, DataError, short_list, shown
 from attentext.files import (
     TMP_SUFFIX,
     LockHeld,
-    atomic_path,
     exclusive_lock,
     foreign_entries,
+    interrupts_held,
     read_bytes_capped,
     remove_stale_temporaries,
     temporary_beside,
@@ -205,21 +205,36 @@ class WorkDir:
         if sorted(self.committed) != list(range(chunks)):
             missing = sorted(set(range(chunks)) - self.committed)[:3]
             raise AttentextError(f"{self.path}: chunks {missing} are not committed (a bug)")
-        bad = not_utf8 = 0
-        with atomic_path(errors_path(output)) as tmp:
-            with open(tmp, "wb") as out:
-                for index in range(chunks):
-                    data = self.errors_part(index).read_bytes()
-                    bad += data.count(b"\n")
-                    not_utf8 += data.count(f'{NOT_UTF8}"'.encode())  # a reason ends so
-                    out.write(data)
-            os.chmod(tmp, new_file_mode())
-        at_stage("errors-assembled")
-        with atomic_path(output) as tmp:
+        # both joined before either is renamed in, the two renames with Ctrl-C held: renamed
+        # one after the other, a Ctrl-C while OUT was joined (minutes for a big output) left
+        # a new OUT.errors.jsonl beside an earlier OUT (--overwrite), read as one result
+        errors_tmp, tmp = temporary_beside(errors_path(output)), temporary_beside(output)
+        try:
+            bad, not_utf8 = self._join_errors(chunks, errors_tmp)
+            at_stage("errors-assembled")
             assemble(self.fmt, [self.part(i) for i in range(chunks)], tmp)
             os.chmod(tmp, new_file_mode())
+            with interrupts_held():
+                os.replace(errors_tmp, errors_path(output))
+                os.replace(tmp, output)
+        finally:
+            errors_tmp.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
         at_stage("assembled")
         shutil.rmtree(self.path, ignore_errors=True)
+        return bad, not_utf8
+
+    def _join_errors(self, chunks: int, target: Path) -> tuple[int, int]:
+        """The errors parts joined into `target`; the rows not classified, and of those not
+        valid UTF-8."""
+        bad = not_utf8 = 0
+        with open(target, "wb") as out:
+            for index in range(chunks):
+                data = self.errors_part(index).read_bytes()
+                bad += data.count(b"\n")
+                not_utf8 += data.count(f'{NOT_UTF8}"'.encode())  # a reason ends so
+                out.write(data)
+        os.chmod(target, new_file_mode())
         return bad, not_utf8
 
     def discard(self) -> None:
