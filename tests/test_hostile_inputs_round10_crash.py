@@ -129,6 +129,19 @@ def test_r10_w1_a_new_report_folder_is_not_left_half_made(
     assert not (tmp_path / "new").exists()
 
 
+def test_r10_w1_a_folder_named_like_a_report_file_stops_the_report_before_any_is_replaced(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    report = tmp_path / "report"
+    attentext.evaluate(tfidf_run, ag_news_dir, output=report)
+    (report / "reliability.png").unlink()
+    (report / "reliability.png").mkdir()  # a folder of the user's, by a report file's name
+    before = _contents(report)
+    with pytest.raises(OSError, match="reliability.png"):
+        attentext.evaluate(tfidf_run, ag_news_dir, output=report, overwrite=True)
+    assert _contents(report) == before
+
+
 TEXTS = ["stocks rallied as the central bank held rates", "the striker scored twice", "a new chip"]
 
 

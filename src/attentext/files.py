@@ -150,8 +150,12 @@ def files_replaced_together(folder: Path, is_own: Callable[[str], bool]) -> Iter
 
 def _move_in(staging: Path, folder: Path, is_own: Callable[[str], bool]) -> None:
     """Remove `folder`'s own files that `staging` has no new one of, then rename each staged
-    file over its name (a link of that name is replaced, never written through)."""
+    file over its name (a link of that name is replaced, never written through); a folder of
+    such a name is refused before anything is renamed."""
     new = {entry.name for entry in staging.iterdir()}
+    for name in new:  # checked before any rename: a folder of that name would stop them halfway
+        if (folder / name).is_dir() and not (folder / name).is_symlink():
+            raise IsADirectoryError(errno.EISDIR, "a folder has the name of a file to write", name)
     for entry in folder.iterdir():
         old = entry.name not in new and is_own(entry.name)
         if old and (entry.is_symlink() or entry.is_file()):
