@@ -55,6 +55,8 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -140,6 +142,34 @@ def test_r10_w1_a_folder_named_like_a_report_file_stops_the_report_before_any_is
     with pytest.raises(OSError, match="reliability.png"):
         attentext.evaluate(tfidf_run, ag_news_dir, output=report, overwrite=True)
     assert _contents(report) == before
+
+
+KILLED_MID_REPORT = """
+import os, sys
+import attentext
+from attentext.evaluation import reports
+reports.plot_reliability = lambda *args, **kwargs: os.kill(os.getpid(), 9)  # kill -9 mid-write
+attentext.evaluate(sys.argv[1], sys.argv[2], output=sys.argv[3])
+"""
+
+
+def test_r10_w1_a_report_killed_mid_write_leaves_the_earlier_one_and_is_cleaned_next_time(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    report = tmp_path / "report"
+    attentext.evaluate(tfidf_run, ag_news_dir, output=report)
+    before = _contents(report)
+    fewer = _first_rows(ag_news_dir / "test.csv", tmp_path / "fewer.csv", 40)
+    script = [sys.executable, "-c", KILLED_MID_REPORT, tfidf_run, fewer, report]
+    killed = subprocess.run(list(map(str, script)), capture_output=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    left = _contents(report)
+    assert {name: left[name] for name in before} == before  # the earlier report, whole
+    assert [name for name in left if name not in before] == [
+        name for name in left if name.startswith(".attentext-staging.")
+    ]
+    attentext.evaluate(tfidf_run, fewer, output=report)  # not refused for the leftover
+    assert sorted(_contents(report)) == sorted(before)  # the leftover removed
 
 
 TEXTS = ["stocks rallied as the central bank held rates", "the striker scored twice", "a new chip"]
