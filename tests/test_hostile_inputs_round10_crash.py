@@ -269,7 +269,7 @@ def test_r10_w5_an_interrupted_tune_overwrite_keeps_the_earlier_search(
         raise KeyboardInterrupt  # Ctrl-C in the first trial's training
 
     monkeypatch.setattr(tune_module, "train", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="none complete; .*keeps the earlier search's"):
         attentext.tune("tfidf-logreg", ag_news_dir, out, trials=2, overwrite=True)
     assert _tree(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["search"]  # nothing left aside

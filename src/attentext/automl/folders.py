@@ -73,6 +73,12 @@ def _remove_aside(path: Path) -> None:
     shutil.rmtree(removed, ignore_errors=True)
 
 
+def replacing(path: Path) -> bool:
+    """Whether an earlier output waits aside while `writing_output` makes `path`: a search
+    that ends keeping nothing puts it back, so its words must not point into the new one."""
+    return _aside(Path(path)).is_dir()
+
+
 def _aside(path: Path) -> Path:
     """Where the earlier output waits while a new one is made (hidden, beside it)."""
     return path.with_name(f".{path.name}.earlier{TMP_SUFFIX}")

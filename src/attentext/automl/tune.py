@@ -28,7 +28,7 @@ from attentext import rundir
 from attentext.automl.budget import seconds_given
 from attentext.automl.callbacks import Deadline
 from attentext.automl.dataset import shared_dataset
-from attentext.automl.folders import writing_output
+from attentext.automl.folders import replacing, writing_output
 from attentext.automl.spaces import search_space, suggest, with_values
 from attentext.automl.trials import (
     COMPLETE,
@@ -285,12 +285,19 @@ class _Search:
         if self.best is None:
             shutil.rmtree(self.folder / TRIALS_DIR, ignore_errors=True)
             self.save()
-            return f"{stopped}, none complete; the trials are in {self.folder / TRIALS_MD}"
+            return f"{stopped}, none complete; {self._where_trials()}"
         result = self.finish()
         return (
             f"{stopped}; kept the best so far: recipe {result.recipe_path}, run {result.run_dir}, "
             f"trials {self.folder / TRIALS_MD}"
         )
+
+    def _where_trials(self) -> str:
+        """Where the table of a search that kept no trial is: in its folder, or, where it
+        replaced an earlier search's output, nowhere (that output is put back whole)."""
+        if replacing(self.folder):
+            return f"{self.folder} keeps the earlier search's output"
+        return f"the trials are in {self.folder / TRIALS_MD}"
 
     def finish(self) -> TuneResult:
         """The best trial's run moved to `best/`, its recipe to best.yaml; the table written."""
@@ -299,8 +306,8 @@ class _Search:
             self.save()
             counts = {s: sum(r.state == s for r in self.records) for s in (PRUNED, FAILED)}
             raise TuneError(
-                f"no trial completed ({counts[PRUNED]} pruned, {counts[FAILED]} failed; see "
-                f"{self.folder / 'trials.md'}); give more --trials or a longer --timeout"
+                f"no trial completed ({counts[PRUNED]} pruned, {counts[FAILED]} failed; "
+                f"{self._where_trials()}); give more --trials or a longer --timeout"
             )
         value, recipe, run_dir, metrics = self.best
         best_dir = self.folder / BEST_RUN
