@@ -4,6 +4,9 @@ Python API given unusual values. Each test failed before its fix:
 R10-C1 `train|distill|ensemble ... --output notes.txt/run` (a folder inside a file): a
        FileExistsError traceback from the lock's mkdir (distill after loading its teacher).
        One line before anything is read (`workdir.check_folders_above`).
+R10-C2 `distill T --augment 1000000000`: taken; noisy copies drawn in a Python loop without
+       end (190 billion on ag_news_tiny), `<output>.partial` left. At most 10,000,000 copies,
+       refused before the teacher loads (`distill.check_noisy_copies`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import pytest
 from conftest import run_cli_here
 
 import attentext
-from attentext.errors import RunDirError
+from attentext.errors import RecipeError, RunDirError
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +57,17 @@ def _copy(run: Path, to: Path) -> Path:
     """A copy of `run` at `to` (another folder name: an ensemble's second member)."""
     shutil.copytree(run, to)
     return to
+
+
+def test_r10_c2_more_noisy_copies_than_a_distillation_can_hold_is_one_line(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    out = tmp_path / "student"
+    result = run_cli_here(
+        "distill", tfidf_run, "--student", "seed-transformer", "-d", ag_news_dir, "-o", out,
+        "--augment", "1000000000",
+    )  # fmt: skip
+    _one_line(result, "190,000,000,000 noisy copies", "--augment 52,631 or fewer")
+    with pytest.raises(RecipeError, match="noisy copies"):
+        attentext.distill(tfidf_run, "seed-transformer", ag_news_dir, out, augment=10**8)
+    assert list(tmp_path.iterdir()) == []

@@ -78,6 +78,9 @@ STUDENT_RECIPES = "seed-transformer, attention-rnn, encoder-finetune"  # student
 CHECKPOINT_SETTINGS = frozenset({"training.best_metric", "training.early_stopping_patience"})
 # a label under this share of training: a note to try --temperature 1 too (rare_label_note)
 RARE_LABEL_SHARE = 0.02
+# noisy copies a distillation may make (`distill.augment` x the transfer set): each is a Python
+# string and a row of ids held at once, about 2.5 GB here; AG News' 120,000 texts x 16 is 1.9 M
+MAX_NOISY_COPIES = 10_000_000
 
 
 def distillation_loss(
@@ -236,6 +239,20 @@ def rare_label_note(recipe: Recipe, dataset: TextDataset) -> str | None:
         "such a label on trec in two seeds of three where --temperature 1 kept it: try both "
         "and compare its recall (benchmarks/README.md, distillation)"
     )
+
+
+def check_noisy_copies(spec: DistillSpec, n_texts: int) -> None:
+    """Refuse, before anything is written, more noisy copies than MAX_NOISY_COPIES: `augment`
+    copies of each of the `n_texts` of the transfer set are drawn in a Python loop, all held at
+    once (`--augment 1000000000` on 190 texts drew without end, `<output>.partial` left)."""
+    copies = spec.augment * n_texts
+    if copies > MAX_NOISY_COPIES:
+        raise RecipeError(
+            f"distill.augment={spec.augment:,} makes {copies:,} noisy copies of the "
+            f"{n_texts:,} texts of the transfer set, over the {MAX_NOISY_COPIES:,} a "
+            f"distillation may hold; give --augment {max(MAX_NOISY_COPIES // n_texts, 1):,} or "
+            "fewer (Tang et al. made 20 copies a text)"
+        )
 
 
 def all_held_out(source: str, left_out: int, dataset: TextDataset, setting: str) -> DataError:

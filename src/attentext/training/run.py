@@ -76,6 +76,7 @@ from attentext.text.windows import Chunking
 from attentext.training.baseline import fit_classifier
 from attentext.training.distill import (
     Teacher,
+    check_noisy_copies,
     check_student,
     check_teacher,
     distillation_trainer,
@@ -284,8 +285,12 @@ def _check_before_writing(
         return check_fewshot(recipe, dataset), []
     check_destination(output_dir, resume, overwrite)
     check_student(recipe, family.neural)
+    n_train = len(dataset.texts("train"))
+    check_noisy_copies(recipe.distill, n_train)  # before the teachers load, then with the pool
     loaded = [check_teacher(Path(teacher), dataset) for teacher in teachers]
-    return unlabeled_texts(recipe.distill, dataset), loaded
+    unlabeled = unlabeled_texts(recipe.distill, dataset)
+    check_noisy_copies(recipe.distill, n_train + len(unlabeled[0]))
+    return unlabeled, loaded
 
 
 def _held(output_dir: Path) -> AbstractContextManager:
