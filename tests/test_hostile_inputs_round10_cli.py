@@ -7,6 +7,9 @@ R10-C1 `train|distill|ensemble ... --output notes.txt/run` (a folder inside a fi
 R10-C2 `distill T --augment 1000000000`: taken; noisy copies drawn in a Python loop without
        end (190 billion on ag_news_tiny), `<output>.partial` left. At most 10,000,000 copies,
        refused before the teacher loads (`distill.check_noisy_copies`).
+R10-C3 `ensemble R R/` or `ensemble R LINK_TO_R`: "two runs are named 'R'; ... rename or copy
+       one", advice that weighs one model twice as an ensemble. Said to be one run given twice
+       (`ensemble._check_each_once`, as `compare` and `serve` say it).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pytest
 from conftest import run_cli_here
 
 import attentext
-from attentext.errors import RecipeError, RunDirError
+from attentext.errors import AttentextError, RecipeError, RunDirError
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +74,17 @@ def test_r10_c2_more_noisy_copies_than_a_distillation_can_hold_is_one_line(
     with pytest.raises(RecipeError, match="noisy copies"):
         attentext.distill(tfidf_run, "seed-transformer", ag_news_dir, out, augment=10**8)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_r10_c3_an_ensemble_of_one_run_given_twice_says_so(tfidf_run, ag_news_dir, tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(tfidf_run, target_is_directory=True)
+    for second in (f"{tfidf_run}/", link):
+        result = run_cli_here(
+            "ensemble", tfidf_run, second, "-d", ag_news_dir, "-o", tmp_path / "e"
+        )
+        _one_line(result, "is given twice", "give each run directory once")
+        assert "rename or copy" not in result.stderr
+    with pytest.raises(AttentextError, match="given twice"):
+        attentext.ensemble([tfidf_run, link], ag_news_dir, tmp_path / "e")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["link"]

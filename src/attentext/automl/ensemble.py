@@ -142,12 +142,25 @@ def ensemble(
     return result
 
 
+def _check_each_once(runs: list[rundir.Run], run_dirs: Sequence[str | Path]) -> None:
+    """Refuse one run directory given twice (`tfidf ./tfidf/`, or through a link): it was told
+    that two runs share a name and to "rename or copy one", which weighs one model twice."""
+    for i, run in enumerate(runs):
+        for j in range(i):
+            if run.path.resolve() == runs[j].path.resolve():
+                raise AttentextError(
+                    f"the run directory '{shown(run.name)}' is given twice ({shown(str(run_dirs[j]))}, "
+                    f"{shown(str(run_dirs[i]))}); give each run directory once"
+                )
+
+
 def _check_runs(run_dirs: Sequence[str | Path]) -> list[rundir.Run]:
     """Two or more runs, each a one-label run (not itself an ensemble), with distinct folder
     names (a member is stored under its folder's name)."""
     if len(run_dirs) < 2:
         raise AttentextError("an ensemble needs at least two run directories")
     runs = [rundir.open_run(path) for path in run_dirs]
+    _check_each_once(runs, run_dirs)
     names = [run.name for run in runs]
     for run in runs:
         if run.kind == rundir.ENSEMBLE_KIND:
