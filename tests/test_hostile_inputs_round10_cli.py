@@ -10,6 +10,9 @@ R10-C2 `distill T --augment 1000000000`: taken; noisy copies drawn in a Python l
 R10-C3 `ensemble R R/` or `ensemble R LINK_TO_R`: "two runs are named 'R'; ... rename or copy
        one", advice that weighs one model twice as an ensemble. Said to be one run given twice
        (`ensemble._check_each_once`, as `compare` and `serve` say it).
+R10-C4 `explain TFIDF_RUN "text" --layer 3 --head 5` (or layer/head= in Python): ignored
+       without a word, the n-grams shown as if no matrix were chosen. Refused in one line
+       before anything is written, as occlusion refuses them (`explain._read_attention`).
 """
 
 from __future__ import annotations
@@ -88,3 +91,13 @@ def test_r10_c3_an_ensemble_of_one_run_given_twice_says_so(tfidf_run, ag_news_di
     with pytest.raises(AttentextError, match="given twice"):
         attentext.ensemble([tfidf_run, link], ag_news_dir, tmp_path / "e")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["link"]
+
+
+def test_r10_c4_explain_of_tfidf_refuses_an_attention_layer_or_head(tfidf_run, tmp_path):
+    for option in (("--layer", "3"), ("--head", "5")):
+        result = run_cli_here("explain", tfidf_run, "a text", *option, "-o", tmp_path / "x")
+        _one_line(result, "tfidf-logreg has no attention matrix", "leave them out")
+    with pytest.raises(AttentextError, match="no attention matrix"):
+        attentext.explain(tfidf_run, ["a text"], layer=0)
+    assert list(tmp_path.iterdir()) == []
+    assert attentext.explain(tfidf_run, ["a text"])  # neither given: its n-grams, as before

@@ -133,6 +133,11 @@ def _read_attention(
     """What the model itself shows: its n-grams (TF-IDF), its attention over each window (a run
     reading long texts in windows), or its attention."""
     if isinstance(classifier, TfidfLogRegClassifier):
+        if layer != -1 or head is not None:  # it was ignored without a word
+            raise ExplainError(
+                "tfidf-logreg has no attention matrix for --layer and --head to choose (its "
+                "explanation is its n-grams' weights); leave them out"
+            )
         return explain_ngrams(classifier, texts)
     if classifier.chunking is not None:
         return explain_windows(classifier, texts, layer, head)
