@@ -28,15 +28,21 @@ R10-H6  a path with a trailing "/" (`POST /v1/predict/`, `/v2/models/m/infer/`, 
         tritonclient and TEI's clients do not follow with the body, its Location built from the
         request's Host header (`Host: evil.example` -> `http://evil.example/v1/predict`). A 404
         in the protocol's shape naming the path, as TEI (axum) answers it.
+R10-H7  a client that sends requests and hangs up before the answers: its texts stayed in the
+        micro-batcher's queue and were computed for no one (4 requests of 8 texts: 32 texts
+        queued, then run), so hanging up at no cost filled the queue (503 for every other
+        client). Cancelled as a request past the time limit is: out of the queue at once.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli_here
+from conftest import run_cli_here, uvicorn_in_thread
 from fastapi.testclient import TestClient
 
 import attentext
@@ -319,3 +325,52 @@ def test_r10_h6_a_trailing_slash_is_a_json_404_naming_the_path_not_a_redirect(
     assert message == (
         f"no such endpoint: {method} {path}; the path is {bare}, without the trailing '/'"
     )
+
+
+class Slow:
+    """A classifier whose every call takes `delay` seconds; records the texts of each call."""
+
+    def __init__(self, classifier, delay: float) -> None:
+        self.classifier, self.labels, self.delay = classifier, classifier.labels, delay
+        self.calls: list[list[str]] = []
+
+    def predict_proba(self, texts):
+        self.calls.append(list(texts))
+        time.sleep(self.delay)
+        return self.classifier.predict_proba(texts)
+
+
+def _post_raw(port: int, texts: list[str]) -> socket.socket:
+    """A POST /v1/predict sent on a connection of its own, its answer not read."""
+    body = json.dumps({"texts": texts}).encode()
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    return sock
+
+
+def test_r10_h7_the_work_of_a_client_that_left_is_dropped_from_the_queue(tfidf_run):
+    slow = Slow(load(tfidf_run), delay=2.0)
+    settings = ServerSettings(max_batch_size=1, max_wait_ms=0)
+    app = create_app([tfidf_run], loader=lambda _: slow, settings=settings)
+    batcher = None
+    with uvicorn_in_thread(app, settings) as port:
+        batcher = app.state.service.batchers["tfidf"]
+        running = _post_raw(port, ["the one that runs"])
+        time.sleep(0.3)  # its call has begun
+        gone = [_post_raw(port, [f"left {i}"] * 8) for i in range(4)]
+        time.sleep(0.3)
+        assert batcher.queued_texts == 32  # waiting behind the running call
+        for sock in gone:
+            sock.close()  # the clients leave before their answers
+        deadline = time.monotonic() + 0.6  # well before the running call ends
+        while batcher.queued_texts and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert batcher.queued_texts == 0
+        answer = running.recv(65536)
+        running.close()
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        time.sleep(0.3)
+        assert [texts for texts in slow.calls if texts[0].startswith("left")] == []

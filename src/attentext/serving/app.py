@@ -47,7 +47,7 @@ from fastapi import FastAPI
 from attentext import __version__
 from attentext.serving.cors import Cors
 from attentext.serving.errors import install_error_handlers
-from attentext.serving.middleware import BodyLimit, HeadAsGet, TimeLimit
+from attentext.serving.middleware import BodyLimit, CancelOnDisconnect, HeadAsGet, TimeLimit
 from attentext.serving.routes import explain, huggingface, models, predict, tei, v2
 from attentext.serving.routes.pages import mount_pages
 from attentext.serving.settings import ServerSettings
@@ -92,6 +92,7 @@ def create_app(
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(TimeLimit, seconds=settings.request_timeout_s)  # times the body
+    app.add_middleware(CancelOnDisconnect)  # sees the client's own messages, the body's too
     if settings.cors_allow_origins:  # outermost: every answer, errors too, gets CORS headers
         app.add_middleware(Cors, origins=settings.cors_allow_origins)
     install_error_handlers(app)

@@ -1,9 +1,12 @@
 """ASGI middleware: a cap on the request body (413), compressed bodies decoded within it
-(`encodings.py`), HEAD answered as GET, and a time limit on the answer (504/408)."""
+(`encodings.py`), HEAD answered as GET, a time limit on the answer (504/408), and the work of a
+client that has gone dropped."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi.responses import JSONResponse
 
@@ -193,3 +196,60 @@ class TimeLimit:
                     path=scope["path"],
                 )
             await response(scope, receive, send)
+
+
+class CancelOnDisconnect:
+    """ASGI middleware: a request whose client closes its connection before the answer starts
+    is cancelled, as a request past the time limit is (`TimeLimit`): its texts leave the
+    micro-batcher's queue at once, or its rows are dropped from a batch that already runs.
+
+    Without it the texts of clients that had left stayed queued and were computed, answered to
+    no one: a client sending requests of 64 texts and hanging up filled the queue (503 for
+    every other client) at no cost to itself. The client's leaving is seen by reading the
+    connection once the body is read (uvicorn then says `http.disconnect`), as Starlette's
+    streaming responses listen for it.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_read = asyncio.Event()
+        started = False
+
+        async def receive_tracked() -> dict[str, Any]:
+            message = await receive()
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                body_read.set()
+            return message
+
+        async def send_tracked(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        handler = asyncio.ensure_future(self.app(scope, receive_tracked, send_tracked))
+        watcher = asyncio.ensure_future(_disconnected(body_read, receive))
+        try:
+            await asyncio.wait({handler, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if handler.done() or started:
+                await handler  # its answer, or its exception, as without this middleware
+                return
+            handler.cancel()  # the client has gone: nobody will read the answer
+            await asyncio.gather(handler, return_exceptions=True)
+        finally:
+            watcher.cancel()
+            handler.cancel()  # this request itself cancelled (shutdown): its handler too
+
+
+async def _disconnected(
+    body_read: asyncio.Event, receive: Callable[[], Awaitable[dict[str, Any]]]
+) -> None:
+    """Return once the client has closed its connection (after the app has read the body: the
+    body's messages are the app's)."""
+    await body_read.wait()
+    while (await receive())["type"] != "http.disconnect":
+        pass
