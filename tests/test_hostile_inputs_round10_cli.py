@@ -13,6 +13,12 @@ R10-C3 `ensemble R R/` or `ensemble R LINK_TO_R`: "two runs are named 'R'; ... r
 R10-C4 `explain TFIDF_RUN "text" --layer 3 --head 5` (or layer/head= in Python): ignored
        without a word, the n-grams shown as if no matrix were chosen. Refused in one line
        before anything is written, as occlusion refuses them (`explain._read_attention`).
+R10-C5 `attentext.train(..., overrides="training.epochs=1")` (also `distill`, `tune`,
+       `resolve_recipe`, `load_recipe`), or a dict `{"training.epochs": 1}`, or a list of
+       (key, value) tuples: the string read character by character ("--set t: expected
+       key=value"), the dict by its keys, the tuples an AttributeError traceback. One
+       `TypeError` naming what overrides must be and how to write them
+       (`recipes.override_list`).
 """
 
 from __future__ import annotations
@@ -101,3 +107,34 @@ def test_r10_c4_explain_of_tfidf_refuses_an_attention_layer_or_head(tfidf_run, t
         attentext.explain(tfidf_run, ["a text"], layer=0)
     assert list(tmp_path.iterdir()) == []
     assert attentext.explain(tfidf_run, ["a text"])  # neither given: its n-grams, as before
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        ("training.epochs=1", "got a single string"),
+        ({"training.epochs": 1}, "got dict"),
+        ([("training.epochs", 1)], r"overrides\[0\] is a tuple"),
+        ([None], r"overrides\[0\] is a NoneType"),
+    ],
+    ids=["string", "dict", "tuples", "none-item"],
+)
+def test_r10_c5_overrides_that_are_not_a_list_of_strings_are_one_type_error(
+    overrides, said, tfidf_run, ag_news_dir, tmp_path
+):
+    calls = [
+        lambda: attentext.train("tfidf-logreg", ag_news_dir, tmp_path / "r", overrides=overrides),
+        lambda: attentext.distill(
+            tfidf_run, "seed-transformer", ag_news_dir, tmp_path / "s", overrides=overrides
+        ),
+        lambda: attentext.tune("tfidf-logreg", ag_news_dir, tmp_path / "t", overrides=overrides),
+        lambda: attentext.load_recipe("tfidf-logreg", overrides),
+    ]
+    for call in calls:
+        with pytest.raises(
+            TypeError, match=f"overrides must be a list of 'key=value' strings.*{said}"
+        ):
+            call()
+    assert list(tmp_path.iterdir()) == []
+    recipe = attentext.resolve_recipe("tfidf-logreg", overrides=("training.epochs=2",))
+    assert recipe.training.epochs == 2  # any sequence of strings, as before

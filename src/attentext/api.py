@@ -27,7 +27,13 @@ from attentext.inference.classifier import Classifier, load
 from attentext.interpret.explain import explain
 from attentext.models.registry import build_model
 from attentext.models.summary import ModelSummary, summarize
-from attentext.recipes import Recipe, builtin_recipe_names, load_recipe, resolve_recipe
+from attentext.recipes import (
+    Recipe,
+    builtin_recipe_names,
+    load_recipe,
+    override_list,
+    resolve_recipe,
+)
 from attentext.rundir import ENSEMBLE_KIND, MARKER, TRANSFORMERS_KIND, open_run, partial_dir
 from attentext.text.tokenizers import build_tokenizer
 from attentext.training.run import TrainResult, train
@@ -165,5 +171,5 @@ def distill(
     sets.append(f"distill.unlabeled={'' if unlabeled is None else unlabeled}")
     # a JSON list is YAML: paths with any character survive the override
     sets.append(f"distill.ensemble={json.dumps([str(run) for run in ensemble])}")
-    overrides = [*sets, *(options.pop("overrides", None) or [])]
+    overrides = [*sets, *override_list(options.pop("overrides", None))]
     return train(student, data, output, overrides=overrides, **options)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -801,9 +802,30 @@ def recipe_from_text(text: str, origin: str, overrides: list[str] | None = None)
         )
     if not isinstance(raw, dict):  # before the overrides, which write into it
         raise RecipeError(f"{origin}: expected a mapping at the top level")
-    for override in overrides or []:
+    for override in override_list(overrides):
         apply_override(raw, override)
     return recipe_from_dict(raw, origin)
+
+
+def override_list(overrides: Any) -> list[str]:
+    """`overrides` as the list of `key=value` strings it must be (None: none). A single string
+    was read character by character ("--set t: expected key=value"), a mapping by its keys
+    ("--set training.epochs: expected key=value") and a tuple an AttributeError: each is a
+    `TypeError` that says how to write them."""
+    if overrides is None:
+        return []
+    example = "write them as ['training.epochs=3', 'data.seed=7']"
+    if isinstance(overrides, str | bytes | Mapping) or not isinstance(overrides, Iterable):
+        kind = "a single string" if isinstance(overrides, str) else type(overrides).__name__
+        raise TypeError(f"overrides must be a list of 'key=value' strings, got {kind}; {example}")
+    items = list(overrides)
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(
+                f"overrides must be a list of 'key=value' strings; overrides[{i}] is a "
+                f"{type(item).__name__}; {example}"
+            )
+    return items
 
 
 def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) -> Recipe:
@@ -886,7 +908,7 @@ def resolve_recipe(
     overrides: list[str] | None = None,
 ) -> Recipe:
     """A recipe by name, path or object, with the common options and `key=value` overrides."""
-    sets = list(overrides or [])
+    sets = override_list(overrides)
     named = {
         "data.multi_label": None if multi_label is None else str(multi_label).lower(),
         "training.epochs": epochs,
