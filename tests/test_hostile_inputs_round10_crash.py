@@ -22,7 +22,9 @@ R10-W4 `attentext.recalibrate(RUN, ...)` (and `set_label_prior`, `recalibrate_la
        it saves (a full disk, Ctrl-C): metrics.json recorded the new calibration while
        calibration.json held the old (a multi-label run's thresholds.json moved for
        temperatures it did not hold). Only the CLI's single-label path put them back; now
-       `recalibrate.save_calibration` itself keeps them all or none.
+       `recalibrate.save_calibration` itself keeps them all or none; and they are put back
+       by renaming hard links kept to them, not by writing their bytes again, which on a
+       full disk failed too and left the run torn (`recalibrate.as_it_was_on_failure`).
 R10-W5 `tune ... --output OUT --overwrite` (and `auto`) over an earlier search: the earlier
        output (its best run and best.yaml: hours of trials) was removed before the first
        trial, so a Ctrl-C, a crash or "no trial completed" left nothing of either. It is
@@ -373,3 +375,32 @@ def test_r10_w9_an_interrupted_predict_overwrite_keeps_the_earlier_output_and_it
     monkeypatch.undo()  # the work folder left is resumed
     predict_file(tfidf_run, second, out, BatchOptions(progress=False, resume=True))
     assert len((tmp_path / "out.jsonl.errors.jsonl").read_text("utf-8").splitlines()) == 2
+
+
+def test_r10_w4_a_full_disk_still_lets_recalibrate_put_the_run_back(
+    tfidf_run, ag_news_dir, tmp_path, monkeypatch
+):
+    run = Path(shutil.copytree(tfidf_run, tmp_path / "run"))
+    before = _contents(run)
+    real_replace, disk_full = os.replace, []
+
+    def replace(source, target):
+        real_replace(source, target)
+        if Path(target).name == "metrics.json":
+            disk_full.append(True)  # the disk fills up once metrics.json is written
+
+    def write(real):
+        def write_when_space_is_left(self, *args, **kwargs):
+            if disk_full:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(self, *args, **kwargs)
+
+        return write_when_space_is_left
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(Path, "write_text", write(Path.write_text))
+    monkeypatch.setattr(Path, "write_bytes", write(Path.write_bytes))
+    with pytest.raises(OSError, match="No space left"):
+        attentext.recalibrate(run, ag_news_dir / "test.csv")
+    monkeypatch.undo()
+    assert _contents(run) == before

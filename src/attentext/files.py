@@ -132,8 +132,8 @@ def files_replaced_together(folder: Path, is_own: Callable[[str], bool]) -> Iter
     folder = Path(folder)
     made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned_staging(folder)
-    staging = Path(tempfile.mkdtemp(dir=folder, prefix=f"{STAGING_PREFIX}{os.getpid()}."))
+    remove_abandoned_staging(folder)
+    staging = staging_folder(folder)
     try:
         yield staging
         with interrupts_held():
@@ -169,7 +169,14 @@ def is_staging(entry: Path) -> bool:
     return entry.name.startswith(STAGING_PREFIX) and entry.is_dir() and not entry.is_symlink()
 
 
-def _remove_abandoned_staging(folder: Path) -> None:
+def staging_folder(folder: Path) -> Path:
+    """A new hidden folder in `folder`, named for this process, whose files no reader of
+    `folder` counts (`is_staging`); one a killed process left is removed by
+    `remove_abandoned_staging`."""
+    return Path(tempfile.mkdtemp(dir=folder, prefix=f"{STAGING_PREFIX}{os.getpid()}."))
+
+
+def remove_abandoned_staging(folder: Path) -> None:
     """Remove the staging folders in `folder` whose process no longer runs (killed by -9)."""
     for entry in folder.glob(f"{STAGING_PREFIX}*"):
         pid = entry.name[len(STAGING_PREFIX) :].split(".", 1)[0]

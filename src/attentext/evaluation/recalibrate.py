@@ -13,6 +13,8 @@ in a run with a label prior, whose bias weighs more or less against a new temper
 
 from __future__ import annotations
 
+import os
+import shutil
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -40,7 +42,7 @@ from attentext.evaluation.card import (
 )
 from attentext.evaluation.evaluate import raw_logits
 from attentext.evaluation.held_out import labelled_split, trained_on
-from attentext.files import write_atomic, write_json, write_text
+from attentext.files import remove_abandoned_staging, staging_folder, write_json, write_text
 from attentext.inference.classifier import Classifier, load
 from attentext.label_prior import (
     MAX_DRIFT,
@@ -303,33 +305,54 @@ def as_it_was_on_failure(run_dir: str | Path, locked: bool = False) -> Iterator[
 
     `recalibrate --label-prior balanced --data FILE` saves the prior, then fits the temperature
     beside it: a fit refused (fewer than 50 texts, the training file) ended the command in an
-    error with the run holding the new prior and without its test figures (an audit). `locked`:
-    the caller holds the run's lock already (`save_calibration`), so it is not taken again."""
+    error with the run holding the new prior and without its test figures (an audit). The
+    files are kept by hard links (each write replaces its file, so a link keeps the old one)
+    and put back by renames: where the failure is a full disk, writing their bytes back failed
+    too, and left the run torn. `locked`: the caller holds the run's lock already
+    (`save_calibration`), so it is not taken again."""
     path = Path(run_dir)
-    before = {name: _bytes_or_none(path / name) for name in SAVED_FILES}
+    remove_abandoned_staging(path)
+    folder = staging_folder(path)  # a folder: no file beside the run's (its marker lists them)
+    kept: dict[str, Path | None] = {}
     try:
+        for name in SAVED_FILES:
+            kept[name] = _linked(path / name, folder)
         yield
     except BaseException:
-        changed = {
-            name: data for name, data in before.items() if _bytes_or_none(path / name) != data
-        }
+        changed = {name: link for name, link in kept.items() if _changed(path / name, link)}
         if changed:
             with nullcontext() if locked else rundir.writing(path, "recalibrate"):
-                _put_back(path, changed)
+                for name, link in changed.items():
+                    if link is None:
+                        (path / name).unlink(missing_ok=True)
+                    else:
+                        os.replace(link, path / name)
         raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def _put_back(path: Path, files: dict[str, bytes | None]) -> None:
-    """Each file of `files` as it was: its bytes written back, or removed where it was not."""
-    for name, data in files.items():
-        if data is None:
-            (path / name).unlink(missing_ok=True)
-        else:
-            write_atomic(path / name, lambda tmp, data=data: tmp.write_bytes(data))
+def _changed(target: Path, kept: Path | None) -> bool:
+    """Whether `target` is no longer the file `kept` keeps (or exists where none was)."""
+    if kept is None:
+        return os.path.lexists(target)
+    try:
+        return not os.path.samefile(target, kept)
+    except OSError:
+        return True
 
 
-def _bytes_or_none(path: Path) -> bytes | None:
-    return path.read_bytes() if path.is_file() and not path.is_symlink() else None
+def _linked(target: Path, folder: Path) -> Path | None:
+    """A hard link to `target` in `folder` (a copy where the file system has no hard links),
+    or None where it is not a plain file."""
+    if not target.is_file() or target.is_symlink():
+        return None
+    link = folder / target.name
+    try:
+        os.link(target, link)
+    except OSError:  # a file system without hard links: a copy, made before anything changes
+        shutil.copyfile(target, link)
+    return link
 
 
 def save_calibration(
