@@ -32,10 +32,16 @@ R10-H7  a client that sends requests and hangs up before the answers: its texts 
         micro-batcher's queue and were computed for no one (4 requests of 8 texts: 32 texts
         queued, then run), so hanging up at no cost filled the queue (503 for every other
         client). Cancelled as a request past the time limit is: out of the queue at once.
+R10-H8  a header that says how to read the body, given on two lines: `Content-Encoding: gzip`
+        then `Content-Encoding: identity` (the last line alone was read: the gzip body a 400 "not
+        UTF-8"), where HTTP reads the lines as one list (RFC 9110 5.3); two different
+        `Inference-Header-Content-Length` values (the first used, where a proxy may take the
+        last and see another JSON part). Codings combined; two lengths a 400 naming both.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import time
@@ -374,3 +380,27 @@ def test_r10_h7_the_work_of_a_client_that_left_is_dropped_from_the_queue(tfidf_r
         assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
         time.sleep(0.3)
         assert [texts for texts in slow.calls if texts[0].startswith("left")] == []
+
+
+def test_r10_h8_a_header_that_says_how_to_read_the_body_given_twice(tfidf_run):
+    body = json.dumps({"texts": ["oil prices fall"]}).encode()
+    json_type = ("content-type", "application/json")
+    with TestClient(create_app([tfidf_run])) as client:
+        plain = client.post("/v1/predict", content=body, headers=[json_type]).json()
+        for lines in (["gzip", "identity"], ["identity", "gzip"], ["gzip, identity"]):
+            headers = [json_type, *(("content-encoding", line) for line in lines)]
+            answer = client.post("/v1/predict", content=gzip.compress(body), headers=headers)
+            assert answer.status_code == 200, (lines, answer.text)
+            assert answer.json() == plain
+        tensor = {"name": "text", "shape": [1], "datatype": "BYTES", "data": ["oil falls"]}
+        v2_body = json.dumps({"inputs": [tensor]}).encode()
+        length = ("inference-header-content-length", str(len(v2_body)))
+        answer = client.post("/v2/models/tfidf/infer", content=v2_body, headers=[length, length])
+        assert answer.status_code == 200, answer.text  # the same value twice: one value
+        other = ("inference-header-content-length", "3")
+        answer = client.post("/v2/models/tfidf/infer", content=v2_body, headers=[other, length])
+        assert answer.status_code == 400, answer.text
+        assert answer.json() == {
+            "error": f"Inference-Header-Content-Length is given twice (3, {len(v2_body)}); "
+            "send it once, the byte count of the body's JSON part"
+        }

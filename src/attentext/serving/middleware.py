@@ -62,7 +62,7 @@ class BodyLimit:
         body = await self._read(scope, receive, send)
         if body is None:
             return
-        encoding = headers.get(b"content-encoding")
+        encoding = _field(scope["headers"], b"content-encoding")
         if encoding is not None:
             try:
                 body = decoded(body, encoding, self.max_bytes)
@@ -102,6 +102,14 @@ class BodyLimit:
             chunks.append(chunk)
             more = message.get("more_body", False)
         return b"".join(chunks)
+
+
+def _field(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """A header's field lines as HTTP reads them: one comma-separated list (RFC 9110 5.3).
+    `dict(headers)` kept the last line alone: "Content-Encoding: gzip" then "Content-Encoding:
+    identity" read a gzip body as plain."""
+    lines = [value for key, value in headers if key.lower() == name]
+    return b", ".join(lines) if lines else None
 
 
 def _decoded_headers(headers: list[tuple[bytes, bytes]], length: int) -> list[tuple[bytes, bytes]]:

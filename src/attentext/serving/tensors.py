@@ -69,6 +69,20 @@ def _json_headers(headers: list[tuple[bytes, bytes]], length: int) -> list[tuple
     return [*kept, (b"content-type", b"application/json"), (b"content-length", b"%d" % length)]
 
 
+def _one_value(request: Request) -> str | None:
+    """The request's HEADER; two different values are a 400. (The first was used, where a
+    proxy or a filter before the server may take the last, and so read another JSON part.)"""
+    values = request.headers.getlist(HEADER)
+    if len(set(values)) > 1:
+        raise ApiError(
+            400,
+            "bad_request",
+            f"{HEADER} is given twice ({echo(', '.join(values))}); send it once, the byte count "
+            "of the body's JSON part",
+        )
+    return values[0] if values else None
+
+
 class BinaryTensorRoute(JsonRoute):
     """A JsonRoute whose POST bodies may carry binary tensor data after the JSON.
 
@@ -82,7 +96,7 @@ class BinaryTensorRoute(JsonRoute):
         async def split_then_handle(request: Request) -> Response:
             if request.method != "POST":
                 return await handler(request)
-            json_part, binary = split_body(request.headers.get(HEADER), await request.body())
+            json_part, binary = split_body(_one_value(request), await request.body())
             scope = {
                 **request.scope,
                 "headers": _json_headers(request.scope["headers"], len(json_part)),
