@@ -50,11 +50,17 @@ R10-W9 `predict RUN -i IN -o OUT --overwrite` over an earlier OUT, Ctrl-C (or a 
        new errors file (its row numbers this input's) sat beside the earlier OUT. Both are
        joined first and renamed in together, Ctrl-C held (`workdir.WorkDir.finish`); the
        work folder stays for --resume.
+R10-W10 `export RUN` killed (-9) leaves its lock RUN/.onnx.lock (or holds it while
+       `recalibrate RUN` runs); recalibrate's marker listed it as a file of the run, and once
+       the next export removed it, every command refused RUN: "missing file(s) .onnx.lock;
+       ... train it again". Hidden files (locks, temporaries) are never listed, nor missed
+       where an earlier marker lists them (`rundir.is_passing_file`).
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -404,3 +410,18 @@ def test_r10_w4_a_full_disk_still_lets_recalibrate_put_the_run_back(
         attentext.recalibrate(run, ag_news_dir / "test.csv")
     monkeypatch.undo()
     assert _contents(run) == before
+
+
+def test_r10_w10_an_exports_lock_left_in_a_run_never_makes_it_incomplete(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    run = Path(shutil.copytree(tfidf_run, tmp_path / "run"))
+    lock = run / ".onnx.lock"  # what a kill -9 of `export RUN` leaves (or holds meanwhile)
+    lock.write_text("pid 1 on host since 2026-12-07 07:00:00 (export)", encoding="utf-8")
+    attentext.recalibrate(run, ag_news_dir / "test.csv")
+    lock.unlink()  # the next export takes the lock and removes it
+    assert attentext.load(run).labels
+    marker = json.loads((run / "attentext.json").read_text(encoding="utf-8"))
+    marker["files"].append(".onnx.lock")  # as a marker written before the fix lists it
+    (run / "attentext.json").write_text(json.dumps(marker), encoding="utf-8")
+    assert attentext.load(run).labels

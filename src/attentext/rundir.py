@@ -127,9 +127,24 @@ def writing(output_dir: Path, purpose: str) -> Iterator[None]:
         ) from None
 
 
+def is_passing_file(name: str) -> bool:
+    """A hidden file in a run directory: a lock or a temporary that a writer holds for a while
+    (`.onnx.lock`, `.metrics.json.<random>.tmp`), never part of the run, so never missed when
+    gone (a marker written before this was checked may list one)."""
+    return name.startswith(".")
+
+
 def write_marker(run_dir: Path, kind: str) -> None:
-    """Record the format version and the files of a complete run; the last file written."""
-    files = sorted(p.name for p in run_dir.iterdir() if p.is_file() and p.name != MARKER)
+    """Record the format version and the files of a complete run; the last file written.
+
+    Hidden files are not the run's (`is_passing_file`): an export's lock (`.onnx.lock`, left
+    by a kill -9 or held while recalibrate wrote the marker) was listed, and once the next
+    export removed it every command refused the run as incomplete."""
+    files = sorted(
+        p.name
+        for p in run_dir.iterdir()
+        if p.is_file() and p.name != MARKER and not is_passing_file(p.name)
+    )
     write_json(run_dir / MARKER, {"format_version": FORMAT_VERSION, "kind": kind, "files": files})
 
 
@@ -303,7 +318,11 @@ def read_marker(run_dir: str | Path) -> dict[str, Any]:
         )
     # the model card is for people, read by no command, and `card --write` builds it again: a run
     # without it (deleted, left out of a copy) was refused by every command, `card` included
-    missing = [name for name in files if name != CARD_FILE and not (run_dir / name).exists()]
+    missing = [
+        name
+        for name in files
+        if name != CARD_FILE and not is_passing_file(name) and not (run_dir / name).exists()
+    ]
     if missing:
         raise RunDirError(
             f"{run_dir}: missing file(s) {short_list(missing)}; the run directory is incomplete: "
