@@ -72,6 +72,7 @@ import pytest
 import torch
 
 import attentext
+from attentext.automl import auto as auto_module
 from attentext.automl import ensemble as ensemble_module
 from attentext.automl import tune as tune_module
 from attentext.errors import AttentextError, AttentextWarning
@@ -287,6 +288,24 @@ def test_r10_w5_an_interrupted_tune_overwrite_keeps_the_earlier_search(
     with pytest.raises(AttentextError, match="already exists"):
         attentext.tune("tfidf-logreg", ag_news_dir, out, trials=1)
     assert _tree(out) == before
+
+
+def test_r10_w5_an_interrupted_auto_overwrite_keeps_the_earlier_output(
+    ag_news_dir, tmp_path, monkeypatch
+):
+    out = tmp_path / "auto"
+    attentext.auto(ag_news_dir, out, 120, recipes=["tfidf-logreg"], ensemble=False)
+    before = _tree(out)
+    assert "best/attentext.json" in before
+
+    def interrupted(self):
+        raise KeyboardInterrupt  # Ctrl-C while the baseline trains
+
+    monkeypatch.setattr(auto_module._Auto, "run_baseline", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        attentext.auto(ag_news_dir, out, 120, recipes=["tfidf-logreg"], overwrite=True)
+    assert _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["auto"]
 
 
 def test_r10_w6_a_cache_that_cannot_be_written_does_not_fail_the_command(tmp_path, monkeypatch):
