@@ -55,6 +55,11 @@ R10-W10 `export RUN` killed (-9) leaves its lock RUN/.onnx.lock (or holds it whi
        the next export removed it, every command refused RUN: "missing file(s) .onnx.lock;
        ... train it again". Hidden files (locks, temporaries) are never listed, nor missed
        where an earlier marker lists them (`rundir.is_passing_file`).
+R10-W11 A full disk (or quota) while evaluate, compare, explain, export, recalibrate, ensemble,
+       tune or auto wrote their files: a Python traceback (train and predict said it in one
+       line). One line now, naming the file as the user knows it (not the staging folder it
+       was written in first): "...: could not write it (No space left on device); free space
+       and run the command again", exit 2 (`cli.app.disk_full_line`).
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_cli_here
 
 import attentext
 from attentext.automl import auto as auto_module
@@ -444,3 +450,20 @@ def test_r10_w10_an_exports_lock_left_in_a_run_never_makes_it_incomplete(
     marker["files"].append(".onnx.lock")  # as a marker written before the fix lists it
     (run / "attentext.json").write_text(json.dumps(marker), encoding="utf-8")
     assert attentext.load(run).labels
+
+
+def test_r10_w11_a_full_disk_while_writing_an_output_is_one_line(
+    tfidf_run, ag_news_dir, tmp_path, monkeypatch
+):
+    def full_disk(values, ece, path, before=None):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(reports, "plot_reliability", full_disk)
+    report = tmp_path / "report"
+    result = run_cli_here("evaluate", tfidf_run, "--data", ag_news_dir, "--output", report)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == (
+        f"error: {report / 'reliability.png'}: could not write it (No space left on device); "
+        "free space and run the command again\n"
+    )
+    assert not report.exists()

@@ -5,10 +5,13 @@ User mistakes raise `AttentextError`; `main` shows them as one line on stderr an
 
 from __future__ import annotations
 
+import errno
+import os
 import platform
 import sys
 import warnings
 from importlib import metadata
+from pathlib import Path
 
 import typer
 
@@ -28,7 +31,8 @@ from attentext.cli.serve import serve_command
 from attentext.cli.summary import recipes_command, summary_command
 from attentext.cli.train import train_command
 from attentext.cli.tune import tune_command
-from attentext.errors import AttentextError, AttentextNote, AttentextWarning
+from attentext.errors import AttentextError, AttentextNote, AttentextWarning, shown
+from attentext.files import STAGING_PREFIX
 
 app = typer.Typer(
     add_completion=False,
@@ -112,6 +116,24 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _python_showwarning = warnings.showwarning
 
 
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full_line(error: OSError) -> str:
+    """A full disk (or quota) met while a command wrote its files, in one line: it was a
+    traceback from evaluate, compare, explain, export, recalibrate, ensemble, tune and auto
+    (train and predict said it already). Each keeps what an earlier call wrote whole, so the
+    same command once there is space is the fix. The file is named as the user knows it:
+    without the staging folder it was written in first (`files.files_replaced_together`)."""
+    reason = error.strerror or type(error).__name__
+    again = "free space and run the command again"
+    if not error.filename:
+        return f"could not write ({reason}); {again}"
+    parts = Path(os.fsdecode(error.filename)).parts
+    named = Path(*[part for part in parts if not part.startswith(STAGING_PREFIX)])
+    return f"{shown(str(named), 200)}: could not write it ({reason}); {again}"
+
+
 def main() -> None:
     """Entry point: run the app; show user errors as one line, without a traceback."""
     warnings.showwarning = _show_warning
@@ -131,5 +153,10 @@ def main() -> None:
             "(train, distill) or a predict --output"
         )
         sys.exit(130)
+    except OSError as error:
+        if error.errno not in FULL_DISK:
+            raise
+        err.print(f"error: {disk_full_line(error)}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
     if isinstance(code, int) and code:  # typer.Exit(code) in non-standalone mode
         sys.exit(code)
