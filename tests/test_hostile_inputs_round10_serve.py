@@ -37,12 +37,17 @@ R10-H8  a header that says how to read the body, given on two lines: `Content-En
         UTF-8"), where HTTP reads the lines as one list (RFC 9110 5.3); two different
         `Inference-Header-Content-Length` values (the first used, where a proxy may take the
         last and see another JSON part). Codings combined; two lengths a 400 naming both.
+R10-H9  a request with both `Transfer-Encoding: chunked` and `Content-Length` (CL.TE request
+        smuggling): h11 read the chunks and kept the connection open, so the bytes after the
+        chunks' end, inside the Content-Length a proxy goes by, were answered as a request of
+        their own. A 400 (JSON) and the connection closed, as nginx answers it (RFC 9112 6.3).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
 import socket
 import time
 from pathlib import Path
@@ -404,3 +409,41 @@ def test_r10_h8_a_header_that_says_how_to_read_the_body_given_twice(tfidf_run):
             "error": f"Inference-Header-Content-Length is given twice (3, {len(v2_body)}); "
             "send it once, the byte count of the body's JSON part"
         }
+
+
+def _exchange(port: int, request: bytes) -> bytes:
+    """Every byte the server sends back on one connection for `request`, until it closes it
+    (or 3 s pass without a byte)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(3)
+    sock.sendall(request)
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except TimeoutError:
+        pass
+    sock.close()
+    return received
+
+
+def test_r10_h9_a_body_framed_by_both_chunks_and_content_length_is_refused(tfidf_run):
+    smuggled = b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
+    request = (
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n%s"
+        % (5 + len(smuggled), smuggled)
+    )  # a proxy going by Content-Length sees one request; chunks end after "0"
+    settings = ServerSettings()
+    with uvicorn_in_thread(create_app([tfidf_run], settings=settings), settings) as port:
+        received = _exchange(port, request)
+        assert len(re.findall(rb"HTTP/1\.1 \d{3} ", received)) == 1, received  # no GET answered
+        assert received.startswith(b"HTTP/1.1 400"), received[:200]
+        assert b"connection: close" in received.lower()
+        assert b"(Transfer-Encoding with Content-Length: send one)" in received
+        chunked = (
+            b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            b'10\r\n{"texts": ["a"]}\r\n0\r\n\r\n'
+        )
+        assert _exchange(port, chunked).startswith(b"HTTP/1.1 200")  # chunks alone: read

@@ -14,6 +14,8 @@ hundred of them exhaust the process's file descriptors, and then /healthz stops 
   connection is being answered, the new one gets a 503 and is closed.
 - JSON errors: a request h11 cannot parse (a bad Content-Length, a head over 16 KB) gets the
   app's `{"error": {"type", "message"}}` body instead of uvicorn's plain text.
+- one framing: a request giving both Transfer-Encoding and Content-Length is a 400 and its
+  connection closed (`OneFraming`), as nginx answers it.
 
 `fit_to_file_limit` keeps the cap within what the file limit holds, so `accept` never fails.
 """
@@ -28,7 +30,11 @@ import sys
 from typing import Any
 
 import h11
-from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
+from uvicorn.protocols.http.h11_impl import (
+    DEFAULT_MAX_INCOMPLETE_EVENT_SIZE,
+    STATUS_PHRASES,
+    H11Protocol,
+)
 
 from attentext.errors import AttentextError
 from attentext.serving.errors import echo, error_content, retry_after
@@ -59,8 +65,31 @@ def raw_error(
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
 
+class OneFraming(h11.Connection):
+    """h11's server connection, refusing a request whose body is framed twice.
+
+    With both Transfer-Encoding and Content-Length, h11 reads the chunks and keeps the
+    connection open. A proxy before the server that goes by Content-Length then sees another
+    end of the body: the bytes after the chunks' end were answered as a request of their own
+    (request smuggling). RFC 9112 6.3 lets a server refuse such a request, and has it close the
+    connection either way.
+    """
+
+    def next_event(self) -> Any:
+        event = super().next_event()
+        if isinstance(event, h11.Request):
+            names = {name for name, _ in event.headers}  # lower case, as h11 gives them
+            if b"transfer-encoding" in names and b"content-length" in names:
+                raise h11.RemoteProtocolError(
+                    "Transfer-Encoding with Content-Length: send one",
+                    error_status_hint=400,
+                )
+        return event
+
+
 class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a header timeout, a connection cap and JSON errors.
+    """uvicorn's h11 protocol with a header timeout, a connection cap, JSON errors and one
+    framing of a body (`OneFraming`).
 
     `protocol_class` makes a subclass per server, with its limits and its own register of the
     connections waiting for a request (oldest first: whom the cap closes first).
@@ -73,6 +102,8 @@ class GuardedH11Protocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
+        size = self.config.h11_max_incomplete_event_size
+        self.conn = OneFraming(h11.SERVER, size or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
