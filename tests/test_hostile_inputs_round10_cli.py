@@ -19,6 +19,11 @@ R10-C5 `attentext.train(..., overrides="training.epochs=1")` (also `distill`, `t
        key=value"), the dict by its keys, the tuples an AttributeError traceback. One
        `TypeError` naming what overrides must be and how to write them
        (`recipes.override_list`).
+R10-C6 Ctrl-C in `train`, `distill`, `compare` (any command but tune and predict --output):
+       exit 130 without a word, where `main` was to say how to go on (`--resume`): Typer 0.29
+       answers a KeyboardInterrupt with Exit(130) itself, so `main`'s handler never ran. Carried
+       past Typer (`cli.app.carrying_interrupt`): one line, for train and distill naming
+       --resume; predict --output keeps its own line, once.
 """
 
 from __future__ import annotations
@@ -138,3 +143,33 @@ def test_r10_c5_overrides_that_are_not_a_list_of_strings_are_one_type_error(
     assert list(tmp_path.iterdir()) == []
     recipe = attentext.resolve_recipe("tfidf-logreg", overrides=("training.epochs=2",))
     assert recipe.training.epochs == 2  # any sequence of strings, as before
+
+
+@pytest.mark.parametrize(
+    ("argv", "target", "said"),
+    [
+        (["train", "tfidf-logreg", "-d", "D", "-o", "OUT"], "attentext.training.run.train",
+         "the same train command with --resume"),
+        (["distill", "RUN", "--student", "seed-transformer", "-d", "D", "-o", "OUT"],
+         "attentext.api.distill", "the same distill command with --resume"),
+        (["compare", "RUN", "-d", "D", "-o", "OUT"], "attentext.evaluation.evaluate.compare",
+         "interrupted"),
+        (["predict", "RUN", "-i", "IN", "-o", "OUT/p.jsonl"],
+         "attentext.scoring.engine.predict_file", "the same command with --resume continues"),
+    ],
+    ids=["train", "distill", "compare", "predict-output"],
+)  # fmt: skip
+def test_r10_c6_ctrl_c_in_a_command_says_so_in_one_line(
+    argv, target, said, tfidf_run, ag_news_dir, tmp_path, monkeypatch
+):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, interrupted)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a text\n", encoding="utf-8")
+    where = {"D": ag_news_dir, "OUT": tmp_path / "out", "RUN": tfidf_run, "IN": texts}
+    result = run_cli_here(*[where.get(arg, arg) for arg in argv])
+    assert result.returncode == 130
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("interrupted") and said in result.stderr, result.stderr

@@ -6,12 +6,15 @@ User mistakes raise `AttentextError`; `main` shows them as one line on stderr an
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import platform
 import sys
 import warnings
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -33,6 +36,45 @@ from attentext.cli.train import train_command
 from attentext.cli.tune import tune_command
 from attentext.errors import AttentextError, AttentextNote, AttentextWarning, shown
 from attentext.files import STAGING_PREFIX
+
+RESUMABLE = ("train", "distill")  # commands whose Ctrl-C leaves checkpoints to --resume from
+
+
+class CommandInterrupted(Exception):
+    """Ctrl-C (a KeyboardInterrupt) in the command named, carried past Typer to `main`: Typer
+    0.29 answers a KeyboardInterrupt with exit status 130 and not a word, so the line saying
+    how to go on (`--resume`) was never shown."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(command)
+        self.command = command
+
+
+def carrying_interrupt(name: str, command: Callable[..., Any]) -> Callable[..., Any]:
+    """`command` with a KeyboardInterrupt raised as `CommandInterrupted(name)`; the same
+    signature and help, which Typer reads through `functools.wraps`."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt as interrupt:
+            raise CommandInterrupted(name) from interrupt
+
+    return run
+
+
+def interrupted_line(command: str | None) -> str:
+    """What `main` says of a Ctrl-C: for a training command, that --resume goes on from its last
+    checkpoint; for any other, only that it was interrupted (predict --output and tune say
+    what they kept themselves)."""
+    if command in RESUMABLE:
+        return (
+            f"interrupted; the same {command} command with --resume continues it from its last "
+            "checkpoint (or run it again without --resume if it saved none)"
+        )
+    return "interrupted"
+
 
 app = typer.Typer(
     add_completion=False,
@@ -59,7 +101,7 @@ for name, command in (
     ("tune", tune_command),
     ("auto", auto_command),
 ):
-    app.command(name)(command)
+    app.command(name)(carrying_interrupt(name, command))
 
 VERSIONED = ("torch", "transformers", "tokenizers", "onnxruntime")  # what a bug report needs
 
@@ -147,11 +189,9 @@ def main() -> None:
         sys.exit(error.exit_code)
     except typer.Abort:
         sys.exit(1)
-    except KeyboardInterrupt:
-        err.print(
-            "interrupted; the same command with --resume continues a training run "
-            "(train, distill) or a predict --output"
-        )
+    except (KeyboardInterrupt, CommandInterrupted) as interrupt:
+        command = interrupt.command if isinstance(interrupt, CommandInterrupted) else None
+        err.print(interrupted_line(command), markup=False, highlight=False, soft_wrap=True)
         sys.exit(130)
     except OSError as error:
         if error.errno not in FULL_DISK:

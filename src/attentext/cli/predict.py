@@ -193,8 +193,9 @@ def _write_predictions(
             f"continues {output}",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
-        raise
+        raise typer.Exit(130) from None  # its line said it all: not `main`'s as well
     resumed = (
         f", {summary.resumed_rows:,} of them from the interrupted run"
         if summary.resumed_rows
