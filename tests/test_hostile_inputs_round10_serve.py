@@ -298,7 +298,11 @@ NOT_JSON = [
 ]
 
 
-@pytest.mark.parametrize(("path", "body", "expected"), NOT_JSON)
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    NOT_JSON,
+    ids=["v1-nan", "hf-nan", "v2-infinity", "tei-utf16", "v1-utf16le", "hf-utf32"],
+)
 def test_r10_h5_a_body_python_reads_but_json_is_not_is_a_400(tfidf_run, path, body, expected):
     with TestClient(create_app([tfidf_run])) as client:
         answer = client.post(path, content=body, headers={"content-type": "application/json"})
