@@ -24,6 +24,11 @@ R10-C6 Ctrl-C in `train`, `distill`, `compare` (any command but tune and predict
        answers a KeyboardInterrupt with Exit(130) itself, so `main`'s handler never ran. Carried
        past Typer (`cli.app.carrying_interrupt`): one line, for train and distill naming
        --resume; predict --output keeps its own line, once.
+R10-C7 `train tfidf-logreg --epochs 7 --max-steps 3 --batch-size 8 --precision bf16` (or
+       `--set training.learning_rate=0.5`; `tune tfidf-logreg --precision bf16`): recorded in
+       recipe.yaml, the same model fitted, without a word. One note naming them
+       (`training.run.one_fit_ignores`); the settings it reads (class weight, calibration,
+       label prior, seed) and a recipe's own values give none.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import pytest
 from conftest import run_cli_here
 
 import attentext
-from attentext.errors import AttentextError, RecipeError, RunDirError
+from attentext.errors import AttentextError, AttentextNote, RecipeError, RunDirError
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +178,22 @@ def test_r10_c6_ctrl_c_in_a_command_says_so_in_one_line(
     assert result.returncode == 130
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.startswith("interrupted") and said in result.stderr, result.stderr
+
+
+def test_r10_c7_training_settings_a_one_go_fit_ignores_are_said(ag_news_dir, tmp_path):
+    result = run_cli_here(
+        "train", "tfidf-logreg", "-d", ag_news_dir, "-o", tmp_path / "a", "--epochs", "7",
+        "--max-steps", "3", "--set", "training.learning_rate=0.5", "--set", "training.seed=3",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if "fitted in one go" in line]
+    assert len(notes) == 1, result.stderr
+    assert "training.epochs, training.max_steps, training.learning_rate do nothing" in notes[0]
+    assert "training.seed" not in notes[0]
+    quiet = run_cli_here(
+        "train", "tfidf-logreg", "-d", ag_news_dir, "-o", tmp_path / "b", "--class-weight",
+        "balanced", "--set", "training.calibrate=false",
+    )  # fmt: skip
+    assert quiet.returncode == 0 and "fitted in one go" not in quiet.stderr, quiet.stderr
+    with pytest.warns(AttentextNote, match="training.precision does nothing"):
+        attentext.tune("tfidf-logreg", ag_news_dir, tmp_path / "t", trials=1, precision="bf16")

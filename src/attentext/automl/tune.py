@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +42,11 @@ from attentext.automl.trials import (
     write_trials,
 )
 from attentext.data.dataset import TextDataset
-from attentext.errors import AttentextError, shown
+from attentext.errors import AttentextError, AttentextNote, shown
 from attentext.files import write_text
+from attentext.models.registry import model_family
 from attentext.recipes import Recipe, SearchParam, resolve_recipe
-from attentext.training.run import train
+from attentext.training.run import one_fit_ignores, train
 
 INSTALL_HINT = "pip install 'attentext[tune]'"
 METRICS = ("accuracy", "macro_f1")
@@ -146,6 +148,9 @@ def tune(
     timeout = None if timeout is None else seconds_given(timeout, "timeout", bare_seconds=True)
     optuna = _optuna()
     base = resolve_recipe(recipe, precision=precision, overrides=overrides)
+    given = {"precision": precision, "overrides": overrides}
+    for phrase in one_fit_ignores(model_family(base.model.type), given):  # said once, not a trial
+        warnings.warn(f"{base.name}: {phrase}", AttentextNote, stacklevel=2)
     fixed = {item.partition("=")[0].strip() for item in overrides or []}
     space = {path: p for path, p in search_space(base).items() if path not in fixed}
     if not space:

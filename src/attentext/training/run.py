@@ -47,7 +47,7 @@ from attentext.decisions import (
     temperature_vector,
     threshold_vector,
 )
-from attentext.errors import AttentextNote, RecipeError, RunDirError
+from attentext.errors import AttentextNote, RecipeError, RunDirError, short_list
 from attentext.evaluation.calibration import NOT_CALIBRATED, calibrate, measure_calibration
 from attentext.evaluation.card import model_card
 from attentext.evaluation.label_calibration import calibrate_labels, measure_label_calibration
@@ -64,7 +64,7 @@ from attentext.models.dropout import use_cpu_dropout
 from attentext.models.outputs import initialize_label_priors
 from attentext.models.registry import ModelFamily, build_model, model_family
 from attentext.precision import probe_model, resolve_precision
-from attentext.recipes import Recipe, resolve_recipe, settings_without_effect
+from attentext.recipes import Recipe, override_list, resolve_recipe, settings_without_effect
 from attentext.text.tokenizers import (
     build_tokenizer,
     encoder_vocabulary,
@@ -101,6 +101,10 @@ from attentext.training.workdir import (
 )
 
 EVALUATED_SPLITS = ("validation", "test")
+# a family fitted in one go (tfidf-logreg): the options of `train` it has no use for, and the
+# training settings it reads (the seed, the classes' weights, calibration, the label prior)
+ONE_FIT_OPTIONS = ("epochs", "max_steps", "batch_size", "precision")
+ONE_FIT_READS = ("seed", "class_weight", "calibrate", "label_prior")
 
 
 @dataclass
@@ -235,6 +239,8 @@ def train(
     unlabeled, teachers = _check_before_writing(
         recipe, data, dataset, family, output_dir, resume, overwrite
     )
+    for unused in one_fit_ignores(family, options):  # once nothing refused the run
+        warnings.warn(f"{recipe.name}: {unused}", AttentextNote, stacklevel=2)
     with _held(output_dir):
         work_dir = prepare_work_dir(output_dir, resume, overwrite)
         recipe = _data_aware(recipe, dataset, len(unlabeled[0]))
@@ -251,6 +257,30 @@ def train(
         return _train_model(
             recipe, dataset, unlabeled, teachers, work_dir, output_dir, resume, callbacks, log_lines
         )
+
+
+def one_fit_ignores(family: ModelFamily, options: dict[str, Any]) -> list[str]:
+    """For a family fitted in one go (tfidf-logreg), the training settings the caller gave
+    (`epochs`, `max_steps`, `batch_size`, `precision`, or `overrides` naming another `training.`
+    setting than those it reads), in a phrase; else none. `train tfidf-logreg --epochs 7
+    --max-steps 3 --batch-size 8 --precision bf16` recorded them in recipe.yaml and trained the
+    same model, without a word."""
+    if family.neural:
+        return []
+    given = [f"training.{name}" for name in ONE_FIT_OPTIONS if options.get(name) is not None]
+    for item in override_list(options.get("overrides")):
+        key = item.partition("=")[0].strip()
+        section, _, name = key.partition(".")
+        if section == "training" and name not in ONE_FIT_READS and key not in given:
+            given.append(key)
+    if not given:
+        return []
+    verb = "does" if len(given) == 1 else "do"
+    return [
+        f"{short_list(given, 4)} {verb} nothing: it is fitted in one go, without epochs, steps, "
+        "batches or a precision to train in (of training's settings it reads class_weight, "
+        "calibrate and label_prior)"
+    ]
 
 
 def _check_before_writing(
