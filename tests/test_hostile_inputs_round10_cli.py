@@ -29,6 +29,9 @@ R10-C7 `train tfidf-logreg --epochs 7 --max-steps 3 --batch-size 8 --precision b
        recipe.yaml, the same model fitted, without a word. One note naming them
        (`training.run.one_fit_ignores`); the settings it reads (class weight, calibration,
        label prior, seed) and a recipe's own values give none.
+R10-C8 `distill A --ensemble B --ensemble B` (or `--ensemble A`, or B by a link): accepted;
+       the student learned the mean of [A, B, B], B counting twice, without a word. A teacher
+       named twice is refused before anything is written (`distill.check_each_teacher_once`).
 """
 
 from __future__ import annotations
@@ -197,3 +200,17 @@ def test_r10_c7_training_settings_a_one_go_fit_ignores_are_said(ag_news_dir, tmp
     assert quiet.returncode == 0 and "fitted in one go" not in quiet.stderr, quiet.stderr
     with pytest.warns(AttentextNote, match="training.precision does nothing"):
         attentext.tune("tfidf-logreg", ag_news_dir, tmp_path / "t", trials=1, precision="bf16")
+
+
+def test_r10_c8_a_teacher_named_twice_is_refused(tfidf_run, ag_news_dir, tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(tfidf_run, target_is_directory=True)
+    other = _copy(tfidf_run, tmp_path / "other")
+    for ensemble in ([other, other], [tfidf_run], [link]):
+        argv = ["distill", tfidf_run, "--student", "seed-transformer", "-d", ag_news_dir]
+        argv += ["-o", tmp_path / "s", *[item for run in ensemble for item in ("--ensemble", run)]]
+        _one_line(run_cli_here(*argv), "would count twice", "give each teacher once")
+    with pytest.raises(RecipeError, match="count twice"):
+        attentext.distill(tfidf_run, "seed-transformer", ag_news_dir, tmp_path / "s",
+                          ensemble=[other, f"{other}/"])  # fmt: skip
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["link", "other"]

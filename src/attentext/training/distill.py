@@ -50,7 +50,7 @@ from transformers import PreTrainedTokenizerBase, Trainer
 from attentext.data.dataset import TextDataset
 from attentext.data.texts import load_texts, without_evaluation_texts
 from attentext.decisions import MULTI_LABEL
-from attentext.errors import AttentextNote, DataError, RecipeError, short_list
+from attentext.errors import AttentextNote, DataError, RecipeError, short_list, shown
 from attentext.evaluation.evaluate import multi_label_scores
 from attentext.files import cache_root
 from attentext.inference.classifier import load
@@ -239,6 +239,23 @@ def rare_label_note(recipe: Recipe, dataset: TextDataset) -> str | None:
         "such a label on trec in two seeds of three where --temperature 1 kept it: try both "
         "and compare its recall (benchmarks/README.md, distillation)"
     )
+
+
+def check_each_teacher_once(teachers: Sequence[str | Path]) -> None:
+    """Refuse a teacher run named twice (`--ensemble` repeating the teacher, or one run twice,
+    by another path or a link): the student learns the mean of the teachers' logits, so it
+    counted twice there, without a word (`distill A --ensemble B --ensemble B`: B's logits 2/3
+    of the targets)."""
+    seen: dict[Path, str | Path] = {}
+    for teacher in teachers:
+        where = Path(teacher).resolve()
+        if where in seen:
+            raise RecipeError(
+                f"{shown(str(teacher), 200)}: is the teacher run {shown(str(seen[where]), 200)} "
+                "again, which would count twice in the mean of the teachers' logits; give each "
+                "teacher once (the teacher, then --ensemble for each other run)"
+            )
+        seen[where] = teacher
 
 
 def check_noisy_copies(spec: DistillSpec, n_texts: int) -> None:

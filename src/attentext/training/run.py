@@ -76,6 +76,7 @@ from attentext.text.windows import Chunking
 from attentext.training.baseline import fit_classifier
 from attentext.training.distill import (
     Teacher,
+    check_each_teacher_once,
     check_noisy_copies,
     check_student,
     check_teacher,
@@ -315,6 +316,7 @@ def _check_before_writing(
         return check_fewshot(recipe, dataset), []
     check_destination(output_dir, resume, overwrite)
     check_student(recipe, family.neural)
+    check_each_teacher_once(teachers)
     n_train = len(dataset.texts("train"))
     check_noisy_copies(recipe.distill, n_train)  # before the teachers load, then with the pool
     loaded = [check_teacher(Path(teacher), dataset) for teacher in teachers]
