@@ -32,6 +32,9 @@ R10-C7 `train tfidf-logreg --epochs 7 --max-steps 3 --batch-size 8 --precision b
 R10-C8 `distill A --ensemble B --ensemble B` (or `--ensemble A`, or B by a link): accepted;
        the student learned the mean of [A, B, B], B counting twice, without a word. A teacher
        named twice is refused before anything is written (`distill.check_each_teacher_once`).
+R10-C9 `train|distill|ensemble --output runs/latest --overwrite` where runs/latest is a link to
+       a run (or a broken link): "is a file, not a run directory", untrue of both. Said to be a
+       link, with where it points and what to give instead (`workdir.check_destination`).
 """
 
 from __future__ import annotations
@@ -214,3 +217,17 @@ def test_r10_c8_a_teacher_named_twice_is_refused(tfidf_run, ag_news_dir, tmp_pat
         attentext.distill(tfidf_run, "seed-transformer", ag_news_dir, tmp_path / "s",
                           ensemble=[other, f"{other}/"])  # fmt: skip
     assert sorted(path.name for path in tmp_path.iterdir()) == ["link", "other"]
+
+
+def test_r10_c9_an_output_that_is_a_link_is_said_to_be_one(tfidf_run, ag_news_dir, tmp_path):
+    latest = tmp_path / "latest"
+    latest.symlink_to(tfidf_run, target_is_directory=True)
+    broken = tmp_path / "broken"
+    broken.symlink_to(tmp_path / "nowhere")
+    for link in (latest, broken):
+        result = run_cli_here("train", "tfidf-logreg", "-d", ag_news_dir, "-o", link, "--overwrite")
+        _one_line(result, "is a link (to ", "give the folder itself as --output")
+        assert "is a file" not in result.stderr
+    with pytest.raises(RunDirError, match="is a link"):
+        attentext.train("tfidf-logreg", ag_news_dir, latest, overwrite=True)
+    assert latest.is_symlink() and (latest / "attentext.json").is_file()

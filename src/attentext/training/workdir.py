@@ -83,7 +83,12 @@ def check_destination(output_dir: Path, resume: bool, overwrite: bool) -> None:
     check_folders_above(output_dir)
     if not (output_dir.exists() or output_dir.is_symlink()):
         return
-    if not output_dir.is_dir() or output_dir.is_symlink():
+    if output_dir.is_symlink():  # "is a file" said of a link to a run (runs/latest -> ...)
+        raise RunDirError(
+            f"{output_dir}: is a link (to {shown(os.readlink(output_dir), 200)}), which a run "
+            "is never written through; give the folder itself as --output, or another name"
+        )
+    if not output_dir.is_dir():
         raise RunDirError(f"{output_dir}: is a file, not a run directory; choose another --output")
     if not overwrite and not resume:
         raise RunDirError(
