@@ -35,6 +35,11 @@ R10-C8 `distill A --ensemble B --ensemble B` (or `--ensemble A`, or B by a link)
 R10-C9 `train|distill|ensemble --output runs/latest --overwrite` where runs/latest is a link to
        a run (or a broken link): "is a file, not a run directory", untrue of both. Said to be a
        link, with where it points and what to give instead (`workdir.check_destination`).
+R10-C10 Python: `compare("runs/a", data)`, `ensemble("runs/a", ...)`, `distill(...,
+       ensemble="runs/b")`, `auto(..., recipes="tfidf-logreg")`: the one path or name read
+       character by character: "/: given twice", "/: not a finished attentext run", "is inside
+       the teacher run /", "--recipe t". One `TypeError` saying it must be a list
+       (`errors.listed`).
 """
 
 from __future__ import annotations
@@ -231,3 +236,21 @@ def test_r10_c9_an_output_that_is_a_link_is_said_to_be_one(tfidf_run, ag_news_di
     with pytest.raises(RunDirError, match="is a link"):
         attentext.train("tfidf-logreg", ag_news_dir, latest, overwrite=True)
     assert latest.is_symlink() and (latest / "attentext.json").is_file()
+
+
+def test_r10_c10_a_single_path_where_a_list_is_expected_is_one_type_error(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    single = "must be a list of .*, got a single one; write \\["
+    calls = [
+        lambda: attentext.compare(str(tfidf_run), ag_news_dir, output=tmp_path / "c"),
+        lambda: attentext.ensemble(tfidf_run, ag_news_dir, tmp_path / "e"),
+        lambda: attentext.distill(
+            tfidf_run, "seed-transformer", ag_news_dir, tmp_path / "d", ensemble=str(tfidf_run)
+        ),
+        lambda: attentext.auto(ag_news_dir, tmp_path / "a", 60, recipes="tfidf-logreg"),
+    ]
+    for call in calls:
+        with pytest.raises(TypeError, match=single):
+            call()
+    assert list(tmp_path.iterdir()) == []

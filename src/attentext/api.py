@@ -21,7 +21,7 @@ from attentext.automl.ensemble import EnsembleResult, ensemble
 from attentext.automl.tune import TuneResult, tune
 from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.data.defaults import planned
-from attentext.errors import AttentextError
+from attentext.errors import AttentextError, listed
 from attentext.evaluation.evaluate import compare, evaluate
 from attentext.inference.classifier import Classifier, load
 from attentext.interpret.explain import explain
@@ -170,6 +170,7 @@ def distill(
     # given as --student kept its own (another run's texts and teachers, without a word)
     sets.append(f"distill.unlabeled={'' if unlabeled is None else unlabeled}")
     # a JSON list is YAML: paths with any character survive the override
-    sets.append(f"distill.ensemble={json.dumps([str(run) for run in ensemble])}")
+    runs = listed(ensemble, "ensemble", "teacher run directories")
+    sets.append(f"distill.ensemble={json.dumps([str(run) for run in runs])}")
     overrides = [*sets, *override_list(options.pop("overrides", None))]
     return train(student, data, output, overrides=overrides, **options)

@@ -8,6 +8,8 @@ traceback.
 from __future__ import annotations
 
 import difflib
+import os
+from collections.abc import Iterable
 
 from attentext.rendering import printable
 
@@ -87,3 +89,18 @@ def shown(value: object, width: int = 60) -> str:
     head = (value if isinstance(value, str) else repr(value))[: width + 1]
     text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in head)  # one line
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def listed(value: object, parameter: str, items: str) -> list:
+    """`value`, a Python argument that takes a list (of run directories, of recipe names), as
+    a list; a single string or path, or a value that is no collection, a one-line `TypeError`.
+    A single string was read character by character: `compare("runs/a", data)` said "/: given
+    twice", `distill(..., ensemble="runs/b")` "is inside the teacher run /", `auto(...,
+    recipes="tfidf-logreg")` "--recipe t"."""
+    if isinstance(value, str | bytes | os.PathLike):
+        raise TypeError(
+            f"{parameter} must be a list of {items}, got a single one; write [{shown(os.fsdecode(value))!r}]"
+        )
+    if isinstance(value, dict) or not isinstance(value, Iterable):
+        raise TypeError(f"{parameter} must be a list of {items}, got {type(value).__name__}")
+    return list(value)

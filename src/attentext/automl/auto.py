@@ -55,7 +55,14 @@ from attentext.automl.ensemble import shares
 from attentext.automl.folders import writing_output
 from attentext.data.dataset import TextDataset
 from attentext.data.profile import PROFILE_SAMPLE, WHOLE_WORD_WARNING, whole_word_share
-from attentext.errors import AttentextError, AttentextWarning, RecipeError, did_you_mean, shown
+from attentext.errors import (
+    AttentextError,
+    AttentextWarning,
+    RecipeError,
+    did_you_mean,
+    listed,
+    shown,
+)
 from attentext.evaluation.evaluate import compare, evaluate
 from attentext.files import write_json, write_text
 from attentext.recipes import Recipe, resolve_recipe
@@ -212,7 +219,7 @@ def numeric_threads(count: int) -> Iterator[None]:
 
 def _candidates(recipes: list[str] | None) -> list[str]:
     """The recipes to try, the baseline first; a one-line error for a name with no cost."""
-    names = list(recipes) if recipes else [BASELINE, *PRIORITY]
+    names = listed(recipes, "recipes", "recipe names") if recipes else [BASELINE, *PRIORITY]
     for name in names:
         if name not in COSTS:
             raise RecipeError(

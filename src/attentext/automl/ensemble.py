@@ -27,7 +27,14 @@ import numpy as np
 
 from attentext import rundir
 from attentext.data.dataset import TextDataset, column_values
-from attentext.errors import AttentextError, AttentextNote, DataError, short_list, shown
+from attentext.errors import (
+    AttentextError,
+    AttentextNote,
+    DataError,
+    listed,
+    short_list,
+    shown,
+)
 from attentext.evaluation.calibration import calibrate, log_softmax, nll
 from attentext.evaluation.card import model_card
 from attentext.evaluation.metrics import classification_metrics
@@ -157,6 +164,7 @@ def _check_each_once(runs: list[rundir.Run], run_dirs: Sequence[str | Path]) -> 
 def _check_runs(run_dirs: Sequence[str | Path]) -> list[rundir.Run]:
     """Two or more runs, each a one-label run (not itself an ensemble), with distinct folder
     names (a member is stored under its folder's name)."""
+    run_dirs = listed(run_dirs, "run_dirs", "run directories")
     if len(run_dirs) < 2:
         raise AttentextError("an ensemble needs at least two run directories")
     runs = [rundir.open_run(path) for path in run_dirs]

@@ -10,7 +10,7 @@ import numpy as np
 
 from attentext.data.dataset import TextDataset, column_values
 from attentext.decisions import calibrated_sigmoid, log_odds
-from attentext.errors import AttentextWarning, DataError, short_list
+from attentext.errors import AttentextWarning, DataError, listed, short_list
 from attentext.evaluation.calibration import log_softmax
 from attentext.evaluation.held_out import labelled_split, trained_on
 from attentext.evaluation.leaderboard import (
@@ -252,6 +252,7 @@ def compare(
     the whole split, for quick comparisons of slow models. An `output` folder holding other files
     than compare's is refused before any work unless `overwrite` (then written beside them).
     """
+    run_dirs = listed(run_dirs, "run_dirs", "run directories")
     if not run_dirs:
         raise DataError("compare needs at least one run directory")
     _check_each_once(run_dirs)
