@@ -40,6 +40,12 @@ R10-C10 Python: `compare("runs/a", data)`, `ensemble("runs/a", ...)`, `distill(.
        character by character: "/: given twice", "/: not a finished attentext run", "is inside
        the teacher run /", "--recipe t". One `TypeError` saying it must be a list
        (`errors.listed`).
+R10-C11 Python: `ensemble(..., rounds=2.5)` or `rounds="3"`, `tune(..., trials="2")`,
+       `explain(..., layer="0")` or `head=1.0`, `compare(..., limit=10.5)`: builtins TypeError
+       and IndexError tracebacks from inside (`'<' not supported between instances of 'str'
+       and 'int'`, "only integers, slices ... are valid indices"), scikit-learn's ValueError
+       ("test_size=10.5 should be ..."); `trials=1.5` taken. One `TypeError` naming the
+       parameter (`errors.whole_number`).
 """
 
 from __future__ import annotations
@@ -253,4 +259,23 @@ def test_r10_c10_a_single_path_where_a_list_is_expected_is_one_type_error(
     for call in calls:
         with pytest.raises(TypeError, match=single):
             call()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_r10_c11_a_count_or_index_that_is_not_a_whole_number_is_one_type_error(
+    tfidf_run, run_dir, ag_news_dir, tmp_path
+):
+    runs = [tfidf_run, run_dir]
+    calls = {
+        "rounds": lambda: attentext.ensemble(runs, ag_news_dir, tmp_path / "e", rounds=2.5),
+        "trials": lambda: attentext.tune("tfidf-logreg", ag_news_dir, tmp_path / "t", trials="2"),
+        "layer": lambda: attentext.explain(run_dir, ["a text"], layer="0"),
+        "head": lambda: attentext.explain(run_dir, ["a text"], head=1.0),
+        "limit": lambda: attentext.compare([tfidf_run], ag_news_dir, limit=10.5),
+    }
+    for name, call in calls.items():
+        with pytest.raises(TypeError, match=f"^{name} must be a whole number, not "):
+            call()
+    with pytest.raises(TypeError, match="trials must be a whole number, not 1.5"):
+        attentext.tune("tfidf-logreg", ag_news_dir, tmp_path / "t", trials=1.5)
     assert list(tmp_path.iterdir()) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable
+from numbers import Integral
 
 from attentext.rendering import printable
 
@@ -104,3 +105,14 @@ def listed(value: object, parameter: str, items: str) -> list:
     if isinstance(value, dict) or not isinstance(value, Iterable):
         raise TypeError(f"{parameter} must be a list of {items}, got {type(value).__name__}")
     return list(value)
+
+
+def whole_number(value: object, parameter: str) -> int:
+    """`value`, a Python argument that counts or indexes (rounds, trials, a sample's size, a
+    layer), as an int; a float, a string or a bool, a one-line `TypeError` before any use: they
+    were tracebacks from inside (`rounds=2.5`: "'float' object cannot be interpreted as an
+    integer", `layer="0"`: "'<=' not supported", `head=1.0` an IndexError, `limit=10.5`
+    scikit-learn's ValueError) or taken (`trials=1.5`)."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{parameter} must be a whole number, not {shown(repr(value))}")
+    return int(value)

@@ -34,6 +34,7 @@ from attentext.errors import (
     listed,
     short_list,
     shown,
+    whole_number,
 )
 from attentext.evaluation.calibration import calibrate, log_softmax, nll
 from attentext.evaluation.card import model_card
@@ -107,7 +108,7 @@ def ensemble(
     recipe, as training split it)."""
     started = time.monotonic()
     say = progress or (lambda _: None)
-    if rounds < 1:
+    if whole_number(rounds, "rounds") < 1:
         raise AttentextError(f"--rounds must be at least 1, got {rounds}")
     if rounds > MAX_ROUNDS:
         raise AttentextError(

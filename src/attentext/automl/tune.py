@@ -42,7 +42,7 @@ from attentext.automl.trials import (
     write_trials,
 )
 from attentext.data.dataset import TextDataset
-from attentext.errors import AttentextError, AttentextNote, shown
+from attentext.errors import AttentextError, AttentextNote, shown, whole_number
 from attentext.files import write_text
 from attentext.models.registry import model_family
 from attentext.recipes import Recipe, SearchParam, resolve_recipe
@@ -186,7 +186,7 @@ def _kept_best(folder: Path) -> bool:
 def _check_request(metric: str, trials: int) -> None:
     if metric not in METRICS:
         raise TuneError(f"--metric {shown(metric)}: choose {' or '.join(METRICS)}")
-    if trials < 1:
+    if whole_number(trials, "trials") < 1:
         raise TuneError(f"--trials {trials}: run at least one trial")
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from attentext.data.dataset import TextDataset, column_values
 from attentext.decisions import calibrated_sigmoid, log_odds
-from attentext.errors import AttentextWarning, DataError, listed, short_list
+from attentext.errors import AttentextWarning, DataError, listed, short_list, whole_number
 from attentext.evaluation.calibration import log_softmax
 from attentext.evaluation.held_out import labelled_split, trained_on
 from attentext.evaluation.leaderboard import (
@@ -253,6 +253,7 @@ def compare(
     than compare's is refused before any work unless `overwrite` (then written beside them).
     """
     run_dirs = listed(run_dirs, "run_dirs", "run directories")
+    limit = None if limit is None else whole_number(limit, "limit")
     if not run_dirs:
         raise DataError("compare needs at least one run directory")
     _check_each_once(run_dirs)

@@ -16,7 +16,7 @@ import numpy as np
 
 from attentext.data.readers import text_list
 from attentext.decisions import decide
-from attentext.errors import AttentextError, short_list, shown
+from attentext.errors import AttentextError, short_list, shown, whole_number
 from attentext.files import files_replaced_together
 from attentext.inference.classifier import load
 from attentext.inference.torch_backend import TransformersClassifier
@@ -67,6 +67,9 @@ def _classifier(run_dir_or_classifier: Any) -> Any:
 def _check_request(fmt: str, method: str, layer: int, head: int | None) -> None:
     """A format or method explain does not know, or an attention matrix chosen for occlusion
     (which reads none), refused before the model loads."""
+    whole_number(layer, "layer")
+    if head is not None:
+        whole_number(head, "head")
     if fmt not in FORMATS:
         raise ExplainError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
     if method not in METHODS:
