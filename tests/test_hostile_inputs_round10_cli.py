@@ -46,6 +46,10 @@ R10-C11 Python: `ensemble(..., rounds=2.5)` or `rounds="3"`, `tune(..., trials="
        and 'int'`, "only integers, slices ... are valid indices"), scikit-learn's ValueError
        ("test_size=10.5 should be ..."); `trials=1.5` taken. One `TypeError` naming the
        parameter (`errors.whole_number`).
+R10-C12 `distill T --temperature 1e-300` (or 1e300): the first trained a student of NaN loss
+       (eval_loss NaN, one label for every text) and published it without a word; the second
+       an OverflowError traceback with `<output>.partial` left. From 0.01 to 100, refused before
+       anything is written (`recipes._validate_distill`).
 """
 
 from __future__ import annotations
@@ -278,4 +282,17 @@ def test_r10_c11_a_count_or_index_that_is_not_a_whole_number_is_one_type_error(
             call()
     with pytest.raises(TypeError, match="trials must be a whole number, not 1.5"):
         attentext.tune("tfidf-logreg", ag_news_dir, tmp_path / "t", trials=1.5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_r10_c12_a_temperature_the_loss_cannot_hold_is_one_line(tfidf_run, ag_news_dir, tmp_path):
+    for temperature in ("1e-300", "1e300", "0.001"):
+        result = run_cli_here(
+            "distill", tfidf_run, "--student", "seed-transformer", "-d", ag_news_dir,
+            "-o", tmp_path / "s", "--temperature", temperature,
+        )  # fmt: skip
+        _one_line(result, "distill.temperature", "give one from 0.01 to 100")
+    with pytest.raises(RecipeError, match="out of range"):
+        attentext.distill(tfidf_run, "seed-transformer", ag_news_dir, tmp_path / "s",
+                          temperature=1000.0)  # fmt: skip
     assert list(tmp_path.iterdir()) == []

@@ -29,6 +29,8 @@ AGGREGATIONS = ("mean", "max", "attention")  # window logits -> one document's (
 TOKENIZER_TYPES = ("word", "pretrained")
 # the teacher's term in distillation: the KL of Hinton et al., or the logits' squared distance
 DISTILL_LOSSES = ("kl", "mse")
+# distill.temperature: below, logits / T overflow float32 (NaN weights); above, T^2 overflows
+DISTILL_TEMPERATURES = (0.01, 100.0)
 EMBEDDING_INITS = ("random", "encoder", "auto")
 CLASS_WEIGHTS = ("none", "balanced")
 LABEL_PRIORS = ("train", "balanced")  # training.label_prior (attentext.label_prior)
@@ -528,6 +530,13 @@ def _validate_distill(recipe: Recipe, origin: str) -> None:
     d = recipe.distill
     if not d.temperature > 0:
         raise RecipeError(f"{origin}: distill.temperature must be positive")
+    low, high = DISTILL_TEMPERATURES
+    if not low <= d.temperature <= high:  # 1e-300 trained a model of NaN weights, published
+        raise RecipeError(  # without a word; 1e300 an OverflowError traceback after OUT.partial
+            f"{origin}: distill.temperature {d.temperature:g} is out of range (logits are divided "
+            f"by it, the loss scaled by its square); give one from {low:g} to {high:g} (Hinton "
+            "et al. used 1 to 20)"
+        )
     if not 0.0 <= d.alpha <= 1.0:
         raise RecipeError(f"{origin}: distill.alpha must be in [0, 1]")
     if d.loss not in DISTILL_LOSSES:
