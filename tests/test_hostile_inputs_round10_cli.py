@@ -50,6 +50,10 @@ R10-C12 `distill T --temperature 1e-300` (or 1e300): the first trained a student
        (eval_loss NaN, one label for every text) and published it without a word; the second
        an OverflowError traceback with `<output>.partial` left. From 0.01 to 100, refused before
        anything is written (`recipes._validate_distill`).
+R10-C13 `train seed-transformer --set training.learning_rate=1e30` (any run that diverges):
+       the loss NaN from the first step, the run published as finished (accuracy of one
+       label, every probability NaN), without a word. Refused before publishing, saying it
+       diverged and how to start over (`training.run._check_finite`); no `<output>`.
 """
 
 from __future__ import annotations
@@ -296,3 +300,16 @@ def test_r10_c12_a_temperature_the_loss_cannot_hold_is_one_line(tfidf_run, ag_ne
         attentext.distill(tfidf_run, "seed-transformer", ag_news_dir, tmp_path / "s",
                           temperature=1000.0)  # fmt: skip
     assert list(tmp_path.iterdir()) == []
+
+
+def test_r10_c13_a_run_that_diverged_is_not_published(ag_news_dir, tmp_path):
+    out = tmp_path / "run"
+    result = run_cli_here(
+        "train", "seed-transformer", "-d", ag_news_dir, "-o", out, "--max-steps", "2",
+        "--set", "training.learning_rate=1e30", "--set", "model.embedding_init=random",
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.splitlines()[-1]  # after the data-aware defaults' note and the bars
+    assert last.startswith("error: training diverged"), result.stderr
+    assert "lower training.learning_rate (it was 1e+30)" in last and "--overwrite" in last
+    assert not out.exists()

@@ -681,7 +681,22 @@ def _logits_per_split(
             # The Trainer may reorder evaluation batches by length: take labels from its output.
             prediction = trainer.predict(rows[split])
             results[split] = (prediction.label_ids, np.asarray(prediction.predictions))
+            _check_finite(results[split][1], split, trainer.args.learning_rate)
     return results
+
+
+def _check_finite(logits: np.ndarray, split: str, learning_rate: float) -> None:
+    """Refuse to publish a model whose outputs are not numbers: a run that diverged
+    (`training.learning_rate=1e30`: the loss NaN from the first step) was published as a
+    finished run, accuracy that of one label, every probability NaN, without a word."""
+    if np.isfinite(logits).all():
+        return
+    raise RecipeError(
+        f"training diverged: the trained model's outputs on the {split} split are not numbers "
+        f"(NaN or infinite), so the run is not published; lower training.learning_rate (it was "
+        f"{learning_rate:g}) or train in fp32, then start over with --overwrite (overwrite=True "
+        "in Python): --resume would go on from its diverged checkpoints"
+    )
 
 
 def _training_facts(
