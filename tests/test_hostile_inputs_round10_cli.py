@@ -58,6 +58,7 @@ R10-C13 `train seed-transformer --set training.learning_rate=1e30` (any run that
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -312,4 +313,22 @@ def test_r10_c13_a_run_that_diverged_is_not_published(ag_news_dir, tmp_path):
     last = result.stderr.splitlines()[-1]  # after the data-aware defaults' note and the bars
     assert last.startswith("error: training diverged"), result.stderr
     assert "lower training.learning_rate (it was 1e+30)" in last and "--overwrite" in last
+    assert not out.exists()
+
+
+def test_r10_c13_a_run_that_diverges_stops_at_the_first_check_not_at_its_last_step(
+    ag_news_dir, tmp_path
+):
+    """Before: a diverged run trained every planned step (an encoder's hours) before the
+    outputs were found not numbers. Now the weights are checked after step 1 and every 10."""
+    out = tmp_path / "run"
+    result = run_cli_here(
+        "train", "seed-transformer", "-d", ag_news_dir, "-o", out, "--max-steps", "200",
+        "--set", "training.learning_rate=1e30", "--set", "model.embedding_init=random",
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.splitlines()[-1]
+    match = re.search(r"training diverged: its weights at step (\d+) of 200 are not numbers", last)
+    assert match, result.stderr
+    assert int(match.group(1)) <= 10
     assert not out.exists()

@@ -88,7 +88,12 @@ from attentext.training.distill import (
 from attentext.training.features import feature_splits
 from attentext.training.fewshot import check_fewshot, fit_fewshot
 from attentext.training.tokenized import PackedRows, WindowRows, tokenize_split, tokenize_windows
-from attentext.training.trainer import build_trainer, class_weights, sample_batch
+from attentext.training.trainer import (
+    DivergenceGuard,
+    build_trainer,
+    class_weights,
+    sample_batch,
+)
 from attentext.training.word_vectors import initialize_word_embeddings
 from attentext.training.workdir import (
     check_destination,
@@ -689,13 +694,17 @@ def _check_finite(logits: np.ndarray, split: str, learning_rate: float) -> None:
     """Refuse to publish a model whose outputs are not numbers: a run that diverged
     (`training.learning_rate=1e30`: the loss NaN from the first step) was published as a
     finished run, accuracy that of one label, every probability NaN, without a word."""
-    if np.isfinite(logits).all():
-        return
-    raise RecipeError(
-        f"training diverged: the trained model's outputs on the {split} split are not numbers "
-        f"(NaN or infinite), so the run is not published; lower training.learning_rate (it was "
-        f"{learning_rate:g}) or train in fp32, then start over with --overwrite (overwrite=True "
-        "in Python): --resume would go on from its diverged checkpoints"
+    if not np.isfinite(logits).all():
+        raise diverged(f"the trained model's outputs on the {split} split", learning_rate)
+
+
+def diverged(what: str, learning_rate: float) -> RecipeError:
+    """The one line of a run that diverged: `what` is not numbers, so it is not published."""
+    return RecipeError(
+        f"training diverged: {what} are not numbers (NaN or infinite), so the run is not "
+        f"published; lower training.learning_rate (it was {learning_rate:g}) or train in fp32, "
+        "then start over with --overwrite (overwrite=True in Python): --resume would go on "
+        "from its diverged checkpoints"
     )
 
 
@@ -769,6 +778,12 @@ def _fit(trainer: Any, work_dir: Path, output_dir: Path, resume: bool) -> tuple[
         resumable = last_complete_checkpoint(work_dir, prune=is_main_process())
         then = "run again with --resume" if resumable else "run it again"
         raise _write_error(error, work_dir, output_dir, then) from None
+    callbacks = trainer.callback_handler.callbacks
+    guard = next((c for c in callbacks if isinstance(c, DivergenceGuard)), None)
+    # stopped where the weights stopped being numbers: the steps left would only add NaNs
+    if guard is not None and guard.diverged_at is not None:
+        step = f"its weights at step {guard.diverged_at:,} of {trainer.state.max_steps:,}"
+        raise diverged(step, trainer.args.learning_rate)
     return output, time.perf_counter() - start
 
 

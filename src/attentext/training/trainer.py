@@ -150,6 +150,30 @@ def training_arguments(
     )
 
 
+class DivergenceGuard(TrainerCallback):
+    """Stop training at the first check that finds a trained weight not a number (NaN or
+    infinite), and remember the step: a run that diverged (a learning rate far too high, an
+    fp16 overflow) went on to its last step, an encoder's hours of them, only to be refused at
+    the end. Checked after step 1 and every `every` steps (a pass over the weights: ~10 ms for a
+    22M-parameter encoder against a step of ~1 s on a CPU); the step's weights are not saved."""
+
+    def __init__(self, every: int = 10) -> None:
+        self.every = every
+        self.diverged_at: int | None = None
+
+    def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any):
+        step = state.global_step
+        if model is None or (step != 1 and step % self.every):
+            return control
+        trained = (p for p in model.parameters() if p.requires_grad)
+        if all(bool(torch.isfinite(p).all()) for p in trained):
+            return control
+        self.diverged_at = step
+        control.should_training_stop = True
+        control.should_save = control.should_evaluate = control.should_log = False
+        return control
+
+
 class StepBar(ProgressCallback):
     """The Trainer's progress bars without the dict of each log it prints under them."""
 
@@ -221,7 +245,7 @@ def build_trainer(
                 return F.binary_cross_entropy_with_logits(logits, labels.float(), pos_weight=weight)
             return F.cross_entropy(logits, labels, weight=weight, label_smoothing=smoothing)
 
-    callbacks = list(callbacks or [])
+    callbacks = [*(callbacks or []), DivergenceGuard()]
     patience = recipe.training.early_stopping_patience
     if patience and eval_set is not None:  # needs the per-epoch validation and the best model
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=patience))
