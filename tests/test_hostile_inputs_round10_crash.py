@@ -144,6 +144,10 @@ def test_r10_w1_a_new_report_folder_is_not_left_half_made(
     with pytest.raises(KeyboardInterrupt):
         attentext.evaluate(tfidf_run, ag_news_dir, output=tmp_path / "new")
     assert not (tmp_path / "new").exists()
+    # and the folders made above it (round 10 left them: only the last one was removed)
+    with pytest.raises(KeyboardInterrupt):
+        attentext.evaluate(tfidf_run, ag_news_dir, output=tmp_path / "a" / "b" / "report")
+    assert not (tmp_path / "a").exists()
 
 
 def test_r10_w1_a_folder_named_like_a_report_file_stops_the_report_before_any_is_replaced(

@@ -130,22 +130,32 @@ def files_replaced_together(folder: Path, is_own: Callable[[str], bool]) -> Iter
     file over an old one left half of each after a Ctrl-C. A kill -9 can still fall between
     two renames (microseconds); the staging folder it leaves is removed by the next call."""
     folder = Path(folder)
-    made = not folder.exists()
+    with folders_made(folder):
+        remove_abandoned_staging(folder)
+        staging = staging_folder(folder)
+        try:
+            yield staging
+            with interrupts_held():
+                _move_in(staging, folder, is_own)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def folders_made(folder: Path) -> Iterator[None]:
+    """Make `folder` and its missing parents; where the block fails, remove again those it made
+    that are still empty, deepest first: a refused or interrupted command left `-o new/sub/out`'s
+    folders behind (only the last one was removed)."""
+    folder = Path(folder)
+    made = [path for path in (folder, *folder.parents) if not os.path.lexists(path)]
     folder.mkdir(parents=True, exist_ok=True)
-    remove_abandoned_staging(folder)
-    staging = staging_folder(folder)
     try:
-        yield staging
-        with interrupts_held():
-            _move_in(staging, folder, is_own)
+        yield
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if made:
+        for path in made:
             with suppress(OSError):
-                folder.rmdir()
+                path.rmdir()
         raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _move_in(staging: Path, folder: Path, is_own: Callable[[str], bool]) -> None:

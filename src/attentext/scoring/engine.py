@@ -9,7 +9,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from attentext.data.readers import DEFAULT_ENCODING, text_encoding
 from attentext.decisions import threshold_vector
 from attentext.errors import AttentextError, AttentextWarning, DataError, short_list
+from attentext.files import folders_made
 from attentext.inference.classifier import check_backend
 from attentext.inference.ranking import note_top_k
 from attentext.rundir import MARKER, open_run
@@ -256,7 +257,7 @@ def _predict(
     """`predict_file`'s work, under the output's lock: (rows, (rows not classified, of them
     not UTF-8), resumed)."""
     fmt = output_format(output)
-    with _folders_made_for(output), holding(output):
+    with folders_made(output.parent), holding(output):
         before = input_path.stat()
         manifest = {
             "format": MANIFEST_FORMAT,
@@ -282,22 +283,6 @@ def _predict(
             raise DataError(f"{input_path}: no rows to classify")
         _warn_if_changed(input_path, before)
         return rows, work.finish(output, chunks), resumed
-
-
-@contextmanager
-def _folders_made_for(output: Path) -> Iterator[None]:
-    """Make the output's missing folders; on failure, remove those still empty. A refused run
-    (a damaged run directory, a passed-through column named like a result) left `-o new/out.csv`'s
-    folders behind, with `OUT.parts/` (`_discarded_unless_committed`)."""
-    made = [folder for folder in output.parents if not os.path.lexists(folder)]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        yield
-    except BaseException:
-        for folder in made:  # deepest first
-            with suppress(OSError):
-                folder.rmdir()
-        raise
 
 
 @contextmanager
