@@ -66,7 +66,7 @@ import pytest
 from conftest import run_cli_here
 
 import attentext
-from attentext.errors import AttentextError, AttentextNote, RecipeError, RunDirError
+from attentext.errors import AttentextError, AttentextNote, PrecisionError, RecipeError, RunDirError
 
 
 @pytest.fixture(scope="module")
@@ -332,3 +332,15 @@ def test_r10_c13_a_run_that_diverges_stops_at_the_first_check_not_at_its_last_st
     assert match, result.stderr
     assert int(match.group(1)) <= 10
     assert not out.exists()
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_r10_c14_load_refuses_a_device_name_no_engine_runs_whatever_the_run(tfidf_run, backend):
+    """Before: a TF-IDF run (and any run on an ONNX backend) took device="gpu" without a word,
+    where a PyTorch run refused it; a real device name still loads a CPU engine."""
+    with pytest.raises(PrecisionError, match="unknown device 'gpu'") as raised:
+        attentext.load(tfidf_run, device="gpu", backend=backend)
+    assert "\n" not in str(raised.value)
+    with pytest.raises(TypeError, match="device must be a string"):
+        attentext.load(tfidf_run, device=0, backend=backend)
+    assert attentext.load(tfidf_run, device="cpu", backend=backend).predict(["a text"])

@@ -6,6 +6,7 @@ or model family is behind it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Protocol
 
@@ -63,6 +64,25 @@ def check_load_options(precision: str, threads: int | None) -> None:
         )
 
 
+DEVICE_NAME = re.compile(r"(cpu|cuda|mps)(:\d+)?")  # the device types `inference_device` runs
+
+
+def check_device_name(device: object) -> None:
+    """Refuse a device name no engine runs, in one line, before anything loads, whatever the
+    run: a TF-IDF run or an ONNX backend (CPU engines, which `device` does not move) took
+    `device="gpu"` without a word, where a PyTorch run refused it. Whether this machine has the
+    device is the PyTorch backend's check (`precision.inference_device`)."""
+    if device is None or hasattr(device, "type"):  # None, or a torch.device
+        return
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', not {device!r}")
+    if not DEVICE_NAME.fullmatch(device):
+        raise PrecisionError(
+            f"unknown device '{shown(device)}'; use cpu, cuda, cuda:N or mps (or None: the GPU "
+            "if there is one)"
+        )
+
+
 def load(
     run_dir: str | Path,
     precision: str = "auto",
@@ -80,6 +100,7 @@ def load(
     """
     check_backend(backend)
     check_load_options(precision, threads)
+    check_device_name(device)
     return read_whole(run_dir, lambda: _load_once(run_dir, precision, device, backend, threads))
 
 
