@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Iterable
 from numbers import Integral
 
@@ -116,3 +117,27 @@ def whole_number(value: object, parameter: str) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{parameter} must be a whole number, not {shown(repr(value))}")
     return int(value)
+
+
+DEVICE_NAME = re.compile(r"(cpu|cuda|mps)(:\d+)?")  # the device types attentext runs models on
+
+
+def unknown_device(device: object) -> PrecisionError:
+    """The one line for a device no engine of attentext runs on."""
+    return PrecisionError(
+        f"unknown device '{shown(str(device))}'; use cpu, cuda, cuda:N or mps (or None: the GPU "
+        "if there is one)"
+    )
+
+
+def check_device_name(device: object) -> None:
+    """Refuse a device name no engine runs, in one line, without importing torch: `load` checks
+    it for every run (a TF-IDF run or an ONNX backend, CPU engines that `device` does not move,
+    took `device="gpu"` without a word, where a PyTorch run refused it). Whether this machine
+    has the device is the PyTorch backend's check (`precision.inference_device`)."""
+    if device is None or hasattr(device, "type"):  # None, or a torch.device
+        return
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', not {device!r}")
+    if not DEVICE_NAME.fullmatch(device):
+        raise unknown_device(device)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from attentext.errors import PrecisionError, shown
+from attentext.errors import PrecisionError, check_device_name, shown, unknown_device
 from attentext.files import cache_root, write_json
 
 BF16_MIN_SPEEDUP = 1.2  # below this, bf16's rounding is not worth it
@@ -52,17 +52,10 @@ def inference_device(device: str | torch.device | None) -> torch.device:
     AssertionError ("Torch not compiled with CUDA enabled") for `cuda` on a CPU-only build, a
     RuntimeError listing 20 device types for `gpu`, and `meta` fails at the first text.
     """
-    if device is not None and not isinstance(device, str | torch.device):
-        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', not {device!r}")
-    try:
-        chosen = torch.device(device or default_device())
-    except RuntimeError:
-        chosen = None
-    if chosen is None or chosen.type not in DEVICE_TYPES:
-        raise PrecisionError(
-            f"unknown device '{shown(str(device))}'; use cpu, cuda, cuda:N or mps (or None: the "
-            "GPU if there is one)"
-        )
+    check_device_name(device)
+    chosen = torch.device(device or default_device())
+    if chosen.type not in DEVICE_TYPES:  # a torch.device of another type ("meta")
+        raise unknown_device(device)
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise PrecisionError(f"device '{chosen}': torch sees no CUDA GPU here; use cpu (or None)")
     if chosen.type == "cuda" and (chosen.index or 0) >= torch.cuda.device_count():

@@ -6,14 +6,13 @@ or model family is behind it.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from attentext.decisions import threshold_vector
-from attentext.errors import AttentextError, PrecisionError, shown
+from attentext.errors import AttentextError, PrecisionError, check_device_name, shown
 from attentext.inference.ensemble import EnsembleClassifier
 from attentext.models.registry import family_of_run
 from attentext.recipes import PRECISIONS
@@ -61,25 +60,6 @@ def check_load_options(precision: str, threads: int | None) -> None:
         raise AttentextError(
             f"threads must be between 1 and {MAX_THREADS:,} (0 or None: the engine's default), "
             f"got {threads}"
-        )
-
-
-DEVICE_NAME = re.compile(r"(cpu|cuda|mps)(:\d+)?")  # the device types `inference_device` runs
-
-
-def check_device_name(device: object) -> None:
-    """Refuse a device name no engine runs, in one line, before anything loads, whatever the
-    run: a TF-IDF run or an ONNX backend (CPU engines, which `device` does not move) took
-    `device="gpu"` without a word, where a PyTorch run refused it. Whether this machine has the
-    device is the PyTorch backend's check (`precision.inference_device`)."""
-    if device is None or hasattr(device, "type"):  # None, or a torch.device
-        return
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', not {device!r}")
-    if not DEVICE_NAME.fullmatch(device):
-        raise PrecisionError(
-            f"unknown device '{shown(device)}'; use cpu, cuda, cuda:N or mps (or None: the GPU "
-            "if there is one)"
         )
 
 
