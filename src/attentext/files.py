@@ -24,7 +24,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -83,9 +83,22 @@ def remove_stale_temporaries(target: Path, max_age_s: float = 0.0) -> list[Path]
     A process killed between creating its temporary and renaming it leaves the file behind
     (110 MB for an exported MiniLM); the next write of the same target cleans them.
     """
+    return _removed_if_older(
+        Path(target).parent.glob(f".{Path(target).name}.*{TMP_SUFFIX}"), max_age_s
+    )
+
+
+def remove_stale_temporaries_in(folder: Path, max_age_s: float) -> list[Path]:
+    """Remove every temporary in `folder` older than max_age_s, whatever file it was to become
+    (a cache's entries: a writer killed mid-write left one, which writing another entry would
+    never clean); a younger one may be another process's write in progress."""
+    return _removed_if_older(Path(folder).glob(f".*{TMP_SUFFIX}"), max_age_s)
+
+
+def _removed_if_older(paths: Iterable[Path], max_age_s: float) -> list[Path]:
     removed = []
     now = time.time()
-    for path in Path(target).parent.glob(f".{Path(target).name}.*{TMP_SUFFIX}"):
+    for path in paths:
         try:
             if now - path.stat().st_mtime >= max_age_s:
                 path.unlink()

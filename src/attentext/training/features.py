@@ -12,7 +12,6 @@ import hashlib
 import json
 import time
 import warnings
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from tqdm.auto import tqdm
 
 from attentext.encoders import encoder_fingerprint, resolve_encoder
 from attentext.errors import AttentextWarning
-from attentext.files import TMP_SUFFIX, cache_root, write_atomic
+from attentext.files import cache_root, remove_stale_temporaries_in, write_atomic
 from attentext.precision import default_device, inference_model
 from attentext.recipes import Recipe
 from attentext.text.batching import run_in_batches
@@ -167,7 +166,7 @@ def _store(path: Path, features: torch.Tensor, data: str) -> None:
     metadata = {"rows": str(len(features)), "data": data, "sha256": _checksum(features)}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_abandoned_temporaries(path.parent)
+        remove_stale_temporaries_in(path.parent, ABANDONED_AFTER_S)
         write_atomic(
             path, lambda tmp: save_file({"features": features}, str(tmp), metadata=metadata)
         )
@@ -178,16 +177,6 @@ def _store(path: Path, features: torch.Tensor, data: str) -> None:
             AttentextWarning,
             stacklevel=4,
         )
-
-
-def _remove_abandoned_temporaries(folder: Path) -> None:
-    """Remove the temporaries in `folder` older than `ABANDONED_AFTER_S`: a writer killed
-    mid-write left them; one younger may be another process writing the same entry now."""
-    now = time.time()
-    for leftover in folder.glob(f".*{TMP_SUFFIX}"):
-        with suppress(OSError):
-            if now - leftover.stat().st_mtime > ABANDONED_AFTER_S:
-                leftover.unlink()
 
 
 class DocumentFeatures(torch.utils.data.Dataset):
