@@ -113,7 +113,7 @@ from conftest import SENTIMENT_ROWS, InterruptAt, labelled_csv, run_cli_here, wr
 from fastapi.testclient import TestClient
 
 import attentext
-from attentext.automl.folders import prepare_output
+from attentext.automl.folders import writing_output
 from attentext.errors import AttentextError, DataError, RunDirError
 from attentext.files import LockHeld, exclusive_lock
 from attentext.rundir import MARKER
@@ -460,7 +460,7 @@ def test_overwrite_still_replaces_a_finished_run(tmp_path):
 def test_overwrite_never_replaces_a_run_that_holds_the_data(tmp_path):
     """Found in session 60: the data file saved inside an earlier run, trained on with
     `--output` that run and --overwrite, was deleted with the old run. Refused in one line now,
-    the data still there; tune and auto refuse the same (`prepare_output`)."""
+    the data still there; tune and auto refuse the same (`writing_output`)."""
     out = tmp_path / "run"
     attentext.train("tfidf-logreg", write_file(tmp_path, "d.csv", ROWS), out)
     data = write_file(out, "mine.csv", ROWS)
@@ -474,11 +474,12 @@ def test_overwrite_never_replaces_a_run_that_holds_the_data(tmp_path):
     write_file(search, "record.json", "{}")
     kept = write_file(search, "mine.csv", ROWS)
     for command in ("tune", "auto"):
-        with pytest.raises(RunDirError, match="holds the data"):
-            prepare_output(search, "record.json", command, overwrite=True, data=kept)
+        refused = pytest.raises(RunDirError, match="holds the data")
+        with refused, writing_output(search, "record.json", command, overwrite=True, data=kept):
+            pass
     assert data.read_text(encoding="utf-8") == ROWS and kept.read_text(encoding="utf-8") == ROWS
-    inside = prepare_output(tmp_path / "new", MARKER, "tune", overwrite=True, data=tmp_path)
-    assert inside.is_dir()  # an output inside the data's folder is fine
+    with writing_output(tmp_path / "new", MARKER, "tune", overwrite=True, data=tmp_path) as inside:
+        assert inside.is_dir()  # an output inside the data's folder is fine
 
 
 def test_a_users_folder_named_like_the_work_folder_is_never_cleared(tmp_path):

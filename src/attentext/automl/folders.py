@@ -18,19 +18,6 @@ from attentext.outputs import check_output_folder
 from attentext.rundir import check_output_apart, local_data_paths
 
 
-def prepare_output(
-    output: str | Path, record: str, command: str, overwrite: bool, data: Any = None
-) -> Path:
-    """`output` ready to write: created, or emptied when `overwrite` and `record` (the file the
-    command writes last) shows an earlier `command` wrote it; never when it holds `data` (the
-    command's data file or folder)."""
-    path = check_output_folder(output)
-    if _replaceable(path, record, command, overwrite, data):
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @contextmanager
 def writing_output(
     output: str | Path,
@@ -40,8 +27,10 @@ def writing_output(
     data: Any = None,
     kept: Callable[[Path], bool] = lambda folder: False,
 ) -> Iterator[Path]:
-    """`prepare_output`'s folder, held for this process (`rundir.writing`), with an earlier
-    output moved aside rather than removed: it is removed once the block ends normally, or
+    """`output` ready to write, held for this process (`rundir.writing`): created, or holding
+    an earlier `command`'s output (`record`, the file it writes last, shows it) when
+    `overwrite`, never one that holds `data` (the command's data file or folder). The earlier
+    output is moved aside rather than removed: it is removed once the block ends normally, or
     fails having kept a result (`kept(folder)`: an interrupted tune keeps its best trial), and
     put back otherwise. `tune --overwrite` / `auto --overwrite` removed the earlier output (its
     best run: hours of trials) before the first trial, so that a Ctrl-C, a crash or "no trial
