@@ -10,7 +10,14 @@ import numpy as np
 
 from attentext.data.dataset import TextDataset, column_values
 from attentext.decisions import calibrated_sigmoid, log_odds
-from attentext.errors import AttentextWarning, DataError, listed, short_list, whole_number
+from attentext.errors import (
+    AttentextNote,
+    AttentextWarning,
+    DataError,
+    listed,
+    short_list,
+    whole_number,
+)
 from attentext.evaluation.calibration import log_softmax
 from attentext.evaluation.held_out import labelled_split, trained_on
 from attentext.evaluation.leaderboard import (
@@ -232,6 +239,24 @@ def _fixed_sample(rows: Any, limit: int) -> Any:
     return sample["test"]
 
 
+def _limited(rows: Any, limit: int | None, classes: int) -> Any:
+    """The rows `--limit` measures: a fixed sample of `limit`, or, where the split has no more
+    texts than that, every row, said in a note (500 of 80 measured 80 without a word)."""
+    if limit is None or limit == len(rows):
+        return rows
+    if limit > len(rows):
+        warnings.warn(
+            f"--limit {limit} is more than the {len(rows)} texts there are; all {len(rows)} are "
+            "measured",
+            AttentextNote,
+            stacklevel=3,
+        )
+        return rows
+    if limit < classes:
+        raise DataError(f"--limit {limit}: needs at least one text per class ({classes})")
+    return _fixed_sample(rows, limit)
+
+
 def compare(
     run_dirs: list[str | Path],
     data: str | Path | TextDataset,
@@ -264,12 +289,7 @@ def compare(
         check_own_output_folder(output, is_leaderboard_file, "compare")
     first = load(run_dirs[0])
     rows_data = labelled_split(Path(run_dirs[0]), data, first.labels, split)
-    if limit is not None and limit < len(rows_data):
-        if limit < len(first.labels):
-            raise DataError(
-                f"--limit {limit}: needs at least one text per class ({len(first.labels)})"
-            )
-        rows_data = _fixed_sample(rows_data, limit)
+    rows_data = _limited(rows_data, limit, len(first.labels))
     texts, labels = column_values(rows_data, "text"), column_values(rows_data, "label")
     rows, outcomes = [], []
     for run_dir in run_dirs:
