@@ -47,7 +47,13 @@ from fastapi import FastAPI
 from attentext import __version__
 from attentext.serving.cors import Cors
 from attentext.serving.errors import install_error_handlers
-from attentext.serving.middleware import BodyLimit, CancelOnDisconnect, HeadAsGet, TimeLimit
+from attentext.serving.middleware import (
+    BodyLimit,
+    CancelOnDisconnect,
+    HeadAsGet,
+    RequestTarget,
+    TimeLimit,
+)
 from attentext.serving.routes import explain, huggingface, models, predict, tei, v2
 from attentext.serving.routes.pages import mount_pages
 from attentext.serving.settings import ServerSettings
@@ -95,6 +101,7 @@ def create_app(
     app.add_middleware(CancelOnDisconnect)  # sees the client's own messages, the body's too
     if settings.cors_allow_origins:  # outermost: every answer, errors too, gets CORS headers
         app.add_middleware(Cors, origins=settings.cors_allow_origins)
+    app.add_middleware(RequestTarget)  # before all: the others read the path it gives
     install_error_handlers(app)
     for module in (predict, explain, models, huggingface, tei, v2):
         app.include_router(module.router)

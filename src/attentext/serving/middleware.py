@@ -1,17 +1,70 @@
-"""ASGI middleware: a cap on the request body (413), compressed bodies decoded within it
-(`encodings.py`), HEAD answered as GET, a time limit on the answer (504/408), and the work of a
-client that has gone dropped."""
+"""ASGI middleware: the request targets HTTP/1.1 defines besides a path, a cap on the request
+body (413), compressed bodies decoded within it (`encodings.py`), HEAD answered as GET, a time
+limit on the answer (504/408), and the work of a client that has gone dropped."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from attentext.serving.encodings import ACCEPTED, EncodingError, decoded
 from attentext.serving.errors import error_response, log
+
+ALLOWED = "GET, HEAD, POST, OPTIONS"  # what `OPTIONS *` says the server takes
+
+
+class RequestTarget:
+    """ASGI middleware: the two request targets HTTP/1.1 defines for a server besides a path.
+
+    - the absolute form, `GET http://host/healthz HTTP/1.1`: RFC 9112 3.2.2 has a server accept
+      it (a client configured with the server as its proxy sends it, so do some proxies). It is
+      read as its path, the target's host standing for the Host header, as the RFC says;
+    - `OPTIONS *`, a question about the server as a whole (RFC 9110 9.3.7): 200 with `Allow`.
+
+    uvicorn passes either on as the path ("http://host/healthz", "*"): both were 404s. Another
+    scheme than http(s), or `*` with another method than OPTIONS, is a 400.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/"):
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] == "*":
+            response = (
+                Response(headers={"Allow": ALLOWED})
+                if scope["method"] == "OPTIONS"
+                else _bad_target(
+                    f"'*' is the request target of OPTIONS only, not of {scope['method'][:20]}"
+                )
+            )
+            await response(scope, receive, send)
+            return
+        target = urlsplit(scope.get("raw_path", scope["path"].encode()).decode("latin-1"))
+        if target.scheme not in ("http", "https") or not target.netloc:
+            await _bad_target(
+                "the request target is neither a path nor an absolute http or https URL"
+            )(scope, receive, send)
+            return
+        path = target.path or "/"
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"host"]
+        scope = {
+            **scope,
+            "path": unquote(path),
+            "raw_path": path.encode("latin-1"),
+            "headers": [(b"host", target.netloc.encode("latin-1")), *headers],
+        }
+        await self.app(scope, receive, send)
+
+
+def _bad_target(message: str) -> JSONResponse:
+    return error_response(400, "bad_request", f"{message}; send a path such as /v1/predict")
 
 
 def _content_length(declared: bytes) -> int | None:

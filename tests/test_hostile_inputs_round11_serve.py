@@ -1,0 +1,84 @@
+"""Hostile inputs, round 11: the HTTP server (`attentext serve`), the items round 10 left and
+what HTTP/1.1 lets a client send that the app never saw. Each test failed before its fix:
+
+R11-H1  the two request targets HTTP/1.1 defines besides a path: the absolute form
+        (`GET http://host/healthz HTTP/1.1`, which RFC 9112 3.2.2 says a server MUST accept, and
+        which a client configured with the server as its proxy sends) and `OPTIONS *` (RFC 9110
+        9.3.7: the server as a whole) were 404s ("no such endpoint: GET /http://host/healthz").
+        Now the absolute form is read as its path, its host in place of the Host header, and
+        `OPTIONS *` is a 200 with Allow; another scheme, or `*` with another method, a JSON 400.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+from conftest import uvicorn_in_thread
+
+import attentext
+from attentext.serving import ServerSettings, create_app
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    """A TF-IDF run on ag_news_tiny (seconds)."""
+    folder = tmp_path_factory.mktemp("round11serve")
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, folder / "tfidf").run_dir)
+
+
+def _exchange(port: int, request: bytes, wait: float = 3.0) -> bytes:
+    """Every byte the server sends back on one connection for `request`, until it closes it
+    (or `wait` seconds pass without a byte)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(wait)
+    sock.sendall(request)
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except TimeoutError:
+        pass
+    sock.close()
+    return received
+
+
+def _answers(received: bytes) -> list[tuple[int, bytes]]:
+    """The (status, head) of each answer in `received`, in order."""
+    return [
+        (int(m[1]), m[0])
+        for m in re.finditer(rb"HTTP/1\.1 (\d{3}) [^\r]*\r\n.*?\r\n\r\n", received, re.S)
+    ]
+
+
+def test_r11_h1_absolute_form_and_options_asterisk_are_answered(tfidf_run):
+    close = b"Connection: close\r\n\r\n"
+    settings = ServerSettings()
+    with uvicorn_in_thread(create_app([tfidf_run], settings=settings), settings) as port:
+        health = _exchange(port, b"GET http://127.0.0.1/healthz HTTP/1.1\r\nHost: x\r\n" + close)
+        assert health.startswith(b"HTTP/1.1 200"), health[:300]
+        assert health.endswith(b'{"status":"ok"}')
+        body = b'{"texts": ["oil prices fall"]}'
+        predict = _exchange(
+            port,
+            b"POST HTTP://LOCALHOST:8000/v1/predict?x=1 HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n%s%s"
+            % (len(body), close, body),
+        )
+        assert predict.startswith(b"HTTP/1.1 200"), predict[:300]
+        assert b'"model":"tfidf"' in predict
+        tei = _exchange(port, b"GET http://h/info HTTP/1.1\r\nHost: h\r\n" + close)
+        assert tei.startswith(b"HTTP/1.1 200") and b'"model_id":"tfidf"' in tei, tei[:300]
+        options = _exchange(port, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n" + close)
+        assert options.startswith(b"HTTP/1.1 200"), options[:300]
+        assert re.search(rb"\r\nallow: GET, HEAD, POST, OPTIONS\r\n", options, re.I), options
+        assert re.search(rb"\r\ncontent-length: 0\r\n", options, re.I), options
+        for request, why in [
+            (b"GET ftp://h/healthz HTTP/1.1\r\nHost: h\r\n", b"http or https"),
+            (b"GET * HTTP/1.1\r\nHost: h\r\n", b"OPTIONS"),
+        ]:
+            refused = _exchange(port, request + close)
+            assert refused.startswith(b"HTTP/1.1 400"), refused[:300]
+            assert b'"type":"bad_request"' in refused and why in refused, refused
