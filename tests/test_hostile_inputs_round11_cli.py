@@ -3,10 +3,19 @@ its fix:
 
 R11-C1 `compare RUNS --limit 500` on a split of 80 texts: every text measured without a word,
        as if 500 had been. One note saying the split has fewer texts and all are measured.
+R11-C2 `recalibrate RUN` killed (-9) between metrics.json and calibration.json: the run loaded
+       torn (metrics.json recording a temperature calibration.json did not hold), and the next
+       recalibrate deleted the old files it had kept without putting them back. The files it
+       may change are kept with a journal; the next reader of the run (or writer) puts them
+       back as they were before the killed call, said in one warning.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -14,7 +23,8 @@ import pytest
 from conftest import run_cli_here
 
 import attentext
-from attentext.errors import AttentextNote
+from attentext.errors import AttentextNote, AttentextWarning
+from attentext.rundir import open_run
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +58,44 @@ def test_r11_c1_a_compare_limit_above_the_texts_says_all_are_measured(
     with warnings.catch_warnings():  # a limit within the split, or its exact size: no note
         warnings.simplefilter("error", AttentextNote)
         attentext.compare([tfidf_run], ag_news_dir, limit=80)
+
+
+_KILLED_BETWEEN_FILES = """
+import os, signal, sys
+import attentext
+from attentext.evaluation import recalibrate as module
+write_json = module.write_json
+
+def killed_after_metrics(path, value):
+    write_json(path, value)
+    if path.name == "metrics.json":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+module.write_json = killed_after_metrics
+attentext.recalibrate(sys.argv[1], sys.argv[2], split="test")
+"""
+
+
+def test_r11_c2_a_recalibrate_killed_between_its_files_is_put_back_by_the_next_reader(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    run = Path(shutil.copytree(tfidf_run, tmp_path / "run"))
+    before = {name: (run / name).read_bytes() for name in ("metrics.json", "calibration.json")}
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_BETWEEN_FILES, str(run), str(ag_news_dir)],
+        capture_output=True,
+        env={**os.environ, "ATTENTEXT_PRECISION": "fp32"},
+        timeout=120,
+    )
+    assert killed.returncode == -9, killed.stderr
+    assert (run / "metrics.json").read_bytes() != before["metrics.json"]  # torn on disk
+    with pytest.warns(AttentextWarning, match="recalibrate .*stopped .*put back"):
+        attentext.load(run)
+    after = {name: (run / name).read_bytes() for name in before}
+    assert after == before
+    loaded = open_run(run)
+    assert loaded.metrics["calibration"]["temperature"] == loaded.temperature
+    assert not [entry.name for entry in run.iterdir() if entry.name.startswith(".attentext")]
+    attentext.recalibrate(run, ag_news_dir, split="test")  # and the run recalibrates as before
+    loaded = open_run(run)
+    assert loaded.metrics["calibration"]["temperature"] == loaded.temperature

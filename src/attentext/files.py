@@ -201,10 +201,18 @@ def staging_folder(folder: Path) -> Path:
 
 def remove_abandoned_staging(folder: Path) -> None:
     """Remove the staging folders in `folder` whose process no longer runs (killed by -9)."""
-    for entry in folder.glob(f"{STAGING_PREFIX}*"):
+    for entry in abandoned_staging(folder):
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def abandoned_staging(folder: Path) -> list[Path]:
+    """The staging folders in `folder` whose process no longer runs (killed by -9)."""
+    found = []
+    for entry in sorted(Path(folder).glob(f"{STAGING_PREFIX}*")):
         pid = entry.name[len(STAGING_PREFIX) :].split(".", 1)[0]
         if is_staging(entry) and pid.isdigit() and not _running(int(pid)):
-            shutil.rmtree(entry, ignore_errors=True)
+            found.append(entry)
+    return found
 
 
 def _running(pid: int) -> bool:

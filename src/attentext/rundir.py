@@ -34,8 +34,9 @@ import math
 import os
 import shutil
 import stat
+import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,10 +45,11 @@ import numpy as np
 
 from attentext.confidence import ConfidenceMap
 from attentext.decisions import temperature_vector
-from attentext.errors import RecipeError, RunDirError, short_list
+from attentext.errors import AttentextWarning, RecipeError, RunDirError, short_list
 from attentext.files import (
     LockHeld,
     UnsafeFileError,
+    abandoned_staging,
     exchange,
     exclusive_lock,
     read_bytes_capped,
@@ -182,6 +184,72 @@ def restore_interrupted_publish(output_dir: Path) -> bool:
     return False
 
 
+REWRITE_JOURNAL = "journal.json"  # in a rewrite's staging folder while the run may be torn
+
+
+def start_rewrite(run_dir: Path, folder: Path, kept: dict[str, Path | None], command: str) -> None:
+    """Record, in the staging folder `folder` that keeps the files a rewrite of `run_dir` may
+    change (`kept`: a name and its kept copy, None where there was no such file), that the
+    rewrite has begun: until `end_rewrite`, a kill -9 may leave those files half old, half new
+    (metrics.json recording a temperature calibration.json does not hold), and whoever reads
+    the run next puts them back (`restore_interrupted_rewrite`)."""
+    files = {name: None if link is None else link.name for name, link in kept.items()}
+    write_json(folder / REWRITE_JOURNAL, {"command": command, "files": files})
+
+
+def end_rewrite(folder: Path) -> None:
+    """The rewrite `start_rewrite` recorded is whole: its kept files are no longer needed."""
+    (folder / REWRITE_JOURNAL).unlink()
+
+
+def put_back(run_dir: Path, folder: Path, files: dict[str, str | None]) -> None:
+    """Put back the files of `run_dir` kept in `folder` (`files`: a name and its kept copy's
+    name there, None where the run had no such file) where they changed."""
+    for name, kept in files.items():
+        target = run_dir / name
+        if kept is None:
+            target.unlink(missing_ok=True)
+        elif not _same_file(target, folder / kept):
+            os.replace(folder / kept, target)
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return False
+
+
+def restore_interrupted_rewrite(run_dir: Path, locked: bool = False) -> None:
+    """Put back the files a rewrite killed mid-way (kill -9; `start_rewrite`) left in `run_dir`,
+    as they were before it, under the run's lock (`locked`: the caller holds it), said in one
+    warning; where they cannot be written, one RunDirError saying what to do. A run so torn
+    was read as it was: a temperature in metrics.json beside another in calibration.json."""
+    torn = [f for f in abandoned_staging(run_dir) if (f / REWRITE_JOURNAL).is_file()]
+    if not torn:
+        return
+    journal: dict[str, Any] = {}
+    try:
+        with nullcontext() if locked else writing(run_dir, "repair"):
+            for folder in torn:
+                if (folder / REWRITE_JOURNAL).is_file():  # not put back meanwhile
+                    journal = json.loads((folder / REWRITE_JOURNAL).read_text(encoding="utf-8"))
+                    put_back(run_dir, folder, journal["files"])
+                shutil.rmtree(folder, ignore_errors=True)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise RunDirError(
+            f"{run_dir}: an attentext command killed while writing the run left its files apart, "
+            f"and they could not be put back ({error}); make the folder writable and run the "
+            "command again, which puts back the files as they were before it"
+        ) from None
+    warnings.warn(
+        f"{run_dir}: {journal.get('command', 'a command')} was stopped while writing the run "
+        "(killed); its files are put back as they were before it: run it again",
+        AttentextWarning,
+        stacklevel=3,
+    )
+
+
 def check_output_apart(
     output: Path, sources: list[Path], role: str, inside_allowed: bool = False
 ) -> None:
@@ -289,6 +357,7 @@ def read_marker(run_dir: str | Path) -> dict[str, Any]:
         raise RunDirError(f"{run_dir}: run directory not found{hint}")
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: not a directory")
+    restore_interrupted_rewrite(run_dir)
     marker_path = run_dir / MARKER
     if not marker_path.exists():
         hint = ""

@@ -311,22 +311,21 @@ def as_it_was_on_failure(run_dir: str | Path, locked: bool = False) -> Iterator[
     too, and left the run torn. `locked`: the caller holds the run's lock already
     (`save_calibration`), so it is not taken again."""
     path = Path(run_dir)
+    rundir.restore_interrupted_rewrite(path, locked=locked)  # a kill -9 mid-rewrite: put back
     remove_abandoned_staging(path)
     folder = staging_folder(path)  # a folder: no file beside the run's (its marker lists them)
     kept: dict[str, Path | None] = {}
     try:
         for name in SAVED_FILES:
             kept[name] = _linked(path / name, folder)
+        rundir.start_rewrite(path, folder, kept, "recalibrate")
         yield
+        rundir.end_rewrite(folder)
     except BaseException:
         changed = {name: link for name, link in kept.items() if _changed(path / name, link)}
         if changed:
             with nullcontext() if locked else rundir.writing(path, "recalibrate"):
-                for name, link in changed.items():
-                    if link is None:
-                        (path / name).unlink(missing_ok=True)
-                    else:
-                        os.replace(link, path / name)
+                rundir.put_back(path, folder, {n: k and k.name for n, k in changed.items()})
         raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
