@@ -8,6 +8,10 @@ R11-C2 `recalibrate RUN` killed (-9) between metrics.json and calibration.json: 
        recalibrate deleted the old files it had kept without putting them back. The files it
        may change are kept with a journal; the next reader of the run (or writer) puts them
        back as they were before the killed call, said in one warning.
+R11-C3 two precision probes at once (two processes choosing `--precision auto` for two
+       models): each read precision.json, added its entry and wrote the file whole, so the
+       one that wrote last dropped the other's entry (probed again next time). Read, merged and
+       written under a lock beside the file (`precision._store_cache`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -99,3 +105,25 @@ def test_r11_c2_a_recalibrate_killed_between_its_files_is_put_back_by_the_next_r
     attentext.recalibrate(run, ag_news_dir, split="test")  # and the run recalibrates as before
     loaded = open_run(run)
     assert loaded.metrics["calibration"]["temperature"] == loaded.temperature
+
+
+def test_r11_c3_two_precision_probes_at_once_keep_both_entries(tmp_path, monkeypatch):
+    from attentext import precision
+
+    monkeypatch.setenv("ATTENTEXT_CACHE", str(tmp_path / "cache"))
+    write_json = precision.write_json
+
+    def slow_write(path, value):  # the window between reading the file and writing it
+        time.sleep(0.3)
+        write_json(path, value)
+
+    monkeypatch.setattr(precision, "write_json", slow_write)
+    probes = [
+        threading.Thread(target=precision._store_cache, args=(key, {"fp32": 1.0}))
+        for key in ("model-a", "model-b")
+    ]
+    for probe in probes:
+        probe.start()
+    for probe in probes:
+        probe.join()
+    assert sorted(precision._load_cache()) == ["model-a", "model-b"]

@@ -346,6 +346,30 @@ def _holder_note(fd: int, wait: float = 2.0) -> str:
 
 
 @contextmanager
+def waiting_lock(lock_path: Path, timeout_s: float = 10.0) -> Iterator[None]:
+    """Hold `lock_path` (an advisory `flock`, released by the kernel even on kill -9) while the
+    block runs, waiting up to `timeout_s` for another holder (then TimeoutError): for a
+    read-modify-write of a small shared file, such as the precision probes' cache, that two
+    processes doing it at once would each write whole, the last dropping the other's entry.
+    The lock file stays (removing it under waiters would let two hold it at once)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(errno.ETIMEDOUT, "held too long", str(lock_path)) from None
+                time.sleep(0.01)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextmanager
 def exclusive_lock(lock_path: Path, purpose: str) -> Iterator[None]:
     """Hold `lock_path` for this process while the block runs; `LockHeld` if another has it.
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from attentext.errors import PrecisionError, check_device_name, shown, unknown_device
-from attentext.files import cache_root, write_json
+from attentext.files import cache_root, waiting_lock, write_json
 
 BF16_MIN_SPEEDUP = 1.2  # below this, bf16's rounding is not worth it
 PROBE_VERSION = 3  # part of the cache key: answers of an older probe are measured again
@@ -145,14 +145,16 @@ def _load_cache() -> dict[str, dict[str, float]]:
 
 
 def _store_cache(key: str, value: dict[str, float]) -> None:
-    cache = _load_cache()
-    cache[key] = value
+    """Add `key` to precision.json, read and written under a lock beside it: two probes at once
+    each wrote the file whole with their own entry, the last dropping the other's."""
+    path = _cache_path()
     try:
-        path = _cache_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, cache)
+        with waiting_lock(path.with_name(f".{path.name}.lock")):
+            cache = _load_cache()
+            cache[key] = value
+            write_json(path, cache)
     except OSError:
-        pass  # a read-only home only costs a new probe next time
+        pass  # a read-only home (or a lock held too long) only costs a new probe next time
 
 
 def inference_model(model: torch.nn.Module, precision: str) -> torch.nn.Module:
