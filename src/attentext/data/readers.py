@@ -736,11 +736,21 @@ def train_file(source: str | Path) -> Path | None:
 
 
 def find_split_files(folder: Path) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for split, names in SPLIT_ALIASES.items():
-        for name in names:
-            for suffix in SUFFIXES:
-                candidate = folder / f"{name}{suffix}"
-                if candidate.exists() and split not in found:
-                    found[split] = candidate
-    return found
+    """Each split's data file in `folder`, its name and suffix in any case (`Test.CSV`, which a
+    file given by path reads). Two files for one split are refused: the first suffix in
+    SUFFIXES' order was read and the other ignored without a word, its rows never trained on
+    (train.csv beside train.jsonl, validation.csv beside dev.csv: an audit)."""
+    split_of = {name: split for split, names in SPLIT_ALIASES.items() for name in names}
+    found: dict[str, list[Path]] = {split: [] for split in SPLIT_ALIASES}
+    for entry in sorted(folder.iterdir()):
+        split = split_of.get(entry.stem.lower())
+        if split is not None and entry.suffix.lower() in SUFFIXES:
+            found[split].append(entry)
+    for split, files in found.items():
+        if len(files) > 1:
+            raise DataError(
+                f"{folder}: {short_list([f.name for f in files])}: {len(files)} files for the "
+                f"{split} split, of which only one would be read; keep one (join their rows "
+                "into it) and move the others out of the folder"
+            )
+    return {split: files[0] for split, files in found.items() if files}

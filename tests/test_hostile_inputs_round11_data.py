@@ -1,0 +1,69 @@
+"""Hostile inputs, round 11 (R11-D): the shapes of data users bring to train, evaluate, predict
+and the Python API (docs/reliability.md, "Hostile inputs, round 11"). Each test failed before
+its fix.
+
+Findings -> tests
+R11-D1. a data folder holding two files for one split (train.csv beside train.jsonl, a
+      validation.csv beside dev.csv): the first suffix in attentext's order was read and the
+      other file ignored without a word (its rows never trained on); a train.CSV (upper-case
+      suffix, which a single file given by path reads) was "no train.* or test.* data file":
+      test_r11_d1_two_files_for_one_split_are_refused_naming_both,
+      test_r11_d1_a_split_file_with_an_upper_case_suffix_is_found
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import labelled_csv, write_file
+
+from attentext.data.dataset import load_text_dataset
+from attentext.errors import AttentextWarning, DataError
+
+ROWS = [(f"story number {i} about {'sport' if i % 2 else 'trade'}", "ab"[i % 2]) for i in range(20)]
+
+
+def _jsonl(folder: Path, name: str, records: list[dict]) -> Path:
+    return write_file(folder, name, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def _warnings_of(source: Path, **options) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_text_dataset(source, **options)
+    return [str(w.message) for w in caught if issubclass(w.category, AttentextWarning)]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("train.csv", "train.jsonl"), ("validation.csv", "dev.csv"), ("test.tsv", "test.parquet")],
+)
+def test_r11_d1_two_files_for_one_split_are_refused_naming_both(tmp_path, first, second):
+    write_file(tmp_path, "train.csv", labelled_csv(ROWS))
+    for name in (first, second):
+        if name.endswith(".jsonl"):
+            _jsonl(tmp_path, name, [{"text": t, "label": y} for t, y in ROWS])
+        elif name.endswith(".parquet"):
+            table = pa.table({"text": [t for t, _ in ROWS], "label": [y for _, y in ROWS]})
+            pq.write_table(table, tmp_path / name)
+        elif name != "train.csv":
+            delimiter = "\t" if name.endswith(".tsv") else ","
+            write_file(tmp_path, name, labelled_csv(ROWS).replace(",", delimiter))
+    with pytest.raises(DataError) as error:
+        load_text_dataset(tmp_path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert first in message and second in message and "keep one" in message
+
+
+def test_r11_d1_a_split_file_with_an_upper_case_suffix_is_found(tmp_path):
+    write_file(tmp_path, "train.CSV", labelled_csv(ROWS))
+    write_file(tmp_path, "Test.csv", labelled_csv(ROWS[:6]))
+    dataset = load_text_dataset(tmp_path)
+    assert len(dataset["train"]) + len(dataset["validation"]) == 20
+    assert len(dataset["test"]) == 6
