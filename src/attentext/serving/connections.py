@@ -14,6 +14,8 @@ hundred of them exhaust the process's file descriptors, and then /healthz stops 
   connection is being answered, the new one gets a 503 and is closed.
 - JSON errors: a request h11 cannot parse (a bad Content-Length, a head over 16 KB) gets the
   app's `{"error": {"type", "message"}}` body instead of uvicorn's plain text.
+- a head within the limit however it arrives: h11's 16 KB limit holds only a head still
+  incomplete, so one sent at once (a read takes up to 256 KB) was parsed whole (`OneFraming`).
 - one framing: a request giving both Transfer-Encoding and Content-Length is a 400 and its
   connection closed (`OneFraming`), as nginx answers it.
 
@@ -75,9 +77,14 @@ class OneFraming(h11.Connection):
     connection either way.
     """
 
+    def __init__(self, our_role: Any, max_head_bytes: int) -> None:
+        super().__init__(our_role, max_head_bytes)
+        self.max_head_bytes = max_head_bytes
+
     def next_event(self) -> Any:
         event = super().next_event()
         if isinstance(event, h11.Request):
+            _check_head_size(event, self.max_head_bytes)
             names = {name for name, _ in event.headers}  # lower case, as h11 gives them
             if b"transfer-encoding" in names and b"content-length" in names:
                 raise h11.RemoteProtocolError(
@@ -87,9 +94,22 @@ class OneFraming(h11.Connection):
         return event
 
 
+def _check_head_size(request: h11.Request, limit: int) -> None:
+    """A 431 for a request head over `limit` bytes. h11 refuses a head that is still incomplete
+    past its limit (16 KB), but one that arrives at once in a read (up to 256 KB: a 100 KB
+    header line, 3,000 headers) it parsed whole; nginx refuses heads past 32 KB by default."""
+    size = len(request.method) + len(request.target) + 12  # the request line, "HTTP/1.1", CRLF
+    size += sum(len(name) + len(value) + 4 for name, value in request.headers.raw_items())
+    if size > limit:
+        raise h11.RemoteProtocolError(
+            f"a head of {size:,} bytes, over {limit:,}",  # cut at 60 characters (`echo`)
+            error_status_hint=431,
+        )
+
+
 class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a header timeout, a connection cap, JSON errors and one
-    framing of a body (`OneFraming`).
+    """uvicorn's h11 protocol with a header timeout, a connection cap, JSON errors, a cap on the
+    request head and one framing of a body (`OneFraming`).
 
     `protocol_class` makes a subclass per server, with its limits and its own register of the
     connections waiting for a request (oldest first: whom the cap closes first).
