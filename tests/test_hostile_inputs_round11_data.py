@@ -9,6 +9,10 @@ R11-D1. a data folder holding two files for one split (train.csv beside train.js
       suffix, which a single file given by path reads) was "no train.* or test.* data file":
       test_r11_d1_two_files_for_one_split_are_refused_naming_both,
       test_r11_d1_a_split_file_with_an_upper_case_suffix_is_found
+R11-D3. a missing value inside a label set (a JSON NaN in a list, `a|NaN`, `a|null` in a CSV):
+      a label named `nan`, `NaN` or `null`, trained and reported as one (a whole cell so
+      spelled is no label since R4-6):
+      test_r11_d3_a_missing_value_inside_a_label_set_is_no_label
 """
 
 from __future__ import annotations
@@ -67,3 +71,17 @@ def test_r11_d1_a_split_file_with_an_upper_case_suffix_is_found(tmp_path):
     dataset = load_text_dataset(tmp_path)
     assert len(dataset["train"]) + len(dataset["validation"]) == 20
     assert len(dataset["test"]) == 6
+
+
+def test_r11_d3_a_missing_value_inside_a_label_set_is_no_label(tmp_path):
+    nan = float("nan")
+    sets = [["a", nan], ["b"], ["a", "b"], ["b", None]]
+    records = [{"text": f"text {i} here", "label": sets[i % 4]} for i in range(20)]
+    dataset = load_text_dataset(_jsonl(tmp_path, "ml.jsonl", records), multi_label=True)
+    assert dataset.label_names == ["a", "b"]
+    cells = ["a|NaN", "b", "a|b", "null|b", "b|<NA>"]
+    rows = [(f"text {i} here", cells[i % 5]) for i in range(20)]
+    dataset = load_text_dataset(
+        write_file(tmp_path, "ml.csv", labelled_csv(rows)), multi_label=True
+    )
+    assert dataset.label_names == ["a", "b"]

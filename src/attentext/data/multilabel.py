@@ -26,7 +26,8 @@ def label_sets(raw: RawSplit, separator: str) -> list[list[str]]:
     """Each row's label names: split on `separator` (or a list's mark), stripped, de-duplicated.
 
     A missing value is no label, as a JSON null always was: a JSON NaN (or `NaN` in a CSV) was
-    a label named `nan`, trained and reported as one (an audit)."""
+    a label named `nan`, trained and reported as one (an audit). So is one inside a set
+    (`["a", NaN]`, `a|null`), which was still a label `nan` or `null` (another audit)."""
     sets: list[list[str]] = []
     for label in raw.labels:
         if label in MISSING_LABELS:
@@ -35,7 +36,7 @@ def label_sets(raw: RawSplit, separator: str) -> list[list[str]]:
         parts = label.split(LIST_MARK) if LIST_MARK in label else label.split(separator)
         names = []
         for part in (p.strip() for p in parts):
-            if part and part not in names:
+            if part not in MISSING_LABELS and part not in names:
                 names.append(part)
         sets.append(names)
     return sets
