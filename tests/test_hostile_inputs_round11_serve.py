@@ -10,6 +10,12 @@ R11-H1  the two request targets HTTP/1.1 defines besides a path: the absolute fo
 R11-H2  a request head over 16 KB sent at once (a 100 KB header line, 3,000 headers) was parsed
         whole and answered 200: h11 limits only a head still incomplete (a read takes up to
         256 KB). A JSON 431 `headers_too_large` however the head arrives.
+R11-H3  work the inference thread does besides the micro-batches was not held to `--max-queue`
+        unless it was an explanation: TEI's token counts for `truncate: false` and
+        `truncation_direction` (10 requests of 8 texts at once: 10 tokenizer calls queued on the
+        thread, where the limit holds 8 texts), and /v1's `partly_read` count of a request
+        refused for a full queue (its texts tokenized for no answer). Now counted as explanations
+        are (429 Overloaded on TEI, 503 on /v1), and a refused /v1 request's count cancelled.
 """
 
 from __future__ import annotations
@@ -17,12 +23,17 @@ from __future__ import annotations
 import json
 import re
 import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import uvicorn_in_thread
 
 import attentext
+from attentext.inference.classifier import load
 from attentext.serving import ServerSettings, create_app
 
 
@@ -101,3 +112,74 @@ def test_r11_h2_a_request_head_over_16_kb_is_a_431_however_it_arrives(tfidf_run)
             assert re.search(r"\(a head of [\d,]+ bytes, over 16,384\)", error["message"]), error
         small = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 15_000 + b"\r\n" + close
         assert _exchange(port, small).startswith(b"HTTP/1.1 200")
+
+
+class Tokenizing:
+    """The TF-IDF run's classifier dressed as a token model of `max_length` 512 whose tokenizer
+    (run on the model's thread) takes `delay` s a call; records each call's texts. Its model
+    calls take `model_delay` s."""
+
+    max_length = 512
+
+    def __init__(self, classifier, delay: float, model_delay: float = 0.0) -> None:
+        self.classifier, self.labels = classifier, classifier.labels
+        self.delay, self.model_delay = delay, model_delay
+        self.tokenized: list[list[str]] = []
+
+    def tokenizer(self, texts, verbose=False):
+        self.tokenized.append(list(texts))
+        time.sleep(self.delay)
+        return {"input_ids": [text.split() for text in texts]}
+
+    def predict_proba(self, texts):
+        time.sleep(self.model_delay)
+        return self.classifier.predict_proba(texts)
+
+
+def _post_all(port: int, path: str, bodies: list[dict]) -> list[httpx.Response]:
+    """Each body POSTed to `path` at once, each on a connection of its own."""
+    url = f"http://127.0.0.1:{port}{path}"
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return list(pool.map(lambda body: httpx.post(url, json=body, timeout=20), bodies))
+
+
+def test_r11_h3_token_counting_off_the_batches_is_held_to_the_queue_limit(tfidf_run):
+    model = Tokenizing(load(tfidf_run), delay=0.3)
+    settings = ServerSettings(max_queue=8, max_texts=8)
+    app = create_app([tfidf_run], loader=lambda _: model, settings=settings)
+    with uvicorn_in_thread(app, settings) as port:
+        bodies = [{"inputs": [[f"text {j}"] for j in range(8)], "truncate": False}]
+        bodies *= 10
+        started = time.monotonic()
+        answers = _post_all(port, "/predict", bodies)
+        seconds = time.monotonic() - started
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses.count(429) >= 8, statuses  # the thread holds 8 texts to count: the limit
+    overloaded = next(answer for answer in answers if answer.status_code == 429)
+    assert overloaded.json()["error_type"] == "Overloaded"
+    assert overloaded.headers["retry-after"] == "1"
+    assert len(model.tokenized) <= 2 and seconds < 2.0, (len(model.tokenized), seconds)
+
+
+def test_r11_h3_a_v1_request_refused_for_a_full_queue_tokenizes_nothing(tfidf_run):
+    model = Tokenizing(load(tfidf_run), delay=0.0, model_delay=1.0)
+    settings = ServerSettings(max_queue=8, max_texts=8, max_batch_size=8, max_wait_ms=0)
+    app = create_app([tfidf_run], loader=lambda _: model, settings=settings)
+    with uvicorn_in_thread(app, settings) as port:
+        first = threading.Thread(
+            target=_post_all, args=(port, "/v1/predict", [{"texts": ["a"] * 8}])
+        )
+        first.start()
+        time.sleep(0.3)  # its model call holds the thread for 1 s
+        batcher = app.state.service.batchers["tfidf"]
+        second = threading.Thread(
+            target=_post_all, args=(port, "/v1/predict", [{"texts": ["b"] * 8}])
+        )
+        second.start()
+        time.sleep(0.2)
+        assert batcher.queued_texts == 8
+        refused = _post_all(port, "/v1/predict", [{"texts": ["refused"] * 8}])[0]
+        assert refused.status_code == 503 and refused.json()["error"]["type"] == "queue_full"
+        first.join()
+        second.join()
+    assert ["refused"] * 8 not in model.tokenized, model.tokenized  # its texts never read

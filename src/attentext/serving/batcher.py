@@ -34,9 +34,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,19 @@ log = logging.getLogger("attentext.serving")
 PROBABILITIES = "probabilities"  # what `predict` answers by default: calibrated probabilities
 LOGITS = "logits"  # the calibrated logits: their softmax is the probabilities
 Functions = Mapping[str, Callable[[list[str]], np.ndarray]]  # what a model gives, by output
+
+
+async def both(first: Awaitable[Any], second: Awaitable[Any]) -> list[Any]:
+    """`asyncio.gather` of two, where one failing cancels the other: a /v1 request refused for
+    a full queue went on counting its texts' tokens on the model's thread, for no answer."""
+    tasks = [asyncio.ensure_future(first), asyncio.ensure_future(second)]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 class QueueFull(Exception):

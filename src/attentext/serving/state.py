@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -47,6 +47,7 @@ log = logging.getLogger("attentext.serving")
 # (`serving.logs` limits the records of "attentext.serving" itself, not of its children).
 reload_log = logging.getLogger("attentext.serving.reload")
 Explainable = Callable[[Any], bool]
+T = TypeVar("T")
 HEADLINE_METRICS = ("accuracy", "macro_f1", "weighted_f1", "n_examples")
 
 
@@ -230,15 +231,43 @@ class ModelService:
         self.batchers: dict[str, MicroBatcher] = {}
         self.executor: ThreadPoolExecutor | None = None
         self.ready = False
-        self.explaining = 0  # texts being explained or waiting for the thread
+        # texts the inference thread holds outside the batchers (explanations, token counts),
+        # held to max_queue as the batchers' queues are (`on_thread`)
+        self.off_batch = 0
         # how a reload loads a run again: as the models were loaded at start
         self.loader, self.explainable = loader, explainable
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reload_task: asyncio.Task | None = None
         self._reload_again = False  # asked for again while a reload ran
 
-    def explained(self, n_texts: int) -> None:
-        self.explaining -= n_texts
+    def _left_thread(self, n_texts: int) -> None:
+        self.off_batch -= n_texts
+
+    async def on_thread(self, work: Callable[[], T], n_texts: int, what: str, full: int = 503) -> T:
+        """`work()` on the inference thread, outside the micro-batchers: its `n_texts` count
+        against `max_queue` from now until the thread is done with them (also past a 504), and
+        past it the request is refused (status `full`, Retry-After) before anything is queued.
+        Cancelled (the client left, the time limit) before the thread takes it, it never runs.
+
+        Explanations were so counted; the token counts of /v1's `partly_read` and TEI's
+        `truncate: false` and `truncation_direction` were not: 10 TEI requests of 8 texts at once
+        queued 10 tokenizer calls behind each other, where the limit holds 8 texts."""
+        if not self.ready or self.executor is None:
+            raise unavailable()
+        limit = self.settings.max_queue
+        if self.off_batch + n_texts > limit:
+            raise ApiError(
+                full,
+                "queue_full",
+                f"{self.off_batch} texts wait for the model's thread besides its batches "
+                f"({what}; limit {limit}); retry shortly",
+                retry_after(),
+            )
+        loop = asyncio.get_running_loop()
+        job = self.executor.submit(work)
+        self.off_batch += n_texts
+        job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._left_thread, n_texts))
+        return await asyncio.wrap_future(job)
 
     def accepting(self, name: str | None = None) -> bool:
         """Readiness: started and not stopping, and the micro-batcher of model `name` (None:
@@ -290,16 +319,19 @@ class ModelService:
         return await self.reading(partly_read, served, texts)
 
     async def reading(
-        self, how: Callable[[Any, list[str]], list[Any]], served: ServedModel, texts: list[str]
+        self,
+        how: Callable[[Any, list[str]], list[Any]],
+        served: ServedModel,
+        texts: list[str],
+        full: int = 503,
     ) -> list[Any]:
         """`how(classifier, texts)` (a function of `reading.py`), on the model's thread where it
-        tokenizes (a fast tokenizer is not to be shared across threads)."""
+        tokenizes (a fast tokenizer is not to be shared across threads), held to the queue
+        limit there (`on_thread`; `full`: the status of a refusal)."""
         if not tokenizes(served.classifier):
             return how(served.classifier, texts)
-        if self.executor is None:
-            raise unavailable()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, how, served.classifier, texts)
+        work = partial(how, served.classifier, texts)
+        return await self.on_thread(work, len(texts), "token counts", full)
 
     async def classify(
         self, served: ServedModel, texts: list[str], output: str = PROBABILITIES, full: int = 503

@@ -7,7 +7,6 @@ be, the server still serves predictions and answers this route with 501.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
 from functools import partial
@@ -19,7 +18,7 @@ from fastapi import APIRouter, Depends
 from attentext.errors import AttentextError
 from attentext.rundir import TRANSFORMERS_KIND
 from attentext.serving.dependencies import get_service
-from attentext.serving.errors import ERROR_RESPONSES, ApiError, unavailable
+from attentext.serving.errors import ERROR_RESPONSES, ApiError
 from attentext.serving.json_body import JsonRoute
 from attentext.serving.reading import partly_read
 from attentext.serving.schemas import (
@@ -144,23 +143,9 @@ async def explain(
             f"{len(texts)} texts to explain by occlusion; at most {MAX_OCCLUSION_TEXTS} a "
             "request (each costs a prediction per word on the one inference thread)",
         )
-    if not service.ready or service.executor is None:
-        raise unavailable()
-    limit = service.settings.max_queue
-    if service.explaining + len(texts) > limit:
-        raise unavailable(
-            "queue_full",
-            f"{service.explaining} texts are waiting for explanations (limit {limit}); "
-            "retry shortly",
-        )
-    loop = asyncio.get_running_loop()
     explain = partial(_explain_and_read, explainer, served.classifier, texts, body.method)
-    work = service.executor.submit(explain)
-    service.explaining += len(texts)
-    # Counted until the thread is done with them, also after a 504 stopped the waiting here.
-    work.add_done_callback(lambda _: loop.call_soon_threadsafe(service.explained, len(texts)))
     try:
-        explanations, partly = await asyncio.wrap_future(work)
+        explanations, partly = await service.on_thread(explain, len(texts), "explanations")
     except ImportError:
         raise _unavailable() from None
     except AttentextError as error:

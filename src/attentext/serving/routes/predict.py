@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
 from attentext.decisions import decide
 from attentext.inference.ranking import top_labels
-from attentext.serving.batcher import QueueFull, ShuttingDown
+from attentext.serving.batcher import QueueFull, ShuttingDown, both
 from attentext.serving.dependencies import get_service
 from attentext.serving.errors import ERROR_RESPONSES, unavailable
 from attentext.serving.json_body import JsonRoute
@@ -37,7 +36,7 @@ async def predict(
     try:
         # the functions of the model this request was accepted with, whatever a reload swaps in;
         # what of each text it reads, as /v1/explain says it (`serving/reading.py`)
-        probabilities, partly_read = await asyncio.gather(
+        probabilities, partly_read = await both(
             batcher.predict(texts, functions=served.functions), service.partly_read(served, texts)
         )
     except QueueFull as full:

@@ -15,7 +15,6 @@ probabilities; every label is answered, best first.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
@@ -27,7 +26,13 @@ from attentext.serving.batcher import LOGITS, PROBABILITIES
 from attentext.serving.dependencies import get_service
 from attentext.serving.errors import ApiError, unavailable
 from attentext.serving.json_body import JsonRoute
-from attentext.serving.reading import parts_kept, read_limit, token_counts, token_limit
+from attentext.serving.reading import (
+    partly_read,
+    parts_kept,
+    read_limit,
+    token_counts,
+    token_limit,
+)
 from attentext.serving.schemas import LabelScore
 from attentext.serving.state import ModelService, ServedModel
 from attentext.serving.tei_schemas import (
@@ -87,10 +92,7 @@ async def refuse_long(service: ModelService, served: ServedModel, texts: list[st
     if limit is None:  # no token limit of its own: an ensemble, the TF-IDF baseline, or none
         await refuse_partly_read(service, served, texts)
         return
-    if service.executor is None:
-        raise unavailable()
-    loop = asyncio.get_running_loop()
-    counts = await loop.run_in_executor(service.executor, token_counts, classifier, texts)
+    counts = await service.reading(token_counts, served, texts, full=429)
     for count in counts:
         if count > limit:
             raise ApiError(
@@ -107,7 +109,7 @@ async def refuse_partly_read(service: ModelService, served: ServedModel, texts: 
     or the TF-IDF baseline past its `model.options.max_chars`. Only a token limit was checked,
     so such a text was answered as if read whole (`reading.partly_read` decides, as for
     `partly_read` in /v1)."""
-    partly = await service.partly_read(served, texts)
+    partly = await service.reading(partly_read, served, texts, full=429)
     if any(partly):
         given = len(texts[partly.index(True)])
         raise ApiError(
@@ -128,7 +130,7 @@ async def refuse_direction(
     answered: no direction applies to it. (Texts are cut as the run was trained: a model read
     from another part of a text than at training is not the model that was evaluated.)"""
     wanted = DIRECTIONS[direction.lower()]
-    kept = await service.reading(parts_kept, served, texts)
+    kept = await service.reading(parts_kept, served, texts, full=429)
     for i, (parts, server_cut) in enumerate(zip(kept, cut, strict=True)):
         other = sorted((parts | ({"head"} if server_cut else set())) - {wanted})
         if other:
