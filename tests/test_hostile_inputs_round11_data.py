@@ -9,6 +9,10 @@ R11-D1. a data folder holding two files for one split (train.csv beside train.js
       suffix, which a single file given by path reads) was "no train.* or test.* data file":
       test_r11_d1_two_files_for_one_split_are_refused_naming_both,
       test_r11_d1_a_split_file_with_an_upper_case_suffix_is_found
+R11-D2. multi-label data whose label name holds '|' (a JSONL list ["R&D|Tech"], or a
+      classes.txt line): trained, then every output joined its labels by '|' ("R&D|Tech|sport":
+      two labels or three?), and a CSV of the same data read the name as two labels:
+      test_r11_d2_a_multi_label_name_holding_the_join_is_refused_before_training
 R11-D3. a missing value inside a label set (a JSON NaN in a list, `a|NaN`, `a|null` in a CSV):
       a label named `nan`, `NaN` or `null`, trained and reported as one (a whole cell so
       spelled is no label since R4-6):
@@ -24,7 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import labelled_csv, write_file
+from conftest import labelled_csv, run_cli_here, write_file
 
 from attentext.data.dataset import load_text_dataset
 from attentext.errors import AttentextWarning, DataError
@@ -71,6 +75,27 @@ def test_r11_d1_a_split_file_with_an_upper_case_suffix_is_found(tmp_path):
     dataset = load_text_dataset(tmp_path)
     assert len(dataset["train"]) + len(dataset["validation"]) == 20
     assert len(dataset["test"]) == 6
+
+
+def test_r11_d2_a_multi_label_name_holding_the_join_is_refused_before_training(tmp_path):
+    records = [
+        {"text": f"lab research football {i}", "label": [["R&D|Tech"], ["sport"]][i % 2]}
+        for i in range(20)
+    ]
+    data = _jsonl(tmp_path, "ml.jsonl", records)
+    with pytest.raises(DataError, match=r"'R&D\|Tech' holds '\|'") as error:
+        load_text_dataset(data, multi_label=True)
+    assert "\n" not in str(error.value) and "rename" in str(error.value)
+    folder = tmp_path / "folder"  # a classes.txt naming it: the CSV's cells split it in two
+    write_file(folder, "classes.txt", "R&D|Tech\nsport\n")
+    write_file(folder, "train.csv", labelled_csv([("lab x", "R&D|Tech"), ("ball y", "sport")]))
+    with pytest.raises(DataError, match=r"classes.txt.*'R&D\|Tech' holds '\|'"):
+        load_text_dataset(folder, multi_label=True)
+    out = tmp_path / "run"
+    result = run_cli_here("train", "tfidf-logreg", "--data", data, "--multi-label", "-o", out)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "holds '|'" in result.stderr
+    assert not out.exists() and not Path(f"{out}.partial").exists()
 
 
 def test_r11_d3_a_missing_value_inside_a_label_set_is_no_label(tmp_path):

@@ -29,6 +29,7 @@ from attentext.data.multilabel import (
     check_every_label_trained,
     infer_multi_label_names,
     label_sets,
+    refuse_names_holding_the_join,
     refuse_sets_read_as_classes,
     to_id_lists,
     warn_one_label_each,
@@ -145,6 +146,11 @@ def load_text_dataset(
             or declared
             or infer_multi_label_names(sets.get("train") or sets["test"], first.path)
         )
+        if not label_names:  # names to train: each must come back whole from a prediction
+            classes = first.path.parent / "classes.txt"
+            refuse_names_holding_the_join(
+                names, classes if declared and classes.exists() else first.path
+            )
         ids = {split: to_id_lists(raw, sets[split], names, declared) for split, raw in raws.items()}
         if "train" in raws and not label_names:  # fixed names: data to measure, not to train
             check_every_label_trained(raws["train"], ids["train"], names)

@@ -17,6 +17,9 @@ from attentext.data.labels import MISSING_LABELS, is_number, warn_variants, whol
 from attentext.data.readers import LIST_MARK, RawSplit, label_lookup
 from attentext.errors import AttentextWarning, DataError, did_you_mean, short_list, shown
 
+# between a text's labels where one string holds them all: `predict --output`'s `labels` column,
+# the v2 route's `label` output
+LABEL_JOIN = "|"
 MULTI_LABEL_HINT = "pass --multi-label (or --set data.multi_label=true)"
 LOOKS_MULTI_SHARE = 0.05  # share of cells holding the separator from which a column looks multi
 MIN_ROWS_ONE_EACH = 20  # training rows, all of one label, from which --multi-label is doubted
@@ -40,6 +43,19 @@ def label_sets(raw: RawSplit, separator: str) -> list[list[str]]:
                 names.append(part)
         sets.append(names)
     return sets
+
+
+def refuse_names_holding_the_join(names: list[str], path: Path) -> None:
+    """Labels to train must not hold LABEL_JOIN: a JSONL list `["R&D|Tech"]` trained, then every
+    prediction joined "R&D|Tech|sport", two labels or three, and a CSV of the same data split the
+    name in two (an audit). `path` is the data file, or the classes.txt that names them."""
+    held = next((name for name in names if LABEL_JOIN in name), None)
+    if held is not None:
+        raise DataError(
+            f"{path}: the label '{shown(held)}' holds '{LABEL_JOIN}', which joins a text's labels "
+            "in predictions (predict --output, the v2 label output), so they could not be told "
+            f"apart; rename the label without '{LABEL_JOIN}'"
+        )
 
 
 def warn_one_label_each(sets: list[list[str]], path: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from attentext.data.multilabel import LABEL_JOIN
 from attentext.data.readers import text_problem
 from attentext.errors import DataError, short_list, shown
 
@@ -94,7 +95,7 @@ def result_columns(probabilities: np.ndarray, mask: np.ndarray, spec: ResultSpec
         columns[f"label{suffix}"] = pa.array(names[chosen], type=pa.string(), mask=mask)
         columns[f"score{suffix}"] = _scores(scores, mask)
     if spec.thresholds is not None:  # every label at or over its threshold, joined by "|"
-        sets = ["|".join(names[full[row] >= spec.thresholds]) for row in range(len(full))]
+        sets = [LABEL_JOIN.join(names[full[row] >= spec.thresholds]) for row in range(len(full))]
         columns["labels"] = pa.array(sets, type=pa.string(), mask=mask)
     if spec.all_scores:
         for i, label in enumerate(spec.labels):

@@ -29,6 +29,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from attentext import __version__
+from attentext.data.multilabel import LABEL_JOIN
 from attentext.decisions import decide
 from attentext.inference.ranking import top_labels
 from attentext.serving.dependencies import get_service
@@ -262,7 +263,7 @@ def label_values(classifier: Any, rows: np.ndarray) -> list[str]:
     labels = list(classifier.labels)
     if getattr(classifier, "multi_label", False):
         thresholds = getattr(classifier, "thresholds", None)
-        return ["|".join(chosen) for chosen in decide(rows, labels, True, thresholds)]
+        return [LABEL_JOIN.join(chosen) for chosen in decide(rows, labels, True, thresholds)]
     return [top_labels(row, labels, 1)[0][0] for row in rows]
 
 
