@@ -17,6 +17,10 @@ R11-D3. a missing value inside a label set (a JSON NaN in a list, `a|NaN`, `a|nu
       a label named `nan`, `NaN` or `null`, trained and reported as one (a whole cell so
       spelled is no label since R4-6):
       test_r11_d3_a_missing_value_inside_a_label_set_is_no_label
+R11-D4. labels that differ only by characters that draw nothing (a zero-width space, a BOM),
+      by width (a full-width `Ａ`) or by spacing (a no-break or a double space): classes of their
+      own that print the same, without the warning that case variants get:
+      test_r11_d4_labels_that_print_alike_are_warned_about
 """
 
 from __future__ import annotations
@@ -38,6 +42,13 @@ ROWS = [(f"story number {i} about {'sport' if i % 2 else 'trade'}", "ab"[i % 2])
 
 def _jsonl(folder: Path, name: str, records: list[dict]) -> Path:
     return write_file(folder, name, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def _warnings_of(source: Path, **options) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_text_dataset(source, **options)
+    return [str(w.message) for w in caught if issubclass(w.category, AttentextWarning)]
 
 
 def _warnings_of(source: Path, **options) -> list[str]:
@@ -110,3 +121,28 @@ def test_r11_d3_a_missing_value_inside_a_label_set_is_no_label(tmp_path):
         write_file(tmp_path, "ml.csv", labelled_csv(rows)), multi_label=True
     )
     assert dataset.label_names == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("name", "variant"),
+    [
+        ("World", "World\u200b"),  # a zero-width space copied from a web page
+        ("World", "\ufeffWorld"),  # a BOM
+        ("A", "\uff21"),  # full-width, as Japanese input methods type it
+        ("New York", "New\u00a0York"),  # a no-break space
+        ("New York", "New  York"),  # two spaces
+    ],
+    ids=["zero-width", "bom", "full-width", "no-break-space", "double-space"],
+)
+def test_r11_d4_labels_that_print_alike_are_warned_about(tmp_path, name, variant):
+    rows = [(text, name if label == "a" else "b") for text, label in ROWS]
+    rows[2] = (rows[2][0], variant)
+    data = write_file(tmp_path, "d.csv", labelled_csv(rows))
+    warned = [m for m in _warnings_of(data) if "separate classes" in m]
+    assert len(warned) == 1 and "\n" not in warned[0]
+    assert "' / '" in warned[0]  # both named (invisible characters escaped)
+    ml_rows = [(text, f"{label}|c") for text, label in rows]
+    ml = write_file(tmp_path, "ml.csv", labelled_csv(ml_rows))
+    assert any("separate" in m for m in _warnings_of(ml, multi_label=True))
+    plain = write_file(tmp_path, "plain.csv", labelled_csv(ROWS))
+    assert not [m for m in _warnings_of(plain) if "separate" in m]  # guard: no noise

@@ -7,6 +7,7 @@ index `1` beside `Business`, a text column read as labels): they are checked her
 from __future__ import annotations
 
 import math
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from attentext.data.readers import (
     read_text,
     split_lines,
 )
+from attentext.data.unicode import standard_text
 from attentext.errors import AttentextWarning, DataError, did_you_mean, short_list, shown
 
 # A label column with (nearly) a value per row is a text or an id column, not labels. Below this
@@ -96,14 +98,20 @@ def infer_label_names(train: RawSplit, label_column: str = "label") -> list[str]
 
 
 def _same_label(name: str) -> str | float:
-    """What two spellings of one label share: the number (`1`, `01`, `1.0`), or the case-folded
-    name."""
-    return float(name) if is_number(name) else name.casefold()
+    """What two spellings of one label share: the number (`1`, `01`, `1.0`), or the name
+    case-folded, in NFKC (a full-width `Ａ` is `A`, a no-break space a space), without the
+    characters that draw nothing (`standard_text`) and with its spaces collapsed. `World` beside
+    `World<U+200B>` or `\ufeffWorld`, `New York` beside `New  York` were classes that print
+    alike, trained apart, without the warning case variants got (an audit)."""
+    if is_number(name):
+        return float(name)
+    return " ".join(standard_text(unicodedata.normalize("NFKC", name)).split()).casefold()
 
 
 def warn_variants(path: Path, names: set[str]) -> None:
-    """Warn, in one line, about labels that differ only in case or in how a number is written
-    (`Sports`/`sports`, `1`/`1.0`): each is a class (or label) of its own."""
+    """Warn, in one line, about labels that differ only in case, spacing, width, characters that
+    draw nothing or how a number is written (`Sports`/`sports`, `1`/`1.0`, `_same_label`): each
+    is a class (or label) of its own."""
     groups: dict[str | int, list[str]] = {}
     for name in sorted(names):
         groups.setdefault(_same_label(name), []).append(name)
@@ -115,7 +123,8 @@ def warn_variants(path: Path, names: set[str]) -> None:
     ]
     if variants:
         warnings.warn(
-            f"{path}: labels that differ only in case or in how a number is written become "
+            f"{path}: labels that differ only in case, spacing, width, invisible characters or "
+            "how a number is written become "
             f"separate classes: {short_list(variants, limit=4, width=80)}; if they are one "
             "class, write them the same way in the data",
             AttentextWarning,
