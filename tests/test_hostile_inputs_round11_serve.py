@@ -16,12 +16,17 @@ R11-H3  work the inference thread does besides the micro-batches was not held to
         thread, where the limit holds 8 texts), and /v1's `partly_read` count of a request
         refused for a full queue (its texts tokenized for no answer). Now counted as explanations
         are (429 Overloaded on TEI, 503 on /v1), and a refused /v1 request's count cancelled.
+R11-H4  a SIGHUP reload while `attentext recalibrate` wrote the run (metrics.json, then
+        calibration.json, under the run's lock) served the new metrics beside the old
+        temperature. A load now waits (at most 2 s) for a writer holding the run's lock and
+        reads again where any file of the run changed while it read.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 import threading
 import time
@@ -31,8 +36,11 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import uvicorn_in_thread
+from fastapi.testclient import TestClient
 
 import attentext
+from attentext import rundir
+from attentext.files import write_json
 from attentext.inference.classifier import load
 from attentext.serving import ServerSettings, create_app
 
@@ -183,3 +191,22 @@ def test_r11_h3_a_v1_request_refused_for_a_full_queue_tokenizes_nothing(tfidf_ru
         first.join()
         second.join()
     assert ["refused"] * 8 not in model.tokenized, model.tokenized  # its texts never read
+
+
+def test_r11_h4_a_reload_while_recalibrate_writes_the_run_reads_one_version(tfidf_run, tmp_path):
+    run = tmp_path / "tfidf"
+    shutil.copytree(tfidf_run, run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    calibration = json.loads((run / "calibration.json").read_text())
+    new = {**calibration, "temperature": 2.5}
+    with TestClient(create_app([run])) as client:
+        service = client.app.state.service
+        with rundir.writing(run, "recalibrate"):  # as `save_calibration` writes its files
+            write_json(run / "metrics.json", {**metrics, "calibration": new, "recalibrated": 1})
+            reload = client.portal.start_task_soon(service.reload)  # SIGHUP's
+            time.sleep(0.5)  # the reload runs while calibration.json is still the old one
+            write_json(run / "calibration.json", new)
+        reload.result(timeout=10)
+        served = service.models["tfidf"]
+        assert served.metrics["recalibrated"] == 1
+        assert served.classifier.temperature == 2.5  # the calibration its metrics record

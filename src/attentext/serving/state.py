@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,11 +25,11 @@ from typing import Any, TypeVar
 import numpy as np
 
 from attentext.decisions import log_odds
-from attentext.errors import AttentextError, short_list
+from attentext.errors import AttentextError, RunDirError, short_list
 from attentext.inference.classifier import load
 from attentext.label_prior import shifted_logits
 from attentext.rendering import printable, shortened
-from attentext.rundir import Run, open_run, read_whole
+from attentext.rundir import RELOADS, Run, lock_path, open_run, read_whole
 from attentext.serving.batcher import (
     LOGITS,
     PROBABILITIES,
@@ -49,6 +50,9 @@ reload_log = logging.getLogger("attentext.serving.reload")
 Explainable = Callable[[Any], bool]
 T = TypeVar("T")
 HEADLINE_METRICS = ("accuracy", "macro_f1", "weighted_f1", "n_examples")
+# how long a load waits for a command writing the run (recalibrate holds its lock for a few ms)
+WRITER_WAIT_S = 2.0
+WRITER_POLL_S = 0.02
 
 
 @dataclass
@@ -178,8 +182,43 @@ def load_served(
     """A run directory loaded for serving: its model, kind, recipe and metrics from one and the
     same run (read again where it was replaced meanwhile: the metrics were read apart from the
     model, and a run replaced between the two reads showed one run's metrics beside the other's
-    model)."""
-    return read_whole(run_dir, partial(_served, run_dir, loader or load, explainable))
+    model), and from one version of its files where a command rewrites them in place.
+
+    `recalibrate` replaces metrics.json, then calibration.json, under the run's lock: a reload
+    (SIGHUP) between the two served the new metrics beside the old temperature. So a load waits
+    (at most WRITER_WAIT_S) for a writer holding the run's lock, and reads again where any file
+    of the run changed while it read."""
+    read = partial(read_whole, run_dir, partial(_served, run_dir, loader or load, explainable))
+    deadline = time.monotonic() + WRITER_WAIT_S
+    for _ in range(RELOADS):
+        _wait_for_writer(Path(run_dir), deadline)
+        before = run_files(run_dir)
+        served = read()
+        if run_files(run_dir) == before:
+            return served
+    raise RunDirError(
+        f"{run_dir}: its files were rewritten {RELOADS} times while it was read (another "
+        "process is writing it: recalibrate?); read it when that is done"
+    )
+
+
+def run_files(run_dir: str | Path) -> list[tuple[str, int, int, int]] | None:
+    """What a rewrite in place changes in a run: each entry's name, inode, size and time of
+    change (a command replaces a file by renaming a new one over it); None where unreadable."""
+    try:
+        with os.scandir(run_dir) as entries:
+            found = [(e.name, e.stat(follow_symlinks=False)) for e in entries]
+    except OSError:
+        return None
+    return sorted((name, st.st_ino, st.st_size, st.st_mtime_ns) for name, st in found)
+
+
+def _wait_for_writer(run_dir: Path, deadline: float) -> None:
+    """Wait while a command holds the run's lock (its file, beside the run, exists while held),
+    until `deadline`: a long holder (`train --overwrite` publishes a new folder, which
+    `read_whole` sees) or a lock file a kill -9 left is then read past."""
+    while lock_path(run_dir).exists() and time.monotonic() < deadline:
+        time.sleep(WRITER_POLL_S)
 
 
 def _served(run_dir: Path, loader: Callable[[Path], Any], explainable: Explainable) -> ServedModel:
