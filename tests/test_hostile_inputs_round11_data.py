@@ -21,6 +21,9 @@ R11-D4. labels that differ only by characters that draw nothing (a zero-width sp
       by width (a full-width `Ａ`) or by spacing (a no-break or a double space): classes of their
       own that print the same, without the warning that case variants get:
       test_r11_d4_labels_that_print_alike_are_warned_about
+R11-D6. an object (JSON `{}` or a Parquet struct) as a label inside a list, or as a Parquet
+      label: a label named by Python's repr ("{'a': 1}"), where a JSONL object label was refused:
+      test_r11_d6_an_object_as_a_label_is_refused_in_every_reader
 """
 
 from __future__ import annotations
@@ -146,3 +149,13 @@ def test_r11_d4_labels_that_print_alike_are_warned_about(tmp_path, name, variant
     assert any("separate" in m for m in _warnings_of(ml, multi_label=True))
     plain = write_file(tmp_path, "plain.csv", labelled_csv(ROWS))
     assert not [m for m in _warnings_of(plain) if "separate" in m]  # guard: no noise
+
+
+def test_r11_d6_an_object_as_a_label_is_refused_in_every_reader(tmp_path):
+    records = [{"text": f"text {i} here", "label": [[{"a": 1}], ["b"]][i % 2]} for i in range(20)]
+    with pytest.raises(DataError, match=r"row 1: label is a list holding an object"):
+        load_text_dataset(_jsonl(tmp_path, "ml.jsonl", records), multi_label=True)
+    table = pa.table({"text": [t for t, _ in ROWS], "label": [{"a": i % 2} for i in range(20)]})
+    pq.write_table(table, tmp_path / "d.parquet")
+    with pytest.raises(DataError, match=r"d.parquet: row 1: label is an object"):
+        load_text_dataset(tmp_path / "d.parquet")

@@ -616,10 +616,7 @@ def _read_jsonl(
         lines.append(line)
         if label_column is None:
             continue
-        if isinstance(record[label_column], dict):
-            kind = _kind(record[label_column])
-            raise DataError(f"{path}: row {line}: label is {kind}, not a string or a number")
-        labels.append(label_str(record[label_column]))
+        labels.append(checked_label(path, line, record[label_column]))
     return _raw(path, texts, lines, labels if label_column is not None else None)
 
 
@@ -641,7 +638,7 @@ def _read_parquet(path: Path, text_column: str, label_column: str | None) -> Raw
     labels = None
     if label_column is not None:
         values = _decoded(path, table.column(label_column).to_pylist(), "label")
-        labels = [label_str(v) for v in values]
+        labels = [checked_label(path, row, v) for row, v in enumerate(values, start=1)]
     return _raw(path, texts, list(range(1, len(texts) + 1)), labels)
 
 
@@ -660,6 +657,26 @@ def _decoded(path: Path, values: list[Any], what: str) -> list[Any]:
                     "as UTF-8 text"
                 ) from None
     return values
+
+
+def checked_label(path: Path, row: int, value: object) -> str:
+    """`label_str` of a label read from JSON or Parquet, refusing an object (a JSON `{}`, a
+    Parquet struct) there or in a list: inside a list or from Parquet it became a label named
+    by Python's repr, "{'a': 1}", where JSON Lines refused one alone (an audit)."""
+    if isinstance(value, Mapping):
+        raise DataError(f"{path}: row {row}: label is an object, not a string or a number")
+    if isinstance(value, list | tuple) and any(_holds_object(item) for item in value):
+        raise DataError(
+            f"{path}: row {row}: label is a list holding an object; write each label as a "
+            "string or a number"
+        )
+    return label_str(value)
+
+
+def _holds_object(value: object) -> bool:
+    if isinstance(value, list | tuple):
+        return any(_holds_object(item) for item in value)
+    return isinstance(value, Mapping)
 
 
 def label_str(value: object) -> str:
