@@ -20,6 +20,10 @@ R11-H4  a SIGHUP reload while `attentext recalibrate` wrote the run (metrics.jso
         calibration.json, under the run's lock) served the new metrics beside the old
         temperature. A load now waits (at most 2 s) for a writer holding the run's lock and
         reads again where any file of the run changed while it read.
+R11-H5  scores rounded to 6 decimals on /v1, Hugging Face and TEI, where Hugging Face's pipeline
+        (`score.item()`) and TEI (an f32) answer them whole: a probability of 3e-8 read 0.0 (a
+        log-loss of infinity; rare labels tied at 0.0) and 0.99999994 read 1.0. Now answered
+        whole, as /v1/explain's probabilities (its importances keep 6 decimals: weights to show).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from conftest import uvicorn_in_thread
 from fastapi.testclient import TestClient
@@ -210,3 +215,29 @@ def test_r11_h4_a_reload_while_recalibrate_writes_the_run_reads_one_version(tfid
         served = service.models["tfidf"]
         assert served.metrics["recalibrated"] == 1
         assert served.classifier.temperature == 2.5  # the calibration its metrics record
+
+
+class Sure:
+    """The TF-IDF run's labels, every text given these float32 probabilities."""
+
+    ROW = np.array([0.99999994, 3.1e-8, 2.9e-8, 1e-9], dtype=np.float32)
+
+    def __init__(self, classifier) -> None:
+        self.labels = classifier.labels
+
+    def predict_proba(self, texts):
+        return np.tile(self.ROW / self.ROW.sum(dtype=np.float32), (len(texts), 1))
+
+
+def test_r11_h5_scores_are_answered_whole_as_the_peers_answer_them(tfidf_run):
+    sure = Sure(load(tfidf_run))
+    expected = [float(p) for p in sure.predict_proba(["x"])[0]]  # HF's score.item() of float32
+    with TestClient(create_app([tfidf_run], loader=lambda _: sure)) as client:
+        v1 = client.post("/v1/predict", json={"texts": ["x"], "top_k": 4}).json()
+        hf = client.post("/models/tfidf", json={"inputs": "x"}).json()
+        tei = client.post("/predict", json={"inputs": "x"}).json()
+        raw = client.post("/predict", json={"inputs": "x", "raw_scores": True}).json()
+    for ranked in (v1["predictions"][0]["top_k"], hf[0], tei):
+        assert [item["score"] for item in ranked] == expected, ranked  # not 1.0, 0.0, 0.0, 0.0
+    assert v1["predictions"][0]["score"] == expected[0] < 1.0
+    assert [item["score"] for item in raw] == [float(np.log(p)) for p in expected], raw

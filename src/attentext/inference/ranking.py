@@ -11,10 +11,14 @@ from attentext.errors import AttentextError, AttentextNote
 
 
 def top_labels(
-    probabilities: np.ndarray, labels: list[str], k: int, decimals: int = 6
+    probabilities: np.ndarray, labels: list[str], k: int, decimals: int | None = 6
 ) -> list[tuple[str, float]]:
-    """The `k` most probable (label, score) pairs, best first; equal scores keep label order."""
+    """The `k` most probable (label, score) pairs, best first; equal scores keep label order.
+    Scores rounded to `decimals` (for people reading them), whole with None (for programs: the
+    server answers them as Hugging Face's pipeline and TEI do)."""
     order = np.argsort(-probabilities, kind="stable")[: max(1, min(k, len(labels)))]
+    if decimals is None:
+        return [(labels[i], float(probabilities[i])) for i in order]
     return [(labels[i], round(float(probabilities[i]), decimals)) for i in order]
 
 

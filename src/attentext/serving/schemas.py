@@ -153,6 +153,12 @@ PARTLY_READ = (
 )
 
 
+# Scores are answered whole (the model's float32 as a float), as Hugging Face's pipeline
+# (`score.item()`) and TEI (an f32) answer them. Rounded to 6 decimals, a probability under
+# 5e-7 read 0.0 (a log-loss of infinity, rare labels tied) and one over 1 - 5e-7 read 1.0.
+SCORE_DECIMALS: int | None = None
+
+
 class LabelScore(BaseModel):
     label: str
     score: float

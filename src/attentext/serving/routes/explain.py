@@ -32,7 +32,7 @@ from attentext.serving.state import ModelService, ServedModel
 
 log = logging.getLogger("attentext.serving")
 router = APIRouter(route_class=JsonRoute)
-SCORE_DECIMALS = 6
+IMPORTANCE_DECIMALS = 6  # weights to show; probabilities are answered whole
 EXPLAIN_MODULE = "attentext.interpret.explain"
 # occlusion costs up to 257 predictions a text on the thread predictions share: 8 texts of the
 # fine-tuned MiniLM hold it ~6 s on 2 cores (benchmarks/README.md, explanations)
@@ -80,7 +80,7 @@ def _windows(explanation: Any) -> list[WindowWeight] | None:
     if windows is None:
         return None
     return [
-        WindowWeight(start=w["start"], end=w["end"], weight=round(w["weight"], SCORE_DECIMALS))
+        WindowWeight(start=w["start"], end=w["end"], weight=round(w["weight"], IMPORTANCE_DECIMALS))
         for w in windows
     ]
 
@@ -105,9 +105,9 @@ def _response(
                 text=e.text,
                 label=e.label,
                 labels=e.labels,
-                probabilities={k: round(v, SCORE_DECIMALS) for k, v in e.probabilities.items()},
+                probabilities={k: float(v) for k, v in e.probabilities.items()},  # as /v1/predict
                 tokens=list(e.tokens),
-                importances=[round(float(x), SCORE_DECIMALS) for x in e.importances],
+                importances=[round(float(x), IMPORTANCE_DECIMALS) for x in e.importances],
                 offsets=e.offsets,
                 method=e.method,
                 truncated=cut,

@@ -21,7 +21,7 @@ from attentext.serving.batcher import LOGITS, PROBABILITIES
 from attentext.serving.dependencies import get_service
 from attentext.serving.hf_schemas import HfError, HfParameters, HfRequest
 from attentext.serving.json_body import JsonRoute
-from attentext.serving.schemas import LabelScore
+from attentext.serving.schemas import SCORE_DECIMALS, LabelScore
 from attentext.serving.state import ModelService, ServedModel
 
 router = APIRouter(route_class=JsonRoute, tags=["Hugging Face inference"])
@@ -49,7 +49,10 @@ async def classify(
     labels = list(served.classifier.labels)
     k = parameters.top_k or len(labels)
     return [
-        [LabelScore(label=label, score=score) for label, score in top_labels(row, labels, k)]
+        [
+            LabelScore(label=label, score=score)
+            for label, score in top_labels(row, labels, k, decimals=SCORE_DECIMALS)
+        ]
         for row in rows
     ]
 

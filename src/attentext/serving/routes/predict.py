@@ -12,7 +12,13 @@ from attentext.serving.batcher import QueueFull, ShuttingDown, both
 from attentext.serving.dependencies import get_service
 from attentext.serving.errors import ERROR_RESPONSES, unavailable
 from attentext.serving.json_body import JsonRoute
-from attentext.serving.schemas import LabelScore, Prediction, PredictRequest, PredictResponse
+from attentext.serving.schemas import (
+    SCORE_DECIMALS,
+    LabelScore,
+    Prediction,
+    PredictRequest,
+    PredictResponse,
+)
 from attentext.serving.state import ModelService
 
 router = APIRouter(route_class=JsonRoute)
@@ -54,11 +60,15 @@ async def predict(
     for i, (row, cut, partly) in enumerate(zip(probabilities, truncated, partly_read, strict=True)):
         ranked = [
             LabelScore(label=label, score=score)
-            for label, score in top_labels(row, classifier.labels, body.top_k)
+            for label, score in top_labels(
+                row, classifier.labels, body.top_k, decimals=SCORE_DECIMALS
+            )
         ]
         extra = {}
         if label_sets is not None:
-            scores = top_labels(row, classifier.labels, len(classifier.labels))
+            scores = top_labels(
+                row, classifier.labels, len(classifier.labels), decimals=SCORE_DECIMALS
+            )
             extra = {"labels": label_sets[i], "scores": dict(scores)}
         predictions.append(
             Prediction(

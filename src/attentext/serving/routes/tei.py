@@ -33,7 +33,7 @@ from attentext.serving.reading import (
     token_counts,
     token_limit,
 )
-from attentext.serving.schemas import LabelScore
+from attentext.serving.schemas import SCORE_DECIMALS, LabelScore
 from attentext.serving.state import ModelService, ServedModel
 from attentext.serving.tei_schemas import (
     TeiClassifier,
@@ -174,7 +174,7 @@ async def predict(
     ranked = [
         [
             LabelScore(label=label, score=score)
-            for label, score in top_labels(row, labels, len(labels))
+            for label, score in top_labels(row, labels, len(labels), decimals=SCORE_DECIMALS)
         ]
         for row in rows
     ]
