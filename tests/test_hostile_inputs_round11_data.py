@@ -21,6 +21,10 @@ R11-D4. labels that differ only by characters that draw nothing (a zero-width sp
       by width (a full-width `Ａ`) or by spacing (a no-break or a double space): classes of their
       own that print the same, without the warning that case variants get:
       test_r11_d4_labels_that_print_alike_are_warned_about
+R11-D5. one text written on several training rows with different labels (a broken join,
+      two annotators): trained without a word; the model was taught both labels (metrics.json now counts them,
+      `data_profile.texts_with_two_labels`):
+      test_r11_d5_a_text_labelled_two_ways_in_training_is_warned_about
 R11-D6. an object (JSON `{}` or a Parquet struct) as a label inside a list, or as a Parquet
       label: a label named by Python's repr ("{'a': 1}"), where a JSONL object label was refused:
       test_r11_d6_an_object_as_a_label_is_refused_in_every_reader
@@ -29,6 +33,7 @@ R11-D6. an object (JSON `{}` or a Parquet struct) as a label inside a list, or a
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -37,6 +42,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import labelled_csv, run_cli_here, write_file
 
+import attentext
 from attentext.data.dataset import load_text_dataset
 from attentext.errors import AttentextWarning, DataError
 
@@ -149,6 +155,31 @@ def test_r11_d4_labels_that_print_alike_are_warned_about(tmp_path, name, variant
     assert any("separate" in m for m in _warnings_of(ml, multi_label=True))
     plain = write_file(tmp_path, "plain.csv", labelled_csv(ROWS))
     assert not [m for m in _warnings_of(plain) if "separate" in m]  # guard: no noise
+
+
+def _trained_warnings(data: Path, out: Path) -> tuple[list[str], dict]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = attentext.train("tfidf-logreg", data, out)
+    said = [str(w.message) for w in caught if issubclass(w.category, AttentextWarning)]
+    return said, result.metrics["data_profile"]
+
+
+def test_r11_d5_a_text_labelled_two_ways_in_training_is_warned_about(tmp_path):
+    rows = list(ROWS)
+    rows[5] = (rows[4][0].upper(), "b")  # rows 4 and 5: one text (case aside), labels a and b
+    rows[7] = (rows[6][0], "b")  # rows 6 and 7: labels a and b
+    data = write_file(tmp_path, "d.csv", labelled_csv(rows))
+    said, facts = _trained_warnings(data, tmp_path / "run")
+    warned = [m for m in said if "different labels" in m]
+    assert len(warned) == 1 and "\n" not in warned[0], said
+    assert "2 training texts are" in warned[0]
+    example = r"e\.g\. 'story number [46] about trade': (a and b|b and a)\)"
+    assert re.search(example, warned[0], re.IGNORECASE), warned[0]
+    assert facts["texts_with_two_labels"] == 2
+    plain = write_file(tmp_path, "plain.csv", labelled_csv([*ROWS, ROWS[0]]))
+    said, facts = _trained_warnings(plain, tmp_path / "plain")  # a repeated row, one label
+    assert not [m for m in said if "different labels" in m] and not facts["texts_with_two_labels"]
 
 
 def test_r11_d6_an_object_as_a_label_is_refused_in_every_reader(tmp_path):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from attentext.data.texts import normalized, word_count
-from attentext.errors import AttentextWarning
+from attentext.errors import AttentextWarning, shown
 
 IMBALANCE_WARNING = 5.0  # largest / smallest class count from which the user is told
 WHOLE_WORD_WARNING = 0.7  # share of words the vocabulary holds whole under which it is told
@@ -90,6 +90,50 @@ def copies_in_training(train_texts: list[str], others: dict[str, list[str]]) -> 
         f"{split}_in_train": sum(normalized(text) in seen for text in texts)
         for split, texts in others.items()
     }
+
+
+def labelled_two_ways(
+    texts: list[str], labels: list[Any]
+) -> tuple[int, tuple[str, Any, Any] | None]:
+    """How many texts are written on several rows with different labels (label sets), case,
+    spacing and Unicode form ignored (`texts.normalized`), and the first: (text, one label, the
+    other). Such rows (a broken join, two annotators) trained without a word (an audit)."""
+    first_label: dict[str, Any] = {}
+    found: dict[str, tuple[str, Any, Any]] = {}
+    for text, label in zip(texts, labels, strict=True):
+        key, label = normalized(text), tuple(label) if isinstance(label, list) else label
+        earlier = first_label.setdefault(key, label)
+        if earlier != label and key not in found:
+            found[key] = (text, earlier, label)
+    return len(found), next(iter(found.values()), None)
+
+
+def advise_two_ways(
+    count: int, example: tuple[str, Any, Any] | None, names: list[str], source: str
+) -> None:
+    """A warning where training texts carry two labels (`labelled_two_ways`): the model is
+    taught both, a coin toss for that text and its like."""
+    if not count or example is None:
+        return
+    text, *pair = example
+    shown_labels = [
+        "|".join(names[i] for i in label) if isinstance(label, tuple) else names[label]
+        for label in pair
+    ]
+    several = isinstance(pair[0], tuple)  # label sets: --multi-label is given already
+    warnings.warn(
+        f"{source}: {count:,} training text{' is' if count == 1 else 's are'} written on several "
+        "rows with different labels "
+        f"(case and spacing ignored; e.g. '{shown(text, 60)}': {shown(shown_labels[0], 40)} and "
+        f"{shown(shown_labels[1], 40)}): the model is taught both; keep one label "
+        + (
+            "set per text"
+            if several
+            else "per text, or train with --multi-label if a text may have several"
+        ),
+        AttentextWarning,
+        stacklevel=2,
+    )
 
 
 def advise_copies(copies: dict[str, int], sizes: dict[str, int], source: str) -> None:

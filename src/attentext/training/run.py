@@ -35,7 +35,9 @@ from attentext.data.profile import (
     PROFILE_SAMPLE,
     advise,
     advise_copies,
+    advise_two_ways,
     copies_in_training,
+    labelled_two_ways,
     profile,
     whole_word_share,
 )
@@ -444,7 +446,15 @@ def _profile(recipe: Recipe, dataset: TextDataset, tokenizer: Any = None) -> dic
         split: dataset.texts(split) for split in ("validation", "test") if split in dataset.splits
     }
     facts.update(copies_in_training(dataset.texts("train"), others))
+    learned = [split for split in ("train", "validation") if split in dataset.splits]
+    facts["texts_with_two_labels"], example = labelled_two_ways(
+        [text for split in learned for text in dataset.texts(split)],
+        [label for split in learned for label in dataset.labels(split)],
+    )
     if is_main_process():
+        advise_two_ways(
+            facts["texts_with_two_labels"], example, dataset.label_names, dataset.source
+        )
         advise(
             facts,
             recipe.training.class_weight,
