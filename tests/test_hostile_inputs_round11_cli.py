@@ -12,10 +12,16 @@ R11-C3 two precision probes at once (two processes choosing `--precision auto` f
        models): each read precision.json, added its entry and wrote the file whole, so the
        one that wrote last dropped the other's entry (probed again next time). Read, merged and
        written under a lock beside the file (`precision._store_cache`).
+R11-C4 `ensemble A B` where B has A's classes listed in another order (trained on a folder
+       whose classes.txt lists them otherwise, or on a CSV of the names, read sorted): refused,
+       "its labels differ from A's", untrue. Averaged by label name, at build and at load
+       (`inference.ensemble.label_columns`), as compare and distill do; other classes are
+       refused naming the difference.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import subprocess
@@ -24,12 +30,14 @@ import threading
 import time
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import run_cli_here
 
 import attentext
 from attentext.errors import AttentextNote, AttentextWarning
+from attentext.inference.ensemble import EnsembleClassifier
 from attentext.rundir import open_run
 
 
@@ -127,3 +135,39 @@ def test_r11_c3_two_precision_probes_at_once_keep_both_entries(tmp_path, monkeyp
     for probe in probes:
         probe.join()
     assert sorted(precision._load_cache()) == ["model-a", "model-b"]
+
+
+def _ag_news_in_order(folder: Path, order: list[str], ag_news_dir: Path) -> Path:
+    """ag_news_tiny (AG News's numbers indexing classes.txt) with its classes listed in `order`."""
+    names = (ag_news_dir / "classes.txt").read_text(encoding="utf-8").split()
+    folder.mkdir()
+    (folder / "classes.txt").write_text("\n".join(order) + "\n", encoding="utf-8")
+    for split in ("train", "test"):
+        with open(ag_news_dir / f"{split}.csv", newline="", encoding="utf-8") as source:
+            rows = list(csv.reader(source))
+        with open(folder / f"{split}.csv", "w", newline="", encoding="utf-8") as target:
+            for number, title, text in rows:
+                at = order.index(names[int(number) - 1]) + 1
+                csv.writer(target).writerow([str(at), title, text])
+    return folder
+
+
+def test_r11_c4_an_ensemble_of_runs_listing_the_same_labels_otherwise_averages_by_name(
+    ag_news_dir, tmp_path
+):
+    names = (ag_news_dir / "classes.txt").read_text(encoding="utf-8").split()
+    first = _ag_news_in_order(tmp_path / "d1", names, ag_news_dir)
+    second = _ag_news_in_order(tmp_path / "d2", names[::-1], ag_news_dir)
+    a = attentext.train("tfidf-logreg", first, tmp_path / "a").run_dir
+    b = attentext.train("tfidf-logreg", second, tmp_path / "b", overrides=["model.options.C=0.3"])
+    assert attentext.load(b.run_dir).labels == names[::-1]
+    result = run_cli_here("ensemble", a, b.run_dir, "-d", first, "-o", tmp_path / "e")
+    assert result.returncode == 0, result.stderr
+    texts = [line.split(",", 2)[2] for line in (first / "test.csv").read_text().splitlines()]
+    members = SimpleNamespace(members=[(a, 0.5), (b.run_dir, 0.5)])  # both, whatever was kept
+    mixed = EnsembleClassifier.from_run(members, attentext.load)
+    assert mixed.labels == names
+    by_name = [names[::-1].index(label) for label in names]
+    expected = 0.5 * attentext.load(a).predict_proba(texts)
+    expected += 0.5 * attentext.load(b.run_dir).predict_proba(texts)[:, by_name]
+    assert abs(mixed.predict_proba(texts) - expected).max() < 1e-9

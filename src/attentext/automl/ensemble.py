@@ -41,6 +41,7 @@ from attentext.evaluation.card import model_card
 from attentext.evaluation.metrics import classification_metrics
 from attentext.files import write_json, write_text
 from attentext.inference.classifier import load
+from attentext.inference.ensemble import label_columns
 from attentext.recipes import Recipe
 from attentext.training.run import recipe_dataset
 from attentext.training.workdir import check_destination, prepare_work_dir
@@ -123,17 +124,16 @@ def ensemble(
     _check_same_validation(runs, data, texts)
     classifiers = [load(run.path) for run in runs]
     labels = list(classifiers[0].labels)
-    for run, classifier in zip(runs, classifiers, strict=True):
-        if list(classifier.labels) != labels:
-            raise DataError(
-                f"{run.path}: its labels differ from {runs[0].path}'s; an ensemble's runs must "
-                "be trained on the same labels"
-            )
+    columns = [
+        label_columns(c.labels, labels, run.path, runs[0].path, DataError)
+        for run, c in zip(runs, classifiers, strict=True)
+    ]  # the same classes in another order are averaged by name
     gold = _label_ids(column_values(validation, "label"), label_names, labels, runs, data)
     probabilities = []
-    for run, classifier in zip(runs, classifiers, strict=True):
+    for run, classifier, order in zip(runs, classifiers, columns, strict=True):
         say(f"{run.name}: predicting {len(texts):,} validation texts")
-        probabilities.append(np.asarray(classifier.predict_proba(texts), dtype=np.float64))
+        predicted = np.asarray(classifier.predict_proba(texts), dtype=np.float64)
+        probabilities.append(predicted if order is None else predicted[:, order])
     weights = select_weights(probabilities, gold, rounds)
     mixture = sum(w * p for w, p in zip(weights, probabilities, strict=True))
     # a mean of calibrated runs is less sure than each (T < 1 on every set tried): the

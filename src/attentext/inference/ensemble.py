@@ -21,11 +21,39 @@ from scipy.special import softmax
 from attentext.confidence import ConfidenceMap
 from attentext.data.readers import text_list
 from attentext.decisions import decide
-from attentext.errors import RunDirError
+from attentext.errors import AttentextError, RunDirError, short_list
 from attentext.label_prior import shifted_logits
 from attentext.rundir import Run
 
 LOG_FLOOR = 1e-12
+
+
+def label_columns(
+    labels: list[str],
+    first: list[str],
+    path: str | Path,
+    first_path: str | Path,
+    error: type[AttentextError] = RunDirError,
+) -> list[int] | None:
+    """Where each of the first member's labels (`first`) is among a member's `labels` (None: the
+    same order), so that probabilities are averaged by label name. Members of the same classes
+    listed in another order (a folder's classes.txt beside a CSV of the names, read sorted) were
+    refused as "its labels differ"; members of other classes are refused naming the difference."""
+    if list(labels) == list(first):
+        return None
+    if sorted(labels) == sorted(first) and len(set(labels)) == len(labels):
+        return [list(labels).index(name) for name in first]
+    only = [name for name in labels if name not in first]
+    missing = [name for name in first if name not in labels]
+    said = "; ".join(
+        f"{what} {short_list(names, 5)}"
+        for what, names in (("it has", only), ("it lacks", missing))
+        if names
+    )
+    raise error(
+        f"{path}: its labels differ from {Path(first_path).name}'s ({said or 'a label twice'}); "
+        "an ensemble's members must be trained on the same labels"
+    )
 
 
 class EnsembleClassifier:
@@ -33,9 +61,17 @@ class EnsembleClassifier:
 
     multi_label = False
 
-    def __init__(self, members: list[Any], weights: list[float], names: list[str]) -> None:
+    def __init__(
+        self,
+        members: list[Any],
+        weights: list[float],
+        names: list[str],
+        columns: list[list[int] | None] | None = None,
+    ) -> None:
         self.members, self.weights, self.names = members, list(weights), list(names)
         self.labels = list(members[0].labels)
+        # each member's probability columns in the order of `labels` (None: already so)
+        self.columns = columns or [None] * len(members)
         self.temperature = 1.0  # the mixture's calibration, set by the loader
         self.confidence_map: ConfidenceMap | None = None
         self.label_bias: np.ndarray | None = None  # a label prior of the mixture, likewise
@@ -44,21 +80,18 @@ class EnsembleClassifier:
     def from_run(cls, run: Run, load_member: Callable[[Path], Any]) -> EnsembleClassifier:
         """Each member loaded with `load_member` (the same backend and device as asked for the
         ensemble); members on other labels, or with several labels per text, are refused."""
-        members, weights = [], []
+        members, weights, columns = [], [], []
         for path, weight in run.members:
             member = load_member(path)
             if getattr(member, "multi_label", False):
                 raise RunDirError(
                     f"{path}: gives several labels per text; an ensemble averages one-label runs"
                 )
-            if members and list(member.labels) != list(members[0].labels):
-                raise RunDirError(
-                    f"{path}: its labels differ from {run.members[0][0].name}'s; an ensemble's "
-                    "members must be trained on the same labels"
-                )
+            first = members[0].labels if members else member.labels
+            columns.append(label_columns(member.labels, first, path, run.members[0][0]))
             members.append(member)
             weights.append(weight)
-        return cls(members, weights, [path.name for path, _ in run.members])
+        return cls(members, weights, [path.name for path, _ in run.members], columns)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """The weighted mean of the members' probabilities, (len(texts), len(labels)), then the
@@ -67,8 +100,9 @@ class EnsembleClassifier:
         mixture = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         if not texts:
             return mixture
-        for member, weight in zip(self.members, self.weights, strict=True):
-            mixture += weight * np.asarray(member.predict_proba(texts), dtype=np.float64)
+        for member, weight, columns in zip(self.members, self.weights, self.columns, strict=True):
+            probabilities = np.asarray(member.predict_proba(texts), dtype=np.float64)
+            mixture += weight * (probabilities if columns is None else probabilities[:, columns])
         if self.temperature != 1.0 or self.label_bias is not None:
             logits = np.log(np.clip(mixture, LOG_FLOOR, None))
             mixture = softmax(shifted_logits(logits, self.temperature, self.label_bias), axis=1)
