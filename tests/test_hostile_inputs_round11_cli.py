@@ -17,6 +17,9 @@ R11-C4 `ensemble A B` where B has A's classes listed in another order (trained o
        "its labels differ from A's", untrue. Averaged by label name, at build and at load
        (`inference.ensemble.label_columns`), as compare and distill do; other classes are
        refused naming the difference.
+R11-C5 a recipe YAML giving a key twice in one section (`C: 10`, then `C: 1` further down;
+       `training:` twice): PyYAML kept the last without a word. One line naming the key and
+       both lines (`recipes._NoAliasLoader.construct_mapping`), before anything is written.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import pytest
 from conftest import run_cli_here
 
 import attentext
-from attentext.errors import AttentextNote, AttentextWarning
+from attentext.errors import AttentextNote, AttentextWarning, RecipeError
 from attentext.inference.ensemble import EnsembleClassifier
 from attentext.rundir import open_run
 
@@ -171,3 +174,18 @@ def test_r11_c4_an_ensemble_of_runs_listing_the_same_labels_otherwise_averages_b
     expected = 0.5 * attentext.load(a).predict_proba(texts)
     expected += 0.5 * attentext.load(b.run_dir).predict_proba(texts)[:, by_name]
     assert abs(mixed.predict_proba(texts) - expected).max() < 1e-9
+
+
+def test_r11_c5_a_recipe_giving_a_key_twice_is_one_line(ag_news_dir, tmp_path, write):
+    twice = "model:\n  type: tfidf-logreg\n  options:\n    C: 10\n    ngram_max: 2\n    C: 1\n"
+    recipe = write("twice.yaml", twice)
+    out = tmp_path / "out"
+    result = run_cli_here("train", recipe, "-d", ag_news_dir, "-o", out)
+    _one_line(result, "twice.yaml: line 6: 'C' is given twice in one section (also on line 4)")
+    sections = write(
+        "sections.yaml",
+        "model:\n  type: tfidf-logreg\ntraining:\n  epochs: 1\ntraining:\n  seed: 3\n",
+    )
+    with pytest.raises(RecipeError, match="line 5: 'training' is given twice"):
+        attentext.train(sections, ag_news_dir, out)
+    assert not out.exists() and not Path(f"{out}.partial").exists()

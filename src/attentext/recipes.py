@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -782,6 +782,22 @@ class _NoAliasLoader(yaml.SafeLoader):
                 "the value out"
             )
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        """A mapping whose keys are each given once: PyYAML kept the last of a key written
+        twice without a word (`C: 10` then `C: 1` two screens down trained C=1)."""
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, Hashable) and key in seen:
+                raise RecipeError(
+                    f"line {line}: '{shown(key)}' is given twice in one section (also on line "
+                    f"{seen[key]}); keep one"
+                )
+            if isinstance(key, Hashable):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_yaml(text: str, origin: str) -> Any:
