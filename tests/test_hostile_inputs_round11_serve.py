@@ -24,6 +24,11 @@ R11-H5  scores rounded to 6 decimals on /v1, Hugging Face and TEI, where Hugging
         (`score.item()`) and TEI (an f32) answer them whole: a probability of 3e-8 read 0.0 (a
         log-loss of infinity; rare labels tied at 0.0) and 0.99999994 read 1.0. Now answered
         whole, as /v1/explain's probabilities (its importances keep 6 decimals: weights to show).
+R11-H6  /v1/explain of a model served in bf16 (`precision: auto` picks it where it is faster)
+        answered the probabilities of the fp32, eager-attention forward it reads attention from
+        (Sports 0.2541 where /v1/predict answered 0.2539), so a near tie could be explained as
+        another label than predict gave. Now each explanation shows the served model's own
+        prediction (the attention's importances do not depend on the label).
 """
 
 from __future__ import annotations
@@ -241,3 +246,17 @@ def test_r11_h5_scores_are_answered_whole_as_the_peers_answer_them(tfidf_run):
         assert [item["score"] for item in ranked] == expected, ranked  # not 1.0, 0.0, 0.0, 0.0
     assert v1["predictions"][0]["score"] == expected[0] < 1.0
     assert [item["score"] for item in raw] == [float(np.log(p)) for p in expected], raw
+
+
+def test_r11_h6_explain_answers_the_prediction_predict_gives_on_a_bf16_model(run_dir):
+    texts = ["oil prices fall as markets slump", "the team won the cup final", ""]
+    app = create_app([run_dir], loader=lambda path: load(path, precision="bf16"))
+    with TestClient(app) as client:
+        predicted = client.post("/v1/predict", json={"texts": texts, "top_k": 4}).json()
+        explained = client.post("/v1/explain", json={"texts": texts}).json()
+    for prediction, explanation in zip(
+        predicted["predictions"], explained["explanations"], strict=True
+    ):
+        scores = {item["label"]: item["score"] for item in prediction["top_k"]}
+        assert explanation["probabilities"] == scores  # the served model's (bf16), not fp32's
+        assert explanation["label"] == prediction["label"]
