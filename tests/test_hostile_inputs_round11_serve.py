@@ -29,6 +29,8 @@ R11-H6  /v1/explain of a model served in bf16 (`precision: auto` picks it where 
         (Sports 0.2541 where /v1/predict answered 0.2539), so a near tie could be explained as
         another label than predict gave. Now each explanation shows the served model's own
         prediction (the attention's importances do not depend on the label).
+R11-H7  a chunked body's trailers over 16 KB (3,000 trailer fields sent at once) were parsed
+        whole and the request answered 200, as R11-H2's heads: a JSON 431 now.
 """
 
 from __future__ import annotations
@@ -260,3 +262,22 @@ def test_r11_h6_explain_answers_the_prediction_predict_gives_on_a_bf16_model(run
         scores = {item["label"]: item["score"] for item in prediction["top_k"]}
         assert explanation["probabilities"] == scores  # the served model's (bf16), not fp32's
         assert explanation["label"] == prediction["label"]
+
+
+def test_r11_h7_trailers_over_16_kb_are_a_431(tfidf_run):
+    def chunked(trailers: bytes) -> bytes:
+        return (
+            b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            b'10\r\n{"texts": ["a"]}\r\n0\r\n%s\r\n' % trailers
+        )
+
+    settings = ServerSettings()
+    with uvicorn_in_thread(create_app([tfidf_run], settings=settings), settings) as port:
+        many = b"".join(b"X-Trailer-%d: 1\r\n" % i for i in range(3000))
+        answer = _exchange(port, chunked(many))
+        assert answer.startswith(b"HTTP/1.1 431"), answer[:300]
+        error = _error(answer)
+        assert error["type"] == "headers_too_large", error
+        assert re.search(r"\(trailers of [\d,]+ bytes, over 16,384\)", error["message"]), error
+        assert _exchange(port, chunked(b"X-Trailer: 1\r\n")).startswith(b"HTTP/1.1 200")

@@ -91,18 +91,23 @@ class OneFraming(h11.Connection):
                     "Transfer-Encoding with Content-Length: send one",
                     error_status_hint=400,
                 )
+        elif isinstance(event, h11.EndOfMessage) and event.headers:
+            _check_head_size(event, self.max_head_bytes)
         return event
 
 
-def _check_head_size(request: h11.Request, limit: int) -> None:
-    """A 431 for a request head over `limit` bytes. h11 refuses a head that is still incomplete
-    past its limit (16 KB), but one that arrives at once in a read (up to 256 KB: a 100 KB
-    header line, 3,000 headers) it parsed whole; nginx refuses heads past 32 KB by default."""
-    size = len(request.method) + len(request.target) + 12  # the request line, "HTTP/1.1", CRLF
-    size += sum(len(name) + len(value) + 4 for name, value in request.headers.raw_items())
+def _check_head_size(event: h11.Request | h11.EndOfMessage, limit: int) -> None:
+    """A 431 for a request head (or a chunked body's trailers) over `limit` bytes. h11 refuses a
+    head that is still incomplete past its limit (16 KB), but one that arrives at once in a read
+    (up to 256 KB: a 100 KB header line, 3,000 headers or trailers) it parsed whole; nginx
+    refuses heads past 32 KB by default."""
+    size = sum(len(name) + len(value) + 4 for name, value in event.headers.raw_items())
+    what = "trailers"
+    if isinstance(event, h11.Request):  # the request line, "HTTP/1.1" and its CRLF
+        size, what = size + len(event.method) + len(event.target) + 12, "a head"
     if size > limit:
         raise h11.RemoteProtocolError(
-            f"a head of {size:,} bytes, over {limit:,}",  # cut at 60 characters (`echo`)
+            f"{what} of {size:,} bytes, over {limit:,}",  # cut at 60 characters (`echo`)
             error_status_hint=431,
         )
 
