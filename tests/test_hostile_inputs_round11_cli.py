@@ -20,6 +20,9 @@ R11-C4 `ensemble A B` where B has A's classes listed in another order (trained o
 R11-C5 a recipe YAML giving a key twice in one section (`C: 10`, then `C: 1` further down;
        `training:` twice): PyYAML kept the last without a word. One line naming the key and
        both lines (`recipes._NoAliasLoader.construct_mapping`), before anything is written.
+R11-C6 `--set model.options.c=2` (tfidf-logreg's `C`), `train TFIDF-LOGREG`: the known names
+       listed, the one meant not suggested (difflib compares case: 'c' and 'C' share nothing).
+       Suggestions compare without case (`errors.did_you_mean`).
 """
 
 from __future__ import annotations
@@ -189,3 +192,14 @@ def test_r11_c5_a_recipe_giving_a_key_twice_is_one_line(ag_news_dir, tmp_path, w
     with pytest.raises(RecipeError, match="line 5: 'training' is given twice"):
         attentext.train(sections, ag_news_dir, out)
     assert not out.exists() and not Path(f"{out}.partial").exists()
+
+
+def test_r11_c6_a_name_typed_in_another_case_is_suggested(ag_news_dir, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli_here(
+        "train", "tfidf-logreg", "-d", ag_news_dir, "-o", out, "--set", "model.options.c=2"
+    )
+    _one_line(result, "unknown option 'model.options.c' for tfidf-logreg; did you mean 'C'?")
+    result = run_cli_here("train", "TFIDF-LOGREG", "-d", ag_news_dir, "-o", out)
+    _one_line(result, "unknown recipe 'TFIDF-LOGREG'; did you mean 'tfidf-logreg'?")
+    assert not out.exists()

@@ -59,9 +59,11 @@ def did_you_mean(value: str, choices: list[str] | tuple[str, ...], limit: int = 
     Messages that list known values must stay one readable line: past `limit` choices the list
     ends with '... (N in all)'.
     """
-    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    # compared without case: `C` was not suggested for `c`, nor `tfidf-logreg` for `TFIDF-LOGREG`
+    folded = {str(c).casefold(): str(c) for c in reversed(list(choices))}
+    close = difflib.get_close_matches(str(value).casefold(), list(folded), n=1)
     if close:
-        return f"; did you mean '{close[0]}'?"
+        return f"; did you mean '{folded[close[0]]}'?"
     return f" (known: {short_list(choices, limit)})"
 
 
