@@ -31,6 +31,10 @@ R11-H6  /v1/explain of a model served in bf16 (`precision: auto` picks it where 
         prediction (the attention's importances do not depend on the label).
 R11-H7  a chunked body's trailers over 16 KB (3,000 trailer fields sent at once) were parsed
         whole and the request answered 200, as R11-H2's heads: a JSON 431 now.
+R11-H8  `Content-Type: text/plain` then `Content-Type: application/json` (two lines): a 415, and
+        in the other order read as JSON (Starlette reads the first line), where a proxy or filter
+        before the server may go by the other. Two different values are a 400 in the protocol's
+        shape, as R10-H8's two lengths; one value given twice is read.
 """
 
 from __future__ import annotations
@@ -281,3 +285,18 @@ def test_r11_h7_trailers_over_16_kb_are_a_431(tfidf_run):
         assert error["type"] == "headers_too_large", error
         assert re.search(r"\(trailers of [\d,]+ bytes, over 16,384\)", error["message"]), error
         assert _exchange(port, chunked(b"X-Trailer: 1\r\n")).startswith(b"HTTP/1.1 200")
+
+
+def test_r11_h8_a_content_type_given_twice_apart_is_a_400(tfidf_run):
+    body = json.dumps({"texts": ["oil prices fall"]}).encode()
+    plain, json_type = ("content-type", "text/plain"), ("content-type", "application/json")
+    with TestClient(create_app([tfidf_run])) as client:
+        for path in ("/v1/predict", "/predict"):
+            for headers in ([plain, json_type], [json_type, plain]):
+                answer = client.post(path, content=body, headers=headers)
+                assert answer.status_code == 400, (path, headers, answer.text)
+                message = answer.json()["error"]
+                message = message if isinstance(message, str) else message["message"]
+                assert message.startswith("Content-Type is given twice ("), message
+        same = client.post("/v1/predict", content=body, headers=[json_type, json_type])
+        assert same.status_code == 200, same.text  # one value twice: one value

@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 from fastapi.responses import JSONResponse, Response
 
 from attentext.serving.encodings import ACCEPTED, EncodingError, decoded
-from attentext.serving.errors import error_response, log
+from attentext.serving.errors import echo, error_response, log
 
 ALLOWED = "GET, HEAD, POST, OPTIONS"  # what `OPTIONS *` says the server takes
 
@@ -97,21 +97,10 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
-        if declared is not None:
-            length = _content_length(declared)
-            if length is None:
-                await error_response(
-                    400,
-                    "bad_request",
-                    "invalid Content-Length header: expected a byte count",
-                    path=scope["path"],
-                )(scope, receive, send)
-                return
-            if length > self.max_bytes:
-                await self._too_large(f"{length:,} bytes", scope["path"])(scope, receive, send)
-                return
+        refused = self._refused_unread(scope)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
         body = await self._read(scope, receive, send)
         if body is None:
             return
@@ -137,6 +126,30 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _refused_unread(self, scope) -> JSONResponse | None:
+        """The answer to a request its headers refuse before its body is read: a Content-Length
+        that is no byte count (400) or over the limit (413); a Content-Type given twice apart
+        (400: `text/plain` then `application/json` was a 415, the other order read as JSON,
+        where a proxy or filter before the server may take the other line)."""
+        path = scope["path"]
+        types = [v for k, v in scope["headers"] if k.lower() == b"content-type"]
+        if len({value.strip().lower() for value in types}) > 1:
+            shown = echo(b", ".join(types).decode("latin-1"))
+            return error_response(
+                400,
+                "bad_request",
+                f"Content-Type is given twice ({shown}); send it once: application/json",
+                path=path,
+            )
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is None:
+            return None
+        length = _content_length(declared)
+        if length is None:
+            message = "invalid Content-Length header: expected a byte count"
+            return error_response(400, "bad_request", message, path=path)
+        return self._too_large(f"{length:,} bytes", path) if length > self.max_bytes else None
 
     async def _read(self, scope, receive, send) -> bytes | None:
         """The whole body, or None where it was answered (413 past the limit) or the client left."""
