@@ -23,6 +23,11 @@ R11-C5 a recipe YAML giving a key twice in one section (`C: 10`, then `C: 1` fur
 R11-C6 `--set model.options.c=2` (tfidf-logreg's `C`), `train TFIDF-LOGREG`: the known names
        listed, the one meant not suggested (difflib compares case: 'c' and 'C' share nothing).
        Suggestions compare without case (`errors.did_you_mean`).
+R11-C7 a recipe YAML written as changes to a built-in one: `training: {epochs: 2}` alone
+       trained the default model (seed-transformer) without a word; `base: tfidf-logreg` was
+       "unknown key 'base'" with no word of why. A recipe file naming no model type is refused
+       before anything is written, and both say a recipe file is whole and how to change a
+       built-in (`--set`) (`recipes.WHOLE_RECIPE`).
 """
 
 from __future__ import annotations
@@ -203,3 +208,16 @@ def test_r11_c6_a_name_typed_in_another_case_is_suggested(ag_news_dir, tmp_path)
     result = run_cli_here("train", "TFIDF-LOGREG", "-d", ag_news_dir, "-o", out)
     _one_line(result, "unknown recipe 'TFIDF-LOGREG'; did you mean 'tfidf-logreg'?")
     assert not out.exists()
+
+
+def test_r11_c7_a_recipe_written_as_changes_to_a_built_in_one_says_it_is_read_whole(
+    ag_news_dir, tmp_path, write
+):
+    out = tmp_path / "out"
+    changes = write("mine.yaml", "name: mine\ntraining:\n  epochs: 2\n")
+    result = run_cli_here("train", changes, "-d", ag_news_dir, "-o", out)
+    _one_line(result, "mine.yaml: names no model type", "seed-transformer", "--set KEY=VALUE")
+    based = write("based.yaml", "base: tfidf-logreg\ntraining:\n  epochs: 2\n")
+    with pytest.raises(RecipeError, match="unknown key 'base'.*a recipe file is a whole recipe"):
+        attentext.train(based, ag_news_dir, out)
+    assert not out.exists() and not Path(f"{out}.partial").exists()

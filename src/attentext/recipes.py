@@ -316,6 +316,16 @@ def coerce_setting(value: Any, default: Any, where: str) -> Any:
     return value
 
 
+# a recipe file is read whole: written as changes to a built-in recipe (its model left out, or
+# `base: tfidf-logreg`), it trained the default model, or failed on a key it could not know
+WHOLE_RECIPE = (
+    "a recipe file is a whole recipe, not changes to a built-in one: name its model "
+    "(model: {type: tfidf-logreg}; attentext recipes lists them), or train the built-in by name "
+    "with --set KEY=VALUE for each change"
+)
+_INHERITING = {"base", "extends", "inherit", "inherits", "parent", "from", "defaults", "recipe"}
+
+
 def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
     """Build and validate a Recipe from a plain mapping (parsed YAML)."""
     if not isinstance(raw, dict):
@@ -326,8 +336,9 @@ def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
         if key == "search":  # read last: its settings are checked against the recipe's values
             continue
         if key not in top_keys:
+            hint = f"; {WHOLE_RECIPE}" if str(key).lower() in _INHERITING else ""
             raise RecipeError(
-                f"{origin}: unknown key '{shown(key)}'{did_you_mean(str(key), top_keys)}"
+                f"{origin}: unknown key '{shown(key)}'{did_you_mean(str(key), top_keys)}{hint}"
             )
         if key in ("name", "description"):
             if not isinstance(value, str | int | float) or isinstance(value, bool):
@@ -829,7 +840,14 @@ def recipe_from_text(text: str, origin: str, overrides: list[str] | None = None)
         raise RecipeError(f"{origin}: expected a mapping at the top level")
     for override in override_list(overrides):
         apply_override(raw, override)
-    return recipe_from_dict(raw, origin)
+    recipe = recipe_from_dict(raw, origin)
+    model = raw.get("model")
+    if not isinstance(model, dict) or "type" not in model:
+        raise RecipeError(
+            f"{origin}: names no model type, so it would train the default ({recipe.model.type}) "
+            f"without a word; {WHOLE_RECIPE}"
+        )
+    return recipe
 
 
 def override_list(overrides: Any) -> list[str]:
