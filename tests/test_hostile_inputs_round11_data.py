@@ -28,6 +28,11 @@ R11-D5. one text written on several training rows with different labels (a broke
 R11-D6. an object (JSON `{}` or a Parquet struct) as a label inside a list, or as a Parquet
       label: a label named by Python's repr ("{'a': 1}"), where a JSONL object label was refused:
       test_r11_d6_an_object_as_a_label_is_refused_in_every_reader
+R11-D7. tfidf-logreg trained on texts of emoji, punctuation or single letters (no word of 2+
+      letters or digits), or with a model.options.min_df above every word's count: scikit-learn's
+      "empty vocabulary" (or "max_df corresponds to < documents than min_df") ValueError as a
+      traceback, `<output>.partial` left behind:
+      test_r11_d7_tfidf_on_texts_without_a_word_is_one_line_and_leaves_nothing
 """
 
 from __future__ import annotations
@@ -190,3 +195,25 @@ def test_r11_d6_an_object_as_a_label_is_refused_in_every_reader(tmp_path):
     pq.write_table(table, tmp_path / "d.parquet")
     with pytest.raises(DataError, match=r"d.parquet: row 1: label is an object"):
         load_text_dataset(tmp_path / "d.parquet")
+
+
+@pytest.mark.parametrize(
+    ("texts", "options", "said"),
+    [
+        (("\U0001f600 \U0001f389", "!!! ???"), [], "no training text holds a word"),
+        (("a", "b c"), [], "no training text holds a word"),
+        (("good news", "bad news"), ["--set", "model.options.min_df=1000"], "min_df"),
+    ],
+    ids=["emoji-and-punctuation", "single-letters", "min-df-over-every-word"],
+)
+def test_r11_d7_tfidf_on_texts_without_a_word_is_one_line_and_leaves_nothing(
+    tmp_path, texts, options, said
+):
+    rows = [(texts[i % 2], "ab"[i % 2]) for i in range(20)]
+    data = write_file(tmp_path, "d.csv", labelled_csv(rows))
+    out = tmp_path / "run"
+    result = run_cli_here("train", "tfidf-logreg", "--data", data, "-o", out, *options)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert said in result.stderr
+    assert not out.exists() and not Path(f"{out}.partial").exists()

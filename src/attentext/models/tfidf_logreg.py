@@ -22,7 +22,7 @@ from attentext.confidence import ConfidenceMap
 from attentext.data.readers import text_list
 from attentext.data.unicode import standard_text
 from attentext.decisions import calibrated_sigmoid, decide, log_odds, sigmoid
-from attentext.errors import AttentextNote, RunDirError
+from attentext.errors import AttentextNote, DataError, RunDirError
 from attentext.label_prior import shifted_logits
 from attentext.models.option_ranges import check_at_least, check_positive
 
@@ -35,6 +35,8 @@ STANDARD_FORM = "nfc-visible"
 # longest is ~1,000), under what makes scikit-learn's word lists huge (one 100 MB text held
 # every word and bigram as a Python string: 2.7 GB peak to predict it, 436 MB with this bound)
 MAX_CHARS = 100_000
+# the words of scikit-learn's ValueErrors for a vocabulary fitted empty (`_fit_vocabulary`)
+VOCABULARY_ERRORS = ("empty vocabulary", "no terms remain", "than min_df")
 
 
 class OneVsRestLogReg:
@@ -174,7 +176,7 @@ class TfidfLogRegClassifier:
         else:
             self.model.set_params(class_weight=weight)
         cut = [0]
-        features = self.vectorizer.fit_transform(self._bounded(texts, cut))
+        features = self._fit_vocabulary(self._bounded(texts, cut))
         self._note_cut(cut)
         if self.multi_label:
             targets = np.zeros((len(labels), len(self.labels)), dtype=np.int64)
@@ -184,6 +186,28 @@ class TfidfLogRegClassifier:
         else:
             self.model.fit(features, np.asarray(labels))
         return self
+
+    def _fit_vocabulary(self, texts: Iterable[str]) -> Any:
+        """The vectorizer fitted on `texts`, and their features. Texts of emoji, punctuation or
+        single letters hold no word scikit-learn reads (2+ letters or digits), and a `min_df`
+        above every word's count (or the number of texts) prunes them all: scikit-learn's
+        ValueError was a traceback, after `<output>.partial` was made (an audit)."""
+        try:
+            return self.vectorizer.fit_transform(texts)
+        except ValueError as error:  # "empty vocabulary", "no terms remain", "... than min_df"
+            if not any(words in str(error) for words in VOCABULARY_ERRORS):
+                raise
+        min_df = self.params["min_df"]
+        if min_df > 1:
+            raise DataError(
+                f"no word of the training texts is in {min_df} or more of them "
+                "(model.options.min_df); lower it, or add texts"
+            )
+        raise DataError(
+            "no training text holds a word tfidf-logreg reads (2 or more letters or digits in "
+            "a row): they are emoji, punctuation or single characters; train a word model "
+            "(seed-transformer reads those) or add texts with words"
+        )
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Calibrated class probabilities, (len(texts), len(labels)), columns in label-id order."""

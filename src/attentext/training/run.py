@@ -49,7 +49,7 @@ from attentext.decisions import (
     temperature_vector,
     threshold_vector,
 )
-from attentext.errors import AttentextNote, RecipeError, RunDirError, short_list
+from attentext.errors import AttentextNote, DataError, RecipeError, RunDirError, short_list
 from attentext.evaluation.calibration import NOT_CALIBRATED, calibrate, measure_calibration
 from attentext.evaluation.card import model_card
 from attentext.evaluation.label_calibration import calibrate_labels, measure_label_calibration
@@ -475,7 +475,11 @@ def _train_classifier(
 ) -> TrainResult:
     """A non-neural family: one fit, the same kind of run directory."""
     profile_facts = _profile(recipe, dataset)
-    classifier, facts = fit_classifier(family, recipe, dataset)
+    try:
+        classifier, facts = fit_classifier(family, recipe, dataset)
+    except DataError:  # data the fit refuses (no word it reads): no checkpoint to resume from
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise
     results = {}
     for split in EVALUATED_SPLITS:
         if split in dataset.splits:
