@@ -28,6 +28,10 @@ R11-C7 a recipe YAML written as changes to a built-in one: `training: {epochs: 2
        "unknown key 'base'" with no word of why. A recipe file naming no model type is refused
        before anything is written, and both say a recipe file is whole and how to change a
        built-in (`--set`) (`recipes.WHOLE_RECIPE`).
+R11-C8 `summary TFIDF_RUN` / `summary ENSEMBLE`: "has no layers to summarize; summary shows a
+       neural run's" (the ensemble: "its members'"), a sentence without its end or a way on.
+       Names what to run instead: `card RUN`, or `summary` of a member by its path
+       (`api._check_has_layers`).
 """
 
 from __future__ import annotations
@@ -221,3 +225,14 @@ def test_r11_c7_a_recipe_written_as_changes_to_a_built_in_one_says_it_is_read_wh
     with pytest.raises(RecipeError, match="unknown key 'base'.*a recipe file is a whole recipe"):
         attentext.train(based, ag_news_dir, out)
     assert not out.exists() and not Path(f"{out}.partial").exists()
+
+
+def test_r11_c8_summary_of_a_run_without_layers_says_what_to_run(tfidf_run, ag_news_dir, tmp_path):
+    result = run_cli_here("summary", tfidf_run)
+    _one_line(result, "no layers to summarize", f"attentext card {tfidf_run} describes it")
+    second = Path(shutil.copytree(tfidf_run, tmp_path / "second"))
+    attentext.ensemble([tfidf_run, second], ag_news_dir, tmp_path / "e")
+    result = run_cli_here("summary", tmp_path / "e")
+    _one_line(result, "an ensemble has no layers of its own", "attentext summary ")
+    member = result.stderr.split("attentext summary ")[1].split(")")[0]
+    assert (Path(member) / "attentext.json").is_file(), member

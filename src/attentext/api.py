@@ -34,7 +34,7 @@ from attentext.recipes import (
     override_list,
     resolve_recipe,
 )
-from attentext.rundir import ENSEMBLE_KIND, MARKER, TRANSFORMERS_KIND, open_run, partial_dir
+from attentext.rundir import ENSEMBLE_KIND, MARKER, TRANSFORMERS_KIND, Run, open_run, partial_dir
 from attentext.text.tokenizers import build_tokenizer
 from attentext.training.run import TrainResult, train
 
@@ -76,13 +76,7 @@ def summary(recipe_or_run: str | Path, num_labels: int | None = None) -> ModelSu
                 f"{path}: a run directory has its own labels; --num-labels sizes a recipe's "
                 "fresh model (give a recipe's name or YAML file with it)"
             )
-        kind = open_run(path).kind
-        if kind != TRANSFORMERS_KIND:
-            ensemble = kind == ENSEMBLE_KIND
-            name, what = (
-                ("an ensemble", "its members'") if ensemble else (f"a {kind} run", "a neural run's")
-            )
-            raise AttentextError(f"{path}: {name} has no layers to summarize; summary shows {what}")
+        _check_has_layers(open_run(path))
         classifier = load(path)
         return summarize(classifier.model, min(classifier.max_length, 256))
     num_labels = 4 if num_labels is None else num_labels
@@ -95,6 +89,22 @@ def summary(recipe_or_run: str | Path, num_labels: int | None = None) -> ModelSu
         tokenizer = build_tokenizer(recipe, [])
     model = build_model(recipe.model, tokenizer, labels, recipe.tokenizer.max_length)
     return summarize(model, min(recipe.tokenizer.max_length, 512))
+
+
+def _check_has_layers(run: Run) -> None:
+    """Refuse a run without layers, saying what to run instead: "summary shows a neural run's"
+    (an ensemble's "its members'") ended the sentence without the way on."""
+    if run.kind == ENSEMBLE_KIND:
+        member = run.members[0][0]
+        raise AttentextError(
+            f"{run.path}: an ensemble has no layers of its own; summarize each member "
+            f"(attentext summary {member}), or see the ensemble with attentext card {run.path}"
+        )
+    if run.kind != TRANSFORMERS_KIND:
+        raise AttentextError(
+            f"{run.path}: a {run.kind} run has no layers to summarize (summary shows a neural "
+            f"run's layers and parameters); attentext card {run.path} describes it"
+        )
 
 
 def _names_a_run(path: Path) -> bool:
