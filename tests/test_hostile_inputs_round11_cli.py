@@ -32,6 +32,10 @@ R11-C8 `summary TFIDF_RUN` / `summary ENSEMBLE`: "has no layers to summarize; su
        neural run's" (the ensemble: "its members'"), a sentence without its end or a way on.
        Names what to run instead: `card RUN`, or `summary` of a member by its path
        (`api._check_has_layers`).
+R11-C9 `RANK= attentext train ...` (a variable a script left empty), `WORLD_SIZE=x`,
+       `LOCAL_RANK=x`: a ValueError traceback from int() (transformers' for LOCAL_RANK). One
+       line naming the variable and to unset it, before anything is written
+       (`processes.launch_number`).
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ import pytest
 from conftest import run_cli_here
 
 import attentext
-from attentext.errors import AttentextNote, AttentextWarning, RecipeError
+from attentext.errors import AttentextError, AttentextNote, AttentextWarning, RecipeError
 from attentext.inference.ensemble import EnsembleClassifier
 from attentext.rundir import open_run
 
@@ -236,3 +240,23 @@ def test_r11_c8_summary_of_a_run_without_layers_says_what_to_run(tfidf_run, ag_n
     _one_line(result, "an ensemble has no layers of its own", "attentext summary ")
     member = result.stderr.split("attentext summary ")[1].split(")")[0]
     assert (Path(member) / "attentext.json").is_file(), member
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "recipe"),
+    [
+        ("RANK", "", "tfidf-logreg"),
+        ("WORLD_SIZE", "x", "seed-transformer"),
+        ("LOCAL_RANK", "-1x", "seed-transformer"),
+    ],
+)
+def test_r11_c9_a_launch_variable_that_is_not_a_number_is_one_line(
+    name, value, recipe, ag_news_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(name, value)
+    out = tmp_path / "out"
+    result = run_cli_here("train", recipe, "-d", ag_news_dir, "-o", out, "--epochs", "1")
+    _one_line(result, f"{name}='{value}' in the environment is not a whole number", f"unset {name}")
+    with pytest.raises(AttentextError, match=f"{name}='{value}'"):
+        attentext.train(recipe, ag_news_dir, out, epochs=1)
+    assert list(tmp_path.iterdir()) == []

@@ -27,6 +27,7 @@ import torch
 
 from attentext.errors import PrecisionError, check_device_name, shown, unknown_device
 from attentext.files import cache_root, waiting_lock, write_json
+from attentext.processes import world_size
 
 BF16_MIN_SPEEDUP = 1.2  # below this, bf16's rounding is not worth it
 PROBE_VERSION = 3  # part of the cache key: answers of an older probe are measured again
@@ -272,7 +273,7 @@ def resolve_precision(
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if not cpu_has_fast_bf16():
         return "fp32"  # emulated bf16: ~100x slower matmuls, nothing to time
-    if probe is None or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if probe is None or world_size() > 1:
         # Several CPU processes would each time themselves, under each other's load, and could
         # disagree: they take fp32 unless told otherwise.
         return "fp32"

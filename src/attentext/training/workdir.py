@@ -17,6 +17,7 @@ from typing import Any
 from attentext.data.dataset import TextDataset
 from attentext.errors import RunDirError, short_list, shown
 from attentext.files import foreign_entries, read_bytes_capped, write_json
+from attentext.processes import rank
 from attentext.recipes import Recipe
 from attentext.rundir import (
     CHECKPOINT_SUBDIR,
@@ -38,7 +39,7 @@ WORK_ENTRIES = frozenset(
 
 def is_main_process() -> bool:
     """Rank 0 of a `torchrun` launch, or a plain process: the one that writes shared files."""
-    return int(os.environ.get("RANK", "0")) == 0
+    return rank() == 0
 
 
 def last_complete_checkpoint(work: Path, prune: bool = False) -> Path | None:
