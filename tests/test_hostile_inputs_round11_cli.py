@@ -36,6 +36,10 @@ R11-C9 `RANK= attentext train ...` (a variable a script left empty), `WORLD_SIZE
        `LOCAL_RANK=x`: a ValueError traceback from int() (transformers' for LOCAL_RANK). One
        line naming the variable and to unset it, before anything is written
        (`processes.launch_number`).
+R11-C10 `tune --timeout nan` / `inf` / `1e999`, `auto --budget 999...9h` (400 digits): float()
+       takes them; nan and inf reached tune's Python check ("timeout nan", not the option
+       given), the 400 digits an infinite budget, taken. One line naming the option
+       (`budget.parse_duration`); "0s", "1h30", "-5m" and "1e9s" were already refused.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ import pytest
 from conftest import run_cli_here
 
 import attentext
+from attentext.automl.budget import BudgetError, parse_duration
 from attentext.errors import AttentextError, AttentextNote, AttentextWarning, RecipeError
 from attentext.inference.ensemble import EnsembleClassifier
 from attentext.rundir import open_run
@@ -259,4 +264,28 @@ def test_r11_c9_a_launch_variable_that_is_not_a_number_is_one_line(
     _one_line(result, f"{name}='{value}' in the environment is not a whole number", f"unset {name}")
     with pytest.raises(AttentextError, match=f"{name}='{value}'"):
         attentext.train(recipe, ag_news_dir, out, epochs=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_r11_c10_a_duration_that_is_not_finite_is_one_line_naming_the_option(ag_news_dir, tmp_path):
+    out = tmp_path / "out"
+    for value in ("nan", "inf", "1e999"):
+        result = run_cli_here(
+            "tune",
+            "tfidf-logreg",
+            "-d",
+            ag_news_dir,
+            "-o",
+            out,
+            "--trials",
+            "1",
+            "--timeout",
+            value,
+        )
+        _one_line(result, f"--timeout {value}: give a finite duration")
+    with pytest.raises(BudgetError, match="--budget 999.*: give a finite duration"):
+        parse_duration("9" * 400 + "h", "--budget")
+    for value in ("0s", "1h30", "-5m", "1e9s"):  # refused before, still
+        with pytest.raises(BudgetError, match=f"--budget {value}: "):
+            parse_duration(value, "--budget")
     assert list(tmp_path.iterdir()) == []

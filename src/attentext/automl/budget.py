@@ -34,6 +34,8 @@ def parse_duration(text: str, option: str = "--budget", bare_seconds: bool = Fal
                 + (" (or seconds)" if bare_seconds else "")
             )
         seconds = sum(float(number) * UNITS[unit] for number, unit in parts)
+    if not math.isfinite(seconds):  # `--timeout nan`, `inf`, `1e999`: float() takes them
+        raise BudgetError(f"{option} {shown(text)}: give a finite duration, such as 90s, 10m or 1h")
     if seconds <= 0:
         raise BudgetError(f"{option} {shown(text)}: a duration must be more than 0 seconds")
     return seconds
