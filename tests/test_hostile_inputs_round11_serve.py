@@ -6,7 +6,8 @@ R11-H1  the two request targets HTTP/1.1 defines besides a path: the absolute fo
         which a client configured with the server as its proxy sends) and `OPTIONS *` (RFC 9110
         9.3.7: the server as a whole) were 404s ("no such endpoint: GET /http://host/healthz").
         Now the absolute form is read as its path, its host in place of the Host header, and
-        `OPTIONS *` is a 200 with Allow; another scheme, or `*` with another method, a JSON 400.
+        `OPTIONS *` is a 200 with Allow; another scheme, a user name in the URL, or `*` with
+        another method, a JSON 400.
 R11-H2  a request head over 16 KB sent at once (a 100 KB header line, 3,000 headers) was parsed
         whole and answered 200: h11 limits only a head still incomplete (a read takes up to
         256 KB). A JSON 431 `headers_too_large` however the head arrives.
@@ -113,6 +114,7 @@ def test_r11_h1_absolute_form_and_options_asterisk_are_answered(tfidf_run):
         assert re.search(rb"\r\ncontent-length: 0\r\n", options, re.I), options
         for request, why in [
             (b"GET ftp://h/healthz HTTP/1.1\r\nHost: h\r\n", b"http or https"),
+            (b"GET http://user:pw@h/healthz HTTP/1.1\r\nHost: h\r\n", b"user name"),
             (b"GET * HTTP/1.1\r\nHost: h\r\n", b"OPTIONS"),
         ]:
             refused = _exchange(port, request + close)

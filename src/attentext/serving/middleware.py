@@ -26,7 +26,8 @@ class RequestTarget:
     - `OPTIONS *`, a question about the server as a whole (RFC 9110 9.3.7): 200 with `Allow`.
 
     uvicorn passes either on as the path ("http://host/healthz", "*"): both were 404s. Another
-    scheme than http(s), or `*` with another method than OPTIONS, is a 400.
+    scheme than http(s), a user name in the URL (RFC 9110 4.2.4: an error), or `*` with another
+    method than OPTIONS, is a 400.
     """
 
     def __init__(self, app) -> None:
@@ -47,9 +48,10 @@ class RequestTarget:
             await response(scope, receive, send)
             return
         target = urlsplit(scope.get("raw_path", scope["path"].encode()).decode("latin-1"))
-        if target.scheme not in ("http", "https") or not target.netloc:
+        if target.scheme not in ("http", "https") or not target.netloc or "@" in target.netloc:
             await _bad_target(
-                "the request target is neither a path nor an absolute http or https URL"
+                "the request target is neither a path nor an absolute http or https URL "
+                "without a user name"
             )(scope, receive, send)
             return
         path = target.path or "/"
