@@ -40,6 +40,10 @@ R11-C10 `tune --timeout nan` / `inf` / `1e999`, `auto --budget 999...9h` (400 di
        takes them; nan and inf reached tune's Python check ("timeout nan", not the option
        given), the 400 digits an infinite budget, taken. One line naming the option
        (`budget.parse_duration`); "0s", "1h30", "-5m" and "1e9s" were already refused.
+R11-C11 `train ... -o RUN --overwrite` where RUN holds more than the run: another run trained
+       into RUN/sub, an evaluate report, a tune output, the user's notes.txt: all deleted with
+       the run, without a word. Refused in one line naming them before anything is written
+       (`rundir.foreign_to_run`, in `workdir.check_destination`: train, distill, ensemble).
 """
 
 from __future__ import annotations
@@ -60,7 +64,13 @@ from conftest import run_cli_here
 
 import attentext
 from attentext.automl.budget import BudgetError, parse_duration
-from attentext.errors import AttentextError, AttentextNote, AttentextWarning, RecipeError
+from attentext.errors import (
+    AttentextError,
+    AttentextNote,
+    AttentextWarning,
+    RecipeError,
+    RunDirError,
+)
 from attentext.inference.ensemble import EnsembleClassifier
 from attentext.rundir import open_run
 
@@ -289,3 +299,20 @@ def test_r11_c10_a_duration_that_is_not_finite_is_one_line_naming_the_option(ag_
         with pytest.raises(BudgetError, match=f"--budget {value}: "):
             parse_duration(value, "--budget")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_r11_c11_overwrite_of_a_run_holding_more_than_the_run_is_refused(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    run = Path(shutil.copytree(tfidf_run, tmp_path / "run"))
+    attentext.train("tfidf-logreg", ag_news_dir, run / "sub")  # a run inside the run
+    (run / "notes.txt").write_text("mine\n", encoding="utf-8")
+    result = run_cli_here("train", "tfidf-logreg", "-d", ag_news_dir, "-o", run, "--overwrite")
+    _one_line(result, "holds notes.txt, sub beside the run", "move them out of it first")
+    with pytest.raises(RunDirError, match="holds notes.txt, sub beside the run"):
+        second = shutil.copytree(tfidf_run, tmp_path / "second")
+        attentext.ensemble([tfidf_run, second], ag_news_dir, run, overwrite=True)
+    assert (run / "sub" / "attentext.json").is_file() and (run / "notes.txt").is_file()
+    (run / "notes.txt").unlink()
+    shutil.rmtree(run / "sub")
+    attentext.train("tfidf-logreg", ag_news_dir, run, overwrite=True)  # the run alone: replaced

@@ -250,6 +250,27 @@ def restore_interrupted_rewrite(run_dir: Path, locked: bool = False) -> None:
     )
 
 
+# folders of a finished run: an export's, an ensemble's members (and a tokenizer of old runs)
+RUN_SUBDIRS = (ONNX_DIR, MEMBERS_DIR, TOKENIZER_SUBDIR)
+
+
+def foreign_to_run(run_dir: Path) -> list[str]:
+    """The entries of the finished run `run_dir` that are not its own (its marker's files, the
+    marker, the card, RUN_SUBDIRS, hidden passing files): another run trained into a folder
+    inside it, a report, the user's notes; none where the marker cannot be read (a damaged run
+    is replaced whole, as before). `--overwrite` of the run deleted them without a word."""
+    try:
+        files = json.loads(read_run_file(run_dir, MARKER, MAX_MARKER_BYTES)).get("files")
+    except (RunDirError, ValueError, AttributeError):
+        return []
+    own = {MARKER, CARD_FILE, *RUN_SUBDIRS, *(files if isinstance(files, list) else [])}
+    return sorted(
+        entry.name
+        for entry in run_dir.iterdir()
+        if entry.name not in own and not is_passing_file(entry.name)
+    )
+
+
 def check_output_apart(
     output: Path, sources: list[Path], role: str, inside_allowed: bool = False
 ) -> None:

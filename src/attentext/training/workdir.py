@@ -27,6 +27,7 @@ from attentext.rundir import (
     STAGING_SUBDIR,
     TOKENIZER_SUBDIR,
     checkpoint_dir,
+    foreign_to_run,
     partial_dir,
     restore_interrupted_publish,
 )
@@ -100,6 +101,12 @@ def check_destination(output_dir: Path, resume: bool, overwrite: bool) -> None:
         raise RunDirError(
             f"{output_dir}: is a folder with other files, not an attentext run; --overwrite "
             "replaces only a finished run: choose another --output"
+        )
+    if overwrite and (others := foreign_to_run(output_dir)):
+        raise RunDirError(
+            f"{output_dir}: holds {short_list(others, 5)} beside the run, which --overwrite would "
+            "delete with it (another run or report written inside it, your files?); move them "
+            "out of it first, or choose another --output"
         )
 
 
