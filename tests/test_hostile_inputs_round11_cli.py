@@ -44,6 +44,9 @@ R11-C11 `train ... -o RUN --overwrite` where RUN holds more than the run: anothe
        into RUN/sub, an evaluate report, a tune output, the user's notes.txt: all deleted with
        the run, without a word. Refused in one line naming them before anything is written
        (`rundir.foreign_to_run`, in `workdir.check_destination`: train, distill, ensemble).
+R11-C12 `auto --budget 1h30` (`2m30`): "expected a duration such as 90s, 10m or 1h", with no
+       word of what was wrong. Says the duration it reads as a clock would: "did you mean
+       1h30m?" (`budget._unit_left_out`).
 """
 
 from __future__ import annotations
@@ -316,3 +319,11 @@ def test_r11_c11_overwrite_of_a_run_holding_more_than_the_run_is_refused(
     (run / "notes.txt").unlink()
     shutil.rmtree(run / "sub")
     attentext.train("tfidf-logreg", ag_news_dir, run, overwrite=True)  # the run alone: replaced
+
+
+def test_r11_c12_a_duration_whose_last_unit_is_left_out_is_suggested(ag_news_dir, tmp_path):
+    result = run_cli_here("auto", "-d", ag_news_dir, "-o", tmp_path / "out", "--budget", "1h30")
+    _one_line(result, "--budget 1h30: expected a duration", "; did you mean 1h30m?")
+    with pytest.raises(BudgetError, match="did you mean 2m30s"):
+        parse_duration("2m30", "--budget")
+    assert list(tmp_path.iterdir()) == []

@@ -32,6 +32,7 @@ def parse_duration(text: str, option: str = "--budget", bare_seconds: bool = Fal
             raise BudgetError(
                 f"{option} {shown(text)}: expected a duration such as 90s, 10m or 1h"
                 + (" (or seconds)" if bare_seconds else "")
+                + _unit_left_out(value)
             )
         seconds = sum(float(number) * UNITS[unit] for number, unit in parts)
     if not math.isfinite(seconds):  # `--timeout nan`, `inf`, `1e999`: float() takes them
@@ -39,6 +40,15 @@ def parse_duration(text: str, option: str = "--budget", bare_seconds: bool = Fal
     if seconds <= 0:
         raise BudgetError(f"{option} {shown(text)}: a duration must be more than 0 seconds")
     return seconds
+
+
+def _unit_left_out(value: str) -> str:
+    """'; did you mean 1h30m?' for `1h30` (`2m30`: 2m30s), as a clock is read: the number after
+    the last unit counts in the next smaller one. Else nothing."""
+    if not re.fullmatch(r"(?:\d+(?:\.\d+)?[smh])+\d+(?:\.\d+)?", value):
+        return ""
+    smaller = {"h": "m", "m": "s"}.get(re.findall(r"[smh]", value)[-1])
+    return f"; did you mean {value}{smaller}?" if smaller else ""
 
 
 def seconds_given(value: object, name: str, bare_seconds: bool = False) -> float:
