@@ -33,6 +33,11 @@ R11-D7. tfidf-logreg trained on texts of emoji, punctuation or single letters (n
       "empty vocabulary" (or "max_df corresponds to < documents than min_df") ValueError as a
       traceback, `<output>.partial` left behind:
       test_r11_d7_tfidf_on_texts_without_a_word_is_one_line_and_leaves_nothing
+R11-D8. `evaluate --output` on data of many classes (2,000 of 2 texts each): the confusion
+      matrix was drawn 0.7 inch a class with a number in every cell, 280,000 x 140,000 pixels
+      and 8 million texts: 22 GB and minutes before it was killed (80 classes: 11,700 pixels
+      wide); now named and numbered up to 50 classes (trec_fine), an image of that size beyond:
+      test_r11_d8_a_confusion_matrix_of_many_classes_stays_a_bounded_image
 """
 
 from __future__ import annotations
@@ -217,3 +222,18 @@ def test_r11_d7_tfidf_on_texts_without_a_word_is_one_line_and_leaves_nothing(
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert said in result.stderr
     assert not out.exists() and not Path(f"{out}.partial").exists()
+
+
+def test_r11_d8_a_confusion_matrix_of_many_classes_stays_a_bounded_image(tmp_path):
+    rows = [(f"word{i % 80} topic{i % 80} filler{i}", f"class{i % 80}") for i in range(240)]
+    data = write_file(tmp_path, "d.csv", labelled_csv(rows))
+    attentext.train("tfidf-logreg", data, tmp_path / "run", val_fraction=0.0)
+    attentext.evaluate(tmp_path / "run", data, output=tmp_path / "report")
+    width, height = _png_size(tmp_path / "report" / "confusion_matrix.png")
+    assert width <= 7_500 and height <= 3_800, (width, height)  # 50 classes' size at most
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")

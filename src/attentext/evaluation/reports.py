@@ -26,39 +26,56 @@ from attentext.figures import figure_text
 from attentext.files import write_json
 from attentext.rendering import interval_text, markdown_text
 
+# the most classes a confusion matrix names and numbers cell by cell (trec_fine has 50); with
+# more it is drawn as an image of that size, without names or numbers: 2,000 classes made a
+# figure of 280,000 x 140,000 pixels holding 8 million numbers (22 GB, minutes: an audit)
+NAMED_CLASSES = 50
+
 
 def plot_confusion(confusion: np.ndarray, label_names: list[str], path: Path) -> None:
-    """Counts and row-normalized rates side by side, label names on both axes."""
+    """Counts and row-normalized rates side by side, label names on both axes (up to
+    NAMED_CLASSES classes; an image of the rates alone beyond)."""
     confusion = np.asarray(confusion)
     rates = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
-    size = max(4.0, 0.7 * len(label_names) + 2)
+    named = len(label_names) <= NAMED_CLASSES
+    size = max(4.0, 0.7 * min(len(label_names), NAMED_CLASSES) + 2)
     fig = Figure(figsize=(2 * size + 1, size), layout="constrained")
     axes = fig.subplots(1, 2)
-    names = [figure_text(name) for name in label_names]
     for ax, values, title, fmt in (
         (axes[0], confusion, "counts", "d"),
         (axes[1], rates, "row-normalized", ".2f"),
     ):
         image = ax.imshow(values, cmap="Blues")
-        ax.set_title(f"Confusion matrix ({title})")
-        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-        ax.set_yticks(range(len(names)), names)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-        threshold = values.max() / 2 if values.size else 0
-        for i in range(values.shape[0]):
-            for j in range(values.shape[1]):
-                ax.text(
-                    j,
-                    i,
-                    format(values[i, j], fmt),
-                    ha="center",
-                    va="center",
-                    color="white" if values[i, j] > threshold else "black",
-                    fontsize=8,
-                )
+        if named:
+            ax.set_title(f"Confusion matrix ({title})")
+            _name_cells(ax, values, fmt, label_names)
+        else:
+            ax.set_title(f"Confusion matrix ({title}; {len(label_names):,} classes, unnamed)")
+            ax.set_xticks([])
+            ax.set_yticks([])
         fig.colorbar(image, ax=ax, shrink=0.8)
     fig.savefig(path, dpi=100)
+
+
+def _name_cells(ax, values: np.ndarray, fmt: str, label_names: list[str]) -> None:
+    """Label names on both axes and each cell's number (`plot_confusion`)."""
+    names = [figure_text(name) for name in label_names]
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    threshold = values.max() / 2 if values.size else 0
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            ax.text(
+                j,
+                i,
+                format(values[i, j], fmt),
+                ha="center",
+                va="center",
+                color="white" if values[i, j] > threshold else "black",
+                fontsize=8,
+            )
 
 
 def _reliability_axes(ax, bins: list[dict[str, float]], ece: float, title: str) -> None:
