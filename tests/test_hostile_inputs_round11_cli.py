@@ -47,6 +47,10 @@ R11-C11 `train ... -o RUN --overwrite` where RUN holds more than the run: anothe
 R11-C12 `auto --budget 1h30` (`2m30`): "expected a duration such as 90s, 10m or 1h", with no
        word of what was wrong. Says the duration it reads as a clock would: "did you mean
        1h30m?" (`budget._unit_left_out`).
+R11-C13 `explain SEED_RUN "<10,000 words>"`: the line showed the top words as if the text had
+       been read whole, where the model read its first 256 tokens (only the HTML page marked
+       the rest). The line says how much was read (`cli.explain._cut`); a short text, or a
+       long one TF-IDF reads whole, gets no such words.
 """
 
 from __future__ import annotations
@@ -327,3 +331,15 @@ def test_r11_c12_a_duration_whose_last_unit_is_left_out_is_suggested(ag_news_dir
     with pytest.raises(BudgetError, match="did you mean 2m30s"):
         parse_duration("2m30", "--budget")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_r11_c13_explain_of_a_text_read_in_part_says_how_much_was_read(
+    run_dir, tfidf_run, tmp_path
+):
+    long = " ".join(f"word{i}" for i in range(10_000))
+    result = run_cli_here("explain", run_dir, long, "-o", tmp_path / "a")
+    assert result.returncode == 0, result.stderr
+    assert f"of its {len(long):,} characters)" in result.stdout, result.stdout
+    for run, text in ((run_dir, "one"), (tfidf_run, long)):  # read whole: no word of a cut
+        result = run_cli_here("explain", run, text, "-o", tmp_path / "b", "--overwrite")
+        assert result.returncode == 0 and "(cut:" not in result.stdout, result.stdout

@@ -90,11 +90,20 @@ def explain_command(
         )
         out.print(
             f"[{i}] {explanation.summary(_short)}\ttop: {top or '(no tokens)'}"
-            f"{_windows(explanation)}",
+            f"{_windows(explanation)}{_cut(explanation)}",
             markup=False,
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _cut(explanation: Any) -> str:
+    """Where the model read only the start of a long text: how much, as the HTML page marks the
+    rest "not read by the model". The line told nothing of it (10,000 words, 256 read)."""
+    if not explanation.truncated:
+        return ""
+    read = max((end for _, end in explanation.offsets or []), default=0)
+    return f"\t(cut: the model read the first {read:,} of its {len(explanation.text):,} characters)"
 
 
 def _short(name: str) -> str:
