@@ -36,6 +36,9 @@ R11-H8  `Content-Type: text/plain` then `Content-Type: application/json` (two li
         in the other order read as JSON (Starlette reads the first line), where a proxy or filter
         before the server may go by the other. Two different values are a 400 in the protocol's
         shape, as R10-H8's two lengths; one value given twice is read.
+R11-H9  a TEI batch over the batch limit holding an empty text or a pair: a 400 Empty (or 422)
+        after a pass over every input, where TEI answers 413 for the batch's size first. The
+        size is checked first now, as TEI does.
 """
 
 from __future__ import annotations
@@ -302,3 +305,16 @@ def test_r11_h8_a_content_type_given_twice_apart_is_a_400(tfidf_run):
                 assert message.startswith("Content-Type is given twice ("), message
         same = client.post("/v1/predict", content=body, headers=[json_type, json_type])
         assert same.status_code == 200, same.text  # one value twice: one value
+
+
+def test_r11_h9_a_tei_batch_over_the_limit_is_a_413_before_its_inputs_are_checked(tfidf_run):
+    with TestClient(create_app([tfidf_run])) as client:
+        for inputs in ([["a"]] * 64 + [[""]], [["a"]] * 64 + [["a", "b"]]):
+            answer = client.post("/predict", json={"inputs": inputs})
+            assert answer.status_code == 413, answer.text  # as TEI: the size first
+            assert answer.json() == {
+                "error": "batch size 65 > maximum allowed batch size 64",
+                "error_type": "Validation",
+            }
+        empty = client.post("/predict", json={"inputs": [["a"], [""]]})
+        assert empty.status_code == 400 and empty.json()["error_type"] == "Empty"

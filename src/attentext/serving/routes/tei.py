@@ -56,15 +56,21 @@ PAIR = (
 )
 
 
-def sequences(inputs: str | list[str] | list[list[str]]) -> tuple[list[str], bool]:
-    """The texts of TEI's `inputs` and whether they came as a batch; pairs and empty texts are
-    refused as TEI refuses what a model cannot take."""
+def sequences(inputs: str | list[str] | list[list[str]], limit: int) -> tuple[list[str], bool]:
+    """The texts of TEI's `inputs` and whether they came as a batch; a batch over `limit` texts,
+    pairs and empty texts are refused as TEI refuses them, in TEI's order: the batch's size
+    first (a batch of 150,000 inputs holding an empty one was a 400 Empty, where TEI answers
+    413, after a pass over every input)."""
     if isinstance(inputs, str):
         found, batch = [[inputs]], False
     elif inputs and isinstance(inputs[0], str):
         found, batch = [inputs], False
     else:
         found, batch = inputs, True
+    if len(found) > limit:
+        raise ApiError(
+            413, "too_many_texts", f"batch size {len(found)} > maximum allowed batch size {limit}"
+        )
     for i, sequence in enumerate(found):
         if len(sequence) != 1:
             raise ApiError(422, "sentence_pair", f"inputs{f'[{i}]' if batch else ''} {PAIR}")
@@ -156,12 +162,7 @@ async def predict(
 ) -> list[LabelScore] | list[list[LabelScore]]:
     """Every label's score for each input, best first (TEI's predict route)."""
     served = service.model(None)
-    texts, batch = sequences(body.inputs)
-    limit = service.settings.max_texts
-    if len(texts) > limit:
-        raise ApiError(
-            413, "too_many_texts", f"batch size {len(texts)} > maximum allowed batch size {limit}"
-        )
+    texts, batch = sequences(body.inputs, service.settings.max_texts)
     if body.truncate is False:
         await refuse_long(service, served, texts)
     texts, cut = service.check_texts(texts, "inputs")
