@@ -38,6 +38,12 @@ R11-D8. `evaluate --output` on data of many classes (2,000 of 2 texts each): the
       and 8 million texts: 22 GB and minutes before it was killed (80 classes: 11,700 pixels
       wide); now named and numbered up to 50 classes (trec_fine), an image of that size beyond:
       test_r11_d8_a_confusion_matrix_of_many_classes_stays_a_bounded_image
+R11-D9. one 5 MB training text of 50,000 distinct words (a log pasted in, a CSV quote never
+      closed) beside ag_news_tiny, for the word models (seed-transformer, attention-rnn): its
+      words, 16 times each, took the vocabulary's places of 2,960 of the 2,999 real words (39
+      kept), and data-aware defaults sized the vocabulary at 20,000 by its words (then 3 minutes
+      of encoder word vectors); now each text is counted from its first 100,000 characters:
+      test_r11_d9_one_huge_text_does_not_crowd_the_vocabulary
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from conftest import labelled_csv, run_cli_here, write_file
 import attentext
 from attentext.data.dataset import load_text_dataset
 from attentext.errors import AttentextWarning, DataError
+from attentext.text.vectorizer import fit_word_vectorizer, word_frequencies
 
 ROWS = [(f"story number {i} about {'sport' if i % 2 else 'trade'}", "ab"[i % 2]) for i in range(20)]
 
@@ -237,3 +244,13 @@ def _png_size(path: Path) -> tuple[int, int]:
     header = path.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+def test_r11_d9_one_huge_text_does_not_crowd_the_vocabulary(ag_news_dir):
+    texts = load_text_dataset(ag_news_dir, val_fraction=0).texts("train")
+    real = set(fit_word_vectorizer(texts).get_vocab())
+    junk = " ".join(f"w{i % 50_000}" for i in range(800_000))  # 5 MB, each word 16 times
+    kept = real & set(fit_word_vectorizer([*texts, junk]).get_vocab())
+    assert len(kept) == len(real), f"{len(kept)} of {len(real)} words kept"
+    seen_twice = [n for n in word_frequencies([*texts, junk]).values() if n >= 2]
+    assert len(seen_twice) == len([n for n in word_frequencies(texts).values() if n >= 2])
