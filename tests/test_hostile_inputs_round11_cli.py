@@ -51,6 +51,11 @@ R11-C13 `explain SEED_RUN "<10,000 words>"`: the line showed the top words as if
        been read whole, where the model read its first 256 tokens (only the HTML page marked
        the rest). The line says how much was read (`cli.explain._cut`); a short text, or a
        long one TF-IDF reads whole, gets no such words.
+R11-C14 HOME unset and a user id without a passwd entry (`docker run -u 12345`, OpenShift):
+       `train seed-transformer` a RuntimeError traceback ("Could not determine home
+       directory") from the cache's path, once the work folder was made (`OUT.partial` left).
+       The cache goes to the temporary folder, said once (`files.cache_root`), as matplotlib
+       does; $ATTENTEXT_CACHE still wins.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -343,3 +349,22 @@ def test_r11_c13_explain_of_a_text_read_in_part_says_how_much_was_read(
     for run, text in ((run_dir, "one"), (tfidf_run, long)):  # read whole: no word of a cut
         result = run_cli_here("explain", run, text, "-o", tmp_path / "b", "--overwrite")
         assert result.returncode == 0 and "(cut:" not in result.stdout, result.stdout
+
+
+def test_r11_c14_no_home_folder_puts_the_cache_in_the_temporary_folder(tmp_path, monkeypatch):
+    from attentext import files
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("ATTENTEXT_CACHE", raising=False)
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    if hasattr(files, "_homeless_cache"):  # said once a process: again for this test
+        files._homeless_cache.cache_clear()
+    with pytest.warns(AttentextWarning, match="no home folder.*set ATTENTEXT_CACHE"):
+        root = files.cache_root()
+    assert root.parent == tmp_path
+    monkeypatch.setenv("ATTENTEXT_CACHE", str(tmp_path / "mine"))
+    assert files.cache_root() == tmp_path / "mine"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -24,10 +25,13 @@ import stat
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+
+from attentext.errors import AttentextWarning
 
 TMP_SUFFIX = ".tmp"
 
@@ -36,7 +40,27 @@ def cache_root() -> Path:
     """attentext's cache folder (features, teacher logits, precision probes): $ATTENTEXT_CACHE,
     else ~/.cache/attentext. Read at each call, so that setting the variable after `import
     attentext` (a notebook, a test running commands in its own process) counts."""
-    return Path(os.environ.get("ATTENTEXT_CACHE") or Path.home() / ".cache" / "attentext")
+    configured = os.environ.get("ATTENTEXT_CACHE")
+    if configured:
+        return Path(configured)
+    try:
+        return Path.home() / ".cache" / "attentext"
+    except (RuntimeError, KeyError):  # no HOME, and a user id without a passwd entry
+        return _homeless_cache()
+
+
+@functools.cache
+def _homeless_cache() -> Path:
+    """Where the cache goes without a home folder (a container run as an arbitrary user id with
+    HOME unset: `Path.home()` raised, a traceback once training had begun), said once."""
+    folder = Path(tempfile.gettempdir()) / f"attentext-cache-{os.getuid()}"
+    warnings.warn(
+        f"no home folder (HOME is unset and user id {os.getuid()} has none), so the cache is "
+        f"in {folder}; set ATTENTEXT_CACHE to a folder to keep it",
+        AttentextWarning,
+        stacklevel=3,
+    )
+    return folder
 
 
 def temporary_beside(target: Path) -> Path:
