@@ -56,6 +56,9 @@ R11-C14 HOME unset and a user id without a passwd entry (`docker run -u 12345`, 
        directory") from the cache's path, once the work folder was made (`OUT.partial` left).
        The cache goes to the temporary folder, said once (`files.cache_root`), as matplotlib
        does; $ATTENTEXT_CACHE still wins.
+R11-C15 ATTENTEXT_CACHE=~/cache set where no shell expands it (a Docker env file, systemd's
+       Environment=, a .env read by python-dotenv): the cache written to a folder named `~`
+       in the working folder. `~` is expanded (`files.cache_root`).
 """
 
 from __future__ import annotations
@@ -368,3 +371,11 @@ def test_r11_c14_no_home_folder_puts_the_cache_in_the_temporary_folder(tmp_path,
     assert root.parent == tmp_path
     monkeypatch.setenv("ATTENTEXT_CACHE", str(tmp_path / "mine"))
     assert files.cache_root() == tmp_path / "mine"
+
+
+def test_r11_c15_a_cache_folder_given_with_a_tilde_is_under_the_home_folder(tmp_path, monkeypatch):
+    from attentext import files
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ATTENTEXT_CACHE", "~/attentext-cache")
+    assert files.cache_root() == tmp_path / "home" / "attentext-cache"

@@ -41,8 +41,8 @@ def cache_root() -> Path:
     else ~/.cache/attentext. Read at each call, so that setting the variable after `import
     attentext` (a notebook, a test running commands in its own process) counts."""
     configured = os.environ.get("ATTENTEXT_CACHE")
-    if configured:
-        return Path(configured)
+    if configured:  # `~/cache` as an env file or a service sets it, unexpanded: a folder `~` in
+        return Path(os.path.expanduser(configured))  # the working folder held the cache
     try:
         return Path.home() / ".cache" / "attentext"
     except (RuntimeError, KeyError):  # no HOME, and a user id without a passwd entry
