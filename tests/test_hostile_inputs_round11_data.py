@@ -44,6 +44,10 @@ R11-D9. one 5 MB training text of 50,000 distinct words (a log pasted in, a CSV 
       kept), and data-aware defaults sized the vocabulary at 20,000 by its words (then 3 minutes
       of encoder word vectors); now each text is counted from its first 100,000 characters:
       test_r11_d9_one_huge_text_does_not_crowd_the_vocabulary
+R11-D10. training on a folder whose test (or validation) file holds a label train lacks:
+      "test.csv: row 22: unknown label 'c' (known: a, b)", nothing of why (the classes are
+      train's) or what to do:
+      test_r11_d10_a_test_label_train_lacks_says_where_its_examples_belong
 """
 
 from __future__ import annotations
@@ -254,3 +258,15 @@ def test_r11_d9_one_huge_text_does_not_crowd_the_vocabulary(ag_news_dir):
     assert len(kept) == len(real), f"{len(kept)} of {len(real)} words kept"
     seen_twice = [n for n in word_frequencies([*texts, junk]).values() if n >= 2]
     assert len(seen_twice) == len([n for n in word_frequencies(texts).values() if n >= 2])
+
+
+@pytest.mark.parametrize("multi_label", [False, True], ids=["single", "multi"])
+def test_r11_d10_a_test_label_train_lacks_says_where_its_examples_belong(tmp_path, multi_label):
+    write_file(tmp_path, "train.csv", labelled_csv(ROWS))
+    write_file(tmp_path, "test.csv", labelled_csv([*ROWS[:4], ("weather news today", "c")]))
+    with pytest.raises(DataError) as error:
+        load_text_dataset(tmp_path, multi_label=multi_label)
+    message = str(error.value)
+    assert "test.csv: row 6: unknown label 'c'" in message and "\n" not in message
+    assert "add examples of it there, or remove its rows from test.csv" in message
+    assert "those of train.csv" in message

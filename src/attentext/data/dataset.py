@@ -8,7 +8,7 @@ at the boundary, so that everything downstream can trust the data.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from datasets.utils.stratify import stratified_shuffle_split_generate_indices
 
 from attentext.data.labels import (
+    UnknownLabel,
     check_every_class_trained,
     check_labels,
     infer_label_names,
@@ -147,18 +148,17 @@ def load_text_dataset(
             or infer_multi_label_names(sets.get("train") or sets["test"], first.path)
         )
         if not label_names:  # names to train: each must come back whole from a prediction
-            classes = first.path.parent / "classes.txt"
-            refuse_names_holding_the_join(
-                names, classes if declared and classes.exists() else first.path
-            )
-        ids = {split: to_id_lists(raw, sets[split], names, declared) for split, raw in raws.items()}
+            refuse_names_holding_the_join(names, first.path, declared is not None)
+        ids = _split_ids(
+            raws, lambda s, raw: to_id_lists(raw, sets[s], names, declared), label_names or declared
+        )
         if "train" in raws and not label_names:  # fixed names: data to measure, not to train
             check_every_label_trained(raws["train"], ids["train"], names)
             warn_one_label_each(sets["train"], raws["train"].path)
         label_feature = datasets.Sequence(datasets.ClassLabel(names=names))
     else:
         names = list(label_names or declared or infer_label_names(first, label_column))
-        ids = {split: to_ids(raw, names, declared) for split, raw in raws.items()}
+        ids = _split_ids(raws, lambda _, raw: to_ids(raw, names, declared), label_names or declared)
         if "train" in raws and not label_names:
             check_every_class_trained(raws["train"], ids["train"], names)
         label_feature = datasets.ClassLabel(names=names)
@@ -174,6 +174,26 @@ def load_text_dataset(
             _carve_validation(splits.pop("train"), val_fraction, seed, raws["train"].path)
         )
     return TextDataset(datasets.DatasetDict(splits), list(names), str(source), multi_label)
+
+
+def _split_ids(
+    raws: dict[str, RawSplit], ids_of: Callable[[str, RawSplit], list], fixed: list[str] | None
+) -> dict[str, list]:
+    """Each split's label ids (`ids_of`). Where the classes are train's (none `fixed` by a run or
+    a classes.txt), a label of a validation or test file that train lacks says where its
+    examples must be: the line named only the label (an audit)."""
+    ids = {}
+    for split, raw in raws.items():
+        try:
+            ids[split] = ids_of(split, raw)
+        except UnknownLabel as error:
+            if fixed or split == "train" or "train" not in raws:
+                raise
+            raise UnknownLabel(
+                f"{error}; the classes are those of {raws['train'].path.name}: add examples of "
+                f"it there, or remove its rows from {raw.path.name}"
+            ) from None
+    return ids
 
 
 def _read_sources(

@@ -33,6 +33,10 @@ TEXT_LIKE_SHARE = 0.9  # distinct values / rows at or above which the column loo
 MISSING_LABELS = frozenset(("", "nan", "NaN", "NAN", "-nan", "None", "<NA>", "null", "NULL"))
 
 
+class UnknownLabel(DataError):
+    """A label that is none of the classes (`to_ids`, `multilabel.to_id_lists`)."""
+
+
 def is_number(value: str) -> bool:
     """Whether a label is a finite number, however written (`1`, `1.0`, `2.5`): a CSV written by
     pandas from a column that once held NaN writes its classes as `1.0`, `2.0`."""
@@ -207,7 +211,7 @@ def _unknown_label(
             f"the data's classes.txt, not one of the model's ({short_list(names)})"
         )
     known = did_you_mean(shown(label), [shown(name) for name in names])
-    return DataError(f"{path}: row {line}: unknown label '{shown(label)}'{known}")
+    return UnknownLabel(f"{path}: row {line}: unknown label '{shown(label)}'{known}")
 
 
 def _names_with_numbers(

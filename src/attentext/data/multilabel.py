@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from attentext.data.labels import MISSING_LABELS, is_number, warn_variants, whole
+from attentext.data.labels import MISSING_LABELS, UnknownLabel, is_number, warn_variants, whole
 from attentext.data.readers import LIST_MARK, RawSplit, label_lookup
 from attentext.errors import AttentextWarning, DataError, did_you_mean, short_list, shown
 
@@ -45,12 +45,15 @@ def label_sets(raw: RawSplit, separator: str) -> list[list[str]]:
     return sets
 
 
-def refuse_names_holding_the_join(names: list[str], path: Path) -> None:
+def refuse_names_holding_the_join(names: list[str], path: Path, declared: bool) -> None:
     """Labels to train must not hold LABEL_JOIN: a JSONL list `["R&D|Tech"]` trained, then every
     prediction joined "R&D|Tech|sport", two labels or three, and a CSV of the same data split the
-    name in two (an audit). `path` is the data file, or the classes.txt that names them."""
+    name in two (an audit). `path` is the data file; the classes.txt beside it is named where
+    it `declared` them."""
     held = next((name for name in names if LABEL_JOIN in name), None)
     if held is not None:
+        classes = path.parent / "classes.txt"
+        path = classes if declared and classes.exists() else path
         raise DataError(
             f"{path}: the label '{shown(held)}' holds '{LABEL_JOIN}', which joins a text's labels "
             "in predictions (predict --output, the v2 label output), so they could not be told "
@@ -108,7 +111,7 @@ def to_id_lists(
                 declared_as = (
                     f" (the class '{shown(meant)}' in classes.txt)" if meant != name else ""
                 )
-                raise DataError(
+                raise UnknownLabel(
                     f"{raw.path}: row {row}: unknown label '{shown(name)}'{declared_as} "
                     f"({len(names)} known labels){known}"
                 )
