@@ -22,8 +22,8 @@ R11-D4. labels that differ only by characters that draw nothing (a zero-width sp
       own that print the same, without the warning that case variants get:
       test_r11_d4_labels_that_print_alike_are_warned_about
 R11-D5. one text written on several training rows with different labels (a broken join,
-      two annotators): trained without a word; the model was taught both labels (metrics.json now counts them,
-      `data_profile.texts_with_two_labels`):
+      two annotators; emotion holds 37, Reuters 26): trained without a word, the model taught
+      both labels (metrics.json now counts them, `data_profile.texts_with_two_labels`):
       test_r11_d5_a_text_labelled_two_ways_in_training_is_warned_about
 R11-D6. an object (JSON `{}` or a Parquet struct) as a label inside a list, or as a Parquet
       label: a label named by Python's repr ("{'a': 1}"), where a JSONL object label was refused:
