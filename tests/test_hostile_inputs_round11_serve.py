@@ -43,6 +43,12 @@ R11-H10 a body of 1 MB of small arrays (`{"texts": [[],[],...]}`, any route) too
         event loop to parse, 30 times a flat one: each array is a container, and their count
         starts the garbage collector's passes over all of them again. JSON makes no cycles: a
         body is now parsed with the collector held off (0.05 s).
+R11-H11 a body of many values of a wrong type (900 KB of `{"texts": [0,0,...]}`, or 50,000
+        unknown keys; any route): pydantic made an error for each, and FastAPI one more, 5.5 s
+        of the event loop for one 422 (a few such requests a second stopped every answer,
+        /healthz too). A body of more values than a request of --max-texts texts holds (4 a
+        text and 64 beside) is refused before it is validated: 422 `too_many_texts` (413 on
+        TEI's route, as TEI answers a batch too large), 0.07 s.
 """
 
 from __future__ import annotations
@@ -340,3 +346,31 @@ def test_r11_h10_a_body_of_many_small_arrays_is_parsed_without_the_collectors_pa
     flat = json.dumps({"texts": ["a"] * 250_000}, separators=(",", ":")).encode()  # 1 MB
     assert _parse_seconds(nested) < 5 * _parse_seconds(flat) + 0.05  # was 30 times
     assert gc.isenabled()  # on again after
+
+
+def test_r11_h11_a_body_of_more_values_than_a_request_takes_is_refused_before_validation(
+    tfidf_run,
+):
+    many = [0] * 200_000  # 600 KB: an error each, 2.4 s of the event loop on /v1
+    tensor = {"name": "text", "shape": [1], "datatype": "BYTES", "data": many}
+    bodies = [
+        ("/v1/predict", {"texts": many}, 422),
+        ("/v1/explain", {"texts": many}, 422),
+        ("/models/tfidf", {"inputs": many}, 422),
+        ("/predict", {"inputs": [[0]] * 100_000}, 413),  # TEI's status for a batch too large
+        ("/v2/models/tfidf/infer", {"inputs": [tensor]}, 422),
+        ("/v1/predict", {"texts": ["a"], **{f"k{i}": 0 for i in range(50_000)}}, 422),
+    ]
+    with TestClient(create_app([tfidf_run])) as client:
+        for path, body, status in bodies:
+            started = time.monotonic()
+            answer = client.post(path, json=body)
+            assert time.monotonic() - started < 1.0, path
+            assert answer.status_code == status, (path, answer.text[:300])
+            error = answer.json()["error"]
+            message = error if isinstance(error, str) else error["message"]
+            assert message.startswith("the request body holds more than 320 values"), message
+        batch = [[f"text {i}"] for i in range(64)]  # the most a request holds: answered
+        assert client.post("/predict", json={"inputs": batch}).status_code == 200
+        v1 = client.post("/v1/predict", json={"texts": ["a"] * 64, "top_k": 4})
+        assert v1.status_code == 200, v1.text

@@ -209,7 +209,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        type_ = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        type_ = getattr(error, "error_type", None) or {
+            404: "not_found",
+            405: "method_not_allowed",
+        }.get(error.status_code, "http_error")
         message = error.detail if isinstance(error.detail, str) else "request refused"
         # FastAPI's "There was an error parsing the body" stands for whatever json.loads raised
         # besides a syntax error (bytes not UTF-8, nesting, a 5,000-digit number): say which.

@@ -27,8 +27,10 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from attentext.errors import shown
+from attentext.serving.errors import TEI, protocol_of
 
 
 class NotJson(ValueError):
@@ -96,12 +98,61 @@ def loads(body: bytes) -> Any:
         raise json.JSONDecodeError(str(error), body.decode("utf-8", "replace"), 0) from None
 
 
+# The values (array items, object members) a body of `max_texts` texts needs, at most: TEI's
+# batch [[text], ...] takes 2 a text; v2's shape, outputs and parameters, HF's options, a few.
+VALUES_PER_TEXT = 4
+VALUES_BESIDE = 64
+
+
+class TooManyValues(HTTPException):
+    """A body holding more values than any request the server takes (an HTTPException: FastAPI
+    passes it on from reading the body, where it answers any other error as a 400)."""
+
+    error_type = "too_many_texts"
+
+
+def values_over(value: Any, budget: int) -> int:
+    """How many values `value`'s arrays and objects hold, counted until past `budget` (so a
+    huge array costs one step)."""
+    count, stack = 0, [value]
+    while stack and count <= budget:
+        item = stack.pop()
+        if isinstance(item, list):
+            count += len(item)
+            stack.extend(item)
+        elif isinstance(item, dict):
+            count += len(item)
+            stack.extend(item.values())
+    return count
+
+
+def check_values(value: Any, max_texts: int, path: str) -> None:
+    """Refuse a body of more values than a request of `max_texts` texts holds, before pydantic
+    reads it: pydantic makes an error per value of a wrong type (or unknown key), then FastAPI
+    one more: 900 KB of `{"texts": [0,0,...]}` held the event loop 5.5 s for its 422 (any route;
+    a few such requests a second stopped every other answer, /healthz too). 413 on TEI's
+    route, as TEI answers a batch too large; 422 elsewhere, as too many texts."""
+    budget = VALUES_PER_TEXT * max_texts + VALUES_BESIDE
+    if values_over(value, budget) > budget:
+        raise TooManyValues(
+            413 if protocol_of(path) == TEI else 422,
+            f"the request body holds more than {budget:,} values (array items and object "
+            f"members); this server takes at most {max_texts} texts per request: split them "
+            "over several requests",
+        )
+
+
 class JsonRequest(Request):
-    """A request whose JSON body is parsed by `loads` (each key of an object once)."""
+    """A request whose JSON body is parsed by `loads` (each key of an object once), and holds
+    no more values than the server's requests take (`check_values`)."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = loads(await self.body())
+            value = loads(await self.body())
+            settings = getattr(getattr(self.app.state, "service", None), "settings", None)
+            if settings is not None:
+                check_values(value, settings.max_texts, self.url.path)
+            self._json = value
         return self._json
 
 
