@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from attentext.data.json_keys import RepeatedKeys, marked_repeats, repeated_key_problem
 from attentext.data.unicode import INVISIBLE, unpaired_surrogate
 from attentext.errors import AttentextWarning, DataError, EncodingError, short_list, shown
 
@@ -564,7 +565,7 @@ def json_error_reason(error: BaseException) -> str | None:
 def _parsed(path: Path, where: str, raw: str) -> Any:
     """One JSON value, or a one-line DataError naming `where` (a row, or the file)."""
     try:
-        return json.loads(raw)
+        return json.loads(raw, object_pairs_hook=marked_repeats)
     except (ValueError, RecursionError) as err:
         raise DataError(f"{path}: {where}: invalid JSON ({json_error_reason(err)})") from None
 
@@ -609,6 +610,8 @@ def _read_jsonl(
     for line, record in _json_records(path, read_text(path, encoding)):
         if not isinstance(record, dict):
             raise DataError(f"{path}: row {line}: expected a JSON object per line")
+        if isinstance(record, RepeatedKeys):  # json keeps the last value without a word
+            raise DataError(f"{path}: row {line}: {repeated_key_problem(record)}")
         for column in (text_column, label_column):
             if column is not None and column not in record:
                 raise DataError(f"{path}: row {line}: no field '{shown(column)}'")

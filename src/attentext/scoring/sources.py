@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from attentext.data.json_keys import RepeatedKeys, marked_repeats, repeated_key_problem
 from attentext.data.readers import (
     DEFAULT_ENCODING,
     SNIFF_BYTES,
@@ -207,7 +208,7 @@ def parse_record(
     """A JSONL line as an object, or None and why not (not of `encoding`, invalid JSON, not an
     object)."""
     try:
-        record = json.loads(raw.decode(encoding))
+        record = json.loads(raw.decode(encoding), object_pairs_hook=marked_repeats)
     except UnicodeDecodeError:
         return None, not_decoded(encoding)
     except json.JSONDecodeError as error:
@@ -218,6 +219,8 @@ def parse_record(
         return None, "invalid JSON (a number too long)"
     if not isinstance(record, dict):
         return None, "not a JSON object"
+    if isinstance(record, RepeatedKeys):  # json keeps the last value without a word
+        return None, repeated_key_problem(record)
     return record, None
 
 
