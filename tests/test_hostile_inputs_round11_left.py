@@ -5,12 +5,19 @@ Findings -> tests
 R11-L1. a JSON Lines (or .json array) data row naming a key twice ({"text": "a", "label": "x",
       "label": "y"}): json kept the last value without a word, where the server refuses such a
       body (R9-H4): test_r11_l1_a_data_row_naming_a_key_twice_is_refused_naming_row_and_key
+R11-L3. a JSON or Parquet float label of 2**53 or more (1e300): a class name of 301 digits, most
+      made up by the float (a whole float below that is the integer it is, since b18d6e2; any
+      other float keeps the digits Python writes):
+      test_r11_l3_a_float_label_too_large_to_be_exact_is_refused,
+      test_r11_l3_smaller_float_labels_read_as_before
 """
 
 from __future__ import annotations
 
 import json
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import write_file
 
@@ -35,3 +42,24 @@ def test_r11_l1_a_data_row_naming_a_key_twice_is_refused_naming_row_and_key(tmp_
         load_text_dataset(data)
     record, problem = parse_record(b'{"text": "a", "text": "b"}')  # predict's streaming reader
     assert record is None and "the key 'text' appears twice" in problem
+
+
+@pytest.mark.parametrize("label", [1e300, 2.0**53, -1e20, [1e300, 1.0]])
+def test_r11_l3_a_float_label_too_large_to_be_exact_is_refused(tmp_path, label):
+    rows = [*ROWS[:-1], (ROWS[-1][0], label)]
+    multi = isinstance(label, list)
+    data = write_file(tmp_path, "d.jsonl", "\n".join(_records(rows)))
+    with pytest.raises(DataError, match=r"row 20: label .* 2\*\*53 or more .* as a string"):
+        load_text_dataset(data, multi_label=multi)
+    table = pa.table(
+        {"text": [t for t, _ in ROWS], "label": [float(i % 2) for i in range(19)] + [1e300]}
+    )
+    pq.write_table(table, tmp_path / "d.parquet")
+    with pytest.raises(DataError, match=r"d.parquet: row 20: label 1e\+300"):
+        load_text_dataset(tmp_path / "d.parquet")
+
+
+def test_r11_l3_smaller_float_labels_read_as_before(tmp_path):
+    rows = [(text, [2.0, 2.5, 9007199254740991.0][i % 3]) for i, (text, _) in enumerate(ROWS)]
+    data = write_file(tmp_path, "d.jsonl", "\n".join(_records(rows)))
+    assert load_text_dataset(data).label_names == ["2", "2.5", "9007199254740991"]

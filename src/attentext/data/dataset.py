@@ -41,9 +41,9 @@ from attentext.data.readers import (
     SUFFIXES,
     RawSplit,
     check_texts,
+    checked_label,
     composed,
     find_split_files,
-    label_str,
     read_file,
 )
 from attentext.errors import DataError, short_list, shown
@@ -316,10 +316,12 @@ def _load_hub(
         feature = split.features[label_column]
         if isinstance(feature, datasets.ClassLabel):
             declared = list(feature.names)
-        labels = composed([label_str(v) for v in split[label_column]])
+        where = Path(f"{name} [{split_name}]")
+        values = enumerate(split[label_column], start=1)
+        labels = composed([checked_label(where, row, value) for row, value in values])
         raws[split_key] = RawSplit(
             texts=list(split[text_column]),
-            path=Path(f"{name} [{split_name}]"),
+            path=where,
             rows=list(range(1, len(split) + 1)),
             labels=labels,
         )

@@ -40,6 +40,9 @@ COLUMN_HINT = (
 # A list of labels in one cell (JSONL/Parquet list values) is kept as one string joined by this
 # unit separator, a character no label holds: multi-label data splits on it.
 LIST_MARK = "\x1f"
+# the first whole number a float (a JSON number with a '.' or 'e', a Parquet double) cannot hold
+# exactly: a label of this size or more read as a float has made-up digits (`checked_label`)
+MAX_EXACT_FLOAT = 2.0**53
 # A text of spaces and characters that draw nothing (the word tokenizer removes them: a soft
 # hyphen, zero-width space, bidirectional marks, word joiner, BOM) is as empty as "": a zero-width
 # space alone trained as a labelled text (an audit). Matched from the start: a text fails at once.
@@ -673,7 +676,26 @@ def checked_label(path: Path, row: int, value: object) -> str:
             f"{path}: row {row}: label is a list holding an object; write each label as a "
             "string or a number"
         )
+    inexact = _inexact_number(value)
+    if inexact is not None:
+        raise DataError(
+            f"{path}: row {row}: label {inexact!r} is a number of 2**53 or more written as a "
+            "float, which holds it to 16 digits only (its class name would be digits the float "
+            "made up); write the label as a string, or as a whole number without a '.' or 'e'"
+        )
     return label_str(value)
+
+
+def _inexact_number(value: object) -> float | None:
+    """A float in `value` (a label, or a list of them) that `label_str` would write as a whole
+    number of digits it does not hold: 2**53 or more (1e300 became a 301-digit class name).
+    Smaller whole floats (2.0, as pandas writes a column that once held NaN) are the integer
+    they are (`label_str`, `labels.whole`); other floats keep the digits Python writes."""
+    if isinstance(value, list | tuple):
+        return next((v for v in map(_inexact_number, value) if v is not None), None)
+    if isinstance(value, float) and math.isfinite(value) and abs(value) >= MAX_EXACT_FLOAT:
+        return value
+    return None
 
 
 def _holds_object(value: object) -> bool:
