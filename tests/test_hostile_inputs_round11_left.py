@@ -10,17 +10,21 @@ R11-L3. a JSON or Parquet float label of 2**53 or more (1e300): a class name of 
       other float keeps the digits Python writes):
       test_r11_l3_a_float_label_too_large_to_be_exact_is_refused,
       test_r11_l3_smaller_float_labels_read_as_before
+R11-L6. `compare --limit 0` or `--limit -5`: "needs at least one text per class (4)", once the
+      first run and the data were loaded: test_r11_l6_a_compare_limit_below_one_is_one_line
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import write_file
+from conftest import run_cli_here, write_file
 
+import attentext
 from attentext.data.dataset import load_text_dataset
 from attentext.errors import DataError
 from attentext.scoring.sources import parse_record
@@ -63,3 +67,28 @@ def test_r11_l3_smaller_float_labels_read_as_before(tmp_path):
     rows = [(text, [2.0, 2.5, 9007199254740991.0][i % 3]) for i, (text, _) in enumerate(ROWS)]
     data = write_file(tmp_path, "d.jsonl", "\n".join(_records(rows)))
     assert load_text_dataset(data).label_names == ["2", "2.5", "9007199254740991"]
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    """A TF-IDF run on ag_news_tiny (seconds)."""
+    folder = tmp_path_factory.mktemp("round11left")
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, folder / "tfidf").run_dir)
+
+
+def _one_line(result, *words: str) -> None:
+    """Exit 2 and one stderr line `error: ...` holding `words`."""
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_r11_l6_a_compare_limit_below_one_is_one_line(tfidf_run, ag_news_dir, tmp_path, limit):
+    out = tmp_path / "board"
+    result = run_cli_here("compare", tfidf_run, "-d", ag_news_dir, "-o", out, "--limit", limit)
+    _one_line(result, f"--limit must be a whole number of 1 or more, got {limit}")
+    assert not out.exists()
+    with pytest.raises(DataError, match="--limit must be a whole number of 1 or more"):
+        attentext.compare([tfidf_run], ag_news_dir, limit=int(limit))

@@ -279,6 +279,8 @@ def compare(
     """
     run_dirs = listed(run_dirs, "run_dirs", "run directories")
     limit = None if limit is None else whole_number(limit, "limit")
+    if limit is not None and limit < 1:  # was "needs at least one text per class", once loaded
+        raise DataError(f"--limit must be a whole number of 1 or more, got {limit}")
     if not run_dirs:
         raise DataError("compare needs at least one run directory")
     _check_each_once(run_dirs)
