@@ -12,6 +12,10 @@ R11-L3. a JSON or Parquet float label of 2**53 or more (1e300): a class name of 
       test_r11_l3_smaller_float_labels_read_as_before
 R11-L6. `compare --limit 0` or `--limit -5`: "needs at least one text per class (4)", once the
       first run and the data were loaded: test_r11_l6_a_compare_limit_below_one_is_one_line
+R11-L7. seed-transformer or attention-rnn trained on texts of ASCII punctuation alone: every
+      text an empty token list, trained to chance without a word (tfidf-logreg refuses such
+      texts since R11-D7):
+      test_r11_l7_a_word_model_on_texts_of_punctuation_alone_is_one_line_and_leaves_nothing
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_cli_here, write_file
+from conftest import labelled_csv, run_cli_here, write_file
 
 import attentext
 from attentext.data.dataset import load_text_dataset
 from attentext.errors import DataError
 from attentext.scoring.sources import parse_record
+from attentext.text.vectorizer import check_holds_a_word
 
 ROWS = [(f"story number {i} about {'sport' if i % 2 else 'trade'}", "ab"[i % 2]) for i in range(20)]
 
@@ -92,3 +97,16 @@ def test_r11_l6_a_compare_limit_below_one_is_one_line(tfidf_run, ag_news_dir, tm
     assert not out.exists()
     with pytest.raises(DataError, match="--limit must be a whole number of 1 or more"):
         attentext.compare([tfidf_run], ag_news_dir, limit=int(limit))
+
+
+@pytest.mark.parametrize("model", ["seed-transformer", "attention-rnn"])
+def test_r11_l7_a_word_model_on_texts_of_punctuation_alone_is_one_line_and_leaves_nothing(
+    tmp_path, model
+):
+    rows = [(["!!! ???", "... ;-)"][i % 2], "ab"[i % 2]) for i in range(20)]
+    data = write_file(tmp_path, "d.csv", labelled_csv(rows))
+    out = tmp_path / "run"
+    result = run_cli_here("train", model, "--data", data, "-o", out, "--epochs", "1")
+    _one_line(result, f"no training text holds a word {model} reads", "punctuation")
+    assert not out.exists() and not Path(f"{out}.partial").exists()
+    check_holds_a_word(["!!!", "\U0001f600", "???"], model)  # an emoji is a word these read

@@ -18,6 +18,7 @@ from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, tr
 from transformers import PreTrainedTokenizerFast
 
 from attentext.data.unicode import INVISIBLE
+from attentext.errors import DataError
 from attentext.text.encoding import SPECIAL_TOKENS_AS_TEXT
 
 PAD_TOKEN = "[PAD]"
@@ -60,6 +61,20 @@ def word_frequencies(texts: Iterable[str]) -> Counter:
     text counted from its first VOCABULARY_CHARS characters, as the vocabulary is."""
     standardize = _standardizer().normalize_str
     return Counter(word for text in vocabulary_texts(texts) for word in standardize(text).split())
+
+
+def check_holds_a_word(texts: Iterable[str], model: str) -> None:
+    """Refuse training texts none of which holds a word the vectorizer reads: texts of ASCII
+    punctuation alone (`!!!`, `?.`) are standardized to nothing, so every text was an empty
+    token list and the model trained to chance without a word (an audit). The word models'
+    twin of tfidf-logreg's check (`TfidfLogRegClassifier._fit_vocabulary`)."""
+    standardize = _standardizer().normalize_str
+    if not any(standardize(text).split() for text in vocabulary_texts(texts)):
+        raise DataError(
+            f"no training text holds a word {model} reads: they are ASCII punctuation alone, "
+            "which its word vocabulary removes (as Keras' TextVectorization does); add texts "
+            "with words"
+        )
 
 
 def word_counts(texts: Iterable[str]) -> list[int]:

@@ -73,7 +73,7 @@ from attentext.text.tokenizers import (
     load_tokenizer,
     token_counts,
 )
-from attentext.text.vectorizer import word_frequencies
+from attentext.text.vectorizer import check_holds_a_word, word_frequencies
 from attentext.text.windows import Chunking
 from attentext.training.baseline import fit_classifier
 from attentext.training.distill import (
@@ -309,8 +309,10 @@ def _check_before_writing(
     or missing `--unlabeled` file left an empty `<output>.partial` behind). The few-shot recipe
     likewise: its model, its pairs and its `fewshot.unlabeled` texts (`fewshot.check_fewshot`).
     The teachers are returned as checked, loaded: the transfer set is labelled by them (each was
-    loaded a second time for it)."""
+    loaded a second time for it). A word model's training texts must hold a word it reads."""
     check_folders_above(output_dir)
+    if family.neural and recipe.tokenizer.type == "word":
+        check_holds_a_word(dataset.texts("train"), recipe.model.type)
     teachers = [recipe.distill.teacher, *recipe.distill.ensemble] if recipe.distill.teacher else []
     rundir.check_output_apart(output_dir, [Path(run) for run in teachers], "the teacher run")
     rundir.check_output_apart(
