@@ -21,6 +21,9 @@ R11-L7. seed-transformer or attention-rnn trained on texts of ASCII punctuation 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+import warnings
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,8 +32,9 @@ import pytest
 from conftest import labelled_csv, run_cli_here, write_file
 
 import attentext
+from attentext import files, precision
 from attentext.data.dataset import load_text_dataset
-from attentext.errors import DataError
+from attentext.errors import AttentextWarning, DataError
 from attentext.scoring.sources import parse_record
 from attentext.text.vectorizer import check_holds_a_word
 
@@ -110,3 +114,23 @@ def test_r11_l7_a_word_model_on_texts_of_punctuation_alone_is_one_line_and_leave
     _one_line(result, f"no training text holds a word {model} reads", "punctuation")
     assert not out.exists() and not Path(f"{out}.partial").exists()
     check_holds_a_word(["!!!", "\U0001f600", "???"], model)  # an emoji is a word these read
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_r11_l2_a_cache_variable_naming_a_file_is_one_warning_and_a_working_cache(
+    tmp_path, monkeypatch, inside
+):
+    a_file = write_file(tmp_path, "cache.tar", "not a folder")
+    monkeypatch.setenv("ATTENTEXT_CACHE", str(a_file / "sub" if inside else a_file))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        roots = {files.cache_root() for _ in range(3)}
+        precision._store_cache("probe", {"gflops": 1.0})  # a probe's result, kept
+        stored = precision._load_cache()
+    said = [str(w.message) for w in caught if issubclass(w.category, AttentextWarning)]
+    assert len(said) == 1, said
+    assert f"ATTENTEXT_CACHE={a_file}" in said[0] and "not a folder" in said[0]
+    assert roots == {tmp_path / "tmp" / f"attentext-cache-{os.getuid()}"}
+    assert stored == {"probe": {"gflops": 1.0}}  # not probed again next time
+    assert a_file.read_text() == "not a folder"

@@ -42,18 +42,53 @@ def cache_root() -> Path:
     attentext` (a notebook, a test running commands in its own process) counts."""
     configured = os.environ.get("ATTENTEXT_CACHE")
     if configured:  # `~/cache` as an env file or a service sets it, unexpanded: a folder `~` in
-        return Path(os.path.expanduser(configured))  # the working folder held the cache
+        folder = Path(os.path.expanduser(configured))  # the working folder held the cache
+        in_the_way = _file_in_the_way(folder)
+        return folder if in_the_way is None else _cache_beside_a_file(configured, in_the_way)
     try:
         return Path.home() / ".cache" / "attentext"
     except (RuntimeError, KeyError):  # no HOME, and a user id without a passwd entry
         return _homeless_cache()
 
 
+def _file_in_the_way(folder: Path) -> Path | None:
+    """`folder`, or the folder above it nearest to it that exists, where that is not a folder
+    (a file, a broken link): no folder can be made there; None where one can be."""
+    for path in (folder, *folder.parents):
+        if os.path.lexists(path):
+            return None if path.is_dir() else path
+    return None
+
+
+def _temporary_cache() -> Path:
+    """The cache folder of this user in the temporary folder (as matplotlib's fallback)."""
+    return Path(tempfile.gettempdir()) / f"attentext-cache-{os.getuid()}"
+
+
+@functools.cache
+def _cache_beside_a_file(configured: str, in_the_way: Path) -> Path:
+    """Where the cache goes when $ATTENTEXT_CACHE names a file (or a folder inside one), said
+    once: each cache store warned on its own line that it could not write (three for `train
+    encoder-frozen`), and the precision probe ran again at every command without a word. A
+    warning, not an error: the cache only saves time, as where it cannot be written (a full
+    disk, a read-only folder), and `serve` or `load` must not fail over it."""
+    folder = _temporary_cache()
+    itself = in_the_way == Path(os.path.expanduser(configured))
+    what = "names a file" if itself else f"is inside the file {in_the_way}"
+    warnings.warn(
+        f"ATTENTEXT_CACHE={configured} {what}, not a folder, so the cache is in {folder}; set "
+        "ATTENTEXT_CACHE to a folder (or unset it for ~/.cache/attentext)",
+        AttentextWarning,
+        stacklevel=3,
+    )
+    return folder
+
+
 @functools.cache
 def _homeless_cache() -> Path:
     """Where the cache goes without a home folder (a container run as an arbitrary user id with
     HOME unset: `Path.home()` raised, a traceback once training had begun), said once."""
-    folder = Path(tempfile.gettempdir()) / f"attentext-cache-{os.getuid()}"
+    folder = _temporary_cache()
     warnings.warn(
         f"no home folder (HOME is unset and user id {os.getuid()} has none), so the cache is "
         f"in {folder}; set ATTENTEXT_CACHE to a folder to keep it",
