@@ -10,6 +10,10 @@ R11-L3. a JSON or Parquet float label of 2**53 or more (1e300): a class name of 
       other float keeps the digits Python writes):
       test_r11_l3_a_float_label_too_large_to_be_exact_is_refused,
       test_r11_l3_smaller_float_labels_read_as_before
+R11-L4. `--set search.model.options.C=...`: split on every dot, "search.model: not a setting",
+      so no search entry could be set from the command line (tune --set, train, the API's
+      overrides); a search key is now the whole path after `search.`:
+      test_r11_l4_a_set_of_a_search_entry_sets_it
 R11-L6. `compare --limit 0` or `--limit -5`: "needs at least one text per class (4)", once the
       first run and the data were loaded: test_r11_l6_a_compare_limit_below_one_is_one_line
 R11-L7. seed-transformer or attention-rnn trained on texts of ASCII punctuation alone: every
@@ -34,7 +38,8 @@ from conftest import labelled_csv, run_cli_here, write_file
 import attentext
 from attentext import files, precision
 from attentext.data.dataset import load_text_dataset
-from attentext.errors import AttentextWarning, DataError
+from attentext.errors import AttentextWarning, DataError, RecipeError
+from attentext.recipes import load_recipe, resolve_recipe
 from attentext.scoring.sources import parse_record
 from attentext.text.vectorizer import check_holds_a_word
 
@@ -134,3 +139,19 @@ def test_r11_l2_a_cache_variable_naming_a_file_is_one_warning_and_a_working_cach
     assert roots == {tmp_path / "tmp" / f"attentext-cache-{os.getuid()}"}
     assert stored == {"probe": {"gflops": 1.0}}  # not probed again next time
     assert a_file.read_text() == "not a folder"
+
+
+def test_r11_l4_a_set_of_a_search_entry_sets_it():
+    sets = ["search.model.options.C={choices: [1, 2]}", "search.model.options.max_iter=[50, 9]"]
+    with pytest.raises(RecipeError, match=r"search.model.options.max_iter: expected \{low"):
+        load_recipe("tfidf-logreg", sets)
+    sets[1] = "search.model.options.max_iter={low: 50, high: 200}"  # a setting not searched yet
+    recipe = load_recipe("tfidf-logreg", sets)
+    assert recipe.search["model.options.C"].choices == (1, 2)
+    assert (
+        recipe.search["model.options.max_iter"].low,
+        recipe.search["model.options.max_iter"].high,
+    ) == (50, 200)
+    assert "model.options.ngram_max" in recipe.search  # the others kept
+    again = resolve_recipe(recipe, overrides=["search.model.options.C={low: 0.5, high: 5}"])
+    assert again.search["model.options.C"].high == 5 and "model.options.max_iter" in again.search

@@ -920,6 +920,10 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
         raise RecipeError(f"--set {shown(override)}: cannot parse the value") from None
     if isinstance(parsed, str) and _looks_numeric(parsed):
         parsed = float(parsed)  # YAML 1.1 reads '1e-3' as a string
+    if parts[0] == "search" and len(parts) > 1:
+        # a search entry's key is a setting's whole path (`search.model.options.C`): split on
+        # its dots, it was "search.model: not a setting", and no search could be set by --set
+        parts = ["search", ".".join(parts[1:])]
     node = raw
     for part in parts[:-1]:
         node = node.setdefault(part, {})
