@@ -20,13 +20,20 @@ R11-L7. seed-transformer or attention-rnn trained on texts of ASCII punctuation 
       text an empty token list, trained to chance without a word (tfidf-logreg refuses such
       texts since R11-D7):
       test_r11_l7_a_word_model_on_texts_of_punctuation_alone_is_one_line_and_leaves_nothing
+R11-L8. `evaluate -o OUT` stopped by SIGTERM leaves OUT/.attentext-staging.<pid>.*: the next
+      write removed it where no process of that id ran, but kept it where one did: in a
+      container every command is the same pid (1, or 7 under tini), so the folder a `docker
+      stop` left was taken for the next command's own and kept for ever:
+      test_r11_l8_a_staging_folder_whose_pid_was_reused_is_removed_by_the_next_write
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -155,3 +162,33 @@ def test_r11_l4_a_set_of_a_search_entry_sets_it():
     assert "model.options.ngram_max" in recipe.search  # the others kept
     again = resolve_recipe(recipe, overrides=["search.model.options.C={low: 0.5, high: 5}"])
     assert again.search["model.options.C"].high == 5 and "model.options.max_iter" in again.search
+
+
+def _left_staging(out: Path, pid: int) -> Path:
+    """A staging folder as a process `pid` killed mid-write leaves it, last written 60 s ago."""
+    folder = out / f"{files.STAGING_PREFIX}{pid}.abc123"
+    write_file(folder, "report.md", "half a report")
+    os.utime(folder, (time.time() - 60, time.time() - 60))
+    return folder
+
+
+def test_r11_l8_a_staging_folder_whose_pid_was_reused_is_removed_by_the_next_write(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    out = tmp_path / "report"
+    ours = _left_staging(out, os.getpid())  # a container's next command: the same pid
+    other = subprocess.Popen(["sleep", "30"])  # a process given the id since
+    try:
+        theirs = _left_staging(out, other.pid)
+        result = run_cli_here("evaluate", tfidf_run, "-d", ag_news_dir, "-o", out)
+        assert result.returncode == 0, result.stderr
+        assert not ours.exists() and not theirs.exists()
+        assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+    finally:
+        other.kill()
+        other.wait()
+    live = out / f"{files.STAGING_PREFIX}{os.getpid()}.live"  # this process's own, and one of
+    live.mkdir()  # a process that started before its folder was written: both kept
+    files._MADE_HERE.add(os.path.abspath(live))
+    (out / f"{files.STAGING_PREFIX}{os.getppid()}.live").mkdir()
+    assert files.abandoned_staging(out) == []

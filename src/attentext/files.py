@@ -251,11 +251,18 @@ def is_staging(entry: Path) -> bool:
     return entry.name.startswith(STAGING_PREFIX) and entry.is_dir() and not entry.is_symlink()
 
 
+# the staging folders this process made (its threads' included): one named for this process's
+# id that is not among them was left by an earlier process of the same id (`abandoned_staging`)
+_MADE_HERE: set[str] = set()
+
+
 def staging_folder(folder: Path) -> Path:
     """A new hidden folder in `folder`, named for this process, whose files no reader of
     `folder` counts (`is_staging`); one a killed process left is removed by
     `remove_abandoned_staging`."""
-    return Path(tempfile.mkdtemp(dir=folder, prefix=f"{STAGING_PREFIX}{os.getpid()}."))
+    made = Path(tempfile.mkdtemp(dir=folder, prefix=f"{STAGING_PREFIX}{os.getpid()}."))
+    _MADE_HERE.add(os.path.abspath(made))
+    return made
 
 
 def remove_abandoned_staging(folder: Path) -> None:
@@ -265,13 +272,44 @@ def remove_abandoned_staging(folder: Path) -> None:
 
 
 def abandoned_staging(folder: Path) -> list[Path]:
-    """The staging folders in `folder` whose process no longer runs (killed by -9)."""
+    """The staging folders in `folder` whose process no longer runs (killed by -9 or SIGTERM),
+    or whose process id another process has since been given: in a container each command
+    runs as the same pid (1, or 7 under tini), so the folder a SIGTERM left (`docker stop`)
+    was taken for the next command's own and kept for ever (an audit)."""
     found = []
     for entry in sorted(Path(folder).glob(f"{STAGING_PREFIX}*")):
         pid = entry.name[len(STAGING_PREFIX) :].split(".", 1)[0]
-        if is_staging(entry) and pid.isdigit() and not _running(int(pid)):
+        if is_staging(entry) and pid.isdigit() and _left_by(entry, int(pid)):
             found.append(entry)
     return found
+
+
+def _left_by(entry: Path, pid: int) -> bool:
+    """Whether staging folder `entry`, named for process `pid`, was left by a process that is
+    gone: none of that id runs, this process has that id but did not make it, or the process
+    of that id started after the folder was last written (Linux's /proc says when)."""
+    if pid == os.getpid():
+        return os.path.abspath(entry) not in _MADE_HERE
+    if not _running(pid):
+        return True
+    started = _process_start(pid)
+    try:
+        return started is not None and started > entry.stat().st_mtime + 1  # btime: seconds
+    except OSError:
+        return False
+
+
+def _process_start(pid: int) -> float | None:
+    """When process `pid` started, in seconds since the epoch, from Linux's /proc; None where
+    that cannot be read (another system, a hidden /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(
+            line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
+        )
+        return int(boot.split()[1]) + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def _running(pid: int) -> bool:
