@@ -14,6 +14,10 @@ R11-L4. `--set search.model.options.C=...`: split on every dot, "search.model: n
       so no search entry could be set from the command line (tune --set, train, the API's
       overrides); a search key is now the whole path after `search.`:
       test_r11_l4_a_set_of_a_search_entry_sets_it
+R11-L5. a recipe YAML whose `name:` is a built-in's (`name: tfidf-logreg`) with another model
+      type, or `train tfidf-logreg --set model.type=attention-rnn`: its runs shown as
+      "tfidf-logreg" on the card and leaderboard, without a word; now refused before training:
+      test_r11_l5_a_recipe_named_as_a_built_in_of_another_model_is_refused
 R11-L6. `compare --limit 0` or `--limit -5`: "needs at least one text per class (4)", once the
       first run and the data were loaded: test_r11_l6_a_compare_limit_below_one_is_one_line
 R11-L7. seed-transformer or attention-rnn trained on texts of ASCII punctuation alone: every
@@ -192,3 +196,18 @@ def test_r11_l8_a_staging_folder_whose_pid_was_reused_is_removed_by_the_next_wri
     files._MADE_HERE.add(os.path.abspath(live))
     (out / f"{files.STAGING_PREFIX}{os.getppid()}.live").mkdir()
     assert files.abandoned_staging(out) == []
+
+
+def test_r11_l5_a_recipe_named_as_a_built_in_of_another_model_is_refused(tmp_path, ag_news_dir):
+    copy = write_file(tmp_path, "mine.yaml", "name: tfidf-logreg\nmodel: {type: attention-rnn}\n")
+    out = tmp_path / "run"
+    result = run_cli_here("train", copy, "--data", ag_news_dir, "-o", out)
+    _one_line(result, "name 'tfidf-logreg' is the built-in recipe's", "a name of its own")
+    assert not out.exists() and not Path(f"{out}.partial").exists()
+    with pytest.raises(RecipeError, match="trains tfidf-logreg, but this one trains seed-trans"):
+        load_recipe("tfidf-logreg", ["model.type=seed-transformer"])
+    with pytest.raises(RecipeError, match="give it a name of its own"):
+        resolve_recipe(load_recipe("tfidf-logreg"), overrides=["model.type=seed-transformer"])
+    assert load_recipe(copy, ["name=mine"]).name == "mine"  # renamed: fine
+    same = write_file(tmp_path, "c.yaml", "name: tfidf-logreg\nmodel: {type: tfidf-logreg}\n")
+    assert load_recipe(same).model.type == "tfidf-logreg"  # a copy of the same model: fine

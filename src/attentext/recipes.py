@@ -9,6 +9,7 @@ saved in every run directory as `recipe.yaml`, which makes a run reproducible fr
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -847,7 +848,34 @@ def recipe_from_text(text: str, origin: str, overrides: list[str] | None = None)
             f"{origin}: names no model type, so it would train the default ({recipe.model.type}) "
             f"without a word; {WHOLE_RECIPE}"
         )
+    check_namesake(recipe, origin)
     return recipe
+
+
+def check_namesake(recipe: Recipe, origin: str) -> None:
+    """Refuse a recipe named as a built-in one whose model type is another (a copy of
+    tfidf-logreg.yaml made into an attention-rnn, or `train tfidf-logreg --set
+    model.type=attention-rnn`): the card, the leaderboard and tune's search space took it for
+    the built-in, without a word (an audit). A refusal, not a warning: the name is written in
+    every run and leaderboard it makes, and renaming costs one line."""
+    if recipe.name not in builtin_recipe_names():
+        return
+    builtin = builtin_model_type(recipe.name)
+    if builtin != recipe.model.type:
+        raise RecipeError(
+            f"{origin}: name '{recipe.name}' is the built-in recipe's that trains {builtin}, "
+            f"but this one trains {recipe.model.type}, so its runs would be shown as "
+            f"{recipe.name}; give it a name of its own (name: my-{recipe.model.type} in the "
+            "YAML, or --set name=my-...)"
+        )
+
+
+@functools.cache
+def builtin_model_type(name: str) -> str:
+    """The model type built-in recipe `name` trains, read from its YAML alone."""
+    resource = resources.files("attentext") / "recipes" / f"{name}.yaml"
+    raw = parse_yaml(resource.read_text(encoding="utf-8"), name)
+    return str(raw.get("model", {}).get("type", ModelSpec.type))
 
 
 def override_list(overrides: Any) -> list[str]:
@@ -972,5 +1000,8 @@ def resolve_recipe(
         raw = recipe.to_dict(search=True)
         for item in sets:
             apply_override(raw, item)
-        return recipe_from_dict(raw, recipe.name)
+        changed = recipe_from_dict(raw, recipe.name)
+        if sets:  # a Recipe as given is the caller's (a run's own is read as it was written)
+            check_namesake(changed, recipe.name)
+        return changed
     return load_recipe(recipe, sets)
