@@ -29,6 +29,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from attentext.data.json_keys import first_repeated_key
 from attentext.errors import shown
 from attentext.serving.errors import TEI, protocol_of
 
@@ -48,15 +49,11 @@ UTF8 = ("utf-8", "utf-8-sig")
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """`json.loads`' object_pairs_hook: the object, or RepeatedKey naming the first key seen
-    twice."""
-    found = dict(pairs)
-    if len(found) < len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise RepeatedKey(f"the key '{shown(key, 60)}' appears twice in one object")
-            seen.add(key)
-    return found
+    twice (the check the data readers share, `data.json_keys`)."""
+    key = first_repeated_key(pairs)
+    if key is not None:
+        raise RepeatedKey(f"the key '{shown(key, 60)}' appears twice in one object")
+    return dict(pairs)
 
 
 def not_a_json_constant(name: str) -> Any:
