@@ -138,6 +138,14 @@ def run_cli_here(*args: str | Path, cwd: Path | None = None) -> subprocess.Compl
     return subprocess.CompletedProcess(command, code, stdout.getvalue(), stderr.getvalue())
 
 
+def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    """Exit 2 and one stderr line `error: ...` holding `words`."""
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
 def labelled_csv(rows: list[tuple[str, str]], header: str = "text,label") -> str:
     """A small header CSV from (text, label) pairs."""
     return header + "\n" + "".join(f"{text},{label}\n" for text, label in rows)

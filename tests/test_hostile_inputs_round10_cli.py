@@ -63,7 +63,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_cli_here
+from conftest import assert_one_line_error, run_cli_here
 
 import attentext
 from attentext.errors import AttentextError, AttentextNote, PrecisionError, RecipeError, RunDirError
@@ -76,14 +76,6 @@ def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
     return Path(attentext.train("tfidf-logreg", ag_news_dir, folder / "tfidf").run_dir)
 
 
-def _one_line(result, *words: str) -> None:
-    """Exit 2 and one stderr line `error: ...` holding `words`."""
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
-    for word in words:
-        assert word in result.stderr, result.stderr
-
-
 def test_r10_c1_an_output_inside_a_file_is_one_line(tfidf_run, ag_news_dir, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("mine\n", encoding="utf-8")
@@ -94,7 +86,7 @@ def test_r10_c1_an_output_inside_a_file_is_one_line(tfidf_run, ag_news_dir, tmp_
         ("ensemble", tfidf_run, _copy(tfidf_run, tmp_path / "b"), "-d", ag_news_dir, "-o", inside),
     ]
     for command in commands:
-        _one_line(run_cli_here(*command), "is inside", "which is a file")
+        assert_one_line_error(run_cli_here(*command), "is inside", "which is a file")
     with pytest.raises(RunDirError, match="which is a file"):
         attentext.train("tfidf-logreg", ag_news_dir, inside)
     assert notes.read_text(encoding="utf-8") == "mine\n"
@@ -115,7 +107,7 @@ def test_r10_c2_more_noisy_copies_than_a_distillation_can_hold_is_one_line(
         "distill", tfidf_run, "--student", "seed-transformer", "-d", ag_news_dir, "-o", out,
         "--augment", "1000000000",
     )  # fmt: skip
-    _one_line(result, "190,000,000,000 noisy copies", "--augment 52,631 or fewer")
+    assert_one_line_error(result, "190,000,000,000 noisy copies", "--augment 52,631 or fewer")
     with pytest.raises(RecipeError, match="noisy copies"):
         attentext.distill(tfidf_run, "seed-transformer", ag_news_dir, out, augment=10**8)
     assert list(tmp_path.iterdir()) == []
@@ -128,7 +120,7 @@ def test_r10_c3_an_ensemble_of_one_run_given_twice_says_so(tfidf_run, ag_news_di
         result = run_cli_here(
             "ensemble", tfidf_run, second, "-d", ag_news_dir, "-o", tmp_path / "e"
         )
-        _one_line(result, "is given twice", "give each run directory once")
+        assert_one_line_error(result, "is given twice", "give each run directory once")
         assert "rename or copy" not in result.stderr
     with pytest.raises(AttentextError, match="given twice"):
         attentext.ensemble([tfidf_run, link], ag_news_dir, tmp_path / "e")
@@ -138,7 +130,7 @@ def test_r10_c3_an_ensemble_of_one_run_given_twice_says_so(tfidf_run, ag_news_di
 def test_r10_c4_explain_of_tfidf_refuses_an_attention_layer_or_head(tfidf_run, tmp_path):
     for option in (("--layer", "3"), ("--head", "5")):
         result = run_cli_here("explain", tfidf_run, "a text", *option, "-o", tmp_path / "x")
-        _one_line(result, "tfidf-logreg has no attention matrix", "leave them out")
+        assert_one_line_error(result, "tfidf-logreg has no attention matrix", "leave them out")
     with pytest.raises(AttentextError, match="no attention matrix"):
         attentext.explain(tfidf_run, ["a text"], layer=0)
     assert list(tmp_path.iterdir()) == []
@@ -232,7 +224,7 @@ def test_r10_c8_a_teacher_named_twice_is_refused(tfidf_run, ag_news_dir, tmp_pat
     for ensemble in ([other, other], [tfidf_run], [link]):
         argv = ["distill", tfidf_run, "--student", "seed-transformer", "-d", ag_news_dir]
         argv += ["-o", tmp_path / "s", *[item for run in ensemble for item in ("--ensemble", run)]]
-        _one_line(run_cli_here(*argv), "would count twice", "give each teacher once")
+        assert_one_line_error(run_cli_here(*argv), "would count twice", "give each teacher once")
     with pytest.raises(RecipeError, match="count twice"):
         attentext.distill(tfidf_run, "seed-transformer", ag_news_dir, tmp_path / "s",
                           ensemble=[other, f"{other}/"])  # fmt: skip
@@ -246,7 +238,7 @@ def test_r10_c9_an_output_that_is_a_link_is_said_to_be_one(tfidf_run, ag_news_di
     broken.symlink_to(tmp_path / "nowhere")
     for link in (latest, broken):
         result = run_cli_here("train", "tfidf-logreg", "-d", ag_news_dir, "-o", link, "--overwrite")
-        _one_line(result, "is a link (to ", "give the folder itself as --output")
+        assert_one_line_error(result, "is a link (to ", "give the folder itself as --output")
         assert "is a file" not in result.stderr
     with pytest.raises(RunDirError, match="is a link"):
         attentext.train("tfidf-logreg", ag_news_dir, latest, overwrite=True)
@@ -296,7 +288,7 @@ def test_r10_c12_a_temperature_the_loss_cannot_hold_is_one_line(tfidf_run, ag_ne
             "distill", tfidf_run, "--student", "seed-transformer", "-d", ag_news_dir,
             "-o", tmp_path / "s", "--temperature", temperature,
         )  # fmt: skip
-        _one_line(result, "distill.temperature", "give one from 0.01 to 100")
+        assert_one_line_error(result, "distill.temperature", "give one from 0.01 to 100")
     with pytest.raises(RecipeError, match="out of range"):
         attentext.distill(tfidf_run, "seed-transformer", ag_news_dir, tmp_path / "s",
                           temperature=1000.0)  # fmt: skip

@@ -76,7 +76,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import run_cli_here
+from conftest import assert_one_line_error, run_cli_here
 
 import attentext
 from attentext.automl.budget import BudgetError, parse_duration
@@ -96,14 +96,6 @@ def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
     """A TF-IDF run on ag_news_tiny (seconds)."""
     folder = tmp_path_factory.mktemp("round11cli")
     return Path(attentext.train("tfidf-logreg", ag_news_dir, folder / "tfidf").run_dir)
-
-
-def _one_line(result, *words: str) -> None:
-    """Exit 2 and one stderr line `error: ...` holding `words`."""
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
-    for word in words:
-        assert word in result.stderr, result.stderr
 
 
 def test_r11_c1_a_compare_limit_above_the_texts_says_all_are_measured(
@@ -228,7 +220,9 @@ def test_r11_c5_a_recipe_giving_a_key_twice_is_one_line(ag_news_dir, tmp_path, w
     recipe = write("twice.yaml", twice)
     out = tmp_path / "out"
     result = run_cli_here("train", recipe, "-d", ag_news_dir, "-o", out)
-    _one_line(result, "twice.yaml: line 6: 'C' is given twice in one section (also on line 4)")
+    assert_one_line_error(
+        result, "twice.yaml: line 6: 'C' is given twice in one section (also on line 4)"
+    )
     sections = write(
         "sections.yaml",
         "model:\n  type: tfidf-logreg\ntraining:\n  epochs: 1\ntraining:\n  seed: 3\n",
@@ -243,9 +237,11 @@ def test_r11_c6_a_name_typed_in_another_case_is_suggested(ag_news_dir, tmp_path)
     result = run_cli_here(
         "train", "tfidf-logreg", "-d", ag_news_dir, "-o", out, "--set", "model.options.c=2"
     )
-    _one_line(result, "unknown option 'model.options.c' for tfidf-logreg; did you mean 'C'?")
+    assert_one_line_error(
+        result, "unknown option 'model.options.c' for tfidf-logreg; did you mean 'C'?"
+    )
     result = run_cli_here("train", "TFIDF-LOGREG", "-d", ag_news_dir, "-o", out)
-    _one_line(result, "unknown recipe 'TFIDF-LOGREG'; did you mean 'tfidf-logreg'?")
+    assert_one_line_error(result, "unknown recipe 'TFIDF-LOGREG'; did you mean 'tfidf-logreg'?")
     assert not out.exists()
 
 
@@ -255,7 +251,9 @@ def test_r11_c7_a_recipe_written_as_changes_to_a_built_in_one_says_it_is_read_wh
     out = tmp_path / "out"
     changes = write("mine.yaml", "name: mine\ntraining:\n  epochs: 2\n")
     result = run_cli_here("train", changes, "-d", ag_news_dir, "-o", out)
-    _one_line(result, "mine.yaml: names no model type", "seed-transformer", "--set KEY=VALUE")
+    assert_one_line_error(
+        result, "mine.yaml: names no model type", "seed-transformer", "--set KEY=VALUE"
+    )
     based = write("based.yaml", "base: tfidf-logreg\ntraining:\n  epochs: 2\n")
     with pytest.raises(RecipeError, match="unknown key 'base'.*a recipe file is a whole recipe"):
         attentext.train(based, ag_news_dir, out)
@@ -264,11 +262,13 @@ def test_r11_c7_a_recipe_written_as_changes_to_a_built_in_one_says_it_is_read_wh
 
 def test_r11_c8_summary_of_a_run_without_layers_says_what_to_run(tfidf_run, ag_news_dir, tmp_path):
     result = run_cli_here("summary", tfidf_run)
-    _one_line(result, "no layers to summarize", f"attentext card {tfidf_run} describes it")
+    assert_one_line_error(
+        result, "no layers to summarize", f"attentext card {tfidf_run} describes it"
+    )
     second = Path(shutil.copytree(tfidf_run, tmp_path / "second"))
     attentext.ensemble([tfidf_run, second], ag_news_dir, tmp_path / "e")
     result = run_cli_here("summary", tmp_path / "e")
-    _one_line(result, "an ensemble has no layers of its own", "attentext summary ")
+    assert_one_line_error(result, "an ensemble has no layers of its own", "attentext summary ")
     member = result.stderr.split("attentext summary ")[1].split(")")[0]
     assert (Path(member) / "attentext.json").is_file(), member
 
@@ -287,7 +287,9 @@ def test_r11_c9_a_launch_variable_that_is_not_a_number_is_one_line(
     monkeypatch.setenv(name, value)
     out = tmp_path / "out"
     result = run_cli_here("train", recipe, "-d", ag_news_dir, "-o", out, "--epochs", "1")
-    _one_line(result, f"{name}='{value}' in the environment is not a whole number", f"unset {name}")
+    assert_one_line_error(
+        result, f"{name}='{value}' in the environment is not a whole number", f"unset {name}"
+    )
     with pytest.raises(AttentextError, match=f"{name}='{value}'"):
         attentext.train(recipe, ag_news_dir, out, epochs=1)
     assert list(tmp_path.iterdir()) == []
@@ -308,7 +310,7 @@ def test_r11_c10_a_duration_that_is_not_finite_is_one_line_naming_the_option(ag_
             "--timeout",
             value,
         )
-        _one_line(result, f"--timeout {value}: give a finite duration")
+        assert_one_line_error(result, f"--timeout {value}: give a finite duration")
     with pytest.raises(BudgetError, match="--budget 999.*: give a finite duration"):
         parse_duration("9" * 400 + "h", "--budget")
     for value in ("0s", "1h30", "-5m", "1e9s"):  # refused before, still
@@ -324,7 +326,9 @@ def test_r11_c11_overwrite_of_a_run_holding_more_than_the_run_is_refused(
     attentext.train("tfidf-logreg", ag_news_dir, run / "sub")  # a run inside the run
     (run / "notes.txt").write_text("mine\n", encoding="utf-8")
     result = run_cli_here("train", "tfidf-logreg", "-d", ag_news_dir, "-o", run, "--overwrite")
-    _one_line(result, "holds notes.txt, sub beside the run", "move them out of it first")
+    assert_one_line_error(
+        result, "holds notes.txt, sub beside the run", "move them out of it first"
+    )
     with pytest.raises(RunDirError, match="holds notes.txt, sub beside the run"):
         second = shutil.copytree(tfidf_run, tmp_path / "second")
         attentext.ensemble([tfidf_run, second], ag_news_dir, run, overwrite=True)
@@ -336,7 +340,7 @@ def test_r11_c11_overwrite_of_a_run_holding_more_than_the_run_is_refused(
 
 def test_r11_c12_a_duration_whose_last_unit_is_left_out_is_suggested(ag_news_dir, tmp_path):
     result = run_cli_here("auto", "-d", ag_news_dir, "-o", tmp_path / "out", "--budget", "1h30")
-    _one_line(result, "--budget 1h30: expected a duration", "; did you mean 1h30m?")
+    assert_one_line_error(result, "--budget 1h30: expected a duration", "; did you mean 1h30m?")
     with pytest.raises(BudgetError, match="did you mean 2m30s"):
         parse_duration("2m30", "--budget")
     assert list(tmp_path.iterdir()) == []

@@ -44,7 +44,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import labelled_csv, run_cli_here, write_file
+from conftest import assert_one_line_error, labelled_csv, run_cli_here, write_file
 
 import attentext
 from attentext import files, precision
@@ -101,19 +101,11 @@ def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
     return Path(attentext.train("tfidf-logreg", ag_news_dir, folder / "tfidf").run_dir)
 
 
-def _one_line(result, *words: str) -> None:
-    """Exit 2 and one stderr line `error: ...` holding `words`."""
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
-    for word in words:
-        assert word in result.stderr, result.stderr
-
-
 @pytest.mark.parametrize("limit", ["0", "-5"])
 def test_r11_l6_a_compare_limit_below_one_is_one_line(tfidf_run, ag_news_dir, tmp_path, limit):
     out = tmp_path / "board"
     result = run_cli_here("compare", tfidf_run, "-d", ag_news_dir, "-o", out, "--limit", limit)
-    _one_line(result, f"--limit must be a whole number of 1 or more, got {limit}")
+    assert_one_line_error(result, f"--limit must be a whole number of 1 or more, got {limit}")
     assert not out.exists()
     with pytest.raises(DataError, match="--limit must be a whole number of 1 or more"):
         attentext.compare([tfidf_run], ag_news_dir, limit=int(limit))
@@ -127,7 +119,7 @@ def test_r11_l7_a_word_model_on_texts_of_punctuation_alone_is_one_line_and_leave
     data = write_file(tmp_path, "d.csv", labelled_csv(rows))
     out = tmp_path / "run"
     result = run_cli_here("train", model, "--data", data, "-o", out, "--epochs", "1")
-    _one_line(result, f"no training text holds a word {model} reads", "punctuation")
+    assert_one_line_error(result, f"no training text holds a word {model} reads", "punctuation")
     assert not out.exists() and not Path(f"{out}.partial").exists()
     check_holds_a_word(["!!!", "\U0001f600", "???"], model)  # an emoji is a word these read
 
@@ -202,7 +194,9 @@ def test_r11_l5_a_recipe_named_as_a_built_in_of_another_model_is_refused(tmp_pat
     copy = write_file(tmp_path, "mine.yaml", "name: tfidf-logreg\nmodel: {type: attention-rnn}\n")
     out = tmp_path / "run"
     result = run_cli_here("train", copy, "--data", ag_news_dir, "-o", out)
-    _one_line(result, "name 'tfidf-logreg' is the built-in recipe's", "a name of its own")
+    assert_one_line_error(
+        result, "name 'tfidf-logreg' is the built-in recipe's", "a name of its own"
+    )
     assert not out.exists() and not Path(f"{out}.partial").exists()
     with pytest.raises(RecipeError, match="trains tfidf-logreg, but this one trains seed-trans"):
         load_recipe("tfidf-logreg", ["model.type=seed-transformer"])
