@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -164,10 +165,24 @@ SENTIMENT_ROWS = [
 LOOPBACK = "127.0.0.1"
 
 
+def raw_exchange(port: int, request: bytes, wait: float = 3.0) -> bytes:
+    """Every byte a server on 127.0.0.1:`port` sends back on one connection for the raw bytes
+    `request`, until it closes it (or `wait` seconds pass without a byte)."""
+    sock = socket.create_connection((LOOPBACK, port))
+    sock.settimeout(wait)
+    sock.sendall(request)
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except TimeoutError:
+        pass
+    sock.close()
+    return received
+
+
 def free_port() -> int:
     """A TCP port free on the loopback interface now."""
-    import socket
-
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))
         return sock.getsockname()[1]

@@ -53,7 +53,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli_here, uvicorn_in_thread
+from conftest import raw_exchange, run_cli_here, uvicorn_in_thread
 from fastapi.testclient import TestClient
 
 import attentext
@@ -415,22 +415,6 @@ def test_r10_h8_a_header_that_says_how_to_read_the_body_given_twice(tfidf_run):
         }
 
 
-def _exchange(port: int, request: bytes) -> bytes:
-    """Every byte the server sends back on one connection for `request`, until it closes it
-    (or 3 s pass without a byte)."""
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.settimeout(3)
-    sock.sendall(request)
-    received = b""
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except TimeoutError:
-        pass
-    sock.close()
-    return received
-
-
 def test_r10_h9_a_body_framed_by_both_chunks_and_content_length_is_refused(tfidf_run):
     smuggled = b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
     request = (
@@ -440,7 +424,7 @@ def test_r10_h9_a_body_framed_by_both_chunks_and_content_length_is_refused(tfidf
     )  # a proxy going by Content-Length sees one request; chunks end after "0"
     settings = ServerSettings()
     with uvicorn_in_thread(create_app([tfidf_run], settings=settings), settings) as port:
-        received = _exchange(port, request)
+        received = raw_exchange(port, request)
         assert len(re.findall(rb"HTTP/1\.1 \d{3} ", received)) == 1, received  # no GET answered
         assert received.startswith(b"HTTP/1.1 400"), received[:200]
         assert b"connection: close" in received.lower()
@@ -450,4 +434,4 @@ def test_r10_h9_a_body_framed_by_both_chunks_and_content_length_is_refused(tfidf
             b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
             b'10\r\n{"texts": ["a"]}\r\n0\r\n\r\n'
         )
-        assert _exchange(port, chunked).startswith(b"HTTP/1.1 200")  # chunks alone: read
+        assert raw_exchange(port, chunked).startswith(b"HTTP/1.1 200")  # chunks alone: read

@@ -57,7 +57,6 @@ import gc
 import json
 import re
 import shutil
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -66,7 +65,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import uvicorn_in_thread
+from conftest import raw_exchange, uvicorn_in_thread
 from fastapi.testclient import TestClient
 
 import attentext
@@ -83,22 +82,6 @@ def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
     return Path(attentext.train("tfidf-logreg", ag_news_dir, folder / "tfidf").run_dir)
 
 
-def _exchange(port: int, request: bytes, wait: float = 3.0) -> bytes:
-    """Every byte the server sends back on one connection for `request`, until it closes it
-    (or `wait` seconds pass without a byte)."""
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.settimeout(wait)
-    sock.sendall(request)
-    received = b""
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except TimeoutError:
-        pass
-    sock.close()
-    return received
-
-
 def _error(answer: bytes) -> dict:
     """The `error` object of an answer's JSON body (/v1's shape)."""
     return json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]
@@ -108,11 +91,11 @@ def test_r11_h1_absolute_form_and_options_asterisk_are_answered(tfidf_run):
     close = b"Connection: close\r\n\r\n"
     settings = ServerSettings()
     with uvicorn_in_thread(create_app([tfidf_run], settings=settings), settings) as port:
-        health = _exchange(port, b"GET http://127.0.0.1/healthz HTTP/1.1\r\nHost: x\r\n" + close)
+        health = raw_exchange(port, b"GET http://127.0.0.1/healthz HTTP/1.1\r\nHost: x\r\n" + close)
         assert health.startswith(b"HTTP/1.1 200"), health[:300]
         assert health.endswith(b'{"status":"ok"}')
         body = b'{"texts": ["oil prices fall"]}'
-        predict = _exchange(
+        predict = raw_exchange(
             port,
             b"POST HTTP://LOCALHOST:8000/v1/predict?x=1 HTTP/1.1\r\nHost: localhost\r\n"
             b"Content-Type: application/json\r\nContent-Length: %d\r\n%s%s"
@@ -120,9 +103,9 @@ def test_r11_h1_absolute_form_and_options_asterisk_are_answered(tfidf_run):
         )
         assert predict.startswith(b"HTTP/1.1 200"), predict[:300]
         assert b'"model":"tfidf"' in predict
-        tei = _exchange(port, b"GET http://h/info HTTP/1.1\r\nHost: h\r\n" + close)
+        tei = raw_exchange(port, b"GET http://h/info HTTP/1.1\r\nHost: h\r\n" + close)
         assert tei.startswith(b"HTTP/1.1 200") and b'"model_id":"tfidf"' in tei, tei[:300]
-        options = _exchange(port, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n" + close)
+        options = raw_exchange(port, b"OPTIONS * HTTP/1.1\r\nHost: x\r\n" + close)
         assert options.startswith(b"HTTP/1.1 200"), options[:300]
         assert re.search(rb"\r\nallow: GET, HEAD, POST, OPTIONS\r\n", options, re.I), options
         assert re.search(rb"\r\ncontent-length: 0\r\n", options, re.I), options
@@ -131,7 +114,7 @@ def test_r11_h1_absolute_form_and_options_asterisk_are_answered(tfidf_run):
             (b"GET http://user:pw@h/healthz HTTP/1.1\r\nHost: h\r\n", b"user name"),
             (b"GET * HTTP/1.1\r\nHost: h\r\n", b"OPTIONS"),
         ]:
-            refused = _exchange(port, request + close)
+            refused = raw_exchange(port, request + close)
             assert refused.startswith(b"HTTP/1.1 400"), refused[:300]
             assert _error(refused)["type"] == "bad_request" and why in refused, refused
 
@@ -145,13 +128,13 @@ def test_r11_h2_a_request_head_over_16_kb_is_a_431_however_it_arrives(tfidf_run)
     settings = ServerSettings()
     with uvicorn_in_thread(create_app([tfidf_run], settings=settings), settings) as port:
         for head in (long_line, many):  # sent at once: h11 parsed it whole, past its 16 KB
-            answer = _exchange(port, head + close)
+            answer = raw_exchange(port, head + close)
             assert answer.startswith(b"HTTP/1.1 431"), answer[:300]
             error = _error(answer)
             assert error["type"] == "headers_too_large", error
             assert re.search(r"\(a head of [\d,]+ bytes, over 16,384\)", error["message"]), error
         small = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 15_000 + b"\r\n" + close
-        assert _exchange(port, small).startswith(b"HTTP/1.1 200")
+        assert raw_exchange(port, small).startswith(b"HTTP/1.1 200")
 
 
 class Tokenizing:
@@ -295,12 +278,12 @@ def test_r11_h7_trailers_over_16_kb_are_a_431(tfidf_run):
     settings = ServerSettings()
     with uvicorn_in_thread(create_app([tfidf_run], settings=settings), settings) as port:
         many = b"".join(b"X-Trailer-%d: 1\r\n" % i for i in range(3000))
-        answer = _exchange(port, chunked(many))
+        answer = raw_exchange(port, chunked(many))
         assert answer.startswith(b"HTTP/1.1 431"), answer[:300]
         error = _error(answer)
         assert error["type"] == "headers_too_large", error
         assert re.search(r"\(trailers of [\d,]+ bytes, over 16,384\)", error["message"]), error
-        assert _exchange(port, chunked(b"X-Trailer: 1\r\n")).startswith(b"HTTP/1.1 200")
+        assert raw_exchange(port, chunked(b"X-Trailer: 1\r\n")).startswith(b"HTTP/1.1 200")
 
 
 def test_r11_h8_a_content_type_given_twice_apart_is_a_400(tfidf_run):
