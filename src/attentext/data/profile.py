@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from attentext.data.multilabel import LABEL_JOIN
 from attentext.data.texts import normalized, word_count
 from attentext.errors import AttentextWarning, shown
 
@@ -117,7 +118,7 @@ def advise_two_ways(
         return
     text, *pair = example
     shown_labels = [
-        "|".join(names[i] for i in label) if isinstance(label, tuple) else names[label]
+        LABEL_JOIN.join(names[i] for i in label) if isinstance(label, tuple) else names[label]
         for label in pair
     ]
     several = isinstance(pair[0], tuple)  # label sets: --multi-label is given already
