@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import unicodedata
 import warnings
+from decimal import Decimal
 from pathlib import Path
 
 from attentext.data.readers import (
@@ -46,11 +47,24 @@ def is_number(value: str) -> bool:
         return False
 
 
+def exact_value(label: str) -> Decimal:
+    """The value a label that `is_number` writes, read from its digits exactly: through a float,
+    `1.0000000000000001` was the index 1 (the class `b` of a classes.txt) and
+    `9007199254740993` the class `9007199254740992`, numbers a float cannot tell apart (an
+    audit; JSON's floats of 2**53 or more are refused, `readers.MAX_EXACT_FLOAT`, but a CSV
+    label holds every digit it was written with). Equal values hash alike (`1`, `1.0`);
+    Decimal reads every spelling float does (`1_000`, `.5`, `１`)."""
+    return Decimal(label.strip())
+
+
 def whole(label: str) -> str:
     """A whole number written as a float (`2.0`: pandas writes a column that once held NaN so)
-    as the integer it is (`2`), to be read as an index; any other label as it is."""
-    if "." in label and is_number(label) and float(label).is_integer():
-        return str(int(float(label)))
+    as the integer it is (`2`), to be read as an index; any other label as it is (a number
+    whose digits are not whole, `1.0000000000000001`, is no index: `exact_value`)."""
+    if "." in label and is_number(label):
+        value = exact_value(label)
+        if value == value.to_integral_value():
+            return str(int(value))
     return label
 
 
@@ -101,14 +115,14 @@ def infer_label_names(train: RawSplit, label_column: str = "label") -> list[str]
     return sorted(present)
 
 
-def _same_label(name: str) -> str | float:
+def _same_label(name: str) -> str | Decimal:
     """What two spellings of one label share: the number (`1`, `01`, `1.0`), or the name
     case-folded, in NFKC (a full-width `Ａ` is `A`, a no-break space a space), without the
     characters that draw nothing (`standard_text`) and with its spaces collapsed. `World` beside
     `World<U+200B>` or `\ufeffWorld`, `New York` beside `New  York` were classes that print
     alike, trained apart, without the warning case variants got (an audit)."""
     if is_number(name):
-        return float(name)
+        return exact_value(name)
     return " ".join(standard_text(unicodedata.normalize("NFKC", name)).split()).casefold()
 
 
@@ -116,7 +130,7 @@ def warn_variants(path: Path, names: set[str]) -> None:
     """Warn, in one line, about labels that differ only in case, spacing, width, characters that
     draw nothing or how a number is written (`Sports`/`sports`, `1`/`1.0`, `_same_label`): each
     is a class (or label) of its own."""
-    groups: dict[str | int, list[str]] = {}
+    groups: dict[str | Decimal, list[str]] = {}
     for name in sorted(names):
         groups.setdefault(_same_label(name), []).append(name)
     variants = [
@@ -182,8 +196,8 @@ def to_ids(raw: RawSplit, names: list[str], declared: list[str] | None = None) -
         elif (meant := indices.get(label) or indices.get(whole(label))) in lookup:
             ids.append(lookup[meant])
             first_number = first_number or (line, label, meant)
-        elif is_number(label) and float(label) in by_value:
-            ids.append(by_value[float(label)])
+        elif is_number(label) and exact_value(label) in by_value:
+            ids.append(by_value[exact_value(label)])
         else:
             raise _unknown_label(raw.path, line, label, meant, names)
     if first_name and first_number and declared is None:
@@ -192,10 +206,11 @@ def to_ids(raw: RawSplit, names: list[str], declared: list[str] | None = None) -
     return ids
 
 
-def _ids_by_value(names: list[str]) -> dict[float, int]:
-    """The id of each name that is a number, by its value; a value two names share (`1`, `1.0`:
-    classes of their own, with a warning at training) matches neither but by its exact spelling."""
-    values = [float(name) if is_number(name) else None for name in names]
+def _ids_by_value(names: list[str]) -> dict[Decimal, int]:
+    """The id of each name that is a number, by its exact value (`exact_value`); a value two
+    names share (`1`, `1.0`: classes of their own, with a warning at training) matches neither
+    but by its exact spelling."""
+    values = [exact_value(name) if is_number(name) else None for name in names]
     return {
         value: i for i, value in enumerate(values) if value is not None and values.count(value) == 1
     }
