@@ -7,10 +7,19 @@ R12-L1. a CSV label that is a number a float cannot hold (`1.0000000000000001`,
       the second the class `9007199254740992` of a run; labels that are numbers are now matched
       by their digits, exactly:
       test_r12_l1_a_number_label_is_matched_by_its_exact_digits
+R12-L2. JSON booleans as labels (a JSON Lines `true`, a Parquet bool column, in a list too):
+      the classes `True`/`False` as Python writes them, where a CSV or a JSON string of the
+      same data gave `true`/`false`; now `true`/`false` in every reader, and a run trained
+      before (classes `True`/`False`) still reads them:
+      test_r12_l2_boolean_labels_are_read_as_json_writes_them_in_every_reader
 """
 
 from __future__ import annotations
 
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import labelled_csv, write_file
 
@@ -43,3 +52,23 @@ def test_r12_l1_a_number_label_is_matched_by_its_exact_digits(tmp_path):
     write_file(run_data, "test.csv", labelled_csv([("x", "9007199254740992.0"), ("y", "7.0")]))
     assert load_text_dataset(run_data, label_names=[big, "7"]).splits["test"]["label"] == [0, 1]
 
+
+def test_r12_l2_boolean_labels_are_read_as_json_writes_them_in_every_reader(tmp_path):
+    flags = [i % 2 == 0 for i in range(len(TEXTS))]
+    lines = [json.dumps({"text": t, "label": f}) for t, f in zip(TEXTS, flags, strict=True)]
+    jsonl = write_file(tmp_path, "b.jsonl", "\n".join(lines))
+    table = pa.table({"text": TEXTS, "label": pa.array(flags, pa.bool_())})
+    pq.write_table(table, tmp_path / "b.parquet")
+    csv = write_file(
+        tmp_path,
+        "b.csv",
+        labelled_csv([(t, str(f).lower()) for t, f in zip(TEXTS, flags, strict=True)]),
+    )
+    for data in (jsonl, tmp_path / "b.parquet", csv):
+        assert load_text_dataset(data).label_names == ["false", "true"], data
+    lines = [json.dumps({"text": t, "label": [f, "x"]}) for t, f in zip(TEXTS, flags, strict=True)]
+    listed = write_file(tmp_path, "l.jsonl", "\n".join(lines))
+    assert load_text_dataset(listed, multi_label=True).label_names == ["false", "true", "x"]
+    earlier = load_text_dataset(jsonl, label_names=["False", "True"]).splits["train"]
+    truth = dict(zip(TEXTS, flags, strict=True))  # a run trained before: its classes True/False
+    assert [truth[text] for text in earlier["text"]] == [bool(i) for i in earlier["label"]]

@@ -43,6 +43,8 @@ LIST_MARK = "\x1f"
 # the first whole number a float (a JSON number with a '.' or 'e', a Parquet double) cannot hold
 # exactly: a label of this size or more read as a float has made-up digits (`checked_label`)
 MAX_EXACT_FLOAT = 2.0**53
+# a boolean label as JSON (and pyarrow, Spark) writes it, not as Python does (`label_str`)
+BOOLEAN_LABELS = {True: "true", False: "false"}
 # A text of spaces and characters that draw nothing (the word tokenizer removes them: a soft
 # hyphen, zero-width space, bidirectional marks, word joiner, BOM) is as empty as "": a zero-width
 # space alone trained as a labelled text (an audit). Matched from the start: a text fails at once.
@@ -706,9 +708,14 @@ def _holds_object(value: object) -> bool:
 
 def label_str(value: object) -> str:
     """A raw label as a string; a list of labels (JSONL, Parquet) joined by LIST_MARK, which also
-    starts it, so that a list of one label is still known for a list."""
+    starts it, so that a list of one label is still known for a list. A boolean (JSON's `true`,
+    a Parquet or Hugging Face bool column: a binary task's natural label) is written as JSON
+    writes it, `true`/`false`, in every reader: Python's `True`/`False` was the class name of
+    the same data beside a CSV or a JSON string of `true` (`BOOLEAN_LABELS`)."""
     if isinstance(value, list | tuple):
         return LIST_MARK + LIST_MARK.join(label_str(item) for item in value)
+    if isinstance(value, bool):
+        return BOOLEAN_LABELS[value]
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return "" if value is None else str(value).strip()
@@ -752,10 +759,15 @@ def composed(labels: list[str]) -> list[str]:
 
 def label_lookup(names: list[str]) -> dict[str, int]:
     """Each label name's id, found by the name as written and in NFC (`composed`): a run whose
-    names were written decomposed still reads labels read in NFC."""
+    names were written decomposed still reads labels read in NFC. A run trained on boolean
+    labels before they were read as `true`/`false` (`label_str`) named its classes `True` and
+    `False`: those read the booleans of its own data still."""
     lookup = {name: i for i, name in enumerate(names)}
     for name, i in list(lookup.items()):
         lookup.setdefault(unicodedata.normalize("NFC", name), i)
+    for value, spelled in BOOLEAN_LABELS.items():
+        if str(value) in lookup:
+            lookup.setdefault(spelled, lookup[str(value)])
     return lookup
 
 
