@@ -12,16 +12,21 @@ R12-L2. JSON booleans as labels (a JSON Lines `true`, a Parquet bool column, in 
       same data gave `true`/`false`; now `true`/`false` in every reader, and a run trained
       before (classes `True`/`False`) still reads them:
       test_r12_l2_boolean_labels_are_read_as_json_writes_them_in_every_reader
+R12-L3. ATTENTEXT_CACHE naming a file: its one warning (R11-L2) came at the cache's first use,
+      minutes into a command (after an encoder loaded), and not at all from a command that used
+      no cache that time (train tfidf-logreg); now the command's first line:
+      test_r12_l3_a_cache_variable_naming_a_file_is_said_at_the_commands_start
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import labelled_csv, write_file
+from conftest import labelled_csv, run_cli_here, write_file
 
 from attentext.data.dataset import load_text_dataset
 from attentext.data.labels import UnknownLabel
@@ -72,3 +77,17 @@ def test_r12_l2_boolean_labels_are_read_as_json_writes_them_in_every_reader(tmp_
     earlier = load_text_dataset(jsonl, label_names=["False", "True"]).splits["train"]
     truth = dict(zip(TEXTS, flags, strict=True))  # a run trained before: its classes True/False
     assert [truth[text] for text in earlier["text"]] == [bool(i) for i in earlier["label"]]
+
+
+def test_r12_l3_a_cache_variable_naming_a_file_is_said_at_the_commands_start(
+    tmp_path, monkeypatch, ag_news_dir
+):
+    a_file = write_file(tmp_path, "cache.tar", "not a folder")
+    monkeypatch.setenv("ATTENTEXT_CACHE", str(a_file))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    done = run_cli_here("train", "tfidf-logreg", "--data", ag_news_dir, "-o", tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    said = done.stderr.splitlines()
+    assert said[0].startswith(f"warning: ATTENTEXT_CACHE={a_file} names a file"), said
+    assert sum("ATTENTEXT_CACHE" in line for line in said) == 1, said
+    assert "ATTENTEXT_CACHE" not in run_cli_here("recipes").stderr  # no model, no cache

@@ -35,9 +35,11 @@ from attentext.cli.summary import recipes_command, summary_command
 from attentext.cli.train import train_command
 from attentext.cli.tune import tune_command
 from attentext.errors import AttentextError, AttentextNote, AttentextWarning, shown
-from attentext.files import STAGING_PREFIX
+from attentext.files import STAGING_PREFIX, cache_root
 
 RESUMABLE = ("train", "distill")  # commands whose Ctrl-C leaves checkpoints to --resume from
+# commands that read no model and train none, so never use the cache (`cache_said_first`)
+CACHE_FREE = ("recipes", "card")
 
 
 class CommandInterrupted(Exception):
@@ -51,17 +53,29 @@ class CommandInterrupted(Exception):
 
 
 def carrying_interrupt(name: str, command: Callable[..., Any]) -> Callable[..., Any]:
-    """`command` with a KeyboardInterrupt raised as `CommandInterrupted(name)`; the same
-    signature and help, which Typer reads through `functools.wraps`."""
+    """`command` with a KeyboardInterrupt raised as `CommandInterrupted(name)`, the cache's
+    setting checked first (`cache_said_first`); the same signature and help, which Typer reads
+    through `functools.wraps`."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
+        cache_said_first(name)
         try:
             return command(*args, **kwargs)
         except KeyboardInterrupt as interrupt:
             raise CommandInterrupted(name) from interrupt
 
     return run
+
+
+def cache_said_first(command: str) -> None:
+    """Where the cache folder's setting cannot be used (ATTENTEXT_CACHE naming a file, no home
+    folder), its one warning at the command's start, before any work: it came at the cache's
+    first use, after an encoder had loaded or between training's lines, and never where the
+    command ran without the cache that time (a TF-IDF run), so a setting wrong for the next
+    command went unsaid (`files.cache_root` says it once a process)."""
+    if command not in CACHE_FREE:
+        cache_root()
 
 
 def interrupted_line(command: str | None) -> str:
