@@ -42,6 +42,7 @@ from attentext.data.readers import (
     tsv_unquoted,
 )
 from attentext.errors import AttentextWarning, DataError, short_list, shown
+from attentext.scoring.csv_rows import PROBLEM_COLUMN, csv_batches, with_problems
 
 NOT_UTF8 = "not valid UTF-8"  # a bad row's reason; predict counts them (an encoding hint)
 
@@ -311,6 +312,9 @@ class TableSource(Source):
     def chunks(self, rows: int) -> Iterator[Chunk]:
         for index, table in enumerate(rebatch(self.batches(), rows)):
             texts, problems = self.texts_of(table)
+            if PROBLEM_COLUMN in table.column_names:  # a row the reader could not split
+                unread = table.column(PROBLEM_COLUMN).to_pylist()
+                problems.update({at: why for at, why in enumerate(unread) if why is not None})
             columns: dict[str, Any] = {}
             for name in self.columns:
                 columns[name], unreadable = self.column_of(table, name)
@@ -471,12 +475,18 @@ class DelimitedSource(TableSource):
             self._check_columns(list(AG_NEWS_COLUMNS))
         # CSV is quoted; a TSV may be unquoted (a line a row), decided before any work is done
         self.unquoted = tsv_lookahead(path, encoding) if delimiter == "\t" else False
+        self.quoting = not self.unquoted  # as read now (a watched TSV may switch under way)
+
+    @property
+    def include(self) -> list[str]:
+        """The columns read: the text's (AG News: title and description) and those passed."""
+        text_columns = ["title", "description"] if self.ag_news else [self.text_column]
+        return list(dict.fromkeys([*text_columns, *self.columns]))
 
     def _reader(self, quoting: bool = True, every_column: bool = False) -> Any:
         """pyarrow's streaming reader, with csv quoting or a row per line; `every_column` reads
         the columns not asked for too (as bytes), for `merged_row` to see a quote in any."""
-        text_columns = ["title", "description"] if self.ag_news else [self.text_column]
-        include = list(dict.fromkeys([*text_columns, *self.columns]))
+        include = self.include
         types = {name: pa.binary() for name in self.names} if every_column else {}
         types.update({name: pa.binary() for name in include})  # decoded here (`column_of`)
         return pacsv.open_csv(
@@ -525,6 +535,7 @@ class DelimitedSource(TableSource):
                 stacklevel=2,
             )
             yield batch.slice(0, row)
+            self.quoting = False
             yield from skip_rows(self._reader(quoting=False), done + row)
             return
 
@@ -539,11 +550,20 @@ class DelimitedSource(TableSource):
         return fields > 1 and all(not line or line.count(b"\t") + 1 == fields for line in lines)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
+        """pyarrow's batches; where its reader stops (a row longer than its block, a row of
+        another width), Python's csv reads on from the row it reached (`csv_rows`): a long row
+        is read whole, a row of another width is one bad row in its place."""
+        self.quoting = not self.unquoted
+        done = 0
         try:
-            yield from self._tsv_batches() if self.delimiter == "\t" else self._reader()
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise DataError(f"{self.path}: malformed file ({shown(message, 160)})") from None
+            for batch in self._tsv_batches() if self.delimiter == "\t" else self._reader():
+                yield with_problems(batch, self.include)
+                done += batch.num_rows
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            header = 0 if self.ag_news else 1
+            yield from csv_batches(
+                self.path, self.names, self.include, self.delimiter, self.quoting, header + done
+            )
 
     def column_of(self, table: pa.Table, name: str) -> tuple[pa.Array, list[int]]:
         """A passed-through column as text. Every column is read as bytes and decoded here: a

@@ -1,0 +1,104 @@
+"""Hostile inputs, round 12, scoring: `attentext predict RUN --input FILE --output OUT` on the
+files a user scoring millions of rows has. Each test failed before its fix:
+
+R12-S1 A CSV or TSV row longer than pyarrow's 1 MiB block (a 3 MB text), or a row with another
+       number of fields than the header, anywhere in the file: the whole run failed at that
+       block, "malformed file (straddling object straddles two block boundaries ...)" or
+       "(CSV parse error: Expected 2 columns, got 4 ...)", after scoring every chunk before it;
+       `--resume` met the same row again, and a file edited to mend it is refused as changed.
+       Python's csv module reads on from the row pyarrow reached: the long row is classified,
+       the ragged one is one bad row in its place (`scoring.csv_rows`). What that reader must
+       not take as a text: a quote never closed (every line after it one field, to the end of
+       the file) and a field over 64 MiB are one line naming the line where they start.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_cli_here
+
+import attentext
+from attentext.errors import DataError
+from attentext.scoring.engine import BatchOptions, predict_file
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("round12") / "tfidf"
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, out).run_dir)
+
+
+def options(**given) -> BatchOptions:
+    return BatchOptions(**{"progress": False, **given})
+
+
+def jsonl_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+# ---------------------------------------------------------------------------------------------
+# R12-S1: a row pyarrow's streaming reader cannot read
+# ---------------------------------------------------------------------------------------------
+
+
+def delimited(path: Path, rows: list[list[str]], delimiter: str = ",") -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, delimiter=delimiter, lineterminator="\n").writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_r12_s1_a_row_longer_than_a_block_is_read_whole(suffix, tfidf_run, tmp_path):
+    rows = [["id", "text"]] + [[str(i), "stocks fell on oil"] for i in range(30_000)]
+    rows.insert(20_001, ["long", "the team won the cup " * 150_000])  # 3 MB: over a block
+    source = delimited(tmp_path / f"in{suffix}", rows, "," if suffix == ".csv" else "\t")
+
+    summary = predict_file(tfidf_run, source, tmp_path / "out.jsonl", options(id_column="id"))
+
+    written = jsonl_rows(tmp_path / "out.jsonl")
+    assert summary.rows == 30_001 and summary.not_classified == 0
+    assert [row["id"] for row in written] == [row[0] for row in rows[1:]]
+    assert written[20_000]["label"] == "Sports"
+
+
+def test_r12_s1_a_row_of_another_width_is_one_bad_row_in_its_place(tfidf_run, tmp_path):
+    lines = ["id,text"] + [f"{i},stocks fell on oil" for i in range(12_000)]
+    lines.insert(10_001, "bad,stocks,fell,again")
+    source = tmp_path / "in.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    result = run_cli_here(
+        "predict", tfidf_run, "-i", source, "-o", tmp_path / "out.jsonl", "--id-column", "id"
+    )
+
+    assert result.returncode == 0, result.stderr
+    written = jsonl_rows(tmp_path / "out.jsonl")
+    assert len(written) == 12_001
+    assert written[10_000] == {"id": None, "label": None, "score": None}
+    assert [row["id"] for row in written[10_001:]] == [str(i) for i in range(10_000, 12_000)]
+    assert jsonl_rows(tmp_path / "out.jsonl.errors.jsonl") == [
+        {"row": 10_001, "id": None, "error": "4 fields, expected 2"}
+    ]
+
+
+def test_r12_s1_a_quote_never_closed_is_named_not_read_as_one_text(tfidf_run, tmp_path):
+    lines = ["id,text"] + [f"{i},stocks fell on oil" for i in range(100_000)]  # 2 MB
+    lines.insert(15_001, 'open,"a quote that never closes')
+    source = tmp_path / "in.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    with pytest.raises(DataError, match=r"line 15002: a '\"' opens a field that is never closed"):
+        predict_file(tfidf_run, source, tmp_path / "out.jsonl", options())
+
+
+def test_r12_s1_a_field_over_the_bound_is_named_not_held(tfidf_run, tmp_path, monkeypatch):
+    monkeypatch.setattr("attentext.scoring.csv_rows.MAX_FIELD_BYTES", 2 << 20)
+    rows = [["id", "text"], ["0", "stocks"], ["1", "word " * 600_000], ["2", "oil"]]
+    source = delimited(tmp_path / "in.csv", rows)
+
+    with pytest.raises(DataError, match=r"in.csv: line 3: a field of over 2 MiB"):
+        predict_file(tfidf_run, source, tmp_path / "out.jsonl", options())
