@@ -6,7 +6,8 @@ The design, in the order a row travels:
   CSV/TSV through pyarrow's streaming readers (rebatched to exact chunk sizes), JSONL and plain
   text a block of bytes at a time, split into lines here so that one bad line (invalid JSON or
   UTF-8) is one bad row, not a failed file. Chunk `i` is always rows `[i*N, (i+1)*N)` of the
-  input: that is what makes chunks resumable.
+  input: that is what makes chunks resumable. Where pyarrow's CSV reader stops (a row longer
+  than its block, a row of another width), `csv_rows.py` reads on with Python's csv module.
 - `results.py` turns a chunk's texts into result columns (`label`, `score`, `label_2`/`score_2`
   ... for `--top-k`, `prob_<label>` for `--all-scores`). A row whose text is missing, empty or
   not a string is not classified: it keeps its place in the output with null label and scores,
