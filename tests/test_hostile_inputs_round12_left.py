@@ -16,21 +16,29 @@ R12-L3. ATTENTEXT_CACHE naming a file: its one warning (R11-L2) came at the cach
       minutes into a command (after an encoder loaded), and not at all from a command that used
       no cache that time (train tfidf-logreg); now the command's first line:
       test_r12_l3_a_cache_variable_naming_a_file_is_said_at_the_commands_start
+R12-L4. a chunked body whose chunks carry extensions (`1;x=<8 KB>`): h11 drops them unread, so
+      the 1 MB body limit, which counted the data, let through any number of megabytes of them
+      (140 chunks of a byte and 8 KB each: 200); a chunked body is now held to the limit as
+      sent, its chunk lines included:
+      test_r12_l4_chunk_extensions_count_against_the_body_limit
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import labelled_csv, run_cli_here, write_file
+from conftest import labelled_csv, raw_exchange, run_cli_here, uvicorn_in_thread, write_file
 
+import attentext
 from attentext.data.dataset import load_text_dataset
 from attentext.data.labels import UnknownLabel
 from attentext.errors import DataError
+from attentext.serving import ServerSettings, create_app
 
 TEXTS = [f"story number {i} about {'sport' if i % 2 else 'trade'}" for i in range(20)]
 
@@ -91,3 +99,32 @@ def test_r12_l3_a_cache_variable_naming_a_file_is_said_at_the_commands_start(
     assert said[0].startswith(f"warning: ATTENTEXT_CACHE={a_file} names a file"), said
     assert sum("ATTENTEXT_CACHE" in line for line in said) == 1, said
     assert "ATTENTEXT_CACHE" not in run_cli_here("recipes").stderr  # no model, no cache
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    """A TF-IDF run on ag_news_tiny (seconds)."""
+    folder = tmp_path_factory.mktemp("round12left")
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, folder / "tfidf").run_dir)
+
+
+def _chunked(body: bytes, extension: bytes) -> bytes:
+    """A POST to /v1/predict of `body` in chunks of one byte, each carrying `extension`."""
+    chunks = b"".join(b"1;x=%s\r\n%s\r\n" % (extension, body[i : i + 1]) for i in range(len(body)))
+    return (
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n%s0\r\n\r\n" % chunks
+    )
+
+
+def test_r12_l4_chunk_extensions_count_against_the_body_limit(tfidf_run):
+    body = json.dumps({"texts": ["oil prices fall " * 8]}).encode()  # 140 bytes
+    settings = ServerSettings()
+    with uvicorn_in_thread(create_app([tfidf_run], settings=settings), settings) as port:
+        answer = raw_exchange(port, _chunked(body, b"a" * 8_000))  # 1.1 MB as sent
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+        error = json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]
+        assert error["type"] == "body_too_large", error
+        assert "over 1,000,000 bytes as sent, its chunk lines and extensions" in error["message"]
+        assert raw_exchange(port, _chunked(body, b"a")).startswith(b"HTTP/1.1 200")
+

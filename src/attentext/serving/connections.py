@@ -48,6 +48,10 @@ except ImportError:  # Windows: no file limit to fit
     resource = None  # type: ignore[assignment]
 
 log = logging.getLogger("attentext.serving")
+# how long the rest of a body refused as too large is read and dropped after the 413, so that
+# the client reads the answer (a close with its bytes unread resets the connection, and the
+# reset can lose the 413); nginx's lingering_timeout is 5 s
+LINGER_S = 2.0
 FD_MARGIN = 64  # descriptors kept free for what the server opens besides connections
 MAX_BACKLOG = 2048  # uvicorn's default listen backlog
 
@@ -77,12 +81,16 @@ class OneFraming(h11.Connection):
     connection either way.
     """
 
-    def __init__(self, our_role: Any, max_head_bytes: int) -> None:
+    def __init__(self, our_role: Any, max_head_bytes: int, max_body_bytes: int) -> None:
         super().__init__(our_role, max_head_bytes)
-        self.max_head_bytes = max_head_bytes
+        self.max_head_bytes, self.max_body_bytes = max_head_bytes, max_body_bytes
+        self.chunked_bytes: int | None = None  # a chunked body's bytes as sent, so far
 
     def next_event(self) -> Any:
+        unread = len(self._receive_buffer)  # h11's own: `trailing_data` copies it at each call
         event = super().next_event()
+        if self.chunked_bytes is not None:
+            self._count_chunked(unread - len(self._receive_buffer))
         if isinstance(event, h11.Request):
             _check_head_size(event, self.max_head_bytes)
             names = {name for name, _ in event.headers}  # lower case, as h11 gives them
@@ -91,9 +99,26 @@ class OneFraming(h11.Connection):
                     "Transfer-Encoding with Content-Length: send one",
                     error_status_hint=400,
                 )
-        elif isinstance(event, h11.EndOfMessage) and event.headers:
-            _check_head_size(event, self.max_head_bytes)
+            self.chunked_bytes = 0 if b"transfer-encoding" in names else None
+        elif isinstance(event, h11.EndOfMessage):
+            self.chunked_bytes = None
+            if event.headers:
+                _check_head_size(event, self.max_head_bytes)
         return event
+
+    def _count_chunked(self, read: int) -> None:
+        """A 413 once a chunked body's bytes as sent, its chunk lines included, pass the body
+        limit. h11 drops a chunk's extensions (`5;name=value`) unread, and a line of one
+        arriving in a read (up to 256 KB) it parsed whole: the app's limit, which counts the
+        data, never saw them, so a client could send megabytes of them a request."""
+        self.chunked_bytes = (self.chunked_bytes or 0) + read
+        if self.chunked_bytes > self.max_body_bytes:
+            limit = self.max_body_bytes
+            raise h11.RemoteProtocolError(
+                f"the request body is over {limit:,} bytes as sent, its chunk lines and "
+                f"extensions included; this server accepts at most {limit:,} bytes",
+                error_status_hint=413,
+            )
 
 
 def _check_head_size(event: h11.Request | h11.EndOfMessage, limit: int) -> None:
@@ -122,13 +147,15 @@ class GuardedH11Protocol(H11Protocol):
 
     header_timeout_s: float = 10.0
     max_connections: int = 1000
+    max_body_bytes: int = 1_000_000
     waiting: dict[GuardedH11Protocol, None] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
-        size = self.config.h11_max_incomplete_event_size
-        self.conn = OneFraming(h11.SERVER, size or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE)
+        self._lingering = False  # a 413 was answered: what else arrives is dropped (`_linger`)
+        size = self.config.h11_max_incomplete_event_size or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+        self.conn = OneFraming(h11.SERVER, size, self.max_body_bytes)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -150,6 +177,10 @@ class GuardedH11Protocol(H11Protocol):
         self._stop_watching()
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        if not self._lingering:  # else the rest of a refused body, dropped
+            super().data_received(data)
+
     def handle_events(self) -> None:
         super().handle_events()
         self._watch()
@@ -165,6 +196,9 @@ class GuardedH11Protocol(H11Protocol):
         # h11 may quote the offending line (up to 16 KB): cut like any echo of the client's bytes
         reason = echo(error) if isinstance(error, h11.RemoteProtocolError) else msg
         status = status if 400 <= status < 500 else 400
+        if status == 413:  # our own words (`OneFraming._count_chunked`), not the client's
+            self._refuse(status, "body_too_large", str(error))
+            return
         self._refuse(
             status,
             "headers_too_large" if status == 431 else "bad_request",
@@ -237,7 +271,18 @@ class GuardedH11Protocol(H11Protocol):
         if not responding:
             headers = [*self.server_state.default_headers, *(extra or [])]
             self.transport.write(raw_error(status, type_, message, headers))
-        self.transport.close()
+        if status == 413 and not responding and self.transport.can_write_eof():
+            self._linger()
+        else:
+            self.transport.close()
+
+    def _linger(self) -> None:
+        """Close after the client has read the 413 while it was still sending: the answer and
+        then the end of our side; what the client sends meanwhile is dropped, and the connection
+        closed when it closes its side or after LINGER_S."""
+        self._lingering = True
+        self.transport.write_eof()
+        self.loop.call_later(LINGER_S, self.transport.close)
 
 
 def protocol_class(settings: ServerSettings, max_connections: int) -> type[GuardedH11Protocol]:
@@ -249,6 +294,7 @@ def protocol_class(settings: ServerSettings, max_connections: int) -> type[Guard
         {
             "header_timeout_s": settings.header_timeout_s,
             "max_connections": max_connections,
+            "max_body_bytes": settings.max_body_bytes,
             "waiting": {},
         },
     )
