@@ -21,6 +21,9 @@ R12-L4. a chunked body whose chunks carry extensions (`1;x=<8 KB>`): h11 drops t
       (140 chunks of a byte and 8 KB each: 200); a chunked body is now held to the limit as
       sent, its chunk lines included:
       test_r12_l4_chunk_extensions_count_against_the_body_limit
+R12-L5. every training (and validation) text normalized twice a run, once for the copies check
+      and once for the two-labels check (data/profile.py): now once, shared by both:
+      test_r12_l5_each_text_is_normalized_once_a_run
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import pytest
 from conftest import labelled_csv, raw_exchange, run_cli_here, uvicorn_in_thread, write_file
 
 import attentext
+from attentext.data import profile
 from attentext.data.dataset import load_text_dataset
 from attentext.data.labels import UnknownLabel
 from attentext.errors import DataError
@@ -128,3 +132,18 @@ def test_r12_l4_chunk_extensions_count_against_the_body_limit(tfidf_run):
         assert "over 1,000,000 bytes as sent, its chunk lines and extensions" in error["message"]
         assert raw_exchange(port, _chunked(body, b"a")).startswith(b"HTTP/1.1 200")
 
+
+def test_r12_l5_each_text_is_normalized_once_a_run(tmp_path, monkeypatch):
+    rows = [(text, "ab"[i % 2]) for i, text in enumerate(TEXTS)]
+    write_file(tmp_path, "train.csv", labelled_csv(rows))
+    write_file(tmp_path, "test.csv", labelled_csv(rows[:6]))
+    seen: list[str] = []
+
+    def counted(text: str) -> str:
+        seen.append(text)
+        return text.lower()
+
+    monkeypatch.setattr(profile, "normalized", counted)
+    result = attentext.train("tfidf-logreg", tmp_path, tmp_path / "run")
+    assert sorted(seen) == sorted(TEXTS + TEXTS[:6])  # train (validation carved from it), test
+    assert result.metrics["data_profile"]["test_in_train"] == 6  # the checks still see them

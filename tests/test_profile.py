@@ -9,7 +9,13 @@ import pytest
 from conftest import labelled_csv
 
 import attentext
-from attentext.data.profile import advise, copies_in_training, profile, whole_word_share
+from attentext.data.profile import (
+    advise,
+    copies_in_training,
+    normalized_splits,
+    profile,
+    whole_word_share,
+)
 from attentext.errors import AttentextWarning
 
 FRENCH = [
@@ -111,7 +117,9 @@ def test_copies_of_training_texts_are_counted_case_and_spacing_ignored():
     train = ["Oil prices jump", "The team wins the cup", "Stocks fall"]
     others = {"validation": ["oil  prices JUMP", "A new phone"], "test": ["stocks fall", "x", "y"]}
 
-    assert copies_in_training(train, others) == {"validation_in_train": 1, "test_in_train": 1}
+    keys = normalized_splits({"train": train, **others})
+    copies = copies_in_training(keys.pop("train"), keys)
+    assert copies == {"validation_in_train": 1, "test_in_train": 1}
 
 
 def test_training_says_how_many_test_texts_it_trains_on_and_records_it(tmp_path):

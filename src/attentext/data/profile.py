@@ -78,31 +78,36 @@ def profile(
     return facts
 
 
-def copies_in_training(train_texts: list[str], others: dict[str, list[str]]) -> dict[str, int]:
-    """How many texts of each other split (validation, test) are also training texts, case,
-    spacing and Unicode form ignored (`texts.normalized`): `test_in_train`, `validation_in_train`.
+def normalized_splits(splits: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Each split's texts as copies are recognised (`texts.normalized`: case, spacing, Unicode
+    form and characters that draw nothing ignored), computed once for both checks of a run
+    (`copies_in_training`, `labelled_two_ways`): each normalized the training texts on its own,
+    twice the work on a million texts."""
+    return {split: [normalized(text) for text in texts] for split, texts in splits.items()}
+
+
+def copies_in_training(train_keys: list[str], others: dict[str, list[str]]) -> dict[str, int]:
+    """How many texts of each other split (validation, test) are also training texts, all
+    given `normalized_splits`: `test_in_train`, `validation_in_train`.
 
     Why: a test text the model trained on is measured as new, and test accuracy reads high
     without a word; copies inside the training file land on both sides of the validation split
     carved from it, where the checkpoint and the temperature are chosen. Counts only: what the
     run keeps (metrics.json) says nothing of the texts themselves."""
-    seen = {normalized(text) for text in train_texts}
-    return {
-        f"{split}_in_train": sum(normalized(text) in seen for text in texts)
-        for split, texts in others.items()
-    }
+    seen = set(train_keys)
+    return {f"{split}_in_train": sum(key in seen for key in keys) for split, keys in others.items()}
 
 
 def labelled_two_ways(
-    texts: list[str], labels: list[Any]
+    texts: list[str], keys: list[str], labels: list[Any]
 ) -> tuple[int, tuple[str, Any, Any] | None]:
-    """How many texts are written on several rows with different labels (label sets), case,
-    spacing and Unicode form ignored (`texts.normalized`), and the first: (text, one label, the
+    """How many texts are written on several rows with different labels (label sets), each
+    text compared by its key (`normalized_splits`), and the first: (text, one label, the
     other). Such rows (a broken join, two annotators) trained without a word (an audit)."""
     first_label: dict[str, Any] = {}
     found: dict[str, tuple[str, Any, Any]] = {}
-    for text, label in zip(texts, labels, strict=True):
-        key, label = normalized(text), tuple(label) if isinstance(label, list) else label
+    for text, key, label in zip(texts, keys, labels, strict=True):
+        label = tuple(label) if isinstance(label, list) else label
         earlier = first_label.setdefault(key, label)
         if earlier != label and key not in found:
             found[key] = (text, earlier, label)

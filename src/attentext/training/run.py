@@ -38,6 +38,7 @@ from attentext.data.profile import (
     advise_two_ways,
     copies_in_training,
     labelled_two_ways,
+    normalized_splits,
     profile,
     whole_word_share,
 )
@@ -444,13 +445,14 @@ def _profile(recipe: Recipe, dataset: TextDataset, tokenizer: Any = None) -> dic
     facts = profile(
         dataset.texts("train"), dataset.labels("train"), dataset.label_names, vocabulary
     )
-    others = {
-        split: dataset.texts(split) for split in ("validation", "test") if split in dataset.splits
-    }
-    facts.update(copies_in_training(dataset.texts("train"), others))
-    learned = [split for split in ("train", "validation") if split in dataset.splits]
+    texts = {s: dataset.texts(s) for s in ("train", *EVALUATED_SPLITS) if s in dataset.splits}
+    keys = normalized_splits(texts)  # once: both checks compare them
+    others = {split: keys[split] for split in EVALUATED_SPLITS if split in keys}
+    facts.update(copies_in_training(keys["train"], others))
+    learned = [split for split in ("train", "validation") if split in keys]
     facts["texts_with_two_labels"], example = labelled_two_ways(
-        [text for split in learned for text in dataset.texts(split)],
+        [text for split in learned for text in texts[split]],
+        [key for split in learned for key in keys[split]],
         [label for split in learned for label in dataset.labels(split)],
     )
     if is_main_process():
@@ -466,7 +468,7 @@ def _profile(recipe: Recipe, dataset: TextDataset, tokenizer: Any = None) -> dic
         )
         advise_copies(
             {f"{split}_in_train": facts[f"{split}_in_train"] for split in others},
-            {split: len(texts) for split, texts in others.items()},
+            {split: len(split_keys) for split, split_keys in others.items()},
             dataset.source,
         )
     return facts
