@@ -10,6 +10,10 @@ R12-S1 A CSV or TSV row longer than pyarrow's 1 MiB block (a 3 MB text), or a ro
        the ragged one is one bad row in its place (`scoring.csv_rows`). What that reader must
        not take as a text: a quote never closed (every line after it one field, to the end of
        the file) and a field over 64 MiB are one line naming the line where they start.
+R12-S2 A Parquet column of texts whose type holds no text (`--text-column id` on an int64
+       column; floats, booleans, lists, structs, a column of nulls): every row scored "not
+       classified", a million-row output of empty results, exit 0. Refused in one line before
+       any work, naming the column and its type (`scoring.sources._check_text_type`).
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import csv
 import json
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from conftest import run_cli_here
+from conftest import assert_one_line_error, run_cli_here
 
 import attentext
 from attentext.errors import DataError
@@ -102,3 +108,45 @@ def test_r12_s1_a_field_over_the_bound_is_named_not_held(tfidf_run, tmp_path, mo
 
     with pytest.raises(DataError, match=r"in.csv: line 3: a field of over 2 MiB"):
         predict_file(tfidf_run, source, tmp_path / "out.jsonl", options())
+
+
+# ---------------------------------------------------------------------------------------------
+# R12-S2: a Parquet column of texts that holds no text
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "held"),
+    [
+        (pa.array([3, 4]), "values of type int64"),
+        (pa.array([[1], [2]]), "values of type list<"),
+        (pa.array([None, None], pa.null()), "only nulls"),
+    ],
+)
+def test_r12_s2_a_parquet_text_column_of_no_text_type_is_refused_before_work(
+    values, held, tfidf_run, tmp_path
+):
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": values, "text": ["stocks fell", "team won"]}), source)
+
+    result = run_cli_here(
+        "predict", tfidf_run, "-i", source, "-o", tmp_path / "out.jsonl", "--text-column", "id"
+    )
+
+    assert_one_line_error(result, "column 'id' holds", held, "--text-column")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
+def test_r12_s2_a_dictionary_or_large_string_text_column_is_classified(tfidf_run, tmp_path):
+    texts = ["stocks fell", "team won", "stocks fell"]
+    for kind, column in {
+        "plain": pa.array(texts),
+        "dictionary": pa.array(texts).dictionary_encode(),
+        "large": pa.array(texts, pa.large_string()),
+    }.items():
+        pq.write_table(pa.table({"text": column}), tmp_path / f"{kind}.parquet")
+        predict_file(tfidf_run, tmp_path / f"{kind}.parquet", tmp_path / f"{kind}.jsonl", options())
+
+    plain = (tmp_path / "plain.jsonl").read_bytes()
+    assert (tmp_path / "dictionary.jsonl").read_bytes() == plain
+    assert (tmp_path / "large.jsonl").read_bytes() == plain

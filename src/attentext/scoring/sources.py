@@ -343,6 +343,7 @@ class ParquetSource(TableSource):
             reason = shown(str(error).splitlines()[0] if str(error) else type(error).__name__, 120)
             raise DataError(f"{path}: not a readable Parquet file ({reason})") from None
         self._check_columns(self.file.schema_arrow.names)
+        _check_text_type(path, text_column, self.file.schema_arrow.field(text_column).type)
         self.total = self.file.metadata.num_rows
         schema = self.file.schema_arrow
         binary = [name for name in dict.fromkeys(columns) if is_bytes(schema.field(name).type)]
@@ -384,6 +385,21 @@ class ParquetSource(TableSource):
         if name in self.bytes_columns:
             return plain_bytes(column), []
         return column, []
+
+
+def _check_text_type(path: Path, name: str, kind: pa.DataType) -> None:
+    """Refuse, before any work, a Parquet column of texts whose type holds no text (numbers,
+    booleans, dates, lists, structs, or only nulls): every row would be "not classified", and
+    a million rows were scored to an output of empty results, exit 0 (`--text-column id`)."""
+    value = kind.value_type if pa.types.is_dictionary(kind) else kind
+    textual = (is_bytes, pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
+    if any(holds(value) for holds in textual):
+        return
+    held = "only nulls" if pa.types.is_null(value) else f"values of type {value}, not texts"
+    raise DataError(
+        f"{path}: column '{shown(name)}' holds {held}, so no row could be classified; "
+        "choose the column of texts with --text-column"
+    )
 
 
 def is_bytes(kind: pa.DataType) -> bool:
