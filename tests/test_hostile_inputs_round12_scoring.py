@@ -14,12 +14,19 @@ R12-S2 A Parquet column of texts whose type holds no text (`--text-column id` on
        column; floats, booleans, lists, structs, a column of nulls): every row scored "not
        classified", a million-row output of empty results, exit 0. Refused in one line before
        any work, naming the column and its type (`scoring.sources._check_text_type`).
+R12-S3 `--output` an existing named pipe (`mkfifo out.jsonl`, a reader waiting on it) with
+       --overwrite: the FIFO replaced by a plain file, "wrote out.jsonl", and the reader waited
+       forever; without --overwrite "exists; add --overwrite", which did that. `-o -` and
+       `-o /dev/stdout` were "cannot tell the output format". Each is refused in one line:
+       --output writes a file whole and renames it into place, it never streams
+       (`scoring.engine._check_not_a_stream`).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -150,3 +157,33 @@ def test_r12_s2_a_dictionary_or_large_string_text_column_is_classified(tfidf_run
     plain = (tmp_path / "plain.jsonl").read_bytes()
     assert (tmp_path / "dictionary.jsonl").read_bytes() == plain
     assert (tmp_path / "large.jsonl").read_bytes() == plain
+
+
+# ---------------------------------------------------------------------------------------------
+# R12-S3: an output that is a stream, not a file
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_r12_s3_an_output_that_is_a_named_pipe_is_refused_and_left_a_pipe(
+    overwrite, tfidf_run, tmp_path
+):
+    source = tmp_path / "in.txt"
+    source.write_text("stocks fell\nteam won\n", encoding="utf-8")
+    fifo = tmp_path / "out.jsonl"
+    os.mkfifo(fifo)
+
+    result = run_cli_here("predict", tfidf_run, "-i", source, "-o", fifo, *overwrite)
+
+    assert_one_line_error(result, "out.jsonl: is a named pipe (FIFO)", "never streams")
+    assert fifo.is_fifo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl"]
+
+
+def test_r12_s3_standard_output_as_output_says_output_writes_a_file(tfidf_run, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("stocks fell\n", encoding="utf-8")
+
+    result = run_cli_here("predict", tfidf_run, "-i", source, "-o", "-")
+
+    assert_one_line_error(result, "-: is standard output", "--json")

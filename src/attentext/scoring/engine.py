@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import time
 import warnings
 from collections import deque
@@ -140,6 +141,29 @@ def _check_paths(input_path: Path, output: Path) -> None:
     _check_outside_runs(output)
 
 
+def _check_not_a_stream(output: Path) -> None:
+    """Refuse an output that is standard output (`-`) or, for it or its errors file, an
+    existing named pipe, device or socket (`/dev/stdout.jsonl`'s like, `mkfifo out.jsonl`):
+    predict writes a whole file beside it and renames it into place. With --overwrite a FIFO
+    was replaced by a plain file, "wrote out.jsonl" said, and its reader waited forever."""
+    for path in (output, errors_path(output)):
+        if str(path) == "-":
+            kind = "standard output"
+        else:
+            try:
+                mode = os.stat(path).st_mode
+            except (OSError, ValueError):  # not there (the usual case), or a name with a NUL
+                continue
+            if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+                continue
+            kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise DataError(
+            f"{path}: is {kind}; --output writes a file, chunk by chunk, and renames it into "
+            "place when whole, so it never streams: write to a file and read it from there, or "
+            "print the predictions with --json (without --output)"
+        )
+
+
 def _same_file(first: Path, second: Path) -> bool:
     """Whether two paths name one file: the same path, a symbolic link, or a hard link (by a
     path compared, a hard link to the input, or the input named as OUT.errors.jsonl, was
@@ -237,6 +261,7 @@ def predict_file(
     check_options(options)
     # one name per encoding (`latin-1` and `iso-8859-1` alike), as the work folder records it
     options = replace(options, encoding=text_encoding(options.encoding))
+    _check_not_a_stream(output)
     output_format(output)  # an output of no known format is refused before any work
     _check_paths(input_path, output)
     source = open_source(input_path, options.text_column, options.passthrough, options.encoding)
