@@ -24,18 +24,31 @@ R12-L4. a chunked body whose chunks carry extensions (`1;x=<8 KB>`): h11 drops t
 R12-L5. every training (and validation) text normalized twice a run, once for the copies check
       and once for the two-labels check (data/profile.py): now once, shared by both:
       test_r12_l5_each_text_is_normalized_once_a_run
+R12-L6. `train tfidf-logreg` on 2,000 classes of 2 texts with 54,950 features: 110 million
+      coefficients, past what scipy's L-BFGS-B indexes (its workspace of 25 float64 a
+      coefficient in one array of at most 2**31 values): the process died of signal 11 after
+      90 s and 4 GB, `.partial` left; now one line before the fit naming the max_features that
+      fits: test_r12_l6_a_tfidf_fit_past_its_solvers_size_is_one_line_before_it
 """
 
 from __future__ import annotations
 
 import json
+import random
 import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import labelled_csv, raw_exchange, run_cli_here, uvicorn_in_thread, write_file
+from conftest import (
+    assert_one_line_error,
+    labelled_csv,
+    raw_exchange,
+    run_cli_here,
+    uvicorn_in_thread,
+    write_file,
+)
 
 import attentext
 from attentext.data import profile
@@ -147,3 +160,21 @@ def test_r12_l5_each_text_is_normalized_once_a_run(tmp_path, monkeypatch):
     result = attentext.train("tfidf-logreg", tmp_path, tmp_path / "run")
     assert sorted(seen) == sorted(TEXTS + TEXTS[:6])  # train (validation carved from it), test
     assert result.metrics["data_profile"]["test_in_train"] == 6  # the checks still see them
+
+
+def test_r12_l6_a_tfidf_fit_past_its_solvers_size_is_one_line_before_it(tmp_path):
+    draw = random.Random(0)
+    words = [f"w{i}" for i in range(5000)]
+    rows = [
+        (" ".join(draw.choices(words, k=12)) + f" topic{c}", f"class{c}")
+        for c in range(2000)
+        for _ in range(2)
+    ]  # 52,555 words and word pairs beside the validation carve: 105 million coefficients
+    write_file(tmp_path, "data/train.csv", labelled_csv(rows))
+    done = run_cli_here(
+        "train", "tfidf-logreg", "--data", tmp_path / "data", "-o", tmp_path / "run"
+    )
+    assert_one_line_error(
+        done, "2,000 classes x 52,555 features", "--set model.options.max_features=42948"
+    )
+    assert not (tmp_path / "run.partial").exists() and not (tmp_path / "run").exists()

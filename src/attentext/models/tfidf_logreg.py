@@ -37,6 +37,12 @@ STANDARD_FORM = "nfc-visible"
 MAX_CHARS = 100_000
 # the words of scikit-learn's ValueErrors for a vocabulary fitted empty (`_fit_vocabulary`)
 VOCABULARY_ERRORS = ("empty vocabulary", "no terms remain", "than min_df")
+# the most coefficients (classes x features, intercepts included) LogisticRegression's solver
+# fits: scipy's L-BFGS-B keeps its workspace, 2 x 10 + 5 float64 a coefficient (10 correction
+# pairs) and 11 x 10 x 10 + 8 x 10 more, in one array a 32-bit int indexes; past 2**31 values
+# the process crashed (signal 11, no message, a `.partial` left; 2,000 classes of 2 texts and
+# 54,950 features: an audit). At the bound the fit holds about 12 GB (137 bytes a coefficient).
+MAX_SOLVER_COEFFICIENTS = (2**31 - 1 - 11 * 10 * 10 - 8 * 10) // (2 * 10 + 5)
 
 
 class OneVsRestLogReg:
@@ -178,6 +184,7 @@ class TfidfLogRegClassifier:
         cut = [0]
         features = self._fit_vocabulary(self._bounded(texts, cut))
         self._note_cut(cut)
+        self._check_solver_size(features.shape[1])
         if self.multi_label:
             targets = np.zeros((len(labels), len(self.labels)), dtype=np.int64)
             for row, ids in enumerate(labels):
@@ -207,6 +214,24 @@ class TfidfLogRegClassifier:
             "no training text holds a word tfidf-logreg reads (2 or more letters or digits in "
             "a row): they are emoji, punctuation or single characters; train a word model "
             "(seed-transformer reads those) or add texts with words"
+        )
+
+    def _check_solver_size(self, n_features: int) -> None:
+        """One line before the fit where it has more coefficients than its solver holds
+        (`MAX_SOLVER_COEFFICIENTS`), naming the `max_features` that fits: a multinomial fit
+        has a row of them per class (one for two classes, and for each label of a multi-label
+        fit, fitted one at a time)."""
+        classes = len(self.labels)
+        rows = 1 if self.multi_label or classes == 2 else classes
+        coefficients = rows * (n_features + 1)
+        if coefficients <= MAX_SOLVER_COEFFICIENTS:
+            return
+        fitting = MAX_SOLVER_COEFFICIENTS // rows - 1
+        raise DataError(
+            f"tfidf-logreg would fit {classes:,} classes x {n_features:,} features = "
+            f"{coefficients:,} coefficients, more than its solver (scipy's L-BFGS-B) holds "
+            f"({MAX_SOLVER_COEFFICIENTS:,}, about 12 GB of memory); keep fewer features with "
+            f"--set model.options.max_features={fitting} (or raise model.options.min_df)"
         )
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
