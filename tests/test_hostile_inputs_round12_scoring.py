@@ -20,6 +20,11 @@ R12-S3 `--output` an existing named pipe (`mkfifo out.jsonl`, a reader waiting o
        `-o /dev/stdout` were "cannot tell the output format". Each is refused in one line:
        --output writes a file whole and renames it into place, it never streams
        (`scoring.engine._check_not_a_stream`).
+R12-S4 A text or JSON Lines file with one line of hundreds of MB (a file whose line ends were
+       lost, a dump on one line): the line was held whole, joined and decoded: 1.1 GB of peak
+       memory for a 300 MB line (7 GB for 2 GB), for one row no model reads past its start.
+       A line over 64 MiB (`MAX_FIELD_BYTES`, the CSV fields' bound) is counted, not held:
+       one bad row in its place, its size said (`scoring.sources.iter_lines`, `Overlong`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -187,3 +194,68 @@ def test_r12_s3_standard_output_as_output_says_output_writes_a_file(tfidf_run, t
     result = run_cli_here("predict", tfidf_run, "-i", source, "-o", "-")
 
     assert_one_line_error(result, "-: is standard output", "--json")
+
+
+# ---------------------------------------------------------------------------------------------
+# R12-S4: a line of hundreds of MB
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".jsonl"])
+def test_r12_s4_a_line_over_the_bound_is_one_bad_row_in_its_place(
+    suffix, tfidf_run, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("attentext.scoring.sources.MAX_LINE_BYTES", 1 << 20)
+    texts = ["stocks fell on oil", "the team won " * 200_000, "the team won the cup"]
+    lines = texts if suffix == ".txt" else [json.dumps({"text": t}) for t in texts]
+    source = tmp_path / f"in{suffix}"
+    source.write_text("\n".join(lines), encoding="utf-8")  # the last line without its end
+
+    summary = predict_file(tfidf_run, source, tmp_path / "out.jsonl", options())
+
+    written = jsonl_rows(tmp_path / "out.jsonl")
+    assert summary.rows == 3 and summary.not_classified == 1
+    assert [row["label"] for row in written] == ["Business", None, "Sports"]
+    [error] = jsonl_rows(tmp_path / "out.jsonl.errors.jsonl")
+    size = len(lines[1].encode())
+    assert error == {
+        "row": 2,
+        "line": 2,
+        "error": f"line of {size:,} bytes, over the 1 MiB a "
+        "text is read up to (a file without line ends makes one)",
+    }
+
+
+MEMORY_PROBE = """
+import sys
+from pathlib import Path
+from attentext.scoring.sources import iter_lines
+
+
+def status_mb(field):
+    line = next(x for x in open("/proc/self/status") if x.startswith(field + ":"))
+    return int(line.split()[1]) // 1024
+
+
+open("/proc/self/clear_refs", "w").write("5")  # the peak (VmHWM) starts again from here
+before = status_mb("VmRSS")
+count = sum(1 for _ in iter_lines(Path(sys.argv[1])))
+print(count, status_mb("VmHWM") - before)
+"""
+
+
+def test_r12_s4_a_300_mb_line_is_read_in_bounded_memory(tmp_path):
+    source = tmp_path / "in.txt"
+    with open(source, "wb") as handle:
+        handle.write(b"first\n")
+        for _ in range(300):
+            handle.write(b"stocks fell " * 87_382)  # about 1 MiB each, no line end
+        handle.write(b"\nlast\n")
+
+    probe = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(source)], capture_output=True, text=True
+    )
+
+    lines, grown_mb = map(int, probe.stdout.split())
+    assert lines == 3, probe.stderr
+    assert grown_mb < 250, f"{grown_mb} MB grown to read a 300 MB line"  # before: 600 MB

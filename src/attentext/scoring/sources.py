@@ -42,11 +42,17 @@ from attentext.data.readers import (
     tsv_unquoted,
 )
 from attentext.errors import AttentextWarning, DataError, short_list, shown
-from attentext.scoring.csv_rows import PROBLEM_COLUMN, csv_batches, with_problems
+from attentext.scoring.csv_rows import (
+    MAX_FIELD_BYTES,
+    PROBLEM_COLUMN,
+    csv_batches,
+    with_problems,
+)
 
 NOT_UTF8 = "not valid UTF-8"  # a bad row's reason; predict counts them (an encoding hint)
 
 BLOCK_BYTES = 1 << 20  # read size of text and JSONL files, and pyarrow's CSV block
+MAX_LINE_BYTES = MAX_FIELD_BYTES  # a longer line of a text or JSONL file is not held or read
 LINE_END = re.compile(rb"\r\n|\r|\n")
 BOM = b"\xef\xbb\xbf"
 # a TSV's first bytes, read (once more) to decide whether it is quoted (`readers.tsv_unquoted`);
@@ -159,12 +165,29 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
-def iter_lines(path: Path) -> Iterator[bytes]:
+@dataclass(frozen=True)
+class Overlong:
+    """A line of more than `MAX_LINE_BYTES`, in place of its bytes (never held): its size."""
+
+    size: int
+
+    @property
+    def problem(self) -> str:
+        return (
+            f"line of {self.size:,} bytes, over the {MAX_LINE_BYTES >> 20} MiB a text is read "
+            "up to (a file without line ends makes one)"
+        )
+
+
+def iter_lines(path: Path) -> Iterator[bytes | Overlong]:
     """The lines of a file as bytes, a block at a time; a UTF-8 BOM is dropped, a final line end
     adds no line. Each block is searched for line ends once: a line longer than a block is kept
     as pieces, joined when it ends (holding it as one string searched again with each block
-    took 41 s to split a 100 MB line, time growing with the square of its length)."""
-    pieces: list[bytes] = []  # the line being read, so far
+    took 41 s to split a 100 MB line, time growing with the square of its length). A line over
+    `MAX_LINE_BYTES` is counted, not held, and given as `Overlong`: a 2 GB line was held whole,
+    then joined and decoded, 7 GB of memory for one row that no model reads past its start."""
+    pieces: list[bytes] = []  # the line being read, so far (none once it is over the bound)
+    size = 0  # the line's bytes so far
     after_cr = False  # the last block ended with \r: a \n starting the next one ends no line
     with open(path, "rb") as handle:
         first = handle.read(BLOCK_BYTES)
@@ -176,13 +199,24 @@ def iter_lines(path: Path) -> Iterator[bytes]:
             after_cr = block.endswith(b"\r")
             *ended, rest = LINE_END.split(block)
             if ended:
-                yield b"".join([*pieces, ended[0]])
-                yield from ended[1:]
-                pieces = []
-            pieces.append(rest)
+                yield _joined(pieces, ended[0], size)
+                yield from ended[1:]  # lines within a block: shorter than the bound
+                pieces, size = [], 0
+            size += len(rest)
+            if size <= MAX_LINE_BYTES:
+                pieces.append(rest)
+            else:
+                pieces.clear()
             block = handle.read(BLOCK_BYTES)
-    if line := b"".join(pieces):
-        yield line
+    if size:
+        yield _joined(pieces, b"", size)
+
+
+def _joined(pieces: list[bytes], last: bytes, size: int) -> bytes | Overlong:
+    """A line of `pieces` then `last` (`size` bytes before `last`), or `Overlong`."""
+    if size + len(last) > MAX_LINE_BYTES:
+        return Overlong(size + len(last))
+    return b"".join([*pieces, last])
 
 
 class TextSource(Source):
@@ -194,6 +228,10 @@ class TextSource(Source):
             texts: list[Any] = []
             problems: dict[int, str] = {}
             for position, (_, raw) in enumerate(batch):
+                if isinstance(raw, Overlong):
+                    texts.append(None)
+                    problems[position] = raw.problem
+                    continue
                 try:
                     texts.append(raw.decode(self.encoding))
                 except UnicodeDecodeError:
@@ -204,10 +242,12 @@ class TextSource(Source):
 
 
 def parse_record(
-    raw: bytes, encoding: str = DEFAULT_ENCODING
+    raw: bytes | Overlong, encoding: str = DEFAULT_ENCODING
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """A JSONL line as an object, or None and why not (not of `encoding`, invalid JSON, not an
-    object)."""
+    """A JSONL line as an object, or None and why not (over the bound, not of `encoding`,
+    invalid JSON, not an object)."""
+    if isinstance(raw, Overlong):
+        return None, raw.problem
     try:
         record = json.loads(raw.decode(encoding), object_pairs_hook=marked_repeats)
     except UnicodeDecodeError:
@@ -225,6 +265,11 @@ def parse_record(
     return record, None
 
 
+def _blank(raw: bytes | Overlong) -> bool:
+    """Whether a JSONL line is blank (no row); one over the bound is a row, not read."""
+    return not isinstance(raw, Overlong) and not raw.strip()
+
+
 class JsonlSource(Source):
     """JSON Lines: one object per non-blank line (a blank line is not a row, as in training
     data); a field missing from a record reads as null."""
@@ -234,13 +279,13 @@ class JsonlSource(Source):
     ) -> None:
         super().__init__(path, text_column, columns, encoding)
         for raw in iter_lines(path):  # the first record names the fields, as a header would
-            record, _ = parse_record(raw, encoding) if raw.strip() else (None, None)
+            record, _ = parse_record(raw, encoding) if not _blank(raw) else (None, None)
             if record is not None:
                 self._check_columns(list(record), what="field")
                 break
 
     def chunks(self, rows: int) -> Iterator[Chunk]:
-        numbered = ((n, raw) for n, raw in enumerate(iter_lines(self.path), 1) if raw.strip())
+        numbered = ((n, raw) for n, raw in enumerate(iter_lines(self.path), 1) if not _blank(raw))
         for index, batch in enumerate(batched(numbered, rows)):
             texts: list[Any] = []
             columns: dict[str, list[Any]] = {name: [] for name in self.columns}
@@ -426,6 +471,8 @@ def first_row(path: Path, delimiter: str, encoding: str = DEFAULT_ENCODING) -> l
     """The first row of a delimited file (its header), parsed as `csv` would."""
     for raw in iter_lines(path):
         try:
+            if isinstance(raw, Overlong):
+                raise csv.Error(raw.problem)
             return next(csv.reader([raw.decode(encoding)], delimiter=delimiter))
         except (UnicodeDecodeError, csv.Error, StopIteration):
             raise DataError(f"{path}: row 1: not a readable header") from None
