@@ -8,6 +8,7 @@ step count both divide by it.
 from __future__ import annotations
 
 import os
+import sys
 
 from attentext.errors import AttentextError, shown
 
@@ -47,3 +48,28 @@ def launch_number(name: str, default: int) -> int:
             "one process"
         )
     return number
+
+
+_fork_guarded = False
+
+
+def one_torch_thread_after_fork() -> None:
+    """In a child forked from this process, torch computes on one thread (registered once, by
+    the code that first runs a torch model here: inference and training).
+
+    torch's OpenMP runtime (GNU libgomp) keeps no state across fork: a child of a process that
+    ran a torch model on more than one thread waits for ever on the parent's worker threads,
+    which the child does not have, at its first multi-threaded op. `Pool(...).map(clf.predict,
+    chunks)` with Linux's default start method hung without a word. torch's own DataLoader
+    workers set one thread for the same reason; N forked workers share the cores anyway.
+    """
+    global _fork_guarded
+    if not _fork_guarded and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_one_torch_thread)
+        _fork_guarded = True
+
+
+def _one_torch_thread() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() > 1:
+        torch.set_num_threads(1)

@@ -27,6 +27,7 @@ from attentext.precision import (
     probe_model,
     resolve_precision,
 )
+from attentext.processes import one_torch_thread_after_fork
 from attentext.rundir import WEIGHTS_FILE, Run, open_run
 
 
@@ -101,6 +102,7 @@ class TransformersClassifier(TokenClassifier):
         self.model = model.eval()
         self.precision = precision
         self.runner = inference_model(self.model, precision)
+        one_torch_thread_after_fork()  # a forked child would wait for ever on torch's threads
 
     @classmethod
     def from_run(

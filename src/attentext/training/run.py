@@ -67,6 +67,7 @@ from attentext.models.dropout import use_cpu_dropout
 from attentext.models.outputs import initialize_label_priors
 from attentext.models.registry import ModelFamily, build_model, model_family
 from attentext.precision import probe_model, resolve_precision
+from attentext.processes import one_torch_thread_after_fork
 from attentext.recipes import Recipe, override_list, resolve_recipe, settings_without_effect
 from attentext.text.tokenizers import (
     build_tokenizer,
@@ -250,6 +251,7 @@ def train(
     )
     for unused in one_fit_ignores(family, options):  # once nothing refused the run
         warnings.warn(f"{recipe.name}: {unused}", AttentextNote, stacklevel=2)
+    one_torch_thread_after_fork()  # a child forked after training would hang on torch's threads
     with _held(output_dir):
         work_dir = prepare_work_dir(output_dir, resume, overwrite)
         recipe = _data_aware(recipe, dataset, len(unlabeled[0]))
