@@ -1,15 +1,21 @@
 """Hostile inputs, round 12: the Python API as a data scientist uses it in a notebook or a script.
 
 R12-A1  a model used, then `multiprocessing` with fork: the child's predict hung for ever
+R12-A2  `train` left Python's, NumPy's and torch's global generators seeded by the run
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import multiprocessing as mp
+import random
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
+from conftest import InterruptAt
 
 import attentext
 
@@ -19,6 +25,37 @@ TEXTS = [
     "New chip doubles battery life of phones",
     "Talks on the ceasefire resume in Cairo",
 ]
+
+
+def _generators() -> tuple[Any, ...]:
+    """The next draw of each global generator, without moving any (states put back)."""
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    draws = random.random(), float(np.random.rand()), float(torch.rand(1))
+    random.setstate(states[0])
+    np.random.set_state(states[1])
+    torch.set_rng_state(states[2])
+    return draws
+
+
+@pytest.fixture(scope="module")
+def quick_run(ag_news_dir, tmp_path_factory) -> dict[str, Any]:
+    """One seed-transformer run of one epoch, trained with the caller's generators seeded apart
+    and stdout captured: what `train` left behind for the caller."""
+    out = tmp_path_factory.mktemp("r12-api") / "seed"
+    random.seed(7)
+    np.random.seed(7)
+    torch.manual_seed(7)
+    before = _generators()
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        result = attentext.train("seed-transformer", ag_news_dir, out, epochs=1, precision="fp32")
+    return {
+        "result": result,
+        "before": before,
+        "after": _generators(),
+        "stdout": stdout.getvalue(),
+        "stderr": stderr.getvalue(),
+    }
 
 
 # R12-A1 ------------------------------------------------------------------------------------------
@@ -53,3 +90,29 @@ def test_r12_a1_a_model_used_before_a_fork_predicts_in_the_forked_child(run_dir)
     finally:
         _FORKED.clear()
         torch.set_num_threads(threads)
+
+
+# R12-A2 ------------------------------------------------------------------------------------------
+
+
+def test_r12_a2_train_leaves_the_callers_random_generators_as_it_found_them(quick_run):
+    """`set_seed(42)` inside training, left in force: every draw after `attentext.train` in a
+    notebook was the same from run to run, whatever the user had seeded."""
+    assert quick_run["after"] == quick_run["before"]
+
+
+def test_r12_a2_an_interrupted_train_leaves_them_too(ag_news_dir, tmp_path):
+    """Ctrl-C in a notebook cell that trains: the generators as they were, the interrupt
+    carried to the caller."""
+    random.seed(3)
+    before = _generators()
+    with pytest.raises(KeyboardInterrupt):
+        attentext.train(
+            "seed-transformer",
+            ag_news_dir,
+            tmp_path / "seed",
+            max_steps=2,
+            precision="fp32",
+            callbacks=[InterruptAt(1)],
+        )
+    assert _generators() == before

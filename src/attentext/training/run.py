@@ -11,16 +11,18 @@ from __future__ import annotations
 import errno
 import json
 import os
+import random
 import shutil
 import time
 import warnings
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -252,7 +254,7 @@ def train(
     for unused in one_fit_ignores(family, options):  # once nothing refused the run
         warnings.warn(f"{recipe.name}: {unused}", AttentextNote, stacklevel=2)
     one_torch_thread_after_fork()  # a child forked after training would hang on torch's threads
-    with _held(output_dir):
+    with _held(output_dir), caller_random_state_kept():
         work_dir = prepare_work_dir(output_dir, resume, overwrite)
         recipe = _data_aware(recipe, dataset, len(unlabeled[0]))
         set_seed(recipe.training.seed)
@@ -335,6 +337,26 @@ def _check_before_writing(
     unlabeled = unlabeled_texts(recipe.distill, dataset)
     check_noisy_copies(recipe.distill, n_train + len(unlabeled[0]))
     return unlabeled, loaded
+
+
+@contextmanager
+def caller_random_state_kept() -> Iterator[None]:
+    """Python's, NumPy's and torch's global generators as the caller left them, once training
+    ends (or fails, or is interrupted). Training seeds them (`set_seed`: the run is reproducible)
+    and draws from them; left so, a notebook's every later `np.random`, `random` or `torch.rand`
+    after `attentext.train` drew the same numbers run after run, without a word. CUDA's
+    generators are put back where CUDA was started before training."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    torch_state = torch.get_rng_state()
+    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        torch.set_rng_state(torch_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
 
 
 def _held(output_dir: Path) -> AbstractContextManager:
