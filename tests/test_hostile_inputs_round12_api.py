@@ -2,6 +2,7 @@
 
 R12-A1  a model used, then `multiprocessing` with fork: the child's predict hung for ever
 R12-A2  `train` left Python's, NumPy's and torch's global generators seeded by the run
+R12-A3  `train` wrote the Trainer's log lines to stdout (a script's own output)
 """
 
 from __future__ import annotations
@@ -116,3 +117,15 @@ def test_r12_a2_an_interrupted_train_leaves_them_too(ag_news_dir, tmp_path):
             callbacks=[InterruptAt(1)],
         )
     assert _generators() == before
+
+
+# R12-A3 ------------------------------------------------------------------------------------------
+
+
+def test_r12_a3_train_writes_nothing_to_stdout(quick_run):
+    """The Trainer's dicts (`{'eval_loss': ...}`) went to stdout, into a script's own output."""
+    assert quick_run["stdout"] == ""
+
+
+def test_r12_a3_the_log_lines_still_show_on_stderr(quick_run):
+    assert "train_runtime" in quick_run["stderr"]

@@ -9,6 +9,8 @@ batches read from `PackedRows`, precision chosen by the hardware, and class weig
 from __future__ import annotations
 
 import math
+import sys
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -175,10 +177,19 @@ class DivergenceGuard(TrainerCallback):
 
 
 class StepBar(ProgressCallback):
-    """The Trainer's progress bars without the dict of each log it prints under them."""
+    """The Trainer's progress bars, and the dict of each log printed under them on stderr with
+    the bars (`log_lines`; none without it). transformers' `ProgressCallback` writes those dicts
+    to stdout (tqdm.write's default): a script calling `attentext.train` whose own output is on
+    stdout (`python train.py > results.json`) got them mixed into it."""
+
+    def __init__(self, log_lines: bool = True) -> None:
+        super().__init__()
+        self.log_lines = log_lines
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-        pass
+        if self.log_lines:
+            with redirect_stdout(sys.stderr):
+                super().on_log(args, state, control, logs=logs, **kwargs)
 
 
 def head_rate_optimizer(
@@ -265,7 +276,6 @@ def build_trainer(
         compute_loss_func=loss_func,
         callbacks=callbacks,
     )
-    if not log_lines:
-        trainer.remove_callback(ProgressCallback)
-        trainer.add_callback(StepBar())
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(StepBar(log_lines))
     return trainer
