@@ -25,6 +25,12 @@ R12-S4 A text or JSON Lines file with one line of hundreds of MB (a file whose l
        memory for a 300 MB line (7 GB for 2 GB), for one row no model reads past its start.
        A line over 64 MiB (`MAX_FIELD_BYTES`, the CSV fields' bound) is counted, not held:
        one bad row in its place, its size said (`scoring.sources.iter_lines`, `Overlong`).
+R12-S5 A JSON Lines row holding a lone surrogate escape, `"\\ud800"` (valid JSON; JavaScript
+       writes one when it cuts a text inside an emoji): as the text, the whole run failed at
+       its chunk, "texts[2000] is not valid Unicode ...; pass it as real text" (an index in
+       the chunk, not the row), and `--resume` met it again; as a passed-through id, a
+       `UnicodeEncodeError` traceback when the chunk was written. Either is one bad row
+       (`data.readers.text_problem`, which the Ray Predictor shares; `sources.not_unicode`).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -43,6 +50,7 @@ from conftest import assert_one_line_error, run_cli_here
 
 import attentext
 from attentext.errors import DataError
+from attentext.integrations.ray import Predictor
 from attentext.scoring.engine import BatchOptions, predict_file
 
 
@@ -259,3 +267,38 @@ def test_r12_s4_a_300_mb_line_is_read_in_bounded_memory(tmp_path):
     lines, grown_mb = map(int, probe.stdout.split())
     assert lines == 3, probe.stderr
     assert grown_mb < 250, f"{grown_mb} MB grown to read a 300 MB line"  # before: 600 MB
+
+
+# ---------------------------------------------------------------------------------------------
+# R12-S5: a lone surrogate escape in JSON Lines
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_r12_s5_a_lone_surrogate_in_a_text_or_an_id_is_one_bad_row(suffix, tfidf_run, tmp_path):
+    lines = [json.dumps({"id": f"d{i}", "text": "stocks fell on oil"}) for i in range(6_000)]
+    lines[5_500] = '{"id": "d5500", "text": "cut emoji \\ud83d"}'
+    lines[5_600] = '{"id": "d5600\\udfff", "text": "the team won"}'
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output = tmp_path / f"out{suffix}"
+
+    summary = predict_file(tfidf_run, source, output, options(id_column="id"))
+
+    assert summary.rows == 6_000 and summary.not_classified == 2
+    errors = jsonl_rows(tmp_path / f"out{suffix}.errors.jsonl")
+    assert [(e["row"], e["id"]) for e in errors] == [(5_501, "d5500"), (5_601, None)]
+    assert errors[0]["error"] == (
+        "text is not valid Unicode: character 10 is an unpaired surrogate (U+D83D)"
+    )
+    assert errors[1]["error"].startswith("column 'id' is not valid Unicode")
+
+
+def test_r12_s5_the_ray_predictor_gives_a_lone_surrogate_text_an_empty_result(tfidf_run):
+    predictor = Predictor(tfidf_run)
+
+    texts = np.array(["stocks fell on oil", "cut emoji \ud83d"], dtype=object)
+
+    out = predictor({"text": texts})  # Ray Data's default batch: a dict of numpy arrays
+
+    assert out["label"][0] == "Business" and out["label"][1] is None

@@ -245,7 +245,12 @@ def text_problem(value: object) -> str | None:
         return "text is missing"
     if not isinstance(value, str):
         return f"text is {_kind(value)}, not a string"
-    return None if value.strip() else "text is empty"
+    if not value.strip():
+        return "text is empty"
+    # a JSON escape such as "\ud800" (JavaScript cutting a text inside an emoji writes one):
+    # no tokenizer takes it, and one such row failed a whole streamed run at its chunk
+    problem = unpaired_surrogate(value)
+    return None if problem is None else f"text is not valid Unicode: {problem}"
 
 
 def text_list(texts: object) -> list[str]:

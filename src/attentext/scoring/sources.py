@@ -41,6 +41,7 @@ from attentext.data.readers import (
     refuse_encoding_of_parquet,
     tsv_unquoted,
 )
+from attentext.data.unicode import unpaired_surrogate
 from attentext.errors import AttentextWarning, DataError, short_list, shown
 from attentext.scoring.csv_rows import (
     MAX_FIELD_BYTES,
@@ -50,6 +51,7 @@ from attentext.scoring.csv_rows import (
 )
 
 NOT_UTF8 = "not valid UTF-8"  # a bad row's reason; predict counts them (an encoding hint)
+NOT_UNICODE = "not valid Unicode (a lone surrogate, as an escape like \\ud800 writes)"
 
 BLOCK_BYTES = 1 << 20  # read size of text and JSONL files, and pyarrow's CSV block
 MAX_LINE_BYTES = MAX_FIELD_BYTES  # a longer line of a text or JSONL file is not held or read
@@ -265,6 +267,20 @@ def parse_record(
     return record, None
 
 
+def not_unicode(value: Any) -> bool:
+    """Whether a JSON value holds a string that is not valid Unicode: a lone surrogate, which a
+    JSON escape such as "\\ud800" makes (JavaScript cutting a string inside an emoji writes
+    one). Passed through, it failed the whole run when its chunk was written."""
+    if isinstance(value, str):
+        return unpaired_surrogate(value) is not None
+    if isinstance(value, list | dict):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+    return False
+
+
 def _blank(raw: bytes | Overlong) -> bool:
     """Whether a JSONL line is blank (no row); one over the bound is a row, not read."""
     return not isinstance(raw, Overlong) and not raw.strip()
@@ -299,7 +315,11 @@ class JsonlSource(Source):
                     problems[position] = problem
                 texts.append(record.get(self.text_column))
                 for name, values in columns.items():
-                    values.append(record.get(name))
+                    value = record.get(name)
+                    if not_unicode(value):  # no UTF-8 output, nor the errors file, holds it
+                        problems.setdefault(position, f"column '{shown(name)}' is {NOT_UNICODE}")
+                        value = None
+                    values.append(value)
             lines = [line for line, _ in batch]
             yield Chunk(index, index * rows, texts, dict(columns), problems, lines)
 
