@@ -3,6 +3,7 @@
 R12-A1  a model used, then `multiprocessing` with fork: the child's predict hung for ever
 R12-A2  `train` left Python's, NumPy's and torch's global generators seeded by the run
 R12-A3  `train` wrote the Trainer's log lines to stdout (a script's own output)
+R12-A4  `predict` of many texts held every text's tokenizer `Encoding` at once
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from conftest import InterruptAt
 
 import attentext
+from attentext.text import encoding
 
 TEXTS = [
     "Oil prices jump as OPEC cuts output",
@@ -129,3 +131,41 @@ def test_r12_a3_train_writes_nothing_to_stdout(quick_run):
 
 def test_r12_a3_the_log_lines_still_show_on_stderr(quick_run):
     assert "train_runtime" in quick_run["stderr"]
+
+
+# R12-A4 ------------------------------------------------------------------------------------------
+
+
+class _CountingTokenizer:
+    """The run's tokenizer, recording how many texts each call was given."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer, self.calls = tokenizer, []
+
+    def __call__(self, texts: Any, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append(len(texts) if isinstance(texts, list) else 1)
+        return self._tokenizer(texts, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tokenizer, name)
+
+
+@pytest.mark.parametrize("truncation", ["head", "tail"])
+def test_r12_a4_many_texts_are_tokenized_a_slice_at_a_time(run_dir, monkeypatch, truncation):
+    """predict of 100,000 texts held 630 MB of tokenizer encodings at once (1,000,000: GBs);
+    the answer is the same, a slice at a time."""
+    classifier = attentext.load(run_dir)
+    texts = [f"{TEXTS[i % 4]} {i}" for i in range(25)]
+    classifier.truncation = truncation
+    expected = classifier.predict_proba(texts)
+    monkeypatch.setattr(encoding, "ENCODE_SLICE", 10, raising=False)
+    counting = _CountingTokenizer(classifier.tokenizer)
+    classifier.tokenizer = counting
+    np.testing.assert_array_equal(classifier.predict_proba(texts), expected)
+    assert max(counting.calls) <= 10
+
+
+def test_r12_a4_no_texts_still_give_no_rows(run_dir):
+    classifier = attentext.load(run_dir)
+    assert encoding.encode(classifier.tokenizer, [], classifier.max_length) == []
+    assert classifier.predict_proba([]).shape == (0, len(classifier.labels))

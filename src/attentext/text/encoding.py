@@ -8,7 +8,7 @@ encode through here, so a text is cut the same way wherever it goes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -62,12 +62,27 @@ def content_ids(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
 
 
 def _plain_ids(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
-    if not texts:  # the tokenizer raises IndexError on an empty batch
-        return []
     # verbose=False: texts longer than the model are expected; callers cut them
-    return tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)[
-        "input_ids"
-    ]
+    return sliced_ids(
+        texts,
+        lambda part: tokenizer(part, add_special_tokens=False, truncation=False, verbose=False),
+    )
+
+
+# Texts given to the tokenizer at once. A fast tokenizer's answer holds, besides the ids, an
+# `Encoding` per text (tokens, offsets, word ids, masks) until the call returns: `predict` of
+# 100,000 short AG News texts held 630 MB of them at once, 1,000,000 texts several GB, where
+# slices of this size hold ~120 MB and take the same time (the library is parallel within one).
+ENCODE_SLICE = 10_000
+
+
+def sliced_ids(texts: Sequence[str], tokenize: Callable[[list[str]], Any]) -> list[list[int]]:
+    """`tokenize(part)["input_ids"]` of the texts, ENCODE_SLICE at a time, joined; no texts give
+    no rows (the tokenizer raises IndexError on an empty batch)."""
+    ids: list[list[int]] = []
+    for start in range(0, len(texts), ENCODE_SLICE):
+        ids.extend(tokenize(list(texts[start : start + ENCODE_SLICE]))["input_ids"])
+    return ids
 
 
 def special_tokens_around(tokenizer: Any) -> tuple[list[int], list[int]]:
@@ -97,7 +112,9 @@ def encode(
     if not texts:
         return []
     if truncation == "head" and _MASK_WRITTEN_AS.get() is None:
-        return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+        return sliced_ids(
+            texts, lambda part: tokenizer(part, truncation=True, max_length=max_length)
+        )
     pieces = content_ids(tokenizer, texts)
     prefix, suffix = special_tokens_around(tokenizer)
     budget = max_length - len(prefix) - len(suffix)
