@@ -4,6 +4,7 @@ R12-A1  a model used, then `multiprocessing` with fork: the child's predict hung
 R12-A2  `train` left Python's, NumPy's and torch's global generators seeded by the run
 R12-A3  `train` wrote the Trainer's log lines to stdout (a script's own output)
 R12-A4  `predict` of many texts held every text's tokenizer `Encoding` at once
+R12-A5  the repr of a train result or an evaluation report printed every figure, mistakes' texts too
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from conftest import InterruptAt
 
 import attentext
+from attentext.evaluation.multilabel_report import MultiLabelReport
 from attentext.text import encoding
 
 TEXTS = [
@@ -169,3 +171,35 @@ def test_r12_a4_no_texts_still_give_no_rows(run_dir):
     classifier = attentext.load(run_dir)
     assert encoding.encode(classifier.tokenizer, [], classifier.max_length) == []
     assert classifier.predict_proba([]).shape == (0, len(classifier.labels))
+
+
+# R12-A5 ------------------------------------------------------------------------------------------
+
+
+def test_r12_a5_a_train_result_shows_its_run_and_scores_not_its_metrics_whole(quick_run):
+    """A notebook cell ending in `attentext.train(...)` printed metrics.json whole (3 KB for
+    4 classes, a screenful a class beyond)."""
+    result = quick_run["result"]
+    shown = repr(result)
+    test = result.metrics["test"]
+    assert len(shown) < 400, shown
+    assert repr(result.run_dir) in shown and f"accuracy={test['accuracy']:.4f}" in shown
+    assert "per_class" not in shown and "confusion" not in shown
+
+
+def test_r12_a5_an_evaluation_report_shows_its_scores_not_its_mistakes(quick_run, ag_news_dir):
+    """`attentext.evaluate(...)` as a cell's last line printed the 50 most confident mistakes
+    with their whole texts (20 KB for 80 short texts; megabytes for long documents)."""
+    report = attentext.evaluate(quick_run["result"].run_dir, ag_news_dir)
+    shown = repr(report)
+    assert report.extra["confident_mistakes"]  # the report still holds them
+    assert len(shown) < 300, shown[:500]
+    assert f"accuracy={report.accuracy:.4f}" in shown and "n_examples=80" in shown
+    assert report.extra["confident_mistakes"][0]["text"][:30] not in shown
+
+
+def test_r12_a5_a_multi_label_report_shows_its_scores_too():
+    values = {"accuracy": 0.5, "micro_f1": 0.75, "n_examples": 8, "per_label": {"x" * 5000: {}}}
+    shown = repr(MultiLabelReport(values))
+    assert shown.startswith("MultiLabelReport(accuracy=0.5000, micro_f1=0.7500, n_examples=8")
+    assert "x" * 100 not in shown

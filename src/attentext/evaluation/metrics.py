@@ -11,6 +11,29 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 from attentext.confidence import top_label_hits
 from attentext.evaluation.significance import accuracy_interval, macro_f1_interval
 
+# the scores a report shows of itself (`repr`, a notebook's cell), in this order, where it has them
+HEADLINE = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "n_examples")
+
+
+def headline(values: dict[str, Any]) -> str:
+    """A report's headline scores, `accuracy=0.9123, macro_f1=0.9101, n_examples=7600`.
+
+    A report's default repr held all of it: the per-class table, the confusion matrix and the
+    50 most confident mistakes with their whole texts (20 KB for 80 AG News texts; megabytes for
+    long documents), printed by a notebook for `attentext.evaluate(...)` as a cell's last line.
+    """
+    shown = [
+        f"{name}={value:.4f}" if isinstance(value, float) else f"{name}={value}"
+        for name in HEADLINE
+        if isinstance(value := values.get(name), int | float) and not isinstance(value, bool)
+    ]
+    return ", ".join(shown)
+
+
+def report_repr(kind: str, values: dict[str, Any]) -> str:
+    """`Kind(accuracy=..., ...; to_dict() has every figure)`: a report as a notebook shows it."""
+    return f"{kind}({headline(values)}; to_dict() has every figure)"
+
 
 @dataclass
 class EvaluationReport:
@@ -22,6 +45,9 @@ class EvaluationReport:
     label_names: list[str]
     n_examples: int
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return report_repr(type(self).__name__, self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         return {

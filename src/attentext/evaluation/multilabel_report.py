@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from attentext.evaluation.label_calibration import measure_label_calibration
+from attentext.evaluation.metrics import report_repr
 from attentext.evaluation.multilabel import multi_hot, multilabel_report
 from attentext.figures import figure_text
 from attentext.files import write_json
@@ -29,6 +30,9 @@ class MultiLabelReport:
         if name in values:
             return values[name]
         raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        return report_repr(type(self).__name__, self.values)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.values)

@@ -56,7 +56,7 @@ from attentext.errors import AttentextNote, DataError, RecipeError, RunDirError,
 from attentext.evaluation.calibration import NOT_CALIBRATED, calibrate, measure_calibration
 from attentext.evaluation.card import model_card
 from attentext.evaluation.label_calibration import calibrate_labels, measure_label_calibration
-from attentext.evaluation.metrics import evaluation_report
+from attentext.evaluation.metrics import evaluation_report, headline
 from attentext.evaluation.multilabel import (
     multi_hot,
     multilabel_report,
@@ -123,6 +123,17 @@ ONE_FIT_READS = ("seed", "class_weight", "calibrate", "label_prior")
 class TrainResult:
     run_dir: Path
     metrics: dict[str, Any]
+
+    def __repr__(self) -> str:
+        """The run and its headline scores per split: the default repr printed metrics.json
+        whole (3 KB for 4 classes; a screenful per class beyond) as a notebook cell's answer."""
+        splits = [
+            f"{split}: {headline(self.metrics[split])}"
+            for split in EVALUATED_SPLITS
+            if isinstance(self.metrics.get(split), dict)
+        ]
+        scores = "".join(f", {split}" for split in splits)
+        return f"TrainResult(run_dir={self.run_dir!r}{scores}; .metrics has every figure)"
 
 
 def recipe_dataset(recipe: Recipe, data: str | Path | TextDataset) -> TextDataset:
