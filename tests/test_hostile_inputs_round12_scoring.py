@@ -31,6 +31,10 @@ R12-S5 A JSON Lines row holding a lone surrogate escape, `"\\ud800"` (valid JSON
        the chunk, not the row), and `--resume` met it again; as a passed-through id, a
        `UnicodeEncodeError` traceback when the chunk was written. Either is one bad row
        (`data.readers.text_problem`, which the Ray Predictor shares; `sources.not_unicode`).
+R12-S6 A UTF-16 or UTF-32 file with its byte order mark (Excel's and Notepad's "Unicode
+       text", PowerShell 5's `>`): "contains NUL bytes; is it a binary or UTF-16 file? save
+       it as UTF-8 text", a guess without the way out (and `--encoding utf-16` is refused). Named
+       by its mark, with the iconv command (`data.readers.refuse_binary`, every reader).
 """
 
 from __future__ import annotations
@@ -302,3 +306,25 @@ def test_r12_s5_the_ray_predictor_gives_a_lone_surrogate_text_an_empty_result(tf
     out = predictor({"text": texts})  # Ray Data's default batch: a dict of numpy arrays
 
     assert out["label"][0] == "Business" and out["label"][1] is None
+
+
+# ---------------------------------------------------------------------------------------------
+# R12-S6: UTF-16 and UTF-32 named by their byte order mark
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encoding", "kind"), [("utf-16", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32", "UTF-32")]
+)
+@pytest.mark.parametrize("output", [[], ["-o", "out.jsonl"]])
+def test_r12_s6_a_utf16_or_utf32_file_is_named_with_how_to_convert_it(
+    encoding, kind, output, tfidf_run, tmp_path
+):
+    content = "text\tsource\nstocks fell\tAP\nthe team won\tAFP\n"
+    mark = "\ufeff" if encoding == "utf-16-be" else ""  # the -be codec writes no mark itself
+    source = tmp_path / "excel unicode.tsv"
+    source.write_bytes((mark + content).encode(encoding))
+
+    result = run_cli_here("predict", tfidf_run, "-i", source, *output, cwd=tmp_path)
+
+    assert_one_line_error(result, f"is {kind} text", f"iconv -f {kind} -t UTF-8 IN > OUT")

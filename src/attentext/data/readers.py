@@ -99,6 +99,15 @@ COMPRESSED = {
     b"PK\x03\x04": ("zip", "unzip -p", ".zip"),
 }
 
+# the byte order marks of encodings whose ASCII is not ASCII bytes: Notepad's and Excel's
+# "Unicode" (UTF-16 LE), PowerShell 5's redirections; UTF-32's first, as UTF-16's begins it
+WIDE_BOMS = {
+    codecs.BOM_UTF32_LE: "UTF-32",
+    codecs.BOM_UTF32_BE: "UTF-32",
+    codecs.BOM_UTF16_LE: "UTF-16",
+    codecs.BOM_UTF16_BE: "UTF-16",
+}
+
 
 def refuse_binary(path: Path, head: bytes) -> None:
     """A DataError if a file's first bytes are not text: a compressed file is named so, with
@@ -116,6 +125,12 @@ def refuse_binary(path: Path, head: bytes) -> None:
             raise DataError(
                 f"{path}: is {kind}-compressed; decompress it first ({command} {name} > "
                 f"{target}) and give the file it makes"
+            )
+    for mark, kind in WIDE_BOMS.items():
+        if head.startswith(mark):
+            raise DataError(
+                f"{path}: is {kind} text (it starts with a {kind} byte order mark), which is "
+                f"not read here; convert it to UTF-8 first (iconv -f {kind} -t UTF-8 IN > OUT)"
             )
     if b"\x00" in head[:SNIFF_BYTES]:
         raise DataError(
