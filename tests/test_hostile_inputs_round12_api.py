@@ -5,6 +5,7 @@ R12-A2  `train` left Python's, NumPy's and torch's global generators seeded by t
 R12-A3  `train` wrote the Trainer's log lines to stdout (a script's own output)
 R12-A4  `predict` of many texts held every text's tokenizer `Encoding` at once
 R12-A5  the repr of a train result or an evaluation report printed every figure, mistakes' texts too
+R12-A6  `~/...` given from Python: trained into a folder named '~'; runs and data "not found"
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import contextlib
 import io
 import multiprocessing as mp
 import random
+import shutil
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from conftest import InterruptAt
+from conftest import AG_NEWS_LABELS, InterruptAt
 
 import attentext
 from attentext.evaluation.multilabel_report import MultiLabelReport
@@ -203,3 +205,24 @@ def test_r12_a5_a_multi_label_report_shows_its_scores_too():
     shown = repr(MultiLabelReport(values))
     assert shown.startswith("MultiLabelReport(accuracy=0.5000, micro_f1=0.7500, n_examples=8")
     assert "x" * 100 not in shown
+
+
+# R12-A6 ------------------------------------------------------------------------------------------
+
+
+def test_r12_a6_a_path_from_python_starting_with_a_tilde_is_under_the_home_folder(
+    ag_news_dir, tmp_path, monkeypatch
+):
+    """No shell expands `~` in a Python string: `train(..., "~/runs/tf")` trained into a folder
+    named '~' in the working folder without a word; `load("~/runs/tf")` and data "~/data" were
+    "not found" beside them."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    shutil.copytree(ag_news_dir, home / "data")
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    result = attentext.train("tfidf-logreg", "~/data", "~/runs/tf")
+    assert result.run_dir == home / "runs" / "tf"
+    assert (home / "runs" / "tf" / "attentext.json").is_file()
+    assert list(work.iterdir()) == []  # no folder '~' here
+    assert attentext.load("~/runs/tf").predict(TEXTS[:1])[0] in AG_NEWS_LABELS

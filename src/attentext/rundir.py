@@ -365,8 +365,10 @@ def _how_to_finish(work: Path) -> str:
 
 
 def read_marker(run_dir: str | Path) -> dict[str, Any]:
-    """Check that `run_dir` is a complete attentext run of a readable format; return its marker."""
-    run_dir = Path(run_dir)
+    """Check that `run_dir` is a complete attentext run of a readable format; return its marker.
+    A leading `~` is the home folder, as a shell reads it (`Run` too): from Python,
+    `attentext.load("~/runs/seed")` was "run directory not found" beside the run."""
+    run_dir = Path(run_dir).expanduser()
     restore_interrupted_publish(run_dir)
     if not run_dir.exists():
         hint = ""
@@ -438,7 +440,7 @@ class Run:
     """A finished run directory, checked once; its recipe and metrics are read on first use."""
 
     def __init__(self, path: str | Path, marker: dict[str, Any]) -> None:
-        self.path = Path(path)
+        self.path = Path(path).expanduser()  # as `read_marker` read it
         self.marker = marker
 
     @property

@@ -199,8 +199,9 @@ def _split_ids(
 def _read_sources(
     source: str, text_column: str, label_column: str
 ) -> tuple[dict[str, RawSplit], list[str] | None]:
-    """Every split's raw rows, and label names declared beside them (classes.txt, a ClassLabel)."""
-    path = Path(source)
+    """Every split's raw rows, and label names declared beside them (classes.txt, a ClassLabel).
+    A leading `~` is the home folder, as a shell reads it (no hub name starts with one)."""
+    path = Path(source).expanduser()
     if source.startswith(HUB_PREFIX) or not path.exists():
         looks_local = path.suffix.lower() in SUFFIXES or source.startswith((".", "/", "~"))
         if looks_local and not source.startswith(HUB_PREFIX):

@@ -244,7 +244,9 @@ def train(
     recipe = reading_word_pairs(
         keeping_final_weights(resolve_recipe(recipe, **options), said), said
     )
-    output_dir = Path(output)
+    # `~/runs/x` from Python: the home folder's, where a folder named '~' was made in the
+    # working folder and the run trained into it without a word
+    output_dir = Path(output).expanduser()
     if output_dir.name in ("", ".", ".."):  # `--output .`: the folder it names, by its name
         output_dir = Path(os.path.abspath(output_dir))
     dataset = _load_dataset(recipe, data)
