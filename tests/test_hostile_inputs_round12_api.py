@@ -6,6 +6,7 @@ R12-A3  `train` wrote the Trainer's log lines to stdout (a script's own output)
 R12-A4  `predict` of many texts held every text's tokenizer `Encoding` at once
 R12-A5  the repr of a train result or an evaluation report printed every figure, mistakes' texts too
 R12-A6  `~/...` given from Python: trained into a folder named '~'; runs and data "not found"
+R12-A7  a loaded model's repr named neither its run nor its labels
 """
 
 from __future__ import annotations
@@ -226,3 +227,16 @@ def test_r12_a6_a_path_from_python_starting_with_a_tilde_is_under_the_home_folde
     assert (home / "runs" / "tf" / "attentext.json").is_file()
     assert list(work.iterdir()) == []  # no folder '~' here
     assert attentext.load("~/runs/tf").predict(TEXTS[:1])[0] in AG_NEWS_LABELS
+
+
+# R12-A7 ------------------------------------------------------------------------------------------
+
+
+def test_r12_a7_a_loaded_model_names_its_run_and_labels(run_dir):
+    """`clf` in a notebook showed `<...TransformersClassifier object at 0x7f...>`."""
+    shown = repr(attentext.load(run_dir))
+    assert shown == f"TransformersClassifier(run={str(run_dir)!r}, labels={AG_NEWS_LABELS!r})"
+    many = attentext.load(run_dir)
+    many.labels = [f"label\n{i}" for i in range(20)]  # escaped, and counted past the first few
+    shown = repr(many)
+    assert "\n" not in shown and "... (20 labels)" in shown and len(shown) < 400

@@ -104,6 +104,26 @@ def shortened(value: object, width: int) -> str:
     return text[:head] + "…" + text[len(text) - (width - 1) // 2 :]
 
 
+REPR_LABELS = 8  # labels a classifier's repr names before it counts the rest
+
+
+def classifier_text(classifier: object) -> str:
+    """`TransformersClassifier(run='runs/seed', labels=['World', 'Sports', ...])`: a loaded
+    classifier as a notebook shows it; object's default (`<... object at 0x7f...>`) named
+    neither the run nor its labels."""
+    labels = list(getattr(classifier, "labels", []))
+    named = ", ".join(repr(shortened(label, 40)) for label in labels[:REPR_LABELS])
+    if len(labels) > REPR_LABELS:
+        named += f", ... ({len(labels):,} labels)"
+    parts = [f"labels=[{named}]"]
+    run = getattr(classifier, "run_dir", None)
+    if run is not None:
+        parts.insert(0, f"run={str(run)!r}")
+    if getattr(classifier, "multi_label", False):
+        parts.append("multi_label=True")
+    return f"{type(classifier).__name__}({', '.join(parts)})"
+
+
 class _EscapingDumper(yaml.SafeDumper):
     """PyYAML's safe dumper, writing a string that holds a character `printable` escapes as a
     double-quoted scalar (see `yaml_text`)."""

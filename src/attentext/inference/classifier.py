@@ -81,7 +81,11 @@ def load(
     check_backend(backend)
     check_load_options(precision, threads)
     check_device_name(device)
-    return read_whole(run_dir, lambda: _load_once(run_dir, precision, device, backend, threads))
+    classifier = read_whole(
+        run_dir, lambda: _load_once(run_dir, precision, device, backend, threads)
+    )
+    classifier.run_dir = Path(run_dir).expanduser()  # what its repr names
+    return classifier
 
 
 def _load_once(

@@ -23,6 +23,7 @@ from attentext.data.readers import text_list
 from attentext.decisions import decide
 from attentext.errors import AttentextError, RunDirError, short_list
 from attentext.label_prior import shifted_logits
+from attentext.rendering import classifier_text
 from attentext.rundir import Run
 
 LOG_FLOOR = 1e-12
@@ -60,6 +61,9 @@ class EnsembleClassifier:
     """The `Classifier` protocol over member classifiers and their weights."""
 
     multi_label = False
+
+    def __repr__(self) -> str:
+        return classifier_text(self)
 
     def __init__(
         self,

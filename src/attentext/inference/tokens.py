@@ -22,6 +22,7 @@ from attentext.decisions import MULTI_LABEL, calibrated_sigmoid, decide, thresho
 from attentext.errors import RunDirError, shown
 from attentext.label_prior import shifted_logits
 from attentext.recipes import AGGREGATIONS
+from attentext.rendering import classifier_text
 from attentext.rundir import Run
 from attentext.text.batching import run_in_batches
 from attentext.text.encoding import SPECIAL_TOKENS_AS_TEXT, encode
@@ -159,6 +160,9 @@ class TokenClassifier:
         self.label_temperatures: np.ndarray | None = None  # multi-label: each label's calibration
         self.chunking: Chunking | None = None  # long texts: read in windows (else truncated)
         self.aggregation = "mean"  # how a text's windows make its prediction
+
+    def __repr__(self) -> str:
+        return classifier_text(self)
 
     @property
     def pad_id(self) -> int:

@@ -25,6 +25,7 @@ from attentext.decisions import calibrated_sigmoid, decide, log_odds, sigmoid
 from attentext.errors import AttentextNote, DataError, RunDirError
 from attentext.label_prior import shifted_logits
 from attentext.models.option_ranges import check_at_least, check_positive
+from attentext.rendering import classifier_text
 
 CONFIG_FILE = "tfidf_config.json"
 VOCAB_FILE = "vocabulary.json"
@@ -78,6 +79,9 @@ class OneVsRestLogReg:
 class TfidfLogRegClassifier:
     """TF-IDF features + multinomial (or, multi-label, one-vs-rest) logistic regression behind
     the `Classifier` protocol."""
+
+    def __repr__(self) -> str:
+        return classifier_text(self)
 
     def __init__(
         self,
