@@ -26,6 +26,7 @@ def writing_output(
     overwrite: bool,
     data: Any = None,
     kept: Callable[[Path], bool] = lambda folder: False,
+    resume: bool = False,
 ) -> Iterator[Path]:
     """`output` ready to write, held for this process (`rundir.writing`): created, or holding
     an earlier `command`'s output (`record`, the file it writes last, shows it) when
@@ -34,12 +35,15 @@ def writing_output(
     fails having kept a result (`kept(folder)`: an interrupted tune keeps its best trial), and
     put back otherwise. `tune --overwrite` / `auto --overwrite` removed the earlier output (its
     best run: hours of trials) before the first trial, so that a Ctrl-C, a crash or "no trial
-    completed" left nothing of either. A kill -9 leaves it aside, put back by the next call."""
+    completed" left nothing of either. A kill -9 leaves it aside, put back by the next call.
+    With `resume` the earlier output is written on where it lies (`tune --resume`)."""
     path = check_output_folder(output)
     with rundir.writing(path, command):
         _put_back_aside(path)
         aside = _aside(path)
-        if _replaceable(path, record, command, overwrite, data):
+        if resume:
+            _check_resumable(path, record, command, data)
+        elif _replaceable(path, record, command, overwrite, data):
             path.rename(aside)
         path.mkdir(parents=True, exist_ok=True)
         try:
@@ -81,6 +85,16 @@ def _put_back_aside(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
         aside.rename(path)
     _remove_aside(path)  # one a killed call had begun to remove
+
+
+def _check_resumable(path: Path, record: str, command: str, data: Any) -> None:
+    """`path` holds an earlier `command` output to go on with (its `record` file), or one line."""
+    check_output_apart(path, local_data_paths(data), "the data", inside_allowed=True)
+    if not (path / record).is_file():
+        raise RunDirError(
+            f"{path}: nothing to resume (no {record} of an earlier `attentext {command}`); "
+            "run it without --resume"
+        )
 
 
 def _replaceable(path: Path, record: str, command: str, overwrite: bool, data: Any) -> bool:

@@ -11,10 +11,14 @@ directory is kept (`best/`), the others removed as they end; its recipe is writt
 `best.yaml`, which `attentext train` takes, with the search section kept so it can be tuned
 again; `trials.md` and `trials.json` hold the table. A Ctrl-C ends the search as the timeout
 would, without the trial it cut: what finished is kept and `TuneInterrupted` says where.
+The same search with `resume` (`tune --resume`) goes on from trials.json: the trials it records
+are told to the sampler (so it draws no setting twice), the best so far is kept, and only the
+trials left are run; a search killed (-9, SIGTERM) finds its best trial in trials/.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 import warnings
@@ -42,7 +46,7 @@ from attentext.automl.trials import (
     write_trials,
 )
 from attentext.data.dataset import TextDataset
-from attentext.errors import AttentextError, AttentextNote, shown, whole_number
+from attentext.errors import AttentextError, AttentextNote, RunDirError, shown, whole_number
 from attentext.files import write_text
 from attentext.models.registry import model_family
 from attentext.recipes import Recipe, SearchParam, resolve_recipe
@@ -134,6 +138,7 @@ def tune(
     precision: str | None = None,
     pruner: Any = None,
     progress: Callable[[str], None] | None = None,
+    resume: bool = False,
 ) -> TuneResult:
     """Search `recipe`'s settings on `data` for up to `trials` trials or `timeout` (seconds, or a
     duration as `--timeout` takes it: `"90s"`, `"30m"`, `"1h"`; a trial running at the timeout
@@ -142,7 +147,9 @@ def tune(
 
     `overrides` (`key=value`) fix settings for every trial; a searched setting they name is no
     longer searched. `pruner` replaces the median pruner (any Optuna pruner); `progress`
-    receives one line per trial.
+    receives one line per trial. `resume` goes on with the search in `output` (the same recipe,
+    data, metric and settings): its trials are kept and `trials` counts them; `timeout` is this
+    call's.
     """
     _check_request(metric, trials)
     timeout = None if timeout is None else seconds_given(timeout, "timeout", bare_seconds=True)
@@ -156,25 +163,55 @@ def tune(
     if not space:
         raise TuneError(f"--set fixes every searched setting of {base.name}: nothing to search")
     dataset = shared_dataset(base, data, "tune")
-    with writing_output(output, TRIALS_JSON, "tune", overwrite, data, _kept_best) as folder:
+    with writing_output(
+        output, TRIALS_JSON, "tune", overwrite, data, _kept_best, resume=resume
+    ) as folder:
         search = _Search(base, space, dataset, folder, metric, trials, progress, optuna)
         search.deadline = None if timeout is None else time.monotonic() + timeout
         search.pruner = type(pruner).__name__ if pruner is not None else MEDIAN_PRUNER
-        study = optuna.create_study(
-            direction="maximize",
-            sampler=optuna.samplers.TPESampler(
-                seed=base.training.seed, n_startup_trials=max(2, min(10, trials // 3))
-            ),
-            pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
-        )
+        study = _study(optuna, base, trials, pruner)
+        if resume:
+            search.restore(study)
         search.save()
         try:
             study.optimize(
-                search.objective, n_trials=trials, timeout=timeout, catch=(AttentextError,)
+                search.objective,
+                n_trials=max(0, trials - len(search.records)),
+                timeout=timeout,
+                catch=(AttentextError,),
             )
         except (KeyboardInterrupt, _Interrupted):
             raise TuneInterrupted(search.interrupted()) from None
         return search.finish()
+
+
+def _study(optuna: Any, base: Recipe, trials: int, pruner: Any) -> Any:
+    """A study maximizing the metric: TPE seeded by the recipe, the median pruner by default."""
+    return optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(
+            seed=base.training.seed, n_startup_trials=max(2, min(10, trials // 3))
+        ),
+        pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
+    )
+
+
+def _distributions(optuna: Any, space: dict[str, SearchParam]) -> dict[str, Any]:
+    """The Optuna distribution of each searched setting, as `spaces.suggest` draws it: what a
+    trial told to a study (`add_trial`) must name."""
+    found = optuna.distributions
+    shapes: dict[str, Any] = {}
+    for path, p in space.items():
+        if p.choices:
+            shapes[path] = found.CategoricalDistribution(list(p.choices))
+        elif p.integer:
+            step = int(p.step or 1)
+            shapes[path] = found.IntDistribution(int(p.low), int(p.high), step=step, log=p.log)
+        else:
+            shapes[path] = found.FloatDistribution(
+                float(p.low), float(p.high), step=p.step, log=p.log
+            )
+    return shapes
 
 
 def _kept_best(folder: Path) -> bool:
@@ -208,12 +245,23 @@ class _Search:
         self.base, self.space, self.dataset, self.folder = base, space, dataset, folder
         self.metric, self.total, self.progress, self.optuna = metric, total, progress, optuna
         self.records: list[TrialRecord] = []
-        self.best: tuple[float, Recipe, Path, dict[str, Any]] | None = None
+        # the best trial so far: its value, recipe, run directory, metrics and number
+        self.best: tuple[float, Recipe, Path, dict[str, Any], int] | None = None
         self.deadline: float | None = None
         self.pruner = MEDIAN_PRUNER
         self.started = time.monotonic()
+        self.earlier = 0.0  # the seconds of the calls a resumed search went on from
 
     def objective(self, trial: Any) -> float:
+        """One trial, a Ctrl-C (or SIGTERM) anywhere in it carried past Optuna: one landing
+        after training, while the trial's line was printed, reached Optuna as itself and was
+        logged with a traceback before the one line that says what was kept."""
+        try:
+            return self._trial(trial)
+        except KeyboardInterrupt:
+            raise _Interrupted from None
+
+    def _trial(self, trial: Any) -> float:
         """One trial: train the drawn recipe, record how it ended, keep its run if best."""
         values = suggest(trial, self.space)
         record = TrialRecord(trial.number + 1, values, FAILED, None, 0.0)
@@ -240,7 +288,7 @@ class _Search:
             record.state = COMPLETE
             record.metric = float(result.metrics["validation"][self.metric])
             record.note = "cut at the timeout" if deadline and deadline.stopped else ""
-            self._keep_if_best(record.metric, recipe, result.run_dir, result.metrics)
+            self._keep_if_best(record, recipe, result.run_dir, result.metrics)
             return record.metric
         finally:
             record.seconds = round(time.perf_counter() - start, 2)
@@ -249,14 +297,15 @@ class _Search:
             self._ended(record, run_dir)
 
     def _keep_if_best(
-        self, value: float, recipe: Recipe, run_dir: Path, metrics: dict[str, Any]
+        self, record: TrialRecord, recipe: Recipe, run_dir: Path, metrics: dict[str, Any]
     ) -> None:
         """The first trial with the highest value keeps its run directory."""
+        value = float(record.metric or 0.0)
         if self.best is not None and value <= self.best[0]:
             return
         if self.best is not None:
             shutil.rmtree(self.best[2], ignore_errors=True)
-        self.best = (value, recipe, run_dir, metrics)
+        self.best = (value, recipe, run_dir, metrics, record.number)
 
     def _ended(self, record: TrialRecord, run_dir: Path) -> None:
         """Remove what the trial left unless it is the best so far; record and show it."""
@@ -268,6 +317,58 @@ class _Search:
         if self.progress is not None and record.note != INTERRUPTED:
             self.progress(progress_line(record, self.total, self.metric))
 
+    def restore(self, study: Any) -> None:
+        """Go on with the search trials.json records (`tune --resume`): its trials told to the
+        study, the trial a Ctrl-C cut left out (it runs again), the best one kept."""
+        facts = json.loads((self.folder / TRIALS_JSON).read_text(encoding="utf-8"))
+        asked = {"recipe": self.base.name, "data": self.dataset.source, "metric": self.metric}
+        for key, value in asked.items():
+            if facts.get(key) != value:
+                raise RunDirError(
+                    f"{self.folder}: holds a search of {key} {shown(facts.get(key))}, not "
+                    f"{shown(value)}; run the same search to resume it, or choose another --output"
+                )
+        records = [TrialRecord(**r) for r in facts["trials"] if r["note"] != INTERRUPTED]
+        if any(set(record.values) != set(self.space) for record in records):
+            raise RunDirError(
+                f"{self.folder}: its trials searched other settings than "
+                f"{', '.join(self.space)} (another --set); give the same --set to resume it"
+            )
+        self.records, self.earlier = records, float(facts.get("seconds") or 0.0)
+        shapes = _distributions(self.optuna, self.space)
+        states = self.optuna.trial.TrialState
+        for record in records:
+            done = record.state == COMPLETE and record.metric is not None
+            state = states.COMPLETE if done else states.PRUNED if record.state == PRUNED else None
+            study.add_trial(
+                self.optuna.trial.create_trial(
+                    params=record.values,
+                    distributions=shapes,
+                    value=record.metric if done else None,
+                    state=state or states.FAIL,
+                )
+            )
+        self._restore_best()
+
+    def _restore_best(self) -> None:
+        """The best complete trial whose run is whole (in best/, or in trials/ where the search
+        was killed before it moved it), kept as the best so far; other trials' runs removed."""
+        complete = [r for r in self.records if r.state == COMPLETE and r.metric is not None]
+        for record in sorted(complete, key=lambda r: (-(r.metric or 0.0), r.number)):
+            run_dir = self.folder / TRIALS_DIR / f"trial-{record.number:03d}"
+            if record.best:
+                run_dir = self.folder / BEST_RUN
+            try:
+                rundir.read_marker(run_dir)
+            except RunDirError:
+                continue
+            recipe, metrics = with_values(self.base, record.values), rundir.read_metrics(run_dir)
+            self.best = (record.metric or 0.0, recipe, run_dir, metrics, record.number)
+            break
+        for left in (self.folder / TRIALS_DIR).glob("trial-*"):
+            if self.best is None or left != self.best[2]:
+                shutil.rmtree(left, ignore_errors=True)
+
     def save(self, best: int | None = None) -> None:
         for record in self.records:
             record.best = record.number == best
@@ -278,7 +379,7 @@ class _Search:
             "sampler": "TPE",
             "pruner": self.pruner,
             "best_trial": best,
-            "seconds": round(time.monotonic() - self.started, 1),
+            "seconds": round(self.earlier + time.monotonic() - self.started, 1),
         }
         write_trials(self.folder, self.records, self.metric, facts)
 
@@ -287,14 +388,20 @@ class _Search:
         table alone if none completed; the line that says what was kept."""
         done = sum(record.note != INTERRUPTED for record in self.records)
         stopped = f"interrupted after {done} of {self.total} trials"
+        again = (
+            f"; the same tune command with --resume (resume=True in Python) runs the "
+            f"{self.total - done} left"
+        )
         if self.best is None:
             shutil.rmtree(self.folder / TRIALS_DIR, ignore_errors=True)
             self.save()
-            return f"{stopped}, none complete; {self._where_trials()}"
+            if replacing(self.folder):  # put back: nothing of this search to go on from
+                return f"{stopped}, none complete; {self._where_trials()}"
+            return f"{stopped}, none complete; {self._where_trials()}{again}"
         result = self.finish()
         return (
             f"{stopped}; kept the best so far: recipe {result.recipe_path}, run {result.run_dir}, "
-            f"trials {self.folder / TRIALS_MD}"
+            f"trials {self.folder / TRIALS_MD}{again}"
         )
 
     def _where_trials(self) -> str:
@@ -314,12 +421,12 @@ class _Search:
                 f"no trial completed ({counts[PRUNED]} pruned, {counts[FAILED]} failed; "
                 f"{self._where_trials()}); give more --trials or a longer --timeout"
             )
-        value, recipe, run_dir, metrics = self.best
+        value, recipe, run_dir, metrics, number = self.best
         best_dir = self.folder / BEST_RUN
-        run_dir.rename(best_dir)
+        if run_dir != best_dir:  # a resumed search's best may be the earlier call's best/
+            run_dir.rename(best_dir)
         shutil.rmtree(self.folder / TRIALS_DIR, ignore_errors=True)
         recipe_path = self.folder / BEST_RECIPE
-        number = int(run_dir.name.rsplit("-", 1)[1])
         recipe.description = (
             f"{recipe.description.rstrip()} Tuned by `attentext tune` on {self.dataset.source}: "
             f"trial {number} of {len(self.records)}, validation {self.metric} {value:.4f}."

@@ -11,6 +11,12 @@ from rich.text import Text
 from attentext.cli.common import DataOption, bold, cell, err, out, quiet_libraries, show_report
 
 
+RESUME_HELP = (
+    "Go on with the interrupted search in --output: its trials are kept (--trials counts them) "
+    "and only the rest run."
+)
+
+
 def tune_command(
     recipe: Annotated[
         str, typer.Argument(help="Recipe name (see `attentext recipes`) or YAML path.")
@@ -43,6 +49,7 @@ def tune_command(
     overwrite: Annotated[
         bool, typer.Option(help="Replace an earlier `attentext tune` output folder.")
     ] = False,
+    resume: Annotated[bool, typer.Option(help=RESUME_HELP)] = False,
 ) -> None:
     """Search a recipe's settings (its `search:` section): TPE, pruning of bad trials."""
     from attentext.automl.budget import parse_duration
@@ -63,6 +70,7 @@ def tune_command(
             overwrite=overwrite,
             overrides=set_,
             precision=precision,
+            resume=resume,
             progress=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True),
         )
     except KeyboardInterrupt as interrupt:
@@ -72,7 +80,7 @@ def tune_command(
 
 def _interrupted(interrupt: KeyboardInterrupt) -> NoReturn:
     """Ctrl-C as `attentext train` answers it: one line, exit status 130, no traceback. Its own
-    line, not `main`'s, which points at `train --resume` (a search is not resumed)."""
+    line, not `main`'s: what the search kept, and that `--resume` runs the trials left."""
     from attentext.automl.tune import TuneInterrupted
 
     message = str(interrupt) if isinstance(interrupt, TuneInterrupted) else "interrupted"

@@ -1,0 +1,120 @@
+"""Hostile inputs, round 12, "interrupted": a long command stopped part-way (Ctrl-C, a SIGTERM
+from a scheduler, kill -9) loses as little as it can and says how to go on. Each signal is sent
+at a fixed point (a trial recorded in trials.json, a progress line), never after a guessed sleep.
+Each test failed before its fix:
+
+R12-I1 `tune` stopped after some trials, then run again: the same command was refused ("already
+       exists"), and with --overwrite started over (trial 1 drawn again, hours of trials
+       lost); a kill -9 left the best trial in trials/ with no best.yaml. `tune --resume`
+       (`resume=True`) goes on from trials.json: its trials kept and told to the sampler, the
+       best kept (found in trials/ after a kill -9), only the trials left run; the Ctrl-C line
+       names --resume (`tune._Search.restore`, `folders.writing_output(resume=...)`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error, run_cli_here
+
+import attentext
+
+WAIT_S = 60  # the most a test waits for a subprocess to reach the point it is stopped at
+
+
+def _records(folder: Path) -> list[dict]:
+    """The trials a search's trials.json records (none while it is being written)."""
+    try:
+        return json.loads((folder / "trials.json").read_text(encoding="utf-8"))["trials"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return []
+
+
+def _tune_until_a_trial(data: Path, out: Path) -> subprocess.Popen:
+    """`attentext tune tfidf-logreg` of many trials in a subprocess, returned once trials.json
+    records its first trial (so a signal then finds a search with a trial kept)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "attentext", "tune", "tfidf-logreg", "--data", str(data)]
+        + ["--trials", "200", "-o", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + WAIT_S
+    while not _records(out):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no trial recorded"
+        time.sleep(0.05)
+    return process
+
+
+def test_r12_i1_an_interrupted_tune_goes_on_with_resume(ag_news_dir, tmp_path):
+    out = tmp_path / "search"
+    lines: list[str] = []
+
+    def ctrl_c_after_two(line: str) -> None:
+        lines.append(line)
+        if len(lines) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, as the second trial ends
+
+    with pytest.raises(KeyboardInterrupt, match="with --resume .* runs the 2 left"):
+        attentext.tune("tfidf-logreg", ag_news_dir, out, trials=4, progress=ctrl_c_after_two)
+    first = _records(out)
+    assert [r["number"] for r in first] == [1, 2]
+    result = attentext.tune("tfidf-logreg", ag_news_dir, out, trials=4, resume=True)
+    assert [r.number for r in result.trials] == [1, 2, 3, 4]  # two more, not four again
+    assert [r.values for r in result.trials[:2]] == [r["values"] for r in first]
+    drawn = [tuple(sorted(r.values.items())) for r in result.trials]
+    assert len(set(drawn)) == 4  # the sampler knew the first two: it did not draw them again
+    best = max(result.trials, key=lambda r: (r.metric, -r.number))
+    assert best.best and result.value == best.metric and (out / "best.yaml").is_file()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "best",
+        "best.yaml",
+        "trials.json",
+        "trials.md",
+    ]
+
+
+def test_r12_i1_tune_resume_refuses_what_it_cannot_go_on_with(ag_news_dir, tmp_path):
+    out = tmp_path / "search"
+    args = ["tune", "tfidf-logreg", "--data", ag_news_dir, "-o", out, "--resume"]
+    assert_one_line_error(run_cli_here(*args), "nothing to resume", "without --resume")
+    attentext.tune("tfidf-logreg", ag_news_dir, out, trials=1)
+    result = run_cli_here(*args, "--metric", "macro_f1")
+    assert_one_line_error(result, "metric accuracy, not macro_f1")
+    result = run_cli_here(*args, "--set", "model.options.ngram_max=1")
+    assert_one_line_error(result, "other settings", "same --set")
+
+
+def test_r12_i1_a_killed_tune_resumes_from_its_best_trial(ag_news_dir, tmp_path):
+    out = tmp_path / "search"
+    process = _tune_until_a_trial(ag_news_dir, out)
+    process.kill()  # kill -9: no handler runs
+    process.communicate()
+    done = [r for r in _records(out) if r["state"] == "complete"]
+    assert done and not (out / "best.yaml").exists()
+    trials = len(_records(out)) + 1
+    result = run_cli_here(
+        "tune",
+        "tfidf-logreg",
+        "--data",
+        ag_news_dir,
+        "-o",
+        out,
+        "--resume",
+        "--trials",
+        str(trials),
+    )
+    assert result.returncode == 0, result.stderr
+    records = _records(out)
+    assert [r["number"] for r in records] == list(range(1, trials + 1))
+    assert (out / "best.yaml").is_file() and (out / "best" / "attentext.json").is_file()
+    assert not (out / "trials").exists()  # the trials' runs the kill left were removed
