@@ -9,6 +9,10 @@ R12-I1 `tune` stopped after some trials, then run again: the same command was re
        (`resume=True`) goes on from trials.json: its trials kept and told to the sampler, the
        best kept (found in trials/ after a kill -9), only the trials left run; the Ctrl-C line
        names --resume (`tune._Search.restore`, `folders.writing_output(resume=...)`).
+R12-I2 SIGTERM (Slurm's stop, `kill`, `docker stop`) to a command: the process ended at once,
+       without a word, keeping nothing a Ctrl-C keeps (a tune's best trial left in trials/).
+       The CLI answers it as Ctrl-C, exit 130 (`cli.app.terminate_as_interrupt`); the
+       renames a command makes together hold it as they hold Ctrl-C (`files.interrupts_held`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import pytest
 from conftest import assert_one_line_error, run_cli_here
 
 import attentext
+from attentext import files
 
 WAIT_S = 60  # the most a test waits for a subprocess to reach the point it is stopped at
 
@@ -118,3 +123,25 @@ def test_r12_i1_a_killed_tune_resumes_from_its_best_trial(ag_news_dir, tmp_path)
     assert [r["number"] for r in records] == list(range(1, trials + 1))
     assert (out / "best.yaml").is_file() and (out / "best" / "attentext.json").is_file()
     assert not (out / "trials").exists()  # the trials' runs the kill left were removed
+
+
+def test_r12_i2_sigterm_keeps_what_a_ctrl_c_keeps_and_says_how_to_go_on(ag_news_dir, tmp_path):
+    out = tmp_path / "search"
+    process = _tune_until_a_trial(ag_news_dir, out)
+    process.send_signal(signal.SIGTERM)  # a scheduler's stop
+    _, stderr = process.communicate(timeout=WAIT_S)
+    assert process.returncode == 130, (process.returncode, stderr)
+    assert stderr.count("\n") == 1 and "--resume" in stderr, stderr
+    assert (out / "best.yaml").is_file() and (out / "best" / "attentext.json").is_file()
+
+
+def test_r12_i2_a_sigterm_waits_for_the_renames_made_together():
+    seen: list[str] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append("handled"))
+    try:
+        with files.interrupts_held():
+            os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler stops the job mid-renames
+            seen.append("renames done")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == ["renames done", "handled"]

@@ -176,20 +176,29 @@ STAGING_PREFIX = ".attentext-staging."
 
 @contextmanager
 def interrupts_held() -> Iterator[None]:
-    """Run the block with Ctrl-C (SIGINT) held until it ends, then act on it: a few renames
-    that must all happen are not cut in the middle. Only the main thread can hold signals;
-    elsewhere (where Python delivers no KeyboardInterrupt) the block simply runs."""
+    """Run the block with Ctrl-C (SIGINT) and SIGTERM held until it ends, then act on them: a
+    few renames that must all happen are not cut in the middle (the CLI raises a SIGTERM as a
+    Ctrl-C, `cli.app.terminate_as_interrupt`; one with its default action still ends the
+    process, after the block). Only the main thread can hold signals; elsewhere (where Python
+    delivers no KeyboardInterrupt) the block simply runs."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in held
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught and callable(previous):
-        previous(signal.SIGINT, None)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for sig in dict.fromkeys(caught):
+        if callable(previous[sig]):
+            previous[sig](sig, None)
+        elif previous[sig] == signal.SIG_DFL:
+            os.kill(os.getpid(), sig)
 
 
 @contextmanager

@@ -9,7 +9,9 @@ import errno
 import functools
 import os
 import platform
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable
 from importlib import metadata
@@ -190,9 +192,32 @@ def disk_full_line(error: OSError) -> str:
     return f"{shown(str(named), 200)}: could not write it ({reason}); {again}"
 
 
+def terminate_as_interrupt() -> Any:
+    """Answer SIGTERM (a scheduler's stop, `kill`, `docker stop`, a laptop's shutdown) as
+    Ctrl-C, exit status 130: the command keeps what it finished and says how to go on (tune
+    keeps its best trial and names --resume, train and distill name --resume). SIGTERM ended
+    the process at once before, without a word: a tune's best trial was left in trials/ with
+    no best.yaml. A forked worker (a data loader's, predict's) that inherited this handler
+    ends as it did, by SIGTERM's default action. Returns the handler it replaced (None off
+    the main thread, where no handler can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    main_pid = os.getpid()
+
+    def stop(signum: int, frame: Any) -> None:
+        if os.getpid() != main_pid:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, stop)
+
+
 def main() -> None:
     """Entry point: run the app; show user errors as one line, without a traceback."""
     warnings.showwarning = _show_warning
+    previous = terminate_as_interrupt()
     try:
         code = app(standalone_mode=False)
     except AttentextError as error:
@@ -212,5 +237,8 @@ def main() -> None:
             raise
         err.print(f"error: {disk_full_line(error)}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
+    finally:
+        if previous is not None:  # main called in a process that goes on (tests, a notebook)
+            signal.signal(signal.SIGTERM, previous)
     if isinstance(code, int) and code:  # typer.Exit(code) in non-standalone mode
         sys.exit(code)
