@@ -7,6 +7,7 @@ R12-A4  `predict` of many texts held every text's tokenizer `Encoding` at once
 R12-A5  the repr of a train result or an evaluation report printed every figure, mistakes' texts too
 R12-A6  `~/...` given from Python: trained into a folder named '~'; runs and data "not found"
 R12-A7  a loaded model's repr named neither its run nor its labels
+R12-A8  `overwrite="False"` (a string) read by its truth: a finished run replaced
 """
 
 from __future__ import annotations
@@ -240,3 +241,21 @@ def test_r12_a7_a_loaded_model_names_its_run_and_labels(run_dir):
     many.labels = [f"label\n{i}" for i in range(20)]  # escaped, and counted past the first few
     shown = repr(many)
     assert "\n" not in shown and "... (20 labels)" in shown and len(shown) < 400
+
+
+# R12-A8 ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flags", [{"overwrite": "False"}, {"resume": "no"}, {"overwrite": 1}])
+def test_r12_a8_a_flag_that_is_not_a_bool_is_refused_before_anything_is_deleted(
+    quick_run, ag_news_dir, tmp_path, flags
+):
+    """`overwrite="False"` (a config's or argparse's string) was True by its truth: the finished
+    run at the output replaced without a word; `resume="no"` resumed."""
+    run = tmp_path / "run"
+    shutil.copytree(quick_run["result"].run_dir, run)
+    marker = (run / "attentext.json").read_bytes()
+    with pytest.raises(TypeError, match=r"must be True or False, not '(False|no)'|not 1"):
+        attentext.train("tfidf-logreg", ag_news_dir, run, **flags)
+    assert (run / "attentext.json").read_bytes() == marker
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["run"]

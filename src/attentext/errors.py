@@ -121,6 +121,15 @@ def whole_number(value: object, parameter: str) -> int:
     return int(value)
 
 
+def yes_or_no(value: object, parameter: str) -> bool:
+    """`value`, a Python flag (overwrite, resume), as a bool; anything else a one-line
+    `TypeError` before any use. Read by its truth, a string from a config or argparse
+    (`overwrite="False"`, `resume="no"`) was True: a finished run replaced without a word."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{parameter} must be True or False, not {shown(repr(value))}")
+    return value
+
+
 DEVICE_NAME = re.compile(r"(cpu|cuda|mps)(:\d+)?")  # the device types attentext runs models on
 
 

@@ -52,7 +52,14 @@ from attentext.decisions import (
     temperature_vector,
     threshold_vector,
 )
-from attentext.errors import AttentextNote, DataError, RecipeError, RunDirError, short_list
+from attentext.errors import (
+    AttentextNote,
+    DataError,
+    RecipeError,
+    RunDirError,
+    short_list,
+    yes_or_no,
+)
 from attentext.evaluation.calibration import NOT_CALIBRATED, calibrate, measure_calibration
 from attentext.evaluation.card import model_card
 from attentext.evaluation.label_calibration import calibrate_labels, measure_label_calibration
@@ -240,6 +247,7 @@ def train(
     (a list of `key=value`). `log_lines=False` keeps the Trainer's step bar but not its printed
     log lines (`auto` and `tune` print one per run).
     """
+    resume, overwrite = yes_or_no(resume, "resume"), yes_or_no(overwrite, "overwrite")
     said = options.get("overrides") or []
     recipe = reading_word_pairs(
         keeping_final_weights(resolve_recipe(recipe, **options), said), said

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from attentext.data.dataset import TextDataset
-from attentext.errors import RunDirError, short_list, shown
+from attentext.errors import RunDirError, short_list, shown, yes_or_no
 from attentext.files import foreign_entries, read_bytes_capped, write_json
 from attentext.processes import rank
 from attentext.recipes import Recipe
@@ -81,7 +81,10 @@ def check_folders_above(output_dir: Path) -> None:
 
 def check_destination(output_dir: Path, resume: bool, overwrite: bool) -> None:
     """What may be at `output_dir`: nothing, or (with --overwrite) a finished run or an empty
-    folder to replace; never a file or a folder of other files, nor a place inside a file."""
+    folder to replace; never a file or a folder of other files, nor a place inside a file.
+    `resume` and `overwrite` must be bools (`errors.yes_or_no`): this decides what is deleted."""
+    yes_or_no(resume, "resume")
+    yes_or_no(overwrite, "overwrite")
     check_folders_above(output_dir)
     if not (output_dir.exists() or output_dir.is_symlink()):
         return
