@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -92,6 +93,7 @@ def distill_command(
         overrides=set_,
         resume=resume,  # an interrupted student was told "pass --resume", which distill lacked
         overwrite=overwrite,
+        log_lines=sys.stdout,  # as train's: on an error, stderr holds its one line
     )
     _say_what_was_distilled([teacher, *(ensemble or [])], result.metrics, result.run_dir)
 

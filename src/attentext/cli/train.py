@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -87,6 +88,8 @@ def train_command(
     from attentext.training.run import train
     from attentext.training.workdir import is_main_process
 
+    # the Trainer's log lines on stdout, as always: on an error, stderr holds its one line
+    options["log_lines"] = sys.stdout
     result = train(recipe, data, output, resume=resume, overwrite=overwrite, **options)
     if not is_main_process():
         return

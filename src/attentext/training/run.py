@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import torch
@@ -237,7 +237,7 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     callbacks: list[TrainerCallback] | None = None,
-    log_lines: bool = True,
+    log_lines: bool | TextIO = True,
     **options: Any,
 ) -> TrainResult:
     """Train a recipe (name, YAML path or Recipe) on data and write a run directory at `output`.
@@ -245,7 +245,7 @@ def train(
     `options` are those of `resolve_recipe`: epochs, max_steps (this many optimizer steps,
     overriding epochs), batch_size, precision, class_weight, label_prior, val_fraction, overrides
     (a list of `key=value`). `log_lines=False` keeps the Trainer's step bar but not its printed
-    log lines (`auto` and `tune` print one per run).
+    log lines (`auto` and `tune` print one per run); they go to stderr, or to a stream given.
     """
     resume, overwrite = yes_or_no(resume, "resume"), yes_or_no(overwrite, "overwrite")
     said = options.get("overrides") or []
@@ -657,7 +657,7 @@ def _train_model(
     output_dir: Path,
     resume: bool,
     callbacks: list[TrainerCallback] | None,
-    log_lines: bool = True,
+    log_lines: bool | TextIO = True,
 ) -> TrainResult:
     """A Hugging Face model trained by the Trainer (its head alone when the encoder is frozen);
     a distilled student's transfer set holds the unlabeled texts (and how many were left out),

@@ -12,7 +12,7 @@ import math
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import torch
@@ -177,19 +177,22 @@ class DivergenceGuard(TrainerCallback):
 
 
 class StepBar(ProgressCallback):
-    """The Trainer's progress bars, and the dict of each log printed under them on stderr with
-    the bars (`log_lines`; none without it). transformers' `ProgressCallback` writes those dicts
-    to stdout (tqdm.write's default): a script calling `attentext.train` whose own output is on
-    stdout (`python train.py > results.json`) got them mixed into it."""
+    """The Trainer's progress bars, and the dict of each log printed under them to
+    `log_lines`: True, stderr with the bars; a stream, there (the CLI: its stdout, as before,
+    so that an error stays its stderr's one line); False, none. transformers'
+    `ProgressCallback` writes those dicts to stdout (tqdm.write's default): a script calling
+    `attentext.train` whose own output is on stdout (`python train.py > results.json`) got
+    them mixed into it."""
 
-    def __init__(self, log_lines: bool = True) -> None:
+    def __init__(self, log_lines: bool | TextIO = True) -> None:
         super().__init__()
         self.log_lines = log_lines
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-        if self.log_lines:
-            with redirect_stdout(sys.stderr):
-                super().on_log(args, state, control, logs=logs, **kwargs)
+        if self.log_lines is False:
+            return
+        with redirect_stdout(sys.stderr if self.log_lines is True else self.log_lines):
+            super().on_log(args, state, control, logs=logs, **kwargs)
 
 
 def head_rate_optimizer(
@@ -233,14 +236,15 @@ def build_trainer(
     weights: torch.Tensor | None = None,
     callbacks: list[TrainerCallback] | None = None,
     trainer_class: Any = Trainer,
-    log_lines: bool = True,
+    log_lines: bool | TextIO = True,
 ) -> Trainer:
     """A Trainer configured from the recipe: length-grouped batches, dynamic padding, precision.
 
     Without a tokenizer the datasets hold cached features: batches are stacked as they are (or
     by the dataset's own `collator`: documents of window features) and sampled at random.
     `trainer_class` makes another Trainer (the distillation one) from the same arguments;
-    `log_lines=False` keeps the step bar, not the log lines it prints (the history is kept).
+    `log_lines=False` keeps the step bar, not the log lines it prints (the history is kept); a
+    stream takes them instead of stderr (`StepBar`).
     """
     args = training_arguments(
         recipe, work_dir, precision, tokenizer is not None, len(train_set), eval_set is not None
