@@ -13,6 +13,10 @@ R12-I2 SIGTERM (Slurm's stop, `kill`, `docker stop`) to a command: the process e
        without a word, keeping nothing a Ctrl-C keeps (a tune's best trial left in trials/).
        The CLI answers it as Ctrl-C, exit 130 (`cli.app.terminate_as_interrupt`); the
        renames a command makes together hold it as they hold Ctrl-C (`files.interrupts_held`).
+R12-I3 `evaluate` and `compare` on many texts (an encoder reads a few hundred a second on a
+       CPU: 100,000 test texts are minutes): no progress at all, where train, features and
+       predict show theirs. Above 2,048 texts the pass runs a slice at a time under a bar
+       (`evaluation.progress.scored`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, run_cli_here
+from conftest import assert_one_line_error, labelled_csv, run_cli_here, write_file
 
 import attentext
 from attentext import files
@@ -145,3 +149,15 @@ def test_r12_i2_a_sigterm_waits_for_the_renames_made_together():
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert seen == ["renames done", "handled"]
+
+
+def test_r12_i3_evaluate_and_compare_of_many_texts_show_their_progress(ag_news_dir, tmp_path):
+    run = attentext.train("tfidf-logreg", ag_news_dir, tmp_path / "tfidf").run_dir
+    rows = [(f"stocks rally {i} as oil falls", "Business") for i in range(2500)]
+    data = write_file(tmp_path, "many.csv", labelled_csv(rows))
+    evaluated = run_cli_here("evaluate", run, "--data", data)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "Scoring" in evaluated.stderr and "2500/2500" in evaluated.stderr, evaluated.stderr
+    compared = run_cli_here("compare", run, "--data", data, "-o", tmp_path / "board")
+    assert compared.returncode == 0, compared.stderr
+    assert "Scoring tfidf" in compared.stderr and "2500/2500" in compared.stderr, compared.stderr

@@ -31,6 +31,7 @@ from attentext.evaluation.multilabel_report import (
     full_multilabel_report,
     write_multilabel_report,
 )
+from attentext.evaluation.progress import scored
 from attentext.evaluation.reports import full_report, write_report
 from attentext.evaluation.significance import with_significance
 from attentext.evaluation.standing import ranked
@@ -52,13 +53,13 @@ def raw_logits(classifier: Any, texts: list[str]) -> np.ndarray:
     model's own, or for a model that has none (the TF-IDF baseline) its log-probabilities, or
     with several labels per text each label's log-odds."""
     if hasattr(classifier, "logits"):
-        return np.asarray(classifier.logits(texts), dtype=np.float64)
+        return np.asarray(scored(classifier.logits, texts), dtype=np.float64)
     steps = ("temperature", "confidence_map", "label_bias", "label_temperatures")
     saved = {step: getattr(classifier, step) for step in steps if hasattr(classifier, step)}
     for step in saved:
         setattr(classifier, step, 1.0 if step == "temperature" else None)
     try:
-        probabilities = np.asarray(classifier.predict_proba(texts), dtype=np.float64)
+        probabilities = np.asarray(scored(classifier.predict_proba, texts), dtype=np.float64)
     finally:
         for step, value in saved.items():
             setattr(classifier, step, value)
@@ -83,7 +84,7 @@ def _calibrated_and_raw(
     mapping = getattr(classifier, "confidence_map", None)
     bias = getattr(classifier, "label_bias", None)
     if mapping is None and bias is None:
-        return classifier.predict_proba(texts), None, {}
+        return scored(classifier.predict_proba, texts), None, {}
     logits = raw_logits(classifier, texts)
     scaled = np.exp(log_softmax(shifted_logits(logits, float(classifier.temperature), bias)))
     steps = {"method": "isotonic"} if mapping is not None else {}

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure  # drawing to files only: no pyplot, no GUI
 from attentext import rundir
 from attentext.evaluation.metrics import classification_metrics
 from attentext.evaluation.multilabel import multi_hot, multilabel_metrics
+from attentext.evaluation.progress import scored
 from attentext.evaluation.standing import ranked, tie_note
 from attentext.figures import figure_text
 from attentext.files import TMP_SUFFIX, files_replaced_together, is_staging, write_json
@@ -73,7 +74,7 @@ def measure_run(
     run_dir = Path(run_dir)
     classifier = classifier if classifier is not None else load(run_dir)
     trained = rundir.read_metrics(run_dir)
-    probabilities = classifier.predict_proba(texts)
+    probabilities = scored(classifier.predict_proba, texts, f"Scoring {run_dir.name}")
     if getattr(classifier, "multi_label", False):  # label ids per text, at the run's thresholds
         y_true = multi_hot(labels, len(classifier.labels))
         decided = (probabilities >= classifier.thresholds).astype(int)
