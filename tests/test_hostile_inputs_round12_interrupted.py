@@ -17,6 +17,12 @@ R12-I3 `evaluate` and `compare` on many texts (an encoder reads a few hundred a 
        CPU: 100,000 test texts are minutes): no progress at all, where train, features and
        predict show theirs. Above 2,048 texts the pass runs a slice at a time under a bar
        (`evaluation.progress.scored`).
+R12-I4 `auto` stopped after some recipes trained: "interrupted" and nothing more; its finished
+       runs left in OUT/runs/ with no way to use them (the same command refused, --overwrite
+       trained them all again). The line names the runs kept and `--resume`, which takes a
+       run finished with the settings asked again instead of training it
+       (`auto._Auto.trained_before`, `same_request`; `cli.app.main` prints an interrupt's own
+       message).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from conftest import assert_one_line_error, labelled_csv, run_cli_here, write_fi
 
 import attentext
 from attentext import files
+from attentext.automl import auto as auto_module
 
 WAIT_S = 60  # the most a test waits for a subprocess to reach the point it is stopped at
 
@@ -161,3 +168,31 @@ def test_r12_i3_evaluate_and_compare_of_many_texts_show_their_progress(ag_news_d
     compared = run_cli_here("compare", run, "--data", data, "-o", tmp_path / "board")
     assert compared.returncode == 0, compared.stderr
     assert "Scoring tfidf" in compared.stderr and "2500/2500" in compared.stderr, compared.stderr
+
+
+def test_r12_i4_an_interrupted_auto_takes_the_runs_it_finished_with_resume(ag_news_dir, tmp_path):
+    out, asked = tmp_path / "auto", {"recipes": ["seed-transformer"], "ensemble": False}
+
+    def ctrl_c_once_trained(line: str) -> None:
+        if line.startswith("seed-transformer: trained"):
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, both recipes trained
+
+    with pytest.raises(KeyboardInterrupt, match=r"\(tfidf-logreg, seed-transformer\).*--resume"):
+        attentext.auto(ag_news_dir, out, "3m", progress=ctrl_c_once_trained, **asked)
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["seed-transformer", "tfidf-logreg"]
+    lines: list[str] = []
+    result = attentext.auto(ag_news_dir, out, "3m", progress=lines.append, resume=True, **asked)
+    taken = [c.recipe for c in result.candidates if c.reason.startswith("taken from")]
+    assert taken == ["tfidf-logreg", "seed-transformer"], lines
+    assert (out / "best" / "attentext.json").is_file()
+
+
+def test_r12_i4_auto_says_on_ctrl_c_which_runs_it_kept(ag_news_dir, tmp_path, monkeypatch):
+    def ctrl_c(self, names):
+        raise KeyboardInterrupt  # after the baseline trained
+
+    monkeypatch.setattr(auto_module._Auto, "run_others", ctrl_c)
+    result = run_cli_here("auto", "--data", ag_news_dir, "-o", tmp_path / "auto", "--budget", "3m")
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "(tfidf-logreg)" in result.stderr and "--resume" in result.stderr, result.stderr

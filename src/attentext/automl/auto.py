@@ -12,10 +12,13 @@ After each run the plan is made again with the time left and the estimates corre
 the runs took.
 Every run is measured on the same validation split with `compare` (the leaderboard), the best
 is kept as `best/`, a normal run directory, and the others are removed unless asked to keep them.
+An interrupted call leaves the runs it finished in `runs/`; `resume` takes each of them that the
+new plan asks for with the same settings instead of training it again.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import time
@@ -52,25 +55,27 @@ from attentext.automl.costs import (
 from attentext.automl.dataset import shared_dataset
 from attentext.automl.ensemble import ensemble as build_ensemble
 from attentext.automl.ensemble import shares
-from attentext.automl.folders import writing_output
+from attentext.automl.folders import replacing, writing_output
 from attentext.data.dataset import TextDataset
 from attentext.data.profile import PROFILE_SAMPLE, WHOLE_WORD_WARNING, whole_word_share
 from attentext.errors import (
     AttentextError,
     AttentextWarning,
     RecipeError,
+    RunDirError,
     did_you_mean,
     listed,
     shown,
 )
 from attentext.evaluation.evaluate import compare, evaluate
 from attentext.files import write_json, write_text
-from attentext.recipes import Recipe, resolve_recipe
+from attentext.recipes import Recipe, load_recipe, resolve_recipe
 from attentext.rendering import markdown_text
 from attentext.text.tokenizers import build_tokenizer
 from attentext.training.run import train
 
 BASELINE = "tfidf-logreg"
+TAKEN = "taken from the interrupted call, --resume"  # a run an earlier call finished
 METRICS = ("accuracy", "macro_f1")
 # The order recipes get the budget in: the frozen encoder is cheap once its features are
 # computed and beat the baseline on every English set tried; fine-tuning is the strongest and
@@ -145,6 +150,7 @@ def auto(
     ensemble: bool = True,
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
+    resume: bool = False,
 ) -> AutoResult:
     """Train the baseline, then what fits in `budget` (from this call), and keep the best on
     validation as `output/best`; the leaderboard in `output/leaderboard`.
@@ -154,7 +160,9 @@ def auto(
     `recipes` narrows the candidates (built-in names; the baseline is always trained);
     `keep_all` keeps every run in `output/runs/`; `ensemble` lets the runs' weighted
     ensemble (`attentext.ensemble`) be kept where it beats the best run on validation;
-    `progress` receives one line per step.
+    `progress` receives one line per step. `resume` goes on in the `output` of an interrupted
+    call on the same data: a recipe it finished, asked again with the same settings (a run
+    capped at another step count is not), is taken as it is, not trained again.
     """
     started = time.monotonic()
     budget = seconds_given(budget, "budget")
@@ -167,11 +175,14 @@ def auto(
     search.refuse_if_too_small()
     search.ensemble_runs = ensemble
     with (
-        writing_output(output, AUTO_JSON, "auto", overwrite, data) as folder,
+        writing_output(output, AUTO_JSON, "auto", overwrite, data, resume=resume) as folder,
         numeric_threads(search.speed.threads),
         warned_once(),
+        search.interruptible(folder),
     ):
-        search.folder = folder
+        search.folder, search.resume = folder, resume
+        if resume:
+            search.check_same_search()
         search.say_data(names)
         search.run_baseline()
         others = [name for name in names if name != BASELINE]
@@ -258,6 +269,50 @@ class _Auto:
         self.folder = Path(".")
         self.ensemble_runs = True
         self.ensemble_seconds = 0.0  # kept back for the ensemble at the end (`reserve_ensemble`)
+        self.resume = False  # take the runs an interrupted call finished (`trained_before`)
+
+    @contextmanager
+    def interruptible(self, folder: Path) -> Iterator[None]:
+        """A Ctrl-C (or SIGTERM) raised again with the line that says what was kept and how to go
+        on: the runs finished are in `folder`/runs/ for `--resume`, unless an earlier output is
+        put back in its place (`--overwrite`)."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            if replacing(folder):
+                message = f"interrupted; {folder} keeps the earlier auto output"
+                raise KeyboardInterrupt(message) from None
+            done = ", ".join(self.runs) or "none"
+            raise KeyboardInterrupt(
+                f"interrupted; the runs finished ({done}) are in {folder / RUNS_DIR}: the same "
+                "auto command with --resume (resume=True in Python) takes them as they are"
+            ) from None
+
+    def check_same_search(self) -> None:
+        """What `--resume` goes on with is a search of this data by this metric (its auto.json)."""
+        facts = json.loads((self.folder / AUTO_JSON).read_text(encoding="utf-8"))
+        asked = {"data": self.dataset.source, "metric": self.metric}
+        for key, value in asked.items():
+            if facts.get(key) != value:
+                raise RunDirError(
+                    f"{self.folder}: holds an auto output of {key} {shown(facts.get(key))}, not "
+                    f"{shown(value)}; give the same --data and --metric to resume it"
+                )
+
+    def trained_before(self, run_dir: Path, recipe: Recipe) -> dict[str, Any] | None:
+        """The metrics of the run an interrupted call finished in `run_dir`, where it trained
+        `recipe` as asked now (a setting asked as `auto` is the data's, and the data is the
+        same); None where there is none to take, and what is there is removed."""
+        try:
+            rundir.read_marker(run_dir)
+            made = load_recipe(run_dir / "recipe.yaml")
+        except (RunDirError, RecipeError, OSError):
+            made = None
+        if made is not None and same_request(recipe.to_dict(), made.to_dict()):
+            return rundir.read_metrics(run_dir)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.rmtree(rundir.partial_dir(run_dir), ignore_errors=True)
+        return None
 
     def left(self) -> float:
         """Seconds the plan may still give out."""
@@ -428,14 +483,19 @@ class _Auto:
         """Train, record the outcome (a failure is one line and the search goes on)."""
         run_dir = self.folder / RUNS_DIR / candidate.recipe
         start = time.monotonic()
+        earlier = self.trained_before(run_dir, recipe) if self.resume else None
         try:
-            result = train(
-                recipe,
-                self.train_data,
-                run_dir,
-                overwrite=True,
-                callbacks=[guard] if guard else None,
-                log_lines=False,  # one line per run from `say`
+            metrics = (
+                earlier
+                if earlier is not None
+                else train(
+                    recipe,
+                    self.train_data,
+                    run_dir,
+                    overwrite=True,
+                    callbacks=[guard] if guard else None,
+                    log_lines=False,  # one line per run from `say`
+                ).metrics
             )
         except AttentextError as error:
             candidate.status, candidate.reason = "failed", str(error)
@@ -446,14 +506,18 @@ class _Auto:
         candidate.seconds = round(time.monotonic() - start, 1)
         candidate.status = "trained"
         candidate.stopped_by_deadline = bool(guard and guard.stopped)
-        candidate.validation = _scores(result.metrics.get("validation", {}))
+        candidate.validation = _scores(metrics.get("validation", {}))
         self.runs[candidate.recipe] = run_dir
-        if planned is not None:
-            spent, expected = _measured(planned, result.metrics)
+        if earlier is not None:
+            candidate.seconds = metrics.get("train_seconds", candidate.seconds)
+            candidate.reason = TAKEN
+        elif planned is not None:
+            spent, expected = _measured(planned, metrics)
             self.spent += spent
             self.expected += expected / self.correction  # at the reference figures
             self.correction = _correction(self.spent, self.expected)
-        self.say(_trained_line(candidate, self.metric))
+        taken = f" ({TAKEN})" if earlier is not None else ""
+        self.say(_trained_line(candidate, self.metric) + taken)
         self.save()
 
     def finish(self, keep_all: bool) -> AutoResult:
@@ -571,6 +635,18 @@ class _Auto:
         }
         write_json(self.folder / AUTO_JSON, facts)
         write_text(self.folder / AUTO_MD, _markdown(self.candidates, self.metric, best))
+
+
+def same_request(asked: dict[str, Any], made: dict[str, Any]) -> bool:
+    """Whether a run's recipe (`made`, as trained: `auto` settings resolved from the data) is
+    the recipe `asked`: every setting equal, or asked as `auto`."""
+    for key, value in asked.items():
+        if isinstance(value, dict) and isinstance(made.get(key), dict):
+            if not same_request(value, made[key]):
+                return False
+        elif value != "auto" and made.get(key, value) != value:
+            return False
+    return True
 
 
 def _without_test(dataset: TextDataset) -> TextDataset:

@@ -230,7 +230,9 @@ def main() -> None:
         sys.exit(1)
     except (KeyboardInterrupt, CommandInterrupted) as interrupt:
         command = interrupt.command if isinstance(interrupt, CommandInterrupted) else None
-        err.print(interrupted_line(command), markup=False, highlight=False, soft_wrap=True)
+        cause = interrupt.__cause__ if command else interrupt
+        said = str(cause) if isinstance(cause, KeyboardInterrupt) else ""  # what auto kept
+        err.print(said or interrupted_line(command), markup=False, highlight=False, soft_wrap=True)
         sys.exit(130)
     except OSError as error:
         if error.errno not in FULL_DISK:

@@ -10,6 +10,12 @@ import typer
 from attentext.cli.common import DataOption, out, quiet_libraries
 
 
+RESUME_HELP = (
+    "Go on in the --output of an interrupted call: a recipe it finished with the same settings "
+    "is taken, not trained again."
+)
+
+
 def auto_command(
     data: DataOption,
     output: Annotated[
@@ -46,6 +52,7 @@ def auto_command(
     overwrite: Annotated[
         bool, typer.Option(help="Replace an earlier `attentext auto` output folder.")
     ] = False,
+    resume: Annotated[bool, typer.Option(help=RESUME_HELP)] = False,
 ) -> None:
     """Train tfidf-logreg, then the recipes that fit the budget; keep the best on validation."""
     from attentext.automl.budget import parse_duration
@@ -64,5 +71,6 @@ def auto_command(
         keep_all=keep_all,
         ensemble=ensemble,
         overwrite=overwrite,
+        resume=resume,
         progress=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True),
     )
