@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -143,8 +144,8 @@ def predict_command(
         if input_file is not None and str(input_file) != STANDARD_INPUT:
             check_exists(input_file)  # a mistyped name said at once, not after loading the run
         classifier = _loaded_for_printing(run_dir, bool(texts or input_file), top_k, backend)
-        wanted = _read_wanted(texts, input_file, text_column, encoding)
-        _print_predictions(classifier, wanted, json_output, top_k)
+        for wanted in _read_wanted(texts, input_file, text_column, encoding):
+            _print_predictions(classifier, wanted, json_output, top_k)
         return
     _check_streamed(texts, input_file, json_output)
     from attentext.scoring.engine import DEFAULT_CHUNK_ROWS, BatchOptions
@@ -219,29 +220,34 @@ def _write_predictions(
 
 def _read_wanted(
     texts: list[str] | None, input_file: Path | None, text_column: str, encoding: str
-) -> tuple[list[str], dict[int, int]]:
-    """The TEXT arguments and the --input texts (read whole, decoded from `encoding`), and the
-    rows of --input not classified (index in the texts -> row of --input)."""
-    from attentext.data.texts import read_input
+) -> Iterator[tuple[list[str], dict[int, int]]]:
+    """The TEXT arguments, then the --input texts (decoded from `encoding`) a segment at a time
+    where they are lines (`read_input_segments`: printed as they are read, in bounded memory),
+    each with its rows not classified (index in the texts -> row of --input)."""
+    from attentext.data.texts import read_input_segments
 
-    items = list(texts or [])
-    skipped: dict[int, int] = {}
-    if input_file is not None:
-        if str(input_file) == STANDARD_INPUT and sys.stdin is not None and sys.stdin.isatty():
-            err.print("reading texts from standard input, one per line; end with Ctrl-D")
+    if texts:
+        yield list(texts), {}
+    if input_file is None:
+        return
+    if str(input_file) == STANDARD_INPUT and sys.stdin is not None and sys.stdin.isatty():
+        err.print("reading texts from standard input, one per line; end with Ctrl-D")
+    segments = read_input_segments(input_file, text_column, encoding, standard_input=True)
+    while True:
         try:
-            raw = read_input(input_file, text_column, encoding, standard_input=True)
+            raw = next(segments, None)
         except EncodingError as error:
             if encoding != DEFAULT_ENCODING:
                 raise
             raise DataError(f"{error}, or read it as it is with --encoding cp1252") from None
+        if raw is None:
+            return
         skipped = {
-            len(items) + i: row
+            i: row
             for i, (text, row) in enumerate(zip(raw.texts, raw.rows, strict=True))
             if not text.strip()
         }
-        items += raw.texts
-    return items, skipped
+        yield raw.texts, skipped
 
 
 def _loaded_for_printing(run_dir: Path, given: bool, top_k: int, backend: str) -> Classifier:

@@ -212,20 +212,26 @@ def decoded(raw: bytes, path: Path, encoding: str = DEFAULT_ENCODING) -> str:
 
 
 def not_decodable(
-    path: Path, raw: bytes, error: UnicodeDecodeError, encoding: str
+    path: Path,
+    raw: bytes,
+    error: UnicodeDecodeError,
+    encoding: str,
+    before: tuple[int, int] = (0, 0),
 ) -> EncodingError:
     """The one line for a file that is not in the encoding it was read in: its row and byte,
     and how to re-save it as UTF-8 (a cp1252 file from Excel or Windows is the usual case;
-    "re-save the file as UTF-8" alone left the user to find how)."""
-    row = len(re.findall(rb"\r\n|\r|\n", raw[: error.start])) + 1
+    "re-save the file as UTF-8" alone left the user to find how). `raw` may be a segment of
+    the input, after `before` = (its rows, its bytes) before it."""
+    row = before[0] + len(re.findall(rb"\r\n|\r|\n", raw[: error.start])) + 1
     where = f"{path}: row {row}: not valid"
+    at = before[1] + error.start
     if encoding != DEFAULT_ENCODING:
         return EncodingError(
-            f"{where} {encoding} (byte {error.start}); the file is in another encoding: name "
+            f"{where} {encoding} (byte {at}); the file is in another encoding: name "
             "it with --encoding, or re-save the file as UTF-8"
         )
     return EncodingError(
-        f"{where} UTF-8 (byte {error.start}); if the file is in another encoding (cp1252, "
+        f"{where} UTF-8 (byte {at}); if the file is in another encoding (cp1252, "
         f"Latin-1), re-save it as UTF-8 ({ICONV_HINT})"
     )
 

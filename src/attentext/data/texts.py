@@ -11,7 +11,10 @@ import random
 import re
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
+from typing import BinaryIO
 
 from attentext.data.dataset import TextDataset
 from attentext.data.readers import (
@@ -22,9 +25,11 @@ from attentext.data.readers import (
     STANDARD_INPUT_NAME,
     SUFFIXES,
     RawTexts,
+    check_exists,
     check_texts,
     decoded,
     find_split_files,
+    not_decodable,
     read_text,
     read_texts,
     refuse_binary,
@@ -32,6 +37,12 @@ from attentext.data.readers import (
 )
 from attentext.data.unicode import standard_text
 from attentext.errors import DataError
+
+SEGMENT_BYTES = 4 << 20  # of lines read, classified and printed at a time (`read_input_segments`)
+STANDARD_INPUT_CLOSED = (
+    f"{STANDARD_INPUT_NAME}: is closed; pipe the texts in, one per line "
+    "(cat texts.txt | attentext predict RUN --input -)"
+)
 
 
 def sample_texts(
@@ -99,21 +110,105 @@ def read_input(
     return raw
 
 
-def read_standard_input(encoding: str = DEFAULT_ENCODING) -> RawTexts:
+def read_input_segments(
+    path: str | Path,
+    text_column: str = "text",
+    encoding: str = DEFAULT_ENCODING,
+    standard_input: bool = False,
+) -> Iterator[RawTexts]:
+    """`read_input`, a segment of about `SEGMENT_BYTES` at a time where the input is lines
+    (standard input, a text file), so that `predict` without --output prints as it reads, in
+    bounded memory: `cat 1M_lines.txt | predict RUN --input -` held every text, then every
+    probability, 630 MB, and printed nothing until the end. An input of one segment is read
+    and checked as `read_input` reads it; past one, rows are numbered on from the last segment,
+    and a row not in `encoding` is said when its segment is read. A data file is read whole."""
+    piped = standard_input and str(path) == STANDARD_INPUT
+    if (not piped and Path(path).suffix.lower() in SUFFIXES) or (piped and text_column != "text"):
+        yield read_input(path, text_column, encoding, standard_input)
+        return
+    name = STANDARD_INPUT_NAME if piped else Path(path)
+    if not piped:
+        check_exists(Path(path))
+        if Path(path).is_dir():
+            raise DataError(f"{path}: is a directory, expected a data file")
+    with _lines_source(path, piped) as handle:
+        segments = _segments(handle)
+        first, second = next(segments, b""), next(segments, None)
+        if second is None:  # all of it in one: read as it always was
+            yield (
+                read_standard_input(encoding, first)
+                if piped
+                else read_input(path, text_column, encoding, standard_input)
+            )
+            return
+        yield from _numbered_segments(name, piped, encoding, [first, second], segments)
+
+
+def _numbered_segments(
+    name: Path | str, piped: bool, encoding: str, held: list[bytes], rest: Iterator[bytes]
+) -> Iterator[RawTexts]:
+    """The segments of an input of more than one, decoded, their rows numbered on; the first
+    checked as a whole input's start is (compressed, binary), the whole for a text at the end."""
+    if piped:
+        _refuse_compressed_stream(held[0])
+    refuse_binary(name, held[0][:SNIFF_BYTES])
+    rows = done = 0
+    seen = False
+    for raw in chain(held, rest):
+        codec = "utf-8-sig" if encoding == DEFAULT_ENCODING and not done else encoding
+        try:
+            lines = split_lines(raw.decode(codec))
+        except UnicodeDecodeError as error:
+            raise not_decodable(name, raw, error, encoding, (rows, done)) from None
+        yield RawTexts(lines, name, list(range(rows + 1, rows + len(lines) + 1)))
+        seen = seen or any(line.strip() for line in lines)
+        rows, done = rows + len(lines), done + len(raw)
+    if not seen:
+        raise DataError(f"{name}: no texts to classify (only blank lines)")
+
+
+@contextmanager
+def _lines_source(path: str | Path, piped: bool) -> Iterator[BinaryIO]:
+    """Standard input's bytes (one line where it is closed), or the file's."""
+    if piped:
+        if sys.stdin is None:
+            raise DataError(STANDARD_INPUT_CLOSED)
+        yield sys.stdin.buffer
+        return
+    with open(path, "rb") as handle:
+        yield handle
+
+
+def _segments(handle: BinaryIO, size: int | None = None) -> Iterator[bytes]:
+    """The bytes of `handle`, about `size` at a time, each cut after a line end (\\r\\n kept
+    whole, as a \\r at the end of what was read may be its first half)."""
+    size = size or SEGMENT_BYTES
+    pieces: list[bytes] = []
+    while block := handle.read(size):
+        pieces.append(block)
+        if b"\n" not in block and b"\r" not in block:
+            continue  # a line longer than a segment goes on: joined once it ends
+        held = b"".join(pieces)
+        cut = max(held.rfind(b"\n"), held.rfind(b"\r", 0, len(held) - 1)) + 1
+        if cut:
+            yield held[:cut]
+        pieces = [held[cut:]] if cut < len(held) else []
+    if tail := b"".join(pieces):
+        yield tail
+
+
+def read_standard_input(encoding: str = DEFAULT_ENCODING, raw: bytes | None = None) -> RawTexts:
     """The lines piped in (`cat texts.txt | attentext predict RUN --input -`), read to the end
-    and checked as a text file is: one text per line, decoded from `encoding`. A compressed
-    stream is named with the command to pipe it through; NUL bytes are binary or UTF-16."""
-    raw = _standard_input_bytes()
+    (or `raw`, all of them) and checked as a text file is: one text per line, decoded from
+    `encoding`. A compressed stream is named with the command to pipe it through; NUL bytes
+    are binary or UTF-16."""
+    raw = _standard_input_bytes() if raw is None else raw
     if not raw.strip():
         raise DataError(
             f"{STANDARD_INPUT_NAME}: nothing was read; pipe the texts in, one per line "
             "(cat texts.txt | attentext predict RUN --input -)"
         )
-    for magic, (kind, command, _) in COMPRESSED.items():
-        if raw.startswith(magic):
-            raise DataError(
-                f"{STANDARD_INPUT_NAME}: is {kind}-compressed; pipe it through {command} first"
-            )
+    _refuse_compressed_stream(raw)
     refuse_binary(STANDARD_INPUT_NAME, raw[:SNIFF_BYTES])
     lines = split_lines(decoded(raw, STANDARD_INPUT_NAME, encoding))
     raw_texts = RawTexts(lines, STANDARD_INPUT_NAME, list(range(1, len(lines) + 1)))
@@ -122,14 +217,20 @@ def read_standard_input(encoding: str = DEFAULT_ENCODING) -> RawTexts:
     return raw_texts
 
 
+def _refuse_compressed_stream(raw: bytes) -> None:
+    """A compressed stream piped in, named with the command to pipe it through first."""
+    for magic, (kind, command, _) in COMPRESSED.items():
+        if raw.startswith(magic):
+            raise DataError(
+                f"{STANDARD_INPUT_NAME}: is {kind}-compressed; pipe it through {command} first"
+            )
+
+
 def _standard_input_bytes() -> bytes:
     """All the bytes of standard input; where it is closed (`<&-`, a service started without
     one: Python's `sys.stdin` is then None) one line, not an AttributeError traceback."""
     if sys.stdin is None:
-        raise DataError(
-            f"{STANDARD_INPUT_NAME}: is closed; pipe the texts in, one per line "
-            "(cat texts.txt | attentext predict RUN --input -)"
-        )
+        raise DataError(STANDARD_INPUT_CLOSED)
     return sys.stdin.buffer.read()
 
 
