@@ -23,6 +23,9 @@ R12-I4 `auto` stopped after some recipes trained: "interrupted" and nothing more
        run finished with the settings asked again instead of training it
        (`auto._Auto.trained_before`, `same_request`; `cli.app.main` prints an interrupt's own
        message).
+R12-I5 `tune` or `auto` killed (-9, a closed lid: no line said anything) and run again as it
+       was: "already exists; ... pass --overwrite", which starts over. The refusal of an
+       earlier output of the same command names --resume first (`folders._replaceable`).
 """
 
 from __future__ import annotations
@@ -196,3 +199,12 @@ def test_r12_i4_auto_says_on_ctrl_c_which_runs_it_kept(ag_news_dir, tmp_path, mo
     assert result.returncode == 130, result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
     assert "(tfidf-logreg)" in result.stderr and "--resume" in result.stderr, result.stderr
+
+
+def test_r12_i5_the_same_tune_or_auto_run_again_is_told_of_resume(ag_news_dir, tmp_path):
+    for command, record in (("tune", "trials.json"), ("auto", "auto.json")):
+        out = tmp_path / command
+        write_file(out, record, "{}")  # what a killed call leaves: its record, written first
+        args = ["--data", ag_news_dir, "-o", out]
+        result = run_cli_here(command, *(["tfidf-logreg"] if command == "tune" else []), *args)
+        assert_one_line_error(result, f"earlier `attentext {command}` output", "--resume")

@@ -104,6 +104,14 @@ def _replaceable(path: Path, record: str, command: str, overwrite: bool, data: A
     if not (path.exists() and any(path.iterdir())):
         return False
     if not overwrite:
+        # the same command run again after a kill -9 or a closed lid, which said nothing: an
+        # earlier output of this command may be a search to go on with, not to start over
+        if (path / record).is_file():
+            raise RunDirError(
+                f"{path}: already exists, an earlier `attentext {command}` output; choose another "
+                "--output, pass --resume to go on with it or --overwrite to replace it "
+                "(resume=True or overwrite=True in Python)"
+            )
         raise RunDirError(
             f"{path}: already exists; choose another --output or pass --overwrite "
             "(overwrite=True in Python)"
