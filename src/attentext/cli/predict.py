@@ -4,7 +4,8 @@ Printed (without `--output`): one output per text, in order. A blank line (or an
 `--input` is not classified: it gets an explicit empty result (JSON `"label": null, "score":
 null, "top_k": []`; in plain text `-<TAB>(row N is empty: not classified)`), so that outputs line
 up with the input's lines. A text given as an argument is always classified, even empty: the
-user asked for it. This reads the whole input: it is for small inputs.
+user asked for it. Lines (standard input, a text file) are read, classified and printed a
+segment at a time, in bounded memory; a data file is read whole: --output streams those.
 
 A text, CSV, TSV or JSON Lines input in another encoding than UTF-8 (cp1252, as Excel saves
 it) is read on both paths with `--encoding NAME`; Parquet's strings are UTF-8 by its format.
