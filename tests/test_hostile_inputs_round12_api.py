@@ -8,6 +8,7 @@ R12-A5  the repr of a train result or an evaluation report printed every figure,
 R12-A6  `~/...` given from Python: trained into a folder named '~'; runs and data "not found"
 R12-A7  a loaded model's repr named neither its run nor its labels
 R12-A8  `overwrite="False"` (a string) read by its truth: a finished run replaced
+R12-A9  explain-like and predict calls on one model from two threads encoded under each other's cut
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import io
 import multiprocessing as mp
 import random
 import shutil
+import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -259,3 +262,44 @@ def test_r12_a8_a_flag_that_is_not_a_bool_is_refused_before_anything_is_deleted(
         attentext.train("tfidf-logreg", ag_news_dir, run, **flags)
     assert (run / "attentext.json").read_bytes() == marker
     assert sorted(path.name for path in tmp_path.iterdir()) == ["run"]
+
+
+# R12-A9 ------------------------------------------------------------------------------------------
+
+
+def test_r12_a9_two_threads_tokenizing_one_model_differently_do_not_mix_their_cuts(
+    quick_run, monkeypatch
+):
+    """A fast tokenizer keeps its truncation as state: `predict` (cut by the tokenizer) beside an
+    uncut encoding (what explain and long documents do) on the same loaded model, in two
+    threads, gave predict the whole 1,400-token text for a 56-token model."""
+    clf = attentext.load(quick_run["result"].run_dir)
+    long_text = " ".join(["oil prices jump as opec cuts output"] * 200)
+    errors: list[str] = []
+
+    def repeat(call) -> None:
+        for _ in range(20):
+            try:
+                call()
+            except Exception as error:  # noqa: BLE001 - every failure is the finding
+                errors.append(repr(error))
+
+    set_cut = clf.tokenizer.set_truncation_and_padding
+
+    def set_cut_then_pause(*args, **kwargs):  # the window between setting the cut and encoding
+        result = set_cut(*args, **kwargs)
+        time.sleep(0.002)  # widened, so the race shows in a few calls, not one in a hundred
+        return result
+
+    monkeypatch.setattr(clf.tokenizer, "set_truncation_and_padding", set_cut_then_pause)
+    threads = [
+        threading.Thread(target=repeat, args=(lambda: clf.predict([long_text] * 8),)),
+        threading.Thread(
+            target=repeat, args=(lambda: encoding.content_ids(clf.tokenizer, [long_text] * 8),)
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from attentext.text.encoding import tokenized
 from attentext.text.windows import longest_read
 
 
 def token_counts(classifier: Any, texts: list[str]) -> list[int]:
     """Each text's tokens, its special tokens included, as the model's tokenizer counts them."""
-    return [len(ids) for ids in classifier.tokenizer(texts, verbose=False)["input_ids"]]
+    return [len(ids) for ids in tokenized(classifier.tokenizer, texts, verbose=False)["input_ids"]]
 
 
 def token_limit(classifier: Any) -> int | None:

@@ -8,6 +8,7 @@ encode through here, so a text is cut the same way wherever it goes.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -15,6 +16,21 @@ from dataclasses import dataclass
 from typing import Any
 
 TRUNCATIONS = ("head", "tail", "head+tail")
+
+# A fast tokenizer keeps its truncation as state: a call with `truncation=True` sets it on the
+# Rust tokenizer and one with `truncation=False` clears it before encoding. Two threads calling
+# one tokenizer with different settings (`explain` beside `predict` on one loaded model) encoded
+# under each other's: predict was given 1,400 tokens for a 56-token model (an audit, round 12).
+# Every call attentext makes goes through `tokenized`, one at a time (the batch inside it is still
+# encoded in parallel by the library).
+TOKENIZER_LOCK = threading.Lock()
+
+
+def tokenized(tokenizer: Any, texts: str | list[str], **options: Any) -> Any:
+    """`tokenizer(texts, **options)`, with no other call of attentext's to a tokenizer at once."""
+    with TOKENIZER_LOCK:
+        return tokenizer(texts, **options)
+
 
 # A user's text is read as text: a "[SEP]", "[PAD]" or "<s>" typed in it is characters, not the
 # tokenizer's special token (by default a tokenizer matches them in the text: "great [SEP] awful"
@@ -65,7 +81,9 @@ def _plain_ids(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
     # verbose=False: texts longer than the model are expected; callers cut them
     return sliced_ids(
         texts,
-        lambda part: tokenizer(part, add_special_tokens=False, truncation=False, verbose=False),
+        lambda part: tokenized(
+            tokenizer, part, add_special_tokens=False, truncation=False, verbose=False
+        ),
     )
 
 
@@ -87,8 +105,8 @@ def sliced_ids(texts: Sequence[str], tokenize: Callable[[list[str]], Any]) -> li
 
 def special_tokens_around(tokenizer: Any) -> tuple[list[int], list[int]]:
     """The special tokens a tokenizer puts before and after one sequence ([CLS] / [SEP] for BERT)."""
-    content = tokenizer("a", add_special_tokens=False)["input_ids"]
-    full = tokenizer("a")["input_ids"]
+    content = tokenized(tokenizer, "a", add_special_tokens=False)["input_ids"]
+    full = tokenized(tokenizer, "a")["input_ids"]
     for start in range(len(full) - len(content) + 1):
         if full[start : start + len(content)] == content:
             return full[:start], full[start + len(content) :]
@@ -113,7 +131,7 @@ def encode(
         return []
     if truncation == "head" and _MASK_WRITTEN_AS.get() is None:
         return sliced_ids(
-            texts, lambda part: tokenizer(part, truncation=True, max_length=max_length)
+            texts, lambda part: tokenized(tokenizer, part, truncation=True, max_length=max_length)
         )
     pieces = content_ids(tokenizer, texts)
     prefix, suffix = special_tokens_around(tokenizer)
@@ -141,7 +159,9 @@ def encode_with_offsets(
     tokenizer: Any, text: str, max_length: int, truncation: str = "head"
 ) -> EncodedText:
     """`encode` of one text, keeping each token's word id and character span (same ids)."""
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    enc = tokenized(
+        tokenizer, text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+    )
     ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
     word_ids = list(enc.word_ids()) if hasattr(enc, "word_ids") else list(range(len(ids)))
     prefix, suffix = special_tokens_around(tokenizer)

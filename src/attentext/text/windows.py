@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from attentext.errors import RecipeError
-from attentext.text.encoding import EncodedText, content_ids, special_tokens_around
+from attentext.text.encoding import EncodedText, content_ids, special_tokens_around, tokenized
 
 KEPT = ("head", "tail", "spread")
 
@@ -128,7 +128,9 @@ def encode_windows_with_offsets(
 ) -> list[EncodedText]:
     """One text's windows with each token's word id (in the whole text) and character span;
     `truncated` when the cap left some of the text unread."""
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    enc = tokenized(
+        tokenizer, text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+    )
     ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
     word_ids = list(enc.word_ids()) if hasattr(enc, "word_ids") else list(range(len(ids)))
     prefix, suffix, budget = _budget(tokenizer, max_length, chunking.stride)
