@@ -74,7 +74,17 @@ def _tune_until_a_trial(data: Path, out: Path) -> subprocess.Popen:
     return process
 
 
-def test_r12_i1_an_interrupted_tune_goes_on_with_resume(ag_news_dir, tmp_path):
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own Ctrl-C handler for the test, as a process in a terminal has it: one started
+    in the background (`make test &`, as CI may start the suite) inherits SIGINT ignored, and
+    its Ctrl-C sent to itself did nothing ("DID NOT RAISE KeyboardInterrupt")."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_r12_i1_an_interrupted_tune_goes_on_with_resume(ag_news_dir, tmp_path, ctrl_c_raises):
     out = tmp_path / "search"
     lines: list[str] = []
 
@@ -173,7 +183,9 @@ def test_r12_i3_evaluate_and_compare_of_many_texts_show_their_progress(ag_news_d
     assert "Scoring tfidf" in compared.stderr and "2500/2500" in compared.stderr, compared.stderr
 
 
-def test_r12_i4_an_interrupted_auto_takes_the_runs_it_finished_with_resume(ag_news_dir, tmp_path):
+def test_r12_i4_an_interrupted_auto_takes_the_runs_it_finished_with_resume(
+    ag_news_dir, tmp_path, ctrl_c_raises
+):
     out, asked = tmp_path / "auto", {"recipes": ["seed-transformer"], "ensemble": False}
 
     def ctrl_c_once_trained(line: str) -> None:
