@@ -8,6 +8,7 @@ temporary folder, not the user's home.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import socket
@@ -145,6 +146,18 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> N
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     for word in words:
         assert word in result.stderr, result.stderr
+
+
+def batch_options(**given: Any) -> Any:
+    """`predict_file`'s options without the progress bar (the scoring tests' default)."""
+    from attentext.scoring.engine import BatchOptions
+
+    return BatchOptions(**{"progress": False, **given})
+
+
+def jsonl_rows(path: Path) -> list[dict]:
+    """The objects of a JSON Lines file, in order."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def labelled_csv(rows: list[tuple[str, str]], header: str = "text,label") -> str:

@@ -60,27 +60,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import assert_one_line_error, run_cli_here
+from conftest import assert_one_line_error, batch_options, jsonl_rows, run_cli_here
 
 import attentext
 from attentext.data.readers import split_lines
 from attentext.errors import DataError
 from attentext.integrations.ray import Predictor
-from attentext.scoring.engine import BatchOptions, predict_file
+from attentext.scoring.engine import predict_file
 
 
 @pytest.fixture(scope="module")
 def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("round12") / "tfidf"
     return Path(attentext.train("tfidf-logreg", ag_news_dir, out).run_dir)
-
-
-def options(**given) -> BatchOptions:
-    return BatchOptions(**{"progress": False, **given})
-
-
-def jsonl_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,7 +92,7 @@ def test_r12_s1_a_row_longer_than_a_block_is_read_whole(suffix, tfidf_run, tmp_p
     rows.insert(20_001, ["long", "the team won the cup " * 150_000])  # 3 MB: over a block
     source = delimited(tmp_path / f"in{suffix}", rows, "," if suffix == ".csv" else "\t")
 
-    summary = predict_file(tfidf_run, source, tmp_path / "out.jsonl", options(id_column="id"))
+    summary = predict_file(tfidf_run, source, tmp_path / "out.jsonl", batch_options(id_column="id"))
 
     written = jsonl_rows(tmp_path / "out.jsonl")
     assert summary.rows == 30_001 and summary.not_classified == 0
@@ -135,7 +127,7 @@ def test_r12_s1_a_quote_never_closed_is_named_not_read_as_one_text(tfidf_run, tm
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     with pytest.raises(DataError, match=r"line 15002: a '\"' opens a field that is never closed"):
-        predict_file(tfidf_run, source, tmp_path / "out.jsonl", options())
+        predict_file(tfidf_run, source, tmp_path / "out.jsonl", batch_options())
 
 
 def test_r12_s1_a_field_over_the_bound_is_named_not_held(tfidf_run, tmp_path, monkeypatch):
@@ -144,7 +136,7 @@ def test_r12_s1_a_field_over_the_bound_is_named_not_held(tfidf_run, tmp_path, mo
     source = delimited(tmp_path / "in.csv", rows)
 
     with pytest.raises(DataError, match=r"in.csv: line 3: a field of over 2 MiB"):
-        predict_file(tfidf_run, source, tmp_path / "out.jsonl", options())
+        predict_file(tfidf_run, source, tmp_path / "out.jsonl", batch_options())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,7 +174,9 @@ def test_r12_s2_a_dictionary_or_large_string_text_column_is_classified(tfidf_run
         "large": pa.array(texts, pa.large_string()),
     }.items():
         pq.write_table(pa.table({"text": column}), tmp_path / f"{kind}.parquet")
-        predict_file(tfidf_run, tmp_path / f"{kind}.parquet", tmp_path / f"{kind}.jsonl", options())
+        predict_file(
+            tfidf_run, tmp_path / f"{kind}.parquet", tmp_path / f"{kind}.jsonl", batch_options()
+        )
 
     plain = (tmp_path / "plain.jsonl").read_bytes()
     assert (tmp_path / "dictionary.jsonl").read_bytes() == plain
@@ -234,7 +228,7 @@ def test_r12_s4_a_line_over_the_bound_is_one_bad_row_in_its_place(
     source = tmp_path / f"in{suffix}"
     source.write_text("\n".join(lines), encoding="utf-8")  # the last line without its end
 
-    summary = predict_file(tfidf_run, source, tmp_path / "out.jsonl", options())
+    summary = predict_file(tfidf_run, source, tmp_path / "out.jsonl", batch_options())
 
     written = jsonl_rows(tmp_path / "out.jsonl")
     assert summary.rows == 3 and summary.not_classified == 1
@@ -298,7 +292,7 @@ def test_r12_s5_a_lone_surrogate_in_a_text_or_an_id_is_one_bad_row(suffix, tfidf
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     output = tmp_path / f"out{suffix}"
 
-    summary = predict_file(tfidf_run, source, output, options(id_column="id"))
+    summary = predict_file(tfidf_run, source, output, batch_options(id_column="id"))
 
     assert summary.rows == 6_000 and summary.not_classified == 2
     errors = jsonl_rows(tmp_path / f"out{suffix}.errors.jsonl")

@@ -67,14 +67,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_cli_here
+from conftest import batch_options, jsonl_rows, run_cli_here
 
 import attentext
 from attentext.data.readers import split_lines
 from attentext.errors import AttentextError, AttentextWarning
 from attentext.integrations.ray import Predictor
 from attentext.scoring import engine, sinks, sources, workdir
-from attentext.scoring.engine import BatchOptions, predict_file
+from attentext.scoring.engine import predict_file
 from attentext.scoring.sources import BOM, LINE_END
 
 
@@ -88,14 +88,6 @@ def texts(ag_news_dir) -> list[str]:
 def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("round6") / "tfidf"
     return Path(attentext.train("tfidf-logreg", ag_news_dir, out).run_dir)
-
-
-def options(**given) -> BatchOptions:
-    return BatchOptions(**{"progress": False, **given})
-
-
-def jsonl_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def strings_table(texts: list[str]) -> pa.Table:
@@ -120,8 +112,12 @@ def test_r6_s1_a_parquet_column_of_texts_stored_as_bytes_is_classified(
     )
     pq.write_table(strings_table(texts), tmp_path / "s.parquet")
 
-    predict_file(tfidf_run, tmp_path / "b.parquet", tmp_path / "b.jsonl", options(id_column="id"))
-    predict_file(tfidf_run, tmp_path / "s.parquet", tmp_path / "s.jsonl", options(id_column="id"))
+    predict_file(
+        tfidf_run, tmp_path / "b.parquet", tmp_path / "b.jsonl", batch_options(id_column="id")
+    )
+    predict_file(
+        tfidf_run, tmp_path / "s.parquet", tmp_path / "s.jsonl", batch_options(id_column="id")
+    )
 
     assert (tmp_path / "b.jsonl").read_bytes() == (tmp_path / "s.jsonl").read_bytes()
     assert (tmp_path / "b.jsonl.errors.jsonl").read_bytes() == b""
@@ -131,7 +127,7 @@ def test_r6_s1_bytes_that_are_not_utf8_are_one_bad_row_named_so(tfidf_run, texts
     values = [t.encode() for t in texts[:3]] + ["Café".encode("latin-1")]
     pq.write_table(pa.table({"text": pa.array(values, pa.binary())}), tmp_path / "b.parquet")
 
-    summary = predict_file(tfidf_run, tmp_path / "b.parquet", tmp_path / "b.jsonl", options())
+    summary = predict_file(tfidf_run, tmp_path / "b.parquet", tmp_path / "b.jsonl", batch_options())
 
     assert summary.rows == 4 and summary.not_classified == 1
     assert [r["label"] is None for r in jsonl_rows(tmp_path / "b.jsonl")] == [False] * 3 + [True]
@@ -190,7 +186,7 @@ def test_r6_s2_the_column_of_texts_passed_through_is_text(suffix, tfidf_run, tex
     frame = strings_table(texts[:4]).to_pandas()
     source = tmp_path / f"in{suffix}"
     frame.to_csv(source, index=False, sep="\t" if suffix == ".tsv" else ",")
-    wanted = options(id_column="text", columns=("id",))
+    wanted = batch_options(id_column="text", columns=("id",))
 
     predict_file(tfidf_run, source, tmp_path / "out.jsonl", wanted)
     predict_file(tfidf_run, source, tmp_path / "out.parquet", wanted)
@@ -203,7 +199,7 @@ def test_r6_s2_the_column_of_texts_passed_through_is_text(suffix, tfidf_run, tex
 
 def test_r6_s2_ag_news_title_passed_through_is_text(tfidf_run, ag_news_dir, tmp_path):
     output = tmp_path / "out.jsonl"
-    predict_file(tfidf_run, ag_news_dir / "test.csv", output, options(columns=("title",)))
+    predict_file(tfidf_run, ag_news_dir / "test.csv", output, batch_options(columns=("title",)))
 
     first = jsonl_rows(output)[0]["title"]
     assert first == "FOAFKey: FOAF, PGP, Key Distribution, and Bloom Filters"
@@ -316,7 +312,7 @@ def test_r6_s4_a_full_disk_is_one_line_and_resume_finishes_the_output(
 ):
     source = text_file(tmp_path, texts)
     straight = tmp_path / "straight.parquet"
-    predict_file(tfidf_run, source, straight, options(chunk_rows=3))
+    predict_file(tfidf_run, source, straight, batch_options(chunk_rows=3))
     output = tmp_path / "out.parquet"
     written = []
 
@@ -328,9 +324,9 @@ def test_r6_s4_a_full_disk_is_one_line_and_resume_finishes_the_output(
 
     monkeypatch.setattr(engine, "write_part", write_until_full)
     with pytest.raises(AttentextError) as failed:
-        predict_file(tfidf_run, source, output, options(chunk_rows=3))
+        predict_file(tfidf_run, source, output, batch_options(chunk_rows=3))
     monkeypatch.undo()
-    predict_file(tfidf_run, source, output, options(chunk_rows=3, resume=True))
+    predict_file(tfidf_run, source, output, batch_options(chunk_rows=3, resume=True))
 
     assert str(failed.value) == (
         f"{output}: could not write the predictions (No space left on device); free space and "
@@ -363,7 +359,7 @@ def test_r6_s5_an_id_over_64_bits_is_one_line_naming_the_column(suffix, tfidf_ru
         f"error: the passed-through column 'id' has an integer over 64 bits, which a "
         f"{suffix[1:]} output cannot hold; write .jsonl, or pass other columns"
     )
-    predict_file(tfidf_run, source, tmp_path / "o.jsonl", options(id_column="id"))
+    predict_file(tfidf_run, source, tmp_path / "o.jsonl", batch_options(id_column="id"))
     assert jsonl_rows(tmp_path / "o.jsonl")[0]["id"] == 123456789012345678901234567890
 
 
@@ -396,7 +392,7 @@ def test_r6_s6_a_nan_or_infinity_passed_through_is_written_as_null(tfidf_run, te
     )
     output = tmp_path / "out.jsonl"
 
-    predict_file(tfidf_run, source, output, options(id_column="id", columns=("extra",)))
+    predict_file(tfidf_run, source, output, batch_options(id_column="id", columns=("extra",)))
 
     rows = [strict_json(line) for line in output.read_text(encoding="utf-8").splitlines()]
     assert [row["id"] for row in rows] == [1.0, None, None, None]
@@ -487,7 +483,7 @@ def test_r6_s9_a_cp1252_value_in_a_passed_through_column_is_one_bad_row(
     output = tmp_path / "out.jsonl"
 
     summary = predict_file(
-        tfidf_run, source, output, options(id_column="id", columns=("source",), chunk_rows=16)
+        tfidf_run, source, output, batch_options(id_column="id", columns=("source",), chunk_rows=16)
     )
 
     rows = jsonl_rows(output)
@@ -517,7 +513,9 @@ def test_r6_s10_an_input_appended_to_while_it_is_read_is_said(
 
     monkeypatch.setattr(workdir, "fault_hook", append)
     with pytest.warns(AttentextWarning, match=r"growing.txt: changed while it was read \("):
-        summary = predict_file(tfidf_run, source, tmp_path / "out.jsonl", options(chunk_rows=4))
+        summary = predict_file(
+            tfidf_run, source, tmp_path / "out.jsonl", batch_options(chunk_rows=4)
+        )
 
     assert summary.rows == len(texts) + 1
 
@@ -526,7 +524,7 @@ def test_r6_s10_an_input_left_alone_gives_no_warning(tfidf_run, texts, tmp_path)
     source = text_file(tmp_path, texts)
     with warnings.catch_warnings():
         warnings.simplefilter("error", AttentextWarning)
-        predict_file(tfidf_run, source, tmp_path / "out.jsonl", options(chunk_rows=4))
+        predict_file(tfidf_run, source, tmp_path / "out.jsonl", batch_options(chunk_rows=4))
 
 
 def test_r6_s11_a_file_in_another_encoding_is_said_to_be_one(tfidf_run, tmp_path):
@@ -534,11 +532,11 @@ def test_r6_s11_a_file_in_another_encoding_is_said_to_be_one(tfidf_run, tmp_path
     summary of how many were not classified, nothing of why: the summary names the encoding."""
     path = tmp_path / "latin1.txt"
     path.write_bytes("Café prices rose\nstocks fell\nnaïve team won\n".encode("cp1252"))
-    summary = predict_file(tfidf_run, path, tmp_path / "out.jsonl", options())
+    summary = predict_file(tfidf_run, path, tmp_path / "out.jsonl", batch_options())
     assert (summary.rows, summary.not_classified, summary.not_utf8) == (3, 2, 2)
     done = run_cli_here("predict", tfidf_run, "-i", path, "-o", tmp_path / "cli.jsonl")
     assert done.returncode == 0, done.stderr[-400:]
     assert "2 of them not valid UTF-8" in done.stdout and "re-save it as UTF-8" in done.stdout
     clean = tmp_path / "utf8.txt"
     clean.write_text("Café prices rose\nstocks fell\n", encoding="utf-8")
-    assert predict_file(tfidf_run, clean, tmp_path / "clean.jsonl", options()).not_utf8 == 0
+    assert predict_file(tfidf_run, clean, tmp_path / "clean.jsonl", batch_options()).not_utf8 == 0

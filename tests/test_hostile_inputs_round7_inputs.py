@@ -28,13 +28,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_cli_here
+from conftest import batch_options, jsonl_rows, run_cli_here
 
 import attentext
 from attentext.data.readers import read_file
 from attentext.errors import AttentextError, AttentextWarning, DataError
 from attentext.scoring import workdir
-from attentext.scoring.engine import BatchOptions, predict_file
+from attentext.scoring.engine import predict_file
 
 ACCENTS = " (café, naïve, Zürich – €5)"
 
@@ -52,14 +52,6 @@ def texts(ag_news_dir) -> list[str]:
     return [t + (ACCENTS if i % 2 else "") for i, t in enumerate(dataset.splits["test"]["text"])][
         :12
     ]
-
-
-def options(**given) -> BatchOptions:
-    return BatchOptions(**{"progress": False, **given})
-
-
-def jsonl_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def contents(kind: str, texts: list[str]) -> str:
@@ -97,10 +89,10 @@ def test_r7_i1_a_cp1252_file_streamed_with_its_encoding_is_scored_as_its_utf8_co
 ):
     utf8, cp1252 = both_encodings(tmp_path, kind, texts)
     passed = {} if kind == "txt" else {"id_column": "id", "columns": ("text",)}
-    predict_file(tfidf_run, utf8, tmp_path / "a.jsonl", options(**passed))
+    predict_file(tfidf_run, utf8, tmp_path / "a.jsonl", batch_options(**passed))
 
     summary = predict_file(
-        tfidf_run, cp1252, tmp_path / "b.jsonl", options(encoding="cp1252", **passed)
+        tfidf_run, cp1252, tmp_path / "b.jsonl", batch_options(encoding="cp1252", **passed)
     )
 
     assert summary.not_classified == 0
@@ -133,7 +125,7 @@ def test_r7_i1_a_resumed_run_needs_the_same_encoding_and_gives_a_straight_runs_b
 ):
     _, source = both_encodings(tmp_path, "csv", texts)
     wanted = {"id_column": "id", "columns": ("text",), "chunk_rows": 4, "encoding": "cp1252"}
-    predict_file(tfidf_run, source, tmp_path / "straight.csv", options(**wanted))
+    predict_file(tfidf_run, source, tmp_path / "straight.csv", batch_options(**wanted))
     output = tmp_path / "out.csv"
 
     def crash(stage: str, index: int) -> None:
@@ -142,16 +134,22 @@ def test_r7_i1_a_resumed_run_needs_the_same_encoding_and_gives_a_straight_runs_b
 
     monkeypatch.setattr(workdir, "fault_hook", crash)
     with pytest.raises(KeyboardInterrupt):
-        predict_file(tfidf_run, source, output, options(**wanted))
+        predict_file(tfidf_run, source, output, batch_options(**wanted))
     monkeypatch.setattr(workdir, "fault_hook", None)
 
     with pytest.raises(DataError, match=r"cannot resume: options changed \(--encoding\)"):
         predict_file(
-            tfidf_run, source, output, options(**{**wanted, "encoding": "utf-8", "resume": True})
+            tfidf_run,
+            source,
+            output,
+            batch_options(**{**wanted, "encoding": "utf-8", "resume": True}),
         )
     # the same encoding by another of its names is the same encoding
     summary = predict_file(
-        tfidf_run, source, output, options(**{**wanted, "encoding": "Windows-1252", "resume": True})
+        tfidf_run,
+        source,
+        output,
+        batch_options(**{**wanted, "encoding": "Windows-1252", "resume": True}),
     )
 
     assert summary.resumed_rows == 4 and summary.not_classified == 0
@@ -178,7 +176,7 @@ def test_r7_i1_an_encoding_predict_cannot_read_is_one_line(tfidf_run, texts, tmp
         assert parquet.returncode == 2, parquet.stderr
         assert "Parquet file's strings are UTF-8" in parquet.stderr
     with pytest.raises(AttentextError, match="unknown encoding"):
-        predict_file(tfidf_run, utf8, tmp_path / "x.jsonl", options(encoding="nope"))
+        predict_file(tfidf_run, utf8, tmp_path / "x.jsonl", batch_options(encoding="nope"))
 
 
 def test_r7_i1_the_summary_of_a_file_in_another_encoding_names_the_option(
@@ -233,7 +231,7 @@ def test_r7_i2_a_parquet_binary_column_passed_through_is_text_or_base64_by_the_w
     table, digests = binary_table(texts)
     pq.write_table(table, tmp_path / "in.parquet")
     output = tmp_path / f"out.{fmt}"
-    wanted = options(id_column="id", columns=("source", "code", "hash"), chunk_rows=4)
+    wanted = batch_options(id_column="id", columns=("source", "code", "hash"), chunk_rows=4)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -270,7 +268,10 @@ def test_r7_i2_an_id_of_bytes_in_the_errors_file_is_base64(tfidf_run, texts, tmp
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AttentextWarning)
         predict_file(
-            tfidf_run, tmp_path / "in.parquet", tmp_path / "out.jsonl", options(id_column="hash")
+            tfidf_run,
+            tmp_path / "in.parquet",
+            tmp_path / "out.jsonl",
+            batch_options(id_column="hash"),
         )
     errors = jsonl_rows(tmp_path / "out.jsonl.errors.jsonl")
     assert [e["id"] for e in errors] == [base64.b64encode(digests[0]).decode()]
