@@ -44,6 +44,7 @@ from conftest import assert_one_line_error, labelled_csv, run_cli_here, write_fi
 import attentext
 from attentext import files
 from attentext.automl import auto as auto_module
+from attentext.cli.app import terminate_as_interrupt
 
 WAIT_S = 60  # the most a test waits for a subprocess to reach the point it is stopped at
 
@@ -220,3 +221,14 @@ def test_r12_i5_the_same_tune_or_auto_run_again_is_told_of_resume(ag_news_dir, t
         args = ["--data", ag_news_dir, "-o", out]
         result = run_cli_here(command, *(["tfidf-logreg"] if command == "tune" else []), *args)
         assert_one_line_error(result, f"earlier `attentext {command}` output", "--resume")
+
+
+def test_r12_i2_a_sigterm_the_caller_ignores_stays_ignored():
+    """A process started with SIGTERM ignored (a supervisor's choice) keeps it ignored, as Python
+    keeps an ignored SIGINT; answering it as Ctrl-C would stop what was asked to go on."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        assert terminate_as_interrupt() is None
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -199,9 +199,11 @@ def terminate_as_interrupt() -> Any:
     the process at once before, without a word: a tune's best trial was left in trials/ with
     no best.yaml. A forked worker (a data loader's, predict's) that inherited this handler
     ends as it did, by SIGTERM's default action. Returns the handler it replaced (None off
-    the main thread, where no handler can be set)."""
+    the main thread, where no handler can be set, and where SIGTERM is ignored)."""
     if threading.current_thread() is not threading.main_thread():
         return None
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:  # the caller chose so (as Python
+        return None  # leaves an ignored SIGINT ignored)
     main_pid = os.getpid()
 
     def stop(signum: int, frame: Any) -> None:
