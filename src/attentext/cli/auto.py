@@ -9,7 +9,6 @@ import typer
 
 from attentext.cli.common import DataOption, out, quiet_libraries
 
-
 RESUME_HELP = (
     "Go on in the --output of an interrupted call: a recipe it finished with the same settings "
     "is taken, not trained again."

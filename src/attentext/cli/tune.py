@@ -10,7 +10,6 @@ from rich.text import Text
 
 from attentext.cli.common import DataOption, bold, cell, err, out, quiet_libraries, show_report
 
-
 RESUME_HELP = (
     "Go on with the interrupted search in --output: its trials are kept (--trials counts them) "
     "and only the rest run."
