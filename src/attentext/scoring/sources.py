@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import stat
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -128,7 +129,7 @@ def open_source(
     if not path.exists():
         raise DataError(f"{path}: file not found")
     if not path.is_file():
-        raise DataError(f"{path}: not a file; expected a data file or a text file")
+        raise DataError(f"{path}: {_not_a_file(path)}")
     refuse_encoding_of_parquet(path, encoding)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
@@ -145,6 +146,20 @@ def open_source(
             f"--columns need a data file ({', '.join(SUFFIXES)})"
         )
     return TextSource(path, text_column, columns, encoding)
+
+
+def _not_a_file(path: Path) -> str:
+    """Why `path` cannot be streamed, and what to do: a pipe (`-i <(zcat x.gz)`, a FIFO) is read
+    once only, and `--output` reads its input twice (a digest for --resume, then the rows); it
+    was "not a file" without a word of why, though the same pipe prints without --output."""
+    if path.is_dir():
+        return "is a directory; expected a data file or a text file"
+    kind = "a pipe" if stat.S_ISFIFO(path.stat().st_mode) else "not a regular file"
+    return (
+        f"is {kind}, which can be read only once; --output reads its input twice (once to "
+        "record it for --resume, once to score it): save it to a file first (zcat x.gz > "
+        "texts.csv) and give --input texts.csv, or print the predictions without --output"
+    )
 
 
 def _refuse_json_array(path: Path) -> None:

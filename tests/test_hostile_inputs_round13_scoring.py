@@ -1,0 +1,52 @@
+"""Hostile inputs, round 13, scoring: what round 12 left of `attentext predict RUN -i FILE`.
+Each test failed before its fix:
+
+R13-S1 A quote never closed in the last column of a CSV row, where the rest of the file fits in
+       pyarrow's last 1 MiB block: pyarrow's reader takes every line after it as one field, to
+       the end of the file, without an error; the rows after it were one text, scored
+       silently. The field that runs to the end of the file inside its quote is named, its
+       row and line, in one line (`scoring.sources.DelimitedSource.batches`, `open_quote`).
+R13-S2 An empty Parquet file (0 rows, or no row groups) was refused only after the model had
+       loaded (seconds to minutes for an encoder): now before, as the other input checks.
+R13-S3 CSV, TSV, JSON Lines and text inputs had a progress bar without an ETA (a row count needs
+       another pass): the bar now counts the bytes read of the file's size.
+R13-S4 Without --output a data file was read whole before anything was printed: past one
+       segment (4 MiB) it is streamed as --output reads it, printed a chunk at a time.
+R13-S5 An --input that is a pipe (`-i <(zcat x.gz)`, a FIFO) with --output was "not a file",
+       without a word of why: --output reads its input twice (the --resume digest, the rows).
+R13-S6 The Ray Predictor failed on a passed-through pandas column of mixed types (an id column
+       of ints and strings): such a column is carried as it came.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error, run_cli_here
+
+import attentext
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("round13") / "tfidf"
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, out).run_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# R13-S5: an input that is a pipe, with --output
+# ---------------------------------------------------------------------------------------------
+
+
+def test_r13_s5_a_pipe_as_input_of_output_says_it_is_read_twice(tfidf_run, tmp_path):
+    fifo = tmp_path / "in.csv"
+    os.mkfifo(fifo)
+
+    result = run_cli_here(
+        "predict", tfidf_run, "-i", fifo, "-o", tmp_path / "out.jsonl", "--resume"
+    )
+
+    assert_one_line_error(result, "in.csv: is a pipe", "reads its input twice", "--resume")
+    assert fifo.exists() and not (tmp_path / "out.jsonl").exists()
