@@ -23,6 +23,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import assert_one_line_error, run_cli_here
 
@@ -50,3 +52,36 @@ def test_r13_s5_a_pipe_as_input_of_output_says_it_is_read_twice(tfidf_run, tmp_p
 
     assert_one_line_error(result, "in.csv: is a pipe", "reads its input twice", "--resume")
     assert fifo.exists() and not (tmp_path / "out.jsonl").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# R13-S2: an empty Parquet file, before the model loads
+# ---------------------------------------------------------------------------------------------
+
+
+def _model_never_loaded(monkeypatch) -> None:
+    def loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded before the input was checked")
+
+    monkeypatch.setattr("attentext.inference.classifier.load", loaded)
+    monkeypatch.setattr("attentext.scoring.engine.start_scorer", loaded)
+
+
+@pytest.mark.parametrize("groups", [0, 1])
+@pytest.mark.parametrize("output", [[], ["-o", "out.jsonl"]])
+def test_r13_s2_an_empty_parquet_file_is_refused_before_the_model_loads(
+    groups, output, tfidf_run, tmp_path, monkeypatch
+):
+    source = tmp_path / "in.parquet"
+    schema = pa.schema([("text", pa.string())])
+    if groups:  # one row group of 0 rows
+        pq.write_table(pa.table({"text": pa.array([], pa.string())}), source)
+    else:
+        pq.ParquetWriter(source, schema).close()
+    assert pq.ParquetFile(source).metadata.num_row_groups == groups
+    _model_never_loaded(monkeypatch)
+
+    result = run_cli_here("predict", tfidf_run, "-i", source, *output, cwd=tmp_path)
+
+    assert_one_line_error(result, "in.parquet: no rows to classify")
+    assert not (tmp_path / "out.jsonl").exists()

@@ -144,6 +144,7 @@ def predict_command(
         # read whole (standard input cannot be read twice, and a big file is read for nothing)
         if input_file is not None and str(input_file) != STANDARD_INPUT:
             check_exists(input_file)  # a mistyped name said at once, not after loading the run
+            _check_before_loading(input_file, text_column, encoding)
         classifier = _loaded_for_printing(run_dir, bool(texts or input_file), top_k, backend)
         for wanted in _read_wanted(texts, input_file, text_column, encoding):
             _print_predictions(classifier, wanted, json_output, top_k)
@@ -165,6 +166,16 @@ def predict_command(
         encoding=encoding,
     )
     _write_predictions(run_dir, input_file, output, options)
+
+
+def _check_before_loading(input_file: Path, text_column: str, encoding: str) -> None:
+    """What a Parquet input's metadata says before the run loads (seconds to minutes for an
+    encoder): its columns, the text column's type, and rows at all (an empty file was refused
+    only once the model had loaded)."""
+    from attentext.scoring.sources import open_source
+
+    if input_file.suffix.lower() == ".parquet" and input_file.is_file():
+        open_source(input_file, text_column, [], encoding)
 
 
 def _check_streamed(texts: list[str] | None, input_file: Path | None, json_output: bool) -> None:

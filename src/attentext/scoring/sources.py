@@ -425,6 +425,8 @@ class ParquetSource(TableSource):
         self._check_columns(self.file.schema_arrow.names)
         _check_text_type(path, text_column, self.file.schema_arrow.field(text_column).type)
         self.total = self.file.metadata.num_rows
+        if not self.total:  # found before the model loads, not after (seconds to minutes)
+            raise DataError(f"{path}: no rows to classify (a Parquet file of 0 rows)")
         schema = self.file.schema_arrow
         binary = [name for name in dict.fromkeys(columns) if is_bytes(schema.field(name).type)]
         self.text_columns = {name for name in binary if self._all_utf8(name)}
