@@ -123,16 +123,16 @@ def test_predict_input_lines_line_up_with_any_line_end(run_dir, tmp_path):
     assert all(r["label"] in AG_NEWS_LABELS for r in records[::3])
 
 
-def test_train_warns_in_one_line_about_label_case_variants(tmp_path):
+def test_train_refuses_in_one_line_label_case_variants(tmp_path):
+    # a warning until round 13 (R13-L2); data.distinct_lookalike_labels keeps them apart
     data = tmp_path / "d.csv"
     rows = [("a goal in extra time", "Sports"), ("the match", "sports"), ("a vote", "World")]
     data.write_text(labelled_csv(rows * 4), encoding="utf-8")
 
     result = cli("train", "tfidf-logreg", "--data", data, "--output", tmp_path / "out")
 
-    assert result.returncode == 0, result.stderr
-    warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warning) == 1 and "'Sports' / 'sports'" in warning[0], result.stderr
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "'Sports' and 'sports'" in result.stderr, result.stderr
 
 
 def test_predict_json_lines(run_dir, tmp_path):

@@ -165,17 +165,19 @@ def test_r11_d3_a_missing_value_inside_a_label_set_is_no_label(tmp_path):
     ids=["zero-width", "bom", "full-width", "no-break-space", "double-space"],
 )
 def test_r11_d4_labels_that_print_alike_are_warned_about(tmp_path, name, variant):
+    # refused since round 13 (R13-L2), unless data.distinct_lookalike_labels keeps them apart
     rows = [(text, name if label == "a" else "b") for text, label in ROWS]
     rows[2] = (rows[2][0], variant)
     data = write_file(tmp_path, "d.csv", labelled_csv(rows))
-    warned = [m for m in _warnings_of(data) if "separate classes" in m]
-    assert len(warned) == 1 and "\n" not in warned[0]
-    assert "' / '" in warned[0]  # both named (invisible characters escaped)
+    with pytest.raises(DataError) as caught:
+        _warnings_of(data)
+    assert "\n" not in str(caught.value) and "' and '" in str(caught.value)  # both named
     ml_rows = [(text, f"{label}|c") for text, label in rows]
     ml = write_file(tmp_path, "ml.csv", labelled_csv(ml_rows))
-    assert any("separate" in m for m in _warnings_of(ml, multi_label=True))
+    with pytest.raises(DataError, match="print alike"):
+        _warnings_of(ml, multi_label=True)
     plain = write_file(tmp_path, "plain.csv", labelled_csv(ROWS))
-    assert not [m for m in _warnings_of(plain) if "separate" in m]  # guard: no noise
+    assert not [m for m in _warnings_of(plain) if "alike" in m]  # guard: no noise
 
 
 def _trained_warnings(data: Path, out: Path) -> tuple[list[str], dict]:

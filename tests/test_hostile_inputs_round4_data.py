@@ -109,13 +109,16 @@ def test_float_class_names_match_labels_by_value_not_by_index(tmp_path):
 
 
 def test_a_label_written_1_and_1_0_is_warned_about_as_one_number(tmp_path):
+    # refused since round 13 (R13-L2), unless data.distinct_lookalike_labels keeps them apart
     rows = [(f"text {i}", "1" if i % 2 else "1.0") for i in range(6)]
+    path = _csv(tmp_path / "train.csv", rows)
+    with pytest.raises(DataError, match="'1' and '1.0'.*how the number is written"):
+        attentext.load_text_dataset(path, val_fraction=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dataset = attentext.load_text_dataset(_csv(tmp_path / "train.csv", rows), val_fraction=0)
+        dataset = attentext.load_text_dataset(path, val_fraction=0, distinct_lookalike_labels=True)
     said = [str(w.message) for w in caught if issubclass(w.category, AttentextWarning)]
-    assert dataset.label_names == ["1", "1.0"]  # kept apart, as '1' and '01' are
-    assert any("how a number is written" in m and "'1' / '1.0'" in m for m in said), said
+    assert dataset.label_names == ["1", "1.0"]  # kept apart, as asked
     assert not any("mix numbers" in m for m in said), said
 
 
@@ -283,16 +286,16 @@ def test_texts_to_classify_keep_a_row_that_repeats_the_header(tmp_path):
     assert load_texts(path) == ["first", "text", "last"]  # an output row per input row
 
 
-def test_multi_label_case_variants_are_warned_about(tmp_path):
+def test_multi_label_case_variants_are_refused(tmp_path):
+    # a warning until round 13 (R13-L2): now refused, unless data.distinct_lookalike_labels
     rows = [(f"text {i}", "Sports|money" if i % 2 else "sports") for i in range(6)]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        dataset = attentext.load_text_dataset(
-            _csv(tmp_path / "train.csv", rows), multi_label=True, val_fraction=0
-        )
-    said = [str(w.message) for w in caught if issubclass(w.category, AttentextWarning)]
-    assert dataset.label_names == ["Sports", "money", "sports"]  # kept apart, as single labels
-    assert any("differ only in case" in m and "'Sports' / 'sports'" in m for m in said), said
+    path = _csv(tmp_path / "train.csv", rows)
+    with pytest.raises(DataError, match="'Sports' and 'sports'.*differ only in case"):
+        attentext.load_text_dataset(path, multi_label=True, val_fraction=0)
+    dataset = attentext.load_text_dataset(
+        path, multi_label=True, val_fraction=0, distinct_lookalike_labels=True
+    )
+    assert dataset.label_names == ["Sports", "money", "sports"]  # kept apart, as asked
 
 
 COLUMNS_JSON = {

@@ -57,6 +57,9 @@ class DataSpec:
         False  # several labels per text: sigmoid + BCE, thresholds tuned on validation
     )
     label_separator: str = "|"  # what joins a text's labels in one cell (multi-label)
+    # true: labels that print alike (`Sports` / `sports`, `A` / `Ａ`) train as classes of their
+    # own; false refuses them before training, naming them and how to merge them
+    distinct_lookalike_labels: bool = False
     # > 0: train on this many examples per class, drawn from the training split with
     # the data seed (stratified); the run then has no validation split (data/shots.py)
     shots: int = 0

@@ -22,6 +22,7 @@ from attentext.data.labels import (
     UnknownLabel,
     check_every_class_trained,
     check_labels,
+    check_lookalikes,
     infer_label_names,
     read_classes,
     to_ids,
@@ -115,6 +116,7 @@ def load_text_dataset(
     label_names: list[str] | None = None,
     multi_label: bool = False,
     label_separator: str = "|",
+    distinct_lookalike_labels: bool = False,
 ) -> TextDataset:
     """Load train/validation/test splits from a folder, a file or a Hugging Face dataset name.
 
@@ -125,6 +127,8 @@ def load_text_dataset(
     the label set, as when evaluating a trained model on new data (which, being
     measured and not trained on, need not hold every class). With `multi_label`, a label
     cell holds several names joined by `label_separator` (or a list), and each row gets a list.
+    Labels to train that print alike (`Sports` / `sports`) are refused unless
+    `distinct_lookalike_labels` (`data.distinct_lookalike_labels` in a recipe).
     """
     if not isinstance(source, str | os.PathLike):  # str(None) would be looked up on the hub
         raise TypeError(
@@ -139,29 +143,15 @@ def load_text_dataset(
         if not multi_label:
             check_labels(raw)
             refuse_sets_read_as_classes(raw, label_separator)
-    first = raws.get("train") or raws["test"]
-    if multi_label:
-        sets = {split: label_sets(raw, label_separator) for split, raw in raws.items()}
-        names = (
-            label_names
-            or declared
-            or infer_multi_label_names(sets.get("train") or sets["test"], first.path)
-        )
-        if not label_names:  # names to train: each must come back whole from a prediction
-            refuse_names_holding_the_join(names, first.path, declared is not None)
-        ids = _split_ids(
-            raws, lambda s, raw: to_id_lists(raw, sets[s], names, declared), label_names or declared
-        )
-        if "train" in raws and not label_names:  # fixed names: data to measure, not to train
-            check_every_label_trained(raws["train"], ids["train"], names)
-            warn_one_label_each(sets["train"], raws["train"].path)
-        label_feature = datasets.Sequence(datasets.ClassLabel(names=names))
-    else:
-        names = list(label_names or declared or infer_label_names(first, label_column))
-        ids = _split_ids(raws, lambda _, raw: to_ids(raw, names, declared), label_names or declared)
-        if "train" in raws and not label_names:
-            check_every_class_trained(raws["train"], ids["train"], names)
-        label_feature = datasets.ClassLabel(names=names)
+    if declared is not None and not label_names:  # classes to train: none may print alike
+        first = raws.get("train") or raws["test"]
+        classes = first.path.parent / "classes.txt"
+        where = classes if classes.exists() else first.path
+        check_lookalikes(where, dict.fromkeys(declared, 0), distinct_lookalike_labels, True)
+    read = _multi_label_ids if multi_label else _single_label_ids
+    names, ids, label_feature = read(
+        raws, declared, label_names, label_column, label_separator, distinct_lookalike_labels
+    )
     features = datasets.Features({"text": datasets.Value("string"), "label": label_feature})
     splits = {
         split: datasets.Dataset.from_dict(
@@ -174,6 +164,55 @@ def load_text_dataset(
             _carve_validation(splits.pop("train"), val_fraction, seed, raws["train"].path)
         )
     return TextDataset(datasets.DatasetDict(splits), list(names), str(source), multi_label)
+
+
+def _single_label_ids(
+    raws: dict[str, RawSplit],
+    declared: list[str] | None,
+    label_names: list[str] | None,
+    label_column: str,
+    _separator: str,
+    distinct_lookalikes: bool,
+) -> tuple[list[str], dict[str, list], Any]:
+    """One label per text: the names, each split's ids and the label feature."""
+    first = raws.get("train") or raws["test"]
+    names = list(
+        label_names or declared or infer_label_names(first, label_column, distinct_lookalikes)
+    )
+    ids = _split_ids(raws, lambda _, raw: to_ids(raw, names, declared), label_names or declared)
+    if "train" in raws and not label_names:
+        check_every_class_trained(raws["train"], ids["train"], names)
+    return names, ids, datasets.ClassLabel(names=names)
+
+
+def _multi_label_ids(
+    raws: dict[str, RawSplit],
+    declared: list[str] | None,
+    label_names: list[str] | None,
+    _label_column: str,
+    separator: str,
+    distinct_lookalikes: bool,
+) -> tuple[list[str], dict[str, list], Any]:
+    """Several labels per text: the names, each split's lists of ids and the label feature."""
+    first = raws.get("train") or raws["test"]
+    sets = {split: label_sets(raw, separator) for split, raw in raws.items()}
+    first_sets = sets.get("train") or sets["test"]
+    names = (
+        label_names
+        or declared
+        or infer_multi_label_names(first_sets, first.path, distinct_lookalikes)
+    )
+    if not label_names:  # names to train: each must come back whole from a prediction
+        refuse_names_holding_the_join(names, first.path, declared is not None)
+    ids = _split_ids(
+        raws,
+        lambda s, raw: to_id_lists(raw, sets[s], names, declared),
+        label_names or declared,
+    )
+    if "train" in raws and not label_names:  # fixed names: data to measure, not to train
+        check_every_label_trained(raws["train"], ids["train"], names)
+        warn_one_label_each(sets["train"], raws["train"].path)
+    return names, ids, datasets.Sequence(datasets.ClassLabel(names=names))
 
 
 def _split_ids(

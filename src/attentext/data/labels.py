@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import unicodedata
 import warnings
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 
@@ -91,11 +93,14 @@ def check_labels(raw: RawSplit) -> None:
             )
 
 
-def infer_label_names(train: RawSplit, label_column: str = "label") -> list[str]:
+def infer_label_names(
+    train: RawSplit, label_column: str = "label", distinct_lookalikes: bool = False
+) -> list[str]:
     """Label names when none are declared: the sorted labels of train (numerically if integers).
 
-    A column that looks like text is refused; variants (`Sports`/`sports`, `1`/`01`) and numbers
-    mixed with names are kept as separate classes (some data sets mean them so), with an
+    A column that looks like text is refused, and so are labels that print alike (`Sports` /
+    `sports`, `1` / `01`: `check_lookalikes`) unless `distinct_lookalikes`; numbers mixed with
+    names are kept as separate classes (some data sets mean them so), with an
     `AttentextWarning` that names them and the fix.
     """
     present = set(train.labels)
@@ -106,7 +111,7 @@ def infer_label_names(train: RawSplit, label_column: str = "label") -> list[str]
             f"in {rows} rows, so it looks like text, not labels; choose the label column with "
             "--set data.label_column=NAME"
         )
-    warn_variants(train.path, present)
+    check_lookalikes(train.path, Counter(train.labels), distinct_lookalikes)
     if all(is_int(label) for label in present):
         return sorted(present, key=lambda label: (int(label), label))
     if all(is_number(label) for label in present):  # 1.0, 2.0, ..., 10.0: by value
@@ -126,28 +131,78 @@ def _same_label(name: str) -> str | Decimal:
     return " ".join(standard_text(unicodedata.normalize("NFKC", name)).split()).casefold()
 
 
-def warn_variants(path: Path, names: set[str]) -> None:
-    """Warn, in one line, about labels that differ only in case, spacing, width, characters that
-    draw nothing or how a number is written (`Sports`/`sports`, `1`/`1.0`, `_same_label`): each
-    is a class (or label) of its own."""
+# the setting that keeps labels printing alike apart (`check_lookalikes`), as `--set` takes it
+DISTINCT_LOOKALIKES = "data.distinct_lookalike_labels=true"
+# how two spellings of one label may differ, each step of `_same_label` in its order
+_LOOKALIKE_STEPS = (
+    ("invisible characters", standard_text),
+    ("spacing", lambda name: " ".join(name.split())),  # a no-break space too
+    ("width", lambda name: unicodedata.normalize("NFKC", name)),
+    ("case", str.casefold),
+)
+
+
+def lookalike_groups(names: Iterable[str]) -> list[list[str]]:
+    """The labels that print alike (`_same_label`), in groups of two or more, each sorted."""
     groups: dict[str | Decimal, list[str]] = {}
-    for name in sorted(names):
+    for name in sorted(set(names)):
         groups.setdefault(_same_label(name), []).append(name)
-    variants = [
-        " / ".join(f"'{shown(name, 30)}'" for name in group[:3])
-        + (" / ..." if len(group) > 3 else "")
-        for group in groups.values()
-        if len(group) > 1
-    ]
-    if variants:
-        warnings.warn(
-            f"{path}: labels that differ only in case, spacing, width, invisible characters or "
-            "how a number is written become "
-            f"separate classes: {short_list(variants, limit=4, width=80)}; if they are one "
-            "class, write them the same way in the data",
-            AttentextWarning,
-            stacklevel=3,
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def _how_they_differ(group: list[str]) -> str:
+    """What tells the spellings of one label apart: "case", "spacing and case", ..."""
+    if all(is_number(name) for name in group):
+        return "how the number is written"
+    kinds, spellings = [], list(group)
+    for kind, step in _LOOKALIKE_STEPS:
+        after = [step(name) for name in spellings]
+        if after != spellings:
+            kinds.append(kind)
+        spellings = after
+        if len(set(spellings)) == 1:
+            break
+    return " and ".join(kinds) or "how they are written"
+
+
+def check_lookalikes(
+    path: Path, rows: Mapping[str, int], distinct: bool = False, declared: bool = False
+) -> None:
+    """Refuse labels that print alike (`Sports`/`sports`/`Sports `, `A`/`Ａ`, `World` beside
+    `World<U+200B>`, `1`/`1.0`): trained, they are two classes the user cannot tell apart in any
+    output, each learning from part of one class's rows; a warning said so, and training went
+    on (an audit). `rows`: each label's rows in the data (or classes.txt's names, `declared`),
+    to say which spelling the rest should take. `distinct` (`DISTINCT_LOOKALIKES`) keeps them
+    apart without a word, for data that means them so."""
+    groups = lookalike_groups(rows)
+    if not groups or distinct:
+        return
+    group = groups[0]
+    kept = max(group, key=lambda name: rows[name])  # the most used spelling; the first of a tie
+    others = [name for name in group if name != kept]
+    named = " and ".join(f"'{shown(name, 30)}'" for name in group[:3])
+    if declared:
+        where = "the classes"
+        merge = (
+            f"remove {_quoted(others)} from {path.name} and write their rows as '{shown(kept, 30)}'"
         )
+    else:
+        where = "the labels"
+        counts = ", ".join(f"'{shown(name, 30)}' {rows[name]:,}" for name in group[:3])
+        named += f" (rows: {counts})"
+        merge = f"write the rows of {_quoted(others)} as '{shown(kept, 30)}'"
+    more = f" ({len(groups) - 1} more such group(s))" if len(groups) > 1 else ""
+    raise DataError(
+        f"{path}: {where} {named} differ only in {_how_they_differ(group)}, so they would be "
+        f"classes that print alike{more}; if they are one class, {merge}; to keep them apart, "
+        f"--set {DISTINCT_LOOKALIKES}"
+    )
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(f"'{shown(name, 30)}'" for name in names[:3]) + (
+        ", ..." if len(names) > 3 else ""
+    )
 
 
 def _warn_numbers_with_names(path: Path, names: set[str]) -> None:

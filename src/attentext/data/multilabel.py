@@ -11,9 +11,16 @@ single labels, every combination would become a class of its own.
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from pathlib import Path
 
-from attentext.data.labels import MISSING_LABELS, UnknownLabel, is_number, warn_variants, whole
+from attentext.data.labels import (
+    MISSING_LABELS,
+    UnknownLabel,
+    check_lookalikes,
+    is_number,
+    whole,
+)
 from attentext.data.readers import LIST_MARK, RawSplit, label_lookup
 from attentext.errors import AttentextWarning, DataError, did_you_mean, short_list, shown
 
@@ -77,12 +84,15 @@ def warn_one_label_each(sets: list[list[str]], path: Path) -> None:
         )
 
 
-def infer_multi_label_names(sets: list[list[str]], path: Path) -> list[str]:
+def infer_multi_label_names(
+    sets: list[list[str]], path: Path, distinct_lookalikes: bool = False
+) -> list[str]:
     """The union of the training rows' labels, sorted; two or more are needed. Labels that
-    differ only in case (`Sports|money` beside `sports`) are warned about as single labels are:
-    they were two labels without a word (an audit)."""
-    names = sorted({name for row in sets for name in row})
-    warn_variants(path, set(names))
+    print alike (`Sports|money` beside `sports`) are refused as single labels are
+    (`labels.check_lookalikes`), unless `distinct_lookalikes`."""
+    rows = Counter(name for row in sets for name in row)
+    names = sorted(rows)
+    check_lookalikes(path, rows, distinct_lookalikes)
     if len(names) < 2:
         raise DataError(
             f"{path}: {len(names)} label(s) in all of train; a classifier needs two or more"

@@ -156,6 +156,7 @@ def recipe_dataset(recipe: Recipe, data: str | Path | TextDataset) -> TextDatase
         seed=recipe.data_seed,
         multi_label=recipe.data.multi_label,
         label_separator=recipe.data.label_separator,
+        distinct_lookalike_labels=recipe.data.distinct_lookalike_labels,
     )
 
 

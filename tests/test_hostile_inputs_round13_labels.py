@@ -1,0 +1,141 @@
+"""Hostile inputs, round 13: what rounds 11 and 12 left about labels and run folders (R13-L).
+
+R13-L1. A multi-label CSV whose label name holds `|` (`R&D|Tech`) without a classes.txt: the
+    separator makes it two labels, as documented, without a word; and beside a classes.txt that
+    knows `R&D` only, "unknown label 'Tech'", a label the file never wrote alone. Now labels
+    split from one cell that are never apart in training are said in one warning (what to write
+    if it is one label), and the unknown piece names the cell it was split from.
+R13-L2. Labels that print alike (`Sports` / `sports`, `Sports ` inside quotes, `A` / full-width
+    `Ａ`, `World` / `World<U+200B>`, `1` / `1.0`), in the data or in classes.txt: a warning, then
+    two classes that print alike. Now refused before training, in one line naming both, their
+    rows and how to merge them; `--set data.distinct_lookalike_labels=true` keeps them apart.
+R13-L3. A run torn by a `recalibrate` killed before round 11's journal (R11-C2): metrics.json
+    recording a calibration that calibration.json does not hold (or thresholds.json another
+    than metrics.json records). Loaded and evaluated with the mismatched files without a word.
+    Now refused by every reader in one line saying how to mend it (recalibrate again), which
+    recalibrate itself does.
+R13-L4. A rewrite's staging folder on a run folder shared between machines (NFS): its process
+    judged by this machine's process table, so a live recalibrate elsewhere looked killed and its
+    kept files were put back under it (or removed). Now the folder names its host, a folder of
+    another host is left alone, and a reader says which host and what to do if it is stale;
+    folders named without a host keep today's reading.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+from attentext.data.dataset import load_text_dataset
+from attentext.errors import AttentextWarning, DataError
+from tests.conftest import assert_one_line_error, labelled_csv, run_cli_here, write_file
+
+TOPICS = [("a goal in the match", "Sports news"), ("stocks fell today", "Business")] * 5
+
+
+def _loaded(path: Path, **kwargs) -> tuple[object, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = load_text_dataset(path, val_fraction=0, **kwargs)
+    return dataset, [str(w.message) for w in caught if issubclass(w.category, AttentextWarning)]
+
+
+# ---------------------------------------------------------------------------------------------
+# R13-L2: labels that print alike
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variant", "differs"),
+    [
+        ("sports news", "case"),
+        ("Sports\u00a0news", "spacing"),  # a no-break space
+        ("Sports  news", "spacing"),
+        ("\uff33ports news", "width"),  # a full-width S
+        ("Spo\u200brts news", "invisible characters"),  # a zero-width space inside
+        ("SPORTS  news", "spacing and case"),
+    ],
+    ids=["case", "no-break-space", "double-space", "full-width", "zero-width-space", "two-ways"],
+)
+def test_r13_l2_labels_that_print_alike_are_refused_naming_both_and_the_merge(
+    tmp_path, variant, differs
+):
+    rows = [*TOPICS, ("a late winner", variant)]
+    data = write_file(tmp_path, "d.csv", labelled_csv(rows))
+
+    with pytest.raises(DataError) as caught:
+        load_text_dataset(data, val_fraction=0)
+
+    message = str(caught.value)
+    assert (
+        "\n" not in message
+        and "'Sports news' 5" in message
+        and f"differ only in {differs}" in message
+    )
+    assert "as 'Sports news'" in message  # the rarer spelling's rows written as the common one
+    assert "--set data.distinct_lookalike_labels=true" in message
+    multi = [(text, f"{label}|news") for text, label in rows]
+    ml = write_file(tmp_path, "ml.csv", labelled_csv(multi))
+    with pytest.raises(DataError, match="differ only in"):
+        load_text_dataset(ml, multi_label=True, val_fraction=0)
+
+
+def test_r13_l2_numbers_written_two_ways_are_refused(tmp_path):
+    rows = [("a", "1"), ("b", "2"), ("c", "1.0")] * 3
+    with pytest.raises(DataError, match=r"'1' and '1.0' .*how the number is written"):
+        load_text_dataset(write_file(tmp_path, "d.csv", labelled_csv(rows)), val_fraction=0)
+
+
+def test_r13_l2_classes_txt_listing_labels_that_print_alike_is_refused(tmp_path):
+    write_file(tmp_path, "train.csv", labelled_csv([("a goal", "0"), ("a vote", "1")] * 4))
+    write_file(tmp_path, "classes.txt", "World\nWorld\u200b\n")
+
+    with pytest.raises(DataError) as caught:
+        load_text_dataset(tmp_path, val_fraction=0)
+
+    message = str(caught.value)
+    assert "classes.txt: the classes 'World' and 'World\\u200b' differ only in" in message
+    assert "remove 'World\\u200b' from classes.txt" in message
+
+
+def test_r13_l2_the_setting_keeps_them_apart_without_a_word(tmp_path):
+    rows = [*TOPICS, ("a late winner", "sports news")]
+    data = write_file(tmp_path, "d.csv", labelled_csv(rows))
+
+    dataset, said = _loaded(data, distinct_lookalike_labels=True)
+
+    assert dataset.label_names == ["Business", "Sports news", "sports news"] and said == []
+
+
+def test_r13_l2_evaluating_against_a_run_takes_its_names_as_they_are(tmp_path):
+    """A control: fixed names (a run's) are data to measure, not classes to train."""
+    rows = [*TOPICS, ("a late winner", "sports news")]
+    data = write_file(tmp_path, "d.csv", labelled_csv(rows))
+    names = ["Business", "Sports news", "sports news"]
+    assert load_text_dataset(data, label_names=names, val_fraction=0).label_names == names
+
+
+def test_r13_l2_nfd_and_nfc_spellings_are_one_label(tmp_path):
+    """Checked and holding: `e` + U+0301 and `é` are one label (composed when read)."""
+    rows = [("bon", "n\u00e9gatif"), ("bien", "positif"), ("mal", "ne\u0301gatif")] * 3
+    dataset, said = _loaded(write_file(tmp_path, "d.csv", labelled_csv(rows)))
+    assert dataset.label_names == ["n\u00e9gatif", "positif"] and said == []
+
+
+def test_r13_l2_train_refuses_in_one_line_and_the_setting_trains(tmp_path):
+    rows = [*TOPICS, ("a late winner", "sports news"), ("a bank rate", "Business")] * 2
+    data = write_file(tmp_path, "train.csv", labelled_csv(rows))
+    out = tmp_path / "run"
+
+    refused = run_cli_here("train", "tfidf-logreg", "--data", data, "--output", out)
+
+    assert_one_line_error(refused, "'Sports news' and 'sports news'", "distinct_lookalike_labels")
+    assert not out.exists() and not Path(f"{out}.partial").exists()
+    kept = run_cli_here(
+        "train", "tfidf-logreg", "--data", data, "--output", out,
+        "--set", "data.distinct_lookalike_labels=true",
+    )  # fmt: skip
+    assert kept.returncode == 0, kept.stderr
+    assert "distinct_lookalike_labels: true" in (out / "recipe.yaml").read_text()
