@@ -43,6 +43,49 @@ def _loaded(path: Path, **kwargs) -> tuple[object, list[str]]:
 
 
 # ---------------------------------------------------------------------------------------------
+# R13-L1: a label holding the separator, in a multi-label CSV
+# ---------------------------------------------------------------------------------------------
+
+ML_ROWS = [
+    ("new chips for the lab", "R&D|Tech"),
+    ("a patent for a battery", "R&D|Tech"),
+    ("the league final", "sport"),
+    ("a race and a new engine", "sport|R&D|Tech"),
+    ("tennis at noon", "sport"),
+    ("budget cuts in the lab", "R&D|Tech"),
+]
+
+
+def test_r13_l1_labels_split_from_one_cell_and_never_apart_are_said(tmp_path):
+    data = write_file(tmp_path, "ml.csv", labelled_csv(ML_ROWS))
+
+    dataset, said = _loaded(data, multi_label=True)
+
+    assert dataset.label_names == ["R&D", "Tech", "sport"]  # the documented reading
+    (warned,) = [m for m in said if "never apart" in m]
+    assert "'R&D' and 'Tech'" in warned and "4 rows hold both" in warned and "'R&D|Tech'" in warned
+    assert "if 'R&D|Tech' is one label, write it without '|'" in warned
+    assert "\n" not in warned
+
+
+def test_r13_l1_labels_that_also_come_apart_are_not_warned_about(tmp_path):
+    rows = [*ML_ROWS, ("a lab alone", "R&D"), ("a phone", "Tech")]
+    said = _loaded(write_file(tmp_path, "ml.csv", labelled_csv(rows)), multi_label=True)[1]
+    assert not [m for m in said if "never apart" in m]  # a control: R&D and Tech are two
+
+
+def test_r13_l1_an_unknown_piece_of_a_split_cell_names_the_cell(tmp_path):
+    write_file(tmp_path, "train.csv", labelled_csv(ML_ROWS))
+    write_file(tmp_path, "classes.txt", "R&D\nsport\n")
+
+    with pytest.raises(DataError) as caught:
+        load_text_dataset(tmp_path, multi_label=True, val_fraction=0)
+
+    message = str(caught.value)
+    assert "row 2: unknown label 'Tech', split from the cell 'R&D|Tech' on '|'" in message
+
+
+# ---------------------------------------------------------------------------------------------
 # R13-L2: labels that print alike
 # ---------------------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from attentext.data.multilabel import (
     refuse_names_holding_the_join,
     refuse_sets_read_as_classes,
     to_id_lists,
+    warn_labels_never_apart,
     warn_one_label_each,
 )
 from attentext.data.readers import (
@@ -204,9 +205,11 @@ def _multi_label_ids(
     )
     if not label_names:  # names to train: each must come back whole from a prediction
         refuse_names_holding_the_join(names, first.path, declared is not None)
+    if not label_names and not declared:  # a name holding the separator was read as two
+        warn_labels_never_apart(first, first_sets, separator)
     ids = _split_ids(
         raws,
-        lambda s, raw: to_id_lists(raw, sets[s], names, declared),
+        lambda s, raw: to_id_lists(raw, sets[s], names, declared, separator),
         label_names or declared,
     )
     if "train" in raws and not label_names:  # fixed names: data to measure, not to train

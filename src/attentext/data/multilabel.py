@@ -101,9 +101,15 @@ def infer_multi_label_names(
 
 
 def to_id_lists(
-    raw: RawSplit, sets: list[list[str]], names: list[str], declared: list[str] | None = None
+    raw: RawSplit,
+    sets: list[list[str]],
+    names: list[str],
+    declared: list[str] | None = None,
+    separator: str = LABEL_JOIN,
 ) -> list[list[int]]:
-    """Each row's label ids; an unknown label is one short line naming its row.
+    """Each row's label ids; an unknown label is one short line naming its row, and the cell it
+    was split from (on `separator`): `R&D|Tech` beside a classes.txt of `R&D` was "unknown label
+    'Tech'", which the file never wrote alone (an audit).
 
     Where the data declares its classes as words (classes.txt), a number is the class at that
     index, 0-based (1-based in AG News' format), as single labels read it: `0|2` beside a
@@ -112,7 +118,7 @@ def to_id_lists(
     lookup = label_lookup(names)
     indices = _declared_indices(raw, names, declared)
     ids = []
-    for row_names, row in zip(sets, raw.rows, strict=True):
+    for cell, row_names, row in zip(raw.labels, sets, raw.rows, strict=True):
         row_ids = set()
         for name in row_names:
             meant = name if name in lookup else indices.get(name) or indices.get(whole(name), name)
@@ -121,13 +127,54 @@ def to_id_lists(
                 declared_as = (
                     f" (the class '{shown(meant)}' in classes.txt)" if meant != name else ""
                 )
+                split = LIST_MARK not in cell and cell.strip() != name
+                part = (
+                    f", split from the cell '{shown(cell, 40)}' on '{separator}'" if split else ""
+                )
                 raise UnknownLabel(
-                    f"{raw.path}: row {row}: unknown label '{shown(name)}'{declared_as} "
+                    f"{raw.path}: row {row}: unknown label '{shown(name)}'{declared_as}{part} "
                     f"({len(names)} known labels){known}"
                 )
             row_ids.add(lookup[meant])
         ids.append(sorted(row_ids))
     return ids
+
+
+def warn_labels_never_apart(raw: RawSplit, sets: list[list[str]], separator: str) -> None:
+    """Warn, in one line, where labels split from one cell are never apart in the training
+    data (`R&D|Tech` on every row that holds either): the separator makes them two labels, as
+    documented, yet a label name holding it (a CSV can write no other) reads the same, and
+    two labels that always come together cannot be learned apart anyway. Without a
+    classes.txt, `R&D|Tech` was two labels without a word (an audit)."""
+    rows_of: dict[str, list[int]] = {}
+    first_cell: dict[str, int] = {}  # a label's first row whose cell was split on `separator`
+    for i, (cell, names) in enumerate(zip(raw.labels, sets, strict=True)):
+        for name in names:
+            rows_of.setdefault(name, []).append(i)
+            if len(names) > 1 and LIST_MARK not in cell:
+                first_cell.setdefault(name, i)
+    together: dict[tuple[int, ...], list[str]] = {}
+    for name in first_cell:
+        together.setdefault(tuple(rows_of[name]), []).append(name)
+    groups = [group for group in together.values() if len(group) > 1]
+    if not groups:
+        return
+    row = first_cell[groups[0][0]]
+    group = [name for name in sets[row] if name in groups[0]]  # in the cell's order
+    joined = shown(separator.join(group), 40)
+    more = f" ({len(groups) - 1} more such group(s))" if len(groups) > 1 else ""
+    quoted = [f"'{shown(name, 30)}'" for name in group]
+    named = ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    held = "both" if len(group) == 2 else "all of them"
+    warnings.warn(
+        f"{raw.path}: the labels {named} are never apart (their {len(rows_of[group[0]]):,} "
+        f"rows hold {held}, as '{joined}' on row {raw.rows[row]}){more}: "
+        f"'{separator}' separates a cell's labels, so they train as "
+        f"{len(group)} labels, which cannot be learned apart; if '{joined}' is one label, write "
+        f"it without '{separator}' in the data",
+        AttentextWarning,
+        stacklevel=3,
+    )
 
 
 def _declared_indices(
