@@ -26,9 +26,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import assert_one_line_error, run_cli_here
+from conftest import assert_one_line_error, batch_options, jsonl_rows, run_cli_here
 
 import attentext
+from attentext.errors import DataError
+from attentext.scoring.engine import predict_file
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +87,50 @@ def test_r13_s2_an_empty_parquet_file_is_refused_before_the_model_loads(
 
     assert_one_line_error(result, "in.parquet: no rows to classify")
     assert not (tmp_path / "out.jsonl").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# R13-S1: a quote never closed, where the rest of the file fits in pyarrow's last block
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "open_row"),
+    [
+        ("id,text", "{i},stocks fell on oil", '{i},"a quote that never closes'),
+        # the quote opened in a column that is not read: the rows after it were lost silently
+        ("id,text,note", "{i},stocks fell on oil,x", '{i},stocks fell,"a note never closed'),
+    ],
+    ids=["text-column", "column-not-read"],
+)
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+def test_r13_s1_a_quote_never_closed_in_the_last_block_is_named(
+    header, row, open_row, end, tfidf_run, tmp_path
+):
+    lines = [header] + [row.format(i=i) for i in range(30_000)]  # 700 KB: the open quote's
+    lines.insert(20_001, open_row.format(i="open"))  # rest fits in pyarrow's last block
+    source = tmp_path / "in.csv"
+    source.write_bytes(end.join(lines).encode() + end.encode())
+
+    with pytest.raises(
+        DataError, match=r"in.csv: row 20001, line 20002: a '\"' opens a field"
+    ) as e:
+        predict_file(tfidf_run, source, tmp_path / "out.jsonl", batch_options())
+
+    assert "runs over the 10,000 lines after it to the end of the file" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "tail", ['9,"two\nlines"\n', '9,"two\nlines"', '9,"a ""quoted""\nword"\n', '9,"""\n"""\n']
+)
+def test_r13_s1_a_closed_quote_over_lines_at_the_end_is_read(tail, tfidf_run, tmp_path):
+    """Checked and holding: a last row quoted over lines, its quote closed, is one text."""
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n1,stocks fell\n" + tail, encoding="utf-8")
+
+    summary = predict_file(tfidf_run, source, tmp_path / "out.jsonl", batch_options(id_column="id"))
+
+    assert summary.rows == 2 and summary.not_classified == 0
+    assert [row["id"] for row in jsonl_rows(tmp_path / "out.jsonl")] == ["1", "9"]
+

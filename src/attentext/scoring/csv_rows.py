@@ -68,11 +68,15 @@ def csv_batches(
             last = (batch[-1][0], reader.line_num)
             yield _batch([row for _, row in batch], len(names), where, include)
     if quoting and last[1] > last[0] and _quote_left_open(path, last[0], delimiter):
-        raise DataError(
-            f"{path}: line {last[0]}: a '\"' opens a field that is never closed: it runs over "
-            f"the {last[1] - last[0]:,} lines after it to the end of the file; close the quote "
-            '(a quote inside a field is written "")'
-        )
+        raise DataError(f"{path}: line {last[0]}: {quote_never_closed(last[1] - last[0])}")
+
+
+def quote_never_closed(lines: int) -> str:
+    """What is wrong with a field whose quote is never closed, running over `lines` lines."""
+    return (
+        f"a '\"' opens a field that is never closed: it runs over the {lines:,} lines after it "
+        'to the end of the file; close the quote (a quote inside a field is written "")'
+    )
 
 
 def _dialect(delimiter: str, quoting: bool) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from attentext.scoring.csv_rows import (
     MAX_FIELD_BYTES,
     PROBLEM_COLUMN,
     csv_batches,
+    quote_never_closed,
     with_problems,
 )
 
@@ -529,6 +530,40 @@ def tsv_lookahead(path: Path, encoding: str = DEFAULT_ENCODING) -> bool | None:
     return tsv_unquoted(path, content, whole)
 
 
+def open_quote(path: Path, value: bytes) -> tuple[int, int] | None:
+    """Where the file's last field, read as `value`, is a quote never closed: the line of its
+    opening quote and the lines it runs over; None where the quote closed. Such a field runs to
+    the very end of the file, so the file ends with the quote and the value as written (its
+    quotes doubled), and the value holds a line end (a quote left open on the last line merges
+    nothing). A field whose quote closed ends with the closing quote (and a line end) instead."""
+    if b"\n" not in value and b"\r" not in value:
+        return None
+    written = b'"' + value.replace(b'"', b'""')
+    size = path.stat().st_size
+    if size < len(written):
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(size - len(written))
+        if handle.read() != written:
+            return None
+        after = len(LINE_END.findall(value)) - bool(LINE_END.search(value[-1:]))
+        return line_at(handle, size - len(written)), after
+
+
+def line_at(handle: Any, offset: int) -> int:
+    """The line (1-based) of byte `offset` of a binary file, line ends as `split_lines` has
+    them (a \r\n cut between two blocks counted once)."""
+    handle.seek(0)
+    ends, left, before = 0, offset, b""
+    while left > 0:
+        block = handle.read(min(BLOCK_BYTES, left))
+        if not block:
+            break
+        ends += len(LINE_END.findall(block)) - (before == b"\r" and block.startswith(b"\n"))
+        before, left = block[-1:], left - len(block)
+    return ends + 1
+
+
 def merged_row(batch: pa.RecordBatch) -> int | None:
     """The first row of `batch` (read with quotes) with a tab or a line end in a field, in any
     column: a quoted field that held them, or a quote that ran over them; None where none has."""
@@ -586,7 +621,11 @@ class DelimitedSource(TableSource):
     def _reader(self, quoting: bool = True, every_column: bool = False) -> Any:
         """pyarrow's streaming reader, with csv quoting or a row per line; `every_column` reads
         the columns not asked for too (as bytes), for `merged_row` to see a quote in any."""
-        include = self.include
+        # the last column too, where quoted: a quote opened there and never closed runs to the
+        # end of the file without an error (`_refuse_open_quote` looks at it)
+        include = list(
+            dict.fromkeys([*self.include, *self.names[-1:]] if quoting else self.include)
+        )
         types = {name: pa.binary() for name in self.names} if every_column else {}
         types.update({name: pa.binary() for name in include})  # decoded here (`column_of`)
         return pacsv.open_csv(
@@ -652,17 +691,42 @@ class DelimitedSource(TableSource):
     def batches(self) -> Iterator[pa.RecordBatch]:
         """pyarrow's batches; where its reader stops (a row longer than its block, a row of
         another width), Python's csv reads on from the row it reached (`csv_rows`): a long row
-        is read whole, a row of another width is one bad row in its place."""
+        is read whole, a row of another width is one bad row in its place. The last batch is
+        held until the file has ended, for `_refuse_open_quote` to see its last row first."""
         self.quoting = not self.unquoted
-        done = 0
+        done, held = 0, None
         try:
             for batch in self._tsv_batches() if self.delimiter == "\t" else self._reader():
-                yield with_problems(batch, self.include)
-                done += batch.num_rows
+                if held is not None:
+                    yield with_problems(held, self.include)
+                    done += held.num_rows
+                held = batch
         except (pa.ArrowInvalid, pa.ArrowTypeError):
+            if held is not None:
+                yield with_problems(held, self.include)
+                done += held.num_rows
             header = 0 if self.ag_news else 1
             yield from csv_batches(
                 self.path, self.names, self.include, self.delimiter, self.quoting, header + done
+            )
+            return
+        if held is not None:
+            if self.quoting:
+                self._refuse_open_quote(held, done)
+            yield with_problems(held, self.include)
+
+    def _refuse_open_quote(self, batch: pa.RecordBatch, done: int) -> None:
+        """One line where the file's last row ends inside a quote it opened in its last column
+        (`open_quote`): pyarrow's reader takes every line after such a quote as one field, to
+        the end of the file, without an error where they fit in its last block; they were one
+        text, scored without a word. (A quote opened in another column leaves the row short of
+        fields, which the reader refuses, and `csv_rows` names it.)"""
+        value = batch.column(self.names[-1])[batch.num_rows - 1].as_py()
+        found = open_quote(self.path, value if isinstance(value, bytes) else value.encode())
+        if found is not None:
+            line, lines = found
+            raise DataError(
+                f"{self.path}: row {done + batch.num_rows}, line {line}: {quote_never_closed(lines)}"
             )
 
     def column_of(self, table: pa.Table, name: str) -> tuple[pa.Array, list[int]]:
