@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -30,6 +31,7 @@ from conftest import assert_one_line_error, batch_options, jsonl_rows, run_cli_h
 
 import attentext
 from attentext.errors import DataError
+from attentext.integrations.ray import Predictor
 from attentext.scoring.engine import predict_file
 
 
@@ -134,3 +136,26 @@ def test_r13_s1_a_closed_quote_over_lines_at_the_end_is_read(tail, tfidf_run, tm
     assert summary.rows == 2 and summary.not_classified == 0
     assert [row["id"] for row in jsonl_rows(tmp_path / "out.jsonl")] == ["1", "9"]
 
+
+# ---------------------------------------------------------------------------------------------
+# R13-S6: the Ray Predictor and a passed-through column of mixed types
+# ---------------------------------------------------------------------------------------------
+
+
+def test_r13_s6_the_ray_predictor_carries_a_column_of_mixed_types_as_it_came(tfidf_run):
+    """Without a Ray cluster: Ray Data calls the Predictor with such batches."""
+    ids = [1, "a-7", 2.5, None]
+    frame = pd.DataFrame(
+        {"id": ids, "text": ["stocks fell", "the team won", "oil rose", "the cup"], "n": range(4)},
+        index=[10, 11, 12, 13],
+    )
+    predictor = Predictor(tfidf_run, id_column="id", columns=["n"])
+    plain = Predictor(tfidf_run)(frame[["text"]])
+
+    found = predictor(frame)
+    arrays = predictor({name: frame[name].to_numpy() for name in frame.columns})
+
+    assert list(found.columns) == ["id", "n", "label", "score"] == list(arrays)
+    assert found["id"].tolist() == ids == arrays["id"].tolist()
+    assert found["n"].tolist() == [0, 1, 2, 3] == arrays["n"].tolist()
+    assert found["label"].tolist() == plain["label"].tolist() == arrays["label"].tolist()

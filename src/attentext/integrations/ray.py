@@ -90,7 +90,13 @@ class Predictor:
         texts, problems = decode_texts(values_of(batch, self.text_column))
         results, _ = score_texts(self.classifier, texts, self.spec, problems)
         columns = {name: column_of(batch, name) for name in self.passthrough}
-        return like(batch, pa.table({**columns, **results}))
+        as_arrow = {
+            name: c for name, c in columns.items() if isinstance(c, pa.Array | pa.ChunkedArray)
+        }
+        carried = {name: c for name, c in columns.items() if name not in as_arrow}
+        return with_carried(
+            like(batch, pa.table({**as_arrow, **results})), carried, self.passthrough
+        )
 
 
 def check_options(
@@ -137,10 +143,32 @@ def values_of(batch: Any, name: str) -> list[Any]:
 
 
 def column_of(batch: Any, name: str) -> Any:
-    """A passed-through column as Arrow (a pandas or numpy NaN is a null)."""
+    """A passed-through column as Arrow (a pandas or numpy NaN is a null), or as it came (a
+    numpy array) where Arrow cannot hold it: a pandas column of mixed types (an id column of
+    ints and strings) failed the whole batch, "Could not convert 'a' with type str"."""
     if isinstance(batch, pa.Table):
         return batch.column(name)
-    return pa.array(np.asarray(batch[name]), from_pandas=True)
+    values = np.asarray(batch[name])
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return values
+
+
+def with_carried(result: Any, carried: dict[str, np.ndarray], order: list[str]) -> Any:
+    """`result` (a pandas DataFrame or a dict of numpy arrays) with the passed-through columns
+    Arrow could not hold, `carried` as they came, each in its place in `order` (first)."""
+    if not carried:
+        return result
+    if isinstance(result, dict):
+        return {
+            **{name: carried[name] if name in carried else result[name] for name in order},
+            **{name: column for name, column in result.items() if name not in order},
+        }
+    for position, name in enumerate(order):
+        if name in carried:
+            result.insert(position, name, carried[name])
+    return result
 
 
 def like(batch: Any, table: pa.Table) -> Any:
