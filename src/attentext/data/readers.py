@@ -13,6 +13,7 @@ import unicodedata
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
+from numbers import Number
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,10 @@ LIST_MARK = "\x1f"
 # the first whole number a float (a JSON number with a '.' or 'e', a Parquet double) cannot hold
 # exactly: a label of this size or more read as a float has made-up digits (`checked_label`)
 MAX_EXACT_FLOAT = 2.0**53
+# what texts given as bytes come as (`text_list`): iterated, they are numbers
+BYTES_LIKE = (bytes, bytearray, memoryview)
+# the type names of pandas' missing values (`pd.NA`, `pd.NaT`), told without importing pandas
+PANDAS_MISSING = frozenset({"NAType", "NaTType"})
 # a boolean label as JSON (and pyarrow, Spark) writes it, not as Python does (`label_str`)
 BOOLEAN_LABELS = {True: "true", False: "false"}
 # A text of spaces and characters that draw nothing (the word tokenizer removes them: a soft
@@ -246,11 +251,12 @@ def is_int(value: str) -> bool:
 
 def _kind(value: object) -> str:
     """What a value that is not a string is, for a message (never the value itself when it is a
-    list or an object: it could be any size)."""
-    if isinstance(value, bool):
+    list or an object: it could be any size). NumPy's booleans and numbers are named so too
+    (`np.int64(3)` was "of type int64")."""
+    if isinstance(value, bool) or type(value).__name__ in ("bool", "bool_"):
         return f"a boolean ({str(value).lower()})"
-    if isinstance(value, int | float):
-        return f"a number ({shown(value)})"
+    if isinstance(value, Number):
+        return f"a number ({shown(str(value))})"
     if isinstance(value, list | tuple):
         return "a list"
     if isinstance(value, dict):
@@ -258,11 +264,26 @@ def _kind(value: object) -> str:
     return f"of type {type(value).__name__}"
 
 
+def is_missing(value: object) -> bool:
+    """Whether `value` is a missing value: None, a NaN of any float type (NumPy's float32 too),
+    or pandas' and NumPy's own markers (`pd.NA`, `pd.NaT`, `np.datetime64("NaT")`), which a
+    pandas column of strings or an object array holds where a text is missing: `pd.NA` was
+    "text is of type NAType" where NaN and None said "missing"."""
+    if value is None or type(value).__name__ in PANDAS_MISSING:
+        return True
+    if isinstance(value, float) or getattr(value, "ndim", None) == 0:  # a NumPy scalar
+        try:
+            return bool(value != value)  # NaN and NaT alone are not equal to themselves
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
 def text_problem(value: object) -> str | None:
     """Why `value` cannot be classified ("text is missing", "text is empty", "text is a number
     (3), not a string"), or None for a non-blank string: a streamed row is reported, not read
     whole first (`check_texts` refuses the file instead)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if is_missing(value):
         return "text is missing"
     if not isinstance(value, str):
         return f"text is {_kind(value)}, not a string"
@@ -282,8 +303,13 @@ def text_list(texts: object) -> list[str]:
     results could not line up with the user's texts; so is an item that is not a string, by
     index, which one model failed on deep inside and another read as text (bytes).
     """
-    if isinstance(texts, str | bytes):
-        raise TypeError("texts must be a list of strings, not a single string")
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings, not a single string; write [text]")
+    if isinstance(texts, BYTES_LIKE):  # a bytearray or memoryview iterated as numbers
+        raise TypeError(
+            f"texts must be a list of strings, not {type(texts).__name__}: decode the bytes "
+            "first (data.decode('utf-8')) and pass a list of texts"
+        )
     if isinstance(texts, Set | Mapping) or not isinstance(texts, Iterable):
         unordered = isinstance(texts, Set | Mapping)
         why = ": it has no order for the results to follow" if unordered else ""
@@ -309,7 +335,7 @@ def check_texts(raw: RawTexts, empty_ok: bool = False) -> None:
     Texts to classify keep their empty rows (`empty_ok`): an output per input row must line up.
     """
     for text, row in zip(raw.texts, raw.rows, strict=True):
-        if text is None or (isinstance(text, float) and math.isnan(text)):
+        if is_missing(text):
             raise DataError(f"{raw.path}: row {row}: text is missing")
         if not isinstance(text, str):
             raise DataError(f"{raw.path}: row {row}: text is {_kind(text)}, not a string")
