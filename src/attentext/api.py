@@ -23,6 +23,7 @@ from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.data.defaults import planned
 from attentext.errors import AttentextError, listed
 from attentext.evaluation.evaluate import compare, evaluate
+from attentext.files import user_path
 from attentext.inference.classifier import Classifier, load
 from attentext.interpret.explain import explain
 from attentext.models.registry import build_model
@@ -69,7 +70,7 @@ def summary(recipe_or_run: str | Path, num_labels: int | None = None) -> ModelSu
     """Layers, output shapes and parameter counts of a run directory or of a recipe's fresh model
     (of `num_labels` classes, 4 by default). A run has its own labels: `num_labels` given with
     one is refused (it was ignored without a word, the table showing the run's)."""
-    path = Path(recipe_or_run)
+    path = Path(user_path(recipe_or_run))
     if _names_a_run(path):
         if num_labels is not None:
             raise AttentextError(
@@ -167,6 +168,8 @@ def distill(
     `options` are those of `train` (epochs, max_steps, label_prior, overrides, overwrite, ...).
     A teacher of several labels per text has the student read the data so too (`multi_label`).
     """
+    # written into the student's recipe as run directories and a file: `~` read as a shell would
+    teacher, unlabeled = user_path(teacher), user_path(unlabeled)
     if not options.get("multi_label") and open_run(Path(teacher)).multi_label:
         options["multi_label"] = True
     sets = [
@@ -180,7 +183,7 @@ def distill(
     # given as --student kept its own (another run's texts and teachers, without a word)
     sets.append(f"distill.unlabeled={'' if unlabeled is None else unlabeled}")
     # a JSON list is YAML: paths with any character survive the override
-    runs = listed(ensemble, "ensemble", "teacher run directories")
+    runs = [user_path(run) for run in listed(ensemble, "ensemble", "teacher run directories")]
     sets.append(f"distill.ensemble={json.dumps([str(run) for run in runs])}")
     overrides = [*sets, *override_list(options.pop("overrides", None))]
     return train(student, data, output, overrides=overrides, **options)

@@ -28,12 +28,28 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePath
+from typing import Any, TypeVar
 
 from attentext.errors import AttentextWarning
 
 TMP_SUFFIX = ".tmp"
+# a path argument of any kind `user_path` takes: it comes back of the same kind
+PathArgument = TypeVar("PathArgument")
+
+
+def user_path(path: PathArgument) -> PathArgument:
+    """`path`, as a Python caller gave it, with a leading `~` read as the home folder, as a
+    shell reads it: no shell expands `~` in a Python string, and `evaluate(..., output="~/r")`
+    wrote into a folder named `~` in the working folder. Each public function passes its paths
+    through here first. A str stays a str (a hub dataset's name is one) and a Path a Path;
+    anything else (a `TextDataset`, None) is returned as it is; `~user` of no such user is left
+    as written (then "not found"), where `Path.expanduser` raised a RuntimeError."""
+    if isinstance(path, str):
+        return os.path.expanduser(path)
+    if isinstance(path, PurePath):
+        return type(path)(os.path.expanduser(path))
+    return path
 
 
 def cache_root() -> Path:

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from attentext.errors import RecipeError, did_you_mean, short_list, shown
+from attentext.files import user_path
 
 MAX_RECIPE_BYTES = 1 << 20
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # fp16: CUDA GPUs only
@@ -904,7 +905,7 @@ def override_list(overrides: Any) -> list[str]:
 
 def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Load a built-in recipe by name or a YAML file by path, then apply `key=value` overrides."""
-    text, origin = _recipe_text(str(name_or_path))
+    text, origin = _recipe_text(str(user_path(name_or_path)))  # `~` as a shell reads it
     return recipe_from_text(text, origin, overrides)
 
 

@@ -39,7 +39,7 @@ from attentext.errors import (
 from attentext.evaluation.calibration import calibrate, log_softmax, nll
 from attentext.evaluation.card import model_card
 from attentext.evaluation.metrics import classification_metrics
-from attentext.files import write_json, write_text
+from attentext.files import user_path, write_json, write_text
 from attentext.inference.classifier import load
 from attentext.inference.ensemble import label_columns
 from attentext.recipes import Recipe
@@ -116,7 +116,7 @@ def ensemble(
             f"--rounds must be at most {MAX_ROUNDS:,} (weights in steps of 1/{MAX_ROUNDS:,}), "
             f"got {rounds:,}"
         )
-    runs = _check_runs(run_dirs)
+    runs, data, output = _check_runs(run_dirs), user_path(data), user_path(output)
     rundir.check_output_apart(Path(output), [run.path for run in runs], "the member run")
     check_destination(Path(output), resume=False, overwrite=overwrite)  # before minutes of work
     validation, label_names = _validation(runs, data)

@@ -42,7 +42,13 @@ from attentext.evaluation.card import (
 )
 from attentext.evaluation.evaluate import raw_logits
 from attentext.evaluation.held_out import labelled_split, trained_on
-from attentext.files import remove_abandoned_staging, staging_folder, write_json, write_text
+from attentext.files import (
+    remove_abandoned_staging,
+    staging_folder,
+    user_path,
+    write_json,
+    write_text,
+)
 from attentext.inference.classifier import Classifier, load
 from attentext.label_prior import (
     MAX_DRIFT,
@@ -109,7 +115,7 @@ def recalibrate(
             f"unknown calibration method '{method}'; choose one of {', '.join(METHODS)}"
         )
     fit, min_texts = METHODS[method]
-    run_dir = Path(run_dir)
+    run_dir, data, reference = Path(user_path(run_dir)), user_path(data), user_path(reference)
     run = open_run(run_dir)
     if run.multi_label:
         raise RecipeError(
@@ -227,7 +233,7 @@ def set_label_prior(
         raise RecipeError(f"unknown label prior '{target}'; choose one of {choices}")
     if (target == ESTIMATED) != (texts is not None):
         raise RecipeError("an estimated label prior needs texts to estimate it on (and only it)")
-    run = open_run(Path(run_dir))
+    run, texts = open_run(Path(run_dir)), user_path(texts)
     if run.multi_label:
         raise RecipeError(
             f"{run.path}: several labels per text; each label's threshold decides, not a prior"

@@ -26,6 +26,7 @@ from attentext.evaluation.held_out import labelled_split
 from attentext.evaluation.label_calibration import calibrate_labels
 from attentext.evaluation.multilabel import multi_hot
 from attentext.evaluation.recalibrate import MIN_TEXTS, check_held_out, save_calibration
+from attentext.files import user_path
 from attentext.inference.classifier import load
 from attentext.rundir import open_run
 
@@ -37,7 +38,7 @@ def recalibrate_labels(
     rows: labelled texts never trained on), move its thresholds to keep every decision, save
     both and rebuild the model card. Returns the new calibration record (NLL and ECE over every
     (text, label) pair of `data` without calibration and with the new one)."""
-    run = open_run(Path(run_dir))
+    run, data = open_run(Path(run_dir)), user_path(data)
     if not run.multi_label:
         raise RecipeError(f"{run_dir}: one label per text; recalibrate it with `recalibrate`")
     check_held_out(run, data, split)

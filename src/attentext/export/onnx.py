@@ -52,7 +52,7 @@ from attentext.export.int8 import (
     quiet_exporter,
     random_sequences,
 )
-from attentext.files import files_replaced_together, remove_stale_temporaries, write_json
+from attentext.files import files_replaced_together, remove_stale_temporaries, user_path, write_json
 from attentext.inference.onnx_backend import (
     INSTALL_HINT,
     WINDOW_SCORES,
@@ -235,7 +235,7 @@ def export_onnx(
     mixes two exports. Raises `AttentextError` (one line) for a TF-IDF run, an incomplete run or
     a failed export.
     """
-    run = open_run(run_dir)
+    run, output = open_run(run_dir), user_path(output)
     if output is not None:
         check_export_folder(output)
     if run.kind != TRANSFORMERS_KIND:
