@@ -26,7 +26,9 @@ class Classifier(Protocol):
 
     labels: list[str]
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray: ...
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities, (len(texts), len(labels)), float64 from every backend."""
+        ...
 
     def predict(self, texts: list[str]) -> list[str]: ...
 

@@ -99,7 +99,7 @@ class EnsembleClassifier:
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """The weighted mean of the members' probabilities, (len(texts), len(labels)), then the
-        ensemble's own temperature and map."""
+        ensemble's own temperature and map; float64, as every backend's."""
         texts = text_list(texts)
         mixture = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         if not texts:

@@ -219,8 +219,11 @@ class TokenClassifier:
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Calibrated class probabilities, shape (len(texts), len(labels)); for a multi-label run
-        each label's own probability (sigmoid)."""
-        return self.probabilities_of(self.logits(texts))
+        each label's own probability (sigmoid). float64, as the TF-IDF baseline's and an
+        ensemble's: the network's float32 widened, which is exact (every digit the server and
+        the CLI print stays), where TF-IDF's narrowed to float32 would change the scores the
+        server answers whole; one dtype, so that arrays of two runs stack and compare alike."""
+        return self.probabilities_of(self.logits(texts)).astype(np.float64)
 
     def probabilities_of(self, logits: np.ndarray) -> np.ndarray:
         """What `predict_proba` makes of logits: the calibrated softmax, or each label's own

@@ -239,7 +239,8 @@ class TfidfLogRegClassifier:
         )
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """Calibrated class probabilities, (len(texts), len(labels)), columns in label-id order."""
+        """Calibrated class probabilities, (len(texts), len(labels)), columns in label-id order;
+        float64, as every backend's."""
         texts = text_list(texts)
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float64)
