@@ -20,6 +20,7 @@ R13-S6 The Ray Predictor failed on a passed-through pandas column of mixed types
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -159,3 +160,74 @@ def test_r13_s6_the_ray_predictor_carries_a_column_of_mixed_types_as_it_came(tfi
     assert found["id"].tolist() == ids == arrays["id"].tolist()
     assert found["n"].tolist() == [0, 1, 2, 3] == arrays["n"].tolist()
     assert found["label"].tolist() == plain["label"].tolist() == arrays["label"].tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# R13-S3: a progress bar with an ETA for inputs whose row count is not known
+# ---------------------------------------------------------------------------------------------
+
+
+class RecordedBar:
+    """A tqdm in the engine's place: what the bar was given (shown on a terminal only)."""
+
+    made: list[RecordedBar] = []
+
+    def __init__(self, total=None, **options):
+        self.total, self.unit, self.n, self.seen = total, options.get("unit"), 0, []
+        RecordedBar.made.append(self)
+
+    def update(self, n):
+        self.n += n
+        self.seen.append(self.n)
+
+    def set_postfix_str(self, text, refresh=True):
+        self.postfix = text
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".jsonl", ".csv", ".tsv"])
+def test_r13_s3_a_file_without_a_row_count_has_a_bar_by_bytes(
+    suffix, tfidf_run, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("attentext.scoring.sources.BLOCK_BYTES", 1 << 14)
+    monkeypatch.setattr("attentext.scoring.engine.tqdm", RecordedBar)
+    RecordedBar.made.clear()
+    texts = [f"stocks fell {i} as oil rose" for i in range(20_000)]  # 600 KB
+    rows = {
+        ".txt": texts,
+        ".jsonl": [json.dumps({"text": text}) for text in texts],
+        ".csv": ["text", *texts],
+        ".tsv": ["text", *texts],
+    }[suffix]
+    source = tmp_path / f"in{suffix}"
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    predict_file(tfidf_run, source, tmp_path / "out.jsonl", batch_options(chunk_rows=1000))
+
+    (bar,) = RecordedBar.made
+    size = source.stat().st_size
+    assert (bar.total, bar.unit, bar.n) == (size, "B", size)  # the ETA is of the file's size
+    assert bar.seen == sorted(bar.seen) and len(bar.seen) == 20
+    assert any(0 < n < size // 2 for n in bar.seen)  # it moves as the file is read
+    assert bar.postfix == "20,000 texts"
+
+
+def test_r13_s3_a_parquet_bar_counts_rows_as_before(tfidf_run, tmp_path, monkeypatch):
+    """Checked and holding: Parquet's metadata has the row count."""
+    monkeypatch.setattr("attentext.scoring.engine.tqdm", RecordedBar)
+    RecordedBar.made.clear()
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"text": ["stocks fell"] * 2500}), source)
+
+    predict_file(tfidf_run, source, tmp_path / "out.jsonl", batch_options(chunk_rows=1000))
+
+    (bar,) = RecordedBar.made
+    assert (bar.total, bar.unit, bar.seen) == (2500, " texts", [1000, 2000, 2500])

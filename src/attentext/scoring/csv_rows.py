@@ -15,7 +15,7 @@ and back, and the delimiter, quote and line ends are ASCII in every encoding pre
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
@@ -43,13 +43,20 @@ def with_problems(batch: pa.RecordBatch, include: list[str]) -> pa.RecordBatch:
 
 
 def csv_batches(
-    path: Path, names: list[str], include: list[str], delimiter: str, quoting: bool, skip: int
+    path: Path,
+    names: list[str],
+    include: list[str],
+    delimiter: str,
+    quoting: bool,
+    skip: int,
+    on_read: Callable[[int], None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The rows of `path` after its first `skip` (the header counts), `BATCH_ROWS` a batch, as
     `with_problems` shapes them; blank lines are no rows, as pyarrow reads them. A row of
     another number of fields than `names` has null values and its reason in `PROBLEM_COLUMN`.
     A field over `MAX_FIELD_BYTES`, or a quote still open at the end of the file, is one line
-    naming where: a quote never closed makes one field of every line after it."""
+    naming where: a quote never closed makes one field of every line after it. `on_read` is
+    told how far the file has been read, at each batch."""
     where = [names.index(name) for name in include]
     with open(path, encoding="latin-1", newline="") as handle:
         if handle.read(len(BOM)) != BOM:
@@ -66,6 +73,8 @@ def csv_batches(
             if not batch:
                 break
             last = (batch[-1][0], reader.line_num)
+            if on_read is not None:
+                on_read(handle.buffer.tell())
             yield _batch([row for _, row in batch], len(names), where, include)
     if quoting and last[1] > last[0] and _quote_left_open(path, last[0], delimiter):
         raise DataError(f"{path}: line {last[0]}: {quote_never_closed(last[1] - last[0])}")

@@ -374,12 +374,12 @@ def _score_chunks(
     `scorer.in_flight` chunks waiting for workers; (rows, chunks, rows resumed)."""
     pending: deque[_Pending] = deque()
     rows = chunks = resumed = 0
-    with _progress(source.total, options.progress) as bar:
+    with Progress(source, options.progress) as bar:
         for chunk in source.chunks(options.chunk_rows):
             rows, chunks = rows + len(chunk), chunks + 1
             if chunk.index in work.committed:
                 resumed += len(chunk)
-                bar.update(len(chunk))
+                bar.advance(chunk)
                 continue
             at_stage("read", chunk.index)
             bad = row_problems(chunk.texts, chunk.problems)
@@ -392,18 +392,40 @@ def _score_chunks(
     return rows, chunks, resumed
 
 
-def _progress(total: int | None, enabled: bool) -> tqdm:
-    """A bar on stderr with texts/s, and an ETA when the row count is known (shown on a
-    terminal only)."""
-    return tqdm(
-        total=total,
-        desc="scoring",
-        unit=" texts",
-        unit_scale=True,
-        dynamic_ncols=True,
-        smoothing=0.1,
-        disable=None if enabled else True,
-    )
+class Progress:
+    """A bar on stderr (shown on a terminal only) with an ETA: by rows where the row count is
+    known (Parquet's metadata), else by the bytes read of the file's size, the texts scored
+    beside them. A CSV, TSV, JSON Lines or text file's rows would need a pass of their own to
+    count: its bar had texts/s and no ETA, for hours on a large file."""
+
+    def __init__(self, source: Source, enabled: bool) -> None:
+        self.by_bytes = source.total is None
+        self.texts = 0
+        self.bar = tqdm(
+            total=source.path.stat().st_size if self.by_bytes else source.total,
+            desc="scoring",
+            unit="B" if self.by_bytes else " texts",
+            unit_scale=True,
+            unit_divisor=1024 if self.by_bytes else 1000,
+            dynamic_ncols=True,
+            smoothing=0.1,
+            disable=None if enabled else True,
+        )
+
+    def advance(self, chunk: Chunk) -> None:
+        """Count a chunk scored (or found committed): its rows, or the bytes read up to it."""
+        self.texts += len(chunk)
+        if not self.by_bytes:
+            self.bar.update(len(chunk))
+            return
+        self.bar.set_postfix_str(f"{self.texts:,} texts", refresh=False)
+        self.bar.update(max(chunk.read_to - self.bar.n, 0))
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
 
 
 def _commit(
@@ -412,7 +434,7 @@ def _commit(
     item: _Pending,
     spec: ResultSpec,
     options: BatchOptions,
-    bar: tqdm,
+    bar: Progress,
 ) -> None:
     """Wait for a chunk's probabilities, write its rows and errors, commit it."""
     probabilities = scorer.result(item.future)
@@ -427,7 +449,7 @@ def _commit(
     work.commit(
         chunk.index, lambda path: write_part(work.fmt, columns, path, chunk.index == 0), errors
     )
-    bar.update(len(chunk))
+    bar.advance(chunk)
 
 
 def _error(chunk: Chunk, position: int, reason: str, id_column: str | None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import json
 import re
 import stat
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -78,6 +78,7 @@ class Chunk:
     columns: dict[str, Any]  # passed-through columns: name -> pyarrow array or list of values
     problems: dict[int, str] = field(default_factory=dict)  # row in chunk -> why unreadable
     lines: list[int] | None = None  # the file line of each row (line-based files)
+    read_to: int = 0  # bytes of the file read when the chunk was (the progress of its size)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -94,6 +95,9 @@ class Source:
     its bytes decoded from `encoding` (a name of `readers.text_encoding`)."""
 
     total: int | None = None  # rows, where known without reading the file (Parquet)
+    # bytes of the file read so far: where `total` is unknown (a second pass would count the
+    # rows), the progress bar measures this against the file's size, and has an ETA
+    read_bytes: int = 0
     # passed-through columns of bytes that are not all UTF-8 text (Parquet binary: a hash, a
     # UUID's 16 bytes): kept as bytes, which a text output writes base64 (`sinks.as_text_columns`)
     bytes_columns: tuple[str, ...] = ()
@@ -108,6 +112,10 @@ class Source:
 
     def chunks(self, rows: int) -> Iterator[Chunk]:
         raise NotImplementedError
+
+    def _read(self, position: int) -> None:
+        """Note that the file has been read up to byte `position`."""
+        self.read_bytes = position
 
     def _check_columns(self, names: list[str], what: str = "column") -> None:
         """Every column asked for is in `names`; else one line that lists those there are."""
@@ -197,13 +205,16 @@ class Overlong:
         )
 
 
-def iter_lines(path: Path) -> Iterator[bytes | Overlong]:
+def iter_lines(
+    path: Path, on_read: Callable[[int], None] | None = None
+) -> Iterator[bytes | Overlong]:
     """The lines of a file as bytes, a block at a time; a UTF-8 BOM is dropped, a final line end
     adds no line. Each block is searched for line ends once: a line longer than a block is kept
     as pieces, joined when it ends (holding it as one string searched again with each block
     took 41 s to split a 100 MB line, time growing with the square of its length). A line over
     `MAX_LINE_BYTES` is counted, not held, and given as `Overlong`: a 2 GB line was held whole,
-    then joined and decoded, 7 GB of memory for one row that no model reads past its start."""
+    then joined and decoded, 7 GB of memory for one row that no model reads past its start.
+    `on_read` is told how far the file has been read, at each block."""
     pieces: list[bytes] = []  # the line being read, so far (none once it is over the bound)
     size = 0  # the line's bytes so far
     after_cr = False  # the last block ended with \r: a \n starting the next one ends no line
@@ -212,6 +223,8 @@ def iter_lines(path: Path) -> Iterator[bytes | Overlong]:
         refuse_binary(path, first[:SNIFF_BYTES])
         block = first.removeprefix(BOM) or handle.read(BLOCK_BYTES)
         while block:
+            if on_read is not None:
+                on_read(handle.tell())
             if after_cr and block.startswith(b"\n"):
                 block = block[1:]
             after_cr = block.endswith(b"\r")
@@ -241,7 +254,7 @@ class TextSource(Source):
     """A plain text file: each line one text (blank lines are rows, with an empty text)."""
 
     def chunks(self, rows: int) -> Iterator[Chunk]:
-        numbered = enumerate(iter_lines(self.path), start=1)
+        numbered = enumerate(iter_lines(self.path, self._read), start=1)
         for index, batch in enumerate(batched(numbered, rows)):
             texts: list[Any] = []
             problems: dict[int, str] = {}
@@ -256,7 +269,7 @@ class TextSource(Source):
                     texts.append(None)
                     problems[position] = not_decoded(self.encoding)
             lines = [line for line, _ in batch]
-            yield Chunk(index, index * rows, texts, {}, problems, lines)
+            yield Chunk(index, index * rows, texts, {}, problems, lines, self.read_bytes)
 
 
 def parse_record(
@@ -317,7 +330,8 @@ class JsonlSource(Source):
                 break
 
     def chunks(self, rows: int) -> Iterator[Chunk]:
-        numbered = ((n, raw) for n, raw in enumerate(iter_lines(self.path), 1) if not _blank(raw))
+        read = enumerate(iter_lines(self.path, self._read), 1)
+        numbered = ((n, raw) for n, raw in read if not _blank(raw))
         for index, batch in enumerate(batched(numbered, rows)):
             texts: list[Any] = []
             columns: dict[str, list[Any]] = {name: [] for name in self.columns}
@@ -337,7 +351,7 @@ class JsonlSource(Source):
                         value = None
                     values.append(value)
             lines = [line for line, _ in batch]
-            yield Chunk(index, index * rows, texts, dict(columns), problems, lines)
+            yield Chunk(index, index * rows, texts, dict(columns), problems, lines, self.read_bytes)
 
 
 def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
@@ -402,7 +416,7 @@ class TableSource(Source):
                 for position in unreadable:
                     reason = not_decoded(self.encoding)
                     problems.setdefault(position, f"column '{shown(name)}' is {reason}")
-            yield Chunk(index, index * rows, texts, columns, problems)
+            yield Chunk(index, index * rows, texts, columns, problems, read_to=self.read_bytes)
 
     def column_of(self, table: pa.Table, name: str) -> tuple[pa.Array, list[int]]:
         """A passed-through column as read, and the rows whose value could not be read."""
@@ -694,22 +708,33 @@ class DelimitedSource(TableSource):
         is read whole, a row of another width is one bad row in its place. The last batch is
         held until the file has ended, for `_refuse_open_quote` to see its last row first."""
         self.quoting = not self.unquoted
-        done, held = 0, None
+        done, held, size = 0, None, self.path.stat().st_size
         try:
-            for batch in self._tsv_batches() if self.delimiter == "\t" else self._reader():
+            for blocks, batch in enumerate(
+                self._tsv_batches() if self.delimiter == "\t" else self._reader(), 1
+            ):
                 if held is not None:
                     yield with_problems(held, self.include)
                     done += held.num_rows
                 held = batch
+                # a batch is a block parsed: the file's position runs 32 blocks ahead of it
+                self._read(min(blocks * BLOCK_BYTES, size))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             if held is not None:
                 yield with_problems(held, self.include)
                 done += held.num_rows
             header = 0 if self.ag_news else 1
             yield from csv_batches(
-                self.path, self.names, self.include, self.delimiter, self.quoting, header + done
+                self.path,
+                self.names,
+                self.include,
+                self.delimiter,
+                self.quoting,
+                header + done,
+                self._read,
             )
             return
+        self._read(size)
         if held is not None:
             if self.quoting:
                 self._refuse_open_quote(held, done)
