@@ -23,15 +23,22 @@ R13-L4. A rewrite's staging folder on a run folder shared between machines (NFS)
 
 from __future__ import annotations
 
+import json
+import random
+import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+import attentext
 from attentext.data.dataset import load_text_dataset
-from attentext.errors import AttentextWarning, DataError
+from attentext.errors import AttentextWarning, DataError, RunDirError
+from attentext.rundir import open_run
 from tests.conftest import assert_one_line_error, labelled_csv, run_cli_here, write_file
 
+CALIBRATION = ("calibration.json",)
 TOPICS = [("a goal in the match", "Sports news"), ("stocks fell today", "Business")] * 5
 
 
@@ -182,3 +189,88 @@ def test_r13_l2_train_refuses_in_one_line_and_the_setting_trains(tmp_path):
     )  # fmt: skip
     assert kept.returncode == 0, kept.stderr
     assert "distinct_lookalike_labels: true" in (out / "recipe.yaml").read_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# R13-L3: a run torn by a recalibrate killed before round 11's journal
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    """A TF-IDF run on ag_news_tiny (seconds)."""
+    folder = tmp_path_factory.mktemp("round13labels")
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, folder / "tfidf").run_dir)
+
+
+def _torn(run: Path, recalibrated: Callable[[], object], kept: tuple[str, ...]) -> bytes:
+    """`run` as a recalibrate killed after metrics.json (before the journal) left it: the new
+    metrics.json, and `kept` files as they were before it. Returns metrics.json's bytes."""
+    before = {name: (run / name).read_bytes() for name in kept}
+    recalibrated()
+    for name, old in before.items():
+        (run / name).write_bytes(old)
+    return (run / "metrics.json").read_bytes()
+
+
+def test_r13_l3_a_run_whose_metrics_and_calibration_disagree_is_refused_until_recalibrated(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    run = Path(shutil.copytree(tfidf_run, tmp_path / "run"))
+    _torn(run, lambda: attentext.recalibrate(run, ag_news_dir, split="test"), CALIBRATION)
+
+    with pytest.raises(RunDirError) as caught:
+        attentext.load(run)
+
+    message = str(caught.value)
+    assert "metrics.json records a calibration (temperature " in message and "\n" not in message
+    assert "that calibration.json does not hold (temperature " in message
+    assert f"attentext recalibrate {run} --data HELD_OUT" in message
+    evaluated = run_cli_here("evaluate", run, "--data", ag_news_dir)
+    assert_one_line_error(evaluated, "calibration.json does not hold", "recalibrate")
+    attentext.recalibrate(run, ag_news_dir, split="test")  # the mend: both written again
+    mended = open_run(run)
+    assert mended.metrics["calibration"] == mended.calibration_record
+    assert attentext.load(run).predict(["Oil prices rise"])
+
+
+def test_r13_l3_a_whole_run_and_a_run_recording_no_calibration_still_load(tfidf_run, tmp_path):
+    """A control: equal records load, and metrics.json without a record is not compared."""
+    attentext.load(tfidf_run)
+    run = Path(shutil.copytree(tfidf_run, tmp_path / "run"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    del metrics["calibration"]
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    attentext.load(run)
+
+
+def _multi_label_data(folder: Path) -> Path:
+    """Texts of three topics, each text one or two of them: 240 to train, 60 to recalibrate."""
+    words = {"grain": "wheat corn harvest", "oil": "crude barrel opec", "money": "rate bank fed"}
+    rng = random.Random(0)
+    for split, count in (("train", 240), ("test", 60)):
+        rows = []
+        for _ in range(count):
+            labels = rng.sample(sorted(words), rng.choice((1, 2)))
+            text = " ".join(rng.choice(words[label].split()) for label in labels for _ in range(3))
+            rows.append((f"{text} report {len(rows)}", "|".join(labels)))  # each text new
+        write_file(folder, f"{split}.csv", labelled_csv(rows))
+    return folder
+
+
+def test_r13_l3_a_torn_multi_label_run_is_refused_and_recalibrated_from_its_thresholds(
+    tmp_path,
+):
+    data = _multi_label_data(tmp_path / "ml")
+    run = Path(attentext.train("tfidf-logreg", data, tmp_path / "run", multi_label=True).run_dir)
+    first = lambda: attentext.recalibrate_labels(run, data, split="test")  # noqa: E731
+    _torn(run, first, CALIBRATION)  # thresholds.json moved, calibration.json not written
+    recorded = json.loads((run / "metrics.json").read_text())["calibration"]
+
+    with pytest.raises(RunDirError, match="a temperature per label.*recalibrate"):
+        attentext.load(run)
+
+    record = attentext.recalibrate_labels(run, data, split="test")
+    # the thresholds in force were moved for metrics.json's temperatures: moved from those
+    assert record["replaces_label_temperatures"] == recorded["label_temperatures"]
+    attentext.load(run)

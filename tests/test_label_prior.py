@@ -132,8 +132,16 @@ def neural_with_prior(run_dir, tmp_path) -> Path:
     run = Path(shutil.copytree(run_dir, tmp_path / "run"))
     record = json.loads((run / CALIBRATION_FILE).read_text(encoding="utf-8"))
     record["label_prior"] = {"target": "balanced", "bias": [0.9, -0.4, 0.3, -1.2]}
-    (run / CALIBRATION_FILE).write_text(json.dumps(record), encoding="utf-8")
+    _write_calibration(run, record)
     return run
+
+
+def _write_calibration(run: Path, record: dict) -> None:
+    """calibration.json and metrics.json's record of it, as `recalibrate` writes them (a run
+    whose two disagree is refused as torn since round 13, R13-L3)."""
+    (run / CALIBRATION_FILE).write_text(json.dumps(record), encoding="utf-8")
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    (run / "metrics.json").write_text(json.dumps({**metrics, "calibration": record}))
 
 
 TEXTS = ["Oil prices jump as OPEC cuts output", "The Yankees win again", "A new chip"]
@@ -165,7 +173,7 @@ def test_the_onnx_backend_adds_the_same_bias(neural_with_prior):
 def test_a_bias_of_the_wrong_length_is_a_damaged_run(neural_with_prior):
     record = json.loads((neural_with_prior / CALIBRATION_FILE).read_text(encoding="utf-8"))
     record["label_prior"]["bias"] = [0.1, 0.2]
-    (neural_with_prior / CALIBRATION_FILE).write_text(json.dumps(record), encoding="utf-8")
+    _write_calibration(neural_with_prior, record)
     with pytest.raises(RunDirError, match="2 numbers for 4 labels"):
         attentext.load(neural_with_prior, precision="fp32")
 

@@ -217,6 +217,8 @@ def test_damaged_label_temperatures_are_refused_on_load(data, tmp_path):
     record = json.loads((out / CALIBRATION_FILE).read_text())
     record["label_temperatures"] = {"pooled": -1.0, "per_label": {}}
     (out / CALIBRATION_FILE).write_text(json.dumps(record))
+    metrics = json.loads((out / "metrics.json").read_text())  # both, or the run is torn (R13-L3)
+    (out / "metrics.json").write_text(json.dumps({**metrics, "calibration": record}))
     with pytest.raises(RunDirError, match="label_temperatures"):
         attentext.load(out)
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from attentext.confidence import ConfidenceMap
 from attentext.decisions import temperature_vector
-from attentext.errors import AttentextWarning, RecipeError, RunDirError, short_list
+from attentext.errors import AttentextWarning, RecipeError, RunDirError, short_list, shown
 from attentext.files import (
     LockHeld,
     UnsafeFileError,
@@ -570,6 +570,28 @@ class Run:
             ) from None
         return temperatures
 
+    def check_calibration_whole(self) -> None:
+        """Refuse, in one line saying how to mend it, a run whose metrics.json records another
+        calibration than calibration.json holds: a `recalibrate` killed between the two files
+        before they were kept under a journal (round 11's `start_rewrite`) left it so, and every
+        reader applied the file's temperature without a word while metrics.json and the card
+        described the other (an audit). A multi-label recalibrate writes thresholds.json between
+        them, so it is torn from calibration.json too. Recalibrating writes both again, so the
+        commands that do (`recalibrate`) do not ask this."""
+        if "calibration" not in self.metrics:  # a run that records none: nothing to compare
+            return
+        recorded, held = self.metrics["calibration"], self.calibration_record
+        if json.dumps(recorded, sort_keys=True) == json.dumps(held, sort_keys=True):
+            return
+        holds = f"does not hold ({_calibration_text(held)})" if held else "is missing"
+        raise RunDirError(
+            f"{self.path}: its {METRICS_FILE} records a calibration ({_calibration_text(recorded)}) "
+            f"that {CALIBRATION_FILE} {holds}: a recalibrate stopped between the two files left "
+            f"the run torn; run it again (`attentext recalibrate {self.path} --data HELD_OUT`, "
+            f"with the options it had), which writes both (where {CALIBRATION_FILE} was edited "
+            f'on purpose, copy its record into {METRICS_FILE}\'s "calibration" instead)'
+        )
+
     @cached_property
     def multi_label(self) -> bool:
         """Whether the run gives several labels per text (sigmoid outputs, thresholds)."""
@@ -620,6 +642,20 @@ class Run:
 
 
 RECIPE_SECTIONS = ("data", "tokenizer", "model", "training")  # every run's recipe.yaml has them
+
+
+def _calibration_text(record: Any) -> str:
+    """A calibration record in a few words: "temperature 1.52, fitted on held.csv"."""
+    if not isinstance(record, dict):
+        return "not a record"
+    if "label_temperatures" in record:  # several labels per text
+        text = "a temperature per label"
+    elif isinstance(record.get("temperature"), int | float):
+        text = f"temperature {record['temperature']:.4g}"
+    else:
+        text = "no temperature"
+    fitted = record.get("fitted_on")
+    return text + (f", fitted on {shown(fitted, 40)}" if isinstance(fitted, str) else "")
 
 
 def check_recipe_whole(run_dir: Path, raw: Any) -> None:

@@ -49,7 +49,7 @@ from attentext.files import (
     write_json,
     write_text,
 )
-from attentext.inference.classifier import Classifier, load
+from attentext.inference.classifier import Classifier, load, load_to_recalibrate
 from attentext.label_prior import (
     MAX_DRIFT,
     drifted_labels,
@@ -125,7 +125,7 @@ def recalibrate(
         )
     if reference is None:
         check_held_out(run, data, split)
-    classifier = load(run_dir, backend=backend)
+    classifier = load_to_recalibrate(run_dir, backend=backend)
     if reference is None:
         texts, targets, fitted_on = _labelled_targets(run_dir, classifier, data, split)
     else:
@@ -254,7 +254,7 @@ def _estimated_prior(
     run: rundir.Run, counts: dict[str, int], texts: str | Path, backend: str
 ) -> dict[str, Any]:
     """The record of a prior estimated on `texts`: their shares and the bias towards them."""
-    classifier = load(run.path, backend=backend)
+    classifier = load_to_recalibrate(run.path, backend=backend)
     read, described = unlabeled_sample(texts)
     if len(read) < MIN_TEXTS:
         raise DataError(f"{texts}: {len(read)} texts; estimating a label prior needs {MIN_TEXTS}+")

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from attentext import rundir
 from attentext.data.dataset import column_values
 from attentext.decisions import log_odds, sigmoid, temperature_vector, threshold_vector
 from attentext.errors import DataError, RecipeError
@@ -27,7 +28,7 @@ from attentext.evaluation.label_calibration import calibrate_labels
 from attentext.evaluation.multilabel import multi_hot
 from attentext.evaluation.recalibrate import MIN_TEXTS, check_held_out, save_calibration
 from attentext.files import user_path
-from attentext.inference.classifier import load
+from attentext.inference.classifier import load_to_recalibrate
 from attentext.rundir import open_run
 
 
@@ -42,7 +43,7 @@ def recalibrate_labels(
     if not run.multi_label:
         raise RecipeError(f"{run_dir}: one label per text; recalibrate it with `recalibrate`")
     check_held_out(run, data, split)
-    classifier = load(run.path, backend=backend)
+    classifier = load_to_recalibrate(run.path, backend=backend)
     rows = labelled_split(run.path, data, classifier.labels, split)
     texts = column_values(rows, "text")
     if len(texts) < MIN_TEXTS:
@@ -54,7 +55,7 @@ def recalibrate_labels(
     _, logits = multi_label_scores(classifier, texts)
     fitted_on = short_data_name(str(data)) + ("" if Path(data).is_file() else f" {split}")
     record = calibrate_labels(targets, logits, classifier.labels, fitted_on)
-    previous = run.calibration_record.get("label_temperatures")
+    previous = _thresholds_temperatures(run)
     record["replaces_label_temperatures"] = previous
     thresholds = moved_thresholds(
         run.thresholds,
@@ -64,6 +65,18 @@ def recalibrate_labels(
     )
     save_calibration(run, record, thresholds)
     return record
+
+
+def _thresholds_temperatures(run: rundir.Run) -> Any:
+    """The temperatures per label the run's thresholds.json was tuned or moved for: those of its
+    calibration.json, or metrics.json's where a recalibrate killed before round 11's journal
+    wrote thresholds.json (and metrics.json) but not calibration.json: moved from the file's,
+    the thresholds of the torn run kept its wrong decisions (`Run.check_calibration_whole`)."""
+    recorded = run.metrics.get("calibration")
+    torn = isinstance(recorded, dict) and recorded != run.calibration_record
+    if torn and run.thresholds is not None and run.metrics.get("thresholds") == run.thresholds:
+        return recorded.get("label_temperatures")
+    return run.calibration_record.get("label_temperatures")
 
 
 def moved_thresholds(

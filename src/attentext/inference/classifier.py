@@ -80,11 +80,29 @@ def load(
     count, None its default). A TF-IDF run has its own engine and loads the same with every
     backend.
     """
+    return _loaded(run_dir, precision, device, backend, threads, whole=True)
+
+
+def load_to_recalibrate(run_dir: str | Path, backend: str = "torch") -> Classifier:
+    """`load` for the commands that write a run's calibration anew (`recalibrate`, its label
+    prior): a run whose metrics.json and calibration.json disagree, which `load` refuses
+    (`Run.check_calibration_whole`), is what they mend."""
+    return _loaded(run_dir, "auto", None, backend, None, whole=False)
+
+
+def _loaded(
+    run_dir: str | Path,
+    precision: str,
+    device: str | None,
+    backend: str,
+    threads: int | None,
+    whole: bool,
+) -> Classifier:
     check_backend(backend)
     check_load_options(precision, threads)
     check_device_name(device)
     classifier = read_whole(
-        run_dir, lambda: _load_once(run_dir, precision, device, backend, threads)
+        run_dir, lambda: _load_once(run_dir, precision, device, backend, threads, whole)
     )
     classifier.run_dir = Path(run_dir).expanduser()  # what its repr names
     return classifier
@@ -96,6 +114,7 @@ def _load_once(
     device: str | None,
     backend: str,
     threads: int | None,
+    whole: bool = True,
 ) -> Classifier:
     """One reading of the run directory's files, in the order `load` needs them.
 
@@ -105,6 +124,8 @@ def _load_once(
     stayed the same one and reads it again where it did not (`rundir.read_whole`).
     """
     run = open_run(run_dir)
+    if whole:  # its calibration as metrics.json records it (`whole`: not about to be rewritten)
+        run.check_calibration_whole()
     if run.kind == ENSEMBLE_KIND:
         ensemble = EnsembleClassifier.from_run(
             run, lambda member: load(member, precision, device, backend, threads)
