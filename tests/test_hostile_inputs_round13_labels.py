@@ -24,8 +24,12 @@ R13-L4. A rewrite's staging folder on a run folder shared between machines (NFS)
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import socket
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -35,10 +39,12 @@ import pytest
 import attentext
 from attentext.data.dataset import load_text_dataset
 from attentext.errors import AttentextWarning, DataError, RunDirError
+from attentext.files import STAGING_PREFIX, remove_abandoned_staging, staging_folder, staging_owner
 from attentext.rundir import open_run
 from tests.conftest import assert_one_line_error, labelled_csv, run_cli_here, write_file
 
 CALIBRATION = ("calibration.json",)
+PIPED = {"capture_output": True, "text": True, "check": True}
 TOPICS = [("a goal in the match", "Sports news"), ("stocks fell today", "Business")] * 5
 
 
@@ -274,3 +280,76 @@ def test_r13_l3_a_torn_multi_label_run_is_refused_and_recalibrated_from_its_thre
     # the thresholds in force were moved for metrics.json's temperatures: moved from those
     assert record["replaces_label_temperatures"] == recorded["label_temperatures"]
     attentext.load(run)
+
+
+# ---------------------------------------------------------------------------------------------
+# R13-L4: a rewrite's staging folder on a run folder shared between machines
+# ---------------------------------------------------------------------------------------------
+
+
+def _gone_pid() -> int:
+    """The process id of a process that ran and ended (on this machine)."""
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], **PIPED)
+    return int(ended.stdout)
+
+
+def _mid_rewrite(run: Path, owner: str) -> Path:
+    """`run` as a recalibrate (process `owner`: `pid` or `pid@host`) leaves it between its
+    files: its journal and the old calibration.json kept in its staging folder, the new one
+    in place."""
+    folder = run / f"{STAGING_PREFIX}{owner}.k3xq_7ab"
+    folder.mkdir()
+    os.link(run / "calibration.json", folder / "calibration.json")
+    (folder / "journal.json").write_text(
+        json.dumps({"command": "recalibrate", "files": {"calibration.json": "calibration.json"}})
+    )
+    record = json.loads((run / "calibration.json").read_text())
+    (run / "calibration.json.new").write_text(json.dumps({**record, "temperature": 3.0}))
+    os.replace(run / "calibration.json.new", run / "calibration.json")
+    return folder
+
+
+def test_r13_l4_a_staging_folder_names_its_host(tmp_path):
+    made = staging_folder(tmp_path)
+    assert made.name.startswith(f"{STAGING_PREFIX}{os.getpid()}@{socket.gethostname()}.")
+    assert staging_owner(made) == (os.getpid(), socket.gethostname())
+
+
+def test_r13_l4_a_rewrite_on_another_host_is_left_alone_and_said(tfidf_run, tmp_path):
+    run = Path(shutil.copytree(tfidf_run, tmp_path / "run"))
+    folder = _mid_rewrite(run, f"{_gone_pid()}@gpu-node-7.cluster")
+
+    with pytest.warns(AttentextWarning) as said:
+        open_run(run)
+        remove_abandoned_staging(run)
+
+    assert (
+        folder.is_dir() and json.loads((run / "calibration.json").read_text())["temperature"] == 3
+    )
+    (message,) = [str(w.message) for w in said if "gpu-node-7.cluster" in str(w.message)]
+    assert "recalibrate on gpu-node-7.cluster (pid " in message and "\n" not in message
+    assert f"delete {folder} and run the recalibrate again here" in message
+
+
+def test_r13_l4_a_rewrite_killed_on_this_host_is_still_put_back(tfidf_run, tmp_path):
+    """A host-named folder of this machine is judged by its process table, as before."""
+    run = Path(shutil.copytree(tfidf_run, tmp_path / "run"))
+    before = (run / "calibration.json").read_bytes()
+    folder = _mid_rewrite(run, f"{_gone_pid()}@{socket.gethostname()}")
+
+    with pytest.warns(AttentextWarning, match="stopped while writing the run"):
+        open_run(run)
+
+    assert not folder.exists() and (run / "calibration.json").read_bytes() == before
+
+
+def test_r13_l4_a_folder_named_without_a_host_keeps_todays_reading(tfidf_run, tmp_path):
+    """A control: a folder named before names held a host, its process gone, is put back."""
+    run = Path(shutil.copytree(tfidf_run, tmp_path / "run"))
+    before = (run / "calibration.json").read_bytes()
+    folder = _mid_rewrite(run, str(_gone_pid()))
+
+    with pytest.warns(AttentextWarning, match="stopped while writing the run"):
+        open_run(run)
+
+    assert not folder.exists() and (run / "calibration.json").read_bytes() == before

@@ -188,6 +188,8 @@ def _removed_if_older(paths: Iterable[Path], max_age_s: float) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 
 STAGING_PREFIX = ".attentext-staging."
+# between a staging folder's process id and its host: `<prefix><pid>@<host>.<random>`
+HOST_MARK = "@"
 
 
 @contextmanager
@@ -285,9 +287,39 @@ def staging_folder(folder: Path) -> Path:
     """A new hidden folder in `folder`, named for this process, whose files no reader of
     `folder` counts (`is_staging`); one a killed process left is removed by
     `remove_abandoned_staging`."""
-    made = Path(tempfile.mkdtemp(dir=folder, prefix=f"{STAGING_PREFIX}{os.getpid()}."))
+    owner = f"{os.getpid()}{HOST_MARK}{this_host()}"
+    made = Path(tempfile.mkdtemp(dir=folder, prefix=f"{STAGING_PREFIX}{owner}."))
     _MADE_HERE.add(os.path.abspath(made))
     return made
+
+
+@functools.cache
+def this_host() -> str:
+    """This machine's name as a staging folder holds it (letters, digits, `.`, `-`, `_`)."""
+    name = socket.gethostname()
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
+    return name[:64] or "unknown"
+
+
+def staging_owner(entry: Path) -> tuple[int, str | None] | None:
+    """The process id and host a staging folder's name holds (None for a host where it was
+    made before names held one), or None where its name holds no process id."""
+    owner = entry.name[len(STAGING_PREFIX) :].rsplit(".", 1)[0]  # mkdtemp's part has no dot
+    pid, mark, host = owner.partition(HOST_MARK)
+    if not pid.isdigit():
+        return None
+    return int(pid), host if mark else None
+
+
+def foreign_staging(folder: Path) -> list[tuple[Path, int, str]]:
+    """The staging folders in `folder` made on another machine sharing it (NFS): each with its
+    process id and host. This machine cannot tell whether that process still runs."""
+    found = []
+    for entry in sorted(Path(folder).glob(f"{STAGING_PREFIX}*")):
+        owner = staging_owner(entry)
+        if is_staging(entry) and owner and owner[1] is not None and owner[1] != this_host():
+            found.append((entry, owner[0], owner[1]))
+    return found
 
 
 def remove_abandoned_staging(folder: Path) -> None:
@@ -300,11 +332,16 @@ def abandoned_staging(folder: Path) -> list[Path]:
     """The staging folders in `folder` whose process no longer runs (killed by -9 or SIGTERM),
     or whose process id another process has since been given: in a container each command
     runs as the same pid (1, or 7 under tini), so the folder a SIGTERM left (`docker stop`)
-    was taken for the next command's own and kept for ever (an audit)."""
+    was taken for the next command's own and kept for ever (an audit). A folder made on another
+    machine (its name holds the host, `foreign_staging`) is never one: this machine's process
+    table says nothing of that process, and a live recalibrate there looked killed, its kept
+    files put back under it (an audit). One named before names held a host is judged here."""
     found = []
     for entry in sorted(Path(folder).glob(f"{STAGING_PREFIX}*")):
-        pid = entry.name[len(STAGING_PREFIX) :].split(".", 1)[0]
-        if is_staging(entry) and pid.isdigit() and _left_by(entry, int(pid)):
+        owner = staging_owner(entry)
+        if not is_staging(entry) or owner is None or owner[1] not in (None, this_host()):
+            continue
+        if _left_by(entry, owner[0]):
             found.append(entry)
     return found
 

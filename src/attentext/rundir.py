@@ -52,6 +52,7 @@ from attentext.files import (
     abandoned_staging,
     exchange,
     exclusive_lock,
+    foreign_staging,
     read_bytes_capped,
     write_json,
 )
@@ -225,6 +226,7 @@ def restore_interrupted_rewrite(run_dir: Path, locked: bool = False) -> None:
     as they were before it, under the run's lock (`locked`: the caller holds it), said in one
     warning; where they cannot be written, one RunDirError saying what to do. A run so torn
     was read as it was: a temperature in metrics.json beside another in calibration.json."""
+    _warn_rewritten_elsewhere(run_dir)
     torn = [f for f in abandoned_staging(run_dir) if (f / REWRITE_JOURNAL).is_file()]
     if not torn:
         return
@@ -248,6 +250,29 @@ def restore_interrupted_rewrite(run_dir: Path, locked: bool = False) -> None:
         AttentextWarning,
         stacklevel=3,
     )
+
+
+def _warn_rewritten_elsewhere(run_dir: Path) -> None:
+    """Say, in one warning each, a rewrite of `run_dir` begun on another machine sharing the
+    folder (NFS) and not ended: running there, or killed there, which this machine cannot tell
+    (`files.foreign_staging`); its files are then not put back here, and may be half old,
+    half new."""
+    for folder, pid, host in foreign_staging(run_dir):
+        journal = folder / REWRITE_JOURNAL
+        if not journal.is_file():
+            continue
+        try:
+            command = json.loads(journal.read_text(encoding="utf-8"))["command"]
+        except (OSError, ValueError, KeyError, TypeError):
+            command = "an attentext command"
+        warnings.warn(
+            f"{run_dir}: {command} on {host} (pid {pid}) is writing this run, or was killed "
+            f"there: its files may be half old, half new until it ends; if it no longer runs, "
+            f"any attentext command reading the run on {host} puts them back as they were (or, "
+            f"where {host} is gone, delete {folder} and run the {command} again here)",
+            AttentextWarning,
+            stacklevel=4,
+        )
 
 
 # folders of a finished run: an export's, an ensemble's members (and a tokenizer of old runs)
