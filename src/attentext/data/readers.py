@@ -320,6 +320,14 @@ def text_list(texts: object) -> list[str]:
             f"{getattr(texts, 'ndim', '?')} dimensions: pass its column of texts (df['text'])"
         )
     listed = list(texts)
+    if not listed and isinstance(texts, Iterator):
+        warnings.warn(  # an empty result, and the user's next line pairs it with nothing
+            f"texts is a {type(texts).__name__} that gave no texts: an iterator (a generator, "
+            "map, a file) is read once, so a second call gets none; pass a list to read the "
+            "texts again",
+            AttentextWarning,
+            stacklevel=3,
+        )
     for i, text in enumerate(listed):
         if not isinstance(text, str):
             raise TypeError(f"texts must be a list of strings; texts[{i}]: {text_problem(text)}")
