@@ -21,7 +21,7 @@ from attentext.automl.ensemble import EnsembleResult, ensemble
 from attentext.automl.tune import TuneResult, tune
 from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.data.defaults import planned
-from attentext.errors import AttentextError, listed
+from attentext.errors import AttentextError, RunDirError, listed, whole_number
 from attentext.evaluation.evaluate import compare, evaluate
 from attentext.files import user_path
 from attentext.inference.classifier import Classifier, load
@@ -80,7 +80,9 @@ def summary(recipe_or_run: str | Path, num_labels: int | None = None) -> ModelSu
         _check_has_layers(open_run(path))
         classifier = load(path)
         return summarize(classifier.model, min(classifier.max_length, 256))
-    num_labels = 4 if num_labels is None else num_labels
+    _check_found(path)
+    # "4" or 4.0 (a config's value) was a TypeError from a comparison, or from deep in torch
+    num_labels = 4 if num_labels is None else whole_number(num_labels, "num_labels")
     _check_num_labels(num_labels)
     recipe = planned(load_recipe(recipe_or_run))  # `auto` settings at their caps: no data yet
     labels = [str(i) for i in range(num_labels)]
@@ -117,6 +119,14 @@ def _names_a_run(path: Path) -> bool:
         return True
     unfinished = path.is_dir() or partial_dir(path).exists()
     return unfinished and str(path) not in builtin_recipe_names()
+
+
+def _check_found(path: Path) -> None:
+    """A path (a name with a folder in it) where nothing is: "run directory not found", not
+    "unknown recipe 'runs/seed'" with the list of built-in recipes (a run deleted or mistyped);
+    a built-in recipe's name has no folder in it, and a YAML file's is `load_recipe`'s to say."""
+    if len(path.parts) > 1 and path.suffix not in (".yaml", ".yml") and not path.exists():
+        raise RunDirError(f"{path}: run directory not found (nor a recipe file)")
 
 
 def _check_num_labels(num_labels: int) -> None:
