@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from attentext.errors import AttentextError, short_list, shown
+from attentext.errors import AttentextError, short_list, shown, yes_or_no
 from attentext.files import TMP_SUFFIX, files_replaced_together, foreign_entries, is_staging
 from attentext.rundir import MARKER, ONNX_FP32_FILE, ONNX_INFO_FILE, ONNX_INT8_FILE
 
@@ -25,8 +25,14 @@ def check_output_folder(path: str | Path, option: str = "--output") -> Path:
     """`path` if it is a folder or can be created as one (with its parents); else an error.
 
     Only checks: the caller's writer creates the folder, so that a refused or failed command
-    leaves nothing behind.
+    leaves nothing behind. An empty path (a config's or a form's unset value) is refused:
+    `Path("")` is the working folder, and `evaluate(..., output="")` wrote its report there.
     """
+    if not str(path).strip():
+        raise AttentextError(
+            f"{option} is empty; name a folder ('.' for the working folder), or leave it out "
+            "(None in Python) to write no files"
+        )
     path = Path(path)
     for existing in (path, *path.parents):
         if os.path.lexists(existing):
@@ -91,7 +97,7 @@ def check_report_folder(path: str | Path, overwrite: bool = False) -> Path:
     metrics.json). A new or empty folder, an earlier report's, or one whose files keep their
     names (a folder of other reports) is written into as before."""
     path = check_output_folder(path)
-    if not overwrite:
+    if not yes_or_no(overwrite, "overwrite"):  # "False" from a config is True by its truth
         check_not_replaced(
             path,
             REPORT_FILES,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from attentext import rundir
-from attentext.errors import RunDirError
+from attentext.errors import RunDirError, yes_or_no
 from attentext.files import TMP_SUFFIX
 from attentext.outputs import check_output_folder
 from attentext.rundir import check_output_apart, local_data_paths
@@ -36,7 +36,10 @@ def writing_output(
     put back otherwise. `tune --overwrite` / `auto --overwrite` removed the earlier output (its
     best run: hours of trials) before the first trial, so that a Ctrl-C, a crash or "no trial
     completed" left nothing of either. A kill -9 leaves it aside, put back by the next call.
-    With `resume` the earlier output is written on where it lies (`tune --resume`)."""
+    With `resume` the earlier output is written on where it lies (`tune --resume`). Both flags
+    must be bools (`errors.yes_or_no`): `overwrite="False"` replaced an earlier search."""
+    yes_or_no(overwrite, "overwrite")
+    yes_or_no(resume, "resume")
     path = check_output_folder(output)
     with rundir.writing(path, command):
         _put_back_aside(path)

@@ -17,6 +17,7 @@ from attentext.errors import (
     listed,
     short_list,
     whole_number,
+    yes_or_no,
 )
 from attentext.evaluation.calibration import log_softmax
 from attentext.evaluation.held_out import labelled_split, trained_on
@@ -288,7 +289,7 @@ def compare(
         raise DataError("compare needs at least one run directory")
     _check_each_once(run_dirs)
     _check_one_kind(run_dirs)
-    if output is not None and overwrite:
+    if output is not None and yes_or_no(overwrite, "overwrite"):
         check_output_folder(output)
     elif output is not None:
         check_own_output_folder(output, is_leaderboard_file, "compare")

@@ -16,7 +16,7 @@ import numpy as np
 
 from attentext.data.readers import text_list
 from attentext.decisions import decide
-from attentext.errors import AttentextError, short_list, shown, whole_number
+from attentext.errors import AttentextError, short_list, shown, whole_number, yes_or_no
 from attentext.files import files_replaced_together, user_path
 from attentext.inference.classifier import load
 from attentext.inference.torch_backend import TransformersClassifier
@@ -172,7 +172,7 @@ def check_explain_folder(folder: str | Path, overwrite: bool = False) -> Path:
     an earlier call's files are replaced, and that one was lost without a word (an audit). An
     earlier call's files, and any file of other names, are fine (`written_by_explain`)."""
     folder = check_output_folder(folder)
-    if overwrite or not folder.is_dir():
+    if yes_or_no(overwrite, "overwrite") or not folder.is_dir():
         return folder
     theirs = sorted(
         entry.name
