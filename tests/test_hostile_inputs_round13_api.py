@@ -10,6 +10,7 @@ R13-A3  `predict_proba` gave float64 for TF-IDF and ensembles, float32 for the n
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pytest
 from conftest import AG_NEWS_LABELS
 
 import attentext
+from attentext.errors import AttentextWarning
 from attentext.export.onnx import export_onnx
 
 TEXTS = [
@@ -214,3 +216,83 @@ def test_r13_a3_an_onnx_export_gives_float64_too(run_dir, tmp_path):
     torch = attentext.load(run).predict_proba(TEXTS)
     assert onnx.dtype == torch.dtype == np.float64
     assert np.allclose(onnx, torch, atol=1e-4)
+
+
+# R13-A4 ------------------------------------------------------------------------------------------
+
+
+def test_r13_a4_an_empty_output_path_is_refused_not_the_working_folder(tfidf_run, run_dir, home):
+    """`output=""` (a config's or a form's unset value) is `Path("")`, the working folder:
+    evaluate wrote report.md, metrics.json, mistakes.jsonl and two PNGs there, compare its
+    leaderboard, explain its pages, export its model, tune its trials."""
+    data = home["home"] / "data"
+    calls = [
+        lambda: attentext.evaluate(tfidf_run, data, output=""),
+        lambda: attentext.compare([tfidf_run], data, output=""),
+        lambda: attentext.explain(tfidf_run, TEXTS[:1], output_dir=""),
+        lambda: export_onnx(run_dir, output=""),
+        lambda: attentext.tune("tfidf-logreg", data, "", trials=1),
+    ]
+    for call in calls:
+        with pytest.raises(attentext.AttentextError, match=r"^--output is empty; name a folder"):
+            call()
+    _nothing_in(home["work"])
+
+
+# R13-A5 ------------------------------------------------------------------------------------------
+
+
+def test_r13_a5_overwrite_or_resume_that_is_not_a_bool_is_refused_before_any_file(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    """R12-A8 held train's flags to bools; evaluate's, compare's, explain's, tune's and auto's
+    were read by their truth: `overwrite="False"` replaced the user's own report.md beside
+    their files, `resume="no"` resumed."""
+    data = ag_news_dir
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.md").write_text("my own report\n")
+    (mine / "notes.txt").write_text("mine\n")
+    with pytest.raises(TypeError, match=r"^overwrite must be True or False, not 'False'$"):
+        attentext.evaluate(tfidf_run, data, output=mine, overwrite="False")
+    assert (mine / "report.md").read_text() == "my own report\n"
+    with pytest.raises(TypeError, match="overwrite must be True or False, not 'no'"):
+        attentext.compare([tfidf_run], data, output=tmp_path / "cmp", overwrite="no")
+    with pytest.raises(TypeError, match="overwrite must be True or False, not 1"):
+        attentext.explain(tfidf_run, TEXTS[:1], output_dir=tmp_path / "expl", overwrite=1)
+    with pytest.raises(TypeError, match="overwrite must be True or False, not 'False'"):
+        attentext.tune("tfidf-logreg", data, tmp_path / "tune", trials=1, overwrite="False")
+    with pytest.raises(TypeError, match="resume must be True or False, not 'no'"):
+        attentext.tune("tfidf-logreg", data, tmp_path / "tune", trials=1, resume="no")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mine"]
+
+
+# R13-A6 ------------------------------------------------------------------------------------------
+
+
+def test_r13_a6_an_iterator_read_a_second_time_is_said_not_silently_empty(tfidf_run):
+    """`texts = (t for t in df.text); clf.predict(texts); clf.predict_proba(texts)`: the second
+    call read a spent generator and gave an empty result without a word, which the next line
+    zipped with the first into nothing."""
+    classifier = attentext.load(tfidf_run)
+    texts = (text for text in TEXTS)
+    assert len(classifier.predict(texts)) == len(TEXTS)
+    with pytest.warns(AttentextWarning, match="is read once"):
+        assert classifier.predict_proba(texts).shape == (0, len(AG_NEWS_LABELS))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert classifier.predict([]) == []  # an empty list is no mistake
+
+
+# R13-A7 ------------------------------------------------------------------------------------------
+
+
+def test_r13_a7_summary_says_a_missing_run_and_a_number_given_as_text(tmp_path):
+    """`summary("runs/gone")` was "unknown recipe 'runs/gone'" and the list of built-in recipes;
+    `num_labels="4"` "'<=' not supported between instances of 'int' and 'str'"."""
+    gone = tmp_path / "runs" / "gone"
+    with pytest.raises(attentext.AttentextError, match=r"gone: run directory not found"):
+        attentext.summary(gone)
+    with pytest.raises(TypeError, match=r"^num_labels must be a whole number, not '4'$"):
+        attentext.summary("seed-transformer", num_labels="4")
+    assert attentext.summary("seed-transformer", num_labels=3).rows[-1].output_shape == "(None, 3)"
