@@ -77,6 +77,10 @@ PARTIAL_SUFFIX = ".partial"
 TOKENIZER_SUBDIR = "tokenizer"
 CHECKPOINT_SUBDIR = "checkpoints"
 STAGING_SUBDIR = "final"
+# the few-shot recipe's encoder once tuned on pairs (its weights, then PAIR_TUNED_STATE last):
+# `--resume` starts from it rather than tuning again
+PAIR_TUNED_SUBDIR = "pair-tuned"
+PAIR_TUNED_STATE = "state.json"
 MANIFEST_FILE = "run.json"  # what defines the run (recipe, labels, data): --resume checks it
 # what the marker's "kind" says: a Hugging Face model, the scikit-learn baseline, or an ensemble
 TRANSFORMERS_KIND = "transformers"
@@ -101,6 +105,10 @@ def checkpoint_dir(work_dir: Path) -> Path:
 
 def tokenizer_dir(work_dir: Path) -> Path:
     return work_dir / TOKENIZER_SUBDIR
+
+
+def pair_tuned_dir(work_dir: Path) -> Path:
+    return work_dir / PAIR_TUNED_SUBDIR
 
 
 RELOADS = 3  # readings of a run directory replaced while it is read, before giving up
@@ -382,9 +390,11 @@ def _format_version(marker: Any) -> int:
 
 def _how_to_finish(work: Path) -> str:
     """How the command that left `work` unfinished finishes it: with --resume from a checkpoint;
-    run again as it was where it kept none (tfidf-logreg and encoder-fewshot train in one go
-    and refuse --resume, which the hint named for them too: an audit)."""
-    if any(checkpoint_dir(work).glob("checkpoint-*")):
+    run again as it was where it kept none (tfidf-logreg trains in one go and refuses --resume,
+    which the hint named for it too: an audit). encoder-fewshot keeps its encoder once tuned on
+    pairs, which --resume starts from."""
+    tuned = pair_tuned_dir(work) / PAIR_TUNED_STATE
+    if any(checkpoint_dir(work).glob("checkpoint-*")) or tuned.is_file():
         return "with --resume"
     return "run again as it was (it kept no checkpoint to resume from)"
 

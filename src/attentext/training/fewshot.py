@@ -26,20 +26,26 @@ teach it little (its loss starts at ~0.01), while masked it has to find their la
 from __future__ import annotations
 
 import math
+import random
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
 from sklearn.linear_model import LogisticRegression
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from attentext import rundir
 from attentext.data.dataset import TextDataset
 from attentext.data.texts import sample_texts, without_evaluation_texts
-from attentext.errors import AttentextNote, DataError, RecipeError
+from attentext.errors import AttentextNote, DataError, RecipeError, RunDirError, shown
+from attentext.files import write_json
 from attentext.models.dropout import use_cpu_dropout
 from attentext.precision import probe_model, resolve_precision
 from attentext.recipes import FewShotSpec, Recipe
@@ -52,7 +58,9 @@ from attentext.training.fewshot_finetune import (
     length_grouped_batches,
     optimizer_step,
 )
+from attentext.training.workdir import pair_tuned_state
 
+PAIR_TUNED_WEIGHTS = "model.safetensors"  # in the work folder's rundir.PAIR_TUNED_SUBDIR
 WARMUP_SHARE = 0.1  # of the pair steps: sentence-transformers' (and SetFit's) default
 WEIGHT_DECAY = 0.01  # AdamW's, as sentence-transformers trains
 EVALUATED_SPLITS = ("validation", "test")
@@ -364,21 +372,20 @@ def fit_fewshot(
     tokenizer: Any,
     dataset: TextDataset,
     pool: tuple[list[str], int] | None = None,
+    work_dir: Path | None = None,
+    resume: bool = False,
 ) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Tune the encoder on pairs, fit the head (and self-train on `pool`, the unlabeled texts
     `check_fewshot` returned, read by it here where None): the run's facts, and (true labels,
-    logits) of its validation and test splits."""
+    logits) of its validation and test splits. The tuned encoder is kept in `work_dir` (the
+    run's `<output>.partial`), and with `resume` taken from there (`pair_tuned`)."""
     pool = check_fewshot(recipe, dataset) if pool is None else pool
     spec, t = recipe.fewshot, recipe.tokenizer
     pad_id = tokenizer.pad_token_id
     train = dataset["train"]
     ids = encode(tokenizer, train["text"], t.max_length, t.truncation)
     labels = np.asarray(train["label"])
-    model.encoder.requires_grad_(True)  # the probe times what the pair steps train
-    precision = _precision(recipe, model, ids, pad_id)
-    start = time.perf_counter()
-    facts = tune_encoder(model, ids, labels, spec, recipe.training.seed, precision, pad_id)
-    facts["pair_seconds"] = round(time.perf_counter() - start, 2)
+    facts, precision, start = pair_tuned(recipe, model, (ids, labels, pad_id), work_dir, resume)
     features = compute_features(model, ids, pad_id, precision, description="Encoding train")
     if spec.unlabeled:
         labelled = (ids, features.numpy(), labels)
@@ -398,6 +405,94 @@ def fit_fewshot(
         "fewshot": facts,
     }
     return facts, _logits_per_split(model, tokenizer, recipe, dataset, precision)
+
+
+def pair_tuned(
+    recipe: Recipe,
+    model: Any,
+    labelled: tuple[list[list[int]], np.ndarray, int],
+    work_dir: Path | None,
+    resume: bool,
+) -> tuple[dict[str, Any], str, float]:
+    """The encoder tuned on pairs of the `labelled` texts (their ids, labels and the pad id),
+    then saved in `work_dir` with the random generators' state, so that an interrupt after it
+    (self-training: minutes of encoding and fine-tuning) costs not the pair steps; resuming,
+    taken from there instead, said in one line. Its facts, its precision, and the
+    `perf_counter` reading the run's training time counts from (the pair steps included)."""
+    ids, labels, pad_id = labelled
+    state = pair_tuned_state(work_dir) if resume and work_dir is not None else None
+    if work_dir is not None and state is not None:
+        return _resumed_from(model, work_dir, state)
+    model.encoder.requires_grad_(True)  # the probe times what the pair steps train
+    precision = _precision(recipe, model, ids, pad_id)
+    start = time.perf_counter()
+    facts = tune_encoder(
+        model, ids, labels, recipe.fewshot, recipe.training.seed, precision, pad_id
+    )
+    facts["pair_seconds"] = round(time.perf_counter() - start, 2)
+    if work_dir is not None:
+        folder = rundir.pair_tuned_dir(work_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_model(model, str(folder / PAIR_TUNED_WEIGHTS))
+        state = {"precision": precision, "facts": facts, "random": _random_state()}
+        write_json(folder / rundir.PAIR_TUNED_STATE, state)  # last: the weights are whole
+    return facts, precision, start
+
+
+def _resumed_from(
+    model: Any, work_dir: Path, state: dict[str, Any]
+) -> tuple[dict[str, Any], str, float]:
+    """The weights and random generators `pair_tuned` saved, into `model` and this process
+    (the model as the pair steps left it: dropout swapped, in eval mode, frozen as configured),
+    said in one line; what `pair_tuned` returns. A state that cannot be read is one line."""
+    weights = rundir.pair_tuned_dir(work_dir) / PAIR_TUNED_WEIGHTS
+    try:
+        facts, precision = dict(state["facts"]), str(state["precision"])
+        steps, started = int(facts["pair_steps"]), time.perf_counter() - facts["pair_seconds"]
+        load_model(model, str(weights), device=str(model.device))
+        _set_random_state(state["random"])
+    except (OSError, SafetensorError, RuntimeError, LookupError, TypeError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise RunDirError(
+            f"{weights.parent}: cannot read the encoder tuned on pairs ({shown(reason)}); pass "
+            "--overwrite to start over"
+        ) from None
+    warnings.warn(
+        f"{work_dir.name}: resuming from the encoder tuned on pairs saved there (its {steps:,} "
+        "pair steps are not run again)",
+        AttentextNote,
+        stacklevel=3,
+    )
+    use_cpu_dropout(model)
+    model.eval()
+    model.apply_freezing()
+    return facts, precision, started
+
+
+def _random_state() -> dict[str, Any]:
+    """Python's, NumPy's, torch's (and CUDA's, where started) global generators, as JSON:
+    self-training's fine-tuning draws its dropout from torch's, so a resumed run draws what
+    the run would have drawn."""
+    version, internal, gauss = random.getstate()
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
+    return {
+        "python": [version, list(internal), gauss],
+        "numpy": [name, keys.tolist(), position, has_gauss, cached],
+        "torch": torch.get_rng_state().tolist(),
+        "cuda": [state.tolist() for state in cuda],
+    }
+
+
+def _set_random_state(state: dict[str, Any]) -> None:
+    """The generators as `_random_state` recorded them."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
 @torch.no_grad()  # not inference mode: compute_features moves the model, which is saved after

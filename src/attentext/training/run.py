@@ -265,7 +265,7 @@ def train(
         resolve_precision(recipe.training.precision)  # (fp16 on a CPU left <output>.partial)
     for unused in settings_without_effect(recipe) if is_main_process() else []:
         warnings.warn(f"{recipe.name}: {unused}", AttentextNote, stacklevel=2)
-    if resume and (not family.neural or recipe.fewshot.pair_iterations):
+    if resume and not family.neural:
         raise RecipeError(
             f"{recipe.name} trains in one go and keeps no checkpoints: there is nothing "
             "to --resume; run it without --resume"
@@ -282,13 +282,13 @@ def train(
         set_seed(recipe.training.seed)
         if not family.neural:
             return _train_classifier(family, recipe, dataset, work_dir, output_dir)
-        if recipe.fewshot.pair_iterations:
-            return _train_fewshot(recipe, dataset, unlabeled, work_dir, output_dir)
         manifest = run_manifest(recipe, dataset)
         if resume:
             check_resumable(work_dir, manifest)
         elif is_main_process():
             write_manifest(work_dir, manifest)
+        if recipe.fewshot.pair_iterations:
+            return _train_fewshot(recipe, dataset, unlabeled, work_dir, output_dir, resume)
         return _train_model(
             recipe, dataset, unlabeled, teachers, work_dir, output_dir, resume, callbacks, log_lines
         )
@@ -575,16 +575,18 @@ def _train_fewshot(
     pool: tuple[list[str], int],
     work_dir: Path,
     output_dir: Path,
+    resume: bool = False,
 ) -> TrainResult:
     """The few-shot recipe: the encoder tuned on pairs, a logistic-regression head (self-trained
-    on `pool`, the unlabeled texts checked before writing), in one go (no Trainer, no
-    checkpoints); a run directory like any encoder-classifier's."""
+    on `pool`, the unlabeled texts checked before writing), without the Trainer; the tuned
+    encoder kept in `work_dir`, where `resume` starts from it. A run directory like any
+    encoder-classifier's."""
     tokenizer = build_tokenizer(recipe, [])
     profile_facts = _profile(recipe, dataset, tokenizer)
     model = build_model(
         recipe.model, tokenizer, dataset.label_names, recipe.tokenizer.max_length, False
     )
-    facts, results = fit_fewshot(recipe, model, tokenizer, dataset, pool)
+    facts, results = fit_fewshot(recipe, model, tokenizer, dataset, pool, work_dir, resume)
     reports, extra_files = _measured(dataset, recipe, results)
     metrics = {
         "recipe": recipe.name,

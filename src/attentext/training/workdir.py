@@ -23,18 +23,28 @@ from attentext.rundir import (
     CHECKPOINT_SUBDIR,
     MANIFEST_FILE,
     MARKER,
+    PAIR_TUNED_STATE,
+    PAIR_TUNED_SUBDIR,
     RECIPE_FILE,
     STAGING_SUBDIR,
     TOKENIZER_SUBDIR,
     checkpoint_dir,
     foreign_to_run,
+    pair_tuned_dir,
     partial_dir,
     restore_interrupted_publish,
 )
 
 # what training writes in its work folder `<output>.partial/` (rundir's layout), and nothing else
 WORK_ENTRIES = frozenset(
-    {MANIFEST_FILE, RECIPE_FILE, TOKENIZER_SUBDIR, CHECKPOINT_SUBDIR, STAGING_SUBDIR}
+    {
+        MANIFEST_FILE,
+        RECIPE_FILE,
+        TOKENIZER_SUBDIR,
+        CHECKPOINT_SUBDIR,
+        STAGING_SUBDIR,
+        PAIR_TUNED_SUBDIR,
+    }
 )
 
 
@@ -63,6 +73,16 @@ def last_complete_checkpoint(work: Path, prune: bool = False) -> Path | None:
             continue
         complete.append((int(step), folder))
     return max(complete)[1] if complete else None
+
+
+def pair_tuned_state(work: Path) -> dict[str, Any] | None:
+    """What the few-shot recipe saved of its encoder tuned on pairs (`fewshot.save_pair_tuned`),
+    or None where it saved none whole: its state file is written last, once the weights are."""
+    try:
+        state = json.loads((pair_tuned_dir(work) / PAIR_TUNED_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
 
 
 def check_folders_above(output_dir: Path) -> None:
@@ -148,9 +168,12 @@ def prepare_work_dir(output_dir: Path, resume: bool, overwrite: bool) -> Path:
         return work
     restore_interrupted_publish(output_dir)
     check_destination(output_dir, resume, overwrite)
-    has_checkpoint = any(checkpoint_dir(work).glob("checkpoint-*"))
+    # a Trainer's checkpoint, or the few-shot recipe's encoder tuned on pairs
+    has_checkpoint = any(checkpoint_dir(work).glob("checkpoint-*")) or (
+        pair_tuned_state(work) is not None
+    )
     if resume:
-        if last_complete_checkpoint(work) is None:
+        if last_complete_checkpoint(work) is None and pair_tuned_state(work) is None:
             hint = "; pass --overwrite to start over" if has_checkpoint else ""
             raise RunDirError(
                 f"{output_dir}: nothing to resume (no complete checkpoint in {work.name}){hint}"
