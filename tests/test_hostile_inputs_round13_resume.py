@@ -9,14 +9,21 @@ R13-I1 `train encoder-fewshot --set fewshot.unlabeled=FILE` (self-training) inte
        `<output>.partial/pair-tuned/` with the random generators' state, and `--resume` starts
        from it, said in one line; the run is the one an uninterrupted run gives
        (`fewshot.pair_tuned`, `workdir.pair_tuned_state`).
+R13-I2 `auto` cut while a recipe trained: `auto --resume` trained that recipe again from its
+       first step. It goes on from the cut run's last checkpoint (`train --resume`), with the
+       cap of steps it was planned with, said in one line; a cut run it cannot go on with is
+       said to be trained again (`auto._Auto.cut_before`).
 """
 
 from __future__ import annotations
 
 import pytest
 from safetensors.torch import load_file
+from transformers import TrainerCallback
 
 import attentext
+import attentext.training.run
+from attentext.automl import auto as auto_module
 from attentext.data.dataset import load_text_dataset
 from attentext.errors import AttentextNote, RunDirError
 from attentext.training import fewshot
@@ -78,3 +85,51 @@ def test_r13_i1_a_self_trained_fewshot_run_cut_after_its_pairs_resumes_from_them
     ours, theirs = (load_file(run / "model.safetensors") for run in (out, straight.run_dir))
     assert ours.keys() == theirs.keys()
     assert all((ours[k] == theirs[k]).all() for k in ours)  # the same weights, bit for bit
+
+
+class _CtrlCOnceSaved(TrainerCallback):
+    """Ctrl-C as soon as the Trainer has written its first checkpoint whole."""
+
+    def on_save(self, args, state, control, **kwargs):
+        raise KeyboardInterrupt
+
+
+class _Steps(TrainerCallback):
+    """Notes each optimizer step trained."""
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps.append(state.global_step)
+
+
+def _with_callback(monkeypatch, callback: TrainerCallback) -> None:
+    """auto's seed-transformer run trained with `callback` besides auto's own (and no other)."""
+    real = attentext.training.run.train
+
+    def train(recipe, data, output, **options):
+        if recipe.name == "seed-transformer":
+            options["callbacks"] = [*(options.get("callbacks") or []), callback]
+        return real(recipe, data, output, **options)
+
+    monkeypatch.setattr(auto_module, "train", train)
+
+
+def test_r13_i2_an_auto_cut_mid_training_goes_on_from_the_checkpoint(
+    ag_news_dir, tmp_path, monkeypatch
+):
+    out, asked = tmp_path / "auto", {"recipes": ["seed-transformer"], "ensemble": False}
+    _with_callback(monkeypatch, _CtrlCOnceSaved())
+    with pytest.raises(KeyboardInterrupt, match="goes on with the run it cut"):
+        attentext.auto(ag_news_dir, out, "3m", **asked)
+    saved = list((out / "runs" / "seed-transformer.partial" / "checkpoints").iterdir())
+    step = int(saved[0].name.removeprefix("checkpoint-"))
+    steps, lines = _Steps(), []
+    _with_callback(monkeypatch, steps)
+    result = attentext.auto(ag_news_dir, out, "3m", progress=lines.append, resume=True, **asked)
+    assert steps.steps[0] == step + 1, lines  # from the checkpoint on, not from step 1 again
+    assert any("where the interrupted call cut it" in line for line in lines), lines
+    cut = next(c for c in result.candidates if c.recipe == "seed-transformer")
+    assert cut.status == "trained" and cut.reason.startswith("went on from"), cut
+    assert "went on from" in (out / "auto.md").read_text(encoding="utf-8")

@@ -73,9 +73,16 @@ from attentext.recipes import Recipe, load_recipe, resolve_recipe
 from attentext.rendering import markdown_text
 from attentext.text.tokenizers import build_tokenizer
 from attentext.training.run import train
+from attentext.training.workdir import (
+    last_complete_checkpoint,
+    pair_tuned_state,
+    read_manifest,
+    run_manifest,
+)
 
 BASELINE = "tfidf-logreg"
 TAKEN = "taken from the interrupted call, --resume"  # a run an earlier call finished
+GONE_ON = "went on from the interrupted call's last checkpoint, --resume"  # one it cut
 METRICS = ("accuracy", "macro_f1")
 # The order recipes get the budget in: the frozen encoder is cheap once its features are
 # computed and beat the baseline on every English set tried; fine-tuning is the strongest and
@@ -283,9 +290,14 @@ class _Auto:
                 message = f"interrupted; {folder} keeps the earlier auto output"
                 raise KeyboardInterrupt(message) from None
             done = ", ".join(self.runs) or "none"
+            cut = [
+                p for p in (folder / RUNS_DIR).glob(f"*{rundir.PARTIAL_SUFFIX}") if _resumable(p)
+            ]
+            goes_on = ", and goes on with the run it cut from its last checkpoint" if cut else ""
             raise KeyboardInterrupt(
                 f"interrupted; the runs finished ({done}) are in {folder / RUNS_DIR}: the same "
                 "auto command with --resume (resume=True in Python) takes them as they are"
+                f"{goes_on}"
             ) from None
 
     def check_same_search(self) -> None:
@@ -309,9 +321,38 @@ class _Auto:
         except (RunDirError, RecipeError, OSError):
             made = None
         if made is not None and same_request(recipe.to_dict(), made.to_dict()):
+            shutil.rmtree(rundir.partial_dir(run_dir), ignore_errors=True)
             return rundir.read_metrics(run_dir)
         shutil.rmtree(run_dir, ignore_errors=True)
-        shutil.rmtree(rundir.partial_dir(run_dir), ignore_errors=True)
+        return None
+
+    def cut_before(self, run_dir: Path, recipe: Recipe) -> Recipe | None:
+        """The recipe to go on training with (`train --resume`) where an interrupted call cut
+        the run in `run_dir` past a checkpoint: `recipe` as asked now, with the cap of steps
+        the cut run was planned with (its schedule ends there), said in one line; None where
+        there is none, and what is there is removed, said in one line where a run was cut
+        (such a run was trained again from its first step, without a word)."""
+        work = rundir.partial_dir(run_dir)
+        if not work.exists():
+            return None
+        checkpoint = last_complete_checkpoint(work)
+        made = read_manifest(work) if checkpoint or pair_tuned_state(work) else None
+        made_recipe = made.get("recipe") if made is not None else None
+        why = "it kept no checkpoint" if made is None else "of other settings or data"
+        if isinstance(made_recipe, dict):
+            training = made_recipe.get("training")
+            cap = training.get("max_steps") if isinstance(training, dict) else None
+            if type(cap) is int:
+                recipe = resolve_recipe(recipe, overrides=[f"training.max_steps={cap}"])
+            now = run_manifest(recipe, self.train_data)
+            if same_request(recipe.to_dict(), made_recipe) and all(
+                made.get(key) == now[key] for key in ("labels", "data")
+            ):
+                where = checkpoint.name if checkpoint else "its encoder tuned on pairs"
+                self.say(f"{recipe.name}: goes on from {where}, where the interrupted call cut it")
+                return recipe
+        self.say(f"{recipe.name}: the run the interrupted call cut is trained again ({why})")
+        shutil.rmtree(work, ignore_errors=True)
         return None
 
     def left(self) -> float:
@@ -484,15 +525,17 @@ class _Auto:
         run_dir = self.folder / RUNS_DIR / candidate.recipe
         start = time.monotonic()
         earlier = self.trained_before(run_dir, recipe) if self.resume else None
+        cut = self.cut_before(run_dir, recipe) if self.resume and earlier is None else None
         try:
             metrics = (
                 earlier
                 if earlier is not None
                 else train(
-                    recipe,
+                    cut or recipe,
                     self.train_data,
                     run_dir,
-                    overwrite=True,
+                    resume=cut is not None,
+                    overwrite=cut is None,
                     callbacks=[guard] if guard else None,
                     log_lines=False,  # one line per run from `say`
                 ).metrics
@@ -511,12 +554,15 @@ class _Auto:
         if earlier is not None:
             candidate.seconds = metrics.get("train_seconds", candidate.seconds)
             candidate.reason = TAKEN
+        elif cut is not None:  # its seconds are this call's part: no measure of its speed
+            candidate.reason = GONE_ON
+            candidate.max_steps = cut.training.max_steps if cut.training.max_steps > 0 else None
         elif planned is not None:
             spent, expected = _measured(planned, metrics)
             self.spent += spent
             self.expected += expected / self.correction  # at the reference figures
             self.correction = _correction(self.spent, self.expected)
-        taken = f" ({TAKEN})" if earlier is not None else ""
+        taken = f" ({candidate.reason})" if earlier is not None or cut is not None else ""
         self.say(_trained_line(candidate, self.metric) + taken)
         self.save()
 
@@ -635,6 +681,11 @@ class _Auto:
         }
         write_json(self.folder / AUTO_JSON, facts)
         write_text(self.folder / AUTO_MD, _markdown(self.candidates, self.metric, best))
+
+
+def _resumable(work: Path) -> bool:
+    """Whether a run's work folder holds what `train --resume` goes on from."""
+    return last_complete_checkpoint(work) is not None or pair_tuned_state(work) is not None
 
 
 def same_request(asked: dict[str, Any], made: dict[str, Any]) -> bool:

@@ -223,16 +223,24 @@ def _first_difference(then: Any, now: Any, path: str = "") -> str | None:
     return None if then == now else f"{path}: {shown(then)} then, {shown(now)} now"
 
 
+def read_manifest(work: Path) -> dict[str, Any] | None:
+    """What defines the unfinished run in `work` (`run_manifest`), or None where it is missing
+    or damaged."""
+    try:
+        stored = json.loads(read_bytes_capped(work / MANIFEST_FILE, 16 << 20))
+    except (OSError, ValueError):
+        return None
+    return stored if isinstance(stored, dict) else None
+
+
 def check_resumable(work: Path, manifest: dict[str, Any]) -> None:
     """Refuse (one line) to resume an unfinished run with other data, labels or recipe."""
-    path = work / MANIFEST_FILE
-    try:
-        stored = json.loads(read_bytes_capped(path, 16 << 20))
-    except (OSError, ValueError):
+    stored = read_manifest(work)
+    if stored is None:
         raise RunDirError(
             f"{work}: cannot tell what this unfinished run was ({MANIFEST_FILE} missing or "
             "damaged); pass --overwrite to start over"
-        ) from None
+        )
     for part, what in (("recipe", "recipe"), ("labels", "label names"), ("data", "data")):
         difference = _first_difference(stored.get(part), manifest[part])
         if difference:
