@@ -13,9 +13,15 @@ R13-I2 `auto` cut while a recipe trained: `auto --resume` trained that recipe ag
        first step. It goes on from the cut run's last checkpoint (`train --resume`), with the
        cap of steps it was planned with, said in one line; a cut run it cannot go on with is
        said to be trained again (`auto._Auto.cut_before`).
+R13-I3 `tune --resume`: the restored trials were told to Optuna without their per-epoch
+       metrics, so the median pruner judged the new trials against nothing. trials.json
+       records each trial's evaluations (`intermediate`) and the restore passes them as
+       `intermediate_values`; a trials.json without them still resumes.
 """
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from safetensors.torch import load_file
@@ -133,3 +139,45 @@ def test_r13_i2_an_auto_cut_mid_training_goes_on_from_the_checkpoint(
     cut = next(c for c in result.candidates if c.recipe == "seed-transformer")
     assert cut.status == "trained" and cut.reason.startswith("went on from"), cut
     assert "went on from" in (out / "auto.md").read_text(encoding="utf-8")
+
+
+def test_r13_i3_a_resumed_tune_tells_the_pruner_each_epoch_of_its_restored_trials(
+    ag_news_dir, tmp_path
+):
+    import optuna
+
+    class Watching(optuna.pruners.BasePruner):
+        """Prunes nothing; notes the epochs of the complete trials each judgement reads."""
+
+        def __init__(self) -> None:
+            self.seen: list[list[dict[int, float]]] = []
+
+        def prune(self, study, trial) -> bool:
+            done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            self.seen.append([dict(t.intermediate_values) for t in done])
+            return False
+
+    out = tmp_path / "search"
+    fixed = ["training.epochs=2", "training.batch_size=64", "model.embedding_init=random"]
+    settings = {"overrides": fixed, "precision": "fp32"}
+    first = attentext.tune("seed-transformer", ag_news_dir, out, trials=2, **settings)
+    epochs = [r.intermediate for r in first.trials]
+    assert [len(values) for values in epochs] == [2, 2]  # one figure an evaluation
+    watching = Watching()
+    attentext.tune(
+        "seed-transformer", ag_news_dir, out, trials=3, resume=True, pruner=watching, **settings
+    )
+    told = [{1: first_epoch, 2: second_epoch} for first_epoch, second_epoch in epochs]
+    assert watching.seen[0] == told  # the third trial is judged against the first two's epochs
+
+
+def test_r13_i3_a_trials_json_without_epochs_still_resumes(ag_news_dir, tmp_path):
+    """Checked and holding by design: a trials.json written before the epochs were recorded."""
+    out = tmp_path / "search"
+    attentext.tune("tfidf-logreg", ag_news_dir, out, trials=1)
+    record = json.loads((out / "trials.json").read_text(encoding="utf-8"))
+    for trial in record["trials"]:
+        trial.pop("intermediate", None)
+    (out / "trials.json").write_text(json.dumps(record), encoding="utf-8")
+    result = attentext.tune("tfidf-logreg", ag_news_dir, out, trials=2, resume=True)
+    assert [r.number for r in result.trials] == [1, 2]

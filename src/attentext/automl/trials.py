@@ -3,7 +3,7 @@ table of all of them (trials.md for people, trials.json for scripts) in the outp
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,10 @@ COMPLETE, PRUNED, FAILED = "complete", "pruned", "failed"
 @dataclass
 class TrialRecord:
     """One trial: its settings, how it ended, its validation metric (the last one reported,
-    for a pruned trial), its seconds and epochs, and a note (where it was pruned, why it
-    failed, that the timeout cut it)."""
+    for a pruned trial), its seconds and epochs, a note (where it was pruned, why it failed,
+    that the timeout cut it), and the metric of each evaluation in order (`intermediate`: what
+    the pruner compares later trials with, told to the study again by `tune --resume`; a
+    trials.json written before it was recorded reads as none)."""
 
     number: int
     values: dict[str, Any]
@@ -31,6 +33,7 @@ class TrialRecord:
     epochs: float | None = None
     note: str = ""
     best: bool = False
+    intermediate: list[float] = field(default_factory=list)
 
 
 def progress_line(record: TrialRecord, total: int, metric: str) -> str:

@@ -109,7 +109,7 @@ class _Reporter(TrainerCallback):
 
     def __init__(self, trial: Any, metric: str, pruned: type[Exception]) -> None:
         self.trial, self.key, self.pruned = trial, f"eval_{metric}", pruned
-        self.reports = 0
+        self.values: list[float] = []  # each evaluation's, reported as step 1, 2, ...
         self.last: float | None = None
         self.epoch: float | None = None
 
@@ -117,9 +117,9 @@ class _Reporter(TrainerCallback):
         value = (metrics or {}).get(self.key)
         if value is None:
             return control
-        self.reports += 1
         self.last, self.epoch = float(value), round(float(state.epoch or 0), 2)
-        self.trial.report(self.last, self.reports)
+        self.values.append(self.last)
+        self.trial.report(self.last, len(self.values))
         if self.trial.should_prune():
             raise self.pruned(f"at epoch {self.epoch:g}")
         return control
@@ -295,6 +295,7 @@ class _Search:
             record.seconds = round(time.perf_counter() - start, 2)
             record.metric = reporter.last if record.metric is None else record.metric
             record.epochs = reporter.epoch
+            record.intermediate = list(reporter.values)
             self._ended(record, run_dir)
 
     def _keep_if_best(
@@ -320,7 +321,9 @@ class _Search:
 
     def restore(self, study: Any) -> None:
         """Go on with the search trials.json records (`tune --resume`): its trials told to the
-        study, the trial a Ctrl-C cut left out (it runs again), the best one kept."""
+        study with the metric of each of their evaluations (the pruner's median at an epoch
+        reads them: without them it had no trial to judge the new ones against), the trial a
+        Ctrl-C cut left out (it runs again), the best one kept."""
         facts = json.loads((self.folder / TRIALS_JSON).read_text(encoding="utf-8"))
         asked = {"recipe": self.base.name, "data": self.dataset.source, "metric": self.metric}
         for key, value in asked.items():
@@ -347,6 +350,7 @@ class _Search:
                     distributions=shapes,
                     value=record.metric if done else None,
                     state=state or states.FAIL,
+                    intermediate_values=dict(enumerate(record.intermediate, start=1)),
                 )
             )
         self._restore_best()
