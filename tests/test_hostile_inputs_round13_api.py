@@ -296,3 +296,28 @@ def test_r13_a7_summary_says_a_missing_run_and_a_number_given_as_text(tmp_path):
     with pytest.raises(TypeError, match=r"^num_labels must be a whole number, not '4'$"):
         attentext.summary("seed-transformer", num_labels="4")
     assert attentext.summary("seed-transformer", num_labels=3).rows[-1].output_shape == "(None, 3)"
+
+
+# R13-A8 ------------------------------------------------------------------------------------------
+
+
+def test_r13_a8_a_dataset_object_is_named_by_its_source_in_a_report(
+    tfidf_run, ag_news_dir, tmp_path
+):
+    """`evaluate(run, attentext.load_text_dataset(...), output=...)`: report.md's title was the
+    dataset's repr, the whole DatasetDict over a dozen lines, escaped into one."""
+    dataset = attentext.load_text_dataset(ag_news_dir)
+    attentext.evaluate(tfidf_run, dataset, output=tmp_path / "report")
+    title = (tmp_path / "report" / "report.md").read_text().splitlines()[0]
+    assert title == f"# tf on {ag_news_dir}"
+
+
+def test_r13_a8_recalibrate_of_a_dataset_object_says_to_give_its_source(tfidf_run, ag_news_dir):
+    """recalibrate records where its texts came from and whether the run trained on them, by
+    path: a `TextDataset` was "stat: path should be string, bytes, os.PathLike or integer, not
+    TextDataset", from deep in `os.path.exists`."""
+    dataset = attentext.load_text_dataset(ag_news_dir)
+    with pytest.raises(TypeError) as caught:
+        attentext.recalibrate(tfidf_run, dataset, split="test")
+    message = str(caught.value)
+    assert "\n" not in message and "not a TextDataset" in message and str(ag_news_dir) in message

@@ -20,7 +20,7 @@ from attentext.errors import (
     yes_or_no,
 )
 from attentext.evaluation.calibration import log_softmax
-from attentext.evaluation.held_out import labelled_split, trained_on
+from attentext.evaluation.held_out import labelled_split, named_data, trained_on
 from attentext.evaluation.leaderboard import (
     is_leaderboard_file,
     measure_run,
@@ -132,7 +132,7 @@ def evaluate(
         )
         if output is not None:
             with report_files_replaced(output) as staging:
-                write_multilabel_report(multi, staging, f"{run_dir.name} on {data}")
+                write_multilabel_report(multi, staging, f"{run_dir.name} on {named_data(data)}")
         return multi
     probabilities, uncalibrated, steps = _calibrated_and_raw(classifier, texts, run_dir)
     temperature = float(getattr(classifier, "temperature", 1.0))
@@ -141,7 +141,7 @@ def evaluate(
     )
     if output is not None:
         with report_files_replaced(output) as staging:
-            write_report(report, staging, f"{run_dir.name} on {data}")
+            write_report(report, staging, f"{run_dir.name} on {named_data(data)}")
     return report
 
 

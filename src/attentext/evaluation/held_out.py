@@ -20,12 +20,34 @@ from typing import Any
 from attentext import rundir
 from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.data.readers import find_split_files, train_file
-from attentext.errors import AttentextNote, DataError
+from attentext.errors import AttentextNote, DataError, shown
 from attentext.files import file_digest
 from attentext.recipes import Recipe
 from attentext.rundir import open_run
 
 VALIDATION = "validation"
+
+
+def named_data(data: str | Path | TextDataset) -> str:
+    """What a message or a report's title calls `data`: a path or a hub name as given, a
+    `TextDataset` by its source (its repr is the whole DatasetDict, over many lines: report.md's
+    title of `evaluate(run, load_text_dataset(...), output=...)` was that, escaped)."""
+    return str(data.source if isinstance(data, TextDataset) else data)
+
+
+def check_data_named(data: object, command: str) -> None:
+    """`data` given as a path or a hub name, for a command that records where it read its texts
+    (`recalibrate`'s `fitted_on`) and whether the run trained on them (`trained_on` compares
+    files); a `TextDataset` or anything else a one-line `TypeError` naming what to give: it was
+    "stat: path should be string, bytes, os.PathLike or integer, not TextDataset"."""
+    if isinstance(data, str | os.PathLike):
+        return
+    source = f" ({shown(data.source, 200)})" if isinstance(data, TextDataset) else ""
+    raise TypeError(
+        f"data must be a path (a labelled file or folder) or a hub dataset's name, not a "
+        f"{type(data).__name__}: {command} records where its texts came from; give the "
+        f"dataset's source{source}"
+    )
 
 
 def labelled_split(
@@ -102,13 +124,13 @@ def _carved_validation(
     if recipe.data.shots or recipe.data.val_fraction == 0:
         why = "drew its examples per class" if recipe.data.shots else "trained on all of it"
         raise DataError(
-            f"{data}: no validation file, and {run_dir} {why}, holding out no validation "
-            "split; give labelled texts it never saw (a file, or --split test)"
+            f"{named_data(data)}: no validation file, and {run_dir} {why}, holding out no "
+            "validation split; give labelled texts it never saw (a file, or --split test)"
         )
     carved = _read(recipe, data, labels, recipe.data.val_fraction).splits[VALIDATION]
     warnings.warn(
-        f"{data}: no validation file; measuring the {len(carved):,} texts carved from its "
-        f"train split as {run_dir} carved its validation split (share "
+        f"{named_data(data)}: no validation file; measuring the {len(carved):,} texts carved from "
+        f"its train split as {run_dir} carved its validation split (share "
         f"{recipe.data.val_fraction}, seed {recipe.data_seed})",
         AttentextNote,
         stacklevel=3,

@@ -41,7 +41,7 @@ from attentext.evaluation.card import (
     short_data_name,
 )
 from attentext.evaluation.evaluate import raw_logits
-from attentext.evaluation.held_out import labelled_split, trained_on
+from attentext.evaluation.held_out import check_data_named, labelled_split, trained_on
 from attentext.files import (
     remove_abandoned_staging,
     staging_folder,
@@ -115,6 +115,7 @@ def recalibrate(
             f"unknown calibration method '{method}'; choose one of {', '.join(METHODS)}"
         )
     fit, min_texts = METHODS[method]
+    check_data_named(data, "recalibrate")
     run_dir, data, reference = Path(user_path(run_dir)), user_path(data), user_path(reference)
     run = open_run(run_dir)
     if run.multi_label:

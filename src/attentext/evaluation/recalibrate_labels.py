@@ -23,7 +23,7 @@ from attentext.decisions import log_odds, sigmoid, temperature_vector, threshold
 from attentext.errors import DataError, RecipeError
 from attentext.evaluation.card import short_data_name
 from attentext.evaluation.evaluate import multi_label_scores
-from attentext.evaluation.held_out import labelled_split
+from attentext.evaluation.held_out import check_data_named, labelled_split
 from attentext.evaluation.label_calibration import calibrate_labels
 from attentext.evaluation.multilabel import multi_hot
 from attentext.evaluation.recalibrate import MIN_TEXTS, check_held_out, save_calibration
@@ -39,6 +39,7 @@ def recalibrate_labels(
     rows: labelled texts never trained on), move its thresholds to keep every decision, save
     both and rebuild the model card. Returns the new calibration record (NLL and ECE over every
     (text, label) pair of `data` without calibration and with the new one)."""
+    check_data_named(data, "recalibrate_labels")
     run, data = open_run(Path(run_dir)), user_path(data)
     if not run.multi_label:
         raise RecipeError(f"{run_dir}: one label per text; recalibrate it with `recalibrate`")
