@@ -353,3 +353,17 @@ def test_r13_l4_a_folder_named_without_a_host_keeps_todays_reading(tfidf_run, tm
         open_run(run)
 
     assert not folder.exists() and (run / "calibration.json").read_bytes() == before
+
+
+def test_r13_l4_a_run_torn_by_a_rewrite_not_ended_says_to_wait_for_it(tfidf_run, tmp_path):
+    """Its files disagree while another machine's recalibrate may still be writing them: not a
+    run torn for good (R13-L3's refusal names the rewrite and says to try again after it)."""
+    run = Path(shutil.copytree(tfidf_run, tmp_path / "run"))
+    folder = _mid_rewrite(run, f"{_gone_pid()}@gpu-node-7.cluster")
+
+    with pytest.warns(AttentextWarning, match="gpu-node-7"), pytest.raises(RunDirError) as caught:
+        attentext.load(run)
+
+    assert f"while a rewrite of the run has not ended (its staging folder {folder.name})" in str(
+        caught.value
+    )

@@ -47,6 +47,7 @@ from attentext.confidence import ConfidenceMap
 from attentext.decisions import temperature_vector
 from attentext.errors import AttentextWarning, RecipeError, RunDirError, short_list, shown
 from attentext.files import (
+    STAGING_PREFIX,
     LockHeld,
     UnsafeFileError,
     abandoned_staging,
@@ -618,10 +619,20 @@ class Run:
         recorded, held = self.metrics["calibration"], self.calibration_record
         if json.dumps(recorded, sort_keys=True) == json.dumps(held, sort_keys=True):
             return
-        holds = f"does not hold ({_calibration_text(held)})" if held else "is missing"
+        holds = "does not hold" if held else "is missing"
+        writing = [
+            f for f in self.path.glob(f"{STAGING_PREFIX}*") if (f / REWRITE_JOURNAL).is_file()
+        ]
+        if writing:  # a rewrite not ended (running, here or on another machine): not torn for good
+            raise RunDirError(
+                f"{self.path}: its {METRICS_FILE} records a calibration that {CALIBRATION_FILE} "
+                f"{holds} while a rewrite of the run has not ended (its staging "
+                f"folder {writing[0].name}); run this command again once it ends"
+            )
         raise RunDirError(
             f"{self.path}: its {METRICS_FILE} records a calibration ({_calibration_text(recorded)}) "
-            f"that {CALIBRATION_FILE} {holds}: a recalibrate stopped between the two files left "
+            f"that {CALIBRATION_FILE} {holds}{f' ({_calibration_text(held)})' if held else ''}: "
+            "a recalibrate stopped between the two files left "
             f"the run torn; run it again (`attentext recalibrate {self.path} --data HELD_OUT`, "
             f"with the options it had), which writes both (where {CALIBRATION_FILE} was edited "
             f'on purpose, copy its record into {METRICS_FILE}\'s "calibration" instead)'
