@@ -321,3 +321,22 @@ def test_r13_a8_recalibrate_of_a_dataset_object_says_to_give_its_source(tfidf_ru
         attentext.recalibrate(tfidf_run, dataset, split="test")
     message = str(caught.value)
     assert "\n" not in message and "not a TextDataset" in message and str(ag_news_dir) in message
+
+
+# R13-A9 ------------------------------------------------------------------------------------------
+
+
+def test_r13_a9_export_takes_its_check_texts_as_a_list_and_its_flags_as_bools(run_dir, tmp_path):
+    """`export_onnx(run, int8=True, check_texts="one text")` judged int8 on the string's
+    characters, recorded as "15 texts given at export"; `int8="no"` exported int8 by its truth."""
+    run = tmp_path / "seed"
+    shutil.copytree(run_dir, run)
+    with pytest.raises(TypeError, match="not a single string"):
+        export_onnx(run, int8=True, check_texts="Oil prices jump")
+    with pytest.raises(TypeError, match=r"texts\[1\]: text is missing"):
+        export_onnx(run, int8=True, check_texts=["Oil prices jump", None])
+    with pytest.raises(TypeError, match="^int8 must be True or False, not 'no'$"):
+        export_onnx(run, int8="no")
+    with pytest.raises(TypeError, match="^force_int8 must be True or False, not 1$"):
+        export_onnx(run, int8=True, force_int8=1)
+    assert not (run / "onnx").exists()

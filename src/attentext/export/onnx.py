@@ -42,7 +42,8 @@ import torch
 from torch import nn
 
 from attentext import rundir
-from attentext.errors import AttentextError
+from attentext.data.readers import text_list
+from attentext.errors import AttentextError, yes_or_no
 from attentext.export.int8 import (
     RANDOM_CHECK_ROWS,
     Calibrate,
@@ -236,6 +237,9 @@ def export_onnx(
     a failed export.
     """
     run, output = open_run(run_dir), user_path(output)
+    int8, force_int8 = yes_or_no(int8, "int8"), yes_or_no(force_int8, "force_int8")
+    # a single string was judged as texts of one character each ("15 texts given at export")
+    check_texts = None if check_texts is None else text_list(check_texts)
     if output is not None:
         check_export_folder(output)
     if run.kind != TRANSFORMERS_KIND:
