@@ -340,3 +340,19 @@ def test_r13_a9_export_takes_its_check_texts_as_a_list_and_its_flags_as_bools(ru
     with pytest.raises(TypeError, match="^force_int8 must be True or False, not 1$"):
         export_onnx(run, int8=True, force_int8=1)
     assert not (run / "onnx").exists()
+
+
+# R13-A10 -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["multi_label", "keep_all", "ensemble"])
+def test_r13_a10_autos_flags_that_are_not_bools_are_refused_before_any_run(
+    ag_news_dir, tmp_path, flag
+):
+    """`auto(..., multi_label="False")` (a config's string) trained multi-label models by its
+    truth; `keep_all="no"` kept every run."""
+    with pytest.raises(TypeError, match=f"^{flag} must be True or False, not 'False'$"):
+        attentext.auto(
+            ag_news_dir, tmp_path / "auto", 60, recipes=["tfidf-logreg"], **{flag: "False"}
+        )
+    assert not (tmp_path / "auto").exists()

@@ -66,6 +66,7 @@ from attentext.errors import (
     did_you_mean,
     listed,
     shown,
+    yes_or_no,
 )
 from attentext.evaluation.evaluate import compare, evaluate
 from attentext.files import user_path, write_json, write_text
@@ -176,6 +177,9 @@ def auto(
     if metric not in METRICS:
         raise AttentextError(f"--metric {shown(metric)}: choose {' or '.join(METRICS)}")
     names = _candidates(recipes)
+    # by their truth, multi_label="False" trained multi-label models
+    multi_label, keep_all = yes_or_no(multi_label, "multi_label"), yes_or_no(keep_all, "keep_all")
+    ensemble = yes_or_no(ensemble, "ensemble")
     overrides = ["data.multi_label=true"] if multi_label else []
     dataset = shared_dataset(resolve_recipe(BASELINE, overrides=overrides), data, "auto")
     search = _Auto(dataset, started, budget, metric, overrides, progress or (lambda _: None))
