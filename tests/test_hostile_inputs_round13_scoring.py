@@ -20,6 +20,7 @@ R13-S6 The Ray Predictor failed on a passed-through pandas column of mixed types
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
@@ -231,3 +232,91 @@ def test_r13_s3_a_parquet_bar_counts_rows_as_before(tfidf_run, tmp_path, monkeyp
 
     (bar,) = RecordedBar.made
     assert (bar.total, bar.unit, bar.seen) == (2500, " texts", [1000, 2000, 2500])
+
+
+# ---------------------------------------------------------------------------------------------
+# R13-S4: a data file printed without --output, streamed past one segment
+# ---------------------------------------------------------------------------------------------
+
+
+def _spied_calls(monkeypatch) -> list[int]:
+    """The sizes of the model's predict_proba calls in the commands run after this."""
+    from attentext.inference import classifier
+
+    calls: list[int] = []
+    real = classifier.load
+
+    def load(*args, **kwargs):
+        model = real(*args, **kwargs)
+        predict_proba = model.predict_proba
+        model.predict_proba = lambda texts: calls.append(len(texts)) or predict_proba(texts)
+        return model
+
+    monkeypatch.setattr(classifier, "load", load)
+    return calls
+
+
+def _data_file(suffix: str, folder: Path) -> Path:
+    """600 rows of a data file of every format: empty texts, a quoted text over two lines."""
+    texts = [
+        ["stocks fell on oil", "the team won the cup", "", "  ", 'a "quoted"\nword', "café é"][
+            i % 6
+        ]
+        + (f" {i}" if i % 6 not in (2, 3) else "")
+        for i in range(600)
+    ]
+    path = folder / f"in{suffix}"
+    if suffix == ".parquet":
+        pq.write_table(pa.table({"id": range(600), "text": texts}), path, row_group_size=250)
+    elif suffix == ".jsonl":
+        lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(texts)]
+        lines[100:100] = [""]  # a blank line: no row
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    elif suffix == ".ag.csv":  # AG News' headerless file: class, title, description
+        rows = [["3", f"title {i}", t] for i, t in enumerate(texts)]
+        _write_delimited(path, rows, ",")
+    else:
+        rows = [["id", "text"], *([str(i), t] for i, t in enumerate(texts))]
+        _write_delimited(path, rows, "," if suffix == ".csv" else "\t")
+    return path
+
+
+def _write_delimited(path: Path, rows: list[list[str]], delimiter: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet", ".ag.csv"])
+@pytest.mark.parametrize("json_output", [["--json"], []])
+def test_r13_s4_a_data_file_over_a_segment_prints_what_one_read_prints(
+    suffix, json_output, tfidf_run, tmp_path, monkeypatch
+):
+    source = _data_file(suffix, tmp_path)
+    calls = _spied_calls(monkeypatch)
+    whole = run_cli_here("predict", tfidf_run, "-i", source, *json_output)
+    classified = 600 if suffix == ".ag.csv" else 400  # 200 empty texts are not classified
+    assert calls == [classified], calls
+    calls.clear()
+
+    monkeypatch.setattr("attentext.data.texts.SEGMENT_BYTES", 1000)
+    monkeypatch.setattr("attentext.scoring.engine.DEFAULT_CHUNK_ROWS", 128)
+    streamed = run_cli_here("predict", tfidf_run, "-i", source, *json_output)
+
+    assert whole.returncode == 0 and streamed.returncode == 0, streamed.stderr
+    assert streamed.stdout == whole.stdout and len(whole.stdout.splitlines()) == 600
+    assert len(calls) == 5 and sum(calls) == classified  # 600 rows, 128 at a time
+
+
+def test_r13_s4_a_data_file_prints_its_rows_before_a_bad_row_past_the_first_segment(
+    tfidf_run, tmp_path, monkeypatch
+):
+    lines = [json.dumps({"text": f"stocks fell {i}"}) for i in range(3000)] + ["{not json"]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr("attentext.data.texts.SEGMENT_BYTES", 1000)
+    monkeypatch.setattr("attentext.scoring.engine.DEFAULT_CHUNK_ROWS", 1000)
+
+    result = run_cli_here("predict", tfidf_run, "-i", source, "--json")
+
+    assert_one_line_error(result, "in.jsonl: row 3001: invalid JSON")
+    assert len(result.stdout.splitlines()) == 3000  # printed as it was read, in order

@@ -5,7 +5,8 @@ Printed (without `--output`): one output per text, in order. A blank line (or an
 null, "top_k": []`; in plain text `-<TAB>(row N is empty: not classified)`), so that outputs line
 up with the input's lines. A text given as an argument is always classified, even empty: the
 user asked for it. Lines (standard input, a text file) are read, classified and printed a
-segment at a time, in bounded memory; a data file is read whole: --output streams those.
+segment at a time, in bounded memory; a data file over one segment a chunk at a time, as
+--output reads it.
 
 A text, CSV, TSV or JSON Lines input in another encoding than UTF-8 (cp1252, as Excel saves
 it) is read on both paths with `--encoding NAME`; Parquet's strings are UTF-8 by its format.
@@ -30,6 +31,7 @@ from attentext.cli.common import BackendOption, cell, err, out, quiet_libraries
 from attentext.data.readers import (
     DEFAULT_ENCODING,
     STANDARD_INPUT,
+    RawTexts,
     check_exists,
     text_encoding,
 )
@@ -38,6 +40,7 @@ from attentext.errors import AttentextError, DataError, EncodingError
 if TYPE_CHECKING:
     from attentext.inference.classifier import Classifier
     from attentext.scoring.engine import BatchOptions
+    from attentext.scoring.sources import Source
 
 InputOption = Annotated[
     Path | None,
@@ -59,6 +62,8 @@ OutputOption = Annotated[
         "be classified are listed in OUTPUT.errors.jsonl.",
     ),
 ]
+# data files streamed without --output where over one segment (a .json file may be one array)
+STREAMED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 TextColumnOption = Annotated[str, typer.Option(help="The column (field) of texts in a data file.")]
 IdColumnOption = Annotated[
     str | None, typer.Option(help="A column copied to the output first, to join results back.")
@@ -144,9 +149,9 @@ def predict_command(
         # read whole (standard input cannot be read twice, and a big file is read for nothing)
         if input_file is not None and str(input_file) != STANDARD_INPUT:
             check_exists(input_file)  # a mistyped name said at once, not after loading the run
-            _check_before_loading(input_file, text_column, encoding)
+        source = _streamed_source(input_file, text_column, encoding)
         classifier = _loaded_for_printing(run_dir, bool(texts or input_file), top_k, backend)
-        for wanted in _read_wanted(texts, input_file, text_column, encoding):
+        for wanted in _read_wanted(texts, input_file, text_column, encoding, source):
             _print_predictions(classifier, wanted, json_output, top_k)
         return
     _check_streamed(texts, input_file, json_output)
@@ -168,14 +173,24 @@ def predict_command(
     _write_predictions(run_dir, input_file, output, options)
 
 
-def _check_before_loading(input_file: Path, text_column: str, encoding: str) -> None:
-    """What a Parquet input's metadata says before the run loads (seconds to minutes for an
-    encoder): its columns, the text column's type, and rows at all (an empty file was refused
-    only once the model had loaded)."""
+def _streamed_source(input_file: Path | None, text_column: str, encoding: str) -> Source | None:
+    """The data file --input opened to be streamed, as --output reads it, where it is over one
+    segment (`data.texts.SEGMENT_BYTES`): read whole, a 200 MB CSV was held (and its results)
+    before a line was printed. Opened before the run loads (seconds to minutes for an encoder),
+    so its columns are checked first; so is a Parquet file's metadata (its text column's type,
+    rows at all: an empty file was refused only once the model had loaded) where it is read
+    whole. A .json file is read whole: it may be one JSON array."""
+    from attentext.data import texts
     from attentext.scoring.sources import open_source
 
-    if input_file.suffix.lower() == ".parquet" and input_file.is_file():
-        open_source(input_file, text_column, [], encoding)
+    if input_file is None or str(input_file) == STANDARD_INPUT or not input_file.is_file():
+        return None
+    suffix = input_file.suffix.lower()
+    streamed = suffix in STREAMED_SUFFIXES and input_file.stat().st_size > texts.SEGMENT_BYTES
+    if streamed or suffix == ".parquet":
+        source = open_source(input_file, text_column, [], encoding)
+        return source if streamed else None
+    return None
 
 
 def _check_streamed(texts: list[str] | None, input_file: Path | None, json_output: bool) -> None:
@@ -231,20 +246,28 @@ def _write_predictions(
 
 
 def _read_wanted(
-    texts: list[str] | None, input_file: Path | None, text_column: str, encoding: str
+    texts: list[str] | None,
+    input_file: Path | None,
+    text_column: str,
+    encoding: str,
+    source: Source | None = None,
 ) -> Iterator[tuple[list[str], dict[int, int]]]:
     """The TEXT arguments, then the --input texts (decoded from `encoding`) a segment at a time
-    where they are lines (`read_input_segments`: printed as they are read, in bounded memory),
-    each with its rows not classified (index in the texts -> row of --input)."""
+    where they are lines (`read_input_segments`: printed as they are read, in bounded memory)
+    or a chunk at a time from `source` (`_streamed_source`), each with its rows not classified
+    (index in the texts -> row of --input)."""
     from attentext.data.texts import read_input_segments
 
     if texts:
         yield list(texts), {}
     if input_file is None:
         return
-    if str(input_file) == STANDARD_INPUT and sys.stdin is not None and sys.stdin.isatty():
-        err.print("reading texts from standard input, one per line; end with Ctrl-D")
-    segments = read_input_segments(input_file, text_column, encoding, standard_input=True)
+    if source is not None:
+        segments = _source_segments(source)
+    else:
+        if str(input_file) == STANDARD_INPUT and sys.stdin is not None and sys.stdin.isatty():
+            err.print("reading texts from standard input, one per line; end with Ctrl-D")
+        segments = read_input_segments(input_file, text_column, encoding, standard_input=True)
     while True:
         try:
             raw = next(segments, None)
@@ -260,6 +283,15 @@ def _read_wanted(
             if not text.strip()
         }
         yield raw.texts, skipped
+
+
+def _source_segments(source: Source) -> Iterator[RawTexts]:
+    """`source`'s texts a chunk at a time, as `read_input_segments` gives a text file's."""
+    from attentext.scoring.engine import DEFAULT_CHUNK_ROWS
+    from attentext.scoring.sources import rows_to_print
+
+    for texts, rows in rows_to_print(source, DEFAULT_CHUNK_ROWS):
+        yield RawTexts(texts, source.path, rows)
 
 
 def _loaded_for_printing(run_dir: Path, given: bool, top_k: int, backend: str) -> Classifier:
