@@ -21,7 +21,7 @@ from attentext.automl.ensemble import EnsembleResult, ensemble
 from attentext.automl.tune import TuneResult, tune
 from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.data.defaults import planned
-from attentext.errors import AttentextError, RunDirError, listed, whole_number
+from attentext.errors import AttentextError, RunDirError, check_keywords, listed, whole_number
 from attentext.evaluation.evaluate import compare, evaluate
 from attentext.files import user_path
 from attentext.inference.classifier import Classifier, load
@@ -178,6 +178,7 @@ def distill(
     `options` are those of `train` (epochs, max_steps, label_prior, overrides, overwrite, ...).
     A teacher of several labels per text has the student read the data so too (`multi_label`).
     """
+    check_keywords("distill", options, distill, train, resolve_recipe)
     # written into the student's recipe as run directories and a file: `~` read as a shell would
     teacher, unlabeled = user_path(teacher), user_path(unlabeled)
     if not options.get("multi_label") and open_run(Path(teacher)).multi_label:

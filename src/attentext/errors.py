@@ -8,9 +8,10 @@ traceback.
 from __future__ import annotations
 
 import difflib
+import inspect
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from numbers import Integral
 
 from attentext.rendering import printable
@@ -119,6 +120,25 @@ def whole_number(value: object, parameter: str) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{parameter} must be a whole number, not {shown(repr(value))}")
     return int(value)
+
+
+def check_keywords(called: str, given: Iterable[str], *taking: Callable[..., object]) -> None:
+    """Keyword arguments `called` (the public function a user called) takes through `**options`
+    and hands on: one that none of `taking` takes by keyword a one-line `TypeError` naming
+    `called` and the closest keyword. Python named the function inside instead:
+    `train(..., epoch=2)` was "resolve_recipe() got an unexpected keyword argument 'epoch'"."""
+    names = [
+        name
+        for function in taking
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind is parameter.KEYWORD_ONLY
+    ]
+    for key in given:
+        if key not in names:
+            raise TypeError(
+                f"{called}() got an unexpected keyword argument '{shown(key)}'"
+                f"{did_you_mean(key, names)}"
+            )
 
 
 def yes_or_no(value: object, parameter: str) -> bool:

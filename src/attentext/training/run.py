@@ -57,6 +57,7 @@ from attentext.errors import (
     DataError,
     RecipeError,
     RunDirError,
+    check_keywords,
     short_list,
     yes_or_no,
 )
@@ -249,6 +250,7 @@ def train(
     log lines (`auto` and `tune` print one per run); they go to stderr, or to a stream given.
     """
     resume, overwrite = yes_or_no(resume, "resume"), yes_or_no(overwrite, "overwrite")
+    check_keywords("train", options, train, resolve_recipe)
     said = options.get("overrides") or []
     recipe = reading_word_pairs(
         keeping_final_weights(resolve_recipe(recipe, **options), said), said
