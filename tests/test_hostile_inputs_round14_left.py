@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import attentext
+from attentext.export.onnx import export_onnx
 
 D = "data-folder"  # a data argument the path checks never reach: they come first
 
@@ -88,3 +89,78 @@ def test_r14_x1_a_keyword_far_from_any_lists_those_taken(tmp_path):
     message = str(caught.value)
     assert message.startswith("train() got an unexpected keyword argument 'zzz' (known: ")
     assert "epochs" in message and "overwrite" in message and "\n" not in message
+
+
+# R14-X2 ------------------------------------------------------------------------------------------
+
+OUT = "out-folder"
+PATH_CASES = {
+    "load-None": (lambda r: attentext.load(None), "run_dir", "None"),
+    "load-123": (lambda r: attentext.load(123), "run_dir", "123"),
+    "load-bytes": (lambda r: attentext.load(b"runs/x"), "run_dir", "b'runs/x'"),
+    "evaluate-run": (lambda r: attentext.evaluate(None, D), "run_dir", "None"),
+    "evaluate-output": (lambda r: attentext.evaluate(r, D, output=123), "output", "123"),
+    "compare-run": (lambda r: attentext.compare([r, None], D), "run_dirs[1]", "None"),
+    "compare-output": (lambda r: attentext.compare([r], D, output=1.5), "output", "1.5"),
+    "explain-output": (lambda r: attentext.explain(r, ["a text"], output_dir=7), "output_dir", "7"),
+    "summary": (lambda r: attentext.summary(None), "recipe_or_run", "None"),
+    "train-output": (lambda r: attentext.train("tfidf-logreg", D, None), "output", "None"),
+    "train-recipe": (lambda r: attentext.train(None, D, OUT), "recipe", "None"),
+    "resolve_recipe": (lambda r: attentext.resolve_recipe(3), "recipe", "3"),
+    "load_recipe": (lambda r: attentext.load_recipe(None), "name_or_path", "None"),
+    "distill-teacher": (
+        lambda r: attentext.distill(None, "seed-transformer", D, OUT),
+        "teacher",
+        "None",
+    ),
+    "distill-student": (lambda r: attentext.distill(r, None, D, OUT), "student", "None"),
+    "distill-unlabeled": (
+        lambda r: attentext.distill(r, "seed-transformer", D, OUT, unlabeled=5),
+        "unlabeled",
+        "5",
+    ),
+    "distill-ensemble": (
+        lambda r: attentext.distill(r, "seed-transformer", D, OUT, ensemble=[None]),
+        "ensemble[0]",
+        "None",
+    ),
+    "distill-output": (
+        lambda r: attentext.distill(r, "seed-transformer", D, None),
+        "output",
+        "None",
+    ),
+    "tune-output": (lambda r: attentext.tune("tfidf-logreg", D, None), "output", "None"),
+    "auto-output": (lambda r: attentext.auto(D, None, "1m"), "output", "None"),
+    "ensemble-run": (lambda r: attentext.ensemble([r, None], D, OUT), "run_dirs[1]", "None"),
+    "ensemble-output": (lambda r: attentext.ensemble([r, r], D, None), "output", "None"),
+    "recalibrate-run": (lambda r: attentext.recalibrate(None, D), "run_dir", "None"),
+    "recalibrate-reference": (lambda r: attentext.recalibrate(r, D, reference=1), "reference", "1"),
+    "recalibrate_labels-run": (lambda r: attentext.recalibrate_labels(None, D), "run_dir", "None"),
+    "set_label_prior-run": (
+        lambda r: attentext.set_label_prior(None, "balanced"),
+        "run_dir",
+        "None",
+    ),
+    "set_label_prior-texts": (
+        lambda r: attentext.set_label_prior(r, "estimated", texts=1),
+        "texts",
+        "1",
+    ),
+    "export-run": (lambda r: export_onnx(None), "run_dir", "None"),
+    "export-output": (lambda r: export_onnx(r, 2), "output", "2"),
+}
+
+
+@pytest.mark.parametrize("case", list(PATH_CASES))
+def test_r14_x2_a_path_parameter_of_another_type_is_named_in_one_line(case, tmp_path):
+    """Each public path parameter given None, a number or bytes: one TypeError naming the
+    parameter and the value, before any file is read or written (the run named need not exist:
+    the checks come first)."""
+    call, parameter, value = PATH_CASES[case]
+    with pytest.raises(TypeError) as caught:
+        call(str(tmp_path / "no-run"))
+    message = str(caught.value)
+    assert message.startswith(f"{parameter} must be "), message
+    assert message.endswith(f", not {value}"), message
+    assert "\n" not in message and "PathLike object" not in message
+    assert list(tmp_path.iterdir()) == []

@@ -23,12 +23,13 @@ from attentext.data.dataset import TextDataset, load_text_dataset
 from attentext.data.defaults import planned
 from attentext.errors import AttentextError, RunDirError, check_keywords, listed, whole_number
 from attentext.evaluation.evaluate import compare, evaluate
-from attentext.files import user_path
+from attentext.files import path_parameter
 from attentext.inference.classifier import Classifier, load
 from attentext.interpret.explain import explain
 from attentext.models.registry import build_model
 from attentext.models.summary import ModelSummary, summarize
 from attentext.recipes import (
+    RECIPE_ARGUMENT,
     Recipe,
     builtin_recipe_names,
     load_recipe,
@@ -41,6 +42,8 @@ from attentext.training.run import TrainResult, train
 
 # `summary --num-labels`: at most this many classes (the head of 10**8 took the machine's memory)
 MAX_SUMMARY_LABELS = 100_000
+# what `summary` reads, as a wrong-typed argument is told
+RECIPE_OR_RUN = "a run directory, or a recipe's name or YAML file (a str or a Path)"
 
 __all__ = [
     "AutoResult",
@@ -70,7 +73,7 @@ def summary(recipe_or_run: str | Path, num_labels: int | None = None) -> ModelSu
     """Layers, output shapes and parameter counts of a run directory or of a recipe's fresh model
     (of `num_labels` classes, 4 by default). A run has its own labels: `num_labels` given with
     one is refused (it was ignored without a word, the table showing the run's)."""
-    path = Path(user_path(recipe_or_run))
+    path = Path(path_parameter(recipe_or_run, "recipe_or_run", RECIPE_OR_RUN))
     if _names_a_run(path):
         if num_labels is not None:
             raise AttentextError(
@@ -180,7 +183,12 @@ def distill(
     """
     check_keywords("distill", options, distill, train, resolve_recipe)
     # written into the student's recipe as run directories and a file: `~` read as a shell would
-    teacher, unlabeled = user_path(teacher), user_path(unlabeled)
+    teacher, output = path_parameter(teacher, "teacher"), path_parameter(output, "output")
+    if not isinstance(student, Recipe):
+        student = path_parameter(student, "student", RECIPE_ARGUMENT)
+    unlabeled = path_parameter(unlabeled, "unlabeled", optional=True)
+    runs = listed(ensemble, "ensemble", "teacher run directories")
+    runs = [path_parameter(run, f"ensemble[{i}]") for i, run in enumerate(runs)]
     if not options.get("multi_label") and open_run(Path(teacher)).multi_label:
         options["multi_label"] = True
     sets = [
@@ -194,7 +202,6 @@ def distill(
     # given as --student kept its own (another run's texts and teachers, without a word)
     sets.append(f"distill.unlabeled={'' if unlabeled is None else unlabeled}")
     # a JSON list is YAML: paths with any character survive the override
-    runs = [user_path(run) for run in listed(ensemble, "ensemble", "teacher run directories")]
     sets.append(f"distill.ensemble={json.dumps([str(run) for run in runs])}")
     overrides = [*sets, *override_list(options.pop("overrides", None))]
     return train(student, data, output, overrides=overrides, **options)

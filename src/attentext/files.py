@@ -31,7 +31,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
-from attentext.errors import AttentextWarning
+from attentext.errors import AttentextWarning, shown
 
 TMP_SUFFIX = ".tmp"
 # a path argument of any kind `user_path` takes: it comes back of the same kind
@@ -50,6 +50,20 @@ def user_path(path: PathArgument) -> PathArgument:
     if isinstance(path, PurePath):
         return type(path)(os.path.expanduser(path))
     return path
+
+
+def path_parameter(
+    value: object, parameter: str, what: str = "a path (a str or a Path)", optional: bool = False
+) -> Any:
+    """`user_path(value)` for a public function's path `parameter` (None too where `optional`);
+    anything else a one-line `TypeError` naming the parameter and what it got: pathlib's
+    "expected str, bytes or os.PathLike object, not NoneType" named neither (`load(None)`,
+    `evaluate(..., output=123)`), and `load_recipe(None)` looked up a recipe named 'None'."""
+    if value is None and optional:
+        return None
+    if isinstance(value, str | os.PathLike) and isinstance(os.fspath(value), str):
+        return user_path(value)
+    raise TypeError(f"{parameter} must be {what}, not {shown(value)}")
 
 
 def cache_root() -> Path:

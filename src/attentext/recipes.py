@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from attentext.errors import RecipeError, did_you_mean, short_list, shown
-from attentext.files import user_path
+from attentext.files import path_parameter, user_path
 
 MAX_RECIPE_BYTES = 1 << 20
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # fp16: CUDA GPUs only
@@ -37,6 +37,9 @@ EMBEDDING_INITS = ("random", "encoder", "auto")
 CLASS_WEIGHTS = ("none", "balanced")
 LABEL_PRIORS = ("train", "balanced")  # training.label_prior (attentext.label_prior)
 BEST_METRICS = ("accuracy", "loss", "last")
+# a recipe argument of the Python API, as a wrong-typed one is told (`train(None, ...)`)
+RECIPE_NAMED = "a recipe's name or YAML file (a str or a Path)"
+RECIPE_ARGUMENT = f"{RECIPE_NAMED}, or a Recipe"
 # `auto`: a setting decided from the training split when a run starts (data/defaults.py); the
 # run's recipe.yaml holds the value chosen, and an explicit value (`--set`) always wins
 AUTO = "auto"
@@ -905,7 +908,8 @@ def override_list(overrides: Any) -> list[str]:
 
 def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Load a built-in recipe by name or a YAML file by path, then apply `key=value` overrides."""
-    text, origin = _recipe_text(str(user_path(name_or_path)))  # `~` as a shell reads it
+    # `~` as a shell reads it; None was "unknown recipe 'None'"
+    text, origin = _recipe_text(str(path_parameter(name_or_path, "name_or_path", RECIPE_NAMED)))
     return recipe_from_text(text, origin, overrides)
 
 
@@ -1008,4 +1012,4 @@ def resolve_recipe(
         if sets:  # a Recipe as given is the caller's (a run's own is read as it was written)
             check_namesake(changed, recipe.name)
         return changed
-    return load_recipe(recipe, sets)
+    return load_recipe(path_parameter(recipe, "recipe", RECIPE_ARGUMENT), sets)

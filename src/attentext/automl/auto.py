@@ -69,7 +69,7 @@ from attentext.errors import (
     yes_or_no,
 )
 from attentext.evaluation.evaluate import compare, evaluate
-from attentext.files import user_path, write_json, write_text
+from attentext.files import path_parameter, user_path, write_json, write_text
 from attentext.recipes import Recipe, load_recipe, resolve_recipe
 from attentext.rendering import markdown_text
 from attentext.text.tokenizers import build_tokenizer
@@ -172,7 +172,7 @@ def auto(
     call on the same data: a recipe it finished, asked again with the same settings (a run
     capped at another step count is not), is taken as it is, not trained again.
     """
-    started, data, output = time.monotonic(), user_path(data), user_path(output)
+    started, data, output = time.monotonic(), user_path(data), path_parameter(output, "output")
     budget = seconds_given(budget, "budget")
     if metric not in METRICS:
         raise AttentextError(f"--metric {shown(metric)}: choose {' or '.join(METRICS)}")

@@ -39,7 +39,7 @@ from attentext.errors import (
 from attentext.evaluation.calibration import calibrate, log_softmax, nll
 from attentext.evaluation.card import model_card
 from attentext.evaluation.metrics import classification_metrics
-from attentext.files import user_path, write_json, write_text
+from attentext.files import path_parameter, user_path, write_json, write_text
 from attentext.inference.classifier import load
 from attentext.inference.ensemble import label_columns
 from attentext.recipes import Recipe
@@ -116,7 +116,8 @@ def ensemble(
             f"--rounds must be at most {MAX_ROUNDS:,} (weights in steps of 1/{MAX_ROUNDS:,}), "
             f"got {rounds:,}"
         )
-    runs, data, output = _check_runs(run_dirs), user_path(data), user_path(output)
+    output = path_parameter(output, "output")
+    runs, data = _check_runs(run_dirs), user_path(data)
     rundir.check_output_apart(Path(output), [run.path for run in runs], "the member run")
     check_destination(Path(output), resume=False, overwrite=overwrite)  # before minutes of work
     validation, label_names = _validation(runs, data)
@@ -168,6 +169,7 @@ def _check_runs(run_dirs: Sequence[str | Path]) -> list[rundir.Run]:
     run_dirs = listed(run_dirs, "run_dirs", "run directories")
     if len(run_dirs) < 2:
         raise AttentextError("an ensemble needs at least two run directories")
+    run_dirs = [path_parameter(run, f"run_dirs[{i}]") for i, run in enumerate(run_dirs)]
     runs = [rundir.open_run(path) for path in run_dirs]
     _check_each_once(runs, run_dirs)
     names = [run.name for run in runs]

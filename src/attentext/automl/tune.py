@@ -47,7 +47,7 @@ from attentext.automl.trials import (
 )
 from attentext.data.dataset import TextDataset
 from attentext.errors import AttentextError, AttentextNote, RunDirError, shown, whole_number
-from attentext.files import user_path, write_text
+from attentext.files import path_parameter, user_path, write_text
 from attentext.models.registry import model_family
 from attentext.recipes import Recipe, SearchParam, resolve_recipe
 from attentext.training.run import one_fit_ignores, train
@@ -152,7 +152,7 @@ def tune(
     call's.
     """
     _check_request(metric, trials)
-    data, output = user_path(data), user_path(output)
+    data, output = user_path(data), path_parameter(output, "output")
     timeout = None if timeout is None else seconds_given(timeout, "timeout", bare_seconds=True)
     optuna = _optuna()
     base = resolve_recipe(recipe, precision=precision, overrides=overrides)

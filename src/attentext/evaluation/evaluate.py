@@ -36,7 +36,7 @@ from attentext.evaluation.progress import scored
 from attentext.evaluation.reports import full_report, write_report
 from attentext.evaluation.significance import with_significance
 from attentext.evaluation.standing import ranked
-from attentext.files import user_path
+from attentext.files import path_parameter, user_path
 from attentext.inference.classifier import Classifier, load
 from attentext.label_prior import shifted_logits
 from attentext.outputs import (
@@ -114,7 +114,8 @@ def evaluate(
     `output` folder whose report.md or metrics.json sits beside files evaluate never writes is
     the user's, refused before any work unless `overwrite` (`outputs.check_report_folder`).
     """
-    run_dir, data, output = Path(user_path(run_dir)), user_path(data), user_path(output)
+    run_dir, data = Path(path_parameter(run_dir, "run_dir")), user_path(data)
+    output = path_parameter(output, "output", optional=True)
     if output is not None:
         check_report_folder(output, overwrite)
     classifier: Classifier = load(run_dir, precision=precision, backend=backend)
@@ -280,8 +281,9 @@ def compare(
     the whole split, for quick comparisons of slow models. An `output` folder holding other files
     than compare's is refused before any work unless `overwrite` (then written beside them).
     """
-    run_dirs = [user_path(run_dir) for run_dir in listed(run_dirs, "run_dirs", "run directories")]
-    data, output = user_path(data), user_path(output)
+    run_dirs = listed(run_dirs, "run_dirs", "run directories")
+    run_dirs = [path_parameter(run, f"run_dirs[{i}]") for i, run in enumerate(run_dirs)]
+    data, output = user_path(data), path_parameter(output, "output", optional=True)
     limit = None if limit is None else whole_number(limit, "limit")
     if limit is not None and limit < 1:  # was "needs at least one text per class", once loaded
         raise DataError(f"--limit must be a whole number of 1 or more, got {limit}")

@@ -43,6 +43,7 @@ from attentext.evaluation.card import (
 from attentext.evaluation.evaluate import raw_logits
 from attentext.evaluation.held_out import check_data_named, labelled_split, trained_on
 from attentext.files import (
+    path_parameter,
     remove_abandoned_staging,
     staging_folder,
     user_path,
@@ -116,7 +117,8 @@ def recalibrate(
         )
     fit, min_texts = METHODS[method]
     check_data_named(data, "recalibrate")
-    run_dir, data, reference = Path(user_path(run_dir)), user_path(data), user_path(reference)
+    run_dir, data = Path(path_parameter(run_dir, "run_dir")), user_path(data)
+    reference = path_parameter(reference, "reference", optional=True)
     run = open_run(run_dir)
     if run.multi_label:
         raise RecipeError(
@@ -234,7 +236,8 @@ def set_label_prior(
         raise RecipeError(f"unknown label prior '{target}'; choose one of {choices}")
     if (target == ESTIMATED) != (texts is not None):
         raise RecipeError("an estimated label prior needs texts to estimate it on (and only it)")
-    run, texts = open_run(Path(run_dir)), user_path(texts)
+    texts = path_parameter(texts, "texts", optional=True)
+    run = open_run(path_parameter(run_dir, "run_dir"))
     if run.multi_label:
         raise RecipeError(
             f"{run.path}: several labels per text; each label's threshold decides, not a prior"

@@ -27,7 +27,7 @@ from attentext.evaluation.held_out import check_data_named, labelled_split
 from attentext.evaluation.label_calibration import calibrate_labels
 from attentext.evaluation.multilabel import multi_hot
 from attentext.evaluation.recalibrate import MIN_TEXTS, check_held_out, save_calibration
-from attentext.files import user_path
+from attentext.files import path_parameter, user_path
 from attentext.inference.classifier import load_to_recalibrate
 from attentext.rundir import open_run
 
@@ -40,7 +40,7 @@ def recalibrate_labels(
     both and rebuild the model card. Returns the new calibration record (NLL and ECE over every
     (text, label) pair of `data` without calibration and with the new one)."""
     check_data_named(data, "recalibrate_labels")
-    run, data = open_run(Path(run_dir)), user_path(data)
+    run, data = open_run(path_parameter(run_dir, "run_dir")), user_path(data)
     if not run.multi_label:
         raise RecipeError(f"{run_dir}: one label per text; recalibrate it with `recalibrate`")
     check_held_out(run, data, split)

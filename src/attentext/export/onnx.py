@@ -53,7 +53,12 @@ from attentext.export.int8 import (
     quiet_exporter,
     random_sequences,
 )
-from attentext.files import files_replaced_together, remove_stale_temporaries, user_path, write_json
+from attentext.files import (
+    files_replaced_together,
+    path_parameter,
+    remove_stale_temporaries,
+    write_json,
+)
 from attentext.inference.onnx_backend import (
     INSTALL_HINT,
     WINDOW_SCORES,
@@ -236,7 +241,9 @@ def export_onnx(
     mixes two exports. Raises `AttentextError` (one line) for a TF-IDF run, an incomplete run or
     a failed export.
     """
-    run, output = open_run(run_dir), user_path(output)
+    run_dir = path_parameter(run_dir, "run_dir")
+    output = path_parameter(output, "output", optional=True)
+    run = open_run(run_dir)
     int8, force_int8 = yes_or_no(int8, "int8"), yes_or_no(force_int8, "force_int8")
     # a single string was judged as texts of one character each ("15 texts given at export")
     check_texts = None if check_texts is None else text_list(check_texts)

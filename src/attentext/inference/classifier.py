@@ -13,6 +13,7 @@ import numpy as np
 
 from attentext.decisions import threshold_vector
 from attentext.errors import AttentextError, PrecisionError, check_device_name, shown
+from attentext.files import path_parameter
 from attentext.inference.ensemble import EnsembleClassifier
 from attentext.models.registry import family_of_run
 from attentext.recipes import PRECISIONS
@@ -80,6 +81,7 @@ def load(
     count, None its default). A TF-IDF run has its own engine and loads the same with every
     backend.
     """
+    run_dir = path_parameter(run_dir, "run_dir")  # None was pathlib's TypeError, unnamed
     return _loaded(run_dir, precision, device, backend, threads, whole=True)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from attentext.data.readers import text_list
 from attentext.decisions import decide
 from attentext.errors import AttentextError, short_list, shown, whole_number, yes_or_no
-from attentext.files import files_replaced_together, user_path
+from attentext.files import files_replaced_together, path_parameter, user_path
 from attentext.inference.classifier import load
 from attentext.inference.torch_backend import TransformersClassifier
 from attentext.interpret.attention import explain_attention
@@ -112,7 +112,8 @@ def explain(
     `method="occlusion"` asks the model instead of reading its attention: each word's importance
     is how far the label's log-odds fall without it (`occlusion.py`; any run, ensembles too).
     """
-    texts, output_dir = text_list(texts), user_path(output_dir)
+    texts = text_list(texts)
+    output_dir = path_parameter(output_dir, "output_dir", optional=True)
     run_dir_or_classifier = user_path(run_dir_or_classifier)
     _check_request(fmt, method, layer, head)
     if not texts:

@@ -70,7 +70,7 @@ from attentext.evaluation.multilabel import (
     multilabel_report,
     tune_thresholds,
 )
-from attentext.files import file_digest, write_json, write_text
+from attentext.files import file_digest, path_parameter, write_json, write_text
 from attentext.label_prior import prior_record, shifted_logits
 from attentext.models.aggregation import WindowedClassifier, WindowFeatureHead
 from attentext.models.dropout import use_cpu_dropout
@@ -251,13 +251,13 @@ def train(
     """
     resume, overwrite = yes_or_no(resume, "resume"), yes_or_no(overwrite, "overwrite")
     check_keywords("train", options, train, resolve_recipe)
+    # `~/runs/x` from Python: the home folder's, where a folder named '~' was made in the
+    # working folder and the run trained into it without a word
+    output_dir = Path(path_parameter(output, "output"))
     said = options.get("overrides") or []
     recipe = reading_word_pairs(
         keeping_final_weights(resolve_recipe(recipe, **options), said), said
     )
-    # `~/runs/x` from Python: the home folder's, where a folder named '~' was made in the
-    # working folder and the run trained into it without a word
-    output_dir = Path(output).expanduser()
     if output_dir.name in ("", ".", ".."):  # `--output .`: the folder it names, by its name
         output_dir = Path(os.path.abspath(output_dir))
     dataset = _load_dataset(recipe, data)
