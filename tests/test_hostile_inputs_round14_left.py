@@ -12,9 +12,12 @@ R14-X3  `--set distill.unlabeled=~/x` (any path setting of a recipe: distill.tea
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
+from conftest import run_cli_here
 
 import attentext
 from attentext.export.onnx import export_onnx
@@ -164,3 +167,54 @@ def test_r14_x2_a_path_parameter_of_another_type_is_named_in_one_line(case, tmp_
     assert message.endswith(f", not {value}"), message
     assert "\n" not in message and "PathLike object" not in message
     assert list(tmp_path.iterdir()) == []
+
+
+# R14-X3 ------------------------------------------------------------------------------------------
+
+
+def test_r14_x3_path_settings_of_a_recipe_read_a_leading_tilde_as_home(home):
+    """From --set (overrides), a YAML file and a Recipe object alike; a hub name and a path
+    without `~` are kept as written."""
+    sets = [
+        "distill.teacher=~/runs/tf",
+        "distill.unlabeled=~/pool.txt",
+        'distill.ensemble=["~/runs/a", "runs/b"]',
+        "model.encoder=~/encoders/mini",
+    ]
+    recipe = attentext.resolve_recipe("seed-transformer", overrides=sets)
+    assert recipe.distill.teacher == str(home / "runs" / "tf")
+    assert recipe.distill.unlabeled == str(home / "pool.txt")
+    assert recipe.distill.ensemble == [str(home / "runs" / "a"), "runs/b"]
+    assert recipe.model.encoder == str(home / "encoders" / "mini")
+    raw = attentext.load_recipe("encoder-fewshot").to_dict()
+    raw["fewshot"]["unlabeled"] = "~/pool.txt"
+    raw["model"]["encoder"] = "sentence-transformers/all-MiniLM-L6-v2"
+    (home / "mine.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    mine = attentext.load_recipe("~/mine.yaml")
+    assert mine.fewshot.unlabeled == str(home / "pool.txt")
+    assert mine.model.encoder == "sentence-transformers/all-MiniLM-L6-v2"
+    given = attentext.load_recipe("encoder-fewshot")
+    given.fewshot.unlabeled = "~/more.txt"  # set on the object from Python
+    assert attentext.resolve_recipe(given).fewshot.unlabeled == str(home / "more.txt")
+
+
+def test_r14_x3_set_distill_unlabeled_with_a_tilde_trains_and_records_the_path(
+    home, tfidf_run, ag_news_dir
+):
+    """The CLI: `--set distill.unlabeled=~/pool.txt` was "~/pool.txt: file not found" (exit 2)
+    while `distill --unlabeled ~/pool.txt` (the shell's expansion) read it; recipe.yaml recorded
+    a teacher given as `~/runs/tf` as written."""
+    shutil.copytree(tfidf_run, home / "runs" / "tf")
+    (home / "pool.txt").write_text("A new phone was released today\nThe cup final was won\n")
+    out = home / "runs" / "student"
+    result = run_cli_here(
+        "train", "seed-transformer", "--data", ag_news_dir, "--output", out, "--max-steps", "2",
+        "--set", "distill.teacher=~/runs/tf", "--set", "distill.unlabeled=~/pool.txt",
+        "--set", "model.embedding_init=random", "--set", "model.options.embed_dim=16",
+        cwd=home,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    recorded = yaml.safe_load((out / "recipe.yaml").read_text(encoding="utf-8"))["distill"]
+    assert recorded["unlabeled"] == str(home / "pool.txt")
+    assert recorded["teacher"] == str(home / "runs" / "tf")
+    assert not (home / "~").exists()

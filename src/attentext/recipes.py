@@ -37,6 +37,12 @@ EMBEDDING_INITS = ("random", "encoder", "auto")
 CLASS_WEIGHTS = ("none", "balanced")
 LABEL_PRIORS = ("train", "balanced")  # training.label_prior (attentext.label_prior)
 BEST_METRICS = ("accuracy", "loss", "last")
+# the settings that name a file or a folder (a hub name never starts with `~`)
+PATH_SETTINGS = {
+    "model": ("encoder",),
+    "distill": ("teacher", "unlabeled", "ensemble"),
+    "fewshot": ("unlabeled",),
+}
 # a recipe argument of the Python API, as a wrong-typed one is told (`train(None, ...)`)
 RECIPE_NAMED = "a recipe's name or YAML file (a str or a Path)"
 RECIPE_ARGUMENT = f"{RECIPE_NAMED}, or a Recipe"
@@ -366,11 +372,24 @@ def recipe_from_dict(raw: dict[str, Any], origin: str = "recipe") -> Recipe:
             if sub_value == AUTO and sub in AUTO_SETTINGS.get(key, ()):
                 setattr(section, sub, AUTO)
                 continue
-            setattr(section, sub, coerce_setting(sub_value, default, f"{origin}: {key}.{sub}"))
+            value = coerce_setting(sub_value, default, f"{origin}: {key}.{sub}")
+            setattr(
+                section, sub, home_expanded(value) if sub in PATH_SETTINGS.get(key, ()) else value
+            )
     _validate(recipe, origin)
     if raw.get("search") is not None:
         recipe.search = _search_section(raw["search"], recipe, origin)
     return recipe
+
+
+def home_expanded(value: str | list[str]) -> str | list[str]:
+    """A path setting's value (a path, or a list of them) with a leading `~` read as the home
+    folder, however the recipe came (a YAML file, `--set`, Python): no shell expands
+    `--set distill.unlabeled=~/x`, which was "~/x: file not found", while `distill --unlabeled
+    ~/x` read the file. recipe.yaml then records the path expanded."""
+    if isinstance(value, list):
+        return [user_path(item) for item in value]
+    return user_path(value)
 
 
 SEARCHED_SECTIONS = ("tokenizer", "model", "training")
