@@ -11,6 +11,12 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 from attentext.confidence import top_label_hits
 from attentext.evaluation.significance import accuracy_interval, macro_f1_interval
 
+# the most classes whose confusion matrix metrics.json holds whole (10,000 cells; trec_fine has
+# 50); beyond, its nonzero cells (`confusion_cells`), as many as the texts at most: 2,000 classes
+# made a matrix of 4 million numbers per split, an 88 MB metrics.json (23 s to write) that the
+# run's own reader then refused as over its 64 MB, so training failed at its very end
+DENSE_CONFUSION_CLASSES = 100
+
 # the scores a report shows of itself (`repr`, a notebook's cell), in this order, where it has them
 HEADLINE = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "n_examples")
 
@@ -56,10 +62,22 @@ class EvaluationReport:
             "weighted_f1": self.weighted_f1,
             "n_examples": self.n_examples,
             "per_class": self.per_class,
-            "confusion_matrix": self.confusion,
+            **confusion_record(self.confusion),
             "label_names": self.label_names,
             **self.extra,
         }
+
+
+def confusion_record(confusion: list[list[int]]) -> dict[str, Any]:
+    """A confusion matrix as metrics.json holds it: `confusion_matrix` (rows true, columns
+    predicted) up to DENSE_CONFUSION_CLASSES classes; beyond, `confusion_cells`, each nonzero
+    cell as `[true id, predicted id, count]` in row order (ids index `label_names`)."""
+    if len(confusion) <= DENSE_CONFUSION_CLASSES:
+        return {"confusion_matrix": confusion}
+    matrix = np.asarray(confusion, dtype=np.int64).reshape(len(confusion), len(confusion))
+    rows, columns = np.nonzero(matrix)
+    cells = np.stack([rows, columns, matrix[rows, columns]], axis=1)
+    return {"confusion_cells": cells.tolist()}
 
 
 def present_labels(y_true: np.ndarray, y_pred: np.ndarray) -> list[int]:

@@ -1,0 +1,95 @@
+"""Hostile inputs, round 14: extreme but real shapes of data through every output (R14-M).
+
+R14-M1. A run of many classes (2,000 of 2 texts each): metrics.json held each split's whole
+    confusion matrix, 4 million numbers a split written one a line (88 MB, 23 s to write), which
+    the run's own reader refuses past 64 MB: `train` failed at its very end ("metrics.json is
+    over 67,108,864 bytes; the run directory is damaged") after 75 s, nothing published. Now
+    past 100 classes metrics.json holds the matrix's nonzero cells (`confusion_cells`).
+R14-M2. Macro-F1's bootstrap interval counted a class none of whose texts a resample drew as an
+    F1 of 0: with one text per class a run at macro-F1 1.0 was given 0.57-0.70 (report.md, the
+    card, compare's interval and p). Now each resample averages the classes it holds.
+R14-M3. The per-class tables of many classes: 2,000 classes printed 4,000 rows after `train`
+    (validation and test), and the card and report.md held them all, beside a card sentence
+    naming all 2,000 labels. Now at most 50 rows, the classes of most texts, and a line counting
+    the rest (in metrics.json); the card names 50 labels and counts the rest.
+R14-M4. explain's page gave every text a bar for every label: 2,000 rows a text. Now the 20 most
+    probable and the text's own labels, and a row counting the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import attentext
+from attentext.evaluation.metrics import evaluation_report
+from attentext.evaluation.multilabel_report import full_multilabel_report, write_multilabel_report
+from attentext.evaluation.reports import write_report
+from attentext.evaluation.significance import macro_f1_interval
+from tests.conftest import run_cli_here, write_file
+
+N_CLASSES = 150
+
+
+def _many_classes_csv(folder: Path, name: str, per_class: int) -> Path:
+    """`per_class` texts for each of N_CLASSES classes, each class with words of its own."""
+    rows = ["text,label"]
+    for c in range(N_CLASSES):
+        for j in range(per_class):
+            rows.append(f"k{c}a k{c}b k{c}c {name} {j} common,topic {c:03d}")
+    return write_file(folder, name, "\n".join(rows) + "\n")
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory) -> Path:
+    """A tfidf-logreg run of 150 classes (3 training texts each), and its test file."""
+    folder = tmp_path_factory.mktemp("many")
+    _many_classes_csv(folder / "data", "train.csv", 3)
+    _many_classes_csv(folder / "data", "test.csv", 1)
+    attentext.train("tfidf-logreg", folder / "data", folder / "run")
+    return folder
+
+
+def _table_rows(markdown: str) -> list[str]:
+    return [line for line in markdown.splitlines() if line.startswith("| topic ")]
+
+
+# ---------------------------------------------------------------------------------------------
+# R14-M1: metrics.json of many classes
+# ---------------------------------------------------------------------------------------------
+
+
+def test_r14_m1_metrics_json_of_many_classes_holds_the_confusion_cells(many):
+    metrics = json.loads((many / "run" / "metrics.json").read_text())
+
+    for split in ("validation", "test"):
+        report = metrics[split]
+        assert "confusion_matrix" not in report
+        cells = np.array(report["confusion_cells"])
+        matrix = np.zeros((N_CLASSES, N_CLASSES), dtype=int)
+        matrix[cells[:, 0], cells[:, 1]] = cells[:, 2]
+        assert matrix.sum() == report["n_examples"]
+        assert np.trace(matrix) == round(report["accuracy"] * report["n_examples"])
+    assert (many / "run" / "metrics.json").stat().st_size < 200_000  # 1.2 MB before
+
+
+def test_r14_m1_a_report_of_2000_classes_writes_a_small_metrics_json(tmp_path):
+    names = [f"class {i}" for i in range(2000)]
+    truth = np.arange(2000)
+    report = evaluation_report(truth, np.roll(truth, 1), names)
+
+    payload = json.dumps(report.to_dict())
+
+    assert len(payload) < 400_000  # 4 million numbers (over 8 MB) before
+    assert report.to_dict()["confusion_cells"][:2] == [[0, 1999, 1], [1, 0, 1]]
+    assert np.asarray(report.confusion).shape == (2000, 2000)  # the Python object keeps it whole
+
+
+def test_r14_m1_a_few_classes_keep_their_whole_matrix():
+    report = evaluation_report(np.array([0, 1, 2, 2]), np.array([0, 2, 2, 2]), ["a", "b", "c"])
+
+    assert report.to_dict()["confusion_matrix"] == [[1, 0, 0], [0, 0, 1], [0, 0, 2]]
