@@ -93,3 +93,28 @@ def test_r14_m1_a_few_classes_keep_their_whole_matrix():
     report = evaluation_report(np.array([0, 1, 2, 2]), np.array([0, 2, 2, 2]), ["a", "b", "c"])
 
     assert report.to_dict()["confusion_matrix"] == [[1, 0, 0], [0, 0, 1], [0, 0, 2]]
+
+
+# ---------------------------------------------------------------------------------------------
+# R14-M2: macro-F1's interval where classes have one text
+# ---------------------------------------------------------------------------------------------
+
+
+def test_r14_m2_macro_f1_interval_of_one_text_per_class_holds_the_score():
+    eye = np.eye(200, dtype=int)
+    truth = np.arange(200)
+
+    assert macro_f1_interval(eye[truth], eye[truth]) == [1.0, 1.0]  # 0.565-0.695 before
+
+    report = evaluation_report(truth, truth, [str(i) for i in range(200)])
+    low, high = report.extra["macro_f1_interval"]
+    assert low <= report.macro_f1 <= high
+
+
+def test_r14_m2_the_cards_interval_holds_its_macro_f1(many):
+    card = (many / "run" / "README.md").read_text()
+
+    (test_part,) = re.findall(r"### test split.*?(?=###|## )", card, flags=re.S)
+    score = float(re.search(r"Macro F1 (\d\.\d+)", test_part).group(1))
+    low, high = map(float, re.search(r"bootstrap\): (\d\.\d+)-(\d\.\d+)", test_part).groups())
+    assert low <= score <= high

@@ -119,13 +119,20 @@ def macro_f1_interval(truth: np.ndarray, decided: np.ndarray) -> list[float] | N
 
 def _macro_f1(weights: np.ndarray, truth: np.ndarray, decided: np.ndarray) -> np.ndarray:
     """Macro-F1 of each resample (a row of `weights`: how often each text is drawn), over the
-    labels some text carries or is given in the whole sample (as `metrics.macro_f1` and
-    `multilabel.multilabel_macro_f1` count them)."""
+    labels some text drawn into that resample carries or is given (as `metrics.macro_f1` and
+    `multilabel.multilabel_macro_f1` count them on the texts they are given).
+
+    A label whose texts a resample never draws has no F1 there; counted as 0 (over the labels
+    of the whole sample) it pulled every resample down by the share of such labels: with one
+    text per class (Poisson(1) draws none of a text 37 % of the time) a run at macro-F1 1.0 was
+    given the interval 0.57-0.70.
+    """
     truth, decided = truth.astype(np.float64), decided.astype(np.float64)
-    present = (truth.sum(axis=0) + decided.sum(axis=0)) > 0
     tp = weights @ (truth * decided)
     fp = weights @ ((1 - truth) * decided)
     fn = weights @ (truth * (1 - decided))
-    denominator = 2 * tp + fp + fn
-    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
-    return f1[:, present].mean(axis=1) if present.any() else np.zeros(len(weights))
+    denominator = 2 * tp + fp + fn  # the label's weight in the gold labels plus in the given
+    present = denominator > 0
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=present)
+    counted = present.sum(axis=1)
+    return np.divide(f1.sum(axis=1), counted, out=np.zeros(len(weights)), where=counted > 0)
