@@ -118,3 +118,54 @@ def test_r14_m2_the_cards_interval_holds_its_macro_f1(many):
     score = float(re.search(r"Macro F1 (\d\.\d+)", test_part).group(1))
     low, high = map(float, re.search(r"bootstrap\): (\d\.\d+)-(\d\.\d+)", test_part).groups())
     assert low <= score <= high
+
+
+# ---------------------------------------------------------------------------------------------
+# R14-M3: per-class tables of many classes
+# ---------------------------------------------------------------------------------------------
+
+
+def test_r14_m3_the_card_shows_fifty_classes_a_split_and_counts_the_rest(many):
+    card = (many / "run" / "README.md").read_text()
+
+    assert len(_table_rows(card)) == 2 * 50  # validation and test: 300 rows before
+    assert card.count("Shown: the 50 labels of most texts here, most first; 100 more labels") == 2
+    (sentence,) = [line for line in card.splitlines() if "It sorts a text into one of" in line]
+    assert sentence.count("`topic ") == 50 and "and 100 more (all in the front matter)" in sentence
+    assert card.count("\n- topic ") == N_CLASSES  # the front matter still lists every label
+
+
+def test_r14_m3_train_and_evaluate_print_fifty_rows_and_report_md_holds_fifty(many, tmp_path):
+    evaluated = run_cli_here("evaluate", many / "run", "-d", many / "data", "-o", tmp_path / "r")
+
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert evaluated.stdout.count("│ topic ") == 50  # 150 before
+    assert "100 more classes in metrics.json" in evaluated.stdout
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert len(_table_rows(report)) == 50
+    assert "Shown: the 50 classes of most texts here, most first; 100 more classes" in report
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert len(metrics["per_class"]) == N_CLASSES  # every class stays in metrics.json
+
+
+def test_r14_m3_the_classes_shown_are_those_of_most_texts(tmp_path):
+    names = [f"topic {i:03d}" for i in range(80)]
+    truth = np.concatenate([np.arange(80), np.full(5, 79), np.full(3, 40)])
+    write_report(evaluation_report(truth, truth, names), tmp_path, "many")
+
+    rows = _table_rows((tmp_path / "report.md").read_text())
+    assert rows[0].startswith("| topic 079 |") and rows[1].startswith("| topic 040 |")
+    assert len(rows) == 50
+
+
+def test_r14_m3_a_multi_label_report_of_many_labels_shows_fifty(tmp_path):
+    rng = np.random.default_rng(0)
+    names = [f"topic {i:03d}" for i in range(120)]
+    id_lists = [sorted(rng.choice(120, size=2, replace=False).tolist()) for _ in range(300)]
+    report = full_multilabel_report(id_lists, rng.random((300, 120)), names, np.full(120, 0.5))
+
+    write_multilabel_report(report, tmp_path, "many labels")
+
+    text = (tmp_path / "report.md").read_text()
+    assert len(_table_rows(text)) == 50
+    assert "Shown: the 50 labels of most texts here, most first; 70 more labels" in text

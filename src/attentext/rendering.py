@@ -106,6 +106,37 @@ def shortened(value: object, width: int) -> str:
 
 REPR_LABELS = 8  # labels a classifier's repr names before it counts the rest
 
+# the most classes a per-class table shows (the terminal, report.md, the card) and the card's
+# sentence names (trec_fine's 50 are all shown); 2,000 classes printed 4,000 table rows after
+# train, and their card and report.md held every row of both splits (1.6 MB of card for
+# 200-character labels)
+TABLE_CLASSES = 50
+CLASS_NOUNS, LABEL_NOUNS = ("class", "classes"), ("label", "labels")
+
+
+def shown_classes(
+    per_class: dict[str, Any], limit: int = TABLE_CLASSES, nouns: tuple[str, str] = CLASS_NOUNS
+) -> tuple[list[tuple[str, Any]], str]:
+    """The rows a per-class table shows, and what it says of the others ("" when it shows
+    every class): every class up to `limit`; beyond, the `limit` classes with the most texts
+    in the split (`support`; ties in the run's order), most first, as the per-label chart
+    picks its bars. `nouns`: what a row is called, one and several."""
+    rows = list(per_class.items())
+    if len(rows) <= limit:
+        return rows, ""
+
+    def support(row: Any) -> float:
+        value = row.get("support") if isinstance(row, dict) else None
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+    kept = sorted(rows, key=lambda item: -support(item[1]))[:limit]
+    rest = len(rows) - limit
+    one, several = nouns
+    return kept, (
+        f"the {limit} {several} of most texts here, most first; {rest:,} more "
+        f"{several if rest > 1 else one} in metrics.json"
+    )
+
 
 def classifier_text(classifier: object) -> str:
     """`TransformersClassifier(run='runs/seed', labels=['World', 'Sports', ...])`: a loaded

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from attentext.rendering import interval_text, printable
+from attentext.rendering import interval_text, printable, shown_classes
 
 
 class TerminalConsole(Console):
@@ -110,11 +110,14 @@ def quiet_libraries() -> None:
         datasets.disable_progress_bars()
 
 
-def per_class_table(report: dict[str, Any], title: str) -> Table:
+def per_class_table(report: dict[str, Any], title: str) -> tuple[Table, str]:
+    """Precision, recall, F1 and support per class, and what it says of the classes it leaves
+    out (`rendering.shown_classes`: the classes of most texts, past TABLE_CLASSES)."""
+    rows, rest = shown_classes(report["per_class"])
     table = Table(title=cell(title))
     for column in ("class", "precision", "recall", "f1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
-    for name, row in report["per_class"].items():
+    for name, row in rows:
         table.add_row(
             cell(name),
             f"{row['precision']:.3f}",
@@ -122,7 +125,7 @@ def per_class_table(report: dict[str, Any], title: str) -> Table:
             f"{row['f1']:.3f}",
             str(row["support"]),
         )
-    return table
+    return table, rest
 
 
 def show_report(report: dict[str, Any], title: str) -> None:
@@ -146,4 +149,7 @@ def show_report(report: dict[str, Any], title: str) -> None:
             f", macro-F1 {report['macro_f1']:.4f}, {report['n_examples']} examples",
         )
     out.print(headline)
-    out.print(per_class_table(report, title))
+    table, rest = per_class_table(report, title)
+    out.print(table)
+    if rest:
+        out.print(f"Shown: {rest}.")

@@ -30,11 +30,14 @@ from attentext import rundir
 from attentext.errors import AttentextError, RunDirError
 from attentext.files import write_text
 from attentext.rendering import (
+    LABEL_NOUNS,
+    TABLE_CLASSES,
     markdown_code,
     markdown_fence,
     markdown_prose,
     markdown_text,
     python_string,
+    shown_classes,
     yaml_text,
 )
 from attentext.rundir import CARD_FILE, Run
@@ -181,8 +184,10 @@ def _description(run: Run, name: str) -> list[str]:
         )
     several = recipe is not None and getattr(recipe.data, "multi_label", False)
     sorts = "gives a text every label that applies, of" if several else "sorts a text into one of"
-    names = ", ".join(markdown_code(label) for label in labels)
-    return [*lines, f"{first} It {sorts} {len(labels)} labels: {names}.", ""]
+    names = ", ".join(markdown_code(label) for label in labels[:TABLE_CLASSES])
+    if len(labels) > TABLE_CLASSES:  # the front matter lists every label
+        names += f" and {len(labels) - TABLE_CLASSES:,} more (all in the front matter)"
+    return [*lines, f"{first} It {sorts} {len(labels):,} labels: {names}.", ""]
 
 
 def _recipe_rows(run: Run) -> list[tuple[str, Any]]:
@@ -413,14 +418,15 @@ def _report_lines(data: str, split: str, report: dict[str, Any]) -> list[str]:
     per_class = report.get("per_class")
     if isinstance(per_class, dict) and per_class:
         lines += ["| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
-        for label, row in per_class.items():
+        rows, rest = shown_classes(per_class, nouns=LABEL_NOUNS)
+        for label, row in rows:
             if isinstance(row, dict):
                 cells = [_number(row.get(key)) for key in ("precision", "recall", "f1")]
                 shown = " | ".join("" if v is None else f"{v:.3f}" for v in cells)
                 lines.append(
                     f"| {markdown_text(label)} | {shown} | {markdown_text(row.get('support', ''))} |"
                 )
-        lines.append("")
+        lines += ["", f"Shown: {rest}.", ""] if rest else [""]
     return lines
 
 

@@ -14,7 +14,7 @@ from attentext.evaluation.metrics import report_repr
 from attentext.evaluation.multilabel import multi_hot, multilabel_report
 from attentext.figures import figure_text
 from attentext.files import write_json
-from attentext.rendering import interval_text, markdown_text
+from attentext.rendering import LABEL_NOUNS, interval_text, markdown_text, shown_classes
 
 MAX_CHART_LABELS = 60  # a bar per label, the most frequent first; more would not be readable
 
@@ -105,11 +105,17 @@ def write_multilabel_report(report: MultiLabelReport, output_dir: Path, title: s
         "| label | precision | recall | F1 | support | threshold |",
         "|---|---|---|---|---|---|",
     ]
-    for name, row in values["per_class"].items():
+    rows, rest = shown_classes(values["per_class"], nouns=LABEL_NOUNS)
+    for name, row in rows:
         lines.append(
             f"| {markdown_text(name)} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | "
             f"{row['support']} | {values['thresholds'][name]:.2f} |"
         )
-    lines += ["", "![F1 per label](per_label_f1.png)", ""]
+    lines += [
+        *(["", f"Shown: {rest}."] if rest else []),
+        "",
+        "![F1 per label](per_label_f1.png)",
+        "",
+    ]
     (output_dir / "report.md").write_text("\n".join(lines), encoding="utf-8")
     return output_dir

@@ -24,7 +24,7 @@ from attentext.evaluation.metrics import (
 )
 from attentext.figures import figure_text
 from attentext.files import write_json
-from attentext.rendering import interval_text, markdown_text
+from attentext.rendering import interval_text, markdown_text, shown_classes
 
 # the most classes a confusion matrix names and numbers cell by cell (trec_fine has 50); with
 # more it is drawn as an image of that size, without names or numbers: 2,000 classes made a
@@ -230,11 +230,13 @@ def write_report(report: EvaluationReport, output_dir: str | Path, title: str) -
         "| class | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
     ]
-    for name, row in report.per_class.items():
+    rows, rest = shown_classes(report.per_class)
+    for name, row in rows:
         lines.append(
             f"| {markdown_text(name)} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |"
         )
     lines += [
+        *(["", f"Shown: {rest}."] if rest else []),
         "",
         *coverage_lines(payload.get("coverage", [])),
         "![confusion matrix](confusion_matrix.png)",
