@@ -169,3 +169,20 @@ def test_r14_m3_a_multi_label_report_of_many_labels_shows_fifty(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert len(_table_rows(text)) == 50
     assert "Shown: the 50 labels of most texts here, most first; 70 more labels" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# R14-M4: explain's page of many labels
+# ---------------------------------------------------------------------------------------------
+
+
+def test_r14_m4_explains_page_shows_twenty_labels_and_counts_the_rest(many, tmp_path):
+    attentext.explain(many / "run", ["k7a k7b k7c", "k9a common"], output_dir=tmp_path / "x")
+
+    page = (tmp_path / "x" / "explanation.html").read_text()
+    sections = page.split('<section id="text-')[1:]
+    assert len(sections) == 2
+    for section in sections:
+        assert section.count('<div class="name"') == 20  # 150 before
+        assert re.search(r"130 more labels, each at most 0\.\d{3}", section)
+    assert 'class="best"><td><div class="name" title="topic 007">' in sections[0]

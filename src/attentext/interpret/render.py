@@ -24,6 +24,9 @@ TRANSFORMER_FIGSIZE = (10.0, 12.0)  # inches: heatmap above, importance bars bel
 RNN_FIGSIZE = (10.0, 4.0)  # inches: importance bars only
 WINDOWS_FIGSIZE = (10.0, 7.0)  # inches: window weights above, importance bars below
 HEADING_LABEL_CHARS = 120  # a label in an HTML heading: longer ones cut, whole in the tooltip
+# the most probable labels a text's table on the page shows (with every label it was given);
+# a row counts the rest: 2,000 labels made 2,000 rows a text, 1 MB a text for long label names
+PAGE_LABELS = 20
 
 
 def _tick_label(token: str, width: int = 18) -> str:
@@ -188,15 +191,25 @@ def _highlight(explanation: Explanation) -> str:
 
 
 def _probability_table(explanation: Explanation) -> str:
+    """A bar per label, most probable first: the PAGE_LABELS most probable and every label the
+    text was given, then one row counting the others and their highest probability."""
+    given = [explanation.label] if explanation.labels is None else explanation.labels
+    ranked = sorted(explanation.probabilities.items(), key=lambda item: -item[1])
+    kept = [(n, p) for i, (n, p) in enumerate(ranked) if i < PAGE_LABELS or n in given]
     rows = []
-    for name, p in sorted(explanation.probabilities.items(), key=lambda item: -item[1]):
-        given = [explanation.label] if explanation.labels is None else explanation.labels
+    for name, p in kept:
         best = ' class="best"' if name in given else ""
         shown = html.escape(printable(name))  # cut by the page's CSS, whole in its tooltip
         rows.append(
             f'<tr{best}><td><div class="name" title="{shown}">{shown}</div></td>'
             f'<td><div class="bar"><div style="width: {100 * p:.1f}%"></div></div></td>'
             f"<td>{p:.3f}</td></tr>"
+        )
+    if len(kept) < len(ranked):
+        highest = max(p for i, (n, p) in enumerate(ranked) if i >= PAGE_LABELS and n not in given)
+        rows.append(
+            f'<tr class="rest"><td colspan="3">{len(ranked) - len(kept):,} more labels, '
+            f"each at most {highest:.3f}</td></tr>"
         )
     return '<table class="probs">' + "".join(rows) + "</table>"
 
