@@ -13,8 +13,10 @@ R14-X3  `--set distill.unlabeled=~/x` (any path setting of a recipe: distill.tea
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import run_cli_here
@@ -218,3 +220,44 @@ def test_r14_x3_set_distill_unlabeled_with_a_tilde_trains_and_records_the_path(
     assert recorded["unlabeled"] == str(home / "pool.txt")
     assert recorded["teacher"] == str(home / "runs" / "tf")
     assert not (home / "~").exists()
+
+
+# R14-X5 (a control: it held before) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "parquet"])
+def test_r14_x5_never_apart_labels_are_warned_of_from_a_joined_string_not_from_a_list(
+    tmp_path, ext
+):
+    """A list (`["R&D", "Tech"]`) splits its labels itself: two labels as written, no warning;
+    the same labels as one string cell (`"R&D|Tech"`) are split on `|` and warned about, as
+    in a CSV (R13-L1); a list item holding `|` is refused (R11-D2), so nothing is lost."""
+
+    def rows(label_of):
+        return pd.DataFrame(
+            {
+                "text": [f"text {i} about things" for i in range(40)],
+                "label": [label_of(i) for i in range(40)],
+            }
+        )
+
+    def write(name, frame):
+        path = tmp_path / f"{name}.{ext}"
+        if ext == "jsonl":
+            frame.to_json(path, orient="records", lines=True, force_ascii=False)
+        else:
+            frame.to_parquet(path)
+        return path
+
+    listed = write("listed", rows(lambda i: ["R&D", "Tech"] if i % 2 else ["Sport"]))
+    joined = write("joined", rows(lambda i: "R&D|Tech" if i % 2 else "Sport"))
+    held = write("held", rows(lambda i: ["R&D|Tech"] if i % 2 else ["Sport"]))
+    for path, warned in ((listed, False), (joined, True)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            dataset = attentext.load_text_dataset(path, multi_label=True)
+        assert dataset.label_names == ["R&D", "Sport", "Tech"]
+        never_apart = [w for w in caught if "never apart" in str(w.message)]
+        assert len(never_apart) == int(warned), [str(w.message) for w in caught]
+    with pytest.raises(attentext.AttentextError, match=r"the label 'R&D\|Tech' holds '\|'"):
+        attentext.load_text_dataset(held, multi_label=True)
