@@ -13,6 +13,9 @@ R14-X3  `--set distill.unlabeled=~/x` (any path setting of a recipe: distill.tea
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -261,3 +264,49 @@ def test_r14_x5_never_apart_labels_are_warned_of_from_a_joined_string_not_from_a
         assert len(never_apart) == int(warned), [str(w.message) for w in caught]
     with pytest.raises(attentext.AttentextError, match=r"the label 'R&D\|Tech' holds '\|'"):
         attentext.load_text_dataset(held, multi_label=True)
+
+
+# R14-X4 ------------------------------------------------------------------------------------------
+
+# a library's cleanup (`__del__`) running when SIGTERM comes, then the command's work going on
+IN_A_FINALIZER = """
+import sys, time
+from attentext.cli.app import terminate_as_interrupt
+
+terminate_as_interrupt()  # as `attentext` itself starts
+
+
+class Cleanup:
+    def __del__(self):
+        print("cleaning up", flush=True)
+        end = time.monotonic() + 30
+        while time.monotonic() < end:  # until the signal's KeyboardInterrupt ends it
+            pass
+
+
+try:
+    Cleanup()  # dropped at once: its __del__ runs here
+    for _ in range(500):  # 5 s more of the command's work
+        time.sleep(0.01)
+    print("went on", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(130)
+"""
+
+
+def test_r14_x4_a_sigterm_landing_in_a_finalizer_still_stops_the_command():
+    """Python runs a signal's handler wherever the main thread is; in a `__del__` (or a weakref
+    callback) the KeyboardInterrupt it raises is only reported ("Exception ignored in ...") and
+    the command went on, the SIGTERM lost (as a Ctrl-C there is). It is raised again once the
+    finalizer has returned: exit 130, and no "Exception ignored" traceback."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", IN_A_FINALIZER],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout.readline() == "cleaning up\n"
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=60)
+    assert (child.returncode, out, err) == (130, "interrupted\n", "")

@@ -5,6 +5,7 @@ User mistakes raise `AttentextError`; `main` shows them as one line on stderr an
 
 from __future__ import annotations
 
+import _thread
 import errno
 import functools
 import os
@@ -198,8 +199,10 @@ def terminate_as_interrupt() -> Any:
     keeps its best trial and names --resume, train and distill name --resume). SIGTERM ended
     the process at once before, without a word: a tune's best trial was left in trials/ with
     no best.yaml. A forked worker (a data loader's, predict's) that inherited this handler
-    ends as it did, by SIGTERM's default action. Returns the handler it replaced (None off
-    the main thread, where no handler can be set, and where SIGTERM is ignored)."""
+    ends as it did, by SIGTERM's default action. An interrupt that lands in a finalizer, where
+    Python can only report it, is raised again after it (`_interrupts_raised_again`). Returns
+    the handler it replaced (None off the main thread, where no handler can be set, and where
+    SIGTERM is ignored)."""
     if threading.current_thread() is not threading.main_thread():
         return None
     if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:  # the caller chose so (as Python
@@ -213,12 +216,46 @@ def terminate_as_interrupt() -> Any:
             return
         raise KeyboardInterrupt
 
-    return signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, stop)
+    sys.unraisablehook = _interrupts_raised_again(sys.unraisablehook, main_pid)
+    return previous
+
+
+# an interrupt lost in a finalizer is raised again this long after (the finalizer's own
+# reporting takes microseconds; another interrupt landing in a finalizer is raised again too)
+INTERRUPT_AGAIN_S = 0.05
+
+
+def _interrupts_raised_again(report: Callable[[Any], None], main_pid: int) -> Callable[[Any], None]:
+    """`sys.unraisablehook` that raises a lost interrupt again. Python runs a signal's handler
+    wherever the main thread is; where that is a `__del__` or a weakref callback (a library's
+    cleanup), the KeyboardInterrupt raised there can only be reported ("Exception ignored in
+    ...") and the command went on: a SIGTERM or a Ctrl-C lost. It is raised again in the main
+    thread once that cleanup has returned (SIGTERM's handler, through `_thread.interrupt_main`
+    from a timer: called from the hook itself, the handler ran inside the hook, and its
+    KeyboardInterrupt was reported in turn); anything else is reported as before."""
+
+    def hook(unraisable: Any) -> None:
+        kind = unraisable.exc_type
+        if (
+            isinstance(kind, type)
+            and issubclass(kind, KeyboardInterrupt)
+            and os.getpid() == main_pid
+            and threading.current_thread() is threading.main_thread()
+        ):
+            again = threading.Timer(INTERRUPT_AGAIN_S, _thread.interrupt_main, (signal.SIGTERM,))
+            again.daemon = True
+            again.start()
+            return
+        report(unraisable)
+
+    return hook
 
 
 def main() -> None:
     """Entry point: run the app; show user errors as one line, without a traceback."""
     warnings.showwarning = _show_warning
+    unraisable_hook = sys.unraisablehook
     previous = terminate_as_interrupt()
     try:
         code = app(standalone_mode=False)
@@ -244,5 +281,6 @@ def main() -> None:
     finally:
         if previous is not None:  # main called in a process that goes on (tests, a notebook)
             signal.signal(signal.SIGTERM, previous)
+            sys.unraisablehook = unraisable_hook
     if isinstance(code, int) and code:  # typer.Exit(code) in non-standalone mode
         sys.exit(code)
