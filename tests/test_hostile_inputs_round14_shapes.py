@@ -14,6 +14,10 @@ R14-M3. The per-class tables of many classes: 2,000 classes printed 4,000 rows a
     the rest (in metrics.json); the card names 50 labels and counts the rest.
 R14-M4. explain's page gave every text a bar for every label: 2,000 rows a text. Now the 20 most
     probable and the text's own labels, and a row counting the rest.
+R14-M5. A validation split the model gets all right (two texts of one class beside a class of
+    one training text; any small split of easy texts): the likelihood has no maximum, the
+    temperature ran to its bound (T = 0.26: test NLL 1.79 where T = 1 gave 0.64) and the card
+    said "ECE after 0.0000". Now T stays 1, said in one warning.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ import numpy as np
 import pytest
 
 import attentext
+from attentext.errors import AttentextWarning
+from attentext.evaluation.calibration import calibrate, calibrate_isotonic
 from attentext.evaluation.metrics import evaluation_report
 from attentext.evaluation.multilabel_report import full_multilabel_report, write_multilabel_report
 from attentext.evaluation.reports import write_report
 from attentext.evaluation.significance import macro_f1_interval
-from tests.conftest import run_cli_here, write_file
+from tests.conftest import labelled_csv, run_cli_here, write_file
 
 N_CLASSES = 150
 
@@ -186,3 +192,34 @@ def test_r14_m4_explains_page_shows_twenty_labels_and_counts_the_rest(many, tmp_
         assert section.count('<div class="name"') == 20  # 150 before
         assert re.search(r"130 more labels, each at most 0\.\d{3}", section)
     assert 'class="best"><td><div class="name" title="topic 007">' in sections[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# R14-M5: a temperature fitted on a split without a mistake
+# ---------------------------------------------------------------------------------------------
+
+ONE_NEGATIVE = [(f"a good film number {i} great", "pos") for i in range(30)] + [
+    ("terrible awful bad", "neg")
+]
+
+
+def test_r14_m5_a_validation_split_all_right_leaves_the_temperature_at_one(tmp_path):
+    data = tmp_path / "data"
+    write_file(data, "train.csv", labelled_csv(ONE_NEGATIVE))
+    write_file(data, "test.csv", labelled_csv([("good one", "pos"), ("bad awful", "neg")]))
+
+    with pytest.warns(AttentextWarning, match="all classified right, so no temperature fits"):
+        result = attentext.train("tfidf-logreg", data, tmp_path / "run")
+
+    calibration = json.loads((tmp_path / "run" / "calibration.json").read_text())
+    assert calibration["temperature"] == 1.0  # 0.258 before
+    assert result.metrics["validation"]["accuracy"] == 1.0
+
+
+def test_r14_m5_isotonic_too_and_a_split_with_a_mistake_is_fitted_as_before():
+    logits = np.array([[3.0, 0.0], [2.0, 1.0], [0.0, 4.0]])
+    with pytest.warns(AttentextWarning, match="all classified right"):
+        assert calibrate_isotonic(np.array([0, 0, 1]), logits, "test").temperature == 1.0
+
+    wrong = np.array([1, 0, 1])  # the first text is wrong: a temperature fits (a control)
+    assert calibrate(wrong, logits, "validation").temperature != 1.0

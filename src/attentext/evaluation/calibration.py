@@ -11,6 +11,7 @@ AG News test.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from attentext.confidence import ConfidenceMap, fit_confidence_map
+from attentext.errors import AttentextWarning
 from attentext.evaluation.metrics import expected_calibration_error
 from attentext.label_prior import shifted_logits
 
@@ -68,9 +70,10 @@ def fit_temperature(
     reference's probabilities instead of ids: T then minimizes the cross-entropy to them, the
     NLL expected if the reference were right about how likely each label is.
 
-    With no rows, or logits that carry no information, T is 1 (nothing to correct).
+    With no rows, or logits that carry no information, T is 1 (nothing to correct); so too
+    where every row's label has the highest logit (`without_mistake`).
     """
-    if len(labels) < 2:
+    if len(labels) < 2 or without_mistake(logits, labels):
         return 1.0
     x = torch.from_numpy(np.asarray(logits, dtype=np.float64))
     soft = np.ndim(labels) == 2
@@ -90,6 +93,34 @@ def fit_temperature(
     if not math.isfinite(temperature):
         return 1.0
     return min(max(temperature, MIN_TEMPERATURE), MAX_TEMPERATURE)
+
+
+def without_mistake(logits: np.ndarray, labels: np.ndarray) -> bool:
+    """Whether every row's gold label id has a logit above all others: then the likelihood
+    grows for ever as T shrinks and no temperature fits. The fit ran to its bound: a validation
+    split of two texts, both right, gave T = 0.26 and a test NLL of 1.79 where T = 1 gave 0.64
+    (and a card saying "ECE after 0.0000"). Rows of a reference's probabilities never are."""
+    labels, logits = np.asarray(labels), np.asarray(logits, dtype=np.float64)
+    if labels.ndim != 1 or not len(labels):
+        return False
+    rows = np.arange(len(labels))
+    gold = logits[rows, labels].copy()
+    logits = logits.copy()
+    logits[rows, labels] = -np.inf
+    return bool((gold > logits.max(axis=1)).all())
+
+
+def warn_without_mistake(logits: np.ndarray, labels: np.ndarray, split: str) -> None:
+    """The one warning of a calibration left at T = 1 because `split` holds no mistake."""
+    if len(labels) >= 2 and without_mistake(logits, labels):
+        warnings.warn(
+            f"the {split} split's {len(labels)} texts are all classified right, so no "
+            "temperature fits them (the likelihood grows for ever as it shrinks): the "
+            "probabilities are left as the model gives them (T = 1); to calibrate, give "
+            "held-out texts it gets some wrong: attentext recalibrate RUN --data FILE",
+            AttentextWarning,
+            stacklevel=3,
+        )
 
 
 @dataclass
@@ -155,6 +186,7 @@ def calibrate(
 ) -> Calibration:
     """Fit the temperature on a split's (labels, logits); NLL and ECE before and after (`bias`:
     a label prior's, applied after the temperature, attentext.label_prior)."""
+    warn_without_mistake(logits, labels, split)
     temperature = round(fit_temperature(logits, labels, bias=bias), 6)
     measured = measure_calibration(logits, labels, temperature, bias)
     return Calibration(temperature, split, **measured)
@@ -181,6 +213,7 @@ def calibrate_isotonic(
     looks better than it will do on new texts.
     """
     labels = np.asarray(labels)
+    warn_without_mistake(logits, labels, split)
     temperature, mapping = _fit_isotonic(logits, labels, bias)
     order = np.random.default_rng(0).permutation(len(labels))
     halves = (order[: len(order) // 2], order[len(order) // 2 :])
