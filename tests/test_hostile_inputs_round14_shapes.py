@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 
 import attentext
+from attentext.cli.common import per_class_table
 from attentext.errors import AttentextWarning
 from attentext.evaluation.calibration import calibrate, calibrate_isotonic
 from attentext.evaluation.metrics import evaluation_report
@@ -175,6 +176,19 @@ def test_r14_m3_a_multi_label_report_of_many_labels_shows_fifty(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert len(_table_rows(text)) == 50
     assert "Shown: the 50 labels of most texts here, most first; 70 more labels" in text
+
+
+def test_r14_m3_the_terminal_calls_a_multi_label_runs_rows_labels():
+    per_class = {
+        f"topic {i:03d}": {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": i}
+        for i in range(60)
+    }
+
+    _, rest = per_class_table({"problem_type": "multi_label", "per_class": per_class}, "test")
+    _, rest_single = per_class_table({"per_class": per_class}, "test")
+
+    assert rest == "the 50 labels of most texts here, most first; 10 more labels in metrics.json"
+    assert rest_single.endswith("10 more classes in metrics.json")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from attentext.rendering import interval_text, printable, shown_classes
+from attentext.rendering import CLASS_NOUNS, LABEL_NOUNS, interval_text, printable, shown_classes
 
 
 class TerminalConsole(Console):
@@ -113,7 +113,8 @@ def quiet_libraries() -> None:
 def per_class_table(report: dict[str, Any], title: str) -> tuple[Table, str]:
     """Precision, recall, F1 and support per class, and what it says of the classes it leaves
     out (`rendering.shown_classes`: the classes of most texts, past TABLE_CLASSES)."""
-    rows, rest = shown_classes(report["per_class"])
+    several = report.get("problem_type") == "multi_label"
+    rows, rest = shown_classes(report["per_class"], nouns=LABEL_NOUNS if several else CLASS_NOUNS)
     table = Table(title=cell(title))
     for column in ("class", "precision", "recall", "f1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
