@@ -14,6 +14,9 @@ R14-M3. The per-class tables of many classes: 2,000 classes printed 4,000 rows a
     the rest (in metrics.json); the card names 50 labels and counts the rest.
 R14-M4. explain's page gave every text a bar for every label: 2,000 rows a text. Now the 20 most
     probable and the text's own labels, and a row counting the rest.
+R14-M6. The page at `/` of a served run of many labels drew a bar for every label in the run's
+    order (150 here, 2,000 for a big run), the predicted one far down. Now the 20 most probable
+    and the labels given, then a line counting the rest.
 R14-M5. A validation split the model gets all right (two texts of one class beside a class of
     one training text; any small split of easy texts): the likelihood has no maximum, the
     temperature ran to its bound (T = 0.26: test NLL 1.79 where T = 1 gave 0.64) and the card
@@ -24,10 +27,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 import attentext
 from attentext.cli.common import per_class_table
@@ -37,7 +42,8 @@ from attentext.evaluation.metrics import evaluation_report
 from attentext.evaluation.multilabel_report import full_multilabel_report, write_multilabel_report
 from attentext.evaluation.reports import write_report
 from attentext.evaluation.significance import macro_f1_interval
-from tests.conftest import labelled_csv, run_cli_here, write_file
+from attentext.serving import create_app
+from tests.conftest import _PAGE_HARNESS, NODE_MISSING, labelled_csv, run_cli_here, write_file
 
 N_CLASSES = 150
 
@@ -237,3 +243,33 @@ def test_r14_m5_isotonic_too_and_a_split_with_a_mistake_is_fitted_as_before():
 
     wrong = np.array([1, 0, 1])  # the first text is wrong: a temperature fits (a control)
     assert calibrate(wrong, logits, "validation").temperature != 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# R14-M6: the page at / of a run of many labels
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(NODE_MISSING, reason="needs node to run the page's script")
+def test_r14_m6_the_try_it_page_draws_twenty_bars_most_probable_first(many):
+    text = "k123a k123b k123c"
+    with TestClient(create_app([many / "run"])) as client:
+        answers = {
+            "/v1/models": client.get("/v1/models").json(),
+            "/v1/predict": client.post(
+                "/v1/predict", json={"texts": [text], "top_k": N_CLASSES}
+            ).json(),
+            "/v1/explain": client.post("/v1/explain", json={"text": text}).json(),
+        }
+    script = Path(attentext.__file__).parent / "serving" / "static" / "app.js"
+    shown = subprocess.run(
+        ["node", "-e", _PAGE_HARNESS, str(script), json.dumps(answers), text],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    page = json.loads(shown.stdout.strip().splitlines()[-1])
+
+    assert page["label"] == "topic 123"
+    assert len(page["bars"]) == 20 and page["bars"][0] == "topic 123"  # 150, topic 000 first

@@ -87,11 +87,21 @@ function decided(prediction) {
   return { labels: chosen, text: chosen.map(visible).join(", "), score: scores.join(", ") };
 }
 
+// The most bars drawn: past it, the most probable labels and every label given, then a line
+// counting the rest (2,000 labels drew 2,000 bars in the run's order, the predicted one far
+// down the page).
+const PAGE_BARS = 20;
+
 function renderBars(ranked, labels, chosen) {
   const scores = Object.fromEntries(ranked.map((r) => [r.label, r.score]));
   const container = $("probs");
   container.replaceChildren();
-  for (const label of labels) {
+  let shown = labels;
+  if (labels.length > PAGE_BARS) {
+    const order = [...labels].sort((a, b) => (scores[b] || 0) - (scores[a] || 0));
+    shown = order.filter((label, i) => i < PAGE_BARS || chosen.includes(label));
+  }
+  for (const label of shown) {
     const score = scores[label] || 0;
     const name = document.createElement("span");
     name.className = "bar-name";
@@ -106,6 +116,14 @@ function renderBars(ranked, labels, chosen) {
     value.className = "bar-value";
     value.textContent = percent(score);
     container.append(name, track, value);
+  }
+  if (shown.length < labels.length) {
+    const kept = new Set(shown);
+    const highest = Math.max(...labels.filter((l) => !kept.has(l)).map((l) => scores[l] || 0));
+    const more = document.createElement("span");
+    more.className = "bar-more";
+    more.textContent = `${labels.length - shown.length} more labels, each at most ${percent(highest)}`;
+    container.append(more);
   }
 }
 
