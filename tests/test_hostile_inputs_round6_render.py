@@ -285,7 +285,7 @@ def test_h5_a_bidi_override_in_a_label_is_shown_escaped_in_explains_html(control
     page = (tmp_path / "why" / "explanation.html").read_text(encoding="utf-8")
     assert "\u202e" not in page and "\x1b" not in page.split("<body>")[1].split('class="text"')[0]
     heading = re.search(r"<h2>Text 0: (.*?)</h2>", page).group(1)
-    assert ">\\u202eevil.exe (1.000)</span>" in heading
+    assert re.search(r">\\u202eevil\.exe \(\d\.\d{3}\)</span>", heading), heading
     assert ">\\u202eevil.exe</div>" in page and ">red\\x1b[2J</div>" in page
 
 
@@ -371,7 +371,7 @@ def test_h8_explains_line_per_text_cuts_a_very_long_label(math_run, tmp_path):
     done = run_cli_here("explain", run, text, "-o", tmp_path / "why", "-f", "html")
     assert done.returncode == 0, done.stderr[-600:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("[0] "))
-    assert len(line) < 300 and "L…L" in line and "La 1.000" in line, line[:300]
+    assert len(line) < 300 and "L…L" in line and re.search(r"La \d\.\d{3} ", line), line[:300]
 
 
 def test_h3_a_recipe_description_keeps_its_code_spans_and_escapes_the_rest():
