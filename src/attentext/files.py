@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -128,11 +129,42 @@ def _homeless_cache() -> Path:
     return folder
 
 
+def new_file_mode() -> int:
+    """The mode `open()` gives a new file: 0o666 less the umask. Read from /proc where it can
+    be: `os.umask` reads the mask only by setting it, and a thread creating a file meanwhile
+    would get the mask set (0) instead of the user's."""
+    with suppress(OSError, StopIteration, ValueError):
+        status = Path("/proc/self/status").read_text(encoding="ascii", errors="replace")
+        line = next(line for line in status.splitlines() if line.startswith("Umask:"))
+        return 0o666 & ~int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+# the characters of a temporary's random part (tempfile's own): `.<target>.<8 of them>.tmp`
+TMP_NAME_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+
+
 def temporary_beside(target: Path) -> Path:
-    """A new empty file in `target`'s folder, named after it: where `target` is written first."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=TMP_SUFFIX)
-    os.close(fd)
-    return Path(tmp)
+    """A new empty file in `target`'s folder, named after it: where `target` is written first.
+
+    It has the permissions `open()` gives a new file (0o666 less the umask, or the folder's
+    default ACL): `tempfile.mkstemp` made it 0o600, so every file of a run (weights, recipe,
+    marker) and every report or export was readable by its owner alone whatever the umask, and
+    a run trained by one user could not be loaded by another (a group's shared folder, a server
+    under its own user id). `atomic_path` gives it the mode of the file it replaces.
+    """
+    target = Path(target)
+    for _ in range(100):
+        part = "".join(secrets.choice(TMP_NAME_CHARACTERS) for _ in range(8))
+        tmp = target.parent / f".{target.name}.{part}{TMP_SUFFIX}"
+        try:  # the kernel applies the umask (and a default ACL) to 0o666, as for `open(.., "w")`
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(errno.EEXIST, "no unused temporary name", str(target))
 
 
 @contextmanager
@@ -145,6 +177,8 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp = temporary_beside(target)
     try:
         yield tmp
+        with suppress(OSError):  # a file written before keeps its mode (a chmod 640 stays 640)
+            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

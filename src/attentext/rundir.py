@@ -54,6 +54,7 @@ from attentext.files import (
     exchange,
     exclusive_lock,
     foreign_staging,
+    new_file_mode,
     read_bytes_capped,
     write_json,
 )
@@ -171,6 +172,7 @@ def publish(staging: Path, output_dir: Path) -> None:
     always holds a complete run; where the file system cannot exchange, two renames, and a crash
     between them is repaired by the next reader (`restore_interrupted_publish`).
     """
+    _modes_as_made(staging)
     if not output_dir.exists():
         os.replace(staging, output_dir)
         return
@@ -181,6 +183,17 @@ def publish(staging: Path, output_dir: Path) -> None:
     os.replace(output_dir, old)
     os.replace(staging, output_dir)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _modes_as_made(staging: Path) -> None:
+    """Every file of a run given the mode a new file gets (0o666 less the umask): safetensors
+    writes its files 0o600 whatever the umask (model.safetensors, TF-IDF's weights), so a run
+    published under umask 022 had weights no one else could read: a group's shared run, or a
+    server running under its own user id, failed to load it ("Permission denied")."""
+    mode = new_file_mode()
+    for path in staging.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
 
 
 def restore_interrupted_publish(output_dir: Path) -> bool:

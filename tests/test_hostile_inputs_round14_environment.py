@@ -1,0 +1,96 @@
+"""Hostile environments, round 14: the machines, containers and shells attentext runs in (R14-E).
+
+R14-E1. Every file attentext wrote atomically was made by `tempfile.mkstemp`, mode 0o600, and
+    safetensors writes its weights 0o600 too: a run trained under umask 022 (or a report, an
+    export) was readable by its owner alone, so a group's shared run, or a server running under
+    its own user id, could not load it. Now files get the mode `open()` gives (0o666 less the
+    umask), a file rewritten keeps its own mode, and a published run's files the umask's.
+R14-E2. A standard output that cannot encode a label or a text (PYTHONIOENCODING=ascii or
+    latin-1, a pipe declared so): `東京` or an emoji was a UnicodeEncodeError traceback from
+    predict, evaluate, explain and summary. Now printed as escapes (`\\u6771\\u4eac`).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import attentext
+from attentext.files import write_json
+from tests.conftest import REPO, labelled_csv, write_file
+
+NON_ASCII = [
+    ("寿司 電車 駅", "東京"),
+    ("great joy smile", "😀 happy"),
+    ("auto weg fahrt", "Straße"),
+]
+
+
+@pytest.fixture(scope="module")
+def non_ascii_run(tmp_path_factory) -> Path:
+    """A TF-IDF run whose labels are 東京, an emoji and Straße (seconds to train)."""
+    folder = tmp_path_factory.mktemp("non-ascii")
+    rows = [(f"{text} n{i}", label) for i in range(30) for text, label in NON_ASCII]
+    data = write_file(folder, "data/train.csv", labelled_csv(rows))
+    return Path(attentext.train("tfidf-logreg", data, folder / "run").run_dir)
+
+
+def _cli(*args: str | Path, **env: str) -> subprocess.CompletedProcess:
+    """`python -m attentext ARGS` in a process of its own, with `env` added to ours."""
+    return subprocess.run(
+        [sys.executable, "-m", "attentext", *map(str, args)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200", **env},
+        cwd=REPO,
+        timeout=300,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# R14-E1: the modes of the files attentext writes
+# ---------------------------------------------------------------------------------------------
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_r14_e1_a_run_trained_under_umask_022_is_readable_by_others(tmp_path, ag_news_dir):
+    mask = os.umask(0o022)
+    try:
+        run = Path(attentext.train("tfidf-logreg", ag_news_dir, tmp_path / "run").run_dir)
+    finally:
+        os.umask(mask)
+    modes = {path.name: oct(_mode(path)) for path in run.iterdir() if path.is_file()}
+    assert set(modes.values()) == {"0o644"}, modes  # weights, recipe, marker and card alike
+
+
+def test_r14_e1_a_run_trained_under_umask_077_is_its_owners_alone(tmp_path, ag_news_dir):
+    mask = os.umask(0o077)
+    try:
+        run = Path(attentext.train("tfidf-logreg", ag_news_dir, tmp_path / "run").run_dir)
+    finally:
+        os.umask(mask)
+    assert {_mode(path) for path in run.iterdir() if path.is_file()} == {0o600}
+
+
+def test_r14_e1_an_atomic_write_keeps_the_mode_of_the_file_it_replaces(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        new = tmp_path / "new.json"
+        write_json(new, {"a": 1})
+        kept = tmp_path / "kept.json"
+        write_json(kept, {"a": 1})
+        kept.chmod(0o640)
+        write_json(kept, {"a": 2})
+    finally:
+        os.umask(mask)
+    assert (_mode(new), _mode(kept)) == (0o644, 0o640)
+    assert kept.read_text() == '{\n  "a": 2\n}\n'
