@@ -13,6 +13,7 @@ R14-E2. A standard output that cannot encode a label or a text (PYTHONIOENCODING
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -94,3 +95,29 @@ def test_r14_e1_an_atomic_write_keeps_the_mode_of_the_file_it_replaces(tmp_path)
         os.umask(mask)
     assert (_mode(new), _mode(kept)) == (0o644, 0o640)
     assert kept.read_text() == '{\n  "a": 2\n}\n'
+
+
+# ---------------------------------------------------------------------------------------------
+# R14-E2: a standard output that cannot encode what it prints
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_r14_e2_labels_a_terminal_cannot_encode_print_as_escapes(non_ascii_run, encoding):
+    result = _cli("predict", non_ascii_run, "寿司 電車", "great joy", PYTHONIOENCODING=encoding)
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.splitlines()
+    assert re.fullmatch(r"\\u6771\\u4eac [01]\.\d{3}\s+\\u5bff\\u53f8 \\u96fb\\u8eca", first)
+    assert re.fullmatch(r"\\U0001f600 happy [01]\.\d{3}\s+great joy", second)
+
+
+def test_r14_e2_evaluate_and_explain_print_under_an_ascii_terminal(non_ascii_run, tmp_path):
+    data = non_ascii_run.parent / "data" / "train.csv"
+    evaluated = _cli("evaluate", non_ascii_run, "--data", data, PYTHONIOENCODING="ascii")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "\\u6771\\u4eac" in evaluated.stdout and "Stra\\xdfe" in evaluated.stdout
+    explained = _cli(
+        "explain", non_ascii_run, "寿司", "-o", tmp_path / "pages", PYTHONIOENCODING="ascii"
+    )
+    assert explained.returncode == 0, explained.stderr
+    assert "[0] \\u6771\\u4eac" in explained.stdout

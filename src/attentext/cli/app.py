@@ -8,6 +8,7 @@ from __future__ import annotations
 import _thread
 import errno
 import functools
+import io
 import os
 import platform
 import signal
@@ -252,11 +253,27 @@ def _interrupts_raised_again(report: Callable[[Any], None], main_pid: int) -> Ca
     return hook
 
 
+def escaping_what_cannot_print() -> list[tuple[io.TextIOWrapper, str]]:
+    """Standard output (and error) made to print a character their encoding lacks as an escape
+    (`\\u6771`, as `rendering.printable` shows control characters) rather than fail: under
+    PYTHONIOENCODING=ascii or latin-1, or a pipe or terminal declared in such an encoding, a
+    label such as `東京` or an emoji was a UnicodeEncodeError traceback from the first line
+    that held one (predict, evaluate's table, explain, summary). JSON lines are ASCII already.
+    Returns each stream changed with its handler before, for `main` to put back."""
+    changed = []
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            changed.append((stream, stream.errors))
+            stream.reconfigure(errors="backslashreplace")
+    return changed
+
+
 def main() -> None:
     """Entry point: run the app; show user errors as one line, without a traceback."""
     warnings.showwarning = _show_warning
     unraisable_hook = sys.unraisablehook
     previous = terminate_as_interrupt()
+    escaped = escaping_what_cannot_print()
     try:
         code = app(standalone_mode=False)
     except AttentextError as error:
@@ -282,5 +299,7 @@ def main() -> None:
         if previous is not None:  # main called in a process that goes on (tests, a notebook)
             signal.signal(signal.SIGTERM, previous)
             sys.unraisablehook = unraisable_hook
+        for stream, errors in escaped:
+            stream.reconfigure(errors=errors)
     if isinstance(code, int) and code:  # typer.Exit(code) in non-standalone mode
         sys.exit(code)
