@@ -8,10 +8,14 @@ R14-E1. Every file attentext wrote atomically was made by `tempfile.mkstemp`, mo
 R14-E2. A standard output that cannot encode a label or a text (PYTHONIOENCODING=ascii or
     latin-1, a pipe declared so): `東京` or an emoji was a UnicodeEncodeError traceback from
     predict, evaluate, explain and summary. Now printed as escapes (`\\u6771\\u4eac`).
+R14-E3. A run on a read-only mount (or in another user's folder) given to recalibrate or `card
+    --write`, or a read-only --output of train: an OSError traceback from the lock or staging
+    folder made there first. Now one line naming the folder and what to do.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -23,7 +27,7 @@ import pytest
 
 import attentext
 from attentext.files import write_json
-from tests.conftest import REPO, labelled_csv, write_file
+from tests.conftest import REPO, assert_one_line_error, labelled_csv, run_cli_here, write_file
 
 NON_ASCII = [
     ("寿司 電車 駅", "東京"),
@@ -121,3 +125,40 @@ def test_r14_e2_evaluate_and_explain_print_under_an_ascii_terminal(non_ascii_run
     )
     assert explained.returncode == 0, explained.stderr
     assert "[0] \\u6771\\u4eac" in explained.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# R14-E3: a run on a read-only mount given to a command that writes there
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_only(monkeypatch, folder: Path) -> None:
+    """`folder` answers as a read-only mount does (EROFS) to any file or folder made in it."""
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def refused(path) -> OSError:
+        return OSError(errno.EROFS, os.strerror(errno.EROFS), os.fspath(path))
+
+    def guarded_open(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT and Path(path).resolve().is_relative_to(folder):
+            raise refused(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    def guarded_mkdir(path, *args, **kwargs):
+        if Path(path).resolve().is_relative_to(folder):
+            raise refused(path)
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded_open)
+    monkeypatch.setattr(os, "mkdir", guarded_mkdir)
+
+
+def test_r14_e3_a_read_only_run_given_to_a_writing_command_is_one_line(non_ascii_run, monkeypatch):
+    data = non_ascii_run.parent / "data" / "train.csv"
+    _read_only(monkeypatch, non_ascii_run.parent.resolve())
+    card = run_cli_here("card", non_ascii_run, "--write")
+    assert_one_line_error(card, f"{non_ascii_run.parent}: cannot write in it", "Read-only", "cp -r")
+    recalibrated = run_cli_here("recalibrate", non_ascii_run, "--data", data)
+    assert_one_line_error(recalibrated, f"{non_ascii_run}: cannot write in it", "cp -r")
+    trained = run_cli_here("train", "tfidf-logreg", "--data", data, "-o", data.parent / "new")
+    assert_one_line_error(trained, f"{data.parent}: cannot write in it", "Read-only")

@@ -194,6 +194,31 @@ def disk_full_line(error: OSError) -> str:
     return f"{shown(str(named), 200)}: could not write it ({reason}); {again}"
 
 
+NOT_PERMITTED = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def not_permitted_line(error: OSError) -> str:
+    """A file or folder the command may not touch, in one line: a run on a read-only mount (a
+    container's `:ro` volume, a snapshot) or another user's folder given to recalibrate, `card
+    --write`, or as train's --output was an OSError traceback from the lock or staging folder
+    made there first. Says whether it could not write the folder or read the file, and what to
+    do; the path as the user knows it (without a staging folder or a lock's dot-name)."""
+    reason = error.strerror or type(error).__name__
+    if not error.filename:
+        return f"not permitted ({reason}); run the command where you may write"
+    parts = Path(os.fsdecode(error.filename)).parts
+    path = Path(*[part for part in parts if not part.startswith(STAGING_PREFIX)])
+    if path.is_file() and not os.access(path, os.R_OK):
+        return f"{shown(str(path), 200)}: cannot read it ({reason}); ask its owner for access"
+    staged = parts[-1].startswith(STAGING_PREFIX)  # made inside the folder it names
+    folder = path if staged or path.is_dir() else path.parent
+    return (
+        f"{shown(str(folder), 200)}: cannot write in it ({reason}); write to a folder you can "
+        "(a run the command changes: copy it there with cp -r and give the copy), or make it "
+        "writable"
+    )
+
+
 def terminate_as_interrupt() -> Any:
     """Answer SIGTERM (a scheduler's stop, `kill`, `docker stop`, a laptop's shutdown) as
     Ctrl-C, exit status 130: the command keeps what it finished and says how to go on (tune
@@ -291,9 +316,10 @@ def main() -> None:
         err.print(said or interrupted_line(command), markup=False, highlight=False, soft_wrap=True)
         sys.exit(130)
     except OSError as error:
-        if error.errno not in FULL_DISK:
+        if error.errno not in (*FULL_DISK, *NOT_PERMITTED):
             raise
-        err.print(f"error: {disk_full_line(error)}", markup=False, highlight=False, soft_wrap=True)
+        line = disk_full_line(error) if error.errno in FULL_DISK else not_permitted_line(error)
+        err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     finally:
         if previous is not None:  # main called in a process that goes on (tests, a notebook)
