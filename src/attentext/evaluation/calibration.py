@@ -70,10 +70,9 @@ def fit_temperature(
     reference's probabilities instead of ids: T then minimizes the cross-entropy to them, the
     NLL expected if the reference were right about how likely each label is.
 
-    With no rows, or logits that carry no information, T is 1 (nothing to correct); so too
-    where every row's label has the highest logit (`without_mistake`).
+    With no rows, or logits that carry no information, T is 1 (nothing to correct).
     """
-    if len(labels) < 2 or without_mistake(logits, labels):
+    if len(labels) < 2:
         return 1.0
     x = torch.from_numpy(np.asarray(logits, dtype=np.float64))
     soft = np.ndim(labels) == 2
@@ -110,8 +109,11 @@ def without_mistake(logits: np.ndarray, labels: np.ndarray) -> bool:
     return bool((gold > logits.max(axis=1)).all())
 
 
-def warn_without_mistake(logits: np.ndarray, labels: np.ndarray, split: str) -> None:
-    """The one warning of a calibration left at T = 1 because `split` holds no mistake."""
+def single_label_temperature(
+    logits: np.ndarray, labels: np.ndarray, split: str, bias: Sequence[float] | None = None
+) -> float:
+    """`fit_temperature` of a run of one label per text, rounded as calibration.json keeps it;
+    1, said in one warning, where `split` holds no mistake (`without_mistake`)."""
     if len(labels) >= 2 and without_mistake(logits, labels):
         warnings.warn(
             f"the {split} split's {len(labels)} texts are all classified right, so no "
@@ -121,6 +123,8 @@ def warn_without_mistake(logits: np.ndarray, labels: np.ndarray, split: str) -> 
             AttentextWarning,
             stacklevel=3,
         )
+        return 1.0
+    return round(fit_temperature(logits, labels, bias=bias), 6)
 
 
 @dataclass
@@ -186,16 +190,22 @@ def calibrate(
 ) -> Calibration:
     """Fit the temperature on a split's (labels, logits); NLL and ECE before and after (`bias`:
     a label prior's, applied after the temperature, attentext.label_prior)."""
-    warn_without_mistake(logits, labels, split)
-    temperature = round(fit_temperature(logits, labels, bias=bias), 6)
+    temperature = single_label_temperature(logits, labels, split, bias)
     measured = measure_calibration(logits, labels, temperature, bias)
     return Calibration(temperature, split, **measured)
 
 
 def _fit_isotonic(
-    logits: np.ndarray, labels: np.ndarray, bias: Sequence[float] | None
+    logits: np.ndarray,
+    labels: np.ndarray,
+    bias: Sequence[float] | None,
+    temperature: float | None = None,
 ) -> tuple[float, ConfidenceMap]:
-    temperature = round(fit_temperature(logits, labels, bias=bias), 6)
+    """The temperature (`temperature` if given; 1 where `labels` hold no mistake), then the
+    confidence map after it."""
+    if temperature is None:
+        separated = without_mistake(logits, labels)
+        temperature = 1.0 if separated else round(fit_temperature(logits, labels, bias=bias), 6)
     return temperature, fit_confidence_map(_scaled(logits, temperature, bias), labels)
 
 
@@ -213,8 +223,8 @@ def calibrate_isotonic(
     looks better than it will do on new texts.
     """
     labels = np.asarray(labels)
-    warn_without_mistake(logits, labels, split)
-    temperature, mapping = _fit_isotonic(logits, labels, bias)
+    temperature = single_label_temperature(logits, labels, split, bias)
+    temperature, mapping = _fit_isotonic(logits, labels, bias, temperature)
     order = np.random.default_rng(0).permutation(len(labels))
     halves = (order[: len(order) // 2], order[len(order) // 2 :])
     out_of_fold = np.zeros(np.shape(logits), dtype=np.float64)
