@@ -11,6 +11,9 @@ R14-E2. A standard output that cannot encode a label or a text (PYTHONIOENCODING
 R14-E3. A run on a read-only mount (or in another user's folder) given to recalibrate or `card
     --write`, or a read-only --output of train: an OSError traceback from the lock or staging
     folder made there first. Now one line naming the folder and what to do.
+R14-E4. A working folder deleted under the shell (`cd` into a temporary folder a cleanup then
+    removed): "Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so" as torch loaded, exit 2,
+    whatever the paths. Now one line before anything loads: cd to a folder that exists.
 """
 
 from __future__ import annotations
@@ -162,3 +165,24 @@ def test_r14_e3_a_read_only_run_given_to_a_writing_command_is_one_line(non_ascii
     assert_one_line_error(recalibrated, f"{non_ascii_run}: cannot write in it", "cp -r")
     trained = run_cli_here("train", "tfidf-logreg", "--data", data, "-o", data.parent / "new")
     assert_one_line_error(trained, f"{data.parent}: cannot write in it", "Read-only")
+
+
+# ---------------------------------------------------------------------------------------------
+# R14-E4: a working folder deleted under the shell
+# ---------------------------------------------------------------------------------------------
+
+
+def test_r14_e4_a_deleted_working_folder_is_one_line(non_ascii_run, tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    data, out = non_ascii_run.parent / "data", tmp_path / "out"  # absolute paths
+    script = 'cd "$1" && rmdir "$1" && exec "$2" -m attentext train tfidf-logreg -d "$3" -o "$4"'
+    result = subprocess.run(
+        ["sh", "-c", script, "sh", gone, sys.executable, data, out],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
+    )
+    assert_one_line_error(result, "the working folder no longer exists", "cd to a folder")
+    assert not out.exists()

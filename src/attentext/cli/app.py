@@ -293,8 +293,27 @@ def escaping_what_cannot_print() -> list[tuple[io.TextIOWrapper, str]]:
     return changed
 
 
+def check_working_folder() -> None:
+    """Refuse to start in a working folder deleted under the shell (`cd` into a temporary
+    folder, removed by a cleanup): torch's MKL died loading in one ("Intel oneMKL FATAL ERROR:
+    Cannot load libtorch_cpu.so", exit 2), absolute paths or not, and a relative path named
+    nothing. Said in one line, before anything loads."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        err.print(
+            "error: the working folder no longer exists (it was deleted after the shell entered "
+            "it); cd to a folder that exists and run the command again",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(2)
+
+
 def main() -> None:
     """Entry point: run the app; show user errors as one line, without a traceback."""
+    check_working_folder()
     warnings.showwarning = _show_warning
     unraisable_hook = sys.unraisablehook
     previous = terminate_as_interrupt()
