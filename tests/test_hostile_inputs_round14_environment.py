@@ -14,11 +14,16 @@ R14-E3. A run on a read-only mount (or in another user's folder) given to recali
 R14-E4. A working folder deleted under the shell (`cd` into a temporary folder a cleanup then
     removed): "Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so" as torch loaded, exit 2,
     whatever the paths. Now one line before anything loads: cd to a folder that exists.
+R14-E5. The C locale without UTF-8 mode (LC_ALL=C, PYTHONUTF8=0): a text typed in UTF-8 as an
+    argument (`predict RUN '寿司'`) was refused as "not valid Unicode ... an unpaired surrogate"
+    (Python's surrogateescape of argv), and any non-ASCII label printed was a traceback (stdout
+    there is surrogateescape, not strict). Now read as sent, and printed as escapes.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import stat
@@ -186,3 +191,26 @@ def test_r14_e4_a_deleted_working_folder_is_one_line(non_ascii_run, tmp_path):
     )
     assert_one_line_error(result, "the working folder no longer exists", "cd to a folder")
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# R14-E5: texts given as arguments under a locale that is not UTF-8
+# ---------------------------------------------------------------------------------------------
+
+C_LOCALE = {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+
+
+def test_r14_e5_texts_typed_in_utf8_under_the_c_locale_are_classified_as_sent(non_ascii_run):
+    result = _cli("predict", non_ascii_run, "--json", "寿司 電車", **C_LOCALE)
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)
+    assert (row["text"], row["label"]) == ("寿司 電車", "東京")
+
+
+def test_r14_e5_the_c_locale_prints_labels_as_escapes(non_ascii_run, tmp_path):
+    printed = _cli("predict", non_ascii_run, "great joy", **C_LOCALE)  # an ASCII text
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.startswith("\\U0001f600 happy ")
+    explained = _cli("explain", non_ascii_run, "great", "-o", tmp_path / "pages", **C_LOCALE)
+    assert explained.returncode == 0, explained.stderr
+    assert "[0] \\U0001f600 happy" in explained.stdout

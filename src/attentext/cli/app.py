@@ -287,7 +287,8 @@ def escaping_what_cannot_print() -> list[tuple[io.TextIOWrapper, str]]:
     Returns each stream changed with its handler before, for `main` to put back."""
     changed = []
     for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+        # surrogateescape: Python's choice in the C locale (LC_ALL=C with PYTHONUTF8=0)
+        if isinstance(stream, io.TextIOWrapper) and stream.errors in ("strict", "surrogateescape"):
             changed.append((stream, stream.errors))
             stream.reconfigure(errors="backslashreplace")
     return changed

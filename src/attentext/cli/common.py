@@ -33,6 +33,25 @@ out = TerminalConsole(markup=False)
 err = TerminalConsole(stderr=True, markup=False)
 
 
+def argument_texts(texts: list[str]) -> list[str]:
+    """Texts given as arguments, as the terminal sent them. Where the locale's encoding is not
+    UTF-8 (LC_ALL=C with PYTHONUTF8=0: ASCII), Python reads argv's bytes
+    over 0x7f as lone surrogates (U+DC80-U+DCFF, its `surrogateescape`): `predict RUN '東京'`
+    was refused as "not valid Unicode: ... an unpaired surrogate (U+DCE6)", blaming the text.
+    Those bytes are read again as UTF-8 where they are that; other bytes are left as they are
+    (and refused as before)."""
+    return [_as_sent(text) for text in texts]
+
+
+def _as_sent(text: str) -> str:
+    if not any("\udc80" <= character <= "\udcff" for character in text):
+        return text
+    try:
+        return os.fsencode(text).decode("utf-8")
+    except UnicodeError:  # not the bytes of argv (a real character besides), or not UTF-8
+        return text
+
+
 def cell(value: Any) -> str:
     """A user's string (a label, a run folder, a path) as one table cell or title: one line,
     every control character escaped, so that a label holding a line break is not two rows."""

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from attentext.cli.common import out, quiet_libraries
+from attentext.cli.common import argument_texts, out, quiet_libraries
 from attentext.outputs import check_output_folder
 from attentext.rendering import shortened
 
@@ -68,7 +68,7 @@ def explain_command(
 
     explanations = explain(
         run_dir,
-        texts,
+        argument_texts(texts),
         output,
         fmt=format,
         layer=layer,

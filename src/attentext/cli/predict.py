@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from attentext.cli.common import BackendOption, cell, err, out, quiet_libraries
+from attentext.cli.common import (
+    BackendOption,
+    argument_texts,
+    cell,
+    err,
+    out,
+    quiet_libraries,
+)
 from attentext.data.readers import (
     DEFAULT_ENCODING,
     STANDARD_INPUT,
@@ -259,7 +266,7 @@ def _read_wanted(
     from attentext.data.texts import read_input_segments
 
     if texts:
-        yield list(texts), {}
+        yield argument_texts(texts), {}
     if input_file is None:
         return
     if source is not None:
