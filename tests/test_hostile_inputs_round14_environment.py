@@ -18,6 +18,9 @@ R14-E5. The C locale without UTF-8 mode (LC_ALL=C, PYTHONUTF8=0): a text typed i
     argument (`predict RUN '寿司'`) was refused as "not valid Unicode ... an unpaired surrogate"
     (Python's surrogateescape of argv), and any non-ASCII label printed was a traceback (stdout
     there is surrogateescape, not strict). Now read as sent, and printed as escapes.
+R14-E6. `attentext predict RUN TEXT >&-` (standard output closed, as a service may start a
+    command): the predictions went nowhere and the command exited 0. Now one line, before the
+    run loads: redirect it, or write them with --output.
 """
 
 from __future__ import annotations
@@ -214,3 +217,20 @@ def test_r14_e5_the_c_locale_prints_labels_as_escapes(non_ascii_run, tmp_path):
     explained = _cli("explain", non_ascii_run, "great", "-o", tmp_path / "pages", **C_LOCALE)
     assert explained.returncode == 0, explained.stderr
     assert "[0] \\U0001f600 happy" in explained.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# R14-E6: predictions printed to a standard output that is closed
+# ---------------------------------------------------------------------------------------------
+
+
+def test_r14_e6_predict_to_a_closed_standard_output_is_one_line(non_ascii_run):
+    script = 'exec "$0" -m attentext predict "$1" "great joy" >&-'
+    result = subprocess.run(
+        ["sh", "-c", script, sys.executable, non_ascii_run],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
+    )
+    assert_one_line_error(result, "standard output is closed", "--output FILE")

@@ -152,6 +152,11 @@ def predict_command(
         }
         if given := [name for name, used in file_only.items() if used]:
             raise AttentextError(f"{given[0]} applies to --output FILE; add --output")
+        if sys.stdout is None:  # `>&-`, a service without one: print() wrote nowhere, exit 0
+            raise AttentextError(
+                "standard output is closed, so the predictions printed would be lost; redirect "
+                "it (> predictions.txt) or write them with --output FILE"
+            )
         # the run and every option first: a bad --top-k was refused after `--input -` had been
         # read whole (standard input cannot be read twice, and a big file is read for nothing)
         if input_file is not None and str(input_file) != STANDARD_INPUT:
