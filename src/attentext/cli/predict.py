@@ -152,11 +152,6 @@ def predict_command(
         }
         if given := [name for name, used in file_only.items() if used]:
             raise AttentextError(f"{given[0]} applies to --output FILE; add --output")
-        if sys.stdout is None:  # `>&-`, a service without one: print() wrote nowhere, exit 0
-            raise AttentextError(
-                "standard output is closed, so the predictions printed would be lost; redirect "
-                "it (> predictions.txt) or write them with --output FILE"
-            )
         # the run and every option first: a bad --top-k was refused after `--input -` had been
         # read whole (standard input cannot be read twice, and a big file is read for nothing)
         if input_file is not None and str(input_file) != STANDARD_INPUT:
@@ -203,6 +198,16 @@ def _streamed_source(input_file: Path | None, text_column: str, encoding: str) -
         source = open_source(input_file, text_column, [], encoding)
         return source if streamed else None
     return None
+
+
+def _check_standard_output() -> None:
+    """Refuse to print to a closed standard output (`>&-`, a service started without one):
+    print() wrote nowhere, and the command exited 0 with every prediction lost."""
+    if sys.stdout is None:
+        raise AttentextError(
+            "standard output is closed, so the predictions printed would be lost; redirect it "
+            "(> predictions.txt) or write them with --output FILE"
+        )
 
 
 def _check_streamed(texts: list[str] | None, input_file: Path | None, json_output: bool) -> None:
@@ -310,6 +315,7 @@ def _loaded_for_printing(run_dir: Path, given: bool, top_k: int, backend: str) -
     """The run, loaded, once what `predict` is asked for is checked: texts `given` at all,
     `--top-k`, `--backend`, the run directory (and its ONNX files for an ONNX backend): all
     that needs no text, before any text is read."""
+    _check_standard_output()
     from attentext.inference.classifier import load
     from attentext.inference.ranking import check_top_k, note_top_k
 
