@@ -33,6 +33,7 @@ from attentext.files import (
     exclusive_lock,
     foreign_entries,
     interrupts_held,
+    new_file_mode,
     read_bytes_capped,
     remove_stale_temporaries,
     temporary_beside,
@@ -134,14 +135,6 @@ def run_identity(run_dir: Path, backend: str) -> str:
         if path.is_file():
             digest.update(f"{name}\0{_digest(path)}\0".encode())
     return digest.hexdigest()
-
-
-def new_file_mode() -> int:
-    """The mode `open()` gives a new file (0o666 less the umask): the outputs are the user's
-    files, readable as theirs are, not the 0o600 of a temporary."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def _changed(found: dict[str, Any], wanted: dict[str, Any]) -> str | None:
