@@ -283,16 +283,19 @@ vm.runInContext(source, context);
 NODE_MISSING = shutil.which("node") is None  # skip reason: "needs node to run the page's script"
 
 
-def try_it_page(client: Any, text: str) -> dict[str, Any]:
+def try_it_page(client: Any, text: str, top_k: int | None = None) -> dict[str, Any]:
     """What the page at `/` shows for `text` (label, score, bar names, models, error), the
-    server's answers taken from `client` (a TestClient of the app)."""
+    server's answers taken from `client` (a TestClient of the app); `top_k` asks /v1/predict
+    for that many labels (its default where None)."""
     import json
 
     import attentext
 
     answers = {
         "/v1/models": client.get("/v1/models").json(),
-        "/v1/predict": client.post("/v1/predict", json={"texts": [text]}).json(),
+        "/v1/predict": client.post(
+            "/v1/predict", json={"texts": [text]} | ({"top_k": top_k} if top_k else {})
+        ).json(),
         "/v1/explain": client.post("/v1/explain", json={"text": text}).json(),
     }
     script = Path(attentext.__file__).parent / "serving" / "static" / "app.js"

@@ -78,23 +78,19 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_r14_e1_a_run_trained_under_umask_022_is_readable_by_others(tmp_path, ag_news_dir):
-    mask = os.umask(0o022)
+@pytest.mark.parametrize(
+    ("umask", "mode"),
+    [(0o022, 0o644), (0o077, 0o600)],  # readable by others; its owner's alone (a control)
+    ids=["umask-022-readable-by-others", "umask-077-the-owners-alone"],
+)
+def test_r14_e1_a_run_trained_under_a_umask_has_its_mode(tmp_path, ag_news_dir, umask, mode):
+    before = os.umask(umask)
     try:
         run = Path(attentext.train("tfidf-logreg", ag_news_dir, tmp_path / "run").run_dir)
     finally:
-        os.umask(mask)
+        os.umask(before)
     modes = {path.name: oct(_mode(path)) for path in run.iterdir() if path.is_file()}
-    assert set(modes.values()) == {"0o644"}, modes  # weights, recipe, marker and card alike
-
-
-def test_r14_e1_a_run_trained_under_umask_077_is_its_owners_alone(tmp_path, ag_news_dir):
-    mask = os.umask(0o077)
-    try:
-        run = Path(attentext.train("tfidf-logreg", ag_news_dir, tmp_path / "run").run_dir)
-    finally:
-        os.umask(mask)
-    assert {_mode(path) for path in run.iterdir() if path.is_file()} == {0o600}
+    assert set(modes.values()) == {oct(mode)}, modes  # weights, recipe, marker and card alike
 
 
 def test_r14_e1_an_atomic_write_keeps_the_mode_of_the_file_it_replaces(tmp_path):

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +42,13 @@ from attentext.evaluation.multilabel_report import full_multilabel_report, write
 from attentext.evaluation.reports import write_report
 from attentext.evaluation.significance import macro_f1_interval
 from attentext.serving import create_app
-from tests.conftest import _PAGE_HARNESS, NODE_MISSING, labelled_csv, run_cli_here, write_file
+from tests.conftest import (
+    NODE_MISSING,
+    labelled_csv,
+    run_cli_here,
+    try_it_page,
+    write_file,
+)
 
 N_CLASSES = 150
 
@@ -254,22 +259,7 @@ def test_r14_m5_isotonic_too_and_a_split_with_a_mistake_is_fitted_as_before():
 def test_r14_m6_the_try_it_page_draws_twenty_bars_most_probable_first(many):
     text = "k123a k123b k123c"
     with TestClient(create_app([many / "run"])) as client:
-        answers = {
-            "/v1/models": client.get("/v1/models").json(),
-            "/v1/predict": client.post(
-                "/v1/predict", json={"texts": [text], "top_k": N_CLASSES}
-            ).json(),
-            "/v1/explain": client.post("/v1/explain", json={"text": text}).json(),
-        }
-    script = Path(attentext.__file__).parent / "serving" / "static" / "app.js"
-    shown = subprocess.run(
-        ["node", "-e", _PAGE_HARNESS, str(script), json.dumps(answers), text],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    page = json.loads(shown.stdout.strip().splitlines()[-1])
+        page = try_it_page(client, text, top_k=N_CLASSES)
 
     assert page["label"] == "topic 123"
     assert len(page["bars"]) == 20 and page["bars"][0] == "topic 123"  # 150, topic 000 first
