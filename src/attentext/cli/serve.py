@@ -179,6 +179,10 @@ def serve_command(
     )
     _check_options(run_dirs, backend, torch_threads)
     check_port_free(host, port)
+    _log_to_console()
+    # The file limit fitted (or refused) here, before the runs load and "serving on" is said:
+    # under `ulimit -Hn 64` the refusal came after the load and after that line.
+    connection_options = _connection_options(settings)
     if torch_threads:
         # Micro-batches are small: a second intra-op thread gains little on them and takes the
         # core the event loop needs (on a busy 2-core machine it made batches many times slower).
@@ -189,7 +193,6 @@ def serve_command(
     # the micro-batcher tokenizes while the event loop and the model share the cores: the
     # server's figures (benchmarks/serve_load.py) are measured with the tokenizer's threads off
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    _log_to_console()
     from attentext.inference.classifier import load
     from attentext.serving import create_app
 
@@ -198,7 +201,7 @@ def serve_command(
     where = f"http://{address(host, port)}/" if port else f"a free port of {host} (see below)"
     typer.echo(f"attentext: serving on {where} (API schema at /docs)")
     with _reloads_on_hangup(app.state.service.request_reload):
-        _run(app, host, port, settings)
+        _run(app, host, port, settings, connection_options)
 
 
 def _settings(**values: Any) -> ServerSettings:
@@ -243,18 +246,28 @@ def _log_to_console() -> None:
     logger.setLevel(logging.INFO)
 
 
-def _run(app: object, host: str, port: int, settings: ServerSettings) -> None:
+def _connection_options(settings: ServerSettings) -> dict[str, Any]:
+    """uvicorn's connection options for `settings` (`serving.connections.uvicorn_options`): the
+    soft file limit raised, the connection cap fitted to it, or a file limit too low for any
+    connection refused in one line."""
+    from attentext.serving.connections import uvicorn_options
+
+    return uvicorn_options(settings)
+
+
+def _run(
+    app: object, host: str, port: int, settings: ServerSettings, options: dict[str, Any]
+) -> None:
     """Run uvicorn until Ctrl+C or SIGTERM, then drain.
 
     On a stop signal uvicorn stops accepting, finishes open requests, then the app's shutdown
     drains the micro-batchers. Every open request ends within the time limit (200 or 504), so
     the grace period only has to outlast it. Connections get the limits of
-    `serving.connections` (header timeout, connection cap, JSON errors), and the log lines a
-    client can cause are rate-limited (`serving.logs`).
+    `serving.connections` (`options`: header timeout, connection cap, JSON errors), and the log
+    lines a client can cause are rate-limited (`serving.logs`).
     """
     import uvicorn
 
-    from attentext.serving.connections import uvicorn_options
     from attentext.serving.logs import limit_server_logs
 
     grace = math.ceil(settings.request_timeout_s) + 5
@@ -263,7 +276,7 @@ def _run(app: object, host: str, port: int, settings: ServerSettings) -> None:
         host=host,
         port=port,
         timeout_graceful_shutdown=grace,
-        **uvicorn_options(settings),
+        **options,
     )
     limit_server_logs()  # after uvicorn.Config, which configures logging
     server = uvicorn.Server(config)
