@@ -38,6 +38,16 @@ class RunDirError(AttentextError):
     """A run directory is missing, incomplete or not an attentext run."""
 
 
+class CalibrationError(RunDirError):
+    """A run's calibration.json that cannot be read (half-written, edited by hand): its model is
+    intact, and a refit of the calibration (`recalibrate --data`) writes a new one in its place.
+    `reason` says what is wrong with it, without the advice."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class PrecisionError(AttentextError, ValueError):
     """A precision or device this machine cannot run (fp16 or cuda without a GPU, fp64)."""
 

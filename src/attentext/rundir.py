@@ -45,7 +45,14 @@ import numpy as np
 
 from attentext.confidence import ConfidenceMap
 from attentext.decisions import temperature_vector
-from attentext.errors import AttentextWarning, RecipeError, RunDirError, short_list, shown
+from attentext.errors import (
+    AttentextWarning,
+    CalibrationError,
+    RecipeError,
+    RunDirError,
+    short_list,
+    shown,
+)
 from attentext.files import (
     STAGING_PREFIX,
     LockHeld,
@@ -386,12 +393,22 @@ def check_plain_files(run_dir: Path) -> None:
 
 def read_run_file(run_dir: Path, name: str, max_bytes: int) -> str:
     """The text of a plain file of a run directory, at most `max_bytes`, as UTF-8."""
+    try:
+        return read_run_bytes(run_dir, name, max_bytes).decode("utf-8")
+    except UnicodeDecodeError:
+        raise RunDirError(
+            f"{Path(run_dir) / name}: unreadable; the run directory is damaged"
+        ) from None
+
+
+def read_run_bytes(run_dir: Path, name: str, max_bytes: int) -> bytes:
+    """The bytes of a plain file of a run directory, at most `max_bytes`."""
     path = Path(run_dir) / name
     try:
-        return read_bytes_capped(path, max_bytes).decode("utf-8")
+        return read_bytes_capped(path, max_bytes)
     except UnsafeFileError as error:
         raise RunDirError(f"{path}: {error}; the run directory is damaged") from None
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         raise RunDirError(f"{path}: unreadable; the run directory is damaged") from None
 
 
@@ -473,15 +490,23 @@ def read_marker(run_dir: str | Path) -> dict[str, Any]:
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """metrics.json (empty where there is none). One that cannot be read is refused by every
+    reader, which checks the calibration it records against calibration.json: the line says the
+    model is intact and what brings the record back (a refit cannot: what training measured,
+    its data's digest and label counts, exists nowhere else)."""
     path = Path(run_dir) / METRICS_FILE
     if not os.path.lexists(path):
         return {}
     try:
-        metrics = json.loads(read_run_file(Path(run_dir), METRICS_FILE, MAX_METRICS_BYTES))
+        metrics = json.loads(read_run_bytes(Path(run_dir), METRICS_FILE, MAX_METRICS_BYTES))
     except (ValueError, RecursionError):
-        raise RunDirError(f"{path}: unreadable metrics; the run directory is damaged") from None
+        metrics = None
     if not isinstance(metrics, dict):
-        raise RunDirError(f"{path}: expected a JSON object; the run directory is damaged")
+        raise RunDirError(
+            f"{path}: unreadable metrics (not a JSON object); the run's record of its training "
+            "is damaged (its model is not): put metrics.json back from a copy of the run, or "
+            "train it again"
+        )
     return metrics
 
 
@@ -536,14 +561,30 @@ class Run:
         if not os.path.lexists(self.path / CALIBRATION_FILE):
             return {}
         try:
-            record = json.loads(read_run_file(self.path, CALIBRATION_FILE, MAX_MARKER_BYTES))
-        except ValueError:
+            # bytes: a file cut inside a character is as half-written as one cut between two
+            record = json.loads(read_run_bytes(self.path, CALIBRATION_FILE, MAX_MARKER_BYTES))
+        except (ValueError, RecursionError):
             record = None
         if not isinstance(record, dict):
-            raise RunDirError(
-                f"{self.path / CALIBRATION_FILE}: not a JSON object; the run directory is damaged"
-            )
+            raise self.unreadable_calibration("not a JSON object")
         return record
+
+    def unreadable_calibration(self, reason: str) -> CalibrationError:
+        """The error of a calibration.json that cannot be read for `reason`: every reader refuses
+        the run, and the line says what mends it. The model is intact and a refit on labelled
+        texts replaces the whole record (`recalibrate --data`), where "the run directory is
+        damaged" alone left a half-written file to be mended by training again."""
+        return CalibrationError(
+            f"{self.path / CALIBRATION_FILE}: {reason}; the run's calibration is damaged (its "
+            f"model is not): `attentext recalibrate {self.path} --data HELD_OUT` fits a new one "
+            "in its place (a label prior it held is then set again with --label-prior)",
+            reason,
+        )
+
+    def forget_calibration(self) -> None:
+        """Read the run as if it had no calibration (the temperature 1, no map, no prior, no
+        temperatures per label): what a refit of an unreadable calibration.json loads."""
+        self.__dict__["calibration_record"] = {}
 
     @cached_property
     def temperature(self) -> float:
@@ -552,10 +593,7 @@ class Run:
             return 1.0
         value = self.calibration_record.get("temperature")
         if type(value) not in (int, float) or not 0 < value < float("inf"):
-            raise RunDirError(
-                f"{self.path / CALIBRATION_FILE}: not a positive temperature; the run directory "
-                "is damaged"
-            )
+            raise self.unreadable_calibration("not a positive temperature")
         return float(value)
 
     @cached_property
@@ -568,9 +606,8 @@ class Run:
         try:
             return ConfidenceMap.from_dict(value)
         except ValueError as error:
-            raise RunDirError(
-                f"{self.path / CALIBRATION_FILE}: its confidence_map is not valid ({error}); the "
-                "run directory is damaged"
+            raise self.unreadable_calibration(
+                f"its confidence_map is not valid ({error})"
             ) from None
 
     @cached_property
@@ -586,19 +623,15 @@ class Run:
         if not isinstance(bias, list) or not all(
             type(b) in (int, float) and math.isfinite(b) for b in bias
         ):
-            raise RunDirError(
-                f"{self.path / CALIBRATION_FILE}: its label_prior bias is not a list of numbers; "
-                "the run directory is damaged"
-            )
+            raise self.unreadable_calibration("its label_prior bias is not a list of numbers")
         return np.asarray(bias, dtype=np.float32)
 
     def label_bias_for(self, labels: list[str]) -> np.ndarray | None:
         """`label_bias`, checked against the labels of the model that applies it."""
         bias = self.label_bias
         if bias is not None and len(bias) != len(labels):
-            raise RunDirError(
-                f"{self.path / CALIBRATION_FILE}: its label_prior bias has {len(bias)} numbers "
-                f"for {len(labels)} labels; the run directory is damaged"
+            raise self.unreadable_calibration(
+                f"its label_prior bias has {len(bias)} numbers for {len(labels)} labels"
             )
         return bias
 
@@ -613,9 +646,8 @@ class Run:
             if temperatures is None or not all(0 < t < float("inf") for t in temperatures):
                 raise ValueError(value)
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise RunDirError(
-                f"{self.path / CALIBRATION_FILE}: its label_temperatures are not positive "
-                "numbers; the run directory is damaged"
+            raise self.unreadable_calibration(
+                "its label_temperatures are not positive numbers"
             ) from None
         return temperatures
 

@@ -165,10 +165,13 @@ def _set_label_prior(run_dir: Path, target: str, texts: Path | None, backend: st
     )
 
 
-def _calibration_line(run_dir: Path, c: Calibration, previous: float, referenced: bool) -> str:
+def _calibration_line(
+    run_dir: Path, c: Calibration, previous: float | None, referenced: bool
+) -> str:
     mapped = c.confidence_map is not None
+    replaced = "(unreadable)" if previous is None else f"{previous:.4f}"
     return (
-        f"{run_dir}: temperature {previous:.4f} -> {c.temperature:.4f}"
+        f"{run_dir}: temperature {replaced} -> {c.temperature:.4f}"
         f"{' and a confidence map' if mapped else ''}, fitted on {c.n_examples:,} texts "
         f"({c.fitted_on}); there ECE {c.ece_before:.4f} -> {c.ece_after:.4f} and NLL "
         f"{c.nll_before:.4f} -> {c.nll_after:.4f} (without calibration -> with the new one"

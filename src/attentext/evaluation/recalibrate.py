@@ -26,7 +26,14 @@ import numpy as np
 from attentext import rundir
 from attentext.data.dataset import column_values
 from attentext.data.texts import load_texts
-from attentext.errors import AttentextError, AttentextWarning, DataError, RecipeError, RunDirError
+from attentext.errors import (
+    AttentextError,
+    AttentextWarning,
+    CalibrationError,
+    DataError,
+    RecipeError,
+    RunDirError,
+)
 from attentext.evaluation.calibration import (
     NOT_CALIBRATED,
     Calibration,
@@ -93,13 +100,14 @@ def recalibrate(
     backend: str = "torch",
     method: str = "temperature",
     reference: str | Path | None = None,
-) -> tuple[Calibration, float]:
+) -> tuple[Calibration, float | None]:
     """Fit the run's calibration on `data` (a folder's `split`, or a file's rows) and save it.
 
     `method`: "temperature" (one scalar), or "isotonic" (the temperature, then a monotone map of
     the top label's probability; attentext.confidence), which needs MIN_TEXTS_ISOTONIC texts.
     Returns the new calibration (NLL and ECE on `data` without any calibration and with the new
-    one; out of fold for isotonic) and the temperature it replaced. The texts must be labelled
+    one; out of fold for isotonic) and the temperature it replaced (None where calibration.json
+    could not be read: it is replaced whole, said in one warning). The texts must be labelled
     with the run's label names and must not be texts the model trained on (its confidence there
     is no guide). Refused in one line for a multi-label run (`recalibrate_labels` refits its
     temperatures per label) and for too few texts. Predicted labels never
@@ -128,7 +136,7 @@ def recalibrate(
         )
     if reference is None:
         check_held_out(run, data, split)
-    classifier = load_to_recalibrate(run_dir, backend=backend)
+    classifier, unreadable = classifier_to_refit(run, backend)
     if reference is None:
         texts, targets, fitted_on = _labelled_targets(run_dir, classifier, data, split)
     else:
@@ -144,14 +152,40 @@ def recalibrate(
             f"calibration needs at least {min_texts:,} ({advice})"
         )
     calibration = fit(targets, raw_logits(classifier, texts), fitted_on, run.label_bias)
-    previous = run.temperature
+    previous = None if unreadable else run.temperature
     record = {**calibration.to_dict(), "replaces_temperature": previous}
     if reference is not None:
         record["reference"] = str(reference)
     if "label_prior" in run.calibration_record:  # kept: the temperature was fitted beside it
         record["label_prior"] = run.calibration_record["label_prior"]
+    if unreadable:
+        warn_replaced(run, unreadable, calibration.fitted_on)
     save_calibration(run, record)
     return calibration, previous
+
+
+def classifier_to_refit(run: rundir.Run, backend: str) -> tuple[Classifier, str | None]:
+    """The run's classifier for a refit of its whole calibration, and why its calibration.json
+    cannot be read (None where it can). A half-written or hand-damaged calibration.json was
+    refused by every reader, recalibrate included, though a refit on labelled texts (or a
+    reference's probabilities) needs nothing of it: the model is then loaded without it, `run`
+    reads as uncalibrated (no temperature, map or prior to keep), and the refit replaces it."""
+    try:
+        return load_to_recalibrate(run.path, backend=backend), None
+    except CalibrationError as damage:
+        classifier = load_to_recalibrate(run.path, backend=backend, calibrated=False)
+        run.forget_calibration()
+        return classifier, damage.reason or "not a calibration"
+
+
+def warn_replaced(run: rundir.Run, unreadable: str, fitted_on: str) -> None:
+    """The one line saying that a refit replaces an unreadable calibration.json whole."""
+    warnings.warn(
+        f"{run.path / rundir.CALIBRATION_FILE}: unreadable ({unreadable}), so replaced whole by "
+        f"the calibration fitted on {fitted_on} (nothing of the old one is kept)",
+        AttentextWarning,
+        stacklevel=3,
+    )
 
 
 def check_held_out(run: rundir.Run, data: str | Path, split: str) -> None:

@@ -26,9 +26,14 @@ from attentext.evaluation.evaluate import multi_label_scores
 from attentext.evaluation.held_out import check_data_named, labelled_split
 from attentext.evaluation.label_calibration import calibrate_labels
 from attentext.evaluation.multilabel import multi_hot
-from attentext.evaluation.recalibrate import MIN_TEXTS, check_held_out, save_calibration
+from attentext.evaluation.recalibrate import (
+    MIN_TEXTS,
+    check_held_out,
+    classifier_to_refit,
+    save_calibration,
+    warn_replaced,
+)
 from attentext.files import path_parameter, user_path
-from attentext.inference.classifier import load_to_recalibrate
 from attentext.rundir import open_run
 
 
@@ -44,7 +49,7 @@ def recalibrate_labels(
     if not run.multi_label:
         raise RecipeError(f"{run_dir}: one label per text; recalibrate it with `recalibrate`")
     check_held_out(run, data, split)
-    classifier = load_to_recalibrate(run.path, backend=backend)
+    classifier, unreadable = classifier_to_refit(run, backend)
     rows = labelled_split(run.path, data, classifier.labels, split)
     texts = column_values(rows, "text")
     if len(texts) < MIN_TEXTS:
@@ -56,16 +61,38 @@ def recalibrate_labels(
     _, logits = multi_label_scores(classifier, texts)
     fitted_on = short_data_name(str(data)) + ("" if Path(data).is_file() else f" {split}")
     record = calibrate_labels(targets, logits, classifier.labels, fitted_on)
-    previous = _thresholds_temperatures(run)
+    previous = _recorded_temperatures(run) if unreadable else _thresholds_temperatures(run)
     record["replaces_label_temperatures"] = previous
-    thresholds = moved_thresholds(
-        run.thresholds,
-        classifier.labels,
-        temperature_vector(previous, classifier.labels),
-        temperature_vector(record["label_temperatures"], classifier.labels),
-    )
+    new = temperature_vector(record["label_temperatures"], classifier.labels)
+    old = _vector_or(previous, classifier.labels, new)
+    thresholds = moved_thresholds(run.thresholds, classifier.labels, old, new)
+    if unreadable:
+        warn_replaced(run, unreadable, fitted_on)
     save_calibration(run, record, thresholds)
     return record
+
+
+def _recorded_temperatures(run: rundir.Run) -> Any:
+    """The temperatures per label metrics.json records beside an unreadable calibration.json:
+    the copy of what thresholds.json was tuned or moved for (None where it records none)."""
+    recorded = run.metrics.get("calibration")
+    return recorded.get("label_temperatures") if isinstance(recorded, dict) else None
+
+
+def _vector_or(record: Any, labels: list[str], otherwise: np.ndarray | None) -> np.ndarray | None:
+    """`record`'s temperatures per label in `labels`' order (None without any: the thresholds
+    were tuned on plain sigmoids), or `otherwise` where they are not positive numbers: moved
+    from and to the same temperatures, thresholds keep their values (an unreadable
+    calibration.json whose copy in metrics.json is damaged too)."""
+    if not record:
+        return None
+    try:
+        vector = temperature_vector(record, labels)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return otherwise
+    if vector is None or not all(0 < t < float("inf") for t in vector):
+        return otherwise
+    return vector
 
 
 def _thresholds_temperatures(run: rundir.Run) -> Any:

@@ -85,11 +85,14 @@ def load(
     return _loaded(run_dir, precision, device, backend, threads, whole=True)
 
 
-def load_to_recalibrate(run_dir: str | Path, backend: str = "torch") -> Classifier:
+def load_to_recalibrate(
+    run_dir: str | Path, backend: str = "torch", calibrated: bool = True
+) -> Classifier:
     """`load` for the commands that write a run's calibration anew (`recalibrate`, its label
     prior): a run whose metrics.json and calibration.json disagree, which `load` refuses
-    (`Run.check_calibration_whole`), is what they mend."""
-    return _loaded(run_dir, "auto", None, backend, None, whole=False)
+    (`Run.check_calibration_whole`), is what they mend. `calibrated=False`: the model without
+    its calibration.json (one that cannot be read, which a refit replaces whole)."""
+    return _loaded(run_dir, "auto", None, backend, None, whole=False, calibrated=calibrated)
 
 
 def _loaded(
@@ -99,12 +102,14 @@ def _loaded(
     backend: str,
     threads: int | None,
     whole: bool,
+    calibrated: bool = True,
 ) -> Classifier:
     check_backend(backend)
     check_load_options(precision, threads)
     check_device_name(device)
     classifier = read_whole(
-        run_dir, lambda: _load_once(run_dir, precision, device, backend, threads, whole)
+        run_dir,
+        lambda: _load_once(run_dir, precision, device, backend, threads, whole, calibrated),
     )
     classifier.run_dir = Path(run_dir).expanduser()  # what its repr names
     return classifier
@@ -117,6 +122,7 @@ def _load_once(
     backend: str,
     threads: int | None,
     whole: bool = True,
+    calibrated: bool = True,
 ) -> Classifier:
     """One reading of the run directory's files, in the order `load` needs them.
 
@@ -126,6 +132,8 @@ def _load_once(
     stayed the same one and reads it again where it did not (`rundir.read_whole`).
     """
     run = open_run(run_dir)
+    if not calibrated:
+        run.forget_calibration()
     if whole:  # its calibration as metrics.json records it (`whole`: not about to be rewritten)
         run.check_calibration_whole()
     if run.kind == ENSEMBLE_KIND:
