@@ -242,7 +242,7 @@ def test_the_noisy_finetuning_masks_words_of_the_pseudo_labelled_texts_only(
 ):
     seen = {}
 
-    def recorded(model, chosen, targets, spec, seed, precision, pad_id):  # noqa: ANN001
+    def recorded(model, chosen, targets, spec, seed, precision, pad_id, saved):  # noqa: ANN001
         seen.update(chosen=chosen, targets=targets)
         return {}
 
@@ -265,7 +265,7 @@ def test_the_finetuning_pass_reads_at_most_its_cap_of_pseudo_labels_per_class(
 ):
     seen = {}
 
-    def recorded(model, chosen, targets, spec, seed, precision, pad_id):  # noqa: ANN001
+    def recorded(model, chosen, targets, spec, seed, precision, pad_id, saved):  # noqa: ANN001
         seen.update(targets=np.asarray(targets))
         return {}
 

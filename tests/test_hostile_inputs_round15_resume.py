@@ -10,11 +10,18 @@ R15-I1 `train encoder-fewshot --set fewshot.unlabeled=FILE` interrupted during s
        the tuned weights, pooling, precision and the token ids) and what the rounds chose are
        kept beside the encoder tuned on pairs and read back, each said in one line; the run is
        the one an uninterrupted run gives (`fewshot._unlabeled_features`, `_rounds_chosen`).
+R15-I2 The same run cut during the fine-tuning pass (`fewshot.self_training_finetune_epochs`,
+       a loop of its own, not the Trainer): the pass started again from its first step (5
+       minutes on a real pool). It saves its state (weights, AdamW's moments, the schedule,
+       torch's generators) in one file written whole every minute and at each epoch's end, and
+       `--resume` goes on from the last one, said in one line; the run is the uninterrupted
+       one (`fewshot_finetune.save_pass`, `_went_on_from`).
 """
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -24,13 +31,13 @@ from safetensors.torch import load_file, save_file
 import attentext
 from attentext.data.dataset import load_text_dataset
 from attentext.errors import AttentextNote
-from attentext.training import fewshot
+from attentext.training import fewshot, fewshot_finetune
 
 
 def _fewshot(data, output, unlabeled, **options):
     """encoder-fewshot on 2 texts a class (one pair step), self-trained on `unlabeled` in one
-    round, then one step of every weight (dropout on: the random generators matter), on short
-    texts: round 13's R13-I1 run."""
+    round, then three steps of every weight (dropout on: the random generators matter), on short
+    texts: round 13's R13-I1 run, in smaller batches."""
     return attentext.train(
         "encoder-fewshot",
         data,
@@ -44,7 +51,7 @@ def _fewshot(data, output, unlabeled, **options):
             f"fewshot.unlabeled={unlabeled}",
             "fewshot.self_training_rounds=1",
             "fewshot.self_training_finetune_epochs=1",
-            "fewshot.self_training_finetune_batch_size=32",
+            "fewshot.self_training_finetune_batch_size=8",
         ],
         **options,
     )
@@ -74,47 +81,91 @@ def _encodings(monkeypatch) -> list[int]:
     return counted
 
 
-def test_r15_i1_self_training_cut_in_its_rounds_or_its_pass_resumes_without_encoding_again(
-    ag_news_dir, tmp_path, monkeypatch
-):
-    unlabeled = tmp_path / "unlabeled.txt"
+@pytest.fixture(scope="module")
+def pool(ag_news_dir, tmp_path_factory) -> Path:
+    """16 unlabeled texts in a file."""
+    unlabeled = tmp_path_factory.mktemp("pool") / "unlabeled.txt"
     texts = load_text_dataset(ag_news_dir).texts("train")[-16:]
     unlabeled.write_text("\n".join(texts) + "\n", encoding="utf-8")
-    straight = _fewshot(ag_news_dir, tmp_path / "straight", unlabeled)
-    out, work = tmp_path / "cut", tmp_path / "cut.partial"
+    return unlabeled
 
+
+@pytest.fixture(scope="module")
+def straight(ag_news_dir, pool, tmp_path_factory):
+    """The run uninterrupted."""
+    return _fewshot(ag_news_dir, tmp_path_factory.mktemp("straight") / "run", pool)
+
+
+def _the_same(resumed, straight) -> None:
+    """The resumed run is the uninterrupted one: its scores, pseudo-labels, losses and every
+    weight, bit for bit."""
+    assert resumed.metrics["test"] == straight.metrics["test"]
+    ours, theirs = (r.metrics["fewshot"]["self_training"] for r in (resumed, straight))
+    for fact in ("pseudo_labels", "min_confidence", "finetune_loss_first", "finetune_loss_last"):
+        assert ours[fact] == theirs[fact], fact
+    ours, theirs = (load_file(r.run_dir / "model.safetensors") for r in (resumed, straight))
+    assert ours.keys() == theirs.keys()
+    assert all((ours[k] == theirs[k]).all() for k in ours)
+    assert not resumed.run_dir.with_name(resumed.run_dir.name + ".partial").exists()
+
+
+def test_r15_i1_self_training_cut_in_its_rounds_resumes_without_encoding_again(
+    ag_news_dir, pool, straight, tmp_path, monkeypatch
+):
+    out = tmp_path / "cut"
     with monkeypatch.context() as patch:  # cut in the rounds, the texts encoded
         counted = _encodings(patch)
         patch.setattr(fewshot, "self_training_rounds", _ctrl_c)
         with pytest.raises(KeyboardInterrupt):
-            _fewshot(ag_news_dir, out, unlabeled)
+            _fewshot(ag_news_dir, out, pool)
     assert counted == [16]
 
-    with monkeypatch.context() as patch:  # cut in the fine-tuning pass, the rounds done
-        counted = _encodings(patch)
-        patch.setattr(fewshot, "finetune_on_labels", _ctrl_c)
-        with warnings.catch_warnings(record=True) as notes, pytest.raises(KeyboardInterrupt):
-            warnings.simplefilter("always")
-            _fewshot(ag_news_dir, out, unlabeled, resume=True)
+    monkeypatch.setattr(fewshot, "tune_encoder", _never("the pair steps"))
+    counted = _encodings(monkeypatch)
+    with pytest.warns(AttentextNote, match="the embeddings of the 16 unlabeled texts kept there"):
+        resumed = _fewshot(ag_news_dir, out, pool, resume=True)
     assert counted == []  # read back, not encoded again
-    said = [str(note.message) for note in notes if note.category is AttentextNote]
-    assert any("16 unlabeled texts kept there are read back" in line for line in said), said
+    _the_same(resumed, straight)
+
+
+def _steps(monkeypatch) -> list[float]:
+    """The losses of the fine-tuning pass's optimizer steps, one a step."""
+    steps, real = [], fewshot_finetune.optimizer_step
+
+    def optimizer_step(*args, **kwargs):
+        steps.append(real(*args, **kwargs))
+        return steps[-1]
+
+    monkeypatch.setattr(fewshot_finetune, "optimizer_step", optimizer_step)
+    return steps
+
+
+def test_r15_i2_a_finetuning_pass_cut_goes_on_from_its_last_saved_step(
+    ag_news_dir, pool, straight, tmp_path, monkeypatch
+):
+    out, save = tmp_path / "cut", fewshot_finetune.save_pass
+
+    def saved_then_ctrl_c(*args, **kwargs):
+        save(*args, **kwargs)
+        raise KeyboardInterrupt  # a Ctrl-C as soon as the pass has saved its first step
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fewshot_finetune, "SAVE_EVERY_S", 0.0)  # a save after every step
+        patch.setattr(fewshot_finetune, "save_pass", saved_then_ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            _fewshot(ag_news_dir, out, pool)
 
     monkeypatch.setattr(fewshot, "tune_encoder", _never("the pair steps"))
     monkeypatch.setattr(fewshot, "self_training_rounds", _never("the rounds"))
-    counted = _encodings(monkeypatch)
-    with pytest.warns(AttentextNote, match="pseudo-labels self-training chose, kept there"):
-        resumed = _fewshot(ag_news_dir, out, unlabeled, resume=True)
-    assert counted == []
-    assert resumed.metrics["test"] == straight.metrics["test"]
-    ours, theirs = (r.metrics["fewshot"]["self_training"] for r in (resumed, straight))
-    assert ours["pseudo_labels"] == theirs["pseudo_labels"]
-    assert ours["min_confidence"] == theirs["min_confidence"]
-    assert ours["finetune_loss_first"] == theirs["finetune_loss_first"]
-    ours, theirs = (load_file(run / "model.safetensors") for run in (out, straight.run_dir))
-    assert ours.keys() == theirs.keys()
-    assert all((ours[k] == theirs[k]).all() for k in ours)  # the same weights, bit for bit
-    assert not work.exists()
+    counted, steps = _encodings(monkeypatch), _steps(monkeypatch)
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always")
+        resumed = _fewshot(ag_news_dir, out, pool, resume=True)
+    said = " ".join(str(note.message) for note in notes if note.category is AttentextNote)
+    assert "the fine-tuning pass goes on from its step 1 of 3" in said, said
+    assert "the 10 pseudo-labels self-training chose, kept there, are read back" in said, said
+    assert counted == [] and len(steps) == 2  # neither the encoding nor the first step again
+    _the_same(resumed, straight)
 
 
 class _Encoder:

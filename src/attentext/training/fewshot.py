@@ -47,6 +47,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from attentext import rundir
 from attentext.data.dataset import TextDataset
+from attentext.data.profile import classes_read_as_classes
 from attentext.data.texts import sample_texts, without_evaluation_texts
 from attentext.errors import AttentextNote, DataError, RecipeError, RunDirError, shown
 from attentext.files import file_digest, write_atomic, write_json
@@ -71,9 +72,11 @@ from attentext.training.workdir import pair_tuned_state
 
 PAIR_TUNED_WEIGHTS = "model.safetensors"  # in the work folder's rundir.PAIR_TUNED_SUBDIR
 # beside it, once self-training has computed them: the unlabeled texts' embeddings (a feature
-# cache entry) and what the rounds chose (CHOSEN), each in a file named by what it depends on
+# cache entry), what the rounds chose (CHOSEN) and the fine-tuning pass's state, each in a file
+# named by what it depends on
 UNLABELED_PREFIX = "unlabeled-"
 CHOSEN_PREFIX = "chosen-"
+PASS_PREFIX = "finetuning-"  # the fine-tuning pass's state, named as the pseudo-labels it reads
 CHOSEN = ("weight", "bias", "kept", "pseudo", "confidence")
 WARMUP_SHARE = 0.1  # of the pair steps: sentence-transformers' (and SetFit's) default
 WEIGHT_DECAY = 0.01  # AdamW's, as sentence-transformers trains
@@ -175,7 +178,9 @@ def fit_regression(
     features: np.ndarray, labels: np.ndarray, spec: FewShotSpec, seed: int
 ) -> LogisticRegression:
     """The logistic regression the head becomes, fitted on the embeddings."""
-    return LogisticRegression(C=spec.head_c, max_iter=1000, random_state=seed).fit(features, labels)
+    regression = LogisticRegression(C=spec.head_c, max_iter=1000, random_state=seed)
+    with classes_read_as_classes():  # one text a class (--shots 1) is the draw asked for
+        return regression.fit(features, labels)
 
 
 def copy_into_head(model: Any, weight: np.ndarray, bias: np.ndarray) -> None:
@@ -307,9 +312,10 @@ def self_train(
     how many it left out), embedded once by the tuned encoder; the last regression becomes the
     head (and the whole model trains on the pseudo-labels where the recipe says so). `labelled`
     is the labelled texts' ids, embeddings and labels. With `work_dir` (the run's
-    `<output>.partial`), the embeddings and what the rounds chose are kept beside the encoder
-    tuned on pairs, so that `--resume` after an interrupt reads them back rather than encoding
-    again (~100 s for 12,000 texts on a CPU). Returns what the last round took."""
+    `<output>.partial`), the embeddings, what the rounds chose and the fine-tuning pass's state
+    are kept beside the encoder tuned on pairs, so that `--resume` after an interrupt reads them
+    back rather than encoding again (~100 s for 12,000 texts on a CPU) and goes on with the pass
+    from where it was saved. Returns what the last round took."""
     spec, pad_id = recipe.fewshot, tokenizer.pad_token_id
     _, features, labels = labelled
     texts, left_out = pool
@@ -317,7 +323,7 @@ def self_train(
     ids = encode(tokenizer, texts, recipe.tokenizer.max_length, recipe.tokenizer.truncation)
     unlabeled, key = _unlabeled_features(model, ids, pad_id, precision, work_dir)
     encoded = time.perf_counter()
-    where = _chosen_path(work_dir, key, features, labels, recipe) if key else None
+    where, saved = _kept_files(work_dir, key, features, labels, recipe) if key else (None, None)
     chosen = _rounds_chosen(features, labels, unlabeled, recipe, where)
     seconds = {"encoding_seconds": encoded - start, "rounds_seconds": time.perf_counter() - encoded}
     copy_into_head(model, chosen["weight"], chosen["bias"])
@@ -338,7 +344,7 @@ def self_train(
         start = time.perf_counter()
         pseudo_rows = ([texts[i] for i in kept], [ids[i] for i in kept], pseudo)
         facts |= _finetune_on_pseudo_labels(
-            model, tokenizer, recipe, labelled, pseudo_rows, precision
+            model, tokenizer, recipe, labelled, pseudo_rows, precision, saved
         )
         seconds["finetune_seconds"] = time.perf_counter() - start
     return facts | {name: round(value, 2) for name, value in seconds.items()}
@@ -381,11 +387,12 @@ def _unlabeled_features(
     return features.numpy(), key
 
 
-def _chosen_path(
+def _kept_files(
     work_dir: Path, key: str, features: np.ndarray, labels: np.ndarray, recipe: Recipe
-) -> Path:
-    """Where what the rounds chose is kept in `work_dir`: a name keyed by the unlabeled
-    embeddings' `key`, the labelled embeddings and labels, the few-shot settings and the seed."""
+) -> tuple[Path, Path]:
+    """Where what the rounds chose, and the state of the fine-tuning pass that reads it, are
+    kept in `work_dir`: names keyed by the unlabeled embeddings' `key`, the labelled embeddings
+    and labels, the few-shot settings and the seed."""
     labelled = hashlib.sha256(np.ascontiguousarray(features).tobytes())
     labelled.update(np.asarray(labels, dtype=np.int64).tobytes())
     chosen = cache_key(
@@ -394,7 +401,8 @@ def _chosen_path(
         fewshot=dataclasses.asdict(recipe.fewshot),
         seed=recipe.training.seed,
     )
-    return rundir.pair_tuned_dir(work_dir) / f"{CHOSEN_PREFIX}{chosen}.safetensors"
+    folder = rundir.pair_tuned_dir(work_dir)
+    return folder / f"{CHOSEN_PREFIX}{chosen}.safetensors", folder / f"{PASS_PREFIX}{chosen}.pt"
 
 
 def _rounds_chosen(
@@ -449,11 +457,13 @@ def _finetune_on_pseudo_labels(
     labelled: tuple[list[list[int]], np.ndarray, np.ndarray],
     pseudo_rows: tuple[list[str], list[list[int]], np.ndarray],
     precision: str,
+    saved: Path | None = None,
 ) -> dict[str, Any]:
     """Every weight trained on the labelled texts and the pseudo-labelled ones (`pseudo_rows`:
     their texts, ids and labels; at most `self_training_finetune_per_class` of each class, a
     seeded draw), the latter with words masked where the recipe says so, their labels from the
-    clean texts; what it records."""
+    clean texts; what it records. `saved`: where the pass keeps its state to go on from
+    (`finetune_on_labels`)."""
     spec, seed, t = recipe.fewshot, recipe.training.seed, recipe.tokenizer
     texts, pseudo_ids, pseudo = pseudo_rows
     rows = capped_per_class(pseudo, spec.self_training_finetune_per_class, seed)
@@ -467,7 +477,8 @@ def _finetune_on_pseudo_labels(
             pseudo_ids = encode(tokenizer, noisy, t.max_length, t.truncation)
     labelled_ids, _, labels = labelled
     chosen, targets = labelled_ids + pseudo_ids, np.concatenate([labels, pseudo])
-    return finetune_on_labels(model, chosen, targets, spec, seed, precision, tokenizer.pad_token_id)
+    pad_id = tokenizer.pad_token_id
+    return finetune_on_labels(model, chosen, targets, spec, seed, precision, pad_id, saved)
 
 
 def _precision(recipe: Recipe, model: Any, ids: list[list[int]], pad_id: int) -> str:

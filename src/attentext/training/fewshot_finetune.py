@@ -13,6 +13,10 @@ Pre-training for Natural Language Understanding", 2021) used in-domain unlabeled
 from __future__ import annotations
 
 import math
+import pickle
+import time
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +25,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from attentext.errors import AttentextNote
+from attentext.files import write_atomic
 from attentext.models.dropout import use_cpu_dropout
 from attentext.recipes import FewShotSpec
 from attentext.text.batching import pad_rows
@@ -28,6 +34,9 @@ from attentext.text.batching import pad_rows
 WARMUP_SHARE = 0.1  # of the steps, as the fine-tuned encoder recipe warms up
 WEIGHT_DECAY = 0.01
 LENGTH_GROUP = 50  # batches per group of shuffled texts sorted by length (the Trainer's choice)
+# how often the pass keeps its state (with a work folder): a save of MiniLM's weights and AdamW's
+# two moments is ~270 MB (~0.5 s), so an interrupt loses a minute of the pass at most for ~1 %
+SAVE_EVERY_S = 60.0
 
 
 def length_grouped_batches(lengths: list[int], batch_size: int, seed: int) -> list[np.ndarray]:
@@ -67,12 +76,53 @@ def finetune_on_labels(
     seed: int,
     precision: str,
     pad_id: int,
+    saved: Path | None = None,
 ) -> dict[str, Any]:
     """Train encoder and head with cross-entropy on `ids` and `labels` for
-    `self_training_finetune_epochs` (AdamW, linear warmup and decay); what the run records."""
+    `self_training_finetune_epochs` (AdamW, linear warmup and decay); what the run records.
+    With `saved` (a file in the run's work folder), the pass's state is kept there every
+    SAVE_EVERY_S and at each epoch's end, and a pass that finds it there goes on from it."""
     size = spec.self_training_finetune_batch_size
     epochs = spec.self_training_finetune_epochs
-    steps = epochs * math.ceil(len(ids) / size)
+    per_epoch = math.ceil(len(ids) / size)
+    steps = epochs * per_epoch
+    optimizer, schedule = _optimizer(model, spec, steps)
+    targets = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    lengths = [len(row) for row in ids]
+    use_cpu_dropout(model)
+    model.train()
+    done, losses = _went_on_from(saved, model, optimizer, schedule, steps)
+    step, last_saved = 0, time.monotonic()
+    with tqdm(total=steps, initial=done, desc="Fine-tuning on pseudo-labels", unit="step") as bar:
+        for epoch in range(epochs):
+            for batch in length_grouped_batches(lengths, size, seed + epoch):
+                step += 1
+                if step <= done:  # trained before the interrupt: its state is the one loaded
+                    continue
+                padded = pad_rows([ids[i] for i in batch], pad_id)
+                tensors = {k: torch.from_numpy(v).to(model.device) for k, v in padded.items()}
+                with torch.autocast(model.device.type, torch.bfloat16, enabled=precision == "bf16"):
+                    features, _ = model.pooled(tensors["input_ids"], tensors["attention_mask"])
+                    logits = model.head(features).logits  # (B, classes)
+                loss = F.cross_entropy(logits.float(), targets[batch].to(model.device))
+                losses.append(optimizer_step(loss, optimizer, schedule))
+                bar.update()
+                due = step % per_epoch == 0 or time.monotonic() - last_saved >= SAVE_EVERY_S
+                if saved is not None and due and step < steps:
+                    save_pass(saved, model, optimizer, schedule, step, losses)
+                    last_saved = time.monotonic()
+    model.eval()
+    model.apply_freezing()
+    return {
+        "finetune_texts": len(ids),
+        "finetune_steps": steps,
+        "finetune_loss_first": round(float(np.mean(losses[:10])), 4),
+        "finetune_loss_last": round(float(np.mean(losses[-10:])), 4),
+    }
+
+
+def _optimizer(model: Any, spec: FewShotSpec, steps: int) -> tuple[torch.optim.Optimizer, Any]:
+    """AdamW over encoder and head (the head at a rate of its own), and its linear schedule."""
     optimizer = torch.optim.AdamW(
         [
             {"params": list(model.encoder.requires_grad_(True).parameters())},
@@ -84,28 +134,54 @@ def finetune_on_labels(
         lr=spec.self_training_finetune_learning_rate,
         weight_decay=WEIGHT_DECAY,
     )
-    schedule = get_linear_schedule_with_warmup(optimizer, int(WARMUP_SHARE * steps), steps)
-    targets = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    lengths = [len(row) for row in ids]
-    use_cpu_dropout(model)
-    model.train()
-    losses = []
-    with tqdm(total=steps, desc="Fine-tuning on pseudo-labels", unit="step") as bar:
-        for epoch in range(epochs):
-            for batch in length_grouped_batches(lengths, size, seed + epoch):
-                padded = pad_rows([ids[i] for i in batch], pad_id)
-                tensors = {k: torch.from_numpy(v).to(model.device) for k, v in padded.items()}
-                with torch.autocast(model.device.type, torch.bfloat16, enabled=precision == "bf16"):
-                    features, _ = model.pooled(tensors["input_ids"], tensors["attention_mask"])
-                    logits = model.head(features).logits  # (B, classes)
-                loss = F.cross_entropy(logits.float(), targets[batch].to(model.device))
-                losses.append(optimizer_step(loss, optimizer, schedule))
-                bar.update()
-    model.eval()
-    model.apply_freezing()
-    return {
-        "finetune_texts": len(ids),
-        "finetune_steps": steps,
-        "finetune_loss_first": round(float(np.mean(losses[:10])), 4),
-        "finetune_loss_last": round(float(np.mean(losses[-10:])), 4),
+    return optimizer, get_linear_schedule_with_warmup(optimizer, int(WARMUP_SHARE * steps), steps)
+
+
+def save_pass(
+    saved: Path,
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    schedule: Any,
+    step: int,
+    losses: list[float],
+) -> None:
+    """The pass's state after `step` steps, into one file written whole: every weight, AdamW's
+    moments, the schedule, torch's generators (dropout draws from them) and the losses so far."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
+    state = {
+        "step": step,
+        "losses": losses,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "torch_random": torch.get_rng_state(),
+        "cuda_random": cuda,
     }
+    write_atomic(saved, lambda tmp: torch.save(state, tmp))
+
+
+def _went_on_from(
+    saved: Path | None, model: Any, optimizer: torch.optim.Optimizer, schedule: Any, steps: int
+) -> tuple[int, list[float]]:
+    """The steps done and their losses: (0, []) for a fresh pass, else what `save_pass` kept
+    at `saved`, loaded into the model, optimizer, schedule and torch's generators, said in one
+    line. A file that cannot be read (its writes are whole: only a hand edit) starts over."""
+    try:
+        state = torch.load(saved, map_location="cpu", weights_only=True) if saved else None
+    except (OSError, RuntimeError, pickle.UnpicklingError, EOFError):
+        state = None
+    if not isinstance(state, dict) or not 0 < state.get("step", 0) < steps:
+        return 0, []
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    torch.set_rng_state(state["torch_random"])
+    if state["cuda_random"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_random"])
+    warnings.warn(
+        f"{saved.parent.parent.name}: the fine-tuning pass goes on from its step "
+        f"{state['step']:,} of {steps:,}, saved there",
+        AttentextNote,
+        stacklevel=3,
+    )
+    return state["step"], list(state["losses"])
