@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,12 @@ from attentext.errors import AttentextWarning, shown
 IMBALANCE_WARNING = 5.0  # largest / smallest class count from which the user is told
 WHOLE_WORD_WARNING = 0.7  # share of words the vocabulary holds whole under which it is told
 PROFILE_SAMPLE = 3000  # training texts read for the profile
+# Fewer training texts a class than this, on average, over more texts than FEW_TEXTS_FROM, is
+# told (single-label data): where scikit-learn's "more classes than half the samples" fired
+FEW_TEXTS_A_CLASS = 2
+FEW_TEXTS_FROM = 20
+# scikit-learn's warning for the same data, which reads the classes as perhaps a regression target
+SKLEARN_MANY_CLASSES = "The number of unique classes is greater than 50% of the number of samples"
 WORD = re.compile(r"[^\W\d_]{3,}")
 
 
@@ -165,15 +173,48 @@ def _encoder_name(encoder: str) -> str:
     return f"the encoder '{encoder}'"
 
 
+@contextmanager
+def classes_read_as_classes() -> Iterator[None]:
+    """scikit-learn's warning that more classes than half the texts "could represent a
+    regression problem" kept out of a classifier's fit: its targets are ids of label names, never
+    a regression's, and what few texts a class means is said once, in one line, by `advise`
+    (the warning was printed raw, with scikit-learn's file and source line)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=SKLEARN_MANY_CLASSES, category=UserWarning)
+        yield
+
+
+def advise_few_texts(facts: dict[str, Any], source: str) -> None:
+    """A warning where single-label training data has under FEW_TEXTS_A_CLASS texts a class
+    on average: a class seen once or twice is seldom learned, and its scores say little."""
+    counts = [count for count in facts.get("label_counts", {}).values() if count]
+    n_train = facts.get("n_train", 0)
+    if n_train <= FEW_TEXTS_FROM or n_train >= FEW_TEXTS_A_CLASS * len(counts):
+        return
+    warnings.warn(
+        f"{source}: {len(counts):,} classes for {n_train:,} training texts "
+        f"({n_train / len(counts):.1f} a class, {counts.count(1):,} classes with one): a class "
+        "seen once or twice is seldom learned and its scores say little; add texts of the rare "
+        "classes, or merge them into broader ones",
+        AttentextWarning,
+        stacklevel=3,
+    )
+
+
 def advise(
     facts: dict[str, Any],
     class_weight: str,
     source: str,
     encoder: str,
     embedding_init: str = "random",
+    texts_a_class: bool = False,
 ) -> None:
     """One-line warnings for what the profile says the recipe does not fit (`embedding_init`:
-    a word model whose embedding starts from the encoder depends on its vocabulary too)."""
+    a word model whose embedding starts from the encoder depends on its vocabulary too), and,
+    with `texts_a_class` (single-label data the user did not draw N a class from), for too few
+    texts a class."""
+    if texts_a_class:
+        advise_few_texts(facts, source)
     if facts["imbalance"] >= IMBALANCE_WARNING and class_weight == "none":
         warnings.warn(
             f"{source}: the classes are imbalanced (the largest has {facts['imbalance']:g} times "

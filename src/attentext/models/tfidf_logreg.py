@@ -19,6 +19,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from attentext.confidence import ConfidenceMap
+from attentext.data.profile import classes_read_as_classes
 from attentext.data.readers import text_list
 from attentext.data.unicode import standard_text
 from attentext.decisions import calibrated_sigmoid, decide, log_odds, sigmoid
@@ -195,7 +196,8 @@ class TfidfLogRegClassifier:
                 targets[row, list(ids)] = 1
             self.model.fit(features, targets)
         else:
-            self.model.fit(features, np.asarray(labels))
+            with classes_read_as_classes():  # many classes of few texts: said by the profile
+                self.model.fit(features, np.asarray(labels))
         return self
 
     def _fit_vocabulary(self, texts: Iterable[str]) -> Any:

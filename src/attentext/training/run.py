@@ -513,6 +513,7 @@ def _profile(recipe: Recipe, dataset: TextDataset, tokenizer: Any = None) -> dic
             dataset.source,
             recipe.model.encoder,
             recipe.model.embedding_init,
+            texts_a_class=not (dataset.multi_label or recipe.data.shots),
         )
         advise_copies(
             {f"{split}_in_train": facts[f"{split}_in_train"] for split in others},
