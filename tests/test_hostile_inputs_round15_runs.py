@@ -11,6 +11,10 @@ R15-R2  the same for a multi-label run: its thresholds are moved from the temper
 R15-R3  a damaged metrics.json: "unreadable metrics; the run directory is damaged", naming
         nothing to do. Now the line says the model is intact and to put the file back from a
         copy (or train again): a refit cannot rebuild what training measured.
+R15-R4  a multi-label run whose validation split classifies some label's every text right: that
+        label's temperature ran off towards its bound (the likelihood has no maximum). Now it
+        keeps T = 1, said in one warning counting the labels; a label with mistakes is fitted
+        as before.
 """
 
 from __future__ import annotations
@@ -21,11 +25,15 @@ import shutil
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli_here
 
 import attentext
 from attentext.errors import AttentextWarning, RunDirError
+from attentext.evaluation.calibration import fit_temperature
+from attentext.evaluation.evaluate import raw_logits
+from attentext.evaluation.label_calibration import calibrate_labels, pair_logits
 
 DAMAGED = {
     "half-written": lambda good: good[: len(good) // 2],
@@ -118,7 +126,7 @@ def test_r15_r3_a_damaged_metrics_json_says_the_model_is_intact_and_what_to_do(
         attentext.load(run)
 
 
-# multi-label (R15-R2) --------------------------------------------------------------------------
+# multi-label (R15-R2, R15-R4) --------------------------------------------------------------------
 
 MARKETS, SPORT = ["stocks", "shares", "bonds"], ["match", "goal", "league"]
 FILLER = ["today", "report", "news", "week", "people", "city", "talk"]
@@ -154,6 +162,28 @@ def tagged(tmp_path_factory) -> tuple[Path, Path, Path, list[str]]:
         warnings.simplefilter("always")
         run = attentext.train("tfidf-logreg", data, root / "run", multi_label=True).run_dir
     return data, held_out, run, [str(w.message) for w in caught]
+
+
+def test_r15_r4_labels_validation_gets_all_right_keep_the_temperature_one(tagged):
+    data, _, run, said = tagged
+    assert [w for w in said if "all classified right on 2 of the 3 labels" in w], said
+    own = _json(run / "calibration.json")["label_temperatures"]["per_label"]
+    assert own["sport"] == 1.0 and own["markets"] == 1.0  # 0.05-0.3, fitted towards the bound
+
+    rows = [line.split(",") for line in (data / "validation.csv").read_text().splitlines()[1:]]
+    targets = np.array([[int("mood" in labels)] for _, labels in rows])
+    logits = raw_logits(attentext.load(run), [text for text, _ in rows])
+    mood = attentext.load(run).labels.index("mood")
+    fitted = round(fit_temperature(pair_logits(logits[:, mood]), targets.reshape(-1)), 6)
+    assert own["mood"] == fitted != 1.0  # a label with mistakes: fitted as before
+
+
+def test_r15_r4_a_split_all_right_on_every_pair_keeps_the_pooled_temperature_one():
+    targets = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    logits = np.where(targets == 1, 3.0, -2.0)
+    with pytest.warns(AttentextWarning, match="all classified right on 2 of the 2 labels"):
+        record = calibrate_labels(targets, logits, ["a", "b"], "validation")
+    assert record["label_temperatures"] == {"pooled": 1.0, "per_label": {}}
 
 
 def test_r15_r2_a_multi_label_runs_unreadable_calibration_is_refitted_keeping_decisions(

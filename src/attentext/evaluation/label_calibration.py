@@ -20,12 +20,18 @@ pair's decision (the probability of the side the model takes, against whether it
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from attentext.decisions import calibrated_sigmoid, temperature_vector
-from attentext.evaluation.calibration import compare_probabilities, fit_temperature
+from attentext.errors import AttentextWarning
+from attentext.evaluation.calibration import (
+    compare_probabilities,
+    fit_temperature,
+    without_mistake,
+)
 
 # a label's own temperature needs this many positive and negative validation texts; with fewer,
 # a label that validation happens to separate drives its temperature to the bound (Reuters' coffee:
@@ -53,19 +59,49 @@ def pair_logits(logits: np.ndarray) -> np.ndarray:
 
 
 def fit_label_temperatures(
-    targets: np.ndarray, logits: np.ndarray, label_names: list[str]
+    targets: np.ndarray, logits: np.ndarray, label_names: list[str], split: str = "validation"
 ) -> dict[str, Any]:
     """The pooled temperature of every pair, and a label's own where validation has at least
-    MIN_EXAMPLES_FOR_OWN_TEMPERATURE positive and as many negative texts of it."""
+    MIN_EXAMPLES_FOR_OWN_TEMPERATURE positive and as many negative texts of it. A label `split`
+    separates without a mistake (every positive text's logit above 0, every other's below) keeps
+    T = 1, said in one warning counting them (`_pair_temperature`), as one label per text does."""
     targets, logits = sampled_rows(targets, np.asarray(logits, dtype=np.float64))
-    pooled = round(fit_temperature(pair_logits(logits), targets.reshape(-1)), 6)
+    pooled = _pair_temperature(logits, targets)
     per_label: dict[str, float] = {}
+    separated = 0
     for j, name in enumerate(label_names):
         positives = int(targets[:, j].sum())
         if min(positives, len(targets) - positives) < MIN_EXAMPLES_FOR_OWN_TEMPERATURE:
             continue
-        per_label[name] = round(fit_temperature(pair_logits(logits[:, j]), targets[:, j]), 6)
-    return {"pooled": pooled, "per_label": per_label}
+        own = _pair_temperature(logits[:, j], targets[:, j])
+        separated += own is None
+        per_label[name] = 1.0 if own is None else own
+    if pooled is None:  # every pair right: the labels without their own temperature too
+        separated = len(label_names)
+    if separated:
+        _warn_separated(separated, len(label_names), split)
+    return {"pooled": 1.0 if pooled is None else pooled, "per_label": per_label}
+
+
+def _pair_temperature(logits: np.ndarray, targets: np.ndarray) -> float | None:
+    """The temperature fitted on these (text, label) pairs, or None where they hold no mistake:
+    the likelihood then grows for ever as T shrinks and the fit ran to its bound (a label of a
+    multi-label validation split separated whole was given T = 0.05)."""
+    pairs, sides = pair_logits(logits), np.asarray(targets, dtype=np.int64).reshape(-1)
+    if len(sides) >= 2 and without_mistake(pairs, sides):
+        return None
+    return round(fit_temperature(pairs, sides), 6)
+
+
+def _warn_separated(separated: int, labels: int, split: str) -> None:
+    warnings.warn(
+        f"the {split} split's texts are all classified right on {separated} of the {labels} "
+        "labels, so no temperature fits those (the likelihood grows for ever as it shrinks): "
+        "their probabilities are left as the model gives them (T = 1); to calibrate them, give "
+        "held-out texts it gets some wrong: attentext recalibrate RUN --data HELD_OUT",
+        AttentextWarning,
+        stacklevel=4,
+    )
 
 
 def measure_label_calibration(
@@ -91,7 +127,7 @@ def calibrate_labels(
 ) -> dict[str, Any]:
     """calibration.json's record for a multi-label run: the temperatures fitted on `split`'s
     multi-hot `targets` and logits, and what they did there."""
-    fitted = fit_label_temperatures(targets, logits, label_names)
+    fitted = fit_label_temperatures(targets, logits, label_names, split)
     temperatures = temperature_vector(fitted, label_names)
     return {
         "temperature": 1.0,  # the single-label readers' scalar: the labels' own apply instead
