@@ -34,9 +34,11 @@ from attentext.text.batching import pad_rows
 WARMUP_SHARE = 0.1  # of the steps, as the fine-tuned encoder recipe warms up
 WEIGHT_DECAY = 0.01
 LENGTH_GROUP = 50  # batches per group of shuffled texts sorted by length (the Trainer's choice)
-# how often the pass keeps its state (with a work folder): a save of MiniLM's weights and AdamW's
-# two moments is ~270 MB (~0.5 s), so an interrupt loses a minute of the pass at most for ~1 %
+# how often the pass keeps its state (with a work folder): a minute, so an interrupt loses a
+# minute of the pass at most; less often where saves are slow, so they take at most SAVE_SHARE of
+# the pass: MiniLM's weights and AdamW's two moments are 258 MiB, 2.8-5.4 s a save on 2 busy cores
 SAVE_EVERY_S = 60.0
+SAVE_SHARE = 0.05
 
 
 def length_grouped_batches(lengths: list[int], batch_size: int, seed: int) -> list[np.ndarray]:
@@ -80,8 +82,8 @@ def finetune_on_labels(
 ) -> dict[str, Any]:
     """Train encoder and head with cross-entropy on `ids` and `labels` for
     `self_training_finetune_epochs` (AdamW, linear warmup and decay); what the run records.
-    With `saved` (a file in the run's work folder), the pass's state is kept there every
-    SAVE_EVERY_S and at each epoch's end, and a pass that finds it there goes on from it."""
+    With `saved` (a file in the run's work folder), the pass's state is kept there (`_Saves`),
+    and a pass that finds it there goes on from it."""
     size = spec.self_training_finetune_batch_size
     epochs = spec.self_training_finetune_epochs
     per_epoch = math.ceil(len(ids) / size)
@@ -92,7 +94,7 @@ def finetune_on_labels(
     use_cpu_dropout(model)
     model.train()
     done, losses = _went_on_from(saved, model, optimizer, schedule, steps)
-    step, last_saved = 0, time.monotonic()
+    step, saves = 0, _Saves(saved, per_epoch, steps)
     with tqdm(total=steps, initial=done, desc="Fine-tuning on pseudo-labels", unit="step") as bar:
         for epoch in range(epochs):
             for batch in length_grouped_batches(lengths, size, seed + epoch):
@@ -107,10 +109,7 @@ def finetune_on_labels(
                 loss = F.cross_entropy(logits.float(), targets[batch].to(model.device))
                 losses.append(optimizer_step(loss, optimizer, schedule))
                 bar.update()
-                due = step % per_epoch == 0 or time.monotonic() - last_saved >= SAVE_EVERY_S
-                if saved is not None and due and step < steps:
-                    save_pass(saved, model, optimizer, schedule, step, losses)
-                    last_saved = time.monotonic()
+                saves.after(step, model, optimizer, schedule, losses)
     model.eval()
     model.apply_freezing()
     return {
@@ -135,6 +134,27 @@ def _optimizer(model: Any, spec: FewShotSpec, steps: int) -> tuple[torch.optim.O
         weight_decay=WEIGHT_DECAY,
     )
     return optimizer, get_linear_schedule_with_warmup(optimizer, int(WARMUP_SHARE * steps), steps)
+
+
+class _Saves:
+    """When the pass keeps its state at `saved` (None: never): at each epoch's end but the
+    last, and SAVE_EVERY_S after the last save, or longer where a save took more than
+    SAVE_SHARE of that."""
+
+    def __init__(self, saved: Path | None, per_epoch: int, steps: int) -> None:
+        self.saved, self.per_epoch, self.steps = saved, per_epoch, steps
+        self.last, self.every = time.monotonic(), SAVE_EVERY_S
+
+    def after(self, step: int, model: Any, optimizer: Any, schedule: Any, losses: list) -> None:
+        """Save after `step` where it is due."""
+        if self.saved is None or step >= self.steps:
+            return  # the pass ends here: the run is published next
+        if step % self.per_epoch and time.monotonic() - self.last < self.every:
+            return
+        began = time.monotonic()
+        save_pass(self.saved, model, optimizer, schedule, step, losses)
+        self.last = time.monotonic()
+        self.every = max(SAVE_EVERY_S, (self.last - began) / SAVE_SHARE)
 
 
 def save_pass(
