@@ -20,10 +20,12 @@ R15-I2 The same run cut during the fine-tuning pass (`fewshot.self_training_fine
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -31,7 +33,9 @@ from safetensors.torch import load_file, save_file
 import attentext
 from attentext.data.dataset import load_text_dataset
 from attentext.errors import AttentextNote
+from attentext.recipes import load_recipe
 from attentext.training import fewshot, fewshot_finetune
+from attentext.training.fewshot_finetune import finetune_on_labels
 
 
 def _fewshot(data, output, unlabeled, **options):
@@ -162,7 +166,7 @@ def test_r15_i2_a_finetuning_pass_cut_goes_on_from_its_last_saved_step(
         warnings.simplefilter("always")
         resumed = _fewshot(ag_news_dir, out, pool, resume=True)
     said = " ".join(str(note.message) for note in notes if note.category is AttentextNote)
-    assert "the fine-tuning pass goes on from its step 1 of 3" in said, said
+    assert "the fine-tuning pass saved there goes on from its step 1 of 3" in said, said
     assert "the 10 pseudo-labels self-training chose, kept there, are read back" in said, said
     assert counted == [] and len(steps) == 2  # neither the encoding nor the first step again
     _the_same(resumed, straight)
@@ -204,3 +208,60 @@ def test_r15_i1_kept_embeddings_are_read_back_only_for_the_same_texts_and_tuned_
     assert len(list((work / "pair-tuned").glob("unlabeled-*.safetensors"))) == 4
     monkeypatch.setattr(_Encoder, "config", SimpleNamespace(pooling="cls", pooling_layers=1))
     assert embed([[5, 6], [7]]) and counted == [2, 2, 3, 2, 2]  # pooled otherwise
+
+
+class _Head(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(8, 3)
+
+    def forward(self, features):
+        return SimpleNamespace(logits=self.linear(features))
+
+
+class _Tiny(torch.nn.Module):
+    """What the fine-tuning pass reads of a model, in 500 weights: an encoder with dropout
+    (torch's generator matters), a head, `pooled`, `apply_freezing` and `device`."""
+
+    device = torch.device("cpu")
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.encoder = torch.nn.Sequential(torch.nn.Embedding(50, 8), torch.nn.Dropout(0.5))
+        self.head = _Head()
+
+    def pooled(self, input_ids, attention_mask):
+        return self.encoder(input_ids).mean(dim=1), None  # (B, 8)
+
+    def apply_freezing(self) -> None:
+        pass
+
+
+def test_r15_i2_a_pass_saved_after_its_last_step_is_not_trained_again(tmp_path, monkeypatch):
+    sets = [
+        "fewshot.self_training_finetune_epochs=1",
+        "fewshot.self_training_finetune_batch_size=4",
+    ]
+    spec = load_recipe("encoder-fewshot", sets)
+    ids, labels = [[1 + i, 2 + 2 * i] for i in range(12)], np.arange(12) % 3  # 3 steps
+
+    def trained(saved=None):
+        model = _Tiny()
+        torch.manual_seed(1)
+        return model, finetune_on_labels(model, ids, labels, spec.fewshot, 0, "fp32", 0, saved)
+
+    straight, facts = trained()
+    saved = tmp_path / "run.partial" / "pair-tuned" / "finetuning-x.pt"
+    saved.parent.mkdir(parents=True)
+    with monkeypatch.context() as patch:  # a pass of a minute: saved after its last step
+        patch.setattr(fewshot_finetune, "SAVE_EVERY_S", 0.0)
+        patch.setattr(fewshot_finetune, "SAVE_SHARE", math.inf)
+        trained(saved)  # then cut while the splits were scored
+
+    steps = _steps(monkeypatch)
+    with pytest.warns(AttentextNote, match="pass saved there was done .its 3 steps are not run"):
+        resumed, again = trained(saved)
+    assert steps == [] and again == facts
+    ours, theirs = resumed.state_dict(), straight.state_dict()
+    assert all((ours[k] == theirs[k]).all() for k in theirs)

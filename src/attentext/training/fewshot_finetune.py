@@ -138,8 +138,9 @@ def _optimizer(model: Any, spec: FewShotSpec, steps: int) -> tuple[torch.optim.O
 
 class _Saves:
     """When the pass keeps its state at `saved` (None: never): at each epoch's end but the
-    last, and SAVE_EVERY_S after the last save, or longer where a save took more than
-    SAVE_SHARE of that."""
+    last, and SAVE_EVERY_S after the last save (or the pass's start), or longer where a save
+    took more than SAVE_SHARE of that. Its last step too, by time alone: an interrupt while the
+    splits are scored and the run published then does not train the pass again."""
 
     def __init__(self, saved: Path | None, per_epoch: int, steps: int) -> None:
         self.saved, self.per_epoch, self.steps = saved, per_epoch, steps
@@ -147,9 +148,10 @@ class _Saves:
 
     def after(self, step: int, model: Any, optimizer: Any, schedule: Any, losses: list) -> None:
         """Save after `step` where it is due."""
-        if self.saved is None or step >= self.steps:
-            return  # the pass ends here: the run is published next
-        if step % self.per_epoch and time.monotonic() - self.last < self.every:
+        if self.saved is None:
+            return
+        epoch_end = step % self.per_epoch == 0 and step < self.steps
+        if not epoch_end and time.monotonic() - self.last < self.every:
             return
         began = time.monotonic()
         save_pass(self.saved, model, optimizer, schedule, step, losses)
@@ -190,7 +192,7 @@ def _went_on_from(
         state = torch.load(saved, map_location="cpu", weights_only=True) if saved else None
     except (OSError, RuntimeError, pickle.UnpicklingError, EOFError):
         state = None
-    if not isinstance(state, dict) or not 0 < state.get("step", 0) < steps:
+    if not isinstance(state, dict) or not 0 < state.get("step", 0) <= steps:
         return 0, []
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
@@ -198,10 +200,13 @@ def _went_on_from(
     torch.set_rng_state(state["torch_random"])
     if state["cuda_random"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_random"])
+    done = state["step"]
+    said = f"goes on from its step {done:,} of {steps:,}"
+    if done == steps:
+        said = f"was done (its {steps:,} steps are not run again)"
     warnings.warn(
-        f"{saved.parent.parent.name}: the fine-tuning pass goes on from its step "
-        f"{state['step']:,} of {steps:,}, saved there",
+        f"{saved.parent.parent.name}: the fine-tuning pass saved there {said}",
         AttentextNote,
         stacklevel=3,
     )
-    return state["step"], list(state["losses"])
+    return done, list(state["losses"])
