@@ -5,8 +5,8 @@ Printed (without `--output`): one output per text, in order. A blank line (or an
 null, "top_k": []`; in plain text `-<TAB>(row N is empty: not classified)`), so that outputs line
 up with the input's lines. A text given as an argument is always classified, even empty: the
 user asked for it. Lines (standard input, a text file) are read, classified and printed a
-segment at a time, in bounded memory; a data file over one segment a chunk at a time, as
---output reads it.
+segment at a time, in bounded memory; a data file over one segment (a `.json` array too) a
+chunk at a time, by the whole read's own functions: the same rows skipped, numbered and refused.
 
 A text, CSV, TSV or JSON Lines input in another encoding than UTF-8 (cp1252, as Excel saves
 it) is read on both paths with `--encoding NAME`; Parquet's strings are UTF-8 by its format.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -47,7 +48,6 @@ from attentext.errors import AttentextError, DataError, EncodingError
 if TYPE_CHECKING:
     from attentext.inference.classifier import Classifier
     from attentext.scoring.engine import BatchOptions
-    from attentext.scoring.sources import Source
 
 InputOption = Annotated[
     Path | None,
@@ -69,8 +69,6 @@ OutputOption = Annotated[
         "be classified are listed in OUTPUT.errors.jsonl.",
     ),
 ]
-# data files streamed without --output where over one segment (a .json file may be one array)
-STREAMED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 TextColumnOption = Annotated[str, typer.Option(help="The column (field) of texts in a data file.")]
 IdColumnOption = Annotated[
     str | None, typer.Option(help="A column copied to the output first, to join results back.")
@@ -180,24 +178,39 @@ def predict_command(
     _write_predictions(run_dir, input_file, output, options)
 
 
-def _streamed_source(input_file: Path | None, text_column: str, encoding: str) -> Source | None:
-    """The data file --input opened to be streamed, as --output reads it, where it is over one
-    segment (`data.texts.SEGMENT_BYTES`): read whole, a 200 MB CSV was held (and its results)
-    before a line was printed. Opened before the run loads (seconds to minutes for an encoder),
-    so its columns are checked first; so is a Parquet file's metadata (its text column's type,
-    rows at all: an empty file was refused only once the model had loaded) where it is read
-    whole. A .json file is read whole: it may be one JSON array."""
+def _streamed_source(
+    input_file: Path | None, text_column: str, encoding: str
+) -> Iterator[RawTexts] | None:
+    """The data file --input read a chunk at a time, where it is over one segment
+    (`data.texts.streams`; read whole, a 200 MB CSV was held, and its results, before a line
+    was printed), by the whole read's own functions (`data.texts.data_segments`): the same rows
+    skipped, numbered and refused alike. Its first chunk is read before the run loads (seconds
+    to minutes for an encoder), so its columns are checked first; so is a Parquet file's
+    metadata (its text column's type, rows at all: an empty file was refused only once the
+    model had loaded) where it is read whole."""
     from attentext.data import texts
+    from attentext.scoring.engine import DEFAULT_CHUNK_ROWS
     from attentext.scoring.sources import open_source
 
     if input_file is None or str(input_file) == STANDARD_INPUT or not input_file.is_file():
         return None
-    suffix = input_file.suffix.lower()
-    streamed = suffix in STREAMED_SUFFIXES and input_file.stat().st_size > texts.SEGMENT_BYTES
-    if streamed or suffix == ".parquet":
-        source = open_source(input_file, text_column, [], encoding)
-        return source if streamed else None
+    if texts.streams(input_file):
+        with _encoding_hinted(encoding):
+            return texts.data_segments(input_file, text_column, encoding, DEFAULT_CHUNK_ROWS)
+    if input_file.suffix.lower() == ".parquet":
+        open_source(input_file, text_column, [], encoding)
     return None
+
+
+@contextmanager
+def _encoding_hinted(encoding: str) -> Iterator[None]:
+    """A file that is not UTF-8, read as UTF-8: its line says how to read it as it is."""
+    try:
+        yield
+    except EncodingError as error:
+        if encoding != DEFAULT_ENCODING:
+            raise
+        raise DataError(f"{error}, or read it as it is with --encoding cp1252") from None
 
 
 def _check_standard_output() -> None:
@@ -267,7 +280,7 @@ def _read_wanted(
     input_file: Path | None,
     text_column: str,
     encoding: str,
-    source: Source | None = None,
+    source: Iterator[RawTexts] | None = None,
 ) -> Iterator[tuple[list[str], dict[int, int]]]:
     """The TEXT arguments, then the --input texts (decoded from `encoding`) a segment at a time
     where they are lines (`read_input_segments`: printed as they are read, in bounded memory)
@@ -280,18 +293,14 @@ def _read_wanted(
     if input_file is None:
         return
     if source is not None:
-        segments = _source_segments(source)
+        segments = source
     else:
         if str(input_file) == STANDARD_INPUT and sys.stdin is not None and sys.stdin.isatty():
             err.print("reading texts from standard input, one per line; end with Ctrl-D")
         segments = read_input_segments(input_file, text_column, encoding, standard_input=True)
     while True:
-        try:
+        with _encoding_hinted(encoding):
             raw = next(segments, None)
-        except EncodingError as error:
-            if encoding != DEFAULT_ENCODING:
-                raise
-            raise DataError(f"{error}, or read it as it is with --encoding cp1252") from None
         if raw is None:
             return
         skipped = {
@@ -300,15 +309,6 @@ def _read_wanted(
             if not text.strip()
         }
         yield raw.texts, skipped
-
-
-def _source_segments(source: Source) -> Iterator[RawTexts]:
-    """`source`'s texts a chunk at a time, as `read_input_segments` gives a text file's."""
-    from attentext.scoring.engine import DEFAULT_CHUNK_ROWS
-    from attentext.scoring.sources import rows_to_print
-
-    for texts, rows in rows_to_print(source, DEFAULT_CHUNK_ROWS):
-        yield RawTexts(texts, source.path, rows)
 
 
 def _loaded_for_printing(run_dir: Path, given: bool, top_k: int, backend: str) -> Classifier:

@@ -11,7 +11,7 @@ import math
 import re
 import unicodedata
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
 from numbers import Number
 from pathlib import Path
@@ -392,16 +392,106 @@ def _csv_rows(
         raise DataError(f"{path}: contains NUL bytes; is it a binary file?")
     records, failure = _quoted_records(content, delimiter)
     if delimiter == "\t" and tsv_unquoted(path, content, quoted=(records, failure)):
-        rows = [line.split("\t") for line in split_lines(content)]
+        rows: Iterable[list[str]] = (line.split("\t") for line in split_lines(content))
     else:
         if failure is not None:
-            _, line, error = failure
-            raise DataError(f"{path}: row {line}: malformed {delimiter!r} row ({error})") from None
-        rows = [fields for _, _, fields in records]
-    numbered = [(i + 1, row) for i, row in enumerate(rows) if any(cell.strip() for cell in row)]
+            raise _malformed(path, delimiter, failure)
+        rows = (fields for _, _, fields in records)
+    numbered = list(numbered_rows(rows))
     if not numbered:
         raise DataError(f"{path}: file is empty")
     return numbered
+
+
+def numbered_rows(rows: Iterable[list[str]]) -> Iterator[tuple[int, list[str]]]:
+    """The rows of a delimited file that are not blank (a cell of anything but spaces), each
+    with its number among all rows from 1: which rows a read skips, and how it numbers the
+    rest, streamed (`streamed_rows`) or whole."""
+    for number, row in enumerate(rows, start=1):
+        if any(cell.strip() for cell in row):
+            yield number, row
+
+
+def _malformed(path: Path, delimiter: str, failure: _Failure) -> DataError:
+    """The one line for a row the csv module refused (`_quoted_records`' failure)."""
+    _, line, error = failure
+    return DataError(f"{path}: row {line}: malformed {delimiter!r} row ({error})")
+
+
+def streamed_rows(
+    path: Path, delimiter: str, segments: Callable[[], Iterator[str]]
+) -> Iterator[tuple[int, list[str]]]:
+    """`_csv_rows` of a file too big to hold, from `segments()`: its text from the start, a
+    segment at a time, each cut after a line end. The same parser, quoting and TSV decision
+    (over the whole file, as `tsv_unquoted` decides it: a file with a quote is read through
+    once more first) give the same rows, skipped and numbered alike; a malformed row or a NUL
+    byte is said where it is met, the rows before it given."""
+    segments = _refusing_nul(path, segments)
+    unquoted = delimiter == "\t" and _streamed_tsv_unquoted(path, segments)
+    if unquoted:
+        rows: Iterable[list[str]] = (
+            line.split("\t") for segment in segments() for line in split_lines(segment)
+        )
+    else:
+        records = _Records(segments, delimiter)
+        rows = (fields for _, _, fields in records)
+    yield from numbered_rows(rows)
+    if not unquoted and records.failure is not None:
+        raise _malformed(path, delimiter, records.failure)
+
+
+class _Records:
+    """`_quoted_records` of a file's text from `segments()`, streamed: iterated, each record in
+    turn, then `failure`, where the csv module refused one (as whole records are read)."""
+
+    def __init__(self, segments: Callable[[], Iterator[str]], delimiter: str) -> None:
+        self.segments = segments
+        self.delimiter = delimiter
+        self.failure: _Failure | None = None
+        self.read = False  # read to the end (or to its failure) once
+
+    def __iter__(self) -> Iterator[_Record]:
+        csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
+        lines = (line for segment in self.segments() for line in _lines_kept(segment))
+        reader = csv.reader(lines, delimiter=self.delimiter, strict=True)
+        start, self.failure = 1, None
+        try:
+            for fields in reader:
+                yield start, reader.line_num, fields
+                start = reader.line_num + 1
+        except csv.Error as error:
+            self.failure = (start, reader.line_num, error)
+        self.read = True
+
+    def final_failure(self) -> _Failure | None:
+        """`failure`, the records read through first where they have not been."""
+        if not self.read:
+            for _ in self:
+                pass
+        return self.failure
+
+
+def _refusing_nul(path: Path, segments: Callable[[], Iterator[str]]) -> Callable[[], Iterator[str]]:
+    """`segments`, a NUL byte refused as `_csv_rows` refuses it (there the whole file's, at once)."""
+
+    def checked() -> Iterator[str]:
+        for segment in segments():
+            if "\x00" in segment:
+                raise DataError(f"{path}: contains NUL bytes; is it a binary file?")
+            yield segment
+
+    return checked
+
+
+def _streamed_tsv_unquoted(path: Path, segments: Callable[[], Iterator[str]]) -> bool | None:
+    """`tsv_unquoted` over a whole file read from `segments()` a segment at a time: a file
+    without a quote reads alike both ways (None, at once); else its records are read through
+    as the whole read reads them, to the first line where the two readings part."""
+    if not any('"' in segment for segment in segments()):
+        return None
+    records = _Records(segments, "\t")
+    lines = lambda: (row.split("\t") for s in segments() for row in split_lines(s))  # noqa: E731
+    return _tsv_reading(path, lambda: records, records.final_failure, lines)
 
 
 _Record = tuple[int, int, list[str]]  # first line, last line, fields
@@ -443,17 +533,21 @@ def _quoted_records(
     return records, None
 
 
-def _first_merge(records: list[_Record], failure: _Failure | None) -> tuple[int, str] | None:
+def _first_merge(
+    records: Iterable[_Record], failure: Callable[[], _Failure | None]
+) -> tuple[int, str] | None:
     """The first line where reading with quotes and reading a row per line part ways (a quoted
-    field over several lines, holding a tab, or malformed), and what the quote does there."""
+    field over several lines, holding a tab, or malformed), and what the quote does there;
+    `failure()` is asked once `records` have been read through."""
     for start, end, fields in records:
         if end > start:
             return start, f"merges lines {start}-{end} into one row"
         if any("\t" in field for field in fields):
             return start, "holds a tab, as if two fields were one"
-    if failure is None:
+    refused = failure()
+    if refused is None:
         return None
-    start, end, error = failure
+    start, end, error = refused
     reason = shown(str(error), 80)  # csv's own words, a tab in them shown as \t
     if end > start:
         return start, f"runs over lines {start}-{end} and is malformed ({reason})"
@@ -492,15 +586,27 @@ def tsv_unquoted(
     `content`, where the caller has read it so already (the file is then parsed once).
     """
     records, failure = quoted or _quoted_records(content, "\t", whole)
-    merge = _first_merge(records, failure)
+    lines = [row.split("\t") for row in split_lines(content)]
+    return _tsv_reading(path, lambda: records, lambda: failure, lambda: lines)
+
+
+def _tsv_reading(
+    path: Path,
+    records: Callable[[], Iterable[_Record]],
+    failure: Callable[[], _Failure | None],
+    lines: Callable[[], Iterable[list[str]]],
+) -> bool | None:
+    """`tsv_unquoted`'s decision from a file's `records()` read with quotes (then `failure()`,
+    where csv refused one) and its `lines()` split on tabs: each may be read more than once,
+    and a streamed file's are read again from the start (`_streamed_tsv_unquoted`)."""
+    merge = _first_merge(records(), failure)
     if merge is None:
         return None
     line, what = merge
-    lines = [row.split("\t") for row in split_lines(content)]
-    misfit = _misfit_line(enumerate(lines, 1))
+    misfit = _misfit_line(enumerate(lines(), 1))
     # in a file of one column every line fits: only a quote csv refuses tells it is unquoted
-    columns = next((len(fields) for fields in lines if any(c.strip() for c in fields)), 0)
-    if misfit is None and (columns > 1 or failure is not None):
+    columns = next((len(fields) for fields in lines() if any(c.strip() for c in fields)), 0)
+    if misfit is None and (columns > 1 or failure() is not None):
         warnings.warn(
             f"{path}: line {line}: a '\"' starts a field that, read as a quote, {what}; read as "
             "unquoted TSV instead: one row per line, split on tabs, quotes kept as written",
@@ -508,8 +614,8 @@ def tsv_unquoted(
             stacklevel=4,
         )
         return True
-    quoted_misfit = _misfit_line((start, fields) for start, _, fields in records if fields)
-    if failure is None and quoted_misfit is None:
+    quoted_misfit = _misfit_line((start, fields) for start, _, fields in records() if fields)
+    if failure() is None and quoted_misfit is None:
         return False  # quoted as pandas writes texts holding tabs and line breaks
     bad, found, expected = misfit
     raise DataError(
@@ -527,27 +633,64 @@ def _read_delimited(
     encoding: str = DEFAULT_ENCODING,
 ) -> RawTexts:
     numbered = _csv_rows(path, delimiter, encoding)
-    first = numbered[0][1]
+    layout = delimited_layout(path, delimiter, numbered[0][1], text_column, label_column)
+    texts, labels, lines = [], [], []
+    for line, row in numbered if layout.header is None else numbered[1:]:
+        text, label = delimited_row(path, line, row, layout, delimiter)
+        texts.append(text)
+        labels.append(label)
+        lines.append(line)
+    labelled = label_column is not None
+    return _raw(path, texts, lines, labels if labelled else None, indices=layout.header is None)
+
+
+@dataclass(frozen=True)
+class DelimitedLayout:
+    """Where a delimited file's text and label are: the header's columns (None for AG News'
+    original headerless file: class index, title, description) and their places."""
+
+    header: list[str] | None
+    text: int = 0
+    label: int | None = None
+    labelled: bool = False
+
+
+def delimited_layout(
+    path: Path, delimiter: str, first: list[str], text_column: str, label_column: str | None
+) -> DelimitedLayout:
+    """The layout of a delimited file whose first row is `first`, its header checked (the
+    columns read are there, each once)."""
+    labelled = label_column is not None
     if delimiter == "," and len(first) == 3 and is_int(first[0]) and text_column not in first:
-        return _ag_news_rows(path, numbered, labelled=label_column is not None)
+        return DelimitedLayout(None, labelled=labelled)
     header = [name.strip() for name in first]
     for column in (text_column, label_column):
         if column is not None and column not in header:
-            _refuse_header(path, delimiter, first, column, label_column is not None)
+            _refuse_header(path, delimiter, first, column, labelled)
     check_unique_columns(path, header, (text_column, label_column))
-    t = header.index(text_column)
-    lab = header.index(label_column) if label_column is not None else None
-    texts, labels, lines = [], [], []
-    for line, row in numbered[1:]:
-        if len(row) != len(header):
-            raise DataError(f"{path}: row {line}: {len(row)} fields, expected {len(header)}")
-        if lab is not None:  # texts to classify keep every row, as batch predict does
-            _refuse_repeated_header(path, line, row, header, delimiter)
-        texts.append(row[t])
-        if lab is not None:
-            labels.append(row[lab].strip())
-        lines.append(line)
-    return _raw(path, texts, lines, labels if lab is not None else None)
+    label = header.index(label_column) if label_column is not None else None
+    return DelimitedLayout(header, header.index(text_column), label, labelled)
+
+
+def delimited_row(
+    path: Path, line: int, row: list[str], layout: DelimitedLayout, delimiter: str
+) -> tuple[str, str | None]:
+    """The text and raw label (None where none is read) of data row `line` of a delimited file;
+    a row of another number of fields is one line naming it."""
+    if layout.header is None:  # AG News' original format, its class index 1-based
+        if len(row) != 3:
+            raise DataError(
+                f"{path}: row {line}: {len(row)} fields, expected 3 (class, title, text)"
+            )
+        if layout.labelled and not is_int(row[0]):
+            raise DataError(f"{path}: row {line}: class index '{shown(row[0])}' is not an integer")
+        return f"{row[1]} {row[2]}".strip(), row[0].strip() if layout.labelled else None
+    if len(row) != len(layout.header):
+        raise DataError(f"{path}: row {line}: {len(row)} fields, expected {len(layout.header)}")
+    if layout.label is None:  # texts to classify keep every row, as batch predict does
+        return row[layout.text], None
+    _refuse_repeated_header(path, line, row, layout.header, delimiter)
+    return row[layout.text], row[layout.label].strip()
 
 
 def _refuse_repeated_header(
@@ -595,22 +738,6 @@ def _refuse_header(
             "or re-save it with commas)"
         )
     raise _missing_column(path, column, header, labelled)
-
-
-def _ag_news_rows(path: Path, numbered: list[tuple[int, list[str]]], labelled: bool) -> RawTexts:
-    """AG News' original format: class index (1-based), title, description; no header."""
-    texts, labels, lines = [], [], []
-    for line, row in numbered:
-        if len(row) != 3:
-            raise DataError(
-                f"{path}: row {line}: {len(row)} fields, expected 3 (class, title, text)"
-            )
-        if labelled and not is_int(row[0]):
-            raise DataError(f"{path}: row {line}: class index '{shown(row[0])}' is not an integer")
-        texts.append(f"{row[1]} {row[2]}".strip())
-        labels.append(row[0].strip())
-        lines.append(line)
-    return _raw(path, texts, lines, labels if labelled else None, indices=True)
 
 
 def json_error_reason(error: BaseException) -> str | None:
@@ -673,19 +800,32 @@ def _read_jsonl(
 ) -> RawTexts:
     texts, labels, lines = [], [], []
     for line, record in _json_records(path, read_text(path, encoding)):
-        if not isinstance(record, dict):
-            raise DataError(f"{path}: row {line}: expected a JSON object per line")
-        if isinstance(record, RepeatedKeys):  # json keeps the last value without a word
-            raise DataError(f"{path}: row {line}: {repeated_key_problem(record)}")
-        for column in (text_column, label_column):
-            if column is not None and column not in record:
-                raise DataError(f"{path}: row {line}: no field '{shown(column)}'")
-        texts.append(record[text_column])
+        text, label = record_row(path, line, record, text_column, label_column)
+        texts.append(text)
+        labels.append(label)
         lines.append(line)
-        if label_column is None:
-            continue
-        labels.append(checked_label(path, line, record[label_column]))
     return _raw(path, texts, lines, labels if label_column is not None else None)
+
+
+def record_row(
+    path: Path, line: int, record: Any, text_column: str, label_column: str | None
+) -> tuple[Any, str | None]:
+    """The text (as read: `check_texts` judges it) and checked label (None where none is
+    read) of row `line` of JSON Lines or of a JSON array, whole or streamed."""
+    if not isinstance(record, dict):
+        raise DataError(f"{path}: row {line}: expected a JSON object per line")
+    if isinstance(record, RepeatedKeys):  # json keeps the last value without a word
+        raise DataError(f"{path}: row {line}: {repeated_key_problem(record)}")
+    for column in (text_column, label_column):
+        if column is not None and column not in record:
+            raise DataError(f"{path}: row {line}: no field '{shown(column)}'")
+    label = None if label_column is None else checked_label(path, line, record[label_column])
+    return record[text_column], label
+
+
+def parsed_line(path: Path, line: int, raw: str) -> Any:
+    """The JSON value of line `line` of JSON Lines, or one line naming it."""
+    return _parsed(path, f"row {line}", raw)
 
 
 def _read_parquet(path: Path, text_column: str, label_column: str | None) -> RawTexts:
@@ -710,15 +850,39 @@ def _read_parquet(path: Path, text_column: str, label_column: str | None) -> Raw
     return _raw(path, texts, list(range(1, len(texts) + 1)), labels)
 
 
-def _decoded(path: Path, values: list[Any], what: str) -> list[Any]:
+def parquet_texts(path: Path, text_column: str) -> Iterator[list[Any]]:
+    """The texts of a Parquet file as `_read_parquet` reads them (bytes decoded, rows numbered
+    from 1 on), a batch at a time, one reader per row group: a file too big to hold."""
+    import pyarrow.parquet as pq  # deferred: pyarrow is a heavy import
+
+    try:
+        file = pq.ParquetFile(path)
+    except Exception as err:  # pyarrow raises several types for a bad file
+        reason = shown(str(err).splitlines()[0] if str(err) else type(err).__name__, 120)
+        raise DataError(f"{path}: not a readable Parquet file ({reason})") from None
+    names = file.schema_arrow.names
+    if text_column not in names:
+        raise _missing_column(path, text_column, names, False)
+    done = 0
+    for group in range(file.metadata.num_row_groups):
+        for batch in file.iter_batches(
+            batch_size=8192, row_groups=[group], columns=[text_column], use_threads=False
+        ):
+            yield _decoded(path, batch.column(0).to_pylist(), "text", done)
+            done += batch.num_rows
+    if not done:
+        raise DataError(f"{path}: file is empty")
+
+
+def _decoded(path: Path, values: list[Any], what: str, before: int = 0) -> list[Any]:
     """A Parquet column's values with bytes read as UTF-8: many writers store text as bytes
     (BYTE_ARRAY without the UTF8 annotation: Hive, Impala, old Spark). Texts were refused
     ("text is of type bytes") where `predict --output` read them (round 6), and labels became
     the classes "b'World'", "b'Sports'" without a word."""
-    for row, value in enumerate(values, start=1):
+    for row, value in enumerate(values, start=before + 1):
         if isinstance(value, bytes):
             try:
-                values[row - 1] = value.decode("utf-8")
+                values[row - before - 1] = value.decode("utf-8")
             except UnicodeDecodeError:
                 raise DataError(
                     f"{path}: row {row}: {what} is bytes that are not UTF-8; write the column "

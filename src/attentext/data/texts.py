@@ -12,9 +12,9 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from attentext.data.dataset import TextDataset
 from attentext.data.readers import (
@@ -28,17 +28,25 @@ from attentext.data.readers import (
     check_exists,
     check_texts,
     decoded,
+    delimited_layout,
+    delimited_row,
     find_split_files,
     not_decodable,
+    parquet_texts,
+    parsed_line,
     read_text,
     read_texts,
+    record_row,
     refuse_binary,
     split_lines,
+    streamed_rows,
 )
 from attentext.data.unicode import standard_text
 from attentext.errors import DataError
 
 SEGMENT_BYTES = 4 << 20  # of lines read, classified and printed at a time (`read_input_segments`)
+SEGMENT_ROWS = 5000  # rows of a data file over SEGMENT_BYTES read at a time (`data_segments`)
+LINE_ENDS = re.compile(rb"\r\n|\r|\n")
 STANDARD_INPUT_CLOSED = (
     f"{STANDARD_INPUT_NAME}: is closed; pipe the texts in, one per line "
     "(cat texts.txt | attentext predict RUN --input -)"
@@ -121,8 +129,12 @@ def read_input_segments(
     bounded memory: `cat 1M_lines.txt | predict RUN --input -` held every text, then every
     probability, 630 MB, and printed nothing until the end. An input of one segment is read
     and checked as `read_input` reads it; past one, rows are numbered on from the last segment,
-    and a row not in `encoding` is said when its segment is read. A data file is read whole."""
+    and a row not in `encoding` is said when its segment is read. A data file is read whole
+    where it is one segment or less, else `SEGMENT_ROWS` rows at a time (`data_segments`)."""
     piped = standard_input and str(path) == STANDARD_INPUT
+    if not piped and streams(Path(path)):
+        yield from data_segments(Path(path), text_column, encoding)
+        return
     if (not piped and Path(path).suffix.lower() in SUFFIXES) or (piped and text_column != "text"):
         yield read_input(path, text_column, encoding, standard_input)
         return
@@ -142,6 +154,85 @@ def read_input_segments(
             )
             return
         yield from _numbered_segments(name, piped, encoding, [first, second], segments)
+
+
+def streams(path: Path) -> bool:
+    """Whether `path` is a data file read a segment at a time (`data_segments`): over
+    SEGMENT_BYTES, and CSV, TSV, JSON Lines or Parquet (a `.json` file is read whole)."""
+    suffix = path.suffix.lower()
+    streamed = suffix in SUFFIXES and suffix != ".json"  # a .json file may be one JSON array
+    return streamed and path.is_file() and path.stat().st_size > SEGMENT_BYTES
+
+
+def data_segments(
+    path: Path, text_column: str = "text", encoding: str = DEFAULT_ENCODING, rows: int = 0
+) -> Iterator[RawTexts]:
+    """`read_input` of a data file too big to hold, `rows` rows (`SEGMENT_ROWS`) at a time,
+    its rows read by the whole read's own functions (`readers.streamed_rows`, `record_row`,
+    `parquet_texts`), so that the same rows are skipped (a CSV row of blank cells), numbered
+    and refused with the same words; a problem is said where it is met, the rows before it
+    given. The first segment is read before this returns: the file's header, columns and first
+    rows are checked before the caller goes on (to load a run)."""
+    texts = _data_texts(path, text_column, encoding)
+    segments = _checked(path, texts, rows or SEGMENT_ROWS)
+    first = next(segments)
+    return chain([first], segments)
+
+
+def _checked(path: Path, texts: Iterator[tuple[int, Any]], rows: int) -> Iterator[RawTexts]:
+    """`texts` (row, text) as RawTexts of `rows` each, checked as `read_input` checks them."""
+    seen = False
+    while batch := list(islice(texts, rows)):
+        raw = RawTexts([text for _, text in batch], path, [row for row, _ in batch])
+        check_texts(raw, empty_ok=True)
+        seen = seen or any(text.strip() for text in raw.texts)
+        yield raw
+    if not seen:
+        raise DataError(f"{path}: no texts to classify (only blank lines or empty rows)")
+
+
+def _data_texts(path: Path, text_column: str, encoding: str) -> Iterator[tuple[int, Any]]:
+    """(row, text) of a data file, as the whole read (`readers.read_texts`) reads them."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        done = 0
+        for texts in parquet_texts(path, text_column):
+            yield from enumerate(texts, start=done + 1)
+            done += len(texts)
+        return
+    segments = lambda: _decoded_segments(path, encoding)  # noqa: E731 (read again, for a TSV)
+    if suffix in (".csv", ".tsv"):
+        delimiter = "," if suffix == ".csv" else "\t"
+        numbered = streamed_rows(path, delimiter, segments)
+        first = next(numbered, None)
+        if first is None:
+            raise DataError(f"{path}: file is empty")
+        layout = delimited_layout(path, delimiter, first[1], text_column, None)
+        for line, row in chain([first], numbered) if layout.header is None else numbered:
+            yield line, delimited_row(path, line, row, layout, delimiter)[0]
+        return
+    lines = enumerate((line for s in segments() for line in split_lines(s)), start=1)
+    records = ((n, parsed_line(path, n, line)) for n, line in lines if line.strip())
+    for row, record in records:
+        yield row, record_row(path, row, record, text_column, None)[0]
+
+
+def _decoded_segments(path: Path, encoding: str) -> Iterator[str]:
+    """The text of a file a segment at a time (`_segments`: each cut after a line end), decoded
+    and checked as `readers.read_text` checks the whole: a binary file refused, a byte not of
+    `encoding` one line naming its row and byte."""
+    with open(path, "rb") as handle:
+        refuse_binary(path, handle.read(SNIFF_BYTES))
+        handle.seek(0)
+        lines = done = 0
+        for raw in _segments(handle):
+            codec = "utf-8-sig" if encoding == DEFAULT_ENCODING and not done else encoding
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError as error:
+                raise not_decodable(path, raw, error, encoding, (lines, done)) from None
+            yield text
+            lines, done = lines + len(LINE_ENDS.findall(raw)), done + len(raw)
 
 
 def _numbered_segments(

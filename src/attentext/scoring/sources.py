@@ -40,11 +40,10 @@ from attentext.data.readers import (
     is_int,
     refuse_binary,
     refuse_encoding_of_parquet,
-    text_problem,
     tsv_unquoted,
 )
 from attentext.data.unicode import unpaired_surrogate
-from attentext.errors import AttentextWarning, DataError, EncodingError, short_list, shown
+from attentext.errors import AttentextWarning, DataError, short_list, shown
 from attentext.scoring.csv_rows import (
     MAX_FIELD_BYTES,
     PROBLEM_COLUMN,
@@ -177,28 +176,6 @@ def _not_a_file(path: Path) -> str:
         "record it for --resume, once to score it): save it to a file first (zcat x.gz > "
         "texts.csv) and give --input texts.csv, or print the predictions without --output"
     )
-
-
-def rows_to_print(source: Source, rows: int) -> Iterator[tuple[list[str], list[int]]]:
-    """The texts of `source`, `rows` at a time, each with its row (`Source.row_number`), for
-    `predict` without --output to print as it reads, in bounded memory: a data file was read
-    whole first. A row that cannot be read, or whose text is no string, is one line naming it
-    where it is met (the rows before it printed), as a whole read refuses the file; an empty
-    text is kept, for the caller to show as empty."""
-    seen = False
-    for chunk in source.chunks(rows):
-        numbers = [source.row_number(chunk, position) for position in range(len(chunk))]
-        for position, text in enumerate(chunk.texts):
-            problem = chunk.problems.get(position)
-            if problem is None and not (isinstance(text, str) and not text.strip()):
-                problem = text_problem(text)
-            if problem is not None:
-                error = EncodingError if problem == not_decoded(source.encoding) else DataError
-                raise error(f"{source.path}: row {numbers[position]}: {problem}")
-        seen = seen or any(text.strip() for text in chunk.texts)
-        yield chunk.texts, numbers
-    if not seen:
-        raise DataError(f"{source.path}: no texts to classify (only blank lines or empty rows)")
 
 
 def _refuse_json_array(path: Path) -> None:

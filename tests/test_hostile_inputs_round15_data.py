@@ -1,0 +1,105 @@
+"""Hostile inputs, round 15, data: items of the left lists of rounds 13 and 14. Each test failed
+before its fix (9b4939e), apart from the controls named (a quoted TSV streamed; a CSV's
+never-apart cell; list labels that come apart; a carve's seed and a label of one row):
+
+R15-D1 `predict RUN -i big.csv` without --output, over one segment (4 MiB), was streamed by
+       --output's readers (pyarrow): a CSV row of blank cells printed an empty result where the
+       whole read skips it, a blank line shifted every later row number, a line of spaces was
+       "1 fields, expected 2", and bad rows had --output's words ("not a JSON object"). It is
+       now read by the whole read's own functions, a chunk at a time (`data.texts.data_segments`,
+       `readers.streamed_rows`, `record_row`, `parquet_texts`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_cli_here
+
+import attentext
+
+
+@pytest.fixture(scope="module")
+def tfidf_run(ag_news_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("round15_data") / "tfidf"
+    return Path(attentext.train("tfidf-logreg", ag_news_dir, out).run_dir)
+
+
+def _whole_and_streamed(run: Path, source: Path, monkeypatch, *options: str):
+    """`predict RUN -i SOURCE` read whole (one segment of 4 MiB holds it), then streamed (a
+    segment of 100 bytes, chunks of 4 rows): the two results."""
+    whole = run_cli_here("predict", run, "-i", source, *options)
+    monkeypatch.setattr("attentext.data.texts.SEGMENT_BYTES", 100)
+    monkeypatch.setattr("attentext.scoring.engine.DEFAULT_CHUNK_ROWS", 4)
+    streamed = run_cli_here("predict", run, "-i", source, *options)
+    return whole, streamed
+
+
+GOOD = [f"stocks fell on oil {i}" for i in range(12)]
+
+
+def _csv(tmp_path: Path, name: str, lines: list[str]) -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# R15-D1 ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("json_output", [["--json"], []])
+def test_r15_d1_a_streamed_csv_skips_and_numbers_rows_as_the_whole_read(
+    tfidf_run, tmp_path, monkeypatch, json_output
+):
+    body = [f"{i},{text}" for i, text in enumerate(GOOD)]
+    # a row of blank cells, a blank line, a line of spaces, a text over two lines, an empty text
+    body[2:2] = ["  ,  ", "", "   ", '7,"two\nlines"', "8,"]
+    source = _csv(tmp_path, "in.csv", ["id,text", *body, "99,a,b"])
+
+    whole, streamed = _whole_and_streamed(tfidf_run, source, monkeypatch, *json_output)
+
+    assert whole.stderr == streamed.stderr == f"error: {source}: row 19: 3 fields, expected 2\n"
+    assert whole.stdout == ""  # read whole, refused before a line; streamed, the rows before it
+    monkeypatch.undo()
+    fine = _csv(tmp_path, "fine.csv", ["id,text", *body])
+    whole, streamed = _whole_and_streamed(tfidf_run, fine, monkeypatch, *json_output)
+    assert whole.returncode == streamed.returncode == 0, streamed.stderr
+    assert streamed.stdout == whole.stdout and len(whole.stdout.splitlines()) == 14
+
+
+@pytest.mark.parametrize(
+    ("name", "lines", "said"),
+    [
+        ("tab.tsv", ["id\ttext", "1\ta b", "\t", *(f"{i}\t{t}" for i, t in enumerate(GOOD))], None),
+        ("ag.csv", ["3,t1,a b", "", "  ,  ,  ", *(f"3,t,{t}" for t in GOOD)], None),
+        ("not.jsonl", [json.dumps({"text": t}) for t in GOOD] + ["[1]"], "row 13: expected a JSON"),
+        ("quoted.tsv", ["id\ttext", '1\t"quoted" text', *(f"2\t{t}" for t in GOOD)], None),
+    ],
+)
+def test_r15_d1_tsv_ag_news_and_json_lines_stream_as_they_read_whole(
+    tfidf_run, tmp_path, monkeypatch, name, lines, said
+):
+    source = _csv(tmp_path, name, lines)
+
+    whole, streamed = _whole_and_streamed(tfidf_run, source, monkeypatch, "--json")
+
+    assert whole.stderr == streamed.stderr, streamed.stderr
+    if said is None:
+        assert whole.returncode == 0 and streamed.stdout == whole.stdout
+    else:
+        assert said in streamed.stderr and len(streamed.stdout.splitlines()) == len(GOOD)
+
+
+def test_r15_d1_a_streamed_file_not_in_utf8_is_said_as_the_whole_read_says_it(
+    tfidf_run, tmp_path, monkeypatch
+):
+    source = tmp_path / "cp1252.csv"
+    lines = ["id,text", *(f"{i},{t}" for i, t in enumerate(GOOD)), "12,caf\xe9 au lait"]
+    source.write_bytes("\n".join(lines).encode("cp1252") + b"\n")
+
+    whole, streamed = _whole_and_streamed(tfidf_run, source, monkeypatch)
+
+    assert "row 14: not valid UTF-8 (byte" in whole.stderr and "--encoding cp1252" in whole.stderr
+    assert streamed.stderr == whole.stderr
