@@ -16,6 +16,9 @@ R15-I2 The same run cut during the fine-tuning pass (`fewshot.self_training_fine
        torch's generators) in one file written whole every minute and at each epoch's end, and
        `--resume` goes on from the last one, said in one line; the run is the uninterrupted
        one (`fewshot_finetune.save_pass`, `_went_on_from`).
+R15-I3 A pass of a minute or more cut after its last step (while the splits were scored or
+       the run published) was trained again from its last save: its last step is saved too
+       (by time alone), and `--resume` reads the finished pass back, said in one line.
 """
 
 from __future__ import annotations
@@ -238,7 +241,7 @@ class _Tiny(torch.nn.Module):
         pass
 
 
-def test_r15_i2_a_pass_saved_after_its_last_step_is_not_trained_again(tmp_path, monkeypatch):
+def test_r15_i3_a_pass_saved_after_its_last_step_is_not_trained_again(tmp_path, monkeypatch):
     sets = [
         "fewshot.self_training_finetune_epochs=1",
         "fewshot.self_training_finetune_batch_size=4",
