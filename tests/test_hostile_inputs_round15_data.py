@@ -8,6 +8,9 @@ R15-D1 `predict RUN -i big.csv` without --output, over one segment (4 MiB), was 
        "1 fields, expected 2", and bad rows had --output's words ("not a JSON object"). It is
        now read by the whole read's own functions, a chunk at a time (`data.texts.data_segments`,
        `readers.streamed_rows`, `record_row`, `parquet_texts`).
+R15-D2 A text holding a lone surrogate (a JSON escape "\\ud800"): training stopped in a
+       UnicodeEncodeError traceback, and predict's whole read said "texts[1]", an index into a
+       chunk: now one line naming the file and row (`readers.check_texts`).
 """
 
 from __future__ import annotations
@@ -103,3 +106,21 @@ def test_r15_d1_a_streamed_file_not_in_utf8_is_said_as_the_whole_read_says_it(
 
     assert "row 14: not valid UTF-8 (byte" in whole.stderr and "--encoding cp1252" in whole.stderr
     assert streamed.stderr == whole.stderr
+
+
+# R15-D2 ------------------------------------------------------------------------------------------
+
+
+def test_r15_d2_a_lone_surrogate_is_named_by_its_row_in_training_and_predict(
+    tfidf_run, tmp_path, monkeypatch
+):
+    rows = [{"text": f"text about {i % 2} things", "label": str(i % 2)} for i in range(20)]
+    rows[3]["text"] = "\ud800 cut inside an emoji"
+    data = tmp_path / "train.jsonl"
+    data.write_text("\n".join(json.dumps(row) for row in rows) + "\n", encoding="utf-8")
+
+    with pytest.raises(attentext.AttentextError, match="row 4: text is not valid Unicode"):
+        attentext.load_text_dataset(data)
+    whole, streamed = _whole_and_streamed(tfidf_run, data, monkeypatch)
+    said = "train.jsonl: row 4: text is not valid Unicode: character 0 is an unpaired surrogate"
+    assert said in whole.stderr and streamed.stderr == whole.stderr

@@ -338,7 +338,10 @@ def text_list(texts: object) -> list[str]:
 
 
 def check_texts(raw: RawTexts, empty_ok: bool = False) -> None:
-    """Every text is a string; with `empty_ok` False (training data) none is empty either.
+    """Every text is a string of valid Unicode; with `empty_ok` False (training data) none is
+    empty either. A lone surrogate (a JSON escape "\\ud800") is named by its row: a text to
+    classify was "texts[1] is not valid Unicode", an index into a chunk, and training stopped
+    in a UnicodeEncodeError traceback.
 
     Texts to classify keep their empty rows (`empty_ok`): an output per input row must line up.
     """
@@ -349,6 +352,9 @@ def check_texts(raw: RawTexts, empty_ok: bool = False) -> None:
             raise DataError(f"{raw.path}: row {row}: text is {_kind(text)}, not a string")
         if not empty_ok and is_blank(text):
             raise DataError(f"{raw.path}: row {row}: text is empty; fill it in or remove the row")
+        problem = unpaired_surrogate(text)
+        if problem is not None:
+            raise DataError(f"{raw.path}: row {row}: text is not valid Unicode: {problem}")
 
 
 def is_blank(text: str) -> bool:
