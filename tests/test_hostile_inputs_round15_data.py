@@ -11,6 +11,9 @@ R15-D1 `predict RUN -i big.csv` without --output, over one segment (4 MiB), was 
 R15-D2 A text holding a lone surrogate (a JSON escape "\\ud800"): training stopped in a
        UnicodeEncodeError traceback, and predict's whole read said "texts[1]", an index into a
        chunk: now one line naming the file and row (`readers.check_texts`).
+R15-D3 A `.json` file of one JSON array was read whole (210 MB: 1.0 GB peak, where the same rows
+       as JSON Lines streamed in 253 MB): over one segment it is streamed an item at a time
+       (`readers.json_array_items`).
 """
 
 from __future__ import annotations
@@ -124,3 +127,55 @@ def test_r15_d2_a_lone_surrogate_is_named_by_its_row_in_training_and_predict(
     whole, streamed = _whole_and_streamed(tfidf_run, data, monkeypatch)
     said = "train.jsonl: row 4: text is not valid Unicode: character 0 is an unpaired surrogate"
     assert said in whole.stderr and streamed.stderr == whole.stderr
+
+
+# R15-D3 ------------------------------------------------------------------------------------------
+
+
+def _spied_calls(monkeypatch) -> list[int]:
+    """The sizes of the model's predict_proba calls in the commands run after this."""
+    from attentext.inference import classifier
+
+    calls: list[int] = []
+    real = classifier.load
+
+    def load(*args, **kwargs):
+        model = real(*args, **kwargs)
+        predict_proba = model.predict_proba
+        model.predict_proba = lambda texts: calls.append(len(texts)) or predict_proba(texts)
+        return model
+
+    monkeypatch.setattr(classifier, "load", load)
+    return calls
+
+
+def test_r15_d3_a_json_array_over_a_segment_is_streamed_an_item_at_a_time(
+    tfidf_run, tmp_path, monkeypatch
+):
+    records = [{"id": i, "text": GOOD[i % 12] if i % 5 else "  "} for i in range(30)]
+    source = tmp_path / "rows.json"
+    source.write_text(json.dumps(records, indent=2), encoding="utf-8")  # items over many lines
+    calls = _spied_calls(monkeypatch)
+
+    whole, streamed = _whole_and_streamed(tfidf_run, source, monkeypatch, "--json")
+
+    assert whole.returncode == streamed.returncode == 0, streamed.stderr
+    assert streamed.stdout == whole.stdout and len(whole.stdout.splitlines()) == 30
+    assert calls[0] == 24  # read whole: one call; streamed: 4 rows a chunk, blanks left out
+    assert len(calls) == 1 + 8 and sum(calls[1:]) == 24
+
+
+def test_r15_d3_a_streamed_json_array_cut_short_prints_its_items_then_one_line(
+    tfidf_run, tmp_path, monkeypatch
+):
+    source = tmp_path / "cut.json"
+    source.write_text(json.dumps([{"text": t} for t in GOOD], indent=1)[:-3], encoding="utf-8")
+
+    whole, streamed = _whole_and_streamed(tfidf_run, source, monkeypatch)
+
+    assert (
+        whole.stderr
+        == streamed.stderr
+        == f"error: {source}: the file: invalid JSON (Expecting ',' delimiter)\n"
+    )
+    assert len(streamed.stdout.splitlines()) == 8  # two chunks of 4; the third holds the cut

@@ -31,6 +31,7 @@ from attentext.data.readers import (
     delimited_layout,
     delimited_row,
     find_split_files,
+    json_array_items,
     not_decodable,
     parquet_texts,
     parsed_line,
@@ -158,10 +159,15 @@ def read_input_segments(
 
 def streams(path: Path) -> bool:
     """Whether `path` is a data file read a segment at a time (`data_segments`): over
-    SEGMENT_BYTES, and CSV, TSV, JSON Lines or Parquet (a `.json` file is read whole)."""
+    SEGMENT_BYTES, and CSV, TSV, JSON Lines, Parquet or a `.json` file of one JSON array (one
+    of another shape, a pandas object of columns, is read whole, as it is checked)."""
     suffix = path.suffix.lower()
-    streamed = suffix in SUFFIXES and suffix != ".json"  # a .json file may be one JSON array
-    return streamed and path.is_file() and path.stat().st_size > SEGMENT_BYTES
+    if suffix not in SUFFIXES or not path.is_file() or path.stat().st_size <= SEGMENT_BYTES:
+        return False
+    if suffix != ".json":
+        return True
+    with open(path, "rb") as handle:
+        return handle.read(SNIFF_BYTES).removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"[")
 
 
 def data_segments(
@@ -211,8 +217,11 @@ def _data_texts(path: Path, text_column: str, encoding: str) -> Iterator[tuple[i
         for line, row in chain([first], numbered) if layout.header is None else numbered:
             yield line, delimited_row(path, line, row, layout, delimiter)[0]
         return
-    lines = enumerate((line for s in segments() for line in split_lines(s)), start=1)
-    records = ((n, parsed_line(path, n, line)) for n, line in lines if line.strip())
+    if suffix == ".json":  # one JSON array (`streams`)
+        records = json_array_items(path, segments)
+    else:
+        lines = enumerate((line for s in segments() for line in split_lines(s)), start=1)
+        records = ((n, parsed_line(path, n, line)) for n, line in lines if line.strip())
     for row, record in records:
         yield row, record_row(path, row, record, text_column, None)[0]
 
