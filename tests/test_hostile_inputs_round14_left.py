@@ -232,9 +232,10 @@ def test_r14_x3_set_distill_unlabeled_with_a_tilde_trains_and_records_the_path(
 def test_r14_x5_never_apart_labels_are_warned_of_from_a_joined_string_not_from_a_list(
     tmp_path, ext
 ):
-    """A list (`["R&D", "Tech"]`) splits its labels itself: two labels as written, no warning;
-    the same labels as one string cell (`"R&D|Tech"`) are split on `|` and warned about, as
-    in a CSV (R13-L1); a list item holding `|` is refused (R11-D2), so nothing is lost."""
+    """A list (`["R&D", "Tech"]`) splits its labels itself: two labels as written, warned about
+    since round 15 (R15-D4: labels never apart cannot be learned apart, however written), with
+    a list's advice; the same labels as one string cell (`"R&D|Tech"`) are split on `|` and
+    warned about, as in a CSV (R13-L1); a list item holding `|` is refused (R11-D2)."""
 
     def rows(label_of):
         return pd.DataFrame(
@@ -255,13 +256,13 @@ def test_r14_x5_never_apart_labels_are_warned_of_from_a_joined_string_not_from_a
     listed = write("listed", rows(lambda i: ["R&D", "Tech"] if i % 2 else ["Sport"]))
     joined = write("joined", rows(lambda i: "R&D|Tech" if i % 2 else "Sport"))
     held = write("held", rows(lambda i: ["R&D|Tech"] if i % 2 else ["Sport"]))
-    for path, warned in ((listed, False), (joined, True)):
+    for path, advice in ((listed, "merge them into one label"), (joined, "write it without")):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             dataset = attentext.load_text_dataset(path, multi_label=True)
         assert dataset.label_names == ["R&D", "Sport", "Tech"]
-        never_apart = [w for w in caught if "never apart" in str(w.message)]
-        assert len(never_apart) == int(warned), [str(w.message) for w in caught]
+        never_apart = [str(w.message) for w in caught if "never apart" in str(w.message)]
+        assert len(never_apart) == 1 and advice in never_apart[0], [str(w.message) for w in caught]
     with pytest.raises(attentext.AttentextError, match=r"the label 'R&D\|Tech' holds '\|'"):
         attentext.load_text_dataset(held, multi_label=True)
 

@@ -14,13 +14,18 @@ R15-D2 A text holding a lone surrogate (a JSON escape "\\ud800"): training stopp
 R15-D3 A `.json` file of one JSON array was read whole (210 MB: 1.0 GB peak, where the same rows
        as JSON Lines streamed in 253 MB): over one segment it is streamed an item at a time
        (`readers.json_array_items`).
+R15-D4 Labels never apart given as JSON Lines or Parquet lists were not warned about, though
+       the model can no more learn them apart than a CSV's split cell: one check for every
+       format, its advice by how they were written (`multilabel.warn_labels_never_apart`).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import run_cli_here
 
@@ -179,3 +184,52 @@ def test_r15_d3_a_streamed_json_array_cut_short_prints_its_items_then_one_line(
         == f"error: {source}: the file: invalid JSON (Expecting ',' delimiter)\n"
     )
     assert len(streamed.stdout.splitlines()) == 8  # two chunks of 4; the third holds the cut
+
+
+# R15-D4 ------------------------------------------------------------------------------------------
+
+
+def _labelled(tmp_path: Path, ext: str, label_of) -> Path:
+    """40 texts whose labels are `label_of(i)` (a list), as a CSV (joined on '|'), JSON Lines
+    or Parquet (lists)."""
+    frame = pd.DataFrame(
+        {
+            "text": [f"text {i} about things" for i in range(40)],
+            "label": [label_of(i) for i in range(40)],
+        }
+    )
+    path = tmp_path / f"train.{ext}"
+    if ext == "csv":
+        frame.assign(label=frame.label.str.join("|")).to_csv(path, index=False)
+    elif ext == "jsonl":
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    else:
+        frame.to_parquet(path)
+    return path
+
+
+def _never_apart_warnings(path: Path) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        attentext.load_text_dataset(path, multi_label=True, val_fraction=0)
+    return [str(w.message) for w in caught if "never apart" in str(w.message)]
+
+
+@pytest.mark.parametrize("ext", ["csv", "jsonl", "parquet"])
+def test_r15_d4_a_list_is_told_to_part_or_merge_a_split_cell_to_keep_one_label(tmp_path, ext):
+    path = _labelled(tmp_path, ext, lambda i: ["R&D", "Tech"] if i % 2 else ["Sport"])
+
+    said = _never_apart_warnings(path)
+
+    assert len(said) == 1 and "'R&D' and 'Tech' are never apart (their 20 rows hold both" in said[0]
+    if ext == "csv":
+        assert "as 'R&D|Tech' on row 3" in said[0] and "write it without '|'" in said[0]
+    else:
+        assert "listed together on row 2" in said[0] and "merge them into one label" in said[0]
+
+
+def test_r15_d4_labels_that_come_apart_in_a_list_are_not_warned_about(tmp_path):
+    """A control (held before, where lists were never warned about)."""
+    path = _labelled(tmp_path, "jsonl", lambda i: [["R&D", "Tech"], ["R&D"], ["Tech"]][i % 3])
+
+    assert _never_apart_warnings(path) == []

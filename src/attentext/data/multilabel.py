@@ -141,39 +141,54 @@ def to_id_lists(
 
 
 def warn_labels_never_apart(raw: RawSplit, sets: list[list[str]], separator: str) -> None:
-    """Warn, in one line, where labels split from one cell are never apart in the training
-    data (`R&D|Tech` on every row that holds either): the separator makes them two labels, as
-    documented, yet a label name holding it (a CSV can write no other) reads the same, and
-    two labels that always come together cannot be learned apart anyway. Without a
-    classes.txt, `R&D|Tech` was two labels without a word (an audit)."""
+    """Warn, in one line, where labels are never apart in the training data (every row that
+    holds one holds the others): two labels that always come together cannot be learned apart,
+    however the data wrote them together. Split from one cell (`R&D|Tech`), they may be one
+    label a CSV can write no other way, and the warning says how to keep it one; given as a
+    list (JSON Lines, Parquet), it says to add texts where they come apart or to merge them.
+    Without a classes.txt, `R&D|Tech` was two labels without a word (an audit); a list was
+    not warned about at all, for the same two labels the model cannot tell apart."""
     rows_of: dict[str, list[int]] = {}
-    first_cell: dict[str, int] = {}  # a label's first row whose cell was split on `separator`
-    for i, (cell, names) in enumerate(zip(raw.labels, sets, strict=True)):
+    first_row: dict[str, int] = {}  # a label's first row that holds other labels too
+    for i, names in enumerate(sets):
         for name in names:
             rows_of.setdefault(name, []).append(i)
-            if len(names) > 1 and LIST_MARK not in cell:
-                first_cell.setdefault(name, i)
+            if len(names) > 1:
+                first_row.setdefault(name, i)
     together: dict[tuple[int, ...], list[str]] = {}
-    for name in first_cell:
+    for name in first_row:
         together.setdefault(tuple(rows_of[name]), []).append(name)
     groups = [group for group in together.values() if len(group) > 1]
     if not groups:
         return
-    row = first_cell[groups[0][0]]
-    group = [name for name in sets[row] if name in groups[0]]  # in the cell's order
-    joined = shown(separator.join(group), 40)
-    more = f" ({len(groups) - 1} more such group(s))" if len(groups) > 1 else ""
+    row = first_row[groups[0][0]]
+    group = [name for name in sets[row] if name in groups[0]]  # in the row's order
     quoted = [f"'{shown(name, 30)}'" for name in group]
     named = ", ".join(quoted[:-1]) + " and " + quoted[-1]
     held = "both" if len(group) == 2 else "all of them"
+    more = f" ({len(groups) - 1} more such group(s))" if len(groups) > 1 else ""
     warnings.warn(
         f"{raw.path}: the labels {named} are never apart (their {len(rows_of[group[0]]):,} "
-        f"rows hold {held}, as '{joined}' on row {raw.rows[row]}){more}: "
-        f"'{separator}' separates a cell's labels, so they train as "
-        f"{len(group)} labels, which cannot be learned apart; if '{joined}' is one label, write "
-        f"it without '{separator}' in the data",
+        f"rows hold {held}, {_never_apart_advice(raw.labels[row], group, separator, raw.rows[row], more)}",
         AttentextWarning,
         stacklevel=3,
+    )
+
+
+def _never_apart_advice(cell: str, group: list[str], separator: str, row: int, more: str) -> str:
+    """The rest of `warn_labels_never_apart`'s line: where the labels came together (a cell
+    split on `separator`, or a list, on `row`), and what to do."""
+    if LIST_MARK in cell:
+        return (
+            f"listed together on row {row}){more}: they train as {len(group)} labels, which "
+            "cannot be learned apart; add texts where they come apart, or merge them into one "
+            "label"
+        )
+    joined = shown(separator.join(group), 40)
+    return (
+        f"as '{joined}' on row {row}){more}: '{separator}' separates a cell's labels, so they "
+        f"train as {len(group)} labels, which cannot be learned apart; if '{joined}' is one "
+        f"label, write it without '{separator}' in the data"
     )
 
 
