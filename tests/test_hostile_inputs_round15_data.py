@@ -17,11 +17,16 @@ R15-D3 A `.json` file of one JSON array was read whole (210 MB: 1.0 GB peak, whe
 R15-D4 Labels never apart given as JSON Lines or Parquet lists were not warned about, though
        the model can no more learn them apart than a CSV's split cell: one check for every
        format, its advice by how they were written (`multilabel.warn_labels_never_apart`).
+R15-D5 A multi-label validation carve over hundreds of rare labels kept each rare label's first
+       row in training, so validation filled with texts of no label: it is now carved by
+       iterative stratification, every label kept in training, and the labels that cannot be
+       spared a validation text said in one warning (`dataset._label_sets_split`).
 """
 
 from __future__ import annotations
 
 import json
+import random
 import warnings
 from pathlib import Path
 
@@ -30,6 +35,7 @@ import pytest
 from conftest import run_cli_here
 
 import attentext
+from attentext.errors import AttentextWarning
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +239,62 @@ def test_r15_d4_labels_that_come_apart_in_a_list_are_not_warned_about(tmp_path):
     path = _labelled(tmp_path, "jsonl", lambda i: [["R&D", "Tech"], ["R&D"], ["Tech"]][i % 3])
 
     assert _never_apart_warnings(path) == []
+
+
+# R15-D5 ------------------------------------------------------------------------------------------
+
+
+def _rare_labels(tmp_path: Path) -> tuple[Path, list[list[str]]]:
+    """1,000 texts: 30 % of no label, the rest one of 3 common labels and, on most, one of 300
+    rare ones (about 2 texts each)."""
+    draw = random.Random(1)
+    sets = []
+    for _ in range(1000):
+        labels = [] if draw.random() < 0.3 else [f"common{draw.randrange(3)}"]
+        if labels and draw.random() < 0.7:
+            labels.append(f"rare{draw.randrange(300)}")
+        sets.append(labels)
+    path = tmp_path / "rare.jsonl"
+    lines = [json.dumps({"text": f"text {i} words", "label": s}) for i, s in enumerate(sets)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, sets
+
+
+def test_r15_d5_a_carve_over_hundreds_of_rare_labels_keeps_the_share_of_no_label(tmp_path):
+    path, sets = _rare_labels(tmp_path)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = attentext.load_text_dataset(path, multi_label=True)
+
+    validation, training = dataset.labels("validation"), dataset.labels("train")
+    share = sum(not s for s in sets) / len(sets)  # 0.294
+    assert len(validation) == 50
+    assert abs(sum(not v for v in validation) / len(validation) - share) < 0.05  # was 0.52
+    names = dataset.label_names
+    assert {i for row in training for i in row} == set(range(len(names)))  # every label trained
+    for common in ("common0", "common1", "common2"):  # each about 5 % of its texts
+        held = sum(names.index(common) in row for row in validation)
+        assert 9 <= held <= 14, (common, held)
+    said = [str(w.message) for w in caught if "too few texts to spare one" in str(w.message)]
+    assert len(said) == 1 and "251 of 254 labels" in said[0], [str(w.message) for w in caught]
+
+
+def test_r15_d5_the_carve_is_the_same_for_a_seed_and_keeps_every_label_in_training(tmp_path):
+    """A control (held before, by the mended random carve): a label of one row stays in
+    training, a seed gives the same carve, and one label unmeasured is not warned about."""
+    path = _labelled(
+        tmp_path,
+        "jsonl",
+        lambda i: [["a"], ["b"], ["a", "b"], ["c"], []][i % 5] + (["d"] if i == 7 else []),
+    )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AttentextWarning)  # one label unmeasured: no news
+        first = attentext.load_text_dataset(path, multi_label=True, val_fraction=0.3, seed=3)
+        again = attentext.load_text_dataset(path, multi_label=True, val_fraction=0.3, seed=3)
+
+    assert first.texts("validation") == again.texts("validation")
+    assert len(first.texts("validation")) == 12
+    trained = {i for row in first.labels("train") for i in row}
+    assert trained == set(range(4))  # 'd', on one row, stays in training

@@ -8,6 +8,7 @@ at the boundary, so that everything downstream can trust the data.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +49,14 @@ from attentext.data.readers import (
     find_split_files,
     read_file,
 )
-from attentext.errors import DataError, short_list, shown
+from attentext.errors import AttentextWarning, DataError, short_list, shown
 
 HUB_PREFIX = "hf:"
+# labels a carved validation split holds no text of, from which a warning says so (at least
+# this many, and this share of the labels): a label or two of a small file is no news, hundreds
+# of rare labels unmeasured and untuned are (`_label_sets_split`)
+UNMEASURED_LABELS = 2
+UNMEASURED_SHARE = 0.1
 
 
 def column_values(split: datasets.Dataset, name: str) -> list:
@@ -275,9 +281,10 @@ def _carve_validation(
     if len(train) - n_val < 1:
         raise DataError(f"{path}: too few rows ({len(train)}) to carve a validation split")
     n_train = len(train) - n_val
+    if not isinstance(train.features["label"], datasets.ClassLabel):  # label sets
+        val_rows, train_rows = _label_sets_split(train, n_val, seed, path)
+        return {"train": train.select(train_rows), "validation": train.select(val_rows)}
     try:
-        if not isinstance(train.features["label"], datasets.ClassLabel):  # label sets
-            raise ValueError("only single labels stratify")
         labels = train.with_format("arrow")["label"].to_numpy()
         train_rows, val_rows = next(
             stratified_shuffle_split_generate_indices(
@@ -286,7 +293,7 @@ def _carve_validation(
         )
         if not np.isin(labels[val_rows], labels[train_rows]).all():  # a class's every row held
             raise ValueError("a class held out whole")  # out (a large val_fraction): mended below
-    except ValueError:  # a class too small to stratify, or label sets: a plain random split
+    except ValueError:  # a class too small to stratify: a plain random split
         val_rows, train_rows = _random_split(train, n_val, seed, path)
     return {"train": train.select(train_rows), "validation": train.select(val_rows)}
 
@@ -298,9 +305,8 @@ def _random_split(
     a class's every row: trained without it, the model could never predict it (a 3-row file,
     'b' once, ended in scikit-learn's "needs samples of at least 2 classes" traceback). Each
     class's first row in the draw then stays in training, and validation comes from the rest;
-    a split that left every class in training is unchanged. Label sets (multi-label data) are
-    mended alike, per label: a label on one row of 20 went to validation on half the seeds, and
-    the run trained without it, every prediction of it 0, without a word (an audit)."""
+    a split that left every class in training is unchanged. (Label sets are carved by
+    `_label_sets_split`.)"""
     permutation = np.random.default_rng(seed).permutation(len(train))
     val_rows, train_rows = permutation[:n_val], permutation[n_val:]
     rows, labels = _row_labels(train)
@@ -319,6 +325,101 @@ def _random_split(
         )
     val_rows = rest[:n_val]
     return val_rows, permutation[~np.isin(permutation, val_rows)]
+
+
+def _label_sets_split(
+    train: datasets.Dataset, n_val: int, seed: int, path: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    """(validation rows, training rows) of label sets, by iterative stratification (Sechidis et
+    al. 2011): labels from the rarest, each of its rows to the split that wants more of it, so
+    that each label's share of validation is the carve's where it has the texts to spare; rows
+    of no label make up the rest, as many as their share. A row goes to validation only where
+    each of its labels has a row in training already: every label is trained on. A random
+    carve mended per label kept each rare label's first row in training, so that over hundreds
+    of rare labels validation filled with texts of no label (52 % of it, 29 % of the data) and
+    held 7 of 254 labels. Labels that cannot be spared a row are said in one warning, where
+    they are many (`UNMEASURED_LABELS`, `UNMEASURED_SHARE`)."""
+    rows, labels = _row_labels(train)
+    rank = np.empty(len(train), dtype=np.int64)  # each row's place in a seeded draw
+    rank[np.random.default_rng(seed).permutation(len(train))] = np.arange(len(train))
+    side = _stratified_sides(rows, labels, rank, n_val)
+    _fill_validation(side, rows, labels, rank, n_val)
+    val_rows = np.flatnonzero(side == 1)
+    if not len(val_rows):
+        raise DataError(
+            f"{path}: every label has a single row, so none can be held out for validation; "
+            "add rows or a validation file, or train without one (--val-fraction 0)"
+        )
+    missing = np.setdiff1d(np.unique(labels), labels[side[rows] == 1])
+    if len(missing) >= max(UNMEASURED_LABELS, UNMEASURED_SHARE * len(np.unique(labels))):
+        names = train.features["label"].feature.names
+        shown_names = short_list([shown(names[i]) for i in missing])
+        warnings.warn(
+            f"{path}: {len(missing):,} of {len(np.unique(labels)):,} labels have too few texts "
+            f"to spare one for the validation split carved from it ({shown_names}): trained on, "
+            "but neither measured nor given thresholds of their own there; give a validation "
+            "file beside the training data, or more texts of them",
+            AttentextWarning,
+            stacklevel=4,
+        )
+    draw = np.argsort(rank, kind="stable")  # both splits in the draw's order
+    return draw[side[draw] == 1], draw[side[draw] == 0]
+
+
+def _stratified_sides(
+    rows: np.ndarray, labels: np.ndarray, rank: np.ndarray, n_val: int
+) -> np.ndarray:
+    """Each row's split from its labels (1 validation, 0 training, -1 a row of no label):
+    labels from the rarest (then by id), their rows in the draw's order, each row not yet
+    placed going where its label's wanted count is larger (validation wants the carve's share
+    of each label's rows) while validation has room and its labels are all in training."""
+    share = n_val / len(rank)
+    count = np.bincount(labels, minlength=int(labels.max(initial=-1)) + 1)
+    want = [(count * (1 - share)).tolist(), (count * share).tolist()]  # [training, validation]
+    by_row = np.argsort(rows, kind="stable")
+    bounds = np.searchsorted(rows[by_row], np.arange(len(rank) + 1)).tolist()
+    labels_of = labels[by_row].tolist()
+    side = [-1] * len(rank)
+    trained = [False] * len(count)
+    room = n_val
+    order = np.lexsort((rank[rows], labels, count[labels]))
+    for label, row in zip(labels[order].tolist(), rows[order].tolist(), strict=True):
+        if side[row] >= 0:
+            continue
+        its = labels_of[bounds[row] : bounds[row + 1]]
+        to_val = room > 0 and want[1][label] >= want[0][label] and all(trained[i] for i in its)
+        side[row] = int(to_val)
+        room -= to_val
+        for i in its:
+            want[side[row]][i] -= 1
+            trained[i] = trained[i] or not to_val
+    return np.array(side, dtype=np.int8)
+
+
+def _fill_validation(
+    side: np.ndarray, rows: np.ndarray, labels: np.ndarray, rank: np.ndarray, n_val: int
+) -> None:
+    """Validation made up to `n_val` rows: rows of no label first, in the draw's order (the rest
+    of them to training); then, where those run short, rows in training whose labels each keep
+    another row there."""
+    free = np.flatnonzero(side < 0)
+    free = free[np.argsort(rank[free], kind="stable")]
+    room = max(n_val - int((side == 1).sum()), 0)
+    side[free[:room]] = 1
+    side[free[room:]] = 0
+    room -= min(room, len(free))
+    if not room:
+        return
+    in_training = np.bincount(labels[side[rows] == 0], minlength=int(labels.max()) + 1).tolist()
+    by_row = np.argsort(rows, kind="stable")
+    bounds = np.searchsorted(rows[by_row], np.arange(len(rank) + 1)).tolist()
+    labels_of = labels[by_row].tolist()
+    for row in np.argsort(rank, kind="stable").tolist():
+        its = labels_of[bounds[row] : bounds[row + 1]]
+        if room and side[row] == 0 and all(in_training[i] > 1 for i in its):
+            side[row], room = 1, room - 1
+            for i in its:
+                in_training[i] -= 1
 
 
 def _row_labels(train: datasets.Dataset) -> tuple[np.ndarray, np.ndarray]:
