@@ -169,7 +169,7 @@ def test_r13_s6_the_ray_predictor_carries_a_column_of_mixed_types_as_it_came(tfi
 
 
 class RecordedBar:
-    """A tqdm in the engine's place: what the bar was given (shown on a terminal only)."""
+    """A bar in the engine's place (`bars.ProgressBar`): what it was given."""
 
     made: list[RecordedBar] = []
 
@@ -199,7 +199,7 @@ def test_r13_s3_a_file_without_a_row_count_has_a_bar_by_bytes(
     suffix, tfidf_run, tmp_path, monkeypatch
 ):
     monkeypatch.setattr("attentext.scoring.sources.BLOCK_BYTES", 1 << 14)
-    monkeypatch.setattr("attentext.scoring.engine.tqdm", RecordedBar)
+    monkeypatch.setattr("attentext.scoring.engine.ProgressBar", RecordedBar)
     RecordedBar.made.clear()
     texts = [f"stocks fell {i} as oil rose" for i in range(20_000)]  # 600 KB
     rows = {
@@ -223,7 +223,7 @@ def test_r13_s3_a_file_without_a_row_count_has_a_bar_by_bytes(
 
 def test_r13_s3_a_parquet_bar_counts_rows_as_before(tfidf_run, tmp_path, monkeypatch):
     """Checked and holding: Parquet's metadata has the row count."""
-    monkeypatch.setattr("attentext.scoring.engine.tqdm", RecordedBar)
+    monkeypatch.setattr("attentext.scoring.engine.ProgressBar", RecordedBar)
     RecordedBar.made.clear()
     source = tmp_path / "in.parquet"
     pq.write_table(pa.table({"text": ["stocks fell"] * 2500}), source)

@@ -6,13 +6,20 @@ R15-G1  `serve RUN` under a hard file limit of 64 (`ulimit -Hn 64`): "attentext:
 R15-G2  `train tfidf-logreg` on many classes of 1-2 texts each (encoder-fewshot's head on
         `--shots 1` too): scikit-learn's "The number of unique classes is greater than 50% of
         the number of samples. `y` could represent a regression problem" printed raw
+R15-G3  stderr a log (a file or a pipe, not a terminal): the Trainer's bars drew a line a step
+        (0.1 s) and five an evaluation (123 lines for 30 steps); `predict -o` drew no bar at all;
+        `serve`'s log had transformers' "Loading weights" bar
 """
 
 from __future__ import annotations
 
+import os
+import pty
+import re
 import resource
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -98,3 +105,84 @@ def test_r15_g2_the_few_shot_head_fits_one_text_a_class_without_sklearns_warning
         warnings.simplefilter("error")
         regression = fit_regression(features, np.arange(30), FewShotSpec(), seed=0)
     assert list(regression.classes_) == list(range(30))
+
+
+# R15-G3 ------------------------------------------------------------------------------------------
+
+BAR_DRAW = re.compile(r"(\d+)/(\d+) \[")  # a tqdm draw: "n/total [elapsed<left, rate]"
+
+
+def _bar_draws(stderr: str) -> list[tuple[int, int]]:
+    """(n, total) of each bar drawn: a log keeps every draw, between carriage returns."""
+    pieces = re.split(r"[\r\n]", stderr)
+    return [tuple(map(int, m.groups())) for p in pieces if (m := BAR_DRAW.search(p))]
+
+
+def test_r15_g3_training_into_a_log_draws_its_bar_sparsely_and_to_the_end(tmp_path):
+    """A seed transformer's steps and 3 evaluations with stderr a log (not a terminal): its bar
+    drawn at the start and at the end, the evaluations inside training not at all, the test
+    split's after it once more to its end; the old code drew every 0.1 s, and an evaluation's
+    bar and the training bar again around each log line."""
+    rows = [(f"{word} film number {i}", label) for i in range(20) for word, label in SENTIMENT_ROWS]
+    data = write_file(tmp_path, "train.csv", labelled_csv(rows))
+    settings = ["training.epochs=3", "training.batch_size=24", "model.embedding_init=random"]
+    result = run_cli_here(
+        "train", "seed-transformer", "--data", data, "--output", tmp_path / "run",
+        *[part for setting in settings for part in ("--set", setting)],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    draws = _bar_draws(result.stderr)
+    steps = draws[0][1]
+    assert [draw for draw in draws if draw[1] == steps] == [(0, steps), (steps, steps)], draws
+    assert len(draws) <= 4 and draws[-1][0] == draws[-1][1], draws  # the test split's, whole
+    assert "'eval_loss'" in result.stdout and "'eval_loss'" not in result.stderr
+
+
+def test_r15_g3_predict_output_and_evaluate_into_a_log_end_with_their_bar_whole(
+    tfidf_run, tmp_path
+):
+    """`predict -o` drew no bar where stderr was not a terminal (tqdm's disable=None): a log of a
+    long batch showed nothing until it ended; now its start and its end. evaluate's bar over
+    2,048 texts ended whole before too (a control)."""
+    texts = write_file(tmp_path, "in.csv", "text\n" + "".join(f"a film {i}\n" for i in range(30)))
+    result = run_cli_here("predict", tfidf_run, "--input", texts, "--output", tmp_path / "p.csv")
+    assert result.returncode == 0, result.stderr
+    draws = [piece for piece in re.split(r"[\r\n]", result.stderr) if BAR_DRAW.search(piece)]
+    assert len(draws) == 2 and "100%" in draws[-1] and "30 texts" in draws[-1], result.stderr
+    data = write_file(tmp_path, "eval.csv", labelled_csv(SENTIMENT_ROWS * 350))  # 2,100 texts
+    result = run_cli_here("evaluate", tfidf_run, "--data", data)
+    assert result.returncode == 0, result.stderr
+    draws = _bar_draws(result.stderr)
+    assert draws and draws[-1] == (2100, 2100) and len(draws) <= 4, draws
+
+
+def test_r15_g3_a_terminal_keeps_tqdms_own_bars_and_a_log_gets_sparse_ones():
+    """A bar on a pseudo-terminal is tqdm's (a draw up to every 0.1 s), one on a file or a pipe
+    draws every LOG_INTERVAL seconds (a control of `bars.in_log`; the module is new)."""
+    from attentext.bars import LOG_INTERVAL, ProgressBar  # here: the code before had no module
+
+    main, side = pty.openpty()
+    with os.fdopen(side, "w") as terminal, tempfile.TemporaryFile("w") as log:
+        on_terminal = ProgressBar(total=3, file=terminal)
+        in_log = ProgressBar(total=3, file=log)
+        on_terminal.close(), in_log.close()
+    os.close(main)
+    assert not on_terminal.in_log and on_terminal.mininterval == 0.1 and not on_terminal.delay
+    assert in_log.in_log and in_log.mininterval == in_log.maxinterval == LOG_INTERVAL
+
+
+def test_r15_g3_libraries_imported_before_quiet_libraries_draw_no_loading_bar():
+    """`serve` reads its runs (datasets, hence huggingface_hub) before quieting the libraries:
+    transformers, imported after, drew its "Loading weights" bar in the server's log."""
+    probe = (
+        "import datasets\n"  # as `serve` has read its runs: huggingface_hub with it
+        "from attentext.cli.common import quiet_libraries\n"
+        "quiet_libraries()\n"
+        "from transformers.utils import logging\n"
+        "print(logging.is_progress_bar_enabled())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_HUB_DISABLE")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.stdout.strip() == "False", done.stderr[-2000:]

@@ -15,7 +15,8 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -312,6 +313,21 @@ def check_working_folder() -> None:
         sys.exit(2)
 
 
+@contextmanager
+def _bars_ended_on_error() -> Iterator[None]:
+    """Progress bars still open when a command fails (the Trainer's, stopped mid-run, is never
+    closed) closed where they stopped, each ending its line: the command's one-line error then
+    starts a line of its own, not the end of a bar's (in a log, no draw or clear comes between:
+    `bars.ProgressBar`). tqdm is not imported for it: no bar was drawn without it."""
+    try:
+        yield
+    except BaseException:
+        drawn = getattr(sys.modules.get("tqdm.std"), "tqdm", None)
+        for bar in list(getattr(drawn, "_instances", ())):
+            bar.close()
+        raise
+
+
 def main() -> None:
     """Entry point: run the app; show user errors as one line, without a traceback."""
     check_working_folder()
@@ -320,7 +336,8 @@ def main() -> None:
     previous = terminate_as_interrupt()
     escaped = escaping_what_cannot_print()
     try:
-        code = app(standalone_mode=False)
+        with _bars_ended_on_error():
+            code = app(standalone_mode=False)
     except AttentextError as error:
         err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)

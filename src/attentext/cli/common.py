@@ -115,10 +115,14 @@ def quiet_libraries() -> None:
     """Keep transformers/datasets chatter out of the user's terminal, without importing them.
 
     Libraries imported later read the environment; ones already imported (a command run in-process
-    by a test or a notebook) are told directly.
+    by a test or a notebook) are told directly. huggingface_hub imported alone (by datasets, as
+    `serve` checks its runs) had read no environment yet, and transformers imported after it
+    takes its bars from it: "Loading weights" was drawn in `serve`'s log.
     """
     for name, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
+    if "huggingface_hub.utils" in sys.modules:  # its bars read the environment when imported
+        sys.modules["huggingface_hub.utils"].disable_progress_bars()
     if "transformers" in sys.modules:
         transformers = sys.modules["transformers"]
         transformers.logging.set_verbosity_error()

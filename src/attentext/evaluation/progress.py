@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
+
+from attentext.bars import ProgressBar
 
 # Texts scored at a time under a bar: each slice is still length-sorted into batches inside the
 # model's own path; fewer texts than this are one call and show no bar (seconds at most).
@@ -24,7 +25,7 @@ def scored(
     if len(texts) <= SLICE_TEXTS:
         return np.asarray(score(texts))
     parts = []
-    with tqdm(total=len(texts), desc=description, unit="text") as bar:
+    with ProgressBar(total=len(texts), desc=description, unit="text") as bar:
         for start in range(0, len(texts), SLICE_TEXTS):
             part = texts[start : start + SLICE_TEXTS]
             parts.append(np.asarray(score(part)))

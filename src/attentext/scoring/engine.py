@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from attentext.bars import ProgressBar
 from attentext.data.readers import DEFAULT_ENCODING, text_encoding
 from attentext.decisions import threshold_vector
 from attentext.errors import AttentextError, AttentextWarning, DataError, short_list
@@ -393,15 +393,16 @@ def _score_chunks(
 
 
 class Progress:
-    """A bar on stderr (shown on a terminal only) with an ETA: by rows where the row count is
-    known (Parquet's metadata), else by the bytes read of the file's size, the texts scored
-    beside them. A CSV, TSV, JSON Lines or text file's rows would need a pass of their own to
-    count: its bar had texts/s and no ETA, for hours on a large file."""
+    """A bar on stderr with an ETA: by rows where the row count is known (Parquet's metadata),
+    else by the bytes read of the file's size, the texts scored beside them. A CSV, TSV, JSON
+    Lines or text file's rows would need a pass of their own to count: its bar had texts/s and
+    no ETA, for hours on a large file. In a log it is drawn every 30 s and at its end
+    (`bars.ProgressBar`), where it was not drawn at all."""
 
     def __init__(self, source: Source, enabled: bool) -> None:
         self.by_bytes = source.total is None
         self.texts = 0
-        self.bar = tqdm(
+        self.bar = ProgressBar(
             total=source.path.stat().st_size if self.by_bytes else source.total,
             desc="scoring",
             unit="B" if self.by_bytes else " texts",
@@ -409,7 +410,7 @@ class Progress:
             unit_divisor=1024 if self.by_bytes else 1000,
             dynamic_ncols=True,
             smoothing=0.1,
-            disable=None if enabled else True,
+            disable=not enabled,
         )
 
     def advance(self, chunk: Chunk) -> None:

@@ -44,9 +44,9 @@ import datasets
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, Trainer
 
+from attentext.bars import ProgressBar
 from attentext.data.dataset import TextDataset
 from attentext.data.texts import load_texts, without_evaluation_texts
 from attentext.decisions import MULTI_LABEL
@@ -352,7 +352,7 @@ def _logits_of(teacher: Any, texts: list[str]) -> np.ndarray:
     return np.log(probabilities).astype(np.float32)
 
 
-def _label(teacher: Any, texts: list[str], bar: tqdm) -> torch.Tensor:
+def _label(teacher: Any, texts: list[str], bar: ProgressBar) -> torch.Tensor:
     """The teacher's logits of `texts`, TEACHER_SLICE texts at a time, `bar` moved after each."""
     logits = []
     for start in range(0, len(texts), TEACHER_SLICE):
@@ -418,7 +418,9 @@ def _one_teacher_logits(
     size = block or len(texts) or 1
     blocks = [texts[start : start + size] for start in range(0, len(texts), size)] or [[]]
     parts, hits = [], []
-    with tqdm(total=len(texts), desc=f"Teacher {teacher.name} labelling", unit="text") as bar:
+    with ProgressBar(
+        total=len(texts), desc=f"Teacher {teacher.name} labelling", unit="text"
+    ) as bar:
         for part in blocks:
             data = _texts_fingerprint(part)
             key = hashlib.sha256(f"{teacher.fingerprint}|{data}".encode()).hexdigest()[:32]

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-from tqdm.auto import tqdm
 
+from attentext.bars import ProgressBar
 from attentext.encoders import encoder_fingerprint, resolve_encoder
 from attentext.errors import AttentextWarning
 from attentext.files import cache_root, remove_stale_temporaries_in, write_atomic
@@ -93,7 +93,7 @@ def _pooled_features(
 
     if not input_ids:
         return torch.empty(0, 0)
-    with tqdm(total=len(input_ids), desc=description, unit="text") as bar:
+    with ProgressBar(total=len(input_ids), desc=description, unit="text") as bar:
         features = run_in_batches(input_ids, pooled, pad_token_id, batch_size, on_batch=bar.update)
     return torch.from_numpy(features)
 

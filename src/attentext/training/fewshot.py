@@ -42,10 +42,10 @@ from safetensors.numpy import load_file as load_arrays
 from safetensors.numpy import save_file as save_arrays
 from safetensors.torch import load_model, save_model
 from sklearn.linear_model import LogisticRegression
-from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from attentext import rundir
+from attentext.bars import ProgressBar
 from attentext.data.dataset import TextDataset
 from attentext.data.profile import classes_read_as_classes
 from attentext.data.texts import sample_texts, without_evaluation_texts
@@ -158,7 +158,7 @@ def tune_encoder(
     model.train()
     lengths = [max(len(ids[first]), len(ids[second])) for first, second, _ in pairs]
     losses = []
-    with tqdm(total=steps, desc="Tuning on pairs", unit="step") as bar:
+    with ProgressBar(total=steps, desc="Tuning on pairs", unit="step") as bar:
         for epoch in range(spec.pair_epochs):
             for rows in length_grouped_batches(lengths, spec.pair_batch_size, seed + epoch):
                 loss = _pair_loss(model, ids, pairs[rows], pad_id, precision == "bf16")

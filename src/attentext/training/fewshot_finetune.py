@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from attentext.bars import ProgressBar
 from attentext.errors import AttentextNote
 from attentext.files import write_atomic
 from attentext.models.dropout import use_cpu_dropout
@@ -95,7 +95,9 @@ def finetune_on_labels(
     model.train()
     done, losses = _went_on_from(saved, model, optimizer, schedule, steps)
     step, saves = 0, _Saves(saved, per_epoch, steps)
-    with tqdm(total=steps, initial=done, desc="Fine-tuning on pseudo-labels", unit="step") as bar:
+    with ProgressBar(
+        total=steps, initial=done, desc="Fine-tuning on pseudo-labels", unit="step"
+    ) as bar:
         for epoch in range(epochs):
             for batch in length_grouped_batches(lengths, size, seed + epoch):
                 step += 1

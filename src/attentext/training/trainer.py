@@ -27,7 +27,9 @@ from transformers import (
     TrainingArguments,
     default_data_collator,
 )
+from transformers.trainer_utils import has_length
 
+from attentext.bars import ProgressBar
 from attentext.evaluation.metrics import classification_metrics
 from attentext.evaluation.multilabel import multi_hot, multilabel_metrics
 from attentext.processes import world_size
@@ -182,11 +184,30 @@ class StepBar(ProgressCallback):
     so that an error stays its stderr's one line); False, none. transformers'
     `ProgressCallback` writes those dicts to stdout (tqdm.write's default): a script calling
     `attentext.train` whose own output is on stdout (`python train.py > results.json`) got
-    them mixed into it."""
+    them mixed into it. Its bars are `bars.ProgressBar`s: in a log, a draw every 30 s, not a
+    line a step and five an evaluation."""
 
     def __init__(self, log_lines: bool | TextIO = True) -> None:
         super().__init__()
         self.log_lines = log_lines
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero:
+            self.training_bar = ProgressBar(total=state.max_steps, dynamic_ncols=True)
+        self.current_step = 0
+
+    def on_prediction_step(
+        self, args: Any, state: Any, control: Any, eval_dataloader: Any = None, **kwargs: Any
+    ) -> None:
+        if (
+            self.prediction_bar is None
+            and state.is_world_process_zero
+            and has_length(eval_dataloader)
+        ):  # as transformers' own: the evaluation inside training vanishes when done
+            self.prediction_bar = ProgressBar(
+                total=len(eval_dataloader), leave=self.training_bar is None, dynamic_ncols=True
+            )
+        super().on_prediction_step(args, state, control, eval_dataloader, **kwargs)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
         if self.log_lines is False:

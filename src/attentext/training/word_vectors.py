@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 
+from attentext.bars import ProgressBar
 from attentext.encoders import encoder_fingerprint, resolve_encoder
 from attentext.files import cache_root
 from attentext.text.batching import run_in_batches
@@ -80,7 +80,7 @@ def _mean_states(model: Any, ids: list[list[int]], pad_id: int) -> np.ndarray:
         weights = mask.unsqueeze(-1).to(states.dtype)
         return ((states * weights).sum(1) / weights.sum(1).clamp(min=1.0)).numpy()
 
-    with tqdm(total=len(ids), desc="Word vectors from the encoder", unit="word") as bar:
+    with ProgressBar(total=len(ids), desc="Word vectors from the encoder", unit="word") as bar:
         return run_in_batches(ids, pooled, pad_id, batch_size=256, on_batch=bar.update)
 
 
