@@ -125,19 +125,10 @@ def test_thresholds_tuned_on_validation_beat_one_half_where_scores_run_low():
 
 @pytest.fixture(scope="module", params=["tfidf-logreg", "seed-transformer"])
 def trained(request, data, tmp_path_factory):
-    """(recipe, run directory, training result) of a multi-label run of each kind, trained once,
-    with a validation file of 40 texts, 6 of them given a wrong label set: a label classified
-    all right on validation keeps T = 1 (R15-R4), and these topics are easily learned, so a
-    split carved from train held a mistake by chance alone (R15-D5's stratified carve, none)."""
-    folder = tmp_path_factory.mktemp(f"{request.param}-data")
-    for name in ("train.csv", "test.csv"):
-        (folder / name).write_text((data / name).read_text(encoding="utf-8"), encoding="utf-8")
-    rows = _rows(40, 2)
-    rows[:6] = [(text, [t for t in TOPICS if t not in labels]) for text, labels in rows[:6]]
-    (folder / "validation.csv").write_text(_csv(rows), encoding="utf-8")
+    """(recipe, run directory, training result) of a multi-label run of each kind, trained once."""
     out = tmp_path_factory.mktemp(request.param) / "run"
     result = attentext.train(
-        request.param, folder, out, multi_label=True, epochs=30, precision="fp32"
+        request.param, data, out, multi_label=True, epochs=30, precision="fp32", val_fraction=0.2
     )
     return request.param, out, result
 

@@ -330,18 +330,24 @@ def _random_split(
 def _label_sets_split(
     train: datasets.Dataset, n_val: int, seed: int, path: Path
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(validation rows, training rows) of label sets, by iterative stratification (Sechidis et
-    al. 2011): labels from the rarest, each of its rows to the split that wants more of it, so
-    that each label's share of validation is the carve's where it has the texts to spare; rows
-    of no label make up the rest, as many as their share. A row goes to validation only where
-    each of its labels has a row in training already: every label is trained on. A random
-    carve mended per label kept each rare label's first row in training, so that over hundreds
-    of rare labels validation filled with texts of no label (52 % of it, 29 % of the data) and
-    held 7 of 254 labels. Labels that cannot be spared a row are said in one warning, where
-    they are many (`UNMEASURED_LABELS`, `UNMEASURED_SHARE`)."""
+    """(validation rows, training rows) of label sets: the plain seeded draw where it keeps
+    every label in training (the carve of every run before, kept so that `evaluate --split
+    validation` and `ensemble` carve a run's validation as it did), else iterative
+    stratification (Sechidis et al. 2011): labels from the rarest, each of its rows to the
+    split that wants more of it, so that each label's share of validation is the carve's where
+    it has the texts to spare; rows of no label make up the rest, as many as their share. A row
+    goes to validation only where each of its labels has a row in training already: every
+    label is trained on. The draw mended per label kept each rare label's first row in
+    training, so that over hundreds of rare labels validation filled with texts of no label (52 %
+    of it, 29 % of the data) and held 7 of 254 labels. Labels that cannot be spared a row are
+    said in one warning, where they are many (`UNMEASURED_LABELS`, `UNMEASURED_SHARE`)."""
     rows, labels = _row_labels(train)
-    rank = np.empty(len(train), dtype=np.int64)  # each row's place in a seeded draw
-    rank[np.random.default_rng(seed).permutation(len(train))] = np.arange(len(train))
+    permutation = np.random.default_rng(seed).permutation(len(train))
+    rank = np.empty(len(train), dtype=np.int64)  # each row's place in the seeded draw
+    rank[permutation] = np.arange(len(train))
+    held_out = rank[rows] < n_val
+    if np.isin(labels[held_out], labels[~held_out]).all():  # every label kept: as before
+        return permutation[:n_val], permutation[n_val:]
     side = _stratified_sides(rows, labels, rank, n_val)
     _fill_validation(side, rows, labels, rank, n_val)
     val_rows = np.flatnonzero(side == 1)
