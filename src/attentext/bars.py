@@ -1,11 +1,12 @@
 """Progress bars that stay readable in a log: tqdm's own on a terminal; where stderr is a file or
-a pipe, a bar drawn when it starts, at most every LOG_INTERVAL seconds, and in its final state.
+a pipe, a bar drawn once it has run LOG_INTERVAL seconds, then at most every LOG_INTERVAL
+seconds, and in its final state.
 
 tqdm draws a bar up to ten times a second, each draw a carriage return: a terminal shows the
 last, a log keeps them all (a 30-step training wrote 123 lines, evaluations in between). Turning
 bars off there would also leave a long evaluate or predict without a sign of progress in its
-log. A bar that vanishes when done (`leave=False`: the Trainer's evaluation inside training) is
-drawn in a log only once it has run LOG_INTERVAL seconds, and lines printed beside the bars
+log. Work shorter than LOG_INTERVAL draws nothing there: its result lines say it is done, and a
+command that fails at once keeps its one-line error alone. Lines printed beside the bars
 (`ProgressBar.write`: the Trainer's logs) go straight to their file, as there is no bar line to
 clear first and draw again after. `TQDM_MININTERVAL` in the environment keeps its say.
 """
@@ -41,9 +42,7 @@ class ProgressBar(tqdm):
         self.in_log = in_log(options.get("file")) and "TQDM_MININTERVAL" not in os.environ
         if self.in_log:
             sparse = {"mininterval": LOG_INTERVAL, "maxinterval": LOG_INTERVAL}
-            if options.get("leave") is False:
-                sparse["delay"] = LOG_INTERVAL
-            options = sparse | options
+            options = sparse | {"delay": LOG_INTERVAL} | options
         super().__init__(*args, **options)
 
     @classmethod
