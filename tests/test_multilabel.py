@@ -125,10 +125,19 @@ def test_thresholds_tuned_on_validation_beat_one_half_where_scores_run_low():
 
 @pytest.fixture(scope="module", params=["tfidf-logreg", "seed-transformer"])
 def trained(request, data, tmp_path_factory):
-    """(recipe, run directory, training result) of a multi-label run of each kind, trained once."""
+    """(recipe, run directory, training result) of a multi-label run of each kind, trained once,
+    with a validation file of 40 texts, 6 of them given a wrong label set: these topics are
+    easily learned, and a label classified all right on validation keeps T = 1 (R15-R4), which
+    would leave nothing here to check of the temperatures."""
+    folder = tmp_path_factory.mktemp(f"{request.param}-data")
+    for name in ("train.csv", "test.csv"):
+        (folder / name).write_text((data / name).read_text(encoding="utf-8"), encoding="utf-8")
+    rows = _rows(40, 2)
+    rows[:6] = [(text, [t for t in TOPICS if t not in labels]) for text, labels in rows[:6]]
+    (folder / "validation.csv").write_text(_csv(rows), encoding="utf-8")
     out = tmp_path_factory.mktemp(request.param) / "run"
     result = attentext.train(
-        request.param, data, out, multi_label=True, epochs=30, precision="fp32", val_fraction=0.2
+        request.param, folder, out, multi_label=True, epochs=30, precision="fp32"
     )
     return request.param, out, result
 
