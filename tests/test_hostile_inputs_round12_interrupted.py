@@ -172,7 +172,12 @@ def test_r12_i2_a_sigterm_waits_for_the_renames_made_together():
     assert seen == ["renames done", "handled"]
 
 
-def test_r12_i3_evaluate_and_compare_of_many_texts_show_their_progress(ag_news_dir, tmp_path):
+def test_r12_i3_evaluate_and_compare_of_many_texts_show_their_progress(
+    ag_news_dir, tmp_path, monkeypatch
+):
+    # captured stderr is a log, where a bar waits LOG_INTERVAL before its first draw (R15-G3):
+    # at 0 it is drawn from its start, as on a terminal, for a pass of a second
+    monkeypatch.setattr("attentext.bars.LOG_INTERVAL", 0.0)
     run = attentext.train("tfidf-logreg", ag_news_dir, tmp_path / "tfidf").run_dir
     rows = [(f"stocks rally {i} as oil falls", "Business") for i in range(2500)]
     data = write_file(tmp_path, "many.csv", labelled_csv(rows))
