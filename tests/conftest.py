@@ -307,3 +307,47 @@ def try_it_page(client: Any, text: str, top_k: int | None = None) -> dict[str, A
     )
     assert done.returncode == 0, done.stderr[-600:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def spied_predict_calls(monkeypatch: Any) -> list[int]:
+    """The sizes of the model's predict_proba calls in the commands run after this."""
+    from attentext.inference import classifier
+
+    calls: list[int] = []
+    real = classifier.load
+
+    def load(*args, **kwargs):
+        model = real(*args, **kwargs)
+        predict_proba = model.predict_proba
+        model.predict_proba = lambda texts: calls.append(len(texts)) or predict_proba(texts)
+        return model
+
+    monkeypatch.setattr(classifier, "load", load)
+    return calls
+
+
+def self_trained_fewshot(
+    data: Path, output: Path, unlabeled: Path, finetune_batch_size: int = 32, **options: Any
+) -> Any:
+    """encoder-fewshot on 2 texts a class (one pair step), self-trained on `unlabeled` in one
+    round, then one epoch of every weight in batches of `finetune_batch_size` (dropout on: the
+    random generators matter), on short texts: the resume tests' run."""
+    import attentext
+
+    return attentext.train(
+        "encoder-fewshot",
+        data,
+        output,
+        shots=2,
+        precision="fp32",
+        overrides=[
+            "tokenizer.max_length=24",
+            "fewshot.pair_iterations=1",
+            "fewshot.pair_batch_size=16",
+            f"fewshot.unlabeled={unlabeled}",
+            "fewshot.self_training_rounds=1",
+            "fewshot.self_training_finetune_epochs=1",
+            f"fewshot.self_training_finetune_batch_size={finetune_batch_size}",
+        ],
+        **options,
+    )

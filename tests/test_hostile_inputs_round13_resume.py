@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import self_trained_fewshot
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
@@ -35,35 +36,13 @@ from attentext.errors import AttentextNote, RunDirError
 from attentext.training import fewshot
 
 
-def _fewshot(data, output, unlabeled, **options):
-    """encoder-fewshot on 2 texts a class (one pair step), self-trained on `unlabeled`, then one
-    step of every weight (dropout on: the random generators matter), on short texts."""
-    return attentext.train(
-        "encoder-fewshot",
-        data,
-        output,
-        shots=2,
-        precision="fp32",
-        overrides=[
-            "tokenizer.max_length=24",
-            "fewshot.pair_iterations=1",
-            "fewshot.pair_batch_size=16",
-            f"fewshot.unlabeled={unlabeled}",
-            "fewshot.self_training_rounds=1",
-            "fewshot.self_training_finetune_epochs=1",
-            "fewshot.self_training_finetune_batch_size=32",
-        ],
-        **options,
-    )
-
-
 def test_r13_i1_a_self_trained_fewshot_run_cut_after_its_pairs_resumes_from_them(
     ag_news_dir, tmp_path, monkeypatch
 ):
     unlabeled = tmp_path / "unlabeled.txt"
     texts = load_text_dataset(ag_news_dir).texts("train")[-16:]
     unlabeled.write_text("\n".join(texts) + "\n", encoding="utf-8")
-    straight = _fewshot(ag_news_dir, tmp_path / "straight", unlabeled)
+    straight = self_trained_fewshot(ag_news_dir, tmp_path / "straight", unlabeled)
 
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt  # a Ctrl-C while the unlabeled texts are read, after the pairs
@@ -72,17 +51,19 @@ def test_r13_i1_a_self_trained_fewshot_run_cut_after_its_pairs_resumes_from_them
     with monkeypatch.context() as patch:
         patch.setattr(fewshot, "self_train", ctrl_c)
         with pytest.raises(KeyboardInterrupt):
-            _fewshot(ag_news_dir, out, unlabeled)
+            self_trained_fewshot(ag_news_dir, out, unlabeled)
     assert not out.exists() and (tmp_path / "cut.partial" / "pair-tuned").is_dir()
     with pytest.raises(RunDirError, match="unfinished run is there; pass --resume"):
-        _fewshot(ag_news_dir, out, unlabeled)  # not deleted and tuned again without a word
+        self_trained_fewshot(
+            ag_news_dir, out, unlabeled
+        )  # not deleted and tuned again without a word
 
     def no_pairs(*args, **kwargs):
         raise AssertionError("the pair steps ran again")
 
     monkeypatch.setattr(fewshot, "tune_encoder", no_pairs)
     with pytest.warns(AttentextNote, match="resuming from the encoder tuned on pairs"):
-        resumed = _fewshot(ag_news_dir, out, unlabeled, resume=True)
+        resumed = self_trained_fewshot(ag_news_dir, out, unlabeled, resume=True)
     assert resumed.metrics["test"] == straight.metrics["test"]
     assert (
         resumed.metrics["fewshot"]["self_training"]["pseudo_labels"]

@@ -29,7 +29,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import assert_one_line_error, batch_options, jsonl_rows, run_cli_here
+from conftest import (
+    assert_one_line_error,
+    batch_options,
+    jsonl_rows,
+    run_cli_here,
+    spied_predict_calls,
+)
 
 import attentext
 from attentext.errors import DataError
@@ -239,23 +245,6 @@ def test_r13_s3_a_parquet_bar_counts_rows_as_before(tfidf_run, tmp_path, monkeyp
 # ---------------------------------------------------------------------------------------------
 
 
-def _spied_calls(monkeypatch) -> list[int]:
-    """The sizes of the model's predict_proba calls in the commands run after this."""
-    from attentext.inference import classifier
-
-    calls: list[int] = []
-    real = classifier.load
-
-    def load(*args, **kwargs):
-        model = real(*args, **kwargs)
-        predict_proba = model.predict_proba
-        model.predict_proba = lambda texts: calls.append(len(texts)) or predict_proba(texts)
-        return model
-
-    monkeypatch.setattr(classifier, "load", load)
-    return calls
-
-
 def _data_file(suffix: str, folder: Path) -> Path:
     """600 rows of a data file of every format: empty texts, a quoted text over two lines."""
     texts = [
@@ -292,7 +281,7 @@ def test_r13_s4_a_data_file_over_a_segment_prints_what_one_read_prints(
     suffix, json_output, tfidf_run, tmp_path, monkeypatch
 ):
     source = _data_file(suffix, tmp_path)
-    calls = _spied_calls(monkeypatch)
+    calls = spied_predict_calls(monkeypatch)
     whole = run_cli_here("predict", tfidf_run, "-i", source, *json_output)
     classified = 600 if suffix == ".ag.csv" else 400  # 200 empty texts are not classified
     assert calls == [classified], calls

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cli_here
+from conftest import run_cli_here, spied_predict_calls
 
 import attentext
 from attentext.errors import AttentextWarning
@@ -143,30 +143,13 @@ def test_r15_d2_a_lone_surrogate_is_named_by_its_row_in_training_and_predict(
 # R15-D3 ------------------------------------------------------------------------------------------
 
 
-def _spied_calls(monkeypatch) -> list[int]:
-    """The sizes of the model's predict_proba calls in the commands run after this."""
-    from attentext.inference import classifier
-
-    calls: list[int] = []
-    real = classifier.load
-
-    def load(*args, **kwargs):
-        model = real(*args, **kwargs)
-        predict_proba = model.predict_proba
-        model.predict_proba = lambda texts: calls.append(len(texts)) or predict_proba(texts)
-        return model
-
-    monkeypatch.setattr(classifier, "load", load)
-    return calls
-
-
 def test_r15_d3_a_json_array_over_a_segment_is_streamed_an_item_at_a_time(
     tfidf_run, tmp_path, monkeypatch
 ):
     records = [{"id": i, "text": GOOD[i % 12] if i % 5 else "  "} for i in range(30)]
     source = tmp_path / "rows.json"
     source.write_text(json.dumps(records, indent=2), encoding="utf-8")  # items over many lines
-    calls = _spied_calls(monkeypatch)
+    calls = spied_predict_calls(monkeypatch)
 
     whole, streamed = _whole_and_streamed(tfidf_run, source, monkeypatch, "--json")
 

@@ -31,37 +31,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import self_trained_fewshot
 from safetensors.torch import load_file, save_file
 
-import attentext
 from attentext.data.dataset import load_text_dataset
 from attentext.errors import AttentextNote
 from attentext.recipes import load_recipe
 from attentext.training import fewshot, fewshot_finetune
 from attentext.training.fewshot_finetune import finetune_on_labels
-
-
-def _fewshot(data, output, unlabeled, **options):
-    """encoder-fewshot on 2 texts a class (one pair step), self-trained on `unlabeled` in one
-    round, then three steps of every weight (dropout on: the random generators matter), on short
-    texts: round 13's R13-I1 run, in smaller batches."""
-    return attentext.train(
-        "encoder-fewshot",
-        data,
-        output,
-        shots=2,
-        precision="fp32",
-        overrides=[
-            "tokenizer.max_length=24",
-            "fewshot.pair_iterations=1",
-            "fewshot.pair_batch_size=16",
-            f"fewshot.unlabeled={unlabeled}",
-            "fewshot.self_training_rounds=1",
-            "fewshot.self_training_finetune_epochs=1",
-            "fewshot.self_training_finetune_batch_size=8",
-        ],
-        **options,
-    )
 
 
 def _ctrl_c(*args, **kwargs):
@@ -100,7 +77,9 @@ def pool(ag_news_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def straight(ag_news_dir, pool, tmp_path_factory):
     """The run uninterrupted."""
-    return _fewshot(ag_news_dir, tmp_path_factory.mktemp("straight") / "run", pool)
+    return self_trained_fewshot(
+        ag_news_dir, tmp_path_factory.mktemp("straight") / "run", pool, finetune_batch_size=8
+    )
 
 
 def _the_same(resumed, straight) -> None:
@@ -124,13 +103,13 @@ def test_r15_i1_self_training_cut_in_its_rounds_resumes_without_encoding_again(
         counted = _encodings(patch)
         patch.setattr(fewshot, "self_training_rounds", _ctrl_c)
         with pytest.raises(KeyboardInterrupt):
-            _fewshot(ag_news_dir, out, pool)
+            self_trained_fewshot(ag_news_dir, out, pool, finetune_batch_size=8)
     assert counted == [16]
 
     monkeypatch.setattr(fewshot, "tune_encoder", _never("the pair steps"))
     counted = _encodings(monkeypatch)
     with pytest.warns(AttentextNote, match="the embeddings of the 16 unlabeled texts kept there"):
-        resumed = _fewshot(ag_news_dir, out, pool, resume=True)
+        resumed = self_trained_fewshot(ag_news_dir, out, pool, finetune_batch_size=8, resume=True)
     assert counted == []  # read back, not encoded again
     _the_same(resumed, straight)
 
@@ -160,14 +139,14 @@ def test_r15_i2_a_finetuning_pass_cut_goes_on_from_its_last_saved_step(
         patch.setattr(fewshot_finetune, "SAVE_EVERY_S", 0.0)  # a save after every step
         patch.setattr(fewshot_finetune, "save_pass", saved_then_ctrl_c)
         with pytest.raises(KeyboardInterrupt):
-            _fewshot(ag_news_dir, out, pool)
+            self_trained_fewshot(ag_news_dir, out, pool, finetune_batch_size=8)
 
     monkeypatch.setattr(fewshot, "tune_encoder", _never("the pair steps"))
     monkeypatch.setattr(fewshot, "self_training_rounds", _never("the rounds"))
     counted, steps = _encodings(monkeypatch), _steps(monkeypatch)
     with warnings.catch_warnings(record=True) as notes:
         warnings.simplefilter("always")
-        resumed = _fewshot(ag_news_dir, out, pool, resume=True)
+        resumed = self_trained_fewshot(ag_news_dir, out, pool, finetune_batch_size=8, resume=True)
     said = " ".join(str(note.message) for note in notes if note.category is AttentextNote)
     assert "the fine-tuning pass saved there goes on from its step 1 of 3" in said, said
     assert "the 10 pseudo-labels self-training chose, kept there, are read back" in said, said
