@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from attentext.errors import AttentextError
 from attentext.rendering import CLASS_NOUNS, LABEL_NOUNS, interval_text, printable, shown_classes
 
 
@@ -38,18 +39,29 @@ def argument_texts(texts: list[str]) -> list[str]:
     UTF-8 (LC_ALL=C with PYTHONUTF8=0: ASCII), Python reads argv's bytes
     over 0x7f as lone surrogates (U+DC80-U+DCFF, its `surrogateescape`): `predict RUN '東京'`
     was refused as "not valid Unicode: ... an unpaired surrogate (U+DCE6)", blaming the text.
-    Those bytes are read again as UTF-8 where they are that; other bytes are left as they are
-    (and refused as before)."""
-    return [_as_sent(text) for text in texts]
+    Those bytes are read again as UTF-8 where they are that; bytes that are not UTF-8 either
+    (Latin-1 typed on a terminal set so) are one line naming the byte and what to do, where
+    they were "an unpaired surrogate" of the text."""
+    return [_as_sent(text, number) for number, text in enumerate(texts, start=1)]
 
 
-def _as_sent(text: str) -> str:
+def _as_sent(text: str, number: int) -> str:
     if not any("\udc80" <= character <= "\udcff" for character in text):
         return text
     try:
-        return os.fsencode(text).decode("utf-8")
-    except UnicodeError:  # not the bytes of argv (a real character besides), or not UTF-8
+        sent = os.fsencode(text)
+    except UnicodeError:  # a real character beside the surrogates: not argv's bytes
         return text
+    try:
+        return sent.decode("utf-8")
+    except UnicodeDecodeError as error:
+        byte = sent[error.start]
+        raise AttentextError(
+            f"text {number}: byte 0x{byte:02X} is neither UTF-8 nor {sys.getfilesystemencoding()} "
+            "(the locale's encoding): the terminal sends another encoding, Latin-1 perhaps; set "
+            "a UTF-8 locale (export LC_ALL=C.UTF-8), or save the texts in a file and give "
+            "--input FILE --encoding latin-1"
+        ) from None
 
 
 def cell(value: Any) -> str:
