@@ -255,7 +255,7 @@ def test_r9_h6_the_startup_line_on_an_ipv6_host_is_a_url_that_answers(tfidf_run)
         line = server.stdout.readline().strip()
         url = f"http://[::1]:{port}/"
         assert line == f"attentext: serving on {url} (API schema at /docs)"
-        for _ in range(300):  # the line is printed before uvicorn listens
+        for _ in range(300):  # (before R16-S1 the line came before uvicorn listened)
             try:
                 assert httpx.get(url + "healthz").json() == {"status": "ok"}
                 break

@@ -38,7 +38,7 @@ OPTION_NAMES = {
 }
 
 
-# TCP ports; 0 asks the system for any free port (uvicorn's startup line names the one it got).
+# TCP ports; 0 asks the system for any free port (the startup line names the one it got).
 PORTS = range(0, 65536)
 
 
@@ -198,8 +198,6 @@ def serve_command(
 
     loader = partial(load, backend=backend, threads=torch_threads or None)
     app = create_app(run_dirs, loader=loader, settings=settings)
-    where = f"http://{address(host, port)}/" if port else f"a free port of {host} (see below)"
-    typer.echo(f"attentext: serving on {where} (API schema at /docs)")
     with _reloads_on_hangup(app.state.service.request_reload):
         _run(app, host, port, settings, connection_options)
 
@@ -268,6 +266,7 @@ def _run(
     """
     import uvicorn
 
+    from attentext.serving.announce import AnnouncingServer
     from attentext.serving.logs import limit_server_logs
 
     grace = math.ceil(settings.request_timeout_s) + 5
@@ -279,13 +278,19 @@ def _run(
         **options,
     )
     limit_server_logs()  # after uvicorn.Config, which configures logging
-    server = uvicorn.Server(config)
+    server = AnnouncingServer(config, partial(_say_serving, host))
     with _stops_cleanly(server):
         server.run()
     if not server.started:
         raise AttentextError(
             f"the server on {address(host, port)} did not start; see the log above"
         )
+
+
+def _say_serving(host: str, port: int) -> None:
+    """The startup line, once the server listens on `port` (the one the system gave for
+    --port 0)."""
+    typer.echo(f"attentext: serving on http://{address(host, port)}/ (API schema at /docs)")
 
 
 @contextmanager
