@@ -479,14 +479,15 @@ def test_a_finished_output_is_replaced_only_with_overwrite(tfidf_run, rows, tmp_
     assert predict_file(tfidf_run, source, output, options(overwrite=True)).rows == len(rows)
 
 
-def test_a_json_array_is_refused_before_streaming_with_the_way_to_convert_it(tfidf_run, tmp_path):
-    """Streamed, a `.json` file of one array was a single row, "not a JSON object", in the
-    errors file (found in session 60); it is refused in one line before any work."""
-    source = tmp_path / "in.json"
+def test_a_json_array_in_a_jsonl_file_is_refused_with_the_way_to_convert_it(tfidf_run, tmp_path):
+    """Streamed, a file of one array was a single row, "not a JSON object", in the errors file
+    (found in session 60); in a `.jsonl` file it is refused in one line before any work (a
+    `.json` file of one array is streamed an item at a time: round 16, R16-P1)."""
+    source = tmp_path / "in.jsonl"
     source.write_text(json.dumps([{"text": "stocks fell"}, {"text": "a goal"}]), encoding="utf-8")
     output = tmp_path / "out.csv"
 
-    with pytest.raises(DataError, match="one JSON array; --output streams JSON Lines"):
+    with pytest.raises(DataError, match="one JSON array in a .jsonl file.*name it .json"):
         predict_file(tfidf_run, source, output, options())
     assert not output.exists() and not Path(f"{output}.errors.jsonl").exists()
 

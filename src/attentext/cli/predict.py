@@ -64,7 +64,7 @@ OutputOption = Annotated[
     typer.Option(
         "--output",
         "-o",
-        help="Write the predictions of --input to this .jsonl, .csv, .tsv or .parquet file, "
+        help="Write the predictions of --input to this .jsonl, .json, .csv, .tsv or .parquet file, "
         "streaming the input a chunk at a time (any size), with a progress bar; rows that cannot "
         "be classified are listed in OUTPUT.errors.jsonl.",
     ),

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
 from numbers import Number
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from attentext.data.json_keys import RepeatedKeys, marked_repeats, repeated_key_problem
 from attentext.data.unicode import INVISIBLE, unpaired_surrogate
@@ -32,6 +32,7 @@ MAX_FIELD_CHARS = 2**31 - 1  # csv's default limit (128 KiB) would refuse a 1 MB
 # A line ends with \n, \r\n or a lone \r (old Mac files), and with nothing else: str.splitlines()
 # would also split on a form feed, \x1c-\x1e, \x85 or U+2028, which are characters of a text.
 LINE_END = re.compile(r"\r\n|\r|\n")
+LINE_ENDS = re.compile(rb"\r\n|\r|\n")  # of bytes
 # the columns a labelled file is read by are the recipe's: `--set` chooses them when training;
 # a trained run reads new files (evaluate, recalibrate, compare) by the same names
 COLUMN_HINT = (
@@ -878,6 +879,46 @@ def parquet_texts(path: Path, text_column: str) -> Iterator[list[Any]]:
             done += batch.num_rows
     if not done:
         raise DataError(f"{path}: file is empty")
+
+
+def line_segments(handle: BinaryIO, size: int) -> Iterator[bytes]:
+    """The bytes of `handle`, about `size` at a time, each cut after a line end (\\r\\n kept
+    whole, as a \\r at the end of what was read may be its first half)."""
+    pieces: list[bytes] = []
+    while block := handle.read(size):
+        pieces.append(block)
+        if b"\n" not in block and b"\r" not in block:
+            continue  # a line longer than a segment goes on: joined once it ends
+        held = b"".join(pieces)
+        cut = max(held.rfind(b"\n"), held.rfind(b"\r", 0, len(held) - 1)) + 1
+        if cut:
+            yield held[:cut]
+        pieces = [held[cut:]] if cut < len(held) else []
+    if tail := b"".join(pieces):
+        yield tail
+
+
+def decoded_segments(
+    path: Path, encoding: str, size: int, read: Callable[[int], None] | None = None
+) -> Iterator[str]:
+    """The text of a file a segment at a time (`line_segments`: each cut after a line end), decoded
+    and checked as `readers.read_text` checks the whole: a binary file refused, a byte not of
+    `encoding` one line naming its row and byte. `read(n)`: told the bytes read after each
+    segment (a progress bar's measure)."""
+    with open(path, "rb") as handle:
+        refuse_binary(path, handle.read(SNIFF_BYTES))
+        handle.seek(0)
+        lines = done = 0
+        for raw in line_segments(handle, size):
+            codec = "utf-8-sig" if encoding == DEFAULT_ENCODING and not done else encoding
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError as error:
+                raise not_decodable(path, raw, error, encoding, (lines, done)) from None
+            yield text
+            lines, done = lines + len(LINE_ENDS.findall(raw)), done + len(raw)
+            if read is not None:
+                read(done)
 
 
 def json_array_items(

@@ -28,10 +28,12 @@ from attentext.data.readers import (
     check_exists,
     check_texts,
     decoded,
+    decoded_segments,
     delimited_layout,
     delimited_row,
     find_split_files,
     json_array_items,
+    line_segments,
     not_decodable,
     parquet_texts,
     parsed_line,
@@ -47,7 +49,6 @@ from attentext.errors import DataError
 
 SEGMENT_BYTES = 4 << 20  # of lines read, classified and printed at a time (`read_input_segments`)
 SEGMENT_ROWS = 5000  # rows of a data file over SEGMENT_BYTES read at a time (`data_segments`)
-LINE_ENDS = re.compile(rb"\r\n|\r|\n")
 STANDARD_INPUT_CLOSED = (
     f"{STANDARD_INPUT_NAME}: is closed; pipe the texts in, one per line "
     "(cat texts.txt | attentext predict RUN --input -)"
@@ -145,7 +146,7 @@ def read_input_segments(
         if Path(path).is_dir():
             raise DataError(f"{path}: is a directory, expected a data file")
     with _lines_source(path, piped) as handle:
-        segments = _segments(handle)
+        segments = line_segments(handle, SEGMENT_BYTES)
         first, second = next(segments, b""), next(segments, None)
         if second is None:  # all of it in one: read as it always was
             yield (
@@ -206,7 +207,7 @@ def _data_texts(path: Path, text_column: str, encoding: str) -> Iterator[tuple[i
             yield from enumerate(texts, start=done + 1)
             done += len(texts)
         return
-    segments = lambda: _decoded_segments(path, encoding)  # noqa: E731 (read again, for a TSV)
+    segments = lambda: decoded_segments(path, encoding, SEGMENT_BYTES)  # noqa: E731 (read again, for a TSV)
     if suffix in (".csv", ".tsv"):
         delimiter = "," if suffix == ".csv" else "\t"
         numbered = streamed_rows(path, delimiter, segments)
@@ -224,24 +225,6 @@ def _data_texts(path: Path, text_column: str, encoding: str) -> Iterator[tuple[i
         records = ((n, parsed_line(path, n, line)) for n, line in lines if line.strip())
     for row, record in records:
         yield row, record_row(path, row, record, text_column, None)[0]
-
-
-def _decoded_segments(path: Path, encoding: str) -> Iterator[str]:
-    """The text of a file a segment at a time (`_segments`: each cut after a line end), decoded
-    and checked as `readers.read_text` checks the whole: a binary file refused, a byte not of
-    `encoding` one line naming its row and byte."""
-    with open(path, "rb") as handle:
-        refuse_binary(path, handle.read(SNIFF_BYTES))
-        handle.seek(0)
-        lines = done = 0
-        for raw in _segments(handle):
-            codec = "utf-8-sig" if encoding == DEFAULT_ENCODING and not done else encoding
-            try:
-                text = raw.decode(codec)
-            except UnicodeDecodeError as error:
-                raise not_decodable(path, raw, error, encoding, (lines, done)) from None
-            yield text
-            lines, done = lines + len(LINE_ENDS.findall(raw)), done + len(raw)
 
 
 def _numbered_segments(
@@ -277,24 +260,6 @@ def _lines_source(path: str | Path, piped: bool) -> Iterator[BinaryIO]:
         return
     with open(path, "rb") as handle:
         yield handle
-
-
-def _segments(handle: BinaryIO, size: int | None = None) -> Iterator[bytes]:
-    """The bytes of `handle`, about `size` at a time, each cut after a line end (\\r\\n kept
-    whole, as a \\r at the end of what was read may be its first half)."""
-    size = size or SEGMENT_BYTES
-    pieces: list[bytes] = []
-    while block := handle.read(size):
-        pieces.append(block)
-        if b"\n" not in block and b"\r" not in block:
-            continue  # a line longer than a segment goes on: joined once it ends
-        held = b"".join(pieces)
-        cut = max(held.rfind(b"\n"), held.rfind(b"\r", 0, len(held) - 1)) + 1
-        if cut:
-            yield held[:cut]
-        pieces = [held[cut:]] if cut < len(held) else []
-    if tail := b"".join(pieces):
-        yield tail
 
 
 def read_standard_input(encoding: str = DEFAULT_ENCODING, raw: bytes | None = None) -> RawTexts:

@@ -1,8 +1,10 @@
 """Writing result columns in the output's format, one part per chunk, and joining the parts.
 
-The format is the output's extension: .jsonl (one object per row, UTF-8), .csv and .tsv (a
-header, then rows; nulls are empty cells), .parquet. Parts of the text formats are joined by
-concatenating their bytes (only the first part has the CSV header); Parquet parts are copied row
+The format is the output's extension: .jsonl (one object per row, UTF-8), .json (one array of
+those objects, as `predict` reads a .json input), .csv and .tsv (a header, then rows; nulls are
+empty cells), .parquet. Parts of the text formats are joined by concatenating their bytes (only
+the first part has the CSV header; a .json output's parts are JSON Lines, joined into the array
+with a comma after each line but the last); Parquet parts are copied row
 group by row group into one file whose schema unifies theirs (a column that is null in a whole
 chunk is typed by the others). Bytes passed through (a Parquet binary column not all UTF-8:
 a hash, a UUID) are written base64 in the text formats and kept as bytes in Parquet.
@@ -23,7 +25,14 @@ import pyarrow.parquet as pq
 
 from attentext.errors import DataError, shown
 
-FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet"}
+FORMATS = {
+    ".jsonl": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+}
+COPY_BYTES = 1 << 20
 
 
 def _json_default(value: Any) -> Any:
@@ -128,7 +137,7 @@ def write_part(fmt: str, columns: dict[str, Any], path: Path, header: bool) -> N
     """Write one chunk's columns to `path` in `fmt` (the CSV header only when `header`)."""
     if fmt != "parquet":
         columns = as_text_columns(columns)
-    if fmt == "jsonl":
+    if fmt in ("jsonl", "json"):  # a .json output's parts are lines too (`assemble`)
         names = list(columns)
         rows = zip(*(_values(column) for column in columns.values()), strict=True)
         with open(path, "w", encoding="utf-8", newline="\n") as handle:
@@ -150,11 +159,14 @@ def write_part(fmt: str, columns: dict[str, Any], path: Path, header: bool) -> N
 
 def assemble(fmt: str, parts: list[Path], target: Path) -> None:
     """Join the parts, in order, into `target` (a temporary the caller renames)."""
+    if fmt == "json":
+        _assemble_array(parts, target)
+        return
     if fmt != "parquet":
         with open(target, "wb") as out:
             for part in parts:
                 with open(part, "rb") as handle:
-                    shutil.copyfileobj(handle, out, 1 << 20)
+                    shutil.copyfileobj(handle, out, COPY_BYTES)
         return
     schemas = [pq.read_schema(part) for part in parts]
     try:
@@ -167,3 +179,21 @@ def assemble(fmt: str, parts: list[Path], target: Path) -> None:
     with pq.ParquetWriter(target, schema) as writer:
         for part in parts:
             writer.write_table(pq.read_table(part).cast(schema))
+
+
+def _assemble_array(parts: list[Path], target: Path) -> None:
+    """JSON Lines parts joined into one JSON array, a row to a line, in bounded memory: a
+    newline byte ends a row (JSON writes a newline inside a string as the escape), so each
+    becomes a comma and a newline, and the last comma is taken back."""
+    with open(target, "wb") as out:
+        out.write(b"[\n")
+        for part in parts:
+            with open(part, "rb") as handle:
+                while block := handle.read(COPY_BYTES):
+                    out.write(block.replace(b"\n", b",\n"))
+        end = out.tell()
+        if end > 2:  # a row was written: its comma goes
+            out.seek(end - 2)
+            out.truncate()
+            out.write(b"\n")
+        out.write(b"]\n")

@@ -37,7 +37,9 @@ from attentext.data.readers import (
     SNIFF_BYTES,
     SUFFIXES,
     check_unique_columns,
+    decoded_segments,
     is_int,
+    json_array_items,
     refuse_binary,
     refuse_encoding_of_parquet,
     tsv_unquoted,
@@ -153,6 +155,8 @@ def open_source(
     if suffix in (".csv", ".tsv"):
         delimiter = "," if suffix == ".csv" else "\t"
         return DelimitedSource(path, text_column, columns, delimiter, encoding)
+    if suffix == ".json" and _json_array(path):
+        return JsonArraySource(path, text_column, columns, encoding)
     if suffix in (".jsonl", ".json"):
         _refuse_json_array(path)
         return JsonlSource(path, text_column, columns, encoding)
@@ -178,16 +182,21 @@ def _not_a_file(path: Path) -> str:
     )
 
 
-def _refuse_json_array(path: Path) -> None:
-    """A streamed .json file is JSON Lines; one JSON array (`json.dump(rows)`) would be a single
-    row that is no object. Said in one line before any work, with the way to convert it (the
-    in-memory readers take an array: `predict --input` without --output, train, evaluate)."""
+def _json_array(path: Path) -> bool:
+    """Whether the file is one JSON array (`json.dump(rows)`): its first character a `[`."""
     with open(path, "rb") as handle:
         start = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-    if start.startswith(b"["):
+    return start.startswith(b"[")
+
+
+def _refuse_json_array(path: Path) -> None:
+    """A `.jsonl` file is JSON Lines; one JSON array in it would be a single row that is no
+    object (every reader takes an array from a `.json` file). Said in one line before any work,
+    with the way to convert it."""
+    if _json_array(path):
         raise DataError(
-            f"{path}: one JSON array; --output streams JSON Lines, one object per line: "
-            "convert it first (jq -c '.[]' FILE > FILE.jsonl)"
+            f"{path}: one JSON array in a .jsonl file, which holds one object per line: name it "
+            ".json, or convert it (jq -c '.[]' FILE > OTHER.jsonl)"
         )
 
 
@@ -345,20 +354,74 @@ class JsonlSource(Source):
             problems: dict[int, str] = {}
             for position, (_, raw) in enumerate(batch):
                 record, problem = parse_record(raw, self.encoding)
-                record = record or {}
-                if problem is None and self.text_column not in record:
-                    problem = f"no field '{shown(self.text_column)}'"
-                if problem is not None:
-                    problems[position] = problem
-                texts.append(record.get(self.text_column))
-                for name, values in columns.items():
-                    value = record.get(name)
-                    if not_unicode(value):  # no UTF-8 output, nor the errors file, holds it
-                        problems.setdefault(position, f"column '{shown(name)}' is {NOT_UNICODE}")
-                        value = None
-                    values.append(value)
+                self._add_record(position, record, problem, (texts, columns, problems))
             lines = [line for line, _ in batch]
             yield Chunk(index, index * rows, texts, dict(columns), problems, lines, self.read_bytes)
+
+    def _add_record(
+        self,
+        position: int,
+        record: dict[str, Any] | None,
+        problem: str | None,
+        into: tuple[list[Any], dict[str, list[Any]], dict[int, str]],
+    ) -> None:
+        """A record's text and passed-through fields added to a chunk's (`into`: texts,
+        columns, problems); its problem too, or the one it has (no text field, a field that is
+        not valid Unicode). A field missing from a record reads as null."""
+        texts, columns, problems = into
+        record = record or {}
+        if problem is None and self.text_column not in record:
+            problem = f"no field '{shown(self.text_column)}'"
+        if problem is not None:
+            problems[position] = problem
+        texts.append(record.get(self.text_column))
+        for name, values in columns.items():
+            value = record.get(name)
+            if not_unicode(value):  # no UTF-8 output, nor the errors file, holds it
+                problems.setdefault(position, f"column '{shown(name)}' is {NOT_UNICODE}")
+                value = None
+            values.append(value)
+
+
+def array_record(item: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """An item of a JSON array as a row's record, or None and why not (as `parse_record` says
+    it of a line)."""
+    if not isinstance(item, dict):
+        return None, "not a JSON object"
+    if isinstance(item, RepeatedKeys):  # json keeps the last value without a word
+        return None, repeated_key_problem(item)
+    return item, None
+
+
+class JsonArraySource(JsonlSource):
+    """A `.json` file of one JSON array of objects, streamed an item at a time: each item a
+    row, as a JSON Lines file's lines are (an item that is no object, or lacks the text field,
+    a bad row of the output). The array's own syntax and the file's bytes are the file's: where
+    they break, the command stops in one line, in the whole read's words, the chunks before it
+    kept for --resume."""
+
+    def __init__(
+        self, path: Path, text_column: str, columns: list[str], encoding: str = DEFAULT_ENCODING
+    ) -> None:
+        Source.__init__(self, path, text_column, columns, encoding)
+        for _, item in self._items():  # the first object names the fields, as a header would
+            if isinstance(item, dict):
+                self._check_columns(list(item), what="field")
+                break
+
+    def _items(self) -> Iterator[tuple[int, Any]]:
+        segments = lambda: decoded_segments(self.path, self.encoding, BLOCK_BYTES, self._read)  # noqa: E731
+        return json_array_items(self.path, segments)
+
+    def chunks(self, rows: int) -> Iterator[Chunk]:
+        for index, batch in enumerate(batched(self._items(), rows)):
+            texts: list[Any] = []
+            columns: dict[str, list[Any]] = {name: [] for name in self.columns}
+            problems: dict[int, str] = {}
+            for position, (_, item) in enumerate(batch):
+                record, problem = array_record(item)
+                self._add_record(position, record, problem, (texts, columns, problems))
+            yield Chunk(index, index * rows, texts, dict(columns), problems, None, self.read_bytes)
 
 
 def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
