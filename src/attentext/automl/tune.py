@@ -18,6 +18,7 @@ trials left are run; a search killed (-9, SIGTERM) finds its best trial in trial
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -45,8 +46,15 @@ from attentext.automl.trials import (
     progress_line,
     write_trials,
 )
-from attentext.data.dataset import TextDataset
-from attentext.errors import AttentextError, AttentextNote, RunDirError, shown, whole_number
+from attentext.data.dataset import TextDataset, column_values
+from attentext.errors import (
+    AttentextError,
+    AttentextNote,
+    RunDirError,
+    short_list,
+    shown,
+    whole_number,
+)
 from attentext.files import path_parameter, user_path, write_text
 from attentext.models.registry import model_family
 from attentext.recipes import Recipe, SearchParam, resolve_recipe
@@ -221,6 +229,33 @@ def _kept_best(folder: Path) -> bool:
     return (folder / BEST_RECIPE).is_file()
 
 
+def fixed_settings(base: Recipe, space: dict[str, SearchParam]) -> dict[str, Any]:
+    """Every setting of the search's recipe but those searched and its description, by path
+    (`data.val_fraction`), as trials.json records them (JSON's types): what a resumed search
+    must have been trained with."""
+    flat: dict[str, Any] = {}
+    stack: list[tuple[str, dict[str, Any]]] = [("", base.to_dict())]
+    while stack:
+        prefix, node = stack.pop()
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            if isinstance(value, dict) and value:
+                stack.append((f"{path}.", value))
+            elif path not in space and path != "description":
+                flat[path] = value
+    return json.loads(json.dumps(dict(sorted(flat.items())), default=str))
+
+
+def data_digest(dataset: TextDataset) -> str:
+    """SHA-256 of the texts and labels of the train and validation splits every trial reads."""
+    digest = hashlib.sha256()
+    for split in ("train", "validation"):
+        texts = column_values(dataset.splits[split], "text")
+        labels = column_values(dataset.splits[split], "label")
+        digest.update(json.dumps([split, texts, labels], default=str).encode("utf-8"))
+    return digest.hexdigest()
+
+
 def _check_request(metric: str, trials: int) -> None:
     if metric not in METRICS:
         raise TuneError(f"--metric {shown(metric)}: choose {' or '.join(METRICS)}")
@@ -252,6 +287,7 @@ class _Search:
         self.pruner = MEDIAN_PRUNER
         self.started = time.monotonic()
         self.earlier = 0.0  # the seconds of the calls a resumed search went on from
+        self.data_sha256 = data_digest(dataset)  # the texts every trial is trained and measured on
 
     def objective(self, trial: Any) -> float:
         """One trial, a Ctrl-C (or SIGTERM) anywhere in it carried past Optuna: one landing
@@ -332,6 +368,7 @@ class _Search:
                     f"{self.folder}: holds a search of {key} {shown(facts.get(key))}, not "
                     f"{shown(value)}; run the same search to resume it, or choose another --output"
                 )
+        self._check_same_trials(facts)
         records = [TrialRecord(**r) for r in facts["trials"] if r["note"] != INTERRUPTED]
         if any(set(record.values) != set(self.space) for record in records):
             raise RunDirError(
@@ -354,6 +391,33 @@ class _Search:
                 )
             )
         self._restore_best()
+
+    def _check_same_trials(self, facts: dict[str, Any]) -> None:
+        """The trials to go on from were trained with the settings fixed now and measured on the
+        texts the data holds now (trials.json records both; one written before is not checked).
+        A resume with another `--set data.val_fraction` (or any fixed setting), or after the
+        data file was edited, kept the earlier best, measured on other validation texts or
+        trained otherwise, and wrote best.yaml with the new settings beside its run."""
+        made, now = facts.get("settings"), fixed_settings(self.base, self.space)
+        if isinstance(made, dict) and made != now:
+            differ = [
+                f"{key} {shown(made.get(key, '(unset)'), 30)} (now {shown(now.get(key), 30)})"
+                for key in sorted(set(made) | set(now))
+                if made.get(key, ...) != now.get(key, ...)
+            ]
+            raise RunDirError(
+                f"{self.folder}: its trials were trained with other settings: "
+                f"{short_list(differ, 4, 80)}; give the same --set and --precision to resume "
+                "it, or choose another --output"
+            )
+        digest = facts.get("data_sha256")
+        if isinstance(digest, str) and digest != data_digest(self.dataset):
+            raise RunDirError(
+                f"{self.folder}: its trials were measured on other texts than "
+                f"{shown(self.dataset.source)} holds now (the data changed since); its trials "
+                "cannot be compared with new ones: choose another --output, or pass --overwrite to "
+                "start it over"
+            )
 
     def _restore_best(self) -> None:
         """The best complete trial whose run is whole (in best/, or in trials/ where the search
@@ -385,6 +449,8 @@ class _Search:
             "pruner": self.pruner,
             "best_trial": best,
             "seconds": round(self.earlier + time.monotonic() - self.started, 1),
+            "settings": fixed_settings(self.base, self.space),
+            "data_sha256": self.data_sha256,
         }
         write_trials(self.folder, self.records, self.metric, facts)
 

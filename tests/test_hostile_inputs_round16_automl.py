@@ -1,0 +1,67 @@
+"""Hostile inputs, round 16: `tune`, `auto`, `compare` and `ensemble` (the AutoML side). Each test
+failed before its fix (docs/reliability.md, round 16):
+
+R16-A1  `tune ... --resume` with another fixed setting (`--set data.val_fraction=0.5` where the
+        trials had 0.2) or after the data file was edited: the earlier trials and their best
+        were kept, measured on other validation texts, and best.yaml written with the new
+        settings beside a best/ run trained with the old ones. trials.json records the settings
+        the trials were trained with and a digest of the texts; a resume that differs is one
+        line naming the settings.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import labelled_csv, write_file
+
+import attentext
+from attentext.errors import RunDirError
+
+GOOD = ["great", "wonderful", "loved", "superb", "fine"]
+BAD = ["dull", "boring", "hated", "awful", "poor"]
+
+
+def _rows(n: int) -> list[tuple[str, str]]:
+    """`n` texts of each of two classes, told apart by their words."""
+    rows = []
+    for i in range(n):
+        rows.append((f"a {GOOD[i % 5]} {GOOD[(i + 2) % 5]} film number {i}", "pos"))
+        rows.append((f"a {BAD[i % 5]} {BAD[(i + 3) % 5]} film number {i}", "neg"))
+    return rows
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    return write_file(tmp_path, "train.csv", labelled_csv(_rows(20)))
+
+
+def test_r16_a1_a_resumed_tune_of_other_fixed_settings_is_refused(data, tmp_path):
+    out = tmp_path / "search"
+    attentext.tune("tfidf-logreg", data, out, trials=1, overrides=["data.val_fraction=0.2"])
+    before = (out / "trials.json").read_bytes()
+    with pytest.raises(RunDirError) as refused:
+        attentext.tune(
+            "tfidf-logreg", data, out, trials=2, overrides=["data.val_fraction=0.5"], resume=True
+        )
+    message = str(refused.value)
+    assert "data.val_fraction 0.2 (now 0.5)" in message and "\n" not in message
+    assert (out / "trials.json").read_bytes() == before  # the earlier search as it was
+    # the same settings go on (a control)
+    result = attentext.tune(
+        "tfidf-logreg", data, out, trials=2, overrides=["data.val_fraction=0.2"], resume=True
+    )
+    assert [r.number for r in result.trials] == [1, 2]
+
+
+def test_r16_a1_a_resumed_tune_of_edited_data_is_refused(data, tmp_path):
+    out = tmp_path / "search"
+    attentext.tune("tfidf-logreg", data, out, trials=1)
+    rows = _rows(20)
+    rows[0] = (rows[0][0], "neg")  # one label mended in the file
+    data.write_text(labelled_csv(rows), encoding="utf-8")
+    with pytest.raises(RunDirError, match="measured on other texts than"):
+        attentext.tune("tfidf-logreg", data, out, trials=2, resume=True)
+    assert len(json.loads((out / "trials.json").read_text(encoding="utf-8"))["trials"]) == 1
