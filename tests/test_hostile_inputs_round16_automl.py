@@ -7,6 +7,10 @@ R16-A1  `tune ... --resume` with another fixed setting (`--set data.val_fraction
         settings beside a best/ run trained with the old ones. trials.json records the settings
         the trials were trained with and a digest of the texts; a resume that differs is one
         line naming the settings.
+R16-A2  `ensemble A B` where B trained with another validation share (`data.val_fraction`) or
+        held none out (0): "train the runs with one --set data.seed=N", where both had one
+        seed; every run held none out: "(a run trained with --shots has none)". Each names what
+        differs and the setting that makes the runs alike.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import pytest
 from conftest import labelled_csv, write_file
 
 import attentext
-from attentext.errors import RunDirError
+from attentext.errors import DataError, RunDirError
 
 GOOD = ["great", "wonderful", "loved", "superb", "fine"]
 BAD = ["dull", "boring", "hated", "awful", "poor"]
@@ -65,3 +69,38 @@ def test_r16_a1_a_resumed_tune_of_edited_data_is_refused(data, tmp_path):
     with pytest.raises(RunDirError, match="measured on other texts than"):
         attentext.tune("tfidf-logreg", data, out, trials=2, resume=True)
     assert len(json.loads((out / "trials.json").read_text(encoding="utf-8"))["trials"]) == 1
+
+
+@pytest.fixture(scope="module")
+def carved(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    """A data file and four TF-IDF runs on it: validation shares 0.25, 0.5, 0 and 0."""
+    folder = tmp_path_factory.mktemp("r16-ensemble")
+    data = write_file(folder, "train.csv", labelled_csv(_rows(20)))
+    runs = {}
+    for name, share in (("quarter", 0.25), ("half", 0.5), ("none", 0.0), ("none2", 0.0)):
+        runs[name] = attentext.train(
+            "tfidf-logreg", data, folder / name, overrides=[f"data.val_fraction={share}"]
+        ).run_dir
+    return data, runs
+
+
+def test_r16_a2_an_ensemble_of_runs_of_other_validation_shares_names_the_share(carved, tmp_path):
+    data, runs = carved
+    with pytest.raises(DataError) as other_share:
+        attentext.ensemble([runs["quarter"], runs["half"]], data, tmp_path / "e1")
+    message = str(other_share.value)
+    assert "share 0.5) is not" in message and "--set data.val_fraction=0.25" in message
+    assert "data.seed" not in message  # one data seed: it is not what differs
+    with pytest.raises(DataError) as none_held:
+        attentext.ensemble([runs["quarter"], runs["none"]], data, tmp_path / "e2")
+    message = str(none_held.value)
+    assert "held out none of its train split" in message and "data.seed" not in message
+
+
+def test_r16_a2_an_ensemble_of_runs_that_held_out_nothing_says_so_not_shots(carved, tmp_path):
+    data, runs = carved
+    with pytest.raises(DataError) as refused:
+        attentext.ensemble([runs["none"], runs["none2"]], data, tmp_path / "e3")
+    message = str(refused.value)
+    assert "none, none2 trained on all of its train split" in message
+    assert "--shots" not in message and "validation file" in message

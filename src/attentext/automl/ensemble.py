@@ -195,12 +195,27 @@ def _validation(runs: list[rundir.Run], data: str | Path | TextDataset) -> tuple
     data = recipe_dataset(runs[0].recipe or Recipe(), data)
     _check_trained_on(runs, data)
     if SPLIT not in data.splits or not len(data.splits[SPLIT]):
-        raise DataError(
-            f"{data.source}: no validation split to choose the weights on (a run trained with "
-            "--shots has none)"
-        )
+        raise _no_validation(runs, data)
     _check_shots_held_out(runs, data)
     return data.splits[SPLIT], list(data.label_names)
+
+
+def _no_validation(runs: list[rundir.Run], data: TextDataset) -> DataError:
+    """The error for data without a validation split, saying why: the runs trained on all of
+    its train split (`data.val_fraction=0`), which any text to weigh them on would be, or drew
+    examples per class. It said "a run trained with --shots has none" of either."""
+    whole = [run.name for run in runs if run.recipe is not None and _carve(run.recipe)[0] == 0]
+    if whole and not any(run.recipe is not None and run.recipe.data.shots for run in runs):
+        return DataError(
+            f"{data.source}: no validation file, and {short_list(whole, 3)} trained on all of "
+            "its train split (data.val_fraction 0), holding out no texts to choose the weights "
+            "on; give --data a folder with a validation file they never trained on, or train "
+            "them with data.val_fraction above 0"
+        )
+    return DataError(
+        f"{data.source}: no validation split to choose the weights on (a run trained with "
+        "--shots has none)"
+    )
 
 
 def _check_shots_held_out(runs: list[rundir.Run], dataset: TextDataset) -> None:
@@ -278,18 +293,35 @@ def _check_same_validation(
     first = runs[0].recipe or Recipe()
     for run in runs[1:]:
         recipe = run.recipe or Recipe()
-        carve = (recipe.data.val_fraction, recipe.data_seed)
-        if carve == (first.data.val_fraction, first.data_seed):
+        if _carve(recipe) == _carve(first):
             continue
         theirs = recipe_dataset(recipe, data).splits.get(SPLIT)
         if theirs is not None and column_values(theirs, "text") == texts:
             continue
-        raise DataError(
-            f"{run.path}: its validation split (data seed {carve[1]}, share {carve[0]}) is not "
-            f"{runs[0].path}'s (data seed {first.data_seed}, share {first.data.val_fraction}), "
-            "so it trained on texts the weights would be chosen on; train the runs with one "
-            "--set data.seed=N (training.seed may differ)"
-        )
+        raise _other_carve(run, runs[0], recipe, first)
+
+
+def _other_carve(
+    run: rundir.Run, first_run: rundir.Run, recipe: Recipe, first: Recipe
+) -> DataError:
+    """The error for a run that carved another validation split than the first, naming what
+    differs and the setting that makes them one: it said "one --set data.seed=N" of runs that
+    differed by their share, or of one that held nothing out (`data.val_fraction=0`)."""
+    (share, seed), (first_share, first_seed) = _carve(recipe), _carve(first)
+    ways = [f"--set data.val_fraction={first_share}"] if share != first_share else []
+    ways += ["--set data.seed=N (training.seed may differ)"] if seed != first_seed else []
+    carved = f"(data seed {first_seed}, share {first_share})"
+    held = (
+        f"held out none of its train split (data.val_fraction 0), where {first_run.path} "
+        f"carved its validation split from it {carved}"
+        if share == 0
+        else f"its validation split (data seed {seed}, share {share}) is not "
+        f"{first_run.path}'s {carved}"
+    )
+    return DataError(
+        f"{run.path}: {held}, so it trained on texts the weights would be chosen on; train the "
+        f"runs with one {' and '.join(ways)}"
+    )
 
 
 def _label_ids(
