@@ -11,6 +11,12 @@ R16-A2  `ensemble A B` where B trained with another validation share (`data.val_
         held none out (0): "train the runs with one --set data.seed=N", where both had one
         seed; every run held none out: "(a run trained with --shots has none)". Each names what
         differs and the setting that makes the runs alike.
+R16-A3  `auto ... --resume` over a finished auto output (as "already exists, an earlier `attentext
+        auto` output; ... pass --resume to go on with it" advised), or over one cut while it
+        measured the best on the test split: the best recipe trained again, then an OSError
+        traceback renaming it onto best/ ("Directory not empty"), auto.json's best erased. A
+        finished output is refused in one line (and no message offers --resume for it); the best/
+        of a cut one goes back into runs/ and is taken as a run that call finished.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import pytest
 from conftest import labelled_csv, write_file
 
 import attentext
+from attentext.automl.auto import _Auto
 from attentext.errors import DataError, RunDirError
 
 GOOD = ["great", "wonderful", "loved", "superb", "fine"]
@@ -104,3 +111,38 @@ def test_r16_a2_an_ensemble_of_runs_that_held_out_nothing_says_so_not_shots(carv
     message = str(refused.value)
     assert "none, none2 trained on all of its train split" in message
     assert "--shots" not in message and "validation file" in message
+
+
+def test_r16_a3_resume_of_a_finished_auto_is_one_line_and_leaves_it(data, tmp_path):
+    out = tmp_path / "auto"
+    attentext.auto(data, out, 60, recipes=["tfidf-logreg"])
+    record = (out / "auto.json").read_bytes()
+    with pytest.raises(RunDirError) as again:
+        attentext.auto(data, out, 60, recipes=["tfidf-logreg"])
+    assert "finished" in str(again.value) and "--resume" not in str(again.value)
+    with pytest.raises(RunDirError, match="a finished `attentext auto` output, nothing to resume"):
+        attentext.auto(data, out, 60, recipes=["tfidf-logreg"], resume=True)
+    assert (out / "auto.json").read_bytes() == record
+    assert attentext.load(out / "best").labels
+
+
+def test_r16_a3_resume_of_an_auto_cut_while_measuring_the_test_split_takes_its_best(
+    data, tmp_path, monkeypatch
+):
+    out = tmp_path / "auto"
+
+    def cut(self, name, run_dir):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_Auto, "_measure_test", cut)
+        with pytest.raises(KeyboardInterrupt):
+            attentext.auto(data, out, 60, recipes=["tfidf-logreg"])
+    assert (out / "best").is_dir()  # chosen, runs/ emptied, auto.json without a best
+    lines: list[str] = []
+    result = attentext.auto(
+        data, out, 60, recipes=["tfidf-logreg"], resume=True, progress=lines.append
+    )
+    assert result.recipe == "tfidf-logreg" and attentext.load(out / "best").labels
+    assert any("taken from the interrupted call" in line for line in lines), lines
+    assert json.loads((out / "auto.json").read_text(encoding="utf-8"))["best"] == "tfidf-logreg"

@@ -186,7 +186,9 @@ def auto(
     search.refuse_if_too_small()
     search.ensemble_runs = ensemble
     with (
-        writing_output(output, AUTO_JSON, "auto", overwrite, data, resume=resume) as folder,
+        writing_output(
+            output, AUTO_JSON, "auto", overwrite, data, resume=resume, finished=_finished
+        ) as folder,
         numeric_threads(search.speed.threads),
         warned_once(),
         search.interruptible(folder),
@@ -194,6 +196,7 @@ def auto(
         search.folder, search.resume = folder, resume
         if resume:
             search.check_same_search()
+            search.runs_back_from_best()
         search.say_data(names)
         search.run_baseline()
         others = [name for name in names if name != BASELINE]
@@ -314,6 +317,26 @@ class _Auto:
                     f"{self.folder}: holds an auto output of {key} {shown(facts.get(key))}, not "
                     f"{shown(value)}; give the same --data and --metric to resume it"
                 )
+
+    def runs_back_from_best(self) -> None:
+        """The best/ of a call cut after it chose (while it measured the test split, runs/
+        emptied) put back in runs/ as the runs it holds, taken as any run that call finished:
+        a recipe's run under its name, an ensemble's members (it is weighed again). The run was
+        trained again, and its rename onto that best/ an OSError traceback."""
+        best, runs = self.folder / BEST_RUN, self.folder / RUNS_DIR
+        try:
+            run = rundir.open_run(best) if best.is_dir() else None
+        except RunDirError:
+            run = None
+        if run is not None:
+            runs.mkdir(exist_ok=True)
+            members = best / rundir.MEMBERS_DIR
+            found = members.iterdir() if run.kind == rundir.ENSEMBLE_KIND else [best]
+            for kept in found:
+                name = kept.name if kept != best else run.recipe_name
+                if name and not (runs / name).exists():
+                    kept.rename(runs / name)
+        shutil.rmtree(best, ignore_errors=True)
 
     def trained_before(self, run_dir: Path, recipe: Recipe) -> dict[str, Any] | None:
         """The metrics of the run an interrupted call finished in `run_dir`, where it trained
@@ -685,6 +708,16 @@ class _Auto:
         }
         write_json(self.folder / AUTO_JSON, facts)
         write_text(self.folder / AUTO_MD, _markdown(self.candidates, self.metric, best))
+
+
+def _finished(folder: Path) -> bool:
+    """Whether `folder` holds a finished auto output (its auto.json names the best), which
+    `--resume` has nothing to go on with."""
+    try:
+        facts = json.loads((folder / AUTO_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(facts, dict) and facts.get("best") is not None
 
 
 def _resumable(work: Path) -> bool:

@@ -27,6 +27,7 @@ def writing_output(
     data: Any = None,
     kept: Callable[[Path], bool] = lambda folder: False,
     resume: bool = False,
+    finished: Callable[[Path], bool] = lambda folder: False,
 ) -> Iterator[Path]:
     """`output` ready to write, held for this process (`rundir.writing`): created, or holding
     an earlier `command`'s output (`record`, the file it writes last, shows it) when
@@ -37,7 +38,9 @@ def writing_output(
     best run: hours of trials) before the first trial, so that a Ctrl-C, a crash or "no trial
     completed" left nothing of either. A kill -9 leaves it aside, put back by the next call.
     With `resume` the earlier output is written on where it lies (`tune --resume`). Both flags
-    must be bools (`errors.yes_or_no`): `overwrite="False"` replaced an earlier search."""
+    must be bools (`errors.yes_or_no`): `overwrite="False"` replaced an earlier search.
+    An output `finished(folder)` says is complete (a finished `auto`) has nothing to go on
+    with: `resume` is refused in one line, and no message offers it."""
     yes_or_no(overwrite, "overwrite")
     yes_or_no(resume, "resume")
     path = check_output_folder(output)
@@ -45,8 +48,8 @@ def writing_output(
         _put_back_aside(path)
         aside = _aside(path)
         if resume:
-            _check_resumable(path, record, command, data)
-        elif _replaceable(path, record, command, overwrite, data):
+            _check_resumable(path, record, command, data, finished)
+        elif _replaceable(path, record, command, overwrite, data, finished):
             path.rename(aside)
         path.mkdir(parents=True, exist_ok=True)
         try:
@@ -90,17 +93,32 @@ def _put_back_aside(path: Path) -> None:
     _remove_aside(path)  # one a killed call had begun to remove
 
 
-def _check_resumable(path: Path, record: str, command: str, data: Any) -> None:
-    """`path` holds an earlier `command` output to go on with (its `record` file), or one line."""
+def _check_resumable(
+    path: Path, record: str, command: str, data: Any, finished: Callable[[Path], bool]
+) -> None:
+    """`path` holds an earlier `command` output to go on with (its `record` file, and not
+    finished), or one line."""
     check_output_apart(path, local_data_paths(data), "the data", inside_allowed=True)
     if not (path / record).is_file():
         raise RunDirError(
             f"{path}: nothing to resume (no {record} of an earlier `attentext {command}`); "
             "run it without --resume"
         )
+    if finished(path):
+        raise RunDirError(
+            f"{path}: a finished `attentext {command}` output, nothing to resume; choose "
+            "another --output, or pass --overwrite to run it again (overwrite=True in Python)"
+        )
 
 
-def _replaceable(path: Path, record: str, command: str, overwrite: bool, data: Any) -> bool:
+def _replaceable(
+    path: Path,
+    record: str,
+    command: str,
+    overwrite: bool,
+    data: Any,
+    finished: Callable[[Path], bool],
+) -> bool:
     """Whether `path` holds an earlier output to replace (False: new or empty); a folder that
     cannot be replaced (no `overwrite`, not `command`'s, holding `data`) is refused."""
     check_output_apart(path, local_data_paths(data), "the data", inside_allowed=True)
@@ -109,6 +127,11 @@ def _replaceable(path: Path, record: str, command: str, overwrite: bool, data: A
     if not overwrite:
         # the same command run again after a kill -9 or a closed lid, which said nothing: an
         # earlier output of this command may be a search to go on with, not to start over
+        if (path / record).is_file() and finished(path):
+            raise RunDirError(
+                f"{path}: already exists, a finished `attentext {command}` output; choose "
+                "another --output or pass --overwrite to replace it (overwrite=True in Python)"
+            )
         if (path / record).is_file():
             raise RunDirError(
                 f"{path}: already exists, an earlier `attentext {command}` output; choose another "
