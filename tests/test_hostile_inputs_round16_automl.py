@@ -17,6 +17,10 @@ R16-A3  `auto ... --resume` over a finished auto output (as "already exists, an 
         traceback renaming it onto best/ ("Directory not empty"), auto.json's best erased. A
         finished output is refused in one line (and no message offers --resume for it); the best/
         of a cut one goes back into runs/ and is taken as a run that call finished.
+R16-A4  `auto ... --resume` after the data file was edited (labels mended): the runs the cut call
+        had trained on the old labels taken ("taken from the interrupted call") and one kept as
+        best/ without a word. auto.json records a SHA-256 of the train and validation texts (as
+        trials.json does, R16-A1); a resume on other texts is one line.
 """
 
 from __future__ import annotations
@@ -146,3 +150,24 @@ def test_r16_a3_resume_of_an_auto_cut_while_measuring_the_test_split_takes_its_b
     assert result.recipe == "tfidf-logreg" and attentext.load(out / "best").labels
     assert any("taken from the interrupted call" in line for line in lines), lines
     assert json.loads((out / "auto.json").read_text(encoding="utf-8"))["best"] == "tfidf-logreg"
+
+
+def test_r16_a4_resume_of_an_auto_on_edited_data_takes_no_run_of_the_old(
+    data, tmp_path, monkeypatch
+):
+    out = tmp_path / "auto"
+
+    def cut(self, keep_all):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_Auto, "finish", cut)
+        with pytest.raises(KeyboardInterrupt):
+            attentext.auto(data, out, 60, recipes=["tfidf-logreg"])
+    assert (out / "runs" / "tfidf-logreg").is_dir()
+    rows = _rows(20)
+    rows[:6] = [(text, "neg") for text, _ in rows[:6]]  # labels mended in the file
+    data.write_text(labelled_csv(rows), encoding="utf-8")
+    with pytest.raises(RunDirError, match="trained on other texts than"):
+        attentext.auto(data, out, 60, recipes=["tfidf-logreg"], resume=True)
+    assert (out / "runs" / "tfidf-logreg").is_dir()  # left as it was

@@ -52,7 +52,7 @@ from attentext.automl.costs import (
     sampled_texts,
     subword_ratio,
 )
-from attentext.automl.dataset import shared_dataset
+from attentext.automl.dataset import data_digest, shared_dataset
 from attentext.automl.ensemble import ensemble as build_ensemble
 from attentext.automl.ensemble import shares
 from attentext.automl.folders import replacing, writing_output
@@ -270,6 +270,7 @@ class _Auto:
         # Candidates train and are compared without the test split (each would predict it, for
         # nothing: the choice is made on validation); the best alone is measured on it.
         self.dataset, self.metric = dataset, metric
+        self.data_sha256 = data_digest(dataset)  # what --resume compares: the texts, not the path
         self.train_data = _without_test(dataset)
         self.started, self.budget, self.deadline = started, budget, started + budget
         self.overrides, self.say = overrides, say
@@ -317,6 +318,13 @@ class _Auto:
                     f"{self.folder}: holds an auto output of {key} {shown(facts.get(key))}, not "
                     f"{shown(value)}; give the same --data and --metric to resume it"
                 )
+        digest = facts.get("data_sha256")  # an auto.json written before holds none
+        if isinstance(digest, str) and digest != self.data_sha256:
+            raise RunDirError(
+                f"{self.folder}: its runs were trained on other texts than "
+                f"{shown(self.dataset.source)} holds now (the data changed since), so none can "
+                "be taken: choose another --output, or pass --overwrite to start it over"
+            )
 
     def runs_back_from_best(self) -> None:
         """The best/ of a call cut after it chose (while it measured the test split, runs/
@@ -692,6 +700,7 @@ class _Auto:
         """auto.json and auto.md: the data, the machine, every candidate, the best."""
         facts = {
             "data": self.dataset.source,
+            "data_sha256": self.data_sha256,
             "metric": self.metric,
             "n_train": self.profile.n_train,
             "n_validation": self.profile.n_validation,

@@ -3,9 +3,11 @@ candidate is measured on (the same texts for all, or the comparison means nothin
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
-from attentext.data.dataset import TextDataset
+from attentext.data.dataset import TextDataset, column_values
 from attentext.errors import DataError, RecipeError
 from attentext.recipes import Recipe
 from attentext.training.run import recipe_dataset
@@ -33,3 +35,14 @@ def shared_dataset(recipe: Recipe, data: str | Path | TextDataset, command: str)
             "validation file or keep data.val_fraction above 0"
         )
     return dataset
+
+
+def data_digest(dataset: TextDataset) -> str:
+    """SHA-256 of the texts and labels of the train and validation splits every candidate reads:
+    what `tune --resume` and `auto --resume` compare, so that runs of other data are not taken."""
+    digest = hashlib.sha256()
+    for split in ("train", "validation"):
+        texts = column_values(dataset.splits[split], "text")
+        labels = column_values(dataset.splits[split], "label")
+        digest.update(json.dumps([split, texts, labels], default=str).encode("utf-8"))
+    return digest.hexdigest()

@@ -18,7 +18,6 @@ trials left are run; a search killed (-9, SIGTERM) finds its best trial in trial
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -33,7 +32,7 @@ from transformers import TrainerCallback
 from attentext import rundir
 from attentext.automl.budget import seconds_given
 from attentext.automl.callbacks import Deadline
-from attentext.automl.dataset import shared_dataset
+from attentext.automl.dataset import data_digest, shared_dataset
 from attentext.automl.folders import replacing, writing_output
 from attentext.automl.spaces import search_space, suggest, with_values
 from attentext.automl.trials import (
@@ -46,7 +45,7 @@ from attentext.automl.trials import (
     progress_line,
     write_trials,
 )
-from attentext.data.dataset import TextDataset, column_values
+from attentext.data.dataset import TextDataset
 from attentext.errors import (
     AttentextError,
     AttentextNote,
@@ -244,16 +243,6 @@ def fixed_settings(base: Recipe, space: dict[str, SearchParam]) -> dict[str, Any
             elif path not in space and path != "description":
                 flat[path] = value
     return json.loads(json.dumps(dict(sorted(flat.items())), default=str))
-
-
-def data_digest(dataset: TextDataset) -> str:
-    """SHA-256 of the texts and labels of the train and validation splits every trial reads."""
-    digest = hashlib.sha256()
-    for split in ("train", "validation"):
-        texts = column_values(dataset.splits[split], "text")
-        labels = column_values(dataset.splits[split], "label")
-        digest.update(json.dumps([split, texts, labels], default=str).encode("utf-8"))
-    return digest.hexdigest()
 
 
 def _check_request(metric: str, trials: int) -> None:
