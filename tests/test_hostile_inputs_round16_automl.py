@@ -21,6 +21,10 @@ R16-A4  `auto ... --resume` after the data file was edited (labels mended): the 
         had trained on the old labels taken ("taken from the interrupted call") and one kept as
         best/ without a word. auto.json records a SHA-256 of the train and validation texts (as
         trials.json does, R16-A1); a resume on other texts is one line.
+R16-A5  `ensemble A B` where A's folder also holds what the user wrote into it (`evaluate A -o
+        A/report`, `tune ... -o A/search`, notes.txt): copied whole into the ensemble's
+        members/A (a search's best run: hundreds of MB with an encoder). The member's own files
+        are copied (`rundir.foreign_to_run`).
 """
 
 from __future__ import annotations
@@ -171,3 +175,21 @@ def test_r16_a4_resume_of_an_auto_on_edited_data_takes_no_run_of_the_old(
     with pytest.raises(RunDirError, match="trained on other texts than"):
         attentext.auto(data, out, 60, recipes=["tfidf-logreg"], resume=True)
     assert (out / "runs" / "tfidf-logreg").is_dir()  # left as it was
+
+
+def test_r16_a5_an_ensemble_copies_its_members_own_files_only(data, tmp_path):
+    runs = [
+        attentext.train(
+            "tfidf-logreg", data, tmp_path / name, overrides=[f"model.options.C={c}"]
+        ).run_dir
+        for name, c in (("sharp", 10.0), ("soft", 0.1))
+    ]
+    for run in runs:
+        write_file(run, "notes.txt", "my notes")
+        attentext.evaluate(run, data, output=run / "report")
+    result = attentext.ensemble(runs, data, tmp_path / "ensemble", rounds=4)
+    for name in result.weights:
+        copied = {entry.name for entry in (tmp_path / "ensemble" / "members" / name).iterdir()}
+        assert "notes.txt" not in copied and "report" not in copied, copied
+        assert "metrics.json" in copied
+    assert attentext.load(tmp_path / "ensemble").predict(["a great film"]) == ["pos"]

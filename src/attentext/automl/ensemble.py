@@ -409,7 +409,7 @@ def _stage(
     members.mkdir(parents=True)
     by_name = {run.name: run for run in runs}
     for name in result.weights:
-        shutil.copytree(by_name[name].path, members / name, symlinks=True)
+        _copy_run(by_name[name].path, members / name)
     record = [{"name": name, "weight": weight} for name, weight in result.weights.items()]
     write_json(staging / rundir.ENSEMBLE_FILE, {"members": record})
     metrics = _metrics(by_name, result, *selection)
@@ -420,6 +420,20 @@ def _stage(
         staging / rundir.CARD_FILE, model_card(rundir.open_run(staging), result.run_dir.name)
     )
     rundir.write_marker(staging, rundir.ENSEMBLE_KIND)  # now listing the card
+
+
+def _copy_run(run_dir: Path, copy: Path) -> None:
+    """The member run's own files copied, not what else its folder holds (`rundir.foreign_to_run`:
+    an evaluate report, a tune or auto output, the user's notes written into it), which every
+    ensemble of it carried a copy of: a search's best run, hundreds of MB with an encoder."""
+    foreign = set(rundir.foreign_to_run(run_dir))
+    top = str(run_dir)
+    shutil.copytree(
+        run_dir,
+        copy,
+        symlinks=True,
+        ignore=lambda folder, names: [n for n in names if n in foreign] if folder == top else [],
+    )
 
 
 def _metrics(
