@@ -25,11 +25,17 @@ R16-A5  `ensemble A B` where A's folder also holds what the user wrote into it (
         A/report`, `tune ... -o A/search`, notes.txt): copied whole into the ensemble's
         members/A (a search's best run: hundreds of MB with an encoder). The member's own files
         are copied (`rundir.foreign_to_run`).
+R16-A6  `tune ... --set model.options.min_df=1000` (a setting that fails every trial): Optuna
+        logged each failed trial's traceback (50 lines a trial), then "no trial completed (0
+        pruned, 2 failed ...); give more --trials or a longer --timeout", advice that fails the
+        same way. Optuna logs errors only (each trial's line says why it failed), and a search
+        whose every trial failed names their errors and says to change the settings.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -37,6 +43,7 @@ from conftest import labelled_csv, write_file
 
 import attentext
 from attentext.automl.auto import _Auto
+from attentext.automl.tune import TuneError
 from attentext.errors import DataError, RunDirError
 
 GOOD = ["great", "wonderful", "loved", "superb", "fine"]
@@ -193,3 +200,32 @@ def test_r16_a5_an_ensemble_copies_its_members_own_files_only(data, tmp_path):
         assert "notes.txt" not in copied and "report" not in copied, copied
         assert "metrics.json" in copied
     assert attentext.load(tmp_path / "ensemble").predict(["a great film"]) == ["pos"]
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_r16_a6_a_setting_that_fails_every_trial_is_said_once_without_tracebacks(data, tmp_path):
+    seen, optuna_log = _Records(), logging.getLogger("optuna")
+    optuna_log.addHandler(seen)
+    try:
+        with pytest.raises(TuneError) as failed:
+            attentext.tune(
+                "tfidf-logreg",
+                data,
+                tmp_path / "s",
+                trials=2,
+                overrides=["model.options.min_df=1000"],
+            )
+    finally:
+        optuna_log.removeHandler(seen)
+    message = str(failed.value)
+    assert "all 2 failed" in message and "model.options.min_df" in message, message
+    assert "--trials" not in message and "\n" not in message
+    assert not [record for record in seen.records if record.exc_info], seen.records

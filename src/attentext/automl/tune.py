@@ -101,12 +101,14 @@ class TuneResult:
 
 
 def _optuna() -> Any:
-    """Optuna, or a one-line error naming the extra that installs it."""
+    """Optuna, or a one-line error naming the extra that installs it. Its log shows errors
+    only: at WARNING each failed trial printed its traceback (50 lines), where the trial's
+    progress line already says why it failed."""
     try:
         import optuna
     except ImportError:
         raise TuneError(f"attentext tune needs Optuna; install it with {INSTALL_HINT}") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     return optuna
 
 
@@ -471,16 +473,29 @@ class _Search:
             return f"{self.folder} keeps the earlier search's output"
         return f"the trials are in {self.folder / TRIALS_MD}"
 
+    def _none_completed(self) -> str:
+        """Why no trial completed. Where every trial failed, their errors and that the settings
+        must change: "give more --trials or a longer --timeout" was said of a --set that failed
+        every trial (`model.options.min_df=1000`), which more trials fail the same way."""
+        counts = {s: sum(r.state == s for r in self.records) for s in (PRUNED, FAILED)}
+        if self.records and counts[FAILED] == len(self.records):
+            errors = list(dict.fromkeys(r.note for r in self.records if r.note))
+            return (
+                f"no trial completed: all {len(self.records)} failed "
+                f"({short_list(errors, 2, 200) or 'no error recorded'}; {self._where_trials()}); "
+                "change the settings that fail them (--set, the search: section) and run it again"
+            )
+        return (
+            f"no trial completed ({counts[PRUNED]} pruned, {counts[FAILED]} failed; "
+            f"{self._where_trials()}); give more --trials or a longer --timeout"
+        )
+
     def finish(self) -> TuneResult:
         """The best trial's run moved to `best/`, its recipe to best.yaml; the table written."""
         if self.best is None:
             shutil.rmtree(self.folder / TRIALS_DIR, ignore_errors=True)
             self.save()
-            counts = {s: sum(r.state == s for r in self.records) for s in (PRUNED, FAILED)}
-            raise TuneError(
-                f"no trial completed ({counts[PRUNED]} pruned, {counts[FAILED]} failed; "
-                f"{self._where_trials()}); give more --trials or a longer --timeout"
-            )
+            raise TuneError(self._none_completed())
         value, recipe, run_dir, metrics, number = self.best
         best_dir = self.folder / BEST_RUN
         if run_dir != best_dir:  # a resumed search's best may be the earlier call's best/
