@@ -16,7 +16,8 @@ R16-A3  `auto ... --resume` over a finished auto output (as "already exists, an 
         measured the best on the test split: the best recipe trained again, then an OSError
         traceback renaming it onto best/ ("Directory not empty"), auto.json's best erased. A
         finished output is refused in one line (and no message offers --resume for it); the best/
-        of a cut one goes back into runs/ and is taken as a run that call finished.
+        of a cut one goes back into runs/ and is taken as a run that call finished; the
+        interrupt's line names best/, not "the runs finished (...) are in OUT/runs" (emptied).
 R16-A4  `auto ... --resume` after the data file was edited (labels mended): the runs the cut call
         had trained on the old labels taken ("taken from the interrupted call") and one kept as
         best/ without a word. auto.json records a SHA-256 of the train and validation texts (as
@@ -151,9 +152,10 @@ def test_r16_a3_resume_of_an_auto_cut_while_measuring_the_test_split_takes_its_b
 
     with monkeypatch.context() as patched:
         patched.setattr(_Auto, "_measure_test", cut)
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt) as interrupted:
             attentext.auto(data, out, 60, recipes=["tfidf-logreg"])
     assert (out / "best").is_dir()  # chosen, runs/ emptied, auto.json without a best
+    assert f"after choosing {out / 'best'}" in str(interrupted.value)  # not "are in OUT/runs"
     lines: list[str] = []
     result = attentext.auto(
         data, out, 60, recipes=["tfidf-logreg"], resume=True, progress=lines.append

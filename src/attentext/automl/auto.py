@@ -297,6 +297,11 @@ class _Auto:
             if replacing(folder):
                 message = f"interrupted; {folder} keeps the earlier auto output"
                 raise KeyboardInterrupt(message) from None
+            if (folder / BEST_RUN).is_dir():  # chosen; runs/ emptied unless --keep-all
+                raise KeyboardInterrupt(
+                    f"interrupted after choosing {folder / BEST_RUN}: the same auto command with "
+                    "--resume (resume=True in Python) takes it and finishes"
+                ) from None
             done = ", ".join(self.runs) or "none"
             cut = [
                 p for p in (folder / RUNS_DIR).glob(f"*{rundir.PARTIAL_SUFFIX}") if _resumable(p)
