@@ -12,6 +12,8 @@ from attentext.errors import DataError, RecipeError
 from attentext.recipes import Recipe
 from attentext.training.run import recipe_dataset
 
+DIGEST_ROWS = 10_000  # rows hashed at a time by `data_digest`
+
 
 def shared_dataset(recipe: Recipe, data: str | Path | TextDataset, command: str) -> TextDataset:
     """`data` as the recipe reads it (columns, validation share, seed), with a train and a
@@ -44,5 +46,8 @@ def data_digest(dataset: TextDataset) -> str:
     for split in ("train", "validation"):
         texts = column_values(dataset.splits[split], "text")
         labels = column_values(dataset.splits[split], "label")
-        digest.update(json.dumps([split, texts, labels], default=str).encode("utf-8"))
+        digest.update(split.encode("utf-8"))
+        for start in range(0, len(texts), DIGEST_ROWS):  # a block at a time: bounded memory
+            block = [texts[start : start + DIGEST_ROWS], labels[start : start + DIGEST_ROWS]]
+            digest.update(json.dumps(block, default=str).encode("utf-8"))
     return digest.hexdigest()
