@@ -46,6 +46,7 @@ MODULES = [
     "gpu_check",
     "fewshot",
     "fewshot_selftraining",
+    "fewshot_tfidf_member",
     "suite",
     "stability",
 ]
