@@ -175,6 +175,16 @@ SENTIMENT_ROWS = [
 ]
 
 
+def sentiment_tfidf_run(tmp_path_factory: Any, name: str) -> Path:
+    """A TF-IDF run on `SENTIMENT_ROWS` (a second to train), in a new folder `name`: the run
+    the scoring, serving and environment tests that need any model share."""
+    import attentext
+
+    folder = tmp_path_factory.mktemp(name)
+    data = write_file(folder, "train.csv", labelled_csv(SENTIMENT_ROWS * 4))
+    return attentext.train("tfidf-logreg", data, folder / "tf", val_fraction=0.0).run_dir
+
+
 LOOPBACK = "127.0.0.1"
 
 

@@ -13,9 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SENTIMENT_ROWS, assert_one_line_error, labelled_csv, write_file
-
-import attentext
+from conftest import (
+    REPO,
+    assert_one_line_error,
+    sentiment_tfidf_run,
+)
 
 C_LOCALE = {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
 
@@ -23,9 +25,7 @@ C_LOCALE = {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
 @pytest.fixture(scope="module")
 def tfidf_run(tmp_path_factory) -> Path:
     """A TF-IDF run on the sentiment rows (a second)."""
-    folder = tmp_path_factory.mktemp("r15-environment")
-    data = write_file(folder, "train.csv", labelled_csv(SENTIMENT_ROWS * 4))
-    return attentext.train("tfidf-logreg", data, folder / "tf", val_fraction=0.0).run_dir
+    return sentiment_tfidf_run(tmp_path_factory, "r15-environment")
 
 
 def _predict_bytes(run: Path, *texts: bytes) -> subprocess.CompletedProcess:

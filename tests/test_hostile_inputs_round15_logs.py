@@ -25,9 +25,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, SENTIMENT_ROWS, labelled_csv, run_cli_here, write_file
+from conftest import (
+    REPO,
+    SENTIMENT_ROWS,
+    labelled_csv,
+    run_cli_here,
+    sentiment_tfidf_run,
+    write_file,
+)
 
-import attentext
 from attentext.recipes import FewShotSpec
 from attentext.training.fewshot import fit_regression
 
@@ -35,9 +41,7 @@ from attentext.training.fewshot import fit_regression
 @pytest.fixture(scope="module")
 def tfidf_run(tmp_path_factory) -> Path:
     """A TF-IDF run on six texts (a second)."""
-    folder = tmp_path_factory.mktemp("r15-logs")
-    data = write_file(folder, "train.csv", labelled_csv(SENTIMENT_ROWS * 4))
-    return attentext.train("tfidf-logreg", data, folder / "tf", val_fraction=0.0).run_dir
+    return sentiment_tfidf_run(tmp_path_factory, "r15-logs")
 
 
 def _hard_file_limit_64() -> None:  # run in the child before exec: `ulimit -Hn 64`

@@ -17,7 +17,12 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SENTIMENT_ROWS, batch_options, jsonl_rows, labelled_csv, write_file
+from conftest import (
+    batch_options,
+    jsonl_rows,
+    sentiment_tfidf_run,
+    write_file,
+)
 
 import attentext
 from attentext.scoring.engine import predict_file
@@ -29,9 +34,7 @@ TEXTS = ["a great film", "a dull mess", "loved every minute", "boring and far to
 @pytest.fixture(scope="module")
 def tfidf_run(tmp_path_factory) -> Path:
     """A TF-IDF run on six texts (a second)."""
-    folder = tmp_path_factory.mktemp("r16-scoring")
-    data = write_file(folder, "train.csv", labelled_csv(SENTIMENT_ROWS * 4))
-    return attentext.train("tfidf-logreg", data, folder / "tf", val_fraction=0.0).run_dir
+    return sentiment_tfidf_run(tmp_path_factory, "r16-scoring")
 
 
 def _records(texts: list[str]) -> list[dict]:

@@ -19,17 +19,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, SENTIMENT_ROWS, labelled_csv, write_file
-
-import attentext
+from conftest import REPO, sentiment_tfidf_run
 
 
 @pytest.fixture(scope="module")
 def tfidf_run(tmp_path_factory) -> Path:
     """A TF-IDF run on six texts (a second)."""
-    folder = tmp_path_factory.mktemp("r16-serve")
-    data = write_file(folder, "train.csv", labelled_csv(SENTIMENT_ROWS * 4))
-    return attentext.train("tfidf-logreg", data, folder / "tf", val_fraction=0.0).run_dir
+    return sentiment_tfidf_run(tmp_path_factory, "r16-serve")
 
 
 def _serve(run: Path, *options: str) -> subprocess.Popen:
