@@ -137,7 +137,7 @@ def test_explain_export_and_summary_refuse_an_ensemble_in_one_line(built, member
     # the way that works on an ensemble is named first (a docs audit found it unsaid)
     with pytest.raises(AttentextError, match="with --method occlusion .* or one of its members"):
         attentext.explain(built.run_dir, ["Oil prices rise"])
-    with pytest.raises(AttentextError, match="export its members"):
+    with pytest.raises(AttentextError, match="an ensemble has no network of its own to export"):
         export_onnx(built.run_dir)
 
 

@@ -101,11 +101,16 @@ def _check_has_layers(run: Run) -> None:
     """Refuse a run without layers, saying what to run instead: "summary shows a neural run's"
     (an ensemble's "its members'") ended the sentence without the way on."""
     if run.kind == ENSEMBLE_KIND:
-        member = run.members[0][0]
-        raise AttentextError(
-            f"{run.path}: an ensemble has no layers of its own; summarize each member "
-            f"(attentext summary {member}), or see the ensemble with attentext card {run.path}"
+        # the first member named was often a tfidf-logreg one, which summary then refused too
+        neural = [m for m, _ in run.members if open_run(m).kind == TRANSFORMERS_KIND]
+        way = (
+            f"summarize a member that has them (attentext summary {neural[0]}), or see the "
+            f"ensemble with attentext card {run.path}"
+            if neural
+            else f"nor has any of its members (none is a neural run); attentext card {run.path} "
+            "describes it"
         )
+        raise AttentextError(f"{run.path}: an ensemble has no layers of its own; {way}")
     if run.kind != TRANSFORMERS_KIND:
         raise AttentextError(
             f"{run.path}: a {run.kind} run has no layers to summarize (summary shows a neural "

@@ -75,6 +75,7 @@ from attentext.rundir import (
     ONNX_INFO_FILE,
     ONNX_INT8_FILE,
     TRANSFORMERS_KIND,
+    Run,
     open_run,
 )
 from attentext.text.windows import combine_windows, flatten
@@ -250,12 +251,7 @@ def export_onnx(
     if output is not None:
         check_export_folder(output)
     if run.kind != TRANSFORMERS_KIND:
-        what = (
-            "an ensemble has no network of its own (export its members)"
-            if run.kind == ENSEMBLE_KIND
-            else "a TF-IDF run has no neural network"
-        )
-        raise AttentextError(f"{run.path}: {what} to export; ONNX export is for {EXPORTABLE}")
+        raise AttentextError(f"{run.path}: {_not_exportable(run)}; ONNX export is for {EXPORTABLE}")
     _require_onnx_tools()
     # Loaded as for inference (safetensors only, the same checks and max length), in fp32.
     classifier = TransformersClassifier.from_run(run, precision="fp32", device="cpu")
@@ -263,6 +259,17 @@ def export_onnx(
     with rundir.writing(folder, "export"):
         _write_export(classifier, run.path, folder, int8, check_texts, force_int8)
     return folder
+
+
+def _not_exportable(run: Run) -> str:
+    """Why `run` has nothing to export, and for an ensemble which member has: "export its
+    members" was said of an ensemble of TF-IDF runs too, whose members are refused alike."""
+    if run.kind != ENSEMBLE_KIND:
+        return "a TF-IDF run has no neural network to export"
+    neural = [m for m, _ in run.members if open_run(m).kind == TRANSFORMERS_KIND]
+    if not neural:
+        return "an ensemble has no network of its own to export, and none of its members is one"
+    return f"an ensemble has no network of its own to export; export a member ({neural[0]})"
 
 
 def _write_export(

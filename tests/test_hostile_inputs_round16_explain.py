@@ -1,0 +1,44 @@
+"""Hostile inputs, round 16, area E: `explain`, `export`, `card` and `summary` (R16-E).
+
+R16-E1  `summary ENSEMBLE` / `export ENSEMBLE` of an ensemble whose members are TF-IDF runs:
+        the way on named a member (`attentext summary ENS/members/a`, "export its members")
+        that was refused the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error, run_cli_here
+
+import attentext
+from attentext.errors import AttentextError
+from attentext.export.onnx import export_onnx
+
+
+@pytest.fixture(scope="module")
+def tfidf_ensemble(ag_news_dir, tmp_path_factory) -> Path:
+    """An ensemble of two TF-IDF runs (no neural member) on ag_news_tiny."""
+    root = tmp_path_factory.mktemp("r16e-ens")
+    a = attentext.train("tfidf-logreg", ag_news_dir, root / "a").run_dir
+    b = attentext.train("tfidf-logreg", ag_news_dir, root / "b", overrides=["model.options.C=0.5"])
+    result = run_cli_here("ensemble", a, b.run_dir, "--data", ag_news_dir, "-o", root / "ens")
+    assert result.returncode == 0, result.stderr
+    return root / "ens"
+
+
+def test_r16_e1_summary_of_an_ensemble_of_tfidf_runs_names_no_member_to_summarize(
+    tfidf_ensemble,
+):
+    result = run_cli_here("summary", tfidf_ensemble)
+    assert_one_line_error(result, "nor has any of its members", f"attentext card {tfidf_ensemble}")
+    assert "attentext summary" not in result.stderr  # it named a member summary refused too
+
+
+def test_r16_e1_export_of_an_ensemble_of_tfidf_runs_says_no_member_has_a_network(
+    tfidf_ensemble,
+):
+    with pytest.raises(AttentextError, match="none of its members is one") as error:
+        export_onnx(tfidf_ensemble)
+    assert "export its members" not in str(error.value)
