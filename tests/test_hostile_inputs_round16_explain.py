@@ -3,10 +3,13 @@
 R16-E1  `summary ENSEMBLE` / `export ENSEMBLE` of an ensemble whose members are TF-IDF runs:
         the way on named a member (`attentext summary ENS/members/a`, "export its members")
         that was refused the same way.
+R16-E2  `card RUN --write --overwrite` where RUN/README.md is a folder: an IsADirectoryError
+        traceback; without --overwrite, "edited by hand ... --overwrite replaces it".
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -42,3 +45,14 @@ def test_r16_e1_export_of_an_ensemble_of_tfidf_runs_says_no_member_has_a_network
     with pytest.raises(AttentextError, match="none of its members is one") as error:
         export_onnx(tfidf_ensemble)
     assert "export its members" not in str(error.value)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_r16_e2_card_write_over_a_readme_folder_is_one_line(tfidf_ensemble, tmp_path, overwrite):
+    run = Path(shutil.copytree(tfidf_ensemble.parent / "a", tmp_path / "run"))
+    (run / "README.md").unlink()
+    (run / "README.md").mkdir()
+    (run / "README.md" / "notes.txt").write_text("mine", encoding="utf-8")
+    result = run_cli_here("card", run, "--write", *(["--overwrite"] if overwrite else []))
+    assert_one_line_error(result, "README.md: a folder", "move it out of the run")
+    assert (run / "README.md" / "notes.txt").read_text(encoding="utf-8") == "mine"

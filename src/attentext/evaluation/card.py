@@ -713,6 +713,11 @@ def write_card(
     target = run.path / CARD_FILE
     text = model_card(run, evaluation=evaluation)
     with rundir.writing(run.path, "card"):
+        if target.is_dir() and not target.is_symlink():  # `--overwrite` was an IsADirectoryError
+            raise AttentextError(
+                f"{target}: a folder, where the card is written; move it out of the run (or "
+                "rename it) and run again"
+            )
         if not overwrite:
             check_card_replaceable(run, flag)
         write_text(target, text)
