@@ -158,7 +158,8 @@ def test_r10_w1_a_folder_named_like_a_report_file_stops_the_report_before_any_is
     (report / "reliability.png").unlink()
     (report / "reliability.png").mkdir()  # a folder of the user's, by a report file's name
     before = _contents(report)
-    with pytest.raises(OSError, match="reliability.png"):
+    # one line naming it (R16-E3), where an IsADirectoryError was a traceback from the CLI
+    with pytest.raises(AttentextError, match="reliability.png: a folder"):
         attentext.evaluate(tfidf_run, ag_news_dir, output=report, overwrite=True)
     assert _contents(report) == before
 

@@ -5,6 +5,8 @@ R16-E1  `summary ENSEMBLE` / `export ENSEMBLE` of an ensemble whose members are 
         that was refused the same way.
 R16-E2  `card RUN --write --overwrite` where RUN/README.md is a folder: an IsADirectoryError
         traceback; without --overwrite, "edited by hand ... --overwrite replaces it".
+R16-E3  `explain RUN T -o D --overwrite` where D/explanation.html (or explanation-0.png) is a
+        folder: an IsADirectoryError traceback ("a folder has the name of a file to write").
 """
 
 from __future__ import annotations
@@ -56,3 +58,14 @@ def test_r16_e2_card_write_over_a_readme_folder_is_one_line(tfidf_ensemble, tmp_
     result = run_cli_here("card", run, "--write", *(["--overwrite"] if overwrite else []))
     assert_one_line_error(result, "README.md: a folder", "move it out of the run")
     assert (run / "README.md" / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_r16_e3_explain_over_a_folder_of_its_file_name_is_one_line(tfidf_ensemble, tmp_path):
+    out = tmp_path / "out"
+    (out / "explanation.html").mkdir(parents=True)
+    (out / "explanation.html" / "mine.txt").write_text("mine", encoding="utf-8")
+    run = tfidf_ensemble.parent / "a"
+    result = run_cli_here("explain", run, "good news", "-o", out, "--overwrite")
+    assert_one_line_error(result, "explanation.html: a folder", "move it out of the way")
+    assert (out / "explanation.html" / "mine.txt").read_text(encoding="utf-8") == "mine"
+    assert sorted(path.name for path in out.iterdir()) == ["explanation.html"]  # no staging left

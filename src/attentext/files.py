@@ -32,7 +32,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
-from attentext.errors import AttentextWarning, shown
+from attentext.errors import AttentextError, AttentextWarning, shown
 
 TMP_SUFFIX = ".tmp"
 # a path argument of any kind `user_path` takes: it comes back of the same kind
@@ -312,7 +312,12 @@ def _move_in(staging: Path, folder: Path, is_own: Callable[[str], bool]) -> None
     new = {entry.name for entry in staging.iterdir()}
     for name in new:  # checked before any rename: a folder of that name would stop them halfway
         if (folder / name).is_dir() and not (folder / name).is_symlink():
-            raise IsADirectoryError(errno.EISDIR, "a folder has the name of a file to write", name)
+            # an IsADirectoryError was a traceback (`explain -o D --overwrite`, D/explanation.html
+            # a folder); nothing is renamed yet, so the earlier files stay whole
+            raise AttentextError(
+                f"{folder / shown(name)}: a folder, where this command writes a file of that "
+                "name; move it out of the way (or rename it) and run again"
+            )
     for entry in folder.iterdir():
         old = entry.name not in new and is_own(entry.name)
         if old and (entry.is_symlink() or entry.is_file()):
