@@ -881,6 +881,13 @@ def parquet_texts(path: Path, text_column: str) -> Iterator[list[Any]]:
         raise DataError(f"{path}: file is empty")
 
 
+def holds_json_array(path: Path) -> bool:
+    """Whether the file is one JSON array (`json.dump(rows)`): its first character, after a BOM
+    and white space, a `[`."""
+    with open(path, "rb") as handle:
+        return handle.read(SNIFF_BYTES).removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"[")
+
+
 def line_segments(handle: BinaryIO, size: int) -> Iterator[bytes]:
     """The bytes of `handle`, about `size` at a time, each cut after a line end (\\r\\n kept
     whole, as a \\r at the end of what was read may be its first half)."""

@@ -32,6 +32,7 @@ from attentext.data.readers import (
     delimited_layout,
     delimited_row,
     find_split_files,
+    holds_json_array,
     json_array_items,
     line_segments,
     not_decodable,
@@ -165,10 +166,7 @@ def streams(path: Path) -> bool:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES or not path.is_file() or path.stat().st_size <= SEGMENT_BYTES:
         return False
-    if suffix != ".json":
-        return True
-    with open(path, "rb") as handle:
-        return handle.read(SNIFF_BYTES).removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"[")
+    return suffix != ".json" or holds_json_array(path)
 
 
 def data_segments(

@@ -38,6 +38,7 @@ from attentext.data.readers import (
     SUFFIXES,
     check_unique_columns,
     decoded_segments,
+    holds_json_array,
     is_int,
     json_array_items,
     refuse_binary,
@@ -155,7 +156,7 @@ def open_source(
     if suffix in (".csv", ".tsv"):
         delimiter = "," if suffix == ".csv" else "\t"
         return DelimitedSource(path, text_column, columns, delimiter, encoding)
-    if suffix == ".json" and _json_array(path):
+    if suffix == ".json" and holds_json_array(path):
         return JsonArraySource(path, text_column, columns, encoding)
     if suffix in (".jsonl", ".json"):
         _refuse_json_array(path)
@@ -182,18 +183,11 @@ def _not_a_file(path: Path) -> str:
     )
 
 
-def _json_array(path: Path) -> bool:
-    """Whether the file is one JSON array (`json.dump(rows)`): its first character a `[`."""
-    with open(path, "rb") as handle:
-        start = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-    return start.startswith(b"[")
-
-
 def _refuse_json_array(path: Path) -> None:
     """A `.jsonl` file is JSON Lines; one JSON array in it would be a single row that is no
     object (every reader takes an array from a `.json` file). Said in one line before any work,
     with the way to convert it."""
-    if _json_array(path):
+    if holds_json_array(path):
         raise DataError(
             f"{path}: one JSON array in a .jsonl file, which holds one object per line: name it "
             ".json, or convert it (jq -c '.[]' FILE > OTHER.jsonl)"
@@ -331,9 +325,41 @@ def _blank(raw: bytes | Overlong) -> bool:
     return not isinstance(raw, Overlong) and not raw.strip()
 
 
-class JsonlSource(Source):
+class _RecordSource(Source):
+    """A source of JSON objects, one a row (JSON Lines, a JSON array): their chunks built alike."""
+
+    def _chunk(
+        self,
+        index: int,
+        rows: int,
+        records: list[tuple[dict[str, Any] | None, str | None]],
+        lines: list[int] | None,
+    ) -> Chunk:
+        """Chunk `index` (of `rows` rows each) of (record, problem) pairs: each record's text
+        and passed-through fields, and its problem, or the one it has (no text field, a field
+        that is not valid Unicode). A field missing from a record reads as null."""
+        texts: list[Any] = []
+        columns: dict[str, list[Any]] = {name: [] for name in self.columns}
+        problems: dict[int, str] = {}
+        for position, (record, problem) in enumerate(records):
+            record = record or {}
+            if problem is None and self.text_column not in record:
+                problem = f"no field '{shown(self.text_column)}'"
+            if problem is not None:
+                problems[position] = problem
+            texts.append(record.get(self.text_column))
+            for name, values in columns.items():
+                value = record.get(name)
+                if not_unicode(value):  # no UTF-8 output, nor the errors file, holds it
+                    problems.setdefault(position, f"column '{shown(name)}' is {NOT_UNICODE}")
+                    value = None
+                values.append(value)
+        return Chunk(index, index * rows, texts, dict(columns), problems, lines, self.read_bytes)
+
+
+class JsonlSource(_RecordSource):
     """JSON Lines: one object per non-blank line (a blank line is not a row, as in training
-    data); a field missing from a record reads as null."""
+    data)."""
 
     def __init__(
         self, path: Path, text_column: str, columns: list[str], encoding: str = DEFAULT_ENCODING
@@ -349,38 +375,8 @@ class JsonlSource(Source):
         read = enumerate(iter_lines(self.path, self._read), 1)
         numbered = ((n, raw) for n, raw in read if not _blank(raw))
         for index, batch in enumerate(batched(numbered, rows)):
-            texts: list[Any] = []
-            columns: dict[str, list[Any]] = {name: [] for name in self.columns}
-            problems: dict[int, str] = {}
-            for position, (_, raw) in enumerate(batch):
-                record, problem = parse_record(raw, self.encoding)
-                self._add_record(position, record, problem, (texts, columns, problems))
-            lines = [line for line, _ in batch]
-            yield Chunk(index, index * rows, texts, dict(columns), problems, lines, self.read_bytes)
-
-    def _add_record(
-        self,
-        position: int,
-        record: dict[str, Any] | None,
-        problem: str | None,
-        into: tuple[list[Any], dict[str, list[Any]], dict[int, str]],
-    ) -> None:
-        """A record's text and passed-through fields added to a chunk's (`into`: texts,
-        columns, problems); its problem too, or the one it has (no text field, a field that is
-        not valid Unicode). A field missing from a record reads as null."""
-        texts, columns, problems = into
-        record = record or {}
-        if problem is None and self.text_column not in record:
-            problem = f"no field '{shown(self.text_column)}'"
-        if problem is not None:
-            problems[position] = problem
-        texts.append(record.get(self.text_column))
-        for name, values in columns.items():
-            value = record.get(name)
-            if not_unicode(value):  # no UTF-8 output, nor the errors file, holds it
-                problems.setdefault(position, f"column '{shown(name)}' is {NOT_UNICODE}")
-                value = None
-            values.append(value)
+            records = [parse_record(raw, self.encoding) for _, raw in batch]
+            yield self._chunk(index, rows, records, [line for line, _ in batch])
 
 
 def array_record(item: Any) -> tuple[dict[str, Any] | None, str | None]:
@@ -393,7 +389,7 @@ def array_record(item: Any) -> tuple[dict[str, Any] | None, str | None]:
     return item, None
 
 
-class JsonArraySource(JsonlSource):
+class JsonArraySource(_RecordSource):
     """A `.json` file of one JSON array of objects, streamed an item at a time: each item a
     row, as a JSON Lines file's lines are (an item that is no object, or lacks the text field,
     a bad row of the output). The array's own syntax and the file's bytes are the file's: where
@@ -403,7 +399,7 @@ class JsonArraySource(JsonlSource):
     def __init__(
         self, path: Path, text_column: str, columns: list[str], encoding: str = DEFAULT_ENCODING
     ) -> None:
-        Source.__init__(self, path, text_column, columns, encoding)
+        super().__init__(path, text_column, columns, encoding)
         for _, item in self._items():  # the first object names the fields, as a header would
             if isinstance(item, dict):
                 self._check_columns(list(item), what="field")
@@ -415,13 +411,7 @@ class JsonArraySource(JsonlSource):
 
     def chunks(self, rows: int) -> Iterator[Chunk]:
         for index, batch in enumerate(batched(self._items(), rows)):
-            texts: list[Any] = []
-            columns: dict[str, list[Any]] = {name: [] for name in self.columns}
-            problems: dict[int, str] = {}
-            for position, (_, item) in enumerate(batch):
-                record, problem = array_record(item)
-                self._add_record(position, record, problem, (texts, columns, problems))
-            yield Chunk(index, index * rows, texts, dict(columns), problems, None, self.read_bytes)
+            yield self._chunk(index, rows, [array_record(item) for _, item in batch], None)
 
 
 def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
